@@ -1,0 +1,105 @@
+# symbiont: one non-recursive makefile.
+#   make            build/symbiont
+#   make run        boot the default guest
+#   make test       every test, ending with the runner's summary line
+#   make asan       the same build and suite under AddressSanitizer+UBSan (build-asan/)
+#   make bench      benchmarks beside their peers
+#   make fuzz       run every libFuzzer target for FUZZ_SECONDS each
+#   make guest      the default guest image in build/guest
+#
+# Sources are found by wildcard, so adding a file needs no edit here.
+
+BUILD ?= build
+CC ?= gcc
+GUEST_DIR := build/guest
+
+PKGS := slirp json-c
+WARN := -Wall -Wextra -Werror
+CFLAGS ?= -O2 -g
+CFLAGS += -std=gnu11 $(WARN) -pthread -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
+LDLIBS := -lz -llzma -lzstd -llz4 -lbz2 $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+
+SRCS := $(shell find src -name '*.c' ! -name main.c | sort)
+OBJS := $(SRCS:%.c=$(BUILD)/%.o)
+LIB := $(BUILD)/libsymbiont.a
+BIN := $(BUILD)/symbiont
+
+# Unit tests: each tests/{unit,hw,cpu,boot}/test_*.c is one cmocka program.
+TEST_SRCS := $(shell find tests/unit tests/hw tests/cpu tests/boot -name 'test_*.c' 2>/dev/null | sort)
+TEST_BINS := $(TEST_SRCS:%.c=$(BUILD)/%)
+
+# Test guests: tests/guests/*.S, 32-bit multiboot ELF kernels assembled with
+# the host toolchain.
+GUEST_SRCS := $(wildcard tests/guests/*.S)
+TEST_GUESTS := $(GUEST_SRCS:tests/guests/%.S=$(BUILD)/tests/guests/%.elf)
+
+FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
+FUZZ_SECONDS ?= 60
+
+.PHONY: all deps run test asan bench fuzz guest clean compdb format
+all: $(BIN) $(TEST_GUESTS)
+
+deps:
+	@scripts/deps.sh
+
+$(BUILD)/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -c $< -o $@
+
+$(LIB): $(OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BIN): $(BUILD)/src/main.o $(LIB)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(LIB) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB) $(LDLIBS) -lcmocka
+
+$(BUILD)/tests/guests/%.elf: tests/guests/%.S tests/guests/guest.ld | deps
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -c -Iinclude -Itests/guests -o $(@:.elf=.o) $<
+	ld -m elf_i386 -T tests/guests/guest.ld -o $@ $(@:.elf=.o)
+
+guest: | deps
+	@scripts/guest-image.sh $(GUEST_DIR)
+
+run: $(BIN) guest
+	$(BIN) run
+
+test: $(BIN) $(TEST_BINS) $(TEST_GUESTS) guest
+	@BUILD=$(BUILD) tests/run.sh
+
+asan:
+	$(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
+
+bench: $(BIN) guest
+	@BUILD=$(BUILD) bench/run.sh
+
+build-fuzz/%: tests/fuzz/%.c $(SRCS) | deps
+	@mkdir -p build-fuzz
+	clang -std=gnu11 -O1 -g $(WARN) -D_GNU_SOURCE -Iinclude -Isrc -fsanitize=fuzzer,address,undefined \
+		-o $@ $< $(SRCS) $(LDLIBS)
+
+fuzz: $(FUZZ_BINS)
+	@for f in $(FUZZ_BINS); do \
+		mkdir -p build-fuzz/corpus/$$(basename $$f); \
+		echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus/$$(basename $$f) \
+			tests/fuzz/seeds/$$(basename $$f) 2>&1 | tail -3 || exit 1; \
+	done
+
+compdb:
+	@command -v bear >/dev/null || { echo "compdb: needs bear (apt-get install bear)"; exit 1; }
+	$(MAKE) clean && bear -- $(MAKE) all $(TEST_BINS)
+
+format:
+	clang-format -i $$(find src include tests -name '*.[ch]')
+
+clean:
+	rm -rf $(BUILD) build-asan build-fuzz
+
+-include $(OBJS:.o=.d) $(BUILD)/src/main.d $(TEST_BINS:=.d)

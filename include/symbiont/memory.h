@@ -1,0 +1,59 @@
+/* Guest physical memory: one host mapping, PC layout with an MMIO hole.
+ *
+ * RAM occupies [0, low_size) and, when the guest has more than fits below
+ * the hole, [4 GiB, 4 GiB + size - low_size).  The hole [MEM_HOLE_START,
+ * 4 GiB) holds the PCI window, IOAPIC, HPET and local APIC.
+ *
+ * Every guest-physical address that comes from the guest must go through
+ * gpa_to_host()/gpa_read()/gpa_write(): a range that is not entirely RAM is
+ * refused, so a guest can never make the VMM touch host memory outside it. */
+#ifndef SYMBIONT_MEMORY_H
+#define SYMBIONT_MEMORY_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MEM_HOLE_START 0xC0000000ULL /* 3 GiB: start of the 32-bit MMIO hole */
+#define MEM_4G 0x100000000ULL
+#define MEM_MIN_SIZE (16ULL << 20)   /* smallest guest we accept */
+#define MEM_MAX_SIZE (1ULL << 40)    /* 1 TiB: anything larger is a typo */
+
+struct guest_mem {
+	uint8_t *host;     /* low RAM, then high RAM, contiguous */
+	uint64_t size;     /* total RAM bytes */
+	uint64_t low_size; /* RAM below MEM_HOLE_START */
+};
+
+int guest_mem_init(struct guest_mem *m, uint64_t size); /* 0, or -1 with errno */
+void guest_mem_free(struct guest_mem *m);
+
+/* Host pointer for [gpa, gpa+len), or NULL unless the whole range is RAM in
+ * one region.  len == 0 is treated as 1. */
+static inline void *gpa_to_host(const struct guest_mem *m, uint64_t gpa, uint64_t len)
+{
+	uint64_t end;
+	if (len == 0)
+		len = 1;
+	end = gpa + len;
+	if (end < gpa) /* wrapped */
+		return NULL;
+	if (end <= m->low_size)
+		return m->host + gpa;
+	if (gpa >= MEM_4G && end - MEM_4G <= m->size - m->low_size)
+		return m->host + m->low_size + (gpa - MEM_4G);
+	return NULL;
+}
+
+/* Copy helpers that may cross the hole boundary only if both sides are RAM
+ * (they never are on a PC layout, so in practice: the range must be RAM).
+ * Return 0, or -1 if any byte is not RAM (nothing is copied then). */
+int gpa_read(const struct guest_mem *m, uint64_t gpa, void *dst, size_t len);
+int gpa_write(const struct guest_mem *m, uint64_t gpa, const void *src, size_t len);
+
+/* True if gpa is backed by RAM. */
+static inline int gpa_is_ram(const struct guest_mem *m, uint64_t gpa)
+{
+	return gpa_to_host(m, gpa, 1) != NULL;
+}
+
+#endif

@@ -1,0 +1,4 @@
+#ifndef SYMBIONT_VERSION_H
+#define SYMBIONT_VERSION_H
+#define SYMBIONT_VERSION "0.1.0"
+#endif

@@ -1,0 +1,100 @@
+/* The machine.  One VM is one process and owns everything: memory, buses,
+ * IRQ routing, clock, devices, engine and services.  There are no globals. */
+#ifndef SYMBIONT_VM_H
+#define SYMBIONT_VM_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "symbiont/bus.h"
+#include "symbiont/irq.h"
+#include "symbiont/memory.h"
+#include "symbiont/timer.h"
+#include "symbiont/x86.h"
+
+#define VM_MAX_CPUS 64
+#define VM_MAX_FDS 32
+
+struct engine_ops;
+struct board;
+struct vcpu;
+
+struct vm_config {
+	const char *engine; /* "auto", "emu" or "kvm" */
+	const char *kernel; /* NULL: the default guest in build/guest */
+	const char *initrd;
+	const char *append;
+	uint64_t mem_size;
+	int ncpus;
+	const char *serial; /* "stdio" or "file:PATH" */
+};
+
+/* A file descriptor the event loop watches; the callback runs with
+ * vm->io_lock held. */
+struct vm_fd {
+	int fd;
+	void (*ready)(void *opaque);
+	void *opaque;
+};
+
+struct vm {
+	struct vm_config cfg;
+	struct guest_mem mem;
+
+	/* Device accesses, timers and fd callbacks all run under io_lock. */
+	pthread_mutex_t io_lock;
+	struct io_bus pio, mmio;
+	struct timer_list timers;
+
+	/* Where device interrupt lines go: set by the engine at init (KVM's
+	 * in-kernel chip, or the board's PIC/IOAPIC models for emu). */
+	const struct irqchip_ops *irqchip;
+	void *irqchip_ctx;
+
+	const struct engine_ops *engine;
+	void *engine_priv;
+	struct vcpu *vcpus[VM_MAX_CPUS];
+	int ncpus;
+
+	struct board *board;
+
+	struct vm_fd fds[VM_MAX_FDS];
+	int nfds;
+	int wake_fd; /* eventfd: wakes the loop when timers or fds change */
+
+	atomic_bool exit_requested;
+	atomic_bool stopping;
+	int exit_status; /* valid once stopping */
+};
+
+struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen);
+/* Runs the VM until it powers off, resets or fails; returns the process
+ * exit status (see README: power-off 0, debug-exit (v<<1)|1, failure 1). */
+int vm_run(struct vm *vm);
+void vm_destroy(struct vm *vm);
+
+/* Ends the VM with this exit status.  Safe from any thread; the first call
+ * wins. */
+void vm_request_exit(struct vm *vm, int status);
+static inline bool vm_stopping(const struct vm *vm) { return atomic_load_explicit(&vm->stopping, memory_order_relaxed); }
+
+/* Device access from an engine: takes io_lock and dispatches.  Unclaimed
+ * reads return all ones. */
+uint64_t vm_pio_read(struct vm *vm, uint16_t port, unsigned size);
+void vm_pio_write(struct vm *vm, uint16_t port, uint64_t val, unsigned size);
+uint64_t vm_mmio_read(struct vm *vm, uint64_t gpa, unsigned size);
+void vm_mmio_write(struct vm *vm, uint64_t gpa, uint64_t val, unsigned size);
+
+/* IRQ lines for devices. */
+struct irq_line vm_irq_line(struct vm *vm, unsigned gsi);
+void vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data);
+
+/* Event loop: watch an fd for readability (callback under io_lock). */
+int vm_add_fd(struct vm *vm, int fd, void (*ready)(void *), void *opaque);
+void vm_remove_fd(struct vm *vm, int fd);
+/* Wakes the event loop so it re-reads timers and fds. */
+void vm_wake(struct vm *vm);
+
+#endif

@@ -1,0 +1,130 @@
+/* symbiont run: parse the options into a vm_config, build the VM, run it. */
+#include <ctype.h>
+#include <errno.h>
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli/cli.h"
+#include "symbiont/vm.h"
+
+void usage_run(void)
+{
+	printf("\nusage: symbiont run [options]\n"
+	       "  --engine auto|emu|kvm  execution engine (default auto: kvm where it runs guest\n"
+	       "                         kernel code natively, else the software engine)\n"
+	       "  --kernel FILE          bzImage, ELF vmlinux or multiboot kernel\n"
+	       "                         (default: the guest image in build/guest)\n"
+	       "  --initrd FILE          initial ramdisk (multiboot: module 0)\n"
+	       "  --append STR           kernel command line\n"
+	       "  --mem SIZE             guest memory, e.g. 512M, 2G (default 512M; plain number = MiB)\n"
+	       "  --cpus N               vCPUs (default 1)\n"
+	       "  --serial stdio|file:PATH  COM1 backend (default stdio; Ctrl-A x quits)\n"
+	       "\n"
+	       "exit status: guest power-off 0, debug-exit port 0xf4 value v: (v<<1)|1,\n"
+	       "usage error 2, any other failure 1\n");
+}
+
+int parse_size(const char *s, uint64_t *out)
+{
+	char *end;
+	unsigned long long v;
+	int shift = 20;
+
+	if (!s || !isdigit((unsigned char)*s))
+		return -1;
+	errno = 0;
+	v = strtoull(s, &end, 10);
+	if (errno)
+		return -1;
+	switch (toupper((unsigned char)*end)) {
+	case 0: break;
+	case 'K': shift = 10; end++; break;
+	case 'M': shift = 20; end++; break;
+	case 'G': shift = 30; end++; break;
+	case 'T': shift = 40; end++; break;
+	default: return -1;
+	}
+	if (*end == 'B' || *end == 'b' || *end == 'i') /* 512MB, 512MiB */
+		end += (*end == 'i' && (end[1] == 'B' || end[1] == 'b')) ? 2 : 1;
+	if (*end || v > (~0ULL >> shift))
+		return -1;
+	*out = (uint64_t)v << shift;
+	return 0;
+}
+
+static int usage_error(const char *fmt, const char *arg)
+{
+	fprintf(stderr, "symbiont run: ");
+	fprintf(stderr, fmt, arg);
+	fprintf(stderr, " (try symbiont run --help)\n");
+	return EXIT_USAGE;
+}
+
+int cmd_run(int argc, char **argv)
+{
+	enum { OPT_ENGINE = 256, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_SERIAL };
+	static const struct option opts[] = {
+		{ "engine", required_argument, 0, OPT_ENGINE }, { "kernel", required_argument, 0, OPT_KERNEL },
+		{ "initrd", required_argument, 0, OPT_INITRD }, { "append", required_argument, 0, OPT_APPEND },
+		{ "mem", required_argument, 0, OPT_MEM },	{ "cpus", required_argument, 0, OPT_CPUS },
+		{ "serial", required_argument, 0, OPT_SERIAL }, { "help", no_argument, 0, 'h' },
+		{ 0, 0, 0, 0 },
+	};
+	struct vm_config cfg = { .engine = "auto", .mem_size = 512ULL << 20, .ncpus = 1, .serial = "stdio" };
+	char err[512] = "";
+	struct vm *vm;
+	int c, status;
+
+	opterr = 0;
+	optind = 1;
+	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_ENGINE:
+			if (strcmp(optarg, "auto") && strcmp(optarg, "emu") && strcmp(optarg, "kvm"))
+				return usage_error("--engine must be auto, emu or kvm, not '%s'", optarg);
+			cfg.engine = optarg;
+			break;
+		case OPT_KERNEL: cfg.kernel = optarg; break;
+		case OPT_INITRD: cfg.initrd = optarg; break;
+		case OPT_APPEND: cfg.append = optarg; break;
+		case OPT_MEM:
+			if (parse_size(optarg, &cfg.mem_size) < 0)
+				return usage_error("--mem: '%s' is not a size like 512M or 2G", optarg);
+			if (cfg.mem_size < MEM_MIN_SIZE || cfg.mem_size > MEM_MAX_SIZE || (cfg.mem_size & 0xfff))
+				return usage_error("--mem %s: must be a multiple of 4K between 16M and 1T", optarg);
+			break;
+		case OPT_CPUS: {
+			char *end;
+			long n = strtol(optarg, &end, 10);
+			if (*end || end == optarg || n < 1 || n > VM_MAX_CPUS) {
+				char msg[64];
+				snprintf(msg, sizeof(msg), "--cpus '%%s': must be 1..%d", VM_MAX_CPUS);
+				return usage_error(msg, optarg);
+			}
+			cfg.ncpus = (int)n;
+			break;
+		}
+		case OPT_SERIAL:
+			if (strcmp(optarg, "stdio") && (strncmp(optarg, "file:", 5) || !optarg[5]))
+				return usage_error("--serial must be stdio or file:PATH, not '%s'", optarg);
+			cfg.serial = optarg;
+			break;
+		case 'h': usage_run(); return 0;
+		default:
+			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+		}
+	}
+	if (optind < argc)
+		return usage_error("unexpected argument '%s'", argv[optind]);
+
+	vm = vm_create(&cfg, err, sizeof(err));
+	if (!vm) {
+		fprintf(stderr, "symbiont: %s\n", err[0] ? err : "cannot create the VM");
+		return 1;
+	}
+	status = vm_run(vm);
+	vm_destroy(vm);
+	return status;
+}

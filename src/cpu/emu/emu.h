@@ -1,0 +1,267 @@
+/* The software x86-64 engine: internal contract between its parts.
+ *
+ * Pipeline: the execution loop (exec.c) finds the decoded block for the
+ * current RIP in the block cache (keyed by guest-physical address and code
+ * mode), runs its instructions through their handlers, and checks for
+ * interrupts between blocks.  Instructions are decoded once (decode.c).
+ * Memory goes through a software TLB (mmu.c) whose fast path is an inline
+ * compare and add.  Faults longjmp back to the loop (emu_raise), which
+ * delivers them through the IDT (excp.c).  Arithmetic flags are lazy
+ * (flags.c): handlers record the operation and operands, and the flags are
+ * computed only when something reads them.
+ *
+ * Ownership of parts (so they can be written in parallel):
+ *   decode.c exec.c block.c flags.c and the integer families
+ *     (alu.c shift.c muldiv.c string.c bitops.c branch.c misc.c)
+ *   mmu.c/mmu.h seg.c excp.c system.c lapic.c cpuid.c engine.c  (system)
+ *   fpu.c sse.c fxsave.c                                        (x87/SSE)
+ *
+ * The seam for a future translator to host code: a block is a plain array
+ * of decoded instructions with their handlers; a translator replaces
+ * block->run with generated code and keeps everything else. */
+#ifndef SYMBIONT_EMU_H
+#define SYMBIONT_EMU_H
+
+#include <setjmp.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "cpu/engine.h"
+#include "symbiont/x86.h"
+
+struct emu_cpu;
+struct emu_insn;
+struct emu_block_cache;
+struct emu_lapic;
+
+typedef void (*emu_exec_fn)(struct emu_cpu *cpu, const struct emu_insn *in);
+
+/* ---- decoded instruction ------------------------------------------------ */
+
+#define EMU_NOREG 0xff
+#define EMU_RIPREL 0xfe /* base of a RIP-relative memory operand */
+
+enum {
+	PFX_LOCK = 1 << 0,
+	PFX_REP = 1 << 1,   /* F3 */
+	PFX_REPNE = 1 << 2, /* F2 */
+	PFX_OPSIZE = 1 << 3, /* 66 */
+	PFX_ADDRSIZE = 1 << 4, /* 67 */
+	PFX_REX = 1 << 5,
+	PFX_SEG = 1 << 6, /* an explicit segment override was given */
+};
+
+struct emu_insn {
+	emu_exec_fn exec;
+	uint8_t len;      /* bytes, 1..15 */
+	uint8_t opsize;   /* operand size in bytes: 1, 2, 4 or 8 */
+	uint8_t addrsize; /* 2, 4 or 8 */
+	uint8_t seg;      /* SEG_* of the memory operand after overrides */
+	uint8_t prefix;   /* PFX_* */
+	uint8_t rex;      /* raw REX byte or 0 */
+	uint8_t map;      /* 0: one-byte, 1: 0F, 2: 0F38, 3: 0F3A */
+	uint8_t opcode;   /* the opcode byte within its map */
+	uint8_t modrm;
+	uint8_t reg;      /* ModRM.reg | REX.R<<3, or the register in the opcode | REX.B<<3 */
+	uint8_t rm;       /* ModRM.rm | REX.B<<3 when the operand is a register */
+	uint8_t has_mem;  /* ModRM names memory */
+	uint8_t base;     /* 0..15, EMU_NOREG or EMU_RIPREL */
+	uint8_t index;    /* 0..15 or EMU_NOREG */
+	uint8_t scale;    /* shift count 0..3 */
+	uint8_t ends_block; /* control transfer, or changes state decoding depends on */
+	int32_t disp;
+	uint64_t imm;  /* first immediate, sign- or zero-extended as the opcode says */
+	uint64_t imm2; /* second immediate: ENTER level, far-pointer selector */
+};
+
+/* ---- lazy flags --------------------------------------------------------- */
+
+/* The last flag-setting operation: flags are derived from (op, size, dst,
+ * src1, src2) when read.  CF/PF/AF/ZF/SF/OF live here; all other RFLAGS bits
+ * (DF, IF, TF, IOPL, AC, ID, ...) live in cpu->rflags. */
+struct emu_flags {
+	uint32_t op;   /* EMU_CC_* from flags.c */
+	uint8_t size;  /* operand bytes */
+	uint64_t dst, src1, src2;
+};
+
+/* ---- softmmu ------------------------------------------------------------ */
+
+#define EMU_TLB_SIZE 256
+
+/* One entry maps a 4 KiB virtual page.  A tag holds the page-aligned
+ * linear address when that access kind hits, else an impossible value.
+ * host = linear + addend. */
+struct emu_tlb_entry {
+	uint64_t tag_read, tag_write, tag_exec;
+	uintptr_t addend;
+	uint64_t gpa_page; /* guest-physical page, for code invalidation */
+};
+
+/* ---- the vCPU ------------------------------------------------------------ */
+
+enum emu_code_mode { EMU_MODE16 = 0, EMU_MODE32 = 1, EMU_MODE64 = 2 };
+
+struct emu_cpu {
+	uint64_t gpr[16];
+	uint64_t rip;
+	uint64_t next_rip; /* set by the loop to rip+len before a handler runs */
+	uint64_t rflags;   /* everything except the six arithmetic flags */
+	struct emu_flags cc;
+
+	struct x86_seg seg[SEG_COUNT], tr, ldt;
+	struct x86_dtable gdt, idt;
+	uint64_t cr0, cr2, cr3, cr4, cr8, efer;
+	uint64_t dr[8];
+	int cpl;
+	enum emu_code_mode code_mode; /* default operand/address size of CS */
+	bool long_mode;               /* EFER.LMA */
+
+	/* MSRs */
+	uint64_t star, lstar, cstar, sfmask, kernel_gs_base, tsc_aux;
+	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
+	uint64_t pat, misc_enable, apic_base, tsc_offset, mtrr_def_type;
+	uint64_t mtrr_fixed[11], mtrr_var[16];
+
+	/* x87 / MMX / SSE (fpu.c, sse.c) */
+	struct {
+		long double st[8];
+		uint16_t cw, sw, tw; /* tw: abridged, one bit per register as FXSAVE stores it */
+		uint8_t top;
+		uint16_t fop;
+		uint64_t fip, fdp;
+		uint64_t mmx[8]; /* MMX registers alias st[i]'s mantissa: kept coherent by fpu.c */
+	} fpu;
+	union {
+		uint8_t b[16];
+		uint16_t w[8];
+		uint32_t d[4];
+		uint64_t q[2];
+		float f[4];
+		double df[2];
+	} xmm[16];
+	uint32_t mxcsr;
+
+	/* Interrupts */
+	atomic_bool irq_pending;  /* something may be deliverable: check at block end */
+	bool interrupt_shadow;    /* after STI / MOV SS: one instruction without IRQs */
+	bool halted;
+	bool nmi_pending;
+	struct emu_lapic *lapic;
+
+	/* Exceptions: emu_raise() records and longjmps to exc_jmp. */
+	jmp_buf exc_jmp;
+	int exc_vector;
+	uint32_t exc_error;
+	bool exc_has_error;
+	int exc_depth; /* 0 normal, 1 delivering, 2 double fault → triple */
+
+	struct emu_tlb_entry tlb[EMU_TLB_SIZE];
+	struct emu_block_cache *blocks;
+
+	struct vm *vm;
+	struct vcpu *vcpu;
+	struct guest_mem *mem;
+	uint64_t insn_count; /* retired instructions, for profiling and replay */
+};
+
+/* ---- exceptions (excp.c) ------------------------------------------------- */
+
+#define EXC_DE 0
+#define EXC_DB 1
+#define EXC_NMI 2
+#define EXC_BP 3
+#define EXC_OF 4
+#define EXC_BR 5
+#define EXC_UD 6
+#define EXC_NM 7
+#define EXC_DF 8
+#define EXC_TS 10
+#define EXC_NP 11
+#define EXC_SS 12
+#define EXC_GP 13
+#define EXC_PF 14
+#define EXC_MF 16
+#define EXC_AC 17
+#define EXC_MC 18
+#define EXC_XM 19
+
+/* Raise a fault: RIP still points at the faulting instruction. */
+_Noreturn void emu_raise(struct emu_cpu *cpu, int vector);
+_Noreturn void emu_raise_err(struct emu_cpu *cpu, int vector, uint32_t error);
+/* Deliver the exception recorded by emu_raise through the IDT (called by
+ * the loop after the longjmp). */
+void emu_deliver_exception(struct emu_cpu *cpu);
+/* Deliver an external interrupt / software interrupt through the IDT.
+ * is_soft: INT n (privilege check against gate DPL, RIP after the insn). */
+void emu_deliver_interrupt(struct emu_cpu *cpu, int vector, bool is_soft);
+/* Called by the loop between blocks when irq_pending: takes one pending
+ * interrupt (NMI, LAPIC, PIC ExtINT) if RFLAGS.IF and no shadow allow it. */
+void emu_check_interrupts(struct emu_cpu *cpu);
+
+/* ---- memory (mmu.c; may be inline in mmu.h) ------------------------------ */
+
+/* Linear address of seg:off, with the segment limit/canonical checks the
+ * mode needs (#GP/#SS on failure). */
+uint64_t emu_linear(struct emu_cpu *cpu, int seg, uint64_t off, unsigned size, bool write);
+/* Data access at seg:off, size 1/2/4/8.  Faults are raised, never returned. */
+uint64_t emu_read(struct emu_cpu *cpu, int seg, uint64_t off, unsigned size);
+void emu_write(struct emu_cpu *cpu, int seg, uint64_t off, uint64_t val, unsigned size);
+/* Arbitrary-length access (SSE 16-byte, FXSAVE 512-byte, descriptors). */
+void emu_read_bytes(struct emu_cpu *cpu, int seg, uint64_t off, void *dst, unsigned len);
+void emu_write_bytes(struct emu_cpu *cpu, int seg, uint64_t off, const void *src, unsigned len);
+/* Linear-address access with an explicit privilege (for descriptor tables,
+ * TSS and interrupt stack frames, which are supervisor accesses). */
+uint64_t emu_read_linear(struct emu_cpu *cpu, uint64_t la, unsigned size, bool supervisor);
+void emu_write_linear(struct emu_cpu *cpu, uint64_t la, uint64_t val, unsigned size, bool supervisor);
+/* Instruction fetch: guest-physical address of the code byte at linear la,
+ * faulting as a fetch would (NX, U/S). */
+uint64_t emu_fetch_gpa(struct emu_cpu *cpu, uint64_t la);
+void emu_tlb_flush(struct emu_cpu *cpu, bool include_global);
+void emu_tlb_flush_page(struct emu_cpu *cpu, uint64_t la);
+/* Remove write entries mapping guest-physical page gpa_page from every
+ * vCPU's TLB, so later writes to it take the slow path (which calls
+ * emu_code_written).  Called by block.c when it caches code from a page. */
+void emu_tlb_protect_code(struct emu_cpu *cpu, uint64_t gpa_page);
+
+/* ---- decoding and blocks (decode.c, block.c, exec.c) ---------------------- */
+
+/* Decodes one instruction at cpu->rip+offset... into *in; raises #UD/#PF
+ * as the hardware would.  Returns the length. */
+int emu_decode(struct emu_cpu *cpu, uint64_t la, struct emu_insn *in);
+/* A write hit a page holding cached code: drop the blocks on it. */
+void emu_code_written(struct emu_cpu *cpu, uint64_t gpa, unsigned len);
+bool emu_page_has_code(struct emu_cpu *cpu, uint64_t gpa_page);
+void emu_blocks_flush(struct emu_cpu *cpu);
+/* Runs until vm_stopping() or the vCPU halts with nothing pending.  Returns
+ * after a HLT so the engine can sleep. */
+void emu_exec(struct emu_cpu *cpu);
+
+/* Effective address (offset within the segment) of a memory operand. */
+uint64_t emu_ea(struct emu_cpu *cpu, const struct emu_insn *in);
+
+/* Group selectors: the decoder knows the operand shapes of every opcode and
+ * asks the owning part for the handler.  NULL means #UD. */
+emu_exec_fn emu_sys_select(const struct emu_insn *in);  /* system.c / seg.c */
+emu_exec_fn emu_x87_select(const struct emu_insn *in);  /* fpu.c: D8..DF, 9B */
+emu_exec_fn emu_sse_select(const struct emu_insn *in);  /* sse.c: MMX/SSE/SSE2, 0F AE, 0F 77 */
+
+/* ---- flags (flags.c) ----------------------------------------------------- */
+
+uint64_t emu_get_rflags(struct emu_cpu *cpu);
+/* Sets every bit given (the caller applies privilege masks, e.g. POPF
+ * keeping IOPL/IF at CPL>0). */
+void emu_set_rflags(struct emu_cpu *cpu, uint64_t v);
+
+/* ---- mode (seg.c) --------------------------------------------------------- */
+
+/* Recompute cpl, code_mode and long_mode after CS, CR0 or EFER change. */
+void emu_update_mode(struct emu_cpu *cpu);
+
+/* ---- state exchange (engine.c) -------------------------------------------- */
+
+void emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s);
+void emu_cpu_get_state(struct emu_cpu *cpu, struct x86_state *s);
+
+#endif

@@ -1,0 +1,54 @@
+/* The engine interface.  Nothing above src/cpu/ knows which engine runs.
+ *
+ * An engine runs vCPUs and turns their port-I/O and MMIO accesses into
+ * vm_pio_*()/vm_mmio_*() calls.  Each vCPU runs on its own thread in
+ * vcpu_run(), which returns only when the VM is stopping (vm_stopping()) or
+ * on an engine failure.  Guest-caused conditions (triple fault, HLT with
+ * interrupts off) are not failures: the engine ends the VM through
+ * vm_request_exit() as the board would. */
+#ifndef SYMBIONT_ENGINE_H
+#define SYMBIONT_ENGINE_H
+
+#include <stdbool.h>
+
+#include "symbiont/vm.h"
+#include "symbiont/x86.h"
+
+struct vcpu {
+	struct vm *vm;
+	int id;
+	pthread_t thread;
+	bool running; /* thread started (set by vm_run) */
+	void *priv; /* engine's per-vCPU state */
+};
+
+struct engine_ops {
+	const char *name;
+	/* True when interrupts are handled by the engine itself (KVM's in-kernel
+	 * PIC/IOAPIC/LAPIC): the board then skips its PIC and IOAPIC models. */
+	bool has_irqchip;
+	/* VM-wide set-up after memory exists, before devices: creates the VM,
+	 * maps memory, installs vm->irqchip when has_irqchip.  err gets one line. */
+	int (*init)(struct vm *vm, char *err, size_t errlen);
+	/* Called after the board is up (for emu: hook the PIC/IOAPIC models). */
+	int (*board_ready)(struct vm *vm, char *err, size_t errlen);
+	int (*vcpu_init)(struct vcpu *cpu, char *err, size_t errlen);
+	int (*vcpu_set_state)(struct vcpu *cpu, const struct x86_state *s);
+	int (*vcpu_get_state)(struct vcpu *cpu, struct x86_state *s);
+	/* Runs on the vCPU's thread until vm_stopping(); 0, or -1 on engine
+	 * failure (after vm_request_exit with a message on stderr). */
+	int (*vcpu_run)(struct vcpu *cpu);
+	/* From another thread: make vcpu_run notice vm_stopping() or a new
+	 * interrupt promptly. */
+	void (*vcpu_kick)(struct vcpu *cpu);
+	void (*vcpu_destroy)(struct vcpu *cpu);
+	void (*destroy)(struct vm *vm);
+};
+
+extern const struct engine_ops emu_engine_ops;
+extern const struct engine_ops kvm_engine_ops;
+
+/* Resolves "auto"/"emu"/"kvm" to an engine, or NULL with a reason in err. */
+const struct engine_ops *engine_select(const char *name, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,49 @@
+/* The PC board: every device that is not virtio, created and wired by
+ * board_init().  Devices see only the buses, guest memory and their IRQ
+ * lines; the board is the one place that knows the machine's layout. */
+#ifndef SYMBIONT_BOARD_H
+#define SYMBIONT_BOARD_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "symbiont/vm.h"
+
+/* Fixed addresses of the PC layout. */
+#define BOARD_IOAPIC_BASE 0xFEC00000ULL
+#define BOARD_LAPIC_BASE 0xFEE00000ULL
+#define BOARD_ACPI_BASE 0xE0000ULL /* RSDP and tables: 0xE0000..0xFFFFF, e820-reserved */
+#define BOARD_PCI_MMIO_BASE 0xD0000000ULL /* BARs are placed here */
+#define BOARD_PCI_MMIO_SIZE 0x0F000000ULL
+#define BOARD_DEBUG_EXIT_PORT 0xf4
+#define BOARD_COM1_PORT 0x3f8
+#define BOARD_COM1_IRQ 4
+
+struct pic;
+struct ioapic;
+struct pit;
+struct rtc;
+struct uart;
+struct i8042;
+struct pci_host;
+struct chardev;
+
+struct board {
+	struct vm *vm;
+	struct pic *pic;       /* NULL when the engine has its own irqchip */
+	struct ioapic *ioapic; /* likewise */
+	struct pit *pit;
+	struct rtc *rtc;
+	struct uart *com1;
+	struct chardev *console; /* COM1's host side */
+	struct i8042 *i8042;
+	struct pci_host *pci;
+	uint64_t acpi_rsdp; /* guest-physical address of the RSDP */
+};
+
+/* Creates and wires the devices, writes the ACPI tables into guest memory.
+ * Needs vm->engine chosen and initialised (to know has_irqchip). */
+int board_init(struct vm *vm, char *err, size_t errlen);
+void board_destroy(struct vm *vm);
+
+#endif

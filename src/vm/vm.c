@@ -1,0 +1,382 @@
+/* VM lifecycle and the event loop.
+ *
+ * Threads: one per vCPU, running the engine; the main thread runs the event
+ * loop (timers, host file descriptors, signals).  Device state is guarded by
+ * vm->io_lock, taken around every register access, timer and fd callback. */
+#include <errno.h>
+#include <limits.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include "boot/boot.h"
+#include "cpu/engine.h"
+#include "hw/board.h"
+#include "symbiont/vm.h"
+
+#define DEFAULT_CMDLINE "console=ttyS0 quiet"
+
+static void wake_loop(void *ctx)
+{
+	vm_wake(ctx);
+}
+
+void vm_wake(struct vm *vm)
+{
+	uint64_t one = 1;
+
+	if (vm->wake_fd >= 0 && write(vm->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		perror("symbiont: eventfd");
+}
+
+/* The default guest lives beside the binary: build/symbiont boots
+ * build/guest/.  Other build directories (build-asan/) share build/guest. */
+static int find_default_guest(char *dir, size_t len)
+{
+	char exe[PATH_MAX];
+	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
+	const char *tries[] = { "%s/guest", "%s/../build/guest" };
+	char *slash;
+
+	if (n <= 0)
+		return -1;
+	exe[n] = 0;
+	slash = strrchr(exe, '/');
+	if (!slash)
+		return -1;
+	*slash = 0;
+	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
+		char path[PATH_MAX + 32];
+		snprintf(dir, len, tries[i], exe);
+		snprintf(path, sizeof(path), "%s/vmlinuz", dir);
+		if (access(path, R_OK) == 0)
+			return 0;
+	}
+	return -1;
+}
+
+static int load_kernel(struct vm *vm, struct x86_state *bsp, char *err, size_t errlen)
+{
+	char dir[PATH_MAX], kernel[PATH_MAX + 16], initrd[PATH_MAX + 32];
+	const char *k = vm->cfg.kernel, *i = vm->cfg.initrd;
+	char *cmdline = NULL;
+	struct boot_info bi = { .acpi_rsdp = vm->board->acpi_rsdp, .ncpus = vm->ncpus };
+	int r;
+
+	if (!k) {
+		if (find_default_guest(dir, sizeof(dir)) < 0) {
+			snprintf(err, errlen, "no default guest found (run 'make guest', or pass --kernel)");
+			return -1;
+		}
+		snprintf(kernel, sizeof(kernel), "%s/vmlinuz", dir);
+		k = kernel;
+		if (!i) {
+			snprintf(initrd, sizeof(initrd), "%s/initramfs.cpio.gz", dir);
+			i = initrd;
+		}
+		if (asprintf(&cmdline, "%s%s%s", DEFAULT_CMDLINE, vm->cfg.append ? " " : "",
+			     vm->cfg.append ? vm->cfg.append : "") < 0)
+			cmdline = NULL;
+		bi.cmdline = cmdline;
+	} else {
+		bi.cmdline = vm->cfg.append;
+	}
+	r = boot_load_files(&vm->mem, k, i, &bi, bsp, err, errlen);
+	free(cmdline);
+	return r;
+}
+
+struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	struct x86_state bsp;
+	int i;
+
+	if (!vm) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	vm->cfg = *cfg;
+	vm->wake_fd = -1;
+	pthread_mutex_init(&vm->io_lock, NULL);
+	io_bus_init(&vm->pio);
+	io_bus_init(&vm->mmio);
+	vm->timers.changed = wake_loop;
+	vm->timers.ctx = vm;
+
+	if (cfg->ncpus < 1 || cfg->ncpus > VM_MAX_CPUS) {
+		snprintf(err, errlen, "--cpus must be between 1 and %d", VM_MAX_CPUS);
+		goto fail;
+	}
+	vm->ncpus = cfg->ncpus;
+	if (guest_mem_init(&vm->mem, cfg->mem_size) < 0) {
+		snprintf(err, errlen, "cannot allocate %llu MiB of guest memory: %s",
+			 (unsigned long long)(cfg->mem_size >> 20), strerror(errno));
+		goto fail;
+	}
+	vm->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (vm->wake_fd < 0) {
+		snprintf(err, errlen, "eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	vm->engine = engine_select(cfg->engine, err, errlen);
+	if (!vm->engine)
+		goto fail;
+	if (vm->engine->init(vm, err, errlen) < 0) {
+		vm->engine = NULL; /* init cleaned up after itself */
+		goto fail;
+	}
+	if (board_init(vm, err, errlen) < 0)
+		goto fail;
+	if (vm->engine->board_ready && vm->engine->board_ready(vm, err, errlen) < 0)
+		goto fail;
+	if (load_kernel(vm, &bsp, err, errlen) < 0)
+		goto fail;
+	for (i = 0; i < vm->ncpus; i++) {
+		struct vcpu *c = calloc(1, sizeof(*c));
+		if (!c) {
+			snprintf(err, errlen, "out of memory");
+			goto fail;
+		}
+		c->vm = vm;
+		c->id = i;
+		vm->vcpus[i] = c;
+		if (vm->engine->vcpu_init(c, err, errlen) < 0) {
+			free(c);
+			vm->vcpus[i] = NULL;
+			goto fail;
+		}
+	}
+	if (vm->engine->vcpu_set_state(vm->vcpus[0], &bsp) < 0) {
+		snprintf(err, errlen, "%s: cannot set the boot vCPU's state", vm->engine->name);
+		goto fail;
+	}
+	return vm;
+fail:
+	vm_destroy(vm);
+	return NULL;
+}
+
+void vm_request_exit(struct vm *vm, int status)
+{
+	bool expected = false;
+
+	if (!atomic_compare_exchange_strong(&vm->exit_requested, &expected, true))
+		return;
+	vm->exit_status = status;
+	atomic_store(&vm->stopping, true);
+	vm_wake(vm);
+	for (int i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i] && vm->vcpus[i]->running && vm->engine->vcpu_kick)
+			vm->engine->vcpu_kick(vm->vcpus[i]);
+}
+
+uint64_t vm_pio_read(struct vm *vm, uint16_t port, unsigned size)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&vm->io_lock);
+	io_bus_read(&vm->pio, port, size, &v);
+	pthread_mutex_unlock(&vm->io_lock);
+	return v;
+}
+
+void vm_pio_write(struct vm *vm, uint16_t port, uint64_t val, unsigned size)
+{
+	pthread_mutex_lock(&vm->io_lock);
+	io_bus_write(&vm->pio, port, val, size);
+	pthread_mutex_unlock(&vm->io_lock);
+}
+
+uint64_t vm_mmio_read(struct vm *vm, uint64_t gpa, unsigned size)
+{
+	uint64_t v;
+
+	pthread_mutex_lock(&vm->io_lock);
+	io_bus_read(&vm->mmio, gpa, size, &v);
+	pthread_mutex_unlock(&vm->io_lock);
+	return v;
+}
+
+void vm_mmio_write(struct vm *vm, uint64_t gpa, uint64_t val, unsigned size)
+{
+	pthread_mutex_lock(&vm->io_lock);
+	io_bus_write(&vm->mmio, gpa, val, size);
+	pthread_mutex_unlock(&vm->io_lock);
+}
+
+struct irq_line vm_irq_line(struct vm *vm, unsigned gsi)
+{
+	return (struct irq_line){ .ops = vm->irqchip, .chip = vm->irqchip_ctx, .gsi = gsi };
+}
+
+void vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data)
+{
+	if (vm->irqchip && vm->irqchip->msi)
+		vm->irqchip->msi(vm->irqchip_ctx, addr, data);
+}
+
+int vm_add_fd(struct vm *vm, int fd, void (*ready)(void *), void *opaque)
+{
+	for (int i = 0; i < vm->nfds; i++)
+		if (vm->fds[i].fd == fd)
+			return -1;
+	if (vm->nfds == VM_MAX_FDS)
+		return -1;
+	vm->fds[vm->nfds++] = (struct vm_fd){ .fd = fd, .ready = ready, .opaque = opaque };
+	vm_wake(vm);
+	return 0;
+}
+
+void vm_remove_fd(struct vm *vm, int fd)
+{
+	for (int i = 0; i < vm->nfds; i++) {
+		if (vm->fds[i].fd == fd) {
+			vm->fds[i] = vm->fds[--vm->nfds];
+			return;
+		}
+	}
+}
+
+static void *vcpu_thread(void *arg)
+{
+	struct vcpu *c = arg;
+
+	c->vm->engine->vcpu_run(c);
+	return NULL;
+}
+
+/* Waits for timers, fds, the wake eventfd and SIGINT/SIGTERM/SIGHUP until
+ * the VM stops. */
+static void event_loop(struct vm *vm, int sigfd)
+{
+	struct pollfd pfd[VM_MAX_FDS + 2];
+	struct vm_fd snap[VM_MAX_FDS];
+
+	while (!vm_stopping(vm)) {
+		uint64_t now, next;
+		struct timespec ts, *tsp = NULL;
+		int n, nsnap;
+
+		pthread_mutex_lock(&vm->io_lock);
+		now = clock_ns();
+		next = timers_run(&vm->timers, now);
+		nsnap = vm->nfds;
+		memcpy(snap, vm->fds, nsnap * sizeof(snap[0]));
+		pthread_mutex_unlock(&vm->io_lock);
+
+		pfd[0] = (struct pollfd){ .fd = vm->wake_fd, .events = POLLIN };
+		pfd[1] = (struct pollfd){ .fd = sigfd, .events = POLLIN };
+		for (int i = 0; i < nsnap; i++)
+			pfd[i + 2] = (struct pollfd){ .fd = snap[i].fd, .events = POLLIN };
+		if (next != UINT64_MAX) {
+			uint64_t d = next > now ? next - now : 0;
+			ts.tv_sec = d / 1000000000ULL;
+			ts.tv_nsec = d % 1000000000ULL;
+			tsp = &ts;
+		}
+		n = ppoll(pfd, nsnap + 2, tsp, NULL);
+		if (n < 0 && errno != EINTR) {
+			perror("symbiont: ppoll");
+			vm_request_exit(vm, 1);
+			break;
+		}
+		if (n <= 0)
+			continue;
+		if (pfd[0].revents) {
+			uint64_t v;
+			if (read(vm->wake_fd, &v, sizeof(v)) < 0 && errno != EAGAIN)
+				perror("symbiont: eventfd");
+		}
+		if (pfd[1].revents) {
+			struct signalfd_siginfo si;
+			if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
+				fprintf(stderr, "symbiont: terminated by signal %u\n", si.ssi_signo);
+				vm_request_exit(vm, 128 + (int)si.ssi_signo);
+			}
+		}
+		pthread_mutex_lock(&vm->io_lock);
+		for (int i = 0; i < nsnap; i++) {
+			if (!(pfd[i + 2].revents & (POLLIN | POLLHUP | POLLERR)))
+				continue;
+			/* A callback may have removed a later fd: call only live ones. */
+			for (int j = 0; j < vm->nfds; j++) {
+				if (vm->fds[j].fd == snap[i].fd && vm->fds[j].ready == snap[i].ready) {
+					snap[i].ready(snap[i].opaque);
+					break;
+				}
+			}
+		}
+		pthread_mutex_unlock(&vm->io_lock);
+	}
+}
+
+int vm_run(struct vm *vm)
+{
+	sigset_t set;
+	int sigfd, i;
+
+	sigemptyset(&set);
+	sigaddset(&set, SIGINT);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGHUP);
+	/* Blocked before the vCPU threads start so they inherit the mask and the
+	 * signals arrive only through the signalfd. */
+	pthread_sigmask(SIG_BLOCK, &set, NULL);
+	sigfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (sigfd < 0) {
+		perror("symbiont: signalfd");
+		return 1;
+	}
+	for (i = 0; i < vm->ncpus; i++) {
+		struct vcpu *c = vm->vcpus[i];
+		if (pthread_create(&c->thread, NULL, vcpu_thread, c) != 0) {
+			fprintf(stderr, "symbiont: cannot start vCPU %d\n", i);
+			vm_request_exit(vm, 1);
+			break;
+		}
+		c->running = true;
+	}
+	/* A vCPU may have requested exit before running was set: kick again. */
+	if (vm_stopping(vm))
+		for (int j = 0; j < i; j++)
+			vm->engine->vcpu_kick(vm->vcpus[j]);
+	event_loop(vm, sigfd);
+	for (int j = 0; j < i; j++) {
+		vm->engine->vcpu_kick(vm->vcpus[j]);
+		pthread_join(vm->vcpus[j]->thread, NULL);
+		vm->vcpus[j]->running = false;
+	}
+	close(sigfd);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+	return vm->exit_status;
+}
+
+void vm_destroy(struct vm *vm)
+{
+	if (!vm)
+		return;
+	for (int i = 0; i < vm->ncpus; i++) {
+		if (vm->vcpus[i]) {
+			if (vm->engine && vm->engine->vcpu_destroy)
+				vm->engine->vcpu_destroy(vm->vcpus[i]);
+			free(vm->vcpus[i]);
+		}
+	}
+	if (vm->board)
+		board_destroy(vm);
+	if (vm->engine && vm->engine->destroy)
+		vm->engine->destroy(vm);
+	io_bus_free(&vm->pio);
+	io_bus_free(&vm->mmio);
+	guest_mem_free(&vm->mem);
+	if (vm->wake_fd >= 0)
+		close(vm->wake_fd);
+	pthread_mutex_destroy(&vm->io_lock);
+	free(vm);
+}
