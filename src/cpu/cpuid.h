@@ -1,0 +1,25 @@
+/* CPUID policy pieces both engines share: the hypervisor leaves
+ * (include/symbiont/abi/cpuid.h) and the topology the guest is told about.
+ * Each engine keeps its own feature policy. */
+#ifndef SYMBIONT_CPU_CPUID_H
+#define SYMBIONT_CPU_CPUID_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct cpuid_regs {
+	uint32_t eax, ebx, ecx, edx;
+};
+
+/* Fills r for a leaf in 0x40000000..0x400000ff and returns true; leaves
+ * past SYM_CPUID_LEAF_MAX read as zero (still true).  engine: SYM_ENGINE_*. */
+bool cpuid_hypervisor_leaf(uint32_t leaf, uint32_t engine, struct cpuid_regs *r);
+
+/* Leaf 0xB/0x1F (extended topology) for one package of ncpus cores with
+ * one thread each, as seen by the CPU whose APIC id is apic_id. */
+void cpuid_topology_leaf(uint32_t subleaf, int ncpus, uint32_t apic_id, struct cpuid_regs *r);
+
+/* Bits needed to number ncpus cores (0 for one). */
+unsigned cpuid_core_bits(int ncpus);
+
+#endif

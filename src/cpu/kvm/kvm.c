@@ -1,0 +1,674 @@
+/* The KVM engine: guest code runs under Linux KVM with the in-kernel
+ * irqchip (8259A pair, IOAPIC, local APICs).  The PIT is NOT created in the
+ * kernel: the board's PIT model drives GSI 0 through vm->irqchip like every
+ * other device, so both engines share one timer model.
+ *
+ * Exits the VMM sees: port I/O and MMIO to the board (the in-kernel chips
+ * handle ports 0x20/0xa0/0x4d0 and the IOAPIC/LAPIC MMIO without exits),
+ * and the guest-caused ends of the VM:
+ *   triple fault (KVM_EXIT_SHUTDOWN)  "guest triple fault", exit status 1
+ *   system event shutdown / reset      status 0 (no reboot: like -no-reboot)
+ *   system event crash                 status 1
+ * Entry failures and KVM internal errors are engine failures: one line on
+ * stderr, status 1, vcpu_run returns -1.
+ *
+ * Kicking a vCPU: vcpu_kick sets kvm_run.immediate_exit and sends
+ * KICK_SIGNAL to the vCPU thread.  The flag covers a kick that lands just
+ * before KVM_RUN is entered; the signal interrupts a KVM_RUN in progress. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/kvm.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mman.h>
+#include <unistd.h>
+
+#include "cpu/cpuid.h"
+#include "cpu/engine.h"
+#include "symbiont/abi/cpuid.h"
+
+#define KVM_DEV "/dev/kvm"
+/* Three pages for the VMX real-mode TSS and one for the identity-mapped
+ * page table KVM needs on CPUs without unrestricted guest; both sit in the
+ * MMIO hole just below the 4 GiB boundary where nothing else lives. */
+#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ULL
+#define KVM_TSS_ADDR 0xfffbd000ULL
+
+#define MSR_IA32_TSC 0x10
+#define MSR_IA32_MISC_ENABLE 0x1a0
+#define MISC_ENABLE_FAST_STRING (1ULL << 0)
+
+#define APIC_REG_SVR 0xf0
+#define APIC_REG_LVT0 0x350
+#define APIC_REG_LVT1 0x360
+#define APIC_LVT_MASKED (1u << 16)
+#define APIC_DM_NMI 0x400
+#define APIC_DM_EXTINT 0x700
+#define APIC_SVR_ENABLE (1u << 8)
+#define APIC_BASE_BSP (1ULL << 8)
+
+#define KICK_SIGNAL (SIGRTMIN + 3)
+
+struct kvm_vm {
+	int sys_fd, vm_fd;
+	int run_size;
+	struct kvm_cpuid2 *supported; /* KVM_GET_SUPPORTED_CPUID, unfiltered */
+	struct vm *vm;
+};
+
+struct kvm_vcpu {
+	int fd;
+	struct kvm_run *run;
+};
+
+static struct kvm_vm *kvm_of(struct vm *vm) { return vm->engine_priv; }
+static struct kvm_vcpu *kcpu_of(struct vcpu *cpu) { return cpu->priv; }
+
+/* ---- VM-wide set-up ------------------------------------------------------ */
+
+static void kvm_set_irq(void *chip, unsigned gsi, int level)
+{
+	struct kvm_vm *k = chip;
+	struct kvm_irq_level l = { .irq = gsi, .level = level ? 1 : 0 };
+	if (ioctl(k->vm_fd, KVM_IRQ_LINE, &l) < 0)
+		fprintf(stderr, "kvm: KVM_IRQ_LINE gsi %u: %s\n", gsi, strerror(errno));
+}
+
+static void kvm_msi(void *chip, uint64_t addr, uint32_t data)
+{
+	struct kvm_vm *k = chip;
+	struct kvm_msi m = { .address_lo = (uint32_t)addr, .address_hi = (uint32_t)(addr >> 32), .data = data };
+	if (ioctl(k->vm_fd, KVM_SIGNAL_MSI, &m) < 0)
+		fprintf(stderr, "kvm: KVM_SIGNAL_MSI: %s\n", strerror(errno));
+}
+
+static const struct irqchip_ops kvm_irqchip_ops = {
+	.set_irq = kvm_set_irq,
+	.msi = kvm_msi,
+};
+
+static void kick_handler(int sig) { (void)sig; }
+
+static struct kvm_cpuid2 *get_supported_cpuid(int sys_fd)
+{
+	for (int n = 128; n <= 4096; n *= 2) {
+		struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+		if (!c)
+			return NULL;
+		c->nent = n;
+		if (ioctl(sys_fd, KVM_GET_SUPPORTED_CPUID, c) == 0)
+			return c;
+		free(c);
+		if (errno != E2BIG)
+			return NULL;
+	}
+	return NULL;
+}
+
+static int set_mem_slot(struct kvm_vm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host)
+{
+	struct kvm_userspace_memory_region r = {
+		.slot = slot, .guest_phys_addr = gpa, .memory_size = size, .userspace_addr = (uintptr_t)host,
+	};
+	return ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+}
+
+static void kvm_destroy(struct vm *vm)
+{
+	struct kvm_vm *k = kvm_of(vm);
+	if (!k)
+		return;
+	if (k->vm_fd >= 0)
+		close(k->vm_fd);
+	if (k->sys_fd >= 0)
+		close(k->sys_fd);
+	free(k->supported);
+	free(k);
+	vm->engine_priv = NULL;
+	if (vm->irqchip == &kvm_irqchip_ops) {
+		vm->irqchip = NULL;
+		vm->irqchip_ctx = NULL;
+	}
+}
+
+static int kvm_init(struct vm *vm, char *err, size_t errlen)
+{
+	static const struct { int cap; const char *name; } need[] = {
+		{ KVM_CAP_IRQCHIP, "IRQCHIP" },
+		{ KVM_CAP_USER_MEMORY, "USER_MEMORY" },
+		{ KVM_CAP_EXT_CPUID, "EXT_CPUID" },
+		{ KVM_CAP_SET_TSS_ADDR, "SET_TSS_ADDR" },
+		{ KVM_CAP_IMMEDIATE_EXIT, "IMMEDIATE_EXIT" },
+		{ KVM_CAP_SIGNAL_MSI, "SIGNAL_MSI" },
+	};
+	struct kvm_vm *k = calloc(1, sizeof(*k));
+	struct sigaction sa;
+	int v;
+
+	if (!k) {
+		snprintf(err, errlen, "kvm: out of memory");
+		return -1;
+	}
+	k->vm = vm;
+	k->vm_fd = -1;
+	vm->engine_priv = k;
+	k->sys_fd = open(KVM_DEV, O_RDWR | O_CLOEXEC);
+	if (k->sys_fd < 0) {
+		snprintf(err, errlen, "kvm: cannot open %s: %s", KVM_DEV, strerror(errno));
+		goto fail;
+	}
+	v = ioctl(k->sys_fd, KVM_GET_API_VERSION, 0);
+	if (v != KVM_API_VERSION) {
+		snprintf(err, errlen, "kvm: API version %d, need %d", v, KVM_API_VERSION);
+		goto fail;
+	}
+	for (size_t i = 0; i < sizeof(need) / sizeof(need[0]); i++)
+		if (ioctl(k->sys_fd, KVM_CHECK_EXTENSION, need[i].cap) <= 0) {
+			snprintf(err, errlen, "kvm: missing capability KVM_CAP_%s", need[i].name);
+			goto fail;
+		}
+	k->run_size = ioctl(k->sys_fd, KVM_GET_VCPU_MMAP_SIZE, 0);
+	if (k->run_size < (int)sizeof(struct kvm_run)) {
+		snprintf(err, errlen, "kvm: KVM_GET_VCPU_MMAP_SIZE: %s", strerror(errno));
+		goto fail;
+	}
+	k->supported = get_supported_cpuid(k->sys_fd);
+	if (!k->supported) {
+		snprintf(err, errlen, "kvm: KVM_GET_SUPPORTED_CPUID: %s", strerror(errno));
+		goto fail;
+	}
+	k->vm_fd = ioctl(k->sys_fd, KVM_CREATE_VM, 0);
+	if (k->vm_fd < 0) {
+		snprintf(err, errlen, "kvm: KVM_CREATE_VM: %s", strerror(errno));
+		goto fail;
+	}
+	/* Only VMX without unrestricted guest uses these; elsewhere the calls
+	 * may legitimately fail, so failure is not fatal. */
+	uint64_t idmap = KVM_IDENTITY_MAP_ADDR;
+	if (ioctl(k->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_SET_IDENTITY_MAP_ADDR) > 0)
+		(void)ioctl(k->vm_fd, KVM_SET_IDENTITY_MAP_ADDR, &idmap);
+	(void)ioctl(k->vm_fd, KVM_SET_TSS_ADDR, (unsigned long)KVM_TSS_ADDR);
+	if (ioctl(k->vm_fd, KVM_CREATE_IRQCHIP, 0) < 0) {
+		snprintf(err, errlen, "kvm: KVM_CREATE_IRQCHIP: %s", strerror(errno));
+		goto fail;
+	}
+	if (vm->mem.low_size && set_mem_slot(k, 0, 0, vm->mem.low_size, vm->mem.host) < 0) {
+		snprintf(err, errlen, "kvm: mapping low RAM: %s", strerror(errno));
+		goto fail;
+	}
+	if (vm->mem.size > vm->mem.low_size &&
+	    set_mem_slot(k, 1, MEM_4G, vm->mem.size - vm->mem.low_size, vm->mem.host + vm->mem.low_size) < 0) {
+		snprintf(err, errlen, "kvm: mapping high RAM: %s", strerror(errno));
+		goto fail;
+	}
+	/* The kick signal only has to interrupt KVM_RUN: no SA_RESTART, and a
+	 * handler that does nothing. */
+	memset(&sa, 0, sizeof(sa));
+	sa.sa_handler = kick_handler;
+	sigemptyset(&sa.sa_mask);
+	if (sigaction(KICK_SIGNAL, &sa, NULL) < 0) {
+		snprintf(err, errlen, "kvm: sigaction: %s", strerror(errno));
+		goto fail;
+	}
+	vm->irqchip = &kvm_irqchip_ops;
+	vm->irqchip_ctx = k;
+	return 0;
+fail:
+	kvm_destroy(vm);
+	return -1;
+}
+
+static int kvm_board_ready(struct vm *vm, char *err, size_t errlen)
+{
+	(void)vm, (void)err, (void)errlen;
+	return 0;
+}
+
+/* ---- CPUID policy -------------------------------------------------------- */
+
+static void put_entry(struct kvm_cpuid2 *c, uint32_t func, uint32_t index, uint32_t flags, const struct cpuid_regs *r)
+{
+	struct kvm_cpuid_entry2 *e = &c->entries[c->nent++];
+	memset(e, 0, sizeof(*e));
+	e->function = func;
+	e->index = index;
+	e->flags = flags;
+	e->eax = r->eax;
+	e->ebx = r->ebx;
+	e->ecx = r->ecx;
+	e->edx = r->edx;
+}
+
+/* KVM's supported CPUID, told the truth about topology (ncpus cores, one
+ * thread each, APIC id = vCPU id) and with KVM's own paravirt leaves
+ * replaced by symbiont's hypervisor leaves. */
+static struct kvm_cpuid2 *build_cpuid(const struct kvm_cpuid2 *sup, int id, int ncpus)
+{
+	size_t n = sup->nent + 8;
+	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
+	uint32_t apic_id = (uint32_t)id;
+	unsigned core_bits = cpuid_core_bits(ncpus);
+	struct cpuid_regs r;
+
+	if (!c)
+		return NULL;
+	for (uint32_t i = 0; i < sup->nent; i++) {
+		struct kvm_cpuid_entry2 e = sup->entries[i];
+		if ((e.function & 0xffffff00u) == SYM_CPUID_LEAF_SIGNATURE)
+			continue; /* KVM's paravirt leaves: replaced below */
+		switch (e.function) {
+		case 1:
+			e.ebx = (e.ebx & 0x0000ffffu) | (apic_id << 24) | ((uint32_t)(1u << core_bits) << 16);
+			e.ecx |= SYM_CPUID_1_ECX_HYPERVISOR;
+			if (ncpus > 1)
+				e.edx |= 1u << 28; /* HTT: the EBX[23:16] count is valid */
+			break;
+		case 4:
+			/* cores per package - 1 in EAX[31:26]; no cache is shared
+			 * between threads (EAX[25:14] = 0) */
+			if (e.eax & 0x1f)
+				e.eax = (e.eax & 0x3fffu) | (((1u << core_bits) - 1) << 26);
+			break;
+		case 0xb:
+		case 0x1f:
+			cpuid_topology_leaf(e.index, ncpus, apic_id, &r);
+			e.eax = r.eax, e.ebx = r.ebx, e.ecx = r.ecx, e.edx = r.edx;
+			break;
+		case 0x80000008:
+			e.ecx = (e.ecx & ~0xf0ffu) | (core_bits << 12) | (uint32_t)(ncpus - 1);
+			break;
+		}
+		c->entries[c->nent++] = e;
+	}
+	cpuid_hypervisor_leaf(SYM_CPUID_LEAF_SIGNATURE, SYM_ENGINE_KVM, &r);
+	put_entry(c, SYM_CPUID_LEAF_SIGNATURE, 0, 0, &r);
+	cpuid_hypervisor_leaf(SYM_CPUID_LEAF_INFO, SYM_ENGINE_KVM, &r);
+	put_entry(c, SYM_CPUID_LEAF_INFO, 0, 0, &r);
+	return c;
+}
+
+/* ---- vCPUs --------------------------------------------------------------- */
+
+static int set_msr(int fd, uint32_t index, uint64_t value)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e;
+	} m;
+	memset(&m, 0, sizeof(m));
+	m.hdr.nmsrs = 1;
+	m.e.index = index;
+	m.e.data = value;
+	return ioctl(fd, KVM_SET_MSRS, &m) == 1 ? 0 : -1;
+}
+
+static inline uint32_t lapic_get(const struct kvm_lapic_state *l, unsigned reg)
+{
+	uint32_t v;
+	memcpy(&v, &l->regs[reg], 4);
+	return v;
+}
+
+static inline void lapic_set(struct kvm_lapic_state *l, unsigned reg, uint32_t v)
+{
+	memcpy(&l->regs[reg], &v, 4);
+}
+
+/* The local APIC as firmware leaves it: software-enabled, and on the BSP
+ * LINT0 in ExtINT mode (the 8259A's output) and LINT1 as NMI, so a guest
+ * that keeps the PIC in legacy mode gets its interrupts. */
+static int setup_lapic(int fd, int bsp)
+{
+	struct kvm_lapic_state l;
+	if (ioctl(fd, KVM_GET_LAPIC, &l) < 0)
+		return -1;
+	lapic_set(&l, APIC_REG_SVR, lapic_get(&l, APIC_REG_SVR) | APIC_SVR_ENABLE | 0xff);
+	if (bsp) {
+		lapic_set(&l, APIC_REG_LVT0, APIC_DM_EXTINT);
+		lapic_set(&l, APIC_REG_LVT1, APIC_DM_NMI);
+	} else {
+		lapic_set(&l, APIC_REG_LVT0, APIC_DM_EXTINT | APIC_LVT_MASKED);
+		lapic_set(&l, APIC_REG_LVT1, APIC_DM_NMI | APIC_LVT_MASKED);
+	}
+	return ioctl(fd, KVM_SET_LAPIC, &l);
+}
+
+static void kvm_vcpu_destroy(struct vcpu *cpu)
+{
+	struct kvm_vcpu *kc = kcpu_of(cpu);
+	struct kvm_vm *k = kvm_of(cpu->vm);
+	if (!kc)
+		return;
+	if (kc->run)
+		munmap(kc->run, k ? (size_t)k->run_size : sizeof(struct kvm_run));
+	if (kc->fd >= 0)
+		close(kc->fd);
+	free(kc);
+	cpu->priv = NULL;
+}
+
+static int kvm_vcpu_init(struct vcpu *cpu, char *err, size_t errlen)
+{
+	struct kvm_vm *k = kvm_of(cpu->vm);
+	struct kvm_vcpu *kc = calloc(1, sizeof(*kc));
+	struct kvm_cpuid2 *cpuid = NULL;
+	int ncpus = cpu->vm->ncpus > 0 ? cpu->vm->ncpus : 1;
+
+	if (!kc) {
+		snprintf(err, errlen, "kvm: out of memory");
+		return -1;
+	}
+	cpu->priv = kc;
+	kc->fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, (unsigned long)cpu->id);
+	if (kc->fd < 0) {
+		snprintf(err, errlen, "kvm: KVM_CREATE_VCPU %d: %s", cpu->id, strerror(errno));
+		goto fail;
+	}
+	kc->run = mmap(NULL, k->run_size, PROT_READ | PROT_WRITE, MAP_SHARED, kc->fd, 0);
+	if (kc->run == MAP_FAILED) {
+		kc->run = NULL;
+		snprintf(err, errlen, "kvm: mmap kvm_run: %s", strerror(errno));
+		goto fail;
+	}
+	cpuid = build_cpuid(k->supported, cpu->id, ncpus);
+	if (!cpuid || ioctl(kc->fd, KVM_SET_CPUID2, cpuid) < 0) {
+		snprintf(err, errlen, "kvm: KVM_SET_CPUID2: %s", strerror(errno));
+		goto fail;
+	}
+	free(cpuid);
+	cpuid = NULL;
+	if (set_msr(kc->fd, MSR_IA32_MISC_ENABLE, MISC_ENABLE_FAST_STRING) < 0 || set_msr(kc->fd, MSR_IA32_TSC, 0) < 0) {
+		snprintf(err, errlen, "kvm: KVM_SET_MSRS: %s", strerror(errno));
+		goto fail;
+	}
+	if (setup_lapic(kc->fd, cpu->id == 0) < 0) {
+		snprintf(err, errlen, "kvm: local APIC set-up: %s", strerror(errno));
+		goto fail;
+	}
+	return 0;
+fail:
+	free(cpuid);
+	kvm_vcpu_destroy(cpu);
+	return -1;
+}
+
+static void seg_to_kvm(struct kvm_segment *k, const struct x86_seg *s)
+{
+	memset(k, 0, sizeof(*k));
+	k->base = s->base;
+	k->limit = s->limit;
+	k->selector = s->sel;
+	k->type = s->type;
+	k->present = s->present;
+	k->dpl = s->dpl;
+	k->db = s->db;
+	k->s = s->s;
+	k->l = s->l;
+	k->g = s->g;
+	k->avl = s->avl;
+	k->unusable = s->unusable;
+}
+
+static void seg_from_kvm(struct x86_seg *s, const struct kvm_segment *k)
+{
+	memset(s, 0, sizeof(*s));
+	s->base = k->base;
+	s->limit = k->limit;
+	s->sel = k->selector;
+	s->type = k->type;
+	s->present = k->present;
+	s->dpl = k->dpl;
+	s->db = k->db;
+	s->s = k->s;
+	s->l = k->l;
+	s->g = k->g;
+	s->avl = k->avl;
+	s->unusable = k->unusable;
+}
+
+/* struct x86_state's segment order is the architectural one (ES CS SS DS
+ * FS GS); kvm_sregs names them. */
+static struct kvm_segment *sreg_seg(struct kvm_sregs *sr, int i)
+{
+	switch (i) {
+	case SEG_ES: return &sr->es;
+	case SEG_CS: return &sr->cs;
+	case SEG_SS: return &sr->ss;
+	case SEG_DS: return &sr->ds;
+	case SEG_FS: return &sr->fs;
+	default: return &sr->gs;
+	}
+}
+
+static int kvm_vcpu_set_state(struct vcpu *cpu, const struct x86_state *s)
+{
+	struct kvm_vcpu *kc = kcpu_of(cpu);
+	struct kvm_regs regs;
+	struct kvm_sregs sr;
+
+	/* Read first so fields struct x86_state does not carry (the pending
+	 * interrupt bitmap) keep their values. */
+	if (ioctl(kc->fd, KVM_GET_SREGS, &sr) < 0)
+		return -1;
+	for (int i = 0; i < SEG_COUNT; i++)
+		seg_to_kvm(sreg_seg(&sr, i), &s->seg[i]);
+	seg_to_kvm(&sr.tr, &s->tr);
+	seg_to_kvm(&sr.ldt, &s->ldt);
+	sr.gdt.base = s->gdt.base;
+	sr.gdt.limit = s->gdt.limit;
+	sr.idt.base = s->idt.base;
+	sr.idt.limit = s->idt.limit;
+	sr.cr0 = s->cr0;
+	sr.cr2 = s->cr2;
+	sr.cr3 = s->cr3;
+	sr.cr4 = s->cr4;
+	sr.cr8 = s->cr8;
+	sr.efer = s->efer;
+	sr.apic_base = s->apic_base;
+	if (cpu->id != 0)
+		sr.apic_base &= ~APIC_BASE_BSP;
+	if (ioctl(kc->fd, KVM_SET_SREGS, &sr) < 0)
+		return -1;
+
+	memset(&regs, 0, sizeof(regs));
+	regs.rax = s->gpr[REG_RAX];
+	regs.rcx = s->gpr[REG_RCX];
+	regs.rdx = s->gpr[REG_RDX];
+	regs.rbx = s->gpr[REG_RBX];
+	regs.rsp = s->gpr[REG_RSP];
+	regs.rbp = s->gpr[REG_RBP];
+	regs.rsi = s->gpr[REG_RSI];
+	regs.rdi = s->gpr[REG_RDI];
+	regs.r8 = s->gpr[REG_R8];
+	regs.r9 = s->gpr[REG_R9];
+	regs.r10 = s->gpr[REG_R10];
+	regs.r11 = s->gpr[REG_R11];
+	regs.r12 = s->gpr[REG_R12];
+	regs.r13 = s->gpr[REG_R13];
+	regs.r14 = s->gpr[REG_R14];
+	regs.r15 = s->gpr[REG_R15];
+	regs.rip = s->rip;
+	regs.rflags = s->rflags | RFLAGS_FIXED;
+	return ioctl(kc->fd, KVM_SET_REGS, &regs) < 0 ? -1 : 0;
+}
+
+static int kvm_vcpu_get_state(struct vcpu *cpu, struct x86_state *s)
+{
+	struct kvm_vcpu *kc = kcpu_of(cpu);
+	struct kvm_regs regs;
+	struct kvm_sregs sr;
+
+	if (ioctl(kc->fd, KVM_GET_REGS, &regs) < 0 || ioctl(kc->fd, KVM_GET_SREGS, &sr) < 0)
+		return -1;
+	memset(s, 0, sizeof(*s));
+	s->gpr[REG_RAX] = regs.rax;
+	s->gpr[REG_RCX] = regs.rcx;
+	s->gpr[REG_RDX] = regs.rdx;
+	s->gpr[REG_RBX] = regs.rbx;
+	s->gpr[REG_RSP] = regs.rsp;
+	s->gpr[REG_RBP] = regs.rbp;
+	s->gpr[REG_RSI] = regs.rsi;
+	s->gpr[REG_RDI] = regs.rdi;
+	s->gpr[REG_R8] = regs.r8;
+	s->gpr[REG_R9] = regs.r9;
+	s->gpr[REG_R10] = regs.r10;
+	s->gpr[REG_R11] = regs.r11;
+	s->gpr[REG_R12] = regs.r12;
+	s->gpr[REG_R13] = regs.r13;
+	s->gpr[REG_R14] = regs.r14;
+	s->gpr[REG_R15] = regs.r15;
+	s->rip = regs.rip;
+	s->rflags = regs.rflags;
+	for (int i = 0; i < SEG_COUNT; i++)
+		seg_from_kvm(&s->seg[i], sreg_seg(&sr, i));
+	seg_from_kvm(&s->tr, &sr.tr);
+	seg_from_kvm(&s->ldt, &sr.ldt);
+	s->gdt.base = sr.gdt.base;
+	s->gdt.limit = sr.gdt.limit;
+	s->idt.base = sr.idt.base;
+	s->idt.limit = sr.idt.limit;
+	s->cr0 = sr.cr0;
+	s->cr2 = sr.cr2;
+	s->cr3 = sr.cr3;
+	s->cr4 = sr.cr4;
+	s->cr8 = sr.cr8;
+	s->efer = sr.efer;
+	s->apic_base = sr.apic_base;
+	return 0;
+}
+
+/* ---- running ------------------------------------------------------------- */
+
+static uint64_t load_le(const uint8_t *p, unsigned size)
+{
+	uint64_t v = 0;
+	memcpy(&v, p, size > 8 ? 8 : size); /* x86 hosts are little-endian */
+	return v;
+}
+
+static void handle_io(struct vm *vm, struct kvm_run *run)
+{
+	uint8_t *p = (uint8_t *)run + run->io.data_offset;
+	unsigned size = run->io.size;
+
+	for (uint32_t i = 0; i < run->io.count; i++, p += size) {
+		if (run->io.direction == KVM_EXIT_IO_OUT) {
+			vm_pio_write(vm, run->io.port, load_le(p, size), size);
+		} else {
+			uint64_t v = vm_pio_read(vm, run->io.port, size);
+			memcpy(p, &v, size);
+		}
+	}
+}
+
+static void handle_mmio(struct vm *vm, struct kvm_run *run)
+{
+	unsigned len = run->mmio.len > 8 ? 8 : run->mmio.len;
+
+	if (run->mmio.is_write) {
+		vm_mmio_write(vm, run->mmio.phys_addr, load_le(run->mmio.data, len), len);
+	} else {
+		uint64_t v = vm_mmio_read(vm, run->mmio.phys_addr, len);
+		memcpy(run->mmio.data, &v, len);
+	}
+}
+
+__attribute__((format(printf, 2, 3))) static int engine_fail(struct vcpu *cpu, const char *fmt, ...)
+{
+	va_list ap;
+	va_start(ap, fmt);
+	fprintf(stderr, "kvm: vcpu %d: ", cpu->id);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+	va_end(ap);
+	vm_request_exit(cpu->vm, 1);
+	return -1;
+}
+
+static int kvm_vcpu_run(struct vcpu *cpu)
+{
+	struct vm *vm = cpu->vm;
+	struct kvm_vcpu *kc = kcpu_of(cpu);
+	struct kvm_run *run = kc->run;
+	sigset_t set;
+
+	/* The vCPU thread must take the kick signal. */
+	sigemptyset(&set);
+	sigaddset(&set, KICK_SIGNAL);
+	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
+
+	for (;;) {
+		if (vm_stopping(vm))
+			return 0;
+		if (ioctl(kc->fd, KVM_RUN, 0) < 0) {
+			if (errno == EINTR || errno == EAGAIN) {
+				/* Clear the kick flag before vm_stopping() is read
+				 * again, so a kick after this point is never lost. */
+				atomic_store((_Atomic uint8_t *)&run->immediate_exit, 0);
+				atomic_thread_fence(memory_order_seq_cst);
+				continue;
+			}
+			return engine_fail(cpu, "KVM_RUN: %s", strerror(errno));
+		}
+		switch (run->exit_reason) {
+		case KVM_EXIT_IO:
+			handle_io(vm, run);
+			break;
+		case KVM_EXIT_MMIO:
+			handle_mmio(vm, run);
+			break;
+		case KVM_EXIT_INTR:
+			break;
+		case KVM_EXIT_HLT:
+			/* Only without an in-kernel LAPIC; nothing will wake us. */
+			fprintf(stderr, "guest halted\n");
+			vm_request_exit(vm, 1);
+			return 0;
+		case KVM_EXIT_SHUTDOWN:
+			fprintf(stderr, "guest triple fault\n");
+			vm_request_exit(vm, 1);
+			return 0;
+		case KVM_EXIT_SYSTEM_EVENT:
+			vm_request_exit(vm, run->system_event.type == KVM_SYSTEM_EVENT_CRASH ? 1 : 0);
+			return 0;
+		case KVM_EXIT_FAIL_ENTRY:
+			return engine_fail(cpu, "entry failed, hardware reason 0x%llx",
+					   (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+		case KVM_EXIT_INTERNAL_ERROR:
+			return engine_fail(cpu, "internal error, suberror %u (data0 0x%llx)",
+					   run->internal.suberror,
+					   run->internal.ndata ? (unsigned long long)run->internal.data[0] : 0);
+		default:
+			return engine_fail(cpu, "unexpected exit reason %u", run->exit_reason);
+		}
+	}
+}
+
+static void kvm_vcpu_kick(struct vcpu *cpu)
+{
+	struct kvm_vcpu *kc = kcpu_of(cpu);
+	if (!kc || !kc->run)
+		return;
+	atomic_store((_Atomic uint8_t *)&kc->run->immediate_exit, 1);
+	atomic_thread_fence(memory_order_seq_cst);
+	pthread_kill(cpu->thread, KICK_SIGNAL);
+}
+
+const struct engine_ops kvm_engine_ops = {
+	.name = "kvm",
+	.has_irqchip = true,
+	.init = kvm_init,
+	.board_ready = kvm_board_ready,
+	.vcpu_init = kvm_vcpu_init,
+	.vcpu_set_state = kvm_vcpu_set_state,
+	.vcpu_get_state = kvm_vcpu_get_state,
+	.vcpu_run = kvm_vcpu_run,
+	.vcpu_kick = kvm_vcpu_kick,
+	.vcpu_destroy = kvm_vcpu_destroy,
+	.destroy = kvm_destroy,
+};
