@@ -38,7 +38,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps run test asan bench fuzz guest clean compdb format
+.PHONY: all deps run test asan bench fuzz guest clean distclean compdb format
 all: $(BIN) $(TEST_GUESTS)
 
 deps:
@@ -99,7 +99,12 @@ compdb:
 format:
 	clang-format -i $$(find src include tests -name '*.[ch]')
 
+# clean keeps build/guest: it is downloaded, not built from this tree.
 clean:
-	rm -rf $(BUILD) build-asan build-fuzz
+	find $(BUILD) -mindepth 1 -maxdepth 1 ! -name guest -exec rm -rf {} + 2>/dev/null || true
+	rm -rf build-asan build-fuzz compile_commands.json
+
+distclean:
+	rm -rf build build-* compile_commands.json
 
 -include $(OBJS:.o=.d) $(BUILD)/src/main.d $(TEST_BINS:=.d)
