@@ -24,13 +24,23 @@ set_gate:
 	pop %ebx
 	ret
 
+/* Returns from the interrupt without IRET: on hosts whose /dev/kvm comes
+ * from kvm_pvm every guest kernel instruction goes through KVM's
+ * instruction emulator, which cannot do a protected-mode IRET.  The frame
+ * (EIP, CS, EFLAGS; same privilege) is rewritten to (EFLAGS, EIP) and left
+ * with POPF; RET.  An interrupt between the two nests below ESP harmlessly. */
 timer_isr:
 	push %eax
 	incl ticks
 	mov $0x20, %al
 	out %al, $0x20 /* non-specific EOI */
+	mov 4(%esp), %eax  /* EIP */
+	xchg %eax, 12(%esp) /* EIP into the EFLAGS slot, EFLAGS out */
+	mov %eax, 8(%esp)  /* EFLAGS into the CS slot */
 	pop %eax
-	iret
+	add $4, %esp
+	popfl
+	ret
 
 unexpected_isr:
 	mov $m_unexpected, %esi

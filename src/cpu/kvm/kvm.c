@@ -639,10 +639,17 @@ static int kvm_vcpu_run(struct vcpu *cpu)
 		case KVM_EXIT_FAIL_ENTRY:
 			return engine_fail(cpu, "entry failed, hardware reason 0x%llx",
 					   (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
-		case KVM_EXIT_INTERNAL_ERROR:
-			return engine_fail(cpu, "internal error, suberror %u (data0 0x%llx)",
+		case KVM_EXIT_INTERNAL_ERROR: {
+			struct kvm_regs regs;
+			struct kvm_sregs sr;
+			unsigned long long rip = ~0ULL;
+			if (ioctl(kc->fd, KVM_GET_REGS, &regs) == 0 && ioctl(kc->fd, KVM_GET_SREGS, &sr) == 0)
+				rip = sr.cs.base + regs.rip;
+			return engine_fail(cpu, "internal error, suberror %u%s at linear rip 0x%llx",
 					   run->internal.suberror,
-					   run->internal.ndata ? (unsigned long long)run->internal.data[0] : 0);
+					   run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? " (emulation failed)" : "",
+					   rip);
+		}
 		default:
 			return engine_fail(cpu, "unexpected exit reason %u", run->exit_reason);
 		}
