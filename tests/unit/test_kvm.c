@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -348,6 +349,31 @@ static void test_kick(void **state)
 	fixture_free(f);
 }
 
+/* "kvm" is KVM when /dev/kvm opens; "auto" avoids kvm_pvm (whose guest
+ * kernel code is emulated); unknown names are refused with a reason. */
+static void test_engine_select(void **state)
+{
+	(void)state;
+	char err[160] = "";
+	struct stat st;
+	const struct engine_ops *e;
+
+	e = engine_select("kvm", err, sizeof(err));
+	if (have_kvm)
+		assert_ptr_equal(e, &kvm_engine_ops);
+	else
+		assert_null(e), assert_true(strstr(err, "/dev/kvm") != NULL);
+	assert_ptr_equal(engine_select("emu", err, sizeof(err)), &emu_engine_ops);
+	e = engine_select("auto", err, sizeof(err));
+	if (!have_kvm || stat("/sys/module/kvm_pvm", &st) == 0)
+		assert_ptr_equal(e, &emu_engine_ops);
+	else
+		assert_ptr_equal(e, &kvm_engine_ops);
+	err[0] = 0;
+	assert_null(engine_select("tcg", err, sizeof(err)));
+	assert_true(strstr(err, "tcg") != NULL);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -357,6 +383,7 @@ int main(void)
 		cmocka_unit_test(test_cpuid),
 		cmocka_unit_test(test_state_roundtrip),
 		cmocka_unit_test(test_kick),
+		cmocka_unit_test(test_engine_select),
 	};
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 
