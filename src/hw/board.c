@@ -1,16 +1,27 @@
 /* The PC board: creates the devices and wires them to the buses and IRQ
- * lines.  With the emu engine (no in-kernel irqchip) the board's 8259A pair
- * and IOAPIC are the irqchip: board_irqchip routes each GSI to both, as the
- * PC's wiring does (ISA IRQ n is PIC input n and IOAPIC pin n; PCI INTx
- * uses pins 16-23, which have no PIC input). */
+ * lines.
+ *
+ * Interrupt wiring.  With the emu engine (no in-kernel irqchip) the board's
+ * 8259A pair and IOAPIC are the irqchip: board_irqchip sends GSI n < 16 to
+ * PIC input n and every GSI to IOAPIC pin n, which is also KVM's default
+ * routing, so the ACPI tables describe both engines alike: ISA IRQ n =
+ * GSI n (the PIT on pin 0, no IRQ0→2 override), SCI on GSI 9, PCI INTx on
+ * GSIs 16-19 (pci_slot_gsi). */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include "cpu/engine.h"
+#include "hw/acpi.h"
 #include "hw/board.h"
+#include "hw/debugexit.h"
+#include "hw/i8042.h"
 #include "hw/ioapic.h"
+#include "hw/pci.h"
 #include "hw/pic.h"
 #include "hw/pit.h"
+#include "hw/rtc.h"
+#include "hw/uart.h"
+#include "vm/chardev.h"
 
 static void board_set_irq(void *chip, unsigned gsi, int level)
 {
@@ -30,6 +41,14 @@ static void board_msi(void *chip, uint64_t addr, uint32_t data)
 
 static const struct irqchip_ops board_irqchip = { board_set_irq, board_msi };
 
+#define CREATE(field, expr, what)                                                                  \
+	do {                                                                                       \
+		if (!(b->field = (expr))) {                                                        \
+			snprintf(err, errlen, "board: cannot create the %s (port or address conflict)", what); \
+			goto fail;                                                                 \
+		}                                                                                  \
+	} while (0)
+
 int board_init(struct vm *vm, char *err, size_t errlen)
 {
 	struct board *b = calloc(1, sizeof(*b));
@@ -40,19 +59,26 @@ int board_init(struct vm *vm, char *err, size_t errlen)
 	b->vm = vm;
 	vm->board = b;
 	if (!vm->engine || !vm->engine->has_irqchip) {
-		b->pic = pic_create(vm);
-		b->ioapic = ioapic_create(vm, BOARD_IOAPIC_BASE);
-		if (!b->pic || !b->ioapic)
-			goto fail;
+		CREATE(pic, pic_create(vm), "8259A PIC");
+		CREATE(ioapic, ioapic_create(vm, BOARD_IOAPIC_BASE), "IOAPIC");
 		vm->irqchip = &board_irqchip;
 		vm->irqchip_ctx = b;
 	}
-	b->pit = pit_create(vm, 0);
-	if (!b->pit)
+	CREATE(pit, pit_create(vm, 0), "PIT");
+	CREATE(rtc, rtc_create(vm, 8), "RTC");
+	b->console = chardev_create(vm, vm->cfg.serial ? vm->cfg.serial : "stdio", err, errlen);
+	if (!b->console)
+		goto fail;
+	CREATE(com1, uart_create(vm, BOARD_COM1_PORT, BOARD_COM1_IRQ, b->console), "COM1 UART");
+	CREATE(i8042, i8042_create(vm, 1, 12), "i8042");
+	CREATE(debugexit, debugexit_create(vm, BOARD_DEBUG_EXIT_PORT), "debug exit port");
+	CREATE(pci, pci_host_create(vm), "PCI host bridge");
+	CREATE(acpi_pm, acpi_pm_create(vm), "ACPI PM registers");
+	b->acpi_rsdp = acpi_build_tables(vm, vm->ncpus > 0 ? vm->ncpus : 1, err, errlen);
+	if (!b->acpi_rsdp)
 		goto fail;
 	return 0;
 fail:
-	snprintf(err, errlen, "board: cannot create the devices (port or address conflict)");
 	board_destroy(vm);
 	return -1;
 }
@@ -62,6 +88,13 @@ void board_destroy(struct vm *vm)
 	struct board *b = vm->board;
 	if (!b)
 		return;
+	acpi_pm_destroy(b->acpi_pm);
+	pci_host_destroy(b->pci);
+	debugexit_destroy(b->debugexit);
+	i8042_destroy(b->i8042);
+	uart_destroy(b->com1);
+	chardev_destroy(b->console);
+	rtc_destroy(b->rtc);
 	pit_destroy(b->pit);
 	if (vm->irqchip == &board_irqchip) {
 		vm->irqchip = NULL;

@@ -27,6 +27,8 @@ struct uart;
 struct i8042;
 struct pci_host;
 struct chardev;
+struct debugexit;
+struct acpi_pm;
 
 struct board {
 	struct vm *vm;
@@ -39,6 +41,8 @@ struct board {
 	struct i8042 *i8042;
 	struct pci_host *pci;
 	uint64_t acpi_rsdp; /* guest-physical address of the RSDP */
+	struct debugexit *debugexit;
+	struct acpi_pm *acpi_pm;
 };
 
 /* Creates and wires the devices, writes the ACPI tables into guest memory.

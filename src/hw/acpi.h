@@ -1,0 +1,38 @@
+/* ACPI: tables in guest memory and the fixed-hardware PM registers.
+ *
+ * Tables (at BOARD_ACPI_BASE): RSDP rev 2 → XSDT/RSDT → FADT (rev 6, full
+ * hardware model: PM1a event/control, 32-bit PM timer, reset register at
+ * 0xCF9) → FACS, DSDT; MADT.  The DSDT is generated AML: \_SB.PCI0 (a
+ * PNP0A03 host bridge with _CRS windows and a _PRT that matches
+ * pci_slot_gsi()), \_SB.COM1 and \_S5.
+ *
+ * PM registers (I/O ports): PM1a_EVT 0x600 (status, enable), PM1a_CNT
+ * 0x604, PM_TMR 0x608 (3.579545 MHz).  Writing PM1a_CNT with SLP_EN and
+ * SLP_TYP = ACPI_S5_SLP_TYP powers the VM off (exit status 0). */
+#ifndef SYMBIONT_HW_ACPI_H
+#define SYMBIONT_HW_ACPI_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define ACPI_PM1A_EVT 0x600
+#define ACPI_PM1A_CNT 0x604
+#define ACPI_PM_TMR 0x608
+#define ACPI_SCI_IRQ 9
+#define ACPI_S5_SLP_TYP 5
+#define ACPI_PM_TIMER_HZ 3579545ULL
+#define ACPI_TABLES_SIZE 0x20000 /* BOARD_ACPI_BASE .. 1 MiB */
+
+struct vm;
+struct acpi_pm;
+
+/* Writes the tables for ncpus vCPUs into guest memory; returns the RSDP's
+ * guest-physical address, or 0 with a reason in err. */
+uint64_t acpi_build_tables(struct vm *vm, int ncpus, char *err, size_t errlen);
+
+struct acpi_pm *acpi_pm_create(struct vm *vm);
+void acpi_pm_destroy(struct acpi_pm *pm);
+/* Tests: replace the time source of the PM timer (default clock_ns). */
+void acpi_pm_set_clock(struct acpi_pm *pm, uint64_t (*now)(void *ctx), void *ctx);
+
+#endif
