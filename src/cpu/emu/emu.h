@@ -124,20 +124,31 @@ struct emu_cpu {
 	uint64_t pat, misc_enable, apic_base, tsc_offset, mtrr_def_type;
 	uint64_t mtrr_fixed[11], mtrr_var[16];
 
-	/* x87 / MMX / SSE (fpu.c, sse.c) */
-	struct {
-		long double st[8];
-		uint16_t cw, sw, tw; /* tw: abridged, one bit per register as FXSAVE stores it */
-		uint8_t top;
-		uint16_t fop;
+	/* x87 / MMX / SSE (fpu.c, sse.c).  The x87 state is kept as the
+	 * 108-byte FNSAVE image (32-bit protected-mode layout) so fpu.c can
+	 * run x87 instructions on the host between FRSTOR and FNSAVE; MMi is
+	 * the mantissa of physical register i, i.e. st[(i - TOP) & 7].
+	 * Reset with emu_fpu_reset(). */
+	struct emu_fpu {
+		uint16_t cw, cw_pad, sw, sw_pad; /* sw holds TOP in bits 11-13 */
+		uint16_t tw, tw_pad;             /* full tag word, 2 bits per physical register */
+		uint32_t img_fip;                /* host scratch: the guest's pointers are below */
+		uint16_t img_fcs, img_fop;
+		uint32_t img_fdp;
+		uint16_t img_fds, img_fds_pad;
+		uint8_t st[8][10]; /* ST(0)..ST(7) in stack order, 80-bit each */
+		uint16_t fop, fcs, fds;
 		uint64_t fip, fdp;
-		uint64_t mmx[8]; /* MMX registers alias st[i]'s mantissa: kept coherent by fpu.c */
 	} fpu;
-	union {
+	union emu_xmm {
 		uint8_t b[16];
 		uint16_t w[8];
 		uint32_t d[4];
 		uint64_t q[2];
+		int8_t sb[16];
+		int16_t sw[8];
+		int32_t sd[4];
+		int64_t sq[2];
 		float f[4];
 		double df[2];
 	} xmm[16];
@@ -246,6 +257,9 @@ uint64_t emu_ea(struct emu_cpu *cpu, const struct emu_insn *in);
 emu_exec_fn emu_sys_select(const struct emu_insn *in);  /* system.c / seg.c */
 emu_exec_fn emu_x87_select(const struct emu_insn *in);  /* fpu.c: D8..DF, 9B */
 emu_exec_fn emu_sse_select(const struct emu_insn *in);  /* sse.c: MMX/SSE/SSE2, 0F AE, 0F 77 */
+/* Power-on x87/SSE state (FCW 0x40, tags 0x5555, MXCSR 0x1F80, XMM 0).
+ * INIT keeps the x87/SSE state, as the hardware does. */
+void emu_fpu_reset(struct emu_cpu *cpu);
 
 /* ---- flags (flags.c) ----------------------------------------------------- */
 
