@@ -97,6 +97,8 @@ struct emu_tlb_entry {
 	uint64_t tag_read, tag_write, tag_exec;
 	uintptr_t addend;
 	uint64_t gpa_page; /* guest-physical page, for code invalidation */
+	uint8_t global;     /* G bit with CR4.PGE: survives a CR3 write */
+	uint8_t page_shift; /* 12, 21, 22 or 30: size of the guest page it came from */
 };
 
 /* ---- the vCPU ------------------------------------------------------------ */
@@ -175,6 +177,10 @@ struct emu_cpu {
 	struct vcpu *vcpu;
 	struct guest_mem *mem;
 	uint64_t insn_count; /* retired instructions, for profiling and replay */
+	/* Set by a handler to end the current block after it (code written
+	 * under the running block, state the decoder or the interrupt check
+	 * depends on changed); the loop clears it at each block start. */
+	bool exit_block;
 };
 
 /* ---- exceptions (excp.c) ------------------------------------------------- */
@@ -248,6 +254,15 @@ void emu_blocks_flush(struct emu_cpu *cpu);
 /* Runs until vm_stopping() or the vCPU halts with nothing pending.  Returns
  * after a HLT so the engine can sleep. */
 void emu_exec(struct emu_cpu *cpu);
+/* Executes exactly one instruction (no block cache).  Returns -1, or the
+ * vector of the exception it raised: that exception is recorded (exc_*) but
+ * not delivered, RIP still points at the instruction.  For tests and
+ * debuggers. */
+int emu_step(struct emu_cpu *cpu);
+/* Block cache of a vCPU (emu_exec creates it on first use); free with
+ * emu_blocks_free when the vCPU goes away.  0, or -1 when out of memory. */
+int emu_blocks_init(struct emu_cpu *cpu);
+void emu_blocks_free(struct emu_cpu *cpu);
 
 /* Effective address (offset within the segment) of a memory operand. */
 uint64_t emu_ea(struct emu_cpu *cpu, const struct emu_insn *in);
@@ -277,5 +292,8 @@ void emu_update_mode(struct emu_cpu *cpu);
 
 void emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s);
 void emu_cpu_get_state(struct emu_cpu *cpu, struct x86_state *s);
+
+/* Inline fast paths for emu_read/emu_write/emu_linear (system side). */
+#include "cpu/emu/mmu.h"
 
 #endif
