@@ -63,7 +63,9 @@ static int chip_irq(const struct pic_chip *c, bool master)
 static void chip_input(struct pic_chip *c, unsigned irq, int level)
 {
 	uint8_t bit = 1u << irq;
-	if (c->elcr & bit) {
+	/* The cascade input follows the slave's INT level, so a slave request
+	 * that goes away takes the master's request with it. */
+	if ((c->elcr & bit) || (c->master && irq == 2)) {
 		if (level)
 			c->irr |= bit;
 		else
@@ -117,7 +119,7 @@ static void chip_ack(struct pic_chip *c, int irq)
 		c->isr |= bit;
 	}
 	/* A level input stays requested while the line is high. */
-	if (!(c->elcr & bit))
+	if (!(c->elcr & bit) && !(c->master && irq == 2))
 		c->irr &= ~bit;
 }
 
