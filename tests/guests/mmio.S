@@ -1,5 +1,8 @@
 /* mmio: memory-mapped registers.
- *   IOAPIC version register through IOREGSEL/IOWIN (in-kernel on KVM),
+ *   IOAPIC version register through IOREGSEL/IOWIN (in-kernel on KVM):
+ *   the number of redirection entries, and whether the version is one of
+ *   the two real ones (0x11: 82093AA, KVM's in-kernel chip; 0x20: ICH,
+ *   QEMU's and the board's model), so the output is engine-independent,
  *   an IOAPIC redirection entry written and read back,
  *   an unclaimed address in the PCI hole: reads all ones, writes vanish. */
 #include "guest.h"
@@ -16,9 +19,24 @@ show32:
 
 main:
 	movl $1, IOAPIC + IOREGSEL
-	mov IOAPIC + IOWIN, %eax
+	mov IOAPIC + IOWIN, %ebx
+	mov $m_redirs, %esi
+	call puts
+	mov %ebx, %eax
+	shr $16, %eax
+	and $0xff, %eax
+	inc %eax
+	call dec
+	call newline
 	mov $m_ver, %esi
-	call show32
+	call puts
+	mov $m_yes, %esi
+	cmp $0x11, %bl
+	je 1f
+	cmp $0x20, %bl
+	je 1f
+	mov $m_no, %esi
+1:	call puts
 
 	/* redirection entry 5, low dword: masked, vector 0x45 */
 	movl $0x1a, IOAPIC + IOREGSEL
@@ -42,7 +60,10 @@ main:
 	ret
 
 	.section .rodata
-m_ver: .asciz "ioapic ver="
+m_redirs: .asciz "ioapic redirection entries: "
+m_ver: .asciz "ioapic version 0x11 or 0x20: "
+m_yes: .asciz "yes\n"
+m_no: .asciz "no\n"
 m_redir: .asciz "ioapic redir5.lo="
 m_hole: .asciz "pci hole="
 m_hole16: .asciz "pci hole word="
