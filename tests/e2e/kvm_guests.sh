@@ -20,7 +20,7 @@ skip() { echo "$1"; exit 77; }
 [ -r /dev/kvm ] && [ -w /dev/kvm ] || skip "/dev/kvm is not accessible to $(id -un)"
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed (scripts/deps.sh)"
 [ -x "$SYM" ] || { echo "FAIL: $SYM missing (make BUILD=$BUILD)"; exit 1; }
-for g in hello pio mmio pit_irq mbinfo; do
+for g in hello pio mmio pit_irq mbinfo smp; do
 	[ -e "$GUESTS/$g.elf" ] || make -s BUILD="$BUILD" "$GUESTS/$g.elf" >/dev/null || {
 		echo "FAIL: cannot build $GUESTS/$g.elf"; exit 1; }
 done
@@ -137,6 +137,14 @@ initrd line one
 second line
 --- end ---
 mmap covers kernel: yes
+EOT
+
+K=$GUESTS/smp.elf
+run_sym smp --kernel "$K" --cpus 4
+run_qemu smp -kernel "$K" -smp 4
+check smp 65 <<'EOT'
+aps started: 3
+apic id mask: 0000000e
 EOT
 
 [ $fails -eq 0 ] || { echo "$fails guest(s) failed"; exit 1; }
