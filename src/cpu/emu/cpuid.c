@@ -1,0 +1,165 @@
+/* CPUID policy of the emu engine: it advertises exactly what the engine
+ * implements (see the feature lists at the top of decode.c and sse.c), so a
+ * guest never picks an instruction that would #UD.
+ *
+ * The CPU is a plain family-6 Intel part with a model number no kernel has
+ * quirks for.  Time sources are announced so Linux never calibrates against
+ * the PIT: leaf 0x15/0x16 (crystal and TSC frequency; Linux derives the
+ * LAPIC timer period from the crystal), invariant TSC, TSC-deadline timer
+ * and the hypervisor timing leaf 0x40000010.  ARCH_CAPABILITIES declares
+ * the speculation bugs absent (an interpreter has no speculation), which
+ * spares the guest PTI and buffer-clearing mitigations. */
+#include <string.h>
+
+#include "cpu/emu/sys.h"
+#include "symbiont/abi/cpuid.h"
+#include "symbiont/vm.h"
+
+#define MAX_BASIC 0x16
+#define MAX_EXT 0x80000008u
+#define MAX_HV 0x40000010u
+
+#define FAMILY 6
+#define MODEL 0x6f
+#define STEPPING 1
+
+static const char brand[48] = "Symbiont emu CPU @ 2.00GHz";
+
+static int ncpus_of(const struct emu_cpu *cpu)
+{
+	return cpu->vm && cpu->vm->ncpus > 0 ? cpu->vm->ncpus : 1;
+}
+
+static uint32_t apic_id_of(struct emu_cpu *cpu)
+{
+	return cpu->lapic ? lapic_get_id(cpu->lapic) : (cpu->vcpu ? (uint32_t)cpu->vcpu->id : 0);
+}
+
+void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
+{
+	int n = ncpus_of(cpu);
+	unsigned shift = 0;
+
+	while ((1 << shift) < n)
+		shift++;
+	memset(r, 0, 4 * sizeof(r[0]));
+	if (leaf > MAX_BASIC && leaf < 0x40000000u)
+		leaf = MAX_BASIC;
+	if (leaf > MAX_EXT)
+		leaf = MAX_BASIC;
+	switch (leaf) {
+	case 0:
+		r[0] = MAX_BASIC;
+		memcpy(&r[1], "Genu", 4);
+		memcpy(&r[3], "ineI", 4);
+		memcpy(&r[2], "ntel", 4);
+		break;
+	case 1:
+		r[0] = STEPPING | ((MODEL & 0xf) << 4) | (FAMILY << 8) | ((MODEL >> 4) << 16);
+		r[1] = (8 << 8) | ((uint32_t)(n > 1 ? n : 1) << 16) | (apic_id_of(cpu) << 24);
+		r[2] = (1u << 13)    /* CX16 */
+		       | (1u << 23)  /* POPCNT */
+		       | (1u << 24)  /* TSC-deadline */
+		       | SYM_CPUID_1_ECX_HYPERVISOR;
+		r[3] = (1u << 0)     /* FPU */
+		       | (1u << 3)   /* PSE */
+		       | (1u << 4)   /* TSC */
+		       | (1u << 5)   /* MSR */
+		       | (1u << 6)   /* PAE */
+		       | (1u << 8)   /* CX8 */
+		       | (1u << 9)   /* APIC */
+		       | (1u << 11)  /* SEP */
+		       | (1u << 12)  /* MTRR */
+		       | (1u << 13)  /* PGE */
+		       | (1u << 15)  /* CMOV */
+		       | (1u << 16)  /* PAT */
+		       | (1u << 19)  /* CLFSH */
+		       | (1u << 23)  /* MMX */
+		       | (1u << 24)  /* FXSR */
+		       | (1u << 25)  /* SSE */
+		       | (1u << 26)  /* SSE2 */
+		       | (n > 1 ? 1u << 28 : 0); /* HTT: more than one logical CPU */
+		break;
+	case 4:
+		/* No cache descriptions; bits 31:26 = cores per package - 1. */
+		if (sub == 0 && n > 1)
+			r[0] = (uint32_t)(n - 1) << 26;
+		break;
+	case 6:
+		r[0] = 1u << 2; /* ARAT: the APIC timer runs in every C-state */
+		break;
+	case 7:
+		if (sub == 0) {
+			r[1] = 1u << 9;                  /* ERMS: REP MOVSB/STOSB are the fast way */
+			r[3] = (1u << 4) | (1u << 29);   /* FSRM, ARCH_CAPABILITIES */
+		}
+		break;
+	case 0xb:
+		/* x2APIC topology: one thread per core, n cores in one package. */
+		if (sub == 0) {
+			r[0] = 0;
+			r[1] = 1;
+			r[2] = (1u << 8) | sub;
+		} else if (sub == 1) {
+			r[0] = shift;
+			r[1] = (uint32_t)n;
+			r[2] = (2u << 8) | sub;
+		} else {
+			r[2] = sub;
+		}
+		r[3] = apic_id_of(cpu);
+		break;
+	case 0x15:
+		r[0] = 1;
+		r[1] = (uint32_t)EMU_TSC_RATIO;
+		r[2] = (uint32_t)EMU_CRYSTAL_HZ;
+		break;
+	case 0x16:
+		r[0] = (uint32_t)(EMU_TSC_HZ / 1000000);
+		r[1] = (uint32_t)(EMU_TSC_HZ / 1000000);
+		r[2] = 100;
+		break;
+	case SYM_CPUID_LEAF_SIGNATURE:
+		r[0] = MAX_HV;
+		r[1] = SYM_CPUID_SIG_EBX;
+		r[2] = SYM_CPUID_SIG_ECX;
+		r[3] = SYM_CPUID_SIG_EDX;
+		break;
+	case SYM_CPUID_LEAF_INFO:
+		r[0] = SYM_ABI_VERSION;
+		r[1] = SYM_ENGINE_EMU;
+		break;
+	case 0x40000010:
+		r[0] = (uint32_t)(EMU_TSC_HZ / 1000);
+		r[1] = (uint32_t)(EMU_CRYSTAL_HZ / 1000);
+		break;
+	case 0x80000000:
+		r[0] = MAX_EXT;
+		break;
+	case 0x80000001:
+		r[2] = (1u << 0)   /* LAHF/SAHF in 64-bit mode */
+		       | (1u << 5); /* ABM: LZCNT */
+		r[3] = (1u << 11)  /* SYSCALL */
+		       | (1u << 20) /* NX */
+		       | (1u << 26) /* 1 GiB pages */
+		       | (1u << 27) /* RDTSCP */
+		       | (1u << 29); /* LM */
+		break;
+	case 0x80000002:
+	case 0x80000003:
+	case 0x80000004:
+		memcpy(r, brand + (leaf - 0x80000002) * 16, 16);
+		break;
+	case 0x80000006:
+		r[2] = (256u << 16) | (6u << 12) | 64; /* 256 KiB L2, 8-way, 64-byte lines */
+		break;
+	case 0x80000007:
+		r[3] = 1u << 8; /* invariant TSC */
+		break;
+	case 0x80000008:
+		r[0] = EMU_PHYS_BITS | (EMU_VIRT_BITS << 8);
+		break;
+	default:
+		break;
+	}
+}

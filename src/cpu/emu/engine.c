@@ -1,0 +1,456 @@
+/* The emu engine behind struct engine_ops.
+ *
+ * Threads: every vCPU runs on vCPU 0's thread, round-robin, like QEMU's
+ * single-threaded TCG.  Guest memory then needs no host atomics for LOCK
+ * prefixes, TLBs and block caches are never touched by two threads, and an
+ * IPI or INIT/SIPI to another vCPU is a plain store.  The other vCPU
+ * threads only wait for the VM to stop.  With more than one vCPU a slice
+ * timer on the event loop ends each vCPU's turn every EMU_SLICE_NS: it sets
+ * irq_pending, and emu_check_interrupts() (which the loop calls at a block
+ * boundary) jumps back to the scheduler.
+ *
+ * When no vCPU can run (all halted or waiting for SIPI) the runner sleeps
+ * on a condition variable until a kick: an interrupt for some vCPU
+ * (lapic.c → emu_kick) or the VM stopping.  Interrupt controllers: the
+ * board's 8259A and IOAPIC models (has_irqchip = false); the PIC's INTR
+ * goes to the BSP's LINT0, IOAPIC messages and PCI MSIs to emu_msi(). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/emu/sys.h"
+#include "hw/board.h"
+#include "hw/ioapic.h"
+#include "hw/pic.h"
+
+#define EMU_SLICE_NS 2000000ULL
+
+struct emu_vcpu {
+	struct emu_cpu cpu; /* first: vcpu->priv is also a struct emu_cpu * */
+	atomic_bool init_pending;
+	atomic_int sipi_vector; /* -1: none */
+	bool wait_sipi;
+	bool in_slice;
+	atomic_bool slice_over;
+	jmp_buf slice_jmp;
+};
+
+struct emu_engine {
+	struct vm *vm;
+	pthread_mutex_t lock;
+	pthread_cond_t cond;
+	bool kicked;
+	struct vm_timer slice;
+	struct emu_vcpu *current;
+};
+
+static struct emu_vcpu *ev_of(struct emu_cpu *cpu)
+{
+	return (struct emu_vcpu *)cpu;
+}
+
+static void wake_runner(struct emu_engine *e)
+{
+	pthread_mutex_lock(&e->lock);
+	e->kicked = true;
+	pthread_cond_broadcast(&e->cond);
+	pthread_mutex_unlock(&e->lock);
+}
+
+void emu_kick(struct emu_cpu *cpu)
+{
+	if (cpu->vm && cpu->vm->engine_priv)
+		wake_runner(cpu->vm->engine_priv);
+}
+
+/* ---- state exchange ---- */
+
+void emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s)
+{
+	memcpy(cpu->gpr, s->gpr, sizeof(cpu->gpr));
+	cpu->rip = cpu->next_rip = s->rip;
+	memcpy(cpu->seg, s->seg, sizeof(cpu->seg));
+	cpu->tr = s->tr;
+	cpu->ldt = s->ldt;
+	cpu->gdt = s->gdt;
+	cpu->idt = s->idt;
+	cpu->cr0 = s->cr0;
+	cpu->cr2 = s->cr2;
+	cpu->cr3 = s->cr3;
+	cpu->cr4 = s->cr4;
+	cpu->cr8 = s->cr8;
+	cpu->efer = s->efer;
+	if (s->apic_base)
+		cpu->apic_base = s->apic_base;
+	emu_set_rflags(cpu, s->rflags);
+	if (cpu->lapic)
+		lapic_set_tpr(cpu->lapic, (uint8_t)(s->cr8 << 4));
+	cpu->interrupt_shadow = false;
+	cpu->halted = false;
+	cpu->exc_depth = 0;
+	emu_update_mode(cpu);
+	emu_tlb_flush(cpu, true);
+	if (cpu->blocks)
+		emu_blocks_flush(cpu);
+}
+
+void emu_cpu_get_state(struct emu_cpu *cpu, struct x86_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	memcpy(s->gpr, cpu->gpr, sizeof(s->gpr));
+	s->rip = cpu->rip;
+	s->rflags = emu_get_rflags(cpu);
+	memcpy(s->seg, cpu->seg, sizeof(s->seg));
+	s->tr = cpu->tr;
+	s->ldt = cpu->ldt;
+	s->gdt = cpu->gdt;
+	s->idt = cpu->idt;
+	s->cr0 = cpu->cr0;
+	s->cr2 = cpu->cr2;
+	s->cr3 = cpu->cr3;
+	s->cr4 = cpu->cr4;
+	s->cr8 = cpu->lapic ? lapic_get_tpr(cpu->lapic) >> 4 : cpu->cr8;
+	s->efer = cpu->efer;
+	s->apic_base = cpu->apic_base;
+}
+
+/* Power-on values of the MSRs firmware would leave behind. */
+static void msr_reset(struct emu_cpu *cpu)
+{
+	cpu->pat = 0x0007040600070406ULL;
+	cpu->misc_enable = 1 | (1ULL << 11) | (1ULL << 12); /* fast strings; no BTS/PEBS */
+	cpu->mtrr_def_type = 0xc06;                         /* MTRRs on, fixed on, default WB */
+	for (int i = 0; i < 11; i++)
+		cpu->mtrr_fixed[i] = 0x0606060606060606ULL;
+	memset(cpu->mtrr_var, 0, sizeof(cpu->mtrr_var));
+	cpu->star = cpu->lstar = cpu->cstar = cpu->sfmask = cpu->kernel_gs_base = 0;
+	cpu->sysenter_cs = cpu->sysenter_esp = cpu->sysenter_eip = 0;
+	cpu->tsc_aux = 0;
+	memset(cpu->dr, 0, sizeof(cpu->dr));
+	cpu->dr[6] = 0xffff0ff0;
+	cpu->dr[7] = 0x400;
+}
+
+/* ---- INIT / SIPI (applied by the runner, between slices) ---- */
+
+void emu_cpu_init_ipi(struct emu_cpu *cpu)
+{
+	atomic_store(&ev_of(cpu)->init_pending, true);
+	emu_kick(cpu);
+}
+
+void emu_cpu_sipi(struct emu_cpu *cpu, uint8_t vector)
+{
+	atomic_store(&ev_of(cpu)->sipi_vector, vector);
+	emu_kick(cpu);
+}
+
+static void apply_init_sipi(struct emu_vcpu *ev)
+{
+	struct emu_cpu *cpu = &ev->cpu;
+	int v;
+
+	if (atomic_exchange(&ev->init_pending, false)) {
+		struct x86_state s;
+		bool bsp = (cpu->apic_base & APIC_BASE_BSP) != 0;
+		x86_state_reset(&s);
+		s.apic_base = cpu->apic_base;
+		emu_cpu_set_state(cpu, &s);
+		if (cpu->vm)
+			pthread_mutex_lock(&cpu->vm->io_lock);
+		lapic_reset(cpu->lapic, bsp);
+		if (cpu->vm)
+			pthread_mutex_unlock(&cpu->vm->io_lock);
+		cpu->nmi_pending = false;
+		ev->wait_sipi = !bsp;
+	}
+	v = atomic_exchange(&ev->sipi_vector, -1);
+	if (v >= 0 && ev->wait_sipi) {
+		cpu->seg[SEG_CS].sel = (uint16_t)(v << 8);
+		cpu->seg[SEG_CS].base = (uint64_t)v << 12;
+		cpu->rip = cpu->next_rip = 0;
+		cpu->halted = false;
+		ev->wait_sipi = false;
+		emu_update_mode(cpu);
+	}
+}
+
+/* ---- interrupts ---- */
+
+void emu_check_interrupts(struct emu_cpu *cpu)
+{
+	int v;
+
+	atomic_store(&cpu->irq_pending, false);
+	if (cpu->vcpu && atomic_exchange(&ev_of(cpu)->slice_over, false) && ev_of(cpu)->in_slice)
+		longjmp(ev_of(cpu)->slice_jmp, 1); /* at a block boundary: state is whole */
+	if (cpu->nmi_pending) {
+		cpu->nmi_pending = false;
+		cpu->halted = false;
+		emu_deliver_interrupt(cpu, EXC_NMI, false);
+		atomic_store(&cpu->irq_pending, true);
+		return;
+	}
+	if (!(cpu->rflags & RFLAGS_IF))
+		return; /* STI, POPF, IRET... set irq_pending again */
+	if (cpu->interrupt_shadow) {
+		atomic_store(&cpu->irq_pending, true);
+		return;
+	}
+	if (!cpu->lapic)
+		return;
+	v = lapic_ack(cpu->lapic);
+	if (v == -2) {
+		struct board *b = cpu->vm ? cpu->vm->board : NULL;
+		if (!b || !b->pic)
+			return;
+		pthread_mutex_lock(&cpu->vm->io_lock);
+		v = pic_ack(b->pic);
+		pthread_mutex_unlock(&cpu->vm->io_lock);
+	}
+	if (v < 0)
+		return;
+	cpu->halted = false;
+	emu_deliver_interrupt(cpu, v, false);
+	atomic_store(&cpu->irq_pending, true); /* another may be waiting */
+}
+
+/* ---- board hooks (io_lock held) ---- */
+
+static void pic_intr(void *ctx, int level)
+{
+	struct vm *vm = ctx;
+	if (vm->vcpus[0] && vm->vcpus[0]->priv)
+		lapic_set_lint0(emu_cpu_of(vm->vcpus[0])->lapic, level);
+}
+
+static void ioapic_msi(void *ctx, uint64_t addr, uint32_t data)
+{
+	emu_msi(ctx, addr, data);
+}
+
+static void slice_fire(void *opaque)
+{
+	struct emu_engine *e = opaque;
+	struct emu_vcpu *ev = e->current;
+	if (ev) {
+		atomic_store(&ev->slice_over, true);
+		atomic_store(&ev->cpu.irq_pending, true);
+	}
+	timer_arm(&e->slice, clock_ns() + EMU_SLICE_NS);
+}
+
+/* ---- engine_ops ---- */
+
+static int emu_init(struct vm *vm, char *err, size_t errlen)
+{
+	struct emu_engine *e = calloc(1, sizeof(*e));
+	if (!e) {
+		snprintf(err, errlen, "emu: out of memory");
+		return -1;
+	}
+	e->vm = vm;
+	pthread_mutex_init(&e->lock, NULL);
+	pthread_cond_init(&e->cond, NULL);
+	timer_init(&e->slice, &vm->timers, slice_fire, e);
+	vm->engine_priv = e;
+	return 0;
+}
+
+static int emu_board_ready(struct vm *vm, char *err, size_t errlen)
+{
+	struct board *b = vm->board;
+	if (!b || !b->pic || !b->ioapic) {
+		snprintf(err, errlen, "emu: the board has no PIC/IOAPIC");
+		return -1;
+	}
+	pthread_mutex_lock(&vm->io_lock);
+	pic_set_output(b->pic, pic_intr, vm);
+	ioapic_set_output(b->ioapic, ioapic_msi, vm);
+	pthread_mutex_unlock(&vm->io_lock);
+	return 0;
+}
+
+static int emu_vcpu_init(struct vcpu *v, char *err, size_t errlen)
+{
+	struct emu_vcpu *ev = aligned_alloc(64, (sizeof(*ev) + 63) & ~(size_t)63);
+	struct emu_cpu *cpu;
+	struct x86_state s;
+
+	if (!ev) {
+		snprintf(err, errlen, "emu: out of memory");
+		return -1;
+	}
+	memset(ev, 0, sizeof(*ev));
+	cpu = &ev->cpu;
+	cpu->vm = v->vm;
+	cpu->vcpu = v;
+	cpu->mem = &v->vm->mem;
+	atomic_init(&ev->sipi_vector, -1);
+	cpu->apic_base = BOARD_LAPIC_BASE | APIC_BASE_EN | (v->id == 0 ? APIC_BASE_BSP : 0);
+	cpu->lapic = lapic_create(cpu, v->id);
+	if (!cpu->lapic) {
+		free(ev);
+		snprintf(err, errlen, "emu: out of memory");
+		return -1;
+	}
+	msr_reset(cpu);
+	emu_fpu_reset(cpu);
+	x86_state_reset(&s);
+	s.apic_base = cpu->apic_base;
+	emu_cpu_set_state(cpu, &s);
+	ev->wait_sipi = v->id != 0;
+	v->priv = ev;
+	return 0;
+}
+
+static int emu_vcpu_set_state(struct vcpu *v, const struct x86_state *s)
+{
+	struct emu_vcpu *ev = v->priv;
+	emu_cpu_set_state(&ev->cpu, s);
+	ev->wait_sipi = false;
+	return 0;
+}
+
+static int emu_vcpu_get_state(struct vcpu *v, struct x86_state *s)
+{
+	emu_cpu_get_state(emu_cpu_of(v), s);
+	return 0;
+}
+
+/* True when a halted vCPU can never wake: IF=0 and no NMI. */
+static bool dead(struct emu_vcpu *ev)
+{
+	return ev->wait_sipi || (ev->cpu.halted && !(ev->cpu.rflags & RFLAGS_IF) && !ev->cpu.nmi_pending);
+}
+
+static void run_slice(struct emu_engine *e, struct emu_vcpu *ev, bool sliced)
+{
+	e->current = ev;
+	atomic_store(&ev->slice_over, false);
+	if (!setjmp(ev->slice_jmp)) {
+		ev->in_slice = sliced;
+		emu_exec(&ev->cpu);
+	}
+	ev->in_slice = false;
+	e->current = NULL;
+}
+
+static void run_all(struct vm *vm, struct emu_engine *e)
+{
+	int n = vm->ncpus;
+
+	if (n > 1) {
+		pthread_mutex_lock(&vm->io_lock);
+		timer_arm(&e->slice, clock_ns() + EMU_SLICE_NS);
+		pthread_mutex_unlock(&vm->io_lock);
+	}
+	while (!vm_stopping(vm)) {
+		bool ran = false, all_dead = true;
+
+		pthread_mutex_lock(&e->lock);
+		e->kicked = false;
+		pthread_mutex_unlock(&e->lock);
+		for (int i = 0; i < n && !vm_stopping(vm); i++) {
+			struct emu_vcpu *ev = vm->vcpus[i]->priv;
+			struct emu_cpu *cpu = &ev->cpu;
+
+			apply_init_sipi(ev);
+			if (!dead(ev))
+				all_dead = false;
+			if (ev->wait_sipi || (cpu->halted && !atomic_load(&cpu->irq_pending)))
+				continue;
+			run_slice(e, ev, n > 1);
+			ran = true;
+		}
+		if (ran || vm_stopping(vm))
+			continue;
+		if (all_dead) {
+			bool pending = false;
+			for (int i = 0; i < n; i++) {
+				struct emu_vcpu *ev = vm->vcpus[i]->priv;
+				pending |= atomic_load(&ev->init_pending) || atomic_load(&ev->sipi_vector) >= 0;
+			}
+			if (!pending) {
+				fprintf(stderr, "guest halted with interrupts disabled\n");
+				vm_request_exit(vm, 1);
+				break;
+			}
+			continue;
+		}
+		pthread_mutex_lock(&e->lock);
+		while (!e->kicked && !vm_stopping(vm))
+			pthread_cond_wait(&e->cond, &e->lock);
+		pthread_mutex_unlock(&e->lock);
+	}
+	if (n > 1) {
+		pthread_mutex_lock(&vm->io_lock);
+		timer_cancel(&e->slice);
+		pthread_mutex_unlock(&vm->io_lock);
+	}
+}
+
+static int emu_vcpu_run(struct vcpu *v)
+{
+	struct vm *vm = v->vm;
+	struct emu_engine *e = vm->engine_priv;
+
+	if (v->id == 0) {
+		run_all(vm, e);
+		return 0;
+	}
+	/* Other vCPUs run on vCPU 0's thread: this one only waits. */
+	pthread_mutex_lock(&e->lock);
+	while (!vm_stopping(vm))
+		pthread_cond_wait(&e->cond, &e->lock);
+	pthread_mutex_unlock(&e->lock);
+	return 0;
+}
+
+static void emu_vcpu_kick(struct vcpu *v)
+{
+	wake_runner(v->vm->engine_priv);
+}
+
+static void emu_vcpu_destroy(struct vcpu *v)
+{
+	struct emu_vcpu *ev = v->priv;
+	if (!ev)
+		return;
+	if (v->vm)
+		pthread_mutex_lock(&v->vm->io_lock);
+	lapic_destroy(ev->cpu.lapic);
+	if (v->vm)
+		pthread_mutex_unlock(&v->vm->io_lock);
+	emu_blocks_free(&ev->cpu);
+	free(ev);
+	v->priv = NULL;
+}
+
+static void emu_destroy(struct vm *vm)
+{
+	struct emu_engine *e = vm->engine_priv;
+	if (!e)
+		return;
+	pthread_mutex_lock(&vm->io_lock);
+	timer_cancel(&e->slice);
+	pthread_mutex_unlock(&vm->io_lock);
+	pthread_cond_destroy(&e->cond);
+	pthread_mutex_destroy(&e->lock);
+	free(e);
+	vm->engine_priv = NULL;
+}
+
+const struct engine_ops emu_engine_ops = {
+	.name = "emu",
+	.has_irqchip = false,
+	.init = emu_init,
+	.board_ready = emu_board_ready,
+	.vcpu_init = emu_vcpu_init,
+	.vcpu_set_state = emu_vcpu_set_state,
+	.vcpu_get_state = emu_vcpu_get_state,
+	.vcpu_run = emu_vcpu_run,
+	.vcpu_kick = emu_vcpu_kick,
+	.vcpu_destroy = emu_vcpu_destroy,
+	.destroy = emu_destroy,
+};

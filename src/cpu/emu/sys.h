@@ -1,0 +1,97 @@
+/* Internal interfaces between the system-side files of the emu engine
+ * (mmu.c seg.c excp.c system.c lapic.c cpuid.c engine.c).  Not part of the
+ * contract in emu.h: the integer and x87/SSE parts never need these. */
+#ifndef SYMBIONT_EMU_SYS_H
+#define SYMBIONT_EMU_SYS_H
+
+#include "cpu/emu/emu.h"
+
+#define RFLAGS_CF (1ULL << 0)
+#define RFLAGS_TF (1ULL << 8)
+#define RFLAGS_DF (1ULL << 10)
+#define RFLAGS_IOPL (3ULL << 12)
+#define RFLAGS_NT (1ULL << 14)
+#define RFLAGS_RF (1ULL << 16)
+#define RFLAGS_VM (1ULL << 17)
+#define RFLAGS_AC (1ULL << 18)
+#define RFLAGS_VIF (1ULL << 19)
+#define RFLAGS_VIP (1ULL << 20)
+#define RFLAGS_ID (1ULL << 21)
+
+#define APIC_BASE_BSP (1ULL << 8)
+#define APIC_BASE_EXTD (1ULL << 10)
+#define APIC_BASE_EN (1ULL << 11)
+
+/* The virtual TSC and the LAPIC timer clock (CPUID 0x15/0x16/0x40000010). */
+#define EMU_CRYSTAL_HZ 25000000ULL /* core crystal = APIC bus clock */
+#define EMU_TSC_RATIO 80ULL        /* TSC = crystal * 80 = 2 GHz */
+#define EMU_TSC_HZ (EMU_CRYSTAL_HZ * EMU_TSC_RATIO)
+
+/* The per-vCPU object the engine keeps in vcpu->priv: the CPU comes first so
+ * priv can be read as a struct emu_cpu *. */
+static inline struct emu_cpu *emu_cpu_of(struct vcpu *v) { return (struct emu_cpu *)v->priv; }
+
+/* ---- seg.c ---- */
+/* Reads the 8-byte descriptor for selector sel from the GDT or LDT.  Returns
+ * false when the selector is beyond the table limit. */
+bool emu_desc_read(struct emu_cpu *cpu, uint16_t sel, uint64_t *desc);
+/* Also the high 8 bytes of a 16-byte system descriptor in long mode. */
+bool emu_desc_read16(struct emu_cpu *cpu, uint16_t sel, uint64_t *lo, uint64_t *hi);
+void emu_desc_to_seg(struct x86_seg *s, uint16_t sel, uint64_t d);
+void emu_desc_set_accessed(struct emu_cpu *cpu, uint16_t sel, uint64_t d);
+/* Loads a data segment register (DS/ES/FS/GS/SS) with the protected-mode
+ * checks; raises #GP/#SS/#NP with the selector as error code. */
+void emu_load_seg(struct emu_cpu *cpu, int seg, uint16_t sel);
+/* Real-mode / VM86 style load: base = sel << 4, nothing else changes. */
+void emu_load_seg_real(struct emu_cpu *cpu, int seg, uint16_t sel);
+uint64_t emu_stack_mask(const struct emu_cpu *cpu);
+void emu_push(struct emu_cpu *cpu, uint64_t val, unsigned size);
+uint64_t emu_pop(struct emu_cpu *cpu, unsigned size);
+emu_exec_fn emu_seg_select(const struct emu_insn *in);
+
+/* ---- excp.c ---- */
+bool emu_exc_has_error(int vector);
+
+/* ---- system.c ---- */
+uint64_t emu_rdtsc(struct emu_cpu *cpu);
+/* RDMSR/WRMSR: false → #GP(0). */
+bool emu_msr_read(struct emu_cpu *cpu, uint32_t msr, uint64_t *val);
+bool emu_msr_write(struct emu_cpu *cpu, uint32_t msr, uint64_t val);
+void emu_set_cr0(struct emu_cpu *cpu, uint64_t v);
+void emu_set_cr4(struct emu_cpu *cpu, uint64_t v);
+void emu_set_cr3(struct emu_cpu *cpu, uint64_t v);
+
+/* ---- cpuid.c ---- */
+void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t out[4]);
+
+/* ---- lapic.c ---- */
+struct emu_lapic *lapic_create(struct emu_cpu *cpu, int id);
+void lapic_destroy(struct emu_lapic *l);
+void lapic_reset(struct emu_lapic *l, bool bsp);
+/* MMIO at apic_base: the caller holds nothing; lapic takes what it needs. */
+uint64_t lapic_mmio_read(struct emu_cpu *cpu, uint64_t off, unsigned size);
+void lapic_mmio_write(struct emu_cpu *cpu, uint64_t off, uint64_t val, unsigned size);
+/* Highest deliverable vector moved IRR → ISR, or -1.  Also reports an ExtINT
+ * through LINT0 (returns -2: ask the PIC) and NMI (returns -3). */
+int lapic_ack(struct emu_lapic *l);
+bool lapic_has_intr(struct emu_lapic *l);
+/* Interrupt accepted from the bus (MSI/IOAPIC/IPI): callers hold io_lock. */
+void lapic_accept(struct emu_lapic *l, int delivery_mode, int vector, bool level);
+void lapic_set_lint0(struct emu_lapic *l, int level);
+uint64_t lapic_get_tsc_deadline(struct emu_lapic *l);
+void lapic_set_tsc_deadline(struct emu_lapic *l, uint64_t v);
+uint32_t lapic_get_id(struct emu_lapic *l);
+uint8_t lapic_get_tpr(struct emu_lapic *l);
+void lapic_set_tpr(struct emu_lapic *l, uint8_t tpr);
+
+/* ---- engine.c ---- */
+/* Wakes the vCPU's runner (HLT sleep) after irq_pending was set. */
+void emu_kick(struct emu_cpu *cpu);
+/* Delivers an MSI-format message (addr/data) to the matching LAPICs; called
+ * with io_lock held. */
+void emu_msi(struct vm *vm, uint64_t addr, uint32_t data);
+/* INIT / SIPI from another vCPU's ICR write. */
+void emu_cpu_init_ipi(struct emu_cpu *cpu);
+void emu_cpu_sipi(struct emu_cpu *cpu, uint8_t vector);
+
+#endif

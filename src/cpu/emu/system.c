@@ -1,0 +1,874 @@
+/* System instructions: control and debug registers, MSRs, CPUID, TSC,
+ * SYSCALL/SYSRET, SYSENTER/SYSEXIT, SWAPGS, CLI/STI, PUSHF/POPF, HLT, port
+ * I/O with the IOPL and TSS bitmap checks, INT n, INVLPG, and the selector
+ * the decoder asks for every system opcode (emu_sys_select).
+ *
+ * TLB rules: a CR3 write drops non-global entries; toggling CR4.PGE/PAE/PSE,
+ * CR0.PG/WP/PE or EFER.NXE drops everything. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cpu/emu/ops.h"
+#include "cpu/emu/sys.h"
+#include "symbiont/vm.h"
+
+#define H(name) static void name(struct emu_cpu *cpu, const struct emu_insn *in)
+
+#define CR4_VALID (0x7ffULL & ~(1ULL << 1)) /* VME..OSXMMEXCPT, no PVI */
+#define CR4_DE (1ULL << 3)
+#define CR4_TSD (1ULL << 2)
+
+/* MSR numbers. */
+#define MSR_TSC 0x10
+#define MSR_PLATFORM_ID 0x17
+#define MSR_APIC_BASE 0x1b
+#define MSR_FEATURE_CONTROL 0x3a
+#define MSR_SPEC_CTRL 0x48
+#define MSR_PRED_CMD 0x49
+#define MSR_BIOS_SIGN_ID 0x8b
+#define MSR_PLATFORM_INFO 0xce
+#define MSR_MTRRCAP 0xfe
+#define MSR_ARCH_CAPABILITIES 0x10a
+#define MSR_SYSENTER_CS 0x174
+#define MSR_SYSENTER_ESP 0x175
+#define MSR_SYSENTER_EIP 0x176
+#define MSR_MCG_CAP 0x179
+#define MSR_MCG_STATUS 0x17a
+#define MSR_MISC_ENABLE 0x1a0
+#define MSR_MTRR_PHYS_BASE0 0x200
+#define MSR_MTRR_FIX64K 0x250
+#define MSR_MTRR_FIX16K_80000 0x258
+#define MSR_MTRR_FIX16K_A0000 0x259
+#define MSR_MTRR_FIX4K_C0000 0x268
+#define MSR_PAT 0x277
+#define MSR_MTRR_DEF_TYPE 0x2ff
+#define MSR_TSC_DEADLINE 0x6e0
+#define MSR_EFER 0xc0000080
+#define MSR_STAR 0xc0000081
+#define MSR_LSTAR 0xc0000082
+#define MSR_CSTAR 0xc0000083
+#define MSR_SFMASK 0xc0000084
+#define MSR_FS_BASE 0xc0000100
+#define MSR_GS_BASE 0xc0000101
+#define MSR_KERNEL_GS_BASE 0xc0000102
+#define MSR_TSC_AUX 0xc0000103
+
+/* ARCH_CAPABILITIES: the bugs this CPU does not have (it has no
+ * speculation at all), so Linux skips PTI, VERW buffers clearing and
+ * similar mitigations that only cost time here. */
+#define ARCH_CAP_VALUE ((1ULL << 0) /* RDCL_NO */ | (1ULL << 3) /* SKIP_L1DFL */ | (1ULL << 4) /* SSB_NO */ | \
+			(1ULL << 5) /* MDS_NO */ | (1ULL << 6) /* PSCHANGE_MC_NO */ | (1ULL << 8) /* TAA_NO */ | \
+			(1ULL << 13) /* SBDR_SSDP_NO */ | (1ULL << 14) /* FBSDP_NO */ | (1ULL << 15) /* PSDP_NO */ | \
+			(1ULL << 20) /* BHI_NO */ | (1ULL << 24) /* PBRSB_NO */ | (1ULL << 26) /* GDS_NO */ | \
+			(1ULL << 27) /* RFDS_NO */)
+
+static bool canonical(uint64_t a)
+{
+	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
+}
+
+static void need_cpl0(struct emu_cpu *cpu)
+{
+	if (cpu->cpl != 0)
+		emu_raise_err(cpu, EXC_GP, 0);
+}
+
+/* ---- TSC ------------------------------------------------------------------ */
+
+uint64_t emu_rdtsc(struct emu_cpu *cpu)
+{
+	return clock_ns() * (EMU_TSC_HZ / 1000000000ULL) + cpu->tsc_offset;
+}
+
+/* ---- control registers -------------------------------------------------------- */
+
+void emu_set_cr0(struct emu_cpu *cpu, uint64_t v)
+{
+	uint64_t old = cpu->cr0;
+
+	if (v >> 32)
+		emu_raise_err(cpu, EXC_GP, 0);
+	v |= CR0_ET;
+	if ((v & CR0_PG) && !(v & CR0_PE))
+		emu_raise_err(cpu, EXC_GP, 0);
+	if ((v & CR0_NW) && !(v & CR0_CD))
+		emu_raise_err(cpu, EXC_GP, 0);
+	if ((v & CR0_PG) && !(old & CR0_PG) && (cpu->efer & EFER_LME)) {
+		if (!(cpu->cr4 & CR4_PAE) || cpu->seg[SEG_CS].l)
+			emu_raise_err(cpu, EXC_GP, 0);
+		cpu->efer |= EFER_LMA;
+	}
+	if (!(v & CR0_PG) && (old & CR0_PG) && (cpu->efer & EFER_LMA)) {
+		if (cpu->code_mode == EMU_MODE64)
+			emu_raise_err(cpu, EXC_GP, 0);
+		cpu->efer &= ~EFER_LMA;
+	}
+	cpu->cr0 = v;
+	if ((old ^ v) & (CR0_PG | CR0_WP | CR0_PE))
+		emu_tlb_flush(cpu, true);
+	emu_update_mode(cpu);
+	cpu->exit_block = true;
+}
+
+void emu_set_cr4(struct emu_cpu *cpu, uint64_t v)
+{
+	uint64_t old = cpu->cr4;
+
+	if (v & ~CR4_VALID)
+		emu_raise_err(cpu, EXC_GP, 0);
+	if ((cpu->efer & EFER_LMA) && !(v & CR4_PAE))
+		emu_raise_err(cpu, EXC_GP, 0);
+	cpu->cr4 = v;
+	if ((old ^ v) & (CR4_PGE | CR4_PAE | CR4_PSE))
+		emu_tlb_flush(cpu, true);
+	cpu->exit_block = true;
+}
+
+void emu_set_cr3(struct emu_cpu *cpu, uint64_t v)
+{
+	if (cpu->long_mode && (v >> EMU_PHYS_BITS))
+		emu_raise_err(cpu, EXC_GP, 0);
+	cpu->cr3 = cpu->long_mode ? v : (uint32_t)v;
+	emu_tlb_flush(cpu, false);
+}
+
+static uint64_t get_cr8(struct emu_cpu *cpu)
+{
+	return cpu->lapic ? lapic_get_tpr(cpu->lapic) >> 4 : cpu->cr8;
+}
+
+/* 0F 20 / 0F 22: MOV r, CRn / MOV CRn, r.  ModRM.mod is ignored. */
+H(op_mov_cr)
+{
+	unsigned n = in->reg, sz = cpu->code_mode == EMU_MODE64 ? 8 : 4;
+	uint64_t v;
+
+	if (cpu->rflags & RFLAGS_VM)
+		emu_raise_err(cpu, EXC_GP, 0);
+	need_cpl0(cpu);
+	if (n != 0 && n != 2 && n != 3 && n != 4 && !(n == 8 && cpu->code_mode == EMU_MODE64))
+		emu_raise(cpu, EXC_UD);
+	if (in->opcode == 0x20) {
+		switch (n) {
+		case 0: v = cpu->cr0; break;
+		case 2: v = cpu->cr2; break;
+		case 3: v = cpu->cr3; break;
+		case 4: v = cpu->cr4; break;
+		default: v = get_cr8(cpu); break;
+		}
+		reg_write_v(cpu, in->rm, v, sz);
+		return;
+	}
+	v = cpu->gpr[in->rm] & sz_mask(sz);
+	switch (n) {
+	case 0: emu_set_cr0(cpu, v); break;
+	case 2: cpu->cr2 = v; break;
+	case 3: emu_set_cr3(cpu, v); break;
+	case 4: emu_set_cr4(cpu, v); break;
+	default:
+		if (v & ~0xfULL)
+			emu_raise_err(cpu, EXC_GP, 0);
+		cpu->cr8 = v;
+		if (cpu->lapic)
+			lapic_set_tpr(cpu->lapic, (uint8_t)(v << 4));
+		atomic_store(&cpu->irq_pending, true);
+		break;
+	}
+}
+
+/* 0F 21 / 0F 23: MOV r, DRn / MOV DRn, r. */
+H(op_mov_dr)
+{
+	unsigned n = in->reg, sz = cpu->code_mode == EMU_MODE64 ? 8 : 4;
+
+	need_cpl0(cpu);
+	if (n > 7)
+		emu_raise(cpu, EXC_UD);
+	if (n == 4 || n == 5) {
+		if (cpu->cr4 & CR4_DE)
+			emu_raise(cpu, EXC_UD);
+		n += 2;
+	}
+	if (in->opcode == 0x21) {
+		uint64_t v = cpu->dr[n];
+		if (n == 6)
+			v = (v & 0xe00f) | 0xffff0ff0;
+		else if (n == 7)
+			v = (v & ~0xd800ULL) | 0x400;
+		reg_write_v(cpu, in->rm, v, sz);
+	} else {
+		uint64_t v = cpu->gpr[in->rm] & sz_mask(sz);
+		if ((n == 6 || n == 7) && (v >> 32))
+			emu_raise_err(cpu, EXC_GP, 0);
+		cpu->dr[n] = v;
+	}
+}
+
+H(op_clts)
+{
+	(void)in;
+	need_cpl0(cpu);
+	cpu->cr0 &= ~CR0_TS;
+}
+
+H(op_wbinvd)
+{
+	(void)in;
+	need_cpl0(cpu);
+}
+
+/* ---- MSRs -------------------------------------------------------------------------- */
+
+static int mtrr_fixed_index(uint32_t msr)
+{
+	if (msr == MSR_MTRR_FIX64K)
+		return 0;
+	if (msr == MSR_MTRR_FIX16K_80000 || msr == MSR_MTRR_FIX16K_A0000)
+		return 1 + (int)(msr - MSR_MTRR_FIX16K_80000);
+	if (msr >= MSR_MTRR_FIX4K_C0000 && msr <= MSR_MTRR_FIX4K_C0000 + 7)
+		return 3 + (int)(msr - MSR_MTRR_FIX4K_C0000);
+	return -1;
+}
+
+bool emu_msr_read(struct emu_cpu *cpu, uint32_t msr, uint64_t *val)
+{
+	int i;
+
+	switch (msr) {
+	case MSR_TSC: *val = emu_rdtsc(cpu); return true;
+	case MSR_PLATFORM_ID: *val = 0; return true;
+	case MSR_APIC_BASE: *val = cpu->apic_base; return true;
+	case MSR_FEATURE_CONTROL: *val = 1; return true; /* locked, nothing enabled */
+	case MSR_SPEC_CTRL: *val = 0; return true;
+	case MSR_BIOS_SIGN_ID: *val = 0; return true;
+	case MSR_PLATFORM_INFO: *val = (EMU_TSC_HZ / 100000000ULL) << 8; return true;
+	case MSR_MTRRCAP: *val = 0x508; return true; /* 8 variable, fixed, WC */
+	case MSR_ARCH_CAPABILITIES: *val = ARCH_CAP_VALUE; return true;
+	case MSR_SYSENTER_CS: *val = cpu->sysenter_cs; return true;
+	case MSR_SYSENTER_ESP: *val = cpu->sysenter_esp; return true;
+	case MSR_SYSENTER_EIP: *val = cpu->sysenter_eip; return true;
+	case MSR_MCG_CAP: *val = 0; return true;
+	case MSR_MCG_STATUS: *val = 0; return true;
+	case MSR_MISC_ENABLE: *val = cpu->misc_enable; return true;
+	case MSR_PAT: *val = cpu->pat; return true;
+	case MSR_MTRR_DEF_TYPE: *val = cpu->mtrr_def_type; return true;
+	case MSR_TSC_DEADLINE: *val = cpu->lapic ? lapic_get_tsc_deadline(cpu->lapic) : 0; return true;
+	case MSR_EFER: *val = cpu->efer; return true;
+	case MSR_STAR: *val = cpu->star; return true;
+	case MSR_LSTAR: *val = cpu->lstar; return true;
+	case MSR_CSTAR: *val = cpu->cstar; return true;
+	case MSR_SFMASK: *val = cpu->sfmask; return true;
+	case MSR_FS_BASE: *val = cpu->seg[SEG_FS].base; return true;
+	case MSR_GS_BASE: *val = cpu->seg[SEG_GS].base; return true;
+	case MSR_KERNEL_GS_BASE: *val = cpu->kernel_gs_base; return true;
+	case MSR_TSC_AUX: *val = cpu->tsc_aux; return true;
+	}
+	if (msr >= MSR_MTRR_PHYS_BASE0 && msr < MSR_MTRR_PHYS_BASE0 + 16) {
+		*val = cpu->mtrr_var[msr - MSR_MTRR_PHYS_BASE0];
+		return true;
+	}
+	i = mtrr_fixed_index(msr);
+	if (i >= 0) {
+		*val = cpu->mtrr_fixed[i];
+		return true;
+	}
+	return false;
+}
+
+static bool mtrr_type_ok(uint64_t t)
+{
+	return t == 0 || t == 1 || t == 4 || t == 5 || t == 6;
+}
+
+bool emu_msr_write(struct emu_cpu *cpu, uint32_t msr, uint64_t v)
+{
+	int i;
+
+	switch (msr) {
+	case MSR_TSC:
+		cpu->tsc_offset += v - emu_rdtsc(cpu);
+		return true;
+	case MSR_APIC_BASE:
+		/* No x2APIC; the BSP flag is read-only. */
+		if (v & (APIC_BASE_EXTD | 0x2ff | ~((1ULL << EMU_PHYS_BITS) - 1)))
+			return false;
+		cpu->apic_base = (v & ~APIC_BASE_BSP) | (cpu->apic_base & APIC_BASE_BSP);
+		emu_tlb_flush(cpu, true); /* the LAPIC page moved or appeared */
+		return true;
+	case MSR_SPEC_CTRL: return v == 0;
+	case MSR_PRED_CMD: return true;
+	case MSR_BIOS_SIGN_ID: return true;
+	case MSR_FEATURE_CONTROL: return false; /* locked */
+	case MSR_SYSENTER_CS: cpu->sysenter_cs = v & 0xffff; return true;
+	case MSR_SYSENTER_ESP:
+		if (!canonical(v))
+			return false;
+		cpu->sysenter_esp = v;
+		return true;
+	case MSR_SYSENTER_EIP:
+		if (!canonical(v))
+			return false;
+		cpu->sysenter_eip = v;
+		return true;
+	case MSR_MCG_STATUS: return v == 0;
+	case MSR_MISC_ENABLE:
+		/* Linux toggles the "limit CPUID" and XD-disable bits only. */
+		cpu->misc_enable = (cpu->misc_enable & ~((1ULL << 22) | (1ULL << 34))) | (v & (1ULL << 22));
+		return true;
+	case MSR_PAT:
+		for (int b = 0; b < 8; b++)
+			if (!mtrr_type_ok((v >> (b * 8)) & 0xff) && ((v >> (b * 8)) & 0xff) != 7)
+				return false;
+		cpu->pat = v;
+		return true;
+	case MSR_MTRR_DEF_TYPE:
+		if ((v & ~0xcffULL) || !mtrr_type_ok(v & 0xff))
+			return false;
+		cpu->mtrr_def_type = v;
+		return true;
+	case MSR_TSC_DEADLINE:
+		if (cpu->lapic)
+			lapic_set_tsc_deadline(cpu->lapic, v);
+		return true;
+	case MSR_EFER: {
+		uint64_t allowed = EFER_SCE | EFER_LME | EFER_NXE | EFER_LMA;
+		if (v & ~allowed)
+			return false;
+		if ((cpu->cr0 & CR0_PG) && ((v ^ cpu->efer) & EFER_LME))
+			return false;
+		v = (v & ~EFER_LMA) | (cpu->efer & EFER_LMA);
+		if ((v ^ cpu->efer) & EFER_NXE)
+			emu_tlb_flush(cpu, true);
+		cpu->efer = v;
+		return true;
+	}
+	case MSR_STAR: cpu->star = v; return true;
+	case MSR_LSTAR:
+		if (!canonical(v))
+			return false;
+		cpu->lstar = v;
+		return true;
+	case MSR_CSTAR:
+		if (!canonical(v))
+			return false;
+		cpu->cstar = v;
+		return true;
+	case MSR_SFMASK: cpu->sfmask = (uint32_t)v; return true;
+	case MSR_FS_BASE:
+		if (!canonical(v))
+			return false;
+		cpu->seg[SEG_FS].base = v;
+		return true;
+	case MSR_GS_BASE:
+		if (!canonical(v))
+			return false;
+		cpu->seg[SEG_GS].base = v;
+		return true;
+	case MSR_KERNEL_GS_BASE:
+		if (!canonical(v))
+			return false;
+		cpu->kernel_gs_base = v;
+		return true;
+	case MSR_TSC_AUX:
+		if (v >> 32)
+			return false;
+		cpu->tsc_aux = v;
+		return true;
+	}
+	if (msr >= MSR_MTRR_PHYS_BASE0 && msr < MSR_MTRR_PHYS_BASE0 + 16) {
+		if ((msr & 1) == 0 && !mtrr_type_ok(v & 0xff))
+			return false;
+		cpu->mtrr_var[msr - MSR_MTRR_PHYS_BASE0] = v;
+		return true;
+	}
+	i = mtrr_fixed_index(msr);
+	if (i >= 0) {
+		for (int b = 0; b < 8; b++)
+			if (!mtrr_type_ok((v >> (b * 8)) & 0xff))
+				return false;
+		cpu->mtrr_fixed[i] = v;
+		return true;
+	}
+	return false;
+}
+
+H(op_rdmsr)
+{
+	uint64_t v;
+	(void)in;
+	need_cpl0(cpu);
+	if (!emu_msr_read(cpu, (uint32_t)cpu->gpr[X86_RCX], &v))
+		emu_raise_err(cpu, EXC_GP, 0);
+	cpu->gpr[X86_RAX] = (uint32_t)v;
+	cpu->gpr[X86_RDX] = v >> 32;
+}
+
+H(op_wrmsr)
+{
+	uint64_t v = (uint32_t)cpu->gpr[X86_RAX] | (cpu->gpr[X86_RDX] << 32);
+	(void)in;
+	need_cpl0(cpu);
+	if (!emu_msr_write(cpu, (uint32_t)cpu->gpr[X86_RCX], v))
+		emu_raise_err(cpu, EXC_GP, 0);
+	cpu->exit_block = true;
+}
+
+H(op_rdtsc)
+{
+	uint64_t t;
+	(void)in;
+	if ((cpu->cr4 & CR4_TSD) && cpu->cpl != 0)
+		emu_raise_err(cpu, EXC_GP, 0);
+	t = emu_rdtsc(cpu);
+	cpu->gpr[X86_RAX] = (uint32_t)t;
+	cpu->gpr[X86_RDX] = t >> 32;
+}
+
+H(op_rdtscp)
+{
+	op_rdtsc(cpu, in);
+	cpu->gpr[X86_RCX] = (uint32_t)cpu->tsc_aux;
+}
+
+H(op_rdpmc)
+{
+	(void)in;
+	emu_raise_err(cpu, EXC_GP, 0);
+}
+
+H(op_cpuid)
+{
+	uint32_t r[4];
+	(void)in;
+	emu_cpuid(cpu, (uint32_t)cpu->gpr[X86_RAX], (uint32_t)cpu->gpr[X86_RCX], r);
+	cpu->gpr[X86_RAX] = r[0];
+	cpu->gpr[X86_RBX] = r[1];
+	cpu->gpr[X86_RCX] = r[2];
+	cpu->gpr[X86_RDX] = r[3];
+}
+
+/* ---- fast system calls ------------------------------------------------------------------ */
+
+static void flat_seg(struct x86_seg *s, uint16_t sel, bool code, bool l64, unsigned dpl)
+{
+	memset(s, 0, sizeof(*s));
+	s->sel = sel;
+	s->limit = 0xffffffff;
+	s->type = code ? 0xb : 3;
+	s->s = 1;
+	s->dpl = (uint8_t)dpl;
+	s->present = 1;
+	s->g = 1;
+	s->l = l64;
+	s->db = !l64;
+}
+
+H(op_syscall)
+{
+	uint16_t sel = (uint16_t)(cpu->star >> 32);
+	uint64_t fl = emu_get_rflags(cpu);
+	(void)in;
+
+	if (!(cpu->efer & EFER_SCE) || !(cpu->cr0 & CR0_PE))
+		emu_raise(cpu, EXC_UD);
+	if (cpu->long_mode) {
+		cpu->gpr[X86_RCX] = cpu->next_rip;
+		cpu->gpr[11] = fl & ~RFLAGS_RF;
+		flat_seg(&cpu->seg[SEG_CS], sel & ~3, true, true, 0);
+		flat_seg(&cpu->seg[SEG_SS], (sel + 8) & ~3, false, false, 0);
+		emu_set_rflags(cpu, fl & ~(cpu->sfmask | RFLAGS_RF));
+		cpu->next_rip = cpu->code_mode == EMU_MODE64 ? cpu->lstar : cpu->cstar;
+	} else {
+		cpu->gpr[X86_RCX] = (uint32_t)cpu->next_rip;
+		flat_seg(&cpu->seg[SEG_CS], sel & ~3, true, false, 0);
+		flat_seg(&cpu->seg[SEG_SS], (sel + 8) & ~3, false, false, 0);
+		emu_set_rflags(cpu, fl & ~(RFLAGS_VM | RFLAGS_IF | RFLAGS_RF));
+		cpu->next_rip = (uint32_t)cpu->star;
+	}
+	emu_update_mode(cpu);
+}
+
+H(op_sysret)
+{
+	uint16_t sel = (uint16_t)(cpu->star >> 48);
+	bool to64 = in->opsize == 8;
+
+	if (!(cpu->efer & EFER_SCE) || !(cpu->cr0 & CR0_PE))
+		emu_raise(cpu, EXC_UD);
+	need_cpl0(cpu);
+	if (cpu->long_mode) {
+		if (to64 && !canonical(cpu->gpr[X86_RCX]))
+			emu_raise_err(cpu, EXC_GP, 0);
+		if (to64)
+			flat_seg(&cpu->seg[SEG_CS], (sel + 16) | 3, true, true, 3);
+		else
+			flat_seg(&cpu->seg[SEG_CS], sel | 3, true, false, 3);
+		emu_set_rflags(cpu, (cpu->gpr[11] & 0x3c7fd7) | RFLAGS_FIXED);
+		cpu->next_rip = to64 ? cpu->gpr[X86_RCX] : (uint32_t)cpu->gpr[X86_RCX];
+	} else {
+		flat_seg(&cpu->seg[SEG_CS], sel | 3, true, false, 3);
+		emu_set_rflags(cpu, emu_get_rflags(cpu) | RFLAGS_IF);
+		cpu->next_rip = (uint32_t)cpu->gpr[X86_RCX];
+	}
+	/* SS keeps its cached attributes except selector and DPL. */
+	cpu->seg[SEG_SS].sel = (uint16_t)((sel + 8) | 3);
+	cpu->seg[SEG_SS].dpl = 3;
+	cpu->seg[SEG_SS].unusable = 0;
+	cpu->seg[SEG_SS].present = 1;
+	cpu->seg[SEG_SS].s = 1;
+	cpu->seg[SEG_SS].type = 3;
+	cpu->seg[SEG_SS].db = 1;
+	cpu->seg[SEG_SS].base = 0;
+	cpu->seg[SEG_SS].limit = 0xffffffff;
+	emu_update_mode(cpu);
+	atomic_store(&cpu->irq_pending, true);
+}
+
+H(op_sysenter)
+{
+	uint16_t sel = (uint16_t)cpu->sysenter_cs;
+	(void)in;
+	if (!(cpu->cr0 & CR0_PE) || (sel & ~3) == 0)
+		emu_raise_err(cpu, EXC_GP, 0);
+	emu_set_rflags(cpu, emu_get_rflags(cpu) & ~(RFLAGS_VM | RFLAGS_IF | RFLAGS_RF));
+	flat_seg(&cpu->seg[SEG_CS], sel & ~3, true, cpu->long_mode, 0);
+	flat_seg(&cpu->seg[SEG_SS], (sel + 8) & ~3, false, false, 0);
+	cpu->gpr[X86_RSP] = cpu->long_mode ? cpu->sysenter_esp : (uint32_t)cpu->sysenter_esp;
+	cpu->next_rip = cpu->long_mode ? cpu->sysenter_eip : (uint32_t)cpu->sysenter_eip;
+	emu_update_mode(cpu);
+}
+
+H(op_sysexit)
+{
+	uint16_t sel = (uint16_t)cpu->sysenter_cs;
+	bool to64 = in->opsize == 8;
+	if (!(cpu->cr0 & CR0_PE) || (sel & ~3) == 0)
+		emu_raise_err(cpu, EXC_GP, 0);
+	need_cpl0(cpu);
+	flat_seg(&cpu->seg[SEG_CS], (uint16_t)((sel + (to64 ? 32 : 16)) | 3), true, to64, 3);
+	flat_seg(&cpu->seg[SEG_SS], (uint16_t)((sel + (to64 ? 40 : 24)) | 3), false, false, 3);
+	cpu->gpr[X86_RSP] = to64 ? cpu->gpr[X86_RCX] : (uint32_t)cpu->gpr[X86_RCX];
+	cpu->next_rip = to64 ? cpu->gpr[X86_RDX] : (uint32_t)cpu->gpr[X86_RDX];
+	emu_update_mode(cpu);
+}
+
+/* ---- 0F 01 register forms and /4../7 ------------------------------------------------------ */
+
+H(op_swapgs)
+{
+	uint64_t t;
+	(void)in;
+	if (cpu->code_mode != EMU_MODE64)
+		emu_raise(cpu, EXC_UD);
+	need_cpl0(cpu);
+	t = cpu->seg[SEG_GS].base;
+	cpu->seg[SEG_GS].base = cpu->kernel_gs_base;
+	cpu->kernel_gs_base = t;
+}
+
+H(op_smsw)
+{
+	if (in->has_mem)
+		emu_write(cpu, in->seg, ea_of(cpu, in), cpu->cr0 & 0xffff, 2);
+	else
+		reg_write_v(cpu, in->rm, cpu->cr0, in->opsize);
+}
+
+H(op_lmsw)
+{
+	uint64_t v = rm_read(cpu, in, 2) & 0xf;
+	need_cpl0(cpu);
+	/* LMSW can set PE but not clear it. */
+	emu_set_cr0(cpu, (cpu->cr0 & ~0xeULL) | v | (cpu->cr0 & CR0_PE));
+}
+
+H(op_invlpg)
+{
+	uint64_t la;
+	need_cpl0(cpu);
+	la = ea_of(cpu, in);
+	if (cpu->code_mode == EMU_MODE64)
+		la += in->seg >= SEG_FS ? cpu->seg[in->seg].base : 0;
+	else
+		la = (la + cpu->seg[in->seg].base) & 0xffffffffULL;
+	emu_tlb_flush_page(cpu, la);
+}
+
+/* ---- interrupt flag, flags, HLT ----------------------------------------------------------- */
+
+static unsigned iopl(const struct emu_cpu *cpu)
+{
+	return (cpu->rflags & RFLAGS_IOPL) >> 12;
+}
+
+H(op_cli)
+{
+	(void)in;
+	if ((cpu->cr0 & CR0_PE) && (unsigned)cpu->cpl > iopl(cpu))
+		emu_raise_err(cpu, EXC_GP, 0);
+	cpu->rflags &= ~RFLAGS_IF;
+}
+
+H(op_sti)
+{
+	(void)in;
+	if ((cpu->cr0 & CR0_PE) && (unsigned)cpu->cpl > iopl(cpu))
+		emu_raise_err(cpu, EXC_GP, 0);
+	if (!(cpu->rflags & RFLAGS_IF)) {
+		cpu->rflags |= RFLAGS_IF;
+		cpu->interrupt_shadow = true;
+		atomic_store(&cpu->irq_pending, true);
+	}
+	cpu->exit_block = true;
+}
+
+H(op_pushf)
+{
+	if ((cpu->rflags & RFLAGS_VM) && iopl(cpu) < 3)
+		emu_raise_err(cpu, EXC_GP, 0);
+	push(cpu, emu_get_rflags(cpu) & ~(RFLAGS_VM | RFLAGS_RF), in->opsize);
+}
+
+H(op_popf)
+{
+	unsigned sz = in->opsize;
+	uint64_t v, old = emu_get_rflags(cpu), keep = RFLAGS_VM | RFLAGS_VIP | RFLAGS_VIF;
+
+	if ((cpu->rflags & RFLAGS_VM) && iopl(cpu) < 3)
+		emu_raise_err(cpu, EXC_GP, 0);
+	v = stack_peek(cpu, 0, sz);
+	if ((cpu->cr0 & CR0_PE) && cpu->cpl > 0) {
+		keep |= RFLAGS_IOPL;
+		if ((unsigned)cpu->cpl > iopl(cpu))
+			keep |= RFLAGS_IF;
+	}
+	if (sz == 2)
+		keep |= ~0xffffULL;
+	v = ((v & ~keep) | (old & keep)) & ~RFLAGS_RF;
+	v &= 0x3f7fd7 | keep;
+	stack_adjust(cpu, sz);
+	emu_set_rflags(cpu, v | RFLAGS_FIXED);
+	if ((v & RFLAGS_IF) && !(old & RFLAGS_IF))
+		atomic_store(&cpu->irq_pending, true);
+	cpu->exit_block = true;
+}
+
+H(op_hlt)
+{
+	(void)in;
+	need_cpl0(cpu);
+	cpu->halted = true;
+	cpu->exit_block = true;
+}
+
+/* ---- port I/O ------------------------------------------------------------------------------- */
+
+/* CPL > IOPL (or VM86): the TSS I/O permission bitmap decides. */
+static void io_check(struct emu_cpu *cpu, uint16_t port, unsigned size)
+{
+	uint64_t base;
+	uint16_t bits;
+
+	if (!(cpu->cr0 & CR0_PE) || ((unsigned)cpu->cpl <= iopl(cpu) && !(cpu->rflags & RFLAGS_VM)))
+		return;
+	if (cpu->tr.unusable || (cpu->tr.type & 7) != 3 || cpu->tr.limit < 0x67) /* need a busy 32/64-bit TSS */
+		emu_raise_err(cpu, EXC_GP, 0);
+	base = emu_read_linear(cpu, cpu->tr.base + 0x66, 2, true);
+	if (base + port / 8 + 1 > cpu->tr.limit)
+		emu_raise_err(cpu, EXC_GP, 0);
+	bits = (uint16_t)emu_read_linear(cpu, cpu->tr.base + base + port / 8, 2, true);
+	if ((bits >> (port & 7)) & ((1u << size) - 1))
+		emu_raise_err(cpu, EXC_GP, 0);
+}
+
+static unsigned io_size(const struct emu_insn *in)
+{
+	if (!(in->opcode & 1))
+		return 1;
+	return in->opsize == 2 ? 2 : 4;
+}
+
+static void write_acc(struct emu_cpu *cpu, uint64_t v, unsigned size)
+{
+	if (size == 1)
+		cpu->gpr[X86_RAX] = (cpu->gpr[X86_RAX] & ~0xffULL) | (v & 0xff);
+	else
+		reg_write_v(cpu, X86_RAX, v, size);
+}
+
+static uint64_t pio_in(struct emu_cpu *cpu, uint16_t port, unsigned size)
+{
+	if (!cpu->vm)
+		return sz_mask(size);
+	return vm_pio_read(cpu->vm, port, size) & sz_mask(size);
+}
+
+static void pio_out(struct emu_cpu *cpu, uint16_t port, uint64_t v, unsigned size)
+{
+	if (cpu->vm)
+		vm_pio_write(cpu->vm, port, v & sz_mask(size), size);
+}
+
+/* E4..E7 (imm8 port), EC..EF (DX port). */
+H(op_inout)
+{
+	unsigned size = io_size(in);
+	uint16_t port = in->opcode >= 0xec ? (uint16_t)cpu->gpr[X86_RDX] : (uint16_t)in->imm;
+
+	io_check(cpu, port, size);
+	if (in->opcode & 2)
+		pio_out(cpu, port, cpu->gpr[X86_RAX], size);
+	else
+		write_acc(cpu, pio_in(cpu, port, size), size);
+	/* A device may have raised an interrupt or stopped the VM. */
+	cpu->exit_block = true;
+}
+
+/* 6C/6D INS, 6E/6F OUTS, with REP. */
+H(op_insouts)
+{
+	unsigned size = io_size(in), as = in->addrsize;
+	bool out = in->opcode >= 0x6e, rep = (in->prefix & (PFX_REP | PFX_REPNE)) != 0;
+	uint16_t port = (uint16_t)cpu->gpr[X86_RDX];
+	int64_t step = (cpu->rflags & RFLAGS_DF) ? -(int64_t)size : (int64_t)size;
+	unsigned ireg = out ? X86_RSI : X86_RDI;
+	unsigned budget = 4096; /* iterations before letting interrupts in */
+
+	io_check(cpu, port, size);
+	for (;;) {
+		uint64_t idx;
+		if (rep && reg_read_a(cpu, X86_RCX, as) == 0)
+			break;
+		idx = reg_read_a(cpu, ireg, as);
+		if (out)
+			pio_out(cpu, port, emu_read(cpu, in->seg, idx, size), size);
+		else
+			emu_write(cpu, SEG_ES, idx, pio_in(cpu, port, size), size);
+		reg_write_a(cpu, ireg, (idx + step) & sz_mask(as), as);
+		if (!rep)
+			break;
+		reg_write_a(cpu, X86_RCX, (reg_read_a(cpu, X86_RCX, as) - 1) & sz_mask(as), as);
+		if (--budget == 0 && reg_read_a(cpu, X86_RCX, as) != 0) {
+			cpu->next_rip = cpu->rip; /* resume the REP later */
+			break;
+		}
+	}
+	cpu->exit_block = true;
+}
+
+/* ---- software interrupts -------------------------------------------------------------------------- */
+
+H(op_int)
+{
+	if ((cpu->rflags & RFLAGS_VM) && iopl(cpu) < 3)
+		emu_raise_err(cpu, EXC_GP, 0);
+	emu_deliver_interrupt(cpu, (int)(in->imm & 0xff), true);
+}
+
+H(op_int3)
+{
+	(void)in;
+	emu_deliver_interrupt(cpu, EXC_BP, true);
+}
+
+H(op_into)
+{
+	(void)in;
+	if (emu_get_rflags(cpu) & (1u << 11))
+		emu_deliver_interrupt(cpu, EXC_OF, true);
+}
+
+H(op_int1)
+{
+	(void)in;
+	emu_deliver_interrupt(cpu, EXC_DB, true);
+}
+
+/* 62: BOUND r, m (legacy modes). */
+H(op_bound)
+{
+	unsigned sz = in->opsize == 2 ? 2 : 4;
+	uint64_t ea;
+	int64_t idx, lo, hi;
+	if (!in->has_mem)
+		emu_raise(cpu, EXC_UD);
+	ea = ea_of(cpu, in);
+	idx = sz_sext(cpu->gpr[in->reg], sz);
+	lo = sz_sext(emu_read(cpu, in->seg, ea, sz), sz);
+	hi = sz_sext(emu_read(cpu, in->seg, (ea + sz) & sz_mask(in->addrsize), sz), sz);
+	if (idx < lo || idx > hi)
+		emu_raise(cpu, EXC_BR);
+}
+
+/* ---- selector ---------------------------------------------------------------------------------- */
+
+static emu_exec_fn grp7(const struct emu_insn *in)
+{
+	unsigned r = (in->modrm >> 3) & 7, rm = in->modrm & 7;
+	bool mem = (in->modrm >> 6) != 3;
+
+	if (mem) {
+		switch (r) {
+		case 4: return op_smsw;
+		case 6: return op_lmsw;
+		case 7: return op_invlpg;
+		}
+		return NULL; /* /0../3 handled by seg.c; /5 nothing */
+	}
+	switch (r) {
+	case 4: return op_smsw;
+	case 6: return op_lmsw;
+	case 7:
+		if (rm == 0)
+			return op_swapgs;
+		if (rm == 1)
+			return op_rdtscp;
+		return NULL;
+	}
+	return NULL; /* VMX, MONITOR/MWAIT, XGETBV, CLAC/STAC...: not advertised */
+}
+
+emu_exec_fn emu_sys_select(const struct emu_insn *in)
+{
+	emu_exec_fn fn = emu_seg_select(in);
+
+	if (fn)
+		return fn;
+	if (in->map == 0) {
+		switch (in->opcode) {
+		case 0x62: return op_bound;
+		case 0x6c: case 0x6d: case 0x6e: case 0x6f: return op_insouts;
+		case 0x9c: return op_pushf;
+		case 0x9d: return op_popf;
+		case 0xcc: return op_int3;
+		case 0xcd: return op_int;
+		case 0xce: return op_into;
+		case 0xe4: case 0xe5: case 0xe6: case 0xe7:
+		case 0xec: case 0xed: case 0xee: case 0xef: return op_inout;
+		case 0xf1: return op_int1;
+		case 0xf4: return op_hlt;
+		case 0xfa: return op_cli;
+		case 0xfb: return op_sti;
+		}
+		return NULL;
+	}
+	if (in->map == 1) {
+		switch (in->opcode) {
+		case 0x01: return grp7(in);
+		case 0x05: return op_syscall;
+		case 0x06: return op_clts;
+		case 0x07: return op_sysret;
+		case 0x08: case 0x09: return op_wbinvd;
+		case 0x20: case 0x22: return op_mov_cr;
+		case 0x21: case 0x23: return op_mov_dr;
+		case 0x30: return op_wrmsr;
+		case 0x31: return op_rdtsc;
+		case 0x32: return op_rdmsr;
+		case 0x33: return op_rdpmc;
+		case 0x34: return op_sysenter;
+		case 0x35: return op_sysexit;
+		case 0xa2: return op_cpuid;
+		}
+	}
+	return NULL;
+}
