@@ -296,14 +296,15 @@ static struct kvm_cpuid2 *build_cpuid(const struct kvm_cpuid2 *sup, int id, int 
 
 static int set_msr(int fd, uint32_t index, uint64_t value)
 {
-	struct {
+	/* struct kvm_msrs ends in a flexible array: one entry after it. */
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e;
+		uint8_t buf[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
 	} m;
 	memset(&m, 0, sizeof(m));
 	m.hdr.nmsrs = 1;
-	m.e.index = index;
-	m.e.data = value;
+	m.hdr.entries[0].index = index;
+	m.hdr.entries[0].data = value;
 	return ioctl(fd, KVM_SET_MSRS, &m) == 1 ? 0 : -1;
 }
 
