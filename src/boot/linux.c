@@ -31,10 +31,13 @@
 #define HDR_KERNEL_ALIGNMENT 0x230
 #define HDR_XLOADFLAGS 0x236
 #define HDR_CMDLINE_SIZE 0x238
+#define HDR_HARDWARE_SUBARCH 0x23c
+#define HDR_SETUP_DATA 0x250
 #define HDR_INIT_SIZE 0x260
 #define HDR_END_MAX 0x290 /* edd_mbr_sig_buffer follows the header */
 
 #define LOADED_HIGH 0x01
+#define KASLR_FLAG 0x02
 #define XLF_KERNEL_64 0x01
 
 #define BOOT_CS 0x10
@@ -127,6 +130,12 @@ int linux_boot(struct guest_mem *m, const uint8_t *hdr, size_t hdrlen, const uin
 	}
 
 	bp[HDR_TYPE_OF_LOADER] = 0xff; /* undefined loader */
+	/* What the image's header may carry but only a loader may claim: no
+	 * setup_data chain, a plain PC, and no KASLR (the decompressor that
+	 * would have randomised the kernel does not run). */
+	put64(bp + HDR_SETUP_DATA, 0);
+	put32(bp + HDR_HARDWARE_SUBARCH, 0);
+	bp[HDR_LOADFLAGS] &= ~KASLR_FLAG;
 	put32(bp + HDR_CMD_LINE_PTR, (uint32_t)BOOT_CMDLINE);
 	put32(bp + BP_EXT_CMD_LINE_PTR, 0);
 	put32(bp + HDR_RAMDISK_IMAGE, (uint32_t)initrd_addr);

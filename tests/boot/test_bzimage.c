@@ -104,7 +104,7 @@ static uint8_t *bzimage(const struct buf *payload, size_t *len)
 	b[0x201] = 0x6a; /* header ends at 0x26c */
 	memcpy(b + 0x202, "HdrS", 4);
 	wr16(b + 0x206, 0x020f);
-	b[0x211] = 0x01; /* LOADED_HIGH */
+	b[0x211] = 0x03; /* LOADED_HIGH, and KASLR_FLAG the loader must clear */
 	wr32(b + 0x214, 0x100000);
 	wr32(b + 0x22c, 0x7fffffff);
 	wr32(b + 0x230, 0x200000);
@@ -113,6 +113,7 @@ static uint8_t *bzimage(const struct buf *payload, size_t *len)
 	wr32(b + 0x238, 2047);
 	wr32(b + 0x248, PAYLOAD_OFF);
 	wr32(b + 0x24c, payload->len);
+	wr64(b + 0x250, 0x12345678); /* setup_data: the loader must not pass it on */
 	wr64(b + 0x258, KBASE);
 	wr32(b + 0x260, INIT_SIZE);
 	memset(b + PM_OFF, 0xcc, PAYLOAD_OFF); /* the decompressor stub */
@@ -194,7 +195,8 @@ static void every_format(void **state)
 		assert_int_equal(rd16(bp + 0x206), 0x020f);
 		assert_int_equal(rd32(bp + 0x260), INIT_SIZE);
 		assert_int_equal(rd64(bp + 0x258), KBASE);
-		assert_int_equal(bp[0x211] & 1, 1);
+		assert_int_equal(bp[0x211] & 3, 1);
+		assert_int_equal(rd64(bp + 0x250), 0);
 		assert_int_equal(bp[0x210], 0xff);
 		assert_int_equal(bp[0x1ef], 0); /* sentinel */
 		assert_string_equal((char *)gp(m, rd32(bp + 0x228), 32), bi.cmdline);
