@@ -11,8 +11,16 @@
 typedef union emu_xmm X;
 typedef long long v2di __attribute__((vector_size(16)));
 
+/* Unmasked exceptions are precise: an unmasked pre-computation exception
+ * (IE, DE, ZE) in any lane stops the instruction before the
+ * post-computation ones (OE, UE, PE) are even detected. */
 _Noreturn void sse_fp_fault(struct emu_cpu *cpu, uint32_t flags)
 {
+	uint32_t um = ~(cpu->mxcsr >> 7) & MXCSR_FLAGS;
+	if (flags & um & 7)
+		flags &= 7;
+	else if (flags & um & 0x18) /* unmasked OE/UE: PE is not reported (as the host does) */
+		flags &= ~0x20u;
 	cpu->mxcsr |= flags & MXCSR_FLAGS;
 	emu_raise(cpu, (cpu->cr4 & CR4_OSXMMEXCPT) ? EXC_XM : EXC_UD);
 }
@@ -45,7 +53,14 @@ SSE_INLINE void fp_op(struct emu_cpu *cpu, const struct emu_insn *in, unsigned m
 	sse_check(cpu);
 	X t, d = cpu->xmm[in->reg];
 	const X *s = sse_src(cpu, in, &t, msz, msz == 16);
-	sse_fp_flags(cpu, f(&d, s, host_mxcsr(cpu)));
+	uint32_t fl = f(&d, s, host_mxcsr(cpu));
+	/* Masked underflow needs tiny and inexact, unmasked only tiny: a run
+	 * with FZ tells whether an exact result was tiny. */
+	if (__builtin_expect(!(cpu->mxcsr & 0x0800) && !(fl & 0x10), 0)) {
+		X d2 = cpu->xmm[in->reg];
+		fl |= f(&d2, s, host_mxcsr(cpu) | 0x8000) & 0x10;
+	}
+	sse_fp_flags(cpu, fl);
 	cpu->xmm[in->reg] = d;
 }
 

@@ -224,11 +224,11 @@ SHI(psllq)
 static void psrldq_xmi(struct emu_cpu *cpu, const struct emu_insn *in) { xmm_shi(cpu, in, sh_psrldq); }
 static void pslldq_xmi(struct emu_cpu *cpu, const struct emu_insn *in) { xmm_shi(cpu, in, sh_pslldq); }
 
-/* [opcode & 3 (71/72/73)][ModRM.reg][66?] */
+/* [opcode - 0x71][ModRM.reg][66?] */
 static const emu_exec_fn shift_groups[3][8][2] = {
-	[1] = { [2] = { psrlw_mmi, psrlw_xmi }, [4] = { psraw_mmi, psraw_xmi }, [6] = { psllw_mmi, psllw_xmi } },
-	[2] = { [2] = { psrld_mmi, psrld_xmi }, [4] = { psrad_mmi, psrad_xmi }, [6] = { pslld_mmi, pslld_xmi } },
-	[0] = { [2] = { psrlq_mmi, psrlq_xmi }, [3] = { NULL, psrldq_xmi },
+	[0] = { [2] = { psrlw_mmi, psrlw_xmi }, [4] = { psraw_mmi, psraw_xmi }, [6] = { psllw_mmi, psllw_xmi } },
+	[1] = { [2] = { psrld_mmi, psrld_xmi }, [4] = { psrad_mmi, psrad_xmi }, [6] = { pslld_mmi, pslld_xmi } },
+	[2] = { [2] = { psrlq_mmi, psrlq_xmi }, [3] = { NULL, psrldq_xmi },
 		[6] = { psllq_mmi, psllq_xmi }, [7] = { NULL, pslldq_xmi } },
 };
 
@@ -557,7 +557,7 @@ emu_exec_fn sse_int_select(const struct emu_insn *in, unsigned pfx)
 	if (op >= 0x71 && op <= 0x73) {
 		if (in->has_mem || pfx > PF_66)
 			return NULL;
-		return shift_groups[op & 3][(in->modrm >> 3) & 7][pfx];
+		return shift_groups[op - 0x71][(in->modrm >> 3) & 7][pfx];
 	}
 	if (pfx == PF_F3) {
 		switch (op) {

@@ -1,0 +1,456 @@
+/* Differential test of the MMX/SSE/SSE2 part against the host CPU.
+ *
+ * Every map-0F opcode × mandatory prefix × REX.W that emu_sse_select
+ * accepts is assembled with register operands (xmm0/xmm1, mm0/mm1,
+ * rax/rcx) and with a memory operand at [rsi], run natively from a copied
+ * harness and through the engine (decoder + handler) on random inputs rich
+ * in NaNs, infinities, denormals, ±0 and integer limits under random MXCSR
+ * rounding/FZ/DAZ (and sometimes unmasked exceptions), and compared bit for
+ * bit: registers, memory, MXCSR, arithmetic flags, and the exception
+ * (SIGILL ↔ #UD, SIGFPE ↔ #XM, SIGSEGV ↔ #GP). */
+#include "fputest.h"
+
+struct nstate {
+	uint8_t xmm[2][16]; /* 0 */
+	uint64_t mm[2];     /* 32 */
+	uint64_t rax, rcx;  /* 48 */
+	uint32_t mxcsr, host_mxcsr; /* 64 */
+	uint64_t flags;     /* 72 */
+	uint64_t rsi;       /* 80 */
+	uint64_t pad;
+	uint8_t mem[32] __attribute__((aligned(16))); /* 96 */
+};
+_Static_assert(offsetof(struct nstate, mem) == 96, "harness offsets");
+
+__asm__(".text\n"
+	"sse_harness_start:\n"
+	"stmxcsr 68(%rdi)\n"
+	"movdqu (%rdi), %xmm0\n"
+	"movdqu 16(%rdi), %xmm1\n"
+	"movq 32(%rdi), %mm0\n"
+	"movq 40(%rdi), %mm1\n"
+	"mov 48(%rdi), %rax\n"
+	"mov 56(%rdi), %rcx\n"
+	"mov 80(%rdi), %rsi\n"
+	"ldmxcsr 64(%rdi)\n"
+	"pushq 72(%rdi)\n"
+	"popfq\n"
+	"sse_harness_slot:\n"
+	".fill 16, 1, 0x90\n"
+	"pushfq\n"
+	"popq 72(%rdi)\n"
+	"stmxcsr 64(%rdi)\n"
+	"ldmxcsr 68(%rdi)\n"
+	"movdqu %xmm0, (%rdi)\n"
+	"movdqu %xmm1, 16(%rdi)\n"
+	"movq %mm0, 32(%rdi)\n"
+	"movq %mm1, 40(%rdi)\n"
+	"mov %rax, 48(%rdi)\n"
+	"mov %rcx, 56(%rdi)\n"
+	"emms\n"
+	"ret\n"
+	"sse_harness_end:\n");
+extern const uint8_t sse_harness_start[], sse_harness_slot[], sse_harness_end[];
+
+static uint8_t *harness, *slot;
+static struct emu_env *env;
+
+#define ARITH 0x8d5ULL
+
+struct result {
+	int vec;
+	struct nstate s;
+};
+
+static void run_native(const uint8_t *b, unsigned len, struct nstate *s, int *vec)
+{
+	jit_patch(slot, b, len);
+	host_sig = 0;
+	*vec = -1;
+	if (sigsetjmp(host_jmp, 1)) {
+		__builtin_ia32_ldmxcsr(0x1f80);
+		__asm__ volatile("emms");
+		*vec = sig_vector(host_sig);
+		if (host_sig == SIGFPE)
+			s->mxcsr = host_sig_mxcsr;
+		return;
+	}
+	((void (*)(struct nstate *))harness)(s);
+}
+
+static void run_emu(const uint8_t *b, unsigned len, struct nstate *s, int *vec, bool mmx)
+{
+	struct emu_cpu *cpu = env->cpu;
+	memcpy(&cpu->xmm[0], s->xmm[0], 16);
+	memcpy(&cpu->xmm[1], s->xmm[1], 16);
+	cpu->gpr[X86_RAX] = s->rax;
+	cpu->gpr[X86_RCX] = s->rcx;
+	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+	cpu->mxcsr = s->mxcsr;
+	emu_set_rflags(cpu, s->flags);
+	/* x87 as the harness leaves it after MOVQ mm0/mm1: TOP 0, all valid */
+	cpu->fpu.cw = 0x37f, cpu->fpu.sw = 0, cpu->fpu.tw = 0;
+	mmx_set(cpu, 0, s->mm[0]);
+	mmx_set(cpu, 1, s->mm[1]);
+	memcpy(env->mem.host + GUEST_MEM_ADDR, s->mem, 32);
+	*vec = emu_run1(cpu, b, len);
+	if (*vec == EXC_XM) {
+		s->mxcsr = cpu->mxcsr;
+		return;
+	}
+	if (*vec >= 0)
+		return;
+	memcpy(s->xmm[0], &cpu->xmm[0], 16);
+	memcpy(s->xmm[1], &cpu->xmm[1], 16);
+	s->rax = cpu->gpr[X86_RAX];
+	s->rcx = cpu->gpr[X86_RCX];
+	s->mxcsr = cpu->mxcsr;
+	s->flags = emu_get_rflags(cpu);
+	s->mm[0] = mmx_get(cpu, 0);
+	s->mm[1] = mmx_get(cpu, 1);
+	(void)mmx;
+	memcpy(s->mem, env->mem.host + GUEST_MEM_ADDR, 32);
+}
+
+static int tolerated;
+
+static bool same(const struct nstate *a, const struct nstate *b, int va, int vb)
+{
+	if (va != vb)
+		return false;
+	if (va == EXC_XM) {
+		/* Known deviation: with an unmasked OE/UE in one lane of a packed
+		 * op, the hardware still reports PE from the other lanes; the
+		 * engine, which sees the lanes' flags ORed, reports no PE. */
+		uint32_t um = ~(a->mxcsr >> 7) & 0x3f, d = (a->mxcsr ^ b->mxcsr) & 0x3f;
+		if (d == 0x20 && (a->mxcsr & um & 0x18)) {
+			tolerated++;
+			return true;
+		}
+		return d == 0;
+	}
+	if (va >= 0)
+		return true;
+	return !memcmp(a->xmm, b->xmm, 32) && a->mm[0] == b->mm[0] && a->mm[1] == b->mm[1] && a->rax == b->rax &&
+	       a->rcx == b->rcx && a->mxcsr == b->mxcsr && (a->flags & ARITH) == (b->flags & ARITH) &&
+	       !memcmp(a->mem, b->mem, 32);
+}
+
+static void show(const char *who, const struct nstate *s, int vec)
+{
+	printf(" %s: vec %d mxcsr %08x flags %03llx rax %016llx rcx %016llx mm0 %016llx mm1 %016llx\n", who, vec,
+	       s->mxcsr, (unsigned long long)(s->flags & ARITH), (unsigned long long)s->rax,
+	       (unsigned long long)s->rcx, (unsigned long long)s->mm[0], (unsigned long long)s->mm[1]);
+	hexdump("xmm0", s->xmm[0], 16);
+	hexdump("xmm1", s->xmm[1], 16);
+	hexdump("mem ", s->mem, 32);
+}
+
+static bool has_imm(unsigned op)
+{
+	return (op >= 0x70 && op <= 0x73) || op == 0xc2 || (op >= 0xc4 && op <= 0xc6);
+}
+
+/* Skipped: MASKMOVQ/MASKMOVDQU write through RDI (the harness's state
+ * pointer), 0F AE is covered by the fault/FXSAVE tests. */
+static bool skip_op(unsigned op) { return op == 0xf7 || op == 0xae; }
+
+static int forms, runs, failures;
+static char covered[4][2][256][2]; /* [pfx][rex.w][opcode][mem] */
+
+static unsigned encode(uint8_t *b, unsigned pfx, bool w, unsigned op, unsigned modrm, unsigned imm)
+{
+	static const uint8_t pb[4] = { 0, 0x66, 0xf3, 0xf2 };
+	unsigned n = 0;
+	if (pfx)
+		b[n++] = pb[pfx];
+	if (w)
+		b[n++] = 0x48;
+	b[n++] = 0x0f;
+	b[n++] = (uint8_t)op;
+	b[n++] = (uint8_t)modrm;
+	if (has_imm(op))
+		b[n++] = (uint8_t)imm;
+	return n;
+}
+
+static uint32_t gen_mxcsr(void)
+{
+	uint32_t m = 0x1f80 | (uint32_t)(rnd() % 4) << 13;
+	if (rnd() % 4 == 0)
+		m |= 0x8000; /* FZ */
+	if (rnd() % 4 == 0)
+		m |= 0x0040; /* DAZ */
+	if (rnd() % 8 == 0)
+		m &= ~(uint32_t)((rnd() & 0x3f) << 7); /* some exceptions unmasked */
+	if (rnd() % 4 == 0)
+		m |= (uint32_t)(rnd() & 0x3f); /* sticky flags already set */
+	return m;
+}
+
+static void test_form(unsigned pfx, bool w, unsigned op, bool mem, unsigned iters)
+{
+	struct emu_insn in;
+	uint8_t b[16];
+	unsigned modrm0 = mem ? 0x06 : 0xc1;
+	unsigned n = encode(b, pfx, w, op, modrm0, 0);
+	memset(&in, 0, sizeof(in));
+	if (emu_decode_bytes(b, n, EMU_MODE64, &in) != (int)n || !emu_sse_select(&in))
+		return;
+	covered[pfx][w][op][mem] = 1;
+	forms++;
+	for (unsigned it = 0; it < iters; it++) {
+		unsigned modrm = modrm0;
+		if (op >= 0x71 && op <= 0x73) {
+			static const uint8_t r[] = { 2, 3, 4, 6, 7 };
+			modrm = (modrm & 0xc7) | r[rnd() % 5] << 3;
+		} else if (!mem && rnd() % 4 == 0) {
+			modrm = rnd() % 2 ? 0xc0 : 0xc8;
+		}
+		unsigned imm = (unsigned)rnd() & 0xff;
+		if (op == 0xc2)
+			imm &= 7;
+		n = encode(b, pfx, w, op, modrm, imm);
+		memset(&in, 0, sizeof(in));
+		emu_decode_bytes(b, n, EMU_MODE64, &in);
+		if (!emu_sse_select(&in))
+			continue;
+
+		struct nstate s0, sn, se;
+		memset(&s0, 0, sizeof(s0));
+		gen_vec(s0.xmm[0]);
+		gen_vec(s0.xmm[1]);
+		uint8_t t[16];
+		gen_vec(t);
+		memcpy(&s0.mm[0], t, 16);
+		gen_vec(s0.mem);
+		gen_vec(s0.mem + 16);
+		s0.rax = rnd() % 2 ? rnd() : int_special[rnd() % 16];
+		s0.rcx = rnd() % 2 ? rnd() : (uint64_t)(int64_t)(int32_t)gen_f32();
+		s0.mxcsr = gen_mxcsr();
+		s0.flags = (rnd() & ARITH) | 2;
+		sn = s0, se = s0;
+		sn.rsi = (uint64_t)(uintptr_t)sn.mem;
+		int vn, ve;
+		run_native(b, n, &sn, &vn);
+		run_emu(b, n, &se, &ve, false);
+		se.rsi = sn.rsi;
+		runs++;
+		if (!same(&sn, &se, vn, ve)) {
+			if (failures++ < 12) {
+				printf("MISMATCH:");
+				for (unsigned i = 0; i < n; i++)
+					printf(" %02x", b[i]);
+				printf("\n");
+				show("input ", &s0, -1);
+				show("native", &sn, vn);
+				show("emu   ", &se, ve);
+			}
+		}
+	}
+}
+
+static void test_all_forms(void **state)
+{
+	(void)state;
+	host_signals(); /* after cmocka's own handlers */
+	for (unsigned op = 0x10; op < 0x100; op++) {
+		if (skip_op(op))
+			continue;
+		for (unsigned pfx = 0; pfx < 4; pfx++)
+			for (unsigned w = 0; w < 2; w++)
+				for (unsigned mem = 0; mem < 2; mem++)
+					test_form(pfx, w, op, mem, 400);
+	}
+	printf("sse: %d forms, %d runs, %d mismatches, %d tolerated (PE with unmasked OE/UE in packed ops)\n",
+	       forms, runs, failures, tolerated);
+	FILE *f = getenv("SSE_COVERAGE") ? fopen(getenv("SSE_COVERAGE"), "w") : NULL;
+	if (f) {
+		static const char *pn[4] = { "--", "66", "F3", "F2" };
+		for (unsigned op = 0; op < 256; op++)
+			for (unsigned p = 0; p < 4; p++)
+				for (unsigned w = 0; w < 2; w++)
+					if (covered[p][w][op][0] || covered[p][w][op][1])
+						fprintf(f, "%s %s0F %02X%s%s\n", pn[p], w ? "REX.W " : "", op,
+							covered[p][w][op][0] ? " reg" : "", covered[p][w][op][1] ? " mem" : "");
+		fclose(f);
+	}
+	assert_true(forms > 150);
+	assert_int_equal(failures, 0);
+}
+
+/* ---- faults and state instructions --------------------------------------- */
+
+static int emu_bytes(const char *hex)
+{
+	uint8_t b[16];
+	unsigned n = 0;
+	for (const char *p = hex; *p;) {
+		if (*p == ' ') {
+			p++;
+			continue;
+		}
+		unsigned v;
+		sscanf(p, "%2x", &v);
+		b[n++] = (uint8_t)v;
+		p += 2;
+	}
+	return emu_run1(env->cpu, b, n);
+}
+
+static void test_faults(void **state)
+{
+	(void)state;
+	struct emu_cpu *cpu = env->cpu;
+	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR + 8;
+	/* MOVAPS xmm0, [rsi] misaligned → #GP; MOVUPS fine; PXOR xmm, m128 misaligned → #GP */
+	assert_int_equal(emu_bytes("0f 28 06"), EXC_GP);
+	assert_int_equal(emu_bytes("0f 10 06"), -1);
+	assert_int_equal(emu_bytes("66 0f ef 06"), EXC_GP);
+	assert_int_equal(emu_bytes("f3 0f 6f 06"), -1);       /* MOVDQU */
+	assert_int_equal(emu_bytes("f3 0f 58 06"), -1);       /* ADDSS m32: no alignment */
+	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+	assert_int_equal(emu_bytes("66 0f ef 06"), -1);
+	/* CR0.TS → #NM, CR0.EM → #UD for SSE, #NM for x87, #UD for MMX */
+	cpu->cr0 |= CR0_TS;
+	assert_int_equal(emu_bytes("0f 58 c1"), EXC_NM);
+	assert_int_equal(emu_bytes("0f fc c1"), EXC_NM);
+	assert_int_equal(emu_bytes("d9 e8"), EXC_NM);
+	assert_int_equal(emu_bytes("9b"), EXC_NM); /* MP=1 */
+	cpu->cr0 &= ~CR0_TS;
+	cpu->cr0 |= CR0_EM;
+	assert_int_equal(emu_bytes("0f 58 c1"), EXC_UD);
+	assert_int_equal(emu_bytes("0f fc c1"), EXC_UD);
+	assert_int_equal(emu_bytes("d9 e8"), EXC_NM);
+	cpu->cr0 &= ~CR0_EM;
+	/* CR4.OSFXSR=0 → #UD for SSE, MMX still runs */
+	cpu->cr4 &= ~CR4_OSFXSR;
+	assert_int_equal(emu_bytes("0f 58 c1"), EXC_UD);
+	assert_int_equal(emu_bytes("66 0f fc c1"), EXC_UD);
+	assert_int_equal(emu_bytes("0f fc c1"), -1);
+	cpu->cr4 |= CR4_OSFXSR;
+	/* Unmasked divide by zero: #XM with OSXMMEXCPT, else #UD; dest untouched */
+	cpu->mxcsr = 0x1f80 & ~0x200;
+	cpu->xmm[0].f[0] = 1.0f, cpu->xmm[1].f[0] = 0.0f;
+	assert_int_equal(emu_bytes("f3 0f 5e c1"), EXC_XM);
+	assert_true(cpu->xmm[0].f[0] == 1.0f);
+	assert_int_equal(cpu->mxcsr & 0x3f, 0x4);
+	cpu->cr4 &= ~CR4_OSXMMEXCPT;
+	assert_int_equal(emu_bytes("f3 0f 5e c1"), EXC_UD);
+	cpu->cr4 |= CR4_OSXMMEXCPT;
+	/* LDMXCSR reserved bit → #GP; STMXCSR round trip */
+	uint32_t bad = 0x10000, good = 0x7fbf;
+	memcpy(env->mem.host + GUEST_MEM_ADDR, &bad, 4);
+	assert_int_equal(emu_bytes("0f ae 16"), EXC_GP);
+	memcpy(env->mem.host + GUEST_MEM_ADDR, &good, 4);
+	assert_int_equal(emu_bytes("0f ae 16"), -1);
+	assert_int_equal(cpu->mxcsr, good);
+	assert_int_equal(emu_bytes("0f ae 1e"), -1);
+	assert_memory_equal(env->mem.host + GUEST_MEM_ADDR, &good, 4);
+	cpu->mxcsr = 0x1f80;
+	/* fences and CLFLUSH run */
+	assert_int_equal(emu_bytes("0f ae e8"), -1);
+	assert_int_equal(emu_bytes("0f ae f0"), -1);
+	assert_int_equal(emu_bytes("0f ae f8"), -1);
+	assert_int_equal(emu_bytes("0f ae 3e"), -1);
+	/* Not implemented / not advertised: SSE3 ADDSUBPD, SSSE3 PSHUFB, XSAVE → #UD */
+	assert_int_equal(emu_bytes("66 0f d0 c1"), EXC_UD);
+	assert_int_equal(emu_bytes("66 0f 38 00 c1"), EXC_UD);
+	assert_int_equal(emu_bytes("0f ae 26"), EXC_UD);
+	/* Pending x87 exception → #MF on MMX instructions */
+	cpu->fpu.sw |= FSW_ES | FSW_IE;
+	assert_int_equal(emu_bytes("0f fc c1"), EXC_MF);
+	cpu->fpu.sw = 0;
+}
+
+/* FXSAVE image of the engine against the host's for the same state, and
+ * FXRSTOR of that image back. */
+__asm__(".text\n"
+	"fx_native:\n"       /* rdi: 512-byte in, rsi: 512-byte out */
+	"sub $8, %rsp\n"
+	"fxsave64 -512-64(%rsp)\n" /* keep the host's own state (below the red zone) */
+	"fxrstor64 (%rdi)\n"
+	"fxsave64 (%rsi)\n"
+	"fxrstor64 -512-64(%rsp)\n"
+	"add $8, %rsp\n"
+	"ret\n");
+
+static void test_fxsave(void **state)
+{
+	(void)state;
+	struct emu_cpu *cpu = env->cpu;
+	static uint8_t img[512] __attribute__((aligned(16)));
+	for (int round = 0; round < 200; round++) {
+		/* a random but valid image, through the engine's FXRSTOR then FXSAVE64 */
+		memset(img, 0, sizeof(img));
+		uint16_t cw = (uint16_t)(0x0040 | (rnd() & 0x0f3f) | 0x3f), sw = (uint16_t)(rnd() & 0x7f00);
+		memcpy(img, &cw, 2);
+		memcpy(img + 2, &sw, 2);
+		img[4] = (uint8_t)rnd();
+		uint32_t mx = 0x1f80 | (rnd() & 0xffff & ~0x1f80u);
+		memcpy(img + 24, &mx, 4);
+		for (int i = 0; i < 8; i++) {
+			uint64_t m = rnd();
+			uint16_t e = (uint16_t)(rnd() % 3 ? 0x3fff + rnd() % 64 : rnd());
+			memcpy(img + 32 + 16 * i, &m, 8);
+			memcpy(img + 40 + 16 * i, &e, 2);
+		}
+		for (int i = 0; i < 16; i++)
+			gen_vec(img + 160 + 16 * i);
+		memcpy(env->mem.host + GUEST_MEM_ADDR, img, 512);
+		cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+		assert_int_equal(emu_bytes("48 0f ae 0e"), -1); /* FXRSTOR64 [rsi] */
+		cpu->gpr[X86_RSI] = GUEST_MEM_ADDR + 1024;
+		assert_int_equal(emu_bytes("48 0f ae 06"), -1); /* FXSAVE64 [rsi] */
+		static uint8_t host_out[512] __attribute__((aligned(16)));
+		memset(host_out, 0, 512);
+		{
+			extern void fx_native(const void *in, void *out);
+			fx_native(img, host_out);
+		}
+		const uint8_t *e = env->mem.host + GUEST_MEM_ADDR + 1024;
+		/* FCW FSW FTW, MXCSR, registers, XMM: pointers (6..23) and
+		 * MXCSR_MASK (host-specific) excluded. */
+		assert_memory_equal(e, host_out, 6);
+		assert_memory_equal(e + 24, host_out + 24, 4);
+		for (int i = 0; i < 8; i++)
+			assert_memory_equal(e + 32 + 16 * i, host_out + 32 + 16 * i, 10);
+		assert_memory_equal(e + 160, host_out + 160, 256);
+	}
+	/* Misaligned FXSAVE → #GP */
+	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR + 8;
+	assert_int_equal(emu_bytes("0f ae 06"), EXC_GP);
+	/* Reserved MXCSR bits in the image → #GP */
+	uint32_t bad = 0x80000;
+	memcpy(env->mem.host + GUEST_MEM_ADDR + 24, &bad, 4);
+	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+	assert_int_equal(emu_bytes("0f ae 0e"), EXC_GP);
+	cpu->mxcsr = 0x1f80;
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	env = emu_env_new();
+	harness = jit_harness(sse_harness_start, sse_harness_end, sse_harness_slot, &slot);
+	host_signals();
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	(void)state;
+	munmap(harness, 4096);
+	emu_env_free(env);
+	return 0;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_all_forms),
+		cmocka_unit_test(test_faults),
+		cmocka_unit_test(test_fxsave),
+	};
+	return cmocka_run_group_tests(tests, setup, teardown);
+}
