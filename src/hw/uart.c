@@ -6,7 +6,13 @@
  * Reception pulls bytes from the chardev whenever the RX FIFO has room.
  * The character-timeout interrupt, which on hardware fires after four idle
  * character times, fires as soon as the chardev has nothing more to give:
- * that is the moment the line has gone idle. */
+ * that is the moment the line has gone idle.
+ *
+ * Host input must reach the guest in full.  Linux's 8250 driver resets the
+ * FIFOs and reads RBR blindly while it starts up, so the UART holds input
+ * back until the guest is ready for it: while receive interrupts are
+ * enabled, or for a polling guest that never enabled any interrupt.  Input
+ * a FIFO reset discards is handed back to the chardev. */
 #include <stdbool.h>
 #include <stdlib.h>
 
@@ -65,7 +71,9 @@ struct uart {
 	uint8_t ier, lcr, mcr, lsr, msr, scr, fcr;
 	uint16_t divisor;
 	uint8_t rx[FIFO_SIZE];
+	bool rx_host[FIFO_SIZE]; /* byte came from the chardev (not loopback) */
 	unsigned rx_head, rx_count;
+	bool ier_used;      /* the guest has enabled some interrupt */
 	bool thr_pending;   /* THRE interrupt raised and not yet acknowledged */
 	int irq_level;
 };
@@ -115,13 +123,14 @@ static void update_irq(struct uart *u)
 	}
 }
 
-static void rx_push(struct uart *u, uint8_t b)
+static void rx_push(struct uart *u, uint8_t b, bool host)
 {
 	if (!rx_room(u)) {
 		u->lsr |= LSR_OE; /* the new byte is lost */
 		return;
 	}
 	u->rx[(u->rx_head + u->rx_count) % FIFO_SIZE] = b;
+	u->rx_host[(u->rx_head + u->rx_count) % FIFO_SIZE] = host;
 	u->rx_count++;
 	u->lsr |= LSR_DR;
 }
@@ -132,10 +141,12 @@ static void pull(struct uart *u)
 {
 	if (u->mcr & MCR_LOOP)
 		return;
+	if (!(u->ier & IER_RDI) && u->ier_used)
+		return; /* an interrupt-driven guest that is not receiving yet */
 	uint8_t buf[FIFO_SIZE];
 	size_t n = chardev_read(u->chr, buf, rx_room(u));
 	for (size_t i = 0; i < n; i++)
-		rx_push(u, buf[i]);
+		rx_push(u, buf[i], true);
 }
 
 static void input_ready(void *ctx)
@@ -159,6 +170,14 @@ static uint8_t rx_pop(struct uart *u)
 
 static void rx_clear(struct uart *u)
 {
+	uint8_t back[FIFO_SIZE];
+	size_t n = 0;
+	for (unsigned i = 0; i < u->rx_count; i++) {
+		unsigned at = (u->rx_head + i) % FIFO_SIZE;
+		if (u->rx_host[at])
+			back[n++] = u->rx[at];
+	}
+	chardev_unread(u->chr, back, n);
 	u->rx_head = u->rx_count = 0;
 	u->lsr &= ~LSR_DR;
 }
@@ -181,7 +200,7 @@ static void update_msr(struct uart *u)
 static void transmit(struct uart *u, uint8_t b)
 {
 	if (u->mcr & MCR_LOOP)
-		rx_push(u, b);
+		rx_push(u, b, false);
 	else
 		chardev_write(u->chr, &b, 1);
 	u->lsr |= LSR_THRE | LSR_TEMT;
@@ -247,6 +266,9 @@ static void uart_write(void *dev, uint64_t off, uint64_t val, unsigned size)
 		 * driver probes for exactly this. */
 		if ((u->ier & IER_THRI) && !(old & IER_THRI) && (u->lsr & LSR_THRE))
 			u->thr_pending = true;
+		if (u->ier)
+			u->ier_used = true;
+		pull(u);
 		break;
 	case 2:
 		if ((v ^ u->fcr) & FCR_ENABLE)

@@ -155,6 +155,28 @@ size_t chardev_read(struct chardev *c, void *buf, size_t max)
 	return n;
 }
 
+void chardev_unread(struct chardev *c, const void *buf, size_t len)
+{
+	if (!len)
+		return;
+	if (c->in_head >= len) {
+		c->in_head -= len;
+		memcpy(c->in + c->in_head, buf, len);
+		return;
+	}
+	size_t pend = chardev_pending(c), cap = c->in_cap > pend + len ? c->in_cap : pend + len;
+	uint8_t *n = malloc(cap);
+	if (!n)
+		return;
+	memcpy(n, buf, len);
+	memcpy(n + len, c->in + c->in_head, pend);
+	free(c->in);
+	c->in = n;
+	c->in_cap = cap;
+	c->in_head = 0;
+	c->in_len = pend + len;
+}
+
 void chardev_set_input_handler(struct chardev *c, void (*ready)(void *ctx), void *ctx)
 {
 	c->ready = ready;

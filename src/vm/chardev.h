@@ -31,6 +31,9 @@ void chardev_destroy(struct chardev *c);
 void chardev_write(struct chardev *c, const void *buf, size_t len);
 size_t chardev_read(struct chardev *c, void *buf, size_t max);
 size_t chardev_pending(const struct chardev *c);
+/* Puts bytes back at the front of the input (a device discarding input it
+ * had pulled but the guest never read, e.g. a FIFO reset). */
+void chardev_unread(struct chardev *c, const void *buf, size_t len);
 /* ready() is called when new input arrives, so the device can pull it. */
 void chardev_set_input_handler(struct chardev *c, void (*ready)(void *ctx), void *ctx);
 
