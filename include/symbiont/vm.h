@@ -16,9 +16,12 @@
 
 #define VM_MAX_CPUS 64
 #define VM_MAX_FDS 32
+#define VM_MAX_DISKS 8
+#define VM_MAX_NICS 4
 
 struct engine_ops;
 struct board;
+struct virtio_set;
 struct vcpu;
 
 struct vm_config {
@@ -29,6 +32,14 @@ struct vm_config {
 	uint64_t mem_size;
 	int ncpus;
 	const char *serial; /* "stdio" or "file:PATH" */
+	/* Virtio devices, as given on the command line (parsed by the devices:
+	 * "PATH[,ro][,serial=ID]", "user[,hostfwd=...]" / "tap:IFNAME",
+	 * "CID[,uds=PATH]"). */
+	const char *disks[VM_MAX_DISKS];
+	int ndisks;
+	const char *nets[VM_MAX_NICS];
+	int nnets;
+	const char *vsock; /* NULL: none */
 };
 
 /* A file descriptor the event loop watches; the callback runs with
@@ -59,6 +70,7 @@ struct vm {
 	int ncpus;
 
 	struct board *board;
+	struct virtio_set *virtio; /* src/hw/virtio/devices.c */
 
 	struct vm_fd fds[VM_MAX_FDS];
 	int nfds;

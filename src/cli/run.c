@@ -21,6 +21,9 @@ void usage_run(void)
 	       "  --mem SIZE             guest memory, e.g. 512M, 2G (default 512M; plain number = MiB)\n"
 	       "  --cpus N               vCPUs (default 1)\n"
 	       "  --serial stdio|file:PATH  COM1 backend (default stdio; Ctrl-A x quits)\n"
+	       "  --disk PATH[,ro][,serial=ID]  virtio-blk disk from a raw image (repeatable)\n"
+	       "  --net user[,hostfwd=tcp:HOSTPORT-:GUESTPORT]|tap:IFNAME  virtio-net (repeatable)\n"
+	       "  --vsock CID[,uds=PATH]  virtio-vsock with guest CID; host side on a unix socket\n"
 	       "\n"
 	       "exit status: guest power-off 0, debug-exit port 0xf4 value v: (v<<1)|1,\n"
 	       "usage error 2, any other failure 1\n");
@@ -36,12 +39,14 @@ static int usage_error(const char *fmt, const char *arg)
 
 int cmd_run(int argc, char **argv)
 {
-	enum { OPT_ENGINE = 256, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_SERIAL };
+	enum { OPT_ENGINE = 256, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_SERIAL, OPT_DISK, OPT_NET, OPT_VSOCK };
 	static const struct option opts[] = {
 		{ "engine", required_argument, 0, OPT_ENGINE }, { "kernel", required_argument, 0, OPT_KERNEL },
 		{ "initrd", required_argument, 0, OPT_INITRD }, { "append", required_argument, 0, OPT_APPEND },
 		{ "mem", required_argument, 0, OPT_MEM },	{ "cpus", required_argument, 0, OPT_CPUS },
 		{ "serial", required_argument, 0, OPT_SERIAL }, { "help", no_argument, 0, 'h' },
+		{ "disk", required_argument, 0, OPT_DISK },	{ "net", required_argument, 0, OPT_NET },
+		{ "vsock", required_argument, 0, OPT_VSOCK },
 		{ 0, 0, 0, 0 },
 	};
 	struct vm_config cfg = { .engine = "auto", .mem_size = 512ULL << 20, .ncpus = 1, .serial = "stdio" };
@@ -82,6 +87,21 @@ int cmd_run(int argc, char **argv)
 			if (strcmp(optarg, "stdio") && (strncmp(optarg, "file:", 5) || !optarg[5]))
 				return usage_error("--serial must be stdio or file:PATH, not '%s'", optarg);
 			cfg.serial = optarg;
+			break;
+		case OPT_DISK:
+			if (cfg.ndisks == VM_MAX_DISKS)
+				return usage_error("--disk %s: too many disks", optarg);
+			cfg.disks[cfg.ndisks++] = optarg;
+			break;
+		case OPT_NET:
+			if (cfg.nnets == VM_MAX_NICS)
+				return usage_error("--net %s: too many network devices", optarg);
+			cfg.nets[cfg.nnets++] = optarg;
+			break;
+		case OPT_VSOCK:
+			if (cfg.vsock)
+				return usage_error("--vsock %s: only one vsock device", optarg);
+			cfg.vsock = optarg;
 			break;
 		case 'h': usage_run(); return 0;
 		default:

@@ -17,6 +17,7 @@
 #include "boot/boot.h"
 #include "cpu/engine.h"
 #include "hw/board.h"
+#include "hw/virtio/devices.h"
 #include "symbiont/vm.h"
 
 #define DEFAULT_CMDLINE "console=ttyS0 quiet"
@@ -134,6 +135,8 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 	if (board_init(vm, err, errlen) < 0)
 		goto fail;
 	if (vm->engine->board_ready && vm->engine->board_ready(vm, err, errlen) < 0)
+		goto fail;
+	if (virtio_devices_init(vm, err, errlen) < 0)
 		goto fail;
 	if (load_kernel(vm, &bsp, err, errlen) < 0)
 		goto fail;
@@ -368,6 +371,7 @@ void vm_destroy(struct vm *vm)
 			free(vm->vcpus[i]);
 		}
 	}
+	virtio_devices_destroy(vm);
 	if (vm->board)
 		board_destroy(vm);
 	if (vm->engine && vm->engine->destroy)
