@@ -1,0 +1,16 @@
+/* virtio-net: one PCI network device per --net option, with a host backend
+ * from src/net/ (libslirp user networking, or a TAP interface). */
+#ifndef SYMBIONT_VIRTIO_NET_H
+#define SYMBIONT_VIRTIO_NET_H
+
+#include <stddef.h>
+
+#include "symbiont/vm.h"
+
+/* spec: "user[,hostfwd=tcp:[HOSTADDR]:HOSTPORT-:GUESTPORT]..." or
+ * "tap:IFNAME".  Creates the backend and puts the device on the board's PCI
+ * bus.  Returns the device, or NULL with a one-line reason in err. */
+void *virtio_net_create(struct vm *vm, const char *spec, char *err, size_t errlen);
+void virtio_net_destroy(void *dev);
+
+#endif
