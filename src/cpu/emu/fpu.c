@@ -108,6 +108,19 @@ static void fpu_update_es(struct emu_cpu *cpu)
 		cpu->fpu.sw &= ~(FSW_ES | FSW_B);
 }
 
+/* st[] is in stack order: after TOP changed from old_top without the
+ * registers moving (FLDENV, FNINIT), re-index them. */
+static void fpu_retop(struct emu_cpu *cpu, unsigned old_top)
+{
+	unsigned d = (fpu_top(cpu) - old_top) & 7;
+	if (d) {
+		uint8_t t[8][10];
+		memcpy(t, cpu->fpu.st, sizeof(t));
+		for (unsigned i = 0; i < 8; i++)
+			memcpy(cpu->fpu.st[i], t[(i + d) & 7], 10);
+	}
+}
+
 void mmx_enter_slow(struct emu_cpu *cpu)
 {
 	unsigned top = fpu_top(cpu);
@@ -167,29 +180,6 @@ static void x87_reg(struct emu_cpu *cpu, const struct emu_insn *in)
 	x87_note(cpu, in, 0);
 }
 
-/* Undocumented aliases that every x87 since the 387 executes; run as the
- * documented instruction they duplicate (the host might not decode them). */
-static void x87_alias(struct emu_cpu *cpu, const struct emu_insn *in)
-{
-	unsigned op = in->opcode, m = in->modrm & 63, i = m & 7;
-	unsigned top = op, idx = m;
-	if (op == 0xd9 || op == 0xdf) {
-		if (m >= 16) /* FSTP1, FSTP8, FSTP9 */
-			top = 0xdd, idx = 24 + i;
-		else /* FXCH7 */
-			top = 0xd9, idx = 8 + i;
-	} else if (op == 0xdc) { /* FCOM2, FCOMP3 */
-		top = 0xd8;
-	} else if (op == 0xdd) { /* FXCH4 */
-		top = 0xd9;
-	} else if (op == 0xde) { /* FCOMP5 */
-		top = 0xd8, idx = 24 + i;
-	}
-	x87_check(cpu);
-	x87_stub(top, idx)(&cpu->fpu, NULL, 0);
-	x87_note(cpu, in, 0);
-}
-
 #define ARITH_FLAGS 0x8d5ULL /* CF PF AF ZF SF OF */
 
 static void x87_fcmov(struct emu_cpu *cpu, const struct emu_insn *in)
@@ -203,8 +193,8 @@ static void x87_fcomi(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	x87_check(cpu);
 	uint64_t f = x87_stub(in->opcode, in->modrm & 63)(&cpu->fpu, NULL, 0);
-	if (!(cpu->fpu.sw & ~cpu->fpu.cw & FSW_IE)) /* unmasked #IA leaves EFLAGS alone */
-		emu_set_rflags(cpu, (emu_get_rflags(cpu) & ~ARITH_FLAGS) | (f & 0x45));
+	/* Even with an unmasked #IA the host sets ZF PF CF ("unordered"). */
+	emu_set_rflags(cpu, (emu_get_rflags(cpu) & ~ARITH_FLAGS) | (f & 0x45));
 	x87_note(cpu, in, 0);
 }
 
@@ -226,6 +216,9 @@ static void x87_fninit(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	(void)in;
 	x87_check_nm(cpu);
+	unsigned old_top = fpu_top(cpu);
+	cpu->fpu.sw = 0;
+	fpu_retop(cpu, old_top);
 	cpu->fpu.cw = 0x037f;
 	cpu->fpu.sw = 0;
 	cpu->fpu.tw = 0xffff;
@@ -425,7 +418,9 @@ static void x87_fldenv(struct emu_cpu *cpu, const struct emu_insn *in)
 	x87_check_nm(cpu);
 	uint8_t b[28];
 	emu_read_bytes(cpu, in->seg, emu_ea(cpu, in), b, x87_env_len(in));
+	unsigned old_top = fpu_top(cpu);
 	x87_env_load(cpu, in, b);
+	fpu_retop(cpu, old_top);
 	x87_fix_tags(cpu);
 }
 
@@ -463,15 +458,20 @@ static const emu_exec_fn x87_mem_ops[8][8] = {
 	[7] = { x87_mload, x87_mstore, x87_mstore, x87_mstore, x87_mload, x87_mload, x87_mstore, x87_mstore },
 };
 
+/* Register forms.  The undocumented aliases every x87 since the 387
+ * executes (FSTP1 D9 D8+i, FCOM2/FCOMP3 DC D0-DF, FXCH4 DD C8+i, FCOMP5
+ * DE D0+i, FXCH7 DF C8+i, FSTP8/9 DF D0-DF, FFREEP DF C0+i) run on the
+ * host as they are: their exact behaviour differs between vendors (AMD's
+ * FSTP1 pops without an underflow check), and the guest sees the host's. */
 static emu_exec_fn x87_reg_select(unsigned op, unsigned m)
 {
 	switch (op) {
 	case 0: case 4:
-		return (op == 4 && m >= 16 && m < 32) ? x87_alias : x87_reg;
-	case 1:
-		if (m < 17 || (m >= 40 && m != 47) || m == 32 || m == 33 || m == 36 || m == 37)
+		return x87_reg;
+	case 1: /* D1-D7, E2, E3, E6, E7, EF are undefined */
+		if (m < 17 || (m >= 24 && m < 34) || m == 36 || m == 37 || (m >= 40 && m != 47))
 			return x87_reg;
-		return m >= 24 && m < 32 ? x87_alias : NULL;
+		return NULL;
 	case 2:
 		return m < 32 ? x87_fcmov : m == 41 ? x87_reg : NULL;
 	case 3:
@@ -485,18 +485,12 @@ static emu_exec_fn x87_reg_select(unsigned op, unsigned m)
 			return x87_fninit;
 		return m >= 40 && m < 56 ? x87_fcomi : NULL;
 	case 5:
-		if (m >= 8 && m < 16)
-			return x87_alias;
 		return m < 48 ? x87_reg : NULL;
 	case 6:
-		if (m >= 16 && m < 24)
-			return x87_alias;
-		return (m < 16 || m == 25 || m >= 32) ? x87_reg : NULL;
+		return (m < 24 || m == 25 || m >= 32) ? x87_reg : NULL;
 	default: /* 7 */
-		if (m < 8)
-			return x87_reg; /* FFREEP */
 		if (m < 32)
-			return x87_alias;
+			return x87_reg;
 		if (m == 32)
 			return x87_fnstsw_ax;
 		return m >= 40 && m < 56 ? x87_fcomi : NULL;
