@@ -60,7 +60,7 @@
 			(1ULL << 5) /* MDS_NO */ | (1ULL << 6) /* PSCHANGE_MC_NO */ | (1ULL << 8) /* TAA_NO */ | \
 			(1ULL << 13) /* SBDR_SSDP_NO */ | (1ULL << 14) /* FBSDP_NO */ | (1ULL << 15) /* PSDP_NO */ | \
 			(1ULL << 20) /* BHI_NO */ | (1ULL << 24) /* PBRSB_NO */ | (1ULL << 26) /* GDS_NO */ | \
-			(1ULL << 27) /* RFDS_NO */)
+			(1ULL << 27) /* RFDS_NO */ | (1ULL << 62) /* ITS_NO */)
 
 static bool canonical(uint64_t a)
 {
