@@ -142,12 +142,13 @@ static inline void emu_env_free(struct emu_env *e)
 	free(e);
 }
 
-/* Decodes b as 64-bit code and runs it; returns -1 or the exception vector. */
+/* Decodes b as code of the CPU's mode and runs it; returns -1 or the
+ * exception vector. */
 static inline int emu_run1(struct emu_cpu *cpu, const uint8_t *b, unsigned len)
 {
 	static struct emu_insn in;
 	memset(&in, 0, sizeof(in));
-	int n = emu_decode_bytes(b, len, EMU_MODE64, &in);
+	int n = emu_decode_bytes(b, len, cpu->code_mode, &in);
 	assert_int_equal(n, (int)len);
 	cpu->exc_vector = -1;
 	cpu->rip = 0x10000;

@@ -325,6 +325,80 @@ static void test_pending(void **state)
 	assert_int_equal(cpu->fpu.tw, 0xffff);
 }
 
+/* Environment layouts the host cannot run in 64-bit mode: 32-bit code with
+ * 16/32-bit operand size, protected and real mode.  FNSTENV then FLDENV
+ * must give the state back (FNSTENV masks all exceptions in between), and
+ * the real-mode image holds the 20/32-bit linear instruction pointer split
+ * around the opcode. */
+static void test_env_modes(void **state)
+{
+	(void)state;
+	struct emu_cpu *cpu = env->cpu;
+	static const uint8_t fnstenv32[] = { 0xd9, 0x36 }, fldenv32[] = { 0xd9, 0x26 };
+	static const uint8_t fnstenv16[] = { 0x66, 0xd9, 0x36 }, fldenv16[] = { 0x66, 0xd9, 0x26 };
+	static const uint8_t fnsave32[] = { 0xdd, 0x36 }, frstor32[] = { 0xdd, 0x26 };
+	cpu->code_mode = EMU_MODE32;
+	for (int real = 0; real < 2; real++) {
+		if (real)
+			cpu->cr0 &= ~CR0_PE;
+		for (int o16 = 0; o16 < 2; o16++) {
+			for (int it = 0; it < 50; it++) {
+				struct xstate s;
+				gen_state(&s);
+				memcpy(&cpu->fpu, s.img, 108);
+				cpu->fpu.fop = (uint16_t)(rnd() & 0x7ff);
+				cpu->fpu.fip = rnd() & (o16 ? 0xffff : 0xffffffff);
+				cpu->fpu.fdp = rnd() & (o16 ? 0xffff : 0xffffffff);
+				cpu->fpu.fcs = real ? 0 : (uint16_t)rnd();
+				cpu->fpu.fds = real ? 0 : (uint16_t)rnd();
+				struct emu_fpu before = cpu->fpu;
+				cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+				assert_int_equal(emu_run1(cpu, o16 ? fnstenv16 : fnstenv32, o16 ? 3 : 2), -1);
+				assert_int_equal(cpu->fpu.cw, before.cw | 0x3f);
+				uint8_t *m = env->mem.host + GUEST_MEM_ADDR;
+				uint16_t w;
+				memcpy(&w, m + (o16 ? 6 : 12), 2);
+				assert_int_equal(w, (uint16_t)before.fip);
+				if (real) {
+					uint32_t hi;
+					memcpy(&hi, m + (o16 ? 8 : 16), o16 ? 2 : 4);
+					assert_int_equal(hi & 0x7ff, before.fop);
+					assert_int_equal(o16 ? (hi >> 12) & 0xf : hi >> 12,
+							 (before.fip >> 16) & (o16 ? 0xf : 0xffff));
+				}
+				static const uint8_t fninit[] = { 0xdb, 0xe3 };
+				assert_int_equal(emu_run1(cpu, fninit, 2), -1);
+				assert_int_equal(emu_run1(cpu, o16 ? fldenv16 : fldenv32, o16 ? 3 : 2), -1);
+				assert_int_equal(cpu->fpu.cw, before.cw);
+				assert_int_equal(cpu->fpu.sw & 0x7fff, before.sw & 0x7fff);
+				assert_int_equal(fpu_full_tags(cpu), (uint16_t)({
+					struct emu_cpu *c = cpu;
+					struct emu_fpu now = c->fpu;
+					c->fpu = before;
+					uint16_t t = fpu_full_tags(c);
+					c->fpu = now;
+					t;
+				}));
+				assert_int_equal(cpu->fpu.fip, before.fip);
+				assert_int_equal(cpu->fpu.fdp, before.fdp);
+				if (real || !o16) /* the 14-byte protected-mode image has no opcode */
+					assert_int_equal(cpu->fpu.fop, before.fop);
+				if (!real)
+					assert_int_equal(cpu->fpu.fcs, before.fcs);
+				/* FNSAVE/FRSTOR (32-bit operand size) keep the registers too */
+				cpu->fpu = before;
+				assert_int_equal(emu_run1(cpu, fnsave32, 2), -1);
+				assert_int_equal(cpu->fpu.tw, 0xffff);
+				assert_int_equal(emu_run1(cpu, frstor32, 2), -1);
+				assert_memory_equal(cpu->fpu.st, before.st, 80);
+				assert_int_equal(cpu->fpu.cw, before.cw);
+			}
+		}
+	}
+	cpu->cr0 |= CR0_PE;
+	cpu->code_mode = EMU_MODE64;
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -346,6 +420,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_all_forms),
 		cmocka_unit_test(test_pending),
+		cmocka_unit_test(test_env_modes),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -428,6 +428,75 @@ static void test_fxsave(void **state)
 	cpu->mxcsr = 0x1f80;
 }
 
+/* MASKMOVDQU/MASKMOVQ store through DS:RDI, so they stay out of the
+ * harness: compare with the host instruction directly. */
+static void test_maskmov(void **state)
+{
+	(void)state;
+	struct emu_cpu *cpu = env->cpu;
+	for (int it = 0; it < 500; it++) {
+		uint8_t v[16], m[16], host[32], init[32];
+		gen_vec(v);
+		gen_vec(m);
+		for (int i = 0; i < 32; i++)
+			init[i] = (uint8_t)rnd();
+		memcpy(host, init, 32);
+		unsigned off = (unsigned)rnd() % 16;
+		__asm__ volatile("movdqu %0, %%xmm0\n\tmovdqu %1, %%xmm1\n\tmaskmovdqu %%xmm1, %%xmm0"
+				 : : "m"(v), "m"(m), "D"(host + off) : "xmm0", "xmm1", "memory");
+		memcpy(env->mem.host + GUEST_MEM_ADDR, init, 32);
+		memcpy(&cpu->xmm[0], v, 16);
+		memcpy(&cpu->xmm[1], m, 16);
+		cpu->gpr[X86_RDI] = GUEST_MEM_ADDR + off;
+		static const uint8_t maskmovdqu[] = { 0x66, 0x0f, 0xf7, 0xc1 };
+		assert_int_equal(emu_run1(cpu, maskmovdqu, 4), -1);
+		assert_memory_equal(env->mem.host + GUEST_MEM_ADDR, host, 32);
+
+		/* MASKMOVQ mm0, mm1 on the low halves */
+		memcpy(host, init, 32);
+		__asm__ volatile("movq %0, %%mm0\n\tmovq %1, %%mm1\n\tmaskmovq %%mm1, %%mm0\n\temms"
+				 : : "m"(v), "m"(m), "D"(host + off) : "mm0", "mm1", "memory");
+		memcpy(env->mem.host + GUEST_MEM_ADDR, init, 32);
+		cpu->fpu.sw = 0, cpu->fpu.tw = 0;
+		uint64_t v0, m0;
+		memcpy(&v0, v, 8);
+		memcpy(&m0, m, 8);
+		mmx_set(cpu, 0, v0);
+		mmx_set(cpu, 1, m0);
+		static const uint8_t maskmovq[] = { 0x0f, 0xf7, 0xc1 };
+		assert_int_equal(emu_run1(cpu, maskmovq, 3), -1);
+		assert_memory_equal(env->mem.host + GUEST_MEM_ADDR, host, 32);
+	}
+}
+
+/* REX.R/REX.B reach XMM8-15; MMX ignores them. */
+static void test_high_regs(void **state)
+{
+	(void)state;
+	struct emu_cpu *cpu = env->cpu;
+	for (int i = 0; i < 16; i++)
+		for (int j = 0; j < 4; j++)
+			cpu->xmm[i].d[j] = (uint32_t)(i * 0x01010101u + j);
+	static const uint8_t pxor_x8_x9[] = { 0x66, 0x45, 0x0f, 0xef, 0xc1 };  /* PXOR xmm8, xmm9 */
+	static const uint8_t movdqa_x15_x3[] = { 0x66, 0x44, 0x0f, 0x6f, 0xfb }; /* MOVDQA xmm15, xmm3 */
+	static const uint8_t movd_r9_x10[] = { 0x66, 0x45, 0x0f, 0x7e, 0xd1 };  /* MOVD r9d, xmm10 */
+	assert_int_equal(emu_run1(cpu, pxor_x8_x9, 5), -1);
+	for (int j = 0; j < 4; j++)
+		assert_int_equal(cpu->xmm[8].d[j], (8 * 0x01010101u + j) ^ (9 * 0x01010101u + j));
+	assert_int_equal(emu_run1(cpu, movdqa_x15_x3, 5), -1);
+	assert_memory_equal(&cpu->xmm[15], &cpu->xmm[3], 16);
+	cpu->gpr[9] = ~0ULL;
+	assert_int_equal(emu_run1(cpu, movd_r9_x10, 5), -1);
+	assert_int_equal(cpu->gpr[9], 10 * 0x01010101u);
+	/* 32-bit mode: no REX, 8 registers; the same PXOR is DEC/INC-free 66 0F EF */
+	cpu->code_mode = EMU_MODE32;
+	static const uint8_t pxor_x1_x2[] = { 0x66, 0x0f, 0xef, 0xca };
+	uint32_t want = cpu->xmm[1].d[0] ^ cpu->xmm[2].d[0];
+	assert_int_equal(emu_run1(cpu, pxor_x1_x2, 4), -1);
+	assert_int_equal(cpu->xmm[1].d[0], want);
+	cpu->code_mode = EMU_MODE64;
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -451,6 +520,8 @@ int main(void)
 		cmocka_unit_test(test_all_forms),
 		cmocka_unit_test(test_faults),
 		cmocka_unit_test(test_fxsave),
+		cmocka_unit_test(test_maskmov),
+		cmocka_unit_test(test_high_regs),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }
