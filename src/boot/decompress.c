@@ -30,7 +30,7 @@ struct obuf {
  * never none). */
 static int reserve(struct obuf *o, size_t want)
 {
-	size_t cap = o->cap ? o->cap : 1 << 20;
+	size_t cap = o->cap ? o->cap : 1 << 16;
 	uint8_t *p;
 
 	if (o->cap - o->len >= want && o->cap > o->len)
@@ -80,7 +80,7 @@ static int do_gzip(struct obuf *o, const uint8_t *in, size_t len)
 	zs.next_in = (Bytef *)in;
 	zs.avail_in = len;
 	for (;;) {
-		if (reserve(o, 1 << 20))
+		if (reserve(o, 1 << 16))
 			break;
 		zs.next_out = o->p + o->len;
 		zs.avail_out = room(o, UINT_MAX);
@@ -118,7 +118,7 @@ static int do_lzma(struct obuf *o, const uint8_t *in, size_t len, bool alone)
 	s.next_in = in;
 	s.avail_in = len;
 	for (;;) {
-		if (reserve(o, 1 << 20))
+		if (reserve(o, 1 << 16))
 			break;
 		s.next_out = o->p + o->len;
 		s.avail_out = room(o, SIZE_MAX);
@@ -153,7 +153,7 @@ static int do_bzip2(struct obuf *o, const uint8_t *in, size_t len)
 	bs.next_in = (char *)in;
 	bs.avail_in = len;
 	for (;;) {
-		if (reserve(o, 1 << 20))
+		if (reserve(o, 1 << 16))
 			break;
 		bs.next_out = (char *)o->p + o->len;
 		bs.avail_out = room(o, UINT_MAX);
@@ -187,7 +187,7 @@ static int do_zstd(struct obuf *o, const uint8_t *in, size_t len)
 		return boot_err(o->err, o->errlen, "kernel: libzstd initialisation failed");
 	ZSTD_initDStream(ds);
 	for (;;) {
-		if (reserve(o, 1 << 20))
+		if (reserve(o, 1 << 16))
 			break;
 		ZSTD_outBuffer ob = { o->p + o->len, room(o, SIZE_MAX), 0 };
 		size_t in_before = ib.pos;
@@ -228,12 +228,14 @@ static int do_lz4(struct obuf *o, const uint8_t *in, size_t len)
 		pos += 4;
 		if (csize == 0 || csize > len - pos || csize > (uint32_t)LZ4_compressBound(LZ4_LEGACY_BLOCK))
 			return corrupt(o, "bad chunk length");
-		if (reserve(o, LZ4_LEGACY_BLOCK))
+		/* An LZ4 block expands at most ~255 times. */
+		size_t want = (uint64_t)csize * 255 < LZ4_LEGACY_BLOCK ? (size_t)csize * 255 : LZ4_LEGACY_BLOCK;
+		if (reserve(o, want))
 			return -1;
 		int n = LZ4_decompress_safe((const char *)in + pos, (char *)o->p + o->len, (int)csize,
-					    (int)room(o, LZ4_LEGACY_BLOCK));
+					    (int)room(o, want));
 		if (n < 0) {
-			if (room(o, LZ4_LEGACY_BLOCK) < LZ4_LEGACY_BLOCK)
+			if (room(o, want) < want)
 				return boot_err(o->err, o->errlen, "kernel: lz4 payload is corrupt or decompresses to "
 								   "more than %zu MiB", o->max >> 20);
 			return corrupt(o, "bad block");
@@ -259,9 +261,10 @@ int boot_decompress(const uint8_t *in, size_t len, size_t max, uint8_t **out, si
 		return boot_err(err, errlen, "kernel: compressed payload is only %zu bytes", len);
 	if (len > UINT_MAX)
 		return boot_err(err, errlen, "kernel: compressed payload is larger than 4 GiB");
-	/* First allocation from the appended size when it is plausible. */
+	/* First allocation from the appended size when it is plausible (kernels
+	 * compress 2-10 times). */
 	uint32_t hint = le32(in + len - 4);
-	if (hint && hint <= max)
+	if (hint && hint <= max && hint / 64 <= len)
 		o.cap = 0, reserve(&o, (size_t)hint + 4096 < max ? (size_t)hint + 4096 : max);
 	if (in[0] == 0x1f && in[1] == 0x8b)
 		o.fmt = "gzip", r = do_gzip(&o, in, len);
