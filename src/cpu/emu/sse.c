@@ -5,14 +5,18 @@
  * cpuid.c advertises from this list):
  *   CPUID.1:EDX  FPU (bit 0, fpu.c), MMX (23), FXSR (24), SSE (25), SSE2 (26)
  *   CPUID.1:EDX  CLFSH (19): CLFLUSH is accepted (a no-op: no caches)
- * Not implemented, do not advertise: SSE3 (except FISTTP, which fpu.c
- * runs), SSSE3, SSE4.1/4.2, AVX, FXSR_OPT/FFXSR, MMXEXT/3DNow! (the SSE
- * integer MMX forms such as PMINUB mm, PSHUFW, PMOVMSKB mm, MASKMOVQ are
- * present because SSE requires them), XSAVE, CLFLUSHOPT/CLWB, FSGSBASE.
- * The map 0F38/0F3A opcodes are therefore #UD.
+ *   CPUID.1:ECX  SSE3 (bit 0): ADDSUBPS/PD, HADDPS/PD, HSUBPS/PD, MOVSHDUP,
+ *                MOVSLDUP, MOVDDUP, LDDQU here, FISTTP in fpu.c (MONITOR/
+ *                MWAIT have their own bit 3 and are not part of this)
+ *   CPUID.1:ECX  SSSE3 (bit 9): PSHUFB, PHADD/PHSUB W/D/SW, PMADDUBSW,
+ *                PMULHRSW, PSIGN B/W/D, PABS B/W/D, PALIGNR (MMX and XMM)
+ * Not implemented, do not advertise: SSE4.1/4.2, POPCNT is integer's, AVX,
+ * FXSR_OPT/FFXSR, MMXEXT/3DNow! (the SSE integer MMX forms such as PMINUB
+ * mm, PSHUFW, PMOVMSKB mm, MASKMOVQ are present because SSE requires them),
+ * XSAVE, CLFLUSHOPT/CLWB, FSGSBASE.  Other 0F38/0F3A opcodes are #UD.
  *
- * Files: sse.c selection and the 0F AE group, sse_int.c MMX/SSE2 integer,
- * sse_fp.c SSE/SSE2 floating point and moves, fxsave.c FXSAVE/FXRSTOR. */
+ * Files: sse.c selection and the 0F AE group, sse_int.c MMX/SSE2/SSSE3 integer,
+ * sse_fp.c SSE/SSE2/SSE3 floating point and moves, fxsave.c FXSAVE/FXRSTOR. */
 #include "cpu/emu/sse.h"
 
 /* ---- 0F AE group --------------------------------------------------------- */
@@ -71,13 +75,15 @@ static emu_exec_fn grp15_select(const struct emu_insn *in, unsigned pfx)
 
 emu_exec_fn emu_sse_select(const struct emu_insn *in)
 {
-	if (in->map != 1)
-		return NULL; /* 0F38/0F3A: SSSE3 and later, not implemented */
 	unsigned pfx = sse_pfx(in), op = in->opcode;
+	if (in->map == 2 || in->map == 3)
+		return sse_ssse3_select(in, pfx);
+	if (in->map != 1)
+		return NULL;
 	if (op == 0xae)
 		return grp15_select(in, pfx);
 	if ((op >= 0x10 && op <= 0x17) || (op >= 0x28 && op <= 0x2f) || (op >= 0x50 && op <= 0x5f) ||
-	    op == 0xc2 || op == 0xc6 || op == 0xe6)
+	    op == 0xc2 || op == 0xc6 || op == 0xe6 || op == 0xd0 || ((op == 0x7c || op == 0x7d) && pfx))
 		return sse_fp_select(in, pfx);
 	if ((op >= 0x60 && op <= 0x7f) || (op >= 0xc3 && op <= 0xc5) || op >= 0xd0)
 		return sse_int_select(in, pfx);

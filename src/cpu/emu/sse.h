@@ -91,5 +91,6 @@ SSE_INLINE void sse_fp_flags(struct emu_cpu *cpu, uint32_t flags)
 /* Selectors of the sub-files: NULL means "not mine / #UD". */
 emu_exec_fn sse_int_select(const struct emu_insn *in, unsigned pfx);
 emu_exec_fn sse_fp_select(const struct emu_insn *in, unsigned pfx);
+emu_exec_fn sse_ssse3_select(const struct emu_insn *in, unsigned pfx);
 
 #endif

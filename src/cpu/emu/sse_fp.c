@@ -76,6 +76,12 @@ FP4(div)
 FP4(min)
 FP4(max)
 FP4(sqrt)
+FP(addsubps, "addsubps", 16)
+FP(addsubpd, "addsubpd", 16)
+FP(haddps, "haddps", 16)
+FP(haddpd, "haddpd", 16)
+FP(hsubps, "hsubps", 16)
+FP(hsubpd, "hsubpd", 16)
 FP(rcpps, "rcpps", 16)
 FP(rcpss, "rcpss", 4)
 FP(rsqrtps, "rsqrtps", 16)
@@ -437,17 +443,48 @@ static void movhps_store(struct emu_cpu *cpu, const struct emu_insn *in)
 	emu_write(cpu, in->seg, emu_ea(cpu, in), cpu->xmm[in->reg].q[1], 8);
 }
 
+/* SSE3 duplicating moves: F3 0F 16 MOVSHDUP, F3 0F 12 MOVSLDUP (m128,
+ * aligned), F2 0F 12 MOVDDUP (m64). */
+static void movshdup(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	sse_check(cpu);
+	X t;
+	const X *s = sse_src(cpu, in, &t, 16, true);
+	uint32_t a = s->d[1], b = s->d[3];
+	X *d = &cpu->xmm[in->reg];
+	d->d[0] = d->d[1] = a;
+	d->d[2] = d->d[3] = b;
+}
+
+static void movsldup(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	sse_check(cpu);
+	X t;
+	const X *s = sse_src(cpu, in, &t, 16, true);
+	uint32_t a = s->d[0], b = s->d[2];
+	X *d = &cpu->xmm[in->reg];
+	d->d[0] = d->d[1] = a;
+	d->d[2] = d->d[3] = b;
+}
+
+static void movddup(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	sse_check(cpu);
+	uint64_t v = in->has_mem ? emu_read(cpu, in->seg, emu_ea(cpu, in), 8) : cpu->xmm[in->rm].q[0];
+	cpu->xmm[in->reg].q[0] = cpu->xmm[in->reg].q[1] = v;
+}
+
 /* ---- selection ---------------------------------------------------------- */
 
 /* [opcode][none, 66, F3, F2] */
 static const emu_exec_fn fp_ops[256][4] = {
 	[0x10] = { movups_load, movups_load, movss_load, movsd_load },
 	[0x11] = { movups_store, movups_store, movss_store, movsd_store },
-	[0x12] = { movlps_load, movlpd_load },
+	[0x12] = { movlps_load, movlpd_load, movsldup, movddup },
 	[0x13] = { movlps_store, movlps_store },
 	[0x14] = { unpcklps, unpcklpd },
 	[0x15] = { unpckhps, unpckhpd },
-	[0x16] = { movhps_load, movhpd_load },
+	[0x16] = { movhps_load, movhpd_load, movshdup },
 	[0x17] = { movhps_store, movhps_store },
 	[0x28] = { movaps_load, movaps_load },
 	[0x29] = { movaps_store, movaps_store },
@@ -474,6 +511,9 @@ static const emu_exec_fn fp_ops[256][4] = {
 	[0x5e] = { divps, divpd, divss, divsd },
 	[0x5f] = { maxps, maxpd, maxss, maxsd },
 	[0xc6] = { shufps, shufpd },
+	[0x7c] = { NULL, haddpd, NULL, haddps },
+	[0x7d] = { NULL, hsubpd, NULL, hsubps },
+	[0xd0] = { NULL, addsubpd, NULL, addsubps },
 	[0xe6] = { NULL, cvttpd2dq, cvtdq2pd, cvtpd2dq },
 };
 

@@ -36,7 +36,7 @@ SSE_INLINE void xmm_op(struct emu_cpu *cpu, const struct emu_insn *in, int_fn f)
 #define OP2(name, T, fld, expr)                                                   \
 	SSE_INLINE void op_##name(X *r, const X *a, const X *b, unsigned n)        \
 	{                                                                           \
-		LANES(T, n) { T x = a->fld[i], y = b->fld[i]; r->fld[i] = (T)(expr); } \
+		LANES(T, n) { T x = a->fld[i], y = b->fld[i]; (void)x; r->fld[i] = (T)(expr); } \
 	}                                                                           \
 	PI(name)
 
@@ -522,9 +522,109 @@ static void emms(struct emu_cpu *cpu, const struct emu_insn *in)
 	cpu->fpu.tw = 0xffff;
 }
 
-/* ---- selection ---------------------------------------------------------- */
+/* ---- SSSE3 (0F 38 / 0F 3A, MMX and 66 XMM forms) ------------------------- */
 
 #define P2(name) { name##_mm, name##_xm }
+
+SSE_INLINE void op_pshufb(X *r, const X *a, const X *b, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++)
+		r->b[i] = (b->b[i] & 0x80) ? 0 : a->b[b->b[i] & (n - 1)];
+}
+PI(pshufb)
+
+/* Horizontal ops: the low half of the result pairs up a's lanes, the high
+ * half b's. */
+#define HORIZ(name, T, fld, expr)                                                 \
+	SSE_INLINE void op_##name(X *r, const X *a, const X *b, unsigned n)        \
+	{                                                                           \
+		unsigned h = n / sizeof(T) / 2;                                     \
+		for (unsigned i = 0; i < h; i++) {                                  \
+			T x = a->fld[2 * i], y = a->fld[2 * i + 1];                 \
+			r->fld[i] = (T)(expr);                                      \
+			x = b->fld[2 * i], y = b->fld[2 * i + 1];                   \
+			r->fld[h + i] = (T)(expr);                                  \
+		}                                                                   \
+	}                                                                           \
+	PI(name)
+HORIZ(phaddw, uint16_t, w, x + y)
+HORIZ(phaddd, uint32_t, d, x + y)
+HORIZ(phaddsw, int16_t, sw, sat16(x + y))
+HORIZ(phsubw, uint16_t, w, x - y)
+HORIZ(phsubd, uint32_t, d, x - y)
+HORIZ(phsubsw, int16_t, sw, sat16(x - y))
+
+SSE_INLINE void op_pmaddubsw(X *r, const X *a, const X *b, unsigned n)
+{
+	for (unsigned i = 0; i < n / 2; i++)
+		r->sw[i] = (int16_t)sat16(a->b[2 * i] * b->sb[2 * i] + a->b[2 * i + 1] * b->sb[2 * i + 1]);
+}
+PI(pmaddubsw)
+
+OP2(pmulhrsw, int16_t, sw, ((((int32_t)x * y) >> 14) + 1) >> 1)
+OP2(psignb, int8_t, sb, y < 0 ? -x : y ? x : 0)
+OP2(psignw, int16_t, sw, y < 0 ? -x : y ? x : 0)
+OP2(psignd, int32_t, sd, y < 0 ? (int32_t)(0u - (uint32_t)x) : y ? x : 0)
+OP2(pabsb, int8_t, sb, y < 0 ? -y : y)
+OP2(pabsw, int16_t, sw, y < 0 ? -y : y)
+OP2(pabsd, int32_t, sd, y < 0 ? (int32_t)(0u - (uint32_t)y) : y)
+
+/* PALIGNR: (a:b) >> imm bytes, low n bytes. */
+SSE_INLINE void palignr(X *r, const X *a, const X *b, unsigned imm, unsigned n)
+{
+	for (unsigned i = 0; i < n; i++) {
+		unsigned k = i + imm;
+		r->b[i] = k < n ? b->b[k] : k < 2 * n ? a->b[k - n] : 0;
+	}
+}
+
+static void palignr_mm(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	mmx_enter(cpu);
+	X r, a, b;
+	b.q[0] = mmx_src(cpu, in);
+	a.q[0] = mmx_get(cpu, in->reg);
+	palignr(&r, &a, &b, in->imm & 0xff, 8);
+	mmx_set(cpu, in->reg, r.q[0]);
+}
+
+static void palignr_xm(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	sse_check(cpu);
+	X r, t;
+	const X *b = sse_src(cpu, in, &t, 16, true);
+	palignr(&r, &cpu->xmm[in->reg], b, in->imm & 0xff, 16);
+	cpu->xmm[in->reg] = r;
+}
+
+static const emu_exec_fn ssse3_ops[32][2] = {
+	[0x00] = P2(pshufb), [0x01] = P2(phaddw), [0x02] = P2(phaddd), [0x03] = P2(phaddsw),
+	[0x04] = P2(pmaddubsw), [0x05] = P2(phsubw), [0x06] = P2(phsubd), [0x07] = P2(phsubsw),
+	[0x08] = P2(psignb), [0x09] = P2(psignw), [0x0a] = P2(psignd), [0x0b] = P2(pmulhrsw),
+	[0x1c] = P2(pabsb), [0x1d] = P2(pabsw), [0x1e] = P2(pabsd),
+};
+
+/* Map 0F38 / 0F3A: SSSE3 only. */
+emu_exec_fn sse_ssse3_select(const struct emu_insn *in, unsigned pfx)
+{
+	if (pfx > PF_66)
+		return NULL;
+	if (in->map == 3)
+		return in->opcode == 0x0f ? (pfx ? palignr_xm : palignr_mm) : NULL;
+	return in->opcode < 32 ? ssse3_ops[in->opcode][pfx] : NULL;
+}
+
+/* ---- SSE3 integer: LDDQU ------------------------------------------------ */
+
+static void lddqu(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	if (!in->has_mem)
+		emu_raise(cpu, EXC_UD);
+	movdq_load(cpu, in, false);
+}
+
+/* ---- selection ---------------------------------------------------------- */
+
 /* [opcode][0: no prefix (MMX), 1: 66 (SSE2)] */
 static const emu_exec_fn int_ops[256][2] = {
 	[0x60] = P2(punpcklbw), [0x61] = P2(punpcklwd), [0x62] = P2(punpckldq), [0x63] = P2(packsswb),
@@ -573,6 +673,7 @@ emu_exec_fn sse_int_select(const struct emu_insn *in, unsigned pfx)
 		switch (op) {
 		case 0x70: return pshufhlw;
 		case 0xd6: return movdq2q;
+		case 0xf0: return lddqu;
 		}
 		return NULL;
 	}
