@@ -1,16 +1,885 @@
-/* virtio-vsock: placeholder until the device model lands (same commit series). */
+/* virtio-vsock (virtio 1.2 §5.10): stream sockets between the guest (CID
+ * >= 3) and the host (CID 2), carried to host processes over AF_UNIX.
+ *
+ * Queues: rx (device -> guest packets), tx (guest -> device), event (unused:
+ * we never migrate, so there is no transport reset to announce).  Every
+ * packet starts with a 44-byte little-endian header; RW packets carry data.
+ *
+ * A connection is one unix stream socket on the host side:
+ *   - host-initiated: a process connects to the uds PATH and writes
+ *     "CONNECT <guestport>\n"; we send REQUEST to the guest, and its
+ *     RESPONSE makes us answer "OK <hostport>\n" (its RST closes the socket);
+ *   - guest-initiated: the guest's REQUEST to host port P connects to the
+ *     unix socket "<PATH>_<P>"; RESPONSE on success, RST otherwise.
+ *
+ * Flow control is the protocol's credit scheme.  Towards the guest we send
+ * at most what its buf_alloc/fwd_cnt allow; towards the host we advertise
+ * CONN_BUF bytes and count as forwarded what the socket has taken.  A guest
+ * that sends beyond our credit, or anything malformed, gets RST: nothing the
+ * guest sends can make us buffer without bound or crash.
+ *
+ * Threads: queue kicks run on vCPU threads with io_lock held; an I/O thread
+ * polls the host sockets and does its work under io_lock too, so all state
+ * here is guarded by io_lock. */
+#include <errno.h>
+#include <fcntl.h>
+#include <inttypes.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/eventfd.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
 
+#include "hw/virtio/virtio.h"
 #include "hw/virtio/vsock.h"
+
+#define RXQ 0
+#define TXQ 1
+#define EVQ 2
+#define QUEUE_SIZE 128
+#define CONFIG_LEN 8 /* guest_cid, le64 */
+
+#define HOST_CID 2
+#define MAX_CONNS 256
+#define CONN_BUF (256u << 10) /* our receive window per connection */
+#define RX_CHUNK 4096         /* host bytes read per packet to the guest */
+#define CTRL_MAX 512          /* control packets waiting for rx buffers */
+#define HANDSHAKE_MAX 32      /* "CONNECT 4294967295\n" fits */
+#define HOST_PORT_BASE 0x40000000u
+
+enum {
+	OP_INVALID,
+	OP_REQUEST,
+	OP_RESPONSE,
+	OP_RST,
+	OP_SHUTDOWN,
+	OP_RW,
+	OP_CREDIT_UPDATE,
+	OP_CREDIT_REQUEST,
+};
+#define TYPE_STREAM 1
+#define SHUT_RCV 1 /* the sender will receive no more */
+#define SHUT_SEND 2 /* the sender will send no more */
+
+struct vsock_hdr {
+	uint64_t src_cid, dst_cid;
+	uint32_t src_port, dst_port;
+	uint32_t len;
+	uint16_t type, op;
+	uint32_t flags, buf_alloc, fwd_cnt;
+} __attribute__((packed));
+_Static_assert(sizeof(struct vsock_hdr) == 44, "virtio_vsock_hdr is 44 bytes");
+
+enum conn_state {
+	C_HANDSHAKE, /* host connected, reading "CONNECT <port>\n" */
+	C_REQUESTED, /* REQUEST sent to the guest, waiting for RESPONSE */
+	C_OPEN,
+};
+
+struct vconn {
+	uint64_t id; /* tells a reused fd number apart in the poll thread */
+	int fd;
+	enum conn_state state;
+	uint32_t host_port, guest_port;
+	/* Handshake line. */
+	char line[HANDSHAKE_MAX];
+	unsigned linelen;
+	/* Towards the guest. */
+	uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
+	bool readable;   /* the socket said POLLIN since we last hit EAGAIN */
+	bool host_eof;   /* the host will send no more (SHUTDOWN sent) */
+	bool peer_no_rcv;
+	uint8_t *rxbuf;  /* read from the host, not yet in a guest buffer */
+	size_t rxlen, rxoff;
+	/* Towards the host. */
+	uint8_t *out;    /* guest data the socket has not taken yet */
+	size_t outlen;
+	uint32_t fwd_cnt, fwd_cnt_sent;
+	bool peer_no_send;
+	bool wr_shut;
+	bool closing;    /* drain out[] then close */
+};
+
+struct vsock {
+	struct virtio_dev vd;
+	bool registered;
+	uint64_t cid;
+	char *uds;
+	int listen_fd;
+	int wake_fd;
+	pthread_t thread;
+	bool threaded, stop;
+
+	struct vconn *conns[MAX_CONNS];
+	unsigned nconns, rr; /* rr: where the next rx round starts */
+	uint64_t next_id;
+	uint32_t next_host_port;
+
+	struct vsock_hdr ctrl[CTRL_MAX];
+	unsigned ctrl_head, ctrl_count;
+
+	struct vq_elem e;
+	struct pollfd pfd[2 + MAX_CONNS];
+	uint64_t pfd_id[2 + MAX_CONNS];
+};
+
+struct virtio_dev *virtio_vsock_vdev(void *dev)
+{
+	return &((struct vsock *)dev)->vd;
+}
+
+static void wake(struct vsock *v)
+{
+	uint64_t one = 1;
+
+	if (v->wake_fd >= 0 && write(v->wake_fd, &one, sizeof(one)) < 0 && errno != EAGAIN)
+		perror("symbiont: vsock: eventfd");
+}
+
+/* ---- connections -------------------------------------------------------- */
+
+static struct vconn *find(struct vsock *v, uint32_t host_port, uint32_t guest_port)
+{
+	for (unsigned i = 0; i < v->nconns; i++)
+		if (v->conns[i]->host_port == host_port && v->conns[i]->guest_port == guest_port)
+			return v->conns[i];
+	return NULL;
+}
+
+static struct vconn *conn_new(struct vsock *v, int fd, enum conn_state st, uint32_t host_port, uint32_t guest_port)
+{
+	struct vconn *c;
+
+	if (v->nconns == MAX_CONNS || !(c = calloc(1, sizeof(*c))))
+		return NULL;
+	c->id = ++v->next_id;
+	c->fd = fd;
+	c->state = st;
+	c->host_port = host_port;
+	c->guest_port = guest_port;
+	v->conns[v->nconns++] = c;
+	wake(v);
+	return c;
+}
+
+static void conn_free(struct vsock *v, struct vconn *c)
+{
+	for (unsigned i = 0; i < v->nconns; i++) {
+		if (v->conns[i] == c) {
+			v->conns[i] = v->conns[--v->nconns];
+			break;
+		}
+	}
+	if (c->fd >= 0)
+		close(c->fd);
+	free(c->rxbuf);
+	free(c->out);
+	free(c);
+	wake(v);
+}
+
+static uint32_t credit_to_guest(const struct vconn *c)
+{
+	uint32_t in_flight = c->tx_cnt - c->peer_fwd_cnt;
+
+	return in_flight >= c->peer_buf_alloc ? 0 : c->peer_buf_alloc - in_flight;
+}
+
+/* ---- packets to the guest ------------------------------------------------- */
+
+static void fill_hdr(struct vsock *v, struct vsock_hdr *h, uint16_t op, uint32_t host_port, uint32_t guest_port,
+		     uint32_t flags)
+{
+	*h = (struct vsock_hdr){ .src_cid = HOST_CID, .dst_cid = v->cid, .src_port = host_port,
+				 .dst_port = guest_port, .type = TYPE_STREAM, .op = op, .flags = flags,
+				 .buf_alloc = CONN_BUF };
+}
+
+/* Queues a control packet (no payload); dropped if the guest lets CTRL_MAX
+ * of them pile up without posting rx buffers. */
+static void send_ctrl(struct vsock *v, uint16_t op, uint32_t host_port, uint32_t guest_port, uint32_t flags)
+{
+	struct vsock_hdr *h;
+
+	if (v->ctrl_count == CTRL_MAX)
+		return;
+	h = &v->ctrl[(v->ctrl_head + v->ctrl_count++) % CTRL_MAX];
+	fill_hdr(v, h, op, host_port, guest_port, flags);
+}
+
+static void send_rst(struct vsock *v, uint32_t host_port, uint32_t guest_port)
+{
+	send_ctrl(v, OP_RST, host_port, guest_port, 0);
+}
+
+/* Ends a connection with RST to the guest. */
+static void conn_reset(struct vsock *v, struct vconn *c)
+{
+	send_rst(v, c->host_port, c->guest_port);
+	conn_free(v, c);
+}
+
+static bool rx_ok(struct vsock *v)
+{
+	return virtio_queue_ready(&v->vd, RXQ) && (v->vd.status & VIRTIO_STATUS_DRIVER_OK);
+}
+
+/* Pops an rx chain able to take a header; 1, 0 (none), -1 (broken). */
+static int pop_rx(struct vsock *v)
+{
+	for (;;) {
+		int rc = vq_pop(&v->vd.vq[RXQ], &v->e);
+		if (rc < 0)
+			virtio_dev_error(&v->vd, "malformed rx descriptor chain");
+		if (rc <= 0)
+			return rc;
+		if (v->e.in_len >= sizeof(struct vsock_hdr))
+			return 1;
+		vq_push(&v->vd.vq[RXQ], &v->e, 0); /* useless buffer: hand it back */
+	}
+}
+
+static void put_pkt(struct vsock *v, struct vsock_hdr *h, const void *data, size_t len)
+{
+	struct vconn *c = find(v, h->src_port, h->dst_port);
+
+	/* Credit fields are current as of sending, not of queueing. */
+	if (c) {
+		h->fwd_cnt = c->fwd_cnt;
+		c->fwd_cnt_sent = c->fwd_cnt;
+	}
+	h->len = (uint32_t)len;
+	buf_to_iov(v->e.iov + v->e.nout, v->e.nin, 0, h, sizeof(*h));
+	if (len)
+		buf_to_iov(v->e.iov + v->e.nout, v->e.nin, sizeof(*h), data, len);
+	vq_push(&v->vd.vq[RXQ], &v->e, (uint32_t)(sizeof(*h) + len));
+}
+
+/* Reads more host data for c if it may; false when nothing can be sent. */
+static bool fill_rxbuf(struct vsock *v, struct vconn *c)
+{
+	uint32_t credit = credit_to_guest(c);
+	ssize_t n;
+
+	if (c->rxlen)
+		return true;
+	if (c->state != C_OPEN || c->host_eof || c->peer_no_rcv || c->closing || !c->readable || !credit)
+		return false;
+	if (!c->rxbuf && !(c->rxbuf = malloc(RX_CHUNK)))
+		return false;
+	n = read(c->fd, c->rxbuf, credit < RX_CHUNK ? credit : RX_CHUNK);
+	if (n > 0) {
+		c->rxlen = (size_t)n;
+		c->rxoff = 0;
+		return true;
+	}
+	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+		c->readable = false;
+		return false;
+	}
+	/* EOF or error: the host sends no more. */
+	c->host_eof = true;
+	send_ctrl(v, OP_SHUTDOWN, c->host_port, c->guest_port, SHUT_SEND);
+	return false;
+}
+
+/* Moves control packets, then host data, into the guest's rx buffers. */
+static void rx_flush(struct vsock *v)
+{
+	bool pushed = false;
+	int rc = 1;
+
+	if (!rx_ok(v))
+		return;
+	while (v->ctrl_count && (rc = pop_rx(v)) > 0) {
+		put_pkt(v, &v->ctrl[v->ctrl_head], NULL, 0);
+		v->ctrl_head = (v->ctrl_head + 1) % CTRL_MAX;
+		v->ctrl_count--;
+		pushed = true;
+	}
+	/* Round-robin over connections, one packet each per pass, so one busy
+	 * stream cannot starve the rest. */
+	for (bool progress = true; rc > 0 && !v->ctrl_count && progress;) {
+		progress = false;
+		for (unsigned k = 0; k < v->nconns && rc > 0; k++) {
+			struct vconn *c = v->conns[(v->rr + k) % v->nconns];
+			struct vsock_hdr h;
+			size_t chunk;
+
+			if (!fill_rxbuf(v, c))
+				continue;
+			if ((rc = pop_rx(v)) <= 0)
+				break;
+			chunk = c->rxlen - c->rxoff;
+			if (chunk > v->e.in_len - sizeof(h))
+				chunk = v->e.in_len - sizeof(h);
+			fill_hdr(v, &h, OP_RW, c->host_port, c->guest_port, 0);
+			put_pkt(v, &h, c->rxbuf + c->rxoff, chunk);
+			c->tx_cnt += (uint32_t)chunk;
+			c->rxoff += chunk;
+			if (c->rxoff == c->rxlen)
+				c->rxlen = 0;
+			pushed = progress = true;
+		}
+		if (v->nconns)
+			v->rr = (v->rr + 1) % v->nconns;
+		/* EOF found while filling queued a SHUTDOWN: send it now. */
+		while (v->ctrl_count && rc > 0 && (rc = pop_rx(v)) > 0) {
+			put_pkt(v, &v->ctrl[v->ctrl_head], NULL, 0);
+			v->ctrl_head = (v->ctrl_head + 1) % CTRL_MAX;
+			v->ctrl_count--;
+			pushed = progress = true;
+		}
+	}
+	if (pushed)
+		virtio_notify(&v->vd, RXQ);
+	wake(v); /* poll interests may have changed */
+}
+
+/* ---- host side: writing guest data ---------------------------------------- */
+
+static void maybe_close(struct vsock *v, struct vconn *c);
+
+/* Writes what the socket takes; -1 if the host side is gone. */
+static int flush_out(struct vconn *c)
+{
+	while (c->outlen) {
+		ssize_t n = send(c->fd, c->out, c->outlen, MSG_DONTWAIT | MSG_NOSIGNAL);
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0 && errno == EAGAIN)
+			return 0;
+		if (n <= 0)
+			return -1;
+		memmove(c->out, c->out + n, c->outlen - n);
+		c->outlen -= n;
+		c->fwd_cnt += (uint32_t)n;
+	}
+	return 0;
+}
+
+/* After the socket took data: tell the guest about new credit once enough
+ * accumulated, and finish a half-closed or closing connection. */
+static void after_write(struct vsock *v, struct vconn *c)
+{
+	if (!c->outlen && c->peer_no_send && !c->wr_shut) {
+		shutdown(c->fd, SHUT_WR);
+		c->wr_shut = true;
+	}
+	if (c->fwd_cnt - c->fwd_cnt_sent >= CONN_BUF / 4 && !c->closing)
+		send_ctrl(v, OP_CREDIT_UPDATE, c->host_port, c->guest_port, 0);
+	maybe_close(v, c);
+}
+
+/* Both directions finished (or the guest asked to close and all its data
+ * went out): RST tells the guest the host side is gone. */
+static void maybe_close(struct vsock *v, struct vconn *c)
+{
+	if (c->outlen)
+		return;
+	if (c->closing || (c->peer_no_send && c->host_eof))
+		conn_reset(v, c);
+}
+
+static void guest_data(struct vsock *v, struct vconn *c, const struct vsock_hdr *h)
+{
+	size_t len = h->len;
+
+	if (c->peer_no_send || c->closing || c->wr_shut) {
+		conn_reset(v, c);
+		return;
+	}
+	/* The guest may have at most CONN_BUF bytes we have not forwarded. */
+	if (c->outlen + len > CONN_BUF) {
+		conn_reset(v, c);
+		return;
+	}
+	if (!c->out && !(c->out = malloc(CONN_BUF))) {
+		conn_reset(v, c);
+		return;
+	}
+	iov_to_buf(v->e.iov, v->e.nout, sizeof(*h), c->out + c->outlen, len);
+	c->outlen += len;
+	if (flush_out(c) < 0) {
+		conn_reset(v, c);
+		return;
+	}
+	after_write(v, c);
+	wake(v); /* out[] non-empty: poll for POLLOUT */
+}
+
+/* ---- packets from the guest ------------------------------------------------- */
+
+static int connect_host(struct vsock *v, uint32_t port)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd;
+
+	if (!v->uds || snprintf(a.sun_path, sizeof(a.sun_path), "%s_%" PRIu32, v->uds, port) >= (int)sizeof(a.sun_path))
+		return -1;
+	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0)
+		return -1;
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+static void guest_request(struct vsock *v, const struct vsock_hdr *h)
+{
+	struct vconn *c;
+	int fd;
+
+	if (find(v, h->dst_port, h->src_port) || (fd = connect_host(v, h->dst_port)) < 0) {
+		send_rst(v, h->dst_port, h->src_port);
+		return;
+	}
+	c = conn_new(v, fd, C_OPEN, h->dst_port, h->src_port);
+	if (!c) {
+		close(fd);
+		send_rst(v, h->dst_port, h->src_port);
+		return;
+	}
+	c->peer_buf_alloc = h->buf_alloc;
+	c->peer_fwd_cnt = h->fwd_cnt;
+	send_ctrl(v, OP_RESPONSE, c->host_port, c->guest_port, 0);
+}
+
+static void guest_response(struct vsock *v, struct vconn *c)
+{
+	char ok[32];
+	int n;
+
+	if (c->state != C_REQUESTED) {
+		conn_reset(v, c);
+		return;
+	}
+	n = snprintf(ok, sizeof(ok), "OK %" PRIu32 "\n", c->host_port);
+	/* A fresh socket's buffer is empty: the line goes out whole or the host
+	 * side is gone. */
+	if (send(c->fd, ok, n, MSG_DONTWAIT | MSG_NOSIGNAL) != n) {
+		conn_reset(v, c);
+		return;
+	}
+	c->state = C_OPEN;
+}
+
+static void guest_shutdown(struct vsock *v, struct vconn *c, uint32_t flags)
+{
+	if (flags & SHUT_RCV)
+		c->peer_no_rcv = true;
+	if (flags & SHUT_SEND)
+		c->peer_no_send = true;
+	if (c->peer_no_rcv && c->peer_no_send) {
+		c->closing = true; /* after out[] drains: RST and close */
+	} else if (c->peer_no_send && !c->outlen && !c->wr_shut) {
+		shutdown(c->fd, SHUT_WR);
+		c->wr_shut = true;
+	}
+	maybe_close(v, c);
+}
+
+static void tx_packet(struct vsock *v)
+{
+	struct vsock_hdr h;
+	struct vconn *c;
+	size_t payload;
+
+	if (iov_to_buf(v->e.iov, v->e.nout, 0, &h, sizeof(h)) < sizeof(h))
+		return; /* not even a header: nothing to answer */
+	payload = v->e.out_len - sizeof(h);
+	if (h.src_cid != v->cid || h.dst_cid != HOST_CID)
+		return; /* not ours to answer: a wrong cid gets no RST either */
+	if (h.type != TYPE_STREAM || h.len > payload || (h.op != OP_RW && h.len) || h.len > CONN_BUF) {
+		if (h.op != OP_RST) {
+			if ((c = find(v, h.dst_port, h.src_port)))
+				conn_reset(v, c);
+			else
+				send_rst(v, h.dst_port, h.src_port);
+		}
+		return;
+	}
+	if (h.op == OP_REQUEST) {
+		guest_request(v, &h);
+		return;
+	}
+	c = find(v, h.dst_port, h.src_port);
+	if (!c) {
+		if (h.op != OP_RST)
+			send_rst(v, h.dst_port, h.src_port);
+		return;
+	}
+	if (c->state == C_HANDSHAKE) { /* the guest cannot know this port yet */
+		send_rst(v, h.dst_port, h.src_port);
+		return;
+	}
+	c->peer_buf_alloc = h.buf_alloc;
+	c->peer_fwd_cnt = h.fwd_cnt;
+	switch (h.op) {
+	case OP_RESPONSE:
+		guest_response(v, c);
+		break;
+	case OP_RST:
+		conn_free(v, c);
+		break;
+	case OP_SHUTDOWN:
+		guest_shutdown(v, c, h.flags);
+		break;
+	case OP_RW:
+		if (c->state != C_OPEN)
+			conn_reset(v, c);
+		else
+			guest_data(v, c, &h);
+		break;
+	case OP_CREDIT_UPDATE:
+		break; /* credit taken above; rx_flush will use it */
+	case OP_CREDIT_REQUEST:
+		send_ctrl(v, OP_CREDIT_UPDATE, c->host_port, c->guest_port, 0);
+		break;
+	default:
+		conn_reset(v, c);
+		break;
+	}
+}
+
+static void tx_flush(struct vsock *v)
+{
+	bool pushed = false;
+	int rc;
+
+	while ((rc = vq_pop(&v->vd.vq[TXQ], &v->e)) > 0) {
+		tx_packet(v);
+		vq_push(&v->vd.vq[TXQ], &v->e, 0);
+		pushed = true;
+	}
+	if (rc < 0)
+		virtio_dev_error(&v->vd, "malformed tx descriptor chain");
+	if (pushed)
+		virtio_notify(&v->vd, TXQ);
+	rx_flush(v); /* answers, new credit */
+}
+
+static void vsock_notify(struct virtio_dev *vd, unsigned q)
+{
+	struct vsock *v = vd->opaque;
+
+	if (q == TXQ)
+		tx_flush(v);
+	else if (q == RXQ)
+		rx_flush(v);
+	/* EVQ: buffers for events we never send. */
+}
+
+static void vsock_reset(struct virtio_dev *vd)
+{
+	struct vsock *v = vd->opaque;
+
+	/* The guest's sockets are gone with its driver: so are ours. */
+	while (v->nconns)
+		conn_free(v, v->conns[0]);
+	v->ctrl_count = 0;
+}
+
+static void vsock_driver_ok(struct virtio_dev *vd)
+{
+	rx_flush(vd->opaque);
+}
+
+static const struct virtio_dev_ops vsock_ops = {
+	.name = "virtio-vsock",
+	.type = VIRTIO_ID_VSOCK,
+	.pci_class = 0xff0000,
+	.notify = vsock_notify,
+	.reset = vsock_reset,
+	.driver_ok = vsock_driver_ok,
+};
+
+/* ---- host side: sockets ------------------------------------------------------ */
+
+static void host_accept(struct vsock *v)
+{
+	int fd = accept4(v->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+
+	if (fd < 0)
+		return;
+	if (!(v->vd.status & VIRTIO_STATUS_DRIVER_OK) || !conn_new(v, fd, C_HANDSHAKE, 0, 0))
+		close(fd); /* no driver yet, or too many: the host sees EOF */
+}
+
+/* Reads the "CONNECT <port>\n" line a byte at a time, so nothing after it
+ * is consumed before the guest accepts. */
+static void host_handshake(struct vsock *v, struct vconn *c)
+{
+	for (;;) {
+		char ch;
+		ssize_t n = read(c->fd, &ch, 1);
+		unsigned long port;
+		char *end;
+
+		if (n < 0 && (errno == EAGAIN || errno == EINTR))
+			return;
+		if (n <= 0) {
+			conn_free(v, c);
+			return;
+		}
+		if (ch != '\n') {
+			if (c->linelen == HANDSHAKE_MAX - 1) {
+				conn_free(v, c);
+				return;
+			}
+			c->line[c->linelen++] = ch;
+			continue;
+		}
+		c->line[c->linelen] = 0;
+		if (c->linelen > 0 && c->line[c->linelen - 1] == '\r')
+			c->line[--c->linelen] = 0;
+		errno = 0;
+		if (strncmp(c->line, "CONNECT ", 8) || !c->line[8] || (port = strtoul(c->line + 8, &end, 10), *end) ||
+		    errno || port > UINT32_MAX || !rx_ok(v)) {
+			conn_free(v, c);
+			return;
+		}
+		do
+			c->host_port = HOST_PORT_BASE + (v->next_host_port++ & 0x3fffffff);
+		while (find(v, c->host_port, (uint32_t)port));
+		c->guest_port = (uint32_t)port;
+		c->state = C_REQUESTED;
+		send_ctrl(v, OP_REQUEST, c->host_port, c->guest_port, 0);
+		rx_flush(v);
+		return;
+	}
+}
+
+static short interest(const struct vconn *c)
+{
+	short ev = 0;
+
+	if (c->state == C_HANDSHAKE)
+		return POLLIN;
+	if (c->outlen)
+		ev |= POLLOUT;
+	/* Read only when the data has somewhere to go; else POLLIN would spin. */
+	if (c->state == C_OPEN && !c->readable && !c->host_eof && !c->rxlen && credit_to_guest(c))
+		ev |= POLLIN;
+	return ev;
+}
+
+void virtio_vsock_poll(void *dev, int timeout_ms)
+{
+	struct vsock *v = dev;
+	pthread_mutex_t *lock = &v->vd.vm->io_lock;
+	int n = 0, r;
+
+	pthread_mutex_lock(lock);
+	v->pfd[n++] = (struct pollfd){ .fd = v->wake_fd, .events = POLLIN };
+	if (v->listen_fd >= 0) {
+		v->pfd_id[n] = 0;
+		v->pfd[n++] = (struct pollfd){ .fd = v->listen_fd, .events = POLLIN };
+	}
+	for (unsigned i = 0; i < v->nconns; i++) {
+		struct vconn *c = v->conns[i];
+		short ev = interest(c);
+		if (!ev)
+			continue;
+		v->pfd_id[n] = c->id;
+		v->pfd[n++] = (struct pollfd){ .fd = c->fd, .events = ev };
+	}
+	pthread_mutex_unlock(lock);
+
+	r = poll(v->pfd, n, timeout_ms);
+	if (r <= 0)
+		return;
+
+	pthread_mutex_lock(lock);
+	if (v->pfd[0].revents) {
+		uint64_t x;
+		if (read(v->wake_fd, &x, sizeof(x)) < 0 && errno != EAGAIN)
+			perror("symbiont: vsock: eventfd");
+	}
+	for (int i = 1; i < n; i++) {
+		short re = v->pfd[i].revents;
+		struct vconn *c = NULL;
+
+		if (!re)
+			continue;
+		if (v->pfd[i].fd == v->listen_fd && v->pfd_id[i] == 0) {
+			host_accept(v);
+			continue;
+		}
+		for (unsigned k = 0; k < v->nconns; k++)
+			if (v->conns[k]->id == v->pfd_id[i])
+				c = v->conns[k];
+		if (!c)
+			continue; /* closed meanwhile */
+		if (c->state == C_HANDSHAKE) {
+			host_handshake(v, c);
+			continue;
+		}
+		if ((re & (POLLOUT | POLLERR | POLLHUP)) && c->outlen) {
+			if (flush_out(c) < 0) {
+				conn_reset(v, c);
+				continue;
+			}
+			after_write(v, c);
+			continue; /* c may be gone; its POLLIN is seen next round */
+		}
+		if (re & (POLLIN | POLLHUP | POLLERR))
+			c->readable = true;
+	}
+	rx_flush(v);
+	pthread_mutex_unlock(lock);
+}
+
+static void *vsock_thread(void *arg)
+{
+	struct vsock *v = arg;
+
+	while (!__atomic_load_n(&v->stop, __ATOMIC_ACQUIRE))
+		virtio_vsock_poll(v, -1);
+	return NULL;
+}
+
+/* ---- lifecycle ------------------------------------------------------------- */
+
+static int listen_uds(struct vsock *v, char *err, size_t errlen)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	struct stat st;
+
+	/* Room for "_<port>" on the guest-initiated paths too. */
+	if (strlen(v->uds) + 12 > sizeof(a.sun_path)) {
+		snprintf(err, errlen, "--vsock: uds path too long (%zu bytes at most)", sizeof(a.sun_path) - 12);
+		return -1;
+	}
+	strcpy(a.sun_path, v->uds);
+	/* A socket left by an earlier run is stale; anything else is not ours. */
+	if (lstat(v->uds, &st) == 0) {
+		if (!S_ISSOCK(st.st_mode)) {
+			snprintf(err, errlen, "--vsock: %s exists and is not a socket", v->uds);
+			return -1;
+		}
+		unlink(v->uds);
+	}
+	v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (v->listen_fd < 0 || bind(v->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
+	    listen(v->listen_fd, 16) < 0) {
+		snprintf(err, errlen, "--vsock: cannot listen on %s: %s", v->uds, strerror(errno));
+		if (v->listen_fd >= 0)
+			close(v->listen_fd);
+		v->listen_fd = -1;
+		return -1;
+	}
+	return 0;
+}
+
+void *virtio_vsock_new(struct vm *vm, struct pci_host *h, uint64_t cid, const char *uds, bool threaded, char *err,
+		       size_t errlen)
+{
+	struct vsock *v;
+
+	if (cid < 3 || cid >= 0xffffffffu) {
+		snprintf(err, errlen, "--vsock: guest CID must be between 3 and 4294967294");
+		return NULL;
+	}
+	v = calloc(1, sizeof(*v));
+	if (!v) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	v->cid = cid;
+	v->listen_fd = -1;
+	v->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+	if (v->wake_fd < 0) {
+		snprintf(err, errlen, "--vsock: eventfd: %s", strerror(errno));
+		goto fail;
+	}
+	if (uds && !(v->uds = strdup(uds))) {
+		snprintf(err, errlen, "out of memory");
+		goto fail;
+	}
+	if (v->uds && listen_uds(v, err, errlen) < 0)
+		goto fail;
+	if (virtio_dev_init(&v->vd, vm, &vsock_ops, v, 3, QUEUE_SIZE, CONFIG_LEN, 0)) {
+		snprintf(err, errlen, "virtio-vsock: cannot set up the device");
+		goto fail;
+	}
+	virtio_cfg_put(&v->vd, 0, cid, 8);
+	if (virtio_dev_register(&v->vd, h, err, errlen))
+		goto fail;
+	v->registered = true;
+	if (threaded) {
+		sigset_t all, old;
+		bool ok;
+
+		/* Signals belong to the VM's signalfd. */
+		sigfillset(&all);
+		pthread_sigmask(SIG_BLOCK, &all, &old);
+		ok = pthread_create(&v->thread, NULL, vsock_thread, v) == 0;
+		pthread_sigmask(SIG_SETMASK, &old, NULL);
+		if (!ok) {
+			snprintf(err, errlen, "--vsock: cannot start the I/O thread");
+			goto fail;
+		}
+		v->threaded = true;
+	}
+	return v;
+fail:
+	virtio_vsock_destroy(v);
+	return NULL;
+}
 
 void *virtio_vsock_create(struct vm *vm, const char *spec, char *err, size_t errlen)
 {
-	(void)vm;
-	snprintf(err, errlen, "--vsock %s: virtio-vsock is not implemented yet", spec);
-	return NULL;
+	char *end;
+	const char *uds = NULL;
+	unsigned long long cid;
+
+	errno = 0;
+	cid = strtoull(spec, &end, 10);
+	if (end == spec || errno || (*end && *end != ',')) {
+		snprintf(err, errlen, "--vsock %s: expected CID[,uds=PATH]", spec);
+		return NULL;
+	}
+	if (*end == ',') {
+		if (strncmp(end + 1, "uds=", 4) || !end[5]) {
+			snprintf(err, errlen, "--vsock %s: expected CID[,uds=PATH]", spec);
+			return NULL;
+		}
+		uds = end + 5;
+	}
+	return virtio_vsock_new(vm, NULL, cid, uds, true, err, errlen);
 }
 
 void virtio_vsock_destroy(void *dev)
 {
-	(void)dev;
+	struct vsock *v = dev;
+
+	if (!v)
+		return;
+	if (v->threaded) {
+		__atomic_store_n(&v->stop, true, __ATOMIC_RELEASE);
+		wake(v);
+		pthread_join(v->thread, NULL);
+	}
+	while (v->nconns)
+		conn_free(v, v->conns[0]);
+	if (v->registered)
+		virtio_dev_unregister(&v->vd);
+	virtio_dev_free(&v->vd);
+	if (v->listen_fd >= 0) {
+		close(v->listen_fd);
+		unlink(v->uds);
+	}
+	if (v->wake_fd >= 0)
+		close(v->wake_fd);
+	free(v->uds);
+	free(v);
 }

@@ -6,13 +6,29 @@
 #ifndef SYMBIONT_VIRTIO_VSOCK_H
 #define SYMBIONT_VIRTIO_VSOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "symbiont/vm.h"
+
+struct pci_host;
+struct virtio_dev;
 
 /* spec: "CID[,uds=PATH]" with CID >= 3.  Returns the device, or NULL with a
  * one-line reason in err. */
 void *virtio_vsock_create(struct vm *vm, const char *spec, char *err, size_t errlen);
 void virtio_vsock_destroy(void *dev);
+
+/* For tests and fuzzers: the device on PCI bus h (NULL: the board's).
+ * uds may be NULL (no host sockets: guest connections are refused).  With
+ * threaded false no I/O thread runs; the caller drives host sockets with
+ * virtio_vsock_poll(). */
+void *virtio_vsock_new(struct vm *vm, struct pci_host *h, uint64_t cid, const char *uds, bool threaded, char *err,
+		       size_t errlen);
+struct virtio_dev *virtio_vsock_vdev(void *dev);
+/* One round of host-socket work: waits up to timeout_ms for any socket, then
+ * serves what is ready.  Takes vm->io_lock itself. */
+void virtio_vsock_poll(void *dev, int timeout_ms);
 
 #endif
