@@ -90,7 +90,9 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		break;
 	case 7:
 		if (sub == 0) {
-			r[1] = 1u << 9;                  /* ERMS: REP MOVSB/STOSB are the fast way */
+			r[1] = (1u << 1)                 /* TSC_ADJUST: with invariant TSC, Linux trusts the
+							  * TSC without a watchdog that slow emulation would trip */
+			       | (1u << 9);              /* ERMS: REP MOVSB/STOSB are the fast way */
 			r[3] = (1u << 4) | (1u << 29);   /* FSRM, ARCH_CAPABILITIES */
 		}
 		break;

@@ -124,6 +124,7 @@ struct emu_cpu {
 	uint64_t star, lstar, cstar, sfmask, kernel_gs_base, tsc_aux;
 	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
 	uint64_t pat, misc_enable, apic_base, tsc_offset, mtrr_def_type;
+	uint64_t tsc_adjust; /* IA32_TSC_ADJUST (system.c); tsc_offset includes it */
 	uint64_t mtrr_fixed[11], mtrr_var[16];
 
 	/* x87 / MMX / SSE (fpu.c, sse.c).  The x87 state is kept as the

@@ -21,6 +21,7 @@
 /* MSR numbers. */
 #define MSR_TSC 0x10
 #define MSR_PLATFORM_ID 0x17
+#define MSR_TSC_ADJUST 0x3b
 #define MSR_APIC_BASE 0x1b
 #define MSR_FEATURE_CONTROL 0x3a
 #define MSR_SPEC_CTRL 0x48
@@ -236,6 +237,7 @@ bool emu_msr_read(struct emu_cpu *cpu, uint32_t msr, uint64_t *val)
 
 	switch (msr) {
 	case MSR_TSC: *val = emu_rdtsc(cpu); return true;
+	case MSR_TSC_ADJUST: *val = cpu->tsc_adjust; return true;
 	case MSR_PLATFORM_ID: *val = 0; return true;
 	case MSR_APIC_BASE: *val = cpu->apic_base; return true;
 	case MSR_FEATURE_CONTROL: *val = 1; return true; /* locked, nothing enabled */
@@ -285,8 +287,15 @@ bool emu_msr_write(struct emu_cpu *cpu, uint32_t msr, uint64_t v)
 	int i;
 
 	switch (msr) {
-	case MSR_TSC:
-		cpu->tsc_offset += v - emu_rdtsc(cpu);
+	case MSR_TSC: {
+		uint64_t d = v - emu_rdtsc(cpu);
+		cpu->tsc_offset += d;
+		cpu->tsc_adjust += d;
+		return true;
+	}
+	case MSR_TSC_ADJUST:
+		cpu->tsc_offset += v - cpu->tsc_adjust;
+		cpu->tsc_adjust = v;
 		return true;
 	case MSR_APIC_BASE:
 		/* No x2APIC; the BSP flag is read-only. */
