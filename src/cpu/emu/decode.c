@@ -436,12 +436,14 @@ opcode:
 	return pos;
 
 out_of_bytes:
-	if (pos < 15)
-		return 0;
+	if (avail < 15)
+		return 0; /* more bytes may follow */
 	/* Longer than 15 bytes: #GP(0) when executed. */
 	memset(in, 0, sizeof(*in));
 	in->exec = op_gp0;
 	in->len = 15;
+	in->opsize = in->addrsize = 4;
+	in->base = in->index = EMU_NOREG;
 	in->ends_block = 1;
 	return 15;
 }
