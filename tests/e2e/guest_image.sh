@@ -2,7 +2,9 @@
 # End to end: the default guest image (make guest, scripts/guest-image.sh).
 # Checks what build/guest holds, then boots it under QEMU TCG the way
 # symbiont's own end-to-end tests boot it: wait for "symbiont guest ready" on
-# the serial console, type commands, expect `poweroff` to end the VM.
+# the serial console, type commands, expect `poweroff` to end the VM. (Bytes
+# sent before the guest is up are partly lost: the UART drops what arrives
+# before its driver is set up, so piping commands in from the start is flaky.)
 #  1. the image alone: `uname -r` prints VERSION, poweroff ends QEMU;
 #  2. with virtio-net, virtio-blk (an ext4 disk) and a module built against
 #     build/guest/headers in a cpio appended to the initramfs, loaded by an
@@ -86,7 +88,9 @@ poweroff
 EOF
 grep -qx 'symbiont guest ready' "$T/plain.txt" || { show plain; fail "no 'symbiont guest ready'"; }
 grep -qx "$VER" "$T/plain.txt" || { show plain; fail "uname -r did not print $VER"; }
-[ "$rc" -eq 0 ] || { show plain; fail "QEMU did not exit by poweroff within 180 s (exit $rc)"; }
+# -no-reboot makes a reset end QEMU with 0 too: the kernel's last words tell.
+[ "$rc" -eq 0 ] && grep -q 'reboot: Power down' "$T/plain.txt" ||
+	{ show plain; fail "QEMU did not exit by poweroff within 180 s (exit $rc)"; }
 
 # A module built against the headers, and a hook that loads it before "ready".
 mkdir -p "$T/kmod" "$T/layer/root" "$T/layer/etc/init.d" "$T/disk"
@@ -123,5 +127,6 @@ grep -qx "disk-ok-$$" "$T/devices.txt" || { show devices; fail "ext4 on virtio-b
 grep -qx 'live' "$T/devices.txt" || { show devices; fail "e2e_hello module is not live"; }
 grep -q 'e2e_hello: built against the guest headers' "$T/devices.txt" ||
 	{ show devices; fail "e2e_hello did not run its init"; }
-[ "$rc" -eq 0 ] || { show devices; fail "QEMU did not exit by poweroff within 180 s (exit $rc)"; }
+[ "$rc" -eq 0 ] && grep -q 'reboot: Power down' "$T/devices.txt" ||
+	{ show devices; fail "QEMU did not exit by poweroff within 180 s (exit $rc)"; }
 echo "guest image $VER: ok"
