@@ -1,0 +1,486 @@
+/* virtio-vsock driven through its BAR by the test driver, with real unix
+ * sockets on the host side: the CONNECT/OK handshake, guest connections to
+ * <uds>_<port>, data both ways, credit, shutdown, and malformed packets. */
+#include <errno.h>
+#include <poll.h>
+#include <stdio.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+#include "hw/vdrv.h"
+#include "hw/virtio/vsock.h"
+
+#define RXQ 0
+#define TXQ 1
+#define HDRLEN 44
+#define RXBUF (HDRLEN + 4096)
+#define CID 3
+
+enum { OP_REQUEST = 1, OP_RESPONSE, OP_RST, OP_SHUTDOWN, OP_RW, OP_CREDIT_UPDATE, OP_CREDIT_REQUEST };
+
+struct hdr {
+	uint64_t src_cid, dst_cid;
+	uint32_t src_port, dst_port, len;
+	uint16_t type, op;
+	uint32_t flags, buf_alloc, fwd_cnt;
+} __attribute__((packed));
+
+struct ctx {
+	struct test_vm *t;
+	struct pci_host *h;
+	void *dev;
+	struct vdrv d;
+	char dir[64], uds[96];
+	uint64_t rxgpa[VDRV_QSIZE];
+	uint8_t data[70000];
+};
+
+static void post_rx(struct ctx *c)
+{
+	uint64_t a = vdrv_alloc(&c->d, RXBUF);
+	uint32_t l = RXBUF;
+	uint16_t head = vdrv_post(&c->d, RXQ, 0, 1, &a, &l);
+
+	c->rxgpa[head] = a;
+}
+
+static int setup(void **state)
+{
+	struct ctx *c = calloc(1, sizeof(*c));
+	char err[160] = "";
+
+	snprintf(c->dir, sizeof(c->dir), "/tmp/symbiont-vsock-XXXXXX");
+	assert_non_null(mkdtemp(c->dir));
+	snprintf(c->uds, sizeof(c->uds), "%s/v.sock", c->dir);
+	c->t = tvm_new(16);
+	c->h = pci_host_create(c->t->vm);
+	c->dev = virtio_vsock_new(c->t->vm, c->h, CID, c->uds, false, err, sizeof(err));
+	if (!c->dev)
+		fail_msg("virtio_vsock_new: %s", err);
+	vdrv_init(&c->d, c->t, virtio_vsock_vdev(c->dev), 0);
+	/* Rx buffers: half the ring, reposted as they are used, so head ids
+	 * (one descriptor each) never collide. */
+	for (int i = 0; i < VDRV_QSIZE / 2; i++)
+		post_rx(c);
+	vdrv_kick(&c->d, RXQ);
+	*state = c;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct ctx *c = *state;
+	char p[128];
+
+	virtio_vsock_destroy(c->dev);
+	pci_host_destroy(c->h);
+	tvm_free(c->t);
+	snprintf(p, sizeof(p), "%s/v.sock_5000", c->dir);
+	unlink(p);
+	rmdir(c->dir);
+	free(c);
+	return 0;
+}
+
+/* The guest sends one packet (header + data in separate descriptors). */
+static void gsend(struct ctx *c, uint16_t op, uint32_t src_port, uint32_t dst_port, uint32_t flags, const void *data,
+		  uint32_t len, uint32_t buf_alloc, uint32_t fwd_cnt)
+{
+	struct hdr h = { .src_cid = CID, .dst_cid = 2, .src_port = src_port, .dst_port = dst_port, .len = len,
+			 .type = 1, .op = op, .flags = flags, .buf_alloc = buf_alloc, .fwd_cnt = fwd_cnt };
+	uint64_t a[2];
+	uint32_t l[2] = { HDRLEN, len };
+	uint16_t head, uh;
+	uint32_t ul;
+
+	a[0] = vdrv_alloc(&c->d, HDRLEN);
+	memcpy(vd_host(&c->d, a[0]), &h, HDRLEN);
+	if (len) {
+		a[1] = vdrv_alloc(&c->d, len);
+		memcpy(vd_host(&c->d, a[1]), data, len);
+	}
+	head = vdrv_post(&c->d, TXQ, len ? 2 : 1, 0, a, l);
+	vdrv_kick(&c->d, TXQ);
+	assert_int_equal(vdrv_used(&c->d, TXQ, &uh, &ul), 1);
+	assert_int_equal(uh, head);
+	/* Keep the bump allocator inside RAM over long tests. */
+	if (c->d.brk > 12u << 20)
+		c->d.brk = VDRV_BUF_BASE + (VDRV_QSIZE + 2) * RXBUF;
+}
+
+/* Lets the device serve host sockets for a moment. */
+static void pump(struct ctx *c, int rounds)
+{
+	for (int i = 0; i < rounds; i++)
+		virtio_vsock_poll(c->dev, 20);
+}
+
+/* The next packet the device put in an rx buffer, if any (pumping the host
+ * side while waiting); data gets the payload. */
+static int grecv(struct ctx *c, struct hdr *h, void *data)
+{
+	uint16_t head;
+	uint32_t len;
+
+	for (int i = 0; i < 25; i++) {
+		if (vdrv_used(&c->d, RXQ, &head, &len)) {
+			uint8_t *p = vd_host(&c->d, c->rxgpa[head]);
+			assert_true(len >= HDRLEN);
+			memcpy(h, p, HDRLEN);
+			assert_int_equal(h->len, len - HDRLEN);
+			if (data)
+				memcpy(data, p + HDRLEN, h->len);
+			/* Repost the same buffer. */
+			uint32_t l = RXBUF;
+			uint64_t a = c->rxgpa[head];
+			uint16_t nh = vdrv_post(&c->d, RXQ, 0, 1, &a, &l);
+			c->rxgpa[nh] = a;
+			vdrv_kick(&c->d, RXQ);
+			return 1;
+		}
+		virtio_vsock_poll(c->dev, 20);
+	}
+	return 0;
+}
+
+static int host_connect(const char *path)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	assert_true(fd >= 0);
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s", path);
+	assert_int_equal(connect(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	return fd;
+}
+
+/* Reads what the host socket has within a short wait (pumping the device). */
+static ssize_t host_read(struct ctx *c, int fd, void *buf, size_t len)
+{
+	for (int i = 0; i < 100; i++) {
+		struct pollfd p = { .fd = fd, .events = POLLIN };
+		if (poll(&p, 1, 0) == 1)
+			return read(fd, buf, len);
+		pump(c, 1);
+	}
+	return -2;
+}
+
+static void test_config(void **state)
+{
+	struct ctx *c = *state;
+
+	assert_int_equal(vdrv_rd(&c->d, VIRTIO_DEVCFG_OFF, 4), CID);
+	assert_int_equal(vdrv_rd(&c->d, VIRTIO_DEVCFG_OFF + 4, 4), 0);
+	assert_int_equal(pci_cfg_read(&c->d.vd->pci, PCI_DEVICE_ID, 2), 0x1040 + 19);
+}
+
+/* Host CONNECT 1234 -> REQUEST to the guest; RESPONSE -> "OK <port>". */
+static uint32_t open_from_host(struct ctx *c, int *fd, uint32_t guest_buf)
+{
+	struct hdr h;
+	char line[64], want[64];
+	ssize_t n;
+
+	*fd = host_connect(c->uds);
+	assert_int_equal(write(*fd, "CONNECT 1234\n", 13), 13);
+	assert_int_equal(grecv(c, &h, NULL), 1);
+	assert_int_equal(h.op, OP_REQUEST);
+	assert_int_equal(h.src_cid, 2);
+	assert_int_equal(h.dst_cid, CID);
+	assert_int_equal(h.dst_port, 1234);
+	assert_int_equal(h.type, 1);
+	assert_true(h.buf_alloc > 0);
+	gsend(c, OP_RESPONSE, 1234, h.src_port, 0, NULL, 0, guest_buf, 0);
+	n = host_read(c, *fd, line, sizeof(line) - 1);
+	assert_true(n > 0);
+	line[n] = 0;
+	snprintf(want, sizeof(want), "OK %u\n", h.src_port);
+	assert_string_equal(line, want);
+	return h.src_port;
+}
+
+static void test_host_connect_and_data(void **state)
+{
+	struct ctx *c = *state;
+	struct hdr h;
+	char buf[64];
+	int fd;
+	uint32_t hp = open_from_host(c, &fd, 65536);
+
+	assert_int_equal(write(fd, "ping", 4), 4);
+	assert_int_equal(grecv(c, &h, buf), 1);
+	assert_int_equal(h.op, OP_RW);
+	assert_int_equal(h.src_port, hp);
+	assert_int_equal(h.dst_port, 1234);
+	assert_int_equal(h.len, 4);
+	assert_memory_equal(buf, "ping", 4);
+
+	gsend(c, OP_RW, 1234, hp, 0, "pong!", 5, 65536, 4);
+	assert_int_equal(host_read(c, fd, buf, sizeof(buf)), 5);
+	assert_memory_equal(buf, "pong!", 5);
+	close(fd);
+}
+
+static void test_host_connect_refused(void **state)
+{
+	struct ctx *c = *state;
+	struct hdr h;
+	char buf[8];
+	int fd = host_connect(c->uds);
+
+	assert_int_equal(write(fd, "CONNECT 99\n", 11), 11);
+	assert_int_equal(grecv(c, &h, NULL), 1);
+	assert_int_equal(h.op, OP_REQUEST);
+	gsend(c, OP_RST, 99, h.src_port, 0, NULL, 0, 0, 0);
+	assert_int_equal(host_read(c, fd, buf, sizeof(buf)), 0); /* EOF, no OK */
+	close(fd);
+}
+
+static void test_host_bad_handshake(void **state)
+{
+	struct ctx *c = *state;
+	struct hdr h;
+	char buf[8];
+	int fd = host_connect(c->uds);
+
+	assert_int_equal(write(fd, "HELLO 12\n", 9), 9);
+	assert_int_equal(host_read(c, fd, buf, sizeof(buf)), 0);
+	close(fd);
+	assert_int_equal(grecv(c, &h, NULL), 0); /* the guest saw nothing */
+}
+
+static int host_listen(struct ctx *c, uint32_t port)
+{
+	struct sockaddr_un a = { .sun_family = AF_UNIX };
+	int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+
+	snprintf(a.sun_path, sizeof(a.sun_path), "%s_%u", c->uds, port);
+	unlink(a.sun_path);
+	assert_int_equal(bind(fd, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(fd, 4), 0);
+	return fd;
+}
+
+static void test_guest_connect(void **state)
+{
+	struct ctx *c = *state;
+	int lfd = host_listen(c, 5000), fd;
+	struct hdr h;
+	char buf[64];
+
+	gsend(c, OP_REQUEST, 777, 5000, 0, NULL, 0, 65536, 0);
+	assert_int_equal(grecv(c, &h, NULL), 1);
+	assert_int_equal(h.op, OP_RESPONSE);
+	assert_int_equal(h.src_port, 5000);
+	assert_int_equal(h.dst_port, 777);
+	fd = accept(lfd, NULL, NULL);
+	assert_true(fd >= 0);
+
+	gsend(c, OP_RW, 777, 5000, 0, "hello host", 10, 65536, 0);
+	assert_int_equal(host_read(c, fd, buf, sizeof(buf)), 10);
+	assert_memory_equal(buf, "hello host", 10);
+	assert_int_equal(write(fd, "hi guest", 8), 8);
+	assert_int_equal(grecv(c, &h, buf), 1);
+	assert_int_equal(h.op, OP_RW);
+	assert_int_equal(h.len, 8);
+	assert_memory_equal(buf, "hi guest", 8);
+
+	/* The guest closes: RST back, and the host sees EOF. */
+	gsend(c, OP_SHUTDOWN, 777, 5000, 3, NULL, 0, 65536, 8);
+	assert_int_equal(grecv(c, &h, NULL), 1);
+	assert_int_equal(h.op, OP_RST);
+	assert_int_equal(host_read(c, fd, buf, sizeof(buf)), 0);
+	close(fd);
+	close(lfd);
+}
+
+static void test_guest_connect_refused(void **state)
+{
+	struct ctx *c = *state;
+	struct hdr h;
+
+	gsend(c, OP_REQUEST, 778, 4999, 0, NULL, 0, 65536, 0);
+	assert_int_equal(grecv(c, &h, NULL), 1);
+	assert_int_equal(h.op, OP_RST);
+	assert_int_equal(h.src_port, 4999);
+	assert_int_equal(h.dst_port, 778);
+}
+
+/* The device never sends more than the guest's buf_alloc allows. */
+static void test_credit_to_guest(void **state)
+{
+	struct ctx *c = *state;
+	struct hdr h;
+	int fd;
+	uint32_t hp = open_from_host(c, &fd, 100), got = 0;
+
+	memset(c->data, 'x', 300);
+	assert_int_equal(write(fd, c->data, 300), 300);
+	while (grecv(c, &h, c->data))
+		got += h.len;
+	assert_int_equal(got, 100);
+	/* The guest consumed it: the next 100 flow. */
+	gsend(c, OP_CREDIT_UPDATE, 1234, hp, 0, NULL, 0, 100, 100);
+	got = 0;
+	while (grecv(c, &h, c->data)) {
+		assert_int_equal(h.op, OP_RW);
+		got += h.len;
+	}
+	assert_int_equal(got, 100);
+	/* CREDIT_REQUEST is answered with our window. */
+	gsend(c, OP_CREDIT_REQUEST, 1234, hp, 0, NULL, 0, 100, 200);
+	assert_int_equal(grecv(c, &h, NULL), 1);
+	assert_int_equal(h.op, OP_CREDIT_UPDATE);
+	assert_int_equal(h.buf_alloc, 256 << 10);
+	close(fd);
+}
+
+/* A guest sending beyond the window the host has not drained gets RST. */
+static void test_guest_overrun(void **state)
+{
+	struct ctx *c = *state;
+	struct hdr h;
+	int fd, rst = 0;
+	uint32_t hp = open_from_host(c, &fd, 65536);
+
+	memset(c->data, 'y', 65536);
+	for (int i = 0; i < 40 && !rst; i++) {
+		gsend(c, OP_RW, 1234, hp, 0, c->data, 65536, 65536, 0);
+		while (grecv(c, &h, NULL))
+			rst |= h.op == OP_RST;
+	}
+	assert_true(rst);
+	close(fd);
+}
+
+/* The host half-closes: SHUTDOWN(SEND) to the guest, which can still send;
+ * its own SHUTDOWN(SEND) then ends the connection. */
+static void test_half_close(void **state)
+{
+	struct ctx *c = *state;
+	struct hdr h;
+	char buf[16];
+	int fd;
+	uint32_t hp = open_from_host(c, &fd, 65536);
+
+	shutdown(fd, SHUT_WR);
+	assert_int_equal(grecv(c, &h, NULL), 1);
+	assert_int_equal(h.op, OP_SHUTDOWN);
+	assert_int_equal(h.flags, 2);
+	gsend(c, OP_RW, 1234, hp, 0, "late", 4, 65536, 0);
+	assert_int_equal(host_read(c, fd, buf, sizeof(buf)), 4);
+	gsend(c, OP_SHUTDOWN, 1234, hp, 2, NULL, 0, 65536, 0);
+	assert_int_equal(host_read(c, fd, buf, sizeof(buf)), 0);
+	assert_int_equal(grecv(c, &h, NULL), 1);
+	assert_int_equal(h.op, OP_RST);
+	close(fd);
+}
+
+static void test_malformed_packets(void **state)
+{
+	struct ctx *c = *state;
+	struct hdr h = { .src_cid = CID, .dst_cid = 2, .src_port = 9, .dst_port = 10, .len = 1000, .type = 1,
+			 .op = OP_RW };
+	uint64_t a;
+	uint32_t l;
+	uint16_t uh;
+	uint32_t ul;
+	int fd;
+	uint32_t hp;
+
+	/* Unknown op, wrong type, len beyond the payload, RW without a
+	 * connection: each answered with RST. */
+	gsend(c, 42, 9, 10, 0, NULL, 0, 0, 0);
+	assert_int_equal(grecv(c, (struct hdr *)c->data, NULL), 1);
+	assert_int_equal(((struct hdr *)c->data)->op, OP_RST);
+	a = vdrv_alloc(&c->d, HDRLEN + 10);
+	memcpy(vd_host(&c->d, a), &h, HDRLEN);
+	l = HDRLEN + 10;
+	vdrv_post(&c->d, TXQ, 1, 0, &a, &l);
+	vdrv_kick(&c->d, TXQ);
+	assert_int_equal(vdrv_used(&c->d, TXQ, &uh, &ul), 1);
+	assert_int_equal(grecv(c, (struct hdr *)c->data, NULL), 1);
+	assert_int_equal(((struct hdr *)c->data)->op, OP_RST);
+	h.len = 0;
+	h.type = 2; /* SEQPACKET: not offered */
+	memcpy(vd_host(&c->d, a), &h, HDRLEN);
+	vdrv_post(&c->d, TXQ, 1, 0, &a, &l);
+	vdrv_kick(&c->d, TXQ);
+	assert_int_equal(vdrv_used(&c->d, TXQ, &uh, &ul), 1);
+	assert_int_equal(grecv(c, (struct hdr *)c->data, NULL), 1);
+	assert_int_equal(((struct hdr *)c->data)->op, OP_RST);
+	gsend(c, OP_RW, 9, 10, 0, "z", 1, 0, 0);
+	assert_int_equal(grecv(c, (struct hdr *)c->data, NULL), 1);
+	assert_int_equal(((struct hdr *)c->data)->op, OP_RST);
+	/* A header cut short, and a packet for another CID: ignored. */
+	l = 10;
+	vdrv_post(&c->d, TXQ, 1, 0, &a, &l);
+	vdrv_kick(&c->d, TXQ);
+	assert_int_equal(vdrv_used(&c->d, TXQ, &uh, &ul), 1);
+	h.type = 1;
+	h.src_cid = 7;
+	memcpy(vd_host(&c->d, a), &h, HDRLEN);
+	l = HDRLEN;
+	vdrv_post(&c->d, TXQ, 1, 0, &a, &l);
+	vdrv_kick(&c->d, TXQ);
+	assert_int_equal(vdrv_used(&c->d, TXQ, &uh, &ul), 1);
+	assert_int_equal(grecv(c, (struct hdr *)c->data, NULL), 0);
+	/* A live connection hit by an unknown op is reset, host sees EOF. */
+	hp = open_from_host(c, &fd, 65536);
+	gsend(c, 99, 1234, hp, 0, NULL, 0, 65536, 0);
+	assert_int_equal(grecv(c, (struct hdr *)c->data, NULL), 1);
+	assert_int_equal(((struct hdr *)c->data)->op, OP_RST);
+	assert_int_equal(host_read(c, fd, c->data, 16), 0);
+	close(fd);
+	assert_false(vdrv_status(&c->d) & VIRTIO_STATUS_NEEDS_RESET);
+}
+
+/* A device reset drops every connection: the host sees EOF. */
+static void test_reset_closes(void **state)
+{
+	struct ctx *c = *state;
+	char buf[8];
+	int fd;
+
+	open_from_host(c, &fd, 65536);
+	vdrv_wr(&c->d, VIRTIO_PCI_COMMON_STATUS, 0, 1);
+	assert_int_equal(host_read(c, fd, buf, sizeof(buf)), 0);
+	close(fd);
+}
+
+static void test_bad_specs(void **state)
+{
+	(void)state;
+	struct test_vm *t = tvm_new(0);
+	char err[160];
+	const char *bad[] = { "", "2", "x", "3,foo=1", "3,uds=", "4294967295", "-5" };
+
+	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		err[0] = 0;
+		assert_null(virtio_vsock_create(t->vm, bad[i], err, sizeof(err)));
+		assert_true(err[0] != 0);
+		assert_null(strchr(err, '\n'));
+	}
+	tvm_free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_config, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_connect_and_data, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_connect_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_host_bad_handshake, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_connect, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_connect_refused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_credit_to_guest, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_guest_overrun, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_malformed_packets, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reset_closes, setup, teardown),
+		cmocka_unit_test(test_bad_specs),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
