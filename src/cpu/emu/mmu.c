@@ -202,6 +202,30 @@ static uint64_t *tag_of(struct emu_tlb_entry *e, int acc)
 	return acc == ACC_READ ? &e->tag_read : acc == ACC_WRITE ? &e->tag_write : &e->tag_exec;
 }
 
+/* Each vCPU has its own block cache: a page holds code if any of them
+ * translated from it, and a write must reach all of them. */
+static bool any_has_code(struct emu_cpu *cpu, uint64_t gpa_page)
+{
+	if (!cpu->vm)
+		return emu_page_has_code(cpu, gpa_page);
+	for (int i = 0; i < cpu->vm->ncpus; i++)
+		if (cpu->vm->vcpus[i] && cpu->vm->vcpus[i]->priv &&
+		    emu_page_has_code(emu_cpu_of(cpu->vm->vcpus[i]), gpa_page))
+			return true;
+	return false;
+}
+
+static void code_written_all(struct emu_cpu *cpu, uint64_t gpa, unsigned n)
+{
+	if (!cpu->vm) {
+		emu_code_written(cpu, gpa, n);
+		return;
+	}
+	for (int i = 0; i < cpu->vm->ncpus; i++)
+		if (cpu->vm->vcpus[i] && cpu->vm->vcpus[i]->priv)
+			emu_code_written(emu_cpu_of(cpu->vm->vcpus[i]), gpa, n);
+}
+
 static struct xlat tlb_fill(struct emu_cpu *cpu, uint64_t la, int acc, bool user)
 {
 	struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
@@ -243,7 +267,7 @@ static struct xlat tlb_fill(struct emu_cpu *cpu, uint64_t la, int acc, bool user
 			e->tag_write = page | fl | TLB_SUPER;
 		else
 			e->tag_write = TLB_EMPTY;
-		if (e->tag_write != TLB_EMPTY && !io && emu_page_has_code(cpu, gpa_page))
+		if (e->tag_write != TLB_EMPTY && !io && any_has_code(cpu, gpa_page))
 			e->tag_write |= TLB_CODE;
 	}
 	x.gpa = w.gpa;
@@ -375,8 +399,8 @@ static void write_part(struct emu_cpu *cpu, struct xlat x, const uint8_t *src, u
 	if (x.host) {
 		memcpy(x.host, src, n);
 		if (x.code) {
-			emu_code_written(cpu, x.gpa, n);
-			if (!emu_page_has_code(cpu, x.gpa & EMU_PAGE_MASK)) {
+			code_written_all(cpu, x.gpa, n);
+			if (!any_has_code(cpu, x.gpa & EMU_PAGE_MASK)) {
 				struct emu_tlb_entry *e;
 				for (int i = 0; i < EMU_TLB_SIZE; i++) {
 					e = &cpu->tlb[i];
