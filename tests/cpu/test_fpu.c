@@ -110,7 +110,10 @@ static void gen_state(struct xstate *s)
 		default: {
 			uint64_t v = rnd() % 2 ? gen_f64() : int_special[rnd() % 16];
 			uint32_t f = gen_f32();
-			memcpy(s->mem + i, rnd() % 2 ? (void *)&v : (void *)&f, rnd() % 2 ? 8 : 4);
+			if (rnd() % 2)
+				memcpy(s->mem + i, &v, 8);
+			else
+				memcpy(s->mem + i, &f, 4);
 			break;
 		}
 		}
