@@ -1,0 +1,235 @@
+/* The emu execution loop and block cache on small 64-bit guest programs:
+ * loops through cached blocks, self-modifying code inside the running
+ * block and in a block cached earlier, an instruction crossing a page
+ * boundary whose second page is rewritten, long REP STOS/MOVS that the loop
+ * interrupts and resumes, and a #DE delivered through the IDT.
+ *
+ * The guest programs are assembled by the host toolchain into .rodata (never
+ * run natively) and copied into guest memory, which is identity-mapped with
+ * 2 MiB pages.  Each program ends with HLT, which makes emu_exec return. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "cpu/emu/block.h"
+
+__attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu) { (void)cpu; }
+
+#define MEM_SIZE (16ULL << 20)
+#define CODE 0x100000ULL
+#define STACK 0x200000ULL
+#define GDT 0x5000ULL
+#define IDT 0x6000ULL
+
+#define PROG(name) extern const uint8_t name##_start[], name##_end[];
+PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div)
+extern const uint8_t p_div_fault[];
+
+__asm__(".section .rodata\n"
+	".balign 4096\n"
+	"p_loop_start:\n"
+	"  xor %eax, %eax\n"
+	"  mov $1000, %ecx\n"
+	"1: add %rcx, %rax\n"
+	"  dec %ecx\n"
+	"  jnz 1b\n"
+	"  hlt\n"
+	"p_loop_end:\n"
+
+	".balign 4096\n"
+	"p_smc_start:\n"
+	"  movb $42, 2f+1(%rip)\n" /* rewrites the next instruction's immediate */
+	"2: mov $7, %eax\n"
+	"  hlt\n"
+	"p_smc_end:\n"
+
+	".balign 4096\n"
+	"p_smc2_start:\n"
+	"  call 3f\n"
+	"  mov %eax, %ebx\n"
+	"  movb $9, 3f+1(%rip)\n" /* rewrites a block cached by the first call */
+	"  call 3f\n"
+	"  hlt\n"
+	"3: mov $5, %eax\n"
+	"  ret\n"
+	"p_smc2_end:\n"
+
+	".balign 4096\n"
+	"p_cross_start:\n"
+	"  xor %ebx, %ebx\n"
+	"  jmp 4f\n"
+	"  .skip 4096 - 3 - 4 - 2, 0x90\n" /* movabs starts 4 bytes before the page end */
+	"4: movabs $0x1122334455667788, %rax\n"
+	"  test %ebx, %ebx\n"
+	"  jnz 5f\n"
+	"  inc %ebx\n"
+	"  movb $0x99, 4b+9(%rip)\n" /* top immediate byte, on the second page */
+	"  jmp 4b\n"
+	"5: hlt\n"
+	"p_cross_end:\n"
+
+	".balign 4096\n"
+	"p_rep_start:\n"
+	"  mov $0x300000, %rdi\n"
+	"  mov $0x280001, %rcx\n" /* 2.5 MiB + 1: several chunks and pages */
+	"  mov $0xab, %al\n"
+	"  rep stosb\n"
+	"  mov $0x300000, %rsi\n"
+	"  mov $0x700000, %rdi\n"
+	"  mov $0x50000, %ecx\n"
+	"  rep movsq\n"
+	"  hlt\n"
+	"p_rep_end:\n"
+
+	".balign 4096\n"
+	"p_div_start:\n"
+	"  lea 6f(%rip), %rax\n" /* IDT[0] = a 64-bit interrupt gate to 6f */
+	"  mov %ax, 0x6000\n"
+	"  movw $8, 0x6002\n"
+	"  movw $0x8e00, 0x6004\n"
+	"  shr $16, %rax\n"
+	"  mov %ax, 0x6006\n"
+	"  shr $16, %rax\n"
+	"  mov %eax, 0x6008\n"
+	"  movl $0, 0x600c\n"
+	"  xor %edx, %edx\n"
+	"  mov $1, %eax\n"
+	"  xor %ecx, %ecx\n"
+	"p_div_fault: div %ecx\n"
+	"  hlt\n"
+	"6: mov $0xde, %ebx\n"
+	"  hlt\n"
+	"p_div_end:\n"
+	".text\n");
+
+static struct guest_mem gmem;
+static struct emu_cpu *cpu;
+
+static void setup_cpu(const uint8_t *start, const uint8_t *end)
+{
+	struct x86_seg code = { .sel = 0x08, .limit = 0xffffffff, .type = 0xb, .s = 1, .present = 1, .l = 1, .g = 1 };
+	struct x86_seg data = { .sel = 0x10, .limit = 0xffffffff, .type = 0x3, .s = 1, .present = 1, .db = 1, .g = 1 };
+	uint64_t *pml4 = (uint64_t *)(gmem.host + 0x1000), *pdpt = (uint64_t *)(gmem.host + 0x2000);
+	uint64_t *pd = (uint64_t *)(gmem.host + 0x3000), *gdt = (uint64_t *)(gmem.host + GDT);
+
+	memset(gmem.host, 0, MEM_SIZE);
+	pml4[0] = 0x2000 | 3;
+	pdpt[0] = 0x3000 | 3;
+	for (int i = 0; i < 8; i++)
+		pd[i] = ((uint64_t)i << 21) | 0x83;
+	gdt[1] = 0x00af9b000000ffffULL; /* 64-bit code */
+	gdt[2] = 0x00cf93000000ffffULL; /* data */
+	memcpy(gmem.host + CODE, start, (size_t)(end - start));
+
+	emu_blocks_free(cpu);
+	memset(cpu, 0, sizeof(*cpu));
+	cpu->mem = &gmem;
+	for (int i = 0; i < SEG_COUNT; i++)
+		cpu->seg[i] = data;
+	cpu->seg[SEG_CS] = code;
+	cpu->gdt.base = GDT, cpu->gdt.limit = 23;
+	cpu->idt.base = IDT, cpu->idt.limit = 0xfff;
+	cpu->tr = (struct x86_seg){ .type = 0xb, .present = 1, .limit = 0x67 };
+	cpu->cr0 = CR0_PE | CR0_PG | CR0_NE | CR0_ET | CR0_WP;
+	cpu->cr4 = CR4_PAE;
+	cpu->efer = EFER_LME | EFER_LMA;
+	cpu->cr3 = 0x1000;
+	cpu->rflags = RFLAGS_FIXED;
+	emu_set_rflags(cpu, RFLAGS_FIXED);
+	cpu->rip = CODE;
+	cpu->gpr[X86_RSP] = STACK;
+	emu_update_mode(cpu);
+	emu_tlb_flush(cpu, true);
+	assert_int_equal(cpu->code_mode, EMU_MODE64);
+}
+
+#define RUN(p)                                          \
+	do {                                            \
+		setup_cpu(p##_start, p##_end);          \
+		emu_exec(cpu);                          \
+		assert_true(cpu->halted);               \
+	} while (0)
+
+static void test_loop(void **state)
+{
+	(void)state;
+	RUN(p_loop);
+	assert_int_equal(cpu->gpr[X86_RAX], 500500);
+	assert_int_equal(cpu->gpr[X86_RCX], 0);
+	/* 2 + 3 * 1000 + hlt */
+	assert_int_equal(cpu->insn_count, 3003);
+	assert_int_equal(cpu->rip, CODE + (uint64_t)(p_loop_end - p_loop_start));
+}
+
+static void test_smc_same_block(void **state)
+{
+	(void)state;
+	RUN(p_smc);
+	assert_int_equal(cpu->gpr[X86_RAX], 42);
+	assert_true(cpu->blocks->invalidations >= 1);
+}
+
+static void test_smc_other_block(void **state)
+{
+	(void)state;
+	RUN(p_smc2);
+	assert_int_equal(cpu->gpr[X86_RBX], 5);
+	assert_int_equal(cpu->gpr[X86_RAX], 9);
+	assert_true(cpu->blocks->invalidations >= 1);
+}
+
+static void test_page_crossing(void **state)
+{
+	(void)state;
+	RUN(p_cross);
+	assert_int_equal(cpu->gpr[X86_RAX], 0x9922334455667788ULL);
+	assert_true(cpu->blocks->invalidations >= 1);
+}
+
+static void test_rep_chunks(void **state)
+{
+	(void)state;
+	RUN(p_rep);
+	assert_int_equal(cpu->gpr[X86_RCX], 0);
+	assert_int_equal(cpu->gpr[X86_RDI], 0x700000 + 0x50000 * 8);
+	assert_int_equal(cpu->gpr[X86_RSI], 0x300000 + 0x50000 * 8);
+	for (uint64_t a = 0x300000; a < 0x580001; a += 0x1001)
+		assert_int_equal(gmem.host[a], 0xab);
+	assert_int_equal(gmem.host[0x580000], 0xab);
+	assert_int_equal(gmem.host[0x580001], 0);
+	assert_memory_equal(gmem.host + 0x700000, gmem.host + 0x300000, 0x280000);
+}
+
+static void test_divide_error(void **state)
+{
+	(void)state;
+	RUN(p_div);
+	assert_int_equal(cpu->gpr[X86_RBX], 0xde);
+	/* The frame holds the faulting RIP (the DIV itself). */
+	uint64_t rip;
+	memcpy(&rip, gmem.host + STACK - 40, 8);
+	assert_int_equal(rip, CODE + (uint64_t)(p_div_fault - p_div_start));
+}
+
+static int setup(void **state)
+{
+	(void)state;
+	gmem.host = aligned_alloc(4096, MEM_SIZE);
+	gmem.size = gmem.low_size = MEM_SIZE;
+	cpu = calloc(1, sizeof(*cpu));
+	return gmem.host && cpu ? 0 : -1;
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_loop), cmocka_unit_test(test_smc_same_block),
+		cmocka_unit_test(test_smc_other_block), cmocka_unit_test(test_page_crossing),
+		cmocka_unit_test(test_rep_chunks), cmocka_unit_test(test_divide_error),
+	};
+	return cmocka_run_group_tests(tests, setup, NULL);
+}
