@@ -322,6 +322,21 @@ static void test_faults(void **state)
 	assert_int_equal(emu_bytes("f3 0f 58 06"), -1);       /* ADDSS m32: no alignment */
 	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
 	assert_int_equal(emu_bytes("66 0f ef 06"), -1);
+	/* MOVDQU across a page boundary, both directions */
+	uint8_t pat[16], back[16];
+	for (int i = 0; i < 16; i++)
+		pat[i] = (uint8_t)(0xa0 + i);
+	memcpy(env->mem.host + 0x2ff8, pat, 16);
+	cpu->gpr[X86_RSI] = 0x2ff8;
+	assert_int_equal(emu_bytes("f3 0f 6f 06"), -1);
+	assert_memory_equal(&cpu->xmm[0], pat, 16);
+	for (int i = 0; i < 16; i++)
+		cpu->xmm[1].b[i] = (uint8_t)(0x50 + i);
+	cpu->gpr[X86_RSI] = 0x3ff4;
+	assert_int_equal(emu_bytes("f3 0f 7f 0e"), -1);
+	memcpy(back, env->mem.host + 0x3ff4, 16);
+	assert_memory_equal(back, &cpu->xmm[1], 16);
+	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
 	/* CR0.TS → #NM, CR0.EM → #UD for SSE, #NM for x87, #UD for MMX */
 	cpu->cr0 |= CR0_TS;
 	assert_int_equal(emu_bytes("0f 58 c1"), EXC_NM);

@@ -5,6 +5,7 @@
 
 #include "cpu/emu/emu.h"
 #include "cpu/emu/fpu.h"
+#include "cpu/emu/mmu.h"
 
 #define SSE_INLINE static inline __attribute__((always_inline))
 
@@ -27,15 +28,30 @@ SSE_INLINE void sse_check_align(struct emu_cpu *cpu, const struct emu_insn *in, 
 		emu_raise_err(cpu, EXC_GP, 0);
 }
 
+/* Host address of a 16-byte access that hits the TLB within one page, or
+ * NULL (then the byte-wise slow path decides, faulting as it must). */
+SSE_INLINE void *sse_tlb16(struct emu_cpu *cpu, uint64_t la, bool write)
+{
+	struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
+	uint64_t tag = write ? e->tag_write : e->tag_read;
+	if ((tag & emu_tlb_mask(emu_user_access(cpu))) == (la & EMU_PAGE_MASK) && (la & 0xfff) <= 0xff0)
+		return (void *)(uintptr_t)(la + e->addend);
+	return NULL;
+}
+
 /* Loads size (4, 8 or 16) bytes into v, zero-filling the rest. */
 SSE_INLINE void sse_load(struct emu_cpu *cpu, const struct emu_insn *in, union emu_xmm *v, unsigned size, bool aligned)
 {
 	uint64_t ea = emu_ea(cpu, in);
 	if (size == 16) {
-		if (aligned)
-			sse_check_align(cpu, in, ea);
-		v->q[0] = emu_read(cpu, in->seg, ea, 8);
-		v->q[1] = emu_read(cpu, in->seg, ea + 8, 8);
+		uint64_t la = emu_linear(cpu, in->seg, ea, 16, false);
+		if (aligned && (la & 15))
+			emu_raise_err(cpu, EXC_GP, 0);
+		const void *p = sse_tlb16(cpu, la, false);
+		if (__builtin_expect(p != NULL, 1))
+			memcpy(v, p, 16);
+		else
+			emu_read_bytes(cpu, in->seg, ea, v, 16);
 	} else {
 		v->q[0] = emu_read(cpu, in->seg, ea, size);
 		v->q[1] = 0;
@@ -47,15 +63,14 @@ SSE_INLINE void sse_store(struct emu_cpu *cpu, const struct emu_insn *in, const 
 {
 	uint64_t ea = emu_ea(cpu, in);
 	if (size == 16) {
-		if (aligned)
-			sse_check_align(cpu, in, ea);
 		uint64_t la = emu_linear(cpu, in->seg, ea, 16, true);
-		if ((la & 0xfff) > 0xff0) {
+		if (aligned && (la & 15))
+			emu_raise_err(cpu, EXC_GP, 0);
+		void *p = sse_tlb16(cpu, la, true);
+		if (__builtin_expect(p != NULL, 1))
+			memcpy(p, v, 16);
+		else
 			emu_write_bytes(cpu, in->seg, ea, v->b, 16);
-		} else {
-			emu_write(cpu, in->seg, ea, v->q[0], 8);
-			emu_write(cpu, in->seg, ea + 8, v->q[1], 8);
-		}
 	} else {
 		emu_write(cpu, in->seg, ea, v->q[0], size);
 	}
