@@ -39,11 +39,34 @@ static int64_t ram_page(const struct guest_mem *m, uint64_t gpa)
 	return -1;
 }
 
+/* The vCPUs of a VM share one cache: the engine runs them all on one
+ * thread, they mostly run the same kernel code, and a write by any of them
+ * to cached code must invalidate it for all (one code bitmap). */
+static struct emu_block_cache *find_shared(struct emu_cpu *cpu)
+{
+	struct vm *vm = cpu->vm;
+	if (!vm)
+		return NULL;
+	for (int i = 0; i < VM_MAX_CPUS; i++) {
+		struct vcpu *v = vm->vcpus[i];
+		struct emu_cpu *o = v ? (struct emu_cpu *)v->priv : NULL; /* priv starts with the emu_cpu */
+		if (o && o != cpu && o->blocks)
+			return o->blocks;
+	}
+	return NULL;
+}
+
 int emu_blocks_init(struct emu_cpu *cpu)
 {
-	struct emu_block_cache *bc = calloc(1, sizeof(*bc));
+	struct emu_block_cache *bc = find_shared(cpu);
 	uint64_t pages = cpu->mem ? (cpu->mem->size + 4095) >> 12 : 0;
 
+	if (bc) {
+		bc->refs++;
+		cpu->blocks = bc;
+		return 0;
+	}
+	bc = calloc(1, sizeof(*bc));
 	if (!bc)
 		return -1;
 	bc->blk = calloc(BLK_COUNT, sizeof(*bc->blk));
@@ -58,6 +81,7 @@ int emu_blocks_init(struct emu_cpu *cpu)
 		return -1;
 	}
 	bc->nblk = 1; /* index 0 means "none" */
+	bc->refs = 1;
 	cpu->blocks = bc;
 	return 0;
 }
@@ -67,11 +91,13 @@ void emu_blocks_free(struct emu_cpu *cpu)
 	struct emu_block_cache *bc = cpu->blocks;
 	if (!bc)
 		return;
+	cpu->blocks = NULL;
+	if (--bc->refs)
+		return;
 	free(bc->blk);
 	free(bc->insns);
 	free(bc->code_map);
 	free(bc);
-	cpu->blocks = NULL;
 }
 
 void emu_blocks_flush(struct emu_cpu *cpu)

@@ -32,6 +32,7 @@ struct emu_block_cache {
 	uint64_t *code_map; /* one bit per guest RAM page */
 	uint64_t npages;
 	uint64_t built, flushes, invalidations; /* statistics */
+	int refs; /* vCPUs sharing this cache */
 };
 
 /* Finds or decodes the block at linear la (guest-physical gpa). */

@@ -260,8 +260,10 @@ void emu_exec(struct emu_cpu *cpu);
  * not delivered, RIP still points at the instruction.  For tests and
  * debuggers. */
 int emu_step(struct emu_cpu *cpu);
-/* Block cache of a vCPU (emu_exec creates it on first use); free with
- * emu_blocks_free when the vCPU goes away.  0, or -1 when out of memory. */
+/* Block cache of a vCPU, shared with the other vCPUs of its VM (they run on
+ * one thread); emu_exec creates or joins it on first use.  Call
+ * emu_blocks_free when the vCPU goes away (the last one frees it).  0, or
+ * -1 when out of memory. */
 int emu_blocks_init(struct emu_cpu *cpu);
 void emu_blocks_free(struct emu_cpu *cpu);
 
