@@ -1,0 +1,481 @@
+/* virtio-blk: one request queue served by a worker thread.  See blk.h.
+ *
+ * Life of a request: the driver kicks (vCPU thread, io_lock held), blk_notify
+ * pops every available chain, checks it has a 16-byte header and a status
+ * byte, and appends it to the worker's list.  The worker does the host I/O
+ * without io_lock, then takes io_lock to write the status byte, push the
+ * chain to the used ring and interrupt.  A device reset bumps the
+ * generation, so requests popped before it are finished but never pushed
+ * into the new rings. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/fs.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "hw/virtio/blk.h"
+#include "hw/virtio/virtio.h"
+
+#define SECTOR 512
+#define QUEUE_SIZE 256
+#define SEG_MAX (QUEUE_SIZE - 2)    /* data buffers beside header and status */
+#define SIZE_MAX_BYTES (1u << 20)   /* largest single buffer we advertise */
+#define DISCARD_MAX_SECTORS 0x3fffffu
+#define CONFIG_LEN 0x3c
+
+/* virtio_blk_config offsets. */
+#define CFG_CAPACITY 0x00
+#define CFG_SIZE_MAX 0x08
+#define CFG_SEG_MAX 0x0c
+#define CFG_BLK_SIZE 0x14
+#define CFG_MAX_DISCARD_SECTORS 0x24
+#define CFG_MAX_DISCARD_SEG 0x28
+#define CFG_DISCARD_ALIGN 0x2c
+#define CFG_MAX_WZ_SECTORS 0x30
+#define CFG_MAX_WZ_SEG 0x34
+#define CFG_WZ_MAY_UNMAP 0x38
+
+struct blk_req {
+	struct blk_req *next;
+	unsigned gen;
+	struct vq_elem e;
+};
+
+struct virtio_blk {
+	struct virtio_dev vd;
+	struct vm *vm;
+	int fd;
+	bool ro, registered;
+	char serial[VIRTIO_BLK_ID_BYTES];
+	uint64_t sectors;
+	unsigned gen;             /* bumped by reset; under io_lock */
+
+	pthread_t thread;
+	bool thread_started;
+	pthread_mutex_t lock;     /* the list below */
+	pthread_cond_t work, idle;
+	struct blk_req *head, **tail;
+	bool busy, stop;
+};
+
+struct virtio_dev *virtio_blk_dev(struct virtio_blk *b)
+{
+	return &b->vd;
+}
+
+/* ---- host I/O ----------------------------------------------------------- */
+
+/* All of iov at off, retrying short transfers; 0 or -1 with errno. */
+static int rw_full(int fd, struct iovec *iov, int n, off_t off, bool write)
+{
+	while (n > 0) {
+		ssize_t r = write ? pwritev(fd, iov, n, off) : preadv(fd, iov, n, off);
+		if (r < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		if (r == 0) {
+			errno = EIO; /* the image shrank under us */
+			return -1;
+		}
+		off += r;
+		while (n > 0 && (size_t)r >= iov->iov_len) {
+			r -= iov->iov_len;
+			iov++;
+			n--;
+		}
+		if (n > 0) {
+			iov->iov_base = (uint8_t *)iov->iov_base + r;
+			iov->iov_len -= r;
+		}
+	}
+	return 0;
+}
+
+static bool range_ok(const struct virtio_blk *b, uint64_t sector, uint64_t bytes)
+{
+	if (bytes % SECTOR)
+		return false;
+	uint64_t n = bytes / SECTOR;
+	return sector <= b->sectors && n <= b->sectors - sector;
+}
+
+/* Zeroes [off, off+len): FALLOC_FL_ZERO_RANGE when the file system has it,
+ * else written zeroes. */
+static int zero_range(int fd, off_t off, off_t len, bool unmap)
+{
+	if (unmap && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0)
+		return 0;
+	if (fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off, len) == 0)
+		return 0;
+	static const uint8_t zeros[65536];
+	while (len > 0) {
+		size_t k = len > (off_t)sizeof(zeros) ? sizeof(zeros) : (size_t)len;
+		ssize_t r = pwrite(fd, zeros, k, off);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0)
+			return -1;
+		off += r;
+		len -= r;
+	}
+	return 0;
+}
+
+/* DISCARD and WRITE_ZEROES: a list of {le64 sector, le32 num, le32 flags}. */
+static uint8_t do_segments(struct virtio_blk *b, const struct vq_elem *e, uint32_t type)
+{
+	size_t len = e->out_len - 16;
+	if (b->ro)
+		return VIRTIO_BLK_S_IOERR;
+	if (!len || len % 16 || len / 16 > 1)
+		return VIRTIO_BLK_S_UNSUPP; /* max_*_seg is 1 */
+	uint8_t seg[16];
+	iov_to_buf(e->iov, e->nout, 16, seg, sizeof(seg));
+	uint64_t sector = 0;
+	uint32_t num = 0, flags = 0;
+	for (int i = 0; i < 8; i++)
+		sector |= (uint64_t)seg[i] << (8 * i);
+	for (int i = 0; i < 4; i++) {
+		num |= (uint32_t)seg[8 + i] << (8 * i);
+		flags |= (uint32_t)seg[12 + i] << (8 * i);
+	}
+	if (flags & ~1u)
+		return VIRTIO_BLK_S_UNSUPP;
+	if (type == VIRTIO_BLK_T_DISCARD && (flags & 1))
+		return VIRTIO_BLK_S_UNSUPP; /* unmap is for WRITE_ZEROES only */
+	if (num > DISCARD_MAX_SECTORS || !range_ok(b, sector, (uint64_t)num * SECTOR))
+		return VIRTIO_BLK_S_IOERR;
+	off_t off = sector * SECTOR, n = (off_t)num * SECTOR;
+	if (type == VIRTIO_BLK_T_DISCARD) {
+		/* Advisory: a file system without hole punching just keeps
+		 * the data. */
+		if (fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, n) < 0 &&
+		    errno != EOPNOTSUPP && errno != ENOSYS)
+			return VIRTIO_BLK_S_IOERR;
+		return VIRTIO_BLK_S_OK;
+	}
+	return zero_range(b->fd, off, n, flags & 1) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+}
+
+/* Does the request; returns the status and sets *written (bytes put into
+ * the writable buffers, status byte included). */
+static uint8_t do_request(struct virtio_blk *b, struct vq_elem *e, uint32_t *written)
+{
+	uint8_t hdr[16];
+	iov_to_buf(e->iov, e->nout, 0, hdr, sizeof(hdr));
+	uint32_t type = hdr[0] | hdr[1] << 8 | hdr[2] << 16 | (uint32_t)hdr[3] << 24;
+	uint64_t sector = 0;
+	for (int i = 0; i < 8; i++)
+		sector |= (uint64_t)hdr[8 + i] << (8 * i);
+	struct iovec *in = e->iov + e->nout;
+	size_t in_data = e->in_len - 1;
+	struct iovec v[VQ_MAX_SEGS];
+	int n;
+
+	*written = 1;
+	switch (type) {
+	case VIRTIO_BLK_T_IN:
+		if (!range_ok(b, sector, in_data))
+			return VIRTIO_BLK_S_IOERR;
+		n = iov_slice(in, e->nin, 0, in_data, v, VQ_MAX_SEGS);
+		if (n < 0 || rw_full(b->fd, v, n, sector * SECTOR, false))
+			return VIRTIO_BLK_S_IOERR;
+		*written = in_data + 1;
+		return VIRTIO_BLK_S_OK;
+	case VIRTIO_BLK_T_OUT:
+		if (b->ro || !range_ok(b, sector, e->out_len - 16))
+			return VIRTIO_BLK_S_IOERR;
+		n = iov_slice(e->iov, e->nout, 16, e->out_len - 16, v, VQ_MAX_SEGS);
+		if (n < 0 || rw_full(b->fd, v, n, sector * SECTOR, true))
+			return VIRTIO_BLK_S_IOERR;
+		return VIRTIO_BLK_S_OK;
+	case VIRTIO_BLK_T_FLUSH:
+		return fdatasync(b->fd) < 0 && !b->ro ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+	case VIRTIO_BLK_T_GET_ID: {
+		size_t k = in_data < VIRTIO_BLK_ID_BYTES ? in_data : VIRTIO_BLK_ID_BYTES;
+		buf_to_iov(in, e->nin, 0, b->serial, k);
+		*written = k + 1;
+		return VIRTIO_BLK_S_OK;
+	}
+	case VIRTIO_BLK_T_DISCARD:
+	case VIRTIO_BLK_T_WRITE_ZEROES:
+		return do_segments(b, e, type);
+	default:
+		return VIRTIO_BLK_S_UNSUPP;
+	}
+}
+
+static void complete(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint32_t written)
+{
+	pthread_mutex_lock(&b->vm->io_lock);
+	if (r->gen == b->gen && b->vd.vq[0].enabled) {
+		/* The status byte is the last writable byte. */
+		buf_to_iov(r->e.iov + r->e.nout, r->e.nin, r->e.in_len - 1, &status, 1);
+		vq_push(&b->vd.vq[0], &r->e, written);
+		virtio_notify(&b->vd, 0);
+	}
+	pthread_mutex_unlock(&b->vm->io_lock);
+}
+
+static void *worker(void *opaque)
+{
+	struct virtio_blk *b = opaque;
+	pthread_mutex_lock(&b->lock);
+	for (;;) {
+		while (!b->head && !b->stop)
+			pthread_cond_wait(&b->work, &b->lock);
+		if (!b->head)
+			break;
+		struct blk_req *r = b->head;
+		b->head = r->next;
+		if (!b->head)
+			b->tail = &b->head;
+		b->busy = true;
+		pthread_mutex_unlock(&b->lock);
+
+		uint32_t written;
+		uint8_t status = do_request(b, &r->e, &written);
+		complete(b, r, status, written);
+		free(r);
+
+		pthread_mutex_lock(&b->lock);
+		b->busy = false;
+		if (!b->head)
+			pthread_cond_broadcast(&b->idle);
+	}
+	pthread_mutex_unlock(&b->lock);
+	return NULL;
+}
+
+void virtio_blk_drain(struct virtio_blk *b)
+{
+	pthread_mutex_lock(&b->lock);
+	while (b->head || b->busy)
+		pthread_cond_wait(&b->idle, &b->lock);
+	pthread_mutex_unlock(&b->lock);
+}
+
+/* ---- virtio side (io_lock held) ----------------------------------------- */
+
+static void blk_notify(struct virtio_dev *vd, unsigned q)
+{
+	struct virtio_blk *b = vd->opaque;
+	struct virtqueue *vq = &vd->vq[q];
+	struct blk_req *first = NULL, **last = &first;
+
+	for (;;) {
+		struct blk_req *r = malloc(sizeof(*r));
+		if (!r)
+			break; /* retried at the next kick */
+		int rc = vq_pop(vq, &r->e);
+		if (rc <= 0) {
+			free(r);
+			if (rc < 0)
+				virtio_dev_error(vd, "malformed descriptor chain");
+			break;
+		}
+		if (r->e.out_len < 16 || r->e.in_len < 1) {
+			free(r);
+			virtio_dev_error(vd, "request without header or status byte");
+			break;
+		}
+		r->gen = b->gen;
+		r->next = NULL;
+		*last = r;
+		last = &r->next;
+	}
+	if (!first)
+		return;
+	pthread_mutex_lock(&b->lock);
+	*b->tail = first;
+	b->tail = last;
+	pthread_cond_signal(&b->work);
+	pthread_mutex_unlock(&b->lock);
+}
+
+static void blk_reset(struct virtio_dev *vd)
+{
+	struct virtio_blk *b = vd->opaque;
+	b->gen++;
+}
+
+static const struct virtio_dev_ops blk_ops = {
+	.name = "virtio-blk",
+	.type = VIRTIO_ID_BLOCK,
+	.pci_class = 0x018000,
+	.notify = blk_notify,
+	.reset = blk_reset,
+};
+
+/* ---- creation ----------------------------------------------------------- */
+
+static int parse_spec(const char *spec, char **path, bool *ro, char *serial, char *err, size_t errlen)
+{
+	char *s = strdup(spec), *save = NULL;
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	char *tok = strtok_r(s, ",", &save);
+	if (!tok || !*tok || spec[0] == ',') {
+		snprintf(err, errlen, "--disk %s: expected PATH[,ro][,serial=ID]", spec);
+		free(s);
+		return -1;
+	}
+	*path = strdup(tok);
+	while ((tok = strtok_r(NULL, ",", &save))) {
+		if (!strcmp(tok, "ro")) {
+			*ro = true;
+		} else if (!strncmp(tok, "serial=", 7)) {
+			if (strlen(tok + 7) > VIRTIO_BLK_ID_BYTES || !tok[7]) {
+				snprintf(err, errlen, "--disk %s: serial must be 1 to %d characters", spec, VIRTIO_BLK_ID_BYTES);
+				goto bad;
+			}
+			memset(serial, 0, VIRTIO_BLK_ID_BYTES);
+			memcpy(serial, tok + 7, strlen(tok + 7));
+		} else {
+			snprintf(err, errlen, "--disk %s: unknown option '%s' (expected ro or serial=ID)", spec, tok);
+			goto bad;
+		}
+	}
+	free(s);
+	if (!*path) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	return 0;
+bad:
+	free(*path);
+	*path = NULL;
+	free(s);
+	return -1;
+}
+
+static int open_image(struct virtio_blk *b, const char *path, const char *spec, char *err, size_t errlen)
+{
+	b->fd = open(path, (b->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
+	if (b->fd < 0) {
+		int e = errno;
+		if (!b->ro && (e == EACCES || e == EROFS || e == EPERM) && access(path, R_OK) == 0)
+			snprintf(err, errlen, "--disk %s: %s cannot be opened for writing (%s); add ,ro", spec, path,
+				 strerror(e));
+		else
+			snprintf(err, errlen, "--disk %s: %s: %s", spec, path, strerror(e));
+		return -1;
+	}
+	struct stat st;
+	uint64_t bytes = 0;
+	if (fstat(b->fd, &st) < 0) {
+		snprintf(err, errlen, "--disk %s: %s: %s", spec, path, strerror(errno));
+		return -1;
+	}
+	if (S_ISBLK(st.st_mode)) {
+		if (ioctl(b->fd, BLKGETSIZE64, &bytes) < 0) {
+			snprintf(err, errlen, "--disk %s: %s: %s", spec, path, strerror(errno));
+			return -1;
+		}
+	} else if (S_ISREG(st.st_mode)) {
+		bytes = st.st_size;
+	} else {
+		snprintf(err, errlen, "--disk %s: %s is not a file or block device", spec, path);
+		return -1;
+	}
+	if (bytes < SECTOR) {
+		snprintf(err, errlen, "--disk %s: %s is smaller than one 512-byte sector", spec, path);
+		return -1;
+	}
+	/* Two VMs writing one image corrupt it: writers are exclusive. */
+	if (flock(b->fd, (b->ro ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
+		snprintf(err, errlen, "--disk %s: %s is in use by another process", spec, path);
+		return -1;
+	}
+	b->sectors = bytes / SECTOR;
+	return 0;
+}
+
+struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_host *h, const char *spec, char *err, size_t errlen)
+{
+	struct virtio_blk *b = calloc(1, sizeof(*b));
+	char *path = NULL;
+	if (!b) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	b->vm = vm;
+	b->fd = -1;
+	b->tail = &b->head;
+	pthread_mutex_init(&b->lock, NULL);
+	pthread_cond_init(&b->work, NULL);
+	pthread_cond_init(&b->idle, NULL);
+	if (parse_spec(spec, &path, &b->ro, b->serial, err, errlen) || open_image(b, path, spec, err, errlen))
+		goto fail;
+
+	uint64_t f = 1ull << VIRTIO_BLK_F_SIZE_MAX | 1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE |
+		     1ull << VIRTIO_BLK_F_FLUSH;
+	f |= b->ro ? 1ull << VIRTIO_BLK_F_RO : 1ull << VIRTIO_BLK_F_DISCARD | 1ull << VIRTIO_BLK_F_WRITE_ZEROES;
+	if (virtio_dev_init(&b->vd, vm, &blk_ops, b, 1, QUEUE_SIZE, CONFIG_LEN, f)) {
+		snprintf(err, errlen, "--disk %s: cannot set up the virtio device", spec);
+		goto fail;
+	}
+	virtio_cfg_put(&b->vd, CFG_CAPACITY, b->sectors, 8);
+	virtio_cfg_put(&b->vd, CFG_SIZE_MAX, SIZE_MAX_BYTES, 4);
+	virtio_cfg_put(&b->vd, CFG_SEG_MAX, SEG_MAX, 4);
+	virtio_cfg_put(&b->vd, CFG_BLK_SIZE, SECTOR, 4);
+	if (!b->ro) {
+		virtio_cfg_put(&b->vd, CFG_MAX_DISCARD_SECTORS, DISCARD_MAX_SECTORS, 4);
+		virtio_cfg_put(&b->vd, CFG_MAX_DISCARD_SEG, 1, 4);
+		virtio_cfg_put(&b->vd, CFG_DISCARD_ALIGN, 8, 4);
+		virtio_cfg_put(&b->vd, CFG_MAX_WZ_SECTORS, DISCARD_MAX_SECTORS, 4);
+		virtio_cfg_put(&b->vd, CFG_MAX_WZ_SEG, 1, 4);
+		virtio_cfg_put(&b->vd, CFG_WZ_MAY_UNMAP, 1, 1);
+	}
+	if (pthread_create(&b->thread, NULL, worker, b)) {
+		snprintf(err, errlen, "--disk %s: cannot start the I/O thread", spec);
+		goto fail;
+	}
+	b->thread_started = true;
+	if (virtio_dev_register(&b->vd, h, err, errlen))
+		goto fail;
+	b->registered = true;
+	free(path);
+	return b;
+fail:
+	free(path);
+	virtio_blk_destroy(b);
+	return NULL;
+}
+
+void virtio_blk_destroy(struct virtio_blk *b)
+{
+	if (!b)
+		return;
+	if (b->thread_started) {
+		pthread_mutex_lock(&b->lock);
+		b->stop = true;
+		pthread_cond_signal(&b->work);
+		pthread_mutex_unlock(&b->lock);
+		pthread_join(b->thread, NULL);
+	}
+	while (b->head) {
+		struct blk_req *r = b->head;
+		b->head = r->next;
+		free(r);
+	}
+	if (b->registered)
+		virtio_dev_unregister(&b->vd);
+	virtio_dev_free(&b->vd);
+	if (b->fd >= 0)
+		close(b->fd);
+	pthread_cond_destroy(&b->work);
+	pthread_cond_destroy(&b->idle);
+	pthread_mutex_destroy(&b->lock);
+	free(b);
+}

@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# virtio-blk end to end: an ext4 image made here (mke2fs -d) is given to the
+# default guest with --disk; through the serial console the guest mounts
+# /dev/vda, prints the file the host put there, writes a new one, syncs,
+# writes to /dev/hvc0 (virtio-console, whose output shares the serial
+# console) and powers off.  The host then reads the new file back with
+# debugfs, and a second run with ",ro" must refuse writes.
+#
+#   VIRTIO_E2E_QEMU=1 tests/e2e/virtio_blk.sh   runs the same guest steps
+#   under QEMU's TCG instead (validates the guest side; no hvc0, rng or serial checks).
+set -u
+BUILD=${BUILD:-build}
+SYM=$BUILD/symbiont
+GUEST=build/guest
+READY_TIMEOUT=${READY_TIMEOUT:-600}
+
+skip() { echo "$1"; exit 77; }
+fail() { echo "FAIL: $*"; exit 1; }
+for t in mke2fs debugfs timeout mkfifo; do
+	command -v $t >/dev/null || skip "$t not installed (scripts/deps.sh)"
+done
+[ -e $GUEST/vmlinuz ] && [ -e $GUEST/initramfs.cpio.gz ] || skip "no default guest in $GUEST (make guest)"
+
+tmp=$(mktemp -d)
+pid=
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
+trap cleanup EXIT
+
+mkdir "$tmp/root"
+echo "hello from the host $$" >"$tmp/root/hello.txt"
+mke2fs -q -F -t ext4 -d "$tmp/root" -L symdisk "$tmp/disk.img" 16M >/dev/null 2>&1 || fail "mke2fs"
+
+# boot NAME CMD...: starts the guest with its console on a fifo, waits for
+# "symbiont guest ready" (2 if it never comes), types the commands in
+# $tmp/NAME.cmds and waits for the guest to power off.  Output: $tmp/NAME.out
+boot() {
+	local name=$1 i; shift
+	mkfifo "$tmp/$name.in"
+	"$@" <"$tmp/$name.in" >"$tmp/$name.out" 2>"$tmp/$name.err" &
+	pid=$!
+	exec 3>"$tmp/$name.in"
+	for ((i = 0; i < READY_TIMEOUT; i++)); do
+		grep -q "symbiont guest ready" "$tmp/$name.out" && break
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 1
+	done
+	if ! grep -q "symbiont guest ready" "$tmp/$name.out"; then
+		exec 3>&-
+		kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
+		return 2
+	fi
+	sleep 2 # let the shell start
+	cat "$tmp/$name.cmds" >&3
+	for ((i = 0; i < 300; i++)); do
+		kill -0 "$pid" 2>/dev/null || break
+		sleep 1
+	done
+	exec 3>&-
+	kill "$pid" 2>/dev/null
+	wait "$pid" 2>/dev/null
+	pid=
+	return 0
+}
+
+# Markers are computed by the shell so the echoed command line never matches.
+cat >"$tmp/rw.cmds" <<'CMDS'
+mkdir -p /mnt; mount -t ext4 /dev/vda /mnt && echo "MOUNT-$((40+2))"
+cat /mnt/hello.txt
+echo "written by the guest" >/mnt/new.txt && sync && echo "SYNC-$((50+5))"
+cat /sys/block/vda/serial 2>/dev/null; echo
+[ -e /dev/hvc0 ] && echo "HVC-$((30+3))" >/dev/hvc0
+[ -e /dev/hwrng ] && head -c 16 /dev/hwrng | od -An -tx1 | tr -d ' \n' | sed 's/^/RNG-/'; echo
+umount /mnt && echo "UMOUNT-$((60+6))"
+poweroff
+CMDS
+cat >"$tmp/ro.cmds" <<'CMDS'
+mkdir -p /mnt; mount -t ext4 -o ro,noload /dev/vda /mnt && echo "MOUNT-$((40+2))"
+cat /mnt/new.txt
+dd if=/dev/zero of=/dev/vda bs=512 count=1 seek=100 conv=fsync 2>&1 | grep -q -i -e error -e 'read-only' && echo "ROFAIL-$((70+7))"
+umount /mnt
+poweroff
+CMDS
+
+if [ -n "${VIRTIO_E2E_QEMU:-}" ]; then
+	command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed"
+	run() { # name drive-options
+		timeout 1200 qemu-system-x86_64 -accel tcg -M pc -m 256 -smp 1 -nographic -no-reboot -nic none \
+			-kernel $GUEST/vmlinuz -initrd $GUEST/initramfs.cpio.gz -append "console=ttyS0 quiet" \
+			-drive "file=$tmp/disk.img,if=virtio,format=raw$2" -serial stdio -monitor none -display none
+	}
+	boot rw run rw "" || fail "QEMU guest never got ready"
+	boot ro run ro ",readonly=on" || fail "QEMU guest never got ready (ro)"
+	hvc=0
+else
+	[ -x "$SYM" ] || fail "$SYM missing (make BUILD=$BUILD)"
+	run() { timeout 1200 "$SYM" run --mem 256M --serial stdio --disk "$tmp/disk.img$2"; }
+	boot rw run rw ",serial=symdisk0"
+	rc=$?
+	[ $rc -eq 2 ] && { cat "$tmp/rw.err" | tail -5; skip "emu engine cannot boot the default guest yet"; }
+	boot ro run ro ",ro" || fail "guest never got ready (ro)"
+	hvc=1
+fi
+
+out=$tmp/rw.out
+grep -q "MOUNT-42" "$out" || { cat "$out"; fail "guest could not mount /dev/vda"; }
+grep -q "hello from the host $$" "$out" || { cat "$out"; fail "guest did not read the host's file"; }
+grep -q "SYNC-55" "$out" || { cat "$out"; fail "guest could not write and sync"; }
+grep -q "UMOUNT-66" "$out" || { cat "$out"; fail "guest could not unmount"; }
+if [ $hvc = 1 ]; then
+	grep -q "RNG-[0-9a-f]\{32\}" "$out" || { cat "$out"; fail "no bytes from /dev/hwrng (virtio-rng)"; }
+	grep -q "symdisk0" "$out" || { cat "$out"; fail "serial= not seen in /sys/block/vda/serial"; }
+	grep -q "HVC-33" "$out" || { cat "$out"; fail "nothing from /dev/hvc0 on the console"; }
+fi
+debugfs -R "cat /new.txt" "$tmp/disk.img" 2>/dev/null | grep -q "written by the guest" ||
+	fail "host debugfs does not see /new.txt"
+out=$tmp/ro.out
+grep -q "MOUNT-42" "$out" || { cat "$out"; fail "guest could not mount the read-only disk"; }
+grep -q "written by the guest" "$out" || { cat "$out"; fail "read-only run did not see the new file"; }
+grep -q "ROFAIL-77" "$out" || { cat "$out"; fail "a write to the read-only disk did not fail"; }
+echo "virtio-blk e2e ok"
