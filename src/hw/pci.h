@@ -95,7 +95,7 @@ struct pci_device {
 	uint8_t cfg[PCI_CFG_SIZE];
 	uint8_t wmask[PCI_CFG_SIZE]; /* bits the guest may change */
 	uint8_t w1cmask[PCI_CFG_SIZE]; /* write-1-to-clear bits (status) */
-	uint8_t cap_next_free; /* where the next capability goes */
+	unsigned cap_next_free; /* where the next capability goes */
 	struct pci_bar bar[6];
 	struct irq_line intx;
 	int intx_level;
