@@ -1,0 +1,118 @@
+/* board_init on a minimal VM without an engine (the emu case: the board's
+ * PIC and IOAPIC become the irqchip): every device answers at its address,
+ * IRQs route to both interrupt controllers, the ACPI tables are in place,
+ * and board_destroy releases everything. */
+#include "hwtest.h"
+
+#include "hw/board.h"
+#include "hw/ioapic.h"
+#include "hw/pic.h"
+
+static int msis;
+static uint32_t last_data;
+static void on_msi(void *ctx, uint64_t addr, uint32_t data)
+{
+	(void)ctx;
+	(void)addr;
+	msis++;
+	last_data = data;
+}
+
+static void test_board_up_and_down(void **state)
+{
+	(void)state;
+	struct test_vm *t = tvm_new(64);
+	char err[160] = "";
+	t->vm->cfg.serial = "null";
+	t->vm->ncpus = 2;
+	assert_int_equal(board_init(t->vm, err, sizeof(err)), 0);
+	struct board *b = t->vm->board;
+	assert_non_null(b);
+	assert_non_null(b->pic);
+	assert_non_null(b->ioapic);
+	assert_ptr_not_equal(t->vm->irqchip, &fake_chip_ops); /* the board's own */
+	assert_int_equal(b->acpi_rsdp, BOARD_ACPI_BASE);
+	assert_memory_equal(gpa_to_host(&t->vm->mem, b->acpi_rsdp, 8), "RSD PTR ", 8);
+
+	/* Each device answers at its ports. */
+	assert_int_equal(inb(t, BOARD_COM1_PORT + 5), 0x60);       /* UART LSR */
+	outb(t, 0x64, 0xaa);
+	assert_int_equal(inb(t, 0x60), 0x55);                       /* i8042 */
+	pout(t, 0xcf8, 0x80000000, 4);
+	assert_int_equal(pin(t, 0xcfc, 4), 0x12378086);             /* PCI host */
+	outb(t, 0x70, 0x0d);
+	assert_int_equal(inb(t, 0x71), 0x80);                       /* RTC */
+	outb(t, 0x43, 0x00);
+	(void)inb(t, 0x40);                                         /* PIT latch */
+	assert_true(io_bus_find(&t->vm->pio, 0x608) != NULL);       /* PM timer */
+	assert_true(io_bus_find(&t->vm->pio, BOARD_DEBUG_EXIT_PORT) != NULL);
+	assert_true(io_bus_find(&t->vm->mmio, BOARD_IOAPIC_BASE) != NULL);
+
+	/* ISA IRQ 4 (COM1) reaches the PIC... */
+	outb(t, 0x20, 0x11);
+	outb(t, 0x21, 0x20);
+	outb(t, 0x21, 0x04);
+	outb(t, 0x21, 0x01);
+	outb(t, 0x21, 0x00);
+	outb(t, BOARD_COM1_PORT + 4, 0x08); /* OUT2 */
+	outb(t, BOARD_COM1_PORT + 1, 0x02); /* THRI */
+	assert_true(pic_has_intr(b->pic));
+	assert_int_equal(pic_ack(b->pic), 0x24);
+	/* ...and IOAPIC pin 4 as an MSI-encoded message. */
+	ioapic_set_output(b->ioapic, on_msi, NULL);
+	io_bus_write(&t->vm->mmio, BOARD_IOAPIC_BASE, 0x10 + 2 * 4, 4);
+	io_bus_write(&t->vm->mmio, BOARD_IOAPIC_BASE + 0x10, 0x8000 | 0x34, 4); /* level, vector 0x34 */
+	assert_int_equal(msis, 1); /* the line is high: delivered on unmask */
+	assert_int_equal(last_data & 0xff, 0x34);
+	/* PCI MSIs of the emu engine go out the same way. */
+	vm_signal_msi(t->vm, 0xfee00000, 0x4041);
+	assert_int_equal(msis, 2);
+	assert_int_equal(last_data, 0x4041);
+
+	board_destroy(t->vm);
+	assert_null(t->vm->board);
+	assert_null(t->vm->irqchip);
+	assert_int_equal(t->vm->pio.n, 0);
+	assert_int_equal(t->vm->mmio.n, 0);
+	assert_null(t->vm->timers.head);
+	tvm_free(t);
+}
+
+static void test_bad_serial_spec(void **state)
+{
+	(void)state;
+	struct test_vm *t = tvm_new(64);
+	char err[160] = "";
+	t->vm->cfg.serial = "bogus";
+	assert_int_equal(board_init(t->vm, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "bogus"));
+	assert_null(t->vm->board);
+	assert_int_equal(t->vm->pio.n, 0);
+	assert_int_equal(t->vm->mmio.n, 0);
+	tvm_free(t);
+}
+
+static void test_port_conflict_reported(void **state)
+{
+	(void)state;
+	struct test_vm *t = tvm_new(64);
+	static const struct io_ops none = { NULL, NULL };
+	char err[160] = "";
+	t->vm->cfg.serial = "null";
+	io_bus_register(&t->vm->pio, 0x70, 1, &none, NULL); /* squatter on the RTC */
+	assert_int_equal(board_init(t->vm, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "RTC"));
+	io_bus_unregister(&t->vm->pio, 0x70);
+	assert_int_equal(t->vm->pio.n, 0);
+	tvm_free(t);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_board_up_and_down),
+		cmocka_unit_test(test_bad_serial_spec),
+		cmocka_unit_test(test_port_conflict_reported),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
