@@ -50,23 +50,27 @@ lists=$(stat -c '%n %s %Y' /var/lib/apt/lists/*_Packages* 2>/dev/null | md5sum)
 fast="$inputs $lists"
 complete && [ "$(stamp_line fast)" = "$fast" ] && exit 0
 
-# Versions: the kernel ABI the metapackage depends on, and the exact package versions.
-field() { sed -n "s/^$1: //p" | head -1; }
+# Versions: the kernel ABI the metapackage depends on, and the exact package
+# versions (few apt-cache calls: each takes most of a second here).
+show() { # packages... -> "package version depends" lines
+	apt-cache show --no-all-versions "$@" 2>/dev/null | awk '
+		/^Package: / { p = $2 } /^Version: / { v = $2 } /^Depends: / { sub(/^Depends: /, ""); d = $0 }
+		/^$/ && p != "" { gsub(/ /, "", d); print p, v, d; p = v = d = "" }
+		END { if (p != "") print p, v, d }' || true
+}
 resolve() {
-	local meta
-	meta=$(apt-cache show --no-all-versions "$META" 2>/dev/null || true)
-	VER=$(field Depends <<<"$meta" | grep -o 'linux-image-[^ ,]*-cloud-amd64' | head -1 || true)
+	local dep
+	VER=$(show "$META" | grep -o 'linux-image-[^ ,(]*-cloud-amd64' | tail -1 || true)
 	VER=${VER#linux-image-}
 	[ -n "$VER" ] || return 1
-	KBUILD=$(apt-cache show --no-all-versions "linux-headers-$VER" 2>/dev/null | field Depends |
-		grep -o 'linux-kbuild-[0-9.]*' | head -1 || true)
+	VERSIONS=$(show "linux-image-$VER" "linux-image-$VER-dbg" "linux-headers-$VER" \
+		"linux-headers-${VER%-cloud-amd64}-common" busybox-static)
+	KBUILD=$(grep "^linux-headers-$VER " <<<"$VERSIONS" | grep -o 'linux-kbuild-[0-9.]*' || true)
 	[ -n "$KBUILD" ] || return 1
-	PKGS="linux-image-$VER linux-image-$VER-dbg linux-headers-$VER linux-headers-${VER%-cloud-amd64}-common
-		$KBUILD busybox-static"
-	VERSIONS=$(for p in $PKGS; do
-		echo "$p $(apt-cache show --no-all-versions "$p" 2>/dev/null | field Version)"
-	done)
-	! grep -q ' $' <<<"$VERSIONS"
+	dep=$(show "$KBUILD")
+	VERSIONS=$(printf '%s\n%s\n' "$VERSIONS" "$dep" | cut -d' ' -f1,2)
+	PKGS="linux-image-$VER linux-image-$VER-dbg linux-headers-$VER linux-headers-${VER%-cloud-amd64}-common $KBUILD busybox-static"
+	[ "$(wc -l <<<"$VERSIONS")" -eq 6 ] && ! grep -qv ' .' <<<"$VERSIONS"
 }
 update() {
 	local sudo=""
@@ -77,7 +81,7 @@ if ! resolve; then
 	update
 	resolve || die "apt knows no $META with its headers (is Debian main in the apt sources?)"
 fi
-pkgs="$inputs $VERSIONS"
+pkgs="$inputs $(tr '\n' ' ' <<<"$VERSIONS")"
 if complete && [ "$(stamp_line pkgs)" = "$pkgs" ]; then
 	printf 'fast %s\npkgs %s\n' "$fast" "$pkgs" >"$OUT/.stamp"
 	exit 0
@@ -216,7 +220,7 @@ chmod 1777 "$R/tmp"
 # same bytes. /dev/console must exist before /init runs (the kernel opens it
 # for init's stdio), and a device node needs root to create, so that entry is
 # a second archive written here; the kernel unpacks concatenated archives.
-newc() { # name mode rdevmajor rdevminor (a file-less entry)
+newc() { # name mode rdevmajor rdevminor inode: an entry without data
 	local n=$(( ${#1} + 1 ))
 	printf '070701%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%08X%s\0' \
 		"$5" "$2" 0 0 1 0 0 0 0 "$3" "$4" "$n" 0 "$1"
