@@ -107,12 +107,15 @@ void emu_blocks_flush(struct emu_cpu *cpu)
 		return;
 	memset(bc->head, 0, sizeof(bc->head));
 	memset(bc->page_head, 0, sizeof(bc->page_head));
+	memset(bc->jc, 0, sizeof(bc->jc));
 	memset(bc->code_map, 0, ((bc->npages + 63) / 64 + 1) * sizeof(uint64_t));
 	bc->nblk = 1;
 	bc->ninsns = 0;
 	bc->cur = 0;
 	bc->flushes++;
 	cpu->exit_block = true;
+	if (bc->cur_cpu)
+		bc->cur_cpu->exit_block = true;
 	/* Write-protection of the old code pages lapses by itself: the MMU
 	 * drops it when a write finds emu_page_has_code() false. */
 }
@@ -186,8 +189,8 @@ static void invalidate_range(struct emu_cpu *cpu, uint64_t gpa, uint64_t len)
 			if (b->valid) {
 				b->valid = 0;
 				hash_unlink(bc, bi);
-				if (bi == bc->cur)
-					cpu->exit_block = true;
+				if (bi == bc->cur && bc->cur_cpu)
+					bc->cur_cpu->exit_block = true;
 				bc->invalidations++;
 			}
 			continue;

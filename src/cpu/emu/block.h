@@ -9,6 +9,7 @@
 #define BLK_ARENA_INSNS (1u << 17)
 #define BLK_HASH (1u << 15)
 #define PAGE_HASH (1u << 13)
+#define JC_SIZE (1u << 12)
 
 struct emu_block {
 	uint64_t gpa, end;   /* bytes [gpa, end) on the first page */
@@ -27,9 +28,16 @@ struct emu_block_cache {
 	struct emu_insn *insns; /* BLK_ARENA_INSNS */
 	uint32_t nblk, ninsns;
 	uint32_t cur; /* block being executed, 0 if none */
+	struct emu_cpu *cur_cpu; /* the vCPU executing it */
 	uint32_t head[BLK_HASH];
 	uint32_t page_head[PAGE_HASH];
 	uint64_t *code_map; /* one bit per guest RAM page */
+	/* Jump cache: linear RIP → block, checked against the running vCPU's
+	 * TLB, so a hit needs no page walk and no hash lookup. */
+	struct {
+		uint64_t la;
+		uint32_t bi;
+	} jc[JC_SIZE];
 	uint64_t npages;
 	uint64_t built, flushes, invalidations; /* statistics */
 	int refs; /* vCPUs sharing this cache */

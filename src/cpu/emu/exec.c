@@ -26,6 +26,7 @@ static void run_block(struct emu_cpu *cpu, struct emu_block *b)
 	bool shadow = cpu->interrupt_shadow;
 
 	bc->cur = (uint32_t)(b - bc->blk);
+	bc->cur_cpu = cpu;
 	cpu->exit_block = false;
 	if (unlikely(shadow))
 		end = in + 1; /* one instruction, then look at interrupts again */
@@ -40,6 +41,31 @@ static void run_block(struct emu_cpu *cpu, struct emu_block *b)
 	if (unlikely(shadow))
 		cpu->interrupt_shadow = false;
 	bc->cur = 0;
+	bc->cur_cpu = NULL;
+}
+
+/* The block at RIP: first the jump cache (valid while this vCPU's TLB still
+ * maps the page to the block's guest-physical page), else a translation and
+ * the hash lookup (which decodes on a miss). */
+static inline struct emu_block *find_block(struct emu_cpu *cpu)
+{
+	struct emu_block_cache *bc = cpu->blocks;
+	uint64_t la = code_linear(cpu);
+	unsigned h = (unsigned)(la ^ (la >> 12)) & (JC_SIZE - 1);
+	struct emu_block *b;
+
+	if (likely(bc->jc[h].la == la)) {
+		struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
+		b = &bc->blk[bc->jc[h].bi];
+		if (likely(b->valid && b->mode == cpu->code_mode &&
+			   (e->tag_exec & emu_tlb_mask(emu_user_access(cpu))) == (la & EMU_PAGE_MASK) &&
+			   e->gpa_page + (la & 0xfff) == b->gpa && !b->crosses))
+			return b;
+	}
+	b = emu_block_find(cpu, la, emu_fetch_gpa(cpu, la));
+	bc->jc[h].la = la;
+	bc->jc[h].bi = (uint32_t)(b - bc->blk);
+	return b;
 }
 
 void emu_exec(struct emu_cpu *cpu)
@@ -53,6 +79,7 @@ void emu_exec(struct emu_cpu *cpu)
 	if (setjmp(cpu->exc_jmp)) {
 		/* A fault: RIP is at the faulting instruction. */
 		cpu->blocks->cur = 0;
+		cpu->blocks->cur_cpu = NULL;
 		cpu->interrupt_shadow = false;
 		emu_deliver_exception(cpu);
 	}
@@ -63,9 +90,7 @@ void emu_exec(struct emu_cpu *cpu)
 			return;
 		if (cpu->vm && vm_stopping(cpu->vm))
 			return;
-		uint64_t la = code_linear(cpu);
-		struct emu_block *b = emu_block_find(cpu, la, emu_fetch_gpa(cpu, la));
-		run_block(cpu, b);
+		run_block(cpu, find_block(cpu));
 	}
 }
 

@@ -145,6 +145,13 @@ static inline bool emu_cond(struct emu_cpu *cpu, unsigned cond)
 		}
 		return r ^ (cond & 1);
 	}
+	/* ZF and SF come from the result for every recorded operation. */
+	if (cc->op != EMU_CC_FLAGS) {
+		if ((cond >> 1) == 2)
+			return !(cc->dst & sz_mask(cc->size)) ^ (cond & 1);
+		if ((cond >> 1) == 4)
+			return !!(cc->dst & sz_sign(cc->size)) ^ (cond & 1);
+	}
 	return emu_cond_slow(cpu, cond);
 }
 
