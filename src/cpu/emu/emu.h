@@ -162,6 +162,7 @@ struct emu_cpu {
 	bool interrupt_shadow;    /* after STI / MOV SS: one instruction without IRQs */
 	bool halted;
 	bool nmi_pending;
+	bool nmi_blocked;         /* an NMI handler runs: no NMI until the next IRET */
 	struct emu_lapic *lapic;
 
 	/* Exceptions: emu_raise() records and longjmps to exc_jmp. */

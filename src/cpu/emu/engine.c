@@ -161,7 +161,7 @@ static void apply_init_sipi(struct emu_vcpu *ev)
 		lapic_reset(cpu->lapic, bsp);
 		if (cpu->vm)
 			pthread_mutex_unlock(&cpu->vm->io_lock);
-		cpu->nmi_pending = false;
+		cpu->nmi_pending = cpu->nmi_blocked = false;
 		ev->wait_sipi = !bsp;
 	}
 	v = atomic_exchange(&ev->sipi_vector, -1);
@@ -184,8 +184,9 @@ void emu_check_interrupts(struct emu_cpu *cpu)
 	atomic_store(&cpu->irq_pending, false);
 	if (cpu->vcpu && atomic_exchange(&ev_of(cpu)->slice_over, false) && ev_of(cpu)->in_slice)
 		longjmp(ev_of(cpu)->slice_jmp, 1); /* at a block boundary: state is whole */
-	if (cpu->nmi_pending) {
+	if (cpu->nmi_pending && !cpu->nmi_blocked) {
 		cpu->nmi_pending = false;
+		cpu->nmi_blocked = true;
 		cpu->halted = false;
 		emu_deliver_interrupt(cpu, EXC_NMI, false);
 		atomic_store(&cpu->irq_pending, true);

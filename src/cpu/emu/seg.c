@@ -489,6 +489,12 @@ H(op_iret)
 	ip = emu_read(cpu, SEG_SS, sp & mask, osz);
 	sel = (uint16_t)emu_read(cpu, SEG_SS, (sp + osz) & mask, 2);
 	fl = emu_read(cpu, SEG_SS, (sp + 2 * osz) & mask, osz);
+	if (cpu->nmi_blocked) {
+		/* IRET ends NMI blocking (even if it faults later: close enough). */
+		cpu->nmi_blocked = false;
+		if (cpu->nmi_pending)
+			atomic_store(&cpu->irq_pending, true);
+	}
 	if (osz == 2)
 		fl = (old & ~0xffffULL) | (fl & 0xffff);
 
