@@ -49,6 +49,7 @@ struct st {
 /* ---- native side ----------------------------------------------------------- */
 
 void diff_run(struct st *s, uint64_t entry);
+void diff_run32(struct st *s, uint64_t entry);
 void diff_back_a(void);
 void diff_back_b(void);
 extern volatile uint32_t g_landing;
@@ -62,7 +63,28 @@ __asm__(
 	"g_tmp: .quad 0\n"
 	".globl g_landing\n"
 	"g_landing: .long 0\n"
+	".data\n"
+	"g_far32: .long 0x60000000\n"
+	"  .word 0x23\n" /* Linux's 32-bit user code segment */
 	".text\n"
+	".globl diff_run32\n"
+	"diff_run32:\n"
+	"  push %rbx; push %rbp; push %r12; push %r13; push %r14; push %r15\n"
+	"  mov $0x2b, %eax\n" /* compat mode needs usable DS/ES (64-bit code runs with null ones) */
+	"  mov %eax, %ds\n"
+	"  mov %eax, %es\n"
+	"  mov %rsp, g_host_rsp(%rip)\n"
+	"  mov %rdi, g_st(%rip)\n"
+	"  movl $0, g_landing(%rip)\n"
+	"  mov 128(%rdi), %rax\n"
+	"  push %rax\n"
+	"  popfq\n"
+	"  mov 0(%rdi), %rax\n  mov 8(%rdi), %rcx\n  mov 16(%rdi), %rdx\n  mov 24(%rdi), %rbx\n"
+	"  mov 32(%rdi), %rsp\n  mov 40(%rdi), %rbp\n  mov 48(%rdi), %rsi\n"
+	"  mov 64(%rdi), %r8\n  mov 72(%rdi), %r9\n  mov 80(%rdi), %r10\n  mov 88(%rdi), %r11\n"
+	"  mov 96(%rdi), %r12\n  mov 104(%rdi), %r13\n  mov 112(%rdi), %r14\n  mov 120(%rdi), %r15\n"
+	"  mov 56(%rdi), %rdi\n"
+	"  ljmpl *g_far32(%rip)\n"
 	".globl diff_run\n"
 	"diff_run:\n"
 	"  push %rbx; push %rbp; push %r12; push %r13; push %r14; push %r15\n"
@@ -100,6 +122,7 @@ __asm__(
 	"  ret\n");
 
 static uint8_t *native_code, *native_data;
+static bool mode32; /* testing compat mode (32-bit code segment) */
 static sigjmp_buf fault_jmp;
 static volatile int fault_sig;
 
@@ -124,16 +147,30 @@ static int run_native(const uint8_t *insn, int len, struct st *s)
 	struct sigaction sa = { .sa_handler = on_fault, .sa_flags = SA_ONSTACK | SA_NODEFER };
 	memset(native_code, 0xcc, 0x100);
 	memcpy(native_code, insn, len);
-	put_jmp_abs(native_code + len, diff_back_a);
-	put_jmp_abs(native_code + TARGET_OFF, diff_back_b);
+	if (mode32) {
+		/* 32-bit stubs far-jump to 64-bit stubs below 4 GiB, which
+		 * jump on to the back paths. */
+		static const uint8_t lj[2][7] = { { 0xea, 0x80, 0, 0, 0x60, 0x33, 0 }, { 0xea, 0xa0, 0, 0, 0x60, 0x33, 0 } };
+		memcpy(native_code + len, lj[0], 7);
+		memcpy(native_code + TARGET_OFF, lj[1], 7);
+		put_jmp_abs(native_code + 0x80, diff_back_a);
+		put_jmp_abs(native_code + 0xa0, diff_back_b);
+	} else {
+		put_jmp_abs(native_code + len, diff_back_a);
+		put_jmp_abs(native_code + TARGET_OFF, diff_back_b);
+	}
 	__builtin___clear_cache((char *)native_code, (char *)native_code + 0x100);
 	sigaction(SIGFPE, &sa, NULL);
 	sigaction(SIGSEGV, &sa, NULL);
 	sigaction(SIGBUS, &sa, NULL);
 	sigaction(SIGILL, &sa, NULL);
 	fault_sig = 0;
-	if (sigsetjmp(fault_jmp, 1) == 0)
-		diff_run(s, CODE_LA);
+	if (sigsetjmp(fault_jmp, 1) == 0) {
+		if (mode32)
+			diff_run32(s, CODE_LA);
+		else
+			diff_run(s, CODE_LA);
+	}
 	signal(SIGFPE, SIG_DFL);
 	signal(SIGSEGV, SIG_DFL);
 	signal(SIGBUS, SIG_DFL);
@@ -174,6 +211,8 @@ static void guest_reset(void)
 	cpu->mem = &gmem;
 	for (int i = 0; i < SEG_COUNT; i++)
 		cpu->seg[i] = data;
+	if (mode32)
+		code.sel = 0x23, code.l = 0, code.db = 1;
 	cpu->seg[SEG_CS] = code;
 	cpu->cr0 = CR0_PE | CR0_PG | CR0_NE | CR0_ET | CR0_WP | CR0_MP;
 	cpu->cr4 = CR4_PAE | CR4_OSFXSR;
@@ -182,6 +221,7 @@ static void guest_reset(void)
 	cpu->rflags = RFLAGS_FIXED;
 	emu_update_mode(cpu);
 	emu_tlb_flush(cpu, true);
+	assert_int_equal(cpu->code_mode, mode32 ? EMU_MODE32 : EMU_MODE64);
 }
 
 static uint8_t *guest_ptr(uint64_t la)
@@ -253,6 +293,7 @@ enum kind {
 	K_PLAIN,  /* [pfx][66][REX.W] op */
 	K_JREL,   /* op rel8/rel32 to TARGET_OFF */
 	K_MOFFS,  /* [66][REX.W] op moffs64 */
+	K_MODRM16, /* 67 [66] op modrm with 16-bit addressing (LEA only: no access) */
 };
 
 enum imm { I0, I8, IZ, I16, IV, I8_16 /* ENTER */ };
@@ -285,7 +326,11 @@ struct form {
 	uint32_t undef;
 	enum setup setup;
 	uint8_t pfx; /* mandatory prefix (F3) or 0 */
+	uint8_t modes; /* 0: 64-bit and compat mode, M64: 64-bit only, M32: compat only */
 };
+
+#define M64 1
+#define M32 2
 
 #define SZ_BWDQ 0xf
 #define SZ_WDQ 0xe
@@ -295,113 +340,125 @@ struct form {
 
 static const struct form forms[] = {
 #define ALU(n, o, u)                                                                                         \
-	{ n " E,G", { o }, { o + 1 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, u, S_NONE, 0 },                          \
-	{ n " G,E", { o + 2 }, { o + 3 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, u, S_NONE, 0 },                      \
-	{ n " acc,imm", { o + 4 }, { o + 5 }, 1, SZ_BWDQ, K_ACC, 0, 0, IZ, u, S_NONE, 0 },                     \
-	{ n " E,Iz (80/81)", { 0x80 }, { 0x81 }, 1, SZ_BWDQ, K_MODRM, o / 8, 2, IZ, u, S_NONE, 0 },            \
-	{ n " E,Ib (83)", { 0 }, { 0x83 }, 1, SZ_WDQ, K_MODRM, o / 8, 2, I8, u, S_NONE, 0 }
+	{ n " E,G", { o }, { o + 1 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, u, S_NONE, 0, 0 },                          \
+	{ n " G,E", { o + 2 }, { o + 3 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, u, S_NONE, 0, 0 },                      \
+	{ n " acc,imm", { o + 4 }, { o + 5 }, 1, SZ_BWDQ, K_ACC, 0, 0, IZ, u, S_NONE, 0, 0 },                     \
+	{ n " E,Iz (80/81)", { 0x80 }, { 0x81 }, 1, SZ_BWDQ, K_MODRM, o / 8, 2, IZ, u, S_NONE, 0, 0 },            \
+	{ n " E,Ib (83)", { 0 }, { 0x83 }, 1, SZ_WDQ, K_MODRM, o / 8, 2, I8, u, S_NONE, 0, 0 }
 	ALU("add", 0x00, 0), ALU("or", 0x08, FL_AF), ALU("adc", 0x10, 0), ALU("sbb", 0x18, 0),
 	ALU("and", 0x20, FL_AF), ALU("sub", 0x28, 0), ALU("xor", 0x30, FL_AF), ALU("cmp", 0x38, 0),
 #undef ALU
-	{ "test E,G", { 0x84 }, { 0x85 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, FL_AF, S_NONE, 0 },
-	{ "test acc,imm", { 0xa8 }, { 0xa9 }, 1, SZ_BWDQ, K_ACC, 0, 0, IZ, FL_AF, S_NONE, 0 },
-	{ "test E,I (F6/F7 /0)", { 0xf6 }, { 0xf7 }, 1, SZ_BWDQ, K_MODRM, 0, 2, IZ, FL_AF, S_NONE, 0 },
-	{ "not", { 0xf6 }, { 0xf7 }, 1, SZ_BWDQ, K_MODRM, 2, 2, I0, 0, S_NONE, 0 },
-	{ "neg", { 0xf6 }, { 0xf7 }, 1, SZ_BWDQ, K_MODRM, 3, 2, I0, 0, S_NONE, 0 },
-	{ "mul", { 0xf6 }, { 0xf7 }, 1, SZ_BWDQ, K_MODRM, 4, 2, I0, SZAP, S_NONE, 0 },
-	{ "imul (one operand)", { 0xf6 }, { 0xf7 }, 1, SZ_BWDQ, K_MODRM, 5, 2, I0, SZAP, S_NONE, 0 },
-	{ "div", { 0xf6 }, { 0xf7 }, 1, SZ_BWDQ, K_MODRM, 6, 2, I0, FL_ALL, S_DIV, 0 },
-	{ "idiv", { 0xf6 }, { 0xf7 }, 1, SZ_BWDQ, K_MODRM, 7, 2, I0, FL_ALL, S_DIV, 0 },
-	{ "inc", { 0xfe }, { 0xff }, 1, SZ_BWDQ, K_MODRM, 0, 2, I0, 0, S_NONE, 0 },
-	{ "dec", { 0xfe }, { 0xff }, 1, SZ_BWDQ, K_MODRM, 1, 2, I0, 0, S_NONE, 0 },
-	{ "imul G,E (0F AF)", { 0 }, { 0x0f, 0xaf }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, SZAP, S_NONE, 0 },
-	{ "imul G,E,Iz (69)", { 0 }, { 0x69 }, 1, SZ_WDQ, K_MODRM, -1, 2, IZ, SZAP, S_NONE, 0 },
-	{ "imul G,E,Ib (6B)", { 0 }, { 0x6b }, 1, SZ_WDQ, K_MODRM, -1, 2, I8, SZAP, S_NONE, 0 },
+	{ "test E,G", { 0x84 }, { 0x85 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, FL_AF, S_NONE, 0, 0 },
+	{ "test acc,imm", { 0xa8 }, { 0xa9 }, 1, SZ_BWDQ, K_ACC, 0, 0, IZ, FL_AF, S_NONE, 0, 0 },
+	{ "test E,I (F6/F7 /0)", { 0xf6 }, { 0xf7 }, 1, SZ_BWDQ, K_MODRM, 0, 2, IZ, FL_AF, S_NONE, 0, 0 },
+	{ "not", { 0xf6 }, { 0xf7 }, 1, SZ_BWDQ, K_MODRM, 2, 2, I0, 0, S_NONE, 0, 0 },
+	{ "neg", { 0xf6 }, { 0xf7 }, 1, SZ_BWDQ, K_MODRM, 3, 2, I0, 0, S_NONE, 0, 0 },
+	{ "mul", { 0xf6 }, { 0xf7 }, 1, SZ_BWDQ, K_MODRM, 4, 2, I0, SZAP, S_NONE, 0, 0 },
+	{ "imul (one operand)", { 0xf6 }, { 0xf7 }, 1, SZ_BWDQ, K_MODRM, 5, 2, I0, SZAP, S_NONE, 0, 0 },
+	{ "div", { 0xf6 }, { 0xf7 }, 1, SZ_BWDQ, K_MODRM, 6, 2, I0, FL_ALL, S_DIV, 0, 0 },
+	{ "idiv", { 0xf6 }, { 0xf7 }, 1, SZ_BWDQ, K_MODRM, 7, 2, I0, FL_ALL, S_DIV, 0, 0 },
+	{ "inc", { 0xfe }, { 0xff }, 1, SZ_BWDQ, K_MODRM, 0, 2, I0, 0, S_NONE, 0, 0 },
+	{ "dec", { 0xfe }, { 0xff }, 1, SZ_BWDQ, K_MODRM, 1, 2, I0, 0, S_NONE, 0, 0 },
+	{ "imul G,E (0F AF)", { 0 }, { 0x0f, 0xaf }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, SZAP, S_NONE, 0, 0 },
+	{ "imul G,E,Iz (69)", { 0 }, { 0x69 }, 1, SZ_WDQ, K_MODRM, -1, 2, IZ, SZAP, S_NONE, 0, 0 },
+	{ "imul G,E,Ib (6B)", { 0 }, { 0x6b }, 1, SZ_WDQ, K_MODRM, -1, 2, I8, SZAP, S_NONE, 0, 0 },
 #define SH(n, e)                                                                                              \
-	{ n " E,Ib (C0/C1)", { 0xc0 }, { 0xc1 }, 1, SZ_BWDQ, K_MODRM, e, 2, I8, 0, e < 4 ? S_ROT : S_SHIFT, 0 }, \
-	{ n " E,1 (D0/D1)", { 0xd0 }, { 0xd1 }, 1, SZ_BWDQ, K_MODRM, e, 2, I0, 0, e < 4 ? S_ROT : S_SHIFT, 0 }, \
-	{ n " E,CL (D2/D3)", { 0xd2 }, { 0xd3 }, 1, SZ_BWDQ, K_MODRM, e, 2, I0, 0, e < 4 ? S_ROT : S_SHIFT, 0 }
+	{ n " E,Ib (C0/C1)", { 0xc0 }, { 0xc1 }, 1, SZ_BWDQ, K_MODRM, e, 2, I8, 0, e < 4 ? S_ROT : S_SHIFT, 0, 0 }, \
+	{ n " E,1 (D0/D1)", { 0xd0 }, { 0xd1 }, 1, SZ_BWDQ, K_MODRM, e, 2, I0, 0, e < 4 ? S_ROT : S_SHIFT, 0, 0 }, \
+	{ n " E,CL (D2/D3)", { 0xd2 }, { 0xd3 }, 1, SZ_BWDQ, K_MODRM, e, 2, I0, 0, e < 4 ? S_ROT : S_SHIFT, 0, 0 }
 	SH("rol", 0), SH("ror", 1), SH("rcl", 2), SH("rcr", 3), SH("shl", 4), SH("shr", 5), SH("sal", 6), SH("sar", 7),
 #undef SH
-	{ "shld E,G,Ib", { 0 }, { 0x0f, 0xa4 }, 2, SZ_WDQ, K_MODRM, -1, 2, I8, 0, S_SHXD, 0 },
-	{ "shld E,G,CL", { 0 }, { 0x0f, 0xa5 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_SHXD, 0 },
-	{ "shrd E,G,Ib", { 0 }, { 0x0f, 0xac }, 2, SZ_WDQ, K_MODRM, -1, 2, I8, 0, S_SHXD, 0 },
-	{ "shrd E,G,CL", { 0 }, { 0x0f, 0xad }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_SHXD, 0 },
-	{ "bt E,G", { 0 }, { 0x0f, 0xa3 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BTREG, 0 },
-	{ "bts E,G", { 0 }, { 0x0f, 0xab }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BTREG, 0 },
-	{ "btr E,G", { 0 }, { 0x0f, 0xb3 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BTREG, 0 },
-	{ "btc E,G", { 0 }, { 0x0f, 0xbb }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BTREG, 0 },
-	{ "bt E,Ib", { 0 }, { 0x0f, 0xba }, 2, SZ_WDQ, K_MODRM, 4, 2, I8, FL_OF | FL_SF | FL_AF | FL_PF, S_NONE, 0 },
-	{ "bts E,Ib", { 0 }, { 0x0f, 0xba }, 2, SZ_WDQ, K_MODRM, 5, 2, I8, FL_OF | FL_SF | FL_AF | FL_PF, S_NONE, 0 },
-	{ "btr E,Ib", { 0 }, { 0x0f, 0xba }, 2, SZ_WDQ, K_MODRM, 6, 2, I8, FL_OF | FL_SF | FL_AF | FL_PF, S_NONE, 0 },
-	{ "btc E,Ib", { 0 }, { 0x0f, 0xba }, 2, SZ_WDQ, K_MODRM, 7, 2, I8, FL_OF | FL_SF | FL_AF | FL_PF, S_NONE, 0 },
-	{ "bsf", { 0 }, { 0x0f, 0xbc }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_ALL & ~FL_ZF, S_BITSCAN, 0 },
-	{ "bsr", { 0 }, { 0x0f, 0xbd }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_ALL & ~FL_ZF, S_BITSCAN, 0 },
-	{ "tzcnt", { 0 }, { 0x0f, 0xbc }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BITSCAN, 0xf3 },
-	{ "lzcnt", { 0 }, { 0x0f, 0xbd }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BITSCAN, 0xf3 },
-	{ "popcnt", { 0 }, { 0x0f, 0xb8 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_BITSCAN, 0xf3 },
-	{ "bswap", { 0 }, { 0x0f, 0xc8 }, 2, SZ_DQ, K_OPREG, 0, 0, I0, 0, S_NONE, 0 },
-	{ "xchg E,G", { 0x86 }, { 0x87 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0 },
-	{ "xchg rAX,r (90+r)", { 0 }, { 0x90 }, 1, SZ_WDQ, K_OPREG, 0, 0, I0, 0, S_NONE, 0 },
-	{ "xadd", { 0x0f, 0xc0 }, { 0x0f, 0xc1 }, 2, SZ_BWDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0 },
-	{ "cmpxchg", { 0x0f, 0xb0 }, { 0x0f, 0xb1 }, 2, SZ_BWDQ, K_MODRM, -1, 2, I0, 0, S_CMPXCHG, 0 },
-	{ "cmpxchg8b/16b", { 0 }, { 0x0f, 0xc7 }, 2, 0xc, K_MODRM, 1, 1, I0, 0, S_CX8, 0 },
-	{ "mov E,G", { 0x88 }, { 0x89 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0 },
-	{ "mov G,E", { 0x8a }, { 0x8b }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0 },
-	{ "mov E,I (C6/C7)", { 0xc6 }, { 0xc7 }, 1, SZ_BWDQ, K_MODRM, 0, 2, IZ, 0, S_NONE, 0 },
-	{ "mov r,I (B0/B8+r)", { 0xb0 }, { 0xb8 }, 1, SZ_BWDQ, K_OPREG, 0, 0, IV, 0, S_NONE, 0 },
-	{ "mov acc,moffs", { 0xa0 }, { 0xa1 }, 1, SZ_BWDQ, K_MOFFS, 0, 0, I0, 0, S_NONE, 0 },
-	{ "mov moffs,acc", { 0xa2 }, { 0xa3 }, 1, SZ_BWDQ, K_MOFFS, 0, 0, I0, 0, S_NONE, 0 },
-	{ "movzx G,Eb", { 0 }, { 0x0f, 0xb6 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0 },
-	{ "movzx G,Ew", { 0 }, { 0x0f, 0xb7 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0 },
-	{ "movsx G,Eb", { 0 }, { 0x0f, 0xbe }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0 },
-	{ "movsx G,Ew", { 0 }, { 0x0f, 0xbf }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0 },
-	{ "movsxd G,Ed", { 0 }, { 0x63 }, 1, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0 },
-	{ "lea", { 0 }, { 0x8d }, 1, SZ_WDQ, K_MODRM, -1, 1, I0, 0, S_NONE, 0 },
-	{ "cbw/cwde/cdqe", { 0 }, { 0x98 }, 1, SZ_WDQ, K_PLAIN, 0, 0, I0, 0, S_NONE, 0 },
-	{ "cwd/cdq/cqo", { 0 }, { 0x99 }, 1, SZ_WDQ, K_PLAIN, 0, 0, I0, 0, S_NONE, 0 },
+	{ "shld E,G,Ib", { 0 }, { 0x0f, 0xa4 }, 2, SZ_WDQ, K_MODRM, -1, 2, I8, 0, S_SHXD, 0, 0 },
+	{ "shld E,G,CL", { 0 }, { 0x0f, 0xa5 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_SHXD, 0, 0 },
+	{ "shrd E,G,Ib", { 0 }, { 0x0f, 0xac }, 2, SZ_WDQ, K_MODRM, -1, 2, I8, 0, S_SHXD, 0, 0 },
+	{ "shrd E,G,CL", { 0 }, { 0x0f, 0xad }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_SHXD, 0, 0 },
+	{ "bt E,G", { 0 }, { 0x0f, 0xa3 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BTREG, 0, 0 },
+	{ "bts E,G", { 0 }, { 0x0f, 0xab }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BTREG, 0, 0 },
+	{ "btr E,G", { 0 }, { 0x0f, 0xb3 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BTREG, 0, 0 },
+	{ "btc E,G", { 0 }, { 0x0f, 0xbb }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BTREG, 0, 0 },
+	{ "bt E,Ib", { 0 }, { 0x0f, 0xba }, 2, SZ_WDQ, K_MODRM, 4, 2, I8, FL_OF | FL_SF | FL_AF | FL_PF, S_NONE, 0, 0 },
+	{ "bts E,Ib", { 0 }, { 0x0f, 0xba }, 2, SZ_WDQ, K_MODRM, 5, 2, I8, FL_OF | FL_SF | FL_AF | FL_PF, S_NONE, 0, 0 },
+	{ "btr E,Ib", { 0 }, { 0x0f, 0xba }, 2, SZ_WDQ, K_MODRM, 6, 2, I8, FL_OF | FL_SF | FL_AF | FL_PF, S_NONE, 0, 0 },
+	{ "btc E,Ib", { 0 }, { 0x0f, 0xba }, 2, SZ_WDQ, K_MODRM, 7, 2, I8, FL_OF | FL_SF | FL_AF | FL_PF, S_NONE, 0, 0 },
+	{ "bsf", { 0 }, { 0x0f, 0xbc }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_ALL & ~FL_ZF, S_BITSCAN, 0, 0 },
+	{ "bsr", { 0 }, { 0x0f, 0xbd }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_ALL & ~FL_ZF, S_BITSCAN, 0, 0 },
+	{ "tzcnt", { 0 }, { 0x0f, 0xbc }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BITSCAN, 0xf3, 0 },
+	{ "lzcnt", { 0 }, { 0x0f, 0xbd }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BITSCAN, 0xf3, 0 },
+	{ "popcnt", { 0 }, { 0x0f, 0xb8 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_BITSCAN, 0xf3, 0 },
+	{ "bswap", { 0 }, { 0x0f, 0xc8 }, 2, SZ_DQ, K_OPREG, 0, 0, I0, 0, S_NONE, 0, 0 },
+	{ "xchg E,G", { 0x86 }, { 0x87 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 },
+	{ "xchg rAX,r (90+r)", { 0 }, { 0x90 }, 1, SZ_WDQ, K_OPREG, 0, 0, I0, 0, S_NONE, 0, 0 },
+	{ "xadd", { 0x0f, 0xc0 }, { 0x0f, 0xc1 }, 2, SZ_BWDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 },
+	{ "cmpxchg", { 0x0f, 0xb0 }, { 0x0f, 0xb1 }, 2, SZ_BWDQ, K_MODRM, -1, 2, I0, 0, S_CMPXCHG, 0, 0 },
+	{ "cmpxchg8b/16b", { 0 }, { 0x0f, 0xc7 }, 2, 0xc, K_MODRM, 1, 1, I0, 0, S_CX8, 0, 0 },
+	{ "mov E,G", { 0x88 }, { 0x89 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 },
+	{ "mov G,E", { 0x8a }, { 0x8b }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 },
+	{ "mov E,I (C6/C7)", { 0xc6 }, { 0xc7 }, 1, SZ_BWDQ, K_MODRM, 0, 2, IZ, 0, S_NONE, 0, 0 },
+	{ "mov r,I (B0/B8+r)", { 0xb0 }, { 0xb8 }, 1, SZ_BWDQ, K_OPREG, 0, 0, IV, 0, S_NONE, 0, 0 },
+	{ "mov acc,moffs", { 0xa0 }, { 0xa1 }, 1, SZ_BWDQ, K_MOFFS, 0, 0, I0, 0, S_NONE, 0, 0 },
+	{ "mov moffs,acc", { 0xa2 }, { 0xa3 }, 1, SZ_BWDQ, K_MOFFS, 0, 0, I0, 0, S_NONE, 0, 0 },
+	{ "movzx G,Eb", { 0 }, { 0x0f, 0xb6 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 },
+	{ "movzx G,Ew", { 0 }, { 0x0f, 0xb7 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 },
+	{ "movsx G,Eb", { 0 }, { 0x0f, 0xbe }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 },
+	{ "movsx G,Ew", { 0 }, { 0x0f, 0xbf }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 },
+	{ "movsxd G,Ed", { 0 }, { 0x63 }, 1, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, M64 },
+	{ "lea", { 0 }, { 0x8d }, 1, SZ_WDQ, K_MODRM, -1, 1, I0, 0, S_NONE, 0, 0 },
+	{ "cbw/cwde/cdqe", { 0 }, { 0x98 }, 1, SZ_WDQ, K_PLAIN, 0, 0, I0, 0, S_NONE, 0, 0 },
+	{ "cwd/cdq/cqo", { 0 }, { 0x99 }, 1, SZ_WDQ, K_PLAIN, 0, 0, I0, 0, S_NONE, 0, 0 },
 #define CC(c)                                                                                            \
-	{ "setcc " #c, { 0x0f, 0x90 + c }, { 0 }, 2, SZ_B, K_MODRM, 0, 2, I0, 0, S_NONE, 0 },            \
-	{ "cmovcc " #c, { 0 }, { 0x0f, 0x40 + c }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0 },        \
-	{ "jcc rel8 " #c, { 0 }, { 0x70 + c }, 1, 0x8, K_JREL, 0, 0, I8, 0, S_NONE, 0 },                 \
-	{ "jcc rel32 " #c, { 0 }, { 0x0f, 0x80 + c }, 2, 0x8, K_JREL, 0, 0, IZ, 0, S_NONE, 0 }
+	{ "setcc " #c, { 0x0f, 0x90 + c }, { 0 }, 2, SZ_B, K_MODRM, 0, 2, I0, 0, S_NONE, 0, 0 },            \
+	{ "cmovcc " #c, { 0 }, { 0x0f, 0x40 + c }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 },        \
+	{ "jcc rel8 " #c, { 0 }, { 0x70 + c }, 1, 0x8, K_JREL, 0, 0, I8, 0, S_NONE, 0, 0 },                 \
+	{ "jcc rel32 " #c, { 0 }, { 0x0f, 0x80 + c }, 2, 0x8, K_JREL, 0, 0, IZ, 0, S_NONE, 0, 0 }
 	CC(0), CC(1), CC(2), CC(3), CC(4), CC(5), CC(6), CC(7),
 	CC(8), CC(9), CC(10), CC(11), CC(12), CC(13), CC(14), CC(15),
 #undef CC
-	{ "jmp rel8", { 0 }, { 0xeb }, 1, 0x8, K_JREL, 0, 0, I8, 0, S_NONE, 0 },
-	{ "jmp rel32", { 0 }, { 0xe9 }, 1, 0x8, K_JREL, 0, 0, IZ, 0, S_NONE, 0 },
-	{ "call rel32", { 0 }, { 0xe8 }, 1, 0x8, K_JREL, 0, 0, IZ, 0, S_NONE, 0 },
-	{ "loop", { 0 }, { 0xe2 }, 1, 0x8, K_JREL, 0, 0, I8, 0, S_LOOP, 0 },
-	{ "loope", { 0 }, { 0xe1 }, 1, 0x8, K_JREL, 0, 0, I8, 0, S_LOOP, 0 },
-	{ "loopne", { 0 }, { 0xe0 }, 1, 0x8, K_JREL, 0, 0, I8, 0, S_LOOP, 0 },
-	{ "jrcxz/jecxz", { 0 }, { 0xe3 }, 1, 0x8, K_JREL, 0, 0, I8, 0, S_LOOP, 0 },
-	{ "jmp E (FF /4)", { 0 }, { 0xff }, 1, 0x8, K_MODRM, 4, 2, I0, 0, S_INDIRECT, 0 },
-	{ "call E (FF /2)", { 0 }, { 0xff }, 1, 0x8, K_MODRM, 2, 2, I0, 0, S_INDIRECT, 0 },
-	{ "ret", { 0 }, { 0xc3 }, 1, 0x8, K_PLAIN, 0, 0, I0, 0, S_INDIRECT, 0 },
-	{ "ret imm16", { 0 }, { 0xc2 }, 1, 0x8, K_PLAIN, 0, 0, I16, 0, S_INDIRECT, 0 },
-	{ "push r (50+r)", { 0 }, { 0x50 }, 1, SZ_WQ, K_OPREG, 0, 0, I0, 0, S_NONE, 0 },
-	{ "pop r (58+r)", { 0 }, { 0x58 }, 1, SZ_WQ, K_OPREG, 0, 0, I0, 0, S_NONE, 0 },
-	{ "push Iz (68)", { 0 }, { 0x68 }, 1, SZ_WQ, K_PLAIN, 0, 0, IZ, 0, S_NONE, 0 },
-	{ "push Ib (6A)", { 0 }, { 0x6a }, 1, SZ_WQ, K_PLAIN, 0, 0, I8, 0, S_NONE, 0 },
-	{ "push E (FF /6)", { 0 }, { 0xff }, 1, SZ_WQ, K_MODRM, 6, 2, I0, 0, S_NONE, 0 },
-	{ "pop E (8F /0)", { 0 }, { 0x8f }, 1, SZ_WQ, K_MODRM, 0, 2, I0, 0, S_NONE, 0 },
-	{ "enter", { 0 }, { 0xc8 }, 1, SZ_WQ, K_PLAIN, 0, 0, I8_16, 0, S_ENTER, 0 },
-	{ "leave", { 0 }, { 0xc9 }, 1, SZ_WQ, K_PLAIN, 0, 0, I0, 0, S_ENTER, 0 },
-	{ "clc", { 0 }, { 0xf8 }, 1, 0x4, K_PLAIN, 0, 0, I0, 0, S_NONE, 0 },
-	{ "stc", { 0 }, { 0xf9 }, 1, 0x4, K_PLAIN, 0, 0, I0, 0, S_NONE, 0 },
-	{ "cmc", { 0 }, { 0xf5 }, 1, 0x4, K_PLAIN, 0, 0, I0, 0, S_NONE, 0 },
-	{ "cld", { 0 }, { 0xfc }, 1, 0x4, K_PLAIN, 0, 0, I0, 0, S_NONE, 0 },
-	{ "std", { 0 }, { 0xfd }, 1, 0x4, K_PLAIN, 0, 0, I0, 0, S_NONE, 0 },
-	{ "lahf", { 0 }, { 0x9f }, 1, 0x4, K_PLAIN, 0, 0, I0, 0, S_NONE, 0 },
-	{ "sahf", { 0 }, { 0x9e }, 1, 0x4, K_PLAIN, 0, 0, I0, 0, S_NONE, 0 },
-	{ "nop", { 0 }, { 0x90 }, 1, 0x4, K_PLAIN, 0, 0, I0, 0, S_NONE, 0 },
-	{ "nop E (0F 1F /0)", { 0 }, { 0x0f, 0x1f }, 2, SZ_WDQ, K_MODRM, 0, 2, I0, 0, S_NONE, 0 },
-	{ "xlat", { 0xd7 }, { 0 }, 1, SZ_B, K_PLAIN, 0, 0, I0, 0, S_STRING, 0 },
-	{ "movs", { 0xa4 }, { 0xa5 }, 1, SZ_BWDQ, K_PLAIN, 0, 0, I0, 0, S_STRING, 0 },
-	{ "cmps", { 0xa6 }, { 0xa7 }, 1, SZ_BWDQ, K_PLAIN, 0, 0, I0, 0, S_STRING, 0 },
-	{ "stos", { 0xaa }, { 0xab }, 1, SZ_BWDQ, K_PLAIN, 0, 0, I0, 0, S_STRING, 0 },
-	{ "lods", { 0xac }, { 0xad }, 1, SZ_BWDQ, K_PLAIN, 0, 0, I0, 0, S_STRING, 0 },
-	{ "scas", { 0xae }, { 0xaf }, 1, SZ_BWDQ, K_PLAIN, 0, 0, I0, 0, S_STRING, 0 },
+	{ "jmp rel8", { 0 }, { 0xeb }, 1, 0x8, K_JREL, 0, 0, I8, 0, S_NONE, 0, 0 },
+	{ "jmp rel32", { 0 }, { 0xe9 }, 1, 0x8, K_JREL, 0, 0, IZ, 0, S_NONE, 0, 0 },
+	{ "call rel32", { 0 }, { 0xe8 }, 1, 0x8, K_JREL, 0, 0, IZ, 0, S_NONE, 0, 0 },
+	{ "loop", { 0 }, { 0xe2 }, 1, 0x8, K_JREL, 0, 0, I8, 0, S_LOOP, 0, 0 },
+	{ "loope", { 0 }, { 0xe1 }, 1, 0x8, K_JREL, 0, 0, I8, 0, S_LOOP, 0, 0 },
+	{ "loopne", { 0 }, { 0xe0 }, 1, 0x8, K_JREL, 0, 0, I8, 0, S_LOOP, 0, 0 },
+	{ "jrcxz/jecxz", { 0 }, { 0xe3 }, 1, 0x8, K_JREL, 0, 0, I8, 0, S_LOOP, 0, 0 },
+	{ "jmp E (FF /4)", { 0 }, { 0xff }, 1, 0x8, K_MODRM, 4, 2, I0, 0, S_INDIRECT, 0, 0 },
+	{ "call E (FF /2)", { 0 }, { 0xff }, 1, 0x8, K_MODRM, 2, 2, I0, 0, S_INDIRECT, 0, 0 },
+	{ "ret", { 0 }, { 0xc3 }, 1, 0x8, K_PLAIN, 0, 0, I0, 0, S_INDIRECT, 0, 0 },
+	{ "ret imm16", { 0 }, { 0xc2 }, 1, 0x8, K_PLAIN, 0, 0, I16, 0, S_INDIRECT, 0, 0 },
+	{ "push r (50+r)", { 0 }, { 0x50 }, 1, SZ_WQ, K_OPREG, 0, 0, I0, 0, S_NONE, 0, 0 },
+	{ "pop r (58+r)", { 0 }, { 0x58 }, 1, SZ_WQ, K_OPREG, 0, 0, I0, 0, S_NONE, 0, 0 },
+	{ "push Iz (68)", { 0 }, { 0x68 }, 1, SZ_WQ, K_PLAIN, 0, 0, IZ, 0, S_NONE, 0, 0 },
+	{ "push Ib (6A)", { 0 }, { 0x6a }, 1, SZ_WQ, K_PLAIN, 0, 0, I8, 0, S_NONE, 0, 0 },
+	{ "push E (FF /6)", { 0 }, { 0xff }, 1, SZ_WQ, K_MODRM, 6, 2, I0, 0, S_NONE, 0, 0 },
+	{ "pop E (8F /0)", { 0 }, { 0x8f }, 1, SZ_WQ, K_MODRM, 0, 2, I0, 0, S_NONE, 0, 0 },
+	{ "enter", { 0 }, { 0xc8 }, 1, SZ_WQ, K_PLAIN, 0, 0, I8_16, 0, S_ENTER, 0, 0 },
+	{ "leave", { 0 }, { 0xc9 }, 1, SZ_WQ, K_PLAIN, 0, 0, I0, 0, S_ENTER, 0, 0 },
+	{ "clc", { 0 }, { 0xf8 }, 1, 0x4, K_PLAIN, 0, 0, I0, 0, S_NONE, 0, 0 },
+	{ "stc", { 0 }, { 0xf9 }, 1, 0x4, K_PLAIN, 0, 0, I0, 0, S_NONE, 0, 0 },
+	{ "cmc", { 0 }, { 0xf5 }, 1, 0x4, K_PLAIN, 0, 0, I0, 0, S_NONE, 0, 0 },
+	{ "cld", { 0 }, { 0xfc }, 1, 0x4, K_PLAIN, 0, 0, I0, 0, S_NONE, 0, 0 },
+	{ "std", { 0 }, { 0xfd }, 1, 0x4, K_PLAIN, 0, 0, I0, 0, S_NONE, 0, 0 },
+	{ "lahf", { 0 }, { 0x9f }, 1, 0x4, K_PLAIN, 0, 0, I0, 0, S_NONE, 0, 0 },
+	{ "sahf", { 0 }, { 0x9e }, 1, 0x4, K_PLAIN, 0, 0, I0, 0, S_NONE, 0, 0 },
+	{ "nop", { 0 }, { 0x90 }, 1, 0x4, K_PLAIN, 0, 0, I0, 0, S_NONE, 0, 0 },
+	{ "nop E (0F 1F /0)", { 0 }, { 0x0f, 0x1f }, 2, SZ_WDQ, K_MODRM, 0, 2, I0, 0, S_NONE, 0, 0 },
+	{ "xlat", { 0xd7 }, { 0 }, 1, SZ_B, K_PLAIN, 0, 0, I0, 0, S_STRING, 0, 0 },
+	{ "movs", { 0xa4 }, { 0xa5 }, 1, SZ_BWDQ, K_PLAIN, 0, 0, I0, 0, S_STRING, 0, 0 },
+	{ "cmps", { 0xa6 }, { 0xa7 }, 1, SZ_BWDQ, K_PLAIN, 0, 0, I0, 0, S_STRING, 0, 0 },
+	{ "stos", { 0xaa }, { 0xab }, 1, SZ_BWDQ, K_PLAIN, 0, 0, I0, 0, S_STRING, 0, 0 },
+	{ "lods", { 0xac }, { 0xad }, 1, SZ_BWDQ, K_PLAIN, 0, 0, I0, 0, S_STRING, 0, 0 },
+	{ "scas", { 0xae }, { 0xaf }, 1, SZ_BWDQ, K_PLAIN, 0, 0, I0, 0, S_STRING, 0, 0 },
+	/* Compat mode only: encodings that are REX prefixes or invalid in 64-bit mode. */
+	{ "inc r (40+r)", { 0 }, { 0x40 }, 1, 0x6, K_OPREG, 0, 0, I0, 0, S_NONE, 0, M32 },
+	{ "dec r (48+r)", { 0 }, { 0x48 }, 1, 0x6, K_OPREG, 0, 0, I0, 0, S_NONE, 0, M32 },
+	{ "pusha", { 0 }, { 0x60 }, 1, 0x6, K_PLAIN, 0, 0, I0, 0, S_NONE, 0, M32 },
+	{ "popa", { 0 }, { 0x61 }, 1, 0x6, K_PLAIN, 0, 0, I0, 0, S_NONE, 0, M32 },
+	{ "daa", { 0 }, { 0x27 }, 1, 0x4, K_PLAIN, 0, 0, I0, FL_OF, S_NONE, 0, M32 },
+	{ "das", { 0 }, { 0x2f }, 1, 0x4, K_PLAIN, 0, 0, I0, FL_OF, S_NONE, 0, M32 },
+	{ "aaa", { 0 }, { 0x37 }, 1, 0x4, K_PLAIN, 0, 0, I0, FL_OF | FL_SF | FL_ZF | FL_PF, S_NONE, 0, M32 },
+	{ "aas", { 0 }, { 0x3f }, 1, 0x4, K_PLAIN, 0, 0, I0, FL_OF | FL_SF | FL_ZF | FL_PF, S_NONE, 0, M32 },
+	{ "aam", { 0 }, { 0xd4 }, 1, 0x4, K_PLAIN, 0, 0, I8, FL_OF | FL_AF | FL_CF, S_NONE, 0, M32 },
+	{ "aad", { 0 }, { 0xd5 }, 1, 0x4, K_PLAIN, 0, 0, I8, FL_OF | FL_AF | FL_CF, S_NONE, 0, M32 },
+	{ "lea 16-bit addressing", { 0 }, { 0x8d }, 1, 0x6, K_MODRM16, -1, 1, I0, 0, S_NONE, 0, M32 },
 };
 
 #define NFORMS (sizeof(forms) / sizeof(forms[0]))
@@ -433,11 +490,21 @@ static int rand_reg_not(int a, int b)
 	return r;
 }
 
+
+/* Default operand size 64 in 64-bit mode (no REX.W needed; 32 in compat). */
+static bool is_d64(const struct form *f)
+{
+	return f->kind == K_JREL || f->setup == S_INDIRECT || f->opv[0] == 0x50 || f->opv[0] == 0x58 ||
+	       f->opv[0] == 0x68 || f->opv[0] == 0x6a || f->opv[0] == 0xc8 || f->opv[0] == 0xc9 ||
+	       (f->opv[0] == 0xff && f->ext == 6) || f->opv[0] == 0x8f;
+}
+
 /* Builds the instruction and its inputs; s holds random registers on entry. */
 static void build(const struct form *f, int size, bool mem, struct inst *x, struct st *s, uint8_t *data)
 {
 	const uint8_t *op = size == 1 ? f->op8 : f->opv;
-	int reg = f->ext >= 0 ? f->ext : (int)(rnd() % 16), rm = (int)(rnd() % 16);
+	unsigned nregs = mode32 ? 8 : 16;
+	int reg = f->ext >= 0 ? f->ext : (int)(rnd() % nregs), rm = (int)(rnd() % nregs);
 	int base = -1, index = -1, scale = 0;
 	int32_t disp = 0;
 	uint8_t rex = 0;
@@ -451,11 +518,11 @@ static void build(const struct form *f, int size, bool mem, struct inst *x, stru
 		reg = f->ext >= 0 ? f->ext : reg;
 	if (mem) {
 		do
-			base = (int)(rnd() % 16);
+			base = (int)(rnd() % nregs);
 		while (base == 4);
 		if (rnd() % 3 == 0)
 			do
-				index = (int)(rnd() % 16);
+				index = (int)(rnd() % nregs);
 			while (index == 4 || index == base);
 		scale = (int)(rnd() % 4);
 		disp = (int32_t)(rnd() % 0x180) - 0x80;
@@ -472,7 +539,7 @@ static void build(const struct form *f, int size, bool mem, struct inst *x, stru
 			put(x, 0xf3);
 		else if (f->op8[0] != 0xd7 && p == 2)
 			put(x, 0xf2);
-		if (rnd() % 4 == 0) {
+		if (!mode32 && rnd() % 4 == 0) {
 			put(x, 0x67);
 			a32 = 1;
 		}
@@ -483,9 +550,7 @@ static void build(const struct form *f, int size, bool mem, struct inst *x, stru
 		put(x, 0x66);
 	if (f->pfx && size == 2)
 		put(x, f->pfx);
-	if (size == 8 && !(f->kind == K_JREL || f->setup == S_INDIRECT || f->opv[0] == 0x50 || f->opv[0] == 0x58 ||
-			   f->opv[0] == 0x68 || f->opv[0] == 0x6a || f->opv[0] == 0xc8 || f->opv[0] == 0xc9 ||
-			   (f->opv[0] == 0xff && f->ext == 6) || f->opv[0] == 0x8f))
+	if (size == 8 && !is_d64(f))
 		rex |= 8;
 	if (f->kind == K_MODRM) {
 		if (reg & 8)
@@ -504,7 +569,9 @@ static void build(const struct form *f, int size, bool mem, struct inst *x, stru
 		if (size == 1)
 			want_rex = rnd() & 1;
 	}
-	if (rex || want_rex)
+	if (f->kind == K_MODRM16)
+		put(x, 0x67);
+	if ((rex || want_rex) && !mode32)
 		put(x, 0x40 | rex);
 	for (int i = 0; i < f->oplen; i++)
 		put(x, op[i]);
@@ -526,8 +593,17 @@ static void build(const struct form *f, int size, bool mem, struct inst *x, stru
 		x->b[x->n - 1] += rm & 7;
 		break;
 	case K_MOFFS:
-		put_le(x, PTR_BASE + rnd() % 0x100, 8);
+		put_le(x, PTR_BASE + rnd() % 0x100, mode32 ? 4 : 8);
 		break;
+	case K_MODRM16: {
+		unsigned mod = rnd() % 3;
+		put(x, (uint8_t)(mod << 6 | (reg & 7) << 3 | (rnd() % 8)));
+		if (mod == 1)
+			put(x, (uint8_t)rnd());
+		else if (mod == 2 || (x->b[x->n - 1] & 0xc7) == 6)
+			put_le(x, rnd(), 2);
+		break;
+	}
 	default:
 		break;
 	}
@@ -724,6 +800,9 @@ static bool run_one(const struct form *f, int size, bool mem)
 			       (unsigned long long)cpu->rip, (unsigned long long)want_rip);
 			ok = false;
 		}
+		if (mode32)
+			for (int i = 0; i < 8; i++)
+				nat.r[i] = (uint32_t)nat.r[i], emu.r[i] = (uint32_t)emu.r[i];
 		if (memcmp(nat.r, emu.r, sizeof(nat.r)) || ((nat.fl ^ emu.fl) & flmask)) {
 			printf("%s/%d%s: registers or flags differ (flag mask %x)\n", f->name, size * 8, mem ? "/mem" : "", flmask);
 			ok = false;
@@ -782,10 +861,13 @@ static void run_forms(const char *const *prefixes)
 		for (const char *const *p = prefixes; *p; p++)
 			if (!strncmp(f->name, *p, strlen(*p)))
 				match = true;
-		if (!match)
+		if (!match || (f->modes == M32 && !mode32) || (f->modes == M64 && mode32))
 			continue;
+		unsigned sizes = f->sizes;
+		if (mode32)
+			sizes = (sizes & 7) | (is_d64(f) && (sizes & 8) ? 4 : 0);
 		for (int size = 1; size <= 8; size *= 2) {
-			if (!(f->sizes & size) || (size == 1 && !f->op8[0] && f->opv[0]))
+			if (!(sizes & size) || (size == 1 && !f->op8[0] && f->opv[0]))
 				continue;
 			for (int mem = 0; mem <= 1; mem++) {
 				int nbad = 0;
@@ -796,12 +878,13 @@ static void run_forms(const char *const *prefixes)
 						break;
 				bad += nbad;
 				if (getenv("DIFF_COVERAGE"))
-					printf("| %s | %d | %s | %d |\n", f->name, size * 8, mem ? "mem" : "reg", iters);
+					printf("| %s | %d | %s | %s | %d |\n", f->name, size * 8, mem ? "mem" : "reg",
+					       mode32 ? "compat" : "64-bit", iters);
 			}
 		}
 	}
 	total_bad += bad;
-	printf("%lu runs, %lu mismatches\n", total_runs - runs0, bad);
+	printf("%s: %lu runs, %lu mismatches\n", mode32 ? "compat mode" : "64-bit mode", total_runs - runs0, bad);
 	assert_int_equal(bad, 0);
 }
 
@@ -810,7 +893,11 @@ static void run_forms(const char *const *prefixes)
 	{                                                               \
 		static const char *const p[] = { __VA_ARGS__, NULL };   \
 		(void)state;                                            \
+		mode32 = false;                                         \
 		run_forms(p);                                           \
+		mode32 = true;                                          \
+		run_forms(p);                                           \
+		mode32 = false;                                         \
 	}
 
 FAMILY(test_alu, "add", "or", "adc", "sbb", "and", "sub", "xor", "cmp", "test", "not", "neg", "inc", "dec")
@@ -823,6 +910,7 @@ FAMILY(test_branch, "jcc", "jmp", "call", "loop", "jrcxz", "ret")
 FAMILY(test_stack, "push", "pop", "enter", "leave")
 FAMILY(test_flags, "clc", "stc", "cmc", "cld", "std", "lahf", "sahf")
 FAMILY(test_string, "movs", "cmps", "stos", "lods", "scas")
+FAMILY(test_legacy, "inc r", "dec r", "pusha", "popa", "daa", "das", "aaa", "aas", "aam", "aad", "lea 16")
 
 static int group_setup(void **state)
 {
@@ -845,7 +933,7 @@ int main(void)
 		cmocka_unit_test(test_alu), cmocka_unit_test(test_muldiv), cmocka_unit_test(test_shift),
 		cmocka_unit_test(test_bitops), cmocka_unit_test(test_xchg), cmocka_unit_test(test_mov),
 		cmocka_unit_test(test_branch), cmocka_unit_test(test_stack), cmocka_unit_test(test_flags),
-		cmocka_unit_test(test_string),
+		cmocka_unit_test(test_string), cmocka_unit_test(test_legacy),
 	};
 	int r = cmocka_run_group_tests(tests, group_setup, NULL);
 	printf("differential: %zu forms, %lu runs, %lu mismatches\n", NFORMS, total_runs, total_bad);

@@ -303,12 +303,8 @@ static void aaa_aas(struct emu_cpu *cpu, bool sub)
 	uint32_t f = emu_flags(cpu);
 	uint16_t ax = (uint16_t)cpu->gpr[X86_RAX];
 	bool adj = (ax & 0xf) > 9 || (f & FL_AF);
-	if (adj) {
-		uint8_t al = (uint8_t)ax, ah = ax >> 8;
-		al = sub ? al - 6 : al + 6;
-		ah = sub ? ah - 1 : ah + 1;
-		ax = (uint16_t)(ah << 8 | al);
-	}
+	if (adj) /* AX as a whole: AL's carry/borrow reaches AH (current CPUs) */
+		ax = sub ? (uint16_t)(ax - 6 - 0x100) : (uint16_t)(ax + 0x106);
 	ax &= 0xff0f;
 	reg_write_v(cpu, X86_RAX, ax, 2);
 	f = flags_szp(ax & 0xff, 1);
