@@ -867,7 +867,7 @@ static void run_forms(const char *const *prefixes)
 		if (mode32)
 			sizes = (sizes & 7) | (is_d64(f) && (sizes & 8) ? 4 : 0);
 		for (int size = 1; size <= 8; size *= 2) {
-			if (!(sizes & size) || (size == 1 && !f->op8[0] && f->opv[0]))
+			if (!(sizes & size))
 				continue;
 			for (int mem = 0; mem <= 1; mem++) {
 				int nbad = 0;
