@@ -18,7 +18,7 @@ set -u
 BUILD=${BUILD:-build}
 SYM=$BUILD/symbiont
 GUESTS=$BUILD/tests/guests
-SYS="sys_lm sys_apic sys_triple"
+SYS="sys_lm sys_pm32 sys_apic sys_triple"
 OTHER="hello pio mmio pit_irq mbinfo smp"
 
 skip() { echo "$1"; exit 77; }
@@ -101,6 +101,19 @@ exception 08 err=0000 cpl=0 on ist2=1
 done
 EOT
 
+# ---- sys_pm32 ----
+cat >"$tmp/sys_pm32.want" <<'EOT'
+user: cpl=3
+exception 0d err=0000 cpl=3 on esp0=1
+exception 0d err=0000 cpl=3 on esp0=1
+int 0x80: from cpl=3 on esp0=1 ss=0010
+user: int 0x80 returned eax=5b
+exception 0d err=040a cpl=3 on esp0=1
+exception 0d err=0010 cpl=3 on esp0=1
+back in the kernel: cs=0008
+real mode: int 0x30 via ivt=2 flags changed=0000 sp=7000
+EOT
+
 # ---- sys_apic ----
 cat >"$tmp/sys_apic.want" <<'EOT'
 oneshot: irqs=1 ccr zero=1 isr in handler=1 isr after eoi=0
@@ -113,7 +126,7 @@ sed 's/^tsc-deadline: .*/tsc-deadline: not advertised/' "$tmp/sys_apic.want" >"$
 
 echo "triple fault next" >"$tmp/sys_triple.want"
 
-for g in sys_lm sys_apic; do
+for g in sys_lm sys_pm32 sys_apic; do
 	run_sym emu "$g" --kernel "$GUESTS/$g.elf"
 	run_qemu "$g" -kernel "$GUESTS/$g.elf"
 	r=0
