@@ -419,6 +419,31 @@ static void test_bad_loop(void **state)
 	expect_needs_reset(c);
 }
 
+static void test_bad_zero_length_loop(void **state)
+{
+	/* Empty buffers add nothing to the chain, so only the walk bound
+	 * stops this one. */
+	struct ctx *c = *state;
+	ready(c);
+	uint64_t a = drv_alloc(&c->d, 64);
+	const uint64_t ds[][4] = { { a, 16, VRING_DESC_F_NEXT, 1 }, { a, 0, VRING_DESC_F_NEXT, 2 }, { a, 0, VRING_DESC_F_NEXT, 1 } };
+	post_descs(c, ds, 3, 0);
+	expect_needs_reset(c);
+}
+
+static void test_bad_zero_length_indirect_loop(void **state)
+{
+	struct ctx *c = *state;
+	struct drv *d = &c->d;
+	ready(c);
+	uint64_t t = drv_alloc(d, 32);
+	put_desc(gmem(d, t), t, 0, VRING_DESC_F_NEXT, 1);
+	put_desc(gmem(d, t + 16), t, 0, VRING_DESC_F_NEXT, 0);
+	const uint64_t ds[][4] = { { t, 32, VRING_DESC_F_INDIRECT, 0 } };
+	post_descs(c, ds, 1, 0);
+	expect_needs_reset(c);
+}
+
 static void test_bad_address(void **state)
 {
 	struct ctx *c = *state;
@@ -468,9 +493,13 @@ static void test_bad_nested_indirect(void **state)
 	struct ctx *c = *state;
 	struct drv *d = &c->d;
 	ready(c);
+	/* The inner table holds a well-formed request: only the nesting is
+	 * wrong. */
 	uint64_t t1 = drv_alloc(d, 32), t2 = drv_alloc(d, 32), a = drv_alloc(d, 32);
-	put_desc(gmem(d, t2), a, 16, 0, 0);
-	put_desc(gmem(d, t1), t2, 16, VRING_DESC_F_INDIRECT, 0);
+	memset(gmem(d, a), 0, 32);
+	put_desc(gmem(d, t2), a, 16, VRING_DESC_F_NEXT, 1);
+	put_desc(gmem(d, t2 + 16), a + 16, 1, VRING_DESC_F_WRITE, 0);
+	put_desc(gmem(d, t1), t2, 32, VRING_DESC_F_INDIRECT, 0);
 	const uint64_t ds[][4] = { { t1, 16, VRING_DESC_F_INDIRECT, 0 } };
 	post_descs(c, ds, 1, 0);
 	expect_needs_reset(c);
@@ -622,6 +651,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_intx_isr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_legacy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_loop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_zero_length_loop, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_zero_length_indirect_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_address, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_mmio_address, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_huge_length, setup, teardown),
