@@ -1,0 +1,140 @@
+#!/usr/bin/env bash
+# virtio-vsock end to end: a static guest program (tests/e2e/vsock_echo.c,
+# built here and appended to the default initramfs as /bin/vsock_echo) talks
+# to host unix sockets through --vsock 3,uds=PATH:
+#   host -> guest: the host connects to PATH, says "CONNECT 1234", gets
+#                  "OK <port>", and the guest's echo server returns its bytes;
+#   guest -> host: the guest connects to CID 2 port 5000, which reaches the
+#                  host's listener at PATH_5000, and prints the host's answer.
+# QEMU cannot check the guest side here without /dev/vhost-vsock; the guest
+# program uses nothing but the AF_VSOCK socket API.
+set -u
+BUILD=${BUILD:-build}
+SYM=$BUILD/symbiont
+GUEST=build/guest
+READY_TIMEOUT=${READY_TIMEOUT:-600}
+
+skip() { echo "$1"; exit 77; }
+fail() { echo "FAIL: $*"; exit 1; }
+for t in python3 timeout mkfifo cpio gzip gcc; do
+	command -v $t >/dev/null || skip "$t not installed"
+done
+[ -e $GUEST/vmlinuz ] && [ -e $GUEST/initramfs.cpio.gz ] || skip "no default guest in $GUEST (make guest)"
+[ -x "$SYM" ] || fail "$SYM missing (make BUILD=$BUILD)"
+
+tmp=$(mktemp -d /tmp/symbiont-vsock-e2e.XXXXXX)
+pid= srv=
+cleanup() {
+	[ -n "$pid" ] && kill "$pid" 2>/dev/null
+	[ -n "$srv" ] && kill "$srv" 2>/dev/null
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+# The guest program, in an extra cpio archive after the image's own.
+mkdir -p "$tmp/root/bin"
+gcc -static -O2 -o "$tmp/root/bin/vsock_echo" tests/e2e/vsock_echo.c 2>"$tmp/gcc.log" ||
+	skip "cannot build a static guest program: $(tail -1 "$tmp/gcc.log")"
+(cd "$tmp/root" && find . | cpio -o -H newc --quiet | gzip) >"$tmp/extra.cpio.gz"
+cat $GUEST/initramfs.cpio.gz "$tmp/extra.cpio.gz" >"$tmp/initrd"
+
+uds=$tmp/v.sock
+token="vsock-$$-$RANDOM"
+
+# Host listener for the guest's connections to port 5000: answers
+# "host got: <what it read>" once the guest half-closes.
+python3 - "${uds}_5000" >"$tmp/srv.log" 2>&1 <<'PY' &
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.bind(sys.argv[1]); s.listen(1)
+c, _ = s.accept()
+data = b""
+while True:
+    b = c.recv(4096)
+    if not b:
+        break
+    data += b
+c.sendall(b"host got: " + data)
+c.close()
+print("served", data)
+PY
+srv=$!
+
+mkfifo "$tmp/in"
+timeout 1200 "$SYM" run --mem 256M --serial stdio --kernel $GUEST/vmlinuz --initrd "$tmp/initrd" \
+	--append "console=ttyS0 quiet" --vsock "3,uds=$uds" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
+pid=$!
+exec 3>"$tmp/in"
+for ((i = 0; i < READY_TIMEOUT; i++)); do
+	grep -q "symbiont guest ready" "$tmp/out" && break
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 1
+done
+if ! grep -q "symbiont guest ready" "$tmp/out"; then
+	tail -5 "$tmp/err"
+	grep -q "vsock" "$tmp/err" && fail "symbiont refused --vsock: $(tail -1 "$tmp/err")"
+	skip "emu engine cannot boot the default guest yet"
+fi
+sleep 2
+
+wait_for() {
+	for ((i = 0; i < $2; i++)); do
+		grep -q "$1" "$tmp/out" && return 0
+		kill -0 "$pid" 2>/dev/null || return 1
+		sleep 1
+	done
+	return 1
+}
+
+# Guest -> host first, then the guest's echo server for host -> guest.
+cat >&3 <<CMDS
+vsock_echo connect 2 5000 hello-$token
+vsock_echo listen 1234 &
+CMDS
+wait_for "LISTENING-1234" 120 || { cat "$tmp/out" "$tmp/err"; fail "guest echo server did not start"; }
+
+host_reply=$(timeout 60 python3 - "$uds" "ping-$token" 2>&1 <<'PY'
+import socket, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(sys.argv[1])
+s.sendall(b"CONNECT 1234\n")
+buf = b""
+while b"\n" not in buf:
+    b = s.recv(64)
+    if not b:
+        sys.exit("closed before OK: %r" % buf)
+    buf += b
+line, rest = buf.split(b"\n", 1)
+if not line.startswith(b"OK "):
+    sys.exit("bad handshake reply %r" % line)
+s.sendall(sys.argv[2].encode())
+s.shutdown(socket.SHUT_WR)
+data = rest
+while True:
+    b = s.recv(4096)
+    if not b:
+        break
+    data += b
+print(line.decode(), data.decode())
+PY
+)
+wait_for "ECHOED-" 60
+
+echo poweroff >&3
+for ((i = 0; i < 120; i++)); do
+	kill -0 "$pid" 2>/dev/null || break
+	sleep 1
+done
+exec 3>&-
+kill "$pid" 2>/dev/null
+wait "$pid" 2>/dev/null
+pid=
+
+out=$tmp/out
+grep -q "REPLY: host got: hello-$token" "$out" || { cat "$out" "$tmp/err" "$tmp/srv.log"; fail "guest -> host connection"; }
+case $host_reply in
+"OK "[0-9]*" ping-$token") ;;
+*) cat "$out"; fail "host -> guest connection: $host_reply" ;;
+esac
+grep -q "ECHOED-$((5 + ${#token}))" "$out" || { cat "$out"; fail "guest echo server did not see EOF"; }
+echo "virtio-vsock e2e ok"
