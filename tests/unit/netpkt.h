@@ -14,6 +14,9 @@ static const uint8_t netpkt_bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 #define NP_GW_IP 0x0a000202u    /* 10.0.2.2 */
 #define NP_DNS_IP 0x0a000203u   /* 10.0.2.3 */
 
+/* The address frames come from (tests on other networks change it). */
+static uint32_t np_guest_ip = NP_GUEST_IP;
+
 static inline void np_put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v; }
 static inline void np_put32(uint8_t *p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v; }
 static inline uint16_t np_get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
@@ -102,7 +105,7 @@ static inline size_t np_arp_request(uint8_t *f, uint32_t target)
 	a[4] = 6, a[5] = 4;
 	np_put16(a + 6, 1);
 	memcpy(a + 8, netpkt_guest_mac, 6);
-	np_put32(a + 14, NP_GUEST_IP);
+	np_put32(a + 14, np_guest_ip);
 	memset(a + 18, 0, 6);
 	np_put32(a + 24, target);
 	return 14 + 28;
@@ -118,7 +121,7 @@ static inline size_t np_icmp_echo(uint8_t *f, const uint8_t *dstmac, uint32_t ds
 	np_put16(ic + 6, seq);
 	memcpy(ic + 8, "symbiont", 8);
 	np_put16(ic + 2, np_fold(np_sum(ic, 16, 0)));
-	np_ip(ip, 1, NP_GUEST_IP, dst, 16);
+	np_ip(ip, 1, np_guest_ip, dst, 16);
 	return 14 + 20 + 16;
 }
 
@@ -138,7 +141,7 @@ static inline size_t np_tcp(uint8_t *f, const uint8_t *dstmac, uint32_t dst, uin
 	np_put16(t + 14, 65535);
 	if (dlen)
 		memcpy(t + 20, data, dlen);
-	np_ip(ip, 6, NP_GUEST_IP, dst, 20 + dlen);
+	np_ip(ip, 6, np_guest_ip, dst, 20 + dlen);
 	np_put16(t + 16, np_l4sum(ip, t, 20 + dlen));
 	return 14 + 20 + 20 + dlen;
 }
