@@ -269,6 +269,10 @@ static struct emu_block *build(struct emu_cpu *cpu, uint64_t la, uint64_t gpa)
 	b->n = n;
 	b->mode = mode;
 	b->valid = 1;
+	/* A block ending in a system instruction may have changed paging,
+	 * the mode or the interrupt state: the loop looks again after it. */
+	b->chain = !(n && insns[n - 1].ends_block == 2);
+	b->next_off[0] = b->next_off[1] = 0xffff;
 	b->pnext[0] = b->pnext[1] = 0;
 	unsigned h = blk_hash(gpa, mode);
 	b->hnext = bc->head[h];

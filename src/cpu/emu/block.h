@@ -21,6 +21,11 @@ struct emu_block {
 	uint8_t mode;
 	uint8_t valid;
 	uint8_t crosses;
+	uint8_t chain;       /* may be followed without the loop's checks (see exec.c) */
+	/* Successors on the same page (offset in page, block index), so the
+	 * loop can go from block to block without translating RIP. */
+	uint16_t next_off[2];
+	uint32_t next_bi[2];
 };
 
 struct emu_block_cache {

@@ -432,7 +432,9 @@ opcode:
 		f |= END;
 	}
 	in->exec = fn;
-	in->ends_block = !!(f & END);
+	/* 2: a system instruction, which may change what later blocks
+	 * depend on (paging, mode, interrupt flag). */
+	in->ends_block = (f & END) ? ((f & (SYS | X87 | SSE)) ? 2 : 1) : 0;
 	return pos;
 
 out_of_bytes:

@@ -68,6 +68,37 @@ static inline struct emu_block *find_block(struct emu_cpu *cpu)
 	return b;
 }
 
+/* The block following b when RIP stayed on b's page: looked up by guest-
+ * physical address (the page's translation was checked when b was entered),
+ * through b's two-entry successor cache.  NULL: let the loop find it. */
+static inline struct emu_block *next_in_page(struct emu_cpu *cpu, struct emu_block *b, uint64_t la_page)
+{
+	struct emu_block_cache *bc = cpu->blocks;
+	uint64_t la = code_linear(cpu);
+	unsigned off = la & 0xfff, slot;
+	struct emu_block *nb;
+	uint64_t gpa, flushes;
+
+	if ((la & ~0xfffULL) != la_page || !b->chain || b->crosses)
+		return NULL;
+	gpa = (b->gpa & ~0xfffULL) | off;
+	slot = b->next_off[0] == off ? 0 : b->next_off[1] == off ? 1 : 2;
+	if (likely(slot < 2)) {
+		nb = &bc->blk[b->next_bi[slot]];
+		if (likely(nb->valid && nb->gpa == gpa && nb->mode == cpu->code_mode && !nb->crosses))
+			return nb;
+	}
+	flushes = bc->flushes;
+	nb = emu_block_find(cpu, la, gpa);
+	if (nb->crosses)
+		return NULL;
+	if (bc->flushes == flushes) {
+		b->next_off[1] = b->next_off[0], b->next_bi[1] = b->next_bi[0];
+		b->next_off[0] = (uint16_t)off, b->next_bi[0] = (uint32_t)(nb - bc->blk);
+	}
+	return nb;
+}
+
 void emu_exec(struct emu_cpu *cpu)
 {
 	if (!cpu->blocks && emu_blocks_init(cpu)) {
@@ -90,7 +121,17 @@ void emu_exec(struct emu_cpu *cpu)
 			return;
 		if (cpu->vm && vm_stopping(cpu->vm))
 			return;
-		run_block(cpu, find_block(cpu));
+		struct emu_block *b = find_block(cpu);
+		uint64_t la_page = code_linear(cpu) & ~0xfffULL;
+		/* Chain through blocks on the same page while nothing asks the
+		 * loop to look (interrupts, a state change, the VM stopping). */
+		for (unsigned n = 0; b; n++) {
+			run_block(cpu, b);
+			if (cpu->exit_block || cpu->interrupt_shadow || n >= 64 ||
+			    atomic_load_explicit(&cpu->irq_pending, memory_order_relaxed))
+				break;
+			b = next_in_page(cpu, b, la_page);
+		}
 	}
 }
 
