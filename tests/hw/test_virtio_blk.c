@@ -145,6 +145,29 @@ static void test_identity(void **state)
 	assert_int_equal(common_rd(&c->d, VIRTIO_PCI_COMMON_NUMQ, 2), 1);
 }
 
+static void test_pci_cfg_window(void **state)
+{
+	/* The PCI_CFG capability reaches BAR 4 through config space. */
+	struct ctx *c = *state;
+	struct pci_device *pd = c->d.pd;
+	unsigned cap = c->d.pcicfg;
+	assert_true(cap != 0);
+	pci_cfg_write(pd, cap + 4, 1, 4);
+	pci_cfg_write(pd, cap + 8, 4, c->d.devcfg); /* capacity, low half */
+	pci_cfg_write(pd, cap + 12, 4, 4);
+	assert_int_equal(pci_cfg_read(pd, cap + 16, 4), IMG_SECTORS);
+	pci_cfg_write(pd, cap + 8, 4, c->d.common + VIRTIO_PCI_COMMON_STATUS);
+	pci_cfg_write(pd, cap + 12, 4, 1);
+	pci_cfg_write(pd, cap + 16, 4, VIRTIO_STATUS_ACKNOWLEDGE);
+	assert_int_equal(drv_status(&c->d), VIRTIO_STATUS_ACKNOWLEDGE);
+	assert_int_equal(pci_cfg_read(pd, cap + 16, 4) & 0xff, VIRTIO_STATUS_ACKNOWLEDGE);
+	/* Another BAR, or a bad length, reads back plain config bytes. */
+	pci_cfg_write(pd, cap + 4, 1, 0);
+	pci_cfg_write(pd, cap + 16, 4, 0x12345678);
+	assert_int_equal(pci_cfg_read(pd, cap + 16, 4), 0x12345678);
+	assert_int_equal(drv_status(&c->d), VIRTIO_STATUS_ACKNOWLEDGE);
+}
+
 static void test_features_ok_refused_without_version1(void **state)
 {
 	struct ctx *c = *state;
@@ -640,6 +663,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_identity, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pci_cfg_window, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_features_ok_refused_without_version1, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_buffers, setup, teardown),

@@ -6,6 +6,7 @@
  *     memory), layout below;
  *   - MSI-X in BAR 1 (one vector per queue plus one for config changes);
  *   - INTA# with the ISR register for drivers without MSI-X;
+ *   - the PCI_CFG capability, a window onto BAR 4 through config space;
  *   - for device types that have a transitional PCI id (net, blk, console,
  *     rng, ...), the legacy (0.9.5) register block in I/O BAR 0, so a legacy
  *     driver works too.  Drivers that know virtio 1.0 (Linux since 4.0) use
@@ -119,6 +120,7 @@
 #define VIRTIO_PCI_CAP_NOTIFY_CFG 2
 #define VIRTIO_PCI_CAP_ISR_CFG 3
 #define VIRTIO_PCI_CAP_DEVICE_CFG 4
+#define VIRTIO_PCI_CAP_PCI_CFG 5
 
 struct virtio_dev;
 
@@ -158,6 +160,7 @@ struct virtio_dev {
 	unsigned config_len;
 	uint32_t config_wmask_len; /* bytes at the start the driver may write */
 	bool quiet;           /* no stderr line on virtio_dev_error (fuzzing) */
+	unsigned pcicfg_cap;  /* config offset of the PCI_CFG access capability */
 };
 
 /* Sets up the PCI function, BARs and capabilities.  features are the

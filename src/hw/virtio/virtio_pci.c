@@ -376,6 +376,45 @@ static void legacy_write(void *opaque, uint64_t off, uint64_t val, unsigned size
 
 static const struct io_ops legacy_ops = { legacy_read, legacy_write };
 
+/* ---- VIRTIO_PCI_CAP_PCI_CFG: BAR access through config space ----------- */
+
+/* The driver sets bar, offset and length in the capability, then reads or
+ * writes pci_cfg_data (cap + 16) to access that BAR window. */
+static bool pcicfg_window(struct virtio_dev *vd, unsigned off, unsigned size, uint32_t *boff, unsigned *len)
+{
+	const uint8_t *c = &vd->pci.cfg[vd->pcicfg_cap];
+	unsigned data = vd->pcicfg_cap + 16;
+	if (!vd->pcicfg_cap || off >= data + 4 || off + size <= data)
+		return false;
+	*boff = c[8] | c[9] << 8 | c[10] << 16 | (uint32_t)c[11] << 24;
+	*len = c[12];
+	return c[4] == VIRTIO_BAR_MODERN && (*len == 1 || *len == 2 || *len == 4) &&
+	       *boff < VIRTIO_MODERN_BAR_SIZE && *boff % *len == 0;
+}
+
+static uint32_t pcicfg_read(struct pci_device *p, unsigned off, unsigned size, uint32_t val)
+{
+	struct virtio_dev *vd = p->opaque;
+	uint32_t boff;
+	unsigned len;
+	if (!pcicfg_window(vd, off, size, &boff, &len))
+		return val;
+	uint32_t v = modern_read(vd, boff, len);
+	return off == vd->pcicfg_cap + 16u ? v : val;
+}
+
+static void pcicfg_write(struct pci_device *p, unsigned off, unsigned size, uint32_t val)
+{
+	struct virtio_dev *vd = p->opaque;
+	uint32_t boff;
+	unsigned len;
+	(void)val;
+	if (!pcicfg_window(vd, off, size, &boff, &len) || off != vd->pcicfg_cap + 16u)
+		return;
+	const uint8_t *d = &p->cfg[off];
+	modern_write(vd, boff, d[0] | d[1] << 8 | d[2] << 16 | (uint32_t)d[3] << 24, len);
+}
+
 /* ---- setup -------------------------------------------------------------- */
 
 static void add_cap(struct virtio_dev *vd, uint8_t type, uint32_t off, uint32_t len)
@@ -438,6 +477,16 @@ int virtio_dev_init(struct virtio_dev *vd, struct vm *vm, const struct virtio_de
 	add_cap(vd, VIRTIO_PCI_CAP_ISR_CFG, VIRTIO_ISR_OFF, 1);
 	if (config_len)
 		add_cap(vd, VIRTIO_PCI_CAP_DEVICE_CFG, VIRTIO_DEVCFG_OFF, config_len);
+	int c = pci_add_capability(p, PCI_CAP_ID_VNDR, 20);
+	if (c > 0) {
+		vd->pcicfg_cap = c;
+		p->cfg[c + 2] = 20;
+		p->cfg[c + 3] = VIRTIO_PCI_CAP_PCI_CFG;
+		p->wmask[c + 4] = 0xff; /* bar */
+		memset(&p->wmask[c + 8], 0xff, 12); /* offset, length, data */
+		p->cfg_read = pcicfg_read;
+		p->cfg_write = pcicfg_write;
+	}
 	return 0;
 fail:
 	virtio_dev_free(vd);
