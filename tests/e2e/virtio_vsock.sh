@@ -3,7 +3,8 @@
 # built here and appended to the default initramfs as /bin/vsock_echo) talks
 # to host unix sockets through --vsock 3,uds=PATH:
 #   host -> guest: the host connects to PATH, says "CONNECT 1234", gets
-#                  "OK <port>", and the guest's echo server returns its bytes;
+#                  "OK <port>", and the guest's echo server returns the 1 MiB
+#                  it sends, byte for byte;
 #   guest -> host: the guest connects to CID 2 port 5000, which reaches the
 #                  host's listener at PATH_5000, and prints the host's answer.
 # QEMU cannot check the guest side here without /dev/vhost-vsock; the guest
@@ -93,8 +94,10 @@ vsock_echo listen 1234 &
 CMDS
 wait_for "LISTENING-1234" 120 || { cat "$tmp/out" "$tmp/err"; fail "guest echo server did not start"; }
 
-host_reply=$(timeout 60 python3 - "$uds" "ping-$token" 2>&1 <<'PY'
-import socket, sys
+# The host sends 1 MiB through the guest's echo server and must get the same
+# bytes back: both directions' credit windows fill and drain many times.
+host_reply=$(timeout 300 python3 - "$uds" "ping-$token" 2>&1 <<'PY'
+import hashlib, os, socket, sys, threading
 s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
 s.connect(sys.argv[1])
 s.sendall(b"CONNECT 1234\n")
@@ -107,15 +110,21 @@ while b"\n" not in buf:
 line, rest = buf.split(b"\n", 1)
 if not line.startswith(b"OK "):
     sys.exit("bad handshake reply %r" % line)
-s.sendall(sys.argv[2].encode())
-s.shutdown(socket.SHUT_WR)
+payload = sys.argv[2].encode() + os.urandom(1 << 20)
+def send():
+    s.sendall(payload)
+    s.shutdown(socket.SHUT_WR)
+t = threading.Thread(target=send)
+t.start()
 data = rest
 while True:
-    b = s.recv(4096)
+    b = s.recv(65536)
     if not b:
         break
     data += b
-print(line.decode(), data.decode())
+t.join()
+same = hashlib.sha256(data).digest() == hashlib.sha256(payload).digest()
+print(line.decode(), data[:len(sys.argv[2])].decode(), "same" if same else "differs (%d bytes)" % len(data))
 PY
 )
 wait_for "ECHOED-" 60
@@ -133,8 +142,8 @@ pid=
 out=$tmp/out
 grep -q "REPLY: host got: hello-$token" "$out" || { cat "$out" "$tmp/err" "$tmp/srv.log"; fail "guest -> host connection"; }
 case $host_reply in
-"OK "[0-9]*" ping-$token") ;;
+"OK "[0-9]*" ping-$token same") ;;
 *) cat "$out"; fail "host -> guest connection: $host_reply" ;;
 esac
-grep -q "ECHOED-$((5 + ${#token}))" "$out" || { cat "$out"; fail "guest echo server did not see EOF"; }
+grep -q "ECHOED-$((5 + ${#token} + 1048576))" "$out" || { cat "$out"; fail "guest echo server did not see EOF"; }
 echo "virtio-vsock e2e ok"
