@@ -71,7 +71,11 @@ static uint64_t mono_ns(void)
 	return clock_ns();
 }
 
-static uint8_t to_bcd(int v) { return (v / 10) << 4 | (v % 10); }
+static uint8_t to_bcd(int v)
+{
+	v = (v % 100 + 100) % 100; /* two digits, whatever the guest set */
+	return (v / 10) << 4 | (v % 10);
+}
 static int from_bcd(uint8_t v) { return (v >> 4) * 10 + (v & 0xf); }
 
 static uint8_t enc(struct rtc *rtc, int v)
@@ -137,8 +141,13 @@ static void adopt_registers(struct rtc *rtc)
 	tm.tm_mday = dec(rtc, rtc->cmos[REG_MDAY]);
 	tm.tm_mon = dec(rtc, rtc->cmos[REG_MON]) - 1;
 	tm.tm_year = from_bcd(rtc->cmos[REG_CENTURY]) * 100 + dec(rtc, rtc->cmos[REG_YEAR]) - 1900;
+	if (tm.tm_sec > 59 || tm.tm_min > 59 || tm.tm_hour > 23 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
+	    tm.tm_mon < 0 || tm.tm_mon > 11 || dec(rtc, rtc->cmos[REG_YEAR]) > 99)
+		return;
 	time_t t = timegm(&tm);
-	if (t != (time_t)-1)
+	/* Nonsense the guest wrote (bad BCD, years before 1970 or far ahead)
+	 * leaves the clock where it was. */
+	if (t >= 0 && t < 253402300800LL)
 		rtc->offset = (int64_t)t - (int64_t)(rtc->now(rtc->now_ctx) / NS);
 }
 

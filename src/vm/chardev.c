@@ -146,8 +146,10 @@ size_t chardev_read(struct chardev *c, void *buf, size_t max)
 	size_t n = chardev_pending(c);
 	if (n > max)
 		n = max;
-	memcpy(buf, c->in + c->in_head, n);
-	c->in_head += n;
+	if (n) {
+		memcpy(buf, c->in + c->in_head, n);
+		c->in_head += n;
+	}
 	if (c->in_head == c->in_len)
 		c->in_head = c->in_len = 0;
 	if (!c->watching && chardev_pending(c) < IN_LOW)
@@ -159,7 +161,7 @@ void chardev_unread(struct chardev *c, const void *buf, size_t len)
 {
 	if (!len)
 		return;
-	if (c->in_head >= len) {
+	if (c->in && c->in_head >= len) {
 		c->in_head -= len;
 		memcpy(c->in + c->in_head, buf, len);
 		return;
@@ -169,7 +171,8 @@ void chardev_unread(struct chardev *c, const void *buf, size_t len)
 	if (!n)
 		return;
 	memcpy(n, buf, len);
-	memcpy(n + len, c->in + c->in_head, pend);
+	if (pend)
+		memcpy(n + len, c->in + c->in_head, pend);
 	free(c->in);
 	c->in = n;
 	c->in_cap = cap;
@@ -242,6 +245,8 @@ static void fd_ready(void *opaque)
 void chardev_write(struct chardev *c, const void *buf, size_t len)
 {
 	const uint8_t *p = buf;
+	if (!len)
+		return;
 	if (c->kind == BK_BUFFER) {
 		if (c->out_len + len > c->out_cap) {
 			size_t cap = c->out_cap ? c->out_cap : 4096;

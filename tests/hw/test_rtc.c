@@ -115,6 +115,19 @@ static void test_set_time(void **state)
 	assert_int_equal(cmos(c, 0x08), 0x02);
 }
 
+static void test_nonsense_time_is_ignored(void **state)
+{
+	struct ctx *c = *state;
+	cmos_w(c, 0x0b, 0x82);
+	cmos_w(c, 0x32, 0x19); /* century 19, year 0x0f (not BCD): before 1970 */
+	cmos_w(c, 0x09, 0x0f);
+	cmos_w(c, 0x0b, 0x02);
+	assert_int_equal(cmos(c, 0x09), 0x24); /* the clock did not move */
+	assert_int_equal(cmos(c, 0x32), 0x20);
+	cmos_w(c, 0x08, 0xff); /* garbage month, set directly while running */
+	assert_int_equal(cmos(c, 0x08), 0x02);
+}
+
 static void test_alarm_registers_are_memory(void **state)
 {
 	struct ctx *c = *state;
@@ -207,6 +220,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_binary_12h, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_in_progress, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_set_time, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_nonsense_time_is_ignored, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_alarm_registers_are_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_periodic_interrupt, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_update_interrupt, setup, teardown),
