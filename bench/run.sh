@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# make bench: every benchmark, each beside its peer measured in the same run.
+set -eu
+cd "$(dirname "$0")/.."
+for b in bench/boot.sh; do
+	echo "== $b"
+	bash "$b"
+done
