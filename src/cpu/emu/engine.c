@@ -131,6 +131,14 @@ static void msr_reset(struct emu_cpu *cpu)
 	cpu->dr[7] = 0x400;
 }
 
+void emu_yield(struct emu_cpu *cpu)
+{
+	if (!cpu->vcpu || !ev_of(cpu)->in_slice)
+		return;
+	atomic_store(&ev_of(cpu)->slice_over, true);
+	atomic_store(&cpu->irq_pending, true);
+}
+
 /* ---- INIT / SIPI (applied by the runner, between slices) ---- */
 
 void emu_cpu_init_ipi(struct emu_cpu *cpu)

@@ -343,10 +343,10 @@ static bool matches(struct emu_lapic *l, uint32_t dest, bool logical)
 
 /* Sends to every LAPIC the destination selects; self is the sender (or
  * NULL), shorthand as ICR bits 19:18.  io_lock held. */
-static void send(struct vm *vm, struct emu_lapic *self, unsigned shorthand, uint32_t dest, bool logical, int dm,
+static bool send(struct vm *vm, struct emu_lapic *self, unsigned shorthand, uint32_t dest, bool logical, int dm,
 		 int vector, bool level)
 {
-	bool lowest_done = false;
+	bool lowest_done = false, other = false;
 	int n = vm ? vm->ncpus : 1;
 
 	for (int i = 0; i < n; i++) {
@@ -372,7 +372,9 @@ static void send(struct vm *vm, struct emu_lapic *self, unsigned shorthand, uint
 			lowest_done = true;
 		}
 		lapic_accept(t, dm, vector, level);
+		other |= t != self;
 	}
+	return other;
 }
 
 void emu_msi(struct vm *vm, uint64_t addr, uint32_t data)
@@ -395,11 +397,8 @@ static void icr_write(struct emu_lapic *l, uint32_t lo)
 	l->icr_lo = lo & ~(1u << 12); /* delivery is instant: always idle */
 	if (dm == DM_INIT && !(lo & (1u << 14)) && (lo & LVT_LEVEL))
 		return; /* INIT level de-assert: nothing to do */
-	if (sh == 0 || !l->vm) {
-		send(l->vm, l, sh, l->icr_hi >> 24, (lo >> 11) & 1, dm, lo & 0xff, false);
-		return;
-	}
-	send(l->vm, l, sh, 0, false, dm, lo & 0xff, false);
+	if (send(l->vm, l, sh, l->icr_hi >> 24, (lo >> 11) & 1, dm, lo & 0xff, false))
+		emu_yield(l->cpu); /* let the target run before the sender spins on it */
 }
 
 /* ---- EOI ---- */

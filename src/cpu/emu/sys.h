@@ -90,6 +90,9 @@ void emu_kick(struct emu_cpu *cpu);
 /* Delivers an MSI-format message (addr/data) to the matching LAPICs; called
  * with io_lock held. */
 void emu_msi(struct vm *vm, uint64_t addr, uint32_t data);
+/* Ends the vCPU's time slice at the next block boundary (it sent an IPI
+ * and the target should run before the sender spins waiting for it). */
+void emu_yield(struct emu_cpu *cpu);
 /* INIT / SIPI from another vCPU's ICR write. */
 void emu_cpu_init_ipi(struct emu_cpu *cpu);
 void emu_cpu_sipi(struct emu_cpu *cpu, uint8_t vector);
