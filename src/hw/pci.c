@@ -18,6 +18,8 @@ struct pci_host {
 	uint32_t addr;     /* CONFIG_ADDRESS */
 	uint8_t rcr;       /* reset control register, port 0xCF9 */
 	uint64_t mmio_next, io_next;
+	/* INTx lines are wired-OR: devices sharing a GSI each count here. */
+	int intx_count[4];
 };
 
 unsigned pci_slot_gsi(int slot, int pin)
@@ -84,8 +86,13 @@ static void update_mappings(struct pci_device *d)
 
 static void update_intx(struct pci_device *d)
 {
-	int level = d->intx_level && !(command(d) & PCI_COMMAND_INTX_DISABLE);
-	irq_line_set(&d->intx, level);
+	int level = d->intx_level && !(command(d) & PCI_COMMAND_INTX_DISABLE) && d->slot >= 0;
+	if (level == d->intx_out || !d->host || !d->cfg[PCI_INTERRUPT_PIN])
+		return;
+	d->intx_out = level;
+	int *count = &d->host->intx_count[(d->intx.gsi - 16) & 3];
+	*count += level ? 1 : -1;
+	irq_line_set(&d->intx, *count > 0);
 }
 
 static void msix_flush_pending(struct pci_device *d);
@@ -414,6 +421,7 @@ int pci_register(struct pci_host *h, struct pci_device *d, char *err, size_t err
 	}
 	put(d->cfg, PCI_COMMAND, command(d) | cmd, 2);
 	update_mappings(d);
+	update_intx(d);
 	return 0;
 }
 
@@ -423,6 +431,7 @@ void pci_unregister(struct pci_device *d)
 		return;
 	d->host->dev[d->slot] = NULL;
 	d->slot = -1;
+	update_intx(d); /* slot < 0: lets go of its INTx line */
 	update_mappings(d); /* slot < 0: everything goes */
 }
 

@@ -98,7 +98,8 @@ struct pci_device {
 	unsigned cap_next_free; /* where the next capability goes */
 	struct pci_bar bar[6];
 	struct irq_line intx;
-	int intx_level;
+	int intx_level;        /* what the device asks for */
+	int intx_out;          /* what it drives (after INTx disable) */
 
 	/* Hooks for device-specific fields.  cfg_read may replace the value the
 	 * generic code read from cfg[] (val, off and size as accessed); cfg_write

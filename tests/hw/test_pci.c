@@ -262,6 +262,41 @@ static void test_intx(void **state)
 	assert_int_equal(pci_slot_gsi(1, 2), pci_slot_gsi(2, 1));
 }
 
+/* Devices whose pins share a GSI: the line is the OR of them. */
+static void test_intx_shared(void **state)
+{
+	struct ctx *c = *state;
+	struct pci_device more[4];
+	char err[128];
+	for (int i = 0; i < 4; i++) {
+		pci_device_init(&more[i], c->t->vm, 0x1234, 0x11 + i, 0xff0000, 0, 0);
+		assert_int_equal(pci_register(c->h, &more[i], err, sizeof(err)), 0);
+	}
+	struct pci_device *e = &more[3]; /* slot 5 */
+	assert_int_equal(e->slot, 5);
+	unsigned gsi = pci_slot_gsi(1, 1);
+	assert_int_equal(pci_slot_gsi(5, 1), gsi);
+	pci_set_irq(&c->d, 1);
+	pci_set_irq(e, 1);
+	pci_set_irq(&c->d, 0);
+	assert_int_equal(c->t->chip.level[gsi], 1); /* slot 5 still asserts */
+	pci_set_irq(e, 0);
+	assert_int_equal(c->t->chip.level[gsi], 0);
+	/* INTx disable on one device drops only its share. */
+	pci_set_irq(&c->d, 1);
+	pci_set_irq(e, 1);
+	cfg_wr(c, 5, 0x04, 0x0400, 2);
+	assert_int_equal(c->t->chip.level[gsi], 1);
+	pci_set_irq(&c->d, 0);
+	assert_int_equal(c->t->chip.level[gsi], 0);
+	/* Unplugging a device that asserts releases the line. */
+	cfg_wr(c, 5, 0x04, 0x0000, 2);
+	assert_int_equal(c->t->chip.level[gsi], 1);
+	for (int i = 0; i < 4; i++)
+		pci_unregister(&more[i]);
+	assert_int_equal(c->t->chip.level[gsi], 0);
+}
+
 static void test_msix(void **state)
 {
 	struct ctx *c = *state;
@@ -341,6 +376,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_capability_walk, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cfg_hooks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_intx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_intx_shared, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_msix, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_register, setup, teardown),
 		cmocka_unit_test(test_bad_bars),
