@@ -5,9 +5,9 @@
 #include "cpu/emu/ops.h"
 
 #define BLK_MAX_INSNS 64
-#define BLK_COUNT (1u << 15)
-#define BLK_ARENA_INSNS (1u << 17)
-#define BLK_HASH (1u << 15)
+#define BLK_COUNT (1u << 16)
+#define BLK_ARENA_INSNS (1u << 19)
+#define BLK_HASH (1u << 16)
 #define PAGE_HASH (1u << 13)
 #define JC_SIZE (1u << 12)
 
