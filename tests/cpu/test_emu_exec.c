@@ -26,7 +26,7 @@ __attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu) { (void)cpu
 #define IDT 0x6000ULL
 
 #define PROG(name) extern const uint8_t name##_start[], name##_end[];
-PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div)
+PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf)
 extern const uint8_t p_div_fault[];
 
 __asm__(".section .rodata\n"
@@ -104,6 +104,32 @@ __asm__(".section .rodata\n"
 	"6: mov $0xde, %ebx\n"
 	"  hlt\n"
 	"p_div_end:\n"
+
+	".balign 4096\n"
+	"p_tf_start:\n"
+	"  lea 7f(%rip), %rax\n" /* IDT[1] = a 64-bit interrupt gate to 7f */
+	"  mov %ax, 0x6010\n"
+	"  movw $8, 0x6012\n"
+	"  movw $0x8e00, 0x6014\n"
+	"  shr $16, %rax\n"
+	"  mov %ax, 0x6016\n"
+	"  shr $16, %rax\n"
+	"  mov %eax, 0x6018\n"
+	"  movl $0, 0x601c\n"
+	"  xor %r15d, %r15d\n"
+	"  pushfq\n"
+	"  orq $0x100, (%rsp)\n"
+	"  popfq\n"         /* the first trap comes after the next instruction */
+	"  nop\n"
+	"  nop\n"
+	"  add $1, %r14\n"
+	"  hlt\n"
+	"7: inc %r15\n"
+	"  cmpq $3, %r15\n" /* clear TF in the frame after three traps */
+	"  jne 8f\n"
+	"  andq $~0x100, 16(%rsp)\n"
+	"8: iretq\n"
+	"p_tf_end:\n"
 	".text\n");
 
 static struct guest_mem gmem;
@@ -215,6 +241,16 @@ static void test_divide_error(void **state)
 	assert_int_equal(rip, CODE + (uint64_t)(p_div_fault - p_div_start));
 }
 
+static void test_single_step(void **state)
+{
+	(void)state;
+	RUN(p_tf);
+	/* Traps after nop, nop, add; the handler clears TF in the third frame. */
+	assert_int_equal(cpu->gpr[15], 3);
+	assert_int_equal(cpu->gpr[14], 1);
+	assert_true(cpu->dr[6] & (1u << 14));
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -230,6 +266,7 @@ int main(void)
 		cmocka_unit_test(test_loop), cmocka_unit_test(test_smc_same_block),
 		cmocka_unit_test(test_smc_other_block), cmocka_unit_test(test_page_crossing),
 		cmocka_unit_test(test_rep_chunks), cmocka_unit_test(test_divide_error),
+		cmocka_unit_test(test_single_step),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

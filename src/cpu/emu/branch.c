@@ -47,35 +47,20 @@ void op_ret(struct emu_cpu *cpu, const struct emu_insn *in)
 	stack_adjust(cpu, (int64_t)(sz + in->imm));
 }
 
-/* The count register is rCX at the address size. */
-static inline bool dec_cx(struct emu_cpu *cpu, const struct emu_insn *in)
+/* LOOPcc: rCX at the address size is decremented; the branch is checked
+ * first so a #GP leaves rCX as it was. */
+static inline void loop_common(struct emu_cpu *cpu, const struct emu_insn *in, int cond)
 {
 	unsigned as = in->addrsize;
 	uint64_t c = (reg_read_a(cpu, X86_RCX, as) - 1) & sz_mask(as);
+	if (c && (cond < 0 || emu_cond(cpu, (unsigned)cond)))
+		branch_to(cpu, rel_target(cpu, in));
 	reg_write_a(cpu, X86_RCX, c, as);
-	return c != 0;
 }
 
-void op_loop(struct emu_cpu *cpu, const struct emu_insn *in)
-{
-	uint64_t t = rel_target(cpu, in);
-	if (dec_cx(cpu, in))
-		branch_to(cpu, t);
-}
-
-void op_loope(struct emu_cpu *cpu, const struct emu_insn *in)
-{
-	uint64_t t = rel_target(cpu, in);
-	if (dec_cx(cpu, in) && emu_cond(cpu, 4))
-		branch_to(cpu, t);
-}
-
-void op_loopne(struct emu_cpu *cpu, const struct emu_insn *in)
-{
-	uint64_t t = rel_target(cpu, in);
-	if (dec_cx(cpu, in) && emu_cond(cpu, 5))
-		branch_to(cpu, t);
-}
+void op_loop(struct emu_cpu *cpu, const struct emu_insn *in) { loop_common(cpu, in, -1); }
+void op_loope(struct emu_cpu *cpu, const struct emu_insn *in) { loop_common(cpu, in, 4); }
+void op_loopne(struct emu_cpu *cpu, const struct emu_insn *in) { loop_common(cpu, in, 5); }
 
 void op_jcxz(struct emu_cpu *cpu, const struct emu_insn *in)
 {

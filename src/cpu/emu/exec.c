@@ -23,13 +23,14 @@ static void run_block(struct emu_cpu *cpu, struct emu_block *b)
 	struct emu_block_cache *bc = cpu->blocks;
 	const struct emu_insn *in = &bc->insns[b->first], *end = in + b->n;
 	uint64_t mask = rip_mask((enum emu_code_mode)b->mode);
-	bool shadow = cpu->interrupt_shadow;
+	bool shadow = cpu->interrupt_shadow, tf = cpu->rflags & FL_TF;
 
 	bc->cur = (uint32_t)(b - bc->blk);
 	bc->cur_cpu = cpu;
 	cpu->exit_block = false;
-	if (unlikely(shadow))
+	if (unlikely(shadow || tf))
 		end = in + 1; /* one instruction, then look at interrupts again */
+	const struct emu_insn *first = in;
 	for (; in < end; in++) {
 		cpu->next_rip = (cpu->rip + in->len) & mask;
 		in->exec(cpu, in);
@@ -42,6 +43,13 @@ static void run_block(struct emu_cpu *cpu, struct emu_block *b)
 		cpu->interrupt_shadow = false;
 	bc->cur = 0;
 	bc->cur_cpu = NULL;
+	if (unlikely(tf) && ((cpu->rflags & FL_TF) || first->ends_block != 2)) {
+		/* Single-step trap after the instruction TF was set for, unless
+		 * it was a system instruction that cleared TF (INT n, SYSCALL,
+		 * IRET/POPF to TF=0: an approximation for the POPF case). */
+		cpu->dr[6] |= 1ULL << 14; /* DR6.BS */
+		emu_raise(cpu, EXC_DB);
+	}
 }
 
 /* The block at RIP: first the jump cache (valid while this vCPU's TLB still
