@@ -16,9 +16,11 @@ GUEST_DIR := build/guest
 PKGS := slirp json-c
 WARN := -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
-CFLAGS += -std=gnu11 $(WARN) -pthread -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
-LDLIBS := -lz -llzma -lzstd -llz4 -lbz2 $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
-CFLAGS += $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+override CFLAGS += -std=gnu11 $(WARN) -pthread -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP
+LDLIBS = -lz -llzma -lzstd -llz4 -lbz2 $(shell pkg-config --libs $(PKGS) 2>/dev/null) -lpthread -lm
+# Recursive (=) so pkg-config runs after deps.sh has installed the packages.
+PKG_CFLAGS = $(shell pkg-config --cflags $(PKGS) 2>/dev/null)
+override CFLAGS += $(PKG_CFLAGS)
 
 SRCS := $(shell find src -name '*.c' ! -name main.c | sort)
 OBJS := $(SRCS:%.c=$(BUILD)/%.o)
@@ -81,7 +83,7 @@ bench: $(BIN) guest
 
 build-fuzz/%: tests/fuzz/%.c $(SRCS) | deps
 	@mkdir -p build-fuzz
-	clang -std=gnu11 -O1 -g $(WARN) -D_GNU_SOURCE -Iinclude -Isrc -fsanitize=fuzzer,address,undefined \
+	clang -std=gnu11 -O1 -g $(WARN) -D_GNU_SOURCE -Iinclude -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
 		-o $@ $< $(SRCS) $(LDLIBS)
 
 fuzz: $(FUZZ_BINS)
