@@ -539,12 +539,12 @@ void emu_write_linear(struct emu_cpu *cpu, uint64_t la, uint64_t val, unsigned s
 	emu_write_la(cpu, next_la(cpu, la), val, size, !supervisor && emu_user_access(cpu));
 }
 
-uint64_t emu_fetch_gpa(struct emu_cpu *cpu, uint64_t la)
+uint64_t emu_fetch_gpa_slow(struct emu_cpu *cpu, uint64_t la)
 {
-	struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
-	bool user = emu_user_access(cpu);
+	return translate(cpu, la, ACC_EXEC, emu_user_access(cpu)).gpa;
+}
 
-	if (likely((e->tag_exec & emu_tlb_mask(user)) == (la & EMU_PAGE_MASK)))
-		return e->gpa_page | (la & 0xfff);
-	return translate(cpu, la, ACC_EXEC, user).gpa;
+uint64_t (emu_fetch_gpa)(struct emu_cpu *cpu, uint64_t la)
+{
+	return emu_fetch_gpa_inline(cpu, la);
 }

@@ -138,7 +138,18 @@ static inline void emu_write_inline(struct emu_cpu *cpu, int seg, uint64_t off, 
 	emu_write_la(cpu, emu_linear_fast(cpu, seg, off, size, true), val, size, emu_user_access(cpu));
 }
 
+/* Instruction fetch: the TLB hit is a compare; misses go to mmu.c. */
+uint64_t emu_fetch_gpa_slow(struct emu_cpu *cpu, uint64_t la);
+static inline uint64_t emu_fetch_gpa_inline(struct emu_cpu *cpu, uint64_t la)
+{
+	struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
+	if (likely((e->tag_exec & emu_tlb_mask(emu_user_access(cpu))) == (la & EMU_PAGE_MASK)))
+		return e->gpa_page | (la & 0xfff);
+	return emu_fetch_gpa_slow(cpu, la);
+}
+
 #define emu_linear(cpu, seg, off, size, write) emu_linear_fast(cpu, seg, off, size, write)
+#define emu_fetch_gpa(cpu, la) emu_fetch_gpa_inline(cpu, la)
 #define emu_read(cpu, seg, off, size) emu_read_inline(cpu, seg, off, size)
 #define emu_write(cpu, seg, off, val, size) emu_write_inline(cpu, seg, off, val, size)
 
