@@ -43,6 +43,10 @@ struct engine_ops {
 	void (*vcpu_kick)(struct vcpu *cpu);
 	void (*vcpu_destroy)(struct vcpu *cpu);
 	void (*destroy)(struct vm *vm);
+	/* Optional (NULL: nothing to do): a device wrote [gpa, gpa+len) of guest
+	 * RAM behind the CPUs' back (DMA).  The emu engine drops code it decoded
+	 * from there; callable from any thread. */
+	void (*mem_written)(struct vm *vm, uint64_t gpa, uint64_t len);
 };
 
 extern const struct engine_ops emu_engine_ops;

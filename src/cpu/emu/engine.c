@@ -35,13 +35,21 @@ struct emu_vcpu {
 	jmp_buf slice_jmp;
 };
 
+#define DMA_RANGES 64
+
 struct emu_engine {
 	struct vm *vm;
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	bool kicked;
 	struct vm_timer slice;
-	struct emu_vcpu *current;
+	struct emu_vcpu *_Atomic current;
+	/* Device writes to guest RAM not yet applied to the block caches
+	 * (under lock; dma_pending says the list is non-empty). */
+	struct { uint64_t gpa, len; } dma[DMA_RANGES];
+	int ndma;
+	bool dma_overflow;
+	atomic_bool dma_pending;
 };
 
 static struct emu_vcpu *ev_of(struct emu_cpu *cpu)
@@ -183,6 +191,79 @@ static void apply_init_sipi(struct emu_vcpu *ev)
 	}
 }
 
+/* ---- device writes to guest RAM ---- */
+
+/* Any thread: queue the range; the runner applies it at the next block
+ * boundary (the running vCPU gets irq_pending), before any vCPU can
+ * execute from it. */
+static void emu_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	struct emu_engine *e = vm->engine_priv;
+	struct emu_vcpu *cur;
+
+	if (!e || !len)
+		return;
+	pthread_mutex_lock(&e->lock);
+	if (e->ndma < DMA_RANGES) {
+		e->dma[e->ndma].gpa = gpa;
+		e->dma[e->ndma].len = len;
+		e->ndma++;
+	} else {
+		e->dma_overflow = true;
+	}
+	atomic_store(&e->dma_pending, true);
+	pthread_mutex_unlock(&e->lock);
+	cur = e->current;
+	if (cur)
+		atomic_store(&cur->cpu.irq_pending, true);
+}
+
+/* Runner thread only. */
+static void apply_dma(struct vm *vm)
+{
+	struct emu_engine *e = vm->engine_priv;
+	struct { uint64_t gpa, len; } r[DMA_RANGES];
+	int n;
+	bool all;
+
+	if (!e || !atomic_load(&e->dma_pending))
+		return;
+	pthread_mutex_lock(&e->lock);
+	n = e->ndma;
+	memcpy(r, e->dma, n * sizeof(r[0]));
+	all = e->dma_overflow;
+	e->ndma = 0;
+	e->dma_overflow = false;
+	atomic_store(&e->dma_pending, false);
+	pthread_mutex_unlock(&e->lock);
+	for (int c = 0; c < vm->ncpus; c++) {
+		struct emu_cpu *cpu;
+		if (!vm->vcpus[c] || !vm->vcpus[c]->priv)
+			continue;
+		cpu = emu_cpu_of(vm->vcpus[c]);
+		if (!cpu->blocks)
+			continue;
+		if (all) {
+			emu_blocks_flush(cpu);
+			continue;
+		}
+		for (int i = 0; i < n; i++) {
+			uint64_t a = r[i].gpa, end = r[i].gpa + r[i].len;
+			if (end < a)
+				end = ~0ULL;
+			while (a < end) {
+				uint64_t page = a & ~0xfffULL, next = page + 0x1000;
+				uint64_t stop = next < end && next > page ? next : end;
+				if (emu_page_has_code(cpu, page))
+					emu_code_written(cpu, a, (unsigned)(stop - a));
+				if (next <= page)
+					break;
+				a = stop;
+			}
+		}
+	}
+}
+
 /* ---- interrupts ---- */
 
 void emu_check_interrupts(struct emu_cpu *cpu)
@@ -190,6 +271,8 @@ void emu_check_interrupts(struct emu_cpu *cpu)
 	int v;
 
 	atomic_store(&cpu->irq_pending, false);
+	if (cpu->vm)
+		apply_dma(cpu->vm);
 	if (cpu->vcpu && atomic_exchange(&ev_of(cpu)->slice_over, false) && ev_of(cpu)->in_slice)
 		longjmp(ev_of(cpu)->slice_jmp, 1); /* at a block boundary: state is whole */
 	if (cpu->nmi_pending && !cpu->nmi_blocked) {
@@ -336,6 +419,7 @@ static bool dead(struct emu_vcpu *ev)
 static void run_slice(struct emu_engine *e, struct emu_vcpu *ev, bool sliced)
 {
 	e->current = ev;
+	apply_dma(e->vm);
 	atomic_store(&ev->slice_over, false);
 	if (!setjmp(ev->slice_jmp)) {
 		ev->in_slice = sliced;
@@ -462,4 +546,5 @@ const struct engine_ops emu_engine_ops = {
 	.vcpu_kick = emu_vcpu_kick,
 	.vcpu_destroy = emu_vcpu_destroy,
 	.destroy = emu_destroy,
+	.mem_written = emu_mem_written,
 };
