@@ -8,11 +8,12 @@
 #
 #   VIRTIO_E2E_QEMU=1 tests/e2e/virtio_blk.sh   runs the same guest steps
 #   under QEMU's TCG instead (validates the guest side; no hvc0, rng or serial checks).
+#   KEEP=1 keeps the guests' console logs.
 set -u
 BUILD=${BUILD:-build}
 SYM=$BUILD/symbiont
 GUEST=build/guest
-READY_TIMEOUT=${READY_TIMEOUT:-600}
+READY_TIMEOUT=${READY_TIMEOUT:-300}
 
 skip() { echo "$1"; exit 77; }
 fail() { echo "FAIL: $*"; exit 1; }
@@ -22,8 +23,9 @@ done
 [ -e $GUEST/vmlinuz ] && [ -e $GUEST/initramfs.cpio.gz ] || skip "no default guest in $GUEST (make guest)"
 
 tmp=$(mktemp -d)
+[ -n "${KEEP:-}" ] && echo "outputs kept in $tmp"
 pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; rm -rf "$tmp"; }
+cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$tmp"; }
 trap cleanup EXIT
 
 mkdir "$tmp/root"
@@ -51,7 +53,7 @@ boot() {
 	fi
 	sleep 2 # let the shell start
 	cat "$tmp/$name.cmds" >&3
-	for ((i = 0; i < 300; i++)); do
+	for ((i = 0; i < 120; i++)); do
 		kill -0 "$pid" 2>/dev/null || break
 		sleep 1
 	done
@@ -62,12 +64,19 @@ boot() {
 	return 0
 }
 
+# The read-only boot also makes the guest use the legacy interface and INTx
+# (virtio_pci.force_legacy=1 pci=nomsi); the read-write one uses virtio 1.0
+# with MSI-X.
+LEGACY_APPEND="virtio_pci.force_legacy=1 pci=nomsi"
+
 # Markers are computed by the shell so the echoed command line never matches.
 cat >"$tmp/rw.cmds" <<'CMDS'
 mkdir -p /mnt; mount -t ext4 /dev/vda /mnt && echo "MOUNT-$((40+2))"
 cat /mnt/hello.txt
 echo "written by the guest" >/mnt/new.txt && sync && echo "SYNC-$((50+5))"
 cat /sys/block/vda/serial 2>/dev/null; echo
+echo "VER1-$(cut -c33 /sys/block/vda/device/features)"
+grep virtio /proc/interrupts | grep -q -i msi && echo "MSIX-$((80+8))"
 [ -e /dev/hvc0 ] && echo "HVC-$((30+3))" >/dev/hvc0
 [ -e /dev/hwrng ] && head -c 16 /dev/hwrng | od -An -tx1 | tr -d ' \n' | sed 's/^/RNG-/'; echo
 umount /mnt && echo "UMOUNT-$((60+6))"
@@ -76,6 +85,8 @@ CMDS
 cat >"$tmp/ro.cmds" <<'CMDS'
 mkdir -p /mnt; mount -t ext4 -o ro,noload /dev/vda /mnt && echo "MOUNT-$((40+2))"
 cat /mnt/new.txt
+echo "VER1-$(cut -c33 /sys/block/vda/device/features)"
+grep virtio /proc/interrupts | grep -q IO-APIC && echo "INTX-$((90+9))"
 dd if=/dev/zero of=/dev/vda bs=512 count=1 seek=100 conv=fsync 2>&1 | grep -q -i -e error -e 'read-only' && echo "ROFAIL-$((70+7))"
 umount /mnt
 poweroff
@@ -85,19 +96,19 @@ if [ -n "${VIRTIO_E2E_QEMU:-}" ]; then
 	command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed"
 	run() { # name drive-options
 		timeout 1200 qemu-system-x86_64 -accel tcg -M pc -m 256 -smp 1 -nographic -no-reboot -nic none \
-			-kernel $GUEST/vmlinuz -initrd $GUEST/initramfs.cpio.gz -append "console=ttyS0 quiet" \
+			-kernel $GUEST/vmlinuz -initrd $GUEST/initramfs.cpio.gz -append "console=ttyS0 quiet $3" \
 			-drive "file=$tmp/disk.img,if=virtio,format=raw$2" -serial stdio -monitor none -display none
 	}
-	boot rw run rw "" || fail "QEMU guest never got ready"
-	boot ro run ro ",readonly=on" || fail "QEMU guest never got ready (ro)"
+	boot rw run rw "" "" || fail "QEMU guest never got ready"
+	boot ro run ro ",readonly=on" "$LEGACY_APPEND" || fail "QEMU guest never got ready (ro)"
 	hvc=0
 else
 	[ -x "$SYM" ] || fail "$SYM missing (make BUILD=$BUILD)"
-	run() { timeout 1200 "$SYM" run --mem 256M --serial stdio --disk "$tmp/disk.img$2"; }
-	boot rw run rw ",serial=symdisk0"
+	run() { timeout 1200 "$SYM" run --mem 256M --serial stdio --disk "$tmp/disk.img$2" ${3:+--append "$3"}; }
+	boot rw run rw ",serial=symdisk0" ""
 	rc=$?
 	[ $rc -eq 2 ] && { cat "$tmp/rw.err" | tail -5; skip "emu engine cannot boot the default guest yet"; }
-	boot ro run ro ",ro" || fail "guest never got ready (ro)"
+	boot ro run ro ",ro" "$LEGACY_APPEND" || fail "guest never got ready (ro)"
 	hvc=1
 fi
 
@@ -106,6 +117,8 @@ grep -q "MOUNT-42" "$out" || { cat "$out"; fail "guest could not mount /dev/vda"
 grep -q "hello from the host $$" "$out" || { cat "$out"; fail "guest did not read the host's file"; }
 grep -q "SYNC-55" "$out" || { cat "$out"; fail "guest could not write and sync"; }
 grep -q "UMOUNT-66" "$out" || { cat "$out"; fail "guest could not unmount"; }
+grep -q "VER1-1" "$out" || { cat "$out"; fail "guest did not negotiate virtio 1.0"; }
+grep -q "MSIX-88" "$out" || { cat "$out"; fail "guest does not use MSI-X for virtio"; }
 if [ $hvc = 1 ]; then
 	grep -q "RNG-[0-9a-f]\{32\}" "$out" || { cat "$out"; fail "no bytes from /dev/hwrng (virtio-rng)"; }
 	grep -q "symdisk0" "$out" || { cat "$out"; fail "serial= not seen in /sys/block/vda/serial"; }
@@ -117,4 +130,6 @@ out=$tmp/ro.out
 grep -q "MOUNT-42" "$out" || { cat "$out"; fail "guest could not mount the read-only disk"; }
 grep -q "written by the guest" "$out" || { cat "$out"; fail "read-only run did not see the new file"; }
 grep -q "ROFAIL-77" "$out" || { cat "$out"; fail "a write to the read-only disk did not fail"; }
+grep -q "VER1-0" "$out" || { cat "$out"; fail "forced-legacy guest did not use the legacy interface"; }
+grep -q "INTX-99" "$out" || { cat "$out"; fail "guest without MSI does not use INTx for virtio"; }
 echo "virtio-blk e2e ok"
