@@ -180,6 +180,23 @@ static void x87_reg(struct emu_cpu *cpu, const struct emu_insn *in)
 	x87_note(cpu, in, 0);
 }
 
+/* D8/DC/DE register forms and the register moves: fast path first. */
+static void x87_arith(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	x87_check(cpu);
+	if (!x87_fast_arith(cpu, in))
+		x87_stub(in->opcode, in->modrm & 63)(&cpu->fpu, NULL, 0);
+	x87_note(cpu, in, 0);
+}
+
+static void x87_move(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	x87_check(cpu);
+	if (!x87_fast_move(cpu, in))
+		x87_stub(in->opcode, in->modrm & 63)(&cpu->fpu, NULL, 0);
+	x87_note(cpu, in, 0);
+}
+
 #define ARITH_FLAGS 0x8d5ULL /* CF PF AF ZF SF OF */
 
 static void x87_fcmov(struct emu_cpu *cpu, const struct emu_insn *in)
@@ -270,8 +287,20 @@ static void x87_mload(struct emu_cpu *cpu, const struct emu_insn *in)
 		uint64_t v = emu_read(cpu, in->seg, ea, n);
 		memcpy(buf, &v, 8);
 	}
-	x87_stub(in->opcode, 64 + x87_mreg(in))(&cpu->fpu, buf, 0);
+	if (!x87_fast_mload(cpu, in, buf))
+		x87_stub(in->opcode, 64 + x87_mreg(in))(&cpu->fpu, buf, 0);
 	x87_note(cpu, in, ea);
+}
+
+static void x87_mwrite(struct emu_cpu *cpu, const struct emu_insn *in, uint64_t ea, const uint8_t *buf, unsigned n)
+{
+	if (n == 10) {
+		emu_write_bytes(cpu, in->seg, ea, buf, 10);
+	} else {
+		uint64_t v;
+		memcpy(&v, buf, 8);
+		emu_write(cpu, in->seg, ea, v, n);
+	}
 }
 
 /* Stores run on a copy so a faulting write leaves the guest state as it
@@ -281,18 +310,18 @@ static void x87_mstore(struct emu_cpu *cpu, const struct emu_insn *in)
 	x87_check(cpu);
 	uint64_t ea = emu_ea(cpu, in);
 	unsigned n = x87_msize[in->opcode & 7][x87_mreg(in)];
-	struct emu_fpu t = cpu->fpu;
 	uint8_t buf[16] = { 0 };
-	x87_stub(in->opcode, 64 + x87_mreg(in))(&t, buf, 0);
-	if (!(t.sw & ~t.cw & 0x1f)) {
-		if (n == 10) {
-			emu_write_bytes(cpu, in->seg, ea, buf, 10);
-		} else {
-			uint64_t v;
-			memcpy(&v, buf, 8);
-			emu_write(cpu, in->seg, ea, v, n);
-		}
+	uint16_t sw;
+	if (x87_fast_mstore(cpu, in, buf, &sw)) {
+		x87_mwrite(cpu, in, ea, buf, n);
+		x87_fast_store_done(cpu, in, sw);
+		x87_note(cpu, in, ea);
+		return;
 	}
+	struct emu_fpu t = cpu->fpu;
+	x87_stub(in->opcode, 64 + x87_mreg(in))(&t, buf, 0);
+	if (!(t.sw & ~t.cw & 0x1f))
+		x87_mwrite(cpu, in, ea, buf, n);
 	cpu->fpu = t;
 	x87_note(cpu, in, ea);
 }
@@ -467,8 +496,10 @@ static emu_exec_fn x87_reg_select(unsigned op, unsigned m)
 {
 	switch (op) {
 	case 0: case 4:
-		return x87_reg;
+		return (op == 4 && m >= 16 && m < 32) ? x87_reg : x87_arith;
 	case 1: /* D1-D7, E2, E3, E6, E7, EF are undefined */
+		if (m < 16 || m == 32 || m == 33 || m == 40 || m == 46)
+			return x87_move;
 		if (m < 17 || (m >= 24 && m < 34) || m == 36 || m == 37 || (m >= 40 && m != 47))
 			return x87_reg;
 		return NULL;
@@ -485,9 +516,13 @@ static emu_exec_fn x87_reg_select(unsigned op, unsigned m)
 			return x87_fninit;
 		return m >= 40 && m < 56 ? x87_fcomi : NULL;
 	case 5:
+		if (m >= 16 && m < 32)
+			return x87_move; /* FST, FSTP ST(i) */
 		return m < 48 ? x87_reg : NULL;
 	case 6:
-		return (m < 24 || m == 25 || m >= 32) ? x87_reg : NULL;
+		if (m < 16 || m >= 32)
+			return x87_arith;
+		return (m < 24 || m == 25) ? x87_reg : NULL;
 	default: /* 7 */
 		if (m < 32)
 			return x87_reg;
