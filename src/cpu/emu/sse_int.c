@@ -511,14 +511,12 @@ static void movnti(struct emu_cpu *cpu, const struct emu_insn *in)
 	emu_write(cpu, in->seg, emu_ea(cpu, in), cpu->gpr[in->reg], sz);
 }
 
-/* 0F 77: EMMS empties every x87 register. */
+/* 0F 77: EMMS empties every x87 register; like the other MMX instructions
+ * it also sets TOP to 0 (as the host does). */
 static void emms(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	(void)in;
-	if (cpu->cr0 & (CR0_EM | CR0_TS))
-		emu_raise(cpu, (cpu->cr0 & CR0_EM) ? EXC_UD : EXC_NM);
-	if (cpu->fpu.sw & FSW_ES)
-		emu_raise(cpu, EXC_MF);
+	mmx_enter(cpu);
 	cpu->fpu.tw = 0xffff;
 }
 
