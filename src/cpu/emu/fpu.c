@@ -13,6 +13,9 @@
  * behave as CR0.NE=1).  The control instructions (FNINIT, FNCLEX, FNSTSW,
  * FNSTCW, FLDCW, FNSTENV, FLDENV, FNSAVE, FRSTOR) are done in C because
  * their memory formats depend on the guest's mode and operand size.
+ * FRSTOR+FNSAVE cost a few hundred nanoseconds, so the common instructions
+ * first try the fast path in fpu_fast.c, which falls back here whenever its
+ * simple conditions do not hold.
  *
  * Stub table: for each opcode D8..DF, 64 register forms (ModRM C0..FF) then
  * 8 memory forms (ModRM.reg 0..7 with (%rsi) as the operand), 16 bytes
