@@ -26,7 +26,8 @@ __attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu) { (void)cpu
 #define IDT 0x6000ULL
 
 #define PROG(name) extern const uint8_t name##_start[], name##_end[];
-PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf) PROG(p_dma)
+PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf) PROG(p_dma) PROG(p_clr)
+extern const uint8_t p_clr_fn[];
 extern const uint8_t p_dma_fn[];
 extern const uint8_t p_div_fault[];
 
@@ -142,6 +143,19 @@ __asm__(".section .rodata\n"
 	"p_dma_fn: mov $5, %eax\n"
 	"  ret\n"
 	"p_dma_end:\n"
+
+	".balign 4096\n"
+	"p_clr_start:\n"
+	"  call p_clr_fn\n"         /* caches code on the next page */
+	"  lea p_clr_fn(%rip), %rdi\n"
+	"  mov $4096, %ecx\n"
+	"  xor %eax, %eax\n"
+	"  rep stosb\n"             /* clear_page over it */
+	"  hlt\n"
+	".balign 4096\n"
+	"p_clr_fn: ret\n"
+	".balign 4096\n"
+	"p_clr_end:\n"
 	".text\n");
 
 static struct guest_mem gmem;
@@ -279,6 +293,18 @@ static void test_dma_invalidation(void **state)
 	assert_int_equal(cpu->gpr[X86_RAX], 7);
 }
 
+static void test_clear_code_page(void **state)
+{
+	uint64_t page = CODE + (uint64_t)(p_clr_fn - p_clr_start);
+	(void)state;
+	RUN(p_clr);
+	assert_int_equal(cpu->gpr[X86_RCX], 0);
+	for (int i = 0; i < 4096; i++)
+		assert_int_equal(gmem.host[page + i], 0);
+	assert_false(emu_page_has_code(cpu, page)); /* its blocks are gone, writes are fast again */
+	assert_true(cpu->blocks->invalidations >= 1);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -295,6 +321,7 @@ int main(void)
 		cmocka_unit_test(test_smc_other_block), cmocka_unit_test(test_page_crossing),
 		cmocka_unit_test(test_rep_chunks), cmocka_unit_test(test_divide_error),
 		cmocka_unit_test(test_single_step), cmocka_unit_test(test_dma_invalidation),
+		cmocka_unit_test(test_clear_code_page),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -36,6 +36,19 @@ static inline uint8_t *tlb_host(struct emu_cpu *cpu, uint64_t la, bool write)
 	return NULL;
 }
 
+/* A write miss on a page holding cached code: drop the code the chunk will
+ * overwrite at once (clear_page on a page that held code, say), so the MMU
+ * can make the page writable again instead of every element taking its
+ * slow path. */
+static void unprotect_chunk(struct emu_cpu *cpu, uint64_t la, uint64_t bytes)
+{
+	/* The entry is there once one element took the slow path. */
+	struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
+	if ((e->tag_read & emu_tlb_mask(emu_user_access(cpu))) == (la & EMU_PAGE_MASK) &&
+	    emu_page_has_code(cpu, e->gpa_page))
+		emu_code_written(cpu, e->gpa_page + (la & 0xfff), (unsigned)bytes);
+}
+
 static inline bool rep_fast_ok(const struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	return cpu->code_mode == EMU_MODE64 && in->addrsize == 8 && !(cpu->rflags & FL_DF);
@@ -87,6 +100,8 @@ void op_stos(struct emu_cpu *cpu, const struct emu_insn *in)
 			uint64_t n = (0x1000 - (la & 0xfff)) / sz;
 			uint8_t *p = n ? tlb_host(cpu, la, true) : NULL;
 			if (!p) {
+				if (n)
+					unprotect_chunk(cpu, la, (n < cpu->gpr[X86_RCX] ? n : cpu->gpr[X86_RCX]) * sz);
 				stos_one(cpu, in, sz, as);
 				cpu->gpr[X86_RCX]--;
 				continue;
@@ -131,6 +146,8 @@ void op_movs(struct emu_cpu *cpu, const struct emu_insn *in)
 			uint8_t *s = n ? tlb_host(cpu, sla, false) : NULL;
 			uint8_t *d = s ? tlb_host(cpu, dla, true) : NULL;
 			if (!d) {
+				if (s)
+					unprotect_chunk(cpu, dla, (n < cpu->gpr[X86_RCX] ? n : cpu->gpr[X86_RCX]) * sz);
 				movs_one(cpu, in, sz, as);
 				cpu->gpr[X86_RCX]--;
 				continue;
