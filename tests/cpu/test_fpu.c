@@ -409,6 +409,20 @@ static void test_pending(void **state)
 	assert_int_equal(emu_run1(cpu, fnclex, 2), -1);
 	assert_int_equal(emu_run1(cpu, fwait, 1), -1);
 	assert_int_equal(emu_run1(cpu, fld1, 2), -1);
+	/* FXRSTOR of an image with an unmasked flag but ES clear: pending, the
+	 * next waiting instruction takes #MF (the host would trap itself). */
+	static const uint8_t fxsave[] = { 0x0f, 0xae, 0x06 }, fxrstor[] = { 0x0f, 0xae, 0x0e };
+	assert_int_equal(emu_run1(cpu, fninit, 2), -1);
+	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+	assert_int_equal(emu_run1(cpu, fxsave, 3), -1);
+	uint16_t fcw = 0x037e, fsw = 0x0001; /* IM clear, IE set, ES clear */
+	memcpy(env->mem.host + GUEST_MEM_ADDR, &fcw, 2);
+	memcpy(env->mem.host + GUEST_MEM_ADDR + 2, &fsw, 2);
+	assert_int_equal(emu_run1(cpu, fxrstor, 3), -1);
+	assert_int_equal(emu_run1(cpu, fld1, 2), EXC_MF);
+	assert_int_equal(emu_run1(cpu, fnclex, 2), -1);
+	assert_int_equal(emu_run1(cpu, fld1, 2), -1);
+	assert_int_equal(emu_run1(cpu, fninit, 2), -1);
 	/* FWAIT: #NM only with TS and MP both set */
 	cpu->cr0 |= CR0_TS;
 	cpu->cr0 &= ~CR0_MP;

@@ -103,7 +103,7 @@ void fpu_set_abridged_tags(struct emu_cpu *cpu, uint8_t ftw)
 
 /* Re-derive ES/B after the control word or status word was loaded: an
  * exception flag that is now unmasked is pending. */
-static void fpu_update_es(struct emu_cpu *cpu)
+void fpu_update_es(struct emu_cpu *cpu)
 {
 	if (cpu->fpu.sw & ~cpu->fpu.cw & 0x3f)
 		cpu->fpu.sw |= FSW_ES | FSW_B;
@@ -158,7 +158,7 @@ static inline void x87_check_nm(struct emu_cpu *cpu)
 static inline void x87_check(struct emu_cpu *cpu)
 {
 	x87_check_nm(cpu);
-	if (cpu->fpu.sw & FSW_ES)
+	if (fpu_pending(cpu))
 		emu_raise(cpu, EXC_MF);
 }
 
@@ -258,7 +258,7 @@ static void x87_fwait(struct emu_cpu *cpu, const struct emu_insn *in)
 	(void)in;
 	if ((cpu->cr0 & (CR0_TS | CR0_MP)) == (CR0_TS | CR0_MP))
 		emu_raise(cpu, EXC_NM);
-	if (cpu->fpu.sw & FSW_ES)
+	if (fpu_pending(cpu))
 		emu_raise(cpu, EXC_MF);
 }
 

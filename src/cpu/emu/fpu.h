@@ -38,7 +38,17 @@ static inline unsigned fpu_classify(const uint8_t r[10])
 uint16_t fpu_full_tags(const struct emu_cpu *cpu);
 /* FXSAVE's abridged tag byte and back. */
 uint8_t fpu_abridged_tags(const struct emu_cpu *cpu);
+/* ES and B from the flags and masks (after CW or SW were loaded). */
+void fpu_update_es(struct emu_cpu *cpu);
 void fpu_set_abridged_tags(struct emu_cpu *cpu, uint8_t ftw);
+
+/* An unmasked exception is pending.  Besides ES, any unmasked flag counts:
+ * the host FPU, given such a state by FRSTOR, would trap at the next
+ * waiting instruction — in the VMM — so it must never get there. */
+static inline bool fpu_pending(const struct emu_cpu *cpu)
+{
+	return (cpu->fpu.sw & FSW_ES) || (cpu->fpu.sw & ~cpu->fpu.cw & 0x3f);
+}
 
 /* MMX: every MMX instruction first needs CR0.EM=0 (#UD), CR0.TS=0 (#NM)
  * and no pending x87 exception (#MF); then TOP=0 and all tags valid. */
@@ -47,7 +57,7 @@ static inline void mmx_enter(struct emu_cpu *cpu)
 {
 	if (cpu->cr0 & (CR0_EM | CR0_TS))
 		emu_raise(cpu, (cpu->cr0 & CR0_EM) ? EXC_UD : EXC_NM);
-	if (cpu->fpu.sw & FSW_ES)
+	if (fpu_pending(cpu))
 		emu_raise(cpu, EXC_MF);
 	if ((cpu->fpu.sw & FSW_TOP) || cpu->fpu.tw)
 		mmx_enter_slow(cpu);

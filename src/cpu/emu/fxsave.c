@@ -79,6 +79,7 @@ void emu_fxrstor(struct emu_cpu *cpu, const struct emu_insn *in)
 	for (unsigned i = 0; i < 8; i++)
 		memcpy(f->st[i], b + 32 + 16 * i, 10);
 	fpu_set_abridged_tags(cpu, b[4]);
+	fpu_update_es(cpu); /* an unmasked flag in the image is pending, as on hardware */
 	cpu->mxcsr = mx;
 	memcpy(cpu->xmm, b + 160, 16 * fx_nxmm(cpu));
 }

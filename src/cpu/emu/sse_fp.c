@@ -226,7 +226,7 @@ static void cvtpi2pd(struct emu_cpu *cpu, const struct emu_insn *in)
 SSE_INLINE void to_pi(struct emu_cpu *cpu, const struct emu_insn *in, unsigned msz, host_fn f)
 {
 	sse_check(cpu);
-	if (cpu->fpu.sw & FSW_ES)
+	if (fpu_pending(cpu))
 		emu_raise(cpu, EXC_MF);
 	X t, r = { .q = { 0, 0 } }, s;
 	s = *sse_src(cpu, in, &t, msz, msz == 16);
