@@ -56,7 +56,7 @@ int cmd_run(int argc, char **argv)
 
 	opterr = 0;
 	optind = 1;
-	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
+	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_ENGINE:
 			if (strcmp(optarg, "auto") && strcmp(optarg, "emu") && strcmp(optarg, "kvm"))
@@ -104,8 +104,9 @@ int cmd_run(int argc, char **argv)
 			cfg.vsock = optarg;
 			break;
 		case 'h': usage_run(); return 0;
+		case ':': return usage_error("option '%s' needs an argument", argv[optind - 1]);
 		default:
-			return usage_error("unknown or incomplete option '%s'", argv[optind - 1]);
+			return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

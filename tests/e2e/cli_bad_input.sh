@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Bad input gets exactly one line on stderr, nothing on stdout, and the
+# right exit status (2 for usage errors, 1 for other failures); never a crash.
+set -u
+BUILD=${BUILD:-build}
+SYM=$BUILD/symbiont
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+fails=0
+
+# expect STATUS PATTERN ARGS...: stderr must be one line matching PATTERN.
+expect() {
+	local want=$1 pat=$2 rc lines; shift 2
+	"$SYM" "$@" </dev/null >"$tmp/out" 2>"$tmp/err"
+	rc=$?
+	lines=$(wc -l <"$tmp/err")
+	if [ $rc -ne "$want" ] || [ "$lines" -ne 1 ] || ! grep -q -- "$pat" "$tmp/err" || [ -s "$tmp/out" ]; then
+		echo "FAIL: symbiont $* -> status $rc (want $want), stderr:"; cat "$tmp/err"
+		fails=$((fails + 1))
+	else
+		echo "ok: symbiont $* -> $rc: $(cat "$tmp/err")"
+	fi
+}
+
+printf 'not a kernel at all\n' >"$tmp/text"
+head -c 100000 build/guest/vmlinuz >"$tmp/truncated"
+: >"$tmp/empty"
+head -c $((80 << 20)) /dev/zero >"$tmp/big-initrd"
+printf '\x7fELF\x02\x01\x01' >"$tmp/elf-stub"
+
+expect 2 "unknown command" frobnicate
+expect 2 "unknown option" run --bogus
+expect 2 "needs an argument" run --kernel
+expect 2 "unexpected argument" run stray
+expect 2 "--engine" run --engine warp
+expect 2 "--mem" run --mem 1K
+expect 2 "--mem" run --mem 5000T
+expect 2 "--mem" run --mem lots
+expect 2 "--cpus" run --cpus 0
+expect 2 "--cpus" run --cpus 100000
+expect 2 "--cpus" run --cpus two
+expect 2 "--serial" run --serial tcp:1234
+expect 1 "No such file" run --kernel "$tmp/missing"
+expect 1 "unrecognised format" run --kernel "$tmp/text"
+expect 1 "kernel" run --kernel "$tmp/empty"
+expect 1 "kernel" run --kernel "$tmp/elf-stub"
+expect 1 "outside the file" run --kernel "$tmp/truncated"
+expect 1 "kernel" run --kernel "$tmp"
+expect 1 "initrd" run --kernel "$BUILD/tests/guests/hello.elf" --initrd "$tmp/missing"
+expect 1 "larger than" run --mem 64M --kernel build/guest/vmlinuz --initrd "$tmp/big-initrd"
+head -c $((40 << 20)) /dev/zero >"$tmp/initrd-40m"
+expect 1 "does not fit" run --mem 64M --kernel build/guest/vmlinuz --initrd "$tmp/initrd-40m"
+expect 1 "disk" run --kernel "$BUILD/tests/guests/hello.elf" --disk "$tmp/missing.img"
+
+"$SYM" --version | grep -q '^symbiont [0-9]' || { echo "FAIL: --version"; fails=$((fails + 1)); }
+"$SYM" --help | grep -q -- '--engine' || { echo "FAIL: --help"; fails=$((fails + 1)); }
+[ $fails -eq 0 ] || { echo "$fails failures"; exit 1; }
+echo "PASS"
