@@ -430,6 +430,8 @@ opcode:
 	if (!fn) {
 		fn = op_ud;
 		f |= END;
+	} else if (!(f & (SYS | X87 | SSE))) {
+		fn = emu_misc_specialize(emu_alu_specialize(fn, in->opsize), in->opsize);
 	}
 	in->exec = fn;
 	/* 2: a system instruction, which may change what later blocks

@@ -92,14 +92,17 @@ static inline uint32_t emu_flags(struct emu_cpu *cpu)
 	return emu_cc_compute(&cpu->cc);
 }
 
-static inline bool emu_cf(struct emu_cpu *cpu)
+static inline __attribute__((always_inline)) bool emu_cf(struct emu_cpu *cpu)
 {
 	const struct emu_flags *cc = &cpu->cc;
 	switch (cc->op) {
 	case EMU_CC_FLAGS: return cc->dst & FL_CF;
 	case EMU_CC_ADD: return cc->dst < cc->src1;
+	case EMU_CC_ADC: return cc->dst <= cc->src1;
 	case EMU_CC_SUB: return cc->src1 < cc->src2;
+	case EMU_CC_SBB: return cc->src1 <= cc->src2;
 	case EMU_CC_LOGIC: return false;
+	case EMU_CC_MUL: return cc->src1;
 	case EMU_CC_INC:
 	case EMU_CC_DEC: return cc->src2;
 	default: return emu_cc_compute(cc) & FL_CF;
@@ -107,7 +110,7 @@ static inline bool emu_cf(struct emu_cpu *cpu)
 }
 
 /* Condition code 0..15 as in Jcc's low nibble. */
-static inline bool emu_cond(struct emu_cpu *cpu, unsigned cond)
+static inline __attribute__((always_inline)) bool emu_cond(struct emu_cpu *cpu, unsigned cond)
 {
 	const struct emu_flags *cc = &cpu->cc;
 	if (cc->op == EMU_CC_SUB) {
@@ -145,6 +148,8 @@ static inline bool emu_cond(struct emu_cpu *cpu, unsigned cond)
 		}
 		return r ^ (cond & 1);
 	}
+	if ((cond >> 1) == 1) /* B/NB: CF alone is cheap for most operations */
+		return emu_cf(cpu) ^ (cond & 1);
 	/* ZF and SF come from the result for every recorded operation. */
 	if (cc->op != EMU_CC_FLAGS) {
 		if ((cond >> 1) == 2)

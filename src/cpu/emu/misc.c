@@ -4,20 +4,26 @@
  * the #UD / #GP(0) handlers the decoder uses for invalid encodings. */
 #include "cpu/emu/ops.h"
 
-void op_mov_EG(struct emu_cpu *cpu, const struct emu_insn *in)
-{
-	rm_write(cpu, in, reg_read(cpu, in, in->reg, in->opsize), in->opsize);
-}
+#define MOV_SZ(sfx, SZ, ST)                                                     \
+	ST void op_mov_EG##sfx(struct emu_cpu *cpu, const struct emu_insn *in)   \
+	{                                                                       \
+		rm_write(cpu, in, reg_read(cpu, in, in->reg, (SZ)), (SZ));      \
+	}                                                                       \
+	ST void op_mov_GE##sfx(struct emu_cpu *cpu, const struct emu_insn *in)   \
+	{                                                                       \
+		reg_write(cpu, in, in->reg, rm_read(cpu, in, (SZ)), (SZ));      \
+	}                                                                       \
+	ST void op_mov_EI##sfx(struct emu_cpu *cpu, const struct emu_insn *in)   \
+	{                                                                       \
+		rm_write(cpu, in, in->imm, (SZ));                               \
+	}
 
-void op_mov_GE(struct emu_cpu *cpu, const struct emu_insn *in)
-{
-	reg_write(cpu, in, in->reg, rm_read(cpu, in, in->opsize), in->opsize);
-}
-
-void op_mov_EI(struct emu_cpu *cpu, const struct emu_insn *in)
-{
-	rm_write(cpu, in, in->imm, in->opsize);
-}
+/* Generic, and one per operand size for emu_specialize. */
+MOV_SZ(, in->opsize, )
+MOV_SZ(_1, 1, static)
+MOV_SZ(_2, 2, static)
+MOV_SZ(_4, 4, static)
+MOV_SZ(_8, 8, static)
 
 void op_mov_load_moffs(struct emu_cpu *cpu, const struct emu_insn *in)
 {
@@ -330,4 +336,14 @@ void op_aad(struct emu_cpu *cpu, const struct emu_insn *in)
 	uint8_t al = (uint8_t)((ax & 0xff) + (ax >> 8) * base);
 	reg_write_v(cpu, X86_RAX, al, 2);
 	cc_set(cpu, EMU_CC_LOGIC, 1, al, 0, 0);
+}
+
+emu_exec_fn emu_misc_specialize(emu_exec_fn fn, unsigned sz)
+{
+#define SPEC(h)                                                                                   \
+	if (fn == op_##h)                                                                         \
+		return sz == 1 ? op_##h##_1 : sz == 2 ? op_##h##_2 : sz == 4 ? op_##h##_4 : op_##h##_8;
+	SPEC(mov_EG) SPEC(mov_GE) SPEC(mov_EI)
+#undef SPEC
+	return fn;
 }

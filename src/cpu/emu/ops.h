@@ -196,6 +196,10 @@ H(op_daa); H(op_das); H(op_aaa); H(op_aas); H(op_aam); H(op_aad);
 
 #undef H
 
+/* Sized variants of the hottest handlers (alu.c, misc.c). */
+emu_exec_fn emu_alu_specialize(emu_exec_fn fn, unsigned sz);
+emu_exec_fn emu_misc_specialize(emu_exec_fn fn, unsigned sz);
+
 /* Pure decoder (decode.c): decodes from the bytes b[0..avail), reading no
  * byte past the instruction's end nor past avail or 15.  Returns the
  * length, or 0 if the instruction may continue beyond avail (fetch more).
