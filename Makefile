@@ -83,7 +83,7 @@ bench: $(BIN) guest
 
 build-fuzz/%: tests/fuzz/%.c $(SRCS) | deps
 	@mkdir -p build-fuzz
-	clang -std=gnu11 -O1 -g $(WARN) -D_GNU_SOURCE -Iinclude -Isrc $(PKG_CFLAGS) -fsanitize=fuzzer,address,undefined \
+	clang -std=gnu11 -O1 -g $(WARN) -D_GNU_SOURCE -Iinclude -Isrc $(PKG_CFLAGS) -Itests/fuzz -fsanitize=fuzzer,address,undefined \
 		-o $@ $< $(SRCS) $(LDLIBS)
 
 fuzz: $(FUZZ_BINS)

@@ -1,32 +1,4 @@
 /* libFuzzer target: boot_load_image() on arbitrary ELF64 vmlinux files.
  * Whatever the input, the loader must return 0 or -1 with a message, and
  * never touch memory outside the guest's RAM. */
-#include <stdint.h>
-#include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
-
-#include "boot/boot.h"
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
-
-int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
-{
-	static struct guest_mem mem; /* 64 MiB, allocated once */
-	static const uint8_t initrd[] = "initrd contents";
-	struct boot_info bi = { .cmdline = "console=ttyS0", .acpi_rsdp = 0xe0000, .ncpus = 1 };
-	struct x86_state s;
-	char err[256];
-
-	if (!mem.host && guest_mem_init(&mem, 64 << 20)) {
-		perror("guest_mem_init");
-		abort();
-	}
-	err[0] = 0;
-	if (boot_load_image(&mem, data, size, initrd, sizeof(initrd), &bi, &s, err, sizeof(err)) == 0)
-		return 0;
-	/* A refusal always says why, on one line. */
-	if (!err[0] || strchr(err, '\n'))
-		abort();
-	return 0;
-}
+#include "fuzz_loader.h"
