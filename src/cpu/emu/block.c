@@ -84,7 +84,7 @@ int emu_blocks_init(struct emu_cpu *cpu)
 	}
 	bc->nblk = 1; /* index 0 means "none" */
 	bc->refs = 1;
-	cpu->blocks = bc;
+	__atomic_store_n(&cpu->blocks, bc, __ATOMIC_RELEASE); /* device threads may look (DMA) */
 	return 0;
 }
 
@@ -226,7 +226,7 @@ void emu_code_written(struct emu_cpu *cpu, uint64_t gpa, unsigned len)
  * the data is there, so the guest cannot run the new bytes earlier. */
 void emu_code_dma_written(struct emu_cpu *cpu, uint64_t gpa, uint64_t len)
 {
-	struct emu_block_cache *bc = cpu->blocks;
+	struct emu_block_cache *bc = __atomic_load_n(&cpu->blocks, __ATOMIC_ACQUIRE);
 	bool any = false;
 
 	if (!bc || !cpu->mem || !len)
