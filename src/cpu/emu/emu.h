@@ -283,6 +283,9 @@ emu_exec_fn emu_sse_select(const struct emu_insn *in);  /* sse.c: MMX/SSE/SSE2, 
 /* Power-on x87/SSE state (FCW 0x40, tags 0x5555, MXCSR 0x1F80, XMM 0).
  * INIT keeps the x87/SSE state, as the hardware does. */
 void emu_fpu_reset(struct emu_cpu *cpu);
+/* SSE4.1/SSE4.2 run partly on the host's own SSE4 (sse4.c): advertise them
+ * only when this is true. */
+bool emu_sse4_host_ok(void);
 
 /* ---- flags (flags.c) ----------------------------------------------------- */
 

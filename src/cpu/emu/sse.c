@@ -10,13 +10,17 @@
  *                MWAIT have their own bit 3 and are not part of this)
  *   CPUID.1:ECX  SSSE3 (bit 9): PSHUFB, PHADD/PHSUB W/D/SW, PMADDUBSW,
  *                PMULHRSW, PSIGN B/W/D, PABS B/W/D, PALIGNR (MMX and XMM)
- * Not implemented, do not advertise: SSE4.1/4.2, POPCNT is integer's, AVX,
+ *   CPUID.1:ECX  SSE4.1 (bit 19), SSE4.2 (bit 20; PCMPxSTRx, PCMPGTQ, CRC32;
+ *                POPCNT is the integer part's) in sse4.c, both only when
+ *                emu_sse4_host_ok() (they use the host's SSE4 for some ops)
+ * Not implemented, do not advertise: AES, PCLMULQDQ, SHA, GFNI, AVX,
  * FXSR_OPT/FFXSR, MMXEXT/3DNow! (the SSE integer MMX forms such as PMINUB
  * mm, PSHUFW, PMOVMSKB mm, MASKMOVQ are present because SSE requires them),
- * XSAVE, CLFLUSHOPT/CLWB, FSGSBASE.  Other 0F38/0F3A opcodes are #UD.
+ * XSAVE, CLFLUSHOPT/CLWB, FSGSBASE, SSE4a.  Other 0F38/0F3A opcodes are #UD.
  *
  * Files: sse.c selection and the 0F AE group, sse_int.c MMX/SSE2/SSSE3 integer,
- * sse_fp.c SSE/SSE2/SSE3 floating point and moves, fxsave.c FXSAVE/FXRSTOR. */
+ * sse_fp.c SSE/SSE2/SSE3 floating point and moves, sse4.c SSE4.1/4.2,
+ * fxsave.c FXSAVE/FXRSTOR. */
 #include "cpu/emu/sse.h"
 
 /* ---- 0F AE group --------------------------------------------------------- */
@@ -76,8 +80,10 @@ static emu_exec_fn grp15_select(const struct emu_insn *in, unsigned pfx)
 emu_exec_fn emu_sse_select(const struct emu_insn *in)
 {
 	unsigned pfx = sse_pfx(in), op = in->opcode;
-	if (in->map == 2 || in->map == 3)
-		return sse_ssse3_select(in, pfx);
+	if (in->map == 2 || in->map == 3) {
+		emu_exec_fn fn = sse_ssse3_select(in, pfx);
+		return fn ? fn : sse4_select(in, pfx);
+	}
 	if (in->map != 1)
 		return NULL;
 	if (op == 0xae)

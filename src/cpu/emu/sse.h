@@ -103,9 +103,61 @@ SSE_INLINE void sse_fp_flags(struct emu_cpu *cpu, uint32_t flags)
 	cpu->mxcsr |= flags;
 }
 
+/* ---- floating point on the host ----------------------------------------
+ * An SSE FP instruction runs as written on the host, with the guest's
+ * MXCSR controls loaded and every exception masked; the flags come back
+ * through STMXCSR. */
+
+typedef union emu_xmm X;
+typedef long long v2di __attribute__((vector_size(16)));
+
+/* MXCSR for the host: the guest's controls, all exceptions masked, no flags. */
+static inline uint32_t host_mxcsr(const struct emu_cpu *cpu) { return (cpu->mxcsr & ~MXCSR_FLAGS) | MXCSR_MASKS; }
+
+#define HOST_PRE "stmxcsr %[sv]\n\tldmxcsr %[mx]\n\t"
+#define HOST_POST "\n\tstmxcsr %[mx]\n\tldmxcsr %[sv]"
+
+typedef uint32_t (*host_fn)(X *d, const X *s, uint32_t mx);
+
+/* d = d OP s for an instruction written "insn src, dst". */
+#define HOST2(name, insn)                                                               \
+	static inline uint32_t host_##name(X *d, const X *s, uint32_t mx)               \
+	{                                                                               \
+		v2di a, b;                                                              \
+		uint32_t sv;                                                            \
+		__builtin_memcpy(&a, d, 16);                                            \
+		__builtin_memcpy(&b, s, 16);                                            \
+		__asm__ volatile(HOST_PRE insn " %[b], %[a]" HOST_POST                  \
+				 : [a] "+x"(a), [mx] "+m"(mx), [sv] "=m"(sv)            \
+				 : [b] "x"(b));                                         \
+		__builtin_memcpy(d, &a, 16);                                            \
+		return mx;                                                              \
+	}
+
+SSE_INLINE void fp_op(struct emu_cpu *cpu, const struct emu_insn *in, unsigned msz, host_fn f)
+{
+	sse_check(cpu);
+	X t, d = cpu->xmm[in->reg];
+	const X *s = sse_src(cpu, in, &t, msz, msz == 16);
+	uint32_t fl = f(&d, s, host_mxcsr(cpu));
+	/* Masked underflow needs tiny and inexact, unmasked only tiny: a run
+	 * with FZ tells whether an exact result was tiny. */
+	if (__builtin_expect(!(cpu->mxcsr & 0x0800) && !(fl & 0x10), 0)) {
+		X d2 = cpu->xmm[in->reg];
+		fl |= f(&d2, s, host_mxcsr(cpu) | 0x8000) & 0x10;
+	}
+	sse_fp_flags(cpu, fl);
+	cpu->xmm[in->reg] = d;
+}
+
+#define FP(name, insn, msz)                                                              \
+	HOST2(name, insn)                                                                \
+	static void name(struct emu_cpu *cpu, const struct emu_insn *in) { fp_op(cpu, in, msz, host_##name); }
+
 /* Selectors of the sub-files: NULL means "not mine / #UD". */
 emu_exec_fn sse_int_select(const struct emu_insn *in, unsigned pfx);
 emu_exec_fn sse_fp_select(const struct emu_insn *in, unsigned pfx);
 emu_exec_fn sse_ssse3_select(const struct emu_insn *in, unsigned pfx);
+emu_exec_fn sse4_select(const struct emu_insn *in, unsigned pfx);
 
 #endif

@@ -5,7 +5,6 @@
  * source and destination may be the same register. */
 #include "cpu/emu/sse.h"
 
-typedef union emu_xmm X;
 typedef void (*int_fn)(X *r, const X *a, const X *b, unsigned n);
 
 SSE_INLINE void mmx_op(struct emu_cpu *cpu, const struct emu_insn *in, int_fn f)
