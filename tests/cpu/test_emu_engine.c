@@ -82,7 +82,11 @@ static void test_cpuid_policy(void **state)
 	emu_cpuid(cpu, 1, 0, r);
 	assert_true(r[2] & (1u << 24));   /* TSC-deadline: implemented by lapic.c */
 	assert_true(r[2] & (1u << 31));   /* hypervisor */
-	assert_false(r[2] & (1u << 0));   /* no SSE3: sse.c does not implement it */
+	assert_true(r[2] & (1u << 0));    /* SSE3 and SSSE3: sse.c lists them as implemented */
+	assert_true(r[2] & (1u << 9));
+	assert_false(r[2] & (1u << 3));   /* no MONITOR/MWAIT */
+	assert_false(r[2] & (1u << 22));  /* no MOVBE (decode.c: not implemented) */
+	assert_false(r[2] & (1u << 26));  /* no XSAVE */
 	assert_false(r[2] & (1u << 21));  /* no x2APIC */
 	assert_true(r[3] & (1u << 26));   /* SSE2 */
 	emu_cpuid(cpu, 0x80000001, 0, r);

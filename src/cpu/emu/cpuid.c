@@ -57,7 +57,9 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 	case 1:
 		r[0] = STEPPING | ((MODEL & 0xf) << 4) | (FAMILY << 8) | ((MODEL >> 4) << 16);
 		r[1] = (8 << 8) | ((uint32_t)(n > 1 ? n : 1) << 16) | (apic_id_of(cpu) << 24);
-		r[2] = (1u << 13)    /* CX16 */
+		r[2] = (1u << 0)     /* SSE3 (sse_fp.c, FISTTP in fpu.c) */
+		       | (1u << 9)   /* SSSE3 (sse_int.c) */
+		       | (1u << 13)  /* CX16 */
 		       | (1u << 23)  /* POPCNT */
 		       | (1u << 24)  /* TSC-deadline */
 		       | SYM_CPUID_1_ECX_HYPERVISOR;
