@@ -23,4 +23,10 @@
 
 #define SYM_CPUID_LEAF_MAX SYM_CPUID_LEAF_INFO
 
+/* Leaf 0x40000010 (the VMware-style timing leaf): EAX = TSC frequency in
+ * kHz, EBX = local APIC timer (bus) frequency in kHz.  The emu engine
+ * reports it and then returns it as the highest hypervisor leaf in
+ * 0x40000000.EAX. */
+#define SYM_CPUID_LEAF_TIMING 0x40000010u
+
 #endif

@@ -17,7 +17,7 @@
 
 #define MAX_BASIC 0x16
 #define MAX_EXT 0x80000008u
-#define MAX_HV 0x40000010u
+#define MAX_HV SYM_CPUID_LEAF_TIMING
 
 #define FAMILY 6
 #define MODEL 0x6f
@@ -133,7 +133,7 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		r[0] = SYM_ABI_VERSION;
 		r[1] = SYM_ENGINE_EMU;
 		break;
-	case 0x40000010:
+	case SYM_CPUID_LEAF_TIMING:
 		r[0] = (uint32_t)(EMU_TSC_HZ / 1000);
 		r[1] = (uint32_t)(EMU_CRYSTAL_HZ / 1000);
 		break;
