@@ -640,6 +640,17 @@ static void build(const struct form *f, int size, bool mem, struct inst *x, stru
 	case S_DIV:
 		if (rnd() % 4)
 			s->r[2] = (rnd() & 1) ? 0 : (size == 1 ? s->r[2] : (int64_t)(s->r[0] << (64 - size * 8)) < 0 ? ~0ULL : 0);
+		if (rnd() % 16 == 0) {
+			/* The most negative dividend by -1: #DE (and a trap for a
+			 * careless host division). */
+			if (size == 1)
+				s->r[0] = 0x8000;
+			else
+				s->r[0] = 0, s->r[2] = 1ULL << (size * 8 - 1);
+			for (int i = 0; i < 16; i++)
+				if (i != 0 && i != 2 && i != 4)
+					s->r[i] = ~0ULL;
+		}
 		break;
 	case S_LOOP:
 		s->r[1] = rnd() % 3 == 0 ? rv() : rnd() % 3;

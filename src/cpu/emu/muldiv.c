@@ -127,6 +127,8 @@ void op_idiv(struct emu_cpu *cpu, const struct emu_insn *in)
 	} else {
 		int64_t n = sz == 1 ? (int16_t)cpu->gpr[X86_RAX]
 				    : sz_sext((reg_read(cpu, in, X86_RDX, sz) << (sz * 8)) | reg_read(cpu, in, X86_RAX, sz), sz * 2);
+		if (d == -1 && n == INT64_MIN) /* EDX:EAX = -2^63: the host division would trap */
+			emu_raise(cpu, EXC_DE);
 		q = n / d, r = n % d;
 		if (q != sz_sext((uint64_t)q, sz))
 			emu_raise(cpu, EXC_DE);
