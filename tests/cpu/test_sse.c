@@ -485,6 +485,25 @@ static void test_fxsave(void **state)
 			assert_memory_equal(e + 32 + 16 * i, host_out + 32 + 16 * i, 10);
 		assert_memory_equal(e + 160, host_out + 160, 256);
 	}
+	/* State exchange: emu_fpu_save gives the FXSAVE64 image, emu_fpu_load
+	 * takes it back; reserved MXCSR bits are refused */
+	{
+		static uint8_t a[512], b[512];
+		emu_fpu_save(cpu, a);
+		assert_memory_equal(a, env->mem.host + GUEST_MEM_ADDR + 1024, 416);
+		struct emu_fpu keep = cpu->fpu;
+		union emu_xmm kx[16];
+		memcpy(kx, cpu->xmm, sizeof(kx));
+		emu_fpu_reset(cpu);
+		assert_int_equal(emu_fpu_load(cpu, a), 0);
+		emu_fpu_save(cpu, b);
+		assert_memory_equal(a, b, 512);
+		assert_memory_equal(cpu->xmm, kx, sizeof(kx));
+		assert_memory_equal(cpu->fpu.st, keep.st, 80);
+		uint32_t badmx = 0x20000;
+		memcpy(a + 24, &badmx, 4);
+		assert_int_equal(emu_fpu_load(cpu, a), -1);
+	}
 	/* Misaligned FXSAVE → #GP */
 	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR + 8;
 	assert_int_equal(emu_bytes("0f ae 06"), EXC_GP);

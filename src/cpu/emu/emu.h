@@ -286,6 +286,11 @@ void emu_fpu_reset(struct emu_cpu *cpu);
 /* SSE4.1/SSE4.2 run partly on the host's own SSE4 (sse4.c): advertise them
  * only when this is true. */
 bool emu_sse4_host_ok(void);
+/* x87/MMX/SSE state as a 512-byte FXSAVE64 image (fxsave.c), for state
+ * exchange with KVM (struct kvm_fpu holds the same fields) and snapshots.
+ * Load fails (-1, state unchanged) on reserved MXCSR bits. */
+void emu_fpu_save(struct emu_cpu *cpu, void *img);
+int emu_fpu_load(struct emu_cpu *cpu, const void *img);
 
 /* ---- flags (flags.c) ----------------------------------------------------- */
 
