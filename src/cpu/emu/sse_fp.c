@@ -1,5 +1,5 @@
-/* SSE/SSE2 floating point: PS/PD/SS/SD arithmetic, compares and
- * conversions.  Each one runs the same instruction on the host with the
+/* SSE/SSE2/SSE3 floating point: PS/PD/SS/SD arithmetic, compares and
+ * conversions, and the FP-register moves, shuffles and masks.  Each one runs the same instruction on the host with the
  * guest's MXCSR rounding, FZ and DAZ loaded (and every exception masked, so
  * the host never traps); the flags it raises come back through STMXCSR.
  * That makes results, NaN propagation, MIN/MAX operand order, integer
@@ -7,7 +7,6 @@
  * An exception the guest left unmasked turns into #XM (or #UD without
  * CR4.OSXMMEXCPT) before the destination is written. */
 #include "cpu/emu/sse.h"
-
 
 /* Unmasked exceptions are precise: an unmasked pre-computation exception
  * (IE, DE, ZE) in any lane stops the instruction before the
