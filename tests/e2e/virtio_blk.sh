@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # virtio-blk end to end: an ext4 image made here (mke2fs -d) is given to the
 # default guest with --disk; through the serial console the guest mounts
-# /dev/vda, prints the file the host put there, writes a new one, syncs,
-# writes to /dev/hvc0 (virtio-console, whose output shares the serial
-# console) and powers off.  The host then reads the new file back with
-# debugfs, and a second run with ",ro" must refuse writes.
+# /dev/vda, prints the file the host put there, checksums and copies a 3 MiB
+# one, writes a new file, syncs, trims the file system (discard), writes to
+# /dev/hvc0 (virtio-console, whose output shares the serial console), reads
+# /dev/hwrng (virtio-rng) and powers off.  The host then reads the new files
+# back with debugfs.  A second boot with ",ro" must see them and refuse
+# writes; it also runs the guest's virtio drivers on the legacy interface
+# with INTx, where the first used virtio 1.0 with MSI-X.
 #
 #   VIRTIO_E2E_QEMU=1 tests/e2e/virtio_blk.sh   runs the same guest steps
 #   under QEMU's TCG instead (validates the guest side; no hvc0, rng or serial checks).
@@ -30,7 +33,9 @@ trap cleanup EXIT
 
 mkdir "$tmp/root"
 echo "hello from the host $$" >"$tmp/root/hello.txt"
-mke2fs -q -F -t ext4 -d "$tmp/root" -L symdisk "$tmp/disk.img" 16M >/dev/null 2>&1 || fail "mke2fs"
+head -c 3M /dev/urandom >"$tmp/root/big.bin" # multi-segment requests, indirect tables
+big_md5=$(md5sum <"$tmp/root/big.bin" | cut -d' ' -f1)
+mke2fs -q -F -t ext4 -d "$tmp/root" -L symdisk "$tmp/disk.img" 32M >/dev/null 2>&1 || fail "mke2fs"
 
 # boot NAME CMD...: starts the guest with its console on a fifo, waits for
 # "symbiont guest ready" (2 if it never comes), types the commands in
@@ -74,6 +79,9 @@ cat >"$tmp/rw.cmds" <<'CMDS'
 mkdir -p /mnt; mount -t ext4 /dev/vda /mnt && echo "MOUNT-$((40+2))"
 cat /mnt/hello.txt
 echo "written by the guest" >/mnt/new.txt && sync && echo "SYNC-$((50+5))"
+echo "MD5-$(md5sum </mnt/big.bin | cut -d' ' -f1)"
+dd if=/mnt/big.bin of=/mnt/copy.bin bs=256k conv=fsync 2>/dev/null && echo "COPY-$((20+2))"
+rm /mnt/hello.txt && sync && fstrim /mnt && echo "TRIM-$((10+1))"
 cat /sys/block/vda/serial 2>/dev/null; echo
 echo "VER1-$(cut -c33 /sys/block/vda/device/features)"
 grep virtio /proc/interrupts | grep -q -i msi && echo "MSIX-$((80+8))"
@@ -117,15 +125,20 @@ grep -q "MOUNT-42" "$out" || { cat "$out"; fail "guest could not mount /dev/vda"
 grep -q "hello from the host $$" "$out" || { cat "$out"; fail "guest did not read the host's file"; }
 grep -q "SYNC-55" "$out" || { cat "$out"; fail "guest could not write and sync"; }
 grep -q "UMOUNT-66" "$out" || { cat "$out"; fail "guest could not unmount"; }
+grep -q "MD5-$big_md5" "$out" || { cat "$out"; fail "guest read a different big.bin"; }
+grep -q "COPY-22" "$out" || { cat "$out"; fail "guest could not copy big.bin"; }
 grep -q "VER1-1" "$out" || { cat "$out"; fail "guest did not negotiate virtio 1.0"; }
 grep -q "MSIX-88" "$out" || { cat "$out"; fail "guest does not use MSI-X for virtio"; }
 if [ $hvc = 1 ]; then
 	grep -q "RNG-[0-9a-f]\{32\}" "$out" || { cat "$out"; fail "no bytes from /dev/hwrng (virtio-rng)"; }
 	grep -q "symdisk0" "$out" || { cat "$out"; fail "serial= not seen in /sys/block/vda/serial"; }
 	grep -q "HVC-33" "$out" || { cat "$out"; fail "nothing from /dev/hvc0 on the console"; }
+	grep -q "TRIM-11" "$out" || { cat "$out"; fail "fstrim (virtio-blk discard) failed"; }
 fi
 debugfs -R "cat /new.txt" "$tmp/disk.img" 2>/dev/null | grep -q "written by the guest" ||
 	fail "host debugfs does not see /new.txt"
+[ "$(debugfs -R "cat /copy.bin" "$tmp/disk.img" 2>/dev/null | md5sum | cut -d' ' -f1)" = "$big_md5" ] ||
+	fail "host debugfs reads a different /copy.bin"
 out=$tmp/ro.out
 grep -q "MOUNT-42" "$out" || { cat "$out"; fail "guest could not mount the read-only disk"; }
 grep -q "written by the guest" "$out" || { cat "$out"; fail "read-only run did not see the new file"; }
