@@ -22,26 +22,7 @@ struct guest_mem {
 	uint8_t *host;     /* low RAM, then high RAM, contiguous */
 	uint64_t size;     /* total RAM bytes */
 	uint64_t low_size; /* RAM below MEM_HOLE_START */
-	/* Set by an engine that caches decoded guest code (emu): called, from
-	 * any thread, after a device wrote guest RAM behind the CPUs' back
-	 * (DMA), before the device tells the guest (used ring, interrupt).
-	 * NULL when nobody cares.  Devices call gpa_dma_written(). */
-	void (*dma_written)(void *opaque, uint64_t gpa, uint64_t len);
-	void *dma_opaque;
 };
-
-static inline void gpa_dma_written(const struct guest_mem *m, uint64_t gpa, uint64_t len)
-{
-	if (m->dma_written && len)
-		m->dma_written(m->dma_opaque, gpa, len);
-}
-
-/* Guest-physical address of a host pointer into RAM (as gpa_to_host gave). */
-static inline uint64_t gpa_of_host(const struct guest_mem *m, const void *p)
-{
-	uint64_t off = (uint64_t)((const uint8_t *)p - m->host);
-	return off < m->low_size ? off : off - m->low_size + MEM_4G;
-}
 
 int guest_mem_init(struct guest_mem *m, uint64_t size); /* 0, or -1 with errno */
 void guest_mem_free(struct guest_mem *m);

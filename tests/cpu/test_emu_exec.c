@@ -2,7 +2,8 @@
  * loops through cached blocks, self-modifying code inside the running
  * block and in a block cached earlier, an instruction crossing a page
  * boundary whose second page is rewritten, long REP STOS/MOVS that the loop
- * interrupts and resumes, and a #DE delivered through the IDT.
+ * interrupts and resumes, a #DE delivered through the IDT, single-step
+ * traps, and REP STOS clearing a page that holds cached code.
  *
  * The guest programs are assembled by the host toolchain into .rodata (never
  * run natively) and copied into guest memory, which is identity-mapped with
@@ -26,9 +27,8 @@ __attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu) { (void)cpu
 #define IDT 0x6000ULL
 
 #define PROG(name) extern const uint8_t name##_start[], name##_end[];
-PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf) PROG(p_dma) PROG(p_clr)
+PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf) PROG(p_clr)
 extern const uint8_t p_clr_fn[];
-extern const uint8_t p_dma_fn[];
 extern const uint8_t p_div_fault[];
 
 __asm__(".section .rodata\n"
@@ -132,17 +132,6 @@ __asm__(".section .rodata\n"
 	"  andq $~0x100, 16(%rsp)\n"
 	"8: iretq\n"
 	"p_tf_end:\n"
-
-	".balign 4096\n"
-	"p_dma_start:\n"
-	"  call p_dma_fn\n"
-	"  mov %eax, %ebx\n"
-	"  hlt\n"             /* the test rewrites p_dma_fn as a device would */
-	"  call p_dma_fn\n"
-	"  hlt\n"
-	"p_dma_fn: mov $5, %eax\n"
-	"  ret\n"
-	"p_dma_end:\n"
 
 	".balign 4096\n"
 	"p_clr_start:\n"
@@ -277,22 +266,6 @@ static void test_single_step(void **state)
 	assert_true(cpu->dr[6] & (1u << 14));
 }
 
-static void test_dma_invalidation(void **state)
-{
-	uint64_t fn = CODE + (uint64_t)(p_dma_fn - p_dma_start);
-	(void)state;
-	RUN(p_dma);
-	assert_int_equal(cpu->gpr[X86_RBX], 5);
-	assert_true(emu_page_has_code(cpu, fn & ~0xfffULL));
-	/* A device writes the immediate behind the CPU's back. */
-	gmem.host[fn + 1] = 7;
-	emu_code_dma_written(cpu, fn + 1, 1);
-	cpu->halted = false;
-	emu_exec(cpu);
-	assert_true(cpu->halted);
-	assert_int_equal(cpu->gpr[X86_RAX], 7);
-}
-
 static void test_clear_code_page(void **state)
 {
 	uint64_t page = CODE + (uint64_t)(p_clr_fn - p_clr_start);
@@ -320,7 +293,7 @@ int main(void)
 		cmocka_unit_test(test_loop), cmocka_unit_test(test_smc_same_block),
 		cmocka_unit_test(test_smc_other_block), cmocka_unit_test(test_page_crossing),
 		cmocka_unit_test(test_rep_chunks), cmocka_unit_test(test_divide_error),
-		cmocka_unit_test(test_single_step), cmocka_unit_test(test_dma_invalidation),
+		cmocka_unit_test(test_single_step),
 		cmocka_unit_test(test_clear_code_page),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);

@@ -72,19 +72,17 @@ int emu_blocks_init(struct emu_cpu *cpu)
 	bc->blk = calloc(BLK_COUNT, sizeof(*bc->blk));
 	bc->insns = calloc(BLK_ARENA_INSNS, sizeof(*bc->insns));
 	bc->code_map = calloc((pages + 63) / 64 + 1, sizeof(uint64_t));
-	bc->dma_map = calloc((pages + 63) / 64 + 1, sizeof(uint64_t));
 	bc->npages = pages;
-	if (!bc->blk || !bc->insns || !bc->code_map || !bc->dma_map) {
+	if (!bc->blk || !bc->insns || !bc->code_map) {
 		free(bc->blk);
 		free(bc->insns);
 		free(bc->code_map);
-		free(bc->dma_map);
 		free(bc);
 		return -1;
 	}
 	bc->nblk = 1; /* index 0 means "none" */
 	bc->refs = 1;
-	__atomic_store_n(&cpu->blocks, bc, __ATOMIC_RELEASE); /* device threads may look (DMA) */
+	cpu->blocks = bc;
 	return 0;
 }
 
@@ -99,7 +97,6 @@ void emu_blocks_free(struct emu_cpu *cpu)
 	free(bc->blk);
 	free(bc->insns);
 	free(bc->code_map);
-	free(bc->dma_map);
 	free(bc);
 }
 
@@ -138,7 +135,7 @@ static void mark_code(struct emu_cpu *cpu, uint64_t page)
 	int64_t i = ram_page(cpu->mem, page);
 	if (i < 0 || ((bc->code_map[i >> 6] >> (i & 63)) & 1))
 		return;
-	__atomic_fetch_or(&bc->code_map[i >> 6], 1ULL << (i & 63), __ATOMIC_RELAXED); /* devices read it */
+	bc->code_map[i >> 6] |= 1ULL << (i & 63);
 	emu_tlb_protect_code(cpu, page);
 }
 
@@ -147,7 +144,7 @@ static void unmark_code(struct emu_cpu *cpu, uint64_t page)
 	struct emu_block_cache *bc = cpu->blocks;
 	int64_t i = ram_page(cpu->mem, page);
 	if (i >= 0)
-		__atomic_fetch_and(&bc->code_map[i >> 6], ~(1ULL << (i & 63)), __ATOMIC_RELAXED);
+		bc->code_map[i >> 6] &= ~(1ULL << (i & 63));
 }
 
 /* Page-chain links encode (block index << 1 | part). */
@@ -217,47 +214,6 @@ void emu_code_written(struct emu_cpu *cpu, uint64_t gpa, unsigned len)
 	} else {
 		invalidate_range(cpu, gpa, first);
 		invalidate_range(cpu, gpa + first, len - first);
-	}
-}
-
-/* Device writes (DMA) do not pass through the MMU: the device's thread
- * marks the written code pages and the loop drops their blocks before it
- * runs the next block.  The device calls this before it tells the guest
- * the data is there, so the guest cannot run the new bytes earlier. */
-void emu_code_dma_written(struct emu_cpu *cpu, uint64_t gpa, uint64_t len)
-{
-	struct emu_block_cache *bc = __atomic_load_n(&cpu->blocks, __ATOMIC_ACQUIRE);
-	bool any = false;
-
-	if (!bc || !cpu->mem || !len)
-		return;
-	for (uint64_t p = gpa & ~0xfffULL; p < gpa + len && p >= (gpa & ~0xfffULL); p += 4096) {
-		int64_t i = ram_page(cpu->mem, p);
-		if (i < 0 || (int64_t)(i >> 6) > (int64_t)(bc->npages >> 6))
-			continue;
-		if (__atomic_load_n(&bc->code_map[i >> 6], __ATOMIC_RELAXED) & (1ULL << (i & 63))) {
-			__atomic_fetch_or(&bc->dma_map[i >> 6], 1ULL << (i & 63), __ATOMIC_RELAXED);
-			any = true;
-		}
-	}
-	if (any)
-		atomic_store_explicit(&bc->dma_pending, true, memory_order_release);
-}
-
-void emu_blocks_dma_drain(struct emu_cpu *cpu)
-{
-	struct emu_block_cache *bc = cpu->blocks;
-	const struct guest_mem *m = cpu->mem;
-
-	atomic_store_explicit(&bc->dma_pending, false, memory_order_relaxed);
-	atomic_thread_fence(memory_order_acquire);
-	for (uint64_t w = 0; w <= bc->npages >> 6; w++) {
-		uint64_t bits = __atomic_exchange_n(&bc->dma_map[w], 0, __ATOMIC_RELAXED);
-		while (bits) {
-			uint64_t i = w * 64 + (uint64_t)__builtin_ctzll(bits), off = i << 12;
-			bits &= bits - 1;
-			invalidate_range(cpu, off < m->low_size ? off : off - m->low_size + MEM_4G, 4096);
-		}
 	}
 }
 

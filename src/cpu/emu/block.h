@@ -37,10 +37,6 @@ struct emu_block_cache {
 	uint32_t head[BLK_HASH];
 	uint32_t page_head[PAGE_HASH];
 	uint64_t *code_map; /* one bit per guest RAM page */
-	/* Code pages written by devices (set from any thread, drained by the
-	 * loop before it runs the next block). */
-	uint64_t *dma_map;
-	atomic_bool dma_pending;
 	/* Jump cache: linear RIP → block, checked against the running vCPU's
 	 * TLB, so a hit needs no page walk and no hash lookup. */
 	struct {
@@ -51,9 +47,6 @@ struct emu_block_cache {
 	uint64_t built, flushes, invalidations; /* statistics */
 	int refs; /* vCPUs sharing this cache */
 };
-
-/* Drops the blocks on code pages devices wrote (emu_code_dma_written). */
-void emu_blocks_dma_drain(struct emu_cpu *cpu);
 
 /* Finds or decodes the block at linear la (guest-physical gpa). */
 struct emu_block *emu_block_find(struct emu_cpu *cpu, uint64_t la, uint64_t gpa);

@@ -252,10 +252,6 @@ int emu_decode(struct emu_cpu *cpu, uint64_t la, struct emu_insn *in);
 /* A write hit a page holding cached code: drop the blocks on it. */
 void emu_code_written(struct emu_cpu *cpu, uint64_t gpa, unsigned len);
 bool emu_page_has_code(struct emu_cpu *cpu, uint64_t gpa_page);
-/* A device wrote [gpa, gpa+len) of guest RAM (DMA).  Safe from any thread:
- * the blocks on those pages are dropped before the vCPUs run another block.
- * The engine points guest_mem.dma_written at a wrapper of this. */
-void emu_code_dma_written(struct emu_cpu *cpu, uint64_t gpa, uint64_t len);
 void emu_blocks_flush(struct emu_cpu *cpu);
 /* Runs until vm_stopping() or the vCPU halts with nothing pending.  Returns
  * after a HLT so the engine can sleep. */

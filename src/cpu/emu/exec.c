@@ -123,8 +123,6 @@ void emu_exec(struct emu_cpu *cpu)
 		emu_deliver_exception(cpu);
 	}
 	for (;;) {
-		if (unlikely(atomic_load_explicit(&cpu->blocks->dma_pending, memory_order_relaxed)))
-			emu_blocks_dma_drain(cpu);
 		if (atomic_load_explicit(&cpu->irq_pending, memory_order_relaxed))
 			emu_check_interrupts(cpu);
 		if (cpu->halted)
@@ -138,8 +136,7 @@ void emu_exec(struct emu_cpu *cpu)
 		for (unsigned n = 0; b; n++) {
 			run_block(cpu, b);
 			if (cpu->exit_block || cpu->interrupt_shadow || n >= 64 ||
-			    atomic_load_explicit(&cpu->irq_pending, memory_order_relaxed) ||
-			    atomic_load_explicit(&cpu->blocks->dma_pending, memory_order_relaxed))
+			    atomic_load_explicit(&cpu->irq_pending, memory_order_relaxed))
 				break;
 			b = next_in_page(cpu, b, la_page);
 		}
