@@ -212,6 +212,10 @@ static void x87_fcmov(struct emu_cpu *cpu, const struct emu_insn *in)
 static void x87_fcomi(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	x87_check(cpu);
+	if (x87_fast_fcomi(cpu, in)) {
+		x87_note(cpu, in, 0);
+		return;
+	}
 	uint64_t f = x87_stub(in->opcode, in->modrm & 63)(&cpu->fpu, NULL, 0);
 	/* Even with an unmasked #IA the host sets ZF PF CF ("unordered"). */
 	emu_set_rflags(cpu, (emu_get_rflags(cpu) & ~ARITH_FLAGS) | (f & 0x45));

@@ -89,6 +89,7 @@ static inline void sse_check(struct emu_cpu *cpu)
  * exact FRSTOR/FNSAVE path. */
 bool x87_fast_arith(struct emu_cpu *cpu, const struct emu_insn *in);
 bool x87_fast_move(struct emu_cpu *cpu, const struct emu_insn *in);
+bool x87_fast_fcomi(struct emu_cpu *cpu, const struct emu_insn *in);
 bool x87_fast_mload(struct emu_cpu *cpu, const struct emu_insn *in, const uint8_t *buf);
 bool x87_fast_mstore(const struct emu_cpu *cpu, const struct emu_insn *in, uint8_t *buf, uint16_t *sw);
 void x87_fast_store_done(struct emu_cpu *cpu, const struct emu_insn *in, uint16_t sw);

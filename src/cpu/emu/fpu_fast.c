@@ -28,8 +28,10 @@ struct x87_io {
 	uint8_t a[10], b[10], out0[10], out1[10];
 	uint16_t host_cw;
 	uint16_t clr; /* exception flags the guest does not have set yet */
+	uint64_t flags; /* host RFLAGS after the instruction (FCOMI) */
 };
 _Static_assert(__builtin_offsetof(struct x87_io, clr) == 46, "stub offsets");
+_Static_assert(__builtin_offsetof(struct x87_io, flags) == 48, "stub offsets");
 
 /* NL values loaded (b then a), NF values stored after the instruction. */
 __asm__(".pushsection .text\n"
@@ -60,6 +62,14 @@ __asm__(".pushsection .text\n"
 	".if \\op == 0xde\n"
 	".set NL, 2\n"
 	".set NF, 1\n"
+	".endif\n"
+	/* FUCOMI/FCOMI (DB), FUCOMIP/FCOMIP (DF, pops) */
+	".if (\\op == 0xdb || \\op == 0xdf) && (fr == 5 || fr == 6)\n"
+	".set NL, 2\n"
+	".set NF, 2\n"
+	".if \\op == 0xdf\n"
+	".set NF, 1\n"
+	".endif\n"
 	".endif\n"
 	".else\n"
 	".set NL, 1\n"
@@ -103,6 +113,8 @@ __asm__(".pushsection .text\n"
 	".byte \\op, ((fr - 8) << 3) | 6\n"
 	".endif\n"
 	"fnstsw 2(%rdi)\n"
+	"pushfq\n"
+	"popq 48(%rdi)\n"
 	"fldcw 44(%rdi)\n"
 	".if NF >= 1\n"
 	"fstpt 24(%rdi)\n"
@@ -215,6 +227,27 @@ bool x87_fast_arith(struct emu_cpu *cpu, const struct emu_insn *in)
 		put(f, i, io.out0);
 		pop(f);
 	}
+	return true;
+}
+
+/* FUCOMI/FCOMI ST(0), ST(i) (DB E8-F7) and their popping forms (DF): ZF PF
+ * CF from the compare, OF SF AF clear; C0-C3 are left alone (the host keeps
+ * even C1, which the SDM says is cleared). */
+bool x87_fast_fcomi(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	struct emu_fpu *f = &cpu->fpu;
+	unsigned op = in->opcode, r = (in->modrm >> 3) & 7, i = in->modrm & 7;
+	if (i == 0 || tag(f, 0) == 3 || tag(f, i) == 3)
+		return false;
+	struct x87_io io;
+	memcpy(io.a, f->st[0], 10);
+	memcpy(io.b, f->st[i], 10);
+	if (!run(f, &io, op, r, NULL))
+		return false;
+	merge_sw(f, io.sw, 0);
+	emu_set_rflags(cpu, (emu_get_rflags(cpu) & ~0x8d5ULL) | (io.flags & 0x45));
+	if (op == 0xdf)
+		pop(f);
 	return true;
 }
 
