@@ -180,15 +180,6 @@ static int deliverable(struct emu_lapic *l)
 	return v;
 }
 
-bool lapic_has_intr(struct emu_lapic *l)
-{
-	bool r;
-	lock(l);
-	r = deliverable(l) >= 0 || l->extint || (l->lint0 && pic_intr_allowed(l));
-	unlock(l);
-	return r;
-}
-
 int lapic_ack(struct emu_lapic *l)
 {
 	int v;

@@ -181,21 +181,11 @@ void emu_load_seg(struct emu_cpu *cpu, int seg, uint16_t sel)
 	cpu->seg[seg] = s;
 }
 
-/* ---- stack helpers (transactional: callers commit RSP themselves) ------------- */
+/* ---- stack (far transfers write first and commit RSP last) ------------------- */
 
 uint64_t emu_stack_mask(const struct emu_cpu *cpu)
 {
 	return sz_mask(stack_asize(cpu));
-}
-
-void emu_push(struct emu_cpu *cpu, uint64_t val, unsigned size)
-{
-	push(cpu, val, size);
-}
-
-uint64_t emu_pop(struct emu_cpu *cpu, unsigned size)
-{
-	return pop(cpu, size);
 }
 
 static void set_zf(struct emu_cpu *cpu, bool z)

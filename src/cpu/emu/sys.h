@@ -45,8 +45,6 @@ void emu_load_seg(struct emu_cpu *cpu, int seg, uint16_t sel);
 /* Real-mode / VM86 style load: base = sel << 4, nothing else changes. */
 void emu_load_seg_real(struct emu_cpu *cpu, int seg, uint16_t sel);
 uint64_t emu_stack_mask(const struct emu_cpu *cpu);
-void emu_push(struct emu_cpu *cpu, uint64_t val, unsigned size);
-uint64_t emu_pop(struct emu_cpu *cpu, unsigned size);
 emu_exec_fn emu_seg_select(const struct emu_insn *in);
 
 /* ---- excp.c ---- */
@@ -71,10 +69,10 @@ void lapic_reset(struct emu_lapic *l, bool bsp);
 /* MMIO at apic_base: the caller holds nothing; lapic takes what it needs. */
 uint64_t lapic_mmio_read(struct emu_cpu *cpu, uint64_t off, unsigned size);
 void lapic_mmio_write(struct emu_cpu *cpu, uint64_t off, uint64_t val, unsigned size);
-/* Highest deliverable vector moved IRR → ISR, or -1.  Also reports an ExtINT
- * through LINT0 (returns -2: ask the PIC) and NMI (returns -3). */
+/* Highest deliverable vector moved IRR → ISR; -2 when instead the PIC's
+ * INTR is to be taken through LINT0 (ask pic_ack); -1 for nothing.  NMIs
+ * arrive as cpu->nmi_pending. */
 int lapic_ack(struct emu_lapic *l);
-bool lapic_has_intr(struct emu_lapic *l);
 /* Interrupt accepted from the bus (MSI/IOAPIC/IPI): callers hold io_lock. */
 void lapic_accept(struct emu_lapic *l, int delivery_mode, int vector, bool level);
 void lapic_set_lint0(struct emu_lapic *l, int level);
