@@ -17,10 +17,13 @@
  *                implemented, so do not advertise BMI1 unless they are)
  *   CPUID.80000001:ECX  LZCNT (ABM bit 5), LAHF/SAHF in 64-bit mode (bit 0)
  *   CPUID.80000001:EDX  LM, NX (MMU), SYSCALL (system part)
+ *   CPUID.7:EBX  ERMS, and .7:EDX FSRM: REP MOVSB/STOSB have a page-at-a-time
+ *                fast path in 64-bit mode (string.c)
  * Not implemented (do not advertise): MOVBE, RDRAND/RDSEED, ADX, BMI2.
- * Without BMI1/ABM advertised, F3 0F BC/BD still decode as TZCNT/LZCNT;
- * they give the same result as BSF/BSR for non-zero inputs only, so the
- * CPUID policy should advertise LZCNT (and the guest then uses it). */
+ * F3 0F BC/BD always decode as TZCNT/LZCNT, as on current CPUs whatever
+ * CPUID says.  TZCNT gives BSF's result for a non-zero source (so "rep bsf"
+ * in code that assumes no BMI1 works); LZCNT does not match BSR, which is
+ * why ABM (LZCNT) must be advertised, and it is. */
 #include <string.h>
 
 #include "cpu/emu/ops.h"
