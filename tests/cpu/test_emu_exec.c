@@ -27,7 +27,7 @@ __attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu) { (void)cpu
 #define IDT 0x6000ULL
 
 #define PROG(name) extern const uint8_t name##_start[], name##_end[];
-PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf) PROG(p_clr)
+PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf) PROG(p_clr) PROG(p_real)
 extern const uint8_t p_clr_fn[];
 extern const uint8_t p_div_fault[];
 
@@ -132,6 +132,41 @@ __asm__(".section .rodata\n"
 	"  andq $~0x100, 16(%rsp)\n"
 	"8: iretq\n"
 	"p_tf_end:\n"
+
+	".balign 4096\n"
+	"p_real_start:\n"
+	".code16\n"
+	"  mov $0x2000, %ax\n"
+	"  mov %ax, %ds\n"
+	"  mov %ax, %es\n"
+	"  mov $0x3000, %ax\n"
+	"  mov %ax, %ss\n"
+	"  mov $0x100, %sp\n"
+	"  mov $0x10, %bx\n"
+	"  mov $0x4, %si\n"
+	"  movw $0x1234, 0x20(%bx,%si)\n" /* DS:0x34 */
+	"  mov 0x20(%bx,%si), %cx\n"
+	"  push %cx\n"
+	"  pop %dx\n"
+	"  call 1f\n"
+	"  jmp 2f\n"
+	"1: add $1, %dx\n"
+	"  ret\n"
+	"2: mov $5, %cx\n"
+	"  xor %ax, %ax\n"
+	"3: add %cx, %ax\n"
+	"  loop 3b\n"
+	"  mov %ax, %bp\n"
+	"  mov $0x12345678, %eax\n"       /* 66: 32-bit operand */
+	"  mov %eax, 0x60(%ebx)\n"        /* 66 67: 32-bit address, DS:0x70 */
+	"  cld\n"
+	"  mov $0xab, %al\n"
+	"  mov $0x50, %di\n"
+	"  mov $3, %cx\n"
+	"  rep stosb\n"                   /* ES:0x50..0x52 */
+	"  hlt\n"
+	".code64\n"
+	"p_real_end:\n"
 
 	".balign 4096\n"
 	"p_clr_start:\n"
@@ -278,6 +313,41 @@ static void test_clear_code_page(void **state)
 	assert_true(cpu->blocks->invalidations >= 1);
 }
 
+/* Real mode: 16-bit addressing, segment bases, 16-bit stack, CALL/RET,
+ * LOOP, 66/67 prefixes, REP STOSB with ES:DI. */
+static void test_real_mode(void **state)
+{
+	uint32_t v32;
+	uint16_t v16;
+	(void)state;
+	setup_cpu(p_real_start, p_real_end);
+	memmove(gmem.host + 0x10000, gmem.host + CODE, (size_t)(p_real_end - p_real_start));
+	cpu->cr0 = CR0_ET;
+	cpu->efer = 0;
+	cpu->seg[SEG_CS] = (struct x86_seg){ .sel = 0x1000, .base = 0x10000, .limit = 0xffff, .type = 0xb, .s = 1, .present = 1 };
+	for (int i = 0; i < SEG_COUNT; i++)
+		if (i != SEG_CS)
+			cpu->seg[i] = (struct x86_seg){ .limit = 0xffff, .type = 0x3, .s = 1, .present = 1 };
+	cpu->rip = 0;
+	emu_update_mode(cpu);
+	emu_tlb_flush(cpu, true);
+	assert_int_equal(cpu->code_mode, EMU_MODE16);
+	emu_exec(cpu);
+	assert_true(cpu->halted);
+	memcpy(&v16, gmem.host + 0x20034, 2);
+	assert_int_equal(v16, 0x1234);
+	assert_int_equal(cpu->gpr[X86_RDX] & 0xffff, 0x1235);
+	assert_int_equal(cpu->gpr[X86_RBP] & 0xffff, 15);
+	memcpy(&v32, gmem.host + 0x20070, 4);
+	assert_int_equal(v32, 0x12345678);
+	assert_int_equal(gmem.host[0x20050], 0xab);
+	assert_int_equal(gmem.host[0x20052], 0xab);
+	assert_int_equal(gmem.host[0x20053], 0);
+	assert_int_equal(cpu->gpr[X86_RDI] & 0xffff, 0x53);
+	assert_int_equal(cpu->gpr[X86_RSP] & 0xffff, 0x100);
+	assert_int_equal(cpu->rip, (uint64_t)(p_real_end - p_real_start));
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -294,7 +364,7 @@ int main(void)
 		cmocka_unit_test(test_smc_other_block), cmocka_unit_test(test_page_crossing),
 		cmocka_unit_test(test_rep_chunks), cmocka_unit_test(test_divide_error),
 		cmocka_unit_test(test_single_step),
-		cmocka_unit_test(test_clear_code_page),
+		cmocka_unit_test(test_clear_code_page), cmocka_unit_test(test_real_mode),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }
