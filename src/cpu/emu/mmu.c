@@ -92,7 +92,7 @@ uint32_t emu_walk(struct emu_cpu *cpu, uint64_t la, int acc, bool user, struct e
 	bool nxe = (cpu->efer & EFER_NXE) != 0, pae = (cpu->cr4 & CR4_PAE) != 0;
 	bool wp = (cpu->cr0 & CR0_WP) != 0;
 	uint32_t pf = (acc == ACC_WRITE ? PFERR_W : 0) | (user ? PFERR_U : 0);
-	uint64_t *slot[4], ent = 0, leaf_base;
+	uint64_t *slot[4], val[4], ent = 0, leaf_base;
 	bool rw = true, us = true, nx = false;
 	int n = 0, shift;
 
@@ -101,7 +101,8 @@ uint32_t emu_walk(struct emu_cpu *cpu, uint64_t la, int acc, bool user, struct e
 
 	if (!pae) {
 		/* Two-level 32-bit paging, 4 MiB pages with CR4.PSE. */
-		uint64_t pde = pte_load(cpu, (cpu->cr3 & 0xfffff000ULL) + ((la >> 22) & 0x3ff) * 4, false, &slot[n++]);
+		uint64_t pde = pte_load(cpu, (cpu->cr3 & 0xfffff000ULL) + ((la >> 22) & 0x3ff) * 4, false, &slot[n]);
+		val[n++] = pde;
 		if (!(pde & PTE_P))
 			return EMU_WALK_FAULT | pf;
 		rw = pde & PTE_W;
@@ -111,7 +112,8 @@ uint32_t emu_walk(struct emu_cpu *cpu, uint64_t la, int acc, bool user, struct e
 			shift = 22;
 			leaf_base = pde & 0xffc00000ULL;
 		} else {
-			ent = pte_load(cpu, (pde & 0xfffff000ULL) + ((la >> 12) & 0x3ff) * 4, false, &slot[n++]);
+			ent = pte_load(cpu, (pde & 0xfffff000ULL) + ((la >> 12) & 0x3ff) * 4, false, &slot[n]);
+			val[n++] = ent;
 			if (!(ent & PTE_P))
 				return EMU_WALK_FAULT | pf;
 			rw = rw && (ent & PTE_W);
@@ -139,7 +141,8 @@ uint32_t emu_walk(struct emu_cpu *cpu, uint64_t la, int acc, bool user, struct e
 		}
 		for (;; level--) {
 			shift = 12 + 9 * (level - 1);
-			ent = pte_load(cpu, table + ((la >> shift) & 511) * 8, true, &slot[n++]);
+			ent = pte_load(cpu, table + ((la >> shift) & 511) * 8, true, &slot[n]);
+			val[n++] = ent;
 			if (!(ent & PTE_P))
 				return EMU_WALK_FAULT | pf;
 			if (ent & rsvd)
@@ -169,9 +172,12 @@ uint32_t emu_walk(struct emu_cpu *cpu, uint64_t la, int acc, bool user, struct e
 	if (acc == ACC_EXEC && nx)
 		return EMU_WALK_FAULT | pf | PFERR_P;
 
+	/* Locked read-modify-writes only where a bit is missing: they are most
+	 * of a walk's cost otherwise. */
 	for (int i = 0; i < n; i++)
-		pte_set(slot[i], PTE_A);
-	if (acc == ACC_WRITE)
+		if (!(val[i] & PTE_A))
+			pte_set(slot[i], PTE_A);
+	if (acc == ACC_WRITE && !(val[n - 1] & PTE_D))
 		pte_set(slot[n - 1], PTE_D);
 
 	w->gpa = leaf_base | (la & ((1ULL << shift) - 1));

@@ -27,6 +27,10 @@
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #endif
 
+/* The fast paths must really be inlined: a call per memory access costs
+ * more than the lookup itself. */
+#define EMU_INLINE static inline __attribute__((always_inline))
+
 #define TLB_SUPER 1ULL
 #define TLB_IO 2ULL
 #define TLB_EMPTY (~0ULL)
@@ -68,16 +72,16 @@ uint64_t emu_linear_slow(struct emu_cpu *cpu, int seg, uint64_t off, unsigned si
 uint64_t emu_phys_io_read(struct emu_cpu *cpu, uint64_t gpa, unsigned size);
 void emu_phys_io_write(struct emu_cpu *cpu, uint64_t gpa, uint64_t val, unsigned size);
 
-static inline bool emu_user_access(const struct emu_cpu *cpu) { return cpu->cpl == 3; }
+EMU_INLINE bool emu_user_access(const struct emu_cpu *cpu) { return cpu->cpl == 3; }
 
-static inline uint64_t emu_tlb_mask(bool user) { return user ? ~0ULL : ~TLB_SUPER; }
+EMU_INLINE uint64_t emu_tlb_mask(bool user) { return user ? ~0ULL : ~TLB_SUPER; }
 
-static inline struct emu_tlb_entry *emu_tlb_entry_of(struct emu_cpu *cpu, uint64_t la)
+EMU_INLINE struct emu_tlb_entry *emu_tlb_entry_of(struct emu_cpu *cpu, uint64_t la)
 {
 	return &cpu->tlb[(la >> 12) & (EMU_TLB_SIZE - 1)];
 }
 
-static inline uint64_t emu_load_host(const void *p, unsigned size)
+EMU_INLINE uint64_t emu_load_host(const void *p, unsigned size)
 {
 	switch (size) {
 	case 1: return *(const uint8_t *)p;
@@ -87,7 +91,7 @@ static inline uint64_t emu_load_host(const void *p, unsigned size)
 	}
 }
 
-static inline void emu_store_host(void *p, uint64_t val, unsigned size)
+EMU_INLINE void emu_store_host(void *p, uint64_t val, unsigned size)
 {
 	switch (size) {
 	case 1: *(uint8_t *)p = (uint8_t)val; break;
@@ -98,7 +102,7 @@ static inline void emu_store_host(void *p, uint64_t val, unsigned size)
 }
 
 /* 64-bit code: only FS/GS have a base, the address must be canonical. */
-static inline uint64_t emu_linear_fast(struct emu_cpu *cpu, int seg, uint64_t off, unsigned size, bool write)
+EMU_INLINE uint64_t emu_linear_fast(struct emu_cpu *cpu, int seg, uint64_t off, unsigned size, bool write)
 {
 	if (likely(cpu->code_mode == EMU_MODE64)) {
 		uint64_t la = off + (seg >= SEG_FS ? cpu->seg[seg].base : 0);
@@ -108,7 +112,7 @@ static inline uint64_t emu_linear_fast(struct emu_cpu *cpu, int seg, uint64_t of
 	return emu_linear_slow(cpu, seg, off, size, write);
 }
 
-static inline uint64_t emu_read_la(struct emu_cpu *cpu, uint64_t la, unsigned size, bool user)
+EMU_INLINE uint64_t emu_read_la(struct emu_cpu *cpu, uint64_t la, unsigned size, bool user)
 {
 	struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
 	if (likely((e->tag_read & emu_tlb_mask(user)) == (la & EMU_PAGE_MASK) && (la & 0xfff) <= 0x1000 - size))
@@ -116,7 +120,7 @@ static inline uint64_t emu_read_la(struct emu_cpu *cpu, uint64_t la, unsigned si
 	return emu_read_slow(cpu, la, size, user);
 }
 
-static inline void emu_write_la(struct emu_cpu *cpu, uint64_t la, uint64_t val, unsigned size, bool user)
+EMU_INLINE void emu_write_la(struct emu_cpu *cpu, uint64_t la, uint64_t val, unsigned size, bool user)
 {
 	struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
 	if (likely((e->tag_write & emu_tlb_mask(user)) == (la & EMU_PAGE_MASK) && (la & 0xfff) <= 0x1000 - size)) {
@@ -128,19 +132,19 @@ static inline void emu_write_la(struct emu_cpu *cpu, uint64_t la, uint64_t val, 
 
 /* Function-like macros route calls to the inline versions; the real
  * functions (for function pointers and -O0 builds) are in mmu.c. */
-static inline uint64_t emu_read_inline(struct emu_cpu *cpu, int seg, uint64_t off, unsigned size)
+EMU_INLINE uint64_t emu_read_inline(struct emu_cpu *cpu, int seg, uint64_t off, unsigned size)
 {
 	return emu_read_la(cpu, emu_linear_fast(cpu, seg, off, size, false), size, emu_user_access(cpu));
 }
 
-static inline void emu_write_inline(struct emu_cpu *cpu, int seg, uint64_t off, uint64_t val, unsigned size)
+EMU_INLINE void emu_write_inline(struct emu_cpu *cpu, int seg, uint64_t off, uint64_t val, unsigned size)
 {
 	emu_write_la(cpu, emu_linear_fast(cpu, seg, off, size, true), val, size, emu_user_access(cpu));
 }
 
 /* Instruction fetch: the TLB hit is a compare; misses go to mmu.c. */
 uint64_t emu_fetch_gpa_slow(struct emu_cpu *cpu, uint64_t la);
-static inline uint64_t emu_fetch_gpa_inline(struct emu_cpu *cpu, uint64_t la)
+EMU_INLINE uint64_t emu_fetch_gpa_inline(struct emu_cpu *cpu, uint64_t la)
 {
 	struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
 	if (likely((e->tag_exec & emu_tlb_mask(emu_user_access(cpu))) == (la & EMU_PAGE_MASK)))
