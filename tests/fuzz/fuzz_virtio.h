@@ -34,7 +34,7 @@ struct fz {
 	uint16_t io;
 };
 
-static void fz_vm(struct fz *f)
+static inline void fz_vm(struct fz *f)
 {
 	f->vm = calloc(1, sizeof(*f->vm));
 	if (!f->vm)
@@ -50,7 +50,7 @@ static void fz_vm(struct fz *f)
 		abort();
 }
 
-static void fz_attach(struct fz *f, struct virtio_dev *vd)
+static inline void fz_attach(struct fz *f, struct virtio_dev *vd)
 {
 	f->vd = vd;
 	vd->quiet = true;
@@ -58,7 +58,7 @@ static void fz_attach(struct fz *f, struct virtio_dev *vd)
 	f->io = pci_bar_addr(&vd->pci, VIRTIO_BAR_LEGACY);
 }
 
-static void fz_w(struct fz *f, bool legacy, unsigned off, uint64_t v, unsigned size)
+static inline void fz_w(struct fz *f, bool legacy, unsigned off, uint64_t v, unsigned size)
 {
 	if (legacy)
 		vm_pio_write(f->vm, f->io + off, v, size);
@@ -66,13 +66,13 @@ static void fz_w(struct fz *f, bool legacy, unsigned off, uint64_t v, unsigned s
 		vm_mmio_write(f->vm, f->bar4 + off, v, size);
 }
 
-static uint64_t fz_r(struct fz *f, bool legacy, unsigned off, unsigned size)
+static inline uint64_t fz_r(struct fz *f, bool legacy, unsigned off, unsigned size)
 {
 	return legacy ? vm_pio_read(f->vm, f->io + off, size) : vm_mmio_read(f->vm, f->bar4 + off, size);
 }
 
 /* Runs one input; drain() waits for asynchronous completions. */
-static void fz_run(struct fz *f, const uint8_t *data, size_t size, void (*drain)(void *), void *opaque)
+static inline void fz_run(struct fz *f, const uint8_t *data, size_t size, void (*drain)(void *), void *opaque)
 {
 	if (size < 4)
 		return;
