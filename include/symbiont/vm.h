@@ -99,6 +99,10 @@ void vm_pio_write(struct vm *vm, uint16_t port, uint64_t val, unsigned size);
 uint64_t vm_mmio_read(struct vm *vm, uint64_t gpa, unsigned size);
 void vm_mmio_write(struct vm *vm, uint64_t gpa, uint64_t val, unsigned size);
 
+/* A device wrote guest RAM behind the CPU's back (DMA): the engine drops
+ * anything it derived from those bytes (the emu engine's decoded code). */
+void vm_mem_written(struct vm *vm, uint64_t gpa, uint64_t len);
+
 /* IRQ lines for devices. */
 struct irq_line vm_irq_line(struct vm *vm, unsigned gsi);
 void vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data);

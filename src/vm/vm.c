@@ -213,6 +213,12 @@ void vm_mmio_write(struct vm *vm, uint64_t gpa, uint64_t val, unsigned size)
 	pthread_mutex_unlock(&vm->io_lock);
 }
 
+void vm_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	if (vm->engine && vm->engine->mem_written)
+		vm->engine->mem_written(vm, gpa, len);
+}
+
 struct irq_line vm_irq_line(struct vm *vm, unsigned gsi)
 {
 	return (struct irq_line){ .ops = vm->irqchip, .chip = vm->irqchip_ctx, .gsi = gsi };
