@@ -352,6 +352,35 @@ static void test_msix_and_event_idx(void **state)
 	assert_int_equal(avail_event, d->q[0].avail_idx);
 }
 
+static void test_inflight_bound(void **state)
+{
+	/* A driver that republishes descriptors without waiting for them gets
+	 * at most a queue's worth of requests in flight; the rest wait in the
+	 * ring and are served as earlier ones complete. */
+	struct ctx *c = *state;
+	struct drv *d = &c->d;
+	struct virtqueue *vq = &virtio_blk_dev(c->b)->vq[0];
+	ready(c);
+	uint64_t hdr = drv_alloc(d, 16), st = drv_alloc(d, 1);
+	memset(gmem(d, hdr), 0, 16); /* IN, sector 0, no data: a tiny request */
+	struct drv_buf b[] = { { hdr, 16, false }, { st, 1, true } };
+	drv_post(d, 0, b, 2, false);
+	/* Hold io_lock like a busy vCPU: the worker cannot complete anything. */
+	pthread_mutex_lock(&c->t->vm->io_lock);
+	for (int i = 1; i < DRV_QSIZE; i++)
+		drv_post_raw(d, 0, 0);
+	io_bus_write(&c->t->vm->mmio, d->bar4 + d->notify, 0, 2);
+	assert_int_equal(vq->last_avail, DRV_QSIZE);
+	for (int i = 0; i < DRV_QSIZE; i++)
+		drv_post_raw(d, 0, 0);
+	io_bus_write(&c->t->vm->mmio, d->bar4 + d->notify, 0, 2);
+	assert_int_equal(vq->last_avail, DRV_QSIZE); /* deferred */
+	pthread_mutex_unlock(&c->t->vm->io_lock);
+	virtio_blk_drain(c->b);
+	assert_int_equal(drv_used_idx(d, 0), 2 * DRV_QSIZE);
+	assert_false(drv_status(d) & VIRTIO_STATUS_NEEDS_RESET);
+}
+
 static void test_intx_isr(void **state)
 {
 	struct ctx *c = *state;
@@ -672,6 +701,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_discard_write_zeroes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_only, setup_ro, teardown),
 		cmocka_unit_test_setup_teardown(test_msix_and_event_idx, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_inflight_bound, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_intx_isr, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_legacy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_loop, setup, teardown),

@@ -55,6 +55,8 @@ struct virtio_blk {
 	char serial[VIRTIO_BLK_ID_BYTES];
 	uint64_t sectors;
 	unsigned gen;             /* bumped by reset; under io_lock */
+	unsigned inflight;        /* popped, not yet completed; under io_lock */
+	bool deferred;            /* chains left in the ring at the in-flight bound */
 
 	pthread_t thread;
 	bool thread_started;
@@ -213,14 +215,21 @@ static uint8_t do_request(struct virtio_blk *b, struct vq_elem *e, uint32_t *wri
 	}
 }
 
+static void blk_notify(struct virtio_dev *vd, unsigned q);
+
 static void complete(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint32_t written)
 {
 	pthread_mutex_lock(&b->vm->io_lock);
+	b->inflight--;
 	if (r->gen == b->gen && b->vd.vq[0].enabled) {
 		/* The status byte is the last writable byte. */
 		buf_to_iov(r->e.iov + r->e.nout, r->e.nin, r->e.in_len - 1, &status, 1);
 		vq_push(&b->vd.vq[0], &r->e, written);
 		virtio_notify(&b->vd, 0);
+	}
+	if (b->deferred && virtio_queue_ready(&b->vd, 0)) {
+		b->deferred = false;
+		blk_notify(&b->vd, 0);
 	}
 	pthread_mutex_unlock(&b->vm->io_lock);
 }
@@ -272,6 +281,12 @@ static void blk_notify(struct virtio_dev *vd, unsigned q)
 	struct blk_req *first = NULL, **last = &first;
 
 	for (;;) {
+		/* A driver can republish descriptors it never got back; the
+		 * bound keeps host memory per disk finite. */
+		if (b->inflight >= vq->size) {
+			b->deferred = true;
+			break;
+		}
 		struct blk_req *r = malloc(sizeof(*r));
 		if (!r)
 			break; /* retried at the next kick */
@@ -289,6 +304,7 @@ static void blk_notify(struct virtio_dev *vd, unsigned q)
 		}
 		r->gen = b->gen;
 		r->next = NULL;
+		b->inflight++;
 		*last = r;
 		last = &r->next;
 	}
@@ -305,6 +321,7 @@ static void blk_reset(struct virtio_dev *vd)
 {
 	struct virtio_blk *b = vd->opaque;
 	b->gen++;
+	b->deferred = false;
 }
 
 static const struct virtio_dev_ops blk_ops = {
