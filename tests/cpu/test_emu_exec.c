@@ -27,7 +27,7 @@ __attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu) { (void)cpu
 #define IDT 0x6000ULL
 
 #define PROG(name) extern const uint8_t name##_start[], name##_end[];
-PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf) PROG(p_clr) PROG(p_real)
+PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf) PROG(p_clr) PROG(p_real) PROG(p_spin)
 extern const uint8_t p_clr_fn[];
 extern const uint8_t p_div_fault[];
 
@@ -132,6 +132,12 @@ __asm__(".section .rodata\n"
 	"  andq $~0x100, 16(%rsp)\n"
 	"8: iretq\n"
 	"p_tf_end:\n"
+
+	".balign 4096\n"
+	"p_spin_start:\n"
+	"1: pause\n"          /* a spin-wait that nothing on this vCPU ends */
+	"  jmp 1b\n"
+	"p_spin_end:\n"
 
 	".balign 4096\n"
 	"p_real_start:\n"
@@ -348,6 +354,22 @@ static void test_real_mode(void **state)
 	assert_int_equal(cpu->rip, (uint64_t)(p_real_end - p_real_start));
 }
 
+/* With several vCPUs, a spinning one hands the thread back to the engine. */
+static void test_pause_yields(void **state)
+{
+	struct vm *vm = calloc(1, sizeof(*vm));
+	(void)state;
+	assert_non_null(vm);
+	vm->ncpus = 2;
+	setup_cpu(p_spin_start, p_spin_end);
+	cpu->vm = vm;
+	emu_exec(cpu); /* returns although the guest never halts */
+	assert_false(cpu->halted);
+	assert_true(cpu->pauses >= 32);
+	cpu->vm = NULL;
+	free(vm);
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -365,6 +387,7 @@ int main(void)
 		cmocka_unit_test(test_rep_chunks), cmocka_unit_test(test_divide_error),
 		cmocka_unit_test(test_single_step),
 		cmocka_unit_test(test_clear_code_page), cmocka_unit_test(test_real_mode),
+		cmocka_unit_test(test_pause_yields),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

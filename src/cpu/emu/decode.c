@@ -413,7 +413,7 @@ opcode:
 	} else if (f & SSE) {
 		fn = emu_sse_select(in);
 	} else if (in->map == 0 && c == 0x90 && !(rex & 1)) {
-		fn = op_nop; /* NOP and PAUSE (not XCHG eAX,eAX: no zero-extension) */
+		fn = pfx & PFX_REP ? op_pause : op_nop; /* not XCHG eAX,eAX: no zero-extension */
 	} else if (in->map == 0 && (c & 0xf8) == 0x90) {
 		in->reg = X86_RAX;
 	} else if (in->map == 1) {

@@ -183,6 +183,7 @@ struct emu_cpu {
 	 * under the running block, state the decoder or the interrupt check
 	 * depends on changed); the loop clears it at each block start. */
 	bool exit_block;
+	uint32_t pauses; /* PAUSEs since emu_exec was entered (spin-wait hint) */
 };
 
 /* ---- exceptions (excp.c) ------------------------------------------------- */
@@ -254,7 +255,9 @@ void emu_code_written(struct emu_cpu *cpu, uint64_t gpa, unsigned len);
 bool emu_page_has_code(struct emu_cpu *cpu, uint64_t gpa_page);
 void emu_blocks_flush(struct emu_cpu *cpu);
 /* Runs until vm_stopping() or the vCPU halts with nothing pending.  Returns
- * after a HLT so the engine can sleep. */
+ * after a HLT so the engine can sleep, and, in a VM with several vCPUs,
+ * when the vCPU spins (a run of PAUSEs), so the engine can run the vCPU
+ * it is probably waiting for. */
 void emu_exec(struct emu_cpu *cpu);
 /* Executes exactly one instruction (no block cache).  Returns -1, or the
  * vector of the exception it raised: that exception is recorded (exc_*) but

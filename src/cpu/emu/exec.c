@@ -6,6 +6,8 @@
 
 #include "cpu/emu/block.h"
 
+#define EMU_PAUSE_YIELD 32 /* PAUSEs in one emu_exec call before it returns */
+
 static inline uint64_t rip_mask(enum emu_code_mode mode)
 {
 	return mode == EMU_MODE64 ? ~0ULL : mode == EMU_MODE32 ? 0xffffffffULL : 0xffffULL;
@@ -122,9 +124,14 @@ void emu_exec(struct emu_cpu *cpu)
 		cpu->interrupt_shadow = false;
 		emu_deliver_exception(cpu);
 	}
+	cpu->pauses = 0;
 	for (;;) {
 		if (atomic_load_explicit(&cpu->irq_pending, memory_order_relaxed))
 			emu_check_interrupts(cpu);
+		/* Spinning (a lock, an IPI answer) on a VM whose vCPUs take turns on
+		 * one thread: give the others their turn now. */
+		if (unlikely(cpu->pauses >= EMU_PAUSE_YIELD) && cpu->vm && cpu->vm->ncpus > 1)
+			return;
 		if (cpu->halted)
 			return;
 		if (cpu->vm && vm_stopping(cpu->vm))

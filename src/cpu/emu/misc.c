@@ -243,6 +243,15 @@ void op_nop(struct emu_cpu *cpu, const struct emu_insn *in)
 	(void)in;
 }
 
+/* PAUSE (F3 90): a spin-wait hint.  The loop counts them and lets another
+ * vCPU run when this one spins (exec.c). */
+void op_pause(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	(void)in;
+	cpu->pauses++;
+	cpu->exit_block = true;
+}
+
 void op_ud(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	(void)in;

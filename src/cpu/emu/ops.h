@@ -191,7 +191,7 @@ H(op_lea); H(op_movzx); H(op_movsx); H(op_movsxd); H(op_cbw); H(op_cwd);
 H(op_setcc); H(op_cmov); H(op_push_R); H(op_push_E); H(op_push_I); H(op_pop_R); H(op_pop_E);
 H(op_pusha); H(op_popa); H(op_enter); H(op_leave);
 H(op_lahf); H(op_sahf); H(op_clc); H(op_stc); H(op_cmc); H(op_cld); H(op_std);
-H(op_nop); H(op_ud); H(op_gp0); H(op_xlat);
+H(op_nop); H(op_pause); H(op_ud); H(op_gp0); H(op_xlat);
 H(op_daa); H(op_das); H(op_aaa); H(op_aas); H(op_aam); H(op_aad);
 
 #undef H
