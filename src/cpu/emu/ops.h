@@ -18,7 +18,7 @@
 
 /* ---- registers ----------------------------------------------------------- */
 
-static inline uint64_t reg_read(const struct emu_cpu *cpu, const struct emu_insn *in, unsigned r, unsigned size)
+static inline __attribute__((always_inline)) uint64_t reg_read(const struct emu_cpu *cpu, const struct emu_insn *in, unsigned r, unsigned size)
 {
 	switch (size) {
 	case 1:
@@ -31,7 +31,7 @@ static inline uint64_t reg_read(const struct emu_cpu *cpu, const struct emu_insn
 	}
 }
 
-static inline void reg_write(struct emu_cpu *cpu, const struct emu_insn *in, unsigned r, uint64_t v, unsigned size)
+static inline __attribute__((always_inline)) void reg_write(struct emu_cpu *cpu, const struct emu_insn *in, unsigned r, uint64_t v, unsigned size)
 {
 	switch (size) {
 	case 1:
@@ -71,7 +71,7 @@ static inline void reg_write_a(struct emu_cpu *cpu, unsigned r, uint64_t v, unsi
 
 /* ---- memory operands ----------------------------------------------------- */
 
-static inline uint64_t ea_of(const struct emu_cpu *cpu, const struct emu_insn *in)
+static inline __attribute__((always_inline)) uint64_t ea_of(const struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	uint64_t a = (uint64_t)(int64_t)in->disp;
 	if (in->base < 16)
@@ -84,14 +84,14 @@ static inline uint64_t ea_of(const struct emu_cpu *cpu, const struct emu_insn *i
 }
 
 /* r/m operand of the instruction's size. */
-static inline uint64_t rm_read(struct emu_cpu *cpu, const struct emu_insn *in, unsigned size)
+static inline __attribute__((always_inline)) uint64_t rm_read(struct emu_cpu *cpu, const struct emu_insn *in, unsigned size)
 {
 	if (in->has_mem)
 		return emu_read(cpu, in->seg, ea_of(cpu, in), size);
 	return reg_read(cpu, in, in->rm, size);
 }
 
-static inline void rm_write(struct emu_cpu *cpu, const struct emu_insn *in, uint64_t v, unsigned size)
+static inline __attribute__((always_inline)) void rm_write(struct emu_cpu *cpu, const struct emu_insn *in, uint64_t v, unsigned size)
 {
 	if (in->has_mem)
 		emu_write(cpu, in->seg, ea_of(cpu, in), v, size);
@@ -111,7 +111,7 @@ static inline unsigned stack_asize(const struct emu_cpu *cpu)
 
 /* Pushes v; the memory write happens before RSP changes so a fault leaves
  * the state as it was. */
-static inline void push(struct emu_cpu *cpu, uint64_t v, unsigned size)
+static inline __attribute__((always_inline)) void push(struct emu_cpu *cpu, uint64_t v, unsigned size)
 {
 	unsigned as = stack_asize(cpu);
 	uint64_t sp = (cpu->gpr[X86_RSP] - size) & sz_mask(as);
@@ -120,7 +120,7 @@ static inline void push(struct emu_cpu *cpu, uint64_t v, unsigned size)
 }
 
 /* Reads the top of stack at offset off without popping. */
-static inline uint64_t stack_peek(struct emu_cpu *cpu, unsigned off, unsigned size)
+static inline __attribute__((always_inline)) uint64_t stack_peek(struct emu_cpu *cpu, unsigned off, unsigned size)
 {
 	unsigned as = stack_asize(cpu);
 	return emu_read(cpu, SEG_SS, (cpu->gpr[X86_RSP] + off) & sz_mask(as), size);
@@ -144,7 +144,7 @@ static inline uint64_t pop(struct emu_cpu *cpu, unsigned size)
 /* Sets the next RIP to target (already truncated to the operand size),
  * with the canonical check of 64-bit mode and the CS limit check of the
  * legacy modes: #GP(0) at the branch instruction. */
-static inline void branch_to(struct emu_cpu *cpu, uint64_t target)
+static inline __attribute__((always_inline)) void branch_to(struct emu_cpu *cpu, uint64_t target)
 {
 	if (cpu->code_mode == EMU_MODE64) {
 		if (unlikely((uint64_t)((int64_t)(target << 16) >> 16) != target))
