@@ -103,7 +103,9 @@ module_exit(e2e_hello_exit);
 MODULE_LICENSE("GPL");
 EOF
 echo 'obj-m := e2e_hello.o' >"$T/kmod/Kbuild"
-make -s -C "$G/headers/build" M="$T/kmod" modules >"$T/kmod.log" 2>&1 ||
+# The suite may run under make asan, whose CC/CFLAGS travel in MAKEFLAGS:
+# the kernel module must be built with the kernel's own toolchain settings.
+env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u CC -u CFLAGS make -s -C "$G/headers/build" M="$T/kmod" modules >"$T/kmod.log" 2>&1 ||
 	{ cat "$T/kmod.log"; fail "module build against $G/headers failed"; }
 cp "$T/kmod/e2e_hello.ko" "$T/layer/root/"
 printf '#!/bin/sh\ninsmod /root/e2e_hello.ko\n' >"$T/layer/etc/init.d/S50e2e"
