@@ -456,6 +456,7 @@ int virtio_dev_init(struct virtio_dev *vd, struct vm *vm, const struct virtio_de
 		return -1;
 	for (unsigned q = 0; q < nqueues; q++) {
 		vd->vq[q].mem = &vm->mem;
+		vd->vq[q].vm = vm;
 		vd->vq[q].max_size = queue_size;
 		vq_reset(&vd->vq[q]);
 	}

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "hw/virtio/virtqueue.h"
+#include "symbiont/vm.h"
 
 /* Guest memory is shared with running vCPUs: each field is read once into
  * a local and ordered with explicit fences, as on real hardware. */
@@ -24,9 +25,11 @@ static inline void st32(void *p, uint32_t v)
 void vq_reset(struct virtqueue *vq)
 {
 	const struct guest_mem *mem = vq->mem;
+	struct vm *vm = vq->vm;
 	uint16_t max = vq->max_size;
 	memset(vq, 0, sizeof(*vq));
 	vq->mem = mem;
+	vq->vm = vm;
 	vq->max_size = max;
 	vq->size = max;
 	vq->msix_vector = 0xffff;
@@ -150,10 +153,29 @@ int vq_pop(struct virtqueue *vq, struct vq_elem *e)
 	return 1;
 }
 
+/* Guest-physical address of a host pointer into guest RAM (from vq_pop). */
+static uint64_t host_to_gpa(const struct guest_mem *m, const void *p)
+{
+	uint64_t off = (const uint8_t *)p - m->host;
+	return off < m->low_size ? off : MEM_4G + (off - m->low_size);
+}
+
+static void mark_written(struct virtqueue *vq, const struct vq_elem *e, size_t len)
+{
+	for (unsigned i = 0; i < e->nin && len; i++) {
+		const struct iovec *v = &e->iov[e->nout + i];
+		size_t k = v->iov_len < len ? v->iov_len : len;
+		vm_mem_written(vq->vm, host_to_gpa(vq->mem, v->iov_base), k);
+		len -= k;
+	}
+}
+
 void vq_push(struct virtqueue *vq, const struct vq_elem *e, uint32_t len)
 {
 	if (!vq->enabled)
 		return;
+	if (vq->vm)
+		mark_written(vq, e, len);
 	uint8_t *u = vq->used + 4 + 8 * (vq->used_idx % vq->size);
 	st32(u, e->head);
 	st32(u + 4, len);

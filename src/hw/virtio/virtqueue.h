@@ -13,7 +13,8 @@
  * A popped chain is a struct vq_elem: iov[0..nout) are the buffers the
  * device reads (driver → device), iov[nout..nout+nin) the ones it writes,
  * all pointing straight into guest memory.  vq_push() returns it to the
- * driver with the number of bytes written; vq_should_notify() applies the
+ * driver with the number of bytes written (and tells the engine those
+ * guest bytes changed); vq_should_notify() applies the
  * driver's interrupt suppression (VIRTQ_AVAIL_F_NO_INTERRUPT, or used_event
  * with VIRTIO_F_EVENT_IDX).
  *
@@ -51,8 +52,11 @@ struct vq_elem {
 	struct iovec iov[VQ_MAX_SEGS];
 };
 
+struct vm;
+
 struct virtqueue {
 	const struct guest_mem *mem;
+	struct vm *vm;         /* for vm_mem_written; NULL in bare tests */
 	/* Driver-programmed layout. */
 	uint16_t size;         /* entries (power of two, <= max_size) */
 	uint16_t max_size;
@@ -80,7 +84,9 @@ int vq_start(struct virtqueue *vq);
 /* 1 with a chain in e, 0 when no buffer is available, -1 for a malformed
  * chain or ring (the queue is then broken). */
 int vq_pop(struct virtqueue *vq, struct vq_elem *e);
-/* Hands the chain back with len bytes written into its writable part. */
+/* Hands the chain back with len bytes written into its writable part.
+ * Those bytes are reported to the engine (vm_mem_written) first, so a CPU
+ * model that caches decoded code drops what it derived from them. */
 void vq_push(struct virtqueue *vq, const struct vq_elem *e, uint32_t len);
 /* Whether the driver wants an interrupt for what was pushed since the last
  * time this returned true. */
