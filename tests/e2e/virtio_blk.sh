@@ -2,7 +2,8 @@
 # virtio-blk end to end: an ext4 image made here (mke2fs -d) is given to the
 # default guest with --disk; through the serial console the guest mounts
 # /dev/vda, prints the file the host put there, checksums and copies a 3 MiB
-# one, writes a new file, syncs, trims the file system (discard), writes to
+# one, writes a new file, syncs, trims the file system (discard), runs a
+# program from the disk with a cold page cache, writes to
 # /dev/hvc0 (virtio-console, whose output shares the serial console), reads
 # /dev/hwrng (virtio-rng) and powers off.  The host then reads the new files
 # back with debugfs.  A second boot with ",ro" must see them and refuse
@@ -82,6 +83,7 @@ echo "written by the guest" >/mnt/new.txt && sync && echo "SYNC-$((50+5))"
 echo "MD5-$(md5sum </mnt/big.bin | cut -d' ' -f1)"
 dd if=/mnt/big.bin of=/mnt/copy.bin bs=256k conv=fsync 2>/dev/null && echo "COPY-$((20+2))"
 rm /mnt/hello.txt && sync && fstrim /mnt && echo "TRIM-$((10+1))"
+cp /bin/busybox /mnt/busybox && sync && echo 3 >/proc/sys/vm/drop_caches && /mnt/busybox echo "EXEC-$((5+5))"
 cat /sys/block/vda/serial 2>/dev/null; echo
 echo "VER1-$(cut -c33 /sys/block/vda/device/features)"
 grep virtio /proc/interrupts | grep -q -i msi && echo "MSIX-$((80+8))"
@@ -127,6 +129,7 @@ grep -q "SYNC-55" "$out" || { cat "$out"; fail "guest could not write and sync";
 grep -q "UMOUNT-66" "$out" || { cat "$out"; fail "guest could not unmount"; }
 grep -q "MD5-$big_md5" "$out" || { cat "$out"; fail "guest read a different big.bin"; }
 grep -q "COPY-22" "$out" || { cat "$out"; fail "guest could not copy big.bin"; }
+grep -q "EXEC-10" "$out" || { cat "$out"; fail "guest could not run a program from the disk"; }
 grep -q "VER1-1" "$out" || { cat "$out"; fail "guest did not negotiate virtio 1.0"; }
 grep -q "MSIX-88" "$out" || { cat "$out"; fail "guest does not use MSI-X for virtio"; }
 if [ $hvc = 1 ]; then
