@@ -4,7 +4,7 @@
 #include "cpu/cpuid.h"
 #include "symbiont/abi/cpuid.h"
 
-bool cpuid_hypervisor_leaf(uint32_t leaf, uint32_t engine, struct cpuid_regs *r)
+bool cpuid_hypervisor_leaf(uint32_t leaf, const struct cpuid_hv_info *hv, struct cpuid_regs *r)
 {
 	memset(r, 0, sizeof(*r));
 	if ((leaf & 0xffffff00u) != SYM_CPUID_LEAF_SIGNATURE)
@@ -18,7 +18,11 @@ bool cpuid_hypervisor_leaf(uint32_t leaf, uint32_t engine, struct cpuid_regs *r)
 		break;
 	case SYM_CPUID_LEAF_INFO:
 		r->eax = SYM_ABI_VERSION;
-		r->ebx = engine;
+		r->ebx = hv->engine;
+		break;
+	case SYM_CPUID_LEAF_TIMING:
+		r->eax = hv->tsc_khz;
+		r->ebx = hv->apic_khz;
 		break;
 	}
 	return true;

@@ -11,9 +11,16 @@ struct cpuid_regs {
 	uint32_t eax, ebx, ecx, edx;
 };
 
-/* Fills r for a leaf in 0x40000000..0x400000ff and returns true; leaves
- * past SYM_CPUID_LEAF_MAX read as zero (still true).  engine: SYM_ENGINE_*. */
-bool cpuid_hypervisor_leaf(uint32_t leaf, uint32_t engine, struct cpuid_regs *r);
+/* What the hypervisor leaves report; each engine fills in its own. */
+struct cpuid_hv_info {
+	uint32_t engine;   /* SYM_ENGINE_* */
+	uint32_t tsc_khz;  /* guest TSC frequency */
+	uint32_t apic_khz; /* local APIC timer input frequency */
+};
+
+/* Fills r for a leaf in 0x40000000..0x400000ff and returns true; unused
+ * leaves read as zero (still true).  False for any other leaf. */
+bool cpuid_hypervisor_leaf(uint32_t leaf, const struct cpuid_hv_info *hv, struct cpuid_regs *r);
 
 /* Leaf 0xB/0x1F (extended topology) for one package of ncpus cores with
  * one thread each, as seen by the CPU whose APIC id is apic_id. */

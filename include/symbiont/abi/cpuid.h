@@ -21,12 +21,12 @@
 #define SYM_ENGINE_EMU 1u
 #define SYM_ENGINE_KVM 2u
 
-#define SYM_CPUID_LEAF_MAX SYM_CPUID_LEAF_INFO
-
-/* Leaf 0x40000010 (the VMware-style timing leaf): EAX = TSC frequency in
- * kHz, EBX = local APIC timer (bus) frequency in kHz.  The emu engine
- * reports it and then returns it as the highest hypervisor leaf in
- * 0x40000000.EAX. */
+/* Leaf 0x40000010 (the VMware-style timing leaf, which Linux reads):
+ * EAX = TSC frequency in kHz, EBX = local APIC timer (bus) frequency in kHz,
+ * so the guest need not calibrate either against the PIT. */
 #define SYM_CPUID_LEAF_TIMING 0x40000010u
+
+/* Leaves between 0x40000001 and 0x40000010 read as zero. */
+#define SYM_CPUID_LEAF_MAX SYM_CPUID_LEAF_TIMING
 
 #endif

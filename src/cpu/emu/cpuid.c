@@ -11,13 +11,13 @@
  * spares the guest PTI and buffer-clearing mitigations. */
 #include <string.h>
 
+#include "cpu/cpuid.h"
 #include "cpu/emu/sys.h"
 #include "symbiont/abi/cpuid.h"
 #include "symbiont/vm.h"
 
 #define MAX_BASIC 0x16
 #define MAX_EXT 0x80000008u
-#define MAX_HV SYM_CPUID_LEAF_TIMING
 
 #define FAMILY 6
 #define MODEL 0x6f
@@ -37,11 +37,18 @@ static uint32_t apic_id_of(struct emu_cpu *cpu)
 
 void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 {
+	static const struct cpuid_hv_info hv = {
+		.engine = SYM_ENGINE_EMU,
+		.tsc_khz = (uint32_t)(EMU_TSC_HZ / 1000),
+		.apic_khz = (uint32_t)(EMU_CRYSTAL_HZ / 1000),
+	};
 	int n = ncpus_of(cpu);
-	unsigned shift = 0;
+	struct cpuid_regs cr;
 
-	while ((1 << shift) < n)
-		shift++;
+	if (cpuid_hypervisor_leaf(leaf, &hv, &cr)) {
+		r[0] = cr.eax, r[1] = cr.ebx, r[2] = cr.ecx, r[3] = cr.edx;
+		return;
+	}
 	memset(r, 0, 4 * sizeof(r[0]));
 	if (leaf > MAX_BASIC && leaf < 0x40000000u)
 		leaf = MAX_BASIC;
@@ -100,19 +107,8 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		}
 		break;
 	case 0xb:
-		/* x2APIC topology: one thread per core, n cores in one package. */
-		if (sub == 0) {
-			r[0] = 0;
-			r[1] = 1;
-			r[2] = (1u << 8) | sub;
-		} else if (sub == 1) {
-			r[0] = shift;
-			r[1] = (uint32_t)n;
-			r[2] = (2u << 8) | sub;
-		} else {
-			r[2] = sub;
-		}
-		r[3] = apic_id_of(cpu);
+		cpuid_topology_leaf(sub, n, apic_id_of(cpu), &cr);
+		r[0] = cr.eax, r[1] = cr.ebx, r[2] = cr.ecx, r[3] = cr.edx;
 		break;
 	case 0x15:
 		r[0] = 1;
@@ -123,20 +119,6 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		r[0] = (uint32_t)(EMU_TSC_HZ / 1000000);
 		r[1] = (uint32_t)(EMU_TSC_HZ / 1000000);
 		r[2] = 100;
-		break;
-	case SYM_CPUID_LEAF_SIGNATURE:
-		r[0] = MAX_HV;
-		r[1] = SYM_CPUID_SIG_EBX;
-		r[2] = SYM_CPUID_SIG_ECX;
-		r[3] = SYM_CPUID_SIG_EDX;
-		break;
-	case SYM_CPUID_LEAF_INFO:
-		r[0] = SYM_ABI_VERSION;
-		r[1] = SYM_ENGINE_EMU;
-		break;
-	case SYM_CPUID_LEAF_TIMING:
-		r[0] = (uint32_t)(EMU_TSC_HZ / 1000);
-		r[1] = (uint32_t)(EMU_CRYSTAL_HZ / 1000);
 		break;
 	case 0x80000000:
 		r[0] = MAX_EXT;

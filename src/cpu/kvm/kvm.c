@@ -247,9 +247,11 @@ static void put_entry(struct kvm_cpuid2 *c, uint32_t func, uint32_t index, uint3
 /* KVM's supported CPUID, told the truth about topology (ncpus cores, one
  * thread each, APIC id = vCPU id) and with KVM's own paravirt leaves
  * replaced by symbiont's hypervisor leaves. */
-static struct kvm_cpuid2 *build_cpuid(const struct kvm_cpuid2 *sup, int id, int ncpus)
+static struct kvm_cpuid2 *build_cpuid(const struct kvm_cpuid2 *sup, int id, int ncpus, uint32_t tsc_khz)
 {
-	size_t n = sup->nent + 8;
+	/* KVM's local APIC timer counts at 1 GHz (one bus cycle per ns). */
+	const struct cpuid_hv_info hv = { .engine = SYM_ENGINE_KVM, .tsc_khz = tsc_khz, .apic_khz = 1000000 };
+	size_t n = sup->nent + (SYM_CPUID_LEAF_MAX - SYM_CPUID_LEAF_SIGNATURE + 1);
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
 	uint32_t apic_id = (uint32_t)id;
 	unsigned core_bits = cpuid_core_bits(ncpus);
@@ -285,10 +287,10 @@ static struct kvm_cpuid2 *build_cpuid(const struct kvm_cpuid2 *sup, int id, int 
 		}
 		c->entries[c->nent++] = e;
 	}
-	cpuid_hypervisor_leaf(SYM_CPUID_LEAF_SIGNATURE, SYM_ENGINE_KVM, &r);
-	put_entry(c, SYM_CPUID_LEAF_SIGNATURE, 0, 0, &r);
-	cpuid_hypervisor_leaf(SYM_CPUID_LEAF_INFO, SYM_ENGINE_KVM, &r);
-	put_entry(c, SYM_CPUID_LEAF_INFO, 0, 0, &r);
+	for (uint32_t leaf = SYM_CPUID_LEAF_SIGNATURE; leaf <= SYM_CPUID_LEAF_MAX; leaf++) {
+		cpuid_hypervisor_leaf(leaf, &hv, &r);
+		put_entry(c, leaf, 0, 0, &r);
+	}
 	return c;
 }
 
@@ -359,6 +361,7 @@ static int kvm_vcpu_init(struct vcpu *cpu, char *err, size_t errlen)
 	struct kvm_vcpu *kc = calloc(1, sizeof(*kc));
 	struct kvm_cpuid2 *cpuid = NULL;
 	int ncpus = cpu->vm->ncpus > 0 ? cpu->vm->ncpus : 1;
+	int tsc_khz;
 
 	if (!kc) {
 		snprintf(err, errlen, "kvm: out of memory");
@@ -376,7 +379,8 @@ static int kvm_vcpu_init(struct vcpu *cpu, char *err, size_t errlen)
 		snprintf(err, errlen, "kvm: mmap kvm_run: %s", strerror(errno));
 		goto fail;
 	}
-	cpuid = build_cpuid(k->supported, cpu->id, ncpus);
+	tsc_khz = ioctl(kc->fd, KVM_GET_TSC_KHZ, 0);
+	cpuid = build_cpuid(k->supported, cpu->id, ncpus, tsc_khz > 0 ? (uint32_t)tsc_khz : 0);
 	if (!cpuid || ioctl(kc->fd, KVM_SET_CPUID2, cpuid) < 0) {
 		snprintf(err, errlen, "kvm: KVM_SET_CPUID2: %s", strerror(errno));
 		goto fail;
