@@ -8,7 +8,7 @@ PKGS=(
   libcmocka-dev
   zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev
   libslirp-dev libglib2.0-dev libjson-c-dev
-  cpio e2fsprogs bc kmod
+  cpio e2fsprogs bc python3 kmod
   qemu-system-x86
 )
 

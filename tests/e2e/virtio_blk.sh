@@ -13,24 +13,10 @@
 #   VIRTIO_E2E_QEMU=1 tests/e2e/virtio_blk.sh   runs the same guest steps
 #   under QEMU's TCG instead (validates the guest side; no hvc0, rng or serial checks).
 #   KEEP=1 keeps the guests' console logs.
-set -u
-BUILD=${BUILD:-build}
-SYM=$BUILD/symbiont
-GUEST=build/guest
-READY_TIMEOUT=${READY_TIMEOUT:-300}
-
-skip() { echo "$1"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
-for t in mke2fs debugfs timeout mkfifo; do
-	command -v $t >/dev/null || skip "$t not installed (scripts/deps.sh)"
-done
-[ -e $GUEST/vmlinuz ] && [ -e $GUEST/initramfs.cpio.gz ] || skip "no default guest in $GUEST (make guest)"
-
-tmp=$(mktemp -d)
-[ -n "${KEEP:-}" ] && echo "outputs kept in $tmp"
-pid=
-cleanup() { [ -n "$pid" ] && kill "$pid" 2>/dev/null; [ -n "${KEEP:-}" ] || rm -rf "$tmp"; }
-trap cleanup EXIT
+. "$(dirname "$0")/lib/guest.bash"
+e2e_init
+require_tools mke2fs debugfs timeout mkfifo
+require_guest
 
 mkdir "$tmp/root"
 echo "hello from the host $$" >"$tmp/root/hello.txt"
@@ -38,36 +24,12 @@ head -c 3M /dev/urandom >"$tmp/root/big.bin" # multi-segment requests, indirect 
 big_md5=$(md5sum <"$tmp/root/big.bin" | cut -d' ' -f1)
 mke2fs -q -F -t ext4 -d "$tmp/root" -L symdisk "$tmp/disk.img" 32M >/dev/null 2>&1 || fail "mke2fs"
 
-# boot NAME CMD...: starts the guest with its console on a fifo, waits for
-# "symbiont guest ready" (2 if it never comes), types the commands in
-# $tmp/NAME.cmds and waits for the guest to power off.  Output: $tmp/NAME.out
+# boot NAME CMD...: the guest types $tmp/NAME.cmds (ending in poweroff).
 boot() {
-	local name=$1 i; shift
-	mkfifo "$tmp/$name.in"
-	"$@" <"$tmp/$name.in" >"$tmp/$name.out" 2>"$tmp/$name.err" &
-	pid=$!
-	exec 3>"$tmp/$name.in"
-	for ((i = 0; i < READY_TIMEOUT; i++)); do
-		grep -q "symbiont guest ready" "$tmp/$name.out" && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 1
-	done
-	if ! grep -q "symbiont guest ready" "$tmp/$name.out"; then
-		exec 3>&-
-		kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
-		return 2
-	fi
-	sleep 2 # let the shell start
+	local name=$1
+	guest_start "$@" || return 2
 	cat "$tmp/$name.cmds" >&3
-	for ((i = 0; i < 120; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 1
-	done
-	exec 3>&-
-	kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	pid=
-	return 0
+	guest_finish "$name"
 }
 
 # The read-only boot also makes the guest use the legacy interface and INTx
@@ -115,9 +77,7 @@ if [ -n "${VIRTIO_E2E_QEMU:-}" ]; then
 else
 	[ -x "$SYM" ] || fail "$SYM missing (make BUILD=$BUILD)"
 	run() { timeout 1200 "$SYM" run --mem 256M --serial stdio --disk "$tmp/disk.img$2" ${3:+--append "$3"}; }
-	boot rw run rw ",serial=symdisk0" ""
-	rc=$?
-	[ $rc -eq 2 ] && { cat "$tmp/rw.err" | tail -5; skip "emu engine cannot boot the default guest yet"; }
+	boot rw run rw ",serial=symdisk0" "" || fail "guest never got ready"
 	boot ro run ro ",ro" "$LEGACY_APPEND" || fail "guest never got ready (ro)"
 	hvc=1
 fi

@@ -7,29 +7,10 @@
 #
 #   VIRTIO_E2E_QEMU=1 tests/e2e/virtio_net.sh   runs the same guest steps
 #   under QEMU's TCG with its own user networking (validates the guest side).
-set -u
-BUILD=${BUILD:-build}
-SYM=$BUILD/symbiont
-GUEST=build/guest
-READY_TIMEOUT=${READY_TIMEOUT:-600}
-
-skip() { echo "$1"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
-for t in python3 timeout mkfifo md5sum; do
-	command -v $t >/dev/null || skip "$t not installed"
-done
-[ -e $GUEST/vmlinuz ] && [ -e $GUEST/initramfs.cpio.gz ] || skip "no default guest in $GUEST (make guest)"
-
-tmp=$(mktemp -d)
-pid= srv=
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null
-	[ -n "$srv" ] && kill "$srv" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
-
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'; }
+. "$(dirname "$0")/lib/guest.bash"
+e2e_init
+require_tools python3 timeout mkfifo md5sum
+require_guest
 
 # The host's web server, on loopback only.
 mkdir "$tmp/www"
@@ -39,7 +20,7 @@ head -c 524288 /dev/urandom >"$tmp/www/big.bin"
 big_md5=$(md5sum <"$tmp/www/big.bin" | cut -d' ' -f1)
 port=$(free_port)
 python3 -m http.server --bind 127.0.0.1 --directory "$tmp/www" "$port" >"$tmp/http.log" 2>&1 &
-srv=$!
+bg_pids+=($!)
 for ((i = 0; i < 50; i++)); do
 	python3 -c "import urllib.request; urllib.request.urlopen('http://127.0.0.1:$port/hello.txt', timeout=1)" \
 		2>/dev/null && break
@@ -47,58 +28,16 @@ for ((i = 0; i < 50; i++)); do
 done
 hport=$(free_port)
 
-# start CMD...: runs the guest with its console on a fifo (fd 3) and waits
-# for "symbiont guest ready"; 2 if it never comes.
-start() {
-	mkfifo "$tmp/in"
-	"$@" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
-	pid=$!
-	exec 3>"$tmp/in"
-	for ((i = 0; i < READY_TIMEOUT; i++)); do
-		grep -q "symbiont guest ready" "$tmp/out" && break
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 1
-	done
-	grep -q "symbiont guest ready" "$tmp/out" && { sleep 2; return 0; }
-	exec 3>&-
-	kill "$pid" 2>/dev/null; wait "$pid" 2>/dev/null; pid=
-	return 2
-}
-# wait_for PATTERN SECONDS
-wait_for() {
-	for ((i = 0; i < $2; i++)); do
-		grep -q "$1" "$tmp/out" && return 0
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 1
-	done
-	return 1
-}
-finish() {
-	echo poweroff >&3
-	for ((i = 0; i < 120; i++)); do
-		kill -0 "$pid" 2>/dev/null || break
-		sleep 1
-	done
-	exec 3>&-
-	kill "$pid" 2>/dev/null
-	wait "$pid" 2>/dev/null
-	pid=
-}
-
 if [ -n "${VIRTIO_E2E_QEMU:-}" ]; then
 	command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed"
-	start timeout 1200 qemu-system-x86_64 -accel tcg -M pc -m 256 -smp 1 -nographic -no-reboot \
+	guest_start net timeout 1200 qemu-system-x86_64 -accel tcg -M pc -m 256 -smp 1 -nographic -no-reboot \
 		-kernel $GUEST/vmlinuz -initrd $GUEST/initramfs.cpio.gz -append "console=ttyS0 quiet" \
 		-netdev "user,id=n0,hostfwd=tcp:127.0.0.1:$hport-:8080" -device virtio-net-pci,netdev=n0 \
 		-serial stdio -monitor none -display none || fail "QEMU guest never got ready"
 else
 	[ -x "$SYM" ] || fail "$SYM missing (make BUILD=$BUILD)"
-	start timeout 1200 "$SYM" run --mem 256M --serial stdio --net "user,hostfwd=tcp:$hport-:8080"
-	if [ $? -eq 2 ]; then
-		tail -5 "$tmp/err"
-		grep -q "virtio-net\|--net" "$tmp/err" && fail "symbiont refused --net: $(tail -1 "$tmp/err")"
-		skip "emu engine cannot boot the default guest yet"
-	fi
+	guest_start net timeout 1200 "$SYM" run --mem 256M --serial stdio --net "user,hostfwd=tcp:$hport-:8080" ||
+		fail "guest never got ready"
 fi
 
 # Markers are computed by the guest's shell so the echoed commands never match.
@@ -108,11 +47,12 @@ wget -qO- http://10.0.2.2:$port/hello.txt; echo "WGET-\$((40+2))"
 wget -qO- http://10.0.2.2:$port/big.bin | md5sum | sed 's/^/MD5-/'
 mkdir -p /tmp/www && echo "guest page $token" >/tmp/www/g.txt && httpd -p 8080 -h /tmp/www && echo "HTTPD-\$((50+5))"
 CMDS
-wait_for "HTTPD-55" 300 || { cat "$tmp/out"; fail "guest steps did not finish"; }
+guest_wait_for net "HTTPD-55" 300 || { cat "$tmp/net.out"; fail "guest steps did not finish"; }
 fetched=$(python3 -c "import urllib.request; print(urllib.request.urlopen('http://127.0.0.1:$hport/g.txt', timeout=30).read().decode().strip())" 2>&1)
-finish
+echo poweroff >&3
+guest_finish net
 
-out=$tmp/out
+out=$tmp/net.out
 grep -q "DHCP-11" "$out" || { cat "$out"; fail "eth0 did not get 10.0.2.15 by DHCP"; }
 grep -q "^hello $token" "$out" || { cat "$out"; fail "guest did not fetch hello.txt from the host"; }
 grep -q "MD5-$big_md5" "$out" || { cat "$out"; fail "512 KiB download corrupted or incomplete"; }

@@ -9,28 +9,11 @@
 #                  host's listener at PATH_5000, and prints the host's answer.
 # QEMU cannot check the guest side here without /dev/vhost-vsock; the guest
 # program uses nothing but the AF_VSOCK socket API.
-set -u
-BUILD=${BUILD:-build}
-SYM=$BUILD/symbiont
-GUEST=build/guest
-READY_TIMEOUT=${READY_TIMEOUT:-600}
-
-skip() { echo "$1"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
-for t in python3 timeout mkfifo cpio gzip gcc; do
-	command -v $t >/dev/null || skip "$t not installed"
-done
-[ -e $GUEST/vmlinuz ] && [ -e $GUEST/initramfs.cpio.gz ] || skip "no default guest in $GUEST (make guest)"
+. "$(dirname "$0")/lib/guest.bash"
+e2e_init
+require_tools python3 timeout mkfifo cpio gzip gcc
+require_guest
 [ -x "$SYM" ] || fail "$SYM missing (make BUILD=$BUILD)"
-
-tmp=$(mktemp -d /tmp/symbiont-vsock-e2e.XXXXXX)
-pid= srv=
-cleanup() {
-	[ -n "$pid" ] && kill "$pid" 2>/dev/null
-	[ -n "$srv" ] && kill "$srv" 2>/dev/null
-	rm -rf "$tmp"
-}
-trap cleanup EXIT
 
 # The guest program, in an extra cpio archive after the image's own.
 mkdir -p "$tmp/root/bin"
@@ -59,40 +42,17 @@ c.sendall(b"host got: " + data)
 c.close()
 print("served", data)
 PY
-srv=$!
+bg_pids+=($!)
 
-mkfifo "$tmp/in"
-timeout 1200 "$SYM" run --mem 256M --serial stdio --kernel $GUEST/vmlinuz --initrd "$tmp/initrd" \
-	--append "console=ttyS0 quiet" --vsock "3,uds=$uds" <"$tmp/in" >"$tmp/out" 2>"$tmp/err" &
-pid=$!
-exec 3>"$tmp/in"
-for ((i = 0; i < READY_TIMEOUT; i++)); do
-	grep -q "symbiont guest ready" "$tmp/out" && break
-	kill -0 "$pid" 2>/dev/null || break
-	sleep 1
-done
-if ! grep -q "symbiont guest ready" "$tmp/out"; then
-	tail -5 "$tmp/err"
-	grep -q "vsock" "$tmp/err" && fail "symbiont refused --vsock: $(tail -1 "$tmp/err")"
-	skip "emu engine cannot boot the default guest yet"
-fi
-sleep 2
-
-wait_for() {
-	for ((i = 0; i < $2; i++)); do
-		grep -q "$1" "$tmp/out" && return 0
-		kill -0 "$pid" 2>/dev/null || return 1
-		sleep 1
-	done
-	return 1
-}
+guest_start vs timeout 1200 "$SYM" run --mem 256M --serial stdio --kernel $GUEST/vmlinuz --initrd "$tmp/initrd" \
+	--append "console=ttyS0 quiet" --vsock "3,uds=$uds" || fail "guest never got ready"
 
 # Guest -> host first, then the guest's echo server for host -> guest.
 cat >&3 <<CMDS
 vsock_echo connect 2 5000 hello-$token
 vsock_echo listen 1234 &
 CMDS
-wait_for "LISTENING-1234" 120 || { cat "$tmp/out" "$tmp/err"; fail "guest echo server did not start"; }
+guest_wait_for vs "LISTENING-1234" 120 || { cat "$tmp/vs.out" "$tmp/vs.err"; fail "guest echo server did not start"; }
 
 # The host sends 1 MiB through the guest's echo server and must get the same
 # bytes back: both directions' credit windows fill and drain many times.
@@ -127,20 +87,13 @@ same = hashlib.sha256(data).digest() == hashlib.sha256(payload).digest()
 print(line.decode(), data[:len(sys.argv[2])].decode(), "same" if same else "differs (%d bytes)" % len(data))
 PY
 )
-wait_for "ECHOED-" 60
+guest_wait_for vs "ECHOED-" 60
 
 echo poweroff >&3
-for ((i = 0; i < 120; i++)); do
-	kill -0 "$pid" 2>/dev/null || break
-	sleep 1
-done
-exec 3>&-
-kill "$pid" 2>/dev/null
-wait "$pid" 2>/dev/null
-pid=
+guest_finish vs
 
-out=$tmp/out
-grep -q "REPLY: host got: hello-$token" "$out" || { cat "$out" "$tmp/err" "$tmp/srv.log"; fail "guest -> host connection"; }
+out=$tmp/vs.out
+grep -q "REPLY: host got: hello-$token" "$out" || { cat "$out" "$tmp/vs.err" "$tmp/srv.log"; fail "guest -> host connection"; }
 case $host_reply in
 "OK "[0-9]*" ping-$token same") ;;
 *) cat "$out"; fail "host -> guest connection: $host_reply" ;;
