@@ -76,6 +76,24 @@ static void movs_one(struct emu_cpu *cpu, const struct emu_insn *in, unsigned sz
 	adv(cpu, X86_RDI, str_step(cpu, sz), as);
 }
 
+/* The element-at-a-time REP loop every mode can take: RCX (by address
+ * size) counts down; after REP_BUDGET elements it yields with RIP on the
+ * instruction, to resume where it stopped. */
+static void rep_slow(struct emu_cpu *cpu, const struct emu_insn *in,
+		     void (*one)(struct emu_cpu *, const struct emu_insn *, unsigned, unsigned))
+{
+	unsigned sz = in->opsize, as = in->addrsize;
+
+	for (unsigned i = 0; reg_read_a(cpu, X86_RCX, as); i++) {
+		if (i == REP_BUDGET) {
+			rep_yield(cpu);
+			return;
+		}
+		one(cpu, in, sz, as);
+		reg_write_a(cpu, X86_RCX, reg_read_a(cpu, X86_RCX, as) - 1, as);
+	}
+}
+
 static void fill(uint8_t *p, uint64_t v, unsigned sz, uint64_t n)
 {
 	if (sz == 1) {
@@ -119,14 +137,7 @@ void op_stos(struct emu_cpu *cpu, const struct emu_insn *in)
 		}
 		return;
 	}
-	for (unsigned i = 0; reg_read_a(cpu, X86_RCX, as); i++) {
-		if (i == REP_BUDGET) {
-			rep_yield(cpu);
-			return;
-		}
-		stos_one(cpu, in, sz, as);
-		reg_write_a(cpu, X86_RCX, reg_read_a(cpu, X86_RCX, as) - 1, as);
-	}
+	rep_slow(cpu, in, stos_one);
 }
 
 void op_movs(struct emu_cpu *cpu, const struct emu_insn *in)
@@ -173,14 +184,7 @@ void op_movs(struct emu_cpu *cpu, const struct emu_insn *in)
 		}
 		return;
 	}
-	for (unsigned i = 0; reg_read_a(cpu, X86_RCX, as); i++) {
-		if (i == REP_BUDGET) {
-			rep_yield(cpu);
-			return;
-		}
-		movs_one(cpu, in, sz, as);
-		reg_write_a(cpu, X86_RCX, reg_read_a(cpu, X86_RCX, as) - 1, as);
-	}
+	rep_slow(cpu, in, movs_one);
 }
 
 void op_lods(struct emu_cpu *cpu, const struct emu_insn *in)
