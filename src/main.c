@@ -8,12 +8,12 @@
 static void usage(FILE *f)
 {
 	fprintf(f, "usage: symbiont <command> [options]\n"
-		   "\n"
-		   "commands:\n"
-		   "  run      boot a virtual machine (symbiont run --help)\n"
-		   "\n"
-		   "  --help     this text\n"
-		   "  --version  print the version\n");
+	           "\n"
+	           "commands:\n"
+	           "  run      boot a virtual machine (symbiont run --help)\n"
+	           "\n"
+	           "  --help     this text\n"
+	           "  --version  print the version\n");
 }
 
 int main(int argc, char **argv)

@@ -22,7 +22,7 @@ struct vm_timer {
 };
 
 struct timer_list {
-	struct vm_timer *head; /* sorted by deadline */
+	struct vm_timer *head;      /* sorted by deadline */
 	void (*changed)(void *ctx); /* wakes the loop when the head moves */
 	void *ctx;
 };

@@ -14,10 +14,10 @@
 #include "symbiont/timer.h"
 #include "symbiont/x86.h"
 
-#define VM_MAX_CPUS 64
-#define VM_MAX_FDS 32
+#define VM_MAX_CPUS  64
+#define VM_MAX_FDS   32
 #define VM_MAX_DISKS 8
-#define VM_MAX_NICS 4
+#define VM_MAX_NICS  4
 
 struct engine_ops;
 struct board;
@@ -90,7 +90,10 @@ void vm_destroy(struct vm *vm);
 /* Ends the VM with this exit status.  Safe from any thread; the first call
  * wins. */
 void vm_request_exit(struct vm *vm, int status);
-static inline bool vm_stopping(const struct vm *vm) { return atomic_load_explicit(&vm->stopping, memory_order_relaxed); }
+static inline bool vm_stopping(const struct vm *vm)
+{
+	return atomic_load_explicit(&vm->stopping, memory_order_relaxed);
+}
 
 /* Device access from an engine: takes io_lock and dispatches.  Unclaimed
  * reads return all ones. */

@@ -26,13 +26,13 @@ int boot_err(char *err, size_t errlen, const char *fmt, ...)
 }
 
 int boot_check_kernel_range(const struct guest_mem *m, uint64_t start, uint64_t end, const char *what, char *err,
-			    size_t errlen)
+                            size_t errlen)
 {
 	if (end < start || start < BOOT_HIGH || !gpa_to_host(m, start, end - start))
 		return boot_err(err, errlen,
-				"kernel: %s [0x%" PRIx64 ", 0x%" PRIx64 ") is not in guest RAM above 1 MiB (guest has %" PRIu64
-				" MiB)",
-				what, start, end, m->size >> 20);
+		                "kernel: %s [0x%" PRIx64 ", 0x%" PRIx64
+		                ") is not in guest RAM above 1 MiB (guest has %" PRIu64 " MiB)",
+		                what, start, end, m->size >> 20);
 	return 0;
 }
 
@@ -54,7 +54,7 @@ uint64_t boot_place_high(const struct guest_mem *m, uint64_t len, uint64_t limit
 }
 
 int boot_load_image(struct guest_mem *mem, const uint8_t *kernel, size_t klen, const uint8_t *initrd, size_t ilen,
-		    const struct boot_info *bi, struct x86_state *bsp, char *err, size_t errlen)
+                    const struct boot_info *bi, struct x86_state *bsp, char *err, size_t errlen)
 {
 	static const struct boot_info none;
 	int bits;
@@ -73,14 +73,15 @@ int boot_load_image(struct guest_mem *mem, const uint8_t *kernel, size_t klen, c
 	if (bits == 64)
 		return linux_boot(mem, NULL, 0, kernel, klen, initrd, ilen, bi, bsp, err, errlen);
 	if (bits == 32)
-		return boot_err(err, errlen, "kernel: 32-bit ELF without a multiboot header (symbiont boots bzImage, "
-					     "64-bit vmlinux and multiboot kernels)");
+		return boot_err(err, errlen,
+		                "kernel: 32-bit ELF without a multiboot header (symbiont boots bzImage, "
+		                "64-bit vmlinux and multiboot kernels)");
 	return boot_err(err, errlen, "kernel: unrecognised format (not a bzImage, ELF vmlinux or multiboot kernel)");
 }
 
 /* Reads a whole regular file into a malloc'd buffer. */
 static int read_file(const char *what, const char *path, uint64_t max, uint8_t **out, size_t *outlen, char *err,
-		     size_t errlen)
+                     size_t errlen)
 {
 	struct stat st;
 	uint8_t *buf;
@@ -97,7 +98,7 @@ static int read_file(const char *what, const char *path, uint64_t max, uint8_t *
 	if (!S_ISREG(st.st_mode)) {
 		close(fd);
 		return boot_err(err, errlen, "%s %s: %s", what, path,
-				S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
+		                S_ISDIR(st.st_mode) ? "is a directory" : "not a regular file");
 	}
 	if (st.st_size == 0) {
 		close(fd);
@@ -106,13 +107,13 @@ static int read_file(const char *what, const char *path, uint64_t max, uint8_t *
 	if ((uint64_t)st.st_size > max) {
 		close(fd);
 		return boot_err(err, errlen, "%s %s: %" PRIu64 " bytes is larger than the %" PRIu64 " MiB limit", what,
-				path, (uint64_t)st.st_size, max >> 20);
+		                path, (uint64_t)st.st_size, max >> 20);
 	}
 	buf = malloc(st.st_size);
 	if (!buf) {
 		close(fd);
 		return boot_err(err, errlen, "%s %s: out of memory for %" PRIu64 " bytes", what, path,
-				(uint64_t)st.st_size);
+		                (uint64_t)st.st_size);
 	}
 	while (got < (size_t)st.st_size) {
 		ssize_t r = read(fd, buf + got, st.st_size - got);
@@ -123,7 +124,7 @@ static int read_file(const char *what, const char *path, uint64_t max, uint8_t *
 			free(buf);
 			close(fd);
 			return boot_err(err, errlen, "%s %s: read failed: %s", what, path,
-					r < 0 ? strerror(e) : "file shrank while reading");
+			                r < 0 ? strerror(e) : "file shrank while reading");
 		}
 		got += r;
 	}
@@ -134,7 +135,7 @@ static int read_file(const char *what, const char *path, uint64_t max, uint8_t *
 }
 
 int boot_load_files(struct guest_mem *mem, const char *kernel, const char *initrd, const struct boot_info *bi,
-		    struct x86_state *bsp, char *err, size_t errlen)
+                    struct x86_state *bsp, char *err, size_t errlen)
 {
 	uint8_t *k = NULL, *i = NULL;
 	size_t klen = 0, ilen = 0;

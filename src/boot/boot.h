@@ -20,9 +20,9 @@ struct boot_info {
 
 /* Kernel and initrd from memory buffers (what the fuzzers call). */
 int boot_load_image(struct guest_mem *mem, const uint8_t *kernel, size_t klen, const uint8_t *initrd, size_t ilen,
-		    const struct boot_info *bi, struct x86_state *bsp, char *err, size_t errlen);
+                    const struct boot_info *bi, struct x86_state *bsp, char *err, size_t errlen);
 /* Reads the files, then boot_load_image(). */
 int boot_load_files(struct guest_mem *mem, const char *kernel, const char *initrd, const struct boot_info *bi,
-		    struct x86_state *bsp, char *err, size_t errlen);
+                    struct x86_state *bsp, char *err, size_t errlen);
 
 #endif

@@ -18,32 +18,59 @@
 
 #include "boot/boot.h"
 
-#define BOOT_GDT 0x1000ULL
-#define BOOT_MBI 0x2000ULL
-#define BOOT_ZERO_PAGE 0x7000ULL
-#define BOOT_PML4 0x9000ULL
-#define BOOT_CMDLINE 0x20000ULL
+#define BOOT_GDT         0x1000ULL
+#define BOOT_MBI         0x2000ULL
+#define BOOT_ZERO_PAGE   0x7000ULL
+#define BOOT_PML4        0x9000ULL
+#define BOOT_CMDLINE     0x20000ULL
 #define BOOT_CMDLINE_MAX (0x9f000ULL - BOOT_CMDLINE)
 
-#define BOOT_EBDA 0x9fc00ULL       /* start of the e820-reserved legacy area */
-#define BOOT_HIGH 0x100000ULL      /* 1 MiB: kernels and initrds live above */
+#define BOOT_EBDA             0x9fc00ULL  /* start of the e820-reserved legacy area */
+#define BOOT_HIGH             0x100000ULL /* 1 MiB: kernels and initrds live above */
 #define BOOT_MAX_DECOMPRESSED (512ULL << 20)
 
 /* Formats "kernel: ..." style messages; always returns -1. */
 int boot_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-static inline uint16_t le16(const uint8_t *p) { uint16_t v; memcpy(&v, p, 2); return v; }
-static inline uint32_t le32(const uint8_t *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static inline uint64_t le64(const uint8_t *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static inline void put16(uint8_t *p, uint16_t v) { memcpy(p, &v, 2); }
-static inline void put32(uint8_t *p, uint32_t v) { memcpy(p, &v, 4); }
-static inline void put64(uint8_t *p, uint64_t v) { memcpy(p, &v, 8); }
+static inline uint16_t le16(const uint8_t *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return v;
+}
+static inline uint32_t le32(const uint8_t *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+static inline uint64_t le64(const uint8_t *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+static inline void put16(uint8_t *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+}
+static inline void put32(uint8_t *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+static inline void put64(uint8_t *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
 
 /* True if [off, off+len) lies within a buffer of size total, without overflow. */
-static inline bool in_buf(uint64_t off, uint64_t len, uint64_t total) { return off <= total && len <= total - off; }
+static inline bool in_buf(uint64_t off, uint64_t len, uint64_t total)
+{
+	return off <= total && len <= total - off;
+}
 
 /* e820 map of the guest_mem layout. */
-#define E820_RAM 1
+#define E820_RAM      1
 #define E820_RESERVED 2
 #define BOOT_E820_MAX 8
 struct boot_e820 {
@@ -63,11 +90,11 @@ struct elf_image {
 };
 int elf_bits(const uint8_t *buf, size_t len); /* 32, 64, or 0 if not ELF */
 int elf_load(struct guest_mem *m, const uint8_t *buf, size_t len, int bits, struct elf_image *img, char *err,
-	     size_t errlen);
+             size_t errlen);
 
 /* Checks that [start, end) is guest RAM at or above 1 MiB. */
 int boot_check_kernel_range(const struct guest_mem *m, uint64_t start, uint64_t end, const char *what, char *err,
-			    size_t errlen);
+                            size_t errlen);
 
 /* Picks the highest page-aligned address for len bytes in [BOOT_HIGH, limit)
  * that is RAM and does not overlap [kstart, kend).  0 if none. */
@@ -75,21 +102,20 @@ uint64_t boot_place_high(const struct guest_mem *m, uint64_t len, uint64_t limit
 
 /* Payload decompression: recognises the format by its magic and inflates into
  * a malloc'd buffer of at most max bytes.  The caller frees *out. */
-int boot_decompress(const uint8_t *in, size_t len, size_t max, uint8_t **out, size_t *outlen, char *err,
-		    size_t errlen);
+int boot_decompress(const uint8_t *in, size_t len, size_t max, uint8_t **out, size_t *outlen, char *err, size_t errlen);
 
 /* The Linux 64-bit boot protocol for a vmlinux ELF.  hdr is the setup header
  * of the bzImage it came from (bytes from 0x1f1, hdrlen of them), or NULL for
  * a plain vmlinux. */
 int linux_boot(struct guest_mem *m, const uint8_t *hdr, size_t hdrlen, const uint8_t *elf, size_t elflen,
-	       const uint8_t *initrd, size_t ilen, const struct boot_info *bi, struct x86_state *bsp, char *err,
-	       size_t errlen);
+               const uint8_t *initrd, size_t ilen, const struct boot_info *bi, struct x86_state *bsp, char *err,
+               size_t errlen);
 int bzimage_probe(const uint8_t *k, size_t klen);
 int bzimage_load(struct guest_mem *m, const uint8_t *k, size_t klen, const uint8_t *initrd, size_t ilen,
-		 const struct boot_info *bi, struct x86_state *bsp, char *err, size_t errlen);
+                 const struct boot_info *bi, struct x86_state *bsp, char *err, size_t errlen);
 /* Offset of the multiboot v1 header, or -1. */
 long multiboot_find(const uint8_t *k, size_t klen);
 int multiboot_load(struct guest_mem *m, const uint8_t *k, size_t klen, const uint8_t *initrd, size_t ilen,
-		   const struct boot_info *bi, struct x86_state *bsp, char *err, size_t errlen);
+                   const struct boot_info *bi, struct x86_state *bsp, char *err, size_t errlen);
 
 #endif

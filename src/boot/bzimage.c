@@ -8,19 +8,19 @@
 
 #include "boot/boot_int.h"
 
-#define HDR_SETUP_SECTS 0x1f1
-#define HDR_BOOT_FLAG 0x1fe
-#define HDR_JUMP 0x200
-#define HDR_HEADER 0x202
-#define HDR_VERSION 0x206
-#define HDR_LOADFLAGS 0x211
-#define HDR_XLOADFLAGS 0x236
+#define HDR_SETUP_SECTS    0x1f1
+#define HDR_BOOT_FLAG      0x1fe
+#define HDR_JUMP           0x200
+#define HDR_HEADER         0x202
+#define HDR_VERSION        0x206
+#define HDR_LOADFLAGS      0x211
+#define HDR_XLOADFLAGS     0x236
 #define HDR_PAYLOAD_OFFSET 0x248
 #define HDR_PAYLOAD_LENGTH 0x24c
-#define HDR_INIT_SIZE 0x260
-#define HDR_MIN_END 0x264 /* through init_size: what protocol 2.12 has */
+#define HDR_INIT_SIZE      0x260
+#define HDR_MIN_END        0x264 /* through init_size: what protocol 2.12 has */
 
-#define LOADED_HIGH 0x01
+#define LOADED_HIGH   0x01
 #define XLF_KERNEL_64 0x01
 
 int bzimage_probe(const uint8_t *k, size_t klen)
@@ -29,7 +29,7 @@ int bzimage_probe(const uint8_t *k, size_t klen)
 }
 
 int bzimage_load(struct guest_mem *m, const uint8_t *k, size_t klen, const uint8_t *initrd, size_t ilen,
-		 const struct boot_info *bi, struct x86_state *bsp, char *err, size_t errlen)
+                 const struct boot_info *bi, struct x86_state *bsp, char *err, size_t errlen)
 {
 	uint64_t hdr_end, pm_off, poff, plen, max;
 	uint16_t version;
@@ -42,12 +42,12 @@ int bzimage_load(struct guest_mem *m, const uint8_t *k, size_t klen, const uint8
 	version = le16(k + HDR_VERSION);
 	if (version < 0x020c)
 		return boot_err(err, errlen, "kernel: bzImage boot protocol %u.%02u is too old (2.12 or newer needed)",
-				version >> 8, version & 0xff);
+		                version >> 8, version & 0xff);
 	/* The header ends where the jump at 0x200 lands. */
 	hdr_end = HDR_JUMP + 2 + (uint64_t)k[HDR_JUMP + 1];
 	if (hdr_end < HDR_MIN_END || hdr_end > klen)
 		return boot_err(err, errlen, "kernel: bzImage setup header ends at 0x%" PRIx64 ", outside 0x%x..0x%zx",
-				hdr_end, HDR_MIN_END, klen);
+		                hdr_end, HDR_MIN_END, klen);
 	if (!(k[HDR_LOADFLAGS] & LOADED_HIGH))
 		return boot_err(err, errlen, "kernel: zImage (loaded low) kernels are not supported");
 	if (!(le16(k + HDR_XLOADFLAGS) & XLF_KERNEL_64))
@@ -60,11 +60,12 @@ int bzimage_load(struct guest_mem *m, const uint8_t *k, size_t klen, const uint8
 	plen = le32(k + HDR_PAYLOAD_LENGTH);
 	if (pm_off > klen)
 		return boot_err(err, errlen, "kernel: bzImage setup code (%" PRIu64 " bytes) is longer than the file",
-				pm_off);
+		                pm_off);
 	if (plen == 0 || !in_buf(pm_off + poff, plen, klen))
 		return boot_err(err, errlen,
-				"kernel: bzImage payload [0x%" PRIx64 ", +0x%" PRIx64 ") lies outside the file (%zu bytes)",
-				pm_off + poff, plen, klen);
+		                "kernel: bzImage payload [0x%" PRIx64 ", +0x%" PRIx64
+		                ") lies outside the file (%zu bytes)",
+		                pm_off + poff, plen, klen);
 
 	/* The vmlinux must fit in guest RAM, so a payload that inflates past
 	 * that (plus slack for the appended relocations) is refused early. */
@@ -78,7 +79,7 @@ int bzimage_load(struct guest_mem *m, const uint8_t *k, size_t klen, const uint8
 		return boot_err(err, errlen, "kernel: decompressed bzImage payload is not an ELF64 vmlinux");
 	}
 	r = linux_boot(m, k + HDR_SETUP_SECTS, hdr_end - HDR_SETUP_SECTS, elf, elflen, initrd, ilen, bi, bsp, err,
-		       errlen);
+	               errlen);
 	free(elf);
 	return r;
 }

@@ -16,7 +16,7 @@
 
 #define LZ4_LEGACY_MAGIC 0x184C2102u
 #define LZ4_LEGACY_BLOCK (8u << 20) /* largest output of one legacy chunk */
-#define XZ_MEMLIMIT (256ULL << 20)
+#define XZ_MEMLIMIT      (256ULL << 20)
 
 struct obuf {
 	uint8_t *p;
@@ -39,7 +39,7 @@ static int reserve(struct obuf *o, size_t want)
 		if (o->cap > o->len)
 			return 0;
 		return boot_err(o->err, o->errlen, "kernel: %s payload decompresses to more than %zu MiB", o->fmt,
-				o->max >> 20);
+		                o->max >> 20);
 	}
 	while (cap - o->len < want && cap < o->max)
 		cap = cap > o->max / 2 ? o->max : cap * 2;
@@ -136,7 +136,9 @@ static int do_lzma(struct obuf *o, const uint8_t *in, size_t len, bool alone)
 		else if (r == LZMA_MEMLIMIT_ERROR)
 			corrupt(o, "dictionary larger than 256 MiB");
 		else
-			corrupt(o, r == LZMA_DATA_ERROR ? "data error" : r == LZMA_FORMAT_ERROR ? "bad header" : "lzma error");
+			corrupt(o, r == LZMA_DATA_ERROR     ? "data error"
+			           : r == LZMA_FORMAT_ERROR ? "bad header"
+			                                    : "lzma error");
 		break;
 	}
 	lzma_end(&s);
@@ -233,11 +235,13 @@ static int do_lz4(struct obuf *o, const uint8_t *in, size_t len)
 		if (reserve(o, want))
 			return -1;
 		int n = LZ4_decompress_safe((const char *)in + pos, (char *)o->p + o->len, (int)csize,
-					    (int)room(o, want));
+		                            (int)room(o, want));
 		if (n < 0) {
 			if (room(o, want) < want)
-				return boot_err(o->err, o->errlen, "kernel: lz4 payload is corrupt or decompresses to "
-								   "more than %zu MiB", o->max >> 20);
+				return boot_err(o->err, o->errlen,
+				                "kernel: lz4 payload is corrupt or decompresses to "
+				                "more than %zu MiB",
+				                o->max >> 20);
 			return corrupt(o, "bad block");
 		}
 		o->len += n;
@@ -249,8 +253,7 @@ static int do_lz4(struct obuf *o, const uint8_t *in, size_t len)
 	return 0;
 }
 
-int boot_decompress(const uint8_t *in, size_t len, size_t max, uint8_t **out, size_t *outlen, char *err,
-		    size_t errlen)
+int boot_decompress(const uint8_t *in, size_t len, size_t max, uint8_t **out, size_t *outlen, char *err, size_t errlen)
 {
 	struct obuf o = { .max = max, .fmt = "compressed", .err = err, .errlen = errlen };
 	int r;
@@ -268,7 +271,10 @@ int boot_decompress(const uint8_t *in, size_t len, size_t max, uint8_t **out, si
 		o.cap = 0, reserve(&o, (size_t)hint + 4096 < max ? (size_t)hint + 4096 : max);
 	if (in[0] == 0x1f && in[1] == 0x8b)
 		o.fmt = "gzip", r = do_gzip(&o, in, len);
-	else if (len >= 6 && !memcmp(in, "\xfd" "7zXZ\0", 6))
+	else if (len >= 6 && !memcmp(in,
+	                             "\xfd"
+	                             "7zXZ\0",
+	                             6))
 		o.fmt = "xz", r = do_lzma(&o, in, len, false);
 	else if (in[0] == 0x5d && in[1] == 0 && in[2] == 0)
 		o.fmt = "lzma", r = do_lzma(&o, in, len, true);
@@ -280,15 +286,18 @@ int boot_decompress(const uint8_t *in, size_t len, size_t max, uint8_t **out, si
 		o.fmt = "zstd", r = do_zstd(&o, in, len);
 	else if (!memcmp(in, "\x89LZO", 4))
 		r = boot_err(err, errlen, "kernel: LZO-compressed payloads are not supported");
-	else if (!memcmp(in, "\x7f" "ELF", 4)) { /* CONFIG_KERNEL_UNCOMPRESSED */
+	else if (!memcmp(in,
+	                 "\x7f"
+	                 "ELF",
+	                 4)) { /* CONFIG_KERNEL_UNCOMPRESSED */
 		o.fmt = "uncompressed";
 		r = len > max ? boot_err(err, errlen, "kernel: payload is larger than %zu MiB", max >> 20)
-			      : reserve(&o, len);
+		              : reserve(&o, len);
 		if (!r)
 			memcpy(o.p, in, len), o.len = len;
 	} else
 		r = boot_err(err, errlen, "kernel: payload compression not recognised (magic %02x %02x %02x %02x)",
-			     in[0], in[1], in[2], in[3]);
+		             in[0], in[1], in[2], in[3]);
 	if (r) {
 		free(o.p);
 		return -1;

@@ -10,7 +10,7 @@
 #include "boot/boot_int.h"
 
 #define ELF_MAX_PHNUM 512
-#define ELF_MAX_LOAD 64
+#define ELF_MAX_LOAD  64
 
 /* The fields we use, independent of the class. */
 struct phdr {
@@ -39,7 +39,7 @@ static void read_phdr(const uint8_t *p, int bits, struct phdr *ph)
 }
 
 int elf_load(struct guest_mem *m, const uint8_t *buf, size_t len, int bits, struct elf_image *img, char *err,
-	     size_t errlen)
+             size_t errlen)
 {
 	struct phdr load[ELF_MAX_LOAD];
 	uint64_t phoff, entry;
@@ -73,10 +73,11 @@ int elf_load(struct guest_mem *m, const uint8_t *buf, size_t len, int bits, stru
 	if (type != ET_EXEC && type != ET_DYN)
 		return boot_err(err, errlen, "kernel: ELF type %u is not an executable", type);
 	if (machine != (cls == 64 ? EM_X86_64 : EM_386))
-		return boot_err(err, errlen, "kernel: ELF machine %u is not %s", machine, cls == 64 ? "x86-64" : "i386");
+		return boot_err(err, errlen, "kernel: ELF machine %u is not %s", machine,
+		                cls == 64 ? "x86-64" : "i386");
 	if (phnum == 0 || phnum > ELF_MAX_PHNUM)
 		return boot_err(err, errlen, "kernel: ELF has %u program headers (1 to %d supported)", phnum,
-				ELF_MAX_PHNUM);
+		                ELF_MAX_PHNUM);
 	if (phentsize < minent)
 		return boot_err(err, errlen, "kernel: ELF program header size %u is too small", phentsize);
 	if (!in_buf(phoff, (uint64_t)phnum * phentsize, len))
@@ -99,7 +100,8 @@ int elf_load(struct guest_mem *m, const uint8_t *buf, size_t len, int bits, stru
 			return -1;
 		for (int j = 0; j < n; j++)
 			if (ph.paddr < load[j].paddr + load[j].memsz && load[j].paddr < ph.paddr + ph.memsz)
-				return boot_err(err, errlen, "kernel: ELF program header %u overlaps another segment", i);
+				return boot_err(err, errlen, "kernel: ELF program header %u overlaps another segment",
+				                i);
 		if (n == ELF_MAX_LOAD)
 			return boot_err(err, errlen, "kernel: more than %d loadable ELF segments", ELF_MAX_LOAD);
 		load[n++] = ph;

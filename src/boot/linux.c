@@ -9,35 +9,35 @@
 #include "boot/boot_int.h"
 
 /* boot_params (the zero page) offsets we fill. */
-#define BP_ACPI_RSDP 0x070
+#define BP_ACPI_RSDP         0x070
 #define BP_EXT_RAMDISK_IMAGE 0x0c0
-#define BP_EXT_RAMDISK_SIZE 0x0c4
-#define BP_EXT_CMD_LINE_PTR 0x0c8
-#define BP_ALT_MEM_K 0x1e0
-#define BP_E820_ENTRIES 0x1e8
-#define BP_HDR 0x1f1
-#define BP_E820_TABLE 0x2d0
-#define BP_E820_MAX 128
+#define BP_EXT_RAMDISK_SIZE  0x0c4
+#define BP_EXT_CMD_LINE_PTR  0x0c8
+#define BP_ALT_MEM_K         0x1e0
+#define BP_E820_ENTRIES      0x1e8
+#define BP_HDR               0x1f1
+#define BP_E820_TABLE        0x2d0
+#define BP_E820_MAX          128
 /* Setup header fields, at the same offsets in the image and the zero page. */
-#define HDR_BOOT_FLAG 0x1fe
-#define HDR_HEADER 0x202
-#define HDR_VERSION 0x206
-#define HDR_TYPE_OF_LOADER 0x210
-#define HDR_LOADFLAGS 0x211
-#define HDR_RAMDISK_IMAGE 0x218
-#define HDR_RAMDISK_SIZE 0x21c
-#define HDR_CMD_LINE_PTR 0x228
-#define HDR_INITRD_ADDR_MAX 0x22c
+#define HDR_BOOT_FLAG        0x1fe
+#define HDR_HEADER           0x202
+#define HDR_VERSION          0x206
+#define HDR_TYPE_OF_LOADER   0x210
+#define HDR_LOADFLAGS        0x211
+#define HDR_RAMDISK_IMAGE    0x218
+#define HDR_RAMDISK_SIZE     0x21c
+#define HDR_CMD_LINE_PTR     0x228
+#define HDR_INITRD_ADDR_MAX  0x22c
 #define HDR_KERNEL_ALIGNMENT 0x230
-#define HDR_XLOADFLAGS 0x236
-#define HDR_CMDLINE_SIZE 0x238
+#define HDR_XLOADFLAGS       0x236
+#define HDR_CMDLINE_SIZE     0x238
 #define HDR_HARDWARE_SUBARCH 0x23c
-#define HDR_SETUP_DATA 0x250
-#define HDR_INIT_SIZE 0x260
-#define HDR_END_MAX 0x290 /* edd_mbr_sig_buffer follows the header */
+#define HDR_SETUP_DATA       0x250
+#define HDR_INIT_SIZE        0x260
+#define HDR_END_MAX          0x290 /* edd_mbr_sig_buffer follows the header */
 
-#define LOADED_HIGH 0x01
-#define KASLR_FLAG 0x02
+#define LOADED_HIGH   0x01
+#define KASLR_FLAG    0x02
 #define XLF_KERNEL_64 0x01
 
 #define BOOT_CS 0x10
@@ -76,13 +76,20 @@ static void write_page_tables(struct guest_mem *m)
 
 static void seg64(struct x86_seg *s, uint16_t sel, uint8_t type, bool code)
 {
-	*s = (struct x86_seg){ .base = 0, .limit = 0xffffffff, .sel = sel, .type = type, .s = 1, .present = 1,
-			       .db = !code, .l = code, .g = 1 };
+	*s = (struct x86_seg){ .base = 0,
+		               .limit = 0xffffffff,
+		               .sel = sel,
+		               .type = type,
+		               .s = 1,
+		               .present = 1,
+		               .db = !code,
+		               .l = code,
+		               .g = 1 };
 }
 
 int linux_boot(struct guest_mem *m, const uint8_t *hdr, size_t hdrlen, const uint8_t *elf, size_t elflen,
-	       const uint8_t *initrd, size_t ilen, const struct boot_info *bi, struct x86_state *bsp, char *err,
-	       size_t errlen)
+               const uint8_t *initrd, size_t ilen, const struct boot_info *bi, struct x86_state *bsp, char *err,
+               size_t errlen)
 {
 	uint8_t bp[4096] = { 0 };
 	struct boot_e820 e820[BOOT_E820_MAX];
@@ -103,12 +110,12 @@ int linux_boot(struct guest_mem *m, const uint8_t *hdr, size_t hdrlen, const uin
 	cmdline_size = hdr ? le32(bp + HDR_CMDLINE_SIZE) : 2047;
 	if (cmdlen > cmdline_size || cmdlen >= BOOT_CMDLINE_MAX)
 		return boot_err(err, errlen, "kernel: command line (%zu bytes) is longer than the kernel's limit of %u",
-				cmdlen, cmdline_size);
+		                cmdlen, cmdline_size);
 	if (elf_load(m, elf, elflen, 64, &img, err, errlen))
 		return -1;
 	if (img.end > MEM_4G)
 		return boot_err(err, errlen, "kernel: vmlinux ends at 0x%" PRIx64 ", above the 4 GiB identity map",
-				img.end);
+		                img.end);
 	if (!hdr)
 		default_header(bp, img.end - img.start);
 
@@ -125,7 +132,7 @@ int linux_boot(struct guest_mem *m, const uint8_t *hdr, size_t hdrlen, const uin
 		initrd_addr = boot_place_high(m, ilen, limit, img.start, kend);
 		if (!initrd_addr)
 			return boot_err(err, errlen, "initrd (%zu bytes) does not fit in guest memory below 0x%" PRIx64,
-					ilen, limit);
+			                ilen, limit);
 		memcpy(gpa_to_host(m, initrd_addr, ilen), initrd, ilen);
 	}
 
@@ -158,10 +165,9 @@ int linux_boot(struct guest_mem *m, const uint8_t *hdr, size_t hdrlen, const uin
 	gpa_write(m, BOOT_ZERO_PAGE, bp, sizeof(bp));
 	gpa_write(m, BOOT_CMDLINE, cmdline, cmdlen + 1);
 	uint64_t gdt[4] = {
-		0,
-		0x00cf9b000000ffffULL, /* 0x08: flat 32-bit code, for completeness */
-		0x00af9b000000ffffULL, /* 0x10: __BOOT_CS, 64-bit code */
-		0x00cf93000000ffffULL, /* 0x18: __BOOT_DS, flat data */
+		0, 0x00cf9b000000ffffULL, /* 0x08: flat 32-bit code, for completeness */
+		0x00af9b000000ffffULL,    /* 0x10: __BOOT_CS, 64-bit code */
+		0x00cf93000000ffffULL,    /* 0x18: __BOOT_DS, flat data */
 	};
 	gpa_write(m, BOOT_GDT, gdt, sizeof(gdt));
 	write_page_tables(m);

@@ -14,25 +14,25 @@
 
 #include "boot/boot_int.h"
 
-#define MB_MAGIC 0x1BADB002u
-#define MB_BOOT_MAGIC 0x2BADB002u
-#define MB_SEARCH 8192
-#define MB_F_VIDEO (1u << 2)
-#define MB_F_AOUT (1u << 16)
+#define MB_MAGIC            0x1BADB002u
+#define MB_BOOT_MAGIC       0x2BADB002u
+#define MB_SEARCH           8192
+#define MB_F_VIDEO          (1u << 2)
+#define MB_F_AOUT           (1u << 16)
 #define MB_REQUIRED_UNKNOWN 0xfff8u /* bits 3-15 */
 
 /* Multiboot information flags. */
-#define MBI_MEM (1u << 0)
-#define MBI_CMDLINE (1u << 2)
-#define MBI_MODS (1u << 3)
-#define MBI_MMAP (1u << 6)
+#define MBI_MEM         (1u << 0)
+#define MBI_CMDLINE     (1u << 2)
+#define MBI_MODS        (1u << 3)
+#define MBI_MMAP        (1u << 6)
 #define MBI_LOADER_NAME (1u << 9)
 
 /* Where the information lives: one page at BOOT_MBI (see boot_int.h). */
-#define MBI_SIZE 116
-#define MBI_MODS_AT (BOOT_MBI + 0x80)
-#define MBI_MMAP_AT (BOOT_MBI + 0x100)
-#define MBI_NAME_AT (BOOT_MBI + 0x400)
+#define MBI_SIZE      116
+#define MBI_MODS_AT   (BOOT_MBI + 0x80)
+#define MBI_MMAP_AT   (BOOT_MBI + 0x100)
+#define MBI_NAME_AT   (BOOT_MBI + 0x400)
 #define MBI_MODSTR_AT (BOOT_MBI + 0x440)
 
 long multiboot_find(const uint8_t *k, size_t klen)
@@ -46,8 +46,8 @@ long multiboot_find(const uint8_t *k, size_t klen)
 }
 
 /* The a.out kludge: the header says where the file goes. */
-static int load_aout(struct guest_mem *m, const uint8_t *k, size_t klen, size_t off, struct elf_image *img,
-		     char *err, size_t errlen)
+static int load_aout(struct guest_mem *m, const uint8_t *k, size_t klen, size_t off, struct elf_image *img, char *err,
+                     size_t errlen)
 {
 	uint64_t header_addr, load_addr, load_end, bss_end, entry, file_off;
 
@@ -60,20 +60,20 @@ static int load_aout(struct guest_mem *m, const uint8_t *k, size_t klen, size_t 
 	entry = le32(k + off + 28);
 	if (load_addr > header_addr || header_addr - load_addr > off)
 		return boot_err(err, errlen,
-				"kernel: multiboot load_addr 0x%" PRIx64 " does not fit header_addr 0x%" PRIx64
-				" at file offset 0x%zx",
-				load_addr, header_addr, off);
+		                "kernel: multiboot load_addr 0x%" PRIx64 " does not fit header_addr 0x%" PRIx64
+		                " at file offset 0x%zx",
+		                load_addr, header_addr, off);
 	file_off = off - (header_addr - load_addr);
 	if (load_end == 0)
 		load_end = load_addr + (klen - file_off);
 	else if (load_end < load_addr || load_end - load_addr > klen - file_off)
 		return boot_err(err, errlen, "kernel: multiboot load_end_addr 0x%" PRIx64 " lies outside the file",
-				load_end);
+		                load_end);
 	if (bss_end == 0)
 		bss_end = load_end;
 	else if (bss_end < load_end)
 		return boot_err(err, errlen, "kernel: multiboot bss_end_addr 0x%" PRIx64 " is below load_end_addr",
-				bss_end);
+		                bss_end);
 	if (bss_end == load_addr)
 		return boot_err(err, errlen, "kernel: multiboot header describes an empty image");
 	if (boot_check_kernel_range(m, load_addr, bss_end, "multiboot image", err, errlen))
@@ -88,7 +88,7 @@ static int load_aout(struct guest_mem *m, const uint8_t *k, size_t klen, size_t 
 }
 
 int multiboot_load(struct guest_mem *m, const uint8_t *k, size_t klen, const uint8_t *initrd, size_t ilen,
-		   const struct boot_info *bi, struct x86_state *bsp, char *err, size_t errlen)
+                   const struct boot_info *bi, struct x86_state *bsp, char *err, size_t errlen)
 {
 	long off = multiboot_find(k, klen);
 	uint8_t mbi[MBI_SIZE] = { 0 };
@@ -106,11 +106,12 @@ int multiboot_load(struct guest_mem *m, const uint8_t *k, size_t klen, const uin
 		return boot_err(err, errlen, "kernel: guest memory is too small");
 	flags = le32(k + off + 4);
 	if (flags & MB_F_VIDEO)
-		return boot_err(err, errlen, "kernel: multiboot kernel requires a video mode (flags bit 2), but "
-					     "symbiont has no framebuffer");
+		return boot_err(err, errlen,
+		                "kernel: multiboot kernel requires a video mode (flags bit 2), but "
+		                "symbiont has no framebuffer");
 	if (flags & MB_REQUIRED_UNKNOWN)
 		return boot_err(err, errlen, "kernel: multiboot kernel requires unsupported features (flags 0x%x)",
-				flags & MB_REQUIRED_UNKNOWN);
+		                flags & MB_REQUIRED_UNKNOWN);
 	if (cmdlen >= BOOT_CMDLINE_MAX)
 		return boot_err(err, errlen, "kernel: command line (%zu bytes) is too long", cmdlen);
 	if (flags & MB_F_AOUT) {
@@ -118,8 +119,9 @@ int multiboot_load(struct guest_mem *m, const uint8_t *k, size_t klen, const uin
 			return -1;
 	} else {
 		if (!elf_bits(k, klen))
-			return boot_err(err, errlen, "kernel: multiboot kernel is not ELF and has no address fields "
-						     "(flags bit 16)");
+			return boot_err(err, errlen,
+			                "kernel: multiboot kernel is not ELF and has no address fields "
+			                "(flags bit 16)");
 		if (elf_load(m, k, klen, 0, &img, err, errlen))
 			return -1;
 	}
@@ -130,7 +132,7 @@ int multiboot_load(struct guest_mem *m, const uint8_t *k, size_t klen, const uin
 		mod_addr = boot_place_high(m, ilen, m->low_size, img.start, img.end);
 		if (!mod_addr)
 			return boot_err(err, errlen, "initrd (%zu bytes) does not fit in guest memory below 0x%" PRIx64,
-					ilen, m->low_size);
+			                ilen, m->low_size);
 		memcpy(gpa_to_host(m, mod_addr, ilen), initrd, ilen);
 		uint8_t mod[16] = { 0 };
 		put32(mod, (uint32_t)mod_addr);

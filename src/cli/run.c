@@ -39,15 +39,25 @@ static int usage_error(const char *fmt, const char *arg)
 
 int cmd_run(int argc, char **argv)
 {
-	enum { OPT_ENGINE = 256, OPT_KERNEL, OPT_INITRD, OPT_APPEND, OPT_MEM, OPT_CPUS, OPT_SERIAL, OPT_DISK, OPT_NET, OPT_VSOCK };
+	enum {
+		OPT_ENGINE = 256,
+		OPT_KERNEL,
+		OPT_INITRD,
+		OPT_APPEND,
+		OPT_MEM,
+		OPT_CPUS,
+		OPT_SERIAL,
+		OPT_DISK,
+		OPT_NET,
+		OPT_VSOCK
+	};
 	static const struct option opts[] = {
 		{ "engine", required_argument, 0, OPT_ENGINE }, { "kernel", required_argument, 0, OPT_KERNEL },
 		{ "initrd", required_argument, 0, OPT_INITRD }, { "append", required_argument, 0, OPT_APPEND },
-		{ "mem", required_argument, 0, OPT_MEM },	{ "cpus", required_argument, 0, OPT_CPUS },
+		{ "mem", required_argument, 0, OPT_MEM },       { "cpus", required_argument, 0, OPT_CPUS },
 		{ "serial", required_argument, 0, OPT_SERIAL }, { "help", no_argument, 0, 'h' },
-		{ "disk", required_argument, 0, OPT_DISK },	{ "net", required_argument, 0, OPT_NET },
-		{ "vsock", required_argument, 0, OPT_VSOCK },
-		{ 0, 0, 0, 0 },
+		{ "disk", required_argument, 0, OPT_DISK },     { "net", required_argument, 0, OPT_NET },
+		{ "vsock", required_argument, 0, OPT_VSOCK },   { 0, 0, 0, 0 },
 	};
 	struct vm_config cfg = { .engine = "auto", .mem_size = 512ULL << 20, .ncpus = 1, .serial = "stdio" };
 	char err[512] = "";
@@ -105,8 +115,7 @@ int cmd_run(int argc, char **argv)
 			break;
 		case 'h': usage_run(); return 0;
 		case ':': return usage_error("option '%s' needs an argument", argv[optind - 1]);
-		default:
-			return usage_error("unknown option '%s'", argv[optind - 1]);
+		default: return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 	}
 	if (optind < argc)

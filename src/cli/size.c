@@ -20,10 +20,22 @@ int parse_size(const char *s, uint64_t *out)
 		return -1;
 	switch (toupper((unsigned char)*end)) {
 	case 0: break;
-	case 'K': shift = 10; end++; break;
-	case 'M': shift = 20; end++; break;
-	case 'G': shift = 30; end++; break;
-	case 'T': shift = 40; end++; break;
+	case 'K':
+		shift = 10;
+		end++;
+		break;
+	case 'M':
+		shift = 20;
+		end++;
+		break;
+	case 'G':
+		shift = 30;
+		end++;
+		break;
+	case 'T':
+		shift = 40;
+		end++;
+		break;
 	default: return -1;
 	}
 	if (*end == 'B' || *end == 'b' || *end == 'i') /* 512MB, 512MiB */

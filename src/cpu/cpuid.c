@@ -51,8 +51,6 @@ void cpuid_topology_leaf(uint32_t subleaf, int ncpus, uint32_t apic_id, struct c
 		r->ebx = (uint32_t)ncpus;
 		r->ecx = (2u << 8) | subleaf;
 		break;
-	default: /* invalid level ends the enumeration */
-		r->ecx = subleaf & 0xff;
-		break;
+	default: /* invalid level ends the enumeration */ r->ecx = subleaf & 0xff; break;
 	}
 }

@@ -19,7 +19,7 @@ struct vcpu {
 	int id;
 	pthread_t thread;
 	bool running; /* thread started (set by vm_run) */
-	void *priv; /* engine's per-vCPU state */
+	void *priv;   /* engine's per-vCPU state */
 };
 
 struct engine_ops {

@@ -6,8 +6,8 @@
 #include "symbiont/x86.h"
 
 #define APIC_BASE_DEFAULT 0xFEE00000ULL
-#define APIC_BASE_ENABLE (1ULL << 11)
-#define APIC_BASE_BSP (1ULL << 8)
+#define APIC_BASE_ENABLE  (1ULL << 11)
+#define APIC_BASE_BSP     (1ULL << 8)
 
 static void seg_real(struct x86_seg *g, uint8_t type)
 {
@@ -35,7 +35,7 @@ void x86_state_reset(struct x86_state *s)
 	memset(s, 0, sizeof(*s));
 	for (int i = 0; i < SEG_COUNT; i++)
 		seg_real(&s->seg[i], 3); /* read/write data, accessed */
-	seg_real(&s->seg[SEG_CS], 0xb); /* execute/read code, accessed */
+	seg_real(&s->seg[SEG_CS], 0xb);  /* execute/read code, accessed */
 	s->seg[SEG_CS].sel = 0xf000;
 	s->seg[SEG_CS].base = 0xffff0000;
 	s->rip = 0xfff0;

@@ -49,28 +49,43 @@ static void bytes(struct buf *b, const void *src, size_t n)
 	b->len += n;
 }
 
-static void u8(struct buf *b, uint8_t v) { bytes(b, &v, 1); }
-static void u16(struct buf *b, uint16_t v) { u8(b, v); u8(b, v >> 8); }
-static void u32(struct buf *b, uint32_t v) { u16(b, v); u16(b, v >> 16); }
-static void u64(struct buf *b, uint64_t v) { u32(b, v); u32(b, v >> 32); }
+static void u8(struct buf *b, uint8_t v)
+{
+	bytes(b, &v, 1);
+}
+static void u16(struct buf *b, uint16_t v)
+{
+	u8(b, v);
+	u8(b, v >> 8);
+}
+static void u32(struct buf *b, uint32_t v)
+{
+	u16(b, v);
+	u16(b, v >> 16);
+}
+static void u64(struct buf *b, uint64_t v)
+{
+	u32(b, v);
+	u32(b, v >> 32);
+}
 
 /* ---- AML ----------------------------------------------------------------- */
 
-#define AML_ZERO 0x00
-#define AML_ONE 0x01
-#define AML_NAME 0x08
-#define AML_BYTE 0x0a
-#define AML_WORD 0x0b
-#define AML_DWORD 0x0c
-#define AML_QWORD 0x0e
-#define AML_SCOPE 0x10
-#define AML_BUFFER 0x11
-#define AML_PACKAGE 0x12
-#define AML_EXT 0x5b
-#define AML_DEVICE 0x82
-#define AML_DUAL_NAME 0x2e
+#define AML_ZERO       0x00
+#define AML_ONE        0x01
+#define AML_NAME       0x08
+#define AML_BYTE       0x0a
+#define AML_WORD       0x0b
+#define AML_DWORD      0x0c
+#define AML_QWORD      0x0e
+#define AML_SCOPE      0x10
+#define AML_BUFFER     0x11
+#define AML_PACKAGE    0x12
+#define AML_EXT        0x5b
+#define AML_DEVICE     0x82
+#define AML_DUAL_NAME  0x2e
 #define AML_MULTI_NAME 0x2f
-#define AML_ROOT '\\'
+#define AML_ROOT       '\\'
 
 static void aml_int(struct buf *b, uint64_t v)
 {
@@ -195,7 +210,7 @@ static void aml_buffer(struct buf *b, const void *data, size_t len)
 static uint32_t eisaid(const char *id)
 {
 	uint32_t v = ((id[0] - 0x40) & 0x1f) << 26 | ((id[1] - 0x40) & 0x1f) << 21 | ((id[2] - 0x40) & 0x1f) << 16 |
-		     (uint32_t)strtoul(id + 3, NULL, 16);
+	             (uint32_t)strtoul(id + 3, NULL, 16);
 	return __builtin_bswap32(v);
 }
 
@@ -268,10 +283,10 @@ static void build_dsdt_body(struct buf *b)
 	aml_name_decl(b, "_UID");
 	aml_int(b, 0);
 	aml_name_decl(b, "_CRS");
-	res_word(&r, 2, 0, 0, 0);                /* bus 0 */
-	res_io(&r, 0xcf8, 8);                    /* the config ports themselves */
-	res_word(&r, 1, 3, 0x0000, 0x0cf7);      /* I/O below them */
-	res_word(&r, 1, 3, 0x0d00, 0xffff);      /* and above, with 0xc000+ for BARs */
+	res_word(&r, 2, 0, 0, 0);           /* bus 0 */
+	res_io(&r, 0xcf8, 8);               /* the config ports themselves */
+	res_word(&r, 1, 3, 0x0000, 0x0cf7); /* I/O below them */
+	res_word(&r, 1, 3, 0x0d00, 0xffff); /* and above, with 0xc000+ for BARs */
 	res_dword_mem(&r, BOARD_PCI_MMIO_BASE, BOARD_PCI_MMIO_BASE + BOARD_PCI_MMIO_SIZE - 1);
 	res_end(&r);
 	aml_buffer(b, r.p, r.len);
@@ -413,60 +428,60 @@ uint64_t acpi_build_tables(struct vm *vm, int ncpus, char *err, size_t errlen)
 	fadt = table_begin(&b, "FACP", 6);
 	u32(&b, base + facs);
 	u32(&b, base + dsdt);
-	u8(&b, 0);               /* reserved */
-	u8(&b, 0);               /* preferred PM profile: unspecified */
+	u8(&b, 0); /* reserved */
+	u8(&b, 0); /* preferred PM profile: unspecified */
 	u16(&b, ACPI_SCI_IRQ);
-	u32(&b, 0);              /* SMI_CMD: none, always in ACPI mode */
-	u8(&b, 0);               /* ACPI_ENABLE */
-	u8(&b, 0);               /* ACPI_DISABLE */
-	u8(&b, 0);               /* S4BIOS_REQ */
-	u8(&b, 0);               /* PSTATE_CNT */
+	u32(&b, 0); /* SMI_CMD: none, always in ACPI mode */
+	u8(&b, 0);  /* ACPI_ENABLE */
+	u8(&b, 0);  /* ACPI_DISABLE */
+	u8(&b, 0);  /* S4BIOS_REQ */
+	u8(&b, 0);  /* PSTATE_CNT */
 	u32(&b, ACPI_PM1A_EVT);
 	u32(&b, 0);
 	u32(&b, ACPI_PM1A_CNT);
 	u32(&b, 0);
-	u32(&b, 0);              /* PM2_CNT */
+	u32(&b, 0); /* PM2_CNT */
 	u32(&b, ACPI_PM_TMR);
-	u32(&b, 0);              /* GPE0 */
-	u32(&b, 0);              /* GPE1 */
-	u8(&b, 4);               /* PM1_EVT_LEN */
-	u8(&b, 2);               /* PM1_CNT_LEN */
-	u8(&b, 0);               /* PM2_CNT_LEN */
-	u8(&b, 4);               /* PM_TMR_LEN */
-	u8(&b, 0);               /* GPE0_BLK_LEN */
-	u8(&b, 0);               /* GPE1_BLK_LEN */
-	u8(&b, 0);               /* GPE1_BASE */
-	u8(&b, 0);               /* CST_CNT */
-	u16(&b, 101);            /* P_LVL2_LAT: C2 unsupported */
-	u16(&b, 1001);           /* P_LVL3_LAT: C3 unsupported */
+	u32(&b, 0);    /* GPE0 */
+	u32(&b, 0);    /* GPE1 */
+	u8(&b, 4);     /* PM1_EVT_LEN */
+	u8(&b, 2);     /* PM1_CNT_LEN */
+	u8(&b, 0);     /* PM2_CNT_LEN */
+	u8(&b, 4);     /* PM_TMR_LEN */
+	u8(&b, 0);     /* GPE0_BLK_LEN */
+	u8(&b, 0);     /* GPE1_BLK_LEN */
+	u8(&b, 0);     /* GPE1_BASE */
+	u8(&b, 0);     /* CST_CNT */
+	u16(&b, 101);  /* P_LVL2_LAT: C2 unsupported */
+	u16(&b, 1001); /* P_LVL3_LAT: C3 unsupported */
 	u16(&b, 0);
 	u16(&b, 0);
 	u8(&b, 0);
 	u8(&b, 0);
-	u8(&b, 0);               /* DAY_ALRM */
-	u8(&b, 0);               /* MON_ALRM */
-	u8(&b, 0x32);            /* CENTURY: CMOS index */
-	u16(&b, 0x0007);         /* IAPC_BOOT_ARCH: legacy devices, 8042, no VGA */
+	u8(&b, 0);       /* DAY_ALRM */
+	u8(&b, 0);       /* MON_ALRM */
+	u8(&b, 0x32);    /* CENTURY: CMOS index */
+	u16(&b, 0x0007); /* IAPC_BOOT_ARCH: legacy devices, 8042, no VGA */
 	u8(&b, 0);
 	/* WBINVD, PROC_C1, PWR_BUTTON and SLP_BUTTON absent as fixed features,
 	 * FIX_RTC, TMR_VAL_EXT (32-bit PM timer), RESET_REG_SUP. */
 	u32(&b, 1 << 0 | 1 << 2 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 8 | 1 << 10);
-	gas_io(&b, 8, 0xcf9);    /* RESET_REG */
-	u8(&b, 0x06);            /* RESET_VALUE: RST_CPU | SYS_RST */
-	u16(&b, 0);              /* ARM_BOOT_ARCH */
-	u8(&b, 0);               /* minor version */
+	gas_io(&b, 8, 0xcf9); /* RESET_REG */
+	u8(&b, 0x06);         /* RESET_VALUE: RST_CPU | SYS_RST */
+	u16(&b, 0);           /* ARM_BOOT_ARCH */
+	u8(&b, 0);            /* minor version */
 	u64(&b, base + facs);
 	u64(&b, base + dsdt);
 	gas_io(&b, 32, ACPI_PM1A_EVT);
 	gas_io(&b, 0, 0);
 	gas_io(&b, 16, ACPI_PM1A_CNT);
 	gas_io(&b, 0, 0);
-	gas_io(&b, 0, 0);        /* PM2 */
+	gas_io(&b, 0, 0); /* PM2 */
 	gas_io(&b, 32, ACPI_PM_TMR);
-	gas_io(&b, 0, 0);        /* GPE0 */
-	gas_io(&b, 0, 0);        /* GPE1 */
-	gas_io(&b, 0, 0);        /* sleep control */
-	gas_io(&b, 0, 0);        /* sleep status */
+	gas_io(&b, 0, 0);         /* GPE0 */
+	gas_io(&b, 0, 0);         /* GPE1 */
+	gas_io(&b, 0, 0);         /* sleep control */
+	gas_io(&b, 0, 0);         /* sleep status */
 	bytes(&b, "SYMBIONT", 8); /* hypervisor vendor identity */
 	table_end(&b, fadt);
 	align(&b, 16);
@@ -475,7 +490,7 @@ uint64_t acpi_build_tables(struct vm *vm, int ncpus, char *err, size_t errlen)
 	u32(&b, BOARD_LAPIC_BASE);
 	u32(&b, 1); /* PCAT_COMPAT: 8259s present */
 	for (int i = 0; i < ncpus; i++) {
-		u8(&b, 0);  /* processor local APIC */
+		u8(&b, 0); /* processor local APIC */
 		u8(&b, 8);
 		u8(&b, i);  /* ACPI processor UID */
 		u8(&b, i);  /* APIC ID */
@@ -526,8 +541,7 @@ uint64_t acpi_build_tables(struct vm *vm, int ncpus, char *err, size_t errlen)
 	b.p[rsdp + 8] = checksum(b.p + rsdp, 20);
 	b.p[rsdp + 32] = checksum(b.p + rsdp, 36);
 	if (gpa_write(&vm->mem, base, b.p, b.len) < 0) {
-		snprintf(err, errlen, "acpi: guest memory too small for the tables at %#llx",
-			 (unsigned long long)base);
+		snprintf(err, errlen, "acpi: guest memory too small for the tables at %#llx", (unsigned long long)base);
 		free(b.p);
 		return 0;
 	}
@@ -537,12 +551,12 @@ uint64_t acpi_build_tables(struct vm *vm, int ncpus, char *err, size_t errlen)
 
 /* ---- PM registers ---------------------------------------------------------- */
 
-#define PM1_TMR_STS 0x0001
-#define PM1_PWRBTN_STS 0x0100
-#define PM1_WAK_STS 0x8000
-#define PM1_SCI_EN 0x0001
+#define PM1_TMR_STS       0x0001
+#define PM1_PWRBTN_STS    0x0100
+#define PM1_WAK_STS       0x8000
+#define PM1_SCI_EN        0x0001
 #define PM1_SLP_TYP_SHIFT 10
-#define PM1_SLP_EN 0x2000
+#define PM1_SLP_EN        0x2000
 
 struct acpi_pm {
 	struct vm *vm;
@@ -574,7 +588,7 @@ static void evt_write(void *dev, uint64_t off, uint64_t val, unsigned size)
 {
 	struct acpi_pm *pm = dev;
 	uint32_t v = val << (8 * off), m = (size >= 4 ? ~0u : ((1u << (8 * size)) - 1)) << (8 * off);
-	pm->sts &= ~(v & m & 0xffff);             /* status bits are write-1-to-clear */
+	pm->sts &= ~(v & m & 0xffff); /* status bits are write-1-to-clear */
 	pm->en = (pm->en & ~(m >> 16)) | ((v & m) >> 16);
 }
 

@@ -41,12 +41,12 @@ static void board_msi(void *chip, uint64_t addr, uint32_t data)
 
 static const struct irqchip_ops board_irqchip = { board_set_irq, board_msi };
 
-#define CREATE(field, expr, what)                                                                  \
-	do {                                                                                       \
-		if (!(b->field = (expr))) {                                                        \
+#define CREATE(field, expr, what)                                                                              \
+	do {                                                                                                   \
+		if (!(b->field = (expr))) {                                                                    \
 			snprintf(err, errlen, "board: cannot create the %s (port or address conflict)", what); \
-			goto fail;                                                                 \
-		}                                                                                  \
+			goto fail;                                                                             \
+		}                                                                                              \
 	} while (0)
 
 int board_init(struct vm *vm, char *err, size_t errlen)

@@ -10,14 +10,14 @@
 #include "symbiont/vm.h"
 
 /* Fixed addresses of the PC layout. */
-#define BOARD_IOAPIC_BASE 0xFEC00000ULL
-#define BOARD_LAPIC_BASE 0xFEE00000ULL
-#define BOARD_ACPI_BASE 0xE0000ULL /* RSDP and tables: 0xE0000..0xFFFFF, e820-reserved */
-#define BOARD_PCI_MMIO_BASE 0xD0000000ULL /* BARs are placed here */
-#define BOARD_PCI_MMIO_SIZE 0x0F000000ULL
+#define BOARD_IOAPIC_BASE     0xFEC00000ULL
+#define BOARD_LAPIC_BASE      0xFEE00000ULL
+#define BOARD_ACPI_BASE       0xE0000ULL    /* RSDP and tables: 0xE0000..0xFFFFF, e820-reserved */
+#define BOARD_PCI_MMIO_BASE   0xD0000000ULL /* BARs are placed here */
+#define BOARD_PCI_MMIO_SIZE   0x0F000000ULL
 #define BOARD_DEBUG_EXIT_PORT 0xf4
-#define BOARD_COM1_PORT 0x3f8
-#define BOARD_COM1_IRQ 4
+#define BOARD_COM1_PORT       0x3f8
+#define BOARD_COM1_IRQ        4
 
 struct pic;
 struct ioapic;

@@ -7,19 +7,19 @@
 #include "hw/i8042.h"
 #include "symbiont/vm.h"
 
-#define STR_OBF 0x01
-#define STR_SYS 0x04
-#define STR_CMD 0x08
+#define STR_OBF      0x01
+#define STR_SYS      0x04
+#define STR_CMD      0x08
 #define STR_UNLOCKED 0x10
-#define STR_AUXDATA 0x20
-#define STR_TIMEOUT 0x40
+#define STR_AUXDATA  0x20
+#define STR_TIMEOUT  0x40
 
 #define CTR_KBDINT 0x01
 #define CTR_AUXINT 0x02
-#define CTR_SYS 0x04
+#define CTR_SYS    0x04
 #define CTR_KBDDIS 0x10
 #define CTR_AUXDIS 0x20
-#define CTR_XLATE 0x40
+#define CTR_XLATE  0x40
 
 #define QLEN 16
 
@@ -28,15 +28,15 @@ enum { SRC_KBD, SRC_AUX };
 struct i8042 {
 	struct vm *vm;
 	struct irq_line kbd_irq, aux_irq;
-	uint8_t ctr;          /* command byte */
+	uint8_t ctr; /* command byte */
 	uint8_t status;
-	uint8_t pending_cmd;  /* controller command waiting for its data byte */
-	uint8_t kbd_cmd;      /* keyboard command waiting for its parameter */
+	uint8_t pending_cmd; /* controller command waiting for its data byte */
+	uint8_t kbd_cmd;     /* keyboard command waiting for its parameter */
 	uint8_t outport;
 	uint8_t port92;
 	uint8_t q[QLEN], qsrc[QLEN];
 	unsigned qhead, qlen;
-	bool aux_timeout;     /* head byte is a "no device" answer */
+	bool aux_timeout; /* head byte is a "no device" answer */
 };
 
 static void reset_vm(struct i8042 *k, const char *how)
@@ -85,12 +85,14 @@ static void kbd_byte(struct i8042 *k, uint8_t v)
 		return;
 	}
 	switch (v) {
-	case 0xed: case 0xf3: case 0xf0:
+	case 0xed:
+	case 0xf3:
+	case 0xf0:
 		k->kbd_cmd = v;
 		push(k, 0xfa, SRC_KBD);
 		break;
 	case 0xee: push(k, 0xee, SRC_KBD); break; /* echo */
-	case 0xf2: /* identify */
+	case 0xf2:                                /* identify */
 		push(k, 0xfa, SRC_KBD);
 		push(k, 0xab, SRC_KBD);
 		push(k, 0x83, SRC_KBD);
@@ -143,13 +145,15 @@ static void command(struct i8042 *k, uint8_t v)
 	k->status |= STR_CMD;
 	switch (v) {
 	case 0x20: push(k, k->ctr, SRC_KBD); break;
-	case 0x60: case 0xd1: case 0xd2: case 0xd3: case 0xd4:
-		k->pending_cmd = v;
-		break;
+	case 0x60:
+	case 0xd1:
+	case 0xd2:
+	case 0xd3:
+	case 0xd4: k->pending_cmd = v; break;
 	case 0xa7: k->ctr |= CTR_AUXDIS; break;
 	case 0xa8: k->ctr &= ~CTR_AUXDIS; break;
 	case 0xa9: push(k, 0x00, SRC_KBD); break; /* AUX interface test: ok */
-	case 0xaa: /* controller self test */
+	case 0xaa:                                /* controller self test */
 		push(k, 0x55, SRC_KBD);
 		k->status |= STR_SYS;
 		break;

@@ -8,15 +8,15 @@
 
 #define IOAPIC_VERSION 0x20
 
-#define RTE_VECTOR 0xffULL
-#define RTE_DELMODE (7ULL << 8)
-#define RTE_DESTMODE (1ULL << 11)
-#define RTE_DELIVS (1ULL << 12)
-#define RTE_POLARITY (1ULL << 13)
+#define RTE_VECTOR     0xffULL
+#define RTE_DELMODE    (7ULL << 8)
+#define RTE_DESTMODE   (1ULL << 11)
+#define RTE_DELIVS     (1ULL << 12)
+#define RTE_POLARITY   (1ULL << 13)
 #define RTE_REMOTE_IRR (1ULL << 14)
-#define RTE_LEVEL (1ULL << 15)
-#define RTE_MASKED (1ULL << 16)
-#define RTE_RO (RTE_DELIVS | RTE_REMOTE_IRR)
+#define RTE_LEVEL      (1ULL << 15)
+#define RTE_MASKED     (1ULL << 16)
+#define RTE_RO         (RTE_DELIVS | RTE_REMOTE_IRR)
 
 struct ioapic {
 	struct vm *vm;

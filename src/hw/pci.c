@@ -7,16 +7,16 @@
 #include "hw/pci.h"
 
 #define MSIX_TABLE_OFF 0x000
-#define MSIX_PBA_OFF 0x800
-#define MSIX_BAR_SIZE 0x1000
-#define MSIX_MAX_VEC (MSIX_PBA_OFF / 16)
+#define MSIX_PBA_OFF   0x800
+#define MSIX_BAR_SIZE  0x1000
+#define MSIX_MAX_VEC   (MSIX_PBA_OFF / 16)
 
 struct pci_host {
 	struct vm *vm;
 	struct pci_device bridge;
 	struct pci_device *dev[PCI_SLOTS];
-	uint32_t addr;     /* CONFIG_ADDRESS */
-	uint8_t rcr;       /* reset control register, port 0xCF9 */
+	uint32_t addr; /* CONFIG_ADDRESS */
+	uint8_t rcr;   /* reset control register, port 0xCF9 */
 	uint64_t mmio_next, io_next;
 	/* INTx lines are wired-OR: devices sharing a GSI each count here. */
 	int intx_count[4];
@@ -71,7 +71,8 @@ static void update_mappings(struct pci_device *d)
 		/* Addresses a BAR cannot sensibly decode (zero, the all-ones
 		 * sizing pattern, past the end of the space) stay unmapped. */
 		uint64_t limit = io ? PCI_IO_END : b->type == PCI_BAR_MEM32 ? MEM_4G : ~0ULL;
-		if (a == 0 || a + b->size < a || a + b->size > limit || (!io && a + b->size > MEM_4G - 0x100000 && a < MEM_4G))
+		if (a == 0 || a + b->size < a || a + b->size > limit ||
+		    (!io && a + b->size > MEM_4G - 0x100000 && a < MEM_4G))
 			on = false;
 		if (b->is_mapped && (!on || b->mapped != a)) {
 			io_bus_unregister(bus, b->mapped);
@@ -136,7 +137,7 @@ void pci_cfg_write(struct pci_device *d, unsigned off, unsigned size, uint32_t v
 /* ---- device setup -------------------------------------------------------- */
 
 void pci_device_init(struct pci_device *d, struct vm *vm, uint16_t vendor, uint16_t device, uint32_t class_code,
-		     uint16_t subsys_vendor, uint16_t subsys_id)
+                     uint16_t subsys_vendor, uint16_t subsys_id)
 {
 	memset(d, 0, sizeof(*d));
 	d->vm = vm;
@@ -147,16 +148,17 @@ void pci_device_init(struct pci_device *d, struct vm *vm, uint16_t vendor, uint1
 	put(d->cfg, PCI_SUBSYSTEM_VENDOR_ID, subsys_vendor, 2);
 	put(d->cfg, PCI_SUBSYSTEM_ID, subsys_id, 2);
 	d->cfg[PCI_INTERRUPT_PIN] = 1; /* INTA# */
-	put(d->wmask, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE, 2);
+	put(d->wmask, PCI_COMMAND, PCI_COMMAND_IO | PCI_COMMAND_MEMORY | PCI_COMMAND_MASTER | PCI_COMMAND_INTX_DISABLE,
+	    2);
 	d->w1cmask[PCI_STATUS + 1] = 0xf9; /* error bits */
-	d->wmask[0x0c] = 0xff; /* cache line size */
-	d->wmask[0x0d] = 0xff; /* latency timer */
+	d->wmask[0x0c] = 0xff;             /* cache line size */
+	d->wmask[0x0d] = 0xff;             /* latency timer */
 	d->wmask[PCI_INTERRUPT_LINE] = 0xff;
 	d->cap_next_free = 0x40;
 }
 
 int pci_bar_init(struct pci_device *d, int n, enum pci_bar_type type, uint64_t size, const struct io_ops *ops,
-		 void *opaque)
+                 void *opaque)
 {
 	if (n < 0 || n > 5 || (type == PCI_BAR_MEM64 && n == 5) || type == PCI_BAR_NONE || !ops)
 		return -1;
@@ -167,7 +169,7 @@ int pci_bar_init(struct pci_device *d, int n, enum pci_bar_type type, uint64_t s
 		return -1;
 	d->bar[n] = (struct pci_bar){ .type = type, .size = s, .ops = ops, .opaque = opaque };
 	unsigned off = PCI_BAR0 + 4 * n;
-	uint32_t lo_mask = (uint32_t)~(s - 1);
+	uint32_t lo_mask = (uint32_t) ~(s - 1);
 	switch (type) {
 	case PCI_BAR_IO:
 		put(d->cfg, off, 0x1, 4);
@@ -184,8 +186,7 @@ int pci_bar_init(struct pci_device *d, int n, enum pci_bar_type type, uint64_t s
 		put(d->wmask, off + 4, (uint32_t)(~(s - 1) >> 32), 4);
 		d->bar[n + 1] = (struct pci_bar){ 0 };
 		break;
-	default:
-		break;
+	default: break;
 	}
 	return 0;
 }
@@ -431,7 +432,7 @@ void pci_unregister(struct pci_device *d)
 		return;
 	d->host->dev[d->slot] = NULL;
 	d->slot = -1;
-	update_intx(d); /* slot < 0: lets go of its INTx line */
+	update_intx(d);     /* slot < 0: lets go of its INTx line */
 	update_mappings(d); /* slot < 0: everything goes */
 }
 

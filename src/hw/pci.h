@@ -35,39 +35,39 @@
 #include "symbiont/vm.h"
 
 #define PCI_CFG_SIZE 256
-#define PCI_SLOTS 32
-#define PCI_IO_BASE 0xc000
-#define PCI_IO_END 0x10000
+#define PCI_SLOTS    32
+#define PCI_IO_BASE  0xc000
+#define PCI_IO_END   0x10000
 
 /* Standard header offsets. */
-#define PCI_VENDOR_ID 0x00
-#define PCI_DEVICE_ID 0x02
-#define PCI_COMMAND 0x04
-#define PCI_STATUS 0x06
-#define PCI_REVISION_ID 0x08
-#define PCI_CLASS_PROG 0x09
-#define PCI_HEADER_TYPE 0x0e
-#define PCI_BAR0 0x10
+#define PCI_VENDOR_ID           0x00
+#define PCI_DEVICE_ID           0x02
+#define PCI_COMMAND             0x04
+#define PCI_STATUS              0x06
+#define PCI_REVISION_ID         0x08
+#define PCI_CLASS_PROG          0x09
+#define PCI_HEADER_TYPE         0x0e
+#define PCI_BAR0                0x10
 #define PCI_SUBSYSTEM_VENDOR_ID 0x2c
-#define PCI_SUBSYSTEM_ID 0x2e
-#define PCI_CAPABILITY_LIST 0x34
-#define PCI_INTERRUPT_LINE 0x3c
-#define PCI_INTERRUPT_PIN 0x3d
+#define PCI_SUBSYSTEM_ID        0x2e
+#define PCI_CAPABILITY_LIST     0x34
+#define PCI_INTERRUPT_LINE      0x3c
+#define PCI_INTERRUPT_PIN       0x3d
 
-#define PCI_COMMAND_IO 0x0001
-#define PCI_COMMAND_MEMORY 0x0002
-#define PCI_COMMAND_MASTER 0x0004
+#define PCI_COMMAND_IO           0x0001
+#define PCI_COMMAND_MEMORY       0x0002
+#define PCI_COMMAND_MASTER       0x0004
 #define PCI_COMMAND_INTX_DISABLE 0x0400
-#define PCI_STATUS_INTERRUPT 0x0008
-#define PCI_STATUS_CAP_LIST 0x0010
+#define PCI_STATUS_INTERRUPT     0x0008
+#define PCI_STATUS_CAP_LIST      0x0010
 
-#define PCI_CAP_ID_MSI 0x05
+#define PCI_CAP_ID_MSI  0x05
 #define PCI_CAP_ID_VNDR 0x09
 #define PCI_CAP_ID_MSIX 0x11
 
 /* MSI-X capability layout: +2 message control, +4 table offset|BIR,
  * +8 PBA offset|BIR. */
-#define PCI_MSIX_FLAGS_ENABLE 0x8000
+#define PCI_MSIX_FLAGS_ENABLE  0x8000
 #define PCI_MSIX_FLAGS_MASKALL 0x4000
 
 enum pci_bar_type { PCI_BAR_NONE, PCI_BAR_IO, PCI_BAR_MEM32, PCI_BAR_MEM64 };
@@ -77,10 +77,10 @@ struct pci_host;
 
 struct pci_bar {
 	enum pci_bar_type type;
-	uint64_t size;         /* power of two; 0 = unused */
+	uint64_t size; /* power of two; 0 = unused */
 	const struct io_ops *ops;
 	void *opaque;
-	uint64_t mapped;       /* base currently registered on a bus */
+	uint64_t mapped; /* base currently registered on a bus */
 	bool is_mapped;
 };
 
@@ -91,15 +91,15 @@ struct pci_msix_entry {
 struct pci_device {
 	struct vm *vm;
 	struct pci_host *host;
-	int slot;              /* -1 until registered */
+	int slot; /* -1 until registered */
 	uint8_t cfg[PCI_CFG_SIZE];
-	uint8_t wmask[PCI_CFG_SIZE]; /* bits the guest may change */
+	uint8_t wmask[PCI_CFG_SIZE];   /* bits the guest may change */
 	uint8_t w1cmask[PCI_CFG_SIZE]; /* write-1-to-clear bits (status) */
-	unsigned cap_next_free; /* where the next capability goes */
+	unsigned cap_next_free;        /* where the next capability goes */
 	struct pci_bar bar[6];
 	struct irq_line intx;
-	int intx_level;        /* what the device asks for */
-	int intx_out;          /* what it drives (after INTx disable) */
+	int intx_level; /* what the device asks for */
+	int intx_out;   /* what it drives (after INTx disable) */
 
 	/* Hooks for device-specific fields.  cfg_read may replace the value the
 	 * generic code read from cfg[] (val, off and size as accessed); cfg_write
@@ -109,7 +109,7 @@ struct pci_device {
 	void *opaque;
 
 	/* MSI-X state (pci_msix_init). */
-	int msix_cap;          /* config offset, 0 if none */
+	int msix_cap; /* config offset, 0 if none */
 	int msix_bar;
 	unsigned msix_nvec;
 	struct pci_msix_entry *msix_table;
@@ -130,11 +130,11 @@ struct pci_device *pci_host_device(struct pci_host *h, int slot);
 
 /* class_code is the 24-bit class/subclass/prog-if, e.g. 0x020000. */
 void pci_device_init(struct pci_device *d, struct vm *vm, uint16_t vendor, uint16_t device, uint32_t class_code,
-		     uint16_t subsys_vendor, uint16_t subsys_id);
+                     uint16_t subsys_vendor, uint16_t subsys_id);
 /* Declares BAR n (a 64-bit BAR also takes n+1).  size is rounded up to a
  * power of two (at least 16 bytes for MMIO... 4 bytes for I/O). */
 int pci_bar_init(struct pci_device *d, int n, enum pci_bar_type type, uint64_t size, const struct io_ops *ops,
-		 void *opaque);
+                 void *opaque);
 /* Current guest-physical (or port) base of BAR n, 0 if not mapped. */
 uint64_t pci_bar_addr(const struct pci_device *d, int n);
 /* Appends a capability of len bytes (id and next pointer filled in);

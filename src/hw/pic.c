@@ -16,11 +16,11 @@ struct pic_chip {
 	struct pic *pic;
 	bool master;
 	uint8_t irr, isr, imr;
-	uint8_t lines;        /* current input levels */
+	uint8_t lines; /* current input levels */
 	uint8_t elcr, elcr_mask;
-	uint8_t base;         /* vector base from ICW2 */
-	uint8_t prio_add;     /* IRQ with the highest priority */
-	uint8_t init_step;    /* 0 ready, 1..3 waiting for ICW2..ICW4 */
+	uint8_t base;      /* vector base from ICW2 */
+	uint8_t prio_add;  /* IRQ with the highest priority */
+	uint8_t init_step; /* 0 ready, 1..3 waiting for ICW2..ICW4 */
 	bool icw4_needed, single, auto_eoi, rotate_aeoi, sfnm;
 	bool read_isr, poll, special_mask;
 };

@@ -11,15 +11,15 @@
 enum { RW_LATCH, RW_LSB, RW_MSB, RW_WORD };
 
 struct pit_channel {
-	uint32_t count;   /* reload value in ticks, 1..65536 (or 10000 BCD) */
-	uint16_t latch;   /* latched count */
-	uint8_t status;   /* latched status byte */
+	uint32_t count; /* reload value in ticks, 1..65536 (or 10000 BCD) */
+	uint16_t latch; /* latched count */
+	uint8_t status; /* latched status byte */
 	uint8_t mode, rw, bcd;
 	bool latched, status_latched;
 	bool read_msb, write_msb; /* lobyte/hibyte flip-flops */
 	bool read_latch_msb;
 	uint8_t write_lsb;
-	bool loaded;      /* a count has been written since the control word */
+	bool loaded; /* a count has been written since the control word */
 	bool gate;
 	uint64_t load_ns; /* when counting (re)started */
 };
@@ -29,7 +29,7 @@ struct pit {
 	struct irq_line irq;
 	struct pit_channel ch[3];
 	struct vm_timer timer;
-	uint8_t port61;   /* bits 0-3 as written */
+	uint8_t port61; /* bits 0-3 as written */
 	bool refresh;
 	uint64_t (*now)(void *ctx);
 	void *now_ctx;
@@ -97,9 +97,7 @@ static void arm(struct pit *pit)
 	uint64_t d = elapsed(pit, c), next;
 	switch (c->mode) {
 	case 2:
-	case 3:
-		next = (d / c->count + 1) * c->count;
-		break;
+	case 3: next = (d / c->count + 1) * c->count; break;
 	default: /* one-shot modes: OUT rises (or strobes) once at count */
 		if (d >= c->count)
 			return;

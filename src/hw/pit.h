@@ -5,7 +5,7 @@
 
 #include <stdint.h>
 
-#define PIT_FREQ 1193182ULL
+#define PIT_FREQ          1193182ULL
 #define PIT_MIN_PERIOD_NS 10000ULL /* periodic interrupts never faster */
 
 struct vm;

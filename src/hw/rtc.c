@@ -13,35 +13,35 @@
 #include "hw/rtc.h"
 #include "symbiont/vm.h"
 
-#define REG_SEC 0x00
-#define REG_SEC_ALARM 0x01
-#define REG_MIN 0x02
-#define REG_MIN_ALARM 0x03
-#define REG_HOUR 0x04
+#define REG_SEC        0x00
+#define REG_SEC_ALARM  0x01
+#define REG_MIN        0x02
+#define REG_MIN_ALARM  0x03
+#define REG_HOUR       0x04
 #define REG_HOUR_ALARM 0x05
-#define REG_WDAY 0x06
-#define REG_MDAY 0x07
-#define REG_MON 0x08
-#define REG_YEAR 0x09
-#define REG_A 0x0a
-#define REG_B 0x0b
-#define REG_C 0x0c
-#define REG_D 0x0d
-#define REG_CENTURY 0x32
+#define REG_WDAY       0x06
+#define REG_MDAY       0x07
+#define REG_MON        0x08
+#define REG_YEAR       0x09
+#define REG_A          0x0a
+#define REG_B          0x0b
+#define REG_C          0x0c
+#define REG_D          0x0d
+#define REG_CENTURY    0x32
 
-#define A_UIP 0x80
-#define B_SET 0x80
-#define B_PIE 0x40
-#define B_AIE 0x20
-#define B_UIE 0x10
-#define B_DM 0x04 /* binary */
-#define B_24H 0x02
+#define A_UIP  0x80
+#define B_SET  0x80
+#define B_PIE  0x40
+#define B_AIE  0x20
+#define B_UIE  0x10
+#define B_DM   0x04 /* binary */
+#define B_24H  0x02
 #define C_IRQF 0x80
-#define C_PF 0x40
-#define C_AF 0x20
-#define C_UF 0x10
+#define C_PF   0x40
+#define C_AF   0x20
+#define C_UF   0x10
 
-#define NS 1000000000ULL
+#define NS     1000000000ULL
 #define UIP_NS 244000ULL
 
 struct rtc {
@@ -50,7 +50,7 @@ struct rtc {
 	uint8_t cmos[128];
 	uint8_t index;
 	bool nmi_disabled;
-	int64_t offset;     /* guest seconds - host seconds */
+	int64_t offset; /* guest seconds - host seconds */
 	struct vm_timer periodic, second;
 	uint64_t (*now)(void *ctx);
 	void *now_ctx;
@@ -76,7 +76,10 @@ static uint8_t to_bcd(int v)
 	v = (v % 100 + 100) % 100; /* two digits, whatever the guest set */
 	return (v / 10) << 4 | (v % 10);
 }
-static int from_bcd(uint8_t v) { return (v >> 4) * 10 + (v & 0xf); }
+static int from_bcd(uint8_t v)
+{
+	return (v >> 4) * 10 + (v & 0xf);
+}
 
 static uint8_t enc(struct rtc *rtc, int v)
 {
@@ -141,8 +144,8 @@ static void adopt_registers(struct rtc *rtc)
 	tm.tm_mday = dec(rtc, rtc->cmos[REG_MDAY]);
 	tm.tm_mon = dec(rtc, rtc->cmos[REG_MON]) - 1;
 	tm.tm_year = from_bcd(rtc->cmos[REG_CENTURY]) * 100 + dec(rtc, rtc->cmos[REG_YEAR]) - 1900;
-	if (tm.tm_sec > 59 || tm.tm_min > 59 || tm.tm_hour > 23 || tm.tm_mday < 1 || tm.tm_mday > 31 ||
-	    tm.tm_mon < 0 || tm.tm_mon > 11 || dec(rtc, rtc->cmos[REG_YEAR]) > 99)
+	if (tm.tm_sec > 59 || tm.tm_min > 59 || tm.tm_hour > 23 || tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_mon < 0 ||
+	    tm.tm_mon > 11 || dec(rtc, rtc->cmos[REG_YEAR]) > 99)
 		return;
 	time_t t = timegm(&tm);
 	/* Nonsense the guest wrote (bad BCD, years before 1970 or far ahead)
@@ -239,18 +242,15 @@ static uint8_t reg_read(struct rtc *rtc, unsigned i)
 	if (is_clock_reg(i) && running(rtc))
 		snapshot(rtc);
 	switch (i) {
-	case REG_A:
-		return (rtc->cmos[REG_A] & 0x7f) | (uip(rtc) ? A_UIP : 0);
+	case REG_A: return (rtc->cmos[REG_A] & 0x7f) | (uip(rtc) ? A_UIP : 0);
 	case REG_C:
 		v = rtc->cmos[REG_C];
 		rtc->cmos[REG_C] = 0;
 		if (v & C_IRQF)
 			irq_line_set(&rtc->irq, 0);
 		return v;
-	case REG_D:
-		return 0x80; /* valid RAM and time */
-	default:
-		return rtc->cmos[i];
+	case REG_D: return 0x80; /* valid RAM and time */
+	default: return rtc->cmos[i];
 	}
 }
 
@@ -266,7 +266,7 @@ static void reg_write(struct rtc *rtc, unsigned i, uint8_t v)
 	case REG_B:
 		old = rtc->cmos[REG_B];
 		if ((v & B_SET) && !(old & B_SET) && running(rtc))
-			snapshot(rtc); /* freeze the registers for the guest to edit */
+			snapshot(rtc);                           /* freeze the registers for the guest to edit */
 		rtc->cmos[REG_B] = v & ~(v & B_SET ? B_UIE : 0); /* SET clears UIE */
 		if ((old & B_SET) && !(v & B_SET))
 			adopt_registers(rtc);
@@ -275,8 +275,7 @@ static void reg_write(struct rtc *rtc, unsigned i, uint8_t v)
 		arm_second(rtc);
 		break;
 	case REG_C:
-	case REG_D:
-		break; /* read-only */
+	case REG_D: break; /* read-only */
 	default:
 		if (is_clock_reg(i) && !(rtc->cmos[REG_B] & B_SET)) {
 			snapshot(rtc);

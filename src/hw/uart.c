@@ -22,46 +22,46 @@
 
 #define FIFO_SIZE 16
 
-#define IER_RDI 0x01
+#define IER_RDI  0x01
 #define IER_THRI 0x02
 #define IER_RLSI 0x04
-#define IER_MSI 0x08
+#define IER_MSI  0x08
 
-#define IIR_NONE 0x01
-#define IIR_MSI 0x00
-#define IIR_THRI 0x02
-#define IIR_RDI 0x04
-#define IIR_RLSI 0x06
+#define IIR_NONE    0x01
+#define IIR_MSI     0x00
+#define IIR_THRI    0x02
+#define IIR_RDI     0x04
+#define IIR_RLSI    0x06
 #define IIR_TIMEOUT 0x0c
-#define IIR_FIFO 0xc0
+#define IIR_FIFO    0xc0
 
-#define FCR_ENABLE 0x01
+#define FCR_ENABLE   0x01
 #define FCR_CLEAR_RX 0x02
 #define FCR_CLEAR_TX 0x04
 
 #define LCR_DLAB 0x80
 
-#define MCR_DTR 0x01
-#define MCR_RTS 0x02
+#define MCR_DTR  0x01
+#define MCR_RTS  0x02
 #define MCR_OUT1 0x04
 #define MCR_OUT2 0x08
 #define MCR_LOOP 0x10
 
-#define LSR_DR 0x01
-#define LSR_OE 0x02
-#define LSR_BI 0x10
+#define LSR_DR   0x01
+#define LSR_OE   0x02
+#define LSR_BI   0x10
 #define LSR_THRE 0x20
 #define LSR_TEMT 0x40
-#define LSR_ERR 0x1e
+#define LSR_ERR  0x1e
 
 #define MSR_DCTS 0x01
 #define MSR_DDSR 0x02
 #define MSR_TERI 0x04
 #define MSR_DDCD 0x08
-#define MSR_CTS 0x10
-#define MSR_DSR 0x20
-#define MSR_RI 0x40
-#define MSR_DCD 0x80
+#define MSR_CTS  0x10
+#define MSR_DSR  0x20
+#define MSR_RI   0x40
+#define MSR_DCD  0x80
 
 struct uart {
 	struct vm *vm;
@@ -73,8 +73,8 @@ struct uart {
 	uint8_t rx[FIFO_SIZE];
 	bool rx_host[FIFO_SIZE]; /* byte came from the chardev (not loopback) */
 	unsigned rx_head, rx_count;
-	bool ier_used;      /* the guest has enabled some interrupt */
-	bool thr_pending;   /* THRE interrupt raised and not yet acknowledged */
+	bool ier_used;    /* the guest has enabled some interrupt */
+	bool thr_pending; /* THRE interrupt raised and not yet acknowledged */
 	int irq_level;
 };
 
@@ -193,7 +193,7 @@ static void update_msr(struct uart *u)
 		in = MSR_CTS | MSR_DSR | MSR_DCD;
 	uint8_t old = u->msr, changed = (old ^ in) & 0xf0;
 	uint8_t delta = ((changed & MSR_CTS) ? MSR_DCTS : 0) | ((changed & MSR_DSR) ? MSR_DDSR : 0) |
-			((changed & MSR_DCD) ? MSR_DDCD : 0) | (((old & MSR_RI) && !(in & MSR_RI)) ? MSR_TERI : 0);
+	                ((changed & MSR_DCD) ? MSR_DDCD : 0) | (((old & MSR_RI) && !(in & MSR_RI)) ? MSR_TERI : 0);
 	u->msr = in | (old & 0x0f) | delta;
 }
 
@@ -213,12 +213,8 @@ static uint64_t uart_read(void *dev, uint64_t off, unsigned size)
 	uint8_t v = 0xff;
 	(void)size;
 	switch (off) {
-	case 0:
-		v = (u->lcr & LCR_DLAB) ? u->divisor & 0xff : rx_pop(u);
-		break;
-	case 1:
-		v = (u->lcr & LCR_DLAB) ? u->divisor >> 8 : u->ier;
-		break;
+	case 0: v = (u->lcr & LCR_DLAB) ? u->divisor & 0xff : rx_pop(u); break;
+	case 1: v = (u->lcr & LCR_DLAB) ? u->divisor >> 8 : u->ier; break;
 	case 2:
 		v = pending(u);
 		/* Reading IIR acknowledges a THRE interrupt it reports. */
@@ -287,8 +283,7 @@ static void uart_write(void *dev, uint64_t off, uint64_t val, unsigned size)
 			pull(u);
 		break;
 	case 5:
-	case 6:
-		break; /* read-only (factory test writes ignored) */
+	case 6: break; /* read-only (factory test writes ignored) */
 	case 7: u->scr = v; break;
 	}
 	update_irq(u);

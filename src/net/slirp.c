@@ -29,8 +29,8 @@
 
 #include "net/net.h"
 
-#define RXQ_FRAMES 256           /* frames waiting for the device */
-#define RXQ_BYTES (1u << 20)     /* and their total size */
+#define RXQ_FRAMES         256        /* frames waiting for the device */
+#define RXQ_BYTES          (1u << 20) /* and their total size */
 #define GUEST_ERRORS_SHOWN 8
 
 struct stimer {
@@ -432,13 +432,13 @@ static int add_hostfwd(struct slirp_be *s, const char *fwd, size_t n, char *err,
 		goto bad;
 	if (slirp_add_hostfwd(s->slirp, udp, host, hport, guest, gport) < 0) {
 		snprintf(err, errlen, "--net user: hostfwd=%.*s: cannot listen on %s:%d: %s", (int)n, fwd,
-			 inet_ntoa(host), hport, errno ? strerror(errno) : "in use");
+		         inet_ntoa(host), hport, errno ? strerror(errno) : "in use");
 		return -1;
 	}
 	return 0;
 bad:
-	snprintf(err, errlen, "--net user: bad hostfwd=%.*s (want tcp:[ADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT)",
-		 (int)n, fwd);
+	snprintf(err, errlen, "--net user: bad hostfwd=%.*s (want tcp:[ADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT)", (int)n,
+	         fwd);
 	return -1;
 }
 

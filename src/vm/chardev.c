@@ -14,8 +14,8 @@
 #include "vm/chardev.h"
 
 #define IN_HIGH (64 * 1024) /* stop reading the fd above this */
-#define IN_LOW (4 * 1024)   /* resume below this */
-#define CTRL_A 0x01
+#define IN_LOW  (4 * 1024)  /* resume below this */
+#define CTRL_A  0x01
 
 enum backend { BK_STDIO, BK_FILE, BK_NULL, BK_BUFFER };
 
@@ -25,12 +25,12 @@ struct chardev {
 	int in_fd, out_fd;
 	bool watching, eof, tty, escape;
 
-	uint8_t *in;        /* queued input: [in_head, in_len) */
+	uint8_t *in; /* queued input: [in_head, in_len) */
 	size_t in_head, in_len, in_cap;
 	void (*ready)(void *ctx);
 	void *ready_ctx;
 
-	uint8_t *out;       /* buffer backend */
+	uint8_t *out; /* buffer backend */
 	size_t out_len, out_cap;
 };
 
@@ -210,15 +210,10 @@ static size_t escapes(struct chardev *c, uint8_t *buf, size_t n)
 			vm_request_exit(c->vm, 0);
 			return o;
 		case 'a':
-		case CTRL_A:
-			buf[o++] = CTRL_A;
-			break;
+		case CTRL_A: buf[o++] = CTRL_A; break;
 		case 'h':
-		case '?':
-			fprintf(stderr, "\r\nCtrl-A x  quit\r\nCtrl-A a  send Ctrl-A\r\n");
-			break;
-		default:
-			break; /* unknown escapes are swallowed */
+		case '?': fprintf(stderr, "\r\nCtrl-A x  quit\r\nCtrl-A a  send Ctrl-A\r\n"); break;
+		default: break; /* unknown escapes are swallowed */
 		}
 	}
 	return o;

@@ -81,7 +81,7 @@ static int load_kernel(struct vm *vm, struct x86_state *bsp, char *err, size_t e
 			i = initrd;
 		}
 		if (asprintf(&cmdline, "%s%s%s", DEFAULT_CMDLINE, vm->cfg.append ? " " : "",
-			     vm->cfg.append ? vm->cfg.append : "") < 0)
+		             vm->cfg.append ? vm->cfg.append : "") < 0)
 			cmdline = NULL;
 		bi.cmdline = cmdline;
 	} else {
@@ -117,7 +117,7 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 	vm->ncpus = cfg->ncpus;
 	if (guest_mem_init(&vm->mem, cfg->mem_size) < 0) {
 		snprintf(err, errlen, "cannot allocate %llu MiB of guest memory: %s",
-			 (unsigned long long)(cfg->mem_size >> 20), strerror(errno));
+		         (unsigned long long)(cfg->mem_size >> 20), strerror(errno));
 		goto fail;
 	}
 	vm->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);

@@ -61,9 +61,14 @@ static inline uint8_t *build_elf(int bits, uint64_t entry, const struct tseg *s,
 		eh.e_phnum = n;
 		memcpy(b, &eh, sizeof(eh));
 		for (int i = 0; i < n; i++) {
-			Elf64_Phdr ph = { .p_type = s[i].type ? s[i].type : PT_LOAD, .p_flags = PF_R | PF_X,
-					  .p_offset = offs[i], .p_vaddr = s[i].vaddr, .p_paddr = s[i].paddr,
-					  .p_filesz = s[i].filesz, .p_memsz = s[i].memsz, .p_align = 16 };
+			Elf64_Phdr ph = { .p_type = s[i].type ? s[i].type : PT_LOAD,
+				          .p_flags = PF_R | PF_X,
+				          .p_offset = offs[i],
+				          .p_vaddr = s[i].vaddr,
+				          .p_paddr = s[i].paddr,
+				          .p_filesz = s[i].filesz,
+				          .p_memsz = s[i].memsz,
+				          .p_align = 16 };
 			memcpy(b + ehsz + i * phsz, &ph, sizeof(ph));
 		}
 	} else {
@@ -82,9 +87,14 @@ static inline uint8_t *build_elf(int bits, uint64_t entry, const struct tseg *s,
 		eh.e_phnum = n;
 		memcpy(b, &eh, sizeof(eh));
 		for (int i = 0; i < n; i++) {
-			Elf32_Phdr ph = { .p_type = s[i].type ? s[i].type : PT_LOAD, .p_flags = PF_R | PF_X,
-					  .p_offset = offs[i], .p_vaddr = s[i].vaddr, .p_paddr = s[i].paddr,
-					  .p_filesz = s[i].filesz, .p_memsz = s[i].memsz, .p_align = 16 };
+			Elf32_Phdr ph = { .p_type = s[i].type ? s[i].type : PT_LOAD,
+				          .p_flags = PF_R | PF_X,
+				          .p_offset = offs[i],
+				          .p_vaddr = s[i].vaddr,
+				          .p_paddr = s[i].paddr,
+				          .p_filesz = s[i].filesz,
+				          .p_memsz = s[i].memsz,
+				          .p_align = 16 };
 			memcpy(b + ehsz + i * phsz, &ph, sizeof(ph));
 		}
 	}
@@ -96,15 +106,45 @@ static inline uint8_t *build_elf(int bits, uint64_t entry, const struct tseg *s,
 }
 
 /* Offset of program header i's fields, for tests that corrupt them. */
-static inline size_t elf64_ph(int i) { return sizeof(Elf64_Ehdr) + i * sizeof(Elf64_Phdr); }
-static inline size_t elf32_ph(int i) { return sizeof(Elf32_Ehdr) + i * sizeof(Elf32_Phdr); }
+static inline size_t elf64_ph(int i)
+{
+	return sizeof(Elf64_Ehdr) + i * sizeof(Elf64_Phdr);
+}
+static inline size_t elf32_ph(int i)
+{
+	return sizeof(Elf32_Ehdr) + i * sizeof(Elf32_Phdr);
+}
 
-static inline uint32_t rd32(const void *p) { uint32_t v; memcpy(&v, p, 4); return v; }
-static inline uint64_t rd64(const void *p) { uint64_t v; memcpy(&v, p, 8); return v; }
-static inline uint16_t rd16(const void *p) { uint16_t v; memcpy(&v, p, 2); return v; }
-static inline void wr32(void *p, uint32_t v) { memcpy(p, &v, 4); }
-static inline void wr64(void *p, uint64_t v) { memcpy(p, &v, 8); }
-static inline void wr16(void *p, uint16_t v) { memcpy(p, &v, 2); }
+static inline uint32_t rd32(const void *p)
+{
+	uint32_t v;
+	memcpy(&v, p, 4);
+	return v;
+}
+static inline uint64_t rd64(const void *p)
+{
+	uint64_t v;
+	memcpy(&v, p, 8);
+	return v;
+}
+static inline uint16_t rd16(const void *p)
+{
+	uint16_t v;
+	memcpy(&v, p, 2);
+	return v;
+}
+static inline void wr32(void *p, uint32_t v)
+{
+	memcpy(p, &v, 4);
+}
+static inline void wr64(void *p, uint64_t v)
+{
+	memcpy(p, &v, 8);
+}
+static inline void wr16(void *p, uint16_t v)
+{
+	memcpy(p, &v, 2);
+}
 
 /* Guest-physical pointer that must be RAM. */
 static inline uint8_t *gp(struct guest_mem *m, uint64_t gpa, uint64_t len)
@@ -135,14 +175,14 @@ static inline uint64_t walk(struct guest_mem *m, uint64_t cr3, uint64_t va)
 }
 
 /* A loader failure: -1, and one non-empty line that contains want. */
-#define assert_boot_fails(call, errbuf, want)                                                                  \
-	do {                                                                                                   \
-		(errbuf)[0] = 0;                                                                               \
-		assert_int_equal((call), -1);                                                                  \
-		assert_true((errbuf)[0] != 0);                                                                 \
-		assert_null(strchr((errbuf), '\n'));                                                           \
-		if (!strstr((errbuf), (want)))                                                                 \
-			fail_msg("message \"%s\" lacks \"%s\"", (errbuf), (want));                           \
+#define assert_boot_fails(call, errbuf, want)                                      \
+	do {                                                                       \
+		(errbuf)[0] = 0;                                                   \
+		assert_int_equal((call), -1);                                      \
+		assert_true((errbuf)[0] != 0);                                     \
+		assert_null(strchr((errbuf), '\n'));                               \
+		if (!strstr((errbuf), (want)))                                     \
+			fail_msg("message \"%s\" lacks \"%s\"", (errbuf), (want)); \
 	} while (0)
 
 #endif

@@ -12,12 +12,12 @@
 
 #include "boot_test.h"
 
-#define KBASE 0x1000000ULL
-#define KVIRT 0xffffffff81000000ULL
+#define KBASE       0x1000000ULL
+#define KVIRT       0xffffffff81000000ULL
 #define SETUP_SECTS 3
-#define PM_OFF ((SETUP_SECTS + 1) * 512)
+#define PM_OFF      ((SETUP_SECTS + 1) * 512)
 #define PAYLOAD_OFF 0x80
-#define INIT_SIZE 0x800000
+#define INIT_SIZE   0x800000
 
 enum fmt { GZIP, XZ, LZMA, BZIP2, LZ4, ZSTD, NFMT };
 static const char *fmt_name[NFMT] = { "gzip", "xz", "lzma", "bzip2", "lz4", "zstd" };
@@ -47,7 +47,8 @@ static struct buf pack(enum fmt f, const uint8_t *in, size_t len)
 		break;
 	}
 	case XZ:
-		assert_int_equal(lzma_easy_buffer_encode(6, LZMA_CHECK_CRC32, NULL, in, len, o.p, &o.len, cap), LZMA_OK);
+		assert_int_equal(lzma_easy_buffer_encode(6, LZMA_CHECK_CRC32, NULL, in, len, o.p, &o.len, cap),
+		                 LZMA_OK);
 		break;
 	case LZMA: {
 		lzma_stream s = LZMA_STREAM_INIT;
@@ -71,7 +72,8 @@ static struct buf pack(enum fmt f, const uint8_t *in, size_t len)
 		o.len = 4;
 		for (size_t off = 0; off < len; off += 8 * MiB) {
 			size_t n = len - off < 8 * MiB ? len - off : 8 * MiB;
-			int c = LZ4_compress_default((const char *)in + off, (char *)o.p + o.len + 4, n, cap - o.len - 4);
+			int c = LZ4_compress_default((const char *)in + off, (char *)o.p + o.len + 4, n,
+			                             cap - o.len - 4);
 			assert_true(c > 0);
 			wr32(o.p + o.len, c);
 			o.len += 4 + c;
@@ -84,8 +86,7 @@ static struct buf pack(enum fmt f, const uint8_t *in, size_t len)
 		o.len = r;
 		break;
 	}
-	default:
-		fail();
+	default: fail();
 	}
 	wr32(o.p + o.len, (uint32_t)len);
 	o.len += 4;
@@ -251,7 +252,7 @@ static void initrd_around_init_size(void **state)
 	assert_int_equal(boot_load_image(&m, b, len, initrd, 10 * MiB, &bi, &s, err, sizeof(err)), 0);
 	assert_int_equal(rd32(gp(&m, s.gpr[X86_RSI] + 0x218, 4)), 6 * MiB);
 	assert_boot_fails(boot_load_image(&m, b, len, initrd, 20 * MiB, &bi, &s, err, sizeof(err)), err,
-			  "initrd (20971520 bytes) does not fit in guest memory below 0x4000000");
+	                  "initrd (20971520 bytes) does not fit in guest memory below 0x4000000");
 	/* initrd_addr_max lowers the ceiling. */
 	wr32(b + 0x22c, 48 * MiB - 1);
 	wr32(b + 0x260, 0x100000);
@@ -271,11 +272,11 @@ static void malformed_header(void **state)
 	size_t glen, len;
 	uint8_t *good = make(GZIP, &glen), *b = malloc(glen);
 
-#define BAD(mutation, want)                                                                                    \
-	do {                                                                                                   \
-		memcpy(b, good, glen);                                                                         \
-		len = glen;                                                                                    \
-		mutation;                                                                                      \
+#define BAD(mutation, want)                                                                                   \
+	do {                                                                                                  \
+		memcpy(b, good, glen);                                                                        \
+		len = glen;                                                                                   \
+		mutation;                                                                                     \
 		assert_boot_fails(boot_load_image(m, b, len, NULL, 0, &bi, &s, err, sizeof(err)), err, want); \
 	} while (0)
 
@@ -366,7 +367,7 @@ static void decompression_bomb(void **state)
 		wr32(c.p + c.len - 4, 0x1000); /* a lying size hint */
 		uint8_t *b = bzimage(&c, &len);
 		assert_boot_fails(boot_load_image(&m, b, len, NULL, 0, &bi, &s, err, sizeof(err)), err,
-				  "more than 32 MiB");
+		                  "more than 32 MiB");
 		free(b);
 		free(c.p);
 	}

@@ -5,7 +5,7 @@
 #include "boot_test.h"
 
 #define MB_MAGIC 0x1BADB002u
-#define KADDR 0x100000ULL
+#define KADDR    0x100000ULL
 
 static int setup(void **state)
 {
@@ -198,29 +198,29 @@ static void malformed(void **state)
 	size_t glen, len;
 	uint8_t *good = aout_kernel(&glen), *b = malloc(glen);
 
-#define BAD(mutation, want)                                                                                    \
-	do {                                                                                                   \
-		memcpy(b, good, glen);                                                                         \
-		len = glen;                                                                                    \
-		mutation;                                                                                      \
+#define BAD(mutation, want)                                                                                   \
+	do {                                                                                                  \
+		memcpy(b, good, glen);                                                                        \
+		len = glen;                                                                                   \
+		mutation;                                                                                     \
 		assert_boot_fails(boot_load_image(m, b, len, NULL, 0, &bi, &s, err, sizeof(err)), err, want); \
 	} while (0)
 #define FIELD(i, v) wr32(b + 0x40 + 4 * (i), (v))
 
-	BAD(FIELD(2, 0), "unrecognised format");                    /* bad checksum */
-	BAD(mb_header(b + 0x40, 0x10007), "video mode");            /* bit 2 required */
-	BAD(mb_header(b + 0x40, 0x10103), "unsupported");           /* bit 8 */
-	BAD(len = 0x50, "truncated");                               /* address fields cut off */
-	BAD(FIELD(4, 0x200041), "load_addr");                       /* load_addr > header_addr */
-	BAD(FIELD(4, 0x1fff00), "load_addr");                       /* before the file start */
-	BAD(FIELD(5, 0x100000), "load_end_addr");                   /* below load_addr */
-	BAD(FIELD(5, 0x200400), "load_end_addr");                   /* past the file */
-	BAD(FIELD(6, 0x200100), "bss_end_addr");                    /* below load_end */
-	BAD(FIELD(7, 0x300000), "entry");                           /* outside the image */
-	BAD(FIELD(6, 0xf0000000), "not in guest RAM");              /* bss past RAM */
+	BAD(FIELD(2, 0), "unrecognised format");          /* bad checksum */
+	BAD(mb_header(b + 0x40, 0x10007), "video mode");  /* bit 2 required */
+	BAD(mb_header(b + 0x40, 0x10103), "unsupported"); /* bit 8 */
+	BAD(len = 0x50, "truncated");                     /* address fields cut off */
+	BAD(FIELD(4, 0x200041), "load_addr");             /* load_addr > header_addr */
+	BAD(FIELD(4, 0x1fff00), "load_addr");             /* before the file start */
+	BAD(FIELD(5, 0x100000), "load_end_addr");         /* below load_addr */
+	BAD(FIELD(5, 0x200400), "load_end_addr");         /* past the file */
+	BAD(FIELD(6, 0x200100), "bss_end_addr");          /* below load_end */
+	BAD(FIELD(7, 0x300000), "entry");                 /* outside the image */
+	BAD(FIELD(6, 0xf0000000), "not in guest RAM");    /* bss past RAM */
 	BAD((FIELD(3, 0x8040), FIELD(4, 0x8000), FIELD(6, 0), FIELD(7, 0x8040)), "above 1 MiB");
 	BAD((FIELD(3, 0x3ffffff0), FIELD(4, 0x3fffffb0), FIELD(6, 0), FIELD(7, 0x3fffffb0)), "not in guest RAM");
-	BAD(mb_header(b + 0x40, 0x3), "not ELF");                   /* no address fields, not ELF */
+	BAD(mb_header(b + 0x40, 0x3), "not ELF"); /* no address fields, not ELF */
 	/* The header must lie within the first 8 KiB. */
 	free(b);
 	b = calloc(1, 9000);
@@ -247,8 +247,7 @@ static void malformed(void **state)
 	/* An initrd module that cannot fit. */
 	e = elf_kernel(0x3, &len);
 	uint8_t *big = calloc(1, 64 * MiB);
-	assert_boot_fails(boot_load_image(m, e, len, big, 63 * MiB, &bi, &s, err, sizeof(err)), err,
-			  "does not fit");
+	assert_boot_fails(boot_load_image(m, e, len, big, 63 * MiB, &bi, &s, err, sizeof(err)), err, "does not fit");
 	free(big);
 	free(e);
 }

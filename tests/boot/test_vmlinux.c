@@ -83,10 +83,10 @@ static void entry_state_and_segments(void **state)
 	/* The GDT in guest memory agrees with the segment caches. */
 	assert_true(s.gdt.limit >= 0x1f);
 	uint64_t cs = rd64(gp(m, s.gdt.base + 0x10, 8)), ds = rd64(gp(m, s.gdt.base + 0x18, 8));
-	assert_true(cs & (1ULL << 53));             /* L */
-	assert_true(cs & (1ULL << 47));             /* P */
-	assert_int_equal((cs >> 40) & 0x18, 0x18);  /* code segment */
-	assert_int_equal((ds >> 40) & 0x1a, 0x12);  /* writable data */
+	assert_true(cs & (1ULL << 53));            /* L */
+	assert_true(cs & (1ULL << 47));            /* P */
+	assert_int_equal((cs >> 40) & 0x18, 0x18); /* code segment */
+	assert_int_equal((ds >> 40) & 0x1a, 0x12); /* writable data */
 
 	/* boot_params */
 	uint8_t *bp = gp(m, s.gpr[X86_RSI], 4096);
@@ -143,7 +143,7 @@ static void virtual_entry_is_translated(void **state)
 	uint8_t *bp = gp(m, s.gpr[X86_RSI], 4096);
 	assert_int_equal(rd32(bp + 0x218), 0); /* no initrd */
 	assert_int_equal(rd32(bp + 0x21c), 0);
-	assert_int_equal(rd64(bp + 0x070), 0); /* no RSDP given */
+	assert_int_equal(rd64(bp + 0x070), 0);                       /* no RSDP given */
 	assert_string_equal((char *)gp(m, rd32(bp + 0x228), 1), ""); /* empty command line */
 }
 
@@ -179,7 +179,7 @@ static void initrd_too_big(void **state)
 	uint8_t *k = kernel(KBASE, &len), *initrd = calloc(1, ilen);
 
 	assert_boot_fails(boot_load_image(m, k, len, initrd, ilen, &bi, &s, err, sizeof(err)), err,
-			  "initrd (262144000 bytes) does not fit in guest memory below 0x10000000");
+	                  "initrd (262144000 bytes) does not fit in guest memory below 0x10000000");
 	free(initrd);
 	free(k);
 }
@@ -210,38 +210,38 @@ static void malformed_elf(void **state)
 	size_t len;
 	uint8_t *good = kernel(KBASE, &len), *k = malloc(len);
 
-#define BAD(mutation, want)                                                                                    \
-	do {                                                                                                   \
-		memcpy(k, good, len);                                                                          \
-		memset(gp(m, KBASE, 64), 0x77, 64);                                                            \
-		mutation;                                                                                      \
+#define BAD(mutation, want)                                                                                   \
+	do {                                                                                                  \
+		memcpy(k, good, len);                                                                         \
+		memset(gp(m, KBASE, 64), 0x77, 64);                                                           \
+		mutation;                                                                                     \
 		assert_boot_fails(boot_load_image(m, k, len, NULL, 0, &bi, &s, err, sizeof(err)), err, want); \
-		assert_int_equal(*gp(m, KBASE, 1), 0x77);                                                      \
+		assert_int_equal(*gp(m, KBASE, 1), 0x77);                                                     \
 	} while (0)
 
 	size_t full = len;
 	BAD(len = 40, "truncated");
 	len = full;
-	BAD(wr64(k + 32, len - 8), "program header table lies outside the file");          /* e_phoff */
-	BAD(wr64(k + 32, UINT64_MAX - 16), "program header table lies outside the file");   /* overflow */
-	BAD(wr16(k + 56, 0), "program headers");                                            /* e_phnum 0 */
-	BAD(wr16(k + 56, 0xffff), "program headers");                                       /* PN_XNUM */
-	BAD(wr16(k + 54, 8), "program header size");                                        /* e_phentsize */
+	BAD(wr64(k + 32, len - 8), "program header table lies outside the file");         /* e_phoff */
+	BAD(wr64(k + 32, UINT64_MAX - 16), "program header table lies outside the file"); /* overflow */
+	BAD(wr16(k + 56, 0), "program headers");                                          /* e_phnum 0 */
+	BAD(wr16(k + 56, 0xffff), "program headers");                                     /* PN_XNUM */
+	BAD(wr16(k + 54, 8), "program header size");                                      /* e_phentsize */
 	BAD(wr16(k + 18, EM_AARCH64), "machine");
 	BAD(wr16(k + 16, ET_REL), "not an executable");
 	BAD(k[EI_DATA] = ELFDATA2MSB, "little-endian");
 	BAD(wr64(k + elf64_ph(0) + 8, len - 10), "program header 0 lies outside the file"); /* p_offset */
 	BAD(wr64(k + elf64_ph(0) + 8, UINT64_MAX - 8), "program header 0 lies outside the file");
 	BAD((wr64(k + elf64_ph(1) + 32, 1ULL << 40), wr64(k + elf64_ph(1) + 40, 1ULL << 40)),
-	    "program header 1 lies outside the file"); /* p_filesz */
-	BAD(wr64(k + elf64_ph(0) + 40, 16), "file size > memory size");                     /* p_memsz */
-	BAD(wr64(k + elf64_ph(0) + 24, 0x7ff00000000ULL), "not in guest RAM");              /* p_paddr */
-	BAD(wr64(k + elf64_ph(0) + 24, 0x8000), "not in guest RAM above 1 MiB");            /* low memory */
-	BAD(wr64(k + elf64_ph(0) + 24, 0xbfffff00ULL), "not in guest RAM");                 /* into the hole */
+	    "program header 1 lies outside the file");                           /* p_filesz */
+	BAD(wr64(k + elf64_ph(0) + 40, 16), "file size > memory size");          /* p_memsz */
+	BAD(wr64(k + elf64_ph(0) + 24, 0x7ff00000000ULL), "not in guest RAM");   /* p_paddr */
+	BAD(wr64(k + elf64_ph(0) + 24, 0x8000), "not in guest RAM above 1 MiB"); /* low memory */
+	BAD(wr64(k + elf64_ph(0) + 24, 0xbfffff00ULL), "not in guest RAM");      /* into the hole */
 	BAD((wr64(k + elf64_ph(0) + 24, UINT64_MAX - 0x1000)), "wraps around");
 	BAD(wr64(k + elf64_ph(1) + 24, KBASE + 0x1000), "overlaps another segment");
-	BAD(wr64(k + elf64_ph(1) + 40, 1ULL << 40), "not in guest RAM");                    /* absurd memsz */
-	BAD(wr64(k + 24, 0x5000000), "entry point");                                        /* e_entry */
+	BAD(wr64(k + elf64_ph(1) + 40, 1ULL << 40), "not in guest RAM"); /* absurd memsz */
+	BAD(wr64(k + 24, 0x5000000), "entry point");                     /* e_entry */
 	BAD((wr32(k + elf64_ph(0), PT_NOTE), wr32(k + elf64_ph(1), PT_NOTE)), "no loadable segments");
 	BAD(k[EI_CLASS] = 7, "unrecognised format");
 	BAD(memset(k, 0, 4), "unrecognised format");

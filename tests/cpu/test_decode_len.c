@@ -20,7 +20,7 @@
 
 #include "cpu/emu/ops.h"
 
-#define N 20000
+#define N    20000
 #define SLOT 32
 
 static uint64_t rng = 0x243f6a8885a308d3ULL;
@@ -65,8 +65,8 @@ static bool comparable(const uint8_t *b, const struct emu_insn *in, enum emu_cod
 	if (in->exec == op_ud || in->exec == op_gp0)
 		return false;
 	while (i < 15 && (b[i] == 0x66 || b[i] == 0x67 || b[i] == 0xf2 || b[i] == 0xf3 || b[i] == 0x2e ||
-			  b[i] == 0x3e || b[i] == 0x26 || b[i] == 0x64 || b[i] == 0x65 || b[i] == 0x36 ||
-			  (mode == EMU_MODE64 && (b[i] & 0xf0) == 0x40)))
+	                  b[i] == 0x3e || b[i] == 0x26 || b[i] == 0x64 || b[i] == 0x65 || b[i] == 0x36 ||
+	                  (mode == EMU_MODE64 && (b[i] & 0xf0) == 0x40)))
 		i++;
 	if (b[i] == 0xc4 || b[i] == 0xc5 || b[i] == 0x62 || b[i] == 0x8f || b[i] == 0xd6)
 		return false;
@@ -99,7 +99,7 @@ static void run_mode(enum emu_code_mode mode, const char *march, int *compared, 
 	assert_int_equal(write(fd, buf, sizeof(buf)), (ssize_t)sizeof(buf));
 	close(fd);
 	snprintf(cmd, sizeof(cmd), "objdump -D -b binary -m %s %s --insn-width=16 %s", march,
-		 mode == EMU_MODE64 ? "-M intel64" : "", path); /* Intel: 66 does not shorten near branches */
+	         mode == EMU_MODE64 ? "-M intel64" : "", path); /* Intel: 66 does not shorten near branches */
 	p = popen(cmd, "r");
 	assert_non_null(p);
 	while (fgets(line, sizeof(line), p)) {

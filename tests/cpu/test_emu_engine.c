@@ -80,20 +80,20 @@ static void test_cpuid_policy(void **state)
 	emu_cpuid(cpu, 0, 0, r);
 	assert_memory_equal(&r[1], "Genu", 4);
 	emu_cpuid(cpu, 1, 0, r);
-	assert_true(r[2] & (1u << 24));   /* TSC-deadline: implemented by lapic.c */
-	assert_true(r[2] & (1u << 31));   /* hypervisor */
-	assert_true(r[2] & (1u << 0));    /* SSE3 and SSSE3: sse.c lists them as implemented */
+	assert_true(r[2] & (1u << 24)); /* TSC-deadline: implemented by lapic.c */
+	assert_true(r[2] & (1u << 31)); /* hypervisor */
+	assert_true(r[2] & (1u << 0));  /* SSE3 and SSSE3: sse.c lists them as implemented */
 	assert_true(r[2] & (1u << 9));
 	assert_int_equal(!!(r[2] & (1u << 19)), emu_sse4_host_ok()); /* SSE4.1/4.2 when the host has them */
 	assert_int_equal(!!(r[2] & (1u << 20)), emu_sse4_host_ok());
-	assert_false(r[2] & (1u << 3));   /* no MONITOR/MWAIT */
-	assert_false(r[2] & (1u << 22));  /* no MOVBE (decode.c: not implemented) */
-	assert_false(r[2] & (1u << 26));  /* no XSAVE */
-	assert_false(r[2] & (1u << 21));  /* no x2APIC */
-	assert_true(r[3] & (1u << 26));   /* SSE2 */
+	assert_false(r[2] & (1u << 3));  /* no MONITOR/MWAIT */
+	assert_false(r[2] & (1u << 22)); /* no MOVBE (decode.c: not implemented) */
+	assert_false(r[2] & (1u << 26)); /* no XSAVE */
+	assert_false(r[2] & (1u << 21)); /* no x2APIC */
+	assert_true(r[3] & (1u << 26));  /* SSE2 */
 	emu_cpuid(cpu, 0x80000001, 0, r);
-	assert_true(r[3] & (1u << 29));   /* LM */
-	assert_true(r[3] & (1u << 20));   /* NX */
+	assert_true(r[3] & (1u << 29)); /* LM */
+	assert_true(r[3] & (1u << 20)); /* NX */
 	emu_cpuid(cpu, 0x15, 0, r);
 	assert_int_equal((uint64_t)r[2] * r[1] / r[0], EMU_TSC_HZ);
 	emu_cpuid(cpu, 0x40000010, 0, r);

@@ -18,175 +18,179 @@
 
 #include "cpu/emu/block.h"
 
-__attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu) { (void)cpu; }
+__attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu)
+{
+	(void)cpu;
+}
 
 #define MEM_SIZE (16ULL << 20)
-#define CODE 0x100000ULL
-#define STACK 0x200000ULL
-#define GDT 0x5000ULL
-#define IDT 0x6000ULL
+#define CODE     0x100000ULL
+#define STACK    0x200000ULL
+#define GDT      0x5000ULL
+#define IDT      0x6000ULL
 
 #define PROG(name) extern const uint8_t name##_start[], name##_end[];
-PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf) PROG(p_clr) PROG(p_real) PROG(p_spin)
-extern const uint8_t p_clr_fn[];
+PROG(p_loop)
+PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf) PROG(p_clr) PROG(p_real)
+        PROG(p_spin) extern const uint8_t p_clr_fn[];
 extern const uint8_t p_div_fault[];
 
 __asm__(".section .rodata\n"
-	".balign 4096\n"
-	"p_loop_start:\n"
-	"  xor %eax, %eax\n"
-	"  mov $1000, %ecx\n"
-	"1: add %rcx, %rax\n"
-	"  dec %ecx\n"
-	"  jnz 1b\n"
-	"  hlt\n"
-	"p_loop_end:\n"
+        ".balign 4096\n"
+        "p_loop_start:\n"
+        "  xor %eax, %eax\n"
+        "  mov $1000, %ecx\n"
+        "1: add %rcx, %rax\n"
+        "  dec %ecx\n"
+        "  jnz 1b\n"
+        "  hlt\n"
+        "p_loop_end:\n"
 
-	".balign 4096\n"
-	"p_smc_start:\n"
-	"  movb $42, 2f+1(%rip)\n" /* rewrites the next instruction's immediate */
-	"2: mov $7, %eax\n"
-	"  hlt\n"
-	"p_smc_end:\n"
+        ".balign 4096\n"
+        "p_smc_start:\n"
+        "  movb $42, 2f+1(%rip)\n" /* rewrites the next instruction's immediate */
+        "2: mov $7, %eax\n"
+        "  hlt\n"
+        "p_smc_end:\n"
 
-	".balign 4096\n"
-	"p_smc2_start:\n"
-	"  call 3f\n"
-	"  mov %eax, %ebx\n"
-	"  movb $9, 3f+1(%rip)\n" /* rewrites a block cached by the first call */
-	"  call 3f\n"
-	"  hlt\n"
-	"3: mov $5, %eax\n"
-	"  ret\n"
-	"p_smc2_end:\n"
+        ".balign 4096\n"
+        "p_smc2_start:\n"
+        "  call 3f\n"
+        "  mov %eax, %ebx\n"
+        "  movb $9, 3f+1(%rip)\n" /* rewrites a block cached by the first call */
+        "  call 3f\n"
+        "  hlt\n"
+        "3: mov $5, %eax\n"
+        "  ret\n"
+        "p_smc2_end:\n"
 
-	".balign 4096\n"
-	"p_cross_start:\n"
-	"  xor %ebx, %ebx\n"
-	"  jmp 4f\n"
-	"  .skip 4096 - 3 - 4 - 2, 0x90\n" /* movabs starts 4 bytes before the page end */
-	"4: movabs $0x1122334455667788, %rax\n"
-	"  test %ebx, %ebx\n"
-	"  jnz 5f\n"
-	"  inc %ebx\n"
-	"  movb $0x99, 4b+9(%rip)\n" /* top immediate byte, on the second page */
-	"  jmp 4b\n"
-	"5: hlt\n"
-	"p_cross_end:\n"
+        ".balign 4096\n"
+        "p_cross_start:\n"
+        "  xor %ebx, %ebx\n"
+        "  jmp 4f\n"
+        "  .skip 4096 - 3 - 4 - 2, 0x90\n" /* movabs starts 4 bytes before the page end */
+        "4: movabs $0x1122334455667788, %rax\n"
+        "  test %ebx, %ebx\n"
+        "  jnz 5f\n"
+        "  inc %ebx\n"
+        "  movb $0x99, 4b+9(%rip)\n" /* top immediate byte, on the second page */
+        "  jmp 4b\n"
+        "5: hlt\n"
+        "p_cross_end:\n"
 
-	".balign 4096\n"
-	"p_rep_start:\n"
-	"  mov $0x300000, %rdi\n"
-	"  mov $0x280001, %rcx\n" /* 2.5 MiB + 1: several chunks and pages */
-	"  mov $0xab, %al\n"
-	"  rep stosb\n"
-	"  mov $0x300000, %rsi\n"
-	"  mov $0x700000, %rdi\n"
-	"  mov $0x50000, %ecx\n"
-	"  rep movsq\n"
-	"  hlt\n"
-	"p_rep_end:\n"
+        ".balign 4096\n"
+        "p_rep_start:\n"
+        "  mov $0x300000, %rdi\n"
+        "  mov $0x280001, %rcx\n" /* 2.5 MiB + 1: several chunks and pages */
+        "  mov $0xab, %al\n"
+        "  rep stosb\n"
+        "  mov $0x300000, %rsi\n"
+        "  mov $0x700000, %rdi\n"
+        "  mov $0x50000, %ecx\n"
+        "  rep movsq\n"
+        "  hlt\n"
+        "p_rep_end:\n"
 
-	".balign 4096\n"
-	"p_div_start:\n"
-	"  lea 6f(%rip), %rax\n" /* IDT[0] = a 64-bit interrupt gate to 6f */
-	"  mov %ax, 0x6000\n"
-	"  movw $8, 0x6002\n"
-	"  movw $0x8e00, 0x6004\n"
-	"  shr $16, %rax\n"
-	"  mov %ax, 0x6006\n"
-	"  shr $16, %rax\n"
-	"  mov %eax, 0x6008\n"
-	"  movl $0, 0x600c\n"
-	"  xor %edx, %edx\n"
-	"  mov $1, %eax\n"
-	"  xor %ecx, %ecx\n"
-	"p_div_fault: div %ecx\n"
-	"  hlt\n"
-	"6: mov $0xde, %ebx\n"
-	"  hlt\n"
-	"p_div_end:\n"
+        ".balign 4096\n"
+        "p_div_start:\n"
+        "  lea 6f(%rip), %rax\n" /* IDT[0] = a 64-bit interrupt gate to 6f */
+        "  mov %ax, 0x6000\n"
+        "  movw $8, 0x6002\n"
+        "  movw $0x8e00, 0x6004\n"
+        "  shr $16, %rax\n"
+        "  mov %ax, 0x6006\n"
+        "  shr $16, %rax\n"
+        "  mov %eax, 0x6008\n"
+        "  movl $0, 0x600c\n"
+        "  xor %edx, %edx\n"
+        "  mov $1, %eax\n"
+        "  xor %ecx, %ecx\n"
+        "p_div_fault: div %ecx\n"
+        "  hlt\n"
+        "6: mov $0xde, %ebx\n"
+        "  hlt\n"
+        "p_div_end:\n"
 
-	".balign 4096\n"
-	"p_tf_start:\n"
-	"  lea 7f(%rip), %rax\n" /* IDT[1] = a 64-bit interrupt gate to 7f */
-	"  mov %ax, 0x6010\n"
-	"  movw $8, 0x6012\n"
-	"  movw $0x8e00, 0x6014\n"
-	"  shr $16, %rax\n"
-	"  mov %ax, 0x6016\n"
-	"  shr $16, %rax\n"
-	"  mov %eax, 0x6018\n"
-	"  movl $0, 0x601c\n"
-	"  xor %r15d, %r15d\n"
-	"  pushfq\n"
-	"  orq $0x100, (%rsp)\n"
-	"  popfq\n"         /* the first trap comes after the next instruction */
-	"  nop\n"
-	"  nop\n"
-	"  add $1, %r14\n"
-	"  hlt\n"
-	"7: inc %r15\n"
-	"  cmpq $3, %r15\n" /* clear TF in the frame after three traps */
-	"  jne 8f\n"
-	"  andq $~0x100, 16(%rsp)\n"
-	"8: iretq\n"
-	"p_tf_end:\n"
+        ".balign 4096\n"
+        "p_tf_start:\n"
+        "  lea 7f(%rip), %rax\n" /* IDT[1] = a 64-bit interrupt gate to 7f */
+        "  mov %ax, 0x6010\n"
+        "  movw $8, 0x6012\n"
+        "  movw $0x8e00, 0x6014\n"
+        "  shr $16, %rax\n"
+        "  mov %ax, 0x6016\n"
+        "  shr $16, %rax\n"
+        "  mov %eax, 0x6018\n"
+        "  movl $0, 0x601c\n"
+        "  xor %r15d, %r15d\n"
+        "  pushfq\n"
+        "  orq $0x100, (%rsp)\n"
+        "  popfq\n" /* the first trap comes after the next instruction */
+        "  nop\n"
+        "  nop\n"
+        "  add $1, %r14\n"
+        "  hlt\n"
+        "7: inc %r15\n"
+        "  cmpq $3, %r15\n" /* clear TF in the frame after three traps */
+        "  jne 8f\n"
+        "  andq $~0x100, 16(%rsp)\n"
+        "8: iretq\n"
+        "p_tf_end:\n"
 
-	".balign 4096\n"
-	"p_spin_start:\n"
-	"1: pause\n"          /* a spin-wait that nothing on this vCPU ends */
-	"  jmp 1b\n"
-	"p_spin_end:\n"
+        ".balign 4096\n"
+        "p_spin_start:\n"
+        "1: pause\n" /* a spin-wait that nothing on this vCPU ends */
+        "  jmp 1b\n"
+        "p_spin_end:\n"
 
-	".balign 4096\n"
-	"p_real_start:\n"
-	".code16\n"
-	"  mov $0x2000, %ax\n"
-	"  mov %ax, %ds\n"
-	"  mov %ax, %es\n"
-	"  mov $0x3000, %ax\n"
-	"  mov %ax, %ss\n"
-	"  mov $0x100, %sp\n"
-	"  mov $0x10, %bx\n"
-	"  mov $0x4, %si\n"
-	"  movw $0x1234, 0x20(%bx,%si)\n" /* DS:0x34 */
-	"  mov 0x20(%bx,%si), %cx\n"
-	"  push %cx\n"
-	"  pop %dx\n"
-	"  call 1f\n"
-	"  jmp 2f\n"
-	"1: add $1, %dx\n"
-	"  ret\n"
-	"2: mov $5, %cx\n"
-	"  xor %ax, %ax\n"
-	"3: add %cx, %ax\n"
-	"  loop 3b\n"
-	"  mov %ax, %bp\n"
-	"  mov $0x12345678, %eax\n"       /* 66: 32-bit operand */
-	"  mov %eax, 0x60(%ebx)\n"        /* 66 67: 32-bit address, DS:0x70 */
-	"  cld\n"
-	"  mov $0xab, %al\n"
-	"  mov $0x50, %di\n"
-	"  mov $3, %cx\n"
-	"  rep stosb\n"                   /* ES:0x50..0x52 */
-	"  hlt\n"
-	".code64\n"
-	"p_real_end:\n"
+        ".balign 4096\n"
+        "p_real_start:\n"
+        ".code16\n"
+        "  mov $0x2000, %ax\n"
+        "  mov %ax, %ds\n"
+        "  mov %ax, %es\n"
+        "  mov $0x3000, %ax\n"
+        "  mov %ax, %ss\n"
+        "  mov $0x100, %sp\n"
+        "  mov $0x10, %bx\n"
+        "  mov $0x4, %si\n"
+        "  movw $0x1234, 0x20(%bx,%si)\n" /* DS:0x34 */
+        "  mov 0x20(%bx,%si), %cx\n"
+        "  push %cx\n"
+        "  pop %dx\n"
+        "  call 1f\n"
+        "  jmp 2f\n"
+        "1: add $1, %dx\n"
+        "  ret\n"
+        "2: mov $5, %cx\n"
+        "  xor %ax, %ax\n"
+        "3: add %cx, %ax\n"
+        "  loop 3b\n"
+        "  mov %ax, %bp\n"
+        "  mov $0x12345678, %eax\n" /* 66: 32-bit operand */
+        "  mov %eax, 0x60(%ebx)\n"  /* 66 67: 32-bit address, DS:0x70 */
+        "  cld\n"
+        "  mov $0xab, %al\n"
+        "  mov $0x50, %di\n"
+        "  mov $3, %cx\n"
+        "  rep stosb\n" /* ES:0x50..0x52 */
+        "  hlt\n"
+        ".code64\n"
+        "p_real_end:\n"
 
-	".balign 4096\n"
-	"p_clr_start:\n"
-	"  call p_clr_fn\n"         /* caches code on the next page */
-	"  lea p_clr_fn(%rip), %rdi\n"
-	"  mov $4096, %ecx\n"
-	"  xor %eax, %eax\n"
-	"  rep stosb\n"             /* clear_page over it */
-	"  hlt\n"
-	".balign 4096\n"
-	"p_clr_fn: ret\n"
-	".balign 4096\n"
-	"p_clr_end:\n"
-	".text\n");
+        ".balign 4096\n"
+        "p_clr_start:\n"
+        "  call p_clr_fn\n" /* caches code on the next page */
+        "  lea p_clr_fn(%rip), %rdi\n"
+        "  mov $4096, %ecx\n"
+        "  xor %eax, %eax\n"
+        "  rep stosb\n" /* clear_page over it */
+        "  hlt\n"
+        ".balign 4096\n"
+        "p_clr_fn: ret\n"
+        ".balign 4096\n"
+        "p_clr_end:\n"
+        ".text\n");
 
 static struct guest_mem gmem;
 static struct emu_cpu *cpu;
@@ -229,11 +233,11 @@ static void setup_cpu(const uint8_t *start, const uint8_t *end)
 	assert_int_equal(cpu->code_mode, EMU_MODE64);
 }
 
-#define RUN(p)                                          \
-	do {                                            \
-		setup_cpu(p##_start, p##_end);          \
-		emu_exec(cpu);                          \
-		assert_true(cpu->halted);               \
+#define RUN(p)                                 \
+	do {                                   \
+		setup_cpu(p##_start, p##_end); \
+		emu_exec(cpu);                 \
+		assert_true(cpu->halted);      \
 	} while (0)
 
 static void test_loop(void **state)
@@ -330,7 +334,8 @@ static void test_real_mode(void **state)
 	memmove(gmem.host + 0x10000, gmem.host + CODE, (size_t)(p_real_end - p_real_start));
 	cpu->cr0 = CR0_ET;
 	cpu->efer = 0;
-	cpu->seg[SEG_CS] = (struct x86_seg){ .sel = 0x1000, .base = 0x10000, .limit = 0xffff, .type = 0xb, .s = 1, .present = 1 };
+	cpu->seg[SEG_CS] =
+	        (struct x86_seg){ .sel = 0x1000, .base = 0x10000, .limit = 0xffff, .type = 0xb, .s = 1, .present = 1 };
 	for (int i = 0; i < SEG_COUNT; i++)
 		if (i != SEG_CS)
 			cpu->seg[i] = (struct x86_seg){ .limit = 0xffff, .type = 0x3, .s = 1, .present = 1 };
@@ -382,11 +387,15 @@ static int setup(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_loop), cmocka_unit_test(test_smc_same_block),
-		cmocka_unit_test(test_smc_other_block), cmocka_unit_test(test_page_crossing),
-		cmocka_unit_test(test_rep_chunks), cmocka_unit_test(test_divide_error),
+		cmocka_unit_test(test_loop),
+		cmocka_unit_test(test_smc_same_block),
+		cmocka_unit_test(test_smc_other_block),
+		cmocka_unit_test(test_page_crossing),
+		cmocka_unit_test(test_rep_chunks),
+		cmocka_unit_test(test_divide_error),
 		cmocka_unit_test(test_single_step),
-		cmocka_unit_test(test_clear_code_page), cmocka_unit_test(test_real_mode),
+		cmocka_unit_test(test_clear_code_page),
+		cmocka_unit_test(test_real_mode),
 		cmocka_unit_test(test_pause_yields),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);

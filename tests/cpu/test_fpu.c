@@ -24,20 +24,20 @@ struct xstate {
 _Static_assert(offsetof(struct xstate, mem) == 144, "harness offsets");
 
 __asm__(".text\n"
-	"x87_harness_start:\n"
-	"mov 120(%rdi), %rax\n"
-	"mov 128(%rdi), %rsi\n"
-	"pushq 112(%rdi)\n"
-	"popfq\n"
-	"frstor (%rdi)\n"
-	"x87_harness_slot:\n"
-	".fill 16, 1, 0x90\n"
-	"pushfq\n"
-	"popq 112(%rdi)\n"
-	"fnsave (%rdi)\n"
-	"mov %rax, 120(%rdi)\n"
-	"ret\n"
-	"x87_harness_end:\n");
+        "x87_harness_start:\n"
+        "mov 120(%rdi), %rax\n"
+        "mov 128(%rdi), %rsi\n"
+        "pushq 112(%rdi)\n"
+        "popfq\n"
+        "frstor (%rdi)\n"
+        "x87_harness_slot:\n"
+        ".fill 16, 1, 0x90\n"
+        "pushfq\n"
+        "popq 112(%rdi)\n"
+        "fnsave (%rdi)\n"
+        "mov %rax, 120(%rdi)\n"
+        "ret\n"
+        "x87_harness_end:\n");
 extern const uint8_t x87_harness_start[], x87_harness_slot[], x87_harness_end[];
 
 static uint8_t *harness, *slot;
@@ -53,13 +53,13 @@ static void gen_f80(uint8_t *r)
 	uint16_t e;
 	unsigned k = rnd() % 16;
 	switch (k) {
-	case 0: m = 0, e = 0; break;                                    /* ±0 */
-	case 1: m = 1ULL << 63, e = 0x7fff; break;                      /* ±inf */
-	case 2: m = 3ULL << 62 | (rnd() % 2 ? 0 : rnd() >> 2), e = 0x7fff; break; /* QNaN */
-	case 3: m = 1ULL << 63 | (rnd() >> 2 | 1), e = 0x7fff; break;   /* SNaN */
-	case 4: m = rnd() >> (1 + rnd() % 63), e = 0; break;            /* denormal */
-	case 5: m = 1ULL << 63 | rnd() >> 1, e = 0; break;              /* pseudo-denormal */
-	case 6: m = rnd() >> 1, e = (uint16_t)(1 + rnd() % 0x7ffe); break; /* unnormal */
+	case 0: m = 0, e = 0; break;                                                        /* ±0 */
+	case 1: m = 1ULL << 63, e = 0x7fff; break;                                          /* ±inf */
+	case 2: m = 3ULL << 62 | (rnd() % 2 ? 0 : rnd() >> 2), e = 0x7fff; break;           /* QNaN */
+	case 3: m = 1ULL << 63 | (rnd() >> 2 | 1), e = 0x7fff; break;                       /* SNaN */
+	case 4: m = rnd() >> (1 + rnd() % 63), e = 0; break;                                /* denormal */
+	case 5: m = 1ULL << 63 | rnd() >> 1, e = 0; break;                                  /* pseudo-denormal */
+	case 6: m = rnd() >> 1, e = (uint16_t)(1 + rnd() % 0x7ffe); break;                  /* unnormal */
 	case 7: m = 1ULL << 63 | rnd() >> 1, e = (uint16_t)(rnd() % 2 ? 1 : 0x7ffe); break; /* extremes */
 	case 8: /* small integers, exact in every format */
 		m = (rnd() % 1000 + 1) << 53, e = 0x3fff + 10;
@@ -81,10 +81,10 @@ static void gen_state(struct xstate *s)
 	uint16_t cw = 0x037f;
 	cw = (uint16_t)((cw & ~0x0f00) | (rnd() & 0x0f00)); /* PC, RC */
 	if (rnd() % 6 == 0)
-		cw &= (uint16_t)~(rnd() & 0x3f); /* some exceptions unmasked */
-	uint16_t sw = (uint16_t)(rnd() & 0x4700);         /* C0-C3 */
-	sw |= (uint16_t)((rnd() % 8) << 11);              /* TOP */
-	sw |= (uint16_t)(rnd() & cw & 0x3f);              /* masked sticky flags only */
+		cw &= (uint16_t) ~(rnd() & 0x3f); /* some exceptions unmasked */
+	uint16_t sw = (uint16_t)(rnd() & 0x4700); /* C0-C3 */
+	sw |= (uint16_t)((rnd() % 8) << 11);      /* TOP */
+	sw |= (uint16_t)(rnd() & cw & 0x3f);      /* masked sticky flags only */
 	uint16_t tw = 0;
 	for (int i = 0; i < 8; i++)
 		tw |= (uint16_t)((rnd() % 3 == 0 ? 3 : 0) << (2 * i));
@@ -189,8 +189,8 @@ static bool same(struct xstate *a, struct xstate *b, int va, int vb, int env_sto
 		mask_env_ptrs(b->mem, o16);
 	}
 	return !memcmp(a->img, b->img, 2) && !memcmp(a->img + 4, b->img + 4, 2) && !memcmp(a->img + 8, b->img + 8, 2) &&
-	       !memcmp(a->img + 28, b->img + 28, 80) && (a->flags & ARITH) == (b->flags & ARITH) &&
-	       a->rax == b->rax && !memcmp(a->mem, b->mem, 128);
+	       !memcmp(a->img + 28, b->img + 28, 80) && (a->flags & ARITH) == (b->flags & ARITH) && a->rax == b->rax &&
+	       !memcmp(a->mem, b->mem, 128);
 }
 
 static void show(const char *who, const struct xstate *s, int vec)
@@ -387,8 +387,8 @@ static void test_pending(void **state)
 	(void)state;
 	struct emu_cpu *cpu = env->cpu;
 	static const uint8_t fninit[] = { 0xdb, 0xe3 }, fldz[] = { 0xd9, 0xee }, fdiv0[] = { 0xdc, 0xf9 },
-			     fwait[] = { 0x9b }, fnclex[] = { 0xdb, 0xe2 }, fnstsw_ax[] = { 0xdf, 0xe0 },
-			     fld1[] = { 0xd9, 0xe8 };
+	                     fwait[] = { 0x9b }, fnclex[] = { 0xdb, 0xe2 }, fnstsw_ax[] = { 0xdf, 0xe0 },
+	                     fld1[] = { 0xd9, 0xe8 };
 	assert_int_equal(emu_run1(cpu, fninit, 2), -1);
 	assert_int_equal(cpu->fpu.cw, 0x037f);
 	assert_int_equal(cpu->fpu.tw, 0xffff);
@@ -483,7 +483,7 @@ static void test_env_modes(void **state)
 					memcpy(&hi, m + (o16 ? 8 : 16), o16 ? 2 : 4);
 					assert_int_equal(hi & 0x7ff, before.fop);
 					assert_int_equal(o16 ? (hi >> 12) & 0xf : hi >> 12,
-							 (before.fip >> 16) & (o16 ? 0xf : 0xffff));
+					                 (before.fip >> 16) & (o16 ? 0xf : 0xffff));
 				}
 				static const uint8_t fninit[] = { 0xdb, 0xe3 };
 				assert_int_equal(emu_run1(cpu, fninit, 2), -1);
@@ -491,13 +491,13 @@ static void test_env_modes(void **state)
 				assert_int_equal(cpu->fpu.cw, before.cw);
 				assert_int_equal(cpu->fpu.sw & 0x7fff, before.sw & 0x7fff);
 				assert_int_equal(fpu_full_tags(cpu), (uint16_t)({
-					struct emu_cpu *c = cpu;
-					struct emu_fpu now = c->fpu;
-					c->fpu = before;
-					uint16_t t = fpu_full_tags(c);
-					c->fpu = now;
-					t;
-				}));
+					                 struct emu_cpu *c = cpu;
+					                 struct emu_fpu now = c->fpu;
+					                 c->fpu = before;
+					                 uint16_t t = fpu_full_tags(c);
+					                 c->fpu = now;
+					                 t;
+				                 }));
 				assert_int_equal(cpu->fpu.fip, before.fip);
 				assert_int_equal(cpu->fpu.fdp, before.fdp);
 				if (real || !o16) /* the 14-byte protected-mode image has no opcode */

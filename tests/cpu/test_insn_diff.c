@@ -28,18 +28,21 @@
 
 /* ---- fixed addresses, identical on both sides ---------------------------- */
 
-#define CODE_LA 0x60000000ULL
-#define DATA_LA 0x60100000ULL
-#define DATA_SIZE 0x4000
-#define STACK_TOP (DATA_LA + 0x3000)
-#define PTR_BASE (DATA_LA + 0x1000)
-#define TARGET_OFF 0x40 /* where taken branches land */
+#define CODE_LA        0x60000000ULL
+#define DATA_LA        0x60100000ULL
+#define DATA_SIZE      0x4000
+#define STACK_TOP      (DATA_LA + 0x3000)
+#define PTR_BASE       (DATA_LA + 0x1000)
+#define TARGET_OFF     0x40 /* where taken branches land */
 #define GUEST_CODE_GPA 0x400000ULL
-#define GUEST_MEM (16ULL << 20)
+#define GUEST_MEM      (16ULL << 20)
 
 /* Links without the engine glue: the loop's interrupt hook is not used by
  * emu_step. */
-__attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu) { (void)cpu; }
+__attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu)
+{
+	(void)cpu;
+}
 
 struct st {
 	uint64_t r[16];
@@ -54,72 +57,71 @@ void diff_back_a(void);
 void diff_back_b(void);
 extern volatile uint32_t g_landing;
 
-__asm__(
-	".bss\n"
-	".align 8\n"
-	"g_host_rsp: .quad 0\n"
-	"g_st: .quad 0\n"
-	"g_entry: .quad 0\n"
-	"g_tmp: .quad 0\n"
-	".globl g_landing\n"
-	"g_landing: .long 0\n"
-	".data\n"
-	"g_far32: .long 0x60000000\n"
-	"  .word 0x23\n" /* Linux's 32-bit user code segment */
-	".text\n"
-	".globl diff_run32\n"
-	"diff_run32:\n"
-	"  push %rbx; push %rbp; push %r12; push %r13; push %r14; push %r15\n"
-	"  mov $0x2b, %eax\n" /* compat mode needs usable DS/ES (64-bit code runs with null ones) */
-	"  mov %eax, %ds\n"
-	"  mov %eax, %es\n"
-	"  mov %rsp, g_host_rsp(%rip)\n"
-	"  mov %rdi, g_st(%rip)\n"
-	"  movl $0, g_landing(%rip)\n"
-	"  mov 128(%rdi), %rax\n"
-	"  push %rax\n"
-	"  popfq\n"
-	"  mov 0(%rdi), %rax\n  mov 8(%rdi), %rcx\n  mov 16(%rdi), %rdx\n  mov 24(%rdi), %rbx\n"
-	"  mov 32(%rdi), %rsp\n  mov 40(%rdi), %rbp\n  mov 48(%rdi), %rsi\n"
-	"  mov 64(%rdi), %r8\n  mov 72(%rdi), %r9\n  mov 80(%rdi), %r10\n  mov 88(%rdi), %r11\n"
-	"  mov 96(%rdi), %r12\n  mov 104(%rdi), %r13\n  mov 112(%rdi), %r14\n  mov 120(%rdi), %r15\n"
-	"  mov 56(%rdi), %rdi\n"
-	"  ljmpl *g_far32(%rip)\n"
-	".globl diff_run\n"
-	"diff_run:\n"
-	"  push %rbx; push %rbp; push %r12; push %r13; push %r14; push %r15\n"
-	"  mov %rsp, g_host_rsp(%rip)\n"
-	"  mov %rdi, g_st(%rip)\n"
-	"  mov %rsi, g_entry(%rip)\n"
-	"  movl $0, g_landing(%rip)\n"
-	"  mov 128(%rdi), %rax\n"
-	"  push %rax\n"
-	"  popfq\n"
-	"  mov 0(%rdi), %rax\n  mov 8(%rdi), %rcx\n  mov 16(%rdi), %rdx\n  mov 24(%rdi), %rbx\n"
-	"  mov 32(%rdi), %rsp\n  mov 40(%rdi), %rbp\n  mov 48(%rdi), %rsi\n"
-	"  mov 64(%rdi), %r8\n  mov 72(%rdi), %r9\n  mov 80(%rdi), %r10\n  mov 88(%rdi), %r11\n"
-	"  mov 96(%rdi), %r12\n  mov 104(%rdi), %r13\n  mov 112(%rdi), %r14\n  mov 120(%rdi), %r15\n"
-	"  mov 56(%rdi), %rdi\n"
-	"  jmp *g_entry(%rip)\n"
-	".globl diff_back_a\n"
-	"diff_back_a: movl $1, g_landing(%rip); jmp diff_back\n"
-	".globl diff_back_b\n"
-	"diff_back_b: movl $2, g_landing(%rip); jmp diff_back\n"
-	"diff_back:\n"
-	"  mov %rdi, g_tmp(%rip)\n"
-	"  mov g_st(%rip), %rdi\n"
-	"  mov %rax, 0(%rdi)\n  mov %rcx, 8(%rdi)\n  mov %rdx, 16(%rdi)\n  mov %rbx, 24(%rdi)\n"
-	"  mov %rsp, 32(%rdi)\n  mov %rbp, 40(%rdi)\n  mov %rsi, 48(%rdi)\n"
-	"  mov %r8, 64(%rdi)\n  mov %r9, 72(%rdi)\n  mov %r10, 80(%rdi)\n  mov %r11, 88(%rdi)\n"
-	"  mov %r12, 96(%rdi)\n  mov %r13, 104(%rdi)\n  mov %r14, 112(%rdi)\n  mov %r15, 120(%rdi)\n"
-	"  mov g_tmp(%rip), %rax\n  mov %rax, 56(%rdi)\n"
-	"  mov g_host_rsp(%rip), %rsp\n"
-	"  pushfq\n"
-	"  pop %rax\n"
-	"  mov %rax, 128(%rdi)\n"
-	"  cld\n"
-	"  pop %r15; pop %r14; pop %r13; pop %r12; pop %rbp; pop %rbx\n"
-	"  ret\n");
+__asm__(".bss\n"
+        ".align 8\n"
+        "g_host_rsp: .quad 0\n"
+        "g_st: .quad 0\n"
+        "g_entry: .quad 0\n"
+        "g_tmp: .quad 0\n"
+        ".globl g_landing\n"
+        "g_landing: .long 0\n"
+        ".data\n"
+        "g_far32: .long 0x60000000\n"
+        "  .word 0x23\n" /* Linux's 32-bit user code segment */
+        ".text\n"
+        ".globl diff_run32\n"
+        "diff_run32:\n"
+        "  push %rbx; push %rbp; push %r12; push %r13; push %r14; push %r15\n"
+        "  mov $0x2b, %eax\n" /* compat mode needs usable DS/ES (64-bit code runs with null ones) */
+        "  mov %eax, %ds\n"
+        "  mov %eax, %es\n"
+        "  mov %rsp, g_host_rsp(%rip)\n"
+        "  mov %rdi, g_st(%rip)\n"
+        "  movl $0, g_landing(%rip)\n"
+        "  mov 128(%rdi), %rax\n"
+        "  push %rax\n"
+        "  popfq\n"
+        "  mov 0(%rdi), %rax\n  mov 8(%rdi), %rcx\n  mov 16(%rdi), %rdx\n  mov 24(%rdi), %rbx\n"
+        "  mov 32(%rdi), %rsp\n  mov 40(%rdi), %rbp\n  mov 48(%rdi), %rsi\n"
+        "  mov 64(%rdi), %r8\n  mov 72(%rdi), %r9\n  mov 80(%rdi), %r10\n  mov 88(%rdi), %r11\n"
+        "  mov 96(%rdi), %r12\n  mov 104(%rdi), %r13\n  mov 112(%rdi), %r14\n  mov 120(%rdi), %r15\n"
+        "  mov 56(%rdi), %rdi\n"
+        "  ljmpl *g_far32(%rip)\n"
+        ".globl diff_run\n"
+        "diff_run:\n"
+        "  push %rbx; push %rbp; push %r12; push %r13; push %r14; push %r15\n"
+        "  mov %rsp, g_host_rsp(%rip)\n"
+        "  mov %rdi, g_st(%rip)\n"
+        "  mov %rsi, g_entry(%rip)\n"
+        "  movl $0, g_landing(%rip)\n"
+        "  mov 128(%rdi), %rax\n"
+        "  push %rax\n"
+        "  popfq\n"
+        "  mov 0(%rdi), %rax\n  mov 8(%rdi), %rcx\n  mov 16(%rdi), %rdx\n  mov 24(%rdi), %rbx\n"
+        "  mov 32(%rdi), %rsp\n  mov 40(%rdi), %rbp\n  mov 48(%rdi), %rsi\n"
+        "  mov 64(%rdi), %r8\n  mov 72(%rdi), %r9\n  mov 80(%rdi), %r10\n  mov 88(%rdi), %r11\n"
+        "  mov 96(%rdi), %r12\n  mov 104(%rdi), %r13\n  mov 112(%rdi), %r14\n  mov 120(%rdi), %r15\n"
+        "  mov 56(%rdi), %rdi\n"
+        "  jmp *g_entry(%rip)\n"
+        ".globl diff_back_a\n"
+        "diff_back_a: movl $1, g_landing(%rip); jmp diff_back\n"
+        ".globl diff_back_b\n"
+        "diff_back_b: movl $2, g_landing(%rip); jmp diff_back\n"
+        "diff_back:\n"
+        "  mov %rdi, g_tmp(%rip)\n"
+        "  mov g_st(%rip), %rdi\n"
+        "  mov %rax, 0(%rdi)\n  mov %rcx, 8(%rdi)\n  mov %rdx, 16(%rdi)\n  mov %rbx, 24(%rdi)\n"
+        "  mov %rsp, 32(%rdi)\n  mov %rbp, 40(%rdi)\n  mov %rsi, 48(%rdi)\n"
+        "  mov %r8, 64(%rdi)\n  mov %r9, 72(%rdi)\n  mov %r10, 80(%rdi)\n  mov %r11, 88(%rdi)\n"
+        "  mov %r12, 96(%rdi)\n  mov %r13, 104(%rdi)\n  mov %r14, 112(%rdi)\n  mov %r15, 120(%rdi)\n"
+        "  mov g_tmp(%rip), %rax\n  mov %rax, 56(%rdi)\n"
+        "  mov g_host_rsp(%rip), %rsp\n"
+        "  pushfq\n"
+        "  pop %rax\n"
+        "  mov %rax, 128(%rdi)\n"
+        "  cld\n"
+        "  pop %r15; pop %r14; pop %r13; pop %r12; pop %rbp; pop %rbx\n"
+        "  ret\n");
 
 static uint8_t *native_code, *native_data;
 static bool mode32; /* testing compat mode (32-bit code segment) */
@@ -150,7 +152,8 @@ static int run_native(const uint8_t *insn, int len, struct st *s)
 	if (mode32) {
 		/* 32-bit stubs far-jump to 64-bit stubs below 4 GiB, which
 		 * jump on to the back paths. */
-		static const uint8_t lj[2][7] = { { 0xea, 0x80, 0, 0, 0x60, 0x33, 0 }, { 0xea, 0xa0, 0, 0, 0x60, 0x33, 0 } };
+		static const uint8_t lj[2][7] = { { 0xea, 0x80, 0, 0, 0x60, 0x33, 0 },
+			                          { 0xea, 0xa0, 0, 0, 0x60, 0x33, 0 } };
 		memcpy(native_code + len, lj[0], 7);
 		memcpy(native_code + TARGET_OFF, lj[1], 7);
 		put_jmp_abs(native_code + 0x80, diff_back_a);
@@ -204,8 +207,12 @@ static void guest_init(void)
 
 static void guest_reset(void)
 {
-	struct x86_seg code = { .sel = 0x33, .limit = 0xffffffff, .type = 0xb, .s = 1, .dpl = 3, .present = 1, .l = 1, .g = 1 };
-	struct x86_seg data = { .sel = 0x2b, .limit = 0xffffffff, .type = 0x3, .s = 1, .dpl = 3, .present = 1, .db = 1, .g = 1 };
+	struct x86_seg code = {
+		.sel = 0x33, .limit = 0xffffffff, .type = 0xb, .s = 1, .dpl = 3, .present = 1, .l = 1, .g = 1
+	};
+	struct x86_seg data = {
+		.sel = 0x2b, .limit = 0xffffffff, .type = 0x3, .s = 1, .dpl = 3, .present = 1, .db = 1, .g = 1
+	};
 
 	memset(cpu, 0, sizeof(*cpu));
 	cpu->mem = &gmem;
@@ -255,10 +262,31 @@ static uint64_t rnd(void)
 }
 
 static const uint64_t edges[] = {
-	0, 1, 2, ~0ULL, ~1ULL, 0x7f, 0x80, 0xff, 0x100, 0x7fff, 0x8000, 0xffff, 0x10000,
-	0x7fffffff, 0x80000000, 0xffffffff, 0x100000000ULL, 0x7fffffffffffffffULL,
-	0x8000000000000000ULL, 0x8000000000000001ULL, 0xffffffff80000000ULL,
-	0xffffffffffff8000ULL, 0xffffffffffffff80ULL, 0x5555555555555555ULL, 0xaaaaaaaaaaaaaaaaULL,
+	0,
+	1,
+	2,
+	~0ULL,
+	~1ULL,
+	0x7f,
+	0x80,
+	0xff,
+	0x100,
+	0x7fff,
+	0x8000,
+	0xffff,
+	0x10000,
+	0x7fffffff,
+	0x80000000,
+	0xffffffff,
+	0x100000000ULL,
+	0x7fffffffffffffffULL,
+	0x8000000000000000ULL,
+	0x8000000000000001ULL,
+	0xffffffff80000000ULL,
+	0xffffffffffff8000ULL,
+	0xffffffffffffff80ULL,
+	0x5555555555555555ULL,
+	0xaaaaaaaaaaaaaaaaULL,
 };
 
 static uint64_t rv(void)
@@ -276,23 +304,23 @@ static uint64_t rv(void)
 
 /* ---- forms ------------------------------------------------------------------ */
 
-#define FL_CF 0x1u
-#define FL_PF 0x4u
-#define FL_AF 0x10u
-#define FL_ZF 0x40u
-#define FL_SF 0x80u
-#define FL_OF 0x800u
-#define FL_DF 0x400u
+#define FL_CF  0x1u
+#define FL_PF  0x4u
+#define FL_AF  0x10u
+#define FL_ZF  0x40u
+#define FL_SF  0x80u
+#define FL_OF  0x800u
+#define FL_DF  0x400u
 #define FL_ALL (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
-#define SZAP (FL_SF | FL_ZF | FL_AF | FL_PF)
+#define SZAP   (FL_SF | FL_ZF | FL_AF | FL_PF)
 
 enum kind {
-	K_MODRM,  /* [66][REX] op modrm [imm] */
-	K_ACC,    /* [66][REX.W] op imm */
-	K_OPREG,  /* [66][REX] op+reg [imm] */
-	K_PLAIN,  /* [pfx][66][REX.W] op */
-	K_JREL,   /* op rel8/rel32 to TARGET_OFF */
-	K_MOFFS,  /* [66][REX.W] op moffs64 */
+	K_MODRM,   /* [66][REX] op modrm [imm] */
+	K_ACC,     /* [66][REX.W] op imm */
+	K_OPREG,   /* [66][REX] op+reg [imm] */
+	K_PLAIN,   /* [pfx][66][REX.W] op */
+	K_JREL,    /* op rel8/rel32 to TARGET_OFF */
+	K_MOFFS,   /* [66][REX.W] op moffs64 */
 	K_MODRM16, /* 67 [66] op modrm with 16-bit addressing (LEA only: no access) */
 };
 
@@ -320,12 +348,12 @@ struct form {
 	uint8_t oplen;
 	uint8_t sizes; /* bit mask: 1, 2, 4, 8 */
 	enum kind kind;
-	int8_t ext;   /* ModRM.reg for group opcodes, -1: random register */
-	uint8_t mem;  /* 0 register only, 1 memory only, 2 both */
+	int8_t ext;  /* ModRM.reg for group opcodes, -1: random register */
+	uint8_t mem; /* 0 register only, 1 memory only, 2 both */
 	enum imm imm;
 	uint32_t undef;
 	enum setup setup;
-	uint8_t pfx; /* mandatory prefix (F3) or 0 */
+	uint8_t pfx;   /* mandatory prefix (F3) or 0 */
 	uint8_t modes; /* 0: 64-bit and compat mode, M64: 64-bit only, M32: compat only */
 };
 
@@ -333,20 +361,28 @@ struct form {
 #define M32 2
 
 #define SZ_BWDQ 0xf
-#define SZ_WDQ 0xe
-#define SZ_DQ 0xc
-#define SZ_WQ 0xa
-#define SZ_B 0x1
+#define SZ_WDQ  0xe
+#define SZ_DQ   0xc
+#define SZ_WQ   0xa
+#define SZ_B    0x1
 
 static const struct form forms[] = {
-#define ALU(n, o, u)                                                                                         \
-	{ n " E,G", { o }, { o + 1 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, u, S_NONE, 0, 0 },                          \
-	{ n " G,E", { o + 2 }, { o + 3 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, u, S_NONE, 0, 0 },                      \
-	{ n " acc,imm", { o + 4 }, { o + 5 }, 1, SZ_BWDQ, K_ACC, 0, 0, IZ, u, S_NONE, 0, 0 },                     \
-	{ n " E,Iz (80/81)", { 0x80 }, { 0x81 }, 1, SZ_BWDQ, K_MODRM, o / 8, 2, IZ, u, S_NONE, 0, 0 },            \
-	{ n " E,Ib (83)", { 0 }, { 0x83 }, 1, SZ_WDQ, K_MODRM, o / 8, 2, I8, u, S_NONE, 0, 0 }
-	ALU("add", 0x00, 0), ALU("or", 0x08, FL_AF), ALU("adc", 0x10, 0), ALU("sbb", 0x18, 0),
-	ALU("and", 0x20, FL_AF), ALU("sub", 0x28, 0), ALU("xor", 0x30, FL_AF), ALU("cmp", 0x38, 0),
+#define ALU(n, o, u)                                                                                           \
+	{ n " E,G", { o }, { o + 1 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, u, S_NONE, 0, 0 },                       \
+	        { n " G,E", { o + 2 }, { o + 3 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, u, S_NONE, 0, 0 },           \
+	        { n " acc,imm", { o + 4 }, { o + 5 }, 1, SZ_BWDQ, K_ACC, 0, 0, IZ, u, S_NONE, 0, 0 },          \
+	        { n " E,Iz (80/81)", { 0x80 }, { 0x81 }, 1, SZ_BWDQ, K_MODRM, o / 8, 2, IZ, u, S_NONE, 0, 0 }, \
+	{                                                                                                      \
+		n " E,Ib (83)", { 0 }, { 0x83 }, 1, SZ_WDQ, K_MODRM, o / 8, 2, I8, u, S_NONE, 0, 0             \
+	}
+	ALU("add", 0x00, 0),
+	ALU("or", 0x08, FL_AF),
+	ALU("adc", 0x10, 0),
+	ALU("sbb", 0x18, 0),
+	ALU("and", 0x20, FL_AF),
+	ALU("sub", 0x28, 0),
+	ALU("xor", 0x30, FL_AF),
+	ALU("cmp", 0x38, 0),
 #undef ALU
 	{ "test E,G", { 0x84 }, { 0x85 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, FL_AF, S_NONE, 0, 0 },
 	{ "test acc,imm", { 0xa8 }, { 0xa9 }, 1, SZ_BWDQ, K_ACC, 0, 0, IZ, FL_AF, S_NONE, 0, 0 },
@@ -362,28 +398,145 @@ static const struct form forms[] = {
 	{ "imul G,E (0F AF)", { 0 }, { 0x0f, 0xaf }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, SZAP, S_NONE, 0, 0 },
 	{ "imul G,E,Iz (69)", { 0 }, { 0x69 }, 1, SZ_WDQ, K_MODRM, -1, 2, IZ, SZAP, S_NONE, 0, 0 },
 	{ "imul G,E,Ib (6B)", { 0 }, { 0x6b }, 1, SZ_WDQ, K_MODRM, -1, 2, I8, SZAP, S_NONE, 0, 0 },
-#define SH(n, e)                                                                                              \
-	{ n " E,Ib (C0/C1)", { 0xc0 }, { 0xc1 }, 1, SZ_BWDQ, K_MODRM, e, 2, I8, 0, e < 4 ? S_ROT : S_SHIFT, 0, 0 }, \
-	{ n " E,1 (D0/D1)", { 0xd0 }, { 0xd1 }, 1, SZ_BWDQ, K_MODRM, e, 2, I0, 0, e < 4 ? S_ROT : S_SHIFT, 0, 0 }, \
-	{ n " E,CL (D2/D3)", { 0xd2 }, { 0xd3 }, 1, SZ_BWDQ, K_MODRM, e, 2, I0, 0, e < 4 ? S_ROT : S_SHIFT, 0, 0 }
-	SH("rol", 0), SH("ror", 1), SH("rcl", 2), SH("rcr", 3), SH("shl", 4), SH("shr", 5), SH("sal", 6), SH("sar", 7),
+#define SH(n, e)                                                                                                           \
+	{ n " E,Ib (C0/C1)", { 0xc0 }, { 0xc1 }, 1, SZ_BWDQ, K_MODRM, e, 2, I8, 0, e < 4 ? S_ROT : S_SHIFT, 0, 0 },        \
+	        { n " E,1 (D0/D1)", { 0xd0 }, { 0xd1 }, 1, SZ_BWDQ, K_MODRM, e, 2, I0, 0, e < 4 ? S_ROT : S_SHIFT, 0, 0 }, \
+	{                                                                                                                  \
+		n " E,CL (D2/D3)", { 0xd2 }, { 0xd3 }, 1, SZ_BWDQ, K_MODRM, e, 2, I0, 0, e < 4 ? S_ROT : S_SHIFT, 0, 0     \
+	}
+	SH("rol", 0),
+	SH("ror", 1),
+	SH("rcl", 2),
+	SH("rcr", 3),
+	SH("shl", 4),
+	SH("shr", 5),
+	SH("sal", 6),
+	SH("sar", 7),
 #undef SH
 	{ "shld E,G,Ib", { 0 }, { 0x0f, 0xa4 }, 2, SZ_WDQ, K_MODRM, -1, 2, I8, 0, S_SHXD, 0, 0 },
 	{ "shld E,G,CL", { 0 }, { 0x0f, 0xa5 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_SHXD, 0, 0 },
 	{ "shrd E,G,Ib", { 0 }, { 0x0f, 0xac }, 2, SZ_WDQ, K_MODRM, -1, 2, I8, 0, S_SHXD, 0, 0 },
 	{ "shrd E,G,CL", { 0 }, { 0x0f, 0xad }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_SHXD, 0, 0 },
-	{ "bt E,G", { 0 }, { 0x0f, 0xa3 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BTREG, 0, 0 },
-	{ "bts E,G", { 0 }, { 0x0f, 0xab }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BTREG, 0, 0 },
-	{ "btr E,G", { 0 }, { 0x0f, 0xb3 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BTREG, 0, 0 },
-	{ "btc E,G", { 0 }, { 0x0f, 0xbb }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BTREG, 0, 0 },
+	{ "bt E,G",
+	  { 0 },
+	  { 0x0f, 0xa3 },
+	  2,
+	  SZ_WDQ,
+	  K_MODRM,
+	  -1,
+	  2,
+	  I0,
+	  FL_OF | FL_SF | FL_AF | FL_PF,
+	  S_BTREG,
+	  0,
+	  0 },
+	{ "bts E,G",
+	  { 0 },
+	  { 0x0f, 0xab },
+	  2,
+	  SZ_WDQ,
+	  K_MODRM,
+	  -1,
+	  2,
+	  I0,
+	  FL_OF | FL_SF | FL_AF | FL_PF,
+	  S_BTREG,
+	  0,
+	  0 },
+	{ "btr E,G",
+	  { 0 },
+	  { 0x0f, 0xb3 },
+	  2,
+	  SZ_WDQ,
+	  K_MODRM,
+	  -1,
+	  2,
+	  I0,
+	  FL_OF | FL_SF | FL_AF | FL_PF,
+	  S_BTREG,
+	  0,
+	  0 },
+	{ "btc E,G",
+	  { 0 },
+	  { 0x0f, 0xbb },
+	  2,
+	  SZ_WDQ,
+	  K_MODRM,
+	  -1,
+	  2,
+	  I0,
+	  FL_OF | FL_SF | FL_AF | FL_PF,
+	  S_BTREG,
+	  0,
+	  0 },
 	{ "bt E,Ib", { 0 }, { 0x0f, 0xba }, 2, SZ_WDQ, K_MODRM, 4, 2, I8, FL_OF | FL_SF | FL_AF | FL_PF, S_NONE, 0, 0 },
-	{ "bts E,Ib", { 0 }, { 0x0f, 0xba }, 2, SZ_WDQ, K_MODRM, 5, 2, I8, FL_OF | FL_SF | FL_AF | FL_PF, S_NONE, 0, 0 },
-	{ "btr E,Ib", { 0 }, { 0x0f, 0xba }, 2, SZ_WDQ, K_MODRM, 6, 2, I8, FL_OF | FL_SF | FL_AF | FL_PF, S_NONE, 0, 0 },
-	{ "btc E,Ib", { 0 }, { 0x0f, 0xba }, 2, SZ_WDQ, K_MODRM, 7, 2, I8, FL_OF | FL_SF | FL_AF | FL_PF, S_NONE, 0, 0 },
+	{ "bts E,Ib",
+	  { 0 },
+	  { 0x0f, 0xba },
+	  2,
+	  SZ_WDQ,
+	  K_MODRM,
+	  5,
+	  2,
+	  I8,
+	  FL_OF | FL_SF | FL_AF | FL_PF,
+	  S_NONE,
+	  0,
+	  0 },
+	{ "btr E,Ib",
+	  { 0 },
+	  { 0x0f, 0xba },
+	  2,
+	  SZ_WDQ,
+	  K_MODRM,
+	  6,
+	  2,
+	  I8,
+	  FL_OF | FL_SF | FL_AF | FL_PF,
+	  S_NONE,
+	  0,
+	  0 },
+	{ "btc E,Ib",
+	  { 0 },
+	  { 0x0f, 0xba },
+	  2,
+	  SZ_WDQ,
+	  K_MODRM,
+	  7,
+	  2,
+	  I8,
+	  FL_OF | FL_SF | FL_AF | FL_PF,
+	  S_NONE,
+	  0,
+	  0 },
 	{ "bsf", { 0 }, { 0x0f, 0xbc }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_ALL & ~FL_ZF, S_BITSCAN, 0, 0 },
 	{ "bsr", { 0 }, { 0x0f, 0xbd }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_ALL & ~FL_ZF, S_BITSCAN, 0, 0 },
-	{ "tzcnt", { 0 }, { 0x0f, 0xbc }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BITSCAN, 0xf3, 0 },
-	{ "lzcnt", { 0 }, { 0x0f, 0xbd }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BITSCAN, 0xf3, 0 },
+	{ "tzcnt",
+	  { 0 },
+	  { 0x0f, 0xbc },
+	  2,
+	  SZ_WDQ,
+	  K_MODRM,
+	  -1,
+	  2,
+	  I0,
+	  FL_OF | FL_SF | FL_AF | FL_PF,
+	  S_BITSCAN,
+	  0xf3,
+	  0 },
+	{ "lzcnt",
+	  { 0 },
+	  { 0x0f, 0xbd },
+	  2,
+	  SZ_WDQ,
+	  K_MODRM,
+	  -1,
+	  2,
+	  I0,
+	  FL_OF | FL_SF | FL_AF | FL_PF,
+	  S_BITSCAN,
+	  0xf3,
+	  0 },
 	{ "popcnt", { 0 }, { 0x0f, 0xb8 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_BITSCAN, 0xf3, 0 },
 	{ "bswap", { 0 }, { 0x0f, 0xc8 }, 2, SZ_DQ, K_OPREG, 0, 0, I0, 0, S_NONE, 0, 0 },
 	{ "xchg E,G", { 0x86 }, { 0x87 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 },
@@ -405,13 +558,29 @@ static const struct form forms[] = {
 	{ "lea", { 0 }, { 0x8d }, 1, SZ_WDQ, K_MODRM, -1, 1, I0, 0, S_NONE, 0, 0 },
 	{ "cbw/cwde/cdqe", { 0 }, { 0x98 }, 1, SZ_WDQ, K_PLAIN, 0, 0, I0, 0, S_NONE, 0, 0 },
 	{ "cwd/cdq/cqo", { 0 }, { 0x99 }, 1, SZ_WDQ, K_PLAIN, 0, 0, I0, 0, S_NONE, 0, 0 },
-#define CC(c)                                                                                            \
-	{ "setcc " #c, { 0x0f, 0x90 + c }, { 0 }, 2, SZ_B, K_MODRM, 0, 2, I0, 0, S_NONE, 0, 0 },            \
-	{ "cmovcc " #c, { 0 }, { 0x0f, 0x40 + c }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 },        \
-	{ "jcc rel8 " #c, { 0 }, { 0x70 + c }, 1, 0x8, K_JREL, 0, 0, I8, 0, S_NONE, 0, 0 },                 \
-	{ "jcc rel32 " #c, { 0 }, { 0x0f, 0x80 + c }, 2, 0x8, K_JREL, 0, 0, IZ, 0, S_NONE, 0, 0 }
-	CC(0), CC(1), CC(2), CC(3), CC(4), CC(5), CC(6), CC(7),
-	CC(8), CC(9), CC(10), CC(11), CC(12), CC(13), CC(14), CC(15),
+#define CC(c)                                                                                                \
+	{ "setcc " #c, { 0x0f, 0x90 + c }, { 0 }, 2, SZ_B, K_MODRM, 0, 2, I0, 0, S_NONE, 0, 0 },             \
+	        { "cmovcc " #c, { 0 }, { 0x0f, 0x40 + c }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 }, \
+	        { "jcc rel8 " #c, { 0 }, { 0x70 + c }, 1, 0x8, K_JREL, 0, 0, I8, 0, S_NONE, 0, 0 },          \
+	{                                                                                                    \
+		"jcc rel32 " #c, { 0 }, { 0x0f, 0x80 + c }, 2, 0x8, K_JREL, 0, 0, IZ, 0, S_NONE, 0, 0        \
+	}
+	CC(0),
+	CC(1),
+	CC(2),
+	CC(3),
+	CC(4),
+	CC(5),
+	CC(6),
+	CC(7),
+	CC(8),
+	CC(9),
+	CC(10),
+	CC(11),
+	CC(12),
+	CC(13),
+	CC(14),
+	CC(15),
 #undef CC
 	{ "jmp rel8", { 0 }, { 0xeb }, 1, 0x8, K_JREL, 0, 0, I8, 0, S_NONE, 0, 0 },
 	{ "jmp rel32", { 0 }, { 0xe9 }, 1, 0x8, K_JREL, 0, 0, IZ, 0, S_NONE, 0, 0 },
@@ -468,12 +637,15 @@ static const struct form forms[] = {
 struct inst {
 	uint8_t b[32];
 	int n;
-	int imm_at;        /* offset of the immediate, for JREL */
-	uint32_t undef;    /* undefined flags of this instance */
-	bool skip;         /* inputs the architecture leaves undefined */
+	int imm_at;     /* offset of the immediate, for JREL */
+	uint32_t undef; /* undefined flags of this instance */
+	bool skip;      /* inputs the architecture leaves undefined */
 };
 
-static void put(struct inst *x, uint8_t v) { x->b[x->n++] = v; }
+static void put(struct inst *x, uint8_t v)
+{
+	x->b[x->n++] = v;
+}
 
 static void put_le(struct inst *x, uint64_t v, int n)
 {
@@ -489,7 +661,6 @@ static int rand_reg_not(int a, int b)
 	while (r == a || r == b);
 	return r;
 }
-
 
 /* Default operand size 64 in 64-bit mode (no REX.W needed; 32 in compat). */
 static bool is_d64(const struct form *f)
@@ -589,12 +760,8 @@ static void build(const struct form *f, int size, bool mem, struct inst *x, stru
 			put_le(x, (uint32_t)disp, 4);
 		}
 		break;
-	case K_OPREG:
-		x->b[x->n - 1] += rm & 7;
-		break;
-	case K_MOFFS:
-		put_le(x, PTR_BASE + rnd() % 0x100, mode32 ? 4 : 8);
-		break;
+	case K_OPREG: x->b[x->n - 1] += rm & 7; break;
+	case K_MOFFS: put_le(x, PTR_BASE + rnd() % 0x100, mode32 ? 4 : 8); break;
 	case K_MODRM16: {
 		unsigned mod = rnd() % 3;
 		put(x, (uint8_t)(mod << 6 | (reg & 7) << 3 | (rnd() % 8)));
@@ -604,13 +771,14 @@ static void build(const struct form *f, int size, bool mem, struct inst *x, stru
 			put_le(x, rnd(), 2);
 		break;
 	}
-	default:
-		break;
+	default: break;
 	}
 
 	/* Immediates. */
 	switch (f->imm) {
-	case I8: put(x, (uint8_t)(f->setup == S_SHIFT || f->setup == S_ROT || f->setup == S_SHXD ? rnd() % 72 : rnd())); break;
+	case I8:
+		put(x, (uint8_t)(f->setup == S_SHIFT || f->setup == S_ROT || f->setup == S_SHXD ? rnd() % 72 : rnd()));
+		break;
 	case IZ: put_le(x, rv(), size == 1 ? 1 : size == 2 ? 2 : 4); break;
 	case I16: put_le(x, rnd() % 64 * 8, 2); break;
 	case IV: put_le(x, rv(), size); break;
@@ -639,7 +807,10 @@ static void build(const struct form *f, int size, bool mem, struct inst *x, stru
 		break;
 	case S_DIV:
 		if (rnd() % 4)
-			s->r[2] = (rnd() & 1) ? 0 : (size == 1 ? s->r[2] : (int64_t)(s->r[0] << (64 - size * 8)) < 0 ? ~0ULL : 0);
+			s->r[2] = (rnd() & 1) ? 0
+			                      : (size == 1                                   ? s->r[2]
+			                         : (int64_t)(s->r[0] << (64 - size * 8)) < 0 ? ~0ULL
+			                                                                     : 0);
 		if (rnd() % 16 == 0) {
 			/* The most negative dividend by -1: #DE (and a trap for a
 			 * careless host division). */
@@ -685,11 +856,8 @@ static void build(const struct form *f, int size, bool mem, struct inst *x, stru
 				s->r[rm] = rnd() & 1 ? 0 : s->r[rm] & ~(size == 8 ? ~0ULL : (1ULL << (size * 8)) - 1);
 		}
 		break;
-	case S_ENTER:
-		s->r[5] = STACK_TOP - 0x100 + 8 * (rnd() % 8);
-		break;
-	default:
-		break;
+	case S_ENTER: s->r[5] = STACK_TOP - 0x100 + 8 * (rnd() % 8); break;
+	default: break;
 	}
 	(void)rand_reg_not;
 
@@ -729,7 +897,10 @@ static void build(const struct form *f, int size, bool mem, struct inst *x, stru
 
 	/* Flags left undefined by this instance. */
 	if (f->setup == S_SHIFT || f->setup == S_ROT || f->setup == S_SHXD) {
-		unsigned cnt = (f->imm == I8 ? x->b[x->n - 1] : f->op8[0] == 0xd0 ? 1 : (unsigned)s->r[1]) & (size == 8 ? 63 : 31);
+		unsigned cnt = (f->imm == I8        ? x->b[x->n - 1]
+		                : f->op8[0] == 0xd0 ? 1
+		                                    : (unsigned)s->r[1]) &
+		               (size == 8 ? 63 : 31);
 		if (f->opv[1] == 0xa4 || f->opv[1] == 0xac)
 			cnt = x->b[x->n - 1] & (size == 8 ? 63 : 31);
 		else if (f->opv[1] == 0xa5 || f->opv[1] == 0xad)
@@ -748,7 +919,7 @@ static void build(const struct form *f, int size, bool mem, struct inst *x, stru
 /* ---- running and comparing ----------------------------------------------------- */
 
 static const char *const reg_names[16] = { "rax", "rcx", "rdx", "rbx", "rsp", "rbp", "rsi", "rdi",
-					   "r8", "r9", "r10", "r11", "r12", "r13", "r14", "r15" };
+	                                   "r8",  "r9",  "r10", "r11", "r12", "r13", "r14", "r15" };
 static uint8_t *pool, *work;
 static unsigned long total_runs, total_bad;
 
@@ -799,7 +970,8 @@ static bool run_one(const struct form *f, int size, bool mem)
 	if (sig || vec >= 0) {
 		if (!sig || vec != sig_vector(sig) || (sig == SIGSEGV && vec != 13 && vec != 14)) {
 			if (!(sig == SIGSEGV && (vec == 13 || vec == 14))) {
-				printf("%s/%d%s: native signal %d, emu vector %d\n", f->name, size * 8, mem ? "/mem" : "", sig, vec);
+				printf("%s/%d%s: native signal %d, emu vector %d\n", f->name, size * 8,
+				       mem ? "/mem" : "", sig, vec);
 				ok = false;
 			}
 		}
@@ -815,14 +987,15 @@ static bool run_one(const struct form *f, int size, bool mem)
 			for (int i = 0; i < 8; i++)
 				nat.r[i] = (uint32_t)nat.r[i], emu.r[i] = (uint32_t)emu.r[i];
 		if (memcmp(nat.r, emu.r, sizeof(nat.r)) || ((nat.fl ^ emu.fl) & flmask)) {
-			printf("%s/%d%s: registers or flags differ (flag mask %x)\n", f->name, size * 8, mem ? "/mem" : "", flmask);
+			printf("%s/%d%s: registers or flags differ (flag mask %x)\n", f->name, size * 8,
+			       mem ? "/mem" : "", flmask);
 			ok = false;
 		}
 		if (memcmp(native_data, guest_ptr(DATA_LA), DATA_SIZE)) {
 			for (int i = 0; i < DATA_SIZE; i++)
 				if (native_data[i] != guest_ptr(DATA_LA)[i]) {
-					printf("%s/%d%s: memory differs at +%#x: native %02x emu %02x\n", f->name, size * 8,
-					       mem ? "/mem" : "", i, native_data[i], guest_ptr(DATA_LA)[i]);
+					printf("%s/%d%s: memory differs at +%#x: native %02x emu %02x\n", f->name,
+					       size * 8, mem ? "/mem" : "", i, native_data[i], guest_ptr(DATA_LA)[i]);
 					break;
 				}
 			ok = false;
@@ -845,9 +1018,9 @@ static bool setup_native(void)
 	static uint8_t altstack[65536];
 	stack_t ss = { .ss_sp = altstack, .ss_size = sizeof(altstack) };
 	native_code = mmap((void *)CODE_LA, 0x1000, PROT_READ | PROT_WRITE | PROT_EXEC,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	native_data = mmap((void *)DATA_LA, DATA_SIZE, PROT_READ | PROT_WRITE,
-			   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+	                   MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
 	if (native_code != (void *)CODE_LA || native_data != (void *)DATA_LA)
 		return false;
 	sigaltstack(&ss, NULL);
@@ -899,16 +1072,16 @@ static void run_forms(const char *const *prefixes)
 	assert_int_equal(bad, 0);
 }
 
-#define FAMILY(fn, ...)                                                 \
-	static void fn(void **state)                                    \
-	{                                                               \
-		static const char *const p[] = { __VA_ARGS__, NULL };   \
-		(void)state;                                            \
-		mode32 = false;                                         \
-		run_forms(p);                                           \
-		mode32 = true;                                          \
-		run_forms(p);                                           \
-		mode32 = false;                                         \
+#define FAMILY(fn, ...)                                               \
+	static void fn(void **state)                                  \
+	{                                                             \
+		static const char *const p[] = { __VA_ARGS__, NULL }; \
+		(void)state;                                          \
+		mode32 = false;                                       \
+		run_forms(p);                                         \
+		mode32 = true;                                        \
+		run_forms(p);                                         \
+		mode32 = false;                                       \
 	}
 
 FAMILY(test_alu, "add", "or", "adc", "sbb", "and", "sub", "xor", "cmp", "test", "not", "neg", "inc", "dec")
@@ -941,9 +1114,9 @@ static int group_setup(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_alu), cmocka_unit_test(test_muldiv), cmocka_unit_test(test_shift),
-		cmocka_unit_test(test_bitops), cmocka_unit_test(test_xchg), cmocka_unit_test(test_mov),
-		cmocka_unit_test(test_branch), cmocka_unit_test(test_stack), cmocka_unit_test(test_flags),
+		cmocka_unit_test(test_alu),    cmocka_unit_test(test_muldiv), cmocka_unit_test(test_shift),
+		cmocka_unit_test(test_bitops), cmocka_unit_test(test_xchg),   cmocka_unit_test(test_mov),
+		cmocka_unit_test(test_branch), cmocka_unit_test(test_stack),  cmocka_unit_test(test_flags),
 		cmocka_unit_test(test_string), cmocka_unit_test(test_legacy),
 	};
 	int r = cmocka_run_group_tests(tests, group_setup, NULL);

@@ -14,24 +14,24 @@
 
 void lapic_timer_expire(struct emu_lapic *l);
 
-#define REG_ID 0x20
-#define REG_VER 0x30
-#define REG_TPR 0x80
-#define REG_PPR 0xa0
-#define REG_EOI 0xb0
-#define REG_LDR 0xd0
-#define REG_SVR 0xf0
-#define REG_ISR 0x100
-#define REG_IRR 0x200
-#define REG_ESR 0x280
-#define REG_ICR_LO 0x300
-#define REG_ICR_HI 0x310
-#define REG_LVT_TIMER 0x320
-#define REG_LVT_LINT0 0x350
-#define REG_LVT_LINT1 0x360
+#define REG_ID         0x20
+#define REG_VER        0x30
+#define REG_TPR        0x80
+#define REG_PPR        0xa0
+#define REG_EOI        0xb0
+#define REG_LDR        0xd0
+#define REG_SVR        0xf0
+#define REG_ISR        0x100
+#define REG_IRR        0x200
+#define REG_ESR        0x280
+#define REG_ICR_LO     0x300
+#define REG_ICR_HI     0x310
+#define REG_LVT_TIMER  0x320
+#define REG_LVT_LINT0  0x350
+#define REG_LVT_LINT1  0x360
 #define REG_TIMER_INIT 0x380
-#define REG_TIMER_CUR 0x390
-#define REG_TIMER_DCR 0x3e0
+#define REG_TIMER_CUR  0x390
+#define REG_TIMER_DCR  0x3e0
 
 static int setup(void **state)
 {
@@ -154,7 +154,7 @@ static void test_timer_modes(void **state)
 	uint32_t cur;
 
 	wr(c, REG_SVR, 0x1ff);
-	wr(c, REG_TIMER_DCR, 0xa); /* divide by 128 */
+	wr(c, REG_TIMER_DCR, 0xa);  /* divide by 128 */
 	wr(c, REG_LVT_TIMER, 0x40); /* one-shot, vector 0x40 */
 	wr(c, REG_TIMER_INIT, 0xffffffffu);
 	cur = rd(c, REG_TIMER_CUR);

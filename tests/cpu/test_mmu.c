@@ -13,19 +13,19 @@
 
 #include "cpu/emu/emu.h"
 
-#define P (1ULL << 0)
-#define W (1ULL << 1)
-#define U (1ULL << 2)
-#define A (1ULL << 5)
-#define D (1ULL << 6)
+#define P  (1ULL << 0)
+#define W  (1ULL << 1)
+#define U  (1ULL << 2)
+#define A  (1ULL << 5)
+#define D  (1ULL << 6)
 #define PS (1ULL << 7)
-#define G (1ULL << 8)
+#define G  (1ULL << 8)
 #define NX (1ULL << 63)
 
 #define PML4 0x1000
 #define PDPT 0x2000
-#define PD 0x3000
-#define PT 0x4000
+#define PD   0x3000
+#define PT   0x4000
 
 struct fx {
 	struct guest_mem mem;
@@ -84,14 +84,14 @@ static void map4k(struct fx *f, uint64_t la, uint64_t gpa, uint64_t flags)
 }
 
 /* Runs expr expecting a fault; checks its vector and error code. */
-#define EXPECT_FAULT(cpu, expr, vec, err)                                  \
-	do {                                                               \
-		if (setjmp((cpu)->exc_jmp) == 0) {                         \
-			expr;                                              \
-			fail_msg("no fault from %s", #expr);               \
-		}                                                          \
-		assert_int_equal((cpu)->exc_vector, (vec));                \
-		assert_int_equal((cpu)->exc_error, (err));                 \
+#define EXPECT_FAULT(cpu, expr, vec, err)                    \
+	do {                                                 \
+		if (setjmp((cpu)->exc_jmp) == 0) {           \
+			expr;                                \
+			fail_msg("no fault from %s", #expr); \
+		}                                            \
+		assert_int_equal((cpu)->exc_vector, (vec));  \
+		assert_int_equal((cpu)->exc_error, (err));   \
 	} while (0)
 
 static void test_walk_4k_sets_accessed_then_dirty(void **state)
@@ -181,8 +181,8 @@ static void test_walk_legacy_modes(void **state)
 	c->cr4 = CR4_PSE;
 	c->cr3 = 0x8000;
 	emu_update_mode(c);
-	*ent32(f, 0x8000, 1) = 0x800000 | P | W | PS;  /* 4..8 MiB → 8 MiB */
-	*ent32(f, 0x8000, 2) = 0x9000 | P | W | U;     /* 8..12 MiB → PT */
+	*ent32(f, 0x8000, 1) = 0x800000 | P | W | PS; /* 4..8 MiB → 8 MiB */
+	*ent32(f, 0x8000, 2) = 0x9000 | P | W | U;    /* 8..12 MiB → PT */
 	*ent32(f, 0x9000, 5) = 0x700000 | P | U;
 	assert_int_equal(emu_walk(c, 0x412345, ACC_READ, false, &w), 0);
 	assert_int_equal(w.gpa, 0x812345);

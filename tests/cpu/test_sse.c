@@ -11,45 +11,45 @@
 #include "fputest.h"
 
 struct nstate {
-	uint8_t xmm[2][16]; /* 0 */
-	uint64_t mm[2];     /* 32 */
-	uint64_t rax, rcx;  /* 48 */
+	uint8_t xmm[2][16];         /* 0 */
+	uint64_t mm[2];             /* 32 */
+	uint64_t rax, rcx;          /* 48 */
 	uint32_t mxcsr, host_mxcsr; /* 64 */
-	uint64_t flags;     /* 72 */
-	uint64_t rsi;       /* 80 */
+	uint64_t flags;             /* 72 */
+	uint64_t rsi;               /* 80 */
 	uint64_t pad;
 	uint8_t mem[32] __attribute__((aligned(16))); /* 96 */
 };
 _Static_assert(offsetof(struct nstate, mem) == 96, "harness offsets");
 
 __asm__(".text\n"
-	"sse_harness_start:\n"
-	"stmxcsr 68(%rdi)\n"
-	"movdqu (%rdi), %xmm0\n"
-	"movdqu 16(%rdi), %xmm1\n"
-	"movq 32(%rdi), %mm0\n"
-	"movq 40(%rdi), %mm1\n"
-	"mov 48(%rdi), %rax\n"
-	"mov 56(%rdi), %rcx\n"
-	"mov 80(%rdi), %rsi\n"
-	"ldmxcsr 64(%rdi)\n"
-	"pushq 72(%rdi)\n"
-	"popfq\n"
-	"sse_harness_slot:\n"
-	".fill 16, 1, 0x90\n"
-	"pushfq\n"
-	"popq 72(%rdi)\n"
-	"stmxcsr 64(%rdi)\n"
-	"ldmxcsr 68(%rdi)\n"
-	"movdqu %xmm0, (%rdi)\n"
-	"movdqu %xmm1, 16(%rdi)\n"
-	"movq %mm0, 32(%rdi)\n"
-	"movq %mm1, 40(%rdi)\n"
-	"mov %rax, 48(%rdi)\n"
-	"mov %rcx, 56(%rdi)\n"
-	"emms\n"
-	"ret\n"
-	"sse_harness_end:\n");
+        "sse_harness_start:\n"
+        "stmxcsr 68(%rdi)\n"
+        "movdqu (%rdi), %xmm0\n"
+        "movdqu 16(%rdi), %xmm1\n"
+        "movq 32(%rdi), %mm0\n"
+        "movq 40(%rdi), %mm1\n"
+        "mov 48(%rdi), %rax\n"
+        "mov 56(%rdi), %rcx\n"
+        "mov 80(%rdi), %rsi\n"
+        "ldmxcsr 64(%rdi)\n"
+        "pushq 72(%rdi)\n"
+        "popfq\n"
+        "sse_harness_slot:\n"
+        ".fill 16, 1, 0x90\n"
+        "pushfq\n"
+        "popq 72(%rdi)\n"
+        "stmxcsr 64(%rdi)\n"
+        "ldmxcsr 68(%rdi)\n"
+        "movdqu %xmm0, (%rdi)\n"
+        "movdqu %xmm1, 16(%rdi)\n"
+        "movq %mm0, 32(%rdi)\n"
+        "movq %mm1, 40(%rdi)\n"
+        "mov %rax, 48(%rdi)\n"
+        "mov %rcx, 56(%rdi)\n"
+        "emms\n"
+        "ret\n"
+        "sse_harness_end:\n");
 extern const uint8_t sse_harness_start[], sse_harness_slot[], sse_harness_end[];
 
 static uint8_t *harness, *slot;
@@ -148,8 +148,8 @@ static bool same(const struct nstate *a, const struct nstate *b, int va, int vb,
 static void show(const char *who, const struct nstate *s, int vec)
 {
 	printf(" %s: vec %d mxcsr %08x flags %03llx rax %016llx rcx %016llx mm0 %016llx mm1 %016llx\n", who, vec,
-	       s->mxcsr, (unsigned long long)(s->flags & ARITH), (unsigned long long)s->rax,
-	       (unsigned long long)s->rcx, (unsigned long long)s->mm[0], (unsigned long long)s->mm[1]);
+	       s->mxcsr, (unsigned long long)(s->flags & ARITH), (unsigned long long)s->rax, (unsigned long long)s->rcx,
+	       (unsigned long long)s->mm[0], (unsigned long long)s->mm[1]);
 	hexdump("xmm0", s->xmm[0], 16);
 	hexdump("xmm1", s->xmm[1], 16);
 	hexdump("mem ", s->mem, 32);
@@ -160,12 +160,16 @@ static void show(const char *who, const struct nstate *s, int vec)
 static bool has_imm(unsigned op)
 {
 	unsigned b = op & 0xff;
-	return (op >> 8) == 3 || ((op >> 8) == 1 && ((b >= 0x70 && b <= 0x73) || b == 0xc2 || (b >= 0xc4 && b <= 0xc6)));
+	return (op >> 8) == 3 ||
+	       ((op >> 8) == 1 && ((b >= 0x70 && b <= 0x73) || b == 0xc2 || (b >= 0xc4 && b <= 0xc6)));
 }
 
 /* Skipped: MASKMOVQ/MASKMOVDQU write through RDI (the harness's state
  * pointer), 0F AE is covered by the fault/FXSAVE tests. */
-static bool skip_op(unsigned op) { return op == 0x1f7 || op == 0x1ae; }
+static bool skip_op(unsigned op)
+{
+	return op == 0x1f7 || op == 0x1ae;
+}
 
 /* Opcodes the decoder hands to the SSE part (0F AE, with WRFSBASE and
  * friends, is never run natively: skip_op). */
@@ -319,8 +323,8 @@ static void test_all_forms(void **state)
 				for (unsigned w = 0; w < 2; w++)
 					if (covered[p][w][op][0] || covered[p][w][op][1])
 						fprintf(f, "%s %s%s%02X%s%s\n", pn[p], w ? "REX.W " : "", mn[op >> 8],
-							op & 0xff, covered[p][w][op][0] ? " reg" : "",
-							covered[p][w][op][1] ? " mem" : "");
+						        op & 0xff, covered[p][w][op][0] ? " reg" : "",
+						        covered[p][w][op][1] ? " mem" : "");
 		for (unsigned op = 0; op < 0x400; op++)
 			for (unsigned p = 0; p < 4; p++)
 				if (host_only[p][op])
@@ -359,8 +363,8 @@ static void test_faults(void **state)
 	assert_int_equal(emu_bytes("0f 28 06"), EXC_GP);
 	assert_int_equal(emu_bytes("0f 10 06"), -1);
 	assert_int_equal(emu_bytes("66 0f ef 06"), EXC_GP);
-	assert_int_equal(emu_bytes("f3 0f 6f 06"), -1);       /* MOVDQU */
-	assert_int_equal(emu_bytes("f3 0f 58 06"), -1);       /* ADDSS m32: no alignment */
+	assert_int_equal(emu_bytes("f3 0f 6f 06"), -1); /* MOVDQU */
+	assert_int_equal(emu_bytes("f3 0f 58 06"), -1); /* ADDSS m32: no alignment */
 	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
 	assert_int_equal(emu_bytes("66 0f ef 06"), -1);
 	/* MOVDQU across a page boundary, both directions */
@@ -434,14 +438,14 @@ static void test_faults(void **state)
 /* FXSAVE image of the engine against the host's for the same state, and
  * FXRSTOR of that image back. */
 __asm__(".text\n"
-	"fx_native:\n"       /* rdi: 512-byte in, rsi: 512-byte out */
-	"sub $8, %rsp\n"
-	"fxsave64 -512-64(%rsp)\n" /* keep the host's own state (below the red zone) */
-	"fxrstor64 (%rdi)\n"
-	"fxsave64 (%rsi)\n"
-	"fxrstor64 -512-64(%rsp)\n"
-	"add $8, %rsp\n"
-	"ret\n");
+        "fx_native:\n" /* rdi: 512-byte in, rsi: 512-byte out */
+        "sub $8, %rsp\n"
+        "fxsave64 -512-64(%rsp)\n" /* keep the host's own state (below the red zone) */
+        "fxrstor64 (%rdi)\n"
+        "fxsave64 (%rsi)\n"
+        "fxrstor64 -512-64(%rsp)\n"
+        "add $8, %rsp\n"
+        "ret\n");
 
 static void test_fxsave(void **state)
 {
@@ -530,7 +534,9 @@ static void test_maskmov(void **state)
 		memcpy(host, init, 32);
 		unsigned off = (unsigned)rnd() % 16;
 		__asm__ volatile("movdqu %0, %%xmm0\n\tmovdqu %1, %%xmm1\n\tmaskmovdqu %%xmm1, %%xmm0"
-				 : : "m"(v), "m"(m), "D"(host + off) : "xmm0", "xmm1", "memory");
+		                 :
+		                 : "m"(v), "m"(m), "D"(host + off)
+		                 : "xmm0", "xmm1", "memory");
 		memcpy(env->mem.host + GUEST_MEM_ADDR, init, 32);
 		memcpy(&cpu->xmm[0], v, 16);
 		memcpy(&cpu->xmm[1], m, 16);
@@ -542,7 +548,9 @@ static void test_maskmov(void **state)
 		/* MASKMOVQ mm0, mm1 on the low halves */
 		memcpy(host, init, 32);
 		__asm__ volatile("movq %0, %%mm0\n\tmovq %1, %%mm1\n\tmaskmovq %%mm1, %%mm0\n\temms"
-				 : : "m"(v), "m"(m), "D"(host + off) : "mm0", "mm1", "memory");
+		                 :
+		                 : "m"(v), "m"(m), "D"(host + off)
+		                 : "mm0", "mm1", "memory");
 		memcpy(env->mem.host + GUEST_MEM_ADDR, init, 32);
 		cpu->fpu.sw = 0, cpu->fpu.tw = 0;
 		uint64_t v0, m0;
@@ -562,8 +570,8 @@ __attribute__((target("sse4.2"))) static void test_crc32(void **state)
 	(void)state;
 	struct emu_cpu *cpu = env->cpu;
 	static const uint8_t b8[] = { 0xf2, 0x0f, 0x38, 0xf0, 0xc1 }, w16[] = { 0x66, 0xf2, 0x0f, 0x38, 0xf1, 0xc1 },
-			     d32[] = { 0xf2, 0x0f, 0x38, 0xf1, 0xc1 }, q64[] = { 0xf2, 0x48, 0x0f, 0x38, 0xf1, 0xc1 },
-			     b8h[] = { 0xf2, 0x0f, 0x38, 0xf0, 0xc5 }; /* CRC32 eax, ch */
+	                     d32[] = { 0xf2, 0x0f, 0x38, 0xf1, 0xc1 }, q64[] = { 0xf2, 0x48, 0x0f, 0x38, 0xf1, 0xc1 },
+	                     b8h[] = { 0xf2, 0x0f, 0x38, 0xf0, 0xc5 }; /* CRC32 eax, ch */
 	for (int it = 0; it < 2000; it++) {
 		uint64_t acc = rnd(), v = rnd(), want;
 		cpu->gpr[X86_RCX] = v;
@@ -598,9 +606,9 @@ static void test_high_regs(void **state)
 	for (int i = 0; i < 16; i++)
 		for (int j = 0; j < 4; j++)
 			cpu->xmm[i].d[j] = (uint32_t)(i * 0x01010101u + j);
-	static const uint8_t pxor_x8_x9[] = { 0x66, 0x45, 0x0f, 0xef, 0xc1 };  /* PXOR xmm8, xmm9 */
+	static const uint8_t pxor_x8_x9[] = { 0x66, 0x45, 0x0f, 0xef, 0xc1 };    /* PXOR xmm8, xmm9 */
 	static const uint8_t movdqa_x15_x3[] = { 0x66, 0x44, 0x0f, 0x6f, 0xfb }; /* MOVDQA xmm15, xmm3 */
-	static const uint8_t movd_r9_x10[] = { 0x66, 0x45, 0x0f, 0x7e, 0xd1 };  /* MOVD r9d, xmm10 */
+	static const uint8_t movd_r9_x10[] = { 0x66, 0x45, 0x0f, 0x7e, 0xd1 };   /* MOVD r9d, xmm10 */
 	assert_int_equal(emu_run1(cpu, pxor_x8_x9, 5), -1);
 	for (int j = 0; j < 4; j++)
 		assert_int_equal(cpu->xmm[8].d[j], (8 * 0x01010101u + j) ^ (9 * 0x01010101u + j));
@@ -638,12 +646,8 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_all_forms),
-		cmocka_unit_test(test_faults),
-		cmocka_unit_test(test_fxsave),
-		cmocka_unit_test(test_maskmov),
-		cmocka_unit_test(test_high_regs),
-		cmocka_unit_test(test_crc32),
+		cmocka_unit_test(test_all_forms), cmocka_unit_test(test_faults),    cmocka_unit_test(test_fxsave),
+		cmocka_unit_test(test_maskmov),   cmocka_unit_test(test_high_regs), cmocka_unit_test(test_crc32),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

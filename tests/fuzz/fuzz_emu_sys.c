@@ -19,10 +19,10 @@
 #include "cpu/emu/emu.h"
 
 #define MEM_SIZE (16ULL << 20)
-#define CODE 0x10000ULL
-#define TABLES 0x20000ULL
-#define PML4 0x30000ULL
-#define STEPS 64
+#define CODE     0x10000ULL
+#define TABLES   0x20000ULL
+#define PML4     0x30000ULL
+#define STEPS    64
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -14,11 +14,14 @@
 
 #include "cpu/emu/ops.h"
 
-#define MEM (4ULL << 20)
+#define MEM  (4ULL << 20)
 #define CODE 0x200000ULL
 #define DATA 0x300000ULL
 
-__attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu) { (void)cpu; }
+__attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu)
+{
+	(void)cpu;
+}
 
 static struct guest_mem gmem;
 static struct emu_cpu *cpu;

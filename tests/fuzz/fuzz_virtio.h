@@ -20,8 +20,8 @@
 #include "hw/pci.h"
 #include "hw/virtio/virtio.h"
 
-#define FZ_MEM (16u << 20)
-#define FZ_WIN 0x1000u
+#define FZ_MEM     (16u << 20)
+#define FZ_WIN     0x1000u
 #define FZ_WIN_MAX 0x10000u
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);

@@ -64,9 +64,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			if (val & 1)
 				virtio_blk_drain(b);
 			break;
-		case K_MSIX:
-			vm_mmio_write(f.vm, pci_bar_addr(pd, VIRTIO_BAR_MSIX) + (off & 0xffc), val, 4);
-			break;
+		case K_MSIX: vm_mmio_write(f.vm, pci_bar_addr(pd, VIRTIO_BAR_MSIX) + (off & 0xffc), val, 4); break;
 		}
 	}
 	virtio_blk_drain(b);

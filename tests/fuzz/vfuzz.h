@@ -18,12 +18,18 @@
 #include "hw/pci.h"
 #include "hw/virtio/virtio.h"
 
-#define VF_AREA 0x100000ull
+#define VF_AREA      0x100000ull
 #define VF_AREA_SIZE 0x10000ull
-#define VF_QSIZE 16
+#define VF_QSIZE     16
 
-static void vf_set_irq(void *chip, unsigned gsi, int level) { (void)chip, (void)gsi, (void)level; }
-static void vf_msi(void *chip, uint64_t addr, uint32_t data) { (void)chip, (void)addr, (void)data; }
+static void vf_set_irq(void *chip, unsigned gsi, int level)
+{
+	(void)chip, (void)gsi, (void)level;
+}
+static void vf_msi(void *chip, uint64_t addr, uint32_t data)
+{
+	(void)chip, (void)addr, (void)data;
+}
 static const struct irqchip_ops vf_chip = { vf_set_irq, vf_msi };
 
 static struct vm *vf_vm(struct pci_host **h)

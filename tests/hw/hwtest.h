@@ -96,8 +96,14 @@ static inline void pout(struct test_vm *t, uint16_t port, uint64_t v, unsigned s
 	io_bus_write(&t->vm->pio, port, v, size);
 }
 
-static inline uint8_t inb(struct test_vm *t, uint16_t port) { return pin(t, port, 1); }
-static inline void outb(struct test_vm *t, uint16_t port, uint8_t v) { pout(t, port, v, 1); }
+static inline uint8_t inb(struct test_vm *t, uint16_t port)
+{
+	return pin(t, port, 1);
+}
+static inline void outb(struct test_vm *t, uint16_t port, uint8_t v)
+{
+	pout(t, port, v, 1);
+}
 
 static inline uint64_t mmio_rd(struct test_vm *t, uint64_t a, unsigned size)
 {

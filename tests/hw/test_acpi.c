@@ -39,8 +39,14 @@ static const uint8_t *gp(struct ctx *c, uint64_t gpa, uint64_t len)
 	return p;
 }
 
-static uint32_t le32(const uint8_t *p) { return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24; }
-static uint64_t le64(const uint8_t *p) { return le32(p) | (uint64_t)le32(p + 4) << 32; }
+static uint32_t le32(const uint8_t *p)
+{
+	return p[0] | p[1] << 8 | p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t le64(const uint8_t *p)
+{
+	return le32(p) | (uint64_t)le32(p + 4) << 32;
+}
 
 static uint8_t sum(const uint8_t *p, size_t n)
 {
@@ -109,12 +115,12 @@ static void test_fadt(void **state)
 	assert_int_equal(f[88], 4);
 	assert_int_equal(f[89], 2);
 	assert_int_equal(f[91], 4);
-	assert_int_equal(f[108], 0x32); /* century in CMOS */
+	assert_int_equal(f[108], 0x32);            /* century in CMOS */
 	assert_true((f[109] | f[110] << 8) & 0x2); /* 8042 present */
 	uint32_t flags = le32(f + 112);
-	assert_true(flags & (1 << 8));    /* 32-bit PM timer */
-	assert_false(flags & (1 << 20));  /* not hardware-reduced */
-	assert_true(flags & (1 << 10));   /* reset register */
+	assert_true(flags & (1 << 8));   /* 32-bit PM timer */
+	assert_false(flags & (1 << 20)); /* not hardware-reduced */
+	assert_true(flags & (1 << 10));  /* reset register */
 	assert_int_equal(le64(f + 116 + 4), 0xcf9);
 	assert_int_equal(f[128], 0x06);
 	/* 32- and 64-bit pointers agree and lead to FACS and DSDT. */

@@ -35,16 +35,16 @@ static void test_board_up_and_down(void **state)
 	assert_memory_equal(gpa_to_host(&t->vm->mem, b->acpi_rsdp, 8), "RSD PTR ", 8);
 
 	/* Each device answers at its ports. */
-	assert_int_equal(inb(t, BOARD_COM1_PORT + 5), 0x60);       /* UART LSR */
+	assert_int_equal(inb(t, BOARD_COM1_PORT + 5), 0x60); /* UART LSR */
 	outb(t, 0x64, 0xaa);
-	assert_int_equal(inb(t, 0x60), 0x55);                       /* i8042 */
+	assert_int_equal(inb(t, 0x60), 0x55); /* i8042 */
 	pout(t, 0xcf8, 0x80000000, 4);
-	assert_int_equal(pin(t, 0xcfc, 4), 0x12378086);             /* PCI host */
+	assert_int_equal(pin(t, 0xcfc, 4), 0x12378086); /* PCI host */
 	outb(t, 0x70, 0x0d);
-	assert_int_equal(inb(t, 0x71), 0x80);                       /* RTC */
+	assert_int_equal(inb(t, 0x71), 0x80); /* RTC */
 	outb(t, 0x43, 0x00);
-	(void)inb(t, 0x40);                                         /* PIT latch */
-	assert_true(io_bus_find(&t->vm->pio, 0x608) != NULL);       /* PM timer */
+	(void)inb(t, 0x40);                                   /* PIT latch */
+	assert_true(io_bus_find(&t->vm->pio, 0x608) != NULL); /* PM timer */
 	assert_true(io_bus_find(&t->vm->pio, BOARD_DEBUG_EXIT_PORT) != NULL);
 	assert_true(io_bus_find(&t->vm->mmio, BOARD_IOAPIC_BASE) != NULL);
 
@@ -118,10 +118,10 @@ static void test_random_access_storm(void **state)
 	t->vm->cfg.serial = "null";
 	t->vm->ncpus = 1;
 	assert_int_equal(board_init(t->vm, err, sizeof(err)), 0);
-	static const uint16_t ports[] = { 0x20, 0x21, 0xa0, 0xa1, 0x4d0, 0x4d1, 0x40, 0x41, 0x42, 0x43, 0x61,
-					  0x60, 0x64, 0x92, 0x70, 0x71, 0x3f8, 0x3f9, 0x3fa, 0x3fb, 0x3fc, 0x3fd,
-					  0x3fe, 0x3ff, 0xcf8, 0xcf9, 0xcfc, 0xcfd, 0xcfe, 0xcff, 0x600, 0x602,
-					  0x604, 0x608, 0xc000, 0xc010 };
+	static const uint16_t ports[] = { 0x20,  0x21,  0xa0,  0xa1,  0x4d0, 0x4d1, 0x40,  0x41,   0x42,
+		                          0x43,  0x61,  0x60,  0x64,  0x92,  0x70,  0x71,  0x3f8,  0x3f9,
+		                          0x3fa, 0x3fb, 0x3fc, 0x3fd, 0x3fe, 0x3ff, 0xcf8, 0xcf9,  0xcfc,
+		                          0xcfd, 0xcfe, 0xcff, 0x600, 0x602, 0x604, 0x608, 0xc000, 0xc010 };
 	uint64_t x = 0x9e3779b97f4a7c15ULL;
 	for (int i = 0; i < 300000; i++) {
 		x ^= x << 13;
@@ -132,7 +132,8 @@ static void test_random_access_storm(void **state)
 		if (size == 8)
 			size = 4;
 		if ((x >> 8 & 7) == 0) {
-			uint64_t a = (x >> 16 & 1) ? BOARD_IOAPIC_BASE + (x >> 20 & 0x7f) : BOARD_PCI_MMIO_BASE + (x >> 20 & 0xffff);
+			uint64_t a = (x >> 16 & 1) ? BOARD_IOAPIC_BASE + (x >> 20 & 0x7f)
+			                           : BOARD_PCI_MMIO_BASE + (x >> 20 & 0xffff);
 			if (x >> 40 & 1)
 				io_bus_write(&t->vm->mmio, a, v, size);
 			else

@@ -86,9 +86,9 @@ static void test_edge_msi_encoding(void **state)
 	assert_int_equal(c->n, 1);
 	assert_int_equal(c->addr[0], 0xfee02000);
 	assert_int_equal(c->data[0] & 0xff, 0x31);
-	assert_int_equal(c->data[0] & 0x700, 0);          /* fixed */
-	assert_int_equal(c->data[0] & (1u << 15), 0);     /* edge */
-	ioapic_set_irq(c->io, 4, 1);                       /* no new edge */
+	assert_int_equal(c->data[0] & 0x700, 0);      /* fixed */
+	assert_int_equal(c->data[0] & (1u << 15), 0); /* edge */
+	ioapic_set_irq(c->io, 4, 1);                  /* no new edge */
 	assert_int_equal(c->n, 1);
 	ioapic_set_irq(c->io, 4, 0);
 	ioapic_set_irq(c->io, 4, 1);
@@ -116,14 +116,14 @@ static void test_level_remote_irr(void **state)
 	set_rte(c, 9, (1 << 15) | 0x40);
 	ioapic_set_irq(c->io, 9, 1);
 	assert_int_equal(c->n, 1);
-	assert_true(c->data[0] & (1u << 15)); /* level trigger in the MSI data */
-	assert_true(c->data[0] & (1u << 14)); /* asserted */
+	assert_true(c->data[0] & (1u << 15));       /* level trigger in the MSI data */
+	assert_true(c->data[0] & (1u << 14));       /* asserted */
 	assert_true(rd(c, 0x10 + 18) & (1u << 14)); /* remote IRR */
 	ioapic_set_irq(c->io, 9, 1);
 	assert_int_equal(c->n, 1); /* held until EOI */
 	ioapic_eoi(c->io, 0x41);   /* another vector: no effect */
 	assert_int_equal(c->n, 1);
-	ioapic_eoi(c->io, 0x40);   /* line still high: delivered again */
+	ioapic_eoi(c->io, 0x40); /* line still high: delivered again */
 	assert_int_equal(c->n, 2);
 	ioapic_set_irq(c->io, 9, 0);
 	ioapic_eoi(c->io, 0x40);

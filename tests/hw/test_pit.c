@@ -152,7 +152,7 @@ static void test_channel2_port61(void **state)
 {
 	struct ctx *c = *state;
 	outb(c->t, 0x61, 0x01); /* gate on, speaker off */
-	load(c, 2, 0xb0, 1000);  /* channel 2, mode 0 */
+	load(c, 2, 0xb0, 1000); /* channel 2, mode 0 */
 	uint8_t v = inb(c->t, 0x61);
 	assert_int_equal(v & 0x0f, 0x01);
 	assert_int_equal(v & 0x20, 0); /* OUT2 low while counting */

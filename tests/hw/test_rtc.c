@@ -70,7 +70,7 @@ static void test_bcd_24h(void **state)
 static void test_binary_12h(void **state)
 {
 	struct ctx *c = *state;
-	cmos_w(c, 0x0b, 0x04); /* binary, 12 h */
+	cmos_w(c, 0x0b, 0x04);                 /* binary, 12 h */
 	assert_int_equal(cmos(c, 0x04), 0x81); /* 1 PM */
 	assert_int_equal(cmos(c, 0x00), 56);
 	assert_int_equal(cmos(c, 0x09), 24);
@@ -103,7 +103,7 @@ static void test_set_time(void **state)
 	cmos_w(c, 0x0b, 0x82); /* SET */
 	c->wall += 10 * NS;
 	assert_int_equal(cmos(c, 0x00), 0x56); /* frozen while SET */
-	cmos_w(c, 0x09, 0x28); /* 2028: Feb 29 exists */
+	cmos_w(c, 0x09, 0x28);                 /* 2028: Feb 29 exists */
 	cmos_w(c, 0x04, 0x08);
 	cmos_w(c, 0x0b, 0x02); /* run again */
 	assert_int_equal(cmos(c, 0x09), 0x28);

@@ -7,7 +7,7 @@
 #include "hw/uart.h"
 #include "vm/chardev.h"
 
-#define P BOARD_COM1_PORT
+#define P   BOARD_COM1_PORT
 #define IRQ BOARD_COM1_IRQ
 
 enum { RBR, IER, IIR, LCR, MCR, LSR, MSR, SCR };
@@ -42,8 +42,14 @@ static int teardown(void **state)
 	return 0;
 }
 
-static uint8_t rd(struct ctx *c, int reg) { return inb(c->t, P + reg); }
-static void wr(struct ctx *c, int reg, uint8_t v) { outb(c->t, P + reg, v); }
+static uint8_t rd(struct ctx *c, int reg)
+{
+	return inb(c->t, P + reg);
+}
+static void wr(struct ctx *c, int reg, uint8_t v)
+{
+	outb(c->t, P + reg, v);
+}
 
 static void test_reset_state_and_scratch(void **state)
 {
@@ -69,7 +75,7 @@ static void test_reset_state_and_scratch(void **state)
 static void test_loopback(void **state)
 {
 	struct ctx *c = *state;
-	wr(c, MCR, 0x1a); /* LOOP | OUT2 | RTS */
+	wr(c, MCR, 0x1a);                          /* LOOP | OUT2 | RTS */
 	assert_int_equal(rd(c, MSR) & 0xf0, 0x90); /* DCD | CTS */
 	wr(c, MCR, 0x1f);
 	assert_int_equal(rd(c, MSR) & 0xf0, 0xf0);
@@ -217,7 +223,7 @@ static void test_input_survives_driver_startup(void **state)
 	wr(c, IER, 0x00);
 	wr(c, FCR, 0x07); /* serial8250_clear_fifos */
 	wr(c, FCR, 0x00);
-	rd(c, LSR);       /* startup's "clear the interrupt registers" */
+	rd(c, LSR); /* startup's "clear the interrupt registers" */
 	rd(c, RBR);
 	rd(c, IIR);
 	rd(c, MSR);

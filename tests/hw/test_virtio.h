@@ -11,10 +11,10 @@
 #include "hw/pci.h"
 #include "hw/virtio/virtio.h"
 
-#define DRV_MEM_MB 16
+#define DRV_MEM_MB    16
 #define DRV_RING_BASE 0x100000ull /* queue q's rings at base + q * 0x10000 */
-#define DRV_BUF_BASE 0x400000ull  /* data buffers, bump-allocated */
-#define DRV_QSIZE 16
+#define DRV_BUF_BASE  0x400000ull /* data buffers, bump-allocated */
+#define DRV_QSIZE     16
 
 struct drv_buf {
 	uint64_t gpa;
@@ -87,7 +87,8 @@ static inline void drv_set_status(struct drv *d, uint8_t s)
 static inline uint64_t drv_cfg(struct drv *d, unsigned off, unsigned size)
 {
 	if (d->legacy)
-		return drv_rd(d, (pci_msix_enabled(d->pd) ? VIRTIO_LEGACY_CONFIG_MSIX : VIRTIO_LEGACY_CONFIG) + off, size);
+		return drv_rd(d, (pci_msix_enabled(d->pd) ? VIRTIO_LEGACY_CONFIG_MSIX : VIRTIO_LEGACY_CONFIG) + off,
+		              size);
 	return drv_rd(d, d->devcfg + off, size);
 }
 
@@ -121,7 +122,10 @@ static inline void drv_probe(struct drv *d, struct test_vm *t, struct pci_device
 		assert_int_equal(pci_cfg_read(pd, c + 4, 1), 4); /* BAR */
 		switch (type) {
 		case VIRTIO_PCI_CAP_COMMON_CFG: d->common = off; break;
-		case VIRTIO_PCI_CAP_NOTIFY_CFG: d->notify = off; d->notify_mult = pci_cfg_read(pd, c + 16, 4); break;
+		case VIRTIO_PCI_CAP_NOTIFY_CFG:
+			d->notify = off;
+			d->notify_mult = pci_cfg_read(pd, c + 16, 4);
+			break;
 		case VIRTIO_PCI_CAP_ISR_CFG: d->isr = off; break;
 		case VIRTIO_PCI_CAP_DEVICE_CFG: d->devcfg = off; break;
 		}
@@ -244,14 +248,14 @@ static inline uint16_t drv_post(struct drv *d, unsigned q, const struct drv_buf 
 		uint64_t tab = drv_alloc(d, 16 * n);
 		for (unsigned i = 0; i < n; i++)
 			put_desc(gmem(d, tab + 16 * i), b[i].gpa, b[i].len,
-				 (b[i].write ? VRING_DESC_F_WRITE : 0) | (i + 1 < n ? VRING_DESC_F_NEXT : 0), i + 1);
+			         (b[i].write ? VRING_DESC_F_WRITE : 0) | (i + 1 < n ? VRING_DESC_F_NEXT : 0), i + 1);
 		put_desc(gmem(d, dq->desc + 16 * head), tab, 16 * n, VRING_DESC_F_INDIRECT, 0);
 		dq->next_desc = (head + 1) % dq->size;
 	} else {
 		for (unsigned i = 0; i < n; i++) {
 			uint16_t idx = (head + i) % dq->size, nx = (head + i + 1) % dq->size;
 			put_desc(gmem(d, dq->desc + 16 * idx), b[i].gpa, b[i].len,
-				 (b[i].write ? VRING_DESC_F_WRITE : 0) | (i + 1 < n ? VRING_DESC_F_NEXT : 0), nx);
+			         (b[i].write ? VRING_DESC_F_WRITE : 0) | (i + 1 < n ? VRING_DESC_F_NEXT : 0), nx);
 		}
 		dq->next_desc = (head + n) % dq->size;
 	}

@@ -15,10 +15,11 @@
 #include "cpu/engine.h"
 
 #define IMG_SECTORS 2048 /* 1 MiB */
-#define WANT (1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_RING_EVENT_IDX | 1ull << VIRTIO_F_RING_INDIRECT_DESC | \
-	      1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE | 1ull << VIRTIO_BLK_F_FLUSH |          \
-	      1ull << VIRTIO_BLK_F_RO | 1ull << VIRTIO_BLK_F_DISCARD | 1ull << VIRTIO_BLK_F_WRITE_ZEROES |      \
-	      1ull << VIRTIO_BLK_F_SIZE_MAX)
+#define WANT                                                                                                  \
+	(1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_RING_EVENT_IDX | 1ull << VIRTIO_F_RING_INDIRECT_DESC | \
+	 1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE | 1ull << VIRTIO_BLK_F_FLUSH |          \
+	 1ull << VIRTIO_BLK_F_RO | 1ull << VIRTIO_BLK_F_DISCARD | 1ull << VIRTIO_BLK_F_WRITE_ZEROES |         \
+	 1ull << VIRTIO_BLK_F_SIZE_MAX)
 
 struct ctx {
 	struct test_vm *t;
@@ -91,7 +92,7 @@ struct req {
 };
 
 static uint8_t do_req(struct ctx *c, uint32_t type, uint64_t sector, uint64_t data, uint32_t len, bool data_write,
-		      bool indirect, uint32_t *used_len)
+                      bool indirect, uint32_t *used_len)
 {
 	struct drv *d = &c->d;
 	uint64_t hdr = drv_alloc(d, 16), st = drv_alloc(d, 1);
@@ -255,7 +256,7 @@ static void test_split_buffers(void **state)
 	struct drv *d = &c->d;
 	ready(c);
 	uint64_t h1 = drv_alloc(d, 5), h2 = drv_alloc(d, 11), b1 = drv_alloc(d, 100), b2 = drv_alloc(d, 400),
-		 b3 = drv_alloc(d, 13);
+	         b3 = drv_alloc(d, 13);
 	uint32_t type = VIRTIO_BLK_T_IN;
 	uint64_t sector = 3;
 	uint8_t hdr[16] = { 0 };
@@ -263,7 +264,9 @@ static void test_split_buffers(void **state)
 	memcpy(hdr + 8, &sector, 8);
 	memcpy(gmem(d, h1), hdr, 5);
 	memcpy(gmem(d, h2), hdr + 5, 11);
-	struct drv_buf b[] = { { h1, 5, false }, { h2, 11, false }, { b1, 100, true }, { b2, 400, true }, { b3, 13, true } };
+	struct drv_buf b[] = {
+		{ h1, 5, false }, { h2, 11, false }, { b1, 100, true }, { b2, 400, true }, { b3, 13, true }
+	};
 	drv_post(d, 0, b, 5, false);
 	drv_kick(d, 0);
 	virtio_blk_drain(c->b);
@@ -520,7 +523,9 @@ static void test_bad_zero_length_loop(void **state)
 	struct ctx *c = *state;
 	ready(c);
 	uint64_t a = drv_alloc(&c->d, 64);
-	const uint64_t ds[][4] = { { a, 16, VRING_DESC_F_NEXT, 1 }, { a, 0, VRING_DESC_F_NEXT, 2 }, { a, 0, VRING_DESC_F_NEXT, 1 } };
+	const uint64_t ds[][4] = { { a, 16, VRING_DESC_F_NEXT, 1 },
+		                   { a, 0, VRING_DESC_F_NEXT, 2 },
+		                   { a, 0, VRING_DESC_F_NEXT, 1 } };
 	post_descs(c, ds, 3, 0);
 	expect_needs_reset(c);
 }
@@ -544,7 +549,7 @@ static void test_bad_address(void **state)
 	ready(c);
 	uint64_t a = drv_alloc(&c->d, 64);
 	const uint64_t ds[][4] = { { a, 16, VRING_DESC_F_NEXT, 1 },
-				   { (DRV_MEM_MB << 20) - 256, 512, VRING_DESC_F_WRITE, 0 } };
+		                   { (DRV_MEM_MB << 20) - 256, 512, VRING_DESC_F_WRITE, 0 } };
 	post_descs(c, ds, 2, 0);
 	expect_needs_reset(c);
 }
@@ -555,8 +560,9 @@ static void test_bad_mmio_address(void **state)
 	ready(c);
 	uint64_t a = drv_alloc(&c->d, 64);
 	/* The device's own BAR and the wrap-around end of the address space. */
-	const uint64_t ds[][4] = { { a, 16, VRING_DESC_F_NEXT, 1 }, { c->d.bar4, 512, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 2 },
-				   { ~0ull - 7, 16, VRING_DESC_F_WRITE, 0 } };
+	const uint64_t ds[][4] = { { a, 16, VRING_DESC_F_NEXT, 1 },
+		                   { c->d.bar4, 512, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 2 },
+		                   { ~0ull - 7, 16, VRING_DESC_F_WRITE, 0 } };
 	post_descs(c, ds, 3, 0);
 	expect_needs_reset(c);
 }
@@ -576,8 +582,9 @@ static void test_bad_read_after_write(void **state)
 	struct ctx *c = *state;
 	ready(c);
 	uint64_t a = drv_alloc(&c->d, 64);
-	const uint64_t ds[][4] = { { a, 16, VRING_DESC_F_NEXT, 1 }, { a + 16, 1, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 2 },
-				   { a + 32, 16, 0, 0 } };
+	const uint64_t ds[][4] = { { a, 16, VRING_DESC_F_NEXT, 1 },
+		                   { a + 16, 1, VRING_DESC_F_NEXT | VRING_DESC_F_WRITE, 2 },
+		                   { a + 32, 16, 0, 0 } };
 	post_descs(c, ds, 3, 0);
 	expect_needs_reset(c);
 }

@@ -168,7 +168,8 @@ static void test_config(void **state)
 	assert_memory_equal(mac, "\x52\x54\x00\x12\x34", 5);
 	assert_false(mac[0] & 1);
 	assert_int_equal(vdrv_rd(&c->d, VIRTIO_DEVCFG_OFF + 6, 2), 1); /* LINK_UP */
-	assert_true(pci_cfg_read(&c->d.vd->pci, PCI_DEVICE_ID, 2) == 0x1000 || pci_cfg_read(&c->d.vd->pci, PCI_DEVICE_ID, 2) == 0x1041);
+	assert_true(pci_cfg_read(&c->d.vd->pci, PCI_DEVICE_ID, 2) == 0x1000 ||
+	            pci_cfg_read(&c->d.vd->pci, PCI_DEVICE_ID, 2) == 0x1041);
 	assert_int_equal(pci_cfg_read(&c->d.vd->pci, PCI_CLASS_PROG + 2, 1), 0x02); /* network */
 }
 

@@ -11,11 +11,11 @@
 #include "hw/vdrv.h"
 #include "hw/virtio/vsock.h"
 
-#define RXQ 0
-#define TXQ 1
+#define RXQ    0
+#define TXQ    1
 #define HDRLEN 44
-#define RXBUF (HDRLEN + 4096)
-#define CID 3
+#define RXBUF  (HDRLEN + 4096)
+#define CID    3
 
 enum { OP_REQUEST = 1, OP_RESPONSE, OP_RST, OP_SHUTDOWN, OP_RW, OP_CREDIT_UPDATE, OP_CREDIT_REQUEST };
 
@@ -85,10 +85,18 @@ static int teardown(void **state)
 
 /* The guest sends one packet (header + data in separate descriptors). */
 static void gsend(struct ctx *c, uint16_t op, uint32_t src_port, uint32_t dst_port, uint32_t flags, const void *data,
-		  uint32_t len, uint32_t buf_alloc, uint32_t fwd_cnt)
+                  uint32_t len, uint32_t buf_alloc, uint32_t fwd_cnt)
 {
-	struct hdr h = { .src_cid = CID, .dst_cid = 2, .src_port = src_port, .dst_port = dst_port, .len = len,
-			 .type = 1, .op = op, .flags = flags, .buf_alloc = buf_alloc, .fwd_cnt = fwd_cnt };
+	struct hdr h = { .src_cid = CID,
+		         .dst_cid = 2,
+		         .src_port = src_port,
+		         .dst_port = dst_port,
+		         .len = len,
+		         .type = 1,
+		         .op = op,
+		         .flags = flags,
+		         .buf_alloc = buf_alloc,
+		         .fwd_cnt = fwd_cnt };
 	uint64_t a[2];
 	uint32_t l[2] = { HDRLEN, len };
 	uint16_t head, uh;
@@ -381,8 +389,9 @@ static void test_half_close(void **state)
 static void test_malformed_packets(void **state)
 {
 	struct ctx *c = *state;
-	struct hdr h = { .src_cid = CID, .dst_cid = 2, .src_port = 9, .dst_port = 10, .len = 1000, .type = 1,
-			 .op = OP_RW };
+	struct hdr h = {
+		.src_cid = CID, .dst_cid = 2, .src_port = 9, .dst_port = 10, .len = 1000, .type = 1, .op = OP_RW
+	};
 	uint64_t a;
 	uint32_t l;
 	uint16_t uh;

@@ -9,9 +9,9 @@
 #include "hw/pci.h"
 #include "hw/virtio/virtio.h"
 
-#define VDRV_QSIZE 16
+#define VDRV_QSIZE     16
 #define VDRV_RING_BASE 0x100000 /* queue q at RING_BASE + q * 0x2000 */
-#define VDRV_BUF_BASE 0x200000  /* bump-allocated buffers */
+#define VDRV_BUF_BASE  0x200000 /* bump-allocated buffers */
 
 struct vdrv_q {
 	uint64_t desc, avail, used;
@@ -27,7 +27,10 @@ struct vdrv {
 	struct vdrv_q q[8];
 };
 
-static inline void *vd_host(struct vdrv *d, uint64_t gpa) { return d->t->vm->mem.host + gpa; }
+static inline void *vd_host(struct vdrv *d, uint64_t gpa)
+{
+	return d->t->vm->mem.host + gpa;
+}
 
 static inline void vdrv_wr(struct vdrv *d, unsigned off, uint64_t v, unsigned size)
 {
@@ -78,7 +81,7 @@ static inline uint64_t vdrv_init(struct vdrv *d, struct test_vm *t, struct virti
 	vdrv_wr(d, VIRTIO_PCI_COMMON_GFSELECT, 1, 4);
 	vdrv_wr(d, VIRTIO_PCI_COMMON_GF, want >> 32, 4);
 	vdrv_wr(d, VIRTIO_PCI_COMMON_STATUS,
-		VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK, 1);
+	        VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK, 1);
 	assert_true(vdrv_rd(d, VIRTIO_PCI_COMMON_STATUS, 1) & VIRTIO_STATUS_FEATURES_OK);
 	d->nq = (unsigned)vdrv_rd(d, VIRTIO_PCI_COMMON_NUMQ, 2);
 	assert_true(d->nq <= 8);
@@ -102,8 +105,8 @@ static inline uint64_t vdrv_init(struct vdrv *d, struct test_vm *t, struct virti
 		vdrv_wr(d, VIRTIO_PCI_COMMON_Q_ENABLE, 1, 2);
 	}
 	vdrv_wr(d, VIRTIO_PCI_COMMON_STATUS,
-		VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK |
-			VIRTIO_STATUS_DRIVER_OK, 1);
+	        VIRTIO_STATUS_ACKNOWLEDGE | VIRTIO_STATUS_DRIVER | VIRTIO_STATUS_FEATURES_OK | VIRTIO_STATUS_DRIVER_OK,
+	        1);
 	return offered;
 }
 
@@ -111,7 +114,7 @@ static inline uint64_t vdrv_init(struct vdrv *d, struct test_vm *t, struct virti
  * (guest addresses and lengths) on queue q without kicking; returns the
  * head descriptor. */
 static inline uint16_t vdrv_post(struct vdrv *d, unsigned q, unsigned nout, unsigned nin, const uint64_t *addr,
-				 const uint32_t *len)
+                                 const uint32_t *len)
 {
 	struct vdrv_q *vq = &d->q[q];
 	struct vring_desc *desc = vd_host(d, vq->desc);

@@ -11,16 +11,32 @@ static const uint8_t netpkt_guest_mac[6] = { 0x52, 0x54, 0x00, 0x12, 0x34, 0x56 
 static const uint8_t netpkt_bcast[6] = { 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
 
 #define NP_GUEST_IP 0x0a00020fu /* 10.0.2.15 */
-#define NP_GW_IP 0x0a000202u    /* 10.0.2.2 */
-#define NP_DNS_IP 0x0a000203u   /* 10.0.2.3 */
+#define NP_GW_IP    0x0a000202u /* 10.0.2.2 */
+#define NP_DNS_IP   0x0a000203u /* 10.0.2.3 */
 
 /* The address frames come from (tests on other networks change it). */
 static uint32_t np_guest_ip = NP_GUEST_IP;
 
-static inline void np_put16(uint8_t *p, uint16_t v) { p[0] = v >> 8; p[1] = v; }
-static inline void np_put32(uint8_t *p, uint32_t v) { p[0] = v >> 24; p[1] = v >> 16; p[2] = v >> 8; p[3] = v; }
-static inline uint16_t np_get16(const uint8_t *p) { return (uint16_t)(p[0] << 8 | p[1]); }
-static inline uint32_t np_get32(const uint8_t *p) { return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3]; }
+static inline void np_put16(uint8_t *p, uint16_t v)
+{
+	p[0] = v >> 8;
+	p[1] = v;
+}
+static inline void np_put32(uint8_t *p, uint32_t v)
+{
+	p[0] = v >> 24;
+	p[1] = v >> 16;
+	p[2] = v >> 8;
+	p[3] = v;
+}
+static inline uint16_t np_get16(const uint8_t *p)
+{
+	return (uint16_t)(p[0] << 8 | p[1]);
+}
+static inline uint32_t np_get32(const uint8_t *p)
+{
+	return (uint32_t)p[0] << 24 | p[1] << 16 | p[2] << 8 | p[3];
+}
 
 static inline uint32_t np_sum(const uint8_t *p, size_t n, uint32_t s)
 {
@@ -127,7 +143,7 @@ static inline size_t np_icmp_echo(uint8_t *f, const uint8_t *dstmac, uint32_t ds
 
 /* TCP segment with flags, no options, optional payload. */
 static inline size_t np_tcp(uint8_t *f, const uint8_t *dstmac, uint32_t dst, uint16_t sport, uint16_t dport,
-			    uint32_t seq, uint32_t ack, uint8_t flags, const void *data, size_t dlen)
+                            uint32_t seq, uint32_t ack, uint8_t flags, const void *data, size_t dlen)
 {
 	uint8_t *ip = np_eth(f, dstmac, 0x0800), *t = ip + 20;
 

@@ -119,7 +119,6 @@ static void put(struct fixture *f, uint64_t gpa, const void *code, size_t len)
 	assert_int_equal(gpa_write(&f->vm->mem, gpa, code, len), 0);
 }
 
-
 /* 32-bit flat protected mode at 0x1000: "hi" to port 0x3f8, a word string
  * out (rep outsw, count 2), an MMIO read and write to a user-space device,
  * then the doorbell with the value read. */
@@ -127,17 +126,17 @@ static void test_flat32_pio_mmio(void **state)
 {
 	(void)state;
 	static const uint8_t code[] = {
-		0x66, 0xba, 0xf8, 0x03,             /* mov $0x3f8, %dx */
-		0xb0, 'h', 0xee,                    /* mov $'h', %al; out %al, %dx */
-		0xb0, 'i', 0xee,                    /* mov $'i', %al; out %al, %dx */
-		0xbe, 0x00, 0x20, 0x00, 0x00,       /* mov $0x2000, %esi */
-		0xb9, 0x02, 0x00, 0x00, 0x00,       /* mov $2, %ecx */
-		0x66, 0xba, 0xfa, 0x03,             /* mov $0x3fa, %dx */
-		0xf3, 0x66, 0x6f,                   /* rep outsw */
-		0xa1, 0x08, 0x00, 0x00, 0xd0,       /* mov 0xd0000008, %eax */
-		0xa3, 0x10, 0x00, 0x00, 0xd0,       /* mov %eax, 0xd0000010 */
-		0xe7, 0xf4,                         /* out %eax, $0xf4 */
-		0xeb, 0xfe,                         /* jmp . */
+		0x66, 0xba, 0xf8, 0x03,       /* mov $0x3f8, %dx */
+		0xb0, 'h',  0xee,             /* mov $'h', %al; out %al, %dx */
+		0xb0, 'i',  0xee,             /* mov $'i', %al; out %al, %dx */
+		0xbe, 0x00, 0x20, 0x00, 0x00, /* mov $0x2000, %esi */
+		0xb9, 0x02, 0x00, 0x00, 0x00, /* mov $2, %ecx */
+		0x66, 0xba, 0xfa, 0x03,       /* mov $0x3fa, %dx */
+		0xf3, 0x66, 0x6f,             /* rep outsw */
+		0xa1, 0x08, 0x00, 0x00, 0xd0, /* mov 0xd0000008, %eax */
+		0xa3, 0x10, 0x00, 0x00, 0xd0, /* mov %eax, 0xd0000010 */
+		0xe7, 0xf4,                   /* out %eax, $0xf4 */
+		0xeb, 0xfe,                   /* jmp . */
 	};
 	static const uint16_t words[2] = { 0xbeef, 0xcafe };
 	struct fixture *f = fixture_new();
@@ -179,12 +178,12 @@ static void test_real_mode(void **state)
 {
 	(void)state;
 	static const uint8_t code[] = {
-		0xba, 0xf8, 0x03,       /* mov $0x3f8, %dx */
-		0x8a, 0x07,             /* mov (%bx), %al  (DS:BX) */
-		0xee,                   /* out %al, %dx */
-		0xb0, 0x2a,             /* mov $42, %al */
-		0xe6, 0xf4,             /* out %al, $0xf4 */
-		0xeb, 0xfe,             /* jmp . */
+		0xba, 0xf8, 0x03, /* mov $0x3f8, %dx */
+		0x8a, 0x07,       /* mov (%bx), %al  (DS:BX) */
+		0xee,             /* out %al, %dx */
+		0xb0, 0x2a,       /* mov $42, %al */
+		0xe6, 0xf4,       /* out %al, $0xf4 */
+		0xeb, 0xfe,       /* jmp . */
 	};
 	struct fixture *f = fixture_new();
 	struct x86_state s;
@@ -230,17 +229,17 @@ static void test_cpuid(void **state)
 {
 	(void)state;
 	static const uint8_t code[] = {
-		0xb8, 0x01, 0x00, 0x00, 0x00, /* mov $1, %eax */
-		0x0f, 0xa2,                   /* cpuid */
+		0xb8, 0x01, 0x00, 0x00, 0x00,       /* mov $1, %eax */
+		0x0f, 0xa2,                         /* cpuid */
 		0x89, 0x0d, 0x00, 0x30, 0x00, 0x00, /* mov %ecx, 0x3000 */
 		0x89, 0x1d, 0x10, 0x30, 0x00, 0x00, /* mov %ebx, 0x3010 */
-		0xb8, 0x00, 0x00, 0x00, 0x40, /* mov $0x40000000, %eax */
-		0x0f, 0xa2,                   /* cpuid */
-		0xa3, 0x04, 0x30, 0x00, 0x00, /* mov %eax, 0x3004 */
+		0xb8, 0x00, 0x00, 0x00, 0x40,       /* mov $0x40000000, %eax */
+		0x0f, 0xa2,                         /* cpuid */
+		0xa3, 0x04, 0x30, 0x00, 0x00,       /* mov %eax, 0x3004 */
 		0x89, 0x1d, 0x08, 0x30, 0x00, 0x00, /* mov %ebx, 0x3008 */
 		0x89, 0x0d, 0x0c, 0x30, 0x00, 0x00, /* mov %ecx, 0x300c */
 		0x89, 0x15, 0x14, 0x30, 0x00, 0x00, /* mov %edx, 0x3014 */
-		0xe6, 0xf4,                   /* out %al, $0xf4 */
+		0xe6, 0xf4,                         /* out %al, $0xf4 */
 		0xeb, 0xfe,
 	};
 	struct fixture *f = fixture_new();
@@ -377,12 +376,9 @@ static void test_engine_select(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_flat32_pio_mmio),
-		cmocka_unit_test(test_real_mode),
-		cmocka_unit_test(test_triple_fault),
-		cmocka_unit_test(test_cpuid),
-		cmocka_unit_test(test_state_roundtrip),
-		cmocka_unit_test(test_kick),
+		cmocka_unit_test(test_flat32_pio_mmio), cmocka_unit_test(test_real_mode),
+		cmocka_unit_test(test_triple_fault),    cmocka_unit_test(test_cpuid),
+		cmocka_unit_test(test_state_roundtrip), cmocka_unit_test(test_kick),
 		cmocka_unit_test(test_engine_select),
 	};
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);

@@ -82,7 +82,7 @@ static void dhcp(struct net_backend *be)
 	n = wait_frame(be, is_dhcp_reply, &want);
 	assert_true(n > 0);
 	v = np_parse(frame, n);
-	assert_int_equal(np_get32(v.l4 + 8 + 4), 0x1234);     /* xid */
+	assert_int_equal(np_get32(v.l4 + 8 + 4), 0x1234);       /* xid */
 	assert_int_equal(np_get32(v.l4 + 8 + 16), NP_GUEST_IP); /* yiaddr */
 	assert_true(!memcmp(frame, netpkt_guest_mac, 6) || !memcmp(frame, netpkt_bcast, 6));
 
@@ -282,8 +282,9 @@ static void test_hostfwd_reaches_guest(void **state)
 	(void)state;
 	char spec[96];
 	uint16_t hport = free_port();
-	struct sockaddr_in a = { .sin_family = AF_INET, .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
-				 .sin_port = htons(hport) };
+	struct sockaddr_in a = { .sin_family = AF_INET,
+		                 .sin_addr.s_addr = htonl(INADDR_LOOPBACK),
+		                 .sin_port = htons(hport) };
 	struct tcp_want w = { 0, 8080, NP_SYN };
 	struct net_backend *be;
 	struct np_view v;

@@ -21,7 +21,7 @@
 #include "net/net.h"
 #include "unit/netpkt.h"
 
-#define HOST_IP 0x0ad50001u  /* 10.213.0.1 */
+#define HOST_IP  0x0ad50001u /* 10.213.0.1 */
 #define GUEST_IP 0x0ad50002u /* 10.213.0.2 */
 
 static uint8_t frame[NET_FRAME_MAX];

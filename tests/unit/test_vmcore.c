@@ -22,7 +22,7 @@ static void mem_layout_small(void **state)
 	assert_non_null(gpa_to_host(&m, (64 << 20) - 8, 8));
 	assert_null(gpa_to_host(&m, (64 << 20) - 4, 8)); /* straddles the end */
 	assert_null(gpa_to_host(&m, 64 << 20, 1));
-	assert_null(gpa_to_host(&m, MEM_4G, 1)); /* no high RAM */
+	assert_null(gpa_to_host(&m, MEM_4G, 1));         /* no high RAM */
 	assert_null(gpa_to_host(&m, UINT64_MAX - 3, 8)); /* wraps */
 	guest_mem_free(&m);
 }
@@ -131,9 +131,16 @@ static void bus_many_regions_sorted(void **state)
 }
 
 static int fired[4];
-static void on_fire(void *opaque) { fired[(intptr_t)opaque]++; }
+static void on_fire(void *opaque)
+{
+	fired[(intptr_t)opaque]++;
+}
 static int changes;
-static void on_change(void *ctx) { (void)ctx; changes++; }
+static void on_change(void *ctx)
+{
+	(void)ctx;
+	changes++;
+}
 
 static void timers_order(void **state)
 {
@@ -181,9 +188,12 @@ static void sizes(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(mem_layout_small), cmocka_unit_test(mem_layout_hole),
-		cmocka_unit_test(mem_bad_sizes),    cmocka_unit_test(bus_dispatch),
-		cmocka_unit_test(bus_many_regions_sorted), cmocka_unit_test(timers_order),
+		cmocka_unit_test(mem_layout_small),
+		cmocka_unit_test(mem_layout_hole),
+		cmocka_unit_test(mem_bad_sizes),
+		cmocka_unit_test(bus_dispatch),
+		cmocka_unit_test(bus_many_regions_sorted),
+		cmocka_unit_test(timers_order),
 		cmocka_unit_test(sizes),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,16 +10,16 @@
 /* Leaf 0x40000000: EAX = highest hypervisor leaf, EBX:ECX:EDX = signature
  * "SymbiontVMM\0" (little-endian bytes in register order EBX, ECX, EDX). */
 #define SYM_CPUID_LEAF_SIGNATURE 0x40000000u
-#define SYM_CPUID_SIG_EBX 0x626d7953u /* "Symb" */
-#define SYM_CPUID_SIG_ECX 0x746e6f69u /* "iont" */
-#define SYM_CPUID_SIG_EDX 0x004d4d56u /* "VMM\0" */
+#define SYM_CPUID_SIG_EBX        0x626d7953u /* "Symb" */
+#define SYM_CPUID_SIG_ECX        0x746e6f69u /* "iont" */
+#define SYM_CPUID_SIG_EDX        0x004d4d56u /* "VMM\0" */
 
 /* Leaf 0x40000001: EAX = ABI version, EBX = engine (SYM_ENGINE_*),
  * ECX = feature bits (SYM_FEAT_*), EDX = 0 (reserved). */
 #define SYM_CPUID_LEAF_INFO 0x40000001u
-#define SYM_ABI_VERSION 1u
-#define SYM_ENGINE_EMU 1u
-#define SYM_ENGINE_KVM 2u
+#define SYM_ABI_VERSION     1u
+#define SYM_ENGINE_EMU      1u
+#define SYM_ENGINE_KVM      2u
 
 /* Leaf 0x40000010 (the VMware-style timing leaf, which Linux reads):
  * EAX = TSC frequency in kHz, EBX = local APIC timer (bus) frequency in kHz,

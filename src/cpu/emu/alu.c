@@ -9,7 +9,8 @@
 enum { A_ADD, A_OR, A_ADC, A_SBB, A_AND, A_SUB, A_XOR, A_CMP };
 
 /* a op b with the lazy flags recorded; op is a constant in each caller. */
-static inline __attribute__((always_inline)) uint64_t alu(struct emu_cpu *cpu, int op, unsigned size, uint64_t a, uint64_t b)
+static inline __attribute__((always_inline)) uint64_t alu(struct emu_cpu *cpu, int op, unsigned size, uint64_t a,
+                                                          uint64_t b)
 {
 	uint64_t m = sz_mask(size), r;
 	bool c;
@@ -44,52 +45,52 @@ static inline __attribute__((always_inline)) uint64_t alu(struct emu_cpu *cpu, i
 	return r;
 }
 
-#define ALU_OPS_SZ(n, op, sfx, SZ, ST)                                                               \
+#define ALU_OPS_SZ(n, op, sfx, SZ, ST)                                                          \
 	ST void op_##n##_EG##sfx(struct emu_cpu *cpu, const struct emu_insn *in)                \
-	{                                                                               \
-		const unsigned sz = (SZ);                                               \
-		uint64_t b = reg_read(cpu, in, in->reg, sz);                            \
-		if (in->has_mem) {                                                      \
-			uint64_t ea = ea_of(cpu, in);                                   \
-			uint64_t r = alu(cpu, op, sz, emu_read(cpu, in->seg, ea, sz), b); \
-			if (op != A_CMP)                                                \
-				emu_write(cpu, in->seg, ea, r, sz);                     \
-		} else {                                                                \
-			uint64_t r = alu(cpu, op, sz, reg_read(cpu, in, in->rm, sz), b); \
-			if (op != A_CMP)                                                \
-				reg_write(cpu, in, in->rm, r, sz);                      \
-		}                                                                       \
-	}                                                                               \
+	{                                                                                       \
+		const unsigned sz = (SZ);                                                       \
+		uint64_t b = reg_read(cpu, in, in->reg, sz);                                    \
+		if (in->has_mem) {                                                              \
+			uint64_t ea = ea_of(cpu, in);                                           \
+			uint64_t r = alu(cpu, op, sz, emu_read(cpu, in->seg, ea, sz), b);       \
+			if (op != A_CMP)                                                        \
+				emu_write(cpu, in->seg, ea, r, sz);                             \
+		} else {                                                                        \
+			uint64_t r = alu(cpu, op, sz, reg_read(cpu, in, in->rm, sz), b);        \
+			if (op != A_CMP)                                                        \
+				reg_write(cpu, in, in->rm, r, sz);                              \
+		}                                                                               \
+	}                                                                                       \
 	ST void op_##n##_GE##sfx(struct emu_cpu *cpu, const struct emu_insn *in)                \
-	{                                                                               \
-		const unsigned sz = (SZ);                                               \
-		uint64_t b = rm_read(cpu, in, sz);                                      \
-		uint64_t r = alu(cpu, op, sz, reg_read(cpu, in, in->reg, sz), b);       \
-		if (op != A_CMP)                                                        \
-			reg_write(cpu, in, in->reg, r, sz);                             \
-	}                                                                               \
+	{                                                                                       \
+		const unsigned sz = (SZ);                                                       \
+		uint64_t b = rm_read(cpu, in, sz);                                              \
+		uint64_t r = alu(cpu, op, sz, reg_read(cpu, in, in->reg, sz), b);               \
+		if (op != A_CMP)                                                                \
+			reg_write(cpu, in, in->reg, r, sz);                                     \
+	}                                                                                       \
 	ST void op_##n##_EI##sfx(struct emu_cpu *cpu, const struct emu_insn *in)                \
-	{                                                                               \
-		const unsigned sz = (SZ);                                               \
-		if (in->has_mem) {                                                      \
-			uint64_t ea = ea_of(cpu, in);                                   \
+	{                                                                                       \
+		const unsigned sz = (SZ);                                                       \
+		if (in->has_mem) {                                                              \
+			uint64_t ea = ea_of(cpu, in);                                           \
 			uint64_t r = alu(cpu, op, sz, emu_read(cpu, in->seg, ea, sz), in->imm); \
-			if (op != A_CMP)                                                \
-				emu_write(cpu, in->seg, ea, r, sz);                     \
-		} else {                                                                \
-			uint64_t r = alu(cpu, op, sz, reg_read(cpu, in, in->rm, sz), in->imm); \
-			if (op != A_CMP)                                                \
-				reg_write(cpu, in, in->rm, r, sz);                      \
-		}                                                                       \
+			if (op != A_CMP)                                                        \
+				emu_write(cpu, in->seg, ea, r, sz);                             \
+		} else {                                                                        \
+			uint64_t r = alu(cpu, op, sz, reg_read(cpu, in, in->rm, sz), in->imm);  \
+			if (op != A_CMP)                                                        \
+				reg_write(cpu, in, in->rm, r, sz);                              \
+		}                                                                               \
 	}
 
 /* Each handler exists generic and for each operand size; the decoder picks
  * the sized one (emu_specialize), so the size switches fold away. */
-#define ALU_OPS(n, op)                                   \
-	ALU_OPS_SZ(n, op, , in->opsize, )                \
-	ALU_OPS_SZ(n, op, _1, 1, static)                 \
-	ALU_OPS_SZ(n, op, _2, 2, static)                 \
-	ALU_OPS_SZ(n, op, _4, 4, static)                 \
+#define ALU_OPS(n, op)                    \
+	ALU_OPS_SZ(n, op, , in->opsize, ) \
+	ALU_OPS_SZ(n, op, _1, 1, static)  \
+	ALU_OPS_SZ(n, op, _2, 2, static)  \
+	ALU_OPS_SZ(n, op, _4, 4, static)  \
 	ALU_OPS_SZ(n, op, _8, 8, static)
 
 ALU_OPS(add, A_ADD)
@@ -101,18 +102,18 @@ ALU_OPS(sub, A_SUB)
 ALU_OPS(xor, A_XOR)
 ALU_OPS(cmp, A_CMP)
 
-#define TEST_SZ(sfx, SZ, ST)                                                    \
-	ST void op_test_EG##sfx(struct emu_cpu *cpu, const struct emu_insn *in)  \
-	{                                                                       \
-		const unsigned sz = (SZ);                                       \
+#define TEST_SZ(sfx, SZ, ST)                                                        \
+	ST void op_test_EG##sfx(struct emu_cpu *cpu, const struct emu_insn *in)     \
+	{                                                                           \
+		const unsigned sz = (SZ);                                           \
 		uint64_t r = rm_read(cpu, in, sz) & reg_read(cpu, in, in->reg, sz); \
-		cc_set(cpu, EMU_CC_LOGIC, sz, r, 0, 0);                         \
-	}                                                                       \
-	ST void op_test_EI##sfx(struct emu_cpu *cpu, const struct emu_insn *in)  \
-	{                                                                       \
-		const unsigned sz = (SZ);                                       \
-		uint64_t r = rm_read(cpu, in, sz) & in->imm & sz_mask(sz);      \
-		cc_set(cpu, EMU_CC_LOGIC, sz, r, 0, 0);                         \
+		cc_set(cpu, EMU_CC_LOGIC, sz, r, 0, 0);                             \
+	}                                                                           \
+	ST void op_test_EI##sfx(struct emu_cpu *cpu, const struct emu_insn *in)     \
+	{                                                                           \
+		const unsigned sz = (SZ);                                           \
+		uint64_t r = rm_read(cpu, in, sz) & in->imm & sz_mask(sz);          \
+		cc_set(cpu, EMU_CC_LOGIC, sz, r, 0, 0);                             \
 	}
 
 TEST_SZ(, in->opsize, )
@@ -122,34 +123,43 @@ TEST_SZ(_4, 4, static)
 TEST_SZ(_8, 8, static)
 
 /* Unary read-modify-write on the r/m operand. */
-#define UNARY_SZ(name, SZ, ST, body)                                            \
-	ST void name(struct emu_cpu *cpu, const struct emu_insn *in)            \
-	{                                                                       \
-		const unsigned sz = (SZ);                                       \
-		uint64_t m = sz_mask(sz), a, r, ea = 0;                         \
-		if (in->has_mem) {                                              \
-			ea = ea_of(cpu, in);                                    \
-			a = emu_read(cpu, in->seg, ea, sz);                     \
-		} else {                                                        \
-			a = reg_read(cpu, in, in->rm, sz);                      \
-		}                                                               \
-		body;                                                           \
-		if (in->has_mem)                                                \
-			emu_write(cpu, in->seg, ea, r, sz);                     \
-		else                                                            \
-			reg_write(cpu, in, in->rm, r, sz);                      \
+#define UNARY_SZ(name, SZ, ST, body)                                 \
+	ST void name(struct emu_cpu *cpu, const struct emu_insn *in) \
+	{                                                            \
+		const unsigned sz = (SZ);                            \
+		uint64_t m = sz_mask(sz), a, r, ea = 0;              \
+		if (in->has_mem) {                                   \
+			ea = ea_of(cpu, in);                         \
+			a = emu_read(cpu, in->seg, ea, sz);          \
+		} else {                                             \
+			a = reg_read(cpu, in, in->rm, sz);           \
+		}                                                    \
+		body;                                                \
+		if (in->has_mem)                                     \
+			emu_write(cpu, in->seg, ea, r, sz);          \
+		else                                                 \
+			reg_write(cpu, in, in->rm, r, sz);           \
 	}
-#define UNARY(name, body)                                                       \
-	UNARY_SZ(name, in->opsize, , body)                                      \
-	UNARY_SZ(name##_1, 1, static, body)                                     \
-	UNARY_SZ(name##_2, 2, static, body)                                     \
-	UNARY_SZ(name##_4, 4, static, body)                                     \
+#define UNARY(name, body)                   \
+	UNARY_SZ(name, in->opsize, , body)  \
+	UNARY_SZ(name##_1, 1, static, body) \
+	UNARY_SZ(name##_2, 2, static, body) \
+	UNARY_SZ(name##_4, 4, static, body) \
 	UNARY_SZ(name##_8, 8, static, body)
 
-UNARY(op_inc, { r = (a + 1) & m; cc_set(cpu, EMU_CC_INC, sz, r, a, emu_cf(cpu)); })
-UNARY(op_dec, { r = (a - 1) & m; cc_set(cpu, EMU_CC_DEC, sz, r, a, emu_cf(cpu)); })
+UNARY(op_inc, {
+	r = (a + 1) & m;
+	cc_set(cpu, EMU_CC_INC, sz, r, a, emu_cf(cpu));
+})
+UNARY(op_dec, {
+	r = (a - 1) & m;
+	cc_set(cpu, EMU_CC_DEC, sz, r, a, emu_cf(cpu));
+})
 UNARY(op_not, { r = ~a & m; })
-UNARY(op_neg, { r = (0 - a) & m; cc_set(cpu, EMU_CC_SUB, sz, r, 0, a); })
+UNARY(op_neg, {
+	r = (0 - a) & m;
+	cc_set(cpu, EMU_CC_SUB, sz, r, 0, a);
+})
 
 void op_xchg(struct emu_cpu *cpu, const struct emu_insn *in)
 {
@@ -252,13 +262,14 @@ void op_cmpxchg8b(struct emu_cpu *cpu, const struct emu_insn *in)
  * variants; others are returned as they are. */
 emu_exec_fn emu_alu_specialize(emu_exec_fn fn, unsigned sz)
 {
-#define SPEC(h)                                                                                   \
-	if (fn == op_##h)                                                                         \
+#define SPEC(h)           \
+	if (fn == op_##h) \
 		return sz == 1 ? op_##h##_1 : sz == 2 ? op_##h##_2 : sz == 4 ? op_##h##_4 : op_##h##_8;
 #define SPEC3(n) SPEC(n##_EG) SPEC(n##_GE) SPEC(n##_EI)
-	SPEC3(add) SPEC3(or) SPEC3(adc) SPEC3(sbb) SPEC3(and) SPEC3(sub) SPEC3(xor) SPEC3(cmp)
-	SPEC(test_EG) SPEC(test_EI) SPEC(inc) SPEC(dec) SPEC(not) SPEC(neg)
+	SPEC3(add)
+	SPEC3(or) SPEC3(adc) SPEC3(sbb) SPEC3(and) SPEC3(sub) SPEC3(xor) SPEC3(cmp) SPEC(test_EG) SPEC(test_EI)
+	        SPEC(inc) SPEC(dec) SPEC(not ) SPEC(neg)
 #undef SPEC3
 #undef SPEC
-	return fn;
+	                return fn;
 }

@@ -13,7 +13,11 @@ static inline void bit_op(struct emu_cpu *cpu, const struct emu_insn *in, int op
 
 	if (in->has_mem) {
 		/* The operand is the sz-byte unit holding the bit. */
-		uint64_t ea = (ea_of(cpu, in) + (uint64_t)((off >> (w == 64 ? 6 : w == 32 ? 5 : 4)) * (int64_t)sz)) & sz_mask(in->addrsize);
+		uint64_t ea = (ea_of(cpu, in) + (uint64_t)((off >> (w == 64   ? 6
+		                                                    : w == 32 ? 5
+		                                                              : 4)) *
+		                                           (int64_t)sz)) &
+		              sz_mask(in->addrsize);
 		bit = (uint64_t)off & (w - 1);
 		v = emu_read(cpu, in->seg, ea, sz);
 		r = op == BTS ? v | (1ULL << bit) : op == BTR ? v & ~(1ULL << bit) : v ^ (1ULL << bit);
@@ -30,19 +34,24 @@ static inline void bit_op(struct emu_cpu *cpu, const struct emu_insn *in, int op
 }
 
 /* Register offset: signed, of the operand size. */
-#define BT_G(name, op) \
-	void name(struct emu_cpu *cpu, const struct emu_insn *in) \
-	{ bit_op(cpu, in, op, sz_sext(reg_read(cpu, in, in->reg, in->opsize), in->opsize)); }
+#define BT_G(name, op)                                                                            \
+	void name(struct emu_cpu *cpu, const struct emu_insn *in)                                 \
+	{                                                                                         \
+		bit_op(cpu, in, op, sz_sext(reg_read(cpu, in, in->reg, in->opsize), in->opsize)); \
+	}
 /* Immediate offset: taken modulo the operand width, never leaves it. */
-#define BT_I(name, op) \
-	void name(struct emu_cpu *cpu, const struct emu_insn *in) \
-	{ bit_op(cpu, in, op, (int64_t)(in->imm & (in->opsize * 8 - 1))); }
+#define BT_I(name, op)                                                          \
+	void name(struct emu_cpu *cpu, const struct emu_insn *in)               \
+	{                                                                       \
+		bit_op(cpu, in, op, (int64_t)(in->imm & (in->opsize * 8 - 1))); \
+	}
 
-BT_G(op_bt_G, BT) BT_G(op_bts_G, BTS) BT_G(op_btr_G, BTR) BT_G(op_btc_G, BTC)
-BT_I(op_bt_I, BT) BT_I(op_bts_I, BTS) BT_I(op_btr_I, BTR) BT_I(op_btc_I, BTC)
+BT_G(op_bt_G, BT)
+BT_G(op_bts_G, BTS) BT_G(op_btr_G, BTR) BT_G(op_btc_G, BTC) BT_I(op_bt_I, BT) BT_I(op_bts_I, BTS) BT_I(op_btr_I, BTR)
+        BT_I(op_btc_I, BTC)
 
-/* BSF/BSR: a zero source sets ZF and leaves the destination unchanged. */
-void op_bsf(struct emu_cpu *cpu, const struct emu_insn *in)
+        /* BSF/BSR: a zero source sets ZF and leaves the destination unchanged. */
+        void op_bsf(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	unsigned sz = in->opsize;
 	uint64_t v = rm_read(cpu, in, sz);

@@ -4,12 +4,12 @@
 
 #include "cpu/emu/ops.h"
 
-#define BLK_MAX_INSNS 64
-#define BLK_COUNT (1u << 16)
+#define BLK_MAX_INSNS   64
+#define BLK_COUNT       (1u << 16)
 #define BLK_ARENA_INSNS (1u << 19)
-#define BLK_HASH (1u << 16)
-#define PAGE_HASH (1u << 13)
-#define JC_SIZE (1u << 12)
+#define BLK_HASH        (1u << 16)
+#define PAGE_HASH       (1u << 13)
+#define JC_SIZE         (1u << 12)
 
 struct emu_block {
 	uint64_t gpa, end;   /* bytes [gpa, end) on the first page */
@@ -21,7 +21,7 @@ struct emu_block {
 	uint8_t mode;
 	uint8_t valid;
 	uint8_t crosses;
-	uint8_t chain;       /* may be followed without the loop's checks (see exec.c) */
+	uint8_t chain; /* may be followed without the loop's checks (see exec.c) */
 	/* Successors on the same page (offset in page, block index), so the
 	 * loop can go from block to block without translating RIP. */
 	uint16_t next_off[2];
@@ -32,7 +32,7 @@ struct emu_block_cache {
 	struct emu_block *blk;  /* BLK_COUNT, index 0 unused */
 	struct emu_insn *insns; /* BLK_ARENA_INSNS */
 	uint32_t nblk, ninsns;
-	uint32_t cur; /* block being executed, 0 if none */
+	uint32_t cur;            /* block being executed, 0 if none */
 	struct emu_cpu *cur_cpu; /* the vCPU executing it */
 	uint32_t head[BLK_HASH];
 	uint32_t page_head[PAGE_HASH];
@@ -45,7 +45,7 @@ struct emu_block_cache {
 	} jc[JC_SIZE];
 	uint64_t npages;
 	uint64_t built, flushes, invalidations; /* statistics */
-	int refs; /* vCPUs sharing this cache */
+	int refs;                               /* vCPUs sharing this cache */
 };
 
 /* Finds or decodes the block at linear la (guest-physical gpa). */

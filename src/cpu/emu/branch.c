@@ -58,9 +58,18 @@ static inline void loop_common(struct emu_cpu *cpu, const struct emu_insn *in, i
 	reg_write_a(cpu, X86_RCX, c, as);
 }
 
-void op_loop(struct emu_cpu *cpu, const struct emu_insn *in) { loop_common(cpu, in, -1); }
-void op_loope(struct emu_cpu *cpu, const struct emu_insn *in) { loop_common(cpu, in, 4); }
-void op_loopne(struct emu_cpu *cpu, const struct emu_insn *in) { loop_common(cpu, in, 5); }
+void op_loop(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	loop_common(cpu, in, -1);
+}
+void op_loope(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	loop_common(cpu, in, 4);
+}
+void op_loopne(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	loop_common(cpu, in, 5);
+}
 
 void op_jcxz(struct emu_cpu *cpu, const struct emu_insn *in)
 {

@@ -17,10 +17,10 @@
 #include "symbiont/vm.h"
 
 #define MAX_BASIC 0x16
-#define MAX_EXT 0x80000008u
+#define MAX_EXT   0x80000008u
 
-#define FAMILY 6
-#define MODEL 0x6f
+#define FAMILY   6
+#define MODEL    0x6f
 #define STEPPING 1
 
 static const char brand[48] = "Symbiont emu CPU @ 2.00GHz";
@@ -64,30 +64,30 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 	case 1:
 		r[0] = STEPPING | ((MODEL & 0xf) << 4) | (FAMILY << 8) | ((MODEL >> 4) << 16);
 		r[1] = (8 << 8) | ((uint32_t)(n > 1 ? n : 1) << 16) | (apic_id_of(cpu) << 24);
-		r[2] = (1u << 0)     /* SSE3 (sse_fp.c, FISTTP in fpu.c) */
-		       | (1u << 9)   /* SSSE3 (sse_int.c) */
-		       | (1u << 13)  /* CX16 */
+		r[2] = (1u << 0)                                            /* SSE3 (sse_fp.c, FISTTP in fpu.c) */
+		       | (1u << 9)                                          /* SSSE3 (sse_int.c) */
+		       | (1u << 13)                                         /* CX16 */
 		       | (emu_sse4_host_ok() ? (1u << 19) | (1u << 20) : 0) /* SSE4.1/4.2 (sse4.c, via the host's) */
-		       | (1u << 23)  /* POPCNT */
-		       | (1u << 24)  /* TSC-deadline */
+		       | (1u << 23)                                         /* POPCNT */
+		       | (1u << 24)                                         /* TSC-deadline */
 		       | SYM_CPUID_1_ECX_HYPERVISOR;
-		r[3] = (1u << 0)     /* FPU */
-		       | (1u << 3)   /* PSE */
-		       | (1u << 4)   /* TSC */
-		       | (1u << 5)   /* MSR */
-		       | (1u << 6)   /* PAE */
-		       | (1u << 8)   /* CX8 */
-		       | (1u << 9)   /* APIC */
-		       | (1u << 11)  /* SEP */
-		       | (1u << 12)  /* MTRR */
-		       | (1u << 13)  /* PGE */
-		       | (1u << 15)  /* CMOV */
-		       | (1u << 16)  /* PAT */
-		       | (1u << 19)  /* CLFSH */
-		       | (1u << 23)  /* MMX */
-		       | (1u << 24)  /* FXSR */
-		       | (1u << 25)  /* SSE */
-		       | (1u << 26)  /* SSE2 */
+		r[3] = (1u << 0)                 /* FPU */
+		       | (1u << 3)               /* PSE */
+		       | (1u << 4)               /* TSC */
+		       | (1u << 5)               /* MSR */
+		       | (1u << 6)               /* PAE */
+		       | (1u << 8)               /* CX8 */
+		       | (1u << 9)               /* APIC */
+		       | (1u << 11)              /* SEP */
+		       | (1u << 12)              /* MTRR */
+		       | (1u << 13)              /* PGE */
+		       | (1u << 15)              /* CMOV */
+		       | (1u << 16)              /* PAT */
+		       | (1u << 19)              /* CLFSH */
+		       | (1u << 23)              /* MMX */
+		       | (1u << 24)              /* FXSR */
+		       | (1u << 25)              /* SSE */
+		       | (1u << 26)              /* SSE2 */
 		       | (n > 1 ? 1u << 28 : 0); /* HTT: more than one logical CPU */
 		break;
 	case 4:
@@ -100,10 +100,10 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		break;
 	case 7:
 		if (sub == 0) {
-			r[1] = (1u << 1)                 /* TSC_ADJUST: with invariant TSC, Linux trusts the
-							  * TSC without a watchdog that slow emulation would trip */
-			       | (1u << 9);              /* ERMS: REP MOVSB/STOSB are the fast way */
-			r[3] = (1u << 4) | (1u << 29);   /* FSRM, ARCH_CAPABILITIES */
+			r[1] = (1u << 1)               /* TSC_ADJUST: with invariant TSC, Linux trusts the
+			                                * TSC without a watchdog that slow emulation would trip */
+			       | (1u << 9);            /* ERMS: REP MOVSB/STOSB are the fast way */
+			r[3] = (1u << 4) | (1u << 29); /* FSRM, ARCH_CAPABILITIES */
 		}
 		break;
 	case 0xb:
@@ -120,33 +120,26 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		r[1] = (uint32_t)(EMU_TSC_HZ / 1000000);
 		r[2] = 100;
 		break;
-	case 0x80000000:
-		r[0] = MAX_EXT;
-		break;
+	case 0x80000000: r[0] = MAX_EXT; break;
 	case 0x80000001:
-		r[2] = (1u << 0)   /* LAHF/SAHF in 64-bit mode */
-		       | (1u << 5); /* ABM: LZCNT */
-		r[3] = (1u << 11)  /* SYSCALL */
-		       | (1u << 20) /* NX */
-		       | (1u << 26) /* 1 GiB pages */
-		       | (1u << 27) /* RDTSCP */
+		r[2] = (1u << 0)     /* LAHF/SAHF in 64-bit mode */
+		       | (1u << 5);  /* ABM: LZCNT */
+		r[3] = (1u << 11)    /* SYSCALL */
+		       | (1u << 20)  /* NX */
+		       | (1u << 26)  /* 1 GiB pages */
+		       | (1u << 27)  /* RDTSCP */
 		       | (1u << 29); /* LM */
 		break;
 	case 0x80000002:
 	case 0x80000003:
-	case 0x80000004:
-		memcpy(r, brand + (leaf - 0x80000002) * 16, 16);
-		break;
+	case 0x80000004: memcpy(r, brand + (leaf - 0x80000002) * 16, 16); break;
 	case 0x80000006:
 		r[2] = (256u << 16) | (6u << 12) | 64; /* 256 KiB L2, 8-way, 64-byte lines */
 		break;
 	case 0x80000007:
 		r[3] = 1u << 8; /* invariant TSC */
 		break;
-	case 0x80000008:
-		r[0] = EMU_PHYS_BITS | (EMU_VIRT_BITS << 8);
-		break;
-	default:
-		break;
+	case 0x80000008: r[0] = EMU_PHYS_BITS | (EMU_VIRT_BITS << 8); break;
+	default: break;
 	}
 }

@@ -30,20 +30,20 @@
 
 /* Entry flags. */
 enum {
-	M = 1 << 0,    /* ModRM follows */
-	B = 1 << 1,    /* byte operand size */
-	D64 = 1 << 2,  /* default operand size 64 in long mode (push/pop...) */
-	F64 = 1 << 3,  /* operand size always 64 in long mode (near branches) */
-	INV = 1 << 4,  /* #UD in 64-bit mode */
-	END = 1 << 5,  /* ends the block */
-	LK = 1 << 6,   /* LOCK allowed (with a memory operand) */
-	GRP = 1 << 7,  /* handler from the group table */
-	SYS = 1 << 8,  /* ask emu_sys_select */
-	X87 = 1 << 9,  /* ask emu_x87_select */
-	SSE = 1 << 10, /* ask emu_sse_select */
-	ACC = 1 << 11, /* r/m operand is rAX (AL,Ib / eAX,Iz forms) */
-	OPR = 1 << 12, /* register in the opcode's low 3 bits */
-	RO = 1 << 13,  /* ModRM always names registers (MOV CR/DR) */
+	M = 1 << 0,      /* ModRM follows */
+	B = 1 << 1,      /* byte operand size */
+	D64 = 1 << 2,    /* default operand size 64 in long mode (push/pop...) */
+	F64 = 1 << 3,    /* operand size always 64 in long mode (near branches) */
+	INV = 1 << 4,    /* #UD in 64-bit mode */
+	END = 1 << 5,    /* ends the block */
+	LK = 1 << 6,     /* LOCK allowed (with a memory operand) */
+	GRP = 1 << 7,    /* handler from the group table */
+	SYS = 1 << 8,    /* ask emu_sys_select */
+	X87 = 1 << 9,    /* ask emu_x87_select */
+	SSE = 1 << 10,   /* ask emu_sse_select */
+	ACC = 1 << 11,   /* r/m operand is rAX (AL,Ib / eAX,Iz forms) */
+	OPR = 1 << 12,   /* register in the opcode's low 3 bits */
+	RO = 1 << 13,    /* ModRM always names registers (MOV CR/DR) */
 	NOSEG = 1 << 14, /* no ModRM but a DS-relative memory operand */
 	/* immediate kind in bits 16..19 */
 	IB = 1 << 16,  /* imm8 zero-extended */
@@ -64,79 +64,140 @@ struct opd {
 
 /* Group ids, stored in place of the handler for GRP entries. */
 enum { G1 = 1, G1A, G2, G3, G4, G5, G8, G9, G11 };
-#define GRPE(g, fl) { (emu_exec_fn)(uintptr_t)(g), (fl) | GRP }
+/* clang-format off: the opcode tables are laid out by hand, by opcode row */
+#define GRPE(g, fl)                                     \
+	{                                               \
+		(emu_exec_fn)(uintptr_t)(g), (fl) | GRP \
+	}
 
-#define ALU6(o, n, lk) \
-	[o] = { op_##n##_EG, M | B | (lk) }, [o + 1] = { op_##n##_EG, M | (lk) }, \
-	[o + 2] = { op_##n##_GE, M | B }, [o + 3] = { op_##n##_GE, M }, \
-	[o + 4] = { op_##n##_EI, B | IZ | ACC }, [o + 5] = { op_##n##_EI, IZ | ACC }
+#define ALU6(o, n, lk)                                                                                              \
+	[o] = { op_##n##_EG, M | B | (lk) }, [o + 1] = { op_##n##_EG, M | (lk) }, [o + 2] = { op_##n##_GE, M | B }, \
+	[o + 3] = { op_##n##_GE, M }, [o + 4] = { op_##n##_EI, B | IZ | ACC }, [o + 5] = { op_##n##_EI, IZ | ACC }
 
 static const struct opd map1[256] = {
-	ALU6(0x00, add, LK), ALU6(0x08, or, LK), ALU6(0x10, adc, LK), ALU6(0x18, sbb, LK),
-	ALU6(0x20, and, LK), ALU6(0x28, sub, LK), ALU6(0x30, xor, LK), ALU6(0x38, cmp, 0),
-	[0x06] = { NULL, SYS | INV | END }, [0x07] = { NULL, SYS | INV | END },
+	ALU6(0x00, add, LK),
+	ALU6(0x08, or, LK),
+	ALU6(0x10, adc, LK),
+	ALU6(0x18, sbb, LK),
+	ALU6(0x20, and, LK),
+	ALU6(0x28, sub, LK),
+	ALU6(0x30, xor, LK),
+	ALU6(0x38, cmp, 0),
+	[0x06] = { NULL, SYS | INV | END },
+	[0x07] = { NULL, SYS | INV | END },
 	[0x0e] = { NULL, SYS | INV | END },
-	[0x16] = { NULL, SYS | INV | END }, [0x17] = { NULL, SYS | INV | END },
-	[0x1e] = { NULL, SYS | INV | END }, [0x1f] = { NULL, SYS | INV | END },
-	[0x27] = { op_daa, INV }, [0x2f] = { op_das, INV },
-	[0x37] = { op_aaa, INV }, [0x3f] = { op_aas, INV },
-	[0x40 ... 0x47] = { op_inc, OPR | INV }, [0x48 ... 0x4f] = { op_dec, OPR | INV },
-	[0x50 ... 0x57] = { op_push_R, OPR | D64 }, [0x58 ... 0x5f] = { op_pop_R, OPR | D64 },
-	[0x60] = { op_pusha, INV }, [0x61] = { op_popa, INV },
+	[0x16] = { NULL, SYS | INV | END },
+	[0x17] = { NULL, SYS | INV | END },
+	[0x1e] = { NULL, SYS | INV | END },
+	[0x1f] = { NULL, SYS | INV | END },
+	[0x27] = { op_daa, INV },
+	[0x2f] = { op_das, INV },
+	[0x37] = { op_aaa, INV },
+	[0x3f] = { op_aas, INV },
+	[0x40 ... 0x47] = { op_inc, OPR | INV },
+	[0x48 ... 0x4f] = { op_dec, OPR | INV },
+	[0x50 ... 0x57] = { op_push_R, OPR | D64 },
+	[0x58 ... 0x5f] = { op_pop_R, OPR | D64 },
+	[0x60] = { op_pusha, INV },
+	[0x61] = { op_popa, INV },
 	[0x62] = { NULL, SYS | M | INV | END },
 	[0x63] = { NULL, SYS | M | END }, /* ARPL; MOVSXD in 64-bit mode */
-	[0x68] = { op_push_I, IZ | D64 }, [0x69] = { op_imul_GEI, M | IZ },
-	[0x6a] = { op_push_I, IBS | D64 }, [0x6b] = { op_imul_GEI, M | IBS },
+	[0x68] = { op_push_I, IZ | D64 },
+	[0x69] = { op_imul_GEI, M | IZ },
+	[0x6a] = { op_push_I, IBS | D64 },
+	[0x6b] = { op_imul_GEI, M | IBS },
 	[0x6c ... 0x6f] = { NULL, SYS | NOSEG | END },
 	[0x70 ... 0x7f] = { op_jcc, IBS | F64 | END },
-	[0x80] = GRPE(G1, M | B | IZ), [0x81] = GRPE(G1, M | IZ),
-	[0x82] = GRPE(G1, M | B | IZ | INV), [0x83] = GRPE(G1, M | IBS),
-	[0x84] = { op_test_EG, M | B }, [0x85] = { op_test_EG, M },
-	[0x86] = { op_xchg, M | B | LK }, [0x87] = { op_xchg, M | LK },
-	[0x88] = { op_mov_EG, M | B }, [0x89] = { op_mov_EG, M },
-	[0x8a] = { op_mov_GE, M | B }, [0x8b] = { op_mov_GE, M },
-	[0x8c] = { NULL, SYS | M | END }, [0x8d] = { op_lea, M },
-	[0x8e] = { NULL, SYS | M | END }, [0x8f] = GRPE(G1A, M | D64),
+	[0x80] = GRPE(G1, M | B | IZ),
+	[0x81] = GRPE(G1, M | IZ),
+	[0x82] = GRPE(G1, M | B | IZ | INV),
+	[0x83] = GRPE(G1, M | IBS),
+	[0x84] = { op_test_EG, M | B },
+	[0x85] = { op_test_EG, M },
+	[0x86] = { op_xchg, M | B | LK },
+	[0x87] = { op_xchg, M | LK },
+	[0x88] = { op_mov_EG, M | B },
+	[0x89] = { op_mov_EG, M },
+	[0x8a] = { op_mov_GE, M | B },
+	[0x8b] = { op_mov_GE, M },
+	[0x8c] = { NULL, SYS | M | END },
+	[0x8d] = { op_lea, M },
+	[0x8e] = { NULL, SYS | M | END },
+	[0x8f] = GRPE(G1A, M | D64),
 	[0x90 ... 0x97] = { op_xchg, OPR },
-	[0x98] = { op_cbw, 0 }, [0x99] = { op_cwd, 0 },
-	[0x9a] = { NULL, SYS | AP | INV | END }, [0x9b] = { NULL, X87 },
-	[0x9c] = { NULL, SYS | D64 | END }, [0x9d] = { NULL, SYS | D64 | END },
-	[0x9e] = { op_sahf, 0 }, [0x9f] = { op_lahf, 0 },
-	[0xa0] = { op_mov_load_moffs, B | MO }, [0xa1] = { op_mov_load_moffs, MO },
-	[0xa2] = { op_mov_store_moffs, B | MO }, [0xa3] = { op_mov_store_moffs, MO },
-	[0xa4] = { op_movs, B | NOSEG }, [0xa5] = { op_movs, NOSEG },
-	[0xa6] = { op_cmps, B | NOSEG }, [0xa7] = { op_cmps, NOSEG },
-	[0xa8] = { op_test_EI, B | IZ | ACC }, [0xa9] = { op_test_EI, IZ | ACC },
-	[0xaa] = { op_stos, B }, [0xab] = { op_stos, 0 },
-	[0xac] = { op_lods, B | NOSEG }, [0xad] = { op_lods, NOSEG },
-	[0xae] = { op_scas, B }, [0xaf] = { op_scas, 0 },
-	[0xb0 ... 0xb7] = { op_mov_EI, OPR | B | IZ }, [0xb8 ... 0xbf] = { op_mov_EI, OPR | IV },
-	[0xc0] = GRPE(G2, M | B | IB), [0xc1] = GRPE(G2, M | IB),
-	[0xc2] = { op_ret, IW | F64 | END }, [0xc3] = { op_ret, F64 | END },
-	[0xc4] = { NULL, SYS | M | INV | END }, [0xc5] = { NULL, SYS | M | INV | END },
-	[0xc6] = GRPE(G11, M | B | IZ), [0xc7] = GRPE(G11, M | IZ),
-	[0xc8] = { op_enter, IWB | D64 }, [0xc9] = { op_leave, D64 },
-	[0xca] = { NULL, SYS | IW | END }, [0xcb] = { NULL, SYS | END },
-	[0xcc] = { NULL, SYS | END }, [0xcd] = { NULL, SYS | IB | END },
-	[0xce] = { NULL, SYS | INV | END }, [0xcf] = { NULL, SYS | END },
-	[0xd0] = GRPE(G2, M | B), [0xd1] = GRPE(G2, M),
-	[0xd2] = GRPE(G2, M | B), [0xd3] = GRPE(G2, M),
-	[0xd4] = { op_aam, IB | INV }, [0xd5] = { op_aad, IB | INV },
+	[0x98] = { op_cbw, 0 },
+	[0x99] = { op_cwd, 0 },
+	[0x9a] = { NULL, SYS | AP | INV | END },
+	[0x9b] = { NULL, X87 },
+	[0x9c] = { NULL, SYS | D64 | END },
+	[0x9d] = { NULL, SYS | D64 | END },
+	[0x9e] = { op_sahf, 0 },
+	[0x9f] = { op_lahf, 0 },
+	[0xa0] = { op_mov_load_moffs, B | MO },
+	[0xa1] = { op_mov_load_moffs, MO },
+	[0xa2] = { op_mov_store_moffs, B | MO },
+	[0xa3] = { op_mov_store_moffs, MO },
+	[0xa4] = { op_movs, B | NOSEG },
+	[0xa5] = { op_movs, NOSEG },
+	[0xa6] = { op_cmps, B | NOSEG },
+	[0xa7] = { op_cmps, NOSEG },
+	[0xa8] = { op_test_EI, B | IZ | ACC },
+	[0xa9] = { op_test_EI, IZ | ACC },
+	[0xaa] = { op_stos, B },
+	[0xab] = { op_stos, 0 },
+	[0xac] = { op_lods, B | NOSEG },
+	[0xad] = { op_lods, NOSEG },
+	[0xae] = { op_scas, B },
+	[0xaf] = { op_scas, 0 },
+	[0xb0 ... 0xb7] = { op_mov_EI, OPR | B | IZ },
+	[0xb8 ... 0xbf] = { op_mov_EI, OPR | IV },
+	[0xc0] = GRPE(G2, M | B | IB),
+	[0xc1] = GRPE(G2, M | IB),
+	[0xc2] = { op_ret, IW | F64 | END },
+	[0xc3] = { op_ret, F64 | END },
+	[0xc4] = { NULL, SYS | M | INV | END },
+	[0xc5] = { NULL, SYS | M | INV | END },
+	[0xc6] = GRPE(G11, M | B | IZ),
+	[0xc7] = GRPE(G11, M | IZ),
+	[0xc8] = { op_enter, IWB | D64 },
+	[0xc9] = { op_leave, D64 },
+	[0xca] = { NULL, SYS | IW | END },
+	[0xcb] = { NULL, SYS | END },
+	[0xcc] = { NULL, SYS | END },
+	[0xcd] = { NULL, SYS | IB | END },
+	[0xce] = { NULL, SYS | INV | END },
+	[0xcf] = { NULL, SYS | END },
+	[0xd0] = GRPE(G2, M | B),
+	[0xd1] = GRPE(G2, M),
+	[0xd2] = GRPE(G2, M | B),
+	[0xd3] = GRPE(G2, M),
+	[0xd4] = { op_aam, IB | INV },
+	[0xd5] = { op_aad, IB | INV },
 	[0xd7] = { op_xlat, NOSEG },
 	[0xd8 ... 0xdf] = { NULL, X87 | M },
-	[0xe0] = { op_loopne, IBS | F64 | END }, [0xe1] = { op_loope, IBS | F64 | END },
-	[0xe2] = { op_loop, IBS | F64 | END }, [0xe3] = { op_jcxz, IBS | F64 | END },
+	[0xe0] = { op_loopne, IBS | F64 | END },
+	[0xe1] = { op_loope, IBS | F64 | END },
+	[0xe2] = { op_loop, IBS | F64 | END },
+	[0xe3] = { op_jcxz, IBS | F64 | END },
 	[0xe4 ... 0xe7] = { NULL, SYS | IB | END },
-	[0xe8] = { op_call_rel, IZ | F64 | END }, [0xe9] = { op_jmp_rel, IZ | F64 | END },
-	[0xea] = { NULL, SYS | AP | INV | END }, [0xeb] = { op_jmp_rel, IBS | F64 | END },
+	[0xe8] = { op_call_rel, IZ | F64 | END },
+	[0xe9] = { op_jmp_rel, IZ | F64 | END },
+	[0xea] = { NULL, SYS | AP | INV | END },
+	[0xeb] = { op_jmp_rel, IBS | F64 | END },
 	[0xec ... 0xef] = { NULL, SYS | END },
-	[0xf1] = { NULL, SYS | END }, [0xf4] = { NULL, SYS | END },
+	[0xf1] = { NULL, SYS | END },
+	[0xf4] = { NULL, SYS | END },
 	[0xf5] = { op_cmc, 0 },
-	[0xf6] = GRPE(G3, M | B), [0xf7] = GRPE(G3, M),
-	[0xf8] = { op_clc, 0 }, [0xf9] = { op_stc, 0 },
-	[0xfa] = { NULL, SYS | END }, [0xfb] = { NULL, SYS | END },
-	[0xfc] = { op_cld, 0 }, [0xfd] = { op_std, 0 },
-	[0xfe] = GRPE(G4, M | B), [0xff] = GRPE(G5, M),
+	[0xf6] = GRPE(G3, M | B),
+	[0xf7] = GRPE(G3, M),
+	[0xf8] = { op_clc, 0 },
+	[0xf9] = { op_stc, 0 },
+	[0xfa] = { NULL, SYS | END },
+	[0xfb] = { NULL, SYS | END },
+	[0xfc] = { op_cld, 0 },
+	[0xfd] = { op_std, 0 },
+	[0xfe] = GRPE(G4, M | B),
+	[0xff] = GRPE(G5, M),
 };
 
 static const struct opd map2[256] = {
@@ -152,27 +213,44 @@ static const struct opd map2[256] = {
 	[0x40 ... 0x4f] = { op_cmov, M },
 	[0x50 ... 0x6f] = { NULL, SSE | M },
 	[0x70 ... 0x73] = { NULL, SSE | M | IB },
-	[0x74 ... 0x76] = { NULL, SSE | M }, [0x77] = { NULL, SSE },
+	[0x74 ... 0x76] = { NULL, SSE | M },
+	[0x77] = { NULL, SSE },
 	[0x78 ... 0x7f] = { NULL, SSE | M },
 	[0x80 ... 0x8f] = { op_jcc, IZ | F64 | END },
 	[0x90 ... 0x9f] = { op_setcc, M | B },
-	[0xa0] = { NULL, SYS | D64 | END }, [0xa1] = { NULL, SYS | D64 | END },
+	[0xa0] = { NULL, SYS | D64 | END },
+	[0xa1] = { NULL, SYS | D64 | END },
 	[0xa2] = { NULL, SYS | END },
-	[0xa3] = { op_bt_G, M }, [0xa4] = { op_shld, M | IB }, [0xa5] = { op_shld, M },
-	[0xa8] = { NULL, SYS | D64 | END }, [0xa9] = { NULL, SYS | D64 | END },
-	[0xab] = { op_bts_G, M | LK }, [0xac] = { op_shrd, M | IB }, [0xad] = { op_shrd, M },
-	[0xae] = { NULL, SSE | M }, [0xaf] = { op_imul_GE, M },
-	[0xb0] = { op_cmpxchg, M | B | LK }, [0xb1] = { op_cmpxchg, M | LK },
-	[0xb2] = { NULL, SYS | M | END }, [0xb3] = { op_btr_G, M | LK },
-	[0xb4] = { NULL, SYS | M | END }, [0xb5] = { NULL, SYS | M | END },
-	[0xb6] = { op_movzx, M }, [0xb7] = { op_movzx, M },
+	[0xa3] = { op_bt_G, M },
+	[0xa4] = { op_shld, M | IB },
+	[0xa5] = { op_shld, M },
+	[0xa8] = { NULL, SYS | D64 | END },
+	[0xa9] = { NULL, SYS | D64 | END },
+	[0xab] = { op_bts_G, M | LK },
+	[0xac] = { op_shrd, M | IB },
+	[0xad] = { op_shrd, M },
+	[0xae] = { NULL, SSE | M },
+	[0xaf] = { op_imul_GE, M },
+	[0xb0] = { op_cmpxchg, M | B | LK },
+	[0xb1] = { op_cmpxchg, M | LK },
+	[0xb2] = { NULL, SYS | M | END },
+	[0xb3] = { op_btr_G, M | LK },
+	[0xb4] = { NULL, SYS | M | END },
+	[0xb5] = { NULL, SYS | M | END },
+	[0xb6] = { op_movzx, M },
+	[0xb7] = { op_movzx, M },
 	[0xb8] = { op_popcnt, M }, /* F3 only: checked in decode */
 	[0xb9] = { op_ud, M | END },
-	[0xba] = GRPE(G8, M | IB), [0xbb] = { op_btc_G, M | LK },
-	[0xbc] = { op_bsf, M }, [0xbd] = { op_bsr, M },
-	[0xbe] = { op_movsx, M }, [0xbf] = { op_movsx, M },
-	[0xc0] = { op_xadd, M | B | LK }, [0xc1] = { op_xadd, M | LK },
-	[0xc2] = { NULL, SSE | M | IB }, [0xc3] = { NULL, SSE | M },
+	[0xba] = GRPE(G8, M | IB),
+	[0xbb] = { op_btc_G, M | LK },
+	[0xbc] = { op_bsf, M },
+	[0xbd] = { op_bsr, M },
+	[0xbe] = { op_movsx, M },
+	[0xbf] = { op_movsx, M },
+	[0xc0] = { op_xadd, M | B | LK },
+	[0xc1] = { op_xadd, M | LK },
+	[0xc2] = { NULL, SSE | M | IB },
+	[0xc3] = { NULL, SSE | M },
 	[0xc4 ... 0xc6] = { NULL, SSE | M | IB },
 	[0xc7] = GRPE(G9, M),
 	[0xc8 ... 0xcf] = { op_bswap, OPR },
@@ -181,21 +259,51 @@ static const struct opd map2[256] = {
 
 /* Group tables: handler and flags added to the opcode's. */
 static const struct opd groups[][8] = {
-	[G1] = { { op_add_EI, LK }, { op_or_EI, LK }, { op_adc_EI, LK }, { op_sbb_EI, LK },
-		 { op_and_EI, LK }, { op_sub_EI, LK }, { op_xor_EI, LK }, { op_cmp_EI, 0 } },
+	[G1] = { { op_add_EI, LK },
+	         { op_or_EI, LK },
+	         { op_adc_EI, LK },
+	         { op_sbb_EI, LK },
+	         { op_and_EI, LK },
+	         { op_sub_EI, LK },
+	         { op_xor_EI, LK },
+	         { op_cmp_EI, 0 } },
 	[G1A] = { { op_pop_E, 0 } },
-	[G2] = { { op_rol, 0 }, { op_ror, 0 }, { op_rcl, 0 }, { op_rcr, 0 },
-		 { op_shl, 0 }, { op_shr, 0 }, { op_shl, 0 }, { op_sar, 0 } },
-	[G3] = { { op_test_EI, IZ }, { op_test_EI, IZ }, { op_not, LK }, { op_neg, LK },
-		 { op_mul, 0 }, { op_imul1, 0 }, { op_div, 0 }, { op_idiv, 0 } },
+	[G2] = { { op_rol, 0 },
+	         { op_ror, 0 },
+	         { op_rcl, 0 },
+	         { op_rcr, 0 },
+	         { op_shl, 0 },
+	         { op_shr, 0 },
+	         { op_shl, 0 },
+	         { op_sar, 0 } },
+	[G3] = { { op_test_EI, IZ },
+	         { op_test_EI, IZ },
+	         { op_not, LK },
+	         { op_neg, LK },
+	         { op_mul, 0 },
+	         { op_imul1, 0 },
+	         { op_div, 0 },
+	         { op_idiv, 0 } },
 	[G4] = { { op_inc, LK }, { op_dec, LK } },
-	[G5] = { { op_inc, LK }, { op_dec, LK }, { op_call_E, F64 | END }, { NULL, SYS | END },
-		 { op_jmp_E, F64 | END }, { NULL, SYS | END }, { op_push_E, D64 } },
+	[G5] = { { op_inc, LK },
+	         { op_dec, LK },
+	         { op_call_E, F64 | END },
+	         { NULL, SYS | END },
+	         { op_jmp_E, F64 | END },
+	         { NULL, SYS | END },
+	         { op_push_E, D64 } },
 	[G8] = { [4] = { op_bt_I, 0 }, { op_bts_I, LK }, { op_btr_I, LK }, { op_btc_I, LK } },
-	[G9] = { { NULL, SYS | END }, { op_cmpxchg8b, LK }, { NULL, SYS | END }, { NULL, SYS | END },
-		 { NULL, SYS | END }, { NULL, SYS | END }, { NULL, SYS | END }, { NULL, SYS | END } },
+	[G9] = { { NULL, SYS | END },
+	         { op_cmpxchg8b, LK },
+	         { NULL, SYS | END },
+	         { NULL, SYS | END },
+	         { NULL, SYS | END },
+	         { NULL, SYS | END },
+	         { NULL, SYS | END },
+	         { NULL, SYS | END } },
 	[G11] = { { op_mov_EI, 0 } },
 };
+/* clang-format on */
 
 static const uint8_t modrm16_base[8] = { X86_RBX, X86_RBX, X86_RBP, X86_RBP, EMU_NOREG, EMU_NOREG, X86_RBP, X86_RBX };
 static const uint8_t modrm16_index[8] = { X86_RSI, X86_RDI, X86_RSI, X86_RDI, X86_RSI, X86_RDI, EMU_NOREG, EMU_NOREG };
@@ -204,11 +312,11 @@ static const uint8_t modrm16_index[8] = { X86_RSI, X86_RDI, X86_RSI, X86_RDI, X8
 
 /* Next byte, or stop: 0 (need more bytes) while under 15, else the
  * instruction is too long (#GP). */
-#define GETB()                                                  \
-	({                                                      \
-		if (pos >= avail)                               \
-			goto out_of_bytes;                      \
-		b[pos++];                                       \
+#define GETB()                             \
+	({                                 \
+		if (pos >= avail)          \
+			goto out_of_bytes; \
+		b[pos++];                  \
 	})
 
 static uint64_t get_le(const uint8_t *p, unsigned n)
@@ -219,14 +327,14 @@ static uint64_t get_le(const uint8_t *p, unsigned n)
 	return v;
 }
 
-#define GETN(n)                                                 \
-	({                                                      \
-		unsigned n_ = (n);                              \
-		if (pos + n_ > avail)                           \
-			goto out_of_bytes;                      \
-		uint64_t v_ = get_le(b + pos, n_);              \
-		pos += n_;                                      \
-		v_;                                             \
+#define GETN(n)                                    \
+	({                                         \
+		unsigned n_ = (n);                 \
+		if (pos + n_ > avail)              \
+			goto out_of_bytes;         \
+		uint64_t v_ = get_le(b + pos, n_); \
+		pos += n_;                         \
+		v_;                                \
 	})
 
 int emu_decode_bytes(const uint8_t *b, unsigned avail, enum emu_code_mode mode, struct emu_insn *in)

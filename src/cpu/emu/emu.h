@@ -39,14 +39,14 @@ typedef void (*emu_exec_fn)(struct emu_cpu *cpu, const struct emu_insn *in);
 
 /* ---- decoded instruction ------------------------------------------------ */
 
-#define EMU_NOREG 0xff
+#define EMU_NOREG  0xff
 #define EMU_RIPREL 0xfe /* base of a RIP-relative memory operand */
 
 enum {
 	PFX_LOCK = 1 << 0,
-	PFX_REP = 1 << 1,   /* F3 */
-	PFX_REPNE = 1 << 2, /* F2 */
-	PFX_OPSIZE = 1 << 3, /* 66 */
+	PFX_REP = 1 << 1,      /* F3 */
+	PFX_REPNE = 1 << 2,    /* F2 */
+	PFX_OPSIZE = 1 << 3,   /* 66 */
 	PFX_ADDRSIZE = 1 << 4, /* 67 */
 	PFX_REX = 1 << 5,
 	PFX_SEG = 1 << 6, /* an explicit segment override was given */
@@ -63,12 +63,12 @@ struct emu_insn {
 	uint8_t map;      /* 0: one-byte, 1: 0F, 2: 0F38, 3: 0F3A */
 	uint8_t opcode;   /* the opcode byte within its map */
 	uint8_t modrm;
-	uint8_t reg;      /* ModRM.reg | REX.R<<3, or the register in the opcode | REX.B<<3 */
-	uint8_t rm;       /* ModRM.rm | REX.B<<3 when the operand is a register */
-	uint8_t has_mem;  /* ModRM names memory */
-	uint8_t base;     /* 0..15, EMU_NOREG or EMU_RIPREL */
-	uint8_t index;    /* 0..15 or EMU_NOREG */
-	uint8_t scale;    /* shift count 0..3 */
+	uint8_t reg;        /* ModRM.reg | REX.R<<3, or the register in the opcode | REX.B<<3 */
+	uint8_t rm;         /* ModRM.rm | REX.B<<3 when the operand is a register */
+	uint8_t has_mem;    /* ModRM names memory */
+	uint8_t base;       /* 0..15, EMU_NOREG or EMU_RIPREL */
+	uint8_t index;      /* 0..15 or EMU_NOREG */
+	uint8_t scale;      /* shift count 0..3 */
 	uint8_t ends_block; /* control transfer, or changes state decoding depends on */
 	int32_t disp;
 	uint64_t imm;  /* first immediate, sign- or zero-extended as the opcode says */
@@ -81,8 +81,8 @@ struct emu_insn {
  * src1, src2) when read.  CF/PF/AF/ZF/SF/OF live here; all other RFLAGS bits
  * (DF, IF, TF, IOPL, AC, ID, ...) live in cpu->rflags. */
 struct emu_flags {
-	uint32_t op;   /* EMU_CC_* from flags.c */
-	uint8_t size;  /* operand bytes */
+	uint32_t op;  /* EMU_CC_* from flags.c */
+	uint8_t size; /* operand bytes */
 	uint64_t dst, src1, src2;
 };
 
@@ -96,7 +96,7 @@ struct emu_flags {
 struct emu_tlb_entry {
 	uint64_t tag_read, tag_write, tag_exec;
 	uintptr_t addend;
-	uint64_t gpa_page; /* guest-physical page, for code invalidation */
+	uint64_t gpa_page;  /* guest-physical page, for code invalidation */
 	uint8_t global;     /* G bit with CR4.PGE: survives a CR3 write */
 	uint8_t page_shift; /* 12, 21, 22 or 30: size of the guest page it came from */
 };
@@ -158,11 +158,11 @@ struct emu_cpu {
 	uint32_t mxcsr;
 
 	/* Interrupts */
-	atomic_bool irq_pending;  /* something may be deliverable: check at block end */
-	bool interrupt_shadow;    /* after STI / MOV SS: one instruction without IRQs */
+	atomic_bool irq_pending; /* something may be deliverable: check at block end */
+	bool interrupt_shadow;   /* after STI / MOV SS: one instruction without IRQs */
 	bool halted;
 	bool nmi_pending;
-	bool nmi_blocked;         /* an NMI handler runs: no NMI until the next IRET */
+	bool nmi_blocked; /* an NMI handler runs: no NMI until the next IRET */
 	struct emu_lapic *lapic;
 
 	/* Exceptions: emu_raise() records and longjmps to exc_jmp. */
@@ -188,24 +188,24 @@ struct emu_cpu {
 
 /* ---- exceptions (excp.c) ------------------------------------------------- */
 
-#define EXC_DE 0
-#define EXC_DB 1
+#define EXC_DE  0
+#define EXC_DB  1
 #define EXC_NMI 2
-#define EXC_BP 3
-#define EXC_OF 4
-#define EXC_BR 5
-#define EXC_UD 6
-#define EXC_NM 7
-#define EXC_DF 8
-#define EXC_TS 10
-#define EXC_NP 11
-#define EXC_SS 12
-#define EXC_GP 13
-#define EXC_PF 14
-#define EXC_MF 16
-#define EXC_AC 17
-#define EXC_MC 18
-#define EXC_XM 19
+#define EXC_BP  3
+#define EXC_OF  4
+#define EXC_BR  5
+#define EXC_UD  6
+#define EXC_NM  7
+#define EXC_DF  8
+#define EXC_TS  10
+#define EXC_NP  11
+#define EXC_SS  12
+#define EXC_GP  13
+#define EXC_PF  14
+#define EXC_MF  16
+#define EXC_AC  17
+#define EXC_MC  18
+#define EXC_XM  19
 
 /* Raise a fault: RIP still points at the faulting instruction. */
 _Noreturn void emu_raise(struct emu_cpu *cpu, int vector);
@@ -276,9 +276,9 @@ uint64_t emu_ea(struct emu_cpu *cpu, const struct emu_insn *in);
 
 /* Group selectors: the decoder knows the operand shapes of every opcode and
  * asks the owning part for the handler.  NULL means #UD. */
-emu_exec_fn emu_sys_select(const struct emu_insn *in);  /* system.c / seg.c */
-emu_exec_fn emu_x87_select(const struct emu_insn *in);  /* fpu.c: D8..DF, 9B */
-emu_exec_fn emu_sse_select(const struct emu_insn *in);  /* sse.c: MMX/SSE/SSE2, 0F AE, 0F 77 */
+emu_exec_fn emu_sys_select(const struct emu_insn *in); /* system.c / seg.c */
+emu_exec_fn emu_x87_select(const struct emu_insn *in); /* fpu.c: D8..DF, 9B */
+emu_exec_fn emu_sse_select(const struct emu_insn *in); /* sse.c: MMX/SSE/SSE2, 0F AE, 0F 77 */
 /* Power-on x87/SSE state (FCW 0x40, tags 0x5555, MXCSR 0x1F80, XMM 0).
  * INIT keeps the x87/SSE state, as the hardware does. */
 void emu_fpu_reset(struct emu_cpu *cpu);

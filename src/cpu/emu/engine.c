@@ -46,7 +46,9 @@ struct emu_engine {
 	struct emu_vcpu *_Atomic current;
 	/* Device writes to guest RAM not yet applied to the block caches
 	 * (under lock; dma_pending says the list is non-empty). */
-	struct { uint64_t gpa, len; } dma[DMA_RANGES];
+	struct {
+		uint64_t gpa, len;
+	} dma[DMA_RANGES];
 	int ndma;
 	bool dma_overflow;
 	atomic_bool dma_pending;
@@ -222,7 +224,9 @@ static void emu_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
 static void apply_dma(struct vm *vm)
 {
 	struct emu_engine *e = vm->engine_priv;
-	struct { uint64_t gpa, len; } r[DMA_RANGES];
+	struct {
+		uint64_t gpa, len;
+	} r[DMA_RANGES];
 	int n;
 	bool all;
 

@@ -15,7 +15,7 @@
 #include "cpu/emu/sys.h"
 #include "symbiont/vm.h"
 
-#define EXC_NONE (-1)    /* nothing to deliver (after a triple fault) */
+#define EXC_NONE         (-1) /* nothing to deliver (after a triple fault) */
 #define EXC_DELIVER_INTR (-2) /* an interrupt, not an exception, is being delivered */
 
 bool emu_exc_has_error(int vector)
@@ -114,7 +114,7 @@ static uint64_t tss_read(struct emu_cpu *cpu, unsigned off, unsigned size)
 }
 
 static void deliver_protected(struct emu_cpu *cpu, int vector, uint64_t ret_ip, bool soft, bool ext, bool has_err,
-			      uint32_t err)
+                              uint32_t err)
 {
 	bool lm = cpu->long_mode;
 	unsigned gsize = lm ? 16 : 8;

@@ -10,8 +10,7 @@ uint32_t emu_cc_compute(const struct emu_flags *cc)
 	uint32_t f;
 
 	switch (cc->op) {
-	case EMU_CC_FLAGS:
-		return (uint32_t)cc->dst & FL_ARITH;
+	case EMU_CC_FLAGS: return (uint32_t)cc->dst & FL_ARITH;
 	case EMU_CC_ADD:
 	case EMU_CC_ADC:
 		f = flags_szp(d, size) | ((a ^ b ^ d) & 0x10);
@@ -28,8 +27,7 @@ uint32_t emu_cc_compute(const struct emu_flags *cc)
 		if ((a ^ b) & (a ^ d) & sign)
 			f |= FL_OF;
 		return f;
-	case EMU_CC_LOGIC:
-		return flags_szp(d, size);
+	case EMU_CC_LOGIC: return flags_szp(d, size);
 	case EMU_CC_INC:
 		f = flags_szp(d, size) | ((a ^ d) & 0x10) | (b ? FL_CF : 0);
 		if (d == sign)

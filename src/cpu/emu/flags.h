@@ -9,18 +9,18 @@
 
 #include "cpu/emu/emu.h"
 
-#define FL_CF (1u << 0)
-#define FL_PF (1u << 2)
-#define FL_AF (1u << 4)
-#define FL_ZF (1u << 6)
-#define FL_SF (1u << 7)
-#define FL_OF (1u << 11)
+#define FL_CF    (1u << 0)
+#define FL_PF    (1u << 2)
+#define FL_AF    (1u << 4)
+#define FL_ZF    (1u << 6)
+#define FL_SF    (1u << 7)
+#define FL_OF    (1u << 11)
 #define FL_ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
-#define FL_TF (1u << 8)
-#define FL_IF (1u << 9)
-#define FL_DF (1u << 10)
-#define FL_AC (1u << 18)
-#define FL_ID (1u << 21)
+#define FL_TF    (1u << 8)
+#define FL_IF    (1u << 9)
+#define FL_DF    (1u << 10)
+#define FL_AC    (1u << 18)
+#define FL_ID    (1u << 21)
 
 enum {
 	EMU_CC_FLAGS, /* dst holds the six flags themselves */
@@ -118,9 +118,9 @@ static inline __attribute__((always_inline)) bool emu_cond(struct emu_cpu *cpu, 
 		int64_t sa, sb;
 		bool r;
 		switch (cond >> 1) {
-		case 1: r = a < b; break;   /* B */
-		case 2: r = a == b; break;  /* Z */
-		case 3: r = a <= b; break;  /* BE */
+		case 1: r = a < b; break;  /* B */
+		case 2: r = a == b; break; /* Z */
+		case 3: r = a <= b; break; /* BE */
 		case 6:
 			sa = sz_sext(a, cc->size), sb = sz_sext(b, cc->size);
 			r = sa < sb; /* L */

@@ -28,34 +28,34 @@
 #include "cpu/emu/mmu.h"
 
 __asm__(".pushsection .text\n"
-	".balign 16\n"
-	".globl emu_x87_stubs\n"
-	".hidden emu_x87_stubs\n"
-	".type emu_x87_stubs, @function\n"
-	"emu_x87_stubs:\n"
-	".irp op, 0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf\n"
-	".set emu_x87_m, 0\n"
-	".rept 72\n"
-	".balign 16\n"
-	".if (\\op == 0xda || \\op == 0xdb) && emu_x87_m < 32\n"
-	"push %rdx\n"
-	"popfq\n"
-	".endif\n"
-	"frstor (%rdi)\n"
-	".if emu_x87_m < 64\n"
-	".byte \\op, 0xc0 + emu_x87_m\n"
-	".else\n"
-	".byte \\op, ((emu_x87_m - 64) << 3) | 6\n"
-	".endif\n"
-	"pushfq\n"
-	"pop %rax\n"
-	"fnsave (%rdi)\n"
-	"ret\n"
-	".set emu_x87_m, emu_x87_m + 1\n"
-	".endr\n"
-	".endr\n"
-	".size emu_x87_stubs, . - emu_x87_stubs\n"
-	".popsection\n");
+        ".balign 16\n"
+        ".globl emu_x87_stubs\n"
+        ".hidden emu_x87_stubs\n"
+        ".type emu_x87_stubs, @function\n"
+        "emu_x87_stubs:\n"
+        ".irp op, 0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf\n"
+        ".set emu_x87_m, 0\n"
+        ".rept 72\n"
+        ".balign 16\n"
+        ".if (\\op == 0xda || \\op == 0xdb) && emu_x87_m < 32\n"
+        "push %rdx\n"
+        "popfq\n"
+        ".endif\n"
+        "frstor (%rdi)\n"
+        ".if emu_x87_m < 64\n"
+        ".byte \\op, 0xc0 + emu_x87_m\n"
+        ".else\n"
+        ".byte \\op, ((emu_x87_m - 64) << 3) | 6\n"
+        ".endif\n"
+        "pushfq\n"
+        "pop %rax\n"
+        "fnsave (%rdi)\n"
+        "ret\n"
+        ".set emu_x87_m, emu_x87_m + 1\n"
+        ".endr\n"
+        ".endr\n"
+        ".size emu_x87_stubs, . - emu_x87_stubs\n"
+        ".popsection\n");
 
 void emu_x87_stubs(void);
 typedef uint64_t (*x87_stub_fn)(struct emu_fpu *img, void *mem, uint64_t flags);
@@ -270,17 +270,15 @@ static void x87_fwait(struct emu_cpu *cpu, const struct emu_insn *in)
 
 /* Operand bytes of the memory forms run through a stub. */
 static const uint8_t x87_msize[8][8] = {
-	[0] = { 4, 4, 4, 4, 4, 4, 4, 4 },
-	[1] = { 4, 0, 4, 4, 0, 0, 0, 0 },
-	[2] = { 4, 4, 4, 4, 4, 4, 4, 4 },
-	[3] = { 4, 4, 4, 4, 0, 10, 0, 10 },
-	[4] = { 8, 8, 8, 8, 8, 8, 8, 8 },
-	[5] = { 8, 8, 8, 8, 0, 0, 0, 0 },
-	[6] = { 2, 2, 2, 2, 2, 2, 2, 2 },
-	[7] = { 2, 2, 2, 2, 10, 8, 10, 8 },
+	[0] = { 4, 4, 4, 4, 4, 4, 4, 4 },   [1] = { 4, 0, 4, 4, 0, 0, 0, 0 },   [2] = { 4, 4, 4, 4, 4, 4, 4, 4 },
+	[3] = { 4, 4, 4, 4, 0, 10, 0, 10 }, [4] = { 8, 8, 8, 8, 8, 8, 8, 8 },   [5] = { 8, 8, 8, 8, 0, 0, 0, 0 },
+	[6] = { 2, 2, 2, 2, 2, 2, 2, 2 },   [7] = { 2, 2, 2, 2, 10, 8, 10, 8 },
 };
 
-static inline unsigned x87_mreg(const struct emu_insn *in) { return (in->modrm >> 3) & 7; }
+static inline unsigned x87_mreg(const struct emu_insn *in)
+{
+	return (in->modrm >> 3) & 7;
+}
 
 static void x87_mload(struct emu_cpu *cpu, const struct emu_insn *in)
 {
@@ -398,7 +396,10 @@ static unsigned x87_env_store(struct emu_cpu *cpu, const struct emu_insn *in, ui
 	return 28;
 }
 
-static unsigned x87_env_len(const struct emu_insn *in) { return in->opsize == 2 ? 14 : 28; }
+static unsigned x87_env_len(const struct emu_insn *in)
+{
+	return in->opsize == 2 ? 14 : 28;
+}
 
 static void x87_env_load(struct emu_cpu *cpu, const struct emu_insn *in, const uint8_t *b)
 {
@@ -438,7 +439,10 @@ static void x87_env_load(struct emu_cpu *cpu, const struct emu_insn *in, const u
 
 /* After the registers are in place: tags of non-empty registers follow
  * their contents. */
-static void x87_fix_tags(struct emu_cpu *cpu) { cpu->fpu.tw = fpu_full_tags(cpu); }
+static void x87_fix_tags(struct emu_cpu *cpu)
+{
+	cpu->fpu.tw = fpu_full_tags(cpu);
+}
 
 static void x87_fnstenv(struct emu_cpu *cpu, const struct emu_insn *in)
 {
@@ -502,16 +506,15 @@ static const emu_exec_fn x87_mem_ops[8][8] = {
 static emu_exec_fn x87_reg_select(unsigned op, unsigned m)
 {
 	switch (op) {
-	case 0: case 4:
-		return (op == 4 && m >= 16 && m < 32) ? x87_reg : x87_arith;
+	case 0:
+	case 4: return (op == 4 && m >= 16 && m < 32) ? x87_reg : x87_arith;
 	case 1: /* D1-D7, E2, E3, E6, E7, EF are undefined */
 		if (m < 16 || m == 32 || m == 33 || m == 40 || m == 46)
 			return x87_move;
 		if (m < 17 || (m >= 24 && m < 34) || m == 36 || m == 37 || (m >= 40 && m != 47))
 			return x87_reg;
 		return NULL;
-	case 2:
-		return m < 32 ? x87_fcmov : m == 41 ? x87_reg : NULL;
+	case 2: return m < 32 ? x87_fcmov : m == 41 ? x87_reg : NULL;
 	case 3:
 		if (m < 32)
 			return x87_fcmov;

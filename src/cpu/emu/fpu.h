@@ -7,18 +7,21 @@
 
 #include "cpu/emu/emu.h"
 
-#define FSW_IE 0x0001
-#define FSW_SF 0x0040
-#define FSW_ES 0x0080
-#define FSW_C1 0x0200
+#define FSW_IE  0x0001
+#define FSW_SF  0x0040
+#define FSW_ES  0x0080
+#define FSW_C1  0x0200
 #define FSW_TOP 0x3800
-#define FSW_B 0x8000
+#define FSW_B   0x8000
 
-#define MXCSR_FLAGS 0x003f
-#define MXCSR_MASKS 0x1f80
+#define MXCSR_FLAGS          0x003f
+#define MXCSR_MASKS          0x1f80
 #define MXCSR_MASK_SUPPORTED 0xffffu /* FXSAVE's MXCSR_MASK: FZ and DAZ work */
 
-static inline unsigned fpu_top(const struct emu_cpu *cpu) { return (cpu->fpu.sw >> 11) & 7; }
+static inline unsigned fpu_top(const struct emu_cpu *cpu)
+{
+	return (cpu->fpu.sw >> 11) & 7;
+}
 
 /* Tag of an 80-bit register by its contents: 0 valid, 1 zero, 2 special. */
 static inline unsigned fpu_classify(const uint8_t r[10])

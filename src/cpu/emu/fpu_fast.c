@@ -27,7 +27,7 @@ struct x87_io {
 	uint16_t cw, sw;
 	uint8_t a[10], b[10], out0[10], out1[10];
 	uint16_t host_cw;
-	uint16_t clr; /* exception flags the guest does not have set yet */
+	uint16_t clr;   /* exception flags the guest does not have set yet */
 	uint64_t flags; /* host RFLAGS after the instruction (FCOMI) */
 };
 _Static_assert(__builtin_offsetof(struct x87_io, clr) == 46, "stub offsets");
@@ -35,99 +35,99 @@ _Static_assert(__builtin_offsetof(struct x87_io, flags) == 48, "stub offsets");
 
 /* NL values loaded (b then a), NF values stored after the instruction. */
 __asm__(".pushsection .text\n"
-	".balign 64\n"
-	".globl emu_x87_fast_stubs\n"
-	".hidden emu_x87_fast_stubs\n"
-	".type emu_x87_fast_stubs, @function\n"
-	"emu_x87_fast_stubs:\n"
-	".irp op, 0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf\n"
-	".set fr, 0\n"
-	".rept 16\n"
-	".balign 64\n"
-	".set NL, 0\n"
-	".set NF, 0\n"
-	".if fr < 8\n"
-	/* register forms: D8 (FCOMP pops), DC, DE (pops) */
-	".if \\op == 0xd8\n"
-	".set NL, 2\n"
-	".set NF, 2\n"
-	".if fr == 3\n"
-	".set NF, 1\n"
-	".endif\n"
-	".endif\n"
-	".if \\op == 0xdc\n"
-	".set NL, 2\n"
-	".set NF, 2\n"
-	".endif\n"
-	".if \\op == 0xde\n"
-	".set NL, 2\n"
-	".set NF, 1\n"
-	".endif\n"
-	/* FUCOMI/FCOMI (DB), FUCOMIP/FCOMIP (DF, pops) */
-	".if (\\op == 0xdb || \\op == 0xdf) && (fr == 5 || fr == 6)\n"
-	".set NL, 2\n"
-	".set NF, 2\n"
-	".if \\op == 0xdf\n"
-	".set NF, 1\n"
-	".endif\n"
-	".endif\n"
-	".else\n"
-	".set NL, 1\n"
-	".set NF, 1\n"
-	".if (\\op == 0xd8) || (\\op == 0xda) || (\\op == 0xdc) || (\\op == 0xde)\n"
-	".if fr == 11\n"
-	".set NF, 0\n" /* FCOMP m: pops */
-	".endif\n"
-	".else\n"
-	".if fr == 8\n" /* FLD/FILD */
-	".set NL, 0\n"
-	".endif\n"
-	".if (\\op == 0xdb && fr == 13) || (\\op == 0xdf && (fr == 12 || fr == 13))\n" /* FLD m80, FBLD, FILD m64 */
-	".set NL, 0\n"
-	".endif\n"
-	".if fr == 9 || fr == 11\n" /* FISTTP, FSTP/FISTP */
-	".set NF, 0\n"
-	".endif\n"
-	".if (\\op == 0xdb && fr == 15) || (\\op == 0xdf && (fr == 14 || fr == 15))\n" /* FSTP m80, FBSTP, FISTP m64 */
-	".set NF, 0\n"
-	".endif\n"
-	".endif\n"
-	".endif\n"
-	"fldcw (%rdi)\n"
-	/* FNCLEX is slow: only when the host holds a flag the guest lacks
-	 * (the op's own flags are then told apart) */
-	"fnstsw %ax\n"
-	"andw 46(%rdi), %ax\n"
-	"jz 1f\n"
-	"fnclex\n"
-	"1:\n"
-	".if NL >= 2\n"
-	"fldt 14(%rdi)\n"
-	".endif\n"
-	".if NL >= 1\n"
-	"fldt 4(%rdi)\n"
-	".endif\n"
-	".if fr < 8\n"
-	".byte \\op, 0xc1 | (fr << 3)\n"
-	".else\n"
-	".byte \\op, ((fr - 8) << 3) | 6\n"
-	".endif\n"
-	"fnstsw 2(%rdi)\n"
-	"pushfq\n"
-	"popq 48(%rdi)\n"
-	"fldcw 44(%rdi)\n"
-	".if NF >= 1\n"
-	"fstpt 24(%rdi)\n"
-	".endif\n"
-	".if NF >= 2\n"
-	"fstpt 34(%rdi)\n"
-	".endif\n"
-	"ret\n"
-	".set fr, fr + 1\n"
-	".endr\n"
-	".endr\n"
-	".size emu_x87_fast_stubs, . - emu_x87_fast_stubs\n"
-	".popsection\n");
+        ".balign 64\n"
+        ".globl emu_x87_fast_stubs\n"
+        ".hidden emu_x87_fast_stubs\n"
+        ".type emu_x87_fast_stubs, @function\n"
+        "emu_x87_fast_stubs:\n"
+        ".irp op, 0xd8, 0xd9, 0xda, 0xdb, 0xdc, 0xdd, 0xde, 0xdf\n"
+        ".set fr, 0\n"
+        ".rept 16\n"
+        ".balign 64\n"
+        ".set NL, 0\n"
+        ".set NF, 0\n"
+        ".if fr < 8\n"
+        /* register forms: D8 (FCOMP pops), DC, DE (pops) */
+        ".if \\op == 0xd8\n"
+        ".set NL, 2\n"
+        ".set NF, 2\n"
+        ".if fr == 3\n"
+        ".set NF, 1\n"
+        ".endif\n"
+        ".endif\n"
+        ".if \\op == 0xdc\n"
+        ".set NL, 2\n"
+        ".set NF, 2\n"
+        ".endif\n"
+        ".if \\op == 0xde\n"
+        ".set NL, 2\n"
+        ".set NF, 1\n"
+        ".endif\n"
+        /* FUCOMI/FCOMI (DB), FUCOMIP/FCOMIP (DF, pops) */
+        ".if (\\op == 0xdb || \\op == 0xdf) && (fr == 5 || fr == 6)\n"
+        ".set NL, 2\n"
+        ".set NF, 2\n"
+        ".if \\op == 0xdf\n"
+        ".set NF, 1\n"
+        ".endif\n"
+        ".endif\n"
+        ".else\n"
+        ".set NL, 1\n"
+        ".set NF, 1\n"
+        ".if (\\op == 0xd8) || (\\op == 0xda) || (\\op == 0xdc) || (\\op == 0xde)\n"
+        ".if fr == 11\n"
+        ".set NF, 0\n" /* FCOMP m: pops */
+        ".endif\n"
+        ".else\n"
+        ".if fr == 8\n" /* FLD/FILD */
+        ".set NL, 0\n"
+        ".endif\n"
+        ".if (\\op == 0xdb && fr == 13) || (\\op == 0xdf && (fr == 12 || fr == 13))\n" /* FLD m80, FBLD, FILD m64 */
+        ".set NL, 0\n"
+        ".endif\n"
+        ".if fr == 9 || fr == 11\n" /* FISTTP, FSTP/FISTP */
+        ".set NF, 0\n"
+        ".endif\n"
+        ".if (\\op == 0xdb && fr == 15) || (\\op == 0xdf && (fr == 14 || fr == 15))\n" /* FSTP m80, FBSTP, FISTP m64 */
+        ".set NF, 0\n"
+        ".endif\n"
+        ".endif\n"
+        ".endif\n"
+        "fldcw (%rdi)\n"
+        /* FNCLEX is slow: only when the host holds a flag the guest lacks
+         * (the op's own flags are then told apart) */
+        "fnstsw %ax\n"
+        "andw 46(%rdi), %ax\n"
+        "jz 1f\n"
+        "fnclex\n"
+        "1:\n"
+        ".if NL >= 2\n"
+        "fldt 14(%rdi)\n"
+        ".endif\n"
+        ".if NL >= 1\n"
+        "fldt 4(%rdi)\n"
+        ".endif\n"
+        ".if fr < 8\n"
+        ".byte \\op, 0xc1 | (fr << 3)\n"
+        ".else\n"
+        ".byte \\op, ((fr - 8) << 3) | 6\n"
+        ".endif\n"
+        "fnstsw 2(%rdi)\n"
+        "pushfq\n"
+        "popq 48(%rdi)\n"
+        "fldcw 44(%rdi)\n"
+        ".if NF >= 1\n"
+        "fstpt 24(%rdi)\n"
+        ".endif\n"
+        ".if NF >= 2\n"
+        "fstpt 34(%rdi)\n"
+        ".endif\n"
+        "ret\n"
+        ".set fr, fr + 1\n"
+        ".endr\n"
+        ".endr\n"
+        ".size emu_x87_fast_stubs, . - emu_x87_fast_stubs\n"
+        ".popsection\n");
 
 void emu_x87_fast_stubs(void);
 typedef void (*fast_fn)(struct x87_io *io, const void *mem);
@@ -196,7 +196,7 @@ static inline void merge_sw(struct emu_fpu *f, uint16_t hsw, uint16_t cmask)
 	f->sw = (uint16_t)((f->sw & ~cmask) | (hsw & cmask) | (hsw & 0x3f));
 }
 
-#define C1 0x0200
+#define C1   0x0200
 #define CALL 0x4700
 
 /* ---- register forms ----------------------------------------------------- */

@@ -74,7 +74,10 @@ static void fx_check(struct emu_cpu *cpu, const struct emu_insn *in, uint64_t ea
 		emu_raise_err(cpu, EXC_GP, 0);
 }
 
-static unsigned fx_nxmm(const struct emu_cpu *cpu) { return cpu->code_mode == EMU_MODE64 ? 16 : 8; }
+static unsigned fx_nxmm(const struct emu_cpu *cpu)
+{
+	return cpu->code_mode == EMU_MODE64 ? 16 : 8;
+}
 
 void emu_fxsave(struct emu_cpu *cpu, const struct emu_insn *in)
 {

@@ -22,7 +22,7 @@
 enum { LVT_TIMER, LVT_THERMAL, LVT_PERF, LVT_LINT0, LVT_LINT1, LVT_ERROR, LVT_COUNT };
 
 #define LVT_MASKED (1u << 16)
-#define LVT_LEVEL (1u << 15)
+#define LVT_LEVEL  (1u << 15)
 #define SVR_ENABLE (1u << 8)
 
 enum { DM_FIXED = 0, DM_LOWEST = 1, DM_SMI = 2, DM_NMI = 4, DM_INIT = 5, DM_SIPI = 6, DM_EXTINT = 7 };
@@ -42,7 +42,7 @@ struct emu_lapic {
 	struct vm_timer timer;
 	bool timer_armed;
 	int lint0;
-	bool extint;           /* LINT0 level seen with ExtINT mode */
+	bool extint; /* LINT0 level seen with ExtINT mode */
 };
 
 static void lock(struct emu_lapic *l)
@@ -65,9 +65,18 @@ static void wake(struct emu_lapic *l)
 
 /* ---- vector bitmaps ---- */
 
-static void vset(uint32_t *m, int v) { m[v >> 5] |= 1u << (v & 31); }
-static void vclr(uint32_t *m, int v) { m[v >> 5] &= ~(1u << (v & 31)); }
-static bool vtest(const uint32_t *m, int v) { return (m[v >> 5] >> (v & 31)) & 1; }
+static void vset(uint32_t *m, int v)
+{
+	m[v >> 5] |= 1u << (v & 31);
+}
+static void vclr(uint32_t *m, int v)
+{
+	m[v >> 5] &= ~(1u << (v & 31));
+}
+static bool vtest(const uint32_t *m, int v)
+{
+	return (m[v >> 5] >> (v & 31)) & 1;
+}
 
 static int vhighest(const uint32_t *m)
 {
@@ -121,25 +130,18 @@ void lapic_accept(struct emu_lapic *l, int dm, int vector, bool level)
 		return;
 	switch (dm) {
 	case DM_FIXED:
-	case DM_LOWEST:
-		accept_fixed(l, vector, level);
-		break;
+	case DM_LOWEST: accept_fixed(l, vector, level); break;
 	case DM_NMI:
 		l->cpu->nmi_pending = true;
 		wake(l);
 		break;
-	case DM_INIT:
-		emu_cpu_init_ipi(l->cpu);
-		break;
-	case DM_SIPI:
-		emu_cpu_sipi(l->cpu, (uint8_t)vector);
-		break;
+	case DM_INIT: emu_cpu_init_ipi(l->cpu); break;
+	case DM_SIPI: emu_cpu_sipi(l->cpu, (uint8_t)vector); break;
 	case DM_EXTINT:
 		l->extint = true;
 		wake(l);
 		break;
-	default: /* SMI: no SMM */
-		break;
+	default: /* SMI: no SMM */ break;
 	}
 }
 
@@ -335,7 +337,7 @@ static bool matches(struct emu_lapic *l, uint32_t dest, bool logical)
 /* Sends to every LAPIC the destination selects; self is the sender (or
  * NULL), shorthand as ICR bits 19:18.  io_lock held. */
 static bool send(struct vm *vm, struct emu_lapic *self, unsigned shorthand, uint32_t dest, bool logical, int dm,
-		 int vector, bool level)
+                 int vector, bool level)
 {
 	bool lowest_done = false, other = false;
 	int n = vm ? vm->ncpus : 1;
@@ -352,10 +354,19 @@ static bool send(struct vm *vm, struct emu_lapic *self, unsigned shorthand, uint
 		if (!t)
 			continue;
 		switch (shorthand) {
-		case 1: if (t != self) continue; break;
+		case 1:
+			if (t != self)
+				continue;
+			break;
 		case 2: break;
-		case 3: if (t == self) continue; break;
-		default: if (!matches(t, dest, logical)) continue; break;
+		case 3:
+			if (t == self)
+				continue;
+			break;
+		default:
+			if (!matches(t, dest, logical))
+				continue;
+			break;
 		}
 		if (dm == DM_LOWEST) {
 			if (lowest_done)
@@ -425,8 +436,12 @@ static uint32_t reg_read(struct emu_lapic *l, unsigned reg)
 	case 0x280: return l->esr;
 	case 0x300: return l->icr_lo;
 	case 0x310: return l->icr_hi;
-	case 0x320: case 0x330: case 0x340: case 0x350: case 0x360: case 0x370:
-		return l->lvt[(reg - 0x320) >> 4];
+	case 0x320:
+	case 0x330:
+	case 0x340:
+	case 0x350:
+	case 0x360:
+	case 0x370: return l->lvt[(reg - 0x320) >> 4];
 	case 0x380: return l->timer_init;
 	case 0x390: return current_count(l);
 	case 0x3e0: return l->timer_dcr;
@@ -477,7 +492,11 @@ static void reg_write(struct emu_lapic *l, unsigned reg, uint32_t v)
 		}
 		break;
 	}
-	case 0x330: case 0x340: case 0x350: case 0x360: case 0x370: {
+	case 0x330:
+	case 0x340:
+	case 0x350:
+	case 0x360:
+	case 0x370: {
 		int i = (reg - 0x320) >> 4;
 		l->lvt[i] = (v & 0x1a7ff) | (sw_enabled(l) ? 0 : LVT_MASKED);
 		if (i == LVT_LINT0)

@@ -4,18 +4,18 @@
  * the #UD / #GP(0) handlers the decoder uses for invalid encodings. */
 #include "cpu/emu/ops.h"
 
-#define MOV_SZ(sfx, SZ, ST)                                                     \
-	ST void op_mov_EG##sfx(struct emu_cpu *cpu, const struct emu_insn *in)   \
-	{                                                                       \
-		rm_write(cpu, in, reg_read(cpu, in, in->reg, (SZ)), (SZ));      \
-	}                                                                       \
-	ST void op_mov_GE##sfx(struct emu_cpu *cpu, const struct emu_insn *in)   \
-	{                                                                       \
-		reg_write(cpu, in, in->reg, rm_read(cpu, in, (SZ)), (SZ));      \
-	}                                                                       \
-	ST void op_mov_EI##sfx(struct emu_cpu *cpu, const struct emu_insn *in)   \
-	{                                                                       \
-		rm_write(cpu, in, in->imm, (SZ));                               \
+#define MOV_SZ(sfx, SZ, ST)                                                    \
+	ST void op_mov_EG##sfx(struct emu_cpu *cpu, const struct emu_insn *in) \
+	{                                                                      \
+		rm_write(cpu, in, reg_read(cpu, in, in->reg, (SZ)), (SZ));     \
+	}                                                                      \
+	ST void op_mov_GE##sfx(struct emu_cpu *cpu, const struct emu_insn *in) \
+	{                                                                      \
+		reg_write(cpu, in, in->reg, rm_read(cpu, in, (SZ)), (SZ));     \
+	}                                                                      \
+	ST void op_mov_EI##sfx(struct emu_cpu *cpu, const struct emu_insn *in) \
+	{                                                                      \
+		rm_write(cpu, in, in->imm, (SZ));                              \
 	}
 
 /* Generic, and one per operand size for emu_specialize. */
@@ -272,8 +272,14 @@ void op_xlat(struct emu_cpu *cpu, const struct emu_insn *in)
 
 /* ---- BCD (legacy modes only) ---- */
 
-static inline uint8_t al_of(struct emu_cpu *cpu) { return (uint8_t)cpu->gpr[X86_RAX]; }
-static inline void set_al(struct emu_cpu *cpu, uint8_t v) { cpu->gpr[X86_RAX] = (cpu->gpr[X86_RAX] & ~0xffULL) | v; }
+static inline uint8_t al_of(struct emu_cpu *cpu)
+{
+	return (uint8_t)cpu->gpr[X86_RAX];
+}
+static inline void set_al(struct emu_cpu *cpu, uint8_t v)
+{
+	cpu->gpr[X86_RAX] = (cpu->gpr[X86_RAX] & ~0xffULL) | v;
+}
 
 void op_daa(struct emu_cpu *cpu, const struct emu_insn *in)
 {
@@ -326,8 +332,16 @@ static void aaa_aas(struct emu_cpu *cpu, bool sub)
 	cc_set_flags(cpu, f | (adj ? FL_AF | FL_CF : 0));
 }
 
-void op_aaa(struct emu_cpu *cpu, const struct emu_insn *in) { (void)in; aaa_aas(cpu, false); }
-void op_aas(struct emu_cpu *cpu, const struct emu_insn *in) { (void)in; aaa_aas(cpu, true); }
+void op_aaa(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	(void)in;
+	aaa_aas(cpu, false);
+}
+void op_aas(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	(void)in;
+	aaa_aas(cpu, true);
+}
 
 void op_aam(struct emu_cpu *cpu, const struct emu_insn *in)
 {
@@ -349,10 +363,11 @@ void op_aad(struct emu_cpu *cpu, const struct emu_insn *in)
 
 emu_exec_fn emu_misc_specialize(emu_exec_fn fn, unsigned sz)
 {
-#define SPEC(h)                                                                                   \
-	if (fn == op_##h)                                                                         \
+#define SPEC(h)           \
+	if (fn == op_##h) \
 		return sz == 1 ? op_##h##_1 : sz == 2 ? op_##h##_2 : sz == 4 ? op_##h##_4 : op_##h##_8;
-	SPEC(mov_EG) SPEC(mov_GE) SPEC(mov_EI)
+	SPEC(mov_EG)
+	SPEC(mov_GE) SPEC(mov_EI)
 #undef SPEC
-	return fn;
+	        return fn;
 }

@@ -14,18 +14,18 @@
 #include "cpu/emu/sys.h"
 #include "symbiont/vm.h"
 
-#define TLB_CODE 4ULL
+#define TLB_CODE  4ULL
 #define TLB_FLAGS (TLB_SUPER | TLB_IO | TLB_CODE)
 
-#define PTE_P (1ULL << 0)
-#define PTE_W (1ULL << 1)
-#define PTE_U (1ULL << 2)
-#define PTE_A (1ULL << 5)
-#define PTE_D (1ULL << 6)
-#define PTE_PS (1ULL << 7)
-#define PTE_G (1ULL << 8)
-#define PTE_NX (1ULL << 63)
-#define PTE_ADDR (((1ULL << EMU_PHYS_BITS) - 1) & ~0xfffULL)
+#define PTE_P       (1ULL << 0)
+#define PTE_W       (1ULL << 1)
+#define PTE_U       (1ULL << 2)
+#define PTE_A       (1ULL << 5)
+#define PTE_D       (1ULL << 6)
+#define PTE_PS      (1ULL << 7)
+#define PTE_G       (1ULL << 8)
+#define PTE_NX      (1ULL << 63)
+#define PTE_ADDR    (((1ULL << EMU_PHYS_BITS) - 1) & ~0xfffULL)
 #define PTE_RSVD_HI (((1ULL << 52) - 1) & ~((1ULL << EMU_PHYS_BITS) - 1))
 
 /* ---- segmentation -------------------------------------------------------- */
@@ -77,7 +77,8 @@ static uint64_t pte_load(struct emu_cpu *cpu, uint64_t gpa, bool wide, uint64_t 
 	*where = p;
 	if (!p)
 		return 0;
-	return wide ? __atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED) : __atomic_load_n((uint32_t *)p, __ATOMIC_RELAXED);
+	return wide ? __atomic_load_n((uint64_t *)p, __ATOMIC_RELAXED)
+	            : __atomic_load_n((uint32_t *)p, __ATOMIC_RELAXED);
 }
 
 static void pte_set(uint64_t *where, uint64_t bits)
@@ -130,7 +131,8 @@ uint32_t emu_walk(struct emu_cpu *cpu, uint64_t la, int acc, bool user, struct e
 			level = 4;
 		} else {
 			/* PAE: the PDPTE has no permission bits. */
-			uint64_t pdpte = pte_load(cpu, (cpu->cr3 & 0xffffffe0ULL) + ((la >> 30) & 3) * 8, true, &slot[n]);
+			uint64_t pdpte =
+			        pte_load(cpu, (cpu->cr3 & 0xffffffe0ULL) + ((la >> 30) & 3) * 8, true, &slot[n]);
 			if (!(pdpte & PTE_P))
 				return EMU_WALK_FAULT | pf;
 			if (pdpte & (PTE_RSVD_HI | 0x1e6))
@@ -328,8 +330,7 @@ void emu_tlb_flush_page(struct emu_cpu *cpu, uint64_t la)
 		uint64_t p = entry_page(e);
 		if (p == TLB_EMPTY)
 			continue;
-		if ((p >> e->page_shift) == (la >> e->page_shift) ||
-		    (p & EMU_PAGE_MASK) == (la & EMU_PAGE_MASK)) {
+		if ((p >> e->page_shift) == (la >> e->page_shift) || (p & EMU_PAGE_MASK) == (la & EMU_PAGE_MASK)) {
 			e->tag_read = e->tag_write = e->tag_exec = TLB_EMPTY;
 			e->global = 0;
 		}
@@ -392,8 +393,10 @@ static void read_part(struct emu_cpu *cpu, struct xlat x, uint8_t *dst, unsigned
 		return;
 	}
 	for (unsigned i = 0; i < n;) {
-		unsigned sz = (n - i >= 8 && !((x.gpa + i) & 7)) ? 8 : (n - i >= 4 && !((x.gpa + i) & 3)) ? 4
-			      : (n - i >= 2 && !((x.gpa + i) & 1)) ? 2 : 1;
+		unsigned sz = (n - i >= 8 && !((x.gpa + i) & 7))   ? 8
+		              : (n - i >= 4 && !((x.gpa + i) & 3)) ? 4
+		              : (n - i >= 2 && !((x.gpa + i) & 1)) ? 2
+		                                                   : 1;
 		uint64_t v = emu_phys_io_read(cpu, x.gpa + i, sz);
 		memcpy(dst + i, &v, sz);
 		i += sz;
@@ -418,8 +421,10 @@ static void write_part(struct emu_cpu *cpu, struct xlat x, const uint8_t *src, u
 		return;
 	}
 	for (unsigned i = 0; i < n;) {
-		unsigned sz = (n - i >= 8 && !((x.gpa + i) & 7)) ? 8 : (n - i >= 4 && !((x.gpa + i) & 3)) ? 4
-			      : (n - i >= 2 && !((x.gpa + i) & 1)) ? 2 : 1;
+		unsigned sz = (n - i >= 8 && !((x.gpa + i) & 7))   ? 8
+		              : (n - i >= 4 && !((x.gpa + i) & 3)) ? 4
+		              : (n - i >= 2 && !((x.gpa + i) & 1)) ? 2
+		                                                   : 1;
 		uint64_t v = 0;
 		memcpy(&v, src + i, sz);
 		emu_phys_io_write(cpu, x.gpa + i, v, sz);
@@ -475,17 +480,17 @@ void emu_write_slow(struct emu_cpu *cpu, uint64_t la, uint64_t val, unsigned siz
 }
 
 /* Out-of-line copies of the inline fast paths in mmu.h. */
-uint64_t (emu_linear)(struct emu_cpu *cpu, int seg, uint64_t off, unsigned size, bool write)
+uint64_t(emu_linear)(struct emu_cpu *cpu, int seg, uint64_t off, unsigned size, bool write)
 {
 	return emu_linear_fast(cpu, seg, off, size, write);
 }
 
-uint64_t (emu_read)(struct emu_cpu *cpu, int seg, uint64_t off, unsigned size)
+uint64_t(emu_read)(struct emu_cpu *cpu, int seg, uint64_t off, unsigned size)
 {
 	return emu_read_la(cpu, emu_linear_fast(cpu, seg, off, size, false), size, emu_user_access(cpu));
 }
 
-void (emu_write)(struct emu_cpu *cpu, int seg, uint64_t off, uint64_t val, unsigned size)
+void(emu_write)(struct emu_cpu *cpu, int seg, uint64_t off, uint64_t val, unsigned size)
 {
 	emu_write_la(cpu, emu_linear_fast(cpu, seg, off, size, true), val, size, emu_user_access(cpu));
 }
@@ -550,7 +555,7 @@ uint64_t emu_fetch_gpa_slow(struct emu_cpu *cpu, uint64_t la)
 	return translate(cpu, la, ACC_EXEC, emu_user_access(cpu)).gpa;
 }
 
-uint64_t (emu_fetch_gpa)(struct emu_cpu *cpu, uint64_t la)
+uint64_t(emu_fetch_gpa)(struct emu_cpu *cpu, uint64_t la)
 {
 	return emu_fetch_gpa_inline(cpu, la);
 }

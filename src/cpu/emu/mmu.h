@@ -23,7 +23,7 @@
 #include "cpu/emu/emu.h"
 
 #ifndef likely
-#define likely(x) __builtin_expect(!!(x), 1)
+#define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #endif
 
@@ -31,29 +31,29 @@
  * more than the lookup itself. */
 #define EMU_INLINE static inline __attribute__((always_inline))
 
-#define TLB_SUPER 1ULL
-#define TLB_IO 2ULL
-#define TLB_EMPTY (~0ULL)
+#define TLB_SUPER     1ULL
+#define TLB_IO        2ULL
+#define TLB_EMPTY     (~0ULL)
 #define EMU_PAGE_MASK (~0xfffULL)
 
 enum { ACC_READ, ACC_WRITE, ACC_EXEC };
 
 /* Page-fault error code bits. */
-#define PFERR_P (1u << 0)
-#define PFERR_W (1u << 1)
-#define PFERR_U (1u << 2)
+#define PFERR_P    (1u << 0)
+#define PFERR_W    (1u << 1)
+#define PFERR_U    (1u << 2)
 #define PFERR_RSVD (1u << 3)
-#define PFERR_ID (1u << 4)
+#define PFERR_ID   (1u << 4)
 
 #define EMU_PHYS_BITS 40 /* CPUID 0x80000008: what the walker treats as reserved above */
 #define EMU_VIRT_BITS 48
 
 /* Result of a page walk. */
 struct emu_walk {
-	uint64_t gpa;       /* translated address (full, not page aligned) */
-	uint64_t page_size; /* 4K, 2M, 4M or 1G */
+	uint64_t gpa;                 /* translated address (full, not page aligned) */
+	uint64_t page_size;           /* 4K, 2M, 4M or 1G */
 	bool user, write, nx, global; /* accumulated permissions of the leaf */
-	bool dirty;         /* the leaf's D bit is set (after this walk) */
+	bool dirty;                   /* the leaf's D bit is set (after this walk) */
 };
 
 /* Walks the guest page tables for linear address la as access acc by a user
@@ -72,9 +72,15 @@ uint64_t emu_linear_slow(struct emu_cpu *cpu, int seg, uint64_t off, unsigned si
 uint64_t emu_phys_io_read(struct emu_cpu *cpu, uint64_t gpa, unsigned size);
 void emu_phys_io_write(struct emu_cpu *cpu, uint64_t gpa, uint64_t val, unsigned size);
 
-EMU_INLINE bool emu_user_access(const struct emu_cpu *cpu) { return cpu->cpl == 3; }
+EMU_INLINE bool emu_user_access(const struct emu_cpu *cpu)
+{
+	return cpu->cpl == 3;
+}
 
-EMU_INLINE uint64_t emu_tlb_mask(bool user) { return user ? ~0ULL : ~TLB_SUPER; }
+EMU_INLINE uint64_t emu_tlb_mask(bool user)
+{
+	return user ? ~0ULL : ~TLB_SUPER;
+}
 
 EMU_INLINE struct emu_tlb_entry *emu_tlb_entry_of(struct emu_cpu *cpu, uint64_t la)
 {
@@ -85,9 +91,21 @@ EMU_INLINE uint64_t emu_load_host(const void *p, unsigned size)
 {
 	switch (size) {
 	case 1: return *(const uint8_t *)p;
-	case 2: { uint16_t v; memcpy(&v, p, 2); return v; }
-	case 4: { uint32_t v; memcpy(&v, p, 4); return v; }
-	default: { uint64_t v; memcpy(&v, p, 8); return v; }
+	case 2: {
+		uint16_t v;
+		memcpy(&v, p, 2);
+		return v;
+	}
+	case 4: {
+		uint32_t v;
+		memcpy(&v, p, 4);
+		return v;
+	}
+	default: {
+		uint64_t v;
+		memcpy(&v, p, 8);
+		return v;
+	}
 	}
 }
 
@@ -95,8 +113,16 @@ EMU_INLINE void emu_store_host(void *p, uint64_t val, unsigned size)
 {
 	switch (size) {
 	case 1: *(uint8_t *)p = (uint8_t)val; break;
-	case 2: { uint16_t v = (uint16_t)val; memcpy(p, &v, 2); break; }
-	case 4: { uint32_t v = (uint32_t)val; memcpy(p, &v, 4); break; }
+	case 2: {
+		uint16_t v = (uint16_t)val;
+		memcpy(p, &v, 2);
+		break;
+	}
+	case 4: {
+		uint32_t v = (uint32_t)val;
+		memcpy(p, &v, 4);
+		break;
+	}
 	default: memcpy(p, &val, 8); break;
 	}
 }
@@ -153,8 +179,8 @@ EMU_INLINE uint64_t emu_fetch_gpa_inline(struct emu_cpu *cpu, uint64_t la)
 }
 
 #define emu_linear(cpu, seg, off, size, write) emu_linear_fast(cpu, seg, off, size, write)
-#define emu_fetch_gpa(cpu, la) emu_fetch_gpa_inline(cpu, la)
-#define emu_read(cpu, seg, off, size) emu_read_inline(cpu, seg, off, size)
-#define emu_write(cpu, seg, off, val, size) emu_write_inline(cpu, seg, off, val, size)
+#define emu_fetch_gpa(cpu, la)                 emu_fetch_gpa_inline(cpu, la)
+#define emu_read(cpu, seg, off, size)          emu_read_inline(cpu, seg, off, size)
+#define emu_write(cpu, seg, off, val, size)    emu_write_inline(cpu, seg, off, val, size)
 
 #endif

@@ -95,7 +95,7 @@ void op_div(struct emu_cpu *cpu, const struct emu_insn *in)
 		q = (uint64_t)q128, r = (uint64_t)(n % d);
 	} else {
 		uint64_t n = sz == 1 ? (uint16_t)cpu->gpr[X86_RAX]
-				     : (reg_read(cpu, in, X86_RDX, sz) << (sz * 8)) | reg_read(cpu, in, X86_RAX, sz);
+		                     : (reg_read(cpu, in, X86_RDX, sz) << (sz * 8)) | reg_read(cpu, in, X86_RAX, sz);
 		q = n / d, r = n % d;
 		if (q > sz_mask(sz))
 			emu_raise(cpu, EXC_DE);
@@ -125,8 +125,10 @@ void op_idiv(struct emu_cpu *cpu, const struct emu_insn *in)
 			emu_raise(cpu, EXC_DE);
 		q = (int64_t)q128, r = (int64_t)(n % d);
 	} else {
-		int64_t n = sz == 1 ? (int16_t)cpu->gpr[X86_RAX]
-				    : sz_sext((reg_read(cpu, in, X86_RDX, sz) << (sz * 8)) | reg_read(cpu, in, X86_RAX, sz), sz * 2);
+		int64_t n =
+		        sz == 1 ? (int16_t)cpu->gpr[X86_RAX]
+		                : sz_sext((reg_read(cpu, in, X86_RDX, sz) << (sz * 8)) | reg_read(cpu, in, X86_RAX, sz),
+		                          sz * 2);
 		if (d == -1 && n == INT64_MIN) /* EDX:EAX = -2^63: the host division would trap */
 			emu_raise(cpu, EXC_DE);
 		q = n / d, r = n % d;

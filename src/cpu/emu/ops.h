@@ -12,13 +12,14 @@
 #include "cpu/emu/flags.h"
 
 #ifndef likely
-#define likely(x) __builtin_expect(!!(x), 1)
+#define likely(x)   __builtin_expect(!!(x), 1)
 #define unlikely(x) __builtin_expect(!!(x), 0)
 #endif
 
 /* ---- registers ----------------------------------------------------------- */
 
-static inline __attribute__((always_inline)) uint64_t reg_read(const struct emu_cpu *cpu, const struct emu_insn *in, unsigned r, unsigned size)
+static inline __attribute__((always_inline)) uint64_t reg_read(const struct emu_cpu *cpu, const struct emu_insn *in,
+                                                               unsigned r, unsigned size)
 {
 	switch (size) {
 	case 1:
@@ -31,7 +32,8 @@ static inline __attribute__((always_inline)) uint64_t reg_read(const struct emu_
 	}
 }
 
-static inline __attribute__((always_inline)) void reg_write(struct emu_cpu *cpu, const struct emu_insn *in, unsigned r, uint64_t v, unsigned size)
+static inline __attribute__((always_inline)) void reg_write(struct emu_cpu *cpu, const struct emu_insn *in, unsigned r,
+                                                            uint64_t v, unsigned size)
 {
 	switch (size) {
 	case 1:
@@ -84,14 +86,16 @@ static inline __attribute__((always_inline)) uint64_t ea_of(const struct emu_cpu
 }
 
 /* r/m operand of the instruction's size. */
-static inline __attribute__((always_inline)) uint64_t rm_read(struct emu_cpu *cpu, const struct emu_insn *in, unsigned size)
+static inline __attribute__((always_inline)) uint64_t rm_read(struct emu_cpu *cpu, const struct emu_insn *in,
+                                                              unsigned size)
 {
 	if (in->has_mem)
 		return emu_read(cpu, in->seg, ea_of(cpu, in), size);
 	return reg_read(cpu, in, in->rm, size);
 }
 
-static inline __attribute__((always_inline)) void rm_write(struct emu_cpu *cpu, const struct emu_insn *in, uint64_t v, unsigned size)
+static inline __attribute__((always_inline)) void rm_write(struct emu_cpu *cpu, const struct emu_insn *in, uint64_t v,
+                                                           unsigned size)
 {
 	if (in->has_mem)
 		emu_write(cpu, in->seg, ea_of(cpu, in), v, size);
@@ -160,39 +164,124 @@ static inline __attribute__((always_inline)) void branch_to(struct emu_cpu *cpu,
 #define H(name) void name(struct emu_cpu *cpu, const struct emu_insn *in)
 
 /* alu.c */
-#define ALU_DECL(n) H(op_##n##_EG); H(op_##n##_GE); H(op_##n##_EI)
-ALU_DECL(add); ALU_DECL(or); ALU_DECL(adc); ALU_DECL(sbb);
-ALU_DECL(and); ALU_DECL(sub); ALU_DECL(xor); ALU_DECL(cmp);
-H(op_test_EG); H(op_test_EI); H(op_inc); H(op_dec); H(op_not); H(op_neg);
-H(op_cmpxchg); H(op_xadd); H(op_cmpxchg8b); H(op_xchg);
+#define ALU_DECL(n)     \
+	H(op_##n##_EG); \
+	H(op_##n##_GE); \
+	H(op_##n##_EI)
+ALU_DECL(add);
+ALU_DECL(or);
+ALU_DECL(adc);
+ALU_DECL(sbb);
+ALU_DECL(and);
+ALU_DECL(sub);
+ALU_DECL(xor);
+ALU_DECL(cmp);
+H(op_test_EG);
+H(op_test_EI);
+H(op_inc);
+H(op_dec);
+H(op_not);
+H(op_neg);
+H(op_cmpxchg);
+H(op_xadd);
+H(op_cmpxchg8b);
+H(op_xchg);
 
 /* shift.c */
-H(op_rol); H(op_ror); H(op_rcl); H(op_rcr); H(op_shl); H(op_shr); H(op_sar);
-H(op_shld); H(op_shrd);
+H(op_rol);
+H(op_ror);
+H(op_rcl);
+H(op_rcr);
+H(op_shl);
+H(op_shr);
+H(op_sar);
+H(op_shld);
+H(op_shrd);
 
 /* muldiv.c */
-H(op_mul); H(op_imul1); H(op_div); H(op_idiv); H(op_imul_GE); H(op_imul_GEI);
+H(op_mul);
+H(op_imul1);
+H(op_div);
+H(op_idiv);
+H(op_imul_GE);
+H(op_imul_GEI);
 
 /* bitops.c */
-H(op_bt_G); H(op_bts_G); H(op_btr_G); H(op_btc_G);
-H(op_bt_I); H(op_bts_I); H(op_btr_I); H(op_btc_I);
-H(op_bsf); H(op_bsr); H(op_tzcnt); H(op_lzcnt); H(op_popcnt); H(op_bswap);
+H(op_bt_G);
+H(op_bts_G);
+H(op_btr_G);
+H(op_btc_G);
+H(op_bt_I);
+H(op_bts_I);
+H(op_btr_I);
+H(op_btc_I);
+H(op_bsf);
+H(op_bsr);
+H(op_tzcnt);
+H(op_lzcnt);
+H(op_popcnt);
+H(op_bswap);
 
 /* string.c */
-H(op_movs); H(op_cmps); H(op_stos); H(op_lods); H(op_scas);
+H(op_movs);
+H(op_cmps);
+H(op_stos);
+H(op_lods);
+H(op_scas);
 
 /* branch.c */
-H(op_jcc); H(op_jmp_rel); H(op_call_rel); H(op_jmp_E); H(op_call_E);
-H(op_ret); H(op_loop); H(op_loope); H(op_loopne); H(op_jcxz);
+H(op_jcc);
+H(op_jmp_rel);
+H(op_call_rel);
+H(op_jmp_E);
+H(op_call_E);
+H(op_ret);
+H(op_loop);
+H(op_loope);
+H(op_loopne);
+H(op_jcxz);
 
 /* misc.c */
-H(op_mov_EG); H(op_mov_GE); H(op_mov_EI); H(op_mov_load_moffs); H(op_mov_store_moffs);
-H(op_lea); H(op_movzx); H(op_movsx); H(op_movsxd); H(op_cbw); H(op_cwd);
-H(op_setcc); H(op_cmov); H(op_push_R); H(op_push_E); H(op_push_I); H(op_pop_R); H(op_pop_E);
-H(op_pusha); H(op_popa); H(op_enter); H(op_leave);
-H(op_lahf); H(op_sahf); H(op_clc); H(op_stc); H(op_cmc); H(op_cld); H(op_std);
-H(op_nop); H(op_pause); H(op_ud); H(op_gp0); H(op_xlat);
-H(op_daa); H(op_das); H(op_aaa); H(op_aas); H(op_aam); H(op_aad);
+H(op_mov_EG);
+H(op_mov_GE);
+H(op_mov_EI);
+H(op_mov_load_moffs);
+H(op_mov_store_moffs);
+H(op_lea);
+H(op_movzx);
+H(op_movsx);
+H(op_movsxd);
+H(op_cbw);
+H(op_cwd);
+H(op_setcc);
+H(op_cmov);
+H(op_push_R);
+H(op_push_E);
+H(op_push_I);
+H(op_pop_R);
+H(op_pop_E);
+H(op_pusha);
+H(op_popa);
+H(op_enter);
+H(op_leave);
+H(op_lahf);
+H(op_sahf);
+H(op_clc);
+H(op_stc);
+H(op_cmc);
+H(op_cld);
+H(op_std);
+H(op_nop);
+H(op_pause);
+H(op_ud);
+H(op_gp0);
+H(op_xlat);
+H(op_daa);
+H(op_das);
+H(op_aaa);
+H(op_aas);
+H(op_aam);
+H(op_aad);
 
 #undef H
 

@@ -699,7 +699,8 @@ H(op_lar_lsl)
 		if (!s.s) {
 			/* System types LAR/LSL accept. */
 			static const uint16_t lar32 = 0x1a3e, lsl32 = 0x0a0e, lar64 = 0x0a04, lsl64 = 0x0a04;
-			uint16_t m = cpu->long_mode ? (in->opcode == 2 ? lar64 : lsl64) : (in->opcode == 2 ? lar32 : lsl32);
+			uint16_t m =
+			        cpu->long_mode ? (in->opcode == 2 ? lar64 : lsl64) : (in->opcode == 2 ? lar32 : lsl32);
 			ok = (m >> s.type) & 1;
 		} else if (!((s.type & 0xc) == 0xc)) {
 			ok = s.dpl >= cpu->cpl && s.dpl >= (sel & 3);
@@ -733,14 +734,21 @@ emu_exec_fn emu_seg_select(const struct emu_insn *in)
 {
 	if (in->map == 0) {
 		switch (in->opcode) {
-		case 0x06: case 0x0e: case 0x16: case 0x1e: return op_push_sreg;
-		case 0x07: case 0x17: case 0x1f: return op_pop_sreg;
+		case 0x06:
+		case 0x0e:
+		case 0x16:
+		case 0x1e: return op_push_sreg;
+		case 0x07:
+		case 0x17:
+		case 0x1f: return op_pop_sreg;
 		case 0x8c: return op_mov_sreg_store;
 		case 0x8e: return op_mov_sreg_load;
-		case 0xc4: case 0xc5: return op_lxs;
+		case 0xc4:
+		case 0xc5: return op_lxs;
 		case 0x9a: return op_call_far_imm;
 		case 0xea: return op_jmp_far_imm;
-		case 0xca: case 0xcb: return op_retf;
+		case 0xca:
+		case 0xcb: return op_retf;
 		case 0xcf: return op_iret;
 		case 0x63: return op_arpl;
 		case 0xff: return ((in->modrm >> 3) & 7) == 3 || ((in->modrm >> 3) & 7) == 5 ? op_far_mem : NULL;
@@ -751,10 +759,15 @@ emu_exec_fn emu_seg_select(const struct emu_insn *in)
 		switch (in->opcode) {
 		case 0x00: return op_grp6;
 		case 0x01: return ((in->modrm >> 3) & 7) < 4 && (in->modrm >> 6) != 3 ? op_dtable : NULL;
-		case 0x02: case 0x03: return op_lar_lsl;
-		case 0xa0: case 0xa8: return op_push_sreg;
-		case 0xa1: case 0xa9: return op_pop_sreg;
-		case 0xb2: case 0xb4: case 0xb5: return op_lxs;
+		case 0x02:
+		case 0x03: return op_lar_lsl;
+		case 0xa0:
+		case 0xa8: return op_push_sreg;
+		case 0xa1:
+		case 0xa9: return op_pop_sreg;
+		case 0xb2:
+		case 0xb4:
+		case 0xb5: return op_lxs;
 		}
 	}
 	return NULL;

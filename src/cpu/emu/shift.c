@@ -11,7 +11,8 @@ static inline unsigned shift_count(const struct emu_cpu *cpu, const struct emu_i
 	return (unsigned)c & (in->opsize == 8 ? 63 : 31);
 }
 
-static inline __attribute__((always_inline)) uint64_t shift_src(struct emu_cpu *cpu, const struct emu_insn *in, uint64_t *ea)
+static inline __attribute__((always_inline)) uint64_t shift_src(struct emu_cpu *cpu, const struct emu_insn *in,
+                                                                uint64_t *ea)
 {
 	if (in->has_mem) {
 		*ea = ea_of(cpu, in);
@@ -20,7 +21,8 @@ static inline __attribute__((always_inline)) uint64_t shift_src(struct emu_cpu *
 	return reg_read(cpu, in, in->rm, in->opsize);
 }
 
-static inline __attribute__((always_inline)) void shift_dst(struct emu_cpu *cpu, const struct emu_insn *in, uint64_t ea, uint64_t v)
+static inline __attribute__((always_inline)) void shift_dst(struct emu_cpu *cpu, const struct emu_insn *in, uint64_t ea,
+                                                            uint64_t v)
 {
 	if (in->has_mem)
 		emu_write(cpu, in->seg, ea, v, in->opsize);
@@ -192,5 +194,11 @@ static void shxd(struct emu_cpu *cpu, const struct emu_insn *in, bool left)
 	cc_set_flags(cpu, f);
 }
 
-void op_shld(struct emu_cpu *cpu, const struct emu_insn *in) { shxd(cpu, in, true); }
-void op_shrd(struct emu_cpu *cpu, const struct emu_insn *in) { shxd(cpu, in, false); }
+void op_shld(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	shxd(cpu, in, true);
+}
+void op_shrd(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	shxd(cpu, in, false);
+}

@@ -67,8 +67,7 @@ static emu_exec_fn grp15_select(const struct emu_insn *in, unsigned pfx)
 	if (pfx != PF_NONE)
 		return NULL;
 	if (in->has_mem) {
-		static const emu_exec_fn mem[8] = { emu_fxsave, emu_fxrstor, ldmxcsr, stmxcsr,
-						    [7] = clflush };
+		static const emu_exec_fn mem[8] = { emu_fxsave, emu_fxrstor, ldmxcsr, stmxcsr, [7] = clflush };
 		return mem[r];
 	}
 	static const emu_exec_fn reg[8] = { [5] = lsfence, [6] = mfence, [7] = lsfence };
@@ -88,8 +87,8 @@ emu_exec_fn emu_sse_select(const struct emu_insn *in)
 		return NULL;
 	if (op == 0xae)
 		return grp15_select(in, pfx);
-	if ((op >= 0x10 && op <= 0x17) || (op >= 0x28 && op <= 0x2f) || (op >= 0x50 && op <= 0x5f) ||
-	    op == 0xc2 || op == 0xc6 || op == 0xe6 || op == 0xd0 || ((op == 0x7c || op == 0x7d) && pfx))
+	if ((op >= 0x10 && op <= 0x17) || (op >= 0x28 && op <= 0x2f) || (op >= 0x50 && op <= 0x5f) || op == 0xc2 ||
+	    op == 0xc6 || op == 0xe6 || op == 0xd0 || ((op == 0x7c || op == 0x7d) && pfx))
 		return sse_fp_select(in, pfx);
 	if ((op >= 0x60 && op <= 0x7f) || (op >= 0xc3 && op <= 0xc5) || op >= 0xd0)
 		return sse_int_select(in, pfx);

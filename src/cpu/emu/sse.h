@@ -59,7 +59,8 @@ SSE_INLINE void sse_load(struct emu_cpu *cpu, const struct emu_insn *in, union e
 }
 
 /* Stores the low size bytes of v; a 16-byte store never half-happens. */
-SSE_INLINE void sse_store(struct emu_cpu *cpu, const struct emu_insn *in, const union emu_xmm *v, unsigned size, bool aligned)
+SSE_INLINE void sse_store(struct emu_cpu *cpu, const struct emu_insn *in, const union emu_xmm *v, unsigned size,
+                          bool aligned)
 {
 	uint64_t ea = emu_ea(cpu, in);
 	if (size == 16) {
@@ -79,7 +80,7 @@ SSE_INLINE void sse_store(struct emu_cpu *cpu, const struct emu_insn *in, const 
 /* The r/m operand of an XMM instruction: the register itself, or memory
  * loaded into *tmp. */
 SSE_INLINE const union emu_xmm *sse_src(struct emu_cpu *cpu, const struct emu_insn *in, union emu_xmm *tmp,
-					unsigned size, bool aligned)
+                                        unsigned size, bool aligned)
 {
 	if (!in->has_mem)
 		return &cpu->xmm[in->rm];
@@ -112,26 +113,29 @@ typedef union emu_xmm X;
 typedef long long v2di __attribute__((vector_size(16)));
 
 /* MXCSR for the host: the guest's controls, all exceptions masked, no flags. */
-static inline uint32_t host_mxcsr(const struct emu_cpu *cpu) { return (cpu->mxcsr & ~MXCSR_FLAGS) | MXCSR_MASKS; }
+static inline uint32_t host_mxcsr(const struct emu_cpu *cpu)
+{
+	return (cpu->mxcsr & ~MXCSR_FLAGS) | MXCSR_MASKS;
+}
 
-#define HOST_PRE "stmxcsr %[sv]\n\tldmxcsr %[mx]\n\t"
+#define HOST_PRE  "stmxcsr %[sv]\n\tldmxcsr %[mx]\n\t"
 #define HOST_POST "\n\tstmxcsr %[mx]\n\tldmxcsr %[sv]"
 
 typedef uint32_t (*host_fn)(X *d, const X *s, uint32_t mx);
 
 /* d = d OP s for an instruction written "insn src, dst". */
-#define HOST2(name, insn)                                                               \
-	static inline uint32_t host_##name(X *d, const X *s, uint32_t mx)               \
-	{                                                                               \
-		v2di a, b;                                                              \
-		uint32_t sv;                                                            \
-		__builtin_memcpy(&a, d, 16);                                            \
-		__builtin_memcpy(&b, s, 16);                                            \
-		__asm__ volatile(HOST_PRE insn " %[b], %[a]" HOST_POST                  \
-				 : [a] "+x"(a), [mx] "+m"(mx), [sv] "=m"(sv)            \
-				 : [b] "x"(b));                                         \
-		__builtin_memcpy(d, &a, 16);                                            \
-		return mx;                                                              \
+#define HOST2(name, insn)                                                    \
+	static inline uint32_t host_##name(X *d, const X *s, uint32_t mx)    \
+	{                                                                    \
+		v2di a, b;                                                   \
+		uint32_t sv;                                                 \
+		__builtin_memcpy(&a, d, 16);                                 \
+		__builtin_memcpy(&b, s, 16);                                 \
+		__asm__ volatile(HOST_PRE insn " %[b], %[a]" HOST_POST       \
+		                 : [a] "+x"(a), [mx] "+m"(mx), [sv] "=m"(sv) \
+		                 : [b] "x"(b));                              \
+		__builtin_memcpy(d, &a, 16);                                 \
+		return mx;                                                   \
 	}
 
 SSE_INLINE void fp_op(struct emu_cpu *cpu, const struct emu_insn *in, unsigned msz, host_fn f)
@@ -150,9 +154,12 @@ SSE_INLINE void fp_op(struct emu_cpu *cpu, const struct emu_insn *in, unsigned m
 	cpu->xmm[in->reg] = d;
 }
 
-#define FP(name, insn, msz)                                                              \
-	HOST2(name, insn)                                                                \
-	static void name(struct emu_cpu *cpu, const struct emu_insn *in) { fp_op(cpu, in, msz, host_##name); }
+#define FP(name, insn, msz)                                              \
+	HOST2(name, insn)                                                \
+	static void name(struct emu_cpu *cpu, const struct emu_insn *in) \
+	{                                                                \
+		fp_op(cpu, in, msz, host_##name);                        \
+	}
 
 /* Selectors of the sub-files: NULL means "not mine / #UD". */
 emu_exec_fn sse_int_select(const struct emu_insn *in, unsigned pfx);

@@ -68,9 +68,18 @@ static void blendv(struct emu_cpu *cpu, const struct emu_insn *in, unsigned lane
 			memcpy(&r.b[i], &s->b[i], lane);
 	cpu->xmm[in->reg] = r;
 }
-static void pblendvb(struct emu_cpu *cpu, const struct emu_insn *in) { blendv(cpu, in, 1); }
-static void blendvps(struct emu_cpu *cpu, const struct emu_insn *in) { blendv(cpu, in, 4); }
-static void blendvpd(struct emu_cpu *cpu, const struct emu_insn *in) { blendv(cpu, in, 8); }
+static void pblendvb(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	blendv(cpu, in, 1);
+}
+static void blendvps(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	blendv(cpu, in, 4);
+}
+static void blendvpd(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	blendv(cpu, in, 8);
+}
 
 static void movntdqa(struct emu_cpu *cpu, const struct emu_insn *in)
 {
@@ -113,9 +122,18 @@ static void blend_imm(struct emu_cpu *cpu, const struct emu_insn *in, unsigned l
 			memcpy(&r.b[i * lane], &s->b[i * lane], lane);
 	cpu->xmm[in->reg] = r;
 }
-static void blendps(struct emu_cpu *cpu, const struct emu_insn *in) { blend_imm(cpu, in, 4); }
-static void blendpd(struct emu_cpu *cpu, const struct emu_insn *in) { blend_imm(cpu, in, 8); }
-static void pblendw(struct emu_cpu *cpu, const struct emu_insn *in) { blend_imm(cpu, in, 2); }
+static void blendps(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	blend_imm(cpu, in, 4);
+}
+static void blendpd(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	blend_imm(cpu, in, 8);
+}
+static void pblendw(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	blend_imm(cpu, in, 2);
+}
 
 static void mpsadbw(struct emu_cpu *cpu, const struct emu_insn *in)
 {
@@ -180,8 +198,8 @@ static void insertps(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	sse_check(cpu);
 	unsigned imm = in->imm & 0xff;
-	uint32_t v = in->has_mem ? (uint32_t)emu_read(cpu, in->seg, emu_ea(cpu, in), 4)
-				 : cpu->xmm[in->rm].d[(imm >> 6) & 3];
+	uint32_t v =
+	        in->has_mem ? (uint32_t)emu_read(cpu, in->seg, emu_ea(cpu, in), 4) : cpu->xmm[in->rm].d[(imm >> 6) & 3];
 	X *x = &cpu->xmm[in->reg];
 	x->d[(imm >> 4) & 3] = v;
 	for (unsigned i = 0; i < 4; i++)
@@ -196,69 +214,69 @@ static void insertps(struct emu_cpu *cpu, const struct emu_insn *in)
  * PCMPESTRM/PCMPESTRI/PCMPISTRM/PCMPISTRI (0..255): rdi = struct strio. */
 
 __asm__(".pushsection .text\n"
-	".balign 64\n"
-	".globl emu_sse4_round_stubs\n"
-	".hidden emu_sse4_round_stubs\n"
-	"emu_sse4_round_stubs:\n"
-	".irp insn, roundps, roundpd, roundss, roundsd\n"
-	".set imm, 0\n"
-	".rept 16\n"
-	".balign 64\n"
-	"movdqu (%rdi), %xmm0\n"
-	"movdqu (%rsi), %xmm1\n"
-	"stmxcsr -8(%rsp)\n"
-	"ldmxcsr (%rdx)\n"
-	"\\insn $imm, %xmm1, %xmm0\n"
-	"stmxcsr (%rdx)\n"
-	"ldmxcsr -8(%rsp)\n"
-	"movdqu %xmm0, (%rdi)\n"
-	"ret\n"
-	".set imm, imm + 1\n"
-	".endr\n"
-	".endr\n"
-	".balign 64\n"
-	".globl emu_sse4_dp_stubs\n"
-	".hidden emu_sse4_dp_stubs\n"
-	"emu_sse4_dp_stubs:\n"
-	".irp insn, dpps, dppd\n"
-	".set imm, 0\n"
-	".rept 256\n"
-	".balign 64\n"
-	"movdqu (%rdi), %xmm0\n"
-	"movdqu (%rsi), %xmm1\n"
-	"stmxcsr -8(%rsp)\n"
-	"ldmxcsr (%rdx)\n"
-	"\\insn $imm, %xmm1, %xmm0\n"
-	"stmxcsr (%rdx)\n"
-	"ldmxcsr -8(%rsp)\n"
-	"movdqu %xmm0, (%rdi)\n"
-	"ret\n"
-	".set imm, imm + 1\n"
-	".endr\n"
-	".endr\n"
-	".balign 64\n"
-	".globl emu_sse4_str_stubs\n"
-	".hidden emu_sse4_str_stubs\n"
-	"emu_sse4_str_stubs:\n"
-	".irp insn, pcmpestrm, pcmpestri, pcmpistrm, pcmpistri\n"
-	".set imm, 0\n"
-	".rept 256\n"
-	".balign 64\n"
-	"movdqu (%rdi), %xmm0\n"
-	"movdqu 16(%rdi), %xmm1\n"
-	"mov 32(%rdi), %rax\n"
-	"mov 40(%rdi), %rdx\n"
-	"xor %ecx, %ecx\n"
-	"\\insn $imm, %xmm1, %xmm0\n"
-	"pushfq\n"
-	"popq 56(%rdi)\n"
-	"mov %rcx, 48(%rdi)\n"
-	"movdqu %xmm0, 64(%rdi)\n"
-	"ret\n"
-	".set imm, imm + 1\n"
-	".endr\n"
-	".endr\n"
-	".popsection\n");
+        ".balign 64\n"
+        ".globl emu_sse4_round_stubs\n"
+        ".hidden emu_sse4_round_stubs\n"
+        "emu_sse4_round_stubs:\n"
+        ".irp insn, roundps, roundpd, roundss, roundsd\n"
+        ".set imm, 0\n"
+        ".rept 16\n"
+        ".balign 64\n"
+        "movdqu (%rdi), %xmm0\n"
+        "movdqu (%rsi), %xmm1\n"
+        "stmxcsr -8(%rsp)\n"
+        "ldmxcsr (%rdx)\n"
+        "\\insn $imm, %xmm1, %xmm0\n"
+        "stmxcsr (%rdx)\n"
+        "ldmxcsr -8(%rsp)\n"
+        "movdqu %xmm0, (%rdi)\n"
+        "ret\n"
+        ".set imm, imm + 1\n"
+        ".endr\n"
+        ".endr\n"
+        ".balign 64\n"
+        ".globl emu_sse4_dp_stubs\n"
+        ".hidden emu_sse4_dp_stubs\n"
+        "emu_sse4_dp_stubs:\n"
+        ".irp insn, dpps, dppd\n"
+        ".set imm, 0\n"
+        ".rept 256\n"
+        ".balign 64\n"
+        "movdqu (%rdi), %xmm0\n"
+        "movdqu (%rsi), %xmm1\n"
+        "stmxcsr -8(%rsp)\n"
+        "ldmxcsr (%rdx)\n"
+        "\\insn $imm, %xmm1, %xmm0\n"
+        "stmxcsr (%rdx)\n"
+        "ldmxcsr -8(%rsp)\n"
+        "movdqu %xmm0, (%rdi)\n"
+        "ret\n"
+        ".set imm, imm + 1\n"
+        ".endr\n"
+        ".endr\n"
+        ".balign 64\n"
+        ".globl emu_sse4_str_stubs\n"
+        ".hidden emu_sse4_str_stubs\n"
+        "emu_sse4_str_stubs:\n"
+        ".irp insn, pcmpestrm, pcmpestri, pcmpistrm, pcmpistri\n"
+        ".set imm, 0\n"
+        ".rept 256\n"
+        ".balign 64\n"
+        "movdqu (%rdi), %xmm0\n"
+        "movdqu 16(%rdi), %xmm1\n"
+        "mov 32(%rdi), %rax\n"
+        "mov 40(%rdi), %rdx\n"
+        "xor %ecx, %ecx\n"
+        "\\insn $imm, %xmm1, %xmm0\n"
+        "pushfq\n"
+        "popq 56(%rdi)\n"
+        "mov %rcx, 48(%rdi)\n"
+        "movdqu %xmm0, 64(%rdi)\n"
+        "ret\n"
+        ".set imm, imm + 1\n"
+        ".endr\n"
+        ".endr\n"
+        ".popsection\n");
 
 void emu_sse4_round_stubs(void);
 void emu_sse4_dp_stubs(void);
@@ -267,10 +285,10 @@ void emu_sse4_str_stubs(void);
 typedef void (*imm_fn)(X *d, const X *s, uint32_t *mx);
 
 struct strio {
-	X a, b;          /* 0: xmm1 (ModRM.reg), 16: xmm2/m128 */
-	uint64_t rax, rdx; /* 32, 40: explicit lengths */
+	X a, b;              /* 0: xmm1 (ModRM.reg), 16: xmm2/m128 */
+	uint64_t rax, rdx;   /* 32, 40: explicit lengths */
 	uint64_t rcx, flags; /* 48, 56: index, flags out */
-	X m;             /* 64: mask out (XMM0) */
+	X m;                 /* 64: mask out (XMM0) */
 };
 _Static_assert(__builtin_offsetof(struct strio, m) == 64, "stub offsets");
 
@@ -314,7 +332,10 @@ static void dp_op(struct emu_cpu *cpu, const struct emu_insn *in)
  * forms take RAX/RDX (64-bit with REX.W; clamped to 32-bit values with
  * the same saturated length), the index forms write ECX, the mask forms
  * XMM0; CF ZF SF OF from the comparison, AF PF clear. */
-static int64_t clamp32(int64_t v) { return v > INT32_MAX ? INT32_MAX : v < -INT32_MAX ? -INT32_MAX : v; }
+static int64_t clamp32(int64_t v)
+{
+	return v > INT32_MAX ? INT32_MAX : v < -INT32_MAX ? -INT32_MAX : v;
+}
 
 static void pcmpstr(struct emu_cpu *cpu, const struct emu_insn *in)
 {
@@ -342,24 +363,20 @@ static void pcmpstr(struct emu_cpu *cpu, const struct emu_insn *in)
 /* ---- selection ---------------------------------------------------------- */
 
 static const emu_exec_fn ops38[0x42] = {
-	[0x10] = pblendvb, [0x14] = blendvps, [0x15] = blendvpd, [0x17] = ptest,
-	[0x20] = pmovsxbw, [0x21] = pmovsxbd, [0x22] = pmovsxbq, [0x23] = pmovsxwd,
-	[0x24] = pmovsxwq, [0x25] = pmovsxdq,
-	[0x28] = pmuldq, [0x29] = pcmpeqq, [0x2a] = movntdqa, [0x2b] = packusdw,
-	[0x30] = pmovzxbw, [0x31] = pmovzxbd, [0x32] = pmovzxbq, [0x33] = pmovzxwd,
-	[0x34] = pmovzxwq, [0x35] = pmovzxdq, [0x37] = pcmpgtq,
-	[0x38] = pminsb, [0x39] = pminsd, [0x3a] = pminuw, [0x3b] = pminud,
-	[0x3c] = pmaxsb, [0x3d] = pmaxsd, [0x3e] = pmaxuw, [0x3f] = pmaxud,
-	[0x40] = pmulld, [0x41] = phminposuw,
+	[0x10] = pblendvb,   [0x14] = blendvps, [0x15] = blendvpd, [0x17] = ptest,    [0x20] = pmovsxbw,
+	[0x21] = pmovsxbd,   [0x22] = pmovsxbq, [0x23] = pmovsxwd, [0x24] = pmovsxwq, [0x25] = pmovsxdq,
+	[0x28] = pmuldq,     [0x29] = pcmpeqq,  [0x2a] = movntdqa, [0x2b] = packusdw, [0x30] = pmovzxbw,
+	[0x31] = pmovzxbd,   [0x32] = pmovzxbq, [0x33] = pmovzxwd, [0x34] = pmovzxwq, [0x35] = pmovzxdq,
+	[0x37] = pcmpgtq,    [0x38] = pminsb,   [0x39] = pminsd,   [0x3a] = pminuw,   [0x3b] = pminud,
+	[0x3c] = pmaxsb,     [0x3d] = pmaxsd,   [0x3e] = pmaxuw,   [0x3f] = pmaxud,   [0x40] = pmulld,
+	[0x41] = phminposuw,
 };
 
 static const emu_exec_fn ops3a[0x64] = {
-	[0x08] = round_op, [0x09] = round_op, [0x0a] = round_op, [0x0b] = round_op,
-	[0x0c] = blendps, [0x0d] = blendpd, [0x0e] = pblendw,
-	[0x14] = pextr, [0x15] = pextr, [0x16] = pextr, [0x17] = pextr,
-	[0x20] = pinsr, [0x21] = insertps, [0x22] = pinsr,
-	[0x40] = dp_op, [0x41] = dp_op, [0x42] = mpsadbw,
-	[0x60] = pcmpstr, [0x61] = pcmpstr, [0x62] = pcmpstr, [0x63] = pcmpstr,
+	[0x08] = round_op, [0x09] = round_op, [0x0a] = round_op, [0x0b] = round_op, [0x0c] = blendps, [0x0d] = blendpd,
+	[0x0e] = pblendw,  [0x14] = pextr,    [0x15] = pextr,    [0x16] = pextr,    [0x17] = pextr,   [0x20] = pinsr,
+	[0x21] = insertps, [0x22] = pinsr,    [0x40] = dp_op,    [0x41] = dp_op,    [0x42] = mpsadbw, [0x60] = pcmpstr,
+	[0x61] = pcmpstr,  [0x62] = pcmpstr,  [0x63] = pcmpstr,
 };
 
 emu_exec_fn sse4_select(const struct emu_insn *in, unsigned pfx)

@@ -53,11 +53,13 @@ FP(cvttpd2dq, "cvttpd2dq", 16)
 
 /* CMPxx with the predicate in imm8[2:0]: one handler per predicate. */
 #define CMP1(kind, msz, p) FP(cmp##kind##_##p, "cmp" #kind " $" #p ",", msz)
-#define CMP8(kind, msz)                                                                           \
-	CMP1(kind, msz, 0) CMP1(kind, msz, 1) CMP1(kind, msz, 2) CMP1(kind, msz, 3) CMP1(kind, msz, 4) \
-	CMP1(kind, msz, 5) CMP1(kind, msz, 6) CMP1(kind, msz, 7)                                       \
-	static const emu_exec_fn cmp##kind##_ops[8] = { cmp##kind##_0, cmp##kind##_1, cmp##kind##_2,    \
-		cmp##kind##_3, cmp##kind##_4, cmp##kind##_5, cmp##kind##_6, cmp##kind##_7 };
+#define CMP8(kind, msz)                                                                                \
+	CMP1(kind, msz, 0)                                                                             \
+	CMP1(kind, msz, 1) CMP1(kind, msz, 2) CMP1(kind, msz, 3) CMP1(kind, msz, 4) CMP1(kind, msz, 5) \
+	        CMP1(kind, msz, 6) CMP1(kind, msz, 7) static const emu_exec_fn cmp##kind##_ops[8] = {  \
+		        cmp##kind##_0, cmp##kind##_1, cmp##kind##_2, cmp##kind##_3,                    \
+		        cmp##kind##_4, cmp##kind##_5, cmp##kind##_6, cmp##kind##_7                     \
+	        };
 CMP8(ps, 16)
 CMP8(ss, 4)
 CMP8(pd, 16)
@@ -65,28 +67,28 @@ CMP8(sd, 8)
 
 /* ---- COMIS / UCOMIS: ZF PF CF from the compare, OF SF AF cleared -------- */
 
-#define HOSTCMP(name, insn)                                                                      \
-	static inline uint32_t host_##name(const X *d, const X *s, uint32_t mx, uint64_t *fl)    \
-	{                                                                                        \
-		v2di a, b;                                                                       \
-		uint32_t sv;                                                                     \
-		uint8_t z, p, c;                                                                 \
-		__builtin_memcpy(&a, d, 16);                                                     \
-		__builtin_memcpy(&b, s, 16);                                                     \
-		__asm__ volatile(HOST_PRE insn " %[b], %[a]" HOST_POST                           \
-				 : [mx] "+m"(mx), [sv] "=m"(sv), "=@ccz"(z), "=@ccp"(p), "=@ccc"(c) \
-				 : [a] "x"(a), [b] "x"(b));                                      \
-		*fl = (uint64_t)z << 6 | (uint64_t)p << 2 | c;                                   \
-		return mx;                                                                       \
-	}                                                                                        \
-	static void name(struct emu_cpu *cpu, const struct emu_insn *in)                         \
-	{                                                                                        \
-		sse_check(cpu);                                                                  \
-		X t;                                                                             \
-		const X *s = sse_src(cpu, in, &t, insn[sizeof(insn) - 2] == 's' ? 4 : 8, false); \
-		uint64_t fl;                                                                     \
-		sse_fp_flags(cpu, host_##name(&cpu->xmm[in->reg], s, host_mxcsr(cpu), &fl));     \
-		emu_set_rflags(cpu, (emu_get_rflags(cpu) & ~0x8d5ULL) | fl);                     \
+#define HOSTCMP(name, insn)                                                                         \
+	static inline uint32_t host_##name(const X *d, const X *s, uint32_t mx, uint64_t *fl)       \
+	{                                                                                           \
+		v2di a, b;                                                                          \
+		uint32_t sv;                                                                        \
+		uint8_t z, p, c;                                                                    \
+		__builtin_memcpy(&a, d, 16);                                                        \
+		__builtin_memcpy(&b, s, 16);                                                        \
+		__asm__ volatile(HOST_PRE insn " %[b], %[a]" HOST_POST                              \
+		                 : [mx] "+m"(mx), [sv] "=m"(sv), "=@ccz"(z), "=@ccp"(p), "=@ccc"(c) \
+		                 : [a] "x"(a), [b] "x"(b));                                         \
+		*fl = (uint64_t)z << 6 | (uint64_t)p << 2 | c;                                      \
+		return mx;                                                                          \
+	}                                                                                           \
+	static void name(struct emu_cpu *cpu, const struct emu_insn *in)                            \
+	{                                                                                           \
+		sse_check(cpu);                                                                     \
+		X t;                                                                                \
+		const X *s = sse_src(cpu, in, &t, insn[sizeof(insn) - 2] == 's' ? 4 : 8, false);    \
+		uint64_t fl;                                                                        \
+		sse_fp_flags(cpu, host_##name(&cpu->xmm[in->reg], s, host_mxcsr(cpu), &fl));        \
+		emu_set_rflags(cpu, (emu_get_rflags(cpu) & ~0x8d5ULL) | fl);                        \
 	}
 HOSTCMP(comiss, "comiss")
 HOSTCMP(ucomiss, "ucomiss")
@@ -96,24 +98,26 @@ HOSTCMP(ucomisd, "ucomisd")
 /* ---- conversions with a general register -------------------------------- */
 
 /* CVT(T)SS2SI / CVT(T)SD2SI r32/r64, xmm/m32/m64 */
-#define TOINT(name, insn, msz)                                                                   \
-	static void name(struct emu_cpu *cpu, const struct emu_insn *in)                         \
-	{                                                                                        \
-		sse_check(cpu);                                                                  \
-		X t;                                                                             \
-		const X *s = sse_src(cpu, in, &t, msz, false);                                   \
-		v2di b;                                                                          \
-		__builtin_memcpy(&b, s, 16);                                                     \
-		uint32_t mx = host_mxcsr(cpu), sv;                                               \
-		uint64_t r;                                                                      \
-		if (in->rex & 8)                                                                 \
-			__asm__ volatile(HOST_PRE insn " %[b], %q[r]" HOST_POST                  \
-					 : [r] "=r"(r), [mx] "+m"(mx), [sv] "=m"(sv) : [b] "x"(b)); \
-		else                                                                             \
-			__asm__ volatile(HOST_PRE insn " %[b], %k[r]" HOST_POST                  \
-					 : [r] "=r"(r), [mx] "+m"(mx), [sv] "=m"(sv) : [b] "x"(b)); \
-		sse_fp_flags(cpu, mx);                                                           \
-		cpu->gpr[in->reg] = (in->rex & 8) ? r : (uint32_t)r;                             \
+#define TOINT(name, insn, msz)                                                       \
+	static void name(struct emu_cpu *cpu, const struct emu_insn *in)             \
+	{                                                                            \
+		sse_check(cpu);                                                      \
+		X t;                                                                 \
+		const X *s = sse_src(cpu, in, &t, msz, false);                       \
+		v2di b;                                                              \
+		__builtin_memcpy(&b, s, 16);                                         \
+		uint32_t mx = host_mxcsr(cpu), sv;                                   \
+		uint64_t r;                                                          \
+		if (in->rex & 8)                                                     \
+			__asm__ volatile(HOST_PRE insn " %[b], %q[r]" HOST_POST      \
+			                 : [r] "=r"(r), [mx] "+m"(mx), [sv] "=m"(sv) \
+			                 : [b] "x"(b));                              \
+		else                                                                 \
+			__asm__ volatile(HOST_PRE insn " %[b], %k[r]" HOST_POST      \
+			                 : [r] "=r"(r), [mx] "+m"(mx), [sv] "=m"(sv) \
+			                 : [b] "x"(b));                              \
+		sse_fp_flags(cpu, mx);                                               \
+		cpu->gpr[in->reg] = (in->rex & 8) ? r : (uint32_t)r;                 \
 	}
 TOINT(cvtss2si, "cvtss2si", 4)
 TOINT(cvttss2si, "cvttss2si", 4)
@@ -121,23 +125,25 @@ TOINT(cvtsd2si, "cvtsd2si", 8)
 TOINT(cvttsd2si, "cvttsd2si", 8)
 
 /* CVTSI2SS / CVTSI2SD xmm, r/m32/64 */
-#define FROMINT(name, insn)                                                                      \
-	static void name(struct emu_cpu *cpu, const struct emu_insn *in)                         \
-	{                                                                                        \
-		sse_check(cpu);                                                                  \
-		unsigned sz = (in->rex & 8) ? 8 : 4;                                             \
+#define FROMINT(name, insn)                                                                                \
+	static void name(struct emu_cpu *cpu, const struct emu_insn *in)                                   \
+	{                                                                                                  \
+		sse_check(cpu);                                                                            \
+		unsigned sz = (in->rex & 8) ? 8 : 4;                                                       \
 		uint64_t v = in->has_mem ? emu_read(cpu, in->seg, emu_ea(cpu, in), sz) : cpu->gpr[in->rm]; \
-		v2di a;                                                                          \
-		__builtin_memcpy(&a, &cpu->xmm[in->reg], 16);                                    \
-		uint32_t mx = host_mxcsr(cpu), sv;                                               \
-		if (sz == 8)                                                                     \
-			__asm__ volatile(HOST_PRE insn "q %q[v], %[a]" HOST_POST                 \
-					 : [a] "+x"(a), [mx] "+m"(mx), [sv] "=m"(sv) : [v] "r"(v)); \
-		else                                                                             \
-			__asm__ volatile(HOST_PRE insn "l %k[v], %[a]" HOST_POST                 \
-					 : [a] "+x"(a), [mx] "+m"(mx), [sv] "=m"(sv) : [v] "r"(v)); \
-		sse_fp_flags(cpu, mx);                                                           \
-		__builtin_memcpy(&cpu->xmm[in->reg], &a, 16);                                    \
+		v2di a;                                                                                    \
+		__builtin_memcpy(&a, &cpu->xmm[in->reg], 16);                                              \
+		uint32_t mx = host_mxcsr(cpu), sv;                                                         \
+		if (sz == 8)                                                                               \
+			__asm__ volatile(HOST_PRE insn "q %q[v], %[a]" HOST_POST                           \
+			                 : [a] "+x"(a), [mx] "+m"(mx), [sv] "=m"(sv)                       \
+			                 : [v] "r"(v));                                                    \
+		else                                                                                       \
+			__asm__ volatile(HOST_PRE insn "l %k[v], %[a]" HOST_POST                           \
+			                 : [a] "+x"(a), [mx] "+m"(mx), [sv] "=m"(sv)                       \
+			                 : [v] "r"(v));                                                    \
+		sse_fp_flags(cpu, mx);                                                                     \
+		__builtin_memcpy(&cpu->xmm[in->reg], &a, 16);                                              \
 	}
 FROMINT(cvtsi2ss, "cvtsi2ss")
 FROMINT(cvtsi2sd, "cvtsi2sd")
@@ -190,27 +196,39 @@ SSE_INLINE void to_pi(struct emu_cpu *cpu, const struct emu_insn *in, unsigned m
 	sse_fp_flags(cpu, f(&r, &s, host_mxcsr(cpu)));
 	mmx_set(cpu, in->reg, r.q[0]);
 }
-static void cvtps2pi(struct emu_cpu *cpu, const struct emu_insn *in) { to_pi(cpu, in, 8, host_cvtps2dq); }
-static void cvttps2pi(struct emu_cpu *cpu, const struct emu_insn *in) { to_pi(cpu, in, 8, host_cvttps2dq); }
-static void cvtpd2pi(struct emu_cpu *cpu, const struct emu_insn *in) { to_pi(cpu, in, 16, host_cvtpd2dq); }
-static void cvttpd2pi(struct emu_cpu *cpu, const struct emu_insn *in) { to_pi(cpu, in, 16, host_cvttpd2dq); }
+static void cvtps2pi(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	to_pi(cpu, in, 8, host_cvtps2dq);
+}
+static void cvttps2pi(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	to_pi(cpu, in, 8, host_cvttps2dq);
+}
+static void cvtpd2pi(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	to_pi(cpu, in, 16, host_cvtpd2dq);
+}
+static void cvttpd2pi(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	to_pi(cpu, in, 16, host_cvttpd2dq);
+}
 
 /* ---- bitwise, shuffles, masks (no FP exceptions) ------------------------ */
 
-#define BITOP(name, expr)                                                        \
-	static void name(struct emu_cpu *cpu, const struct emu_insn *in)         \
-	{                                                                        \
-		sse_check(cpu);                                                  \
-		X t;                                                             \
-		const X *s = sse_src(cpu, in, &t, 16, true);                     \
-		X *d = &cpu->xmm[in->reg];                                       \
-		for (int i = 0; i < 2; i++) {                                    \
-			uint64_t x = d->q[i], y = s->q[i];                       \
-			d->q[i] = (expr);                                        \
-		}                                                                \
+#define BITOP(name, expr)                                                \
+	static void name(struct emu_cpu *cpu, const struct emu_insn *in) \
+	{                                                                \
+		sse_check(cpu);                                          \
+		X t;                                                     \
+		const X *s = sse_src(cpu, in, &t, 16, true);             \
+		X *d = &cpu->xmm[in->reg];                               \
+		for (int i = 0; i < 2; i++) {                            \
+			uint64_t x = d->q[i], y = s->q[i];               \
+			d->q[i] = (expr);                                \
+		}                                                        \
 	}
-BITOP(andps, x & y)
-BITOP(andnps, ~x & y)
+BITOP(andps, x &y)
+BITOP(andnps, ~x &y)
 BITOP(orps, x | y)
 BITOP(xorps, x ^ y)
 
@@ -305,10 +323,22 @@ SSE_INLINE void mov_store(struct emu_cpu *cpu, const struct emu_insn *in, bool a
 		cpu->xmm[in->rm] = cpu->xmm[in->reg];
 }
 
-static void movups_load(struct emu_cpu *cpu, const struct emu_insn *in) { mov_load(cpu, in, false); }
-static void movaps_load(struct emu_cpu *cpu, const struct emu_insn *in) { mov_load(cpu, in, true); }
-static void movups_store(struct emu_cpu *cpu, const struct emu_insn *in) { mov_store(cpu, in, false); }
-static void movaps_store(struct emu_cpu *cpu, const struct emu_insn *in) { mov_store(cpu, in, true); }
+static void movups_load(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	mov_load(cpu, in, false);
+}
+static void movaps_load(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	mov_load(cpu, in, true);
+}
+static void movups_store(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	mov_store(cpu, in, false);
+}
+static void movaps_store(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	mov_store(cpu, in, true);
+}
 
 static void movntps(struct emu_cpu *cpu, const struct emu_insn *in)
 {
@@ -345,10 +375,22 @@ SSE_INLINE void movs_store(struct emu_cpu *cpu, const struct emu_insn *in, unsig
 		cpu->xmm[in->rm].q[0] = s->q[0];
 }
 
-static void movss_load(struct emu_cpu *cpu, const struct emu_insn *in) { movs_load(cpu, in, 4); }
-static void movsd_load(struct emu_cpu *cpu, const struct emu_insn *in) { movs_load(cpu, in, 8); }
-static void movss_store(struct emu_cpu *cpu, const struct emu_insn *in) { movs_store(cpu, in, 4); }
-static void movsd_store(struct emu_cpu *cpu, const struct emu_insn *in) { movs_store(cpu, in, 8); }
+static void movss_load(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	movs_load(cpu, in, 4);
+}
+static void movsd_load(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	movs_load(cpu, in, 8);
+}
+static void movss_store(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	movs_store(cpu, in, 4);
+}
+static void movsd_store(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	movs_store(cpu, in, 8);
+}
 
 /* 0F 12: MOVLPS xmm, m64 / MOVHLPS xmm, xmm; 66 0F 12: MOVLPD xmm, m64.
  * 0F 16: MOVHPS xmm, m64 / MOVLHPS xmm, xmm; 66 0F 16: MOVHPD xmm, m64. */

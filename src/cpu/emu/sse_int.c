@@ -26,23 +26,46 @@ SSE_INLINE void xmm_op(struct emu_cpu *cpu, const struct emu_insn *in, int_fn f)
 	cpu->xmm[in->reg] = r;
 }
 
-#define PI(name)                                                                                     \
-	static void name##_mm(struct emu_cpu *cpu, const struct emu_insn *in) { mmx_op(cpu, in, op_##name); } \
-	static void name##_xm(struct emu_cpu *cpu, const struct emu_insn *in) { xmm_op(cpu, in, op_##name); }
+#define PI(name)                                                              \
+	static void name##_mm(struct emu_cpu *cpu, const struct emu_insn *in) \
+	{                                                                     \
+		mmx_op(cpu, in, op_##name);                                   \
+	}                                                                     \
+	static void name##_xm(struct emu_cpu *cpu, const struct emu_insn *in) \
+	{                                                                     \
+		xmm_op(cpu, in, op_##name);                                   \
+	}
 
 /* Lane loops: i runs over the lanes of type T in n bytes. */
 #define LANES(T, n) for (unsigned i = 0; i < (n) / sizeof(T); i++)
-#define OP2(name, T, fld, expr)                                                   \
-	SSE_INLINE void op_##name(X *r, const X *a, const X *b, unsigned n)        \
-	{                                                                           \
-		LANES(T, n) { T x = a->fld[i], y = b->fld[i]; (void)x; r->fld[i] = (T)(expr); } \
-	}                                                                           \
+#define OP2(name, T, fld, expr)                                             \
+	SSE_INLINE void op_##name(X *r, const X *a, const X *b, unsigned n) \
+	{                                                                   \
+		LANES(T, n)                                                 \
+		{                                                           \
+			T x = a->fld[i], y = b->fld[i];                     \
+			(void)x;                                            \
+			r->fld[i] = (T)(expr);                              \
+		}                                                           \
+	}                                                                   \
 	PI(name)
 
-static inline int sat8(int v) { return v < -128 ? -128 : v > 127 ? 127 : v; }
-static inline int sat16(int v) { return v < -32768 ? -32768 : v > 32767 ? 32767 : v; }
-static inline int satu8(int v) { return v < 0 ? 0 : v > 255 ? 255 : v; }
-static inline int satu16(int v) { return v < 0 ? 0 : v > 65535 ? 65535 : v; }
+static inline int sat8(int v)
+{
+	return v < -128 ? -128 : v > 127 ? 127 : v;
+}
+static inline int sat16(int v)
+{
+	return v < -32768 ? -32768 : v > 32767 ? 32767 : v;
+}
+static inline int satu8(int v)
+{
+	return v < 0 ? 0 : v > 255 ? 255 : v;
+}
+static inline int satu16(int v)
+{
+	return v < 0 ? 0 : v > 65535 ? 65535 : v;
+}
 
 OP2(paddb, uint8_t, b, x + y)
 OP2(paddw, uint16_t, w, x + y)
@@ -66,11 +89,11 @@ OP2(pcmpeqd, uint32_t, d, x == y ? 0xffffffffu : 0)
 OP2(pcmpgtb, int8_t, sb, x > y ? -1 : 0)
 OP2(pcmpgtw, int16_t, sw, x > y ? -1 : 0)
 OP2(pcmpgtd, int32_t, sd, x > y ? -1 : 0)
-OP2(pand, uint64_t, q, x & y)
-OP2(pandn, uint64_t, q, ~x & y)
+OP2(pand, uint64_t, q, x &y)
+OP2(pandn, uint64_t, q, ~x &y)
 OP2(por, uint64_t, q, x | y)
 OP2(pxor, uint64_t, q, x ^ y)
-OP2(pmullw, uint16_t, w, (uint32_t)x * y)
+OP2(pmullw, uint16_t, w, (uint32_t)x *y)
 OP2(pmulhw, int16_t, sw, ((int32_t)x * y) >> 16)
 OP2(pmulhuw, uint16_t, w, ((uint32_t)x * y) >> 16)
 OP2(pavgb, uint8_t, b, (x + y + 1) >> 1)
@@ -91,7 +114,7 @@ SSE_INLINE void op_pmaddwd(X *r, const X *a, const X *b, unsigned n)
 {
 	for (unsigned i = 0; i < n / 4; i++)
 		r->d[i] = (uint32_t)((int32_t)a->sw[2 * i] * b->sw[2 * i]) +
-			  (uint32_t)((int32_t)a->sw[2 * i + 1] * b->sw[2 * i + 1]);
+		          (uint32_t)((int32_t)a->sw[2 * i + 1] * b->sw[2 * i + 1]);
 }
 PI(pmaddwd)
 
@@ -139,39 +162,49 @@ PI(packssdw)
 
 /* Unpacks interleave the low (or high) halves of a and b. */
 #define UNPACK(name, T, fld, high) UNPACK_(name, T, fld, high) PI(name)
-#define UNPACK_(name, T, fld, high)                                              \
-	SSE_INLINE void op_##name(X *r, const X *a, const X *b, unsigned n)       \
-	{                                                                          \
-		unsigned h = n / sizeof(T) / 2, o = (high) ? h : 0;                \
-		for (unsigned i = 0; i < h; i++) {                                 \
-			r->fld[2 * i] = a->fld[o + i];                             \
-			r->fld[2 * i + 1] = b->fld[o + i];                         \
-		}                                                                  \
+#define UNPACK_(name, T, fld, high)                                         \
+	SSE_INLINE void op_##name(X *r, const X *a, const X *b, unsigned n) \
+	{                                                                   \
+		unsigned h = n / sizeof(T) / 2, o = (high) ? h : 0;         \
+		for (unsigned i = 0; i < h; i++) {                          \
+			r->fld[2 * i] = a->fld[o + i];                      \
+			r->fld[2 * i + 1] = b->fld[o + i];                  \
+		}                                                           \
 	}
 UNPACK(punpcklbw, uint8_t, b, 0)
 UNPACK(punpcklwd, uint16_t, w, 0)
 UNPACK(punpckldq, uint32_t, d, 0)
 UNPACK_(punpcklqdq, uint64_t, q, 0)
-static void punpcklqdq_xm(struct emu_cpu *cpu, const struct emu_insn *in) { xmm_op(cpu, in, op_punpcklqdq); }
+static void punpcklqdq_xm(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	xmm_op(cpu, in, op_punpcklqdq);
+}
 UNPACK(punpckhbw, uint8_t, b, 1)
 UNPACK(punpckhwd, uint16_t, w, 1)
 UNPACK(punpckhdq, uint32_t, d, 1)
 UNPACK_(punpckhqdq, uint64_t, q, 1)
-static void punpckhqdq_xm(struct emu_cpu *cpu, const struct emu_insn *in) { xmm_op(cpu, in, op_punpckhqdq); }
+static void punpckhqdq_xm(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	xmm_op(cpu, in, op_punpckhqdq);
+}
 
 /* ---- shifts ------------------------------------------------------------- */
 
 typedef void (*shift_fn)(X *r, const X *a, uint64_t c, unsigned n);
 
-#define SHIFT(name, T, fld, bits, expr)                                          \
-	SSE_INLINE void sh_##name(X *r, const X *a, uint64_t c, unsigned n)       \
-	{                                                                          \
-		LANES(T, n) { T x = a->fld[i]; r->fld[i] = (T)(expr); }            \
-	}                                                                          \
-	SSE_INLINE void op_##name(X *r, const X *a, const X *b, unsigned n)       \
-	{                                                                          \
-		sh_##name(r, a, b->q[0], n);                                       \
-	}                                                                          \
+#define SHIFT(name, T, fld, bits, expr)                                     \
+	SSE_INLINE void sh_##name(X *r, const X *a, uint64_t c, unsigned n) \
+	{                                                                   \
+		LANES(T, n)                                                 \
+		{                                                           \
+			T x = a->fld[i];                                    \
+			r->fld[i] = (T)(expr);                              \
+		}                                                           \
+	}                                                                   \
+	SSE_INLINE void op_##name(X *r, const X *a, const X *b, unsigned n) \
+	{                                                                   \
+		sh_##name(r, a, b->q[0], n);                                \
+	}                                                                   \
 	PI(name)
 SHIFT(psrlw, uint16_t, w, 16, c > 15 ? 0 : x >> c)
 SHIFT(psrld, uint32_t, d, 32, c > 31 ? 0 : x >> c)
@@ -209,9 +242,15 @@ SSE_INLINE void xmm_shi(struct emu_cpu *cpu, const struct emu_insn *in, shift_fn
 	f(&r, &cpu->xmm[in->rm], in->imm & 0xff, 16);
 	cpu->xmm[in->rm] = r;
 }
-#define SHI(name)                                                                                        \
-	static void name##_mmi(struct emu_cpu *cpu, const struct emu_insn *in) { mmx_shi(cpu, in, sh_##name); } \
-	static void name##_xmi(struct emu_cpu *cpu, const struct emu_insn *in) { xmm_shi(cpu, in, sh_##name); }
+#define SHI(name)                                                              \
+	static void name##_mmi(struct emu_cpu *cpu, const struct emu_insn *in) \
+	{                                                                      \
+		mmx_shi(cpu, in, sh_##name);                                   \
+	}                                                                      \
+	static void name##_xmi(struct emu_cpu *cpu, const struct emu_insn *in) \
+	{                                                                      \
+		xmm_shi(cpu, in, sh_##name);                                   \
+	}
 SHI(psrlw)
 SHI(psraw)
 SHI(psllw)
@@ -220,15 +259,23 @@ SHI(psrad)
 SHI(pslld)
 SHI(psrlq)
 SHI(psllq)
-static void psrldq_xmi(struct emu_cpu *cpu, const struct emu_insn *in) { xmm_shi(cpu, in, sh_psrldq); }
-static void pslldq_xmi(struct emu_cpu *cpu, const struct emu_insn *in) { xmm_shi(cpu, in, sh_pslldq); }
+static void psrldq_xmi(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	xmm_shi(cpu, in, sh_psrldq);
+}
+static void pslldq_xmi(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	xmm_shi(cpu, in, sh_pslldq);
+}
 
 /* [opcode - 0x71][ModRM.reg][66?] */
 static const emu_exec_fn shift_groups[3][8][2] = {
 	[0] = { [2] = { psrlw_mmi, psrlw_xmi }, [4] = { psraw_mmi, psraw_xmi }, [6] = { psllw_mmi, psllw_xmi } },
 	[1] = { [2] = { psrld_mmi, psrld_xmi }, [4] = { psrad_mmi, psrad_xmi }, [6] = { pslld_mmi, pslld_xmi } },
-	[2] = { [2] = { psrlq_mmi, psrlq_xmi }, [3] = { NULL, psrldq_xmi },
-		[6] = { psllq_mmi, psllq_xmi }, [7] = { NULL, pslldq_xmi } },
+	[2] = { [2] = { psrlq_mmi, psrlq_xmi },
+	        [3] = { NULL, psrldq_xmi },
+	        [6] = { psllq_mmi, psllq_xmi },
+	        [7] = { NULL, pslldq_xmi } },
 };
 
 /* ---- shuffles, inserts, extracts, masks --------------------------------- */
@@ -357,7 +404,10 @@ static void maskmovdqu(struct emu_cpu *cpu, const struct emu_insn *in)
 
 /* ---- moves between register files and memory ---------------------------- */
 
-static inline bool rexw(const struct emu_insn *in) { return in->rex & 8; }
+static inline bool rexw(const struct emu_insn *in)
+{
+	return in->rex & 8;
+}
 
 /* 0F 6E: MOVD/MOVQ mm, r/m32/64 */
 static void movd_mm_load(struct emu_cpu *cpu, const struct emu_insn *in)
@@ -489,10 +539,22 @@ SSE_INLINE void movdq_store(struct emu_cpu *cpu, const struct emu_insn *in, bool
 		cpu->xmm[in->rm] = cpu->xmm[in->reg];
 }
 
-static void movdqa_load(struct emu_cpu *cpu, const struct emu_insn *in) { movdq_load(cpu, in, true); }
-static void movdqu_load(struct emu_cpu *cpu, const struct emu_insn *in) { movdq_load(cpu, in, false); }
-static void movdqa_store(struct emu_cpu *cpu, const struct emu_insn *in) { movdq_store(cpu, in, true); }
-static void movdqu_store(struct emu_cpu *cpu, const struct emu_insn *in) { movdq_store(cpu, in, false); }
+static void movdqa_load(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	movdq_load(cpu, in, true);
+}
+static void movdqu_load(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	movdq_load(cpu, in, false);
+}
+static void movdqa_store(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	movdq_store(cpu, in, true);
+}
+static void movdqu_store(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	movdq_store(cpu, in, false);
+}
 
 static void movntdq(struct emu_cpu *cpu, const struct emu_insn *in)
 {
@@ -521,7 +583,10 @@ static void emms(struct emu_cpu *cpu, const struct emu_insn *in)
 
 /* ---- SSSE3 (0F 38 / 0F 3A, MMX and 66 XMM forms) ------------------------- */
 
-#define P2(name) { name##_mm, name##_xm }
+#define P2(name)                     \
+	{                            \
+		name##_mm, name##_xm \
+	}
 
 SSE_INLINE void op_pshufb(X *r, const X *a, const X *b, unsigned n)
 {
@@ -532,17 +597,17 @@ PI(pshufb)
 
 /* Horizontal ops: the low half of the result pairs up a's lanes, the high
  * half b's. */
-#define HORIZ(name, T, fld, expr)                                                 \
-	SSE_INLINE void op_##name(X *r, const X *a, const X *b, unsigned n)        \
-	{                                                                           \
-		unsigned h = n / sizeof(T) / 2;                                     \
-		for (unsigned i = 0; i < h; i++) {                                  \
-			T x = a->fld[2 * i], y = a->fld[2 * i + 1];                 \
-			r->fld[i] = (T)(expr);                                      \
-			x = b->fld[2 * i], y = b->fld[2 * i + 1];                   \
-			r->fld[h + i] = (T)(expr);                                  \
-		}                                                                   \
-	}                                                                           \
+#define HORIZ(name, T, fld, expr)                                           \
+	SSE_INLINE void op_##name(X *r, const X *a, const X *b, unsigned n) \
+	{                                                                   \
+		unsigned h = n / sizeof(T) / 2;                             \
+		for (unsigned i = 0; i < h; i++) {                          \
+			T x = a->fld[2 * i], y = a->fld[2 * i + 1];         \
+			r->fld[i] = (T)(expr);                              \
+			x = b->fld[2 * i], y = b->fld[2 * i + 1];           \
+			r->fld[h + i] = (T)(expr);                          \
+		}                                                           \
+	}                                                                   \
 	PI(name)
 HORIZ(phaddw, uint16_t, w, x + y)
 HORIZ(phaddd, uint32_t, d, x + y)
@@ -595,10 +660,9 @@ static void palignr_xm(struct emu_cpu *cpu, const struct emu_insn *in)
 }
 
 static const emu_exec_fn ssse3_ops[32][2] = {
-	[0x00] = P2(pshufb), [0x01] = P2(phaddw), [0x02] = P2(phaddd), [0x03] = P2(phaddsw),
-	[0x04] = P2(pmaddubsw), [0x05] = P2(phsubw), [0x06] = P2(phsubd), [0x07] = P2(phsubsw),
-	[0x08] = P2(psignb), [0x09] = P2(psignw), [0x0a] = P2(psignd), [0x0b] = P2(pmulhrsw),
-	[0x1c] = P2(pabsb), [0x1d] = P2(pabsw), [0x1e] = P2(pabsd),
+	[0x00] = P2(pshufb), [0x01] = P2(phaddw),   [0x02] = P2(phaddd),  [0x03] = P2(phaddsw), [0x04] = P2(pmaddubsw),
+	[0x05] = P2(phsubw), [0x06] = P2(phsubd),   [0x07] = P2(phsubsw), [0x08] = P2(psignb),  [0x09] = P2(psignw),
+	[0x0a] = P2(psignd), [0x0b] = P2(pmulhrsw), [0x1c] = P2(pabsb),   [0x1d] = P2(pabsw),   [0x1e] = P2(pabsd),
 };
 
 /* Map 0F38 / 0F3A: SSSE3 only. */
@@ -624,28 +688,76 @@ static void lddqu(struct emu_cpu *cpu, const struct emu_insn *in)
 
 /* [opcode][0: no prefix (MMX), 1: 66 (SSE2)] */
 static const emu_exec_fn int_ops[256][2] = {
-	[0x60] = P2(punpcklbw), [0x61] = P2(punpcklwd), [0x62] = P2(punpckldq), [0x63] = P2(packsswb),
-	[0x64] = P2(pcmpgtb), [0x65] = P2(pcmpgtw), [0x66] = P2(pcmpgtd), [0x67] = P2(packuswb),
-	[0x68] = P2(punpckhbw), [0x69] = P2(punpckhwd), [0x6a] = P2(punpckhdq), [0x6b] = P2(packssdw),
-	[0x6c] = { NULL, punpcklqdq_xm }, [0x6d] = { NULL, punpckhqdq_xm },
-	[0x6e] = { movd_mm_load, movd_xm_load }, [0x6f] = { movq_mm_load, movdqa_load },
+	[0x60] = P2(punpcklbw),
+	[0x61] = P2(punpcklwd),
+	[0x62] = P2(punpckldq),
+	[0x63] = P2(packsswb),
+	[0x64] = P2(pcmpgtb),
+	[0x65] = P2(pcmpgtw),
+	[0x66] = P2(pcmpgtd),
+	[0x67] = P2(packuswb),
+	[0x68] = P2(punpckhbw),
+	[0x69] = P2(punpckhwd),
+	[0x6a] = P2(punpckhdq),
+	[0x6b] = P2(packssdw),
+	[0x6c] = { NULL, punpcklqdq_xm },
+	[0x6d] = { NULL, punpckhqdq_xm },
+	[0x6e] = { movd_mm_load, movd_xm_load },
+	[0x6f] = { movq_mm_load, movdqa_load },
 	[0x70] = { pshufw, pshufd },
-	[0x74] = P2(pcmpeqb), [0x75] = P2(pcmpeqw), [0x76] = P2(pcmpeqd), [0x77] = { emms, NULL },
-	[0x7e] = { movd_mm_store, movd_xm_store }, [0x7f] = { movq_mm_store, movdqa_store },
+	[0x74] = P2(pcmpeqb),
+	[0x75] = P2(pcmpeqw),
+	[0x76] = P2(pcmpeqd),
+	[0x77] = { emms, NULL },
+	[0x7e] = { movd_mm_store, movd_xm_store },
+	[0x7f] = { movq_mm_store, movdqa_store },
 	[0xc3] = { movnti, NULL },
-	[0xc4] = { pinsrw_mm, pinsrw_xm }, [0xc5] = { pextrw_mm, pextrw_xm },
-	[0xd1] = P2(psrlw), [0xd2] = P2(psrld), [0xd3] = P2(psrlq), [0xd4] = P2(paddq),
-	[0xd5] = P2(pmullw), [0xd6] = { NULL, movq_xm_store }, [0xd7] = { pmovmskb_mm, pmovmskb_xm },
-	[0xd8] = P2(psubusb), [0xd9] = P2(psubusw), [0xda] = P2(pminub), [0xdb] = P2(pand),
-	[0xdc] = P2(paddusb), [0xdd] = P2(paddusw), [0xde] = P2(pmaxub), [0xdf] = P2(pandn),
-	[0xe0] = P2(pavgb), [0xe1] = P2(psraw), [0xe2] = P2(psrad), [0xe3] = P2(pavgw),
-	[0xe4] = P2(pmulhuw), [0xe5] = P2(pmulhw), [0xe7] = { movntq, movntdq },
-	[0xe8] = P2(psubsb), [0xe9] = P2(psubsw), [0xea] = P2(pminsw), [0xeb] = P2(por),
-	[0xec] = P2(paddsb), [0xed] = P2(paddsw), [0xee] = P2(pmaxsw), [0xef] = P2(pxor),
-	[0xf1] = P2(psllw), [0xf2] = P2(pslld), [0xf3] = P2(psllq), [0xf4] = P2(pmuludq),
-	[0xf5] = P2(pmaddwd), [0xf6] = P2(psadbw), [0xf7] = { maskmovq, maskmovdqu },
-	[0xf8] = P2(psubb), [0xf9] = P2(psubw), [0xfa] = P2(psubd), [0xfb] = P2(psubq),
-	[0xfc] = P2(paddb), [0xfd] = P2(paddw), [0xfe] = P2(paddd),
+	[0xc4] = { pinsrw_mm, pinsrw_xm },
+	[0xc5] = { pextrw_mm, pextrw_xm },
+	[0xd1] = P2(psrlw),
+	[0xd2] = P2(psrld),
+	[0xd3] = P2(psrlq),
+	[0xd4] = P2(paddq),
+	[0xd5] = P2(pmullw),
+	[0xd6] = { NULL, movq_xm_store },
+	[0xd7] = { pmovmskb_mm, pmovmskb_xm },
+	[0xd8] = P2(psubusb),
+	[0xd9] = P2(psubusw),
+	[0xda] = P2(pminub),
+	[0xdb] = P2(pand),
+	[0xdc] = P2(paddusb),
+	[0xdd] = P2(paddusw),
+	[0xde] = P2(pmaxub),
+	[0xdf] = P2(pandn),
+	[0xe0] = P2(pavgb),
+	[0xe1] = P2(psraw),
+	[0xe2] = P2(psrad),
+	[0xe3] = P2(pavgw),
+	[0xe4] = P2(pmulhuw),
+	[0xe5] = P2(pmulhw),
+	[0xe7] = { movntq, movntdq },
+	[0xe8] = P2(psubsb),
+	[0xe9] = P2(psubsw),
+	[0xea] = P2(pminsw),
+	[0xeb] = P2(por),
+	[0xec] = P2(paddsb),
+	[0xed] = P2(paddsw),
+	[0xee] = P2(pmaxsw),
+	[0xef] = P2(pxor),
+	[0xf1] = P2(psllw),
+	[0xf2] = P2(pslld),
+	[0xf3] = P2(psllq),
+	[0xf4] = P2(pmuludq),
+	[0xf5] = P2(pmaddwd),
+	[0xf6] = P2(psadbw),
+	[0xf7] = { maskmovq, maskmovdqu },
+	[0xf8] = P2(psubb),
+	[0xf9] = P2(psubw),
+	[0xfa] = P2(psubd),
+	[0xfb] = P2(psubq),
+	[0xfc] = P2(paddb),
+	[0xfd] = P2(paddw),
+	[0xfe] = P2(paddd),
 };
 
 emu_exec_fn sse_int_select(const struct emu_insn *in, unsigned pfx)

@@ -13,7 +13,7 @@
 
 #include "cpu/emu/ops.h"
 
-#define REP_BUDGET 4096      /* element-wise iterations per execution */
+#define REP_BUDGET      4096       /* element-wise iterations per execution */
 #define REP_FAST_BUDGET (1u << 20) /* bytes per execution on the fast path */
 
 static inline int64_t str_step(const struct emu_cpu *cpu, unsigned sz)
@@ -80,7 +80,7 @@ static void movs_one(struct emu_cpu *cpu, const struct emu_insn *in, unsigned sz
  * size) counts down; after REP_BUDGET elements it yields with RIP on the
  * instruction, to resume where it stopped. */
 static void rep_slow(struct emu_cpu *cpu, const struct emu_insn *in,
-		     void (*one)(struct emu_cpu *, const struct emu_insn *, unsigned, unsigned))
+                     void (*one)(struct emu_cpu *, const struct emu_insn *, unsigned, unsigned))
 {
 	unsigned sz = in->opsize, as = in->addrsize;
 
@@ -235,5 +235,11 @@ static void cmp_loop(struct emu_cpu *cpu, const struct emu_insn *in, bool cmps)
 	}
 }
 
-void op_cmps(struct emu_cpu *cpu, const struct emu_insn *in) { cmp_loop(cpu, in, true); }
-void op_scas(struct emu_cpu *cpu, const struct emu_insn *in) { cmp_loop(cpu, in, false); }
+void op_cmps(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	cmp_loop(cpu, in, true);
+}
+void op_scas(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	cmp_loop(cpu, in, false);
+}

@@ -6,30 +6,33 @@
 
 #include "cpu/emu/emu.h"
 
-#define RFLAGS_CF (1ULL << 0)
-#define RFLAGS_TF (1ULL << 8)
-#define RFLAGS_DF (1ULL << 10)
+#define RFLAGS_CF   (1ULL << 0)
+#define RFLAGS_TF   (1ULL << 8)
+#define RFLAGS_DF   (1ULL << 10)
 #define RFLAGS_IOPL (3ULL << 12)
-#define RFLAGS_NT (1ULL << 14)
-#define RFLAGS_RF (1ULL << 16)
-#define RFLAGS_VM (1ULL << 17)
-#define RFLAGS_AC (1ULL << 18)
-#define RFLAGS_VIF (1ULL << 19)
-#define RFLAGS_VIP (1ULL << 20)
-#define RFLAGS_ID (1ULL << 21)
+#define RFLAGS_NT   (1ULL << 14)
+#define RFLAGS_RF   (1ULL << 16)
+#define RFLAGS_VM   (1ULL << 17)
+#define RFLAGS_AC   (1ULL << 18)
+#define RFLAGS_VIF  (1ULL << 19)
+#define RFLAGS_VIP  (1ULL << 20)
+#define RFLAGS_ID   (1ULL << 21)
 
-#define APIC_BASE_BSP (1ULL << 8)
+#define APIC_BASE_BSP  (1ULL << 8)
 #define APIC_BASE_EXTD (1ULL << 10)
-#define APIC_BASE_EN (1ULL << 11)
+#define APIC_BASE_EN   (1ULL << 11)
 
 /* The virtual TSC and the LAPIC timer clock (CPUID 0x15/0x16/0x40000010). */
 #define EMU_CRYSTAL_HZ 25000000ULL /* core crystal = APIC bus clock */
-#define EMU_TSC_RATIO 80ULL        /* TSC = crystal * 80 = 2 GHz */
-#define EMU_TSC_HZ (EMU_CRYSTAL_HZ * EMU_TSC_RATIO)
+#define EMU_TSC_RATIO  80ULL       /* TSC = crystal * 80 = 2 GHz */
+#define EMU_TSC_HZ     (EMU_CRYSTAL_HZ * EMU_TSC_RATIO)
 
 /* The per-vCPU object the engine keeps in vcpu->priv: the CPU comes first so
  * priv can be read as a struct emu_cpu *. */
-static inline struct emu_cpu *emu_cpu_of(struct vcpu *v) { return (struct emu_cpu *)v->priv; }
+static inline struct emu_cpu *emu_cpu_of(struct vcpu *v)
+{
+	return (struct emu_cpu *)v->priv;
+}
 
 /* ---- seg.c ---- */
 /* Reads the 8-byte descriptor for selector sel from the GDT or LDT.  Returns

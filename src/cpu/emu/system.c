@@ -15,53 +15,54 @@
 #define H(name) static void name(struct emu_cpu *cpu, const struct emu_insn *in)
 
 #define CR4_VALID (0x7ffULL & ~(1ULL << 1)) /* VME..OSXMMEXCPT, no PVI */
-#define CR4_DE (1ULL << 3)
-#define CR4_TSD (1ULL << 2)
+#define CR4_DE    (1ULL << 3)
+#define CR4_TSD   (1ULL << 2)
 
 /* MSR numbers. */
-#define MSR_TSC 0x10
-#define MSR_PLATFORM_ID 0x17
-#define MSR_TSC_ADJUST 0x3b
-#define MSR_APIC_BASE 0x1b
-#define MSR_FEATURE_CONTROL 0x3a
-#define MSR_SPEC_CTRL 0x48
-#define MSR_PRED_CMD 0x49
-#define MSR_BIOS_SIGN_ID 0x8b
-#define MSR_PLATFORM_INFO 0xce
-#define MSR_MTRRCAP 0xfe
+#define MSR_TSC               0x10
+#define MSR_PLATFORM_ID       0x17
+#define MSR_TSC_ADJUST        0x3b
+#define MSR_APIC_BASE         0x1b
+#define MSR_FEATURE_CONTROL   0x3a
+#define MSR_SPEC_CTRL         0x48
+#define MSR_PRED_CMD          0x49
+#define MSR_BIOS_SIGN_ID      0x8b
+#define MSR_PLATFORM_INFO     0xce
+#define MSR_MTRRCAP           0xfe
 #define MSR_ARCH_CAPABILITIES 0x10a
-#define MSR_SYSENTER_CS 0x174
-#define MSR_SYSENTER_ESP 0x175
-#define MSR_SYSENTER_EIP 0x176
-#define MSR_MCG_CAP 0x179
-#define MSR_MCG_STATUS 0x17a
-#define MSR_MISC_ENABLE 0x1a0
-#define MSR_MTRR_PHYS_BASE0 0x200
-#define MSR_MTRR_FIX64K 0x250
+#define MSR_SYSENTER_CS       0x174
+#define MSR_SYSENTER_ESP      0x175
+#define MSR_SYSENTER_EIP      0x176
+#define MSR_MCG_CAP           0x179
+#define MSR_MCG_STATUS        0x17a
+#define MSR_MISC_ENABLE       0x1a0
+#define MSR_MTRR_PHYS_BASE0   0x200
+#define MSR_MTRR_FIX64K       0x250
 #define MSR_MTRR_FIX16K_80000 0x258
 #define MSR_MTRR_FIX16K_A0000 0x259
-#define MSR_MTRR_FIX4K_C0000 0x268
-#define MSR_PAT 0x277
-#define MSR_MTRR_DEF_TYPE 0x2ff
-#define MSR_TSC_DEADLINE 0x6e0
-#define MSR_EFER 0xc0000080
-#define MSR_STAR 0xc0000081
-#define MSR_LSTAR 0xc0000082
-#define MSR_CSTAR 0xc0000083
-#define MSR_SFMASK 0xc0000084
-#define MSR_FS_BASE 0xc0000100
-#define MSR_GS_BASE 0xc0000101
-#define MSR_KERNEL_GS_BASE 0xc0000102
-#define MSR_TSC_AUX 0xc0000103
+#define MSR_MTRR_FIX4K_C0000  0x268
+#define MSR_PAT               0x277
+#define MSR_MTRR_DEF_TYPE     0x2ff
+#define MSR_TSC_DEADLINE      0x6e0
+#define MSR_EFER              0xc0000080
+#define MSR_STAR              0xc0000081
+#define MSR_LSTAR             0xc0000082
+#define MSR_CSTAR             0xc0000083
+#define MSR_SFMASK            0xc0000084
+#define MSR_FS_BASE           0xc0000100
+#define MSR_GS_BASE           0xc0000101
+#define MSR_KERNEL_GS_BASE    0xc0000102
+#define MSR_TSC_AUX           0xc0000103
 
 /* ARCH_CAPABILITIES: the bugs this CPU does not have (it has no
  * speculation at all), so Linux skips PTI, VERW buffers clearing and
  * similar mitigations that only cost time here. */
-#define ARCH_CAP_VALUE ((1ULL << 0) /* RDCL_NO */ | (1ULL << 3) /* SKIP_L1DFL */ | (1ULL << 4) /* SSB_NO */ | \
-			(1ULL << 5) /* MDS_NO */ | (1ULL << 6) /* PSCHANGE_MC_NO */ | (1ULL << 8) /* TAA_NO */ | \
-			(1ULL << 13) /* SBDR_SSDP_NO */ | (1ULL << 14) /* FBSDP_NO */ | (1ULL << 15) /* PSDP_NO */ | \
-			(1ULL << 20) /* BHI_NO */ | (1ULL << 24) /* PBRSB_NO */ | (1ULL << 26) /* GDS_NO */ | \
-			(1ULL << 27) /* RFDS_NO */ | (1ULL << 62) /* ITS_NO */)
+#define ARCH_CAP_VALUE                                                                                \
+	((1ULL << 0) /* RDCL_NO */ | (1ULL << 3) /* SKIP_L1DFL */ | (1ULL << 4) /* SSB_NO */ |        \
+	 (1ULL << 5) /* MDS_NO */ | (1ULL << 6) /* PSCHANGE_MC_NO */ | (1ULL << 8) /* TAA_NO */ |     \
+	 (1ULL << 13) /* SBDR_SSDP_NO */ | (1ULL << 14) /* FBSDP_NO */ | (1ULL << 15) /* PSDP_NO */ | \
+	 (1ULL << 20) /* BHI_NO */ | (1ULL << 24) /* PBRSB_NO */ | (1ULL << 26) /* GDS_NO */ |        \
+	 (1ULL << 27) /* RFDS_NO */ | (1ULL << 62) /* ITS_NO */)
 
 static bool canonical(uint64_t a)
 {
@@ -846,14 +847,23 @@ emu_exec_fn emu_sys_select(const struct emu_insn *in)
 	if (in->map == 0) {
 		switch (in->opcode) {
 		case 0x62: return op_bound;
-		case 0x6c: case 0x6d: case 0x6e: case 0x6f: return op_insouts;
+		case 0x6c:
+		case 0x6d:
+		case 0x6e:
+		case 0x6f: return op_insouts;
 		case 0x9c: return op_pushf;
 		case 0x9d: return op_popf;
 		case 0xcc: return op_int3;
 		case 0xcd: return op_int;
 		case 0xce: return op_into;
-		case 0xe4: case 0xe5: case 0xe6: case 0xe7:
-		case 0xec: case 0xed: case 0xee: case 0xef: return op_inout;
+		case 0xe4:
+		case 0xe5:
+		case 0xe6:
+		case 0xe7:
+		case 0xec:
+		case 0xed:
+		case 0xee:
+		case 0xef: return op_inout;
 		case 0xf1: return op_int1;
 		case 0xf4: return op_hlt;
 		case 0xfa: return op_cli;
@@ -867,9 +877,12 @@ emu_exec_fn emu_sys_select(const struct emu_insn *in)
 		case 0x05: return op_syscall;
 		case 0x06: return op_clts;
 		case 0x07: return op_sysret;
-		case 0x08: case 0x09: return op_wbinvd;
-		case 0x20: case 0x22: return op_mov_cr;
-		case 0x21: case 0x23: return op_mov_dr;
+		case 0x08:
+		case 0x09: return op_wbinvd;
+		case 0x20:
+		case 0x22: return op_mov_cr;
+		case 0x21:
+		case 0x23: return op_mov_dr;
 		case 0x30: return op_wrmsr;
 		case 0x31: return op_rdtsc;
 		case 0x32: return op_rdmsr;

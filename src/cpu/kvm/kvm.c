@@ -37,20 +37,20 @@
  * page table KVM needs on CPUs without unrestricted guest; both sit in the
  * MMIO hole just below the 4 GiB boundary where nothing else lives. */
 #define KVM_IDENTITY_MAP_ADDR 0xfffbc000ULL
-#define KVM_TSS_ADDR 0xfffbd000ULL
+#define KVM_TSS_ADDR          0xfffbd000ULL
 
-#define MSR_IA32_TSC 0x10
-#define MSR_IA32_MISC_ENABLE 0x1a0
+#define MSR_IA32_TSC            0x10
+#define MSR_IA32_MISC_ENABLE    0x1a0
 #define MISC_ENABLE_FAST_STRING (1ULL << 0)
 
-#define APIC_REG_SVR 0xf0
-#define APIC_REG_LVT0 0x350
-#define APIC_REG_LVT1 0x360
+#define APIC_REG_SVR    0xf0
+#define APIC_REG_LVT0   0x350
+#define APIC_REG_LVT1   0x360
 #define APIC_LVT_MASKED (1u << 16)
-#define APIC_DM_NMI 0x400
-#define APIC_DM_EXTINT 0x700
+#define APIC_DM_NMI     0x400
+#define APIC_DM_EXTINT  0x700
 #define APIC_SVR_ENABLE (1u << 8)
-#define APIC_BASE_BSP (1ULL << 8)
+#define APIC_BASE_BSP   (1ULL << 8)
 
 #define KICK_SIGNAL (SIGRTMIN + 3)
 
@@ -66,8 +66,14 @@ struct kvm_vcpu {
 	struct kvm_run *run;
 };
 
-static struct kvm_vm *kvm_of(struct vm *vm) { return vm->engine_priv; }
-static struct kvm_vcpu *kcpu_of(struct vcpu *cpu) { return cpu->priv; }
+static struct kvm_vm *kvm_of(struct vm *vm)
+{
+	return vm->engine_priv;
+}
+static struct kvm_vcpu *kcpu_of(struct vcpu *cpu)
+{
+	return cpu->priv;
+}
 
 /* ---- VM-wide set-up ------------------------------------------------------ */
 
@@ -92,7 +98,10 @@ static const struct irqchip_ops kvm_irqchip_ops = {
 	.msi = kvm_msi,
 };
 
-static void kick_handler(int sig) { (void)sig; }
+static void kick_handler(int sig)
+{
+	(void)sig;
+}
 
 static struct kvm_cpuid2 *get_supported_cpuid(int sys_fd)
 {
@@ -113,7 +122,10 @@ static struct kvm_cpuid2 *get_supported_cpuid(int sys_fd)
 static int set_mem_slot(struct kvm_vm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host)
 {
 	struct kvm_userspace_memory_region r = {
-		.slot = slot, .guest_phys_addr = gpa, .memory_size = size, .userspace_addr = (uintptr_t)host,
+		.slot = slot,
+		.guest_phys_addr = gpa,
+		.memory_size = size,
+		.userspace_addr = (uintptr_t)host,
 	};
 	return ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
 }
@@ -138,7 +150,10 @@ static void kvm_destroy(struct vm *vm)
 
 static int kvm_init(struct vm *vm, char *err, size_t errlen)
 {
-	static const struct { int cap; const char *name; } need[] = {
+	static const struct {
+		int cap;
+		const char *name;
+	} need[] = {
 		{ KVM_CAP_IRQCHIP, "IRQCHIP" },
 		{ KVM_CAP_USER_MEMORY, "USER_MEMORY" },
 		{ KVM_CAP_EXT_CPUID, "EXT_CPUID" },
@@ -281,9 +296,7 @@ static struct kvm_cpuid2 *build_cpuid(const struct kvm_cpuid2 *sup, int id, int 
 			cpuid_topology_leaf(e.index, ncpus, apic_id, &r);
 			e.eax = r.eax, e.ebx = r.ebx, e.ecx = r.ecx, e.edx = r.edx;
 			break;
-		case 0x80000008:
-			e.ecx = (e.ecx & ~0xf0ffu) | (core_bits << 12) | (uint32_t)(ncpus - 1);
-			break;
+		case 0x80000008: e.ecx = (e.ecx & ~0xf0ffu) | (core_bits << 12) | (uint32_t)(ncpus - 1); break;
 		}
 		c->entries[c->nent++] = e;
 	}
@@ -387,7 +400,8 @@ static int kvm_vcpu_init(struct vcpu *cpu, char *err, size_t errlen)
 	}
 	free(cpuid);
 	cpuid = NULL;
-	if (set_msr(kc->fd, MSR_IA32_MISC_ENABLE, MISC_ENABLE_FAST_STRING) < 0 || set_msr(kc->fd, MSR_IA32_TSC, 0) < 0) {
+	if (set_msr(kc->fd, MSR_IA32_MISC_ENABLE, MISC_ENABLE_FAST_STRING) < 0 ||
+	    set_msr(kc->fd, MSR_IA32_TSC, 0) < 0) {
 		snprintf(err, errlen, "kvm: KVM_SET_MSRS: %s", strerror(errno));
 		goto fail;
 	}
@@ -621,14 +635,9 @@ static int kvm_vcpu_run(struct vcpu *cpu)
 			return engine_fail(cpu, "KVM_RUN: %s", strerror(errno));
 		}
 		switch (run->exit_reason) {
-		case KVM_EXIT_IO:
-			handle_io(vm, run);
-			break;
-		case KVM_EXIT_MMIO:
-			handle_mmio(vm, run);
-			break;
-		case KVM_EXIT_INTR:
-			break;
+		case KVM_EXIT_IO: handle_io(vm, run); break;
+		case KVM_EXIT_MMIO: handle_mmio(vm, run); break;
+		case KVM_EXIT_INTR: break;
 		case KVM_EXIT_HLT:
 			/* Only without an in-kernel LAPIC; nothing will wake us. */
 			fprintf(stderr, "guest halted\n");
@@ -643,20 +652,19 @@ static int kvm_vcpu_run(struct vcpu *cpu)
 			return 0;
 		case KVM_EXIT_FAIL_ENTRY:
 			return engine_fail(cpu, "entry failed, hardware reason 0x%llx",
-					   (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
+			                   (unsigned long long)run->fail_entry.hardware_entry_failure_reason);
 		case KVM_EXIT_INTERNAL_ERROR: {
 			struct kvm_regs regs;
 			struct kvm_sregs sr;
 			unsigned long long rip = ~0ULL;
 			if (ioctl(kc->fd, KVM_GET_REGS, &regs) == 0 && ioctl(kc->fd, KVM_GET_SREGS, &sr) == 0)
 				rip = sr.cs.base + regs.rip;
-			return engine_fail(cpu, "internal error, suberror %u%s at linear rip 0x%llx",
-					   run->internal.suberror,
-					   run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? " (emulation failed)" : "",
-					   rip);
+			return engine_fail(
+			        cpu, "internal error, suberror %u%s at linear rip 0x%llx", run->internal.suberror,
+			        run->internal.suberror == KVM_INTERNAL_ERROR_EMULATION ? " (emulation failed)" : "",
+			        rip);
 		}
-		default:
-			return engine_fail(cpu, "unexpected exit reason %u", run->exit_reason);
+		default: return engine_fail(cpu, "unexpected exit reason %u", run->exit_reason);
 		}
 	}
 }

@@ -22,24 +22,24 @@
 #include "hw/virtio/blk.h"
 #include "hw/virtio/virtio.h"
 
-#define SECTOR 512
-#define QUEUE_SIZE 256
-#define SEG_MAX (QUEUE_SIZE - 2)    /* data buffers beside header and status */
-#define SIZE_MAX_BYTES (1u << 20)   /* largest single buffer we advertise */
+#define SECTOR              512
+#define QUEUE_SIZE          256
+#define SEG_MAX             (QUEUE_SIZE - 2) /* data buffers beside header and status */
+#define SIZE_MAX_BYTES      (1u << 20)       /* largest single buffer we advertise */
 #define DISCARD_MAX_SECTORS 0x3fffffu
-#define CONFIG_LEN 0x3c
+#define CONFIG_LEN          0x3c
 
 /* virtio_blk_config offsets. */
-#define CFG_CAPACITY 0x00
-#define CFG_SIZE_MAX 0x08
-#define CFG_SEG_MAX 0x0c
-#define CFG_BLK_SIZE 0x14
+#define CFG_CAPACITY            0x00
+#define CFG_SIZE_MAX            0x08
+#define CFG_SEG_MAX             0x0c
+#define CFG_BLK_SIZE            0x14
 #define CFG_MAX_DISCARD_SECTORS 0x24
-#define CFG_MAX_DISCARD_SEG 0x28
-#define CFG_DISCARD_ALIGN 0x2c
-#define CFG_MAX_WZ_SECTORS 0x30
-#define CFG_MAX_WZ_SEG 0x34
-#define CFG_WZ_MAY_UNMAP 0x38
+#define CFG_MAX_DISCARD_SEG     0x28
+#define CFG_DISCARD_ALIGN       0x2c
+#define CFG_MAX_WZ_SECTORS      0x30
+#define CFG_MAX_WZ_SEG          0x34
+#define CFG_WZ_MAY_UNMAP        0x38
 
 struct blk_req {
 	struct blk_req *next;
@@ -54,13 +54,13 @@ struct virtio_blk {
 	bool ro, registered;
 	char serial[VIRTIO_BLK_ID_BYTES];
 	uint64_t sectors;
-	unsigned gen;             /* bumped by reset; under io_lock */
-	unsigned inflight;        /* popped, not yet completed; under io_lock */
-	bool deferred;            /* chains left in the ring at the in-flight bound */
+	unsigned gen;      /* bumped by reset; under io_lock */
+	unsigned inflight; /* popped, not yet completed; under io_lock */
+	bool deferred;     /* chains left in the ring at the in-flight bound */
 
 	pthread_t thread;
 	bool thread_started;
-	pthread_mutex_t lock;     /* the list below */
+	pthread_mutex_t lock; /* the list below */
 	pthread_cond_t work, idle;
 	struct blk_req *head, **tail;
 	bool busy, stop;
@@ -159,8 +159,8 @@ static uint8_t do_segments(struct virtio_blk *b, const struct vq_elem *e, uint32
 	if (type == VIRTIO_BLK_T_DISCARD) {
 		/* Advisory: a file system without hole punching just keeps
 		 * the data. */
-		if (fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, n) < 0 &&
-		    errno != EOPNOTSUPP && errno != ENOSYS)
+		if (fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, n) < 0 && errno != EOPNOTSUPP &&
+		    errno != ENOSYS)
 			return VIRTIO_BLK_S_IOERR;
 		return VIRTIO_BLK_S_OK;
 	}
@@ -199,8 +199,7 @@ static uint8_t do_request(struct virtio_blk *b, struct vq_elem *e, uint32_t *wri
 		if (n < 0 || rw_full(b->fd, v, n, sector * SECTOR, true))
 			return VIRTIO_BLK_S_IOERR;
 		return VIRTIO_BLK_S_OK;
-	case VIRTIO_BLK_T_FLUSH:
-		return fdatasync(b->fd) < 0 && !b->ro ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+	case VIRTIO_BLK_T_FLUSH: return fdatasync(b->fd) < 0 && !b->ro ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_GET_ID: {
 		size_t k = in_data < VIRTIO_BLK_ID_BYTES ? in_data : VIRTIO_BLK_ID_BYTES;
 		buf_to_iov(in, e->nin, 0, b->serial, k);
@@ -208,10 +207,8 @@ static uint8_t do_request(struct virtio_blk *b, struct vq_elem *e, uint32_t *wri
 		return VIRTIO_BLK_S_OK;
 	}
 	case VIRTIO_BLK_T_DISCARD:
-	case VIRTIO_BLK_T_WRITE_ZEROES:
-		return do_segments(b, e, type);
-	default:
-		return VIRTIO_BLK_S_UNSUPP;
+	case VIRTIO_BLK_T_WRITE_ZEROES: return do_segments(b, e, type);
+	default: return VIRTIO_BLK_S_UNSUPP;
 	}
 }
 
@@ -353,7 +350,8 @@ static int parse_spec(const char *spec, char **path, bool *ro, char *serial, cha
 			*ro = true;
 		} else if (!strncmp(tok, "serial=", 7)) {
 			if (strlen(tok + 7) > VIRTIO_BLK_ID_BYTES || !tok[7]) {
-				snprintf(err, errlen, "--disk %s: serial must be 1 to %d characters", spec, VIRTIO_BLK_ID_BYTES);
+				snprintf(err, errlen, "--disk %s: serial must be 1 to %d characters", spec,
+				         VIRTIO_BLK_ID_BYTES);
 				goto bad;
 			}
 			memset(serial, 0, VIRTIO_BLK_ID_BYTES);
@@ -383,7 +381,7 @@ static int open_image(struct virtio_blk *b, const char *path, const char *spec, 
 		int e = errno;
 		if (!b->ro && (e == EACCES || e == EROFS || e == EPERM) && access(path, R_OK) == 0)
 			snprintf(err, errlen, "--disk %s: %s cannot be opened for writing (%s); add ,ro", spec, path,
-				 strerror(e));
+			         strerror(e));
 		else
 			snprintf(err, errlen, "--disk %s: %s: %s", spec, path, strerror(e));
 		return -1;
@@ -436,7 +434,7 @@ struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_host *h, const ch
 		goto fail;
 
 	uint64_t f = 1ull << VIRTIO_BLK_F_SIZE_MAX | 1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE |
-		     1ull << VIRTIO_BLK_F_FLUSH;
+	             1ull << VIRTIO_BLK_F_FLUSH;
 	f |= b->ro ? 1ull << VIRTIO_BLK_F_RO : 1ull << VIRTIO_BLK_F_DISCARD | 1ull << VIRTIO_BLK_F_WRITE_ZEROES;
 	if (virtio_dev_init(&b->vd, vm, &blk_ops, b, 1, QUEUE_SIZE, CONFIG_LEN, f)) {
 		snprintf(err, errlen, "--disk %s: cannot set up the virtio device", spec);

@@ -9,8 +9,8 @@
 
 #define QUEUE_SIZE 64
 #define CONFIG_LEN 12 /* cols, rows, max_nr_ports, emerg_wr: unused without features */
-#define Q_RX 0
-#define Q_TX 1
+#define Q_RX       0
+#define Q_TX       1
 
 struct virtio_console {
 	struct virtio_dev vd;
@@ -51,7 +51,7 @@ static const struct virtio_dev_ops con_ops = {
 };
 
 struct virtio_console *virtio_console_create(struct vm *vm, struct pci_host *h, struct chardev *out, char *err,
-					     size_t errlen)
+                                             size_t errlen)
 {
 	struct virtio_console *c = calloc(1, sizeof(*c));
 	if (!c) {

@@ -14,7 +14,7 @@ struct pci_host;
 struct chardev;
 
 struct virtio_console *virtio_console_create(struct vm *vm, struct pci_host *h, struct chardev *out, char *err,
-					     size_t errlen);
+                                             size_t errlen);
 void virtio_console_destroy(struct virtio_console *c);
 struct virtio_dev *virtio_console_dev(struct virtio_console *c);
 

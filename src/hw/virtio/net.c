@@ -18,15 +18,15 @@
 #include "hw/virtio/virtio.h"
 #include "net/net.h"
 
-#define VIRTIO_NET_F_MAC 5
-#define VIRTIO_NET_F_STATUS 16
+#define VIRTIO_NET_F_MAC     5
+#define VIRTIO_NET_F_STATUS  16
 #define VIRTIO_NET_S_LINK_UP 1
 
-#define RXQ 0
-#define TXQ 1
+#define RXQ        0
+#define TXQ        1
 #define QUEUE_SIZE 256
-#define CONFIG_LEN 8 /* mac[6], status */
-#define ETH_MIN 14   /* a frame shorter than its ethernet header is dropped */
+#define CONFIG_LEN 8  /* mac[6], status */
+#define ETH_MIN    14 /* a frame shorter than its ethernet header is dropped */
 
 struct virtio_net {
 	struct virtio_dev vd;

@@ -10,7 +10,7 @@
 #include "hw/virtio/virtio.h"
 
 #define QUEUE_SIZE 64
-#define MAX_FILL (64u << 10) /* per request: a guest asking for more gets less */
+#define MAX_FILL   (64u << 10) /* per request: a guest asking for more gets less */
 
 struct virtio_rng {
 	struct virtio_dev vd;

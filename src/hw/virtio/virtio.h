@@ -41,93 +41,93 @@
 #include "hw/virtio/virtqueue.h"
 
 /* Device types (virtio 1.0 §5). */
-#define VIRTIO_ID_NET 1
-#define VIRTIO_ID_BLOCK 2
+#define VIRTIO_ID_NET     1
+#define VIRTIO_ID_BLOCK   2
 #define VIRTIO_ID_CONSOLE 3
-#define VIRTIO_ID_RNG 4
-#define VIRTIO_ID_VSOCK 19
+#define VIRTIO_ID_RNG     4
+#define VIRTIO_ID_VSOCK   19
 
 /* Device status bits. */
 #define VIRTIO_STATUS_ACKNOWLEDGE 1
-#define VIRTIO_STATUS_DRIVER 2
-#define VIRTIO_STATUS_DRIVER_OK 4
+#define VIRTIO_STATUS_DRIVER      2
+#define VIRTIO_STATUS_DRIVER_OK   4
 #define VIRTIO_STATUS_FEATURES_OK 8
 #define VIRTIO_STATUS_NEEDS_RESET 0x40
-#define VIRTIO_STATUS_FAILED 0x80
+#define VIRTIO_STATUS_FAILED      0x80
 
 /* Transport feature bits. */
 #define VIRTIO_F_RING_INDIRECT_DESC 28
-#define VIRTIO_F_RING_EVENT_IDX 29
-#define VIRTIO_F_VERSION_1 32
+#define VIRTIO_F_RING_EVENT_IDX     29
+#define VIRTIO_F_VERSION_1          32
 
-#define VIRTIO_ISR_QUEUE 1
+#define VIRTIO_ISR_QUEUE  1
 #define VIRTIO_ISR_CONFIG 2
-#define VIRTIO_NO_VECTOR 0xffff
+#define VIRTIO_NO_VECTOR  0xffff
 
 #define VIRTIO_PCI_VENDOR 0x1af4
 #define VIRTIO_MAX_QUEUES 16
 
 /* Modern BAR (4) layout. */
-#define VIRTIO_BAR_MODERN 4
-#define VIRTIO_BAR_LEGACY 0
-#define VIRTIO_BAR_MSIX 1
-#define VIRTIO_COMMON_OFF 0x0000
-#define VIRTIO_ISR_OFF 0x1000
-#define VIRTIO_DEVCFG_OFF 0x2000
-#define VIRTIO_NOTIFY_OFF 0x3000
-#define VIRTIO_NOTIFY_MULT 4
+#define VIRTIO_BAR_MODERN      4
+#define VIRTIO_BAR_LEGACY      0
+#define VIRTIO_BAR_MSIX        1
+#define VIRTIO_COMMON_OFF      0x0000
+#define VIRTIO_ISR_OFF         0x1000
+#define VIRTIO_DEVCFG_OFF      0x2000
+#define VIRTIO_NOTIFY_OFF      0x3000
+#define VIRTIO_NOTIFY_MULT     4
 #define VIRTIO_MODERN_BAR_SIZE 0x4000
 
 /* Common configuration structure offsets (virtio_pci_common_cfg). */
-#define VIRTIO_PCI_COMMON_DFSELECT 0x00
-#define VIRTIO_PCI_COMMON_DF 0x04
-#define VIRTIO_PCI_COMMON_GFSELECT 0x08
-#define VIRTIO_PCI_COMMON_GF 0x0c
-#define VIRTIO_PCI_COMMON_MSIX 0x10
-#define VIRTIO_PCI_COMMON_NUMQ 0x12
-#define VIRTIO_PCI_COMMON_STATUS 0x14
+#define VIRTIO_PCI_COMMON_DFSELECT      0x00
+#define VIRTIO_PCI_COMMON_DF            0x04
+#define VIRTIO_PCI_COMMON_GFSELECT      0x08
+#define VIRTIO_PCI_COMMON_GF            0x0c
+#define VIRTIO_PCI_COMMON_MSIX          0x10
+#define VIRTIO_PCI_COMMON_NUMQ          0x12
+#define VIRTIO_PCI_COMMON_STATUS        0x14
 #define VIRTIO_PCI_COMMON_CFGGENERATION 0x15
-#define VIRTIO_PCI_COMMON_Q_SELECT 0x16
-#define VIRTIO_PCI_COMMON_Q_SIZE 0x18
-#define VIRTIO_PCI_COMMON_Q_MSIX 0x1a
-#define VIRTIO_PCI_COMMON_Q_ENABLE 0x1c
-#define VIRTIO_PCI_COMMON_Q_NOFF 0x1e
-#define VIRTIO_PCI_COMMON_Q_DESCLO 0x20
-#define VIRTIO_PCI_COMMON_Q_DESCHI 0x24
-#define VIRTIO_PCI_COMMON_Q_AVAILLO 0x28
-#define VIRTIO_PCI_COMMON_Q_AVAILHI 0x2c
-#define VIRTIO_PCI_COMMON_Q_USEDLO 0x30
-#define VIRTIO_PCI_COMMON_Q_USEDHI 0x34
-#define VIRTIO_PCI_COMMON_SIZE 0x38
+#define VIRTIO_PCI_COMMON_Q_SELECT      0x16
+#define VIRTIO_PCI_COMMON_Q_SIZE        0x18
+#define VIRTIO_PCI_COMMON_Q_MSIX        0x1a
+#define VIRTIO_PCI_COMMON_Q_ENABLE      0x1c
+#define VIRTIO_PCI_COMMON_Q_NOFF        0x1e
+#define VIRTIO_PCI_COMMON_Q_DESCLO      0x20
+#define VIRTIO_PCI_COMMON_Q_DESCHI      0x24
+#define VIRTIO_PCI_COMMON_Q_AVAILLO     0x28
+#define VIRTIO_PCI_COMMON_Q_AVAILHI     0x2c
+#define VIRTIO_PCI_COMMON_Q_USEDLO      0x30
+#define VIRTIO_PCI_COMMON_Q_USEDHI      0x34
+#define VIRTIO_PCI_COMMON_SIZE          0x38
 
 /* Legacy I/O BAR (0) registers. */
-#define VIRTIO_LEGACY_HOST_FEATURES 0x00
+#define VIRTIO_LEGACY_HOST_FEATURES  0x00
 #define VIRTIO_LEGACY_GUEST_FEATURES 0x04
-#define VIRTIO_LEGACY_QUEUE_PFN 0x08
-#define VIRTIO_LEGACY_QUEUE_NUM 0x0c
-#define VIRTIO_LEGACY_QUEUE_SEL 0x0e
-#define VIRTIO_LEGACY_QUEUE_NOTIFY 0x10
-#define VIRTIO_LEGACY_STATUS 0x12
-#define VIRTIO_LEGACY_ISR 0x13
-#define VIRTIO_LEGACY_MSI_CONFIG 0x14 /* only while MSI-X is enabled */
-#define VIRTIO_LEGACY_MSI_QUEUE 0x16
-#define VIRTIO_LEGACY_CONFIG 0x14     /* device config without MSI-X ... */
-#define VIRTIO_LEGACY_CONFIG_MSIX 0x18 /* ... and with */
-#define VIRTIO_LEGACY_VRING_ALIGN 4096
+#define VIRTIO_LEGACY_QUEUE_PFN      0x08
+#define VIRTIO_LEGACY_QUEUE_NUM      0x0c
+#define VIRTIO_LEGACY_QUEUE_SEL      0x0e
+#define VIRTIO_LEGACY_QUEUE_NOTIFY   0x10
+#define VIRTIO_LEGACY_STATUS         0x12
+#define VIRTIO_LEGACY_ISR            0x13
+#define VIRTIO_LEGACY_MSI_CONFIG     0x14 /* only while MSI-X is enabled */
+#define VIRTIO_LEGACY_MSI_QUEUE      0x16
+#define VIRTIO_LEGACY_CONFIG         0x14 /* device config without MSI-X ... */
+#define VIRTIO_LEGACY_CONFIG_MSIX    0x18 /* ... and with */
+#define VIRTIO_LEGACY_VRING_ALIGN    4096
 
 /* Vendor capability cfg_type values. */
 #define VIRTIO_PCI_CAP_COMMON_CFG 1
 #define VIRTIO_PCI_CAP_NOTIFY_CFG 2
-#define VIRTIO_PCI_CAP_ISR_CFG 3
+#define VIRTIO_PCI_CAP_ISR_CFG    3
 #define VIRTIO_PCI_CAP_DEVICE_CFG 4
-#define VIRTIO_PCI_CAP_PCI_CFG 5
+#define VIRTIO_PCI_CAP_PCI_CFG    5
 
 struct virtio_dev;
 
 struct virtio_dev_ops {
 	const char *name;
-	uint16_t type;       /* VIRTIO_ID_* */
-	uint32_t pci_class;  /* 24-bit class code */
+	uint16_t type;      /* VIRTIO_ID_* */
+	uint32_t pci_class; /* 24-bit class code */
 	/* The driver kicked queue q. */
 	void (*notify)(struct virtio_dev *vd, unsigned q);
 	/* The driver reset the device: forget in-flight work (its completions
@@ -144,9 +144,9 @@ struct virtio_dev {
 	struct pci_device pci;
 	struct vm *vm;
 	const struct virtio_dev_ops *ops;
-	void *opaque;         /* the device model */
-	bool transitional;    /* has the legacy I/O BAR */
-	bool legacy;          /* the driver uses the legacy interface */
+	void *opaque;      /* the device model */
+	bool transitional; /* has the legacy I/O BAR */
+	bool legacy;       /* the driver uses the legacy interface */
 
 	uint64_t host_features, guest_features;
 	uint32_t dfselect, gfselect;
@@ -156,18 +156,18 @@ struct virtio_dev {
 	unsigned nqueues;
 	struct virtqueue vq[VIRTIO_MAX_QUEUES];
 
-	uint8_t *config;      /* device-specific config, little endian */
+	uint8_t *config; /* device-specific config, little endian */
 	unsigned config_len;
 	uint32_t config_wmask_len; /* bytes at the start the driver may write */
-	bool quiet;           /* no stderr line on virtio_dev_error (fuzzing) */
-	unsigned pcicfg_cap;  /* config offset of the PCI_CFG access capability */
+	bool quiet;                /* no stderr line on virtio_dev_error (fuzzing) */
+	unsigned pcicfg_cap;       /* config offset of the PCI_CFG access capability */
 };
 
 /* Sets up the PCI function, BARs and capabilities.  features are the
  * device-type bits; the transport adds VERSION_1, EVENT_IDX and
  * INDIRECT_DESC.  0, or -1 (bad arguments, out of memory). */
 int virtio_dev_init(struct virtio_dev *vd, struct vm *vm, const struct virtio_dev_ops *ops, void *opaque,
-		    unsigned nqueues, uint16_t queue_size, unsigned config_len, uint64_t features);
+                    unsigned nqueues, uint16_t queue_size, unsigned config_len, uint64_t features);
 /* Places it on the board's PCI bus (or h). */
 int virtio_dev_register(struct virtio_dev *vd, struct pci_host *h, char *err, size_t errlen);
 void virtio_dev_unregister(struct virtio_dev *vd);

@@ -176,11 +176,18 @@ static uint64_t common_read(struct virtio_dev *vd, uint64_t off, unsigned size)
 	/* Build the structure's current image, then read any slice of it. */
 	uint8_t img[VIRTIO_PCI_COMMON_SIZE] = { 0 };
 	struct virtqueue *vq = cur_vq(vd);
-	uint32_t df = vd->dfselect == 0 ? (uint32_t)vd->host_features
-		    : vd->dfselect == 1 ? (uint32_t)(vd->host_features >> 32) : 0;
-	uint32_t gf = vd->gfselect == 0 ? (uint32_t)vd->guest_features
-		    : vd->gfselect == 1 ? (uint32_t)(vd->guest_features >> 32) : 0;
-#define PUT(o, v, n) do { uint64_t _v = (v); for (unsigned _i = 0; _i < (n); _i++) img[(o) + _i] = _v >> (8 * _i); } while (0)
+	uint32_t df = vd->dfselect == 0   ? (uint32_t)vd->host_features
+	              : vd->dfselect == 1 ? (uint32_t)(vd->host_features >> 32)
+	                                  : 0;
+	uint32_t gf = vd->gfselect == 0   ? (uint32_t)vd->guest_features
+	              : vd->gfselect == 1 ? (uint32_t)(vd->guest_features >> 32)
+	                                  : 0;
+#define PUT(o, v, n)                                    \
+	do {                                            \
+		uint64_t _v = (v);                      \
+		for (unsigned _i = 0; _i < (n); _i++)   \
+			img[(o) + _i] = _v >> (8 * _i); \
+	} while (0)
 	PUT(VIRTIO_PCI_COMMON_DFSELECT, vd->dfselect, 4);
 	PUT(VIRTIO_PCI_COMMON_DF, df, 4);
 	PUT(VIRTIO_PCI_COMMON_GFSELECT, vd->gfselect, 4);
@@ -232,7 +239,10 @@ static void common_write(struct virtio_dev *vd, uint64_t off, uint64_t val, unsi
 			vd->guest_features = (vd->guest_features & 0xffffffffull) | (uint64_t)(uint32_t)val << 32;
 		break;
 	case VIRTIO_PCI_COMMON_MSIX: vd->msix_config = checked_vector(vd, val); break;
-	case VIRTIO_PCI_COMMON_STATUS: vd->legacy = false; set_status(vd, val); break;
+	case VIRTIO_PCI_COMMON_STATUS:
+		vd->legacy = false;
+		set_status(vd, val);
+		break;
 	case VIRTIO_PCI_COMMON_Q_SELECT: vd->queue_sel = val; break;
 	case VIRTIO_PCI_COMMON_Q_SIZE:
 		if (vq && !live)
@@ -246,15 +256,18 @@ static void common_write(struct virtio_dev *vd, uint64_t off, uint64_t val, unsi
 		if (vq && !live && (val & 1))
 			enable_queue(vd, vq);
 		break;
-	case VIRTIO_PCI_COMMON_Q_DESCLO: case VIRTIO_PCI_COMMON_Q_DESCHI:
+	case VIRTIO_PCI_COMMON_Q_DESCLO:
+	case VIRTIO_PCI_COMMON_Q_DESCHI:
 		if (vq && !live)
 			set_half(&vq->desc_gpa, off == VIRTIO_PCI_COMMON_Q_DESCHI, val, size);
 		break;
-	case VIRTIO_PCI_COMMON_Q_AVAILLO: case VIRTIO_PCI_COMMON_Q_AVAILHI:
+	case VIRTIO_PCI_COMMON_Q_AVAILLO:
+	case VIRTIO_PCI_COMMON_Q_AVAILHI:
 		if (vq && !live)
 			set_half(&vq->avail_gpa, off == VIRTIO_PCI_COMMON_Q_AVAILHI, val, size);
 		break;
-	case VIRTIO_PCI_COMMON_Q_USEDLO: case VIRTIO_PCI_COMMON_Q_USEDHI:
+	case VIRTIO_PCI_COMMON_Q_USEDLO:
+	case VIRTIO_PCI_COMMON_Q_USEDHI:
 		if (vq && !live)
 			set_half(&vq->used_gpa, off == VIRTIO_PCI_COMMON_Q_USEDHI, val, size);
 		break;
@@ -335,7 +348,7 @@ static void legacy_set_pfn(struct virtio_dev *vd, struct virtqueue *vq, uint32_t
 	vq->desc_gpa = (uint64_t)pfn << 12;
 	vq->avail_gpa = vq->desc_gpa + 16ull * vq->size;
 	vq->used_gpa = (vq->avail_gpa + 6 + 2ull * vq->size + VIRTIO_LEGACY_VRING_ALIGN - 1) &
-		       ~(uint64_t)(VIRTIO_LEGACY_VRING_ALIGN - 1);
+	               ~(uint64_t)(VIRTIO_LEGACY_VRING_ALIGN - 1);
 	enable_queue(vd, vq);
 }
 
@@ -388,8 +401,8 @@ static bool pcicfg_window(struct virtio_dev *vd, unsigned off, unsigned size, ui
 		return false;
 	*boff = c[8] | c[9] << 8 | c[10] << 16 | (uint32_t)c[11] << 24;
 	*len = c[12];
-	return c[4] == VIRTIO_BAR_MODERN && (*len == 1 || *len == 2 || *len == 4) &&
-	       *boff < VIRTIO_MODERN_BAR_SIZE && *boff % *len == 0;
+	return c[4] == VIRTIO_BAR_MODERN && (*len == 1 || *len == 2 || *len == 4) && *boff < VIRTIO_MODERN_BAR_SIZE &&
+	       *boff % *len == 0;
 }
 
 static uint32_t pcicfg_read(struct pci_device *p, unsigned off, unsigned size, uint32_t val)
@@ -436,7 +449,7 @@ static void add_cap(struct virtio_dev *vd, uint8_t type, uint32_t off, uint32_t 
 }
 
 int virtio_dev_init(struct virtio_dev *vd, struct vm *vm, const struct virtio_dev_ops *ops, void *opaque,
-		    unsigned nqueues, uint16_t queue_size, unsigned config_len, uint64_t features)
+                    unsigned nqueues, uint16_t queue_size, unsigned config_len, uint64_t features)
 {
 	if (!nqueues || nqueues > VIRTIO_MAX_QUEUES || !queue_size || queue_size > VQ_MAX_SIZE ||
 	    (queue_size & (queue_size - 1)) || config_len > 0x100 - VIRTIO_LEGACY_CONFIG_MSIX || !ops->notify)
@@ -448,7 +461,7 @@ int virtio_dev_init(struct virtio_dev *vd, struct vm *vm, const struct virtio_de
 	vd->opaque = opaque;
 	vd->transitional = lid != 0;
 	vd->host_features = features | 1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_RING_EVENT_IDX |
-			    1ull << VIRTIO_F_RING_INDIRECT_DESC;
+	                    1ull << VIRTIO_F_RING_INDIRECT_DESC;
 	vd->nqueues = nqueues;
 	vd->config_len = config_len;
 	vd->config = calloc(1, config_len ? config_len : 1);
@@ -464,10 +477,11 @@ int virtio_dev_init(struct virtio_dev *vd, struct vm *vm, const struct virtio_de
 
 	struct pci_device *p = &vd->pci;
 	pci_device_init(p, vm, VIRTIO_PCI_VENDOR, lid ? lid : 0x1040 + ops->type, ops->pci_class, VIRTIO_PCI_VENDOR,
-			ops->type);
+	                ops->type);
 	p->cfg[PCI_REVISION_ID] = lid ? 0 : 1;
 	p->opaque = vd;
-	if (lid && pci_bar_init(p, VIRTIO_BAR_LEGACY, PCI_BAR_IO, VIRTIO_LEGACY_CONFIG_MSIX + config_len, &legacy_ops, vd))
+	if (lid &&
+	    pci_bar_init(p, VIRTIO_BAR_LEGACY, PCI_BAR_IO, VIRTIO_LEGACY_CONFIG_MSIX + config_len, &legacy_ops, vd))
 		goto fail;
 	if (pci_msix_init(p, nqueues + 1, VIRTIO_BAR_MSIX))
 		goto fail;
@@ -483,7 +497,7 @@ int virtio_dev_init(struct virtio_dev *vd, struct vm *vm, const struct virtio_de
 		vd->pcicfg_cap = c;
 		p->cfg[c + 2] = 20;
 		p->cfg[c + 3] = VIRTIO_PCI_CAP_PCI_CFG;
-		p->wmask[c + 4] = 0xff; /* bar */
+		p->wmask[c + 4] = 0xff;             /* bar */
 		memset(&p->wmask[c + 8], 0xff, 12); /* offset, length, data */
 		p->cfg_read = pcicfg_read;
 		p->cfg_write = pcicfg_write;

@@ -107,7 +107,8 @@ static int walk(struct virtqueue *vq, uint16_t head, struct vq_elem *e)
 		if (d.flags & VRING_DESC_F_INDIRECT) {
 			if (indirect || !vq->indirect || (d.flags & VRING_DESC_F_NEXT))
 				return -1;
-			if (!d.len || d.len % sizeof(struct vring_desc) || d.len / sizeof(struct vring_desc) > VQ_MAX_SEGS)
+			if (!d.len || d.len % sizeof(struct vring_desc) ||
+			    d.len / sizeof(struct vring_desc) > VQ_MAX_SEGS)
 				return -1;
 			table = gpa_to_host(vq->mem, d.addr, d.len);
 			if (!table)
@@ -142,7 +143,7 @@ int vq_pop(struct virtqueue *vq, struct vq_elem *e)
 	if (avail_idx == vq->last_avail)
 		return 0;
 	if ((uint16_t)(avail_idx - vq->last_avail) > n)
-		return fail(vq); /* driver claims more buffers than the ring holds */
+		return fail(vq);                 /* driver claims more buffers than the ring holds */
 	__atomic_thread_fence(__ATOMIC_ACQUIRE); /* ring entry after idx */
 	uint16_t head = ld16(&vq->avail[2 + vq->last_avail % n]);
 	if (head >= n || walk(vq, head, e))

@@ -29,15 +29,15 @@
 
 #include "symbiont/memory.h"
 
-#define VQ_MAX_SIZE 256
-#define VQ_MAX_SEGS 1024              /* buffers in one chain, indirect included */
+#define VQ_MAX_SIZE        256
+#define VQ_MAX_SEGS        1024         /* buffers in one chain, indirect included */
 #define VQ_MAX_CHAIN_BYTES (256u << 20) /* total length of one chain */
 
-#define VRING_DESC_F_NEXT 1
-#define VRING_DESC_F_WRITE 2
-#define VRING_DESC_F_INDIRECT 4
+#define VRING_DESC_F_NEXT          1
+#define VRING_DESC_F_WRITE         2
+#define VRING_DESC_F_INDIRECT      4
 #define VRING_AVAIL_F_NO_INTERRUPT 1
-#define VRING_USED_F_NO_NOTIFY 1
+#define VRING_USED_F_NO_NOTIFY     1
 
 struct vring_desc {
 	uint64_t addr;
@@ -56,25 +56,25 @@ struct vm;
 
 struct virtqueue {
 	const struct guest_mem *mem;
-	struct vm *vm;         /* for vm_mem_written; NULL in bare tests */
+	struct vm *vm; /* for vm_mem_written; NULL in bare tests */
 	/* Driver-programmed layout. */
-	uint16_t size;         /* entries (power of two, <= max_size) */
+	uint16_t size; /* entries (power of two, <= max_size) */
 	uint16_t max_size;
-	uint16_t msix_vector;  /* 0xffff: none */
+	uint16_t msix_vector; /* 0xffff: none */
 	bool enabled;
 	uint64_t desc_gpa, avail_gpa, used_gpa;
 	/* Negotiated features that change the ring format. */
 	bool event_idx, indirect;
 	/* Device state. */
 	bool broken;
-	uint16_t last_avail;   /* next avail entry to take */
-	uint16_t used_idx;     /* next used entry to fill */
+	uint16_t last_avail; /* next avail entry to take */
+	uint16_t used_idx;   /* next used entry to fill */
 	uint16_t signalled_used;
 	bool signalled_valid;
 	/* Host views of the rings, set by vq_start. */
 	struct vring_desc *desc;
-	uint16_t *avail;       /* flags, idx, ring[size], used_event */
-	uint8_t *used;         /* flags, idx, {id,len}[size], avail_event */
+	uint16_t *avail; /* flags, idx, ring[size], used_event */
+	uint8_t *used;   /* flags, idx, {id,len}[size], avail_event */
 };
 
 /* Forgets everything the driver programmed (device reset). */

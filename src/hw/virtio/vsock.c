@@ -39,18 +39,18 @@
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/vsock.h"
 
-#define RXQ 0
-#define TXQ 1
-#define EVQ 2
+#define RXQ        0
+#define TXQ        1
+#define EVQ        2
 #define QUEUE_SIZE 128
 #define CONFIG_LEN 8 /* guest_cid, le64 */
 
-#define HOST_CID 2
-#define MAX_CONNS 256
-#define CONN_BUF (256u << 10) /* our receive window per connection */
-#define RX_CHUNK 4096         /* host bytes read per packet to the guest */
-#define CTRL_MAX 512          /* control packets waiting for rx buffers */
-#define HANDSHAKE_MAX 32      /* "CONNECT 4294967295\n" fits */
+#define HOST_CID       2
+#define MAX_CONNS      256
+#define CONN_BUF       (256u << 10) /* our receive window per connection */
+#define RX_CHUNK       4096         /* host bytes read per packet to the guest */
+#define CTRL_MAX       512          /* control packets waiting for rx buffers */
+#define HANDSHAKE_MAX  32           /* "CONNECT 4294967295\n" fits */
 #define HOST_PORT_BASE 0x40000000u
 
 enum {
@@ -64,8 +64,8 @@ enum {
 	OP_CREDIT_REQUEST,
 };
 #define TYPE_STREAM 1
-#define SHUT_RCV 1 /* the sender will receive no more */
-#define SHUT_SEND 2 /* the sender will send no more */
+#define SHUT_RCV    1 /* the sender will receive no more */
+#define SHUT_SEND   2 /* the sender will send no more */
 
 struct vsock_hdr {
 	uint64_t src_cid, dst_cid;
@@ -92,18 +92,18 @@ struct vconn {
 	unsigned linelen;
 	/* Towards the guest. */
 	uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
-	bool readable;   /* the socket said POLLIN since we last hit EAGAIN */
-	bool host_eof;   /* the host will send no more (SHUTDOWN sent) */
+	bool readable; /* the socket said POLLIN since we last hit EAGAIN */
+	bool host_eof; /* the host will send no more (SHUTDOWN sent) */
 	bool peer_no_rcv;
-	uint8_t *rxbuf;  /* read from the host, not yet in a guest buffer */
+	uint8_t *rxbuf; /* read from the host, not yet in a guest buffer */
 	size_t rxlen, rxoff;
 	/* Towards the host. */
-	uint8_t *out;    /* guest data the socket has not taken yet */
+	uint8_t *out; /* guest data the socket has not taken yet */
 	size_t outlen;
 	uint32_t fwd_cnt, fwd_cnt_sent;
 	bool peer_no_send;
 	bool wr_shut;
-	bool closing;    /* drain out[] then close */
+	bool closing; /* drain out[] then close */
 };
 
 struct vsock {
@@ -194,11 +194,16 @@ static uint32_t credit_to_guest(const struct vconn *c)
 /* ---- packets to the guest ------------------------------------------------- */
 
 static void fill_hdr(struct vsock *v, struct vsock_hdr *h, uint16_t op, uint32_t host_port, uint32_t guest_port,
-		     uint32_t flags)
+                     uint32_t flags)
 {
-	*h = (struct vsock_hdr){ .src_cid = HOST_CID, .dst_cid = v->cid, .src_port = host_port,
-				 .dst_port = guest_port, .type = TYPE_STREAM, .op = op, .flags = flags,
-				 .buf_alloc = CONN_BUF };
+	*h = (struct vsock_hdr){ .src_cid = HOST_CID,
+		                 .dst_cid = v->cid,
+		                 .src_port = host_port,
+		                 .dst_port = guest_port,
+		                 .type = TYPE_STREAM,
+		                 .op = op,
+		                 .flags = flags,
+		                 .buf_alloc = CONN_BUF };
 }
 
 /* Queues a control packet (no payload); dropped if the guest lets CTRL_MAX
@@ -524,29 +529,18 @@ static void tx_packet(struct vsock *v)
 	c->peer_buf_alloc = h.buf_alloc;
 	c->peer_fwd_cnt = h.fwd_cnt;
 	switch (h.op) {
-	case OP_RESPONSE:
-		guest_response(v, c);
-		break;
-	case OP_RST:
-		conn_free(v, c);
-		break;
-	case OP_SHUTDOWN:
-		guest_shutdown(v, c, h.flags);
-		break;
+	case OP_RESPONSE: guest_response(v, c); break;
+	case OP_RST: conn_free(v, c); break;
+	case OP_SHUTDOWN: guest_shutdown(v, c, h.flags); break;
 	case OP_RW:
 		if (c->state != C_OPEN)
 			conn_reset(v, c);
 		else
 			guest_data(v, c, &h);
 		break;
-	case OP_CREDIT_UPDATE:
-		break; /* credit taken above; rx_flush will use it */
-	case OP_CREDIT_REQUEST:
-		send_ctrl(v, OP_CREDIT_UPDATE, c->host_port, c->guest_port, 0);
-		break;
-	default:
-		conn_reset(v, c);
-		break;
+	case OP_CREDIT_UPDATE: break; /* credit taken above; rx_flush will use it */
+	case OP_CREDIT_REQUEST: send_ctrl(v, OP_CREDIT_UPDATE, c->host_port, c->guest_port, 0); break;
+	default: conn_reset(v, c); break;
 	}
 }
 
@@ -781,7 +775,7 @@ static int listen_uds(struct vsock *v, char *err, size_t errlen)
 }
 
 void *virtio_vsock_new(struct vm *vm, struct pci_host *h, uint64_t cid, const char *uds, bool threaded, char *err,
-		       size_t errlen)
+                       size_t errlen)
 {
 	struct vsock *v;
 

@@ -25,7 +25,7 @@ void virtio_vsock_destroy(void *dev);
  * threaded false no I/O thread runs; the caller drives host sockets with
  * virtio_vsock_poll(). */
 void *virtio_vsock_new(struct vm *vm, struct pci_host *h, uint64_t cid, const char *uds, bool threaded, char *err,
-		       size_t errlen);
+                       size_t errlen);
 struct virtio_dev *virtio_vsock_vdev(void *dev);
 /* One round of host-socket work: waits up to timeout_ms for any socket, then
  * serves what is ready.  Takes vm->io_lock itself. */
