@@ -61,7 +61,7 @@ $(BUILD)/tests/%: tests/%.c $(LIB) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
-$(BUILD)/tests/guests/%.elf: tests/guests/%.S tests/guests/guest.ld | deps
+$(BUILD)/tests/guests/%.elf: tests/guests/%.S tests/guests/guest.ld $(wildcard tests/guests/*.h) | deps
 	@mkdir -p $(dir $@)
 	$(CC) -m32 -c -Iinclude -Itests/guests -o $(@:.elf=.o) $<
 	ld -m elf_i386 -T tests/guests/guest.ld -o $@ $(@:.elf=.o)
@@ -99,7 +99,7 @@ compdb:
 	$(MAKE) clean && bear -- $(MAKE) all $(TEST_BINS)
 
 format:
-	clang-format -i $$(find src include tests -name '*.[ch]')
+	clang-format -i $$(find src include tests -name '*.[ch]' ! -path 'tests/guests/*')
 
 # clean keeps build/guest: it is downloaded, not built from this tree.
 clean:

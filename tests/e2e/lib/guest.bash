@@ -71,7 +71,7 @@ guest_start() {
 		kill "$pid" 2>/dev/null
 		wait "$pid" 2>/dev/null
 		pid=
-		tail -5 "$tmp/$name.out" "$tmp/$name.err"
+		tail -n 5 "$tmp/$name.out" "$tmp/$name.err"
 		return 2
 	fi
 	sleep 2 # let the shell start
