@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "boot/boot.h"
+#include "boot/boot_int.h" /* le16..le64, put16..put64 */
 #include "symbiont/memory.h"
 #include "symbiont/x86.h"
 
@@ -115,37 +116,6 @@ static inline size_t elf32_ph(int i)
 	return sizeof(Elf32_Ehdr) + i * sizeof(Elf32_Phdr);
 }
 
-static inline uint32_t rd32(const void *p)
-{
-	uint32_t v;
-	memcpy(&v, p, 4);
-	return v;
-}
-static inline uint64_t rd64(const void *p)
-{
-	uint64_t v;
-	memcpy(&v, p, 8);
-	return v;
-}
-static inline uint16_t rd16(const void *p)
-{
-	uint16_t v;
-	memcpy(&v, p, 2);
-	return v;
-}
-static inline void wr32(void *p, uint32_t v)
-{
-	memcpy(p, &v, 4);
-}
-static inline void wr64(void *p, uint64_t v)
-{
-	memcpy(p, &v, 8);
-}
-static inline void wr16(void *p, uint16_t v)
-{
-	memcpy(p, &v, 2);
-}
-
 /* Guest-physical pointer that must be RAM. */
 static inline uint8_t *gp(struct guest_mem *m, uint64_t gpa, uint64_t len)
 {
@@ -161,7 +131,7 @@ static inline uint64_t walk(struct guest_mem *m, uint64_t cr3, uint64_t va)
 	uint64_t table = cr3 & ~0xfffULL;
 	for (int level = 3; level >= 0; level--) {
 		unsigned idx = (va >> (12 + 9 * level)) & 511;
-		uint64_t e = rd64(gp(m, table + idx * 8, 8));
+		uint64_t e = le64(gp(m, table + idx * 8, 8));
 		if (!(e & 1))
 			return UINT64_MAX;
 		uint64_t addr = e & 0x000ffffffffff000ULL;

@@ -68,14 +68,14 @@ static struct buf pack(enum fmt f, const uint8_t *in, size_t len)
 		break;
 	}
 	case LZ4: { /* legacy frame: magic, then le32 length + block per 8 MiB */
-		wr32(o.p, 0x184C2102);
+		put32(o.p, 0x184C2102);
 		o.len = 4;
 		for (size_t off = 0; off < len; off += 8 * MiB) {
 			size_t n = len - off < 8 * MiB ? len - off : 8 * MiB;
 			int c = LZ4_compress_default((const char *)in + off, (char *)o.p + o.len + 4, n,
 			                             cap - o.len - 4);
 			assert_true(c > 0);
-			wr32(o.p + o.len, c);
+			put32(o.p + o.len, c);
 			o.len += 4 + c;
 		}
 		break;
@@ -88,7 +88,7 @@ static struct buf pack(enum fmt f, const uint8_t *in, size_t len)
 	}
 	default: fail();
 	}
-	wr32(o.p + o.len, (uint32_t)len);
+	put32(o.p + o.len, (uint32_t)len);
 	o.len += 4;
 	return o;
 }
@@ -100,23 +100,23 @@ static uint8_t *bzimage(const struct buf *payload, size_t *len)
 	uint8_t *b = calloc(1, total);
 	assert_non_null(b);
 	b[0x1f1] = SETUP_SECTS;
-	wr16(b + 0x1fe, 0xaa55);
+	put16(b + 0x1fe, 0xaa55);
 	b[0x200] = 0xeb;
 	b[0x201] = 0x6a; /* header ends at 0x26c */
 	memcpy(b + 0x202, "HdrS", 4);
-	wr16(b + 0x206, 0x020f);
+	put16(b + 0x206, 0x020f);
 	b[0x211] = 0x03; /* LOADED_HIGH, and KASLR_FLAG the loader must clear */
-	wr32(b + 0x214, 0x100000);
-	wr32(b + 0x22c, 0x7fffffff);
-	wr32(b + 0x230, 0x200000);
+	put32(b + 0x214, 0x100000);
+	put32(b + 0x22c, 0x7fffffff);
+	put32(b + 0x230, 0x200000);
 	b[0x234] = 1;
-	wr16(b + 0x236, 0x03); /* XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G */
-	wr32(b + 0x238, 2047);
-	wr32(b + 0x248, PAYLOAD_OFF);
-	wr32(b + 0x24c, payload->len);
-	wr64(b + 0x250, 0x12345678); /* setup_data: the loader must not pass it on */
-	wr64(b + 0x258, KBASE);
-	wr32(b + 0x260, INIT_SIZE);
+	put16(b + 0x236, 0x03); /* XLF_KERNEL_64 | XLF_CAN_BE_LOADED_ABOVE_4G */
+	put32(b + 0x238, 2047);
+	put32(b + 0x248, PAYLOAD_OFF);
+	put32(b + 0x24c, payload->len);
+	put64(b + 0x250, 0x12345678); /* setup_data: the loader must not pass it on */
+	put64(b + 0x258, KBASE);
+	put32(b + 0x260, INIT_SIZE);
 	memset(b + PM_OFF, 0xcc, PAYLOAD_OFF); /* the decompressor stub */
 	memcpy(b + PM_OFF + PAYLOAD_OFF, payload->p, payload->len);
 	*len = total;
@@ -193,17 +193,17 @@ static void every_format(void **state)
 		/* The image's header became boot_params.hdr, with the loader's fields. */
 		uint8_t *bp = gp(m, s.gpr[X86_RSI], 4096);
 		assert_int_equal(bp[0x1f1], SETUP_SECTS);
-		assert_int_equal(rd16(bp + 0x206), 0x020f);
-		assert_int_equal(rd32(bp + 0x260), INIT_SIZE);
-		assert_int_equal(rd64(bp + 0x258), KBASE);
+		assert_int_equal(le16(bp + 0x206), 0x020f);
+		assert_int_equal(le32(bp + 0x260), INIT_SIZE);
+		assert_int_equal(le64(bp + 0x258), KBASE);
 		assert_int_equal(bp[0x211] & 3, 1);
-		assert_int_equal(rd64(bp + 0x250), 0);
+		assert_int_equal(le64(bp + 0x250), 0);
 		assert_int_equal(bp[0x210], 0xff);
 		assert_int_equal(bp[0x1ef], 0); /* sentinel */
-		assert_string_equal((char *)gp(m, rd32(bp + 0x228), 32), bi.cmdline);
-		assert_int_equal(rd64(bp + 0x070), 0xe0010);
-		uint32_t ia = rd32(bp + 0x218);
-		assert_int_equal(rd32(bp + 0x21c), sizeof(initrd));
+		assert_string_equal((char *)gp(m, le32(bp + 0x228), 32), bi.cmdline);
+		assert_int_equal(le64(bp + 0x070), 0xe0010);
+		uint32_t ia = le32(bp + 0x218);
+		assert_int_equal(le32(bp + 0x21c), sizeof(initrd));
 		assert_true(ia >= KBASE + INIT_SIZE); /* above the kernel's init_size */
 		assert_memory_equal(gp(m, ia, sizeof(initrd)), initrd, sizeof(initrd));
 		assert_int_equal(bp[0x1e8], 3);
@@ -220,7 +220,7 @@ static void lz4_two_chunks(void **state)
 	size_t elen, len, tsz = 9 * MiB;
 	uint8_t *elf = vmlinux(&elen, tsz);
 	struct buf c = pack(LZ4, elf, elen);
-	assert_true(rd32(c.p + 4) < c.len); /* first chunk length is sane */
+	assert_true(le32(c.p + 4) < c.len); /* first chunk length is sane */
 	uint8_t *b = bzimage(&c, &len);
 
 	assert_int_equal(boot_load_image(m, b, len, NULL, 0, &bi, &s, err, sizeof(err)), 0);
@@ -245,19 +245,19 @@ static void initrd_around_init_size(void **state)
 	uint8_t *b = make(GZIP, &len), *initrd = calloc(1, 20 * MiB);
 	(void)state;
 
-	wr32(b + 0x260, 40 * MiB); /* kernel owns [16, 56) MiB */
+	put32(b + 0x260, 40 * MiB); /* kernel owns [16, 56) MiB */
 	assert_int_equal(guest_mem_init(&m, 64 * MiB), 0);
 	assert_int_equal(boot_load_image(&m, b, len, initrd, 4 * MiB, &bi, &s, err, sizeof(err)), 0);
-	assert_int_equal(rd32(gp(&m, s.gpr[X86_RSI] + 0x218, 4)), 60 * MiB);
+	assert_int_equal(le32(gp(&m, s.gpr[X86_RSI] + 0x218, 4)), 60 * MiB);
 	assert_int_equal(boot_load_image(&m, b, len, initrd, 10 * MiB, &bi, &s, err, sizeof(err)), 0);
-	assert_int_equal(rd32(gp(&m, s.gpr[X86_RSI] + 0x218, 4)), 6 * MiB);
+	assert_int_equal(le32(gp(&m, s.gpr[X86_RSI] + 0x218, 4)), 6 * MiB);
 	assert_boot_fails(boot_load_image(&m, b, len, initrd, 20 * MiB, &bi, &s, err, sizeof(err)), err,
 	                  "initrd (20971520 bytes) does not fit in guest memory below 0x4000000");
 	/* initrd_addr_max lowers the ceiling. */
-	wr32(b + 0x22c, 48 * MiB - 1);
-	wr32(b + 0x260, 0x100000);
+	put32(b + 0x22c, 48 * MiB - 1);
+	put32(b + 0x260, 0x100000);
 	assert_int_equal(boot_load_image(&m, b, len, initrd, 4 * MiB, &bi, &s, err, sizeof(err)), 0);
-	assert_int_equal(rd32(gp(&m, s.gpr[X86_RSI] + 0x218, 4)), 44 * MiB);
+	assert_int_equal(le32(gp(&m, s.gpr[X86_RSI] + 0x218, 4)), 44 * MiB);
 	guest_mem_free(&m);
 	free(initrd);
 	free(b);
@@ -281,19 +281,19 @@ static void malformed_header(void **state)
 	} while (0)
 
 	BAD(len = 0x240, "truncated");
-	BAD(wr16(b + 0x206, 0x0206), "2.06 is too old");
-	BAD(wr16(b + 0x236, 0), "XLF_KERNEL_64");
+	BAD(put16(b + 0x206, 0x0206), "2.06 is too old");
+	BAD(put16(b + 0x236, 0), "XLF_KERNEL_64");
 	BAD(b[0x211] = 0, "zImage");
 	BAD(b[0x201] = 0, "setup header ends");
 	BAD(b[0x1f1] = 200, "longer than the file");
-	BAD(wr32(b + 0x248, 0x7fffffff), "lies outside the file");
-	BAD(wr32(b + 0x24c, 0xffffffff), "lies outside the file");
-	BAD((wr32(b + 0x248, 0xffffff00), wr32(b + 0x24c, 0x200)), "lies outside the file");
-	BAD(wr32(b + 0x24c, 0), "lies outside the file");
-	BAD(wr32(b + 0x24c, 3), "only 3 bytes");
+	BAD(put32(b + 0x248, 0x7fffffff), "lies outside the file");
+	BAD(put32(b + 0x24c, 0xffffffff), "lies outside the file");
+	BAD((put32(b + 0x248, 0xffffff00), put32(b + 0x24c, 0x200)), "lies outside the file");
+	BAD(put32(b + 0x24c, 0), "lies outside the file");
+	BAD(put32(b + 0x24c, 3), "only 3 bytes");
 	BAD(memset(b + PM_OFF + PAYLOAD_OFF, 0x11, 4), "compression not recognised");
 	BAD(memcpy(b + PM_OFF + PAYLOAD_OFF, "\x89LZO", 4), "LZO");
-	BAD(wr32(b + 0x24c, rd32(b + 0x24c) / 2), "gzip payload is truncated");
+	BAD(put32(b + 0x24c, le32(b + 0x24c) / 2), "gzip payload is truncated");
 	BAD(memset(b + PM_OFF + PAYLOAD_OFF + 40, 0xff, 64), "gzip payload is corrupt");
 	{
 		struct buf c = { (uint8_t *)"hello, not a kernel", 19 };
@@ -332,13 +332,13 @@ static void bad_streams(void **state)
 	for (int f = 0; f < NFMT; f++) {
 		size_t len;
 		uint8_t *b = make(f, &len);
-		uint32_t plen = rd32(b + 0x24c);
+		uint32_t plen = le32(b + 0x24c);
 		snprintf(want, sizeof(want), "kernel: %s", fmt_name[f]);
 		for (uint32_t cut = 8; cut < plen - 4; cut += (plen - 4) / 7 + 1) {
-			wr32(b + 0x24c, cut);
+			put32(b + 0x24c, cut);
 			assert_boot_fails(boot_load_image(m, b, len, NULL, 0, &bi, &s, err, sizeof(err)), err, want);
 		}
-		wr32(b + 0x24c, plen);
+		put32(b + 0x24c, plen);
 		if (f == GZIP || f == XZ || f == BZIP2) { /* the formats with a checksum */
 			for (uint32_t i = plen / 3; i < plen / 3 + 8; i++)
 				b[PM_OFF + PAYLOAD_OFF + i] ^= 0x5a;
@@ -364,7 +364,7 @@ static void decompression_bomb(void **state)
 	for (size_t i = 0; i < sizeof(fs) / sizeof(fs[0]); i++) {
 		size_t len;
 		struct buf c = pack(fs[i], zeros, n);
-		wr32(c.p + c.len - 4, 0x1000); /* a lying size hint */
+		put32(c.p + c.len - 4, 0x1000); /* a lying size hint */
 		uint8_t *b = bzimage(&c, &len);
 		assert_boot_fails(boot_load_image(&m, b, len, NULL, 0, &bi, &s, err, sizeof(err)), err,
 		                  "more than 32 MiB");
@@ -399,10 +399,10 @@ static void real_vmlinuz(void **state)
 	assert_true(s.rip >= 16 * MiB && s.rip < 64 * MiB);
 	assert_int_equal(walk(&m, s.cr3, s.rip), s.rip);
 	uint8_t *bp = gp(&m, s.gpr[X86_RSI], 4096);
-	assert_true(rd16(bp + 0x206) >= 0x020c);
-	assert_true(rd16(bp + 0x236) & 1);
+	assert_true(le16(bp + 0x206) >= 0x020c);
+	assert_true(le16(bp + 0x236) & 1);
 	/* Decompression worked: the banner is in guest memory. */
-	uint32_t init_size = rd32(bp + 0x260);
+	uint32_t init_size = le32(bp + 0x260);
 	uint8_t *k = gp(&m, 16 * MiB, init_size);
 	assert_non_null(memmem(k, init_size, "Linux version ", 14));
 	guest_mem_free(&m);

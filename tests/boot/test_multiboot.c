@@ -24,9 +24,9 @@ static int teardown(void **state)
 
 static void mb_header(uint8_t *p, uint32_t flags)
 {
-	wr32(p, MB_MAGIC);
-	wr32(p + 4, flags);
-	wr32(p + 8, -(MB_MAGIC + flags));
+	put32(p, MB_MAGIC);
+	put32(p + 4, flags);
+	put32(p + 8, -(MB_MAGIC + flags));
 }
 
 /* ELF32 kernel: a text segment starting with the multiboot header, and a
@@ -59,7 +59,7 @@ static void elf32_kernel_with_initrd(void **state)
 	assert_int_equal(boot_load_image(m, k, len, initrd, sizeof(initrd), &bi, &s, err, sizeof(err)), 0);
 	free(k);
 
-	assert_int_equal(rd32(gp(m, KADDR, 4)), MB_MAGIC);
+	assert_int_equal(le32(gp(m, KADDR, 4)), MB_MAGIC);
 	assert_int_equal(*gp(m, KADDR + 511, 1), 0x90);
 	for (uint64_t a = KADDR + 0x10000; a < KADDR + 0x14000; a++)
 		assert_int_equal(*gp(m, a, 1), 0);
@@ -80,48 +80,48 @@ static void elf32_kernel_with_initrd(void **state)
 	assert_int_equal(s.seg[SEG_SS].base, 0);
 	/* The GDT's descriptors match the selectors in use. */
 	assert_true(s.gdt.limit >= s.seg[SEG_DS].sel + 7);
-	uint64_t cs = rd64(gp(m, s.gdt.base + s.seg[SEG_CS].sel, 8));
-	uint64_t ds = rd64(gp(m, s.gdt.base + s.seg[SEG_DS].sel, 8));
+	uint64_t cs = le64(gp(m, s.gdt.base + s.seg[SEG_CS].sel, 8));
+	uint64_t ds = le64(gp(m, s.gdt.base + s.seg[SEG_DS].sel, 8));
 	assert_true(cs & (1ULL << 54)); /* D: 32-bit */
 	assert_int_equal((cs >> 40) & 0x18, 0x18);
 	assert_int_equal((ds >> 40) & 0x1a, 0x12);
 
 	/* The information structure. */
 	uint8_t *mbi = gp(m, s.gpr[X86_RBX], 116);
-	uint32_t flags = rd32(mbi);
+	uint32_t flags = le32(mbi);
 	assert_true(flags & (1 << 0)); /* mem */
 	assert_true(flags & (1 << 2)); /* cmdline */
 	assert_true(flags & (1 << 3)); /* mods */
 	assert_true(flags & (1 << 6)); /* mmap */
-	assert_int_equal(rd32(mbi + 4), 639);
-	assert_int_equal(rd32(mbi + 8), (64 * MiB - MiB) / 1024);
-	assert_string_equal((char *)gp(m, rd32(mbi + 16), 16), "kernel arg=1");
+	assert_int_equal(le32(mbi + 4), 639);
+	assert_int_equal(le32(mbi + 8), (64 * MiB - MiB) / 1024);
+	assert_string_equal((char *)gp(m, le32(mbi + 16), 16), "kernel arg=1");
 	if (flags & (1 << 9))
-		assert_string_equal((char *)gp(m, rd32(mbi + 64), 9), "symbiont");
+		assert_string_equal((char *)gp(m, le32(mbi + 64), 9), "symbiont");
 
-	assert_int_equal(rd32(mbi + 20), 1);
-	uint8_t *mod = gp(m, rd32(mbi + 24), 16);
-	uint32_t ms = rd32(mod), me = rd32(mod + 4);
+	assert_int_equal(le32(mbi + 20), 1);
+	uint8_t *mod = gp(m, le32(mbi + 24), 16);
+	uint32_t ms = le32(mod), me = le32(mod + 4);
 	assert_int_equal(ms & 0xfff, 0); /* page-aligned: flags bit 0 */
 	assert_int_equal(me - ms, sizeof(initrd));
 	assert_true(ms >= KADDR + 0x14000);
 	assert_true(me <= 64 * MiB);
 	assert_memory_equal(gp(m, ms, sizeof(initrd)), initrd, sizeof(initrd));
-	assert_non_null(gp(m, rd32(mod + 8), 1));
+	assert_non_null(gp(m, le32(mod + 8), 1));
 
 	/* mmap: size-prefixed entries matching the e820 layout. */
-	uint32_t mlen = rd32(mbi + 44), maddr = rd32(mbi + 48);
+	uint32_t mlen = le32(mbi + 44), maddr = le32(mbi + 48);
 	assert_int_equal(mlen, 3 * 24);
 	uint8_t *e = gp(m, maddr, mlen);
-	assert_int_equal(rd32(e), 20);
-	assert_int_equal(rd64(e + 4), 0);
-	assert_int_equal(rd64(e + 12), 0x9fc00);
-	assert_int_equal(rd32(e + 20), 1);
-	assert_int_equal(rd64(e + 24 + 4), 0x9fc00);
-	assert_int_equal(rd32(e + 24 + 20), 2);
-	assert_int_equal(rd64(e + 48 + 4), MiB);
-	assert_int_equal(rd64(e + 48 + 12), 63 * MiB);
-	assert_int_equal(rd32(e + 48 + 20), 1);
+	assert_int_equal(le32(e), 20);
+	assert_int_equal(le64(e + 4), 0);
+	assert_int_equal(le64(e + 12), 0x9fc00);
+	assert_int_equal(le32(e + 20), 1);
+	assert_int_equal(le64(e + 24 + 4), 0x9fc00);
+	assert_int_equal(le32(e + 24 + 20), 2);
+	assert_int_equal(le64(e + 48 + 4), MiB);
+	assert_int_equal(le64(e + 48 + 12), 63 * MiB);
+	assert_int_equal(le32(e + 48 + 20), 1);
 	/* The structures stay clear of the kernel. */
 	assert_true(s.gpr[X86_RBX] + 116 <= KADDR);
 	assert_true(maddr + mlen <= KADDR);
@@ -140,8 +140,8 @@ static void no_initrd_no_cmdline(void **state)
 	assert_int_equal(boot_load_image(m, k, len, NULL, 0, &bi, &s, err, sizeof(err)), 0);
 	free(k);
 	uint8_t *mbi = gp(m, s.gpr[X86_RBX], 116);
-	assert_int_equal(rd32(mbi + 20), 0); /* mods_count */
-	assert_string_equal((char *)gp(m, rd32(mbi + 16), 1), "");
+	assert_int_equal(le32(mbi + 20), 0); /* mods_count */
+	assert_string_equal((char *)gp(m, le32(mbi + 16), 1), "");
 }
 
 /* A flat binary with the address fields (flags bit 16). */
@@ -151,11 +151,11 @@ static uint8_t *aout_kernel(size_t *len)
 	uint8_t *b = malloc(n);
 	memset(b, 0xf4, n);
 	mb_header(b + 0x40, 0x10003);
-	wr32(b + 0x40 + 12, 0x200040); /* header_addr */
-	wr32(b + 0x40 + 16, 0x200000); /* load_addr */
-	wr32(b + 0x40 + 20, 0);        /* load_end_addr: whole file */
-	wr32(b + 0x40 + 24, 0x202000); /* bss_end_addr */
-	wr32(b + 0x40 + 28, 0x200100); /* entry_addr */
+	put32(b + 0x40 + 12, 0x200040); /* header_addr */
+	put32(b + 0x40 + 16, 0x200000); /* load_addr */
+	put32(b + 0x40 + 20, 0);        /* load_end_addr: whole file */
+	put32(b + 0x40 + 24, 0x202000); /* bss_end_addr */
+	put32(b + 0x40 + 28, 0x200100); /* entry_addr */
 	*len = n;
 	return b;
 }
@@ -176,12 +176,12 @@ static void aout_kludge(void **state)
 		assert_int_equal(*gp(m, a, 1), 0);
 	assert_int_equal(s.rip, 0x200100);
 	assert_int_equal(s.gpr[X86_RAX], 0x2BADB002);
-	uint8_t *mod = gp(m, rd32(gp(m, s.gpr[X86_RBX] + 24, 4)), 16);
-	assert_memory_equal(gp(m, rd32(mod), 3), "mod", 3);
-	assert_true(rd32(mod) >= 0x202000 || rd32(mod) + 3 <= 0x200000);
+	uint8_t *mod = gp(m, le32(gp(m, s.gpr[X86_RBX] + 24, 4)), 16);
+	assert_memory_equal(gp(m, le32(mod), 3), "mod", 3);
+	assert_true(le32(mod) >= 0x202000 || le32(mod) + 3 <= 0x200000);
 
 	/* load_end_addr inside the file loads only that much. */
-	wr32(k + 0x40 + 20, 0x200080);
+	put32(k + 0x40 + 20, 0x200080);
 	memset(gp(m, 0x200000, 0x2000), 0x33, 0x2000);
 	assert_int_equal(boot_load_image(m, k, len, NULL, 0, &bi, &s, err, sizeof(err)), 0);
 	assert_int_equal(*gp(m, 0x20007f, 1), 0xf4);
@@ -205,7 +205,7 @@ static void malformed(void **state)
 		mutation;                                                                                     \
 		assert_boot_fails(boot_load_image(m, b, len, NULL, 0, &bi, &s, err, sizeof(err)), err, want); \
 	} while (0)
-#define FIELD(i, v) wr32(b + 0x40 + 4 * (i), (v))
+#define FIELD(i, v) put32(b + 0x40 + 4 * (i), (v))
 
 	BAD(FIELD(2, 0), "unrecognised format");          /* bad checksum */
 	BAD(mb_header(b + 0x40, 0x10007), "video mode");  /* bit 2 required */
@@ -240,7 +240,7 @@ static void malformed(void **state)
 
 	/* A multiboot ELF whose segment is outside RAM. */
 	e = elf_kernel(0x3, &len);
-	wr32(e + elf32_ph(1) + 12, 0x7fff0000); /* p_paddr */
+	put32(e + elf32_ph(1) + 12, 0x7fff0000); /* p_paddr */
 	assert_boot_fails(boot_load_image(m, e, len, NULL, 0, &bi, &s, err, sizeof(err)), err, "not in guest RAM");
 	free(e);
 

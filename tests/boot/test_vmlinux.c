@@ -82,7 +82,7 @@ static void entry_state_and_segments(void **state)
 
 	/* The GDT in guest memory agrees with the segment caches. */
 	assert_true(s.gdt.limit >= 0x1f);
-	uint64_t cs = rd64(gp(m, s.gdt.base + 0x10, 8)), ds = rd64(gp(m, s.gdt.base + 0x18, 8));
+	uint64_t cs = le64(gp(m, s.gdt.base + 0x10, 8)), ds = le64(gp(m, s.gdt.base + 0x18, 8));
 	assert_true(cs & (1ULL << 53));            /* L */
 	assert_true(cs & (1ULL << 47));            /* P */
 	assert_int_equal((cs >> 40) & 0x18, 0x18); /* code segment */
@@ -90,14 +90,14 @@ static void entry_state_and_segments(void **state)
 
 	/* boot_params */
 	uint8_t *bp = gp(m, s.gpr[X86_RSI], 4096);
-	assert_int_equal(rd16(bp + 0x1fe), 0xaa55);
+	assert_int_equal(le16(bp + 0x1fe), 0xaa55);
 	assert_memory_equal(bp + 0x202, "HdrS", 4);
 	assert_int_equal(bp[0x210], 0xff);
-	uint32_t cmd = rd32(bp + 0x228);
+	uint32_t cmd = le32(bp + 0x228);
 	assert_string_equal((char *)gp(m, cmd, 64), bi.cmdline);
-	assert_int_equal(rd64(bp + 0x070), 0xe0000);
-	uint64_t iaddr = rd32(bp + 0x218) | (uint64_t)rd32(bp + 0x0c0) << 32;
-	assert_int_equal(rd32(bp + 0x21c), sizeof(initrd));
+	assert_int_equal(le64(bp + 0x070), 0xe0000);
+	uint64_t iaddr = le32(bp + 0x218) | (uint64_t)le32(bp + 0x0c0) << 32;
+	assert_int_equal(le32(bp + 0x21c), sizeof(initrd));
 	assert_int_equal(iaddr & 0xfff, 0);
 	assert_true(iaddr >= KBASE + 0x200000 + sizeof(data) || iaddr + sizeof(initrd) <= KBASE);
 	assert_true(iaddr + sizeof(initrd) <= m->low_size);
@@ -107,17 +107,17 @@ static void entry_state_and_segments(void **state)
 	/* e820: RAM below the EBDA, legacy area reserved, RAM from 1 MiB. */
 	assert_int_equal(bp[0x1e8], 3);
 	uint8_t *e = bp + 0x2d0;
-	assert_int_equal(rd64(e), 0);
-	assert_int_equal(rd64(e + 8), 0x9fc00);
-	assert_int_equal(rd32(e + 16), 1);
-	assert_int_equal(rd64(e + 20), 0x9fc00);
-	assert_int_equal(rd64(e + 28), 0x100000 - 0x9fc00);
-	assert_int_equal(rd32(e + 36), 2);
-	assert_int_equal(rd64(e + 40), 0x100000);
-	assert_int_equal(rd64(e + 48), 256 * MiB - 0x100000);
-	assert_int_equal(rd32(e + 56), 1);
+	assert_int_equal(le64(e), 0);
+	assert_int_equal(le64(e + 8), 0x9fc00);
+	assert_int_equal(le32(e + 16), 1);
+	assert_int_equal(le64(e + 20), 0x9fc00);
+	assert_int_equal(le64(e + 28), 0x100000 - 0x9fc00);
+	assert_int_equal(le32(e + 36), 2);
+	assert_int_equal(le64(e + 40), 0x100000);
+	assert_int_equal(le64(e + 48), 256 * MiB - 0x100000);
+	assert_int_equal(le32(e + 56), 1);
 	/* The ACPI tables at 0xE0000 are in the reserved entry. */
-	assert_true(0xe0000 >= rd64(e + 20) && 0xe0000 < rd64(e + 20) + rd64(e + 28));
+	assert_true(0xe0000 >= le64(e + 20) && 0xe0000 < le64(e + 20) + le64(e + 28));
 
 	/* The identity map covers kernel, boot_params, command line, initrd. */
 	assert_int_equal(walk(m, s.cr3, KBASE), KBASE);
@@ -141,10 +141,10 @@ static void virtual_entry_is_translated(void **state)
 	free(k);
 	assert_int_equal(s.rip, KBASE + 0x40);
 	uint8_t *bp = gp(m, s.gpr[X86_RSI], 4096);
-	assert_int_equal(rd32(bp + 0x218), 0); /* no initrd */
-	assert_int_equal(rd32(bp + 0x21c), 0);
-	assert_int_equal(rd64(bp + 0x070), 0);                       /* no RSDP given */
-	assert_string_equal((char *)gp(m, rd32(bp + 0x228), 1), ""); /* empty command line */
+	assert_int_equal(le32(bp + 0x218), 0); /* no initrd */
+	assert_int_equal(le32(bp + 0x21c), 0);
+	assert_int_equal(le64(bp + 0x070), 0);                       /* no RSDP given */
+	assert_string_equal((char *)gp(m, le32(bp + 0x228), 1), ""); /* empty command line */
 }
 
 static void e820_high_memory(void **state)
@@ -162,10 +162,10 @@ static void e820_high_memory(void **state)
 	free(k);
 	uint8_t *bp = gp(&m, s.gpr[X86_RSI], 4096), *e = bp + 0x2d0 + 3 * 20;
 	assert_int_equal(bp[0x1e8], 4);
-	assert_int_equal(rd64(bp + 0x2d0 + 2 * 20 + 8), MEM_HOLE_START - 0x100000);
-	assert_int_equal(rd64(e), MEM_4G);
-	assert_int_equal(rd64(e + 8), 512 * MiB);
-	assert_int_equal(rd32(e + 16), 1);
+	assert_int_equal(le64(bp + 0x2d0 + 2 * 20 + 8), MEM_HOLE_START - 0x100000);
+	assert_int_equal(le64(e), MEM_4G);
+	assert_int_equal(le64(e + 8), 512 * MiB);
+	assert_int_equal(le32(e + 16), 1);
 	guest_mem_free(&m);
 }
 
@@ -222,27 +222,27 @@ static void malformed_elf(void **state)
 	size_t full = len;
 	BAD(len = 40, "truncated");
 	len = full;
-	BAD(wr64(k + 32, len - 8), "program header table lies outside the file");         /* e_phoff */
-	BAD(wr64(k + 32, UINT64_MAX - 16), "program header table lies outside the file"); /* overflow */
-	BAD(wr16(k + 56, 0), "program headers");                                          /* e_phnum 0 */
-	BAD(wr16(k + 56, 0xffff), "program headers");                                     /* PN_XNUM */
-	BAD(wr16(k + 54, 8), "program header size");                                      /* e_phentsize */
-	BAD(wr16(k + 18, EM_AARCH64), "machine");
-	BAD(wr16(k + 16, ET_REL), "not an executable");
+	BAD(put64(k + 32, len - 8), "program header table lies outside the file");         /* e_phoff */
+	BAD(put64(k + 32, UINT64_MAX - 16), "program header table lies outside the file"); /* overflow */
+	BAD(put16(k + 56, 0), "program headers");                                          /* e_phnum 0 */
+	BAD(put16(k + 56, 0xffff), "program headers");                                     /* PN_XNUM */
+	BAD(put16(k + 54, 8), "program header size");                                      /* e_phentsize */
+	BAD(put16(k + 18, EM_AARCH64), "machine");
+	BAD(put16(k + 16, ET_REL), "not an executable");
 	BAD(k[EI_DATA] = ELFDATA2MSB, "little-endian");
-	BAD(wr64(k + elf64_ph(0) + 8, len - 10), "program header 0 lies outside the file"); /* p_offset */
-	BAD(wr64(k + elf64_ph(0) + 8, UINT64_MAX - 8), "program header 0 lies outside the file");
-	BAD((wr64(k + elf64_ph(1) + 32, 1ULL << 40), wr64(k + elf64_ph(1) + 40, 1ULL << 40)),
+	BAD(put64(k + elf64_ph(0) + 8, len - 10), "program header 0 lies outside the file"); /* p_offset */
+	BAD(put64(k + elf64_ph(0) + 8, UINT64_MAX - 8), "program header 0 lies outside the file");
+	BAD((put64(k + elf64_ph(1) + 32, 1ULL << 40), put64(k + elf64_ph(1) + 40, 1ULL << 40)),
 	    "program header 1 lies outside the file");                           /* p_filesz */
-	BAD(wr64(k + elf64_ph(0) + 40, 16), "file size > memory size");          /* p_memsz */
-	BAD(wr64(k + elf64_ph(0) + 24, 0x7ff00000000ULL), "not in guest RAM");   /* p_paddr */
-	BAD(wr64(k + elf64_ph(0) + 24, 0x8000), "not in guest RAM above 1 MiB"); /* low memory */
-	BAD(wr64(k + elf64_ph(0) + 24, 0xbfffff00ULL), "not in guest RAM");      /* into the hole */
-	BAD((wr64(k + elf64_ph(0) + 24, UINT64_MAX - 0x1000)), "wraps around");
-	BAD(wr64(k + elf64_ph(1) + 24, KBASE + 0x1000), "overlaps another segment");
-	BAD(wr64(k + elf64_ph(1) + 40, 1ULL << 40), "not in guest RAM"); /* absurd memsz */
-	BAD(wr64(k + 24, 0x5000000), "entry point");                     /* e_entry */
-	BAD((wr32(k + elf64_ph(0), PT_NOTE), wr32(k + elf64_ph(1), PT_NOTE)), "no loadable segments");
+	BAD(put64(k + elf64_ph(0) + 40, 16), "file size > memory size");          /* p_memsz */
+	BAD(put64(k + elf64_ph(0) + 24, 0x7ff00000000ULL), "not in guest RAM");   /* p_paddr */
+	BAD(put64(k + elf64_ph(0) + 24, 0x8000), "not in guest RAM above 1 MiB"); /* low memory */
+	BAD(put64(k + elf64_ph(0) + 24, 0xbfffff00ULL), "not in guest RAM");      /* into the hole */
+	BAD((put64(k + elf64_ph(0) + 24, UINT64_MAX - 0x1000)), "wraps around");
+	BAD(put64(k + elf64_ph(1) + 24, KBASE + 0x1000), "overlaps another segment");
+	BAD(put64(k + elf64_ph(1) + 40, 1ULL << 40), "not in guest RAM"); /* absurd memsz */
+	BAD(put64(k + 24, 0x5000000), "entry point");                     /* e_entry */
+	BAD((put32(k + elf64_ph(0), PT_NOTE), put32(k + elf64_ph(1), PT_NOTE)), "no loadable segments");
 	BAD(k[EI_CLASS] = 7, "unrecognised format");
 	BAD(memset(k, 0, 4), "unrecognised format");
 #undef BAD
@@ -287,8 +287,8 @@ static void empty_and_files(void **state)
 	}
 	assert_int_equal(boot_load_files(m, path, ipath, &bi, &s, err, sizeof(err)), 0);
 	uint8_t *bp = gp(m, s.gpr[X86_RSI], 4096);
-	assert_int_equal(rd32(bp + 0x21c), 7);
-	assert_memory_equal(gp(m, rd32(bp + 0x218), 7), "initrd!", 7);
+	assert_int_equal(le32(bp + 0x21c), 7);
+	assert_memory_equal(gp(m, le32(bp + 0x218), 7), "initrd!", 7);
 	assert_int_equal(s.rip, KBASE);
 	free(k);
 	unlink(ipath);
