@@ -29,28 +29,8 @@ for g in $SYS $OTHER; do
 		echo "FAIL: cannot build $GUESTS/$g.elf"; exit 1; }
 done
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-printf '\0\0' >"$tmp/sercon-off" # SeaBIOS: no serial console, so only the guest writes to COM1
-printf 'initrd line one\nsecond line\n' >"$tmp/initrd.txt"
-fails=0
-
-# run_sym ENGINE NAME ARGS...: stdout to $tmp/NAME.ENGINE, status to .rc
-run_sym() {
-	local engine=$1 name=$2; shift 2
-	timeout 120 "$SYM" run --engine "$engine" --mem 64M --serial stdio "$@" </dev/null \
-		>"$tmp/$name.$engine" 2>"$tmp/$name.$engine.err"
-	echo $? >"$tmp/$name.$engine.rc"
-}
-
-run_qemu() {
-	local name=$1; shift
-	timeout 120 qemu-system-x86_64 -accel tcg -M pc -m 64 -nographic -no-reboot -nic none -vga none \
-		-fw_cfg name=etc/sercon-port,file="$tmp/sercon-off" \
-		-device isa-debug-exit,iobase=0xf4,iosize=4 -serial stdio -display none -monitor none \
-		"$@" </dev/null >"$tmp/$name.qemu" 2>"$tmp/$name.qemu.err"
-	echo $? >"$tmp/$name.qemu.rc"
-}
+. "$(dirname "$0")/lib/multiboot.bash"
+mb_init
 
 # expect NAME SIDE STATUS WANTFILE: SIDE's output and status must match.
 expect() {

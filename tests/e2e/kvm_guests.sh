@@ -25,43 +25,23 @@ for g in hello pio mmio pit_irq mbinfo smp; do
 		echo "FAIL: cannot build $GUESTS/$g.elf"; exit 1; }
 done
 
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-printf '\0\0' >"$tmp/sercon-off" # SeaBIOS: no serial console, so only the guest writes to COM1
-printf 'initrd line one\nsecond line\n' >"$tmp/initrd.txt"
-fails=0
-
-# run_sym NAME ARGS...: stdout to $tmp/NAME.sym, status to $tmp/NAME.sym.rc
-run_sym() {
-	local name=$1; shift
-	timeout 120 "$SYM" run --engine kvm --mem 64M --serial stdio "$@" </dev/null \
-		>"$tmp/$name.sym" 2>"$tmp/$name.sym.err"
-	echo $? >"$tmp/$name.sym.rc"
-}
-
-run_qemu() {
-	local name=$1; shift
-	timeout 120 qemu-system-x86_64 -accel tcg -M pc -m 64 -nographic -no-reboot -nic none -vga none \
-		-fw_cfg name=etc/sercon-port,file="$tmp/sercon-off" \
-		-device isa-debug-exit,iobase=0xf4,iosize=4 -serial stdio -display none -monitor none \
-		"$@" </dev/null >"$tmp/$name.qemu" 2>"$tmp/$name.qemu.err"
-	echo $? >"$tmp/$name.qemu.rc"
-}
+. "$(dirname "$0")/lib/multiboot.bash"
+mb_init
 
 # check NAME STATUS: expected text on stdin
 check() {
 	local name=$1 status=$2 ok=1 f
-	for f in "$tmp/$name.sym" "$tmp/$name.qemu"; do
+	for f in "$tmp/$name.kvm" "$tmp/$name.qemu"; do
 		sed -i -e "s#^cmdline: $K #cmdline: #" -e "s#^cmdline: $K\$#cmdline: #" "$f"
 	done
 	cat >"$tmp/$name.want"
 	# QEMU-side expectation: the PCI hole reads zero there.
 	sed -e 's/^pci hole=ffffffff$/pci hole=00000000/' -e 's/^pci hole word=ffff$/pci hole word=0000/' \
 		"$tmp/$name.want" >"$tmp/$name.want.qemu"
-	if ! cmp -s "$tmp/$name.want" "$tmp/$name.sym"; then
+	if ! cmp -s "$tmp/$name.want" "$tmp/$name.kvm"; then
 		echo "FAIL $name: symbiont output differs from the expected text:"
-		diff "$tmp/$name.want" "$tmp/$name.sym" | head -20
-		sed 's/^/  stderr: /' "$tmp/$name.sym.err" | head -10
+		diff "$tmp/$name.want" "$tmp/$name.kvm" | head -20
+		sed 's/^/  stderr: /' "$tmp/$name.kvm.err" | head -10
 		ok=0
 	fi
 	if ! cmp -s "$tmp/$name.want.qemu" "$tmp/$name.qemu"; then
@@ -69,8 +49,8 @@ check() {
 		diff "$tmp/$name.want.qemu" "$tmp/$name.qemu" | head -20
 		ok=0
 	fi
-	if [ "$(cat "$tmp/$name.sym.rc")" != "$status" ] || [ "$(cat "$tmp/$name.qemu.rc")" != "$status" ]; then
-		echo "FAIL $name: exit status symbiont $(cat "$tmp/$name.sym.rc"), qemu $(cat "$tmp/$name.qemu.rc"), want $status"
+	if [ "$(cat "$tmp/$name.kvm.rc")" != "$status" ] || [ "$(cat "$tmp/$name.qemu.rc")" != "$status" ]; then
+		echo "FAIL $name: exit status symbiont $(cat "$tmp/$name.kvm.rc"), qemu $(cat "$tmp/$name.qemu.rc"), want $status"
 		ok=0
 	fi
 	if [ $ok = 1 ]; then echo "ok   $name"; else fails=$((fails + 1)); fi
@@ -78,7 +58,7 @@ check() {
 
 # Both machines get the same kernel path: it starts the multiboot cmdline.
 K=$GUESTS/hello.elf
-run_sym hello --kernel "$K" --append "hello-arg=1 two"
+run_sym kvm hello --kernel "$K" --append "hello-arg=1 two"
 run_qemu hello -kernel "$K" -append "hello-arg=1 two"
 check hello 65 <<EOT
 hello from multiboot
@@ -87,7 +67,7 @@ bye
 EOT
 
 K=$GUESTS/pio.elf
-run_sym pio --kernel "$K"
+run_sym kvm pio --kernel "$K"
 run_qemu pio -kernel "$K"
 check pio 65 <<'EOT'
 cmos[0a]&7f=26
@@ -105,7 +85,7 @@ rep outsb ok
 EOT
 
 K=$GUESTS/mmio.elf
-run_sym mmio --kernel "$K"
+run_sym kvm mmio --kernel "$K"
 run_qemu mmio -kernel "$K"
 check mmio 65 <<'EOT'
 ioapic redirection entries: 24
@@ -116,7 +96,7 @@ pci hole word=ffff
 EOT
 
 K=$GUESTS/pit_irq.elf
-run_sym pit_irq --kernel "$K"
+run_sym kvm pit_irq --kernel "$K"
 run_qemu pit_irq -kernel "$K"
 check pit_irq 65 <<'EOT'
 pit: 100 ticks
@@ -125,7 +105,7 @@ pit latch: ok
 EOT
 
 K=$GUESTS/mbinfo.elf
-run_sym mbinfo --kernel "$K" --initrd "$tmp/initrd.txt" --append "console=ttyS0 x=y"
+run_sym kvm mbinfo --kernel "$K" --initrd "$tmp/initrd.txt" --append "console=ttyS0 x=y"
 run_qemu mbinfo -kernel "$K" -initrd "$tmp/initrd.txt" -append "console=ttyS0 x=y"
 check mbinfo 65 <<EOT
 cmdline: console=ttyS0 x=y
@@ -140,7 +120,7 @@ mmap covers kernel: yes
 EOT
 
 K=$GUESTS/smp.elf
-run_sym smp --kernel "$K" --cpus 4
+run_sym kvm smp --kernel "$K" --cpus 4
 run_qemu smp -kernel "$K" -smp 4
 check smp 65 <<'EOT'
 aps started: 3
