@@ -152,6 +152,18 @@ static void test_dma_write_drops_decoded_code(void **state)
 	emu_engine_ops.mem_written(f->vm, 0x1000, 6);
 	run_at(f, 0x1000);
 	assert_int_equal(cpu->gpr[X86_RAX], 5);
+	/* An overflowing burst of writes elsewhere keeps the decoded code of
+	 * pages it did not touch: the page below is rewritten behind the
+	 * engine's back, so running the old instruction proves its block
+	 * survived. */
+	put_code(f, 0x3000, 7);
+	run_at(f, 0x3000);
+	assert_int_equal(cpu->gpr[X86_RAX], 7);
+	put_code(f, 0x3000, 8);
+	for (int i = 0; i < 100; i++)
+		emu_engine_ops.mem_written(f->vm, 0x100000 + i * 0x2000, 8);
+	run_at(f, 0x3000);
+	assert_int_equal(cpu->gpr[X86_RAX], 7);
 }
 
 int main(void)

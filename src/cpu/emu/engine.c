@@ -45,12 +45,14 @@ struct emu_engine {
 	struct vm_timer slice;
 	struct emu_vcpu *_Atomic current;
 	/* Device writes to guest RAM not yet applied to the block caches
-	 * (under lock; dma_pending says the list is non-empty). */
-	struct {
-		uint64_t gpa, len;
-	} dma[DMA_RANGES];
+	 * (under lock; dma_pending says there is something).  Adjacent writes
+	 * merge; past DMA_RANGES the rest is covered by one hull range, whose
+	 * pages are checked against the code bitmap like any other: a large
+	 * read must not throw away every decoded block. */
+	struct dma_range {
+		uint64_t gpa, end;
+	} dma[DMA_RANGES], hull;
 	int ndma;
-	bool dma_overflow;
 	atomic_bool dma_pending;
 };
 
@@ -202,16 +204,20 @@ static void emu_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
 {
 	struct emu_engine *e = vm->engine_priv;
 	struct emu_vcpu *cur;
+	uint64_t end = gpa + len < gpa ? ~0ULL : gpa + len;
 
 	if (!e || !len)
 		return;
 	pthread_mutex_lock(&e->lock);
-	if (e->ndma < DMA_RANGES) {
-		e->dma[e->ndma].gpa = gpa;
-		e->dma[e->ndma].len = len;
-		e->ndma++;
+	if (e->ndma && e->dma[e->ndma - 1].end == gpa) {
+		e->dma[e->ndma - 1].end = end;
+	} else if (e->ndma < DMA_RANGES) {
+		e->dma[e->ndma++] = (struct dma_range){ gpa, end };
 	} else {
-		e->dma_overflow = true;
+		if (e->hull.end == e->hull.gpa || gpa < e->hull.gpa)
+			e->hull.gpa = gpa;
+		if (end > e->hull.end)
+			e->hull.end = end;
 	}
 	atomic_store(&e->dma_pending, true);
 	pthread_mutex_unlock(&e->lock);
@@ -220,24 +226,36 @@ static void emu_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
 		atomic_store(&cur->cpu.irq_pending, true);
 }
 
+/* Drops the decoded code on the pages of [a, end). */
+static void dma_invalidate(struct emu_cpu *cpu, uint64_t a, uint64_t end)
+{
+	while (a < end) {
+		uint64_t page = a & ~0xfffULL, next = page + 0x1000;
+		uint64_t stop = next < end && next > page ? next : end;
+		if (emu_page_has_code(cpu, page))
+			emu_code_written(cpu, a, (unsigned)(stop - a));
+		if (next <= page)
+			break;
+		a = stop;
+	}
+}
+
 /* Runner thread only. */
 static void apply_dma(struct vm *vm)
 {
 	struct emu_engine *e = vm->engine_priv;
-	struct {
-		uint64_t gpa, len;
-	} r[DMA_RANGES];
+	struct dma_range r[DMA_RANGES + 1];
 	int n;
-	bool all;
 
 	if (!e || !atomic_load(&e->dma_pending))
 		return;
 	pthread_mutex_lock(&e->lock);
 	n = e->ndma;
 	memcpy(r, e->dma, n * sizeof(r[0]));
-	all = e->dma_overflow;
+	if (e->hull.end != e->hull.gpa)
+		r[n++] = e->hull;
 	e->ndma = 0;
-	e->dma_overflow = false;
+	e->hull = (struct dma_range){ 0, 0 };
 	atomic_store(&e->dma_pending, false);
 	pthread_mutex_unlock(&e->lock);
 	for (int c = 0; c < vm->ncpus; c++) {
@@ -247,24 +265,8 @@ static void apply_dma(struct vm *vm)
 		cpu = emu_cpu_of(vm->vcpus[c]);
 		if (!cpu->blocks)
 			continue;
-		if (all) {
-			emu_blocks_flush(cpu);
-			continue;
-		}
-		for (int i = 0; i < n; i++) {
-			uint64_t a = r[i].gpa, end = r[i].gpa + r[i].len;
-			if (end < a)
-				end = ~0ULL;
-			while (a < end) {
-				uint64_t page = a & ~0xfffULL, next = page + 0x1000;
-				uint64_t stop = next < end && next > page ? next : end;
-				if (emu_page_has_code(cpu, page))
-					emu_code_written(cpu, a, (unsigned)(stop - a));
-				if (next <= page)
-					break;
-				a = stop;
-			}
-		}
+		for (int i = 0; i < n; i++)
+			dma_invalidate(cpu, r[i].gpa, r[i].end);
 	}
 }
 
