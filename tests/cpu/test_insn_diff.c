@@ -366,23 +366,16 @@ struct form {
 #define SZ_WQ   0xa
 #define SZ_B    0x1
 
+/* clang-format off */
 static const struct form forms[] = {
-#define ALU(n, o, u)                                                                                           \
-	{ n " E,G", { o }, { o + 1 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, u, S_NONE, 0, 0 },                       \
-	        { n " G,E", { o + 2 }, { o + 3 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, u, S_NONE, 0, 0 },           \
-	        { n " acc,imm", { o + 4 }, { o + 5 }, 1, SZ_BWDQ, K_ACC, 0, 0, IZ, u, S_NONE, 0, 0 },          \
-	        { n " E,Iz (80/81)", { 0x80 }, { 0x81 }, 1, SZ_BWDQ, K_MODRM, o / 8, 2, IZ, u, S_NONE, 0, 0 }, \
-	{                                                                                                      \
-		n " E,Ib (83)", { 0 }, { 0x83 }, 1, SZ_WDQ, K_MODRM, o / 8, 2, I8, u, S_NONE, 0, 0             \
-	}
-	ALU("add", 0x00, 0),
-	ALU("or", 0x08, FL_AF),
-	ALU("adc", 0x10, 0),
-	ALU("sbb", 0x18, 0),
-	ALU("and", 0x20, FL_AF),
-	ALU("sub", 0x28, 0),
-	ALU("xor", 0x30, FL_AF),
-	ALU("cmp", 0x38, 0),
+#define ALU(n, o, u)                                                                                         \
+	{ n " E,G", { o }, { o + 1 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, u, S_NONE, 0, 0 },                          \
+	{ n " G,E", { o + 2 }, { o + 3 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, u, S_NONE, 0, 0 },                      \
+	{ n " acc,imm", { o + 4 }, { o + 5 }, 1, SZ_BWDQ, K_ACC, 0, 0, IZ, u, S_NONE, 0, 0 },                     \
+	{ n " E,Iz (80/81)", { 0x80 }, { 0x81 }, 1, SZ_BWDQ, K_MODRM, o / 8, 2, IZ, u, S_NONE, 0, 0 },            \
+	{ n " E,Ib (83)", { 0 }, { 0x83 }, 1, SZ_WDQ, K_MODRM, o / 8, 2, I8, u, S_NONE, 0, 0 }
+	ALU("add", 0x00, 0), ALU("or", 0x08, FL_AF), ALU("adc", 0x10, 0), ALU("sbb", 0x18, 0),
+	ALU("and", 0x20, FL_AF), ALU("sub", 0x28, 0), ALU("xor", 0x30, FL_AF), ALU("cmp", 0x38, 0),
 #undef ALU
 	{ "test E,G", { 0x84 }, { 0x85 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, FL_AF, S_NONE, 0, 0 },
 	{ "test acc,imm", { 0xa8 }, { 0xa9 }, 1, SZ_BWDQ, K_ACC, 0, 0, IZ, FL_AF, S_NONE, 0, 0 },
@@ -398,145 +391,28 @@ static const struct form forms[] = {
 	{ "imul G,E (0F AF)", { 0 }, { 0x0f, 0xaf }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, SZAP, S_NONE, 0, 0 },
 	{ "imul G,E,Iz (69)", { 0 }, { 0x69 }, 1, SZ_WDQ, K_MODRM, -1, 2, IZ, SZAP, S_NONE, 0, 0 },
 	{ "imul G,E,Ib (6B)", { 0 }, { 0x6b }, 1, SZ_WDQ, K_MODRM, -1, 2, I8, SZAP, S_NONE, 0, 0 },
-#define SH(n, e)                                                                                                           \
-	{ n " E,Ib (C0/C1)", { 0xc0 }, { 0xc1 }, 1, SZ_BWDQ, K_MODRM, e, 2, I8, 0, e < 4 ? S_ROT : S_SHIFT, 0, 0 },        \
-	        { n " E,1 (D0/D1)", { 0xd0 }, { 0xd1 }, 1, SZ_BWDQ, K_MODRM, e, 2, I0, 0, e < 4 ? S_ROT : S_SHIFT, 0, 0 }, \
-	{                                                                                                                  \
-		n " E,CL (D2/D3)", { 0xd2 }, { 0xd3 }, 1, SZ_BWDQ, K_MODRM, e, 2, I0, 0, e < 4 ? S_ROT : S_SHIFT, 0, 0     \
-	}
-	SH("rol", 0),
-	SH("ror", 1),
-	SH("rcl", 2),
-	SH("rcr", 3),
-	SH("shl", 4),
-	SH("shr", 5),
-	SH("sal", 6),
-	SH("sar", 7),
+#define SH(n, e)                                                                                              \
+	{ n " E,Ib (C0/C1)", { 0xc0 }, { 0xc1 }, 1, SZ_BWDQ, K_MODRM, e, 2, I8, 0, e < 4 ? S_ROT : S_SHIFT, 0, 0 }, \
+	{ n " E,1 (D0/D1)", { 0xd0 }, { 0xd1 }, 1, SZ_BWDQ, K_MODRM, e, 2, I0, 0, e < 4 ? S_ROT : S_SHIFT, 0, 0 }, \
+	{ n " E,CL (D2/D3)", { 0xd2 }, { 0xd3 }, 1, SZ_BWDQ, K_MODRM, e, 2, I0, 0, e < 4 ? S_ROT : S_SHIFT, 0, 0 }
+	SH("rol", 0), SH("ror", 1), SH("rcl", 2), SH("rcr", 3), SH("shl", 4), SH("shr", 5), SH("sal", 6), SH("sar", 7),
 #undef SH
 	{ "shld E,G,Ib", { 0 }, { 0x0f, 0xa4 }, 2, SZ_WDQ, K_MODRM, -1, 2, I8, 0, S_SHXD, 0, 0 },
 	{ "shld E,G,CL", { 0 }, { 0x0f, 0xa5 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_SHXD, 0, 0 },
 	{ "shrd E,G,Ib", { 0 }, { 0x0f, 0xac }, 2, SZ_WDQ, K_MODRM, -1, 2, I8, 0, S_SHXD, 0, 0 },
 	{ "shrd E,G,CL", { 0 }, { 0x0f, 0xad }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_SHXD, 0, 0 },
-	{ "bt E,G",
-	  { 0 },
-	  { 0x0f, 0xa3 },
-	  2,
-	  SZ_WDQ,
-	  K_MODRM,
-	  -1,
-	  2,
-	  I0,
-	  FL_OF | FL_SF | FL_AF | FL_PF,
-	  S_BTREG,
-	  0,
-	  0 },
-	{ "bts E,G",
-	  { 0 },
-	  { 0x0f, 0xab },
-	  2,
-	  SZ_WDQ,
-	  K_MODRM,
-	  -1,
-	  2,
-	  I0,
-	  FL_OF | FL_SF | FL_AF | FL_PF,
-	  S_BTREG,
-	  0,
-	  0 },
-	{ "btr E,G",
-	  { 0 },
-	  { 0x0f, 0xb3 },
-	  2,
-	  SZ_WDQ,
-	  K_MODRM,
-	  -1,
-	  2,
-	  I0,
-	  FL_OF | FL_SF | FL_AF | FL_PF,
-	  S_BTREG,
-	  0,
-	  0 },
-	{ "btc E,G",
-	  { 0 },
-	  { 0x0f, 0xbb },
-	  2,
-	  SZ_WDQ,
-	  K_MODRM,
-	  -1,
-	  2,
-	  I0,
-	  FL_OF | FL_SF | FL_AF | FL_PF,
-	  S_BTREG,
-	  0,
-	  0 },
+	{ "bt E,G", { 0 }, { 0x0f, 0xa3 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BTREG, 0, 0 },
+	{ "bts E,G", { 0 }, { 0x0f, 0xab }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BTREG, 0, 0 },
+	{ "btr E,G", { 0 }, { 0x0f, 0xb3 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BTREG, 0, 0 },
+	{ "btc E,G", { 0 }, { 0x0f, 0xbb }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BTREG, 0, 0 },
 	{ "bt E,Ib", { 0 }, { 0x0f, 0xba }, 2, SZ_WDQ, K_MODRM, 4, 2, I8, FL_OF | FL_SF | FL_AF | FL_PF, S_NONE, 0, 0 },
-	{ "bts E,Ib",
-	  { 0 },
-	  { 0x0f, 0xba },
-	  2,
-	  SZ_WDQ,
-	  K_MODRM,
-	  5,
-	  2,
-	  I8,
-	  FL_OF | FL_SF | FL_AF | FL_PF,
-	  S_NONE,
-	  0,
-	  0 },
-	{ "btr E,Ib",
-	  { 0 },
-	  { 0x0f, 0xba },
-	  2,
-	  SZ_WDQ,
-	  K_MODRM,
-	  6,
-	  2,
-	  I8,
-	  FL_OF | FL_SF | FL_AF | FL_PF,
-	  S_NONE,
-	  0,
-	  0 },
-	{ "btc E,Ib",
-	  { 0 },
-	  { 0x0f, 0xba },
-	  2,
-	  SZ_WDQ,
-	  K_MODRM,
-	  7,
-	  2,
-	  I8,
-	  FL_OF | FL_SF | FL_AF | FL_PF,
-	  S_NONE,
-	  0,
-	  0 },
+	{ "bts E,Ib", { 0 }, { 0x0f, 0xba }, 2, SZ_WDQ, K_MODRM, 5, 2, I8, FL_OF | FL_SF | FL_AF | FL_PF, S_NONE, 0, 0 },
+	{ "btr E,Ib", { 0 }, { 0x0f, 0xba }, 2, SZ_WDQ, K_MODRM, 6, 2, I8, FL_OF | FL_SF | FL_AF | FL_PF, S_NONE, 0, 0 },
+	{ "btc E,Ib", { 0 }, { 0x0f, 0xba }, 2, SZ_WDQ, K_MODRM, 7, 2, I8, FL_OF | FL_SF | FL_AF | FL_PF, S_NONE, 0, 0 },
 	{ "bsf", { 0 }, { 0x0f, 0xbc }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_ALL & ~FL_ZF, S_BITSCAN, 0, 0 },
 	{ "bsr", { 0 }, { 0x0f, 0xbd }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_ALL & ~FL_ZF, S_BITSCAN, 0, 0 },
-	{ "tzcnt",
-	  { 0 },
-	  { 0x0f, 0xbc },
-	  2,
-	  SZ_WDQ,
-	  K_MODRM,
-	  -1,
-	  2,
-	  I0,
-	  FL_OF | FL_SF | FL_AF | FL_PF,
-	  S_BITSCAN,
-	  0xf3,
-	  0 },
-	{ "lzcnt",
-	  { 0 },
-	  { 0x0f, 0xbd },
-	  2,
-	  SZ_WDQ,
-	  K_MODRM,
-	  -1,
-	  2,
-	  I0,
-	  FL_OF | FL_SF | FL_AF | FL_PF,
-	  S_BITSCAN,
-	  0xf3,
-	  0 },
+	{ "tzcnt", { 0 }, { 0x0f, 0xbc }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BITSCAN, 0xf3, 0 },
+	{ "lzcnt", { 0 }, { 0x0f, 0xbd }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BITSCAN, 0xf3, 0 },
 	{ "popcnt", { 0 }, { 0x0f, 0xb8 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_BITSCAN, 0xf3, 0 },
 	{ "bswap", { 0 }, { 0x0f, 0xc8 }, 2, SZ_DQ, K_OPREG, 0, 0, I0, 0, S_NONE, 0, 0 },
 	{ "xchg E,G", { 0x86 }, { 0x87 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 },
@@ -558,29 +434,13 @@ static const struct form forms[] = {
 	{ "lea", { 0 }, { 0x8d }, 1, SZ_WDQ, K_MODRM, -1, 1, I0, 0, S_NONE, 0, 0 },
 	{ "cbw/cwde/cdqe", { 0 }, { 0x98 }, 1, SZ_WDQ, K_PLAIN, 0, 0, I0, 0, S_NONE, 0, 0 },
 	{ "cwd/cdq/cqo", { 0 }, { 0x99 }, 1, SZ_WDQ, K_PLAIN, 0, 0, I0, 0, S_NONE, 0, 0 },
-#define CC(c)                                                                                                \
-	{ "setcc " #c, { 0x0f, 0x90 + c }, { 0 }, 2, SZ_B, K_MODRM, 0, 2, I0, 0, S_NONE, 0, 0 },             \
-	        { "cmovcc " #c, { 0 }, { 0x0f, 0x40 + c }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 }, \
-	        { "jcc rel8 " #c, { 0 }, { 0x70 + c }, 1, 0x8, K_JREL, 0, 0, I8, 0, S_NONE, 0, 0 },          \
-	{                                                                                                    \
-		"jcc rel32 " #c, { 0 }, { 0x0f, 0x80 + c }, 2, 0x8, K_JREL, 0, 0, IZ, 0, S_NONE, 0, 0        \
-	}
-	CC(0),
-	CC(1),
-	CC(2),
-	CC(3),
-	CC(4),
-	CC(5),
-	CC(6),
-	CC(7),
-	CC(8),
-	CC(9),
-	CC(10),
-	CC(11),
-	CC(12),
-	CC(13),
-	CC(14),
-	CC(15),
+#define CC(c)                                                                                            \
+	{ "setcc " #c, { 0x0f, 0x90 + c }, { 0 }, 2, SZ_B, K_MODRM, 0, 2, I0, 0, S_NONE, 0, 0 },            \
+	{ "cmovcc " #c, { 0 }, { 0x0f, 0x40 + c }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 },        \
+	{ "jcc rel8 " #c, { 0 }, { 0x70 + c }, 1, 0x8, K_JREL, 0, 0, I8, 0, S_NONE, 0, 0 },                 \
+	{ "jcc rel32 " #c, { 0 }, { 0x0f, 0x80 + c }, 2, 0x8, K_JREL, 0, 0, IZ, 0, S_NONE, 0, 0 }
+	CC(0), CC(1), CC(2), CC(3), CC(4), CC(5), CC(6), CC(7),
+	CC(8), CC(9), CC(10), CC(11), CC(12), CC(13), CC(14), CC(15),
 #undef CC
 	{ "jmp rel8", { 0 }, { 0xeb }, 1, 0x8, K_JREL, 0, 0, I8, 0, S_NONE, 0, 0 },
 	{ "jmp rel32", { 0 }, { 0xe9 }, 1, 0x8, K_JREL, 0, 0, IZ, 0, S_NONE, 0, 0 },
@@ -629,6 +489,7 @@ static const struct form forms[] = {
 	{ "aad", { 0 }, { 0xd5 }, 1, 0x4, K_PLAIN, 0, 0, I8, FL_OF | FL_AF | FL_CF, S_NONE, 0, M32 },
 	{ "lea 16-bit addressing", { 0 }, { 0x8d }, 1, 0x6, K_MODRM16, -1, 1, I0, 0, S_NONE, 0, M32 },
 };
+/* clang-format on */
 
 #define NFORMS (sizeof(forms) / sizeof(forms[0]))
 
