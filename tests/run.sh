@@ -1,8 +1,13 @@
 #!/usr/bin/env bash
 # Runs every test program and end-to-end script and prints one summary line.
-#   cmocka programs: $BUILD/tests/**/test_*   (each test case counts)
+#   cmocka programs: $BUILD/tests/**/test_*   (each test case counts; a case
+#                    that calls skip() counts as skipped, and so does each
+#                    line "skip: WHAT: WHY" it prints, for parts of a case
+#                    the host cannot run, such as a form needing a CPUID
+#                    feature the host CPU lacks)
 #   end-to-end:      tests/e2e/*.sh           (exit 0 pass, 77 skip, else fail)
-# Logs of failures are printed in full; passes print one line each.
+# Logs of failures are printed in full; passes print one line each, and
+# every skip says why.
 set -u
 BUILD=${BUILD:-build}
 export BUILD
@@ -15,12 +20,19 @@ for t in $(find "$BUILD/tests" -type f -name 'test_*' ! -name '*.d' ! -name '*.o
 	if "$t" >"$log" 2>&1; then rc=0; else rc=$?; fi
 	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
 	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+	s=$(sed -n 's/^\[  SKIPPED \] \([0-9]*\) test.*/\1/p' "$log" | awk '{s+=$1} END {print s+0}')
+	s=$((s + $(grep -c '^skip: ' "$log")))
 	if [ "$rc" -ne 0 ] && [ "$f" -eq 0 ]; then f=1; fi # crashed before its summary
-	pass=$((pass + p)) fail=$((fail + f))
+	pass=$((pass + p)) fail=$((fail + f)) skip=$((skip + s))
 	if [ "$f" -ne 0 ]; then
 		failed+=("$t"); echo "FAIL $t"; cat "$log"
 	else
-		echo "ok   $t ($p)"
+		if [ "$s" -ne 0 ]; then
+			echo "ok   $t ($p passed, $s skipped)"
+			grep -E '^skip: |not tested: ' "$log" | sort -u | sed 's/^/       /'
+		else
+			echo "ok   $t ($p)"
+		fi
 	fi
 done
 
