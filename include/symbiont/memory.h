@@ -24,7 +24,12 @@ struct guest_mem {
 	uint64_t low_size; /* RAM below MEM_HOLE_START */
 };
 
-int guest_mem_init(struct guest_mem *m, uint64_t size); /* 0, or -1 with errno */
+/* 0, or -1 with errno: EINVAL outside [MEM_MIN_SIZE, MEM_MAX_SIZE] or not a
+ * multiple of 4K, ENOMEM above the host's physical memory. */
+int guest_mem_init(struct guest_mem *m, uint64_t size);
+/* The host's physical memory in bytes (0 if it cannot be told): the
+ * largest guest RAM accepted. */
+uint64_t host_ram_size(void);
 void guest_mem_free(struct guest_mem *m);
 
 /* Host pointer for [gpa, gpa+len), or NULL unless the whole range is RAM in

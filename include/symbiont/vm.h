@@ -81,6 +81,10 @@ struct vm {
 	int exit_status; /* valid once stopping */
 };
 
+/* Everything about cfg that can be told without building anything: memory
+ * size against the host's RAM, vCPU count, the device specs' syntax.  A
+ * failure is the caller's mistake (a usage error), not the host's. */
+int vm_config_check(const struct vm_config *cfg, char *err, size_t errlen);
 struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen);
 /* Runs the VM until it powers off, resets or fails; returns the process
  * exit status (see README: power-off 0, debug-exit (v<<1)|1, failure 1). */

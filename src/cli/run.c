@@ -18,7 +18,8 @@ void usage_run(void)
 	       "                         (default: the guest image in build/guest)\n"
 	       "  --initrd FILE          initial ramdisk (multiboot: module 0)\n"
 	       "  --append STR           kernel command line\n"
-	       "  --mem SIZE             guest memory, e.g. 512M, 2G (default 512M; plain number = MiB)\n"
+	       "  --mem SIZE             guest memory, e.g. 512M, 2G (default 512M; plain number = MiB),\n"
+	       "                         at most the host's physical memory (%llu MiB here)\n"
 	       "  --cpus N               vCPUs (default 1)\n"
 	       "  --serial stdio|file:PATH  COM1 backend (default stdio; Ctrl-A x quits)\n"
 	       "  --disk PATH[,ro][,serial=ID]  virtio-blk disk from a raw image (repeatable)\n"
@@ -26,7 +27,8 @@ void usage_run(void)
 	       "  --vsock CID[,uds=PATH]  virtio-vsock with guest CID; host side on a unix socket\n"
 	       "\n"
 	       "exit status: guest power-off 0, debug-exit port 0xf4 value v: (v<<1)|1,\n"
-	       "usage error 2, any other failure 1\n");
+	       "usage error 2, any other failure 1\n",
+	       (unsigned long long)(host_ram_size() >> 20));
 }
 
 static int usage_error(const char *fmt, const char *arg)
@@ -120,6 +122,8 @@ int cmd_run(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (vm_config_check(&cfg, err, sizeof(err)) < 0)
+		return usage_error("%s", err);
 
 	vm = vm_create(&cfg, err, sizeof(err));
 	if (!vm) {

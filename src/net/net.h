@@ -41,6 +41,9 @@ struct net_backend {
 
 /* Parses spec and starts the backend; NULL with a one-line reason. */
 struct net_backend *net_backend_create(const char *spec, char *err, size_t errlen);
+/* Syntax of a --net spec alone, opening and binding nothing: 0, or -1 with
+ * a message. */
+int net_spec_check(const char *spec, char *err, size_t errlen);
 
 static inline int net_send(struct net_backend *be, const void *frame, size_t len)
 {
@@ -59,5 +62,7 @@ static inline void net_backend_destroy(struct net_backend *be)
 /* The backends (net.c dispatches on the spec's prefix). */
 struct net_backend *net_slirp_create(const char *opts, char *err, size_t errlen);
 struct net_backend *net_tap_create(const char *ifname, char *err, size_t errlen);
+int net_slirp_opts_check(const char *opts, char *err, size_t errlen);
+int net_tap_name_check(const char *ifname, char *err, size_t errlen);
 
 #endif

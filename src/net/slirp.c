@@ -412,7 +412,8 @@ static int parse_endpoint(const char *s, size_t n, struct in_addr *a, int *port)
 	return parse_port(colon + 1, n - (colon + 1 - s), port);
 }
 
-/* PROTO:[ADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, or PROTO:HOSTPORT-:GUESTPORT */
+/* PROTO:[ADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, or PROTO:HOSTPORT-:GUESTPORT.
+ * With s NULL only the syntax is checked. */
 static int add_hostfwd(struct slirp_be *s, const char *fwd, size_t n, char *err, size_t errlen)
 {
 	struct in_addr host = { htonl(INADDR_LOOPBACK) }, guest;
@@ -430,6 +431,8 @@ static int add_hostfwd(struct slirp_be *s, const char *fwd, size_t n, char *err,
 	if (!dash || parse_endpoint(p, dash - p, &host, &hport) < 0 ||
 	    parse_endpoint(dash + 1, end - dash - 1, &guest, &gport) < 0 || gport == 0)
 		goto bad;
+	if (!s)
+		return 0;
 	if (slirp_add_hostfwd(s->slirp, udp, host, hport, guest, gport) < 0) {
 		snprintf(err, errlen, "--net user: hostfwd=%.*s: cannot listen on %s:%d: %s", (int)n, fwd,
 		         inet_ntoa(host), hport, errno ? strerror(errno) : "in use");
@@ -440,6 +443,32 @@ bad:
 	snprintf(err, errlen, "--net user: bad hostfwd=%.*s (want tcp:[ADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT)", (int)n,
 	         fwd);
 	return -1;
+}
+
+/* The options after "user,": hostfwd=... (repeatable).  With s NULL only
+ * the syntax is checked. */
+static int apply_opts(struct slirp_be *s, const char *opts, char *err, size_t errlen)
+{
+	for (const char *p = opts; *p;) {
+		size_t n = strcspn(p, ",");
+		if (n > 8 && !strncmp(p, "hostfwd=", 8)) {
+			errno = 0;
+			if (add_hostfwd(s, p + 8, n - 8, err, errlen) < 0)
+				return -1;
+		} else if (n) {
+			snprintf(err, errlen, "--net user: unknown option '%.*s'", (int)n, p);
+			return -1;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
+int net_slirp_opts_check(const char *opts, char *err, size_t errlen)
+{
+	return apply_opts(NULL, opts, err, errlen);
 }
 
 struct net_backend *net_slirp_create(const char *opts, char *err, size_t errlen)
@@ -477,20 +506,8 @@ struct net_backend *net_slirp_create(const char *opts, char *err, size_t errlen)
 		goto fail;
 	}
 
-	for (const char *p = opts; *p;) {
-		size_t n = strcspn(p, ",");
-		if (n > 8 && !strncmp(p, "hostfwd=", 8)) {
-			errno = 0;
-			if (add_hostfwd(s, p + 8, n - 8, err, errlen) < 0)
-				goto fail;
-		} else if (n) {
-			snprintf(err, errlen, "--net user: unknown option '%.*s'", (int)n, p);
-			goto fail;
-		}
-		p += n;
-		if (*p == ',')
-			p++;
-	}
+	if (apply_opts(s, opts, err, errlen) < 0)
+		goto fail;
 
 	/* Signals belong to the VM's signalfd: the thread must never take one. */
 	sigfillset(&all);

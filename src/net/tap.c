@@ -54,16 +54,24 @@ static const struct net_backend_ops tap_ops = {
 	.destroy = tap_destroy,
 };
 
+int net_tap_name_check(const char *ifname, char *err, size_t errlen)
+{
+	if (!*ifname || strlen(ifname) >= IFNAMSIZ || strpbrk(ifname, ",/ \t\n")) {
+		snprintf(err, errlen, "--net tap:%s: bad interface name (1 to %d characters, no ',', '/' or spaces)",
+		         ifname, IFNAMSIZ - 1);
+		return -1;
+	}
+	return 0;
+}
+
 struct net_backend *net_tap_create(const char *ifname, char *err, size_t errlen)
 {
 	struct tap_be *t;
 	struct ifreq ifr;
 	int fd;
 
-	if (!*ifname || strlen(ifname) >= IFNAMSIZ || strchr(ifname, ',')) {
-		snprintf(err, errlen, "--net tap:%s: bad interface name", ifname);
+	if (net_tap_name_check(ifname, err, errlen) < 0)
 		return NULL;
-	}
 	fd = open("/dev/net/tun", O_RDWR | O_NONBLOCK | O_CLOEXEC);
 	if (fd < 0) {
 		snprintf(err, errlen, "--net tap:%s: cannot open /dev/net/tun: %s", ifname, strerror(errno));

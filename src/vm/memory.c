@@ -2,16 +2,31 @@
 #include <errno.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
 #include "symbiont/memory.h"
 
+uint64_t host_ram_size(void)
+{
+	long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGESIZE);
+	return pages > 0 && page > 0 ? (uint64_t)pages * (uint64_t)page : 0;
+}
+
 int guest_mem_init(struct guest_mem *m, uint64_t size)
 {
+	uint64_t host = host_ram_size();
 	void *p;
 
 	memset(m, 0, sizeof(*m));
 	if (size < MEM_MIN_SIZE || size > MEM_MAX_SIZE || (size & 0xfff)) {
 		errno = EINVAL;
+		return -1;
+	}
+	/* MAP_NORESERVE would let a guest larger than the host start, then
+	 * crawl (its kernel touches every page's struct page) or be OOM-killed:
+	 * refuse it at once, as QEMU does. */
+	if (host && size > host) {
+		errno = ENOMEM;
 		return -1;
 	}
 	/* MAP_NORESERVE: a large guest costs only the pages it touches. */

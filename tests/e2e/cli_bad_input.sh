@@ -40,6 +40,28 @@ expect 2 "--cpus" run --cpus 0
 expect 2 "--cpus" run --cpus 100000
 expect 2 "--cpus" run --cpus two
 expect 2 "--serial" run --serial tcp:1234
+# Guest RAM above the host's physical memory is refused at once, before
+# anything is mapped (it used to start and crawl for minutes).
+host_mib=$(awk '/^MemTotal:/ {print int($2 / 1024)}' /proc/meminfo)
+expect 2 "--mem: .* physical memory" run --mem 1T
+expect 2 "--mem: .* physical memory" run --mem $((host_mib + 1024))M
+# Every device spec is checked before the VM is built: a bad value is a
+# usage error naming its option, never a half-built VM.
+expect 2 "--net bogus" run --net bogus
+expect 2 "--net user: unknown option" run --net user,frob=1
+expect 2 "--net user: bad hostfwd" run --net user,hostfwd=tcp:notaport
+expect 2 "--net user: bad hostfwd" run --net user,hostfwd=sctp:1-:2
+expect 2 "--net tap" run --net tap:
+expect 2 "--net tap" run --net tap:this-name-is-too-long
+expect 2 "--vsock 2: guest CID" run --vsock 2
+expect 2 "--vsock 4294967295: guest CID" run --vsock 4294967295
+expect 2 "--vsock abc" run --vsock abc
+expect 2 "--vsock 5,x" run --vsock 5,x
+expect 2 "--vsock" run --vsock 3 --vsock 4
+expect 2 "--disk ,ro" run --disk ,ro
+expect 2 "--disk img,bogus" run --disk img,bogus
+expect 2 "--disk img,serial=" run --disk img,serial=
+expect 2 "--disk" run --disk "img,serial=$(printf '%030d' 0)"
 expect 1 "No such file" run --kernel "$tmp/missing"
 expect 1 "unrecognised format" run --kernel "$tmp/text"
 expect 1 "kernel" run --kernel "$tmp/empty"
@@ -54,5 +76,7 @@ expect 1 "disk" run --kernel "$BUILD/tests/guests/hello.elf" --disk "$tmp/missin
 
 "$SYM" --version | grep -q '^symbiont [0-9]' || { echo "FAIL: --version"; fails=$((fails + 1)); }
 "$SYM" --help | grep -q -- '--engine' || { echo "FAIL: --help"; fails=$((fails + 1)); }
+"$SYM" run --help | grep -q "at most the host's physical memory ($host_mib MiB here)" ||
+	{ echo "FAIL: run --help does not state the --mem limit"; fails=$((fails + 1)); }
 [ $fails -eq 0 ] || { echo "$fails failures"; exit 1; }
 echo "PASS"

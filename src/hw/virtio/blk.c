@@ -374,6 +374,15 @@ bad:
 	return -1;
 }
 
+int virtio_blk_spec_check(const char *spec, char *err, size_t errlen)
+{
+	char *path = NULL, serial[VIRTIO_BLK_ID_BYTES];
+	bool ro = false;
+	int r = parse_spec(spec, &path, &ro, serial, err, errlen);
+	free(path);
+	return r;
+}
+
 static int open_image(struct virtio_blk *b, const char *path, const char *spec, char *err, size_t errlen)
 {
 	b->fd = open(path, (b->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);

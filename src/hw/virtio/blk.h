@@ -18,6 +18,8 @@ struct pci_host;
  * when NULL).  NULL with a one-line reason in err. */
 struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_host *h, const char *spec, char *err, size_t errlen);
 void virtio_blk_destroy(struct virtio_blk *b);
+/* Syntax of a --disk spec alone, opening nothing: 0, or -1 with a message. */
+int virtio_blk_spec_check(const char *spec, char *err, size_t errlen);
 /* Waits until the worker has completed every queued request.  Must be
  * called without vm->io_lock (tests, fuzzing). */
 void virtio_blk_drain(struct virtio_blk *b);

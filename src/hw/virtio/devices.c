@@ -12,6 +12,7 @@
 #include "hw/virtio/net.h"
 #include "hw/virtio/rng.h"
 #include "hw/virtio/vsock.h"
+#include "net/net.h"
 
 struct virtio_set {
 	struct virtio_rng *rng;
@@ -20,6 +21,19 @@ struct virtio_set {
 	void *net[VM_MAX_NICS];
 	void *vsock;
 };
+
+int virtio_devices_check(const struct vm_config *c, char *err, size_t errlen)
+{
+	for (int i = 0; i < c->ndisks; i++)
+		if (virtio_blk_spec_check(c->disks[i], err, errlen) < 0)
+			return -1;
+	for (int i = 0; i < c->nnets; i++)
+		if (net_spec_check(c->nets[i], err, errlen) < 0)
+			return -1;
+	if (c->vsock && virtio_vsock_spec_check(c->vsock, err, errlen) < 0)
+		return -1;
+	return 0;
+}
 
 int virtio_devices_init(struct vm *vm, char *err, size_t errlen)
 {

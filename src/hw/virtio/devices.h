@@ -8,6 +8,8 @@
 #include "symbiont/vm.h"
 
 int virtio_devices_init(struct vm *vm, char *err, size_t errlen);
+/* The device specs' syntax alone (usage errors), creating nothing. */
+int virtio_devices_check(const struct vm_config *c, char *err, size_t errlen);
 void virtio_devices_destroy(struct vm *vm);
 
 #endif

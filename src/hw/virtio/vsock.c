@@ -21,6 +21,7 @@
  * Threads: queue kicks run on vCPU threads with io_lock held; an I/O thread
  * polls the host sockets and does its work under io_lock too, so all state
  * here is guarded by io_lock. */
+#include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
@@ -830,25 +831,43 @@ fail:
 	return NULL;
 }
 
-void *virtio_vsock_create(struct vm *vm, const char *spec, char *err, size_t errlen)
+/* "CID[,uds=PATH]"; *uds points into spec. */
+static int parse_spec(const char *spec, uint64_t *cid, const char **uds, char *err, size_t errlen)
 {
 	char *end;
-	const char *uds = NULL;
-	unsigned long long cid;
 
+	*uds = NULL;
 	errno = 0;
-	cid = strtoull(spec, &end, 10);
-	if (end == spec || errno || (*end && *end != ',')) {
+	*cid = strtoull(spec, &end, 10);
+	if (!isdigit((unsigned char)*spec) || errno || (*end && *end != ',') ||
+	    (*end == ',' && (strncmp(end + 1, "uds=", 4) || !end[5]))) {
 		snprintf(err, errlen, "--vsock %s: expected CID[,uds=PATH]", spec);
+		return -1;
+	}
+	if (*cid < 3 || *cid >= 0xffffffffu) {
+		/* 0-2 are the hypervisor, local and host addresses; -1 is "any" */
+		snprintf(err, errlen, "--vsock %s: guest CID must be between 3 and 4294967294", spec);
+		return -1;
+	}
+	if (*end == ',')
+		*uds = end + 5;
+	return 0;
+}
+
+int virtio_vsock_spec_check(const char *spec, char *err, size_t errlen)
+{
+	uint64_t cid;
+	const char *uds;
+	return parse_spec(spec, &cid, &uds, err, errlen);
+}
+
+void *virtio_vsock_create(struct vm *vm, const char *spec, char *err, size_t errlen)
+{
+	uint64_t cid;
+	const char *uds;
+
+	if (parse_spec(spec, &cid, &uds, err, errlen) < 0)
 		return NULL;
-	}
-	if (*end == ',') {
-		if (strncmp(end + 1, "uds=", 4) || !end[5]) {
-			snprintf(err, errlen, "--vsock %s: expected CID[,uds=PATH]", spec);
-			return NULL;
-		}
-		uds = end + 5;
-	}
 	return virtio_vsock_new(vm, NULL, cid, uds, true, err, errlen);
 }
 

@@ -19,6 +19,8 @@ struct virtio_dev;
  * one-line reason in err. */
 void *virtio_vsock_create(struct vm *vm, const char *spec, char *err, size_t errlen);
 void virtio_vsock_destroy(void *dev);
+/* Syntax and CID range of a --vsock spec alone: 0, or -1 with a message. */
+int virtio_vsock_spec_check(const char *spec, char *err, size_t errlen);
 
 /* For tests and fuzzers: the device on PCI bus h (NULL: the board's).
  * uds may be NULL (no host sockets: guest connections are refused).  With
