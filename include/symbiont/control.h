@@ -1,0 +1,54 @@
+/* The control API: a QMP-speaking unix socket (QEMU's machine protocol,
+ * the subset docs/control.md lists) through which `symbiont ctl`, scripts
+ * and management tools ask a running VM questions and give it orders.
+ *
+ * The server runs on a thread of its own, so a slow, stuck or hostile
+ * client never stalls the VM: input and output are bounded per client, and
+ * a client past a bound is told why and dropped.  Commands are registered
+ * by name; each handler runs on the control thread with no VMM lock held
+ * and takes the locks it needs.  Events may be posted from any thread. */
+#ifndef SYMBIONT_CONTROL_H
+#define SYMBIONT_CONTROL_H
+
+#include <stddef.h>
+
+struct json_object;
+struct control;
+
+/* QMP error classes (the ones QEMU still uses). */
+#define CONTROL_ERR_GENERIC   "GenericError"
+#define CONTROL_ERR_NOT_FOUND "CommandNotFound"
+
+/* Per-client bounds: one command's JSON text, and replies plus events not
+ * yet read by the client. */
+#define CONTROL_MAX_INPUT   (64 * 1024)
+#define CONTROL_MAX_OUTPUT  (4 * 1024 * 1024)
+#define CONTROL_MAX_CLIENTS 16
+
+/* A command handler: returns 0 with *ret set to the result (NULL means an
+ * empty object), or -1 with a one-line message in err (class GenericError).
+ * args is the command's "arguments" object (never NULL: empty if absent);
+ * it stays owned by the caller.  *ret is consumed by the caller. */
+typedef int (*control_cmd_fn)(void *opaque, struct json_object *args, struct json_object **ret, char *err,
+                              size_t errlen);
+
+/* Opens the socket at path (mode 0600; a stale socket there is replaced,
+ * a live one refused) and starts the control thread.  NULL with a message
+ * on failure. */
+struct control *control_open(const char *path, char *err, size_t errlen);
+/* Stops the thread, drops every client and removes the socket. */
+void control_close(struct control *c);
+
+/* Adds a command; the name must be new.  Call before clients can use it
+ * (at build time) or at any time from any thread. */
+int control_register(struct control *c, const char *name, control_cmd_fn fn, void *opaque);
+
+/* Sends {"event": name, "data": data, "timestamp": ...} to every client
+ * past capabilities negotiation.  data (may be NULL) is consumed.  Safe
+ * from any thread; never blocks on a client. */
+void control_event(struct control *c, const char *name, struct json_object *data);
+
+/* The socket's path (as given to control_open). */
+const char *control_path(const struct control *c);
+
+#endif
