@@ -11,6 +11,8 @@ static void usage(FILE *f)
 	           "\n"
 	           "commands:\n"
 	           "  run      boot a virtual machine (symbiont run --help)\n"
+	           "  ctl      ask a running VM or give it orders (symbiont ctl --help)\n"
+	           "  ls       list the running VMs that have a name\n"
 	           "\n"
 	           "  --help     this text\n"
 	           "  --version  print the version\n");
@@ -25,6 +27,7 @@ int main(int argc, char **argv)
 	if (!strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
 		usage(stdout);
 		usage_run();
+		usage_ctl();
 		return 0;
 	}
 	if (!strcmp(argv[1], "--version")) {
@@ -33,6 +36,10 @@ int main(int argc, char **argv)
 	}
 	if (!strcmp(argv[1], "run"))
 		return cmd_run(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "ctl"))
+		return cmd_ctl(argc - 1, argv + 1);
+	if (!strcmp(argv[1], "ls"))
+		return cmd_ls(argc - 1, argv + 1);
 	fprintf(stderr, "symbiont: unknown command '%s' (try symbiont --help)\n", argv[1]);
 	return EXIT_USAGE;
 }

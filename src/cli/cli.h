@@ -3,6 +3,8 @@
 #ifndef SYMBIONT_CLI_H
 #define SYMBIONT_CLI_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define EXIT_USAGE 2
@@ -11,5 +13,17 @@ int cmd_run(int argc, char **argv);
 void usage_run(void);
 /* "512M", "2G", "1048576K", "4096" (MiB when no suffix).  0 on success. */
 int parse_size(const char *s, uint64_t *out);
+
+int cmd_ctl(int argc, char **argv);
+void usage_ctl(void);
+int cmd_ls(int argc, char **argv);
+
+/* Named VMs (rundir.c): their control sockets live in one private
+ * directory per user. */
+#define VM_NAME_MAX 64
+bool vm_name_valid(const char *name);
+/* -1 with a message (errno ENOENT when the directory does not exist yet). */
+int vm_socket_dir(char *out, size_t len, bool create, char *err, size_t errlen);
+int vm_socket_path(const char *name, bool create, char *out, size_t len, char *err, size_t errlen);
 
 #endif
