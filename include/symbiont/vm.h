@@ -79,6 +79,20 @@ struct vm {
 	atomic_bool exit_requested;
 	atomic_bool stopping;
 	int exit_status; /* valid once stopping */
+
+	/* Pausing (pause.c): every vCPU thread parks at a point where its
+	 * state is whole; pause_depth > 0 while anyone holds the VM paused. */
+	pthread_mutex_t pause_lock;
+	pthread_cond_t pause_cond;
+	atomic_int pause_depth;
+	int vcpu_threads; /* inside vcpu_run */
+	int parked;       /* of those, parked */
+
+	/* Control socket (vm_control.c); NULL without --api/--name. */
+	struct control *control;
+	char name[72];
+	bool user_paused;        /* by the control API's stop (control thread only) */
+	const char *exit_reason; /* for the SHUTDOWN event */
 };
 
 /* Everything about cfg that can be told without building anything: memory
@@ -92,8 +106,15 @@ int vm_run(struct vm *vm);
 void vm_destroy(struct vm *vm);
 
 /* Ends the VM with this exit status.  Safe from any thread; the first call
- * wins. */
+ * wins.  The _reason form names why, for the control API's SHUTDOWN event
+ * (QEMU's reasons: "guest-shutdown", "host-qmp-quit", "host-signal"...). */
 void vm_request_exit(struct vm *vm, int status);
+void vm_request_exit_reason(struct vm *vm, int status, const char *reason);
+
+/* The control socket (vm_control.c): opens it at path and registers the
+ * VM's commands; name is what `symbiont ls` shows (may be NULL). */
+int vm_control_open(struct vm *vm, const char *path, const char *name, char *err, size_t errlen);
+void vm_control_close(struct vm *vm);
 static inline bool vm_stopping(const struct vm *vm)
 {
 	return atomic_load_explicit(&vm->stopping, memory_order_relaxed);
@@ -113,6 +134,28 @@ void vm_mem_written(struct vm *vm, uint64_t gpa, uint64_t len);
 /* IRQ lines for devices. */
 struct irq_line vm_irq_line(struct vm *vm, unsigned gsi);
 void vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data);
+
+/* Pausing the guest, for the control API and services.  vm_pause()
+ * returns once every vCPU is parked (its state whole, readable and
+ * writable through the engine); pauses nest, and the guest runs again when
+ * the last holder calls vm_resume().  Never call with io_lock held (a vCPU
+ * may need it to reach its parking point).  -1 when the VM is stopping. */
+int vm_pause(struct vm *vm);
+void vm_resume(struct vm *vm);
+bool vm_is_paused(struct vm *vm);
+
+/* For engines: true while a pause is wanted; the vCPU thread then calls
+ * vm_vcpu_park() at a point where its state is whole (between
+ * instructions, outside KVM_RUN), which returns when the VM resumes or is
+ * stopping. */
+static inline bool vm_pause_pending(const struct vm *vm)
+{
+	return atomic_load_explicit(&vm->pause_depth, memory_order_relaxed) > 0;
+}
+void vm_vcpu_park(struct vm *vm);
+/* Bracket an engine's vcpu_run (vm_run does it). */
+void vm_vcpu_thread_enter(struct vm *vm);
+void vm_vcpu_thread_leave(struct vm *vm);
 
 /* Event loop: watch an fd for readability (callback under io_lock). */
 int vm_add_fd(struct vm *vm, int fd, void (*ready)(void *), void *opaque);

@@ -96,7 +96,8 @@ static int follow_events(struct qmp_client *q, bool json)
 			printf("%s\n", json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
 		} else {
 			long long sec = 0, usec = 0;
-			if (json_object_object_get_ex(e, "timestamp", &ts) && json_object_object_get_ex(ts, "seconds", &s) &&
+			if (json_object_object_get_ex(e, "timestamp", &ts) &&
+			    json_object_object_get_ex(ts, "seconds", &s) &&
 			    json_object_object_get_ex(ts, "microseconds", &us))
 				sec = json_object_get_int64(s), usec = json_object_get_int64(us);
 			printf("%lld.%06lld %s", sec, usec, json_object_get_string(x));
@@ -125,7 +126,8 @@ int cmd_ctl(int argc, char **argv)
 		switch (c) {
 		case 'j': json = true; break;
 		case 'h': usage_ctl(); return 0;
-		default: return ctl_error(EXIT_USAGE, "unknown option '%s' (try symbiont ctl --help)", argv[optind - 1]);
+		default:
+			return ctl_error(EXIT_USAGE, "unknown option '%s' (try symbiont ctl --help)", argv[optind - 1]);
 		}
 	}
 	if (argc - optind < 2)

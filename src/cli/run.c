@@ -25,6 +25,9 @@ void usage_run(void)
 	       "  --disk PATH[,ro][,serial=ID]  virtio-blk disk from a raw image (repeatable)\n"
 	       "  --net user[,hostfwd=tcp:HOSTPORT-:GUESTPORT]|tap:IFNAME  virtio-net (repeatable)\n"
 	       "  --vsock CID[,uds=PATH]  virtio-vsock with guest CID; host side on a unix socket\n"
+	       "  --api PATH             control socket (QMP) at PATH, mode 0600 (symbiont ctl PATH ...)\n"
+	       "  --name NAME            name the VM: its control socket goes where symbiont ls\n"
+	       "                         and symbiont ctl NAME find it\n"
 	       "\n"
 	       "exit status: guest power-off 0, debug-exit port 0xf4 value v: (v<<1)|1,\n"
 	       "usage error 2, any other failure 1\n",
@@ -51,7 +54,9 @@ int cmd_run(int argc, char **argv)
 		OPT_SERIAL,
 		OPT_DISK,
 		OPT_NET,
-		OPT_VSOCK
+		OPT_VSOCK,
+		OPT_API,
+		OPT_NAME
 	};
 	static const struct option opts[] = {
 		{ "engine", required_argument, 0, OPT_ENGINE }, { "kernel", required_argument, 0, OPT_KERNEL },
@@ -59,10 +64,12 @@ int cmd_run(int argc, char **argv)
 		{ "mem", required_argument, 0, OPT_MEM },       { "cpus", required_argument, 0, OPT_CPUS },
 		{ "serial", required_argument, 0, OPT_SERIAL }, { "help", no_argument, 0, 'h' },
 		{ "disk", required_argument, 0, OPT_DISK },     { "net", required_argument, 0, OPT_NET },
-		{ "vsock", required_argument, 0, OPT_VSOCK },   { 0, 0, 0, 0 },
+		{ "vsock", required_argument, 0, OPT_VSOCK },   { "api", required_argument, 0, OPT_API },
+		{ "name", required_argument, 0, OPT_NAME },     { 0, 0, 0, 0 },
 	};
 	struct vm_config cfg = { .engine = "auto", .mem_size = 512ULL << 20, .ncpus = 1, .serial = "stdio" };
-	char err[512] = "";
+	char err[512] = "", api_path[512] = "";
+	const char *api = NULL, *name = NULL;
 	struct vm *vm;
 	int c, status;
 
@@ -115,6 +122,17 @@ int cmd_run(int argc, char **argv)
 				return usage_error("--vsock %s: only one vsock device", optarg);
 			cfg.vsock = optarg;
 			break;
+		case OPT_API:
+			if (!*optarg)
+				return usage_error("--api needs a socket path%s", "");
+			api = optarg;
+			break;
+		case OPT_NAME:
+			if (!vm_name_valid(optarg))
+				return usage_error(
+				        "--name '%s': 1 to 64 of A-Z a-z 0-9 . _ -, not starting with . or -", optarg);
+			name = optarg;
+			break;
 		case 'h': usage_run(); return 0;
 		case ':': return usage_error("option '%s' needs an argument", argv[optind - 1]);
 		default: return usage_error("unknown option '%s'", argv[optind - 1]);
@@ -130,7 +148,23 @@ int cmd_run(int argc, char **argv)
 		fprintf(stderr, "symbiont: %s\n", err[0] ? err : "cannot create the VM");
 		return 1;
 	}
+	if (api || name) {
+		if (api)
+			snprintf(api_path, sizeof(api_path), "%s", api);
+		else if (vm_socket_path(name, true, api_path, sizeof(api_path), err, sizeof(err)) < 0)
+			goto fail;
+		if (vm_control_open(vm, api_path, name, err, sizeof(err)) < 0) {
+			if (name && strstr(err, "in use"))
+				snprintf(err, sizeof(err), "a VM named '%s' is already running", name);
+			goto fail;
+		}
+	}
 	status = vm_run(vm);
+	vm_control_close(vm); /* after SHUTDOWN has been sent */
 	vm_destroy(vm);
 	return status;
+fail:
+	fprintf(stderr, "symbiont: %s\n", err);
+	vm_destroy(vm);
+	return 1;
 }

@@ -17,8 +17,8 @@ bool vm_name_valid(const char *name)
 	if (n == 0 || n > VM_NAME_MAX || name[0] == '.' || name[0] == '-')
 		return false;
 	for (const char *p = name; *p; p++)
-		if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') && !(*p >= '0' && *p <= '9') &&
-		    *p != '-' && *p != '_' && *p != '.')
+		if (!(*p >= 'a' && *p <= 'z') && !(*p >= 'A' && *p <= 'Z') && !(*p >= '0' && *p <= '9') && *p != '-' &&
+		    *p != '_' && *p != '.')
 			return false;
 	return true;
 }

@@ -18,6 +18,7 @@ struct vcpu {
 	struct vm *vm;
 	int id;
 	pthread_t thread;
+	int tid;      /* host thread id (for query-cpus-fast) */
 	bool running; /* thread started (set by vm_run) */
 	void *priv;   /* engine's per-vCPU state */
 };

@@ -14,10 +14,13 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <json-c/json.h>
+
 #include "boot/boot.h"
 #include "cpu/engine.h"
 #include "hw/board.h"
 #include "hw/virtio/devices.h"
+#include "symbiont/control.h"
 #include "symbiont/vm.h"
 
 #define DEFAULT_CMDLINE "console=ttyS0 quiet"
@@ -105,6 +108,8 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 	vm->cfg = *cfg;
 	vm->wake_fd = -1;
 	pthread_mutex_init(&vm->io_lock, NULL);
+	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_cond_init(&vm->pause_cond, NULL);
 	io_bus_init(&vm->pio);
 	io_bus_init(&vm->mmio);
 	vm->timers.changed = wake_loop;
@@ -167,13 +172,30 @@ fail:
 
 void vm_request_exit(struct vm *vm, int status)
 {
+	vm_request_exit_reason(vm, status, NULL);
+}
+
+void vm_request_exit_reason(struct vm *vm, int status, const char *reason)
+{
 	bool expected = false;
 
 	if (!atomic_compare_exchange_strong(&vm->exit_requested, &expected, true))
 		return;
 	vm->exit_status = status;
+	vm->exit_reason = reason ? reason : status == 0 ? "guest-shutdown" : "guest-panic";
+	if (vm->control) {
+		struct json_object *d = json_object_new_object();
+		json_object_object_add(d, "guest", json_object_new_boolean(!strncmp(vm->exit_reason, "guest", 5)));
+		json_object_object_add(d, "reason", json_object_new_string(vm->exit_reason));
+		json_object_object_add(d, "status", json_object_new_int(status));
+		control_event(vm->control, "SHUTDOWN", d);
+	}
 	atomic_store(&vm->stopping, true);
 	vm_wake(vm);
+	/* parked vCPUs and anyone waiting in vm_pause() must see it */
+	pthread_mutex_lock(&vm->pause_lock);
+	pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
 	for (int i = 0; i < vm->ncpus; i++)
 		if (vm->vcpus[i] && vm->vcpus[i]->running && vm->engine->vcpu_kick)
 			vm->engine->vcpu_kick(vm->vcpus[i]);
@@ -256,7 +278,10 @@ static void *vcpu_thread(void *arg)
 {
 	struct vcpu *c = arg;
 
+	c->tid = (int)gettid();
+	vm_vcpu_thread_enter(c->vm);
 	c->vm->engine->vcpu_run(c);
+	vm_vcpu_thread_leave(c->vm);
 	return NULL;
 }
 
@@ -306,7 +331,7 @@ static void event_loop(struct vm *vm, int sigfd)
 			struct signalfd_siginfo si;
 			if (read(sigfd, &si, sizeof(si)) == sizeof(si)) {
 				fprintf(stderr, "symbiont: terminated by signal %u\n", si.ssi_signo);
-				vm_request_exit(vm, 128 + (int)si.ssi_signo);
+				vm_request_exit_reason(vm, 128 + (int)si.ssi_signo, "host-signal");
 			}
 		}
 		pthread_mutex_lock(&vm->io_lock);

@@ -279,7 +279,8 @@ void emu_check_interrupts(struct emu_cpu *cpu)
 	atomic_store(&cpu->irq_pending, false);
 	if (cpu->vm)
 		apply_dma(cpu->vm);
-	if (cpu->vcpu && atomic_exchange(&ev_of(cpu)->slice_over, false) && ev_of(cpu)->in_slice)
+	if (cpu->vcpu && atomic_exchange(&ev_of(cpu)->slice_over, false) &&
+	    (ev_of(cpu)->in_slice || vm_pause_pending(cpu->vm)))
 		longjmp(ev_of(cpu)->slice_jmp, 1); /* at a block boundary: state is whole */
 	if (cpu->nmi_pending && !cpu->nmi_blocked) {
 		cpu->nmi_pending = false;
@@ -447,10 +448,14 @@ static void run_all(struct vm *vm, struct emu_engine *e)
 	while (!vm_stopping(vm)) {
 		bool ran = false, all_dead = true;
 
+		if (vm_pause_pending(vm)) {
+			vm_vcpu_park(vm); /* between slices: every vCPU's state is whole */
+			continue;
+		}
 		pthread_mutex_lock(&e->lock);
 		e->kicked = false;
 		pthread_mutex_unlock(&e->lock);
-		for (int i = 0; i < n && !vm_stopping(vm); i++) {
+		for (int i = 0; i < n && !vm_stopping(vm) && !vm_pause_pending(vm); i++) {
 			struct emu_vcpu *ev = vm->vcpus[i]->priv;
 			struct emu_cpu *cpu = &ev->cpu;
 
@@ -478,7 +483,7 @@ static void run_all(struct vm *vm, struct emu_engine *e)
 			continue;
 		}
 		pthread_mutex_lock(&e->lock);
-		while (!e->kicked && !vm_stopping(vm))
+		while (!e->kicked && !vm_stopping(vm) && !vm_pause_pending(vm))
 			pthread_cond_wait(&e->cond, &e->lock);
 		pthread_mutex_unlock(&e->lock);
 	}
@@ -498,16 +503,30 @@ static int emu_vcpu_run(struct vcpu *v)
 		run_all(vm, e);
 		return 0;
 	}
-	/* Other vCPUs run on vCPU 0's thread: this one only waits. */
+	/* Other vCPUs run on vCPU 0's thread: this one only waits (and
+	 * parks when asked, so that a pause counts every thread alike). */
 	pthread_mutex_lock(&e->lock);
-	while (!vm_stopping(vm))
+	while (!vm_stopping(vm)) {
+		if (vm_pause_pending(vm)) {
+			pthread_mutex_unlock(&e->lock);
+			vm_vcpu_park(vm);
+			pthread_mutex_lock(&e->lock);
+			continue;
+		}
 		pthread_cond_wait(&e->cond, &e->lock);
+	}
 	pthread_mutex_unlock(&e->lock);
 	return 0;
 }
 
 static void emu_vcpu_kick(struct vcpu *v)
 {
+	struct emu_vcpu *ev = v->priv;
+	if (ev && vm_pause_pending(v->vm)) {
+		/* end the slice it may be running at the next block boundary */
+		atomic_store(&ev->slice_over, true);
+		atomic_store(&ev->cpu.irq_pending, true);
+	}
 	wake_runner(v->vm->engine_priv);
 }
 

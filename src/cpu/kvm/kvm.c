@@ -624,6 +624,10 @@ static int kvm_vcpu_run(struct vcpu *cpu)
 	for (;;) {
 		if (vm_stopping(vm))
 			return 0;
+		if (vm_pause_pending(vm)) {
+			vm_vcpu_park(vm); /* outside KVM_RUN: the state is the kernel's to give */
+			continue;
+		}
 		if (ioctl(kc->fd, KVM_RUN, 0) < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				/* Clear the kick flag before vm_stopping() is read

@@ -1,0 +1,143 @@
+/* The VM's own commands on its control socket (QEMU's names and reply
+ * shapes, so QMP tools work): query-status, stop, cont, quit,
+ * system_powerdown, system_reset, query-cpus-fast, and symbiont's
+ * query-vm.  Events: STOP, RESUME, SHUTDOWN (vm.c, as the VM ends). */
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <json-c/json.h>
+
+#include "cpu/engine.h"
+#include "symbiont/control.h"
+#include "symbiont/vm.h"
+
+static const char *status_name(struct vm *vm)
+{
+	if (vm_stopping(vm))
+		return "shutdown";
+	return vm->user_paused ? "paused" : "running";
+}
+
+static int cmd_query_status(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
+{
+	struct vm *vm = opaque;
+	struct json_object *o = json_object_new_object();
+	(void)args, (void)err, (void)errlen;
+	json_object_object_add(o, "status", json_object_new_string(status_name(vm)));
+	json_object_object_add(o, "running", json_object_new_boolean(!vm->user_paused && !vm_stopping(vm)));
+	json_object_object_add(o, "singlestep", json_object_new_boolean(false));
+	*ret = o;
+	return 0;
+}
+
+/* stop and cont hold one pause of their own: repeating either is a no-op,
+ * as in QEMU, and they never undo a service's pause. */
+static int cmd_stop(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
+{
+	struct vm *vm = opaque;
+	(void)args, (void)ret;
+	if (vm->user_paused)
+		return 0;
+	if (vm_pause(vm) < 0) {
+		snprintf(err, errlen, "the VM is shutting down");
+		return -1;
+	}
+	vm->user_paused = true;
+	control_event(vm->control, "STOP", NULL);
+	return 0;
+}
+
+static int cmd_cont(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
+{
+	struct vm *vm = opaque;
+	(void)args, (void)ret, (void)err, (void)errlen;
+	if (!vm->user_paused)
+		return 0;
+	vm->user_paused = false;
+	vm_resume(vm);
+	control_event(vm->control, "RESUME", NULL);
+	return 0;
+}
+
+static int cmd_quit(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
+{
+	struct vm *vm = opaque;
+	(void)args, (void)ret, (void)err, (void)errlen;
+	vm_request_exit_reason(vm, 0, "host-qmp-quit");
+	return 0;
+}
+
+static int cmd_system_reset(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
+{
+	struct vm *vm = opaque;
+	(void)args, (void)ret, (void)err, (void)errlen;
+	/* A reset ends the VM today, as a guest-initiated one does (README). */
+	control_event(vm->control, "RESET", NULL);
+	vm_request_exit_reason(vm, 0, "host-qmp-system-reset");
+	return 0;
+}
+
+static int cmd_query_cpus_fast(void *opaque, struct json_object *args, struct json_object **ret, char *err,
+                               size_t errlen)
+{
+	struct vm *vm = opaque;
+	struct json_object *a = json_object_new_array();
+	(void)args, (void)err, (void)errlen;
+	for (int i = 0; i < vm->ncpus; i++) {
+		struct json_object *c = json_object_new_object();
+		json_object_object_add(c, "cpu-index", json_object_new_int(i));
+		json_object_object_add(c, "thread-id", json_object_new_int(vm->vcpus[i] ? vm->vcpus[i]->tid : 0));
+		json_object_object_add(c, "target", json_object_new_string("x86_64"));
+		json_object_object_add(c, "state", json_object_new_string(status_name(vm)));
+		json_object_array_add(a, c);
+	}
+	*ret = a;
+	return 0;
+}
+
+static int cmd_query_vm(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
+{
+	struct vm *vm = opaque;
+	struct json_object *o = json_object_new_object();
+	(void)args, (void)err, (void)errlen;
+	json_object_object_add(o, "name", json_object_new_string(vm->name));
+	json_object_object_add(o, "pid", json_object_new_int((int)getpid()));
+	json_object_object_add(o, "engine", json_object_new_string(vm->engine ? vm->engine->name : "?"));
+	json_object_object_add(o, "cpus", json_object_new_int(vm->ncpus));
+	json_object_object_add(o, "memory", json_object_new_int64((int64_t)vm->mem.size));
+	json_object_object_add(o, "status", json_object_new_string(status_name(vm)));
+	*ret = o;
+	return 0;
+}
+
+static const struct {
+	const char *name;
+	control_cmd_fn fn;
+} vm_commands[] = {
+	{ "query-status", cmd_query_status },
+	{ "stop", cmd_stop },
+	{ "cont", cmd_cont },
+	{ "quit", cmd_quit },
+	{ "system_reset", cmd_system_reset },
+	{ "query-cpus-fast", cmd_query_cpus_fast },
+	{ "query-vm", cmd_query_vm },
+};
+
+int vm_control_open(struct vm *vm, const char *path, const char *name, char *err, size_t errlen)
+{
+	struct control *c = control_open(path, err, errlen);
+	if (!c)
+		return -1;
+	snprintf(vm->name, sizeof(vm->name), "%s", name ? name : "");
+	for (size_t i = 0; i < sizeof(vm_commands) / sizeof(vm_commands[0]); i++)
+		control_register(c, vm_commands[i].name, vm_commands[i].fn, vm);
+	vm->control = c;
+	return 0;
+}
+
+void vm_control_close(struct vm *vm)
+{
+	control_close(vm->control);
+	vm->control = NULL;
+}
