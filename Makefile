@@ -40,7 +40,7 @@ FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_SECONDS ?= 60
 
-.PHONY: all deps run test asan bench fuzz guest clean distclean compdb format
+.PHONY: all deps run test asan bench fuzz guest clean distclean compdb format format-check
 all: $(BIN) $(TEST_GUESTS)
 
 deps:
@@ -81,25 +81,46 @@ asan:
 bench: $(BIN) guest
 	@BUILD=$(BUILD) bench/run.sh
 
-build-fuzz/%: tests/fuzz/%.c $(SRCS) | deps
-	@mkdir -p build-fuzz
-	clang -std=gnu11 -O1 -g $(WARN) -D_GNU_SOURCE -Iinclude -Isrc $(PKG_CFLAGS) -Itests/fuzz -fsanitize=fuzzer,address,undefined \
-		-o $@ $< $(SRCS) $(LDLIBS)
+# Fuzz targets link one copy of the sources built with clang's sanitizers
+# and fuzzer instrumentation (compiled once, not once per target).
+FUZZ_CFLAGS := -std=gnu11 -O1 -g $(WARN) -pthread -D_GNU_SOURCE -Iinclude -Isrc -Itests/fuzz \
+	-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+FUZZ_OBJS := $(SRCS:%.c=build-fuzz/obj/%.o)
 
+build-fuzz/obj/%.o: %.c | deps
+	@mkdir -p $(dir $@)
+	clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) -fsanitize=fuzzer-no-link -MMD -MP -c $< -o $@
+
+build-fuzz/libsymbiont.a: $(FUZZ_OBJS)
+	@rm -f $@
+	ar rcs $@ $^
+
+build-fuzz/%: tests/fuzz/%.c build-fuzz/libsymbiont.a
+	clang $(FUZZ_CFLAGS) $(PKG_CFLAGS) -fsanitize=fuzzer -o $@ $< build-fuzz/libsymbiont.a $(LDLIBS)
+
+# Each target for FUZZ_SECONDS from its seeds; a crash, leak or timeout
+# fails the run (the target's last lines and the reproducer are printed).
 fuzz: $(FUZZ_BINS)
 	@for f in $(FUZZ_BINS); do \
-		mkdir -p build-fuzz/corpus/$$(basename $$f); \
-		echo "fuzz: $$f for $(FUZZ_SECONDS)s"; \
-		$$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 build-fuzz/corpus/$$(basename $$f) \
-			tests/fuzz/seeds/$$(basename $$f) 2>&1 | tail -3 || exit 1; \
+		n=$$(basename $$f); mkdir -p build-fuzz/corpus/$$n; \
+		echo "fuzz: $$n for $(FUZZ_SECONDS)s"; \
+		if $$f -max_total_time=$(FUZZ_SECONDS) -timeout=25 -print_final_stats=1 \
+			-artifact_prefix=build-fuzz/$$n- build-fuzz/corpus/$$n tests/fuzz/seeds/$$n \
+			>build-fuzz/$$n.log 2>&1; then tail -1 build-fuzz/$$n.log; \
+		else tail -30 build-fuzz/$$n.log; echo "fuzz: $$n FAILED"; exit 1; fi; \
 	done
 
 compdb:
 	@command -v bear >/dev/null || { echo "compdb: needs bear (apt-get install bear)"; exit 1; }
 	$(MAKE) clean && bear -- $(MAKE) all $(TEST_BINS)
 
+FORMAT_FILES = $$(find src include tests guest -name '*.[ch]' ! -path 'tests/guests/*' 2>/dev/null)
 format:
-	clang-format -i $$(find src include tests -name '*.[ch]' ! -path 'tests/guests/*')
+	clang-format -i $(FORMAT_FILES)
+
+# Fails, naming the files, when any C file differs from the one style.
+format-check:
+	@clang-format --dry-run -Werror $(FORMAT_FILES) 2>&1 | grep -o '^[^:]*:' | sort -u | sed 's/:$$/: not clang-formatted (make format)/' | tee /dev/stderr | (! grep -q .)
 
 # clean keeps build/guest: it is downloaded, not built from this tree.
 clean:
@@ -109,4 +130,4 @@ clean:
 distclean:
 	rm -rf build build-* compile_commands.json
 
--include $(OBJS:.o=.d) $(BUILD)/src/main.d $(TEST_BINS:=.d)
+-include $(OBJS:.o=.d) $(BUILD)/src/main.d $(TEST_BINS:=.d) $(FUZZ_OBJS:.o=.d)

@@ -232,8 +232,9 @@ static void malformed_elf(void **state)
 	BAD(k[EI_DATA] = ELFDATA2MSB, "little-endian");
 	BAD(put64(k + elf64_ph(0) + 8, len - 10), "program header 0 lies outside the file"); /* p_offset */
 	BAD(put64(k + elf64_ph(0) + 8, UINT64_MAX - 8), "program header 0 lies outside the file");
+	/* p_filesz */
 	BAD((put64(k + elf64_ph(1) + 32, 1ULL << 40), put64(k + elf64_ph(1) + 40, 1ULL << 40)),
-	    "program header 1 lies outside the file");                           /* p_filesz */
+	    "program header 1 lies outside the file");
 	BAD(put64(k + elf64_ph(0) + 40, 16), "file size > memory size");          /* p_memsz */
 	BAD(put64(k + elf64_ph(0) + 24, 0x7ff00000000ULL), "not in guest RAM");   /* p_paddr */
 	BAD(put64(k + elf64_ph(0) + 24, 0x8000), "not in guest RAM above 1 MiB"); /* low memory */

@@ -30,9 +30,11 @@ __attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu)
 #define IDT      0x6000ULL
 
 #define PROG(name) extern const uint8_t name##_start[], name##_end[];
-PROG(p_loop)
-PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf) PROG(p_clr) PROG(p_real)
-        PROG(p_spin) extern const uint8_t p_clr_fn[];
+/* clang-format off */
+PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf) PROG(p_clr)
+PROG(p_real) PROG(p_spin)
+        /* clang-format on */
+        extern const uint8_t p_clr_fn[];
 extern const uint8_t p_div_fault[];
 
 __asm__(".section .rodata\n"

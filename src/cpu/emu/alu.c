@@ -266,10 +266,11 @@ emu_exec_fn emu_alu_specialize(emu_exec_fn fn, unsigned sz)
 	if (fn == op_##h) \
 		return sz == 1 ? op_##h##_1 : sz == 2 ? op_##h##_2 : sz == 4 ? op_##h##_4 : op_##h##_8;
 #define SPEC3(n) SPEC(n##_EG) SPEC(n##_GE) SPEC(n##_EI)
-	SPEC3(add)
-	SPEC3(or) SPEC3(adc) SPEC3(sbb) SPEC3(and) SPEC3(sub) SPEC3(xor) SPEC3(cmp) SPEC(test_EG) SPEC(test_EI)
-	        SPEC(inc) SPEC(dec) SPEC(not ) SPEC(neg)
+	/* clang-format off */
+	SPEC3(add) SPEC3(or) SPEC3(adc) SPEC3(sbb) SPEC3(and) SPEC3(sub) SPEC3(xor) SPEC3(cmp)
+	SPEC(test_EG) SPEC(test_EI) SPEC(inc) SPEC(dec) SPEC(not) SPEC(neg)
+	return fn;
+	/* clang-format on */
 #undef SPEC3
 #undef SPEC
-	                return fn;
 }

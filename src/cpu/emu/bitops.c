@@ -46,12 +46,19 @@ static inline void bit_op(struct emu_cpu *cpu, const struct emu_insn *in, int op
 		bit_op(cpu, in, op, (int64_t)(in->imm & (in->opsize * 8 - 1))); \
 	}
 
+/* clang-format off */
 BT_G(op_bt_G, BT)
-BT_G(op_bts_G, BTS) BT_G(op_btr_G, BTR) BT_G(op_btc_G, BTC) BT_I(op_bt_I, BT) BT_I(op_bts_I, BTS) BT_I(op_btr_I, BTR)
-        BT_I(op_btc_I, BTC)
+BT_G(op_bts_G, BTS)
+BT_G(op_btr_G, BTR)
+BT_G(op_btc_G, BTC)
+BT_I(op_bt_I, BT)
+BT_I(op_bts_I, BTS)
+BT_I(op_btr_I, BTR)
+BT_I(op_btc_I, BTC)
+/* clang-format on */
 
-        /* BSF/BSR: a zero source sets ZF and leaves the destination unchanged. */
-        void op_bsf(struct emu_cpu *cpu, const struct emu_insn *in)
+/* BSF/BSR: a zero source sets ZF and leaves the destination unchanged. */
+void op_bsf(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	unsigned sz = in->opsize;
 	uint64_t v = rm_read(cpu, in, sz);

@@ -366,8 +366,9 @@ emu_exec_fn emu_misc_specialize(emu_exec_fn fn, unsigned sz)
 #define SPEC(h)           \
 	if (fn == op_##h) \
 		return sz == 1 ? op_##h##_1 : sz == 2 ? op_##h##_2 : sz == 4 ? op_##h##_4 : op_##h##_8;
-	SPEC(mov_EG)
-	SPEC(mov_GE) SPEC(mov_EI)
+	/* clang-format off */
+	SPEC(mov_EG) SPEC(mov_GE) SPEC(mov_EI)
+	/* clang-format on */
 #undef SPEC
 	        return fn;
 }

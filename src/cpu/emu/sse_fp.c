@@ -53,13 +53,15 @@ FP(cvttpd2dq, "cvttpd2dq", 16)
 
 /* CMPxx with the predicate in imm8[2:0]: one handler per predicate. */
 #define CMP1(kind, msz, p) FP(cmp##kind##_##p, "cmp" #kind " $" #p ",", msz)
-#define CMP8(kind, msz)                                                                                \
-	CMP1(kind, msz, 0)                                                                             \
-	CMP1(kind, msz, 1) CMP1(kind, msz, 2) CMP1(kind, msz, 3) CMP1(kind, msz, 4) CMP1(kind, msz, 5) \
-	        CMP1(kind, msz, 6) CMP1(kind, msz, 7) static const emu_exec_fn cmp##kind##_ops[8] = {  \
-		        cmp##kind##_0, cmp##kind##_1, cmp##kind##_2, cmp##kind##_3,                    \
-		        cmp##kind##_4, cmp##kind##_5, cmp##kind##_6, cmp##kind##_7                     \
-	        };
+/* clang-format off */
+#define CMP8(kind, msz)                                                              \
+	CMP1(kind, msz, 0) CMP1(kind, msz, 1) CMP1(kind, msz, 2) CMP1(kind, msz, 3)  \
+	CMP1(kind, msz, 4) CMP1(kind, msz, 5) CMP1(kind, msz, 6) CMP1(kind, msz, 7)  \
+	static const emu_exec_fn cmp##kind##_ops[8] = {                              \
+		cmp##kind##_0, cmp##kind##_1, cmp##kind##_2, cmp##kind##_3,          \
+		cmp##kind##_4, cmp##kind##_5, cmp##kind##_6, cmp##kind##_7           \
+	};
+/* clang-format on */
 CMP8(ps, 16)
 CMP8(ss, 4)
 CMP8(pd, 16)
