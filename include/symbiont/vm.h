@@ -110,6 +110,18 @@ void vm_mem_written(struct vm *vm, uint64_t gpa, uint64_t len);
 struct irq_line vm_irq_line(struct vm *vm, unsigned gsi);
 void vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data);
 
+/* The irqchip seam, both directions, all with io_lock held.  Towards the
+ * CPUs (called by an irqchip model): the level of the ExtINT line (the
+ * PIC's INTR, on the BSP's LINT0) and a message for the local APICs
+ * (address 0xFEExxxxx, IOAPIC entries and PCI MSIs alike); dropped when the
+ * engine delivers interrupts by itself.  From the CPUs (called by an
+ * engine): the INTA cycle after ExtINT (vector, or -1) and the EOI of a
+ * level-triggered vector. */
+void vm_cpu_extint(struct vm *vm, int level);
+void vm_cpu_msi(struct vm *vm, uint64_t addr, uint32_t data);
+int vm_irqchip_ack(struct vm *vm);
+void vm_irqchip_eoi(struct vm *vm, uint8_t vector);
+
 /* Event loop: watch an fd for readability (callback under io_lock). */
 int vm_add_fd(struct vm *vm, int fd, void (*ready)(void *), void *opaque);
 void vm_remove_fd(struct vm *vm, int fd);

@@ -75,6 +75,10 @@ struct x86_state {
 #define RFLAGS_FIXED   (1ULL << 1)
 #define RFLAGS_IF      (1ULL << 9)
 
+/* IA32_APIC_BASE after reset.  Also the architectural MSI window: a message
+ * for the local APICs is a write to 0xFEExxxxx. */
+#define APIC_BASE_DEFAULT 0xFEE00000ULL
+
 /* Fills *s with the state of a CPU just after RESET (real mode at
  * F000:FFF0).  Loaders start from this and change what their entry
  * protocol needs. */

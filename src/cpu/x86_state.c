@@ -5,9 +5,8 @@
 
 #include "symbiont/x86.h"
 
-#define APIC_BASE_DEFAULT 0xFEE00000ULL
-#define APIC_BASE_ENABLE  (1ULL << 11)
-#define APIC_BASE_BSP     (1ULL << 8)
+#define APIC_BASE_ENABLE (1ULL << 11)
+#define APIC_BASE_BSP    (1ULL << 8)
 
 static void seg_real(struct x86_seg *g, uint8_t type)
 {

@@ -4,6 +4,7 @@
 #ifndef SYMBIONT_BOARD_H
 #define SYMBIONT_BOARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -11,7 +12,7 @@
 
 /* Fixed addresses of the PC layout. */
 #define BOARD_IOAPIC_BASE     0xFEC00000ULL
-#define BOARD_LAPIC_BASE      0xFEE00000ULL
+#define BOARD_LAPIC_BASE      APIC_BASE_DEFAULT
 #define BOARD_ACPI_BASE       0xE0000ULL    /* RSDP and tables: 0xE0000..0xFFFFF, e820-reserved */
 #define BOARD_PCI_MMIO_BASE   0xD0000000ULL /* BARs are placed here */
 #define BOARD_PCI_MMIO_SIZE   0x0F000000ULL
@@ -46,8 +47,10 @@ struct board {
 };
 
 /* Creates and wires the devices, writes the ACPI tables into guest memory.
- * Needs vm->engine chosen and initialised (to know has_irqchip). */
-int board_init(struct vm *vm, char *err, size_t errlen);
+ * irqchip: the board's PIC and IOAPIC models become vm->irqchip, their
+ * outputs going to the CPUs through vm_cpu_extint()/vm_cpu_msi(); false
+ * when the engine brought its own (KVM) and installed it already. */
+int board_init(struct vm *vm, bool irqchip, char *err, size_t errlen);
 void board_destroy(struct vm *vm);
 
 #endif

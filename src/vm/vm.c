@@ -132,9 +132,7 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 		vm->engine = NULL; /* init cleaned up after itself */
 		goto fail;
 	}
-	if (board_init(vm, err, errlen) < 0)
-		goto fail;
-	if (vm->engine->board_ready && vm->engine->board_ready(vm, err, errlen) < 0)
+	if (board_init(vm, !vm->engine->has_irqchip, err, errlen) < 0)
 		goto fail;
 	if (virtio_devices_init(vm, err, errlen) < 0)
 		goto fail;
@@ -228,6 +226,31 @@ void vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data)
 {
 	if (vm->irqchip && vm->irqchip->msi)
 		vm->irqchip->msi(vm->irqchip_ctx, addr, data);
+}
+
+void vm_cpu_extint(struct vm *vm, int level)
+{
+	if (vm->engine && vm->engine->extint)
+		vm->engine->extint(vm, level);
+}
+
+void vm_cpu_msi(struct vm *vm, uint64_t addr, uint32_t data)
+{
+	if (vm->engine && vm->engine->msi)
+		vm->engine->msi(vm, addr, data);
+}
+
+int vm_irqchip_ack(struct vm *vm)
+{
+	if (vm->irqchip && vm->irqchip->ack)
+		return vm->irqchip->ack(vm->irqchip_ctx);
+	return -1;
+}
+
+void vm_irqchip_eoi(struct vm *vm, uint8_t vector)
+{
+	if (vm->irqchip && vm->irqchip->eoi)
+		vm->irqchip->eoi(vm->irqchip_ctx, vector);
 }
 
 int vm_add_fd(struct vm *vm, int fd, void (*ready)(void *), void *opaque)

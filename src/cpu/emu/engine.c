@@ -12,16 +12,15 @@
  * When no vCPU can run (all halted or waiting for SIPI) the runner sleeps
  * on a condition variable until a kick: an interrupt for some vCPU
  * (lapic.c → emu_kick) or the VM stopping.  Interrupt controllers: the
- * board's 8259A and IOAPIC models (has_irqchip = false); the PIC's INTR
- * goes to the BSP's LINT0, IOAPIC messages and PCI MSIs to emu_msi(). */
+ * VM's irqchip (the board's 8259A and IOAPIC models, has_irqchip = false),
+ * seen only through the vm_cpu_* / vm_irqchip_* seam: the ExtINT line
+ * arrives on the BSP's LINT0, messages (IOAPIC entries, PCI MSIs) at
+ * emu_msi(), and the vector of an ExtINT comes from vm_irqchip_ack(). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cpu/emu/sys.h"
-#include "hw/board.h"
-#include "hw/ioapic.h"
-#include "hw/pic.h"
 
 #define EMU_SLICE_NS 2000000ULL
 
@@ -299,11 +298,10 @@ void emu_check_interrupts(struct emu_cpu *cpu)
 		return;
 	v = lapic_ack(cpu->lapic);
 	if (v == -2) {
-		struct board *b = cpu->vm ? cpu->vm->board : NULL;
-		if (!b || !b->pic)
+		if (!cpu->vm)
 			return;
 		pthread_mutex_lock(&cpu->vm->io_lock);
-		v = pic_ack(b->pic);
+		v = vm_irqchip_ack(cpu->vm);
 		pthread_mutex_unlock(&cpu->vm->io_lock);
 	}
 	if (v < 0)
@@ -313,18 +311,12 @@ void emu_check_interrupts(struct emu_cpu *cpu)
 	atomic_store(&cpu->irq_pending, true); /* another may be waiting */
 }
 
-/* ---- board hooks (io_lock held) ---- */
+/* ---- the irqchip's outputs (vm_cpu_extint / vm_cpu_msi, io_lock held) ---- */
 
-static void pic_intr(void *ctx, int level)
+static void emu_extint(struct vm *vm, int level)
 {
-	struct vm *vm = ctx;
 	if (vm->vcpus[0] && vm->vcpus[0]->priv)
 		lapic_set_lint0(emu_cpu_of(vm->vcpus[0])->lapic, level);
-}
-
-static void ioapic_msi(void *ctx, uint64_t addr, uint32_t data)
-{
-	emu_msi(ctx, addr, data);
 }
 
 static void slice_fire(void *opaque)
@@ -355,20 +347,6 @@ static int emu_init(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-static int emu_board_ready(struct vm *vm, char *err, size_t errlen)
-{
-	struct board *b = vm->board;
-	if (!b || !b->pic || !b->ioapic) {
-		snprintf(err, errlen, "emu: the board has no PIC/IOAPIC");
-		return -1;
-	}
-	pthread_mutex_lock(&vm->io_lock);
-	pic_set_output(b->pic, pic_intr, vm);
-	ioapic_set_output(b->ioapic, ioapic_msi, vm);
-	pthread_mutex_unlock(&vm->io_lock);
-	return 0;
-}
-
 static int emu_vcpu_init(struct vcpu *v, char *err, size_t errlen)
 {
 	struct emu_vcpu *ev = aligned_alloc(64, (sizeof(*ev) + 63) & ~(size_t)63);
@@ -385,7 +363,7 @@ static int emu_vcpu_init(struct vcpu *v, char *err, size_t errlen)
 	cpu->vcpu = v;
 	cpu->mem = &v->vm->mem;
 	atomic_init(&ev->sipi_vector, -1);
-	cpu->apic_base = BOARD_LAPIC_BASE | APIC_BASE_EN | (v->id == 0 ? APIC_BASE_BSP : 0);
+	cpu->apic_base = APIC_BASE_DEFAULT | APIC_BASE_EN | (v->id == 0 ? APIC_BASE_BSP : 0);
 	cpu->lapic = lapic_create(cpu, v->id);
 	if (!cpu->lapic) {
 		free(ev);
@@ -544,7 +522,8 @@ const struct engine_ops emu_engine_ops = {
 	.name = "emu",
 	.has_irqchip = false,
 	.init = emu_init,
-	.board_ready = emu_board_ready,
+	.extint = emu_extint,
+	.msi = emu_msi,
 	.vcpu_init = emu_vcpu_init,
 	.vcpu_set_state = emu_vcpu_set_state,
 	.vcpu_get_state = emu_vcpu_get_state,

@@ -13,8 +13,6 @@
 #include <string.h>
 
 #include "cpu/emu/sys.h"
-#include "hw/board.h"
-#include "hw/ioapic.h"
 #include "symbiont/vm.h"
 
 #define LAPIC_VERSION 0x50014 /* version 0x14, 6 LVT entries */
@@ -386,7 +384,7 @@ void emu_msi(struct vm *vm, uint64_t addr, uint32_t data)
 	int vector = data & 0xff, dm = (data >> 8) & 7;
 	bool level = (data >> 15) & 1;
 
-	if ((addr & 0xfff00000ULL) != 0xfee00000ULL)
+	if ((addr & 0xfff00000ULL) != APIC_BASE_DEFAULT)
 		return;
 	send(vm, NULL, 0, dest, logical, dm, vector, level);
 }
@@ -413,8 +411,8 @@ static void eoi(struct emu_lapic *l)
 	vclr(l->isr, v);
 	if (vtest(l->tmr, v)) {
 		vclr(l->tmr, v);
-		if (l->vm && l->vm->board && l->vm->board->ioapic)
-			ioapic_eoi(l->vm->board->ioapic, (uint8_t)v);
+		if (l->vm)
+			vm_irqchip_eoi(l->vm, (uint8_t)v);
 	}
 	if (vhighest(l->irr) >= 0)
 		wake(l);

@@ -238,12 +238,6 @@ fail:
 	return -1;
 }
 
-static int kvm_board_ready(struct vm *vm, char *err, size_t errlen)
-{
-	(void)vm, (void)err, (void)errlen;
-	return 0;
-}
-
 /* ---- CPUID policy -------------------------------------------------------- */
 
 static void put_entry(struct kvm_cpuid2 *c, uint32_t func, uint32_t index, uint32_t flags, const struct cpuid_regs *r)
@@ -683,7 +677,6 @@ const struct engine_ops kvm_engine_ops = {
 	.name = "kvm",
 	.has_irqchip = true,
 	.init = kvm_init,
-	.board_ready = kvm_board_ready,
 	.vcpu_init = kvm_vcpu_init,
 	.vcpu_set_state = kvm_vcpu_set_state,
 	.vcpu_get_state = kvm_vcpu_get_state,
