@@ -15,13 +15,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ACPI_PM1A_EVT    0x600
-#define ACPI_PM1A_CNT    0x604
-#define ACPI_PM_TMR      0x608
+#include "symbiont/layout.h"
+
 #define ACPI_SCI_IRQ     9
 #define ACPI_S5_SLP_TYP  5
 #define ACPI_PM_TIMER_HZ 3579545ULL
-#define ACPI_TABLES_SIZE 0x20000 /* BOARD_ACPI_BASE .. 1 MiB */
 
 struct vm;
 struct acpi_pm;

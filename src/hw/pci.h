@@ -36,8 +36,6 @@
 
 #define PCI_CFG_SIZE 256
 #define PCI_SLOTS    32
-#define PCI_IO_BASE  0xc000
-#define PCI_IO_END   0x10000
 
 /* Standard header offsets. */
 #define PCI_VENDOR_ID           0x00

@@ -125,23 +125,6 @@ void emu_cpu_get_state(struct emu_cpu *cpu, struct x86_state *s)
 	s->apic_base = cpu->apic_base;
 }
 
-/* Power-on values of the MSRs firmware would leave behind. */
-static void msr_reset(struct emu_cpu *cpu)
-{
-	cpu->pat = 0x0007040600070406ULL;
-	cpu->misc_enable = 1 | (1ULL << 11) | (1ULL << 12); /* fast strings; no BTS/PEBS */
-	cpu->mtrr_def_type = 0xc06;                         /* MTRRs on, fixed on, default WB */
-	for (int i = 0; i < 11; i++)
-		cpu->mtrr_fixed[i] = 0x0606060606060606ULL;
-	memset(cpu->mtrr_var, 0, sizeof(cpu->mtrr_var));
-	cpu->star = cpu->lstar = cpu->cstar = cpu->sfmask = cpu->kernel_gs_base = 0;
-	cpu->sysenter_cs = cpu->sysenter_esp = cpu->sysenter_eip = 0;
-	cpu->tsc_aux = 0;
-	memset(cpu->dr, 0, sizeof(cpu->dr));
-	cpu->dr[6] = 0xffff0ff0;
-	cpu->dr[7] = 0x400;
-}
-
 void emu_yield(struct emu_cpu *cpu)
 {
 	if (!cpu->vcpu || !ev_of(cpu)->in_slice)
@@ -370,7 +353,7 @@ static int emu_vcpu_init(struct vcpu *v, char *err, size_t errlen)
 		snprintf(err, errlen, "emu: out of memory");
 		return -1;
 	}
-	msr_reset(cpu);
+	emu_msr_reset(cpu);
 	emu_fpu_reset(cpu);
 	x86_state_reset(&s);
 	s.apic_base = cpu->apic_base;
