@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "symbiont/bus.h"
+#include "symbiont/clock.h"
 #include "symbiont/irq.h"
 #include "symbiont/memory.h"
 #include "symbiont/timer.h"
@@ -58,6 +59,9 @@ struct vm {
 	pthread_mutex_t io_lock;
 	struct io_bus pio, mmio;
 	struct timer_list timers;
+	/* Time as this VM sees it (all devices, engines, timers); host
+	 * CLOCK_MONOTONIC unless the engine's init or a test sets a source. */
+	struct vm_clock clock;
 
 	/* Where device interrupt lines go: set by the engine at init (KVM's
 	 * in-kernel chip, or the board's PIC/IOAPIC models for emu). */
@@ -93,6 +97,13 @@ void vm_request_exit(struct vm *vm, int status);
 static inline bool vm_stopping(const struct vm *vm)
 {
 	return atomic_load_explicit(&vm->stopping, memory_order_relaxed);
+}
+
+/* Now on the VM's clock.  vm may be NULL (units tested without a VM): the
+ * host clock. */
+static inline uint64_t vm_now(const struct vm *vm)
+{
+	return vm_clock_read(vm ? &vm->clock : NULL);
 }
 
 /* Device access from an engine: takes io_lock and dispatches.  Unclaimed

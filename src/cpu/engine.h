@@ -29,7 +29,9 @@ struct engine_ops {
 	 * IOAPIC models. */
 	bool has_irqchip;
 	/* VM-wide set-up after memory exists, before devices: creates the VM,
-	 * maps memory, installs vm->irqchip when has_irqchip.  err gets one line. */
+	 * maps memory, installs vm->irqchip when has_irqchip, and may supply
+	 * the VM's time source in vm->clock (both engines leave the host
+	 * clock).  err gets one line. */
 	int (*init)(struct vm *vm, char *err, size_t errlen);
 	/* The CPU side of a board irqchip (engines without has_irqchip), reached
 	 * through vm_cpu_extint()/vm_cpu_msi(), io_lock held: the ExtINT line's

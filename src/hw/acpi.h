@@ -30,7 +30,5 @@ uint64_t acpi_build_tables(struct vm *vm, int ncpus, char *err, size_t errlen);
 
 struct acpi_pm *acpi_pm_create(struct vm *vm);
 void acpi_pm_destroy(struct acpi_pm *pm);
-/* Tests: replace the time source of the PM timer (default clock_ns). */
-void acpi_pm_set_clock(struct acpi_pm *pm, uint64_t (*now)(void *ctx), void *ctx);
 
 #endif

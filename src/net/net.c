@@ -4,12 +4,12 @@
 
 #include "net/net.h"
 
-struct net_backend *net_backend_create(const char *spec, char *err, size_t errlen)
+struct net_backend *net_backend_create(const char *spec, const struct vm_clock *clock, char *err, size_t errlen)
 {
 	if (!strcmp(spec, "user"))
-		return net_slirp_create("", err, errlen);
+		return net_slirp_create("", clock, err, errlen);
 	if (!strncmp(spec, "user,", 5))
-		return net_slirp_create(spec + 5, err, errlen);
+		return net_slirp_create(spec + 5, clock, err, errlen);
 	if (!strncmp(spec, "tap:", 4))
 		return net_tap_create(spec + 4, err, errlen);
 	if (!strncmp(spec, "tap,ifname=", 11))

@@ -296,7 +296,7 @@ static void event_loop(struct vm *vm, int sigfd)
 		int n, nsnap;
 
 		pthread_mutex_lock(&vm->io_lock);
-		now = clock_ns();
+		now = vm_now(vm);
 		next = timers_run(&vm->timers, now);
 		nsnap = vm->nfds;
 		memcpy(snap, vm->fds, nsnap * sizeof(snap[0]));

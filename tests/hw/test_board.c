@@ -150,7 +150,7 @@ static void test_random_access_storm(void **state)
 		else
 			pin(t, port, size);
 		if ((i & 1023) == 0)
-			timers_run(&t->vm->timers, clock_ns() + (x >> 44));
+			timers_run(&t->vm->timers, vm_now(t->vm) + (x >> 44));
 	}
 	board_destroy(t->vm);
 	assert_int_equal(t->vm->pio.n, 0);

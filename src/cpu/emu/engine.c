@@ -310,7 +310,7 @@ static void slice_fire(void *opaque)
 		atomic_store(&ev->slice_over, true);
 		atomic_store(&ev->cpu.irq_pending, true);
 	}
-	timer_arm(&e->slice, clock_ns() + EMU_SLICE_NS);
+	timer_arm(&e->slice, vm_now(e->vm) + EMU_SLICE_NS);
 }
 
 /* ---- engine_ops ---- */
@@ -402,7 +402,7 @@ static void run_all(struct vm *vm, struct emu_engine *e)
 
 	if (n > 1) {
 		pthread_mutex_lock(&vm->io_lock);
-		timer_arm(&e->slice, clock_ns() + EMU_SLICE_NS);
+		timer_arm(&e->slice, vm_now(e->vm) + EMU_SLICE_NS);
 		pthread_mutex_unlock(&vm->io_lock);
 	}
 	while (!vm_stopping(vm)) {

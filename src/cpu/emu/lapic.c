@@ -245,7 +245,7 @@ static void timer_fire(void *opaque)
 		return;
 	lvt_deliver(l, LVT_TIMER);
 	if (timer_mode(l) == 1) {
-		uint64_t p = period_ns(l), now = clock_ns();
+		uint64_t p = period_ns(l), now = vm_now(l->vm);
 		if (p < MIN_PERIOD_NS)
 			p = MIN_PERIOD_NS;
 		l->timer_start += p;
@@ -260,7 +260,7 @@ static uint32_t current_count(struct emu_lapic *l)
 	uint64_t el, ticks;
 	if (!l->timer_init || timer_mode(l) == 2)
 		return 0;
-	el = clock_ns() - l->timer_start;
+	el = vm_now(l->vm) - l->timer_start;
 	ticks = el / tick_ns(l);
 	if (timer_mode(l) == 1)
 		return l->timer_init - (uint32_t)(ticks % l->timer_init);
@@ -272,7 +272,7 @@ static void timer_load(struct emu_lapic *l, uint32_t count)
 	uint64_t p;
 	timer_stop(l);
 	l->timer_init = count;
-	l->timer_start = clock_ns();
+	l->timer_start = vm_now(l->vm);
 	if (!count || timer_mode(l) == 2)
 		return;
 	p = period_ns(l);
@@ -508,7 +508,7 @@ static void reg_write(struct emu_lapic *l, unsigned reg, uint32_t v)
 		/* Keep the remaining count running at the new rate. */
 		if (l->timer_init && timer_mode(l) != 2 && l->timer_armed) {
 			timer_stop(l);
-			l->timer_start = clock_ns() - (uint64_t)(l->timer_init - cur) * tick_ns(l);
+			l->timer_start = vm_now(l->vm) - (uint64_t)(l->timer_init - cur) * tick_ns(l);
 			timer_arm_at(l, l->timer_start + period_ns(l));
 		}
 		break;

@@ -29,7 +29,7 @@ static void need_cpl0(struct emu_cpu *cpu)
 
 uint64_t emu_rdtsc(struct emu_cpu *cpu)
 {
-	return clock_ns() * (EMU_TSC_HZ / 1000000000ULL) + cpu->tsc_offset;
+	return vm_now(cpu->vm) * (EMU_TSC_HZ / 1000000000ULL) + cpu->tsc_offset;
 }
 
 /* ---- control registers -------------------------------------------------------- */

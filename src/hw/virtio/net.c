@@ -224,7 +224,7 @@ fail:
 
 void *virtio_net_create(struct vm *vm, const char *spec, char *err, size_t errlen)
 {
-	struct net_backend *be = net_backend_create(spec, err, errlen);
+	struct net_backend *be = net_backend_create(spec, &vm->clock, err, errlen);
 
 	if (!be)
 		return NULL;
