@@ -21,13 +21,11 @@
 #define VM_MAX_NICS  4
 
 struct engine_ops;
-struct board;
-struct virtio_set;
 struct vcpu;
 
 struct vm_config {
 	const char *engine; /* "auto", "emu" or "kvm" */
-	const char *kernel; /* NULL: the default guest in build/guest */
+	const char *kernel; /* required: the command line fills in the default guest */
 	const char *initrd;
 	const char *append;
 	uint64_t mem_size;
@@ -73,9 +71,6 @@ struct vm {
 	struct vcpu *vcpus[VM_MAX_CPUS];
 	int ncpus;
 
-	struct board *board;
-	struct virtio_set *virtio; /* src/hw/virtio/devices.c */
-
 	struct vm_fd fds[VM_MAX_FDS];
 	int nfds;
 	int wake_fd; /* eventfd: wakes the loop when timers or fds change */
@@ -85,11 +80,14 @@ struct vm {
 	int exit_status; /* valid once stopping */
 };
 
-struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen);
+/* The VM's core: memory, buses, timers, clock, the event loop's fds; no
+ * engine, devices or vCPUs (src/machine/builder.c adds those, and takes
+ * them down before vm_free).  NULL with a one-line reason in err. */
+struct vm *vm_new(const struct vm_config *cfg, char *err, size_t errlen);
+void vm_free(struct vm *vm);
 /* Runs the VM until it powers off, resets or fails; returns the process
  * exit status (see README: power-off 0, debug-exit (v<<1)|1, failure 1). */
 int vm_run(struct vm *vm);
-void vm_destroy(struct vm *vm);
 
 /* Ends the VM with this exit status.  Safe from any thread; the first call
  * wins. */

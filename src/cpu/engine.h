@@ -60,5 +60,9 @@ extern const struct engine_ops kvm_engine_ops;
 
 /* Resolves "auto"/"emu"/"kvm" to an engine, or NULL with a reason in err. */
 const struct engine_ops *engine_select(const char *name, char *err, size_t errlen);
+/* The names engine_select() resolves, without probing the host (a name can
+ * be known and its engine still unusable here): for the command line. */
+bool engine_known(const char *name);
+extern const char engine_names[]; /* "auto, emu or kvm" */
 
 #endif

@@ -76,15 +76,14 @@ static void ioapic_msi(void *ctx, uint64_t addr, uint32_t data)
 		}                                                                                              \
 	} while (0)
 
-int board_init(struct vm *vm, bool irqchip, char *err, size_t errlen)
+struct board *board_init(struct vm *vm, bool irqchip, char *err, size_t errlen)
 {
 	struct board *b = calloc(1, sizeof(*b));
 	if (!b) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return NULL;
 	}
 	b->vm = vm;
-	vm->board = b;
 	if (irqchip) {
 		CREATE(pic, pic_create(vm), "8259A PIC");
 		CREATE(ioapic, ioapic_create(vm, BOARD_IOAPIC_BASE), "IOAPIC");
@@ -106,17 +105,18 @@ int board_init(struct vm *vm, bool irqchip, char *err, size_t errlen)
 	b->acpi_rsdp = acpi_build_tables(vm, vm->ncpus > 0 ? vm->ncpus : 1, err, errlen);
 	if (!b->acpi_rsdp)
 		goto fail;
-	return 0;
+	return b;
 fail:
-	board_destroy(vm);
-	return -1;
+	board_destroy(b);
+	return NULL;
 }
 
-void board_destroy(struct vm *vm)
+void board_destroy(struct board *b)
 {
-	struct board *b = vm->board;
+	struct vm *vm;
 	if (!b)
 		return;
+	vm = b->vm;
 	acpi_pm_destroy(b->acpi_pm);
 	pci_host_destroy(b->pci);
 	debugexit_destroy(b->debugexit);
@@ -132,5 +132,4 @@ void board_destroy(struct vm *vm)
 	ioapic_destroy(b->ioapic);
 	pic_destroy(b->pic);
 	free(b);
-	vm->board = NULL;
 }

@@ -45,7 +45,7 @@ struct board {
  * irqchip: the board's PIC and IOAPIC models become vm->irqchip, their
  * outputs going to the CPUs through vm_cpu_extint()/vm_cpu_msi(); false
  * when the engine brought its own (KVM) and installed it already. */
-int board_init(struct vm *vm, bool irqchip, char *err, size_t errlen);
-void board_destroy(struct vm *vm);
+struct board *board_init(struct vm *vm, bool irqchip, char *err, size_t errlen);
+void board_destroy(struct board *b);
 
 #endif

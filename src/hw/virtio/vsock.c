@@ -830,7 +830,7 @@ fail:
 	return NULL;
 }
 
-void *virtio_vsock_create(struct vm *vm, const char *spec, char *err, size_t errlen)
+void *virtio_vsock_create(struct vm *vm, struct pci_host *h, const char *spec, char *err, size_t errlen)
 {
 	char *end;
 	const char *uds = NULL;
@@ -849,7 +849,7 @@ void *virtio_vsock_create(struct vm *vm, const char *spec, char *err, size_t err
 		}
 		uds = end + 5;
 	}
-	return virtio_vsock_new(vm, NULL, cid, uds, true, err, errlen);
+	return virtio_vsock_new(vm, h, cid, uds, true, err, errlen);
 }
 
 void virtio_vsock_destroy(void *dev)
