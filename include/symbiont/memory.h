@@ -13,10 +13,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define MEM_HOLE_START 0xC0000000ULL /* 3 GiB: start of the 32-bit MMIO hole */
-#define MEM_4G         0x100000000ULL
-#define MEM_MIN_SIZE   (16ULL << 20) /* smallest guest we accept */
-#define MEM_MAX_SIZE   (1ULL << 40)  /* 1 TiB: anything larger is a typo */
+#include "symbiont/layout.h"
+
+#define MEM_MIN_SIZE (16ULL << 20) /* smallest guest we accept */
+#define MEM_MAX_SIZE (1ULL << 40)  /* 1 TiB: anything larger is a typo */
 
 struct guest_mem {
 	uint8_t *host;     /* low RAM, then high RAM, contiguous */

@@ -1,5 +1,5 @@
-/* VM timers.  Deadlines are in nanoseconds of the VM clock (host
- * CLOCK_MONOTONIC today; one place to change for record/replay).  Timers
+/* VM timers.  Deadlines are in nanoseconds of the VM's clock (vm_now(),
+ * symbiont/clock.h), the same clock the event loop passes to timers_run.  Timers
  * fire on the VM's event-loop thread with vm->io_lock held, the same lock
  * device register accesses run under, so device code needs no locking.
  * timer_arm()/timer_cancel() must be called with vm->io_lock held: device
@@ -26,8 +26,6 @@ struct timer_list {
 	void (*changed)(void *ctx); /* wakes the loop when the head moves */
 	void *ctx;
 };
-
-uint64_t clock_ns(void);
 
 void timer_init(struct vm_timer *t, struct timer_list *list, void (*fire)(void *), void *opaque);
 void timer_arm(struct vm_timer *t, uint64_t deadline_ns);

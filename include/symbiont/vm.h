@@ -9,6 +9,7 @@
 #include <stdint.h>
 
 #include "symbiont/bus.h"
+#include "symbiont/clock.h"
 #include "symbiont/irq.h"
 #include "symbiont/memory.h"
 #include "symbiont/timer.h"
@@ -20,13 +21,11 @@
 #define VM_MAX_NICS  4
 
 struct engine_ops;
-struct board;
-struct virtio_set;
 struct vcpu;
 
 struct vm_config {
 	const char *engine; /* "auto", "emu" or "kvm" */
-	const char *kernel; /* NULL: the default guest in build/guest */
+	const char *kernel; /* required: the command line fills in the default guest */
 	const char *initrd;
 	const char *append;
 	uint64_t mem_size;
@@ -58,6 +57,9 @@ struct vm {
 	pthread_mutex_t io_lock;
 	struct io_bus pio, mmio;
 	struct timer_list timers;
+	/* Time as this VM sees it (all devices, engines, timers); host
+	 * CLOCK_MONOTONIC unless the engine's init or a test sets a source. */
+	struct vm_clock clock;
 
 	/* Where device interrupt lines go: set by the engine at init (KVM's
 	 * in-kernel chip, or the board's PIC/IOAPIC models for emu). */
@@ -68,9 +70,6 @@ struct vm {
 	void *engine_priv;
 	struct vcpu *vcpus[VM_MAX_CPUS];
 	int ncpus;
-
-	struct board *board;
-	struct virtio_set *virtio; /* src/hw/virtio/devices.c */
 
 	struct vm_fd fds[VM_MAX_FDS];
 	int nfds;
@@ -95,15 +94,14 @@ struct vm {
 	const char *exit_reason; /* for the SHUTDOWN event */
 };
 
-/* Everything about cfg that can be told without building anything: memory
- * size against the host's RAM, vCPU count, the device specs' syntax.  A
- * failure is the caller's mistake (a usage error), not the host's. */
-int vm_config_check(const struct vm_config *cfg, char *err, size_t errlen);
-struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen);
+/* The VM's core: memory, buses, timers, clock, the event loop's fds; no
+ * engine, devices or vCPUs (src/machine/builder.c adds those, and takes
+ * them down before vm_free).  NULL with a one-line reason in err. */
+struct vm *vm_new(const struct vm_config *cfg, char *err, size_t errlen);
+void vm_free(struct vm *vm);
 /* Runs the VM until it powers off, resets or fails; returns the process
  * exit status (see README: power-off 0, debug-exit (v<<1)|1, failure 1). */
 int vm_run(struct vm *vm);
-void vm_destroy(struct vm *vm);
 
 /* Ends the VM with this exit status.  Safe from any thread; the first call
  * wins.  The _reason form names why, for the control API's SHUTDOWN event
@@ -118,6 +116,13 @@ void vm_control_close(struct vm *vm);
 static inline bool vm_stopping(const struct vm *vm)
 {
 	return atomic_load_explicit(&vm->stopping, memory_order_relaxed);
+}
+
+/* Now on the VM's clock.  vm may be NULL (units tested without a VM): the
+ * host clock. */
+static inline uint64_t vm_now(const struct vm *vm)
+{
+	return vm_clock_read(vm ? &vm->clock : NULL);
 }
 
 /* Device access from an engine: takes io_lock and dispatches.  Unclaimed
@@ -156,6 +161,18 @@ void vm_vcpu_park(struct vm *vm);
 /* Bracket an engine's vcpu_run (vm_run does it). */
 void vm_vcpu_thread_enter(struct vm *vm);
 void vm_vcpu_thread_leave(struct vm *vm);
+
+/* The irqchip seam, both directions, all with io_lock held.  Towards the
+ * CPUs (called by an irqchip model): the level of the ExtINT line (the
+ * PIC's INTR, on the BSP's LINT0) and a message for the local APICs
+ * (address 0xFEExxxxx, IOAPIC entries and PCI MSIs alike); dropped when the
+ * engine delivers interrupts by itself.  From the CPUs (called by an
+ * engine): the INTA cycle after ExtINT (vector, or -1) and the EOI of a
+ * level-triggered vector. */
+void vm_cpu_extint(struct vm *vm, int level);
+void vm_cpu_msi(struct vm *vm, uint64_t addr, uint32_t data);
+int vm_irqchip_ack(struct vm *vm);
+void vm_irqchip_eoi(struct vm *vm, uint8_t vector);
 
 /* Event loop: watch an fd for readability (callback under io_lock). */
 int vm_add_fd(struct vm *vm, int fd, void (*ready)(void *), void *opaque);

@@ -1,5 +1,7 @@
 /* Architectural x86-64 vCPU state exchanged between the engines, the
- * loaders and services.  Both engines convert to and from this. */
+ * loaders and services, and the architectural names (control-register,
+ * RFLAGS and APIC-base bits, MSR numbers) every engine shares: each is
+ * defined here once.  Both engines convert to and from struct x86_state. */
 #ifndef SYMBIONT_X86_H
 #define SYMBIONT_X86_H
 
@@ -72,8 +74,74 @@ struct x86_state {
 #define EFER_LME       (1ULL << 8)
 #define EFER_LMA       (1ULL << 10)
 #define EFER_NXE       (1ULL << 11)
-#define RFLAGS_FIXED   (1ULL << 1)
-#define RFLAGS_IF      (1ULL << 9)
+
+/* RFLAGS. */
+#define RFLAGS_CF    (1ULL << 0)
+#define RFLAGS_FIXED (1ULL << 1)
+#define RFLAGS_PF    (1ULL << 2)
+#define RFLAGS_AF    (1ULL << 4)
+#define RFLAGS_ZF    (1ULL << 6)
+#define RFLAGS_SF    (1ULL << 7)
+#define RFLAGS_TF    (1ULL << 8)
+#define RFLAGS_IF    (1ULL << 9)
+#define RFLAGS_DF    (1ULL << 10)
+#define RFLAGS_OF    (1ULL << 11)
+#define RFLAGS_IOPL  (3ULL << 12)
+#define RFLAGS_NT    (1ULL << 14)
+#define RFLAGS_RF    (1ULL << 16)
+#define RFLAGS_VM    (1ULL << 17)
+#define RFLAGS_AC    (1ULL << 18)
+#define RFLAGS_VIF   (1ULL << 19)
+#define RFLAGS_VIP   (1ULL << 20)
+#define RFLAGS_ID    (1ULL << 21)
+/* The six arithmetic flags (the emu engine computes them lazily). */
+#define RFLAGS_ARITH (RFLAGS_CF | RFLAGS_PF | RFLAGS_AF | RFLAGS_ZF | RFLAGS_SF | RFLAGS_OF)
+
+/* IA32_APIC_BASE: its value after reset, which is also the architectural
+ * MSI window (a message for the local APICs is a write to 0xFEExxxxx), and
+ * its flag bits. */
+#define APIC_BASE_DEFAULT 0xFEE00000ULL
+#define APIC_BASE_BSP     (1ULL << 8)
+#define APIC_BASE_EXTD    (1ULL << 10)
+#define APIC_BASE_EN      (1ULL << 11)
+
+/* MSR numbers. */
+#define MSR_TSC               0x10
+#define MSR_PLATFORM_ID       0x17
+#define MSR_APIC_BASE         0x1b
+#define MSR_FEATURE_CONTROL   0x3a
+#define MSR_TSC_ADJUST        0x3b
+#define MSR_SPEC_CTRL         0x48
+#define MSR_PRED_CMD          0x49
+#define MSR_BIOS_SIGN_ID      0x8b
+#define MSR_PLATFORM_INFO     0xce
+#define MSR_MTRRCAP           0xfe
+#define MSR_ARCH_CAPABILITIES 0x10a
+#define MSR_SYSENTER_CS       0x174
+#define MSR_SYSENTER_ESP      0x175
+#define MSR_SYSENTER_EIP      0x176
+#define MSR_MCG_CAP           0x179
+#define MSR_MCG_STATUS        0x17a
+#define MSR_MISC_ENABLE       0x1a0
+#define MSR_MTRR_PHYS_BASE0   0x200
+#define MSR_MTRR_FIX64K       0x250
+#define MSR_MTRR_FIX16K_80000 0x258
+#define MSR_MTRR_FIX16K_A0000 0x259
+#define MSR_MTRR_FIX4K_C0000  0x268
+#define MSR_PAT               0x277
+#define MSR_MTRR_DEF_TYPE     0x2ff
+#define MSR_TSC_DEADLINE      0x6e0
+#define MSR_EFER              0xc0000080
+#define MSR_STAR              0xc0000081
+#define MSR_LSTAR             0xc0000082
+#define MSR_CSTAR             0xc0000083
+#define MSR_SFMASK            0xc0000084
+#define MSR_FS_BASE           0xc0000100
+#define MSR_GS_BASE           0xc0000101
+#define MSR_KERNEL_GS_BASE    0xc0000102
+#define MSR_TSC_AUX           0xc0000103
+
+#define MISC_ENABLE_FAST_STRING (1ULL << 0)
 
 /* Fills *s with the state of a CPU just after RESET (real mode at
  * F000:FFF0).  Loaders start from this and change what their entry

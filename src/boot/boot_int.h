@@ -1,13 +1,5 @@
-/* Private interface between the loader files in src/boot/.
- *
- * Low-memory plan shared by the protocols (all below the EBDA at 0x9fc00,
- * so the kernel, which must lie at or above 1 MiB, can never overlap it):
- *   0x1000  GDT
- *   0x2000  multiboot information, module list, memory map, strings
- *   0x7000  Linux boot_params (zero page)
- *   0x9000  Linux identity page tables: PML4, PDPT, 4 PDs (to 0xf000)
- *   0x20000 command line (up to BOOT_CMDLINE_MAX bytes)
- */
+/* Private interface between the loader files in src/boot/.  The
+ * low-memory plan the protocols share (BOOT_*) is in symbiont/layout.h. */
 #ifndef SYMBIONT_BOOT_INT_H
 #define SYMBIONT_BOOT_INT_H
 
@@ -17,16 +9,8 @@
 #include <string.h>
 
 #include "boot/boot.h"
+#include "symbiont/layout.h"
 
-#define BOOT_GDT         0x1000ULL
-#define BOOT_MBI         0x2000ULL
-#define BOOT_ZERO_PAGE   0x7000ULL
-#define BOOT_PML4        0x9000ULL
-#define BOOT_CMDLINE     0x20000ULL
-#define BOOT_CMDLINE_MAX (0x9f000ULL - BOOT_CMDLINE)
-
-#define BOOT_EBDA             0x9fc00ULL  /* start of the e820-reserved legacy area */
-#define BOOT_HIGH             0x100000ULL /* 1 MiB: kernels and initrds live above */
 #define BOOT_MAX_DECOMPRESSED (512ULL << 20)
 
 /* Formats "kernel: ..." style messages; always returns -1. */

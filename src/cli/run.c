@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "cli/cli.h"
+#include "cli/guest.h"
+#include "machine/builder.h"
 #include "symbiont/vm.h"
 
 void usage_run(void)
@@ -70,6 +72,8 @@ int cmd_run(int argc, char **argv)
 	struct vm_config cfg = { .engine = "auto", .mem_size = 512ULL << 20, .ncpus = 1, .serial = "stdio" };
 	char err[512] = "", api_path[512] = "";
 	const char *api = NULL, *name = NULL;
+	struct cli_guest guest;
+	struct machine *m;
 	struct vm *vm;
 	int c, status;
 
@@ -78,8 +82,11 @@ int cmd_run(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
 		switch (c) {
 		case OPT_ENGINE:
-			if (strcmp(optarg, "auto") && strcmp(optarg, "emu") && strcmp(optarg, "kvm"))
-				return usage_error("--engine must be auto, emu or kvm, not '%s'", optarg);
+			if (!machine_engine_known(optarg)) {
+				char msg[96];
+				snprintf(msg, sizeof(msg), "--engine must be %s, not '%%s'", machine_engine_names());
+				return usage_error(msg, optarg);
+			}
 			cfg.engine = optarg;
 			break;
 		case OPT_KERNEL: cfg.kernel = optarg; break;
@@ -140,14 +147,15 @@ int cmd_run(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (vm_config_check(&cfg, err, sizeof(err)) < 0)
+	if (machine_config_check(&cfg, err, sizeof(err)) < 0)
 		return usage_error("%s", err);
 
-	vm = vm_create(&cfg, err, sizeof(err));
-	if (!vm) {
+	if (cli_default_guest(&cfg, &guest, err, sizeof(err)) < 0 || !(m = machine_build(&cfg, err, sizeof(err)))) {
 		fprintf(stderr, "symbiont: %s\n", err[0] ? err : "cannot create the VM");
+		cli_guest_free(&guest);
 		return 1;
 	}
+	vm = machine_vm(m);
 	if (api || name) {
 		if (api)
 			snprintf(api_path, sizeof(api_path), "%s", api);
@@ -161,10 +169,12 @@ int cmd_run(int argc, char **argv)
 	}
 	status = vm_run(vm);
 	vm_control_close(vm); /* after SHUTDOWN has been sent */
-	vm_destroy(vm);
+	machine_destroy(m);
+	cli_guest_free(&guest);
 	return status;
 fail:
 	fprintf(stderr, "symbiont: %s\n", err);
-	vm_destroy(vm);
+	machine_destroy(m);
+	cli_guest_free(&guest);
 	return 1;
 }

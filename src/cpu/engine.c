@@ -31,6 +31,13 @@ static int kvm_is_pvm(void)
 	return stat("/sys/module/kvm_pvm", &st) == 0;
 }
 
+const char engine_names[] = "auto, emu or kvm";
+
+bool engine_known(const char *name)
+{
+	return !strcmp(name, "auto") || !strcmp(name, "emu") || !strcmp(name, "kvm");
+}
+
 const struct engine_ops *engine_select(const char *name, char *err, size_t errlen)
 {
 	char tmp[160];
@@ -44,6 +51,6 @@ const struct engine_ops *engine_select(const char *name, char *err, size_t errle
 		return &emu_engine_ops;
 	if (!strcmp(name, "kvm"))
 		return kvm_usable(err, errlen) ? &kvm_engine_ops : NULL;
-	snprintf(err, errlen, "unknown engine '%s' (auto, emu or kvm)", name);
+	snprintf(err, errlen, "unknown engine '%s' (%s)", name, engine_names);
 	return NULL;
 }

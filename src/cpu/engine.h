@@ -26,13 +26,19 @@ struct vcpu {
 struct engine_ops {
 	const char *name;
 	/* True when interrupts are handled by the engine itself (KVM's in-kernel
-	 * PIC/IOAPIC/LAPIC): the board then skips its PIC and IOAPIC models. */
+	 * PIC/IOAPIC/LAPIC): the builder then asks the board for no PIC and
+	 * IOAPIC models. */
 	bool has_irqchip;
 	/* VM-wide set-up after memory exists, before devices: creates the VM,
-	 * maps memory, installs vm->irqchip when has_irqchip.  err gets one line. */
+	 * maps memory, installs vm->irqchip when has_irqchip, and may supply
+	 * the VM's time source in vm->clock (both engines leave the host
+	 * clock).  err gets one line. */
 	int (*init)(struct vm *vm, char *err, size_t errlen);
-	/* Called after the board is up (for emu: hook the PIC/IOAPIC models). */
-	int (*board_ready)(struct vm *vm, char *err, size_t errlen);
+	/* The CPU side of a board irqchip (engines without has_irqchip), reached
+	 * through vm_cpu_extint()/vm_cpu_msi(), io_lock held: the ExtINT line's
+	 * level and a message for the local APICs. */
+	void (*extint)(struct vm *vm, int level);
+	void (*msi)(struct vm *vm, uint64_t addr, uint32_t data);
 	int (*vcpu_init)(struct vcpu *cpu, char *err, size_t errlen);
 	int (*vcpu_set_state)(struct vcpu *cpu, const struct x86_state *s);
 	int (*vcpu_get_state)(struct vcpu *cpu, struct x86_state *s);
@@ -55,5 +61,9 @@ extern const struct engine_ops kvm_engine_ops;
 
 /* Resolves "auto"/"emu"/"kvm" to an engine, or NULL with a reason in err. */
 const struct engine_ops *engine_select(const char *name, char *err, size_t errlen);
+/* The names engine_select() resolves, without probing the host (a name can
+ * be known and its engine still unusable here): for the command line. */
+bool engine_known(const char *name);
+extern const char engine_names[]; /* "auto, emu or kvm" */
 
 #endif

@@ -5,10 +5,6 @@
 
 #include "symbiont/x86.h"
 
-#define APIC_BASE_DEFAULT 0xFEE00000ULL
-#define APIC_BASE_ENABLE  (1ULL << 11)
-#define APIC_BASE_BSP     (1ULL << 8)
-
 static void seg_real(struct x86_seg *g, uint8_t type)
 {
 	memset(g, 0, sizeof(*g));
@@ -52,7 +48,7 @@ void x86_state_reset(struct x86_state *s)
 	s->ldt.present = 1;
 	/* The hardware reset value: x2APIC off, xAPIC enabled, BSP flag set.
 	 * Engines clear BSP for application processors. */
-	s->apic_base = APIC_BASE_DEFAULT | APIC_BASE_ENABLE | APIC_BASE_BSP;
+	s->apic_base = APIC_BASE_DEFAULT | APIC_BASE_EN | APIC_BASE_BSP;
 	s->gpr[X86_RDX] = 0x600; /* processor signature: family 6 */
 }
 

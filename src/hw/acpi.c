@@ -562,15 +562,7 @@ struct acpi_pm {
 	struct vm *vm;
 	uint16_t sts, en, cnt;
 	uint64_t t0;
-	uint64_t (*now)(void *ctx);
-	void *now_ctx;
 };
-
-static uint64_t default_now(void *ctx)
-{
-	(void)ctx;
-	return clock_ns();
-}
 
 static uint64_t sub(uint32_t v, uint64_t off, unsigned size)
 {
@@ -617,7 +609,7 @@ static void cnt_write(void *dev, uint64_t off, uint64_t val, unsigned size)
 static uint64_t tmr_read(void *dev, uint64_t off, unsigned size)
 {
 	struct acpi_pm *pm = dev;
-	uint64_t ns = pm->now(pm->now_ctx) - pm->t0;
+	uint64_t ns = vm_now(pm->vm) - pm->t0;
 	uint32_t ticks = (uint32_t)((unsigned __int128)ns * ACPI_PM_TIMER_HZ / 1000000000ULL);
 	return sub(ticks, off, size);
 }
@@ -640,8 +632,7 @@ struct acpi_pm *acpi_pm_create(struct vm *vm)
 	if (!pm)
 		return NULL;
 	pm->vm = vm;
-	pm->now = default_now;
-	pm->t0 = clock_ns();
+	pm->t0 = vm_now(vm);
 	if (io_bus_register(&vm->pio, ACPI_PM1A_EVT, 4, &evt_ops, pm))
 		goto fail;
 	if (io_bus_register(&vm->pio, ACPI_PM1A_CNT, 2, &cnt_ops, pm))
@@ -666,11 +657,4 @@ void acpi_pm_destroy(struct acpi_pm *pm)
 	io_bus_unregister(&pm->vm->pio, ACPI_PM1A_CNT);
 	io_bus_unregister(&pm->vm->pio, ACPI_PM_TMR);
 	free(pm);
-}
-
-void acpi_pm_set_clock(struct acpi_pm *pm, uint64_t (*now)(void *ctx), void *ctx)
-{
-	pm->now = now;
-	pm->now_ctx = ctx;
-	pm->t0 = now(ctx);
 }

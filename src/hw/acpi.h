@@ -15,13 +15,11 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define ACPI_PM1A_EVT    0x600
-#define ACPI_PM1A_CNT    0x604
-#define ACPI_PM_TMR      0x608
+#include "symbiont/layout.h"
+
 #define ACPI_SCI_IRQ     9
 #define ACPI_S5_SLP_TYP  5
 #define ACPI_PM_TIMER_HZ 3579545ULL
-#define ACPI_TABLES_SIZE 0x20000 /* BOARD_ACPI_BASE .. 1 MiB */
 
 struct vm;
 struct acpi_pm;
@@ -32,7 +30,5 @@ uint64_t acpi_build_tables(struct vm *vm, int ncpus, char *err, size_t errlen);
 
 struct acpi_pm *acpi_pm_create(struct vm *vm);
 void acpi_pm_destroy(struct acpi_pm *pm);
-/* Tests: replace the time source of the PM timer (default clock_ns). */
-void acpi_pm_set_clock(struct acpi_pm *pm, uint64_t (*now)(void *ctx), void *ctx);
 
 #endif

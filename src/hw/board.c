@@ -10,7 +10,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#include "cpu/engine.h"
 #include "hw/acpi.h"
 #include "hw/board.h"
 #include "hw/debugexit.h"
@@ -31,15 +30,43 @@ static void board_set_irq(void *chip, unsigned gsi, int level)
 	ioapic_set_irq(b->ioapic, gsi, level);
 }
 
-/* MSIs from PCI devices go where the IOAPIC's messages go: the emu engine
- * installs that one callback with ioapic_set_output(). */
+/* MSIs from PCI devices go where the IOAPIC's messages go: its output. */
 static void board_msi(void *chip, uint64_t addr, uint32_t data)
 {
 	struct board *b = chip;
 	ioapic_send_msi(b->ioapic, addr, data);
 }
 
-static const struct irqchip_ops board_irqchip = { board_set_irq, board_msi };
+/* INTA and EOI from the engine's local APICs. */
+static int board_ack(void *chip)
+{
+	struct board *b = chip;
+	return pic_ack(b->pic);
+}
+
+static void board_eoi(void *chip, uint8_t vector)
+{
+	struct board *b = chip;
+	ioapic_eoi(b->ioapic, vector);
+}
+
+static const struct irqchip_ops board_irqchip = {
+	.set_irq = board_set_irq,
+	.msi = board_msi,
+	.ack = board_ack,
+	.eoi = board_eoi,
+};
+
+/* The chips' outputs towards the CPUs. */
+static void pic_intr(void *ctx, int level)
+{
+	vm_cpu_extint(ctx, level);
+}
+
+static void ioapic_msi(void *ctx, uint64_t addr, uint32_t data)
+{
+	vm_cpu_msi(ctx, addr, data);
+}
 
 #define CREATE(field, expr, what)                                                                              \
 	do {                                                                                                   \
@@ -49,18 +76,19 @@ static const struct irqchip_ops board_irqchip = { board_set_irq, board_msi };
 		}                                                                                              \
 	} while (0)
 
-int board_init(struct vm *vm, char *err, size_t errlen)
+struct board *board_init(struct vm *vm, bool irqchip, char *err, size_t errlen)
 {
 	struct board *b = calloc(1, sizeof(*b));
 	if (!b) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return NULL;
 	}
 	b->vm = vm;
-	vm->board = b;
-	if (!vm->engine || !vm->engine->has_irqchip) {
+	if (irqchip) {
 		CREATE(pic, pic_create(vm), "8259A PIC");
 		CREATE(ioapic, ioapic_create(vm, BOARD_IOAPIC_BASE), "IOAPIC");
+		pic_set_output(b->pic, pic_intr, vm);
+		ioapic_set_output(b->ioapic, ioapic_msi, vm);
 		vm->irqchip = &board_irqchip;
 		vm->irqchip_ctx = b;
 	}
@@ -77,17 +105,18 @@ int board_init(struct vm *vm, char *err, size_t errlen)
 	b->acpi_rsdp = acpi_build_tables(vm, vm->ncpus > 0 ? vm->ncpus : 1, err, errlen);
 	if (!b->acpi_rsdp)
 		goto fail;
-	return 0;
+	return b;
 fail:
-	board_destroy(vm);
-	return -1;
+	board_destroy(b);
+	return NULL;
 }
 
-void board_destroy(struct vm *vm)
+void board_destroy(struct board *b)
 {
-	struct board *b = vm->board;
+	struct vm *vm;
 	if (!b)
 		return;
+	vm = b->vm;
 	acpi_pm_destroy(b->acpi_pm);
 	pci_host_destroy(b->pci);
 	debugexit_destroy(b->debugexit);
@@ -103,5 +132,4 @@ void board_destroy(struct vm *vm)
 	ioapic_destroy(b->ioapic);
 	pic_destroy(b->pic);
 	free(b);
-	vm->board = NULL;
 }

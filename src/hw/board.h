@@ -1,23 +1,19 @@
 /* The PC board: every device that is not virtio, created and wired by
  * board_init().  Devices see only the buses, guest memory and their IRQ
- * lines; the board is the one place that knows the machine's layout. */
+ * lines; the board is the one place that wires the machine's layout
+ * (symbiont/layout.h) to devices. */
 #ifndef SYMBIONT_BOARD_H
 #define SYMBIONT_BOARD_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
+#include "symbiont/layout.h"
 #include "symbiont/vm.h"
 
-/* Fixed addresses of the PC layout. */
-#define BOARD_IOAPIC_BASE     0xFEC00000ULL
-#define BOARD_LAPIC_BASE      0xFEE00000ULL
-#define BOARD_ACPI_BASE       0xE0000ULL    /* RSDP and tables: 0xE0000..0xFFFFF, e820-reserved */
-#define BOARD_PCI_MMIO_BASE   0xD0000000ULL /* BARs are placed here */
-#define BOARD_PCI_MMIO_SIZE   0x0F000000ULL
-#define BOARD_DEBUG_EXIT_PORT 0xf4
-#define BOARD_COM1_PORT       0x3f8
-#define BOARD_COM1_IRQ        4
+/* Addresses and ports: include/symbiont/layout.h. */
+#define BOARD_COM1_IRQ 4
 
 struct pic;
 struct ioapic;
@@ -46,8 +42,10 @@ struct board {
 };
 
 /* Creates and wires the devices, writes the ACPI tables into guest memory.
- * Needs vm->engine chosen and initialised (to know has_irqchip). */
-int board_init(struct vm *vm, char *err, size_t errlen);
-void board_destroy(struct vm *vm);
+ * irqchip: the board's PIC and IOAPIC models become vm->irqchip, their
+ * outputs going to the CPUs through vm_cpu_extint()/vm_cpu_msi(); false
+ * when the engine brought its own (KVM) and installed it already. */
+struct board *board_init(struct vm *vm, bool irqchip, char *err, size_t errlen);
+void board_destroy(struct board *b);
 
 #endif

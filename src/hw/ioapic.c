@@ -38,7 +38,7 @@ void ioapic_send_msi(struct ioapic *io, uint64_t addr, uint32_t data)
 static void deliver(struct ioapic *io, unsigned pin)
 {
 	uint64_t e = io->rte[pin];
-	uint64_t addr = 0xfee00000ULL | ((e >> 56) << 12) | (((e >> 11) & 1) << 2);
+	uint64_t addr = APIC_BASE_DEFAULT | ((e >> 56) << 12) | (((e >> 11) & 1) << 2);
 	uint32_t data = (e & RTE_VECTOR) | (e & RTE_DELMODE) | (1u << 14) | ((e & RTE_LEVEL) ? 1u << 15 : 0);
 	if (e & RTE_LEVEL)
 		io->rte[pin] |= RTE_REMOTE_IRR;

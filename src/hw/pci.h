@@ -9,7 +9,7 @@
  *	int cap = pci_add_capability(&d->pci, PCI_CAP_ID_VNDR, 16);
  *	... fill d->pci.cfg[cap + 2 ...], mark guest-writable bytes in d->pci.wmask ...
  *	d->pci.cfg_write = my_cfg_write;           // optional hooks
- *	pci_register(vm->board->pci, &d->pci, err, errlen);
+ *	pci_register(pci, &d->pci, err, errlen);         // the bus the builder handed in
  *
  * pci_register() picks the next free slot, places the BARs (MMIO from
  * BOARD_PCI_MMIO_BASE upward, I/O from 0xc000 upward, each aligned to its
@@ -36,8 +36,6 @@
 
 #define PCI_CFG_SIZE 256
 #define PCI_SLOTS    32
-#define PCI_IO_BASE  0xc000
-#define PCI_IO_END   0x10000
 
 /* Standard header offsets. */
 #define PCI_VENDOR_ID           0x00

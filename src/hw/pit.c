@@ -31,15 +31,7 @@ struct pit {
 	struct vm_timer timer;
 	uint8_t port61; /* bits 0-3 as written */
 	bool refresh;
-	uint64_t (*now)(void *ctx);
-	void *now_ctx;
 };
-
-static uint64_t default_now(void *ctx)
-{
-	(void)ctx;
-	return clock_ns();
-}
 
 static uint64_t ns_to_ticks(uint64_t ns)
 {
@@ -54,7 +46,7 @@ static uint64_t ticks_to_ns(uint64_t t)
 
 static uint64_t elapsed(struct pit *pit, struct pit_channel *c)
 {
-	uint64_t now = pit->now(pit->now_ctx);
+	uint64_t now = vm_now(pit->vm);
 	return now > c->load_ns ? ns_to_ticks(now - c->load_ns) : 0;
 }
 
@@ -105,7 +97,7 @@ static void arm(struct pit *pit)
 		break;
 	}
 	uint64_t deadline = c->load_ns + ticks_to_ns(next);
-	uint64_t now = pit->now(pit->now_ctx);
+	uint64_t now = vm_now(pit->vm);
 	if ((c->mode == 2 || c->mode == 3) && ticks_to_ns(c->count) < PIT_MIN_PERIOD_NS) {
 		/* Too fast to be useful: tick at the minimum period instead. */
 		uint64_t last = c->load_ns + ticks_to_ns(d / c->count * c->count);
@@ -139,7 +131,7 @@ static void load_count(struct pit *pit, int n, uint32_t v)
 		v = 2; /* mode 3 cannot divide by one */
 	c->count = v;
 	c->loaded = true;
-	c->load_ns = pit->now(pit->now_ctx);
+	c->load_ns = vm_now(pit->vm);
 	if (n == 0)
 		arm(pit);
 }
@@ -274,7 +266,7 @@ static void set_gate2(struct pit *pit, bool gate)
 	 * 4 count only while the gate is high (modelled as a restart, which is
 	 * what programs that raise the gate before loading see). */
 	if (gate && !c->gate && c->loaded)
-		c->load_ns = pit->now(pit->now_ctx);
+		c->load_ns = vm_now(pit->vm);
 	c->gate = gate;
 }
 
@@ -307,7 +299,6 @@ struct pit *pit_create(struct vm *vm, unsigned irq)
 		return NULL;
 	pit->vm = vm;
 	pit->irq = vm_irq_line(vm, irq);
-	pit->now = default_now;
 	for (int n = 0; n < 3; n++) {
 		pit->ch[n].gate = n != 2;
 		pit->ch[n].count = 0x10000;
@@ -334,10 +325,4 @@ void pit_destroy(struct pit *pit)
 	io_bus_unregister(&pit->vm->pio, 0x40);
 	io_bus_unregister(&pit->vm->pio, 0x61);
 	free(pit);
-}
-
-void pit_set_clock(struct pit *pit, uint64_t (*now)(void *ctx), void *ctx)
-{
-	pit->now = now;
-	pit->now_ctx = ctx;
 }

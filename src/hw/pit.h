@@ -14,7 +14,5 @@ struct pit;
 /* Channel 0 drives irq (GSI 0 on the board). */
 struct pit *pit_create(struct vm *vm, unsigned irq);
 void pit_destroy(struct pit *pit);
-/* Tests: replace the time source (default clock_ns). */
-void pit_set_clock(struct pit *pit, uint64_t (*now)(void *ctx), void *ctx);
 
 #endif

@@ -64,11 +64,11 @@ static uint64_t default_now(void *ctx)
 	return (uint64_t)ts.tv_sec * NS + ts.tv_nsec;
 }
 
-/* Timers run on the monotonic VM clock; the wall clock only says where in
- * the second we are. */
-static uint64_t mono_ns(void)
+/* Timers run on the VM clock; the wall clock only says where in the second
+ * we are. */
+static uint64_t mono_ns(const struct rtc *rtc)
 {
-	return clock_ns();
+	return vm_now(rtc->vm);
 }
 
 static uint8_t to_bcd(int v)
@@ -182,7 +182,7 @@ static void arm_periodic(struct rtc *rtc)
 		timer_cancel(&rtc->periodic);
 		return;
 	}
-	uint64_t now = mono_ns();
+	uint64_t now = mono_ns(rtc);
 	timer_arm(&rtc->periodic, now + p - now % p);
 }
 
@@ -201,7 +201,7 @@ static void arm_second(struct rtc *rtc)
 		return;
 	}
 	uint64_t wall = rtc->now(rtc->now_ctx);
-	timer_arm(&rtc->second, mono_ns() + (NS - wall % NS));
+	timer_arm(&rtc->second, mono_ns(rtc) + (NS - wall % NS));
 }
 
 static bool alarm_match(uint8_t alarm, uint8_t now)

@@ -32,11 +32,11 @@ int net_spec_check(const char *spec, char *err, size_t errlen)
 	}
 }
 
-struct net_backend *net_backend_create(const char *spec, char *err, size_t errlen)
+struct net_backend *net_backend_create(const char *spec, const struct vm_clock *clock, char *err, size_t errlen)
 {
 	const char *opts;
 	switch (split_spec(spec, &opts, err, errlen)) {
-	case NET_USER: return net_slirp_create(opts, err, errlen);
+	case NET_USER: return net_slirp_create(opts, clock, err, errlen);
 	case NET_TAP: return net_tap_create(opts, err, errlen);
 	default: return NULL;
 	}

@@ -19,6 +19,8 @@
 #include <stddef.h>
 #include <sys/types.h>
 
+#include "symbiont/clock.h"
+
 #define NET_FRAME_MAX 65536 /* largest frame recv() returns */
 
 struct net_backend;
@@ -39,8 +41,10 @@ struct net_backend {
 	const char *kind; /* "user" or "tap" */
 };
 
-/* Parses spec and starts the backend; NULL with a one-line reason. */
-struct net_backend *net_backend_create(const char *spec, char *err, size_t errlen);
+/* Parses spec and starts the backend; NULL with a one-line reason.  clock
+ * is the VM's (its timers, e.g. libslirp's TCP timers, run on it); NULL:
+ * the host clock. */
+struct net_backend *net_backend_create(const char *spec, const struct vm_clock *clock, char *err, size_t errlen);
 /* Syntax of a --net spec alone, opening and binding nothing: 0, or -1 with
  * a message. */
 int net_spec_check(const char *spec, char *err, size_t errlen);
@@ -60,7 +64,7 @@ static inline void net_backend_destroy(struct net_backend *be)
 }
 
 /* The backends (net.c dispatches on the spec's prefix). */
-struct net_backend *net_slirp_create(const char *opts, char *err, size_t errlen);
+struct net_backend *net_slirp_create(const char *opts, const struct vm_clock *clock, char *err, size_t errlen);
 struct net_backend *net_tap_create(const char *ifname, char *err, size_t errlen);
 int net_slirp_opts_check(const char *opts, char *err, size_t errlen);
 int net_tap_name_check(const char *ifname, char *err, size_t errlen);

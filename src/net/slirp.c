@@ -54,6 +54,7 @@ struct slirp_be {
 	int wake_fd;
 	bool stop;
 	struct stimer *timers;
+	struct vm_clock clock; /* a copy of the VM's: read on this thread */
 	unsigned guest_errors;
 
 	struct pollfd *pfd;
@@ -66,12 +67,10 @@ struct slirp_be {
 	unsigned long dropped;
 };
 
-static int64_t now_ns(void)
+/* libslirp's clock is the VM's: its timers are guest-visible time too. */
+static int64_t now_ns(const struct slirp_be *s)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+	return (int64_t)vm_clock_read(&s->clock);
 }
 
 static void kick(int fd)
@@ -123,8 +122,7 @@ static void cb_guest_error(const char *msg, void *opaque)
 
 static int64_t cb_clock_get_ns(void *opaque)
 {
-	(void)opaque;
-	return now_ns();
+	return now_ns(opaque);
 }
 
 static void *cb_timer_new(SlirpTimerCb cb, void *cb_opaque, void *opaque)
@@ -245,7 +243,7 @@ static int get_revents(int idx, void *opaque)
  * scan restarts after each.  Returns ms until the next one, or UINT32_MAX. */
 static uint32_t run_timers(struct slirp_be *s)
 {
-	int64_t now = now_ns() / 1000000, next = INT64_MAX;
+	int64_t now = now_ns(s) / 1000000, next = INT64_MAX;
 	struct stimer *t;
 
 again:
@@ -471,7 +469,7 @@ int net_slirp_opts_check(const char *opts, char *err, size_t errlen)
 	return apply_opts(NULL, opts, err, errlen);
 }
 
-struct net_backend *net_slirp_create(const char *opts, char *err, size_t errlen)
+struct net_backend *net_slirp_create(const char *opts, const struct vm_clock *clock, char *err, size_t errlen)
 {
 	struct slirp_be *s = calloc(1, sizeof(*s));
 	SlirpConfig cfg = { .version = 1 };
@@ -484,6 +482,8 @@ struct net_backend *net_slirp_create(const char *opts, char *err, size_t errlen)
 	}
 	s->be.ops = &slirp_ops;
 	s->be.kind = "user";
+	if (clock)
+		s->clock = *clock;
 	s->be.rx_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	s->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	pthread_mutex_init(&s->lock, NULL);

@@ -1,16 +1,8 @@
 /* VM timers: a sorted singly linked list.  Devices arm a handful of timers,
  * so insertion cost is irrelevant next to keeping the code obvious. */
-#include <time.h>
+#include <stddef.h>
 
 #include "symbiont/timer.h"
-
-uint64_t clock_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (uint64_t)ts.tv_sec * 1000000000ULL + ts.tv_nsec;
-}
 
 void timer_init(struct vm_timer *t, struct timer_list *list, void (*fire)(void *), void *opaque)
 {

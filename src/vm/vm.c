@@ -1,4 +1,6 @@
-/* VM lifecycle and the event loop.
+/* The running VM: its core (memory, buses, loop fds), exit, device access
+ * from the engines, the irqchip seam, and the event loop.  Building a VM
+ * (engine, board, devices, loader, vCPUs) is src/machine/builder.c's.
  *
  * Threads: one per vCPU, running the engine; the main thread runs the event
  * loop (timers, host file descriptors, signals).  Device state is guarded by
@@ -16,14 +18,9 @@
 
 #include <json-c/json.h>
 
-#include "boot/boot.h"
 #include "cpu/engine.h"
-#include "hw/board.h"
-#include "hw/virtio/devices.h"
 #include "symbiont/control.h"
 #include "symbiont/vm.h"
-
-#define DEFAULT_CMDLINE "console=ttyS0 quiet"
 
 static void wake_loop(void *ctx)
 {
@@ -38,68 +35,9 @@ void vm_wake(struct vm *vm)
 		perror("symbiont: eventfd");
 }
 
-/* The default guest lives beside the binary: build/symbiont boots
- * build/guest/.  Other build directories (build-asan/) share build/guest. */
-static int find_default_guest(char *dir, size_t len)
-{
-	char exe[PATH_MAX];
-	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
-	const char *tries[] = { "%s/guest", "%s/../build/guest" };
-	char *slash;
-
-	if (n <= 0)
-		return -1;
-	exe[n] = 0;
-	slash = strrchr(exe, '/');
-	if (!slash)
-		return -1;
-	*slash = 0;
-	for (size_t i = 0; i < sizeof(tries) / sizeof(tries[0]); i++) {
-		char path[PATH_MAX + 32];
-		snprintf(dir, len, tries[i], exe);
-		snprintf(path, sizeof(path), "%s/vmlinuz", dir);
-		if (access(path, R_OK) == 0)
-			return 0;
-	}
-	return -1;
-}
-
-static int load_kernel(struct vm *vm, struct x86_state *bsp, char *err, size_t errlen)
-{
-	char dir[PATH_MAX], kernel[PATH_MAX + 16], initrd[PATH_MAX + 32];
-	const char *k = vm->cfg.kernel, *i = vm->cfg.initrd;
-	char *cmdline = NULL;
-	struct boot_info bi = { .acpi_rsdp = vm->board->acpi_rsdp, .ncpus = vm->ncpus };
-	int r;
-
-	if (!k) {
-		if (find_default_guest(dir, sizeof(dir)) < 0) {
-			snprintf(err, errlen, "no default guest found (run 'make guest', or pass --kernel)");
-			return -1;
-		}
-		snprintf(kernel, sizeof(kernel), "%s/vmlinuz", dir);
-		k = kernel;
-		if (!i) {
-			snprintf(initrd, sizeof(initrd), "%s/initramfs.cpio.gz", dir);
-			i = initrd;
-		}
-		if (asprintf(&cmdline, "%s%s%s", DEFAULT_CMDLINE, vm->cfg.append ? " " : "",
-		             vm->cfg.append ? vm->cfg.append : "") < 0)
-			cmdline = NULL;
-		bi.cmdline = cmdline;
-	} else {
-		bi.cmdline = vm->cfg.append;
-	}
-	r = boot_load_files(&vm->mem, k, i, &bi, bsp, err, errlen);
-	free(cmdline);
-	return r;
-}
-
-struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
+struct vm *vm_new(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	struct vm *vm = calloc(1, sizeof(*vm));
-	struct x86_state bsp;
-	int i;
 
 	if (!vm) {
 		snprintf(err, errlen, "out of memory");
@@ -130,43 +68,9 @@ struct vm *vm_create(const struct vm_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		goto fail;
 	}
-	vm->engine = engine_select(cfg->engine, err, errlen);
-	if (!vm->engine)
-		goto fail;
-	if (vm->engine->init(vm, err, errlen) < 0) {
-		vm->engine = NULL; /* init cleaned up after itself */
-		goto fail;
-	}
-	if (board_init(vm, err, errlen) < 0)
-		goto fail;
-	if (vm->engine->board_ready && vm->engine->board_ready(vm, err, errlen) < 0)
-		goto fail;
-	if (virtio_devices_init(vm, err, errlen) < 0)
-		goto fail;
-	if (load_kernel(vm, &bsp, err, errlen) < 0)
-		goto fail;
-	for (i = 0; i < vm->ncpus; i++) {
-		struct vcpu *c = calloc(1, sizeof(*c));
-		if (!c) {
-			snprintf(err, errlen, "out of memory");
-			goto fail;
-		}
-		c->vm = vm;
-		c->id = i;
-		vm->vcpus[i] = c;
-		if (vm->engine->vcpu_init(c, err, errlen) < 0) {
-			free(c);
-			vm->vcpus[i] = NULL;
-			goto fail;
-		}
-	}
-	if (vm->engine->vcpu_set_state(vm->vcpus[0], &bsp) < 0) {
-		snprintf(err, errlen, "%s: cannot set the boot vCPU's state", vm->engine->name);
-		goto fail;
-	}
 	return vm;
 fail:
-	vm_destroy(vm);
+	vm_free(vm);
 	return NULL;
 }
 
@@ -252,6 +156,31 @@ void vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data)
 		vm->irqchip->msi(vm->irqchip_ctx, addr, data);
 }
 
+void vm_cpu_extint(struct vm *vm, int level)
+{
+	if (vm->engine && vm->engine->extint)
+		vm->engine->extint(vm, level);
+}
+
+void vm_cpu_msi(struct vm *vm, uint64_t addr, uint32_t data)
+{
+	if (vm->engine && vm->engine->msi)
+		vm->engine->msi(vm, addr, data);
+}
+
+int vm_irqchip_ack(struct vm *vm)
+{
+	if (vm->irqchip && vm->irqchip->ack)
+		return vm->irqchip->ack(vm->irqchip_ctx);
+	return -1;
+}
+
+void vm_irqchip_eoi(struct vm *vm, uint8_t vector)
+{
+	if (vm->irqchip && vm->irqchip->eoi)
+		vm->irqchip->eoi(vm->irqchip_ctx, vector);
+}
+
 int vm_add_fd(struct vm *vm, int fd, void (*ready)(void *), void *opaque)
 {
 	for (int i = 0; i < vm->nfds; i++)
@@ -298,7 +227,7 @@ static void event_loop(struct vm *vm, int sigfd)
 		int n, nsnap;
 
 		pthread_mutex_lock(&vm->io_lock);
-		now = clock_ns();
+		now = vm_now(vm);
 		next = timers_run(&vm->timers, now);
 		nsnap = vm->nfds;
 		memcpy(snap, vm->fds, nsnap * sizeof(snap[0]));
@@ -391,22 +320,10 @@ int vm_run(struct vm *vm)
 	return vm->exit_status;
 }
 
-void vm_destroy(struct vm *vm)
+void vm_free(struct vm *vm)
 {
 	if (!vm)
 		return;
-	for (int i = 0; i < vm->ncpus; i++) {
-		if (vm->vcpus[i]) {
-			if (vm->engine && vm->engine->vcpu_destroy)
-				vm->engine->vcpu_destroy(vm->vcpus[i]);
-			free(vm->vcpus[i]);
-		}
-	}
-	virtio_devices_destroy(vm);
-	if (vm->board)
-		board_destroy(vm);
-	if (vm->engine && vm->engine->destroy)
-		vm->engine->destroy(vm);
 	io_bus_free(&vm->pio);
 	io_bus_free(&vm->mmio);
 	guest_mem_free(&vm->mem);

@@ -1,4 +1,4 @@
-/* libFuzzer target: vm_config_check() on arbitrary --disk, --net and
+/* libFuzzer target: machine_config_check() on arbitrary --disk, --net and
  * --vsock values (the bytes split at NULs into up to three specs).  The
  * check must return 0 or -1 with a one-line message, and open, bind or
  * create nothing whatever the input. */
@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "machine/builder.h"
 #include "symbiont/vm.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
@@ -28,7 +29,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cfg.disks[0] = spec[0], cfg.ndisks = 1;
 	cfg.nets[0] = spec[1], cfg.nnets = 1;
 	cfg.vsock = spec[2];
-	if (vm_config_check(&cfg, err, sizeof(err)) < 0 && (!err[0] || strchr(err, '\n')))
+	if (machine_config_check(&cfg, err, sizeof(err)) < 0 && (!err[0] || strchr(err, '\n')))
 		abort(); /* a refusal always says why, on one line */
 	free(buf);
 	return 0;

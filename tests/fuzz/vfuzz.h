@@ -30,7 +30,7 @@ static void vf_msi(void *chip, uint64_t addr, uint32_t data)
 {
 	(void)chip, (void)addr, (void)data;
 }
-static const struct irqchip_ops vf_chip = { vf_set_irq, vf_msi };
+static const struct irqchip_ops vf_chip = { .set_irq = vf_set_irq, .msi = vf_msi };
 
 static struct vm *vf_vm(struct pci_host **h)
 {

@@ -46,7 +46,7 @@ static void fake_msi(void *chip, uint64_t addr, uint32_t data)
 	c->nmsi++;
 }
 
-static const struct irqchip_ops fake_chip_ops = { fake_set_irq, fake_msi };
+static const struct irqchip_ops fake_chip_ops = { .set_irq = fake_set_irq, .msi = fake_msi };
 
 struct test_vm {
 	struct vm *vm;

@@ -252,10 +252,10 @@ static void test_dsdt_aml(void **state)
 static void test_pm_timer_and_soft_off(void **state)
 {
 	struct ctx *c = *state;
-	struct acpi_pm *pm = acpi_pm_create(c->t->vm);
 	uint64_t now = 5000000000ULL;
+	c->t->vm->clock = (struct vm_clock){ fake_clock, &now };
+	struct acpi_pm *pm = acpi_pm_create(c->t->vm);
 	assert_non_null(pm);
-	acpi_pm_set_clock(pm, fake_clock, &now);
 	uint32_t t0 = pin(c->t, ACPI_PM_TMR, 4);
 	now += 1000000000ULL;
 	uint32_t t1 = pin(c->t, ACPI_PM_TMR, 4);

@@ -25,8 +25,7 @@ static void test_board_up_and_down(void **state)
 	char err[160] = "";
 	t->vm->cfg.serial = "null";
 	t->vm->ncpus = 2;
-	assert_int_equal(board_init(t->vm, err, sizeof(err)), 0);
-	struct board *b = t->vm->board;
+	struct board *b = board_init(t->vm, true, err, sizeof(err));
 	assert_non_null(b);
 	assert_non_null(b->pic);
 	assert_non_null(b->ioapic);
@@ -57,7 +56,7 @@ static void test_board_up_and_down(void **state)
 	outb(t, BOARD_COM1_PORT + 4, 0x08); /* OUT2 */
 	outb(t, BOARD_COM1_PORT + 1, 0x02); /* THRI */
 	assert_true(pic_has_intr(b->pic));
-	assert_int_equal(pic_ack(b->pic), 0x24);
+	assert_int_equal(vm_irqchip_ack(t->vm), 0x24); /* INTA through the seam */
 	/* ...and IOAPIC pin 4 as an MSI-encoded message. */
 	ioapic_set_output(b->ioapic, on_msi, NULL);
 	io_bus_write(&t->vm->mmio, BOARD_IOAPIC_BASE, 0x10 + 2 * 4, 4);
@@ -69,8 +68,7 @@ static void test_board_up_and_down(void **state)
 	assert_int_equal(msis, 2);
 	assert_int_equal(last_data, 0x4041);
 
-	board_destroy(t->vm);
-	assert_null(t->vm->board);
+	board_destroy(b);
 	assert_null(t->vm->irqchip);
 	assert_int_equal(t->vm->pio.n, 0);
 	assert_int_equal(t->vm->mmio.n, 0);
@@ -84,9 +82,8 @@ static void test_bad_serial_spec(void **state)
 	struct test_vm *t = tvm_new(64);
 	char err[160] = "";
 	t->vm->cfg.serial = "bogus";
-	assert_int_equal(board_init(t->vm, err, sizeof(err)), -1);
+	assert_null(board_init(t->vm, true, err, sizeof(err)));
 	assert_non_null(strstr(err, "bogus"));
-	assert_null(t->vm->board);
 	assert_int_equal(t->vm->pio.n, 0);
 	assert_int_equal(t->vm->mmio.n, 0);
 	tvm_free(t);
@@ -100,7 +97,7 @@ static void test_port_conflict_reported(void **state)
 	char err[160] = "";
 	t->vm->cfg.serial = "null";
 	io_bus_register(&t->vm->pio, 0x70, 1, &none, NULL); /* squatter on the RTC */
-	assert_int_equal(board_init(t->vm, err, sizeof(err)), -1);
+	assert_null(board_init(t->vm, true, err, sizeof(err)));
 	assert_non_null(strstr(err, "RTC"));
 	io_bus_unregister(&t->vm->pio, 0x70);
 	assert_int_equal(t->vm->pio.n, 0);
@@ -117,7 +114,8 @@ static void test_random_access_storm(void **state)
 	char err[160] = "";
 	t->vm->cfg.serial = "null";
 	t->vm->ncpus = 1;
-	assert_int_equal(board_init(t->vm, err, sizeof(err)), 0);
+	struct board *b = board_init(t->vm, true, err, sizeof(err));
+	assert_non_null(b);
 	static const uint16_t ports[] = { 0x20,  0x21,  0xa0,  0xa1,  0x4d0, 0x4d1, 0x40,  0x41,   0x42,
 		                          0x43,  0x61,  0x60,  0x64,  0x92,  0x70,  0x71,  0x3f8,  0x3f9,
 		                          0x3fa, 0x3fb, 0x3fc, 0x3fd, 0x3fe, 0x3ff, 0xcf8, 0xcf9,  0xcfc,
@@ -150,9 +148,9 @@ static void test_random_access_storm(void **state)
 		else
 			pin(t, port, size);
 		if ((i & 1023) == 0)
-			timers_run(&t->vm->timers, clock_ns() + (x >> 44));
+			timers_run(&t->vm->timers, vm_now(t->vm) + (x >> 44));
 	}
-	board_destroy(t->vm);
+	board_destroy(b);
 	assert_int_equal(t->vm->pio.n, 0);
 	assert_int_equal(t->vm->mmio.n, 0);
 	assert_null(t->vm->timers.head);

@@ -15,10 +15,10 @@ static int setup(void **state)
 {
 	struct ctx *c = calloc(1, sizeof(*c));
 	c->t = tvm_new(0);
+	c->now = 1000000000ULL;
+	c->t->vm->clock = (struct vm_clock){ fake_clock, &c->now };
 	c->pit = pit_create(c->t->vm, 0);
 	assert_non_null(c->pit);
-	c->now = 1000000000ULL;
-	pit_set_clock(c->pit, fake_clock, &c->now);
 	*state = c;
 	return 0;
 }

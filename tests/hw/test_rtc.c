@@ -145,7 +145,7 @@ static void test_periodic_interrupt(void **state)
 	cmos_w(c, 0x0a, 0x26); /* 1024 Hz */
 	cmos_w(c, 0x0b, 0x42); /* PIE */
 	assert_non_null(c->t->vm->timers.head);
-	timers_run(&c->t->vm->timers, clock_ns() + 2000000);
+	timers_run(&c->t->vm->timers, vm_now(c->t->vm) + 2000000);
 	assert_int_equal(c->t->chip.rises[8], 1);
 	assert_int_equal(c->t->chip.level[8], 1); /* held until C is read */
 	assert_int_equal(cmos(c, 0x0c), 0xc0);    /* IRQF | PF */
@@ -161,7 +161,7 @@ static void test_update_interrupt(void **state)
 	struct ctx *c = *state;
 	cmos_w(c, 0x0b, 0x12); /* UIE */
 	assert_non_null(c->t->vm->timers.head);
-	timers_run(&c->t->vm->timers, clock_ns() + 1100000000ULL);
+	timers_run(&c->t->vm->timers, vm_now(c->t->vm) + 1100000000ULL);
 	assert_int_equal(c->t->chip.rises[8], 1);
 	uint8_t v = cmos(c, 0x0c);
 	assert_int_equal(v & 0x90, 0x90); /* IRQF | UF */
@@ -171,7 +171,7 @@ static void test_update_interrupt(void **state)
 	cmos_w(c, 0x03, 0xff);
 	cmos_w(c, 0x05, 0xff);
 	cmos_w(c, 0x0b, 0x22); /* AIE only */
-	timers_run(&c->t->vm->timers, clock_ns() + 1100000000ULL);
+	timers_run(&c->t->vm->timers, vm_now(c->t->vm) + 1100000000ULL);
 	v = cmos(c, 0x0c);
 	assert_int_equal(v & 0xa0, 0xa0);
 	cmos_w(c, 0x0b, 0x02);

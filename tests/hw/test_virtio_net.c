@@ -336,7 +336,7 @@ static void test_rx_without_driver(void **state)
 static int setup_user(void **state)
 {
 	char err[128] = "";
-	struct net_backend *be = net_backend_create("user", err, sizeof(err));
+	struct net_backend *be = net_backend_create("user", NULL, err, sizeof(err));
 
 	if (!be)
 		fail_msg("user backend: %s", err);

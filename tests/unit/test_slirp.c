@@ -26,7 +26,7 @@ static uint8_t frame[NET_FRAME_MAX];
 static struct net_backend *user(const char *spec)
 {
 	char err[256] = "";
-	struct net_backend *be = net_backend_create(spec, err, sizeof(err));
+	struct net_backend *be = net_backend_create(spec, NULL, err, sizeof(err));
 
 	if (!be)
 		fail_msg("%s: %s", spec, err);
@@ -309,7 +309,7 @@ static void test_hostfwd_reaches_guest(void **state)
 static void expect_error(const char *spec, const char *needle)
 {
 	char err[256] = "";
-	struct net_backend *be = net_backend_create(spec, err, sizeof(err));
+	struct net_backend *be = net_backend_create(spec, NULL, err, sizeof(err));
 
 	if (be)
 		fail_msg("%s was accepted", spec);

@@ -93,7 +93,7 @@ static void test_tap_arp_and_ping(void **state)
 
 	snprintf(name, sizeof(name), "symtap%d", (int)(getpid() % 100000));
 	snprintf(spec, sizeof(spec), "tap:%s", name);
-	be = net_backend_create(spec, err, sizeof(err));
+	be = net_backend_create(spec, NULL, err, sizeof(err));
 	if (!be) {
 		if (strstr(err, "ermission") || strstr(err, "not permitted") || strstr(err, "No such"))
 			skip();

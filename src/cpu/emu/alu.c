@@ -225,7 +225,7 @@ void op_cmpxchg(struct emu_cpu *cpu, const struct emu_insn *in)
 void op_cmpxchg8b(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	uint64_t ea = ea_of(cpu, in);
-	uint32_t fl = emu_flags(cpu) & ~FL_ZF;
+	uint32_t fl = emu_flags(cpu) & ~RFLAGS_ZF;
 
 	if (in->opsize == 8) {
 		uint64_t lo, hi;
@@ -236,7 +236,7 @@ void op_cmpxchg8b(struct emu_cpu *cpu, const struct emu_insn *in)
 		if (lo == cpu->gpr[X86_RAX] && hi == cpu->gpr[X86_RDX]) {
 			emu_write(cpu, in->seg, ea, cpu->gpr[X86_RBX], 8);
 			emu_write(cpu, in->seg, ea + 8, cpu->gpr[X86_RCX], 8);
-			fl |= FL_ZF;
+			fl |= RFLAGS_ZF;
 		} else {
 			emu_write(cpu, in->seg, ea, lo, 8);
 			emu_write(cpu, in->seg, ea + 8, hi, 8);
@@ -248,7 +248,7 @@ void op_cmpxchg8b(struct emu_cpu *cpu, const struct emu_insn *in)
 		uint64_t cmp = (uint32_t)cpu->gpr[X86_RAX] | (cpu->gpr[X86_RDX] << 32);
 		if (v == cmp) {
 			emu_write(cpu, in->seg, ea, (uint32_t)cpu->gpr[X86_RBX] | (cpu->gpr[X86_RCX] << 32), 8);
-			fl |= FL_ZF;
+			fl |= RFLAGS_ZF;
 		} else {
 			emu_write(cpu, in->seg, ea, v, 8);
 			cpu->gpr[X86_RAX] = (uint32_t)v;

@@ -9,7 +9,7 @@ static inline void bit_op(struct emu_cpu *cpu, const struct emu_insn *in, int op
 {
 	unsigned sz = in->opsize, w = sz * 8;
 	uint64_t v, bit, r;
-	uint32_t f = emu_flags(cpu) & ~FL_CF;
+	uint32_t f = emu_flags(cpu) & ~RFLAGS_CF;
 
 	if (in->has_mem) {
 		/* The operand is the sz-byte unit holding the bit. */
@@ -62,9 +62,9 @@ void op_bsf(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	unsigned sz = in->opsize;
 	uint64_t v = rm_read(cpu, in, sz);
-	uint32_t f = emu_flags(cpu) & ~FL_ZF;
+	uint32_t f = emu_flags(cpu) & ~RFLAGS_ZF;
 	if (!v) {
-		cc_set_flags(cpu, f | FL_ZF);
+		cc_set_flags(cpu, f | RFLAGS_ZF);
 		return;
 	}
 	reg_write_v(cpu, in->reg, (uint64_t)__builtin_ctzll(v), sz);
@@ -75,9 +75,9 @@ void op_bsr(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	unsigned sz = in->opsize;
 	uint64_t v = rm_read(cpu, in, sz);
-	uint32_t f = emu_flags(cpu) & ~FL_ZF;
+	uint32_t f = emu_flags(cpu) & ~RFLAGS_ZF;
 	if (!v) {
-		cc_set_flags(cpu, f | FL_ZF);
+		cc_set_flags(cpu, f | RFLAGS_ZF);
 		return;
 	}
 	reg_write_v(cpu, in->reg, 63 - (uint64_t)__builtin_clzll(v), sz);
@@ -88,18 +88,18 @@ void op_tzcnt(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	unsigned sz = in->opsize;
 	uint64_t v = rm_read(cpu, in, sz), r = v ? (uint64_t)__builtin_ctzll(v) : sz * 8;
-	uint32_t f = emu_flags(cpu) & ~(FL_CF | FL_ZF);
+	uint32_t f = emu_flags(cpu) & ~(RFLAGS_CF | RFLAGS_ZF);
 	reg_write_v(cpu, in->reg, r, sz);
-	cc_set_flags(cpu, f | (v ? 0 : FL_CF) | (r ? 0 : FL_ZF));
+	cc_set_flags(cpu, f | (v ? 0 : RFLAGS_CF) | (r ? 0 : RFLAGS_ZF));
 }
 
 void op_lzcnt(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	unsigned sz = in->opsize;
 	uint64_t v = rm_read(cpu, in, sz), r = v ? (uint64_t)__builtin_clzll(v) - (64 - sz * 8) : sz * 8;
-	uint32_t f = emu_flags(cpu) & ~(FL_CF | FL_ZF);
+	uint32_t f = emu_flags(cpu) & ~(RFLAGS_CF | RFLAGS_ZF);
 	reg_write_v(cpu, in->reg, r, sz);
-	cc_set_flags(cpu, f | (v ? 0 : FL_CF) | (r ? 0 : FL_ZF));
+	cc_set_flags(cpu, f | (v ? 0 : RFLAGS_CF) | (r ? 0 : RFLAGS_ZF));
 }
 
 void op_popcnt(struct emu_cpu *cpu, const struct emu_insn *in)
@@ -107,7 +107,7 @@ void op_popcnt(struct emu_cpu *cpu, const struct emu_insn *in)
 	unsigned sz = in->opsize;
 	uint64_t v = rm_read(cpu, in, sz);
 	reg_write_v(cpu, in->reg, (uint64_t)__builtin_popcountll(v), sz);
-	cc_set_flags(cpu, v ? 0 : FL_ZF);
+	cc_set_flags(cpu, v ? 0 : RFLAGS_ZF);
 }
 
 void op_bswap(struct emu_cpu *cpu, const struct emu_insn *in)

@@ -12,16 +12,15 @@
  * When no vCPU can run (all halted or waiting for SIPI) the runner sleeps
  * on a condition variable until a kick: an interrupt for some vCPU
  * (lapic.c → emu_kick) or the VM stopping.  Interrupt controllers: the
- * board's 8259A and IOAPIC models (has_irqchip = false); the PIC's INTR
- * goes to the BSP's LINT0, IOAPIC messages and PCI MSIs to emu_msi(). */
+ * VM's irqchip (the board's 8259A and IOAPIC models, has_irqchip = false),
+ * seen only through the vm_cpu_* / vm_irqchip_* seam: the ExtINT line
+ * arrives on the BSP's LINT0, messages (IOAPIC entries, PCI MSIs) at
+ * emu_msi(), and the vector of an ExtINT comes from vm_irqchip_ack(). */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cpu/emu/sys.h"
-#include "hw/board.h"
-#include "hw/ioapic.h"
-#include "hw/pic.h"
 
 #define EMU_SLICE_NS 2000000ULL
 
@@ -124,23 +123,6 @@ void emu_cpu_get_state(struct emu_cpu *cpu, struct x86_state *s)
 	s->cr8 = cpu->lapic ? lapic_get_tpr(cpu->lapic) >> 4 : cpu->cr8;
 	s->efer = cpu->efer;
 	s->apic_base = cpu->apic_base;
-}
-
-/* Power-on values of the MSRs firmware would leave behind. */
-static void msr_reset(struct emu_cpu *cpu)
-{
-	cpu->pat = 0x0007040600070406ULL;
-	cpu->misc_enable = 1 | (1ULL << 11) | (1ULL << 12); /* fast strings; no BTS/PEBS */
-	cpu->mtrr_def_type = 0xc06;                         /* MTRRs on, fixed on, default WB */
-	for (int i = 0; i < 11; i++)
-		cpu->mtrr_fixed[i] = 0x0606060606060606ULL;
-	memset(cpu->mtrr_var, 0, sizeof(cpu->mtrr_var));
-	cpu->star = cpu->lstar = cpu->cstar = cpu->sfmask = cpu->kernel_gs_base = 0;
-	cpu->sysenter_cs = cpu->sysenter_esp = cpu->sysenter_eip = 0;
-	cpu->tsc_aux = 0;
-	memset(cpu->dr, 0, sizeof(cpu->dr));
-	cpu->dr[6] = 0xffff0ff0;
-	cpu->dr[7] = 0x400;
 }
 
 void emu_yield(struct emu_cpu *cpu)
@@ -300,11 +282,10 @@ void emu_check_interrupts(struct emu_cpu *cpu)
 		return;
 	v = lapic_ack(cpu->lapic);
 	if (v == -2) {
-		struct board *b = cpu->vm ? cpu->vm->board : NULL;
-		if (!b || !b->pic)
+		if (!cpu->vm)
 			return;
 		pthread_mutex_lock(&cpu->vm->io_lock);
-		v = pic_ack(b->pic);
+		v = vm_irqchip_ack(cpu->vm);
 		pthread_mutex_unlock(&cpu->vm->io_lock);
 	}
 	if (v < 0)
@@ -314,18 +295,12 @@ void emu_check_interrupts(struct emu_cpu *cpu)
 	atomic_store(&cpu->irq_pending, true); /* another may be waiting */
 }
 
-/* ---- board hooks (io_lock held) ---- */
+/* ---- the irqchip's outputs (vm_cpu_extint / vm_cpu_msi, io_lock held) ---- */
 
-static void pic_intr(void *ctx, int level)
+static void emu_extint(struct vm *vm, int level)
 {
-	struct vm *vm = ctx;
 	if (vm->vcpus[0] && vm->vcpus[0]->priv)
 		lapic_set_lint0(emu_cpu_of(vm->vcpus[0])->lapic, level);
-}
-
-static void ioapic_msi(void *ctx, uint64_t addr, uint32_t data)
-{
-	emu_msi(ctx, addr, data);
 }
 
 static void slice_fire(void *opaque)
@@ -336,7 +311,7 @@ static void slice_fire(void *opaque)
 		atomic_store(&ev->slice_over, true);
 		atomic_store(&ev->cpu.irq_pending, true);
 	}
-	timer_arm(&e->slice, clock_ns() + EMU_SLICE_NS);
+	timer_arm(&e->slice, vm_now(e->vm) + EMU_SLICE_NS);
 }
 
 /* ---- engine_ops ---- */
@@ -356,20 +331,6 @@ static int emu_init(struct vm *vm, char *err, size_t errlen)
 	return 0;
 }
 
-static int emu_board_ready(struct vm *vm, char *err, size_t errlen)
-{
-	struct board *b = vm->board;
-	if (!b || !b->pic || !b->ioapic) {
-		snprintf(err, errlen, "emu: the board has no PIC/IOAPIC");
-		return -1;
-	}
-	pthread_mutex_lock(&vm->io_lock);
-	pic_set_output(b->pic, pic_intr, vm);
-	ioapic_set_output(b->ioapic, ioapic_msi, vm);
-	pthread_mutex_unlock(&vm->io_lock);
-	return 0;
-}
-
 static int emu_vcpu_init(struct vcpu *v, char *err, size_t errlen)
 {
 	struct emu_vcpu *ev = aligned_alloc(64, (sizeof(*ev) + 63) & ~(size_t)63);
@@ -386,14 +347,14 @@ static int emu_vcpu_init(struct vcpu *v, char *err, size_t errlen)
 	cpu->vcpu = v;
 	cpu->mem = &v->vm->mem;
 	atomic_init(&ev->sipi_vector, -1);
-	cpu->apic_base = BOARD_LAPIC_BASE | APIC_BASE_EN | (v->id == 0 ? APIC_BASE_BSP : 0);
+	cpu->apic_base = APIC_BASE_DEFAULT | APIC_BASE_EN | (v->id == 0 ? APIC_BASE_BSP : 0);
 	cpu->lapic = lapic_create(cpu, v->id);
 	if (!cpu->lapic) {
 		free(ev);
 		snprintf(err, errlen, "emu: out of memory");
 		return -1;
 	}
-	msr_reset(cpu);
+	emu_msr_reset(cpu);
 	emu_fpu_reset(cpu);
 	x86_state_reset(&s);
 	s.apic_base = cpu->apic_base;
@@ -442,7 +403,7 @@ static void run_all(struct vm *vm, struct emu_engine *e)
 
 	if (n > 1) {
 		pthread_mutex_lock(&vm->io_lock);
-		timer_arm(&e->slice, clock_ns() + EMU_SLICE_NS);
+		timer_arm(&e->slice, vm_now(e->vm) + EMU_SLICE_NS);
 		pthread_mutex_unlock(&vm->io_lock);
 	}
 	while (!vm_stopping(vm)) {
@@ -563,7 +524,8 @@ const struct engine_ops emu_engine_ops = {
 	.name = "emu",
 	.has_irqchip = false,
 	.init = emu_init,
-	.board_ready = emu_board_ready,
+	.extint = emu_extint,
+	.msi = emu_msi,
 	.vcpu_init = emu_vcpu_init,
 	.vcpu_set_state = emu_vcpu_set_state,
 	.vcpu_get_state = emu_vcpu_get_state,

@@ -25,7 +25,7 @@ static void run_block(struct emu_cpu *cpu, struct emu_block *b)
 	struct emu_block_cache *bc = cpu->blocks;
 	const struct emu_insn *in = &bc->insns[b->first], *end = in + b->n;
 	uint64_t mask = rip_mask((enum emu_code_mode)b->mode);
-	bool shadow = cpu->interrupt_shadow, tf = cpu->rflags & FL_TF;
+	bool shadow = cpu->interrupt_shadow, tf = cpu->rflags & RFLAGS_TF;
 
 	bc->cur = (uint32_t)(b - bc->blk);
 	bc->cur_cpu = cpu;
@@ -45,7 +45,7 @@ static void run_block(struct emu_cpu *cpu, struct emu_block *b)
 		cpu->interrupt_shadow = false;
 	bc->cur = 0;
 	bc->cur_cpu = NULL;
-	if (unlikely(tf) && ((cpu->rflags & FL_TF) || first->ends_block != 2)) {
+	if (unlikely(tf) && ((cpu->rflags & RFLAGS_TF) || first->ends_block != 2)) {
 		/* Single-step trap after the instruction TF was set for, unless
 		 * it was a system instruction that cleared TF (INT n, SYSCALL,
 		 * IRET/POPF to TF=0: an approximation for the POPF case). */

@@ -9,18 +9,7 @@
 
 #include "cpu/emu/emu.h"
 
-#define FL_CF    (1u << 0)
-#define FL_PF    (1u << 2)
-#define FL_AF    (1u << 4)
-#define FL_ZF    (1u << 6)
-#define FL_SF    (1u << 7)
-#define FL_OF    (1u << 11)
-#define FL_ARITH (FL_CF | FL_PF | FL_AF | FL_ZF | FL_SF | FL_OF)
-#define FL_TF    (1u << 8)
-#define FL_IF    (1u << 9)
-#define FL_DF    (1u << 10)
-#define FL_AC    (1u << 18)
-#define FL_ID    (1u << 21)
+/* The RFLAGS bits are in symbiont/x86.h. */
 
 enum {
 	EMU_CC_FLAGS, /* dst holds the six flags themselves */
@@ -67,18 +56,18 @@ static inline void cc_set_flags(struct emu_cpu *cpu, uint32_t fl)
 {
 	cpu->cc.op = EMU_CC_FLAGS;
 	cpu->cc.size = 8;
-	cpu->cc.dst = fl & FL_ARITH;
+	cpu->cc.dst = fl & RFLAGS_ARITH;
 }
 
 /* PF, ZF and SF of a result. */
 static inline uint32_t flags_szp(uint64_t res, unsigned size)
 {
-	uint32_t f = __builtin_parity((uint8_t)res) ? 0 : FL_PF;
+	uint32_t f = __builtin_parity((uint8_t)res) ? 0 : RFLAGS_PF;
 	res &= sz_mask(size);
 	if (!res)
-		f |= FL_ZF;
+		f |= RFLAGS_ZF;
 	if (res & sz_sign(size))
-		f |= FL_SF;
+		f |= RFLAGS_SF;
 	return f;
 }
 
@@ -96,7 +85,7 @@ static inline __attribute__((always_inline)) bool emu_cf(struct emu_cpu *cpu)
 {
 	const struct emu_flags *cc = &cpu->cc;
 	switch (cc->op) {
-	case EMU_CC_FLAGS: return cc->dst & FL_CF;
+	case EMU_CC_FLAGS: return cc->dst & RFLAGS_CF;
 	case EMU_CC_ADD: return cc->dst < cc->src1;
 	case EMU_CC_ADC: return cc->dst <= cc->src1;
 	case EMU_CC_SUB: return cc->src1 < cc->src2;
@@ -105,7 +94,7 @@ static inline __attribute__((always_inline)) bool emu_cf(struct emu_cpu *cpu)
 	case EMU_CC_MUL: return cc->src1;
 	case EMU_CC_INC:
 	case EMU_CC_DEC: return cc->src2;
-	default: return emu_cc_compute(cc) & FL_CF;
+	default: return emu_cc_compute(cc) & RFLAGS_CF;
 	}
 }
 

@@ -13,8 +13,6 @@
 #include <string.h>
 
 #include "cpu/emu/sys.h"
-#include "hw/board.h"
-#include "hw/ioapic.h"
 #include "symbiont/vm.h"
 
 #define LAPIC_VERSION 0x50014 /* version 0x14, 6 LVT entries */
@@ -247,7 +245,7 @@ static void timer_fire(void *opaque)
 		return;
 	lvt_deliver(l, LVT_TIMER);
 	if (timer_mode(l) == 1) {
-		uint64_t p = period_ns(l), now = clock_ns();
+		uint64_t p = period_ns(l), now = vm_now(l->vm);
 		if (p < MIN_PERIOD_NS)
 			p = MIN_PERIOD_NS;
 		l->timer_start += p;
@@ -262,7 +260,7 @@ static uint32_t current_count(struct emu_lapic *l)
 	uint64_t el, ticks;
 	if (!l->timer_init || timer_mode(l) == 2)
 		return 0;
-	el = clock_ns() - l->timer_start;
+	el = vm_now(l->vm) - l->timer_start;
 	ticks = el / tick_ns(l);
 	if (timer_mode(l) == 1)
 		return l->timer_init - (uint32_t)(ticks % l->timer_init);
@@ -274,7 +272,7 @@ static void timer_load(struct emu_lapic *l, uint32_t count)
 	uint64_t p;
 	timer_stop(l);
 	l->timer_init = count;
-	l->timer_start = clock_ns();
+	l->timer_start = vm_now(l->vm);
 	if (!count || timer_mode(l) == 2)
 		return;
 	p = period_ns(l);
@@ -386,7 +384,7 @@ void emu_msi(struct vm *vm, uint64_t addr, uint32_t data)
 	int vector = data & 0xff, dm = (data >> 8) & 7;
 	bool level = (data >> 15) & 1;
 
-	if ((addr & 0xfff00000ULL) != 0xfee00000ULL)
+	if ((addr & 0xfff00000ULL) != APIC_BASE_DEFAULT)
 		return;
 	send(vm, NULL, 0, dest, logical, dm, vector, level);
 }
@@ -413,8 +411,8 @@ static void eoi(struct emu_lapic *l)
 	vclr(l->isr, v);
 	if (vtest(l->tmr, v)) {
 		vclr(l->tmr, v);
-		if (l->vm && l->vm->board && l->vm->board->ioapic)
-			ioapic_eoi(l->vm->board->ioapic, (uint8_t)v);
+		if (l->vm)
+			vm_irqchip_eoi(l->vm, (uint8_t)v);
 	}
 	if (vhighest(l->irr) >= 0)
 		wake(l);
@@ -510,7 +508,7 @@ static void reg_write(struct emu_lapic *l, unsigned reg, uint32_t v)
 		/* Keep the remaining count running at the new rate. */
 		if (l->timer_init && timer_mode(l) != 2 && l->timer_armed) {
 			timer_stop(l);
-			l->timer_start = clock_ns() - (uint64_t)(l->timer_init - cur) * tick_ns(l);
+			l->timer_start = vm_now(l->vm) - (uint64_t)(l->timer_init - cur) * tick_ns(l);
 			timer_arm_at(l, l->timer_start + period_ns(l));
 		}
 		break;

@@ -192,14 +192,14 @@ void op_leave(struct emu_cpu *cpu, const struct emu_insn *in)
 
 void op_lahf(struct emu_cpu *cpu, const struct emu_insn *in)
 {
-	uint32_t f = emu_flags(cpu) & (FL_SF | FL_ZF | FL_AF | FL_PF | FL_CF);
+	uint32_t f = emu_flags(cpu) & (RFLAGS_SF | RFLAGS_ZF | RFLAGS_AF | RFLAGS_PF | RFLAGS_CF);
 	(void)in;
 	cpu->gpr[X86_RAX] = (cpu->gpr[X86_RAX] & ~0xff00ULL) | (uint64_t)(f | 2) << 8;
 }
 
 void op_sahf(struct emu_cpu *cpu, const struct emu_insn *in)
 {
-	uint32_t m = FL_SF | FL_ZF | FL_AF | FL_PF | FL_CF;
+	uint32_t m = RFLAGS_SF | RFLAGS_ZF | RFLAGS_AF | RFLAGS_PF | RFLAGS_CF;
 	uint32_t ah = (uint32_t)(cpu->gpr[X86_RAX] >> 8) & m;
 	(void)in;
 	cc_set_flags(cpu, (emu_flags(cpu) & ~m) | ah);
@@ -208,31 +208,31 @@ void op_sahf(struct emu_cpu *cpu, const struct emu_insn *in)
 void op_clc(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	(void)in;
-	cc_set_flags(cpu, emu_flags(cpu) & ~FL_CF);
+	cc_set_flags(cpu, emu_flags(cpu) & ~RFLAGS_CF);
 }
 
 void op_stc(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	(void)in;
-	cc_set_flags(cpu, emu_flags(cpu) | FL_CF);
+	cc_set_flags(cpu, emu_flags(cpu) | RFLAGS_CF);
 }
 
 void op_cmc(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	(void)in;
-	cc_set_flags(cpu, emu_flags(cpu) ^ FL_CF);
+	cc_set_flags(cpu, emu_flags(cpu) ^ RFLAGS_CF);
 }
 
 void op_cld(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	(void)in;
-	cpu->rflags &= ~(uint64_t)FL_DF;
+	cpu->rflags &= ~(uint64_t)RFLAGS_DF;
 }
 
 void op_std(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	(void)in;
-	cpu->rflags |= FL_DF;
+	cpu->rflags |= RFLAGS_DF;
 }
 
 /* ---- misc ---- */
@@ -285,19 +285,19 @@ void op_daa(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	uint32_t f = emu_flags(cpu);
 	uint8_t al = al_of(cpu), old = al;
-	bool cf = f & FL_CF, af = false;
+	bool cf = f & RFLAGS_CF, af = false;
 	(void)in;
-	if ((al & 0xf) > 9 || (f & FL_AF)) {
+	if ((al & 0xf) > 9 || (f & RFLAGS_AF)) {
 		cf = cf || al > 0xf9;
 		al += 6;
 		af = true;
 	}
-	if (old > 0x99 || (f & FL_CF)) {
+	if (old > 0x99 || (f & RFLAGS_CF)) {
 		al += 0x60;
 		cf = true;
 	}
 	set_al(cpu, al);
-	cc_set_flags(cpu, flags_szp(al, 1) | (cf ? FL_CF : 0) | (af ? FL_AF : 0));
+	cc_set_flags(cpu, flags_szp(al, 1) | (cf ? RFLAGS_CF : 0) | (af ? RFLAGS_AF : 0));
 }
 
 void op_das(struct emu_cpu *cpu, const struct emu_insn *in)
@@ -306,30 +306,30 @@ void op_das(struct emu_cpu *cpu, const struct emu_insn *in)
 	uint8_t al = al_of(cpu), old = al;
 	bool cf = false, af = false;
 	(void)in;
-	if ((al & 0xf) > 9 || (f & FL_AF)) {
-		cf = (f & FL_CF) || al < 6;
+	if ((al & 0xf) > 9 || (f & RFLAGS_AF)) {
+		cf = (f & RFLAGS_CF) || al < 6;
 		al -= 6;
 		af = true;
 	}
-	if (old > 0x99 || (f & FL_CF)) {
+	if (old > 0x99 || (f & RFLAGS_CF)) {
 		al -= 0x60;
 		cf = true;
 	}
 	set_al(cpu, al);
-	cc_set_flags(cpu, flags_szp(al, 1) | (cf ? FL_CF : 0) | (af ? FL_AF : 0));
+	cc_set_flags(cpu, flags_szp(al, 1) | (cf ? RFLAGS_CF : 0) | (af ? RFLAGS_AF : 0));
 }
 
 static void aaa_aas(struct emu_cpu *cpu, bool sub)
 {
 	uint32_t f = emu_flags(cpu);
 	uint16_t ax = (uint16_t)cpu->gpr[X86_RAX];
-	bool adj = (ax & 0xf) > 9 || (f & FL_AF);
+	bool adj = (ax & 0xf) > 9 || (f & RFLAGS_AF);
 	if (adj) /* AX as a whole: AL's carry/borrow reaches AH (current CPUs) */
 		ax = sub ? (uint16_t)(ax - 6 - 0x100) : (uint16_t)(ax + 0x106);
 	ax &= 0xff0f;
 	reg_write_v(cpu, X86_RAX, ax, 2);
 	f = flags_szp(ax & 0xff, 1);
-	cc_set_flags(cpu, f | (adj ? FL_AF | FL_CF : 0));
+	cc_set_flags(cpu, f | (adj ? RFLAGS_AF | RFLAGS_CF : 0));
 }
 
 void op_aaa(struct emu_cpu *cpu, const struct emu_insn *in)

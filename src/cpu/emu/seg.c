@@ -191,7 +191,7 @@ uint64_t emu_stack_mask(const struct emu_cpu *cpu)
 static void set_zf(struct emu_cpu *cpu, bool z)
 {
 	uint64_t f = emu_get_rflags(cpu);
-	emu_set_rflags(cpu, z ? f | FL_ZF : f & ~(uint64_t)FL_ZF);
+	emu_set_rflags(cpu, z ? f | RFLAGS_ZF : f & ~(uint64_t)RFLAGS_ZF);
 }
 
 /* ---- MOV/PUSH/POP sreg, LxS ---------------------------------------------------- */

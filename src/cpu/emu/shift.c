@@ -74,8 +74,8 @@ void op_sar(struct emu_cpu *cpu, const struct emu_insn *in)
 
 static inline void set_cf_of(struct emu_cpu *cpu, bool cf, bool of)
 {
-	uint32_t f = emu_flags(cpu) & ~(FL_CF | FL_OF);
-	cc_set_flags(cpu, f | (cf ? FL_CF : 0) | (of ? FL_OF : 0));
+	uint32_t f = emu_flags(cpu) & ~(RFLAGS_CF | RFLAGS_OF);
+	cc_set_flags(cpu, f | (cf ? RFLAGS_CF : 0) | (of ? RFLAGS_OF : 0));
 }
 
 void op_rol(struct emu_cpu *cpu, const struct emu_insn *in)
@@ -188,9 +188,9 @@ static void shxd(struct emu_cpu *cpu, const struct emu_insn *in, bool left)
 		cf = (x >> (n - 1)) & 1;
 	}
 	shift_dst(cpu, in, ea, r);
-	f = flags_szp(r, sz) | (cf ? FL_CF : 0);
+	f = flags_szp(r, sz) | (cf ? RFLAGS_CF : 0);
 	if ((r ^ a) & sz_sign(sz))
-		f |= FL_OF;
+		f |= RFLAGS_OF;
 	cc_set_flags(cpu, f);
 }
 

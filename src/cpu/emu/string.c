@@ -18,7 +18,7 @@
 
 static inline int64_t str_step(const struct emu_cpu *cpu, unsigned sz)
 {
-	return (cpu->rflags & FL_DF) ? -(int64_t)sz : (int64_t)sz;
+	return (cpu->rflags & RFLAGS_DF) ? -(int64_t)sz : (int64_t)sz;
 }
 
 static inline void adv(struct emu_cpu *cpu, unsigned r, int64_t d, unsigned as)
@@ -51,7 +51,7 @@ static void unprotect_chunk(struct emu_cpu *cpu, uint64_t la, uint64_t bytes)
 
 static inline bool rep_fast_ok(const struct emu_cpu *cpu, const struct emu_insn *in)
 {
-	return cpu->code_mode == EMU_MODE64 && in->addrsize == 8 && !(cpu->rflags & FL_DF);
+	return cpu->code_mode == EMU_MODE64 && in->addrsize == 8 && !(cpu->rflags & RFLAGS_DF);
 }
 
 /* Ends the execution with the instruction still pending. */

@@ -6,22 +6,6 @@
 
 #include "cpu/emu/emu.h"
 
-#define RFLAGS_CF   (1ULL << 0)
-#define RFLAGS_TF   (1ULL << 8)
-#define RFLAGS_DF   (1ULL << 10)
-#define RFLAGS_IOPL (3ULL << 12)
-#define RFLAGS_NT   (1ULL << 14)
-#define RFLAGS_RF   (1ULL << 16)
-#define RFLAGS_VM   (1ULL << 17)
-#define RFLAGS_AC   (1ULL << 18)
-#define RFLAGS_VIF  (1ULL << 19)
-#define RFLAGS_VIP  (1ULL << 20)
-#define RFLAGS_ID   (1ULL << 21)
-
-#define APIC_BASE_BSP  (1ULL << 8)
-#define APIC_BASE_EXTD (1ULL << 10)
-#define APIC_BASE_EN   (1ULL << 11)
-
 /* The virtual TSC and the LAPIC timer clock (CPUID 0x15/0x16/0x40000010). */
 #define EMU_CRYSTAL_HZ 25000000ULL /* core crystal = APIC bus clock */
 #define EMU_TSC_RATIO  80ULL       /* TSC = crystal * 80 = 2 GHz */
@@ -55,12 +39,21 @@ bool emu_exc_has_error(int vector);
 
 /* ---- system.c ---- */
 uint64_t emu_rdtsc(struct emu_cpu *cpu);
-/* RDMSR/WRMSR: false → #GP(0). */
-bool emu_msr_read(struct emu_cpu *cpu, uint32_t msr, uint64_t *val);
-bool emu_msr_write(struct emu_cpu *cpu, uint32_t msr, uint64_t val);
 void emu_set_cr0(struct emu_cpu *cpu, uint64_t v);
 void emu_set_cr4(struct emu_cpu *cpu, uint64_t v);
 void emu_set_cr3(struct emu_cpu *cpu, uint64_t v);
+
+/* ---- msr.c ---- */
+/* RDMSR/WRMSR: false → #GP(0). */
+bool emu_msr_read(struct emu_cpu *cpu, uint32_t msr, uint64_t *val);
+bool emu_msr_write(struct emu_cpu *cpu, uint32_t msr, uint64_t val);
+/* Power-on values of the MSRs firmware would leave behind. */
+void emu_msr_reset(struct emu_cpu *cpu);
+
+static inline bool emu_canonical(uint64_t a)
+{
+	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
+}
 
 /* ---- cpuid.c ---- */
 void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t out[4]);

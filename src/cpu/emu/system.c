@@ -1,4 +1,5 @@
-/* System instructions: control and debug registers, MSRs, CPUID, TSC,
+/* System instructions: control and debug registers, RDMSR/WRMSR (the MSRs
+ * themselves are in msr.c), CPUID, TSC,
  * SYSCALL/SYSRET, SYSENTER/SYSEXIT, SWAPGS, CLI/STI, PUSHF/POPF, HLT, port
  * I/O with the IOPL and TSS bitmap checks, INT n, INVLPG, and the selector
  * the decoder asks for every system opcode (emu_sys_select).
@@ -18,57 +19,6 @@
 #define CR4_DE    (1ULL << 3)
 #define CR4_TSD   (1ULL << 2)
 
-/* MSR numbers. */
-#define MSR_TSC               0x10
-#define MSR_PLATFORM_ID       0x17
-#define MSR_TSC_ADJUST        0x3b
-#define MSR_APIC_BASE         0x1b
-#define MSR_FEATURE_CONTROL   0x3a
-#define MSR_SPEC_CTRL         0x48
-#define MSR_PRED_CMD          0x49
-#define MSR_BIOS_SIGN_ID      0x8b
-#define MSR_PLATFORM_INFO     0xce
-#define MSR_MTRRCAP           0xfe
-#define MSR_ARCH_CAPABILITIES 0x10a
-#define MSR_SYSENTER_CS       0x174
-#define MSR_SYSENTER_ESP      0x175
-#define MSR_SYSENTER_EIP      0x176
-#define MSR_MCG_CAP           0x179
-#define MSR_MCG_STATUS        0x17a
-#define MSR_MISC_ENABLE       0x1a0
-#define MSR_MTRR_PHYS_BASE0   0x200
-#define MSR_MTRR_FIX64K       0x250
-#define MSR_MTRR_FIX16K_80000 0x258
-#define MSR_MTRR_FIX16K_A0000 0x259
-#define MSR_MTRR_FIX4K_C0000  0x268
-#define MSR_PAT               0x277
-#define MSR_MTRR_DEF_TYPE     0x2ff
-#define MSR_TSC_DEADLINE      0x6e0
-#define MSR_EFER              0xc0000080
-#define MSR_STAR              0xc0000081
-#define MSR_LSTAR             0xc0000082
-#define MSR_CSTAR             0xc0000083
-#define MSR_SFMASK            0xc0000084
-#define MSR_FS_BASE           0xc0000100
-#define MSR_GS_BASE           0xc0000101
-#define MSR_KERNEL_GS_BASE    0xc0000102
-#define MSR_TSC_AUX           0xc0000103
-
-/* ARCH_CAPABILITIES: the bugs this CPU does not have (it has no
- * speculation at all), so Linux skips PTI, VERW buffers clearing and
- * similar mitigations that only cost time here. */
-#define ARCH_CAP_VALUE                                                                                \
-	((1ULL << 0) /* RDCL_NO */ | (1ULL << 3) /* SKIP_L1DFL */ | (1ULL << 4) /* SSB_NO */ |        \
-	 (1ULL << 5) /* MDS_NO */ | (1ULL << 6) /* PSCHANGE_MC_NO */ | (1ULL << 8) /* TAA_NO */ |     \
-	 (1ULL << 13) /* SBDR_SSDP_NO */ | (1ULL << 14) /* FBSDP_NO */ | (1ULL << 15) /* PSDP_NO */ | \
-	 (1ULL << 20) /* BHI_NO */ | (1ULL << 24) /* PBRSB_NO */ | (1ULL << 26) /* GDS_NO */ |        \
-	 (1ULL << 27) /* RFDS_NO */ | (1ULL << 62) /* ITS_NO */)
-
-static bool canonical(uint64_t a)
-{
-	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
-}
-
 static void need_cpl0(struct emu_cpu *cpu)
 {
 	if (cpu->cpl != 0)
@@ -79,7 +29,7 @@ static void need_cpl0(struct emu_cpu *cpu)
 
 uint64_t emu_rdtsc(struct emu_cpu *cpu)
 {
-	return clock_ns() * (EMU_TSC_HZ / 1000000000ULL) + cpu->tsc_offset;
+	return vm_now(cpu->vm) * (EMU_TSC_HZ / 1000000000ULL) + cpu->tsc_offset;
 }
 
 /* ---- control registers -------------------------------------------------------- */
@@ -219,189 +169,6 @@ H(op_wbinvd)
 	need_cpl0(cpu);
 }
 
-/* ---- MSRs -------------------------------------------------------------------------- */
-
-static int mtrr_fixed_index(uint32_t msr)
-{
-	if (msr == MSR_MTRR_FIX64K)
-		return 0;
-	if (msr == MSR_MTRR_FIX16K_80000 || msr == MSR_MTRR_FIX16K_A0000)
-		return 1 + (int)(msr - MSR_MTRR_FIX16K_80000);
-	if (msr >= MSR_MTRR_FIX4K_C0000 && msr <= MSR_MTRR_FIX4K_C0000 + 7)
-		return 3 + (int)(msr - MSR_MTRR_FIX4K_C0000);
-	return -1;
-}
-
-bool emu_msr_read(struct emu_cpu *cpu, uint32_t msr, uint64_t *val)
-{
-	int i;
-
-	switch (msr) {
-	case MSR_TSC: *val = emu_rdtsc(cpu); return true;
-	case MSR_TSC_ADJUST: *val = cpu->tsc_adjust; return true;
-	case MSR_PLATFORM_ID: *val = 0; return true;
-	case MSR_APIC_BASE: *val = cpu->apic_base; return true;
-	case MSR_FEATURE_CONTROL: *val = 1; return true; /* locked, nothing enabled */
-	case MSR_SPEC_CTRL: *val = 0; return true;
-	case MSR_BIOS_SIGN_ID: *val = 0; return true;
-	case MSR_PLATFORM_INFO: *val = (EMU_TSC_HZ / 100000000ULL) << 8; return true;
-	case MSR_MTRRCAP: *val = 0x508; return true; /* 8 variable, fixed, WC */
-	case MSR_ARCH_CAPABILITIES: *val = ARCH_CAP_VALUE; return true;
-	case MSR_SYSENTER_CS: *val = cpu->sysenter_cs; return true;
-	case MSR_SYSENTER_ESP: *val = cpu->sysenter_esp; return true;
-	case MSR_SYSENTER_EIP: *val = cpu->sysenter_eip; return true;
-	case MSR_MCG_CAP: *val = 0; return true;
-	case MSR_MCG_STATUS: *val = 0; return true;
-	case MSR_MISC_ENABLE: *val = cpu->misc_enable; return true;
-	case MSR_PAT: *val = cpu->pat; return true;
-	case MSR_MTRR_DEF_TYPE: *val = cpu->mtrr_def_type; return true;
-	case MSR_TSC_DEADLINE: *val = cpu->lapic ? lapic_get_tsc_deadline(cpu->lapic) : 0; return true;
-	case MSR_EFER: *val = cpu->efer; return true;
-	case MSR_STAR: *val = cpu->star; return true;
-	case MSR_LSTAR: *val = cpu->lstar; return true;
-	case MSR_CSTAR: *val = cpu->cstar; return true;
-	case MSR_SFMASK: *val = cpu->sfmask; return true;
-	case MSR_FS_BASE: *val = cpu->seg[SEG_FS].base; return true;
-	case MSR_GS_BASE: *val = cpu->seg[SEG_GS].base; return true;
-	case MSR_KERNEL_GS_BASE: *val = cpu->kernel_gs_base; return true;
-	case MSR_TSC_AUX: *val = cpu->tsc_aux; return true;
-	}
-	if (msr >= MSR_MTRR_PHYS_BASE0 && msr < MSR_MTRR_PHYS_BASE0 + 16) {
-		*val = cpu->mtrr_var[msr - MSR_MTRR_PHYS_BASE0];
-		return true;
-	}
-	i = mtrr_fixed_index(msr);
-	if (i >= 0) {
-		*val = cpu->mtrr_fixed[i];
-		return true;
-	}
-	return false;
-}
-
-static bool mtrr_type_ok(uint64_t t)
-{
-	return t == 0 || t == 1 || t == 4 || t == 5 || t == 6;
-}
-
-bool emu_msr_write(struct emu_cpu *cpu, uint32_t msr, uint64_t v)
-{
-	int i;
-
-	switch (msr) {
-	case MSR_TSC: {
-		uint64_t d = v - emu_rdtsc(cpu);
-		cpu->tsc_offset += d;
-		cpu->tsc_adjust += d;
-		return true;
-	}
-	case MSR_TSC_ADJUST:
-		cpu->tsc_offset += v - cpu->tsc_adjust;
-		cpu->tsc_adjust = v;
-		return true;
-	case MSR_APIC_BASE:
-		/* No x2APIC; the BSP flag is read-only. */
-		if (v & (APIC_BASE_EXTD | 0x2ff | ~((1ULL << EMU_PHYS_BITS) - 1)))
-			return false;
-		cpu->apic_base = (v & ~APIC_BASE_BSP) | (cpu->apic_base & APIC_BASE_BSP);
-		emu_tlb_flush(cpu, true); /* the LAPIC page moved or appeared */
-		return true;
-	case MSR_SPEC_CTRL: return v == 0;
-	case MSR_PRED_CMD: return true;
-	case MSR_BIOS_SIGN_ID: return true;
-	case MSR_FEATURE_CONTROL: return false; /* locked */
-	case MSR_SYSENTER_CS: cpu->sysenter_cs = v & 0xffff; return true;
-	case MSR_SYSENTER_ESP:
-		if (!canonical(v))
-			return false;
-		cpu->sysenter_esp = v;
-		return true;
-	case MSR_SYSENTER_EIP:
-		if (!canonical(v))
-			return false;
-		cpu->sysenter_eip = v;
-		return true;
-	case MSR_MCG_STATUS: return v == 0;
-	case MSR_MISC_ENABLE:
-		/* Linux toggles the "limit CPUID" and XD-disable bits only. */
-		cpu->misc_enable = (cpu->misc_enable & ~((1ULL << 22) | (1ULL << 34))) | (v & (1ULL << 22));
-		return true;
-	case MSR_PAT:
-		for (int b = 0; b < 8; b++)
-			if (!mtrr_type_ok((v >> (b * 8)) & 0xff) && ((v >> (b * 8)) & 0xff) != 7)
-				return false;
-		cpu->pat = v;
-		return true;
-	case MSR_MTRR_DEF_TYPE:
-		if ((v & ~0xcffULL) || !mtrr_type_ok(v & 0xff))
-			return false;
-		cpu->mtrr_def_type = v;
-		return true;
-	case MSR_TSC_DEADLINE:
-		if (cpu->lapic)
-			lapic_set_tsc_deadline(cpu->lapic, v);
-		return true;
-	case MSR_EFER: {
-		uint64_t allowed = EFER_SCE | EFER_LME | EFER_NXE | EFER_LMA;
-		if (v & ~allowed)
-			return false;
-		if ((cpu->cr0 & CR0_PG) && ((v ^ cpu->efer) & EFER_LME))
-			return false;
-		v = (v & ~EFER_LMA) | (cpu->efer & EFER_LMA);
-		if ((v ^ cpu->efer) & EFER_NXE)
-			emu_tlb_flush(cpu, true);
-		cpu->efer = v;
-		return true;
-	}
-	case MSR_STAR: cpu->star = v; return true;
-	case MSR_LSTAR:
-		if (!canonical(v))
-			return false;
-		cpu->lstar = v;
-		return true;
-	case MSR_CSTAR:
-		if (!canonical(v))
-			return false;
-		cpu->cstar = v;
-		return true;
-	case MSR_SFMASK: cpu->sfmask = (uint32_t)v; return true;
-	case MSR_FS_BASE:
-		if (!canonical(v))
-			return false;
-		cpu->seg[SEG_FS].base = v;
-		return true;
-	case MSR_GS_BASE:
-		if (!canonical(v))
-			return false;
-		cpu->seg[SEG_GS].base = v;
-		return true;
-	case MSR_KERNEL_GS_BASE:
-		if (!canonical(v))
-			return false;
-		cpu->kernel_gs_base = v;
-		return true;
-	case MSR_TSC_AUX:
-		if (v >> 32)
-			return false;
-		cpu->tsc_aux = v;
-		return true;
-	}
-	if (msr >= MSR_MTRR_PHYS_BASE0 && msr < MSR_MTRR_PHYS_BASE0 + 16) {
-		if ((msr & 1) == 0 && !mtrr_type_ok(v & 0xff))
-			return false;
-		cpu->mtrr_var[msr - MSR_MTRR_PHYS_BASE0] = v;
-		return true;
-	}
-	i = mtrr_fixed_index(msr);
-	if (i >= 0) {
-		for (int b = 0; b < 8; b++)
-			if (!mtrr_type_ok((v >> (b * 8)) & 0xff))
-				return false;
-		cpu->mtrr_fixed[i] = v;
-		return true;
-	}
-	return false;
-}
-
 H(op_rdmsr)
 {
 	uint64_t v;
@@ -507,7 +274,7 @@ H(op_sysret)
 		emu_raise(cpu, EXC_UD);
 	need_cpl0(cpu);
 	if (cpu->long_mode) {
-		if (to64 && !canonical(cpu->gpr[X86_RCX]))
+		if (to64 && !emu_canonical(cpu->gpr[X86_RCX]))
 			emu_raise_err(cpu, EXC_GP, 0);
 		if (to64)
 			flat_seg(&cpu->seg[SEG_CS], (sel + 16) | 3, true, true, 3);

@@ -31,17 +31,9 @@
 #include "cpu/cpuid.h"
 #include "cpu/engine.h"
 #include "symbiont/abi/cpuid.h"
+#include "symbiont/layout.h"
 
 #define KVM_DEV "/dev/kvm"
-/* Three pages for the VMX real-mode TSS and one for the identity-mapped
- * page table KVM needs on CPUs without unrestricted guest; both sit in the
- * MMIO hole just below the 4 GiB boundary where nothing else lives. */
-#define KVM_IDENTITY_MAP_ADDR 0xfffbc000ULL
-#define KVM_TSS_ADDR          0xfffbd000ULL
-
-#define MSR_IA32_TSC            0x10
-#define MSR_IA32_MISC_ENABLE    0x1a0
-#define MISC_ENABLE_FAST_STRING (1ULL << 0)
 
 #define APIC_REG_SVR    0xf0
 #define APIC_REG_LVT0   0x350
@@ -50,7 +42,6 @@
 #define APIC_DM_NMI     0x400
 #define APIC_DM_EXTINT  0x700
 #define APIC_SVR_ENABLE (1u << 8)
-#define APIC_BASE_BSP   (1ULL << 8)
 
 #define KICK_SIGNAL (SIGRTMIN + 3)
 
@@ -238,12 +229,6 @@ fail:
 	return -1;
 }
 
-static int kvm_board_ready(struct vm *vm, char *err, size_t errlen)
-{
-	(void)vm, (void)err, (void)errlen;
-	return 0;
-}
-
 /* ---- CPUID policy -------------------------------------------------------- */
 
 static void put_entry(struct kvm_cpuid2 *c, uint32_t func, uint32_t index, uint32_t flags, const struct cpuid_regs *r)
@@ -400,8 +385,7 @@ static int kvm_vcpu_init(struct vcpu *cpu, char *err, size_t errlen)
 	}
 	free(cpuid);
 	cpuid = NULL;
-	if (set_msr(kc->fd, MSR_IA32_MISC_ENABLE, MISC_ENABLE_FAST_STRING) < 0 ||
-	    set_msr(kc->fd, MSR_IA32_TSC, 0) < 0) {
+	if (set_msr(kc->fd, MSR_MISC_ENABLE, MISC_ENABLE_FAST_STRING) < 0 || set_msr(kc->fd, MSR_TSC, 0) < 0) {
 		snprintf(err, errlen, "kvm: KVM_SET_MSRS: %s", strerror(errno));
 		goto fail;
 	}
@@ -687,7 +671,6 @@ const struct engine_ops kvm_engine_ops = {
 	.name = "kvm",
 	.has_irqchip = true,
 	.init = kvm_init,
-	.board_ready = kvm_board_ready,
 	.vcpu_init = kvm_vcpu_init,
 	.vcpu_set_state = kvm_vcpu_set_state,
 	.vcpu_get_state = kvm_vcpu_get_state,

@@ -222,13 +222,13 @@ fail:
 	return NULL;
 }
 
-void *virtio_net_create(struct vm *vm, const char *spec, char *err, size_t errlen)
+void *virtio_net_create(struct vm *vm, struct pci_host *h, const char *spec, char *err, size_t errlen)
 {
-	struct net_backend *be = net_backend_create(spec, err, errlen);
+	struct net_backend *be = net_backend_create(spec, &vm->clock, err, errlen);
 
 	if (!be)
 		return NULL;
-	return virtio_net_new(vm, NULL, be, err, errlen);
+	return virtio_net_new(vm, h, be, err, errlen);
 }
 
 void virtio_net_destroy(void *dev)

@@ -12,12 +12,12 @@ struct net_backend;
 struct virtio_dev;
 
 /* spec: "user[,hostfwd=tcp:[HOSTADDR]:HOSTPORT-:GUESTPORT]..." or
- * "tap:IFNAME".  Creates the backend and puts the device on the board's PCI
- * bus.  Returns the device, or NULL with a one-line reason in err. */
-void *virtio_net_create(struct vm *vm, const char *spec, char *err, size_t errlen);
+ * "tap:IFNAME".  Creates the backend and puts the device on PCI bus h.
+ * Returns the device, or NULL with a one-line reason in err. */
+void *virtio_net_create(struct vm *vm, struct pci_host *h, const char *spec, char *err, size_t errlen);
 void virtio_net_destroy(void *dev);
 
-/* The same on PCI bus h (NULL: the board's) with a backend already made,
+/* The same with a backend already made,
  * which the device then owns (destroyed with it, or here on failure).
  * Tests and fuzzers use this with their own backends. */
 void *virtio_net_new(struct vm *vm, struct pci_host *h, struct net_backend *be, char *err, size_t errlen);

@@ -19,7 +19,7 @@
  *		.pci_class = 0xff0000, .notify = my_notify, .reset = my_reset };
  *	virtio_dev_init(&d->vdev, vm, &my_ops, d, nqueues, queue_size, config_len, features);
  *	... fill d->vdev.config ...
- *	virtio_dev_register(&d->vdev, err, errlen);   // on vm->board->pci
+ *	virtio_dev_register(&d->vdev, pci, err, errlen); // the PCI bus it was given
  *
  * ops->notify(vd, q) runs when the driver kicks queue q (on a vCPU thread,
  * io_lock held): pop chains with vq_pop(&vd->vq[q], ...), hand them back with
@@ -168,7 +168,7 @@ struct virtio_dev {
  * INDIRECT_DESC.  0, or -1 (bad arguments, out of memory). */
 int virtio_dev_init(struct virtio_dev *vd, struct vm *vm, const struct virtio_dev_ops *ops, void *opaque,
                     unsigned nqueues, uint16_t queue_size, unsigned config_len, uint64_t features);
-/* Places it on the board's PCI bus (or h). */
+/* Places it on PCI bus h (the one the builder handed the device). */
 int virtio_dev_register(struct virtio_dev *vd, struct pci_host *h, char *err, size_t errlen);
 void virtio_dev_unregister(struct virtio_dev *vd);
 void virtio_dev_free(struct virtio_dev *vd);

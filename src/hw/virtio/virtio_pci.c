@@ -5,7 +5,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "hw/board.h"
 #include "hw/virtio/virtio.h"
 
 /* Transitional PCI device ids (virtio 1.0 §4.1.2.1); 0 = modern only. */
@@ -510,8 +509,6 @@ fail:
 
 int virtio_dev_register(struct virtio_dev *vd, struct pci_host *h, char *err, size_t errlen)
 {
-	if (!h && vd->vm->board)
-		h = vd->vm->board->pci;
 	if (!h) {
 		snprintf(err, errlen, "%s: no PCI bus", vd->ops->name);
 		return -1;

@@ -861,14 +861,14 @@ int virtio_vsock_spec_check(const char *spec, char *err, size_t errlen)
 	return parse_spec(spec, &cid, &uds, err, errlen);
 }
 
-void *virtio_vsock_create(struct vm *vm, const char *spec, char *err, size_t errlen)
+void *virtio_vsock_create(struct vm *vm, struct pci_host *h, const char *spec, char *err, size_t errlen)
 {
 	uint64_t cid;
 	const char *uds;
 
 	if (parse_spec(spec, &cid, &uds, err, errlen) < 0)
 		return NULL;
-	return virtio_vsock_new(vm, NULL, cid, uds, true, err, errlen);
+	return virtio_vsock_new(vm, h, cid, uds, true, err, errlen);
 }
 
 void virtio_vsock_destroy(void *dev)

@@ -15,14 +15,14 @@
 struct pci_host;
 struct virtio_dev;
 
-/* spec: "CID[,uds=PATH]" with CID >= 3.  Returns the device, or NULL with a
- * one-line reason in err. */
-void *virtio_vsock_create(struct vm *vm, const char *spec, char *err, size_t errlen);
+/* spec: "CID[,uds=PATH]" with CID >= 3; the device goes on PCI bus h.
+ * Returns the device, or NULL with a one-line reason in err. */
+void *virtio_vsock_create(struct vm *vm, struct pci_host *h, const char *spec, char *err, size_t errlen);
 void virtio_vsock_destroy(void *dev);
 /* Syntax and CID range of a --vsock spec alone: 0, or -1 with a message. */
 int virtio_vsock_spec_check(const char *spec, char *err, size_t errlen);
 
-/* For tests and fuzzers: the device on PCI bus h (NULL: the board's).
+/* For tests and fuzzers: the device on PCI bus h.
  * uds may be NULL (no host sockets: guest connections are refused).  With
  * threaded false no I/O thread runs; the caller drives host sockets with
  * virtio_vsock_poll(). */

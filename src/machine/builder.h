@@ -1,0 +1,38 @@
+/* The machine builder: makes a runnable VM from a vm_config (engine, board,
+ * virtio devices, loader, vCPUs) and takes it down again.  It is the one
+ * place that names the engines, the board, the devices and the loaders
+ * together; the running VM (src/vm/, symbiont/vm.h) knows none of them.
+ * A second way to build (restore from a snapshot, incoming migration) is
+ * another function here, beside machine_build, as Firecracker's builder.rs
+ * stands beside vstate/vm.rs. */
+#ifndef SYMBIONT_MACHINE_BUILDER_H
+#define SYMBIONT_MACHINE_BUILDER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "symbiont/vm.h"
+
+struct machine;
+
+/* cfg->kernel is required (the command line finds the default guest).  NULL
+ * with a one-line reason in err. */
+struct machine *machine_build(const struct vm_config *cfg, char *err, size_t errlen);
+/* The running VM: hand it to vm_run(). */
+struct vm *machine_vm(struct machine *m);
+/* With the vCPUs stopped (vm_run returned, or never called). */
+void machine_destroy(struct machine *m);
+
+/* Everything about cfg that can be told without building anything: memory
+ * size against the host's RAM, vCPU count, the device specs' syntax.  A
+ * failure is the caller's mistake (a usage error), not the host's; the
+ * message is one line. */
+int machine_config_check(const struct vm_config *cfg, char *err, size_t errlen);
+
+/* The engine names vm_config.engine takes, from engine_select()'s own
+ * table, for the command line's check: no host probing, so a known name
+ * whose engine cannot run here fails later, in machine_build. */
+bool machine_engine_known(const char *name);
+const char *machine_engine_names(void); /* "auto, emu or kvm" */
+
+#endif
