@@ -86,6 +86,11 @@ struct vm {
 	atomic_int pause_depth;
 	int vcpu_threads; /* inside vcpu_run */
 	int parked;       /* of those, parked */
+	bool time_frozen; /* under pause_lock */
+	/* Guest time while paused (vm_now): the clock source's reading when it
+	 * stopped (0: running) and the total spent stopped. */
+	atomic_uint time_seq;
+	_Atomic uint64_t time_frozen_at, time_stopped;
 
 	/* Control socket (vm_control.c); NULL without --api/--name. */
 	struct control *control;
@@ -118,11 +123,25 @@ static inline bool vm_stopping(const struct vm *vm)
 	return atomic_load_explicit(&vm->stopping, memory_order_relaxed);
 }
 
-/* Now on the VM's clock.  vm may be NULL (units tested without a VM): the
- * host clock. */
+/* Now on the VM's clock, less the time the VM spent paused: guest time
+ * stands still while it is paused, as in QEMU (pause.c freezes and thaws it
+ * under a sequence count, so readers on any thread never see it go back).
+ * vm may be NULL (units tested without a VM): the host clock. */
 static inline uint64_t vm_now(const struct vm *vm)
 {
-	return vm_clock_read(vm ? &vm->clock : NULL);
+	if (!vm)
+		return host_clock_ns();
+	for (;;) {
+		unsigned s = atomic_load_explicit(&vm->time_seq, memory_order_acquire);
+		if (s & 1)
+			continue; /* being frozen or thawed: a few stores */
+		uint64_t f = atomic_load_explicit(&vm->time_frozen_at, memory_order_relaxed);
+		uint64_t st = atomic_load_explicit(&vm->time_stopped, memory_order_relaxed);
+		uint64_t t = f ? f : vm_clock_read(&vm->clock);
+		atomic_thread_fence(memory_order_acquire);
+		if (atomic_load_explicit(&vm->time_seq, memory_order_relaxed) == s)
+			return t - st;
+	}
 }
 
 /* Device access from an engine: takes io_lock and dispatches.  Unclaimed

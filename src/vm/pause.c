@@ -7,6 +7,32 @@
 #include "symbiont/vm.h"
 #include "cpu/engine.h"
 
+/* Guest time stops once every vCPU is parked and starts again before any
+ * runs (pause_lock held): vm_now() readers retry across the update. */
+static void freeze_time(struct vm *vm)
+{
+	if (vm->time_frozen)
+		return;
+	atomic_fetch_add_explicit(&vm->time_seq, 1, memory_order_acq_rel);
+	atomic_store_explicit(&vm->time_frozen_at, vm_clock_read(&vm->clock) | 1, memory_order_relaxed);
+	atomic_fetch_add_explicit(&vm->time_seq, 1, memory_order_acq_rel);
+	vm->time_frozen = true;
+}
+
+static void thaw_time(struct vm *vm)
+{
+	if (!vm->time_frozen)
+		return;
+	atomic_fetch_add_explicit(&vm->time_seq, 1, memory_order_acq_rel);
+	uint64_t f = atomic_load_explicit(&vm->time_frozen_at, memory_order_relaxed);
+	uint64_t now = vm_clock_read(&vm->clock);
+	if (now > f)
+		atomic_fetch_add_explicit(&vm->time_stopped, now - f, memory_order_relaxed);
+	atomic_store_explicit(&vm->time_frozen_at, 0, memory_order_relaxed);
+	atomic_fetch_add_explicit(&vm->time_seq, 1, memory_order_acq_rel);
+	vm->time_frozen = false;
+}
+
 static void kick_all(struct vm *vm)
 {
 	for (int i = 0; i < vm->ncpus; i++)
@@ -24,6 +50,8 @@ int vm_pause(struct vm *vm)
 	int r = vm_stopping(vm) ? -1 : 0;
 	if (r < 0)
 		atomic_fetch_sub(&vm->pause_depth, 1);
+	else
+		freeze_time(vm);
 	pthread_mutex_unlock(&vm->pause_lock);
 	return r;
 }
@@ -31,8 +59,10 @@ int vm_pause(struct vm *vm)
 void vm_resume(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->pause_lock);
-	if (atomic_load(&vm->pause_depth) > 0 && atomic_fetch_sub(&vm->pause_depth, 1) == 1)
+	if (atomic_load(&vm->pause_depth) > 0 && atomic_fetch_sub(&vm->pause_depth, 1) == 1) {
+		thaw_time(vm);
 		pthread_cond_broadcast(&vm->pause_cond);
+	}
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 

@@ -2,7 +2,8 @@
 # The control API end to end on the default guest (emu): a VM started with
 # --name is listed by `symbiont ls` with its real pid; `ctl` reports its
 # status and vCPUs; `pause` stops the guest (a ticker it runs on its
-# console goes quiet) and `resume` lets it go on; the event stream shows
+# console goes quiet, and its clock stands still) and `resume` lets it go
+# on; the event stream shows
 # STOP, RESUME and, when the guest powers off, SHUTDOWN with the guest's
 # reason; the socket is gone afterwards.  Bad targets get one line and a
 # non-zero exit.
@@ -30,7 +31,7 @@ ctl info --json | python3 -c "import json,sys; d=json.load(sys.stdin); assert d[
 timeout 300 "$SYM" ctl "$name" events --json >"$tmp/events" 2>"$tmp/events.err" &
 bg_pids+=($!)
 
-echo '(while :; do echo TICK; sleep 1; done) &' >&3
+echo '(while :; do echo TICK $(cut -d" " -f1 /proc/uptime); sleep 1; done) &' >&3
 guest_wait_for g TICK 60 || fail "the ticker never started"
 sleep 2
 ctl pause || fail "pause failed"
@@ -47,6 +48,11 @@ for ((i = 0; i < 30; i++)); do
 	sleep 1
 done
 [ "$(grep -c TICK "$tmp/g.out")" -gt "$n1" ] || fail "the guest did not run again after resume"
+# Guest time stood still while paused: the guest's uptime advanced about one
+# tick (1 s) across the 4 s pause, not 5.
+sleep 1
+gap=$(grep -o 'TICK [0-9.]*' "$tmp/g.out" | awk -v n="$n1" 'NR==n {a=$2} NR==n+1 {b=$2} END {printf "%.2f", b-a}')
+awk -v g="$gap" 'BEGIN {exit !(g > 0.5 && g < 2.5)}' || fail "guest uptime moved ${gap}s across a 4 s pause (want ~1)"
 
 # Bad targets and verbs: one line, non-zero.
 "$SYM" ctl nosuchvm status 2>"$tmp/e1" && fail "ctl of a missing VM succeeded"
