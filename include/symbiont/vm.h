@@ -10,15 +10,17 @@
 
 #include "symbiont/bus.h"
 #include "symbiont/clock.h"
+#include "symbiont/device.h"
 #include "symbiont/irq.h"
 #include "symbiont/memory.h"
 #include "symbiont/timer.h"
 #include "symbiont/x86.h"
 
-#define VM_MAX_CPUS  64
-#define VM_MAX_FDS   32
-#define VM_MAX_DISKS 8
-#define VM_MAX_NICS  4
+#define VM_MAX_CPUS    64
+#define VM_MAX_FDS     32
+#define VM_MAX_DISKS   8
+#define VM_MAX_NICS    4
+#define VM_MAX_DEVICES 64
 
 struct engine_ops;
 struct vcpu;
@@ -70,6 +72,10 @@ struct vm {
 	void *engine_priv;
 	struct vcpu *vcpus[VM_MAX_CPUS];
 	int ncpus;
+
+	/* Every device, board and virtio, in creation order (symbiont/device.h). */
+	struct vm_device devices[VM_MAX_DEVICES];
+	int ndevices;
 
 	struct vm_fd fds[VM_MAX_FDS];
 	int nfds;

@@ -626,6 +626,63 @@ static const struct io_ops evt_ops = { evt_read, evt_write };
 static const struct io_ops cnt_ops = { cnt_read, cnt_write };
 static const struct io_ops tmr_ops = { tmr_read, tmr_write };
 
+/* PM1 registers, and the PM timer's origin on the VM clock, so the timer
+ * keeps counting across a save and load. */
+static void pm_reset(void *dev)
+{
+	struct acpi_pm *pm = dev;
+	pm->sts = pm->en = pm->cnt = 0;
+	pm->t0 = vm_now(pm->vm);
+}
+
+static int pm_save(void *dev, struct state_buf *b, char *err, size_t errlen)
+{
+	struct acpi_pm *pm = dev;
+	(void)err, (void)errlen;
+	st_put16(b, pm->sts);
+	st_put16(b, pm->en);
+	st_put16(b, pm->cnt);
+	st_put64(b, pm->t0);
+	return 0;
+}
+
+static int pm_load(void *dev, struct state_reader *r, char *err, size_t errlen)
+{
+	struct acpi_pm *pm = dev;
+	uint16_t sts, en, cnt;
+	uint64_t t0;
+	(void)err, (void)errlen;
+	sts = st_get16(r);
+	en = st_get16(r);
+	cnt = st_get16(r);
+	st_check(r, !(cnt & PM1_SLP_EN)); /* write-only, never stored */
+	t0 = st_get64(r);
+	if (!st_ok(r))
+		return -1;
+	pm->sts = sts;
+	pm->en = en;
+	pm->cnt = cnt;
+	pm->t0 = t0;
+	return 0;
+}
+
+static void pm_stats(void *dev, device_stat_fn emit, void *ctx)
+{
+	struct acpi_pm *pm = dev;
+	emit(ctx, "pm1_sts", pm->sts);
+	emit(ctx, "pm1_en", pm->en);
+	emit(ctx, "pm1_cnt", pm->cnt);
+}
+
+const struct device_ops acpi_pm_device_ops = {
+	.name = "acpi-pm",
+	.version = 1,
+	.reset = pm_reset,
+	.save = pm_save,
+	.load = pm_load,
+	.stats = pm_stats,
+};
+
 struct acpi_pm *acpi_pm_create(struct vm *vm)
 {
 	struct acpi_pm *pm = calloc(1, sizeof(*pm));
@@ -639,7 +696,11 @@ struct acpi_pm *acpi_pm_create(struct vm *vm)
 		goto fail_evt;
 	if (io_bus_register(&vm->pio, ACPI_PM_TMR, 4, &tmr_ops, pm))
 		goto fail_cnt;
+	if (vm_device_add(vm, &acpi_pm_device_ops, pm))
+		goto fail_tmr;
 	return pm;
+fail_tmr:
+	io_bus_unregister(&vm->pio, ACPI_PM_TMR);
 fail_cnt:
 	io_bus_unregister(&vm->pio, ACPI_PM1A_CNT);
 fail_evt:
@@ -656,5 +717,6 @@ void acpi_pm_destroy(struct acpi_pm *pm)
 	io_bus_unregister(&pm->vm->pio, ACPI_PM1A_EVT);
 	io_bus_unregister(&pm->vm->pio, ACPI_PM1A_CNT);
 	io_bus_unregister(&pm->vm->pio, ACPI_PM_TMR);
+	vm_device_remove(pm->vm, pm);
 	free(pm);
 }

@@ -23,6 +23,9 @@
 
 struct vm;
 struct acpi_pm;
+struct device_ops;
+
+extern const struct device_ops acpi_pm_device_ops;
 
 /* Writes the tables for ncpus vCPUs into guest memory; returns the RSDP's
  * guest-physical address, or 0 with a reason in err. */

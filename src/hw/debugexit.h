@@ -7,6 +7,9 @@
 
 struct vm;
 struct debugexit;
+struct device_ops;
+
+extern const struct device_ops debugexit_device_ops;
 
 struct debugexit *debugexit_create(struct vm *vm, uint16_t port);
 void debugexit_destroy(struct debugexit *d);

@@ -231,6 +231,90 @@ static const struct io_ops data_ops = { data_read, data_write_op };
 static const struct io_ops cmd_ops = { status_read, command_write };
 static const struct io_ops port92_ops = { port92_read, port92_write };
 
+/* ---- lifecycle ----------------------------------------------------------- */
+
+static void regs_reset(struct i8042 *k)
+{
+	k->ctr = CTR_KBDINT | CTR_SYS | CTR_XLATE;
+	k->status = STR_SYS | STR_UNLOCKED;
+	k->pending_cmd = k->kbd_cmd = 0;
+	k->outport = 0x03; /* reset line high, A20 on */
+	k->port92 = 0x02;
+	k->qhead = k->qlen = 0;
+	k->aux_timeout = false;
+}
+
+static void i8042_reset(void *dev)
+{
+	struct i8042 *k = dev;
+	regs_reset(k);
+	update(k);
+}
+
+static int i8042_save(void *dev, struct state_buf *b, char *err, size_t errlen)
+{
+	struct i8042 *k = dev;
+	(void)err, (void)errlen;
+	st_put8(b, k->ctr);
+	st_put8(b, k->status);
+	st_put8(b, k->pending_cmd);
+	st_put8(b, k->kbd_cmd);
+	st_put8(b, k->outport);
+	st_put8(b, k->port92);
+	/* The queued bytes only, oldest first: the ring's position and the
+	 * bytes already read are not state. */
+	st_put8(b, (uint8_t)k->qlen);
+	for (unsigned i = 0; i < k->qlen; i++) {
+		st_put8(b, k->q[(k->qhead + i) % QLEN]);
+		st_put8(b, k->qsrc[(k->qhead + i) % QLEN]);
+	}
+	st_put_bool(b, k->aux_timeout);
+	return 0;
+}
+
+static int i8042_load(void *dev, struct state_reader *r, char *err, size_t errlen)
+{
+	struct i8042 *k = dev;
+	struct i8042 t = *k;
+	(void)err, (void)errlen;
+	t.ctr = st_get8(r);
+	t.status = st_get8(r);
+	t.pending_cmd = st_get8(r);
+	t.kbd_cmd = st_get8(r);
+	t.outport = st_get8(r);
+	t.port92 = st_get8(r);
+	t.qhead = 0;
+	t.qlen = st_get8(r);
+	st_check(r, t.qlen <= QLEN);
+	for (unsigned i = 0; i < t.qlen && !r->bad; i++) {
+		t.q[i] = st_get8(r);
+		t.qsrc[i] = st_get8(r);
+		st_check(r, t.qsrc[i] == SRC_KBD || t.qsrc[i] == SRC_AUX);
+	}
+	t.aux_timeout = st_get_bool(r);
+	if (!st_ok(r))
+		return -1;
+	*k = t;
+	update(k);
+	return 0;
+}
+
+static void i8042_stats(void *dev, device_stat_fn emit, void *ctx)
+{
+	struct i8042 *k = dev;
+	emit(ctx, "queued", k->qlen);
+	emit(ctx, "ctr", k->ctr);
+}
+
+const struct device_ops i8042_device_ops = {
+	.name = "i8042",
+	.version = 1,
+	.reset = i8042_reset,
+	.save = i8042_save,
+	.load = i8042_load,
+	.stats = i8042_stats,
+};
+
 struct i8042 *i8042_create(struct vm *vm, unsigned kbd_irq, unsigned aux_irq)
 {
 	struct i8042 *k = calloc(1, sizeof(*k));
@@ -239,10 +323,7 @@ struct i8042 *i8042_create(struct vm *vm, unsigned kbd_irq, unsigned aux_irq)
 	k->vm = vm;
 	k->kbd_irq = vm_irq_line(vm, kbd_irq);
 	k->aux_irq = vm_irq_line(vm, aux_irq);
-	k->ctr = CTR_KBDINT | CTR_SYS | CTR_XLATE;
-	k->status = STR_SYS | STR_UNLOCKED;
-	k->outport = 0x03; /* reset line high, A20 on */
-	k->port92 = 0x02;
+	regs_reset(k);
 	/* 0x61 between them is the PIT's port B. */
 	if (io_bus_register(&vm->pio, 0x60, 1, &data_ops, k))
 		goto fail;
@@ -250,7 +331,11 @@ struct i8042 *i8042_create(struct vm *vm, unsigned kbd_irq, unsigned aux_irq)
 		goto fail60;
 	if (io_bus_register(&vm->pio, 0x92, 1, &port92_ops, k))
 		goto fail64;
+	if (vm_device_add(vm, &i8042_device_ops, k))
+		goto fail92;
 	return k;
+fail92:
+	io_bus_unregister(&vm->pio, 0x92);
 fail64:
 	io_bus_unregister(&vm->pio, 0x64);
 fail60:
@@ -267,5 +352,6 @@ void i8042_destroy(struct i8042 *k)
 	io_bus_unregister(&k->vm->pio, 0x60);
 	io_bus_unregister(&k->vm->pio, 0x64);
 	io_bus_unregister(&k->vm->pio, 0x92);
+	vm_device_remove(k->vm, k);
 	free(k);
 }

@@ -8,6 +8,9 @@
 
 struct vm;
 struct i8042;
+struct device_ops;
+
+extern const struct device_ops i8042_device_ops;
 
 struct i8042 *i8042_create(struct vm *vm, unsigned kbd_irq, unsigned aux_irq);
 void i8042_destroy(struct i8042 *k);

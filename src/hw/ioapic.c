@@ -2,6 +2,7 @@
  * logical (1 = asserted), as with KVM's in-kernel model. */
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "hw/ioapic.h"
 #include "symbiont/vm.h"
@@ -139,6 +140,74 @@ static void ioapic_write(void *dev, uint64_t off, uint64_t val, unsigned size)
 
 static const struct io_ops ioapic_ops = { ioapic_read, ioapic_write };
 
+/* ---- lifecycle ----------------------------------------------------------- */
+
+/* Every entry masked, as at power-on; input levels stay (devices drive them). */
+static void ioapic_reset(void *dev)
+{
+	struct ioapic *io = dev;
+	io->id = 0;
+	io->sel = 0;
+	for (unsigned i = 0; i < IOAPIC_PINS; i++)
+		io->rte[i] = RTE_MASKED;
+}
+
+static int ioapic_save(void *dev, struct state_buf *b, char *err, size_t errlen)
+{
+	struct ioapic *io = dev;
+	(void)err, (void)errlen;
+	st_put32(b, io->id);
+	st_put8(b, io->sel);
+	st_put32(b, io->lines);
+	for (unsigned i = 0; i < IOAPIC_PINS; i++)
+		st_put64(b, io->rte[i]);
+	return 0;
+}
+
+/* Remote IRR and the lines come back as they were: a level interrupt that
+ * was delivered and not yet EOIed stays so. */
+static int ioapic_load(void *dev, struct state_reader *r, char *err, size_t errlen)
+{
+	struct ioapic *io = dev;
+	uint64_t rte[IOAPIC_PINS];
+	uint32_t id, lines;
+	uint8_t sel;
+	(void)err, (void)errlen;
+	id = st_get32(r);
+	sel = st_get8(r);
+	lines = st_get32(r);
+	st_check(r, !(lines >> IOAPIC_PINS));
+	for (unsigned i = 0; i < IOAPIC_PINS; i++)
+		rte[i] = st_get64(r);
+	if (!st_ok(r))
+		return -1;
+	io->id = id;
+	io->sel = sel;
+	io->lines = lines;
+	memcpy(io->rte, rte, sizeof(rte));
+	return 0;
+}
+
+static void ioapic_stats(void *dev, device_stat_fn emit, void *ctx)
+{
+	struct ioapic *io = dev;
+	uint64_t unmasked = 0;
+	for (unsigned i = 0; i < IOAPIC_PINS; i++)
+		if (!(io->rte[i] & RTE_MASKED))
+			unmasked |= 1ULL << i;
+	emit(ctx, "lines", io->lines);
+	emit(ctx, "unmasked", unmasked);
+}
+
+const struct device_ops ioapic_device_ops = {
+	.name = "ioapic",
+	.version = 1,
+	.reset = ioapic_reset,
+	.save = ioapic_save,
+	.load = ioapic_load,
+	.stats = ioapic_stats,
+};
+
 struct ioapic *ioapic_create(struct vm *vm, uint64_t base)
 {
 	struct ioapic *io = calloc(1, sizeof(*io));
@@ -152,6 +221,11 @@ struct ioapic *ioapic_create(struct vm *vm, uint64_t base)
 		free(io);
 		return NULL;
 	}
+	if (vm_device_add(vm, &ioapic_device_ops, io)) {
+		io_bus_unregister(&vm->mmio, base);
+		free(io);
+		return NULL;
+	}
 	return io;
 }
 
@@ -160,6 +234,7 @@ void ioapic_destroy(struct ioapic *io)
 	if (!io)
 		return;
 	io_bus_unregister(&io->vm->mmio, io->base);
+	vm_device_remove(io->vm, io);
 	free(io);
 }
 

@@ -14,6 +14,9 @@
 
 struct vm;
 struct ioapic;
+struct device_ops;
+
+extern const struct device_ops ioapic_device_ops;
 
 struct ioapic *ioapic_create(struct vm *vm, uint64_t base);
 void ioapic_destroy(struct ioapic *io);

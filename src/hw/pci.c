@@ -9,7 +9,6 @@
 #define MSIX_TABLE_OFF 0x000
 #define MSIX_PBA_OFF   0x800
 #define MSIX_BAR_SIZE  0x1000
-#define MSIX_MAX_VEC   (MSIX_PBA_OFF / 16)
 
 struct pci_host {
 	struct vm *vm;
@@ -28,6 +27,8 @@ unsigned pci_slot_gsi(int slot, int pin)
 }
 
 /* ---- config space ----------------------------------------------------- */
+
+_Static_assert(PCI_MSIX_MAX_VEC == MSIX_PBA_OFF / 16, "the MSI-X table ends where the PBA starts");
 
 static uint32_t get32(const struct pci_device *d, unsigned off)
 {
@@ -320,7 +321,7 @@ static const struct io_ops msix_ops = { msix_bar_read, msix_bar_write };
 
 int pci_msix_init(struct pci_device *d, unsigned nvec, int bar_n)
 {
-	if (!nvec || nvec > MSIX_MAX_VEC || d->msix_cap)
+	if (!nvec || nvec > PCI_MSIX_MAX_VEC || d->msix_cap)
 		return -1;
 	if (pci_bar_init(d, bar_n, PCI_BAR_MEM32, MSIX_BAR_SIZE, &msix_ops, d))
 		return -1;
@@ -493,6 +494,119 @@ static void host_write(void *opaque, uint64_t off, uint64_t val, unsigned size)
 
 static const struct io_ops host_ops = { host_read, host_write };
 
+/* ---- saved state --------------------------------------------------------- */
+
+void pci_state_save(const struct pci_device *d, struct state_buf *b)
+{
+	st_put_bytes(b, d->cfg, PCI_CFG_SIZE);
+	st_put_bool(b, d->intx_level);
+	for (unsigned v = 0; v < d->msix_nvec; v++) {
+		st_put32(b, d->msix_table[v].addr_lo);
+		st_put32(b, d->msix_table[v].addr_hi);
+		st_put32(b, d->msix_table[v].data);
+		st_put32(b, d->msix_table[v].ctrl);
+	}
+	st_put_bytes(b, d->msix_pba, (d->msix_nvec + 7) / 8);
+}
+
+void pci_state_read(const struct pci_device *d, struct state_reader *r, struct pci_state *s)
+{
+	st_get_bytes(r, s->cfg, PCI_CFG_SIZE);
+	/* Bytes neither the guest nor the device changes (IDs, class, BAR
+	 * types, the capability list) say which device this was.  The status
+	 * register's interrupt bit is the device's own doing. */
+	for (unsigned i = 0; i < PCI_CFG_SIZE; i++) {
+		uint8_t ro = (uint8_t) ~(d->wmask[i] | d->w1cmask[i]);
+		if (i == PCI_STATUS || i == PCI_STATUS + 1)
+			continue;
+		st_check(r, (s->cfg[i] & ro) == (d->cfg[i] & ro));
+	}
+	s->intx_level = st_get_bool(r);
+	for (unsigned v = 0; v < d->msix_nvec; v++) {
+		s->table[v].addr_lo = st_get32(r);
+		s->table[v].addr_hi = st_get32(r);
+		s->table[v].data = st_get32(r);
+		s->table[v].ctrl = st_get32(r);
+	}
+	st_get_bytes(r, s->pba, (d->msix_nvec + 7) / 8);
+}
+
+void pci_state_apply(struct pci_device *d, const struct pci_state *s)
+{
+	memcpy(d->cfg, s->cfg, PCI_CFG_SIZE);
+	if (d->msix_nvec) {
+		memcpy(d->msix_table, s->table, d->msix_nvec * sizeof(s->table[0]));
+		memcpy(d->msix_pba, s->pba, (d->msix_nvec + 7) / 8);
+	}
+	d->intx_level = s->intx_level;
+	update_mappings(d);
+	update_intx(d);
+}
+
+/* The host bridge: CONFIG_ADDRESS, the reset control register and the
+ * bridge function's config space.  Each device behind it saves its own. */
+static void host_reset(void *dev)
+{
+	struct pci_host *h = dev;
+	h->addr = 0;
+	h->rcr = 0;
+	pci_cfg_write(&h->bridge, PCI_COMMAND, 2, 0);
+}
+
+static int host_save(void *dev, struct state_buf *b, char *err, size_t errlen)
+{
+	struct pci_host *h = dev;
+	(void)err, (void)errlen;
+	st_put32(b, h->addr);
+	st_put8(b, h->rcr);
+	pci_state_save(&h->bridge, b);
+	return 0;
+}
+
+static int host_load(void *dev, struct state_reader *r, char *err, size_t errlen)
+{
+	struct pci_host *h = dev;
+	struct pci_state *s = malloc(sizeof(*s));
+	uint32_t addr;
+	uint8_t rcr;
+
+	if (!s) {
+		snprintf(err, errlen, "pci-host: out of memory");
+		return -1;
+	}
+	addr = st_get32(r);
+	rcr = st_get8(r);
+	st_check(r, !(rcr & ~0x0a));
+	pci_state_read(&h->bridge, r, s);
+	if (!st_ok(r)) {
+		free(s);
+		return -1;
+	}
+	h->addr = addr;
+	h->rcr = rcr;
+	pci_state_apply(&h->bridge, s);
+	free(s);
+	return 0;
+}
+
+static void host_stats(void *dev, device_stat_fn emit, void *ctx)
+{
+	struct pci_host *h = dev;
+	int n = 0;
+	for (int i = 0; i < PCI_SLOTS; i++)
+		n += h->dev[i] != NULL;
+	emit(ctx, "functions", (uint64_t)n);
+}
+
+const struct device_ops pci_host_device_ops = {
+	.name = "pci-host",
+	.version = 1,
+	.reset = host_reset,
+	.save = host_save,
+	.load = host_load,
+	.stats = host_stats,
+};
+
 struct pci_host *pci_host_create(struct vm *vm)
 {
 	struct pci_host *h = calloc(1, sizeof(*h));
@@ -513,6 +627,11 @@ struct pci_host *pci_host_create(struct vm *vm)
 		free(h);
 		return NULL;
 	}
+	if (vm_device_add(vm, &pci_host_device_ops, h)) {
+		io_bus_unregister(&vm->pio, 0xcf8);
+		free(h);
+		return NULL;
+	}
 	return h;
 }
 
@@ -521,6 +640,7 @@ void pci_host_destroy(struct pci_host *h)
 	if (!h)
 		return;
 	io_bus_unregister(&h->vm->pio, 0xcf8);
+	vm_device_remove(h->vm, h);
 	free(h);
 }
 

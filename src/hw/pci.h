@@ -158,6 +158,27 @@ bool pci_msix_enabled(const struct pci_device *d);
  * and the message goes out when it is unmasked. */
 void pci_msix_notify(struct pci_device *d, unsigned vector);
 
+/* ---- saved state (symbiont/device.h) ---------------------------------- */
+
+#define PCI_MSIX_MAX_VEC 128 /* the table below the PBA at 0x800 */
+
+/* A function's guest-visible state: config space, INTx level, MSI-X table
+ * and pending bits.  Devices that embed a pci_device save it with theirs:
+ * read it into a pci_state first (checked: the read-only config bytes must
+ * be this very device's), apply it only once the rest has been checked. */
+struct pci_state {
+	uint8_t cfg[PCI_CFG_SIZE];
+	bool intx_level;
+	struct pci_msix_entry table[PCI_MSIX_MAX_VEC];
+	uint8_t pba[PCI_MSIX_MAX_VEC / 8];
+};
+void pci_state_save(const struct pci_device *d, struct state_buf *b);
+void pci_state_read(const struct pci_device *d, struct state_reader *r, struct pci_state *s);
+/* BAR mappings and the INTx line follow the loaded registers. */
+void pci_state_apply(struct pci_device *d, const struct pci_state *s);
+
+extern const struct device_ops pci_host_device_ops;
+
 /* Config-space accessors (the host bridge uses them; tests too). */
 uint32_t pci_cfg_read(struct pci_device *d, unsigned off, unsigned size);
 void pci_cfg_write(struct pci_device *d, unsigned off, unsigned size, uint32_t val);

@@ -260,6 +260,104 @@ static void elcr_write(void *dev, uint64_t off, uint64_t val, unsigned size)
 static const struct io_ops pic_ops = { pic_io_read, pic_io_write };
 static const struct io_ops elcr_ops = { elcr_read, elcr_write };
 
+/* ---- lifecycle ----------------------------------------------------------- */
+
+/* Input levels are what the devices drive: a reset keeps them. */
+static void pic_reset(void *dev)
+{
+	struct pic *pic = dev;
+	for (int i = 0; i < 2; i++) {
+		struct pic_chip *c = &pic->c[i];
+		*c = (struct pic_chip){ .pic = pic, .master = c->master, .lines = c->lines, .elcr_mask = c->elcr_mask };
+	}
+	pic_update(pic);
+}
+
+static int pic_save(void *dev, struct state_buf *b, char *err, size_t errlen)
+{
+	struct pic *pic = dev;
+	(void)err, (void)errlen;
+	for (int i = 0; i < 2; i++) {
+		const struct pic_chip *c = &pic->c[i];
+		st_put8(b, c->irr);
+		st_put8(b, c->isr);
+		st_put8(b, c->imr);
+		st_put8(b, c->lines);
+		st_put8(b, c->elcr);
+		st_put8(b, c->base);
+		st_put8(b, c->prio_add);
+		st_put8(b, c->init_step);
+		st_put_bool(b, c->icw4_needed);
+		st_put_bool(b, c->single);
+		st_put_bool(b, c->auto_eoi);
+		st_put_bool(b, c->rotate_aeoi);
+		st_put_bool(b, c->sfnm);
+		st_put_bool(b, c->read_isr);
+		st_put_bool(b, c->poll);
+		st_put_bool(b, c->special_mask);
+	}
+	st_put_bool(b, pic->intr);
+	return 0;
+}
+
+static int pic_load(void *dev, struct state_reader *r, char *err, size_t errlen)
+{
+	struct pic *pic = dev;
+	struct pic_chip c[2];
+	bool intr;
+	(void)err, (void)errlen;
+	for (int i = 0; i < 2; i++) {
+		c[i] = pic->c[i];
+		c[i].irr = st_get8(r);
+		c[i].isr = st_get8(r);
+		c[i].imr = st_get8(r);
+		c[i].lines = st_get8(r);
+		c[i].elcr = st_get8(r);
+		st_check(r, !(c[i].elcr & ~c[i].elcr_mask));
+		c[i].base = st_get8(r);
+		c[i].prio_add = st_get8(r);
+		st_check(r, c[i].prio_add < 8);
+		c[i].init_step = st_get8(r);
+		st_check(r, c[i].init_step <= 3);
+		c[i].icw4_needed = st_get_bool(r);
+		c[i].single = st_get_bool(r);
+		c[i].auto_eoi = st_get_bool(r);
+		c[i].rotate_aeoi = st_get_bool(r);
+		c[i].sfnm = st_get_bool(r);
+		c[i].read_isr = st_get_bool(r);
+		c[i].poll = st_get_bool(r);
+		c[i].special_mask = st_get_bool(r);
+	}
+	intr = st_get_bool(r);
+	if (!st_ok(r))
+		return -1;
+	pic->c[0] = c[0];
+	pic->c[1] = c[1];
+	/* INTR as saved, then whatever the loaded registers say: the CPU side
+	 * was saved with the same level, so normally nothing moves. */
+	pic->intr = intr;
+	pic_update(pic);
+	return 0;
+}
+
+static void pic_stats(void *dev, device_stat_fn emit, void *ctx)
+{
+	struct pic *pic = dev;
+	emit(ctx, "irr", pic->c[0].irr | pic->c[1].irr << 8);
+	emit(ctx, "isr", pic->c[0].isr | pic->c[1].isr << 8);
+	emit(ctx, "imr", pic->c[0].imr | pic->c[1].imr << 8);
+	emit(ctx, "intr", (uint64_t)pic->intr);
+}
+
+const struct device_ops pic_device_ops = {
+	.name = "pic",
+	.version = 1,
+	.reset = pic_reset,
+	.save = pic_save,
+	.load = pic_load,
+	.stats = pic_stats,
+};
+
 struct pic *pic_create(struct vm *vm)
 {
 	struct pic *pic = calloc(1, sizeof(*pic));
@@ -276,7 +374,11 @@ struct pic *pic_create(struct vm *vm)
 		goto fail_a0;
 	if (io_bus_register(&vm->pio, 0x4d0, 2, &elcr_ops, pic))
 		goto fail_elcr;
+	if (vm_device_add(vm, &pic_device_ops, pic))
+		goto fail_dev;
 	return pic;
+fail_dev:
+	io_bus_unregister(&vm->pio, 0x4d0);
 fail_elcr:
 	io_bus_unregister(&vm->pio, 0xa0);
 fail_a0:
@@ -293,5 +395,6 @@ void pic_destroy(struct pic *pic)
 	io_bus_unregister(&pic->vm->pio, 0x20);
 	io_bus_unregister(&pic->vm->pio, 0xa0);
 	io_bus_unregister(&pic->vm->pio, 0x4d0);
+	vm_device_remove(pic->vm, pic);
 	free(pic);
 }

@@ -8,6 +8,9 @@
 
 struct vm;
 struct pic;
+struct device_ops;
+
+extern const struct device_ops pic_device_ops;
 
 struct pic *pic_create(struct vm *vm);
 void pic_destroy(struct pic *pic);

@@ -4,6 +4,7 @@
  * through a VM timer armed for the next edge. */
 #include <stdbool.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "hw/pit.h"
 #include "symbiont/vm.h"
@@ -292,6 +293,114 @@ static void port61_write(void *dev, uint64_t off, uint64_t val, unsigned size)
 static const struct io_ops pit_ops = { pit_read, pit_write };
 static const struct io_ops port61_ops = { port61_read, port61_write };
 
+/* ---- lifecycle ----------------------------------------------------------- */
+
+static void channels_reset(struct pit *pit)
+{
+	for (int n = 0; n < 3; n++) {
+		pit->ch[n] = (struct pit_channel){ 0 };
+		pit->ch[n].gate = n != 2;
+		pit->ch[n].count = 0x10000;
+		pit->ch[n].rw = RW_WORD;
+	}
+}
+
+static void pit_reset(void *dev)
+{
+	struct pit *pit = dev;
+	timer_cancel(&pit->timer);
+	channels_reset(pit);
+	pit->port61 = 0;
+	pit->refresh = false;
+}
+
+static int pit_save(void *dev, struct state_buf *b, char *err, size_t errlen)
+{
+	struct pit *pit = dev;
+	(void)err, (void)errlen;
+	for (int n = 0; n < 3; n++) {
+		const struct pit_channel *c = &pit->ch[n];
+		st_put32(b, c->count);
+		st_put16(b, c->latch);
+		st_put8(b, c->status);
+		st_put8(b, c->mode);
+		st_put8(b, c->rw);
+		st_put8(b, c->bcd);
+		st_put_bool(b, c->latched);
+		st_put_bool(b, c->status_latched);
+		st_put_bool(b, c->read_msb);
+		st_put_bool(b, c->write_msb);
+		st_put_bool(b, c->read_latch_msb);
+		st_put8(b, c->write_lsb);
+		st_put_bool(b, c->loaded);
+		st_put_bool(b, c->gate);
+		st_put64(b, c->load_ns);
+	}
+	st_put8(b, pit->port61);
+	st_put_bool(b, pit->refresh);
+	return 0;
+}
+
+/* Counts run on the VM clock (load_ns), so channel 0's next interrupt is
+ * found again from the loaded state. */
+static int pit_load(void *dev, struct state_reader *r, char *err, size_t errlen)
+{
+	struct pit *pit = dev;
+	struct pit_channel ch[3];
+	uint8_t port61;
+	bool refresh;
+	(void)err, (void)errlen;
+	for (int n = 0; n < 3; n++) {
+		struct pit_channel *c = &ch[n];
+		c->count = st_get32(r);
+		st_check(r, c->count >= 1 && c->count <= 0x10000); /* a divisor */
+		c->latch = st_get16(r);
+		c->status = st_get8(r);
+		c->mode = st_get8(r);
+		st_check(r, c->mode <= 5); /* 6 and 7 are stored as 2 and 3 */
+		c->rw = st_get8(r);
+		st_check(r, c->rw <= 3);
+		c->bcd = st_get8(r);
+		st_check(r, c->bcd <= 1);
+		c->latched = st_get_bool(r);
+		c->status_latched = st_get_bool(r);
+		c->read_msb = st_get_bool(r);
+		c->write_msb = st_get_bool(r);
+		c->read_latch_msb = st_get_bool(r);
+		c->write_lsb = st_get8(r);
+		c->loaded = st_get_bool(r);
+		c->gate = st_get_bool(r);
+		c->load_ns = st_get64(r);
+	}
+	port61 = st_get8(r);
+	st_check(r, port61 <= 0x0f);
+	refresh = st_get_bool(r);
+	if (!st_ok(r))
+		return -1;
+	memcpy(pit->ch, ch, sizeof(ch));
+	pit->port61 = port61;
+	pit->refresh = refresh;
+	arm(pit);
+	return 0;
+}
+
+static void pit_stats(void *dev, device_stat_fn emit, void *ctx)
+{
+	struct pit *pit = dev;
+	emit(ctx, "ch0_mode", pit->ch[0].mode);
+	emit(ctx, "ch0_count", pit->ch[0].count);
+	emit(ctx, "ch0_armed", pit->timer.armed);
+}
+
+const struct device_ops pit_device_ops = {
+	.name = "pit",
+	.version = 1,
+	.reset = pit_reset,
+	.save = pit_save,
+	.load = pit_load,
+	.stats = pit_stats,
+};
+
 struct pit *pit_create(struct vm *vm, unsigned irq)
 {
 	struct pit *pit = calloc(1, sizeof(*pit));
@@ -299,17 +408,19 @@ struct pit *pit_create(struct vm *vm, unsigned irq)
 		return NULL;
 	pit->vm = vm;
 	pit->irq = vm_irq_line(vm, irq);
-	for (int n = 0; n < 3; n++) {
-		pit->ch[n].gate = n != 2;
-		pit->ch[n].count = 0x10000;
-		pit->ch[n].rw = RW_WORD;
-	}
+	channels_reset(pit);
 	timer_init(&pit->timer, &vm->timers, pit_fire, pit);
 	if (io_bus_register(&vm->pio, 0x40, 4, &pit_ops, pit)) {
 		free(pit);
 		return NULL;
 	}
 	if (io_bus_register(&vm->pio, 0x61, 1, &port61_ops, pit)) {
+		io_bus_unregister(&vm->pio, 0x40);
+		free(pit);
+		return NULL;
+	}
+	if (vm_device_add(vm, &pit_device_ops, pit)) {
+		io_bus_unregister(&vm->pio, 0x61);
 		io_bus_unregister(&vm->pio, 0x40);
 		free(pit);
 		return NULL;
@@ -324,5 +435,6 @@ void pit_destroy(struct pit *pit)
 	timer_cancel(&pit->timer);
 	io_bus_unregister(&pit->vm->pio, 0x40);
 	io_bus_unregister(&pit->vm->pio, 0x61);
+	vm_device_remove(pit->vm, pit);
 	free(pit);
 }

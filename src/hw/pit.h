@@ -10,6 +10,9 @@
 
 struct vm;
 struct pit;
+struct device_ops;
+
+extern const struct device_ops pit_device_ops;
 
 /* Channel 0 drives irq (GSI 0 on the board). */
 struct pit *pit_create(struct vm *vm, unsigned irq);

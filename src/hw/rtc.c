@@ -335,6 +335,77 @@ static void cmos_memory(struct rtc *rtc, const struct guest_mem *m)
 	rtc->cmos[0x14] = 0x06; /* equipment: FPU present, VGA/EGA (no floppy) */
 }
 
+/* ---- lifecycle ----------------------------------------------------------- */
+
+/* The MC146818's RESET pin: interrupt enables and flags clear, the
+ * battery-backed CMOS (time, memory sizes, rates) stays. */
+static void rtc_reset(void *dev)
+{
+	struct rtc *rtc = dev;
+	rtc->cmos[REG_B] &= ~(B_PIE | B_AIE | B_UIE);
+	rtc->cmos[REG_C] = 0;
+	rtc->index = 0;
+	rtc->nmi_disabled = false;
+	irq_line_set(&rtc->irq, 0);
+	arm_periodic(rtc);
+	arm_second(rtc);
+}
+
+static int rtc_save(void *dev, struct state_buf *b, char *err, size_t errlen)
+{
+	struct rtc *rtc = dev;
+	(void)err, (void)errlen;
+	st_put_bytes(b, rtc->cmos, sizeof(rtc->cmos));
+	st_put8(b, rtc->index);
+	st_put_bool(b, rtc->nmi_disabled);
+	st_put64(b, (uint64_t)rtc->offset);
+	return 0;
+}
+
+/* offset is guest seconds against the host's wall clock, so the guest's
+ * time keeps running across a save and load; the timers are re-armed from
+ * the loaded rates and enables, the IRQ line follows IRQF. */
+static int rtc_load(void *dev, struct state_reader *r, char *err, size_t errlen)
+{
+	struct rtc *rtc = dev;
+	uint8_t cmos[sizeof(rtc->cmos)], index;
+	bool nmi;
+	int64_t offset;
+	(void)err, (void)errlen;
+	st_get_bytes(r, cmos, sizeof(cmos));
+	index = st_get8(r);
+	st_check(r, index < sizeof(cmos));
+	nmi = st_get_bool(r);
+	offset = (int64_t)st_get64(r);
+	if (!st_ok(r))
+		return -1;
+	memcpy(rtc->cmos, cmos, sizeof(cmos));
+	rtc->index = index;
+	rtc->nmi_disabled = nmi;
+	rtc->offset = offset;
+	irq_line_set(&rtc->irq, (rtc->cmos[REG_C] & C_IRQF) != 0);
+	arm_periodic(rtc);
+	arm_second(rtc);
+	return 0;
+}
+
+static void rtc_stats(void *dev, device_stat_fn emit, void *ctx)
+{
+	struct rtc *rtc = dev;
+	emit(ctx, "reg_b", rtc->cmos[REG_B]);
+	emit(ctx, "reg_c", rtc->cmos[REG_C]);
+	emit(ctx, "periodic_armed", rtc->periodic.armed);
+}
+
+const struct device_ops rtc_device_ops = {
+	.name = "rtc",
+	.version = 1,
+	.reset = rtc_reset,
+	.save = rtc_save,
+	.load = rtc_load,
+	.stats = rtc_stats,
+};
+
 struct rtc *rtc_create(struct vm *vm, unsigned irq)
 {
 	struct rtc *rtc = calloc(1, sizeof(*rtc));
@@ -353,6 +424,11 @@ struct rtc *rtc_create(struct vm *vm, unsigned irq)
 		free(rtc);
 		return NULL;
 	}
+	if (vm_device_add(vm, &rtc_device_ops, rtc)) {
+		io_bus_unregister(&vm->pio, 0x70);
+		free(rtc);
+		return NULL;
+	}
 	return rtc;
 }
 
@@ -363,6 +439,7 @@ void rtc_destroy(struct rtc *rtc)
 	timer_cancel(&rtc->periodic);
 	timer_cancel(&rtc->second);
 	io_bus_unregister(&rtc->vm->pio, 0x70);
+	vm_device_remove(rtc->vm, rtc);
 	free(rtc);
 }
 

@@ -8,6 +8,9 @@
 
 struct vm;
 struct rtc;
+struct device_ops;
+
+extern const struct device_ops rtc_device_ops;
 
 struct rtc *rtc_create(struct vm *vm, unsigned irq);
 void rtc_destroy(struct rtc *rtc);

@@ -291,6 +291,101 @@ static void uart_write(void *dev, uint64_t off, uint64_t val, unsigned size)
 
 static const struct io_ops uart_ops = { uart_read, uart_write };
 
+/* ---- lifecycle ----------------------------------------------------------- */
+
+static void regs_reset(struct uart *u)
+{
+	u->ier = u->mcr = u->scr = u->fcr = 0;
+	u->lsr = LSR_THRE | LSR_TEMT;
+	u->divisor = 12; /* 9600 baud */
+	u->lcr = 0x03;
+	u->msr = 0;
+	u->ier_used = u->thr_pending = false;
+	update_msr(u);
+	u->msr &= 0xf0;
+}
+
+/* Bytes the host typed and the guest never read go back to the host side,
+ * so a reset loses no input. */
+static void uart_reset(void *dev)
+{
+	struct uart *u = dev;
+	rx_clear(u);
+	regs_reset(u);
+	update_irq(u);
+}
+
+static int uart_save(void *dev, struct state_buf *b, char *err, size_t errlen)
+{
+	struct uart *u = dev;
+	(void)err, (void)errlen;
+	st_put8(b, u->ier);
+	st_put8(b, u->lcr);
+	st_put8(b, u->mcr);
+	st_put8(b, u->lsr);
+	st_put8(b, u->msr);
+	st_put8(b, u->scr);
+	st_put8(b, u->fcr);
+	st_put16(b, u->divisor);
+	/* The received bytes not yet read, oldest first. */
+	st_put8(b, (uint8_t)u->rx_count);
+	for (unsigned i = 0; i < u->rx_count; i++) {
+		st_put8(b, u->rx[(u->rx_head + i) % FIFO_SIZE]);
+		st_put_bool(b, u->rx_host[(u->rx_head + i) % FIFO_SIZE]);
+	}
+	st_put_bool(b, u->ier_used);
+	st_put_bool(b, u->thr_pending);
+	st_put_bool(b, u->irq_level);
+	return 0;
+}
+
+static int uart_load(void *dev, struct state_reader *r, char *err, size_t errlen)
+{
+	struct uart *u = dev;
+	struct uart t = *u;
+	(void)err, (void)errlen;
+	t.ier = st_get8(r);
+	t.lcr = st_get8(r);
+	t.mcr = st_get8(r);
+	t.lsr = st_get8(r);
+	t.msr = st_get8(r);
+	t.scr = st_get8(r);
+	t.fcr = st_get8(r);
+	t.divisor = st_get16(r);
+	t.rx_head = 0;
+	t.rx_count = st_get8(r);
+	st_check(r, t.rx_count <= FIFO_SIZE);
+	for (unsigned i = 0; i < t.rx_count && !r->bad; i++) {
+		t.rx[i] = st_get8(r);
+		t.rx_host[i] = st_get_bool(r);
+	}
+	t.ier_used = st_get_bool(r);
+	t.thr_pending = st_get_bool(r);
+	t.irq_level = st_get_bool(r);
+	if (!st_ok(r))
+		return -1;
+	*u = t;
+	irq_line_set(&u->irq, u->irq_level);
+	return 0;
+}
+
+static void uart_stats(void *dev, device_stat_fn emit, void *ctx)
+{
+	struct uart *u = dev;
+	emit(ctx, "rx_queued", u->rx_count);
+	emit(ctx, "irq", (uint64_t)u->irq_level);
+	emit(ctx, "divisor", u->divisor);
+}
+
+const struct device_ops uart_device_ops = {
+	.name = "uart",
+	.version = 1,
+	.reset = uart_reset,
+	.save = uart_save,
+	.load = uart_load,
+	.stats = uart_stats,
+};
+
 struct uart *uart_create(struct vm *vm, uint16_t port, unsigned irq, struct chardev *chr)
 {
 	struct uart *u = calloc(1, sizeof(*u));
@@ -300,12 +395,13 @@ struct uart *uart_create(struct vm *vm, uint16_t port, unsigned irq, struct char
 	u->chr = chr;
 	u->port = port;
 	u->irq = vm_irq_line(vm, irq);
-	u->lsr = LSR_THRE | LSR_TEMT;
-	u->divisor = 12; /* 9600 baud */
-	u->lcr = 0x03;
-	update_msr(u);
-	u->msr &= 0xf0;
+	regs_reset(u);
 	if (io_bus_register(&vm->pio, port, 8, &uart_ops, u)) {
+		free(u);
+		return NULL;
+	}
+	if (vm_device_add(vm, &uart_device_ops, u)) {
+		io_bus_unregister(&vm->pio, port);
 		free(u);
 		return NULL;
 	}
@@ -319,5 +415,6 @@ void uart_destroy(struct uart *u)
 		return;
 	chardev_set_input_handler(u->chr, NULL, NULL);
 	io_bus_unregister(&u->vm->pio, u->port);
+	vm_device_remove(u->vm, u);
 	free(u);
 }

@@ -321,12 +321,84 @@ static void blk_reset(struct virtio_dev *vd)
 	b->deferred = false;
 }
 
+/* ---- lifecycle (symbiont/device.h) --------------------------------------- */
+
+static void blk_dev_reset(void *dev)
+{
+	struct virtio_blk *b = dev;
+	virtio_dev_reset(&b->vd);
+}
+
+/* Requests on the worker are host work that cannot be written down: the
+ * caller drains them (lets the VM run until none are in flight) first. */
+static int blk_save(void *dev, struct state_buf *buf, char *err, size_t errlen)
+{
+	struct virtio_blk *b = dev;
+	if (b->inflight) {
+		snprintf(err, errlen, "virtio-blk: %u requests in flight", b->inflight);
+		return -1;
+	}
+	virtio_state_save(&b->vd, buf);
+	st_put_bool(buf, b->deferred);
+	return 0;
+}
+
+static int blk_load(void *dev, struct state_reader *r, char *err, size_t errlen)
+{
+	struct virtio_blk *b = dev;
+	struct virtio_state *s = malloc(sizeof(*s));
+	bool deferred;
+
+	if (!s) {
+		snprintf(err, errlen, "virtio-blk: out of memory");
+		return -1;
+	}
+	if (b->inflight) {
+		free(s);
+		snprintf(err, errlen, "virtio-blk: %u requests in flight", b->inflight);
+		return -1;
+	}
+	virtio_state_read(&b->vd, r, s);
+	deferred = st_get_bool(r);
+	if (!st_ok(r)) {
+		free(s);
+		return -1;
+	}
+	b->gen++; /* nothing from before the load completes into the rings */
+	virtio_state_apply(&b->vd, s);
+	free(s);
+	/* Chains left behind at the in-flight bound have no completion left
+	 * to pick them up: take them now. */
+	b->deferred = false;
+	if (deferred && virtio_queue_ready(&b->vd, 0))
+		blk_notify(&b->vd, 0);
+	return 0;
+}
+
+static void blk_stats(void *dev, device_stat_fn emit, void *ctx)
+{
+	struct virtio_blk *b = dev;
+	virtio_stats(&b->vd, emit, ctx);
+	emit(ctx, "inflight", b->inflight);
+	emit(ctx, "sectors", b->sectors);
+}
+
+static const struct device_ops blk_device_ops = {
+	.name = "virtio-blk",
+	.version = 1,
+	.reset = blk_dev_reset,
+	.save = blk_save,
+	.load = blk_load,
+	.stats = blk_stats,
+};
+
 static const struct virtio_dev_ops blk_ops = {
 	.name = "virtio-blk",
 	.type = VIRTIO_ID_BLOCK,
 	.pci_class = 0x018000,
 	.notify = blk_notify,
 	.reset = blk_reset,
+	.lifecycle = &blk_device_ops,
 };
 
 /* ---- creation ----------------------------------------------------------- */

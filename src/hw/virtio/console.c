@@ -43,11 +43,62 @@ static void con_notify(struct virtio_dev *vd, unsigned q)
 		virtio_notify(vd, q);
 }
 
+/* ---- lifecycle (symbiont/device.h) --------------------------------------- */
+
+static void con_dev_reset(void *dev)
+{
+	struct virtio_console *d = dev;
+	virtio_dev_reset(&d->vd);
+}
+
+static int con_save(void *dev, struct state_buf *b, char *err, size_t errlen)
+{
+	struct virtio_console *d = dev;
+	(void)err, (void)errlen;
+	virtio_state_save(&d->vd, b);
+	return 0;
+}
+
+static int con_load(void *dev, struct state_reader *r, char *err, size_t errlen)
+{
+	struct virtio_console *d = dev;
+	struct virtio_state *s = malloc(sizeof(*s));
+
+	if (!s) {
+		snprintf(err, errlen, "virtio-console: out of memory");
+		return -1;
+	}
+	virtio_state_read(&d->vd, r, s);
+	if (!st_ok(r)) {
+		free(s);
+		return -1;
+	}
+	virtio_state_apply(&d->vd, s);
+	free(s);
+	return 0;
+}
+
+static void con_stats(void *dev, device_stat_fn emit, void *ctx)
+{
+	struct virtio_console *d = dev;
+	virtio_stats(&d->vd, emit, ctx);
+}
+
+static const struct device_ops con_device_ops = {
+	.name = "virtio-console",
+	.version = 1,
+	.reset = con_dev_reset,
+	.save = con_save,
+	.load = con_load,
+	.stats = con_stats,
+};
+
 static const struct virtio_dev_ops con_ops = {
 	.name = "virtio-console",
 	.type = VIRTIO_ID_CONSOLE,
 	.pci_class = 0x078000,
 	.notify = con_notify,
+	.lifecycle = &con_device_ops,
 };
 
 struct virtio_console *virtio_console_create(struct vm *vm, struct pci_host *h, struct chardev *out, char *err,

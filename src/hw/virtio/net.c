@@ -183,6 +183,75 @@ static void net_reset(struct virtio_dev *vd)
 	watch(n, true);
 }
 
+/* ---- lifecycle (symbiont/device.h) --------------------------------------- */
+
+static void net_dev_reset(void *dev)
+{
+	struct virtio_net *d = dev;
+	virtio_dev_reset(&d->vd);
+}
+
+static int net_save(void *dev, struct state_buf *b, char *err, size_t errlen)
+{
+	struct virtio_net *d = dev;
+	(void)err, (void)errlen;
+	virtio_state_save(&d->vd, b);
+	/* A frame taken from the host and not yet in a guest buffer is the
+	 * guest's next packet. */
+	st_put32(b, (uint32_t)d->held_len);
+	st_put_bytes(b, d->held, d->held_len);
+	return 0;
+}
+
+static int net_load(void *dev, struct state_reader *r, char *err, size_t errlen)
+{
+	struct virtio_net *d = dev;
+	struct virtio_state *s = malloc(sizeof(*s));
+	uint8_t *held = malloc(NET_FRAME_MAX);
+	size_t held_len;
+
+	if (!s || !held) {
+		free(s);
+		free(held);
+		snprintf(err, errlen, "virtio-net: out of memory");
+		return -1;
+	}
+	virtio_state_read(&d->vd, r, s);
+	held_len = st_get32(r);
+	st_check(r, held_len <= NET_FRAME_MAX);
+	if (!r->bad)
+		st_get_bytes(r, held, held_len);
+	if (!st_ok(r)) {
+		free(s);
+		free(held);
+		return -1;
+	}
+	virtio_state_apply(&d->vd, s);
+	memcpy(d->held, held, held_len);
+	d->held_len = held_len;
+	free(s);
+	free(held);
+	return 0;
+}
+
+static void net_stats(void *dev, device_stat_fn emit, void *ctx)
+{
+	struct virtio_net *d = dev;
+	virtio_stats(&d->vd, emit, ctx);
+	emit(ctx, "rx_dropped", d->rx_dropped);
+	emit(ctx, "tx_dropped", d->tx_dropped);
+	emit(ctx, "held", d->held_len);
+}
+
+static const struct device_ops net_device_ops = {
+	.name = "virtio-net",
+	.version = 1,
+	.reset = net_dev_reset,
+	.save = net_save,
+	.load = net_load,
+	.stats = net_stats,
+};
+
 static const struct virtio_dev_ops net_ops = {
 	.name = "virtio-net",
 	.type = VIRTIO_ID_NET,
@@ -190,6 +259,7 @@ static const struct virtio_dev_ops net_ops = {
 	.notify = net_notify,
 	.reset = net_reset,
 	.driver_ok = net_driver_ok,
+	.lifecycle = &net_device_ops,
 };
 
 void *virtio_net_new(struct vm *vm, struct pci_host *h, struct net_backend *be, char *err, size_t errlen)

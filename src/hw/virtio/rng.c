@@ -60,11 +60,62 @@ static void rng_notify(struct virtio_dev *vd, unsigned q)
 		virtio_notify(vd, q);
 }
 
+/* ---- lifecycle (symbiont/device.h) --------------------------------------- */
+
+static void rng_dev_reset(void *dev)
+{
+	struct virtio_rng *d = dev;
+	virtio_dev_reset(&d->vd);
+}
+
+static int rng_save(void *dev, struct state_buf *b, char *err, size_t errlen)
+{
+	struct virtio_rng *d = dev;
+	(void)err, (void)errlen;
+	virtio_state_save(&d->vd, b);
+	return 0;
+}
+
+static int rng_load(void *dev, struct state_reader *r, char *err, size_t errlen)
+{
+	struct virtio_rng *d = dev;
+	struct virtio_state *s = malloc(sizeof(*s));
+
+	if (!s) {
+		snprintf(err, errlen, "virtio-rng: out of memory");
+		return -1;
+	}
+	virtio_state_read(&d->vd, r, s);
+	if (!st_ok(r)) {
+		free(s);
+		return -1;
+	}
+	virtio_state_apply(&d->vd, s);
+	free(s);
+	return 0;
+}
+
+static void rng_stats(void *dev, device_stat_fn emit, void *ctx)
+{
+	struct virtio_rng *d = dev;
+	virtio_stats(&d->vd, emit, ctx);
+}
+
+static const struct device_ops rng_device_ops = {
+	.name = "virtio-rng",
+	.version = 1,
+	.reset = rng_dev_reset,
+	.save = rng_save,
+	.load = rng_load,
+	.stats = rng_stats,
+};
+
 static const struct virtio_dev_ops rng_ops = {
 	.name = "virtio-rng",
 	.type = VIRTIO_ID_RNG,
 	.pci_class = 0xff0000,
 	.notify = rng_notify,
+	.lifecycle = &rng_device_ops,
 };
 
 struct virtio_rng *virtio_rng_create(struct vm *vm, struct pci_host *h, char *err, size_t errlen)

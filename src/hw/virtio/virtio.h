@@ -138,6 +138,9 @@ struct virtio_dev_ops {
 	void (*config_write)(struct virtio_dev *vd, unsigned off, unsigned size);
 	/* Optional: the driver set DRIVER_OK. */
 	void (*driver_ok)(struct virtio_dev *vd);
+	/* The device's lifecycle (symbiont/device.h), called with the device
+	 * model (opaque); virtio_dev_register adds it to the VM's devices. */
+	const struct device_ops *lifecycle;
 };
 
 struct virtio_dev {
@@ -168,9 +171,36 @@ struct virtio_dev {
  * INDIRECT_DESC.  0, or -1 (bad arguments, out of memory). */
 int virtio_dev_init(struct virtio_dev *vd, struct vm *vm, const struct virtio_dev_ops *ops, void *opaque,
                     unsigned nqueues, uint16_t queue_size, unsigned config_len, uint64_t features);
-/* Places it on PCI bus h (the one the builder handed the device). */
+/* Places it on PCI bus h (the one the builder handed the device) and among
+ * the VM's devices. */
 int virtio_dev_register(struct virtio_dev *vd, struct pci_host *h, char *err, size_t errlen);
 void virtio_dev_unregister(struct virtio_dev *vd);
+
+/* ---- lifecycle helpers for the devices' device_ops ---------------------- */
+
+/* A device reset as the driver's status write of 0 does it. */
+void virtio_dev_reset(struct virtio_dev *vd);
+
+/* The transport's guest-visible state: the PCI function, negotiated
+ * features, status, the queues' layout and indices, the device config.
+ * A device saves it first, then its own; loading reads it into a
+ * virtio_state (checked: same features offered, same queues, rings inside
+ * guest RAM), reads and checks its own part, and only then applies both. */
+struct virtio_state {
+	struct pci_state pci;
+	bool legacy;
+	uint64_t guest_features;
+	uint32_t dfselect, gfselect;
+	uint8_t status, isr, config_generation;
+	uint16_t msix_config, queue_sel;
+	struct virtqueue vq[VIRTIO_MAX_QUEUES];
+	uint8_t config[0x100];
+};
+void virtio_state_save(const struct virtio_dev *vd, struct state_buf *b);
+void virtio_state_read(const struct virtio_dev *vd, struct state_reader *r, struct virtio_state *s);
+void virtio_state_apply(struct virtio_dev *vd, const struct virtio_state *s);
+/* Counters every virtio device reports. */
+void virtio_stats(const struct virtio_dev *vd, device_stat_fn emit, void *ctx);
 void virtio_dev_free(struct virtio_dev *vd);
 
 /* Interrupt for queue q, if the driver wants one (suppression applied). */

@@ -513,12 +513,141 @@ int virtio_dev_register(struct virtio_dev *vd, struct pci_host *h, char *err, si
 		snprintf(err, errlen, "%s: no PCI bus", vd->ops->name);
 		return -1;
 	}
-	return pci_register(h, &vd->pci, err, errlen);
+	if (pci_register(h, &vd->pci, err, errlen))
+		return -1;
+	if (vd->ops->lifecycle && vm_device_add(vd->vm, vd->ops->lifecycle, vd->opaque)) {
+		pci_unregister(&vd->pci);
+		snprintf(err, errlen, "%s: too many devices", vd->ops->name);
+		return -1;
+	}
+	return 0;
 }
 
 void virtio_dev_unregister(struct virtio_dev *vd)
 {
+	vm_device_remove(vd->vm, vd->opaque);
 	pci_unregister(&vd->pci);
+}
+
+/* ---- lifecycle ----------------------------------------------------------- */
+
+void virtio_dev_reset(struct virtio_dev *vd)
+{
+	dev_reset(vd);
+}
+
+void virtio_state_save(const struct virtio_dev *vd, struct state_buf *b)
+{
+	pci_state_save(&vd->pci, b);
+	st_put64(b, vd->host_features);
+	st_put_bool(b, vd->legacy);
+	st_put64(b, vd->guest_features);
+	st_put32(b, vd->dfselect);
+	st_put32(b, vd->gfselect);
+	st_put8(b, vd->status);
+	st_put8(b, vd->isr);
+	st_put8(b, vd->config_generation);
+	st_put16(b, vd->msix_config);
+	st_put16(b, vd->queue_sel);
+	st_put8(b, (uint8_t)vd->nqueues);
+	for (unsigned q = 0; q < vd->nqueues; q++) {
+		const struct virtqueue *vq = &vd->vq[q];
+		st_put16(b, vq->size);
+		st_put16(b, vq->max_size);
+		st_put16(b, vq->msix_vector);
+		st_put_bool(b, vq->enabled);
+		st_put64(b, vq->desc_gpa);
+		st_put64(b, vq->avail_gpa);
+		st_put64(b, vq->used_gpa);
+		st_put_bool(b, vq->event_idx);
+		st_put_bool(b, vq->indirect);
+		st_put_bool(b, vq->broken);
+		st_put16(b, vq->last_avail);
+		st_put16(b, vq->used_idx);
+		st_put16(b, vq->signalled_used);
+		st_put_bool(b, vq->signalled_valid);
+	}
+	st_put16(b, (uint16_t)vd->config_len);
+	st_put_bytes(b, vd->config, vd->config_len);
+}
+
+static bool vector_ok(const struct virtio_dev *vd, uint16_t v)
+{
+	return v == VIRTIO_NO_VECTOR || v < vd->pci.msix_nvec;
+}
+
+void virtio_state_read(const struct virtio_dev *vd, struct state_reader *r, struct virtio_state *s)
+{
+	pci_state_read(&vd->pci, r, &s->pci);
+	st_check(r, st_get64(r) == vd->host_features); /* the same device, offering the same */
+	s->legacy = st_get_bool(r);
+	st_check(r, !s->legacy || vd->transitional);
+	s->guest_features = st_get64(r);
+	s->dfselect = st_get32(r);
+	s->gfselect = st_get32(r);
+	s->status = st_get8(r);
+	s->isr = st_get8(r);
+	s->config_generation = st_get8(r);
+	s->msix_config = st_get16(r);
+	st_check(r, vector_ok(vd, s->msix_config));
+	s->queue_sel = st_get16(r);
+	st_check(r, st_get8(r) == vd->nqueues);
+	for (unsigned q = 0; q < vd->nqueues && !r->bad; q++) {
+		struct virtqueue *vq = &s->vq[q];
+		*vq = vd->vq[q]; /* mem, vm */
+		vq->size = st_get16(r);
+		st_check(r, st_get16(r) == vd->vq[q].max_size);
+		vq->msix_vector = st_get16(r);
+		st_check(r, vector_ok(vd, vq->msix_vector));
+		vq->enabled = st_get_bool(r);
+		vq->desc_gpa = st_get64(r);
+		vq->avail_gpa = st_get64(r);
+		vq->used_gpa = st_get64(r);
+		vq->event_idx = st_get_bool(r);
+		vq->indirect = st_get_bool(r);
+		vq->broken = st_get_bool(r);
+		vq->last_avail = st_get16(r);
+		vq->used_idx = st_get16(r);
+		vq->signalled_used = st_get16(r);
+		vq->signalled_valid = st_get_bool(r);
+		vq->desc = NULL;
+		vq->avail = NULL;
+		vq->used = NULL;
+		/* An enabled queue's rings must be where the guest can have them:
+		 * the same checks as when the driver enabled it. */
+		if (vq->enabled)
+			st_check(r, vq_map(vq) == 0);
+	}
+	st_check(r, st_get16(r) == vd->config_len);
+	if (!r->bad)
+		st_get_bytes(r, s->config, vd->config_len);
+}
+
+void virtio_state_apply(struct virtio_dev *vd, const struct virtio_state *s)
+{
+	pci_state_apply(&vd->pci, &s->pci);
+	vd->legacy = s->legacy;
+	vd->guest_features = s->guest_features;
+	vd->dfselect = s->dfselect;
+	vd->gfselect = s->gfselect;
+	vd->status = s->status;
+	vd->isr = s->isr;
+	vd->config_generation = s->config_generation;
+	vd->msix_config = s->msix_config;
+	vd->queue_sel = s->queue_sel;
+	memcpy(vd->vq, s->vq, vd->nqueues * sizeof(vd->vq[0]));
+	memcpy(vd->config, s->config, vd->config_len);
+}
+
+void virtio_stats(const struct virtio_dev *vd, device_stat_fn emit, void *ctx)
+{
+	emit(ctx, "status", vd->status);
+	emit(ctx, "guest_features", vd->guest_features);
+	for (unsigned q = 0; q < vd->nqueues; q++) {
+		char key[32];
+		snprintf(key, sizeof(key), "vq%u_used_idx", q);
+		emit(ctx, key, vd->vq[q].used_idx);
+	}
 }
 
 void virtio_dev_free(struct virtio_dev *vd)

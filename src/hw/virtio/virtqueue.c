@@ -35,10 +35,9 @@ void vq_reset(struct virtqueue *vq)
 	vq->msix_vector = 0xffff;
 }
 
-int vq_start(struct virtqueue *vq)
+int vq_map(struct virtqueue *vq)
 {
 	uint16_t n = vq->size;
-	vq->enabled = false;
 	if (!n || n > vq->max_size || (n & (n - 1)))
 		return -1;
 	if ((vq->desc_gpa & 15) || (vq->avail_gpa & 1) || (vq->used_gpa & 3))
@@ -47,6 +46,14 @@ int vq_start(struct virtqueue *vq)
 	vq->avail = gpa_to_host(vq->mem, vq->avail_gpa, 6 + 2ull * n);
 	vq->used = gpa_to_host(vq->mem, vq->used_gpa, 6 + 8ull * n);
 	if (!vq->desc || !vq->avail || !vq->used)
+		return -1;
+	return 0;
+}
+
+int vq_start(struct virtqueue *vq)
+{
+	vq->enabled = false;
+	if (vq_map(vq))
 		return -1;
 	vq->last_avail = vq->used_idx = 0;
 	vq->signalled_valid = false;

@@ -81,6 +81,9 @@ struct virtqueue {
 void vq_reset(struct virtqueue *vq);
 /* Checks the ring addresses and maps them; 0, or -1 (queue stays off). */
 int vq_start(struct virtqueue *vq);
+/* The checks and mapping alone, indices untouched (a queue being loaded
+ * from saved state); 0 or -1. */
+int vq_map(struct virtqueue *vq);
 /* 1 with a chain in e, 0 when no buffer is available, -1 for a malformed
  * chain or ring (the queue is then broken). */
 int vq_pop(struct virtqueue *vq, struct vq_elem *e);

@@ -588,6 +588,92 @@ static void vsock_driver_ok(struct virtio_dev *vd)
 	rx_flush(vd->opaque);
 }
 
+/* ---- lifecycle (symbiont/device.h) --------------------------------------- */
+
+static void vsock_dev_reset(void *dev)
+{
+	struct vsock *v = dev;
+	virtio_dev_reset(&v->vd);
+}
+
+/* An open connection is a host socket: it cannot be written down, so a
+ * save waits for none to be open (the guest-visible part, the queues and
+ * the control packets not yet delivered, is saved). */
+static int vsock_save(void *dev, struct state_buf *b, char *err, size_t errlen)
+{
+	struct vsock *v = dev;
+	if (v->nconns) {
+		snprintf(err, errlen, "virtio-vsock: %u connections open", v->nconns);
+		return -1;
+	}
+	virtio_state_save(&v->vd, b);
+	st_put64(b, v->cid);
+	st_put32(b, v->next_host_port);
+	st_put16(b, (uint16_t)v->ctrl_count);
+	for (unsigned i = 0; i < v->ctrl_count; i++)
+		st_put_bytes(b, &v->ctrl[(v->ctrl_head + i) % CTRL_MAX], sizeof(struct vsock_hdr));
+	return 0;
+}
+
+static int vsock_load(void *dev, struct state_reader *r, char *err, size_t errlen)
+{
+	struct vsock *v = dev;
+	struct virtio_state *s = malloc(sizeof(*s));
+	struct vsock_hdr *ctrl = malloc(sizeof(v->ctrl));
+	uint32_t next_port;
+	unsigned n;
+
+	if (!s || !ctrl) {
+		free(s);
+		free(ctrl);
+		snprintf(err, errlen, "virtio-vsock: out of memory");
+		return -1;
+	}
+	if (v->nconns) {
+		free(s);
+		free(ctrl);
+		snprintf(err, errlen, "virtio-vsock: %u connections open", v->nconns);
+		return -1;
+	}
+	virtio_state_read(&v->vd, r, s);
+	st_check(r, st_get64(r) == v->cid); /* the guest's address is configuration */
+	next_port = st_get32(r);
+	n = st_get16(r);
+	st_check(r, n <= CTRL_MAX);
+	for (unsigned i = 0; i < n && !r->bad; i++)
+		st_get_bytes(r, &ctrl[i], sizeof(ctrl[i]));
+	if (!st_ok(r)) {
+		free(s);
+		free(ctrl);
+		return -1;
+	}
+	virtio_state_apply(&v->vd, s);
+	v->next_host_port = next_port;
+	memcpy(v->ctrl, ctrl, n * sizeof(ctrl[0]));
+	v->ctrl_head = 0;
+	v->ctrl_count = n;
+	free(s);
+	free(ctrl);
+	return 0;
+}
+
+static void vsock_stats(void *dev, device_stat_fn emit, void *ctx)
+{
+	struct vsock *v = dev;
+	virtio_stats(&v->vd, emit, ctx);
+	emit(ctx, "connections", v->nconns);
+	emit(ctx, "ctrl_queued", v->ctrl_count);
+}
+
+static const struct device_ops vsock_device_ops = {
+	.name = "virtio-vsock",
+	.version = 1,
+	.reset = vsock_dev_reset,
+	.save = vsock_save,
+	.load = vsock_load,
+	.stats = vsock_stats,
+};
+
 static const struct virtio_dev_ops vsock_ops = {
 	.name = "virtio-vsock",
 	.type = VIRTIO_ID_VSOCK,
@@ -595,6 +681,7 @@ static const struct virtio_dev_ops vsock_ops = {
 	.notify = vsock_notify,
 	.reset = vsock_reset,
 	.driver_ok = vsock_driver_ok,
+	.lifecycle = &vsock_device_ops,
 };
 
 /* ---- host side: sockets ------------------------------------------------------ */
