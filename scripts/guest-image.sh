@@ -22,7 +22,7 @@ OVERLAY=$ROOT/guest/initramfs
 META=linux-image-cloud-amd64
 # Drivers for the devices symbiont and QEMU offer; dependencies come from modules.dep.
 MODULES="virtio virtio_ring virtio_pci virtio_mmio virtio_blk virtio_net virtio_console
-	virtio_rng vmw_vsock_virtio_transport ext4"
+	virtio_rng vmw_vsock_virtio_transport ext4 button evdev"
 OUTPUTS="vmlinuz System.map VERSION initramfs.cpio.gz headers/build/Makefile"
 
 die() { echo "guest-image: $*" >&2; exit 1; }

@@ -98,6 +98,10 @@ struct vm {
 	atomic_uint time_seq;
 	_Atomic uint64_t time_frozen_at, time_stopped;
 
+	/* The board's power button (ACPI), for the control API; NULL: none. */
+	void (*power_button)(void *ctx);
+	void *power_button_ctx;
+
 	/* Control socket (vm_control.c); NULL without --api/--name. */
 	struct control *control;
 	char name[72];
@@ -119,6 +123,10 @@ int vm_run(struct vm *vm);
  * (QEMU's reasons: "guest-shutdown", "host-qmp-quit", "host-signal"...). */
 void vm_request_exit(struct vm *vm, int status);
 void vm_request_exit_reason(struct vm *vm, int status, const char *reason);
+
+/* Presses the board's power button (the guest decides what to do with it,
+ * as on real hardware).  -1 if the board has none. */
+int vm_power_button(struct vm *vm);
 
 /* The control socket (vm_control.c): opens it at path and registers the
  * VM's commands; name is what `symbiont ls` shows (may be NULL). */

@@ -55,6 +55,7 @@ static const struct verb verbs[] = {
 	{ "cpus", "", "the vCPUs and their host threads", "query-cpus-fast", 0, NULL, print_cpus },
 	{ "pause", "", "stop every vCPU", "stop", 0, NULL, NULL },
 	{ "resume", "", "let them run again", "cont", 0, NULL, NULL },
+	{ "powerdown", "", "press the ACPI power button (the guest shuts down)", "system_powerdown", 0, NULL, NULL },
 	{ "reset", "", "reset the machine", "system_reset", 0, NULL, NULL },
 	{ "quit", "", "end the VM at once", "quit", 0, NULL, NULL },
 };

@@ -463,9 +463,10 @@ uint64_t acpi_build_tables(struct vm *vm, int ncpus, char *err, size_t errlen)
 	u8(&b, 0x32);    /* CENTURY: CMOS index */
 	u16(&b, 0x0007); /* IAPC_BOOT_ARCH: legacy devices, 8042, no VGA */
 	u8(&b, 0);
-	/* WBINVD, PROC_C1, PWR_BUTTON and SLP_BUTTON absent as fixed features,
-	 * FIX_RTC, TMR_VAL_EXT (32-bit PM timer), RESET_REG_SUP. */
-	u32(&b, 1 << 0 | 1 << 2 | 1 << 4 | 1 << 5 | 1 << 6 | 1 << 8 | 1 << 10);
+	/* WBINVD, PROC_C1, SLP_BUTTON absent (the power button is a fixed
+	 * feature: PWRBTN_STS/EN in PM1, raising the SCI), FIX_RTC,
+	 * TMR_VAL_EXT (32-bit PM timer), RESET_REG_SUP. */
+	u32(&b, 1 << 0 | 1 << 2 | 1 << 5 | 1 << 6 | 1 << 8 | 1 << 10);
 	gas_io(&b, 8, 0xcf9); /* RESET_REG */
 	u8(&b, 0x06);         /* RESET_VALUE: RST_CPU | SYS_RST */
 	u16(&b, 0);           /* ARM_BOOT_ARCH */
@@ -562,7 +563,21 @@ struct acpi_pm {
 	struct vm *vm;
 	uint16_t sts, en, cnt;
 	uint64_t t0;
+	struct irq_line sci; /* level: an enabled status bit is set */
 };
+
+/* The SCI follows the enabled status bits (the power button's is the one
+ * this model ever sets). */
+static void update_sci(struct acpi_pm *pm)
+{
+	irq_line_set(&pm->sci, (pm->sts & pm->en & PM1_PWRBTN_STS) != 0);
+}
+
+void acpi_pm_power_button(struct acpi_pm *pm)
+{
+	pm->sts |= PM1_PWRBTN_STS;
+	update_sci(pm);
+}
 
 static uint64_t sub(uint32_t v, uint64_t off, unsigned size)
 {
@@ -582,6 +597,7 @@ static void evt_write(void *dev, uint64_t off, uint64_t val, unsigned size)
 	uint32_t v = val << (8 * off), m = (size >= 4 ? ~0u : ((1u << (8 * size)) - 1)) << (8 * off);
 	pm->sts &= ~(v & m & 0xffff); /* status bits are write-1-to-clear */
 	pm->en = (pm->en & ~(m >> 16)) | ((v & m) >> 16);
+	update_sci(pm);
 }
 
 static uint64_t cnt_read(void *dev, uint64_t off, unsigned size)
@@ -633,6 +649,7 @@ static void pm_reset(void *dev)
 	struct acpi_pm *pm = dev;
 	pm->sts = pm->en = pm->cnt = 0;
 	pm->t0 = vm_now(pm->vm);
+	update_sci(pm);
 }
 
 static int pm_save(void *dev, struct state_buf *b, char *err, size_t errlen)
@@ -663,6 +680,7 @@ static int pm_load(void *dev, struct state_reader *r, char *err, size_t errlen)
 	pm->en = en;
 	pm->cnt = cnt;
 	pm->t0 = t0;
+	update_sci(pm);
 	return 0;
 }
 
@@ -690,6 +708,7 @@ struct acpi_pm *acpi_pm_create(struct vm *vm)
 		return NULL;
 	pm->vm = vm;
 	pm->t0 = vm_now(vm);
+	pm->sci = vm_irq_line(vm, ACPI_SCI_IRQ);
 	if (io_bus_register(&vm->pio, ACPI_PM1A_EVT, 4, &evt_ops, pm))
 		goto fail;
 	if (io_bus_register(&vm->pio, ACPI_PM1A_CNT, 2, &cnt_ops, pm))

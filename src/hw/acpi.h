@@ -8,7 +8,8 @@
  *
  * PM registers (I/O ports): PM1a_EVT 0x600 (status, enable), PM1a_CNT
  * 0x604, PM_TMR 0x608 (3.579545 MHz).  Writing PM1a_CNT with SLP_EN and
- * SLP_TYP = ACPI_S5_SLP_TYP powers the VM off (exit status 0). */
+ * SLP_TYP = ACPI_S5_SLP_TYP powers the VM off (exit status 0).  The power
+ * button is a fixed feature (PM1 PWRBTN_STS/EN) raising the SCI, IRQ 9. */
 #ifndef SYMBIONT_HW_ACPI_H
 #define SYMBIONT_HW_ACPI_H
 
@@ -32,6 +33,9 @@ extern const struct device_ops acpi_pm_device_ops;
 uint64_t acpi_build_tables(struct vm *vm, int ncpus, char *err, size_t errlen);
 
 struct acpi_pm *acpi_pm_create(struct vm *vm);
+/* A press of the power button: PWRBTN_STS, and the SCI if the guest
+ * enabled it (io_lock held). */
+void acpi_pm_power_button(struct acpi_pm *pm);
 void acpi_pm_destroy(struct acpi_pm *pm);
 
 #endif

@@ -76,6 +76,11 @@ static void ioapic_msi(void *ctx, uint64_t addr, uint32_t data)
 		}                                                                                              \
 	} while (0)
 
+static void press_power_button(void *ctx)
+{
+	acpi_pm_power_button(ctx);
+}
+
 struct board *board_init(struct vm *vm, bool irqchip, char *err, size_t errlen)
 {
 	struct board *b = calloc(1, sizeof(*b));
@@ -102,6 +107,8 @@ struct board *board_init(struct vm *vm, bool irqchip, char *err, size_t errlen)
 	CREATE(debugexit, debugexit_create(vm, BOARD_DEBUG_EXIT_PORT), "debug exit port");
 	CREATE(pci, pci_host_create(vm), "PCI host bridge");
 	CREATE(acpi_pm, acpi_pm_create(vm), "ACPI PM registers");
+	vm->power_button = press_power_button;
+	vm->power_button_ctx = b->acpi_pm;
 	b->acpi_rsdp = acpi_build_tables(vm, vm->ncpus > 0 ? vm->ncpus : 1, err, errlen);
 	if (!b->acpi_rsdp)
 		goto fail;

@@ -332,3 +332,13 @@ void vm_free(struct vm *vm)
 	pthread_mutex_destroy(&vm->io_lock);
 	free(vm);
 }
+
+int vm_power_button(struct vm *vm)
+{
+	if (!vm->power_button)
+		return -1;
+	pthread_mutex_lock(&vm->io_lock);
+	vm->power_button(vm->power_button_ctx);
+	pthread_mutex_unlock(&vm->io_lock);
+	return 0;
+}

@@ -68,6 +68,19 @@ static int cmd_quit(void *opaque, struct json_object *args, struct json_object *
 	return 0;
 }
 
+static int cmd_system_powerdown(void *opaque, struct json_object *args, struct json_object **ret, char *err,
+                                size_t errlen)
+{
+	struct vm *vm = opaque;
+	(void)args, (void)ret;
+	if (vm_power_button(vm) < 0) {
+		snprintf(err, errlen, "this machine has no power button");
+		return -1;
+	}
+	control_event(vm->control, "POWERDOWN", NULL);
+	return 0;
+}
+
 static int cmd_system_reset(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
 {
 	struct vm *vm = opaque;
@@ -120,6 +133,7 @@ static const struct {
 	{ "cont", cmd_cont },
 	{ "quit", cmd_quit },
 	{ "system_reset", cmd_system_reset },
+	{ "system_powerdown", cmd_system_powerdown },
 	{ "query-cpus-fast", cmd_query_cpus_fast },
 	{ "query-vm", cmd_query_vm },
 };

@@ -4,9 +4,9 @@
 # status and vCPUs; `pause` stops the guest (a ticker it runs on its
 # console goes quiet, and its clock stands still) and `resume` lets it go
 # on; the event stream shows
-# STOP, RESUME and, when the guest powers off, SHUTDOWN with the guest's
-# reason; the socket is gone afterwards.  Bad targets get one line and a
-# non-zero exit.
+# STOP, RESUME, POWERDOWN for a press of the ACPI power button and, when the
+# guest's acpid powers it off, SHUTDOWN with the guest's reason; the socket
+# is gone afterwards.  Bad targets get one line and a non-zero exit.
 . "$(dirname "$0")/lib/guest.bash"
 e2e_init
 require_tools timeout mkfifo python3
@@ -62,7 +62,8 @@ awk -v g="$gap" 'BEGIN {exit !(g > 0.5 && g < 2.5)}' || fail "guest uptime moved
 "$SYM" ctl "$tmp/nowhere.sock" status 2>"$tmp/e3" && fail "ctl of a missing socket succeeded"
 [ "$(wc -l <"$tmp/e3")" = 1 ] || fail "missing socket: $(cat "$tmp/e3")"
 
-echo 'poweroff -f' >&3
+# The ACPI power button: the guest's acpid powers it off.
+ctl powerdown || fail "powerdown failed"
 guest_finish g 60
 for ((i = 0; i < 20; i++)); do
 	grep -q SHUTDOWN "$tmp/events" && break
@@ -72,7 +73,7 @@ python3 - "$tmp/events" <<'PY' || fail "event stream: $(cat "$tmp/events")"
 import json, sys
 ev = [json.loads(l) for l in open(sys.argv[1]) if l.strip()]
 names = [e["event"] for e in ev]
-assert names.index("STOP") < names.index("RESUME"), names
+assert names.index("STOP") < names.index("RESUME") < names.index("POWERDOWN") < names.index("SHUTDOWN"), names
 sd = [e for e in ev if e["event"] == "SHUTDOWN"]
 assert sd and sd[0]["data"]["guest"] is True and sd[0]["data"]["reason"] == "guest-shutdown", sd
 assert all("seconds" in e["timestamp"] for e in ev)
