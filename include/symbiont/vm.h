@@ -16,14 +16,16 @@
 #include "symbiont/timer.h"
 #include "symbiont/x86.h"
 
-#define VM_MAX_CPUS    64
-#define VM_MAX_FDS     32
-#define VM_MAX_DISKS   8
-#define VM_MAX_NICS    4
-#define VM_MAX_DEVICES 64
+#define VM_MAX_CPUS     64
+#define VM_MAX_FDS      32
+#define VM_MAX_DISKS    8
+#define VM_MAX_NICS     4
+#define VM_MAX_DEVICES  64
+#define VM_MAX_SERVICES 32
 
 struct engine_ops;
 struct vcpu;
+struct sym_service;
 
 struct vm_config {
 	const char *engine; /* "auto", "emu" or "kvm" */
@@ -101,6 +103,13 @@ struct vm {
 	/* The board's power button (ACPI), for the control API; NULL: none. */
 	void (*power_button)(void *ctx);
 	void *power_button_ctx;
+
+	/* Services running on this VM (services.c), in start order. */
+	struct {
+		const struct sym_service *svc;
+		void *state;
+	} services[VM_MAX_SERVICES];
+	int nservices;
 
 	/* Control socket (vm_control.c); NULL without --api/--name. */
 	struct control *control;

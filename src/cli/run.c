@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "cli/guest.h"
 #include "machine/builder.h"
+#include "symbiont/service.h"
 #include "symbiont/vm.h"
 
 void usage_run(void)
@@ -167,7 +168,9 @@ int cmd_run(int argc, char **argv)
 			goto fail;
 		}
 	}
+	services_start(vm);
 	status = vm_run(vm);
+	services_stop(vm);
 	vm_control_close(vm); /* after SHUTDOWN has been sent */
 	machine_destroy(m);
 	cli_guest_free(&guest);

@@ -1,0 +1,18 @@
+/* vCPU state for services: read and written while the VM is paused
+ * (vm_pause()), through whichever engine runs it.  The state is the whole
+ * architectural state both engines exchange (symbiont/x86.h). */
+#ifndef SYMBIONT_VCPU_H
+#define SYMBIONT_VCPU_H
+
+#include <stddef.h>
+
+#include "symbiont/x86.h"
+
+struct vm;
+
+/* 0, or -1 with one line in err (no such vCPU, the VM not paused, the
+ * engine refused). */
+int vm_vcpu_get_state(struct vm *vm, int cpu, struct x86_state *s, char *err, size_t errlen);
+int vm_vcpu_set_state(struct vm *vm, int cpu, const struct x86_state *s, char *err, size_t errlen);
+
+#endif

@@ -1,0 +1,44 @@
+/* Services' access to vCPU state (symbiont/vcpu.h): only while every vCPU
+ * is parked, so the engine's copy is the whole truth and nobody runs it. */
+#include <stdio.h>
+
+#include "cpu/engine.h"
+#include "symbiont/vcpu.h"
+#include "symbiont/vm.h"
+
+static struct vcpu *parked_vcpu(struct vm *vm, int cpu, char *err, size_t errlen)
+{
+	if (cpu < 0 || cpu >= vm->ncpus || !vm->vcpus[cpu]) {
+		snprintf(err, errlen, "no vCPU %d (the VM has %d)", cpu, vm->ncpus);
+		return NULL;
+	}
+	if (!vm_is_paused(vm)) {
+		snprintf(err, errlen, "vCPU state is read and written only while the VM is paused");
+		return NULL;
+	}
+	return vm->vcpus[cpu];
+}
+
+int vm_vcpu_get_state(struct vm *vm, int cpu, struct x86_state *s, char *err, size_t errlen)
+{
+	struct vcpu *v = parked_vcpu(vm, cpu, err, errlen);
+	if (!v)
+		return -1;
+	if (vm->engine->vcpu_get_state(v, s) < 0) {
+		snprintf(err, errlen, "%s: cannot read vCPU %d's state", vm->engine->name, cpu);
+		return -1;
+	}
+	return 0;
+}
+
+int vm_vcpu_set_state(struct vm *vm, int cpu, const struct x86_state *s, char *err, size_t errlen)
+{
+	struct vcpu *v = parked_vcpu(vm, cpu, err, errlen);
+	if (!v)
+		return -1;
+	if (vm->engine->vcpu_set_state(v, s) < 0) {
+		snprintf(err, errlen, "%s: cannot set vCPU %d's state", vm->engine->name, cpu);
+		return -1;
+	}
+	return 0;
+}
