@@ -76,8 +76,13 @@ void emu_kick(struct emu_cpu *cpu)
 
 /* ---- state exchange ---- */
 
-void emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s)
+/* The registers, then the parts s carries (x86_state.parts).  The vCPU's
+ * run state (halted, waiting for SIPI) is the engine's: emu_vcpu_set_state
+ * applies it. */
+int emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s)
 {
+	if ((s->parts & X86_STATE_FPU) && emu_fpu_load(cpu, s->fxsave) < 0)
+		return -1; /* MXCSR bits this CPU does not have */
 	memcpy(cpu->gpr, s->gpr, sizeof(cpu->gpr));
 	cpu->rip = cpu->next_rip = s->rip;
 	memcpy(cpu->seg, s->seg, sizeof(cpu->seg));
@@ -99,10 +104,38 @@ void emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s)
 	cpu->interrupt_shadow = false;
 	cpu->halted = false;
 	cpu->exc_depth = 0;
+	cpu->inject.valid = false;
+	if (s->parts & X86_STATE_MSRS)
+		emu_msr_set_state(cpu, &s->msr);
+	if (s->parts & X86_STATE_DEBUG) {
+		memcpy(cpu->dr, s->dr, sizeof(s->dr));
+		cpu->dr[6] = s->dr6;
+		cpu->dr[7] = s->dr7;
+	}
+	if ((s->parts & X86_STATE_LAPIC) && cpu->lapic)
+		lapic_set_regs(cpu->lapic, s->lapic);
+	if ((s->parts & X86_STATE_MSRS) && cpu->lapic)
+		lapic_set_tsc_deadline(cpu->lapic, s->msr.tsc_deadline);
+	if (s->parts & X86_STATE_EVENTS) {
+		const struct x86_events *e = &s->ev;
+		cpu->interrupt_shadow = e->interrupt_shadow;
+		cpu->nmi_pending = e->nmi_pending;
+		cpu->nmi_blocked = e->nmi_masked;
+		cpu->halted = e->mp_state == X86_MP_HALTED;
+		/* A software interrupt KVM had chosen is not re-injected: RIP
+		 * is still at the INT instruction, which runs again. */
+		if (e->exception_injected)
+			cpu->inject = (typeof(cpu->inject)){ true, true, e->exception_has_error, e->exception_nr,
+				                             e->exception_error };
+		else if (e->interrupt_injected && !e->interrupt_soft)
+			cpu->inject = (typeof(cpu->inject)){ true, false, false, e->interrupt_nr, 0 };
+	}
 	emu_update_mode(cpu);
 	emu_tlb_flush(cpu, true);
 	if (cpu->blocks)
 		emu_blocks_flush(cpu);
+	atomic_store(&cpu->irq_pending, true); /* look at what arrived with the state */
+	return 0;
 }
 
 void emu_cpu_get_state(struct emu_cpu *cpu, struct x86_state *s)
@@ -123,6 +156,28 @@ void emu_cpu_get_state(struct emu_cpu *cpu, struct x86_state *s)
 	s->cr8 = cpu->lapic ? lapic_get_tpr(cpu->lapic) >> 4 : cpu->cr8;
 	s->efer = cpu->efer;
 	s->apic_base = cpu->apic_base;
+
+	s->parts = X86_STATE_MSRS | X86_STATE_FPU | X86_STATE_DEBUG | X86_STATE_EVENTS;
+	emu_msr_get_state(cpu, &s->msr);
+	emu_fpu_save(cpu, s->fxsave);
+	memcpy(s->dr, cpu->dr, sizeof(s->dr));
+	s->dr6 = cpu->dr[6];
+	s->dr7 = cpu->dr[7];
+	s->ev.interrupt_shadow = cpu->interrupt_shadow;
+	s->ev.nmi_pending = cpu->nmi_pending;
+	s->ev.nmi_masked = cpu->nmi_blocked;
+	if (cpu->inject.valid) {
+		s->ev.exception_injected = cpu->inject.exception;
+		s->ev.interrupt_injected = !cpu->inject.exception;
+		s->ev.exception_nr = s->ev.interrupt_nr = cpu->inject.vector;
+		s->ev.exception_has_error = cpu->inject.has_error;
+		s->ev.exception_error = cpu->inject.error;
+	}
+	s->ev.mp_state = cpu->halted ? X86_MP_HALTED : X86_MP_RUNNABLE;
+	if (cpu->lapic) {
+		lapic_get_regs(cpu->lapic, s->lapic);
+		s->parts |= X86_STATE_LAPIC;
+	}
 }
 
 void emu_yield(struct emu_cpu *cpu)
@@ -263,6 +318,20 @@ void emu_check_interrupts(struct emu_cpu *cpu)
 		apply_dma(cpu->vm);
 	if (cpu->vcpu && atomic_exchange(&ev_of(cpu)->slice_over, false) && ev_of(cpu)->in_slice)
 		longjmp(ev_of(cpu)->slice_jmp, 1); /* at a block boundary: state is whole */
+	if (cpu->inject.valid) {
+		cpu->inject.valid = false;
+		cpu->halted = false;
+		if (cpu->inject.exception) {
+			cpu->exc_vector = cpu->inject.vector;
+			cpu->exc_has_error = cpu->inject.has_error;
+			cpu->exc_error = cpu->inject.error;
+			emu_deliver_exception(cpu);
+		} else {
+			emu_deliver_interrupt(cpu, cpu->inject.vector, false);
+		}
+		atomic_store(&cpu->irq_pending, true);
+		return;
+	}
 	if (cpu->nmi_pending && !cpu->nmi_blocked) {
 		cpu->nmi_pending = false;
 		cpu->nmi_blocked = true;
@@ -366,14 +435,21 @@ static int emu_vcpu_init(struct vcpu *v, char *err, size_t errlen)
 static int emu_vcpu_set_state(struct vcpu *v, const struct x86_state *s)
 {
 	struct emu_vcpu *ev = v->priv;
-	emu_cpu_set_state(&ev->cpu, s);
-	ev->wait_sipi = false;
+	if (emu_cpu_set_state(&ev->cpu, s) < 0)
+		return -1;
+	ev->wait_sipi = (s->parts & X86_STATE_EVENTS) && s->ev.mp_state == X86_MP_WAIT_SIPI;
 	return 0;
 }
 
+/* With the vCPUs stopped.  A pending INIT or SIPI is applied first, so the
+ * state says where it leaves the vCPU. */
 static int emu_vcpu_get_state(struct vcpu *v, struct x86_state *s)
 {
-	emu_cpu_get_state(emu_cpu_of(v), s);
+	struct emu_vcpu *ev = v->priv;
+	apply_init_sipi(ev);
+	emu_cpu_get_state(&ev->cpu, s);
+	if (ev->wait_sipi)
+		s->ev.mp_state = X86_MP_WAIT_SIPI;
 	return 0;
 }
 
