@@ -7,7 +7,7 @@
 
 #include "hw/vdrv.h"
 #include "hw/virtio/net.h"
-#include "net/net.h"
+#include "host/net.h"
 #include "unit/netpkt.h"
 
 #define RXQ 0

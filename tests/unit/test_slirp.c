@@ -16,7 +16,7 @@
 
 #include <cmocka.h>
 
-#include "net/net.h"
+#include "host/net.h"
 #include "unit/netpkt.h"
 
 #define WAIT_MS 5000 /* generous: a loaded machine, not a timing check */

@@ -18,7 +18,7 @@
 
 #include <cmocka.h>
 
-#include "net/net.h"
+#include "host/net.h"
 #include "unit/netpkt.h"
 
 #define HOST_IP  0x0ad50001u /* 10.213.0.1 */

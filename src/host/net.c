@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "net/net.h"
+#include "host/net.h"
 
 struct net_backend *net_backend_create(const char *spec, const struct vm_clock *clock, char *err, size_t errlen)
 {
