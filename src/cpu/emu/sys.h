@@ -58,6 +58,24 @@ static inline bool emu_canonical(uint64_t a)
 	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
 }
 
+/* ---- dma.c ---- */
+#define EMU_DMA_RANGES 64
+struct emu_dma {
+	pthread_mutex_t lock; /* the ranges */
+	struct emu_dma_range {
+		uint64_t gpa, end;
+	} r[EMU_DMA_RANGES], hull;
+	int n;
+	atomic_bool pending;
+};
+void emu_dma_init(struct emu_dma *d);
+void emu_dma_destroy(struct emu_dma *d);
+/* Any thread: [gpa, gpa+len) of guest RAM was written behind the CPUs. */
+void emu_dma_queue(struct emu_dma *d, uint64_t gpa, uint64_t len);
+/* The runner, at a block boundary: drops the code decoded from the queued
+ * ranges in every vCPU's block cache. */
+void emu_dma_apply(struct emu_dma *d, struct vm *vm);
+
 /* ---- cpuid.c ---- */
 void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t out[4]);
 

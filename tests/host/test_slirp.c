@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "host/net.h"
-#include "unit/netpkt.h"
+#include "host/netpkt.h"
 
 #define WAIT_MS 5000 /* generous: a loaded machine, not a timing check */
 
