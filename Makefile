@@ -27,8 +27,8 @@ OBJS := $(SRCS:%.c=$(BUILD)/%.o)
 LIB := $(BUILD)/libsymbiont.a
 BIN := $(BUILD)/symbiont
 
-# Unit tests: each tests/{unit,hw,cpu,boot}/test_*.c is one cmocka program.
-TEST_SRCS := $(shell find tests/unit tests/hw tests/cpu tests/boot -name 'test_*.c' 2>/dev/null | sort)
+# Unit tests: each tests/{unit,hw,cpu,boot,host}/test_*.c is one cmocka program.
+TEST_SRCS := $(shell find tests/unit tests/hw tests/cpu tests/boot tests/host -name 'test_*.c' 2>/dev/null | sort)
 TEST_BINS := $(TEST_SRCS:%.c=$(BUILD)/%)
 
 # Test guests: tests/guests/*.S, 32-bit multiboot ELF kernels assembled with

@@ -5,6 +5,7 @@
 #ifndef SYMBIONT_X86_H
 #define SYMBIONT_X86_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 /* GPR indices (not REG_*: glibc's <sys/ucontext.h> owns those names). */
@@ -43,6 +44,47 @@ struct x86_dtable {
 	uint16_t limit;
 };
 
+/* The parts of struct x86_state beyond the registers, each valid only when
+ * its bit is set in x86_state.parts.  A loader's entry state has none: the
+ * engine keeps its own power-on MSRs, FPU, debug registers and local APIC.
+ * An engine's get_state fills them all (X86_STATE_ALL); set_state applies
+ * what is marked, so a state taken from one engine or process continues on
+ * another. */
+enum {
+	X86_STATE_MSRS = 1 << 0,
+	X86_STATE_FPU = 1 << 1,
+	X86_STATE_DEBUG = 1 << 2,
+	X86_STATE_EVENTS = 1 << 3,
+	X86_STATE_LAPIC = 1 << 4,
+	X86_STATE_ALL = (1 << 5) - 1,
+};
+
+/* The MSRs Linux uses beyond those in the registers (EFER, FS/GS base in
+ * the segments, APIC base below). */
+struct x86_msrs {
+	uint64_t star, lstar, cstar, sfmask, kernel_gs_base;
+	uint64_t sysenter_cs, sysenter_esp, sysenter_eip;
+	uint64_t tsc, tsc_adjust, tsc_aux, tsc_deadline;
+	uint64_t pat, misc_enable;
+	uint64_t mtrr_def_type, mtrr_fixed[11], mtrr_var[16]; /* fixed: 0x250, 0x258-9, 0x268-f; var: 0x200-f */
+};
+
+enum { X86_MP_RUNNABLE, X86_MP_HALTED, X86_MP_WAIT_SIPI };
+
+/* What is between instructions: blocking, NMIs, and an event chosen for
+ * delivery but not yet delivered (KVM can stop there; the emu engine
+ * delivers at once and never reports one). */
+struct x86_events {
+	bool interrupt_shadow; /* after STI / MOV SS: the next instruction runs with interrupts blocked */
+	bool nmi_pending, nmi_masked;
+	bool exception_injected, exception_has_error;
+	uint8_t exception_nr;
+	uint32_t exception_error;
+	bool interrupt_injected, interrupt_soft;
+	uint8_t interrupt_nr;
+	uint8_t mp_state; /* X86_MP_* */
+};
+
 struct x86_state {
 	uint64_t gpr[16];
 	uint64_t rip, rflags;
@@ -51,6 +93,18 @@ struct x86_state {
 	struct x86_dtable gdt, idt;
 	uint64_t cr0, cr2, cr3, cr4, cr8, efer;
 	uint64_t apic_base;
+
+	uint32_t parts; /* X86_STATE_* */
+	struct x86_msrs msr;
+	/* x87/MMX/SSE as a 512-byte FXSAVE image in its 64-bit layout (64-bit
+	 * FIP/FDP, XMM0-15), the format KVM's struct kvm_fpu mirrors. */
+	uint8_t fxsave[512] __attribute__((aligned(16)));
+	uint64_t dr[4], dr6, dr7;
+	struct x86_events ev;
+	/* The local APIC's registers as its 1 KiB xAPIC page (ID at 0x20, TPR
+	 * 0x80, ISR/TMR/IRR 0x100/0x180/0x200, LVTs 0x320-0x370, timer counts
+	 * 0x380/0x390, divide 0x3e0), as KVM_GET_LAPIC lays it out. */
+	uint8_t lapic[1024];
 };
 
 /* Control-register and EFER bits both engines and the loaders use. */

@@ -20,7 +20,7 @@
 #include "hw/pit.h"
 #include "hw/rtc.h"
 #include "hw/uart.h"
-#include "vm/chardev.h"
+#include "host/chardev.h"
 
 static void board_set_irq(void *chip, unsigned gsi, int level)
 {

@@ -18,7 +18,7 @@
 
 #include "hw/uart.h"
 #include "symbiont/vm.h"
-#include "vm/chardev.h"
+#include "host/chardev.h"
 
 #define FIFO_SIZE 16
 

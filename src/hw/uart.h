@@ -1,4 +1,4 @@
-/* 16550A UART.  The host side is a struct chardev (vm/chardev.h). */
+/* 16550A UART.  The host side is a struct chardev (host/chardev.h). */
 #ifndef SYMBIONT_HW_UART_H
 #define SYMBIONT_HW_UART_H
 

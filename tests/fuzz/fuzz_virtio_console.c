@@ -2,7 +2,7 @@
  * from the input (fuzz_virtio.h); output goes to an in-memory chardev. */
 #include "fuzz_virtio.h"
 #include "hw/virtio/console.h"
-#include "vm/chardev.h"
+#include "host/chardev.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

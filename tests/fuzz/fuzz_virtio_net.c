@@ -8,7 +8,7 @@
 
 #include "vfuzz.h"
 #include "hw/virtio/net.h"
-#include "net/net.h"
+#include "host/net.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

@@ -9,7 +9,7 @@
 
 #include "hwtest.h"
 
-#include "vm/chardev.h"
+#include "host/chardev.h"
 
 static void test_bad_specs(void **state)
 {

@@ -21,7 +21,7 @@
 #include "hw/virtio/net.h"
 #include "hw/virtio/rng.h"
 #include "hw/virtio/vsock.h"
-#include "net/net.h"
+#include "host/net.h"
 
 #define MEM_MB 64
 

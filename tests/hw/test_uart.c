@@ -5,7 +5,7 @@
 
 #include "hw/board.h"
 #include "hw/uart.h"
-#include "vm/chardev.h"
+#include "host/chardev.h"
 
 #define P   BOARD_COM1_PORT
 #define IRQ BOARD_COM1_IRQ

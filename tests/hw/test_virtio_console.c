@@ -5,7 +5,7 @@
 
 #include "hw/virtio/console.h"
 #include "hw/virtio/rng.h"
-#include "vm/chardev.h"
+#include "host/chardev.h"
 
 #define WANT (1ull << VIRTIO_F_VERSION_1 | 1ull << VIRTIO_F_RING_EVENT_IDX | 1ull << VIRTIO_F_RING_INDIRECT_DESC)
 

@@ -7,8 +7,8 @@
 
 #include "hw/vdrv.h"
 #include "hw/virtio/net.h"
-#include "net/net.h"
-#include "unit/netpkt.h"
+#include "host/net.h"
+#include "host/netpkt.h"
 
 #define RXQ 0
 #define TXQ 1

@@ -163,6 +163,13 @@ struct emu_cpu {
 	bool halted;
 	bool nmi_pending;
 	bool nmi_blocked; /* an NMI handler runs: no NMI until the next IRET */
+	/* An event another engine had chosen and not yet delivered (struct
+	 * x86_events): delivered at the next interrupt check. */
+	struct {
+		bool valid, exception, has_error;
+		uint8_t vector;
+		uint32_t error;
+	} inject;
 	struct emu_lapic *lapic;
 
 	/* Exceptions: emu_raise() records and longjmps to exc_jmp. */
@@ -305,7 +312,9 @@ void emu_update_mode(struct emu_cpu *cpu);
 
 /* ---- state exchange (engine.c) -------------------------------------------- */
 
-void emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s);
+/* All of struct x86_state the engine has (its parts); set returns -1 for an
+ * FPU image this CPU cannot hold. */
+int emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s);
 void emu_cpu_get_state(struct emu_cpu *cpu, struct x86_state *s);
 
 /* Inline fast paths for emu_read/emu_write/emu_linear (system side). */

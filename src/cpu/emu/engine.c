@@ -1,4 +1,7 @@
-/* The emu engine behind struct engine_ops.
+/* The emu engine behind struct engine_ops: the scheduler (which vCPU runs,
+ * time slices, INIT/SIPI, sleeping while all are halted, the interrupt
+ * check between blocks) and the ops.  State exchange is state.c, the DMA
+ * queue dma.c.
  *
  * Threads: every vCPU runs on vCPU 0's thread, round-robin, like QEMU's
  * single-threaded TCG.  Guest memory then needs no host atomics for LOCK
@@ -34,8 +37,6 @@ struct emu_vcpu {
 	jmp_buf slice_jmp;
 };
 
-#define DMA_RANGES 64
-
 struct emu_engine {
 	struct vm *vm;
 	pthread_mutex_t lock;
@@ -43,16 +44,7 @@ struct emu_engine {
 	bool kicked;
 	struct vm_timer slice;
 	struct emu_vcpu *_Atomic current;
-	/* Device writes to guest RAM not yet applied to the block caches
-	 * (under lock; dma_pending says there is something).  Adjacent writes
-	 * merge; past DMA_RANGES the rest is covered by one hull range, whose
-	 * pages are checked against the code bitmap like any other: a large
-	 * read must not throw away every decoded block. */
-	struct dma_range {
-		uint64_t gpa, end;
-	} dma[DMA_RANGES], hull;
-	int ndma;
-	atomic_bool dma_pending;
+	struct emu_dma dma; /* device writes to guest RAM not yet applied */
 };
 
 static struct emu_vcpu *ev_of(struct emu_cpu *cpu)
@@ -72,57 +64,6 @@ void emu_kick(struct emu_cpu *cpu)
 {
 	if (cpu->vm && cpu->vm->engine_priv)
 		wake_runner(cpu->vm->engine_priv);
-}
-
-/* ---- state exchange ---- */
-
-void emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s)
-{
-	memcpy(cpu->gpr, s->gpr, sizeof(cpu->gpr));
-	cpu->rip = cpu->next_rip = s->rip;
-	memcpy(cpu->seg, s->seg, sizeof(cpu->seg));
-	cpu->tr = s->tr;
-	cpu->ldt = s->ldt;
-	cpu->gdt = s->gdt;
-	cpu->idt = s->idt;
-	cpu->cr0 = s->cr0;
-	cpu->cr2 = s->cr2;
-	cpu->cr3 = s->cr3;
-	cpu->cr4 = s->cr4;
-	cpu->cr8 = s->cr8;
-	cpu->efer = s->efer;
-	if (s->apic_base)
-		cpu->apic_base = s->apic_base;
-	emu_set_rflags(cpu, s->rflags);
-	if (cpu->lapic)
-		lapic_set_tpr(cpu->lapic, (uint8_t)(s->cr8 << 4));
-	cpu->interrupt_shadow = false;
-	cpu->halted = false;
-	cpu->exc_depth = 0;
-	emu_update_mode(cpu);
-	emu_tlb_flush(cpu, true);
-	if (cpu->blocks)
-		emu_blocks_flush(cpu);
-}
-
-void emu_cpu_get_state(struct emu_cpu *cpu, struct x86_state *s)
-{
-	memset(s, 0, sizeof(*s));
-	memcpy(s->gpr, cpu->gpr, sizeof(s->gpr));
-	s->rip = cpu->rip;
-	s->rflags = emu_get_rflags(cpu);
-	memcpy(s->seg, cpu->seg, sizeof(s->seg));
-	s->tr = cpu->tr;
-	s->ldt = cpu->ldt;
-	s->gdt = cpu->gdt;
-	s->idt = cpu->idt;
-	s->cr0 = cpu->cr0;
-	s->cr2 = cpu->cr2;
-	s->cr3 = cpu->cr3;
-	s->cr4 = cpu->cr4;
-	s->cr8 = cpu->lapic ? lapic_get_tpr(cpu->lapic) >> 4 : cpu->cr8;
-	s->efer = cpu->efer;
-	s->apic_base = cpu->apic_base;
 }
 
 void emu_yield(struct emu_cpu *cpu)
@@ -177,79 +118,28 @@ static void apply_init_sipi(struct emu_vcpu *ev)
 	}
 }
 
-/* ---- device writes to guest RAM ---- */
+/* ---- device writes to guest RAM (queued in dma.c) ---- */
 
-/* Any thread: queue the range; the runner applies it at the next block
- * boundary (the running vCPU gets irq_pending), before any vCPU can
- * execute from it. */
+/* Any thread: the running vCPU looks at the queue at its next block
+ * boundary, before any vCPU can execute from the range. */
 static void emu_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
 {
 	struct emu_engine *e = vm->engine_priv;
 	struct emu_vcpu *cur;
-	uint64_t end = gpa + len < gpa ? ~0ULL : gpa + len;
 
 	if (!e || !len)
 		return;
-	pthread_mutex_lock(&e->lock);
-	if (e->ndma && e->dma[e->ndma - 1].end == gpa) {
-		e->dma[e->ndma - 1].end = end;
-	} else if (e->ndma < DMA_RANGES) {
-		e->dma[e->ndma++] = (struct dma_range){ gpa, end };
-	} else {
-		if (e->hull.end == e->hull.gpa || gpa < e->hull.gpa)
-			e->hull.gpa = gpa;
-		if (end > e->hull.end)
-			e->hull.end = end;
-	}
-	atomic_store(&e->dma_pending, true);
-	pthread_mutex_unlock(&e->lock);
+	emu_dma_queue(&e->dma, gpa, len);
 	cur = e->current;
 	if (cur)
 		atomic_store(&cur->cpu.irq_pending, true);
 }
 
-/* Drops the decoded code on the pages of [a, end). */
-static void dma_invalidate(struct emu_cpu *cpu, uint64_t a, uint64_t end)
-{
-	while (a < end) {
-		uint64_t page = a & ~0xfffULL, next = page + 0x1000;
-		uint64_t stop = next < end && next > page ? next : end;
-		if (emu_page_has_code(cpu, page))
-			emu_code_written(cpu, a, (unsigned)(stop - a));
-		if (next <= page)
-			break;
-		a = stop;
-	}
-}
-
-/* Runner thread only. */
 static void apply_dma(struct vm *vm)
 {
 	struct emu_engine *e = vm->engine_priv;
-	struct dma_range r[DMA_RANGES + 1];
-	int n;
-
-	if (!e || !atomic_load(&e->dma_pending))
-		return;
-	pthread_mutex_lock(&e->lock);
-	n = e->ndma;
-	memcpy(r, e->dma, n * sizeof(r[0]));
-	if (e->hull.end != e->hull.gpa)
-		r[n++] = e->hull;
-	e->ndma = 0;
-	e->hull = (struct dma_range){ 0, 0 };
-	atomic_store(&e->dma_pending, false);
-	pthread_mutex_unlock(&e->lock);
-	for (int c = 0; c < vm->ncpus; c++) {
-		struct emu_cpu *cpu;
-		if (!vm->vcpus[c] || !vm->vcpus[c]->priv)
-			continue;
-		cpu = emu_cpu_of(vm->vcpus[c]);
-		if (!cpu->blocks)
-			continue;
-		for (int i = 0; i < n; i++)
-			dma_invalidate(cpu, r[i].gpa, r[i].end);
-	}
+	if (e)
+		emu_dma_apply(&e->dma, vm);
 }
 
 /* ---- interrupts ---- */
@@ -264,6 +154,20 @@ void emu_check_interrupts(struct emu_cpu *cpu)
 	if (cpu->vcpu && atomic_exchange(&ev_of(cpu)->slice_over, false) &&
 	    (ev_of(cpu)->in_slice || vm_pause_pending(cpu->vm)))
 		longjmp(ev_of(cpu)->slice_jmp, 1); /* at a block boundary: state is whole */
+	if (cpu->inject.valid) {
+		cpu->inject.valid = false;
+		cpu->halted = false;
+		if (cpu->inject.exception) {
+			cpu->exc_vector = cpu->inject.vector;
+			cpu->exc_has_error = cpu->inject.has_error;
+			cpu->exc_error = cpu->inject.error;
+			emu_deliver_exception(cpu);
+		} else {
+			emu_deliver_interrupt(cpu, cpu->inject.vector, false);
+		}
+		atomic_store(&cpu->irq_pending, true);
+		return;
+	}
 	if (cpu->nmi_pending && !cpu->nmi_blocked) {
 		cpu->nmi_pending = false;
 		cpu->nmi_blocked = true;
@@ -326,6 +230,7 @@ static int emu_init(struct vm *vm, char *err, size_t errlen)
 	e->vm = vm;
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->cond, NULL);
+	emu_dma_init(&e->dma);
 	timer_init(&e->slice, &vm->timers, slice_fire, e);
 	vm->engine_priv = e;
 	return 0;
@@ -367,14 +272,21 @@ static int emu_vcpu_init(struct vcpu *v, char *err, size_t errlen)
 static int emu_vcpu_set_state(struct vcpu *v, const struct x86_state *s)
 {
 	struct emu_vcpu *ev = v->priv;
-	emu_cpu_set_state(&ev->cpu, s);
-	ev->wait_sipi = false;
+	if (emu_cpu_set_state(&ev->cpu, s) < 0)
+		return -1;
+	ev->wait_sipi = (s->parts & X86_STATE_EVENTS) && s->ev.mp_state == X86_MP_WAIT_SIPI;
 	return 0;
 }
 
+/* With the vCPUs stopped.  A pending INIT or SIPI is applied first, so the
+ * state says where it leaves the vCPU. */
 static int emu_vcpu_get_state(struct vcpu *v, struct x86_state *s)
 {
-	emu_cpu_get_state(emu_cpu_of(v), s);
+	struct emu_vcpu *ev = v->priv;
+	apply_init_sipi(ev);
+	emu_cpu_get_state(&ev->cpu, s);
+	if (ev->wait_sipi)
+		s->ev.mp_state = X86_MP_WAIT_SIPI;
 	return 0;
 }
 
@@ -514,6 +426,7 @@ static void emu_destroy(struct vm *vm)
 	pthread_mutex_lock(&vm->io_lock);
 	timer_cancel(&e->slice);
 	pthread_mutex_unlock(&vm->io_lock);
+	emu_dma_destroy(&e->dma);
 	pthread_cond_destroy(&e->cond);
 	pthread_mutex_destroy(&e->lock);
 	free(e);

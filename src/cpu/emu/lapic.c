@@ -584,6 +584,89 @@ void lapic_reset(struct emu_lapic *l, bool bsp)
 	l->extint = false;
 }
 
+/* ---- state exchange: the xAPIC register page ---- */
+
+static void put32(uint8_t *page, unsigned reg, uint32_t v)
+{
+	memcpy(page + reg, &v, 4);
+}
+
+static uint32_t get32(const uint8_t *page, unsigned reg)
+{
+	uint32_t v;
+	memcpy(&v, page + reg, 4);
+	return v;
+}
+
+void lapic_get_regs(struct emu_lapic *l, uint8_t page[1024])
+{
+	memset(page, 0, 1024);
+	lock(l);
+	put32(page, 0x20, l->id << 24);
+	put32(page, 0x30, LAPIC_VERSION);
+	put32(page, 0x80, l->tpr);
+	put32(page, 0xa0, ppr(l));
+	put32(page, 0xd0, l->ldr);
+	put32(page, 0xe0, l->dfr);
+	put32(page, 0xf0, l->svr);
+	for (int i = 0; i < 8; i++) {
+		put32(page, 0x100 + 0x10 * i, l->isr[i]);
+		put32(page, 0x180 + 0x10 * i, l->tmr[i]);
+		put32(page, 0x200 + 0x10 * i, l->irr[i]);
+	}
+	put32(page, 0x280, l->esr);
+	put32(page, 0x300, l->icr_lo);
+	put32(page, 0x310, l->icr_hi);
+	for (int i = 0; i < LVT_COUNT; i++)
+		put32(page, 0x320 + 0x10 * i, l->lvt[i]);
+	put32(page, 0x380, l->timer_init);
+	put32(page, 0x390, current_count(l));
+	put32(page, 0x3e0, l->timer_dcr);
+	unlock(l);
+}
+
+/* The registers as a page, as KVM_SET_LAPIC takes them: a running count
+ * goes on from the page's current count (KVM restarts it from the initial
+ * count instead; both are within one period).  A TSC deadline comes with
+ * the MSRs. */
+void lapic_set_regs(struct emu_lapic *l, const uint8_t page[1024])
+{
+	uint32_t cur;
+	lock(l);
+	timer_stop(l);
+	l->id = get32(page, 0x20) >> 24;
+	l->tpr = get32(page, 0x80) & 0xff;
+	l->ldr = get32(page, 0xd0) & 0xff000000u;
+	l->dfr = get32(page, 0xe0) | 0x0fffffffu;
+	l->svr = get32(page, 0xf0) & 0x13ff;
+	for (int i = 0; i < 8; i++) {
+		l->isr[i] = get32(page, 0x100 + 0x10 * i);
+		l->tmr[i] = get32(page, 0x180 + 0x10 * i);
+		l->irr[i] = get32(page, 0x200 + 0x10 * i);
+	}
+	l->esr = get32(page, 0x280);
+	l->esr_pending = 0;
+	l->icr_lo = get32(page, 0x300) & ~(1u << 12);
+	l->icr_hi = get32(page, 0x310) & 0xff000000u;
+	for (int i = 0; i < LVT_COUNT; i++)
+		l->lvt[i] = get32(page, 0x320 + 0x10 * i);
+	l->timer_dcr = get32(page, 0x3e0) & 0xb;
+	l->timer_init = get32(page, 0x380);
+	cur = get32(page, 0x390);
+	if (cur > l->timer_init)
+		cur = l->timer_init;
+	l->tsc_deadline = 0;
+	l->timer_start = vm_now(l->vm) - (uint64_t)(l->timer_init - cur) * tick_ns(l);
+	if (l->timer_init && timer_mode(l) != 2 && (cur || timer_mode(l) == 1)) {
+		uint64_t p = period_ns(l);
+		if (timer_mode(l) == 1 && p < MIN_PERIOD_NS)
+			p = MIN_PERIOD_NS;
+		timer_arm_at(l, l->timer_start + p);
+	}
+	unlock(l);
+	wake(l);
+}
+
 struct emu_lapic *lapic_create(struct emu_cpu *cpu, int id)
 {
 	struct emu_lapic *l = calloc(1, sizeof(*l));

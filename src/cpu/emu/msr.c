@@ -15,6 +15,50 @@
 	 (1ULL << 20) /* BHI_NO */ | (1ULL << 24) /* PBRSB_NO */ | (1ULL << 26) /* GDS_NO */ |        \
 	 (1ULL << 27) /* RFDS_NO */ | (1ULL << 62) /* ITS_NO */)
 
+void emu_msr_get_state(struct emu_cpu *cpu, struct x86_msrs *m)
+{
+	m->star = cpu->star;
+	m->lstar = cpu->lstar;
+	m->cstar = cpu->cstar;
+	m->sfmask = cpu->sfmask;
+	m->kernel_gs_base = cpu->kernel_gs_base;
+	m->sysenter_cs = cpu->sysenter_cs;
+	m->sysenter_esp = cpu->sysenter_esp;
+	m->sysenter_eip = cpu->sysenter_eip;
+	m->tsc = emu_rdtsc(cpu);
+	m->tsc_adjust = cpu->tsc_adjust;
+	m->tsc_aux = cpu->tsc_aux;
+	m->tsc_deadline = cpu->lapic ? lapic_get_tsc_deadline(cpu->lapic) : 0;
+	m->pat = cpu->pat;
+	m->misc_enable = cpu->misc_enable;
+	m->mtrr_def_type = cpu->mtrr_def_type;
+	memcpy(m->mtrr_fixed, cpu->mtrr_fixed, sizeof(m->mtrr_fixed));
+	memcpy(m->mtrr_var, cpu->mtrr_var, sizeof(m->mtrr_var));
+}
+
+/* As a restore, not as WRMSR: the TSC takes the value without moving
+ * TSC_ADJUST, which comes back as saved.  The TSC deadline needs the
+ * local APIC's timer mode, so the caller sets it after the APIC. */
+void emu_msr_set_state(struct emu_cpu *cpu, const struct x86_msrs *m)
+{
+	cpu->star = m->star;
+	cpu->lstar = m->lstar;
+	cpu->cstar = m->cstar;
+	cpu->sfmask = m->sfmask;
+	cpu->kernel_gs_base = m->kernel_gs_base;
+	cpu->sysenter_cs = m->sysenter_cs;
+	cpu->sysenter_esp = m->sysenter_esp;
+	cpu->sysenter_eip = m->sysenter_eip;
+	cpu->tsc_offset += m->tsc - emu_rdtsc(cpu);
+	cpu->tsc_adjust = m->tsc_adjust;
+	cpu->tsc_aux = m->tsc_aux;
+	cpu->pat = m->pat;
+	cpu->misc_enable = m->misc_enable;
+	cpu->mtrr_def_type = m->mtrr_def_type;
+	memcpy(cpu->mtrr_fixed, m->mtrr_fixed, sizeof(m->mtrr_fixed));
+	memcpy(cpu->mtrr_var, m->mtrr_var, sizeof(m->mtrr_var));
+}
+
 void emu_msr_reset(struct emu_cpu *cpu)
 {
 	cpu->pat = 0x0007040600070406ULL;

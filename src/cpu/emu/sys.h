@@ -49,11 +49,32 @@ bool emu_msr_read(struct emu_cpu *cpu, uint32_t msr, uint64_t *val);
 bool emu_msr_write(struct emu_cpu *cpu, uint32_t msr, uint64_t val);
 /* Power-on values of the MSRs firmware would leave behind. */
 void emu_msr_reset(struct emu_cpu *cpu);
+/* struct x86_state's MSRs (the TSC deadline is the caller's, see msr.c). */
+void emu_msr_get_state(struct emu_cpu *cpu, struct x86_msrs *m);
+void emu_msr_set_state(struct emu_cpu *cpu, const struct x86_msrs *m);
 
 static inline bool emu_canonical(uint64_t a)
 {
 	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
 }
+
+/* ---- dma.c ---- */
+#define EMU_DMA_RANGES 64
+struct emu_dma {
+	pthread_mutex_t lock; /* the ranges */
+	struct emu_dma_range {
+		uint64_t gpa, end;
+	} r[EMU_DMA_RANGES], hull;
+	int n;
+	atomic_bool pending;
+};
+void emu_dma_init(struct emu_dma *d);
+void emu_dma_destroy(struct emu_dma *d);
+/* Any thread: [gpa, gpa+len) of guest RAM was written behind the CPUs. */
+void emu_dma_queue(struct emu_dma *d, uint64_t gpa, uint64_t len);
+/* The runner, at a block boundary: drops the code decoded from the queued
+ * ranges in every vCPU's block cache. */
+void emu_dma_apply(struct emu_dma *d, struct vm *vm);
 
 /* ---- cpuid.c ---- */
 void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t out[4]);
@@ -76,6 +97,9 @@ uint64_t lapic_get_tsc_deadline(struct emu_lapic *l);
 void lapic_set_tsc_deadline(struct emu_lapic *l, uint64_t v);
 uint32_t lapic_get_id(struct emu_lapic *l);
 uint8_t lapic_get_tpr(struct emu_lapic *l);
+/* The whole register file as the 1 KiB xAPIC page (struct x86_state). */
+void lapic_get_regs(struct emu_lapic *l, uint8_t page[1024]);
+void lapic_set_regs(struct emu_lapic *l, const uint8_t page[1024]);
 void lapic_set_tpr(struct emu_lapic *l, uint8_t tpr);
 
 /* ---- engine.c ---- */

@@ -52,9 +52,60 @@ struct kvm_vm {
 	struct vm *vm;
 };
 
+/* The MSRs of struct x86_msrs, by number (msr_field finds each one's
+ * place).  TSC_DEADLINE comes after the local APIC is set. */
+static const uint32_t state_msrs[] = {
+	MSR_STAR,
+	MSR_LSTAR,
+	MSR_CSTAR,
+	MSR_SFMASK,
+	MSR_KERNEL_GS_BASE,
+	MSR_SYSENTER_CS,
+	MSR_SYSENTER_ESP,
+	MSR_SYSENTER_EIP,
+	MSR_TSC,
+	MSR_TSC_ADJUST,
+	MSR_TSC_AUX,
+	MSR_PAT,
+	MSR_MISC_ENABLE,
+	MSR_MTRR_DEF_TYPE,
+	MSR_MTRR_FIX64K,
+	MSR_MTRR_FIX16K_80000,
+	MSR_MTRR_FIX16K_A0000,
+	MSR_MTRR_FIX4K_C0000,
+	MSR_MTRR_FIX4K_C0000 + 1,
+	MSR_MTRR_FIX4K_C0000 + 2,
+	MSR_MTRR_FIX4K_C0000 + 3,
+	MSR_MTRR_FIX4K_C0000 + 4,
+	MSR_MTRR_FIX4K_C0000 + 5,
+	MSR_MTRR_FIX4K_C0000 + 6,
+	MSR_MTRR_FIX4K_C0000 + 7,
+	MSR_MTRR_PHYS_BASE0,
+	MSR_MTRR_PHYS_BASE0 + 1,
+	MSR_MTRR_PHYS_BASE0 + 2,
+	MSR_MTRR_PHYS_BASE0 + 3,
+	MSR_MTRR_PHYS_BASE0 + 4,
+	MSR_MTRR_PHYS_BASE0 + 5,
+	MSR_MTRR_PHYS_BASE0 + 6,
+	MSR_MTRR_PHYS_BASE0 + 7,
+	MSR_MTRR_PHYS_BASE0 + 8,
+	MSR_MTRR_PHYS_BASE0 + 9,
+	MSR_MTRR_PHYS_BASE0 + 10,
+	MSR_MTRR_PHYS_BASE0 + 11,
+	MSR_MTRR_PHYS_BASE0 + 12,
+	MSR_MTRR_PHYS_BASE0 + 13,
+	MSR_MTRR_PHYS_BASE0 + 14,
+	MSR_MTRR_PHYS_BASE0 + 15,
+	MSR_TSC_DEADLINE,
+};
+#define NSTATE_MSRS (sizeof(state_msrs) / sizeof(state_msrs[0]))
+
 struct kvm_vcpu {
 	int fd;
 	struct kvm_run *run;
+	/* Which of state_msrs this KVM saves and restores (probed once: a
+	 * module without, say, MTRRs still moves everything else). */
+	bool msr_ok[NSTATE_MSRS];
 };
 
 static struct kvm_vm *kvm_of(struct vm *vm)
@@ -308,6 +359,29 @@ static int set_msr(int fd, uint32_t index, uint64_t value)
 	return ioctl(fd, KVM_SET_MSRS, &m) == 1 ? 0 : -1;
 }
 
+static int get_msr(int fd, uint32_t index, uint64_t *value)
+{
+	union {
+		struct kvm_msrs hdr;
+		uint8_t buf[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
+	} m;
+	memset(&m, 0, sizeof(m));
+	m.hdr.nmsrs = 1;
+	m.hdr.entries[0].index = index;
+	if (ioctl(fd, KVM_GET_MSRS, &m) != 1)
+		return -1;
+	*value = m.hdr.entries[0].data;
+	return 0;
+}
+
+static void probe_msrs(struct kvm_vcpu *kc)
+{
+	for (size_t i = 0; i < NSTATE_MSRS; i++) {
+		uint64_t v;
+		kc->msr_ok[i] = get_msr(kc->fd, state_msrs[i], &v) == 0;
+	}
+}
+
 static inline uint32_t lapic_get(const struct kvm_lapic_state *l, unsigned reg)
 {
 	uint32_t v;
@@ -393,6 +467,7 @@ static int kvm_vcpu_init(struct vcpu *cpu, char *err, size_t errlen)
 		snprintf(err, errlen, "kvm: local APIC set-up: %s", strerror(errno));
 		goto fail;
 	}
+	probe_msrs(kc);
 	return 0;
 fail:
 	free(cpuid);
@@ -448,6 +523,235 @@ static struct kvm_segment *sreg_seg(struct kvm_sregs *sr, int i)
 	}
 }
 
+/* ---- the parts of struct x86_state beyond the registers ------------------- */
+
+static uint64_t *msr_field(struct x86_msrs *m, uint32_t index)
+{
+	switch (index) {
+	case MSR_STAR: return &m->star;
+	case MSR_LSTAR: return &m->lstar;
+	case MSR_CSTAR: return &m->cstar;
+	case MSR_SFMASK: return &m->sfmask;
+	case MSR_KERNEL_GS_BASE: return &m->kernel_gs_base;
+	case MSR_SYSENTER_CS: return &m->sysenter_cs;
+	case MSR_SYSENTER_ESP: return &m->sysenter_esp;
+	case MSR_SYSENTER_EIP: return &m->sysenter_eip;
+	case MSR_TSC: return &m->tsc;
+	case MSR_TSC_ADJUST: return &m->tsc_adjust;
+	case MSR_TSC_AUX: return &m->tsc_aux;
+	case MSR_TSC_DEADLINE: return &m->tsc_deadline;
+	case MSR_PAT: return &m->pat;
+	case MSR_MISC_ENABLE: return &m->misc_enable;
+	case MSR_MTRR_DEF_TYPE: return &m->mtrr_def_type;
+	case MSR_MTRR_FIX64K: return &m->mtrr_fixed[0];
+	case MSR_MTRR_FIX16K_80000: return &m->mtrr_fixed[1];
+	case MSR_MTRR_FIX16K_A0000: return &m->mtrr_fixed[2];
+	}
+	if (index >= MSR_MTRR_FIX4K_C0000 && index < MSR_MTRR_FIX4K_C0000 + 8)
+		return &m->mtrr_fixed[3 + index - MSR_MTRR_FIX4K_C0000];
+	return &m->mtrr_var[(index - MSR_MTRR_PHYS_BASE0) & 15];
+}
+
+/* All of state_msrs this KVM has, but TSC_DEADLINE when !deadline (it
+ * follows the local APIC). */
+static int msrs_io(struct kvm_vcpu *kc, struct x86_msrs *m, bool set, bool deadline)
+{
+	struct {
+		struct kvm_msrs hdr;
+		struct kvm_msr_entry e[NSTATE_MSRS];
+	} b;
+	unsigned n = 0;
+	int r;
+
+	memset(&b, 0, sizeof(b));
+	for (size_t i = 0; i < NSTATE_MSRS; i++) {
+		if (!kc->msr_ok[i] || (state_msrs[i] == MSR_TSC_DEADLINE) != deadline)
+			continue;
+		b.e[n].index = state_msrs[i];
+		if (set)
+			b.e[n].data = *msr_field(m, state_msrs[i]);
+		n++;
+	}
+	b.hdr.nmsrs = n;
+	r = ioctl(kc->fd, set ? KVM_SET_MSRS : KVM_GET_MSRS, &b);
+	if (r != (int)n) {
+		if (r >= 0 && r < (int)n)
+			fprintf(stderr, "kvm: %s MSR 0x%x failed\n", set ? "setting" : "reading", b.e[r].index);
+		return -1;
+	}
+	if (!set)
+		for (unsigned i = 0; i < n; i++)
+			*msr_field(m, b.e[i].index) = b.e[i].data;
+	return 0;
+}
+
+/* struct kvm_fpu holds an FXSAVE image's fields: convert field by field. */
+static void fpu_to_kvm(struct kvm_fpu *f, const uint8_t *img)
+{
+	memset(f, 0, sizeof(*f));
+	memcpy(&f->fcw, img + 0, 2);
+	memcpy(&f->fsw, img + 2, 2);
+	f->ftwx = img[4];
+	memcpy(&f->last_opcode, img + 6, 2);
+	memcpy(&f->last_ip, img + 8, 8);
+	memcpy(&f->last_dp, img + 16, 8);
+	memcpy(&f->mxcsr, img + 24, 4);
+	for (int i = 0; i < 8; i++)
+		memcpy(f->fpr[i], img + 32 + 16 * i, 16);
+	memcpy(f->xmm, img + 160, 256);
+}
+
+static void fpu_from_kvm(uint8_t *img, const struct kvm_fpu *f)
+{
+	uint32_t mask = 0xffff; /* MXCSR_MASK: the bits KVM's CPUs have */
+	memset(img, 0, 512);
+	memcpy(img + 0, &f->fcw, 2);
+	memcpy(img + 2, &f->fsw, 2);
+	img[4] = f->ftwx;
+	memcpy(img + 6, &f->last_opcode, 2);
+	memcpy(img + 8, &f->last_ip, 8);
+	memcpy(img + 16, &f->last_dp, 8);
+	memcpy(img + 24, &f->mxcsr, 4);
+	memcpy(img + 28, &mask, 4);
+	for (int i = 0; i < 8; i++)
+		memcpy(img + 32 + 16 * i, f->fpr[i], 16);
+	memcpy(img + 160, f->xmm, 256);
+}
+
+/* The x87/SSE image goes through KVM_GET/SET_XSAVE, whose first 512 bytes
+ * are the FXSAVE image: KVM_GET/SET_FPU leave MXCSR out.  XSTATE_BV (at
+ * byte 512) gets the x87 and SSE bits so the loaded values count. */
+static int fpu_set(struct kvm_vcpu *kc, const uint8_t *img)
+{
+	struct kvm_xsave *x = malloc(sizeof(*x));
+	uint32_t mxcsr_mask;
+	uint8_t *b;
+	int r = -1;
+
+	if (!x)
+		return -1;
+	b = (uint8_t *)x->region;
+	if (ioctl(kc->fd, KVM_GET_XSAVE, x) == 0) {
+		memcpy(&mxcsr_mask, b + 28, 4);
+		memcpy(b, img, 512);
+		memcpy(b + 28, &mxcsr_mask, 4); /* the CPU's, not the image's */
+		b[512] |= 3;
+		r = ioctl(kc->fd, KVM_SET_XSAVE, x) < 0 ? -1 : 0;
+	} else {
+		struct kvm_fpu f;
+		fpu_to_kvm(&f, img);
+		r = ioctl(kc->fd, KVM_SET_FPU, &f) < 0 ? -1 : 0;
+	}
+	free(x);
+	return r;
+}
+
+static int fpu_get(struct kvm_vcpu *kc, uint8_t *img)
+{
+	struct kvm_xsave *x = malloc(sizeof(*x));
+	int r = 0;
+
+	if (!x)
+		return -1;
+	if (ioctl(kc->fd, KVM_GET_XSAVE, x) == 0) {
+		memcpy(img, x->region, 512);
+	} else {
+		struct kvm_fpu f;
+		if (ioctl(kc->fd, KVM_GET_FPU, &f) < 0)
+			r = -1;
+		else
+			fpu_from_kvm(img, &f);
+	}
+	free(x);
+	return r;
+}
+
+static int set_parts(struct kvm_vcpu *kc, const struct x86_state *s)
+{
+	struct x86_msrs m = s->msr;
+
+	if ((s->parts & X86_STATE_MSRS) && msrs_io(kc, &m, true, false) < 0)
+		return -1;
+	if ((s->parts & X86_STATE_FPU) && fpu_set(kc, s->fxsave) < 0)
+		return -1;
+	if (s->parts & X86_STATE_DEBUG) {
+		struct kvm_debugregs d;
+		memset(&d, 0, sizeof(d));
+		memcpy(d.db, s->dr, sizeof(d.db));
+		d.dr6 = s->dr6;
+		d.dr7 = s->dr7;
+		if (ioctl(kc->fd, KVM_SET_DEBUGREGS, &d) < 0)
+			return -1;
+	}
+	if (s->parts & X86_STATE_LAPIC) {
+		struct kvm_lapic_state l;
+		memcpy(l.regs, s->lapic, sizeof(l.regs));
+		if (ioctl(kc->fd, KVM_SET_LAPIC, &l) < 0)
+			return -1;
+	}
+	if ((s->parts & X86_STATE_MSRS) && msrs_io(kc, &m, true, true) < 0)
+		return -1;
+	if (s->parts & X86_STATE_EVENTS) {
+		const struct x86_events *e = &s->ev;
+		struct kvm_vcpu_events ev;
+		struct kvm_mp_state mp;
+		memset(&ev, 0, sizeof(ev));
+		ev.exception.injected = e->exception_injected;
+		ev.exception.nr = e->exception_nr;
+		ev.exception.has_error_code = e->exception_has_error;
+		ev.exception.error_code = e->exception_error;
+		ev.interrupt.injected = e->interrupt_injected;
+		ev.interrupt.nr = e->interrupt_nr;
+		ev.interrupt.soft = e->interrupt_soft;
+		ev.interrupt.shadow = e->interrupt_shadow ? KVM_X86_SHADOW_INT_STI : 0;
+		ev.nmi.pending = e->nmi_pending;
+		ev.nmi.masked = e->nmi_masked;
+		ev.flags = KVM_VCPUEVENT_VALID_NMI_PENDING | KVM_VCPUEVENT_VALID_SHADOW;
+		if (ioctl(kc->fd, KVM_SET_VCPU_EVENTS, &ev) < 0)
+			return -1;
+		mp.mp_state = e->mp_state == X86_MP_HALTED      ? KVM_MP_STATE_HALTED
+		              : e->mp_state == X86_MP_WAIT_SIPI ? KVM_MP_STATE_INIT_RECEIVED
+		                                                : KVM_MP_STATE_RUNNABLE;
+		if (ioctl(kc->fd, KVM_SET_MP_STATE, &mp) < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static int get_parts(struct kvm_vcpu *kc, struct x86_state *s)
+{
+	struct kvm_debugregs d;
+	struct kvm_lapic_state l;
+	struct kvm_vcpu_events ev;
+	struct kvm_mp_state mp;
+
+	if (msrs_io(kc, &s->msr, false, false) < 0 || msrs_io(kc, &s->msr, false, true) < 0)
+		return -1;
+	if (fpu_get(kc, s->fxsave) < 0 || ioctl(kc->fd, KVM_GET_DEBUGREGS, &d) < 0 ||
+	    ioctl(kc->fd, KVM_GET_LAPIC, &l) < 0 || ioctl(kc->fd, KVM_GET_VCPU_EVENTS, &ev) < 0 ||
+	    ioctl(kc->fd, KVM_GET_MP_STATE, &mp) < 0)
+		return -1;
+	memcpy(s->dr, d.db, sizeof(s->dr));
+	s->dr6 = d.dr6;
+	s->dr7 = d.dr7;
+	memcpy(s->lapic, l.regs, sizeof(s->lapic));
+	s->ev.exception_injected = ev.exception.injected || ev.exception.pending;
+	s->ev.exception_nr = ev.exception.nr;
+	s->ev.exception_has_error = ev.exception.has_error_code;
+	s->ev.exception_error = ev.exception.error_code;
+	s->ev.interrupt_injected = ev.interrupt.injected;
+	s->ev.interrupt_nr = ev.interrupt.nr;
+	s->ev.interrupt_soft = ev.interrupt.soft;
+	s->ev.interrupt_shadow = ev.interrupt.shadow != 0;
+	s->ev.nmi_pending = ev.nmi.pending;
+	s->ev.nmi_masked = ev.nmi.masked;
+	s->ev.mp_state = mp.mp_state == KVM_MP_STATE_HALTED     ? X86_MP_HALTED
+	                 : mp.mp_state == KVM_MP_STATE_RUNNABLE ? X86_MP_RUNNABLE
+	                                                        : X86_MP_WAIT_SIPI;
+	s->parts = X86_STATE_ALL;
+	return 0;
+}
+
 static int kvm_vcpu_set_state(struct vcpu *cpu, const struct x86_state *s)
 {
 	struct kvm_vcpu *kc = kcpu_of(cpu);
@@ -497,7 +801,9 @@ static int kvm_vcpu_set_state(struct vcpu *cpu, const struct x86_state *s)
 	regs.r15 = s->gpr[X86_R15];
 	regs.rip = s->rip;
 	regs.rflags = s->rflags | RFLAGS_FIXED;
-	return ioctl(kc->fd, KVM_SET_REGS, &regs) < 0 ? -1 : 0;
+	if (ioctl(kc->fd, KVM_SET_REGS, &regs) < 0)
+		return -1;
+	return set_parts(kc, s);
 }
 
 static int kvm_vcpu_get_state(struct vcpu *cpu, struct x86_state *s)
@@ -542,7 +848,7 @@ static int kvm_vcpu_get_state(struct vcpu *cpu, struct x86_state *s)
 	s->cr8 = sr.cr8;
 	s->efer = sr.efer;
 	s->apic_base = sr.apic_base;
-	return 0;
+	return get_parts(kc, s);
 }
 
 /* ---- running ------------------------------------------------------------- */
@@ -593,6 +899,22 @@ __attribute__((format(printf, 2, 3))) static int engine_fail(struct vcpu *cpu, c
 	return -1;
 }
 
+/* KVM finishes an instruction that exited to user space (the OUT that was
+ * just handled, an MMIO read's destination register) only when it is
+ * entered again.  Before vcpu_run returns the vCPU enters once with
+ * immediate_exit set, which completes that and comes straight back, so
+ * the state get_state reads is whole: the OUT is not done twice by
+ * whatever runs the vCPU next. */
+static int complete_pending(struct vcpu *cpu)
+{
+	struct kvm_vcpu *kc = kcpu_of(cpu);
+	atomic_store((_Atomic uint8_t *)&kc->run->immediate_exit, 1);
+	if (ioctl(kc->fd, KVM_RUN, 0) < 0 && errno != EINTR && errno != EAGAIN)
+		return engine_fail(cpu, "KVM_RUN to complete I/O: %s", strerror(errno));
+	atomic_store((_Atomic uint8_t *)&kc->run->immediate_exit, 0);
+	return 0;
+}
+
 static int kvm_vcpu_run(struct vcpu *cpu)
 {
 	struct vm *vm = cpu->vm;
@@ -607,7 +929,7 @@ static int kvm_vcpu_run(struct vcpu *cpu)
 
 	for (;;) {
 		if (vm_stopping(vm))
-			return 0;
+			return complete_pending(cpu);
 		if (vm_pause_pending(vm)) {
 			vm_vcpu_park(vm); /* outside KVM_RUN: the state is the kernel's to give */
 			continue;

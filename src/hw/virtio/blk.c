@@ -2,23 +2,18 @@
  *
  * Life of a request: the driver kicks (vCPU thread, io_lock held), blk_notify
  * pops every available chain, checks it has a 16-byte header and a status
- * byte, and appends it to the worker's list.  The worker does the host I/O
- * without io_lock, then takes io_lock to write the status byte, push the
- * chain to the used ring and interrupt.  A device reset bumps the
+ * byte, and submits it to the disk's worker (host/worker.h).  The worker
+ * does the host I/O through the block backend (host/block.h) without
+ * io_lock, then takes io_lock to write the status byte, push the chain to
+ * the used ring and interrupt.  A device reset bumps the
  * generation, so requests popped before it are finished but never pushed
  * into the new rings. */
-#include <errno.h>
-#include <fcntl.h>
-#include <linux/fs.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/file.h>
-#include <sys/ioctl.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
+#include "host/block.h"
+#include "host/worker.h"
 #include "hw/virtio/blk.h"
 #include "hw/virtio/virtio.h"
 
@@ -42,7 +37,7 @@
 #define CFG_WZ_MAY_UNMAP        0x38
 
 struct blk_req {
-	struct blk_req *next;
+	struct worker_job job; /* first: the worker hands it back */
 	unsigned gen;
 	struct vq_elem e;
 };
@@ -50,20 +45,14 @@ struct blk_req {
 struct virtio_blk {
 	struct virtio_dev vd;
 	struct vm *vm;
-	int fd;
+	struct block_backend *be;
 	bool ro, registered;
 	char serial[VIRTIO_BLK_ID_BYTES];
 	uint64_t sectors;
 	unsigned gen;      /* bumped by reset; under io_lock */
 	unsigned inflight; /* popped, not yet completed; under io_lock */
 	bool deferred;     /* chains left in the ring at the in-flight bound */
-
-	pthread_t thread;
-	bool thread_started;
-	pthread_mutex_t lock; /* the list below */
-	pthread_cond_t work, idle;
-	struct blk_req *head, **tail;
-	bool busy, stop;
+	struct worker *worker;
 };
 
 struct virtio_dev *virtio_blk_dev(struct virtio_blk *b)
@@ -71,35 +60,7 @@ struct virtio_dev *virtio_blk_dev(struct virtio_blk *b)
 	return &b->vd;
 }
 
-/* ---- host I/O ----------------------------------------------------------- */
-
-/* All of iov at off, retrying short transfers; 0 or -1 with errno. */
-static int rw_full(int fd, struct iovec *iov, int n, off_t off, bool write)
-{
-	while (n > 0) {
-		ssize_t r = write ? pwritev(fd, iov, n, off) : preadv(fd, iov, n, off);
-		if (r < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		if (r == 0) {
-			errno = EIO; /* the image shrank under us */
-			return -1;
-		}
-		off += r;
-		while (n > 0 && (size_t)r >= iov->iov_len) {
-			r -= iov->iov_len;
-			iov++;
-			n--;
-		}
-		if (n > 0) {
-			iov->iov_base = (uint8_t *)iov->iov_base + r;
-			iov->iov_len -= r;
-		}
-	}
-	return 0;
-}
+/* ---- requests (on the worker thread) ------------------------------------ */
 
 static bool range_ok(const struct virtio_blk *b, uint64_t sector, uint64_t bytes)
 {
@@ -107,28 +68,6 @@ static bool range_ok(const struct virtio_blk *b, uint64_t sector, uint64_t bytes
 		return false;
 	uint64_t n = bytes / SECTOR;
 	return sector <= b->sectors && n <= b->sectors - sector;
-}
-
-/* Zeroes [off, off+len): FALLOC_FL_ZERO_RANGE when the file system has it,
- * else written zeroes. */
-static int zero_range(int fd, off_t off, off_t len, bool unmap)
-{
-	if (unmap && fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, len) == 0)
-		return 0;
-	if (fallocate(fd, FALLOC_FL_ZERO_RANGE | FALLOC_FL_KEEP_SIZE, off, len) == 0)
-		return 0;
-	static const uint8_t zeros[65536];
-	while (len > 0) {
-		size_t k = len > (off_t)sizeof(zeros) ? sizeof(zeros) : (size_t)len;
-		ssize_t r = pwrite(fd, zeros, k, off);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r <= 0)
-			return -1;
-		off += r;
-		len -= r;
-	}
-	return 0;
 }
 
 /* DISCARD and WRITE_ZEROES: a list of {le64 sector, le32 num, le32 flags}. */
@@ -155,16 +94,10 @@ static uint8_t do_segments(struct virtio_blk *b, const struct vq_elem *e, uint32
 		return VIRTIO_BLK_S_UNSUPP; /* unmap is for WRITE_ZEROES only */
 	if (num > DISCARD_MAX_SECTORS || !range_ok(b, sector, (uint64_t)num * SECTOR))
 		return VIRTIO_BLK_S_IOERR;
-	off_t off = sector * SECTOR, n = (off_t)num * SECTOR;
-	if (type == VIRTIO_BLK_T_DISCARD) {
-		/* Advisory: a file system without hole punching just keeps
-		 * the data. */
-		if (fallocate(b->fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, off, n) < 0 && errno != EOPNOTSUPP &&
-		    errno != ENOSYS)
-			return VIRTIO_BLK_S_IOERR;
-		return VIRTIO_BLK_S_OK;
-	}
-	return zero_range(b->fd, off, n, flags & 1) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+	uint64_t off = sector * SECTOR, n = (uint64_t)num * SECTOR;
+	if (type == VIRTIO_BLK_T_DISCARD) /* advisory: the backend may keep the data */
+		return b->be->ops->discard(b->be, off, n) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+	return b->be->ops->write_zeroes(b->be, off, n, flags & 1) ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
 }
 
 /* Does the request; returns the status and sets *written (bytes put into
@@ -188,7 +121,7 @@ static uint8_t do_request(struct virtio_blk *b, struct vq_elem *e, uint32_t *wri
 		if (!range_ok(b, sector, in_data))
 			return VIRTIO_BLK_S_IOERR;
 		n = iov_slice(in, e->nin, 0, in_data, v, VQ_MAX_SEGS);
-		if (n < 0 || rw_full(b->fd, v, n, sector * SECTOR, false))
+		if (n < 0 || b->be->ops->readv(b->be, v, n, sector * SECTOR))
 			return VIRTIO_BLK_S_IOERR;
 		*written = in_data + 1;
 		return VIRTIO_BLK_S_OK;
@@ -196,10 +129,10 @@ static uint8_t do_request(struct virtio_blk *b, struct vq_elem *e, uint32_t *wri
 		if (b->ro || !range_ok(b, sector, e->out_len - 16))
 			return VIRTIO_BLK_S_IOERR;
 		n = iov_slice(e->iov, e->nout, 16, e->out_len - 16, v, VQ_MAX_SEGS);
-		if (n < 0 || rw_full(b->fd, v, n, sector * SECTOR, true))
+		if (n < 0 || b->be->ops->writev(b->be, v, n, sector * SECTOR))
 			return VIRTIO_BLK_S_IOERR;
 		return VIRTIO_BLK_S_OK;
-	case VIRTIO_BLK_T_FLUSH: return fdatasync(b->fd) < 0 && !b->ro ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
+	case VIRTIO_BLK_T_FLUSH: return b->be->ops->flush(b->be) < 0 && !b->ro ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_GET_ID: {
 		size_t k = in_data < VIRTIO_BLK_ID_BYTES ? in_data : VIRTIO_BLK_ID_BYTES;
 		buf_to_iov(in, e->nin, 0, b->serial, k);
@@ -231,42 +164,19 @@ static void complete(struct virtio_blk *b, struct blk_req *r, uint8_t status, ui
 	pthread_mutex_unlock(&b->vm->io_lock);
 }
 
-static void *worker(void *opaque)
+static void run_request(struct worker_job *job, void *ctx)
 {
-	struct virtio_blk *b = opaque;
-	pthread_mutex_lock(&b->lock);
-	for (;;) {
-		while (!b->head && !b->stop)
-			pthread_cond_wait(&b->work, &b->lock);
-		if (!b->head)
-			break;
-		struct blk_req *r = b->head;
-		b->head = r->next;
-		if (!b->head)
-			b->tail = &b->head;
-		b->busy = true;
-		pthread_mutex_unlock(&b->lock);
-
-		uint32_t written;
-		uint8_t status = do_request(b, &r->e, &written);
-		complete(b, r, status, written);
-		free(r);
-
-		pthread_mutex_lock(&b->lock);
-		b->busy = false;
-		if (!b->head)
-			pthread_cond_broadcast(&b->idle);
-	}
-	pthread_mutex_unlock(&b->lock);
-	return NULL;
+	struct virtio_blk *b = ctx;
+	struct blk_req *r = (struct blk_req *)job;
+	uint32_t written;
+	uint8_t status = do_request(b, &r->e, &written);
+	complete(b, r, status, written);
+	free(r);
 }
 
 void virtio_blk_drain(struct virtio_blk *b)
 {
-	pthread_mutex_lock(&b->lock);
-	while (b->head || b->busy)
-		pthread_cond_wait(&b->idle, &b->lock);
-	pthread_mutex_unlock(&b->lock);
+	worker_drain(b->worker);
 }
 
 /* ---- virtio side (io_lock held) ----------------------------------------- */
@@ -275,7 +185,7 @@ static void blk_notify(struct virtio_dev *vd, unsigned q)
 {
 	struct virtio_blk *b = vd->opaque;
 	struct virtqueue *vq = &vd->vq[q];
-	struct blk_req *first = NULL, **last = &first;
+	struct blk_req *first = NULL, *last = NULL;
 
 	for (;;) {
 		/* A driver can republish descriptors it never got back; the
@@ -300,18 +210,15 @@ static void blk_notify(struct virtio_dev *vd, unsigned q)
 			break;
 		}
 		r->gen = b->gen;
-		r->next = NULL;
 		b->inflight++;
-		*last = r;
-		last = &r->next;
+		if (last)
+			last->job.next = &r->job;
+		else
+			first = r;
+		last = r;
 	}
-	if (!first)
-		return;
-	pthread_mutex_lock(&b->lock);
-	*b->tail = first;
-	b->tail = last;
-	pthread_cond_signal(&b->work);
-	pthread_mutex_unlock(&b->lock);
+	if (first)
+		worker_submit(b->worker, &first->job, &last->job);
 }
 
 static void blk_reset(struct virtio_dev *vd)
@@ -455,48 +362,6 @@ int virtio_blk_spec_check(const char *spec, char *err, size_t errlen)
 	return r;
 }
 
-static int open_image(struct virtio_blk *b, const char *path, const char *spec, char *err, size_t errlen)
-{
-	b->fd = open(path, (b->ro ? O_RDONLY : O_RDWR) | O_CLOEXEC);
-	if (b->fd < 0) {
-		int e = errno;
-		if (!b->ro && (e == EACCES || e == EROFS || e == EPERM) && access(path, R_OK) == 0)
-			snprintf(err, errlen, "--disk %s: %s cannot be opened for writing (%s); add ,ro", spec, path,
-			         strerror(e));
-		else
-			snprintf(err, errlen, "--disk %s: %s: %s", spec, path, strerror(e));
-		return -1;
-	}
-	struct stat st;
-	uint64_t bytes = 0;
-	if (fstat(b->fd, &st) < 0) {
-		snprintf(err, errlen, "--disk %s: %s: %s", spec, path, strerror(errno));
-		return -1;
-	}
-	if (S_ISBLK(st.st_mode)) {
-		if (ioctl(b->fd, BLKGETSIZE64, &bytes) < 0) {
-			snprintf(err, errlen, "--disk %s: %s: %s", spec, path, strerror(errno));
-			return -1;
-		}
-	} else if (S_ISREG(st.st_mode)) {
-		bytes = st.st_size;
-	} else {
-		snprintf(err, errlen, "--disk %s: %s is not a file or block device", spec, path);
-		return -1;
-	}
-	if (bytes < SECTOR) {
-		snprintf(err, errlen, "--disk %s: %s is smaller than one 512-byte sector", spec, path);
-		return -1;
-	}
-	/* Two VMs writing one image corrupt it: writers are exclusive. */
-	if (flock(b->fd, (b->ro ? LOCK_SH : LOCK_EX) | LOCK_NB) < 0 && errno == EWOULDBLOCK) {
-		snprintf(err, errlen, "--disk %s: %s is in use by another process", spec, path);
-		return -1;
-	}
-	b->sectors = bytes / SECTOR;
-	return 0;
-}
-
 struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_host *h, const char *spec, char *err, size_t errlen)
 {
 	struct virtio_blk *b = calloc(1, sizeof(*b));
@@ -506,13 +371,11 @@ struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_host *h, const ch
 		return NULL;
 	}
 	b->vm = vm;
-	b->fd = -1;
-	b->tail = &b->head;
-	pthread_mutex_init(&b->lock, NULL);
-	pthread_cond_init(&b->work, NULL);
-	pthread_cond_init(&b->idle, NULL);
-	if (parse_spec(spec, &path, &b->ro, b->serial, err, errlen) || open_image(b, path, spec, err, errlen))
+	if (parse_spec(spec, &path, &b->ro, b->serial, err, errlen))
 		goto fail;
+	if (!(b->be = block_raw_open(path, b->ro, spec, err, errlen)))
+		goto fail;
+	b->sectors = b->be->size / SECTOR;
 
 	uint64_t f = 1ull << VIRTIO_BLK_F_SIZE_MAX | 1ull << VIRTIO_BLK_F_SEG_MAX | 1ull << VIRTIO_BLK_F_BLK_SIZE |
 	             1ull << VIRTIO_BLK_F_FLUSH;
@@ -533,11 +396,10 @@ struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_host *h, const ch
 		virtio_cfg_put(&b->vd, CFG_MAX_WZ_SEG, 1, 4);
 		virtio_cfg_put(&b->vd, CFG_WZ_MAY_UNMAP, 1, 1);
 	}
-	if (pthread_create(&b->thread, NULL, worker, b)) {
+	if (!(b->worker = worker_start(run_request, b))) {
 		snprintf(err, errlen, "--disk %s: cannot start the I/O thread", spec);
 		goto fail;
 	}
-	b->thread_started = true;
 	if (virtio_dev_register(&b->vd, h, err, errlen))
 		goto fail;
 	b->registered = true;
@@ -553,25 +415,10 @@ void virtio_blk_destroy(struct virtio_blk *b)
 {
 	if (!b)
 		return;
-	if (b->thread_started) {
-		pthread_mutex_lock(&b->lock);
-		b->stop = true;
-		pthread_cond_signal(&b->work);
-		pthread_mutex_unlock(&b->lock);
-		pthread_join(b->thread, NULL);
-	}
-	while (b->head) {
-		struct blk_req *r = b->head;
-		b->head = r->next;
-		free(r);
-	}
+	worker_stop(b->worker); /* what is queued still runs */
 	if (b->registered)
 		virtio_dev_unregister(&b->vd);
 	virtio_dev_free(&b->vd);
-	if (b->fd >= 0)
-		close(b->fd);
-	pthread_cond_destroy(&b->work);
-	pthread_cond_destroy(&b->idle);
-	pthread_mutex_destroy(&b->lock);
+	block_backend_destroy(b->be);
 	free(b);
 }

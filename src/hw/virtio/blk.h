@@ -1,8 +1,8 @@
 /* virtio-blk over a raw image file (or block device): --disk PATH[,ro][,serial=ID].
  *
  * Requests are taken off the ring on the vCPU thread that kicked and done
- * by one worker thread per disk (preadv/pwritev/fdatasync/fallocate), which
- * completes them under vm->io_lock.  Host I/O errors become
+ * by one worker thread per disk (host/worker.h) through the disk's block
+ * backend (host/block.h), which completes them under vm->io_lock.  Host I/O errors become
  * VIRTIO_BLK_S_IOERR for the guest. */
 #ifndef SYMBIONT_VIRTIO_BLK_H
 #define SYMBIONT_VIRTIO_BLK_H
@@ -14,8 +14,7 @@
 struct virtio_blk;
 struct pci_host;
 
-/* Opens the image and puts the device on the PCI bus (h, or the board's
- * when NULL).  NULL with a one-line reason in err. */
+/* Opens the image and puts the device on PCI bus h.  NULL with a one-line reason in err. */
 struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_host *h, const char *spec, char *err, size_t errlen);
 void virtio_blk_destroy(struct virtio_blk *b);
 /* Syntax of a --disk spec alone, opening nothing: 0, or -1 with a message. */

@@ -5,7 +5,7 @@
 
 #include "hw/virtio/console.h"
 #include "hw/virtio/virtio.h"
-#include "vm/chardev.h"
+#include "host/chardev.h"
 
 #define QUEUE_SIZE 64
 #define CONFIG_LEN 12 /* cols, rows, max_nr_ports, emerg_wr: unused without features */

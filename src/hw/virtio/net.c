@@ -16,7 +16,7 @@
 
 #include "hw/virtio/net.h"
 #include "hw/virtio/virtio.h"
-#include "net/net.h"
+#include "host/net.h"
 
 #define VIRTIO_NET_F_MAC     5
 #define VIRTIO_NET_F_STATUS  16

@@ -1,5 +1,5 @@
 /* virtio-net: one PCI network device per --net option, with a host backend
- * from src/net/ (libslirp user networking, or a TAP interface). */
+ * from src/host/ (libslirp user networking, or a TAP interface). */
 #ifndef SYMBIONT_VIRTIO_NET_H
 #define SYMBIONT_VIRTIO_NET_H
 

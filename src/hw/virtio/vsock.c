@@ -5,12 +5,13 @@
  * we never migrate, so there is no transport reset to announce).  Every
  * packet starts with a 44-byte little-endian header; RW packets carry data.
  *
- * A connection is one unix stream socket on the host side:
- *   - host-initiated: a process connects to the uds PATH and writes
- *     "CONNECT <guestport>\n"; we send REQUEST to the guest, and its
- *     RESPONSE makes us answer "OK <hostport>\n" (its RST closes the socket);
- *   - guest-initiated: the guest's REQUEST to host port P connects to the
- *     unix socket "<PATH>_<P>"; RESPONSE on success, RST otherwise.
+ * A connection is one stream fd on the host side, from the host backend
+ * (host/vsock.h; unix sockets for --vsock CID,uds=PATH):
+ *   - host-initiated: the backend accepts a stream and reads its handshake
+ *     (the guest port); we send REQUEST to the guest, and its RESPONSE makes
+ *     the backend confirm to the host side (its RST closes the stream);
+ *   - guest-initiated: the guest's REQUEST to host port P asks the backend
+ *     for a stream to P; RESPONSE on success, RST otherwise.
  *
  * Flow control is the protocol's credit scheme.  Towards the guest we send
  * at most what its buf_alloc/fwd_cnt allow; towards the host we advertise
@@ -33,9 +34,9 @@
 #include <string.h>
 #include <sys/eventfd.h>
 #include <sys/socket.h>
-#include <sys/stat.h>
-#include <sys/un.h>
 #include <unistd.h>
+
+#include "host/vsock.h"
 
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/vsock.h"
@@ -51,7 +52,6 @@
 #define CONN_BUF       (256u << 10) /* our receive window per connection */
 #define RX_CHUNK       4096         /* host bytes read per packet to the guest */
 #define CTRL_MAX       512          /* control packets waiting for rx buffers */
-#define HANDSHAKE_MAX  32           /* "CONNECT 4294967295\n" fits */
 #define HOST_PORT_BASE 0x40000000u
 
 enum {
@@ -88,9 +88,7 @@ struct vconn {
 	int fd;
 	enum conn_state state;
 	uint32_t host_port, guest_port;
-	/* Handshake line. */
-	char line[HANDSHAKE_MAX];
-	unsigned linelen;
+	struct vsock_handshake hs; /* of a host-initiated stream */
 	/* Towards the guest. */
 	uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
 	bool readable; /* the socket said POLLIN since we last hit EAGAIN */
@@ -111,8 +109,7 @@ struct vsock {
 	struct virtio_dev vd;
 	bool registered;
 	uint64_t cid;
-	char *uds;
-	int listen_fd;
+	struct vsock_backend *be; /* NULL: no host side (guest connections are refused) */
 	int wake_fd;
 	pthread_t thread;
 	bool threaded, stop;
@@ -424,19 +421,7 @@ static void guest_data(struct vsock *v, struct vconn *c, const struct vsock_hdr 
 
 static int connect_host(struct vsock *v, uint32_t port)
 {
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	int fd;
-
-	if (!v->uds || snprintf(a.sun_path, sizeof(a.sun_path), "%s_%" PRIu32, v->uds, port) >= (int)sizeof(a.sun_path))
-		return -1;
-	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
-		return -1;
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
-		close(fd);
-		return -1;
-	}
-	return fd;
+	return v->be ? v->be->ops->connect(v->be, port) : -1;
 }
 
 static void guest_request(struct vsock *v, const struct vsock_hdr *h)
@@ -461,17 +446,11 @@ static void guest_request(struct vsock *v, const struct vsock_hdr *h)
 
 static void guest_response(struct vsock *v, struct vconn *c)
 {
-	char ok[32];
-	int n;
-
 	if (c->state != C_REQUESTED) {
 		conn_reset(v, c);
 		return;
 	}
-	n = snprintf(ok, sizeof(ok), "OK %" PRIu32 "\n", c->host_port);
-	/* A fresh socket's buffer is empty: the line goes out whole or the host
-	 * side is gone. */
-	if (send(c->fd, ok, n, MSG_DONTWAIT | MSG_NOSIGNAL) != n) {
+	if (v->be->ops->confirm(v->be, c->fd, c->host_port) < 0) {
 		conn_reset(v, c);
 		return;
 	}
@@ -688,7 +667,7 @@ static const struct virtio_dev_ops vsock_ops = {
 
 static void host_accept(struct vsock *v)
 {
-	int fd = accept4(v->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
+	int fd = v->be->ops->accept(v->be);
 
 	if (fd < 0)
 		return;
@@ -696,48 +675,24 @@ static void host_accept(struct vsock *v)
 		close(fd); /* no driver yet, or too many: the host sees EOF */
 }
 
-/* Reads the "CONNECT <port>\n" line a byte at a time, so nothing after it
- * is consumed before the guest accepts. */
 static void host_handshake(struct vsock *v, struct vconn *c)
 {
-	for (;;) {
-		char ch;
-		ssize_t n = read(c->fd, &ch, 1);
-		unsigned long port;
-		char *end;
+	uint32_t port;
+	int r = v->be->ops->handshake(v->be, c->fd, &c->hs, &port);
 
-		if (n < 0 && (errno == EAGAIN || errno == EINTR))
-			return;
-		if (n <= 0) {
-			conn_free(v, c);
-			return;
-		}
-		if (ch != '\n') {
-			if (c->linelen == HANDSHAKE_MAX - 1) {
-				conn_free(v, c);
-				return;
-			}
-			c->line[c->linelen++] = ch;
-			continue;
-		}
-		c->line[c->linelen] = 0;
-		if (c->linelen > 0 && c->line[c->linelen - 1] == '\r')
-			c->line[--c->linelen] = 0;
-		errno = 0;
-		if (strncmp(c->line, "CONNECT ", 8) || !c->line[8] || (port = strtoul(c->line + 8, &end, 10), *end) ||
-		    errno || port > UINT32_MAX || !rx_ok(v)) {
-			conn_free(v, c);
-			return;
-		}
-		do
-			c->host_port = HOST_PORT_BASE + (v->next_host_port++ & 0x3fffffff);
-		while (find(v, c->host_port, (uint32_t)port));
-		c->guest_port = (uint32_t)port;
-		c->state = C_REQUESTED;
-		send_ctrl(v, OP_REQUEST, c->host_port, c->guest_port, 0);
-		rx_flush(v);
+	if (r == 0)
+		return;
+	if (r < 0 || !rx_ok(v)) {
+		conn_free(v, c);
 		return;
 	}
+	do
+		c->host_port = HOST_PORT_BASE + (v->next_host_port++ & 0x3fffffff);
+	while (find(v, c->host_port, port));
+	c->guest_port = port;
+	c->state = C_REQUESTED;
+	send_ctrl(v, OP_REQUEST, c->host_port, c->guest_port, 0);
+	rx_flush(v);
 }
 
 static short interest(const struct vconn *c)
@@ -762,9 +717,9 @@ void virtio_vsock_poll(void *dev, int timeout_ms)
 
 	pthread_mutex_lock(lock);
 	v->pfd[n++] = (struct pollfd){ .fd = v->wake_fd, .events = POLLIN };
-	if (v->listen_fd >= 0) {
+	if (v->be && v->be->listen_fd >= 0) {
 		v->pfd_id[n] = 0;
-		v->pfd[n++] = (struct pollfd){ .fd = v->listen_fd, .events = POLLIN };
+		v->pfd[n++] = (struct pollfd){ .fd = v->be->listen_fd, .events = POLLIN };
 	}
 	for (unsigned i = 0; i < v->nconns; i++) {
 		struct vconn *c = v->conns[i];
@@ -792,7 +747,7 @@ void virtio_vsock_poll(void *dev, int timeout_ms)
 
 		if (!re)
 			continue;
-		if (v->pfd[i].fd == v->listen_fd && v->pfd_id[i] == 0) {
+		if (v->be && v->pfd[i].fd == v->be->listen_fd && v->pfd_id[i] == 0) {
 			host_accept(v);
 			continue;
 		}
@@ -831,37 +786,6 @@ static void *vsock_thread(void *arg)
 
 /* ---- lifecycle ------------------------------------------------------------- */
 
-static int listen_uds(struct vsock *v, char *err, size_t errlen)
-{
-	struct sockaddr_un a = { .sun_family = AF_UNIX };
-	struct stat st;
-
-	/* Room for "_<port>" on the guest-initiated paths too. */
-	if (strlen(v->uds) + 12 > sizeof(a.sun_path)) {
-		snprintf(err, errlen, "--vsock: uds path too long (%zu bytes at most)", sizeof(a.sun_path) - 12);
-		return -1;
-	}
-	strcpy(a.sun_path, v->uds);
-	/* A socket left by an earlier run is stale; anything else is not ours. */
-	if (lstat(v->uds, &st) == 0) {
-		if (!S_ISSOCK(st.st_mode)) {
-			snprintf(err, errlen, "--vsock: %s exists and is not a socket", v->uds);
-			return -1;
-		}
-		unlink(v->uds);
-	}
-	v->listen_fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (v->listen_fd < 0 || bind(v->listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0 ||
-	    listen(v->listen_fd, 16) < 0) {
-		snprintf(err, errlen, "--vsock: cannot listen on %s: %s", v->uds, strerror(errno));
-		if (v->listen_fd >= 0)
-			close(v->listen_fd);
-		v->listen_fd = -1;
-		return -1;
-	}
-	return 0;
-}
-
 void *virtio_vsock_new(struct vm *vm, struct pci_host *h, uint64_t cid, const char *uds, bool threaded, char *err,
                        size_t errlen)
 {
@@ -877,17 +801,12 @@ void *virtio_vsock_new(struct vm *vm, struct pci_host *h, uint64_t cid, const ch
 		return NULL;
 	}
 	v->cid = cid;
-	v->listen_fd = -1;
 	v->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (v->wake_fd < 0) {
 		snprintf(err, errlen, "--vsock: eventfd: %s", strerror(errno));
 		goto fail;
 	}
-	if (uds && !(v->uds = strdup(uds))) {
-		snprintf(err, errlen, "out of memory");
-		goto fail;
-	}
-	if (v->uds && listen_uds(v, err, errlen) < 0)
+	if (uds && !(v->be = vsock_uds_open(uds, err, errlen)))
 		goto fail;
 	if (virtio_dev_init(&v->vd, vm, &vsock_ops, v, 3, QUEUE_SIZE, CONFIG_LEN, 0)) {
 		snprintf(err, errlen, "virtio-vsock: cannot set up the device");
@@ -974,12 +893,8 @@ void virtio_vsock_destroy(void *dev)
 	if (v->registered)
 		virtio_dev_unregister(&v->vd);
 	virtio_dev_free(&v->vd);
-	if (v->listen_fd >= 0) {
-		close(v->listen_fd);
-		unlink(v->uds);
-	}
+	vsock_backend_destroy(v->be);
 	if (v->wake_fd >= 0)
 		close(v->wake_fd);
-	free(v->uds);
 	free(v);
 }

@@ -12,7 +12,7 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
-#include "net/net.h"
+#include "host/net.h"
 
 struct tap_be {
 	struct net_backend be;

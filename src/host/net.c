@@ -2,7 +2,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "net/net.h"
+#include "host/net.h"
 
 /* The backend a spec names and its options: "user" / "user,OPTS" gives
  * NET_USER with *opts = OPTS, "tap:IF" / "tap,ifname=IF" NET_TAP with *opts

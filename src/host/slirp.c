@@ -27,7 +27,7 @@
 
 #include <slirp/libslirp.h>
 
-#include "net/net.h"
+#include "host/net.h"
 
 #define RXQ_FRAMES         256        /* frames waiting for the device */
 #define RXQ_BYTES          (1u << 20) /* and their total size */

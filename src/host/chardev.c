@@ -11,7 +11,7 @@
 #include <unistd.h>
 
 #include "symbiont/vm.h"
-#include "vm/chardev.h"
+#include "host/chardev.h"
 
 #define IN_HIGH (64 * 1024) /* stop reading the fd above this */
 #define IN_LOW  (4 * 1024)  /* resume below this */

@@ -13,8 +13,8 @@
  * rx_fd callback).  The backend never takes vm->io_lock, so no lock order
  * can invert.  rx_fd is level-triggered readable while frames wait, which is
  * what vm_add_fd watches. */
-#ifndef SYMBIONT_NET_NET_H
-#define SYMBIONT_NET_NET_H
+#ifndef SYMBIONT_HOST_NET_H
+#define SYMBIONT_HOST_NET_H
 
 #include <stddef.h>
 #include <sys/types.h>

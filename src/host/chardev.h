@@ -11,8 +11,8 @@
  * piped input reaches the guest in full and in order however early it
  * arrives.  End of input just stops reading.  All calls run under
  * vm->io_lock (device accesses and fd callbacks already do). */
-#ifndef SYMBIONT_CHARDEV_H
-#define SYMBIONT_CHARDEV_H
+#ifndef SYMBIONT_HOST_CHARDEV_H
+#define SYMBIONT_HOST_CHARDEV_H
 
 #include <stddef.h>
 #include <stdint.h>

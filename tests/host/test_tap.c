@@ -18,8 +18,8 @@
 
 #include <cmocka.h>
 
-#include "net/net.h"
-#include "unit/netpkt.h"
+#include "host/net.h"
+#include "host/netpkt.h"
 
 #define HOST_IP  0x0ad50001u /* 10.213.0.1 */
 #define GUEST_IP 0x0ad50002u /* 10.213.0.2 */

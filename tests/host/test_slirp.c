@@ -16,8 +16,8 @@
 
 #include <cmocka.h>
 
-#include "net/net.h"
-#include "unit/netpkt.h"
+#include "host/net.h"
+#include "host/netpkt.h"
 
 #define WAIT_MS 5000 /* generous: a loaded machine, not a timing check */
 

@@ -1,0 +1,111 @@
+/* State exchange of an emu vCPU with struct x86_state: the registers and
+ * every part (MSRs, x87/SSE image, debug registers, events, local APIC),
+ * in both directions.  The run state around it (waiting for SIPI) is the
+ * scheduler's, in engine.c. */
+#include <string.h>
+
+#include "cpu/emu/sys.h"
+
+/* The registers, then the parts s carries (x86_state.parts).  The vCPU's
+ * run state (halted, waiting for SIPI) is the engine's: emu_vcpu_set_state
+ * applies it. */
+int emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s)
+{
+	if ((s->parts & X86_STATE_FPU) && emu_fpu_load(cpu, s->fxsave) < 0)
+		return -1; /* MXCSR bits this CPU does not have */
+	memcpy(cpu->gpr, s->gpr, sizeof(cpu->gpr));
+	cpu->rip = cpu->next_rip = s->rip;
+	memcpy(cpu->seg, s->seg, sizeof(cpu->seg));
+	cpu->tr = s->tr;
+	cpu->ldt = s->ldt;
+	cpu->gdt = s->gdt;
+	cpu->idt = s->idt;
+	cpu->cr0 = s->cr0;
+	cpu->cr2 = s->cr2;
+	cpu->cr3 = s->cr3;
+	cpu->cr4 = s->cr4;
+	cpu->cr8 = s->cr8;
+	cpu->efer = s->efer;
+	if (s->apic_base)
+		cpu->apic_base = s->apic_base;
+	emu_set_rflags(cpu, s->rflags);
+	if (cpu->lapic)
+		lapic_set_tpr(cpu->lapic, (uint8_t)(s->cr8 << 4));
+	cpu->interrupt_shadow = false;
+	cpu->halted = false;
+	cpu->exc_depth = 0;
+	cpu->inject.valid = false;
+	if (s->parts & X86_STATE_MSRS)
+		emu_msr_set_state(cpu, &s->msr);
+	if (s->parts & X86_STATE_DEBUG) {
+		memcpy(cpu->dr, s->dr, sizeof(s->dr));
+		cpu->dr[6] = s->dr6;
+		cpu->dr[7] = s->dr7;
+	}
+	if ((s->parts & X86_STATE_LAPIC) && cpu->lapic)
+		lapic_set_regs(cpu->lapic, s->lapic);
+	if ((s->parts & X86_STATE_MSRS) && cpu->lapic)
+		lapic_set_tsc_deadline(cpu->lapic, s->msr.tsc_deadline);
+	if (s->parts & X86_STATE_EVENTS) {
+		const struct x86_events *e = &s->ev;
+		cpu->interrupt_shadow = e->interrupt_shadow;
+		cpu->nmi_pending = e->nmi_pending;
+		cpu->nmi_blocked = e->nmi_masked;
+		cpu->halted = e->mp_state == X86_MP_HALTED;
+		/* A software interrupt KVM had chosen is not re-injected: RIP
+		 * is still at the INT instruction, which runs again. */
+		if (e->exception_injected)
+			cpu->inject = (typeof(cpu->inject)){ true, true, e->exception_has_error, e->exception_nr,
+				                             e->exception_error };
+		else if (e->interrupt_injected && !e->interrupt_soft)
+			cpu->inject = (typeof(cpu->inject)){ true, false, false, e->interrupt_nr, 0 };
+	}
+	emu_update_mode(cpu);
+	emu_tlb_flush(cpu, true);
+	if (cpu->blocks)
+		emu_blocks_flush(cpu);
+	atomic_store(&cpu->irq_pending, true); /* look at what arrived with the state */
+	return 0;
+}
+
+void emu_cpu_get_state(struct emu_cpu *cpu, struct x86_state *s)
+{
+	memset(s, 0, sizeof(*s));
+	memcpy(s->gpr, cpu->gpr, sizeof(s->gpr));
+	s->rip = cpu->rip;
+	s->rflags = emu_get_rflags(cpu);
+	memcpy(s->seg, cpu->seg, sizeof(s->seg));
+	s->tr = cpu->tr;
+	s->ldt = cpu->ldt;
+	s->gdt = cpu->gdt;
+	s->idt = cpu->idt;
+	s->cr0 = cpu->cr0;
+	s->cr2 = cpu->cr2;
+	s->cr3 = cpu->cr3;
+	s->cr4 = cpu->cr4;
+	s->cr8 = cpu->lapic ? lapic_get_tpr(cpu->lapic) >> 4 : cpu->cr8;
+	s->efer = cpu->efer;
+	s->apic_base = cpu->apic_base;
+
+	s->parts = X86_STATE_MSRS | X86_STATE_FPU | X86_STATE_DEBUG | X86_STATE_EVENTS;
+	emu_msr_get_state(cpu, &s->msr);
+	emu_fpu_save(cpu, s->fxsave);
+	memcpy(s->dr, cpu->dr, sizeof(s->dr));
+	s->dr6 = cpu->dr[6];
+	s->dr7 = cpu->dr[7];
+	s->ev.interrupt_shadow = cpu->interrupt_shadow;
+	s->ev.nmi_pending = cpu->nmi_pending;
+	s->ev.nmi_masked = cpu->nmi_blocked;
+	if (cpu->inject.valid) {
+		s->ev.exception_injected = cpu->inject.exception;
+		s->ev.interrupt_injected = !cpu->inject.exception;
+		s->ev.exception_nr = s->ev.interrupt_nr = cpu->inject.vector;
+		s->ev.exception_has_error = cpu->inject.has_error;
+		s->ev.exception_error = cpu->inject.error;
+	}
+	s->ev.mp_state = cpu->halted ? X86_MP_HALTED : X86_MP_RUNNABLE;
+	if (cpu->lapic) {
+		lapic_get_regs(cpu->lapic, s->lapic);
+		s->parts |= X86_STATE_LAPIC;
+	}
+}
