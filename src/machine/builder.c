@@ -21,7 +21,7 @@
 #include "hw/virtio/rng.h"
 #include "hw/virtio/vsock.h"
 #include "machine/builder.h"
-#include "net/net.h"
+#include "host/net.h"
 #include "symbiont/memory.h"
 
 struct virtio_set {
