@@ -77,8 +77,9 @@ int guestos_kaslr_slide(struct guestos *g, int64_t *slide, char *err, size_t err
 
 struct guestos_process {
 	uint64_t task; /* guest-virtual address of its task_struct */
-	int32_t pid, tgid, ppid;
-	uint32_t uid, euid;
+	int32_t pid, tgid;
+	int32_t ppid;       /* the parent's tgid; 0 for the idle task, -1 if unreadable */
+	uint32_t uid, euid; /* UINT32_MAX if the task's cred is unreadable */
 	char state;         /* as ps shows it: R S D T t X Z P I */
 	bool kernel_thread; /* PF_KTHREAD: no user memory, no command line */
 	bool cmdline_cut;   /* the command line was longer than cmdline[] */

@@ -53,6 +53,10 @@ struct gos_layout {
 };
 
 struct btf;
+/* Resolves the member path "a.b.c" of struct type into f: components may sit
+ * in anonymous structs and unions, the last may be a bitfield, and an array
+ * on the way is entered at element 0.  -1 if any part is missing. */
+int gos_btf_member(const struct btf *btf, const char *type, const char *path, struct gos_field *f);
 /* Fills l from the kernel's BTF; -1 with the first missing member named. */
 int gos_layout_from_btf(const struct btf *btf, struct gos_layout *l, char *err, size_t errlen);
 /* A field's value from its bytes (the f->size bytes at f->off of the

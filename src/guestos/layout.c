@@ -116,8 +116,7 @@ static int find_member(const struct btf *btf, const struct btf_type *t, const ch
 	return -1;
 }
 
-/* Resolves "a.b.c" inside struct type_name into f. */
-static int resolve(const struct btf *btf, const char *type_name, const char *path, struct gos_field *f)
+int gos_btf_member(const struct btf *btf, const char *type_name, const char *path, struct gos_field *f)
 {
 	int32_t id = btf__find_by_name_kind(btf, type_name, BTF_KIND_STRUCT);
 	uint32_t cur, bit_size = 0;
@@ -174,7 +173,7 @@ int gos_layout_from_btf(const struct btf *btf, struct gos_layout *l, char *err, 
 		struct gos_field *f = (struct gos_field *)((char *)l + s->field);
 
 		for (int a = 0; a < 3 && s->path[a] && !f->present; a++)
-			if (resolve(btf, s->type, s->path[a], f))
+			if (gos_btf_member(btf, s->type, s->path[a], f))
 				memset(f, 0, sizeof(*f));
 		if (!f->present && s->required)
 			return gos_err(err, errlen, "guestos: kernel BTF has no %s.%s", s->type, s->path[0]);

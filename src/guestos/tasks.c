@@ -97,7 +97,8 @@ static void read_cmdline(struct guestos *g, uint64_t task, struct guestos_proces
 static int read_task(struct guestos *g, uint64_t task, struct guestos_process *p, char *err, size_t errlen)
 {
 	const struct gos_layout *l = &g->k->layout;
-	uint64_t pid, tgid, parent, ptgid = 0, cred, uid = 0, euid = 0, state, exit_state, flags;
+	uint64_t pid, tgid, parent, ptgid = (uint32_t)-1, cred, uid = UINT32_MAX, euid = UINT32_MAX, state, exit_state,
+	                            flags;
 	uint8_t comm[64];
 
 	memset(p, 0, sizeof(*p));
@@ -108,13 +109,17 @@ static int read_task(struct guestos *g, uint64_t task, struct guestos_process *p
 	    gos_kread_field(g, task, &l->task_flags, &flags) ||
 	    gos_kread(g, task + l->task_comm.off, comm, l->task_comm.size))
 		return gos_err(err, errlen, "guestos: task 0x%" PRIx64 " is not readable", task);
-	/* A parent or cred that cannot be read leaves 0, as for the idle task. */
-	if (!gos_kread_field(g, task, &l->task_real_parent, &parent) && parent != task)
-		gos_kread_field(g, parent, &l->task_tgid, &ptgid);
-	if (!gos_kread_field(g, task, &l->task_cred, &cred)) {
-		if (gos_kread_field(g, cred, &l->cred_uid, &uid) || gos_kread_field(g, cred, &l->cred_euid, &euid))
-			uid = euid = 0;
+	/* A parent or cred that cannot be read is reported as unknown (-1),
+	 * never as 0, which would claim root or the idle task. */
+	if (!gos_kread_field(g, task, &l->task_real_parent, &parent)) {
+		if (parent == task)
+			ptgid = 0;
+		else if (gos_kread_field(g, parent, &l->task_tgid, &ptgid))
+			ptgid = (uint32_t)-1;
 	}
+	if (gos_kread_field(g, task, &l->task_cred, &cred) || gos_kread_field(g, cred, &l->cred_uid, &uid) ||
+	    gos_kread_field(g, cred, &l->cred_euid, &euid))
+		uid = euid = UINT32_MAX;
 	p->pid = (int32_t)pid;
 	p->tgid = (int32_t)tgid;
 	p->ppid = (int32_t)ptgid;
