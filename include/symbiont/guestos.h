@@ -13,7 +13,9 @@
  * one-line reason in err; every walk is bounded and every read checked.
  *
  * The library sees the VM only through struct guestos_target, so it works
- * the same on every engine and can be tested with a synthetic guest. */
+ * the same on every engine and can be tested with a synthetic guest.  A
+ * struct guestos is used by one thread at a time; the guest may keep
+ * running meanwhile. */
 #ifndef SYMBIONT_GUESTOS_H
 #define SYMBIONT_GUESTOS_H
 
