@@ -3,8 +3,8 @@
  * mount's root, then across to the mount point in the parent mount, up to
  * the root mount.  Every step is bounded, so a dentry that is its own
  * grandparent or a mount loop ends the path (marked cut), not the VMM.
- * Files of pseudo filesystems (pipes, sockets) have a name only through
- * their d_dname method, which this layer does not call: they show as "/". */
+ * Files of pseudo filesystems (pipes, sockets) are named as the kernel names
+ * them, and an unlinked file gets " (deleted)", as in /proc/PID/fd. */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,18 +42,75 @@ static int dentry_name(struct guestos *g, uint64_t dentry, char *out, size_t out
 	return 0;
 }
 
+/* Files of pseudo filesystems have no path: the kernel makes their name up
+ * with the dentry's d_dname method.  The method is recognised by its symbol
+ * and the name rebuilt from the same fields; an unknown method gives
+ * "FSTYPE:[INODE]".  False if the dentry has no such method. */
+static bool pseudo_name(struct guestos *g, uint64_t dentry, uint64_t vfsmnt, char *out, size_t outlen)
+{
+	const struct gos_layout *l = &g->k->layout;
+	uint64_t ops, dname, root, parent, inode, ino = 0, sb, type, fsname;
+	char name[GOS_NAME_MAX + 1] = "", fs[32] = "?", raw[32];
+	const struct gos_sym *y;
+	const char *method = "";
+
+	if (gos_kread_field(g, dentry, &l->dentry_op, &ops) || !ops ||
+	    gos_kread_field(g, ops, &l->dops_dname, &dname) || !dname)
+		return false;
+	/* d_path asks d_dname only below a mount's root or off any tree. */
+	if (!gos_kread_field(g, vfsmnt, &l->vfsmount_root, &root) &&
+	    !gos_kread_field(g, dentry, &l->dentry_parent, &parent) && dentry == root && dentry == parent)
+		return false;
+	y = gos_symtab_at(&g->k->syms, dname - (uint64_t)g->slide);
+	if (y && y->addr == dname - (uint64_t)g->slide)
+		method = gos_sym_name(&g->k->syms, y);
+	if (!gos_kread_field(g, dentry, &l->dentry_inode, &inode) && inode)
+		gos_kread_field(g, inode, &l->inode_ino, &ino);
+	dentry_name(g, dentry, name, sizeof(name));
+	if (!strcmp(method, "pipefs_dname"))
+		snprintf(out, outlen, "pipe:[%" PRIu64 "]", ino);
+	else if (!strcmp(method, "sockfs_dname"))
+		snprintf(out, outlen, "socket:[%" PRIu64 "]", ino);
+	else if (!strcmp(method, "anon_inodefs_dname"))
+		snprintf(out, outlen, "anon_inode:%s", name);
+	else if (!strcmp(method, "simple_dname")) /* memfd and other internal shmem files */
+		snprintf(out, outlen, "/%s (deleted)", name);
+	else {
+		if (!gos_kread_field(g, dentry, &l->dentry_sb, &sb) && !gos_kread_field(g, sb, &l->sb_type, &type) &&
+		    !gos_kread_field(g, type, &l->fstype_name, &fsname) && !gos_kread_str(g, fsname, raw, sizeof(raw)))
+			gos_text(fs, sizeof(fs), (const uint8_t *)raw, strlen(raw));
+		snprintf(out, outlen, "%s:[%" PRIu64 "]", fs, ino);
+	}
+	return true;
+}
+
+/* d_unlinked(): a dentry taken out of the hash that is not a root. */
+static bool unlinked(struct guestos *g, uint64_t dentry)
+{
+	const struct gos_layout *l = &g->k->layout;
+	uint64_t pprev, parent;
+
+	return !gos_kread_field(g, dentry, &l->dentry_hash_pprev, &pprev) && pprev == 0 &&
+	       !gos_kread_field(g, dentry, &l->dentry_parent, &parent) && parent != dentry;
+}
+
 static void file_path(struct guestos *g, uint64_t file, struct guestos_file *f)
 {
 	const struct gos_layout *l = &g->k->layout;
 	char buf[GUESTOS_PATH_LEN], name[GOS_NAME_MAX + 1];
 	size_t pos = sizeof(buf) - 1;
-	uint64_t dentry, vfsmnt, mount;
+	uint64_t dentry, vfsmnt, mount, leaf = 0;
 	int depth;
 
 	buf[pos] = 0;
 	f->path_cut = true; /* until the walk reaches the root */
 	if (gos_kread_field(g, file, &l->file_dentry, &dentry) || gos_kread_field(g, file, &l->file_mnt, &vfsmnt))
 		goto out;
+	if (pseudo_name(g, dentry, vfsmnt, f->path, sizeof(f->path))) {
+		f->path_cut = false;
+		return;
+	}
+	leaf = dentry;
 	mount = vfsmnt - l->mount_mnt.off;
 	for (depth = 0; depth < GOS_MAX_PATH_DEPTH; depth++) {
 		uint64_t root, parent;
@@ -83,10 +140,8 @@ static void file_path(struct guestos *g, uint64_t file, struct guestos_file *f)
 		dentry = parent;
 	}
 out:
-	if (buf[pos] == 0)
-		snprintf(f->path, sizeof(f->path), "/");
-	else
-		snprintf(f->path, sizeof(f->path), "%s", buf + pos);
+	snprintf(f->path, sizeof(f->path), "%s%s", buf[pos] ? buf + pos : "/",
+	         leaf && unlinked(g, leaf) ? " (deleted)" : "");
 }
 
 int guestos_files(struct guestos *g, int32_t pid, struct guestos_file **out, size_t *n, char *err, size_t errlen)

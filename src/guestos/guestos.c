@@ -132,6 +132,24 @@ int gos_kread_field(struct guestos *g, uint64_t va, const struct gos_field *f, u
 	return 0;
 }
 
+int gos_kread_str(struct guestos *g, uint64_t va, char *buf, size_t max)
+{
+	size_t got = 0;
+
+	while (got < max) {
+		size_t chunk = 4096 - ((va + got) & 0xfff);
+		if (chunk > max - got)
+			chunk = max - got;
+		if (gos_kread(g, va + got, buf + got, chunk))
+			return -1;
+		if (memchr(buf + got, 0, chunk))
+			return 0;
+		got += chunk;
+	}
+	buf[max - 1] = 0; /* longer than max: truncated */
+	return 0;
+}
+
 int guestos_read_kernel(struct guestos *g, uint64_t va, void *buf, size_t len, char *err, size_t errlen)
 {
 	if (gos_ready(g, err, errlen))

@@ -46,6 +46,9 @@ struct gos_layout {
 	struct gos_field files_fdt, fdt_max_fds, fdt_fd;
 	struct gos_field file_dentry, file_mnt;
 	struct gos_field dentry_name_len, dentry_name, dentry_parent;
+	/* Optional: names of pseudo-filesystem files and deleted files. */
+	struct gos_field dentry_op, dops_dname, dentry_inode, inode_ino, dentry_sb, sb_type, fstype_name,
+	        dentry_hash_pprev;
 	struct gos_field mount_mnt, mount_parent, mount_mountpoint, vfsmount_root;
 	struct gos_field module_list, module_name, module_state, module_base, module_size, module_kallsyms;
 	struct gos_field kallsyms_symtab, kallsyms_num_symtab, kallsyms_strtab;
@@ -120,6 +123,10 @@ int gos_ready(struct guestos *g, char *err, size_t errlen);
 /* Kernel-virtual reads after gos_ready(). */
 int gos_kread(struct guestos *g, uint64_t va, void *buf, size_t len);
 int gos_kread_u64(struct guestos *g, uint64_t va, uint64_t *v);
+/* A NUL-terminated kernel string of at most max - 1 bytes at va (cut if
+ * longer), read page by page so one that ends just before an unmapped page
+ * is still read.  Raw bytes: pass them through gos_text() before output. */
+int gos_kread_str(struct guestos *g, uint64_t va, char *buf, size_t max);
 /* Reads the field f of the structure at va. */
 int gos_kread_field(struct guestos *g, uint64_t va, const struct gos_field *f, uint64_t *v);
 /* Running address of a link-time image symbol address. */

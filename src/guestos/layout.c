@@ -49,6 +49,16 @@ static const struct member_spec specs[] = {
 	{ F(dentry_name_len), "dentry", { "d_name.len" }, true },
 	{ F(dentry_name), "dentry", { "d_name.name" }, true },
 	{ F(dentry_parent), "dentry", { "d_parent" }, true },
+	/* Names the kernel makes up for pipes, sockets and the like (d_dname),
+	 * and the mark of an unlinked file; without them such paths show less. */
+	{ F(dentry_op), "dentry", { "d_op" }, false },
+	{ F(dops_dname), "dentry_operations", { "d_dname" }, false },
+	{ F(dentry_inode), "dentry", { "d_inode" }, false },
+	{ F(inode_ino), "inode", { "i_ino" }, false },
+	{ F(dentry_sb), "dentry", { "d_sb" }, false },
+	{ F(sb_type), "super_block", { "s_type" }, false },
+	{ F(fstype_name), "file_system_type", { "name" }, false },
+	{ F(dentry_hash_pprev), "dentry", { "d_hash.pprev" }, false },
 	{ F(mount_mnt), "mount", { "mnt" }, true },
 	{ F(mount_parent), "mount", { "mnt_parent" }, true },
 	{ F(mount_mountpoint), "mount", { "mnt_mountpoint" }, true },
@@ -184,7 +194,9 @@ int gos_layout_from_btf(const struct btf *btf, struct gos_layout *l, char *err, 
 		&l->task_exit_state, &l->task_flags,    &l->task_mm,          &l->task_files,       &l->cred_uid,
 		&l->cred_euid,       &l->mm_pgd,        &l->mm_arg_start,     &l->mm_arg_end,       &l->files_fdt,
 		&l->fdt_max_fds,     &l->fdt_fd,        &l->file_dentry,      &l->file_mnt,         &l->dentry_name_len,
-		&l->dentry_name,     &l->dentry_parent, &l->mount_parent,     &l->mount_mountpoint, &l->vfsmount_root
+		&l->dentry_name,     &l->dentry_parent, &l->mount_parent,     &l->mount_mountpoint, &l->vfsmount_root,
+		&l->dentry_op,       &l->dops_dname,    &l->dentry_inode,     &l->inode_ino,        &l->dentry_sb,
+		&l->sb_type,         &l->fstype_name,   &l->dentry_hash_pprev
 	};
 	for (size_t i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++)
 		if (scalars[i]->size > 8)

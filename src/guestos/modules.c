@@ -65,26 +65,6 @@ int guestos_modules(struct guestos *g, struct guestos_module **out, size_t *n, c
 	return gos_module_list(g, out, n, err, errlen);
 }
 
-/* A NUL-terminated name of at most max - 1 bytes at va, read page by page
- * so a name that ends just before an unmapped page is still found. */
-static int read_name(struct guestos *g, uint64_t va, char *buf, size_t max)
-{
-	size_t got = 0;
-
-	while (got < max) {
-		size_t chunk = 4096 - ((va + got) & 0xfff);
-		if (chunk > max - got)
-			chunk = max - got;
-		if (gos_kread(g, va + got, buf + got, chunk))
-			return -1;
-		if (memchr(buf + got, 0, chunk))
-			return 0;
-		got += chunk;
-	}
-	buf[max - 1] = 0; /* longer than max: truncated */
-	return 0;
-}
-
 struct modsyms {
 	uint64_t symtab, strtab, count;
 };
@@ -122,7 +102,7 @@ static int each_symbol(struct guestos *g, uint64_t module,
 			return -1;
 		for (uint64_t j = 0; j < n; j++) {
 			if (syms[j].st_shndx == SHN_UNDEF || syms[j].st_name == 0 ||
-			    read_name(g, s.strtab + syms[j].st_name, name, sizeof(name)) || !name[0])
+			    gos_kread_str(g, s.strtab + syms[j].st_name, name, sizeof(name)) || !name[0])
 				continue;
 			int r = visit(ctx, &syms[j], name);
 			if (r)

@@ -101,7 +101,7 @@ static void add_task(struct fuzz_state *f, const struct syn_task *t)
 	if (t->mm)
 		add(f, t->mm, 1024), add(f, t->pgd, 8192);
 	if (t->files)
-		add(f, t->files, 256), add(f, t->fdt, 64), add(f, t->fds, 48);
+		add(f, t->files, 256), add(f, t->fdt, 64), add(f, t->fds, 24);
 }
 
 static struct fuzz_state *state(void)

@@ -13,7 +13,7 @@
  *
  * The scene: init_task (swapper/0), init (pid 1, uid 0), kthreadd (pid 2,
  * idle kernel thread), sh (pid 42, uid 1000, files on / and on a /tmp
- * mount); two modules with symbols; vCPU 0 in user mode in sh with the KPTI
+ * mount, a pipe, a namespace file, a deleted file); two modules with symbols; vCPU 0 in user mode in sh with the KPTI
  * user page tables and a PCID in CR3, vCPU 1 in the kernel running init.
  * No cmocka here: the fuzz target uses it too. */
 #ifndef GUESTOS_SYNTH_H
@@ -56,7 +56,7 @@ struct synth {
 	uint64_t root; /* physical init_top_pgt */
 	uint64_t pt_next, heap_next;
 	struct syn_task swapper, init, kthreadd, sh;
-	uint64_t d_root, d_dev, d_console, d_tmp, d_tmproot, d_x, d_y;
+	uint64_t d_root, d_dev, d_console, d_tmp, d_tmproot, d_x, d_y, d_gone;
 	uint64_t m_root, m_tmp; /* struct mount */
 	uint64_t mod_a, mod_b;
 	uint64_t pcpu[2];
@@ -164,6 +164,7 @@ static inline uint64_t syn_dentry(struct synth *s, const char *name, uint64_t pa
 	syn_put(s, d, &l->dentry_name_len, strlen(name));
 	syn_put(s, d, &l->dentry_name, syn_string(s, name));
 	syn_put(s, d, &l->dentry_parent, parent ? parent : d);
+	syn_put(s, d, &l->dentry_hash_pprev, d); /* hashed: not deleted */
 	return d;
 }
 
@@ -183,6 +184,30 @@ static inline uint64_t syn_file(struct synth *s, uint64_t mount, uint64_t dentry
 	uint64_t f = syn_alloc(s, 512, 64);
 	syn_put(s, f, &l->file_mnt, mount + l->mount_mnt.off);
 	syn_put(s, f, &l->file_dentry, dentry);
+	return f;
+}
+
+/* A file of a pseudo filesystem: a root dentry whose d_op has the d_dname
+ * method called method (none if System.map lacks it), inode number ino, on a
+ * superblock of file system type fstype, mounted nowhere. */
+static inline uint64_t syn_pseudo_file(struct synth *s, const char *method, uint64_t ino, const char *fstype)
+{
+	const struct gos_layout *l = &s->k->layout;
+	uint64_t d = syn_dentry(s, "", 0), ops = syn_alloc(s, 128, 64), inode = syn_alloc(s, 128, 64);
+	uint64_t sb = syn_alloc(s, 128, 64), type = syn_alloc(s, 64, 64), addr = 0;
+	uint64_t m = syn_mount(s, 0, 0, syn_dentry(s, "/", 0)), f = syn_alloc(s, 512, 64);
+
+	if (!gos_symtab_find(&s->k->syms, method, &addr))
+		addr = syn_slid(s, addr);
+	syn_put(s, ops, &l->dops_dname, addr);
+	syn_put(s, d, &l->dentry_op, ops);
+	syn_put(s, inode, &l->inode_ino, ino);
+	syn_put(s, d, &l->dentry_inode, inode);
+	syn_put(s, type, &l->fstype_name, syn_string(s, fstype));
+	syn_put(s, sb, &l->sb_type, type);
+	syn_put(s, d, &l->dentry_sb, sb);
+	syn_put(s, f, &l->file_mnt, m + l->mount_mnt.off);
+	syn_put(s, f, &l->file_dentry, d);
 	return f;
 }
 
@@ -331,6 +356,8 @@ static inline int synth_build(struct synth *s, const struct guestos_kernel *k, b
 	s->d_tmproot = syn_dentry(s, "/", 0);
 	s->d_x = syn_dentry(s, "x", s->d_tmproot);
 	s->d_y = syn_dentry(s, "y.txt", s->d_x);
+	s->d_gone = syn_dentry(s, "gone", s->d_x);
+	syn_put(s, s->d_gone, &k->layout.dentry_hash_pprev, 0); /* unlinked */
 	s->m_root = syn_mount(s, 0, 0, s->d_root);
 	s->m_tmp = syn_mount(s, s->m_root, s->d_tmp, s->d_tmproot);
 
@@ -344,9 +371,12 @@ static inline int synth_build(struct synth *s, const struct guestos_kernel *k, b
 	syn_mm(s, &s->sh, SYN_CMDLINE, sizeof(SYN_CMDLINE));
 	uint64_t console = syn_file(s, s->m_root, s->d_console), y_txt = syn_file(s, s->m_tmp, s->d_y);
 	uint64_t init_files[] = { console, console, console };
-	uint64_t sh_files[] = { console, console, console, 0, 0, y_txt };
+	uint64_t pipe = syn_pseudo_file(s, "pipefs_dname", 4242, "pipefs");
+	uint64_t ns = syn_pseudo_file(s, "ns_dname", 4026531840u, "nsfs");
+	uint64_t gone = syn_file(s, s->m_tmp, s->d_gone);
+	uint64_t sh_files[] = { console, console, console, pipe, ns, y_txt, gone, 0 };
 	syn_files(s, &s->init, init_files, 3);
-	syn_files(s, &s->sh, sh_files, 6);
+	syn_files(s, &s->sh, sh_files, 8);
 	uint64_t ring[] = { swapper + l->task_tasks.off, s->init.task + l->task_tasks.off,
 		            s->kthreadd.task + l->task_tasks.off, s->sh.task + l->task_tasks.off };
 	syn_ring(s, ring, 4);
