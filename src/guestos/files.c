@@ -94,7 +94,7 @@ static bool unlinked(struct guestos *g, uint64_t dentry)
 	       !gos_kread_field(g, dentry, &l->dentry_parent, &parent) && parent != dentry;
 }
 
-static void file_path(struct guestos *g, uint64_t file, struct guestos_file *f)
+static void file_path(struct guestos *g, uint64_t file, struct guestos_file *f, size_t *budget)
 {
 	const struct gos_layout *l = &g->k->layout;
 	char buf[GUESTOS_PATH_LEN], name[GOS_NAME_MAX + 1];
@@ -112,7 +112,7 @@ static void file_path(struct guestos *g, uint64_t file, struct guestos_file *f)
 	}
 	leaf = dentry;
 	mount = vfsmnt - l->mount_mnt.off;
-	for (depth = 0; depth < GOS_MAX_PATH_DEPTH; depth++) {
+	for (depth = 0; depth < GOS_MAX_PATH_DEPTH && *budget; depth++, (*budget)--) {
 		uint64_t root, parent;
 
 		if (gos_kread_field(g, vfsmnt, &l->vfsmount_root, &root) ||
@@ -149,7 +149,7 @@ int guestos_files(struct guestos *g, int32_t pid, struct guestos_file **out, siz
 	const struct gos_layout *l = &g->k->layout;
 	uint64_t task, files, fdt, max_fds, fd_array, ptrs[FDS_PER_READ];
 	struct guestos_file *f = NULL;
-	size_t count = 0, cap = 0;
+	size_t count = 0, cap = 0, budget = GOS_MAX_PATH_STEPS; /* once spent, paths come out cut */
 
 	*out = NULL;
 	*n = 0;
@@ -187,7 +187,7 @@ int guestos_files(struct guestos *g, int32_t pid, struct guestos_file **out, siz
 			}
 			memset(&f[count], 0, sizeof(f[count]));
 			f[count].fd = (int)(i + j);
-			file_path(g, ptrs[j], &f[count]);
+			file_path(g, ptrs[j], &f[count], &budget);
 			count++;
 		}
 	}

@@ -21,7 +21,9 @@
  * truncated answer or an error, never a long loop. */
 #define GOS_MAX_TASKS      65536
 #define GOS_MAX_MODULES    4096
-#define GOS_MAX_MODSYMS    200000
+#define GOS_MAX_MODSYMS    200000  /* per module */
+#define GOS_MAX_SYMREADS   1000000 /* per query, over all modules */
+#define GOS_MAX_PATH_STEPS 1000000 /* per guestos_files(), over all its files */
 #define GOS_MAX_FDS        65536
 #define GOS_MAX_PATH_DEPTH 256
 #define GOS_MAX_MOUNTS     256
@@ -150,9 +152,11 @@ int gos_task_by_pid(struct guestos *g, int32_t pid, uint64_t *task, char *err, s
  * kernel thread or unreadable mm. */
 int gos_task_root(struct guestos *g, uint64_t task, uint64_t *root);
 int gos_module_list(struct guestos *g, struct guestos_module **out, size_t *n, char *err, size_t errlen);
-/* A module's symbol by name, or its symbol at or below addr; -1 if none. */
+/* A module's symbol by name, or its symbol at or below addr; -1 if none.
+ * A lookup by name spends *budget symbol reads, shared by the modules one
+ * query searches. */
 int gos_module_symbol_lookup(struct guestos *g, const struct guestos_module *m, const char *name,
-                             struct guestos_symbol *out);
+                             struct guestos_symbol *out, size_t *budget);
 int gos_module_symbol_at(struct guestos *g, const struct guestos_module *m, uint64_t addr, struct guestos_symbol *out);
 
 #endif

@@ -86,9 +86,10 @@ static int module_symtab(struct guestos *g, uint64_t module, struct modsyms *s)
 }
 
 /* Calls visit for each defined, named symbol of the module until it returns
- * non-zero; that value is returned (0 if none did, -1 if unreadable). */
+ * non-zero; that value is returned (0 if none did, -1 if unreadable or the
+ * query's budget of symbol reads, *budget, ran out). */
 static int each_symbol(struct guestos *g, uint64_t module,
-                       int (*visit)(void *ctx, const Elf64_Sym *sym, const char *name), void *ctx)
+                       int (*visit)(void *ctx, const Elf64_Sym *sym, const char *name), void *ctx, size_t *budget)
 {
 	struct modsyms s;
 	Elf64_Sym syms[SYMS_PER_READ];
@@ -101,6 +102,9 @@ static int each_symbol(struct guestos *g, uint64_t module,
 		if (gos_kread(g, s.symtab + i * sizeof(Elf64_Sym), syms, n * sizeof(Elf64_Sym)))
 			return -1;
 		for (uint64_t j = 0; j < n; j++) {
+			if (*budget == 0)
+				return -1;
+			(*budget)--;
 			if (syms[j].st_shndx == SHN_UNDEF || syms[j].st_name == 0 ||
 			    gos_kread_str(g, s.strtab + syms[j].st_name, name, sizeof(name)) || !name[0])
 				continue;
@@ -127,11 +131,11 @@ static int match_name(void *ctx, const Elf64_Sym *sym, const char *name)
 }
 
 int gos_module_symbol_lookup(struct guestos *g, const struct guestos_module *m, const char *name,
-                             struct guestos_symbol *out)
+                             struct guestos_symbol *out, size_t *budget)
 {
 	struct by_name b = { name, 0 };
 
-	if (each_symbol(g, m->module, match_name, &b) != 1)
+	if (each_symbol(g, m->module, match_name, &b, budget) != 1)
 		return -1;
 	memset(out, 0, sizeof(*out));
 	out->addr = b.addr;
@@ -160,8 +164,9 @@ static int closer(void *ctx, const Elf64_Sym *sym, const char *name)
 int gos_module_symbol_at(struct guestos *g, const struct guestos_module *m, uint64_t addr, struct guestos_symbol *out)
 {
 	struct nearest n = { .want = addr };
+	size_t budget = GOS_MAX_MODSYMS;
 
-	if (each_symbol(g, m->module, closer, &n) || !n.found)
+	if (each_symbol(g, m->module, closer, &n, &budget) || !n.found)
 		return -1;
 	memset(out, 0, sizeof(*out));
 	out->addr = n.best;

@@ -33,15 +33,19 @@ int guestos_symbol_lookup(struct guestos *g, const char *name, struct guestos_sy
 	}
 	if (gos_module_list(g, &mods, &nmods, err, errlen))
 		return -1;
-	for (size_t i = 0; i < nmods; i++) {
+	size_t budget = GOS_MAX_SYMREADS;
+	for (size_t i = 0; i < nmods && budget; i++) {
 		if (modname[0] && strcmp(mods[i].name, modname))
 			continue;
-		if (!gos_module_symbol_lookup(g, &mods[i], name, out)) {
+		if (!gos_module_symbol_lookup(g, &mods[i], name, out, &budget)) {
 			free(mods);
 			return 0;
 		}
 	}
 	free(mods);
+	if (!budget)
+		return gos_err(err, errlen, "guestos: no symbol %s in the first %d module symbols", name,
+		               GOS_MAX_SYMREADS);
 	if (modname[0])
 		return gos_err(err, errlen, "guestos: no symbol %s in module %s", name, modname);
 	return gos_err(err, errlen, "guestos: no symbol %s", name);

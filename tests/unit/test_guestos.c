@@ -500,8 +500,25 @@ static void test_hostile_modules(void **state)
 	assert_one_line(err, "symbols are unreadable");
 	assert_int_equal(guestos_symbol_lookup(f->g, "ext4_fill_super", &y, err, sizeof(err)), 0);
 	assert_true(now() - t0 < 2.0);
+	/* Six modules that each claim 200000 symbols: one lookup reads at most
+	 * GOS_MAX_SYMREADS of them. */
+	uint64_t big = syn_alloc(&f->s, 200000 * sizeof(Elf64_Sym), 4096), kbig = syn_alloc(&f->s, 64, 64);
+	syn_put(&f->s, kbig, &l->kallsyms_symtab, big);
+	syn_put(&f->s, kbig, &l->kallsyms_num_symtab, 200000);
+	syn_put(&f->s, kbig, &l->kallsyms_strtab, big);
+	uint64_t ring[7] = { syn_slid(&f->s, f->k->sym_modules) };
+	for (int i = 1; i < 7; i++) {
+		uint64_t m = syn_module(&f->s, "many", SYN_MOD_BASE + 0x100000 * (uint64_t)i, 0x1000, NULL, NULL, 0);
+		syn_put(&f->s, m, &l->module_kallsyms, kbig);
+		ring[i] = m + l->module_list.off;
+	}
+	syn_ring(&f->s, ring, 7);
+	t0 = now();
+	assert_int_equal(guestos_symbol_lookup(f->g, "not_there", &y, err, sizeof(err)), -1);
+	assert_true(now() - t0 < 5.0);
+	assert_one_line(err, "in the first 1000000 module symbols");
 	/* The module list points into itself. */
-	syn_put(&f->s, f->s.mod_b + l->module_list.off, &l->list_next, f->s.mod_a + l->module_list.off);
+	syn_put(&f->s, ring[3], &l->list_next, ring[1]);
 	struct guestos_module *m;
 	size_t n;
 	assert_int_equal(guestos_modules(f->g, &m, &n, err, sizeof(err)), -1);
