@@ -4,7 +4,8 @@
  * the vmlinux inside its bzImage, parsed with libbpf), symbols from its
  * System.map and, for modules, from each module's in-memory symbol table;
  * the KASLR slide from a live vCPU (MSR_LSTAR against entry_SYSCALL_64,
- * checked against linux_banner).  Guest memory is reached only through the
+ * checked by finding this kernel's own banner at linux_banner; without a
+ * usable LSTAR, by trying every slide KASLR can choose).  Guest memory is reached only through the
  * checked accessors of symbiont/memory.h, by page walks of the guest's own
  * page tables.
  *
@@ -29,8 +30,8 @@
 struct guestos_regs {
 	uint64_t cr3, cr4, efer;
 	uint64_t gs_base;        /* GS.base as loaded now */
-	uint64_t kernel_gs_base; /* MSR_KERNEL_GS_BASE (the other side of SWAPGS) */
-	uint64_t lstar;          /* MSR_LSTAR: the SYSCALL entry point */
+	uint64_t kernel_gs_base; /* MSR_KERNEL_GS_BASE, the other side of SWAPGS (0 if unknown) */
+	uint64_t lstar;          /* MSR_LSTAR: the SYSCALL entry point (0 if unknown) */
 	uint64_t rip, rsp;
 	int cpl; /* CS.DPL: 0 in the kernel, 3 in user mode */
 };

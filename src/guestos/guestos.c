@@ -1,14 +1,18 @@
 /* Attaching to a VM: the KASLR slide and the kernel's own page tables.
  *
  * The slide is MSR_LSTAR (the kernel writes entry_SYSCALL_64 there at boot)
- * minus entry_SYSCALL_64's link-time address, cross-checked by finding the
- * "Linux version " banner at linux_banner plus the same slide.  A vCPU in
- * user mode under KPTI has the user copy of the page tables loaded, which
- * maps almost nothing of the kernel; the kernel copy is the page below it
- * (Linux allocates the pair 8 KiB aligned), so CR3 with bit 12 cleared is
- * tried first and the banner decides.  From then on walks start from
- * init_top_pgt, the kernel's own top-level table, which lives as long as the
- * kernel does, rather than from some process's tables that may be freed. */
+ * minus entry_SYSCALL_64's link-time address, cross-checked by finding this
+ * kernel's own banner (the linux_banner bytes of its vmlinux) at
+ * linux_banner plus the same slide.  Where no vCPU's LSTAR gives it (an
+ * engine that cannot read MSRs, or a guest that moved LSTAR), every slide
+ * KASLR can choose (2 MiB steps over the 1 GiB kernel image area) is tried
+ * against the banner instead.  A vCPU in user mode under KPTI has the user
+ * copy of the page tables loaded, which maps almost nothing of the kernel;
+ * the kernel copy is the page below it (Linux allocates the pair 8 KiB
+ * aligned), so CR3 with bit 12 cleared is tried first and the banner
+ * decides.  From then on walks start from init_top_pgt, the kernel's own
+ * top-level table, which lives as long as the kernel does, rather than from
+ * some process's tables that may be freed. */
 #include <inttypes.h>
 #include <stdlib.h>
 #include <string.h>
@@ -20,6 +24,8 @@
 #define BANNER        "Linux version "
 #define BANNER_LEN    (sizeof(BANNER) - 1)
 #define KERNEL_VA_MIN 0xffff800000000000ULL
+#define KASLR_ALIGN   (2ULL << 20)          /* CONFIG_PHYSICAL_ALIGN's smallest */
+#define KASLR_END     0xffffffffc0000000ULL /* __START_KERNEL_map + KERNEL_IMAGE_SIZE */
 
 struct guestos *guestos_attach(const struct guestos_kernel *k, const struct guestos_target *t, char *err, size_t errlen)
 {
@@ -46,34 +52,51 @@ void guestos_detach(struct guestos *g)
 
 static bool banner_at(const struct guestos *g, uint64_t root, bool la57, int64_t slide)
 {
-	char b[BANNER_LEN];
-	return !gos_vread(g->t.mem, root, la57, g->k->sym_banner + (uint64_t)slide, b, sizeof(b)) &&
-	       !memcmp(b, BANNER, BANNER_LEN);
+	const struct guestos_kernel *k = g->k;
+	char b[sizeof(k->banner)];
+	size_t len = k->banner_len ? k->banner_len : BANNER_LEN;
+
+	return !gos_vread(g->t.mem, root, la57, k->sym_banner + (uint64_t)slide, b, len) &&
+	       !memcmp(b, k->banner_len ? k->banner : BANNER, len);
 }
 
-/* Tries one vCPU's registers; 0 when they give a slide and root. */
-static int try_cpu(struct guestos *g, const struct guestos_regs *r)
+/* 0 if the kernel runs at this slide under root: its banner is there, and
+ * so is init_top_pgt, which maps the banner too. */
+static int try_slide(struct guestos *g, uint64_t root, bool la57, int64_t slide)
+{
+	uint64_t pgt;
+
+	if (!banner_at(g, root, la57, slide) ||
+	    gos_translate(g->t.mem, root, la57, g->k->sym_init_top_pgt + (uint64_t)slide, &pgt) ||
+	    !banner_at(g, pgt, la57, slide))
+		return -1;
+	g->slide = slide;
+	g->root = pgt;
+	g->la57 = la57;
+	g->ready = true;
+	return 0;
+}
+
+/* Tries one vCPU: the slide its LSTAR gives, or (scan) every slide KASLR
+ * could have chosen. */
+static int try_cpu(struct guestos *g, const struct guestos_regs *r, bool scan)
 {
 	const struct guestos_kernel *k = g->k;
 	bool la57 = r->cr4 & CR4_LA57;
-	int64_t slide = (int64_t)(r->lstar - k->sym_entry_syscall);
 	uint64_t cr3 = gos_cr3_root(r->cr3);
 	uint64_t roots[2] = { cr3 & ~KPTI_USER_BIT, cr3 };
-	uint64_t pgt;
+	int64_t slide = (int64_t)(r->lstar - k->sym_entry_syscall);
 
-	if (r->lstar < KERNEL_VA_MIN || slide % 4096)
-		return -1;
-	for (int i = 0; i < 2; i++) {
-		if (!banner_at(g, roots[i], la57, slide))
+	for (int i = 0; i < (cr3 & KPTI_USER_BIT ? 2 : 1); i++) {
+		if (!scan) {
+			if (r->lstar >= KERNEL_VA_MIN && slide % 4096 == 0 && !try_slide(g, roots[i], la57, slide))
+				return 0;
 			continue;
-		if (gos_translate(g->t.mem, roots[i], la57, k->sym_init_top_pgt + (uint64_t)slide, &pgt) ||
-		    !banner_at(g, pgt, la57, slide))
-			continue;
-		g->slide = slide;
-		g->root = pgt;
-		g->la57 = la57;
-		g->ready = true;
-		return 0;
+		}
+		for (uint64_t s = 0; k->syms.text_end <= KASLR_END && s <= KASLR_END - k->syms.text_end;
+		     s += KASLR_ALIGN)
+			if (!try_slide(g, roots[i], la57, (int64_t)s))
+				return 0;
 	}
 	return -1;
 }
@@ -87,20 +110,24 @@ int gos_ready(struct guestos *g, char *err, size_t errlen)
 	if (g->ready && banner_at(g, g->root, g->la57, g->slide))
 		return 0;
 	g->ready = false;
-	for (int cpu = 0; cpu < g->t.ncpus; cpu++) {
-		memset(&r, 0, sizeof(r));
-		if (g->t.get_regs(g->t.opaque, cpu, &r))
-			continue;
-		if (r.lstar)
-			lstar = r.lstar;
-		if (!try_cpu(g, &r))
-			return 0;
+	for (int scan = 0; scan < 2; scan++) {
+		for (int cpu = 0; cpu < g->t.ncpus; cpu++) {
+			memset(&r, 0, sizeof(r));
+			if (g->t.get_regs(g->t.opaque, cpu, &r))
+				continue;
+			if (r.lstar)
+				lstar = r.lstar;
+			if (!try_cpu(g, &r, scan))
+				return 0;
+		}
 	}
 	if (!lstar)
-		return gos_err(err, errlen, "guestos: the guest kernel has not started yet (MSR_LSTAR is 0)");
+		return gos_err(err, errlen,
+		               "guestos: the guest kernel has not started yet (MSR_LSTAR is 0 and no KASLR slide "
+		               "shows its linux_banner)");
 	return gos_err(err, errlen,
-	               "guestos: MSR_LSTAR 0x%" PRIx64 " is not this kernel's entry_SYSCALL_64 "
-	               "(no linux_banner at the slid address)",
+	               "guestos: MSR_LSTAR 0x%" PRIx64 " is not this kernel's entry_SYSCALL_64, and no KASLR slide "
+	               "shows its linux_banner",
 	               lstar);
 }
 

@@ -98,6 +98,10 @@ struct guestos_kernel {
 	uint64_t sym_entry_syscall, sym_banner, sym_init_task, sym_init_top_pgt, sym_modules;
 	uint64_t sym_per_cpu_offset;
 	uint64_t sym_current_task; /* per-CPU offset of current_task (or pcpu_hot) */
+	/* linux_banner as built, to recognise this kernel in guest memory;
+	 * banner_len 0 if the image did not have it. */
+	char banner[256];
+	size_t banner_len;
 };
 
 struct guestos {

@@ -125,31 +125,74 @@ static int symbols_from_map(struct guestos_kernel *k, const char *map, size_t le
 	return gos_err(err, errlen, "guestos: System.map has neither current_task nor pcpu_hot");
 }
 
-struct guestos_kernel *guestos_kernel_from_image(const uint8_t *image, size_t image_len, const char *system_map,
-                                                 size_t map_len, char *err, size_t errlen)
+/* The kernel's banner as built ("Linux version 6.1.0-... #1 SMP ..."), from
+ * the vmlinux's loaded segments: finding exactly these bytes in the guest
+ * says it runs this very kernel, not merely some Linux.  Without it (a
+ * banner outside the file's segments) the prefix alone is checked. */
+static void banner_from_vmlinux(struct guestos_kernel *k, const uint8_t *elf, size_t len)
+{
+	Elf64_Ehdr eh;
+
+	memcpy(&eh, elf, sizeof(eh)); /* boot_vmlinux checked it is an ELF64 */
+	if (eh.e_phentsize != sizeof(Elf64_Phdr) || !in_buf(eh.e_phoff, (uint64_t)eh.e_phnum * sizeof(Elf64_Phdr), len))
+		return;
+	for (uint16_t i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+		memcpy(&ph, elf + eh.e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
+		if (ph.p_type != PT_LOAD || k->sym_banner < ph.p_vaddr || k->sym_banner - ph.p_vaddr >= ph.p_filesz ||
+		    !in_buf(ph.p_offset, ph.p_filesz, len))
+			continue;
+		uint64_t off = ph.p_offset + (k->sym_banner - ph.p_vaddr);
+		uint64_t avail = ph.p_filesz - (k->sym_banner - ph.p_vaddr);
+		size_t n = avail < sizeof(k->banner) ? (size_t)avail : sizeof(k->banner);
+		const uint8_t *nul = memchr(elf + off, 0, n);
+		if (!nul || nul == elf + off)
+			return;
+		k->banner_len = (size_t)(nul - (elf + off));
+		memcpy(k->banner, elf + off, k->banner_len);
+		return;
+	}
+}
+
+/* Everything a guestos_kernel holds, from the vmlinux and the System.map. */
+static struct guestos_kernel *describe(const uint8_t *elf, size_t elflen, const char *map, size_t maplen, char *err,
+                                       size_t errlen)
 {
 	struct guestos_kernel *k = calloc(1, sizeof(*k));
-	uint8_t *elf;
-	size_t elflen;
 
 	if (!k) {
 		gos_err(err, errlen, "guestos: out of memory");
 		return NULL;
 	}
-	if (boot_vmlinux(image, image_len, &elf, &elflen, err, errlen)) {
-		/* The loader's message says what the image is; say why it matters. */
-		char why[200];
-		snprintf(why, sizeof(why), "%s", err && errlen ? err : "");
-		gos_err(err, errlen, "guestos: not a Linux kernel this layer understands (%s)", why);
-		free(k);
-		return NULL;
-	}
-	int r = layout_from_vmlinux(k, elf, elflen, err, errlen);
-	free(elf);
-	if (r || symbols_from_map(k, system_map, map_len, err, errlen)) {
+	if (layout_from_vmlinux(k, elf, elflen, err, errlen) || symbols_from_map(k, map, maplen, err, errlen)) {
 		guestos_kernel_free(k);
 		return NULL;
 	}
+	banner_from_vmlinux(k, elf, elflen);
+	return k;
+}
+
+/* The loader's message says what the image is; say why it matters. */
+static void not_linux(const char *what, char *err, size_t errlen)
+{
+	char why[200];
+	snprintf(why, sizeof(why), "%s", err && errlen ? err : "");
+	gos_err(err, errlen, "guestos: %s is not a Linux kernel this layer understands (%s)", what, why);
+}
+
+struct guestos_kernel *guestos_kernel_from_image(const uint8_t *image, size_t image_len, const char *system_map,
+                                                 size_t map_len, char *err, size_t errlen)
+{
+	struct guestos_kernel *k;
+	uint8_t *elf;
+	size_t elflen;
+
+	if (boot_vmlinux(image, image_len, &elf, &elflen, err, errlen)) {
+		not_linux("the image", err, errlen);
+		return NULL;
+	}
+	k = describe(elf, elflen, system_map, map_len, err, errlen);
+	free(elf);
 	return k;
 }
 
@@ -194,31 +237,14 @@ struct guestos_kernel *guestos_kernel_load(const char *kernel_path, const char *
 		gos_err(err, errlen, "guestos: a kernel image and its System.map are both needed");
 		return NULL;
 	}
-	k = calloc(1, sizeof(*k));
-	if (!k) {
-		gos_err(err, errlen, "guestos: out of memory");
-		return NULL;
-	}
 	if (boot_vmlinux_file(kernel_path, &elf, &elflen, err, errlen)) {
-		char why[200];
-		snprintf(why, sizeof(why), "%s", err && errlen ? err : "");
-		gos_err(err, errlen, "guestos: %s is not a Linux kernel this layer understands (%s)", kernel_path, why);
-		free(k);
-		return NULL;
-	}
-	int r = layout_from_vmlinux(k, elf, elflen, err, errlen);
-	free(elf);
-	if (r) {
-		free(k);
+		not_linux(kernel_path, err, errlen);
 		return NULL;
 	}
 	map = slurp(system_map_path, SYSTEM_MAP_FILE_MAX, &maplen, err, errlen);
-	if (!map || symbols_from_map(k, map, maplen, err, errlen)) {
-		free(map);
-		guestos_kernel_free(k);
-		return NULL;
-	}
+	k = map ? describe(elf, elflen, map, maplen, err, errlen) : NULL;
 	free(map);
+	free(elf);
 	return k;
 }
 

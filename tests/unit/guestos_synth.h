@@ -320,6 +320,12 @@ static inline int syn_get_regs(void *opaque, int cpu, struct guestos_regs *out)
 	return 0;
 }
 
+/* The banner the scene's kernel prints: the real one when the image had it. */
+static inline const char *synth_banner(const struct guestos_kernel *k)
+{
+	return k->banner_len ? k->banner : SYN_BANNER;
+}
+
 /* Builds the scene; 0, or -1 if guest memory cannot be had. */
 static inline int synth_build(struct synth *s, const struct guestos_kernel *k, bool la57)
 {
@@ -346,7 +352,7 @@ static inline int synth_build(struct synth *s, const struct guestos_kernel *k, b
 	for (uint64_t off = 0; off < img; off += 2 << 20)
 		syn_map(s, s->root, syn_slid(s, y->text_start) + off, SYN_KPHYS + off, 2 << 20, false);
 	syn_map(s, s->root, SYN_PAGE_OFFSET, 0, 1ULL << 30, false);
-	syn_bytes(s, syn_slid(s, k->sym_banner), SYN_BANNER, sizeof(SYN_BANNER));
+	syn_bytes(s, syn_slid(s, k->sym_banner), synth_banner(k), strlen(synth_banner(k)) + 1);
 
 	/* Files: / with /dev/console, and a mount on /tmp holding x/y.txt. */
 	s->d_root = syn_dentry(s, "/", 0);

@@ -145,6 +145,9 @@ static void test_real_layout(void **state)
 	assert_int_equal(l->mm_arg_end.off, l->mm_arg_start.off + 8);
 	assert_true(l->module_base.present && l->module_kallsyms.present);
 	assert_true(f->k->sym_current_task > 0 && f->k->sym_current_task < 0x100000);
+	/* The banner as built, e.g. "Linux version 6.1.0-57-cloud-amd64 ...". */
+	assert_true(f->k->banner_len > 20);
+	assert_int_equal(strncmp(f->k->banner, "Linux version ", 14), 0);
 }
 
 static void test_kaslr_slide(void **state)
@@ -272,12 +275,13 @@ static void test_read_memory(void **state)
 {
 	struct fixture *f = fx(state);
 	NEED_KERNEL(f);
-	char buf[64], err[256];
+	char buf[256], err[256];
+	const char *banner = synth_banner(f->k);
 
 	assert_int_equal(
-	        guestos_read_kernel(f->g, syn_slid(&f->s, f->k->sym_banner), buf, sizeof(SYN_BANNER), err, sizeof(err)),
+	        guestos_read_kernel(f->g, syn_slid(&f->s, f->k->sym_banner), buf, strlen(banner) + 1, err, sizeof(err)),
 	        0);
-	assert_string_equal(buf, SYN_BANNER);
+	assert_string_equal(buf, banner);
 	assert_int_equal(guestos_read_process(f->g, 42, SYN_USER_DATA, buf, 25, err, sizeof(err)), 0);
 	assert_string_equal(buf, "user data of the process");
 	/* A read across the end of the mapped page is all or nothing. */
@@ -531,27 +535,43 @@ static void test_hostile_lstar(void **state)
 	NEED_KERNEL(f);
 	struct guestos_process *p;
 	size_t n;
+	int64_t slide;
 	char err[256];
 
+	/* A guest that points LSTAR elsewhere, or an engine that cannot read
+	 * it: the slide comes from scanning for the banner instead. */
 	for (int cpu = 0; cpu < 2; cpu++)
 		f->s.regs[cpu].lstar = 0xffffffff81234567ULL;
-	assert_int_equal(guestos_processes(f->g, &p, &n, err, sizeof(err)), -1);
-	assert_one_line(err, "is not this kernel's entry_SYSCALL_64");
+	assert_int_equal(guestos_kaslr_slide(f->g, &slide, err, sizeof(err)), 0);
+	assert_int_equal(slide, SYN_SLIDE);
+	assert_int_equal(guestos_processes(f->g, &p, &n, err, sizeof(err)), 0);
+	assert_int_equal(n, 4);
+	free(p);
 	for (int cpu = 0; cpu < 2; cpu++)
 		f->s.regs[cpu].lstar = 0;
+	f->g->ready = false;
+	assert_int_equal(guestos_kaslr_slide(f->g, &slide, err, sizeof(err)), 0);
+	assert_int_equal(slide, SYN_SLIDE);
+	/* CR3 outside RAM on every vCPU: nothing to find. */
+	uint64_t cr3[2] = { f->s.regs[0].cr3, f->s.regs[1].cr3 };
+	for (int cpu = 0; cpu < 2; cpu++)
+		f->s.regs[cpu].cr3 = 0x7ff000000000ULL;
+	f->g->ready = false;
 	assert_int_equal(guestos_processes(f->g, &p, &n, err, sizeof(err)), -1);
 	assert_one_line(err, "has not started yet");
-	/* CR3 pointing outside RAM. */
-	for (int cpu = 0; cpu < 2; cpu++) {
-		f->s.regs[cpu].lstar = syn_slid(&f->s, f->k->sym_entry_syscall);
-		f->s.regs[cpu].cr3 = 0x7ff000000000ULL;
-	}
+	f->s.regs[1].lstar = 0xffffffff81234567ULL;
 	assert_int_equal(guestos_processes(f->g, &p, &n, err, sizeof(err)), -1);
-	assert_one_line(err, "no linux_banner");
+	assert_one_line(err, "is not this kernel's entry_SYSCALL_64");
 	/* The guest comes back: the next query finds it again. */
-	f->s.regs[1].cr3 = syn_pa(&f->s, f->s.init.pgd);
+	f->s.regs[1].cr3 = cr3[1];
 	assert_int_equal(guestos_processes(f->g, &p, &n, err, sizeof(err)), 0);
 	free(p);
+	/* Another kernel's banner: a Linux, but not this one. */
+	f->s.regs[0].cr3 = cr3[0];
+	f->s.regs[1].lstar = f->s.regs[0].lstar = syn_slid(&f->s, f->k->sym_entry_syscall);
+	syn_bytes(&f->s, syn_slid(&f->s, f->k->sym_banner), "Linux version 9.9.9-other", 26);
+	assert_int_equal(guestos_processes(f->g, &p, &n, err, sizeof(err)), -1);
+	assert_one_line(err, "is not this kernel's entry_SYSCALL_64");
 }
 
 /* A multiboot kernel, an ELF64 without BTF and junk are refused in one line,
