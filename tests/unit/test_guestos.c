@@ -7,6 +7,8 @@
  * resolver on a BTF built here with anonymous members, bitfields and arrays.
  * The cases that need build/guest/vmlinuz skip when it is absent. */
 #include <bpf/btf.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -343,6 +345,66 @@ static void test_la57(void **state)
 	assert_int_equal(guestos_files(f->g, 42, &fl, &n, err, sizeof(err)), 0);
 	assert_string_equal(fl[5].path, "/tmp/x/y.txt");
 	free(fl);
+}
+
+/* A guest that keeps adding and removing kthreadd while the list is read,
+ * writing the pointers one at a time as a CPU would. */
+struct churn {
+	struct synth *s;
+	atomic_bool stop;
+};
+
+static void *churn_task_list(void *arg)
+{
+	struct churn *c = arg;
+	struct synth *s = c->s;
+	const struct gos_layout *l = &s->k->layout;
+	uint64_t init = s->init.task + l->task_tasks.off, kt = s->kthreadd.task + l->task_tasks.off,
+	         sh = s->sh.task + l->task_tasks.off;
+
+	while (!atomic_load(&c->stop)) {
+		syn_put(s, init, &l->list_next, sh); /* list_del(kthreadd) */
+		syn_put(s, sh, &l->list_prev, init);
+		syn_put(s, init, &l->list_next, kt); /* list_add(kthreadd) after init */
+		syn_put(s, sh, &l->list_prev, kt);
+	}
+	return NULL;
+}
+
+static void test_changing_task_list(void **state)
+{
+	struct fixture *f = fx(state);
+	NEED_KERNEL(f);
+	struct churn c = { .s = &f->s };
+	pthread_t th;
+	int ok = 0, busy = 0;
+	char err[256];
+
+	assert_int_equal(pthread_create(&th, NULL, churn_task_list, &c), 0);
+	double t0 = now();
+	while (now() - t0 < 0.3) {
+		struct guestos_process *p;
+		size_t n;
+		if (guestos_processes(f->g, &p, &n, err, sizeof(err))) {
+			assert_one_line(err, "guestos: list");
+			busy++;
+			continue;
+		}
+		/* Never a torn list: exactly one of the two states the guest
+		 * moves between. */
+		assert_true(n == 3 || n == 4);
+		assert_int_equal(p[0].pid, 0);
+		assert_int_equal(p[1].pid, 1);
+		if (n == 4)
+			assert_int_equal(p[2].pid, 2);
+		assert_int_equal(p[n - 1].pid, 42);
+		free(p);
+		ok++;
+	}
+	atomic_store(&c.stop, true);
+	pthread_join(th, NULL);
+	print_message("changing list: %d consistent answers, %d refused as changing\n", ok, busy);
+	assert_true(ok + busy > 0);
 }
 
 /* The guest rewires its task list into a loop that skips the head. */
@@ -730,6 +792,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_la57, setup_la57, teardown),
+		cmocka_unit_test_setup_teardown(test_changing_task_list, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_task_loop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_outside_ram, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_hostile_strings, setup, teardown),
