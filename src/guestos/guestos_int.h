@@ -13,8 +13,6 @@
 #ifndef SYMBIONT_GUESTOS_INT_H
 #define SYMBIONT_GUESTOS_INT_H
 
-#include <stdarg.h>
-
 #include "symbiont/guestos.h"
 
 /* Bounds on every walk over guest data: a hostile or changing guest gets a
@@ -25,8 +23,7 @@
 #define GOS_MAX_SYMREADS   1000000 /* per query, over all modules */
 #define GOS_MAX_PATH_STEPS 1000000 /* per guestos_files(), over all its files */
 #define GOS_MAX_FDS        65536
-#define GOS_MAX_PATH_DEPTH 256
-#define GOS_MAX_MOUNTS     256
+#define GOS_MAX_PATH_DEPTH 256 /* dentries and mount crossings of one path */
 #define GOS_NAME_MAX       255
 #define GOS_WALK_TRIES     4
 
