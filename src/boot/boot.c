@@ -79,6 +79,26 @@ int boot_load_image(struct guest_mem *mem, const uint8_t *kernel, size_t klen, c
 	return boot_err(err, errlen, "kernel: unrecognised format (not a bzImage, ELF vmlinux or multiboot kernel)");
 }
 
+int boot_vmlinux(const uint8_t *kernel, size_t klen, uint8_t **elf, size_t *elflen, char *err, size_t errlen)
+{
+	*elf = NULL;
+	*elflen = 0;
+	if (!kernel || klen == 0)
+		return boot_err(err, errlen, "kernel: image is empty");
+	if (bzimage_probe(kernel, klen))
+		return bzimage_vmlinux(kernel, klen, BOOT_MAX_DECOMPRESSED, elf, elflen, err, errlen);
+	if (multiboot_find(kernel, klen) >= 0)
+		return boot_err(err, errlen, "kernel: a multiboot kernel, not Linux");
+	if (elf_bits(kernel, klen) != 64)
+		return boot_err(err, errlen, "kernel: not a Linux bzImage or 64-bit vmlinux");
+	*elf = malloc(klen);
+	if (!*elf)
+		return boot_err(err, errlen, "kernel: out of memory for %zu bytes", klen);
+	memcpy(*elf, kernel, klen);
+	*elflen = klen;
+	return 0;
+}
+
 /* Reads a whole regular file into a malloc'd buffer. */
 static int read_file(const char *what, const char *path, uint64_t max, uint8_t **out, size_t *outlen, char *err,
                      size_t errlen)
@@ -152,5 +172,22 @@ int boot_load_files(struct guest_mem *mem, const char *kernel, const char *initr
 	r = boot_load_image(mem, k, klen, i, ilen, bi, bsp, err, errlen);
 	free(k);
 	free(i);
+	return r;
+}
+
+int boot_vmlinux_file(const char *kernel, uint8_t **elf, size_t *elflen, char *err, size_t errlen)
+{
+	uint8_t *k = NULL;
+	size_t klen = 0;
+	int r;
+
+	*elf = NULL;
+	*elflen = 0;
+	if (!kernel)
+		return boot_err(err, errlen, "kernel: no file given");
+	if (read_file("kernel", kernel, KERNEL_FILE_MAX, &k, &klen, err, errlen))
+		return -1;
+	r = boot_vmlinux(k, klen, elf, elflen, err, errlen);
+	free(k);
 	return r;
 }

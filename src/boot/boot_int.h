@@ -97,6 +97,9 @@ int linux_boot(struct guest_mem *m, const uint8_t *hdr, size_t hdrlen, const uin
 int bzimage_probe(const uint8_t *k, size_t klen);
 int bzimage_load(struct guest_mem *m, const uint8_t *k, size_t klen, const uint8_t *initrd, size_t ilen,
                  const struct boot_info *bi, struct x86_state *bsp, char *err, size_t errlen);
+/* The bzImage's payload inflated on the host: a malloc'd ELF64 vmlinux of at
+ * most max bytes. */
+int bzimage_vmlinux(const uint8_t *k, size_t klen, size_t max, uint8_t **elf, size_t *elflen, char *err, size_t errlen);
 /* Offset of the multiboot v1 header, or -1. */
 long multiboot_find(const uint8_t *k, size_t klen);
 int multiboot_load(struct guest_mem *m, const uint8_t *k, size_t klen, const uint8_t *initrd, size_t ilen,

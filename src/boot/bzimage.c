@@ -28,14 +28,13 @@ int bzimage_probe(const uint8_t *k, size_t klen)
 	return klen >= HDR_HEADER + 4 && le16(k + HDR_BOOT_FLAG) == 0xaa55 && !memcmp(k + HDR_HEADER, "HdrS", 4);
 }
 
-int bzimage_load(struct guest_mem *m, const uint8_t *k, size_t klen, const uint8_t *initrd, size_t ilen,
-                 const struct boot_info *bi, struct x86_state *bsp, char *err, size_t errlen)
+/* Checks the setup header and finds the compressed payload: its offset and
+ * length in the file, and where the setup header ends. */
+static int bzimage_payload(const uint8_t *k, size_t klen, uint64_t *payload_off, uint64_t *payload_len,
+                           uint64_t *header_end, char *err, size_t errlen)
 {
-	uint64_t hdr_end, pm_off, poff, plen, max;
+	uint64_t hdr_end, pm_off, poff, plen;
 	uint16_t version;
-	uint8_t *elf;
-	size_t elflen;
-	int r;
 
 	if (klen < HDR_MIN_END)
 		return boot_err(err, errlen, "kernel: bzImage is truncated (%zu bytes)", klen);
@@ -66,18 +65,55 @@ int bzimage_load(struct guest_mem *m, const uint8_t *k, size_t klen, const uint8
 		                "kernel: bzImage payload [0x%" PRIx64 ", +0x%" PRIx64
 		                ") lies outside the file (%zu bytes)",
 		                pm_off + poff, plen, klen);
+	*payload_off = pm_off + poff;
+	*payload_len = plen;
+	*header_end = hdr_end;
+	return 0;
+}
 
+/* Inflates the payload into a malloc'd vmlinux ELF64 of at most max bytes. */
+static int inflate_vmlinux(const uint8_t *payload, size_t plen, size_t max, uint8_t **elf, size_t *elflen, char *err,
+                           size_t errlen)
+{
+	if (boot_decompress(payload, plen, max, elf, elflen, err, errlen))
+		return -1;
+	if (elf_bits(*elf, *elflen) != 64) {
+		free(*elf);
+		*elf = NULL;
+		*elflen = 0;
+		return boot_err(err, errlen, "kernel: decompressed bzImage payload is not an ELF64 vmlinux");
+	}
+	return 0;
+}
+
+int bzimage_vmlinux(const uint8_t *k, size_t klen, size_t max, uint8_t **elf, size_t *elflen, char *err, size_t errlen)
+{
+	uint64_t poff, plen, hdr_end;
+
+	*elf = NULL;
+	*elflen = 0;
+	if (bzimage_payload(k, klen, &poff, &plen, &hdr_end, err, errlen))
+		return -1;
+	return inflate_vmlinux(k + poff, plen, max, elf, elflen, err, errlen);
+}
+
+int bzimage_load(struct guest_mem *m, const uint8_t *k, size_t klen, const uint8_t *initrd, size_t ilen,
+                 const struct boot_info *bi, struct x86_state *bsp, char *err, size_t errlen)
+{
+	uint64_t poff, plen, hdr_end, max;
+	uint8_t *elf;
+	size_t elflen;
+	int r;
+
+	if (bzimage_payload(k, klen, &poff, &plen, &hdr_end, err, errlen))
+		return -1;
 	/* The vmlinux must fit in guest RAM, so a payload that inflates past
 	 * that (plus slack for the appended relocations) is refused early. */
 	max = m->size + (16ULL << 20);
 	if (max > BOOT_MAX_DECOMPRESSED)
 		max = BOOT_MAX_DECOMPRESSED;
-	if (boot_decompress(k + pm_off + poff, plen, max, &elf, &elflen, err, errlen))
+	if (inflate_vmlinux(k + poff, plen, max, &elf, &elflen, err, errlen))
 		return -1;
-	if (elf_bits(elf, elflen) != 64) {
-		free(elf);
-		return boot_err(err, errlen, "kernel: decompressed bzImage payload is not an ELF64 vmlinux");
-	}
 	r = linux_boot(m, k + HDR_SETUP_SECTS, hdr_end - HDR_SETUP_SECTS, elf, elflen, initrd, ilen, bi, bsp, err,
 	               errlen);
 	free(elf);
