@@ -21,7 +21,8 @@ struct sym_service {
 	/* 0 with *state set (may be NULL), or -1 with one line in err: the VM
 	 * then runs without this service (a service is never fatal). */
 	int (*start)(struct vm *vm, void **state, char *err, size_t errlen);
-	/* With the vCPUs stopped; NULL: nothing to do. */
+	/* With the vCPUs stopped and the control socket already closed (no
+	 * command of the service can be running); NULL: nothing to do. */
 	void (*stop)(void *state);
 };
 

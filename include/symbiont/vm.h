@@ -43,6 +43,9 @@ struct vm_config {
 	const char *nets[VM_MAX_NICS];
 	int nnets;
 	const char *vsock; /* NULL: none */
+	/* The kernel's System.map, for guest OS awareness (NULL: System.map
+	 * beside the kernel image, if there is one). */
+	const char *system_map;
 };
 
 /* A file descriptor the event loop watches; the callback runs with

@@ -5,6 +5,7 @@
  * 2 for a usage error, 1 when the VM cannot be reached or refuses. */
 #include <errno.h>
 #include <getopt.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,143 @@ static void print_cpus(struct json_object *ret)
 	}
 }
 
+static const char *jstr(struct json_object *o, const char *k)
+{
+	struct json_object *x;
+	return json_object_object_get_ex(o, k, &x) ? json_object_get_string(x) : "";
+}
+
+static void print_ps(struct json_object *ret)
+{
+	printf("%7s %7s %6s %s  %-16s %s\n", "PID", "PPID", "UID", "S", "COMM", "COMMAND");
+	for (size_t i = 0; i < json_object_array_length(ret); i++) {
+		struct json_object *p = json_object_array_get_idx(ret, i), *kt;
+		bool kernel = json_object_object_get_ex(p, "kernel_thread", &kt) && json_object_get_boolean(kt);
+		const char *cmd = jstr(p, "cmdline");
+		printf("%7s %7s %6s %s  %-16s ", jstr(p, "pid"), jstr(p, "ppid"), jstr(p, "uid"), jstr(p, "state"),
+		       jstr(p, "comm"));
+		if (kernel || !*cmd)
+			printf("[%s]\n", jstr(p, "comm")); /* as ps shows what has no command line */
+		else
+			printf("%s\n", cmd);
+	}
+}
+
+static void print_current(struct json_object *ret)
+{
+	printf("%-4s %7s %-16s %s\n", "CPU", "PID", "COMM", "MODE");
+	for (size_t i = 0; i < json_object_array_length(ret); i++) {
+		struct json_object *c = json_object_array_get_idx(ret, i), *um;
+		if (*jstr(c, "error")) {
+			printf("%-4s %s\n", jstr(c, "cpu"), jstr(c, "error"));
+			continue;
+		}
+		bool user = json_object_object_get_ex(c, "user_mode", &um) && json_object_get_boolean(um);
+		printf("%-4s %7s %-16s %s\n", jstr(c, "cpu"), jstr(c, "tid"), jstr(c, "comm"),
+		       user ? "user" : "kernel");
+	}
+}
+
+static void print_lsmod(struct json_object *ret)
+{
+	printf("%-24s %-20s %s\n", "MODULE", "BASE", "SIZE");
+	for (size_t i = 0; i < json_object_array_length(ret); i++) {
+		struct json_object *m = json_object_array_get_idx(ret, i);
+		printf("%-24s %-20s %s\n", jstr(m, "name"), jstr(m, "base"), jstr(m, "size"));
+	}
+}
+
+static void print_files(struct json_object *ret)
+{
+	printf("%4s %s\n", "FD", "PATH");
+	for (size_t i = 0; i < json_object_array_length(ret); i++) {
+		struct json_object *f = json_object_array_get_idx(ret, i);
+		printf("%4s %s\n", jstr(f, "fd"), jstr(f, "path"));
+	}
+}
+
+static void print_sym(struct json_object *ret)
+{
+	const char *mod = jstr(ret, "module"), *off = jstr(ret, "offset");
+	printf("%s %s", jstr(ret, "address"), jstr(ret, "name"));
+	if (strcmp(off, "0"))
+		printf("+%s", off);
+	if (*mod)
+		printf(" [%s]", mod);
+	printf("\n");
+}
+
+static void print_read(struct json_object *ret)
+{
+	const char *hex = jstr(ret, "data");
+	unsigned long long base = strtoull(jstr(ret, "address"), NULL, 0);
+	size_t n = strlen(hex) / 2;
+	for (size_t off = 0; off < n; off += 16) {
+		char ascii[17] = "";
+		printf("%016llx ", base + off);
+		for (size_t i = 0; i < 16; i++) {
+			if (off + i < n) {
+				unsigned b;
+				sscanf(hex + 2 * (off + i), "%2x", &b);
+				printf(" %02x", b);
+				ascii[i] = b >= 0x20 && b < 0x7f ? (char)b : '.';
+				ascii[i + 1] = 0;
+			} else {
+				printf("   ");
+			}
+		}
+		printf("  %s\n", ascii);
+	}
+}
+
+static int pid_arg = -1; /* --pid, for read */
+
+static struct json_object *build_files(char **argv, char *err, size_t errlen)
+{
+	char *end;
+	long pid = strtol(argv[0], &end, 10);
+	if (*end || end == argv[0] || pid < 0 || pid > INT32_MAX) {
+		snprintf(err, errlen, "files: '%s' is not a pid", argv[0]);
+		return NULL;
+	}
+	struct json_object *a = json_object_new_object();
+	json_object_object_add(a, "pid", json_object_new_int((int)pid));
+	return a;
+}
+
+static struct json_object *build_sym(char **argv, char *err, size_t errlen)
+{
+	struct json_object *a = json_object_new_object();
+	(void)err, (void)errlen;
+	/* an address is a number in C notation; anything else is a name */
+	char *end;
+	strtoull(argv[0], &end, 0);
+	bool number = *argv[0] >= '0' && *argv[0] <= '9' && !*end;
+	json_object_object_add(a, number ? "address" : "name", json_object_new_string(argv[0]));
+	return a;
+}
+
+static struct json_object *build_read(char **argv, char *err, size_t errlen)
+{
+	char *end;
+	strtoull(argv[0], &end, 0);
+	if (*end || !*argv[0]) {
+		snprintf(err, errlen, "read: '%s' is not an address", argv[0]);
+		return NULL;
+	}
+	unsigned long long len = strtoull(argv[1], &end, 0);
+	if (*end || !*argv[1] || len == 0 || len > (1u << 20)) {
+		snprintf(err, errlen, "read: length '%s' must be 1 to 1048576", argv[1]);
+		return NULL;
+	}
+	struct json_object *a = json_object_new_object();
+	json_object_object_add(a, "address", json_object_new_string(argv[0]));
+	json_object_object_add(a, "length", json_object_new_int64((int64_t)len));
+	if (pid_arg >= 0)
+		json_object_object_add(a, "pid", json_object_new_int(pid_arg));
+	return a;
+}
+
 static const struct verb verbs[] = {
 	{ "status", "", "running, paused or shut down", "query-status", 0, NULL, print_status },
 	{ "info", "", "name, pid, engine, vCPUs, memory", "query-vm", 0, NULL, print_info },
@@ -58,6 +196,14 @@ static const struct verb verbs[] = {
 	{ "powerdown", "", "press the ACPI power button (the guest shuts down)", "system_powerdown", 0, NULL, NULL },
 	{ "reset", "", "reset the machine", "system_reset", 0, NULL, NULL },
 	{ "quit", "", "end the VM at once", "quit", 0, NULL, NULL },
+	{ "ps", "", "the guest's processes (no agent in the guest)", "query-processes", 0, NULL, print_ps },
+	{ "current", "", "the task each vCPU runs", "query-current", 0, NULL, print_current },
+	{ "lsmod", "", "the guest kernel's modules", "query-modules", 0, NULL, print_lsmod },
+	{ "files", "PID", "a process's open files", "query-files", 1, build_files, print_files },
+	{ "sym", "NAME|ADDR", "a kernel or module symbol, or the one at ADDR", "query-symbol", 1, build_sym,
+	  print_sym },
+	{ "read", "ADDR LEN", "guest memory (kernel, or --pid PID's), as a hex dump", "read-memory", 2, build_read,
+	  print_read },
 };
 
 void usage_ctl(void)
@@ -67,7 +213,8 @@ void usage_ctl(void)
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		printf("  %-10s %-12s %s\n", verbs[i].name, verbs[i].args, verbs[i].help);
 	printf("  %-10s %-12s %s\n", "events", "", "print the VM's events as they happen");
-	printf("  --json     print the reply as JSON\n");
+	printf("  --json     print the reply as JSON\n"
+	       "  --pid PID  for read: that process's memory (default: the kernel's)\n");
 }
 
 static int ctl_error(int status, const char *fmt, const char *arg)
@@ -93,7 +240,8 @@ static int follow_events(struct qmp_client *q, bool json)
 			continue;
 		}
 		if (json) {
-			printf("%s\n", json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN));
+			printf("%s\n", json_object_to_json_string_ext(e, JSON_C_TO_STRING_PLAIN |
+			                                                         JSON_C_TO_STRING_NOSLASHESCAPE));
 		} else {
 			long long sec = 0, usec = 0;
 			if (json_object_object_get_ex(e, "timestamp", &ts) &&
@@ -112,7 +260,10 @@ static int follow_events(struct qmp_client *q, bool json)
 
 int cmd_ctl(int argc, char **argv)
 {
-	static const struct option opts[] = { { "json", no_argument, 0, 'j' }, { "help", no_argument, 0, 'h' }, { 0 } };
+	static const struct option opts[] = { { "json", no_argument, 0, 'j' },
+		                              { "help", no_argument, 0, 'h' },
+		                              { "pid", required_argument, 0, 'p' },
+		                              { 0 } };
 	bool json = false;
 	char path[512], err[512];
 	const struct verb *v = NULL;
@@ -125,6 +276,14 @@ int cmd_ctl(int argc, char **argv)
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
 		switch (c) {
 		case 'j': json = true; break;
+		case 'p': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 0 || v > INT32_MAX)
+				return ctl_error(EXIT_USAGE, "--pid '%s' is not a pid", optarg);
+			pid_arg = (int)v;
+			break;
+		}
 		case 'h': usage_ctl(); return 0;
 		default:
 			return ctl_error(EXIT_USAGE, "unknown option '%s' (try symbiont ctl --help)", argv[optind - 1]);
@@ -179,7 +338,8 @@ int cmd_ctl(int argc, char **argv)
 		return ctl_error(1, "%s", err);
 	}
 	if (json)
-		printf("%s\n", json_object_to_json_string_ext(ret, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+		printf("%s\n", json_object_to_json_string_ext(ret, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+		                                                           JSON_C_TO_STRING_NOSLASHESCAPE));
 	else if (v->print)
 		v->print(ret);
 	json_object_put(ret);

@@ -76,7 +76,8 @@ int cmd_ls(int argc, char **argv)
 		closedir(d);
 	}
 	if (json) {
-		printf("%s\n", json_object_to_json_string_ext(all, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED));
+		printf("%s\n", json_object_to_json_string_ext(all, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+		                                                           JSON_C_TO_STRING_NOSLASHESCAPE));
 	} else {
 		printf("%-20s %-8s %-9s %-6s %s\n", "NAME", "PID", "STATE", "ENGINE", "SOCKET");
 		for (size_t i = 0; i < json_object_array_length(all); i++) {

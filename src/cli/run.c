@@ -31,6 +31,8 @@ void usage_run(void)
 	       "  --api PATH             control socket (QMP) at PATH, mode 0600 (symbiont ctl PATH ...)\n"
 	       "  --name NAME            name the VM: its control socket goes where symbiont ls\n"
 	       "                         and symbiont ctl NAME find it\n"
+	       "  --system-map FILE      the kernel's System.map, for ctl ps/lsmod/sym... (default:\n"
+	       "                         System.map beside the kernel)\n"
 	       "\n"
 	       "exit status: guest power-off 0, debug-exit port 0xf4 value v: (v<<1)|1,\n"
 	       "usage error 2, any other failure 1\n",
@@ -59,16 +61,25 @@ int cmd_run(int argc, char **argv)
 		OPT_NET,
 		OPT_VSOCK,
 		OPT_API,
-		OPT_NAME
+		OPT_NAME,
+		OPT_SYSTEM_MAP
 	};
 	static const struct option opts[] = {
-		{ "engine", required_argument, 0, OPT_ENGINE }, { "kernel", required_argument, 0, OPT_KERNEL },
-		{ "initrd", required_argument, 0, OPT_INITRD }, { "append", required_argument, 0, OPT_APPEND },
-		{ "mem", required_argument, 0, OPT_MEM },       { "cpus", required_argument, 0, OPT_CPUS },
-		{ "serial", required_argument, 0, OPT_SERIAL }, { "help", no_argument, 0, 'h' },
-		{ "disk", required_argument, 0, OPT_DISK },     { "net", required_argument, 0, OPT_NET },
-		{ "vsock", required_argument, 0, OPT_VSOCK },   { "api", required_argument, 0, OPT_API },
-		{ "name", required_argument, 0, OPT_NAME },     { 0, 0, 0, 0 },
+		{ "engine", required_argument, 0, OPT_ENGINE },
+		{ "kernel", required_argument, 0, OPT_KERNEL },
+		{ "initrd", required_argument, 0, OPT_INITRD },
+		{ "append", required_argument, 0, OPT_APPEND },
+		{ "mem", required_argument, 0, OPT_MEM },
+		{ "cpus", required_argument, 0, OPT_CPUS },
+		{ "serial", required_argument, 0, OPT_SERIAL },
+		{ "help", no_argument, 0, 'h' },
+		{ "disk", required_argument, 0, OPT_DISK },
+		{ "net", required_argument, 0, OPT_NET },
+		{ "vsock", required_argument, 0, OPT_VSOCK },
+		{ "api", required_argument, 0, OPT_API },
+		{ "name", required_argument, 0, OPT_NAME },
+		{ "system-map", required_argument, 0, OPT_SYSTEM_MAP },
+		{ 0, 0, 0, 0 },
 	};
 	struct vm_config cfg = { .engine = "auto", .mem_size = 512ULL << 20, .ncpus = 1, .serial = "stdio" };
 	char err[512] = "", api_path[512] = "";
@@ -130,6 +141,7 @@ int cmd_run(int argc, char **argv)
 				return usage_error("--vsock %s: only one vsock device", optarg);
 			cfg.vsock = optarg;
 			break;
+		case OPT_SYSTEM_MAP: cfg.system_map = optarg; break;
 		case OPT_API:
 			if (!*optarg)
 				return usage_error("--api needs a socket path%s", "");
@@ -170,8 +182,10 @@ int cmd_run(int argc, char **argv)
 	}
 	services_start(vm);
 	status = vm_run(vm);
+	/* The socket first (SHUTDOWN is out by now): no command may reach a
+	 * service that is being stopped. */
+	vm_control_close(vm);
 	services_stop(vm);
-	vm_control_close(vm); /* after SHUTDOWN has been sent */
 	machine_destroy(m);
 	cli_guest_free(&guest);
 	return status;

@@ -110,7 +110,7 @@ static void queue_locked(struct client *cl, const char *text)
 static void send_json(struct control *c, struct client *cl, struct json_object *o)
 {
 	pthread_mutex_lock(&c->lock);
-	queue_locked(cl, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN));
+	queue_locked(cl, json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
 	pthread_mutex_unlock(&c->lock);
 	json_object_put(o);
 }
@@ -155,7 +155,7 @@ void control_event(struct control *c, const char *name, struct json_object *data
 	if (data)
 		json_object_object_add(o, "data", data);
 	json_object_object_add(o, "timestamp", timestamp_now());
-	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN);
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	pthread_mutex_lock(&c->lock);
 	for (int i = 0; i < c->nclients; i++)
 		if (c->clients[i]->negotiated)
