@@ -107,6 +107,11 @@ struct vm {
 	void (*power_button)(void *ctx);
 	void *power_button_ctx;
 
+	/* Event hub (event.c): a bit per event type someone subscribed to, the
+	 * one thing engines test when nobody listens. */
+	atomic_uint events_active;
+	struct event_hub *hub;
+
 	/* Services running on this VM (services.c), in start order. */
 	struct {
 		const struct sym_service *svc;
@@ -135,6 +140,13 @@ int vm_run(struct vm *vm);
  * (QEMU's reasons: "guest-shutdown", "host-qmp-quit", "host-signal"...). */
 void vm_request_exit(struct vm *vm, int status);
 void vm_request_exit_reason(struct vm *vm, int status, const char *reason);
+
+/* Is anyone subscribed to this event type (symbiont/event.h)? */
+static inline bool vm_events_wanted(const struct vm *vm, unsigned type)
+{
+	return atomic_load_explicit(&vm->events_active, memory_order_relaxed) & (1u << type);
+}
+void vm_event_hub_free(struct vm *vm);
 
 /* Presses the board's power button (the guest decides what to do with it,
  * as on real hardware).  -1 if the board has none. */

@@ -54,6 +54,9 @@ struct engine_ops {
 	 * RAM behind the CPUs' back (DMA).  The emu engine drops code it decoded
 	 * from there; callable from any thread. */
 	void (*mem_written)(struct vm *vm, uint64_t gpa, uint64_t len);
+	/* The vCPU event types it delivers (SYM_EV_BIT()s of symbiont/event.h's
+	 * SYM_EV_VCPU_MASK); subscribing to another is refused. */
+	unsigned events;
 };
 
 extern const struct engine_ops emu_engine_ops;

@@ -20,6 +20,7 @@
 
 #include "cpu/engine.h"
 #include "symbiont/control.h"
+#include "symbiont/event.h"
 #include "symbiont/vm.h"
 
 static void wake_loop(void *ctx)
@@ -143,6 +144,8 @@ void vm_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
 {
 	if (vm->engine && vm->engine->mem_written)
 		vm->engine->mem_written(vm, gpa, len);
+	if (vm_events_wanted(vm, SYM_EV_DMA))
+		sym_event_dma(vm, gpa, len);
 }
 
 struct irq_line vm_irq_line(struct vm *vm, unsigned gsi)
@@ -324,6 +327,7 @@ void vm_free(struct vm *vm)
 {
 	if (!vm)
 		return;
+	vm_event_hub_free(vm);
 	io_bus_free(&vm->pio);
 	io_bus_free(&vm->mmio);
 	guest_mem_free(&vm->mem);

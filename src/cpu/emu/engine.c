@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "cpu/emu/sys.h"
+#include "symbiont/event.h"
 
 #define EMU_SLICE_NS 2000000ULL
 
@@ -436,6 +437,7 @@ static void emu_destroy(struct vm *vm)
 const struct engine_ops emu_engine_ops = {
 	.name = "emu",
 	.has_irqchip = false,
+	.events = SYM_EV_VCPU_MASK, /* every vCPU event, from the executor (events.c) */
 	.init = emu_init,
 	.extint = emu_extint,
 	.msi = emu_msi,
