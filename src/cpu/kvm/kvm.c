@@ -556,10 +556,12 @@ static uint64_t *msr_field(struct x86_msrs *m, uint32_t index)
  * follows the local APIC). */
 static int msrs_io(struct kvm_vcpu *kc, struct x86_msrs *m, bool set, bool deadline)
 {
-	struct {
+	/* struct kvm_msrs ends in a flexible array: the entries follow it. */
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[NSTATE_MSRS];
+		uint8_t buf[sizeof(struct kvm_msrs) + NSTATE_MSRS * sizeof(struct kvm_msr_entry)];
 	} b;
+	struct kvm_msr_entry *e = b.hdr.entries;
 	unsigned n = 0;
 	int r;
 
@@ -567,21 +569,21 @@ static int msrs_io(struct kvm_vcpu *kc, struct x86_msrs *m, bool set, bool deadl
 	for (size_t i = 0; i < NSTATE_MSRS; i++) {
 		if (!kc->msr_ok[i] || (state_msrs[i] == MSR_TSC_DEADLINE) != deadline)
 			continue;
-		b.e[n].index = state_msrs[i];
+		e[n].index = state_msrs[i];
 		if (set)
-			b.e[n].data = *msr_field(m, state_msrs[i]);
+			e[n].data = *msr_field(m, state_msrs[i]);
 		n++;
 	}
 	b.hdr.nmsrs = n;
 	r = ioctl(kc->fd, set ? KVM_SET_MSRS : KVM_GET_MSRS, &b);
 	if (r != (int)n) {
 		if (r >= 0 && r < (int)n)
-			fprintf(stderr, "kvm: %s MSR 0x%x failed\n", set ? "setting" : "reading", b.e[r].index);
+			fprintf(stderr, "kvm: %s MSR 0x%x failed\n", set ? "setting" : "reading", e[r].index);
 		return -1;
 	}
 	if (!set)
 		for (unsigned i = 0; i < n; i++)
-			*msr_field(m, b.e[i].index) = b.e[i].data;
+			*msr_field(m, e[i].index) = e[i].data;
 	return 0;
 }
 
