@@ -46,6 +46,8 @@ struct vm_config {
 	/* The kernel's System.map, for guest OS awareness (NULL: System.map
 	 * beside the kernel image, if there is one). */
 	const char *system_map;
+	/* "tcp:HOST:PORT": serve Prometheus metrics there (NULL: no). */
+	const char *metrics;
 };
 
 /* A file descriptor the event loop watches; the callback runs with

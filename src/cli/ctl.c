@@ -139,6 +139,26 @@ static void print_read(struct json_object *ret)
 	}
 }
 
+static void print_metrics(struct json_object *ret)
+{
+	struct json_object *g;
+	if (json_object_object_get_ex(ret, "vm", &g)) {
+		json_object_object_foreach(g, k, v) printf("%-24s %-32s %s\n", "vm", k, json_object_get_string(v));
+	}
+	static const char *const groups[] = { "vcpus", "devices" };
+	for (int i = 0; i < 2; i++) {
+		if (!json_object_object_get_ex(ret, groups[i], &g))
+			continue;
+		json_object_object_foreach(g, id, item)
+		{
+			char who[40];
+			snprintf(who, sizeof(who), i == 0 ? "vcpu%s" : "%s", id);
+			json_object_object_foreach(item, k, v)
+			        printf("%-24s %-32s %s\n", who, k, json_object_get_string(v));
+		}
+	}
+}
+
 static int pid_arg = -1; /* --pid, for read */
 
 static struct json_object *build_files(char **argv, char *err, size_t errlen)
@@ -196,6 +216,7 @@ static const struct verb verbs[] = {
 	{ "powerdown", "", "press the ACPI power button (the guest shuts down)", "system_powerdown", 0, NULL, NULL },
 	{ "reset", "", "reset the machine", "system_reset", 0, NULL, NULL },
 	{ "quit", "", "end the VM at once", "quit", 0, NULL, NULL },
+	{ "metrics", "", "counters of the VM, its vCPUs and devices", "query-metrics", 0, NULL, print_metrics },
 	{ "ps", "", "the guest's processes (no agent in the guest)", "query-processes", 0, NULL, print_ps },
 	{ "current", "", "the task each vCPU runs", "query-current", 0, NULL, print_current },
 	{ "lsmod", "", "the guest kernel's modules", "query-modules", 0, NULL, print_lsmod },

@@ -185,7 +185,9 @@ struct emu_cpu {
 	struct vm *vm;
 	struct vcpu *vcpu;
 	struct guest_mem *mem;
-	uint64_t insn_count; /* retired instructions, for profiling and replay */
+	uint64_t insn_count;                                 /* retired instructions, for profiling and replay */
+	uint64_t insn_user;                                  /* of those, at CPL 3 (counted per block) */
+	uint64_t interrupts_delivered, exceptions_delivered; /* for metrics */
 	/* Set by a handler to end the current block after it (code written
 	 * under the running block, state the decoder or the interrupt check
 	 * depends on changed); the loop clears it at each block start. */

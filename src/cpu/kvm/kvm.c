@@ -100,9 +100,12 @@ static const uint32_t state_msrs[] = {
 };
 #define NSTATE_MSRS (sizeof(state_msrs) / sizeof(state_msrs[0]))
 
+#define KVM_EXIT_REASONS 64 /* counted by reason below this, "other" above */
+
 struct kvm_vcpu {
 	int fd;
 	struct kvm_run *run;
+	uint64_t exits[KVM_EXIT_REASONS + 1], run_ns; /* for metrics */
 	/* Which of state_msrs this KVM saves and restores (probed once: a
 	 * module without, say, MTRRs still moves everything else). */
 	bool msr_ok[NSTATE_MSRS];
@@ -936,7 +939,12 @@ static int kvm_vcpu_run(struct vcpu *cpu)
 			vm_vcpu_park(vm); /* outside KVM_RUN: the state is the kernel's to give */
 			continue;
 		}
-		if (ioctl(kc->fd, KVM_RUN, 0) < 0) {
+		uint64_t t0 = host_clock_ns();
+		int rr = ioctl(kc->fd, KVM_RUN, 0);
+		kc->run_ns += host_clock_ns() - t0;
+		if (rr == 0)
+			kc->exits[run->exit_reason < KVM_EXIT_REASONS ? run->exit_reason : KVM_EXIT_REASONS]++;
+		if (rr < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				/* Clear the kick flag before vm_stopping() is read
 				 * again, so a kick after this point is never lost. */
@@ -981,6 +989,28 @@ static int kvm_vcpu_run(struct vcpu *cpu)
 	}
 }
 
+static void kvm_vcpu_stats(struct vcpu *cpu, device_stat_fn emit, void *ctx)
+{
+	static const char *const names[] = {
+		[KVM_EXIT_IO] = "exits_io",     [KVM_EXIT_MMIO] = "exits_mmio",         [KVM_EXIT_HLT] = "exits_hlt",
+		[KVM_EXIT_INTR] = "exits_intr", [KVM_EXIT_SHUTDOWN] = "exits_shutdown",
+	};
+	struct kvm_vcpu *kc = kcpu_of(cpu);
+	uint64_t other = 0, total = 0;
+	if (!kc)
+		return;
+	for (unsigned r = 0; r <= KVM_EXIT_REASONS; r++) {
+		total += kc->exits[r];
+		if (r < sizeof(names) / sizeof(names[0]) && names[r])
+			emit(ctx, names[r], kc->exits[r]);
+		else
+			other += kc->exits[r];
+	}
+	emit(ctx, "exits_other", other);
+	emit(ctx, "exits", total);
+	emit(ctx, "run_ns", kc->run_ns);
+}
+
 static void kvm_vcpu_kick(struct vcpu *cpu)
 {
 	struct kvm_vcpu *kc = kcpu_of(cpu);
@@ -1000,6 +1030,7 @@ const struct engine_ops kvm_engine_ops = {
 	.vcpu_get_state = kvm_vcpu_get_state,
 	.vcpu_run = kvm_vcpu_run,
 	.vcpu_kick = kvm_vcpu_kick,
+	.vcpu_stats = kvm_vcpu_stats,
 	.vcpu_destroy = kvm_vcpu_destroy,
 	.destroy = kvm_destroy,
 };
