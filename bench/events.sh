@@ -15,23 +15,7 @@ SYSCALLS=${SYSCALLS:-100000}
 die() { echo "bench: $*" >&2; exit 1; }
 [ -x "$SYM" ] || die "$SYM missing (make BUILD=$BUILD)"
 [ -e $GUEST/vmlinuz ] || die "no default guest in $GUEST (make guest)"
-export XDG_RUNTIME_DIR=$tmp/run
-mkdir -m 700 "$XDG_RUNTIME_DIR"
-name=bench-events-$$
-sock=$XDG_RUNTIME_DIR/symbiont/$name.sock
-qmp() {
-	python3 - "$sock" "$1" <<'PY' >/dev/null || die "qmp $1 failed"
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw"); f.readline()
-for cmd in ("qmp_capabilities", sys.argv[2]):
-    f.write(json.dumps({"execute": cmd}) + "\n"); f.flush()
-    while True:
-        r = json.loads(f.readline())
-        if "return" in r or "error" in r:
-            break
-sys.exit(1 if "error" in r else 0)
-PY
-}
+control_init bench-events
 
 guest_start g "$SYM" run --name "$name" || die "the guest never became ready"
 run_once() { # tag -> seconds, from the guest's clock
@@ -43,9 +27,9 @@ run_once() { # tag -> seconds, from the guest's clock
 idle=() counting=()
 for ((i = 0; i < RUNS; i++)); do
 	idle+=("$(run_once idle$i)")
-	qmp syscount-start
+	qmp syscount-start >/dev/null || die "syscount-start failed"
 	counting+=("$(run_once count$i)")
-	qmp syscount-stop
+	qmp syscount-stop >/dev/null || die "syscount-stop failed"
 done
 echo 'poweroff -f' >&3
 guest_finish g 60

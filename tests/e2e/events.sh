@@ -10,29 +10,10 @@ e2e_init
 require_tools timeout mkfifo python3
 require_guest
 [ -x "$SYM" ] || fail "$SYM missing (make BUILD=$BUILD)"
-export XDG_RUNTIME_DIR=$tmp/run
-mkdir -m 700 "$XDG_RUNTIME_DIR"
-name=events-$$
-sock=$XDG_RUNTIME_DIR/symbiont/$name.sock
+control_init events
 
 guest_start g "$SYM" run --name "$name" || fail "guest never became ready: $(tail -3 "$tmp/g.err")"
 
-qmp() { # qmp COMMAND: prints the "return" value as JSON, fails on an error
-	python3 - "$sock" "$1" <<'PY'
-import json, socket, sys
-s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
-f.readline()
-for cmd in ("qmp_capabilities", sys.argv[2]):
-    f.write(json.dumps({"execute": cmd}) + "\n"); f.flush()
-    while True:
-        r = json.loads(f.readline())
-        if "return" in r or "error" in r:
-            break
-if "error" in r:
-    sys.exit("error: " + r["error"]["desc"])
-print(json.dumps(r["return"]))
-PY
-}
 count_openat() { python3 -c 'import json,sys; d=json.load(sys.stdin); c=[x for x in d["calls"] if x["nr"]==257]; print(c[0]["count"] if c else 0, c[0]["errors"] if c else 0)'; }
 
 qmp syscount-start >/dev/null || fail "syscount-start"

@@ -9,9 +9,7 @@ e2e_init
 require_tools timeout mkfifo python3
 require_guest
 [ -x "$SYM" ] || fail "$SYM missing (make BUILD=$BUILD)"
-export XDG_RUNTIME_DIR=$tmp/run
-mkdir -m 700 "$XDG_RUNTIME_DIR"
-name=metrics-$$
+control_init metrics
 port=$(free_port)
 truncate -s 64M "$tmp/disk.img"
 
