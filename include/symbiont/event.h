@@ -34,6 +34,7 @@ enum sym_event_type {
 	SYM_EV_CR3_WRITE,     /* MOV to CR3 (an address-space switch) */
 	SYM_EV_MSR_WRITE,     /* WRMSR */
 	SYM_EV_DMA,           /* a device wrote guest RAM (engine-neutral) */
+	SYM_EV_BLOCK,         /* a block request completed (engine-neutral) */
 	SYM_EV_TYPES
 };
 
@@ -72,6 +73,14 @@ struct sym_regs {
 	int cpl;
 };
 
+/* A piece of guest RAM a request read from or wrote into. */
+struct sym_gpa_range {
+	uint64_t gpa;
+	uint32_t len;
+};
+
+enum sym_block_op { SYM_BLOCK_READ, SYM_BLOCK_WRITE, SYM_BLOCK_FLUSH, SYM_BLOCK_OTHER };
+
 struct sym_event {
 	enum sym_event_type type;
 	int cpu;                     /* vCPU index; -1 for device events */
@@ -99,6 +108,17 @@ struct sym_event {
 		struct {
 			uint64_t gpa, len;
 		} dma;
+		struct {
+			const char *device; /* its id: "virtio-blk", "virtio-blk.1"... */
+			enum sym_block_op op;
+			uint64_t sector; /* 512-byte units */
+			uint64_t bytes;
+			bool ok;
+			/* READ: the guest pages the disk's data went to; WRITE: the
+			 * guest pages it came from (in order, a page or less each) */
+			const struct sym_gpa_range *ranges;
+			unsigned nranges;
+		} block;
 	};
 };
 
@@ -142,5 +162,7 @@ void sym_syscall_entered(struct vm *vm, const struct sym_event *enter, uint64_t 
 bool sym_syscall_returning(struct vm *vm, const struct sym_regs *r, struct sym_event *exit);
 /* A device wrote guest RAM (called by vm_mem_written). */
 void sym_event_dma(struct vm *vm, uint64_t gpa, uint64_t len);
+/* Device events are built by the device and passed to sym_event_deliver
+ * with cpu -1 and no regs. */
 
 #endif

@@ -62,6 +62,17 @@ static inline int gpa_is_ram(const struct guest_mem *m, uint64_t gpa)
 	return gpa_to_host(m, gpa, 1) != NULL;
 }
 
+/* The guest-physical address of host pointer p inside guest RAM (the
+ * inverse of gpa_to_host), or UINT64_MAX if p is not in it. */
+static inline uint64_t host_to_gpa(const struct guest_mem *m, const void *p)
+{
+	const uint8_t *b = p;
+	if (b < m->host || b >= m->host + m->size)
+		return UINT64_MAX;
+	uint64_t off = (uint64_t)(b - m->host);
+	return off < m->low_size ? off : MEM_4G + (off - m->low_size);
+}
+
 /* Guest-virtual access through the guest's own page tables (pagewalk.c):
  * root is a CR3 value (PCID and flag bits are masked off), la57 CR4.LA57.
  * No permission checks and no accessed/dirty updates.  0, or -1 if any

@@ -16,6 +16,8 @@
 #include "host/worker.h"
 #include "hw/virtio/blk.h"
 #include "hw/virtio/virtio.h"
+#include "symbiont/device.h"
+#include "symbiont/event.h"
 
 #define SECTOR              512
 #define QUEUE_SIZE          256
@@ -183,11 +185,55 @@ static void account(struct virtio_blk *b, const struct blk_req *r, uint8_t statu
 	b->lat[i]++;
 }
 
+/* SYM_EV_BLOCK for a subscriber (Geiger, monitoring): which sectors went to
+ * or came from which guest memory.  io_lock held. */
+static void block_event(struct virtio_blk *b, struct blk_req *r, uint8_t status)
+{
+	struct sym_gpa_range ranges[VQ_MAX_SEGS];
+	struct sym_event ev = { .type = SYM_EV_BLOCK, .cpu = -1 };
+	uint8_t hdr[16];
+	const struct iovec *iov = r->e.iov;
+	unsigned n = r->e.nout, skip = 16; /* WRITE: data after the header */
+	size_t left = r->bytes;
+
+	iov_to_buf(r->e.iov, r->e.nout, 0, hdr, sizeof(hdr));
+	for (int i = 0; i < 8; i++)
+		ev.block.sector |= (uint64_t)hdr[8 + i] << (8 * i);
+	ev.block.device = vm_device_id(b->vm, b);
+	switch (r->type) {
+	case VIRTIO_BLK_T_IN: ev.block.op = SYM_BLOCK_READ; break;
+	case VIRTIO_BLK_T_OUT: ev.block.op = SYM_BLOCK_WRITE; break;
+	case VIRTIO_BLK_T_FLUSH: ev.block.op = SYM_BLOCK_FLUSH; break;
+	default: ev.block.op = SYM_BLOCK_OTHER; break;
+	}
+	ev.block.bytes = r->bytes;
+	ev.block.ok = status == VIRTIO_BLK_S_OK;
+	if (r->type == VIRTIO_BLK_T_IN)
+		iov = r->e.iov + r->e.nout, n = r->e.nin, skip = 0;
+	for (unsigned i = 0; i < n && left; i++) {
+		size_t len = iov[i].iov_len;
+		const uint8_t *base = iov[i].iov_base;
+		if (skip >= len) {
+			skip -= (unsigned)len;
+			continue;
+		}
+		base += skip, len -= skip, skip = 0;
+		if (len > left)
+			len = left;
+		ranges[ev.block.nranges++] = (struct sym_gpa_range){ host_to_gpa(&b->vm->mem, base), (uint32_t)len };
+		left -= len;
+	}
+	ev.block.ranges = ranges;
+	sym_event_deliver(b->vm, &ev);
+}
+
 static void complete(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint32_t written)
 {
 	pthread_mutex_lock(&b->vm->io_lock);
 	b->inflight--;
 	account(b, r, status);
+	if (vm_events_wanted(b->vm, SYM_EV_BLOCK))
+		block_event(b, r, status);
 	if (r->gen == b->gen && b->vd.vq[0].enabled) {
 		/* The status byte is the last writable byte. */
 		buf_to_iov(r->e.iov + r->e.nout, r->e.nin, r->e.in_len - 1, &status, 1);
