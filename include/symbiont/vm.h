@@ -14,6 +14,7 @@
 #include "symbiont/irq.h"
 #include "symbiont/memory.h"
 #include "symbiont/timer.h"
+#include "symbiont/vsched.h"
 #include "symbiont/x86.h"
 
 #define VM_MAX_CPUS     64
@@ -48,6 +49,8 @@ struct vm_config {
 	const char *system_map;
 	/* "tcp:HOST:PORT": serve Prometheus metrics there (NULL: no). */
 	const char *metrics;
+	/* "period=P,slice=S": a VSched reservation (symbiont/vsched.h). */
+	const char *sched;
 };
 
 /* A file descriptor the event loop watches; the callback runs with
@@ -100,6 +103,7 @@ struct vm {
 	int vcpu_threads; /* inside vcpu_run */
 	int parked;       /* of those, parked */
 	bool time_frozen; /* under pause_lock */
+	int time_holds;   /* pauses that stop guest time (under pause_lock) */
 	/* Guest time while paused (vm_now): the clock source's reading when it
 	 * stopped (0: running) and the total spent stopped. */
 	atomic_uint time_seq;
@@ -113,6 +117,15 @@ struct vm {
 	 * one thing engines test when nobody listens. */
 	atomic_uint events_active;
 	struct event_hub *hub;
+
+	/* VSched (vsched.c). */
+	struct vsched_spec sched;
+	bool sched_on;
+	enum { VSCHED_NONE, VSCHED_DEADLINE, VSCHED_USER } sched_mode;
+	pthread_mutex_t sched_lock;
+	pthread_t sched_thread;
+	bool sched_thread_started;
+	atomic_bool sched_stop;
 
 	/* Services running on this VM (services.c), in start order. */
 	struct {
@@ -206,6 +219,11 @@ void vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data);
  * may need it to reach its parking point).  -1 when the VM is stopping. */
 int vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
+/* The same, choosing whether guest time stands still meanwhile (a
+ * scheduler that takes the CPU away, as VSched's user-level one does, must
+ * not stop the guest's clock: a real CPU's time goes on). */
+int vm_pause_hold(struct vm *vm, bool stop_time);
+void vm_resume_hold(struct vm *vm, bool stop_time);
 bool vm_is_paused(struct vm *vm);
 
 /* For engines: true while a pause is wanted; the vCPU thread then calls

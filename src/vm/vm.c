@@ -48,6 +48,7 @@ struct vm *vm_new(const struct vm_config *cfg, char *err, size_t errlen)
 	vm->wake_fd = -1;
 	pthread_mutex_init(&vm->io_lock, NULL);
 	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_mutex_init(&vm->sched_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
 	io_bus_init(&vm->pio);
 	io_bus_init(&vm->mmio);
@@ -211,6 +212,7 @@ static void *vcpu_thread(void *arg)
 	struct vcpu *c = arg;
 
 	c->tid = (int)gettid();
+	vsched_thread_start(c->vm, c);
 	vm_vcpu_thread_enter(c->vm);
 	c->vm->engine->vcpu_run(c);
 	vm_vcpu_thread_leave(c->vm);

@@ -34,6 +34,7 @@
 #include "symbiont/service.h"
 #include "symbiont/vcpu.h"
 #include "symbiont/vm.h"
+#include "symbiont/vsched.h"
 
 #define HTTP_REQUEST_MAX 4096
 #define HTTP_TIMEOUT_MS  2000
@@ -83,6 +84,10 @@ static void collect(struct vm *vm, metric_fn fn, void *ctx)
 	fn(ctx, "vm", "", "vcpus", (uint64_t)vm->ncpus);
 	fn(ctx, "vm", "", "memory_bytes", vm->mem.size);
 	fn(ctx, "vm", "", "paused", vm->user_paused);
+	struct vsched_spec sched;
+	vsched_mode(vm, &sched);
+	fn(ctx, "vm", "", "sched_period_ns", sched.period_ns);
+	fn(ctx, "vm", "", "sched_slice_ns", sched.slice_ns);
 	sym_event_stats(vm, &es);
 	for (int t = 0; t < SYM_EV_TYPES; t++) {
 		char key[48];
