@@ -34,6 +34,9 @@ void usage_run(void)
 	       "  --system-map FILE      the kernel's System.map, for ctl ps/lsmod/sym... (default:\n"
 	       "                         System.map beside the kernel)\n"
 	       "  --metrics tcp:HOST:PORT  Prometheus metrics at http://HOST:PORT/metrics\n"
+	       "  --restore DIR          bring back the machine a snapshot (symbiont ctl NAME snapshot DIR)\n"
+	       "                         holds; takes --engine, --serial, --api, --name, --metrics only\n"
+	       "  --force                with --restore: use disks that changed since the snapshot\n"
 	       "\n"
 	       "exit status: guest power-off 0, debug-exit port 0xf4 value v: (v<<1)|1,\n"
 	       "usage error 2, any other failure 1\n",
@@ -75,7 +78,9 @@ int cmd_run(int argc, char **argv)
 		OPT_API,
 		OPT_NAME,
 		OPT_SYSTEM_MAP,
-		OPT_METRICS
+		OPT_METRICS,
+		OPT_RESTORE,
+		OPT_FORCE
 	};
 	static const struct option opts[] = {
 		{ "engine", required_argument, 0, OPT_ENGINE },
@@ -93,11 +98,15 @@ int cmd_run(int argc, char **argv)
 		{ "name", required_argument, 0, OPT_NAME },
 		{ "system-map", required_argument, 0, OPT_SYSTEM_MAP },
 		{ "metrics", required_argument, 0, OPT_METRICS },
+		{ "restore", required_argument, 0, OPT_RESTORE },
+		{ "force", no_argument, 0, OPT_FORCE },
 		{ 0, 0, 0, 0 },
 	};
 	struct vm_config cfg = { .engine = "auto", .mem_size = 512ULL << 20, .ncpus = 1, .serial = "stdio" };
 	char err[512] = "", api_path[512] = "";
-	const char *api = NULL, *name = NULL;
+	const char *api = NULL, *name = NULL, *restore = NULL;
+	const char *machine_opt = NULL; /* the first option that shapes the machine (not with --restore) */
+	bool force = false, engine_given = false;
 	struct cli_guest guest;
 	struct machine *m;
 	struct vm *vm;
@@ -114,7 +123,10 @@ int cmd_run(int argc, char **argv)
 				return usage_error(msg, optarg);
 			}
 			cfg.engine = optarg;
+			engine_given = true;
 			break;
+		case OPT_RESTORE: restore = optarg; break;
+		case OPT_FORCE: force = true; break;
 		case OPT_KERNEL: cfg.kernel = optarg; break;
 		case OPT_INITRD: cfg.initrd = optarg; break;
 		case OPT_APPEND: cfg.append = optarg; break;
@@ -179,18 +191,39 @@ int cmd_run(int argc, char **argv)
 		case ':': return usage_error("option '%s' needs an argument", argv[optind - 1]);
 		default: return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
+		if (c == OPT_KERNEL || c == OPT_INITRD || c == OPT_APPEND || c == OPT_MEM || c == OPT_CPUS ||
+		    c == OPT_DISK || c == OPT_NET || c == OPT_VSOCK || c == OPT_SYSTEM_MAP)
+			machine_opt = machine_opt ? machine_opt : argv[optind - 1];
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (machine_config_check(&cfg, err, sizeof(err)) < 0)
-		return usage_error("%s", err);
-
-	if (cli_default_guest(&cfg, &guest, err, sizeof(err)) < 0 || !(m = machine_build(&cfg, err, sizeof(err)))) {
-		fprintf(stderr, "symbiont: %s\n", err[0] ? err : "cannot create the VM");
-		cli_guest_free(&guest);
-		return 1;
+	if (restore && machine_opt)
+		return usage_error("%s: --restore takes the machine from the snapshot", machine_opt);
+	if (force && !restore)
+		return usage_error("%s: only with --restore", "--force");
+	memset(&guest, 0, sizeof(guest));
+	if (restore) {
+		struct machine_restore_opts ro = {
+			.dir = restore, .engine = engine_given ? cfg.engine : NULL, .serial = cfg.serial, .force = force
+		};
+		bool bad_input;
+		if (!(m = machine_restore(&ro, &bad_input, err, sizeof(err)))) {
+			fprintf(stderr, "symbiont: %s\n", err[0] ? err : "cannot restore the VM");
+			return bad_input ? EXIT_USAGE : 1;
+		}
+		vm = machine_vm(m);
+		vm->cfg.metrics = cfg.metrics;
+	} else {
+		if (machine_config_check(&cfg, err, sizeof(err)) < 0)
+			return usage_error("%s", err);
+		if (cli_default_guest(&cfg, &guest, err, sizeof(err)) < 0 ||
+		    !(m = machine_build(&cfg, err, sizeof(err)))) {
+			fprintf(stderr, "symbiont: %s\n", err[0] ? err : "cannot create the VM");
+			cli_guest_free(&guest);
+			return 1;
+		}
+		vm = machine_vm(m);
 	}
-	vm = machine_vm(m);
 	if (api || name) {
 		if (api)
 			snprintf(api_path, sizeof(api_path), "%s", api);
@@ -201,6 +234,7 @@ int cmd_run(int argc, char **argv)
 				snprintf(err, sizeof(err), "a VM named '%s' is already running", name);
 			goto fail;
 		}
+		machine_control_register(m);
 	}
 	services_start(vm);
 	status = vm_run(vm);
