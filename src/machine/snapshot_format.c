@@ -303,8 +303,7 @@ int snapshot_decode(const uint8_t *data, size_t len, struct snapshot *s, char *e
 {
 	struct state_reader h = { .p = data, .len = len };
 	bool have_conf = false, have_ram = false, have_end = false;
-	bool disk_seen[VM_MAX_DISKS] = { false };
-	int ncpus_seen = 0;
+	int ncpus_seen = 0, disks_seen = 0, order = 0;
 	uint8_t magic[8];
 
 	memset(s, 0, sizeof(*s));
@@ -340,7 +339,14 @@ int snapshot_decode(const uint8_t *data, size_t len, struct snapshot *s, char *e
 			snapshot_free(s);
 			return bad(err, errlen, "snapshot is corrupt (section checksum)");
 		}
+		/* One order only (the encoder's), so a file has one meaning. */
+		int rank = tag == TAG_CONF ? 1 : tag == TAG_DISK ? 2 : tag == TAG_VCPU ? 3 : tag == TAG_DEVICE ? 4 : 5;
 		const char *what = NULL;
+		if (rank < order) {
+			snapshot_free(s);
+			return bad(err, errlen, "snapshot sections are out of order");
+		}
+		order = rank;
 		switch (tag) {
 		case TAG_CONF:
 			if (have_conf || decode_conf(&r, s) < 0)
@@ -349,11 +355,11 @@ int snapshot_decode(const uint8_t *data, size_t len, struct snapshot *s, char *e
 			break;
 		case TAG_DISK: {
 			uint8_t i = st_get8(&r);
-			if (!have_conf || i >= s->ndisks || disk_seen[i]) {
-				what = "snapshot disk reference is malformed";
+			if (!have_conf || i != disks_seen || i >= s->ndisks) {
+				what = "snapshot disk reference is out of place";
 				break;
 			}
-			disk_seen[i] = true;
+			disks_seen++;
 			s->disk_ref[i].size = st_get64(&r);
 			s->disk_ref[i].mtime_sec = (int64_t)st_get64(&r);
 			s->disk_ref[i].mtime_nsec = st_get32(&r);
@@ -425,9 +431,8 @@ int snapshot_decode(const uint8_t *data, size_t len, struct snapshot *s, char *e
 		what = "snapshot lacks its configuration or RAM section";
 	else if (ncpus_seen != s->ncpus)
 		what = "snapshot lacks a vCPU's state";
-	for (int i = 0; !what && i < s->ndisks; i++)
-		if (!disk_seen[i])
-			what = "snapshot lacks a disk reference";
+	else if (disks_seen != s->ndisks)
+		what = "snapshot lacks a disk reference";
 	if (what) {
 		snapshot_free(s);
 		return bad(err, errlen, what);
