@@ -111,6 +111,7 @@ int cmd_run(int argc, char **argv)
 	struct machine *m;
 	struct vm *vm;
 	int c, status;
+	uint64_t restore_t0 = 0;
 
 	opterr = 0;
 	optind = 1;
@@ -207,6 +208,7 @@ int cmd_run(int argc, char **argv)
 			.dir = restore, .engine = engine_given ? cfg.engine : NULL, .serial = cfg.serial, .force = force
 		};
 		bool bad_input;
+		restore_t0 = host_clock_ns();
 		if (!(m = machine_restore(&ro, &bad_input, err, sizeof(err)))) {
 			fprintf(stderr, "symbiont: %s\n", err[0] ? err : "cannot restore the VM");
 			return bad_input ? EXIT_USAGE : 1;
@@ -237,6 +239,8 @@ int cmd_run(int argc, char **argv)
 		machine_control_register(m);
 	}
 	services_start(vm);
+	if (restore_t0)
+		vm->restore_ns = host_clock_ns() - restore_t0;
 	status = vm_run(vm);
 	/* The socket first (SHUTDOWN is out by now): no command may reach a
 	 * service that is being stopped. */

@@ -83,6 +83,8 @@ static void collect(struct vm *vm, metric_fn fn, void *ctx)
 	fn(ctx, "vm", "", "vcpus", (uint64_t)vm->ncpus);
 	fn(ctx, "vm", "", "memory_bytes", vm->mem.size);
 	fn(ctx, "vm", "", "paused", vm->user_paused);
+	if (vm->restore_ns)
+		fn(ctx, "vm", "", "restore_ns", vm->restore_ns);
 	sym_event_stats(vm, &es);
 	for (int t = 0; t < SYM_EV_TYPES; t++) {
 		char key[48];
