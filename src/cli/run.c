@@ -208,6 +208,9 @@ int cmd_run(int argc, char **argv)
 			.dir = restore, .engine = engine_given ? cfg.engine : NULL, .serial = cfg.serial, .force = force
 		};
 		bool bad_input;
+		char note[512] = "";
+		ro.note = note;
+		ro.notelen = sizeof(note);
 		restore_t0 = host_clock_ns();
 		if (!(m = machine_restore(&ro, &bad_input, err, sizeof(err)))) {
 			fprintf(stderr, "symbiont: %s\n", err[0] ? err : "cannot restore the VM");
@@ -215,6 +218,8 @@ int cmd_run(int argc, char **argv)
 		}
 		vm = machine_vm(m);
 		vm->cfg.metrics = cfg.metrics;
+		if (note[0])
+			fprintf(stderr, "symbiont: note: %s\n", note);
 	} else {
 		if (machine_config_check(&cfg, err, sizeof(err)) < 0)
 			return usage_error("%s", err);

@@ -311,6 +311,46 @@ static bool irqchip_model(const char *id)
 	return (n == 3 && !strncmp(id, "pic", 3)) || (n == 6 && !strncmp(id, "ioapic", 6));
 }
 
+/* The features the snapshot's CPU offered that this engine's does not, as
+ * one line in note ("" when none or when the engine cannot tell): a guest
+ * that probed them before the snapshot may use them and fault.  Not a
+ * refusal: the engines' models differ (kvm offers the host's features, emu
+ * its own), and most guests that move do not use the difference. */
+static void cpu_model_note(struct vm *vm, const struct snapshot *s, char *note, size_t notelen)
+{
+	size_t at = 0;
+	static const char reg[] = "abcd";
+
+	if (!note || !notelen)
+		return;
+	note[0] = 0;
+	for (int i = 0; i < s->ncpuid && vm->engine->vcpu_cpuid; i++) {
+		const struct snap_cpuid *c = &s->cpuid[i];
+		uint32_t here[4];
+		for (int l = 0; l < snap_cpuid_nleaves; l++) {
+			const struct snap_cpuid_leaf *f = &snap_cpuid_leaves[l];
+			if (f->leaf != c->leaf || f->sub != c->sub ||
+			    vm->engine->vcpu_cpuid(vm->vcpus[0], c->leaf, c->sub, here) < 0)
+				continue;
+			for (int r = 0; r < 4; r++) {
+				uint32_t missing = c->r[r] & ~here[r] & f->feature_mask[r];
+				if (missing && at < notelen)
+					at += (size_t)snprintf(note + at, notelen - at, " %#x.%u e%cx %#x", c->leaf,
+					                       c->sub, reg[r], missing);
+			}
+		}
+	}
+	if (note[0]) {
+		char list[200];
+		snprintf(list, sizeof(list), "%s", note);
+		snprintf(
+		        note, notelen,
+		        "the snapshot's CPU (%s) offered features the %s engine lacks (leaf.sub register bits:%s); a guest "
+		        "that uses them will fault",
+		        s->engine, vm->engine->name, list);
+	}
+}
+
 static int load_devices(struct vm *vm, const struct snapshot *s, char *err, size_t errlen)
 {
 	int rc = 0;
@@ -431,6 +471,7 @@ struct machine *machine_restore(const struct machine_restore_opts *o, bool *bad_
 		vm_mem_written(vm, 0, vm->mem.low_size);
 	if (vm->mem.size > vm->mem.low_size)
 		vm_mem_written(vm, MEM_4G, vm->mem.size - vm->mem.low_size);
+	cpu_model_note(vm, m->snap, o->note, o->notelen);
 	if (load_devices(vm, m->snap, err, errlen) < 0) {
 		*bad_input = true;
 		goto fail;

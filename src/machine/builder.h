@@ -29,6 +29,10 @@ struct machine_restore_opts {
 	const char *engine; /* NULL: the snapshot's */
 	const char *serial; /* NULL: stdio */
 	bool force;         /* use disks that changed since the snapshot */
+	/* Out: one line worth telling the user ("" for none), such as CPU
+	 * features the snapshot's CPU offered and this engine lacks. */
+	char *note;
+	size_t notelen;
 };
 struct machine *machine_restore(const struct machine_restore_opts *o, bool *bad_input, char *err, size_t errlen);
 /* The running VM: hand it to vm_run(). */

@@ -216,6 +216,14 @@ static int write_snapshot(struct vm *vm, struct snapshot *s, const char *tmp, st
 	for (int i = 0; i < vm->ncpus; i++)
 		if (vm_vcpu_get_state(vm, i, &s->cpu[i], err, errlen) < 0)
 			return -1;
+	/* The CPU model: what the guest may have probed and now uses. */
+	for (int i = 0; i < snap_cpuid_nleaves && vm->engine->vcpu_cpuid; i++) {
+		struct snap_cpuid *c = &s->cpuid[s->ncpuid];
+		c->leaf = snap_cpuid_leaves[i].leaf;
+		c->sub = snap_cpuid_leaves[i].sub;
+		if (vm->engine->vcpu_cpuid(vm->vcpus[0], c->leaf, c->sub, c->r) == 0)
+			s->ncpuid++;
+	}
 	if (disk_refs(c, s, err, errlen) < 0)
 		return -1;
 	if (mkdir(tmp, 0700) < 0) {

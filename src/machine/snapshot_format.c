@@ -14,10 +14,19 @@
 #define TAG_CONF        TAG('C', 'O', 'N', 'F')
 #define TAG_VCPU        TAG('V', 'C', 'P', 'U')
 #define TAG_DEVICE      TAG('D', 'E', 'V', 'S')
+#define TAG_CPU_MODEL   TAG('C', 'P', 'U', 'M')
 #define TAG_DISK        TAG('D', 'I', 'S', 'K')
 #define TAG_RAM         TAG('R', 'A', 'M', ' ')
 #define TAG_END         TAG('E', 'N', 'D', ' ')
 #define HEADER_LEN      16 /* magic, version, flags */
+
+const struct snap_cpuid_leaf snap_cpuid_leaves[] = {
+	{ 0x1, 0, { 0, 0, ~((1u << 27) | (1u << 31)), ~(1u << 9) } }, /* not OSXSAVE, hypervisor, APIC */
+	{ 0x7, 0, { 0, ~0u, ~(1u << 4), ~0u } },                      /* not OSPKE */
+	{ 0xd, 1, { ~0u, 0, 0, 0 } },                                 /* XSAVEOPT, XSAVEC, XGETBV1, XSAVES */
+	{ 0x80000001, 0, { 0, 0, ~0u, ~0u } },
+};
+const int snap_cpuid_nleaves = sizeof(snap_cpuid_leaves) / sizeof(snap_cpuid_leaves[0]);
 
 /* ---- vCPU state --------------------------------------------------------- */
 
@@ -233,6 +242,16 @@ void snapshot_encode(const struct snapshot *s, struct state_buf *b)
 		put_str(b, s->nets[i]);
 	section_end(b, at);
 
+	at = section_begin(b, TAG_CPU_MODEL);
+	st_put8(b, (uint8_t)s->ncpuid);
+	for (int i = 0; i < s->ncpuid; i++) {
+		st_put32(b, s->cpuid[i].leaf);
+		st_put32(b, s->cpuid[i].sub);
+		for (int j = 0; j < 4; j++)
+			st_put32(b, s->cpuid[i].r[j]);
+	}
+	section_end(b, at);
+
 	for (int i = 0; i < s->ndisks; i++) {
 		at = section_begin(b, TAG_DISK);
 		st_put8(b, (uint8_t)i);
@@ -302,7 +321,7 @@ static int decode_conf(struct state_reader *r, struct snapshot *s)
 int snapshot_decode(const uint8_t *data, size_t len, struct snapshot *s, char *err, size_t errlen)
 {
 	struct state_reader h = { .p = data, .len = len };
-	bool have_conf = false, have_ram = false, have_end = false;
+	bool have_conf = false, have_ram = false, have_end = false, have_cpu_model = false;
 	int ncpus_seen = 0, disks_seen = 0, order = 0;
 	uint8_t magic[8];
 
@@ -340,7 +359,12 @@ int snapshot_decode(const uint8_t *data, size_t len, struct snapshot *s, char *e
 			return bad(err, errlen, "snapshot is corrupt (section checksum)");
 		}
 		/* One order only (the encoder's), so a file has one meaning. */
-		int rank = tag == TAG_CONF ? 1 : tag == TAG_DISK ? 2 : tag == TAG_VCPU ? 3 : tag == TAG_DEVICE ? 4 : 5;
+		int rank = tag == TAG_CONF        ? 1
+		           : tag == TAG_CPU_MODEL ? 2
+		           : tag == TAG_DISK      ? 3
+		           : tag == TAG_VCPU      ? 4
+		           : tag == TAG_DEVICE    ? 5
+		                                  : 6;
 		const char *what = NULL;
 		if (rank < order) {
 			snapshot_free(s);
@@ -353,6 +377,24 @@ int snapshot_decode(const uint8_t *data, size_t len, struct snapshot *s, char *e
 				what = "snapshot configuration is malformed";
 			have_conf = true;
 			break;
+		case TAG_CPU_MODEL: {
+			uint8_t n = st_get8(&r);
+			if (!have_conf || have_cpu_model || n > SNAP_MAX_CPUID) {
+				what = "snapshot CPU model is malformed";
+				break;
+			}
+			have_cpu_model = true;
+			for (int i = 0; i < n; i++) {
+				s->cpuid[i].leaf = st_get32(&r);
+				s->cpuid[i].sub = st_get32(&r);
+				for (int j = 0; j < 4; j++)
+					s->cpuid[i].r[j] = st_get32(&r);
+			}
+			s->ncpuid = n;
+			if (!st_ok(&r))
+				what = "snapshot CPU model is malformed";
+			break;
+		}
 		case TAG_DISK: {
 			uint8_t i = st_get8(&r);
 			if (!have_conf || i != disks_seen || i >= s->ndisks) {
@@ -427,8 +469,8 @@ int snapshot_decode(const uint8_t *data, size_t len, struct snapshot *s, char *e
 	const char *what = NULL;
 	if (h.off != len)
 		what = "snapshot has bytes after its end section";
-	else if (!have_conf || !have_ram)
-		what = "snapshot lacks its configuration or RAM section";
+	else if (!have_conf || !have_ram || !have_cpu_model)
+		what = "snapshot lacks its configuration, CPU model or RAM section";
 	else if (ncpus_seen != s->ncpus)
 		what = "snapshot lacks a vCPU's state";
 	else if (disks_seen != s->ndisks)

@@ -33,6 +33,13 @@ struct snap_disk_ref {
 	uint32_t mtime_nsec;
 };
 
+/* A CPUID leaf the guest saw where the snapshot was taken: the CPU model. */
+#define SNAP_MAX_CPUID 16
+struct snap_cpuid {
+	uint32_t leaf, sub;
+	uint32_t r[4]; /* EAX EBX ECX EDX */
+};
+
 struct snap_device {
 	char id[32];
 	const uint8_t *blob; /* the device_save() envelope */
@@ -54,12 +61,24 @@ struct snapshot {
 	uint64_t mem_size;
 	int ncpus;
 	uint64_t clock_ns; /* the VM's time (vm_now) when it was taken */
+	struct snap_cpuid cpuid[SNAP_MAX_CPUID];
+	int ncpuid;
 	struct x86_state cpu[VM_MAX_CPUS];
 	struct snap_device dev[VM_MAX_DEVICES];
 	int ndevices;
 	uint64_t ram_data_pages; /* non-zero pages written to the memory file */
 	bool owns_strings;
 };
+
+/* The CPUID leaves a snapshot records (the feature leaves a guest probes)
+ * and, per register, the bits that are features (not state the CPU
+ * reflects, like OSXSAVE or the APIC bit). */
+struct snap_cpuid_leaf {
+	uint32_t leaf, sub;
+	uint32_t feature_mask[4];
+};
+extern const struct snap_cpuid_leaf snap_cpuid_leaves[];
+extern const int snap_cpuid_nleaves;
 
 /* Appends the state file for s to b (b->failed on allocation failure). */
 void snapshot_encode(const struct snapshot *s, struct state_buf *b);

@@ -40,6 +40,9 @@ static void sample(struct snapshot *s)
 	s->mem_size = 64ULL << 20;
 	s->ncpus = 2;
 	s->clock_ns = 123456789012ULL;
+	s->ncpuid = 2;
+	s->cpuid[0] = (struct snap_cpuid){ 1, 0, { 0x806c1, 0x800, 0xfeda3203, 0x178bfbff } };
+	s->cpuid[1] = (struct snap_cpuid){ 7, 0, { 0, 0x9c2fbb, 0x4, 0 } };
 	for (int i = 0; i < 2; i++) {
 		x86_state_flat32(&s->cpu[i]);
 		s->cpu[i].parts = X86_STATE_ALL;
@@ -95,6 +98,8 @@ static void round_trip(void **state)
 	assert_int_equal(got->ncpus, 2);
 	assert_int_equal(got->clock_ns, want->clock_ns);
 	assert_int_equal(got->ram_data_pages, 77);
+	assert_int_equal(got->ncpuid, 2);
+	assert_memory_equal(got->cpuid, want->cpuid, 2 * sizeof(want->cpuid[0]));
 	for (int i = 0; i < 2; i++) {
 		/* Field by field on disk; the structs compare whole (padding zeroed on both sides). */
 		struct x86_state w;
