@@ -139,6 +139,9 @@ struct vm {
 	char name[72];
 	bool user_paused;        /* by the control API's stop (control thread only) */
 	const char *exit_reason; /* for the SHUTDOWN event */
+	/* --restore: host time from reading the snapshot to starting the vCPUs
+	 * (0: booted), for query-metrics. */
+	uint64_t restore_ns;
 };
 
 /* The VM's core: memory, buses, timers, clock, the event loop's fds; no

@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -220,6 +221,43 @@ static struct json_object *build_read(char **argv, char *err, size_t errlen)
 	return a;
 }
 
+static bool stop_arg; /* --stop, for snapshot */
+
+/* The VM resolves the directory in its own working directory: send it
+ * absolute. */
+static struct json_object *build_snapshot(char **argv, char *err, size_t errlen)
+{
+	char dir[4096], cwd[4096];
+	if (!*argv[0]) {
+		snprintf(err, errlen, "snapshot: the directory name is empty");
+		return NULL;
+	}
+	if (argv[0][0] == '/') {
+		snprintf(dir, sizeof(dir), "%s", argv[0]);
+	} else if (!getcwd(cwd, sizeof(cwd)) ||
+	           (size_t)snprintf(dir, sizeof(dir), "%s/%s", cwd, argv[0]) >= sizeof(dir)) {
+		snprintf(err, errlen, "snapshot: cannot make '%s' an absolute path", argv[0]);
+		return NULL;
+	}
+	struct json_object *a = json_object_new_object();
+	json_object_object_add(a, "dir", json_object_new_string(dir));
+	json_object_object_add(a, "stop", json_object_new_boolean(stop_arg));
+	return a;
+}
+
+static void print_snapshot(struct json_object *ret)
+{
+	struct json_object *d, *ram, *data, *st, *ms;
+	if (!json_object_object_get_ex(ret, "dir", &d) || !json_object_object_get_ex(ret, "ram-bytes", &ram) ||
+	    !json_object_object_get_ex(ret, "ram-data-bytes", &data) ||
+	    !json_object_object_get_ex(ret, "state-bytes", &st) || !json_object_object_get_ex(ret, "write-ms", &ms))
+		return;
+	printf("%s: %lld MiB of RAM (%lld MiB written), %lld KiB of state, guest paused %.1f ms\n",
+	       json_object_get_string(d), (long long)(json_object_get_int64(ram) >> 20),
+	       (long long)(json_object_get_int64(data) >> 20), (long long)(json_object_get_int64(st) >> 10),
+	       json_object_get_double(ms));
+}
+
 static const struct verb verbs[] = {
 	{ "status", "", "running, paused or shut down", "query-status", 0, NULL, print_status },
 	{ "info", "", "name, pid, engine, vCPUs, memory", "query-vm", 0, NULL, print_info },
@@ -237,6 +275,8 @@ static const struct verb verbs[] = {
 	{ "files", "PID", "a process's open files", "query-files", 1, build_files, print_files },
 	{ "sym", "NAME|ADDR", "a kernel or module symbol, or the one at ADDR", "query-symbol", 1, build_sym,
 	  print_sym },
+	{ "snapshot", "DIR", "save the machine to DIR (a new directory); --stop: stay paused", "snapshot", 1,
+	  build_snapshot, print_snapshot },
 	{ "read", "ADDR LEN", "guest memory (kernel, or --pid PID's), as a hex dump", "read-memory", 2, build_read,
 	  print_read },
 };
@@ -249,7 +289,8 @@ void usage_ctl(void)
 		printf("  %-10s %-12s %s\n", verbs[i].name, verbs[i].args, verbs[i].help);
 	printf("  %-10s %-12s %s\n", "events", "", "print the VM's events as they happen");
 	printf("  --json     print the reply as JSON\n"
-	       "  --pid PID  for read: that process's memory (default: the kernel's)\n");
+	       "  --pid PID  for read: that process's memory (default: the kernel's)\n"
+	       "  --stop     for snapshot: leave the VM paused (resume, or quit it)\n");
 }
 
 static int ctl_error(int status, const char *fmt, const char *arg)
@@ -298,6 +339,7 @@ int cmd_ctl(int argc, char **argv)
 	static const struct option opts[] = { { "json", no_argument, 0, 'j' },
 		                              { "help", no_argument, 0, 'h' },
 		                              { "pid", required_argument, 0, 'p' },
+		                              { "stop", no_argument, 0, 's' },
 		                              { 0 } };
 	bool json = false;
 	char path[512], err[512];
@@ -319,6 +361,7 @@ int cmd_ctl(int argc, char **argv)
 			pid_arg = (int)v;
 			break;
 		}
+		case 's': stop_arg = true; break;
 		case 'h': usage_ctl(); return 0;
 		default:
 			return ctl_error(EXIT_USAGE, "unknown option '%s' (try symbiont ctl --help)", argv[optind - 1]);

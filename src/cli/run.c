@@ -36,6 +36,9 @@ void usage_run(void)
 	       "  --metrics tcp:HOST:PORT  Prometheus metrics at http://HOST:PORT/metrics\n"
 	       "  --sched period=P,slice=S  reserve S of CPU every P for each vCPU (VSched; units\n"
 	       "                         us ms s), admitted against the other VMs of this host\n"
+	       "  --restore DIR          bring back the machine a snapshot (symbiont ctl NAME snapshot DIR)\n"
+	       "                         holds; takes --engine, --serial, --api, --name, --metrics only\n"
+	       "  --force                with --restore: use disks that changed since the snapshot\n"
 	       "\n"
 	       "exit status: guest power-off 0, debug-exit port 0xf4 value v: (v<<1)|1,\n"
 	       "usage error 2, any other failure 1\n",
@@ -78,7 +81,9 @@ int cmd_run(int argc, char **argv)
 		OPT_NAME,
 		OPT_SYSTEM_MAP,
 		OPT_METRICS,
-		OPT_SCHED
+		OPT_SCHED,
+		OPT_RESTORE,
+		OPT_FORCE
 	};
 	static const struct option opts[] = {
 		{ "engine", required_argument, 0, OPT_ENGINE },
@@ -97,15 +102,20 @@ int cmd_run(int argc, char **argv)
 		{ "system-map", required_argument, 0, OPT_SYSTEM_MAP },
 		{ "metrics", required_argument, 0, OPT_METRICS },
 		{ "sched", required_argument, 0, OPT_SCHED },
+		{ "restore", required_argument, 0, OPT_RESTORE },
+		{ "force", no_argument, 0, OPT_FORCE },
 		{ 0, 0, 0, 0 },
 	};
 	struct vm_config cfg = { .engine = "auto", .mem_size = 512ULL << 20, .ncpus = 1, .serial = "stdio" };
 	char err[512] = "", api_path[512] = "";
-	const char *api = NULL, *name = NULL;
+	const char *api = NULL, *name = NULL, *restore = NULL;
+	const char *machine_opt = NULL; /* the first option that shapes the machine (not with --restore) */
+	bool force = false, engine_given = false;
 	struct cli_guest guest;
 	struct machine *m;
 	struct vm *vm;
 	int c, status;
+	uint64_t restore_t0 = 0;
 
 	opterr = 0;
 	optind = 1;
@@ -118,7 +128,10 @@ int cmd_run(int argc, char **argv)
 				return usage_error(msg, optarg);
 			}
 			cfg.engine = optarg;
+			engine_given = true;
 			break;
+		case OPT_RESTORE: restore = optarg; break;
+		case OPT_FORCE: force = true; break;
 		case OPT_KERNEL: cfg.kernel = optarg; break;
 		case OPT_INITRD: cfg.initrd = optarg; break;
 		case OPT_APPEND: cfg.append = optarg; break;
@@ -184,18 +197,45 @@ int cmd_run(int argc, char **argv)
 		case ':': return usage_error("option '%s' needs an argument", argv[optind - 1]);
 		default: return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
+		if (c == OPT_KERNEL || c == OPT_INITRD || c == OPT_APPEND || c == OPT_MEM || c == OPT_CPUS ||
+		    c == OPT_DISK || c == OPT_NET || c == OPT_VSOCK || c == OPT_SYSTEM_MAP)
+			machine_opt = machine_opt ? machine_opt : argv[optind - 1];
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
-	if (machine_config_check(&cfg, err, sizeof(err)) < 0)
-		return usage_error("%s", err);
-
-	if (cli_default_guest(&cfg, &guest, err, sizeof(err)) < 0 || !(m = machine_build(&cfg, err, sizeof(err)))) {
-		fprintf(stderr, "symbiont: %s\n", err[0] ? err : "cannot create the VM");
-		cli_guest_free(&guest);
-		return 1;
+	if (restore && machine_opt)
+		return usage_error("%s: --restore takes the machine from the snapshot", machine_opt);
+	if (force && !restore)
+		return usage_error("%s: only with --restore", "--force");
+	memset(&guest, 0, sizeof(guest));
+	if (restore) {
+		struct machine_restore_opts ro = {
+			.dir = restore, .engine = engine_given ? cfg.engine : NULL, .serial = cfg.serial, .force = force
+		};
+		bool bad_input;
+		char note[512] = "";
+		ro.note = note;
+		ro.notelen = sizeof(note);
+		restore_t0 = host_clock_ns();
+		if (!(m = machine_restore(&ro, &bad_input, err, sizeof(err)))) {
+			fprintf(stderr, "symbiont: %s\n", err[0] ? err : "cannot restore the VM");
+			return bad_input ? EXIT_USAGE : 1;
+		}
+		vm = machine_vm(m);
+		vm->cfg.metrics = cfg.metrics;
+		if (note[0])
+			fprintf(stderr, "symbiont: note: %s\n", note);
+	} else {
+		if (machine_config_check(&cfg, err, sizeof(err)) < 0)
+			return usage_error("%s", err);
+		if (cli_default_guest(&cfg, &guest, err, sizeof(err)) < 0 ||
+		    !(m = machine_build(&cfg, err, sizeof(err)))) {
+			fprintf(stderr, "symbiont: %s\n", err[0] ? err : "cannot create the VM");
+			cli_guest_free(&guest);
+			return 1;
+		}
+		vm = machine_vm(m);
 	}
-	vm = machine_vm(m);
 	if (api || name) {
 		if (api)
 			snprintf(api_path, sizeof(api_path), "%s", api);
@@ -206,10 +246,13 @@ int cmd_run(int argc, char **argv)
 				snprintf(err, sizeof(err), "a VM named '%s' is already running", name);
 			goto fail;
 		}
+		machine_control_register(m);
 	}
 	if (vsched_admit(vm, err, sizeof(err)) < 0)
 		goto fail;
 	services_start(vm);
+	if (restore_t0)
+		vm->restore_ns = host_clock_ns() - restore_t0;
 	status = vm_run(vm);
 	vsched_stop(vm);
 	/* The socket first (SHUTDOWN is out by now): no command may reach a

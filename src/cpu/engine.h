@@ -58,6 +58,10 @@ struct engine_ops {
 	/* Optional: the vCPU's counters (instructions, exits by reason, time
 	 * run...), callable from any thread (values may be a moment old). */
 	void (*vcpu_stats)(struct vcpu *cpu, device_stat_fn emit, void *ctx);
+	/* Optional: the CPUID leaf (sub-leaf sub) this vCPU's guest sees, as
+	 * EAX EBX ECX EDX, for the CPU model a snapshot records; -1 when it
+	 * cannot be told. */
+	int (*vcpu_cpuid)(struct vcpu *cpu, uint32_t leaf, uint32_t sub, uint32_t out[4]);
 	/* The vCPU event types it delivers (SYM_EV_BIT()s of symbiont/event.h's
 	 * SYM_EV_VCPU_MASK); subscribing to another is refused. */
 	unsigned events;

@@ -9,8 +9,14 @@
  * virtio-vsock for --vsock), the loader (it needs the ACPI tables'
  * address), then the vCPUs with the loader's entry state on the boot one.
  * machine_destroy undoes it in reverse. */
+#include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "boot/boot.h"
 #include "cpu/engine.h"
@@ -21,6 +27,8 @@
 #include "hw/virtio/rng.h"
 #include "hw/virtio/vsock.h"
 #include "machine/builder.h"
+#include "machine/snapshot.h"
+#include "machine/snapshot_format.h"
 #include "host/net.h"
 #include "symbiont/memory.h"
 
@@ -36,6 +44,12 @@ struct machine {
 	struct vm *vm;
 	struct board *board;
 	struct virtio_set virtio;
+	/* Restored machines: the decoded snapshot (vm->cfg's strings point
+	 * into it), its state file's bytes (device blobs point there) and the
+	 * memory file guest RAM is mapped from. */
+	struct snapshot *snap;
+	uint8_t *snap_data;
+	int mem_fd;
 };
 
 bool machine_engine_known(const char *name)
@@ -143,36 +157,35 @@ static int load_kernel(struct machine *m, struct x86_state *bsp, char *err, size
 	return boot_load_files(&m->vm->mem, c->kernel, c->initrd, &bi, bsp, err, errlen);
 }
 
-struct machine *machine_build(const struct vm_config *cfg, char *err, size_t errlen)
+/* Everything but the guest's contents: the core, engine, board, devices and
+ * vCPUs at power-on.  restore_map (or NULL) is called between the core and
+ * the engine, so an engine that maps guest RAM (KVM) maps the final
+ * mapping. */
+static int build_hardware(struct machine *m, const struct vm_config *cfg,
+                          int (*restore_map)(struct machine *m, char *err, size_t errlen), char *err, size_t errlen)
 {
-	struct machine *m = calloc(1, sizeof(*m));
-	struct x86_state bsp;
 	struct vm *vm;
 
-	if (!m) {
-		snprintf(err, errlen, "out of memory");
-		return NULL;
-	}
 	if (!(vm = m->vm = vm_new(cfg, err, errlen)))
-		goto fail;
+		return -1;
+	if (restore_map && restore_map(m, err, errlen) < 0)
+		return -1;
 	vm->engine = engine_select(cfg->engine, err, errlen);
 	if (!vm->engine)
-		goto fail;
+		return -1;
 	if (vm->engine->init(vm, err, errlen) < 0) {
 		vm->engine = NULL; /* init cleaned up after itself */
-		goto fail;
+		return -1;
 	}
 	if (!(m->board = board_init(vm, !vm->engine->has_irqchip, err, errlen)))
-		goto fail;
+		return -1;
 	if (virtio_init(m, err, errlen) < 0)
-		goto fail;
-	if (load_kernel(m, &bsp, err, errlen) < 0)
-		goto fail;
+		return -1;
 	for (int i = 0; i < vm->ncpus; i++) {
 		struct vcpu *c = calloc(1, sizeof(*c));
 		if (!c) {
 			snprintf(err, errlen, "out of memory");
-			goto fail;
+			return -1;
 		}
 		c->vm = vm;
 		c->id = i;
@@ -180,17 +193,308 @@ struct machine *machine_build(const struct vm_config *cfg, char *err, size_t err
 		if (vm->engine->vcpu_init(c, err, errlen) < 0) {
 			free(c);
 			vm->vcpus[i] = NULL;
-			goto fail;
+			return -1;
 		}
 	}
-	if (vm->engine->vcpu_set_state(vm->vcpus[0], &bsp) < 0) {
-		snprintf(err, errlen, "%s: cannot set the boot vCPU's state", vm->engine->name);
+	return 0;
+}
+
+struct machine *machine_build(const struct vm_config *cfg, char *err, size_t errlen)
+{
+	struct machine *m = calloc(1, sizeof(*m));
+	struct x86_state bsp;
+
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	m->mem_fd = -1;
+	if (build_hardware(m, cfg, NULL, err, errlen) < 0)
+		goto fail;
+	if (load_kernel(m, &bsp, err, errlen) < 0)
+		goto fail;
+	if (m->vm->engine->vcpu_set_state(m->vm->vcpus[0], &bsp) < 0) {
+		snprintf(err, errlen, "%s: cannot set the boot vCPU's state", m->vm->engine->name);
 		goto fail;
 	}
 	return m;
 fail:
 	machine_destroy(m);
 	return NULL;
+}
+
+/* ---- restore ------------------------------------------------------------ */
+
+/* The whole state file, bounded: a file larger than any snapshot we write is
+ * refused before it is read. */
+static uint8_t *read_state_file(const char *path, size_t *len, char *err, size_t errlen)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	struct stat st;
+	uint8_t *buf = NULL;
+	size_t got = 0;
+
+	if (fd < 0 || fstat(fd, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size < 0 || (uint64_t)st.st_size > SNAP_MAX_STATE) {
+		snprintf(err, errlen, "%s: not a snapshot state file (size %lld)", path, (long long)st.st_size);
+		goto out;
+	}
+	if (!(buf = malloc((size_t)st.st_size + 1))) {
+		snprintf(err, errlen, "out of memory");
+		goto out;
+	}
+	while (got < (size_t)st.st_size) {
+		ssize_t r = read(fd, buf + got, (size_t)st.st_size - got);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r <= 0) {
+			snprintf(err, errlen, "%s: %s", path, r < 0 ? strerror(errno) : "shorter than it was");
+			free(buf);
+			buf = NULL;
+			goto out;
+		}
+		got += (size_t)r;
+	}
+	*len = got;
+out:
+	if (fd >= 0)
+		close(fd);
+	return buf;
+}
+
+/* Disks are referenced, not copied: the guest's page cache in the snapshot
+ * matches the disk as it was, so a disk changed since is refused. */
+static int check_disks(const struct snapshot *s, bool force, char *err, size_t errlen)
+{
+	for (int i = 0; i < s->ndisks; i++) {
+		char path[4200];
+		struct stat st;
+		const struct snap_disk_ref *d = &s->disk_ref[i];
+		snprintf(path, sizeof(path), "%.*s", (int)strcspn(s->disks[i], ","), s->disks[i]);
+		if (stat(path, &st) < 0) {
+			snprintf(err, errlen, "disk %s: %s", path, strerror(errno));
+			return -1;
+		}
+		if (force)
+			continue;
+		if ((uint64_t)st.st_size != d->size || st.st_mtim.tv_sec != d->mtime_sec ||
+		    (uint32_t)st.st_mtim.tv_nsec != d->mtime_nsec) {
+			snprintf(err, errlen,
+			         "disk %s changed since the snapshot (size or mtime); --force uses it anyway", path);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+/* Between the VM's core and its engine: guest RAM becomes a private mapping
+ * of the memory file (pages load when first touched, writes stay in this
+ * process), and the VM's clock continues from the snapshot's time. */
+static int restore_map(struct machine *m, char *err, size_t errlen)
+{
+	struct vm *vm = m->vm;
+	void *p = mmap(vm->mem.host, vm->mem.size, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_FIXED | MAP_NORESERVE,
+	               m->mem_fd, 0);
+	if (p == MAP_FAILED) {
+		snprintf(err, errlen, "mapping the snapshot's memory: %s", strerror(errno));
+		return -1;
+	}
+	atomic_store(&vm->time_stopped, vm_clock_read(&vm->clock) - m->snap->clock_ns);
+	return 0;
+}
+
+/* The interrupt controller models exist only where the engine has no
+ * irqchip of its own (emu): their state is skipped across engines. */
+static bool irqchip_model(const char *id)
+{
+	size_t n = strcspn(id, ".");
+	return (n == 3 && !strncmp(id, "pic", 3)) || (n == 6 && !strncmp(id, "ioapic", 6));
+}
+
+/* The features the snapshot's CPU offered that this engine's does not, as
+ * one line in note ("" when none or when the engine cannot tell): a guest
+ * that probed them before the snapshot may use them and fault.  Not a
+ * refusal: the engines' models differ (kvm offers the host's features, emu
+ * its own), and most guests that move do not use the difference. */
+static void cpu_model_note(struct vm *vm, const struct snapshot *s, char *note, size_t notelen)
+{
+	size_t at = 0;
+	static const char reg[] = "abcd";
+
+	if (!note || !notelen)
+		return;
+	note[0] = 0;
+	for (int i = 0; i < s->ncpuid && vm->engine->vcpu_cpuid; i++) {
+		const struct snap_cpuid *c = &s->cpuid[i];
+		uint32_t here[4];
+		for (int l = 0; l < snap_cpuid_nleaves; l++) {
+			const struct snap_cpuid_leaf *f = &snap_cpuid_leaves[l];
+			if (f->leaf != c->leaf || f->sub != c->sub ||
+			    vm->engine->vcpu_cpuid(vm->vcpus[0], c->leaf, c->sub, here) < 0)
+				continue;
+			for (int r = 0; r < 4; r++) {
+				uint32_t missing = c->r[r] & ~here[r] & f->feature_mask[r];
+				if (missing && at < notelen)
+					at += (size_t)snprintf(note + at, notelen - at, " %#x.%u e%cx %#x", c->leaf,
+					                       c->sub, reg[r], missing);
+			}
+		}
+	}
+	if (note[0]) {
+		char list[200];
+		snprintf(list, sizeof(list), "%s", note);
+		snprintf(
+		        note, notelen,
+		        "the snapshot's CPU (%s) offered features the %s engine lacks (leaf.sub register bits:%s); a guest "
+		        "that uses them will fault",
+		        s->engine, vm->engine->name, list);
+	}
+}
+
+static int load_devices(struct vm *vm, const struct snapshot *s, char *err, size_t errlen)
+{
+	int rc = 0;
+	char why[256];
+
+	pthread_mutex_lock(&vm->io_lock);
+	for (int i = 0; i < s->ndevices && rc == 0; i++) {
+		const struct vm_device *d = vm_device_find(vm, s->dev[i].id);
+		if (!d) {
+			if (irqchip_model(s->dev[i].id))
+				continue;
+			snprintf(err, errlen, "snapshot has device %s, which this machine lacks", s->dev[i].id);
+			rc = -1;
+		} else if (device_load(d->ops, d->dev, s->dev[i].blob, s->dev[i].len, why, sizeof(why)) < 0) {
+			snprintf(err, errlen, "snapshot device %s: %s", s->dev[i].id, why);
+			rc = -1;
+		}
+	}
+	for (int i = 0; i < vm_device_count(vm) && rc == 0; i++) {
+		const struct vm_device *d = vm_device_at(vm, i);
+		bool found = false;
+		for (int j = 0; j < s->ndevices; j++)
+			found |= !strcmp(s->dev[j].id, d->id);
+		if (!found && !irqchip_model(d->id)) {
+			snprintf(err, errlen, "snapshot lacks the state of device %s", d->id);
+			rc = -1;
+		}
+	}
+	pthread_mutex_unlock(&vm->io_lock);
+	return rc;
+}
+
+/* Reads and checks the snapshot, the memory file and the disks: every
+ * failure here is the input's (*bad_input). */
+static int restore_inputs(struct machine *m, const struct machine_restore_opts *o, struct vm_config *cfg, char *err,
+                          size_t errlen)
+{
+	char path[4200], why[256];
+	size_t len = 0;
+	struct stat st;
+	struct snapshot *s;
+
+	snprintf(path, sizeof(path), "%s/%s", o->dir, SNAP_STATE_FILE);
+	if (!(m->snap_data = read_state_file(path, &len, err, errlen)))
+		return -1;
+	if (!(s = m->snap = calloc(1, sizeof(*m->snap)))) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (snapshot_decode(m->snap_data, len, s, why, sizeof(why)) < 0) {
+		free(m->snap);
+		m->snap = NULL;
+		snprintf(err, errlen, "%s: %s", path, why);
+		return -1;
+	}
+	*cfg = (struct vm_config){ .engine = o->engine ? o->engine : s->engine,
+		                   .kernel = s->kernel,
+		                   .initrd = s->initrd,
+		                   .append = s->append,
+		                   .mem_size = s->mem_size,
+		                   .ncpus = s->ncpus,
+		                   .serial = o->serial ? o->serial : "stdio",
+		                   .ndisks = s->ndisks,
+		                   .nnets = s->nnets,
+		                   .vsock = s->vsock,
+		                   .system_map = s->system_map };
+	memcpy(cfg->disks, s->disks, sizeof(cfg->disks));
+	memcpy(cfg->nets, s->nets, sizeof(cfg->nets));
+	if (!engine_known(cfg->engine)) {
+		snprintf(err, errlen, "%s: engine '%.32s' is not one of %s", path, s->engine, engine_names);
+		return -1;
+	}
+	if (machine_config_check(cfg, why, sizeof(why)) < 0) {
+		snprintf(err, errlen, "%s: %s", path, why);
+		return -1;
+	}
+	if (check_disks(s, o->force, err, errlen) < 0)
+		return -1;
+	snprintf(path, sizeof(path), "%s/%s", o->dir, SNAP_MEMORY_FILE);
+	m->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (m->mem_fd < 0 || fstat(m->mem_fd, &st) < 0) {
+		snprintf(err, errlen, "%s: %s", path, strerror(errno));
+		return -1;
+	}
+	/* A shorter file would fault the VMM (SIGBUS) when the guest reaches its end. */
+	if (!S_ISREG(st.st_mode) || (uint64_t)st.st_size != s->mem_size) {
+		snprintf(err, errlen, "%s: %lld bytes, the snapshot's RAM is %llu", path, (long long)st.st_size,
+		         (unsigned long long)s->mem_size);
+		return -1;
+	}
+	return 0;
+}
+
+struct machine *machine_restore(const struct machine_restore_opts *o, bool *bad_input, char *err, size_t errlen)
+{
+	struct machine *m = calloc(1, sizeof(*m));
+	struct vm_config cfg;
+	struct vm *vm;
+
+	*bad_input = false;
+	if (!m) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	m->mem_fd = -1;
+	if (restore_inputs(m, o, &cfg, err, errlen) < 0) {
+		*bad_input = true;
+		goto fail;
+	}
+	if (build_hardware(m, &cfg, restore_map, err, errlen) < 0)
+		goto fail;
+	vm = m->vm;
+	/* The board wrote its tables into RAM as at power-on: map the file
+	 * again over them (the guest may have reused that memory since). */
+	if (restore_map(m, err, errlen) < 0)
+		goto fail;
+	if (vm->mem.low_size)
+		vm_mem_written(vm, 0, vm->mem.low_size);
+	if (vm->mem.size > vm->mem.low_size)
+		vm_mem_written(vm, MEM_4G, vm->mem.size - vm->mem.low_size);
+	cpu_model_note(vm, m->snap, o->note, o->notelen);
+	if (load_devices(vm, m->snap, err, errlen) < 0) {
+		*bad_input = true;
+		goto fail;
+	}
+	for (int i = 0; i < vm->ncpus; i++) {
+		if (vm->engine->vcpu_set_state(vm->vcpus[i], &m->snap->cpu[i]) < 0) {
+			snprintf(err, errlen, "snapshot vCPU %d: the %s engine refused its state", i, vm->engine->name);
+			*bad_input = true;
+			goto fail;
+		}
+	}
+	return m;
+fail:
+	machine_destroy(m);
+	return NULL;
+}
+
+void machine_control_register(struct machine *m)
+{
+	snapshot_control_register(m->vm);
 }
 
 struct vm *machine_vm(struct machine *m)
@@ -220,5 +524,11 @@ void machine_destroy(struct machine *m)
 	if (vm && vm->engine && vm->engine->destroy)
 		vm->engine->destroy(vm);
 	vm_free(vm);
+	if (m->snap)
+		snapshot_free(m->snap);
+	free(m->snap);
+	free(m->snap_data);
+	if (m->mem_fd >= 0)
+		close(m->mem_fd);
 	free(m);
 }

@@ -18,8 +18,28 @@ struct machine;
 /* cfg->kernel is required (the command line finds the default guest).  NULL
  * with a one-line reason in err. */
 struct machine *machine_build(const struct vm_config *cfg, char *err, size_t errlen);
+/* A second way to build: the machine a snapshot directory holds
+ * (docs/snapshot.md), rebuilt from its recorded configuration on engine
+ * (NULL: the one it was taken on), its devices and vCPUs loaded, guest RAM
+ * mapped from the snapshot's memory file.  NULL with one line in err;
+ * *bad_input then tells a bad snapshot, a changed disk or a bad option
+ * (usage/input error) from a host failure. */
+struct machine_restore_opts {
+	const char *dir;
+	const char *engine; /* NULL: the snapshot's */
+	const char *serial; /* NULL: stdio */
+	bool force;         /* use disks that changed since the snapshot */
+	/* Out: one line worth telling the user ("" for none), such as CPU
+	 * features the snapshot's CPU offered and this engine lacks. */
+	char *note;
+	size_t notelen;
+};
+struct machine *machine_restore(const struct machine_restore_opts *o, bool *bad_input, char *err, size_t errlen);
 /* The running VM: hand it to vm_run(). */
 struct vm *machine_vm(struct machine *m);
+/* The machine's own commands on the VM's control socket (after
+ * vm_control_open): snapshot {dir, stop}. */
+void machine_control_register(struct machine *m);
 /* With the vCPUs stopped (vm_run returned, or never called). */
 void machine_destroy(struct machine *m);
 

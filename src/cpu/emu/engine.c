@@ -453,6 +453,12 @@ static void emu_destroy(struct vm *vm)
 	vm->engine_priv = NULL;
 }
 
+static int emu_vcpu_cpuid(struct vcpu *v, uint32_t leaf, uint32_t sub, uint32_t out[4])
+{
+	emu_cpuid(v->priv, leaf, sub, out);
+	return 0;
+}
+
 const struct engine_ops emu_engine_ops = {
 	.name = "emu",
 	.has_irqchip = false,
@@ -469,4 +475,5 @@ const struct engine_ops emu_engine_ops = {
 	.vcpu_destroy = emu_vcpu_destroy,
 	.destroy = emu_destroy,
 	.mem_written = emu_mem_written,
+	.vcpu_cpuid = emu_vcpu_cpuid,
 };

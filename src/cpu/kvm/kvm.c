@@ -1021,6 +1021,28 @@ static void kvm_vcpu_kick(struct vcpu *cpu)
 	pthread_kill(cpu->thread, KICK_SIGNAL);
 }
 
+/* The table vcpu_init gave KVM_SET_CPUID2, built again (it is a function of
+ * the host's supported CPUID, the vCPU's id and count and the TSC rate). */
+static int kvm_vcpu_cpuid(struct vcpu *cpu, uint32_t leaf, uint32_t sub, uint32_t out[4])
+{
+	struct kvm_vm *k = kvm_of(cpu->vm);
+	struct kvm_vcpu *kc = cpu->priv;
+	int ncpus = cpu->vm->ncpus > 0 ? cpu->vm->ncpus : 1;
+	int tsc_khz = ioctl(kc->fd, KVM_GET_TSC_KHZ, 0);
+	struct kvm_cpuid2 *c = build_cpuid(k->supported, cpu->id, ncpus, tsc_khz > 0 ? (uint32_t)tsc_khz : 0);
+
+	memset(out, 0, 4 * sizeof(out[0]));
+	for (uint32_t i = 0; c && i < c->nent; i++) {
+		const struct kvm_cpuid_entry2 *e = &c->entries[i];
+		if (e->function == leaf && (e->index == sub || !(e->flags & KVM_CPUID_FLAG_SIGNIFCANT_INDEX))) {
+			out[0] = e->eax, out[1] = e->ebx, out[2] = e->ecx, out[3] = e->edx;
+			break;
+		}
+	}
+	free(c);
+	return c ? 0 : -1; /* a leaf KVM does not list reads as zeros */
+}
+
 const struct engine_ops kvm_engine_ops = {
 	.name = "kvm",
 	.has_irqchip = true,
@@ -1033,4 +1055,5 @@ const struct engine_ops kvm_engine_ops = {
 	.vcpu_stats = kvm_vcpu_stats,
 	.vcpu_destroy = kvm_vcpu_destroy,
 	.destroy = kvm_destroy,
+	.vcpu_cpuid = kvm_vcpu_cpuid,
 };

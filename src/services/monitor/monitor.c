@@ -88,6 +88,8 @@ static void collect(struct vm *vm, metric_fn fn, void *ctx)
 	vsched_mode(vm, &sched);
 	fn(ctx, "vm", "", "sched_period_ns", sched.period_ns);
 	fn(ctx, "vm", "", "sched_slice_ns", sched.slice_ns);
+	if (vm->restore_ns)
+		fn(ctx, "vm", "", "restore_ns", vm->restore_ns);
 	sym_event_stats(vm, &es);
 	for (int t = 0; t < SYM_EV_TYPES; t++) {
 		char key[48];

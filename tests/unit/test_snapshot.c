@@ -1,0 +1,279 @@
+/* The snapshot format (src/machine/snapshot_format.c) and the machine's
+ * snapshot and restore paths: a state file round-trips field for field;
+ * every truncation and every flipped byte of one is refused with a
+ * message; a file that is not a snapshot is refused; and a machine
+ * snapshotted to a directory comes back from it with the same RAM, device
+ * states and vCPU state, zero pages left as holes in the memory file. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "cpu/engine.h"
+#include "machine/builder.h"
+#include "machine/snapshot.h"
+#include "machine/snapshot_format.h"
+
+static const uint8_t blob_a[] = { 'S', 'Y', 'M', 'D', 1, 2, 3 };
+static const uint8_t blob_b[] = { 9, 8, 7, 6, 5 };
+
+static void sample(struct snapshot *s)
+{
+	memset(s, 0, sizeof(*s));
+	s->engine = "emu";
+	s->kernel = "/boot/vmlinuz";
+	s->append = "console=ttyS0 quiet";
+	s->ndisks = 2;
+	s->disks[0] = "/tmp/a.img";
+	s->disks[1] = "/tmp/b.img,ro,serial=XY";
+	s->disk_ref[0] = (struct snap_disk_ref){ 1 << 20, 1700000000, 123 };
+	s->disk_ref[1] = (struct snap_disk_ref){ 2 << 20, 1700000001, 999999999 };
+	s->nnets = 1;
+	s->nets[0] = "user";
+	s->mem_size = 64ULL << 20;
+	s->ncpus = 2;
+	s->clock_ns = 123456789012ULL;
+	s->ncpuid = 2;
+	s->cpuid[0] = (struct snap_cpuid){ 1, 0, { 0x806c1, 0x800, 0xfeda3203, 0x178bfbff } };
+	s->cpuid[1] = (struct snap_cpuid){ 7, 0, { 0, 0x9c2fbb, 0x4, 0 } };
+	for (int i = 0; i < 2; i++) {
+		x86_state_flat32(&s->cpu[i]);
+		s->cpu[i].parts = X86_STATE_ALL;
+		s->cpu[i].gpr[X86_RBX] = 0x1000u + (unsigned)i;
+		s->cpu[i].msr.lstar = 0xffffffff81000000ULL;
+		s->cpu[i].msr.mtrr_var[15] = 0xabcdef;
+		s->cpu[i].fxsave[300] = 0x5a;
+		s->cpu[i].lapic[0x20 + 3] = (uint8_t)i;
+		s->cpu[i].ev.mp_state = i ? X86_MP_WAIT_SIPI : X86_MP_RUNNABLE;
+		s->cpu[i].dr7 = 0x400;
+	}
+	s->ndevices = 2;
+	snprintf(s->dev[0].id, sizeof(s->dev[0].id), "pic.1");
+	s->dev[0].blob = blob_a, s->dev[0].len = sizeof(blob_a);
+	snprintf(s->dev[1].id, sizeof(s->dev[1].id), "virtio-blk.0");
+	s->dev[1].blob = blob_b, s->dev[1].len = sizeof(blob_b);
+	s->ram_data_pages = 77;
+}
+
+static struct state_buf encoded_sample(void)
+{
+	struct snapshot *s = calloc(1, sizeof(*s));
+	struct state_buf b = { 0 };
+	assert_non_null(s);
+	sample(s);
+	snapshot_encode(s, &b);
+	assert_false(b.failed);
+	free(s);
+	return b;
+}
+
+static void round_trip(void **state)
+{
+	(void)state;
+	struct snapshot *want = calloc(1, sizeof(*want)), *got = calloc(1, sizeof(*got));
+	struct state_buf b = { 0 };
+	char err[256];
+
+	sample(want);
+	snapshot_encode(want, &b);
+	assert_int_equal(snapshot_decode(b.data, b.len, got, err, sizeof(err)), 0);
+	assert_string_equal(got->engine, "emu");
+	assert_string_equal(got->kernel, "/boot/vmlinuz");
+	assert_null(got->initrd);
+	assert_string_equal(got->append, want->append);
+	assert_int_equal(got->ndisks, 2);
+	assert_string_equal(got->disks[1], want->disks[1]);
+	assert_memory_equal(got->disk_ref, want->disk_ref, sizeof(want->disk_ref[0]) * 2);
+	assert_int_equal(got->nnets, 1);
+	assert_string_equal(got->nets[0], "user");
+	assert_null(got->vsock);
+	assert_int_equal(got->mem_size, want->mem_size);
+	assert_int_equal(got->ncpus, 2);
+	assert_int_equal(got->clock_ns, want->clock_ns);
+	assert_int_equal(got->ram_data_pages, 77);
+	assert_int_equal(got->ncpuid, 2);
+	assert_memory_equal(got->cpuid, want->cpuid, 2 * sizeof(want->cpuid[0]));
+	for (int i = 0; i < 2; i++) {
+		/* Field by field on disk; the structs compare whole (padding zeroed on both sides). */
+		struct x86_state w;
+		memset(&w, 0, sizeof(w));
+		struct state_buf cb = { 0 };
+		snap_put_x86_state(&cb, &want->cpu[i]);
+		struct state_reader r = { .p = cb.data, .len = cb.len };
+		snap_get_x86_state(&r, &w);
+		assert_true(st_ok(&r));
+		assert_memory_equal(&got->cpu[i], &w, sizeof(w));
+		assert_int_equal(got->cpu[i].gpr[X86_RBX], 0x1000u + (unsigned)i);
+		assert_int_equal(got->cpu[i].msr.mtrr_var[15], 0xabcdef);
+		assert_int_equal(got->cpu[i].lapic[0x23], i);
+		free(cb.data);
+	}
+	assert_int_equal(got->ndevices, 2);
+	assert_string_equal(got->dev[1].id, "virtio-blk.0");
+	assert_int_equal(got->dev[1].len, sizeof(blob_b));
+	assert_memory_equal(got->dev[1].blob, blob_b, sizeof(blob_b));
+	snapshot_free(got);
+	free(b.data);
+	free(want);
+	free(got);
+}
+
+static void truncation_refused(void **state)
+{
+	(void)state;
+	struct state_buf b = encoded_sample();
+	struct snapshot *s = calloc(1, sizeof(*s));
+	char err[256];
+
+	for (size_t n = 0; n < b.len; n++) {
+		err[0] = 0;
+		if (snapshot_decode(b.data, n, s, err, sizeof(err)) == 0)
+			fail_msg("a snapshot cut to %zu of %zu bytes was accepted", n, b.len);
+		assert_true(err[0] && !strchr(err, '\n'));
+	}
+	free(s);
+	free(b.data);
+}
+
+static void corruption_refused(void **state)
+{
+	(void)state;
+	struct state_buf b = encoded_sample();
+	struct snapshot *s = calloc(1, sizeof(*s));
+	char err[256];
+
+	for (size_t i = 0; i < b.len; i++) {
+		for (int bit = 0; bit < 8; bit += 3) {
+			b.data[i] ^= (uint8_t)(1u << bit);
+			if (snapshot_decode(b.data, b.len, s, err, sizeof(err)) == 0)
+				fail_msg("a snapshot with byte %zu changed was accepted", i);
+			b.data[i] ^= (uint8_t)(1u << bit);
+		}
+	}
+	/* Trailing bytes and a foreign file. */
+	uint8_t *longer = calloc(1, b.len + 1);
+	memcpy(longer, b.data, b.len);
+	assert_int_equal(snapshot_decode(longer, b.len + 1, s, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "after its end"));
+	static const uint8_t elf[64] = { 0x7f, 'E', 'L', 'F', 2, 1, 1 };
+	assert_int_equal(snapshot_decode(elf, sizeof(elf), s, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "not a symbiont snapshot"));
+	/* Another version is named, not guessed at. */
+	b.data[8] = 2;
+	assert_int_equal(snapshot_decode(b.data, b.len, s, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "version 2"));
+	free(longer);
+	free(s);
+	free(b.data);
+}
+
+static const char *guest_path(void)
+{
+	static char path[512];
+	const char *build = getenv("BUILD");
+	snprintf(path, sizeof(path), "%s/tests/guests/count.elf", build ? build : "build");
+	if (access(path, R_OK))
+		fail_msg("%s missing: make builds the test guests", path);
+	return path;
+}
+
+/* A machine that has not run yet (no vCPU threads: pausing is immediate)
+ * is written and brought back: same RAM, devices and vCPU. */
+static void machine_round_trip(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/symbiont-snaptest-XXXXXX", snap[600], path[700], err[256] = "";
+	struct vm_config cfg = {
+		.engine = "emu", .kernel = guest_path(), .mem_size = 32ULL << 20, .ncpus = 1, .serial = "null"
+	};
+	struct snapshot_result res;
+	struct x86_state a, b;
+	bool stopped, bad;
+	struct stat st;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(snap, sizeof(snap), "%s/snap", dir);
+	struct machine *m = machine_build(&cfg, err, sizeof(err));
+	if (!m)
+		fail_msg("machine_build: %s", err);
+	struct vm *vm = machine_vm(m);
+	memset(vm->mem.host + (8 << 20), 0xa5, 3 * 4096); /* three non-zero pages past the guest */
+	if (snapshot_take(vm, snap, false, &stopped, &res, err, sizeof(err)) < 0)
+		fail_msg("snapshot_take: %s", err);
+	assert_false(stopped);
+	assert_true(res.ram_data_pages >= 4 && res.ram_data_pages < 64); /* the guest, tables, our pages */
+	/* A second snapshot to the same place is refused, the first left alone. */
+	assert_int_equal(snapshot_take(vm, snap, false, &stopped, &res, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "exists"));
+	snprintf(path, sizeof(path), "%s/memory", snap);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_size, 32 << 20);
+	assert_true(st.st_blocks * 512 < (8 << 20)); /* zero pages are holes */
+
+	struct machine_restore_opts o = { .dir = snap, .serial = "null" };
+	struct machine *r = machine_restore(&o, &bad, err, sizeof(err));
+	if (!r)
+		fail_msg("machine_restore: %s", err);
+	struct vm *rv = machine_vm(r);
+	assert_int_equal(rv->mem.size, vm->mem.size);
+	assert_memory_equal(rv->mem.host, vm->mem.host, vm->mem.size);
+	assert_int_equal(vm->engine->vcpu_get_state(vm->vcpus[0], &a), 0);
+	assert_int_equal(rv->engine->vcpu_get_state(rv->vcpus[0], &b), 0);
+	assert_memory_equal(a.gpr, b.gpr, sizeof(a.gpr));
+	assert_int_equal(a.rip, b.rip);
+	assert_int_equal(a.cr0, b.cr0);
+	assert_int_equal(vm_device_count(rv), vm_device_count(vm));
+	for (int i = 0; i < vm_device_count(vm); i++) {
+		const struct vm_device *d = vm_device_at(vm, i), *e = vm_device_find(rv, d->id);
+		uint8_t *x, *y;
+		size_t nx, ny;
+		assert_non_null(e);
+		assert_int_equal(device_save(d->ops, d->dev, &x, &nx, err, sizeof(err)), 0);
+		assert_int_equal(device_save(e->ops, e->dev, &y, &ny, err, sizeof(err)), 0);
+		if (nx != ny || memcmp(x, y, nx))
+			fail_msg("device %s restored differently", d->id);
+		free(x);
+		free(y);
+	}
+	/* Writes stay in the restored process: the file is unchanged. */
+	memset(rv->mem.host + (8 << 20), 0, 4096);
+	machine_destroy(r);
+	FILE *f = fopen(path, "rb");
+	uint8_t page[16];
+	assert_non_null(f);
+	fseek(f, 8 << 20, SEEK_SET);
+	assert_int_equal(fread(page, 1, sizeof(page), f), sizeof(page));
+	fclose(f);
+	assert_int_equal(page[0], 0xa5);
+
+	/* A memory file of the wrong size is the input's fault. */
+	assert_int_equal(truncate(path, 4096), 0);
+	assert_null(machine_restore(&o, &bad, err, sizeof(err)));
+	assert_true(bad);
+	assert_non_null(strstr(err, "bytes, the snapshot's RAM is"));
+
+	machine_destroy(m);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/state", snap);
+	unlink(path);
+	rmdir(snap);
+	rmdir(dir);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(round_trip),
+		cmocka_unit_test(truncation_refused),
+		cmocka_unit_test(corruption_refused),
+		cmocka_unit_test(machine_round_trip),
+	};
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}
