@@ -32,11 +32,11 @@ guest_wait_for g DONE-LISTING 60 || fail "the guest never listed the probe"
 sleep 1
 out=$(tr -d '\r' <"$tmp/g.out")
 ppid_guest=$(sed -n 's/^PROBE=[0-9]* PPID=\([0-9]*\)$/\1/p' <<<"$out" | tail -1)
-pid=$(sed -n 's/^PROBE=\([0-9]*\) PPID=.*/\1/p' <<<"$out" | tail -1)
-[ -n "$pid" ] || fail "no probe pid from the guest"
+probe_pid=$(sed -n 's/^PROBE=\([0-9]*\) PPID=.*/\1/p' <<<"$out" | tail -1)
+[ -n "$probe_pid" ] || fail "no probe pid from the guest"
 
 ctl ps --json >"$tmp/ps.json" || fail "ps: $(cat "$tmp/ps.json")"
-python3 - "$tmp/ps.json" "$pid" "$ppid_guest" "$probe" <<'PY' || fail "ps does not show the probe as the guest does"
+python3 - "$tmp/ps.json" "$probe_pid" "$ppid_guest" "$probe" <<'PY' || fail "ps does not show the probe as the guest does"
 import json, sys
 ps = json.load(open(sys.argv[1])); pid, ppid, probe = int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
 p = [x for x in ps if x["pid"] == pid]
@@ -49,9 +49,9 @@ for k in ("pid", "ppid", "uid", "state", "comm", "cmdline"):
     assert all(k in x for x in ps), k
 assert any(x["pid"] == 1 and x["comm"] == "init" for x in ps)
 PY
-ctl ps | grep -q "^ *$pid .*/bin/sh /tmp/$probe arg1\$" || fail "ps table lacks the probe: $(ctl ps | tail -3)"
+ctl ps | grep -q "^ *$probe_pid .*/bin/sh /tmp/$probe arg1\$" || fail "ps table lacks the probe: $(ctl ps | tail -3)"
 
-ctl files "$pid" --json >"$tmp/files.json" || fail "files: $(cat "$tmp/files.json")"
+ctl files "$probe_pid" --json >"$tmp/files.json" || fail "files: $(cat "$tmp/files.json")"
 grep '^FD ' <<<"$out" | sed 's/^FD //' | sort >"$tmp/fd.guest"
 python3 -c 'import json,sys; [print(f["fd"], f["path"]) for f in json.load(open(sys.argv[1]))]' "$tmp/files.json" |
 	sort >"$tmp/fd.vmm"
@@ -60,7 +60,7 @@ grep -q "^7 /tmp/held.txt\$" "$tmp/fd.vmm" || fail "fd 7 is not /tmp/held.txt"
 
 # Memory: the probe's ELF header, where its static busybox is mapped.
 want=$(sed -n 's/^\([0-9a-f]*\) =ELF$/\1/p' <<<"$out" | tail -1)
-got=$(ctl read --pid "$pid" 0x400000 64 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"])')
+got=$(ctl read --pid "$probe_pid" 0x400000 64 --json | python3 -c 'import json,sys; print(json.load(sys.stdin)["data"])')
 [ -n "$want" ] && [ "$got" = "$want" ] || fail "process memory: vmm $got, guest $want"
 
 mods_guest=$(sed -n 's/^MODS //p' <<<"$out" | tail -1 | xargs)

