@@ -57,6 +57,8 @@ static void print_summary(FILE *f, struct json_object *r, const char *out)
 	        100.0 * (double)num(r, "kernel") / d, 100.0 * (double)num(r, "idle") / d);
 	if (num(r, "unknown"))
 		fprintf(f, ", unattributed %.1f%%", 100.0 * (double)num(r, "unknown") / d);
+	if (json_object_object_get_ex(r, "pause_us_mean", &x))
+		fprintf(f, "; the VM stood still %.0f us a sample", json_object_get_double(x));
 	fprintf(f, "\n");
 	if (json_object_object_get_ex(r, "reason", &x))
 		fprintf(f, "prof: samples by raw address: %s\n", json_object_get_string(x));

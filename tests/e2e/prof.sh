@@ -24,8 +24,8 @@ printf '#!/bin/sh\\nwhile :; do :; done\\n' >/tmp/$probe; chmod +x /tmp/$probe; 
 echo PROBE=\$!
 GUEST
 guest_wait_for g 'PROBE=' 60 || fail "the guest never started the probe"
-pid=$(tr -d '\r' <"$tmp/g.out" | sed -n 's/^PROBE=\([0-9]*\)$/\1/p' | tail -1)
-[ -n "$pid" ] || fail "no probe pid from the guest"
+probe_pid=$(tr -d '\r' <"$tmp/g.out" | sed -n 's/^PROBE=\([0-9]*\)$/\1/p' | tail -1)
+[ -n "$probe_pid" ] || fail "no probe pid from the guest"
 sleep 1
 
 ctl prof --seconds 5 --out "$tmp/p.folded" >"$tmp/prof.txt" 2>&1 || fail "prof: $(cat "$tmp/prof.txt")"
@@ -57,14 +57,14 @@ python3 -c 'import sys, xml.etree.ElementTree as E; r = E.parse(sys.argv[1]).get
 grep -q "$probe" "$tmp/p.folded.svg" || fail "the flame graph does not name $probe"
 
 ctl top --once --json >"$tmp/top.json" || fail "top: $(cat "$tmp/top.json")"
-python3 - "$tmp/top.json" "$pid" "$probe" <<'PY' || fail "top does not rank the probe first: $(head -30 "$tmp/top.json")"
+python3 - "$tmp/top.json" "$probe_pid" "$probe" <<'PY' || fail "top does not rank the probe first: $(head -30 "$tmp/top.json")"
 import json, sys
 t = json.load(open(sys.argv[1])); pid, probe = int(sys.argv[2]), sys.argv[3]
 p = t["processes"]
 assert p and p[0]["pid"] == pid and p[0]["comm"] == probe, p[:3]
 assert p[0]["cpu"] > 50 and abs(p[0]["cpu"] - p[0]["user"] - p[0]["kernel"]) < 0.01, p[0]
 PY
-ctl top --once | grep -q "^ *$pid $probe " || fail "top table lacks the probe: $(ctl top --once)"
+ctl top --once | grep -q "^ *$probe_pid $probe " || fail "top table lacks the probe: $(ctl top --once)"
 
 # top ends by itself when the VM ends, and prof refuses a second start.
 ctl top >"$tmp/top.live" 2>&1 &

@@ -93,6 +93,7 @@ static int cmd_prof_start(void *opaque, struct json_object *args, struct json_ob
 	stack_table_clear(&p->stacks);
 	memset(p->by_mode, 0, sizeof(p->by_mode));
 	p->paused_rounds = 0;
+	p->prof_rounds = p->prof_pause_ns = 0;
 	p->hz = hz;
 	p->prof_started_ns = prof_now_ns();
 	p->profiling = true;
@@ -145,6 +146,10 @@ static int cmd_prof_stop(void *opaque, struct json_object *args, struct json_obj
 	for (int m = 0; m < 4; m++)
 		json_object_object_add(o, mode_names[m], u64_json(p->by_mode[m]));
 	json_object_object_add(o, "paused_rounds", u64_json(p->paused_rounds));
+	/* What a sample costs the guest: the time its vCPUs stood still. */
+	json_object_object_add(
+	        o, "pause_us_mean",
+	        json_object_new_double(p->prof_rounds ? (double)p->prof_pause_ns / 1e3 / (double)p->prof_rounds : 0));
 	add_guest_os(p, o);
 	v = stack_table_sorted(&p->stacks, &n);
 	stacks = json_object_new_array();

@@ -52,8 +52,9 @@ struct prof {
 	uint64_t prof_started_ns;
 	uint64_t top_lease_until_ns;
 	struct stack_table stacks;
-	uint64_t by_mode[4];    /* samples per enum sample_mode while profiling */
-	uint64_t paused_rounds; /* skipped: someone else held the VM paused */
+	uint64_t by_mode[4];                 /* samples per enum sample_mode while profiling */
+	uint64_t paused_rounds;              /* skipped: someone else held the VM paused */
+	uint64_t prof_rounds, prof_pause_ns; /* rounds taken, and how long they held the VM paused */
 	struct proc_table procs;
 	uint64_t rounds, idle; /* every round since the sampler first ran; idle vCPU-samples */
 };

@@ -84,10 +84,14 @@ static void read_vcpus(struct prof *p, struct sample *s, int n)
 	}
 }
 
-static void account(struct prof *p, const struct sample *s, int n)
+static void account(struct prof *p, const struct sample *s, int n, uint64_t pause_ns)
 {
 	char stack[STACK_TEXT_MAX];
 	p->rounds++;
+	if (p->profiling) {
+		p->prof_rounds++;
+		p->prof_pause_ns += pause_ns;
+	}
 	for (int i = 0; i < n; i++) {
 		enum sample_mode m = sample_mode(&s[i]);
 		if (p->profiling) {
@@ -106,6 +110,7 @@ static void sample_round(struct prof *p)
 {
 	struct sample s[VM_MAX_CPUS];
 	int n = p->vm->ncpus;
+	uint64_t t0 = prof_now_ns(), pause_ns;
 
 	/* Held paused by someone else (the user's stop): guest time stands
 	 * still and nothing ran, so there is nothing to count. */
@@ -117,11 +122,12 @@ static void sample_round(struct prof *p)
 	}
 	read_vcpus(p, s, n);
 	vm_resume(p->vm);
+	pause_ns = prof_now_ns() - t0;
 	for (int i = 0; p->os && i < n; i++)
 		if (s[i].readable && s[i].cpl != 3)
 			symbolize(p, &s[i]);
 	pthread_mutex_lock(&p->lock);
-	account(p, s, n);
+	account(p, s, n, pause_ns);
 	pthread_mutex_unlock(&p->lock);
 }
 
