@@ -48,14 +48,24 @@ loop_seconds() {
 
 loop_seconds warm >/dev/null # the first run also decodes and caches the shell's code
 off=() on=() pause_us=()
-for r in $(seq "$RUNS"); do
-	off+=("$(loop_seconds "off$r")")
+# One loop with a profile taken meanwhile (Ctrl-C ends it, as a user would).
+profiled_loop() {
 	"$SYM" ctl "$name" prof --seconds 3600 --out "$tmp/p.folded" >"$tmp/prof.out" 2>&1 &
 	prof_pid=$!
 	sleep 0.5 # prof-start has answered
-	on+=("$(loop_seconds "on$r")")
+	on+=("$(loop_seconds "on$1")")
 	kill -INT $prof_pid # Ctrl-C: prof stops and writes what it sampled
 	wait $prof_pid || die "prof failed: $(cat "$tmp/prof.out")"
+}
+for r in $(seq "$RUNS"); do
+	# alternate the order, so that a drift in the host's load favours neither
+	if ((r % 2)); then
+		off+=("$(loop_seconds "off$r")")
+		profiled_loop $r
+	else
+		profiled_loop $r
+		off+=("$(loop_seconds "off$r")")
+	fi
 	pause_us+=("$(sed -n 's/.*the VM stood still \([0-9]*\) us a sample.*/\1/p' "$tmp/prof.out")")
 	echo "run $r: loop without profiling ${off[-1]}s, with ${on[-1]}s ($(sed -n 's/^prof: \([0-9]*\) samples.*/\1/p' "$tmp/prof.out") samples, each pausing the VM ${pause_us[-1]} us)"
 done
