@@ -105,6 +105,8 @@ void vm_device_remove(struct vm *vm, void *dev);
 int vm_device_count(const struct vm *vm);
 const struct vm_device *vm_device_at(const struct vm *vm, int i);
 const struct vm_device *vm_device_find(const struct vm *vm, const char *id);
+/* The id a device registered as ("?" if it did not). */
+const char *vm_device_id(const struct vm *vm, const void *dev);
 
 /* The blob around a device's payload (see the top of this file).  save:
  * *blob is malloc'd, the caller frees it. */

@@ -10,6 +10,7 @@
 #ifndef SYMBIONT_MEMORY_H
 #define SYMBIONT_MEMORY_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -60,5 +61,27 @@ static inline int gpa_is_ram(const struct guest_mem *m, uint64_t gpa)
 {
 	return gpa_to_host(m, gpa, 1) != NULL;
 }
+
+/* The guest-physical address of host pointer p inside guest RAM (the
+ * inverse of gpa_to_host), or UINT64_MAX if p is not in it. */
+static inline uint64_t host_to_gpa(const struct guest_mem *m, const void *p)
+{
+	const uint8_t *b = p;
+	if (b < m->host || b >= m->host + m->size)
+		return UINT64_MAX;
+	uint64_t off = (uint64_t)(b - m->host);
+	return off < m->low_size ? off : MEM_4G + (off - m->low_size);
+}
+
+/* Guest-virtual access through the guest's own page tables (pagewalk.c):
+ * root is a CR3 value (PCID and flag bits are masked off), la57 CR4.LA57.
+ * No permission checks and no accessed/dirty updates.  0, or -1 if any
+ * byte is not mapped or not RAM; gva_write writes at most one page's worth
+ * (4 KiB, possibly across two pages) and nothing if it cannot write it
+ * all. */
+uint64_t gva_cr3_root(uint64_t cr3);
+int gva_translate(const struct guest_mem *m, uint64_t root, bool la57, uint64_t va, uint64_t *gpa);
+int gva_read(const struct guest_mem *m, uint64_t root, bool la57, uint64_t va, void *buf, size_t len);
+int gva_write(const struct guest_mem *m, uint64_t root, bool la57, uint64_t va, const void *buf, size_t len);
 
 #endif

@@ -6,6 +6,7 @@
 
 #include <stddef.h>
 
+#include "symbiont/device.h"
 #include "symbiont/x86.h"
 
 struct vm;
@@ -14,5 +15,11 @@ struct vm;
  * engine refused). */
 int vm_vcpu_get_state(struct vm *vm, int cpu, struct x86_state *s, char *err, size_t errlen);
 int vm_vcpu_set_state(struct vm *vm, int cpu, const struct x86_state *s, char *err, size_t errlen);
+
+/* The engine's counters for vCPU cpu (emu: instructions retired, user and
+ * kernel, time run, interrupts and exceptions delivered; kvm: exits by
+ * reason, time in KVM_RUN), through emit; callable while the VM runs
+ * (values may be a moment old).  -1 for no such vCPU. */
+int vm_vcpu_stats(struct vm *vm, int cpu, device_stat_fn emit, void *ctx);
 
 #endif

@@ -14,6 +14,7 @@
 #include "symbiont/irq.h"
 #include "symbiont/memory.h"
 #include "symbiont/timer.h"
+#include "symbiont/vsched.h"
 #include "symbiont/x86.h"
 
 #define VM_MAX_CPUS     64
@@ -46,6 +47,10 @@ struct vm_config {
 	/* The kernel's System.map, for guest OS awareness (NULL: System.map
 	 * beside the kernel image, if there is one). */
 	const char *system_map;
+	/* "tcp:HOST:PORT": serve Prometheus metrics there (NULL: no). */
+	const char *metrics;
+	/* "period=P,slice=S": a VSched reservation (symbiont/vsched.h). */
+	const char *sched;
 };
 
 /* A file descriptor the event loop watches; the callback runs with
@@ -98,6 +103,7 @@ struct vm {
 	int vcpu_threads; /* inside vcpu_run */
 	int parked;       /* of those, parked */
 	bool time_frozen; /* under pause_lock */
+	int time_holds;   /* pauses that stop guest time (under pause_lock) */
 	/* Guest time while paused (vm_now): the clock source's reading when it
 	 * stopped (0: running) and the total spent stopped. */
 	atomic_uint time_seq;
@@ -106,6 +112,20 @@ struct vm {
 	/* The board's power button (ACPI), for the control API; NULL: none. */
 	void (*power_button)(void *ctx);
 	void *power_button_ctx;
+
+	/* Event hub (event.c): a bit per event type someone subscribed to, the
+	 * one thing engines test when nobody listens. */
+	atomic_uint events_active;
+	struct event_hub *hub;
+
+	/* VSched (vsched.c). */
+	struct vsched_spec sched;
+	bool sched_on;
+	enum { VSCHED_NONE, VSCHED_DEADLINE, VSCHED_USER } sched_mode;
+	pthread_mutex_t sched_lock;
+	pthread_t sched_thread;
+	bool sched_thread_started;
+	atomic_bool sched_stop;
 
 	/* Services running on this VM (services.c), in start order. */
 	struct {
@@ -135,6 +155,13 @@ int vm_run(struct vm *vm);
  * (QEMU's reasons: "guest-shutdown", "host-qmp-quit", "host-signal"...). */
 void vm_request_exit(struct vm *vm, int status);
 void vm_request_exit_reason(struct vm *vm, int status, const char *reason);
+
+/* Is anyone subscribed to this event type (symbiont/event.h)? */
+static inline bool vm_events_wanted(const struct vm *vm, unsigned type)
+{
+	return atomic_load_explicit(&vm->events_active, memory_order_relaxed) & (1u << type);
+}
+void vm_event_hub_free(struct vm *vm);
 
 /* Presses the board's power button (the guest decides what to do with it,
  * as on real hardware).  -1 if the board has none. */
@@ -192,6 +219,11 @@ void vm_signal_msi(struct vm *vm, uint64_t addr, uint32_t data);
  * may need it to reach its parking point).  -1 when the VM is stopping. */
 int vm_pause(struct vm *vm);
 void vm_resume(struct vm *vm);
+/* The same, choosing whether guest time stands still meanwhile (a
+ * scheduler that takes the CPU away, as VSched's user-level one does, must
+ * not stop the guest's clock: a real CPU's time goes on). */
+int vm_pause_hold(struct vm *vm, bool stop_time);
+void vm_resume_hold(struct vm *vm, bool stop_time);
 bool vm_is_paused(struct vm *vm);
 
 /* For engines: true while a pause is wanted; the vCPU thread then calls

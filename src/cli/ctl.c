@@ -140,6 +140,39 @@ static void print_read(struct json_object *ret)
 	}
 }
 
+static void print_metrics(struct json_object *ret)
+{
+	struct json_object *g;
+	if (json_object_object_get_ex(ret, "vm", &g)) {
+		json_object_object_foreach(g, k, v) printf("%-24s %-32s %s\n", "vm", k, json_object_get_string(v));
+	}
+	static const char *const groups[] = { "vcpus", "devices" };
+	for (int i = 0; i < 2; i++) {
+		if (!json_object_object_get_ex(ret, groups[i], &g))
+			continue;
+		json_object_object_foreach(g, id, item)
+		{
+			char who[40];
+			snprintf(who, sizeof(who), i == 0 ? "vcpu%s" : "%s", id);
+			json_object_object_foreach(item, k, v)
+			        printf("%-24s %-32s %s\n", who, k, json_object_get_string(v));
+		}
+	}
+}
+
+static void print_sched(struct json_object *ret)
+{
+	struct json_object *m, *p, *s;
+	if (!json_object_object_get_ex(ret, "mode", &m) || !json_object_object_get_ex(ret, "period_ns", &p) ||
+	    !json_object_object_get_ex(ret, "slice_ns", &s))
+		return;
+	if (!json_object_get_int64(p))
+		printf("%s\n", json_object_get_string(m));
+	else
+		printf("%s: slice %.3f ms every %.3f ms\n", json_object_get_string(m), json_object_get_int64(s) / 1e6,
+		       json_object_get_int64(p) / 1e6);
+}
+
 static int pid_arg = -1; /* --pid, for read */
 
 static struct json_object *build_files(char **argv, char *err, size_t errlen)
@@ -197,6 +230,8 @@ static const struct verb verbs[] = {
 	{ "powerdown", "", "press the ACPI power button (the guest shuts down)", "system_powerdown", 0, NULL, NULL },
 	{ "reset", "", "reset the machine", "system_reset", 0, NULL, NULL },
 	{ "quit", "", "end the VM at once", "quit", 0, NULL, NULL },
+	{ "metrics", "", "counters of the VM, its vCPUs and devices", "query-metrics", 0, NULL, print_metrics },
+	{ "sched", "", "the VSched reservation in force (sched SPEC: a new one)", "query-sched", 0, NULL, print_sched },
 	{ "ps", "", "the guest's processes (no agent in the guest)", "query-processes", 0, NULL, print_ps },
 	{ "current", "", "the task each vCPU runs", "query-current", 0, NULL, print_current },
 	{ "lsmod", "", "the guest kernel's modules", "query-modules", 0, NULL, print_lsmod },
@@ -328,8 +363,13 @@ int cmd_ctl(int argc, char **argv)
 	}
 	if (!strcmp(verb, "prof") && !sampling.seconds)
 		sampling.seconds = 10;
+	static const struct verb sched_set = { "sched", "SPEC", "", "sched-set", 1, NULL, NULL };
 	if (sampling_verb) {
 		/* prof and top: several commands over time (ctl_prof.c, ctl_top.c) */
+	} else if (!strcmp(verb, "sched") && nrest == 1) { /* sched period=P,slice=S: a new reservation */
+		v = &sched_set;
+		args = json_object_new_object();
+		json_object_object_add(args, "spec", json_object_new_string(rest[0]));
 	} else if (strcmp(verb, "events")) {
 		for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 			if (!strcmp(verbs[i].name, verb))

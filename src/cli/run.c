@@ -33,6 +33,9 @@ void usage_run(void)
 	       "                         and symbiont ctl NAME find it\n"
 	       "  --system-map FILE      the kernel's System.map, for ctl ps/lsmod/sym... (default:\n"
 	       "                         System.map beside the kernel)\n"
+	       "  --metrics tcp:HOST:PORT  Prometheus metrics at http://HOST:PORT/metrics\n"
+	       "  --sched period=P,slice=S  reserve S of CPU every P for each vCPU (VSched; units\n"
+	       "                         us ms s), admitted against the other VMs of this host\n"
 	       "\n"
 	       "exit status: guest power-off 0, debug-exit port 0xf4 value v: (v<<1)|1,\n"
 	       "usage error 2, any other failure 1\n",
@@ -45,6 +48,17 @@ static int usage_error(const char *fmt, const char *arg)
 	fprintf(stderr, fmt, arg);
 	fprintf(stderr, " (try symbiont run --help)\n");
 	return EXIT_USAGE;
+}
+
+/* tcp:localhost:PORT or tcp:A.B.C.D:PORT */
+static bool metrics_spec_ok(const char *s)
+{
+	unsigned a, b, c, d, port;
+	char tail;
+	if (sscanf(s, "tcp:localhost:%u%c", &port, &tail) == 1)
+		return port <= 65535;
+	return sscanf(s, "tcp:%u.%u.%u.%u:%u%c", &a, &b, &c, &d, &port, &tail) == 5 && a < 256 && b < 256 && c < 256 &&
+	       d < 256 && port <= 65535;
 }
 
 int cmd_run(int argc, char **argv)
@@ -62,7 +76,9 @@ int cmd_run(int argc, char **argv)
 		OPT_VSOCK,
 		OPT_API,
 		OPT_NAME,
-		OPT_SYSTEM_MAP
+		OPT_SYSTEM_MAP,
+		OPT_METRICS,
+		OPT_SCHED
 	};
 	static const struct option opts[] = {
 		{ "engine", required_argument, 0, OPT_ENGINE },
@@ -79,6 +95,8 @@ int cmd_run(int argc, char **argv)
 		{ "api", required_argument, 0, OPT_API },
 		{ "name", required_argument, 0, OPT_NAME },
 		{ "system-map", required_argument, 0, OPT_SYSTEM_MAP },
+		{ "metrics", required_argument, 0, OPT_METRICS },
+		{ "sched", required_argument, 0, OPT_SCHED },
 		{ 0, 0, 0, 0 },
 	};
 	struct vm_config cfg = { .engine = "auto", .mem_size = 512ULL << 20, .ncpus = 1, .serial = "stdio" };
@@ -142,6 +160,15 @@ int cmd_run(int argc, char **argv)
 			cfg.vsock = optarg;
 			break;
 		case OPT_SYSTEM_MAP: cfg.system_map = optarg; break;
+		case OPT_SCHED: cfg.sched = optarg; break;
+		case OPT_METRICS: {
+			if (!metrics_spec_ok(optarg))
+				return usage_error(
+				        "--metrics '%s': expected tcp:HOST:PORT (an IPv4 address or localhost)",
+				        optarg);
+			cfg.metrics = optarg;
+			break;
+		}
 		case OPT_API:
 			if (!*optarg)
 				return usage_error("--api needs a socket path%s", "");
@@ -180,8 +207,11 @@ int cmd_run(int argc, char **argv)
 			goto fail;
 		}
 	}
+	if (vsched_admit(vm, err, sizeof(err)) < 0)
+		goto fail;
 	services_start(vm);
 	status = vm_run(vm);
+	vsched_stop(vm);
 	/* The socket first (SHUTDOWN is out by now): no command may reach a
 	 * service that is being stopped. */
 	vm_control_close(vm);
@@ -191,6 +221,7 @@ int cmd_run(int argc, char **argv)
 	return status;
 fail:
 	fprintf(stderr, "symbiont: %s\n", err);
+	vm_control_close(vm); /* takes its socket away */
 	machine_destroy(m);
 	cli_guest_free(&guest);
 	return 1;

@@ -1,6 +1,5 @@
-/* Where named VMs keep their control sockets: one private directory per
- * user ($XDG_RUNTIME_DIR/symbiont, else /tmp/symbiont-UID), mode 0700 and
- * owned by the user, so that `symbiont ctl NAME` and `symbiont ls` find
+/* Where named VMs keep their control sockets: the per-user directory
+ * (symbiont/userdir.h), so that `symbiont ctl NAME` and `symbiont ls` find
  * them and nobody else can reach them or plant a socket there. */
 #include <errno.h>
 #include <stdio.h>
@@ -10,6 +9,7 @@
 #include <unistd.h>
 
 #include "cli/cli.h"
+#include "symbiont/userdir.h"
 
 bool vm_name_valid(const char *name)
 {
@@ -25,30 +25,7 @@ bool vm_name_valid(const char *name)
 
 int vm_socket_dir(char *out, size_t len, bool create, char *err, size_t errlen)
 {
-	const char *xdg = getenv("XDG_RUNTIME_DIR");
-	struct stat st;
-
-	if (xdg && xdg[0] == '/' && stat(xdg, &st) == 0 && S_ISDIR(st.st_mode))
-		snprintf(out, len, "%s/symbiont", xdg);
-	else
-		snprintf(out, len, "/tmp/symbiont-%u", (unsigned)getuid());
-	if (create && mkdir(out, 0700) < 0 && errno != EEXIST) {
-		snprintf(err, errlen, "%s: %s", out, strerror(errno));
-		return -1;
-	}
-	if (lstat(out, &st) < 0) {
-		int e = errno;
-		snprintf(err, errlen, "%s: %s", out, strerror(e));
-		errno = e; /* ENOENT: no named VM has run yet */
-		return -1;
-	}
-	/* Someone else's directory, a symlink or a shared one: refuse it. */
-	if (!S_ISDIR(st.st_mode) || st.st_uid != getuid() || (st.st_mode & 077)) {
-		snprintf(err, errlen, "%s: not a private directory of this user (mode 0700 expected)", out);
-		errno = EPERM;
-		return -1;
-	}
-	return 0;
+	return symbiont_user_dir(NULL, create, out, len, err, errlen);
 }
 
 int vm_socket_path(const char *name, bool create, char *out, size_t len, char *err, size_t errlen)

@@ -11,6 +11,7 @@
 
 #include <stdbool.h>
 
+#include "symbiont/device.h"
 #include "symbiont/vm.h"
 #include "symbiont/x86.h"
 
@@ -54,6 +55,12 @@ struct engine_ops {
 	 * RAM behind the CPUs' back (DMA).  The emu engine drops code it decoded
 	 * from there; callable from any thread. */
 	void (*mem_written)(struct vm *vm, uint64_t gpa, uint64_t len);
+	/* Optional: the vCPU's counters (instructions, exits by reason, time
+	 * run...), callable from any thread (values may be a moment old). */
+	void (*vcpu_stats)(struct vcpu *cpu, device_stat_fn emit, void *ctx);
+	/* The vCPU event types it delivers (SYM_EV_BIT()s of symbiont/event.h's
+	 * SYM_EV_VCPU_MASK); subscribing to another is refused. */
+	unsigned events;
 };
 
 extern const struct engine_ops emu_engine_ops;

@@ -56,7 +56,7 @@ static bool banner_at(const struct guestos *g, uint64_t root, bool la57, int64_t
 	char b[sizeof(k->banner)];
 	size_t len = k->banner_len ? k->banner_len : BANNER_LEN;
 
-	return !gos_vread(g->t.mem, root, la57, k->sym_banner + (uint64_t)slide, b, len) &&
+	return !gva_read(g->t.mem, root, la57, k->sym_banner + (uint64_t)slide, b, len) &&
 	       !memcmp(b, k->banner_len ? k->banner : BANNER, len);
 }
 
@@ -67,7 +67,7 @@ static int try_slide(struct guestos *g, uint64_t root, bool la57, int64_t slide)
 	uint64_t pgt;
 
 	if (!banner_at(g, root, la57, slide) ||
-	    gos_translate(g->t.mem, root, la57, g->k->sym_init_top_pgt + (uint64_t)slide, &pgt) ||
+	    gva_translate(g->t.mem, root, la57, g->k->sym_init_top_pgt + (uint64_t)slide, &pgt) ||
 	    !banner_at(g, pgt, la57, slide))
 		return -1;
 	g->slide = slide;
@@ -83,7 +83,7 @@ static int try_cpu(struct guestos *g, const struct guestos_regs *r, bool scan)
 {
 	const struct guestos_kernel *k = g->k;
 	bool la57 = r->cr4 & CR4_LA57;
-	uint64_t cr3 = gos_cr3_root(r->cr3);
+	uint64_t cr3 = gva_cr3_root(r->cr3);
 	uint64_t roots[2] = { cr3 & ~KPTI_USER_BIT, cr3 };
 	int64_t slide = (int64_t)(r->lstar - k->sym_entry_syscall);
 
@@ -141,7 +141,7 @@ int guestos_kaslr_slide(struct guestos *g, int64_t *slide, char *err, size_t err
 
 int gos_kread(struct guestos *g, uint64_t va, void *buf, size_t len)
 {
-	return gos_vread(g->t.mem, g->root, g->la57, va, buf, len);
+	return gva_read(g->t.mem, g->root, g->la57, va, buf, len);
 }
 
 int gos_kread_u64(struct guestos *g, uint64_t va, uint64_t *v)

@@ -113,13 +113,7 @@ struct guestos {
 /* err helpers: always return -1. */
 int gos_err(char *err, size_t errlen, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
 
-/* Page walk: the physical address of va under the top-level table at root.
- * -1 if unmapped or a table lies outside RAM. */
-int gos_translate(const struct guest_mem *m, uint64_t root, bool la57, uint64_t va, uint64_t *pa);
-/* Reads [va, va+len) under root, all or nothing. */
-int gos_vread(const struct guest_mem *m, uint64_t root, bool la57, uint64_t va, void *buf, size_t len);
-/* The top-level table a CR3 value names: PCID and flag bits masked off. */
-uint64_t gos_cr3_root(uint64_t cr3);
+/* Page walks: gva_translate()/gva_read() of symbiont/memory.h. */
 
 /* Finds the slide and the kernel root if not yet known. */
 int gos_ready(struct guestos *g, char *err, size_t errlen);

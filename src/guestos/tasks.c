@@ -49,7 +49,7 @@ int gos_task_root(struct guestos *g, uint64_t task, uint64_t *root)
 
 	if (gos_kread_field(g, task, &l->task_mm, &mm) || mm < KERNEL_VA_MIN ||
 	    gos_kread_field(g, mm, &l->mm_pgd, &pgd) || pgd < KERNEL_VA_MIN || (pgd & 0xfff) ||
-	    gos_translate(g->t.mem, g->root, g->la57, pgd, root))
+	    gva_translate(g->t.mem, g->root, g->la57, pgd, root))
 		return -1;
 	return 0;
 }
@@ -78,7 +78,7 @@ static void read_cmdline(struct guestos *g, uint64_t task, struct guestos_proces
 		size_t chunk = 4096 - ((start + got) & 0xfff);
 		if (chunk > len - got)
 			chunk = len - got;
-		if (gos_vread(g->t.mem, root, g->la57, start + got, buf + got, chunk)) {
+		if (gva_read(g->t.mem, root, g->la57, start + got, buf + got, chunk)) {
 			p->cmdline_cut = true;
 			break;
 		}
@@ -253,7 +253,7 @@ int guestos_read_process(struct guestos *g, int32_t pid, uint64_t va, void *buf,
 		return -1;
 	if (gos_task_root(g, task, &root))
 		return gos_err(err, errlen, "guestos: process %" PRId32 " has no user memory", pid);
-	if (gos_vread(g->t.mem, root, g->la57, va, buf, len))
+	if (gva_read(g->t.mem, root, g->la57, va, buf, len))
 		return gos_err(err, errlen, "guestos: process %" PRId32 " has no memory at 0x%" PRIx64 "+%zu", pid, va,
 		               len);
 	return 0;

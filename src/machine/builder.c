@@ -68,6 +68,9 @@ static int config_check(const struct vm_config *cfg, char *err, size_t errlen)
 		snprintf(err, errlen, "--cpus %d: must be 1..%d", cfg->ncpus, VM_MAX_CPUS);
 		return -1;
 	}
+	struct vsched_spec sched;
+	if (cfg->sched && vsched_parse(cfg->sched, &sched, err, errlen) < 0)
+		return -1;
 	for (int i = 0; i < cfg->ndisks; i++)
 		if (virtio_blk_spec_check(cfg->disks[i], err, errlen) < 0)
 			return -1;

@@ -237,3 +237,11 @@ int device_load(const struct device_ops *ops, void *dev, const void *blob, size_
 	}
 	return 0;
 }
+
+const char *vm_device_id(const struct vm *vm, const void *dev)
+{
+	for (int i = 0; i < vm->ndevices; i++)
+		if (vm->devices[i].dev == dev)
+			return vm->devices[i].id;
+	return "?";
+}

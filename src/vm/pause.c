@@ -40,7 +40,7 @@ static void kick_all(struct vm *vm)
 			vm->engine->vcpu_kick(vm->vcpus[i]);
 }
 
-int vm_pause(struct vm *vm)
+int vm_pause_hold(struct vm *vm, bool stop_time)
 {
 	pthread_mutex_lock(&vm->pause_lock);
 	atomic_fetch_add(&vm->pause_depth, 1);
@@ -50,20 +50,32 @@ int vm_pause(struct vm *vm)
 	int r = vm_stopping(vm) ? -1 : 0;
 	if (r < 0)
 		atomic_fetch_sub(&vm->pause_depth, 1);
-	else
+	else if (stop_time && vm->time_holds++ == 0)
 		freeze_time(vm);
 	pthread_mutex_unlock(&vm->pause_lock);
 	return r;
 }
 
-void vm_resume(struct vm *vm)
+void vm_resume_hold(struct vm *vm, bool stop_time)
 {
 	pthread_mutex_lock(&vm->pause_lock);
-	if (atomic_load(&vm->pause_depth) > 0 && atomic_fetch_sub(&vm->pause_depth, 1) == 1) {
-		thaw_time(vm);
-		pthread_cond_broadcast(&vm->pause_cond);
+	if (atomic_load(&vm->pause_depth) > 0) {
+		if (stop_time && vm->time_holds > 0 && --vm->time_holds == 0)
+			thaw_time(vm);
+		if (atomic_fetch_sub(&vm->pause_depth, 1) == 1)
+			pthread_cond_broadcast(&vm->pause_cond);
 	}
 	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+int vm_pause(struct vm *vm)
+{
+	return vm_pause_hold(vm, true);
+}
+
+void vm_resume(struct vm *vm)
+{
+	vm_resume_hold(vm, true);
 }
 
 bool vm_is_paused(struct vm *vm)

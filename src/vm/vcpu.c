@@ -1,6 +1,8 @@
 /* Services' access to vCPU state (symbiont/vcpu.h): only while every vCPU
  * is parked, so the engine's copy is the whole truth and nobody runs it. */
+#include <pthread.h>
 #include <stdio.h>
+#include <time.h>
 
 #include "cpu/engine.h"
 #include "symbiont/vcpu.h"
@@ -40,5 +42,21 @@ int vm_vcpu_set_state(struct vm *vm, int cpu, const struct x86_state *s, char *e
 		snprintf(err, errlen, "%s: cannot set vCPU %d's state", vm->engine->name, cpu);
 		return -1;
 	}
+	return 0;
+}
+
+int vm_vcpu_stats(struct vm *vm, int cpu, device_stat_fn emit, void *ctx)
+{
+	if (cpu < 0 || cpu >= vm->ncpus || !vm->vcpus[cpu])
+		return -1;
+	struct vcpu *v = vm->vcpus[cpu];
+	clockid_t cid;
+	struct timespec ts;
+	/* The host CPU time of the thread the vCPU runs on (on emu, vCPU 0's
+	 * thread runs them all: the others' threads only wait). */
+	if (v->running && pthread_getcpuclockid(v->thread, &cid) == 0 && clock_gettime(cid, &ts) == 0)
+		emit(ctx, "thread_cpu_ns", (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec);
+	if (vm->engine->vcpu_stats)
+		vm->engine->vcpu_stats(v, emit, ctx);
 	return 0;
 }

@@ -20,6 +20,7 @@
 
 #include "cpu/engine.h"
 #include "symbiont/control.h"
+#include "symbiont/event.h"
 #include "symbiont/vm.h"
 
 static void wake_loop(void *ctx)
@@ -47,6 +48,7 @@ struct vm *vm_new(const struct vm_config *cfg, char *err, size_t errlen)
 	vm->wake_fd = -1;
 	pthread_mutex_init(&vm->io_lock, NULL);
 	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_mutex_init(&vm->sched_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
 	io_bus_init(&vm->pio);
 	io_bus_init(&vm->mmio);
@@ -143,6 +145,8 @@ void vm_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
 {
 	if (vm->engine && vm->engine->mem_written)
 		vm->engine->mem_written(vm, gpa, len);
+	if (vm_events_wanted(vm, SYM_EV_DMA))
+		sym_event_dma(vm, gpa, len);
 }
 
 struct irq_line vm_irq_line(struct vm *vm, unsigned gsi)
@@ -208,6 +212,7 @@ static void *vcpu_thread(void *arg)
 	struct vcpu *c = arg;
 
 	c->tid = (int)gettid();
+	vsched_thread_start(c->vm, c);
 	vm_vcpu_thread_enter(c->vm);
 	c->vm->engine->vcpu_run(c);
 	vm_vcpu_thread_leave(c->vm);
@@ -324,6 +329,7 @@ void vm_free(struct vm *vm)
 {
 	if (!vm)
 		return;
+	vm_event_hub_free(vm);
 	io_bus_free(&vm->pio);
 	io_bus_free(&vm->mmio);
 	guest_mem_free(&vm->mem);

@@ -124,6 +124,35 @@ static int cmd_query_vm(void *opaque, struct json_object *args, struct json_obje
 	return 0;
 }
 
+/* VSched: the reservation in force, and a new one (re-admitted). */
+static int cmd_query_sched(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
+{
+	struct vm *vm = opaque;
+	struct vsched_spec s;
+	const char *mode = vsched_mode(vm, &s);
+	(void)args, (void)err, (void)errlen;
+	*ret = json_object_new_object();
+	json_object_object_add(*ret, "mode", json_object_new_string(mode));
+	json_object_object_add(*ret, "period_ns", json_object_new_int64((int64_t)s.period_ns));
+	json_object_object_add(*ret, "slice_ns", json_object_new_int64((int64_t)s.slice_ns));
+	return 0;
+}
+
+static int cmd_sched_set(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
+{
+	struct vm *vm = opaque;
+	struct json_object *spec;
+	struct vsched_spec s;
+	(void)ret;
+	if (!json_object_object_get_ex(args, "spec", &spec) || !json_object_is_type(spec, json_type_string)) {
+		snprintf(err, errlen, "'spec' (\"period=P,slice=S\") is required");
+		return -1;
+	}
+	if (vsched_parse(json_object_get_string(spec), &s, err, errlen) < 0)
+		return -1;
+	return vsched_change(vm, &s, err, errlen);
+}
+
 static const struct {
 	const char *name;
 	control_cmd_fn fn;
@@ -136,6 +165,8 @@ static const struct {
 	{ "system_powerdown", cmd_system_powerdown },
 	{ "query-cpus-fast", cmd_query_cpus_fast },
 	{ "query-vm", cmd_query_vm },
+	{ "query-sched", cmd_query_sched },
+	{ "sched-set", cmd_sched_set },
 };
 
 int vm_control_open(struct vm *vm, const char *path, const char *name, char *err, size_t errlen)

@@ -13,10 +13,7 @@ require_tools timeout mkfifo python3
 require_guest
 [ -x "$SYM" ] || fail "$SYM missing (make BUILD=$BUILD)"
 
-# A private socket directory, so the test never meets the user's own VMs.
-export XDG_RUNTIME_DIR=$tmp/run
-mkdir -m 700 "$XDG_RUNTIME_DIR"
-name=e2e-$$
+control_init control
 
 guest_start g "$SYM" run --name "$name" --cpus 2 || fail "guest never became ready: $(tail -3 "$tmp/g.err")"
 ctl() { "$SYM" ctl "$name" "$@"; }

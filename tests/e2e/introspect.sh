@@ -12,9 +12,7 @@ e2e_init
 require_tools timeout mkfifo python3
 require_guest
 [ -x "$SYM" ] || fail "$SYM missing (make BUILD=$BUILD)"
-export XDG_RUNTIME_DIR=$tmp/run
-mkdir -m 700 "$XDG_RUNTIME_DIR"
-name=intro-$$
+control_init intro
 probe=probe$$
 ctl() { "$SYM" ctl "$name" "$@"; }
 

@@ -75,6 +75,7 @@ static inline struct test_vm *tvm_new(unsigned mem_mb)
 
 static inline void tvm_free(struct test_vm *t)
 {
+	vm_event_hub_free(t->vm);
 	io_bus_free(&t->vm->pio);
 	io_bus_free(&t->vm->mmio);
 	if (t->vm->mem.host)

@@ -12,6 +12,7 @@
 #include "test_virtio.h"
 
 #include "hw/virtio/blk.h"
+#include "symbiont/event.h"
 #include "cpu/engine.h"
 
 #define IMG_SECTORS 2048 /* 1 MiB */
@@ -246,6 +247,66 @@ static void test_dma_reported(void **state)
 	assert_int_equal(dma.n, 1);
 	assert_int_equal(dma.len[0], 1);
 	c->t->vm->engine = NULL;
+}
+
+/* SYM_EV_BLOCK: what a subscriber (Geiger) learns of each request. */
+static struct {
+	int n;
+	enum sym_block_op op;
+	uint64_t sector, bytes;
+	bool ok;
+	unsigned nranges;
+	struct sym_gpa_range r[4];
+	char device[32];
+} blkev;
+
+static enum sym_action rec_block(void *opaque, struct sym_event *ev)
+{
+	(void)opaque;
+	blkev.n++;
+	blkev.op = ev->block.op;
+	blkev.sector = ev->block.sector;
+	blkev.bytes = ev->block.bytes;
+	blkev.ok = ev->block.ok;
+	blkev.nranges = ev->block.nranges;
+	for (unsigned i = 0; i < ev->block.nranges && i < 4; i++)
+		blkev.r[i] = ev->block.ranges[i];
+	snprintf(blkev.device, sizeof(blkev.device), "%s", ev->block.device);
+	return SYM_CONTINUE;
+}
+
+static void test_block_events(void **state)
+{
+	struct ctx *c = *state;
+	struct drv *d = &c->d;
+	struct sym_filter f = { .type = SYM_EV_BLOCK };
+	char err[128];
+	ready(c);
+	struct sym_sub *s = sym_subscribe(c->t->vm, &f, rec_block, NULL, err, sizeof(err));
+	assert_non_null(s);
+	uint64_t buf = drv_alloc(d, 4096);
+	memset(&blkev, 0, sizeof(blkev));
+	assert_int_equal(do_req(c, VIRTIO_BLK_T_IN, 100, buf, 4096, true, false, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(blkev.n, 1);
+	assert_int_equal(blkev.op, SYM_BLOCK_READ);
+	assert_int_equal(blkev.sector, 100);
+	assert_int_equal(blkev.bytes, 4096);
+	assert_true(blkev.ok);
+	assert_int_equal(blkev.nranges, 1);
+	assert_int_equal(blkev.r[0].gpa, buf); /* the guest page the data went to */
+	assert_int_equal(blkev.r[0].len, 4096);
+	assert_string_equal(blkev.device, "virtio-blk");
+	assert_int_equal(do_req(c, VIRTIO_BLK_T_OUT, 9, buf + 512, 1024, false, false, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(blkev.n, 2);
+	assert_int_equal(blkev.op, SYM_BLOCK_WRITE);
+	assert_int_equal(blkev.sector, 9);
+	assert_int_equal(blkev.r[0].gpa, buf + 512); /* where it came from, past the header */
+	assert_int_equal(blkev.r[0].len, 1024);
+	assert_int_equal(do_req(c, VIRTIO_BLK_T_IN, 1ULL << 40, buf, 512, true, false, NULL), VIRTIO_BLK_S_IOERR);
+	assert_false(blkev.ok);
+	sym_unsubscribe(s);
+	assert_int_equal(do_req(c, VIRTIO_BLK_T_FLUSH, 0, 0, 0, false, false, NULL), VIRTIO_BLK_S_OK);
+	assert_int_equal(blkev.n, 3); /* no more once unsubscribed */
 }
 
 static void test_split_buffers(void **state)
@@ -746,6 +807,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_read_write, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_split_buffers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_reported, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_block_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bounds, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_get_id, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_discard_write_zeroes, setup, teardown),

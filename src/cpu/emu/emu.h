@@ -185,7 +185,9 @@ struct emu_cpu {
 	struct vm *vm;
 	struct vcpu *vcpu;
 	struct guest_mem *mem;
-	uint64_t insn_count; /* retired instructions, for profiling and replay */
+	uint64_t insn_count;                                 /* retired instructions, for profiling and replay */
+	uint64_t insn_user;                                  /* of those, at CPL 3 (counted per block) */
+	uint64_t interrupts_delivered, exceptions_delivered; /* for metrics */
 	/* Set by a handler to end the current block after it (code written
 	 * under the running block, state the decoder or the interrupt check
 	 * depends on changed); the loop clears it at each block start. */
@@ -292,6 +294,17 @@ void emu_fpu_reset(struct emu_cpu *cpu);
 /* SSE4.1/SSE4.2 run partly on the host's own SSE4 (sse4.c): advertise them
  * only when this is true. */
 bool emu_sse4_host_ok(void);
+
+/* The event hub's hook points (events.c); each caller first tests
+ * vm_events_wanted().  emu_event_syscall: before SYSCALL's effects, true
+ * when a subscriber skipped the call (RAX holds its result).
+ * emu_event_user_return: after a SYSRET/IRET to CPL 3 (next_rip set).
+ * emu_event_wrmsr: false when a subscriber refused the write. */
+bool emu_event_syscall(struct emu_cpu *cpu);
+void emu_event_user_return(struct emu_cpu *cpu);
+void emu_event_exception(struct emu_cpu *cpu, int vector);
+void emu_event_cr3(struct emu_cpu *cpu, uint64_t old_cr3, uint64_t new_cr3);
+bool emu_event_wrmsr(struct emu_cpu *cpu, uint32_t msr, uint64_t *value);
 /* x87/MMX/SSE state as a 512-byte FXSAVE64 image (fxsave.c), for state
  * exchange with KVM (struct kvm_fpu holds the same fields) and snapshots.
  * Load fails (-1, state unchanged) on reserved MXCSR bits. */

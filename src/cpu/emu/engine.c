@@ -24,6 +24,7 @@
 #include <string.h>
 
 #include "cpu/emu/sys.h"
+#include "symbiont/event.h"
 
 #define EMU_SLICE_NS 2000000ULL
 
@@ -35,6 +36,7 @@ struct emu_vcpu {
 	bool in_slice;
 	atomic_bool slice_over;
 	jmp_buf slice_jmp;
+	uint64_t slices, run_ns; /* for metrics: turns on the runner and their host time */
 };
 
 struct emu_engine {
@@ -301,11 +303,14 @@ static void run_slice(struct emu_engine *e, struct emu_vcpu *ev, bool sliced)
 	e->current = ev;
 	apply_dma(e->vm);
 	atomic_store(&ev->slice_over, false);
+	uint64_t t0 = host_clock_ns();
 	if (!setjmp(ev->slice_jmp)) {
 		ev->in_slice = sliced;
 		emu_exec(&ev->cpu);
 	}
 	ev->in_slice = false;
+	ev->slices++;
+	ev->run_ns += host_clock_ns() - t0;
 	e->current = NULL;
 }
 
@@ -392,6 +397,21 @@ static int emu_vcpu_run(struct vcpu *v)
 	return 0;
 }
 
+static void emu_vcpu_stats(struct vcpu *v, device_stat_fn emit, void *ctx)
+{
+	struct emu_vcpu *ev = v->priv;
+	if (!ev)
+		return;
+	emit(ctx, "instructions", ev->cpu.insn_count);
+	emit(ctx, "instructions_user", ev->cpu.insn_user);
+	emit(ctx, "instructions_kernel", ev->cpu.insn_count - ev->cpu.insn_user);
+	emit(ctx, "run_ns", ev->run_ns);
+	emit(ctx, "slices", ev->slices);
+	emit(ctx, "interrupts", ev->cpu.interrupts_delivered);
+	emit(ctx, "exceptions", ev->cpu.exceptions_delivered);
+	emit(ctx, "halted", ev->cpu.halted);
+}
+
 static void emu_vcpu_kick(struct vcpu *v)
 {
 	struct emu_vcpu *ev = v->priv;
@@ -436,6 +456,7 @@ static void emu_destroy(struct vm *vm)
 const struct engine_ops emu_engine_ops = {
 	.name = "emu",
 	.has_irqchip = false,
+	.events = SYM_EV_VCPU_MASK, /* every vCPU event, from the executor (events.c) */
 	.init = emu_init,
 	.extint = emu_extint,
 	.msi = emu_msi,
@@ -444,6 +465,7 @@ const struct engine_ops emu_engine_ops = {
 	.vcpu_get_state = emu_vcpu_get_state,
 	.vcpu_run = emu_vcpu_run,
 	.vcpu_kick = emu_vcpu_kick,
+	.vcpu_stats = emu_vcpu_stats,
 	.vcpu_destroy = emu_vcpu_destroy,
 	.destroy = emu_destroy,
 	.mem_written = emu_mem_written,

@@ -13,6 +13,7 @@
 
 #include "cpu/emu/mmu.h"
 #include "cpu/emu/sys.h"
+#include "symbiont/event.h"
 #include "symbiont/vm.h"
 
 #define EXC_NONE         (-1) /* nothing to deliver (after a triple fault) */
@@ -272,12 +273,17 @@ void emu_deliver_exception(struct emu_cpu *cpu)
 		return;
 	}
 	cpu->exc_depth = v == EXC_DF ? 2 : 1;
+	cpu->exceptions_delivered++;
+	if (cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_EXCEPTION))
+		emu_event_exception(cpu, v);
 	deliver(cpu, v, cpu->rip, false, false, cpu->exc_has_error && (cpu->cr0 & CR0_PE), cpu->exc_error);
 	cpu->exc_depth = 0;
 }
 
 void emu_deliver_interrupt(struct emu_cpu *cpu, int vector, bool is_soft)
 {
+	if (!is_soft)
+		cpu->interrupts_delivered++;
 	/* A fault while pushing the frame is delivered as itself (an
 	 * interrupt is benign). */
 	cpu->exc_vector = EXC_DELIVER_INTR;

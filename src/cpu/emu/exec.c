@@ -33,6 +33,8 @@ static void run_block(struct emu_cpu *cpu, struct emu_block *b)
 	if (unlikely(shadow || tf))
 		end = in + 1; /* one instruction, then look at interrupts again */
 	const struct emu_insn *first = in;
+	/* A block runs at one privilege (blocks end at mode switches). */
+	uint64_t *user_count = cpu->cpl == 3 ? &cpu->insn_user : NULL, count0 = cpu->insn_count;
 	for (; in < end; in++) {
 		cpu->next_rip = (cpu->rip + in->len) & mask;
 		in->exec(cpu, in);
@@ -41,6 +43,8 @@ static void run_block(struct emu_cpu *cpu, struct emu_block *b)
 		if (unlikely(cpu->exit_block))
 			break;
 	}
+	if (user_count)
+		*user_count += cpu->insn_count - count0;
 	if (unlikely(shadow))
 		cpu->interrupt_shadow = false;
 	bc->cur = 0;

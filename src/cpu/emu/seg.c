@@ -9,6 +9,7 @@
 
 #include "cpu/emu/ops.h"
 #include "cpu/emu/sys.h"
+#include "symbiont/event.h"
 
 #define H(name) static void name(struct emu_cpu *cpu, const struct emu_insn *in)
 
@@ -557,6 +558,8 @@ H(op_iret)
 		null_inaccessible(cpu);
 	if (fl & RFLAGS_IF)
 		atomic_store(&cpu->irq_pending, true);
+	if (cpu->cpl == 3 && cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_SYSCALL_EXIT))
+		emu_event_user_return(cpu);
 }
 
 /* ---- descriptor tables (0F 00, 0F 01 /0-/3) ---------------------------------------- */

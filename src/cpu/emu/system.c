@@ -11,6 +11,7 @@
 
 #include "cpu/emu/ops.h"
 #include "cpu/emu/sys.h"
+#include "symbiont/event.h"
 #include "symbiont/vm.h"
 
 #define H(name) static void name(struct emu_cpu *cpu, const struct emu_insn *in)
@@ -80,6 +81,8 @@ void emu_set_cr3(struct emu_cpu *cpu, uint64_t v)
 {
 	if (cpu->long_mode && (v >> EMU_PHYS_BITS))
 		emu_raise_err(cpu, EXC_GP, 0);
+	if (cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_CR3_WRITE))
+		emu_event_cr3(cpu, cpu->cr3, cpu->long_mode ? v : (uint32_t)v);
 	cpu->cr3 = cpu->long_mode ? v : (uint32_t)v;
 	emu_tlb_flush(cpu, false);
 }
@@ -185,6 +188,11 @@ H(op_wrmsr)
 	uint64_t v = (uint32_t)cpu->gpr[X86_RAX] | (cpu->gpr[X86_RDX] << 32);
 	(void)in;
 	need_cpl0(cpu);
+	if (cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_MSR_WRITE) &&
+	    !emu_event_wrmsr(cpu, (uint32_t)cpu->gpr[X86_RCX], &v)) {
+		cpu->exit_block = true;
+		return; /* a subscriber refused the write */
+	}
 	if (!emu_msr_write(cpu, (uint32_t)cpu->gpr[X86_RCX], v))
 		emu_raise_err(cpu, EXC_GP, 0);
 	cpu->exit_block = true;
@@ -248,6 +256,10 @@ H(op_syscall)
 
 	if (!(cpu->efer & EFER_SCE) || !(cpu->cr0 & CR0_PE))
 		emu_raise(cpu, EXC_UD);
+	if (cpu->cpl == 3 && cpu->code_mode == EMU_MODE64 && cpu->vm &&
+	    (vm_events_wanted(cpu->vm, SYM_EV_SYSCALL_ENTER) || vm_events_wanted(cpu->vm, SYM_EV_SYSCALL_EXIT)) &&
+	    emu_event_syscall(cpu))
+		return;
 	if (cpu->long_mode) {
 		cpu->gpr[X86_RCX] = cpu->next_rip;
 		cpu->gpr[11] = fl & ~RFLAGS_RF;
@@ -299,6 +311,8 @@ H(op_sysret)
 	cpu->seg[SEG_SS].limit = 0xffffffff;
 	emu_update_mode(cpu);
 	atomic_store(&cpu->irq_pending, true);
+	if (cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_SYSCALL_EXIT))
+		emu_event_user_return(cpu);
 }
 
 H(op_sysenter)

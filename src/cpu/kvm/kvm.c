@@ -100,9 +100,12 @@ static const uint32_t state_msrs[] = {
 };
 #define NSTATE_MSRS (sizeof(state_msrs) / sizeof(state_msrs[0]))
 
+#define KVM_EXIT_REASONS 64 /* counted by reason below this, "other" above */
+
 struct kvm_vcpu {
 	int fd;
 	struct kvm_run *run;
+	uint64_t exits[KVM_EXIT_REASONS + 1], run_ns; /* for metrics */
 	/* Which of state_msrs this KVM saves and restores (probed once: a
 	 * module without, say, MTRRs still moves everything else). */
 	bool msr_ok[NSTATE_MSRS];
@@ -556,10 +559,12 @@ static uint64_t *msr_field(struct x86_msrs *m, uint32_t index)
  * follows the local APIC). */
 static int msrs_io(struct kvm_vcpu *kc, struct x86_msrs *m, bool set, bool deadline)
 {
-	struct {
+	/* struct kvm_msrs ends in a flexible array: the entries follow it. */
+	union {
 		struct kvm_msrs hdr;
-		struct kvm_msr_entry e[NSTATE_MSRS];
+		uint8_t buf[sizeof(struct kvm_msrs) + NSTATE_MSRS * sizeof(struct kvm_msr_entry)];
 	} b;
+	struct kvm_msr_entry *e = b.hdr.entries;
 	unsigned n = 0;
 	int r;
 
@@ -567,21 +572,21 @@ static int msrs_io(struct kvm_vcpu *kc, struct x86_msrs *m, bool set, bool deadl
 	for (size_t i = 0; i < NSTATE_MSRS; i++) {
 		if (!kc->msr_ok[i] || (state_msrs[i] == MSR_TSC_DEADLINE) != deadline)
 			continue;
-		b.e[n].index = state_msrs[i];
+		e[n].index = state_msrs[i];
 		if (set)
-			b.e[n].data = *msr_field(m, state_msrs[i]);
+			e[n].data = *msr_field(m, state_msrs[i]);
 		n++;
 	}
 	b.hdr.nmsrs = n;
 	r = ioctl(kc->fd, set ? KVM_SET_MSRS : KVM_GET_MSRS, &b);
 	if (r != (int)n) {
 		if (r >= 0 && r < (int)n)
-			fprintf(stderr, "kvm: %s MSR 0x%x failed\n", set ? "setting" : "reading", b.e[r].index);
+			fprintf(stderr, "kvm: %s MSR 0x%x failed\n", set ? "setting" : "reading", e[r].index);
 		return -1;
 	}
 	if (!set)
 		for (unsigned i = 0; i < n; i++)
-			*msr_field(m, b.e[i].index) = b.e[i].data;
+			*msr_field(m, e[i].index) = e[i].data;
 	return 0;
 }
 
@@ -934,7 +939,12 @@ static int kvm_vcpu_run(struct vcpu *cpu)
 			vm_vcpu_park(vm); /* outside KVM_RUN: the state is the kernel's to give */
 			continue;
 		}
-		if (ioctl(kc->fd, KVM_RUN, 0) < 0) {
+		uint64_t t0 = host_clock_ns();
+		int rr = ioctl(kc->fd, KVM_RUN, 0);
+		kc->run_ns += host_clock_ns() - t0;
+		if (rr == 0)
+			kc->exits[run->exit_reason < KVM_EXIT_REASONS ? run->exit_reason : KVM_EXIT_REASONS]++;
+		if (rr < 0) {
 			if (errno == EINTR || errno == EAGAIN) {
 				/* Clear the kick flag before vm_stopping() is read
 				 * again, so a kick after this point is never lost. */
@@ -979,6 +989,28 @@ static int kvm_vcpu_run(struct vcpu *cpu)
 	}
 }
 
+static void kvm_vcpu_stats(struct vcpu *cpu, device_stat_fn emit, void *ctx)
+{
+	static const char *const names[] = {
+		[KVM_EXIT_IO] = "exits_io",     [KVM_EXIT_MMIO] = "exits_mmio",         [KVM_EXIT_HLT] = "exits_hlt",
+		[KVM_EXIT_INTR] = "exits_intr", [KVM_EXIT_SHUTDOWN] = "exits_shutdown",
+	};
+	struct kvm_vcpu *kc = kcpu_of(cpu);
+	uint64_t other = 0, total = 0;
+	if (!kc)
+		return;
+	for (unsigned r = 0; r <= KVM_EXIT_REASONS; r++) {
+		total += kc->exits[r];
+		if (r < sizeof(names) / sizeof(names[0]) && names[r])
+			emit(ctx, names[r], kc->exits[r]);
+		else
+			other += kc->exits[r];
+	}
+	emit(ctx, "exits_other", other);
+	emit(ctx, "exits", total);
+	emit(ctx, "run_ns", kc->run_ns);
+}
+
 static void kvm_vcpu_kick(struct vcpu *cpu)
 {
 	struct kvm_vcpu *kc = kcpu_of(cpu);
@@ -998,6 +1030,7 @@ const struct engine_ops kvm_engine_ops = {
 	.vcpu_get_state = kvm_vcpu_get_state,
 	.vcpu_run = kvm_vcpu_run,
 	.vcpu_kick = kvm_vcpu_kick,
+	.vcpu_stats = kvm_vcpu_stats,
 	.vcpu_destroy = kvm_vcpu_destroy,
 	.destroy = kvm_destroy,
 };

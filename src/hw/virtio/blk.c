@@ -16,6 +16,8 @@
 #include "host/worker.h"
 #include "hw/virtio/blk.h"
 #include "hw/virtio/virtio.h"
+#include "symbiont/device.h"
+#include "symbiont/event.h"
 
 #define SECTOR              512
 #define QUEUE_SIZE          256
@@ -39,8 +41,16 @@
 struct blk_req {
 	struct worker_job job; /* first: the worker hands it back */
 	unsigned gen;
+	uint64_t start_ns; /* host clock, when popped: latency includes queueing */
+	uint32_t type;     /* set by do_request */
+	uint64_t bytes;    /* data moved, set by do_request */
 	struct vq_elem e;
 };
+
+/* Request latency buckets (host time from pop to completion), upper
+ * bounds in microseconds; the last counts everything slower. */
+static const uint32_t lat_bounds_us[] = { 16, 64, 256, 1000, 4000, 16000, 64000 };
+#define LAT_BUCKETS (sizeof(lat_bounds_us) / sizeof(lat_bounds_us[0]) + 1)
 
 struct virtio_blk {
 	struct virtio_dev vd;
@@ -53,6 +63,9 @@ struct virtio_blk {
 	unsigned inflight; /* popped, not yet completed; under io_lock */
 	bool deferred;     /* chains left in the ring at the in-flight bound */
 	struct worker *worker;
+	/* metrics, under io_lock (symbiont ctl metrics, --metrics) */
+	uint64_t reads, writes, flushes, others, errors, read_bytes, write_bytes;
+	uint64_t lat[LAT_BUCKETS];
 };
 
 struct virtio_dev *virtio_blk_dev(struct virtio_blk *b)
@@ -102,8 +115,9 @@ static uint8_t do_segments(struct virtio_blk *b, const struct vq_elem *e, uint32
 
 /* Does the request; returns the status and sets *written (bytes put into
  * the writable buffers, status byte included). */
-static uint8_t do_request(struct virtio_blk *b, struct vq_elem *e, uint32_t *written)
+static uint8_t do_request(struct virtio_blk *b, struct blk_req *r, uint32_t *written)
 {
+	struct vq_elem *e = &r->e;
 	uint8_t hdr[16];
 	iov_to_buf(e->iov, e->nout, 0, hdr, sizeof(hdr));
 	uint32_t type = hdr[0] | hdr[1] << 8 | hdr[2] << 16 | (uint32_t)hdr[3] << 24;
@@ -116,6 +130,8 @@ static uint8_t do_request(struct virtio_blk *b, struct vq_elem *e, uint32_t *wri
 	int n;
 
 	*written = 1;
+	r->type = type;
+	r->bytes = 0;
 	switch (type) {
 	case VIRTIO_BLK_T_IN:
 		if (!range_ok(b, sector, in_data))
@@ -124,6 +140,7 @@ static uint8_t do_request(struct virtio_blk *b, struct vq_elem *e, uint32_t *wri
 		if (n < 0 || b->be->ops->readv(b->be, v, n, sector * SECTOR))
 			return VIRTIO_BLK_S_IOERR;
 		*written = in_data + 1;
+		r->bytes = in_data;
 		return VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_OUT:
 		if (b->ro || !range_ok(b, sector, e->out_len - 16))
@@ -131,6 +148,7 @@ static uint8_t do_request(struct virtio_blk *b, struct vq_elem *e, uint32_t *wri
 		n = iov_slice(e->iov, e->nout, 16, e->out_len - 16, v, VQ_MAX_SEGS);
 		if (n < 0 || b->be->ops->writev(b->be, v, n, sector * SECTOR))
 			return VIRTIO_BLK_S_IOERR;
+		r->bytes = e->out_len - 16;
 		return VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_FLUSH: return b->be->ops->flush(b->be) < 0 && !b->ro ? VIRTIO_BLK_S_IOERR : VIRTIO_BLK_S_OK;
 	case VIRTIO_BLK_T_GET_ID: {
@@ -147,10 +165,75 @@ static uint8_t do_request(struct virtio_blk *b, struct vq_elem *e, uint32_t *wri
 
 static void blk_notify(struct virtio_dev *vd, unsigned q);
 
+static void account(struct virtio_blk *b, const struct blk_req *r, uint8_t status)
+{
+	uint64_t us = (host_clock_ns() - r->start_ns) / 1000;
+	unsigned i = 0;
+
+	if (status != VIRTIO_BLK_S_OK)
+		b->errors++;
+	else if (r->type == VIRTIO_BLK_T_IN)
+		b->reads++, b->read_bytes += r->bytes;
+	else if (r->type == VIRTIO_BLK_T_OUT)
+		b->writes++, b->write_bytes += r->bytes;
+	else if (r->type == VIRTIO_BLK_T_FLUSH)
+		b->flushes++;
+	else
+		b->others++;
+	while (i < LAT_BUCKETS - 1 && us > lat_bounds_us[i])
+		i++;
+	b->lat[i]++;
+}
+
+/* SYM_EV_BLOCK for a subscriber (Geiger, monitoring): which sectors went to
+ * or came from which guest memory.  io_lock held. */
+static void block_event(struct virtio_blk *b, struct blk_req *r, uint8_t status)
+{
+	struct sym_gpa_range ranges[VQ_MAX_SEGS];
+	struct sym_event ev = { .type = SYM_EV_BLOCK, .cpu = -1 };
+	uint8_t hdr[16];
+	const struct iovec *iov = r->e.iov;
+	unsigned n = r->e.nout, skip = 16; /* WRITE: data after the header */
+	size_t left = r->bytes;
+
+	iov_to_buf(r->e.iov, r->e.nout, 0, hdr, sizeof(hdr));
+	for (int i = 0; i < 8; i++)
+		ev.block.sector |= (uint64_t)hdr[8 + i] << (8 * i);
+	ev.block.device = vm_device_id(b->vm, b);
+	switch (r->type) {
+	case VIRTIO_BLK_T_IN: ev.block.op = SYM_BLOCK_READ; break;
+	case VIRTIO_BLK_T_OUT: ev.block.op = SYM_BLOCK_WRITE; break;
+	case VIRTIO_BLK_T_FLUSH: ev.block.op = SYM_BLOCK_FLUSH; break;
+	default: ev.block.op = SYM_BLOCK_OTHER; break;
+	}
+	ev.block.bytes = r->bytes;
+	ev.block.ok = status == VIRTIO_BLK_S_OK;
+	if (r->type == VIRTIO_BLK_T_IN)
+		iov = r->e.iov + r->e.nout, n = r->e.nin, skip = 0;
+	for (unsigned i = 0; i < n && left; i++) {
+		size_t len = iov[i].iov_len;
+		const uint8_t *base = iov[i].iov_base;
+		if (skip >= len) {
+			skip -= (unsigned)len;
+			continue;
+		}
+		base += skip, len -= skip, skip = 0;
+		if (len > left)
+			len = left;
+		ranges[ev.block.nranges++] = (struct sym_gpa_range){ host_to_gpa(&b->vm->mem, base), (uint32_t)len };
+		left -= len;
+	}
+	ev.block.ranges = ranges;
+	sym_event_deliver(b->vm, &ev);
+}
+
 static void complete(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint32_t written)
 {
 	pthread_mutex_lock(&b->vm->io_lock);
 	b->inflight--;
+	account(b, r, status);
+	if (vm_events_wanted(b->vm, SYM_EV_BLOCK))
+		block_event(b, r, status);
 	if (r->gen == b->gen && b->vd.vq[0].enabled) {
 		/* The status byte is the last writable byte. */
 		buf_to_iov(r->e.iov + r->e.nout, r->e.nin, r->e.in_len - 1, &status, 1);
@@ -169,7 +252,7 @@ static void run_request(struct worker_job *job, void *ctx)
 	struct virtio_blk *b = ctx;
 	struct blk_req *r = (struct blk_req *)job;
 	uint32_t written;
-	uint8_t status = do_request(b, &r->e, &written);
+	uint8_t status = do_request(b, r, &written);
 	complete(b, r, status, written);
 	free(r);
 }
@@ -210,6 +293,7 @@ static void blk_notify(struct virtio_dev *vd, unsigned q)
 			break;
 		}
 		r->gen = b->gen;
+		r->start_ns = host_clock_ns();
 		b->inflight++;
 		if (last)
 			last->job.next = &r->job;
@@ -288,6 +372,21 @@ static void blk_stats(void *dev, device_stat_fn emit, void *ctx)
 	virtio_stats(&b->vd, emit, ctx);
 	emit(ctx, "inflight", b->inflight);
 	emit(ctx, "sectors", b->sectors);
+	emit(ctx, "reads", b->reads);
+	emit(ctx, "writes", b->writes);
+	emit(ctx, "flushes", b->flushes);
+	emit(ctx, "other_requests", b->others);
+	emit(ctx, "errors", b->errors);
+	emit(ctx, "read_bytes", b->read_bytes);
+	emit(ctx, "write_bytes", b->write_bytes);
+	for (unsigned i = 0; i < LAT_BUCKETS; i++) {
+		char key[40];
+		if (i < LAT_BUCKETS - 1)
+			snprintf(key, sizeof(key), "latency_le_%uus", lat_bounds_us[i]);
+		else
+			snprintf(key, sizeof(key), "latency_gt_%uus", lat_bounds_us[i - 1]);
+		emit(ctx, key, b->lat[i]);
+	}
 }
 
 static const struct device_ops blk_device_ops = {

@@ -1,5 +1,6 @@
 /* virtio-console: queue 0 receives (host → guest, never filled here),
  * queue 1 transmits: each chain's readable bytes go to the chardev. */
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -43,54 +44,16 @@ static void con_notify(struct virtio_dev *vd, unsigned q)
 		virtio_notify(vd, q);
 }
 
-/* ---- lifecycle (symbiont/device.h) --------------------------------------- */
+/* ---- lifecycle (symbiont/device.h): the transport's state is all there is */
 
-static void con_dev_reset(void *dev)
-{
-	struct virtio_console *d = dev;
-	virtio_dev_reset(&d->vd);
-}
-
-static int con_save(void *dev, struct state_buf *b, char *err, size_t errlen)
-{
-	struct virtio_console *d = dev;
-	(void)err, (void)errlen;
-	virtio_state_save(&d->vd, b);
-	return 0;
-}
-
-static int con_load(void *dev, struct state_reader *r, char *err, size_t errlen)
-{
-	struct virtio_console *d = dev;
-	struct virtio_state *s = malloc(sizeof(*s));
-
-	if (!s) {
-		snprintf(err, errlen, "virtio-console: out of memory");
-		return -1;
-	}
-	virtio_state_read(&d->vd, r, s);
-	if (!st_ok(r)) {
-		free(s);
-		return -1;
-	}
-	virtio_state_apply(&d->vd, s);
-	free(s);
-	return 0;
-}
-
-static void con_stats(void *dev, device_stat_fn emit, void *ctx)
-{
-	struct virtio_console *d = dev;
-	virtio_stats(&d->vd, emit, ctx);
-}
-
+_Static_assert(offsetof(struct virtio_console, vd) == 0, "the lifecycle ops take the device as its virtio_dev");
 static const struct device_ops con_device_ops = {
 	.name = "virtio-console",
 	.version = 1,
-	.reset = con_dev_reset,
-	.save = con_save,
-	.load = con_load,
-	.stats = con_stats,
+	.reset = virtio_plain_reset,
+	.save = virtio_plain_save,
+	.load = virtio_plain_load,
+	.stats = virtio_plain_stats,
 };
 
 static const struct virtio_dev_ops con_ops = {

@@ -35,6 +35,7 @@ struct virtio_net {
 	bool watching;   /* rx_fd is on the event loop */
 	size_t held_len; /* a received frame waiting for an rx buffer */
 	unsigned long rx_dropped, tx_dropped;
+	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes; /* delivered, for metrics */
 	struct vq_elem e;
 	uint8_t held[NET_FRAME_MAX];
 	uint8_t txbuf[NET_FRAME_MAX];
@@ -118,6 +119,8 @@ static void rx_flush(struct virtio_net *n)
 			buf_to_iov(n->e.iov + n->e.nout, n->e.nin, 0, hdr, hl);
 			buf_to_iov(n->e.iov + n->e.nout, n->e.nin, hl, n->held, n->held_len);
 			vq_push(vq, &n->e, (uint32_t)(hl + n->held_len));
+			n->rx_packets++;
+			n->rx_bytes += n->held_len;
 		}
 		n->held_len = 0;
 		pushed = true;
@@ -146,8 +149,12 @@ static void tx_flush(struct virtio_net *n)
 			n->tx_dropped++;
 		} else {
 			len = iov_to_buf(n->e.iov, n->e.nout, hl, n->txbuf, n->e.out_len - hl);
-			if (net_send(n->be, n->txbuf, len) < 0)
+			if (net_send(n->be, n->txbuf, len) < 0) {
 				n->tx_dropped++;
+			} else {
+				n->tx_packets++;
+				n->tx_bytes += len;
+			}
 		}
 		vq_push(vq, &n->e, 0);
 		pushed = true;
@@ -238,6 +245,10 @@ static void net_stats(void *dev, device_stat_fn emit, void *ctx)
 {
 	struct virtio_net *d = dev;
 	virtio_stats(&d->vd, emit, ctx);
+	emit(ctx, "rx_packets", d->rx_packets);
+	emit(ctx, "rx_bytes", d->rx_bytes);
+	emit(ctx, "tx_packets", d->tx_packets);
+	emit(ctx, "tx_bytes", d->tx_bytes);
 	emit(ctx, "rx_dropped", d->rx_dropped);
 	emit(ctx, "tx_dropped", d->tx_dropped);
 	emit(ctx, "held", d->held_len);

@@ -2,6 +2,7 @@
  * completely from getrandom() (the host pool is initialised by the time a
  * VM runs, so this does not block). */
 #include <errno.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/random.h>
@@ -60,54 +61,16 @@ static void rng_notify(struct virtio_dev *vd, unsigned q)
 		virtio_notify(vd, q);
 }
 
-/* ---- lifecycle (symbiont/device.h) --------------------------------------- */
+/* ---- lifecycle (symbiont/device.h): the transport's state is all there is */
 
-static void rng_dev_reset(void *dev)
-{
-	struct virtio_rng *d = dev;
-	virtio_dev_reset(&d->vd);
-}
-
-static int rng_save(void *dev, struct state_buf *b, char *err, size_t errlen)
-{
-	struct virtio_rng *d = dev;
-	(void)err, (void)errlen;
-	virtio_state_save(&d->vd, b);
-	return 0;
-}
-
-static int rng_load(void *dev, struct state_reader *r, char *err, size_t errlen)
-{
-	struct virtio_rng *d = dev;
-	struct virtio_state *s = malloc(sizeof(*s));
-
-	if (!s) {
-		snprintf(err, errlen, "virtio-rng: out of memory");
-		return -1;
-	}
-	virtio_state_read(&d->vd, r, s);
-	if (!st_ok(r)) {
-		free(s);
-		return -1;
-	}
-	virtio_state_apply(&d->vd, s);
-	free(s);
-	return 0;
-}
-
-static void rng_stats(void *dev, device_stat_fn emit, void *ctx)
-{
-	struct virtio_rng *d = dev;
-	virtio_stats(&d->vd, emit, ctx);
-}
-
+_Static_assert(offsetof(struct virtio_rng, vd) == 0, "the lifecycle ops take the device as its virtio_dev");
 static const struct device_ops rng_device_ops = {
 	.name = "virtio-rng",
 	.version = 1,
-	.reset = rng_dev_reset,
-	.save = rng_save,
-	.load = rng_load,
-	.stats = rng_stats,
+	.reset = virtio_plain_reset,
+	.save = virtio_plain_save,
+	.load = virtio_plain_load,
+	.stats = virtio_plain_stats,
 };
 
 static const struct virtio_dev_ops rng_ops = {

@@ -201,6 +201,13 @@ void virtio_state_read(const struct virtio_dev *vd, struct state_reader *r, stru
 void virtio_state_apply(struct virtio_dev *vd, const struct virtio_state *s);
 /* Counters every virtio device reports. */
 void virtio_stats(const struct virtio_dev *vd, device_stat_fn emit, void *ctx);
+/* Lifecycle ops for a device whose whole guest state is the transport's
+ * (its struct begins with its struct virtio_dev, so dev is one): console,
+ * rng. */
+void virtio_plain_reset(void *dev);
+int virtio_plain_save(void *dev, struct state_buf *b, char *err, size_t errlen);
+int virtio_plain_load(void *dev, struct state_reader *r, char *err, size_t errlen);
+void virtio_plain_stats(void *dev, device_stat_fn emit, void *ctx);
 void virtio_dev_free(struct virtio_dev *vd);
 
 /* Interrupt for queue q, if the driver wants one (suppression applied). */

@@ -656,3 +656,38 @@ void virtio_dev_free(struct virtio_dev *vd)
 	free(vd->config);
 	vd->config = NULL;
 }
+
+/* ---- devices whose whole guest state is the transport's ------------------ */
+
+void virtio_plain_reset(void *dev)
+{
+	virtio_dev_reset(dev);
+}
+
+int virtio_plain_save(void *dev, struct state_buf *b, char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	virtio_state_save(dev, b);
+	return 0;
+}
+
+int virtio_plain_load(void *dev, struct state_reader *r, char *err, size_t errlen)
+{
+	struct virtio_dev *vd = dev;
+	struct virtio_state *s = malloc(sizeof(*s));
+
+	if (!s) {
+		snprintf(err, errlen, "%s: out of memory", vd->ops->name);
+		return -1;
+	}
+	virtio_state_read(vd, r, s);
+	if (st_ok(r))
+		virtio_state_apply(vd, s);
+	free(s);
+	return st_ok(r) ? 0 : -1;
+}
+
+void virtio_plain_stats(void *dev, device_stat_fn emit, void *ctx)
+{
+	virtio_stats(dev, emit, ctx);
+}

@@ -161,13 +161,6 @@ int vq_pop(struct virtqueue *vq, struct vq_elem *e)
 	return 1;
 }
 
-/* Guest-physical address of a host pointer into guest RAM (from vq_pop). */
-static uint64_t host_to_gpa(const struct guest_mem *m, const void *p)
-{
-	uint64_t off = (const uint8_t *)p - m->host;
-	return off < m->low_size ? off : MEM_4G + (off - m->low_size);
-}
-
 static void mark_written(struct virtqueue *vq, const struct vq_elem *e, size_t len)
 {
 	for (unsigned i = 0; i < e->nin && len; i++) {

@@ -125,6 +125,7 @@ struct vsock {
 	struct vq_elem e;
 	struct pollfd pfd[2 + MAX_CONNS];
 	uint64_t pfd_id[2 + MAX_CONNS];
+	uint64_t bytes_to_guest, bytes_from_guest; /* stream payload, for metrics */
 };
 
 struct virtio_dev *virtio_vsock_vdev(void *dev)
@@ -325,6 +326,7 @@ static void rx_flush(struct vsock *v)
 			fill_hdr(v, &h, OP_RW, c->host_port, c->guest_port, 0);
 			put_pkt(v, &h, c->rxbuf + c->rxoff, chunk);
 			c->tx_cnt += (uint32_t)chunk;
+			v->bytes_to_guest += chunk;
 			c->rxoff += chunk;
 			if (c->rxoff == c->rxlen)
 				c->rxlen = 0;
@@ -516,7 +518,7 @@ static void tx_packet(struct vsock *v)
 		if (c->state != C_OPEN)
 			conn_reset(v, c);
 		else
-			guest_data(v, c, &h);
+			guest_data(v, c, &h), v->bytes_from_guest += h.len;
 		break;
 	case OP_CREDIT_UPDATE: break; /* credit taken above; rx_flush will use it */
 	case OP_CREDIT_REQUEST: send_ctrl(v, OP_CREDIT_UPDATE, c->host_port, c->guest_port, 0); break;
@@ -641,6 +643,8 @@ static void vsock_stats(void *dev, device_stat_fn emit, void *ctx)
 	struct vsock *v = dev;
 	virtio_stats(&v->vd, emit, ctx);
 	emit(ctx, "connections", v->nconns);
+	emit(ctx, "bytes_to_guest", v->bytes_to_guest);
+	emit(ctx, "bytes_from_guest", v->bytes_from_guest);
 	emit(ctx, "ctrl_queued", v->ctrl_count);
 }
 

@@ -14,6 +14,11 @@
 #   guest_wait_for NAME PATTERN SECONDS
 #   guest_finish NAME [SECONDS]  waits for the guest to power off (commands
 #                            typed before must end in poweroff), then reaps it
+#   control_init PREFIX      for tests of named VMs: a private socket directory
+#                            (never the user's own VMs), name=PREFIX-PID and
+#                            sock, its control socket
+#   qmp COMMAND              one QMP command on $sock: its "return" as JSON on
+#                            stdout, non-zero (and the error) if it failed
 #
 # Commands are typed only after the ready line: a UART may drop bytes that
 # arrive before its driver starts (QEMU's does; symbiont's keeps them).
@@ -97,4 +102,28 @@ guest_finish() {
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	pid=
+}
+
+control_init() {
+	export XDG_RUNTIME_DIR=$tmp/run
+	mkdir -m 700 "$XDG_RUNTIME_DIR"
+	name=$1-$$
+	sock=$XDG_RUNTIME_DIR/symbiont/$name.sock
+}
+
+qmp() {
+	python3 - "$sock" "$1" <<'PY'
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
+f.readline()
+for cmd in ("qmp_capabilities", sys.argv[2]):
+    f.write(json.dumps({"execute": cmd}) + "\n"); f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if "return" in r or "error" in r:
+            break
+if "error" in r:
+    sys.exit("error: " + r["error"]["desc"])
+print(json.dumps(r["return"]))
+PY
 }

@@ -1,0 +1,168 @@
+/* The event hub: how services see what a guest does, engine-neutral.
+ *
+ * A service subscribes with a filter and a callback; the engine (or a
+ * device, for device events) calls the hub when a matching thing happens.
+ * Filters narrow at the source (a syscall-number bitmap, an address space,
+ * an exception vector, an MSR), and an event type nobody subscribed to costs
+ * the engine one load and test of vm->events_active on a path that is not
+ * hot (SYSCALL, SYSRET/IRET to user, exception delivery, MOV CR3, WRMSR):
+ * nothing measurable (docs/services.md has the numbers).
+ *
+ * vCPU events are delivered on the vCPU's own thread, between the
+ * instruction's checks and its effects, with the vCPU's registers as they
+ * are at that point (ev->regs).  A callback may act on the event through
+ * its mutable fields (the syscall number and arguments at entry, its result
+ * at exit or when skipped, whether an MSR write happens) and its return
+ * value; it must not block for long (the vCPU waits), must not pause the VM
+ * (vm_pause would wait for this very vCPU) and must not subscribe or
+ * unsubscribe (return SYM_UNSUBSCRIBE to drop itself).  Guest memory under
+ * the event's address space: gva_read()/gva_write() (symbiont/memory.h)
+ * with ev->regs->cr3. */
+#ifndef SYMBIONT_EVENT_H
+#define SYMBIONT_EVENT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct vm;
+
+enum sym_event_type {
+	SYM_EV_SYSCALL_ENTER, /* SYSCALL from 64-bit user mode */
+	SYM_EV_SYSCALL_EXIT,  /* the return to user mode right after that SYSCALL */
+	SYM_EV_EXCEPTION,     /* an exception (vector 0-31) the vCPU delivers */
+	SYM_EV_CR3_WRITE,     /* MOV to CR3 (an address-space switch) */
+	SYM_EV_MSR_WRITE,     /* WRMSR */
+	SYM_EV_DMA,           /* a device wrote guest RAM (engine-neutral) */
+	SYM_EV_BLOCK,         /* a block request completed (engine-neutral) */
+	SYM_EV_TYPES
+};
+
+#define SYM_EV_BIT(t) (1u << (t))
+/* The vCPU events an engine must deliver itself (the rest come from the
+ * core or devices). */
+#define SYM_EV_VCPU_MASK                                                                                     \
+	(SYM_EV_BIT(SYM_EV_SYSCALL_ENTER) | SYM_EV_BIT(SYM_EV_SYSCALL_EXIT) | SYM_EV_BIT(SYM_EV_EXCEPTION) | \
+	 SYM_EV_BIT(SYM_EV_CR3_WRITE) | SYM_EV_BIT(SYM_EV_MSR_WRITE))
+
+#define SYM_SYSCALL_MAX 512 /* syscall numbers a filter can name */
+
+struct sym_filter {
+	enum sym_event_type type;
+	/* SYSCALL_*: the numbers wanted; all clear means every number. */
+	uint64_t syscalls[SYM_SYSCALL_MAX / 64];
+	/* vCPU events: only in this address space (CR3 without its PCID and
+	 * flag bits); 0 means any. */
+	uint64_t cr3;
+	int vector;   /* EXCEPTION: this vector only, or -1 for any */
+	uint32_t msr; /* MSR_WRITE: this MSR only, or 0 for any */
+	bool any_msr; /* MSR_WRITE: set with msr 0 to mean "any" explicitly */
+};
+
+static inline void sym_filter_syscall(struct sym_filter *f, unsigned nr)
+{
+	if (nr < SYM_SYSCALL_MAX)
+		f->syscalls[nr / 64] |= 1ULL << (nr % 64);
+}
+
+/* The vCPU's registers where the event happened (read-only). */
+struct sym_regs {
+	uint64_t gpr[16];
+	uint64_t rip, rflags;
+	uint64_t cr3, cr4;
+	int cpl;
+};
+
+/* A piece of guest RAM a request read from or wrote into. */
+struct sym_gpa_range {
+	uint64_t gpa;
+	uint32_t len;
+};
+
+enum sym_block_op { SYM_BLOCK_READ, SYM_BLOCK_WRITE, SYM_BLOCK_FLUSH, SYM_BLOCK_OTHER };
+
+struct sym_event {
+	enum sym_event_type type;
+	int cpu;                     /* vCPU index; -1 for device events */
+	const struct sym_regs *regs; /* NULL for device events */
+	union {
+		struct {
+			uint64_t nr;       /* ENTER: may be changed (the call then made) */
+			uint64_t args[6];  /* rdi rsi rdx r10 r8 r9; ENTER: may be changed */
+			int64_t ret;       /* EXIT: the result, may be changed; ENTER with SYM_SKIP: the result */
+			uint64_t enter_ns; /* EXIT: when it entered, on the VM clock */
+		} syscall;
+		struct {
+			uint8_t vector;
+			bool has_error;
+			uint32_t error;
+			uint64_t cr2; /* #PF: the faulting address */
+		} exception;
+		struct {
+			uint64_t old_cr3, new_cr3;
+		} cr3;
+		struct {
+			uint32_t msr;
+			uint64_t value; /* may be changed (the value then written) */
+		} msr;
+		struct {
+			uint64_t gpa, len;
+		} dma;
+		struct {
+			const char *device; /* its id: "virtio-blk", "virtio-blk.1"... */
+			enum sym_block_op op;
+			uint64_t sector; /* 512-byte units */
+			uint64_t bytes;
+			bool ok;
+			/* READ: the guest pages the disk's data went to; WRITE: the
+			 * guest pages it came from (in order, a page or less each) */
+			const struct sym_gpa_range *ranges;
+			unsigned nranges;
+		} block;
+	};
+};
+
+enum sym_action {
+	SYM_CONTINUE,    /* go on (with whatever the callback changed) */
+	SYM_SKIP,        /* SYSCALL_ENTER: do not run the call, return syscall.ret to the
+	                  * caller; MSR_WRITE: the write does not happen */
+	SYM_UNSUBSCRIBE, /* as CONTINUE, and drop this subscription */
+};
+
+typedef enum sym_action (*sym_event_fn)(void *opaque, struct sym_event *ev);
+
+struct sym_sub;
+
+/* NULL with one line in err: a bad filter, a type this VM's engine does
+ * not deliver, too many subscriptions. */
+struct sym_sub *sym_subscribe(struct vm *vm, const struct sym_filter *f, sym_event_fn fn, void *opaque, char *err,
+                              size_t errlen);
+/* Not from inside a callback (return SYM_UNSUBSCRIBE there).  When it
+ * returns, the callback is not running and will not run again. */
+void sym_unsubscribe(struct sym_sub *s);
+
+/* Counters of the hub, for tests and metrics. */
+struct sym_event_stats {
+	uint64_t delivered[SYM_EV_TYPES];
+	uint64_t syscall_exits_unmatched; /* pending exits dropped (execve, signals, a full table) */
+};
+void sym_event_stats(struct vm *vm, struct sym_event_stats *out);
+
+/* ---- for engines and devices ------------------------------------------------
+ * First test vm_events_wanted(vm, type) (symbiont/vm.h): one load. */
+
+/* Calls every matching subscriber; SYM_SKIP if any asked for it. */
+enum sym_action sym_event_deliver(struct vm *vm, struct sym_event *ev);
+/* A SYSCALL_ENTER that went ahead: remember it, so that the return to
+ * rip_after on the same user stack (rsp) in the same address space is its
+ * exit. */
+void sym_syscall_entered(struct vm *vm, const struct sym_event *enter, uint64_t rsp, uint64_t rip_after);
+/* On a return to user mode (r as after the return): true, with *exit
+ * filled from its entry, when this returns from a remembered syscall. */
+bool sym_syscall_returning(struct vm *vm, const struct sym_regs *r, struct sym_event *exit);
+/* A device wrote guest RAM (called by vm_mem_written). */
+void sym_event_dma(struct vm *vm, uint64_t gpa, uint64_t len);
+/* Device events are built by the device and passed to sym_event_deliver
+ * with cpu -1 and no regs. */
+
+#endif

@@ -1,0 +1,58 @@
+/* VSched (Lin and Dinda, SC'05): a VM reserves "slice of CPU every period"
+ * for each of its vCPU threads, with admission control across the VMs of
+ * one host, so that every admitted reservation is met.
+ *
+ * Where the host permits it each reserved thread runs under SCHED_DEADLINE
+ * (runtime = slice, deadline = period = period); the kernel's admission
+ * control stays the last word and its refusal is reported.  Where it does
+ * not (no privilege, a container, a kernel without it), a user-level
+ * scheduler thread in VSched's style runs the VM for slice and parks its
+ * vCPUs for the rest of each period (guest time goes on meanwhile).
+ *
+ * Reserved threads: every vCPU thread on kvm; on emu, which runs all vCPUs
+ * on vCPU 0's thread, that one thread with ncpus x slice.  Threads that are
+ * not vCPUs (event loop, device I/O) stay best-effort: the guarantee is for
+ * guest CPU work, and I/O completions may wait behind other load.
+ *
+ * Admission: a per-user registry of reservations (symbiont/userdir.h,
+ * sched/), cleaned of VMs that died, refuses a VM whose reservation would
+ * take the host past VSCHED_BOUND of each online CPU (EDF schedules any set
+ * whose utilization is at most 1 per CPU; the margin leaves the kernel's
+ * own reserve (5% by default) and best-effort threads room). */
+#ifndef SYMBIONT_VSCHED_H
+#define SYMBIONT_VSCHED_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct vm;
+struct vcpu;
+
+#define VSCHED_BOUND 0.90
+
+struct vsched_spec {
+	uint64_t period_ns, slice_ns;
+};
+
+/* "period=P,slice=S" with units us, ms or s (e.g. period=100ms,slice=30ms);
+ * 0, or -1 with one line naming --sched. */
+int vsched_parse(const char *s, struct vsched_spec *out, char *err, size_t errlen);
+
+/* Admits vm's reservation (vm->cfg.sched) against the registry and records
+ * it; -1 with the reason, naming the VMs that hold the CPU.  Nothing to do
+ * without --sched. */
+int vsched_admit(struct vm *vm, char *err, size_t errlen);
+/* Drops the reservation (at exit, or before a change). */
+void vsched_release(struct vm *vm);
+/* On each vCPU thread as it starts (vm_run): takes the reservation. */
+void vsched_thread_start(struct vm *vm, struct vcpu *c);
+/* A new reservation for a running VM: re-admitted, then applied.  -1 with
+ * the reason (the old one stays). */
+int vsched_change(struct vm *vm, const struct vsched_spec *s, char *err, size_t errlen);
+/* "deadline", "user-level" or "none", and the reservation in force. */
+const char *vsched_mode(const struct vm *vm, struct vsched_spec *out);
+/* Stops the user-level scheduler thread, if any (at exit). */
+void vsched_stop(struct vm *vm);
+
+#endif

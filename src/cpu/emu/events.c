@@ -1,0 +1,103 @@
+/* The emu engine's side of the event hub (symbiont/event.h): it sees every
+ * instruction, so it delivers every vCPU event exactly where it happens.
+ * Each hook point first tests vm_events_wanted(), a single load, and
+ * reaches this file only when someone listens. */
+#include <string.h>
+
+#include "cpu/emu/emu.h"
+#include "symbiont/event.h"
+#include "symbiont/vm.h"
+
+static int cpu_index(const struct emu_cpu *cpu)
+{
+	return cpu->vcpu ? cpu->vcpu->id : 0;
+}
+
+static void regs_of(struct emu_cpu *cpu, struct sym_regs *r, uint64_t rip)
+{
+	memcpy(r->gpr, cpu->gpr, sizeof(r->gpr));
+	r->rip = rip;
+	r->rflags = emu_get_rflags(cpu);
+	r->cr3 = cpu->cr3;
+	r->cr4 = cpu->cr4;
+	r->cpl = cpu->cpl;
+}
+
+bool emu_event_syscall(struct emu_cpu *cpu)
+{
+	static const int argreg[6] = { X86_RDI, X86_RSI, X86_RDX, X86_R10, X86_R8, X86_R9 };
+	struct vm *vm = cpu->vm;
+	struct sym_regs r;
+	struct sym_event ev = { .type = SYM_EV_SYSCALL_ENTER, .cpu = cpu_index(cpu), .regs = &r };
+
+	regs_of(cpu, &r, cpu->rip);
+	ev.syscall.nr = cpu->gpr[X86_RAX];
+	for (int i = 0; i < 6; i++)
+		ev.syscall.args[i] = cpu->gpr[argreg[i]];
+	ev.syscall.enter_ns = vm_now(vm);
+	if (vm_events_wanted(vm, SYM_EV_SYSCALL_ENTER)) {
+		if (sym_event_deliver(vm, &ev) == SYM_SKIP) {
+			/* As if the kernel had returned at once: the result in RAX,
+			 * and SYSCALL's own effects (RCX, R11, CPL 0) never happen. */
+			cpu->gpr[X86_RAX] = (uint64_t)ev.syscall.ret;
+			return true;
+		}
+		cpu->gpr[X86_RAX] = ev.syscall.nr;
+		for (int i = 0; i < 6; i++)
+			cpu->gpr[argreg[i]] = ev.syscall.args[i];
+	}
+	if (vm_events_wanted(vm, SYM_EV_SYSCALL_EXIT))
+		sym_syscall_entered(vm, &ev, cpu->gpr[X86_RSP], cpu->next_rip);
+	return false;
+}
+
+void emu_event_user_return(struct emu_cpu *cpu)
+{
+	struct sym_regs r;
+	struct sym_event ev;
+
+	regs_of(cpu, &r, cpu->next_rip);
+	if (!sym_syscall_returning(cpu->vm, &r, &ev))
+		return;
+	ev.cpu = cpu_index(cpu);
+	sym_event_deliver(cpu->vm, &ev);
+	cpu->gpr[X86_RAX] = (uint64_t)ev.syscall.ret;
+}
+
+void emu_event_exception(struct emu_cpu *cpu, int vector)
+{
+	struct sym_regs r;
+	struct sym_event ev = { .type = SYM_EV_EXCEPTION, .cpu = cpu_index(cpu), .regs = &r };
+
+	regs_of(cpu, &r, cpu->rip);
+	ev.exception.vector = (uint8_t)vector;
+	ev.exception.has_error = cpu->exc_has_error;
+	ev.exception.error = cpu->exc_error;
+	ev.exception.cr2 = vector == EXC_PF ? cpu->cr2 : 0;
+	sym_event_deliver(cpu->vm, &ev);
+}
+
+void emu_event_cr3(struct emu_cpu *cpu, uint64_t old_cr3, uint64_t new_cr3)
+{
+	struct sym_regs r;
+	struct sym_event ev = { .type = SYM_EV_CR3_WRITE, .cpu = cpu_index(cpu), .regs = &r };
+
+	regs_of(cpu, &r, cpu->rip);
+	ev.cr3.old_cr3 = old_cr3;
+	ev.cr3.new_cr3 = new_cr3;
+	sym_event_deliver(cpu->vm, &ev);
+}
+
+bool emu_event_wrmsr(struct emu_cpu *cpu, uint32_t msr, uint64_t *value)
+{
+	struct sym_regs r;
+	struct sym_event ev = { .type = SYM_EV_MSR_WRITE, .cpu = cpu_index(cpu), .regs = &r };
+
+	regs_of(cpu, &r, cpu->rip);
+	ev.msr.msr = msr;
+	ev.msr.value = *value;
+	if (sym_event_deliver(cpu->vm, &ev) == SYM_SKIP)
+		return false;
+	*value = ev.msr.value;
+	return true;
+}

@@ -1,0 +1,313 @@
+/* The event hub (symbiont/event.h): subscriptions, delivery, and the
+ * matching of syscall exits to their entries.
+ *
+ * Delivery runs on vCPU threads under the read side of a writer-preferring
+ * rwlock, so subscribing and unsubscribing (the write side) wait for
+ * deliveries in flight and are never starved by a guest that makes
+ * syscalls without pause.  vm->events_active holds one bit per event type
+ * with a live subscription: the only thing an engine looks at when nobody
+ * listens.
+ *
+ * A syscall exit is the return to user mode, in the same address space and
+ * on the same user stack, at the instruction after the SYSCALL.  Entries
+ * wait in a small open-addressed table keyed by (CR3, RSP, RIP); a call
+ * that never returns there (execve, a signal handler, exit) is pushed out
+ * by newer ones and counted as unmatched. */
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cpu/engine.h"
+#include "symbiont/event.h"
+#include "symbiont/vm.h"
+
+#define MAX_SUBS      64
+#define PENDING_SLOTS 1024 /* power of two */
+#define PENDING_PROBE 8
+#define CR3_ROOT_MASK 0x000ffffffffff000ULL
+
+struct sym_sub {
+	struct event_hub *hub;
+	struct sym_filter f;
+	sym_event_fn fn;
+	void *opaque;
+	_Atomic bool dropped; /* returned SYM_UNSUBSCRIBE: skipped until removed */
+};
+
+struct pending_syscall {
+	bool used;
+	uint64_t cr3, rsp, rip, stamp;
+	struct sym_event enter; /* regs not kept: they die with the call */
+};
+
+struct event_hub {
+	struct vm *vm;
+	pthread_rwlock_t lock;
+	struct sym_sub *subs[MAX_SUBS];
+	int nsubs;
+
+	pthread_mutex_t pending_lock;
+	struct pending_syscall pending[PENDING_SLOTS];
+	uint64_t stamp;
+
+	_Atomic uint64_t delivered[SYM_EV_TYPES];
+	_Atomic uint64_t unmatched;
+};
+
+static struct event_hub *hub_of(struct vm *vm, char *err, size_t errlen)
+{
+	struct event_hub *h = vm->hub;
+	pthread_rwlockattr_t a;
+
+	if (h)
+		return h;
+	h = calloc(1, sizeof(*h));
+	if (!h) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	h->vm = vm;
+	pthread_rwlockattr_init(&a);
+	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
+	pthread_rwlock_init(&h->lock, &a);
+	pthread_rwlockattr_destroy(&a);
+	pthread_mutex_init(&h->pending_lock, NULL);
+	vm->hub = h;
+	return h;
+}
+
+void vm_event_hub_free(struct vm *vm)
+{
+	struct event_hub *h = vm->hub;
+	if (!h)
+		return;
+	for (int i = 0; i < h->nsubs; i++)
+		free(h->subs[i]);
+	pthread_rwlock_destroy(&h->lock);
+	pthread_mutex_destroy(&h->pending_lock);
+	free(h);
+	vm->hub = NULL;
+}
+
+/* Write side held. */
+static void recompute_active(struct event_hub *h)
+{
+	unsigned mask = 0;
+	for (int i = 0; i < h->nsubs; i++)
+		if (!atomic_load(&h->subs[i]->dropped))
+			mask |= SYM_EV_BIT(h->subs[i]->f.type);
+	atomic_store(&h->vm->events_active, mask);
+}
+
+/* Write side held: frees subscriptions their callbacks dropped. */
+static void reap(struct event_hub *h)
+{
+	for (int i = 0; i < h->nsubs;) {
+		if (atomic_load(&h->subs[i]->dropped)) {
+			free(h->subs[i]);
+			h->subs[i] = h->subs[--h->nsubs];
+			continue;
+		}
+		i++;
+	}
+}
+
+struct sym_sub *sym_subscribe(struct vm *vm, const struct sym_filter *f, sym_event_fn fn, void *opaque, char *err,
+                              size_t errlen)
+{
+	struct event_hub *h;
+	struct sym_sub *s;
+	unsigned engine_events = vm->engine ? vm->engine->events : 0;
+
+	if (!f || !fn || (unsigned)f->type >= SYM_EV_TYPES) {
+		snprintf(err, errlen, "event: a filter with a known type and a callback are required");
+		return NULL;
+	}
+	if ((SYM_EV_BIT(f->type) & SYM_EV_VCPU_MASK) && !(SYM_EV_BIT(f->type) & engine_events)) {
+		snprintf(err, errlen, "event: the %s engine does not deliver this event type yet",
+		         vm->engine ? vm->engine->name : "(no)");
+		return NULL;
+	}
+	if (f->type == SYM_EV_EXCEPTION && (f->vector < -1 || f->vector > 31)) {
+		snprintf(err, errlen, "event: exception vector %d is not 0-31 (or -1 for any)", f->vector);
+		return NULL;
+	}
+	if (!(h = hub_of(vm, err, errlen)))
+		return NULL;
+	s = calloc(1, sizeof(*s));
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	s->hub = h;
+	s->f = *f;
+	s->f.cr3 &= CR3_ROOT_MASK;
+	s->fn = fn;
+	s->opaque = opaque;
+	pthread_rwlock_wrlock(&h->lock);
+	reap(h);
+	if (h->nsubs == MAX_SUBS) {
+		pthread_rwlock_unlock(&h->lock);
+		free(s);
+		snprintf(err, errlen, "event: too many subscriptions (%d)", MAX_SUBS);
+		return NULL;
+	}
+	h->subs[h->nsubs++] = s;
+	recompute_active(h);
+	pthread_rwlock_unlock(&h->lock);
+	return s;
+}
+
+void sym_unsubscribe(struct sym_sub *s)
+{
+	struct event_hub *h;
+	if (!s)
+		return;
+	h = s->hub;
+	pthread_rwlock_wrlock(&h->lock);
+	atomic_store(&s->dropped, true);
+	recompute_active(h);
+	reap(h); /* frees s */
+	pthread_rwlock_unlock(&h->lock);
+}
+
+static bool matches(const struct sym_filter *f, const struct sym_event *ev)
+{
+	if (f->type != ev->type)
+		return false;
+	if (f->cr3 && ev->regs && (ev->regs->cr3 & CR3_ROOT_MASK) != f->cr3)
+		return false;
+	switch (ev->type) {
+	case SYM_EV_SYSCALL_ENTER:
+	case SYM_EV_SYSCALL_EXIT: {
+		bool any = true;
+		for (unsigned i = 0; i < SYM_SYSCALL_MAX / 64; i++)
+			any &= f->syscalls[i] == 0;
+		if (any)
+			return true;
+		uint64_t nr = ev->syscall.nr;
+		return nr < SYM_SYSCALL_MAX && (f->syscalls[nr / 64] >> (nr % 64) & 1);
+	}
+	case SYM_EV_EXCEPTION: return f->vector < 0 || f->vector == ev->exception.vector;
+	case SYM_EV_MSR_WRITE: return f->msr == 0 || f->msr == ev->msr.msr;
+	default: return true;
+	}
+}
+
+enum sym_action sym_event_deliver(struct vm *vm, struct sym_event *ev)
+{
+	struct event_hub *h = vm->hub;
+	enum sym_action result = SYM_CONTINUE;
+	bool dropped = false;
+
+	if (!h)
+		return SYM_CONTINUE;
+	pthread_rwlock_rdlock(&h->lock);
+	for (int i = 0; i < h->nsubs; i++) {
+		struct sym_sub *s = h->subs[i];
+		if (atomic_load(&s->dropped) || !matches(&s->f, ev))
+			continue;
+		enum sym_action a = s->fn(s->opaque, ev);
+		atomic_fetch_add(&h->delivered[ev->type], 1);
+		if (a == SYM_SKIP)
+			result = SYM_SKIP;
+		else if (a == SYM_UNSUBSCRIBE)
+			atomic_store(&s->dropped, true), dropped = true;
+	}
+	pthread_rwlock_unlock(&h->lock);
+	if (dropped) { /* clear the active bit now if that was the last one */
+		pthread_rwlock_wrlock(&h->lock);
+		recompute_active(h);
+		pthread_rwlock_unlock(&h->lock);
+	}
+	return result;
+}
+
+/* ---- syscall exits ------------------------------------------------------- */
+
+static unsigned slot_of(uint64_t cr3, uint64_t rsp, uint64_t rip)
+{
+	uint64_t x = (cr3 & CR3_ROOT_MASK) ^ (rsp * 0x9e3779b97f4a7c15ULL) ^ (rip * 0xc2b2ae3d27d4eb4fULL);
+	x ^= x >> 29;
+	return (unsigned)(x & (PENDING_SLOTS - 1));
+}
+
+void sym_syscall_entered(struct vm *vm, const struct sym_event *enter, uint64_t rsp, uint64_t rip_after)
+{
+	struct event_hub *h = vm->hub;
+	uint64_t cr3 = enter->regs->cr3 & CR3_ROOT_MASK;
+	unsigned base = slot_of(cr3, rsp, rip_after), victim = base;
+	uint64_t oldest = UINT64_MAX;
+
+	if (!h)
+		return;
+	pthread_mutex_lock(&h->pending_lock);
+	for (unsigned i = 0; i < PENDING_PROBE; i++) {
+		struct pending_syscall *p = &h->pending[(base + i) & (PENDING_SLOTS - 1)];
+		if (!p->used || (p->cr3 == cr3 && p->rsp == rsp && p->rip == rip_after)) {
+			/* free, or the same caller again: its earlier call never came back here */
+			if (p->used)
+				atomic_fetch_add(&h->unmatched, 1);
+			victim = (base + i) & (PENDING_SLOTS - 1);
+			oldest = 0;
+			break;
+		}
+		if (p->stamp < oldest)
+			oldest = p->stamp, victim = (base + i) & (PENDING_SLOTS - 1);
+	}
+	struct pending_syscall *p = &h->pending[victim];
+	if (p->used && oldest != 0)
+		atomic_fetch_add(&h->unmatched, 1);
+	*p = (struct pending_syscall){
+		.used = true, .cr3 = cr3, .rsp = rsp, .rip = rip_after, .stamp = ++h->stamp, .enter = *enter
+	};
+	p->enter.regs = NULL;
+	pthread_mutex_unlock(&h->pending_lock);
+}
+
+bool sym_syscall_returning(struct vm *vm, const struct sym_regs *r, struct sym_event *exit)
+{
+	struct event_hub *h = vm->hub;
+	uint64_t cr3 = r->cr3 & CR3_ROOT_MASK, rsp = r->gpr[4];
+	unsigned base = slot_of(cr3, rsp, r->rip);
+	bool found = false;
+
+	if (!h)
+		return false;
+	pthread_mutex_lock(&h->pending_lock);
+	for (unsigned i = 0; i < PENDING_PROBE && !found; i++) {
+		struct pending_syscall *p = &h->pending[(base + i) & (PENDING_SLOTS - 1)];
+		if (p->used && p->cr3 == cr3 && p->rsp == rsp && p->rip == r->rip) {
+			*exit = p->enter;
+			p->used = false;
+			found = true;
+		}
+	}
+	pthread_mutex_unlock(&h->pending_lock);
+	if (found) {
+		exit->type = SYM_EV_SYSCALL_EXIT;
+		exit->regs = r;
+		exit->syscall.ret = (int64_t)r->gpr[0];
+	}
+	return found;
+}
+
+void sym_event_stats(struct vm *vm, struct sym_event_stats *out)
+{
+	struct event_hub *h = vm->hub;
+	memset(out, 0, sizeof(*out));
+	if (!h)
+		return;
+	for (int i = 0; i < SYM_EV_TYPES; i++)
+		out->delivered[i] = atomic_load(&h->delivered[i]);
+	out->syscall_exits_unmatched = atomic_load(&h->unmatched);
+}
+
+/* ---- device events ------------------------------------------------------- */
+
+void sym_event_dma(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	struct sym_event ev = { .type = SYM_EV_DMA, .cpu = -1, .dma = { gpa, len } };
+	sym_event_deliver(vm, &ev);
+}

@@ -1,0 +1,360 @@
+/* VSched: reservations of vCPU time (symbiont/vsched.h). */
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cpu/engine.h"
+#include "symbiont/userdir.h"
+#include "symbiont/vm.h"
+#include "symbiont/vsched.h"
+
+#ifndef SCHED_DEADLINE
+#define SCHED_DEADLINE 6
+#endif
+
+/* glibc has no wrapper for sched_setattr. */
+struct sched_attr_v0 {
+	uint32_t size, sched_policy;
+	uint64_t sched_flags;
+	int32_t sched_nice;
+	uint32_t sched_priority;
+	uint64_t sched_runtime, sched_deadline, sched_period;
+};
+
+static int set_deadline(pid_t tid, uint64_t runtime, uint64_t period)
+{
+	struct sched_attr_v0 a = { .size = sizeof(a),
+		                   .sched_policy = SCHED_DEADLINE,
+		                   .sched_runtime = runtime,
+		                   .sched_deadline = period,
+		                   .sched_period = period };
+	return (int)syscall(SYS_sched_setattr, tid, &a, 0);
+}
+
+static int parse_time(const char *s, size_t n, uint64_t *ns)
+{
+	char buf[32], *end;
+	uint64_t mul;
+	if (n == 0 || n >= sizeof(buf))
+		return -1;
+	memcpy(buf, s, n);
+	buf[n] = 0;
+	errno = 0;
+	double v = strtod(buf, &end);
+	if (errno || end == buf || v <= 0)
+		return -1;
+	if (!strcmp(end, "us"))
+		mul = 1000;
+	else if (!strcmp(end, "ms"))
+		mul = 1000000;
+	else if (!strcmp(end, "s"))
+		mul = 1000000000;
+	else
+		return -1;
+	if (v * (double)mul > 10e9 || v * (double)mul < 1) /* at most 10 s */
+		return -1;
+	*ns = (uint64_t)(v * (double)mul);
+	return 0;
+}
+
+int vsched_parse(const char *s, struct vsched_spec *out, char *err, size_t errlen)
+{
+	struct vsched_spec r = { 0 };
+	for (const char *p = s; *p;) {
+		size_t n = strcspn(p, ",");
+		if (n > 7 && !strncmp(p, "period=", 7)) {
+			if (parse_time(p + 7, n - 7, &r.period_ns))
+				goto bad;
+		} else if (n > 6 && !strncmp(p, "slice=", 6)) {
+			if (parse_time(p + 6, n - 6, &r.slice_ns))
+				goto bad;
+		} else {
+			goto bad;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	if (!r.period_ns || !r.slice_ns)
+		goto bad;
+	/* SCHED_DEADLINE's own limits: runtime >= 1024 ns, runtime <= period. */
+	if (r.slice_ns > r.period_ns || r.slice_ns < 10000) {
+		snprintf(err, errlen, "--sched %s: the slice must be 10us or more and at most the period", s);
+		return -1;
+	}
+	*out = r;
+	return 0;
+bad:
+	snprintf(err, errlen, "--sched %s: expected period=TIME,slice=TIME (units us, ms, s; at most 10 s)", s);
+	return -1;
+}
+
+/* ---- what a VM reserves -------------------------------------------------- */
+
+/* Threads reserved and the runtime each gets (emu: one thread for all). */
+static int reserved(const struct vm *vm, const struct vsched_spec *s, uint64_t *runtime)
+{
+	bool one_thread = vm->engine && !strcmp(vm->engine->name, "emu");
+	*runtime = one_thread ? s->slice_ns * (uint64_t)vm->ncpus : s->slice_ns;
+	return one_thread ? 1 : vm->ncpus;
+}
+
+static double utilization(const struct vm *vm, const struct vsched_spec *s)
+{
+	uint64_t runtime;
+	int n = reserved(vm, s, &runtime);
+	return (double)n * (double)runtime / (double)s->period_ns;
+}
+
+/* ---- the registry: one file per reserving VM, "pid name util" ------------- */
+
+static int registry(char *dir, size_t len, char *err, size_t errlen)
+{
+	return symbiont_user_dir("sched", true, dir, len, err, errlen);
+}
+
+static int lock_registry(const char *dir)
+{
+	char p[4200];
+	snprintf(p, sizeof(p), "%s/.lock", dir);
+	int fd = open(p, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+	if (fd >= 0)
+		flock(fd, LOCK_EX);
+	return fd;
+}
+
+/* Sum of the others' utilization; their names into holders. */
+static double others(const char *dir, char *holders, size_t hlen)
+{
+	DIR *d = opendir(dir);
+	struct dirent *de;
+	double sum = 0;
+	size_t used = 0;
+
+	holders[0] = 0;
+	if (!d)
+		return 0;
+	while ((de = readdir(d))) {
+		char p[4400], name[80] = "?";
+		long pid = strtol(de->d_name, NULL, 10);
+		double u = 0;
+		if (pid <= 0 || pid == getpid() || !strstr(de->d_name, ".res"))
+			continue;
+		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
+		if (kill((pid_t)pid, 0) < 0 && errno == ESRCH) {
+			unlink(p); /* its VM died without cleaning up */
+			continue;
+		}
+		FILE *f = fopen(p, "r");
+		if (!f)
+			continue;
+		if (fscanf(f, "%79s %lf", name, &u) != 2 || u < 0 || u > 1024)
+			u = 0;
+		fclose(f);
+		sum += u;
+		if (used < hlen)
+			used += (size_t)snprintf(holders + used, hlen - used, "%s%s (pid %ld) %.2f", used ? ", " : "",
+			                         name, pid, u);
+	}
+	closedir(d);
+	return sum;
+}
+
+static int admit(struct vm *vm, const struct vsched_spec *s, char *err, size_t errlen)
+{
+	char dir[4096], holders[1024], p[4200];
+	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
+	double bound = VSCHED_BOUND * (double)(ncpu > 0 ? ncpu : 1), mine = utilization(vm, s);
+	uint64_t runtime;
+	int lock, r = -1;
+
+	reserved(vm, s, &runtime);
+	if (runtime > s->period_ns) {
+		snprintf(err, errlen, "vsched: emu runs all %d vCPUs on one thread: %d x slice must fit in the period",
+		         vm->ncpus, vm->ncpus);
+		return -1;
+	}
+	if (registry(dir, sizeof(dir), err, errlen) < 0)
+		return -1;
+	lock = lock_registry(dir);
+	double taken = others(dir, holders, sizeof(holders));
+	if (taken + mine > bound + 1e-9) {
+		snprintf(
+		        err, errlen,
+		        "vsched: %.2f CPUs more would take this host to %.2f of its %.2f (%.0f%% of %ld CPUs): held by %.300s",
+		        mine, taken + mine, bound, VSCHED_BOUND * 100, ncpu, holders[0] ? holders : "nobody");
+		goto out;
+	}
+	snprintf(p, sizeof(p), "%s/%ld.res", dir, (long)getpid());
+	FILE *f = fopen(p, "w");
+	if (!f) {
+		snprintf(err, errlen, "vsched: %.200s: %s", p, strerror(errno));
+		goto out;
+	}
+	fprintf(f, "%s %.6f\n", vm->name[0] ? vm->name : "vm", mine);
+	fclose(f);
+	r = 0;
+out:
+	if (lock >= 0)
+		close(lock);
+	return r;
+}
+
+int vsched_admit(struct vm *vm, char *err, size_t errlen)
+{
+	if (!vm->cfg.sched)
+		return 0;
+	if (vsched_parse(vm->cfg.sched, &vm->sched, err, errlen) < 0)
+		return -1;
+	if (admit(vm, &vm->sched, err, errlen) < 0)
+		return -1;
+	vm->sched_on = true;
+	return 0;
+}
+
+void vsched_release(struct vm *vm)
+{
+	char dir[4096], p[4200], err[256];
+	if (!vm->sched_on || registry(dir, sizeof(dir), err, sizeof(err)) < 0)
+		return;
+	snprintf(p, sizeof(p), "%s/%ld.res", dir, (long)getpid());
+	unlink(p);
+}
+
+/* ---- the user-level scheduler --------------------------------------------- */
+
+static void sleep_until(uint64_t t)
+{
+	struct timespec ts = { (time_t)(t / 1000000000ULL), (long)(t % 1000000000ULL) };
+	while (clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL) == EINTR)
+		;
+}
+
+/* Runs the VM for slice, parks it for the rest of the period, VSched's way.
+ * At SCHED_FIFO where permitted, so that its own timing is kept. */
+static void *user_scheduler(void *arg)
+{
+	struct vm *vm = arg;
+	struct sched_param sp = { .sched_priority = 1 };
+	pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp); /* best effort */
+	uint64_t t = host_clock_ns();
+	while (!atomic_load(&vm->sched_stop) && !vm_stopping(vm)) {
+		uint64_t period = vm->sched.period_ns, slice = vm->sched.slice_ns;
+		sleep_until(t + slice);
+		if (slice < period && vm_pause_hold(vm, false) == 0) {
+			sleep_until(t + period);
+			vm_resume_hold(vm, false);
+		}
+		t += period;
+		uint64_t now = host_clock_ns();
+		if (now > t + period)
+			t = now; /* fell behind (a stopped process): start afresh */
+	}
+	return NULL;
+}
+
+static void start_user_scheduler(struct vm *vm)
+{
+	sigset_t all, old;
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	vm->sched_thread_started = pthread_create(&vm->sched_thread, NULL, user_scheduler, vm) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+void vsched_thread_start(struct vm *vm, struct vcpu *c)
+{
+	uint64_t runtime;
+	bool emu = !strcmp(vm->engine->name, "emu");
+
+	if (!vm->sched_on || (emu && c->id != 0))
+		return;
+	reserved(vm, &vm->sched, &runtime);
+	pthread_mutex_lock(&vm->sched_lock);
+	if (vm->sched_mode == VSCHED_USER) { /* an earlier thread fell back: all do */
+		pthread_mutex_unlock(&vm->sched_lock);
+		return;
+	}
+	if (set_deadline(0, runtime, vm->sched.period_ns) == 0) {
+		if (vm->sched_mode == VSCHED_NONE)
+			fprintf(stderr,
+			        "symbiont: vsched: SCHED_DEADLINE, %.3f ms every %.3f ms per reserved thread (%s)\n",
+			        (double)runtime / 1e6, (double)vm->sched.period_ns / 1e6,
+			        emu ? "emu: vCPU 0's thread runs every vCPU" : "each vCPU thread");
+		vm->sched_mode = VSCHED_DEADLINE;
+	} else {
+		int e = errno;
+		fprintf(stderr,
+		        "symbiont: vsched: SCHED_DEADLINE refused (%s%s); the user-level scheduler runs instead\n",
+		        strerror(e), e == EBUSY ? ": the kernel's own admission control" : "");
+		vm->sched_mode = VSCHED_USER;
+		start_user_scheduler(vm);
+	}
+	pthread_mutex_unlock(&vm->sched_lock);
+}
+
+int vsched_change(struct vm *vm, const struct vsched_spec *s, char *err, size_t errlen)
+{
+	uint64_t runtime;
+	struct vsched_spec old = vm->sched;
+	bool was_on = vm->sched_on;
+
+	vsched_release(vm);
+	vm->sched_on = true;
+	if (admit(vm, s, err, errlen) < 0) {
+		vm->sched_on = was_on;
+		if (was_on)
+			admit(vm, &old, err, errlen); /* keep the old one on the books */
+		return -1;
+	}
+	pthread_mutex_lock(&vm->sched_lock);
+	vm->sched = *s;
+	reserved(vm, s, &runtime);
+	if (vm->sched_mode != VSCHED_USER) {
+		for (int i = 0; i < vm->ncpus; i++) {
+			struct vcpu *c = vm->vcpus[i];
+			if (!c || !c->tid || (strcmp(vm->engine->name, "emu") == 0 && i != 0))
+				continue;
+			if (set_deadline(c->tid, runtime, s->period_ns) < 0) {
+				snprintf(err, errlen, "vsched: the kernel refused the new reservation for vCPU %d: %s",
+				         i, strerror(errno));
+				pthread_mutex_unlock(&vm->sched_lock);
+				return -1;
+			}
+		}
+		if (vm->sched_mode == VSCHED_NONE && vm->vcpus[0] && vm->vcpus[0]->tid)
+			vm->sched_mode = VSCHED_DEADLINE;
+	}
+	pthread_mutex_unlock(&vm->sched_lock);
+	return 0;
+}
+
+const char *vsched_mode(const struct vm *vm, struct vsched_spec *out)
+{
+	*out = vm->sched;
+	switch (vm->sched_mode) {
+	case VSCHED_DEADLINE: return "deadline";
+	case VSCHED_USER: return "user-level";
+	default: return vm->sched_on ? "pending" : "none";
+	}
+}
+
+void vsched_stop(struct vm *vm)
+{
+	if (vm->sched_thread_started) {
+		atomic_store(&vm->sched_stop, true);
+		pthread_join(vm->sched_thread, NULL);
+		vm->sched_thread_started = false;
+	}
+	vsched_release(vm);
+}
