@@ -4,7 +4,8 @@
 # chooses gets most of the samples that are not idle in `ctl prof`; the
 # folded file is flamegraph.pl's format (every line "frames COUNT", COUNT >
 # 0, the counts summing to the samples taken); the flame graph is
-# well-formed XML; `top --once --json` ranks the loop first.  On a multiboot
+# well-formed XML; `top --once --json` ranks the loop first; dd's samples in
+# read(2) carry their kernel call chain (entry, do_syscall_64, ...).  On a multiboot
 # test kernel, prof still samples (by raw address) and top says in one line
 # why it cannot.
 . "$(dirname "$0")/lib/guest.bash"
@@ -66,7 +67,15 @@ assert p[0]["cpu"] > 50 and abs(p[0]["cpu"] - p[0]["user"] - p[0]["kernel"]) < 0
 PY
 ctl top --once | grep -q "^ *$probe_pid $probe " || fail "top table lacks the probe: $(ctl top --once)"
 
-# top ends by itself when the VM ends, and prof refuses a second start.
+# Kernel call chains from the guest kernel's ORC tables: dd reading
+# /dev/zero spends its time in read(2), under do_syscall_64.
+echo "while :; do dd if=/dev/zero of=/dev/null bs=64k count=100 2>/dev/null; done &" >&3
+sleep 2
+ctl prof --seconds 3 >"$tmp/dd.folded" 2>"$tmp/dd.txt" || fail "prof of dd: $(cat "$tmp/dd.txt")"
+grep -Eq '^dd;\[kernel\];([^;]*;)*do_syscall_64;([^;]*;)+[^;]* [0-9]+$' "$tmp/dd.folded" ||
+	fail "no kernel call chain through do_syscall_64 for dd: $(sort -t' ' -k2 -rn "$tmp/dd.folded" | head -5)"
+
+# top ends by itself when the VM ends.
 ctl top >"$tmp/top.live" 2>&1 &
 top_pid=$!
 bg_pids+=($top_pid)

@@ -15,6 +15,7 @@
 #include "cli/ctl_sampling.h"
 #include "services/prof/args.h"
 #include "services/prof/flamegraph.h"
+#include "services/prof/orc.h"
 #include "services/prof/proc_table.h"
 #include "services/prof/sample.h"
 #include "services/prof/stacks.h"
@@ -315,6 +316,108 @@ static void test_args(void **state)
 		assert_int_equal(ctl_parse_seconds(bad_secs[i], 100, &s), -1);
 }
 
+/* ---- ORC unwinding on a synthetic kernel ---------------------------------- */
+
+#define K 0xffffffff81000000ull
+#define S 0xffffc90000000000ull
+
+/* An entry in the pre-6.4 layout. */
+static void orc_entry(uint8_t *b, int16_t sp_off, unsigned sp_reg, unsigned type)
+{
+	b[0] = (uint8_t)sp_off, b[1] = (uint8_t)((uint16_t)sp_off >> 8);
+	b[2] = b[3] = 0;        /* bp_offset */
+	b[4] = (uint8_t)sp_reg; /* bp_reg UNDEFINED */
+	b[5] = (uint8_t)type;
+}
+
+/* A calls nothing we see; the chain is E -> D -> (interrupt) C -> B -> A:
+ * A and B are CALL frames 16 and 8 bytes deep, C an interrupt entry with
+ * pt_regs on the stack, D a CALL frame, E the bottom (sp_reg UNDEFINED). */
+static void synthetic_kernel(struct orc_table *t, uint8_t *stack, uint64_t cs)
+{
+	enum { SP = 5, UNDEF = 0, CALL = 0, REGS = 1 };
+	int32_t rel[6];
+	uint8_t e[6 * 6];
+	uint64_t ip_start = K + 0x100000;
+	uint64_t at[6] = { K + 0x1000, K + 0x2000, K + 0x3000, K + 0x4000, K + 0x5000, K + 0x6000 };
+	for (int i = 0; i < 6; i++)
+		rel[i] = (int32_t)(int64_t)(at[i] - (ip_start + 4 * (uint64_t)i));
+	orc_entry(e + 0, 16, SP, CALL);
+	orc_entry(e + 6, 8, SP, CALL);
+	orc_entry(e + 12, 0, SP, REGS);
+	orc_entry(e + 18, 8, SP, CALL);
+	orc_entry(e + 24, 0, UNDEF, CALL);
+	orc_entry(e + 30, 0, UNDEF, CALL);
+	assert_int_equal(orc_table_init(t, ip_start, rel, e, 6, ORC_LAYOUT_V1), 0);
+	memset(stack, 0, 1024);
+	uint64_t v;
+	v = K + 0x2010, memcpy(stack + 8, &v, 8);        /* A's return into B */
+	v = K + 0x3010, memcpy(stack + 16, &v, 8);       /* B's return into C */
+	v = K + 0x4010, memcpy(stack + 24 + 128, &v, 8); /* C's pt_regs: ip, cs, sp */
+	memcpy(stack + 24 + 136, &cs, 8);
+	v = S + 400, memcpy(stack + 24 + 152, &v, 8);
+	v = K + 0x5010, memcpy(stack + 400, &v, 8); /* D's return into E */
+}
+
+static void test_orc_unwind(void **state)
+{
+	struct orc_table t;
+	uint8_t stack[1024];
+	uint64_t f[ORC_MAX_FRAMES];
+	struct orc_regs r = { .ip = K + 0x1010, .sp = S };
+	struct orc_stack st = { .base = S, .bytes = stack, .len = sizeof(stack) };
+	(void)state;
+
+	synthetic_kernel(&t, stack, 0x10);
+	assert_int_equal(orc_unwind(&t, &st, &r, f, ORC_MAX_FRAMES), 5);
+	for (int i = 0; i < 5; i++)
+		assert_true(f[i] == K + 0x1010 + 0x1000 * (uint64_t)i);
+	assert_int_equal(orc_unwind(&t, &st, &r, f, 2), 2); /* bounded by the caller */
+	st.len = 170;                                       /* the interrupt frame's saved sp is past the copy */
+	assert_int_equal(orc_unwind(&t, &st, &r, f, ORC_MAX_FRAMES), 3);
+	orc_table_free(&t);
+
+	synthetic_kernel(&t, stack, 0x33); /* the interrupt came from user mode */
+	st.len = sizeof(stack);
+	assert_int_equal(orc_unwind(&t, &st, &r, f, ORC_MAX_FRAMES), 3);
+	r.ip = K + 0x90000; /* past the table: not kernel text */
+	assert_int_equal(orc_unwind(&t, &st, &r, f, ORC_MAX_FRAMES), 1);
+	orc_table_free(&t);
+}
+
+/* A hostile guest: a stack of return addresses that all lead back into A
+ * unwinds to the frame bound, not forever; a table out of order is refused. */
+static void test_orc_hostile(void **state)
+{
+	struct orc_table t;
+	uint8_t stack[4096];
+	uint64_t f[ORC_MAX_FRAMES], v = K + 0x1010;
+	struct orc_regs r = { .ip = K + 0x1010, .sp = S };
+	struct orc_stack st = { .base = S, .bytes = stack, .len = sizeof(stack) };
+	(void)state;
+	synthetic_kernel(&t, stack, 0x10);
+	for (size_t off = 0; off < sizeof(stack); off += 8)
+		memcpy(stack + off, &v, 8);
+	assert_int_equal(orc_unwind(&t, &st, &r, f, ORC_MAX_FRAMES), ORC_MAX_FRAMES);
+	orc_table_free(&t);
+
+	int32_t rel[2] = { 0x100, 0 }; /* the second entry is below the first */
+	uint8_t e[12] = { 0 };
+	assert_int_equal(orc_table_init(&t, K, rel, e, 2, ORC_LAYOUT_V1), -1);
+	assert_int_equal(orc_table_init(&t, K, rel, e, 0, ORC_LAYOUT_V1), -1);
+}
+
+static void test_sample_chain(void **state)
+{
+	char out[STACK_TEXT_MAX];
+	struct sample s = kernel_sample("dd", "read_zero", NULL);
+	(void)state;
+	snprintf(s.callers, sizeof(s.callers), "entry_SYSCALL_64_after_hwframe;do_syscall_64;ksys_read;vfs_read");
+	sample_stack(&s, out, sizeof(out));
+	assert_string_equal(out,
+	                    "dd;[kernel];entry_SYSCALL_64_after_hwframe;do_syscall_64;ksys_read;vfs_read;read_zero");
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -327,6 +430,9 @@ int main(void)
 		cmocka_unit_test(test_proc_table),
 		cmocka_unit_test(test_top_view),
 		cmocka_unit_test(test_args),
+		cmocka_unit_test(test_orc_unwind),
+		cmocka_unit_test(test_orc_hostile),
+		cmocka_unit_test(test_sample_chain),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

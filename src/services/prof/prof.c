@@ -224,6 +224,8 @@ static void prof_free(struct prof *p)
 {
 	stack_table_free(&p->stacks);
 	proc_table_free(&p->procs);
+	orc_table_free(&p->orc);
+	free(p->stack_copy);
 	guestos_detach(p->os);
 	guestos_kernel_free(p->kernel);
 	pthread_cond_destroy(&p->wake);

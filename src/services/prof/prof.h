@@ -9,6 +9,7 @@
 
 #include "symbiont/guestos.h"
 #include "symbiont/vm.h"
+#include "services/prof/orc.h"
 #include "services/prof/proc_table.h"
 #include "services/prof/stacks.h"
 
@@ -39,6 +40,13 @@ struct prof {
 	struct guestos_regs regs[VM_MAX_CPUS];
 	bool regs_ok[VM_MAX_CPUS];
 	struct symcache_entry symcache[PROF_SYMCACHE];
+	/* Kernel call chains: the guest kernel's ORC tables (read once), and
+	 * each vCPU's kernel stack as it was at the sample. */
+	struct orc_table orc;
+	bool orc_tried;
+	uint8_t *stack_copy; /* ORC_STACK_SIZE per vCPU */
+	struct orc_stack stack[VM_MAX_CPUS];
+	struct orc_regs oregs[VM_MAX_CPUS];
 
 	pthread_t thread;
 	bool thread_running;

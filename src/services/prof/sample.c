@@ -61,6 +61,8 @@ void sample_stack(const struct sample *s, char *out, size_t len)
 	stack_frame_clean(comm, sizeof(comm), s->comm);
 	if (sample_mode(s) == SAMPLE_USER)
 		snprintf(out, len, "%s;[user]", comm);
+	else if (s->callers[0])
+		snprintf(out, len, "%s;[kernel];%s;%s", comm, s->callers, leaf);
 	else
 		snprintf(out, len, "%s;[kernel];%s", comm, leaf);
 }

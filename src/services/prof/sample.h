@@ -2,6 +2,8 @@
  * it is counted under:
  *
  *   COMM;[kernel];SYMBOL          in the kernel, on behalf of task COMM
+ *   COMM;[kernel];CALLER;...;SYMBOL  the same with its call chain, outermost
+ *                                 first, where the kernel's ORC tables give it
  *   COMM;[kernel];SYMBOL [MODULE] in a module's code
  *   COMM;[user]                   in user mode (no user symbols: see docs)
  *   [idle];SYMBOL                 the vCPU halted, or the idle task running
@@ -32,7 +34,8 @@ struct sample {
 
 	bool symbol_known; /* for kernel RIPs */
 	char symbol[128];
-	char module[56]; /* "" for the kernel image */
+	char module[56];    /* "" for the kernel image */
+	char callers[1024]; /* frames below the leaf, outermost first, ';'-joined; "" if none */
 };
 
 enum sample_mode sample_mode(const struct sample *s);

@@ -5,6 +5,7 @@
  * the guest stands still for the reads alone.  Otherwise it sleeps on its
  * condition variable and costs nothing. */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
@@ -47,6 +48,89 @@ static void symbolize(struct prof *p, struct sample *s)
 	}
 }
 
+/* The guest kernel's ORC tables, once: their bounds from System.map, the
+ * entry layout from the kernel's version (linux_banner).  Without them
+ * (another kernel, unreadable) samples keep their leaf frame only. */
+static void load_orc(struct prof *p)
+{
+	struct guestos_symbol ip_start, ip_stop, entries, banner;
+	char e[160], text[64] = "";
+	int32_t *rel = NULL;
+	uint8_t *raw = NULL;
+	int major = 0, minor = 0;
+
+	p->orc_tried = true;
+	if (guestos_symbol_lookup(p->os, "__start_orc_unwind_ip", &ip_start, e, sizeof(e)) ||
+	    guestos_symbol_lookup(p->os, "__stop_orc_unwind_ip", &ip_stop, e, sizeof(e)) ||
+	    guestos_symbol_lookup(p->os, "__start_orc_unwind", &entries, e, sizeof(e)) ||
+	    guestos_symbol_lookup(p->os, "linux_banner", &banner, e, sizeof(e)) ||
+	    guestos_read_kernel(p->os, banner.addr, text, sizeof(text) - 1, e, sizeof(e)) ||
+	    sscanf(text, "Linux version %d.%d", &major, &minor) != 2 || ip_stop.addr <= ip_start.addr)
+		return;
+	size_t n = (ip_stop.addr - ip_start.addr) / 4;
+	if (n > ORC_MAX_ENTRIES || !(rel = malloc(n * 4)) || !(raw = malloc(n * 6)) ||
+	    !(p->stack_copy = malloc((size_t)p->vm->ncpus * ORC_STACK_SIZE)) ||
+	    guestos_read_kernel(p->os, ip_start.addr, rel, n * 4, e, sizeof(e)) ||
+	    guestos_read_kernel(p->os, entries.addr, raw, n * 6, e, sizeof(e)) ||
+	    orc_table_init(&p->orc, ip_start.addr, rel, raw, n,
+	                   major > 6 || (major == 6 && minor >= 4) ? ORC_LAYOUT_V2 : ORC_LAYOUT_V1)) {
+		free(p->stack_copy);
+		p->stack_copy = NULL;
+	}
+	free(rel);
+	free(raw);
+}
+
+/* While paused: the vCPU's kernel stack from RSP to the top of its
+ * THREAD_SIZE block, for unwinding once the VM runs again. */
+static void copy_stack(struct prof *p, int cpu, const struct x86_state *st)
+{
+	uint64_t sp = st->gpr[X86_RSP], top = (sp | (ORC_STACK_SIZE - 1)) + 1;
+	uint8_t *buf = p->stack_copy + (size_t)cpu * ORC_STACK_SIZE;
+	char e[160];
+	p->stack[cpu] = (struct orc_stack){ 0 };
+	if (!top || guestos_read_kernel(p->os, sp, buf, top - sp, e, sizeof(e)))
+		return;
+	p->stack[cpu] = (struct orc_stack){ .base = sp, .bytes = buf, .len = top - sp };
+	p->oregs[cpu] = (struct orc_regs){ .ip = st->rip,
+		                           .sp = sp,
+		                           .bp = st->gpr[X86_RBP],
+		                           .dx = st->gpr[X86_RDX],
+		                           .di = st->gpr[X86_RDI],
+		                           .r10 = st->gpr[X86_R10],
+		                           .r13 = st->gpr[X86_R13] };
+}
+
+/* The callers of a kernel sample, outermost first, each by its symbol. */
+static void build_callers(struct prof *p, int cpu, struct sample *s)
+{
+	uint64_t frames[ORC_MAX_FRAMES];
+	size_t used = 0;
+	int n;
+
+	if (!p->stack[cpu].len)
+		return;
+	n = orc_unwind(&p->orc, &p->stack[cpu], &p->oregs[cpu], frames, ORC_MAX_FRAMES);
+	for (int i = n - 1; i >= 1; i--) {
+		struct sample caller = { .rip = frames[i] - 1 }; /* the call, not what follows it */
+		char name[200], frame[260];
+		symbolize(p, &caller);
+		if (caller.symbol_known) {
+			stack_frame_clean(name, sizeof(name), caller.symbol);
+			snprintf(frame, sizeof(frame), "%s", name);
+		} else {
+			snprintf(frame, sizeof(frame), "0x%llx", (unsigned long long)frames[i]);
+		}
+		size_t len = strlen(frame);
+		if (used + len + 2 > sizeof(s->callers))
+			break; /* bounded: the outermost frames are kept */
+		if (used)
+			s->callers[used++] = ';';
+		memcpy(s->callers + used, frame, len + 1);
+		used += len;
+	}
+}
+
 /* Reads every vCPU while the VM is paused. */
 static void read_vcpus(struct prof *p, struct sample *s, int n)
 {
@@ -70,6 +154,9 @@ static void read_vcpus(struct prof *p, struct sample *s, int n)
 		s[i].rip = st.rip;
 		s[i].cpl = st.seg[SEG_CS].dpl;
 		s[i].halted = st.ev.mp_state == X86_MP_HALTED;
+		p->stack[i] = (struct orc_stack){ 0 };
+		if (p->stack_copy && s[i].cpl == 0 && !s[i].halted)
+			copy_stack(p, i, &st);
 	}
 	for (int i = 0; p->os && i < n; i++) {
 		struct guestos_process t;
@@ -123,9 +210,15 @@ static void sample_round(struct prof *p)
 	read_vcpus(p, s, n);
 	vm_resume(p->vm);
 	pause_ns = prof_now_ns() - t0;
-	for (int i = 0; p->os && i < n; i++)
-		if (s[i].readable && s[i].cpl != 3)
-			symbolize(p, &s[i]);
+	if (p->os && !p->orc_tried)
+		load_orc(p);
+	for (int i = 0; p->os && i < n; i++) {
+		if (!s[i].readable || s[i].cpl == 3)
+			continue;
+		symbolize(p, &s[i]);
+		if (sample_mode(&s[i]) == SAMPLE_KERNEL)
+			build_callers(p, i, &s[i]);
+	}
 	pthread_mutex_lock(&p->lock);
 	account(p, s, n, pause_ns);
 	pthread_mutex_unlock(&p->lock);

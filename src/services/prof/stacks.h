@@ -13,8 +13,8 @@
 #include <stdint.h>
 
 #define STACKS_OTHER     "[other]"
-#define STACK_TEXT_MAX   512 /* bytes of one stack's text, NUL included */
-#define STACK_FRAMES_MAX 64  /* frames the flame graph draws per stack */
+#define STACK_TEXT_MAX   1024 /* bytes of one stack's text, NUL included */
+#define STACK_FRAMES_MAX 64   /* frames the flame graph draws per stack */
 
 struct stack_entry {
 	char *stack; /* NULL: free slot */
