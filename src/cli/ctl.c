@@ -15,6 +15,7 @@
 #include <json-c/json.h>
 
 #include "cli/cli.h"
+#include "cli/ctl_sampling.h"
 #include "cli/qmp_client.h"
 
 #define REPLY_TIMEOUT_MS 30000
@@ -288,8 +289,15 @@ void usage_ctl(void)
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		printf("  %-10s %-12s %s\n", verbs[i].name, verbs[i].args, verbs[i].help);
 	printf("  %-10s %-12s %s\n", "events", "", "print the VM's events as they happen");
-	printf("  --json     print the reply as JSON\n"
+	printf("  %-10s %-12s %s\n", "prof", "",
+	       "profile the guest for --seconds N (default 10) at --freq HZ (default 99):");
+	printf("  %-10s %-12s %s\n", "", "",
+	       "folded stacks to --out FILE (default stdout) and a flame graph to FILE.svg");
+	printf("  %-10s %-12s %s\n", "top", "",
+	       "the guest's processes by the CPU they use, every --seconds S (default 1)");
+	printf("  --json     print the reply as JSON (top: one snapshot)\n"
 	       "  --pid PID  for read: that process's memory (default: the kernel's)\n"
+	       "  --once     for top: one snapshot, then exit\n"
 	       "  --stop     for snapshot: leave the VM paused (resume, or quit it)\n");
 }
 
@@ -336,11 +344,14 @@ static int follow_events(struct qmp_client *q, bool json)
 
 int cmd_ctl(int argc, char **argv)
 {
-	static const struct option opts[] = { { "json", no_argument, 0, 'j' },
-		                              { "help", no_argument, 0, 'h' },
-		                              { "pid", required_argument, 0, 'p' },
-		                              { "stop", no_argument, 0, 's' },
-		                              { 0 } };
+	static const struct option opts[] = {
+		{ "json", no_argument, 0, 'j' },       { "help", no_argument, 0, 'h' },
+		{ "pid", required_argument, 0, 'p' },  { "seconds", required_argument, 0, 's' },
+		{ "freq", required_argument, 0, 'f' }, { "out", required_argument, 0, 'o' },
+		{ "once", no_argument, 0, '1' },       { "stop", no_argument, 0, 'S' },
+		{ 0 }
+	};
+	struct ctl_sampling_opts sampling = { 0 };
 	bool json = false;
 	char path[512], err[512];
 	const struct verb *v = NULL;
@@ -361,7 +372,22 @@ int cmd_ctl(int argc, char **argv)
 			pid_arg = (int)v;
 			break;
 		}
-		case 's': stop_arg = true; break;
+		case 'S': stop_arg = true; break;
+		case 's':
+			if (ctl_parse_seconds(optarg, CTL_PROF_MAX_SECONDS, &sampling.seconds))
+				return ctl_error(EXIT_USAGE, "--seconds '%s' must be a number of seconds above 0",
+				                 optarg);
+			break;
+		case 'f': {
+			char *end;
+			long v = strtol(optarg, &end, 10);
+			if (*end || end == optarg || v < 1 || v > 1000)
+				return ctl_error(EXIT_USAGE, "--freq '%s' must be 1 to 1000 Hz", optarg);
+			sampling.freq = (int)v;
+			break;
+		}
+		case 'o': sampling.out = optarg; break;
+		case '1': sampling.once = true; break;
 		case 'h': usage_ctl(); return 0;
 		default:
 			return ctl_error(EXIT_USAGE, "unknown option '%s' (try symbiont ctl --help)", argv[optind - 1]);
@@ -373,8 +399,17 @@ int cmd_ctl(int argc, char **argv)
 	char **rest = argv + optind + 2;
 	int nrest = argc - optind - 2;
 
+	bool sampling_verb = !strcmp(verb, "prof") || !strcmp(verb, "top");
+	if (sampling_verb && nrest) {
+		fprintf(stderr, "symbiont ctl: %s takes options only (try symbiont ctl --help)\n", verb);
+		return EXIT_USAGE;
+	}
+	if (!strcmp(verb, "prof") && !sampling.seconds)
+		sampling.seconds = 10;
 	static const struct verb sched_set = { "sched", "SPEC", "", "sched-set", 1, NULL, NULL };
-	if (!strcmp(verb, "sched") && nrest == 1) { /* sched period=P,slice=S: a new reservation */
+	if (sampling_verb) {
+		/* prof and top: several commands over time (ctl_prof.c, ctl_top.c) */
+	} else if (!strcmp(verb, "sched") && nrest == 1) { /* sched period=P,slice=S: a new reservation */
 		v = &sched_set;
 		args = json_object_new_object();
 		json_object_object_add(args, "spec", json_object_new_string(rest[0]));
@@ -410,6 +445,11 @@ int cmd_ctl(int argc, char **argv)
 		if (!strchr(target, '/') && strstr(err, "No such file"))
 			return ctl_error(1, "no running VM is named '%s' (symbiont ls lists them)", target);
 		return ctl_error(1, "%s", err);
+	}
+	if (sampling_verb) {
+		status = !strcmp(verb, "prof") ? ctl_prof(&q, &sampling, json) : ctl_top(&q, target, &sampling, json);
+		qmp_close(&q);
+		return status;
 	}
 	if (!v) {
 		status = follow_events(&q, json);
