@@ -344,13 +344,15 @@ static int follow_events(struct qmp_client *q, bool json)
 
 int cmd_ctl(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, 0, 'j' },       { "help", no_argument, 0, 'h' },
-		{ "pid", required_argument, 0, 'p' },  { "seconds", required_argument, 0, 's' },
-		{ "freq", required_argument, 0, 'f' }, { "out", required_argument, 0, 'o' },
-		{ "once", no_argument, 0, '1' },       { "stop", no_argument, 0, 'S' },
-		{ 0 }
-	};
+	static const struct option opts[] = { { "json", no_argument, 0, 'j' },
+		                              { "help", no_argument, 0, 'h' },
+		                              { "pid", required_argument, 0, 'p' },
+		                              { "seconds", required_argument, 0, 's' },
+		                              { "freq", required_argument, 0, 'f' },
+		                              { "out", required_argument, 0, 'o' },
+		                              { "once", no_argument, 0, '1' },
+		                              { "stop", no_argument, 0, 'S' },
+		                              { 0 } };
 	struct ctl_sampling_opts sampling = { 0 };
 	bool json = false;
 	char path[512], err[512];
