@@ -1,0 +1,77 @@
+/* GEARS (Hale, Xia and Dinda, ICAC'12): guest-context services without the
+ * guest's cooperation, over the event hub.  What the parts share:
+ *
+ *   gears.c       the service: its state, guest OS awareness, the commands' glue
+ *   uaccess.c     the calling process's memory, read and written with its own rights
+ *   trace.c       syscall traces streamed to the client that started them
+ *   decode.c, flags.c, names.c   strace-style text
+ *   rules.c       matching (who, which calls, which paths) */
+#ifndef SYMBIONT_GEARS_H
+#define SYMBIONT_GEARS_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <json-c/json.h>
+
+#include "services/gears/decode.h"
+#include "services/gears/rules.h"
+#include "symbiont/event.h"
+#include "symbiont/guestos.h"
+#include "symbiont/memory.h"
+
+#define GEARS_MAX_TRACES 16
+
+struct gears_trace;
+
+struct gears {
+	struct vm *vm;
+
+	/* Guest OS awareness, to name the calling task.  The handle is used
+	 * by one thread at a time (os_lock), and get_regs answers from the
+	 * event being handled (regs, cpu), set under that lock. */
+	pthread_mutex_t os_lock;
+	struct guestos_kernel *kernel;
+	struct guestos *os;
+	char why_not[256]; /* why there is no os, once tried */
+	const struct sym_regs *regs;
+	int regs_cpu;
+
+	/* Commands run on the control thread one at a time: these lists are
+	 * changed and read only there.  Callbacks see only their own trace or
+	 * rule, which does not change while subscribed. */
+	struct gears_trace *traces[GEARS_MAX_TRACES];
+	int ntraces;
+	uint64_t next_id; /* of traces */
+};
+
+/* The task that made the call of ev: 0, or -1 when it cannot be told
+ * (no guest OS awareness, unreadable kernel data). */
+int gears_who_now(struct gears *g, const struct sym_event *ev, struct guestos_task_id *out);
+/* Loads guest OS awareness once (on the control thread): 0, or -1 with
+ * why in err. */
+int gears_os_prepare(struct gears *g, char *err, size_t errlen);
+
+/* The memory of the process that made ev's call, through its page tables. */
+struct gears_uaccess {
+	const struct guest_mem *mem;
+	uint64_t root;
+	bool la57;
+};
+void gears_uaccess_init(struct gears_uaccess *ua, struct gears_mem *m, const struct guest_mem *mem,
+                        const struct sym_regs *regs);
+
+/* Arguments of commands. */
+int gears_arg_who(struct json_object *args, struct gears_who *who, char *err, size_t errlen);
+int gears_arg_id(struct json_object *args, const char *key, uint64_t *id, char *err, size_t errlen);
+const char *gears_arg_str(struct json_object *args, const char *key);
+
+/* The parts: register their commands (0, or -1 with err). */
+int gears_trace_init(struct gears *g, char *err, size_t errlen);
+/* A client went away: its traces end. */
+void gears_trace_client_gone(struct gears *g, uint64_t client);
+/* At the service's stop: every subscription ends, everything is freed. */
+void gears_trace_fini(struct gears *g);
+
+#endif

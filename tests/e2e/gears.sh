@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# GEARS end to end (emu, default Debian guest), with nothing in the guest:
+#   trace       `symbiont ctl NAME trace --syscalls openat` shows the guest's
+#               openat of a path this test chooses, with its result (and the
+#               ENOENT of a missing one); --comm keeps only that command's calls;
+#               the trace ends when its client goes away
+. "$(dirname "$0")/lib/guest.bash"
+e2e_init
+require_tools timeout mkfifo python3
+require_guest
+[ -x "$SYM" ] || fail "$SYM missing (make BUILD=$BUILD)"
+control_init gears
+
+guest_start g "$SYM" run --name "$name" || fail "guest never became ready: $(tail -3 "$tmp/g.err")"
+
+traces() { qmp query-gears-traces | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
+wait_traces() { # N: until that many traces run
+	local i
+	for ((i = 0; i < 60; i++)); do
+		[ "$(traces)" = "$1" ] && return 0
+		sleep 0.5
+	done
+	return 1
+}
+
+# ---- trace
+echo 'echo probe >/tmp/gears-probe; echo PREP-DONE' >&3
+guest_wait_for g PREP-DONE 60 || fail "the guest did not write its probe file"
+"$SYM" ctl "$name" trace --syscalls openat >"$tmp/trace" 2>"$tmp/trace.err" &
+tracer=$!
+bg_pids+=("$tracer")
+"$SYM" ctl "$name" trace --comm cat --syscalls all >"$tmp/trace-cat" 2>&1 &
+bg_pids+=($!)
+wait_traces 2 || fail "the traces did not start: $(cat "$tmp/trace.err")"
+echo 'cat /tmp/gears-probe >/dev/null; cat /gears-missing 2>/dev/null; echo TRACE-DONE' >&3
+guest_wait_for g TRACE-DONE 60 || fail "the traced commands did not finish"
+for ((i = 0; i < 20; i++)); do grep -q 'gears-missing' "$tmp/trace" && break; sleep 0.5; done
+grep -Eq '^[0-9]+ cat openat\(AT_FDCWD, "/tmp/gears-probe", O_RDONLY[A-Z_|]*\) = [0-9]+$' "$tmp/trace" ||
+	fail "no openat of /tmp/gears-probe with its fd in the trace: $(head -20 "$tmp/trace")"
+grep -Eq '^[0-9]+ cat openat\(AT_FDCWD, "/gears-missing", O_RDONLY[A-Z_|]*\) = -1 ENOENT \(No such file or directory\)$' "$tmp/trace" ||
+	fail "no failed openat of /gears-missing in the trace: $(head -20 "$tmp/trace")"
+grep -v '^[0-9]* [^ ]* openat(' "$tmp/trace" | grep -q . && fail "calls other than openat in an openat trace: $(grep -v openat "$tmp/trace" | head -3)"
+grep -q ' cat write(2, "cat: can.t open .*/gears-missing' "$tmp/trace-cat" ||
+	fail "the --comm cat trace lacks cat's error message: $(head -20 "$tmp/trace-cat")"
+grep -v '^[0-9]* cat ' "$tmp/trace-cat" | grep -q . && fail "another command in a --comm cat trace: $(grep -v '^[0-9]* cat ' "$tmp/trace-cat" | head -3)"
+kill "$tracer"
+wait_traces 1 || fail "the trace did not end with its client"
+kill "${bg_pids[@]}" 2>/dev/null
+wait_traces 0 || fail "the --comm trace did not end with its client"
+
+echo 'poweroff -f' >&3
+guest_finish g 60
+echo "PASS"
