@@ -4,7 +4,9 @@
  *   trace [--pid P] [--comm C] [--syscalls LIST|all] [--json]
  *       starts a trace, prints its lines as they come, and ends with the
  *       client: Ctrl-C (or the end of the VM) closes the connection, and
- *       the VM ends the trace of a client that is gone */
+ *       the VM ends the trace of a client that is gone
+ *   deny --syscall NAME [--path-prefix P] [--errno E] [--pid P] [--comm C]
+ *   deny --list | --remove ID|all */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -20,17 +22,22 @@ enum {
 	OPT_COMM,
 	OPT_SYSCALLS,
 	OPT_JSON,
+	OPT_SYSCALL,
+	OPT_PREFIX,
+	OPT_ERRNO,
+	OPT_LIST,
+	OPT_REMOVE,
 };
 
 struct gears_opts {
 	long pid; /* -1: none */
-	const char *comm, *syscalls;
-	bool json;
+	const char *comm, *syscalls, *syscall, *prefix, *err_name, *remove;
+	bool json, list;
 };
 
 bool ctl_gears_verb(const char *verb)
 {
-	return !strcmp(verb, "trace");
+	return !strcmp(verb, "trace") || !strcmp(verb, "deny");
 }
 
 void usage_ctl_gears(void)
@@ -38,6 +45,9 @@ void usage_ctl_gears(void)
 	printf("  %-10s %s\n", "trace",
 	       "[--pid P] [--comm C] [--syscalls LIST|all] [--json]\n"
 	       "             stream the guest's system calls, strace-style, until Ctrl-C");
+	printf("  %-10s %s\n", "deny",
+	       "--syscall NAME [--path-prefix P] [--errno E] [--pid P] [--comm C]\n"
+	       "             refuse matching calls with E (default EPERM); --list, --remove ID|all");
 }
 
 static int usage_error(const char *verb, const char *msg, const char *arg)
@@ -53,11 +63,11 @@ static int usage_error(const char *verb, const char *msg, const char *arg)
 static int parse(const char *verb, int argc, char **argv, struct gears_opts *o, int *npos)
 {
 	static const struct option opts[] = {
-		{ "pid", required_argument, 0, OPT_PID },
-		{ "comm", required_argument, 0, OPT_COMM },
-		{ "syscalls", required_argument, 0, OPT_SYSCALLS },
-		{ "json", no_argument, 0, OPT_JSON },
-		{ 0 },
+		{ "pid", required_argument, 0, OPT_PID },           { "comm", required_argument, 0, OPT_COMM },
+		{ "syscalls", required_argument, 0, OPT_SYSCALLS }, { "json", no_argument, 0, OPT_JSON },
+		{ "syscall", required_argument, 0, OPT_SYSCALL },   { "path-prefix", required_argument, 0, OPT_PREFIX },
+		{ "errno", required_argument, 0, OPT_ERRNO },       { "list", no_argument, 0, OPT_LIST },
+		{ "remove", required_argument, 0, OPT_REMOVE },     { 0 },
 	};
 	/* getopt wants a program name in front */
 	char **av = calloc((size_t)argc + 2, sizeof(*av));
@@ -83,6 +93,11 @@ static int parse(const char *verb, int argc, char **argv, struct gears_opts *o, 
 		case OPT_COMM: o->comm = optarg; break;
 		case OPT_SYSCALLS: o->syscalls = optarg; break;
 		case OPT_JSON: o->json = true; break;
+		case OPT_SYSCALL: o->syscall = optarg; break;
+		case OPT_PREFIX: o->prefix = optarg; break;
+		case OPT_ERRNO: o->err_name = optarg; break;
+		case OPT_LIST: o->list = true; break;
+		case OPT_REMOVE: o->remove = optarg; break;
 		default:
 			r = usage_error(verb, "unknown or incomplete option '%s' (try symbiont ctl --help)",
 			                av[optind - 1]);
@@ -101,6 +116,34 @@ static void add_who(struct json_object *a, const struct gears_opts *o)
 		json_object_object_add(a, "pid", json_object_new_int((int)o->pid));
 	if (o->comm)
 		json_object_object_add(a, "comm", json_object_new_string(o->comm));
+}
+
+/* One command; prints its return value as JSON with --json. */
+static int call(const char *target, const char *cmd, struct json_object *args, bool json, struct json_object **out)
+{
+	struct qmp_client q;
+	struct json_object *ret = NULL;
+	char err[512];
+	int status = ctl_connect(target, &q);
+
+	if (status) {
+		json_object_put(args);
+		return status;
+	}
+	if (qmp_call(&q, cmd, args, &ret, err, sizeof(err)) < 0) {
+		qmp_close(&q);
+		fprintf(stderr, "symbiont ctl: %s\n", err);
+		return 1;
+	}
+	qmp_close(&q);
+	if (json)
+		printf("%s\n", json_object_to_json_string_ext(ret, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+		                                                           JSON_C_TO_STRING_NOSLASHESCAPE));
+	if (out)
+		*out = ret;
+	else
+		json_object_put(ret);
+	return 0;
 }
 
 static const char *jstr(struct json_object *o, const char *k)
@@ -150,6 +193,59 @@ static int trace(const char *target, const struct gears_opts *o)
 	return 0;
 }
 
+static int deny(const char *target, const struct gears_opts *o)
+{
+	struct json_object *args = json_object_new_object(), *ret = NULL;
+	int status;
+
+	if (o->list) {
+		json_object_put(args);
+		if ((status = call(target, "query-gears-denies", NULL, o->json, &ret)))
+			return status;
+		if (!o->json) {
+			printf("%-4s %-12s %-24s %-8s %-8s %-16s %s\n", "ID", "SYSCALL", "PATH-PREFIX", "ERRNO", "PID",
+			       "COMM", "HITS");
+			for (size_t i = 0; i < json_object_array_length(ret); i++) {
+				struct json_object *r = json_object_array_get_idx(ret, i);
+				printf("%-4s %-12s %-24s %-8s %-8s %-16s %s\n", jstr(r, "rule"), jstr(r, "syscall"),
+				       *jstr(r, "path_prefix") ? jstr(r, "path_prefix") : "-", jstr(r, "errno"),
+				       *jstr(r, "pid") ? jstr(r, "pid") : "-", *jstr(r, "comm") ? jstr(r, "comm") : "-",
+				       jstr(r, "hits"));
+			}
+		}
+		json_object_put(ret);
+		return 0;
+	}
+	if (o->remove) {
+		if (strcmp(o->remove, "all")) {
+			char *end;
+			long id = strtol(o->remove, &end, 10);
+			if (*end || id <= 0) {
+				json_object_put(args);
+				return usage_error("deny", "--remove '%s' is not a rule id (or all)", o->remove);
+			}
+			json_object_object_add(args, "rule", json_object_new_int64(id));
+		}
+		return call(target, "gears-deny-remove", args, o->json, NULL);
+	}
+	if (!o->syscall) {
+		json_object_put(args);
+		return usage_error("deny", "%s", "--syscall NAME is required (or --list, --remove)");
+	}
+	json_object_object_add(args, "syscall", json_object_new_string(o->syscall));
+	if (o->prefix)
+		json_object_object_add(args, "path_prefix", json_object_new_string(o->prefix));
+	if (o->err_name)
+		json_object_object_add(args, "errno", json_object_new_string(o->err_name));
+	add_who(args, o);
+	if ((status = call(target, "gears-deny", args, o->json, &ret)))
+		return status;
+	if (!o->json)
+		printf("rule %s\n", jstr(ret, "rule"));
+	json_object_put(ret);
+	return 0;
+}
+
 int ctl_gears(const char *target, const char *verb, int argc, char **argv)
 {
 	struct gears_opts o;
@@ -157,8 +253,9 @@ int ctl_gears(const char *target, const char *verb, int argc, char **argv)
 
 	if (r)
 		return r;
-	(void)verb;
 	if (npos)
-		return usage_error("trace", "unexpected argument '%s'", argv[0]);
-	return trace(target, &o);
+		return usage_error(verb, "unexpected argument '%s'", argv[0]);
+	if (!strcmp(verb, "trace"))
+		return trace(target, &o);
+	return deny(target, &o);
 }

@@ -4,6 +4,9 @@
 #               openat of a path this test chooses, with its result (and the
 #               ENOENT of a missing one); --comm keeps only that command's calls;
 #               the trace ends when its client goes away
+#   deny        a rule on openat under /secret makes `cat /secret/x` fail with
+#               "Permission denied" and nothing else, while another file still
+#               opens; the rule is listed with its hit and can be removed
 . "$(dirname "$0")/lib/guest.bash"
 e2e_init
 require_tools timeout mkfifo python3
@@ -47,6 +50,23 @@ kill "$tracer"
 wait_traces 1 || fail "the trace did not end with its client"
 kill "${bg_pids[@]}" 2>/dev/null
 wait_traces 0 || fail "the --comm trace did not end with its client"
+
+# ---- deny
+echo 'mkdir -p /secret; echo hidden >/secret/x; echo DENY-PREP' >&3
+guest_wait_for g DENY-PREP 60 || fail "the guest did not write /secret/x"
+rule=$("$SYM" ctl "$name" deny --syscall openat --path-prefix /secret --errno EACCES) || fail "deny: $rule"
+rule=${rule#rule }
+echo 'echo DENY-BEGIN; cat /secret/x; cat /tmp/gears-probe; echo DENY-END' >&3
+guest_wait_for g DENY-END 60 || fail "the denied cat did not finish"
+out=$(sed -n '/^DENY-BEGIN/,/^DENY-END/p' "$tmp/g.out" | tr -d '\r' | sed '1d;$d')
+want=$(printf "cat: can't open '/secret/x': Permission denied\nprobe")
+[ "$out" = "$want" ] || fail "the guest saw: [$out], want: [$want]"
+"$SYM" ctl "$name" deny --list >"$tmp/denies" || fail "deny --list"
+grep -Eq "^$rule +openat +/secret +EACCES +- +- +1$" "$tmp/denies" || fail "deny --list: $(cat "$tmp/denies")"
+"$SYM" ctl "$name" deny --remove "$rule" || fail "deny --remove"
+echo 'echo UNDENY-BEGIN; cat /secret/x; echo UNDENY-END' >&3
+guest_wait_for g UNDENY-END 60 || fail "the cat after removing the rule did not finish"
+sed -n '/^UNDENY-BEGIN/,/^UNDENY-END/p' "$tmp/g.out" | grep -q '^hidden' || fail "the rule still applies after --remove"
 
 echo 'poweroff -f' >&3
 guest_finish g 60

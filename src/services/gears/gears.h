@@ -4,6 +4,7 @@
  *   gears.c       the service: its state, guest OS awareness, the commands' glue
  *   uaccess.c     the calling process's memory, read and written with its own rights
  *   trace.c       syscall traces streamed to the client that started them
+ *   deny.c        rules that refuse calls with an errno
  *   decode.c, flags.c, names.c   strace-style text
  *   rules.c       matching (who, which calls, which paths) */
 #ifndef SYMBIONT_GEARS_H
@@ -22,8 +23,10 @@
 #include "symbiont/memory.h"
 
 #define GEARS_MAX_TRACES 16
+#define GEARS_MAX_DENIES 32
 
 struct gears_trace;
+struct gears_deny;
 
 struct gears {
 	struct vm *vm;
@@ -43,7 +46,9 @@ struct gears {
 	 * rule, which does not change while subscribed. */
 	struct gears_trace *traces[GEARS_MAX_TRACES];
 	int ntraces;
-	uint64_t next_id; /* of traces */
+	struct gears_deny *denies[GEARS_MAX_DENIES];
+	int ndenies;
+	uint64_t next_id; /* of traces and rules */
 };
 
 /* The task that made the call of ev: 0, or -1 when it cannot be told
@@ -69,9 +74,11 @@ const char *gears_arg_str(struct json_object *args, const char *key);
 
 /* The parts: register their commands (0, or -1 with err). */
 int gears_trace_init(struct gears *g, char *err, size_t errlen);
+int gears_deny_init(struct gears *g, char *err, size_t errlen);
 /* A client went away: its traces end. */
 void gears_trace_client_gone(struct gears *g, uint64_t client);
 /* At the service's stop: every subscription ends, everything is freed. */
 void gears_trace_fini(struct gears *g);
+void gears_deny_fini(struct gears *g);
 
 #endif
