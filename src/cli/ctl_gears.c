@@ -6,7 +6,9 @@
  *       client: Ctrl-C (or the end of the VM) closes the connection, and
  *       the VM ends the trace of a client that is gone
  *   deny --syscall NAME [--path-prefix P] [--errno E] [--pid P] [--comm C]
- *   deny --list | --remove ID|all */
+ *   deny --list | --remove ID|all
+ *   inject-env [--comm NAME | --path GUESTPATH] VAR=VALUE...
+ *   inject-env --list | --clear */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,17 +29,19 @@ enum {
 	OPT_ERRNO,
 	OPT_LIST,
 	OPT_REMOVE,
+	OPT_PATH,
+	OPT_CLEAR,
 };
 
 struct gears_opts {
 	long pid; /* -1: none */
-	const char *comm, *syscalls, *syscall, *prefix, *err_name, *remove;
-	bool json, list;
+	const char *comm, *syscalls, *syscall, *prefix, *err_name, *remove, *path;
+	bool json, list, clear;
 };
 
 bool ctl_gears_verb(const char *verb)
 {
-	return !strcmp(verb, "trace") || !strcmp(verb, "deny");
+	return !strcmp(verb, "trace") || !strcmp(verb, "deny") || !strcmp(verb, "inject-env");
 }
 
 void usage_ctl_gears(void)
@@ -48,6 +52,9 @@ void usage_ctl_gears(void)
 	printf("  %-10s %s\n", "deny",
 	       "--syscall NAME [--path-prefix P] [--errno E] [--pid P] [--comm C]\n"
 	       "             refuse matching calls with E (default EPERM); --list, --remove ID|all");
+	printf("  %-10s %s\n", "inject-env",
+	       "[--comm NAME|--path GUESTPATH] VAR=VALUE...\n"
+	       "             add variables to later execs; --list, --clear");
 }
 
 static int usage_error(const char *verb, const char *msg, const char *arg)
@@ -63,11 +70,18 @@ static int usage_error(const char *verb, const char *msg, const char *arg)
 static int parse(const char *verb, int argc, char **argv, struct gears_opts *o, int *npos)
 {
 	static const struct option opts[] = {
-		{ "pid", required_argument, 0, OPT_PID },           { "comm", required_argument, 0, OPT_COMM },
-		{ "syscalls", required_argument, 0, OPT_SYSCALLS }, { "json", no_argument, 0, OPT_JSON },
-		{ "syscall", required_argument, 0, OPT_SYSCALL },   { "path-prefix", required_argument, 0, OPT_PREFIX },
-		{ "errno", required_argument, 0, OPT_ERRNO },       { "list", no_argument, 0, OPT_LIST },
-		{ "remove", required_argument, 0, OPT_REMOVE },     { 0 },
+		{ "pid", required_argument, 0, OPT_PID },
+		{ "comm", required_argument, 0, OPT_COMM },
+		{ "syscalls", required_argument, 0, OPT_SYSCALLS },
+		{ "json", no_argument, 0, OPT_JSON },
+		{ "syscall", required_argument, 0, OPT_SYSCALL },
+		{ "path-prefix", required_argument, 0, OPT_PREFIX },
+		{ "errno", required_argument, 0, OPT_ERRNO },
+		{ "list", no_argument, 0, OPT_LIST },
+		{ "remove", required_argument, 0, OPT_REMOVE },
+		{ "path", required_argument, 0, OPT_PATH },
+		{ "clear", no_argument, 0, OPT_CLEAR },
+		{ 0 },
 	};
 	/* getopt wants a program name in front */
 	char **av = calloc((size_t)argc + 2, sizeof(*av));
@@ -98,6 +112,8 @@ static int parse(const char *verb, int argc, char **argv, struct gears_opts *o, 
 		case OPT_ERRNO: o->err_name = optarg; break;
 		case OPT_LIST: o->list = true; break;
 		case OPT_REMOVE: o->remove = optarg; break;
+		case OPT_PATH: o->path = optarg; break;
+		case OPT_CLEAR: o->clear = true; break;
 		default:
 			r = usage_error(verb, "unknown or incomplete option '%s' (try symbiont ctl --help)",
 			                av[optind - 1]);
@@ -246,6 +262,63 @@ static int deny(const char *target, const struct gears_opts *o)
 	return 0;
 }
 
+static int inject_env(const char *target, const struct gears_opts *o, int argc, char **argv)
+{
+	struct json_object *args = json_object_new_object(), *ret = NULL, *vars;
+	int status;
+
+	if (o->comm && o->path) {
+		json_object_put(args);
+		return usage_error("inject-env", "%s", "--comm and --path exclude each other");
+	}
+	if (o->comm)
+		json_object_object_add(args, "comm", json_object_new_string(o->comm));
+	if (o->path)
+		json_object_object_add(args, "path", json_object_new_string(o->path));
+	if (o->list) {
+		json_object_put(args);
+		if ((status = call(target, "query-gears-env", NULL, o->json, &ret)))
+			return status;
+		if (!o->json) {
+			printf("%-4s %-20s %s\n", "ID", "PROGRAM", "VARIABLES");
+			for (size_t i = 0; i < json_object_array_length(ret); i++) {
+				struct json_object *r = json_object_array_get_idx(ret, i), *v;
+				const char *who = *jstr(r, "comm")   ? jstr(r, "comm")
+				                  : *jstr(r, "path") ? jstr(r, "path")
+				                                     : "*";
+				printf("%-4s %-20s", jstr(r, "rule"), who);
+				if (json_object_object_get_ex(r, "vars", &v))
+					for (size_t k = 0; k < json_object_array_length(v); k++)
+						printf(" %s", json_object_get_string(json_object_array_get_idx(v, k)));
+				printf("\n");
+			}
+		}
+		json_object_put(ret);
+		return 0;
+	}
+	if (o->clear) {
+		if (argc) {
+			json_object_put(args);
+			return usage_error("inject-env", "%s", "--clear takes no VAR=VALUE");
+		}
+		return call(target, "gears-env-clear", args, o->json, NULL);
+	}
+	if (!argc) {
+		json_object_put(args);
+		return usage_error("inject-env", "%s", "expected VAR=VALUE... (or --list, --clear)");
+	}
+	vars = json_object_new_array();
+	for (int i = 0; i < argc; i++)
+		json_object_array_add(vars, json_object_new_string(argv[i]));
+	json_object_object_add(args, "vars", vars);
+	if ((status = call(target, "gears-env", args, o->json, &ret)))
+		return status;
+	if (!o->json)
+		printf("rule %s\n", jstr(ret, "rule"));
+	json_object_put(ret);
+	return 0;
+}
+
 int ctl_gears(const char *target, const char *verb, int argc, char **argv)
 {
 	struct gears_opts o;
@@ -253,9 +326,11 @@ int ctl_gears(const char *target, const char *verb, int argc, char **argv)
 
 	if (r)
 		return r;
-	if (npos)
+	if (strcmp(verb, "inject-env") && npos)
 		return usage_error(verb, "unexpected argument '%s'", argv[0]);
 	if (!strcmp(verb, "trace"))
 		return trace(target, &o);
-	return deny(target, &o);
+	if (!strcmp(verb, "deny"))
+		return deny(target, &o);
+	return inject_env(target, &o, npos, argv);
 }

@@ -7,6 +7,8 @@
 #   deny        a rule on openat under /secret makes `cat /secret/x` fail with
 #               "Permission denied" and nothing else, while another file still
 #               opens; the rule is listed with its hit and can be removed
+#   inject-env  a variable reaches the script selected by --path (replacing
+#               one the caller set), and no other program
 . "$(dirname "$0")/lib/guest.bash"
 e2e_init
 require_tools timeout mkfifo python3
@@ -67,6 +69,23 @@ grep -Eq "^$rule +openat +/secret +EACCES +- +- +1$" "$tmp/denies" || fail "deny
 echo 'echo UNDENY-BEGIN; cat /secret/x; echo UNDENY-END' >&3
 guest_wait_for g UNDENY-END 60 || fail "the cat after removing the rule did not finish"
 sed -n '/^UNDENY-BEGIN/,/^UNDENY-END/p' "$tmp/g.out" | grep -q '^hidden' || fail "the rule still applies after --remove"
+
+# ---- inject-env
+printf '%s\n' 'printf "%s\\n" "#!/bin/sh" "echo \"\$1 GEARS_VAR=[\$GEARS_VAR] HOME=[\$HOME]\"" >/tmp/show.sh' \
+	'cp /tmp/show.sh /tmp/other.sh; chmod +x /tmp/show.sh /tmp/other.sh; echo ENV-PREP' >&3
+guest_wait_for g ENV-PREP 60 || fail "the guest did not write its scripts"
+"$SYM" ctl "$name" inject-env --path /tmp/show.sh GEARS_VAR=injected >/dev/null || fail "inject-env"
+echo '/tmp/show.sh a; GEARS_VAR=mine /tmp/show.sh b; /tmp/other.sh c; env | grep -c GEARS_VAR; echo ENV-DONE' >&3
+guest_wait_for g ENV-DONE 60 || fail "the scripts did not finish"
+out=$(tr -d '\r' <"$tmp/g.out" | sed -n '/echo ENV-DONE$/,/^ENV-DONE$/p' | grep -E '^(a|b|c) GEARS|^[0-9]+$')
+home=$(grep -o '^a GEARS_VAR=.*' "$tmp/g.out" | tr -d '\r' | sed 's/.*HOME=//')
+[ "$home" != "[]" ] || fail "HOME was lost from the injected environment"
+want=$(printf "a GEARS_VAR=[injected] HOME=%s\nb GEARS_VAR=[injected] HOME=%s\nc GEARS_VAR=[] HOME=%s\n0" "$home" "$home" "$home")
+[ "$out" = "$want" ] || fail "the scripts saw: [$out], want: [$want]"
+"$SYM" ctl "$name" inject-env --clear || fail "inject-env --clear"
+echo '/tmp/show.sh d; echo ENV2-DONE' >&3
+guest_wait_for g ENV2-DONE 60 || fail "the script after --clear did not finish"
+grep -q '^d GEARS_VAR=\[\]' <(tr -d '\r' <"$tmp/g.out") || fail "the variable is still injected after --clear"
 
 echo 'poweroff -f' >&3
 guest_finish g 60

@@ -5,8 +5,10 @@
  *   uaccess.c     the calling process's memory, read and written with its own rights
  *   trace.c       syscall traces streamed to the client that started them
  *   deny.c        rules that refuse calls with an errno
+ *   inject_env.c  variables added to the environment of later execs
  *   decode.c, flags.c, names.c   strace-style text
- *   rules.c       matching (who, which calls, which paths) */
+ *   rules.c       matching (who, which calls, which paths)
+ *   envp.c        building a new envp in the caller's memory */
 #ifndef SYMBIONT_GEARS_H
 #define SYMBIONT_GEARS_H
 
@@ -24,9 +26,11 @@
 
 #define GEARS_MAX_TRACES 16
 #define GEARS_MAX_DENIES 32
+#define GEARS_MAX_ENV    16
 
 struct gears_trace;
 struct gears_deny;
+struct gears_env;
 
 struct gears {
 	struct vm *vm;
@@ -49,6 +53,12 @@ struct gears {
 	struct gears_deny *denies[GEARS_MAX_DENIES];
 	int ndenies;
 	uint64_t next_id; /* of traces and rules */
+
+	/* Env rules are read by the exec callback: under env_lock. */
+	pthread_mutex_t env_lock;
+	struct gears_env *envs[GEARS_MAX_ENV];
+	int nenvs;
+	struct sym_sub *exec_sub;
 };
 
 /* The task that made the call of ev: 0, or -1 when it cannot be told
@@ -75,10 +85,12 @@ const char *gears_arg_str(struct json_object *args, const char *key);
 /* The parts: register their commands (0, or -1 with err). */
 int gears_trace_init(struct gears *g, char *err, size_t errlen);
 int gears_deny_init(struct gears *g, char *err, size_t errlen);
+int gears_env_init(struct gears *g, char *err, size_t errlen);
 /* A client went away: its traces end. */
 void gears_trace_client_gone(struct gears *g, uint64_t client);
 /* At the service's stop: every subscription ends, everything is freed. */
 void gears_trace_fini(struct gears *g);
 void gears_deny_fini(struct gears *g);
+void gears_env_fini(struct gears *g);
 
 #endif
