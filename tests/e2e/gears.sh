@@ -6,9 +6,11 @@
 #               the trace ends when its client goes away
 #   deny        a rule on openat under /secret makes `cat /secret/x` fail with
 #               "Permission denied" and nothing else, while another file still
-#               opens; the rule is listed with its hit and can be removed
+#               opens; the rule is listed with its hit, the refusal is one
+#               GEARS_DENIED event, and the rule can be removed
 #   inject-env  a variable reaches the script selected by --path (replacing
-#               one the caller set), and no other program
+#               one the caller set, keeping the rest), and no other program;
+#               each injection is a GEARS_ENV event; --clear ends it
 . "$(dirname "$0")/lib/guest.bash"
 e2e_init
 require_tools timeout mkfifo python3
@@ -54,6 +56,8 @@ kill "${bg_pids[@]}" 2>/dev/null
 wait_traces 0 || fail "the --comm trace did not end with its client"
 
 # ---- deny
+"$SYM" ctl "$name" events --json >"$tmp/events" 2>&1 &
+bg_pids+=($!)
 echo 'mkdir -p /secret; echo hidden >/secret/x; echo DENY-PREP' >&3
 guest_wait_for g DENY-PREP 60 || fail "the guest did not write /secret/x"
 rule=$("$SYM" ctl "$name" deny --syscall openat --path-prefix /secret --errno EACCES) || fail "deny: $rule"
@@ -65,6 +69,9 @@ want=$(printf "cat: can't open '/secret/x': Permission denied\nprobe")
 [ "$out" = "$want" ] || fail "the guest saw: [$out], want: [$want]"
 "$SYM" ctl "$name" deny --list >"$tmp/denies" || fail "deny --list"
 grep -Eq "^$rule +openat +/secret +EACCES +- +- +1$" "$tmp/denies" || fail "deny --list: $(cat "$tmp/denies")"
+denied=$(grep '"event":"GEARS_DENIED"' "$tmp/events")
+[ "$(grep -c . <<<"$denied")" = 1 ] && grep -q '"comm":"cat".*"syscall":"openat","path":"/secret/x","errno":"EACCES"' <<<"$denied" ||
+	fail "want one GEARS_DENIED event for cat's /secret/x: [$denied]"
 "$SYM" ctl "$name" deny --remove "$rule" || fail "deny --remove"
 echo 'echo UNDENY-BEGIN; cat /secret/x; echo UNDENY-END' >&3
 guest_wait_for g UNDENY-END 60 || fail "the cat after removing the rule did not finish"
@@ -86,6 +93,8 @@ want=$(printf "a GEARS_VAR=[injected] HOME=%s\nb GEARS_VAR=[injected] HOME=%s\nc
 echo '/tmp/show.sh d; echo ENV2-DONE' >&3
 guest_wait_for g ENV2-DONE 60 || fail "the script after --clear did not finish"
 grep -q '^d GEARS_VAR=\[\]' <(tr -d '\r' <"$tmp/g.out") || fail "the variable is still injected after --clear"
+[ "$(grep -c '"event":"GEARS_ENV".*"path":"/tmp/show.sh","injected":true' "$tmp/events")" = 2 ] ||
+	fail "want two GEARS_ENV events for /tmp/show.sh: $(grep GEARS_ENV "$tmp/events")"
 
 echo 'poweroff -f' >&3
 guest_finish g 60
