@@ -54,8 +54,11 @@ void control_event(struct control *c, const char *name, struct json_object *data
  * (call it from the handler; 0 elsewhere).  Ids start at 1 and are never
  * reused by one socket. */
 uint64_t control_caller(struct control *c);
-/* As control_event(), to that client alone (nothing if it has gone). */
-void control_event_to(struct control *c, uint64_t client, const char *name, struct json_object *data);
+/* As control_event(), to that client alone, for streams a client may not
+ * keep up with: when half of CONTROL_MAX_OUTPUT already waits for it, the
+ * event is dropped (not the client).  0 if queued, -1 if dropped or the
+ * client has gone. */
+int control_event_to(struct control *c, uint64_t client, const char *name, struct json_object *data);
 /* fn(opaque, client) runs on the control thread after a negotiated or
  * not client went away (it closed, or was dropped past a bound), with no
  * lock held, so it may unsubscribe from events.  Not called for the

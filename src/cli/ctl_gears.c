@@ -196,9 +196,13 @@ static int trace(const char *target, const struct gears_opts *o)
 			break;
 		if (json_object_object_get_ex(e, "event", &x) && !strcmp(json_object_get_string(x), "SYSCALL") &&
 		    json_object_object_get_ex(e, "data", &d)) {
+			struct json_object *lost;
 			if (o->json)
 				printf("%s\n", json_object_to_json_string_ext(
 				                       d, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+			else if (json_object_object_get_ex(d, "lost", &lost) && json_object_get_int64(lost) > 0)
+				printf("... %s lines lost (this client did not keep up)\n%s\n",
+				       json_object_get_string(lost), jstr(d, "line"));
 			else
 				printf("%s\n", jstr(d, "line"));
 			fflush(stdout);

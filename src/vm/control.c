@@ -174,10 +174,11 @@ void control_event(struct control *c, const char *name, struct json_object *data
 	wake(c);
 }
 
-void control_event_to(struct control *c, uint64_t client, const char *name, struct json_object *data)
+int control_event_to(struct control *c, uint64_t client, const char *name, struct json_object *data)
 {
 	struct json_object *o = json_object_new_object();
 	const char *text;
+	int r = -1;
 
 	json_object_object_add(o, "event", json_object_new_string(name));
 	if (data)
@@ -185,12 +186,19 @@ void control_event_to(struct control *c, uint64_t client, const char *name, stru
 	json_object_object_add(o, "timestamp", timestamp_now());
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
 	pthread_mutex_lock(&c->lock);
-	for (int i = 0; i < c->nclients; i++)
-		if (c->clients[i]->id == client && c->clients[i]->negotiated)
-			queue_locked(c->clients[i], text);
+	for (int i = 0; i < c->nclients; i++) {
+		struct client *cl = c->clients[i];
+		if (cl->id == client && cl->negotiated && !cl->dead &&
+		    cl->out_len + strlen(text) + 2 <= CONTROL_MAX_OUTPUT / 2) {
+			queue_locked(cl, text);
+			r = 0;
+		}
+	}
 	pthread_mutex_unlock(&c->lock);
 	json_object_put(o);
-	wake(c);
+	if (!r)
+		wake(c);
+	return r;
 }
 
 uint64_t control_caller(struct control *c)

@@ -373,7 +373,8 @@ static uint64_t whoami(struct conn *k)
 	return id;
 }
 
-/* Per-client ids, events to one client, and the hook when one goes. */
+/* Per-client ids, events to one client (dropped, not the client, when it
+ * does not keep up), and the hook when one goes. */
 static void test_client_ids(void **state)
 {
 	struct conn a, b;
@@ -394,6 +395,24 @@ static void test_client_ids(void **state)
 	assert_string_equal(str_at(e, "event", NULL), "ONLY_B");
 	json_object_put(e);
 	assert_int_equal(whoami(&a), ida); /* a's next line is its reply, not the event */
+
+	/* a client that does not read loses events, not its connection */
+	static char big[16 * 1024];
+	memset(big, 'x', sizeof(big) - 1);
+	int sent = 0;
+	while (sent < 1000 && !control_event_to(ctl, ida, "BIG", json_object_new_string(big)))
+		sent++;
+	assert_true(sent > 0 && sent < 1000);
+	/* (the socket buffer takes some too) */
+	conn_send(&a, "{\"execute\": \"whoami\"}\n");
+	bool reply = false;
+	for (int i = 0; i <= sent && !reply; i++) {
+		e = conn_recv(&a);
+		assert_non_null(e);
+		reply = json_object_object_get_ex(e, "return", NULL);
+		json_object_put(e);
+	}
+	assert_true(reply);
 
 	int before = atomic_load(&ngone);
 	close(a.fd);

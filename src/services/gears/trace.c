@@ -12,8 +12,10 @@
  * The hub's syscall-number filter keeps calls a trace did not select away
  * from it altogether; the pid and command-name filters need the calling
  * task, a few guest reads per selected call.  Lines go out through
- * control_event_to(), which never blocks: a client that does not read them
- * is dropped by the control socket, and its trace ends with it. */
+ * control_event_to(), which never blocks: while a client is too slow to
+ * take them (half the control socket's output bound waits for it) lines
+ * are dropped and counted, and the next line delivered says how many
+ * ("lost"), which symbiont ctl prints. */
 #include <inttypes.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -33,6 +35,7 @@ struct gears_trace {
 	char spec[256];                          /* the syscall list as asked */
 	struct sym_sub *enter, *exit;
 	_Atomic uint64_t lines;
+	_Atomic uint64_t lost; /* lines the client was too slow to take */
 };
 
 static void emit(struct gears_trace *t, struct sym_event *ev, bool exited)
@@ -66,7 +69,13 @@ static void emit(struct gears_trace *t, struct sym_event *ev, bool exited)
 	json_object_object_add(d, "args", a);
 	json_object_object_add(d, "ret", exited ? json_object_new_int64(ev->syscall.ret) : NULL);
 	json_object_object_add(d, "line", json_object_new_string(line));
-	control_event_to(g->vm->control, t->client, "SYSCALL", d);
+	/* the lines lost since the last one delivered: the client sees the gap */
+	uint64_t lost = atomic_exchange(&t->lost, 0);
+	json_object_object_add(d, "lost", json_object_new_int64((int64_t)lost));
+	if (control_event_to(g->vm->control, t->client, "SYSCALL", d)) {
+		atomic_fetch_add(&t->lost, lost + 1);
+		return;
+	}
 	atomic_fetch_add(&t->lines, 1);
 }
 
@@ -184,6 +193,7 @@ static int cmd_query(void *opaque, struct json_object *args, struct json_object 
 		json_object_object_add(o, "comm", t->who.comm[0] ? json_object_new_string(t->who.comm) : NULL);
 		json_object_object_add(o, "syscalls", json_object_new_string(t->spec));
 		json_object_object_add(o, "lines", json_object_new_int64((int64_t)atomic_load(&t->lines)));
+		json_object_object_add(o, "lost", json_object_new_int64((int64_t)atomic_load(&t->lost)));
 		json_object_array_add(a, o);
 	}
 	*ret = a;
