@@ -185,18 +185,24 @@ int control_event_to(struct control *c, uint64_t client, const char *name, struc
 		json_object_object_add(o, "data", data);
 	json_object_object_add(o, "timestamp", timestamp_now());
 	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	bool was_empty = false;
 	pthread_mutex_lock(&c->lock);
 	for (int i = 0; i < c->nclients; i++) {
 		struct client *cl = c->clients[i];
 		if (cl->id == client && cl->negotiated && !cl->dead &&
 		    cl->out_len + strlen(text) + 2 <= CONTROL_MAX_OUTPUT / 2) {
+			was_empty = cl->out_len == 0;
 			queue_locked(cl, text);
 			r = 0;
 		}
 	}
 	pthread_mutex_unlock(&c->lock);
 	json_object_put(o);
-	if (!r)
+	/* Only an empty queue needs the thread woken: with output already
+	 * waiting, a wake is pending or the thread polls that client for
+	 * POLLOUT.  A stream (a trace's lines) so costs one lock, not a
+	 * syscall, per event. */
+	if (was_empty)
 		wake(c);
 	return r;
 }
