@@ -46,28 +46,42 @@ static void system_map_path(const struct vm_config *cfg, char *out, size_t len)
 
 int gears_os_prepare(struct gears *g, char *err, size_t errlen)
 {
-	char map[4096];
-	int r = 0;
+	struct guestos_kernel *kernel;
+	struct guestos *os = NULL;
+	char map[4096], why[sizeof(g->why_not)] = "";
+	bool done;
 
+	/* Only commands (one control thread) load; callbacks only read g->os,
+	 * under os_lock.  The load (BTF, System.map: a good part of a second)
+	 * runs without the lock, so no vCPU waits for it. */
 	pthread_mutex_lock(&g->os_lock);
-	if (!g->os && !g->why_not[0]) {
+	done = g->os || g->why_not[0];
+	pthread_mutex_unlock(&g->os_lock);
+	if (!done) {
 		system_map_path(&g->vm->cfg, map, sizeof(map));
-		g->kernel = guestos_kernel_load(g->vm->cfg.kernel, map, g->why_not, sizeof(g->why_not));
-		if (g->kernel) {
+		kernel = guestos_kernel_load(g->vm->cfg.kernel, map, why, sizeof(why));
+		if (kernel) {
 			struct guestos_target t = {
 				.mem = &g->vm->mem, .ncpus = g->vm->ncpus, .get_regs = event_regs, .opaque = g
 			};
-			g->os = guestos_attach(g->kernel, &t, g->why_not, sizeof(g->why_not));
+			if (!(os = guestos_attach(kernel, &t, why, sizeof(why)))) {
+				guestos_kernel_free(kernel);
+				kernel = NULL;
+			}
 		}
-		if (!g->os && !g->why_not[0])
-			snprintf(g->why_not, sizeof(g->why_not), "guestos: cannot read this guest's kernel");
+		if (!os && !why[0])
+			snprintf(why, sizeof(why), "guestos: cannot read this guest's kernel");
+		pthread_mutex_lock(&g->os_lock);
+		g->kernel = kernel;
+		g->os = os;
+		snprintf(g->why_not, sizeof(g->why_not), "%s", os ? "" : why);
+		pthread_mutex_unlock(&g->os_lock);
 	}
 	if (!g->os) {
 		snprintf(err, errlen, "%s", g->why_not);
-		r = -1;
+		return -1;
 	}
-	pthread_mutex_unlock(&g->os_lock);
-	return r;
+	return 0;
 }
 
 int gears_who_now(struct gears *g, const struct sym_event *ev, struct guestos_task_id *out)
