@@ -2,7 +2,8 @@
 # GEARS end to end (emu, default Debian guest), with nothing in the guest:
 #   trace       `symbiont ctl NAME trace --syscalls openat` shows the guest's
 #               openat of a path this test chooses, with its result (and the
-#               ENOENT of a missing one); --comm keeps only that command's calls;
+#               ENOENT of a missing one); --comm and --pid keep only that
+#               command's or process's calls;
 #               the trace ends when its client goes away
 #   deny        a rule on openat under /secret makes `cat /secret/x` fail with
 #               "Permission denied" and nothing else, while another file still
@@ -31,15 +32,18 @@ wait_traces() { # N: until that many traces run
 }
 
 # ---- trace
-echo 'echo probe >/tmp/gears-probe; echo PREP-DONE' >&3
-guest_wait_for g PREP-DONE 60 || fail "the guest did not write its probe file"
+echo 'echo probe >/tmp/gears-probe; echo SHPID=$$' >&3
+guest_wait_for g 'SHPID=[0-9]' 60 || fail "the guest did not write its probe file"
+shpid=$(tr -d '\r' <"$tmp/g.out" | sed -n 's/^SHPID=\([0-9]*\)$/\1/p' | tail -1)
 "$SYM" ctl "$name" trace --syscalls openat >"$tmp/trace" 2>"$tmp/trace.err" &
 tracer=$!
 bg_pids+=("$tracer")
 "$SYM" ctl "$name" trace --comm cat --syscalls all >"$tmp/trace-cat" 2>&1 &
 bg_pids+=($!)
-wait_traces 2 || fail "the traces did not start: $(cat "$tmp/trace.err")"
-echo 'cat /tmp/gears-probe >/dev/null; cat /gears-missing 2>/dev/null; echo TRACE-DONE' >&3
+"$SYM" ctl "$name" trace --pid "$shpid" --syscalls openat,write >"$tmp/trace-pid" 2>&1 &
+bg_pids+=($!)
+wait_traces 3 || fail "the traces did not start: $(cat "$tmp/trace.err")"
+echo 'cat /tmp/gears-probe >/dev/null; cat /gears-missing 2>/dev/null; echo pidprobe >/tmp/gears-pid; echo TRACE-DONE' >&3
 guest_wait_for g TRACE-DONE 60 || fail "the traced commands did not finish"
 for ((i = 0; i < 20; i++)); do grep -q 'gears-missing' "$tmp/trace" && break; sleep 0.5; done
 grep -Eq '^[0-9]+ cat openat\(AT_FDCWD, "/tmp/gears-probe", O_RDONLY[A-Z_|]*\) = [0-9]+$' "$tmp/trace" ||
@@ -50,8 +54,11 @@ grep -v '^[0-9]* [^ ]* openat(' "$tmp/trace" | grep -q . && fail "calls other th
 grep -q ' cat write(2, "cat: can.t open .*/gears-missing' "$tmp/trace-cat" ||
 	fail "the --comm cat trace lacks cat's error message: $(head -20 "$tmp/trace-cat")"
 grep -v '^[0-9]* cat ' "$tmp/trace-cat" | grep -q . && fail "another command in a --comm cat trace: $(grep -v '^[0-9]* cat ' "$tmp/trace-cat" | head -3)"
+grep -Eq "^$shpid sh openat\(AT_FDCWD, \"/tmp/gears-pid\", O_WRONLY\|O_CREAT\|O_TRUNC, 0666\) = [0-9]+$" "$tmp/trace-pid" ||
+	fail "the --pid $shpid trace lacks the shell's openat of /tmp/gears-pid: $(head -20 "$tmp/trace-pid")"
+grep -v "^$shpid " "$tmp/trace-pid" | grep -q . && fail "another process in a --pid trace: $(grep -v "^$shpid " "$tmp/trace-pid" | head -3)"
 kill "$tracer"
-wait_traces 1 || fail "the trace did not end with its client"
+wait_traces 2 || fail "the trace did not end with its client"
 kill "${bg_pids[@]}" 2>/dev/null
 wait_traces 0 || fail "the --comm trace did not end with its client"
 
