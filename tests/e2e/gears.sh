@@ -12,6 +12,8 @@
 #   inject-env  a variable reaches the script selected by --path (replacing
 #               one the caller set, keeping the rest), and no other program;
 #               each injection is a GEARS_ENV event; --clear ends it
+# The markers a command prints are quoted in what is typed (echo X-"DONE"), so
+# the console's echo of the command line never matches them.
 . "$(dirname "$0")/lib/guest.bash"
 e2e_init
 require_tools timeout mkfifo python3
@@ -43,7 +45,7 @@ bg_pids+=($!)
 "$SYM" ctl "$name" trace --pid "$shpid" --syscalls openat,write >"$tmp/trace-pid" 2>&1 &
 bg_pids+=($!)
 wait_traces 3 || fail "the traces did not start: $(cat "$tmp/trace.err")"
-echo 'cat /tmp/gears-probe >/dev/null; cat /gears-missing 2>/dev/null; echo pidprobe >/tmp/gears-pid; echo TRACE-DONE' >&3
+echo 'cat /tmp/gears-probe >/dev/null; cat /gears-missing 2>/dev/null; echo pidprobe >/tmp/gears-pid; echo TRACE-"DONE"' >&3
 guest_wait_for g TRACE-DONE 60 || fail "the traced commands did not finish"
 for ((i = 0; i < 20; i++)); do grep -q 'gears-missing' "$tmp/trace" && break; sleep 0.5; done
 grep -Eq '^[0-9]+ cat openat\(AT_FDCWD, "/tmp/gears-probe", O_RDONLY[A-Z_|]*\) = [0-9]+$' "$tmp/trace" ||
@@ -65,13 +67,13 @@ wait_traces 0 || fail "the --comm trace did not end with its client"
 # ---- deny
 "$SYM" ctl "$name" events --json >"$tmp/events" 2>&1 &
 bg_pids+=($!)
-echo 'mkdir -p /secret; echo hidden >/secret/x; echo DENY-PREP' >&3
+echo 'mkdir -p /secret; echo hidden >/secret/x; echo DENY-"PREP"' >&3
 guest_wait_for g DENY-PREP 60 || fail "the guest did not write /secret/x"
 rule=$("$SYM" ctl "$name" deny --syscall openat --path-prefix /secret --errno EACCES) || fail "deny: $rule"
 rule=${rule#rule }
-echo 'echo DENY-BEGIN; cat /secret/x; cat /tmp/gears-probe; echo DENY-END' >&3
+echo 'echo DENY-"BEGIN"; cat /secret/x; cat /tmp/gears-probe; echo DENY-"END"' >&3
 guest_wait_for g DENY-END 60 || fail "the denied cat did not finish"
-out=$(sed -n '/^DENY-BEGIN/,/^DENY-END/p' "$tmp/g.out" | tr -d '\r' | sed '1d;$d')
+out=$(tr -d '\r' <"$tmp/g.out" | sed -n '/^DENY-BEGIN$/,/^DENY-END$/p' | sed '1d;$d')
 want=$(printf "cat: can't open '/secret/x': Permission denied\nprobe")
 [ "$out" = "$want" ] || fail "the guest saw: [$out], want: [$want]"
 "$SYM" ctl "$name" deny --list >"$tmp/denies" || fail "deny --list"
@@ -80,26 +82,26 @@ denied=$(grep '"event":"GEARS_DENIED"' "$tmp/events")
 [ "$(grep -c . <<<"$denied")" = 1 ] && grep -q '"comm":"cat".*"syscall":"openat","path":"/secret/x","errno":"EACCES"' <<<"$denied" ||
 	fail "want one GEARS_DENIED event for cat's /secret/x: [$denied]"
 "$SYM" ctl "$name" deny --remove "$rule" || fail "deny --remove"
-echo 'echo UNDENY-BEGIN; cat /secret/x; echo UNDENY-END' >&3
+echo 'echo UNDENY-"BEGIN"; cat /secret/x; echo UNDENY-"END"' >&3
 guest_wait_for g UNDENY-END 60 || fail "the cat after removing the rule did not finish"
-sed -n '/^UNDENY-BEGIN/,/^UNDENY-END/p' "$tmp/g.out" | grep -q '^hidden' || fail "the rule still applies after --remove"
+tr -d '\r' <"$tmp/g.out" | sed -n '/^UNDENY-BEGIN$/,/^UNDENY-END$/p' | grep -q '^hidden$' || fail "the rule still applies after --remove"
 
 # ---- inject-env
 printf '%s\n' 'printf "%s\\n" "#!/bin/sh" "echo \"\$1 GEARS_VAR=[\$GEARS_VAR] HOME=[\$HOME]\"" >/tmp/show.sh' \
-	'cp /tmp/show.sh /tmp/other.sh; chmod +x /tmp/show.sh /tmp/other.sh; echo ENV-PREP' >&3
+	'cp /tmp/show.sh /tmp/other.sh; chmod +x /tmp/show.sh /tmp/other.sh; echo ENV-"PREP"' >&3
 guest_wait_for g ENV-PREP 60 || fail "the guest did not write its scripts"
 "$SYM" ctl "$name" inject-env --path /tmp/show.sh GEARS_VAR=injected >/dev/null || fail "inject-env"
-echo '/tmp/show.sh a; GEARS_VAR=mine /tmp/show.sh b; /tmp/other.sh c; env | grep -c GEARS_VAR; echo ENV-DONE' >&3
+echo 'echo ENV-"BEGIN"; /tmp/show.sh a; GEARS_VAR=mine /tmp/show.sh b; /tmp/other.sh c; env | grep -c GEARS_VAR; echo ENV-"DONE"' >&3
 guest_wait_for g ENV-DONE 60 || fail "the scripts did not finish"
-out=$(tr -d '\r' <"$tmp/g.out" | sed -n '/echo ENV-DONE$/,/^ENV-DONE$/p' | grep -E '^(a|b|c) GEARS|^[0-9]+$')
+out=$(tr -d '\r' <"$tmp/g.out" | sed -n '/^ENV-BEGIN$/,/^ENV-DONE$/p' | sed '1d;$d')
 home=$(grep -o '^a GEARS_VAR=.*' "$tmp/g.out" | tr -d '\r' | sed 's/.*HOME=//')
 [ "$home" != "[]" ] || fail "HOME was lost from the injected environment"
 want=$(printf "a GEARS_VAR=[injected] HOME=%s\nb GEARS_VAR=[injected] HOME=%s\nc GEARS_VAR=[] HOME=%s\n0" "$home" "$home" "$home")
 [ "$out" = "$want" ] || fail "the scripts saw: [$out], want: [$want]"
 "$SYM" ctl "$name" inject-env --clear || fail "inject-env --clear"
-echo '/tmp/show.sh d; echo ENV2-DONE' >&3
+echo 'echo ENV2-"BEGIN"; /tmp/show.sh d; echo ENV2-"DONE"' >&3
 guest_wait_for g ENV2-DONE 60 || fail "the script after --clear did not finish"
-out=$(tr -d '\r' <"$tmp/g.out" | sed -n '/echo ENV2-DONE$/,/^ENV2-DONE$/p' | grep 'GEARS_VAR=')
+out=$(tr -d '\r' <"$tmp/g.out" | sed -n '/^ENV2-BEGIN$/,/^ENV2-DONE$/p' | sed '1d;$d')
 grep -q '^d GEARS_VAR=\[\]' <<<"$out" || fail "after --clear the script saw: [$out], want d GEARS_VAR=[]"
 [ "$(grep -c '"event":"GEARS_ENV".*"path":"/tmp/show.sh","injected":true' "$tmp/events")" = 2 ] ||
 	fail "want two GEARS_ENV events for /tmp/show.sh: $(grep GEARS_ENV "$tmp/events")"
