@@ -142,10 +142,9 @@ static int cmd_start(void *opaque, struct json_object *args, struct json_object 
 	all = true;
 	for (unsigned i = 0; i < SYM_SYSCALL_MAX / 64; i++)
 		all &= t->syscalls[i] == 0;
-	static const unsigned no_return[] = { 59, 60, 231, 322 };
-	for (unsigned i = 0; i < sizeof(no_return) / sizeof(no_return[0]); i++) {
-		unsigned nr = no_return[i];
-		if (all || (t->syscalls[nr / 64] >> (nr % 64) & 1)) {
+	/* the calls that do not come back on success are shown at entry */
+	for (unsigned nr = 0; nr < SYM_SYSCALL_MAX; nr++) {
+		if (gears_no_return(nr) && (all || (t->syscalls[nr / 64] >> (nr % 64) & 1))) {
 			sym_filter_syscall(&enters, nr);
 			any_enter = true;
 		}
