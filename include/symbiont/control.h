@@ -48,6 +48,25 @@ int control_register(struct control *c, const char *name, control_cmd_fn fn, voi
  * from any thread; never blocks on a client. */
 void control_event(struct control *c, const char *name, struct json_object *data);
 
+/* Clients by id, so that a service can tie what a command starts (a
+ * trace) to the client that asked, and end it when that client goes.
+ * control_caller(): the id of the client whose command handler is running
+ * (call it from the handler; 0 elsewhere).  Ids start at 1 and are never
+ * reused by one socket. */
+uint64_t control_caller(struct control *c);
+/* As control_event(), to that client alone, for streams a client may not
+ * keep up with: when half of CONTROL_MAX_OUTPUT already waits for it, the
+ * event is dropped (not the client).  0 if queued, -1 if dropped or the
+ * client has gone. */
+int control_event_to(struct control *c, uint64_t client, const char *name, struct json_object *data);
+/* fn(opaque, client) runs on the control thread after a negotiated or
+ * not client went away (it closed, or was dropped past a bound), with no
+ * lock held, so it may unsubscribe from events.  Not called for the
+ * clients still there at control_close() (services are stopped after it).
+ * 0, or -1 past CONTROL_MAX_HOOKS. */
+#define CONTROL_MAX_HOOKS 8
+int control_on_disconnect(struct control *c, void (*fn)(void *opaque, uint64_t client), void *opaque);
+
 /* The socket's path (as given to control_open). */
 const char *control_path(const struct control *c);
 

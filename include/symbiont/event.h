@@ -71,6 +71,10 @@ struct sym_regs {
 	uint64_t rip, rflags;
 	uint64_t cr3, cr4;
 	int cpl;
+	/* What guest OS awareness needs to find the current task from inside
+	 * a callback (symbiont/guestos.h): GS.base, the other side of SWAPGS,
+	 * and the SYSCALL entry point. */
+	uint64_t gs_base, kernel_gs_base, lstar;
 };
 
 /* A piece of guest RAM a request read from or wrote into. */

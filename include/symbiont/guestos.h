@@ -97,6 +97,17 @@ int guestos_processes(struct guestos *g, struct guestos_process **out, size_t *n
 /* The task (thread) running on vCPU cpu. */
 int guestos_current(struct guestos *g, int cpu, struct guestos_process *out, char *err, size_t errlen);
 
+/* Who runs on vCPU cpu, in a few reads (no command line, owner or
+ * parent): cheap enough for an event callback that must not keep its
+ * vCPU waiting. */
+struct guestos_task_id {
+	uint64_t task; /* its task_struct */
+	int32_t pid;   /* the thread's id */
+	int32_t tgid;  /* its process's id (what ps shows as PID) */
+	char comm[GUESTOS_COMM_LEN];
+};
+int guestos_current_id(struct guestos *g, int cpu, struct guestos_task_id *out, char *err, size_t errlen);
+
 struct guestos_module {
 	uint64_t module;     /* guest-virtual address of its struct module */
 	uint64_t base, size; /* its core (text and data) mapping */

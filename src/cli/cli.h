@@ -16,6 +16,14 @@ int parse_size(const char *s, uint64_t *out);
 
 int cmd_ctl(int argc, char **argv);
 void usage_ctl(void);
+/* For verbs with options of their own: connects to NAME|SOCKET (0, or the
+ * exit status after one line on stderr). */
+struct qmp_client;
+int ctl_connect(const char *target, struct qmp_client *q);
+/* The GEARS verbs (ctl_gears.c): trace, deny, inject-env. */
+bool ctl_gears_verb(const char *verb);
+int ctl_gears(const char *target, const char *verb, int argc, char **argv);
+void usage_ctl_gears(void);
 int cmd_ls(int argc, char **argv);
 
 /* Named VMs (rundir.c): their control sockets live in one private

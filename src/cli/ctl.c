@@ -289,6 +289,7 @@ void usage_ctl(void)
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		printf("  %-10s %-12s %s\n", verbs[i].name, verbs[i].args, verbs[i].help);
 	printf("  %-10s %-12s %s\n", "events", "", "print the VM's events as they happen");
+	usage_ctl_gears();
 	printf("  %-10s %-12s %s\n", "prof", "",
 	       "profile the guest for --seconds N (default 10) at --freq HZ (default 99):");
 	printf("  %-10s %-12s %s\n", "", "",
@@ -342,6 +343,27 @@ static int follow_events(struct qmp_client *q, bool json)
 	}
 }
 
+int ctl_connect(const char *target, struct qmp_client *q)
+{
+	char path[512], err[512];
+
+	if (strchr(target, '/')) {
+		snprintf(path, sizeof(path), "%s", target);
+	} else if (!vm_name_valid(target)) {
+		return ctl_error(EXIT_USAGE, "'%s' is neither a VM name nor a socket path", target);
+	} else if (vm_socket_path(target, false, path, sizeof(path), err, sizeof(err)) < 0) {
+		if (errno == ENOENT)
+			return ctl_error(1, "no running VM is named '%s' (symbiont ls lists them)", target);
+		return ctl_error(1, "%s", err);
+	}
+	if (qmp_open(q, path, REPLY_TIMEOUT_MS, err, sizeof(err)) < 0) {
+		if (!strchr(target, '/') && strstr(err, "No such file"))
+			return ctl_error(1, "no running VM is named '%s' (symbiont ls lists them)", target);
+		return ctl_error(1, "%s", err);
+	}
+	return 0;
+}
+
 int cmd_ctl(int argc, char **argv)
 {
 	static const struct option opts[] = { { "json", no_argument, 0, 'j' },
@@ -355,12 +377,15 @@ int cmd_ctl(int argc, char **argv)
 		                              { 0 } };
 	struct ctl_sampling_opts sampling = { 0 };
 	bool json = false;
-	char path[512], err[512];
+	char err[512];
 	const struct verb *v = NULL;
 	struct qmp_client q;
 	struct json_object *args = NULL, *ret = NULL;
 	int c, status;
 
+	/* verbs with options of their own come right after the VM */
+	if (argc >= 3 && ctl_gears_verb(argv[2]))
+		return ctl_gears(argv[1], argv[2], argc - 3, argv + 3);
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -431,22 +456,9 @@ int cmd_ctl(int argc, char **argv)
 		return ctl_error(EXIT_USAGE, "%s", "events takes no arguments");
 	}
 
-	if (strchr(target, '/')) {
-		snprintf(path, sizeof(path), "%s", target);
-	} else if (!vm_name_valid(target)) {
+	if ((status = ctl_connect(target, &q))) {
 		json_object_put(args);
-		return ctl_error(EXIT_USAGE, "'%s' is neither a VM name nor a socket path", target);
-	} else if (vm_socket_path(target, false, path, sizeof(path), err, sizeof(err)) < 0) {
-		json_object_put(args);
-		if (errno == ENOENT)
-			return ctl_error(1, "no running VM is named '%s' (symbiont ls lists them)", target);
-		return ctl_error(1, "%s", err);
-	}
-	if (qmp_open(&q, path, REPLY_TIMEOUT_MS, err, sizeof(err)) < 0) {
-		json_object_put(args);
-		if (!strchr(target, '/') && strstr(err, "No such file"))
-			return ctl_error(1, "no running VM is named '%s' (symbiont ls lists them)", target);
-		return ctl_error(1, "%s", err);
+		return status;
 	}
 	if (sampling_verb) {
 		status = !strcmp(verb, "prof") ? ctl_prof(&q, &sampling, json) : ctl_top(&q, target, &sampling, json);

@@ -245,6 +245,28 @@ int guestos_current(struct guestos *g, int cpu, struct guestos_process *out, cha
 	return read_task(g, task, out, err, errlen);
 }
 
+int guestos_current_id(struct guestos *g, int cpu, struct guestos_task_id *out, char *err, size_t errlen)
+{
+	const struct gos_layout *l = &g->k->layout;
+	uint64_t base, task, pid, tgid;
+	uint8_t comm[64];
+
+	if (cpu < 0 || cpu >= g->t.ncpus)
+		return gos_err(err, errlen, "guestos: no vCPU %d (the VM has %d)", cpu, g->t.ncpus);
+	if (gos_ready(g, err, errlen))
+		return -1;
+	if (per_cpu_base(g, cpu, &base) || gos_kread_u64(g, base + g->k->sym_current_task, &task) ||
+	    task < KERNEL_VA_MIN || gos_kread_field(g, task, &l->task_pid, &pid) ||
+	    gos_kread_field(g, task, &l->task_tgid, &tgid) ||
+	    gos_kread(g, task + l->task_comm.off, comm, l->task_comm.size))
+		return gos_err(err, errlen, "guestos: vCPU %d's current task is not readable", cpu);
+	out->task = task;
+	out->pid = (int32_t)pid;
+	out->tgid = (int32_t)tgid;
+	gos_text(out->comm, sizeof(out->comm), comm, l->task_comm.size);
+	return 0;
+}
+
 int guestos_read_process(struct guestos *g, int32_t pid, uint64_t va, void *buf, size_t len, char *err, size_t errlen)
 {
 	uint64_t task, root;

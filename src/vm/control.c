@@ -39,6 +39,7 @@ struct command {
 };
 
 struct client {
+	uint64_t id; /* control_caller() */
 	int fd;
 	struct json_tokener *tok;
 	bool negotiated; /* qmp_capabilities done: commands and events */
@@ -63,6 +64,14 @@ struct control {
 	int nclients;
 	struct command cmds[MAX_COMMANDS];
 	int ncmds;
+
+	uint64_t next_id;   /* control thread only */
+	uint64_t caller_id; /* the client whose command runs (control thread only) */
+	struct {
+		void (*fn)(void *opaque, uint64_t client);
+		void *opaque;
+	} hooks[CONTROL_MAX_HOOKS]; /* under lock */
+	int nhooks;
 };
 
 const char *control_path(const struct control *c)
@@ -163,6 +172,75 @@ void control_event(struct control *c, const char *name, struct json_object *data
 	pthread_mutex_unlock(&c->lock);
 	json_object_put(o);
 	wake(c);
+}
+
+int control_event_to(struct control *c, uint64_t client, const char *name, struct json_object *data)
+{
+	struct json_object *o = json_object_new_object();
+	const char *text;
+	int r = -1;
+
+	json_object_object_add(o, "event", json_object_new_string(name));
+	if (data)
+		json_object_object_add(o, "data", data);
+	json_object_object_add(o, "timestamp", timestamp_now());
+	text = json_object_to_json_string_ext(o, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE);
+	bool was_empty = false;
+	pthread_mutex_lock(&c->lock);
+	for (int i = 0; i < c->nclients; i++) {
+		struct client *cl = c->clients[i];
+		if (cl->id == client && cl->negotiated && !cl->dead &&
+		    cl->out_len + strlen(text) + 2 <= CONTROL_MAX_OUTPUT / 2) {
+			was_empty = cl->out_len == 0;
+			queue_locked(cl, text);
+			r = 0;
+		}
+	}
+	pthread_mutex_unlock(&c->lock);
+	json_object_put(o);
+	/* Only an empty queue needs the thread woken: with output already
+	 * waiting, a wake is pending or the thread polls that client for
+	 * POLLOUT.  A stream (a trace's lines) so costs one lock, not a
+	 * syscall, per event. */
+	if (was_empty)
+		wake(c);
+	return r;
+}
+
+uint64_t control_caller(struct control *c)
+{
+	return c->caller_id;
+}
+
+int control_on_disconnect(struct control *c, void (*fn)(void *opaque, uint64_t client), void *opaque)
+{
+	int r = -1;
+	pthread_mutex_lock(&c->lock);
+	if (c->nhooks < CONTROL_MAX_HOOKS) {
+		c->hooks[c->nhooks].fn = fn;
+		c->hooks[c->nhooks].opaque = opaque;
+		c->nhooks++;
+		r = 0;
+	}
+	pthread_mutex_unlock(&c->lock);
+	return r;
+}
+
+/* Control thread, no lock held: tells the hooks that client is gone. */
+static void client_gone(struct control *c, uint64_t client)
+{
+	for (int i = 0;; i++) {
+		void (*fn)(void *, uint64_t);
+		void *opaque;
+		pthread_mutex_lock(&c->lock);
+		if (i >= c->nhooks) {
+			pthread_mutex_unlock(&c->lock);
+			return;
+		}
+		fn = c->hooks[i].fn, opaque = c->hooks[i].opaque;
+		pthread_mutex_unlock(&c->lock);
+		fn(opaque, client);
+	}
 }
 
 /* ---- commands ----------------------------------------------------------- */
@@ -284,7 +362,9 @@ static void handle(struct control *c, struct client *cl, struct json_object *o)
 		return;
 	}
 	struct json_object *empty = args ? NULL : json_object_new_object();
+	c->caller_id = cl->id;
 	int r = cmd.fn(cmd.opaque, args ? args : empty, &ret, err, sizeof(err));
+	c->caller_id = 0;
 	json_object_put(empty);
 	if (r < 0) {
 		json_object_put(ret);
@@ -392,6 +472,7 @@ static void accept_client(struct control *c)
 		return;
 	}
 	cl->fd = fd;
+	cl->id = ++c->next_id;
 	pthread_mutex_lock(&c->lock);
 	c->clients[c->nclients++] = cl;
 	pthread_mutex_unlock(&c->lock);
@@ -425,7 +506,8 @@ static void *control_thread(void *arg)
 	char buf[16384];
 
 	for (;;) {
-		int n;
+		uint64_t gone_ids[CONTROL_MAX_CLIENTS];
+		int n, ngone = 0;
 
 		/* Close the dead, then watch the rest. */
 		pthread_mutex_lock(&c->lock);
@@ -440,10 +522,19 @@ static void *control_thread(void *arg)
 				if (cl->out_len)
 					(void)!send(cl->fd, cl->out, cl->out_len, MSG_NOSIGNAL | MSG_DONTWAIT);
 				c->clients[i] = c->clients[--c->nclients];
+				gone_ids[ngone++] = cl->id;
 				client_free(cl);
 				continue;
 			}
 			i++;
+		}
+		pthread_mutex_unlock(&c->lock);
+		for (int i = 0; i < ngone; i++)
+			client_gone(c, gone_ids[i]);
+		pthread_mutex_lock(&c->lock);
+		if (c->stop) {
+			pthread_mutex_unlock(&c->lock);
+			break;
 		}
 		n = c->nclients;
 		memcpy(snap, c->clients, (size_t)n * sizeof(snap[0]));

@@ -6,6 +6,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <setjmp.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -343,6 +344,88 @@ static void test_clients_and_events(void **state)
 	close(a.fd), close(b.fd), close(fresh.fd);
 }
 
+/* whoami: the id of the client that asks; the disconnect hook records ids. */
+static int cmd_whoami(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
+{
+	(void)args, (void)err, (void)errlen;
+	*ret = json_object_new_int64((int64_t)control_caller(opaque));
+	return 0;
+}
+
+static _Atomic uint64_t gone_ids[CONTROL_MAX_CLIENTS * 4];
+static _Atomic int ngone;
+
+static void on_gone(void *opaque, uint64_t client)
+{
+	(void)opaque;
+	int i = atomic_fetch_add(&ngone, 1);
+	if (i < (int)(sizeof(gone_ids) / sizeof(gone_ids[0])))
+		atomic_store(&gone_ids[i], client);
+}
+
+static uint64_t whoami(struct conn *k)
+{
+	struct json_object *r = call(k, "{\"execute\": \"whoami\"}\n"), *v;
+	assert_non_null(r);
+	assert_true(json_object_object_get_ex(r, "return", &v));
+	uint64_t id = (uint64_t)json_object_get_int64(v);
+	json_object_put(r);
+	return id;
+}
+
+/* Per-client ids, events to one client (dropped, not the client, when it
+ * does not keep up), and the hook when one goes. */
+static void test_client_ids(void **state)
+{
+	struct conn a, b;
+	struct json_object *e;
+	(void)state;
+	assert_int_equal(control_register(ctl, "whoami", cmd_whoami, ctl), 0);
+	assert_int_equal(control_on_disconnect(ctl, on_gone, NULL), 0);
+	assert_int_equal(control_caller(ctl), 0); /* outside a handler */
+	greet_and_negotiate(&a);
+	greet_and_negotiate(&b);
+	uint64_t ida = whoami(&a), idb = whoami(&b);
+	assert_true(ida > 0 && idb > 0 && ida != idb);
+	assert_int_equal(whoami(&a), ida);
+
+	control_event_to(ctl, idb, "ONLY_B", NULL);
+	control_event_to(ctl, 999999, "NOBODY", NULL);
+	e = conn_recv(&b);
+	assert_string_equal(str_at(e, "event", NULL), "ONLY_B");
+	json_object_put(e);
+	assert_int_equal(whoami(&a), ida); /* a's next line is its reply, not the event */
+
+	/* a client that does not read loses events, not its connection */
+	static char big[16 * 1024];
+	memset(big, 'x', sizeof(big) - 1);
+	int sent = 0;
+	while (sent < 1000 && !control_event_to(ctl, ida, "BIG", json_object_new_string(big)))
+		sent++;
+	assert_true(sent > 0 && sent < 1000);
+	/* (the socket buffer takes some too) */
+	conn_send(&a, "{\"execute\": \"whoami\"}\n");
+	bool reply = false;
+	for (int i = 0; i <= sent && !reply; i++) {
+		e = conn_recv(&a);
+		assert_non_null(e);
+		reply = json_object_object_get_ex(e, "return", NULL);
+		json_object_put(e);
+	}
+	assert_true(reply);
+
+	int before = atomic_load(&ngone);
+	close(a.fd);
+	for (int i = 0; i < 500 && atomic_load(&ngone) == before; i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&ngone), before + 1);
+	assert_int_equal(atomic_load(&gone_ids[before]), ida);
+	close(b.fd);
+	for (int i = 0; i < 500 && atomic_load(&ngone) == before + 1; i++)
+		usleep(10000);
+	assert_int_equal(atomic_load(&gone_ids[before + 1]), idb);
+}
+
 static void test_slow_client_never_stalls(void **state)
 {
 	struct conn stuck, ok;
@@ -445,6 +528,7 @@ int main(void)
 		cmocka_unit_test(test_bad_input),          cmocka_unit_test(test_oversized_dropped),
 		cmocka_unit_test(test_clients_and_events), cmocka_unit_test(test_slow_client_never_stalls),
 		cmocka_unit_test(test_client_limit),       cmocka_unit_test(test_socket_path),
+		cmocka_unit_test(test_client_ids),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -218,6 +218,20 @@ static void test_current(void **state)
 	assert_int_equal(p.pid, 1);
 	assert_int_equal(guestos_current(f->g, 2, &p, err, sizeof(err)), -1);
 	assert_one_line(err, "no vCPU 2");
+
+	/* The cheap form for event callbacks names the same tasks. */
+	struct guestos_task_id id;
+	struct guestos_process full;
+	assert_int_equal(guestos_current_id(f->g, 0, &id, err, sizeof(err)), 0);
+	assert_int_equal(guestos_current(f->g, 0, &full, err, sizeof(err)), 0);
+	assert_int_equal(id.pid, full.pid);
+	assert_int_equal(id.tgid, full.tgid);
+	assert_int_equal(id.task, full.task);
+	assert_string_equal(id.comm, full.comm);
+	assert_int_equal(guestos_current_id(f->g, 1, &id, err, sizeof(err)), 0);
+	assert_int_equal(id.pid, 1);
+	assert_int_equal(guestos_current_id(f->g, 2, &id, err, sizeof(err)), -1);
+	assert_one_line(err, "no vCPU 2");
 }
 
 static void test_modules(void **state)

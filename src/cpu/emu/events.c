@@ -21,6 +21,9 @@ static void regs_of(struct emu_cpu *cpu, struct sym_regs *r, uint64_t rip)
 	r->cr3 = cpu->cr3;
 	r->cr4 = cpu->cr4;
 	r->cpl = cpu->cpl;
+	r->gs_base = cpu->seg[SEG_GS].base;
+	r->kernel_gs_base = cpu->kernel_gs_base;
+	r->lstar = cpu->lstar;
 }
 
 bool emu_event_syscall(struct emu_cpu *cpu)

@@ -1,0 +1,340 @@
+/* The GEARS verbs of symbiont ctl (src/services/gears/), which take
+ * options of their own:
+ *
+ *   trace [--pid P] [--comm C] [--syscalls LIST|all] [--json]
+ *       starts a trace, prints its lines as they come, and ends with the
+ *       client: Ctrl-C (or the end of the VM) closes the connection, and
+ *       the VM ends the trace of a client that is gone
+ *   deny --syscall NAME [--path-prefix P] [--errno E] [--pid P] [--comm C]
+ *   deny --list | --remove ID|all
+ *   inject-env [--comm NAME | --path GUESTPATH] VAR=VALUE...
+ *   inject-env --list | --clear */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "cli/cli.h"
+#include "cli/qmp_client.h"
+
+enum {
+	OPT_PID = 1000,
+	OPT_COMM,
+	OPT_SYSCALLS,
+	OPT_JSON,
+	OPT_SYSCALL,
+	OPT_PREFIX,
+	OPT_ERRNO,
+	OPT_LIST,
+	OPT_REMOVE,
+	OPT_PATH,
+	OPT_CLEAR,
+};
+
+struct gears_opts {
+	long pid; /* -1: none */
+	const char *comm, *syscalls, *syscall, *prefix, *err_name, *remove, *path;
+	bool json, list, clear;
+};
+
+bool ctl_gears_verb(const char *verb)
+{
+	return !strcmp(verb, "trace") || !strcmp(verb, "deny") || !strcmp(verb, "inject-env");
+}
+
+void usage_ctl_gears(void)
+{
+	printf("  %-10s %s\n", "trace",
+	       "[--pid P] [--comm C] [--syscalls LIST|all] [--json]\n"
+	       "             stream the guest's system calls, strace-style, until Ctrl-C");
+	printf("  %-10s %s\n", "deny",
+	       "--syscall NAME [--path-prefix P] [--errno E] [--pid P] [--comm C]\n"
+	       "             refuse matching calls with E (default EPERM); --list, --remove ID|all");
+	printf("  %-10s %s\n", "inject-env",
+	       "[--comm NAME|--path GUESTPATH] VAR=VALUE...\n"
+	       "             add variables to later execs; --list, --clear");
+}
+
+static int usage_error(const char *verb, const char *msg, const char *arg)
+{
+	fprintf(stderr, "symbiont ctl: %s: ", verb);
+	fprintf(stderr, msg, arg);
+	fprintf(stderr, "\n");
+	return EXIT_USAGE;
+}
+
+/* The options into o; the other arguments are moved to the front of argv
+ * and counted in *npos. */
+static int parse(const char *verb, int argc, char **argv, struct gears_opts *o, int *npos)
+{
+	static const struct option opts[] = {
+		{ "pid", required_argument, 0, OPT_PID },
+		{ "comm", required_argument, 0, OPT_COMM },
+		{ "syscalls", required_argument, 0, OPT_SYSCALLS },
+		{ "json", no_argument, 0, OPT_JSON },
+		{ "syscall", required_argument, 0, OPT_SYSCALL },
+		{ "path-prefix", required_argument, 0, OPT_PREFIX },
+		{ "errno", required_argument, 0, OPT_ERRNO },
+		{ "list", no_argument, 0, OPT_LIST },
+		{ "remove", required_argument, 0, OPT_REMOVE },
+		{ "path", required_argument, 0, OPT_PATH },
+		{ "clear", no_argument, 0, OPT_CLEAR },
+		{ 0 },
+	};
+	/* getopt wants a program name in front */
+	char **av = calloc((size_t)argc + 2, sizeof(*av));
+	int c, r = 0;
+
+	if (!av)
+		return usage_error(verb, "%s", "out of memory");
+	av[0] = (char *)verb;
+	memcpy(av + 1, argv, (size_t)argc * sizeof(*av));
+	memset(o, 0, sizeof(*o));
+	o->pid = -1;
+	opterr = 0;
+	optind = 1;
+	while (!r && (c = getopt_long(argc + 1, av, "", opts, NULL)) != -1) {
+		switch (c) {
+		case OPT_PID: {
+			char *end;
+			o->pid = strtol(optarg, &end, 10);
+			if (*end || end == optarg || o->pid < 0 || o->pid > INT32_MAX)
+				r = usage_error(verb, "--pid '%s' is not a pid", optarg);
+			break;
+		}
+		case OPT_COMM: o->comm = optarg; break;
+		case OPT_SYSCALLS: o->syscalls = optarg; break;
+		case OPT_JSON: o->json = true; break;
+		case OPT_SYSCALL: o->syscall = optarg; break;
+		case OPT_PREFIX: o->prefix = optarg; break;
+		case OPT_ERRNO: o->err_name = optarg; break;
+		case OPT_LIST: o->list = true; break;
+		case OPT_REMOVE: o->remove = optarg; break;
+		case OPT_PATH: o->path = optarg; break;
+		case OPT_CLEAR: o->clear = true; break;
+		default:
+			r = usage_error(verb, "unknown or incomplete option '%s' (try symbiont ctl --help)",
+			                av[optind - 1]);
+		}
+	}
+	/* getopt moved the other arguments behind the options */
+	*npos = argc + 1 - optind;
+	memmove(argv, av + optind, (size_t)*npos * sizeof(*argv));
+	free(av);
+	return r;
+}
+
+static void add_who(struct json_object *a, const struct gears_opts *o)
+{
+	if (o->pid >= 0)
+		json_object_object_add(a, "pid", json_object_new_int((int)o->pid));
+	if (o->comm)
+		json_object_object_add(a, "comm", json_object_new_string(o->comm));
+}
+
+/* One command; prints its return value as JSON with --json. */
+static int call(const char *target, const char *cmd, struct json_object *args, bool json, struct json_object **out)
+{
+	struct qmp_client q;
+	struct json_object *ret = NULL;
+	char err[512];
+	int status = ctl_connect(target, &q);
+
+	if (status) {
+		json_object_put(args);
+		return status;
+	}
+	if (qmp_call(&q, cmd, args, &ret, err, sizeof(err)) < 0) {
+		qmp_close(&q);
+		fprintf(stderr, "symbiont ctl: %s\n", err);
+		return 1;
+	}
+	qmp_close(&q);
+	if (json)
+		printf("%s\n", json_object_to_json_string_ext(ret, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_SPACED |
+		                                                           JSON_C_TO_STRING_NOSLASHESCAPE));
+	if (out)
+		*out = ret;
+	else
+		json_object_put(ret);
+	return 0;
+}
+
+static const char *jstr(struct json_object *o, const char *k)
+{
+	struct json_object *x;
+	return json_object_object_get_ex(o, k, &x) && x ? json_object_get_string(x) : "";
+}
+
+static int trace(const char *target, const struct gears_opts *o)
+{
+	struct qmp_client q;
+	struct json_object *args = json_object_new_object(), *ret = NULL;
+	char err[512];
+	int status = ctl_connect(target, &q);
+
+	if (status) {
+		json_object_put(args);
+		return status;
+	}
+	add_who(args, o);
+	if (o->syscalls)
+		json_object_object_add(args, "syscalls", json_object_new_string(o->syscalls));
+	if (qmp_call(&q, "gears-trace-start", args, &ret, err, sizeof(err)) < 0) {
+		qmp_close(&q);
+		fprintf(stderr, "symbiont ctl: %s\n", err);
+		return 1;
+	}
+	json_object_put(ret);
+	/* The lines come as SYSCALL events to this client alone, until the VM
+	 * ends or this process does (its trace ends with the connection). */
+	for (;;) {
+		struct json_object *e = qmp_read(&q, -1, err, sizeof(err)), *x, *d;
+		if (!e)
+			break;
+		if (json_object_object_get_ex(e, "event", &x) && !strcmp(json_object_get_string(x), "SYSCALL") &&
+		    json_object_object_get_ex(e, "data", &d)) {
+			struct json_object *lost;
+			if (o->json)
+				printf("%s\n", json_object_to_json_string_ext(
+				                       d, JSON_C_TO_STRING_PLAIN | JSON_C_TO_STRING_NOSLASHESCAPE));
+			else if (json_object_object_get_ex(d, "lost", &lost) && json_object_get_int64(lost) > 0)
+				printf("... %s lines lost (this client did not keep up)\n%s\n",
+				       json_object_get_string(lost), jstr(d, "line"));
+			else
+				printf("%s\n", jstr(d, "line"));
+			fflush(stdout);
+		}
+		json_object_put(e);
+	}
+	qmp_close(&q);
+	return 0;
+}
+
+static int deny(const char *target, const struct gears_opts *o)
+{
+	struct json_object *args = json_object_new_object(), *ret = NULL;
+	int status;
+
+	if (o->list) {
+		json_object_put(args);
+		if ((status = call(target, "query-gears-denies", NULL, o->json, &ret)))
+			return status;
+		if (!o->json) {
+			printf("%-4s %-12s %-24s %-8s %-8s %-16s %s\n", "ID", "SYSCALL", "PATH-PREFIX", "ERRNO", "PID",
+			       "COMM", "HITS");
+			for (size_t i = 0; i < json_object_array_length(ret); i++) {
+				struct json_object *r = json_object_array_get_idx(ret, i);
+				printf("%-4s %-12s %-24s %-8s %-8s %-16s %s\n", jstr(r, "rule"), jstr(r, "syscall"),
+				       *jstr(r, "path_prefix") ? jstr(r, "path_prefix") : "-", jstr(r, "errno"),
+				       *jstr(r, "pid") ? jstr(r, "pid") : "-", *jstr(r, "comm") ? jstr(r, "comm") : "-",
+				       jstr(r, "hits"));
+			}
+		}
+		json_object_put(ret);
+		return 0;
+	}
+	if (o->remove) {
+		if (strcmp(o->remove, "all")) {
+			char *end;
+			long id = strtol(o->remove, &end, 10);
+			if (*end || id <= 0) {
+				json_object_put(args);
+				return usage_error("deny", "--remove '%s' is not a rule id (or all)", o->remove);
+			}
+			json_object_object_add(args, "rule", json_object_new_int64(id));
+		}
+		return call(target, "gears-deny-remove", args, o->json, NULL);
+	}
+	if (!o->syscall) {
+		json_object_put(args);
+		return usage_error("deny", "%s", "--syscall NAME is required (or --list, --remove)");
+	}
+	json_object_object_add(args, "syscall", json_object_new_string(o->syscall));
+	if (o->prefix)
+		json_object_object_add(args, "path_prefix", json_object_new_string(o->prefix));
+	if (o->err_name)
+		json_object_object_add(args, "errno", json_object_new_string(o->err_name));
+	add_who(args, o);
+	if ((status = call(target, "gears-deny", args, o->json, &ret)))
+		return status;
+	if (!o->json)
+		printf("rule %s\n", jstr(ret, "rule"));
+	json_object_put(ret);
+	return 0;
+}
+
+static int inject_env(const char *target, const struct gears_opts *o, int argc, char **argv)
+{
+	struct json_object *args = json_object_new_object(), *ret = NULL, *vars;
+	int status;
+
+	if (o->comm && o->path) {
+		json_object_put(args);
+		return usage_error("inject-env", "%s", "--comm and --path exclude each other");
+	}
+	if (o->comm)
+		json_object_object_add(args, "comm", json_object_new_string(o->comm));
+	if (o->path)
+		json_object_object_add(args, "path", json_object_new_string(o->path));
+	if (o->list) {
+		json_object_put(args);
+		if ((status = call(target, "query-gears-env", NULL, o->json, &ret)))
+			return status;
+		if (!o->json) {
+			printf("%-4s %-20s %s\n", "ID", "PROGRAM", "VARIABLES");
+			for (size_t i = 0; i < json_object_array_length(ret); i++) {
+				struct json_object *r = json_object_array_get_idx(ret, i), *v;
+				const char *who = *jstr(r, "comm")   ? jstr(r, "comm")
+				                  : *jstr(r, "path") ? jstr(r, "path")
+				                                     : "*";
+				printf("%-4s %-20s", jstr(r, "rule"), who);
+				if (json_object_object_get_ex(r, "vars", &v))
+					for (size_t k = 0; k < json_object_array_length(v); k++)
+						printf(" %s", json_object_get_string(json_object_array_get_idx(v, k)));
+				printf("\n");
+			}
+		}
+		json_object_put(ret);
+		return 0;
+	}
+	if (o->clear) {
+		if (argc) {
+			json_object_put(args);
+			return usage_error("inject-env", "%s", "--clear takes no VAR=VALUE");
+		}
+		return call(target, "gears-env-clear", args, o->json, NULL);
+	}
+	if (!argc) {
+		json_object_put(args);
+		return usage_error("inject-env", "%s", "expected VAR=VALUE... (or --list, --clear)");
+	}
+	vars = json_object_new_array();
+	for (int i = 0; i < argc; i++)
+		json_object_array_add(vars, json_object_new_string(argv[i]));
+	json_object_object_add(args, "vars", vars);
+	if ((status = call(target, "gears-env", args, o->json, &ret)))
+		return status;
+	if (!o->json)
+		printf("rule %s\n", jstr(ret, "rule"));
+	json_object_put(ret);
+	return 0;
+}
+
+int ctl_gears(const char *target, const char *verb, int argc, char **argv)
+{
+	struct gears_opts o;
+	int npos, r = parse(verb, argc, argv, &o, &npos);
+
+	if (r)
+		return r;
+	if (strcmp(verb, "inject-env") && npos)
+		return usage_error(verb, "unexpected argument '%s'", argv[0]);
+	if (!strcmp(verb, "trace"))
+		return trace(target, &o);
+	if (!strcmp(verb, "deny"))
+		return deny(target, &o);
+	return inject_env(target, &o, npos, argv);
+}

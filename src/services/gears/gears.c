@@ -1,0 +1,202 @@
+/* The GEARS service (gears.h): its state, guest OS awareness for naming
+ * the calling task, and what the commands share.
+ *
+ * Guest OS awareness (the kernel's BTF and System.map) is loaded on the
+ * control thread by the first command that needs it, never inside an event
+ * callback; after that a callback finds the calling task in a few reads
+ * (guestos_current_id) from the registers its event carries. */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "services/gears/gears.h"
+#include "symbiont/control.h"
+#include "symbiont/service.h"
+#include "symbiont/vm.h"
+
+/* guestos_target.get_regs: the registers of the event being handled (os_lock held). */
+static int event_regs(void *opaque, int cpu, struct guestos_regs *out)
+{
+	struct gears *g = opaque;
+	const struct sym_regs *r = g->regs;
+	if (!r || cpu != g->regs_cpu)
+		return -1;
+	*out = (struct guestos_regs){ .cr3 = r->cr3,
+		                      .cr4 = r->cr4,
+		                      .gs_base = r->gs_base,
+		                      .kernel_gs_base = r->kernel_gs_base,
+		                      .lstar = r->lstar,
+		                      .rip = r->rip,
+		                      .rsp = r->gpr[4],
+		                      .cpl = r->cpl };
+	return 0;
+}
+
+static void system_map_path(const struct vm_config *cfg, char *out, size_t len)
+{
+	const char *slash = strrchr(cfg->kernel, '/');
+	if (cfg->system_map)
+		snprintf(out, len, "%s", cfg->system_map);
+	else if (slash)
+		snprintf(out, len, "%.*s/System.map", (int)(slash - cfg->kernel), cfg->kernel);
+	else
+		snprintf(out, len, "System.map");
+}
+
+int gears_os_prepare(struct gears *g, char *err, size_t errlen)
+{
+	struct guestos_kernel *kernel;
+	struct guestos *os = NULL;
+	char map[4096], why[sizeof(g->why_not)] = "";
+	bool done;
+
+	/* Only commands (one control thread) load; callbacks only read g->os,
+	 * under os_lock.  The load (BTF, System.map: a good part of a second)
+	 * runs without the lock, so no vCPU waits for it. */
+	pthread_mutex_lock(&g->os_lock);
+	done = g->os || g->why_not[0];
+	pthread_mutex_unlock(&g->os_lock);
+	if (!done) {
+		system_map_path(&g->vm->cfg, map, sizeof(map));
+		kernel = guestos_kernel_load(g->vm->cfg.kernel, map, why, sizeof(why));
+		if (kernel) {
+			struct guestos_target t = {
+				.mem = &g->vm->mem, .ncpus = g->vm->ncpus, .get_regs = event_regs, .opaque = g
+			};
+			if (!(os = guestos_attach(kernel, &t, why, sizeof(why)))) {
+				guestos_kernel_free(kernel);
+				kernel = NULL;
+			}
+		}
+		if (!os && !why[0])
+			snprintf(why, sizeof(why), "guestos: cannot read this guest's kernel");
+		pthread_mutex_lock(&g->os_lock);
+		g->kernel = kernel;
+		g->os = os;
+		snprintf(g->why_not, sizeof(g->why_not), "%s", os ? "" : why);
+		pthread_mutex_unlock(&g->os_lock);
+	}
+	if (!g->os) {
+		snprintf(err, errlen, "%s", g->why_not);
+		return -1;
+	}
+	return 0;
+}
+
+int gears_who_now(struct gears *g, const struct sym_event *ev, struct guestos_task_id *out)
+{
+	int r = -1;
+	pthread_mutex_lock(&g->os_lock);
+	if (g->os) {
+		g->regs = ev->regs;
+		g->regs_cpu = ev->cpu;
+		r = guestos_current_id(g->os, ev->cpu, out, NULL, 0);
+		g->regs = NULL;
+	}
+	pthread_mutex_unlock(&g->os_lock);
+	return r;
+}
+
+const char *gears_arg_str(struct json_object *args, const char *key)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(args, key, &v) || !json_object_is_type(v, json_type_string))
+		return NULL;
+	return json_object_get_string(v);
+}
+
+int gears_arg_id(struct json_object *args, const char *key, uint64_t *id, char *err, size_t errlen)
+{
+	struct json_object *v;
+	if (!json_object_object_get_ex(args, key, &v) || !json_object_is_type(v, json_type_int) ||
+	    json_object_get_int64(v) <= 0) {
+		snprintf(err, errlen, "'%s' (a positive number) is required", key);
+		return -1;
+	}
+	*id = (uint64_t)json_object_get_int64(v);
+	return 0;
+}
+
+int gears_arg_who(struct json_object *args, struct gears_who *who, char *err, size_t errlen)
+{
+	struct json_object *v;
+	const char *comm = gears_arg_str(args, "comm");
+
+	who->pid = -1;
+	who->comm[0] = 0;
+	if (json_object_object_get_ex(args, "pid", &v)) {
+		int64_t pid = json_object_get_int64(v);
+		if (!json_object_is_type(v, json_type_int) || pid < 0 || pid > INT32_MAX) {
+			snprintf(err, errlen, "'pid' must be a number from 0 to %d", INT32_MAX);
+			return -1;
+		}
+		who->pid = (int32_t)pid;
+	}
+	if (json_object_object_get_ex(args, "comm", &v) && !comm) {
+		snprintf(err, errlen, "'comm' must be a string");
+		return -1;
+	}
+	if (comm) {
+		if (!*comm || strlen(comm) >= GEARS_COMM_LEN) {
+			snprintf(err, errlen, "'comm' must be 1 to %d bytes (the kernel's TASK_COMM_LEN)",
+			         GEARS_COMM_LEN - 1);
+			return -1;
+		}
+		snprintf(who->comm, sizeof(who->comm), "%s", comm);
+	}
+	return 0;
+}
+
+static void client_gone(void *opaque, uint64_t client)
+{
+	gears_trace_client_gone(opaque, client);
+}
+
+static void gears_stop(void *state)
+{
+	struct gears *g = state;
+	if (!g)
+		return;
+	gears_trace_fini(g);
+	gears_deny_fini(g);
+	gears_env_fini(g);
+	guestos_detach(g->os);
+	guestos_kernel_free(g->kernel);
+	pthread_mutex_destroy(&g->os_lock);
+	pthread_mutex_destroy(&g->env_lock);
+	free(g);
+}
+
+static int gears_start(struct vm *vm, void **state, char *err, size_t errlen)
+{
+	struct gears *g;
+
+	*state = NULL;
+	if (!vm->control)
+		return 0; /* everything it does is asked for on the control socket */
+	g = calloc(1, sizeof(*g));
+	if (!g) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	g->vm = vm;
+	pthread_mutex_init(&g->os_lock, NULL);
+	pthread_mutex_init(&g->env_lock, NULL);
+	if (gears_trace_init(g, err, errlen) || gears_deny_init(g, err, errlen) || gears_env_init(g, err, errlen) ||
+	    control_on_disconnect(vm->control, client_gone, g) < 0) {
+		/* Some commands may be registered already and point at g: it is
+		 * kept (never freed) rather than left dangling behind them. */
+		snprintf(err, errlen, "cannot register its commands on the control socket");
+		return -1;
+	}
+	*state = g;
+	return 0;
+}
+
+static const struct sym_service gears_service = {
+	.name = "gears",
+	.start = gears_start,
+	.stop = gears_stop,
+};
+SYM_SERVICE(gears_service)
