@@ -25,6 +25,7 @@
 #include <stdint.h>
 
 #include "symbiont/memory.h"
+#include "symbiont/x86.h"
 
 /* The vCPU state the library needs, as the VMM reads it from its engine. */
 struct guestos_regs {
@@ -61,6 +62,11 @@ struct guestos_kernel *guestos_kernel_load(const char *kernel_path, const char *
 struct guestos_kernel *guestos_kernel_from_image(const uint8_t *image, size_t image_len, const char *system_map,
                                                  size_t map_len, char *err, size_t errlen);
 void guestos_kernel_free(struct guestos_kernel *k);
+/* Where a kernel's System.map is: the configured path, else System.map
+ * beside the kernel image. */
+void guestos_system_map_path(const char *kernel_path, const char *configured, char *out, size_t len);
+/* The registers the library needs, from an engine's whole vCPU state. */
+void guestos_regs_from_x86(const struct x86_state *s, struct guestos_regs *out);
 
 /* Attaches to a VM.  Nothing is read from the guest yet: the KASLR slide is
  * found at the first query, once the guest kernel has set up SYSCALL.  The

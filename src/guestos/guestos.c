@@ -185,3 +185,16 @@ int guestos_read_kernel(struct guestos *g, uint64_t va, void *buf, size_t len, c
 		return gos_err(err, errlen, "guestos: kernel address 0x%" PRIx64 "+%zu is not mapped", va, len);
 	return 0;
 }
+
+void guestos_regs_from_x86(const struct x86_state *s, struct guestos_regs *out)
+{
+	*out = (struct guestos_regs){ .cr3 = s->cr3,
+		                      .cr4 = s->cr4,
+		                      .efer = s->efer,
+		                      .gs_base = s->seg[SEG_GS].base,
+		                      .kernel_gs_base = s->msr.kernel_gs_base,
+		                      .lstar = s->msr.lstar,
+		                      .rip = s->rip,
+		                      .rsp = s->gpr[X86_RSP],
+		                      .cpl = s->seg[SEG_CS].dpl };
+}

@@ -256,3 +256,14 @@ void guestos_kernel_free(struct guestos_kernel *k)
 	gos_symtab_free(&k->syms);
 	free(k);
 }
+
+void guestos_system_map_path(const char *kernel_path, const char *configured, char *out, size_t len)
+{
+	const char *slash = kernel_path ? strrchr(kernel_path, '/') : NULL;
+	if (configured)
+		snprintf(out, len, "%s", configured);
+	else if (slash)
+		snprintf(out, len, "%.*s/System.map", (int)(slash - kernel_path), kernel_path);
+	else
+		snprintf(out, len, "System.map");
+}

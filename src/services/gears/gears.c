@@ -33,17 +33,6 @@ static int event_regs(void *opaque, int cpu, struct guestos_regs *out)
 	return 0;
 }
 
-static void system_map_path(const struct vm_config *cfg, char *out, size_t len)
-{
-	const char *slash = strrchr(cfg->kernel, '/');
-	if (cfg->system_map)
-		snprintf(out, len, "%s", cfg->system_map);
-	else if (slash)
-		snprintf(out, len, "%.*s/System.map", (int)(slash - cfg->kernel), cfg->kernel);
-	else
-		snprintf(out, len, "System.map");
-}
-
 int gears_os_prepare(struct gears *g, char *err, size_t errlen)
 {
 	struct guestos_kernel *kernel;
@@ -58,7 +47,7 @@ int gears_os_prepare(struct gears *g, char *err, size_t errlen)
 	done = g->os || g->why_not[0];
 	pthread_mutex_unlock(&g->os_lock);
 	if (!done) {
-		system_map_path(&g->vm->cfg, map, sizeof(map));
+		guestos_system_map_path(g->vm->cfg.kernel, g->vm->cfg.system_map, map, sizeof(map));
 		kernel = guestos_kernel_load(g->vm->cfg.kernel, map, why, sizeof(why));
 		if (kernel) {
 			struct guestos_target t = {

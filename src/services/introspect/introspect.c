@@ -50,21 +50,6 @@ static int get_regs(void *opaque, int cpu, struct guestos_regs *out)
 	return 0;
 }
 
-/* The System.map: the configured one, else beside the kernel image. */
-static void system_map_path(const struct vm_config *cfg, char *out, size_t len)
-{
-	const char *slash;
-	if (cfg->system_map) {
-		snprintf(out, len, "%s", cfg->system_map);
-		return;
-	}
-	slash = strrchr(cfg->kernel, '/');
-	if (slash)
-		snprintf(out, len, "%.*s/System.map", (int)(slash - cfg->kernel), cfg->kernel);
-	else
-		snprintf(out, len, "System.map");
-}
-
 /* Describes the kernel and attaches, once; afterwards the stored verdict. */
 static int ensure_attached(struct introspect *in, char *err, size_t errlen)
 {
@@ -77,7 +62,7 @@ static int ensure_attached(struct introspect *in, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", in->why_not);
 		return -1;
 	}
-	system_map_path(cfg, map, sizeof(map));
+	guestos_system_map_path(cfg->kernel, cfg->system_map, map, sizeof(map));
 	in->kernel = guestos_kernel_load(cfg->kernel, map, in->why_not, sizeof(in->why_not));
 	if (in->kernel) {
 		struct guestos_target t = {
@@ -111,15 +96,7 @@ static int begin(struct introspect *in, char *err, size_t errlen)
 		in->regs_ok[i] = vm_vcpu_get_state(vm, i, &s, e, sizeof(e)) == 0;
 		if (!in->regs_ok[i])
 			continue;
-		in->regs[i] = (struct guestos_regs){ .cr3 = s.cr3,
-			                             .cr4 = s.cr4,
-			                             .efer = s.efer,
-			                             .gs_base = s.seg[SEG_GS].base,
-			                             .kernel_gs_base = s.msr.kernel_gs_base,
-			                             .lstar = s.msr.lstar,
-			                             .rip = s.rip,
-			                             .rsp = s.gpr[X86_RSP],
-			                             .cpl = s.seg[SEG_CS].dpl };
+		guestos_regs_from_x86(&s, &in->regs[i]);
 	}
 	return 0;
 }

@@ -35,18 +35,6 @@ static int get_regs(void *opaque, int cpu, struct guestos_regs *out)
 	return 0;
 }
 
-/* The System.map: the configured one, else beside the kernel image. */
-static void system_map_path(const struct vm_config *cfg, char *out, size_t len)
-{
-	const char *slash = strrchr(cfg->kernel, '/');
-	if (cfg->system_map)
-		snprintf(out, len, "%s", cfg->system_map);
-	else if (slash)
-		snprintf(out, len, "%.*s/System.map", (int)(slash - cfg->kernel), cfg->kernel);
-	else
-		snprintf(out, len, "System.map");
-}
-
 /* Describes the guest kernel once, before the sampler first runs (after
  * that the handle is the sampler's).  A kernel guestos does not understand
  * is no error: its samples are counted by raw address. */
@@ -57,7 +45,7 @@ static void describe_guest(struct prof *p)
 
 	if (p->os || p->why_not[0] || p->thread_running)
 		return;
-	system_map_path(cfg, map, sizeof(map));
+	guestos_system_map_path(cfg->kernel, cfg->system_map, map, sizeof(map));
 	p->kernel = guestos_kernel_load(cfg->kernel, map, p->why_not, sizeof(p->why_not));
 	if (p->kernel) {
 		struct guestos_target t = {

@@ -141,15 +141,7 @@ static void read_vcpus(struct prof *p, struct sample *s, int n)
 		p->regs_ok[i] = vm_vcpu_get_state(p->vm, i, &st, e, sizeof(e)) == 0;
 		if (!p->regs_ok[i])
 			continue;
-		p->regs[i] = (struct guestos_regs){ .cr3 = st.cr3,
-			                            .cr4 = st.cr4,
-			                            .efer = st.efer,
-			                            .gs_base = st.seg[SEG_GS].base,
-			                            .kernel_gs_base = st.msr.kernel_gs_base,
-			                            .lstar = st.msr.lstar,
-			                            .rip = st.rip,
-			                            .rsp = st.gpr[X86_RSP],
-			                            .cpl = st.seg[SEG_CS].dpl };
+		guestos_regs_from_x86(&st, &p->regs[i]);
 		s[i].readable = true;
 		s[i].rip = st.rip;
 		s[i].cpl = st.seg[SEG_CS].dpl;
