@@ -32,7 +32,11 @@ token="tap-$$-$RANDOM"
 echo "hello $token" >"$tmp/www/hello.txt"
 python3 -m http.server --bind 10.214.0.1 --directory "$tmp/www" 8214 >"$tmp/http.log" 2>&1 &
 bg_pids+=($!)
-sleep 1
+# Until it listens (a fixed second was not always enough on a loaded host).
+for ((i = 0; i < 100; i++)); do
+	python3 -c 'import socket; socket.create_connection(("10.214.0.1", 8214), 0.2)' 2>/dev/null && break
+	sleep 0.1
+done
 cat >&3 <<'CMDS'
 ifconfig eth0 10.214.0.2 netmask 255.255.255.0 up
 ping -c 2 -W 5 10.214.0.1 >/dev/null && echo "PING-$((20+2))"
