@@ -348,7 +348,9 @@ static struct kvm_cpuid2 *build_cpuid(const struct kvm_cpuid2 *sup, int id, int 
 
 /* ---- vCPUs --------------------------------------------------------------- */
 
-static int set_msr(int fd, uint32_t index, uint64_t value)
+/* One MSR through KVM_GET_MSRS or KVM_SET_MSRS (req): *value is read or
+ * written. */
+static int msr_io(int fd, unsigned long req, uint32_t index, uint64_t *value)
 {
 	/* struct kvm_msrs ends in a flexible array: one entry after it. */
 	union {
@@ -358,22 +360,24 @@ static int set_msr(int fd, uint32_t index, uint64_t value)
 	memset(&m, 0, sizeof(m));
 	m.hdr.nmsrs = 1;
 	m.hdr.entries[0].index = index;
-	m.hdr.entries[0].data = value;
-	return ioctl(fd, KVM_SET_MSRS, &m) == 1 ? 0 : -1;
+	m.hdr.entries[0].data = *value;
+	if (ioctl(fd, req, &m) != 1)
+		return -1;
+	*value = m.hdr.entries[0].data;
+	return 0;
+}
+
+static int set_msr(int fd, uint32_t index, uint64_t value)
+{
+	return msr_io(fd, KVM_SET_MSRS, index, &value);
 }
 
 static int get_msr(int fd, uint32_t index, uint64_t *value)
 {
-	union {
-		struct kvm_msrs hdr;
-		uint8_t buf[sizeof(struct kvm_msrs) + sizeof(struct kvm_msr_entry)];
-	} m;
-	memset(&m, 0, sizeof(m));
-	m.hdr.nmsrs = 1;
-	m.hdr.entries[0].index = index;
-	if (ioctl(fd, KVM_GET_MSRS, &m) != 1)
+	uint64_t v = 0;
+	if (msr_io(fd, KVM_GET_MSRS, index, &v) < 0)
 		return -1;
-	*value = m.hdr.entries[0].data;
+	*value = v;
 	return 0;
 }
 
