@@ -345,7 +345,10 @@ static void run_all(struct vm *vm, struct emu_engine *e)
 			run_slice(e, ev, n > 1);
 			ran = true;
 		}
-		if (ran || vm_stopping(vm))
+		/* A pause asked for mid-pass leaves vCPUs unexamined: all_dead
+		 * then says nothing about them (prof's sampler once ended a
+		 * running guest here as "halted"). */
+		if (ran || vm_stopping(vm) || vm_pause_pending(vm))
 			continue;
 		if (all_dead) {
 			bool pending = false;

@@ -43,7 +43,18 @@ e2e_cleanup() {
 }
 
 skip() { echo "$1"; exit 77; }
-fail() { echo "FAIL: $*"; exit 1; }
+# A failure also shows how each guest's VMM ended: a crash or a sanitizer
+# report there is usually the reason a control command saw a closed socket.
+fail() {
+	local f
+	echo "FAIL: $*"
+	for f in "${tmp:-/nonexistent}"/*.err; do
+		[ -s "$f" ] || continue
+		echo "--- last lines of $(basename "$f"):"
+		tail -n 15 "$f"
+	done
+	exit 1
+}
 
 require_tools() {
 	for t in "$@"; do
