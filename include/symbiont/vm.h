@@ -126,6 +126,7 @@ struct vm {
 	pthread_t sched_thread;
 	bool sched_thread_started;
 	atomic_bool sched_stop;
+	struct vsched_acct *sched_acct; /* per vCPU, under sched_lock */
 
 	/* Services running on this VM (services.c), in start order. */
 	struct {

@@ -52,7 +52,26 @@ void vsched_thread_start(struct vm *vm, struct vcpu *c);
 int vsched_change(struct vm *vm, const struct vsched_spec *s, char *err, size_t errlen);
 /* "deadline", "user-level" or "none", and the reservation in force. */
 const char *vsched_mode(const struct vm *vm, struct vsched_spec *out);
-/* Stops the user-level scheduler thread, if any (at exit). */
+/* Stops the VM's scheduler thread, if any (at exit). */
 void vsched_stop(struct vm *vm);
+
+/* What one reserved thread received, counted by the VM's scheduler thread
+ * at the end of each period from the kernel's per-thread schedstat (CPU
+ * time; time runnable, waiting or throttled).  "wanted": periods in which
+ * it was runnable for its reservation.  Misses and lateness (the time short
+ * of the reservation) are exact under the user-level scheduler, whose
+ * periods are ours; under SCHED_DEADLINE, whose periods have their own
+ * phase, a miss is counted when the thread, runnable throughout, fell
+ * behind what the reservation guarantees at any phase (vsched_account.c says how):
+ * never a false alarm, but a short miss may go unseen. */
+struct vsched_stats {
+	uint64_t periods, wanted, misses;
+	uint64_t received_ns, entitled_ns;     /* entitled: reservation x wanted periods */
+	uint64_t lateness_ns, lateness_max_ns; /* summed over misses; the worst one */
+	bool valid;                            /* false: not a reserved thread */
+};
+/* vcpu's figures (emu: vCPU 0's thread carries every vCPU); 0, or -1 when
+ * the VM has no reservation. */
+int vsched_stats(struct vm *vm, int vcpu, struct vsched_stats *out);
 
 #endif

@@ -172,6 +172,24 @@ static void print_sched(struct json_object *ret)
 	else
 		printf("%s: slice %.3f ms every %.3f ms\n", json_object_get_string(m), json_object_get_int64(s) / 1e6,
 		       json_object_get_int64(p) / 1e6);
+	struct json_object *threads;
+	if (!json_object_object_get_ex(ret, "threads", &threads) || !json_object_is_type(threads, json_type_array))
+		return;
+	for (size_t i = 0; i < json_object_array_length(threads); i++) {
+		struct json_object *t = json_object_array_get_idx(threads, i);
+		long long v[8] = { 0 };
+		static const char *const k[8] = { "vcpu",        "periods",     "wanted",      "misses",
+			                          "received_ns", "entitled_ns", "lateness_ns", "lateness_max_ns" };
+		for (int j = 0; j < 8; j++) {
+			struct json_object *x;
+			if (json_object_object_get_ex(t, k[j], &x))
+				v[j] = (long long)json_object_get_int64(x);
+		}
+		printf("vcpu%lld thread: received %.3f s of %.3f s entitled; %lld periods, %lld wanted, %lld missed"
+		       " (lateness mean %.3f ms, max %.3f ms)\n",
+		       v[0], v[4] / 1e9, v[5] / 1e9, v[1], v[2], v[3], v[3] ? v[6] / 1e6 / (double)v[3] : 0.0,
+		       v[7] / 1e6);
+	}
 }
 
 static int pid_arg = -1; /* --pid, for read */

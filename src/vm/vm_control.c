@@ -135,6 +135,23 @@ static int cmd_query_sched(void *opaque, struct json_object *args, struct json_o
 	json_object_object_add(*ret, "mode", json_object_new_string(mode));
 	json_object_object_add(*ret, "period_ns", json_object_new_int64((int64_t)s.period_ns));
 	json_object_object_add(*ret, "slice_ns", json_object_new_int64((int64_t)s.slice_ns));
+	struct json_object *cpus = json_object_new_array();
+	for (int i = 0; i < vm->ncpus; i++) {
+		struct vsched_stats st;
+		if (vsched_stats(vm, i, &st) < 0 || !st.valid)
+			continue;
+		struct json_object *c = json_object_new_object();
+		json_object_object_add(c, "vcpu", json_object_new_int(i));
+		json_object_object_add(c, "periods", json_object_new_int64((int64_t)st.periods));
+		json_object_object_add(c, "wanted", json_object_new_int64((int64_t)st.wanted));
+		json_object_object_add(c, "misses", json_object_new_int64((int64_t)st.misses));
+		json_object_object_add(c, "received_ns", json_object_new_int64((int64_t)st.received_ns));
+		json_object_object_add(c, "entitled_ns", json_object_new_int64((int64_t)st.entitled_ns));
+		json_object_object_add(c, "lateness_ns", json_object_new_int64((int64_t)st.lateness_ns));
+		json_object_object_add(c, "lateness_max_ns", json_object_new_int64((int64_t)st.lateness_max_ns));
+		json_object_array_add(cpus, c);
+	}
+	json_object_object_add(*ret, "threads", cpus);
 	return 0;
 }
 

@@ -17,6 +17,7 @@
 #include "symbiont/userdir.h"
 #include "symbiont/vm.h"
 #include "symbiont/vsched.h"
+#include "vm/vsched_account.h"
 
 #ifndef SCHED_DEADLINE
 #define SCHED_DEADLINE 6
@@ -216,8 +217,15 @@ int vsched_admit(struct vm *vm, char *err, size_t errlen)
 		return 0;
 	if (vsched_parse(vm->cfg.sched, &vm->sched, err, errlen) < 0)
 		return -1;
-	if (admit(vm, &vm->sched, err, errlen) < 0)
+	if (!(vm->sched_acct = calloc((size_t)vm->ncpus, sizeof(*vm->sched_acct)))) {
+		snprintf(err, errlen, "vsched: out of memory");
 		return -1;
+	}
+	if (admit(vm, &vm->sched, err, errlen) < 0) {
+		free(vm->sched_acct);
+		vm->sched_acct = NULL;
+		return -1;
+	}
 	vm->sched_on = true;
 	return 0;
 }
@@ -231,7 +239,46 @@ void vsched_release(struct vm *vm)
 	unlink(p);
 }
 
-/* ---- the user-level scheduler --------------------------------------------- */
+/* ---- the VM's scheduler thread: user-level scheduling and accounting ------ */
+
+/* The kernel's per-thread figures: CPU time and time runnable but waiting. */
+static int read_schedstat(pid_t tid, uint64_t *cpu, uint64_t *wait)
+{
+	char p[64], buf[128];
+	unsigned long long c, w;
+	snprintf(p, sizeof(p), "/proc/self/task/%d/schedstat", (int)tid);
+	int fd = open(p, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return -1;
+	ssize_t n = read(fd, buf, sizeof(buf) - 1);
+	close(fd);
+	if (n <= 0)
+		return -1;
+	buf[n] = 0;
+	if (sscanf(buf, "%llu %llu", &c, &w) != 2)
+		return -1;
+	*cpu = c, *wait = w;
+	return 0;
+}
+
+/* One window of elapsed ns ended: what each reserved thread received. */
+static void account(struct vm *vm, uint64_t elapsed)
+{
+	uint64_t runtime;
+
+	pthread_mutex_lock(&vm->sched_lock);
+	reserved(vm, &vm->sched, &runtime);
+	bool user = vm->sched_mode == VSCHED_USER;
+	if (user)
+		runtime = vm->sched.slice_ns; /* the VM runs slice of each period */
+	for (int i = 0; vm->sched_acct && i < vm->ncpus; i++) {
+		struct vsched_acct *a = &vm->sched_acct[i];
+		uint64_t cpu, wait;
+		if (a->tid && read_schedstat(a->tid, &cpu, &wait) == 0)
+			vsched_account_window(a, user, runtime, vm->sched.period_ns, elapsed, cpu, wait);
+	}
+	pthread_mutex_unlock(&vm->sched_lock);
+}
 
 static void sleep_until(uint64_t t)
 {
@@ -240,36 +287,59 @@ static void sleep_until(uint64_t t)
 		;
 }
 
-/* Runs the VM for slice, parks it for the rest of the period, VSched's way.
- * At SCHED_FIFO where permitted, so that its own timing is kept. */
-static void *user_scheduler(void *arg)
+/* Ends every period with the accounting.  Under the user-level scheduler
+ * it also runs the VM for slice and parks its vCPUs for the rest of the
+ * period, VSched's way; at SCHED_FIFO where permitted, so that its own
+ * timing is kept. */
+static void *sched_thread(void *arg)
 {
 	struct vm *vm = arg;
 	struct sched_param sp = { .sched_priority = 1 };
 	pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp); /* best effort */
-	uint64_t t = host_clock_ns();
+	uint64_t t = host_clock_ns(), last = t;
 	while (!atomic_load(&vm->sched_stop) && !vm_stopping(vm)) {
 		uint64_t period = vm->sched.period_ns, slice = vm->sched.slice_ns;
-		sleep_until(t + slice);
-		if (slice < period && vm_pause_hold(vm, false) == 0) {
-			sleep_until(t + period);
-			vm_resume_hold(vm, false);
+		if (vm->sched_mode == VSCHED_USER) {
+			sleep_until(t + slice);
+			if (slice < period && vm_pause_hold(vm, false) == 0) {
+				sleep_until(t + period);
+				vm_resume_hold(vm, false);
+			}
 		}
-		t += period;
+		sleep_until(t + period);
 		uint64_t now = host_clock_ns();
+		account(vm, now - last);
+		last = now;
+		t += period;
 		if (now > t + period)
 			t = now; /* fell behind (a stopped process): start afresh */
 	}
 	return NULL;
 }
 
-static void start_user_scheduler(struct vm *vm)
+static void start_sched_thread(struct vm *vm)
 {
 	sigset_t all, old;
+	if (vm->sched_thread_started)
+		return;
 	sigfillset(&all);
 	pthread_sigmask(SIG_BLOCK, &all, &old);
-	vm->sched_thread_started = pthread_create(&vm->sched_thread, NULL, user_scheduler, vm) == 0;
+	vm->sched_thread_started = pthread_create(&vm->sched_thread, NULL, sched_thread, vm) == 0;
 	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+int vsched_stats(struct vm *vm, int vcpu, struct vsched_stats *out)
+{
+	memset(out, 0, sizeof(*out));
+	if (!vm->sched_on || vcpu < 0 || vcpu >= vm->ncpus)
+		return -1;
+	pthread_mutex_lock(&vm->sched_lock);
+	if (vm->sched_acct && vm->sched_acct[vcpu].tid) {
+		*out = vm->sched_acct[vcpu].st;
+		out->valid = true;
+	}
+	pthread_mutex_unlock(&vm->sched_lock);
+	return 0;
 }
 
 void vsched_thread_start(struct vm *vm, struct vcpu *c)
@@ -281,10 +351,14 @@ void vsched_thread_start(struct vm *vm, struct vcpu *c)
 		return;
 	reserved(vm, &vm->sched, &runtime);
 	pthread_mutex_lock(&vm->sched_lock);
+	if (vm->sched_acct)
+		vm->sched_acct[c->id].tid = (pid_t)c->tid;
 	if (vm->sched_mode == VSCHED_USER) { /* an earlier thread fell back: all do */
 		pthread_mutex_unlock(&vm->sched_lock);
 		return;
 	}
+	/* Started first: a SCHED_DEADLINE thread may not create threads. */
+	start_sched_thread(vm);
 	if (set_deadline(0, runtime, vm->sched.period_ns) == 0) {
 		if (vm->sched_mode == VSCHED_NONE)
 			fprintf(stderr,
@@ -298,7 +372,6 @@ void vsched_thread_start(struct vm *vm, struct vcpu *c)
 		        "symbiont: vsched: SCHED_DEADLINE refused (%s%s); the user-level scheduler runs instead\n",
 		        strerror(e), e == EBUSY ? ": the kernel's own admission control" : "");
 		vm->sched_mode = VSCHED_USER;
-		start_user_scheduler(vm);
 	}
 	pthread_mutex_unlock(&vm->sched_lock);
 }
@@ -320,11 +393,15 @@ int vsched_change(struct vm *vm, const struct vsched_spec *s, char *err, size_t 
 	pthread_mutex_lock(&vm->sched_lock);
 	vm->sched = *s;
 	reserved(vm, s, &runtime);
+	if (!vm->sched_acct) /* the VM had no reservation: the accounting starts now */
+		vm->sched_acct = calloc((size_t)vm->ncpus, sizeof(*vm->sched_acct));
 	if (vm->sched_mode != VSCHED_USER) {
 		for (int i = 0; i < vm->ncpus; i++) {
 			struct vcpu *c = vm->vcpus[i];
 			if (!c || !c->tid || (strcmp(vm->engine->name, "emu") == 0 && i != 0))
 				continue;
+			if (vm->sched_acct)
+				vm->sched_acct[i].tid = (pid_t)c->tid;
 			if (set_deadline(c->tid, runtime, s->period_ns) < 0) {
 				snprintf(err, errlen, "vsched: the kernel refused the new reservation for vCPU %d: %s",
 				         i, strerror(errno));
@@ -335,6 +412,8 @@ int vsched_change(struct vm *vm, const struct vsched_spec *s, char *err, size_t 
 		if (vm->sched_mode == VSCHED_NONE && vm->vcpus[0] && vm->vcpus[0]->tid)
 			vm->sched_mode = VSCHED_DEADLINE;
 	}
+	if (vm->sched_mode != VSCHED_NONE)
+		start_sched_thread(vm);
 	pthread_mutex_unlock(&vm->sched_lock);
 	return 0;
 }
@@ -357,4 +436,6 @@ void vsched_stop(struct vm *vm)
 		vm->sched_thread_started = false;
 	}
 	vsched_release(vm);
+	free(vm->sched_acct);
+	vm->sched_acct = NULL;
 }

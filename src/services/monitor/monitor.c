@@ -100,6 +100,16 @@ static void collect(struct vm *vm, metric_fn fn, void *ctx)
 		snprintf(label, sizeof(label), "%d", i);
 		struct emit_ctx e = { fn, ctx, "vcpu", label };
 		vm_vcpu_stats(vm, i, emit_one, &e);
+		struct vsched_stats st;
+		if (vsched_stats(vm, i, &st) == 0 && st.valid) {
+			fn(ctx, "vcpu", label, "sched_received_ns", st.received_ns);
+			fn(ctx, "vcpu", label, "sched_entitled_ns", st.entitled_ns);
+			fn(ctx, "vcpu", label, "sched_periods", st.periods);
+			fn(ctx, "vcpu", label, "sched_periods_wanted", st.wanted);
+			fn(ctx, "vcpu", label, "sched_deadline_misses", st.misses);
+			fn(ctx, "vcpu", label, "sched_lateness_ns", st.lateness_ns);
+			fn(ctx, "vcpu", label, "sched_lateness_max_ns", st.lateness_max_ns);
+		}
 	}
 	/* Device fields are read under io_lock, as every device access. */
 	pthread_mutex_lock(&vm->io_lock);
