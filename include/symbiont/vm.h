@@ -127,6 +127,7 @@ struct vm {
 	bool sched_thread_started;
 	atomic_bool sched_stop;
 	struct vsched_acct *sched_acct; /* per vCPU, under sched_lock */
+	bool sched_cap_only;            /* user-level without real-time priority */
 
 	/* Services running on this VM (services.c), in start order. */
 	struct {

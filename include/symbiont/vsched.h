@@ -66,6 +66,7 @@ void vsched_stop(struct vm *vm);
  * never a false alarm, but a short miss may go unseen. */
 struct vsched_stats {
 	uint64_t periods, wanted, misses;
+	uint64_t elapsed_ns;                   /* the periods' length in all */
 	uint64_t received_ns, entitled_ns;     /* entitled: reservation x wanted periods */
 	uint64_t lateness_ns, lateness_max_ns; /* summed over misses; the worst one */
 	bool valid;                            /* false: not a reserved thread */

@@ -145,6 +145,7 @@ static int cmd_query_sched(void *opaque, struct json_object *args, struct json_o
 		json_object_object_add(c, "periods", json_object_new_int64((int64_t)st.periods));
 		json_object_object_add(c, "wanted", json_object_new_int64((int64_t)st.wanted));
 		json_object_object_add(c, "misses", json_object_new_int64((int64_t)st.misses));
+		json_object_object_add(c, "elapsed_ns", json_object_new_int64((int64_t)st.elapsed_ns));
 		json_object_object_add(c, "received_ns", json_object_new_int64((int64_t)st.received_ns));
 		json_object_object_add(c, "entitled_ns", json_object_new_int64((int64_t)st.entitled_ns));
 		json_object_object_add(c, "lateness_ns", json_object_new_int64((int64_t)st.lateness_ns));

@@ -294,7 +294,8 @@ static void sleep_until(uint64_t t)
 static void *sched_thread(void *arg)
 {
 	struct vm *vm = arg;
-	struct sched_param sp = { .sched_priority = 1 };
+	/* above the vCPU threads' own SCHED_FIFO (user_level_priority) */
+	struct sched_param sp = { .sched_priority = 2 };
 	pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp); /* best effort */
 	uint64_t t = host_clock_ns(), last = t;
 	while (!atomic_load(&vm->sched_stop) && !vm_stopping(vm)) {
@@ -342,6 +343,22 @@ int vsched_stats(struct vm *vm, int vcpu, struct vsched_stats *out)
 	return 0;
 }
 
+/* Under the user-level scheduler a vCPU thread runs its slice at
+ * SCHED_FIFO, as VSched's did, so best-effort load cannot take the slice
+ * away; without the privilege the reservation is only a cap. */
+static void user_level_priority(struct vm *vm)
+{
+	struct sched_param sp = { .sched_priority = 1 };
+	int e = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
+	if (e && !vm->sched_cap_only) {
+		vm->sched_cap_only = true;
+		fprintf(stderr,
+		        "symbiont: vsched: no real-time priority either (%s): the reservation caps the VM but "
+		        "cannot guarantee it against other load\n",
+		        strerror(e));
+	}
+}
+
 void vsched_thread_start(struct vm *vm, struct vcpu *c)
 {
 	uint64_t runtime;
@@ -354,6 +371,7 @@ void vsched_thread_start(struct vm *vm, struct vcpu *c)
 	if (vm->sched_acct)
 		vm->sched_acct[c->id].tid = (pid_t)c->tid;
 	if (vm->sched_mode == VSCHED_USER) { /* an earlier thread fell back: all do */
+		user_level_priority(vm);
 		pthread_mutex_unlock(&vm->sched_lock);
 		return;
 	}
@@ -372,6 +390,7 @@ void vsched_thread_start(struct vm *vm, struct vcpu *c)
 		        "symbiont: vsched: SCHED_DEADLINE refused (%s%s); the user-level scheduler runs instead\n",
 		        strerror(e), e == EBUSY ? ": the kernel's own admission control" : "");
 		vm->sched_mode = VSCHED_USER;
+		user_level_priority(vm);
 	}
 	pthread_mutex_unlock(&vm->sched_lock);
 }

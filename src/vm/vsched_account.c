@@ -27,6 +27,7 @@ void vsched_account_window(struct vsched_acct *a, bool user, uint64_t runtime, u
 		goto rebase;
 	uint64_t got = cpu_ns - a->cpu_ns, runnable = got + (wait_ns - a->wait_ns);
 	a->st.periods++;
+	a->st.elapsed_ns += elapsed;
 	a->st.received_ns += got;
 	if (user) {
 		wanted = runnable * 20 >= entitled * 19;

@@ -105,6 +105,7 @@ static void collect(struct vm *vm, metric_fn fn, void *ctx)
 			fn(ctx, "vcpu", label, "sched_received_ns", st.received_ns);
 			fn(ctx, "vcpu", label, "sched_entitled_ns", st.entitled_ns);
 			fn(ctx, "vcpu", label, "sched_periods", st.periods);
+			fn(ctx, "vcpu", label, "sched_elapsed_ns", st.elapsed_ns);
 			fn(ctx, "vcpu", label, "sched_periods_wanted", st.wanted);
 			fn(ctx, "vcpu", label, "sched_deadline_misses", st.misses);
 			fn(ctx, "vcpu", label, "sched_lateness_ns", st.lateness_ns);
