@@ -33,10 +33,23 @@ struct vcpu;
 
 struct vsched_spec {
 	uint64_t period_ns, slice_ns;
+	uint64_t cpus; /* cpus=LIST as a mask of host CPUs 0..63; 0: any */
 };
 
-/* "period=P,slice=S" with units us, ms or s (e.g. period=100ms,slice=30ms);
- * 0, or -1 with one line naming --sched. */
+/* "period=P,slice=S[,cpus=LIST]" with units us, ms or s (e.g.
+ * period=100ms,slice=30ms,cpus=0,2-3); LIST is CPU numbers and ranges.
+ * 0, or -1 with one line naming --sched.
+ *
+ * cpus= pins the reserved threads to LIST.  SCHED_DEADLINE refuses a
+ * thread pinned to fewer CPUs than its root domain, so a pinned
+ * reservation always runs under the user-level scheduler: each reserved
+ * thread at a SCHED_FIFO priority that falls with its period (rate
+ * monotonic), parked once it has had its slice of CPU in the period.
+ * Admission then also bounds each CPU of the list: the reservations
+ * pinned to it, each spread evenly over its own list, may use at most
+ * VSCHED_BOUND of it when their periods are harmonic (each divides the
+ * next, where rate monotonic meets every deadline up to 100%), else the
+ * Liu-Layland bound n(2^(1/n) - 1) for n reservations. */
 int vsched_parse(const char *s, struct vsched_spec *out, char *err, size_t errlen);
 
 /* Admits vm's reservation (vm->cfg.sched) against the registry and records

@@ -85,6 +85,12 @@ static int config_check(const struct vm_config *cfg, char *err, size_t errlen)
 	struct vsched_spec sched;
 	if (cfg->sched && vsched_parse(cfg->sched, &sched, err, errlen) < 0)
 		return -1;
+	long online = sysconf(_SC_NPROCESSORS_ONLN);
+	if (cfg->sched && online > 0 && online < 64 && sched.cpus >> online) {
+		snprintf(err, errlen, "--sched %s: cpus= names a CPU this host does not have (it has %ld online)",
+		         cfg->sched, online);
+		return -1;
+	}
 	for (int i = 0; i < cfg->ndisks; i++)
 		if (virtio_blk_spec_check(cfg->disks[i], err, errlen) < 0)
 			return -1;

@@ -1,5 +1,6 @@
 /* VSched: reservations of vCPU time (symbiont/vsched.h). */
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <dirent.h>
 #include <pthread.h>
@@ -68,6 +69,38 @@ static int parse_time(const char *s, size_t n, uint64_t *ns)
 	return 0;
 }
 
+/* "0,2", "1-3", "0-1,4": a mask of CPUs 0..63. */
+static int parse_cpus(const char *s, size_t n, uint64_t *mask)
+{
+	uint64_t m = 0;
+	size_t i = 0;
+	while (i < n) {
+		unsigned long lo = 0, hi;
+		size_t d = i;
+		while (i < n && s[i] >= '0' && s[i] <= '9' && lo < 64)
+			lo = lo * 10 + (unsigned long)(s[i++] - '0');
+		if (i == d || lo > 63)
+			return -1;
+		hi = lo;
+		if (i < n && s[i] == '-') {
+			d = ++i;
+			hi = 0;
+			while (i < n && s[i] >= '0' && s[i] <= '9' && hi < 64)
+				hi = hi * 10 + (unsigned long)(s[i++] - '0');
+			if (i == d || hi > 63 || hi < lo)
+				return -1;
+		}
+		for (unsigned long c = lo; c <= hi; c++)
+			m |= 1ULL << c;
+		if (i < n && s[i] != ',')
+			return -1;
+		if (i < n && ++i == n)
+			return -1; /* a trailing separator */
+	}
+	*mask = m;
+	return m ? 0 : -1;
+}
+
 int vsched_parse(const char *s, struct vsched_spec *out, char *err, size_t errlen)
 {
 	struct vsched_spec r = { 0 };
@@ -79,6 +112,14 @@ int vsched_parse(const char *s, struct vsched_spec *out, char *err, size_t errle
 		} else if (n > 6 && !strncmp(p, "slice=", 6)) {
 			if (parse_time(p + 6, n - 6, &r.slice_ns))
 				goto bad;
+		} else if (n > 5 && !strncmp(p, "cpus=", 5)) {
+			/* the list has commas of its own: it runs on while tokens are numbers */
+			while (p[n] == ',' && p[n + 1] >= '0' && p[n + 1] <= '9')
+				n += 1 + strcspn(p + n + 1, ",");
+			if (parse_cpus(p + 5, n - 5, &r.cpus) < 0) {
+				snprintf(err, errlen, "--sched %s: cpus= wants CPU numbers 0-63 and ranges (0,2-3)", s);
+				return -1;
+			}
 		} else {
 			goto bad;
 		}
@@ -96,9 +137,14 @@ int vsched_parse(const char *s, struct vsched_spec *out, char *err, size_t errle
 	*out = r;
 	return 0;
 bad:
-	snprintf(err, errlen, "--sched %s: expected period=TIME,slice=TIME (units us, ms, s; at most 10 s)", s);
+	snprintf(err, errlen, "--sched %s: expected period=TIME,slice=TIME[,cpus=LIST] (units us, ms, s; at most 10 s)",
+	         s);
 	return -1;
 }
+
+/* The scheduler thread's SCHED_FIFO priority: above every vCPU thread's
+ * (rm_priority), so that it can park them on time. */
+#define SCHED_THREAD_PRIORITY 90
 
 /* ---- what a VM reserves -------------------------------------------------- */
 
@@ -117,7 +163,17 @@ static double utilization(const struct vm *vm, const struct vsched_spec *s)
 	return (double)n * (double)runtime / (double)s->period_ns;
 }
 
-/* ---- the registry: one file per reserving VM, "pid name util" ------------- */
+/* ---- the registry: one file per reserving VM -------------------------------
+ * "name util period_ns cpus" (cpus: the pinned mask in hex, 0 for any). */
+
+#define MAX_HOLDERS 256
+
+struct holder {
+	char name[80];
+	long pid;
+	double util;
+	unsigned long long period, cpus;
+};
 
 static int registry(char *dir, size_t len, char *err, size_t errlen)
 {
@@ -134,21 +190,19 @@ static int lock_registry(const char *dir)
 	return fd;
 }
 
-/* Sum of the others' utilization; their names into holders. */
-static double others(const char *dir, char *holders, size_t hlen)
+/* The other VMs' reservations (at most MAX_HOLDERS), cleaning out those of
+ * VMs that died. */
+static int others(const char *dir, struct holder *h)
 {
 	DIR *d = opendir(dir);
 	struct dirent *de;
-	double sum = 0;
-	size_t used = 0;
+	int n = 0;
 
-	holders[0] = 0;
 	if (!d)
 		return 0;
-	while ((de = readdir(d))) {
-		char p[4400], name[80] = "?";
+	while ((de = readdir(d)) && n < MAX_HOLDERS) {
+		char p[4400];
 		long pid = strtol(de->d_name, NULL, 10);
-		double u = 0;
 		if (pid <= 0 || pid == getpid() || !strstr(de->d_name, ".res"))
 			continue;
 		snprintf(p, sizeof(p), "%s/%s", dir, de->d_name);
@@ -159,25 +213,84 @@ static double others(const char *dir, char *holders, size_t hlen)
 		FILE *f = fopen(p, "r");
 		if (!f)
 			continue;
-		if (fscanf(f, "%79s %lf", name, &u) != 2 || u < 0 || u > 1024)
-			u = 0;
+		struct holder x = { .name = "?", .pid = pid };
+		int got = fscanf(f, "%79s %lf %llu %llx", x.name, &x.util, &x.period, &x.cpus);
 		fclose(f);
-		sum += u;
-		if (used < hlen)
-			used += (size_t)snprintf(holders + used, hlen - used, "%s%s (pid %ld) %.2f", used ? ", " : "",
-			                         name, pid, u);
+		if (got < 2 || !(x.util >= 0 && x.util <= 1024))
+			continue;
+		if (got < 4)
+			x.period = 0, x.cpus = 0;
+		h[n++] = x;
 	}
 	closedir(d);
-	return sum;
+	return n;
+}
+
+/* "name (pid N) U, ..." of the holders that match (all with any = true). */
+static void name_holders(char *out, size_t len, const struct holder *h, int n, bool any, uint64_t cpus)
+{
+	size_t used = 0;
+	out[0] = 0;
+	for (int i = 0; i < n && used < len; i++)
+		if (any || (h[i].cpus & cpus) || !h[i].cpus)
+			used += (size_t)snprintf(out + used, len - used, "%s%s (pid %ld) %.2f", used ? ", " : "",
+			                         h[i].name, h[i].pid, h[i].util);
+	if (!out[0])
+		snprintf(out, len, "nobody");
+}
+
+static int popcount64(uint64_t m)
+{
+	return __builtin_popcountll(m);
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	return x < y ? -1 : x > y;
+}
+
+/* Rate monotonic's bound for these periods: VSCHED_BOUND when they are
+ * harmonic, else Liu and Layland's n(2^(1/n) - 1) (0.83 for 2, 0.69 as n
+ * grows), never above VSCHED_BOUND. */
+static double rm_bound(uint64_t *periods, int n)
+{
+	qsort(periods, (size_t)n, sizeof(periods[0]), cmp_u64);
+	for (int i = 1; i < n; i++)
+		if (!periods[i - 1] || periods[i] % periods[i - 1])
+			return fmin(VSCHED_BOUND, (double)n * (pow(2.0, 1.0 / n) - 1.0));
+	return VSCHED_BOUND;
+}
+
+/* CPU c's load from reservations pinned to it (each spread over its own
+ * list) and from unpinned ones (spread over every CPU), and the periods of
+ * the pinned ones, mine included. */
+static double cpu_load(int c, long ncpu, const struct holder *h, int n, double mine, const struct vsched_spec *s,
+                       uint64_t *periods, int *np)
+{
+	double load = mine / popcount64(s->cpus);
+	*np = 0;
+	periods[(*np)++] = s->period_ns;
+	for (int i = 0; i < n; i++) {
+		if (!h[i].cpus) {
+			load += h[i].util / (double)ncpu;
+		} else if (h[i].cpus >> c & 1) {
+			load += h[i].util / popcount64(h[i].cpus);
+			periods[(*np)++] = h[i].period;
+		}
+	}
+	return load;
 }
 
 static int admit(struct vm *vm, const struct vsched_spec *s, char *err, size_t errlen)
 {
-	char dir[4096], holders[1024], p[4200];
+	char dir[4096], names[1024], p[4200];
 	long ncpu = sysconf(_SC_NPROCESSORS_ONLN);
 	double bound = VSCHED_BOUND * (double)(ncpu > 0 ? ncpu : 1), mine = utilization(vm, s);
+	struct holder h[MAX_HOLDERS];
+	uint64_t periods[MAX_HOLDERS + 1];
 	uint64_t runtime;
-	int lock, r = -1;
+	int lock, n, r = -1;
 
 	reserved(vm, s, &runtime);
 	if (runtime > s->period_ns) {
@@ -185,16 +298,41 @@ static int admit(struct vm *vm, const struct vsched_spec *s, char *err, size_t e
 		         vm->ncpus, vm->ncpus);
 		return -1;
 	}
+	if (ncpu < 1)
+		ncpu = 1;
+	if (s->cpus && (ncpu >= 64 ? 0 : s->cpus >> ncpu)) {
+		snprintf(err, errlen, "vsched: cpus= names a CPU this host does not have (it has %ld online)", ncpu);
+		return -1;
+	}
 	if (registry(dir, sizeof(dir), err, errlen) < 0)
 		return -1;
 	lock = lock_registry(dir);
-	double taken = others(dir, holders, sizeof(holders));
+	n = others(dir, h);
+	double taken = 0;
+	for (int i = 0; i < n; i++)
+		taken += h[i].util;
 	if (taken + mine > bound + 1e-9) {
+		name_holders(names, sizeof(names), h, n, true, 0);
 		snprintf(
 		        err, errlen,
 		        "vsched: %.2f CPUs more would take this host to %.2f of its %.2f (%.0f%% of %ld CPUs): held by %.300s",
-		        mine, taken + mine, bound, VSCHED_BOUND * 100, ncpu, holders[0] ? holders : "nobody");
+		        mine, taken + mine, bound, VSCHED_BOUND * 100, ncpu, names);
 		goto out;
+	}
+	for (int c = 0; s->cpus && c < 64; c++) {
+		int np;
+		if (!(s->cpus >> c & 1))
+			continue;
+		double load = cpu_load(c, ncpu, h, n, mine, s, periods, &np);
+		double cb = rm_bound(periods, np);
+		if (load > cb + 1e-9) {
+			name_holders(names, sizeof(names), h, n, false, 1ULL << c);
+			snprintf(err, errlen,
+			         "vsched: CPU %d would carry %.2f of the %.2f rate monotonic allows for %d pinned "
+			         "reservation(s) (%s periods): held by %.300s",
+			         c, load, cb, np, cb < VSCHED_BOUND ? "non-harmonic" : "harmonic", names);
+			goto out;
+		}
 	}
 	snprintf(p, sizeof(p), "%s/%ld.res", dir, (long)getpid());
 	FILE *f = fopen(p, "w");
@@ -202,7 +340,8 @@ static int admit(struct vm *vm, const struct vsched_spec *s, char *err, size_t e
 		snprintf(err, errlen, "vsched: %.200s: %s", p, strerror(errno));
 		goto out;
 	}
-	fprintf(f, "%s %.6f\n", vm->name[0] ? vm->name : "vm", mine);
+	fprintf(f, "%s %.6f %llu %llx\n", vm->name[0] ? vm->name : "vm", mine, (unsigned long long)s->period_ns,
+	        (unsigned long long)s->cpus);
 	fclose(f);
 	r = 0;
 out:
@@ -241,6 +380,20 @@ void vsched_release(struct vm *vm)
 
 /* ---- the VM's scheduler thread: user-level scheduling and accounting ------ */
 
+/* Another thread's CPU time, to the nanosecond: the kernel's per-thread
+ * CPU clock (the clockid encoding of clock_getcpuclockid, for a thread),
+ * which brings a running thread's time up to date, where schedstat lags
+ * by up to a scheduler tick (that lag overran user-level slices by 13%). */
+static int thread_cpu_ns(pid_t tid, uint64_t *ns)
+{
+	struct timespec ts;
+	clockid_t id = (clockid_t)((~(unsigned)tid << 3) | 6); /* CPUCLOCK_SCHED | CPUCLOCK_PERTHREAD */
+	if (clock_gettime(id, &ts) < 0)
+		return -1;
+	*ns = (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
+	return 0;
+}
+
 /* The kernel's per-thread figures: CPU time and time runnable but waiting. */
 static int read_schedstat(pid_t tid, uint64_t *cpu, uint64_t *wait)
 {
@@ -258,6 +411,7 @@ static int read_schedstat(pid_t tid, uint64_t *cpu, uint64_t *wait)
 	if (sscanf(buf, "%llu %llu", &c, &w) != 2)
 		return -1;
 	*cpu = c, *wait = w;
+	thread_cpu_ns(tid, cpu); /* the up-to-date figure where there is one */
 	return 0;
 }
 
@@ -269,8 +423,6 @@ static void account(struct vm *vm, uint64_t elapsed)
 	pthread_mutex_lock(&vm->sched_lock);
 	reserved(vm, &vm->sched, &runtime);
 	bool user = vm->sched_mode == VSCHED_USER;
-	if (user)
-		runtime = vm->sched.slice_ns; /* the VM runs slice of each period */
 	for (int i = 0; vm->sched_acct && i < vm->ncpus; i++) {
 		struct vsched_acct *a = &vm->sched_acct[i];
 		uint64_t cpu, wait;
@@ -287,26 +439,59 @@ static void sleep_until(uint64_t t)
 		;
 }
 
-/* Ends every period with the accounting.  Under the user-level scheduler
- * it also runs the VM for slice and parks its vCPUs for the rest of the
- * period, VSched's way; at SCHED_FIFO where permitted, so that its own
- * timing is kept. */
+/* CPU time of the VM's reserved threads so far. */
+static uint64_t reserved_cpu(struct vm *vm)
+{
+	uint64_t sum = 0;
+	pthread_mutex_lock(&vm->sched_lock);
+	for (int i = 0; vm->sched_acct && i < vm->ncpus; i++) {
+		uint64_t cpu;
+		if (vm->sched_acct[i].tid && thread_cpu_ns(vm->sched_acct[i].tid, &cpu) == 0)
+			sum += cpu;
+	}
+	pthread_mutex_unlock(&vm->sched_lock);
+	return sum;
+}
+
+/* The user-level scheduler's part of one period from t: the VM runs until
+ * its reserved threads have had their slices of CPU (n x runtime; a vCPU
+ * kept off the CPU by a higher priority gets its slice later in the
+ * period, as under a deadline server), then is parked to the period's end.
+ * Sleeping for the budget still to use never overshoots it: CPU time does
+ * not pass faster than wall time. */
+static void user_level_period(struct vm *vm, uint64_t t, uint64_t period)
+{
+	uint64_t runtime;
+	int n = reserved(vm, &vm->sched, &runtime);
+	uint64_t budget = runtime * (uint64_t)n, start = reserved_cpu(vm);
+	for (;;) {
+		uint64_t used = reserved_cpu(vm) - start, now = host_clock_ns();
+		if (now >= t + period || atomic_load(&vm->sched_stop) || vm_stopping(vm))
+			return;
+		if (used + 50000 >= budget)
+			break;
+		uint64_t wake = now + (budget - used);
+		sleep_until(wake < t + period ? wake : t + period);
+	}
+	if (vm_pause_hold(vm, false) == 0) {
+		sleep_until(t + period);
+		vm_resume_hold(vm, false);
+	}
+}
+
+/* Ends every period with the accounting; under the user-level scheduler
+ * it also runs and parks the VM, VSched's way.  At SCHED_FIFO above every
+ * vCPU thread where permitted, so that its own timing is kept. */
 static void *sched_thread(void *arg)
 {
 	struct vm *vm = arg;
-	/* above the vCPU threads' own SCHED_FIFO (user_level_priority) */
-	struct sched_param sp = { .sched_priority = 2 };
+	struct sched_param sp = { .sched_priority = SCHED_THREAD_PRIORITY };
 	pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp); /* best effort */
 	uint64_t t = host_clock_ns(), last = t;
 	while (!atomic_load(&vm->sched_stop) && !vm_stopping(vm)) {
-		uint64_t period = vm->sched.period_ns, slice = vm->sched.slice_ns;
-		if (vm->sched_mode == VSCHED_USER) {
-			sleep_until(t + slice);
-			if (slice < period && vm_pause_hold(vm, false) == 0) {
-				sleep_until(t + period);
-				vm_resume_hold(vm, false);
-			}
-		}
+		uint64_t period = vm->sched.period_ns;
+		if (vm->sched_mode == VSCHED_USER)
+			user_level_period(vm, t, period);
 		sleep_until(t + period);
 		uint64_t now = host_clock_ns();
 		account(vm, now - last);
@@ -345,10 +530,18 @@ int vsched_stats(struct vm *vm, int vcpu, struct vsched_stats *out)
 
 /* Under the user-level scheduler a vCPU thread runs its slice at
  * SCHED_FIFO, as VSched's did, so best-effort load cannot take the slice
- * away; without the privilege the reservation is only a cap. */
+ * away; the shorter the period the higher the priority (rate monotonic,
+ * which is what lets pinned reservations share a CPU).  Without the
+ * privilege the reservation is only a cap. */
+static int rm_priority(uint64_t period_ns)
+{
+	int p = 80 - 4 * (int)log2((double)period_ns / 1000.0); /* 1 us: 80, 1 ms: 40, 10 s: 0 */
+	return p < 2 ? 2 : p > 80 ? 80 : p;
+}
+
 static void user_level_priority(struct vm *vm)
 {
-	struct sched_param sp = { .sched_priority = 1 };
+	struct sched_param sp = { .sched_priority = rm_priority(vm->sched.period_ns) };
 	int e = pthread_setschedparam(pthread_self(), SCHED_FIFO, &sp);
 	if (e && !vm->sched_cap_only) {
 		vm->sched_cap_only = true;
@@ -357,6 +550,18 @@ static void user_level_priority(struct vm *vm)
 		        "cannot guarantee it against other load\n",
 		        strerror(e));
 	}
+}
+
+/* cpus=: this thread runs on the list only. */
+static void pin(struct vm *vm)
+{
+	cpu_set_t set;
+	CPU_ZERO(&set);
+	for (int c = 0; c < 64; c++)
+		if (vm->sched.cpus >> c & 1)
+			CPU_SET(c, &set);
+	if (sched_setaffinity(0, sizeof(set), &set) < 0)
+		fprintf(stderr, "symbiont: vsched: cannot pin to cpus=: %s\n", strerror(errno));
 }
 
 void vsched_thread_start(struct vm *vm, struct vcpu *c)
@@ -370,14 +575,21 @@ void vsched_thread_start(struct vm *vm, struct vcpu *c)
 	pthread_mutex_lock(&vm->sched_lock);
 	if (vm->sched_acct)
 		vm->sched_acct[c->id].tid = (pid_t)c->tid;
+	/* Started first: a SCHED_DEADLINE thread may not create threads. */
+	start_sched_thread(vm);
+	if (vm->sched.cpus)
+		pin(vm);
 	if (vm->sched_mode == VSCHED_USER) { /* an earlier thread fell back: all do */
 		user_level_priority(vm);
 		pthread_mutex_unlock(&vm->sched_lock);
 		return;
 	}
-	/* Started first: a SCHED_DEADLINE thread may not create threads. */
-	start_sched_thread(vm);
-	if (set_deadline(0, runtime, vm->sched.period_ns) == 0) {
+	if (vm->sched.cpus) {
+		fprintf(stderr, "symbiont: vsched: cpus= pins the reserved threads, which SCHED_DEADLINE refuses: the "
+		                "user-level scheduler runs them at rate-monotonic SCHED_FIFO priority\n");
+		vm->sched_mode = VSCHED_USER;
+		user_level_priority(vm);
+	} else if (set_deadline(0, runtime, vm->sched.period_ns) == 0) {
 		if (vm->sched_mode == VSCHED_NONE)
 			fprintf(stderr,
 			        "symbiont: vsched: SCHED_DEADLINE, %.3f ms every %.3f ms per reserved thread (%s)\n",

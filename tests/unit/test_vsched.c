@@ -24,6 +24,12 @@ static void test_parse(void **state)
 	assert_int_equal(vsched_parse("period=100ms,slice=30ms", &s, err, sizeof(err)), 0);
 	assert_int_equal(s.period_ns, 100 * MS);
 	assert_int_equal(s.slice_ns, 30 * MS);
+	assert_int_equal(s.cpus, 0);
+	assert_int_equal(vsched_parse("period=100ms,cpus=0,2-3,slice=30ms", &s, err, sizeof(err)), 0);
+	assert_int_equal(s.cpus, 0xd);
+	assert_int_equal(s.slice_ns, 30 * MS);
+	assert_int_equal(vsched_parse("period=100ms,slice=30ms,cpus=63", &s, err, sizeof(err)), 0);
+	assert_true(s.cpus == 1ULL << 63);
 	assert_int_equal(vsched_parse("slice=500us,period=1s", &s, err, sizeof(err)), 0);
 	assert_int_equal(s.period_ns, 1000 * MS);
 	assert_int_equal(s.slice_ns, 500000);
@@ -35,7 +41,13 @@ static void test_parse(void **state)
 		                           "period=11s,slice=1s",
 		                           "period=-1ms,slice=1ms",
 		                           "period=1ms,slice=1ms,x=1",
-		                           "period=ms,slice=ms" };
+		                           "period=ms,slice=ms",
+		                           "period=1ms,slice=1ms,cpus=64",
+		                           "period=1ms,slice=1ms,cpus=3-1",
+		                           "period=1ms,slice=1ms,cpus=",
+		                           "period=1ms,slice=1ms,cpus=0,",
+		                           "period=1ms,slice=1ms,cpus=0-",
+		                           "period=1ms,slice=1ms,cpus=x" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = 0;
 		assert_int_equal(vsched_parse(bad[i], &s, err, sizeof(err)), -1);
