@@ -36,11 +36,7 @@ qemu_vsock=
 
 # The echo server in an extra cpio archive after the image's own; both
 # engines boot this same initrd.
-mkdir -p "$tmp/root/bin"
-gcc -static -O2 -o "$tmp/root/bin/vsock_echo" tests/e2e/vsock_echo.c 2>"$tmp/gcc.log" ||
-	die "cannot build the static guest program: $(tail -1 "$tmp/gcc.log")"
-(cd "$tmp/root" && find . | cpio -o -H newc --quiet | gzip) >"$tmp/extra.cpio.gz"
-cat $GUEST/initramfs.cpio.gz "$tmp/extra.cpio.gz" >"$tmp/initrd"
+why=$(GUEST=$GUEST scripts/vsock-initrd.sh "$tmp") || die "cannot build the static guest program: $why"
 # Real data, so the first read pass finds allocated blocks (in the host's
 # page cache for both engines alike).
 head -c "$((BLK_MB + 16))M" /dev/urandom >"$tmp/disk.img" || die "cannot make the disk image"

@@ -128,6 +128,7 @@ struct vm {
 	atomic_bool sched_stop;
 	struct vsched_acct *sched_acct; /* per vCPU, under sched_lock */
 	bool sched_cap_only;            /* user-level without real-time priority */
+	int loop_tid;                   /* the event loop's thread (vm_run) */
 
 	/* Services running on this VM (services.c), in start order. */
 	struct {

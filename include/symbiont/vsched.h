@@ -10,9 +10,11 @@
  * vCPUs for the rest of each period (guest time goes on meanwhile).
  *
  * Reserved threads: every vCPU thread on kvm; on emu, which runs all vCPUs
- * on vCPU 0's thread, that one thread with ncpus x slice.  Threads that are
- * not vCPUs (event loop, device I/O) stay best-effort: the guarantee is for
- * guest CPU work, and I/O completions may wait behind other load.
+ * on vCPU 0's thread, that one thread with ncpus x slice.  The event loop
+ * (timers, host I/O) runs at the lowest SCHED_FIFO priority: ahead of
+ * best-effort load, behind every reservation.  Other threads (control
+ * socket, disk workers) stay best-effort: the guarantee is for guest CPU
+ * work, and disk completions may wait behind other load.
  *
  * Admission: a per-user registry of reservations (symbiont/userdir.h,
  * sched/), cleaned of VMs that died, refuses a VM whose reservation would
@@ -60,6 +62,12 @@ int vsched_admit(struct vm *vm, char *err, size_t errlen);
 void vsched_release(struct vm *vm);
 /* On each vCPU thread as it starts (vm_run): takes the reservation. */
 void vsched_thread_start(struct vm *vm, struct vcpu *c);
+/* On the event loop's thread as it starts (vm_run), and when a running VM
+ * gains a reservation: SCHED_FIFO at the lowest real-time priority, where
+ * permitted, since it delivers the guest's timer interrupts and host I/O:
+ * ahead of best-effort load, but still behind every SCHED_DEADLINE thread
+ * (bench/vsched_latency.sh shows what that costs an interactive VM). */
+void vsched_io_thread_start(struct vm *vm);
 /* A new reservation for a running VM: re-admitted, then applied.  -1 with
  * the reason (the old one stays). */
 int vsched_change(struct vm *vm, const struct vsched_spec *s, char *err, size_t errlen);

@@ -314,6 +314,8 @@ int vm_run(struct vm *vm)
 	if (vm_stopping(vm))
 		for (int j = 0; j < i; j++)
 			vm->engine->vcpu_kick(vm->vcpus[j]);
+	vm->loop_tid = (int)gettid();
+	vsched_io_thread_start(vm); /* after the vCPU threads: they must not inherit it */
 	event_loop(vm, sigfd);
 	for (int j = 0; j < i; j++) {
 		vm->engine->vcpu_kick(vm->vcpus[j]);

@@ -607,6 +607,15 @@ void vsched_thread_start(struct vm *vm, struct vcpu *c)
 	pthread_mutex_unlock(&vm->sched_lock);
 }
 
+void vsched_io_thread_start(struct vm *vm)
+{
+	struct sched_param sp = { .sched_priority = 1 };
+	if (!vm->sched_on || !vm->loop_tid)
+		return;
+	if (sched_setscheduler(vm->loop_tid, SCHED_FIFO, &sp) < 0 && errno != EPERM)
+		fprintf(stderr, "symbiont: vsched: event loop priority: %s\n", strerror(errno));
+}
+
 int vsched_change(struct vm *vm, const struct vsched_spec *s, char *err, size_t errlen)
 {
 	uint64_t runtime;
@@ -646,6 +655,7 @@ int vsched_change(struct vm *vm, const struct vsched_spec *s, char *err, size_t 
 	if (vm->sched_mode != VSCHED_NONE)
 		start_sched_thread(vm);
 	pthread_mutex_unlock(&vm->sched_lock);
+	vsched_io_thread_start(vm);
 	return 0;
 }
 

@@ -16,11 +16,7 @@ require_guest
 [ -x "$SYM" ] || fail "$SYM missing (make BUILD=$BUILD)"
 
 # The guest program, in an extra cpio archive after the image's own.
-mkdir -p "$tmp/root/bin"
-gcc -static -O2 -o "$tmp/root/bin/vsock_echo" tests/e2e/vsock_echo.c 2>"$tmp/gcc.log" ||
-	skip "cannot build a static guest program: $(tail -1 "$tmp/gcc.log")"
-(cd "$tmp/root" && find . | cpio -o -H newc --quiet | gzip) >"$tmp/extra.cpio.gz"
-cat $GUEST/initramfs.cpio.gz "$tmp/extra.cpio.gz" >"$tmp/initrd"
+why=$(GUEST=$GUEST scripts/vsock-initrd.sh "$tmp") || skip "cannot build a static guest program: $why"
 
 uds=$tmp/v.sock
 token="vsock-$$-$RANDOM"

@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# VSched, the interactive case: the response time of a VM that mostly
+# waits, while batch VMs hold reservations.  The default Debian guest (emu,
+# one vCPU) runs tests/e2e/vsock_echo.c; the host sends it ROUNDS one-byte
+# messages over virtio-vsock, one at a time, and times each round trip.
+# Three phases, same run: the host idle; two CPU-bound batch VMs
+# (tests/guests/spin.elf) each reserving 75 ms of every 100 (1.5 of this
+# host's 1.8 admissible CPUs) while the interactive VM has no reservation;
+# the same with the interactive VM reserving 3 ms of every 10 (`ctl sched`
+# at run time; with 1 of 10 the guest's own idle work, timer ticks on a
+# software CPU, used most of the slice and a round trip waited for the next
+# period: median 8.8 ms).  Prints median, 90th and 99th percentile and worst round
+# trip per phase.  The host-side client runs at SCHED_FIFO where permitted
+# (it stands for a user elsewhere).
+#
+# What it showed on the 2-core development host (README): the reservation
+# does not shorten the interactive VM's tail (p90 about 70 ms with it, 3-9
+# ms without), because a halted guest wakes only when its VMM's event loop
+# delivers the timer or vsock interrupt, and that thread, at best
+# SCHED_FIFO, waits behind the batch VMs' SCHED_DEADLINE threads.  Putting
+# the event loop under the reservation too is the fix not yet made.
+cd "$(dirname "$0")/.."
+. tests/e2e/lib/guest.bash
+e2e_init
+ROUNDS=${ROUNDS:-300}
+die() { echo "bench: $*"; exit 1; }
+[ -x "$SYM" ] && [ -e "$BUILD/tests/guests/spin.elf" ] || die "build first (make)"
+[ -e "$GUEST/vmlinuz" ] || die "no default guest (make guest)"
+export XDG_RUNTIME_DIR=$tmp/run
+mkdir -m 700 "$XDG_RUNTIME_DIR"
+why=$(GUEST=$GUEST scripts/vsock-initrd.sh "$tmp") || die "cannot build the static guest program: $why"
+name=lat-$$
+
+cat >"$tmp/pingpong.py" <<'PY'
+import socket, sys, time
+path, port, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
+s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+s.connect(path)
+s.sendall(b"CONNECT %s\n" % port.encode())
+line = b""
+while not line.endswith(b"\n"):
+    b = s.recv(1)
+    if not b:
+        sys.exit("closed before OK: %r" % line)
+    line += b
+t = []
+for i in range(rounds):
+    t0 = time.perf_counter_ns()
+    s.sendall(b"x")
+    if s.recv(1) != b"x":
+        sys.exit("bad echo")
+    t.append((time.perf_counter_ns() - t0) / 1000)
+s.close()
+t.sort()
+q = lambda f: t[min(len(t) - 1, int(f * len(t)))]
+print(f"median {q(0.5):8.0f} us  p90 {q(0.9):8.0f} us  p99 {q(0.99):8.0f} us  worst {t[-1]:8.0f} us")
+PY
+
+# The client stands for the VM's user on another machine: at a real-time
+# priority where permitted, so that what is timed is the VM's response,
+# not the client waiting behind the batch load.
+RT=()
+chrt -f 50 true 2>/dev/null && RT=(chrt -f 50)
+port=1234
+phase() { # title
+	echo "vsock_echo listen $port &" >&3
+	guest_wait_for g "LISTENING-$port" 120 || die "the guest's echo server did not start"
+	printf '%-52s ' "$1:"
+	timeout 600 "${RT[@]}" python3 "$tmp/pingpong.py" "$tmp/v.sock" $port "$ROUNDS" || die "ping-pong failed"
+	port=$((port + 1))
+}
+
+guest_start g "$SYM" run --name "$name" --mem 256M --kernel "$GUEST/vmlinuz" --initrd "$tmp/initrd" \
+	--append "console=ttyS0 quiet" --vsock "3,uds=$tmp/v.sock" || die "the guest never got ready"
+echo "vsock 1-byte round trips to an idle emu guest, $ROUNDS each:"
+phase "host idle"
+for b in 1 2; do
+	"$SYM" run --name "$name-batch$b" --engine emu --kernel "$BUILD/tests/guests/spin.elf" \
+		--sched period=100ms,slice=75ms </dev/null >"$tmp/b$b.out" 2>"$tmp/b$b.err" &
+	bg_pids+=($!)
+done
+sleep 2
+grep -q SCHED_DEADLINE "$tmp/b1.err" || echo "(batch VMs: $(head -1 "$tmp/b1.err"))"
+phase "batch VMs reserved 75/100 ms, this one not"
+"$SYM" ctl "$name" sched period=10ms,slice=3ms || die "the interactive reservation was refused"
+sleep 1
+phase "batch VMs reserved 75/100 ms, this one 3/10 ms"
+"$SYM" ctl "$name" sched | sed 's/^/  /'
+for b in 1 2; do "$SYM" ctl "$name-batch$b" quit >/dev/null; done
+echo 'poweroff -f' >&3
+guest_finish g 120
