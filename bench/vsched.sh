@@ -7,9 +7,11 @@
 # VMM's own accounting (ctl sched, include/symbiont/vsched.h): the share of
 # a CPU the vCPU received, that share over the reserved one (the ratio: 1.00
 # is the promise kept), and deadline misses per wanted period.  Run as root
-# the reservation is SCHED_DEADLINE; the same matrix is then run as user
-# nobody, where the kernel refuses SCHED_DEADLINE and the user-level
-# scheduler stands in (as on a host that grants no privilege).  The peer of
+# the reservation is SCHED_DEADLINE; then pinned with cpus=0, which the
+# user-level scheduler runs at SCHED_FIFO; then the same matrix as user
+# nobody, where the kernel refuses SCHED_DEADLINE and real-time priority
+# and the user-level scheduler can only cap the VM (as on a host that
+# grants no privilege).  The peer of
 # a reservation is its own promise; no other VMM offers one.
 set -u
 cd "$(dirname "$0")/.."
@@ -32,7 +34,7 @@ one() {
 	local p=$1 pct=$2 sock=$RUNDIR/api.sock i
 	local slice_us=$((p * 1000 * pct / 100))
 	rm -f "$sock"
-	"${AS[@]}" "$SYM" run --engine emu --kernel "$GUEST" --api "$sock" --sched "period=${p}ms,slice=${slice_us}us" \
+	"${AS[@]}" "$SYM" run --engine emu --kernel "$GUEST" --api "$sock" --sched "period=${p}ms,slice=${slice_us}us$EXTRA" \
 		</dev/null >"$tmp/vm.out" 2>"$tmp/vm.err" &
 	local vm=$!
 	for ((i = 0; i < 100; i++)); do [ -S "$sock" ] && break; sleep 0.05; done
@@ -71,8 +73,15 @@ matrix() {
 	done
 }
 
+EXTRA=
 echo "as $(id -un):"
 matrix
+if [ "$(id -u)" = 0 ]; then
+	EXTRA=,cpus=0
+	echo "as root, cpus=0 (the user-level scheduler at SCHED_FIFO; the hogs run on every CPU):"
+	matrix
+	EXTRA=
+fi
 if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null && id nobody >/dev/null 2>&1; then
 	RUNDIR=$tmp/run-nobody
 	AS=(setpriv --reuid=nobody --regid=nogroup --clear-groups env XDG_RUNTIME_DIR=$RUNDIR)

@@ -5,9 +5,11 @@
  * Where the host permits it each reserved thread runs under SCHED_DEADLINE
  * (runtime = slice, deadline = period = period); the kernel's admission
  * control stays the last word and its refusal is reported.  Where it does
- * not (no privilege, a container, a kernel without it), a user-level
- * scheduler thread in VSched's style runs the VM for slice and parks its
- * vCPUs for the rest of each period (guest time goes on meanwhile).
+ * not (no privilege, a container, a kernel without it), or with cpus=, a
+ * user-level scheduler thread in VSched's style runs the VM until its
+ * reserved threads have had their slice of CPU and parks its vCPUs for the
+ * rest of each period (guest time goes on meanwhile); the vCPU threads run
+ * at SCHED_FIFO where permitted, else the reservation is only a cap.
  *
  * Reserved threads: every vCPU thread on kvm; on emu, which runs all vCPUs
  * on vCPU 0's thread, that one thread with ncpus x slice.  The event loop
