@@ -154,8 +154,14 @@ void emu_check_interrupts(struct emu_cpu *cpu)
 	if (cpu->vm)
 		apply_dma(cpu->vm);
 	if (cpu->vcpu && atomic_exchange(&ev_of(cpu)->slice_over, false) &&
-	    (ev_of(cpu)->in_slice || vm_pause_pending(cpu->vm)))
+	    (ev_of(cpu)->in_slice || vm_pause_pending(cpu->vm))) {
+		/* The flag just cleared may also have stood for an interrupt
+		 * waiting in the LAPIC: set it again, or a halted vCPU leaving
+		 * here is never looked at (run_all skips halted vCPUs without
+		 * it) and the guest waits for a timer interrupt forever. */
+		atomic_store(&cpu->irq_pending, true);
 		longjmp(ev_of(cpu)->slice_jmp, 1); /* at a block boundary: state is whole */
+	}
 	if (cpu->inject.valid) {
 		cpu->inject.valid = false;
 		cpu->halted = false;
