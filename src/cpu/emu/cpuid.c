@@ -41,6 +41,8 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		.engine = SYM_ENGINE_EMU,
 		.tsc_khz = (uint32_t)(EMU_TSC_HZ / 1000),
 		.apic_khz = (uint32_t)(EMU_CRYSTAL_HZ / 1000),
+		/* SymSpy's MSR writes reach services through the event hub */
+		.features = SYM_FEAT_SYMSPY,
 	};
 	int n = ncpus_of(cpu);
 	struct cpuid_regs cr;
