@@ -1,0 +1,117 @@
+#!/usr/bin/env bash
+# The symbiotic interfaces end to end (emu, default Debian guest with
+# guest/kmod's symbiotic.ko loaded by its /init): the module found symbiont's
+# CPUID leaves and shared its SymSpy pages; `ctl symspy` reads them with the
+# VM running: the kernel release and KASLR base agree with what the guest and
+# guest OS awareness say, the memory figures with the guest's /proc/meminfo
+# within a few percent, and a vCPU's current task follows a busy loop the
+# guest runs and moves on when it ends.
+. "$(dirname "$0")/lib/guest.bash"
+e2e_init
+require_tools timeout mkfifo python3
+require_guest
+[ -x "$SYM" ] || fail "$SYM missing (make BUILD=$BUILD)"
+control_init symb
+ctl() { "$SYM" ctl "$name" "$@"; }
+
+guest_start g "$SYM" run --engine emu --name "$name" --cpus 2 ||
+	fail "guest never became ready: $(tail -3 "$tmp/g.err")"
+cat >&3 <<'GUEST'
+grep -q '^symbiotic ' /proc/modules && echo MODULE-LOADED
+echo RELEASE $(uname -r)
+cat /proc/meminfo | sed 's/^/MEMINFO /'; echo MEMINFO-END
+GUEST
+guest_wait_for g MEMINFO-END 60 || fail "the guest never printed its meminfo"
+# SymSpy's page is rewritten every 100 ms: read it right after the guest's
+# own figures, while the shell waits for input and nothing else runs.
+ctl symspy --json >"$tmp/spy1.json" || fail "symspy: $(cat "$tmp/spy1.json")"
+out=$(tr -d '\r' <"$tmp/g.out")
+grep -q '^MODULE-LOADED' <<<"$out" || fail "symbiotic.ko is not loaded in the guest"
+release=$(sed -n 's/^RELEASE //p' <<<"$out" | tail -1)
+sed -n 's/^MEMINFO //p' <<<"$out" >"$tmp/meminfo"
+python3 - "$tmp/spy1.json" "$tmp/meminfo" "$release" <<'PY' || fail "symspy disagrees with the guest"
+import json, sys
+spy = json.load(open(sys.argv[1])); g = spy["global"]
+mi = {}
+for line in open(sys.argv[2]):
+    k, v = line.split(":", 1)
+    mi[k] = int(v.split()[0])
+assert g["release"] == sys.argv[3], (g["release"], sys.argv[3])
+assert g["source"] == "symspy"
+assert g["mem_total_kb"] == mi["MemTotal"], (g["mem_total_kb"], mi["MemTotal"])
+def near(a, b, what):
+    # a few percent, or a few hundred KiB for small figures (they move
+    # between the guest's read and ours)
+    assert abs(a - b) <= max(0.03 * b, 512), f"{what}: symspy {a} KiB, /proc/meminfo {b} KiB"
+near(g["mem_free_kb"], mi["MemFree"], "free")
+near(g["mem_available_kb"], mi["MemAvailable"], "available")
+near(g["page_cache_kb"], mi["Cached"], "page cache")
+near(g["anon_kb"], mi["AnonPages"], "anon")
+near(g["buffers_kb"], mi["Buffers"], "buffers")
+assert g["nr_cpus"] == 2 and len(g["rq_len"]) == 2, g
+assert g["nr_tasks"] > 10 and g["updates"] > 0, g
+base = int(g["kaslr_base"], 16)
+assert base >= 0xffffffff80000000 and base % 0x200000 == 0, g["kaslr_base"]
+assert [c["cpu"] for c in spy["cpus"]] == [0, 1], spy["cpus"]
+for c in spy["cpus"]:
+    assert "error" not in c, c
+PY
+# The KASLR base against guest OS awareness's own finding (System.map + banner).
+slide=$(qmp query-guest-os | python3 -c 'import json,sys; print(json.load(sys.stdin).get("kaslr_slide", ""))')
+[ -n "$slide" ] || fail "guest OS awareness found no KASLR slide to compare with"
+python3 - "$tmp/spy1.json" "$slide" <<'PY' || fail "symspy's KASLR base disagrees with guest OS awareness"
+import json, sys
+g = json.load(open(sys.argv[1]))["global"]
+assert int(g["kaslr_base"], 16) - 0xffffffff81000000 == int(sys.argv[2], 0), (g["kaslr_base"], sys.argv[2])
+PY
+
+# A busy loop under a name of our own: it shows as some vCPU's current task.
+probe=spin$$
+cat >&3 <<GUEST
+printf '#!/bin/sh\\nwhile :; do :; done\\n' >/tmp/$probe; chmod +x /tmp/$probe; /tmp/$probe &
+echo SPIN=\$!
+GUEST
+guest_wait_for g 'SPIN=' 30 || fail "the guest never started the loop"
+spin=$(tr -d '\r' <"$tmp/g.out" | sed -n 's/^SPIN=\([0-9]*\)$/\1/p' | tail -1)
+seen=
+for ((i = 0; i < 30; i++)); do
+	ctl symspy --json >"$tmp/spy2.json" || fail "symspy: $(cat "$tmp/spy2.json")"
+	if python3 - "$tmp/spy2.json" "$spin" "$probe" <<'PY'; then seen=1; break; fi
+import json, sys
+cpus = json.load(open(sys.argv[1]))["cpus"]
+sys.exit(0 if any(c.get("tgid") == int(sys.argv[2]) and c.get("comm") == sys.argv[3] for c in cpus) else 1)
+PY
+	sleep 0.5
+done
+[ -n "$seen" ] || fail "no vCPU's SymSpy page ever showed the loop (pid $spin): $(cat "$tmp/spy2.json")"
+ctl symspy | grep -q "^[01] .* $probe " || fail "symspy table lacks the loop: $(ctl symspy)"
+sw1=$(python3 -c 'import json,sys; print(sum(c["switches"] for c in json.load(open(sys.argv[1]))["cpus"]))' "$tmp/spy2.json")
+echo "kill $spin; echo KILLED" >&3
+guest_wait_for g KILLED 30 || fail "the guest never killed the loop"
+gone=
+for ((i = 0; i < 30; i++)); do
+	sleep 0.5
+	ctl symspy --json >"$tmp/spy3.json" || fail "symspy: $(cat "$tmp/spy3.json")"
+	if python3 - "$tmp/spy3.json" "$spin" <<'PY'; then gone=1; break; fi
+import json, sys
+cpus = json.load(open(sys.argv[1]))["cpus"]
+sys.exit(1 if any(c.get("tgid") == int(sys.argv[2]) for c in cpus) else 0)
+PY
+done
+[ -n "$gone" ] || fail "a vCPU still shows the killed loop $spin"
+sw2=$(python3 -c 'import json,sys; print(sum(c["switches"] for c in json.load(open(sys.argv[1]))["cpus"]))' "$tmp/spy3.json")
+[ "$sw2" -gt "$sw1" ] || fail "context switch counts did not move ($sw1, $sw2)"
+[ "$(ctl status)" = running ] || fail "the guest is not running after the reads"
+
+# Without the module (rmmod): symspy says so in one line; the guest carries on.
+echo 'rmmod symbiotic && echo UNLOADED' >&3
+guest_wait_for g UNLOADED 30 || fail "rmmod symbiotic failed: $(tail -3 "$tmp/g.out")"
+ctl symspy 2>"$tmp/e1" && fail "symspy answered after the module was unloaded"
+[ "$(wc -l <"$tmp/e1")" = 1 ] || fail "symspy without pages: $(cat "$tmp/e1")"
+echo 'insmod /lib/modules/$(uname -r)/extra/symbiotic.ko && echo RELOADED' >&3
+guest_wait_for g RELOADED 30 || fail "the module did not load again"
+sleep 1
+ctl symspy --json >"$tmp/spy4.json" || fail "symspy after reloading: $(cat "$tmp/spy4.json")"
+echo 'poweroff -f' >&3
+guest_finish g 60
+echo "ok: symspy agrees with the guest; the current task follows a loop"
