@@ -9,14 +9,25 @@
  * page (its current task) on every context switch, from the sched_switch
  * tracepoint.  Each page carries a seqcount so the VMM can tell a torn copy.
  *
+ * SymCall: each CPU registers an entry point, a stack of its own, its GS
+ * base and a call area through MSRs.  The VMM enters symcall_entry() on a
+ * stopped vCPU with interrupts off; the handler answers in the call area,
+ * rings the doorbell port and spins until the VMM restores the vCPU.  It
+ * may have interrupted anything (user mode, an interrupt handler, code
+ * holding locks), so it takes no lock and sleeps on nothing: the process
+ * list is an RCU walk, and a CPU on which RCU is not watching (idle) answers
+ * EBUSY so that the VMM tries again later.
+ *
  * On a machine that is not symbiont (no signature in the hypervisor CPUID
- * leaves, or no SymSpy feature bit) the module loads, says so once and does
- * nothing.  CPUs that come online after the module loaded have no page.
+ * leaves, or neither feature bit) the module loads, says so once and does
+ * nothing.  CPUs that come online after the module loaded take no part.
  */
 #define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
 
 #include <linux/kallsyms.h>
+#include <linux/cred.h>
 #include <linux/mm.h>
+#include <linux/rcupdate.h>
 #include <linux/module.h>
 #include <linux/percpu.h>
 #include <linux/sched.h>
@@ -30,10 +41,13 @@
 #include <linux/vmstat.h>
 #include <linux/workqueue.h>
 #include <asm/cpufeature.h>
+#include <asm/io.h>
 #include <asm/msr.h>
 #include <asm/page.h>
+#include <asm/segment.h>
 
 #include "symbiont/abi/cpuid.h"
+#include "symbiont/abi/symcall.h"
 #include "symbiont/abi/symspy.h"
 
 #define UPDATE_MS 100
@@ -47,6 +61,11 @@ static DEFINE_PER_CPU(struct sym_symspy_cpu *, cpu_page);
 static struct tracepoint *tp_switch;
 static struct delayed_work update_work;
 static unsigned long kaslr_base;
+
+#define CALL_STACK_ORDER 2 /* 16 KiB */
+static DEFINE_PER_CPU(struct sym_symcall_area *, call_area);
+static DEFINE_PER_CPU(void *, call_stack);
+static bool calls_on;
 
 static bool symbiont_has(u32 feature)
 {
@@ -200,6 +219,149 @@ static void cpu_unregister(void *unused)
 	msr_set_page(SYM_MSR_SYMSPY_CPU, NULL);
 }
 
+static int wrmsr64_safe(u32 msr, u64 v)
+{
+	return wrmsr_safe(msr, (u32)v, (u32)(v >> 32));
+}
+
+static u64 call_processes(struct sym_symcall_area *a, u32 *status)
+{
+	struct sym_symcall_proc *out = (struct sym_symcall_proc *)a->data;
+	size_t max = SYM_SYMCALL_DATA_MAX / sizeof(*out), n = 0;
+	struct task_struct *p;
+
+	/* An idle CPU is in an RCU extended quiescent state: another CPU could
+	 * free a task under this walk.  Let the VMM come back. */
+	if (!rcu_is_watching() && num_online_cpus() > 1) {
+		*status = SYM_SYMCALL_EBUSY;
+		return 0;
+	}
+	rcu_read_lock();
+	for_each_process(p)
+	{
+		struct sym_symcall_proc *r;
+
+		if (n == max) {
+			*status = SYM_SYMCALL_TRUNC;
+			break;
+		}
+		r = &out[n++];
+		r->pid = p->tgid;
+		r->ppid = rcu_dereference(p->real_parent)->tgid;
+		r->uid = from_kuid(&init_user_ns, task_uid(p));
+		r->state = READ_ONCE(p->__state);
+		r->flags = (p->flags & PF_KTHREAD) ? SYM_PROC_KTHREAD : 0;
+		memcpy(r->comm, p->comm, sizeof(r->comm));
+		r->comm[sizeof(r->comm) - 1] = '\0';
+		r->pad = 0;
+	}
+	rcu_read_unlock();
+	a->data_len = n * sizeof(*out);
+	return n;
+}
+
+/*
+ * Entered by the VMM, not called: CPL 0, interrupts off, this CPU's GS
+ * base, on the CPU's SymCall stack.  Never returns; the VMM puts the
+ * interrupted state back after the doorbell.
+ */
+static void __noreturn symcall_entry(void)
+{
+	struct sym_symcall_area *a = this_cpu_read(call_area);
+	u32 status = SYM_SYMCALL_OK;
+	u64 ret = 0;
+
+	a->data_len = 0;
+	switch (READ_ONCE(a->call)) {
+	case SYM_SYMCALL_NULL: ret = READ_ONCE(a->args[0]) + 1; break;
+	case SYM_SYMCALL_PROCESSES: ret = call_processes(a, &status); break;
+	case SYM_SYMCALL_SPIN: /* the VMM's cut-off, tested */
+		for (;;)
+			cpu_relax();
+	default: status = SYM_SYMCALL_ENOSYS;
+	}
+	a->ret = ret;
+	a->status = status;
+	outl(READ_ONCE(a->id), SYM_PORT_DOORBELL);
+	for (;;)
+		cpu_relax();
+}
+
+static void cpu_call_register(void *failed)
+{
+	struct sym_symcall_area *a = this_cpu_read(call_area);
+	unsigned long sp = (unsigned long)this_cpu_read(call_stack) + (PAGE_SIZE << CALL_STACK_ORDER) - 8;
+	u64 gs;
+
+	rdmsrl(MSR_GS_BASE, gs);
+	if (wrmsr64_safe(SYM_MSR_SYMCALL_RIP, (unsigned long)symcall_entry) || wrmsr64_safe(SYM_MSR_SYMCALL_RSP, sp) ||
+	    wrmsr64_safe(SYM_MSR_SYMCALL_CS, __KERNEL_CS) || wrmsr64_safe(SYM_MSR_SYMCALL_GS, gs) ||
+	    wrmsr64_safe(SYM_MSR_SYMCALL_AREA, __pa(a) | SYM_SYMCALL_ENABLE))
+		atomic_inc(failed);
+}
+
+static void cpu_call_unregister(void *unused)
+{
+	wrmsr64_safe(SYM_MSR_SYMCALL_AREA, 0);
+}
+
+static void free_call_pages(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+	{
+		if (per_cpu(call_area, cpu))
+			free_pages((unsigned long)per_cpu(call_area, cpu), get_order(SYM_SYMCALL_AREA_SIZE));
+		if (per_cpu(call_stack, cpu))
+			free_pages((unsigned long)per_cpu(call_stack, cpu), CALL_STACK_ORDER);
+		per_cpu(call_area, cpu) = NULL;
+		per_cpu(call_stack, cpu) = NULL;
+	}
+}
+
+static void symcall_init(void)
+{
+	atomic_t failed = ATOMIC_INIT(0);
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+	{
+		struct sym_symcall_area *a =
+		        (void *)__get_free_pages(GFP_KERNEL | __GFP_ZERO, get_order(SYM_SYMCALL_AREA_SIZE));
+		void *stack = (void *)__get_free_pages(GFP_KERNEL, CALL_STACK_ORDER);
+
+		per_cpu(call_area, cpu) = a;
+		per_cpu(call_stack, cpu) = stack;
+		if (!a || !stack) {
+			free_call_pages();
+			pr_warn("no memory for SymCall areas\n");
+			return;
+		}
+		a->magic = SYM_SYMCALL_MAGIC;
+		a->layout = SYM_SYMCALL_LAYOUT;
+	}
+	cpus_read_lock();
+	on_each_cpu(cpu_call_register, &failed, 1);
+	cpus_read_unlock();
+	if (atomic_read(&failed)) {
+		pr_warn("symbiont refused the SymCall registration\n");
+		on_each_cpu(cpu_call_unregister, NULL, 1);
+		free_call_pages();
+		return;
+	}
+	calls_on = true;
+	pr_info("SymCall entry registered\n");
+}
+
+static void symcall_exit(void)
+{
+	if (!calls_on)
+		return;
+	on_each_cpu(cpu_call_unregister, NULL, 1);
+	free_call_pages();
+}
+
 static void free_pages_all(void)
 {
 	int cpu;
@@ -213,15 +375,11 @@ static void free_pages_all(void)
 	global = NULL;
 }
 
-static int __init symbiotic_init(void)
+static int symspy_init(void)
 {
 	atomic_t failed = ATOMIC_INIT(0);
 	int cpu;
 
-	if (!symbiont_has(SYM_FEAT_SYMSPY)) {
-		pr_info("not running on symbiont with SymSpy: idle\n");
-		return 0;
-	}
 	global = (void *)get_zeroed_page(GFP_KERNEL);
 	if (!global)
 		return -ENOMEM;
@@ -269,7 +427,20 @@ static int __init symbiotic_init(void)
 	return 0;
 }
 
-static void __exit symbiotic_exit(void)
+static int __init symbiotic_init(void)
+{
+	bool spy = symbiont_has(SYM_FEAT_SYMSPY), call = symbiont_has(SYM_FEAT_SYMCALL);
+
+	if (!spy && !call) {
+		pr_info("not running on symbiont with SymSpy or SymCall: idle\n");
+		return 0;
+	}
+	if (call)
+		symcall_init();
+	return spy ? symspy_init() : 0;
+}
+
+static void symspy_exit(void)
 {
 	if (!global)
 		return;
@@ -283,7 +454,13 @@ static void __exit symbiotic_exit(void)
 	free_pages_all();
 }
 
+static void __exit symbiotic_exit(void)
+{
+	symcall_exit();
+	symspy_exit();
+}
+
 module_init(symbiotic_init);
 module_exit(symbiotic_exit);
-MODULE_DESCRIPTION("Guest side of symbiont's symbiotic interfaces (SymSpy)");
+MODULE_DESCRIPTION("Guest side of symbiont's symbiotic interfaces (SymSpy, SymCall)");
 MODULE_LICENSE("GPL");
