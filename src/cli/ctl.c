@@ -283,6 +283,8 @@ static const struct verb verbs[] = {
 	  print_read },
 	{ "symspy", "", "what the guest's symbiotic module shares (SymSpy pages, no exit)", "query-symspy", 0, NULL,
 	  ctl_print_symspy },
+	{ "symcall", "CALL", "call into the guest kernel: null (round trip) or processes", "symcall", 1,
+	  ctl_build_symcall, ctl_print_symcall },
 };
 
 void usage_ctl(void)

@@ -1,6 +1,8 @@
-/* ctl output of the symbiotic interfaces: `symspy` (what the guest's
- * symbiotic module shares, read by the VMM without any exit). */
+/* ctl verbs of the symbiotic interfaces: `symspy` (what the guest's
+ * symbiotic module shares, read by the VMM without any exit) and `symcall
+ * CALL` (an upcall into the guest kernel). */
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdio.h>
 
 #include <json-c/json.h>
@@ -52,5 +54,31 @@ void ctl_print_symspy(struct json_object *ret)
 		else
 			printf("%-4s %7s %7s %-16s %s\n", str(c, "cpu"), str(c, "pid"), str(c, "tgid"), str(c, "comm"),
 			       str(c, "switches"));
+	}
+}
+
+struct json_object *ctl_build_symcall(char **argv, char *err, size_t errlen)
+{
+	struct json_object *o = json_object_new_object();
+	(void)err, (void)errlen;
+	json_object_object_add(o, "call", json_object_new_string(argv[0]));
+	return o;
+}
+
+void ctl_print_symcall(struct json_object *ret)
+{
+	struct json_object *procs;
+
+	if (!json_object_object_get_ex(ret, "processes", &procs)) {
+		printf("ret %s, round trip %.1f us on vCPU %s\n", str(ret, "ret"),
+		       (double)num(ret, "round_trip_ns") / 1e3, str(ret, "cpu"));
+		return;
+	}
+	printf("%7s %7s %6s %-16s\n", "PID", "PPID", "UID", "COMM");
+	for (size_t i = 0; i < json_object_array_length(procs); i++) {
+		struct json_object *p = json_object_array_get_idx(procs, i), *kt;
+		bool kernel = json_object_object_get_ex(p, "kernel_thread", &kt) && json_object_get_boolean(kt);
+		printf("%7s %7s %6s %s%s%s\n", str(p, "pid"), str(p, "ppid"), str(p, "uid"), kernel ? "[" : "",
+		       str(p, "comm"), kernel ? "]" : "");
 	}
 }
