@@ -1,11 +1,13 @@
-/* libFuzzer target: SymSpy pages, which a hostile guest writes as it likes.
- * The input is a page of guest RAM (padded with zeros) and a byte choosing
- * where the VMM believes the page is; the copy under the seqcount, then the
- * global and the CPU parsers, must refuse garbage with one line and never
- * read outside the page or the RAM (ASan checks that). */
+/* libFuzzer target: SymSpy pages and SymCall answers, which a hostile guest
+ * writes as it likes.  The input is a page of guest RAM (padded with zeros)
+ * and a byte choosing where the VMM believes the page is; the copy under the
+ * seqcount, then the global and the CPU parsers, must refuse garbage with
+ * one line and never read outside the page or the RAM (ASan checks that).
+ * The same bytes are also a SymCall area header followed by process data. */
 #include <stdint.h>
 #include <string.h>
 
+#include "services/symbiotic/symcall.h"
 #include "services/symbiotic/symspy.h"
 #include "symbiont/memory.h"
 
@@ -39,5 +41,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	/* the parsers straight on the input, any length */
 	(void)symspy_parse_global(data, size, &g, err, sizeof(err));
 	(void)symspy_parse_cpu(data, size, &c, err, sizeof(err));
+
+	static struct symcall_proc procs[64];
+	struct sym_symcall_area hdr;
+	uint32_t status, len;
+	uint64_t ret;
+	if (size >= sizeof(hdr)) {
+		memcpy(&hdr, data, sizeof(hdr));
+		if (symcall_check_result(&hdr, hdr.id, size - sizeof(hdr), &status, &ret, &len, err, sizeof(err)) == 0)
+			(void)symcall_parse_procs(data + sizeof(hdr), len, ret, procs, 64, err, sizeof(err));
+	}
 	return 0;
 }

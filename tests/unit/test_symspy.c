@@ -1,7 +1,8 @@
 /* SymSpy page parsing (src/services/symbiotic/symspy.c): a page as the
  * guest module writes it parses to the same figures; each field a hostile
  * guest can break is refused in one line; the seqcount copy gives only
- * consistent snapshots while a writer thread rewrites the page. */
+ * consistent snapshots while a writer thread rewrites the page.  SymCall
+ * results (symcall.c): the call area's header and the process records. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "services/symbiotic/symcall.h"
 #include "services/symbiotic/symspy.h"
 #include "symbiont/memory.h"
 
@@ -259,6 +261,70 @@ static void test_snapshot_consistent(void **state)
 	assert_true(ok > 0);
 }
 
+static void test_symcall_result(void **state)
+{
+	struct sym_symcall_area h = { .magic = SYM_SYMCALL_MAGIC, .layout = SYM_SYMCALL_LAYOUT, .id = 5 };
+	uint32_t status, len;
+	uint64_t ret;
+	char err[256];
+	(void)state;
+
+	h.status = SYM_SYMCALL_OK;
+	h.ret = 3;
+	h.data_len = 120;
+	assert_int_equal(symcall_check_result(&h, 5, 4096, &status, &ret, &len, err, sizeof(err)), 0);
+	assert_int_equal(status, SYM_SYMCALL_OK);
+	assert_int_equal(ret, 3);
+	assert_int_equal(len, 120);
+	/* another call's answer, no answer, a length past the buffer or the area, not the area */
+	assert_int_equal(symcall_check_result(&h, 6, 4096, &status, &ret, &len, err, sizeof(err)), -1);
+	h.status = SYM_SYMCALL_PENDING;
+	assert_int_equal(symcall_check_result(&h, 5, 4096, &status, &ret, &len, err, sizeof(err)), -1);
+	h.status = SYM_SYMCALL_OK;
+	h.data_len = 4097;
+	assert_int_equal(symcall_check_result(&h, 5, 4096, &status, &ret, &len, err, sizeof(err)), -1);
+	h.data_len = SYM_SYMCALL_AREA_SIZE;
+	assert_int_equal(symcall_check_result(&h, 5, 1 << 20, &status, &ret, &len, err, sizeof(err)), -1);
+	h.data_len = 0;
+	h.magic = 0;
+	assert_int_equal(symcall_check_result(&h, 5, 4096, &status, &ret, &len, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "magic"));
+}
+
+static void test_symcall_procs(void **state)
+{
+	struct sym_symcall_proc recs[3] = {
+		{ .pid = 1, .ppid = 0, .uid = 0, .comm = "init" },
+		{ .pid = 2, .ppid = 0, .flags = SYM_PROC_KTHREAD, .comm = "kthreadd" },
+		{ .pid = 140, .ppid = 1, .uid = 1000, .state = 1, .comm = "sh" },
+	};
+	struct symcall_proc out[3];
+	char err[256];
+	(void)state;
+
+	assert_int_equal(symcall_parse_procs(recs, sizeof(recs), 3, out, 3, err, sizeof(err)), 3);
+	assert_string_equal(out[0].comm, "init");
+	assert_false(out[0].kthread);
+	assert_true(out[1].kthread);
+	assert_int_equal(out[2].pid, 140);
+	assert_int_equal(out[2].ppid, 1);
+	assert_int_equal(out[2].uid, 1000);
+	assert_int_equal(out[2].state, 1);
+	/* counts that disagree, partial records, too many for the caller */
+	assert_int_equal(symcall_parse_procs(recs, sizeof(recs), 2, out, 3, err, sizeof(err)), -1);
+	assert_int_equal(symcall_parse_procs(recs, sizeof(recs) - 1, 3, out, 3, err, sizeof(err)), -1);
+	assert_int_equal(symcall_parse_procs(recs, sizeof(recs), 3, out, 2, err, sizeof(err)), -1);
+	/* hostile records */
+	recs[1].pid = -5;
+	assert_int_equal(symcall_parse_procs(recs, sizeof(recs), 3, out, 3, err, sizeof(err)), -1);
+	recs[1].pid = 2;
+	memset(recs[2].comm, 'a', sizeof(recs[2].comm));
+	assert_int_equal(symcall_parse_procs(recs, sizeof(recs), 3, out, 3, err, sizeof(err)), -1);
+	strcpy(recs[2].comm, "s\x01h");
+	assert_int_equal(symcall_parse_procs(recs, sizeof(recs), 3, out, 3, err, sizeof(err)), -1);
+	assert_int_equal(symcall_parse_procs(recs, 0, 0, out, 3, err, sizeof(err)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -267,6 +333,8 @@ int main(void)
 		cmocka_unit_test(test_cpu),
 		cmocka_unit_test(test_snapshot_bounds),
 		cmocka_unit_test(test_snapshot_consistent),
+		cmocka_unit_test(test_symcall_result),
+		cmocka_unit_test(test_symcall_procs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
