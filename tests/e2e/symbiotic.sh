@@ -21,9 +21,9 @@ guest_start g "$SYM" run --engine emu --name "$name" --cpus 2 ||
 cat >&3 <<'GUEST'
 grep -q '^symbiotic ' /proc/modules && echo MODULE-LOADED
 echo RELEASE $(uname -r)
-cat /proc/meminfo | sed 's/^/MEMINFO /'; echo MEMINFO-END
+cat /proc/meminfo | sed 's/^/MEMINFO /'; echo MEMINFO-END-$((1+1))
 GUEST
-guest_wait_for g MEMINFO-END 60 || fail "the guest never printed its meminfo"
+guest_wait_for g MEMINFO-END-2 180 || fail "the guest never printed its meminfo"
 # SymSpy's page is rewritten every 100 ms: read it right after the guest's
 # own figures, while the shell waits for input and nothing else runs.
 ctl symspy --json >"$tmp/spy1.json" || fail "symspy: $(cat "$tmp/spy1.json")"
@@ -73,10 +73,10 @@ cat >&3 <<GUEST
 printf '#!/bin/sh\\nwhile :; do :; done\\n' >/tmp/$probe; chmod +x /tmp/$probe; /tmp/$probe &
 echo SPIN=\$!
 GUEST
-guest_wait_for g 'SPIN=' 30 || fail "the guest never started the loop"
+guest_wait_for g 'SPIN=[0-9]' 180 || fail "the guest never started the loop"
 spin=$(tr -d '\r' <"$tmp/g.out" | sed -n 's/^SPIN=\([0-9]*\)$/\1/p' | tail -1)
 seen=
-for ((i = 0; i < 30; i++)); do
+for ((i = 0; i < 120; i++)); do
 	ctl symspy --json >"$tmp/spy2.json" || fail "symspy: $(cat "$tmp/spy2.json")"
 	if python3 - "$tmp/spy2.json" "$spin" "$probe" <<'PY'; then seen=1; break; fi
 import json, sys
@@ -88,10 +88,10 @@ done
 [ -n "$seen" ] || fail "no vCPU's SymSpy page ever showed the loop (pid $spin): $(cat "$tmp/spy2.json")"
 ctl symspy | grep -q "^[01] .* $probe " || fail "symspy table lacks the loop: $(ctl symspy)"
 sw1=$(python3 -c 'import json,sys; print(sum(c["switches"] for c in json.load(open(sys.argv[1]))["cpus"]))' "$tmp/spy2.json")
-echo "kill $spin; echo KILLED" >&3
-guest_wait_for g KILLED 30 || fail "the guest never killed the loop"
+echo "kill $spin; echo KILLED-\$((1+1))" >&3
+guest_wait_for g KILLED-2 180 || fail "the guest never killed the loop"
 gone=
-for ((i = 0; i < 30; i++)); do
+for ((i = 0; i < 120; i++)); do
 	sleep 0.5
 	ctl symspy --json >"$tmp/spy3.json" || fail "symspy: $(cat "$tmp/spy3.json")"
 	if python3 - "$tmp/spy3.json" "$spin" <<'PY'; then gone=1; break; fi
@@ -120,11 +120,10 @@ sleeper=nap$$
 cat >&3 <<GUEST
 /tmp/$probe &
 mkfifo /tmp/$sleeper.fifo; printf '#!/bin/sh\\nread x\\n' >/tmp/$sleeper; chmod +x /tmp/$sleeper
-/tmp/$sleeper <>/tmp/$sleeper.fifo &
-echo NAP=\$!
-for d in /proc/[0-9]*; do read -r c <\$d/comm && echo "P \${d#/proc/} \$c"; done; echo P-END
+/tmp/$sleeper <>/tmp/$sleeper.fifo & nap=\$!
+sleep 2; echo NAP=\$nap; for d in /proc/[0-9]*; do read -r c <\$d/comm && echo "P \${d#/proc/} \$c"; done; echo P-END-\$((1+1))
 GUEST
-guest_wait_for g P-END 60 || fail "the guest never listed its processes"
+guest_wait_for g P-END-2 180 || fail "the guest never listed its processes"
 ctl symcall processes --json >"$tmp/procs.json" || fail "symcall processes: $(cat "$tmp/procs.json")"
 out=$(tr -d '\r' <"$tmp/g.out")
 nap=$(sed -n 's/^NAP=\([0-9]*\)$/\1/p' <<<"$out" | tail -1)
@@ -153,8 +152,8 @@ assert all(guest.get(pid, "").startswith("kworker") or vmm.get(pid, {}).get("ker
 assert len(guest) > 20
 PY
 ctl symcall processes | grep -q "^ *$nap .* $sleeper\$" || fail "symcall table lacks the probe: $(ctl symcall processes | tail -3)"
-echo "kill %1 %2; echo KILLED2" >&3
-guest_wait_for g KILLED2 30 || fail "the guest never stopped the loop"
+echo "kill %1 %2; echo KILLED-\$((1+2))" >&3
+guest_wait_for g KILLED-3 180 || fail "the guest never stopped the loop"
 
 # While the guest counts in a shell loop, calls interrupt it (user mode,
 # kernel, idle, whatever each vCPU was doing): the count comes out right.
@@ -175,21 +174,21 @@ PY
 ctl symcall spin 2>"$tmp/e2" && fail "a spinning handler was reported as returning"
 grep -q "did not return within" "$tmp/e2" || fail "spin: $(cat "$tmp/e2")"
 echo 'echo ALIVE-$((6*7))' >&3
-guest_wait_for g ALIVE-42 60 || fail "the guest did not carry on after a cut-off call"
+guest_wait_for g ALIVE-42 180 || fail "the guest did not carry on after a cut-off call"
 ctl symcall null >/dev/null || fail "symcall null after a cut-off call failed"
 
 # Without the module (rmmod): symspy says so in one line; the guest carries on.
-echo 'rmmod symbiotic && echo UNLOADED' >&3
-guest_wait_for g UNLOADED 30 || fail "rmmod symbiotic failed: $(tail -3 "$tmp/g.out")"
+echo 'rmmod symbiotic && echo UNLOADED-$((1+1))' >&3
+guest_wait_for g UNLOADED-2 180 || fail "rmmod symbiotic failed: $(tail -3 "$tmp/g.out")"
 ctl symspy 2>"$tmp/e1" && fail "symspy answered after the module was unloaded"
 [ "$(wc -l <"$tmp/e1")" = 1 ] || fail "symspy without pages: $(cat "$tmp/e1")"
 ctl symcall null 2>"$tmp/e3" && fail "symcall answered after the module was unloaded"
 [ "$(wc -l <"$tmp/e3")" = 1 ] || fail "symcall without a module: $(cat "$tmp/e3")"
-echo 'insmod /lib/modules/$(uname -r)/extra/symbiotic.ko && echo RELOADED' >&3
-guest_wait_for g RELOADED 30 || fail "the module did not load again"
+echo 'insmod /lib/modules/$(uname -r)/extra/symbiotic.ko && echo RELOADED-$((1+1))' >&3
+guest_wait_for g RELOADED-2 180 || fail "the module did not load again"
 sleep 1
 ctl symspy --json >"$tmp/spy4.json" || fail "symspy after reloading: $(cat "$tmp/spy4.json")"
 ctl symcall null >/dev/null || fail "symcall after reloading failed"
 echo 'poweroff -f' >&3
-guest_finish g 60
+guest_finish g 120
 echo "ok: symspy agrees with the guest; symcall null, processes and cut-off work"
