@@ -5,7 +5,8 @@
  * SymSpy: one global page and one page per CPU, their physical addresses
  * written to symbiont's MSRs, which the VMM reads without any exit.  The
  * global page (kernel release, KASLR base, memory totals, load average,
- * run-queue lengths) is rewritten every UPDATE_MS by a delayed work; a CPU's
+ * run-queue lengths) is rewritten every UPDATE_MS by a deferrable work (an
+ * idle guest is not woken for it); a CPU's
  * page (its current task) on every context switch, from the sched_switch
  * tracepoint.  Each page carries a seqcount so the VMM can tell a torn copy.
  *
@@ -421,7 +422,7 @@ static int symspy_init(void)
 		free_pages_all();
 		return 0;
 	}
-	INIT_DELAYED_WORK(&update_work, update_fn);
+	INIT_DEFERRABLE_WORK(&update_work, update_fn);
 	schedule_delayed_work(&update_work, msecs_to_jiffies(UPDATE_MS));
 	pr_info("SymSpy pages shared\n");
 	return 0;
