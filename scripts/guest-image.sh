@@ -6,7 +6,8 @@
 #   System.map                      from linux-image-<ver>-cloud-amd64-dbg (the image
 #                                   package ships a stub); only the map is kept
 #   initramfs.cpio.gz               busybox-static, guest/initramfs/ (the /init and
-#                                   friends) and the virtio modules, uncompressed
+#                                   friends), the virtio modules, uncompressed, and
+#                                   guest/kmod's symbiotic.ko built against headers/
 #   headers/                        linux-headers-<ver>-cloud-amd64, its -common and
 #                                   linux-kbuild packages with their symlinks made
 #                                   relative, so  make -C OUT/headers/build M=$PWD modules
@@ -19,6 +20,8 @@ set -eEuo pipefail
 OUT=${1:?usage: guest-image.sh OUTDIR}
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 OVERLAY=$ROOT/guest/initramfs
+KMOD=$ROOT/guest/kmod
+ABI=$ROOT/include/symbiont/abi
 META=linux-image-cloud-amd64
 # Drivers for the devices symbiont and QEMU offer; dependencies come from modules.dep.
 MODULES="virtio virtio_ring virtio_pci virtio_mmio virtio_blk virtio_net virtio_console
@@ -27,7 +30,7 @@ OUTPUTS="vmlinuz System.map VERSION initramfs.cpio.gz headers/build/Makefile"
 
 die() { echo "guest-image: $*" >&2; exit 1; }
 trap 'die "failed at line $LINENO: $BASH_COMMAND"' ERR
-for t in apt-cache apt-get dpkg-deb tar depmod cpio gzip flock md5sum; do
+for t in apt-cache apt-get dpkg-deb tar depmod cpio gzip flock md5sum make gcc; do
 	command -v "$t" >/dev/null || die "needs $t (run scripts/deps.sh)"
 done
 
@@ -43,9 +46,11 @@ complete() {
 stamp_line() { sed -n "s/^$1 //p" "$OUT/.stamp" 2>/dev/null || true; }
 
 # Fast key: what this script reads that can change without asking apt: itself,
-# the overlay and the apt lists (an apt-get update may bring a newer kernel).
+# the overlay, the guest module and the ABI headers it includes, and the apt
+# lists (an apt-get update may bring a newer kernel).
 inputs=$( (cat "$0"; cd "$OVERLAY" && find . -print0 | LC_ALL=C sort -z |
-	xargs -0 stat -c '%n %a' && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 cat) | md5sum)
+	xargs -0 stat -c '%n %a' && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 cat
+	cat "$KMOD/Kbuild" "$KMOD"/*.c "$ABI"/*.h) | md5sum)
 lists=$(stat -c '%n %s %Y' /var/lib/apt/lists/*_Packages* 2>/dev/null | md5sum)
 fast="$inputs $lists"
 complete && [ "$(stamp_line fast)" = "$fast" ] && exit 0
@@ -204,6 +209,17 @@ done
 for p in $order; do
 	grep "^$p:" "$kmods/modules.dep" | sed -E 's/\.ko\.(xz|zst|gz)/.ko/g'
 done >"$M/modules.dep"
+# symbiont's own module, built from a copy (kbuild writes beside its sources)
+# against the headers just unpacked; loaded last by /init.
+mkdir -p "$STAGE/kmod/include/symbiont" "$M/extra"
+cp "$KMOD/Kbuild" "$KMOD"/*.c "$STAGE/kmod/"
+cp -r "$ABI" "$STAGE/kmod/include/symbiont/"
+make -s -C "$H/build" M="$STAGE/kmod" modules >"$STAGE/kmod.log" 2>&1 ||
+	die "guest/kmod does not build: $(grep -v '^make' "$STAGE/kmod.log" | head -20)"
+grep -i 'warning' "$STAGE/kmod.log" && die "guest/kmod builds with warnings (above)"
+cp "$STAGE/kmod/symbiotic.ko" "$M/extra/symbiotic.ko"
+echo extra/symbiotic.ko >>"$M/symbiont.load"
+echo "extra/symbiotic.ko:" >>"$M/modules.dep"
 
 # Busybox and its applets as symlinks; the overlay (/init and /etc) on top.
 dpkg-deb -x "$(deb busybox-static)" "$STAGE/bb"

@@ -16,6 +16,7 @@
 
 #include "cli/cli.h"
 #include "cli/ctl_sampling.h"
+#include "cli/ctl_symbiotic.h"
 #include "cli/qmp_client.h"
 
 #define REPLY_TIMEOUT_MS 30000
@@ -298,6 +299,10 @@ static const struct verb verbs[] = {
 	  build_snapshot, print_snapshot },
 	{ "read", "ADDR LEN", "guest memory (kernel, or --pid PID's), as a hex dump", "read-memory", 2, build_read,
 	  print_read },
+	{ "symspy", "", "what the guest's symbiotic module shares (SymSpy pages, no exit)", "query-symspy", 0, NULL,
+	  ctl_print_symspy },
+	{ "symcall", "CALL", "call into the guest kernel: null (round trip) or processes", "symcall", 1,
+	  ctl_build_symcall, ctl_print_symcall },
 };
 
 void usage_ctl(void)

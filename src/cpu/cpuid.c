@@ -19,6 +19,7 @@ bool cpuid_hypervisor_leaf(uint32_t leaf, const struct cpuid_hv_info *hv, struct
 	case SYM_CPUID_LEAF_INFO:
 		r->eax = SYM_ABI_VERSION;
 		r->ebx = hv->engine;
+		r->ecx = hv->features;
 		break;
 	case SYM_CPUID_LEAF_TIMING:
 		r->eax = hv->tsc_khz;

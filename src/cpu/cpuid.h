@@ -16,6 +16,7 @@ struct cpuid_hv_info {
 	uint32_t engine;   /* SYM_ENGINE_* */
 	uint32_t tsc_khz;  /* guest TSC frequency */
 	uint32_t apic_khz; /* local APIC timer input frequency */
+	uint32_t features; /* SYM_FEAT_* the engine can carry (leaf 0x40000001 ECX) */
 };
 
 /* Fills r for a leaf in 0x40000000..0x400000ff and returns true; unused

@@ -21,6 +21,10 @@
 #define SYM_ENGINE_EMU      1u
 #define SYM_ENGINE_KVM      2u
 
+/* Leaf 0x40000001 ECX feature bits. */
+#define SYM_FEAT_SYMSPY  (1u << 0) /* SymSpy shared pages (abi/symspy.h) */
+#define SYM_FEAT_SYMCALL (1u << 1) /* SymCall upcalls (abi/symcall.h) */
+
 /* Leaf 0x40000010 (the VMware-style timing leaf, which Linux reads):
  * EAX = TSC frequency in kHz, EBX = local APIC timer (bus) frequency in kHz,
  * so the guest need not calibrate either against the PIT. */

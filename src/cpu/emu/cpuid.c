@@ -41,6 +41,9 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		.engine = SYM_ENGINE_EMU,
 		.tsc_khz = (uint32_t)(EMU_TSC_HZ / 1000),
 		.apic_khz = (uint32_t)(EMU_CRYSTAL_HZ / 1000),
+		/* the symbiotic MSR writes reach services through the event
+		 * hub, and vCPU state can be saved and set while paused */
+		.features = SYM_FEAT_SYMSPY | SYM_FEAT_SYMCALL,
 	};
 	int n = ncpus_of(cpu);
 	struct cpuid_regs cr;

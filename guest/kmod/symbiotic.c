@@ -1,0 +1,467 @@
+// SPDX-License-Identifier: GPL-2.0
+/*
+ * symbiotic: the guest side of symbiont's symbiotic interfaces (docs/abi.md).
+ *
+ * SymSpy: one global page and one page per CPU, their physical addresses
+ * written to symbiont's MSRs, which the VMM reads without any exit.  The
+ * global page (kernel release, KASLR base, memory totals, load average,
+ * run-queue lengths) is rewritten every UPDATE_MS by a deferrable work (an
+ * idle guest is not woken for it); a CPU's
+ * page (its current task) on every context switch, from the sched_switch
+ * tracepoint.  Each page carries a seqcount so the VMM can tell a torn copy.
+ *
+ * SymCall: each CPU registers an entry point, a stack of its own, its GS
+ * base and a call area through MSRs.  The VMM enters symcall_entry() on a
+ * stopped vCPU with interrupts off; the handler answers in the call area,
+ * rings the doorbell port and spins until the VMM restores the vCPU.  It
+ * may have interrupted anything (user mode, an interrupt handler, code
+ * holding locks), so it takes no lock and sleeps on nothing: the process
+ * list is an RCU walk, and a CPU on which RCU is not watching (idle) answers
+ * EBUSY so that the VMM tries again later.
+ *
+ * On a machine that is not symbiont (no signature in the hypervisor CPUID
+ * leaves, or neither feature bit) the module loads, says so once and does
+ * nothing.  CPUs that come online after the module loaded take no part.
+ */
+#define pr_fmt(fmt) KBUILD_MODNAME ": " fmt
+
+#include <linux/kallsyms.h>
+#include <linux/cred.h>
+#include <linux/mm.h>
+#include <linux/rcupdate.h>
+#include <linux/module.h>
+#include <linux/percpu.h>
+#include <linux/sched.h>
+#include <linux/sched/loadavg.h>
+#include <linux/sched/signal.h>
+#include <linux/smp.h>
+#include <linux/string.h>
+#include <linux/timekeeping.h>
+#include <linux/tracepoint.h>
+#include <linux/utsname.h>
+#include <linux/vmstat.h>
+#include <linux/workqueue.h>
+#include <asm/cpufeature.h>
+#include <asm/io.h>
+#include <asm/msr.h>
+#include <asm/page.h>
+#include <asm/segment.h>
+
+#include "symbiont/abi/cpuid.h"
+#include "symbiont/abi/symcall.h"
+#include "symbiont/abi/symspy.h"
+
+#define UPDATE_MS 100
+#define KB(pages) ((u64)(pages) << (PAGE_SHIFT - 10))
+/* Where the kernel is linked (__START_KERNEL): KASLR moves it in 2 MiB steps. */
+#define KERNEL_LINK_BASE 0xffffffff81000000ul
+#define KASLR_ALIGN      0x200000ul
+
+static struct sym_symspy_global *global;
+static DEFINE_PER_CPU(struct sym_symspy_cpu *, cpu_page);
+static struct tracepoint *tp_switch;
+static struct delayed_work update_work;
+static unsigned long kaslr_base;
+
+#define CALL_STACK_ORDER 2 /* 16 KiB */
+static DEFINE_PER_CPU(struct sym_symcall_area *, call_area);
+static DEFINE_PER_CPU(void *, call_stack);
+static bool calls_on;
+
+static bool symbiont_has(u32 feature)
+{
+	u32 eax, ebx, ecx, edx;
+
+	if (!boot_cpu_has(X86_FEATURE_HYPERVISOR))
+		return false;
+	cpuid(SYM_CPUID_LEAF_SIGNATURE, &eax, &ebx, &ecx, &edx);
+	if (ebx != SYM_CPUID_SIG_EBX || ecx != SYM_CPUID_SIG_ECX || edx != SYM_CPUID_SIG_EDX ||
+	    eax < SYM_CPUID_LEAF_INFO)
+		return false;
+	cpuid(SYM_CPUID_LEAF_INFO, &eax, &ebx, &ecx, &edx);
+	return eax >= 1 && (ecx & feature);
+}
+
+/* Seqcount writer side: the VMM copies between two equal even values. */
+static void write_begin(u32 *seq)
+{
+	WRITE_ONCE(*seq, *seq + 1);
+	smp_wmb();
+}
+
+static void write_end(u32 *seq)
+{
+	smp_wmb();
+	WRITE_ONCE(*seq, *seq + 1);
+}
+
+/*
+ * The run-time address of _text, which modules cannot name: the kernel
+ * starts on a 2 MiB boundary at or below any of its functions, and kallsyms
+ * names that boundary _text (or startup_64, its alias).
+ */
+static unsigned long find_kaslr_base(void)
+{
+	char name[KSYM_SYMBOL_LEN];
+	unsigned long a = (unsigned long)&_printk & ~(KASLR_ALIGN - 1);
+	int i;
+
+	for (i = 0; i < 512 && a >= __START_KERNEL_map; i++, a -= KASLR_ALIGN) {
+		sprint_symbol(name, a);
+		if (str_has_prefix(name, "_text+0x0/") || str_has_prefix(name, "startup_64+0x0/"))
+			return a;
+	}
+	return 0;
+}
+
+static void update_global(void)
+{
+	struct sym_symspy_global *g = global;
+	u32 rq[SYM_SYMSPY_MAX_CPUS] = {};
+	struct task_struct *p, *t;
+	u32 running = 0, tasks = 0;
+	struct sysinfo si;
+	unsigned long avail;
+	long cached;
+
+	si_meminfo(&si);
+	avail = si_mem_available();
+	cached = global_node_page_state(NR_FILE_PAGES) - global_node_page_state(NR_SWAPCACHE) - si.bufferram;
+	if (cached < 0)
+		cached = 0;
+
+	rcu_read_lock();
+	for_each_process_thread(p, t)
+	{
+		tasks++;
+		if (task_is_running(t)) {
+			unsigned int cpu = task_cpu(t);
+
+			running++;
+			if (cpu < SYM_SYMSPY_MAX_CPUS)
+				rq[cpu]++;
+		}
+	}
+	rcu_read_unlock();
+
+	write_begin(&g->seq);
+	g->updates++;
+	g->update_ns = ktime_get_ns();
+	g->kaslr_base = kaslr_base;
+	g->mem_total_kb = KB(si.totalram);
+	g->mem_free_kb = KB(si.freeram);
+	g->mem_available_kb = KB(avail);
+	g->page_cache_kb = KB(cached);
+	g->anon_kb = KB(global_node_page_state(NR_ANON_MAPPED));
+	g->buffers_kb = KB(si.bufferram);
+	g->loadavg[0] = avenrun[0] >> (FSHIFT - SYM_SYMSPY_FSHIFT);
+	g->loadavg[1] = avenrun[1] >> (FSHIFT - SYM_SYMSPY_FSHIFT);
+	g->loadavg[2] = avenrun[2] >> (FSHIFT - SYM_SYMSPY_FSHIFT);
+	g->nr_cpus = num_online_cpus();
+	g->nr_running = running;
+	g->nr_tasks = tasks;
+	memcpy(g->rq_len, rq, sizeof(g->rq_len));
+	strscpy_pad(g->release, init_utsname()->release, sizeof(g->release));
+	write_end(&g->seq);
+}
+
+static void update_fn(struct work_struct *work)
+{
+	update_global();
+	schedule_delayed_work(&update_work, msecs_to_jiffies(UPDATE_MS));
+}
+
+/* On the CPU itself, interrupts off (the scheduler, or an IPI). */
+static void set_current_task(struct sym_symspy_cpu *c, struct task_struct *next)
+{
+	write_begin(&c->seq);
+	c->switches++;
+	c->switch_ns = ktime_get_mono_fast_ns();
+	c->pid = next->pid;
+	c->tgid = next->tgid;
+	memcpy(c->comm, next->comm, sizeof(c->comm));
+	c->comm[sizeof(c->comm) - 1] = '\0';
+	write_end(&c->seq);
+}
+
+static void probe_switch(void *data, bool preempt, struct task_struct *prev, struct task_struct *next,
+                         unsigned int prev_state)
+{
+	struct sym_symspy_cpu *c = this_cpu_read(cpu_page);
+
+	if (c)
+		set_current_task(c, next);
+}
+
+static void find_switch_tp(struct tracepoint *tp, void *priv)
+{
+	if (!strcmp(tp->name, "sched_switch"))
+		tp_switch = tp;
+}
+
+static int msr_set_page(u32 msr, void *page)
+{
+	u64 v = page ? (__pa(page) | SYM_SYMSPY_ENABLE) : 0;
+
+	return wrmsr_safe(msr, (u32)v, (u32)(v >> 32));
+}
+
+static void cpu_register(void *failed)
+{
+	struct sym_symspy_cpu *c = this_cpu_read(cpu_page);
+
+	set_current_task(c, current);
+	if (msr_set_page(SYM_MSR_SYMSPY_CPU, c))
+		atomic_inc(failed);
+}
+
+static void cpu_unregister(void *unused)
+{
+	msr_set_page(SYM_MSR_SYMSPY_CPU, NULL);
+}
+
+static int wrmsr64_safe(u32 msr, u64 v)
+{
+	return wrmsr_safe(msr, (u32)v, (u32)(v >> 32));
+}
+
+static u64 call_processes(struct sym_symcall_area *a, u32 *status)
+{
+	struct sym_symcall_proc *out = (struct sym_symcall_proc *)a->data;
+	size_t max = SYM_SYMCALL_DATA_MAX / sizeof(*out), n = 0;
+	struct task_struct *p;
+
+	/* An idle CPU is in an RCU extended quiescent state: another CPU could
+	 * free a task under this walk.  Let the VMM come back. */
+	if (!rcu_is_watching() && num_online_cpus() > 1) {
+		*status = SYM_SYMCALL_EBUSY;
+		return 0;
+	}
+	rcu_read_lock();
+	for_each_process(p)
+	{
+		struct sym_symcall_proc *r;
+
+		if (n == max) {
+			*status = SYM_SYMCALL_TRUNC;
+			break;
+		}
+		r = &out[n++];
+		r->pid = p->tgid;
+		r->ppid = rcu_dereference(p->real_parent)->tgid;
+		r->uid = from_kuid(&init_user_ns, task_uid(p));
+		r->state = READ_ONCE(p->__state);
+		r->flags = (p->flags & PF_KTHREAD) ? SYM_PROC_KTHREAD : 0;
+		memcpy(r->comm, p->comm, sizeof(r->comm));
+		r->comm[sizeof(r->comm) - 1] = '\0';
+		r->pad = 0;
+	}
+	rcu_read_unlock();
+	a->data_len = n * sizeof(*out);
+	return n;
+}
+
+/*
+ * Entered by the VMM, not called: CPL 0, interrupts off, this CPU's GS
+ * base, on the CPU's SymCall stack.  Never returns; the VMM puts the
+ * interrupted state back after the doorbell.
+ */
+static void __noreturn symcall_entry(void)
+{
+	struct sym_symcall_area *a = this_cpu_read(call_area);
+	u32 status = SYM_SYMCALL_OK;
+	u64 ret = 0;
+
+	a->data_len = 0;
+	switch (READ_ONCE(a->call)) {
+	case SYM_SYMCALL_NULL: ret = READ_ONCE(a->args[0]) + 1; break;
+	case SYM_SYMCALL_PROCESSES: ret = call_processes(a, &status); break;
+	case SYM_SYMCALL_SPIN: /* the VMM's cut-off, tested */
+		for (;;)
+			cpu_relax();
+	default: status = SYM_SYMCALL_ENOSYS;
+	}
+	a->ret = ret;
+	a->status = status;
+	outl(READ_ONCE(a->id), SYM_PORT_DOORBELL);
+	for (;;)
+		cpu_relax();
+}
+
+static void cpu_call_register(void *failed)
+{
+	struct sym_symcall_area *a = this_cpu_read(call_area);
+	unsigned long sp = (unsigned long)this_cpu_read(call_stack) + (PAGE_SIZE << CALL_STACK_ORDER) - 8;
+	u64 gs;
+
+	rdmsrl(MSR_GS_BASE, gs);
+	if (wrmsr64_safe(SYM_MSR_SYMCALL_RIP, (unsigned long)symcall_entry) || wrmsr64_safe(SYM_MSR_SYMCALL_RSP, sp) ||
+	    wrmsr64_safe(SYM_MSR_SYMCALL_CS, __KERNEL_CS) || wrmsr64_safe(SYM_MSR_SYMCALL_GS, gs) ||
+	    wrmsr64_safe(SYM_MSR_SYMCALL_AREA, __pa(a) | SYM_SYMCALL_ENABLE))
+		atomic_inc(failed);
+}
+
+static void cpu_call_unregister(void *unused)
+{
+	wrmsr64_safe(SYM_MSR_SYMCALL_AREA, 0);
+}
+
+static void free_call_pages(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+	{
+		if (per_cpu(call_area, cpu))
+			free_pages((unsigned long)per_cpu(call_area, cpu), get_order(SYM_SYMCALL_AREA_SIZE));
+		if (per_cpu(call_stack, cpu))
+			free_pages((unsigned long)per_cpu(call_stack, cpu), CALL_STACK_ORDER);
+		per_cpu(call_area, cpu) = NULL;
+		per_cpu(call_stack, cpu) = NULL;
+	}
+}
+
+static void symcall_init(void)
+{
+	atomic_t failed = ATOMIC_INIT(0);
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+	{
+		struct sym_symcall_area *a =
+		        (void *)__get_free_pages(GFP_KERNEL | __GFP_ZERO, get_order(SYM_SYMCALL_AREA_SIZE));
+		void *stack = (void *)__get_free_pages(GFP_KERNEL, CALL_STACK_ORDER);
+
+		per_cpu(call_area, cpu) = a;
+		per_cpu(call_stack, cpu) = stack;
+		if (!a || !stack) {
+			free_call_pages();
+			pr_warn("no memory for SymCall areas\n");
+			return;
+		}
+		a->magic = SYM_SYMCALL_MAGIC;
+		a->layout = SYM_SYMCALL_LAYOUT;
+	}
+	cpus_read_lock();
+	on_each_cpu(cpu_call_register, &failed, 1);
+	cpus_read_unlock();
+	if (atomic_read(&failed)) {
+		pr_warn("symbiont refused the SymCall registration\n");
+		on_each_cpu(cpu_call_unregister, NULL, 1);
+		free_call_pages();
+		return;
+	}
+	calls_on = true;
+	pr_info("SymCall entry registered\n");
+}
+
+static void symcall_exit(void)
+{
+	if (!calls_on)
+		return;
+	on_each_cpu(cpu_call_unregister, NULL, 1);
+	free_call_pages();
+}
+
+static void free_pages_all(void)
+{
+	int cpu;
+
+	for_each_possible_cpu(cpu)
+	{
+		free_page((unsigned long)per_cpu(cpu_page, cpu));
+		per_cpu(cpu_page, cpu) = NULL;
+	}
+	free_page((unsigned long)global);
+	global = NULL;
+}
+
+static int symspy_init(void)
+{
+	atomic_t failed = ATOMIC_INIT(0);
+	int cpu;
+
+	global = (void *)get_zeroed_page(GFP_KERNEL);
+	if (!global)
+		return -ENOMEM;
+	for_each_possible_cpu(cpu)
+	{
+		struct sym_symspy_cpu *c = (void *)get_zeroed_page(GFP_KERNEL);
+
+		if (!c) {
+			free_pages_all();
+			return -ENOMEM;
+		}
+		c->magic = SYM_SYMSPY_CPU_MAGIC;
+		c->layout = SYM_SYMSPY_LAYOUT;
+		c->cpu = cpu;
+		per_cpu(cpu_page, cpu) = c;
+	}
+	kaslr_base = find_kaslr_base();
+	global->magic = SYM_SYMSPY_GLOBAL_MAGIC;
+	global->layout = SYM_SYMSPY_LAYOUT;
+	global->size = sizeof(*global);
+	update_global();
+
+	for_each_kernel_tracepoint(find_switch_tp, NULL);
+	if (!tp_switch || tracepoint_probe_register(tp_switch, probe_switch, NULL)) {
+		pr_warn("no sched_switch tracepoint: per-CPU tasks are not followed\n");
+		tp_switch = NULL;
+	}
+	cpus_read_lock();
+	on_each_cpu(cpu_register, &failed, 1);
+	cpus_read_unlock();
+	if (atomic_read(&failed) || msr_set_page(SYM_MSR_SYMSPY_GLOBAL, global)) {
+		pr_warn("symbiont refused the SymSpy pages: idle\n");
+		on_each_cpu(cpu_unregister, NULL, 1);
+		if (tp_switch) {
+			tracepoint_probe_unregister(tp_switch, probe_switch, NULL);
+			tracepoint_synchronize_unregister();
+			tp_switch = NULL;
+		}
+		free_pages_all();
+		return 0;
+	}
+	INIT_DEFERRABLE_WORK(&update_work, update_fn);
+	schedule_delayed_work(&update_work, msecs_to_jiffies(UPDATE_MS));
+	pr_info("SymSpy pages shared\n");
+	return 0;
+}
+
+static int __init symbiotic_init(void)
+{
+	bool spy = symbiont_has(SYM_FEAT_SYMSPY), call = symbiont_has(SYM_FEAT_SYMCALL);
+
+	if (!spy && !call) {
+		pr_info("not running on symbiont with SymSpy or SymCall: idle\n");
+		return 0;
+	}
+	if (call)
+		symcall_init();
+	return spy ? symspy_init() : 0;
+}
+
+static void symspy_exit(void)
+{
+	if (!global)
+		return;
+	cancel_delayed_work_sync(&update_work);
+	msr_set_page(SYM_MSR_SYMSPY_GLOBAL, NULL);
+	on_each_cpu(cpu_unregister, NULL, 1);
+	if (tp_switch) {
+		tracepoint_probe_unregister(tp_switch, probe_switch, NULL);
+		tracepoint_synchronize_unregister();
+	}
+	free_pages_all();
+}
+
+static void __exit symbiotic_exit(void)
+{
+	symcall_exit();
+	symspy_exit();
+}
+
+module_init(symbiotic_init);
+module_exit(symbiotic_exit);
+MODULE_DESCRIPTION("Guest side of symbiont's symbiotic interfaces (SymSpy, SymCall)");
+MODULE_LICENSE("GPL");

@@ -1,0 +1,84 @@
+/* ctl verbs of the symbiotic interfaces: `symspy` (what the guest's
+ * symbiotic module shares, read by the VMM without any exit) and `symcall
+ * CALL` (an upcall into the guest kernel). */
+#include <inttypes.h>
+#include <stdbool.h>
+#include <stdio.h>
+
+#include <json-c/json.h>
+
+#include "cli/ctl_symbiotic.h"
+
+static const char *str(struct json_object *o, const char *k)
+{
+	struct json_object *x;
+	return json_object_object_get_ex(o, k, &x) ? json_object_get_string(x) : "";
+}
+
+static int64_t num(struct json_object *o, const char *k)
+{
+	struct json_object *x;
+	return json_object_object_get_ex(o, k, &x) ? json_object_get_int64(x) : -1;
+}
+
+void ctl_print_symspy(struct json_object *ret)
+{
+	struct json_object *g, *cpus, *a;
+
+	if (json_object_object_get_ex(ret, "global", &g)) {
+		printf("kernel       %s (text at %s)\n", str(g, "release"), str(g, "kaslr_base"));
+		printf("memory       total %" PRId64 " KiB, free %" PRId64 ", available %" PRId64
+		       ", page cache %" PRId64 ", anon %" PRId64 ", buffers %" PRId64 "\n",
+		       num(g, "mem_total_kb"), num(g, "mem_free_kb"), num(g, "mem_available_kb"),
+		       num(g, "page_cache_kb"), num(g, "anon_kb"), num(g, "buffers_kb"));
+		printf("load         ");
+		if (json_object_object_get_ex(g, "loadavg", &a))
+			for (size_t i = 0; i < json_object_array_length(a); i++)
+				printf("%.2f ", json_object_get_double(json_object_array_get_idx(a, i)));
+		printf("(%" PRId64 " runnable of %" PRId64 " tasks)\n", num(g, "nr_running"), num(g, "nr_tasks"));
+		printf("run queues  ");
+		if (json_object_object_get_ex(g, "rq_len", &a))
+			for (size_t i = 0; i < json_object_array_length(a); i++)
+				printf(" %zu:%" PRId64, i, json_object_get_int64(json_object_array_get_idx(a, i)));
+		printf("\nupdates      %" PRId64 " (page at %s)\n", num(g, "updates"), str(g, "gpa"));
+	} else {
+		printf("global page: %s\n", str(ret, "global_error"));
+	}
+	if (!json_object_object_get_ex(ret, "cpus", &cpus))
+		return;
+	printf("%-4s %7s %7s %-16s %s\n", "CPU", "PID", "TGID", "COMM", "SWITCHES");
+	for (size_t i = 0; i < json_object_array_length(cpus); i++) {
+		struct json_object *c = json_object_array_get_idx(cpus, i);
+		if (*str(c, "error"))
+			printf("%-4s %s\n", str(c, "cpu"), str(c, "error"));
+		else
+			printf("%-4s %7s %7s %-16s %s\n", str(c, "cpu"), str(c, "pid"), str(c, "tgid"), str(c, "comm"),
+			       str(c, "switches"));
+	}
+}
+
+struct json_object *ctl_build_symcall(char **argv, char *err, size_t errlen)
+{
+	struct json_object *o = json_object_new_object();
+	(void)err, (void)errlen;
+	json_object_object_add(o, "call", json_object_new_string(argv[0]));
+	return o;
+}
+
+void ctl_print_symcall(struct json_object *ret)
+{
+	struct json_object *procs;
+
+	if (!json_object_object_get_ex(ret, "processes", &procs)) {
+		printf("ret %s, round trip %.1f us on vCPU %s\n", str(ret, "ret"),
+		       (double)num(ret, "round_trip_ns") / 1e3, str(ret, "cpu"));
+		return;
+	}
+	printf("%7s %7s %6s %-16s\n", "PID", "PPID", "UID", "COMM");
+	for (size_t i = 0; i < json_object_array_length(procs); i++) {
+		struct json_object *p = json_object_array_get_idx(procs, i), *kt;
+		bool kernel = json_object_object_get_ex(p, "kernel_thread", &kt) && json_object_get_boolean(kt);
+		printf("%7s %7s %6s %s%s%s\n", str(p, "pid"), str(p, "ppid"), str(p, "uid"), kernel ? "[" : "",
+		       str(p, "comm"), kernel ? "]" : "");
+	}
+}

@@ -1,0 +1,604 @@
+/* The symbiotic interfaces, VMM side (docs/abi.md, guest/kmod/).
+ *
+ *   query-symspy    what the guest's symbiotic module shares: the global
+ *                   SymSpy page and each vCPU's page, read without pausing
+ *                   the VM or making the guest exit
+ *   symcall {call, [arg], [cpu], [timeout_ms]}
+ *                   a synchronous upcall into the guest kernel: "null" (the
+ *                   round trip) or "processes" (the process list)
+ *
+ * The guest hands its pages over by writing their guest-physical addresses
+ * to symbiont's SymSpy MSRs.  Those writes reach this service through the
+ * event hub (SYM_EV_MSR_WRITE filtered on each MSR), which keeps the engine
+ * ignorant of the service: a well-formed write is taken (SYM_SKIP, so the
+ * engine does not see an unknown MSR), a malformed one is left to the
+ * engine, which raises #GP as for any MSR it does not have.  Engines whose
+ * vCPU events the hub refuses (kvm, for now) leave SymSpy unavailable, and
+ * the guest module, whose WRMSR then faults, stays idle.
+ *
+ * A SymCall (abi/symcall.h) pauses the VM, saves the chosen vCPU's state,
+ * sets it to the guest's registered entry (CPL 0, interrupts and NMIs
+ * blocked, not halted, nothing pending) and resumes; the handler's doorbell
+ * OUT wakes the control thread, which pauses again and puts the saved
+ * registers, segments, control registers, events and FPU state back.  The
+ * MSRs (the TSC among them), the local APIC and the debug registers are not
+ * touched, so time and interrupts that arrived meanwhile carry on.  No
+ * doorbell within timeout_ms: the same restore, and the call fails.  A call
+ * is refused while the user has paused the VM (the handler could not run). */
+#include <inttypes.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <json-c/json.h>
+
+#include "services/symbiotic/symcall.h"
+#include "services/symbiotic/symspy.h"
+#include "symbiont/bus.h"
+#include "symbiont/control.h"
+#include "symbiont/event.h"
+#include "symbiont/memory.h"
+#include "symbiont/service.h"
+#include "symbiont/vcpu.h"
+#include "symbiont/vm.h"
+#include "symbiont/x86.h"
+
+#define SNAPSHOT_TRIES     1000
+#define CALL_TIMEOUT_MS    2000 /* default; emu on a loaded host is slow */
+#define CALL_TIMEOUT_MAX   60000
+#define CALL_BUSY_TRIES    50 /* EBUSY answers before giving up */
+#define CALL_BUSY_PAUSE_MS 10 /* guest time between them */
+#define PROCS_MAX          (SYM_SYMCALL_DATA_MAX / sizeof(struct sym_symcall_proc))
+
+/* What a vCPU registered for SymCall (each written by its own MSR). */
+struct symcall_reg {
+	uint64_t rip, rsp, cs, gs, area; /* area: 0 = off */
+};
+
+struct symbiotic {
+	struct vm *vm;
+	struct sym_sub *sub_global, *sub_cpu;
+	char why_not[256];   /* why SymSpy cannot work on this VM */
+	uint64_t global_gpa; /* 0: none; written on a vCPU thread, read on the control thread */
+	uint64_t cpu_gpa[VM_MAX_CPUS];
+
+	struct sym_sub *sub_call[5];
+	struct symcall_reg reg[VM_MAX_CPUS]; /* written on vCPU threads (atomics) */
+	bool pio_registered;
+	/* the call in flight: the doorbell (vCPU thread, io_lock held) sets
+	 * rang when it hears want_id; the control thread waits on cond */
+	pthread_mutex_t mu;
+	pthread_cond_t cond;
+	uint32_t next_id, want_id;
+	bool rang;
+	uint8_t data[SYM_SYMCALL_AREA_SIZE];
+	struct symcall_proc procs[PROCS_MAX];
+};
+
+static const uint32_t call_msrs[5] = { SYM_MSR_SYMCALL_RIP, SYM_MSR_SYMCALL_RSP, SYM_MSR_SYMCALL_CS, SYM_MSR_SYMCALL_GS,
+	                               SYM_MSR_SYMCALL_AREA };
+
+/* A page address as the guest wrote it: page-aligned, enable bit, in RAM. */
+static bool page_value_ok(struct symbiotic *s, uint64_t v)
+{
+	uint64_t gpa = v & ~(uint64_t)(SYM_SYMSPY_PAGE_SIZE - 1);
+	return (v & (SYM_SYMSPY_PAGE_SIZE - 1)) == SYM_SYMSPY_ENABLE &&
+	       gpa_to_host(&s->vm->mem, gpa, SYM_SYMSPY_PAGE_SIZE);
+}
+
+static enum sym_action on_msr(void *opaque, struct sym_event *ev)
+{
+	struct symbiotic *s = opaque;
+	uint64_t v = ev->msr.value, *slot;
+
+	if (ev->msr.msr == SYM_MSR_SYMSPY_GLOBAL)
+		slot = &s->global_gpa;
+	else if (ev->cpu >= 0 && ev->cpu < VM_MAX_CPUS)
+		slot = &s->cpu_gpa[ev->cpu];
+	else
+		return SYM_CONTINUE;
+	if (v != 0 && !page_value_ok(s, v))
+		return SYM_CONTINUE; /* the engine's #GP */
+	__atomic_store_n(slot, v & ~(uint64_t)(SYM_SYMSPY_PAGE_SIZE - 1), __ATOMIC_RELEASE);
+	return SYM_SKIP;
+}
+
+static bool canonical(uint64_t a)
+{
+	return (uint64_t)((int64_t)(a << 16) >> 16) == a;
+}
+
+static enum sym_action on_call_msr(void *opaque, struct sym_event *ev)
+{
+	struct symbiotic *s = opaque;
+	uint64_t v = ev->msr.value;
+	struct symcall_reg *r;
+
+	if (ev->cpu < 0 || ev->cpu >= VM_MAX_CPUS)
+		return SYM_CONTINUE;
+	r = &s->reg[ev->cpu];
+	switch (ev->msr.msr) {
+	case SYM_MSR_SYMCALL_RIP:
+		if (!canonical(v))
+			return SYM_CONTINUE; /* #GP */
+		__atomic_store_n(&r->rip, v, __ATOMIC_RELAXED);
+		break;
+	case SYM_MSR_SYMCALL_RSP:
+		if (!canonical(v))
+			return SYM_CONTINUE;
+		__atomic_store_n(&r->rsp, v, __ATOMIC_RELAXED);
+		break;
+	case SYM_MSR_SYMCALL_CS:
+		if (v > 0xfff0 || (v & 7))
+			return SYM_CONTINUE; /* a GDT selector with RPL 0 */
+		__atomic_store_n(&r->cs, v, __ATOMIC_RELAXED);
+		break;
+	case SYM_MSR_SYMCALL_GS:
+		if (!canonical(v))
+			return SYM_CONTINUE;
+		__atomic_store_n(&r->gs, v, __ATOMIC_RELAXED);
+		break;
+	case SYM_MSR_SYMCALL_AREA:
+		if (v != 0 && ((v & 0xfff) != SYM_SYMCALL_ENABLE ||
+		               !gpa_to_host(&s->vm->mem, v & ~0xfffull, SYM_SYMCALL_AREA_SIZE)))
+			return SYM_CONTINUE;
+		__atomic_store_n(&r->area, v & ~0xfffull, __ATOMIC_RELEASE);
+		break;
+	default: return SYM_CONTINUE;
+	}
+	return SYM_SKIP;
+}
+
+/* The doorbell: on the vCPU thread, io_lock held. */
+static void doorbell_write(void *dev, uint64_t off, uint64_t val, unsigned size)
+{
+	struct symbiotic *s = dev;
+	if (off != 0 || size != 4)
+		return;
+	pthread_mutex_lock(&s->mu);
+	if (s->want_id && val == s->want_id) {
+		s->rang = true;
+		pthread_cond_signal(&s->cond);
+	}
+	pthread_mutex_unlock(&s->mu);
+}
+
+static uint64_t doorbell_read(void *dev, uint64_t off, unsigned size)
+{
+	(void)dev, (void)off, (void)size;
+	return ~0ull;
+}
+
+static const struct io_ops doorbell_ops = { .read = doorbell_read, .write = doorbell_write };
+
+static uint64_t mono_ns(void)
+{
+	struct timespec t;
+	clock_gettime(CLOCK_MONOTONIC, &t);
+	return (uint64_t)t.tv_sec * 1000000000ull + (uint64_t)t.tv_nsec;
+}
+
+static void code_seg(struct x86_seg *cs, uint16_t sel)
+{
+	*cs = (struct x86_seg){
+		.sel = sel, .limit = 0xffffffff, .type = 0xb, .s = 1, .dpl = 0, .present = 1, .l = 1, .g = 1
+	};
+}
+
+static void data_seg(struct x86_seg *ss, uint16_t sel)
+{
+	*ss = (struct x86_seg){
+		.sel = sel, .limit = 0xffffffff, .type = 0x3, .s = 1, .dpl = 0, .present = 1, .db = 1, .g = 1
+	};
+}
+
+struct call_result {
+	uint32_t status, data_len;
+	uint64_t ret;
+	uint64_t ns; /* host time from the first pause to the last resume */
+	int cpu;     /* the vCPU that answered */
+};
+
+static bool registered(struct symbiotic *s, int cpu)
+{
+	return __atomic_load_n(&s->reg[cpu].area, __ATOMIC_ACQUIRE) &&
+	       __atomic_load_n(&s->reg[cpu].rip, __ATOMIC_RELAXED) &&
+	       __atomic_load_n(&s->reg[cpu].cs, __ATOMIC_RELAXED);
+}
+
+/* One call on vCPU *cpup (-1: one the function picks, stored back): 0 with
+ * *res, or -1 with one line in err.  The data is left in s->data. */
+static int call_once(struct symbiotic *s, int *cpup, uint32_t call, const uint64_t args[6], int timeout_ms,
+                     struct call_result *res, char *err, size_t errlen)
+{
+	struct vm *vm = s->vm;
+	struct symcall_reg r;
+	struct x86_state saved, st;
+	struct sym_symcall_area hdr;
+	struct timespec deadline;
+	uint64_t t0 = mono_ns();
+	uint32_t id;
+	bool rang;
+	char e[200];
+	int rc = -1, cpu;
+
+	if (vm_pause(vm)) {
+		snprintf(err, errlen, "symcall: cannot pause the VM");
+		return -1;
+	}
+	if (*cpup < 0) {
+		/* any: the guest's RCU watches a vCPU in user mode, and not one
+		 * that idles (halted), where the process walk answers EBUSY;
+		 * so user mode first, then running, then any registered */
+		int best = -1;
+		for (int i = 0; i < vm->ncpus && i < VM_MAX_CPUS; i++) {
+			int score;
+			if (!registered(s, i) || vm_vcpu_get_state(vm, i, &saved, e, sizeof(e)))
+				continue;
+			score = saved.ev.mp_state != X86_MP_RUNNABLE ? 0 : saved.seg[SEG_CS].dpl == 3 ? 2 : 1;
+			if (score > best) {
+				best = score;
+				*cpup = i;
+			}
+		}
+		if (*cpup < 0) {
+			snprintf(err, errlen, "symcall: no vCPU has a SymCall entry (no symbiotic module loaded)");
+			vm_resume(vm);
+			return -1;
+		}
+	}
+	cpu = *cpup;
+	if (!registered(s, cpu)) {
+		snprintf(err, errlen, "symcall: vCPU %d has no SymCall entry (no symbiotic module loaded)", cpu);
+		vm_resume(vm);
+		return -1;
+	}
+	r.area = __atomic_load_n(&s->reg[cpu].area, __ATOMIC_ACQUIRE);
+	r.rip = __atomic_load_n(&s->reg[cpu].rip, __ATOMIC_RELAXED);
+	r.rsp = __atomic_load_n(&s->reg[cpu].rsp, __ATOMIC_RELAXED);
+	r.cs = __atomic_load_n(&s->reg[cpu].cs, __ATOMIC_RELAXED);
+	r.gs = __atomic_load_n(&s->reg[cpu].gs, __ATOMIC_RELAXED);
+	if (vm_vcpu_get_state(vm, cpu, &saved, e, sizeof(e))) {
+		snprintf(err, errlen, "symcall: %s", e);
+		vm_resume(vm);
+		return -1;
+	}
+	if (gpa_read(&vm->mem, r.area, &hdr, sizeof(hdr)) || hdr.magic != SYM_SYMCALL_MAGIC ||
+	    hdr.layout != SYM_SYMCALL_LAYOUT) {
+		snprintf(err, errlen, "symcall: vCPU %d's call area is not one this symbiont reads", cpu);
+		vm_resume(vm);
+		return -1;
+	}
+	id = ++s->next_id;
+	if (id == 0)
+		id = s->next_id = 1;
+	hdr.id = id;
+	hdr.call = call;
+	memcpy(hdr.args, args, sizeof(hdr.args));
+	hdr.status = SYM_SYMCALL_PENDING;
+	hdr.data_len = 0;
+	hdr.ret = 0;
+	gpa_write(&vm->mem, r.area, &hdr, sizeof(hdr));
+
+	st = saved;
+	st.rip = r.rip;
+	st.gpr[X86_RSP] = r.rsp;
+	st.rflags = 0x2; /* interrupts off */
+	code_seg(&st.seg[SEG_CS], (uint16_t)r.cs);
+	data_seg(&st.seg[SEG_SS], (uint16_t)(r.cs + 8));
+	st.seg[SEG_GS].base = r.gs;
+	if (saved.seg[SEG_CS].dpl == 3) /* a KPTI user CR3 is the kernel's with bits 11 (PCID) and 12 set */
+		st.cr3 = saved.cr3 & ~((1ull << 11) | (1ull << 12));
+	memset(&st.ev, 0, sizeof(st.ev));
+	st.ev.nmi_masked = true;
+	st.ev.mp_state = X86_MP_RUNNABLE;
+	st.parts = X86_STATE_EVENTS;
+	if (vm_vcpu_set_state(vm, cpu, &st, e, sizeof(e))) {
+		snprintf(err, errlen, "symcall: %s", e);
+		vm_resume(vm);
+		return -1;
+	}
+	pthread_mutex_lock(&s->mu);
+	s->want_id = id;
+	s->rang = false;
+	pthread_mutex_unlock(&s->mu);
+	vm_resume(vm);
+
+	clock_gettime(CLOCK_REALTIME, &deadline);
+	deadline.tv_sec += timeout_ms / 1000;
+	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
+	if (deadline.tv_nsec >= 1000000000L) {
+		deadline.tv_sec++;
+		deadline.tv_nsec -= 1000000000L;
+	}
+	pthread_mutex_lock(&s->mu);
+	while (!s->rang && pthread_cond_timedwait(&s->cond, &s->mu, &deadline) == 0)
+		;
+	rang = s->rang;
+	s->want_id = 0;
+	pthread_mutex_unlock(&s->mu);
+
+	/* Put the interrupted state back, whatever the handler did. */
+	vm_pause(vm);
+	saved.parts = X86_STATE_EVENTS | X86_STATE_FPU;
+	if (vm_vcpu_set_state(vm, cpu, &saved, e, sizeof(e)))
+		snprintf(err, errlen, "symcall: restoring vCPU %d failed: %s", cpu, e);
+	else if (!rang)
+		snprintf(err, errlen, "symcall: the guest's handler did not return within %d ms; vCPU %d restored",
+		         timeout_ms, cpu);
+	else if (gpa_read(&vm->mem, r.area, &hdr, sizeof(hdr)) == 0 &&
+	         symcall_check_result(&hdr, id, sizeof(s->data), &res->status, &res->ret, &res->data_len, err,
+	                              errlen) == 0 &&
+	         gpa_read(&vm->mem, r.area + sizeof(hdr), s->data, res->data_len) == 0)
+		rc = 0;
+	vm_resume(vm);
+	res->ns = mono_ns() - t0;
+	return rc;
+}
+
+static int cmd_symcall(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
+{
+	struct symbiotic *s = opaque;
+	struct json_object *x, *o;
+	uint64_t a[6] = { 0 };
+	const char *name = "null";
+	uint32_t call;
+	int cpu = -1, timeout = CALL_TIMEOUT_MS, busy = 0;
+	struct call_result res = { 0 };
+
+	if (s->why_not[0]) {
+		snprintf(err, errlen, "%s", s->why_not);
+		return -1;
+	}
+	if (args && json_object_object_get_ex(args, "call", &x))
+		name = json_object_get_string(x);
+	if (!strcmp(name, "null"))
+		call = SYM_SYMCALL_NULL;
+	else if (!strcmp(name, "processes") || !strcmp(name, "ps"))
+		call = SYM_SYMCALL_PROCESSES;
+	else if (!strcmp(name, "spin"))
+		call = SYM_SYMCALL_SPIN;
+	else {
+		snprintf(err, errlen, "symcall: unknown call '%s' (null, processes, spin)", name);
+		return -1;
+	}
+	if (args && json_object_object_get_ex(args, "arg", &x))
+		a[0] = (uint64_t)json_object_get_int64(x);
+	if (args && json_object_object_get_ex(args, "cpu", &x)) {
+		cpu = json_object_get_int(x);
+		if (cpu < 0 || cpu >= s->vm->ncpus) {
+			snprintf(err, errlen, "symcall: no vCPU %d", cpu);
+			return -1;
+		}
+	}
+	if (args && json_object_object_get_ex(args, "timeout_ms", &x)) {
+		timeout = json_object_get_int(x);
+		if (timeout <= 0 || timeout > CALL_TIMEOUT_MAX) {
+			snprintf(err, errlen, "symcall: timeout_ms must be 1..%d", CALL_TIMEOUT_MAX);
+			return -1;
+		}
+	}
+	if (s->vm->user_paused) {
+		snprintf(err, errlen, "symcall: the VM is paused (resume it first: the handler must run)");
+		return -1;
+	}
+	for (;;) {
+		int c = cpu;
+		if (call_once(s, &c, call, a, timeout, &res, err, errlen))
+			return -1;
+		res.cpu = c;
+		if (res.status != SYM_SYMCALL_EBUSY)
+			break;
+		if (++busy == CALL_BUSY_TRIES) {
+			snprintf(err, errlen,
+			         "symcall: the guest answered busy %d times (vCPU %d idle or the call's locks held)",
+			         busy, c);
+			return -1;
+		}
+		struct timespec d = { 0, CALL_BUSY_PAUSE_MS * 1000000L };
+		nanosleep(&d, NULL);
+	}
+	if (res.status == SYM_SYMCALL_ENOSYS) {
+		snprintf(err, errlen, "symcall: the guest's module does not know call %u", call);
+		return -1;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "call", json_object_new_string(name));
+	json_object_object_add(o, "cpu", json_object_new_int(res.cpu));
+	json_object_object_add(o, "ret", json_object_new_int64((int64_t)res.ret));
+	json_object_object_add(o, "round_trip_ns", json_object_new_int64((int64_t)res.ns));
+	json_object_object_add(o, "busy_retries", json_object_new_int(busy));
+	json_object_object_add(o, "truncated", json_object_new_boolean(res.status == SYM_SYMCALL_TRUNC));
+	if (call == SYM_SYMCALL_PROCESSES) {
+		int n = symcall_parse_procs(s->data, res.data_len, res.ret, s->procs, PROCS_MAX, err, errlen);
+		struct json_object *arr;
+		if (n < 0) {
+			json_object_put(o);
+			return -1;
+		}
+		arr = json_object_new_array();
+		for (int i = 0; i < n; i++) {
+			struct json_object *p = json_object_new_object();
+			json_object_object_add(p, "pid", json_object_new_int(s->procs[i].pid));
+			json_object_object_add(p, "ppid", json_object_new_int(s->procs[i].ppid));
+			json_object_object_add(p, "uid", json_object_new_int64(s->procs[i].uid));
+			json_object_object_add(p, "state", json_object_new_int64(s->procs[i].state));
+			json_object_object_add(p, "kernel_thread", json_object_new_boolean(s->procs[i].kthread));
+			json_object_object_add(p, "comm", json_object_new_string(s->procs[i].comm));
+			json_object_array_add(arr, p);
+		}
+		json_object_object_add(o, "processes", arr);
+	}
+	*ret = o;
+	return 0;
+}
+
+static struct json_object *jkb(uint64_t v)
+{
+	return json_object_new_int64(v > INT64_MAX ? INT64_MAX : (int64_t)v);
+}
+
+static struct json_object *global_json(const struct symspy_global *g, uint64_t gpa)
+{
+	struct json_object *o = json_object_new_object(), *la = json_object_new_array(), *rq = json_object_new_array();
+	char b[32];
+
+	json_object_object_add(o, "source", json_object_new_string("symspy"));
+	snprintf(b, sizeof(b), "0x%" PRIx64, gpa);
+	json_object_object_add(o, "gpa", json_object_new_string(b));
+	json_object_object_add(o, "release", json_object_new_string(g->release));
+	snprintf(b, sizeof(b), "0x%" PRIx64, g->kaslr_base);
+	json_object_object_add(o, "kaslr_base", json_object_new_string(b));
+	json_object_object_add(o, "updates", jkb(g->updates));
+	json_object_object_add(o, "update_ns", jkb(g->update_ns));
+	json_object_object_add(o, "mem_total_kb", jkb(g->mem_total_kb));
+	json_object_object_add(o, "mem_free_kb", jkb(g->mem_free_kb));
+	json_object_object_add(o, "mem_available_kb", jkb(g->mem_available_kb));
+	json_object_object_add(o, "page_cache_kb", jkb(g->page_cache_kb));
+	json_object_object_add(o, "anon_kb", jkb(g->anon_kb));
+	json_object_object_add(o, "buffers_kb", jkb(g->buffers_kb));
+	for (int i = 0; i < 3; i++)
+		json_object_array_add(la, json_object_new_double(g->loadavg[i]));
+	json_object_object_add(o, "loadavg", la);
+	json_object_object_add(o, "nr_cpus", json_object_new_int64(g->nr_cpus));
+	json_object_object_add(o, "nr_running", json_object_new_int64(g->nr_running));
+	json_object_object_add(o, "nr_tasks", json_object_new_int64(g->nr_tasks));
+	for (unsigned i = 0; i < g->nrq; i++)
+		json_object_array_add(rq, json_object_new_int64(g->rq_len[i]));
+	json_object_object_add(o, "rq_len", rq);
+	return o;
+}
+
+static struct json_object *cpu_json(const struct symspy_cpu *c)
+{
+	struct json_object *o = json_object_new_object();
+	json_object_object_add(o, "guest_cpu", json_object_new_int64(c->cpu));
+	json_object_object_add(o, "pid", json_object_new_int(c->pid));
+	json_object_object_add(o, "tgid", json_object_new_int(c->tgid));
+	json_object_object_add(o, "comm", json_object_new_string(c->comm));
+	json_object_object_add(o, "switches", jkb(c->switches));
+	json_object_object_add(o, "switch_ns", jkb(c->switch_ns));
+	return o;
+}
+
+static int cmd_symspy(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
+{
+	struct symbiotic *s = opaque;
+	uint8_t page[SYM_SYMSPY_PAGE_SIZE];
+	struct json_object *o, *cpus;
+	uint64_t gpa;
+	char e[256];
+	(void)args;
+
+	if (s->why_not[0]) {
+		snprintf(err, errlen, "%s", s->why_not);
+		return -1;
+	}
+	gpa = __atomic_load_n(&s->global_gpa, __ATOMIC_ACQUIRE);
+	if (!gpa) {
+		snprintf(err, errlen, "symspy: the guest shares no pages (no symbiotic module loaded)");
+		return -1;
+	}
+	o = json_object_new_object();
+	if (symspy_snapshot(&s->vm->mem, gpa, offsetof(struct sym_symspy_global, seq), page,
+	                    sizeof(struct sym_symspy_global), SNAPSHOT_TRIES, e, sizeof(e)) == 0) {
+		struct symspy_global g;
+		if (symspy_parse_global(page, sizeof(struct sym_symspy_global), &g, e, sizeof(e)) == 0)
+			json_object_object_add(o, "global", global_json(&g, gpa));
+	}
+	if (!json_object_object_get_ex(o, "global", NULL))
+		json_object_object_add(o, "global_error", json_object_new_string(e));
+	cpus = json_object_new_array();
+	for (int i = 0; i < s->vm->ncpus && i < VM_MAX_CPUS; i++) {
+		struct json_object *c = NULL;
+		struct symspy_cpu sc;
+		gpa = __atomic_load_n(&s->cpu_gpa[i], __ATOMIC_ACQUIRE);
+		if (!gpa)
+			snprintf(e, sizeof(e), "symspy: no page for this vCPU");
+		else if (symspy_snapshot(&s->vm->mem, gpa, offsetof(struct sym_symspy_cpu, seq), page,
+		                         sizeof(struct sym_symspy_cpu), SNAPSHOT_TRIES, e, sizeof(e)) == 0 &&
+		         symspy_parse_cpu(page, sizeof(struct sym_symspy_cpu), &sc, e, sizeof(e)) == 0)
+			c = cpu_json(&sc);
+		if (!c) {
+			c = json_object_new_object();
+			json_object_object_add(c, "error", json_object_new_string(e));
+		}
+		json_object_object_add(c, "cpu", json_object_new_int(i));
+		json_object_array_add(cpus, c);
+	}
+	json_object_object_add(o, "cpus", cpus);
+	*ret = o;
+	return 0;
+}
+
+static int symbiotic_start(struct vm *vm, void **state, char *err, size_t errlen)
+{
+	struct symbiotic *s = calloc(1, sizeof(*s));
+	struct sym_filter f = { .type = SYM_EV_MSR_WRITE, .msr = SYM_MSR_SYMSPY_GLOBAL };
+	char e[200];
+
+	if (!s) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	s->vm = vm;
+	s->sub_global = sym_subscribe(vm, &f, on_msr, s, e, sizeof(e));
+	if (s->sub_global) {
+		f.msr = SYM_MSR_SYMSPY_CPU;
+		s->sub_cpu = sym_subscribe(vm, &f, on_msr, s, e, sizeof(e));
+	}
+	for (int i = 0; i < 5 && s->sub_cpu; i++) {
+		f.msr = call_msrs[i];
+		s->sub_call[i] = sym_subscribe(vm, &f, on_call_msr, s, e, sizeof(e));
+		if (!s->sub_call[i])
+			break;
+	}
+	if (!s->sub_global || !s->sub_cpu || !s->sub_call[4])
+		snprintf(s->why_not, sizeof(s->why_not), "symbiotic interfaces not available on this VM (%s)", e);
+	pthread_mutex_init(&s->mu, NULL);
+	pthread_cond_init(&s->cond, NULL);
+	if (!s->why_not[0]) {
+		pthread_mutex_lock(&vm->io_lock);
+		s->pio_registered = io_bus_register(&vm->pio, SYM_PORT_DOORBELL, 4, &doorbell_ops, s) == 0;
+		pthread_mutex_unlock(&vm->io_lock);
+		if (!s->pio_registered)
+			snprintf(s->why_not, sizeof(s->why_not), "symcall: the doorbell port 0x%x is taken",
+			         SYM_PORT_DOORBELL);
+	}
+	if (vm->control) {
+		control_register(vm->control, "query-symspy", cmd_symspy, s);
+		control_register(vm->control, "symcall", cmd_symcall, s);
+	}
+	*state = s;
+	return 0;
+}
+
+static void symbiotic_stop(void *state)
+{
+	struct symbiotic *s = state;
+	if (!s)
+		return;
+	if (s->pio_registered) {
+		pthread_mutex_lock(&s->vm->io_lock);
+		io_bus_unregister(&s->vm->pio, SYM_PORT_DOORBELL);
+		pthread_mutex_unlock(&s->vm->io_lock);
+	}
+	for (int i = 0; i < 5; i++)
+		if (s->sub_call[i])
+			sym_unsubscribe(s->sub_call[i]);
+	if (s->sub_cpu)
+		sym_unsubscribe(s->sub_cpu);
+	if (s->sub_global)
+		sym_unsubscribe(s->sub_global);
+	pthread_mutex_destroy(&s->mu);
+	pthread_cond_destroy(&s->cond);
+	free(s);
+}
+
+static const struct sym_service symbiotic_service = {
+	.name = "symbiotic",
+	.start = symbiotic_start,
+	.stop = symbiotic_stop,
+};
+SYM_SERVICE(symbiotic_service)

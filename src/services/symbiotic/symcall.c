@@ -1,0 +1,77 @@
+/* SymCall result checks: the guest wrote the call area, so every length,
+ * count and string in it is checked before use. */
+#include <stdbool.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "services/symbiotic/symcall.h"
+
+_Static_assert(sizeof(struct sym_symcall_proc) == 40, "process record layout");
+
+int symcall_check_result(const struct sym_symcall_area *hdr, uint32_t id, size_t max_data, uint32_t *status,
+                         uint64_t *ret, uint32_t *data_len, char *err, size_t errlen)
+{
+	if (hdr->magic != SYM_SYMCALL_MAGIC || hdr->layout != SYM_SYMCALL_LAYOUT) {
+		snprintf(err, errlen, "symcall: the call area is not one this symbiont reads (magic 0x%08x, layout %u)",
+		         hdr->magic, hdr->layout);
+		return -1;
+	}
+	if (hdr->id != id) {
+		snprintf(err, errlen, "symcall: the call area holds call %u, not %u", hdr->id, id);
+		return -1;
+	}
+	if (hdr->status == SYM_SYMCALL_PENDING) {
+		snprintf(err, errlen, "symcall: the guest rang without answering");
+		return -1;
+	}
+	if (hdr->data_len > max_data || hdr->data_len > SYM_SYMCALL_DATA_MAX) {
+		snprintf(err, errlen, "symcall: the guest says %u bytes of data, the area holds %zu", hdr->data_len,
+		         max_data < SYM_SYMCALL_DATA_MAX ? max_data : (size_t)SYM_SYMCALL_DATA_MAX);
+		return -1;
+	}
+	*status = hdr->status;
+	*ret = hdr->ret;
+	*data_len = hdr->data_len;
+	return 0;
+}
+
+int symcall_parse_procs(const void *data, size_t len, uint64_t ret, struct symcall_proc *out, size_t max, char *err,
+                        size_t errlen)
+{
+	const unsigned char *p = data;
+	size_t n = len / sizeof(struct sym_symcall_proc);
+
+	if (len % sizeof(struct sym_symcall_proc) || n != ret) {
+		snprintf(err, errlen, "symcall: %zu bytes of process records for a result of %llu", len,
+		         (unsigned long long)ret);
+		return -1;
+	}
+	if (n > max) {
+		snprintf(err, errlen, "symcall: %zu processes, more than %zu", n, max);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct sym_symcall_proc r;
+		size_t k;
+		memcpy(&r, p + i * sizeof(r), sizeof(r));
+		if (r.pid < 0 || r.ppid < 0) {
+			snprintf(err, errlen, "symcall: process record %zu has a negative pid", i);
+			return -1;
+		}
+		for (k = 0; k < sizeof(r.comm) && r.comm[k]; k++) {
+			if (r.comm[k] < 0x20 || r.comm[k] > 0x7e)
+				break;
+		}
+		if (k == sizeof(r.comm) || r.comm[k]) {
+			snprintf(err, errlen, "symcall: process record %zu has a name that is not printable text", i);
+			return -1;
+		}
+		out[i].pid = r.pid;
+		out[i].ppid = r.ppid;
+		out[i].uid = r.uid;
+		out[i].state = r.state;
+		out[i].kthread = r.flags & SYM_PROC_KTHREAD;
+		memcpy(out[i].comm, r.comm, k + 1);
+	}
+	return (int)n;
+}
