@@ -41,40 +41,6 @@ why=$(GUEST=$GUEST scripts/vsock-initrd.sh "$tmp") || die "cannot build the stat
 # page cache for both engines alike).
 head -c "$((BLK_MB + 16))M" /dev/urandom >"$tmp/disk.img" || die "cannot make the disk image"
 
-# The host side of the vsock ping-pong: prints the mean round trip in µs.
-cat >"$tmp/pingpong.py" <<'PY'
-import socket, sys, time
-how, where, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
-if how == "uds":
-    s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-    s.connect(where)
-    s.sendall(b"CONNECT 1234\n")
-    line = b""
-    while not line.endswith(b"\n"):
-        b = s.recv(1)
-        if not b:
-            sys.exit("closed before OK: %r" % line)
-        line += b
-    if not line.startswith(b"OK "):
-        sys.exit("bad handshake reply %r" % line)
-else:
-    s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
-    s.connect((int(where), 1234))
-def rt():
-    s.sendall(b"x")
-    if s.recv(1) != b"x":
-        sys.exit("echo lost")
-for _ in range(50):
-    rt()
-t0 = time.perf_counter()
-for _ in range(rounds):
-    rt()
-t = time.perf_counter() - t0
-s.shutdown(socket.SHUT_WR)
-while s.recv(4096):
-    pass
-print("%.1f" % (t / rounds * 1e6))
-PY
 
 # The guest shell times each pass itself: centiseconds of /proc/uptime before
 # and after BLK_PASSES dd runs over the disk (more than one, so the clock's
@@ -113,7 +79,7 @@ guest() {
 		echo "vsock_echo listen 1234 &" >&3
 		guest_wait_for "$name" "LISTENING-1234" 120 ||
 			{ tail -20 "$tmp/$name.out"; die "$name: guest echo server did not start"; }
-		rtt=$(timeout 600 python3 "$tmp/pingpong.py" $pingpong "$VSOCK_ROUNDS" 2>&1) ||
+		rtt=$(timeout 600 python3 bench/vsock_pingpong.py $pingpong "$VSOCK_ROUNDS" 2>&1) ||
 			die "$name: vsock ping-pong failed: $rtt"
 		guest_wait_for "$name" "ECHOED-" 60
 	fi

@@ -31,31 +31,6 @@ mkdir -m 700 "$XDG_RUNTIME_DIR"
 why=$(GUEST=$GUEST scripts/vsock-initrd.sh "$tmp") || die "cannot build the static guest program: $why"
 name=lat-$$
 
-cat >"$tmp/pingpong.py" <<'PY'
-import socket, sys, time
-path, port, rounds = sys.argv[1], sys.argv[2], int(sys.argv[3])
-s = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-s.connect(path)
-s.sendall(b"CONNECT %s\n" % port.encode())
-line = b""
-while not line.endswith(b"\n"):
-    b = s.recv(1)
-    if not b:
-        sys.exit("closed before OK: %r" % line)
-    line += b
-t = []
-for i in range(rounds):
-    t0 = time.perf_counter_ns()
-    s.sendall(b"x")
-    if s.recv(1) != b"x":
-        sys.exit("bad echo")
-    t.append((time.perf_counter_ns() - t0) / 1000)
-s.close()
-t.sort()
-q = lambda f: t[min(len(t) - 1, int(f * len(t)))]
-print(f"median {q(0.5):8.0f} us  p90 {q(0.9):8.0f} us  p99 {q(0.99):8.0f} us  worst {t[-1]:8.0f} us")
-PY
-
 # The client stands for the VM's user on another machine: at a real-time
 # priority where permitted, so that what is timed is the VM's response,
 # not the client waiting behind the batch load.
@@ -66,7 +41,8 @@ phase() { # title
 	echo "vsock_echo listen $port &" >&3
 	guest_wait_for g "LISTENING-$port" 120 || die "the guest's echo server did not start"
 	printf '%-52s ' "$1:"
-	timeout 600 "${RT[@]}" python3 "$tmp/pingpong.py" "$tmp/v.sock" $port "$ROUNDS" || die "ping-pong failed"
+	timeout 600 "${RT[@]}" python3 bench/vsock_pingpong.py uds "$tmp/v.sock" "$ROUNDS" $port --percentiles ||
+		die "ping-pong failed"
 	port=$((port + 1))
 }
 
