@@ -56,6 +56,7 @@
 #define HOST_CID       2
 #define MAX_CONNS      256
 #define GROUP_LISTEN   UINT64_MAX   /* pfd_id of the group's listener */
+#define PEER_CONNS     64           /* connections one peer VM may open to us */
 #define CONN_BUF       (256u << 10) /* our receive window per connection */
 #define RX_CHUNK       4096         /* host bytes read per packet to the guest */
 #define CTRL_MAX       512          /* control packets waiting for rx buffers */
@@ -801,8 +802,13 @@ static void host_handshake(struct vsock *v, struct vconn *c)
 		return;
 	}
 	if (peer_port) {
-		/* A peer guest's port: taken twice is the peer's mistake. */
-		if (find(v, peer_cid, peer_port, port)) {
+		unsigned from_peer = 0;
+
+		for (unsigned i = 0; i < v->nconns; i++)
+			from_peer += v->conns[i]->peer_cid == peer_cid && v->conns[i]->state != C_CONNECTING;
+		/* A peer guest's port: taken twice is the peer's mistake; one peer
+		 * may not take every connection slot from the rest. */
+		if (find(v, peer_cid, peer_port, port) || from_peer > PEER_CONNS) {
 			conn_free(v, c);
 			return;
 		}
