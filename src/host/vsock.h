@@ -50,7 +50,7 @@ struct vsock_backend_ops {
 	/* Data on an open stream; NULL: plain read()/send()/shutdown(SHUT_WR).
 	 * recv: bytes (> 0), 0 at an orderly end, -1 with errno (EAGAIN: none
 	 * now), -2 when the far end vanished without one (the guest gets RST).
-	 * cap is at least VSOCK_RECV_MIN.  send: bytes taken (maybe fewer than
+	 * cap is VSOCK_MSG_MAX at least.  send: bytes taken (maybe fewer than
 	 * len) or -1 with errno.  shut_wr: 0, or -1 with errno EAGAIN to retry
 	 * once fd is writable. */
 	ssize_t (*recv)(struct vsock_backend *be, int fd, void *buf, size_t cap);
@@ -59,7 +59,7 @@ struct vsock_backend_ops {
 	void (*destroy)(struct vsock_backend *be);
 };
 
-#define VSOCK_RECV_MIN 4096
+#define VSOCK_MSG_MAX 65536 /* data bytes in one message of a message backend */
 
 struct vsock_backend {
 	const struct vsock_backend_ops *ops;

@@ -10,7 +10,7 @@
  * CID.sock whose first message is "V2V1 SRCCID SRCPORT PORT LABEL"; the
  * far VMM asks its guest (REQUEST), and its RESPONSE comes back as "OK"
  * (its RST, a policy denial or a missing listener as the socket closing).
- * Then every message is 'D' + at most VSOCK_RECV_MIN bytes of data, or one
+ * Then every message is 'D' + at most VSOCK_MSG_MAX bytes of data, or one
  * 'E': the sender's guest will send no more.  A socket that closes without
  * an 'E' is a peer that went away: the guest gets RST.  Each VMM reads only
  * as much as its guest's credit allows and the kernel bounds each socket's
@@ -410,7 +410,7 @@ static int grp_confirm(struct vsock_backend *be, int fd, uint32_t host_port)
 static ssize_t grp_recv(struct vsock_backend *be, int fd, void *buf, size_t cap)
 {
 	char tag = 0;
-	struct iovec iov[2] = { { &tag, 1 }, { buf, cap < VSOCK_RECV_MIN ? cap : VSOCK_RECV_MIN } };
+	struct iovec iov[2] = { { &tag, 1 }, { buf, cap < VSOCK_MSG_MAX ? cap : VSOCK_MSG_MAX } };
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
 	ssize_t n;
 
@@ -430,7 +430,7 @@ static ssize_t grp_recv(struct vsock_backend *be, int fd, void *buf, size_t cap)
 static ssize_t grp_send(struct vsock_backend *be, int fd, const void *buf, size_t len)
 {
 	char tag = 'D';
-	struct iovec iov[2] = { { &tag, 1 }, { (void *)buf, len < VSOCK_RECV_MIN ? len : VSOCK_RECV_MIN } };
+	struct iovec iov[2] = { { &tag, 1 }, { (void *)buf, len < VSOCK_MSG_MAX ? len : VSOCK_MSG_MAX } };
 	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
 	ssize_t n;
 

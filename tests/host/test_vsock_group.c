@@ -125,7 +125,8 @@ static void connect_pair(struct vsock_backend *a, struct vsock_backend *b, int *
 static void test_stream(void **state)
 {
 	struct fix *f = *state;
-	char err[512], buf[8192], big[8192];
+	char err[512];
+	static char buf[VSOCK_MSG_MAX + 8192], big[VSOCK_MSG_MAX + 8192];
 	struct vsock_backend *a = join(f, 3, "", NULL, err, sizeof(err)), *b = join(f, 4, "", NULL, err, sizeof(err));
 	bool pending;
 	int afd, bfd;
@@ -138,10 +139,10 @@ static void test_stream(void **state)
 	assert_memory_equal(buf, "hello", 5);
 	assert_int_equal(b->ops->recv(b, bfd, buf, sizeof(buf)), -1);
 	assert_int_equal(errno, EAGAIN);
-	/* At most VSOCK_RECV_MIN bytes a message: the rest is the caller's to resend. */
+	/* At most VSOCK_MSG_MAX bytes a message: the rest is the caller's to resend. */
 	memset(big, 'x', sizeof(big));
-	assert_int_equal(a->ops->send(a, afd, big, sizeof(big)), VSOCK_RECV_MIN);
-	assert_int_equal(b->ops->recv(b, bfd, buf, VSOCK_RECV_MIN), VSOCK_RECV_MIN);
+	assert_int_equal(a->ops->send(a, afd, big, sizeof(big)), VSOCK_MSG_MAX);
+	assert_int_equal(b->ops->recv(b, bfd, buf, VSOCK_MSG_MAX), VSOCK_MSG_MAX);
 	/* An orderly end, then the stream still carries the other way. */
 	assert_int_equal(a->ops->shut_wr(a, afd), 0);
 	assert_int_equal(b->ops->recv(b, bfd, buf, sizeof(buf)), 0);

@@ -333,11 +333,12 @@ static bool fill_rxbuf(struct vsock *v, struct vconn *c)
 		return credit > 0;
 	if (c->state != C_OPEN || c->host_eof || c->peer_no_rcv || c->closing || !c->readable || !credit)
 		return false;
-	if (!c->rxbuf && !(c->rxbuf = malloc(RX_CHUNK)))
+	/* A message backend hands over whole messages (up to VSOCK_MSG_MAX);
+	 * what the credit does not cover yet waits in rxbuf. */
+	bool msgs = c->be && c->be->ops->recv;
+	if (!c->rxbuf && !(c->rxbuf = malloc(msgs ? VSOCK_MSG_MAX : RX_CHUNK)))
 		return false;
-	/* A message backend hands over whole messages (up to RX_CHUNK); what
-	 * the credit does not cover yet waits in rxbuf. */
-	n = conn_recv(c, c->rxbuf, c->be && c->be->ops->recv ? RX_CHUNK : credit < RX_CHUNK ? credit : RX_CHUNK);
+	n = conn_recv(c, c->rxbuf, msgs ? VSOCK_MSG_MAX : credit < RX_CHUNK ? credit : RX_CHUNK);
 	if (n > 0) {
 		c->rxlen = (size_t)n;
 		c->rxoff = 0;
