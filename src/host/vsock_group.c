@@ -124,6 +124,16 @@ static int group_dir(const char *group, bool create, char *out, size_t len, char
 	while (n > 1 && out[n - 1] == '/')
 		out[--n] = 0;
 	if (access(out, F_OK) < 0 && errno == ENOENT) {
+		char parent[sizeof(((struct sockaddr_un *)0)->sun_path)], *slash;
+
+		snprintf(parent, sizeof(parent), "%s", out);
+		slash = strrchr(parent, '/');
+		if (slash)
+			*(slash == parent ? slash + 1 : slash) = 0;
+		if (slash && access(parent, F_OK) < 0) {
+			snprintf(err, errlen, "--vsock group=%s: cannot create %s: %s", group, out, strerror(errno));
+			return -1;
+		}
 		if (!create)
 			return 1;
 		if (mkdir(out, 0700) < 0 && errno != EEXIST) {
