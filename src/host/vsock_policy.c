@@ -22,10 +22,26 @@ struct conflict {
 
 struct vsock_policy {
 	struct allow *allow;
-	unsigned nallow;
+	unsigned nallow, allow_cap;
 	struct conflict *conflict;
-	unsigned nconflict;
+	unsigned nconflict, conflict_cap;
 };
+
+/* arr with room for element n (doubling, so a long file costs no
+ * quadratic copying); NULL when out of memory (arr is left as it was). */
+static void *grow(void *arr, unsigned n, unsigned *cap, size_t size)
+{
+	void *p;
+	unsigned ncap;
+
+	if (n < *cap)
+		return arr;
+	ncap = *cap ? *cap * 2 : 16;
+	if (!(p = realloc(arr, ncap * size)))
+		return NULL;
+	*cap = ncap;
+	return p;
+}
 
 bool vsock_label_valid(const char *s)
 {
@@ -112,8 +128,7 @@ static int parse_line(struct vsock_policy *p, char *text, unsigned line, char *e
 		}
 		if (check_labels(w + 1, 2, line, err, errlen) < 0)
 			return -1;
-		a = realloc(p->allow, (p->nallow + 1) * sizeof(*a));
-		if (!a) {
+		if (!(a = grow(p->allow, p->nallow, &p->allow_cap, sizeof(*a)))) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
@@ -147,8 +162,7 @@ static int parse_line(struct vsock_policy *p, char *text, unsigned line, char *e
 			snprintf(err, errlen, "line %u: more than %d conflict lines", line, VSOCK_CONFLICT_SETS);
 			return -1;
 		}
-		c = realloc(p->conflict, (p->nconflict + 1) * sizeof(*c));
-		if (!c) {
+		if (!(c = grow(p->conflict, p->nconflict, &p->conflict_cap, sizeof(*c)))) {
 			snprintf(err, errlen, "out of memory");
 			return -1;
 		}
