@@ -225,6 +225,24 @@ static void test_policy(void **state)
 	assert_int_equal(web->ops->handshake(web, bfd, &hs, &gp, &pc, &pp), 1);
 	close(bfd);
 	close(fd);
+	/* The accepting side applies its own policy: with one that allows
+	 * nothing in, db drops what web's policy let out. */
+	char pol2[220];
+	snprintf(pol2, sizeof(pol2), "%s/policy-web", f->dir);
+	fp = fopen(pol2, "w");
+	fputs("allow web db\n", fp);
+	fclose(fp);
+	vsock_backend_destroy(web);
+	web = join(f, 3, "web", pol2, err, sizeof(err));
+	assert_non_null(web);
+	fd = web->ops->connect(web, 4, 81, 50001, &pending);
+	assert_true(fd >= 0);
+	bfd = db->ops->accept(db);
+	assert_true(bfd >= 0);
+	assert_int_equal(db->ops->handshake(db, bfd, &hs, &gp, &pc, &pp), -1);
+	close(bfd);
+	assert_int_equal(web->ops->reply(web, fd), -1); /* refused */
+	close(fd);
 	/* A label in conflict with a running VM's refuses to start... */
 	assert_int_equal(vsock_group_check(5, f->grp, "evil", pol, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "--label evil: conflicts with the running VM labelled web"));
