@@ -38,12 +38,16 @@ struct vm_config {
 	const char *serial; /* "stdio" or "file:PATH" */
 	/* Virtio devices, as given on the command line (parsed by the devices:
 	 * "PATH[,ro][,serial=ID]", "user[,hostfwd=...]" / "tap:IFNAME",
-	 * "CID[,uds=PATH]"). */
+	 * "CID[,uds=PATH][,group=G]"). */
 	const char *disks[VM_MAX_DISKS];
 	int ndisks;
 	const char *nets[VM_MAX_NICS];
 	int nnets;
-	const char *vsock; /* NULL: none */
+	const char *vsock; /* NULL: none; "CID[,uds=PATH][,group=NAME|DIR]" */
+	/* The VM's MAC label and policy file between the VMs of its vsock
+	 * group (docs/vsock.md); NULL: none. */
+	const char *label;
+	const char *policy;
 	/* The kernel's System.map, for guest OS awareness (NULL: System.map
 	 * beside the kernel image, if there is one). */
 	const char *system_map;

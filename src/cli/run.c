@@ -27,7 +27,10 @@ void usage_run(void)
 	       "  --serial stdio|file:PATH  COM1 backend (default stdio; Ctrl-A x quits)\n"
 	       "  --disk PATH[,ro][,serial=ID]  virtio-blk disk from a raw image (repeatable)\n"
 	       "  --net user[,hostfwd=tcp:HOSTPORT-:GUESTPORT]|tap:IFNAME  virtio-net (repeatable)\n"
-	       "  --vsock CID[,uds=PATH]  virtio-vsock with guest CID; host side on a unix socket\n"
+	       "  --vsock CID[,uds=PATH][,group=NAME|DIR]  virtio-vsock with guest CID; host side on a\n"
+	       "                         unix socket; the group's other VMs reachable by their CIDs\n"
+	       "  --label LABEL          the VM's label in its vsock group's MAC policy\n"
+	       "  --policy FILE          allow FROM TO / conflict LABEL LABEL... lines (docs/vsock.md)\n"
 	       "  --api PATH             control socket (QMP) at PATH, mode 0600 (symbiont ctl PATH ...)\n"
 	       "  --name NAME            name the VM: its control socket goes where symbiont ls\n"
 	       "                         and symbiont ctl NAME find it\n"
@@ -77,6 +80,8 @@ int cmd_run(int argc, char **argv)
 		OPT_DISK,
 		OPT_NET,
 		OPT_VSOCK,
+		OPT_LABEL,
+		OPT_POLICY,
 		OPT_API,
 		OPT_NAME,
 		OPT_SYSTEM_MAP,
@@ -97,6 +102,8 @@ int cmd_run(int argc, char **argv)
 		{ "disk", required_argument, 0, OPT_DISK },
 		{ "net", required_argument, 0, OPT_NET },
 		{ "vsock", required_argument, 0, OPT_VSOCK },
+		{ "label", required_argument, 0, OPT_LABEL },
+		{ "policy", required_argument, 0, OPT_POLICY },
 		{ "api", required_argument, 0, OPT_API },
 		{ "name", required_argument, 0, OPT_NAME },
 		{ "system-map", required_argument, 0, OPT_SYSTEM_MAP },
@@ -172,6 +179,8 @@ int cmd_run(int argc, char **argv)
 				return usage_error("--vsock %s: only one vsock device", optarg);
 			cfg.vsock = optarg;
 			break;
+		case OPT_LABEL: cfg.label = optarg; break;
+		case OPT_POLICY: cfg.policy = optarg; break;
 		case OPT_SYSTEM_MAP: cfg.system_map = optarg; break;
 		case OPT_SCHED: cfg.sched = optarg; break;
 		case OPT_METRICS: {
@@ -198,7 +207,8 @@ int cmd_run(int argc, char **argv)
 		default: return usage_error("unknown option '%s'", argv[optind - 1]);
 		}
 		if (c == OPT_KERNEL || c == OPT_INITRD || c == OPT_APPEND || c == OPT_MEM || c == OPT_CPUS ||
-		    c == OPT_DISK || c == OPT_NET || c == OPT_VSOCK || c == OPT_SYSTEM_MAP)
+		    c == OPT_DISK || c == OPT_NET || c == OPT_VSOCK || c == OPT_LABEL || c == OPT_POLICY ||
+		    c == OPT_SYSTEM_MAP)
 			machine_opt = machine_opt ? machine_opt : argv[optind - 1];
 	}
 	if (optind < argc)
@@ -226,7 +236,7 @@ int cmd_run(int argc, char **argv)
 		if (note[0])
 			fprintf(stderr, "symbiont: note: %s\n", note);
 	} else {
-		if (machine_config_check(&cfg, err, sizeof(err)) < 0)
+		if (machine_config_check(&cfg, err, sizeof(err)) < 0 || machine_host_check(&cfg, err, sizeof(err)) < 0)
 			return usage_error("%s", err);
 		if (cli_default_guest(&cfg, &guest, err, sizeof(err)) < 0 ||
 		    !(m = machine_build(&cfg, err, sizeof(err)))) {

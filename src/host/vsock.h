@@ -4,14 +4,18 @@
  * ports: it connects a guest's request to host port P, accepts streams the
  * host opens towards the guest and reads their handshake, and confirms an
  * accepted stream once the guest took it.  vsock_uds.c is the unix-socket
- * backend (the Firecracker/cloud-hypervisor convention); a VM-to-VM
- * backend will be another behind the same table.  Called with vm->io_lock
- * held. */
+ * backend (the Firecracker/cloud-hypervisor convention, host CID 2);
+ * vsock_group.c the VM-to-VM one (the other guests of a group, by their
+ * CIDs; docs/vsock.md).  Called with vm->io_lock held. */
 #ifndef SYMBIONT_HOST_VSOCK_H
 #define SYMBIONT_HOST_VSOCK_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
+
+struct vm;
 
 #define VSOCK_HANDSHAKE_MAX 32 /* "CONNECT 4294967295\n" fits */
 
@@ -24,21 +28,38 @@ struct vsock_handshake {
 struct vsock_backend;
 
 struct vsock_backend_ops {
-	/* A stream to host port port for the guest's connection request: a
-	 * non-blocking fd, or -1 (the guest gets RST). */
-	int (*connect)(struct vsock_backend *be, uint32_t port);
+	/* A stream to port port of cid for the guest's connection request from
+	 * its port src_port: a non-blocking fd, or -1 (the guest gets RST).
+	 * *pending set: the far end has not accepted yet; wait for reply(). */
+	int (*connect)(struct vsock_backend *be, uint64_t cid, uint32_t port, uint32_t src_port, bool *pending);
+	/* For a pending connect whose fd became readable: 1 accepted, 0 not yet,
+	 * -1 refused.  May be NULL when connect never leaves one pending. */
+	int (*reply)(struct vsock_backend *be, int fd);
 	/* A new host-initiated stream (listen_fd was readable): a non-blocking
 	 * fd, or -1 when none waits. */
 	int (*accept)(struct vsock_backend *be);
 	/* Reads what fd has of its handshake: 1 with the guest port once it is
 	 * complete (nothing after it consumed), 0 when more must arrive, -1 to
-	 * drop the stream. */
-	int (*handshake)(struct vsock_backend *be, int fd, struct vsock_handshake *hs, uint32_t *guest_port);
+	 * drop the stream.  *peer_cid and *peer_port name the far end; a port
+	 * of 0 asks the device to pick one. */
+	int (*handshake)(struct vsock_backend *be, int fd, struct vsock_handshake *hs, uint32_t *guest_port,
+	                 uint64_t *peer_cid, uint32_t *peer_port);
 	/* The guest accepted a host-initiated stream as host port host_port:
 	 * tell the host side; -1 if it is gone. */
 	int (*confirm)(struct vsock_backend *be, int fd, uint32_t host_port);
+	/* Data on an open stream; NULL: plain read()/send()/shutdown(SHUT_WR).
+	 * recv: bytes (> 0), 0 at an orderly end, -1 with errno (EAGAIN: none
+	 * now), -2 when the far end vanished without one (the guest gets RST).
+	 * cap is VSOCK_MSG_MAX at least.  send: bytes taken (maybe fewer than
+	 * len) or -1 with errno.  shut_wr: 0, or -1 with errno EAGAIN to retry
+	 * once fd is writable. */
+	ssize_t (*recv)(struct vsock_backend *be, int fd, void *buf, size_t cap);
+	ssize_t (*send)(struct vsock_backend *be, int fd, const void *buf, size_t len);
+	int (*shut_wr)(struct vsock_backend *be, int fd);
 	void (*destroy)(struct vsock_backend *be);
 };
+
+#define VSOCK_MSG_MAX 65536 /* data bytes in one message of a message backend */
 
 struct vsock_backend {
 	const struct vsock_backend_ops *ops;
@@ -49,6 +70,17 @@ struct vsock_backend {
  * "CONNECT <guestport>\n" (answered "OK <hostport>\n"); a guest's request
  * to host port P connects to "<path>_<P>".  NULL with a one-line reason. */
 struct vsock_backend *vsock_uds_open(const char *path, char *err, size_t errlen);
+
+/* The VM-to-VM backend: the guest as cid in the group at dir (a name under
+ * the per-user directory's vsock/, or a path with a '/'), labelled label
+ * ("" none), connections checked against the policy file (NULL: none).
+ * Audit events go to vm's control socket.  NULL with a one-line reason;
+ * *usage set when the reason is the user's (a taken CID, a conflicting
+ * label, a bad policy or directory), not the host's. */
+struct vsock_backend *vsock_group_open(struct vm *vm, uint64_t cid, const char *group, const char *label,
+                                       const char *policy, bool *usage, char *err, size_t errlen);
+/* The same checks without joining: 0, or -1 with the reason. */
+int vsock_group_check(uint64_t cid, const char *group, const char *label, const char *policy, char *err, size_t errlen);
 
 static inline void vsock_backend_destroy(struct vsock_backend *be)
 {

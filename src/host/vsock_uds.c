@@ -16,12 +16,14 @@ struct uds {
 	char *path;
 };
 
-static int uds_connect(struct vsock_backend *be, uint32_t port)
+static int uds_connect(struct vsock_backend *be, uint64_t cid, uint32_t port, uint32_t src_port, bool *pending)
 {
 	struct uds *u = (struct uds *)be;
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
 	int fd;
 
+	(void)cid, (void)src_port;
+	*pending = false;
 	if (snprintf(a.sun_path, sizeof(a.sun_path), "%s_%" PRIu32, u->path, port) >= (int)sizeof(a.sun_path))
 		return -1;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -41,9 +43,12 @@ static int uds_accept(struct vsock_backend *be)
 
 /* Reads the "CONNECT <port>\n" line a byte at a time, so nothing after it
  * is consumed before the guest accepts. */
-static int uds_handshake(struct vsock_backend *be, int fd, struct vsock_handshake *hs, uint32_t *guest_port)
+static int uds_handshake(struct vsock_backend *be, int fd, struct vsock_handshake *hs, uint32_t *guest_port,
+                         uint64_t *peer_cid, uint32_t *peer_port)
 {
 	(void)be;
+	*peer_cid = 2;
+	*peer_port = 0;
 	for (;;) {
 		char ch;
 		ssize_t n = read(fd, &ch, 1);

@@ -97,9 +97,19 @@ static int config_check(const struct vm_config *cfg, char *err, size_t errlen)
 	for (int i = 0; i < cfg->nnets; i++)
 		if (net_spec_check(cfg->nets[i], err, errlen) < 0)
 			return -1;
-	if (cfg->vsock && virtio_vsock_spec_check(cfg->vsock, err, errlen) < 0)
+	if (virtio_vsock_spec_check(cfg->vsock, cfg->label, cfg->policy, err, errlen) < 0)
 		return -1;
 	return 0;
+}
+
+int machine_host_check(const struct vm_config *cfg, char *err, size_t errlen)
+{
+	if (virtio_vsock_host_check(cfg->vsock, cfg->label, cfg->policy, err, errlen) == 0)
+		return 0;
+	for (char *p = err; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			*p = '?';
+	return -1;
 }
 
 int machine_config_check(const struct vm_config *cfg, char *err, size_t errlen)
@@ -126,7 +136,7 @@ static int virtio_init(struct machine *m, char *err, size_t errlen)
 	for (int i = 0; i < c->nnets; i++)
 		if (!(s->net[i] = virtio_net_create(vm, pci, c->nets[i], err, errlen)))
 			return -1;
-	if (c->vsock && !(s->vsock = virtio_vsock_create(vm, pci, c->vsock, err, errlen)))
+	if (c->vsock && !(s->vsock = virtio_vsock_create(vm, pci, c->vsock, c->label, c->policy, err, errlen)))
 		return -1;
 	if (!(s->console = virtio_console_create(vm, pci, m->board->console, err, errlen)))
 		return -1;

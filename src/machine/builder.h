@@ -48,6 +48,10 @@ void machine_destroy(struct machine *m);
  * failure is the caller's mistake (a usage error), not the host's; the
  * message is one line. */
 int machine_config_check(const struct vm_config *cfg, char *err, size_t errlen);
+/* What the host says about a checked configuration before anything is
+ * built (a vsock group's directory, CID, policy file and label conflicts):
+ * 0, or -1 with a one-line message (a usage error). */
+int machine_host_check(const struct vm_config *cfg, char *err, size_t errlen);
 
 /* The engine names vm_config.engine takes, from engine_select()'s own
  * table, for the command line's check: no host probing, so a known name

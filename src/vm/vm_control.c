@@ -201,6 +201,12 @@ int vm_control_open(struct vm *vm, const char *path, const char *name, char *err
 
 void vm_control_close(struct vm *vm)
 {
-	control_close(vm->control);
+	struct control *c = vm->control;
+
+	/* Device threads post events (vsock audit) under io_lock: once the
+	 * pointer is cleared under it, none can still be using the socket. */
+	pthread_mutex_lock(&vm->io_lock);
 	vm->control = NULL;
+	pthread_mutex_unlock(&vm->io_lock);
+	control_close(c);
 }

@@ -58,6 +58,14 @@ expect 2 "--vsock 4294967295: guest CID" run --vsock 4294967295
 expect 2 "--vsock abc" run --vsock abc
 expect 2 "--vsock 5,x" run --vsock 5,x
 expect 2 "--vsock" run --vsock 3 --vsock 4
+expect 2 "--vsock 3,group=: expected" run --vsock 3,group=
+expect 2 "--label: only with --vsock CID,group=NAME" run --label web
+expect 2 "--policy: only with --vsock CID,group=NAME" run --vsock 3 --policy /dev/null
+expect 2 "--policy: give the VM a --label too" run --vsock "3,group=$tmp/g" --policy /dev/null
+expect 2 "--label 'a b': 1 to 63" run --vsock "3,group=$tmp/g" --label 'a b'
+printf 'allow a b\nconflict a\n' >"$tmp/policy"
+expect 2 "--policy $tmp/policy:2: expected 'conflict" run --vsock "3,group=$tmp/g" --label a --policy "$tmp/policy"
+expect 2 "cannot create $tmp/no/such/dir: No such file" run --vsock "3,group=$tmp/no/such/dir" --label a
 expect 2 "--disk ,ro" run --disk ,ro
 expect 2 "--disk img,bogus" run --disk img,bogus
 expect 2 "--disk img,serial=" run --disk img,serial=

@@ -3,8 +3,18 @@
  *   vsock_echo listen PORT          accepts one connection and echoes it back
  *                                   until EOF ("LISTENING-PORT" once bound)
  *   vsock_echo connect CID PORT MSG  sends MSG, half-closes, prints the reply
- *                                   as "REPLY: ..." */
+ *                                   as "REPLY: ..."
+ *   vsock_echo bulk CID PORT BYTES  sends BYTES of a pattern through an echo
+ *                                   server while reading them back; prints
+ *                                   "BULK-SAME n" or "BULK-DIFFERS ..."
+ *   vsock_echo hold CID PORT MSG    sends MSG, prints the echo as "HELD: ...",
+ *                                   then waits: prints how the read ends
+ *                                   ("READ-END: EOF" or the errno's text)
+ *                                   and what a write gets after it
+ * Errors print as "perror" lines: "vsock connect: Connection reset by peer". */
+#include <errno.h>
 #include <linux/vm_sockets.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -63,6 +73,66 @@ int main(int argc, char **argv)
 		printf("REPLY: %s\n", buf);
 		return 0;
 	}
-	fprintf(stderr, "usage: vsock_echo listen PORT | connect CID PORT MSG\n");
+	if (argc == 5 && !strcmp(argv[1], "bulk")) {
+		long total = atol(argv[4]), sent = 0, got = 0, bad = -1;
+
+		fd = socket(AF_VSOCK, SOCK_STREAM, 0);
+		a.svm_cid = (unsigned)atoi(argv[2]);
+		a.svm_port = (unsigned)atoi(argv[3]);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)))
+			return die("vsock connect");
+		while (got < total) {
+			struct pollfd p = { .fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0) };
+			if (poll(&p, 1, -1) < 0)
+				return die("poll");
+			if ((p.revents & POLLOUT) && sent < total) {
+				size_t k = sizeof(buf) < (size_t)(total - sent) ? sizeof(buf) : (size_t)(total - sent);
+				for (size_t i = 0; i < k; i++)
+					buf[i] = (char)((sent + i) * 131 % 251);
+				n = write(fd, buf, k);
+				if (n < 0)
+					return die("vsock write");
+				sent += n;
+				if (sent == total)
+					shutdown(fd, SHUT_WR);
+			}
+			if (p.revents & (POLLIN | POLLHUP)) {
+				n = read(fd, buf, sizeof(buf));
+				if (n <= 0)
+					break;
+				for (ssize_t i = 0; i < n; i++)
+					if (bad < 0 && buf[i] != (char)((got + i) * 131 % 251))
+						bad = got + i;
+				got += n;
+			}
+		}
+		if (got == total && bad < 0)
+			printf("BULK-SAME %ld\n", got);
+		else
+			printf("BULK-DIFFERS got %ld of %ld, first bad byte %ld\n", got, total, bad);
+		return 0;
+	}
+	if (argc == 5 && !strcmp(argv[1], "hold")) {
+		fd = socket(AF_VSOCK, SOCK_STREAM, 0);
+		a.svm_cid = (unsigned)atoi(argv[2]);
+		a.svm_port = (unsigned)atoi(argv[3]);
+		if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)))
+			return die("vsock connect");
+		if (write(fd, argv[4], strlen(argv[4])) != (ssize_t)strlen(argv[4]))
+			return die("vsock write");
+		n = read(fd, buf, sizeof(buf) - 1);
+		if (n <= 0)
+			return die("vsock read");
+		buf[n] = 0;
+		printf("HELD: %s\n", buf);
+		fflush(stdout);
+		while ((n = read(fd, buf, sizeof(buf))) > 0)
+			;
+		printf("READ-END: %s\n", n == 0 ? "EOF" : strerror(errno));
+		n = send(fd, "x", 1, MSG_NOSIGNAL);
+		printf("WRITE-AFTER: %s\n", n == 1 ? "ok" : strerror(errno));
+		return 0;
+	}
+	fprintf(stderr, "usage: vsock_echo listen PORT | connect|hold CID PORT MSG | bulk CID PORT BYTES\n");
 	return 2;
 }

@@ -468,7 +468,7 @@ static void test_bad_specs(void **state)
 
 	for (unsigned i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = 0;
-		assert_null(virtio_vsock_create(t->vm, NULL, bad[i], err, sizeof(err)));
+		assert_null(virtio_vsock_create(t->vm, NULL, bad[i], NULL, NULL, err, sizeof(err)));
 		assert_true(err[0] != 0);
 		assert_null(strchr(err, '\n'));
 	}

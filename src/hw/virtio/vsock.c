@@ -1,5 +1,7 @@
 /* virtio-vsock (virtio 1.2 §5.10): stream sockets between the guest (CID
- * >= 3) and the host (CID 2), carried to host processes over AF_UNIX.
+ * >= 3) and the host (CID 2), carried to host processes over AF_UNIX, and
+ * with ",group=G" between the guests of a group (by their CIDs), carried
+ * VMM to VMM (host/vsock.h, docs/vsock.md).
  *
  * Queues: rx (device -> guest packets), tx (guest -> device), event (unused:
  * we never migrate, so there is no transport reset to announce).  Every
@@ -11,7 +13,11 @@
  *     (the guest port); we send REQUEST to the guest, and its RESPONSE makes
  *     the backend confirm to the host side (its RST closes the stream);
  *   - guest-initiated: the guest's REQUEST to host port P asks the backend
- *     for a stream to P; RESPONSE on success, RST otherwise.
+ *     for a stream to P; RESPONSE on success, RST otherwise.  A peer VM's
+ *     backend answers later (the far guest must accept first): the
+ *     connection waits in C_CONNECTING for the backend's reply.
+ * A connection is named by (peer CID, peer port, guest port); the peer is
+ * the host (CID 2, through the uds backend) or another guest of the group.
  *
  * Flow control is the protocol's credit scheme.  Towards the guest we send
  * at most what its buf_alloc/fwd_cnt allow; towards the host we advertise
@@ -49,6 +55,8 @@
 
 #define HOST_CID       2
 #define MAX_CONNS      256
+#define GROUP_LISTEN   UINT64_MAX   /* pfd_id of the group's listener */
+#define PEER_CONNS     64           /* connections one peer VM may open to us */
 #define CONN_BUF       (256u << 10) /* our receive window per connection */
 #define RX_CHUNK       4096         /* host bytes read per packet to the guest */
 #define CTRL_MAX       512          /* control packets waiting for rx buffers */
@@ -78,17 +86,20 @@ struct vsock_hdr {
 _Static_assert(sizeof(struct vsock_hdr) == 44, "virtio_vsock_hdr is 44 bytes");
 
 enum conn_state {
-	C_HANDSHAKE, /* host connected, reading "CONNECT <port>\n" */
-	C_REQUESTED, /* REQUEST sent to the guest, waiting for RESPONSE */
+	C_HANDSHAKE,  /* host connected, reading "CONNECT <port>\n" */
+	C_REQUESTED,  /* REQUEST sent to the guest, waiting for RESPONSE */
+	C_CONNECTING, /* the guest's REQUEST went to a peer VM: waiting for it */
 	C_OPEN,
 };
 
 struct vconn {
 	uint64_t id; /* tells a reused fd number apart in the poll thread */
 	int fd;
+	struct vsock_backend *be; /* whose stream fd is */
 	enum conn_state state;
-	uint32_t host_port, guest_port;
-	struct vsock_handshake hs; /* of a host-initiated stream */
+	uint64_t peer_cid;              /* HOST_CID or a peer guest's */
+	uint32_t host_port, guest_port; /* host_port: the peer's port */
+	struct vsock_handshake hs;      /* of a host-initiated stream */
 	/* Towards the guest. */
 	uint32_t peer_buf_alloc, peer_fwd_cnt, tx_cnt;
 	bool readable; /* the socket said POLLIN since we last hit EAGAIN */
@@ -103,13 +114,15 @@ struct vconn {
 	bool peer_no_send;
 	bool wr_shut;
 	bool closing; /* drain out[] then close */
+	bool dead;    /* the peer vanished: reset at the end of this pass */
 };
 
 struct vsock {
 	struct virtio_dev vd;
 	bool registered;
 	uint64_t cid;
-	struct vsock_backend *be; /* NULL: no host side (guest connections are refused) */
+	struct vsock_backend *be;    /* NULL: no host side (guest connections are refused) */
+	struct vsock_backend *group; /* NULL: no peer VMs */
 	int wake_fd;
 	pthread_t thread;
 	bool threaded, stop;
@@ -123,8 +136,8 @@ struct vsock {
 	unsigned ctrl_head, ctrl_count;
 
 	struct vq_elem e;
-	struct pollfd pfd[2 + MAX_CONNS];
-	uint64_t pfd_id[2 + MAX_CONNS];
+	struct pollfd pfd[3 + MAX_CONNS];
+	uint64_t pfd_id[3 + MAX_CONNS];
 	uint64_t bytes_to_guest, bytes_from_guest; /* stream payload, for metrics */
 };
 
@@ -143,15 +156,17 @@ static void wake(struct vsock *v)
 
 /* ---- connections -------------------------------------------------------- */
 
-static struct vconn *find(struct vsock *v, uint32_t host_port, uint32_t guest_port)
+static struct vconn *find(struct vsock *v, uint64_t cid, uint32_t host_port, uint32_t guest_port)
 {
 	for (unsigned i = 0; i < v->nconns; i++)
-		if (v->conns[i]->host_port == host_port && v->conns[i]->guest_port == guest_port)
+		if (v->conns[i]->host_port == host_port && v->conns[i]->guest_port == guest_port &&
+		    v->conns[i]->peer_cid == cid)
 			return v->conns[i];
 	return NULL;
 }
 
-static struct vconn *conn_new(struct vsock *v, int fd, enum conn_state st, uint32_t host_port, uint32_t guest_port)
+static struct vconn *conn_new(struct vsock *v, struct vsock_backend *be, int fd, enum conn_state st, uint64_t cid,
+                              uint32_t host_port, uint32_t guest_port)
 {
 	struct vconn *c;
 
@@ -159,6 +174,8 @@ static struct vconn *conn_new(struct vsock *v, int fd, enum conn_state st, uint3
 		return NULL;
 	c->id = ++v->next_id;
 	c->fd = fd;
+	c->be = be;
+	c->peer_cid = cid;
 	c->state = st;
 	c->host_port = host_port;
 	c->guest_port = guest_port;
@@ -192,10 +209,10 @@ static uint32_t credit_to_guest(const struct vconn *c)
 
 /* ---- packets to the guest ------------------------------------------------- */
 
-static void fill_hdr(struct vsock *v, struct vsock_hdr *h, uint16_t op, uint32_t host_port, uint32_t guest_port,
-                     uint32_t flags)
+static void fill_hdr(struct vsock *v, struct vsock_hdr *h, uint16_t op, uint64_t cid, uint32_t host_port,
+                     uint32_t guest_port, uint32_t flags)
 {
-	*h = (struct vsock_hdr){ .src_cid = HOST_CID,
+	*h = (struct vsock_hdr){ .src_cid = cid,
 		                 .dst_cid = v->cid,
 		                 .src_port = host_port,
 		                 .dst_port = guest_port,
@@ -207,26 +224,65 @@ static void fill_hdr(struct vsock *v, struct vsock_hdr *h, uint16_t op, uint32_t
 
 /* Queues a control packet (no payload); dropped if the guest lets CTRL_MAX
  * of them pile up without posting rx buffers. */
-static void send_ctrl(struct vsock *v, uint16_t op, uint32_t host_port, uint32_t guest_port, uint32_t flags)
+static void send_ctrl(struct vsock *v, uint16_t op, uint64_t cid, uint32_t host_port, uint32_t guest_port,
+                      uint32_t flags)
 {
 	struct vsock_hdr *h;
 
 	if (v->ctrl_count == CTRL_MAX)
 		return;
 	h = &v->ctrl[(v->ctrl_head + v->ctrl_count++) % CTRL_MAX];
-	fill_hdr(v, h, op, host_port, guest_port, flags);
+	fill_hdr(v, h, op, cid, host_port, guest_port, flags);
 }
 
-static void send_rst(struct vsock *v, uint32_t host_port, uint32_t guest_port)
+static void conn_ctrl(struct vsock *v, struct vconn *c, uint16_t op, uint32_t flags)
 {
-	send_ctrl(v, OP_RST, host_port, guest_port, 0);
+	send_ctrl(v, op, c->peer_cid, c->host_port, c->guest_port, flags);
+}
+
+static void send_rst(struct vsock *v, uint64_t cid, uint32_t host_port, uint32_t guest_port)
+{
+	send_ctrl(v, OP_RST, cid, host_port, guest_port, 0);
 }
 
 /* Ends a connection with RST to the guest. */
 static void conn_reset(struct vsock *v, struct vconn *c)
 {
-	send_rst(v, c->host_port, c->guest_port);
+	conn_ctrl(v, c, OP_RST, 0);
 	conn_free(v, c);
+}
+
+/* The stream fd through its backend (plain socket calls for the uds one). */
+static ssize_t conn_recv(struct vconn *c, void *buf, size_t cap)
+{
+	ssize_t n;
+
+	if (c->be && c->be->ops->recv)
+		return c->be->ops->recv(c->be, c->fd, buf, cap);
+	n = read(c->fd, buf, cap);
+	if (n < 0 && errno != EAGAIN && errno != EINTR)
+		return 0; /* an error ends what the host sends, as EOF does */
+	return n;
+}
+
+static ssize_t conn_send(struct vconn *c, const void *buf, size_t len)
+{
+	if (c->be && c->be->ops->send)
+		return c->be->ops->send(c->be, c->fd, buf, len);
+	return send(c->fd, buf, len, MSG_DONTWAIT | MSG_NOSIGNAL);
+}
+
+/* Tells the far end the guest sends no more; false to retry on POLLOUT. */
+static bool conn_shut_wr(struct vconn *c)
+{
+	if (c->wr_shut)
+		return true;
+	if (c->be && c->be->ops->shut_wr && c->be->ops->shut_wr(c->be, c->fd) < 0)
+		return false;
+	if (!c->be || !c->be->ops->shut_wr)
+		shutdown(c->fd, SHUT_WR);
+	c->wr_shut = true;
+	return true;
 }
 
 static bool rx_ok(struct vsock *v)
@@ -251,7 +307,7 @@ static int pop_rx(struct vsock *v)
 
 static void put_pkt(struct vsock *v, struct vsock_hdr *h, const void *data, size_t len)
 {
-	struct vconn *c = find(v, h->src_port, h->dst_port);
+	struct vconn *c = find(v, h->src_cid, h->src_port, h->dst_port);
 
 	/* Credit fields are current as of sending, not of queueing. */
 	if (c) {
@@ -271,36 +327,62 @@ static bool fill_rxbuf(struct vsock *v, struct vconn *c)
 	uint32_t credit = credit_to_guest(c);
 	ssize_t n;
 
+	if (c->dead)
+		return false;
 	if (c->rxlen)
-		return true;
+		return credit > 0;
 	if (c->state != C_OPEN || c->host_eof || c->peer_no_rcv || c->closing || !c->readable || !credit)
 		return false;
-	if (!c->rxbuf && !(c->rxbuf = malloc(RX_CHUNK)))
+	/* A message backend hands over whole messages (up to VSOCK_MSG_MAX);
+	 * what the credit does not cover yet waits in rxbuf. */
+	bool msgs = c->be && c->be->ops->recv;
+	if (!c->rxbuf && !(c->rxbuf = malloc(msgs ? VSOCK_MSG_MAX : RX_CHUNK)))
 		return false;
-	n = read(c->fd, c->rxbuf, credit < RX_CHUNK ? credit : RX_CHUNK);
+	n = conn_recv(c, c->rxbuf, msgs ? VSOCK_MSG_MAX : credit < RX_CHUNK ? credit : RX_CHUNK);
 	if (n > 0) {
 		c->rxlen = (size_t)n;
 		c->rxoff = 0;
 		return true;
 	}
-	if (n < 0 && (errno == EAGAIN || errno == EINTR)) {
+	if (n == -1) {
 		c->readable = false;
 		return false;
 	}
-	/* EOF or error: the host sends no more. */
+	if (n < -1) { /* the peer vanished: RST, after this pass */
+		c->dead = true;
+		return false;
+	}
+	/* EOF: the host sends no more. */
 	c->host_eof = true;
-	send_ctrl(v, OP_SHUTDOWN, c->host_port, c->guest_port, SHUT_SEND);
+	conn_ctrl(v, c, OP_SHUTDOWN, SHUT_SEND);
 	return false;
 }
 
 /* Moves control packets, then host data, into the guest's rx buffers. */
+static bool reap_dead(struct vsock *v)
+{
+	bool any = false;
+
+	for (unsigned i = 0; i < v->nconns;) {
+		if (v->conns[i]->dead) {
+			conn_reset(v, v->conns[i]);
+			any = true;
+		} else {
+			i++;
+		}
+	}
+	return any;
+}
+
 static void rx_flush(struct vsock *v)
 {
 	bool pushed = false;
-	int rc = 1;
+	int rc;
 
 	if (!rx_ok(v))
 		return;
+again:
+	rc = 1;
 	while (v->ctrl_count && (rc = pop_rx(v)) > 0) {
 		put_pkt(v, &v->ctrl[v->ctrl_head], NULL, 0);
 		v->ctrl_head = (v->ctrl_head + 1) % CTRL_MAX;
@@ -323,7 +405,9 @@ static void rx_flush(struct vsock *v)
 			chunk = c->rxlen - c->rxoff;
 			if (chunk > v->e.in_len - sizeof(h))
 				chunk = v->e.in_len - sizeof(h);
-			fill_hdr(v, &h, OP_RW, c->host_port, c->guest_port, 0);
+			if (chunk > credit_to_guest(c))
+				chunk = credit_to_guest(c);
+			fill_hdr(v, &h, OP_RW, c->peer_cid, c->host_port, c->guest_port, 0);
 			put_pkt(v, &h, c->rxbuf + c->rxoff, chunk);
 			c->tx_cnt += (uint32_t)chunk;
 			v->bytes_to_guest += chunk;
@@ -342,6 +426,8 @@ static void rx_flush(struct vsock *v)
 			pushed = progress = true;
 		}
 	}
+	if (reap_dead(v))
+		goto again;
 	if (pushed)
 		virtio_notify(&v->vd, RXQ);
 	wake(v); /* poll interests may have changed */
@@ -355,7 +441,7 @@ static void maybe_close(struct vsock *v, struct vconn *c);
 static int flush_out(struct vconn *c)
 {
 	while (c->outlen) {
-		ssize_t n = send(c->fd, c->out, c->outlen, MSG_DONTWAIT | MSG_NOSIGNAL);
+		ssize_t n = conn_send(c, c->out, c->outlen);
 		if (n < 0 && errno == EINTR)
 			continue;
 		if (n < 0 && errno == EAGAIN)
@@ -373,12 +459,10 @@ static int flush_out(struct vconn *c)
  * accumulated, and finish a half-closed or closing connection. */
 static void after_write(struct vsock *v, struct vconn *c)
 {
-	if (!c->outlen && c->peer_no_send && !c->wr_shut) {
-		shutdown(c->fd, SHUT_WR);
-		c->wr_shut = true;
-	}
+	if (!c->outlen && c->peer_no_send)
+		conn_shut_wr(c);
 	if (c->fwd_cnt - c->fwd_cnt_sent >= CONN_BUF / 4 && !c->closing)
-		send_ctrl(v, OP_CREDIT_UPDATE, c->host_port, c->guest_port, 0);
+		conn_ctrl(v, c, OP_CREDIT_UPDATE, 0);
 	maybe_close(v, c);
 }
 
@@ -388,6 +472,10 @@ static void maybe_close(struct vsock *v, struct vconn *c)
 {
 	if (c->outlen)
 		return;
+	/* The far end hears of the end before the stream closes (a peer VM
+	 * tells an orderly end from a vanished VMM by it). */
+	if ((c->closing || c->peer_no_send) && !conn_shut_wr(c))
+		return; /* on POLLOUT */
 	if (c->closing || (c->peer_no_send && c->host_eof))
 		conn_reset(v, c);
 }
@@ -421,29 +509,48 @@ static void guest_data(struct vsock *v, struct vconn *c, const struct vsock_hdr 
 
 /* ---- packets from the guest ------------------------------------------------- */
 
-static int connect_host(struct vsock *v, uint32_t port)
+static struct vsock_backend *backend_for(struct vsock *v, uint64_t cid)
 {
-	return v->be ? v->be->ops->connect(v->be, port) : -1;
+	return cid == HOST_CID ? v->be : v->group;
 }
 
 static void guest_request(struct vsock *v, const struct vsock_hdr *h)
 {
+	struct vsock_backend *be = backend_for(v, h->dst_cid);
+	bool pending = false;
 	struct vconn *c;
 	int fd;
 
-	if (find(v, h->dst_port, h->src_port) || (fd = connect_host(v, h->dst_port)) < 0) {
-		send_rst(v, h->dst_port, h->src_port);
+	if (!be || v->nconns == MAX_CONNS || find(v, h->dst_cid, h->dst_port, h->src_port) ||
+	    (fd = be->ops->connect(be, h->dst_cid, h->dst_port, h->src_port, &pending)) < 0) {
+		send_rst(v, h->dst_cid, h->dst_port, h->src_port);
 		return;
 	}
-	c = conn_new(v, fd, C_OPEN, h->dst_port, h->src_port);
+	c = conn_new(v, be, fd, pending ? C_CONNECTING : C_OPEN, h->dst_cid, h->dst_port, h->src_port);
 	if (!c) {
 		close(fd);
-		send_rst(v, h->dst_port, h->src_port);
+		send_rst(v, h->dst_cid, h->dst_port, h->src_port);
 		return;
 	}
 	c->peer_buf_alloc = h->buf_alloc;
 	c->peer_fwd_cnt = h->fwd_cnt;
-	send_ctrl(v, OP_RESPONSE, c->host_port, c->guest_port, 0);
+	if (!pending)
+		conn_ctrl(v, c, OP_RESPONSE, 0);
+}
+
+/* A peer VM answered a pending connect (fd readable). */
+static void peer_reply(struct vsock *v, struct vconn *c)
+{
+	int r = c->be->ops->reply ? c->be->ops->reply(c->be, c->fd) : -1;
+
+	if (r == 0)
+		return;
+	if (r < 0) {
+		conn_reset(v, c);
+		return;
+	}
+	c->state = C_OPEN;
+	conn_ctrl(v, c, OP_RESPONSE, 0);
 }
 
 static void guest_response(struct vsock *v, struct vconn *c)
@@ -452,7 +559,7 @@ static void guest_response(struct vsock *v, struct vconn *c)
 		conn_reset(v, c);
 		return;
 	}
-	if (v->be->ops->confirm(v->be, c->fd, c->host_port) < 0) {
+	if (c->be->ops->confirm(c->be, c->fd, c->host_port) < 0) {
 		conn_reset(v, c);
 		return;
 	}
@@ -465,12 +572,10 @@ static void guest_shutdown(struct vsock *v, struct vconn *c, uint32_t flags)
 		c->peer_no_rcv = true;
 	if (flags & SHUT_SEND)
 		c->peer_no_send = true;
-	if (c->peer_no_rcv && c->peer_no_send) {
+	if (c->peer_no_rcv && c->peer_no_send)
 		c->closing = true; /* after out[] drains: RST and close */
-	} else if (c->peer_no_send && !c->outlen && !c->wr_shut) {
-		shutdown(c->fd, SHUT_WR);
-		c->wr_shut = true;
-	}
+	else if (c->peer_no_send && !c->outlen)
+		conn_shut_wr(c);
 	maybe_close(v, c);
 }
 
@@ -483,14 +588,16 @@ static void tx_packet(struct vsock *v)
 	if (iov_to_buf(v->e.iov, v->e.nout, 0, &h, sizeof(h)) < sizeof(h))
 		return; /* not even a header: nothing to answer */
 	payload = v->e.out_len - sizeof(h);
-	if (h.src_cid != v->cid || h.dst_cid != HOST_CID)
+	if (h.src_cid != v->cid)
 		return; /* not ours to answer: a wrong cid gets no RST either */
+	if (h.dst_cid != HOST_CID && (!v->group || h.dst_cid < 3 || h.dst_cid >= 0xffffffffu || h.dst_cid == v->cid))
+		return;
 	if (h.type != TYPE_STREAM || h.len > payload || (h.op != OP_RW && h.len) || h.len > CONN_BUF) {
 		if (h.op != OP_RST) {
-			if ((c = find(v, h.dst_port, h.src_port)))
+			if ((c = find(v, h.dst_cid, h.dst_port, h.src_port)))
 				conn_reset(v, c);
 			else
-				send_rst(v, h.dst_port, h.src_port);
+				send_rst(v, h.dst_cid, h.dst_port, h.src_port);
 		}
 		return;
 	}
@@ -498,14 +605,18 @@ static void tx_packet(struct vsock *v)
 		guest_request(v, &h);
 		return;
 	}
-	c = find(v, h.dst_port, h.src_port);
+	c = find(v, h.dst_cid, h.dst_port, h.src_port);
 	if (!c) {
 		if (h.op != OP_RST)
-			send_rst(v, h.dst_port, h.src_port);
+			send_rst(v, h.dst_cid, h.dst_port, h.src_port);
 		return;
 	}
 	if (c->state == C_HANDSHAKE) { /* the guest cannot know this port yet */
-		send_rst(v, h.dst_port, h.src_port);
+		send_rst(v, h.dst_cid, h.dst_port, h.src_port);
+		return;
+	}
+	if (c->state == C_CONNECTING && h.op != OP_RST) {
+		conn_reset(v, c); /* nothing but RST before our RESPONSE */
 		return;
 	}
 	c->peer_buf_alloc = h.buf_alloc;
@@ -521,7 +632,7 @@ static void tx_packet(struct vsock *v)
 			guest_data(v, c, &h), v->bytes_from_guest += h.len;
 		break;
 	case OP_CREDIT_UPDATE: break; /* credit taken above; rx_flush will use it */
-	case OP_CREDIT_REQUEST: send_ctrl(v, OP_CREDIT_UPDATE, c->host_port, c->guest_port, 0); break;
+	case OP_CREDIT_REQUEST: conn_ctrl(v, c, OP_CREDIT_UPDATE, 0); break;
 	default: conn_reset(v, c); break;
 	}
 }
@@ -669,20 +780,21 @@ static const struct virtio_dev_ops vsock_ops = {
 
 /* ---- host side: sockets ------------------------------------------------------ */
 
-static void host_accept(struct vsock *v)
+static void host_accept(struct vsock *v, struct vsock_backend *be)
 {
-	int fd = v->be->ops->accept(v->be);
+	int fd = be->ops->accept(be);
 
 	if (fd < 0)
 		return;
-	if (!(v->vd.status & VIRTIO_STATUS_DRIVER_OK) || !conn_new(v, fd, C_HANDSHAKE, 0, 0))
+	if (!(v->vd.status & VIRTIO_STATUS_DRIVER_OK) || !conn_new(v, be, fd, C_HANDSHAKE, 0, 0, 0))
 		close(fd); /* no driver yet, or too many: the host sees EOF */
 }
 
 static void host_handshake(struct vsock *v, struct vconn *c)
 {
-	uint32_t port;
-	int r = v->be->ops->handshake(v->be, c->fd, &c->hs, &port);
+	uint32_t port, peer_port;
+	uint64_t peer_cid;
+	int r = c->be->ops->handshake(c->be, c->fd, &c->hs, &port, &peer_cid, &peer_port);
 
 	if (r == 0)
 		return;
@@ -690,12 +802,27 @@ static void host_handshake(struct vsock *v, struct vconn *c)
 		conn_free(v, c);
 		return;
 	}
-	do
-		c->host_port = HOST_PORT_BASE + (v->next_host_port++ & 0x3fffffff);
-	while (find(v, c->host_port, port));
+	if (peer_port) {
+		unsigned from_peer = 0;
+
+		for (unsigned i = 0; i < v->nconns; i++)
+			from_peer += v->conns[i]->peer_cid == peer_cid && v->conns[i]->state != C_CONNECTING;
+		/* A peer guest's port: taken twice is the peer's mistake; one peer
+		 * may not take every connection slot from the rest. */
+		if (find(v, peer_cid, peer_port, port) || from_peer > PEER_CONNS) {
+			conn_free(v, c);
+			return;
+		}
+		c->host_port = peer_port;
+	} else {
+		do
+			c->host_port = HOST_PORT_BASE + (v->next_host_port++ & 0x3fffffff);
+		while (find(v, peer_cid, c->host_port, port));
+	}
+	c->peer_cid = peer_cid;
 	c->guest_port = port;
 	c->state = C_REQUESTED;
-	send_ctrl(v, OP_REQUEST, c->host_port, c->guest_port, 0);
+	conn_ctrl(v, c, OP_REQUEST, 0);
 	rx_flush(v);
 }
 
@@ -703,9 +830,9 @@ static short interest(const struct vconn *c)
 {
 	short ev = 0;
 
-	if (c->state == C_HANDSHAKE)
+	if (c->state == C_HANDSHAKE || c->state == C_CONNECTING)
 		return POLLIN;
-	if (c->outlen)
+	if (c->outlen || (c->state == C_OPEN && (c->peer_no_send || c->closing) && !c->wr_shut))
 		ev |= POLLOUT;
 	/* Read only when the data has somewhere to go; else POLLIN would spin. */
 	if (c->state == C_OPEN && !c->readable && !c->host_eof && !c->rxlen && credit_to_guest(c))
@@ -724,6 +851,10 @@ void virtio_vsock_poll(void *dev, int timeout_ms)
 	if (v->be && v->be->listen_fd >= 0) {
 		v->pfd_id[n] = 0;
 		v->pfd[n++] = (struct pollfd){ .fd = v->be->listen_fd, .events = POLLIN };
+	}
+	if (v->group && v->group->listen_fd >= 0) {
+		v->pfd_id[n] = GROUP_LISTEN;
+		v->pfd[n++] = (struct pollfd){ .fd = v->group->listen_fd, .events = POLLIN };
 	}
 	for (unsigned i = 0; i < v->nconns; i++) {
 		struct vconn *c = v->conns[i];
@@ -752,7 +883,11 @@ void virtio_vsock_poll(void *dev, int timeout_ms)
 		if (!re)
 			continue;
 		if (v->be && v->pfd[i].fd == v->be->listen_fd && v->pfd_id[i] == 0) {
-			host_accept(v);
+			host_accept(v, v->be);
+			continue;
+		}
+		if (v->group && v->pfd[i].fd == v->group->listen_fd && v->pfd_id[i] == GROUP_LISTEN) {
+			host_accept(v, v->group);
 			continue;
 		}
 		for (unsigned k = 0; k < v->nconns; k++)
@@ -762,6 +897,15 @@ void virtio_vsock_poll(void *dev, int timeout_ms)
 			continue; /* closed meanwhile */
 		if (c->state == C_HANDSHAKE) {
 			host_handshake(v, c);
+			continue;
+		}
+		if (c->state == C_CONNECTING) {
+			peer_reply(v, c);
+			continue;
+		}
+		if ((re & (POLLOUT | POLLERR | POLLHUP)) && !c->outlen && c->state == C_OPEN && !c->wr_shut &&
+		    (c->peer_no_send || c->closing)) {
+			after_write(v, c); /* the end marker may go now */
 			continue;
 		}
 		if ((re & (POLLOUT | POLLERR | POLLHUP)) && c->outlen) {
@@ -789,6 +933,24 @@ static void *vsock_thread(void *arg)
 }
 
 /* ---- lifecycle ------------------------------------------------------------- */
+
+static int vsock_start_thread(struct vsock *v, char *err, size_t errlen)
+{
+	sigset_t all, old;
+	bool ok;
+
+	/* Signals belong to the VM's signalfd. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	ok = pthread_create(&v->thread, NULL, vsock_thread, v) == 0;
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+	if (!ok) {
+		snprintf(err, errlen, "--vsock: cannot start the I/O thread");
+		return -1;
+	}
+	v->threaded = true;
+	return 0;
+}
 
 void *virtio_vsock_new(struct vm *vm, struct pci_host *h, uint64_t cid, const char *uds, bool threaded, char *err,
                        size_t errlen)
@@ -820,65 +982,124 @@ void *virtio_vsock_new(struct vm *vm, struct pci_host *h, uint64_t cid, const ch
 	if (virtio_dev_register(&v->vd, h, err, errlen))
 		goto fail;
 	v->registered = true;
-	if (threaded) {
-		sigset_t all, old;
-		bool ok;
-
-		/* Signals belong to the VM's signalfd. */
-		sigfillset(&all);
-		pthread_sigmask(SIG_BLOCK, &all, &old);
-		ok = pthread_create(&v->thread, NULL, vsock_thread, v) == 0;
-		pthread_sigmask(SIG_SETMASK, &old, NULL);
-		if (!ok) {
-			snprintf(err, errlen, "--vsock: cannot start the I/O thread");
-			goto fail;
-		}
-		v->threaded = true;
-	}
+	if (threaded && vsock_start_thread(v, err, errlen) < 0)
+		goto fail;
 	return v;
 fail:
 	virtio_vsock_destroy(v);
 	return NULL;
 }
 
-/* "CID[,uds=PATH]"; *uds points into spec. */
-static int parse_spec(const char *spec, uint64_t *cid, const char **uds, char *err, size_t errlen)
+struct vsock_spec {
+	uint64_t cid;
+	char uds[256], group[256]; /* "" when not given */
+};
+
+/* One "key=VALUE" of a spec: VALUE runs to the next ",uds=" or ",group="
+ * (a path may hold other commas).  The position after it, or NULL. */
+static const char *spec_value(const char *p, char *out, size_t len)
 {
+	const char *end = p + strlen(p), *a = strstr(p, ",uds="), *b = strstr(p, ",group=");
+
+	if (a && a < end)
+		end = a;
+	if (b && b < end)
+		end = b;
+	if (end == p || (size_t)(end - p) >= len)
+		return NULL;
+	memcpy(out, p, end - p);
+	out[end - p] = 0;
+	return end;
+}
+
+/* "CID[,uds=PATH][,group=NAME|DIR]". */
+static int parse_spec(const char *spec, struct vsock_spec *s, char *err, size_t errlen)
+{
+	const char *p;
 	char *end;
 
-	*uds = NULL;
+	memset(s, 0, sizeof(*s));
 	errno = 0;
-	*cid = strtoull(spec, &end, 10);
-	if (!isdigit((unsigned char)*spec) || errno || (*end && *end != ',') ||
-	    (*end == ',' && (strncmp(end + 1, "uds=", 4) || !end[5]))) {
-		snprintf(err, errlen, "--vsock %s: expected CID[,uds=PATH]", spec);
-		return -1;
+	s->cid = strtoull(spec, &end, 10);
+	p = end;
+	if (!isdigit((unsigned char)*spec) || errno || (*p && *p != ','))
+		goto bad;
+	while (*p) {
+		if (!strncmp(p, ",uds=", 5) && !s->uds[0])
+			p = spec_value(p + 5, s->uds, sizeof(s->uds));
+		else if (!strncmp(p, ",group=", 7) && !s->group[0])
+			p = spec_value(p + 7, s->group, sizeof(s->group));
+		else
+			goto bad;
+		if (!p)
+			goto bad;
 	}
-	if (*cid < 3 || *cid >= 0xffffffffu) {
+	if (s->cid < 3 || s->cid >= 0xffffffffu) {
 		/* 0-2 are the hypervisor, local and host addresses; -1 is "any" */
 		snprintf(err, errlen, "--vsock %s: guest CID must be between 3 and 4294967294", spec);
 		return -1;
 	}
-	if (*end == ',')
-		*uds = end + 5;
+	return 0;
+bad:
+	snprintf(err, errlen, "--vsock %s: expected CID[,uds=PATH][,group=NAME|DIR]", spec);
+	return -1;
+}
+
+int virtio_vsock_spec_check(const char *spec, const char *label, const char *policy, char *err, size_t errlen)
+{
+	struct vsock_spec s;
+
+	if (!spec) {
+		if (label || policy) {
+			snprintf(err, errlen, "%s: only with --vsock CID,group=NAME", label ? "--label" : "--policy");
+			return -1;
+		}
+		return 0;
+	}
+	if (parse_spec(spec, &s, err, errlen) < 0)
+		return -1;
+	if ((label || policy) && !s.group[0]) {
+		snprintf(err, errlen, "%s: only with --vsock CID,group=NAME", label ? "--label" : "--policy");
+		return -1;
+	}
+	if (policy && !label) {
+		snprintf(err, errlen, "--policy: give the VM a --label too");
+		return -1;
+	}
 	return 0;
 }
 
-int virtio_vsock_spec_check(const char *spec, char *err, size_t errlen)
+int virtio_vsock_host_check(const char *spec, const char *label, const char *policy, char *err, size_t errlen)
 {
-	uint64_t cid;
-	const char *uds;
-	return parse_spec(spec, &cid, &uds, err, errlen);
+	struct vsock_spec s;
+
+	if (!spec || parse_spec(spec, &s, err, errlen) < 0 || !s.group[0])
+		return 0;
+	return vsock_group_check(s.cid, s.group, label ? label : "", policy, err, errlen);
 }
 
-void *virtio_vsock_create(struct vm *vm, struct pci_host *h, const char *spec, char *err, size_t errlen)
+void *virtio_vsock_create(struct vm *vm, struct pci_host *h, const char *spec, const char *label, const char *policy,
+                          char *err, size_t errlen)
 {
-	uint64_t cid;
-	const char *uds;
+	struct vsock_spec s;
+	struct vsock *v;
+	bool usage;
 
-	if (parse_spec(spec, &cid, &uds, err, errlen) < 0)
+	if (parse_spec(spec, &s, err, errlen) < 0)
 		return NULL;
-	return virtio_vsock_new(vm, h, cid, uds, true, err, errlen);
+	v = virtio_vsock_new(vm, h, s.cid, s.uds[0] ? s.uds : NULL, false, err, errlen);
+	if (!v)
+		return NULL;
+	if (s.group[0] &&
+	    !(v->group = vsock_group_open(vm, s.cid, s.group, label ? label : "", policy, &usage, err, errlen))) {
+		virtio_vsock_destroy(v);
+		return NULL;
+	}
+	if (vsock_start_thread(v, err, errlen) < 0) {
+		virtio_vsock_destroy(v);
+		return NULL;
+	}
+	return v;
 }
 
 void virtio_vsock_destroy(void *dev)
@@ -898,6 +1119,7 @@ void virtio_vsock_destroy(void *dev)
 		virtio_dev_unregister(&v->vd);
 	virtio_dev_free(&v->vd);
 	vsock_backend_destroy(v->be);
+	vsock_backend_destroy(v->group);
 	if (v->wake_fd >= 0)
 		close(v->wake_fd);
 	free(v);

@@ -15,12 +15,21 @@
 struct pci_host;
 struct virtio_dev;
 
-/* spec: "CID[,uds=PATH]" with CID >= 3; the device goes on PCI bus h.
- * Returns the device, or NULL with a one-line reason in err. */
-void *virtio_vsock_create(struct vm *vm, struct pci_host *h, const char *spec, char *err, size_t errlen);
+/* spec: "CID[,uds=PATH][,group=NAME|DIR]" with CID >= 3; the device goes
+ * on PCI bus h.  With a group, the guest reaches the group's other guests
+ * by CID, as label (NULL: none) under the policy file (NULL: none;
+ * host/vsock_policy.h).  Returns the device, or NULL with a one-line
+ * reason in err. */
+void *virtio_vsock_create(struct vm *vm, struct pci_host *h, const char *spec, const char *label, const char *policy,
+                          char *err, size_t errlen);
 void virtio_vsock_destroy(void *dev);
-/* Syntax and CID range of a --vsock spec alone: 0, or -1 with a message. */
-int virtio_vsock_spec_check(const char *spec, char *err, size_t errlen);
+/* Syntax and CID range of a --vsock spec (NULL: none) and whether --label
+ * and --policy fit it, touching nothing: 0, or -1 with a message. */
+int virtio_vsock_spec_check(const char *spec, const char *label, const char *policy, char *err, size_t errlen);
+/* What the host says about a valid spec before the VM is built: the group
+ * directory is the user's own, the CID free in it, the policy file valid,
+ * the label in conflict with no running VM's.  0, or -1 with a message. */
+int virtio_vsock_host_check(const char *spec, const char *label, const char *policy, char *err, size_t errlen);
 
 /* For tests and fuzzers: the device on PCI bus h.
  * uds may be NULL (no host sockets: guest connections are refused).  With
