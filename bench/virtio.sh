@@ -36,7 +36,7 @@ qemu_vsock=
 
 # The echo server in an extra cpio archive after the image's own; both
 # engines boot this same initrd.
-why=$(GUEST=$GUEST scripts/vsock-initrd.sh "$tmp") || die "cannot build the static guest program: $why"
+why=$(GUEST=$GUEST scripts/initrd-plus.sh "$tmp" tests/e2e/vsock_echo.c) || die "cannot build the static guest program: $why"
 # Real data, so the first read pass finds allocated blocks (in the host's
 # page cache for both engines alike).
 head -c "$((BLK_MB + 16))M" /dev/urandom >"$tmp/disk.img" || die "cannot make the disk image"

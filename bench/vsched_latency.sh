@@ -28,7 +28,7 @@ die() { echo "bench: $*"; exit 1; }
 [ -e "$GUEST/vmlinuz" ] || die "no default guest (make guest)"
 export XDG_RUNTIME_DIR=$tmp/run
 mkdir -m 700 "$XDG_RUNTIME_DIR"
-why=$(GUEST=$GUEST scripts/vsock-initrd.sh "$tmp") || die "cannot build the static guest program: $why"
+why=$(GUEST=$GUEST scripts/initrd-plus.sh "$tmp" tests/e2e/vsock_echo.c) || die "cannot build the static guest program: $why"
 name=lat-$$
 
 # The client stands for the VM's user on another machine: at a real-time

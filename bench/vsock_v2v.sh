@@ -21,10 +21,7 @@ require_guest
 export XDG_RUNTIME_DIR=$tmp/run
 mkdir -m 700 "$XDG_RUNTIME_DIR"
 
-mkdir -p "$tmp/root/bin"
-gcc -static -O2 -o "$tmp/root/bin/v2v_bench" bench/v2v_bench.c || die "cannot build the guest program"
-(cd "$tmp/root" && find . | cpio -o -H newc --quiet | gzip) >"$tmp/extra.cpio.gz"
-cat $GUEST/initramfs.cpio.gz "$tmp/extra.cpio.gz" >"$tmp/initrd"
+why=$(GUEST=$GUEST scripts/initrd-plus.sh "$tmp" bench/v2v_bench.c) || die "cannot build the guest program: $why"
 hport=$(free_port)
 
 start() { # NAME CID FD NET

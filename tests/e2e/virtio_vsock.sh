@@ -16,7 +16,7 @@ require_guest
 [ -x "$SYM" ] || fail "$SYM missing (make BUILD=$BUILD)"
 
 # The guest program, in an extra cpio archive after the image's own.
-why=$(GUEST=$GUEST scripts/vsock-initrd.sh "$tmp") || skip "cannot build a static guest program: $why"
+why=$(GUEST=$GUEST scripts/initrd-plus.sh "$tmp" tests/e2e/vsock_echo.c) || skip "cannot build a static guest program: $why"
 
 uds=$tmp/v.sock
 token="vsock-$$-$RANDOM"

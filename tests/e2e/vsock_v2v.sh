@@ -23,11 +23,8 @@ require_guest
 export XDG_RUNTIME_DIR=$tmp/run # labels/ and named groups stay in the test's own directory
 mkdir -m 700 "$XDG_RUNTIME_DIR"
 
-mkdir -p "$tmp/root/bin"
-gcc -static -O2 -o "$tmp/root/bin/vsock_echo" tests/e2e/vsock_echo.c 2>"$tmp/gcc.log" ||
-	skip "cannot build a static guest program: $(tail -1 "$tmp/gcc.log")"
-(cd "$tmp/root" && find . | cpio -o -H newc --quiet | gzip) >"$tmp/extra.cpio.gz"
-cat $GUEST/initramfs.cpio.gz "$tmp/extra.cpio.gz" >"$tmp/initrd"
+why=$(GUEST=$GUEST scripts/initrd-plus.sh "$tmp" tests/e2e/vsock_echo.c) ||
+	skip "cannot build a static guest program: $why"
 
 grp=$tmp/group
 mkdir -m 700 "$grp"
