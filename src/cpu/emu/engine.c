@@ -46,7 +46,7 @@ struct emu_engine {
 	bool kicked;
 	struct vm_timer slice;
 	struct emu_vcpu *_Atomic current;
-	struct emu_dma dma; /* device writes to guest RAM not yet applied */
+	struct emu_dma dma;        /* device writes to guest RAM not yet applied */
 	atomic_bool watch_changed; /* pages became watched: protect them in every TLB */
 };
 
