@@ -259,6 +259,33 @@ static void print_snapshot(struct json_object *ret)
 	       json_object_get_double(ms));
 }
 
+static long long jint(struct json_object *o, const char *k)
+{
+	struct json_object *x;
+	return json_object_object_get_ex(o, k, &x) ? (long long)json_object_get_int64(x) : 0;
+}
+
+static void print_geiger(struct json_object *ret)
+{
+	struct json_object *x, *t;
+	bool tracking = json_object_object_get_ex(ret, "tracking", &t) && json_object_get_boolean(t);
+	printf("tracking     %s%s\n", tracking ? "yes" : "no",
+	       json_object_object_get_ex(ret, "writes_seen", &t) && !json_object_get_boolean(t)
+	               ? " (block requests only: this engine does not report writes to guest pages)"
+	               : "");
+	printf("cache        %lld pages (%lld MiB), %lld written by the CPU and not yet decided\n",
+	       jint(ret, "cache_pages"), jint(ret, "cache_bytes") >> 20, jint(ret, "suspect_pages"));
+	printf("inserted     %lld", jint(ret, "inserted"));
+	if (json_object_object_get_ex(ret, "inserted_by", &x))
+		printf("  (read %lld, write %lld)", jint(x, "read"), jint(x, "write"));
+	printf("\nevicted      %lld", jint(ret, "evicted"));
+	if (json_object_object_get_ex(ret, "evicted_by", &x))
+		printf("  (read %lld, write %lld, cleared %lld, timeout %lld, dma %lld)", jint(x, "read"),
+		       jint(x, "write"), jint(x, "cleared"), jint(x, "timeout"), jint(x, "dma"));
+	printf("\nwrites       %lld back to their block, %lld copies elsewhere (journal)\n", jint(ret, "writebacks"),
+	       jint(ret, "copies"));
+}
+
 static const struct verb verbs[] = {
 	{ "status", "", "running, paused or shut down", "query-status", 0, NULL, print_status },
 	{ "info", "", "name, pid, engine, vCPUs, memory", "query-vm", 0, NULL, print_info },
@@ -280,6 +307,7 @@ static const struct verb verbs[] = {
 	  build_snapshot, print_snapshot },
 	{ "read", "ADDR LEN", "guest memory (kernel, or --pid PID's), as a hex dump", "read-memory", 2, build_read,
 	  print_read },
+	{ "geiger", "", "the guest's buffer cache as inferred from the VMM (Geiger)", "geiger", 0, NULL, print_geiger },
 };
 
 void usage_ctl(void)
