@@ -286,6 +286,28 @@ static void print_geiger(struct json_object *ret)
 	       jint(ret, "copies"));
 }
 
+static void print_wss(struct json_object *ret)
+{
+	struct json_object *curve;
+	long long last = -1;
+	printf("read misses %lld, of them ghost hits %lld (blocks read again after their eviction, within the last "
+	       "%lld evictions)\n",
+	       jint(ret, "misses"), jint(ret, "ghost_hits"), jint(ret, "ghost_capacity"));
+	printf("estimate    %lld pages (%lld MiB) of cache: the %lld cached now + %lld, to avoid %lld%% of those\n",
+	       jint(ret, "estimate_pages"), jint(ret, "estimate_pages") >> 8, jint(ret, "cache_pages"),
+	       jint(ret, "extra_pages"), jint(ret, "share"));
+	if (!json_object_object_get_ex(ret, "curve", &curve))
+		return;
+	printf("%12s %12s %10s\n", "EXTRA-PAGES", "CACHE-PAGES", "MISSES");
+	for (size_t i = 0; i < json_object_array_length(curve); i++) {
+		struct json_object *pt = json_object_array_get_idx(curve, i);
+		if (jint(pt, "misses") == last && i + 1 < json_object_array_length(curve))
+			continue; /* only where the curve moves, and its end */
+		last = jint(pt, "misses");
+		printf("%12lld %12lld %10lld\n", jint(pt, "extra_pages"), jint(pt, "memory_pages"), last);
+	}
+}
+
 static const struct verb verbs[] = {
 	{ "status", "", "running, paused or shut down", "query-status", 0, NULL, print_status },
 	{ "info", "", "name, pid, engine, vCPUs, memory", "query-vm", 0, NULL, print_info },
@@ -308,6 +330,8 @@ static const struct verb verbs[] = {
 	{ "read", "ADDR LEN", "guest memory (kernel, or --pid PID's), as a hex dump", "read-memory", 2, build_read,
 	  print_read },
 	{ "geiger", "", "the guest's buffer cache as inferred from the VMM (Geiger)", "geiger", 0, NULL, print_geiger },
+	{ "wss", "", "the guest's working-set size and miss curve, from Geiger's evictions", "geiger-wss", 0, NULL,
+	  print_wss },
 };
 
 void usage_ctl(void)

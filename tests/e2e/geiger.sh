@@ -5,8 +5,10 @@
 # dropping the guest's caches and reading another 8 MiB file must make the
 # freed pages, reused, show up as evictions.  The inferred cache growth is
 # compared, loosely, with what the guest's own /proc/meminfo says (Cached),
-# and both are printed.  The ctl verb, the event stream (geiger-events) and
-# the JSON fields the issue names are checked on the way.
+# and both are printed.  Reading the first file again must hit the ghost list
+# of evicted blocks, and the working-set estimate must say about its size in
+# pages more would have kept it.  The ctl verbs, the event stream
+# (geiger-events) and the JSON fields the issue names are checked on the way.
 . "$(dirname "$0")/lib/guest.bash"
 e2e_init
 require_tools mke2fs timeout mkfifo python3
@@ -57,6 +59,21 @@ ins3=$(($(field inserted <"$tmp/q3") - $(field inserted <"$tmp/q2")))
 # them (the guest zeroes a page it hands out, or a read lands in it).
 [ "$ev" -ge 512 ] || fail "only $ev evictions after drop_caches and a read of 2048 new pages"
 
+# Working-set size: a.bin's blocks were evicted while b.bin was read; reading
+# a.bin again misses on them while they are ghosts, each about 2048
+# evictions (b.bin's reuse of the freed pages) after it left.  So the curve
+# says about 2048 more pages would have kept them.
+qmp geiger-wss >"$tmp/w3" || fail "geiger-wss"
+step 4 'cat /mnt/a.bin >/dev/null' >/dev/null
+qmp geiger-wss >"$tmp/w4" || fail "geiger-wss"
+gh=$(($(field ghost_hits <"$tmp/w4") - $(field ghost_hits <"$tmp/w3")))
+extra=$(field extra_pages <"$tmp/w4")
+[ "$gh" -ge 1000 ] || fail "re-reading the evicted file found only $gh ghosts"
+[ "$extra" -ge 1024 ] && [ "$extra" -le 4096 ] ||
+	fail "wss: $extra more pages estimated to keep blocks evicted ~2000 evictions before"
+"$SYM" ctl "$name" wss >"$tmp/wss" || fail "ctl wss"
+grep -q "^estimate" "$tmp/wss" || fail "ctl wss: $(cat "$tmp/wss")"
+
 # The stream: the newest records, in order, each an insert or an evict.
 qmp geiger-events >"$tmp/ev" || fail "geiger-events"
 python3 - "$tmp/ev" "$(field records <"$tmp/q3")" <<'PY' || fail "geiger-events: bad stream"
@@ -77,4 +94,5 @@ guest_finish g 60
 inf3=$(field cache_pages <"$tmp/q3")
 echo "PASS (file read: inserted $ins, inferred cache +$grow pages, guest Cached +$guest_grow pages;" \
 	"after drop_caches and a new 2048-page read: $ev evictions; inferred cache $inf3 pages," \
-	"guest Cached $((c3 / 4)) pages (the initramfs is in Cached but never on the disk))"
+	"guest Cached $((c3 / 4)) pages (the initramfs is in Cached but never on the disk);" \
+	"re-reading the first file: $gh ghost hits, wss extra $extra pages)"

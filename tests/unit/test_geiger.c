@@ -17,6 +17,7 @@
 
 #include "cpu/engine.h"
 #include "services/geiger/infer.h"
+#include "services/geiger/wss.h"
 #include "symbiont/event.h"
 #include "symbiont/vm.h"
 
@@ -237,6 +238,62 @@ static void test_hostile_pieces(void **state)
 	gi_free(&g);
 }
 
+/* ---- working-set size ---- */
+
+static void test_wss_distances(void **state)
+{
+	struct wss w;
+	(void)state;
+	assert_int_equal(wss_init(&w, 640), 0); /* buckets of 10 pages */
+	assert_int_equal(w.bucket_pages, 10);
+	/* 100 blocks evicted in order, then read again in the same order: block
+	 * i left 100 - i evictions ago, so 100 - i more pages would have kept it. */
+	for (uint64_t i = 0; i < 100; i++)
+		wss_evicted(&w, 0, i * 8);
+	for (uint64_t i = 0; i < 100; i++)
+		wss_missed(&w, 0, i * 8);
+	wss_missed(&w, 0, 999 * 8); /* never evicted: cold */
+	wss_missed(&w, 1, 0);       /* another disk's sector 0: cold */
+	assert_int_equal(w.misses, 102);
+	assert_int_equal(w.ghost_hits, 100);
+	/* Distances 1..100: with 50 more pages the 50 with distance <= 50 are
+	 * avoided (by whole buckets of 10: 45 more pages avoid only 40)... */
+	assert_int_equal(wss_misses_with(&w, 0), 102);
+	assert_int_equal(wss_misses_with(&w, 50), 102 - 50);
+	assert_int_equal(wss_misses_with(&w, 45), 102 - 40);
+	assert_int_equal(wss_misses_with(&w, 110), 2);
+	/* ...and 95% of the avoidable ones need 100 pages (bucket edge). */
+	assert_int_equal(wss_extra_for(&w, 95), 100);
+	/* A ghost found is no longer one. */
+	wss_missed(&w, 0, 0);
+	assert_int_equal(w.ghost_hits, 100);
+	wss_free(&w);
+}
+
+static void test_wss_bounded(void **state)
+{
+	struct wss w;
+	(void)state;
+	assert_int_equal(wss_init(&w, 64), 0);
+	/* Past the capacity, the oldest ghosts are forgotten. */
+	for (uint64_t i = 0; i < 100000; i++)
+		wss_evicted(&w, 0, i * 8);
+	wss_missed(&w, 0, 0);
+	assert_int_equal(w.ghost_hits, 0);
+	wss_missed(&w, 0, (100000 - 10) * 8);
+	assert_int_equal(w.ghost_hits, 1);
+	/* The same block evicted twice: the distance counts from the last. */
+	wss_evicted(&w, 0, 5);
+	wss_evicted(&w, 0, 6);
+	wss_evicted(&w, 0, 5);
+	wss_missed(&w, 0, 5);
+	assert_int_equal(w.ghost_hits, 2);
+	assert_int_equal(w.bucket_pages, 1);
+	assert_int_equal(w.hist[9], 1); /* the first: 10 evictions ago */
+	assert_int_equal(w.hist[0], 1); /* 5: evicted last, so one page more would have kept it */
+	wss_free(&w);
+}
+
 /* ---- the hub's watched pages ---- */
 
 static struct engine_ops fake_engine = { .name = "fake", .events = SYM_EV_VCPU_MASK };
@@ -357,6 +414,8 @@ int main(void)
 		cmocka_unit_test(test_journal_copies),
 		cmocka_unit_test(test_write_from_free_page_inserts),
 		cmocka_unit_test(test_hostile_pieces),
+		cmocka_unit_test(test_wss_distances),
+		cmocka_unit_test(test_wss_bounded),
 		cmocka_unit_test(test_watch_dma),
 		cmocka_unit_test(test_watch_saturates),
 		cmocka_unit_test(test_kvm_refuses),

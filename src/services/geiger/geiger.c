@@ -13,6 +13,7 @@
  *   geiger-follow   every record from now on as a GEIGER event to this client
  *                   (dropped, and counted, if it cannot keep up), until it
  *                   goes or sends geiger-unfollow
+ *   geiger-wss      the working-set estimate from reuse distances (wss.h)
  */
 #include <pthread.h>
 #include <stdio.h>
@@ -22,6 +23,7 @@
 #include <json-c/json.h>
 
 #include "services/geiger/infer.h"
+#include "services/geiger/wss.h"
 #include "symbiont/control.h"
 #include "symbiont/event.h"
 #include "symbiont/memory.h"
@@ -38,6 +40,7 @@ struct geiger {
 	struct vm *vm;
 	pthread_mutex_t lock; /* everything below: worker, vCPU and control threads */
 	struct gi gi;
+	struct wss wss;
 	bool tracking, writes_seen;
 	struct sym_sub *block_sub, *write_sub;
 	char *devs[GEIGER_DEVS];
@@ -90,6 +93,10 @@ static struct json_object *record_json(struct geiger *g, const struct gi_record 
 static void on_record(void *opaque, const struct gi_record *r)
 {
 	struct geiger *g = opaque;
+	if (r->kind == GI_EVICT)
+		wss_evicted(&g->wss, r->dev, r->sector);
+	else if (r->reason == GI_R_READ)
+		wss_missed(&g->wss, r->dev, r->sector);
 	g->ring[g->seq % GEIGER_RING] = *r;
 	g->seq++;
 	for (int i = 0; i < GEIGER_FOLLOWERS; i++)
@@ -227,7 +234,9 @@ static int start_tracking(struct geiger *g, char *err, size_t errlen)
 	stop_tracking(g);
 	pthread_mutex_lock(&g->lock);
 	gi_free(&g->gi);
-	if (gi_init(&g->gi, g->vm->mem.size >> 12, GEIGER_TIMEOUT_NS, on_record, on_watch, g) < 0) {
+	wss_free(&g->wss);
+	if (gi_init(&g->gi, g->vm->mem.size >> 12, GEIGER_TIMEOUT_NS, on_record, on_watch, g) < 0 ||
+	    wss_init(&g->wss, g->vm->mem.size >> 12) < 0) {
 		pthread_mutex_unlock(&g->lock);
 		snprintf(err, errlen, "geiger: out of memory");
 		return -1;
@@ -332,6 +341,47 @@ static int cmd_events(void *opaque, struct json_object *args, struct json_object
 	return 0;
 }
 
+static int cmd_wss(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
+{
+	struct geiger *g = opaque;
+	struct json_object *o = json_object_new_object(), *curve = json_object_new_array(), *x;
+	int share = 95;
+	(void)err, (void)errlen;
+	if (args && json_object_object_get_ex(args, "share", &x))
+		share = json_object_get_int(x);
+	if (share < 1 || share > 100) {
+		json_object_put(o);
+		json_object_put(curve);
+		snprintf(err, errlen, "geiger-wss: share must be 1-100 (percent of the avoidable misses)");
+		return -1;
+	}
+	pthread_mutex_lock(&g->lock);
+	if (g->tracking)
+		gi_tick(&g->gi, vm_now(g->vm));
+	uint64_t cache = g->gi.st.cache_pages, extra = wss_extra_for(&g->wss, (unsigned)share);
+	add_u64(o, "cache_pages", cache);
+	add_u64(o, "misses", g->wss.misses);
+	add_u64(o, "ghost_hits", g->wss.ghost_hits);
+	add_u64(o, "evictions", g->wss.evictions);
+	add_u64(o, "ghost_capacity", g->wss.capacity);
+	add_u64(o, "bucket_pages", g->wss.bucket_pages);
+	for (uint64_t b = 0; b <= WSS_BUCKETS; b++) {
+		struct json_object *pt = json_object_new_object();
+		uint64_t e = b * g->wss.bucket_pages;
+		add_u64(pt, "extra_pages", e);
+		add_u64(pt, "memory_pages", cache + e);
+		add_u64(pt, "misses", wss_misses_with(&g->wss, e));
+		json_object_array_add(curve, pt);
+	}
+	add_u64(o, "share", (uint64_t)share);
+	add_u64(o, "extra_pages", extra);
+	add_u64(o, "estimate_pages", cache + extra);
+	pthread_mutex_unlock(&g->lock);
+	json_object_object_add(o, "curve", curve);
+	*ret = o;
+	return 0;
+}
+
 static void unfollow(struct geiger *g, uint64_t client)
 {
 	pthread_mutex_lock(&g->lock);
@@ -394,6 +444,7 @@ static int geiger_start(struct vm *vm, void **state, char *err, size_t errlen)
 	control_register(vm->control, "geiger-events", cmd_events, g);
 	control_register(vm->control, "geiger-follow", cmd_follow, g);
 	control_register(vm->control, "geiger-unfollow", cmd_unfollow, g);
+	control_register(vm->control, "geiger-wss", cmd_wss, g);
 	control_on_disconnect(vm->control, on_disconnect, g);
 	/* Not tracking is no reason to stop the VM: the geiger command says so. */
 	if (start_tracking(g, err, errlen) < 0)
@@ -408,6 +459,7 @@ static void geiger_stop(void *state)
 		return;
 	stop_tracking(g);
 	gi_free(&g->gi);
+	wss_free(&g->wss);
 	for (int i = 0; i < GEIGER_DEVS; i++)
 		free(g->devs[i]);
 	pthread_mutex_destroy(&g->lock);
