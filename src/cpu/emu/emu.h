@@ -255,6 +255,12 @@ void emu_tlb_flush_page(struct emu_cpu *cpu, uint64_t la);
 void emu_tlb_protect_code(struct emu_cpu *cpu, uint64_t gpa_page);
 /* Sends writes to every page now watched (sym_watch) to the slow path. */
 void emu_tlb_protect_watched(struct emu_cpu *cpu);
+/* For REP STOS/MOVS: the host address a write to la goes to when its page
+ * is watched RAM holding no translated code and someone wants PAGE_WRITE
+ * (gpa set), else NULL; faults as a store would.  The caller writes up to
+ * the page's end there and reports it with emu_event_page_write(): one
+ * event per chunk instead of one per element. */
+uint8_t *emu_watched_host(struct emu_cpu *cpu, uint64_t la, uint64_t *gpa);
 
 /* ---- decoding and blocks (decode.c, block.c, exec.c) ---------------------- */
 

@@ -416,6 +416,18 @@ void emu_tlb_protect_watched(struct emu_cpu *cpu)
 	}
 }
 
+uint8_t *emu_watched_host(struct emu_cpu *cpu, uint64_t la, uint64_t *gpa)
+{
+	struct xlat x;
+	if (!cpu->vm || !vm_events_wanted(cpu->vm, SYM_EV_PAGE_WRITE))
+		return NULL;
+	x = translate(cpu, la, ACC_WRITE, emu_user_access(cpu)); /* faults as the store would */
+	if (!x.host || !x.code || !sym_watched(cpu->vm, x.gpa) || any_has_code(cpu, x.gpa & EMU_PAGE_MASK))
+		return NULL;
+	*gpa = x.gpa;
+	return x.host;
+}
+
 static void write_part(struct emu_cpu *cpu, struct xlat x, const uint8_t *src, unsigned n)
 {
 	if (x.host) {
