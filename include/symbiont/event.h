@@ -35,6 +35,7 @@ enum sym_event_type {
 	SYM_EV_MSR_WRITE,     /* WRMSR */
 	SYM_EV_DMA,           /* a device wrote guest RAM (engine-neutral) */
 	SYM_EV_BLOCK,         /* a block request completed (engine-neutral) */
+	SYM_EV_PAGE_WRITE,    /* a vCPU or a device wrote a watched guest page (sym_watch) */
 	SYM_EV_TYPES
 };
 
@@ -43,7 +44,7 @@ enum sym_event_type {
  * core or devices). */
 #define SYM_EV_VCPU_MASK                                                                                     \
 	(SYM_EV_BIT(SYM_EV_SYSCALL_ENTER) | SYM_EV_BIT(SYM_EV_SYSCALL_EXIT) | SYM_EV_BIT(SYM_EV_EXCEPTION) | \
-	 SYM_EV_BIT(SYM_EV_CR3_WRITE) | SYM_EV_BIT(SYM_EV_MSR_WRITE))
+	 SYM_EV_BIT(SYM_EV_CR3_WRITE) | SYM_EV_BIT(SYM_EV_MSR_WRITE) | SYM_EV_BIT(SYM_EV_PAGE_WRITE))
 
 #define SYM_SYSCALL_MAX 512 /* syscall numbers a filter can name */
 
@@ -57,6 +58,9 @@ struct sym_filter {
 	int vector;   /* EXCEPTION: this vector only, or -1 for any */
 	uint32_t msr; /* MSR_WRITE: this MSR only, or 0 for any */
 	bool any_msr; /* MSR_WRITE: set with msr 0 to mean "any" explicitly */
+	/* PAGE_WRITE: only writes that touch [gpa_start, gpa_end); both 0
+	 * means any watched page.  Which pages are watched is sym_watch()'s. */
+	uint64_t gpa_start, gpa_end;
 };
 
 static inline void sym_filter_syscall(struct sym_filter *f, unsigned nr)
@@ -123,6 +127,11 @@ struct sym_event {
 			const struct sym_gpa_range *ranges;
 			unsigned nranges;
 		} block;
+		struct {
+			uint64_t gpa; /* the bytes written, within one page */
+			uint32_t len;
+			bool dma; /* a device wrote them (cpu -1, no regs), else the vCPU ev->cpu */
+		} write;
 	};
 };
 
@@ -145,6 +154,21 @@ struct sym_sub *sym_subscribe(struct vm *vm, const struct sym_filter *f, sym_eve
  * returns, the callback is not running and will not run again. */
 void sym_unsubscribe(struct sym_sub *s);
 
+/* Watched pages: PAGE_WRITE is delivered for guest writes to the pages of
+ * [gpa, gpa+len) (whole 4 KiB pages, RAM only), from a vCPU (after the
+ * store, on its thread) or a device (vm_mem_written, on the device's
+ * thread).  A page stays watched until as many sym_unwatch() as
+ * sym_watch() calls covered it (each page counts to 255 watches).  Callable
+ * from anywhere, callbacks included; a new watch is in force for a vCPU
+ * from its next block of instructions (emu: before the guest can see a
+ * completion the watch was set from).  Engines that cannot see vCPU writes
+ * (kvm) refuse PAGE_WRITE subscriptions.  -1 with err: not RAM, or a page
+ * watched 255 times (nothing changed then). */
+int sym_watch(struct vm *vm, uint64_t gpa, uint64_t len, char *err, size_t errlen);
+void sym_unwatch(struct vm *vm, uint64_t gpa, uint64_t len);
+/* For engines: is this page watched?  A load, no lock. */
+bool sym_watched(const struct vm *vm, uint64_t gpa);
+
 /* Counters of the hub, for tests and metrics. */
 struct sym_event_stats {
 	uint64_t delivered[SYM_EV_TYPES];
@@ -166,6 +190,8 @@ void sym_syscall_entered(struct vm *vm, const struct sym_event *enter, uint64_t 
 bool sym_syscall_returning(struct vm *vm, const struct sym_regs *r, struct sym_event *exit);
 /* A device wrote guest RAM (called by vm_mem_written). */
 void sym_event_dma(struct vm *vm, uint64_t gpa, uint64_t len);
+/* PAGE_WRITE for the watched pages among [gpa, gpa+len) a device wrote. */
+void sym_event_page_dma(struct vm *vm, uint64_t gpa, uint64_t len);
 /* Device events are built by the device and passed to sym_event_deliver
  * with cpu -1 and no regs. */
 

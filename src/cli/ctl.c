@@ -278,6 +278,55 @@ static void print_snapshot(struct json_object *ret)
 	       json_object_get_double(ms));
 }
 
+static long long jint(struct json_object *o, const char *k)
+{
+	struct json_object *x;
+	return json_object_object_get_ex(o, k, &x) ? (long long)json_object_get_int64(x) : 0;
+}
+
+static void print_geiger(struct json_object *ret)
+{
+	struct json_object *x, *t;
+	bool tracking = json_object_object_get_ex(ret, "tracking", &t) && json_object_get_boolean(t);
+	printf("tracking     %s%s\n", tracking ? "yes" : "no",
+	       json_object_object_get_ex(ret, "writes_seen", &t) && !json_object_get_boolean(t)
+	               ? " (block requests only: this engine does not report writes to guest pages)"
+	               : "");
+	printf("cache        %lld pages (%lld MiB), %lld written by the CPU and not yet decided\n",
+	       jint(ret, "cache_pages"), jint(ret, "cache_bytes") >> 20, jint(ret, "suspect_pages"));
+	printf("inserted     %lld", jint(ret, "inserted"));
+	if (json_object_object_get_ex(ret, "inserted_by", &x))
+		printf("  (read %lld, write %lld)", jint(x, "read"), jint(x, "write"));
+	printf("\nevicted      %lld", jint(ret, "evicted"));
+	if (json_object_object_get_ex(ret, "evicted_by", &x))
+		printf("  (read %lld, write %lld, cleared %lld, timeout %lld, dma %lld)", jint(x, "read"),
+		       jint(x, "write"), jint(x, "cleared"), jint(x, "timeout"), jint(x, "dma"));
+	printf("\nwrites       %lld back to their block, %lld copies elsewhere (journal)\n", jint(ret, "writebacks"),
+	       jint(ret, "copies"));
+}
+
+static void print_wss(struct json_object *ret)
+{
+	struct json_object *curve;
+	long long last = -1;
+	printf("read misses %lld, of them ghost hits %lld (blocks read again after their eviction, within the last "
+	       "%lld evictions)\n",
+	       jint(ret, "misses"), jint(ret, "ghost_hits"), jint(ret, "ghost_capacity"));
+	printf("estimate    %lld pages (%lld MiB) of cache: the %lld cached now + %lld, to avoid %lld%% of those\n",
+	       jint(ret, "estimate_pages"), jint(ret, "estimate_pages") >> 8, jint(ret, "cache_pages"),
+	       jint(ret, "extra_pages"), jint(ret, "share"));
+	if (!json_object_object_get_ex(ret, "curve", &curve))
+		return;
+	printf("%12s %12s %10s\n", "EXTRA-PAGES", "CACHE-PAGES", "MISSES");
+	for (size_t i = 0; i < json_object_array_length(curve); i++) {
+		struct json_object *pt = json_object_array_get_idx(curve, i);
+		if (jint(pt, "misses") == last && i + 1 < json_object_array_length(curve))
+			continue; /* only where the curve moves, and its end */
+		last = jint(pt, "misses");
+		printf("%12lld %12lld %10lld\n", jint(pt, "extra_pages"), jint(pt, "memory_pages"), last);
+	}
+}
+
 static const struct verb verbs[] = {
 	{ "status", "", "running, paused or shut down", "query-status", 0, NULL, print_status },
 	{ "info", "", "name, pid, engine, vCPUs, memory", "query-vm", 0, NULL, print_info },
@@ -303,6 +352,9 @@ static const struct verb verbs[] = {
 	  ctl_print_symspy },
 	{ "symcall", "CALL", "call into the guest kernel: null (round trip) or processes", "symcall", 1,
 	  ctl_build_symcall, ctl_print_symcall },
+	{ "geiger", "", "the guest's buffer cache as inferred from the VMM (Geiger)", "geiger", 0, NULL, print_geiger },
+	{ "wss", "", "the guest's working-set size and miss curve, from Geiger's evictions", "geiger-wss", 0, NULL,
+	  print_wss },
 };
 
 void usage_ctl(void)

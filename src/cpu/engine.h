@@ -55,6 +55,10 @@ struct engine_ops {
 	 * RAM behind the CPUs' back (DMA).  The emu engine drops code it decoded
 	 * from there; callable from any thread. */
 	void (*mem_written)(struct vm *vm, uint64_t gpa, uint64_t len);
+	/* Optional: a guest page became watched (sym_watch, symbiont/event.h);
+	 * from the vCPUs' next block on, their writes to it must reach
+	 * PAGE_WRITE.  Callable from any thread. */
+	void (*watch_changed)(struct vm *vm);
 	/* Optional: the vCPU's counters (instructions, exits by reason, time
 	 * run...), callable from any thread (values may be a moment old). */
 	void (*vcpu_stats)(struct vcpu *cpu, device_stat_fn emit, void *ctx);

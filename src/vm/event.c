@@ -53,6 +53,10 @@ struct event_hub {
 
 	_Atomic uint64_t delivered[SYM_EV_TYPES];
 	_Atomic uint64_t unmatched;
+
+	/* Watched pages: a count per 4 KiB page of RAM (low RAM, then high). */
+	_Atomic uint8_t *watch;
+	uint64_t watch_pages;
 };
 
 static struct event_hub *hub_of(struct vm *vm, char *err, size_t errlen)
@@ -68,6 +72,13 @@ static struct event_hub *hub_of(struct vm *vm, char *err, size_t errlen)
 		return NULL;
 	}
 	h->vm = vm;
+	h->watch_pages = vm->mem.size >> 12;
+	h->watch = calloc(h->watch_pages ? h->watch_pages : 1, 1);
+	if (!h->watch) {
+		free(h);
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
 	pthread_rwlockattr_init(&a);
 	pthread_rwlockattr_setkind_np(&a, PTHREAD_RWLOCK_PREFER_WRITER_NONRECURSIVE_NP);
 	pthread_rwlock_init(&h->lock, &a);
@@ -86,6 +97,7 @@ void vm_event_hub_free(struct vm *vm)
 		free(h->subs[i]);
 	pthread_rwlock_destroy(&h->lock);
 	pthread_mutex_destroy(&h->pending_lock);
+	free((void *)h->watch);
 	free(h);
 	vm->hub = NULL;
 }
@@ -191,6 +203,9 @@ static bool matches(const struct sym_filter *f, const struct sym_event *ev)
 	}
 	case SYM_EV_EXCEPTION: return f->vector < 0 || f->vector == ev->exception.vector;
 	case SYM_EV_MSR_WRITE: return f->msr == 0 || f->msr == ev->msr.msr;
+	case SYM_EV_PAGE_WRITE:
+		return (!f->gpa_start && !f->gpa_end) ||
+		       (ev->write.gpa < f->gpa_end && ev->write.gpa + ev->write.len > f->gpa_start);
 	default: return true;
 	}
 }
@@ -310,4 +325,97 @@ void sym_event_dma(struct vm *vm, uint64_t gpa, uint64_t len)
 {
 	struct sym_event ev = { .type = SYM_EV_DMA, .cpu = -1, .dma = { gpa, len } };
 	sym_event_deliver(vm, &ev);
+}
+
+/* ---- watched pages ------------------------------------------------------- */
+
+/* The index of RAM page gpa in the watch table, or -1 when it is not RAM. */
+static int64_t watch_index(const struct vm *vm, uint64_t gpa)
+{
+	const struct guest_mem *m = &vm->mem;
+	if (gpa < m->low_size)
+		return (int64_t)(gpa >> 12);
+	if (gpa >= MEM_4G && gpa - MEM_4G < m->size - m->low_size)
+		return (int64_t)((m->low_size + (gpa - MEM_4G)) >> 12);
+	return -1;
+}
+
+bool sym_watched(const struct vm *vm, uint64_t gpa)
+{
+	const struct event_hub *h = vm->hub;
+	int64_t i;
+	if (!h || (i = watch_index(vm, gpa)) < 0 || (uint64_t)i >= h->watch_pages)
+		return false;
+	return atomic_load_explicit(&h->watch[i], memory_order_relaxed) != 0;
+}
+
+/* Adds d (+1 or -1) to the count of every page of [gpa, gpa+len); with +1,
+ * all or nothing. */
+static int watch_adjust(struct vm *vm, uint64_t gpa, uint64_t len, int d, bool *became, char *err, size_t errlen)
+{
+	struct event_hub *h = vm->hub;
+	uint64_t first = gpa & ~0xfffULL, end = gpa + len, p;
+
+	if (!len)
+		return 0;
+	if (end < gpa || !gpa_to_host(&vm->mem, gpa, len)) {
+		snprintf(err, errlen, "event: [%#llx, +%#llx) is not guest RAM", (unsigned long long)gpa,
+		         (unsigned long long)len);
+		return -1;
+	}
+	for (p = first; p < end; p += 4096) {
+		int64_t i = watch_index(vm, p);
+		uint8_t old = atomic_load(&h->watch[i]), nv;
+		do {
+			if (d > 0 && old == UINT8_MAX) {
+				for (uint64_t q = first; q < p; q += 4096) /* undo */
+					atomic_fetch_sub(&h->watch[watch_index(vm, q)], 1);
+				snprintf(err, errlen, "event: page %#llx is watched %u times already",
+				         (unsigned long long)p, UINT8_MAX);
+				return -1;
+			}
+			if (d < 0 && old == 0)
+				break;
+			nv = (uint8_t)(old + d);
+		} while (!atomic_compare_exchange_weak(&h->watch[i], &old, nv));
+		if (d > 0 && old == 0)
+			*became = true;
+	}
+	return 0;
+}
+
+int sym_watch(struct vm *vm, uint64_t gpa, uint64_t len, char *err, size_t errlen)
+{
+	bool became = false;
+	if (!hub_of(vm, err, errlen) || watch_adjust(vm, gpa, len, +1, &became, err, errlen) < 0)
+		return -1;
+	if (became && vm->engine && vm->engine->watch_changed)
+		vm->engine->watch_changed(vm);
+	return 0;
+}
+
+void sym_unwatch(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	char err[8];
+	bool became = false;
+	if (vm->hub)
+		watch_adjust(vm, gpa, len, -1, &became, err, sizeof(err));
+}
+
+void sym_event_page_dma(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	uint64_t end = gpa + len;
+	if (end < gpa)
+		return;
+	while (gpa < end) {
+		uint64_t next = (gpa | 0xfff) + 1, n = (next < end ? next : end) - gpa;
+		if (sym_watched(vm, gpa)) {
+			struct sym_event ev = { .type = SYM_EV_PAGE_WRITE, .cpu = -1 };
+			ev.write.gpa = gpa;
+			ev.write.len = (uint32_t)n;
+			ev.write.dma = true;
+			sym_event_deliver(vm, &ev);
+		}
+		gpa = next;
+	}
 }

@@ -147,6 +147,8 @@ void vm_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
 		vm->engine->mem_written(vm, gpa, len);
 	if (vm_events_wanted(vm, SYM_EV_DMA))
 		sym_event_dma(vm, gpa, len);
+	if (vm_events_wanted(vm, SYM_EV_PAGE_WRITE))
+		sym_event_page_dma(vm, gpa, len);
 }
 
 struct irq_line vm_irq_line(struct vm *vm, unsigned gsi)

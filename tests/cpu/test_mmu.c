@@ -2,7 +2,11 @@
  * A/D bits, fault error codes), the TLB's rules (dirty-bit first write,
  * global entries, INVLPG of large pages), accesses that cross a page, device
  * addresses and the segment checks.  Page tables are built by hand in a
- * guest_mem; the CPU is a bare struct emu_cpu without a VM. */
+ * guest_mem; the CPU is a bare struct emu_cpu without a VM, except for the
+ * watched-page test, which gives it a VM with an event hub: stores to a
+ * watched page (sym_watch) reach SYM_EV_PAGE_WRITE from the slow path, stores
+ * to other pages do not, and a watch set after a page's TLB entry was
+ * filled applies once the engine protects the TLB (its next block). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -12,6 +16,9 @@
 #include <cmocka.h>
 
 #include "cpu/emu/emu.h"
+#include "cpu/engine.h"
+#include "symbiont/event.h"
+#include "symbiont/vm.h"
 
 #define P  (1ULL << 0)
 #define W  (1ULL << 1)
@@ -359,11 +366,83 @@ static void test_segment_checks(void **state)
 	EXPECT_FAULT(c, emu_read(c, SEG_GS, 0, 1), EXC_GP, 0); /* null selector */
 }
 
+struct page_writes {
+	int n;
+	uint64_t gpa;
+	uint32_t len;
+	bool dma;
+};
+
+static enum sym_action on_page_write(void *opaque, struct sym_event *ev)
+{
+	struct page_writes *w = opaque;
+	w->n++;
+	w->gpa = ev->write.gpa;
+	w->len = ev->write.len;
+	w->dma = ev->write.dma;
+	return SYM_CONTINUE;
+}
+
+static void test_watched_page_writes(void **state)
+{
+	static const struct engine_ops engine = { .name = "test", .events = SYM_EV_VCPU_MASK };
+	struct fx *f = *state;
+	struct vm *vm = calloc(1, sizeof(*vm));
+	struct sym_filter flt = { .type = SYM_EV_PAGE_WRITE };
+	struct page_writes w = { 0 };
+	char err[128];
+	struct sym_sub *sub;
+
+	vm->mem = f->mem;
+	vm->engine = &engine;
+	f->cpu->vm = vm;
+	map4k(f, 0x200000, 0x600000, P | W | A | D);
+	map4k(f, 0x201000, 0x601000, P | W | A | D);
+	sub = sym_subscribe(vm, &flt, on_page_write, &w, err, sizeof(err));
+	assert_non_null(sub);
+
+	/* Watched before the TLB entry is filled: the first store is reported. */
+	assert_int_equal(sym_watch(vm, 0x600000, 4096, err, sizeof(err)), 0);
+	emu_write_linear(f->cpu, 0x200010, 0x1122334455667788ULL, 8, true);
+	assert_int_equal(w.n, 1);
+	assert_int_equal(w.gpa, 0x600010);
+	assert_int_equal(w.len, 8);
+	assert_false(w.dma);
+	assert_int_equal(*(uint64_t *)(f->mem.host + 0x600010), 0x1122334455667788ULL);
+	emu_write_linear(f->cpu, 0x200ffe, 0xabcd, 4, true); /* crosses into the unwatched page */
+	assert_int_equal(w.n, 2);
+	assert_int_equal(w.gpa, 0x600ffe);
+	assert_int_equal(w.len, 2);
+
+	/* Unwatched: a fast-path store, nothing reported. */
+	emu_write_linear(f->cpu, 0x201100, 1, 1, true);
+	assert_int_equal(w.n, 2);
+	/* Watched after its TLB entry was filled: the engine protects the
+	 * TLB at its next block boundary, and from then on stores are seen. */
+	assert_int_equal(sym_watch(vm, 0x601000, 4096, err, sizeof(err)), 0);
+	emu_tlb_protect_watched(f->cpu);
+	emu_write_linear(f->cpu, 0x201100, 2, 1, true);
+	assert_int_equal(w.n, 3);
+	assert_int_equal(w.gpa, 0x601100);
+	/* Unwatched again: the next store drops the slow path, then none is seen. */
+	sym_unwatch(vm, 0x601000, 4096);
+	emu_write_linear(f->cpu, 0x201100, 3, 1, true);
+	emu_write_linear(f->cpu, 0x201101, 4, 1, true);
+	assert_int_equal(w.n, 3);
+	assert_int_equal(f->mem.host[0x601101], 4);
+
+	sym_unsubscribe(sub);
+	f->cpu->vm = NULL;
+	vm_event_hub_free(vm);
+	free(vm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_walk_4k_sets_accessed_then_dirty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_walk_error_codes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_watched_page_writes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_walk_large_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_walk_legacy_modes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_access_faults_set_cr2, setup, teardown),

@@ -253,6 +253,14 @@ void emu_tlb_flush_page(struct emu_cpu *cpu, uint64_t la);
  * vCPU's TLB, so later writes to it take the slow path (which calls
  * emu_code_written).  Called by block.c when it caches code from a page. */
 void emu_tlb_protect_code(struct emu_cpu *cpu, uint64_t gpa_page);
+/* Sends writes to every page now watched (sym_watch) to the slow path. */
+void emu_tlb_protect_watched(struct emu_cpu *cpu);
+/* For REP STOS/MOVS: the host address a write to la goes to when its page
+ * is watched RAM holding no translated code and someone wants PAGE_WRITE
+ * (gpa set), else NULL; faults as a store would.  The caller writes up to
+ * the page's end there and reports it with emu_event_page_write(): one
+ * event per chunk instead of one per element. */
+uint8_t *emu_watched_host(struct emu_cpu *cpu, uint64_t la, uint64_t *gpa);
 
 /* ---- decoding and blocks (decode.c, block.c, exec.c) ---------------------- */
 
@@ -305,6 +313,8 @@ void emu_event_user_return(struct emu_cpu *cpu);
 void emu_event_exception(struct emu_cpu *cpu, int vector);
 void emu_event_cr3(struct emu_cpu *cpu, uint64_t old_cr3, uint64_t new_cr3);
 bool emu_event_wrmsr(struct emu_cpu *cpu, uint32_t msr, uint64_t *value);
+/* A store to a watched page (after it, from the MMU slow path). */
+void emu_event_page_write(struct emu_cpu *cpu, uint64_t gpa, unsigned len);
 /* x87/MMX/SSE state as a 512-byte FXSAVE64 image (fxsave.c), for state
  * exchange with KVM (struct kvm_fpu holds the same fields) and snapshots.
  * Load fails (-1, state unchanged) on reserved MXCSR bits. */

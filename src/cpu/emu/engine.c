@@ -46,7 +46,8 @@ struct emu_engine {
 	bool kicked;
 	struct vm_timer slice;
 	struct emu_vcpu *_Atomic current;
-	struct emu_dma dma; /* device writes to guest RAM not yet applied */
+	struct emu_dma dma;        /* device writes to guest RAM not yet applied */
+	atomic_bool watch_changed; /* pages became watched: protect them in every TLB */
 };
 
 static struct emu_vcpu *ev_of(struct emu_cpu *cpu)
@@ -137,11 +138,30 @@ static void emu_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
 		atomic_store(&cur->cpu.irq_pending, true);
 }
 
+static void emu_watch_changed(struct vm *vm)
+{
+	struct emu_engine *e = vm->engine_priv;
+	struct emu_vcpu *cur;
+
+	if (!e)
+		return;
+	atomic_store(&e->watch_changed, true);
+	cur = e->current;
+	if (cur)
+		atomic_store(&cur->cpu.irq_pending, true);
+}
+
 static void apply_dma(struct vm *vm)
 {
 	struct emu_engine *e = vm->engine_priv;
-	if (e)
-		emu_dma_apply(&e->dma, vm);
+	if (!e)
+		return;
+	emu_dma_apply(&e->dma, vm);
+	/* Every vCPU runs on this thread, so all TLBs can be fixed here. */
+	if (atomic_load(&e->watch_changed) && atomic_exchange(&e->watch_changed, false))
+		for (int i = 0; i < vm->ncpus; i++)
+			if (vm->vcpus[i] && vm->vcpus[i]->priv)
+				emu_tlb_protect_watched(emu_cpu_of(vm->vcpus[i]));
 }
 
 /* ---- interrupts ---- */
@@ -484,5 +504,6 @@ const struct engine_ops emu_engine_ops = {
 	.vcpu_destroy = emu_vcpu_destroy,
 	.destroy = emu_destroy,
 	.mem_written = emu_mem_written,
+	.watch_changed = emu_watch_changed,
 	.vcpu_cpuid = emu_vcpu_cpuid,
 };

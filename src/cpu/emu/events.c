@@ -104,3 +104,15 @@ bool emu_event_wrmsr(struct emu_cpu *cpu, uint32_t msr, uint64_t *value)
 	*value = ev.msr.value;
 	return true;
 }
+
+void emu_event_page_write(struct emu_cpu *cpu, uint64_t gpa, unsigned len)
+{
+	struct sym_regs r;
+	struct sym_event ev = { .type = SYM_EV_PAGE_WRITE, .cpu = cpu_index(cpu), .regs = &r };
+
+	regs_of(cpu, &r, cpu->rip);
+	ev.write.gpa = gpa;
+	ev.write.len = len;
+	ev.write.dma = false;
+	sym_event_deliver(cpu->vm, &ev);
+}

@@ -7,11 +7,14 @@
  * write: only a walk that set D installs a write tag.  Pages that are not RAM
  * are cached with TLB_IO so every access reaches the slow path, which sends
  * it to the LAPIC or the MMIO bus.  Write tags of pages holding translated
- * code carry TLB_CODE so writes reach emu_code_written(). */
+ * code carry TLB_CODE so writes reach emu_code_written(); so do those of
+ * watched pages (sym_watch), whose writes the slow path reports as
+ * SYM_EV_PAGE_WRITE.  Unwatched pages never leave the fast path. */
 #include <stdio.h>
 
 #include "cpu/emu/mmu.h"
 #include "cpu/emu/sys.h"
+#include "symbiont/event.h"
 #include "symbiont/vm.h"
 
 #define TLB_CODE  4ULL
@@ -275,7 +278,8 @@ static struct xlat tlb_fill(struct emu_cpu *cpu, uint64_t la, int acc, bool user
 			e->tag_write = page | fl | TLB_SUPER;
 		else
 			e->tag_write = TLB_EMPTY;
-		if (e->tag_write != TLB_EMPTY && !io && any_has_code(cpu, gpa_page))
+		if (e->tag_write != TLB_EMPTY && !io &&
+		    (any_has_code(cpu, gpa_page) || (cpu->vm && sym_watched(cpu->vm, gpa_page))))
 			e->tag_write |= TLB_CODE;
 	}
 	x.gpa = w.gpa;
@@ -403,13 +407,37 @@ static void read_part(struct emu_cpu *cpu, struct xlat x, uint8_t *dst, unsigned
 	}
 }
 
+void emu_tlb_protect_watched(struct emu_cpu *cpu)
+{
+	for (int i = 0; i < EMU_TLB_SIZE; i++) {
+		struct emu_tlb_entry *e = &cpu->tlb[i];
+		if (e->tag_write != TLB_EMPTY && !(e->tag_write & TLB_IO) && sym_watched(cpu->vm, e->gpa_page))
+			e->tag_write |= TLB_CODE;
+	}
+}
+
+uint8_t *emu_watched_host(struct emu_cpu *cpu, uint64_t la, uint64_t *gpa)
+{
+	struct xlat x;
+	if (!cpu->vm || !vm_events_wanted(cpu->vm, SYM_EV_PAGE_WRITE))
+		return NULL;
+	x = translate(cpu, la, ACC_WRITE, emu_user_access(cpu)); /* faults as the store would */
+	if (!x.host || !x.code || !sym_watched(cpu->vm, x.gpa) || any_has_code(cpu, x.gpa & EMU_PAGE_MASK))
+		return NULL;
+	*gpa = x.gpa;
+	return x.host;
+}
+
 static void write_part(struct emu_cpu *cpu, struct xlat x, const uint8_t *src, unsigned n)
 {
 	if (x.host) {
 		memcpy(x.host, src, n);
 		if (x.code) {
+			bool watched = cpu->vm && sym_watched(cpu->vm, x.gpa);
+			if (watched && vm_events_wanted(cpu->vm, SYM_EV_PAGE_WRITE))
+				emu_event_page_write(cpu, x.gpa, n);
 			code_written_all(cpu, x.gpa, n);
-			if (!any_has_code(cpu, x.gpa & EMU_PAGE_MASK)) {
+			if (!watched && !any_has_code(cpu, x.gpa & EMU_PAGE_MASK)) {
 				struct emu_tlb_entry *e;
 				for (int i = 0; i < EMU_TLB_SIZE; i++) {
 					e = &cpu->tlb[i];

@@ -117,6 +117,10 @@ void op_stos(struct emu_cpu *cpu, const struct emu_insn *in)
 			uint64_t la = emu_linear(cpu, SEG_ES, cpu->gpr[X86_RDI], sz, true);
 			uint64_t n = (0x1000 - (la & 0xfff)) / sz;
 			uint8_t *p = n ? tlb_host(cpu, la, true) : NULL;
+			uint64_t gpa = 0;
+			bool watched = false;
+			if (!p && n && (p = emu_watched_host(cpu, la, &gpa)))
+				watched = true; /* a watched page: the chunk at once, one event */
 			if (!p) {
 				if (n)
 					unprotect_chunk(cpu, la, (n < cpu->gpr[X86_RCX] ? n : cpu->gpr[X86_RCX]) * sz);
@@ -127,6 +131,8 @@ void op_stos(struct emu_cpu *cpu, const struct emu_insn *in)
 			if (n > cpu->gpr[X86_RCX])
 				n = cpu->gpr[X86_RCX];
 			fill(p, cpu->gpr[X86_RAX], sz, n);
+			if (watched)
+				emu_event_page_write(cpu, gpa, (unsigned)(n * sz));
 			cpu->gpr[X86_RDI] += n * sz;
 			cpu->gpr[X86_RCX] -= n;
 			done += n * sz;
@@ -156,6 +162,10 @@ void op_movs(struct emu_cpu *cpu, const struct emu_insn *in)
 			uint64_t n = ns < nd ? ns : nd;
 			uint8_t *s = n ? tlb_host(cpu, sla, false) : NULL;
 			uint8_t *d = s ? tlb_host(cpu, dla, true) : NULL;
+			uint64_t gpa = 0;
+			bool watched = false;
+			if (s && !d && (d = emu_watched_host(cpu, dla, &gpa)))
+				watched = true; /* a watched page: the chunk at once, one event */
 			if (!d) {
 				if (s)
 					unprotect_chunk(cpu, dla, (n < cpu->gpr[X86_RCX] ? n : cpu->gpr[X86_RCX]) * sz);
@@ -173,6 +183,8 @@ void op_movs(struct emu_cpu *cpu, const struct emu_insn *in)
 			} else {
 				memmove(d, s, n * sz);
 			}
+			if (watched)
+				emu_event_page_write(cpu, gpa, (unsigned)(n * sz));
 			cpu->gpr[X86_RSI] += n * sz;
 			cpu->gpr[X86_RDI] += n * sz;
 			cpu->gpr[X86_RCX] -= n;

@@ -72,7 +72,7 @@ static uint64_t process_cpu_ns(void)
 }
 
 static const char *const event_names[SYM_EV_TYPES] = { "syscall_enter", "syscall_exit", "exception", "cr3_write",
-	                                               "msr_write",     "dma",          "block" };
+	                                               "msr_write",     "dma",          "block",     "page_write" };
 
 static void collect(struct vm *vm, metric_fn fn, void *ctx)
 {
