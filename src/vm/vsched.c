@@ -124,8 +124,8 @@ int vsched_parse(const char *s, struct vsched_spec *out, char *err, size_t errle
 			goto bad;
 		}
 		p += n;
-		if (*p == ',')
-			p++;
+		if (*p == ',' && !*++p)
+			goto bad; /* a trailing comma */
 	}
 	if (!r.period_ns || !r.slice_ns)
 		goto bad;

@@ -47,7 +47,8 @@ static void test_parse(void **state)
 		                           "period=1ms,slice=1ms,cpus=",
 		                           "period=1ms,slice=1ms,cpus=0,",
 		                           "period=1ms,slice=1ms,cpus=0-",
-		                           "period=1ms,slice=1ms,cpus=x" };
+		                           "period=1ms,slice=1ms,cpus=x",
+		                           "period=1ms,slice=1ms," };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = 0;
 		assert_int_equal(vsched_parse(bad[i], &s, err, sizeof(err)), -1);
