@@ -27,6 +27,26 @@ static int die(const char *what)
 	return 1;
 }
 
+/* A stream connection to CID PORT carrying MSG (if given); -1 after saying
+ * why ("vsock connect: ...", "vsock write: ..."). */
+static int dial(const char *cid, const char *port, const char *msg)
+{
+	struct sockaddr_vm a = { .svm_family = AF_VSOCK };
+	int fd = socket(AF_VSOCK, SOCK_STREAM, 0);
+
+	a.svm_cid = (unsigned)atoi(cid);
+	a.svm_port = (unsigned)atoi(port);
+	if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a))) {
+		perror("vsock connect");
+		return -1;
+	}
+	if (msg && write(fd, msg, strlen(msg)) != (ssize_t)strlen(msg)) {
+		perror("vsock write");
+		return -1;
+	}
+	return fd;
+}
+
 int main(int argc, char **argv)
 {
 	struct sockaddr_vm a = { .svm_family = AF_VSOCK };
@@ -59,13 +79,8 @@ int main(int argc, char **argv)
 	if (argc == 5 && !strcmp(argv[1], "connect")) {
 		size_t len = 0;
 
-		fd = socket(AF_VSOCK, SOCK_STREAM, 0);
-		a.svm_cid = (unsigned)atoi(argv[2]);
-		a.svm_port = (unsigned)atoi(argv[3]);
-		if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)))
-			return die("vsock connect");
-		if (write(fd, argv[4], strlen(argv[4])) != (ssize_t)strlen(argv[4]))
-			return die("vsock write");
+		if ((fd = dial(argv[2], argv[3], argv[4])) < 0)
+			return 1;
 		shutdown(fd, SHUT_WR);
 		while (len < sizeof(buf) - 1 && (n = read(fd, buf + len, sizeof(buf) - 1 - len)) > 0)
 			len += n;
@@ -76,11 +91,8 @@ int main(int argc, char **argv)
 	if (argc == 5 && !strcmp(argv[1], "bulk")) {
 		long total = atol(argv[4]), sent = 0, got = 0, bad = -1;
 
-		fd = socket(AF_VSOCK, SOCK_STREAM, 0);
-		a.svm_cid = (unsigned)atoi(argv[2]);
-		a.svm_port = (unsigned)atoi(argv[3]);
-		if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)))
-			return die("vsock connect");
+		if ((fd = dial(argv[2], argv[3], NULL)) < 0)
+			return 1;
 		while (got < total) {
 			struct pollfd p = { .fd = fd, .events = POLLIN | (sent < total ? POLLOUT : 0) };
 			if (poll(&p, 1, -1) < 0)
@@ -113,13 +125,8 @@ int main(int argc, char **argv)
 		return 0;
 	}
 	if (argc == 5 && !strcmp(argv[1], "hold")) {
-		fd = socket(AF_VSOCK, SOCK_STREAM, 0);
-		a.svm_cid = (unsigned)atoi(argv[2]);
-		a.svm_port = (unsigned)atoi(argv[3]);
-		if (fd < 0 || connect(fd, (struct sockaddr *)&a, sizeof(a)))
-			return die("vsock connect");
-		if (write(fd, argv[4], strlen(argv[4])) != (ssize_t)strlen(argv[4]))
-			return die("vsock write");
+		if ((fd = dial(argv[2], argv[3], argv[4])) < 0)
+			return 1;
 		n = read(fd, buf, sizeof(buf) - 1);
 		if (n <= 0)
 			return die("vsock read");
