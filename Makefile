@@ -122,7 +122,7 @@ format:
 
 # Fails, naming the files, when any C file differs from the one style.
 format-check:
-	@clang-format --dry-run -Werror $(FORMAT_FILES) 2>&1 | grep -o '^[^:]*:' | sort -u | sed 's/:$$/: not clang-formatted (make format)/' | tee /dev/stderr | (! grep -q .)
+	@clang-format --dry-run -Werror $(FORMAT_FILES) 2>&1 | grep -o '^[^:]*:' | sort -u | sed 's/:$$/: not clang-formatted (make format)/' | tee -a /dev/stderr | (! grep -q .)
 
 # clean keeps build/guest: it is downloaded, not built from this tree.
 clean:
