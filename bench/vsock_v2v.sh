@@ -31,28 +31,20 @@ start() { # NAME CID FD NET
 		<"$tmp/$1.in" >"$tmp/$1.out" 2>"$tmp/$1.err" &
 	bg_pids+=($!)
 }
-wait_for() { # NAME PATTERN SECONDS
-	local i
-	for ((i = 0; i < $3; i++)); do
-		grep -q "$2" "$tmp/$1.out" && return 0
-		sleep 1
-	done
-	return 1
-}
 mkdir -m 700 "$tmp/group"
 start a 3 3 user
 exec 3>"$tmp/a.in"
 start b 4 4 "user,hostfwd=tcp:$hport-:5001"
 exec 4>"$tmp/b.in"
-wait_for a "symbiont guest ready" "$READY_TIMEOUT" || die "guest a never got ready"
-wait_for b "symbiont guest ready" "$READY_TIMEOUT" || die "guest b never got ready"
+guest_wait_for a "symbiont guest ready" "$READY_TIMEOUT" || die "guest a never got ready"
+guest_wait_for b "symbiont guest ready" "$READY_TIMEOUT" || die "guest b never got ready"
 sleep 2
 echo 'v2v_bench serve vsock 5000 & v2v_bench serve tcp 5001 &' >&4
-wait_for b SERVING-tcp 120 || die "b's servers did not start: $(tail -3 "$tmp/b.out")"
+guest_wait_for b SERVING-tcp 120 || die "b's servers did not start: $(tail -3 "$tmp/b.out")"
 
 run() { # the command in a, then its figure
 	echo "$1; echo DONE-\$((1+$2))" >&3
-	wait_for a "DONE-$((1 + $2))" 900 || die "'$1' did not finish: $(tail -3 "$tmp/a.out")"
+	guest_wait_for a "DONE-$((1 + $2))" 900 || die "'$1' did not finish: $(tail -3 "$tmp/a.out")"
 }
 run "v2v_bench ping vsock 4 5000 $PING_ROUNDS" 1
 run "v2v_bench ping tcp 10.0.2.2 $hport $PING_ROUNDS" 2

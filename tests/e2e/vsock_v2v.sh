@@ -55,14 +55,6 @@ wait_ready() {
 	done
 	return 1
 }
-wait_for() { # NAME PATTERN SECONDS
-	local i
-	for ((i = 0; i < $3; i++)); do
-		grep -q "$2" "$tmp/$1.out" && return 0
-		sleep 1
-	done
-	return 1
-}
 
 vm_start web 3 web
 exec 3>"$tmp/web.in"
@@ -95,21 +87,21 @@ refuse "--label: only with --vsock CID,group=NAME" --label web
 
 # ---- db -> web: allowed; both directions of one stream, then 1 MiB
 echo 'vsock_echo listen 1234 & vsock_echo listen 1235 & vsock_echo listen 1236 & vsock_echo listen 2000 &' >&3
-wait_for web LISTENING-1236 120 || fail "web's echo servers did not start"
-wait_for web LISTENING-2000 60 || fail "web's echo servers did not start"
+guest_wait_for web LISTENING-1236 120 || fail "web's echo servers did not start"
+guest_wait_for web LISTENING-2000 60 || fail "web's echo servers did not start"
 token="v2v-$$-$RANDOM"
 echo "vsock_echo connect 3 1234 hello-$token" >&4
-wait_for db "REPLY: hello-$token" 120 || fail "db -> web echo: $(tail -5 "$tmp/db.out")"
+guest_wait_for db "REPLY: hello-$token" 120 || fail "db -> web echo: $(tail -5 "$tmp/db.out")"
 echo "vsock_echo bulk 3 1235 1048576" >&4
-wait_for db "BULK-" 600 || fail "db -> web bulk did not finish: $(tail -5 "$tmp/db.out")"
+guest_wait_for db "BULK-" 600 || fail "db -> web bulk did not finish: $(tail -5 "$tmp/db.out")"
 grep -q "BULK-SAME 1048576" "$tmp/db.out" || fail "db -> web bulk: $(grep BULK- "$tmp/db.out")"
-wait_for web "ECHOED-1048576" 60 || fail "web's echo server did not see the bulk stream end"
+guest_wait_for web "ECHOED-1048576" 60 || fail "web's echo server did not see the bulk stream end"
 
 # ---- web -> db: denied by the policy
 echo 'vsock_echo listen 1300 &' >&4
-wait_for db LISTENING-1300 60 || fail "db's listener did not start"
+guest_wait_for db LISTENING-1300 60 || fail "db's listener did not start"
 echo "vsock_echo connect 4 1300 denied-$token; echo DENY-DONE" >&3
-wait_for web DENY-DONE 120 || fail "web's denied connect did not return"
+guest_wait_for web DENY-DONE 120 || fail "web's denied connect did not return"
 grep -q "REPLY: denied-$token" "$tmp/web.out" && fail "web reached db against the policy"
 denied_msg=$(tr -d '\r' <"$tmp/web.out" | grep "vsock connect:")
 case $denied_msg in
@@ -124,10 +116,10 @@ grep '"event":"VSOCK_DENIED"' "$tmp/web.events" | grep '"direction":"out"' | gre
 # ---- web killed -9 with a connection open
 fds_before=$(ls /proc/$pid_db/fd | wc -l)
 echo "vsock_echo hold 3 1236 hold-$token" >&4
-wait_for db "HELD: hold-$token" 120 || fail "db's held connection: $(tail -5 "$tmp/db.out")"
+guest_wait_for db "HELD: hold-$token" 120 || fail "db's held connection: $(tail -5 "$tmp/db.out")"
 kill -9 "$pid_web"
 wait "$pid_web" 2>/dev/null
-wait_for db "WRITE-AFTER:" 60 || fail "db's guest did not see web go: $(tail -5 "$tmp/db.out")"
+guest_wait_for db "WRITE-AFTER:" 60 || fail "db's guest did not see web go: $(tail -5 "$tmp/db.out")"
 read_end=$(tr -d '\r' <"$tmp/db.out" | grep "READ-END:")
 write_after=$(tr -d '\r' <"$tmp/db.out" | grep "WRITE-AFTER:")
 # The stock driver takes a RST on an open connection as the peer closing:
@@ -149,7 +141,7 @@ done
 [ "$fds_after" -le "$fds_before" ] || fail "db's VMM holds $fds_after fds, $fds_before before the connection"
 # The dead member's CID: a connection to it is refused, quickly.
 echo "vsock_echo connect 3 1234 late; echo LATE-DONE" >&4
-wait_for db LATE-DONE 60 || fail "a connection to the dead CID hung"
+guest_wait_for db LATE-DONE 60 || fail "a connection to the dead CID hung"
 [ "$(tr -d '\r' <"$tmp/db.out" | grep -c "vsock connect:")" -ge 1 ] || fail "connect to the dead CID did not fail"
 # ... and its CID is free again: a new member passes the checks and joins
 # (then fails on its missing kernel, leaving the group as it found it).

@@ -97,7 +97,8 @@ guest_wait_for() {
 	local i
 	for ((i = 0; i < $3; i++)); do
 		grep -q "$2" "$tmp/$1.out" && return 0
-		kill -0 "$pid" 2>/dev/null || return 1
+		# $pid is guest_start's guest; scripts that start several keep their own
+		[ -z "${pid:-}" ] || kill -0 "$pid" 2>/dev/null || return 1
 		sleep 1
 	done
 	return 1
