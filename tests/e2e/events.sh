@@ -17,7 +17,7 @@ guest_start g "$SYM" run --name "$name" || fail "guest never became ready: $(tai
 count_openat() { python3 -c 'import json,sys; d=json.load(sys.stdin); c=[x for x in d["calls"] if x["nr"]==257]; print(c[0]["count"] if c else 0, c[0]["errors"] if c else 0)'; }
 
 qmp syscount-start >/dev/null || fail "syscount-start"
-echo 'i=0; while [ $i -lt 300 ]; do read x </etc/passwd; i=$((i+1)); done; j=0; while [ $j -lt 40 ]; do read x </nope 2>/dev/null; j=$((j+1)); done; echo LOOP-DONE' >&3
+echo 'i=0; while [ $i -lt 300 ]; do read x </etc/passwd; i=$((i+1)); done; j=0; while [ $j -lt 40 ]; do read x </nope 2>/dev/null; j=$((j+1)); done; echo LOOP-"DONE"' >&3
 guest_wait_for g LOOP-DONE 120 || fail "the guest loop did not finish"
 qmp query-syscount >"$tmp/c1" || fail "query-syscount"
 read -r n err <<<"$(count_openat <"$tmp/c1")"
@@ -25,7 +25,7 @@ read -r n err <<<"$(count_openat <"$tmp/c1")"
 [ "$err" -ge 40 ] && [ "$err" -lt 60 ] || fail "openat failures seen $err, want the 40 of the missing file (and few others)"
 [ $((n - err)) -ge 300 ] || fail "openat successes $((n - err)), want >= 300"
 qmp syscount-stop >/dev/null || fail "syscount-stop"
-echo 'i=0; while [ $i -lt 100 ]; do read x </etc/passwd; i=$((i+1)); done; echo LOOP2-DONE' >&3
+echo 'i=0; while [ $i -lt 100 ]; do read x </etc/passwd; i=$((i+1)); done; echo LOOP2-"DONE"' >&3
 guest_wait_for g LOOP2-DONE 120 || fail "the second loop did not finish"
 qmp query-syscount >"$tmp/c2"
 read -r n2 _ <<<"$(count_openat <"$tmp/c2")"

@@ -26,7 +26,7 @@ else: print(d["devices"][who][key])' "$1" "$2"
 
 r0=$(metric virtio-blk read_bytes) w0=$(metric virtio-blk write_bytes) n0=$(metric virtio-blk reads)
 i0=$(metric vcpu0 instructions)
-echo 'dd if=/dev/vda of=/dev/null bs=64k count=64 iflag=direct 2>/dev/null; dd if=/dev/zero of=/dev/vda bs=64k count=32 oflag=direct 2>/dev/null; echo DD-DONE' >&3
+echo 'dd if=/dev/vda of=/dev/null bs=64k count=64 iflag=direct 2>/dev/null; dd if=/dev/zero of=/dev/vda bs=64k count=32 oflag=direct 2>/dev/null; echo DD-"DONE"' >&3
 guest_wait_for g DD-DONE 120 || fail "the guest's dd did not finish"
 sleep 1
 r1=$(metric virtio-blk read_bytes) w1=$(metric virtio-blk write_bytes) n1=$(metric virtio-blk reads)

@@ -100,7 +100,7 @@ guest_wait_for web "ECHOED-1048576" 60 || fail "web's echo server did not see th
 # ---- web -> db: denied by the policy
 echo 'vsock_echo listen 1300 &' >&4
 guest_wait_for db LISTENING-1300 60 || fail "db's listener did not start"
-echo "vsock_echo connect 4 1300 denied-$token; echo DENY-DONE" >&3
+echo "vsock_echo connect 4 1300 denied-$token; echo DENY-'DONE'" >&3
 guest_wait_for web DENY-DONE 120 || fail "web's denied connect did not return"
 grep -q "REPLY: denied-$token" "$tmp/web.out" && fail "web reached db against the policy"
 denied_msg=$(tr -d '\r' <"$tmp/web.out" | grep "vsock connect:")
@@ -140,7 +140,7 @@ for ((i = 0; i < 20; i++)); do
 done
 [ "$fds_after" -le "$fds_before" ] || fail "db's VMM holds $fds_after fds, $fds_before before the connection"
 # The dead member's CID: a connection to it is refused, quickly.
-echo "vsock_echo connect 3 1234 late; echo LATE-DONE" >&4
+echo "vsock_echo connect 3 1234 late; echo LATE-'DONE'" >&4
 guest_wait_for db LATE-DONE 60 || fail "a connection to the dead CID hung"
 [ "$(tr -d '\r' <"$tmp/db.out" | grep -c "vsock connect:")" -ge 1 ] || fail "connect to the dead CID did not fail"
 # ... and its CID is free again: a new member passes the checks and joins
