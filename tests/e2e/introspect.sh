@@ -26,7 +26,7 @@ echo PROBE=\$! PPID=\$\$
 sleep 1; for f in /proc/\$!/fd/*; do echo "FD \${f##*/} \$(readlink \$f)"; done
 echo MODS \$(cut -d' ' -f1 /proc/modules | sort | tr '\n' ' ')
 hexdump -v -e '16/1 "%02x" "\n"' -n 64 /bin/busybox | tr -d '\n'; echo ' =ELF'
-echo DONE-LISTING
+echo DONE-"LISTING"
 GUEST
 guest_wait_for g DONE-LISTING 60 || fail "the guest never listed the probe"
 sleep 1
