@@ -50,6 +50,18 @@ vsock_echo listen 1234 &
 CMDS
 guest_wait_for vs "LISTENING-1234" 120 || { cat "$tmp/vs.out" "$tmp/vs.err"; fail "guest echo server did not start"; }
 
+# Idle, with the guest's driver up and a listener waiting, no thread of the
+# VMM spins: each uses well under half of the 3 s (a vsock thread that woke
+# itself on every poll once used all of it).
+vmm=$(pgrep -P "$pid" -x symbiont) || fail "no symbiont process under $pid" # $pid is timeout's
+ticks() { for s in /proc/$vmm/task/*/stat; do echo "${s%/stat} $(sed 's/.*) //' "$s" | awk '{print $12 + $13}')"; done; }
+ticks >"$tmp/t0"
+sleep 3
+ticks >"$tmp/t1"
+hz=$(getconf CLK_TCK)
+busy=$(join "$tmp/t0" "$tmp/t1" | awk -v hz="$hz" '($3 - $2) / hz > 1.5 {print $1 ": " ($3 - $2) / hz " s"}')
+[ -z "$busy" ] || fail "threads busy while the VM idles: $busy"
+
 # The host sends 1 MiB through the guest's echo server and must get the same
 # bytes back: both directions' credit windows fill and drain many times.
 host_reply=$(timeout 300 python3 - "$uds" "ping-$token" 2>&1 <<'PY'

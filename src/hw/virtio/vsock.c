@@ -126,6 +126,7 @@ struct vsock {
 	int wake_fd;
 	pthread_t thread;
 	bool threaded, stop;
+	bool polling; /* the I/O thread is handling what its poll returned */
 
 	struct vconn *conns[MAX_CONNS];
 	unsigned nconns, rr; /* rr: where the next rx round starts */
@@ -430,7 +431,11 @@ again:
 		goto again;
 	if (pushed)
 		virtio_notify(&v->vd, RXQ);
-	wake(v); /* poll interests may have changed */
+	/* Poll interests may have changed: the I/O thread must poll afresh.
+	 * Not when it is the I/O thread: it builds them anew before it polls,
+	 * and a wake from itself would make every poll return at once. */
+	if (!v->polling)
+		wake(v);
 }
 
 /* ---- host side: writing guest data ---------------------------------------- */
@@ -871,6 +876,7 @@ void virtio_vsock_poll(void *dev, int timeout_ms)
 		return;
 
 	pthread_mutex_lock(lock);
+	v->polling = true;
 	if (v->pfd[0].revents) {
 		uint64_t x;
 		if (read(v->wake_fd, &x, sizeof(x)) < 0 && errno != EAGAIN)
@@ -920,6 +926,7 @@ void virtio_vsock_poll(void *dev, int timeout_ms)
 			c->readable = true;
 	}
 	rx_flush(v);
+	v->polling = false;
 	pthread_mutex_unlock(lock);
 }
 
