@@ -1,19 +1,25 @@
 """Host side of a vsock ping-pong with the guest's echo server
 (tests/e2e/vsock_echo.c): ROUNDS one-byte round trips, one at a time.
 
-    vsock_pingpong.py uds PATH ROUNDS [PORT] [--percentiles]
-    vsock_pingpong.py vsock CID ROUNDS [PORT] [--percentiles]
+    vsock_pingpong.py uds PATH ROUNDS [PORT] [--percentiles] [--interval=MS]
+    vsock_pingpong.py vsock CID ROUNDS [PORT] [--percentiles] [--interval=MS]
 
 uds: through symbiont's --vsock CID,uds=PATH ("CONNECT PORT" handshake);
 vsock: through the host's AF_VSOCK (QEMU's vhost-vsock).  Prints the mean
 round trip in microseconds after 50 warm-up rounds, or with --percentiles
-the median, 90th, 99th percentile and worst of every round."""
+the median, 90th, 99th percentile and worst of every round.  --interval
+paces the rounds, one every MS milliseconds, as a user's requests come,
+rather than back to back (which measures throughput)."""
 import socket
 import sys
 import time
 
 args = [a for a in sys.argv[1:] if not a.startswith("--")]
 percentiles = "--percentiles" in sys.argv
+interval = 0.0
+for a in sys.argv[1:]:
+    if a.startswith("--interval="):
+        interval = float(a.split("=", 1)[1]) / 1000
 how, where, rounds = args[0], args[1], int(args[2])
 port = int(args[3]) if len(args) > 3 else 1234
 if how == "uds":
@@ -45,6 +51,8 @@ if percentiles:
         t0 = time.perf_counter_ns()
         rt()
         t.append((time.perf_counter_ns() - t0) / 1000)
+        if interval:
+            time.sleep(interval)
     t.sort()
 
     def q(f):

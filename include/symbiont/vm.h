@@ -132,6 +132,7 @@ struct vm {
 	atomic_bool sched_stop;
 	struct vsched_acct *sched_acct; /* per vCPU, under sched_lock */
 	bool sched_cap_only;            /* user-level without real-time priority */
+	bool sched_io_refused;          /* io= asked, SCHED_DEADLINE refused for the I/O threads */
 	int loop_tid;                   /* the event loop's thread (vm_run) */
 
 	/* Services running on this VM (services.c), in start order. */
@@ -245,6 +246,11 @@ static inline bool vm_pause_pending(const struct vm *vm)
 	return atomic_load_explicit(&vm->pause_depth, memory_order_relaxed) > 0;
 }
 void vm_vcpu_park(struct vm *vm);
+/* The same for one vCPU, which also waits while it is throttled; and the
+ * throttle itself (set: the vCPU is kicked and holds at its next check;
+ * cleared: it goes on).  For a scheduler that budgets each vCPU thread. */
+void vm_vcpu_hold(struct vcpu *c);
+void vm_vcpu_throttle(struct vcpu *c, bool on);
 /* Bracket an engine's vcpu_run (vm_run does it). */
 void vm_vcpu_thread_enter(struct vm *vm);
 void vm_vcpu_thread_leave(struct vm *vm);

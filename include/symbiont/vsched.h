@@ -12,11 +12,14 @@
  * at SCHED_FIFO where permitted, else the reservation is only a cap.
  *
  * Reserved threads: every vCPU thread on kvm; on emu, which runs all vCPUs
- * on vCPU 0's thread, that one thread with ncpus x slice.  The event loop
- * (timers, host I/O) runs at the lowest SCHED_FIFO priority: ahead of
- * best-effort load, behind every reservation.  Other threads (control
- * socket, disk workers) stay best-effort: the guarantee is for guest CPU
- * work, and disk completions may wait behind other load.
+ * on vCPU 0's thread, that one thread with ncpus x slice.  The I/O
+ * threads (symbiont/iothreads.h: the event loop, the vsock and slirp
+ * threads, disk workers), which wake a guest waiting for I/O, run at the
+ * lowest SCHED_FIFO priority: ahead of best-effort load, behind every
+ * reservation, so a reserved VM's I/O may wait behind other reservations;
+ * with io=TIME each of them gets a reservation of its own, io every
+ * period (bench/vsched_latency.sh shows what that buys an interactive
+ * VM).  The control socket's thread stays best-effort.
  *
  * Admission: a per-user registry of reservations (symbiont/userdir.h,
  * sched/), cleaned of VMs that died, refuses a VM whose reservation would
@@ -37,12 +40,17 @@ struct vcpu;
 
 struct vsched_spec {
 	uint64_t period_ns, slice_ns;
-	uint64_t cpus; /* cpus=LIST as a mask of host CPUs 0..63; 0: any */
+	uint64_t io_ns; /* io=TIME for each I/O thread; 0: none */
+	uint64_t cpus;  /* cpus=LIST as a mask of host CPUs 0..63; 0: any */
 };
 
-/* "period=P,slice=S[,cpus=LIST]" with units us, ms or s (e.g.
+/* "period=P,slice=S[,io=T][,cpus=LIST]" with units us, ms or s (e.g.
  * period=100ms,slice=30ms,cpus=0,2-3); LIST is CPU numbers and ranges.
  * 0, or -1 with one line naming --sched.
+ *
+ * io=T reserves T every period for each of the VM's I/O threads as well
+ * (admitted with the rest); it needs SCHED_DEADLINE and is ignored with
+ * cpus=, whose user-level scheduler leaves the I/O threads at SCHED_FIFO 1.
  *
  * cpus= pins the reserved threads to LIST.  SCHED_DEADLINE refuses a
  * thread pinned to fewer CPUs than its root domain, so a pinned
@@ -64,12 +72,6 @@ int vsched_admit(struct vm *vm, char *err, size_t errlen);
 void vsched_release(struct vm *vm);
 /* On each vCPU thread as it starts (vm_run): takes the reservation. */
 void vsched_thread_start(struct vm *vm, struct vcpu *c);
-/* On the event loop's thread as it starts (vm_run), and when a running VM
- * gains a reservation: SCHED_FIFO at the lowest real-time priority, where
- * permitted, since it delivers the guest's timer interrupts and host I/O:
- * ahead of best-effort load, but still behind every SCHED_DEADLINE thread
- * (bench/vsched_latency.sh shows what that costs an interactive VM). */
-void vsched_io_thread_start(struct vm *vm);
 /* A new reservation for a running VM: re-admitted, then applied.  -1 with
  * the reason (the old one stays). */
 int vsched_change(struct vm *vm, const struct vsched_spec *s, char *err, size_t errlen);

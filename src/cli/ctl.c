@@ -164,7 +164,7 @@ static void print_metrics(struct json_object *ret)
 
 static void print_sched(struct json_object *ret)
 {
-	struct json_object *m, *p, *s;
+	struct json_object *m, *p, *s, *io, *nio;
 	if (!json_object_object_get_ex(ret, "mode", &m) || !json_object_object_get_ex(ret, "period_ns", &p) ||
 	    !json_object_object_get_ex(ret, "slice_ns", &s))
 		return;
@@ -173,6 +173,10 @@ static void print_sched(struct json_object *ret)
 	else
 		printf("%s: slice %.3f ms every %.3f ms\n", json_object_get_string(m), json_object_get_int64(s) / 1e6,
 		       json_object_get_int64(p) / 1e6);
+	if (json_object_object_get_ex(ret, "io_ns", &io) && json_object_get_int64(io) &&
+	    json_object_object_get_ex(ret, "io_threads", &nio))
+		printf("I/O threads: %d, each %.3f ms every period\n", json_object_get_int(nio),
+		       json_object_get_int64(io) / 1e6);
 	struct json_object *threads;
 	if (!json_object_object_get_ex(ret, "threads", &threads) || !json_object_is_type(threads, json_type_array))
 		return;

@@ -9,6 +9,7 @@
 #ifndef SYMBIONT_ENGINE_H
 #define SYMBIONT_ENGINE_H
 
+#include <stdatomic.h>
 #include <stdbool.h>
 
 #include "symbiont/device.h"
@@ -22,6 +23,10 @@ struct vcpu {
 	int tid;      /* host thread id (for query-cpus-fast) */
 	bool running; /* thread started (set by vm_run) */
 	void *priv;   /* engine's per-vCPU state */
+	/* Held off the CPU by vsched's user-level scheduler until its next
+	 * period (vm_vcpu_throttle): an engine with a thread per vCPU checks it
+	 * where it checks vm_pause_pending() and then calls vm_vcpu_hold(). */
+	atomic_bool throttled;
 };
 
 struct engine_ops {

@@ -28,6 +28,7 @@
 #include <slirp/libslirp.h>
 
 #include "host/net.h"
+#include "symbiont/iothreads.h"
 
 #define RXQ_FRAMES         256        /* frames waiting for the device */
 #define RXQ_BYTES          (1u << 20) /* and their total size */
@@ -266,6 +267,7 @@ static void *slirp_thread(void *arg)
 {
 	struct slirp_be *s = arg;
 
+	io_thread_enter();
 	pthread_mutex_lock(&s->lock);
 	while (!s->stop) {
 		uint32_t timeout = run_timers(s);
@@ -288,6 +290,7 @@ static void *slirp_thread(void *arg)
 		slirp_pollfds_poll(s->slirp, failed, get_revents, s);
 	}
 	pthread_mutex_unlock(&s->lock);
+	io_thread_leave();
 	return NULL;
 }
 

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 
 #include "host/worker.h"
+#include "symbiont/iothreads.h"
 
 struct worker {
 	pthread_t thread;
@@ -17,6 +18,7 @@ struct worker {
 static void *loop(void *opaque)
 {
 	struct worker *w = opaque;
+	io_thread_enter();
 	pthread_mutex_lock(&w->lock);
 	for (;;) {
 		while (!w->head && !w->stop)
@@ -40,6 +42,7 @@ static void *loop(void *opaque)
 	w->busy = false;
 	pthread_cond_broadcast(&w->idle);
 	pthread_mutex_unlock(&w->lock);
+	io_thread_leave();
 	return NULL;
 }
 

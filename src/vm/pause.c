@@ -97,6 +97,30 @@ void vm_vcpu_park(struct vm *vm)
 	pthread_mutex_unlock(&vm->pause_lock);
 }
 
+void vm_vcpu_hold(struct vcpu *c)
+{
+	struct vm *vm = c->vm;
+	pthread_mutex_lock(&vm->pause_lock);
+	vm->parked++; /* a throttled vCPU counts as parked for a pause, too */
+	pthread_cond_broadcast(&vm->pause_cond);
+	while ((vm_pause_pending(vm) || atomic_load(&c->throttled)) && !vm_stopping(vm))
+		pthread_cond_wait(&vm->pause_cond, &vm->pause_lock);
+	vm->parked--;
+	pthread_mutex_unlock(&vm->pause_lock);
+}
+
+void vm_vcpu_throttle(struct vcpu *c, bool on)
+{
+	struct vm *vm = c->vm;
+	pthread_mutex_lock(&vm->pause_lock);
+	atomic_store(&c->throttled, on);
+	if (!on)
+		pthread_cond_broadcast(&vm->pause_cond);
+	pthread_mutex_unlock(&vm->pause_lock);
+	if (on)
+		vm->engine->vcpu_kick(c);
+}
+
 void vm_vcpu_thread_enter(struct vm *vm)
 {
 	pthread_mutex_lock(&vm->pause_lock);

@@ -21,6 +21,7 @@
 #include "cpu/engine.h"
 #include "symbiont/control.h"
 #include "symbiont/event.h"
+#include "symbiont/iothreads.h"
 #include "symbiont/vm.h"
 
 static void wake_loop(void *ctx)
@@ -317,8 +318,9 @@ int vm_run(struct vm *vm)
 		for (int j = 0; j < i; j++)
 			vm->engine->vcpu_kick(vm->vcpus[j]);
 	vm->loop_tid = (int)gettid();
-	vsched_io_thread_start(vm); /* after the vCPU threads: they must not inherit it */
+	io_thread_enter(); /* after the vCPU threads: they must not inherit its policy */
 	event_loop(vm, sigfd);
+	io_thread_leave();
 	for (int j = 0; j < i; j++) {
 		vm->engine->vcpu_kick(vm->vcpus[j]);
 		pthread_join(vm->vcpus[j]->thread, NULL);

@@ -9,6 +9,7 @@
 #include <json-c/json.h>
 
 #include "cpu/engine.h"
+#include "symbiont/iothreads.h"
 #include "symbiont/control.h"
 #include "symbiont/vm.h"
 
@@ -135,6 +136,8 @@ static int cmd_query_sched(void *opaque, struct json_object *args, struct json_o
 	json_object_object_add(*ret, "mode", json_object_new_string(mode));
 	json_object_object_add(*ret, "period_ns", json_object_new_int64((int64_t)s.period_ns));
 	json_object_object_add(*ret, "slice_ns", json_object_new_int64((int64_t)s.slice_ns));
+	json_object_object_add(*ret, "io_ns", json_object_new_int64((int64_t)s.io_ns));
+	json_object_object_add(*ret, "io_threads", json_object_new_int(io_threads_count()));
 	struct json_object *cpus = json_object_new_array();
 	for (int i = 0; i < vm->ncpus; i++) {
 		struct vsched_stats st;

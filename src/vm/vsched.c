@@ -15,6 +15,7 @@
 #include <unistd.h>
 
 #include "cpu/engine.h"
+#include "symbiont/iothreads.h"
 #include "symbiont/userdir.h"
 #include "symbiont/vm.h"
 #include "symbiont/vsched.h"
@@ -33,10 +34,17 @@ struct sched_attr_v0 {
 	uint64_t sched_runtime, sched_deadline, sched_period;
 };
 
-static int set_deadline(pid_t tid, uint64_t runtime, uint64_t period)
+#define SCHED_FLAG_RESET_ON_FORK 0x01
+#define SCHED_FLAG_RECLAIM       0x02
+
+/* RESET_ON_FORK: a thread this one creates starts best-effort, which is
+ * what lets a reserved thread create threads at all (the kernel refuses
+ * clone to a SCHED_DEADLINE thread otherwise). */
+static int set_deadline(pid_t tid, uint64_t runtime, uint64_t period, uint64_t flags)
 {
 	struct sched_attr_v0 a = { .size = sizeof(a),
 		                   .sched_policy = SCHED_DEADLINE,
+		                   .sched_flags = SCHED_FLAG_RESET_ON_FORK | flags,
 		                   .sched_runtime = runtime,
 		                   .sched_deadline = period,
 		                   .sched_period = period };
@@ -112,6 +120,9 @@ int vsched_parse(const char *s, struct vsched_spec *out, char *err, size_t errle
 		} else if (n > 6 && !strncmp(p, "slice=", 6)) {
 			if (parse_time(p + 6, n - 6, &r.slice_ns))
 				goto bad;
+		} else if (n > 3 && !strncmp(p, "io=", 3)) {
+			if (parse_time(p + 3, n - 3, &r.io_ns))
+				goto bad;
 		} else if (n > 5 && !strncmp(p, "cpus=", 5)) {
 			/* the list has commas of its own: it runs on while tokens are numbers */
 			while (p[n] == ',' && p[n + 1] >= '0' && p[n + 1] <= '9')
@@ -134,10 +145,15 @@ int vsched_parse(const char *s, struct vsched_spec *out, char *err, size_t errle
 		snprintf(err, errlen, "--sched %s: the slice must be 10us or more and at most the period", s);
 		return -1;
 	}
+	if (r.io_ns && (r.io_ns > r.period_ns || r.io_ns < 10000)) {
+		snprintf(err, errlen, "--sched %s: io= must be 10us or more and at most the period", s);
+		return -1;
+	}
 	*out = r;
 	return 0;
 bad:
-	snprintf(err, errlen, "--sched %s: expected period=TIME,slice=TIME[,cpus=LIST] (units us, ms, s; at most 10 s)",
+	snprintf(err, errlen,
+	         "--sched %s: expected period=TIME,slice=TIME[,io=TIME][,cpus=LIST] (units us, ms, s; at most 10 s)",
 	         s);
 	return -1;
 }
@@ -148,6 +164,8 @@ bad:
 
 /* ---- what a VM reserves -------------------------------------------------- */
 
+static void io_policy(pid_t tid, void *ctx);
+
 /* Threads reserved and the runtime each gets (emu: one thread for all). */
 static int reserved(const struct vm *vm, const struct vsched_spec *s, uint64_t *runtime)
 {
@@ -156,11 +174,18 @@ static int reserved(const struct vm *vm, const struct vsched_spec *s, uint64_t *
 	return one_thread ? 1 : vm->ncpus;
 }
 
+/* The VM's I/O threads: those entered so far, and the event loop, which
+ * enters when the VM starts running. */
+static int io_threads(const struct vm *vm)
+{
+	return io_threads_count() + (vm->loop_tid ? 0 : 1);
+}
+
 static double utilization(const struct vm *vm, const struct vsched_spec *s)
 {
 	uint64_t runtime;
 	int n = reserved(vm, s, &runtime);
-	return (double)n * (double)runtime / (double)s->period_ns;
+	return ((double)n * (double)runtime + (double)io_threads(vm) * (double)s->io_ns) / (double)s->period_ns;
 }
 
 /* ---- the registry: one file per reserving VM -------------------------------
@@ -366,6 +391,7 @@ int vsched_admit(struct vm *vm, char *err, size_t errlen)
 		return -1;
 	}
 	vm->sched_on = true;
+	io_threads_set_policy(io_policy, vm);
 	return 0;
 }
 
@@ -453,6 +479,42 @@ static uint64_t reserved_cpu(struct vm *vm)
 	return sum;
 }
 
+/* The same with a budget per vCPU thread (kvm, a thread per vCPU): each
+ * runs until it has had its own slice, then holds (vm_vcpu_throttle) to
+ * the period's end, so one busy vCPU cannot use another's share. */
+static void user_level_period_per_vcpu(struct vm *vm, uint64_t t, uint64_t period, uint64_t runtime)
+{
+	uint64_t start[VM_MAX_CPUS] = { 0 };
+	bool held[VM_MAX_CPUS] = { false };
+	int n = vm->ncpus;
+
+	for (int i = 0; i < n; i++)
+		if (vm->vcpus[i] && vm->vcpus[i]->tid)
+			thread_cpu_ns(vm->vcpus[i]->tid, &start[i]);
+	for (;;) {
+		uint64_t now = host_clock_ns(), wake = t + period;
+		if (now >= t + period || atomic_load(&vm->sched_stop) || vm_stopping(vm))
+			break;
+		for (int i = 0; i < n; i++) {
+			uint64_t cpu;
+			struct vcpu *c = vm->vcpus[i];
+			if (held[i] || !c || !c->tid || thread_cpu_ns(c->tid, &cpu) < 0)
+				continue;
+			uint64_t used = cpu - start[i];
+			if (used + 50000 >= runtime) {
+				vm_vcpu_throttle(c, true);
+				held[i] = true;
+			} else if (now + (runtime - used) < wake) {
+				wake = now + (runtime - used);
+			}
+		}
+		sleep_until(wake);
+	}
+	for (int i = 0; i < n; i++)
+		if (held[i])
+			vm_vcpu_throttle(vm->vcpus[i], false);
+}
+
 /* The user-level scheduler's part of one period from t: the VM runs until
  * its reserved threads have had their slices of CPU (n x runtime; a vCPU
  * kept off the CPU by a higher priority gets its slice later in the
@@ -463,6 +525,10 @@ static void user_level_period(struct vm *vm, uint64_t t, uint64_t period)
 {
 	uint64_t runtime;
 	int n = reserved(vm, &vm->sched, &runtime);
+	if (n > 1) {
+		user_level_period_per_vcpu(vm, t, period, runtime);
+		return;
+	}
 	uint64_t budget = runtime * (uint64_t)n, start = reserved_cpu(vm);
 	for (;;) {
 		uint64_t used = reserved_cpu(vm) - start, now = host_clock_ns();
@@ -589,7 +655,7 @@ void vsched_thread_start(struct vm *vm, struct vcpu *c)
 		                "user-level scheduler runs them at rate-monotonic SCHED_FIFO priority\n");
 		vm->sched_mode = VSCHED_USER;
 		user_level_priority(vm);
-	} else if (set_deadline(0, runtime, vm->sched.period_ns) == 0) {
+	} else if (set_deadline(0, runtime, vm->sched.period_ns, 0) == 0) {
 		if (vm->sched_mode == VSCHED_NONE)
 			fprintf(stderr,
 			        "symbiont: vsched: SCHED_DEADLINE, %.3f ms every %.3f ms per reserved thread (%s)\n",
@@ -607,13 +673,29 @@ void vsched_thread_start(struct vm *vm, struct vcpu *c)
 	pthread_mutex_unlock(&vm->sched_lock);
 }
 
-void vsched_io_thread_start(struct vm *vm)
+/* The policy of a reserving VM's I/O threads (symbiont/iothreads.h).
+ * With io=: SCHED_DEADLINE, io every period each, reclaiming bandwidth
+ * no reservation is using (SCHED_FLAG_RECLAIM), so that a burst of I/O is
+ * not held to its guaranteed share while the CPU has room.  Without, or
+ * where refused, or pinned (cpus=): the lowest SCHED_FIFO priority, ahead
+ * of best-effort load and behind every reservation. */
+static void io_policy(pid_t tid, void *ctx)
 {
+	struct vm *vm = ctx;
 	struct sched_param sp = { .sched_priority = 1 };
-	if (!vm->sched_on || !vm->loop_tid)
-		return;
-	if (sched_setscheduler(vm->loop_tid, SCHED_FIFO, &sp) < 0 && errno != EPERM)
-		fprintf(stderr, "symbiont: vsched: event loop priority: %s\n", strerror(errno));
+
+	if (vm->sched.io_ns && !vm->sched.cpus) {
+		if (set_deadline(tid, vm->sched.io_ns, vm->sched.period_ns, SCHED_FLAG_RECLAIM) == 0)
+			return;
+		if (!vm->sched_io_refused)
+			fprintf(stderr,
+			        "symbiont: vsched: SCHED_DEADLINE refused for the I/O threads (%s): they run at "
+			        "SCHED_FIFO 1\n",
+			        strerror(errno));
+		vm->sched_io_refused = true;
+	}
+	if (sched_setscheduler(tid, SCHED_FIFO, &sp) < 0 && errno != EPERM)
+		fprintf(stderr, "symbiont: vsched: I/O thread priority: %s\n", strerror(errno));
 }
 
 int vsched_change(struct vm *vm, const struct vsched_spec *s, char *err, size_t errlen)
@@ -642,7 +724,7 @@ int vsched_change(struct vm *vm, const struct vsched_spec *s, char *err, size_t 
 				continue;
 			if (vm->sched_acct)
 				vm->sched_acct[i].tid = (pid_t)c->tid;
-			if (set_deadline(c->tid, runtime, s->period_ns) < 0) {
+			if (set_deadline(c->tid, runtime, s->period_ns, 0) < 0) {
 				snprintf(err, errlen, "vsched: the kernel refused the new reservation for vCPU %d: %s",
 				         i, strerror(errno));
 				pthread_mutex_unlock(&vm->sched_lock);
@@ -655,7 +737,7 @@ int vsched_change(struct vm *vm, const struct vsched_spec *s, char *err, size_t 
 	if (vm->sched_mode != VSCHED_NONE)
 		start_sched_thread(vm);
 	pthread_mutex_unlock(&vm->sched_lock);
-	vsched_io_thread_start(vm);
+	io_threads_set_policy(io_policy, vm);
 	return 0;
 }
 
@@ -671,6 +753,7 @@ const char *vsched_mode(const struct vm *vm, struct vsched_spec *out)
 
 void vsched_stop(struct vm *vm)
 {
+	io_threads_set_policy(NULL, NULL);
 	if (vm->sched_thread_started) {
 		atomic_store(&vm->sched_stop, true);
 		pthread_join(vm->sched_thread, NULL);

@@ -25,6 +25,10 @@ static void test_parse(void **state)
 	assert_int_equal(s.period_ns, 100 * MS);
 	assert_int_equal(s.slice_ns, 30 * MS);
 	assert_int_equal(s.cpus, 0);
+	assert_int_equal(s.io_ns, 0);
+	assert_int_equal(vsched_parse("period=10ms,slice=3ms,io=500us", &s, err, sizeof(err)), 0);
+	assert_int_equal(s.io_ns, 500000);
+	assert_int_equal(s.slice_ns, 3 * MS);
 	assert_int_equal(vsched_parse("period=100ms,cpus=0,2-3,slice=30ms", &s, err, sizeof(err)), 0);
 	assert_int_equal(s.cpus, 0xd);
 	assert_int_equal(s.slice_ns, 30 * MS);
@@ -48,7 +52,10 @@ static void test_parse(void **state)
 		                           "period=1ms,slice=1ms,cpus=0,",
 		                           "period=1ms,slice=1ms,cpus=0-",
 		                           "period=1ms,slice=1ms,cpus=x",
-		                           "period=1ms,slice=1ms," };
+		                           "period=1ms,slice=1ms,",
+		                           "period=1ms,slice=1ms,io=",
+		                           "period=1ms,slice=1ms,io=2ms",
+		                           "period=1ms,slice=1ms,io=1us" };
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		err[0] = 0;
 		assert_int_equal(vsched_parse(bad[i], &s, err, sizeof(err)), -1);

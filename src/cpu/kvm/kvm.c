@@ -939,8 +939,8 @@ static int kvm_vcpu_run(struct vcpu *cpu)
 	for (;;) {
 		if (vm_stopping(vm))
 			return complete_pending(cpu);
-		if (vm_pause_pending(vm)) {
-			vm_vcpu_park(vm); /* outside KVM_RUN: the state is the kernel's to give */
+		if (vm_pause_pending(vm) || atomic_load(&cpu->throttled)) {
+			vm_vcpu_hold(cpu); /* outside KVM_RUN: the state is the kernel's to give */
 			continue;
 		}
 		uint64_t t0 = host_clock_ns();

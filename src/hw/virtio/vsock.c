@@ -46,6 +46,7 @@
 
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/vsock.h"
+#include "symbiont/iothreads.h"
 
 #define RXQ        0
 #define TXQ        1
@@ -934,8 +935,10 @@ static void *vsock_thread(void *arg)
 {
 	struct vsock *v = arg;
 
+	io_thread_enter();
 	while (!__atomic_load_n(&v->stop, __ATOMIC_ACQUIRE))
 		virtio_vsock_poll(v, -1);
+	io_thread_leave();
 	return NULL;
 }
 
