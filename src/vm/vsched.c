@@ -109,9 +109,20 @@ static int parse_cpus(const char *s, size_t n, uint64_t *mask)
 	return m ? 0 : -1;
 }
 
+/* The value as an error message may quote it: on one line, so not with
+ * control characters. */
+static const char *quotable(const char *s)
+{
+	for (const char *p = s; *p; p++)
+		if ((unsigned char)*p < 0x20 || *p == 0x7f)
+			return "(a value with control characters)";
+	return s;
+}
+
 int vsched_parse(const char *s, struct vsched_spec *out, char *err, size_t errlen)
 {
 	struct vsched_spec r = { 0 };
+	const char *q = quotable(s);
 	for (const char *p = s; *p;) {
 		size_t n = strcspn(p, ",");
 		if (n > 7 && !strncmp(p, "period=", 7)) {
@@ -128,7 +139,7 @@ int vsched_parse(const char *s, struct vsched_spec *out, char *err, size_t errle
 			while (p[n] == ',' && p[n + 1] >= '0' && p[n + 1] <= '9')
 				n += 1 + strcspn(p + n + 1, ",");
 			if (parse_cpus(p + 5, n - 5, &r.cpus) < 0) {
-				snprintf(err, errlen, "--sched %s: cpus= wants CPU numbers 0-63 and ranges (0,2-3)", s);
+				snprintf(err, errlen, "--sched %s: cpus= wants CPU numbers 0-63 and ranges (0,2-3)", q);
 				return -1;
 			}
 		} else {
@@ -142,11 +153,11 @@ int vsched_parse(const char *s, struct vsched_spec *out, char *err, size_t errle
 		goto bad;
 	/* SCHED_DEADLINE's own limits: runtime >= 1024 ns, runtime <= period. */
 	if (r.slice_ns > r.period_ns || r.slice_ns < 10000) {
-		snprintf(err, errlen, "--sched %s: the slice must be 10us or more and at most the period", s);
+		snprintf(err, errlen, "--sched %s: the slice must be 10us or more and at most the period", q);
 		return -1;
 	}
 	if (r.io_ns && (r.io_ns > r.period_ns || r.io_ns < 10000)) {
-		snprintf(err, errlen, "--sched %s: io= must be 10us or more and at most the period", s);
+		snprintf(err, errlen, "--sched %s: io= must be 10us or more and at most the period", q);
 		return -1;
 	}
 	*out = r;
@@ -154,7 +165,7 @@ int vsched_parse(const char *s, struct vsched_spec *out, char *err, size_t errle
 bad:
 	snprintf(err, errlen,
 	         "--sched %s: expected period=TIME,slice=TIME[,io=TIME][,cpus=LIST] (units us, ms, s; at most 10 s)",
-	         s);
+	         q);
 	return -1;
 }
 
