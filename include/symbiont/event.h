@@ -36,6 +36,8 @@ enum sym_event_type {
 	SYM_EV_DMA,           /* a device wrote guest RAM (engine-neutral) */
 	SYM_EV_BLOCK,         /* a block request completed (engine-neutral) */
 	SYM_EV_PAGE_WRITE,    /* a vCPU or a device wrote a watched guest page (sym_watch) */
+	SYM_EV_CODE_HOOK,     /* a vCPU is about to run the instruction at a hooked address */
+	SYM_EV_STEP,          /* a vCPU has run one instruction (single-stepping) */
 	SYM_EV_TYPES
 };
 
@@ -44,7 +46,8 @@ enum sym_event_type {
  * core or devices). */
 #define SYM_EV_VCPU_MASK                                                                                     \
 	(SYM_EV_BIT(SYM_EV_SYSCALL_ENTER) | SYM_EV_BIT(SYM_EV_SYSCALL_EXIT) | SYM_EV_BIT(SYM_EV_EXCEPTION) | \
-	 SYM_EV_BIT(SYM_EV_CR3_WRITE) | SYM_EV_BIT(SYM_EV_MSR_WRITE) | SYM_EV_BIT(SYM_EV_PAGE_WRITE))
+	 SYM_EV_BIT(SYM_EV_CR3_WRITE) | SYM_EV_BIT(SYM_EV_MSR_WRITE) | SYM_EV_BIT(SYM_EV_PAGE_WRITE) |       \
+	 SYM_EV_BIT(SYM_EV_CODE_HOOK) | SYM_EV_BIT(SYM_EV_STEP))
 
 #define SYM_SYSCALL_MAX 512 /* syscall numbers a filter can name */
 
@@ -61,6 +64,14 @@ struct sym_filter {
 	/* PAGE_WRITE: only writes that touch [gpa_start, gpa_end); both 0
 	 * means any watched page.  Which pages are watched is sym_watch()'s. */
 	uint64_t gpa_start, gpa_end;
+	/* CODE_HOOK: the guest-physical address of the hooked instruction's
+	 * first byte (required; a kernel function's: gva_translate() of its
+	 * address).  Physical, so the hook holds in every address space that
+	 * maps the code (narrow it with cr3) and costs nothing elsewhere. */
+	uint64_t hook_gpa;
+	/* vCPU events: only on vCPU `cpu` when one_cpu is set. */
+	bool one_cpu;
+	int cpu;
 };
 
 static inline void sym_filter_syscall(struct sym_filter *f, unsigned nr)
@@ -132,6 +143,12 @@ struct sym_event {
 			uint32_t len;
 			bool dma; /* a device wrote them (cpu -1, no regs), else the vCPU ev->cpu */
 		} write;
+		struct {
+			uint64_t gpa; /* the hooked instruction's; regs->rip is its address */
+		} hook;
+		struct {
+			uint64_t rip; /* the instruction that ran; regs are as after it */
+		} step;
 	};
 };
 
@@ -179,6 +196,10 @@ void sym_event_stats(struct vm *vm, struct sym_event_stats *out);
 /* ---- for engines and devices ------------------------------------------------
  * First test vm_events_wanted(vm, type) (symbiont/vm.h): one load. */
 
+/* Whether an instruction starting at gpa has a CODE_HOOK subscriber (for
+ * an engine deciding where its decoded blocks end); vm->hooks_gen changes
+ * whenever the set of hooks does. */
+bool sym_hooked(struct vm *vm, uint64_t gpa);
 /* Calls every matching subscriber; SYM_SKIP if any asked for it. */
 enum sym_action sym_event_deliver(struct vm *vm, struct sym_event *ev);
 /* A SYSCALL_ENTER that went ahead: remember it, so that the return to

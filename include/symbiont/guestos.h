@@ -136,6 +136,8 @@ int guestos_symbol_at(struct guestos *g, uint64_t addr, struct guestos_symbol *o
 /* Reads len bytes at virtual address va: of the kernel, or of process pid
  * (through its mm's page tables).  All or nothing. */
 int guestos_read_kernel(struct guestos *g, uint64_t va, void *buf, size_t len, char *err, size_t errlen);
+/* The guest-physical address a kernel virtual address maps to now. */
+int guestos_kernel_gpa(struct guestos *g, uint64_t va, uint64_t *gpa, char *err, size_t errlen);
 int guestos_read_process(struct guestos *g, int32_t pid, uint64_t va, void *buf, size_t len, char *err, size_t errlen);
 
 struct guestos_file {

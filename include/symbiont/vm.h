@@ -121,6 +121,7 @@ struct vm {
 	 * one thing engines test when nobody listens. */
 	atomic_uint events_active;
 	struct event_hub *hub;
+	atomic_uint hooks_gen; /* changes with the set of CODE_HOOK addresses */
 
 	/* VSched (vsched.c). */
 	struct vsched_spec sched;

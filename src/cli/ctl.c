@@ -16,6 +16,7 @@
 
 #include "cli/cli.h"
 #include "cli/ctl_sampling.h"
+#include "cli/ctl_probe.h"
 #include "cli/ctl_symbiotic.h"
 #include "cli/qmp_client.h"
 
@@ -359,6 +360,12 @@ static const struct verb verbs[] = {
 	{ "geiger", "", "the guest's buffer cache as inferred from the VMM (Geiger)", "geiger", 0, NULL, print_geiger },
 	{ "wss", "", "the guest's working-set size and miss curve, from Geiger's evictions", "geiger-wss", 0, NULL,
 	  print_wss },
+	{ "hook", "SYMBOL|ADDR", "count the runs of a guest kernel instruction, by process", "probe-hook", 1,
+	  ctl_build_hook, ctl_print_hook },
+	{ "hooks", "", "the hooks and their hits", "query-probes", 0, NULL, ctl_print_hooks },
+	{ "unhook", "ID", "remove a hook", "probe-unhook", 1, ctl_build_unhook, NULL },
+	{ "step", "CPU COUNT", "run COUNT instructions of vCPU CPU one at a time and list them", "probe-step", 2,
+	  ctl_build_step, ctl_print_step },
 };
 
 void usage_ctl(void)

@@ -139,6 +139,15 @@ int guestos_kaslr_slide(struct guestos *g, int64_t *slide, char *err, size_t err
 	return 0;
 }
 
+int guestos_kernel_gpa(struct guestos *g, uint64_t va, uint64_t *gpa, char *err, size_t errlen)
+{
+	if (gos_ready(g, err, errlen))
+		return -1;
+	if (gva_translate(g->t.mem, g->root, g->la57, va, gpa))
+		return gos_err(err, errlen, "guestos: 0x%" PRIx64 " is not mapped in the kernel's address space", va);
+	return 0;
+}
+
 int gos_kread(struct guestos *g, uint64_t va, void *buf, size_t len)
 {
 	return gva_read(g->t.mem, g->root, g->la57, va, buf, len);

@@ -141,6 +141,14 @@ struct sym_sub *sym_subscribe(struct vm *vm, const struct sym_filter *f, sym_eve
 		         vm->engine ? vm->engine->name : "(no)");
 		return NULL;
 	}
+	if (f->type == SYM_EV_CODE_HOOK && !gpa_to_host(&vm->mem, f->hook_gpa, 1)) {
+		snprintf(err, errlen, "event: hook address 0x%llx is not guest RAM", (unsigned long long)f->hook_gpa);
+		return NULL;
+	}
+	if (f->one_cpu && (f->cpu < 0 || f->cpu >= vm->ncpus)) {
+		snprintf(err, errlen, "event: vCPU %d does not exist (the VM has %d)", f->cpu, vm->ncpus);
+		return NULL;
+	}
 	if (f->type == SYM_EV_EXCEPTION && (f->vector < -1 || f->vector > 31)) {
 		snprintf(err, errlen, "event: exception vector %d is not 0-31 (or -1 for any)", f->vector);
 		return NULL;
@@ -167,6 +175,8 @@ struct sym_sub *sym_subscribe(struct vm *vm, const struct sym_filter *f, sym_eve
 	}
 	h->subs[h->nsubs++] = s;
 	recompute_active(h);
+	if (f->type == SYM_EV_CODE_HOOK)
+		atomic_fetch_add(&vm->hooks_gen, 1); /* engines look at their decoded code again */
 	pthread_rwlock_unlock(&h->lock);
 	return s;
 }
@@ -180,8 +190,24 @@ void sym_unsubscribe(struct sym_sub *s)
 	pthread_rwlock_wrlock(&h->lock);
 	atomic_store(&s->dropped, true);
 	recompute_active(h);
+	if (s->f.type == SYM_EV_CODE_HOOK)
+		atomic_fetch_add(&h->vm->hooks_gen, 1);
 	reap(h); /* frees s */
 	pthread_rwlock_unlock(&h->lock);
+}
+
+bool sym_hooked(struct vm *vm, uint64_t gpa)
+{
+	struct event_hub *h = vm->hub;
+	bool hit = false;
+	if (!h || !vm_events_wanted(vm, SYM_EV_CODE_HOOK))
+		return false;
+	pthread_rwlock_rdlock(&h->lock);
+	for (int i = 0; i < h->nsubs && !hit; i++)
+		hit = h->subs[i]->f.type == SYM_EV_CODE_HOOK && h->subs[i]->f.hook_gpa == gpa &&
+		      !atomic_load(&h->subs[i]->dropped);
+	pthread_rwlock_unlock(&h->lock);
+	return hit;
 }
 
 static bool matches(const struct sym_filter *f, const struct sym_event *ev)
@@ -189,6 +215,8 @@ static bool matches(const struct sym_filter *f, const struct sym_event *ev)
 	if (f->type != ev->type)
 		return false;
 	if (f->cr3 && ev->regs && (ev->regs->cr3 & CR3_ROOT_MASK) != f->cr3)
+		return false;
+	if (f->one_cpu && ev->cpu != f->cpu)
 		return false;
 	switch (ev->type) {
 	case SYM_EV_SYSCALL_ENTER:
@@ -206,6 +234,7 @@ static bool matches(const struct sym_filter *f, const struct sym_event *ev)
 	case SYM_EV_PAGE_WRITE:
 		return (!f->gpa_start && !f->gpa_end) ||
 		       (ev->write.gpa < f->gpa_end && ev->write.gpa + ev->write.len > f->gpa_start);
+	case SYM_EV_CODE_HOOK: return f->hook_gpa == ev->hook.gpa;
 	default: return true;
 	}
 }
@@ -234,6 +263,8 @@ enum sym_action sym_event_deliver(struct vm *vm, struct sym_event *ev)
 	if (dropped) { /* clear the active bit now if that was the last one */
 		pthread_rwlock_wrlock(&h->lock);
 		recompute_active(h);
+		if (ev->type == SYM_EV_CODE_HOOK)
+			atomic_fetch_add(&vm->hooks_gen, 1);
 		pthread_rwlock_unlock(&h->lock);
 	}
 	return result;

@@ -17,6 +17,9 @@
 #include <cmocka.h>
 
 #include "cpu/emu/block.h"
+#include "cpu/engine.h"
+#include "symbiont/event.h"
+#include "symbiont/vm.h"
 
 __attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu)
 {
@@ -361,6 +364,97 @@ static void test_real_mode(void **state)
 	assert_int_equal(cpu->rip, (uint64_t)(p_real_end - p_real_start));
 }
 
+/* Event hub hooks on the loop of p_loop: a CODE_HOOK on its ADD (offset
+ * 7) fires before each of the 1000 runs with RIP there and RCX counting
+ * down, and stops when its callback drops it (the engine then decodes the
+ * code again without the hook); STEP reports instruction after instruction
+ * until dropped.  The program's result is the same either way. */
+struct hits {
+	int n, limit;
+	uint64_t rip, rcx, gpa;
+	bool rcx_ok;
+};
+
+static enum sym_action on_hit(void *opaque, struct sym_event *ev)
+{
+	struct hits *h = opaque;
+	if (ev->type == SYM_EV_CODE_HOOK) {
+		h->rcx_ok &= ev->regs->gpr[X86_RCX] == 1000 - (uint64_t)h->n;
+		h->gpa = ev->hook.gpa;
+		h->rip = ev->regs->rip;
+	} else {
+		h->rcx_ok &= ev->step.rip != ev->regs->rip; /* the one that ran, and where it went */
+		h->rip = ev->step.rip;
+	}
+	return ++h->n == h->limit ? SYM_UNSUBSCRIBE : SYM_CONTINUE;
+}
+
+static void test_code_hook_and_step(void **state)
+{
+	static const struct engine_ops engine = { .name = "test", .events = SYM_EV_VCPU_MASK };
+	struct vm *vm = calloc(1, sizeof(*vm));
+	struct sym_filter f = { .type = SYM_EV_CODE_HOOK, .hook_gpa = CODE + 7 };
+	struct hits h = { .limit = -1, .rcx_ok = true };
+	char err[128];
+	(void)state;
+
+	vm->mem = gmem;
+	vm->engine = &engine;
+	vm->ncpus = 1;
+	struct sym_sub *s = sym_subscribe(vm, &f, on_hit, &h, err, sizeof(err));
+	assert_non_null(s);
+	setup_cpu(p_loop_start, p_loop_end);
+	cpu->vm = vm;
+	emu_exec(cpu);
+	assert_true(cpu->halted);
+	assert_int_equal(h.n, 1000);
+	assert_true(h.rcx_ok);
+	assert_int_equal(h.gpa, CODE + 7);
+	assert_int_equal(h.rip, CODE + 7);
+	assert_int_equal(cpu->gpr[X86_RAX], 500500);
+	sym_unsubscribe(s);
+
+	/* Dropped by its callback after 10: the rest of the loop runs unhooked. */
+	h = (struct hits){ .limit = 10, .rcx_ok = true };
+	assert_non_null(sym_subscribe(vm, &f, on_hit, &h, err, sizeof(err)));
+	setup_cpu(p_loop_start, p_loop_end);
+	cpu->vm = vm;
+	emu_exec(cpu);
+	assert_int_equal(h.n, 10);
+	assert_true(h.rcx_ok);
+	assert_int_equal(cpu->gpr[X86_RAX], 500500);
+
+	/* Single-stepping vCPU 0: every instruction until the callback stops it. */
+	f = (struct sym_filter){ .type = SYM_EV_STEP, .one_cpu = true, .cpu = 0 };
+	h = (struct hits){ .limit = -1, .rcx_ok = true };
+	s = sym_subscribe(vm, &f, on_hit, &h, err, sizeof(err));
+	assert_non_null(s);
+	setup_cpu(p_loop_start, p_loop_end);
+	cpu->vm = vm;
+	emu_exec(cpu);
+	assert_int_equal(h.n, 3003); /* every instruction, HLT included */
+	assert_true(h.rcx_ok);
+	assert_int_equal(h.rip, CODE + 14); /* the HLT */
+	sym_unsubscribe(s);
+	h = (struct hits){ .limit = 5, .rcx_ok = true };
+	assert_non_null(sym_subscribe(vm, &f, on_hit, &h, err, sizeof(err)));
+	setup_cpu(p_loop_start, p_loop_end);
+	cpu->vm = vm;
+	emu_exec(cpu);
+	assert_int_equal(h.n, 5);
+	assert_int_equal(cpu->gpr[X86_RAX], 500500);
+
+	/* Refusals: a hook outside RAM, a vCPU the VM lacks. */
+	f = (struct sym_filter){ .type = SYM_EV_CODE_HOOK, .hook_gpa = MEM_SIZE };
+	assert_null(sym_subscribe(vm, &f, on_hit, &h, err, sizeof(err)));
+	f = (struct sym_filter){ .type = SYM_EV_STEP, .one_cpu = true, .cpu = 1 };
+	assert_null(sym_subscribe(vm, &f, on_hit, &h, err, sizeof(err)));
+
+	cpu->vm = NULL;
+	vm_event_hub_free(vm);
+	free(vm);
+}
+
 /* With several vCPUs, a spinning one hands the thread back to the engine. */
 static void test_pause_yields(void **state)
 {
@@ -399,6 +493,7 @@ int main(void)
 		cmocka_unit_test(test_clear_code_page),
 		cmocka_unit_test(test_real_mode),
 		cmocka_unit_test(test_pause_yields),
+		cmocka_unit_test(test_code_hook_and_step),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -17,6 +17,7 @@
 #include <string.h>
 
 #include "cpu/emu/block.h"
+#include "symbiont/event.h"
 
 static unsigned blk_hash(uint64_t gpa, unsigned mode)
 {
@@ -237,8 +238,16 @@ static struct emu_block *build(struct emu_cpu *cpu, uint64_t la, uint64_t gpa)
 		cpu->exit_block = false;
 	}
 	insns = &bc->insns[bc->ninsns];
+	bool hooks = cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_CODE_HOOK), hooked = false;
 	while (n < BLK_MAX_INSNS) {
 		struct emu_insn *in = &insns[n];
+		/* A hooked instruction is a block of its own, whose event the
+		 * loop delivers before running it. */
+		if (hooks && sym_hooked(cpu->vm, page + off)) {
+			if (n)
+				break;
+			hooked = true;
+		}
 		int len = emu_decode_bytes(p + off, 4096 - off, mode, in);
 		if (!len) {
 			/* The instruction crosses into the next page. */
@@ -253,7 +262,7 @@ static struct emu_block *build(struct emu_cpu *cpu, uint64_t la, uint64_t gpa)
 		}
 		n++;
 		off += len;
-		if (in->ends_block || off >= 4096)
+		if (in->ends_block || off >= 4096 || hooked)
 			break;
 	}
 
@@ -272,6 +281,7 @@ static struct emu_block *build(struct emu_cpu *cpu, uint64_t la, uint64_t gpa)
 	/* A block ending in a system instruction may have changed paging,
 	 * the mode or the interrupt state: the loop looks again after it. */
 	b->chain = !(n && insns[n - 1].ends_block == 2);
+	b->hook = hooked;
 	b->next_off[0] = b->next_off[1] = 0xffff;
 	b->pnext[0] = b->pnext[1] = 0;
 	unsigned h = blk_hash(gpa, mode);

@@ -22,6 +22,7 @@ struct emu_block {
 	uint8_t valid;
 	uint8_t crosses;
 	uint8_t chain; /* may be followed without the loop's checks (see exec.c) */
+	uint8_t hook;  /* one instruction with a CODE_HOOK subscriber: the event first */
 	/* Successors on the same page (offset in page, block index), so the
 	 * loop can go from block to block without translating RIP. */
 	uint16_t next_off[2];

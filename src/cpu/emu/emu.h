@@ -192,7 +192,8 @@ struct emu_cpu {
 	 * under the running block, state the decoder or the interrupt check
 	 * depends on changed); the loop clears it at each block start. */
 	bool exit_block;
-	uint32_t pauses; /* PAUSEs since emu_exec was entered (spin-wait hint) */
+	uint32_t pauses;    /* PAUSEs since emu_exec was entered (spin-wait hint) */
+	unsigned hooks_gen; /* vm->hooks_gen the decoded blocks were built for */
 };
 
 /* ---- exceptions (excp.c) ------------------------------------------------- */
@@ -313,6 +314,10 @@ void emu_event_user_return(struct emu_cpu *cpu);
 void emu_event_exception(struct emu_cpu *cpu, int vector);
 void emu_event_cr3(struct emu_cpu *cpu, uint64_t old_cr3, uint64_t new_cr3);
 bool emu_event_wrmsr(struct emu_cpu *cpu, uint32_t msr, uint64_t *value);
+/* CODE_HOOK before the instruction at RIP (guest-physical gpa) runs;
+ * STEP after the instruction that was at rip ran. */
+void emu_event_hook(struct emu_cpu *cpu, uint64_t gpa);
+void emu_event_step(struct emu_cpu *cpu, uint64_t rip);
 /* A store to a watched page (after it, from the MMU slow path). */
 void emu_event_page_write(struct emu_cpu *cpu, uint64_t gpa, unsigned len);
 /* x87/MMX/SSE state as a 512-byte FXSAVE64 image (fxsave.c), for state

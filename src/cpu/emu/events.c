@@ -116,3 +116,23 @@ void emu_event_page_write(struct emu_cpu *cpu, uint64_t gpa, unsigned len)
 	ev.write.dma = false;
 	sym_event_deliver(cpu->vm, &ev);
 }
+
+void emu_event_hook(struct emu_cpu *cpu, uint64_t gpa)
+{
+	struct sym_regs r;
+	struct sym_event ev = { .type = SYM_EV_CODE_HOOK, .cpu = cpu_index(cpu), .regs = &r };
+
+	regs_of(cpu, &r, cpu->rip);
+	ev.hook.gpa = gpa;
+	sym_event_deliver(cpu->vm, &ev);
+}
+
+void emu_event_step(struct emu_cpu *cpu, uint64_t rip)
+{
+	struct sym_regs r;
+	struct sym_event ev = { .type = SYM_EV_STEP, .cpu = cpu_index(cpu), .regs = &r };
+
+	regs_of(cpu, &r, cpu->rip);
+	ev.step.rip = rip;
+	sym_event_deliver(cpu->vm, &ev);
+}

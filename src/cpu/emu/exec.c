@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cpu/emu/block.h"
+#include "symbiont/event.h"
 
 #define EMU_PAUSE_YIELD 32 /* PAUSEs in one emu_exec call before it returns */
 
@@ -26,11 +27,15 @@ static void run_block(struct emu_cpu *cpu, struct emu_block *b)
 	const struct emu_insn *in = &bc->insns[b->first], *end = in + b->n;
 	uint64_t mask = rip_mask((enum emu_code_mode)b->mode);
 	bool shadow = cpu->interrupt_shadow, tf = cpu->rflags & RFLAGS_TF;
+	bool step = cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_STEP);
+	uint64_t rip0 = cpu->rip;
 
+	if (unlikely(b->hook))
+		emu_event_hook(cpu, b->gpa);
 	bc->cur = (uint32_t)(b - bc->blk);
 	bc->cur_cpu = cpu;
 	cpu->exit_block = false;
-	if (unlikely(shadow || tf))
+	if (unlikely(shadow || tf || step))
 		end = in + 1; /* one instruction, then look at interrupts again */
 	const struct emu_insn *first = in;
 	/* A block runs at one privilege (blocks end at mode switches). */
@@ -49,6 +54,8 @@ static void run_block(struct emu_cpu *cpu, struct emu_block *b)
 		cpu->interrupt_shadow = false;
 	bc->cur = 0;
 	bc->cur_cpu = NULL;
+	if (unlikely(step))
+		emu_event_step(cpu, rip0);
 	if (unlikely(tf) && ((cpu->rflags & RFLAGS_TF) || first->ends_block != 2)) {
 		/* Single-step trap after the instruction TF was set for, unless
 		 * it was a system instruction that cleared TF (INT n, SYSCALL,
@@ -140,6 +147,13 @@ void emu_exec(struct emu_cpu *cpu)
 			return;
 		if (cpu->vm && vm_stopping(cpu->vm))
 			return;
+		if (unlikely(cpu->vm &&
+		             atomic_load_explicit(&cpu->vm->hooks_gen, memory_order_relaxed) != cpu->hooks_gen)) {
+			/* Hooks came or went: decode afresh, so hooked
+			 * instructions stand alone (block.c). */
+			cpu->hooks_gen = atomic_load(&cpu->vm->hooks_gen);
+			emu_blocks_flush(cpu);
+		}
 		struct emu_block *b = find_block(cpu);
 		uint64_t la_page = code_linear(cpu) & ~0xfffULL;
 		/* Chain through blocks on the same page while nothing asks the
