@@ -200,6 +200,8 @@ void sym_event_stats(struct vm *vm, struct sym_event_stats *out);
  * an engine deciding where its decoded blocks end); vm->hooks_gen changes
  * whenever the set of hooks does. */
 bool sym_hooked(struct vm *vm, uint64_t gpa);
+/* The hooked addresses (at most max of them into gpas); how many there are. */
+int sym_hooks(struct vm *vm, uint64_t *gpas, int max);
 /* Calls every matching subscriber; SYM_SKIP if any asked for it. */
 enum sym_action sym_event_deliver(struct vm *vm, struct sym_event *ev);
 /* A SYSCALL_ENTER that went ahead: remember it, so that the return to

@@ -24,8 +24,7 @@ static int kvm_usable(char *err, size_t errlen)
 	return 1;
 }
 
-/* kvm_pvm: guest kernel code is emulated one instruction at a time. */
-static int kvm_is_pvm(void)
+bool kvm_is_pvm(void)
 {
 	struct stat st;
 	return stat("/sys/module/kvm_pvm", &st) == 0;

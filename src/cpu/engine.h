@@ -64,6 +64,10 @@ struct engine_ops {
 	 * from the vCPUs' next block on, their writes to it must reach
 	 * PAGE_WRITE.  Callable from any thread. */
 	void (*watch_changed)(struct vm *vm);
+	/* Optional: the code hooks (vm->hooks_gen) or the single-stepping
+	 * (SYM_EV_STEP) changed; an engine that sets them up before entering
+	 * the guest makes its vCPUs look again.  Callable from any thread. */
+	void (*debug_changed)(struct vm *vm);
 	/* Optional: the vCPU's counters (instructions, exits by reason, time
 	 * run...), callable from any thread (values may be a moment old). */
 	void (*vcpu_stats)(struct vcpu *cpu, device_stat_fn emit, void *ctx);
@@ -72,8 +76,10 @@ struct engine_ops {
 	 * cannot be told. */
 	int (*vcpu_cpuid)(struct vcpu *cpu, uint32_t leaf, uint32_t sub, uint32_t out[4]);
 	/* The vCPU event types it delivers (SYM_EV_BIT()s of symbiont/event.h's
-	 * SYM_EV_VCPU_MASK); subscribing to another is refused. */
+	 * SYM_EV_VCPU_MASK); subscribing to another is refused.  Optional:
+	 * events_on(), when the answer depends on the host, replaces it. */
 	unsigned events;
+	unsigned (*events_on)(struct vm *vm);
 };
 
 extern const struct engine_ops emu_engine_ops;
@@ -81,6 +87,9 @@ extern const struct engine_ops kvm_engine_ops;
 
 /* Resolves "auto"/"emu"/"kvm" to an engine, or NULL with a reason in err. */
 const struct engine_ops *engine_select(const char *name, char *err, size_t errlen);
+/* /dev/kvm is kvm_pvm's: guest kernel code is emulated one instruction at
+ * a time, and that emulator fails on an INT3 under guest debugging. */
+bool kvm_is_pvm(void);
 /* The names engine_select() resolves, without probing the host (a name can
  * be known and its engine still unusable here): for the command line. */
 bool engine_known(const char *name);

@@ -125,12 +125,20 @@ static void reap(struct event_hub *h)
 	}
 }
 
+static void debug_changed(struct vm *vm, enum sym_event_type type)
+{
+	if ((type == SYM_EV_CODE_HOOK || type == SYM_EV_STEP) && vm->engine && vm->engine->debug_changed)
+		vm->engine->debug_changed(vm);
+}
+
 struct sym_sub *sym_subscribe(struct vm *vm, const struct sym_filter *f, sym_event_fn fn, void *opaque, char *err,
                               size_t errlen)
 {
 	struct event_hub *h;
 	struct sym_sub *s;
-	unsigned engine_events = vm->engine ? vm->engine->events : 0;
+	unsigned engine_events = !vm->engine             ? 0
+	                         : vm->engine->events_on ? vm->engine->events_on(vm)
+	                                                 : vm->engine->events;
 
 	if (!f || !fn || (unsigned)f->type >= SYM_EV_TYPES) {
 		snprintf(err, errlen, "event: a filter with a known type and a callback are required");
@@ -178,6 +186,7 @@ struct sym_sub *sym_subscribe(struct vm *vm, const struct sym_filter *f, sym_eve
 	if (f->type == SYM_EV_CODE_HOOK)
 		atomic_fetch_add(&vm->hooks_gen, 1); /* engines look at their decoded code again */
 	pthread_rwlock_unlock(&h->lock);
+	debug_changed(vm, f->type);
 	return s;
 }
 
@@ -187,13 +196,39 @@ void sym_unsubscribe(struct sym_sub *s)
 	if (!s)
 		return;
 	h = s->hub;
+	enum sym_event_type type = s->f.type;
 	pthread_rwlock_wrlock(&h->lock);
 	atomic_store(&s->dropped, true);
 	recompute_active(h);
-	if (s->f.type == SYM_EV_CODE_HOOK)
+	if (type == SYM_EV_CODE_HOOK)
 		atomic_fetch_add(&h->vm->hooks_gen, 1);
 	reap(h); /* frees s */
 	pthread_rwlock_unlock(&h->lock);
+	debug_changed(h->vm, type);
+}
+
+int sym_hooks(struct vm *vm, uint64_t *gpas, int max)
+{
+	struct event_hub *h = vm->hub;
+	int n = 0;
+	if (!h || !vm_events_wanted(vm, SYM_EV_CODE_HOOK))
+		return 0;
+	pthread_rwlock_rdlock(&h->lock);
+	for (int i = 0; i < h->nsubs; i++) {
+		struct sym_sub *s = h->subs[i];
+		if (s->f.type != SYM_EV_CODE_HOOK || atomic_load(&s->dropped))
+			continue;
+		bool seen = false;
+		for (int k = 0; k < n && k < max && !seen; k++)
+			seen = gpas[k] == s->f.hook_gpa;
+		if (seen)
+			continue;
+		if (n < max)
+			gpas[n] = s->f.hook_gpa;
+		n++;
+	}
+	pthread_rwlock_unlock(&h->lock);
+	return n;
 }
 
 bool sym_hooked(struct vm *vm, uint64_t gpa)
@@ -266,6 +301,7 @@ enum sym_action sym_event_deliver(struct vm *vm, struct sym_event *ev)
 		if (ev->type == SYM_EV_CODE_HOOK)
 			atomic_fetch_add(&vm->hooks_gen, 1);
 		pthread_rwlock_unlock(&h->lock);
+		debug_changed(vm, ev->type);
 	}
 	return result;
 }

@@ -30,7 +30,9 @@
 
 #include "cpu/cpuid.h"
 #include "cpu/engine.h"
+#include "cpu/kvm/guest_debug.h"
 #include "symbiont/abi/cpuid.h"
+#include "symbiont/event.h"
 #include "symbiont/layout.h"
 
 #define KVM_DEV "/dev/kvm"
@@ -50,6 +52,7 @@ struct kvm_vm {
 	int run_size;
 	struct kvm_cpuid2 *supported; /* KVM_GET_SUPPORTED_CPUID, unfiltered */
 	struct vm *vm;
+	struct kvm_debug *debug; /* code hooks written into guest memory (guest_debug.h) */
 };
 
 /* The MSRs of struct x86_msrs, by number (msr_field finds each one's
@@ -109,6 +112,7 @@ struct kvm_vcpu {
 	/* Which of state_msrs this KVM saves and restores (probed once: a
 	 * module without, say, MTRRs still moves everything else). */
 	bool msr_ok[NSTATE_MSRS];
+	struct kvm_debug_vcpu dbg;
 };
 
 static struct kvm_vm *kvm_of(struct vm *vm)
@@ -184,6 +188,7 @@ static void kvm_destroy(struct vm *vm)
 		close(k->vm_fd);
 	if (k->sys_fd >= 0)
 		close(k->sys_fd);
+	kvm_debug_free(k->debug, vm);
 	free(k->supported);
 	free(k);
 	vm->engine_priv = NULL;
@@ -217,6 +222,11 @@ static int kvm_init(struct vm *vm, char *err, size_t errlen)
 	k->vm = vm;
 	k->vm_fd = -1;
 	vm->engine_priv = k;
+	if (!(k->debug = kvm_debug_new())) {
+		snprintf(err, errlen, "kvm: out of memory");
+		kvm_destroy(vm);
+		return -1;
+	}
 	k->sys_fd = open(KVM_DEV, O_RDWR | O_CLOEXEC);
 	if (k->sys_fd < 0) {
 		snprintf(err, errlen, "kvm: cannot open %s: %s", KVM_DEV, strerror(errno));
@@ -924,6 +934,32 @@ static int complete_pending(struct vcpu *cpu)
 	return 0;
 }
 
+/* Whether guest debugging must be looked at before this entry: hooks or
+ * stepping wanted, or still set up from before. */
+static inline bool unlikely_debug(struct vm *vm, const struct kvm_vcpu *kc)
+{
+	unsigned want = SYM_EV_BIT(SYM_EV_CODE_HOOK) | SYM_EV_BIT(SYM_EV_STEP);
+	return (atomic_load_explicit(&vm->events_active, memory_order_relaxed) & want) || kc->dbg.control ||
+	       kc->dbg.hooks_gen != atomic_load_explicit(&vm->hooks_gen, memory_order_relaxed);
+}
+
+static void kvm_vcpu_kick(struct vcpu *cpu);
+
+/* Code hooks and single-step through KVM's guest debugging (guest_debug.c);
+ * on kvm_pvm single-step only (its emulator fails on the hooks' INT3). */
+static unsigned kvm_events_on(struct vm *vm)
+{
+	(void)vm;
+	return SYM_EV_BIT(SYM_EV_STEP) | (kvm_is_pvm() ? 0 : SYM_EV_BIT(SYM_EV_CODE_HOOK));
+}
+
+static void kvm_debug_changed(struct vm *vm)
+{
+	for (int i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i] && vm->vcpus[i]->running)
+			kvm_vcpu_kick(vm->vcpus[i]);
+}
+
 static int kvm_vcpu_run(struct vcpu *cpu)
 {
 	struct vm *vm = cpu->vm;
@@ -942,6 +978,11 @@ static int kvm_vcpu_run(struct vcpu *cpu)
 		if (vm_pause_pending(vm) || atomic_load(&cpu->throttled)) {
 			vm_vcpu_hold(cpu); /* outside KVM_RUN: the state is the kernel's to give */
 			continue;
+		}
+		if (unlikely_debug(vm, kc)) {
+			char err[160];
+			if (kvm_debug_prepare(kvm_of(vm)->debug, &kc->dbg, cpu, kc->fd, err, sizeof(err)) < 0)
+				return engine_fail(cpu, "%s", err);
 		}
 		uint64_t t0 = host_clock_ns();
 		int rr = ioctl(kc->fd, KVM_RUN, 0);
@@ -962,6 +1003,7 @@ static int kvm_vcpu_run(struct vcpu *cpu)
 		case KVM_EXIT_IO: handle_io(vm, run); break;
 		case KVM_EXIT_MMIO: handle_mmio(vm, run); break;
 		case KVM_EXIT_INTR: break;
+		case KVM_EXIT_DEBUG: kvm_debug_exit(kvm_of(vm)->debug, &kc->dbg, cpu, kc->fd, &run->debug.arch); break;
 		case KVM_EXIT_HLT:
 			/* Only without an in-kernel LAPIC; nothing will wake us. */
 			fprintf(stderr, "guest halted\n");
@@ -1060,4 +1102,6 @@ const struct engine_ops kvm_engine_ops = {
 	.vcpu_destroy = kvm_vcpu_destroy,
 	.destroy = kvm_destroy,
 	.vcpu_cpuid = kvm_vcpu_cpuid,
+	.debug_changed = kvm_debug_changed,
+	.events_on = kvm_events_on,
 };

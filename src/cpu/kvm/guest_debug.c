@@ -1,0 +1,252 @@
+/* Code hooks and single-step on KVM (guest_debug.h). */
+#include <errno.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+
+#include "cpu/kvm/guest_debug.h"
+#include "symbiont/event.h"
+#include "symbiont/memory.h"
+#include "symbiont/vm.h"
+
+#define MAX_BPS 64
+#define INT3    0xcc
+#define VEC_DB  1
+#define VEC_BP  3
+#define DR6_BS  (1u << 14)
+
+struct breakpoint {
+	uint64_t gpa;
+	uint8_t orig; /* the byte the INT3 replaced */
+	bool lifted;  /* the original is back while a vCPU steps over it */
+	bool wanted;  /* still a hook (set by a sync) */
+};
+
+struct kvm_debug {
+	pthread_mutex_t lock;
+	struct breakpoint bp[MAX_BPS];
+	int n;
+	unsigned gen; /* vm->hooks_gen of the last sync */
+	bool synced;
+};
+
+struct kvm_debug *kvm_debug_new(void)
+{
+	struct kvm_debug *d = calloc(1, sizeof(*d));
+	if (d)
+		pthread_mutex_init(&d->lock, NULL);
+	return d;
+}
+
+static uint8_t *byte_at(struct vm *vm, uint64_t gpa)
+{
+	return gpa_to_host(&vm->mem, gpa, 1);
+}
+
+/* Lock held.  The original back, unless the guest wrote something else there meanwhile. */
+static void unpatch(struct vm *vm, struct breakpoint *b)
+{
+	uint8_t *p = byte_at(vm, b->gpa);
+	if (p && !b->lifted && *p == INT3)
+		*p = b->orig;
+}
+
+void kvm_debug_free(struct kvm_debug *d, struct vm *vm)
+{
+	if (!d)
+		return;
+	for (int i = 0; i < d->n; i++)
+		unpatch(vm, &d->bp[i]);
+	pthread_mutex_destroy(&d->lock);
+	free(d);
+}
+
+/* Lock held: the INT3s for the hub's hooks now. */
+static void sync_breakpoints(struct kvm_debug *d, struct vm *vm, unsigned gen)
+{
+	uint64_t want[MAX_BPS];
+	int nw = sym_hooks(vm, want, MAX_BPS);
+
+	if (nw > MAX_BPS) {
+		fprintf(stderr, "kvm: %d code hooks, only the first %d are set\n", nw, MAX_BPS);
+		nw = MAX_BPS;
+	}
+	for (int i = 0; i < d->n; i++)
+		d->bp[i].wanted = false;
+	for (int k = 0; k < nw; k++) {
+		int i = 0;
+		while (i < d->n && d->bp[i].gpa != want[k])
+			i++;
+		if (i == d->n) {
+			uint8_t *p = byte_at(vm, want[k]);
+			if (!p || d->n == MAX_BPS)
+				continue;
+			d->bp[d->n++] = (struct breakpoint){ .gpa = want[k], .orig = *p };
+			*p = INT3;
+		}
+		d->bp[i].wanted = true;
+	}
+	for (int i = 0; i < d->n;) {
+		if (!d->bp[i].wanted && !d->bp[i].lifted) {
+			unpatch(vm, &d->bp[i]);
+			d->bp[i] = d->bp[--d->n];
+			continue;
+		}
+		i++;
+	}
+	d->gen = gen;
+	d->synced = true;
+}
+
+static struct breakpoint *find(struct kvm_debug *d, uint64_t gpa)
+{
+	for (int i = 0; i < d->n; i++)
+		if (d->bp[i].gpa == gpa)
+			return &d->bp[i];
+	return NULL;
+}
+
+int kvm_debug_prepare(struct kvm_debug *d, struct kvm_debug_vcpu *dv, struct vcpu *cpu, int fd, char *err,
+                      size_t errlen)
+{
+	struct vm *vm = cpu->vm;
+	unsigned gen = atomic_load(&vm->hooks_gen);
+	uint32_t control = 0;
+	bool hooks;
+
+	pthread_mutex_lock(&d->lock);
+	if (!d->synced || d->gen != gen)
+		sync_breakpoints(d, vm, gen);
+	hooks = d->n > 0;
+	pthread_mutex_unlock(&d->lock);
+	dv->hooks_gen = gen;
+	if (hooks || dv->over || dv->inject_bp || vm_events_wanted(vm, SYM_EV_STEP)) {
+		control = KVM_GUESTDBG_ENABLE;
+		if (hooks || dv->inject_bp)
+			control |= KVM_GUESTDBG_USE_SW_BP;
+		if (dv->over || vm_events_wanted(vm, SYM_EV_STEP))
+			control |= KVM_GUESTDBG_SINGLESTEP;
+		if (dv->over)
+			control |= KVM_GUESTDBG_BLOCKIRQ; /* the step is the hooked instruction, not an interrupt's */
+		if (dv->inject_bp)
+			control |= KVM_GUESTDBG_INJECT_BP;
+	}
+	if (control & KVM_GUESTDBG_SINGLESTEP) { /* where this step begins, for its event */
+		struct kvm_regs k;
+		dv->step_from = ioctl(fd, KVM_GET_REGS, &k) == 0 ? k.rip : 0;
+	}
+	if (control == dv->control && !dv->inject_bp)
+		return 0;
+	struct kvm_guest_debug g = { .control = control };
+	if (ioctl(fd, KVM_SET_GUEST_DEBUG, &g) < 0 && control & KVM_GUESTDBG_BLOCKIRQ) {
+		g.control &= ~KVM_GUESTDBG_BLOCKIRQ; /* older KVM: an interrupt may come first */
+		if (ioctl(fd, KVM_SET_GUEST_DEBUG, &g) == 0)
+			goto set;
+	} else if (g.control == control) {
+		goto set;
+	}
+	snprintf(err, errlen, "KVM_SET_GUEST_DEBUG: %s", strerror(errno));
+	return -1;
+set:
+	dv->control = control;
+	dv->inject_bp = false;
+	return 0;
+}
+
+/* The vCPU's registers as the event hub shows them. */
+static int regs_of(struct vcpu *cpu, int fd, struct sym_regs *r, uint64_t *cr0)
+{
+	struct kvm_regs k;
+	struct kvm_sregs s;
+	struct {
+		struct kvm_msrs h;
+		struct kvm_msr_entry e[2];
+	} m = { .h.nmsrs = 2,
+		.e = { { .index = 0xc0000102 /* KERNEL_GS_BASE */ }, { .index = 0xc0000082 /* LSTAR */ } } };
+
+	if (ioctl(fd, KVM_GET_REGS, &k) < 0 || ioctl(fd, KVM_GET_SREGS, &s) < 0)
+		return -1;
+	(void)cpu;
+	r->gpr[X86_RAX] = k.rax, r->gpr[X86_RCX] = k.rcx, r->gpr[X86_RDX] = k.rdx, r->gpr[X86_RBX] = k.rbx;
+	r->gpr[X86_RSP] = k.rsp, r->gpr[X86_RBP] = k.rbp, r->gpr[X86_RSI] = k.rsi, r->gpr[X86_RDI] = k.rdi;
+	r->gpr[X86_R8] = k.r8, r->gpr[X86_R9] = k.r9, r->gpr[X86_R10] = k.r10, r->gpr[X86_R11] = k.r11;
+	r->gpr[X86_R12] = k.r12, r->gpr[X86_R13] = k.r13, r->gpr[X86_R14] = k.r14, r->gpr[X86_R15] = k.r15;
+	r->rip = k.rip;
+	r->rflags = k.rflags;
+	r->cr3 = s.cr3;
+	r->cr4 = s.cr4;
+	r->cpl = s.cs.dpl; /* CPL is CS.DPL in protected and long mode (SS.DPL too) */
+	r->gs_base = s.gs.base;
+	if (ioctl(fd, KVM_GET_MSRS, &m) == 2)
+		r->kernel_gs_base = m.e[0].data, r->lstar = m.e[1].data;
+	*cr0 = s.cr0;
+	return 0;
+}
+
+/* The guest-physical address of a linear one, as the vCPU translates now. */
+static int linear_to_gpa(int fd, uint64_t la, uint64_t *gpa)
+{
+	struct kvm_translation t = { .linear_address = la };
+	if (ioctl(fd, KVM_TRANSLATE, &t) < 0 || !t.valid)
+		return -1;
+	*gpa = t.physical_address;
+	return 0;
+}
+
+void kvm_debug_exit(struct kvm_debug *d, struct kvm_debug_vcpu *dv, struct vcpu *cpu, int fd,
+                    const struct kvm_debug_exit_arch *e)
+{
+	struct vm *vm = cpu->vm;
+	struct sym_regs r;
+	uint64_t cr0, gpa;
+
+	if (regs_of(cpu, fd, &r, &cr0) < 0)
+		return;
+	if (e->exception == VEC_BP) {
+		struct breakpoint *b = NULL;
+		pthread_mutex_lock(&d->lock);
+		if (linear_to_gpa(fd, e->pc, &gpa) == 0 && (b = find(d, gpa)) && b->wanted) {
+			/* Ours: the original byte back while this vCPU steps over it. */
+			uint8_t *p = byte_at(vm, gpa);
+			if (p && *p == INT3)
+				*p = b->orig;
+			b->lifted = true;
+			dv->over = true;
+			dv->over_gpa = gpa;
+		}
+		pthread_mutex_unlock(&d->lock);
+		if (!b) {
+			dv->inject_bp = true; /* the guest's own INT3 */
+			return;
+		}
+		struct sym_event ev = { .type = SYM_EV_CODE_HOOK, .cpu = cpu->id, .regs = &r };
+		ev.hook.gpa = gpa;
+		sym_event_deliver(vm, &ev);
+		return;
+	}
+	if (e->exception != VEC_DB)
+		return;
+	if (dv->over) {
+		pthread_mutex_lock(&d->lock);
+		struct breakpoint *b = find(d, dv->over_gpa);
+		if (b) {
+			uint8_t *p = byte_at(vm, b->gpa);
+			b->lifted = false;
+			if (b->wanted && p)
+				*p = INT3;
+			else if (!b->wanted)
+				*b = d->bp[--d->n]; /* unhooked while lifted: the original stays */
+		}
+		dv->over = false;
+		pthread_mutex_unlock(&d->lock);
+	}
+	/* A single-step trap (DR6.BS; some KVMs leave DR6 out of the exit). */
+	if (vm_events_wanted(vm, SYM_EV_STEP) && (dv->control & KVM_GUESTDBG_SINGLESTEP) &&
+	    (!e->dr6 || (e->dr6 & DR6_BS))) {
+		struct sym_event ev = { .type = SYM_EV_STEP, .cpu = cpu->id, .regs = &r };
+		ev.step.rip = dv->step_from;
+		sym_event_deliver(vm, &ev);
+	}
+}
