@@ -2,7 +2,9 @@
 # Monitoring end to end (emu, default Debian guest with a virtio disk):
 # `ctl metrics` block counters match a known guest dd to the byte (O_DIRECT
 # reads of 4 MiB and writes of 2 MiB, so no page cache in between), vCPU
-# instruction counters grow, and the Prometheus endpoint of --metrics
+# instruction counters grow, guest user time grows by most of a 3 s
+# busy loop in a guest process and halted time by most of 3 idle seconds,
+# and the Prometheus endpoint of --metrics
 # serves the same figures at /metrics (404 elsewhere).
 . "$(dirname "$0")/lib/guest.bash"
 e2e_init
@@ -36,6 +38,19 @@ i1=$(metric vcpu0 instructions)
 [ $((n1 - n0)) -ge 64 ] || fail "reads grew by $((n1 - n0)), want >= 64 requests"
 [ "$i1" -gt "$i0" ] || fail "vCPU 0's instruction count did not grow ($i0 -> $i1)"
 "$SYM" ctl "$name" metrics | grep -q '^virtio-blk *latency_le_' || fail "ctl metrics lacks the latency buckets"
+
+# Guest time by privilege: a user-mode loop for 3 s, then 3 s idle.
+u0=$(metric vcpu0 user_ns) h0=$(metric vcpu0 halted_ns)
+echo 'spin() { while :; do :; done; }; spin & s=$!; sleep 3; kill $s; echo SPUN-"DONE"' >&3
+guest_wait_for g SPUN-DONE 60 || fail "the guest's spin did not end"
+u1=$(metric vcpu0 user_ns)
+sleep 3
+h1=$(metric vcpu0 halted_ns) k1=$(metric vcpu0 kernel_ns)
+python3 -c "import sys; sys.exit(0 if ($u1 - $u0) / 1e9 >= 1.5 else 1)" ||
+	fail "user_ns grew by $(((u1 - u0) / 1000000)) ms over a 3 s user-mode loop, want most of it"
+python3 -c "import sys; sys.exit(0 if ($h1 - $h0) / 1e9 >= 1.5 else 1)" ||
+	fail "halted_ns grew by $(((h1 - h0) / 1000000)) ms over 3 idle seconds (and the loop's end), want most of them"
+[ "$k1" -gt 0 ] || fail "kernel_ns is $k1"
 
 python3 - "$port" "$r1" <<'PY' || fail "Prometheus endpoint"
 import sys, urllib.request, urllib.error, re

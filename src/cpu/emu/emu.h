@@ -185,8 +185,12 @@ struct emu_cpu {
 	struct vm *vm;
 	struct vcpu *vcpu;
 	struct guest_mem *mem;
-	uint64_t insn_count;                                 /* retired instructions, for profiling and replay */
-	uint64_t insn_user;                                  /* of those, at CPL 3 (counted per block) */
+	uint64_t insn_count; /* retired instructions, for profiling and replay */
+	uint64_t insn_user;  /* of those, at CPL 3 (counted per block) */
+	/* Host time at CPL 3 (guest user time), counted at each change of
+	 * privilege (emu_update_mode) and slice end; user_since is when the
+	 * current stretch began, 0 outside one.  Only with a VM (its clock). */
+	uint64_t user_ns, user_since;
 	uint64_t interrupts_delivered, exceptions_delivered; /* for metrics */
 	/* Set by a handler to end the current block after it (code written
 	 * under the running block, state the decoder or the interrupt check

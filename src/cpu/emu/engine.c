@@ -36,7 +36,8 @@ struct emu_vcpu {
 	bool in_slice;
 	atomic_bool slice_over;
 	jmp_buf slice_jmp;
-	uint64_t slices, run_ns; /* for metrics: turns on the runner and their host time */
+	uint64_t slices, run_ns;          /* for metrics: turns on the runner and their host time */
+	uint64_t halted_ns, halted_since; /* time halted (HLT until an interrupt); since when, or 0 */
 };
 
 struct emu_engine {
@@ -329,14 +330,23 @@ static void run_slice(struct emu_engine *e, struct emu_vcpu *ev, bool sliced)
 	e->current = ev;
 	apply_dma(e->vm);
 	atomic_store(&ev->slice_over, false);
-	uint64_t t0 = host_clock_ns();
+	uint64_t t0 = host_clock_ns(), t1;
+	if (ev->halted_since)
+		ev->halted_ns += t0 - ev->halted_since, ev->halted_since = 0;
+	if (ev->cpu.cpl == 3)
+		ev->cpu.user_since = t0;
 	if (!setjmp(ev->slice_jmp)) {
 		ev->in_slice = sliced;
 		emu_exec(&ev->cpu);
 	}
 	ev->in_slice = false;
 	ev->slices++;
-	ev->run_ns += host_clock_ns() - t0;
+	t1 = host_clock_ns();
+	ev->run_ns += t1 - t0;
+	if (ev->cpu.user_since)
+		ev->cpu.user_ns += t1 - ev->cpu.user_since, ev->cpu.user_since = 0;
+	if (ev->cpu.halted)
+		ev->halted_since = t1;
 	e->current = NULL;
 }
 
@@ -435,6 +445,11 @@ static void emu_vcpu_stats(struct vcpu *v, device_stat_fn emit, void *ctx)
 	emit(ctx, "instructions_user", ev->cpu.insn_user);
 	emit(ctx, "instructions_kernel", ev->cpu.insn_count - ev->cpu.insn_user);
 	emit(ctx, "run_ns", ev->run_ns);
+	/* Guest time by privilege, and halted: host time, as the guest's CPU would count it. */
+	emit(ctx, "user_ns", ev->cpu.user_ns);
+	emit(ctx, "kernel_ns", ev->run_ns > ev->cpu.user_ns ? ev->run_ns - ev->cpu.user_ns : 0);
+	uint64_t since = ev->halted_since;
+	emit(ctx, "halted_ns", ev->halted_ns + (since ? host_clock_ns() - since : 0));
 	emit(ctx, "slices", ev->slices);
 	emit(ctx, "interrupts", ev->cpu.interrupts_delivered);
 	emit(ctx, "exceptions", ev->cpu.exceptions_delivered);

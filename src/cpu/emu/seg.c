@@ -29,6 +29,15 @@ void emu_update_mode(struct emu_cpu *cpu)
 		cpu->cpl = 3;
 	else
 		cpu->cpl = cs->sel & 3;
+	/* Callers may have set cpl already (IRET, interrupt delivery): what
+	 * counts is whether a user stretch is open. */
+	if (unlikely((cpu->cpl == 3) != (cpu->user_since != 0)) && cpu->vm) {
+		uint64_t now = host_clock_ns();
+		if (cpu->cpl == 3)
+			cpu->user_since = now;
+		else if (cpu->user_since)
+			cpu->user_ns += now - cpu->user_since, cpu->user_since = 0;
+	}
 	if (cpu->long_mode && cs->l && (cpu->cr0 & CR0_PE))
 		cpu->code_mode = EMU_MODE64;
 	else if ((cpu->cr0 & CR0_PE) && cs->db && !(cpu->rflags & RFLAGS_VM))
