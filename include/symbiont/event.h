@@ -38,6 +38,7 @@ enum sym_event_type {
 	SYM_EV_PAGE_WRITE,    /* a vCPU or a device wrote a watched guest page (sym_watch) */
 	SYM_EV_CODE_HOOK,     /* a vCPU is about to run the instruction at a hooked address */
 	SYM_EV_STEP,          /* a vCPU has run one instruction (single-stepping) */
+	SYM_EV_PACKET,        /* a network frame between a NIC and its host backend (engine-neutral) */
 	SYM_EV_TYPES
 };
 
@@ -149,13 +150,20 @@ struct sym_event {
 		struct {
 			uint64_t rip; /* the instruction that ran; regs are as after it */
 		} step;
+		struct {
+			const char *device;   /* "virtio-net", "virtio-net.1"... */
+			bool to_guest;        /* from the host backend to the guest, else the guest sent it */
+			const uint8_t *frame; /* the Ethernet frame (valid during the callback only) */
+			uint32_t len;
+		} packet;
 	};
 };
 
 enum sym_action {
 	SYM_CONTINUE,    /* go on (with whatever the callback changed) */
 	SYM_SKIP,        /* SYSCALL_ENTER: do not run the call, return syscall.ret to the
-	                  * caller; MSR_WRITE: the write does not happen */
+	                  * caller; MSR_WRITE: the write does not happen; PACKET: the
+	                  * frame is dropped (counted as filtered) */
 	SYM_UNSUBSCRIBE, /* as CONTINUE, and drop this subscription */
 };
 

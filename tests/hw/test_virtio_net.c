@@ -9,6 +9,7 @@
 #include "hw/virtio/net.h"
 #include "host/net.h"
 #include "host/netpkt.h"
+#include "symbiont/event.h"
 
 #define RXQ 0
 #define TXQ 1
@@ -240,6 +241,79 @@ static void test_rx_delivers_frame(void **state)
 	assert_memory_equal(p + HDR, f, 100);
 }
 
+/* SYM_EV_PACKET sees frames both ways with their bytes, and a subscriber
+ * that returns SYM_SKIP drops them (here: those starting 0xff), counted as
+ * filtered; the rest go on as before. */
+struct seen {
+	int n, to_guest;
+	uint32_t last_len;
+	uint8_t first;
+};
+
+static enum sym_action on_packet(void *opaque, struct sym_event *ev)
+{
+	struct seen *s = opaque;
+	s->n++;
+	s->to_guest += ev->packet.to_guest;
+	s->last_len = ev->packet.len;
+	s->first = ev->packet.frame[0];
+	return ev->packet.frame[0] == 0xff ? SYM_SKIP : SYM_CONTINUE;
+}
+
+static void send_frame(struct ctx *c, uint8_t first)
+{
+	uint64_t a[2];
+	uint32_t l[2] = { HDR, 60 };
+	a[0] = vdrv_alloc(&c->d, HDR);
+	a[1] = vdrv_alloc(&c->d, 60);
+	memset(vd_host(&c->d, a[0]), 0, HDR);
+	memset(vd_host(&c->d, a[1]), first, 60);
+	vdrv_post(&c->d, TXQ, 2, 0, a, l);
+	vdrv_kick(&c->d, TXQ);
+}
+
+static void test_packet_events(void **state)
+{
+	struct ctx *c = *state;
+	struct sym_filter f = { .type = SYM_EV_PACKET };
+	struct seen s = { 0 };
+	uint8_t frame[80];
+	uint64_t gpa;
+	uint16_t h;
+	uint32_t len;
+	char err[128];
+
+	struct sym_sub *sub = sym_subscribe(c->t->vm, &f, on_packet, &s, err, sizeof(err));
+	assert_non_null(sub);
+	send_frame(c, 0x11);
+	assert_int_equal(c->fb->ntx, 1);
+	send_frame(c, 0xff); /* dropped by the subscriber */
+	assert_int_equal(c->fb->ntx, 1);
+	assert_int_equal(s.n, 2);
+	assert_int_equal(s.to_guest, 0);
+	assert_int_equal(s.last_len, 60);
+
+	post_rx(c, &gpa, 1526);
+	vdrv_kick(&c->d, RXQ);
+	memset(frame, 0xff, sizeof(frame));
+	fake_queue(c->fb, frame, sizeof(frame)); /* filtered: the buffer stays free */
+	assert_true(rx_event(c));
+	assert_int_equal(vdrv_used(&c->d, RXQ, &h, &len), 0);
+	memset(frame, 0x22, sizeof(frame));
+	fake_queue(c->fb, frame, sizeof(frame));
+	assert_true(rx_event(c));
+	assert_int_equal(vdrv_used(&c->d, RXQ, &h, &len), 1);
+	assert_int_equal(len, HDR + sizeof(frame));
+	assert_int_equal(s.n, 4);
+	assert_int_equal(s.to_guest, 2);
+	assert_int_equal(s.first, 0x22);
+	sym_unsubscribe(sub);
+	send_frame(c, 0xff); /* nobody filters now */
+	assert_int_equal(c->fb->ntx, 2);
+	assert_int_equal(s.n, 4);
+	vm_event_hub_free(c->t->vm);
+}
+
 /* With no rx buffer the device holds the frame and stops watching; the
  * guest's next rx kick delivers everything in order. */
 static void test_rx_waits_for_buffers(void **state)
@@ -391,6 +465,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_tx_strips_header, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tx_runt_dropped, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_delivers_frame, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_packet_events, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_waits_for_buffers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_rx_small_buffer, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_chain, setup, teardown),

@@ -17,6 +17,7 @@
 #include "hw/virtio/net.h"
 #include "hw/virtio/virtio.h"
 #include "host/net.h"
+#include "symbiont/event.h"
 
 #define VIRTIO_NET_F_MAC     5
 #define VIRTIO_NET_F_STATUS  16
@@ -35,6 +36,7 @@ struct virtio_net {
 	bool watching;   /* rx_fd is on the event loop */
 	size_t held_len; /* a received frame waiting for an rx buffer */
 	unsigned long rx_dropped, tx_dropped;
+	unsigned long rx_filtered, tx_filtered;              /* dropped by a PACKET subscriber */
 	uint64_t rx_packets, rx_bytes, tx_packets, tx_bytes; /* delivered, for metrics */
 	struct vq_elem e;
 	uint8_t held[NET_FRAME_MAX];
@@ -72,6 +74,20 @@ static void watch(struct virtio_net *n, bool on)
 
 /* Moves frames from the backend into the guest's rx buffers until one side
  * runs dry. */
+/* SYM_EV_PACKET for a subscriber; false when it asked for the frame to be
+ * dropped.  io_lock held. */
+static bool packet_passes(struct virtio_net *n, const uint8_t *frame, size_t len, bool to_guest)
+{
+	struct sym_event ev = { .type = SYM_EV_PACKET, .cpu = -1 };
+	if (!vm_events_wanted(n->vd.vm, SYM_EV_PACKET))
+		return true;
+	ev.packet.device = vm_device_id(n->vd.vm, n);
+	ev.packet.to_guest = to_guest;
+	ev.packet.frame = frame;
+	ev.packet.len = (uint32_t)len;
+	return sym_event_deliver(n->vd.vm, &ev) != SYM_SKIP;
+}
+
 static void rx_flush(struct virtio_net *n)
 {
 	struct virtio_dev *vd = &n->vd;
@@ -90,6 +106,11 @@ static void rx_flush(struct virtio_net *n)
 				break;
 			}
 			n->held_len = (size_t)r;
+		}
+		if (!packet_passes(n, n->held, n->held_len, true)) {
+			n->rx_filtered++;
+			n->held_len = 0;
+			continue;
 		}
 		if (!virtio_queue_ready(vd, RXQ) || !(vd->status & VIRTIO_STATUS_DRIVER_OK)) {
 			/* No driver: the frame has nowhere to go, like on an unplugged
@@ -149,7 +170,9 @@ static void tx_flush(struct virtio_net *n)
 			n->tx_dropped++;
 		} else {
 			len = iov_to_buf(n->e.iov, n->e.nout, hl, n->txbuf, n->e.out_len - hl);
-			if (net_send(n->be, n->txbuf, len) < 0) {
+			if (!packet_passes(n, n->txbuf, len, false)) {
+				n->tx_filtered++;
+			} else if (net_send(n->be, n->txbuf, len) < 0) {
 				n->tx_dropped++;
 			} else {
 				n->tx_packets++;
@@ -251,6 +274,8 @@ static void net_stats(void *dev, device_stat_fn emit, void *ctx)
 	emit(ctx, "tx_bytes", d->tx_bytes);
 	emit(ctx, "rx_dropped", d->rx_dropped);
 	emit(ctx, "tx_dropped", d->tx_dropped);
+	emit(ctx, "rx_filtered", d->rx_filtered);
+	emit(ctx, "tx_filtered", d->tx_filtered);
 	emit(ctx, "held", d->held_len);
 }
 
