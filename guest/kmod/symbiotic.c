@@ -28,6 +28,9 @@
 #include <linux/kallsyms.h>
 #include <linux/cred.h>
 #include <linux/mm.h>
+#include <linux/pgtable.h>
+#include <linux/pid_namespace.h>
+#include <linux/sched/mm.h>
 #include <linux/rcupdate.h>
 #include <linux/module.h>
 #include <linux/percpu.h>
@@ -262,6 +265,160 @@ static u64 call_processes(struct sym_symcall_area *a, u32 *status)
 }
 
 /*
+ * A user process's mm, held (mmget), or NULL with *status set.  The
+ * interrupted code may hold anything: locks are only tried, and a lock
+ * that is taken makes the call answer EBUSY for the VMM to come back.
+ */
+static struct mm_struct *grab_mm(pid_t pid, u32 *status)
+{
+	struct task_struct *p;
+	struct mm_struct *mm = NULL;
+
+	if (!rcu_is_watching() && num_online_cpus() > 1) {
+		*status = SYM_SYMCALL_EBUSY;
+		return NULL;
+	}
+	rcu_read_lock();
+	p = pid_task(find_pid_ns(pid, &init_pid_ns), PIDTYPE_PID);
+	if (p && spin_trylock(&p->alloc_lock)) { /* task_lock(), tried */
+		mm = p->mm;
+		if (mm && !(p->flags & PF_KTHREAD))
+			mmget(mm);
+		else
+			mm = NULL;
+		spin_unlock(&p->alloc_lock);
+		if (!mm)
+			*status = SYM_SYMCALL_ENOENT;
+	} else {
+		*status = p ? SYM_SYMCALL_EBUSY : SYM_SYMCALL_ENOENT;
+	}
+	rcu_read_unlock();
+	return mm;
+}
+
+/* mmput() may sleep when it drops the last reference: not here. */
+static void drop_mm(struct mm_struct *mm)
+{
+	mmput_async(mm);
+}
+
+static void vma_path(struct mm_struct *mm, struct vm_area_struct *vma, char *out, size_t len)
+{
+	char *p;
+
+	out[0] = '\0';
+	if (vma->vm_file) {
+		/* d_path's first pass takes no lock; a rename racing it
+		 * may make it take rename_lock, which nothing here holds. */
+		p = d_path(&vma->vm_file->f_path, out, len);
+		if (IS_ERR(p))
+			out[0] = '\0';
+		else if (p != out)
+			memmove(out, p, strlen(p) + 1);
+	} else if (vma->vm_start <= mm->brk && vma->vm_end >= mm->start_brk) {
+		strscpy(out, "[heap]", len);
+	} else if (vma->vm_start <= mm->start_stack && vma->vm_end >= mm->start_stack) {
+		strscpy(out, "[stack]", len);
+	}
+}
+
+static u64 call_vmas(struct sym_symcall_area *a, u32 *status)
+{
+	struct sym_symcall_vma *out = (struct sym_symcall_vma *)a->data;
+	size_t max = SYM_SYMCALL_DATA_MAX / sizeof(*out), n = 0;
+	struct mm_struct *mm = grab_mm((pid_t)READ_ONCE(a->args[0]), status);
+	struct vm_area_struct *vma;
+
+	if (!mm)
+		return 0;
+	if (!mmap_read_trylock(mm)) {
+		*status = SYM_SYMCALL_EBUSY;
+		drop_mm(mm);
+		return 0;
+	}
+	{
+		VMA_ITERATOR(vmi, mm, 0);
+		for_each_vma(vmi, vma) {
+			struct sym_symcall_vma *r;
+
+			if (n == max) {
+				*status = SYM_SYMCALL_TRUNC;
+				break;
+			}
+			r = &out[n++];
+			memset(r, 0, sizeof(*r));
+			r->start = vma->vm_start;
+			r->end = vma->vm_end;
+			r->pgoff = vma->vm_pgoff;
+			r->flags = ((vma->vm_flags & VM_READ) ? SYM_VMA_READ : 0) |
+				   ((vma->vm_flags & VM_WRITE) ? SYM_VMA_WRITE : 0) |
+				   ((vma->vm_flags & VM_EXEC) ? SYM_VMA_EXEC : 0) |
+				   ((vma->vm_flags & VM_SHARED) ? SYM_VMA_SHARED : 0);
+			vma_path(mm, vma, r->path, sizeof(r->path));
+		}
+	}
+	mmap_read_unlock(mm);
+	drop_mm(mm);
+	a->data_len = n * sizeof(*out);
+	return n;
+}
+
+/* The page tables of mm, read under its mmap lock (so no table is freed). */
+static u64 call_translate(struct sym_symcall_area *a, u32 *status)
+{
+	unsigned long addr = READ_ONCE(a->args[1]);
+	struct mm_struct *mm = grab_mm((pid_t)READ_ONCE(a->args[0]), status);
+	u64 phys = 0;
+	pgd_t *pgd;
+	p4d_t *p4d;
+	pud_t *pud;
+	pmd_t *pmd;
+	pte_t *pte;
+
+	if (!mm)
+		return 0;
+	if (!mmap_read_trylock(mm)) {
+		*status = SYM_SYMCALL_EBUSY;
+		drop_mm(mm);
+		return 0;
+	}
+	*status = SYM_SYMCALL_ENOENT;
+	if (addr >= TASK_SIZE_MAX)
+		goto out;
+	pgd = pgd_offset(mm, addr);
+	if (pgd_none(*pgd) || pgd_bad(*pgd))
+		goto out;
+	p4d = p4d_offset(pgd, addr);
+	if (p4d_none(*p4d) || p4d_bad(*p4d))
+		goto out;
+	pud = pud_offset(p4d, addr);
+	if (pud_none(*pud))
+		goto out;
+	if (pud_large(*pud)) {
+		phys = ((u64)pud_pfn(*pud) << PAGE_SHIFT) | (addr & ~PUD_MASK);
+		*status = SYM_SYMCALL_OK;
+		goto out;
+	}
+	pmd = pmd_offset(pud, addr);
+	if (pmd_none(*pmd))
+		goto out;
+	if (pmd_large(*pmd)) {
+		phys = ((u64)pmd_pfn(*pmd) << PAGE_SHIFT) | (addr & ~PMD_MASK);
+		*status = SYM_SYMCALL_OK;
+		goto out;
+	}
+	pte = pte_offset_kernel(pmd, addr);
+	if (pte_present(*pte)) {
+		phys = ((u64)pte_pfn(*pte) << PAGE_SHIFT) | (addr & ~PAGE_MASK);
+		*status = SYM_SYMCALL_OK;
+	}
+out:
+	mmap_read_unlock(mm);
+	drop_mm(mm);
+	return phys;
+}
+
+/*
  * Entered by the VMM, not called: CPL 0, interrupts off, this CPU's GS
  * base, on the CPU's SymCall stack.  Never returns; the VMM puts the
  * interrupted state back after the doorbell.
@@ -276,6 +433,8 @@ static void __noreturn symcall_entry(void)
 	switch (READ_ONCE(a->call)) {
 	case SYM_SYMCALL_NULL: ret = READ_ONCE(a->args[0]) + 1; break;
 	case SYM_SYMCALL_PROCESSES: ret = call_processes(a, &status); break;
+	case SYM_SYMCALL_VMAS: ret = call_vmas(a, &status); break;
+	case SYM_SYMCALL_TRANSLATE: ret = call_translate(a, &status); break;
 	case SYM_SYMCALL_SPIN: /* the VMM's cut-off, tested */
 		for (;;)
 			cpu_relax();

@@ -32,6 +32,13 @@ struct verb {
 	void (*print)(struct json_object *ret);
 };
 
+/* Verbs whose trailing arguments are optional (the builder sees a NULL
+ * after the last given): symcall CALL [PID [ADDR]]. */
+static int max_args(const struct verb *v)
+{
+	return v->build == ctl_build_symcall ? 3 : v->nargs;
+}
+
 static void print_status(struct json_object *ret)
 {
 	struct json_object *s;
@@ -355,7 +362,8 @@ static const struct verb verbs[] = {
 	  print_read },
 	{ "symspy", "", "what the guest's symbiotic module shares (SymSpy pages, no exit)", "query-symspy", 0, NULL,
 	  ctl_print_symspy },
-	{ "symcall", "CALL", "call into the guest kernel: null (round trip) or processes", "symcall", 1,
+	{ "symcall", "CALL [PID [ADDR]]",
+	  "call into the guest kernel: null (round trip), processes, vmas PID, translate PID ADDR", "symcall", 1,
 	  ctl_build_symcall, ctl_print_symcall },
 	{ "geiger", "", "the guest's buffer cache as inferred from the VMM (Geiger)", "geiger", 0, NULL, print_geiger },
 	{ "wss", "", "the guest's working-set size and miss curve, from Geiger's evictions", "geiger-wss", 0, NULL,
@@ -532,7 +540,7 @@ int cmd_ctl(int argc, char **argv)
 				v = &verbs[i];
 		if (!v)
 			return ctl_error(EXIT_USAGE, "unknown verb '%s' (try symbiont ctl --help)", verb);
-		if (nrest != v->nargs) {
+		if (nrest < v->nargs || nrest > max_args(v)) {
 			fprintf(stderr, "symbiont ctl: %s takes %s\n", verb, v->nargs ? v->args : "no arguments");
 			return EXIT_USAGE;
 		}

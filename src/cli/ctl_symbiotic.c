@@ -1,7 +1,9 @@
 /* ctl verbs of the symbiotic interfaces: `symspy` (what the guest's
  * symbiotic module shares, read by the VMM without any exit) and `symcall
  * CALL` (an upcall into the guest kernel). */
+#include <errno.h>
 #include <inttypes.h>
+#include <stdlib.h>
 #include <stdbool.h>
 #include <stdio.h>
 
@@ -59,16 +61,57 @@ void ctl_print_symspy(struct json_object *ret)
 
 struct json_object *ctl_build_symcall(char **argv, char *err, size_t errlen)
 {
-	struct json_object *o = json_object_new_object();
-	(void)err, (void)errlen;
+	struct json_object *o;
+	long long pid = 0;
+	unsigned long long addr = 0;
+	char *end;
+
+	if (argv[1]) {
+		errno = 0;
+		pid = strtoll(argv[1], &end, 10);
+		if (errno || *end || end == argv[1] || pid <= 0 || pid > INT32_MAX) {
+			snprintf(err, errlen, "symcall: '%.32s' is not a pid", argv[1]);
+			return NULL;
+		}
+	}
+	if (argv[1] && argv[2]) {
+		errno = 0;
+		addr = strtoull(argv[2], &end, 0);
+		if (errno || *end || end == argv[2]) {
+			snprintf(err, errlen, "symcall: '%.32s' is not an address", argv[2]);
+			return NULL;
+		}
+	}
+	o = json_object_new_object();
 	json_object_object_add(o, "call", json_object_new_string(argv[0]));
+	if (argv[1])
+		json_object_object_add(o, "arg", json_object_new_int64(pid));
+	if (argv[1] && argv[2])
+		json_object_object_add(o, "arg2", json_object_new_uint64(addr));
 	return o;
 }
 
 void ctl_print_symcall(struct json_object *ret)
 {
-	struct json_object *procs;
+	struct json_object *procs, *vmas, *gpa;
 
+	if (json_object_object_get_ex(ret, "vmas", &vmas)) {
+		for (size_t i = 0; i < json_object_array_length(vmas); i++) {
+			struct json_object *m = json_object_array_get_idx(vmas, i), *x;
+			uint64_t v[3] = { 0 };
+			static const char *const k[3] = { "start", "end", "pgoff" };
+			for (int j = 0; j < 3; j++)
+				if (json_object_object_get_ex(m, k[j], &x))
+					v[j] = json_object_get_uint64(x);
+			printf("%012" PRIx64 "-%012" PRIx64 " %s %08" PRIx64 " %s\n", v[0], v[1], str(m, "perms"),
+			       v[2] << 12, str(m, "path"));
+		}
+		return;
+	}
+	if (json_object_object_get_ex(ret, "gpa", &gpa)) {
+		printf("guest-physical 0x%" PRIx64 "\n", json_object_get_uint64(gpa));
+		return;
+	}
 	if (!json_object_object_get_ex(ret, "processes", &procs)) {
 		printf("ret %s, round trip %.1f us on vCPU %s\n", str(ret, "ret"),
 		       (double)num(ret, "round_trip_ns") / 1e3, str(ret, "cpu"));

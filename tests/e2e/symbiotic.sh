@@ -6,7 +6,8 @@
 # guest OS awareness say, the memory figures with the guest's /proc/meminfo
 # within a few percent, and a vCPU's current task follows a busy loop the
 # guest runs and moves on when it ends.  SymCall: the null call, the process
-# list against the guest's /proc, calls while the guest counts in a loop,
+# list against the guest's /proc, a process's memory map against its
+# /proc/PID/maps and one of its pages against /proc/PID/pagemap, calls while the guest counts in a loop,
 # and a handler that never returns cut off with the guest carrying on.
 . "$(dirname "$0")/lib/guest.bash"
 e2e_init
@@ -152,6 +153,48 @@ assert all(guest.get(pid, "").startswith("kworker") or vmm.get(pid, {}).get("ker
 assert len(guest) > 20
 PY
 ctl symcall processes | grep -q "^ *$nap .* $sleeper\$" || fail "symcall table lacks the probe: $(ctl symcall processes | tail -3)"
+
+# The sleeper's memory map against its /proc/PID/maps, and one of its
+# stack pages translated against /proc/PID/pagemap (the guest runs as
+# root, so pagemap shows frame numbers).
+echo "sed 's/^/MAP /' /proc/$nap/maps; echo MAPS-\$((2+2))" >&3
+guest_wait_for g MAPS-4 60 || fail "the guest never printed the sleeper's maps"
+ctl symcall vmas "$nap" --json >"$tmp/vmas.json" || fail "symcall vmas: $(cat "$tmp/vmas.json")"
+tr -d '\r' <"$tmp/g.out" | sed -n 's/^MAP //p' >"$tmp/maps.guest"
+python3 - "$tmp/vmas.json" "$tmp/maps.guest" >"$tmp/stack" <<'PY' || fail "symcall vmas differs from the guest's maps: $(cat "$tmp/vmas.json")"
+import json, sys
+vmas = json.load(open(sys.argv[1]))["vmas"]
+guest = []
+for line in open(sys.argv[2]):
+    f = line.split()
+    lo, hi = (int(x, 16) for x in f[0].split("-"))
+    guest.append((lo, hi, f[1], f[5] if len(f) > 5 else ""))
+mine = [(v["start"], v["end"], v["perms"], v["path"]) for v in vmas]
+# /proc adds the vsyscall page, which is no VMA; the rest are the same mappings
+guest = [g for g in guest if g[3] != "[vsyscall]"]
+# [vdso]/[vvar] are special mappings /proc names and a SymCall leaves unnamed
+norm = lambda m: [(a, b, p, "" if n in ("[vdso]", "[vvar]") else n) for a, b, p, n in m]
+assert norm(mine) == norm(guest), (mine, guest)
+stack = [v for v in vmas if v["path"] == "[stack]"]
+assert len(stack) == 1
+print(stack[0]["end"] - 4096)
+PY
+stack=$(cat "$tmp/stack")
+ctl symcall translate "$nap" "$stack" --json >"$tmp/tr.json" || fail "symcall translate: $(cat "$tmp/tr.json")"
+echo "dd if=/proc/$nap/pagemap bs=8 skip=$((stack / 4096)) count=1 2>/dev/null | od -An -tx8 | sed 's/^ */PM /'; echo PM-\$((2+3))" >&3
+guest_wait_for g PM-5 60 || fail "the guest never read the sleeper's pagemap"
+pm=$(tr -d '\r' <"$tmp/g.out" | sed -n 's/^PM \([0-9a-f]*\)$/\1/p' | tail -1)
+python3 - "$tmp/tr.json" "$pm" <<'PY' || fail "symcall translate: $(cat "$tmp/tr.json"), guest pagemap '$pm'"
+import json, sys
+gpa, pm = json.load(open(sys.argv[1]))["gpa"], int(sys.argv[2], 16)
+assert pm >> 63 & 1, "the page is not present by the guest's own account"
+assert gpa >> 12 == pm & ((1 << 55) - 1), (hex(gpa), hex(pm))
+print(f"symcall translate: stack page at guest-physical {gpa:#x}, as the guest's pagemap says")
+PY
+ctl symcall translate "$nap" 0x1000 2>"$tmp/e4" && fail "an unmapped address translated"
+[ "$(wc -l <"$tmp/e4")" = 1 ] || fail "translate of an unmapped address: $(cat "$tmp/e4")"
+ctl symcall vmas 999999 2>"$tmp/e5" && fail "vmas of a missing pid succeeded"
+grep -q "no such user process" "$tmp/e5" || fail "vmas of a missing pid: $(cat "$tmp/e5")"
 echo "kill %1 %2; echo KILLED-\$((1+2))" >&3
 guest_wait_for g KILLED-3 180 || fail "the guest never stopped the loop"
 

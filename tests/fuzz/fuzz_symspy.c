@@ -43,6 +43,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	(void)symspy_parse_cpu(data, size, &c, err, sizeof(err));
 
 	static struct symcall_proc procs[64];
+	static struct symcall_vma vmas[64];
 	struct sym_symcall_area hdr;
 	uint32_t status, len;
 	uint64_t ret;
@@ -50,6 +51,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		memcpy(&hdr, data, sizeof(hdr));
 		if (symcall_check_result(&hdr, hdr.id, size - sizeof(hdr), &status, &ret, &len, err, sizeof(err)) == 0)
 			(void)symcall_parse_procs(data + sizeof(hdr), len, ret, procs, 64, err, sizeof(err));
+		(void)symcall_parse_vmas(data + sizeof(hdr), size - sizeof(hdr), hdr.ret, vmas, 64, err, sizeof(err));
 	}
 	return 0;
 }

@@ -39,6 +39,8 @@
 /* Call numbers */
 #define SYM_SYMCALL_NULL      0u      /* nothing: the round trip; ret = args[0] + 1 */
 #define SYM_SYMCALL_PROCESSES 1u      /* data: struct sym_symcall_proc[ret] */
+#define SYM_SYMCALL_VMAS      2u      /* args[0] pid: its memory map, data struct sym_symcall_vma[ret] */
+#define SYM_SYMCALL_TRANSLATE 3u      /* args[0] pid, args[1] virtual address: ret its guest-physical one */
 #define SYM_SYMCALL_SPIN      0xfffeu /* test of the VMM's cut-off: never returns nor rings */
 
 /* status */
@@ -46,6 +48,7 @@
 #define SYM_SYMCALL_ENOSYS  1u          /* no such call */
 #define SYM_SYMCALL_EBUSY   2u          /* the guest cannot answer now (a lock it needs is held): try again later */
 #define SYM_SYMCALL_TRUNC   3u          /* data did not fit; what fitted is there */
+#define SYM_SYMCALL_ENOENT  4u          /* no such process (or a kernel thread), or the address is not mapped */
 #define SYM_SYMCALL_PENDING 0xffffffffu /* set by the VMM before the call */
 
 struct sym_symcall_area {
@@ -74,5 +77,19 @@ struct sym_symcall_proc {
 };
 
 #define SYM_PROC_KTHREAD 1u
+
+/* One mapping of SYM_SYMCALL_VMAS, in address order. */
+struct sym_symcall_vma {
+	__u64 start, end; /* [start, end), page-aligned */
+	__u64 pgoff;      /* offset in the file, in pages */
+	__u32 flags;      /* SYM_VMA_* */
+	__u32 pad;
+	char path[96]; /* the file's path, "[heap]", "[stack]", or "" (NUL-terminated, cut to fit) */
+};
+
+#define SYM_VMA_READ   1u
+#define SYM_VMA_WRITE  2u
+#define SYM_VMA_EXEC   4u
+#define SYM_VMA_SHARED 8u
 
 #endif

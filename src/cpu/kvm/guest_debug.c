@@ -160,11 +160,12 @@ static int regs_of(struct vcpu *cpu, int fd, struct sym_regs *r, uint64_t *cr0)
 {
 	struct kvm_regs k;
 	struct kvm_sregs s;
-	struct {
+	union {
 		struct kvm_msrs h;
-		struct kvm_msr_entry e[2];
-	} m = { .h.nmsrs = 2,
-		.e = { { .index = 0xc0000102 /* KERNEL_GS_BASE */ }, { .index = 0xc0000082 /* LSTAR */ } } };
+		uint8_t bytes[sizeof(struct kvm_msrs) + 2 * sizeof(struct kvm_msr_entry)];
+	} m = { .h.nmsrs = 2 };
+	m.h.entries[0].index = MSR_KERNEL_GS_BASE;
+	m.h.entries[1].index = MSR_LSTAR;
 
 	if (ioctl(fd, KVM_GET_REGS, &k) < 0 || ioctl(fd, KVM_GET_SREGS, &s) < 0)
 		return -1;
@@ -180,7 +181,7 @@ static int regs_of(struct vcpu *cpu, int fd, struct sym_regs *r, uint64_t *cr0)
 	r->cpl = s.cs.dpl; /* CPL is CS.DPL in protected and long mode (SS.DPL too) */
 	r->gs_base = s.gs.base;
 	if (ioctl(fd, KVM_GET_MSRS, &m) == 2)
-		r->kernel_gs_base = m.e[0].data, r->lstar = m.e[1].data;
+		r->kernel_gs_base = m.h.entries[0].data, r->lstar = m.h.entries[1].data;
 	*cr0 = s.cr0;
 	return 0;
 }

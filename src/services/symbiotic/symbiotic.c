@@ -5,7 +5,10 @@
  *                   the VM or making the guest exit
  *   symcall {call, [arg], [cpu], [timeout_ms]}
  *                   a synchronous upcall into the guest kernel: "null" (the
- *                   round trip) or "processes" (the process list)
+ *                   round trip), "processes" (the process list), "vmas"
+ *                   (arg: a pid; its memory map) or "translate" (arg: a
+ *                   pid, arg2: one of its virtual addresses; the
+ *                   guest-physical one)
  *
  * The guest hands its pages over by writing their guest-physical addresses
  * to symbiont's SymSpy MSRs.  Those writes reach this service through the
@@ -50,6 +53,7 @@
 #define CALL_BUSY_TRIES    50 /* EBUSY answers before giving up */
 #define CALL_BUSY_PAUSE_MS 10 /* guest time between them */
 #define PROCS_MAX          (SYM_SYMCALL_DATA_MAX / sizeof(struct sym_symcall_proc))
+#define VMAS_MAX           (SYM_SYMCALL_DATA_MAX / sizeof(struct sym_symcall_vma))
 
 /* What a vCPU registered for SymCall (each written by its own MSR). */
 struct symcall_reg {
@@ -74,6 +78,7 @@ struct symbiotic {
 	bool rang;
 	uint8_t data[SYM_SYMCALL_AREA_SIZE];
 	struct symcall_proc procs[PROCS_MAX];
+	struct symcall_vma vmas[VMAS_MAX];
 };
 
 static const uint32_t call_msrs[5] = { SYM_MSR_SYMCALL_RIP, SYM_MSR_SYMCALL_RSP, SYM_MSR_SYMCALL_CS, SYM_MSR_SYMCALL_GS,
@@ -357,14 +362,29 @@ static int cmd_symcall(void *opaque, struct json_object *args, struct json_objec
 		call = SYM_SYMCALL_NULL;
 	else if (!strcmp(name, "processes") || !strcmp(name, "ps"))
 		call = SYM_SYMCALL_PROCESSES;
+	else if (!strcmp(name, "vmas"))
+		call = SYM_SYMCALL_VMAS;
+	else if (!strcmp(name, "translate"))
+		call = SYM_SYMCALL_TRANSLATE;
 	else if (!strcmp(name, "spin"))
 		call = SYM_SYMCALL_SPIN;
 	else {
-		snprintf(err, errlen, "symcall: unknown call '%s' (null, processes, spin)", name);
+		snprintf(err, errlen, "symcall: unknown call '%.64s' (null, processes, vmas, translate, spin)", name);
 		return -1;
 	}
 	if (args && json_object_object_get_ex(args, "arg", &x))
 		a[0] = (uint64_t)json_object_get_int64(x);
+	if (args && json_object_object_get_ex(args, "arg2", &x))
+		a[1] = json_object_get_uint64(x);
+	if ((call == SYM_SYMCALL_VMAS || call == SYM_SYMCALL_TRANSLATE) &&
+	    (!json_object_object_get_ex(args, "arg", &x) || a[0] == 0 || a[0] > INT32_MAX)) {
+		snprintf(err, errlen, "symcall %s: 'arg' (a pid) is required", name);
+		return -1;
+	}
+	if (call == SYM_SYMCALL_TRANSLATE && !json_object_object_get_ex(args, "arg2", &x)) {
+		snprintf(err, errlen, "symcall translate: 'arg2' (a virtual address) is required");
+		return -1;
+	}
 	if (args && json_object_object_get_ex(args, "cpu", &x)) {
 		cpu = json_object_get_int(x);
 		if (cpu < 0 || cpu >= s->vm->ncpus) {
@@ -403,6 +423,12 @@ static int cmd_symcall(void *opaque, struct json_object *args, struct json_objec
 		snprintf(err, errlen, "symcall: the guest's module does not know call %u", call);
 		return -1;
 	}
+	if (res.status == SYM_SYMCALL_ENOENT) {
+		snprintf(err, errlen, "symcall %s: %s", name,
+		         call == SYM_SYMCALL_TRANSLATE ? "no such user process, or the address is not mapped"
+		                                       : "no such user process");
+		return -1;
+	}
 	o = json_object_new_object();
 	json_object_object_add(o, "call", json_object_new_string(name));
 	json_object_object_add(o, "cpu", json_object_new_int(res.cpu));
@@ -430,6 +456,30 @@ static int cmd_symcall(void *opaque, struct json_object *args, struct json_objec
 		}
 		json_object_object_add(o, "processes", arr);
 	}
+	if (call == SYM_SYMCALL_VMAS) {
+		int n = symcall_parse_vmas(s->data, res.data_len, res.ret, s->vmas, VMAS_MAX, err, errlen);
+		if (n < 0) {
+			json_object_put(o);
+			return -1;
+		}
+		struct json_object *arr = json_object_new_array();
+		for (int i = 0; i < n; i++) {
+			const struct symcall_vma *v = &s->vmas[i];
+			struct json_object *m = json_object_new_object();
+			char perms[5] = { v->flags & SYM_VMA_READ ? 'r' : '-', v->flags & SYM_VMA_WRITE ? 'w' : '-',
+				          v->flags & SYM_VMA_EXEC ? 'x' : '-', v->flags & SYM_VMA_SHARED ? 's' : 'p',
+				          0 };
+			json_object_object_add(m, "start", json_object_new_uint64(v->start));
+			json_object_object_add(m, "end", json_object_new_uint64(v->end));
+			json_object_object_add(m, "perms", json_object_new_string(perms));
+			json_object_object_add(m, "pgoff", json_object_new_uint64(v->pgoff));
+			json_object_object_add(m, "path", json_object_new_string(v->path));
+			json_object_array_add(arr, m);
+		}
+		json_object_object_add(o, "vmas", arr);
+	}
+	if (call == SYM_SYMCALL_TRANSLATE)
+		json_object_object_add(o, "gpa", json_object_new_uint64(res.ret));
 	*ret = o;
 	return 0;
 }

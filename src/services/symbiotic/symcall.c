@@ -7,6 +7,17 @@
 #include "services/symbiotic/symcall.h"
 
 _Static_assert(sizeof(struct sym_symcall_proc) == 40, "process record layout");
+_Static_assert(sizeof(struct sym_symcall_vma) == 128, "mapping record layout");
+
+/* A NUL within the field and printable text before it: its length, or -1. */
+static int text_len(const char *s, size_t field)
+{
+	size_t k;
+	for (k = 0; k < field && s[k]; k++)
+		if (s[k] < 0x20 || s[k] > 0x7e)
+			return -1;
+	return k == field ? -1 : (int)k;
+}
 
 int symcall_check_result(const struct sym_symcall_area *hdr, uint32_t id, size_t max_data, uint32_t *status,
                          uint64_t *ret, uint32_t *data_len, char *err, size_t errlen)
@@ -58,20 +69,54 @@ int symcall_parse_procs(const void *data, size_t len, uint64_t ret, struct symca
 			snprintf(err, errlen, "symcall: process record %zu has a negative pid", i);
 			return -1;
 		}
-		for (k = 0; k < sizeof(r.comm) && r.comm[k]; k++) {
-			if (r.comm[k] < 0x20 || r.comm[k] > 0x7e)
-				break;
-		}
-		if (k == sizeof(r.comm) || r.comm[k]) {
+		int tl = text_len(r.comm, sizeof(r.comm));
+		if (tl < 0) {
 			snprintf(err, errlen, "symcall: process record %zu has a name that is not printable text", i);
 			return -1;
 		}
+		k = (size_t)tl;
 		out[i].pid = r.pid;
 		out[i].ppid = r.ppid;
 		out[i].uid = r.uid;
 		out[i].state = r.state;
 		out[i].kthread = r.flags & SYM_PROC_KTHREAD;
 		memcpy(out[i].comm, r.comm, k + 1);
+	}
+	return (int)n;
+}
+
+int symcall_parse_vmas(const void *data, size_t len, uint64_t ret, struct symcall_vma *out, size_t max, char *err,
+                       size_t errlen)
+{
+	const unsigned char *p = data;
+	size_t n = len / sizeof(struct sym_symcall_vma);
+	uint64_t prev_end = 0;
+
+	if (len % sizeof(struct sym_symcall_vma) || n != ret) {
+		snprintf(err, errlen, "symcall: %zu bytes of mapping records for a result of %llu", len,
+		         (unsigned long long)ret);
+		return -1;
+	}
+	if (n > max) {
+		snprintf(err, errlen, "symcall: %zu mappings, more than %zu", n, max);
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		struct sym_symcall_vma r;
+		memcpy(&r, p + i * sizeof(r), sizeof(r));
+		if (r.start >= r.end || (r.start | r.end) & 0xfff || r.start < prev_end || r.end > 1ULL << 57) {
+			snprintf(err, errlen, "symcall: mapping record %zu is not a page-aligned range above the last",
+			         i);
+			return -1;
+		}
+		int tl = text_len(r.path, sizeof(r.path));
+		if (tl < 0) {
+			snprintf(err, errlen, "symcall: mapping record %zu has a path that is not printable text", i);
+			return -1;
+		}
+		prev_end = r.end;
+		out[i] = (struct symcall_vma){ .start = r.start, .end = r.end, .pgoff = r.pgoff, .flags = r.flags };
+		memcpy(out[i].path, r.path, (size_t)tl + 1);
 	}
 	return (int)n;
 }

@@ -30,4 +30,16 @@ int symcall_check_result(const struct sym_symcall_area *hdr, uint32_t id, size_t
 int symcall_parse_procs(const void *data, size_t len, uint64_t ret, struct symcall_proc *out, size_t max, char *err,
                         size_t errlen);
 
+struct symcall_vma {
+	uint64_t start, end, pgoff;
+	uint32_t flags; /* SYM_VMA_* */
+	char path[96];
+};
+
+/* SYM_SYMCALL_VMAS data: the same checks, and each mapping non-empty,
+ * page-aligned, above the one before and below 2^57, its path terminated
+ * and printable. */
+int symcall_parse_vmas(const void *data, size_t len, uint64_t ret, struct symcall_vma *out, size_t max, char *err,
+                       size_t errlen);
+
 #endif
