@@ -338,7 +338,8 @@ static u64 call_vmas(struct sym_symcall_area *a, u32 *status)
 	}
 	{
 		VMA_ITERATOR(vmi, mm, 0);
-		for_each_vma(vmi, vma) {
+		for_each_vma(vmi, vma)
+		{
 			struct sym_symcall_vma *r;
 
 			if (n == max) {
@@ -351,9 +352,9 @@ static u64 call_vmas(struct sym_symcall_area *a, u32 *status)
 			r->end = vma->vm_end;
 			r->pgoff = vma->vm_pgoff;
 			r->flags = ((vma->vm_flags & VM_READ) ? SYM_VMA_READ : 0) |
-				   ((vma->vm_flags & VM_WRITE) ? SYM_VMA_WRITE : 0) |
-				   ((vma->vm_flags & VM_EXEC) ? SYM_VMA_EXEC : 0) |
-				   ((vma->vm_flags & VM_SHARED) ? SYM_VMA_SHARED : 0);
+			           ((vma->vm_flags & VM_WRITE) ? SYM_VMA_WRITE : 0) |
+			           ((vma->vm_flags & VM_EXEC) ? SYM_VMA_EXEC : 0) |
+			           ((vma->vm_flags & VM_SHARED) ? SYM_VMA_SHARED : 0);
 			vma_path(mm, vma, r->path, sizeof(r->path));
 		}
 	}
