@@ -8,6 +8,7 @@
 #   initramfs.cpio.gz               busybox-static, guest/initramfs/ (the /init and
 #                                   friends), the virtio modules, uncompressed, and
 #                                   guest/kmod's symbiotic.ko built against headers/
+#   symmod_hello.ko                 the SymMod example module (loaded by the VMM)
 #   headers/                        linux-headers-<ver>-cloud-amd64, its -common and
 #                                   linux-kbuild packages with their symlinks made
 #                                   relative, so  make -C OUT/headers/build M=$PWD modules
@@ -26,7 +27,7 @@ META=linux-image-cloud-amd64
 # Drivers for the devices symbiont and QEMU offer; dependencies come from modules.dep.
 MODULES="virtio virtio_ring virtio_pci virtio_mmio virtio_blk virtio_net virtio_console
 	virtio_rng vmw_vsock_virtio_transport ext4 button evdev"
-OUTPUTS="vmlinuz System.map VERSION initramfs.cpio.gz headers/build/Makefile"
+OUTPUTS="vmlinuz System.map VERSION initramfs.cpio.gz headers/build/Makefile symmod_hello.ko"
 
 die() { echo "guest-image: $*" >&2; exit 1; }
 trap 'die "failed at line $LINENO: $BASH_COMMAND"' ERR
@@ -50,7 +51,7 @@ stamp_line() { sed -n "s/^$1 //p" "$OUT/.stamp" 2>/dev/null || true; }
 # lists (an apt-get update may bring a newer kernel).
 inputs=$( (cat "$0"; cd "$OVERLAY" && find . -print0 | LC_ALL=C sort -z |
 	xargs -0 stat -c '%n %a' && find . -type f -print0 | LC_ALL=C sort -z | xargs -0 cat
-	cat "$KMOD/Kbuild" "$KMOD"/*.c "$ABI"/*.h) | md5sum)
+	cat "$KMOD/Kbuild" "$KMOD"/*.[ch] "$ABI"/*.h) | md5sum)
 lists=$(stat -c '%n %s %Y' /var/lib/apt/lists/*_Packages* 2>/dev/null | md5sum)
 fast="$inputs $lists"
 complete && [ "$(stamp_line fast)" = "$fast" ] && exit 0
@@ -212,12 +213,14 @@ done >"$M/modules.dep"
 # symbiont's own module, built from a copy (kbuild writes beside its sources)
 # against the headers just unpacked; loaded last by /init.
 mkdir -p "$STAGE/kmod/include/symbiont" "$M/extra"
-cp "$KMOD/Kbuild" "$KMOD"/*.c "$STAGE/kmod/"
+cp "$KMOD/Kbuild" "$KMOD"/*.[ch] "$STAGE/kmod/"
 cp -r "$ABI" "$STAGE/kmod/include/symbiont/"
 make -s -C "$H/build" M="$STAGE/kmod" modules >"$STAGE/kmod.log" 2>&1 ||
 	die "guest/kmod does not build: $(grep -v '^make' "$STAGE/kmod.log" | head -20)"
 grep -i 'warning' "$STAGE/kmod.log" && die "guest/kmod builds with warnings (above)"
 cp "$STAGE/kmod/symbiotic.ko" "$M/extra/symbiotic.ko"
+# The SymMod example stays on the host: the VMM loads it (ctl symmod load).
+cp "$STAGE/kmod/symmod_hello.ko" "$OUT/symmod_hello.ko"
 echo extra/symbiotic.ko >>"$M/symbiont.load"
 echo "extra/symbiotic.ko:" >>"$M/modules.dep"
 

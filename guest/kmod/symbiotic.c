@@ -27,7 +27,10 @@
 
 #include <linux/kallsyms.h>
 #include <linux/cred.h>
+#include <linux/fs.h>
 #include <linux/mm.h>
+#include <linux/umh.h>
+#include <linux/vmalloc.h>
 #include <linux/pgtable.h>
 #include <linux/pid_namespace.h>
 #include <linux/sched/mm.h>
@@ -53,6 +56,7 @@
 #include "symbiont/abi/cpuid.h"
 #include "symbiont/abi/symcall.h"
 #include "symbiont/abi/symspy.h"
+#include "symbiotic.h"
 
 #define UPDATE_MS 100
 #define KB(pages) ((u64)(pages) << (PAGE_SHIFT - 10))
@@ -420,6 +424,196 @@ out:
 }
 
 /*
+ * SymMod.  The call handler runs with interrupts off in whatever context
+ * it interrupted, so allocating, writing a file and running insmod happen
+ * in a worker; the calls start the work and answer EBUSY until it is done.
+ */
+#define SYMMOD_PATH "/symmod.ko"
+
+enum symmod_state { SM_IDLE, SM_BUSY, SM_READY, SM_DONE };
+
+static struct {
+	atomic_t state; /* enum symmod_state */
+	u32 op;         /* the call the worker does or did */
+	void *buf;      /* SM_READY: want bytes */
+	size_t want;
+	long result; /* SM_DONE */
+	char name[MODULE_NAME_LEN];
+	struct work_struct work;
+} symmod;
+
+static int run_helper(const char *prog, const char *arg)
+{
+	char *argv[] = { (char *)prog, (char *)arg, NULL };
+	static char *envp[] = { "HOME=/", "PATH=/sbin:/bin:/usr/sbin:/usr/bin", NULL };
+
+	return call_usermodehelper(argv[0], argv, envp, UMH_WAIT_PROC);
+}
+
+static long write_module_file(const void *buf, size_t len)
+{
+	struct file *f = filp_open(SYMMOD_PATH, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+	loff_t pos = 0;
+	ssize_t n;
+
+	if (IS_ERR(f))
+		return PTR_ERR(f);
+	n = kernel_write(f, buf, len, &pos);
+	filp_close(f, NULL);
+	return n == (ssize_t)len ? 0 : n < 0 ? n : -EIO;
+}
+
+static void symmod_work(struct work_struct *w)
+{
+	long r = 0;
+
+	switch (symmod.op) {
+	case SYM_SYMCALL_SYMMOD_BEGIN:
+		vfree(symmod.buf);
+		symmod.buf = vzalloc(symmod.want);
+		atomic_set(&symmod.state, symmod.buf ? SM_READY : SM_DONE);
+		symmod.result = symmod.buf ? 0 : -ENOMEM;
+		return;
+	case SYM_SYMCALL_SYMMOD_LOAD:
+		r = write_module_file(symmod.buf, symmod.want);
+		if (!r)
+			r = run_helper("/sbin/insmod", SYMMOD_PATH);
+		vfree(symmod.buf);
+		symmod.buf = NULL;
+		break;
+	case SYM_SYMCALL_SYMMOD_UNLOAD: r = run_helper("/sbin/rmmod", symmod.name); break;
+	}
+	symmod.result = r;
+	smp_wmb(); /* the result before the state that says it is there */
+	atomic_set(&symmod.state, SM_DONE);
+}
+
+/* Starts op in the worker, or answers from it: EBUSY until done. */
+static u64 symmod_step(u32 op, u32 *status)
+{
+	int st = atomic_read(&symmod.state);
+
+	if (st == SM_DONE && symmod.op == op) {
+		smp_rmb();
+		atomic_set(&symmod.state, op == SYM_SYMCALL_SYMMOD_BEGIN && !symmod.result ? SM_READY : SM_IDLE);
+		return (u64)symmod.result;
+	}
+	if (st == SM_BUSY) {
+		*status = SYM_SYMCALL_EBUSY;
+		return 0;
+	}
+	symmod.op = op;
+	atomic_set(&symmod.state, SM_BUSY);
+	schedule_work(&symmod.work);
+	*status = SYM_SYMCALL_EBUSY;
+	return 0;
+}
+
+static u64 call_symmod(struct sym_symcall_area *a, u32 call, u32 *status)
+{
+	u64 off = READ_ONCE(a->args[0]), len = READ_ONCE(a->args[1]);
+
+	switch (call) {
+	case SYM_SYMCALL_SYMMOD_BEGIN:
+		if (off == 0 || off > SYM_SYMMOD_MAX)
+			return (u64)-EINVAL;
+		if (atomic_read(&symmod.state) == SM_READY && symmod.want == off && symmod.op == call)
+			return 0;
+		if (atomic_read(&symmod.state) != SM_BUSY)
+			symmod.want = off;
+		return symmod_step(call, status);
+	case SYM_SYMCALL_SYMMOD_DATA:
+		if (atomic_read(&symmod.state) != SM_READY || len > SYM_SYMCALL_DATA_MAX || off > symmod.want ||
+		    len > symmod.want - off)
+			return (u64)-EINVAL;
+		memcpy(symmod.buf + off, a->data, len);
+		return len;
+	case SYM_SYMCALL_SYMMOD_LOAD:
+		if (atomic_read(&symmod.state) == SM_READY)
+			return symmod_step(call, status);
+		if (atomic_read(&symmod.state) == SM_IDLE)
+			return (u64)-EINVAL;
+		return symmod_step(call, status);
+	case SYM_SYMCALL_SYMMOD_UNLOAD:
+		if (atomic_read(&symmod.state) != SM_BUSY &&
+		    !(atomic_read(&symmod.state) == SM_DONE && symmod.op == call)) {
+			if (strnlen(a->data, sizeof(symmod.name)) == sizeof(symmod.name))
+				return (u64)-EINVAL;
+			strscpy(symmod.name, a->data, sizeof(symmod.name));
+		}
+		return symmod_step(call, status);
+	}
+	*status = SYM_SYMCALL_ENOSYS;
+	return 0;
+}
+
+/* Calls other modules register (symbiotic_register_call): the point of
+ * SymMod, a module loaded at run time gives the VMM a new interface. */
+#define MAX_REGISTERED 16
+
+static struct {
+	u32 nr;
+	symbiotic_call_fn fn;
+} registered[MAX_REGISTERED];
+static DEFINE_SPINLOCK(registered_lock); /* writers only: the handler reads with READ_ONCE */
+
+int symbiotic_register_call(u32 nr, symbiotic_call_fn fn)
+{
+	int i, free = -1, r = -ENOSPC;
+
+	if (nr < SYM_SYMCALL_FIRST_REGISTERED || !fn)
+		return -EINVAL;
+	spin_lock(&registered_lock);
+	for (i = 0; i < MAX_REGISTERED; i++) {
+		if (READ_ONCE(registered[i].fn) && registered[i].nr == nr) {
+			r = -EEXIST;
+			goto out;
+		}
+		if (!READ_ONCE(registered[i].fn) && free < 0)
+			free = i;
+	}
+	if (free >= 0) {
+		registered[free].nr = nr;
+		smp_wmb();
+		WRITE_ONCE(registered[free].fn, fn);
+		r = 0;
+	}
+out:
+	spin_unlock(&registered_lock);
+	return r;
+}
+EXPORT_SYMBOL_GPL(symbiotic_register_call);
+
+void symbiotic_unregister_call(u32 nr)
+{
+	int i;
+
+	spin_lock(&registered_lock);
+	for (i = 0; i < MAX_REGISTERED; i++)
+		if (READ_ONCE(registered[i].fn) && registered[i].nr == nr)
+			WRITE_ONCE(registered[i].fn, NULL);
+	spin_unlock(&registered_lock);
+	/* a handler running on another CPU ends before its module goes: the
+	 * VMM makes one call at a time and waits for its doorbell */
+}
+EXPORT_SYMBOL_GPL(symbiotic_unregister_call);
+
+static u64 call_registered(struct sym_symcall_area *a, u32 call, u32 *status)
+{
+	int i;
+
+	for (i = 0; i < MAX_REGISTERED; i++) {
+		symbiotic_call_fn fn = READ_ONCE(registered[i].fn);
+
+		smp_rmb();
+		if (fn && registered[i].nr == call)
+			return fn(a, status);
+	}
+	*status = SYM_SYMCALL_ENOSYS;
+	return 0;
+}
+
+/*
  * Entered by the VMM, not called: CPL 0, interrupts off, this CPU's GS
  * base, on the CPU's SymCall stack.  Never returns; the VMM puts the
  * interrupted state back after the doorbell.
@@ -436,10 +630,14 @@ static void __noreturn symcall_entry(void)
 	case SYM_SYMCALL_PROCESSES: ret = call_processes(a, &status); break;
 	case SYM_SYMCALL_VMAS: ret = call_vmas(a, &status); break;
 	case SYM_SYMCALL_TRANSLATE: ret = call_translate(a, &status); break;
+	case SYM_SYMCALL_SYMMOD_BEGIN:
+	case SYM_SYMCALL_SYMMOD_DATA:
+	case SYM_SYMCALL_SYMMOD_LOAD:
+	case SYM_SYMCALL_SYMMOD_UNLOAD: ret = call_symmod(a, READ_ONCE(a->call), &status); break;
 	case SYM_SYMCALL_SPIN: /* the VMM's cut-off, tested */
 		for (;;)
 			cpu_relax();
-	default: status = SYM_SYMCALL_ENOSYS;
+	default: ret = call_registered(a, READ_ONCE(a->call), &status);
 	}
 	a->ret = ret;
 	a->status = status;
@@ -596,6 +794,7 @@ static int __init symbiotic_init(void)
 		pr_info("not running on symbiont with SymSpy or SymCall: idle\n");
 		return 0;
 	}
+	INIT_WORK(&symmod.work, symmod_work);
 	if (call)
 		symcall_init();
 	return spy ? symspy_init() : 0;
@@ -618,6 +817,8 @@ static void symspy_exit(void)
 static void __exit symbiotic_exit(void)
 {
 	symcall_exit();
+	cancel_work_sync(&symmod.work);
+	vfree(symmod.buf);
 	symspy_exit();
 }
 

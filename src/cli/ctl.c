@@ -5,6 +5,7 @@
  * 2 for a usage error, 1 when the VM cannot be reached or refuses. */
 #include <errno.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -530,6 +531,25 @@ int cmd_ctl(int argc, char **argv)
 	static const struct verb sched_set = { "sched", "SPEC", "", "sched-set", 1, NULL, NULL };
 	if (sampling_verb) {
 		/* prof and top: several commands over time (ctl_prof.c, ctl_top.c) */
+	} else if (!strcmp(verb, "symmod")) { /* symmod load FILE.ko | symmod unload NAME */
+		static const struct verb load = { "symmod", "", "", "symmod-load", 2, NULL, NULL };
+		static const struct verb unload = { "symmod", "", "", "symmod-unload", 2, NULL, NULL };
+		char abs[PATH_MAX];
+		if (nrest != 2 || (strcmp(rest[0], "load") && strcmp(rest[0], "unload")))
+			return ctl_error(EXIT_USAGE, "%s", "symmod takes load FILE.ko or unload NAME");
+		args = json_object_new_object();
+		if (!strcmp(rest[0], "load")) {
+			if (!realpath(rest[1], abs)) { /* the VMM opens it from its own directory */
+				json_object_put(args);
+				fprintf(stderr, "symbiont ctl: symmod load: %s: %s\n", rest[1], strerror(errno));
+				return EXIT_USAGE;
+			}
+			v = &load;
+			json_object_object_add(args, "path", json_object_new_string(abs));
+		} else {
+			v = &unload;
+			json_object_object_add(args, "name", json_object_new_string(rest[1]));
+		}
 	} else if (!strcmp(verb, "sched") && nrest == 1) { /* sched period=P,slice=S: a new reservation */
 		v = &sched_set;
 		args = json_object_new_object();

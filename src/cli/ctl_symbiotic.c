@@ -115,6 +115,8 @@ void ctl_print_symcall(struct json_object *ret)
 	if (!json_object_object_get_ex(ret, "processes", &procs)) {
 		printf("ret %s, round trip %.1f us on vCPU %s\n", str(ret, "ret"),
 		       (double)num(ret, "round_trip_ns") / 1e3, str(ret, "cpu"));
+		if (*str(ret, "data"))
+			printf("data \"%s\"\n", str(ret, "data"));
 		return;
 	}
 	printf("%7s %7s %6s %-16s\n", "PID", "PPID", "UID", "COMM");

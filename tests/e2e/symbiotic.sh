@@ -9,6 +9,8 @@
 # list against the guest's /proc, a process's memory map against its
 # /proc/PID/maps and one of its pages against /proc/PID/pagemap, calls while the guest counts in a loop,
 # and a handler that never returns cut off with the guest carrying on.
+# SymMod: a module built by the test loaded into the running guest, its own
+# SymCall answering, and unloaded.
 . "$(dirname "$0")/lib/guest.bash"
 e2e_init
 require_tools timeout mkfifo python3
@@ -219,6 +221,28 @@ grep -q "did not return within" "$tmp/e2" || fail "spin: $(cat "$tmp/e2")"
 echo 'echo ALIVE-$((6*7))' >&3
 guest_wait_for g ALIVE-42 180 || fail "the guest did not carry on after a cut-off call"
 ctl symcall null >/dev/null || fail "symcall null after a cut-off call failed"
+
+# SymMod: the VMM loads the example module into the running guest; it
+# registers SymCall 0x100, which the VMM did not have before and loses
+# again when the module is unloaded; the guest's own module list agrees.
+ko=build/guest/symmod_hello.ko
+[ -e "$ko" ] || fail "$ko missing (make guest builds it)"
+ctl symcall 256 21 2>"$tmp/e6" && fail "call 256 answered before its module was loaded"
+ctl symmod load "$ko" --json >"$tmp/symmod.json" || fail "symmod load: $(cat "$tmp/symmod.json")"
+grep -q '"name": *"symmod_hello"' "$tmp/symmod.json" || fail "symmod load: $(cat "$tmp/symmod.json")"
+ctl symcall 256 21 --json >"$tmp/hello.json" || fail "the loaded module's call: $(cat "$tmp/hello.json")"
+python3 -c 'import json,sys; r=json.load(open(sys.argv[1])); sys.exit(0 if r["ret"] == 42 and r["data"] == "hello from symmod" else 1)' \
+	"$tmp/hello.json" || fail "the loaded module's call: $(cat "$tmp/hello.json")"
+ctl lsmod | grep -q '^symmod_hello ' || fail "guest OS awareness does not list symmod_hello: $(ctl lsmod)"
+echo 'grep -c "^symmod_hello " /proc/modules | sed "s/^/MODS-/"' >&3
+guest_wait_for g 'MODS-1' 60 || fail "the guest's /proc/modules lacks symmod_hello"
+ctl symmod load "$ko" 2>"$tmp/e7" && fail "a second load of the same module succeeded"
+[ "$(wc -l <"$tmp/e7")" = 1 ] || fail "second load: $(cat "$tmp/e7")"
+ctl symmod unload symmod_hello || fail "symmod unload"
+ctl symcall 256 21 2>"$tmp/e8" && fail "call 256 answered after its module was unloaded"
+ctl lsmod | grep -q '^symmod_hello ' && fail "symmod_hello still listed after unload"
+ctl symmod load /etc/hostname 2>"$tmp/e9" && fail "a file that is no module was loaded"
+[ "$(wc -l <"$tmp/e9")" = 1 ] || fail "bad module file: $(cat "$tmp/e9")"
 
 # Without the module (rmmod): symspy says so in one line; the guest carries on.
 echo 'rmmod symbiotic && echo UNLOADED-$((1+1))' >&3

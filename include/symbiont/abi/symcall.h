@@ -37,11 +37,24 @@
 #define SYM_SYMCALL_LAYOUT    1u
 
 /* Call numbers */
-#define SYM_SYMCALL_NULL      0u      /* nothing: the round trip; ret = args[0] + 1 */
-#define SYM_SYMCALL_PROCESSES 1u      /* data: struct sym_symcall_proc[ret] */
-#define SYM_SYMCALL_VMAS      2u      /* args[0] pid: its memory map, data struct sym_symcall_vma[ret] */
-#define SYM_SYMCALL_TRANSLATE 3u      /* args[0] pid, args[1] virtual address: ret its guest-physical one */
-#define SYM_SYMCALL_SPIN      0xfffeu /* test of the VMM's cut-off: never returns nor rings */
+#define SYM_SYMCALL_NULL      0u /* nothing: the round trip; ret = args[0] + 1 */
+#define SYM_SYMCALL_PROCESSES 1u /* data: struct sym_symcall_proc[ret] */
+#define SYM_SYMCALL_VMAS      2u /* args[0] pid: its memory map, data struct sym_symcall_vma[ret] */
+#define SYM_SYMCALL_TRANSLATE 3u /* args[0] pid, args[1] virtual address: ret its guest-physical one */
+/* SymMod: a module's bytes into the guest, then insmod; and rmmod.  Each
+ * answers EBUSY while the guest works on it in process context (a worker),
+ * and the VMM calls again until it answers. */
+#define SYM_SYMCALL_SYMMOD_BEGIN  4u /* args[0] size: ret 0 when a buffer that big is ready, else -errno */
+#define SYM_SYMCALL_SYMMOD_DATA   5u /* args[0] offset, args[1] length of the bytes the VMM put in data[]: ret length */
+#define SYM_SYMCALL_SYMMOD_LOAD   6u /* ret the wait status of the guest's insmod (0: loaded) */
+#define SYM_SYMCALL_SYMMOD_UNLOAD 7u /* data[]: the module's name, NUL-terminated: ret rmmod's wait status */
+#define SYM_SYMMOD_MAX            (16u << 20) /* bytes of a module */
+/* Calls from SYM_SYMCALL_FIRST_REGISTERED on are the ones modules register
+ * with the symbiotic module at run time (symbiotic_register_call). */
+#define SYM_SYMCALL_FIRST_REGISTERED 0x100u
+#define SYM_SYMCALL_HELLO \
+	0x100u /* the example module's (guest/kmod/symmod_hello.c): ret args[0] * 2, data "hello from symmod" */
+#define SYM_SYMCALL_SPIN 0xfffeu /* test of the VMM's cut-off: never returns nor rings */
 
 /* status */
 #define SYM_SYMCALL_OK      0u

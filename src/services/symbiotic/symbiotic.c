@@ -28,6 +28,8 @@
  * touched, so time and interrupts that arrived meanwhile carry on.  No
  * doorbell within timeout_ms: the same restore, and the call fails.  A call
  * is refused while the user has paused the VM (the handler could not run). */
+#include <ctype.h>
+#include <errno.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -214,8 +216,8 @@ static bool registered(struct symbiotic *s, int cpu)
 
 /* One call on vCPU *cpup (-1: one the function picks, stored back): 0 with
  * *res, or -1 with one line in err.  The data is left in s->data. */
-static int call_once(struct symbiotic *s, int *cpup, uint32_t call, const uint64_t args[6], int timeout_ms,
-                     struct call_result *res, char *err, size_t errlen)
+static int call_once(struct symbiotic *s, int *cpup, uint32_t call, const uint64_t args[6], const void *in,
+                     size_t in_len, int timeout_ms, struct call_result *res, char *err, size_t errlen)
 {
 	struct vm *vm = s->vm;
 	struct symcall_reg r;
@@ -285,6 +287,8 @@ static int call_once(struct symbiotic *s, int *cpup, uint32_t call, const uint64
 	hdr.data_len = 0;
 	hdr.ret = 0;
 	gpa_write(&vm->mem, r.area, &hdr, sizeof(hdr));
+	if (in_len) /* the call's input, in the area's data */
+		gpa_write(&vm->mem, r.area + sizeof(hdr), in, in_len);
 
 	st = saved;
 	st.rip = r.rip;
@@ -342,6 +346,42 @@ static int call_once(struct symbiotic *s, int *cpup, uint32_t call, const uint64
 	return rc;
 }
 
+/* call_once, again while the guest answers EBUSY (up to tries times, the
+ * guest running CALL_BUSY_PAUSE_MS between). */
+static int call_until_answered(struct symbiotic *s, int cpu, uint32_t call, const uint64_t a[6], const void *in,
+                               size_t in_len, int timeout, int tries, struct call_result *res, int *busy, char *err,
+                               size_t errlen)
+{
+	for (*busy = 0;;) {
+		int c = cpu;
+		if (call_once(s, &c, call, a, in, in_len, timeout, res, err, errlen))
+			return -1;
+		res->cpu = c;
+		if (res->status != SYM_SYMCALL_EBUSY)
+			return 0;
+		if (++*busy == tries) {
+			snprintf(err, errlen,
+			         "symcall: the guest answered busy %d times (vCPU %d idle or the call's locks held)",
+			         *busy, c);
+			return -1;
+		}
+		struct timespec d = { 0, CALL_BUSY_PAUSE_MS * 1000000L };
+		nanosleep(&d, NULL);
+	}
+}
+
+/* "256" or "0x100": a call number a guest module registered. */
+static bool registered_call(const char *name, uint32_t *call)
+{
+	char *end;
+	errno = 0;
+	unsigned long v = strtoul(name, &end, 0);
+	if (errno || end == name || *end || v < SYM_SYMCALL_FIRST_REGISTERED || v > UINT32_MAX)
+		return false;
+	*call = (uint32_t)v;
+	return true;
+}
+
 static int cmd_symcall(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
 {
 	struct symbiotic *s = opaque;
@@ -368,6 +408,8 @@ static int cmd_symcall(void *opaque, struct json_object *args, struct json_objec
 		call = SYM_SYMCALL_TRANSLATE;
 	else if (!strcmp(name, "spin"))
 		call = SYM_SYMCALL_SPIN;
+	else if (registered_call(name, &call))
+		; /* a number: a call a module registered (SymMod) */
 	else {
 		snprintf(err, errlen, "symcall: unknown call '%.64s' (null, processes, vmas, translate, spin)", name);
 		return -1;
@@ -403,22 +445,8 @@ static int cmd_symcall(void *opaque, struct json_object *args, struct json_objec
 		snprintf(err, errlen, "symcall: the VM is paused (resume it first: the handler must run)");
 		return -1;
 	}
-	for (;;) {
-		int c = cpu;
-		if (call_once(s, &c, call, a, timeout, &res, err, errlen))
-			return -1;
-		res.cpu = c;
-		if (res.status != SYM_SYMCALL_EBUSY)
-			break;
-		if (++busy == CALL_BUSY_TRIES) {
-			snprintf(err, errlen,
-			         "symcall: the guest answered busy %d times (vCPU %d idle or the call's locks held)",
-			         busy, c);
-			return -1;
-		}
-		struct timespec d = { 0, CALL_BUSY_PAUSE_MS * 1000000L };
-		nanosleep(&d, NULL);
-	}
+	if (call_until_answered(s, cpu, call, a, NULL, 0, timeout, CALL_BUSY_TRIES, &res, &busy, err, errlen))
+		return -1;
 	if (res.status == SYM_SYMCALL_ENOSYS) {
 		snprintf(err, errlen, "symcall: the guest's module does not know call %u", call);
 		return -1;
@@ -480,7 +508,177 @@ static int cmd_symcall(void *opaque, struct json_object *args, struct json_objec
 	}
 	if (call == SYM_SYMCALL_TRANSLATE)
 		json_object_object_add(o, "gpa", json_object_new_uint64(res.ret));
+	if (call >= SYM_SYMCALL_FIRST_REGISTERED && res.data_len) {
+		/* a registered call's data: as text when it is text */
+		size_t n = res.data_len;
+		bool text = true;
+		while (n && !s->data[n - 1])
+			n--;
+		for (size_t i = 0; i < n && text; i++)
+			text = s->data[i] >= 0x20 && s->data[i] < 0x7f;
+		if (text)
+			json_object_object_add(o, "data", json_object_new_string_len((const char *)s->data, (int)n));
+		json_object_object_add(o, "data_len", json_object_new_int((int)res.data_len));
+	}
 	*ret = o;
+	return 0;
+}
+
+/* ---- SymMod ----------------------------------------------------------------- */
+
+#define SYMMOD_CHUNK    32768u /* bytes per DATA call (within the call area's data) */
+#define SYMMOD_TRIES    3000   /* EBUSY answers while the guest works: 30 s of 10 ms */
+#define SYMMOD_NAME_MAX 56
+
+/* A symmod call: the guest's answer, with -errno results and EBUSY-forever as errors. */
+static int symmod_call(struct symbiotic *s, uint32_t call, uint64_t a0, uint64_t a1, const void *in, size_t in_len,
+                       const char *what, uint64_t *ret, char *err, size_t errlen)
+{
+	uint64_t a[6] = { a0, a1 };
+	struct call_result res = { 0 };
+	int busy;
+	if (call_until_answered(s, -1, call, a, in, in_len, CALL_TIMEOUT_MS, SYMMOD_TRIES, &res, &busy, err, errlen))
+		return -1;
+	if (res.status == SYM_SYMCALL_ENOSYS) {
+		snprintf(err, errlen, "symmod: the guest's symbiotic module has no SymMod (an older one)");
+		return -1;
+	}
+	if (res.status != SYM_SYMCALL_OK || (int64_t)res.ret < 0) {
+		snprintf(err, errlen, "symmod: %s failed in the guest (status %u, %s)", what, res.status,
+		         (int64_t)res.ret < 0 ? strerror((int)-(int64_t)res.ret) : "no error code");
+		return -1;
+	}
+	*ret = res.ret;
+	return 0;
+}
+
+/* The module's name, from its .modinfo "name=" (what lsmod and rmmod use). */
+static void module_name(const uint8_t *ko, size_t len, char *out, size_t outlen)
+{
+	static const char key[] = "name=";
+	out[0] = 0;
+	for (size_t i = 0; i + sizeof(key) < len; i++) {
+		if (memcmp(ko + i, key, sizeof(key) - 1) || (i && ko[i - 1]))
+			continue;
+		size_t k = 0;
+		const uint8_t *p = ko + i + sizeof(key) - 1;
+		while (k + 1 < outlen && p + k < ko + len && (isalnum(p[k]) || p[k] == '_' || p[k] == '-'))
+			k++;
+		if (p + k < ko + len && !p[k] && k) {
+			memcpy(out, p, k);
+			out[k] = 0;
+			return;
+		}
+	}
+}
+
+static int cmd_symmod_load(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
+{
+	struct symbiotic *s = opaque;
+	struct json_object *x;
+	const char *path = NULL;
+	char name[SYMMOD_NAME_MAX + 1];
+	uint8_t *ko = NULL;
+	uint64_t r, t0 = mono_ns();
+	long len;
+	int rc = -1;
+
+	if (args && json_object_object_get_ex(args, "path", &x) && json_object_is_type(x, json_type_string))
+		path = json_object_get_string(x);
+	if (!path) {
+		snprintf(err, errlen, "symmod-load: 'path' (a module file on the host) is required");
+		return -1;
+	}
+	if (s->why_not[0] || s->vm->user_paused) {
+		snprintf(err, errlen, "%s", s->why_not[0] ? s->why_not : "symmod: the VM is paused (resume it first)");
+		return -1;
+	}
+	FILE *f = fopen(path, "rb");
+	if (!f) {
+		snprintf(err, errlen, "symmod-load: %.200s: %s", path, strerror(errno));
+		return -1;
+	}
+	if (fseek(f, 0, SEEK_END) || (len = ftell(f)) < 0 || fseek(f, 0, SEEK_SET) || len < 64 ||
+	    len > (long)SYM_SYMMOD_MAX || !(ko = malloc((size_t)len)) || fread(ko, 1, (size_t)len, f) != (size_t)len) {
+		snprintf(err, errlen, "symmod-load: %.200s: not a module file of 64 bytes to %u MiB", path,
+		         SYM_SYMMOD_MAX >> 20);
+		goto out;
+	}
+	if (memcmp(ko,
+	           "\x7f"
+	           "ELF",
+	           4) ||
+	    ko[4] != 2 /* 64-bit */ || ko[16] != 1 /* ET_REL */) {
+		snprintf(err, errlen, "symmod-load: %.200s is not a 64-bit relocatable ELF (a kernel module)", path);
+		goto out;
+	}
+	module_name(ko, (size_t)len, name, sizeof(name));
+	if (!name[0]) {
+		snprintf(err, errlen, "symmod-load: %.200s has no module name (.modinfo name=)", path);
+		goto out;
+	}
+	if (symmod_call(s, SYM_SYMCALL_SYMMOD_BEGIN, (uint64_t)len, 0, NULL, 0, "allocating", &r, err, errlen))
+		goto out;
+	for (long off = 0; off < len; off += SYMMOD_CHUNK) {
+		size_t n = (size_t)(len - off) < SYMMOD_CHUNK ? (size_t)(len - off) : SYMMOD_CHUNK;
+		if (symmod_call(s, SYM_SYMCALL_SYMMOD_DATA, (uint64_t)off, n, ko + off, n, "copying", &r, err, errlen))
+			goto out;
+		if (r != n) {
+			snprintf(err, errlen, "symmod-load: the guest took %llu of %zu bytes", (unsigned long long)r,
+			         n);
+			goto out;
+		}
+	}
+	if (symmod_call(s, SYM_SYMCALL_SYMMOD_LOAD, 0, 0, NULL, 0, "insmod", &r, err, errlen))
+		goto out;
+	if (r) {
+		snprintf(err, errlen,
+		         "symmod-load: insmod %s in the guest failed (exit status %llu; the guest's log says why)",
+		         name, (unsigned long long)(r >> 8 ? r >> 8 : r));
+		goto out;
+	}
+	*ret = json_object_new_object();
+	json_object_object_add(*ret, "name", json_object_new_string(name));
+	json_object_object_add(*ret, "bytes", json_object_new_int64(len));
+	json_object_object_add(*ret, "ms", json_object_new_int64((int64_t)((mono_ns() - t0) / 1000000)));
+	rc = 0;
+out:
+	fclose(f);
+	free(ko);
+	return rc;
+}
+
+static int cmd_symmod_unload(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
+{
+	struct symbiotic *s = opaque;
+	struct json_object *x;
+	const char *name = NULL;
+	uint64_t r;
+	(void)ret;
+
+	if (args && json_object_object_get_ex(args, "name", &x) && json_object_is_type(x, json_type_string))
+		name = json_object_get_string(x);
+	if (!name || !name[0] || strlen(name) > SYMMOD_NAME_MAX ||
+	    strspn(name, "abcdefghijklmnopqrstuvwxyz"
+	                 "ABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789_-") != strlen(name)) {
+		snprintf(err, errlen, "symmod-unload: 'name' (a module name: letters, digits, _ and -) is required");
+		return -1;
+	}
+	if (s->why_not[0] || s->vm->user_paused) {
+		snprintf(err, errlen, "%s", s->why_not[0] ? s->why_not : "symmod: the VM is paused (resume it first)");
+		return -1;
+	}
+	if (!strcmp(name, "symbiotic")) {
+		snprintf(err, errlen, "symmod-unload: not the symbiotic module itself (SymMod runs through it)");
+		return -1;
+	}
+	if (symmod_call(s, SYM_SYMCALL_SYMMOD_UNLOAD, 0, 0, name, strlen(name) + 1, "rmmod", &r, err, errlen))
+		return -1;
+	if (r) {
+		snprintf(err, errlen, "symmod-unload: rmmod %s in the guest failed (exit status %llu)", name,
+		         (unsigned long long)(r >> 8 ? r >> 8 : r));
+		return -1;
+	}
 	return 0;
 }
 
@@ -619,6 +817,8 @@ static int symbiotic_start(struct vm *vm, void **state, char *err, size_t errlen
 	if (vm->control) {
 		control_register(vm->control, "query-symspy", cmd_symspy, s);
 		control_register(vm->control, "symcall", cmd_symcall, s);
+		control_register(vm->control, "symmod-load", cmd_symmod_load, s);
+		control_register(vm->control, "symmod-unload", cmd_symmod_unload, s);
 	}
 	*state = s;
 	return 0;
