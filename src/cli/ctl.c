@@ -364,6 +364,10 @@ void usage_ctl(void)
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		printf("  %-10s %-12s %s\n", verbs[i].name, verbs[i].args, verbs[i].help);
 	printf("  %-10s %-12s %s\n", "events", "", "print the VM's events as they happen");
+	printf("  %-10s %-12s %s\n", "migrate", "URI",
+	       "send the machine to run --incoming URI (unix:PATH, tcp:HOST:PORT); --max-downtime MS");
+	printf("  %-10s %-12s %s\n", "", "",
+	       "(300), --bandwidth MIB/S, --verify (CRC of all RAM), --keep (do not quit the source)");
 	usage_ctl_gears();
 	printf("  %-10s %-12s %s\n", "prof", "",
 	       "profile the guest for --seconds N (default 10) at --freq HZ (default 99):");
@@ -461,6 +465,8 @@ int cmd_ctl(int argc, char **argv)
 	/* verbs with options of their own come right after the VM */
 	if (argc >= 3 && ctl_gears_verb(argv[2]))
 		return ctl_gears(argv[1], argv[2], argc - 3, argv + 3);
+	if (argc >= 3 && !strcmp(argv[2], "migrate"))
+		return ctl_migrate(argv[1], argc - 2, argv + 2);
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {

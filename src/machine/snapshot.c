@@ -26,7 +26,7 @@
 #define SAVE_ATTEMPTS 100
 #define SAVE_RETRY_US 20000
 
-static void free_blobs(struct snapshot *s)
+void snapshot_free_blobs(struct snapshot *s)
 {
 	for (int i = 0; i < s->ndevices; i++)
 		free((void *)s->dev[i].blob);
@@ -53,12 +53,12 @@ static int save_devices(struct vm *vm, struct snapshot *s, char *err, size_t err
 	}
 	pthread_mutex_unlock(&vm->io_lock);
 	if (rc < 0)
-		free_blobs(s);
+		snapshot_free_blobs(s);
 	return rc;
 }
 
 /* Pauses the VM with every device saved: 0 (paused), or -1 (running). */
-static int pause_and_save_devices(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
+int snapshot_pause_and_save(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
 {
 	for (int attempt = 0;; attempt++) {
 		if (vm_pause(vm) < 0) {
@@ -193,12 +193,9 @@ static uint64_t mono_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* Writes the files of a paused VM into tmp. */
-static int write_snapshot(struct vm *vm, struct snapshot *s, const char *tmp, struct snapshot_result *res, char *err,
-                          size_t errlen)
+int snapshot_fill(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
 {
 	const struct vm_config *c = &vm->cfg;
-	char path[4200];
 
 	s->engine = (char *)(vm->engine ? vm->engine->name : "auto");
 	s->kernel = (char *)c->kernel;
@@ -224,7 +221,16 @@ static int write_snapshot(struct vm *vm, struct snapshot *s, const char *tmp, st
 		if (vm->engine->vcpu_cpuid(vm->vcpus[0], c->leaf, c->sub, c->r) == 0)
 			s->ncpuid++;
 	}
-	if (disk_refs(c, s, err, errlen) < 0)
+	return disk_refs(c, s, err, errlen);
+}
+
+/* Writes the files of a paused VM into tmp. */
+static int write_snapshot(struct vm *vm, struct snapshot *s, const char *tmp, struct snapshot_result *res, char *err,
+                          size_t errlen)
+{
+	char path[4200];
+
+	if (snapshot_fill(vm, s, err, errlen) < 0)
 		return -1;
 	if (mkdir(tmp, 0700) < 0) {
 		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
@@ -276,7 +282,7 @@ int snapshot_take(struct vm *vm, const char *dir, bool stop, bool *stopped, stru
 		goto out;
 	}
 	uint64_t t0 = mono_ns();
-	if (pause_and_save_devices(vm, s, err, errlen) < 0)
+	if (snapshot_pause_and_save(vm, s, err, errlen) < 0)
 		goto out;
 	if (write_snapshot(vm, s, tmp, res, err, errlen) < 0) {
 		remove_tmp(tmp);
@@ -297,7 +303,7 @@ int snapshot_take(struct vm *vm, const char *dir, bool stop, bool *stopped, stru
 		vm_resume(vm);
 	rc = 0;
 out:
-	free_blobs(s);
+	snapshot_free_blobs(s);
 	free(s);
 	return rc;
 }

@@ -8,6 +8,7 @@
  * the used ring and interrupt.  A device reset bumps the
  * generation, so requests popped before it are finished but never pushed
  * into the new rings. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -389,6 +390,21 @@ static void blk_stats(void *dev, device_stat_fn emit, void *ctx)
 	}
 }
 
+/* Migration to another process on this host: the image's writer lock goes
+ * with the machine (the VM is paused and saved, nothing is in flight). */
+static int blk_handover(void *dev, bool release, char *err, size_t errlen)
+{
+	struct virtio_blk *b = dev;
+	if (!b->be->ops->lock)
+		return 0;
+	if (b->be->ops->lock(b->be, !release) < 0) {
+		snprintf(err, errlen, "virtio-blk: %s the disk's lock: %s", release ? "releasing" : "taking back",
+		         strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static const struct device_ops blk_device_ops = {
 	.name = "virtio-blk",
 	.version = 1,
@@ -396,6 +412,7 @@ static const struct device_ops blk_device_ops = {
 	.save = blk_save,
 	.load = blk_load,
 	.stats = blk_stats,
+	.handover = blk_handover,
 };
 
 static const struct virtio_dev_ops blk_ops = {
