@@ -164,8 +164,7 @@ static struct kvm_cpuid2 *get_supported_cpuid(int sys_fd)
 	return NULL;
 }
 
-static int set_mem_slot_flags(struct kvm_vm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host,
-                              uint32_t flags)
+static int set_mem_slot_flags(struct kvm_vm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host, uint32_t flags)
 {
 	struct kvm_userspace_memory_region r = {
 		.slot = slot,
