@@ -79,7 +79,9 @@ int ctl_migrate(const char *target, int argc, char **argv)
 		case 'v': verify = true; break;
 		case 'k': keep = true; break;
 		case 'j': json = true; break;
-		default: fprintf(stderr, "symbiont ctl: migrate: unknown option '%s'\n", argv[optind - 1]); return EXIT_USAGE;
+		default:
+			fprintf(stderr, "symbiont ctl: migrate: unknown option '%s'\n", argv[optind - 1]);
+			return EXIT_USAGE;
 		}
 	}
 	if (argc - optind != 1) {
@@ -144,8 +146,8 @@ int ctl_migrate(const char *target, int argc, char **argv)
 			printf("%s\n", json_object_to_json_string_ext(ret, JSON_C_TO_STRING_PLAIN));
 		if (!strcmp(st, "completed")) {
 			if (!json)
-				printf("migrated to %s: %lld MiB in %d rounds, %.1f ms in all, guest stopped %.1f ms\n", uri,
-				       jint(ret, "transferred-bytes") >> 20, round, jdbl(ret, "total-time-ms"),
+				printf("migrated to %s: %lld MiB in %d rounds, %.1f ms in all, guest stopped %.1f ms\n",
+				       uri, jint(ret, "transferred-bytes") >> 20, round, jdbl(ret, "total-time-ms"),
 				       jdbl(ret, "downtime-ms"));
 			json_object_put(ret);
 			if (!keep) {
