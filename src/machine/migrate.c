@@ -258,7 +258,8 @@ static int complete(struct migration *m, struct sender *s, uint64_t *bits, struc
 		return -1;
 	}
 	uint64_t t_down = mono_ns();
-	memset(bits, 0, vm_dirty_words(vm) * sizeof(uint64_t));
+	/* bits holds what the last round left to send: add what was written
+	 * since, up to the pause. */
 	if (vm_dirty_log_collect(vm, bits, err, sizeof(err)) < 0) {
 		fail(m, err);
 		goto resume;
