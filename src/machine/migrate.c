@@ -253,11 +253,14 @@ static int complete(struct migration *m, struct sender *s, uint64_t *bits, struc
 	bool released = false;
 
 	set_status(m, MIG_DEVICE);
+	/* Downtime counts from asking for the pause (a device with I/O in
+	 * flight may make that take a few tries with the guest running: then
+	 * the figure is larger than the guest's real stop, never smaller). */
+	uint64_t t_down = mono_ns();
 	if (snapshot_pause_and_save(vm, snap, err, sizeof(err)) < 0) {
 		fail(m, err);
 		return -1;
 	}
-	uint64_t t_down = mono_ns();
 	/* bits holds what the last round left to send: add what was written
 	 * since, up to the pause. */
 	if (vm_dirty_log_collect(vm, bits, err, sizeof(err)) < 0) {
