@@ -30,6 +30,7 @@
 #include "machine/migrate.h"
 #include "machine/snapshot.h"
 #include "machine/snapshot_format.h"
+#include "machine/snapshot_zstd.h"
 #include "host/net.h"
 #include "symbiont/memory.h"
 
@@ -460,6 +461,21 @@ static int restore_inputs(struct machine *m, const struct machine_restore_opts *
 	if (!o->state) {
 		snprintf(path, sizeof(path), "%s/%s", o->dir, SNAP_MEMORY_FILE);
 		m->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (m->mem_fd < 0 && errno == ENOENT) { /* a compressed snapshot (--compress zstd) */
+			char zpath[4200];
+			snprintf(zpath, sizeof(zpath), "%s/%s", o->dir, SNAP_MEMORY_ZST_FILE);
+			int zfd = open(zpath, O_RDONLY | O_CLOEXEC);
+			if (zfd >= 0) {
+				m->mem_fd = snap_zstd_read(zfd, s->mem_size, why, sizeof(why));
+				close(zfd);
+				if (m->mem_fd < 0) {
+					snprintf(err, errlen, "%s: %s", o->dir, why);
+					return -1;
+				}
+			} else {
+				errno = ENOENT; /* name the uncompressed file */
+			}
+		}
 	}
 	if (m->mem_fd < 0 || fstat(m->mem_fd, &st) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));

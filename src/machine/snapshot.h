@@ -13,16 +13,17 @@ struct snapshot;
 
 struct snapshot_result {
 	uint64_t state_bytes, ram_data_pages, ram_bytes;
-	uint64_t paused_ns; /* how long the guest stood still for it */
+	uint64_t memory_file_bytes; /* data in the memory file (compressed: the file's size) */
+	uint64_t paused_ns;         /* how long the guest stood still for it */
 };
 
 /* Pauses vm, writes dir (through dir.tmp, renamed when whole), and resumes
  * it unless stop (then it stays paused as after the control API's stop, and
- * *stopped is set).  A device that cannot save now (I/O in flight) is
- * retried for a moment with the guest running, then refused.  dir must not
- * exist.  0, or -1 with one line in err and nothing left at dir. */
-int snapshot_take(struct vm *vm, const char *dir, bool stop, bool *stopped, struct snapshot_result *res, char *err,
-                  size_t errlen);
+ * *stopped is set); compress writes RAM zstd-compressed (snapshot_zstd.h).  A device that cannot save now (I/O in
+ * flight) is retried for a moment with the guest running, then refused.  dir must not exist.  0, or -1 with one line in
+ * err and nothing left at dir. */
+int snapshot_take(struct vm *vm, const char *dir, bool stop, bool compress, bool *stopped, struct snapshot_result *res,
+                  char *err, size_t errlen);
 
 /* The steps a live migration shares with a snapshot (struct snapshot,
  * snapshot_format.h).  pause_and_save: pauses vm with every device's blob
