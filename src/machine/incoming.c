@@ -8,12 +8,15 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <unistd.h>
 
 #include "machine/builder.h"
 #include "machine/migrate.h"
 #include "machine/migrate_stream.h"
 #include "symbiont/memory.h"
+
+#define RECV_TIMEOUT_S 60
 
 static int read_full(void *ctx, void *buf, size_t n)
 {
@@ -60,6 +63,9 @@ struct machine *machine_incoming(const char *uri, struct machine_restore_opts *o
 		snprintf(err, errlen, "--incoming %s: %s", uri, strerror(errno));
 		return NULL;
 	}
+	/* A sender that stops sending is gone: a minute of silence ends it. */
+	struct timeval tv = { .tv_sec = RECV_TIMEOUT_S };
+	setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
 	struct mig_reader r = { .read = read_full, .ctx = &fd, .max_mem = host_ram_size() };
 	if (!r.max_mem || r.max_mem > MEM_MAX_SIZE)
 		r.max_mem = MEM_MAX_SIZE;
