@@ -42,6 +42,7 @@ boot() {
 	local name=$1 i
 	shift
 	mkfifo "$tmp/$name.in"
+	: >"$tmp/$name.out" # there before the VM opens it, for the wait below
 	"$@" <"$tmp/$name.in" >"$tmp/$name.out" 2>&1 &
 	pids+=($!)
 	exec 8>"$tmp/$name.in"
