@@ -322,8 +322,16 @@ static int complete(struct migration *m, struct sender *s, uint64_t *bits, struc
 	return 0;
 resume:
 	free(b.data);
-	if (released && handover_all(vm, false, err, sizeof(err)) < 0)
-		fprintf(stderr, "symbiont: migration failed and %s\n", err);
+	if (released && handover_all(vm, false, err, sizeof(err)) < 0) {
+		/* Someone holds the disk now: most likely the destination, which
+		 * may run the machine although its answer never came.  Two
+		 * guests on one disk would wreck it: this one stays paused. */
+		snprintf(why, sizeof(why), "%.200s; the guest stays paused here (the destination may run it)", err);
+		pthread_mutex_lock(&m->lock);
+		snprintf(m->error, sizeof(m->error), "%.255s", why);
+		pthread_mutex_unlock(&m->lock);
+		return -1;
+	}
 	vm_resume(vm);
 	return -1;
 }
