@@ -158,8 +158,11 @@ int ctl_migrate(const char *target, int argc, char **argv)
 			qmp_close(&q);
 			return 0;
 		}
-		fprintf(stderr, "symbiont ctl: migration %s: %s; the guest runs on at the source\n", st,
-		        jstr(ret, "error-desc"));
+		const char *why = jstr(ret, "error-desc");
+		if (!strcmp(why, st))
+			why = ""; /* "cancelled: cancelled" says nothing more */
+		fprintf(stderr, "symbiont ctl: migration %s%s%s; the guest runs on at the source\n", st,
+		        *why ? ": " : "", why);
 		json_object_put(ret);
 		qmp_close(&q);
 		return 1;

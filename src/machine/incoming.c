@@ -37,7 +37,8 @@ static void reply(int fd, const char *line)
 {
 	char buf[320];
 	int n = snprintf(buf, sizeof(buf), "%.300s\n", line);
-	if (write(fd, buf, (size_t)n) != n) {
+	/* MSG_NOSIGNAL: a sender that has gone must not kill us with SIGPIPE. */
+	if (send(fd, buf, (size_t)n, MSG_NOSIGNAL) != n) {
 		/* the sender went away: it resumes or has given up anyway */
 	}
 }

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -43,10 +44,13 @@ static uint64_t get64(const uint8_t *p)
 	return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
 }
 
+/* sendmsg with MSG_NOSIGNAL: a receiver that went away is an error
+ * (EPIPE), never a SIGPIPE for the VM's process. */
 static int writev_all(int fd, struct iovec *v, int n)
 {
 	while (n > 0) {
-		ssize_t w = writev(fd, v, n);
+		struct msghdr mh = { .msg_iov = v, .msg_iovlen = (size_t)n };
+		ssize_t w = sendmsg(fd, &mh, MSG_NOSIGNAL);
 		if (w < 0 && errno == EINTR)
 			continue;
 		if (w <= 0)

@@ -24,7 +24,7 @@
 #define MIG_VRFY            MIG_TAG('V', 'R', 'F', 'Y')
 #define MIG_END             MIG_TAG('E', 'N', 'D', ' ')
 
-/* ---- writing (to a blocking fd) ---- */
+/* ---- writing (to a connected stream socket) ---- */
 
 /* 0, or -1 with errno.  Each writes one whole record. */
 int mig_write_header(int fd);

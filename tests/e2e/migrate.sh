@@ -4,7 +4,8 @@
 # its console and to a file on an ext4 virtio disk, while a CPU loop and a
 # disk writer run.  First, migrations that cannot happen (nobody listening;
 # a destination that takes some of the stream and hangs up) must leave the
-# source running: the counter goes on there.  Then the guest is migrated
+# source running: the counter goes on there, and so does a migration
+# cancelled half-way.  Then the guest is migrated
 # (with --verify: the destination checks a CRC of all guest RAM): the
 # source quits, the counter carries on at the destination from where it
 # was, the console takes commands, the guest logged no error, and the disk
@@ -69,6 +70,38 @@ for ((i = 0; i < 50; i++)); do [ -S "$tmp/hangup.sock" ] && break; sleep 0.1; do
 [ "$("$SYM" ctl "$tmp/api" status)" = running ] || fail "the source is not running after a failed migration"
 counts_on a || fail "the guest stopped counting after a failed migration"
 echo "ok   destination hangs up: $(tail -1 "$tmp/hangup.out")"
+
+# A migration cancelled half-way (capped at 2 MiB/s, it would take half a
+# minute): the source runs on, the destination gives up with an error.
+"$SYM" run --incoming "unix:$tmp/cancel.sock" </dev/null >/dev/null 2>"$tmp/cancel-dst.err" &
+cdst=$!
+bg_pids+=($cdst)
+for ((i = 0; i < 50; i++)); do [ -S "$tmp/cancel.sock" ] && break; sleep 0.1; done
+"$SYM" ctl "$tmp/api" migrate "unix:$tmp/cancel.sock" --bandwidth 2 >"$tmp/cancel.out" 2>&1 &
+cctl=$!
+sleep 2
+python3 - "$tmp/api" <<'PY' || fail "migrate_cancel refused"
+import json, socket, sys
+s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
+f.readline()
+for cmd in ("qmp_capabilities", "migrate_cancel"):
+    f.write(json.dumps({"execute": cmd}) + "\n"); f.flush()
+    while True:
+        r = json.loads(f.readline())
+        if "return" in r or "error" in r:
+            break
+    if "error" in r:
+        sys.exit(r["error"]["desc"])
+PY
+wait $cctl && fail "a cancelled migration reported success"
+grep -q "migration cancelled" "$tmp/cancel.out" || fail "ctl migrate after a cancel: $(cat "$tmp/cancel.out")"
+wait $cdst
+rc=$?
+[ $rc -eq 2 ] && grep -q "cut short" "$tmp/cancel-dst.err" ||
+	fail "the destination of a cancelled migration: exit $rc, $(cat "$tmp/cancel-dst.err")"
+[ "$("$SYM" ctl "$tmp/api" status)" = running ] || fail "the source is not running after a cancelled migration"
+counts_on a || fail "the guest stopped counting after a cancelled migration"
+echo "ok   cancelled: $(tail -1 "$tmp/cancel.out"); destination exit $rc: $(grep -v waiting "$tmp/cancel-dst.err")"
 
 # A stream that is not a migration: the destination refuses it, one line, exit 2.
 "$SYM" run --incoming "unix:$tmp/junk.sock" </dev/null >/dev/null 2>"$tmp/junk.err" &
