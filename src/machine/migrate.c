@@ -7,7 +7,8 @@
  * it.  Until the destination says it runs the machine, nothing here is
  * final: any failure (the destination refusing or going away, a cancel, a
  * device that cannot be saved) takes the disk locks back and resumes the
- * guest where it was. */
+ * guest where it was (if someone took the disks meanwhile, it stays
+ * paused rather than run beside them). */
 #include <errno.h>
 #include <pthread.h>
 #include <stdio.h>

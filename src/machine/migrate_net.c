@@ -5,10 +5,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
+#include <sys/time.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "machine/migrate.h"
+
+#define CONNECT_TIMEOUT_S 5
 
 struct mig_addr {
 	bool unix_path;
@@ -80,8 +83,12 @@ int migrate_connect(const char *uri, char *err, size_t errlen)
 		return -1;
 	}
 	for (ai = res; ai; ai = ai->ai_next) {
+		/* A host that never answers must not hold the control thread for
+		 * the kernel's two minutes: connect honours the send timeout. */
+		struct timeval tv = { .tv_sec = CONNECT_TIMEOUT_S };
 		fd = socket(ai->ai_family, ai->ai_socktype | SOCK_CLOEXEC, ai->ai_protocol);
-		if (fd >= 0 && connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
+		if (fd >= 0 && setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv)) == 0 &&
+		    connect(fd, ai->ai_addr, ai->ai_addrlen) == 0)
 			break;
 		snprintf(err, errlen, "%s: %s", uri, strerror(errno));
 		if (fd >= 0)
