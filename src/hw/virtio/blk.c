@@ -238,6 +238,10 @@ static void complete(struct virtio_blk *b, struct blk_req *r, uint8_t status, ui
 	if (r->gen == b->gen && b->vd.vq[0].enabled) {
 		/* The status byte is the last writable byte. */
 		buf_to_iov(r->e.iov + r->e.nout, r->e.nin, r->e.in_len - 1, &status, 1);
+		if (r->e.nin) { /* the status byte may lie past `written` (a failed read): log it too */
+			const struct iovec *l = &r->e.iov[r->e.nout + r->e.nin - 1];
+			vm_mem_dirty(b->vm, host_to_gpa(&b->vm->mem, (const uint8_t *)l->iov_base + l->iov_len - 1), 1);
+		}
 		vq_push(&b->vd.vq[0], &r->e, written);
 		virtio_notify(&b->vd, 0);
 	}
