@@ -8,6 +8,11 @@ socket and QEMU's -qmp speak the same protocol).
   qmp_time.py symbiont-snap SOCK DIR  seconds for `snapshot {dir, stop}` to return
   qmp_time.py qemu-snap SOCK FILE     seconds for `stop` then `migrate exec:cat > FILE`
                                       to reach "completed"
+  qmp_time.py migrate SOCK URI symbiont|qemu
+                                    live migration to URI at the default 300 ms
+                                    downtime limit (QEMU's bandwidth cap lifted):
+                                    prints "TOTAL_MS DOWNTIME_MS ROUNDS" as the VM
+                                    reports them, then quits the source
   qmp_time.py metric SOCK KEY       the vm group's KEY from query-metrics
   qmp_time.py quit SOCK
 """
@@ -73,6 +78,23 @@ def main():
         while call(f, "query-migrate").get("status") not in ("completed", "failed"):
             time.sleep(0.001)
         print("%.6f" % (time.time() - t0))
+    elif what == "migrate":
+        uri, kind = sys.argv[3], sys.argv[4]
+        if kind == "qemu":
+            call(f, "migrate-set-parameters", {"max-bandwidth": 10 << 30})
+        call(f, "migrate", {"uri": uri})
+        while True:
+            m = call(f, "query-migrate")
+            if m.get("status") in ("completed", "failed", "cancelled"):
+                break
+            time.sleep(0.005)
+        if m.get("status") != "completed":
+            sys.exit("qmp_time: migration %s: %s" % (m.get("status"), m.get("error-desc", "")))
+        if kind == "qemu":
+            print("%.1f %.1f %d" % (m["total-time"], m["downtime"], m.get("ram", {}).get("dirty-sync-count", 0)))
+        else:
+            print("%.1f %.1f %d" % (m["total-time-ms"], m["downtime-ms"], m["round"]))
+        call(f, "quit")
     elif what == "metric":
         print(call(f, "query-metrics")["vm"][sys.argv[3]])
     elif what == "quit":

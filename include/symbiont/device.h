@@ -90,6 +90,12 @@ struct device_ops {
 	int (*load)(void *dev, struct state_reader *r, char *err, size_t errlen);
 	/* Counters and levels worth watching, one emit per value. */
 	void (*stats)(void *dev, device_stat_fn emit, void *ctx);
+	/* Optional, with the VM paused and the device saved: give up (release)
+	 * or take back the host resources another process needs to run this
+	 * machine, such as a disk image's writer lock, when the machine
+	 * migrates to another process on this host (and back when that
+	 * fails).  0, or -1 with a reason. */
+	int (*handover)(void *dev, bool release, char *err, size_t errlen);
 };
 
 struct vm_device {

@@ -151,6 +151,18 @@ struct vm {
 	/* --restore: host time from reading the snapshot to starting the vCPUs
 	 * (0: booted), for query-metrics. */
 	uint64_t restore_ns;
+
+	/* Dirty page log for live migration (dirty.c): while dirty_on, a bit
+	 * per 4 KiB page of the flat RAM image (guest_mem's layout) set by
+	 * every write that does not come from a vCPU (devices, the VMM); the
+	 * engine logs its vCPUs' writes its own way (engine_ops.dirty_log).
+	 * Once allocated the bitmap stays until vm_free (a device thread may
+	 * be marking it as logging stops). */
+	atomic_bool dirty_on;
+	_Atomic(uint64_t *) dirty_bits;
+	uint64_t dirty_npages;
+	/* Set once the machine has migrated away: it must never run here again. */
+	atomic_bool migrated;
 };
 
 /* The VM's core: memory, buses, timers, clock, the event loop's fds; no
@@ -219,6 +231,46 @@ void vm_mmio_write(struct vm *vm, uint64_t gpa, uint64_t val, unsigned size);
 /* A device wrote guest RAM behind the CPU's back (DMA): the engine drops
  * anything it derived from those bytes (the emu engine's decoded code). */
 void vm_mem_written(struct vm *vm, uint64_t gpa, uint64_t len);
+
+/* Dirty page logging for live migration (dirty.c).  start: from now on
+ * every write to guest RAM (vCPUs through the engine, devices through
+ * vm_mem_written / vm_mem_dirty) is logged; collect ORs into bits (one
+ * bit per 4 KiB page of the flat RAM image, vm_dirty_words() words) the
+ * pages written since the last collect or the start, and begins a new
+ * interval; stop ends logging.  0, or -1 with one line in err (an engine
+ * that cannot log).  Not thread-safe between themselves: one migration at
+ * a time. */
+int vm_dirty_log_start(struct vm *vm, char *err, size_t errlen);
+int vm_dirty_log_collect(struct vm *vm, uint64_t *bits, char *err, size_t errlen);
+void vm_dirty_log_stop(struct vm *vm);
+/* For engines' dirty_collect: ORs vm->dirty_bits into out and clears it. */
+void vm_dirty_take(struct vm *vm, uint64_t *out);
+static inline uint64_t vm_dirty_words(const struct vm *vm)
+{
+	return (vm->mem.size / 4096 + 63) / 64;
+}
+/* Marks [gpa, gpa+len) written (no-op unless logging; bytes outside RAM
+ * are ignored).  For writes to guest RAM that are neither a vCPU's nor
+ * reported through vm_mem_written (a virtqueue's used ring). */
+void vm_dirty_mark(struct vm *vm, uint64_t gpa, uint64_t len);
+static inline void vm_mem_dirty(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	if (atomic_load_explicit(&vm->dirty_on, memory_order_relaxed))
+		vm_dirty_mark(vm, gpa, len);
+}
+/* For an engine's write tracking: true while logging and the page at gpa
+ * (page aligned, RAM) has not been marked in this interval. */
+static inline bool vm_dirty_page_clean(const struct vm *vm, uint64_t gpa_page)
+{
+	if (!atomic_load_explicit(&vm->dirty_on, memory_order_relaxed))
+		return false;
+	uint64_t *bits = atomic_load_explicit(&vm->dirty_bits, memory_order_acquire);
+	uint64_t off = gpa_page < vm->mem.low_size ? gpa_page : vm->mem.low_size + (gpa_page - MEM_4G);
+	uint64_t pg = off / 4096;
+	if (!bits || pg >= vm->dirty_npages)
+		return false;
+	return !(atomic_load_explicit((_Atomic uint64_t *)&bits[pg / 64], memory_order_relaxed) & (1ull << (pg % 64)));
+}
 
 /* IRQ lines for devices. */
 struct irq_line vm_irq_line(struct vm *vm, unsigned gsi);

@@ -22,6 +22,8 @@ struct qmp_client;
 int ctl_connect(const char *target, struct qmp_client *q);
 /* The GEARS verbs (ctl_gears.c): trace, deny, inject-env. */
 bool ctl_gears_verb(const char *verb);
+/* ctl NAME migrate URI [options]: ctl_migrate.c. */
+int ctl_migrate(const char *target, int argc, char **argv);
 int ctl_gears(const char *target, const char *verb, int argc, char **argv);
 void usage_ctl_gears(void);
 int cmd_ls(int argc, char **argv);

@@ -254,7 +254,8 @@ static struct json_object *build_read(char **argv, char *err, size_t errlen)
 	return a;
 }
 
-static bool stop_arg; /* --stop, for snapshot */
+static bool stop_arg;            /* --stop, for snapshot */
+static const char *compress_arg; /* --compress zstd, for snapshot */
 
 /* The VM resolves the directory in its own working directory: send it
  * absolute. */
@@ -275,6 +276,8 @@ static struct json_object *build_snapshot(char **argv, char *err, size_t errlen)
 	struct json_object *a = json_object_new_object();
 	json_object_object_add(a, "dir", json_object_new_string(dir));
 	json_object_object_add(a, "stop", json_object_new_boolean(stop_arg));
+	if (compress_arg)
+		json_object_object_add(a, "compress", json_object_new_string(compress_arg));
 	return a;
 }
 
@@ -285,9 +288,14 @@ static void print_snapshot(struct json_object *ret)
 	    !json_object_object_get_ex(ret, "ram-data-bytes", &data) ||
 	    !json_object_object_get_ex(ret, "state-bytes", &st) || !json_object_object_get_ex(ret, "write-ms", &ms))
 		return;
-	printf("%s: %lld MiB of RAM (%lld MiB written), %lld KiB of state, guest paused %.1f ms\n",
+	struct json_object *cz, *fb;
+	char zinfo[64] = "";
+	if (json_object_object_get_ex(ret, "compressed", &cz) && json_object_get_boolean(cz) &&
+	    json_object_object_get_ex(ret, "memory-file-bytes", &fb))
+		snprintf(zinfo, sizeof(zinfo), ", zstd %.1f MiB", (double)json_object_get_int64(fb) / 1048576);
+	printf("%s: %lld MiB of RAM (%lld MiB written%s), %lld KiB of state, guest paused %.1f ms\n",
 	       json_object_get_string(d), (long long)(json_object_get_int64(ram) >> 20),
-	       (long long)(json_object_get_int64(data) >> 20), (long long)(json_object_get_int64(st) >> 10),
+	       (long long)(json_object_get_int64(data) >> 20), zinfo, (long long)(json_object_get_int64(st) >> 10),
 	       json_object_get_double(ms));
 }
 
@@ -384,6 +392,10 @@ void usage_ctl(void)
 	for (size_t i = 0; i < sizeof(verbs) / sizeof(verbs[0]); i++)
 		printf("  %-10s %-12s %s\n", verbs[i].name, verbs[i].args, verbs[i].help);
 	printf("  %-10s %-12s %s\n", "events", "", "print the VM's events as they happen");
+	printf("  %-10s %-12s %s\n", "migrate", "URI",
+	       "send the machine to run --incoming URI (unix:PATH, tcp:HOST:PORT); --max-downtime MS");
+	printf("  %-10s %-12s %s\n", "", "",
+	       "(300), --bandwidth MIB/S, --verify (CRC of all RAM), --keep (do not quit the source)");
 	usage_ctl_gears();
 	printf("  %-10s %-12s %s\n", "prof", "",
 	       "profile the guest for --seconds N (default 10) at --freq HZ (default 99):");
@@ -394,7 +406,8 @@ void usage_ctl(void)
 	printf("  --json     print the reply as JSON (top: one snapshot)\n"
 	       "  --pid PID  for read: that process's memory (default: the kernel's)\n"
 	       "  --once     for top: one snapshot, then exit\n"
-	       "  --stop     for snapshot: leave the VM paused (resume, or quit it)\n");
+	       "  --stop     for snapshot: leave the VM paused (resume, or quit it)\n"
+	       "  --compress zstd  for snapshot: RAM as one zstd stream (memory.zst), for archiving\n");
 }
 
 static int ctl_error(int status, const char *fmt, const char *arg)
@@ -461,15 +474,13 @@ int ctl_connect(const char *target, struct qmp_client *q)
 
 int cmd_ctl(int argc, char **argv)
 {
-	static const struct option opts[] = { { "json", no_argument, 0, 'j' },
-		                              { "help", no_argument, 0, 'h' },
-		                              { "pid", required_argument, 0, 'p' },
-		                              { "seconds", required_argument, 0, 's' },
-		                              { "freq", required_argument, 0, 'f' },
-		                              { "out", required_argument, 0, 'o' },
-		                              { "once", no_argument, 0, '1' },
-		                              { "stop", no_argument, 0, 'S' },
-		                              { 0 } };
+	static const struct option opts[] = {
+		{ "json", no_argument, 0, 'j' },           { "help", no_argument, 0, 'h' },
+		{ "pid", required_argument, 0, 'p' },      { "seconds", required_argument, 0, 's' },
+		{ "freq", required_argument, 0, 'f' },     { "out", required_argument, 0, 'o' },
+		{ "once", no_argument, 0, '1' },           { "stop", no_argument, 0, 'S' },
+		{ "compress", required_argument, 0, 'z' }, { 0 }
+	};
 	struct ctl_sampling_opts sampling = { 0 };
 	bool json = false;
 	char err[512];
@@ -481,6 +492,8 @@ int cmd_ctl(int argc, char **argv)
 	/* verbs with options of their own come right after the VM */
 	if (argc >= 3 && ctl_gears_verb(argv[2]))
 		return ctl_gears(argv[1], argv[2], argc - 3, argv + 3);
+	if (argc >= 3 && !strcmp(argv[2], "migrate"))
+		return ctl_migrate(argv[1], argc - 2, argv + 2);
 	opterr = 0;
 	optind = 1;
 	while ((c = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -495,6 +508,11 @@ int cmd_ctl(int argc, char **argv)
 			break;
 		}
 		case 'S': stop_arg = true; break;
+		case 'z':
+			if (strcmp(optarg, "zstd"))
+				return ctl_error(EXIT_USAGE, "--compress '%s': only zstd", optarg);
+			compress_arg = optarg;
+			break;
 		case 's':
 			if (ctl_parse_seconds(optarg, CTL_PROF_MAX_SECONDS, &sampling.seconds))
 				return ctl_error(EXIT_USAGE, "--seconds '%s' must be a number of seconds above 0",

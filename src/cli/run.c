@@ -9,6 +9,7 @@
 #include "cli/cli.h"
 #include "cli/guest.h"
 #include "machine/builder.h"
+#include "machine/migrate.h"
 #include "symbiont/service.h"
 #include "symbiont/vm.h"
 
@@ -42,6 +43,8 @@ void usage_run(void)
 	       "  --restore DIR          bring back the machine a snapshot (symbiont ctl NAME snapshot DIR)\n"
 	       "                         holds; takes --engine, --serial, --api, --name, --metrics only\n"
 	       "  --force                with --restore: use disks that changed since the snapshot\n"
+	       "  --incoming unix:PATH|tcp:HOST:PORT  wait there for a machine sent by symbiont ctl\n"
+	       "                         NAME migrate; takes the same options as --restore\n"
 	       "\n"
 	       "exit status: guest power-off 0, debug-exit port 0xf4 value v: (v<<1)|1,\n"
 	       "usage error 2, any other failure 1\n",
@@ -88,7 +91,8 @@ int cmd_run(int argc, char **argv)
 		OPT_METRICS,
 		OPT_SCHED,
 		OPT_RESTORE,
-		OPT_FORCE
+		OPT_FORCE,
+		OPT_INCOMING
 	};
 	static const struct option opts[] = {
 		{ "engine", required_argument, 0, OPT_ENGINE },
@@ -111,11 +115,12 @@ int cmd_run(int argc, char **argv)
 		{ "sched", required_argument, 0, OPT_SCHED },
 		{ "restore", required_argument, 0, OPT_RESTORE },
 		{ "force", no_argument, 0, OPT_FORCE },
+		{ "incoming", required_argument, 0, OPT_INCOMING },
 		{ 0, 0, 0, 0 },
 	};
 	struct vm_config cfg = { .engine = "auto", .mem_size = 512ULL << 20, .ncpus = 1, .serial = "stdio" };
 	char err[512] = "", api_path[512] = "";
-	const char *api = NULL, *name = NULL, *restore = NULL;
+	const char *api = NULL, *name = NULL, *restore = NULL, *incoming = NULL;
 	const char *machine_opt = NULL; /* the first option that shapes the machine (not with --restore) */
 	bool force = false, engine_given = false;
 	struct cli_guest guest;
@@ -138,6 +143,11 @@ int cmd_run(int argc, char **argv)
 			engine_given = true;
 			break;
 		case OPT_RESTORE: restore = optarg; break;
+		case OPT_INCOMING:
+			if (!migrate_uri_valid(optarg))
+				return usage_error("--incoming '%s' is not unix:PATH or tcp:HOST:PORT", optarg);
+			incoming = optarg;
+			break;
 		case OPT_FORCE: force = true; break;
 		case OPT_KERNEL: cfg.kernel = optarg; break;
 		case OPT_INITRD: cfg.initrd = optarg; break;
@@ -217,8 +227,26 @@ int cmd_run(int argc, char **argv)
 		return usage_error("%s: --restore takes the machine from the snapshot", machine_opt);
 	if (force && !restore)
 		return usage_error("%s: only with --restore", "--force");
+	if (incoming && machine_opt)
+		return usage_error("%s: --incoming takes the machine from its sender", machine_opt);
+	if (incoming && restore)
+		return usage_error("%s: --restore or --incoming, not both", "--incoming");
 	memset(&guest, 0, sizeof(guest));
-	if (restore) {
+	if (incoming) {
+		struct machine_restore_opts ro = { .engine = engine_given ? cfg.engine : NULL, .serial = cfg.serial };
+		bool bad_input;
+		char note[512] = "";
+		ro.note = note;
+		ro.notelen = sizeof(note);
+		if (!(m = machine_incoming(incoming, &ro, &bad_input, err, sizeof(err)))) {
+			fprintf(stderr, "symbiont: %s\n", err[0] ? err : "cannot receive the VM");
+			return bad_input ? EXIT_USAGE : 1;
+		}
+		vm = machine_vm(m);
+		vm->cfg.metrics = cfg.metrics;
+		if (note[0])
+			fprintf(stderr, "symbiont: note: %s\n", note);
+	} else if (restore) {
 		struct machine_restore_opts ro = {
 			.dir = restore, .engine = engine_given ? cfg.engine : NULL, .serial = cfg.serial, .force = force
 		};
@@ -264,6 +292,7 @@ int cmd_run(int argc, char **argv)
 	if (restore_t0)
 		vm->restore_ns = host_clock_ns() - restore_t0;
 	status = vm_run(vm);
+	machine_control_stop(m);
 	vsched_stop(vm);
 	/* The socket first (SHUTDOWN is out by now): no command may reach a
 	 * service that is being stopped. */
@@ -274,6 +303,7 @@ int cmd_run(int argc, char **argv)
 	return status;
 fail:
 	fprintf(stderr, "symbiont: %s\n", err);
+	machine_control_stop(m);
 	vm_control_close(vm); /* takes its socket away */
 	machine_destroy(m);
 	cli_guest_free(&guest);

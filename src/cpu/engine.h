@@ -60,6 +60,16 @@ struct engine_ops {
 	 * RAM behind the CPUs' back (DMA).  The emu engine drops code it decoded
 	 * from there; callable from any thread. */
 	void (*mem_written)(struct vm *vm, uint64_t gpa, uint64_t len);
+	/* Optional (NULL: no live migration on this engine): dirty page
+	 * logging of the vCPUs' writes to guest RAM.  dirty_log turns it on or
+	 * off; dirty_collect ORs into bits (a bit per 4 KiB page of the flat
+	 * RAM image) the pages written since the last collect and starts a new
+	 * interval, so that no write is lost between two collects.  The emu
+	 * engine keeps its log in vm->dirty_bits (its TLB sends the first write
+	 * to a clean page to the slow path) and collects it with the vCPUs
+	 * parked; kvm uses the kernel's dirty log.  0, or -1 with err. */
+	int (*dirty_log)(struct vm *vm, bool on, char *err, size_t errlen);
+	int (*dirty_collect)(struct vm *vm, uint64_t *bits, char *err, size_t errlen);
 	/* Optional: a guest page became watched (sym_watch, symbiont/event.h);
 	 * from the vCPUs' next block on, their writes to it must reach
 	 * PAGE_WRITE.  Callable from any thread. */

@@ -27,6 +27,10 @@ struct block_backend_ops {
 	/* The range reads back as zeroes; unmap allows deallocating it. */
 	int (*write_zeroes)(struct block_backend *be, uint64_t off, uint64_t len, bool unmap);
 	void (*destroy)(struct block_backend *be);
+	/* Optional: drop (false) or take again (true) the lock that keeps a
+	 * second writer out, for a migration to another process: 0, or -1
+	 * with errno (EWOULDBLOCK: someone else took it meanwhile). */
+	int (*lock)(struct block_backend *be, bool on);
 };
 
 struct block_backend {

@@ -104,6 +104,12 @@ static void raw_destroy(struct block_backend *be)
 	free(r);
 }
 
+static int raw_lock(struct block_backend *be, bool on)
+{
+	struct raw *r = (struct raw *)be;
+	return flock(r->fd, on ? ((be->ro ? LOCK_SH : LOCK_EX) | LOCK_NB) : LOCK_UN);
+}
+
 static const struct block_backend_ops raw_ops = {
 	.readv = raw_readv,
 	.writev = raw_writev,
@@ -111,6 +117,7 @@ static const struct block_backend_ops raw_ops = {
 	.discard = raw_discard,
 	.write_zeroes = raw_write_zeroes,
 	.destroy = raw_destroy,
+	.lock = raw_lock,
 };
 
 struct block_backend *block_raw_open(const char *path, bool ro, const char *spec, char *err, size_t errlen)

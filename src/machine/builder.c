@@ -27,8 +27,10 @@
 #include "hw/virtio/rng.h"
 #include "hw/virtio/vsock.h"
 #include "machine/builder.h"
+#include "machine/migrate.h"
 #include "machine/snapshot.h"
 #include "machine/snapshot_format.h"
+#include "machine/snapshot_zstd.h"
 #include "host/net.h"
 #include "symbiont/memory.h"
 
@@ -50,6 +52,7 @@ struct machine {
 	struct snapshot *snap;
 	uint8_t *snap_data;
 	int mem_fd;
+	struct migration *mig; /* the migrate commands' state (with a control socket) */
 };
 
 bool machine_engine_known(const char *name)
@@ -412,9 +415,16 @@ static int restore_inputs(struct machine *m, const struct machine_restore_opts *
 	struct stat st;
 	struct snapshot *s;
 
-	snprintf(path, sizeof(path), "%s/%s", o->dir, SNAP_STATE_FILE);
-	if (!(m->snap_data = read_state_file(path, &len, err, errlen)))
-		return -1;
+	if (o->state) { /* an incoming migration: the state and RAM came over the stream */
+		snprintf(path, sizeof(path), "the incoming machine");
+		m->snap_data = o->state;
+		len = o->state_len;
+		m->mem_fd = o->mem_fd;
+	} else {
+		snprintf(path, sizeof(path), "%s/%s", o->dir, SNAP_STATE_FILE);
+		if (!(m->snap_data = read_state_file(path, &len, err, errlen)))
+			return -1;
+	}
 	if (!(s = m->snap = calloc(1, sizeof(*m->snap)))) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -448,8 +458,25 @@ static int restore_inputs(struct machine *m, const struct machine_restore_opts *
 	}
 	if (check_disks(s, o->force, err, errlen) < 0)
 		return -1;
-	snprintf(path, sizeof(path), "%s/%s", o->dir, SNAP_MEMORY_FILE);
-	m->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (!o->state) {
+		snprintf(path, sizeof(path), "%s/%s", o->dir, SNAP_MEMORY_FILE);
+		m->mem_fd = open(path, O_RDONLY | O_CLOEXEC);
+		if (m->mem_fd < 0 && errno == ENOENT) { /* a compressed snapshot (--compress zstd) */
+			char zpath[4200];
+			snprintf(zpath, sizeof(zpath), "%s/%s", o->dir, SNAP_MEMORY_ZST_FILE);
+			int zfd = open(zpath, O_RDONLY | O_CLOEXEC);
+			if (zfd >= 0) {
+				m->mem_fd = snap_zstd_read(zfd, s->mem_size, why, sizeof(why));
+				close(zfd);
+				if (m->mem_fd < 0) {
+					snprintf(err, errlen, "%s: %s", o->dir, why);
+					return -1;
+				}
+			} else {
+				errno = ENOENT; /* name the uncompressed file */
+			}
+		}
+	}
 	if (m->mem_fd < 0 || fstat(m->mem_fd, &st) < 0) {
 		snprintf(err, errlen, "%s: %s", path, strerror(errno));
 		return -1;
@@ -472,6 +499,10 @@ struct machine *machine_restore(const struct machine_restore_opts *o, bool *bad_
 	*bad_input = false;
 	if (!m) {
 		snprintf(err, errlen, "out of memory");
+		if (o->state) {
+			free(o->state);
+			close(o->mem_fd);
+		}
 		return NULL;
 	}
 	m->mem_fd = -1;
@@ -511,6 +542,13 @@ fail:
 void machine_control_register(struct machine *m)
 {
 	snapshot_control_register(m->vm);
+	m->mig = migrate_control_register(m->vm);
+}
+
+void machine_control_stop(struct machine *m)
+{
+	if (m)
+		migrate_stop(m->mig);
 }
 
 struct vm *machine_vm(struct machine *m)
@@ -535,6 +573,7 @@ void machine_destroy(struct machine *m)
 			}
 		}
 	}
+	migrate_free(m->mig);
 	virtio_fini(&m->virtio);
 	board_destroy(m->board);
 	if (vm && vm->engine && vm->engine->destroy)

@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "symbiont/vm.h"
 
@@ -26,6 +27,12 @@ struct machine *machine_build(const struct vm_config *cfg, char *err, size_t err
  * (usage/input error) from a host failure. */
 struct machine_restore_opts {
 	const char *dir;
+	/* Or, for an incoming migration (dir unused): the state file's bytes
+	 * (malloc'd) and guest RAM as a file of mem_size bytes; both are the
+	 * machine's from the call on, even when it fails. */
+	uint8_t *state;
+	size_t state_len;
+	int mem_fd;
 	const char *engine; /* NULL: the snapshot's */
 	const char *serial; /* NULL: stdio */
 	bool force;         /* use disks that changed since the snapshot */
@@ -35,11 +42,21 @@ struct machine_restore_opts {
 	size_t notelen;
 };
 struct machine *machine_restore(const struct machine_restore_opts *o, bool *bad_input, char *err, size_t errlen);
+/* Waits on uri ("unix:PATH" or "tcp:HOST:PORT") for one machine sent by
+ * `migrate`, reads and checks the stream, builds the machine as a restore
+ * does (o->dir, o->state unused) and tells the sender it runs.  NULL with
+ * one line in err (the sender is told too); *bad_input as for
+ * machine_restore. */
+struct machine *machine_incoming(const char *uri, struct machine_restore_opts *o, bool *bad_input, char *err,
+                                 size_t errlen);
 /* The running VM: hand it to vm_run(). */
 struct vm *machine_vm(struct machine *m);
 /* The machine's own commands on the VM's control socket (after
  * vm_control_open): snapshot {dir, stop}. */
 void machine_control_register(struct machine *m);
+/* Ends what those commands started (a migration under way is cancelled
+ * and waited for): before the control socket closes. */
+void machine_control_stop(struct machine *m);
 /* With the vCPUs stopped (vm_run returned, or never called). */
 void machine_destroy(struct machine *m);
 

@@ -16,6 +16,7 @@
 #include "cpu/engine.h"
 #include "machine/snapshot.h"
 #include "machine/snapshot_format.h"
+#include "machine/snapshot_zstd.h"
 #include "symbiont/control.h"
 #include "symbiont/vcpu.h"
 #include "symbiont/vm.h"
@@ -26,7 +27,7 @@
 #define SAVE_ATTEMPTS 100
 #define SAVE_RETRY_US 20000
 
-static void free_blobs(struct snapshot *s)
+void snapshot_free_blobs(struct snapshot *s)
 {
 	for (int i = 0; i < s->ndevices; i++)
 		free((void *)s->dev[i].blob);
@@ -53,12 +54,12 @@ static int save_devices(struct vm *vm, struct snapshot *s, char *err, size_t err
 	}
 	pthread_mutex_unlock(&vm->io_lock);
 	if (rc < 0)
-		free_blobs(s);
+		snapshot_free_blobs(s);
 	return rc;
 }
 
 /* Pauses the VM with every device saved: 0 (paused), or -1 (running). */
-static int pause_and_save_devices(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
+int snapshot_pause_and_save(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
 {
 	for (int attempt = 0;; attempt++) {
 		if (vm_pause(vm) < 0) {
@@ -193,12 +194,9 @@ static uint64_t mono_ns(void)
 	return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 }
 
-/* Writes the files of a paused VM into tmp. */
-static int write_snapshot(struct vm *vm, struct snapshot *s, const char *tmp, struct snapshot_result *res, char *err,
-                          size_t errlen)
+int snapshot_fill(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
 {
 	const struct vm_config *c = &vm->cfg;
-	char path[4200];
 
 	s->engine = (char *)(vm->engine ? vm->engine->name : "auto");
 	s->kernel = (char *)c->kernel;
@@ -224,15 +222,35 @@ static int write_snapshot(struct vm *vm, struct snapshot *s, const char *tmp, st
 		if (vm->engine->vcpu_cpuid(vm->vcpus[0], c->leaf, c->sub, c->r) == 0)
 			s->ncpuid++;
 	}
-	if (disk_refs(c, s, err, errlen) < 0)
+	return disk_refs(c, s, err, errlen);
+}
+
+/* Writes the files of a paused VM into tmp. */
+static int write_snapshot(struct vm *vm, struct snapshot *s, const char *tmp, bool compress,
+                          struct snapshot_result *res, char *err, size_t errlen)
+{
+	char path[4200];
+
+	if (snapshot_fill(vm, s, err, errlen) < 0)
 		return -1;
 	if (mkdir(tmp, 0700) < 0) {
 		snprintf(err, errlen, "%s: %s", tmp, strerror(errno));
 		return -1;
 	}
-	snprintf(path, sizeof(path), "%s/%s", tmp, SNAP_MEMORY_FILE);
-	if (write_memory(&vm->mem, path, &s->ram_data_pages, err, errlen) < 0)
-		return -1;
+	if (compress) {
+		for (uint64_t i = 0; i < vm->mem.size / SNAP_PAGE_SIZE; i++)
+			s->ram_data_pages += !page_is_zero(vm->mem.host + i * SNAP_PAGE_SIZE);
+		snprintf(path, sizeof(path), "%s/%s", tmp, SNAP_MEMORY_ZST_FILE);
+		if (snap_zstd_write(vm->mem.host, vm->mem.size, path, err, errlen) < 0)
+			return -1;
+		struct stat st;
+		res->memory_file_bytes = stat(path, &st) == 0 ? (uint64_t)st.st_size : 0;
+	} else {
+		snprintf(path, sizeof(path), "%s/%s", tmp, SNAP_MEMORY_FILE);
+		if (write_memory(&vm->mem, path, &s->ram_data_pages, err, errlen) < 0)
+			return -1;
+		res->memory_file_bytes = s->ram_data_pages * SNAP_PAGE_SIZE;
+	}
 	snprintf(path, sizeof(path), "%s/%s", tmp, SNAP_STATE_FILE);
 	if (write_state(s, path, &res->state_bytes, err, errlen) < 0)
 		return -1;
@@ -248,11 +266,13 @@ static void remove_tmp(const char *tmp)
 	unlink(path);
 	snprintf(path, sizeof(path), "%s/%s", tmp, SNAP_MEMORY_FILE);
 	unlink(path);
+	snprintf(path, sizeof(path), "%s/%s", tmp, SNAP_MEMORY_ZST_FILE);
+	unlink(path);
 	rmdir(tmp);
 }
 
-int snapshot_take(struct vm *vm, const char *dir, bool stop, bool *stopped, struct snapshot_result *res, char *err,
-                  size_t errlen)
+int snapshot_take(struct vm *vm, const char *dir, bool stop, bool compress, bool *stopped, struct snapshot_result *res,
+                  char *err, size_t errlen)
 {
 	struct snapshot *s = calloc(1, sizeof(*s));
 	char tmp[4100];
@@ -276,9 +296,9 @@ int snapshot_take(struct vm *vm, const char *dir, bool stop, bool *stopped, stru
 		goto out;
 	}
 	uint64_t t0 = mono_ns();
-	if (pause_and_save_devices(vm, s, err, errlen) < 0)
+	if (snapshot_pause_and_save(vm, s, err, errlen) < 0)
 		goto out;
-	if (write_snapshot(vm, s, tmp, res, err, errlen) < 0) {
+	if (write_snapshot(vm, s, tmp, compress, res, err, errlen) < 0) {
 		remove_tmp(tmp);
 		vm_resume(vm);
 		goto out;
@@ -297,7 +317,7 @@ int snapshot_take(struct vm *vm, const char *dir, bool stop, bool *stopped, stru
 		vm_resume(vm);
 	rc = 0;
 out:
-	free_blobs(s);
+	snapshot_free_blobs(s);
 	free(s);
 	return rc;
 }
@@ -316,8 +336,17 @@ static int cmd_snapshot(void *opaque, struct json_object *args, struct json_obje
 		return -1;
 	}
 	bool stop = json_object_object_get_ex(args, "stop", &st) && json_object_get_boolean(st);
+	bool compress = false;
+	struct json_object *cz;
+	if (json_object_object_get_ex(args, "compress", &cz)) {
+		if (!json_object_is_type(cz, json_type_string) || strcmp(json_object_get_string(cz), "zstd")) {
+			snprintf(err, errlen, "snapshot: 'compress' is \"zstd\" or absent");
+			return -1;
+		}
+		compress = true;
+	}
 	err[0] = 0;
-	if (snapshot_take(vm, json_object_get_string(d), stop, &stopped, &res, err, errlen) < 0)
+	if (snapshot_take(vm, json_object_get_string(d), stop, compress, &stopped, &res, err, errlen) < 0)
 		return -1;
 	if (stopped) {
 		if (vm->user_paused) {
@@ -333,6 +362,8 @@ static int cmd_snapshot(void *opaque, struct json_object *args, struct json_obje
 	json_object_object_add(o, "ram-bytes", json_object_new_int64((int64_t)res.ram_bytes));
 	json_object_object_add(o, "ram-data-bytes",
 	                       json_object_new_int64((int64_t)(res.ram_data_pages * SNAP_PAGE_SIZE)));
+	json_object_object_add(o, "memory-file-bytes", json_object_new_int64((int64_t)res.memory_file_bytes));
+	json_object_object_add(o, "compressed", json_object_new_boolean(compress));
 	json_object_object_add(o, "write-ms", json_object_new_double((double)res.paused_ns / 1e6));
 	json_object_object_add(o, "stopped", json_object_new_boolean(stop));
 	*ret = o;

@@ -146,6 +146,7 @@ void vm_mem_written(struct vm *vm, uint64_t gpa, uint64_t len)
 {
 	if (vm->engine && vm->engine->mem_written)
 		vm->engine->mem_written(vm, gpa, len);
+	vm_mem_dirty(vm, gpa, len);
 	if (vm_events_wanted(vm, SYM_EV_DMA))
 		sym_event_dma(vm, gpa, len);
 	if (vm_events_wanted(vm, SYM_EV_PAGE_WRITE))
@@ -339,6 +340,7 @@ void vm_free(struct vm *vm)
 	io_bus_free(&vm->pio);
 	io_bus_free(&vm->mmio);
 	guest_mem_free(&vm->mem);
+	free(atomic_load(&vm->dirty_bits));
 	if (vm->wake_fd >= 0)
 		close(vm->wake_fd);
 	pthread_mutex_destroy(&vm->io_lock);

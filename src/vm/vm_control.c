@@ -17,6 +17,8 @@ static const char *status_name(struct vm *vm)
 {
 	if (vm_stopping(vm))
 		return "shutdown";
+	if (atomic_load(&vm->migrated))
+		return "postmigrate"; /* QEMU's name: it runs in another process now */
 	return vm->user_paused ? "paused" : "running";
 }
 
@@ -26,7 +28,9 @@ static int cmd_query_status(void *opaque, struct json_object *args, struct json_
 	struct json_object *o = json_object_new_object();
 	(void)args, (void)err, (void)errlen;
 	json_object_object_add(o, "status", json_object_new_string(status_name(vm)));
-	json_object_object_add(o, "running", json_object_new_boolean(!vm->user_paused && !vm_stopping(vm)));
+	json_object_object_add(
+	        o, "running",
+	        json_object_new_boolean(!vm->user_paused && !vm_stopping(vm) && !atomic_load(&vm->migrated)));
 	json_object_object_add(o, "singlestep", json_object_new_boolean(false));
 	*ret = o;
 	return 0;
@@ -52,7 +56,11 @@ static int cmd_stop(void *opaque, struct json_object *args, struct json_object *
 static int cmd_cont(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
 {
 	struct vm *vm = opaque;
-	(void)args, (void)ret, (void)err, (void)errlen;
+	(void)args, (void)ret;
+	if (atomic_load(&vm->migrated)) {
+		snprintf(err, errlen, "the machine has migrated: it runs in another process now (quit this one)");
+		return -1;
+	}
 	if (!vm->user_paused)
 		return 0;
 	vm->user_paused = false;

@@ -47,6 +47,16 @@ expect 2 "--mem: .* physical memory" run --mem 1T
 expect 2 "--mem: .* physical memory" run --mem $((host_mib + 1024))M
 # Every device spec is checked before the VM is built: a bad value is a
 # usage error naming its option, never a half-built VM.
+expect 2 "--incoming 'foo:bar' is not" run --incoming foo:bar
+expect 2 "--incoming .* is not" run --incoming tcp:127.0.0.1:99999
+expect 2 "--incoming takes the machine" run --incoming unix:$tmp/m.sock --mem 64M
+expect 2 "--restore or --incoming" run --incoming unix:$tmp/m.sock --restore $tmp
+expect 1 "--incoming unix:/nonexistent/m.sock" run --incoming unix:/nonexistent/m.sock
+expect 2 "usage: migrate" ctl somevm migrate
+expect 2 "is not unix:PATH or tcp:HOST:PORT" ctl somevm migrate bad:x
+expect 2 "--bandwidth '0'" ctl somevm migrate unix:$tmp/m.sock --bandwidth 0
+expect 2 "--max-downtime 'soon'" ctl somevm migrate unix:$tmp/m.sock --max-downtime soon
+expect 2 "--compress 'lz4': only zstd" ctl somevm snapshot $tmp/s --compress lz4
 expect 2 "--net bogus" run --net bogus
 expect 2 "--net user: unknown option" run --net user,frob=1
 expect 2 "--net user: bad hostfwd" run --net user,hostfwd=tcp:notaport

@@ -205,12 +205,12 @@ static void machine_round_trip(void **state)
 		fail_msg("machine_build: %s", err);
 	struct vm *vm = machine_vm(m);
 	memset(vm->mem.host + (8 << 20), 0xa5, 3 * 4096); /* three non-zero pages past the guest */
-	if (snapshot_take(vm, snap, false, &stopped, &res, err, sizeof(err)) < 0)
+	if (snapshot_take(vm, snap, false, false, &stopped, &res, err, sizeof(err)) < 0)
 		fail_msg("snapshot_take: %s", err);
 	assert_false(stopped);
 	assert_true(res.ram_data_pages >= 4 && res.ram_data_pages < 64); /* the guest, tables, our pages */
 	/* A second snapshot to the same place is refused, the first left alone. */
-	assert_int_equal(snapshot_take(vm, snap, false, &stopped, &res, err, sizeof(err)), -1);
+	assert_int_equal(snapshot_take(vm, snap, false, false, &stopped, &res, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "exists"));
 	snprintf(path, sizeof(path), "%s/memory", snap);
 	assert_int_equal(stat(path, &st), 0);
@@ -267,6 +267,66 @@ static void machine_round_trip(void **state)
 	rmdir(dir);
 }
 
+/* --compress zstd: the memory goes to memory.zst, much smaller than RAM;
+ * it restores to the same RAM, and a cut or corrupt stream is refused as
+ * the input's fault. */
+static void compressed_round_trip(void **state)
+{
+	(void)state;
+	char dir[] = "/tmp/symbiont-snaptest-XXXXXX", snap[600], path[700], err[256] = "";
+	struct vm_config cfg = {
+		.engine = "emu", .kernel = guest_path(), .mem_size = 32ULL << 20, .ncpus = 1, .serial = "null"
+	};
+	struct snapshot_result res;
+	bool stopped, bad;
+	struct stat st;
+
+	assert_non_null(mkdtemp(dir));
+	snprintf(snap, sizeof(snap), "%s/snap", dir);
+	struct machine *m = machine_build(&cfg, err, sizeof(err));
+	if (!m)
+		fail_msg("machine_build: %s", err);
+	struct vm *vm = machine_vm(m);
+	for (int i = 0; i < 3 * 4096; i++)
+		vm->mem.host[(8 << 20) + i] = (uint8_t)(i * 7 + (i >> 9));
+	if (snapshot_take(vm, snap, false, true, &stopped, &res, err, sizeof(err)) < 0)
+		fail_msg("snapshot_take: %s", err);
+	assert_true(res.ram_data_pages >= 4 && res.ram_data_pages < 64);
+	snprintf(path, sizeof(path), "%s/memory", snap);
+	assert_int_equal(stat(path, &st), -1); /* no flat image beside it */
+	snprintf(path, sizeof(path), "%s/memory.zst", snap);
+	assert_int_equal(stat(path, &st), 0);
+	assert_true(st.st_size > 0 && st.st_size < (1 << 20));
+	assert_int_equal((uint64_t)st.st_size, res.memory_file_bytes);
+
+	struct machine_restore_opts o = { .dir = snap, .serial = "null" };
+	struct machine *r = machine_restore(&o, &bad, err, sizeof(err));
+	if (!r)
+		fail_msg("machine_restore: %s", err);
+	assert_memory_equal(machine_vm(r)->mem.host, vm->mem.host, vm->mem.size);
+	machine_destroy(r);
+
+	/* Cut short, then corrupt: refused, the input's fault. */
+	assert_int_equal(truncate(path, st.st_size / 2), 0);
+	assert_null(machine_restore(&o, &bad, err, sizeof(err)));
+	assert_true(bad);
+	assert_non_null(strstr(err, "memory.zst"));
+	FILE *f = fopen(path, "r+b");
+	assert_non_null(f);
+	assert_int_equal(fwrite("garbage!", 1, 8, f), 8);
+	fclose(f);
+	assert_null(machine_restore(&o, &bad, err, sizeof(err)));
+	assert_true(bad);
+	assert_non_null(strstr(err, "zstd"));
+
+	machine_destroy(m);
+	unlink(path);
+	snprintf(path, sizeof(path), "%s/state", snap);
+	unlink(path);
+	rmdir(snap);
+	rmdir(dir);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -274,6 +334,7 @@ int main(void)
 		cmocka_unit_test(truncation_refused),
 		cmocka_unit_test(corruption_refused),
 		cmocka_unit_test(machine_round_trip),
+		cmocka_unit_test(compressed_round_trip),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -260,6 +260,9 @@ void emu_tlb_flush_page(struct emu_cpu *cpu, uint64_t la);
 void emu_tlb_protect_code(struct emu_cpu *cpu, uint64_t gpa_page);
 /* Sends writes to every page now watched (sym_watch) to the slow path. */
 void emu_tlb_protect_watched(struct emu_cpu *cpu);
+/* Sends the next write to every page to the slow path (the dirty log
+ * restarts: each page's first write must be seen). */
+void emu_tlb_protect_all(struct emu_cpu *cpu);
 /* For REP STOS/MOVS: the host address a write to la goes to when its page
  * is watched RAM holding no translated code and someone wants PAGE_WRITE
  * (gpa set), else NULL; faults as a store would.  The caller writes up to

@@ -503,6 +503,39 @@ static int emu_vcpu_cpuid(struct vcpu *v, uint32_t leaf, uint32_t sub, uint32_t 
 	return 0;
 }
 
+/* ---- dirty page log (live migration) ---- */
+
+/* Every TLB's write tags send the next write to each page to the slow
+ * path, which marks it in vm->dirty_bits (mmu.c): done with the vCPUs
+ * parked, in the same step as the log is taken, so that no page is taken
+ * clean while a TLB still writes it on the fast path. */
+static int protect_all_and_take(struct vm *vm, uint64_t *out, char *err, size_t errlen)
+{
+	if (vm_pause_hold(vm, false) < 0) {
+		snprintf(err, errlen, "the VM is shutting down");
+		return -1;
+	}
+	for (int i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i] && vm->vcpus[i]->priv)
+			emu_tlb_protect_all(emu_cpu_of(vm->vcpus[i]));
+	if (out)
+		vm_dirty_take(vm, out);
+	vm_resume_hold(vm, false);
+	return 0;
+}
+
+static int emu_dirty_log(struct vm *vm, bool on, char *err, size_t errlen)
+{
+	/* Off: nothing to undo; a protected page is unprotected by its next
+	 * write once no page counts as clean. */
+	return on ? protect_all_and_take(vm, NULL, err, errlen) : 0;
+}
+
+static int emu_dirty_collect(struct vm *vm, uint64_t *bits, char *err, size_t errlen)
+{
+	return protect_all_and_take(vm, bits, err, errlen);
+}
+
 const struct engine_ops emu_engine_ops = {
 	.name = "emu",
 	.has_irqchip = false,
@@ -521,4 +554,6 @@ const struct engine_ops emu_engine_ops = {
 	.mem_written = emu_mem_written,
 	.watch_changed = emu_watch_changed,
 	.vcpu_cpuid = emu_vcpu_cpuid,
+	.dirty_log = emu_dirty_log,
+	.dirty_collect = emu_dirty_collect,
 };

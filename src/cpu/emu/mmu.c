@@ -84,11 +84,14 @@ static uint64_t pte_load(struct emu_cpu *cpu, uint64_t gpa, bool wide, uint64_t 
 	            : __atomic_load_n((uint32_t *)p, __ATOMIC_RELAXED);
 }
 
-static void pte_set(uint64_t *where, uint64_t bits)
+static void pte_set(struct emu_cpu *cpu, uint64_t *where, uint64_t bits)
 {
 	/* A and D sit in the low word for both entry widths (little endian). */
-	if (where)
-		__atomic_fetch_or((uint32_t *)where, (uint32_t)bits, __ATOMIC_RELAXED);
+	if (!where)
+		return;
+	__atomic_fetch_or((uint32_t *)where, (uint32_t)bits, __ATOMIC_RELAXED);
+	if (cpu->vm) /* a write to guest RAM like any other, for the dirty log */
+		vm_mem_dirty(cpu->vm, host_to_gpa(cpu->mem, where), 4);
 }
 
 uint32_t emu_walk(struct emu_cpu *cpu, uint64_t la, int acc, bool user, struct emu_walk *w)
@@ -181,9 +184,9 @@ uint32_t emu_walk(struct emu_cpu *cpu, uint64_t la, int acc, bool user, struct e
 	 * of a walk's cost otherwise. */
 	for (int i = 0; i < n; i++)
 		if (!(val[i] & PTE_A))
-			pte_set(slot[i], PTE_A);
+			pte_set(cpu, slot[i], PTE_A);
 	if (acc == ACC_WRITE && !(val[n - 1] & PTE_D))
-		pte_set(slot[n - 1], PTE_D);
+		pte_set(cpu, slot[n - 1], PTE_D);
 
 	w->gpa = leaf_base | (la & ((1ULL << shift) - 1));
 	w->page_size = 1ULL << shift;
@@ -279,7 +282,8 @@ static struct xlat tlb_fill(struct emu_cpu *cpu, uint64_t la, int acc, bool user
 		else
 			e->tag_write = TLB_EMPTY;
 		if (e->tag_write != TLB_EMPTY && !io &&
-		    (any_has_code(cpu, gpa_page) || (cpu->vm && sym_watched(cpu->vm, gpa_page))))
+		    (any_has_code(cpu, gpa_page) ||
+		     (cpu->vm && (sym_watched(cpu->vm, gpa_page) || vm_dirty_page_clean(cpu->vm, gpa_page)))))
 			e->tag_write |= TLB_CODE;
 	}
 	x.gpa = w.gpa;
@@ -416,6 +420,15 @@ void emu_tlb_protect_watched(struct emu_cpu *cpu)
 	}
 }
 
+void emu_tlb_protect_all(struct emu_cpu *cpu)
+{
+	for (int i = 0; i < EMU_TLB_SIZE; i++) {
+		struct emu_tlb_entry *e = &cpu->tlb[i];
+		if (e->tag_write != TLB_EMPTY && !(e->tag_write & TLB_IO))
+			e->tag_write |= TLB_CODE;
+	}
+}
+
 uint8_t *emu_watched_host(struct emu_cpu *cpu, uint64_t la, uint64_t *gpa)
 {
 	struct xlat x;
@@ -425,6 +438,7 @@ uint8_t *emu_watched_host(struct emu_cpu *cpu, uint64_t la, uint64_t *gpa)
 	if (!x.host || !x.code || !sym_watched(cpu->vm, x.gpa) || any_has_code(cpu, x.gpa & EMU_PAGE_MASK))
 		return NULL;
 	*gpa = x.gpa;
+	vm_mem_dirty(cpu->vm, x.gpa, 1); /* the caller writes the page at once */
 	return x.host;
 }
 
@@ -433,6 +447,8 @@ static void write_part(struct emu_cpu *cpu, struct xlat x, const uint8_t *src, u
 	if (x.host) {
 		memcpy(x.host, src, n);
 		if (x.code) {
+			if (cpu->vm)
+				vm_mem_dirty(cpu->vm, x.gpa, n); /* the first write since the log was collected */
 			bool watched = cpu->vm && sym_watched(cpu->vm, x.gpa);
 			if (watched && vm_events_wanted(cpu->vm, SYM_EV_PAGE_WRITE))
 				emu_event_page_write(cpu, x.gpa, n);

@@ -168,15 +168,21 @@ static struct kvm_cpuid2 *get_supported_cpuid(int sys_fd)
 	return NULL;
 }
 
-static int set_mem_slot(struct kvm_vm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host)
+static int set_mem_slot_flags(struct kvm_vm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host, uint32_t flags)
 {
 	struct kvm_userspace_memory_region r = {
 		.slot = slot,
+		.flags = flags,
 		.guest_phys_addr = gpa,
 		.memory_size = size,
 		.userspace_addr = (uintptr_t)host,
 	};
 	return ioctl(k->vm_fd, KVM_SET_USER_MEMORY_REGION, &r);
+}
+
+static int set_mem_slot(struct kvm_vm *k, uint32_t slot, uint64_t gpa, uint64_t size, void *host)
+{
+	return set_mem_slot_flags(k, slot, gpa, size, host, 0);
 }
 
 static void kvm_destroy(struct vm *vm)
@@ -1089,6 +1095,57 @@ static int kvm_vcpu_cpuid(struct vcpu *cpu, uint32_t leaf, uint32_t sub, uint32_
 	return c ? 0 : -1; /* a leaf KVM does not list reads as zeros */
 }
 
+/* ---- dirty page log (live migration): the kernel's, per memory slot ---- */
+
+static int kvm_dirty_log(struct vm *vm, bool on, char *err, size_t errlen)
+{
+	struct kvm_vm *k = kvm_of(vm);
+	uint32_t fl = on ? KVM_MEM_LOG_DIRTY_PAGES : 0;
+	if ((vm->mem.low_size && set_mem_slot_flags(k, 0, 0, vm->mem.low_size, vm->mem.host, fl) < 0) ||
+	    (vm->mem.size > vm->mem.low_size && set_mem_slot_flags(k, 1, MEM_4G, vm->mem.size - vm->mem.low_size,
+	                                                           vm->mem.host + vm->mem.low_size, fl) < 0)) {
+		snprintf(err, errlen, "kvm: dirty page logging: %s", strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/* One slot's log (the kernel clears it as it hands it over), ORed into out
+ * from page first on. */
+static int collect_slot(struct kvm_vm *k, uint32_t slot, uint64_t pages, uint64_t first, uint64_t *out)
+{
+	uint64_t words = (pages + 63) / 64;
+	uint64_t *b = calloc(words, sizeof(uint64_t));
+	struct kvm_dirty_log log = { .slot = slot };
+	if (!b)
+		return -1;
+	log.dirty_bitmap = b;
+	if (ioctl(k->vm_fd, KVM_GET_DIRTY_LOG, &log) < 0) {
+		free(b);
+		return -1;
+	}
+	for (uint64_t w = 0; w < words; w++)
+		for (uint64_t v = b[w]; v; v &= v - 1) {
+			uint64_t pg = first + w * 64 + (uint64_t)__builtin_ctzll(v);
+			out[pg / 64] |= 1ull << (pg % 64);
+		}
+	free(b);
+	return 0;
+}
+
+static int kvm_dirty_collect(struct vm *vm, uint64_t *out, char *err, size_t errlen)
+{
+	struct kvm_vm *k = kvm_of(vm);
+	uint64_t low = vm->mem.low_size / 4096;
+	if ((low && collect_slot(k, 0, low, 0, out) < 0) ||
+	    (vm->mem.size > vm->mem.low_size && collect_slot(k, 1, vm->mem.size / 4096 - low, low, out) < 0)) {
+		snprintf(err, errlen, "kvm: reading the dirty log: %s", strerror(errno));
+		return -1;
+	}
+	vm_dirty_take(vm, out); /* the devices' writes */
+	return 0;
+}
+
 const struct engine_ops kvm_engine_ops = {
 	.name = "kvm",
 	.has_irqchip = true,
@@ -1104,4 +1161,6 @@ const struct engine_ops kvm_engine_ops = {
 	.vcpu_cpuid = kvm_vcpu_cpuid,
 	.debug_changed = kvm_debug_changed,
 	.events_on = kvm_events_on,
+	.dirty_log = kvm_dirty_log,
+	.dirty_collect = kvm_dirty_collect,
 };

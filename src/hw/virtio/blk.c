@@ -8,6 +8,7 @@
  * the used ring and interrupt.  A device reset bumps the
  * generation, so requests popped before it are finished but never pushed
  * into the new rings. */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +238,10 @@ static void complete(struct virtio_blk *b, struct blk_req *r, uint8_t status, ui
 	if (r->gen == b->gen && b->vd.vq[0].enabled) {
 		/* The status byte is the last writable byte. */
 		buf_to_iov(r->e.iov + r->e.nout, r->e.nin, r->e.in_len - 1, &status, 1);
+		if (r->e.nin) { /* the status byte may lie past `written` (a failed read): log it too */
+			const struct iovec *l = &r->e.iov[r->e.nout + r->e.nin - 1];
+			vm_mem_dirty(b->vm, host_to_gpa(&b->vm->mem, (const uint8_t *)l->iov_base + l->iov_len - 1), 1);
+		}
 		vq_push(&b->vd.vq[0], &r->e, written);
 		virtio_notify(&b->vd, 0);
 	}
@@ -389,6 +394,21 @@ static void blk_stats(void *dev, device_stat_fn emit, void *ctx)
 	}
 }
 
+/* Migration to another process on this host: the image's writer lock goes
+ * with the machine (the VM is paused and saved, nothing is in flight). */
+static int blk_handover(void *dev, bool release, char *err, size_t errlen)
+{
+	struct virtio_blk *b = dev;
+	if (!b->be->ops->lock)
+		return 0;
+	if (b->be->ops->lock(b->be, !release) < 0) {
+		snprintf(err, errlen, "virtio-blk: %s the disk's lock: %s", release ? "releasing" : "taking back",
+		         strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
 static const struct device_ops blk_device_ops = {
 	.name = "virtio-blk",
 	.version = 1,
@@ -396,6 +416,7 @@ static const struct device_ops blk_device_ops = {
 	.save = blk_save,
 	.load = blk_load,
 	.stats = blk_stats,
+	.handover = blk_handover,
 };
 
 static const struct virtio_dev_ops blk_ops = {

@@ -144,6 +144,8 @@ int vq_pop(struct virtqueue *vq, struct vq_elem *e)
 		/* Ask to be kicked for the next buffer, then look once more so
 		 * one added meanwhile is not missed. */
 		st16(vq->used + 4 + 8 * n, vq->last_avail);
+		if (vq->vm)
+			vm_mem_dirty(vq->vm, vq->used_gpa + 4 + 8ull * n, 2);
 		__atomic_thread_fence(__ATOMIC_SEQ_CST);
 		avail_idx = ld16(&vq->avail[1]);
 	}
@@ -156,8 +158,11 @@ int vq_pop(struct virtqueue *vq, struct vq_elem *e)
 	if (head >= n || walk(vq, head, e))
 		return fail(vq);
 	vq->last_avail++;
-	if (vq->event_idx)
+	if (vq->event_idx) {
 		st16(vq->used + 4 + 8 * n, vq->last_avail);
+		if (vq->vm)
+			vm_mem_dirty(vq->vm, vq->used_gpa + 4 + 8ull * n, 2);
+	}
 	return 1;
 }
 
@@ -183,6 +188,8 @@ void vq_push(struct virtqueue *vq, const struct vq_elem *e, uint32_t len)
 	__atomic_thread_fence(__ATOMIC_RELEASE); /* entry before idx */
 	vq->used_idx++;
 	st16(vq->used + 2, vq->used_idx);
+	if (vq->vm) /* the ring is guest RAM the device wrote: for the dirty log */
+		vm_mem_dirty(vq->vm, vq->used_gpa, 6 + 8ull * vq->size);
 }
 
 bool vq_should_notify(struct virtqueue *vq)

@@ -3,9 +3,11 @@
  * with ",group=G" between the guests of a group (by their CIDs), carried
  * VMM to VMM (host/vsock.h, docs/vsock.md).
  *
- * Queues: rx (device -> guest packets), tx (guest -> device), event (unused:
- * we never migrate, so there is no transport reset to announce).  Every
- * packet starts with a 44-byte little-endian header; RW packets carry data.
+ * Queues: rx (device -> guest packets), tx (guest -> device), event (the
+ * transport reset a restored or migrated machine announces: its host
+ * sockets stayed behind, so the guest's connections are reset, and its
+ * sockets see ECONNRESET).  Every packet starts with a 44-byte
+ * little-endian header; RW packets carry data.
  *
  * A connection is one stream fd on the host side, from the host backend
  * (host/vsock.h; unix sockets for --vsock CID,uds=PATH):
@@ -138,6 +140,10 @@ struct vsock {
 	unsigned ctrl_head, ctrl_count;
 
 	struct vq_elem e;
+	bool reset_pending; /* a transport reset to announce on the event queue */
+	/* Announces it once the machine runs: at load the vCPUs' interrupt
+	 * state is not loaded yet and would drop the interrupt. */
+	struct vm_timer reset_timer;
 	struct pollfd pfd[3 + MAX_CONNS];
 	uint64_t pfd_id[3 + MAX_CONNS];
 	uint64_t bytes_to_guest, bytes_from_guest; /* stream payload, for metrics */
@@ -660,6 +666,30 @@ static void tx_flush(struct vsock *v)
 	rx_flush(v); /* answers, new credit */
 }
 
+/* VIRTIO_VSOCK_EVENT_TRANSPORT_RESET (id 0) into the guest's next event
+ * buffer; with none there yet, it waits for the guest to add one. */
+static void send_reset_event(struct vsock *v)
+{
+	struct vq_elem e;
+	static const uint8_t ev[4] = { 0 };
+
+	if (!v->reset_pending || vq_pop(&v->vd.vq[EVQ], &e) <= 0)
+		return;
+	if (e.in_len >= sizeof(ev)) {
+		buf_to_iov(e.iov + e.nout, e.nin, 0, ev, sizeof(ev));
+		vq_push(&v->vd.vq[EVQ], &e, sizeof(ev));
+		v->reset_pending = false;
+	} else {
+		vq_push(&v->vd.vq[EVQ], &e, 0); /* too small for an event: handed back */
+	}
+	virtio_notify(&v->vd, EVQ);
+}
+
+static void reset_timer_fired(void *opaque)
+{
+	send_reset_event(opaque);
+}
+
 static void vsock_notify(struct virtio_dev *vd, unsigned q)
 {
 	struct vsock *v = vd->opaque;
@@ -668,7 +698,8 @@ static void vsock_notify(struct virtio_dev *vd, unsigned q)
 		tx_flush(v);
 	else if (q == RXQ)
 		rx_flush(v);
-	/* EVQ: buffers for events we never send. */
+	else if (q == EVQ)
+		send_reset_event(v);
 }
 
 static void vsock_reset(struct virtio_dev *vd)
@@ -679,6 +710,7 @@ static void vsock_reset(struct virtio_dev *vd)
 	while (v->nconns)
 		conn_free(v, v->conns[0]);
 	v->ctrl_count = 0;
+	v->reset_pending = false;
 }
 
 static void vsock_driver_ok(struct virtio_dev *vd)
@@ -694,21 +726,24 @@ static void vsock_dev_reset(void *dev)
 	virtio_dev_reset(&v->vd);
 }
 
-/* An open connection is a host socket: it cannot be written down, so a
- * save waits for none to be open (the guest-visible part, the queues and
- * the control packets not yet delivered, is saved). */
+/* An open connection is a host socket: it cannot be written down or move
+ * to another process.  So the saved machine carries a transport reset
+ * instead: the restored one announces it, and the guest resets every
+ * connection (its sockets see ECONNRESET), as after a migration.  Here
+ * they stay open (the machine saved may run on).  Without connections the
+ * control packets not yet delivered are saved; with them they belong to
+ * the connections being reset and are dropped. */
 static int vsock_save(void *dev, struct state_buf *b, char *err, size_t errlen)
 {
 	struct vsock *v = dev;
-	if (v->nconns) {
-		snprintf(err, errlen, "virtio-vsock: %u connections open", v->nconns);
-		return -1;
-	}
+	bool reset = v->nconns || v->reset_pending;
+	(void)err, (void)errlen;
 	virtio_state_save(&v->vd, b);
 	st_put64(b, v->cid);
 	st_put32(b, v->next_host_port);
-	st_put16(b, (uint16_t)v->ctrl_count);
-	for (unsigned i = 0; i < v->ctrl_count; i++)
+	st_put_bool(b, reset);
+	st_put16(b, (uint16_t)(reset ? 0 : v->ctrl_count));
+	for (unsigned i = 0; !reset && i < v->ctrl_count; i++)
 		st_put_bytes(b, &v->ctrl[(v->ctrl_head + i) % CTRL_MAX], sizeof(struct vsock_hdr));
 	return 0;
 }
@@ -736,7 +771,9 @@ static int vsock_load(void *dev, struct state_reader *r, char *err, size_t errle
 	virtio_state_read(&v->vd, r, s);
 	st_check(r, st_get64(r) == v->cid); /* the guest's address is configuration */
 	next_port = st_get32(r);
+	bool reset = st_get_bool(r);
 	n = st_get16(r);
+	st_check(r, !reset || n == 0);
 	st_check(r, n <= CTRL_MAX);
 	for (unsigned i = 0; i < n && !r->bad; i++)
 		st_get_bytes(r, &ctrl[i], sizeof(ctrl[i]));
@@ -750,8 +787,11 @@ static int vsock_load(void *dev, struct state_reader *r, char *err, size_t errle
 	memcpy(v->ctrl, ctrl, n * sizeof(ctrl[0]));
 	v->ctrl_head = 0;
 	v->ctrl_count = n;
+	v->reset_pending = reset;
 	free(s);
 	free(ctrl);
+	if (reset)
+		timer_arm(&v->reset_timer, vm_now(v->vd.vm)); /* fires once the VM's loop runs */
 	return 0;
 }
 
@@ -767,7 +807,7 @@ static void vsock_stats(void *dev, device_stat_fn emit, void *ctx)
 
 static const struct device_ops vsock_device_ops = {
 	.name = "virtio-vsock",
-	.version = 1,
+	.version = 2, /* 2: the transport reset flag */
 	.reset = vsock_dev_reset,
 	.save = vsock_save,
 	.load = vsock_load,
@@ -977,6 +1017,7 @@ void *virtio_vsock_new(struct vm *vm, struct pci_host *h, uint64_t cid, const ch
 		return NULL;
 	}
 	v->cid = cid;
+	timer_init(&v->reset_timer, &vm->timers, reset_timer_fired, v);
 	v->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (v->wake_fd < 0) {
 		snprintf(err, errlen, "--vsock: eventfd: %s", strerror(errno));
@@ -1125,6 +1166,11 @@ void virtio_vsock_destroy(void *dev)
 	}
 	while (v->nconns)
 		conn_free(v, v->conns[0]);
+	if (v->vd.vm) {
+		pthread_mutex_lock(&v->vd.vm->io_lock);
+		timer_cancel(&v->reset_timer);
+		pthread_mutex_unlock(&v->vd.vm->io_lock);
+	}
 	if (v->registered)
 		virtio_dev_unregister(&v->vd);
 	virtio_dev_free(&v->vd);

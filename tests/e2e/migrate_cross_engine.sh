@@ -1,0 +1,77 @@
+#!/usr/bin/env bash
+# Live migration between engines: the count guest (tests/guests/count.S)
+# is migrated in mid-run from one symbiont process to another over a unix
+# socket, with --verify (the destination checks a CRC of all guest RAM);
+# the output of the two processes together and the destination's exit
+# status must be those of a straight run.  Legs: emu -> emu always; emu ->
+# kvm, kvm -> emu and kvm -> kvm where /dev/kvm runs the test guests
+# (skipped with the reason printed otherwise).  kvm -> * exercises the
+# kernel's dirty log (KVM_GET_DIRTY_LOG), emu -> * the emu engine's own.
+set -u
+BUILD=${BUILD:-build}
+SYM=$BUILD/symbiont
+GUEST=$BUILD/tests/guests/count.elf
+[ -x "$SYM" ] && [ -e "$GUEST" ] || { echo "FAIL: $SYM or $GUEST missing (make)"; exit 1; }
+tmp=$(mktemp -d)
+pids=()
+trap 'for p in "${pids[@]}"; do kill -9 $p 2>/dev/null; done; rm -rf "$tmp"' EXIT
+fails=0
+
+timeout 120 "$SYM" run --engine emu --mem 64M --kernel "$GUEST" </dev/null >"$tmp/straight" 2>"$tmp/straight.err"
+want_rc=$?
+grep -q '^done$' "$tmp/straight" || { echo "FAIL: the straight run did not finish: $(cat "$tmp/straight.err")"; exit 1; }
+
+# leg FROM TO: migrate after "count 10".
+leg() {
+	local from=$1 to=$2 d=$tmp/$1-$2 i rc a b
+	mkdir "$d"
+	"$SYM" run --incoming "unix:$d/mig.sock" --engine "$to" </dev/null >"$d/b.out" 2>"$d/b.err" &
+	b=$!
+	"$SYM" run --engine "$from" --mem 64M --kernel "$GUEST" --api "$d/api" </dev/null >"$d/a.out" 2>"$d/a.err" &
+	a=$!
+	pids+=($a $b)
+	for ((i = 0; i < 300; i++)); do
+		grep -q '^count 10$' "$d/a.out" && [ -S "$d/mig.sock" ] && break
+		sleep 0.1
+	done
+	if ! "$SYM" ctl "$d/api" migrate "unix:$d/mig.sock" --verify >"$d/ctl.out" 2>&1; then
+		echo "FAIL $from -> $to: migrate: $(cat "$d/ctl.out")"
+		fails=$((fails + 1))
+		return
+	fi
+	wait $a
+	timeout 120 tail --pid=$b -f /dev/null
+	wait $b
+	rc=$?
+	if grep -q '^done$' "$d/a.out"; then
+		echo "FAIL $from -> $to: the guest had finished at the source"
+		fails=$((fails + 1))
+		return
+	fi
+	cat "$d/a.out" "$d/b.out" >"$d/both"
+	if ! cmp -s "$d/both" "$tmp/straight" || [ $rc -ne $want_rc ]; then
+		echo "FAIL $from -> $to: exit $rc (want $want_rc); $(head -c 300 "$d/b.err")"
+		diff "$tmp/straight" "$d/both" | head -10
+		fails=$((fails + 1))
+		return
+	fi
+	echo "ok   $from -> $to: migrated at $(tail -1 "$d/a.out"), $(sed 's/^[^:]*: //' "$d/ctl.out"); same output, exit $rc"
+}
+
+leg emu emu
+kvm_ok=1
+if [ ! -e /dev/kvm ] || [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
+	echo "skip: emu <-> kvm: /dev/kvm is missing or not accessible to $(id -un)"
+	kvm_ok=0
+elif ! timeout 60 "$SYM" run --engine kvm --mem 64M --kernel "$BUILD/tests/guests/hello.elf" </dev/null \
+	>/dev/null 2>"$tmp/probe.err" && grep -q '^symbiont:' "$tmp/probe.err"; then
+	echo "skip: emu <-> kvm: the kvm engine cannot run here: $(head -1 "$tmp/probe.err")"
+	kvm_ok=0
+fi
+if [ $kvm_ok = 1 ]; then
+	leg emu kvm
+	leg kvm emu
+	leg kvm kvm
+fi
+[ $fails -eq 0 ] || exit 1
+echo "PASS: migrated guests go on with the same output and exit status ($want_rc)"
