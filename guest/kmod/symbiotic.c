@@ -28,6 +28,7 @@
 #include <linux/kallsyms.h>
 #include <linux/cred.h>
 #include <linux/fs.h>
+#include <linux/irq_work.h>
 #include <linux/mm.h>
 #include <linux/umh.h>
 #include <linux/vmalloc.h>
@@ -300,10 +301,47 @@ static struct mm_struct *grab_mm(pid_t pid, u32 *status)
 	return mm;
 }
 
-/* mmput() may sleep when it drops the last reference: not here. */
+/*
+ * mmput() may sleep when it drops the last reference, and mmput_async()
+ * then queues work, taking a workqueue lock the interrupted code may hold.
+ * So the last reference (the process exited meanwhile: rare) goes to a
+ * slot that an irq_work, run once interrupts are back on, hands to a
+ * worker.  With every slot taken the reference is kept: the mm leaks
+ * rather than deadlock.
+ */
+#define MM_SLOTS 16
+static struct mm_struct *mm_to_put[MM_SLOTS];
+static struct irq_work mm_put_kick;
+static struct work_struct mm_put_work;
+
+static void mm_put_fn(struct work_struct *w)
+{
+	int i;
+
+	for (i = 0; i < MM_SLOTS; i++) {
+		struct mm_struct *mm = xchg(&mm_to_put[i], NULL);
+
+		if (mm)
+			mmput(mm);
+	}
+}
+
+static void mm_put_kick_fn(struct irq_work *w)
+{
+	schedule_work(&mm_put_work);
+}
+
 static void drop_mm(struct mm_struct *mm)
 {
-	mmput_async(mm);
+	int i;
+
+	if (atomic_add_unless(&mm->mm_users, -1, 1))
+		return;
+	for (i = 0; i < MM_SLOTS; i++)
+		if (!cmpxchg(&mm_to_put[i], NULL, mm))
+			break;
+	if (i < MM_SLOTS)
+		irq_work_queue(&mm_put_kick);
 }
 
 static void vma_path(struct mm_struct *mm, struct vm_area_struct *vma, char *out, size_t len)
@@ -440,6 +478,7 @@ static struct {
 	long result; /* SM_DONE */
 	char name[MODULE_NAME_LEN];
 	struct work_struct work;
+	struct irq_work kick; /* queues work: the call handler may have interrupted the workqueue's own lock holder */
 } symmod;
 
 static int run_helper(const char *prog, const char *arg)
@@ -488,6 +527,13 @@ static void symmod_work(struct work_struct *w)
 	atomic_set(&symmod.state, SM_DONE);
 }
 
+/* In hard interrupt context, once the interrupted code has let interrupts
+ * in again: then no workqueue lock is held on this CPU. */
+static void symmod_kick(struct irq_work *w)
+{
+	schedule_work(&symmod.work);
+}
+
 /* Starts op in the worker, or answers from it: EBUSY until done. */
 static u64 symmod_step(u32 op, u32 *status)
 {
@@ -504,7 +550,7 @@ static u64 symmod_step(u32 op, u32 *status)
 	}
 	symmod.op = op;
 	atomic_set(&symmod.state, SM_BUSY);
-	schedule_work(&symmod.work);
+	irq_work_queue(&symmod.kick); /* lockless, from any context */
 	*status = SYM_SYMCALL_EBUSY;
 	return 0;
 }
@@ -795,6 +841,9 @@ static int __init symbiotic_init(void)
 		return 0;
 	}
 	INIT_WORK(&symmod.work, symmod_work);
+	init_irq_work(&symmod.kick, symmod_kick);
+	INIT_WORK(&mm_put_work, mm_put_fn);
+	init_irq_work(&mm_put_kick, mm_put_kick_fn);
 	if (call)
 		symcall_init();
 	return spy ? symspy_init() : 0;
@@ -817,7 +866,11 @@ static void symspy_exit(void)
 static void __exit symbiotic_exit(void)
 {
 	symcall_exit();
+	irq_work_sync(&symmod.kick);
 	cancel_work_sync(&symmod.work);
+	irq_work_sync(&mm_put_kick);
+	flush_work(&mm_put_work);
+	mm_put_fn(NULL);
 	vfree(symmod.buf);
 	symspy_exit();
 }
