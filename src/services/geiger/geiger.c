@@ -26,6 +26,7 @@
 #include "services/geiger/infer.h"
 #include "services/geiger/wss.h"
 #include "symbiont/control.h"
+#include "symbiont/device.h"
 #include "symbiont/event.h"
 #include "symbiont/memory.h"
 #include "symbiont/service.h"
@@ -102,9 +103,12 @@ static struct json_object *record_json(struct geiger *g, const struct gi_record 
 static void on_record(void *opaque, const struct gi_record *r)
 {
 	struct geiger *g = opaque;
-	if (r->kind == GI_EVICT)
+	if (r->kind == GI_EVICT) {
 		wss_evicted(&g->wss, r->dev, r->sector);
-	else if (r->reason == GI_R_READ)
+		/* A disk with an exclusive cache keeps the block; a freed one is dead. */
+		if (g->devs[r->dev] && r->reason != GI_R_FREED)
+			vm_device_block_evicted(g->vm, g->devs[r->dev], r->sector, 4096);
+	} else if (r->reason == GI_R_READ)
 		wss_missed(&g->wss, r->dev, r->sector);
 	g->ring[g->seq % GEIGER_RING] = *r;
 	g->seq++;
