@@ -84,5 +84,13 @@ tr -d '\000' <"$tmp/trace.img" >"$tmp/trace.txt"
 
 echo "geiger bench: emu, $MEM guest, ext4 with journal, a ${BIG} MiB scan; workloads took $((t1 - t0)) s;" \
 	"trace buffer $overrun; follower dropped $(field follow_dropped <"$tmp/final") records"
+python3 - "$tmp/final" <<'PY'
+import json, sys
+d = json.load(open(sys.argv[1]))
+fs = ", ".join(f"{f['device']}: " + (f"{f['journal_blocks']} journal blocks, {f['bitmap_rereads']} bitmap re-reads"
+                                     if f["known"] else f.get("error", "?")) for f in d["file_systems"])
+print(f"geiger: {d['journal_writes']} journal writes known from the file system, {d['copies']} copies inferred,"
+      f" evictions by reason {d['evicted_by']}; file systems: {fs}")
+PY
 python3 bench/geiger/score.py score "$tmp/trace.txt" "$tmp/records" "$tsc_per_ns" "$base_seq" "$base_pages" ||
 	die "scoring failed"
