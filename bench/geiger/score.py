@@ -106,9 +106,19 @@ def score(trace, records, tsc_per_ns, base_seq, base_pages):
     seqs = [r["seq"] for r in rec]
     lost = sum(1 for a, b in zip([base_seq] + seqs, seqs) if b != a + 1)
 
-    true_by = defaultdict(list)  # pfn -> [(t, add, dev, ino, ofs)]
+    # A frame added to the cache while the trace says it is still there must
+    # have left it in between: the guest's kernel removed it by a path that
+    # does not fire the delete tracepoint.  Such a removal is implied, at
+    # the latest moment it can have been (just before the new entry), and
+    # counted.
+    true_by = defaultdict(list)  # pfn -> [(t, add, relevant)]
+    implied = 0
     for t, add, pfn, dev, ino, ofs in ev:
-        true_by[pfn].append((t, add, dev in devs))
+        tr = true_by[pfn]
+        if add and tr and tr[-1][1]:
+            tr.append((t - 1, False, tr[-1][2]))
+            implied += 1
+        tr.append((t, add, dev in devs))
     inf_by = defaultdict(list)  # pfn -> [(t, insert, record)]
     for r in rec:
         inf_by[r["gpa"] >> 12].append((r["t_ns"], r["kind"] == "insert", r))
@@ -206,7 +216,8 @@ def score(trace, records, tsc_per_ns, base_seq, base_pages):
 
     pct = lambda a, b: f"{100.0 * a / b:6.2f}%" if b else "     -"
     print(f"geiger vs the guest's page-cache tracepoints ({len(ev)} guest events, {len(rec)} inferred records,"
-          f" {lost} records lost by the follower)")
+          f" {lost} records lost by the follower; {implied} removals implied: frames added again with no delete"
+          " event between)")
     print(f"{'workload':<12} {'true ins':>8} {'found':>7} {'false':>7} | {'true ev':>8} {'found':>7}"
           f" {'reused':>7} {'false':>7} {'delay ms p50/p90':>16} | {'true size':>9} {'inferred':>9}")
     for n in names:
