@@ -1,5 +1,9 @@
 /* The second-level block cache backend (host/block.h): 4 KiB blocks in a
- * hash table with an LRU list, in front of another backend.  Reads and
+ * hash table with an LRU list, in front of another backend.  A block is
+ * any 4 KiB at a sector boundary, keyed by its first sector: the guest's
+ * pages need not fall on the disk's 4 KiB grid (a file system of 1 KiB
+ * blocks puts them anywhere), and a read is cut into 4 KiB pieces from its
+ * own start, as the guest's pages are.  Reads and
  * writes come from the disk's worker thread; evicted() hints come from
  * whoever infers the guest's cache (Geiger), on another thread: one mutex
  * covers the table, and a write holds it from the inner write to the
@@ -14,11 +18,12 @@
 #include "host/block.h"
 
 #define BLK     4096u
+#define SECTOR  512u
 #define NIL     UINT32_MAX
 #define MAX_RUN (1u << 20) /* bytes of misses read from inner at once */
 
 struct slot {
-	uint64_t block;      /* offset / BLK */
+	uint64_t block;      /* its first sector (offset / 512) */
 	uint32_t prev, next; /* LRU list: head most recent */
 	uint32_t hnext;      /* hash chain */
 	bool used;
@@ -141,9 +146,10 @@ static int read_run(struct cache *c, struct iovec *iov, int n, uint64_t pos, uin
 		iov_copy(iov, n, pos, c->bounce, m, true);
 		if (c->mode == BLOCK_CACHE_LRU) {
 			pthread_mutex_lock(&c->lock);
-			for (uint64_t o = (off + BLK - 1) / BLK * BLK; o + BLK <= off + m; o += BLK)
-				if (find(c, o / BLK) == NIL)
-					memcpy(c->data + (uint64_t)take(c, o / BLK) * BLK, c->bounce + (o - off), BLK);
+			for (uint64_t o = off; o + BLK <= off + m; o += BLK)
+				if (o % SECTOR == 0 && find(c, o / SECTOR) == NIL)
+					memcpy(c->data + (uint64_t)take(c, o / SECTOR) * BLK, c->bounce + (o - off),
+					       BLK);
 			pthread_mutex_unlock(&c->lock);
 		}
 		pos += m, off += m, len -= m;
@@ -157,16 +163,17 @@ static int cache_readv(struct block_backend *be, struct iovec *iov, int n, uint6
 	uint64_t total = 0, pos = 0, run_start = 0, run_len = 0;
 	for (int k = 0; k < n; k++)
 		total += iov[k].iov_len;
-	/* Whole aligned blocks in the cache are copied out; everything else
-	 * (misses, the unaligned edges) is read in runs from inner. */
+	/* 4 KiB pieces from the request's start found in the cache are copied
+	 * out; everything else (misses, a short tail) is read in runs from
+	 * inner. */
 	while (pos < total) {
-		uint64_t o = off + pos, len = BLK - o % BLK;
+		uint64_t o = off + pos, len = BLK;
 		uint32_t i = NIL;
 		if (len > total - pos)
 			len = total - pos;
-		if (len == BLK) {
+		if (len == BLK && o % SECTOR == 0) {
 			pthread_mutex_lock(&c->lock);
-			if ((i = find(c, o / BLK)) != NIL) {
+			if ((i = find(c, o / SECTOR)) != NIL) {
 				iov_copy(iov, n, pos, c->data + (uint64_t)i * BLK, BLK, true);
 				c->hits++;
 				if (c->mode == BLOCK_CACHE_EXCLUSIVE) {
@@ -195,12 +202,14 @@ static int cache_readv(struct block_backend *be, struct iovec *iov, int n, uint6
 	return run_len ? read_run(c, iov, n, run_start, off + run_start, run_len) : 0;
 }
 
-/* Lock held: drops every cached block [off, off+len) touches. */
+/* Lock held: drops every cached block [off, off+len) touches: those that
+ * start in it or up to 4 KiB before it. */
 static void invalidate(struct cache *c, uint64_t off, uint64_t len)
 {
-	if (!len)
+	uint64_t first = off / SECTOR, back = BLK / SECTOR - 1;
+	if (!len || !c->used)
 		return;
-	for (uint64_t b = off / BLK; b <= (off + len - 1) / BLK; b++) {
+	for (uint64_t b = first > back ? first - back : 0; b <= (off + len - 1) / SECTOR; b++) {
 		uint32_t i = find(c, b);
 		if (i != NIL) {
 			drop(c, i);
@@ -257,15 +266,15 @@ static void cache_evicted(struct block_backend *be, uint64_t off, uint64_t len)
 	if (c->mode != BLOCK_CACHE_EXCLUSIVE || len > MAX_RUN || off > be->size || len > be->size - off)
 		return;
 	pthread_mutex_lock(&c->lock);
-	for (uint64_t o = (off + BLK - 1) / BLK * BLK; o + BLK <= off + len; o += BLK) {
+	for (uint64_t o = off; off % SECTOR == 0 && o + BLK <= off + len; o += BLK) {
 		uint8_t tmp[BLK];
-		if (find(c, o / BLK) != NIL)
+		if (find(c, o / SECTOR) != NIL)
 			continue;
 		if (inner_read(c, tmp, BLK, o)) {
 			c->fill_errors++;
 			continue;
 		}
-		memcpy(c->data + (uint64_t)take(c, o / BLK) * BLK, tmp, BLK);
+		memcpy(c->data + (uint64_t)take(c, o / SECTOR) * BLK, tmp, BLK);
 		c->fills++;
 	}
 	pthread_mutex_unlock(&c->lock);

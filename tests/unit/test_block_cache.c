@@ -140,6 +140,17 @@ static void test_exclusive(void **state)
 	write_block(be, 5 * BLK + 100 * 512 / 100, 512, 0x5a);
 	assert_int_equal(counts(be).invalidations, 1);
 	read_check(be, 5 * BLK, BLK);
+	/* Off the 4 KiB grid (a file system of 1 KiB blocks): a block at
+	 * sector 2 is kept, served to a read starting there, and dropped by a
+	 * write that ends inside it. */
+	be->ops->evicted(be, 1024, BLK);
+	uint64_t h = counts(be).hits;
+	read_check(be, 1024, BLK);
+	assert_int_equal(counts(be).hits, h + 1);
+	be->ops->evicted(be, 1024, BLK);
+	write_block(be, 0, 1536, 0x77);
+	read_check(be, 1024, BLK);
+	assert_int_equal(counts(be).hits, h + 1);
 	/* Hints off the disk or of partial blocks are ignored. */
 	be->ops->evicted(be, IMG_SZ, BLK);
 	be->ops->evicted(be, UINT64_MAX - 100, BLK);
