@@ -88,3 +88,9 @@ echo "  Geiger: $misses1 read misses seen, estimate $est pages of cache = $extra
 echo "  rerun with $mem2 MiB: first pass read $cold2 pages, passes 2..$PASSES read $warm2 pages (miss ratio" \
 	"$(echo "100 * $warm2 / $total" | bc -l | xargs printf '%.1f')%);" \
 	"predicted for passes 2..$PASSES: $((pred > cold1 ? pred - cold1 : 0)) pages"
+# ALSO="MiB ...": more reruns at other memory sizes, to see where the misses really stop.
+for m in ${ALSO:-}; do
+	read -r c w <<<"$(run_vm "$m")" || exit 1
+	echo "  rerun with $m MiB: first pass read $c pages, passes 2..$PASSES read $w pages (miss ratio" \
+		"$(echo "100 * $w / $total" | bc -l | xargs printf '%.1f')%)"
+done
