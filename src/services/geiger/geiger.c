@@ -49,7 +49,8 @@ struct geiger {
 	char *devs[GEIGER_DEVS];
 	/* Each disk's file system, from its image (fsmap.h): open when fs_ok;
 	 * fs_err says why not.  fs_due: a block bitmap was written home since
-	 * the last re-read, which waits for FS_RELOAD_GAP_NS after it. */
+	 * the last re-read; the next one comes FS_RELOAD_GAP_NS after that one
+	 * at the earliest, at the disk's next request or a `geiger` query. */
 	struct fsmap fs[GEIGER_DEVS];
 	bool fs_ok[GEIGER_DEVS], fs_due[GEIGER_DEVS];
 	uint64_t fs_read_at[GEIGER_DEVS], fs_errors[GEIGER_DEVS];
