@@ -219,6 +219,13 @@ int cmd_run(int argc, char **argv)
 		return usage_error("%s: --restore takes the machine from the snapshot", machine_opt);
 	if (force && !restore)
 		return usage_error("%s: only with --restore", "--force");
+	/* An exclusive cache is filled by Geiger's eviction records, and Geiger
+	 * runs only on a VM with a control socket. */
+	for (int i = 0; i < cfg.ndisks && !api && !name; i++)
+		if (strstr(cfg.disks[i], ",cache=exclusive:"))
+			return usage_error("--disk %s: cache=exclusive needs --name or --api (Geiger, which fills it, "
+			                   "runs on the control socket)",
+			                   cfg.disks[i]);
 	memset(&guest, 0, sizeof(guest));
 	if (restore) {
 		struct machine_restore_opts ro = {
