@@ -3,7 +3,9 @@
  * overwriting it evicts, the CPU zeroing a page evicts, a page the CPU wrote
  * that is written back home stays cached, one never written back is evicted
  * at the timeout, a cached page written to another block (the journal) is
- * a copy; and the hub's watched pages: device writes reach PAGE_WRITE only
+ * a copy; with the journal known from the file system, writes there insert
+ * nothing and are never a page's new block; blocks the file system freed
+ * evict the pages caching them; and the hub's watched pages: device writes reach PAGE_WRITE only
  * for watched pages, in the filter's range, until unwatched; an engine that
  * cannot see vCPU writes refuses the subscription. */
 #include <setjmp.h>
