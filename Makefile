@@ -13,7 +13,7 @@ BUILD ?= build
 CC ?= gcc
 GUEST_DIR := build/guest
 
-PKGS := slirp json-c libbpf
+PKGS := slirp json-c libbpf ext2fs
 WARN := -Wall -Wextra -Werror
 CFLAGS ?= -O2 -g
 override CFLAGS += -std=gnu11 $(WARN) -pthread -D_GNU_SOURCE -Iinclude -Isrc -MMD -MP

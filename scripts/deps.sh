@@ -7,7 +7,7 @@ PKGS=(
   build-essential clang lld pkg-config
   libcmocka-dev
   zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev
-  libslirp-dev libglib2.0-dev libjson-c-dev libbpf-dev
+  libslirp-dev libglib2.0-dev libjson-c-dev libbpf-dev libext2fs-dev
   cpio e2fsprogs bc python3 kmod
   qemu-system-x86
 )

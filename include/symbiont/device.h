@@ -96,6 +96,9 @@ struct device_ops {
 	 * migrates to another process on this host (and back when that
 	 * fails).  0, or -1 with a reason. */
 	int (*handover)(void *dev, bool release, char *err, size_t errlen);
+	/* Optional, disks: a service's word that the guest's own cache no
+	 * longer holds [sector, sector + bytes/512) (vm_device_block_evicted). */
+	void (*block_evicted)(void *dev, uint64_t sector, uint64_t bytes);
 };
 
 struct vm_device {
@@ -113,6 +116,8 @@ const struct vm_device *vm_device_at(const struct vm *vm, int i);
 const struct vm_device *vm_device_find(const struct vm *vm, const char *id);
 /* The id a device registered as ("?" if it did not). */
 const char *vm_device_id(const struct vm *vm, const void *dev);
+/* Passes the hint on to the device with this id, if it takes it. */
+void vm_device_block_evicted(const struct vm *vm, const char *id, uint64_t sector, uint64_t bytes);
 
 /* The blob around a device's payload (see the top of this file).  save:
  * *blob is malloc'd, the caller frees it. */

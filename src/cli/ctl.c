@@ -320,10 +320,23 @@ static void print_geiger(struct json_object *ret)
 		printf("  (read %lld, write %lld)", jint(x, "read"), jint(x, "write"));
 	printf("\nevicted      %lld", jint(ret, "evicted"));
 	if (json_object_object_get_ex(ret, "evicted_by", &x))
-		printf("  (read %lld, write %lld, cleared %lld, timeout %lld, dma %lld)", jint(x, "read"),
-		       jint(x, "write"), jint(x, "cleared"), jint(x, "timeout"), jint(x, "dma"));
-	printf("\nwrites       %lld back to their block, %lld copies elsewhere (journal)\n", jint(ret, "writebacks"),
-	       jint(ret, "copies"));
+		printf("  (read %lld, write %lld, cleared %lld, timeout %lld, dma %lld, freed %lld)", jint(x, "read"),
+		       jint(x, "write"), jint(x, "cleared"), jint(x, "timeout"), jint(x, "dma"), jint(x, "freed"));
+	printf("\nwrites       %lld back to their block, %lld copies elsewhere, %lld to the journal\n",
+	       jint(ret, "writebacks"), jint(ret, "copies"), jint(ret, "journal_writes"));
+	if (json_object_object_get_ex(ret, "file_systems", &x))
+		for (size_t i = 0; i < json_object_array_length(x); i++) {
+			struct json_object *d = json_object_array_get_idx(x, i), *v;
+			const char *dev = json_object_object_get_ex(d, "device", &v) ? json_object_get_string(v) : "?";
+			if (json_object_object_get_ex(d, "known", &v) && json_object_get_boolean(v))
+				printf("disk         %s: ext2/3/4, %lld blocks of %lld bytes, journal %lld blocks, "
+				       "bitmap re-read %lld times\n",
+				       dev, jint(d, "blocks"), jint(d, "block_size"), jint(d, "journal_blocks"),
+				       jint(d, "bitmap_rereads"));
+			else
+				printf("disk         %s: file system not known (%s)\n", dev,
+				       json_object_object_get_ex(d, "error", &v) ? json_object_get_string(v) : "?");
+		}
 }
 
 static void print_wss(struct json_object *ret)

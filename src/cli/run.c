@@ -26,7 +26,9 @@ void usage_run(void)
 	       "                         at most the host's physical memory (%llu MiB here)\n"
 	       "  --cpus N               vCPUs (default 1)\n"
 	       "  --serial stdio|file:PATH  COM1 backend (default stdio; Ctrl-A x quits)\n"
-	       "  --disk PATH[,ro][,serial=ID]  virtio-blk disk from a raw image (repeatable)\n"
+	       "  --disk PATH[,ro][,serial=ID][,cache=lru|exclusive:SIZE]  virtio-blk disk from a raw image\n"
+	       "                         (repeatable); cache: a host-side block cache, inclusive LRU or\n"
+	       "                         filled with the blocks Geiger infers the guest evicted\n"
 	       "  --net user[,hostfwd=tcp:HOSTPORT-:GUESTPORT]|tap:IFNAME  virtio-net (repeatable)\n"
 	       "  --vsock CID[,uds=PATH][,group=NAME|DIR]  virtio-vsock with guest CID; host side on a\n"
 	       "                         unix socket; the group's other VMs reachable by their CIDs\n"
@@ -231,6 +233,13 @@ int cmd_run(int argc, char **argv)
 		return usage_error("%s: --incoming takes the machine from its sender", machine_opt);
 	if (incoming && restore)
 		return usage_error("%s: --restore or --incoming, not both", "--incoming");
+	/* An exclusive cache is filled by Geiger's eviction records, and Geiger
+	 * runs only on a VM with a control socket. */
+	for (int i = 0; i < cfg.ndisks && !api && !name; i++)
+		if (strstr(cfg.disks[i], ",cache=exclusive:"))
+			return usage_error("--disk %s: cache=exclusive needs --name or --api (Geiger, which fills it, "
+			                   "runs on the control socket)",
+			                   cfg.disks[i]);
 	memset(&guest, 0, sizeof(guest));
 	if (incoming) {
 		struct machine_restore_opts ro = { .engine = engine_given ? cfg.engine : NULL, .serial = cfg.serial };

@@ -31,6 +31,10 @@ struct block_backend_ops {
 	 * second writer out, for a migration to another process: 0, or -1
 	 * with errno (EWOULDBLOCK: someone else took it meanwhile). */
 	int (*lock)(struct block_backend *be, bool on);
+	/* Optional (NULL: not a cache).  A hint that the guest's own cache no
+	 * longer holds [off, off+len); and the backend's counters. */
+	void (*evicted)(struct block_backend *be, uint64_t off, uint64_t len);
+	void (*stats)(struct block_backend *be, void (*emit)(void *ctx, const char *key, uint64_t v), void *ctx);
 };
 
 struct block_backend {
@@ -43,6 +47,19 @@ struct block_backend {
  * any writer when ro).  spec is what the user wrote, for messages: NULL
  * with a one-line reason in err. */
 struct block_backend *block_raw_open(const char *path, bool ro, const char *spec, char *err, size_t errlen);
+
+/* A second-level cache of 4 KiB blocks, bytes big, in front of inner
+ * (which it then owns; NULL with a reason and inner destroyed on failure):
+ *   BLOCK_CACHE_LRU        every block read goes in (inclusive with the
+ *                          guest's cache), least recently used out first;
+ *   BLOCK_CACHE_EXCLUSIVE  filled only by evicted() hints (the blocks the
+ *                          guest dropped, read from inner), and a block
+ *                          read back into the guest leaves it.
+ * A write goes to inner and drops the blocks it touches before it
+ * completes: the cache only ever holds what inner holds. */
+enum block_cache_mode { BLOCK_CACHE_LRU, BLOCK_CACHE_EXCLUSIVE };
+struct block_backend *block_cache_wrap(struct block_backend *inner, enum block_cache_mode mode, uint64_t bytes,
+                                       char *err, size_t errlen);
 
 static inline void block_backend_destroy(struct block_backend *be)
 {

@@ -238,6 +238,13 @@ int device_load(const struct device_ops *ops, void *dev, const void *blob, size_
 	return 0;
 }
 
+void vm_device_block_evicted(const struct vm *vm, const char *id, uint64_t sector, uint64_t bytes)
+{
+	const struct vm_device *d = vm_device_find(vm, id);
+	if (d && d->ops->block_evicted)
+		d->ops->block_evicted(d->dev, sector, bytes);
+}
+
 const char *vm_device_id(const struct vm *vm, const void *dev)
 {
 	for (int i = 0; i < vm->ndevices; i++)

@@ -9,6 +9,8 @@
 # of evicted blocks, and the working-set estimate must say about its size in
 # pages more would have kept it.  The ctl verbs, the event stream
 # (geiger-events) and the JSON fields the issue names are checked on the way.
+# Last, deleting the first file (cached again) must evict its pages as
+# freed: the block bitmap, written home, re-read from the image.
 . "$(dirname "$0")/lib/guest.bash"
 e2e_init
 require_tools mke2fs timeout mkfifo python3
@@ -89,10 +91,22 @@ PY
 grep -q "^inserted" "$tmp/ctl" && grep -q "^evicted" "$tmp/ctl" || fail "ctl geiger: $(cat "$tmp/ctl")"
 "$SYM" ctl "$name" geiger --json | field cache_pages >/dev/null || fail "ctl geiger --json"
 
+# Block liveness from the file system: a.bin is cached again; deleting it
+# and syncing writes the block bitmap home (no journal), Geiger re-reads the
+# bitmap from the image and a.bin's pages leave the cache as freed.
+qmp geiger >"$tmp/q4"
+step 5 'rm /mnt/a.bin; sync' >/dev/null
+sleep 1
+qmp geiger >"$tmp/q5"
+freed=$(python3 -c 'import json,sys; a,b=(json.load(open(f))["evicted_by"]["freed"] for f in sys.argv[1:]); print(b-a)' "$tmp/q4" "$tmp/q5")
+python3 -c 'import json,sys; d=json.load(open(sys.argv[1]))["file_systems"][0]; assert d["known"] and d["bitmap_rereads"] > 0, d' "$tmp/q5" ||
+	fail "the disk's file system was not read, or its bitmap never re-read: $(cat "$tmp/q5")"
+[ "$freed" -ge 1900 ] || fail "deleting the cached 2048-page a.bin freed only $freed pages in Geiger's view"
+
 echo 'poweroff -f' >&3
 guest_finish g 60
 inf3=$(field cache_pages <"$tmp/q3")
 echo "PASS (file read: inserted $ins, inferred cache +$grow pages, guest Cached +$guest_grow pages;" \
 	"after drop_caches and a new 2048-page read: $ev evictions; inferred cache $inf3 pages," \
 	"guest Cached $((c3 / 4)) pages (the initramfs is in Cached but never on the disk);" \
-	"re-reading the first file: $gh ghost hits, wss extra $extra pages)"
+	"re-reading the first file: $gh ghost hits, wss extra $extra pages; deleting it: $freed pages freed)"

@@ -1,7 +1,9 @@
 /* libFuzzer target: Geiger's inference (src/services/geiger/infer.c) fed
  * arbitrary sequences of block requests, CPU and device writes and clock
  * ticks, as a hostile guest can make them (pieces off the page, past the
- * RAM, sectors near the end of the 64-bit range, time going backwards).
+ * RAM, sectors near the end of the 64-bit range, time going backwards),
+ * with or without a journal known from the file system, and blocks the
+ * file system freed.
  * After every step the books must balance: cache_pages is inserted minus
  * evicted and the number of pages not FREE, each page is watched at most
  * once and exactly when the inference says so, and the suspect queue stays
@@ -43,6 +45,19 @@ static void on_emit(void *opaque, const struct gi_record *r)
 		abort();
 }
 
+/* The file system's word (fsmap.h), made up: sectors 1024-2047 of disk 0
+ * are the journal; a freed mask picks which blocks a bitmap re-read freed. */
+static bool in_journal(void *opaque, uint8_t dev, uint64_t sector)
+{
+	(void)opaque;
+	return dev == 0 && sector >= 1024 && sector < 2048;
+}
+
+static bool freed_by_mask(void *arg, uint64_t sector)
+{
+	return (*(const uint8_t *)arg >> (sector / 8 % 8)) & 1;
+}
+
 static uint64_t take(const uint8_t **p, const uint8_t *end, int bytes)
 {
 	uint64_t v = 0;
@@ -80,6 +95,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		wss_free(&ghosts);
 		return 0;
 	}
+	g.is_journal = size % 2 ? in_journal : NULL;
 	while (p < end) {
 		uint8_t op = *p++;
 		switch (op % 4) {
@@ -105,7 +121,12 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			gi_page_write(&g, b % (NPAGES + 2), off, len, b & 0x80, b & 0x40, now);
 			break;
 		}
-		default: /* time passes (or goes back) */
+		default: /* time passes (or goes back), or blocks are freed */
+			if ((op & 0x70) == 0x70) {
+				uint8_t mask = (uint8_t)take(&p, end, 1);
+				gi_freed(&g, (uint8_t)(op >> 7), freed_by_mask, &mask, now);
+				break;
+			}
 			now = (op & 0x80) ? take(&p, end, 8) : now + take(&p, end, 2);
 			gi_tick(&g, now);
 			break;

@@ -3,7 +3,9 @@
  * overwriting it evicts, the CPU zeroing a page evicts, a page the CPU wrote
  * that is written back home stays cached, one never written back is evicted
  * at the timeout, a cached page written to another block (the journal) is
- * a copy; and the hub's watched pages: device writes reach PAGE_WRITE only
+ * a copy; with the journal known from the file system, writes there insert
+ * nothing and are never a page's new block; blocks the file system freed
+ * evict the pages caching them; and the hub's watched pages: device writes reach PAGE_WRITE only
  * for watched pages, in the filter's range, until unwatched; an engine that
  * cannot see vCPU writes refuses the subscription. */
 #include <setjmp.h>
@@ -196,6 +198,67 @@ static void test_journal_copies(void **state)
 	assert_int_equal(g.pages[9].sector, 9000);
 	assert_int_equal(g.pages[9].state, GI_CACHED);
 	assert_int_equal(g.st.cache_pages, 1);
+	gi_free(&g);
+}
+
+/* The journal as the file system says (fsmap): sectors 4000-4999. */
+static bool journal_4000(void *opaque, uint8_t dev, uint64_t sector)
+{
+	(void)opaque;
+	return dev == 0 && sector >= 4000 && sector < 5000;
+}
+
+static void test_known_journal(void **state)
+{
+	struct gi g;
+	struct log l;
+	(void)state;
+	setup_gi(&g, &l);
+	g.is_journal = journal_4000;
+	/* jbd2's own blocks (descriptors, commits) from pages not in the cache:
+	 * not inserted, as the same write elsewhere would be. */
+	write_page(&g, 4008, 3, 1);
+	assert_int_equal(g.st.inserted, 0);
+	assert_int_equal(g.st.journal_writes, 1);
+	write_page(&g, 6000, 4, 1);
+	assert_int_equal(g.st.inserted, 1);
+	/* A changed metadata page written to the journal and never home in
+	 * time: evicted at the timeout, never taken for a journal block. */
+	read_pages(&g, 80, 9, 1, 2);
+	gi_page_write(&g, 9, 16, 4, false, false, 3);
+	write_page(&g, 4016, 9, 4);
+	gi_tick(&g, 2 * TIMEOUT);
+	assert_int_equal(g.st.evicted, 1);
+	assert_int_equal(g.pages[9].state, GI_FREE);
+	assert_int_equal(g.st.journal_writes, 2);
+	gi_free(&g);
+}
+
+static bool freed_800s(void *arg, uint64_t sector)
+{
+	(void)arg;
+	return sector >= 800 && sector < 900;
+}
+
+static void test_freed_blocks_evict(void **state)
+{
+	struct gi g;
+	struct log l;
+	(void)state;
+	setup_gi(&g, &l);
+	read_pages(&g, 800, 3, 4, 10);         /* 800, 808, 816, 824: freed */
+	read_pages(&g, 900, 7, 2, 10);         /* still allocated */
+	gi_freed(&g, 1, freed_800s, NULL, 20); /* another disk: nothing */
+	assert_int_equal(g.st.evicted, 0);
+	gi_freed(&g, 0, freed_800s, NULL, 20);
+	assert_int_equal(g.st.evicted, 4);
+	assert_int_equal(g.st.by_reason[GI_EVICT][GI_R_FREED], 4);
+	assert_int_equal(g.st.cache_pages, 2);
+	for (int i = 3; i < 7; i++) {
+		assert_int_equal(g.pages[i].state, GI_FREE);
+		assert_int_equal(l.watched[i], 0);
+	}
+	assert_int_equal(l.r[l.n - 1].reason, GI_R_FREED);
 	gi_free(&g);
 }
 
@@ -412,6 +475,8 @@ int main(void)
 		cmocka_unit_test(test_file_write_stays_cached),
 		cmocka_unit_test(test_timeout_evicts),
 		cmocka_unit_test(test_journal_copies),
+		cmocka_unit_test(test_known_journal),
+		cmocka_unit_test(test_freed_blocks_evict),
 		cmocka_unit_test(test_write_from_free_page_inserts),
 		cmocka_unit_test(test_hostile_pieces),
 		cmocka_unit_test(test_wss_distances),

@@ -384,6 +384,8 @@ static void blk_stats(void *dev, device_stat_fn emit, void *ctx)
 	emit(ctx, "errors", b->errors);
 	emit(ctx, "read_bytes", b->read_bytes);
 	emit(ctx, "write_bytes", b->write_bytes);
+	if (b->be->ops->stats)
+		b->be->ops->stats(b->be, emit, ctx);
 	for (unsigned i = 0; i < LAT_BUCKETS; i++) {
 		char key[40];
 		if (i < LAT_BUCKETS - 1)
@@ -409,9 +411,19 @@ static int blk_handover(void *dev, bool release, char *err, size_t errlen)
 	return 0;
 }
 
+/* The guest's cache dropped these blocks (Geiger says): a cache backend
+ * may keep them. */
+static void blk_block_evicted(void *dev, uint64_t sector, uint64_t bytes)
+{
+	struct virtio_blk *b = dev;
+	if (b->be->ops->evicted && sector < b->sectors && bytes <= (b->sectors - sector) * SECTOR)
+		b->be->ops->evicted(b->be, sector * SECTOR, bytes);
+}
+
 static const struct device_ops blk_device_ops = {
 	.name = "virtio-blk",
 	.version = 1,
+	.block_evicted = blk_block_evicted,
 	.reset = blk_dev_reset,
 	.save = blk_save,
 	.load = blk_load,
@@ -430,7 +442,39 @@ static const struct virtio_dev_ops blk_ops = {
 
 /* ---- creation ----------------------------------------------------------- */
 
-static int parse_spec(const char *spec, char **path, bool *ro, char *serial, char *err, size_t errlen)
+struct disk_cache_opt {
+	bool on;
+	enum block_cache_mode mode;
+	uint64_t bytes;
+};
+
+/* "lru:SIZE" or "exclusive:SIZE", SIZE a number with K, M or G. */
+static bool parse_cache(const char *v, struct disk_cache_opt *c)
+{
+	char *end;
+	unsigned long long n;
+	if (!strncmp(v, "lru:", 4))
+		c->mode = BLOCK_CACHE_LRU, v += 4;
+	else if (!strncmp(v, "exclusive:", 10))
+		c->mode = BLOCK_CACHE_EXCLUSIVE, v += 10;
+	else
+		return false;
+	if (*v < '0' || *v > '9')
+		return false;
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	int shift = *end == 'K' ? 10 : *end == 'M' ? 20 : *end == 'G' ? 30 : 0;
+	if (shift)
+		end++;
+	if (errno || *end || n == 0 || n > (1ULL << 44) >> shift)
+		return false;
+	c->bytes = (uint64_t)n << shift;
+	c->on = true;
+	return true;
+}
+
+static int parse_spec(const char *spec, char **path, bool *ro, char *serial, struct disk_cache_opt *cache, char *err,
+                      size_t errlen)
 {
 	char *s = strdup(spec), *save = NULL;
 	if (!s) {
@@ -439,7 +483,7 @@ static int parse_spec(const char *spec, char **path, bool *ro, char *serial, cha
 	}
 	char *tok = strtok_r(s, ",", &save);
 	if (!tok || !*tok || spec[0] == ',') {
-		snprintf(err, errlen, "--disk %s: expected PATH[,ro][,serial=ID]", spec);
+		snprintf(err, errlen, "--disk %s: expected PATH[,ro][,serial=ID][,cache=lru|exclusive:SIZE]", spec);
 		free(s);
 		return -1;
 	}
@@ -455,8 +499,16 @@ static int parse_spec(const char *spec, char **path, bool *ro, char *serial, cha
 			}
 			memset(serial, 0, VIRTIO_BLK_ID_BYTES);
 			memcpy(serial, tok + 7, strlen(tok + 7));
+		} else if (!strncmp(tok, "cache=", 6)) {
+			if (!parse_cache(tok + 6, cache)) {
+				snprintf(err, errlen, "--disk %s: cache must be lru:SIZE or exclusive:SIZE (e.g. 64M)",
+				         spec);
+				goto bad;
+			}
 		} else {
-			snprintf(err, errlen, "--disk %s: unknown option '%s' (expected ro or serial=ID)", spec, tok);
+			snprintf(err, errlen,
+			         "--disk %s: unknown option '%s' (expected ro, serial=ID or cache=MODE:SIZE)", spec,
+			         tok);
 			goto bad;
 		}
 	}
@@ -476,8 +528,9 @@ bad:
 int virtio_blk_spec_check(const char *spec, char *err, size_t errlen)
 {
 	char *path = NULL, serial[VIRTIO_BLK_ID_BYTES];
+	struct disk_cache_opt cache = { 0 };
 	bool ro = false;
-	int r = parse_spec(spec, &path, &ro, serial, err, errlen);
+	int r = parse_spec(spec, &path, &ro, serial, &cache, err, errlen);
 	free(path);
 	return r;
 }
@@ -486,14 +539,17 @@ struct virtio_blk *virtio_blk_create(struct vm *vm, struct pci_host *h, const ch
 {
 	struct virtio_blk *b = calloc(1, sizeof(*b));
 	char *path = NULL;
+	struct disk_cache_opt cache = { 0 };
 	if (!b) {
 		snprintf(err, errlen, "out of memory");
 		return NULL;
 	}
 	b->vm = vm;
-	if (parse_spec(spec, &path, &b->ro, b->serial, err, errlen))
+	if (parse_spec(spec, &path, &b->ro, b->serial, &cache, err, errlen))
 		goto fail;
 	if (!(b->be = block_raw_open(path, b->ro, spec, err, errlen)))
+		goto fail;
+	if (cache.on && !(b->be = block_cache_wrap(b->be, cache.mode, cache.bytes, err, errlen)))
 		goto fail;
 	b->sectors = b->be->size / SECTOR;
 

@@ -22,9 +22,11 @@
 
 #include <json-c/json.h>
 
+#include "services/geiger/fsmap.h"
 #include "services/geiger/infer.h"
 #include "services/geiger/wss.h"
 #include "symbiont/control.h"
+#include "symbiont/device.h"
 #include "symbiont/event.h"
 #include "symbiont/memory.h"
 #include "symbiont/service.h"
@@ -35,6 +37,7 @@
 #define GEIGER_FOLLOWERS  8
 #define GEIGER_TIMEOUT_NS (40ULL * 1000000000ULL) /* dirty_expire (30 s) + the flusher's 5 s + slack */
 #define PIECES            256
+#define FS_RELOAD_GAP_NS  (500ULL * 1000000ULL) /* at most two bitmap re-reads a second per disk */
 
 struct geiger {
 	struct vm *vm;
@@ -44,6 +47,14 @@ struct geiger {
 	bool tracking, writes_seen;
 	struct sym_sub *block_sub, *write_sub;
 	char *devs[GEIGER_DEVS];
+	/* Each disk's file system, from its image (fsmap.h): open when fs_ok;
+	 * fs_err says why not.  fs_due: a block bitmap was written home since
+	 * the last re-read; the next one comes FS_RELOAD_GAP_NS after that one
+	 * at the earliest, at the disk's next request or a `geiger` query. */
+	struct fsmap fs[GEIGER_DEVS];
+	bool fs_ok[GEIGER_DEVS], fs_due[GEIGER_DEVS];
+	uint64_t fs_read_at[GEIGER_DEVS], fs_errors[GEIGER_DEVS];
+	char fs_err[GEIGER_DEVS][160];
 	struct gi_record ring[GEIGER_RING];
 	uint64_t seq; /* records made so far; ring[(seq-1) % GEIGER_RING] is the last */
 	uint64_t followers[GEIGER_FOLLOWERS];
@@ -51,7 +62,7 @@ struct geiger {
 	uint64_t watch_failures;
 };
 
-static const char *const reason_names[GI_R_REASONS] = { "read", "write", "cleared", "timeout", "dma" };
+static const char *const reason_names[GI_R_REASONS] = { "read", "write", "cleared", "timeout", "dma", "freed" };
 
 /* ---- guest pages <-> indices (RAM only: low RAM, then above 4 GiB) ---- */
 
@@ -93,9 +104,12 @@ static struct json_object *record_json(struct geiger *g, const struct gi_record 
 static void on_record(void *opaque, const struct gi_record *r)
 {
 	struct geiger *g = opaque;
-	if (r->kind == GI_EVICT)
+	if (r->kind == GI_EVICT) {
 		wss_evicted(&g->wss, r->dev, r->sector);
-	else if (r->reason == GI_R_READ)
+		/* A disk with an exclusive cache keeps the block; a freed one is dead. */
+		if (g->devs[r->dev] && r->reason != GI_R_FREED)
+			vm_device_block_evicted(g->vm, g->devs[r->dev], r->sector, 4096);
+	} else if (r->reason == GI_R_READ)
 		wss_missed(&g->wss, r->dev, r->sector);
 	g->ring[g->seq % GEIGER_RING] = *r;
 	g->seq++;
@@ -124,6 +138,71 @@ static void on_watch(void *opaque, uint64_t page, bool on)
 
 /* ---- from the hub ---- */
 
+/* ---- the disks' file systems ---- */
+
+/* The image behind a virtio-blk device id ("virtio-blk", "virtio-blk.N":
+ * the Nth --disk), or false. */
+static bool image_of(const struct vm *vm, const char *id, char *path, size_t len)
+{
+	const char *base = "virtio-blk";
+	size_t n = strlen(base);
+	long i = 0;
+	if (strncmp(id, base, n))
+		return false;
+	if (id[n] == '.') {
+		char *end;
+		i = strtol(id + n + 1, &end, 10);
+		if (*end || i <= 0)
+			return false;
+	} else if (id[n]) {
+		return false;
+	}
+	if (i >= vm->cfg.ndisks || !vm->cfg.disks[i])
+		return false;
+	snprintf(path, len, "%.*s", (int)strcspn(vm->cfg.disks[i], ","), vm->cfg.disks[i]);
+	return true;
+}
+
+/* Lock held: the disk's file system, read when it is first seen. */
+static void fs_open(struct geiger *g, int dev)
+{
+	char path[4096];
+	if (!image_of(g->vm, g->devs[dev], path, sizeof(path))) {
+		snprintf(g->fs_err[dev], sizeof(g->fs_err[dev]), "no image file known for this device");
+		return;
+	}
+	g->fs_ok[dev] = fsmap_open(&g->fs[dev], path, g->fs_err[dev], sizeof(g->fs_err[dev])) == 0;
+	g->fs_read_at[dev] = vm_now(g->vm);
+}
+
+static bool freed_on(void *arg, uint64_t sector)
+{
+	return fsmap_was_freed(arg, sector);
+}
+
+/* Lock held: re-reads a disk's bitmap if one was written home and the last
+ * re-read is long enough ago; pages of blocks it freed leave the cache. */
+static void fs_refresh(struct geiger *g, int dev, uint64_t now)
+{
+	char err[160];
+	if (!g->fs_ok[dev] || !g->fs_due[dev] || now - g->fs_read_at[dev] < FS_RELOAD_GAP_NS)
+		return;
+	g->fs_due[dev] = false;
+	g->fs_read_at[dev] = now;
+	if (fsmap_reload(&g->fs[dev], err, sizeof(err)) < 0) {
+		g->fs_errors[dev]++; /* the old map stays: a torn or hostile image */
+		snprintf(g->fs_err[dev], sizeof(g->fs_err[dev]), "%s", err);
+		return;
+	}
+	gi_freed(&g->gi, (uint8_t)dev, freed_on, &g->fs[dev], now);
+}
+
+static bool is_journal(void *opaque, uint8_t dev, uint64_t sector)
+{
+	struct geiger *g = opaque;
+	return dev < GEIGER_DEVS && g->fs_ok[dev] && fsmap_is_journal(&g->fs[dev], sector);
+}
+
 /* Lock held: the index of a disk by its device id, or -1. */
 static int dev_index(struct geiger *g, const char *id)
 {
@@ -131,8 +210,10 @@ static int dev_index(struct geiger *g, const char *id)
 		return -1;
 	for (int i = 0; i < GEIGER_DEVS; i++) {
 		if (!g->devs[i]) {
-			g->devs[i] = strdup(id);
-			return g->devs[i] ? i : -1;
+			if (!(g->devs[i] = strdup(id)))
+				return -1;
+			fs_open(g, i);
+			return i;
 		}
 		if (!strcmp(g->devs[i], id))
 			return i;
@@ -178,6 +259,12 @@ static enum sym_action on_block(void *opaque, struct sym_event *ev)
 	if (n && chunk_start % 512 == 0)
 		gi_block(&g->gi, ev->block.op == SYM_BLOCK_READ, (uint8_t)dev, ev->block.sector + chunk_start / 512,
 		         pieces, n, now);
+	if (ev->block.op == SYM_BLOCK_WRITE && g->fs_ok[dev]) { /* a block bitmap written home? */
+		uint64_t bs = g->fs[dev].block_sectors, end = ev->block.sector + ev->block.bytes / 512;
+		for (uint64_t s = ev->block.sector - ev->block.sector % bs; s < end && !g->fs_due[dev]; s += bs)
+			g->fs_due[dev] = fsmap_is_bitmap(&g->fs[dev], s);
+	}
+	fs_refresh(g, dev, now);
 	pthread_mutex_unlock(&g->lock);
 	return SYM_CONTINUE;
 }
@@ -241,6 +328,7 @@ static int start_tracking(struct geiger *g, char *err, size_t errlen)
 		snprintf(err, errlen, "geiger: out of memory");
 		return -1;
 	}
+	g->gi.is_journal = is_journal;
 	g->seq = 0;
 	g->watch_failures = g->follow_dropped = 0;
 	pthread_mutex_unlock(&g->lock);
@@ -270,7 +358,7 @@ static int cmd_geiger(void *opaque, struct json_object *args, struct json_object
 {
 	struct geiger *g = opaque;
 	struct json_object *o = json_object_new_object(), *ins = json_object_new_object(),
-	                   *ev = json_object_new_object();
+	                   *ev = json_object_new_object(), *fs = json_object_new_array();
 	uint64_t suspect = 0;
 	(void)args, (void)err, (void)errlen;
 	pthread_mutex_lock(&g->lock);
@@ -292,6 +380,27 @@ static int cmd_geiger(void *opaque, struct json_object *args, struct json_object
 	json_object_object_add(o, "inserted_by", ins);
 	json_object_object_add(o, "evicted_by", ev);
 	add_u64(o, "copies", g->gi.st.copies);
+	add_u64(o, "journal_writes", g->gi.st.journal_writes);
+	for (int i = 0; i < GEIGER_DEVS && g->devs[i]; i++) {
+		struct json_object *d = json_object_new_object();
+		fs_refresh(g, i, vm_now(g->vm));
+		json_object_object_add(d, "device", json_object_new_string(g->devs[i]));
+		json_object_object_add(d, "known", json_object_new_boolean(g->fs_ok[i]));
+		if (g->fs_err[i][0])
+			json_object_object_add(d, "error", json_object_new_string(g->fs_err[i]));
+		if (g->fs_ok[i]) {
+			uint64_t jb = 0;
+			for (unsigned k = 0; k < g->fs[i].njournal; k++)
+				jb += g->fs[i].journal[k][1] - g->fs[i].journal[k][0];
+			add_u64(d, "blocks", g->fs[i].nblocks);
+			add_u64(d, "block_size", g->fs[i].block_sectors * 512ULL);
+			add_u64(d, "journal_blocks", jb);
+			add_u64(d, "bitmap_rereads", g->fs[i].reloads);
+			add_u64(d, "reread_errors", g->fs_errors[i]);
+		}
+		json_object_array_add(fs, d);
+	}
+	json_object_object_add(o, "file_systems", fs);
 	add_u64(o, "writebacks", g->gi.st.writebacks);
 	add_u64(o, "suspects", g->gi.st.suspects);
 	add_u64(o, "confirmed", g->gi.st.confirmed);
@@ -460,8 +569,11 @@ static void geiger_stop(void *state)
 	stop_tracking(g);
 	gi_free(&g->gi);
 	wss_free(&g->wss);
-	for (int i = 0; i < GEIGER_DEVS; i++)
+	for (int i = 0; i < GEIGER_DEVS; i++) {
 		free(g->devs[i]);
+		if (g->fs_ok[i])
+			fsmap_close(&g->fs[i]);
+	}
 	pthread_mutex_destroy(&g->lock);
 	free(g);
 }

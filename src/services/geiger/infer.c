@@ -108,6 +108,10 @@ static void on_piece(struct gi *g, bool read, uint8_t dev, uint64_t sector, uint
 	struct gi_page *p = &g->pages[page];
 	bool same = p->state != GI_FREE && p->dev == dev && p->sector == sector;
 
+	if (!read && g->is_journal && g->is_journal(g->opaque, dev, sector)) {
+		g->st.journal_writes++;
+		return;
+	}
 	if (read) {
 		if (same && !whole) { /* another piece of the block this page holds */
 			if (p->dma_expected < UINT8_MAX)
@@ -201,6 +205,15 @@ void gi_page_write(struct gi *g, uint64_t page, uint32_t off, uint32_t len, bool
 	if (p->zero_run >= PAGE_SIZE)
 		evict(g, page, GI_R_CLEARED, now);
 	gi_tick(g, now);
+}
+
+void gi_freed(struct gi *g, uint8_t dev, bool (*freed)(void *arg, uint64_t sector), void *arg, uint64_t now)
+{
+	for (uint64_t i = 0; i < g->npages; i++) {
+		struct gi_page *p = &g->pages[i];
+		if (p->state != GI_FREE && p->dev == dev && freed(arg, p->sector))
+			evict(g, i, GI_R_FREED, now);
+	}
 }
 
 void gi_tick(struct gi *g, uint64_t now)

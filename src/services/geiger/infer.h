@@ -29,6 +29,9 @@
  *   write-back                                     written back: reused);
  *   a device writes the page (not the read that    evict (a network buffer...).
  *   filled it)
+ *   write to a journal block (is_journal says so)  nothing: jbd2's copy, never
+ *                                                  a page's home
+ *   the file system frees the page's block         evict (gi_freed)
  * The caller watches the pages whose state is not FREE (the want_watch
  * callback says which) to see CPU writes. */
 #ifndef SYMBIONT_GEIGER_INFER_H
@@ -45,6 +48,7 @@ enum gi_reason {
 	GI_R_CLEARED, /* evict: the CPU zeroed the whole page */
 	GI_R_TIMEOUT, /* evict: written by the CPU and never written back */
 	GI_R_DMA,     /* evict: a device other than the read overwrote it */
+	GI_R_FREED,   /* evict: the file system freed its block (a deleted or truncated file) */
 	GI_R_REASONS
 };
 
@@ -61,6 +65,10 @@ struct gi_record {
 typedef void (*gi_emit_fn)(void *opaque, const struct gi_record *r);
 /* on: start (true) or stop (false) watching the page for CPU writes. */
 typedef void (*gi_watch_fn)(void *opaque, uint64_t page, bool on);
+/* Optional (NULL: nothing known): whether the sector is in the disk's
+ * journal, as its file system says (fsmap.h).  A write there is jbd2's
+ * copy of a buffer or its own bookkeeping, never a cache page's home. */
+typedef bool (*gi_journal_fn)(void *opaque, uint8_t dev, uint64_t sector);
 
 struct gi_page {
 	uint64_t sector;
@@ -75,11 +83,12 @@ struct gi_page {
 struct gi_stats {
 	uint64_t inserted, evicted, cache_pages;
 	uint64_t by_reason[2][GI_R_REASONS];
-	uint64_t copies;     /* writes of a cached page to another block (journal) */
-	uint64_t writebacks; /* writes of a page to its own block */
-	uint64_t suspects;   /* CACHED pages written by the CPU */
-	uint64_t confirmed;  /* of those, written back to their block: still cached */
-	uint64_t ignored;    /* requests or pieces that could not be used */
+	uint64_t copies;         /* writes of a cached page to another block (journal) */
+	uint64_t journal_writes; /* pieces written to the journal, known from the file system */
+	uint64_t writebacks;     /* writes of a page to its own block */
+	uint64_t suspects;       /* CACHED pages written by the CPU */
+	uint64_t confirmed;      /* of those, written back to their block: still cached */
+	uint64_t ignored;        /* requests or pieces that could not be used */
 };
 
 struct gi {
@@ -92,6 +101,7 @@ struct gi {
 	struct gi_stats st;
 	gi_emit_fn emit;
 	gi_watch_fn watch;
+	gi_journal_fn is_journal;
 	void *opaque;
 };
 
@@ -112,6 +122,9 @@ void gi_block(struct gi *g, bool read, uint8_t dev, uint64_t sector, const struc
 /* The CPU (dma false) or a device (dma true) wrote [off, off+len) of the
  * page; zero: the bytes written are all zero. */
 void gi_page_write(struct gi *g, uint64_t page, uint32_t off, uint32_t len, bool dma, bool zero, uint64_t now);
+/* The file system freed blocks of disk dev: every page caching one that
+ * freed(arg, sector) says was freed leaves the cache (GI_R_FREED). */
+void gi_freed(struct gi *g, uint8_t dev, bool (*freed)(void *arg, uint64_t sector), void *arg, uint64_t now);
 /* Decides the SUSPECT pages whose timeout has passed. */
 void gi_tick(struct gi *g, uint64_t now);
 
