@@ -81,6 +81,19 @@ struct sym_regs {
 	uint64_t gs_base, kernel_gs_base, lstar;
 };
 
+/* User registers to resume with (syscall.resume). */
+struct sym_uregs {
+	uint64_t gpr[16]; /* rax rcx rdx rbx rsp rbp rsi rdi r8-r15 */
+	uint64_t rip, rflags;
+};
+#define SYM_UREGS_RFLAGS_MASK 0x40cd5ULL /* CF PF AF ZF SF DF OF AC */
+
+/* Is rip one a SYSCALL_EXIT may resume at: canonical, in the lower half. */
+static inline bool sym_uregs_rip_ok(uint64_t rip)
+{
+	return rip < 0x0000800000000000ULL;
+}
+
 /* A piece of guest RAM a request read from or wrote into. */
 struct sym_gpa_range {
 	uint64_t gpa;
@@ -99,6 +112,14 @@ struct sym_event {
 			uint64_t args[6];  /* rdi rsi rdx r10 r8 r9; ENTER: may be changed */
 			int64_t ret;       /* EXIT: the result, may be changed; ENTER with SYM_SKIP: the result */
 			uint64_t enter_ns; /* EXIT: when it entered, on the VM clock */
+			/* EXIT, and ENTER with SYM_SKIP: when a callback points this
+			 * at registers, the vCPU goes on in user mode with them instead
+			 * (all 16 GPRs, RIP, and RFLAGS' arithmetic, DF and AC bits;
+			 * ret is then ignored).  A RIP that is not a canonical user
+			 * address is refused (nothing changes).  The pointed-to struct
+			 * must outlive the callback's return only until the engine
+			 * copies it, i.e. it may live in the subscriber's state. */
+			const struct sym_uregs *resume;
 		} syscall;
 		struct {
 			uint8_t vector;

@@ -8,7 +8,11 @@
  *   deny --syscall NAME [--path-prefix P] [--errno E] [--pid P] [--comm C]
  *   deny --list | --remove ID|all
  *   inject-env [--comm NAME | --path GUESTPATH] VAR=VALUE...
- *   inject-env --list | --clear */
+ *   inject-env --list | --clear
+ *   inject --pid P [--timeout S] FILE
+ *       runs FILE's entry point inside guest process P and prints what it
+ *       returned */
+#include <limits.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,17 +35,20 @@ enum {
 	OPT_REMOVE,
 	OPT_PATH,
 	OPT_CLEAR,
+	OPT_TIMEOUT,
 };
 
 struct gears_opts {
 	long pid; /* -1: none */
 	const char *comm, *syscalls, *syscall, *prefix, *err_name, *remove, *path;
 	bool json, list, clear;
+	int timeout_ms; /* 0: the VM's default */
 };
 
 bool ctl_gears_verb(const char *verb)
 {
-	return !strcmp(verb, "trace") || !strcmp(verb, "deny") || !strcmp(verb, "inject-env");
+	return !strcmp(verb, "trace") || !strcmp(verb, "deny") || !strcmp(verb, "inject-env") ||
+	       !strcmp(verb, "inject");
 }
 
 void usage_ctl_gears(void)
@@ -55,6 +62,9 @@ void usage_ctl_gears(void)
 	printf("  %-10s %s\n", "inject-env",
 	       "[--comm NAME|--path GUESTPATH] VAR=VALUE...\n"
 	       "             add variables to later execs; --list, --clear");
+	printf("  %-10s %s\n", "inject",
+	       "--pid P [--timeout S] FILE\n"
+	       "             run a position-independent ELF's entry point inside guest process P");
 }
 
 static int usage_error(const char *verb, const char *msg, const char *arg)
@@ -81,6 +91,7 @@ static int parse(const char *verb, int argc, char **argv, struct gears_opts *o, 
 		{ "remove", required_argument, 0, OPT_REMOVE },
 		{ "path", required_argument, 0, OPT_PATH },
 		{ "clear", no_argument, 0, OPT_CLEAR },
+		{ "timeout", required_argument, 0, OPT_TIMEOUT },
 		{ 0 },
 	};
 	/* getopt wants a program name in front */
@@ -114,6 +125,15 @@ static int parse(const char *verb, int argc, char **argv, struct gears_opts *o, 
 		case OPT_REMOVE: o->remove = optarg; break;
 		case OPT_PATH: o->path = optarg; break;
 		case OPT_CLEAR: o->clear = true; break;
+		case OPT_TIMEOUT: {
+			char *end;
+			double t = strtod(optarg, &end);
+			if (*end || end == optarg || !(t > 0 && t <= 600))
+				r = usage_error(verb, "--timeout '%s' is not a number of seconds from 0 to 600", optarg);
+			else
+				o->timeout_ms = t * 1000 < 1 ? 1 : (int)(t * 1000);
+			break;
+		}
 		default:
 			r = usage_error(verb, "unknown or incomplete option '%s' (try symbiont ctl --help)",
 			                av[optind - 1]);
@@ -323,6 +343,45 @@ static int inject_env(const char *target, const struct gears_opts *o, int argc, 
 	return 0;
 }
 
+static int inject(const char *target, const struct gears_opts *o, int argc, char **argv)
+{
+	struct json_object *args, *ret = NULL;
+	struct qmp_client q;
+	char path[PATH_MAX], err[512];
+	int status;
+
+	if (o->pid < 1)
+		return usage_error("inject", "%s", "--pid P (a guest process id) is required");
+	if (argc != 1)
+		return usage_error("inject", "%s", "expected one FILE (a static-pie or shared object)");
+	if (!realpath(argv[0], path)) {
+		fprintf(stderr, "symbiont ctl: inject: %s: cannot be read\n", argv[0]);
+		return 1;
+	}
+	if ((status = ctl_connect(target, &q)))
+		return status;
+	args = json_object_new_object();
+	json_object_object_add(args, "pid", json_object_new_int((int)o->pid));
+	json_object_object_add(args, "file", json_object_new_string(path));
+	if (o->timeout_ms)
+		json_object_object_add(args, "timeout_ms", json_object_new_int(o->timeout_ms));
+	/* the VM answers within the timeout (10 s by default) */
+	q.timeout_ms = (o->timeout_ms ? o->timeout_ms : 10000) + 10000;
+	if (qmp_call(&q, "gears-inject", args, &ret, err, sizeof(err)) < 0) {
+		qmp_close(&q);
+		fprintf(stderr, "symbiont ctl: inject: %s\n", err);
+		return 1;
+	}
+	qmp_close(&q);
+	if (o->json)
+		printf("%s\n", json_object_to_json_string_ext(ret, JSON_C_TO_STRING_PLAIN));
+	else
+		printf("returned %s in pid %s (%s), thread %s, in %.1f ms\n", jstr(ret, "ret"), jstr(ret, "pid"),
+		       jstr(ret, "comm"), jstr(ret, "tid"), atof(jstr(ret, "ns")) / 1e6);
+	json_object_put(ret);
+	return 0;
+}
+
 int ctl_gears(const char *target, const char *verb, int argc, char **argv)
 {
 	struct gears_opts o;
@@ -330,6 +389,8 @@ int ctl_gears(const char *target, const char *verb, int argc, char **argv)
 
 	if (r)
 		return r;
+	if (!strcmp(verb, "inject"))
+		return inject(target, &o, npos, argv);
 	if (strcmp(verb, "inject-env") && npos)
 		return usage_error(verb, "unexpected argument '%s'", argv[0]);
 	if (!strcmp(verb, "trace"))

@@ -26,6 +26,16 @@ static void regs_of(struct emu_cpu *cpu, struct sym_regs *r, uint64_t rip)
 	r->lstar = cpu->lstar;
 }
 
+/* A callback asked the vCPU to go on with other user registers. */
+static void resume_with(struct emu_cpu *cpu, const struct sym_uregs *u)
+{
+	if (!sym_uregs_rip_ok(u->rip))
+		return;
+	memcpy(cpu->gpr, u->gpr, sizeof(cpu->gpr));
+	cpu->next_rip = u->rip;
+	emu_set_rflags(cpu, (emu_get_rflags(cpu) & ~SYM_UREGS_RFLAGS_MASK) | (u->rflags & SYM_UREGS_RFLAGS_MASK));
+}
+
 bool emu_event_syscall(struct emu_cpu *cpu)
 {
 	static const int argreg[6] = { X86_RDI, X86_RSI, X86_RDX, X86_R10, X86_R8, X86_R9 };
@@ -43,6 +53,8 @@ bool emu_event_syscall(struct emu_cpu *cpu)
 			/* As if the kernel had returned at once: the result in RAX,
 			 * and SYSCALL's own effects (RCX, R11, CPL 0) never happen. */
 			cpu->gpr[X86_RAX] = (uint64_t)ev.syscall.ret;
+			if (ev.syscall.resume)
+				resume_with(cpu, ev.syscall.resume);
 			return true;
 		}
 		cpu->gpr[X86_RAX] = ev.syscall.nr;
@@ -63,8 +75,11 @@ void emu_event_user_return(struct emu_cpu *cpu)
 	if (!sym_syscall_returning(cpu->vm, &r, &ev))
 		return;
 	ev.cpu = cpu_index(cpu);
+	ev.syscall.resume = NULL;
 	sym_event_deliver(cpu->vm, &ev);
 	cpu->gpr[X86_RAX] = (uint64_t)ev.syscall.ret;
+	if (ev.syscall.resume)
+		resume_with(cpu, ev.syscall.resume);
 }
 
 void emu_event_exception(struct emu_cpu *cpu, int vector)

@@ -150,6 +150,7 @@ static void gears_stop(void *state)
 	gears_trace_fini(g);
 	gears_deny_fini(g);
 	gears_env_fini(g);
+	gears_inject_fini(g);
 	guestos_detach(g->os);
 	guestos_kernel_free(g->kernel);
 	pthread_mutex_destroy(&g->os_lock);
@@ -173,6 +174,7 @@ static int gears_start(struct vm *vm, void **state, char *err, size_t errlen)
 	pthread_mutex_init(&g->os_lock, NULL);
 	pthread_mutex_init(&g->env_lock, NULL);
 	if (gears_trace_init(g, err, errlen) || gears_deny_init(g, err, errlen) || gears_env_init(g, err, errlen) ||
+	    gears_inject_init(g, err, errlen) ||
 	    control_on_disconnect(vm->control, client_gone, g) < 0) {
 		/* Some commands may be registered already and point at g: it is
 		 * kept (never freed) rather than left dangling behind them. */

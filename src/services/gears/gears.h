@@ -6,6 +6,8 @@
  *   trace.c       syscall traces streamed to the client that started them
  *   deny.c        rules that refuse calls with an errno
  *   inject_env.c  variables added to the environment of later execs
+ *   inject.c      code injection into a running process (inject.h)
+ *   inject_cmd.c  the inject command; elfimage.c the ELF it injects
  *   decode.c, flags.c, names.c   strace-style text
  *   rules.c       matching (who, which calls, which paths)
  *   envp.c        building a new envp in the caller's memory */
@@ -31,6 +33,7 @@
 struct gears_trace;
 struct gears_deny;
 struct gears_env;
+struct gears_inj;
 
 struct gears {
 	struct vm *vm;
@@ -59,6 +62,10 @@ struct gears {
 	struct gears_env *envs[GEARS_MAX_ENV];
 	int nenvs;
 	struct sym_sub *exec_sub;
+
+	/* The code injection in progress, or one whose code never returned
+	 * (control thread; its callbacks see only their own). */
+	struct gears_inj *inj;
 };
 
 /* The task that made the call of ev: 0, or -1 when it cannot be told
@@ -81,16 +88,23 @@ void gears_uaccess_init(struct gears_uaccess *ua, struct gears_mem *m, const str
 int gears_arg_who(struct json_object *args, struct gears_who *who, char *err, size_t errlen);
 int gears_arg_id(struct json_object *args, const char *key, uint64_t *id, char *err, size_t errlen);
 const char *gears_arg_str(struct json_object *args, const char *key);
+/* 'timeout_ms' (default 10 s) into *ms. */
+int gears_arg_timeout(struct json_object *args, int *ms, char *err, size_t errlen);
+/* Reads and checks the ELF at host path (elfimage.h). */
+struct gears_elf_image;
+int gears_load_elf_file(const char *path, struct gears_elf_image *im, char *err, size_t errlen);
 
 /* The parts: register their commands (0, or -1 with err). */
 int gears_trace_init(struct gears *g, char *err, size_t errlen);
 int gears_deny_init(struct gears *g, char *err, size_t errlen);
 int gears_env_init(struct gears *g, char *err, size_t errlen);
+int gears_inject_init(struct gears *g, char *err, size_t errlen);
 /* A client went away: its traces end. */
 void gears_trace_client_gone(struct gears *g, uint64_t client);
 /* At the service's stop: every subscription ends, everything is freed. */
 void gears_trace_fini(struct gears *g);
 void gears_deny_fini(struct gears *g);
 void gears_env_fini(struct gears *g);
+void gears_inject_fini(struct gears *g);
 
 #endif

@@ -1,0 +1,83 @@
+#!/usr/bin/env bash
+# GEARS code injection end to end (emu, default Debian guest), with nothing
+# in the guest:
+#   inject      a static-pie payload (build/payloads/hello.elf) run inside a
+#               background shell loop writes its line on the loop's stdout
+#               (the console) and returns the pid; the loop then carries on
+#               to its normal end with its state intact (its counter)
+#   blocked     a shell blocked in read on a fifo is injected when the read
+#               returns, and still gets the line it read
+#   hostile     a process killed while injected code runs (a payload that
+#               sleeps) makes the injection fail with a clear error, soon;
+#               bad files and pids are one-line errors; the VM serves the
+#               next injection as before
+# The markers a command prints are quoted in what is typed (echo X-"DONE"), so
+# the console's echo of the command line never matches them.
+. "$(dirname "$0")/lib/guest.bash"
+e2e_init
+require_tools timeout mkfifo python3
+require_guest
+[ -x "$SYM" ] || fail "$SYM missing (make BUILD=$BUILD)"
+HELLO=$BUILD/payloads/hello.elf
+SLEEPER=$BUILD/payloads/sleeper.elf
+[ -f "$HELLO" ] && [ -f "$SLEEPER" ] || fail "payloads missing (make BUILD=$BUILD)"
+control_init gearsinj
+
+guest_start g "$SYM" run --name "$name" || fail "guest never became ready: $(tail -3 "$tmp/g.err")"
+
+guest_pid() { # MARKER: the number the guest printed as MARKER=N
+	tr -d '\r' <"$tmp/g.out" | sed -n "s/^$1=\([0-9]*\)\$/\1/p" | tail -1
+}
+
+# ---- inject into a running loop
+echo '(i=0; while [ $i -lt 25 ]; do sleep 0.2; i=$((i+1)); done; echo LOOP-"END" $i) & echo LOOPPID=$!' >&3
+guest_wait_for g 'LOOPPID=[0-9]' 60 || fail "the loop did not start"
+loop=$(guest_pid LOOPPID)
+out=$("$SYM" ctl "$name" inject --pid "$loop" "$HELLO" 2>&1) || fail "inject: $out"
+grep -Eq "^returned $loop in pid $loop \(sh\), thread $loop, in [0-9.]+ ms$" <<<"$out" || fail "inject said: $out"
+guest_wait_for g "INJECTED-hello from pid $loop" 30 || fail "the payload's line never reached the console"
+guest_wait_for g 'LOOP-END 25' 60 || fail "the loop did not carry on to its end after the injection"
+
+# ---- a process blocked in read, injected when the read returns
+echo 'mkfifo /tmp/inj-fifo; (read x </tmp/inj-fifo; echo READ-"GOT" "$x") & echo READPID=$!' >&3
+guest_wait_for g 'READPID=[0-9]' 60 || fail "the reader did not start"
+reader=$(guest_pid READPID)
+sleep 2 # the reader is asleep in open/read of the fifo by now
+"$SYM" ctl "$name" inject --timeout 60 --pid "$reader" "$HELLO" >"$tmp/blocked" 2>&1 &
+injector=$!
+bg_pids+=("$injector")
+sleep 2
+echo 'echo fifo-line >/tmp/inj-fifo' >&3
+wait "$injector" || fail "inject into the blocked reader: $(cat "$tmp/blocked")"
+guest_wait_for g "INJECTED-hello from pid $reader" 30 || fail "the blocked reader's injection printed nothing"
+guest_wait_for g 'READ-GOT fifo-line' 30 || fail "the reader lost its line to the injection"
+
+# ---- hostile and bad input
+out=$("$SYM" ctl "$name" inject --pid 99999 "$HELLO" 2>&1) && fail "inject into a missing pid succeeded: $out"
+grep -q 'no process 99999' <<<"$out" || fail "missing pid: $out"
+out=$("$SYM" ctl "$name" inject --pid "$loop" /etc/hostname 2>&1) && fail "inject of a text file succeeded: $out"
+grep -q 'not an ELF file' <<<"$out" || fail "text file: $out"
+echo '(while :; do sleep 0.3; done) & echo VICTIM=$!' >&3
+guest_wait_for g 'VICTIM=[0-9]' 60 || fail "the victim did not start"
+victim=$(guest_pid VICTIM)
+start=$(date +%s)
+"$SYM" ctl "$name" inject --timeout 60 --pid "$victim" "$SLEEPER" >"$tmp/killed" 2>&1 &
+injector=$!
+bg_pids+=("$injector")
+sleep 3 # the payload sleeps 20 s
+echo "kill -9 $victim; echo KILLED-\"DONE\"" >&3
+guest_wait_for g KILLED-DONE 30 || fail "the kill did not run"
+wait "$injector" && fail "the injection into a killed process succeeded: $(cat "$tmp/killed")"
+grep -q "exited (or was killed) during the injection (pid $victim)" "$tmp/killed" ||
+	fail "killed mid-injection: $(cat "$tmp/killed")"
+(($(date +%s) - start < 15)) || fail "the failed injection took $(($(date +%s) - start)) s to be reported"
+# the VMM is unharmed: the next injection works
+echo '(sleep 1; sleep 1; sleep 1; echo AFTER-"END") & echo AFTERPID=$!' >&3
+guest_wait_for g 'AFTERPID=[0-9]' 60 || fail "the last target did not start"
+after=$(guest_pid AFTERPID)
+out=$("$SYM" ctl "$name" inject --pid "$after" "$HELLO" 2>&1) || fail "inject after the hostile case: $out"
+guest_wait_for g 'AFTER-END' 60 || fail "the last target did not end"
+
+echo 'poweroff -f' >&3
+guest_finish g 60
+echo "PASS"
