@@ -129,7 +129,8 @@ static int parse(const char *verb, int argc, char **argv, struct gears_opts *o, 
 			char *end;
 			double t = strtod(optarg, &end);
 			if (*end || end == optarg || !(t > 0 && t <= 600))
-				r = usage_error(verb, "--timeout '%s' is not a number of seconds from 0 to 600", optarg);
+				r = usage_error(verb, "--timeout '%s' is not a number of seconds from 0 to 600",
+				                optarg);
 			else
 				o->timeout_ms = t * 1000 < 1 ? 1 : (int)(t * 1000);
 			break;

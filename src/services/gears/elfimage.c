@@ -60,8 +60,8 @@ static int add_reloc(struct gears_elf_image *im, uint64_t off, int64_t addend, c
 	return 0;
 }
 
-static int read_dynamic(const struct gears_elf_image *im, uint64_t min, uint64_t va, uint64_t size,
-                        struct dyn_info *d, char *err, size_t errlen)
+static int read_dynamic(const struct gears_elf_image *im, uint64_t min, uint64_t va, uint64_t size, struct dyn_info *d,
+                        char *err, size_t errlen)
 {
 	uint64_t off;
 	if (!in_image(im, min, va, size, &off))
@@ -71,7 +71,8 @@ static int read_dynamic(const struct gears_elf_image *im, uint64_t min, uint64_t
 		memcpy(&dyn, im->bytes + off + i, sizeof(dyn));
 		switch (dyn.d_tag) {
 		case DT_NULL: return 0;
-		case DT_NEEDED: return fail(err, errlen, "it needs shared libraries (DT_NEEDED): link it -static-pie, no libc");
+		case DT_NEEDED:
+			return fail(err, errlen, "it needs shared libraries (DT_NEEDED): link it -static-pie, no libc");
 		case DT_RELA: d->rela = dyn.d_un.d_ptr, d->has_rela = true; break;
 		case DT_RELASZ: d->relasz = dyn.d_un.d_val; break;
 		case DT_RELAENT: d->relaent = dyn.d_un.d_val; break;
@@ -84,7 +85,8 @@ static int read_dynamic(const struct gears_elf_image *im, uint64_t min, uint64_t
 			break;
 		case DT_PLTRELSZ:
 			if (dyn.d_un.d_val)
-				return fail(err, errlen, "it has PLT relocations, which need a dynamic linker: not supported");
+				return fail(err, errlen,
+				            "it has PLT relocations, which need a dynamic linker: not supported");
 			break;
 		default: break;
 		}
@@ -186,9 +188,11 @@ int gears_elf_load(const uint8_t *file, size_t len, struct gears_elf_image *im, 
 			Elf64_Phdr ph;
 			memcpy(&ph, file + eh.e_phoff + i * sizeof(ph), sizeof(ph));
 			if (ph.p_type == PT_INTERP)
-				return fail(err, errlen, "it asks for a program interpreter (PT_INTERP): link it -static-pie");
+				return fail(err, errlen,
+				            "it asks for a program interpreter (PT_INTERP): link it -static-pie");
 			if (ph.p_type == PT_TLS)
-				return fail(err, errlen, "it uses thread-local storage, which an injection has none of");
+				return fail(err, errlen,
+				            "it uses thread-local storage, which an injection has none of");
 			if (ph.p_type == PT_DYNAMIC)
 				has_dyn = true, dyn_va = ph.p_vaddr, dyn_size = ph.p_memsz;
 			if (ph.p_type != PT_LOAD || !ph.p_memsz)
@@ -196,14 +200,16 @@ int gears_elf_load(const uint8_t *file, size_t len, struct gears_elf_image *im, 
 			if (pass == 0) {
 				if (ph.p_filesz > ph.p_memsz || ph.p_offset > len || ph.p_filesz > len - ph.p_offset ||
 				    ph.p_vaddr > UINT64_MAX - ph.p_memsz || ph.p_memsz > GEARS_ELF_MAX_IMAGE)
-					return fail(err, errlen, "a loadable segment lies outside the file or the address space");
+					return fail(err, errlen,
+					            "a loadable segment lies outside the file or the address space");
 				if ((ph.p_vaddr & ~4095ULL) < min)
 					min = ph.p_vaddr & ~4095ULL;
 				if (ph.p_vaddr + ph.p_memsz > max)
 					max = ph.p_vaddr + ph.p_memsz;
 				if (max - min > GEARS_ELF_MAX_IMAGE)
 					return fail(err, errlen, "its loadable segments span more than 16 MiB");
-				if ((ph.p_flags & PF_X) && eh.e_entry >= ph.p_vaddr && eh.e_entry - ph.p_vaddr < ph.p_memsz)
+				if ((ph.p_flags & PF_X) && eh.e_entry >= ph.p_vaddr &&
+				    eh.e_entry - ph.p_vaddr < ph.p_memsz)
 					entry_ok = true;
 			} else {
 				memcpy(im->bytes + (ph.p_vaddr - min), file + ph.p_offset, ph.p_filesz);

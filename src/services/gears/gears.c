@@ -174,8 +174,7 @@ static int gears_start(struct vm *vm, void **state, char *err, size_t errlen)
 	pthread_mutex_init(&g->os_lock, NULL);
 	pthread_mutex_init(&g->env_lock, NULL);
 	if (gears_trace_init(g, err, errlen) || gears_deny_init(g, err, errlen) || gears_env_init(g, err, errlen) ||
-	    gears_inject_init(g, err, errlen) ||
-	    control_on_disconnect(vm->control, client_gone, g) < 0) {
+	    gears_inject_init(g, err, errlen) || control_on_disconnect(vm->control, client_gone, g) < 0) {
 		/* Some commands may be registered already and point at g: it is
 		 * kept (never freed) rather than left dangling behind them. */
 		snprintf(err, errlen, "cannot register its commands on the control socket");

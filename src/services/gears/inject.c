@@ -72,16 +72,18 @@ enum { R_RAX, R_RCX, R_RDX, R_RBX, R_RSP, R_RBP, R_RSI, R_RDI, R_R8, R_R9, R_R10
 
 /* The trampoline, at the first byte of its page; the x87/SSE save area is
  * FX_OFF bytes in (16-byte aligned).  rel32 fields are filled in. */
+/* clang-format off */
 static const uint8_t tramp_code[] = {
-	0x48, 0x8d, 0x3d, 0,    0,    0,    0,    /*  0 lea rdi, [rip + arg]      */
-	0x48, 0x0f, 0xae, 0x05, 0,    0,    0, 0, /*  7 fxsave64 [rip + fx]       */
-	0xe8, 0,    0,    0,    0,                /* 15 call entry                */
-	0x48, 0x0f, 0xae, 0x0d, 0,    0,    0, 0, /* 20 fxrstor64 [rip + fx]      */
-	0x48, 0x89, 0xc7,                         /* 28 mov rdi, rax              */
+	0x48, 0x8d, 0x3d, 0, 0, 0, 0,       /*  0 lea rdi, [rip + arg]  */
+	0x48, 0x0f, 0xae, 0x05, 0, 0, 0, 0, /*  7 fxsave64 [rip + fx]   */
+	0xe8, 0, 0, 0, 0,                   /* 15 call entry            */
+	0x48, 0x0f, 0xae, 0x0d, 0, 0, 0, 0, /* 20 fxrstor64 [rip + fx]  */
+	0x48, 0x89, 0xc7,                   /* 28 mov rdi, rax          */
 	0xb8, GEARS_TRAP_NR & 0xff, GEARS_TRAP_NR >> 8, 0, 0, /* 31 mov eax, TRAP */
-	0x0f, 0x05,                               /* 36 syscall                   */
-	0x0f, 0x0b,                               /* 38 ud2                       */
+	0x0f, 0x05,                         /* 36 syscall               */
+	0x0f, 0x0b,                         /* 38 ud2                   */
 };
+/* clang-format on */
 #define TRAMP_SYSCALL 36
 #define FX_OFF        512
 
@@ -108,7 +110,7 @@ struct gears_inj {
 	int64_t ret;
 	bool unmap_failed;
 	bool abandoned; /* the command gave up: image and arg are gone */
-	char why[256]; /* INJ_FAILED */
+	char why[256];  /* INJ_FAILED */
 	struct sym_sub *enter_sub, *exit_sub;
 };
 
@@ -416,8 +418,8 @@ void gears_inject_fini(struct gears *g)
 	g->inj = NULL;
 }
 
-int gears_inject_run(struct gears *g, int32_t pid, const struct gears_elf_image *image, const void *arg,
-                     size_t arglen, int timeout_ms, struct gears_inject_result *res, char *err, size_t errlen)
+int gears_inject_run(struct gears *g, int32_t pid, const struct gears_elf_image *image, const void *arg, size_t arglen,
+                     int timeout_ms, struct gears_inject_result *res, char *err, size_t errlen)
 {
 	struct sym_filter fe = { .type = SYM_EV_SYSCALL_ENTER }, fx = { .type = SYM_EV_SYSCALL_EXIT };
 	struct gears_inj *in;
@@ -468,17 +470,19 @@ int gears_inject_run(struct gears *g, int32_t pid, const struct gears_elf_image 
 			if (in->state == INJ_WAIT) {
 				in->state = INJ_FAILED;
 				if (pid)
-					snprintf(in->why, sizeof(in->why),
-					         "process %d made no system call within %d ms (asleep in one, or stopped)",
-					         (int)pid, timeout_ms);
+					snprintf(
+					        in->why, sizeof(in->why),
+					        "process %d made no system call within %d ms (asleep in one, or stopped)",
+					        (int)pid, timeout_ms);
 				else
 					snprintf(in->why, sizeof(in->why), "no process made a system call within %d ms",
 					         timeout_ms);
 			} else {
-				snprintf(in->why, sizeof(in->why),
-				         "the injected code in pid %d has not returned within %d ms (it is left to run; the "
-				         "process is put back if it ever returns)",
-				         (int)in->tgid, timeout_ms);
+				snprintf(
+				        in->why, sizeof(in->why),
+				        "the injected code in pid %d has not returned within %d ms (it is left to run; the "
+				        "process is put back if it ever returns)",
+				        (int)in->tgid, timeout_ms);
 			}
 			break;
 		}
@@ -502,11 +506,9 @@ int gears_inject_run(struct gears *g, int32_t pid, const struct gears_elf_image 
 		pthread_cond_timedwait(&in->cond, &in->lock, &ts);
 	}
 	if (in->state == INJ_DONE) {
-		*res = (struct gears_inject_result){ .ret = in->ret,
-			                             .pid = in->tgid,
-			                             .tid = in->tid,
-			                             .addr = in->map,
-			                             .total_ns = now_ns() - start };
+		*res = (struct gears_inject_result){
+			.ret = in->ret, .pid = in->tgid, .tid = in->tid, .addr = in->map, .total_ns = now_ns() - start
+		};
 		snprintf(res->comm, sizeof(res->comm), "%s", in->comm);
 		rc = 0;
 		if (in->unmap_failed)

@@ -30,7 +30,7 @@ struct gears_inject_result {
  * arg (arglen bytes, may be 0) in RDI, and waits up to timeout_ms for it to
  * return and the process to be put back.  Control thread only.  0 with
  * *res, or -1 with one line in err. */
-int gears_inject_run(struct gears *g, int32_t pid, const struct gears_elf_image *image, const void *arg,
-                     size_t arglen, int timeout_ms, struct gears_inject_result *res, char *err, size_t errlen);
+int gears_inject_run(struct gears *g, int32_t pid, const struct gears_elf_image *image, const void *arg, size_t arglen,
+                     int timeout_ms, struct gears_inject_result *res, char *err, size_t errlen);
 
 #endif
