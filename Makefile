@@ -75,9 +75,13 @@ $(BUILD)/tests/guests/%.elf: tests/guests/%.S tests/guests/guest.ld $(wildcard t
 	$(CC) -m32 -c -Iinclude -Itests/guests -o $(@:.elf=.o) $<
 	ld -m elf_i386 -T tests/guests/guest.ld -o $@ $(@:.elf=.o)
 
-$(BUILD)/payloads/%.elf: guest/payloads/%.c guest/payloads/libc.c guest/payloads/sys.h
+$(BUILD)/payloads/%.elf: guest/payloads/%.c guest/payloads/libc.c guest/payloads/sys.h include/symbiont/abi/gears_run.h
 	@mkdir -p $(dir $@)
-	gcc $(PAYLOAD_CFLAGS) -o $@ $< guest/payloads/libc.c
+	gcc $(PAYLOAD_CFLAGS) -Iinclude -o $@ $< guest/payloads/libc.c
+
+# The run payload is built into the binary (src/services/gears/payload.c).
+$(BUILD)/src/services/gears/payload.o: $(BUILD)/payloads/run.elf
+$(BUILD)/src/services/gears/payload.o: override CFLAGS += -DGEARS_RUN_PAYLOAD='"$(BUILD)/payloads/run.elf"'
 
 guest: | deps
 	@scripts/guest-image.sh $(GUEST_DIR)

@@ -11,6 +11,12 @@
 #               sleeps) makes the injection fail with a clear error, soon;
 #               bad files and pids are one-line errors; the VM serves the
 #               next injection as before
+#   exec        `ctl exec` runs a guest command with no agent: its stdout and
+#               stderr apart, its exit status, --env and --cwd
+#   push/pull   a 1 MiB random file goes in and comes back byte for byte (and
+#               the guest's own md5sum agrees)
+# exec, push and pull inject into whichever process makes a system call
+# first: a guest with nothing running makes none, so a ticker runs meanwhile.
 # The markers a command prints are quoted in what is typed (echo X-"DONE"), so
 # the console's echo of the command line never matches them.
 . "$(dirname "$0")/lib/guest.bash"
@@ -77,6 +83,29 @@ guest_wait_for g 'AFTERPID=[0-9]' 60 || fail "the last target did not start"
 after=$(guest_pid AFTERPID)
 out=$("$SYM" ctl "$name" inject --pid "$after" "$HELLO" 2>&1) || fail "inject after the hostile case: $out"
 guest_wait_for g 'AFTER-END' 60 || fail "the last target did not end"
+
+# ---- exec, push, pull
+echo '(while :; do sleep 1; done) & echo TICKER=$!' >&3
+guest_wait_for g 'TICKER=[0-9]' 60 || fail "the ticker did not start"
+"$SYM" ctl "$name" exec -- sh -c 'echo out-line; echo err-line >&2; exit 3' >"$tmp/exec.out" 2>"$tmp/exec.err"
+st=$?
+[ "$st" = 3 ] || fail "exec exited $st, want 3 (stderr: $(cat "$tmp/exec.err"))"
+[ "$(cat "$tmp/exec.out")" = out-line ] || fail "exec stdout: [$(cat "$tmp/exec.out")]"
+[ "$(cat "$tmp/exec.err")" = err-line ] || fail "exec stderr: [$(cat "$tmp/exec.err")]"
+out=$("$SYM" ctl "$name" exec --env GEARS_X=from-host --cwd /proc -- sh -c 'echo "$GEARS_X $(pwd)"') ||
+	fail "exec with --env and --cwd: $out"
+[ "$out" = "from-host /proc" ] || fail "exec --env --cwd said: [$out]"
+out=$("$SYM" ctl "$name" exec -- /no/such/program 2>&1)
+st=$?
+[ "$st" = 127 ] && grep -q 'cannot run /no/such/program' <<<"$out" || fail "exec of a missing program: $st [$out]"
+head -c 1048576 /dev/urandom >"$tmp/blob"
+"$SYM" ctl "$name" push "$tmp/blob" /tmp/blob || fail "push failed"
+sum=$("$SYM" ctl "$name" exec -- md5sum /tmp/blob) || fail "md5sum in the guest failed"
+[ "${sum%% *}" = "$(md5sum <"$tmp/blob" | cut -d' ' -f1)" ] || fail "the pushed file differs in the guest: $sum"
+"$SYM" ctl "$name" pull /tmp/blob "$tmp/blob.back" || fail "pull failed"
+cmp "$tmp/blob" "$tmp/blob.back" || fail "the pulled file differs from the pushed one"
+out=$("$SYM" ctl "$name" pull /no/such/file "$tmp/none" 2>&1) && fail "pull of a missing file succeeded"
+grep -q 'ENOENT' <<<"$out" && [ ! -e "$tmp/none" ] || fail "pull of a missing file: $out"
 
 echo 'poweroff -f' >&3
 guest_finish g 60

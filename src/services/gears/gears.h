@@ -8,6 +8,8 @@
  *   inject_env.c  variables added to the environment of later execs
  *   inject.c      code injection into a running process (inject.h)
  *   inject_cmd.c  the inject command; elfimage.c the ELF it injects
+ *   exec.c        agentless exec, push and pull, on injection; payload.c the
+ *                 payload it injects (guest/payloads/run.c, built in)
  *   decode.c, flags.c, names.c   strace-style text
  *   rules.c       matching (who, which calls, which paths)
  *   envp.c        building a new envp in the caller's memory */
@@ -34,6 +36,7 @@ struct gears_trace;
 struct gears_deny;
 struct gears_env;
 struct gears_inj;
+struct gears_sessions;
 
 struct gears {
 	struct vm *vm;
@@ -66,6 +69,8 @@ struct gears {
 	/* The code injection in progress, or one whose code never returned
 	 * (control thread; its callbacks see only their own). */
 	struct gears_inj *inj;
+	/* exec, push and pull sessions (exec.c) */
+	struct gears_sessions *sessions;
 };
 
 /* The task that made the call of ev: 0, or -1 when it cannot be told
@@ -99,6 +104,9 @@ int gears_trace_init(struct gears *g, char *err, size_t errlen);
 int gears_deny_init(struct gears *g, char *err, size_t errlen);
 int gears_env_init(struct gears *g, char *err, size_t errlen);
 int gears_inject_init(struct gears *g, char *err, size_t errlen);
+int gears_exec_init(struct gears *g, char *err, size_t errlen);
+void gears_exec_client_gone(struct gears *g, uint64_t client);
+void gears_exec_fini(struct gears *g);
 /* A client went away: its traces end. */
 void gears_trace_client_gone(struct gears *g, uint64_t client);
 /* At the service's stop: every subscription ends, everything is freed. */
