@@ -112,14 +112,16 @@ struct sym_event {
 			uint64_t args[6];  /* rdi rsi rdx r10 r8 r9; ENTER: may be changed */
 			int64_t ret;       /* EXIT: the result, may be changed; ENTER with SYM_SKIP: the result */
 			uint64_t enter_ns; /* EXIT: when it entered, on the VM clock */
-			/* EXIT, and ENTER with SYM_SKIP: when a callback points this
-			 * at registers, the vCPU goes on in user mode with them instead
-			 * (all 16 GPRs, RIP, and RFLAGS' arithmetic, DF and AC bits;
-			 * ret is then ignored).  A RIP that is not a canonical user
-			 * address is refused (nothing changes).  The pointed-to struct
-			 * must outlive the callback's return only until the engine
-			 * copies it, i.e. it may live in the subscriber's state. */
-			const struct sym_uregs *resume;
+			/* EXIT, and ENTER with SYM_SKIP: when a callback sets resume,
+			 * the vCPU goes on in user mode with resume_regs instead (all
+			 * 16 GPRs, RIP, and RFLAGS' arithmetic, DF and AC bits; ret is
+			 * then ignored).  A RIP that is not a canonical user address is
+			 * refused (nothing changes).  The registers are copied into the
+			 * event, not pointed to: the engine applies them after the hub
+			 * has let go of every subscriber, whose state may be gone by
+			 * then. */
+			bool resume;
+			struct sym_uregs resume_regs;
 		} syscall;
 		struct {
 			uint8_t vector;

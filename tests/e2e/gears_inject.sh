@@ -30,6 +30,8 @@ SLEEPER=$BUILD/payloads/sleeper.elf
 control_init gearsinj
 
 guest_start g "$SYM" run --name "$name" || fail "guest never became ready: $(tail -3 "$tmp/g.err")"
+"$SYM" ctl "$name" events >"$tmp/events" 2>&1 &
+bg_pids+=($!)
 
 guest_pid() { # MARKER: the number the guest printed as MARKER=N
 	tr -d '\r' <"$tmp/g.out" | sed -n "s/^$1=\([0-9]*\)\$/\1/p" | tail -1
@@ -41,6 +43,16 @@ guest_wait_for g 'LOOPPID=[0-9]' 60 || fail "the loop did not start"
 loop=$(guest_pid LOOPPID)
 out=$("$SYM" ctl "$name" inject --pid "$loop" "$HELLO" 2>&1) || fail "inject: $out"
 grep -Eq "^returned $loop in pid $loop \(sh\), thread $loop, in [0-9.]+ ms$" <<<"$out" || fail "inject said: $out"
+wait_event() { # PATTERN: until the events client has it (it may lag the command's reply)
+	local i
+	for ((i = 0; i < 20; i++)); do
+		grep -Eq "$1" "$tmp/events" && return 0
+		sleep 0.5
+	done
+	return 1
+}
+wait_event "GEARS_INJECT \{\"pid\":$loop,\"tid\":$loop,\"comm\":\"sh\",\"at\":\"(entry|exit)\",\"syscall\":\"[a-z_0-9]+\",\"ret\":$loop,\"error\":null\}" ||
+	fail "no GEARS_INJECT event for the loop: $(grep GEARS_INJECT "$tmp/events")"
 guest_wait_for g "INJECTED-hello from pid $loop" 30 || fail "the payload's line never reached the console"
 guest_wait_for g 'LOOP-END 25' 60 || fail "the loop did not carry on to its end after the injection"
 
@@ -56,7 +68,8 @@ sleep 2
 echo 'echo fifo-line >/tmp/inj-fifo' >&3
 wait "$injector" || fail "inject into the blocked reader: $(cat "$tmp/blocked")"
 guest_wait_for g "INJECTED-hello from pid $reader" 30 || fail "the blocked reader's injection printed nothing"
-guest_wait_for g 'READ-GOT fifo-line' 30 || fail "the reader lost its line to the injection"
+guest_wait_for g 'READ-GOT fifo-line' 30 ||
+	fail "the reader lost its line to the injection: $("$SYM" ctl "$name" ps | tail -4; grep GEARS_INJECT "$tmp/events")"
 
 # ---- hostile and bad input
 out=$("$SYM" ctl "$name" inject --pid 99999 "$HELLO" 2>&1) && fail "inject into a missing pid succeeded: $out"
@@ -77,6 +90,8 @@ wait "$injector" && fail "the injection into a killed process succeeded: $(cat "
 grep -q "exited (or was killed) during the injection (pid $victim)" "$tmp/killed" ||
 	fail "killed mid-injection: $(cat "$tmp/killed")"
 (($(date +%s) - start < 15)) || fail "the failed injection took $(($(date +%s) - start)) s to be reported"
+wait_event "GEARS_INJECT.*\"pid\":$victim,.*\"error\":\"the process exited" ||
+	fail "no GEARS_INJECT event for the killed process: $(grep GEARS_INJECT "$tmp/events")"
 # the VMM is unharmed: the next injection works
 echo '(sleep 1; sleep 1; sleep 1; echo AFTER-"END") & echo AFTERPID=$!' >&3
 guest_wait_for g 'AFTERPID=[0-9]' 60 || fail "the last target did not start"

@@ -54,7 +54,7 @@ bool emu_event_syscall(struct emu_cpu *cpu)
 			 * and SYSCALL's own effects (RCX, R11, CPL 0) never happen. */
 			cpu->gpr[X86_RAX] = (uint64_t)ev.syscall.ret;
 			if (ev.syscall.resume)
-				resume_with(cpu, ev.syscall.resume);
+				resume_with(cpu, &ev.syscall.resume_regs);
 			return true;
 		}
 		cpu->gpr[X86_RAX] = ev.syscall.nr;
@@ -75,11 +75,11 @@ void emu_event_user_return(struct emu_cpu *cpu)
 	if (!sym_syscall_returning(cpu->vm, &r, &ev))
 		return;
 	ev.cpu = cpu_index(cpu);
-	ev.syscall.resume = NULL;
+	ev.syscall.resume = false;
 	sym_event_deliver(cpu->vm, &ev);
 	cpu->gpr[X86_RAX] = (uint64_t)ev.syscall.ret;
 	if (ev.syscall.resume)
-		resume_with(cpu, ev.syscall.resume);
+		resume_with(cpu, &ev.syscall.resume_regs);
 }
 
 void emu_event_exception(struct emu_cpu *cpu, int vector)

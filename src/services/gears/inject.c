@@ -47,6 +47,7 @@
 #include "services/gears/gears.h"
 #include "services/gears/inject.h"
 #include "services/gears/names.h"
+#include "symbiont/control.h"
 #include "symbiont/vm.h"
 
 #define NR_MMAP       9
@@ -109,8 +110,10 @@ struct gears_inj {
 	/* what came out */
 	int64_t ret;
 	bool unmap_failed;
-	bool abandoned; /* the command gave up: image and arg are gone */
-	char why[256];  /* INJ_FAILED */
+	bool abandoned;     /* the command gave up: image and arg are gone */
+	bool took_at_entry; /* taken over at a call's entry (else its exit) */
+	uint64_t took_nr;   /* that call */
+	char why[256];      /* INJ_FAILED */
 	struct sym_sub *enter_sub, *exit_sub;
 };
 
@@ -184,6 +187,14 @@ static int fill_mapping(struct gears_inj *in, const struct sym_regs *r)
 	return rc ? -1 : 0;
 }
 
+/* The thread goes on with u (copied: the engine applies it after this
+ * injection may have been freed). */
+static void resume_with(struct sym_event *ev, const struct sym_uregs *u)
+{
+	ev->syscall.resume = true;
+	ev->syscall.resume_regs = *u;
+}
+
 static bool overlaps(const struct gears_inj *in, uint64_t addr, uint64_t len)
 {
 	return addr < in->map + in->maplen && addr + len > in->map;
@@ -230,6 +241,8 @@ static void take_over(struct gears_inj *in, struct sym_event *ev, const struct g
 	if (!enter && (nr == NR_CLONE || nr == NR_FORK || nr == NR_VFORK || nr == NR_CLONE3))
 		return;
 	in->tid = who->pid;
+	in->took_at_entry = enter;
+	in->took_nr = nr;
 	in->tgid = who->tgid;
 	snprintf(in->comm, sizeof(in->comm), "%s", who->comm);
 	in->cr3 = r->cr3 & 0x000ffffffffff000ULL;
@@ -256,7 +269,7 @@ static void take_over(struct gears_inj *in, struct sym_event *ev, const struct g
 		in->resume.gpr[R_R10] = MAP_FLAGS;
 		in->resume.gpr[R_R8] = (uint64_t)-1;
 		in->resume.gpr[R_R9] = 0;
-		ev->syscall.resume = &in->resume;
+		resume_with(ev, &in->resume);
 	}
 	in->state = INJ_MMAP;
 }
@@ -270,7 +283,7 @@ static void unmap_then_restore(struct gears_inj *in, struct sym_event *ev)
 	in->resume.gpr[R_RAX] = NR_MUNMAP;
 	in->resume.gpr[R_RDI] = in->map;
 	in->resume.gpr[R_RSI] = in->maplen;
-	ev->syscall.resume = &in->resume;
+	resume_with(ev, &in->resume);
 	in->state = INJ_UNMAP;
 }
 
@@ -306,7 +319,7 @@ static enum sym_action on_syscall(void *opaque, struct sym_event *ev)
 		if (ev->syscall.ret < 0 && ev->syscall.ret > -4096) {
 			const char *e = gears_errno_name((int)-ev->syscall.ret);
 			fail_now(in, "mmap in the process failed with %s (pid %d)", e ? e : "an error");
-			ev->syscall.resume = &in->saved;
+			resume_with(ev, &in->saved);
 			break;
 		}
 		if (in->abandoned) {
@@ -327,7 +340,7 @@ static enum sym_action on_syscall(void *opaque, struct sym_event *ev)
 		in->resume.gpr[R_RSP] = (in->map + in->maplen) & ~15ULL;
 		in->resume.rip = in->tramp;
 		in->resume.rflags = in->saved.rflags & ~0x400ULL; /* DF clear, as the ABI wants at a call */
-		ev->syscall.resume = &in->resume;
+		resume_with(ev, &in->resume);
 		in->state = INJ_RUN;
 		break;
 	case INJ_RUN:
@@ -352,7 +365,7 @@ static enum sym_action on_syscall(void *opaque, struct sym_event *ev)
 		if (enter || who.pid != in->tid || ev->syscall.nr != NR_MUNMAP)
 			break;
 		in->unmap_failed = ev->syscall.ret != 0;
-		ev->syscall.resume = &in->saved;
+		resume_with(ev, &in->saved);
 		in->state = in->why[0] ? INJ_FAILED : INJ_DONE;
 		pthread_cond_broadcast(&in->cond);
 		break;
@@ -416,6 +429,23 @@ void gears_inject_fini(struct gears *g)
 	if (g->inj)
 		inj_free(g->inj);
 	g->inj = NULL;
+}
+
+/* A GEARS_INJECT event per injection (under in->lock): where the process
+ * was taken over, and how it ended. */
+static void report(struct gears_inj *in, int rc, const char *err)
+{
+	struct json_object *o = json_object_new_object();
+	const char *name = gears_syscall_name((unsigned)in->took_nr);
+	bool taken = in->state != INJ_WAIT && in->tid;
+	json_object_object_add(o, "pid", json_object_new_int(in->tgid));
+	json_object_object_add(o, "tid", taken ? json_object_new_int(in->tid) : NULL);
+	json_object_object_add(o, "comm", taken ? json_object_new_string(in->comm) : NULL);
+	json_object_object_add(o, "at", taken ? json_object_new_string(in->took_at_entry ? "entry" : "exit") : NULL);
+	json_object_object_add(o, "syscall", taken ? json_object_new_string(name ? name : "?") : NULL);
+	json_object_object_add(o, "ret", rc ? NULL : json_object_new_int64(in->ret));
+	json_object_object_add(o, "error", err ? json_object_new_string(err) : NULL);
+	control_event(in->g->vm->control, "GEARS_INJECT", o);
 }
 
 int gears_inject_run(struct gears *g, int32_t pid, const struct gears_elf_image *image, const void *arg, size_t arglen,
@@ -517,6 +547,7 @@ int gears_inject_run(struct gears *g, int32_t pid, const struct gears_elf_image 
 		snprintf(err, errlen, "%s", in->why[0] ? in->why : "the injection failed");
 	}
 	bool finished = in->state == INJ_DONE || in->state == INJ_FAILED;
+	report(in, rc, rc ? err : NULL);
 	pthread_mutex_unlock(&in->lock);
 	if (finished) {
 		inj_free(in);
