@@ -8,22 +8,26 @@
 
 #include "symbiont/abi/gears_run.h"
 
-#define SIGKILL     9
-#define SIGCHLD     17
-#define O_RDONLY    0
-#define O_WRONLY    1
-#define O_RDWR      2
-#define O_CREAT     0100
-#define O_TRUNC     01000
-#define O_CLOEXEC   02000000
-#define AT_FDCWD    (-100)
-#define POLLIN      1
-#define POLLHUP     0x10
-#define EAGAIN      11
-#define EINTR       4
-#define ENOENT      2
-#define WALL        0x40000000
-#define CLOSE_RANGE 436
+#define SIGKILL          9
+#define SIGCHLD          17
+#define O_RDONLY         0
+#define O_WRONLY         1
+#define O_RDWR           2
+#define O_CREAT          0100
+#define O_TRUNC          01000
+#define O_CLOEXEC        02000000
+#define AT_FDCWD         (-100)
+#define POLLIN           1
+#define POLLHUP          0x10
+#define EAGAIN           11
+#define EINTR            4
+#define ENOENT           2
+#define WALL             0x40000000
+#define CLOSE_RANGE      436
+#define SYS_ptrace       101
+#define PTRACE_DETACH    17
+#define PTRACE_SEIZE     0x4206
+#define PTRACE_INTERRUPT 0x4207
 
 struct pollfd {
 	int fd;
@@ -230,6 +234,24 @@ static void run_pull(const struct gears_run_args *a, const char *path)
 	end(a, r);
 }
 
+/* Interrupts the system call process p sleeps in, as a signal would but
+ * with none delivered: attached with PTRACE_SEIZE, stopped by
+ * PTRACE_INTERRUPT (the call returns -ERESTART..., the process stops on its
+ * way out), detached: the kernel then restarts the call.  Detaching is
+ * retried until the stop has happened (2 s at most); a helper that exits
+ * before detaches anyway, and the kernel drops the pending stop then. */
+static void run_kick(long p)
+{
+	if (sys4(SYS_ptrace, PTRACE_SEIZE, p, 0, 0) < 0)
+		return;
+	sys4(SYS_ptrace, PTRACE_INTERRUPT, p, 0, 0);
+	for (int i = 0; i < 200; i++) {
+		if (sys4(SYS_ptrace, PTRACE_DETACH, p, 0, 0) == 0)
+			return;
+		pause_ms(10);
+	}
+}
+
 /* The helper process: never returns. */
 static void helper(const struct gears_run_args *a)
 {
@@ -255,7 +277,9 @@ static void helper(const struct gears_run_args *a)
 	envp[e] = 0;
 	if (a->has_cwd)
 		cwd = s;
-	if (a->mode == GEARS_RUN_EXEC && n)
+	if (a->mode == GEARS_RUN_KICK)
+		run_kick(a->target);
+	else if (a->mode == GEARS_RUN_EXEC && n)
 		run_exec(a, argv, envp, cwd);
 	else if (a->mode == GEARS_RUN_PUSH && n)
 		run_push(a, argv[0]);

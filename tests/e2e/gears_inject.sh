@@ -5,8 +5,10 @@
 #               background shell loop writes its line on the loop's stdout
 #               (the console) and returns the pid; the loop then carries on
 #               to its normal end with its state intact (its counter)
-#   blocked     a shell blocked in read on a fifo is injected when the read
-#               returns, and still gets the line it read
+#   blocked     a shell blocked in read on a fifo is injected (when the read
+#               returns, or woken when another process runs) and still gets
+#               the line it read; a `sleep 6` is woken
+#               from its nanosleep, injected, and still ends normally
 #   hostile     a process killed while injected code runs (a payload that
 #               sleeps) makes the injection fail with a clear error, soon;
 #               bad files and pids are one-line errors; the VM serves the
@@ -51,16 +53,18 @@ wait_event() { # PATTERN: until the events client has it (it may lag the command
 	done
 	return 1
 }
-wait_event "GEARS_INJECT \{\"pid\":$loop,\"tid\":$loop,\"comm\":\"sh\",\"at\":\"(entry|exit)\",\"syscall\":\"[a-z_0-9]+\",\"ret\":$loop,\"error\":null\}" ||
+wait_event "GEARS_INJECT \{\"pid\":$loop,\"tid\":$loop,\"comm\":\"sh\",\"at\":\"(entry|exit)\",\"syscall\":\"[a-z_0-9]+\",\"waker\":false,\"ret\":$loop,\"error\":null\}" ||
 	fail "no GEARS_INJECT event for the loop: $(grep GEARS_INJECT "$tmp/events")"
 guest_wait_for g "INJECTED-hello from pid $loop" 30 || fail "the payload's line never reached the console"
 guest_wait_for g 'LOOP-END 25' 60 || fail "the loop did not carry on to its end after the injection"
 
 # ---- a process blocked in read, injected when the read returns
-echo 'mkfifo /tmp/inj-fifo; (read x </tmp/inj-fifo; echo READ-"GOT" "$x") & echo READPID=$!' >&3
+# (opened read-write, so the open does not block: a fifo open interrupted
+# and restarted, as by a signal, can miss a writer that came and went)
+echo 'mkfifo /tmp/inj-fifo; (read x <>/tmp/inj-fifo; echo READ-"GOT" "$x") & echo READPID=$!' >&3
 guest_wait_for g 'READPID=[0-9]' 60 || fail "the reader did not start"
 reader=$(guest_pid READPID)
-sleep 2 # the reader is asleep in open/read of the fifo by now
+sleep 2 # the reader is asleep in its read by now
 "$SYM" ctl "$name" inject --timeout 60 --pid "$reader" "$HELLO" >"$tmp/blocked" 2>&1 &
 injector=$!
 bg_pids+=("$injector")
@@ -68,8 +72,11 @@ sleep 2
 echo 'echo fifo-line >/tmp/inj-fifo' >&3
 wait "$injector" || fail "inject into the blocked reader: $(cat "$tmp/blocked")"
 guest_wait_for g "INJECTED-hello from pid $reader" 30 || fail "the blocked reader's injection printed nothing"
-guest_wait_for g 'READ-GOT fifo-line' 30 ||
-	fail "the reader lost its line to the injection: $("$SYM" ctl "$name" ps | tail -4; grep GEARS_INJECT "$tmp/events")"
+if ! guest_wait_for g 'READ-GOT fifo-line' 30; then
+	echo "ps; cat /proc/$reader/stat /proc/$reader/syscall; echo PS-\"DONE\"" >&3
+	guest_wait_for g PS-DONE 30
+	fail "the reader lost its line to the injection: $("$SYM" ctl "$name" ps | tail -6; grep GEARS_INJECT "$tmp/events")"
+fi
 
 # ---- hostile and bad input
 out=$("$SYM" ctl "$name" inject --pid 99999 "$HELLO" 2>&1) && fail "inject into a missing pid succeeded: $out"
@@ -102,6 +109,20 @@ guest_wait_for g 'AFTER-END' 60 || fail "the last target did not end"
 # ---- exec, push, pull
 echo '(while :; do sleep 1; done) & echo TICKER=$!' >&3
 guest_wait_for g 'TICKER=[0-9]' 60 || fail "the ticker did not start"
+# a process asleep in a call that would not return for seconds is woken (its
+# call restarted, through ptrace from a helper in another process), injected,
+# and then sleeps on to its normal end
+echo 'sleep 6 & echo SLEEPPID=$!' >&3
+guest_wait_for g 'SLEEPPID=[0-9]' 60 || fail "the sleeper did not start"
+sleeper=$(guest_pid SLEEPPID)
+sleep 1
+out=$("$SYM" ctl "$name" inject --pid "$sleeper" "$HELLO" 2>&1) || fail "inject into a sleeping process: $out"
+grep -q "^returned $sleeper in pid $sleeper (sleep)" <<<"$out" || fail "inject into the sleeper said: $out"
+guest_wait_for g "INJECTED-hello from pid $sleeper" 30 || fail "the sleeper's injection printed nothing"
+echo "wait $sleeper; echo SLEPT-\"END\" \$?" >&3
+guest_wait_for g 'SLEPT-END 0' 60 || fail "the sleeper did not end normally after its injection"
+wait_event "GEARS_INJECT.*\"waker\":true,\"ret\":[0-9]+,\"error\":null" ||
+	fail "no GEARS_INJECT event for the helper that woke the sleeper: $(grep GEARS_INJECT "$tmp/events")"
 "$SYM" ctl "$name" exec -- sh -c 'echo out-line; echo err-line >&2; exit 3' >"$tmp/exec.out" 2>"$tmp/exec.err"
 st=$?
 [ "$st" = 3 ] || fail "exec exited $st, want 3 (stderr: $(cat "$tmp/exec.err"))"

@@ -16,6 +16,7 @@ enum gears_run_mode {
 	GEARS_RUN_EXEC = 1, /* run argv with env in cwd, relay its output */
 	GEARS_RUN_PUSH = 2, /* write the VMM's data to argv[0] */
 	GEARS_RUN_PULL = 3, /* send argv[0]'s bytes to the VMM */
+	GEARS_RUN_KICK = 4, /* interrupt process target's system call (ptrace), so it restarts */
 };
 
 /* The argument block (RDI at the payload's entry): this header, then
@@ -26,7 +27,7 @@ struct gears_run_args {
 	unsigned int mode;
 	unsigned int argc, envc, has_cwd;
 	unsigned int strings_len;
-	unsigned int reserved;
+	int target; /* KICK: the process to interrupt */
 };
 
 /* Trap calls: syscall(GEARS_RUN_TRAP_NR, cookie, op, buf, len, arg).

@@ -43,6 +43,7 @@
 #define MAX_SESSIONS 16
 #define MAX_PUSH     (256u << 20)
 #define INJECT_MS    10000
+#define KICK_MS      3000
 #define MAX_ARGS     63
 #define MAX_STRINGS  (32u << 10)
 #define STREAM_EVENT "GEARS_OUTPUT"
@@ -426,6 +427,26 @@ static int cmd_push(void *opaque, struct json_object *args, struct json_object *
 static int cmd_pull(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
 {
 	return cmd_copy(opaque, args, ret, err, errlen, GEARS_RUN_PULL);
+}
+
+int gears_kick(struct gears *g, int32_t pid, char *err, size_t errlen)
+{
+	struct gears_sessions *ss = g->sessions;
+	struct gears_run_args a = { .mode = GEARS_RUN_KICK, .target = pid };
+	struct gears_inject_result res;
+
+	if (!ss || !ss->payload_ok) {
+		snprintf(err, errlen, "the run payload: %s", ss ? ss->payload_err : "none");
+		return -1;
+	}
+	if (gears_inject_beside(g, pid, &ss->payload, &a, sizeof(a), KICK_MS, &res, err, errlen))
+		return -1;
+	if (res.ret < 0) {
+		const char *e = gears_errno_name((int)-res.ret);
+		snprintf(err, errlen, "the waking helper could not start in pid %d: %s", (int)res.pid, e ? e : "error");
+		return -1;
+	}
+	return 0;
 }
 
 void gears_exec_client_gone(struct gears *g, uint64_t client)

@@ -69,6 +69,7 @@ struct gears {
 	/* The code injection in progress, or one whose code never returned
 	 * (control thread; its callbacks see only their own). */
 	struct gears_inj *inj;
+	struct gears_inj *kick; /* the one that wakes inj's process */
 	/* exec, push and pull sessions (exec.c) */
 	struct gears_sessions *sessions;
 };

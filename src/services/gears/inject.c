@@ -68,6 +68,7 @@
 #define MAP_FIXED_BIT 0x10
 #define STACK_BYTES   (64u << 10)
 #define POLL_MS       200
+#define KICK_AFTER_MS 300 /* a process quiet this long is woken (gears_kick) */
 
 enum { R_RAX, R_RCX, R_RDX, R_RBX, R_RSP, R_RBP, R_RSI, R_RDI, R_R8, R_R9, R_R10 };
 
@@ -95,7 +96,8 @@ struct gears_inj {
 	pthread_mutex_t lock;
 	pthread_cond_t cond;
 	enum inj_state state;
-	int32_t want; /* process asked for, 0 for any */
+	int32_t want;  /* process asked for, 0 for any */
+	int32_t avoid; /* with want 0: not this one either */
 	/* the thread taken over */
 	int32_t tid, tgid;
 	char comm[GUESTOS_COMM_LEN];
@@ -110,7 +112,8 @@ struct gears_inj {
 	/* what came out */
 	int64_t ret;
 	bool unmap_failed;
-	bool abandoned;     /* the command gave up: image and arg are gone */
+	bool abandoned; /* the command gave up: image and arg are gone */
+	char kick_err[256];
 	bool took_at_entry; /* taken over at a call's entry (else its exit) */
 	uint64_t took_nr;   /* that call */
 	char why[256];      /* INJ_FAILED */
@@ -309,7 +312,7 @@ static enum sym_action on_syscall(void *opaque, struct sym_event *ev)
 	pthread_mutex_lock(&in->lock);
 	switch (in->state) {
 	case INJ_WAIT:
-		if ((in->want && who.tgid != in->want) || (!in->want && who.tgid <= 1))
+		if ((in->want && who.tgid != in->want) || (!in->want && (who.tgid <= 1 || who.tgid == in->avoid)))
 			break;
 		take_over(in, ev, &who);
 		break;
@@ -405,30 +408,13 @@ static void inj_free(struct gears_inj *in)
 	free(in);
 }
 
-/* An earlier injection whose code never returned keeps its subscriptions
- * (to put the process back if it ever does): may a new one start? */
-static int reap_previous(struct gears *g, char *err, size_t errlen)
-{
-	struct gears_inj *in = g->inj;
-	if (!in)
-		return 0;
-	pthread_mutex_lock(&in->lock);
-	enum inj_state st = in->state;
-	pthread_mutex_unlock(&in->lock);
-	if (st != INJ_DONE && st != INJ_FAILED) {
-		snprintf(err, errlen, "the code injected earlier into pid %d has not returned yet", (int)in->tgid);
-		return -1;
-	}
-	inj_free(in);
-	g->inj = NULL;
-	return 0;
-}
-
 void gears_inject_fini(struct gears *g)
 {
 	if (g->inj)
 		inj_free(g->inj);
-	g->inj = NULL;
+	if (g->kick)
+		inj_free(g->kick);
+	g->inj = g->kick = NULL;
 }
 
 /* A GEARS_INJECT event per injection (under in->lock): where the process
@@ -443,54 +429,53 @@ static void report(struct gears_inj *in, int rc, const char *err)
 	json_object_object_add(o, "comm", taken ? json_object_new_string(in->comm) : NULL);
 	json_object_object_add(o, "at", taken ? json_object_new_string(in->took_at_entry ? "entry" : "exit") : NULL);
 	json_object_object_add(o, "syscall", taken ? json_object_new_string(name ? name : "?") : NULL);
+	json_object_object_add(o, "waker", json_object_new_boolean(in->avoid != 0));
 	json_object_object_add(o, "ret", rc ? NULL : json_object_new_int64(in->ret));
 	json_object_object_add(o, "error", err ? json_object_new_string(err) : NULL);
 	control_event(in->g->vm->control, "GEARS_INJECT", o);
 }
 
-int gears_inject_run(struct gears *g, int32_t pid, const struct gears_elf_image *image, const void *arg, size_t arglen,
-                     int timeout_ms, struct gears_inject_result *res, char *err, size_t errlen)
+/* A new injection, subscribed and waiting for its process (want, or any
+ * but init and avoid). */
+static struct gears_inj *inj_start(struct gears *g, int32_t want, int32_t avoid, const struct gears_elf_image *image,
+                                   const void *arg, size_t arglen, char *err, size_t errlen)
 {
 	struct sym_filter fe = { .type = SYM_EV_SYSCALL_ENTER }, fx = { .type = SYM_EV_SYSCALL_EXIT };
-	struct gears_inj *in;
-	uint64_t start = now_ns(), deadline = start + (uint64_t)timeout_ms * 1000000ull, next_poll = 0;
-	char why[256];
-	int rc = -1;
+	struct gears_inj *in = calloc(1, sizeof(*in));
 
-	if (arglen > GEARS_INJECT_MAX_ARG) {
-		snprintf(err, errlen, "the argument block is larger than %u bytes", GEARS_INJECT_MAX_ARG);
-		return -1;
-	}
-	if (gears_os_prepare(g, why, sizeof(why))) {
-		snprintf(err, errlen, "injection needs guest OS awareness: %s", why);
-		return -1;
-	}
-	if (reap_previous(g, err, errlen))
-		return -1;
-	if (pid > 0 && process_alive(g, pid) == 0) {
-		snprintf(err, errlen, "no process %d in the guest", (int)pid);
-		return -1;
-	}
-	if (!(in = calloc(1, sizeof(*in)))) {
+	if (!in) {
 		snprintf(err, errlen, "out of memory");
-		return -1;
+		return NULL;
 	}
 	in->g = g;
 	pthread_mutex_init(&in->lock, NULL);
 	pthread_cond_init(&in->cond, NULL);
-	in->want = pid;
-	in->tgid = pid;
+	in->want = want;
+	in->avoid = avoid;
+	in->tgid = want;
 	in->image = image;
 	in->arg = arg;
 	in->arglen = arglen;
 	in->maplen = image->span + 4096 + ((arglen + 4095) & ~4095ULL) + STACK_BYTES;
-	g->inj = in;
 	if (!(in->enter_sub = sym_subscribe(g->vm, &fe, on_syscall, in, err, errlen)) ||
 	    !(in->exit_sub = sym_subscribe(g->vm, &fx, on_syscall, in, err, errlen))) {
 		inj_free(in);
-		g->inj = NULL;
-		return -1;
+		return NULL;
 	}
+	return in;
+}
+
+/* Waits for in to finish, fail or run out of time (then it is abandoned:
+ * the process is still put back if its code ever returns).  kick: after
+ * KICK_AFTER_MS with the process not yet taken over, have it woken once
+ * (gears_kick).  0 with *res, or -1 with err.  *finished: in may be freed. */
+static int inj_wait(struct gears_inj *in, int timeout_ms, bool kick, struct gears_inject_result *res, bool *finished,
+                    char *err, size_t errlen)
+{
+	struct gears *g = in->g;
+	uint64_t start = now_ns(), deadline = start + (uint64_t)timeout_ms * 1000000ull, next_poll = 0;
+	int32_t pid = in->want;
+	int rc = -1;
 
 	pthread_mutex_lock(&in->lock);
 	while (in->state != INJ_DONE && in->state != INJ_FAILED) {
@@ -502,7 +487,8 @@ int gears_inject_run(struct gears *g, int32_t pid, const struct gears_elf_image 
 				if (pid)
 					snprintf(
 					        in->why, sizeof(in->why),
-					        "process %d made no system call within %d ms (asleep in one, or stopped)",
+					        "process %d made no system call within %d ms (asleep in one that could "
+					        "not be interrupted, or stopped)",
 					        (int)pid, timeout_ms);
 				else
 					snprintf(in->why, sizeof(in->why), "no process made a system call within %d ms",
@@ -516,6 +502,15 @@ int gears_inject_run(struct gears *g, int32_t pid, const struct gears_elf_image 
 			}
 			break;
 		}
+		if (kick && in->state == INJ_WAIT && now - start >= KICK_AFTER_MS * 1000000ull) {
+			char why[256];
+			kick = false;
+			pthread_mutex_unlock(&in->lock);
+			if (gears_kick(g, pid, why, sizeof(why)))
+				snprintf(in->kick_err, sizeof(in->kick_err), "%s", why);
+			pthread_mutex_lock(&in->lock);
+			continue;
+		}
 		if (now >= next_poll && (in->state != INJ_WAIT || pid)) {
 			int32_t who = in->tgid;
 			pthread_mutex_unlock(&in->lock);
@@ -526,6 +521,8 @@ int gears_inject_run(struct gears *g, int32_t pid, const struct gears_elf_image 
 			next_poll = now + POLL_MS * 1000000ull;
 		}
 		uint64_t until = next_poll < deadline ? next_poll : deadline;
+		if (kick && until > start + KICK_AFTER_MS * 1000000ull)
+			until = start + KICK_AFTER_MS * 1000000ull;
 		struct timespec ts;
 		clock_gettime(CLOCK_REALTIME, &ts);
 		uint64_t wait = until > now ? until - now : 0;
@@ -541,17 +538,79 @@ int gears_inject_run(struct gears *g, int32_t pid, const struct gears_elf_image 
 		};
 		snprintf(res->comm, sizeof(res->comm), "%s", in->comm);
 		rc = 0;
-		if (in->unmap_failed)
-			snprintf(err, errlen, "the injected code returned but its memory could not be released");
+	} else if (in->kick_err[0] && in->state == INJ_FAILED && !in->tid) {
+		snprintf(err, errlen, "%.200s; waking it failed: %.150s", in->why, in->kick_err);
 	} else {
 		snprintf(err, errlen, "%s", in->why[0] ? in->why : "the injection failed");
 	}
-	bool finished = in->state == INJ_DONE || in->state == INJ_FAILED;
+	*finished = in->state == INJ_DONE || in->state == INJ_FAILED;
 	report(in, rc, rc ? err : NULL);
 	pthread_mutex_unlock(&in->lock);
+	return rc;
+}
+
+/* Before a new injection into slot: the one there must have finished. */
+static int reap_slot(struct gears_inj **slot, char *err, size_t errlen)
+{
+	struct gears_inj *in = *slot;
+	if (!in)
+		return 0;
+	pthread_mutex_lock(&in->lock);
+	enum inj_state st = in->state;
+	pthread_mutex_unlock(&in->lock);
+	if (st != INJ_DONE && st != INJ_FAILED) {
+		snprintf(err, errlen, "the code injected earlier into pid %d has not returned yet", (int)in->tgid);
+		return -1;
+	}
+	inj_free(in);
+	*slot = NULL;
+	return 0;
+}
+
+static int run_in_slot(struct gears *g, struct gears_inj **slot, int32_t want, int32_t avoid,
+                       const struct gears_elf_image *image, const void *arg, size_t arglen, int timeout_ms,
+                       struct gears_inject_result *res, char *err, size_t errlen)
+{
+	bool finished;
+	int rc;
+	if (reap_slot(slot, err, errlen))
+		return -1;
+	if (!(*slot = inj_start(g, want, avoid, image, arg, arglen, err, errlen)))
+		return -1;
+	rc = inj_wait(*slot, timeout_ms, want > 0 && slot == &g->inj, res, &finished, err, errlen);
 	if (finished) {
-		inj_free(in);
-		g->inj = NULL;
+		inj_free(*slot);
+		*slot = NULL;
 	}
 	return rc;
+}
+
+int gears_inject_run(struct gears *g, int32_t pid, const struct gears_elf_image *image, const void *arg, size_t arglen,
+                     int timeout_ms, struct gears_inject_result *res, char *err, size_t errlen)
+{
+	char why[256];
+
+	if (arglen > GEARS_INJECT_MAX_ARG) {
+		snprintf(err, errlen, "the argument block is larger than %u bytes", GEARS_INJECT_MAX_ARG);
+		return -1;
+	}
+	if (gears_os_prepare(g, why, sizeof(why))) {
+		snprintf(err, errlen, "injection needs guest OS awareness: %s", why);
+		return -1;
+	}
+	if (pid > 0 && process_alive(g, pid) == 0) {
+		snprintf(err, errlen, "no process %d in the guest", (int)pid);
+		return -1;
+	}
+	return run_in_slot(g, &g->inj, pid, 0, image, arg, arglen, timeout_ms, res, err, errlen);
+}
+
+int gears_inject_beside(struct gears *g, int32_t avoid, const struct gears_elf_image *image, const void *arg,
+                        size_t arglen, int timeout_ms, struct gears_inject_result *res, char *err, size_t errlen)
+{
+	if (arglen > GEARS_INJECT_MAX_ARG) {
+		snprintf(err, errlen, "the argument block is larger than %u bytes", GEARS_INJECT_MAX_ARG);
+		return -1;
+	}
+	return run_in_slot(g, &g->kick, 0, avoid, image, arg, arglen, timeout_ms, res, err, errlen);
 }

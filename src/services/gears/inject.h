@@ -33,4 +33,14 @@ struct gears_inject_result {
 int gears_inject_run(struct gears *g, int32_t pid, const struct gears_elf_image *image, const void *arg, size_t arglen,
                      int timeout_ms, struct gears_inject_result *res, char *err, size_t errlen);
 
+/* The same, into any process but init and avoid, beside the injection in
+ * progress (used to wake that one's process: gears_kick). */
+int gears_inject_beside(struct gears *g, int32_t avoid, const struct gears_elf_image *image, const void *arg,
+                        size_t arglen, int timeout_ms, struct gears_inject_result *res, char *err, size_t errlen);
+/* Wakes process pid from the call it sleeps in, so that the call restarts
+ * (and the injection waiting for it can take the process over): another
+ * process is injected with the run payload, whose helper interrupts pid
+ * with ptrace (exec.c).  0, or -1 with err. */
+int gears_kick(struct gears *g, int32_t pid, char *err, size_t errlen);
+
 #endif
