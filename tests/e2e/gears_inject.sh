@@ -28,7 +28,11 @@ require_guest
 [ -x "$SYM" ] || fail "$SYM missing (make BUILD=$BUILD)"
 HELLO=$BUILD/payloads/hello.elf
 SLEEPER=$BUILD/payloads/sleeper.elf
-[ -f "$HELLO" ] && [ -f "$SLEEPER" ] || fail "payloads missing (make BUILD=$BUILD)"
+UNMAPPER=$BUILD/payloads/unmapper.elf
+EXECER=$BUILD/payloads/execer.elf
+for f in "$HELLO" "$SLEEPER" "$UNMAPPER" "$EXECER"; do
+	[ -f "$f" ] || fail "$f missing (make BUILD=$BUILD)"
+done
 control_init gearsinj
 
 guest_start g "$SYM" run --name "$name" || fail "guest never became ready: $(tail -3 "$tmp/g.err")"
@@ -99,6 +103,18 @@ grep -q "exited (or was killed) during the injection (pid $victim)" "$tmp/killed
 (($(date +%s) - start < 15)) || fail "the failed injection took $(($(date +%s) - start)) s to be reported"
 wait_event "GEARS_INJECT.*\"pid\":$victim,.*\"error\":\"the process exited" ||
 	fail "no GEARS_INJECT event for the killed process: $(grep GEARS_INJECT "$tmp/events")"
+# injected code that unmaps its own pages, or execs: a clear error, at once
+echo '(while :; do sleep 0.3; done) & echo UNMAPVICTIM=$!' >&3
+guest_wait_for g 'UNMAPVICTIM=[0-9]' 60 || fail "the unmap victim did not start"
+victim=$(guest_pid UNMAPVICTIM)
+out=$("$SYM" ctl "$name" inject --pid "$victim" "$UNMAPPER" 2>&1) && fail "an injection that unmaps itself succeeded: $out"
+grep -q "the process called munmap on the injection's memory (pid $victim)" <<<"$out" || fail "unmapper: $out"
+echo '(while :; do sleep 0.3; done) & echo EXECVICTIM=$!' >&3
+guest_wait_for g 'EXECVICTIM=[0-9]' 60 || fail "the exec victim did not start"
+victim=$(guest_pid EXECVICTIM)
+out=$("$SYM" ctl "$name" inject --pid "$victim" "$EXECER" 2>&1) && fail "an injection that execs succeeded: $out"
+grep -q "the process called execve during the injection (pid $victim)" <<<"$out" || fail "execer: $out"
+guest_wait_for g 'EXECED-OK' 30 || fail "the exec'd program did not run"
 # the VMM is unharmed: the next injection works
 echo '(sleep 1; sleep 1; sleep 1; echo AFTER-"END") & echo AFTERPID=$!' >&3
 guest_wait_for g 'AFTERPID=[0-9]' 60 || fail "the last target did not start"
