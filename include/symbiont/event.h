@@ -28,7 +28,7 @@
 struct vm;
 
 enum sym_event_type {
-	SYM_EV_SYSCALL_ENTER, /* SYSCALL from 64-bit user mode */
+	SYM_EV_SYSCALL_ENTER, /* SYSCALL from 64-bit user mode, or (compat) INT 0x80 from user mode */
 	SYM_EV_SYSCALL_EXIT,  /* the return to user mode right after that SYSCALL */
 	SYM_EV_EXCEPTION,     /* an exception (vector 0-31) the vCPU delivers */
 	SYM_EV_CR3_WRITE,     /* MOV to CR3 (an address-space switch) */
@@ -52,6 +52,10 @@ struct sym_filter {
 	enum sym_event_type type;
 	/* SYSCALL_*: the numbers wanted; all clear means every number. */
 	uint64_t syscalls[SYM_SYSCALL_MAX / 64];
+	/* SYSCALL_*: the 32-bit entry (INT 0x80, i386 numbers, arguments in
+	 * ebx ecx edx esi edi ebp) instead of the 64-bit one.  A subscriber
+	 * sees only the one it asked for, so numbers never mix. */
+	bool compat;
 	/* vCPU events: only in this address space (CR3 without its PCID and
 	 * flag bits); 0 means any. */
 	uint64_t cr3;
@@ -108,6 +112,7 @@ struct sym_event {
 	const struct sym_regs *regs; /* NULL for device events */
 	union {
 		struct {
+			bool compat;       /* by the 32-bit entry: i386 numbers (sym_filter.compat) */
 			uint64_t nr;       /* ENTER: may be changed (the call then made) */
 			uint64_t args[6];  /* rdi rsi rdx r10 r8 r9; ENTER: may be changed */
 			int64_t ret;       /* EXIT: the result, may be changed; ENTER with SYM_SKIP: the result */

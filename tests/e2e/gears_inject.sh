@@ -17,6 +17,9 @@
 #               stderr apart, its exit status, --env and --cwd
 #   push/pull   a 1 MiB random file goes in and comes back byte for byte (and
 #               the guest's own md5sum agrees)
+#   int 0x80    a static 32-bit program (tests/e2e/gears_t32.c, pushed in):
+#               a trace shows its open and write marked (i386), a deny rule
+#               on open refuses its open with EACCES
 # exec, push and pull inject into whichever process makes a system call
 # first: a guest with nothing running makes none, so a ticker runs meanwhile.
 # The markers a command prints are quoted in what is typed (echo X-"DONE"), so
@@ -109,6 +112,7 @@ guest_wait_for g 'UNMAPVICTIM=[0-9]' 60 || fail "the unmap victim did not start"
 victim=$(guest_pid UNMAPVICTIM)
 out=$("$SYM" ctl "$name" inject --pid "$victim" "$UNMAPPER" 2>&1) && fail "an injection that unmaps itself succeeded: $out"
 grep -q "the process called munmap on the injection's memory (pid $victim)" <<<"$out" || fail "unmapper: $out"
+sleep 1 # the victim dies of it now (SIGSEGV): its job notice is printed before the next line is typed
 echo '(while :; do sleep 0.3; done) & echo EXECVICTIM=$!' >&3
 guest_wait_for g 'EXECVICTIM=[0-9]' 60 || fail "the exec victim did not start"
 victim=$(guest_pid EXECVICTIM)
@@ -158,6 +162,35 @@ sum=$("$SYM" ctl "$name" exec -- md5sum /tmp/blob) || fail "md5sum in the guest 
 cmp "$tmp/blob" "$tmp/blob.back" || fail "the pulled file differs from the pushed one"
 out=$("$SYM" ctl "$name" pull /no/such/file "$tmp/none" 2>&1) && fail "pull of a missing file succeeded"
 grep -q 'ENOENT' <<<"$out" && [ ! -e "$tmp/none" ] || fail "pull of a missing file: $out"
+
+# ---- the 32-bit entry (INT 0x80): a trace names its calls, a deny rule refuses them
+if gcc -m32 -static -nostdlib -fno-pic -fno-stack-protector -O1 -o "$tmp/t32" tests/e2e/gears_t32.c 2>/dev/null; then
+	"$SYM" ctl "$name" push "$tmp/t32" /tmp/t32 || fail "push of the 32-bit program failed"
+	"$SYM" ctl "$name" exec -- sh -c 'chmod 755 /tmp/t32; echo probe >/tmp/gears32-probe' || fail "exec chmod failed"
+	"$SYM" ctl "$name" trace --comm t32 --syscalls open,write >"$tmp/trace32" 2>&1 &
+	tracer=$!
+	bg_pids+=("$tracer")
+	for ((i = 0; i < 40; i++)); do
+		[ "$(qmp query-gears-traces | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 1 ] && break
+		sleep 0.5
+	done
+	echo '/tmp/t32; echo T32-"RAN"' >&3
+	guest_wait_for g T32-RAN 60 || fail "the 32-bit program did not run"
+	tr -d '\r' <"$tmp/g.out" | grep -q '^T32-OPEN-OK$' || fail "the 32-bit program could not open its probe"
+	for ((i = 0; i < 20; i++)); do grep -q 'write(' "$tmp/trace32" && break; sleep 0.5; done
+	grep -Eq '^[0-9]+ t32 \(i386\) open\("/tmp/gears32-probe", O_RDONLY\) = [0-9]+$' "$tmp/trace32" ||
+		fail "no 32-bit open in the trace: $(head -5 "$tmp/trace32")"
+	grep -Eq '^[0-9]+ t32 \(i386\) write\(1, "T32-OPEN-OK\\n", 12\) = 12$' "$tmp/trace32" ||
+		fail "no 32-bit write in the trace: $(head -5 "$tmp/trace32")"
+	kill "$tracer"
+	"$SYM" ctl "$name" deny --syscall open --path-prefix /tmp/gears32-probe --errno EACCES >/dev/null || fail "deny"
+	echo '/tmp/t32; echo T32-"DENIED"' >&3
+	guest_wait_for g T32-DENIED 60 || fail "the denied 32-bit program did not run"
+	tr -d '\r' <"$tmp/g.out" | grep -q '^T32-OPEN-ERR-13$' || fail "the 32-bit open was not refused with EACCES"
+	"$SYM" ctl "$name" deny --remove all || fail "deny --remove"
+else
+	echo "gears_inject: no 32-bit gcc here: the INT 0x80 part is skipped" >&2
+fi
 
 echo 'poweroff -f' >&3
 guest_finish g 60

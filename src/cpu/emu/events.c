@@ -66,6 +66,37 @@ bool emu_event_syscall(struct emu_cpu *cpu)
 	return false;
 }
 
+bool emu_event_int80(struct emu_cpu *cpu)
+{
+	static const int argreg[6] = { X86_RBX, X86_RCX, X86_RDX, X86_RSI, X86_RDI, X86_RBP };
+	struct vm *vm = cpu->vm;
+	struct sym_regs r;
+	struct sym_event ev = { .type = SYM_EV_SYSCALL_ENTER, .cpu = cpu_index(cpu), .regs = &r };
+
+	regs_of(cpu, &r, cpu->rip);
+	ev.syscall.compat = true;
+	ev.syscall.nr = (uint32_t)cpu->gpr[X86_RAX];
+	for (int i = 0; i < 6; i++)
+		ev.syscall.args[i] = (uint32_t)cpu->gpr[argreg[i]];
+	ev.syscall.enter_ns = vm_now(vm);
+	if (vm_events_wanted(vm, SYM_EV_SYSCALL_ENTER)) {
+		if (sym_event_deliver(vm, &ev) == SYM_SKIP) {
+			/* as if the kernel had answered at once: EAX, no interrupt */
+			cpu->gpr[X86_RAX] = (uint32_t)ev.syscall.ret;
+			if (ev.syscall.resume)
+				resume_with(cpu, &ev.syscall.resume_regs);
+			return true;
+		}
+		cpu->gpr[X86_RAX] = (uint32_t)ev.syscall.nr;
+		for (int i = 0; i < 6; i++)
+			cpu->gpr[argreg[i]] = (uint32_t)ev.syscall.args[i];
+	}
+	/* the kernel returns from INT 0x80 with IRET to the next instruction */
+	if (vm_events_wanted(vm, SYM_EV_SYSCALL_EXIT))
+		sym_syscall_entered(vm, &ev, cpu->gpr[X86_RSP], cpu->next_rip);
+	return false;
+}
+
 void emu_event_user_return(struct emu_cpu *cpu)
 {
 	struct sym_regs r;
@@ -76,8 +107,10 @@ void emu_event_user_return(struct emu_cpu *cpu)
 		return;
 	ev.cpu = cpu_index(cpu);
 	ev.syscall.resume = false;
+	if (ev.syscall.compat) /* the 32-bit ABI returns in EAX */
+		ev.syscall.ret = (int32_t)ev.syscall.ret;
 	sym_event_deliver(cpu->vm, &ev);
-	cpu->gpr[X86_RAX] = (uint64_t)ev.syscall.ret;
+	cpu->gpr[X86_RAX] = ev.syscall.compat ? (uint32_t)ev.syscall.ret : (uint64_t)ev.syscall.ret;
 	if (ev.syscall.resume)
 		resume_with(cpu, &ev.syscall.resume_regs);
 }
