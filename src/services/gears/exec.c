@@ -36,6 +36,7 @@
 #include "services/gears/gears.h"
 #include "services/gears/inject.h"
 #include "services/gears/names.h"
+#include "services/gears/trapio.h"
 #include "symbiont/abi/gears_run.h"
 #include "symbiont/control.h"
 #include "symbiont/vm.h"
@@ -90,51 +91,35 @@ static void end_session(struct gears_sessions *ss, int slot)
 static int64_t op_out(struct gears *g, struct gears_session *s, const struct gears_mem *m, uint64_t buf, uint64_t len,
                       uint64_t stream)
 {
-	uint8_t *b;
 	struct json_object *o;
-	if (!len || len > GEARS_RUN_CHUNK || (stream != 1 && stream != 2) || (s->mode == GEARS_RUN_PULL && stream != 1))
+	uint8_t *b;
+	int64_t n;
+	if ((stream != 1 && stream != 2) || (s->mode == GEARS_RUN_PULL && stream != 1))
 		return -EINVAL;
-	if (!(b = malloc(len)))
+	if (!(b = malloc(GEARS_RUN_CHUNK)))
 		return -ENOMEM;
-	for (uint64_t off = 0; off < len;) {
-		uint64_t chunk = 4096 - ((buf + off) & 0xfff);
-		if (chunk > len - off)
-			chunk = len - off;
-		if (m->read(m->ctx, buf + off, b + off, chunk)) {
-			free(b);
-			return -EFAULT;
-		}
-		off += chunk;
+	if ((n = gears_trap_read(m, buf, len, b, GEARS_RUN_CHUNK)) < 0) {
+		free(b);
+		return n;
 	}
-	gchar *text = g_base64_encode(b, len);
+	gchar *text = g_base64_encode(b, (gsize)n);
 	free(b);
 	o = json_object_new_object();
 	json_object_object_add(o, "session", json_object_new_int64((int64_t)s->id));
 	json_object_object_add(o, "stream", json_object_new_int((int)stream));
 	json_object_object_add(o, "data", json_object_new_string(text));
 	g_free(text);
-	return control_event_to(g->vm->control, s->client, STREAM_EVENT, o) ? -EAGAIN : (int64_t)len;
+	return control_event_to(g->vm->control, s->client, STREAM_EVENT, o) ? -EAGAIN : n;
 }
 
 static int64_t op_in(struct gears_session *s, const struct gears_mem *m, uint64_t buf, uint64_t len)
 {
-	size_t n = s->len - s->off;
-	if (s->mode != GEARS_RUN_PUSH || !len)
+	int64_t n;
+	if (s->mode != GEARS_RUN_PUSH)
 		return -EINVAL;
-	if (n > len)
-		n = len;
-	if (n > GEARS_RUN_CHUNK)
-		n = GEARS_RUN_CHUNK;
-	for (size_t off = 0; off < n;) {
-		size_t chunk = 4096 - ((buf + off) & 0xfff);
-		if (chunk > n - off)
-			chunk = n - off;
-		if (m->write(m->ctx, buf + off, s->data + s->off + off, chunk))
-			return -EFAULT;
-		off += chunk;
-	}
-	s->off += n;
-	return (int64_t)n;
+	if ((n = gears_trap_write(m, buf, len, s->data + s->off, s->len - s->off)) > 0)
+		s->off += (size_t)n;
+	return n;
 }
 
 /* 0, or -1 when the client's queue cannot take it now (the helper retries). */
