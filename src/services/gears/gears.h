@@ -9,7 +9,9 @@
  *   inject.c      code injection into a running process (inject.h)
  *   inject_cmd.c  the inject command; elfimage.c the ELF it injects
  *   exec.c        agentless exec, push and pull, on injection; payload.c the
- *                 payload it injects (guest/payloads/run.c, built in)
+ *                 payload it injects (guest/payloads/run.c, built in);
+ *                 trapio.c the buffers of its trap calls
+ *   compat.c      i386 numbers, for the 32-bit entry (INT 0x80)
  *   decode.c, flags.c, names.c   strace-style text
  *   rules.c       matching (who, which calls, which paths)
  *   envp.c        building a new envp in the caller's memory */
