@@ -36,12 +36,19 @@ TEST_BINS := $(TEST_SRCS:%.c=$(BUILD)/%)
 GUEST_SRCS := $(wildcard tests/guests/*.S)
 TEST_GUESTS := $(GUEST_SRCS:tests/guests/%.S=$(BUILD)/tests/guests/%.elf)
 
+# Payloads: guest/payloads/*.c (but the shared libc.c), freestanding
+# static-pie programs that symbiont injects into guest processes (gears).
+PAYLOAD_SRCS := $(filter-out guest/payloads/libc.c,$(wildcard guest/payloads/*.c))
+PAYLOADS := $(PAYLOAD_SRCS:guest/payloads/%.c=$(BUILD)/payloads/%.elf)
+PAYLOAD_CFLAGS := -O2 -Wall -Wextra -Werror -nostdlib -static-pie -fPIE -ffreestanding -fno-builtin \
+	-fno-stack-protector -mgeneral-regs-only -fno-asynchronous-unwind-tables -Wl,-e,payload_main
+
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps run test asan bench fuzz guest clean distclean compdb format format-check
-all: $(BIN) $(TEST_GUESTS)
+all: $(BIN) $(TEST_GUESTS) $(PAYLOADS)
 
 deps:
 	@scripts/deps.sh
@@ -67,6 +74,14 @@ $(BUILD)/tests/guests/%.elf: tests/guests/%.S tests/guests/guest.ld $(wildcard t
 	@mkdir -p $(dir $@)
 	$(CC) -m32 -c -Iinclude -Itests/guests -o $(@:.elf=.o) $<
 	ld -m elf_i386 -T tests/guests/guest.ld -o $@ $(@:.elf=.o)
+
+$(BUILD)/payloads/%.elf: guest/payloads/%.c guest/payloads/libc.c guest/payloads/sys.h include/symbiont/abi/gears_run.h
+	@mkdir -p $(dir $@)
+	gcc $(PAYLOAD_CFLAGS) -Iinclude -o $@ $< guest/payloads/libc.c
+
+# The run payload is built into the binary (src/services/gears/payload.c).
+$(BUILD)/src/services/gears/payload.o: $(BUILD)/payloads/run.elf
+$(BUILD)/src/services/gears/payload.o: override CFLAGS += -DGEARS_RUN_PAYLOAD='"$(BUILD)/payloads/run.elf"'
 
 guest: | deps
 	@scripts/guest-image.sh $(GUEST_DIR)

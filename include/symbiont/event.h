@@ -28,7 +28,7 @@
 struct vm;
 
 enum sym_event_type {
-	SYM_EV_SYSCALL_ENTER, /* SYSCALL from 64-bit user mode */
+	SYM_EV_SYSCALL_ENTER, /* SYSCALL from 64-bit user mode, or (compat) INT 0x80 from user mode */
 	SYM_EV_SYSCALL_EXIT,  /* the return to user mode right after that SYSCALL */
 	SYM_EV_EXCEPTION,     /* an exception (vector 0-31) the vCPU delivers */
 	SYM_EV_CR3_WRITE,     /* MOV to CR3 (an address-space switch) */
@@ -56,6 +56,10 @@ struct sym_filter {
 	enum sym_event_type type;
 	/* SYSCALL_*: the numbers wanted; all clear means every number. */
 	uint64_t syscalls[SYM_SYSCALL_MAX / 64];
+	/* SYSCALL_*: the 32-bit entry (INT 0x80, i386 numbers, arguments in
+	 * ebx ecx edx esi edi ebp) instead of the 64-bit one.  A subscriber
+	 * sees only the one it asked for, so numbers never mix. */
+	bool compat;
 	/* vCPU events: only in this address space (CR3 without its PCID and
 	 * flag bits); 0 means any. */
 	uint64_t cr3;
@@ -93,6 +97,19 @@ struct sym_regs {
 	uint64_t gs_base, kernel_gs_base, lstar;
 };
 
+/* User registers to resume with (syscall.resume). */
+struct sym_uregs {
+	uint64_t gpr[16]; /* rax rcx rdx rbx rsp rbp rsi rdi r8-r15 */
+	uint64_t rip, rflags;
+};
+#define SYM_UREGS_RFLAGS_MASK 0x40cd5ULL /* CF PF AF ZF SF DF OF AC */
+
+/* Is rip one a SYSCALL_EXIT may resume at: canonical, in the lower half. */
+static inline bool sym_uregs_rip_ok(uint64_t rip)
+{
+	return rip < 0x0000800000000000ULL;
+}
+
 /* A piece of guest RAM a request read from or wrote into. */
 struct sym_gpa_range {
 	uint64_t gpa;
@@ -107,10 +124,21 @@ struct sym_event {
 	const struct sym_regs *regs; /* NULL for device events */
 	union {
 		struct {
+			bool compat;       /* by the 32-bit entry: i386 numbers (sym_filter.compat) */
 			uint64_t nr;       /* ENTER: may be changed (the call then made) */
 			uint64_t args[6];  /* rdi rsi rdx r10 r8 r9; ENTER: may be changed */
 			int64_t ret;       /* EXIT: the result, may be changed; ENTER with SYM_SKIP: the result */
 			uint64_t enter_ns; /* EXIT: when it entered, on the VM clock */
+			/* EXIT, and ENTER with SYM_SKIP: when a callback sets resume,
+			 * the vCPU goes on in user mode with resume_regs instead (all
+			 * 16 GPRs, RIP, and RFLAGS' arithmetic, DF and AC bits; ret is
+			 * then ignored).  A RIP that is not a canonical user address is
+			 * refused (nothing changes).  The registers are copied into the
+			 * event, not pointed to: the engine applies them after the hub
+			 * has let go of every subscriber, whose state may be gone by
+			 * then. */
+			bool resume;
+			struct sym_uregs resume_regs;
 		} syscall;
 		struct {
 			uint8_t vector;

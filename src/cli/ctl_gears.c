@@ -8,12 +8,25 @@
  *   deny --syscall NAME [--path-prefix P] [--errno E] [--pid P] [--comm C]
  *   deny --list | --remove ID|all
  *   inject-env [--comm NAME | --path GUESTPATH] VAR=VALUE...
- *   inject-env --list | --clear */
+ *   inject-env --list | --clear
+ *   inject --pid P [--timeout S] FILE
+ *       runs FILE's entry point inside guest process P and prints what it
+ *       returned
+ *   exec [--env VAR=VAL]... [--cwd DIR] [--pid P] -- CMD ARGS...
+ *       runs CMD in the guest with no agent there, relays its stdout and
+ *       stderr, and exits with its status (128+N if signal N ended it)
+ *   push [--pid P] HOSTFILE GUESTPATH / pull [--pid P] GUESTPATH HOSTFILE
+ *       copy a file in or out the same way */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
+#include <glib.h>
 #include <json-c/json.h>
 
 #include "cli/cli.h"
@@ -31,17 +44,25 @@ enum {
 	OPT_REMOVE,
 	OPT_PATH,
 	OPT_CLEAR,
+	OPT_TIMEOUT,
+	OPT_ENV,
+	OPT_CWD,
 };
+#define MAX_ENV 63
 
 struct gears_opts {
 	long pid; /* -1: none */
 	const char *comm, *syscalls, *syscall, *prefix, *err_name, *remove, *path;
 	bool json, list, clear;
+	int timeout_ms; /* 0: the VM's default */
+	const char *env[MAX_ENV], *cwd;
+	int nenv;
 };
 
 bool ctl_gears_verb(const char *verb)
 {
-	return !strcmp(verb, "trace") || !strcmp(verb, "deny") || !strcmp(verb, "inject-env");
+	return !strcmp(verb, "trace") || !strcmp(verb, "deny") || !strcmp(verb, "inject-env") ||
+	       !strcmp(verb, "inject") || !strcmp(verb, "exec") || !strcmp(verb, "push") || !strcmp(verb, "pull");
 }
 
 void usage_ctl_gears(void)
@@ -55,6 +76,14 @@ void usage_ctl_gears(void)
 	printf("  %-10s %s\n", "inject-env",
 	       "[--comm NAME|--path GUESTPATH] VAR=VALUE...\n"
 	       "             add variables to later execs; --list, --clear");
+	printf("  %-10s %s\n", "inject",
+	       "--pid P [--timeout S] FILE\n"
+	       "             run a position-independent ELF's entry point inside guest process P");
+	printf("  %-10s %s\n", "exec",
+	       "[--env VAR=VAL]... [--cwd DIR] [--pid P] -- CMD ARGS...\n"
+	       "             run a command in the guest with no agent; its output, its status");
+	printf("  %-10s %s\n", "push", "[--pid P] HOSTFILE GUESTPATH   copy a file into the guest");
+	printf("  %-10s %s\n", "pull", "[--pid P] GUESTPATH HOSTFILE   copy a file out of the guest");
 }
 
 static int usage_error(const char *verb, const char *msg, const char *arg)
@@ -81,6 +110,9 @@ static int parse(const char *verb, int argc, char **argv, struct gears_opts *o, 
 		{ "remove", required_argument, 0, OPT_REMOVE },
 		{ "path", required_argument, 0, OPT_PATH },
 		{ "clear", no_argument, 0, OPT_CLEAR },
+		{ "timeout", required_argument, 0, OPT_TIMEOUT },
+		{ "env", required_argument, 0, OPT_ENV },
+		{ "cwd", required_argument, 0, OPT_CWD },
 		{ 0 },
 	};
 	/* getopt wants a program name in front */
@@ -114,6 +146,25 @@ static int parse(const char *verb, int argc, char **argv, struct gears_opts *o, 
 		case OPT_REMOVE: o->remove = optarg; break;
 		case OPT_PATH: o->path = optarg; break;
 		case OPT_CLEAR: o->clear = true; break;
+		case OPT_ENV:
+			if (o->nenv == MAX_ENV)
+				r = usage_error(verb, "more than %s --env", "63");
+			else if (!strchr(optarg, '=') || optarg[0] == '=')
+				r = usage_error(verb, "--env '%s' is not VAR=VALUE", optarg);
+			else
+				o->env[o->nenv++] = optarg;
+			break;
+		case OPT_CWD: o->cwd = optarg; break;
+		case OPT_TIMEOUT: {
+			char *end;
+			double t = strtod(optarg, &end);
+			if (*end || end == optarg || !(t > 0 && t <= 600))
+				r = usage_error(verb, "--timeout '%s' is not a number of seconds from 0 to 600",
+				                optarg);
+			else
+				o->timeout_ms = t * 1000 < 1 ? 1 : (int)(t * 1000);
+			break;
+		}
 		default:
 			r = usage_error(verb, "unknown or incomplete option '%s' (try symbiont ctl --help)",
 			                av[optind - 1]);
@@ -323,6 +374,194 @@ static int inject_env(const char *target, const struct gears_opts *o, int argc, 
 	return 0;
 }
 
+static int inject(const char *target, const struct gears_opts *o, int argc, char **argv)
+{
+	struct json_object *args, *ret = NULL;
+	struct qmp_client q;
+	char path[PATH_MAX], err[512];
+	int status;
+
+	if (o->pid < 1)
+		return usage_error("inject", "%s", "--pid P (a guest process id) is required");
+	if (argc != 1)
+		return usage_error("inject", "%s", "expected one FILE (a static-pie or shared object)");
+	if (!realpath(argv[0], path)) {
+		fprintf(stderr, "symbiont ctl: inject: %s: cannot be read\n", argv[0]);
+		return 1;
+	}
+	if ((status = ctl_connect(target, &q)))
+		return status;
+	args = json_object_new_object();
+	json_object_object_add(args, "pid", json_object_new_int((int)o->pid));
+	json_object_object_add(args, "file", json_object_new_string(path));
+	if (o->timeout_ms)
+		json_object_object_add(args, "timeout_ms", json_object_new_int(o->timeout_ms));
+	/* the VM answers within the timeout (10 s by default) */
+	q.timeout_ms = (o->timeout_ms ? o->timeout_ms : 10000) + 10000;
+	if (qmp_call(&q, "gears-inject", args, &ret, err, sizeof(err)) < 0) {
+		qmp_close(&q);
+		fprintf(stderr, "symbiont ctl: inject: %s\n", err);
+		return 1;
+	}
+	qmp_close(&q);
+	if (o->json)
+		printf("%s\n", json_object_to_json_string_ext(ret, JSON_C_TO_STRING_PLAIN));
+	else
+		printf("returned %s in pid %s (%s), thread %s, in %.1f ms\n", jstr(ret, "ret"), jstr(ret, "pid"),
+		       jstr(ret, "comm"), jstr(ret, "tid"), atof(jstr(ret, "ns")) / 1e6);
+	json_object_put(ret);
+	return 0;
+}
+
+/* Writes the base64 data of a GEARS_OUTPUT event to fd; -1 on a write error. */
+static int write_output(int fd, struct json_object *data)
+{
+	gsize n;
+	guchar *b = g_base64_decode(jstr(data, "data"), &n);
+	int r = 0;
+	for (gsize off = 0; off < n;) {
+		ssize_t w = write(fd, b + off, n - off);
+		if (w <= 0) {
+			r = -1;
+			break;
+		}
+		off += (size_t)w;
+	}
+	g_free(b);
+	return r;
+}
+
+/* Starts a session command and handles its events until its GEARS_END,
+ * which is returned (NULL with a message printed if the VM or the
+ * connection fails).  out_fd: where stream 1 goes (2 always to stderr). */
+static struct json_object *session(const char *target, const char *verb, const char *cmd, struct json_object *args,
+                                   int out_fd)
+{
+	struct qmp_client q;
+	char err[512];
+	bool started = false;
+
+	if (ctl_connect(target, &q)) {
+		json_object_put(args);
+		return NULL;
+	}
+	if (qmp_send(&q, cmd, args, err, sizeof(err)) < 0)
+		goto fail;
+	/* the output may come before the command's reply: it is all this
+	 * session's (events to this connection alone) */
+	for (;;) {
+		struct json_object *m = qmp_read(&q, started ? -1 : 30000, err, sizeof(err)), *x, *d;
+		if (!m)
+			goto fail;
+		if (json_object_object_get_ex(m, "error", &x)) {
+			snprintf(err, sizeof(err), "%s", jstr(x, "desc"));
+			json_object_put(m);
+			goto fail;
+		}
+		if (json_object_object_get_ex(m, "return", NULL))
+			started = true;
+		if (json_object_object_get_ex(m, "event", &x) && json_object_object_get_ex(m, "data", &d)) {
+			if (!strcmp(json_object_get_string(x), "GEARS_OUTPUT") &&
+			    write_output(!strcmp(jstr(d, "stream"), "2") ? 2 : out_fd, d)) {
+				snprintf(err, sizeof(err), "cannot write the output: %s", strerror(errno));
+				json_object_put(m);
+				goto fail;
+			}
+			if (!strcmp(json_object_get_string(x), "GEARS_END")) {
+				struct json_object *end = json_object_get(d);
+				json_object_put(m);
+				qmp_close(&q);
+				return end;
+			}
+		}
+		json_object_put(m);
+	}
+fail:
+	qmp_close(&q);
+	fprintf(stderr, "symbiont ctl: %s: %s\n", verb, err);
+	return NULL;
+}
+
+static void add_pid(struct json_object *args, const struct gears_opts *o)
+{
+	if (o->pid >= 0)
+		json_object_object_add(args, "pid", json_object_new_int((int)o->pid));
+}
+
+static int exec_cmd(const char *target, const struct gears_opts *o, int argc, char **argv)
+{
+	struct json_object *args, *a, *end;
+	int status;
+
+	if (!argc)
+		return usage_error("exec", "%s", "expected -- CMD ARGS...");
+	args = json_object_new_object();
+	a = json_object_new_array();
+	for (int i = 0; i < argc; i++)
+		json_object_array_add(a, json_object_new_string(argv[i]));
+	json_object_object_add(args, "argv", a);
+	if (o->nenv) {
+		a = json_object_new_array();
+		for (int i = 0; i < o->nenv; i++)
+			json_object_array_add(a, json_object_new_string(o->env[i]));
+		json_object_object_add(args, "env", a);
+	}
+	if (o->cwd)
+		json_object_object_add(args, "cwd", json_object_new_string(o->cwd));
+	add_pid(args, o);
+	fflush(stdout);
+	if (!(end = session(target, "exec", "gears-exec", args, 1)))
+		return 1;
+	if (*jstr(end, "status"))
+		status = atoi(jstr(end, "status"));
+	else
+		status = 128 + atoi(jstr(end, "signal"));
+	json_object_put(end);
+	return status;
+}
+
+static int copy_cmd(const char *target, const char *verb, const struct gears_opts *o, int argc, char **argv)
+{
+	struct json_object *args, *end;
+	bool push = !strcmp(verb, "push");
+	char path[PATH_MAX];
+	int fd = -1, status = 0;
+
+	if (argc != 2)
+		return usage_error(verb, "%s", push ? "expected HOSTFILE GUESTPATH" : "expected GUESTPATH HOSTFILE");
+	args = json_object_new_object();
+	add_pid(args, o);
+	if (push) {
+		if (!realpath(argv[0], path)) {
+			json_object_put(args);
+			fprintf(stderr, "symbiont ctl: push: %s: %s\n", argv[0], strerror(errno));
+			return 1;
+		}
+		json_object_object_add(args, "file", json_object_new_string(path));
+		json_object_object_add(args, "path", json_object_new_string(argv[1]));
+	} else {
+		if ((fd = open(argv[1], O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644)) < 0) {
+			json_object_put(args);
+			fprintf(stderr, "symbiont ctl: pull: %s: %s\n", argv[1], strerror(errno));
+			return 1;
+		}
+		json_object_object_add(args, "path", json_object_new_string(argv[0]));
+	}
+	end = session(target, verb, push ? "gears-push" : "gears-pull", args, fd);
+	if (!end) {
+		status = 1;
+	} else if (*jstr(end, "error")) {
+		fprintf(stderr, "symbiont ctl: %s: %s: %s\n", verb, push ? argv[1] : argv[0], jstr(end, "error"));
+		status = 1;
+	}
+	json_object_put(end);
+	if (fd >= 0 && (close(fd) < 0 || status)) {
+		unlink(argv[1]); /* no partial copy left behind */
+		status = 1;
+	}
+	return status;
+}
+
 int ctl_gears(const char *target, const char *verb, int argc, char **argv)
 {
 	struct gears_opts o;
@@ -330,6 +569,12 @@ int ctl_gears(const char *target, const char *verb, int argc, char **argv)
 
 	if (r)
 		return r;
+	if (!strcmp(verb, "inject"))
+		return inject(target, &o, npos, argv);
+	if (!strcmp(verb, "exec"))
+		return exec_cmd(target, &o, npos, argv);
+	if (!strcmp(verb, "push") || !strcmp(verb, "pull"))
+		return copy_cmd(target, verb, &o, npos, argv);
 	if (strcmp(verb, "inject-env") && npos)
 		return usage_error(verb, "unexpected argument '%s'", argv[0]);
 	if (!strcmp(verb, "trace"))

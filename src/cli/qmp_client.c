@@ -104,14 +104,12 @@ void qmp_close(struct qmp_client *q)
 	q->tok = NULL;
 }
 
-int qmp_call(struct qmp_client *q, const char *cmd, struct json_object *args, struct json_object **ret, char *err,
-             size_t errlen)
+int qmp_send(struct qmp_client *q, const char *cmd, struct json_object *args, char *err, size_t errlen)
 {
-	struct json_object *o = json_object_new_object(), *r, *x;
+	struct json_object *o = json_object_new_object();
 	const char *text;
 	size_t n, off = 0;
 
-	*ret = NULL;
 	json_object_object_add(o, "execute", json_object_new_string(cmd));
 	if (args)
 		json_object_object_add(o, "arguments", args);
@@ -128,6 +126,17 @@ int qmp_call(struct qmp_client *q, const char *cmd, struct json_object *args, st
 	}
 	(void)!send(q->fd, "\n", 1, MSG_NOSIGNAL);
 	json_object_put(o);
+	return 0;
+}
+
+int qmp_call(struct qmp_client *q, const char *cmd, struct json_object *args, struct json_object **ret, char *err,
+             size_t errlen)
+{
+	struct json_object *r, *x;
+
+	*ret = NULL;
+	if (qmp_send(q, cmd, args, err, errlen) < 0)
+		return -1;
 	for (;;) {
 		r = qmp_read(q, q->timeout_ms, err, errlen);
 		if (!r)

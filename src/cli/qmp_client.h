@@ -22,6 +22,9 @@ void qmp_close(struct qmp_client *q);
  * dropped. */
 int qmp_call(struct qmp_client *q, const char *cmd, struct json_object *args, struct json_object **ret, char *err,
              size_t errlen);
+/* Sends cmd (args consumed) without waiting: the reply comes through
+ * qmp_read, among the events.  0, or -1 with why. */
+int qmp_send(struct qmp_client *q, const char *cmd, struct json_object *args, char *err, size_t errlen);
 /* The next message (reply or event). */
 struct json_object *qmp_read(struct qmp_client *q, int timeout_ms, char *err, size_t errlen);
 

@@ -257,6 +257,8 @@ static bool matches(const struct sym_filter *f, const struct sym_event *ev)
 	case SYM_EV_SYSCALL_ENTER:
 	case SYM_EV_SYSCALL_EXIT: {
 		bool any = true;
+		if (f->compat != ev->syscall.compat)
+			return false;
 		for (unsigned i = 0; i < SYM_SYSCALL_MAX / 64; i++)
 			any &= f->syscalls[i] == 0;
 		if (any)

@@ -11,6 +11,9 @@
  *   bytes 59-60  the stack pointer's offset into the image (for the rewrite)
  *   the rest     the memory image (at most 32 pages at MEM_BASE)
  *
+ * The trap-call buffers of exec/push/pull (trapio.c) get args[2] and
+ * args[3] as their buffer and length.
+ *
  * Every call must return, with a NUL-terminated line within its buffer,
  * reading and writing nothing outside the image's mapped (and, to write,
  * writable) pages. */
@@ -22,6 +25,7 @@
 #include "services/gears/decode.h"
 #include "services/gears/envp.h"
 #include "services/gears/rules.h"
+#include "services/gears/trapio.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -120,6 +124,16 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (!gears_env_rewrite(&m, rsp, args[2], vars, 3, &new_envp) &&
 	    (new_envp >= rsp || rsp - new_envp > GEARS_ENV_MAX_BYTES))
 		abort(); /* it must stay below the stack pointer, within its bound */
+	/* the trap calls of exec/push/pull: a buffer and a length from the guest */
+	{
+		static uint8_t io[65536];
+		int64_t n = gears_trap_read(&m, args[2], args[3], io, sizeof(io));
+		if (n > 0 && (uint64_t)n != args[3])
+			abort();
+		n = gears_trap_write(&m, args[2], args[3], io, (size_t)(args[4] % (sizeof(io) + 1)));
+		if (n > 0 && ((uint64_t)n > args[3] || (uint64_t)n > args[4] % (sizeof(io) + 1)))
+			abort();
+	}
 	free(im.bytes);
 	return 0;
 }

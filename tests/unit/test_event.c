@@ -202,13 +202,44 @@ static void test_syscall_exit_matching(void **state)
 	free_vm(vm);
 }
 
+/* The 32-bit entry's events reach only compat subscribers, and the 64-bit
+ * entry's only the others, whatever the numbers. */
+static void test_compat_entry(void **state)
+{
+	struct vm *vm = new_vm(&fake_engine);
+	struct seen s64 = { .reply = SYM_CONTINUE }, s32 = { .reply = SYM_CONTINUE };
+	struct sym_filter f64 = { .type = SYM_EV_SYSCALL_ENTER },
+	                  f32 = { .type = SYM_EV_SYSCALL_ENTER, .compat = true };
+	struct sym_regs r;
+	char err[128];
+	(void)state;
+
+	sym_filter_syscall(&f64, 5);
+	sym_filter_syscall(&f32, 5);
+	struct sym_sub *a = sym_subscribe(vm, &f64, record, &s64, err, sizeof(err));
+	struct sym_sub *b = sym_subscribe(vm, &f32, record, &s32, err, sizeof(err));
+	assert_non_null(a);
+	assert_non_null(b);
+	struct sym_event ev = syscall_ev(&r, 5, 0x1000);
+	sym_event_deliver(vm, &ev);
+	assert_int_equal(s64.calls, 1);
+	assert_int_equal(s32.calls, 0);
+	ev = syscall_ev(&r, 5, 0x1000);
+	ev.syscall.compat = true;
+	sym_event_deliver(vm, &ev);
+	assert_int_equal(s64.calls, 1);
+	assert_int_equal(s32.calls, 1);
+	sym_unsubscribe(a);
+	sym_unsubscribe(b);
+	free_vm(vm);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_filters_and_mask),
-		cmocka_unit_test(test_skip_and_self_unsubscribe),
-		cmocka_unit_test(test_refusals),
-		cmocka_unit_test(test_syscall_exit_matching),
+		cmocka_unit_test(test_filters_and_mask), cmocka_unit_test(test_skip_and_self_unsubscribe),
+		cmocka_unit_test(test_refusals),         cmocka_unit_test(test_syscall_exit_matching),
+		cmocka_unit_test(test_compat_entry),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

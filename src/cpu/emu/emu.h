@@ -317,6 +317,9 @@ bool emu_sse4_host_ok(void);
  * emu_event_user_return: after a SYSRET/IRET to CPL 3 (next_rip set).
  * emu_event_wrmsr: false when a subscriber refused the write. */
 bool emu_event_syscall(struct emu_cpu *cpu);
+/* INT 0x80 from user mode (the 32-bit system call entry): as
+ * emu_event_syscall, true when the call was skipped (no interrupt then). */
+bool emu_event_int80(struct emu_cpu *cpu);
 void emu_event_user_return(struct emu_cpu *cpu);
 void emu_event_exception(struct emu_cpu *cpu, int vector);
 void emu_event_cr3(struct emu_cpu *cpu, uint64_t old_cr3, uint64_t new_cr3);

@@ -26,6 +26,16 @@ static void regs_of(struct emu_cpu *cpu, struct sym_regs *r, uint64_t rip)
 	r->lstar = cpu->lstar;
 }
 
+/* A callback asked the vCPU to go on with other user registers. */
+static void resume_with(struct emu_cpu *cpu, const struct sym_uregs *u)
+{
+	if (!sym_uregs_rip_ok(u->rip))
+		return;
+	memcpy(cpu->gpr, u->gpr, sizeof(cpu->gpr));
+	cpu->next_rip = u->rip;
+	emu_set_rflags(cpu, (emu_get_rflags(cpu) & ~SYM_UREGS_RFLAGS_MASK) | (u->rflags & SYM_UREGS_RFLAGS_MASK));
+}
+
 bool emu_event_syscall(struct emu_cpu *cpu)
 {
 	static const int argreg[6] = { X86_RDI, X86_RSI, X86_RDX, X86_R10, X86_R8, X86_R9 };
@@ -43,12 +53,45 @@ bool emu_event_syscall(struct emu_cpu *cpu)
 			/* As if the kernel had returned at once: the result in RAX,
 			 * and SYSCALL's own effects (RCX, R11, CPL 0) never happen. */
 			cpu->gpr[X86_RAX] = (uint64_t)ev.syscall.ret;
+			if (ev.syscall.resume)
+				resume_with(cpu, &ev.syscall.resume_regs);
 			return true;
 		}
 		cpu->gpr[X86_RAX] = ev.syscall.nr;
 		for (int i = 0; i < 6; i++)
 			cpu->gpr[argreg[i]] = ev.syscall.args[i];
 	}
+	if (vm_events_wanted(vm, SYM_EV_SYSCALL_EXIT))
+		sym_syscall_entered(vm, &ev, cpu->gpr[X86_RSP], cpu->next_rip);
+	return false;
+}
+
+bool emu_event_int80(struct emu_cpu *cpu)
+{
+	static const int argreg[6] = { X86_RBX, X86_RCX, X86_RDX, X86_RSI, X86_RDI, X86_RBP };
+	struct vm *vm = cpu->vm;
+	struct sym_regs r;
+	struct sym_event ev = { .type = SYM_EV_SYSCALL_ENTER, .cpu = cpu_index(cpu), .regs = &r };
+
+	regs_of(cpu, &r, cpu->rip);
+	ev.syscall.compat = true;
+	ev.syscall.nr = (uint32_t)cpu->gpr[X86_RAX];
+	for (int i = 0; i < 6; i++)
+		ev.syscall.args[i] = (uint32_t)cpu->gpr[argreg[i]];
+	ev.syscall.enter_ns = vm_now(vm);
+	if (vm_events_wanted(vm, SYM_EV_SYSCALL_ENTER)) {
+		if (sym_event_deliver(vm, &ev) == SYM_SKIP) {
+			/* as if the kernel had answered at once: EAX, no interrupt */
+			cpu->gpr[X86_RAX] = (uint32_t)ev.syscall.ret;
+			if (ev.syscall.resume)
+				resume_with(cpu, &ev.syscall.resume_regs);
+			return true;
+		}
+		cpu->gpr[X86_RAX] = (uint32_t)ev.syscall.nr;
+		for (int i = 0; i < 6; i++)
+			cpu->gpr[argreg[i]] = (uint32_t)ev.syscall.args[i];
+	}
+	/* the kernel returns from INT 0x80 with IRET to the next instruction */
 	if (vm_events_wanted(vm, SYM_EV_SYSCALL_EXIT))
 		sym_syscall_entered(vm, &ev, cpu->gpr[X86_RSP], cpu->next_rip);
 	return false;
@@ -63,8 +106,13 @@ void emu_event_user_return(struct emu_cpu *cpu)
 	if (!sym_syscall_returning(cpu->vm, &r, &ev))
 		return;
 	ev.cpu = cpu_index(cpu);
+	ev.syscall.resume = false;
+	if (ev.syscall.compat) /* the 32-bit ABI returns in EAX */
+		ev.syscall.ret = (int32_t)ev.syscall.ret;
 	sym_event_deliver(cpu->vm, &ev);
-	cpu->gpr[X86_RAX] = (uint64_t)ev.syscall.ret;
+	cpu->gpr[X86_RAX] = ev.syscall.compat ? (uint32_t)ev.syscall.ret : (uint64_t)ev.syscall.ret;
+	if (ev.syscall.resume)
+		resume_with(cpu, &ev.syscall.resume_regs);
 }
 
 void emu_event_exception(struct emu_cpu *cpu, int vector)

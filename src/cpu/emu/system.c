@@ -553,6 +553,10 @@ H(op_int)
 {
 	if ((cpu->rflags & RFLAGS_VM) && iopl(cpu) < 3)
 		emu_raise_err(cpu, EXC_GP, 0);
+	if ((in->imm & 0xff) == 0x80 && cpu->cpl == 3 && cpu->long_mode && cpu->vm &&
+	    (vm_events_wanted(cpu->vm, SYM_EV_SYSCALL_ENTER) || vm_events_wanted(cpu->vm, SYM_EV_SYSCALL_EXIT)) &&
+	    emu_event_int80(cpu))
+		return;
 	emu_deliver_interrupt(cpu, (int)(in->imm & 0xff), true);
 }
 

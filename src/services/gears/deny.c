@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "services/gears/compat.h"
 #include "services/gears/gears.h"
 #include "services/gears/names.h"
 #include "symbiont/control.h"
@@ -31,6 +32,7 @@ struct gears_deny {
 	int err;
 	struct gears_who who;
 	struct sym_sub *sub;
+	struct sym_sub *sub32; /* the same call by the 32-bit entry, if it has one there (compat.h) */
 	_Atomic uint64_t hits;
 };
 
@@ -75,6 +77,7 @@ static void deny_remove(struct gears *g, int i)
 	struct gears_deny *d = g->denies[i];
 	g->denies[i] = g->denies[--g->ndenies];
 	sym_unsubscribe(d->sub);
+	sym_unsubscribe(d->sub32);
 	free(d);
 }
 
@@ -149,6 +152,15 @@ static int cmd_deny(void *opaque, struct json_object *args, struct json_object *
 	sym_filter_syscall(&f, d->nr);
 	if (!(d->sub = sym_subscribe(g->vm, &f, on_enter, d, err, errlen)))
 		goto fail;
+	int nr32 = gears_64_to_compat(d->nr);
+	if (nr32 >= 0) {
+		struct sym_filter f32 = { .type = SYM_EV_SYSCALL_ENTER, .compat = true };
+		sym_filter_syscall(&f32, (unsigned)nr32);
+		if (!(d->sub32 = sym_subscribe(g->vm, &f32, on_enter, d, err, errlen))) {
+			sym_unsubscribe(d->sub);
+			goto fail;
+		}
+	}
 	d->id = ++g->next_id;
 	g->denies[g->ndenies++] = d;
 	*ret = json_object_new_object();

@@ -140,6 +140,7 @@ int gears_arg_who(struct json_object *args, struct gears_who *who, char *err, si
 static void client_gone(void *opaque, uint64_t client)
 {
 	gears_trace_client_gone(opaque, client);
+	gears_exec_client_gone(opaque, client);
 }
 
 static void gears_stop(void *state)
@@ -150,6 +151,8 @@ static void gears_stop(void *state)
 	gears_trace_fini(g);
 	gears_deny_fini(g);
 	gears_env_fini(g);
+	gears_exec_fini(g);
+	gears_inject_fini(g);
 	guestos_detach(g->os);
 	guestos_kernel_free(g->kernel);
 	pthread_mutex_destroy(&g->os_lock);
@@ -173,6 +176,7 @@ static int gears_start(struct vm *vm, void **state, char *err, size_t errlen)
 	pthread_mutex_init(&g->os_lock, NULL);
 	pthread_mutex_init(&g->env_lock, NULL);
 	if (gears_trace_init(g, err, errlen) || gears_deny_init(g, err, errlen) || gears_env_init(g, err, errlen) ||
+	    gears_inject_init(g, err, errlen) || gears_exec_init(g, err, errlen) ||
 	    control_on_disconnect(vm->control, client_gone, g) < 0) {
 		/* Some commands may be registered already and point at g: it is
 		 * kept (never freed) rather than left dangling behind them. */

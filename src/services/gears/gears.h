@@ -6,6 +6,12 @@
  *   trace.c       syscall traces streamed to the client that started them
  *   deny.c        rules that refuse calls with an errno
  *   inject_env.c  variables added to the environment of later execs
+ *   inject.c      code injection into a running process (inject.h)
+ *   inject_cmd.c  the inject command; elfimage.c the ELF it injects
+ *   exec.c        agentless exec, push and pull, on injection; payload.c the
+ *                 payload it injects (guest/payloads/run.c, built in);
+ *                 trapio.c the buffers of its trap calls
+ *   compat.c      i386 numbers, for the 32-bit entry (INT 0x80)
  *   decode.c, flags.c, names.c   strace-style text
  *   rules.c       matching (who, which calls, which paths)
  *   envp.c        building a new envp in the caller's memory */
@@ -31,6 +37,8 @@
 struct gears_trace;
 struct gears_deny;
 struct gears_env;
+struct gears_inj;
+struct gears_sessions;
 
 struct gears {
 	struct vm *vm;
@@ -59,6 +67,13 @@ struct gears {
 	struct gears_env *envs[GEARS_MAX_ENV];
 	int nenvs;
 	struct sym_sub *exec_sub;
+
+	/* The code injection in progress, or one whose code never returned
+	 * (control thread; its callbacks see only their own). */
+	struct gears_inj *inj;
+	struct gears_inj *kick; /* the one that wakes inj's process */
+	/* exec, push and pull sessions (exec.c) */
+	struct gears_sessions *sessions;
 };
 
 /* The task that made the call of ev: 0, or -1 when it cannot be told
@@ -81,16 +96,26 @@ void gears_uaccess_init(struct gears_uaccess *ua, struct gears_mem *m, const str
 int gears_arg_who(struct json_object *args, struct gears_who *who, char *err, size_t errlen);
 int gears_arg_id(struct json_object *args, const char *key, uint64_t *id, char *err, size_t errlen);
 const char *gears_arg_str(struct json_object *args, const char *key);
+/* 'timeout_ms' (default 10 s) into *ms. */
+int gears_arg_timeout(struct json_object *args, int *ms, char *err, size_t errlen);
+/* Reads and checks the ELF at host path (elfimage.h). */
+struct gears_elf_image;
+int gears_load_elf_file(const char *path, struct gears_elf_image *im, char *err, size_t errlen);
 
 /* The parts: register their commands (0, or -1 with err). */
 int gears_trace_init(struct gears *g, char *err, size_t errlen);
 int gears_deny_init(struct gears *g, char *err, size_t errlen);
 int gears_env_init(struct gears *g, char *err, size_t errlen);
+int gears_inject_init(struct gears *g, char *err, size_t errlen);
+int gears_exec_init(struct gears *g, char *err, size_t errlen);
+void gears_exec_client_gone(struct gears *g, uint64_t client);
+void gears_exec_fini(struct gears *g);
 /* A client went away: its traces end. */
 void gears_trace_client_gone(struct gears *g, uint64_t client);
 /* At the service's stop: every subscription ends, everything is freed. */
 void gears_trace_fini(struct gears *g);
 void gears_deny_fini(struct gears *g);
 void gears_env_fini(struct gears *g);
+void gears_inject_fini(struct gears *g);
 
 #endif

@@ -22,6 +22,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "services/gears/compat.h"
 #include "services/gears/gears.h"
 #include "services/gears/names.h"
 #include "symbiont/control.h"
@@ -34,6 +35,7 @@ struct gears_trace {
 	uint64_t syscalls[SYM_SYSCALL_MAX / 64]; /* all clear: every call */
 	char spec[256];                          /* the syscall list as asked */
 	struct sym_sub *enter, *exit;
+	struct sym_sub *enter32, *exit32; /* the 32-bit entry (compat.h) */
 	_Atomic uint64_t lines;
 	_Atomic uint64_t lost; /* lines the client was too slow to take */
 };
@@ -45,16 +47,28 @@ static void emit(struct gears_trace *t, struct sym_event *ev, bool exited)
 	struct gears_uaccess ua;
 	struct gears_mem m;
 	char call[GEARS_LINE_MAX], result[96], line[GEARS_LINE_MAX + 128];
-	const char *name = gears_syscall_name(ev->syscall.nr);
+	/* a 32-bit call is shown as its x86-64 counterpart, marked (i386) */
+	int nr64 = ev->syscall.compat ? gears_compat_to_64((unsigned)ev->syscall.nr) : (int)ev->syscall.nr;
+	const char *name = nr64 >= 0 ? gears_syscall_name((unsigned)nr64) : NULL;
 
 	if (gears_who_now(g, ev, &who) < 0 && (t->who.pid >= 0 || t->who.comm[0]))
 		return; /* filtered on who, and who it is cannot be told */
 	if (!gears_who_matches(&t->who, who.pid, who.tgid, who.comm))
 		return;
 	gears_uaccess_init(&ua, &m, &g->vm->mem, ev->regs);
-	gears_format_call(call, sizeof(call), ev->syscall.nr, ev->syscall.args, exited, ev->syscall.ret, &m);
-	gears_format_result(result, sizeof(result), ev->syscall.nr, exited, ev->syscall.ret);
-	snprintf(line, sizeof(line), "%" PRId32 " %s %s = %s", who.tgid, who.comm, call, result);
+	if (nr64 >= 0) {
+		gears_format_call(call, sizeof(call), (unsigned)nr64, ev->syscall.args, exited, ev->syscall.ret, &m);
+		gears_format_result(result, sizeof(result), (unsigned)nr64, exited, ev->syscall.ret);
+	} else {
+		const uint64_t *a = ev->syscall.args;
+		snprintf(call, sizeof(call),
+		         "syscall_%" PRIu64 "(%#" PRIx64 ", %#" PRIx64 ", %#" PRIx64 ", %#" PRIx64 ", %#" PRIx64
+		         ", %#" PRIx64 ")",
+		         ev->syscall.nr, a[0], a[1], a[2], a[3], a[4], a[5]);
+		snprintf(result, sizeof(result), exited ? "%" PRId64 : "?", ev->syscall.ret);
+	}
+	snprintf(line, sizeof(line), "%" PRId32 " %s %s%s = %s", who.tgid, who.comm,
+	         ev->syscall.compat ? "(i386) " : "", call, result);
 
 	struct json_object *d = json_object_new_object(), *a = json_object_new_array();
 	json_object_object_add(d, "trace", json_object_new_int64((int64_t)t->id));
@@ -63,6 +77,7 @@ static void emit(struct gears_trace *t, struct sym_event *ev, bool exited)
 	json_object_object_add(d, "tid", json_object_new_int(who.pid));
 	json_object_object_add(d, "comm", json_object_new_string(who.comm));
 	json_object_object_add(d, "nr", json_object_new_int64((int64_t)ev->syscall.nr));
+	json_object_object_add(d, "abi", json_object_new_string(ev->syscall.compat ? "i386" : "x86_64"));
 	json_object_object_add(d, "name", name ? json_object_new_string(name) : NULL);
 	for (int i = 0; i < 6; i++)
 		json_object_array_add(a, json_object_new_int64((int64_t)ev->syscall.args[i]));
@@ -95,6 +110,8 @@ static void trace_free(struct gears_trace *t)
 {
 	sym_unsubscribe(t->enter);
 	sym_unsubscribe(t->exit);
+	sym_unsubscribe(t->enter32);
+	sym_unsubscribe(t->exit32);
 	free(t);
 }
 
@@ -112,7 +129,9 @@ static int cmd_start(void *opaque, struct json_object *args, struct json_object 
 	struct gears_trace *t;
 	const char *list = gears_arg_str(args, "syscalls");
 	struct sym_filter exits = { .type = SYM_EV_SYSCALL_EXIT }, enters = { .type = SYM_EV_SYSCALL_ENTER };
-	bool any_enter = false, all;
+	struct sym_filter exits32 = { .type = SYM_EV_SYSCALL_EXIT, .compat = true },
+	                  enters32 = { .type = SYM_EV_SYSCALL_ENTER, .compat = true };
+	bool any_enter = false, any32 = false, any_enter32 = false, all;
 	char why[256];
 
 	if (g->ntraces == GEARS_MAX_TRACES) {
@@ -144,13 +163,27 @@ static int cmd_start(void *opaque, struct json_object *args, struct json_object 
 		all &= t->syscalls[i] == 0;
 	/* the calls that do not come back on success are shown at entry */
 	for (unsigned nr = 0; nr < SYM_SYSCALL_MAX; nr++) {
-		if (gears_no_return(nr) && (all || (t->syscalls[nr / 64] >> (nr % 64) & 1))) {
+		bool selected = all || (t->syscalls[nr / 64] >> (nr % 64) & 1);
+		int nr32 = gears_64_to_compat(nr);
+		if (gears_no_return(nr) && selected) {
 			sym_filter_syscall(&enters, nr);
 			any_enter = true;
 		}
+		/* the same calls by the 32-bit entry, those that have a counterpart
+		 * (all: every 32-bit call, the unknown ones by number) */
+		if (selected && nr32 >= 0 && !all) {
+			sym_filter_syscall(&exits32, (unsigned)nr32);
+			any32 = true;
+		}
+		if (selected && nr32 >= 0 && gears_no_return(nr)) {
+			sym_filter_syscall(&enters32, (unsigned)nr32);
+			any_enter32 = true;
+		}
 	}
 	if (!(t->exit = sym_subscribe(g->vm, &exits, on_syscall_exit, t, err, errlen)) ||
-	    (any_enter && !(t->enter = sym_subscribe(g->vm, &enters, on_syscall_enter, t, err, errlen)))) {
+	    (any_enter && !(t->enter = sym_subscribe(g->vm, &enters, on_syscall_enter, t, err, errlen))) ||
+	    ((all || any32) && !(t->exit32 = sym_subscribe(g->vm, &exits32, on_syscall_exit, t, err, errlen))) ||
+	    (any_enter32 && !(t->enter32 = sym_subscribe(g->vm, &enters32, on_syscall_enter, t, err, errlen)))) {
 		trace_free(t);
 		return -1;
 	}
