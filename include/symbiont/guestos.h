@@ -67,6 +67,10 @@ void guestos_kernel_free(struct guestos_kernel *k);
 void guestos_system_map_path(const char *kernel_path, const char *configured, char *out, size_t len);
 /* The registers the library needs, from an engine's whole vCPU state. */
 void guestos_regs_from_x86(const struct x86_state *s, struct guestos_regs *out);
+/* The same from an event's registers (symbiont/event.h), for a service's
+ * get_regs while it handles the event. */
+struct sym_regs;
+void guestos_regs_from_event(const struct sym_regs *r, struct guestos_regs *out);
 
 /* Attaches to a VM.  Nothing is read from the guest yet: the KASLR slide is
  * found at the first query, once the guest kernel has set up SYSCALL.  The

@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "guestos/guestos_int.h"
+#include "symbiont/event.h"
 
 #define CR4_LA57      (1ULL << 12)
 #define KPTI_USER_BIT 0x1000ULL
@@ -193,6 +194,18 @@ int guestos_read_kernel(struct guestos *g, uint64_t va, void *buf, size_t len, c
 	if (gos_kread(g, va, buf, len))
 		return gos_err(err, errlen, "guestos: kernel address 0x%" PRIx64 "+%zu is not mapped", va, len);
 	return 0;
+}
+
+void guestos_regs_from_event(const struct sym_regs *r, struct guestos_regs *out)
+{
+	*out = (struct guestos_regs){ .cr3 = r->cr3,
+		                      .cr4 = r->cr4,
+		                      .gs_base = r->gs_base,
+		                      .kernel_gs_base = r->kernel_gs_base,
+		                      .lstar = r->lstar,
+		                      .rip = r->rip,
+		                      .rsp = r->gpr[X86_RSP],
+		                      .cpl = r->cpl };
 }
 
 void guestos_regs_from_x86(const struct x86_state *s, struct guestos_regs *out)

@@ -81,14 +81,7 @@ static int get_regs(void *opaque, int cpu, struct guestos_regs *out)
 	if (r) {
 		if (cpu != p->regs_ev_cpu)
 			return -1;
-		*out = (struct guestos_regs){ .cr3 = r->cr3,
-			                      .cr4 = r->cr4,
-			                      .gs_base = r->gs_base,
-			                      .kernel_gs_base = r->kernel_gs_base,
-			                      .lstar = r->lstar,
-			                      .rip = r->rip,
-			                      .rsp = r->gpr[4],
-			                      .cpl = r->cpl };
+		guestos_regs_from_event(r, out);
 		return 0;
 	}
 	if (cpu < 0 || cpu >= p->vm->ncpus || !p->regs_ok[cpu])
