@@ -89,13 +89,13 @@ guest: | deps
 run: $(BIN) guest
 	$(BIN) run
 
-test: $(BIN) $(TEST_BINS) $(TEST_GUESTS) guest
+test: $(BIN) $(TEST_BINS) $(TEST_GUESTS) $(PAYLOADS) guest
 	@BUILD=$(BUILD) tests/run.sh
 
 asan:
 	$(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
-bench: $(BIN) guest
+bench: $(BIN) $(PAYLOADS) guest
 	@BUILD=$(BUILD) bench/run.sh
 
 # Fuzz targets link one copy of the sources built with clang's sanitizers
