@@ -108,6 +108,7 @@ static void fixture_free(struct fixture *f)
 {
 	kvm_engine_ops.vcpu_destroy(&f->cpu);
 	kvm_engine_ops.destroy(f->vm);
+	vm_event_hub_free(f->vm); /* allocated by a test's first subscription */
 	io_bus_free(&f->vm->pio);
 	io_bus_free(&f->vm->mmio);
 	guest_mem_free(&f->vm->mem);
