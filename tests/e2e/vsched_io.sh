@@ -4,8 +4,8 @@
 # thread here) under SCHED_DEADLINE, as the kernel's per-thread policy
 # shows, and `ctl sched` counts those threads; the same reservation
 # changed at run time without io= leaves the I/O threads at SCHED_FIFO 1
-# and only the vCPU thread reserved.  A host that does not grant
-# SCHED_DEADLINE skips, saying so.
+# and only the vCPU thread reserved, with the new slice the kernel's at once.
+# A host that does not grant SCHED_DEADLINE skips, saying so.
 . "$(dirname "$0")/lib/guest.bash"
 e2e_init
 require_tools python3
@@ -41,7 +41,23 @@ io=$("$SYM" ctl "$name" sched --json | python3 -c 'import json,sys; print(json.l
 dl=$(policies | grep -c '^6 ')
 [ "$dl" = $((io + 1)) ] || fail "with io=: $dl SCHED_DEADLINE threads, want the vCPU thread and $io I/O threads: $(policies | tr '\n' ';')"
 
-"$SYM" ctl "$name" sched period=10ms,slice=1ms || fail "the change without io= was refused"
+"$SYM" ctl "$name" sched period=10ms,slice=2ms || fail "the change without io= was refused"
+# The kernel holds the new reservation as soon as the command returns, so
+# it is in force from the thread's next period (sched_getattr's runtime
+# and period of the SCHED_DEADLINE thread).
+python3 - "$pid" <<'PY' || fail "the changed reservation is not the kernel's at once"
+import ctypes, os, struct, sys
+libc = ctypes.CDLL(None, use_errno=True)
+pid, found = sys.argv[1], []
+for tid in os.listdir(f"/proc/{pid}/task"):
+    buf = ctypes.create_string_buffer(56)
+    if libc.syscall(315, int(tid), buf, 56, 0) != 0:  # sched_getattr
+        continue
+    size, policy, flags, nice, prio, runtime, deadline, period = struct.unpack("IIQiIQQQ", buf.raw[:48])
+    if policy == 6:
+        found.append((runtime, period))
+assert found == [(2000000, 10000000)], found
+PY
 dl=$(policies | grep -c '^6 ')
 fifo1=$(policies | grep -c '^1 1$')
 [ "$dl" = 1 ] && [ "$fifo1" = "$io" ] ||
