@@ -7,6 +7,7 @@
 #include <stdatomic.h>
 #include <stdbool.h>
 #include <stdint.h>
+#include <string.h>
 
 #include "symbiont/bus.h"
 #include "symbiont/clock.h"
@@ -55,6 +56,11 @@ struct vm_config {
 	const char *metrics;
 	/* "period=P,slice=S": a VSched reservation (symbiont/vsched.h). */
 	const char *sched;
+	/* The CPU the guest is shown: NULL or "host" the engine's own (kvm:
+	 * the host's features), "portable" the model both engines offer, so
+	 * that a snapshot or migration may move between them (docs/snapshot.md).
+	 * emu has only the portable model. */
+	const char *cpu_model;
 };
 
 /* A file descriptor the event loop watches; the callback runs with
@@ -204,6 +210,12 @@ static inline bool vm_stopping(const struct vm *vm)
  * stands still while it is paused, as in QEMU (pause.c freezes and thaws it
  * under a sequence count, so readers on any thread never see it go back).
  * vm may be NULL (units tested without a VM): the host clock. */
+/* Whether the guest is shown the portable CPU model (vm_config.cpu_model). */
+static inline bool vm_cpu_model_portable(const struct vm *vm)
+{
+	return vm->cfg.cpu_model && !strcmp(vm->cfg.cpu_model, "portable");
+}
+
 static inline uint64_t vm_now(const struct vm *vm)
 {
 	if (!vm)

@@ -40,11 +40,17 @@ void usage_run(void)
 	       "  --system-map FILE      the kernel's System.map, for ctl ps/lsmod/sym... (default:\n"
 	       "                         System.map beside the kernel)\n"
 	       "  --metrics tcp:HOST:PORT  Prometheus metrics at http://HOST:PORT/metrics\n"
+	       "  --cpu-model host|portable  the CPU the guest sees: the engine's own (kvm: the host's\n"
+	       "                         features) or the model both engines offer, with a 2 GHz TSC, so\n"
+	       "                         a snapshot moves between engines (default host; emu is always\n"
+	       "                         portable)\n"
 	       "  --sched period=P,slice=S  reserve S of CPU every P for each vCPU (VSched; units\n"
 	       "                         us ms s), admitted against the other VMs of this host\n"
 	       "  --restore DIR          bring back the machine a snapshot (symbiont ctl NAME snapshot DIR)\n"
 	       "                         holds; takes --engine, --serial, --api, --name, --metrics only\n"
-	       "  --force                with --restore: use disks that changed since the snapshot\n"
+	       "  --force                with --restore: use disks that changed since the snapshot, and\n"
+	       "                         (also --incoming) an engine that lacks CPU features the\n"
+	       "                         snapshot's CPU offered\n"
 	       "  --incoming unix:PATH|tcp:HOST:PORT  wait there for a machine sent by symbiont ctl\n"
 	       "                         NAME migrate; takes the same options as --restore\n"
 	       "\n"
@@ -92,6 +98,7 @@ int cmd_run(int argc, char **argv)
 		OPT_SYSTEM_MAP,
 		OPT_METRICS,
 		OPT_SCHED,
+		OPT_CPU_MODEL,
 		OPT_RESTORE,
 		OPT_FORCE,
 		OPT_INCOMING
@@ -115,6 +122,7 @@ int cmd_run(int argc, char **argv)
 		{ "system-map", required_argument, 0, OPT_SYSTEM_MAP },
 		{ "metrics", required_argument, 0, OPT_METRICS },
 		{ "sched", required_argument, 0, OPT_SCHED },
+		{ "cpu-model", required_argument, 0, OPT_CPU_MODEL },
 		{ "restore", required_argument, 0, OPT_RESTORE },
 		{ "force", no_argument, 0, OPT_FORCE },
 		{ "incoming", required_argument, 0, OPT_INCOMING },
@@ -195,6 +203,11 @@ int cmd_run(int argc, char **argv)
 		case OPT_POLICY: cfg.policy = optarg; break;
 		case OPT_SYSTEM_MAP: cfg.system_map = optarg; break;
 		case OPT_SCHED: cfg.sched = optarg; break;
+		case OPT_CPU_MODEL:
+			if (strcmp(optarg, "host") && strcmp(optarg, "portable"))
+				return usage_error("--cpu-model must be host or portable, not '%s'", optarg);
+			cfg.cpu_model = optarg;
+			break;
 		case OPT_METRICS: {
 			if (!metrics_spec_ok(optarg))
 				return usage_error(
@@ -220,15 +233,15 @@ int cmd_run(int argc, char **argv)
 		}
 		if (c == OPT_KERNEL || c == OPT_INITRD || c == OPT_APPEND || c == OPT_MEM || c == OPT_CPUS ||
 		    c == OPT_DISK || c == OPT_NET || c == OPT_VSOCK || c == OPT_LABEL || c == OPT_POLICY ||
-		    c == OPT_SYSTEM_MAP)
+		    c == OPT_SYSTEM_MAP || c == OPT_CPU_MODEL)
 			machine_opt = machine_opt ? machine_opt : argv[optind - 1];
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
 	if (restore && machine_opt)
 		return usage_error("%s: --restore takes the machine from the snapshot", machine_opt);
-	if (force && !restore)
-		return usage_error("%s: only with --restore", "--force");
+	if (force && !restore && !incoming)
+		return usage_error("%s: only with --restore or --incoming", "--force");
 	if (incoming && machine_opt)
 		return usage_error("%s: --incoming takes the machine from its sender", machine_opt);
 	if (incoming && restore)
@@ -242,7 +255,9 @@ int cmd_run(int argc, char **argv)
 			                   cfg.disks[i]);
 	memset(&guest, 0, sizeof(guest));
 	if (incoming) {
-		struct machine_restore_opts ro = { .engine = engine_given ? cfg.engine : NULL, .serial = cfg.serial };
+		struct machine_restore_opts ro = { .engine = engine_given ? cfg.engine : NULL,
+			                           .serial = cfg.serial,
+			                           .force_cpu = force };
 		bool bad_input;
 		char note[512] = "";
 		ro.note = note;
@@ -256,9 +271,11 @@ int cmd_run(int argc, char **argv)
 		if (note[0])
 			fprintf(stderr, "symbiont: note: %s\n", note);
 	} else if (restore) {
-		struct machine_restore_opts ro = {
-			.dir = restore, .engine = engine_given ? cfg.engine : NULL, .serial = cfg.serial, .force = force
-		};
+		struct machine_restore_opts ro = { .dir = restore,
+			                           .engine = engine_given ? cfg.engine : NULL,
+			                           .serial = cfg.serial,
+			                           .force = force,
+			                           .force_cpu = force };
 		bool bad_input;
 		char note[512] = "";
 		ro.note = note;

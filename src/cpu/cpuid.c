@@ -55,3 +55,50 @@ void cpuid_topology_leaf(uint32_t subleaf, int ncpus, uint32_t apic_id, struct c
 	default: /* invalid level ends the enumeration */ r->ecx = subleaf & 0xff; break;
 	}
 }
+
+/* The portable model's feature bits, by leaf: what the emu engine offers
+ * (its cpuid.c, which a unit test holds equal to this table) and so what a
+ * kvm guest may see when it must be able to move to emu.  Bits that
+ * describe state rather than features (hypervisor, HTT) pass through. */
+static const struct {
+	uint32_t leaf, sub;
+	struct cpuid_regs keep;
+} portable[] = {
+	{ 1,
+	  0,
+	  { .eax = ~0u,
+	    .ebx = ~0u,
+	    .ecx = (1u << 0) | (1u << 9) | (1u << 13) | (1u << 19) | (1u << 20) | (1u << 23) | (1u << 24) | (1u << 31),
+	    .edx = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 9) | (1u << 11) |
+	           (1u << 12) | (1u << 13) | (1u << 15) | (1u << 16) | (1u << 19) | (1u << 23) | (1u << 24) |
+	           (1u << 25) | (1u << 26) | (1u << 28) } },
+	{ 6, 0, { .eax = 1u << 2 } },
+	{ 7, 0, { .ebx = (1u << 1) | (1u << 9), .edx = (1u << 4) | (1u << 29) } },
+	{ 0x80000001,
+	  0,
+	  { .ecx = (1u << 0) | (1u << 5), .edx = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29) } },
+};
+
+/* Leaves the portable model has nothing in: extended state (no XSAVE),
+ * leaf 7's other subleaves, trace, SGX and the like. */
+static bool portable_empty(uint32_t leaf, uint32_t sub)
+{
+	return leaf == 0xd || (leaf == 7 && sub > 0) || leaf == 0x12 || leaf == 0x14 || leaf == 0x19 || leaf == 0x1d ||
+	       leaf == 0x1e || leaf == 0x24;
+}
+
+void cpuid_portable_filter(uint32_t leaf, uint32_t sub, struct cpuid_regs *r)
+{
+	if (portable_empty(leaf, sub)) {
+		memset(r, 0, sizeof(*r));
+		return;
+	}
+	for (size_t i = 0; i < sizeof(portable) / sizeof(portable[0]); i++) {
+		if (portable[i].leaf != leaf || portable[i].sub != sub)
+			continue;
+		r->eax &= portable[i].keep.eax;
+		r->ebx &= portable[i].keep.ebx;
+		r->ecx &= portable[i].keep.ecx;
+		r->edx &= portable[i].keep.edx;
+	}
+}

@@ -27,6 +27,13 @@ bool cpuid_hypervisor_leaf(uint32_t leaf, const struct cpuid_hv_info *hv, struct
  * one thread each, as seen by the CPU whose APIC id is apic_id. */
 void cpuid_topology_leaf(uint32_t subleaf, int ncpus, uint32_t apic_id, struct cpuid_regs *r);
 
+/* The portable CPU model (--cpu-model portable; docs/snapshot.md): the
+ * features both engines can offer, so a guest may move between them.
+ * Clears in r, the host's or an engine's leaf, every feature bit the model
+ * does not have; emu's own model is exactly this one. */
+#define CPUID_PORTABLE_TSC_KHZ 2000000u /* the TSC frequency it pins */
+void cpuid_portable_filter(uint32_t leaf, uint32_t sub, struct cpuid_regs *r);
+
 /* Bits needed to number ncpus cores (0 for one). */
 unsigned cpuid_core_bits(int ncpus);
 

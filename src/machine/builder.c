@@ -30,6 +30,7 @@
 #include "machine/migrate.h"
 #include "machine/snapshot.h"
 #include "machine/snapshot_format.h"
+#include "symbiont/abi/cpuid.h"
 #include "machine/snapshot_zstd.h"
 #include "host/net.h"
 #include "symbiont/memory.h"
@@ -52,7 +53,8 @@ struct machine {
 	struct snapshot *snap;
 	uint8_t *snap_data;
 	int mem_fd;
-	struct migration *mig; /* the migrate commands' state (with a control socket) */
+	uint64_t clock_step_ns; /* how far restore moves the VM's clock on (restore_clock_step) */
+	struct migration *mig;  /* the migrate commands' state (with a control socket) */
 };
 
 bool machine_engine_known(const char *name)
@@ -71,6 +73,10 @@ static int config_check(const struct vm_config *cfg, char *err, size_t errlen)
 {
 	uint64_t host = host_ram_size();
 
+	if (cfg->cpu_model && strcmp(cfg->cpu_model, "host") && strcmp(cfg->cpu_model, "portable")) {
+		snprintf(err, errlen, "--cpu-model must be host or portable, not '%s'", cfg->cpu_model);
+		return -1;
+	}
 	if (cfg->mem_size < MEM_MIN_SIZE || cfg->mem_size > MEM_MAX_SIZE || (cfg->mem_size & 0xfff)) {
 		snprintf(err, errlen, "--mem: %llu KiB is not a multiple of 4K between 16M and 1T",
 		         (unsigned long long)(cfg->mem_size >> 10));
@@ -309,9 +315,45 @@ static int check_disks(const struct snapshot *s, bool force, char *err, size_t e
 	return 0;
 }
 
+/* How far the VM's clock moves forward at restore: the host wall-clock time
+ * that passed since the snapshot (or the migration's stop), so that the
+ * guest's own wall clock (boot time + its monotonic clock) is right again.
+ * Every guest time source (TSC, LAPIC and PIT timers, PM timer, RTC) reads
+ * the VM clock, so they all move together, as after a long host suspend.
+ * Bounded: a Linux clocksource converts deltas of at most 600 s exactly
+ * (clocksource core, 6.1: larger ones may overflow into a wrong time), so a
+ * snapshot older than that comes back that much behind, with a note. */
+#define RESTORE_MAX_CLOCK_STEP_NS (600ull * 1000000000ull)
+
+static uint64_t restore_clock_step(const struct snapshot *snap, uint64_t *age)
+{
+	struct timespec t;
+	*age = 0;
+	if (!snap->wall_ns)
+		return 0; /* a version 1 snapshot: the moment is not known */
+	clock_gettime(CLOCK_REALTIME, &t);
+	uint64_t now = (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+	if (now <= snap->wall_ns)
+		return 0; /* the host's clock went back: never move the guest's back */
+	*age = now - snap->wall_ns;
+	return *age < RESTORE_MAX_CLOCK_STEP_NS ? *age : RESTORE_MAX_CLOCK_STEP_NS;
+}
+
+/* The same step in the guest's TSC ticks, at the frequency the guest was
+ * told where the snapshot was taken (symbiont's timing leaf, 0x40000010):
+ * the guest's clocksource is the TSC, so this is what moves its clock. */
+static uint64_t restore_tsc_step(const struct snapshot *snap, uint64_t step_ns)
+{
+	for (int i = 0; i < snap->ncpuid; i++)
+		if (snap->cpuid[i].leaf == SYM_CPUID_LEAF_TIMING)
+			return (uint64_t)((unsigned __int128)step_ns * snap->cpuid[i].r[0] / 1000000u);
+	return 0;
+}
+
 /* Between the VM's core and its engine: guest RAM becomes a private mapping
  * of the memory file (pages load when first touched, writes stay in this
- * process), and the VM's clock continues from the snapshot's time. */
+ * process), and the VM's clock continues from the snapshot's time plus the
+ * wall-clock time since (restore_clock_step). */
 static int restore_map(struct machine *m, char *err, size_t errlen)
 {
 	struct vm *vm = m->vm;
@@ -321,7 +363,7 @@ static int restore_map(struct machine *m, char *err, size_t errlen)
 		snprintf(err, errlen, "mapping the snapshot's memory: %s", strerror(errno));
 		return -1;
 	}
-	atomic_store(&vm->time_stopped, vm_clock_read(&vm->clock) - m->snap->clock_ns);
+	atomic_store(&vm->time_stopped, vm_clock_read(&vm->clock) - m->snap->clock_ns - m->clock_step_ns);
 	return 0;
 }
 
@@ -368,7 +410,7 @@ static void cpu_model_note(struct vm *vm, const struct snapshot *s, char *note, 
 		snprintf(
 		        note, notelen,
 		        "the snapshot's CPU (%s) offered features the %s engine lacks (leaf.sub register bits:%s); a guest "
-		        "that uses them will fault",
+		        "that uses them would fault",
 		        s->engine, vm->engine->name, list);
 	}
 }
@@ -445,7 +487,8 @@ static int restore_inputs(struct machine *m, const struct machine_restore_opts *
 		                   .ndisks = s->ndisks,
 		                   .nnets = s->nnets,
 		                   .vsock = s->vsock,
-		                   .system_map = s->system_map };
+		                   .system_map = s->system_map,
+		                   .cpu_model = s->cpu_model };
 	memcpy(cfg->disks, s->disks, sizeof(cfg->disks));
 	memcpy(cfg->nets, s->nets, sizeof(cfg->nets));
 	if (!engine_known(cfg->engine)) {
@@ -510,6 +553,13 @@ struct machine *machine_restore(const struct machine_restore_opts *o, bool *bad_
 		*bad_input = true;
 		goto fail;
 	}
+	uint64_t age;
+	m->clock_step_ns = restore_clock_step(m->snap, &age);
+	if (m->clock_step_ns < age)
+		fprintf(stderr,
+		        "symbiont: note: the snapshot is %.0f s old; the guest's clock moves forward %.0f s "
+		        "and stays behind by the rest\n",
+		        age / 1e9, m->clock_step_ns / 1e9);
 	if (build_hardware(m, &cfg, restore_map, err, errlen) < 0)
 		goto fail;
 	vm = m->vm;
@@ -521,12 +571,26 @@ struct machine *machine_restore(const struct machine_restore_opts *o, bool *bad_
 		vm_mem_written(vm, 0, vm->mem.low_size);
 	if (vm->mem.size > vm->mem.low_size)
 		vm_mem_written(vm, MEM_4G, vm->mem.size - vm->mem.low_size);
-	cpu_model_note(vm, m->snap, o->note, o->notelen);
+	/* A guest that probed a feature before the snapshot uses it without
+	 * asking again: on an engine without it, it faults.  Refused unless
+	 * forced (then a note), as QEMU refuses a CPU model that cannot be
+	 * honoured; --cpu-model portable avoids it. */
+	char cpu_note[400];
+	cpu_model_note(vm, m->snap, cpu_note, sizeof(cpu_note));
+	if (cpu_note[0] && !o->force_cpu) {
+		snprintf(err, errlen, "%s (--force restores it anyway)", cpu_note);
+		*bad_input = true;
+		goto fail;
+	}
+	if (o->note && o->notelen)
+		snprintf(o->note, o->notelen, "%s", cpu_note);
 	if (load_devices(vm, m->snap, err, errlen) < 0) {
 		*bad_input = true;
 		goto fail;
 	}
+	uint64_t tsc_step = restore_tsc_step(m->snap, m->clock_step_ns);
 	for (int i = 0; i < vm->ncpus; i++) {
+		m->snap->cpu[i].msr.tsc += tsc_step;
 		if (vm->engine->vcpu_set_state(vm->vcpus[i], &m->snap->cpu[i]) < 0) {
 			snprintf(err, errlen, "snapshot vCPU %d: the %s engine refused its state", i, vm->engine->name);
 			*bad_input = true;

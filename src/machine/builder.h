@@ -36,6 +36,7 @@ struct machine_restore_opts {
 	const char *engine; /* NULL: the snapshot's */
 	const char *serial; /* NULL: stdio */
 	bool force;         /* use disks that changed since the snapshot */
+	bool force_cpu;     /* and an engine without CPU features the snapshot's offered */
 	/* Out: one line worth telling the user ("" for none), such as CPU
 	 * features the snapshot's CPU offered and this engine lacks. */
 	char *note;

@@ -204,6 +204,7 @@ int snapshot_fill(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
 	s->append = (char *)c->append;
 	s->system_map = (char *)c->system_map;
 	s->vsock = (char *)c->vsock;
+	s->cpu_model = (char *)(vm_cpu_model_portable(vm) ? "portable" : "host");
 	s->ndisks = c->ndisks;
 	memcpy(s->disks, c->disks, sizeof(c->disks));
 	s->nnets = c->nnets;
@@ -211,6 +212,9 @@ int snapshot_fill(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
 	s->mem_size = vm->mem.size;
 	s->ncpus = vm->ncpus;
 	s->clock_ns = vm_now(vm);
+	struct timespec wall;
+	clock_gettime(CLOCK_REALTIME, &wall);
+	s->wall_ns = (uint64_t)wall.tv_sec * 1000000000u + (uint64_t)wall.tv_nsec;
 	for (int i = 0; i < vm->ncpus; i++)
 		if (vm_vcpu_get_state(vm, i, &s->cpu[i], err, errlen) < 0)
 			return -1;

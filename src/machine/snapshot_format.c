@@ -9,6 +9,7 @@
 #include <zlib.h>
 
 #include "machine/snapshot_format.h"
+#include "symbiont/abi/cpuid.h"
 
 #define TAG(a, b, c, d) ((uint32_t)(a) | (uint32_t)(b) << 8 | (uint32_t)(c) << 16 | (uint32_t)(d) << 24)
 #define TAG_CONF        TAG('C', 'O', 'N', 'F')
@@ -25,6 +26,7 @@ const struct snap_cpuid_leaf snap_cpuid_leaves[] = {
 	{ 0x7, 0, { 0, ~0u, ~(1u << 4), ~0u } },                      /* not OSPKE */
 	{ 0xd, 1, { ~0u, 0, 0, 0 } },                                 /* XSAVEOPT, XSAVEC, XGETBV1, XSAVES */
 	{ 0x80000001, 0, { 0, 0, ~0u, ~0u } },
+	{ SYM_CPUID_LEAF_TIMING, 0, { 0, 0, 0, 0 } }, /* not features: the TSC frequency the guest was told */
 };
 const int snap_cpuid_nleaves = sizeof(snap_cpuid_leaves) / sizeof(snap_cpuid_leaves[0]);
 
@@ -228,12 +230,14 @@ void snapshot_encode(const struct snapshot *s, struct state_buf *b)
 	st_put64(b, s->mem_size);
 	st_put32(b, (uint32_t)s->ncpus);
 	st_put64(b, s->clock_ns);
+	st_put64(b, s->wall_ns);
 	put_str(b, s->engine);
 	put_str(b, s->kernel);
 	put_str(b, s->initrd);
 	put_str(b, s->append);
 	put_str(b, s->system_map);
 	put_str(b, s->vsock);
+	put_str(b, s->cpu_model);
 	st_put8(b, (uint8_t)s->ndisks);
 	for (int i = 0; i < s->ndisks; i++)
 		put_str(b, s->disks[i]);
@@ -293,19 +297,24 @@ static int bad(char *err, size_t errlen, const char *what)
 	return -1;
 }
 
-static int decode_conf(struct state_reader *r, struct snapshot *s)
+static int decode_conf(struct state_reader *r, struct snapshot *s, uint32_t version)
 {
 	s->mem_size = st_get64(r);
 	uint32_t ncpus = st_get32(r);
 	st_check(r, ncpus >= 1 && ncpus <= VM_MAX_CPUS);
 	s->ncpus = (int)ncpus;
 	s->clock_ns = st_get64(r);
+	s->wall_ns = version >= 2 ? st_get64(r) : 0;
 	s->engine = get_str(r);
 	s->kernel = get_str(r);
 	s->initrd = get_str(r);
 	s->append = get_str(r);
 	s->system_map = get_str(r);
 	s->vsock = get_str(r);
+	if (version >= 2) {
+		s->cpu_model = get_str(r);
+		st_check(r, !s->cpu_model || !strcmp(s->cpu_model, "host") || !strcmp(s->cpu_model, "portable"));
+	}
 	uint8_t nd = st_get8(r);
 	st_check(r, nd <= VM_MAX_DISKS);
 	for (int i = 0; i < nd && !r->bad; i++, s->ndisks++)
@@ -333,8 +342,8 @@ int snapshot_decode(const uint8_t *data, size_t len, struct snapshot *s, char *e
 	if (memcmp(magic, SNAP_MAGIC, 8))
 		return bad(err, errlen, "not a symbiont snapshot (bad magic)");
 	uint32_t version = st_get32(&h), flags = st_get32(&h);
-	if (version != SNAP_VERSION) {
-		snprintf(err, errlen, "snapshot format version %u, this build reads %u", version, SNAP_VERSION);
+	if (version < 1 || version > SNAP_VERSION) {
+		snprintf(err, errlen, "snapshot format version %u, this build reads 1 to %u", version, SNAP_VERSION);
 		return -1;
 	}
 	if (flags)
@@ -373,7 +382,7 @@ int snapshot_decode(const uint8_t *data, size_t len, struct snapshot *s, char *e
 		order = rank;
 		switch (tag) {
 		case TAG_CONF:
-			if (have_conf || decode_conf(&r, s) < 0)
+			if (have_conf || decode_conf(&r, s, version) < 0)
 				what = "snapshot configuration is malformed";
 			have_conf = true;
 			break;
@@ -492,6 +501,7 @@ void snapshot_free(struct snapshot *s)
 	free(s->append);
 	free(s->system_map);
 	free(s->vsock);
+	free(s->cpu_model);
 	for (int i = 0; i < VM_MAX_DISKS; i++)
 		free(s->disks[i]);
 	for (int i = 0; i < VM_MAX_NICS; i++)

@@ -16,7 +16,7 @@
 #include "symbiont/x86.h"
 
 #define SNAP_MAGIC        "SYMBSNAP"
-#define SNAP_VERSION      1
+#define SNAP_VERSION      2 /* 2: the host wall clock in the configuration */
 #define SNAP_STATE_FILE   "state"
 #define SNAP_MEMORY_FILE  "memory"
 #define SNAP_PAGE_SIZE    4096
@@ -53,6 +53,7 @@ struct snapshot {
 	/* The configuration the machine is rebuilt from (engine-neutral: the
 	 * engine it ran on is recorded, not required). */
 	char *engine, *kernel, *initrd, *append, *system_map, *vsock;
+	char *cpu_model; /* "host" or "portable" (version 2; NULL in version 1) */
 	char *disks[VM_MAX_DISKS];
 	int ndisks;
 	struct snap_disk_ref disk_ref[VM_MAX_DISKS];
@@ -61,6 +62,7 @@ struct snapshot {
 	uint64_t mem_size;
 	int ncpus;
 	uint64_t clock_ns; /* the VM's time (vm_now) when it was taken */
+	uint64_t wall_ns;  /* the host's CLOCK_REALTIME at that instant (0: not known) */
 	struct snap_cpuid cpuid[SNAP_MAX_CPUID];
 	int ncpuid;
 	struct x86_state cpu[VM_MAX_CPUS];

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "cpu/cpuid.h"
 #include "cpu/emu/sys.h"
 
 struct fx {
@@ -103,6 +104,38 @@ static void test_cpuid_policy(void **state)
 	assert_int_equal(r[0] & 0xff, 40);
 }
 
+/* emu's model is the portable one (--cpu-model portable, cpu/cpuid.h): the
+ * portable filter takes nothing from any of its leaves, and a feature emu
+ * gains must be added to the model (or kvm guests of that model could not
+ * move to emu and back). */
+static void test_cpuid_is_the_portable_model(void **state)
+{
+	struct fx *f = *state;
+	struct emu_cpu *cpu = emu_cpu_of(f->vcpu);
+	static const uint32_t leaves[][2] = { { 1, 0 },   { 6, 0 },   { 7, 0 },         { 7, 1 },
+		                              { 0xd, 0 }, { 0xd, 1 }, { 0x80000001, 0 } };
+	uint32_t r[4];
+
+	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
+		emu_cpuid(cpu, leaves[i][0], leaves[i][1], r);
+		struct cpuid_regs p = { r[0], r[1], r[2], r[3] };
+		cpuid_portable_filter(leaves[i][0], leaves[i][1], &p);
+		assert_int_equal(p.eax, r[0]);
+		assert_int_equal(p.ebx, r[1]);
+		assert_int_equal(p.ecx, r[2]);
+		assert_int_equal(p.edx, r[3]);
+	}
+	assert_int_equal(EMU_TSC_HZ, CPUID_PORTABLE_TSC_KHZ * 1000ull);
+	/* and the model keeps what it does not describe: a host leaf with
+	 * every bit set loses exactly the features emu lacks */
+	struct cpuid_regs all = { ~0u, ~0u, ~0u, ~0u };
+	cpuid_portable_filter(1, 0, &all);
+	emu_cpuid(cpu, 1, 0, r);
+	assert_int_equal(all.ecx & ~((1u << 19) | (1u << 20)), r[2] & ~((1u << 19) | (1u << 20)));
+	assert_false(all.ecx & (1u << 26)); /* XSAVE */
+	assert_false(all.ecx & (1u << 28)); /* AVX */
+}
+
 /* mov $imm, %eax; hlt */
 static void put_code(struct fx *f, uint64_t gpa, uint32_t imm)
 {
@@ -171,6 +204,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_state_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cpuid_policy, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cpuid_is_the_portable_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_write_drops_decoded_code, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

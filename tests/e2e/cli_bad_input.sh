@@ -32,6 +32,8 @@ expect 2 "unknown command" frobnicate
 expect 2 "unknown option" run --bogus
 expect 2 "needs an argument" run --kernel
 expect 2 "unexpected argument" run stray
+expect 2 "--cpu-model must be host or portable" run --cpu-model max
+expect 2 "--force: only with --restore or --incoming" run --force
 expect 2 "--engine" run --engine warp
 expect 2 "--mem" run --mem 1K
 expect 2 "--mem" run --mem 5000T

@@ -4,7 +4,8 @@
 # snapshotted with --stop, its VMM killed -9, and restored in a new process
 # from the snapshot.  The counter must carry on from where it stopped (no
 # restart from 0, no reboot), the console must still take commands, the
-# disk must be clean for fsck after the guest unmounts it, and a bad
+# disk must be clean for fsck after the guest unmounts it, the guest's date
+# must be the host's although the snapshot sat 6 s, and a bad
 # snapshot must be one line and exit 2.
 #   KEEP=1 keeps the console logs.
 . "$(dirname "$0")/lib/guest.bash"
@@ -32,6 +33,9 @@ exec 3>&-
 last=$(grep -ao 'TICK-[0-9]*\.' "$tmp/a.out" | tail -1 | tr -dc 0-9)
 echo "the guest had counted to $last"
 
+# The snapshot sits a while: the restored guest's clock must account for it.
+sleep 6
+
 # The restored guest, on a new console.
 mkfifo "$tmp/b.in"
 "$SYM" run --restore "$tmp/snap" <"$tmp/b.in" >"$tmp/b.out" 2>"$tmp/b.err" &
@@ -47,13 +51,18 @@ grep -q "TICK-$want\." "$tmp/b.out" || fail "the restored guest did not count on
 first=$(grep -ao 'TICK-[0-9]*\.' "$tmp/b.out" | head -1 | tr -dc 0-9)
 [ "$first" -eq $((last + 1)) ] || fail "the restored guest counted from $first, want $((last + 1))"
 grep -aq "Linux version\|symbiont guest ready" "$tmp/b.out" && fail "the restored guest rebooted"
+host_date=$(date +%s)
 cat >&3 <<'CMDS'
-kill $!; sleep 0.3; echo "ALIVE-$((6*7))"; echo "DISK-$(cat /mnt/counter)"
+kill $!; echo "DATE-$(date +%s)"; sleep 0.3; echo "ALIVE-$((6*7))"; echo "DISK-$(cat /mnt/counter)"
 umount /mnt && echo "UMOUNT-$((60+6))"
 poweroff
 CMDS
 guest_finish b 120
 grep -q "ALIVE-42" "$tmp/b.out" || fail "the console does not take commands after restore"
+guest_date=$(grep -ao 'DATE-[0-9]*' "$tmp/b.out" | tail -1 | tr -dc 0-9)
+[ -n "$guest_date" ] && [ $((guest_date - host_date)) -ge -3 ] && [ $((guest_date - host_date)) -le 3 ] ||
+	fail "the restored guest's date is $guest_date, the host's $host_date (the snapshot sat 6 s)"
+echo "the restored guest's date is the host's ($((guest_date - host_date)) s)"
 disk=$(grep -ao 'DISK-[0-9]*' "$tmp/b.out" | tail -1 | tr -dc 0-9)
 [ -n "$disk" ] && [ "$disk" -gt "$last" ] || fail "the disk's counter is '$disk', want past $last"
 grep -q "UMOUNT-66" "$tmp/b.out" || fail "the guest could not unmount its disk"

@@ -40,6 +40,8 @@ static void sample(struct snapshot *s)
 	s->mem_size = 64ULL << 20;
 	s->ncpus = 2;
 	s->clock_ns = 123456789012ULL;
+	s->wall_ns = 1796655622000000001ULL;
+	s->cpu_model = "portable";
 	s->ncpuid = 2;
 	s->cpuid[0] = (struct snap_cpuid){ 1, 0, { 0x806c1, 0x800, 0xfeda3203, 0x178bfbff } };
 	s->cpuid[1] = (struct snap_cpuid){ 7, 0, { 0, 0x9c2fbb, 0x4, 0 } };
@@ -97,6 +99,8 @@ static void round_trip(void **state)
 	assert_int_equal(got->mem_size, want->mem_size);
 	assert_int_equal(got->ncpus, 2);
 	assert_int_equal(got->clock_ns, want->clock_ns);
+	assert_int_equal(got->wall_ns, want->wall_ns);
+	assert_string_equal(got->cpu_model, "portable");
 	assert_int_equal(got->ram_data_pages, 77);
 	assert_int_equal(got->ncpuid, 2);
 	assert_memory_equal(got->cpuid, want->cpuid, 2 * sizeof(want->cpuid[0]));
@@ -166,9 +170,12 @@ static void corruption_refused(void **state)
 	assert_int_equal(snapshot_decode(elf, sizeof(elf), s, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "not a symbiont snapshot"));
 	/* Another version is named, not guessed at. */
-	b.data[8] = 2;
+	b.data[8] = 3;
 	assert_int_equal(snapshot_decode(b.data, b.len, s, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "version 2"));
+	assert_non_null(strstr(err, "version 3"));
+	b.data[8] = 0;
+	assert_int_equal(snapshot_decode(b.data, b.len, s, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "version 0"));
 	free(longer);
 	free(s);
 	free(b.data);

@@ -257,6 +257,7 @@ static int emu_init(struct vm *vm, char *err, size_t errlen)
 		return -1;
 	}
 	e->vm = vm;
+	vm->cfg.cpu_model = "portable"; /* emu's model is the portable one (cpu/cpuid.h) */
 	pthread_mutex_init(&e->lock, NULL);
 	pthread_cond_init(&e->cond, NULL);
 	emu_dma_init(&e->dma);

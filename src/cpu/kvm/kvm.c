@@ -314,10 +314,28 @@ static void put_entry(struct kvm_cpuid2 *c, uint32_t func, uint32_t index, uint3
 	e->edx = r->edx;
 }
 
+/* The portable model's time leaves: the TSC rate the vCPU runs at (2 GHz
+ * where KVM could scale it) over KVM's 1 GHz APIC timer as the crystal,
+ * so a guest computes both right wherever it moves.  The host's own leaves
+ * describe the host's TSC, which the guest may not run at. */
+static void portable_timing(struct kvm_cpuid_entry2 *e, uint32_t tsc_khz)
+{
+	if (e->function == 0x15) {
+		e->eax = 1000000; /* TSC / crystal = ebx / eax */
+		e->ebx = tsc_khz;
+		e->ecx = 1000000000; /* crystal Hz */
+		e->edx = 0;
+	} else if (e->function == 0x16) {
+		e->eax = e->ebx = tsc_khz / 1000; /* MHz */
+		e->ecx = 100;
+		e->edx = 0;
+	}
+}
+
 /* KVM's supported CPUID, told the truth about topology (ncpus cores, one
  * thread each, APIC id = vCPU id) and with KVM's own paravirt leaves
  * replaced by symbiont's hypervisor leaves. */
-static struct kvm_cpuid2 *build_cpuid(const struct kvm_cpuid2 *sup, int id, int ncpus, uint32_t tsc_khz)
+static struct kvm_cpuid2 *build_cpuid(const struct kvm_cpuid2 *sup, int id, int ncpus, uint32_t tsc_khz, bool portable)
 {
 	/* KVM's local APIC timer counts at 1 GHz (one bus cycle per ns). */
 	const struct cpuid_hv_info hv = { .engine = SYM_ENGINE_KVM, .tsc_khz = tsc_khz, .apic_khz = 1000000 };
@@ -333,6 +351,12 @@ static struct kvm_cpuid2 *build_cpuid(const struct kvm_cpuid2 *sup, int id, int 
 		struct kvm_cpuid_entry2 e = sup->entries[i];
 		if ((e.function & 0xffffff00u) == SYM_CPUID_LEAF_SIGNATURE)
 			continue; /* KVM's paravirt leaves: replaced below */
+		if (portable) {
+			struct cpuid_regs p = { e.eax, e.ebx, e.ecx, e.edx };
+			cpuid_portable_filter(e.function, e.index, &p);
+			e.eax = p.eax, e.ebx = p.ebx, e.ecx = p.ecx, e.edx = p.edx;
+			portable_timing(&e, tsc_khz);
+		}
 		switch (e.function) {
 		case 1:
 			e.ebx = (e.ebx & 0x0000ffffu) | (apic_id << 24) | ((uint32_t)(1u << core_bits) << 16);
@@ -474,8 +498,15 @@ static int kvm_vcpu_init(struct vcpu *cpu, char *err, size_t errlen)
 		snprintf(err, errlen, "kvm: mmap kvm_run: %s", strerror(errno));
 		goto fail;
 	}
+	if (vm_cpu_model_portable(cpu->vm) && ioctl(kc->fd, KVM_SET_TSC_KHZ, CPUID_PORTABLE_TSC_KHZ) < 0 &&
+	    cpu->id == 0)
+		fprintf(stderr,
+		        "symbiont: note: kvm cannot scale this host's TSC (%s): the portable model runs at the "
+		        "host's rate, and a guest moved to or from emu keeps a wrong one\n",
+		        strerror(errno));
 	tsc_khz = ioctl(kc->fd, KVM_GET_TSC_KHZ, 0);
-	cpuid = build_cpuid(k->supported, cpu->id, ncpus, tsc_khz > 0 ? (uint32_t)tsc_khz : 0);
+	cpuid = build_cpuid(k->supported, cpu->id, ncpus, tsc_khz > 0 ? (uint32_t)tsc_khz : 0,
+	                    vm_cpu_model_portable(cpu->vm));
 	if (!cpuid || ioctl(kc->fd, KVM_SET_CPUID2, cpuid) < 0) {
 		snprintf(err, errlen, "kvm: KVM_SET_CPUID2: %s", strerror(errno));
 		goto fail;
@@ -1081,7 +1112,8 @@ static int kvm_vcpu_cpuid(struct vcpu *cpu, uint32_t leaf, uint32_t sub, uint32_
 	struct kvm_vcpu *kc = cpu->priv;
 	int ncpus = cpu->vm->ncpus > 0 ? cpu->vm->ncpus : 1;
 	int tsc_khz = ioctl(kc->fd, KVM_GET_TSC_KHZ, 0);
-	struct kvm_cpuid2 *c = build_cpuid(k->supported, cpu->id, ncpus, tsc_khz > 0 ? (uint32_t)tsc_khz : 0);
+	struct kvm_cpuid2 *c = build_cpuid(k->supported, cpu->id, ncpus, tsc_khz > 0 ? (uint32_t)tsc_khz : 0,
+	                                   vm_cpu_model_portable(cpu->vm));
 
 	memset(out, 0, 4 * sizeof(out[0]));
 	for (uint32_t i = 0; c && i < c->nent; i++) {
