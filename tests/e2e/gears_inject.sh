@@ -17,7 +17,8 @@
 #               stderr apart, its exit status, --env and --cwd
 #   push/pull   a 1 MiB random file goes in and comes back byte for byte (and
 #               the guest's own md5sum agrees)
-#   int 0x80    a static 32-bit program (tests/e2e/gears_t32.c, pushed in):
+#   32-bit      a static 32-bit program (tests/e2e/gears_t32.c, pushed in),
+#               once through INT 0x80 and once through the vDSO (SYSENTER):
 #               a trace shows its open and write marked (i386), a deny rule
 #               on open refuses its open with EACCES
 # exec, push and pull inject into whichever process makes a system call
@@ -163,34 +164,43 @@ cmp "$tmp/blob" "$tmp/blob.back" || fail "the pulled file differs from the pushe
 out=$("$SYM" ctl "$name" pull /no/such/file "$tmp/none" 2>&1) && fail "pull of a missing file succeeded"
 grep -q 'ENOENT' <<<"$out" && [ ! -e "$tmp/none" ] || fail "pull of a missing file: $out"
 
-# ---- the 32-bit entry (INT 0x80): a trace names its calls, a deny rule refuses them
-if gcc -m32 -static -nostdlib -fno-pic -fno-stack-protector -O1 -o "$tmp/t32" tests/e2e/gears_t32.c 2>/dev/null; then
-	"$SYM" ctl "$name" push "$tmp/t32" /tmp/t32 || fail "push of the 32-bit program failed"
-	"$SYM" ctl "$name" exec -- sh -c 'chmod 755 /tmp/t32; echo probe >/tmp/gears32-probe' || fail "exec chmod failed"
-	"$SYM" ctl "$name" trace --comm t32 --syscalls open,write >"$tmp/trace32" 2>&1 &
+# ---- the 32-bit entries (INT 0x80, and SYSENTER through the vDSO): a
+# trace names their calls, a deny rule refuses them
+for prog in t32 t32s; do
+	flags=
+	[ $prog = t32s ] && flags=-DVIA_VDSO
+	if ! gcc -m32 -static -nostdlib -fno-pic -fno-stack-protector -O1 $flags -o "$tmp/$prog" tests/e2e/gears_t32.c \
+		2>/dev/null; then
+		echo "gears_inject: no 32-bit gcc here: the 32-bit entries are skipped" >&2
+		break
+	fi
+	"$SYM" ctl "$name" push "$tmp/$prog" /tmp/$prog || fail "push of the 32-bit program failed"
+	"$SYM" ctl "$name" exec -- sh -c "chmod 755 /tmp/$prog; echo probe >/tmp/gears32-probe" || fail "exec chmod failed"
+	"$SYM" ctl "$name" trace --comm $prog --syscalls open,write >"$tmp/trace-$prog" 2>&1 &
 	tracer=$!
 	bg_pids+=("$tracer")
 	for ((i = 0; i < 40; i++)); do
 		[ "$(qmp query-gears-traces | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))')" = 1 ] && break
 		sleep 0.5
 	done
-	echo '/tmp/t32; echo T32-"RAN"' >&3
-	guest_wait_for g T32-RAN 60 || fail "the 32-bit program did not run"
-	tr -d '\r' <"$tmp/g.out" | grep -q '^T32-OPEN-OK$' || fail "the 32-bit program could not open its probe"
-	for ((i = 0; i < 20; i++)); do grep -q 'write(' "$tmp/trace32" && break; sleep 0.5; done
-	grep -Eq '^[0-9]+ t32 \(i386\) open\("/tmp/gears32-probe", O_RDONLY\) = [0-9]+$' "$tmp/trace32" ||
-		fail "no 32-bit open in the trace: $(head -5 "$tmp/trace32")"
-	grep -Eq '^[0-9]+ t32 \(i386\) write\(1, "T32-OPEN-OK\\n", 12\) = 12$' "$tmp/trace32" ||
-		fail "no 32-bit write in the trace: $(head -5 "$tmp/trace32")"
+	echo "/tmp/$prog; echo $prog-\"RAN\"" >&3
+	guest_wait_for g "$prog-RAN" 60 || fail "$prog did not run"
+	n=$([ $prog = t32 ] && echo 1 || echo 2) # the programs' lines so far, each
+	[ "$(tr -d '\r' <"$tmp/g.out" | grep -c '^T32-OPEN-OK$')" = $n ] || fail "$prog could not open its probe"
+	for ((i = 0; i < 20; i++)); do grep -q 'write(' "$tmp/trace-$prog" && break; sleep 0.5; done
+	grep -Eq "^[0-9]+ $prog \(i386\) open\(\"/tmp/gears32-probe\", O_RDONLY\) = [0-9]+\$" "$tmp/trace-$prog" ||
+		fail "no 32-bit open by $prog in the trace: $(head -5 "$tmp/trace-$prog")"
+	grep -Eq "^[0-9]+ $prog \(i386\) write\(1, \"T32-OPEN-OK\\\\n\", 12\) = 12\$" "$tmp/trace-$prog" ||
+		fail "no 32-bit write by $prog in the trace: $(head -5 "$tmp/trace-$prog")"
 	kill "$tracer"
 	"$SYM" ctl "$name" deny --syscall open --path-prefix /tmp/gears32-probe --errno EACCES >/dev/null || fail "deny"
-	echo '/tmp/t32; echo T32-"DENIED"' >&3
-	guest_wait_for g T32-DENIED 60 || fail "the denied 32-bit program did not run"
-	tr -d '\r' <"$tmp/g.out" | grep -q '^T32-OPEN-ERR-13$' || fail "the 32-bit open was not refused with EACCES"
+	echo "/tmp/$prog; echo $prog-\"DENIED\"" >&3
+	guest_wait_for g "$prog-DENIED" 60 || fail "the denied $prog did not run"
+	[ "$(tr -d '\r' <"$tmp/g.out" | grep -c '^T32-OPEN-ERR-13$')" = $n ] ||
+		fail "the 32-bit open by $prog was not refused with EACCES"
 	"$SYM" ctl "$name" deny --remove all || fail "deny --remove"
-else
-	echo "gears_inject: no 32-bit gcc here: the INT 0x80 part is skipped" >&2
-fi
+	echo "ok   $prog: traced and denied through its 32-bit entry"
+done
 
 echo 'poweroff -f' >&3
 guest_finish g 60

@@ -314,12 +314,16 @@ bool emu_sse4_host_ok(void);
 /* The event hub's hook points (events.c); each caller first tests
  * vm_events_wanted().  emu_event_syscall: before SYSCALL's effects, true
  * when a subscriber skipped the call (RAX holds its result).
- * emu_event_user_return: after a SYSRET/IRET to CPL 3 (next_rip set).
+ * emu_event_user_return: after a SYSRET/SYSEXIT/IRET to CPL 3 (next_rip set).
  * emu_event_wrmsr: false when a subscriber refused the write. */
 bool emu_event_syscall(struct emu_cpu *cpu);
 /* INT 0x80 from user mode (the 32-bit system call entry): as
  * emu_event_syscall, true when the call was skipped (no interrupt then). */
 bool emu_event_int80(struct emu_cpu *cpu);
+/* SYSENTER from 32-bit user mode, Linux's other 32-bit entry (the vDSO's):
+ * the same, for a SYSENTER followed by INT 0x80 as in the vDSO; any other
+ * is let through without an event (false). */
+bool emu_event_sysenter(struct emu_cpu *cpu);
 void emu_event_user_return(struct emu_cpu *cpu);
 void emu_event_exception(struct emu_cpu *cpu, int vector);
 void emu_event_cr3(struct emu_cpu *cpu, uint64_t old_cr3, uint64_t new_cr3);

@@ -6,6 +6,7 @@
 
 #include "cpu/emu/emu.h"
 #include "symbiont/event.h"
+#include "symbiont/memory.h"
 #include "symbiont/vm.h"
 
 static int cpu_index(const struct emu_cpu *cpu)
@@ -66,9 +67,13 @@ bool emu_event_syscall(struct emu_cpu *cpu)
 	return false;
 }
 
-bool emu_event_int80(struct emu_cpu *cpu)
+/* The 32-bit entries share an ABI: the number in EAX, the arguments in EBX
+ * ECX EDX ESI EDI and a sixth (EBP, or for SYSENTER the word EBP points
+ * at), the result in EAX.  The kernel returns to return_rip with the user
+ * stack pointer user_sp.  True when a subscriber skipped the call. */
+static bool compat_syscall(struct emu_cpu *cpu, uint32_t arg6, uint64_t user_sp, uint64_t return_rip, bool arg6_in_ebp)
 {
-	static const int argreg[6] = { X86_RBX, X86_RCX, X86_RDX, X86_RSI, X86_RDI, X86_RBP };
+	static const int argreg[5] = { X86_RBX, X86_RCX, X86_RDX, X86_RSI, X86_RDI };
 	struct vm *vm = cpu->vm;
 	struct sym_regs r;
 	struct sym_event ev = { .type = SYM_EV_SYSCALL_ENTER, .cpu = cpu_index(cpu), .regs = &r };
@@ -76,25 +81,55 @@ bool emu_event_int80(struct emu_cpu *cpu)
 	regs_of(cpu, &r, cpu->rip);
 	ev.syscall.compat = true;
 	ev.syscall.nr = (uint32_t)cpu->gpr[X86_RAX];
-	for (int i = 0; i < 6; i++)
+	for (int i = 0; i < 5; i++)
 		ev.syscall.args[i] = (uint32_t)cpu->gpr[argreg[i]];
+	ev.syscall.args[5] = arg6;
 	ev.syscall.enter_ns = vm_now(vm);
 	if (vm_events_wanted(vm, SYM_EV_SYSCALL_ENTER)) {
 		if (sym_event_deliver(vm, &ev) == SYM_SKIP) {
-			/* as if the kernel had answered at once: EAX, no interrupt */
+			/* as if the kernel had answered at once: EAX, back where
+			 * it would have returned */
 			cpu->gpr[X86_RAX] = (uint32_t)ev.syscall.ret;
+			cpu->gpr[X86_RSP] = user_sp;
+			cpu->next_rip = return_rip;
 			if (ev.syscall.resume)
 				resume_with(cpu, &ev.syscall.resume_regs);
 			return true;
 		}
 		cpu->gpr[X86_RAX] = (uint32_t)ev.syscall.nr;
-		for (int i = 0; i < 6; i++)
+		for (int i = 0; i < 5; i++)
 			cpu->gpr[argreg[i]] = (uint32_t)ev.syscall.args[i];
+		if (arg6_in_ebp) /* SYSENTER's sixth is in user memory: not rewritten */
+			cpu->gpr[X86_RBP] = (uint32_t)ev.syscall.args[5];
 	}
-	/* the kernel returns from INT 0x80 with IRET to the next instruction */
 	if (vm_events_wanted(vm, SYM_EV_SYSCALL_EXIT))
-		sym_syscall_entered(vm, &ev, cpu->gpr[X86_RSP], cpu->next_rip);
+		sym_syscall_entered(vm, &ev, user_sp, return_rip);
 	return false;
+}
+
+bool emu_event_int80(struct emu_cpu *cpu)
+{
+	/* the kernel returns from INT 0x80 with IRET to the next instruction */
+	return compat_syscall(cpu, (uint32_t)cpu->gpr[X86_RBP], cpu->gpr[X86_RSP], cpu->next_rip, true);
+}
+
+bool emu_event_sysenter(struct emu_cpu *cpu)
+{
+	/* Linux's convention (the 32-bit vDSO's __kernel_vsyscall): EBP holds
+	 * the user stack pointer, the sixth argument is the word there, and
+	 * the kernel returns past the INT 0x80 that follows SYSENTER (its
+	 * landing pad).  A SYSENTER elsewhere is let through unseen. */
+	uint64_t root = gva_cr3_root(cpu->cr3);
+	const bool la57 = false; /* emu offers no 5-level paging (CR4.LA57 is reserved) */
+	uint64_t at = cpu->seg[SEG_CS].base + (uint32_t)cpu->next_rip;
+	uint32_t user_sp = (uint32_t)cpu->gpr[X86_RBP], arg6 = 0;
+	uint8_t code[2];
+
+	if (gva_read(&cpu->vm->mem, root, la57, (uint32_t)at, code, 2) < 0 || code[0] != 0xcd || code[1] != 0x80)
+		return false;
+	if (gva_read(&cpu->vm->mem, root, la57, cpu->seg[SEG_SS].base + user_sp, &arg6, 4) < 0)
+		arg6 = 0; /* the kernel's read fails too: the call gets EFAULT */
+	return compat_syscall(cpu, arg6, user_sp, (uint32_t)(cpu->next_rip + 2), false);
 }
 
 void emu_event_user_return(struct emu_cpu *cpu)

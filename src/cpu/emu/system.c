@@ -321,6 +321,10 @@ H(op_sysenter)
 	(void)in;
 	if (!(cpu->cr0 & CR0_PE) || (sel & ~3) == 0)
 		emu_raise_err(cpu, EXC_GP, 0);
+	if (cpu->cpl == 3 && cpu->long_mode && cpu->code_mode != EMU_MODE64 && cpu->vm &&
+	    (vm_events_wanted(cpu->vm, SYM_EV_SYSCALL_ENTER) || vm_events_wanted(cpu->vm, SYM_EV_SYSCALL_EXIT)) &&
+	    emu_event_sysenter(cpu))
+		return;
 	emu_set_rflags(cpu, emu_get_rflags(cpu) & ~(RFLAGS_VM | RFLAGS_IF | RFLAGS_RF));
 	flat_seg(&cpu->seg[SEG_CS], sel & ~3, true, cpu->long_mode, 0);
 	flat_seg(&cpu->seg[SEG_SS], (sel + 8) & ~3, false, false, 0);
@@ -341,6 +345,8 @@ H(op_sysexit)
 	cpu->gpr[X86_RSP] = to64 ? cpu->gpr[X86_RCX] : (uint32_t)cpu->gpr[X86_RCX];
 	cpu->next_rip = to64 ? cpu->gpr[X86_RDX] : (uint32_t)cpu->gpr[X86_RDX];
 	emu_update_mode(cpu);
+	if (cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_SYSCALL_EXIT))
+		emu_event_user_return(cpu);
 }
 
 /* ---- 0F 01 register forms and /4../7 ------------------------------------------------------ */
