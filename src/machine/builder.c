@@ -488,7 +488,9 @@ static int restore_inputs(struct machine *m, const struct machine_restore_opts *
 		                   .nnets = s->nnets,
 		                   .vsock = s->vsock,
 		                   .system_map = s->system_map,
-		                   .cpu_model = s->cpu_model };
+		                   .cpu_model = s->cpu_model,
+		                   .label = s->label,
+		                   .policy = s->policy };
 	memcpy(cfg->disks, s->disks, sizeof(cfg->disks));
 	memcpy(cfg->nets, s->nets, sizeof(cfg->nets));
 	if (!engine_known(cfg->engine)) {

@@ -204,6 +204,8 @@ int snapshot_fill(struct vm *vm, struct snapshot *s, char *err, size_t errlen)
 	s->append = (char *)c->append;
 	s->system_map = (char *)c->system_map;
 	s->vsock = (char *)c->vsock;
+	s->label = (char *)c->label;
+	s->policy = (char *)c->policy;
 	s->cpu_model = (char *)(vm_cpu_model_portable(vm) ? "portable" : "host");
 	s->ndisks = c->ndisks;
 	memcpy(s->disks, c->disks, sizeof(c->disks));

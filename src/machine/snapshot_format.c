@@ -238,6 +238,8 @@ void snapshot_encode(const struct snapshot *s, struct state_buf *b)
 	put_str(b, s->system_map);
 	put_str(b, s->vsock);
 	put_str(b, s->cpu_model);
+	put_str(b, s->label);
+	put_str(b, s->policy);
 	st_put8(b, (uint8_t)s->ndisks);
 	for (int i = 0; i < s->ndisks; i++)
 		put_str(b, s->disks[i]);
@@ -314,6 +316,8 @@ static int decode_conf(struct state_reader *r, struct snapshot *s, uint32_t vers
 	if (version >= 2) {
 		s->cpu_model = get_str(r);
 		st_check(r, !s->cpu_model || !strcmp(s->cpu_model, "host") || !strcmp(s->cpu_model, "portable"));
+		s->label = get_str(r);
+		s->policy = get_str(r);
 	}
 	uint8_t nd = st_get8(r);
 	st_check(r, nd <= VM_MAX_DISKS);
@@ -502,6 +506,8 @@ void snapshot_free(struct snapshot *s)
 	free(s->system_map);
 	free(s->vsock);
 	free(s->cpu_model);
+	free(s->label);
+	free(s->policy);
 	for (int i = 0; i < VM_MAX_DISKS; i++)
 		free(s->disks[i]);
 	for (int i = 0; i < VM_MAX_NICS; i++)

@@ -42,6 +42,7 @@ static void sample(struct snapshot *s)
 	s->clock_ns = 123456789012ULL;
 	s->wall_ns = 1796655622000000001ULL;
 	s->cpu_model = "portable";
+	s->label = "red";
 	s->ncpuid = 2;
 	s->cpuid[0] = (struct snap_cpuid){ 1, 0, { 0x806c1, 0x800, 0xfeda3203, 0x178bfbff } };
 	s->cpuid[1] = (struct snap_cpuid){ 7, 0, { 0, 0x9c2fbb, 0x4, 0 } };
@@ -101,6 +102,8 @@ static void round_trip(void **state)
 	assert_int_equal(got->clock_ns, want->clock_ns);
 	assert_int_equal(got->wall_ns, want->wall_ns);
 	assert_string_equal(got->cpu_model, "portable");
+	assert_string_equal(got->label, "red");
+	assert_null(got->policy);
 	assert_int_equal(got->ram_data_pages, 77);
 	assert_int_equal(got->ncpuid, 2);
 	assert_memory_equal(got->cpuid, want->cpuid, 2 * sizeof(want->cpuid[0]));
