@@ -196,6 +196,16 @@ struct x86_state {
 #define MSR_TSC_AUX           0xc0000103
 
 #define MISC_ENABLE_FAST_STRING (1ULL << 0)
+#define MISC_ENABLE_LIMIT_CPUID (1ULL << 22) /* CPUID leaf 0 reports at most 2 */
+#define MISC_ENABLE_XD_DISABLE  (1ULL << 34) /* no NX: CPUID and EFER.NXE */
+/* IA32_MISC_ENABLE's read/write bits (SDM vol. 4, table 2-2: fast strings,
+ * automatic thermal control, SpeedStep, MONITOR FSM, limit CPUID, xTPR
+ * disable, XD disable) and read-only ones (performance monitoring
+ * available, BTS and PEBS unavailable). */
+#define MISC_ENABLE_RW                                                                                       \
+	(MISC_ENABLE_FAST_STRING | (1ULL << 3) | (1ULL << 16) | (1ULL << 18) | MISC_ENABLE_LIMIT_CPUID | (1ULL << 23) | \
+	 MISC_ENABLE_XD_DISABLE)
+#define MISC_ENABLE_RO ((1ULL << 7) | (1ULL << 11) | (1ULL << 12))
 
 /* Fills *s with the state of a CPU just after RESET (real mode at
  * F000:FFF0).  Loaders start from this and change what their entry

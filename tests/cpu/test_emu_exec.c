@@ -35,7 +35,7 @@ __attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu)
 #define PROG(name) extern const uint8_t name##_start[], name##_end[];
 /* clang-format off */
 PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf) PROG(p_clr)
-PROG(p_real) PROG(p_spin)
+PROG(p_real) PROG(p_spin) PROG(p_fid)
         /* clang-format on */
         extern const uint8_t p_clr_fn[];
 extern const uint8_t p_div_fault[];
@@ -141,6 +141,79 @@ __asm__(".section .rodata\n"
         "  andq $~0x100, 16(%rsp)\n"
         "8: iretq\n"
         "p_tf_end:\n"
+
+        /* Faults the SDM requires of system instructions and MSRs: each
+         * try sets the resume address at 0x7000; the #GP handler counts
+         * in r12, keeps the error code in r13 and resumes there. */
+        ".balign 4096\n"
+        "p_fid_start:\n"
+        "  lea 9f(%rip), %rax\n" /* IDT[13] = a 64-bit interrupt gate to 9f */
+        "  mov %ax, 0x60d0\n"
+        "  movw $8, 0x60d2\n"
+        "  movw $0x8e00, 0x60d4\n"
+        "  shr $16, %rax\n"
+        "  mov %ax, 0x60d6\n"
+        "  shr $16, %rax\n"
+        "  mov %eax, 0x60d8\n"
+        "  movl $0, 0x60dc\n"
+        "  xor %r12d, %r12d\n"
+        "  mov $0x5555, %r13\n"
+        "  movw $0xffff, 0x7100\n" /* a GDT/IDT image with a non-canonical base */
+        "  movabs $0x8000000000005000, %rax\n"
+        "  mov %rax, 0x7102\n"
+        "  lea 1f(%rip), %rax\n"
+        "  mov %rax, 0x7000\n"
+        "  lgdt 0x7100\n" /* #GP(0) */
+        "1: mov %r12, %r8\n"
+        "  mov %r13, %r9\n"
+        "  lea 2f(%rip), %rax\n"
+        "  mov %rax, 0x7000\n"
+        "  mov $0x48, %ecx\n" /* SPEC_CTRL: not enumerated, so #GP */
+        "  xor %eax, %eax\n"
+        "  xor %edx, %edx\n"
+        "  wrmsr\n"
+        "2: lea 3f(%rip), %rax\n"
+        "  mov %rax, 0x7000\n"
+        "  mov $0x49, %ecx\n" /* PRED_CMD: likewise */
+        "  mov $1, %eax\n"
+        "  xor %edx, %edx\n"
+        "  wrmsr\n"
+        "3: lea 4f(%rip), %rax\n"
+        "  mov %rax, 0x7000\n"
+        "  mov $0x1a0, %ecx\n" /* MISC_ENABLE: read/write bits stick */
+        "  mov $0x10009, %eax\n"
+        "  xor %edx, %edx\n"
+        "  wrmsr\n"
+        "  rdmsr\n"
+        "  mov %rax, %r10\n"
+        "  mov $0x10003, %eax\n" /* bit 1 is reserved: #GP, nothing changes */
+        "  wrmsr\n"
+        "4: rdmsr\n"
+        "  mov %rax, %r11\n"
+        "  mov $1, %eax\n"
+        "  cpuid\n" /* the APIC is globally disabled here (APIC_BASE 0) */
+        "  mov %edx, %r14d\n"
+        "  movw $39, 0x7200\n" /* the GDT grows by a 16-byte TSS descriptor at 0x18 */
+        "  movq $0x5000, 0x7202\n"
+        "  lgdt 0x7200\n"
+        "  movabs $0x0000890000000067, %rax\n" /* present, available 64-bit TSS */
+        "  mov %rax, 0x5018\n"
+        "  movq $0x80000000, 0x5020\n" /* base[63:32]: not canonical */
+        "  lea 6f(%rip), %rax\n"
+        "  mov %rax, 0x7000\n"
+        "  mov $0x18, %eax\n"
+        "  ltr %ax\n" /* #GP(0x18) */
+        "6: mov %r13, %r15\n"
+        "  lea 5f(%rip), %rax\n"
+        "  mov %rax, 0x7000\n"
+        "  lidt 0x7100\n" /* #GP(0), the IDT kept */
+        "5: hlt\n"
+        "9: pop %r13\n"
+        "  inc %r12\n"
+        "  mov 0x7000, %rax\n"
+        "  mov %rax, (%rsp)\n"
+        "  iretq\n"
+        "p_fid_end:\n"
 
         ".balign 4096\n"
         "p_spin_start:\n"
@@ -304,6 +377,27 @@ static void test_divide_error(void **state)
 	uint64_t rip;
 	memcpy(&rip, gmem.host + STACK - 40, 8);
 	assert_int_equal(rip, CODE + (uint64_t)(p_div_fault - p_div_start));
+}
+
+/* Issue-17 fidelity: non-canonical descriptor-table bases fault, MSRs the
+ * CPUID does not enumerate fault, MISC_ENABLE keeps its read/write bits
+ * and refuses reserved ones, CPUID.1:EDX.APIC follows APIC_BASE.EN. */
+static void test_system_faults(void **state)
+{
+	(void)state;
+	RUN(p_fid);
+	assert_int_equal(cpu->gpr[8], 1); /* LGDT faulted... */
+	assert_int_equal(cpu->gpr[9], 0); /* ...with error code 0 */
+	assert_int_equal(cpu->gdt.base, GDT);
+	assert_int_equal(cpu->gdt.limit, 39);
+	assert_int_equal(cpu->idt.base, IDT);
+	assert_int_equal(cpu->gpr[12], 6); /* LGDT, SPEC_CTRL, PRED_CMD, reserved MISC_ENABLE bit, LTR, LIDT */
+	assert_int_equal(cpu->gpr[15], 0x18);     /* LTR's error code: the selector */
+	assert_int_equal(cpu->tr.sel, 0);         /* the task register kept */
+	assert_int_equal(cpu->gpr[10] & 0xffff, 0x0009);
+	assert_int_equal(cpu->gpr[10] >> 16 & 1, 1);
+	assert_int_equal(cpu->gpr[11], cpu->gpr[10]); /* the refused write changed nothing */
+	assert_false(cpu->gpr[14] & (1u << 9));
 }
 
 static void test_single_step(void **state)
@@ -490,6 +584,7 @@ int main(void)
 		cmocka_unit_test(test_rep_chunks),
 		cmocka_unit_test(test_divide_error),
 		cmocka_unit_test(test_single_step),
+		cmocka_unit_test(test_system_faults),
 		cmocka_unit_test(test_clear_code_page),
 		cmocka_unit_test(test_real_mode),
 		cmocka_unit_test(test_pause_yields),

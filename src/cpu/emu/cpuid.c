@@ -53,13 +53,14 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		return;
 	}
 	memset(r, 0, 4 * sizeof(r[0]));
-	if (leaf > MAX_BASIC && leaf < 0x40000000u)
-		leaf = MAX_BASIC;
+	uint32_t max_basic = cpu->misc_enable & MISC_ENABLE_LIMIT_CPUID ? 2 : MAX_BASIC;
+	if (leaf > max_basic && leaf < 0x40000000u)
+		leaf = max_basic;
 	if (leaf > MAX_EXT)
 		leaf = MAX_BASIC;
 	switch (leaf) {
 	case 0:
-		r[0] = MAX_BASIC;
+		r[0] = max_basic;
 		memcpy(&r[1], "Genu", 4);
 		memcpy(&r[3], "ineI", 4);
 		memcpy(&r[2], "ntel", 4);
@@ -80,7 +81,7 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		       | (1u << 5)               /* MSR */
 		       | (1u << 6)               /* PAE */
 		       | (1u << 8)               /* CX8 */
-		       | (1u << 9)               /* APIC */
+		       | (cpu->apic_base & APIC_BASE_EN ? 1u << 9 : 0) /* APIC: gone while globally disabled */
 		       | (1u << 11)              /* SEP */
 		       | (1u << 12)              /* MTRR */
 		       | (1u << 13)              /* PGE */
@@ -128,7 +129,7 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		r[2] = (1u << 0)     /* LAHF/SAHF in 64-bit mode */
 		       | (1u << 5);  /* ABM: LZCNT */
 		r[3] = (1u << 11)    /* SYSCALL */
-		       | (1u << 20)  /* NX */
+		       | (cpu->misc_enable & MISC_ENABLE_XD_DISABLE ? 0 : 1u << 20) /* NX */
 		       | (1u << 26)  /* 1 GiB pages */
 		       | (1u << 27)  /* RDTSCP */
 		       | (1u << 29); /* LM */

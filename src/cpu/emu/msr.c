@@ -96,7 +96,6 @@ bool emu_msr_read(struct emu_cpu *cpu, uint32_t msr, uint64_t *val)
 	case MSR_PLATFORM_ID: *val = 0; return true;
 	case MSR_APIC_BASE: *val = cpu->apic_base; return true;
 	case MSR_FEATURE_CONTROL: *val = 1; return true; /* locked, nothing enabled */
-	case MSR_SPEC_CTRL: *val = 0; return true;
 	case MSR_BIOS_SIGN_ID: *val = 0; return true;
 	case MSR_PLATFORM_INFO: *val = (EMU_TSC_HZ / 100000000ULL) << 8; return true;
 	case MSR_MTRRCAP: *val = 0x508; return true; /* 8 variable, fixed, WC */
@@ -159,8 +158,6 @@ bool emu_msr_write(struct emu_cpu *cpu, uint32_t msr, uint64_t v)
 		cpu->apic_base = (v & ~APIC_BASE_BSP) | (cpu->apic_base & APIC_BASE_BSP);
 		emu_tlb_flush(cpu, true); /* the LAPIC page moved or appeared */
 		return true;
-	case MSR_SPEC_CTRL: return v == 0;
-	case MSR_PRED_CMD: return true;
 	case MSR_BIOS_SIGN_ID: return true;
 	case MSR_FEATURE_CONTROL: return false; /* locked */
 	case MSR_SYSENTER_CS: cpu->sysenter_cs = v & 0xffff; return true;
@@ -176,8 +173,17 @@ bool emu_msr_write(struct emu_cpu *cpu, uint32_t msr, uint64_t v)
 		return true;
 	case MSR_MCG_STATUS: return v == 0;
 	case MSR_MISC_ENABLE:
-		/* Linux toggles the "limit CPUID" and XD-disable bits only. */
-		cpu->misc_enable = (cpu->misc_enable & ~((1ULL << 22) | (1ULL << 34))) | (v & (1ULL << 22));
+		/* The SDM's read/write bits stick (fast strings, automatic
+		 * thermal control, SpeedStep, MONITOR FSM, limit CPUID maxval,
+		 * xTPR disable, XD disable); the read-only ones keep their
+		 * value whatever is written; anything else is reserved. */
+		if (v & ~(MISC_ENABLE_RW | MISC_ENABLE_RO))
+			return false;
+		cpu->misc_enable = (v & MISC_ENABLE_RW) | (cpu->misc_enable & MISC_ENABLE_RO);
+		if (cpu->misc_enable & MISC_ENABLE_XD_DISABLE) {
+			cpu->efer &= ~EFER_NXE; /* as the hardware: NX is gone with it */
+			emu_tlb_flush(cpu, true);
+		}
 		return true;
 	case MSR_PAT:
 		for (int b = 0; b < 8; b++)
@@ -195,7 +201,9 @@ bool emu_msr_write(struct emu_cpu *cpu, uint32_t msr, uint64_t v)
 			lapic_set_tsc_deadline(cpu->lapic, v);
 		return true;
 	case MSR_EFER: {
-		uint64_t allowed = EFER_SCE | EFER_LME | EFER_NXE | EFER_LMA;
+		uint64_t allowed = EFER_SCE | EFER_LME | EFER_LMA;
+		if (!(cpu->misc_enable & MISC_ENABLE_XD_DISABLE))
+			allowed |= EFER_NXE;
 		if (v & ~allowed)
 			return false;
 		if ((cpu->cr0 & CR0_PG) && ((v ^ cpu->efer) & EFER_LME))

@@ -599,9 +599,11 @@ H(op_dtable)
 		uint16_t limit;
 		need_cpl0(cpu);
 		limit = (uint16_t)emu_read(cpu, in->seg, ea, 2);
-		if (cpu->code_mode == EMU_MODE64)
+		if (cpu->code_mode == EMU_MODE64) {
 			base = emu_read(cpu, in->seg, ea + 2, 8);
-		else
+			if (!emu_canonical(base))
+				emu_raise_err(cpu, EXC_GP, 0);
+		} else
 			base = emu_read(cpu, in->seg, (ea + 2) & sz_mask(in->addrsize), 4) &
 			       (in->opsize == 2 ? 0xffffff : 0xffffffff);
 		t->limit = limit;
@@ -649,8 +651,12 @@ static void load_system_seg(struct emu_cpu *cpu, uint16_t sel, bool tss)
 		emu_raise_err(cpu, EXC_GP, sel & ~3);
 	if (!s.present)
 		emu_raise_err(cpu, EXC_NP, sel & ~3);
-	if (cpu->long_mode)
+	if (cpu->long_mode) {
 		s.base |= (hi & 0xffffffffULL) << 32;
+		/* the upper half's type field must be 0, and the base canonical */
+		if (((hi >> 40) & 0x1f) || !emu_canonical(s.base))
+			emu_raise_err(cpu, EXC_GP, sel & ~3);
+	}
 	if (tss) {
 		bool o;
 		uint64_t a = desc_addr(cpu, sel, 8, &o);
