@@ -202,9 +202,9 @@ struct x86_state {
  * automatic thermal control, SpeedStep, MONITOR FSM, limit CPUID, xTPR
  * disable, XD disable) and read-only ones (performance monitoring
  * available, BTS and PEBS unavailable). */
-#define MISC_ENABLE_RW                                                                                       \
-	(MISC_ENABLE_FAST_STRING | (1ULL << 3) | (1ULL << 16) | (1ULL << 18) | MISC_ENABLE_LIMIT_CPUID | (1ULL << 23) | \
-	 MISC_ENABLE_XD_DISABLE)
+#define MISC_ENABLE_RW                                                                                   \
+	(MISC_ENABLE_FAST_STRING | (1ULL << 3) | (1ULL << 16) | (1ULL << 18) | MISC_ENABLE_LIMIT_CPUID | \
+	 (1ULL << 23) | MISC_ENABLE_XD_DISABLE)
 #define MISC_ENABLE_RO ((1ULL << 7) | (1ULL << 11) | (1ULL << 12))
 
 /* Fills *s with the state of a CPU just after RESET (real mode at

@@ -391,9 +391,9 @@ static void test_system_faults(void **state)
 	assert_int_equal(cpu->gdt.base, GDT);
 	assert_int_equal(cpu->gdt.limit, 39);
 	assert_int_equal(cpu->idt.base, IDT);
-	assert_int_equal(cpu->gpr[12], 6); /* LGDT, SPEC_CTRL, PRED_CMD, reserved MISC_ENABLE bit, LTR, LIDT */
-	assert_int_equal(cpu->gpr[15], 0x18);     /* LTR's error code: the selector */
-	assert_int_equal(cpu->tr.sel, 0);         /* the task register kept */
+	assert_int_equal(cpu->gpr[12], 6);    /* LGDT, SPEC_CTRL, PRED_CMD, reserved MISC_ENABLE bit, LTR, LIDT */
+	assert_int_equal(cpu->gpr[15], 0x18); /* LTR's error code: the selector */
+	assert_int_equal(cpu->tr.sel, 0);     /* the task register kept */
 	assert_int_equal(cpu->gpr[10] & 0xffff, 0x0009);
 	assert_int_equal(cpu->gpr[10] >> 16 & 1, 1);
 	assert_int_equal(cpu->gpr[11], cpu->gpr[10]); /* the refused write changed nothing */

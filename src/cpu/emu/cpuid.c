@@ -75,24 +75,24 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		       | (1u << 23)                                         /* POPCNT */
 		       | (1u << 24)                                         /* TSC-deadline */
 		       | SYM_CPUID_1_ECX_HYPERVISOR;
-		r[3] = (1u << 0)                 /* FPU */
-		       | (1u << 3)               /* PSE */
-		       | (1u << 4)               /* TSC */
-		       | (1u << 5)               /* MSR */
-		       | (1u << 6)               /* PAE */
-		       | (1u << 8)               /* CX8 */
+		r[3] = (1u << 0)                                       /* FPU */
+		       | (1u << 3)                                     /* PSE */
+		       | (1u << 4)                                     /* TSC */
+		       | (1u << 5)                                     /* MSR */
+		       | (1u << 6)                                     /* PAE */
+		       | (1u << 8)                                     /* CX8 */
 		       | (cpu->apic_base & APIC_BASE_EN ? 1u << 9 : 0) /* APIC: gone while globally disabled */
-		       | (1u << 11)              /* SEP */
-		       | (1u << 12)              /* MTRR */
-		       | (1u << 13)              /* PGE */
-		       | (1u << 15)              /* CMOV */
-		       | (1u << 16)              /* PAT */
-		       | (1u << 19)              /* CLFSH */
-		       | (1u << 23)              /* MMX */
-		       | (1u << 24)              /* FXSR */
-		       | (1u << 25)              /* SSE */
-		       | (1u << 26)              /* SSE2 */
-		       | (n > 1 ? 1u << 28 : 0); /* HTT: more than one logical CPU */
+		       | (1u << 11)                                    /* SEP */
+		       | (1u << 12)                                    /* MTRR */
+		       | (1u << 13)                                    /* PGE */
+		       | (1u << 15)                                    /* CMOV */
+		       | (1u << 16)                                    /* PAT */
+		       | (1u << 19)                                    /* CLFSH */
+		       | (1u << 23)                                    /* MMX */
+		       | (1u << 24)                                    /* FXSR */
+		       | (1u << 25)                                    /* SSE */
+		       | (1u << 26)                                    /* SSE2 */
+		       | (n > 1 ? 1u << 28 : 0);                       /* HTT: more than one logical CPU */
 		break;
 	case 4:
 		/* No cache descriptions; bits 31:26 = cores per package - 1. */
@@ -126,13 +126,13 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		break;
 	case 0x80000000: r[0] = MAX_EXT; break;
 	case 0x80000001:
-		r[2] = (1u << 0)     /* LAHF/SAHF in 64-bit mode */
-		       | (1u << 5);  /* ABM: LZCNT */
-		r[3] = (1u << 11)    /* SYSCALL */
+		r[2] = (1u << 0)                                                    /* LAHF/SAHF in 64-bit mode */
+		       | (1u << 5);                                                 /* ABM: LZCNT */
+		r[3] = (1u << 11)                                                   /* SYSCALL */
 		       | (cpu->misc_enable & MISC_ENABLE_XD_DISABLE ? 0 : 1u << 20) /* NX */
-		       | (1u << 26)  /* 1 GiB pages */
-		       | (1u << 27)  /* RDTSCP */
-		       | (1u << 29); /* LM */
+		       | (1u << 26)                                                 /* 1 GiB pages */
+		       | (1u << 27)                                                 /* RDTSCP */
+		       | (1u << 29);                                                /* LM */
 		break;
 	case 0x80000002:
 	case 0x80000003:
