@@ -17,6 +17,7 @@
 #include <cmocka.h>
 
 #include "cpu/emu/block.h"
+#include "cpu/emu/sys.h"
 #include "cpu/engine.h"
 #include "symbiont/event.h"
 #include "symbiont/vm.h"
@@ -35,9 +36,10 @@ __attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu)
 #define PROG(name) extern const uint8_t name##_start[], name##_end[];
 /* clang-format off */
 PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf) PROG(p_clr)
-PROG(p_real) PROG(p_spin) PROG(p_fid)
+PROG(p_real) PROG(p_spin) PROG(p_fid) PROG(p_nmi)
         /* clang-format on */
         extern const uint8_t p_clr_fn[];
+extern const uint8_t p_nmi_handler[];
 extern const uint8_t p_div_fault[];
 
 __asm__(".section .rodata\n"
@@ -198,7 +200,8 @@ __asm__(".section .rodata\n"
         "  lgdt 0x7200\n"
         "  movabs $0x0000890000000067, %rax\n" /* present, available 64-bit TSS */
         "  mov %rax, 0x5018\n"
-        "  movq $0x80000000, 0x5020\n" /* base[63:32]: not canonical */
+        "  movl $0x80000000, 0x5020\n" /* base[63:32]: not canonical */
+        "  movl $0, 0x5024\n"
         "  lea 6f(%rip), %rax\n"
         "  mov %rax, 0x7000\n"
         "  mov $0x18, %eax\n"
@@ -214,6 +217,22 @@ __asm__(".section .rodata\n"
         "  mov %rax, (%rsp)\n"
         "  iretq\n"
         "p_fid_end:\n"
+
+        /* NMIs: the handler counts in r12 and keeps the first frame's RIP
+         * in r13. */
+        ".balign 4096\n"
+        "p_nmi_start:\n"
+        "  nop\n" /* in the shadow the test starts with (r12, r13 start at 0) */
+        "  nop\n"
+        "  nop\n"
+        "  hlt\n"
+        "p_nmi_handler:\n"
+        "  inc %r12\n"
+        "  test %r13, %r13\n"
+        "  jnz 1f\n"
+        "  mov (%rsp), %r13\n"
+        "1: iretq\n"
+        "p_nmi_end:\n"
 
         ".balign 4096\n"
         "p_spin_start:\n"
@@ -398,6 +417,29 @@ static void test_system_faults(void **state)
 	assert_int_equal(cpu->gpr[10] >> 16 & 1, 1);
 	assert_int_equal(cpu->gpr[11], cpu->gpr[10]); /* the refused write changed nothing */
 	assert_false(cpu->gpr[14] & (1u << 9));
+}
+
+/* Two NMIs that arrive together: one is handled and the other waits for
+ * its IRET (not collapsed into one); and neither comes inside the
+ * interrupt shadow the vCPU is in (STI's or MOV SS's). */
+static void test_nmi_shadow_and_queue(void **state)
+{
+	(void)state;
+	setup_cpu(p_nmi_start, p_nmi_end);
+	uint64_t handler = CODE + (uint64_t)(p_nmi_handler - p_nmi_start);
+	uint8_t *gate = gmem.host + IDT + 2 * 16;
+	memset(gate, 0, 16);
+	gate[0] = (uint8_t)handler, gate[1] = (uint8_t)(handler >> 8);
+	gate[2] = 8;
+	gate[5] = 0x8e;
+	gate[6] = (uint8_t)(handler >> 16), gate[7] = (uint8_t)(handler >> 24);
+	cpu->interrupt_shadow = true;
+	emu_cpu_nmi(cpu);
+	emu_cpu_nmi(cpu);
+	emu_exec(cpu);
+	assert_true(cpu->halted);
+	assert_int_equal(cpu->gpr[12], 2);
+	assert_int_equal(cpu->gpr[13], CODE + 1); /* after the first instruction, not before it */
 }
 
 static void test_single_step(void **state)
@@ -585,6 +627,7 @@ int main(void)
 		cmocka_unit_test(test_divide_error),
 		cmocka_unit_test(test_single_step),
 		cmocka_unit_test(test_system_faults),
+		cmocka_unit_test(test_nmi_shadow_and_queue),
 		cmocka_unit_test(test_clear_code_page),
 		cmocka_unit_test(test_real_mode),
 		cmocka_unit_test(test_pause_yields),

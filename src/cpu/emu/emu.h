@@ -163,6 +163,7 @@ struct emu_cpu {
 	bool halted;
 	bool nmi_pending;
 	bool nmi_blocked; /* an NMI handler runs: no NMI until the next IRET */
+	bool nmi_latched; /* a second NMI came while one was pending and none ran */
 	/* An event another engine had chosen and not yet delivered (struct
 	 * x86_events): delivered at the next interrupt check. */
 	struct {

@@ -108,7 +108,7 @@ static void apply_init_sipi(struct emu_vcpu *ev)
 		lapic_reset(cpu->lapic, bsp);
 		if (cpu->vm)
 			pthread_mutex_unlock(&cpu->vm->io_lock);
-		cpu->nmi_pending = cpu->nmi_blocked = false;
+		cpu->nmi_pending = cpu->nmi_blocked = cpu->nmi_latched = false;
 		ev->wait_sipi = !bsp;
 	}
 	v = atomic_exchange(&ev->sipi_vector, -1);
@@ -167,6 +167,17 @@ static void apply_dma(struct vm *vm)
 
 /* ---- interrupts ---- */
 
+void emu_cpu_nmi(struct emu_cpu *cpu)
+{
+	/* Hardware takes an NMI at the next instruction boundary, so of two
+	 * that arrive together one is in service and one pending; while a
+	 * handler runs, any number collapse into one pending. */
+	if (cpu->nmi_pending && !cpu->nmi_blocked)
+		cpu->nmi_latched = true;
+	cpu->nmi_pending = true;
+	atomic_store(&cpu->irq_pending, true);
+}
+
 void emu_check_interrupts(struct emu_cpu *cpu)
 {
 	int v;
@@ -197,8 +208,16 @@ void emu_check_interrupts(struct emu_cpu *cpu)
 		atomic_store(&cpu->irq_pending, true);
 		return;
 	}
+	/* The STI and MOV SS shadow holds NMIs back too (as VMX's
+	 * interruptibility state and KVM treat it), not only INTR. */
+	if (cpu->interrupt_shadow && (cpu->nmi_pending || (cpu->rflags & RFLAGS_IF))) {
+		atomic_store(&cpu->irq_pending, true);
+		return;
+	}
 	if (cpu->nmi_pending && !cpu->nmi_blocked) {
-		cpu->nmi_pending = false;
+		/* a second NMI that came with it waits for this one's IRET */
+		cpu->nmi_pending = cpu->nmi_latched;
+		cpu->nmi_latched = false;
 		cpu->nmi_blocked = true;
 		cpu->halted = false;
 		emu_deliver_interrupt(cpu, EXC_NMI, false);
@@ -207,10 +226,6 @@ void emu_check_interrupts(struct emu_cpu *cpu)
 	}
 	if (!(cpu->rflags & RFLAGS_IF))
 		return; /* STI, POPF, IRET... set irq_pending again */
-	if (cpu->interrupt_shadow) {
-		atomic_store(&cpu->irq_pending, true);
-		return;
-	}
 	if (!cpu->lapic)
 		return;
 	v = lapic_ack(cpu->lapic);

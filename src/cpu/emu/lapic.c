@@ -130,7 +130,7 @@ void lapic_accept(struct emu_lapic *l, int dm, int vector, bool level)
 	case DM_FIXED:
 	case DM_LOWEST: accept_fixed(l, vector, level); break;
 	case DM_NMI:
-		l->cpu->nmi_pending = true;
+		emu_cpu_nmi(l->cpu);
 		wake(l);
 		break;
 	case DM_INIT: emu_cpu_init_ipi(l->cpu); break;

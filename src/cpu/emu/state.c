@@ -51,6 +51,7 @@ int emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s)
 		cpu->interrupt_shadow = e->interrupt_shadow;
 		cpu->nmi_pending = e->nmi_pending;
 		cpu->nmi_blocked = e->nmi_masked;
+		cpu->nmi_latched = false; /* the state has one pending NMI at most */
 		cpu->halted = e->mp_state == X86_MP_HALTED;
 		/* A software interrupt KVM had chosen is not re-injected: RIP
 		 * is still at the INT instruction, which runs again. */

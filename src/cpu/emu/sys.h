@@ -113,6 +113,8 @@ void emu_msi(struct vm *vm, uint64_t addr, uint32_t data);
 void emu_yield(struct emu_cpu *cpu);
 /* INIT / SIPI from another vCPU's ICR write. */
 void emu_cpu_init_ipi(struct emu_cpu *cpu);
+/* An NMI reaches the CPU (from its LAPIC: NMI delivery mode, LINT1). */
+void emu_cpu_nmi(struct emu_cpu *cpu);
 void emu_cpu_sipi(struct emu_cpu *cpu, uint8_t vector);
 
 #endif
