@@ -186,10 +186,35 @@ static void test_timer_modes(void **state)
 	lapic_timer_expire(l);
 	assert_true(irr(c, 0x43));
 	assert_int_equal(lapic_get_tsc_deadline(l), 0); /* one shot */
+	wr(c, REG_TIMER_INIT, 5000);                    /* ignored in TSC-deadline mode */
+	assert_int_equal(rd(c, REG_TIMER_INIT), 0);
+	assert_int_equal(lapic_get_tsc_deadline(l), 0);
 	lapic_set_tsc_deadline(l, 99);
 	wr(c, REG_LVT_TIMER, 0x44);
 	wr(c, REG_LVT_TIMER, (2u << 17) | 0x44);
 	assert_int_equal(lapic_get_tsc_deadline(l), 0);
+
+	/* One-shot <-> periodic: the count keeps running, and the mode in
+	 * force when it reaches 0 decides whether it reloads. */
+	wr(c, REG_EOI, 0);
+	wr(c, REG_LVT_TIMER, 0x45); /* one-shot */
+	wr(c, REG_TIMER_INIT, 0xffffffffu);
+	wr(c, REG_LVT_TIMER, (1u << 17) | 0x45); /* now periodic */
+	assert_int_equal(rd(c, REG_TIMER_INIT), 0xffffffffu);
+	assert_true(rd(c, REG_TIMER_CUR) > 0);
+	lapic_timer_expire(l);
+	assert_true(irr(c, 0x45));
+	assert_true(rd(c, REG_TIMER_CUR) > 0); /* reloaded: periodic */
+	wr(c, REG_EOI, 0);
+	wr(c, REG_TIMER_INIT, 0xffffffffu); /* a fresh periodic count */
+	wr(c, REG_LVT_TIMER, 0x46);         /* then one-shot: still counting */
+	assert_true(rd(c, REG_TIMER_CUR) > 0);
+	lapic_timer_expire(l);
+	assert_true(irr(c, 0x46));
+	assert_int_equal(lapic_ack(l), 0x46);
+	wr(c, REG_EOI, 0);
+	lapic_timer_expire(l); /* one-shot: not armed again */
+	assert_false(irr(c, 0x46));
 }
 
 static void test_lint0_extint(void **state)

@@ -482,8 +482,10 @@ static void reg_write(struct emu_lapic *l, unsigned reg, uint32_t v)
 		unsigned old = timer_mode(l);
 		uint32_t mask = 0x700ff | LVT_MASKED;
 		l->lvt[LVT_TIMER] = (v & mask) | (sw_enabled(l) ? 0 : LVT_MASKED);
-		if (old != timer_mode(l)) {
-			/* Switching between count and deadline modes disarms. */
+		if (old != timer_mode(l) && (old == 2 || timer_mode(l) == 2)) {
+			/* Switching between count and deadline modes disarms
+			 * (SDM 10.5.4.1); one-shot <-> periodic keeps the count
+			 * running, the new mode taking effect when it reaches 0. */
 			timer_stop(l);
 			l->timer_init = 0;
 			l->tsc_deadline = 0;
@@ -501,7 +503,10 @@ static void reg_write(struct emu_lapic *l, unsigned reg, uint32_t v)
 			wake(l);
 		break;
 	}
-	case 0x380: timer_load(l, v); break;
+	case 0x380:
+		if (timer_mode(l) != 2) /* ignored in TSC-deadline mode */
+			timer_load(l, v);
+		break;
 	case 0x3e0: {
 		uint32_t cur = current_count(l);
 		l->timer_dcr = v & 0xb;
@@ -689,9 +694,11 @@ void lapic_destroy(struct emu_lapic *l)
 	free(l);
 }
 
-/* For unit tests: run the timer expiry as the event loop would. */
+/* For unit tests: run the timer expiry as the event loop would (only an
+ * armed timer expires). */
 void lapic_timer_expire(struct emu_lapic *l);
 void lapic_timer_expire(struct emu_lapic *l)
 {
-	timer_fire(l);
+	if (l->timer_armed)
+		timer_fire(l);
 }
