@@ -185,6 +185,8 @@ struct x86_state {
 #define MSR_PAT               0x277
 #define MSR_MTRR_DEF_TYPE     0x2ff
 #define MSR_TSC_DEADLINE      0x6e0
+#define MSR_X2APIC_FIRST      0x800 /* x2APIC mode's registers: 0x800 + xAPIC offset / 16 */
+#define MSR_X2APIC_LAST       0x8ff
 #define MSR_EFER              0xc0000080
 #define MSR_STAR              0xc0000081
 #define MSR_LSTAR             0xc0000082

@@ -217,6 +217,60 @@ static void test_timer_modes(void **state)
 	assert_false(irr(c, 0x46));
 }
 
+/* x2APIC mode: entered from xAPIC through APIC_BASE.EXTD; the registers
+ * as MSRs, the logical ID derived from the APIC ID, the 64-bit ICR, the
+ * self-IPI register; the mode changes the SDM forbids fault; the xAPIC
+ * page is no longer decoded. */
+static void test_x2apic(void **state)
+{
+	struct emu_cpu *c = *state;
+	struct emu_lapic *l = c->lapic;
+	const uint64_t base = 0xfee00000ULL | APIC_BASE_BSP;
+	uint64_t v;
+
+	assert_false(lapic_msr_read(l, 0x802, &v)); /* xAPIC mode: #GP */
+	wr(c, REG_SVR, 0x1ff);
+	assert_false(emu_msr_write(c, MSR_APIC_BASE, base | APIC_BASE_EXTD)); /* EXTD without EN */
+	assert_true(emu_msr_write(c, MSR_APIC_BASE, base | APIC_BASE_EN | APIC_BASE_EXTD));
+	assert_true(lapic_msr_read(l, 0x802, &v));
+	assert_int_equal(v, 0); /* the ID, unshifted */
+	assert_true(lapic_msr_read(l, 0x80d, &v));
+	assert_int_equal(v, 1); /* cluster 0, bit 0 */
+	assert_true(lapic_msr_read(l, 0x80f, &v));
+	assert_int_equal(v, 0x1ff);
+	assert_false(lapic_msr_write(l, 0x80d, 2));          /* LDR is read-only */
+	assert_false(lapic_msr_read(l, 0x80e, &v));          /* no DFR */
+	assert_false(lapic_msr_read(l, 0x83f, &v));          /* SELF IPI is write-only */
+	assert_false(lapic_msr_write(l, 0x80b, 1));          /* EOI takes only 0 */
+	assert_false(lapic_msr_write(l, 0x808, 1ull << 32)); /* 32-bit registers */
+	assert_int_equal(rd(c, REG_SVR), 0);                 /* MMIO is not decoded */
+
+	assert_true(lapic_msr_write(l, 0x83f, 0x51)); /* self IPI */
+	assert_true(lapic_msr_read(l, 0x822, &v));    /* IRR bits 64-95 */
+	assert_true(v >> (0x51 & 31) & 1);
+	assert_true(lapic_msr_write(l, 0x830, 0x52));                             /* physical, destination 0 in 63:32 */
+	assert_true(lapic_msr_write(l, 0x830, (1ull << 32) | (1u << 11) | 0x53)); /* logical: cluster 0, bit 0 */
+	assert_true(lapic_msr_write(l, 0x830, (2ull << 32) | (1u << 11) | 0x54)); /* bit 1: not us */
+	assert_true(lapic_msr_write(l, 0x830, (0x10001ull << 32) | (1u << 11) | 0x55)); /* cluster 1 */
+	assert_true(lapic_msr_write(l, 0x830, (0xffffffffull << 32) | 0x56));           /* broadcast */
+	assert_true(lapic_msr_read(l, 0x820 + (0x52 >> 5), &v));
+	assert_true(v >> (0x52 & 31) & 1);
+	assert_true(v >> (0x53 & 31) & 1);
+	assert_false(v >> (0x54 & 31) & 1);
+	assert_false(v >> (0x55 & 31) & 1);
+	assert_true(v >> (0x56 & 31) & 1);
+	assert_true(lapic_msr_read(l, 0x830, &v));
+	assert_int_equal(v >> 32, 0xffffffffu);
+
+	/* x2APIC -> xAPIC directly is refused; through disabled it works,
+	 * and disabled -> x2APIC directly is refused too. */
+	assert_false(emu_msr_write(c, MSR_APIC_BASE, base | APIC_BASE_EN));
+	assert_true(emu_msr_write(c, MSR_APIC_BASE, base));
+	assert_false(emu_msr_write(c, MSR_APIC_BASE, base | APIC_BASE_EN | APIC_BASE_EXTD));
+	assert_true(emu_msr_write(c, MSR_APIC_BASE, base | APIC_BASE_EN));
+	assert_false(lapic_msr_read(l, 0x802, &v));
+}
+
 static void test_lint0_extint(void **state)
 {
 	struct emu_cpu *c = *state;
@@ -242,6 +296,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_icr_destinations, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_timer_modes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_lint0_extint, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_x2apic, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,4 +1,6 @@
-/* Local APIC of one emu vCPU (xAPIC MMIO at apic_base; no x2APIC).
+/* Local APIC of one emu vCPU: xAPIC MMIO at apic_base, or in x2APIC mode
+ * (APIC_BASE.EXTD) the MSRs 0x800-0x8ff with 32-bit IDs, the 64-bit ICR,
+ * the logical ID derived from the APIC ID, and the self-IPI register.
  *
  * Locking: every field is protected by vm->io_lock.  Entry points called
  * from the vCPU side (MMIO, interrupt acknowledge, TPR, TSC deadline) take
@@ -99,6 +101,18 @@ static bool sw_enabled(struct emu_lapic *l)
 static bool hw_enabled(struct emu_lapic *l)
 {
 	return (l->cpu->apic_base & APIC_BASE_EN) != 0;
+}
+
+static bool x2apic_mode(const struct emu_lapic *l)
+{
+	return (l->cpu->apic_base & (APIC_BASE_EN | APIC_BASE_EXTD)) == (APIC_BASE_EN | APIC_BASE_EXTD);
+}
+
+/* x2APIC's logical ID, fixed by the APIC ID: cluster in 31:16, one bit of
+ * the 16 in 15:0. */
+static uint32_t x2apic_ldr(const struct emu_lapic *l)
+{
+	return ((l->id >> 4) << 16) | (1u << (l->id & 0xf));
 }
 
 static void error(struct emu_lapic *l, uint32_t bit)
@@ -320,8 +334,17 @@ void lapic_set_tsc_deadline(struct emu_lapic *l, uint64_t v)
 
 /* ---- IPIs ---- */
 
-static bool matches(struct emu_lapic *l, uint32_t dest, bool logical)
+static bool matches(struct emu_lapic *l, uint32_t dest, bool logical, bool x2dest)
 {
+	if (x2dest && x2apic_mode(l)) {
+		uint32_t ldr = x2apic_ldr(l);
+		if (dest == 0xffffffffu)
+			return true;
+		if (!logical)
+			return dest == l->id;
+		return (dest >> 16) == (ldr >> 16) && (dest & ldr & 0xffff) != 0;
+	}
+	dest &= 0xff; /* an xAPIC destination, or an 8-bit one (MSIs) */
 	if (!logical)
 		return dest == 0xff || dest == l->id;
 	if (dest == 0xff)
@@ -334,8 +357,8 @@ static bool matches(struct emu_lapic *l, uint32_t dest, bool logical)
 
 /* Sends to every LAPIC the destination selects; self is the sender (or
  * NULL), shorthand as ICR bits 19:18.  io_lock held. */
-static bool send(struct vm *vm, struct emu_lapic *self, unsigned shorthand, uint32_t dest, bool logical, int dm,
-                 int vector, bool level)
+static bool send(struct vm *vm, struct emu_lapic *self, unsigned shorthand, uint32_t dest, bool logical, bool x2dest,
+                 int dm, int vector, bool level)
 {
 	bool lowest_done = false, other = false;
 	int n = vm ? vm->ncpus : 1;
@@ -362,7 +385,7 @@ static bool send(struct vm *vm, struct emu_lapic *self, unsigned shorthand, uint
 				continue;
 			break;
 		default:
-			if (!matches(t, dest, logical))
+			if (!matches(t, dest, logical, x2dest))
 				continue;
 			break;
 		}
@@ -386,18 +409,19 @@ void emu_msi(struct vm *vm, uint64_t addr, uint32_t data)
 
 	if ((addr & 0xfff00000ULL) != APIC_BASE_DEFAULT)
 		return;
-	send(vm, NULL, 0, dest, logical, dm, vector, level);
+	send(vm, NULL, 0, dest, logical, false, dm, vector, level);
 }
 
 static void icr_write(struct emu_lapic *l, uint32_t lo)
 {
 	int dm = (lo >> 8) & 7;
 	unsigned sh = (lo >> 18) & 3;
+	bool x2 = x2apic_mode(l);
 
 	l->icr_lo = lo & ~(1u << 12); /* delivery is instant: always idle */
 	if (dm == DM_INIT && !(lo & (1u << 14)) && (lo & LVT_LEVEL))
 		return; /* INIT level de-assert: nothing to do */
-	if (send(l->vm, l, sh, l->icr_hi >> 24, (lo >> 11) & 1, dm, lo & 0xff, false))
+	if (send(l->vm, l, sh, x2 ? l->icr_hi : l->icr_hi >> 24, (lo >> 11) & 1, x2, dm, lo & 0xff, false))
 		emu_yield(l->cpu); /* let the target run before the sender spins on it */
 }
 
@@ -528,6 +552,8 @@ uint64_t lapic_mmio_read(struct emu_cpu *cpu, uint64_t off, unsigned size)
 	uint32_t v;
 	if (!l)
 		return ~0ULL;
+	if (x2apic_mode(l))
+		return 0; /* the xAPIC page is not decoded in x2APIC mode */
 	lock(l);
 	v = reg_read(l, (unsigned)(off & 0xff0));
 	unlock(l);
@@ -538,11 +564,100 @@ uint64_t lapic_mmio_read(struct emu_cpu *cpu, uint64_t off, unsigned size)
 void lapic_mmio_write(struct emu_cpu *cpu, uint64_t off, uint64_t val, unsigned size)
 {
 	struct emu_lapic *l = cpu->lapic;
-	if (!l || (off & 0xf) || size < 4)
-		return; /* only aligned 32-bit writes reach registers */
+	if (!l || (off & 0xf) || size < 4 || x2apic_mode(l))
+		return; /* only aligned 32-bit writes reach registers (xAPIC mode) */
 	lock(l);
 	reg_write(l, (unsigned)(off & 0xff0), (uint32_t)val);
 	unlock(l);
+}
+
+/* ---- x2APIC: the registers as MSRs 0x800 + offset / 16 ---- */
+
+bool lapic_msr_read(struct emu_lapic *l, uint32_t msr, uint64_t *val)
+{
+	unsigned reg = (msr - 0x800) << 4;
+
+	if (!x2apic_mode(l))
+		return false; /* #GP: not in x2APIC mode */
+	switch (reg) {
+	case 0x20: *val = l->id; return true; /* the whole 32-bit ID */
+	case 0xd0: *val = x2apic_ldr(l); return true;
+	case 0x300:
+		lock(l);
+		*val = ((uint64_t)l->icr_hi << 32) | l->icr_lo;
+		unlock(l);
+		return true;
+	case 0x30:
+	case 0x80:
+	case 0xa0:
+	case 0xf0:
+	case 0x280:
+	case 0x320:
+	case 0x330:
+	case 0x340:
+	case 0x350:
+	case 0x360:
+	case 0x370:
+	case 0x380:
+	case 0x390:
+	case 0x3e0: break;
+	default:
+		if (reg >= 0x100 && reg < 0x280)
+			break; /* ISR, TMR, IRR */
+		return false;  /* write-only (EOI, self IPI), DFR, ICR high, reserved: #GP */
+	}
+	lock(l);
+	*val = reg_read(l, reg);
+	unlock(l);
+	return true;
+}
+
+bool lapic_msr_write(struct emu_lapic *l, uint32_t msr, uint64_t v)
+{
+	unsigned reg = (msr - 0x800) << 4;
+
+	if (!x2apic_mode(l))
+		return false;
+	if (reg != 0x300 && (v >> 32))
+		return false; /* the registers but the ICR are 32 bits */
+	switch (reg) {
+	case 0x80:
+	case 0xf0:
+	case 0x320:
+	case 0x330:
+	case 0x340:
+	case 0x350:
+	case 0x360:
+	case 0x370:
+	case 0x380:
+	case 0x3e0: break;
+	case 0xb0:  /* EOI: only 0 */
+	case 0x280: /* ESR: only 0 */
+		if (v)
+			return false;
+		break;
+	case 0x300: /* ICR: the destination in 63:32, one write sends */
+		lock(l);
+		l->icr_hi = (uint32_t)(v >> 32);
+		icr_write(l, (uint32_t)v);
+		unlock(l);
+		return true;
+	case 0x3f0: /* SELF IPI: a fixed, edge IPI to this APIC */
+		if (v & ~0xffull)
+			return false;
+		lock(l);
+		if (v < 16)
+			error(l, 1u << 6); /* illegal vector, as through the ICR */
+		else
+			accept_fixed(l, (int)v, false);
+		unlock(l);
+		return true;
+	default: return false; /* read-only or reserved: #GP */
+	}
+	lock(l);
+	reg_write(l, reg, (uint32_t)v);
+	unlock(l);
+	return true;
 }
 
 uint32_t lapic_get_id(struct emu_lapic *l)

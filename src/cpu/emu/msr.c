@@ -123,6 +123,8 @@ bool emu_msr_read(struct emu_cpu *cpu, uint32_t msr, uint64_t *val)
 		*val = cpu->mtrr_var[msr - MSR_MTRR_PHYS_BASE0];
 		return true;
 	}
+	if (msr >= MSR_X2APIC_FIRST && msr <= MSR_X2APIC_LAST)
+		return cpu->lapic && lapic_msr_read(cpu->lapic, msr, val);
 	i = mtrr_fixed_index(msr);
 	if (i >= 0) {
 		*val = cpu->mtrr_fixed[i];
@@ -151,13 +153,20 @@ bool emu_msr_write(struct emu_cpu *cpu, uint32_t msr, uint64_t v)
 		cpu->tsc_offset += v - cpu->tsc_adjust;
 		cpu->tsc_adjust = v;
 		return true;
-	case MSR_APIC_BASE:
-		/* No x2APIC; the BSP flag is read-only. */
-		if (v & (APIC_BASE_EXTD | 0x2ff | ~((1ULL << EMU_PHYS_BITS) - 1)))
+	case MSR_APIC_BASE: {
+		/* The BSP flag is read-only.  The modes (SDM 10.12.5): disabled,
+		 * xAPIC (EN), x2APIC (EN|EXTD); EXTD without EN is invalid, and
+		 * x2APIC is entered only from xAPIC and left only by disabling. */
+		const uint64_t mode = APIC_BASE_EN | APIC_BASE_EXTD;
+		uint64_t from = cpu->apic_base & mode, to = v & mode;
+		if (v & (0x2ff | ~((1ULL << EMU_PHYS_BITS) - 1)))
+			return false;
+		if (to == APIC_BASE_EXTD || (from == mode && to == APIC_BASE_EN) || (from == 0 && to == mode))
 			return false;
 		cpu->apic_base = (v & ~APIC_BASE_BSP) | (cpu->apic_base & APIC_BASE_BSP);
-		emu_tlb_flush(cpu, true); /* the LAPIC page moved or appeared */
+		emu_tlb_flush(cpu, true); /* the LAPIC page moved, appeared or went */
 		return true;
+	}
 	case MSR_BIOS_SIGN_ID: return true;
 	case MSR_FEATURE_CONTROL: return false; /* locked */
 	case MSR_SYSENTER_CS: cpu->sysenter_cs = v & 0xffff; return true;
@@ -261,5 +270,7 @@ bool emu_msr_write(struct emu_cpu *cpu, uint32_t msr, uint64_t v)
 		cpu->mtrr_fixed[i] = v;
 		return true;
 	}
+	if (msr >= MSR_X2APIC_FIRST && msr <= MSR_X2APIC_LAST)
+		return cpu->lapic && lapic_msr_write(cpu->lapic, msr, v);
 	return false;
 }

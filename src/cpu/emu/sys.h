@@ -96,6 +96,10 @@ void lapic_set_lint0(struct emu_lapic *l, int level);
 uint64_t lapic_get_tsc_deadline(struct emu_lapic *l);
 void lapic_set_tsc_deadline(struct emu_lapic *l, uint64_t v);
 uint32_t lapic_get_id(struct emu_lapic *l);
+/* x2APIC mode's MSRs 0x800-0x8ff: false means #GP (not in x2APIC mode, a
+ * read-only or write-only register the wrong way, reserved bits). */
+bool lapic_msr_read(struct emu_lapic *l, uint32_t msr, uint64_t *val);
+bool lapic_msr_write(struct emu_lapic *l, uint32_t msr, uint64_t v);
 uint8_t lapic_get_tpr(struct emu_lapic *l);
 /* The whole register file as the 1 KiB xAPIC page (struct x86_state). */
 void lapic_get_regs(struct emu_lapic *l, uint8_t page[1024]);
