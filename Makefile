@@ -73,7 +73,7 @@ $(BUILD)/tests/%: tests/%.c $(LIB) | deps
 $(BUILD)/tests/guests/%.elf: tests/guests/%.S tests/guests/guest.ld $(wildcard tests/guests/*.h) | deps
 	@mkdir -p $(dir $@)
 	$(CC) -m32 -c -Iinclude -Itests/guests -o $(@:.elf=.o) $<
-	ld -m elf_i386 -T tests/guests/guest.ld -o $@ $(@:.elf=.o)
+	ld -m elf_i386 -T tests/guests/guest.ld --defsym=LOAD_ADDR=$(if $(filter low_%,$(notdir $*)),0x10000,0x100000) -o $@ $(@:.elf=.o)
 
 $(BUILD)/payloads/%.elf: guest/payloads/%.c guest/payloads/libc.c guest/payloads/sys.h include/symbiont/abi/gears_run.h
 	@mkdir -p $(dir $@)

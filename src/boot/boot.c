@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdbool.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -25,14 +26,22 @@ int boot_err(char *err, size_t errlen, const char *fmt, ...)
 	return -1;
 }
 
-int boot_check_kernel_range(const struct guest_mem *m, uint64_t start, uint64_t end, const char *what, char *err,
-                            size_t errlen)
+int boot_check_kernel_range(const struct guest_mem *m, uint64_t start, uint64_t end, uint64_t low, const char *what,
+                            char *err, size_t errlen)
 {
-	if (end < start || start < BOOT_HIGH || !gpa_to_host(m, start, end - start))
+	bool conventional = low && start >= low && end <= BOOT_EBDA;
+	if (end < start || (start < BOOT_HIGH && !conventional) || !gpa_to_host(m, start, end - start)) {
+		if (low)
+			return boot_err(err, errlen,
+			                "kernel: %s [0x%" PRIx64 ", 0x%" PRIx64
+			                ") is not in guest RAM between 0x%" PRIx64 " and 0x%" PRIx64
+			                " or above 1 MiB (guest has %" PRIu64 " MiB)",
+			                what, start, end, low, (uint64_t)BOOT_EBDA, m->size >> 20);
 		return boot_err(err, errlen,
 		                "kernel: %s [0x%" PRIx64 ", 0x%" PRIx64
 		                ") is not in guest RAM above 1 MiB (guest has %" PRIu64 " MiB)",
 		                what, start, end, m->size >> 20);
+	}
 	return 0;
 }
 

@@ -73,12 +73,17 @@ struct elf_image {
 	int nload;
 };
 int elf_bits(const uint8_t *buf, size_t len); /* 32, 64, or 0 if not ELF */
-int elf_load(struct guest_mem *m, const uint8_t *buf, size_t len, int bits, struct elf_image *img, char *err,
-             size_t errlen);
+int elf_load(struct guest_mem *m, const uint8_t *buf, size_t len, int bits, uint64_t low, struct elf_image *img,
+             char *err, size_t errlen);
 
-/* Checks that [start, end) is guest RAM at or above 1 MiB. */
-int boot_check_kernel_range(const struct guest_mem *m, uint64_t start, uint64_t end, const char *what, char *err,
-                            size_t errlen);
+/* Checks that [start, end) is guest RAM at or above 1 MiB, or (low nonzero)
+ * in conventional memory [low, BOOT_EBDA): multiboot kernels may load
+ * there (real-mode test programs do), above the loader's own pages. */
+int boot_check_kernel_range(const struct guest_mem *m, uint64_t start, uint64_t end, uint64_t low, const char *what,
+                            char *err, size_t errlen);
+/* The lowest address a multiboot kernel may use: above the boot GDT and the
+ * multiboot information page the loader writes. */
+#define BOOT_MB_LOW (BOOT_MBI + 0x1000)
 
 /* Picks the highest page-aligned address for len bytes in [BOOT_HIGH, limit)
  * that is RAM and does not overlap [kstart, kend).  0 if none. */

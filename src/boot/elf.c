@@ -38,8 +38,8 @@ static void read_phdr(const uint8_t *p, int bits, struct phdr *ph)
 	}
 }
 
-int elf_load(struct guest_mem *m, const uint8_t *buf, size_t len, int bits, struct elf_image *img, char *err,
-             size_t errlen)
+int elf_load(struct guest_mem *m, const uint8_t *buf, size_t len, int bits, uint64_t low, struct elf_image *img,
+             char *err, size_t errlen)
 {
 	struct phdr load[ELF_MAX_LOAD];
 	uint64_t phoff, entry;
@@ -96,7 +96,7 @@ int elf_load(struct guest_mem *m, const uint8_t *buf, size_t len, int bits, stru
 			return boot_err(err, errlen, "kernel: ELF program header %u wraps around the address space", i);
 		char what[48];
 		snprintf(what, sizeof(what), "ELF segment %u", i);
-		if (boot_check_kernel_range(m, ph.paddr, ph.paddr + ph.memsz, what, err, errlen))
+		if (boot_check_kernel_range(m, ph.paddr, ph.paddr + ph.memsz, low, what, err, errlen))
 			return -1;
 		for (int j = 0; j < n; j++)
 			if (ph.paddr < load[j].paddr + load[j].memsz && load[j].paddr < ph.paddr + ph.memsz)

@@ -111,7 +111,7 @@ int linux_boot(struct guest_mem *m, const uint8_t *hdr, size_t hdrlen, const uin
 	if (cmdlen > cmdline_size || cmdlen >= BOOT_CMDLINE_MAX)
 		return boot_err(err, errlen, "kernel: command line (%zu bytes) is longer than the kernel's limit of %u",
 		                cmdlen, cmdline_size);
-	if (elf_load(m, elf, elflen, 64, &img, err, errlen))
+	if (elf_load(m, elf, elflen, 64, 0, &img, err, errlen))
 		return -1;
 	if (img.end > MEM_4G)
 		return boot_err(err, errlen, "kernel: vmlinux ends at 0x%" PRIx64 ", above the 4 GiB identity map",

@@ -76,7 +76,7 @@ static int load_aout(struct guest_mem *m, const uint8_t *k, size_t klen, size_t 
 		                bss_end);
 	if (bss_end == load_addr)
 		return boot_err(err, errlen, "kernel: multiboot header describes an empty image");
-	if (boot_check_kernel_range(m, load_addr, bss_end, "multiboot image", err, errlen))
+	if (boot_check_kernel_range(m, load_addr, bss_end, BOOT_MB_LOW, "multiboot image", err, errlen))
 		return -1;
 	if (entry < load_addr || entry >= bss_end)
 		return boot_err(err, errlen, "kernel: multiboot entry 0x%" PRIx64 " is outside the image", entry);
@@ -122,11 +122,24 @@ int multiboot_load(struct guest_mem *m, const uint8_t *k, size_t klen, const uin
 			return boot_err(err, errlen,
 			                "kernel: multiboot kernel is not ELF and has no address fields "
 			                "(flags bit 16)");
-		if (elf_load(m, k, klen, 0, &img, err, errlen))
+		if (elf_load(m, k, klen, 0, BOOT_MB_LOW, &img, err, errlen))
 			return -1;
 	}
 	if (img.end > MEM_4G || img.entry >= MEM_4G)
 		return boot_err(err, errlen, "kernel: multiboot kernel must lie below 4 GiB");
+	/* The command line goes at BOOT_CMDLINE unless a kernel below 1 MiB is
+	 * there: then just above the kernel, or below it. */
+	uint64_t cmdline_at = BOOT_CMDLINE;
+	if (img.start < BOOT_CMDLINE + cmdlen + 1 && BOOT_CMDLINE < img.end) {
+		uint64_t above = (img.end + 15) & ~15ULL;
+		if (above + cmdlen + 1 <= BOOT_EBDA)
+			cmdline_at = above;
+		else if (img.start >= BOOT_MB_LOW + cmdlen + 1)
+			cmdline_at = BOOT_MB_LOW;
+		else
+			return boot_err(err, errlen, "kernel: no room for the %zu-byte command line beside the kernel",
+			                cmdlen);
+	}
 
 	if (ilen) {
 		mod_addr = boot_place_high(m, ilen, m->low_size, img.start, img.end);
@@ -157,7 +170,7 @@ int multiboot_load(struct guest_mem *m, const uint8_t *k, size_t klen, const uin
 	put32(mbi + 0, flags);
 	put32(mbi + 4, (uint32_t)(BOOT_EBDA >> 10));
 	put32(mbi + 8, (uint32_t)((m->low_size - BOOT_HIGH) >> 10));
-	put32(mbi + 16, (uint32_t)BOOT_CMDLINE);
+	put32(mbi + 16, (uint32_t)cmdline_at);
 	put32(mbi + 20, ilen ? 1 : 0);
 	put32(mbi + 24, (uint32_t)MBI_MODS_AT);
 	put32(mbi + 44, 24 * n);
@@ -165,7 +178,7 @@ int multiboot_load(struct guest_mem *m, const uint8_t *k, size_t klen, const uin
 	put32(mbi + 64, (uint32_t)MBI_NAME_AT);
 	gpa_write(m, BOOT_MBI, mbi, sizeof(mbi));
 	gpa_write(m, MBI_NAME_AT, "symbiont", 9);
-	gpa_write(m, BOOT_CMDLINE, cmdline, cmdlen + 1);
+	gpa_write(m, cmdline_at, cmdline, cmdlen + 1);
 
 	/* A GDT matching x86_state_flat32's selectors, so a kernel that reloads
 	 * a segment register before its own lgdt still gets flat segments. */

@@ -189,6 +189,32 @@ static void aout_kludge(void **state)
 	free(k);
 }
 
+/* A kernel below 1 MiB (real-mode test programs), over the address where
+ * the command line usually goes: it loads, and the command line moves
+ * beside it. */
+static void low_kernel(void **state)
+{
+	struct guest_mem *m = *state;
+	struct x86_state s;
+	struct boot_info bi = { .cmdline = "low=1" };
+	char err[256];
+	size_t len;
+	uint8_t *k = aout_kernel(&len);
+
+	put32(k + 0x40 + 12, 0x1ff40); /* header_addr */
+	put32(k + 0x40 + 16, 0x1ff00); /* load_addr: across BOOT_CMDLINE (0x20000) */
+	put32(k + 0x40 + 24, 0);       /* no bss */
+	put32(k + 0x40 + 28, 0x1ff80); /* entry_addr */
+	assert_int_equal(boot_load_image(m, k, len, NULL, 0, &bi, &s, err, sizeof(err)), 0);
+	assert_memory_equal(gp(m, 0x1ff00, len), k, len); /* not overwritten by the command line */
+	assert_int_equal(s.rip, 0x1ff80);
+	uint32_t mbi = (uint32_t)s.gpr[X86_RBX], cmdline;
+	memcpy(&cmdline, gp(m, mbi + 16, 4), 4);
+	assert_true(cmdline >= 0x1ff00 + len || cmdline + 6 <= 0x1ff00);
+	assert_string_equal((const char *)gp(m, cmdline, 6), "low=1");
+	free(k);
+}
+
 static void malformed(void **state)
 {
 	struct guest_mem *m = *state;
@@ -218,7 +244,10 @@ static void malformed(void **state)
 	BAD(FIELD(6, 0x200100), "bss_end_addr");          /* below load_end */
 	BAD(FIELD(7, 0x300000), "entry");                 /* outside the image */
 	BAD(FIELD(6, 0xf0000000), "not in guest RAM");    /* bss past RAM */
-	BAD((FIELD(3, 0x8040), FIELD(4, 0x8000), FIELD(6, 0), FIELD(7, 0x8040)), "above 1 MiB");
+	/* below 1 MiB: not over the loader's GDT and information pages, not
+	 * into the reserved legacy area */
+	BAD((FIELD(3, 0x1040), FIELD(4, 0x1000), FIELD(6, 0), FIELD(7, 0x1040)), "between 0x3000");
+	BAD((FIELD(3, 0x9fa40), FIELD(4, 0x9fa00), FIELD(6, 0), FIELD(7, 0x9fa40)), "or above 1 MiB");
 	BAD((FIELD(3, 0x3ffffff0), FIELD(4, 0x3fffffb0), FIELD(6, 0), FIELD(7, 0x3fffffb0)), "not in guest RAM");
 	BAD(mb_header(b + 0x40, 0x3), "not ELF"); /* no address fields, not ELF */
 	/* The header must lie within the first 8 KiB. */
@@ -258,6 +287,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(elf32_kernel_with_initrd, setup, teardown),
 		cmocka_unit_test_setup_teardown(no_initrd_no_cmdline, setup, teardown),
 		cmocka_unit_test_setup_teardown(aout_kludge, setup, teardown),
+		cmocka_unit_test_setup_teardown(low_kernel, setup, teardown),
 		cmocka_unit_test_setup_teardown(malformed, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -2,8 +2,8 @@
 # The system-side test guests (tests/guests/sys_*.S) under `symbiont run
 # --engine emu`, against the expected text and against QEMU's TCG running
 # the same kernel with its own multiboot loader; the other multiboot test
-# guests (hello, pio, mmio, pit_irq, mbinfo, smp) on the emu engine must
-# print exactly what QEMU prints.  Where /dev/kvm is usable (and is not
+# guests (hello, pio, mmio, pit_irq, mbinfo, smp, and low_hello, linked at
+# 64 KiB) on the emu engine must print exactly what QEMU prints.  Where /dev/kvm is usable (and is not
 # kvm_pvm, which cannot run CPL3 port I/O or some APIC accesses of these
 # guests) the sys guests also run on --engine kvm.
 #
@@ -19,7 +19,7 @@ BUILD=${BUILD:-build}
 SYM=$BUILD/symbiont
 GUESTS=$BUILD/tests/guests
 SYS="sys_lm sys_pm32 sys_apic sys_triple"
-OTHER="hello pio mmio pit_irq mbinfo smp"
+OTHER="hello pio mmio pit_irq mbinfo smp low_hello"
 
 skip() { echo "$1"; exit 77; }
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed (scripts/deps.sh)"
@@ -138,7 +138,7 @@ for g in $OTHER; do
 	args=(--kernel "$K")
 	qargs=(-kernel "$K")
 	case $g in
-	hello) args+=(--append "hello-arg=1 two"); qargs+=(-append "hello-arg=1 two") ;;
+	hello | low_hello) args+=(--append "hello-arg=1 two"); qargs+=(-append "hello-arg=1 two") ;;
 	mbinfo) args+=(--initrd "$tmp/initrd.txt" --append "console=ttyS0 x=y")
 		qargs+=(-initrd "$tmp/initrd.txt" -append "console=ttyS0 x=y") ;;
 	smp) args+=(--cpus 4); qargs+=(-smp 4) ;;
