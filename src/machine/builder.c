@@ -330,7 +330,7 @@ static uint64_t restore_clock_step(const struct snapshot *snap, uint64_t *age)
 	struct timespec t;
 	*age = 0;
 	if (!snap->wall_ns)
-		return 0; /* a version 1 snapshot: the moment is not known */
+		return 0; /* the moment is not known (a test's snapshot) */
 	clock_gettime(CLOCK_REALTIME, &t);
 	uint64_t now = (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
 	if (now <= snap->wall_ns)

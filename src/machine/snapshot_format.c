@@ -299,26 +299,24 @@ static int bad(char *err, size_t errlen, const char *what)
 	return -1;
 }
 
-static int decode_conf(struct state_reader *r, struct snapshot *s, uint32_t version)
+static int decode_conf(struct state_reader *r, struct snapshot *s)
 {
 	s->mem_size = st_get64(r);
 	uint32_t ncpus = st_get32(r);
 	st_check(r, ncpus >= 1 && ncpus <= VM_MAX_CPUS);
 	s->ncpus = (int)ncpus;
 	s->clock_ns = st_get64(r);
-	s->wall_ns = version >= 2 ? st_get64(r) : 0;
+	s->wall_ns = st_get64(r);
 	s->engine = get_str(r);
 	s->kernel = get_str(r);
 	s->initrd = get_str(r);
 	s->append = get_str(r);
 	s->system_map = get_str(r);
 	s->vsock = get_str(r);
-	if (version >= 2) {
-		s->cpu_model = get_str(r);
-		st_check(r, !s->cpu_model || !strcmp(s->cpu_model, "host") || !strcmp(s->cpu_model, "portable"));
-		s->label = get_str(r);
-		s->policy = get_str(r);
-	}
+	s->cpu_model = get_str(r);
+	st_check(r, !s->cpu_model || !strcmp(s->cpu_model, "host") || !strcmp(s->cpu_model, "portable"));
+	s->label = get_str(r);
+	s->policy = get_str(r);
 	uint8_t nd = st_get8(r);
 	st_check(r, nd <= VM_MAX_DISKS);
 	for (int i = 0; i < nd && !r->bad; i++, s->ndisks++)
@@ -346,8 +344,8 @@ int snapshot_decode(const uint8_t *data, size_t len, struct snapshot *s, char *e
 	if (memcmp(magic, SNAP_MAGIC, 8))
 		return bad(err, errlen, "not a symbiont snapshot (bad magic)");
 	uint32_t version = st_get32(&h), flags = st_get32(&h);
-	if (version < 1 || version > SNAP_VERSION) {
-		snprintf(err, errlen, "snapshot format version %u, this build reads 1 to %u", version, SNAP_VERSION);
+	if (version != SNAP_VERSION) {
+		snprintf(err, errlen, "snapshot format version %u, this build reads %u", version, SNAP_VERSION);
 		return -1;
 	}
 	if (flags)
@@ -386,7 +384,7 @@ int snapshot_decode(const uint8_t *data, size_t len, struct snapshot *s, char *e
 		order = rank;
 		switch (tag) {
 		case TAG_CONF:
-			if (have_conf || decode_conf(&r, s, version) < 0)
+			if (have_conf || decode_conf(&r, s) < 0)
 				what = "snapshot configuration is malformed";
 			have_conf = true;
 			break;

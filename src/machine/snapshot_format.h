@@ -53,7 +53,7 @@ struct snapshot {
 	/* The configuration the machine is rebuilt from (engine-neutral: the
 	 * engine it ran on is recorded, not required). */
 	char *engine, *kernel, *initrd, *append, *system_map, *vsock;
-	char *cpu_model;      /* "host" or "portable" (version 2; NULL in version 1) */
+	char *cpu_model;      /* "host" or "portable"  */
 	char *label, *policy; /* the vsock group's MAC label and policy file (version 2) */
 	char *disks[VM_MAX_DISKS];
 	int ndisks;
