@@ -1,6 +1,7 @@
 /* Private interface between the files of src/guestos/:
  *   layout.c    structure layouts from the kernel's BTF (libbpf)
  *   symbols.c   the System.map symbol table
+ *   kallsyms.c  the kernel's kallsyms tables decoded into System.map lines
  *   kernel.c    guestos_kernel: layouts + symbols from a kernel image
  *   vmem.c      page walks and guest-virtual reads
  *   guestos.c   attaching to a VM, the KASLR slide, the kernel's page tables
@@ -87,6 +88,22 @@ static inline const char *gos_sym_name(const struct gos_symtab *s, const struct 
 {
 	return s->names + y->name;
 }
+
+/* Reads len bytes at virtual address va; 0 or -1. */
+typedef int (*gos_read_fn)(void *ctx, uint64_t va, void *buf, size_t len);
+struct gos_kallsyms {
+	char *map; /* the symbols as System.map text, map_len bytes */
+	size_t map_len;
+	uint64_t relative_base; /* kallsyms_relative_base as read: the running _text */
+	uint64_t table_va;      /* where kallsyms_num_syms is */
+	uint32_t count;         /* kallsyms_num_syms */
+};
+/* Finds and decodes the kernel's kallsyms tables somewhere in [lo, hi),
+ * read through read().  Image symbols are written at link_text plus their
+ * offset from _text (link_text 0: as running).  0, or -1 with a reason. */
+int gos_kallsyms_find(gos_read_fn read, void *ctx, uint64_t lo, uint64_t hi, uint64_t link_text,
+                      struct gos_kallsyms *ks, char *err, size_t errlen);
+void gos_kallsyms_free(struct gos_kallsyms *ks);
 
 struct guestos_kernel {
 	struct gos_layout layout;
