@@ -126,6 +126,8 @@ static void print_sym(struct json_object *ret)
 	if (*mod)
 		printf(" [%s]", mod);
 	printf("\n");
+	if (*jstr(ret, "source"))
+		printf("(symbols from %s)\n", jstr(ret, "source"));
 }
 
 static void print_read(struct json_object *ret)

@@ -116,10 +116,20 @@ struct guestos_kernel {
 	 * banner_len 0 if the image did not have it. */
 	char banner[256];
 	size_t banner_len;
+	uint64_t link_text; /* _text as linked: the vmlinux's lowest loaded address */
+	                    /* Without System.map: the banners the image holds, one of which the
+	                     * running kernel's linux_banner must be. */
+#define GOS_IMAGE_BANNERS 8
+	char image_banners[GOS_IMAGE_BANNERS][256];
+	int nimage_banners;
+	char sym_source[96]; /* "System.map", or which kallsyms */
 };
+/* Fills k's symbols from System.map text (or kallsyms written as such). */
+int gos_kernel_symbols(struct guestos_kernel *k, const char *map, size_t len, char *err, size_t errlen);
 
 struct guestos {
 	const struct guestos_kernel *k;
+	struct guestos_kernel *own; /* k with symbols from the guest's kallsyms, when the image had none */
 	struct guestos_target t;
 	bool ready;    /* slide and root found */
 	int64_t slide; /* KASLR: running minus link-time addresses */
