@@ -157,6 +157,8 @@ struct guestos_file {
 	bool path_cut; /* the path was longer than path[] or its dentries were unreadable */
 	char path[GUESTOS_PATH_LEN];
 };
+/* The path of process pid's executable (its mm's exe_file). */
+int guestos_exe_path(struct guestos *g, int32_t pid, char *out, size_t len, char *err, size_t errlen);
 /* The open files of process pid, by descriptor, as a malloc'd array. */
 int guestos_files(struct guestos *g, int32_t pid, struct guestos_file **out, size_t *n, char *err, size_t errlen);
 

@@ -42,7 +42,7 @@ struct gos_layout {
 	struct gos_field task_tasks, task_pid, task_tgid, task_real_parent, task_cred, task_state, task_exit_state,
 	        task_flags, task_comm, task_mm, task_files;
 	struct gos_field cred_uid, cred_euid;
-	struct gos_field mm_pgd, mm_arg_start, mm_arg_end;
+	struct gos_field mm_pgd, mm_arg_start, mm_arg_end, mm_exe_file;
 	struct gos_field files_fdt, fdt_max_fds, fdt_fd;
 	struct gos_field file_dentry, file_mnt;
 	struct gos_field dentry_name_len, dentry_name, dentry_parent;
