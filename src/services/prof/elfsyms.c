@@ -57,6 +57,8 @@ static int add_table(struct elfsyms *s, const uint8_t *elf, size_t len, const El
 	if (!in_file(str->sh_offset, str->sh_size, len))
 		return -1;
 	size_t count = sh->sh_size / sizeof(Elf64_Sym);
+	if (!count)
+		return 0; /* (a realloc to 0 bytes would free the array) */
 	struct func *nf = realloc(s->f, (s->n + count) * sizeof(*nf));
 	char *nn = realloc(s->names, *names_len + str->sh_size + 1);
 	if (nf)
