@@ -21,6 +21,7 @@ struct elfsyms {
 	struct func *f; /* sorted by address */
 	size_t n;
 	char *names;
+	size_t names_cap;
 	bool fixed;
 };
 
@@ -60,13 +61,9 @@ static int add_table(struct elfsyms *s, const uint8_t *elf, size_t len, const El
 	if (!count)
 		return 0; /* (a realloc to 0 bytes would free the array) */
 	struct func *nf = realloc(s->f, (s->n + count) * sizeof(*nf));
-	char *nn = realloc(s->names, *names_len + str->sh_size + 1);
-	if (nf)
-		s->f = nf;
-	if (nn)
-		s->names = nn;
-	if (!nf || !nn)
+	if (!nf)
 		return -1;
+	s->f = nf;
 	for (size_t i = 0; i < count; i++) {
 		Elf64_Sym y;
 		memcpy(&y, elf + sh->sh_offset + i * sizeof(y), sizeof(y));
@@ -76,6 +73,14 @@ static int add_table(struct elfsyms *s, const uint8_t *elf, size_t len, const El
 		size_t nlen = strnlen(name, str->sh_size - y.st_name);
 		if (!nlen || nlen >= NAME_MAX_LEN || nlen == str->sh_size - y.st_name)
 			continue;
+		if (*names_len + nlen + 1 > s->names_cap) { /* symbols may share strings: grow as copied */
+			size_t cap = (s->names_cap + nlen + 1) * 2;
+			char *nn = cap > UINT32_MAX ? NULL : realloc(s->names, cap);
+			if (!nn)
+				return -1;
+			s->names = nn;
+			s->names_cap = cap;
+		}
 		memcpy(s->names + *names_len, name, nlen + 1);
 		s->f[s->n++] = (struct func){ y.st_value, y.st_size, (uint32_t)*names_len };
 		*names_len += nlen + 1;
