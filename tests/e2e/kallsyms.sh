@@ -4,7 +4,8 @@
 # tables from guest memory.  `ctl sym` says so, and resolves kernel symbols
 # to the addresses the guest's own /proc/kallsyms prints and to System.map's
 # plus the KASLR slide; an address resolves back; `ps` (which starts from
-# init_task and the per-CPU current_task) and module symbols still work.
+# init_task and the per-CPU current_task), module symbols and prof's kernel
+# frames still work.
 . "$(dirname "$0")/lib/guest.bash"
 e2e_init
 require_tools timeout mkfifo python3
@@ -50,6 +51,10 @@ if [ -n "$mod" ]; then
 	ctl sym "$(ctl lsmod --json | python3 -c 'import json,sys; print(json.load(sys.stdin)[0]["base"])')" |
 		grep -q "\[$mod\]" || fail "an address in module $mod does not resolve into it"
 fi
+# prof names kernel frames from the same symbols (its ORC bounds among them).
+ctl prof --seconds 2 --out "$tmp/p.folded" >"$tmp/prof.txt" 2>&1 || fail "prof: $(cat "$tmp/prof.txt")"
+grep -Eq '^\[idle\];[a-z_]|;\[kernel\];[a-z_]' "$tmp/p.folded" ||
+	fail "prof named no kernel frame without System.map: $(head -5 "$tmp/p.folded")"
 echo 'poweroff -f' >&3
 guest_finish g 60
 echo PASS
