@@ -53,7 +53,8 @@ struct guestos_kernel;
 struct guestos;
 
 /* Loads the layouts from the kernel image (bzImage or vmlinux) and the
- * symbols from its System.map.  NULL with one line in err if the kernel is
+ * symbols from its System.map (NULL or "": from the guest's kallsyms once
+ * attached).  NULL with one line in err if the kernel is
  * not a Linux this library understands (a multiboot kernel, no BTF, missing
  * structures) or a file cannot be read. */
 struct guestos_kernel *guestos_kernel_load(const char *kernel_path, const char *system_map_path, char *err,
@@ -62,8 +63,9 @@ struct guestos_kernel *guestos_kernel_load(const char *kernel_path, const char *
 struct guestos_kernel *guestos_kernel_from_image(const uint8_t *image, size_t image_len, const char *system_map,
                                                  size_t map_len, char *err, size_t errlen);
 void guestos_kernel_free(struct guestos_kernel *k);
-/* Where a kernel's System.map is: the configured path, else System.map
- * beside the kernel image. */
+/* Where a kernel's System.map is: the configured path ("none": "", no
+ * System.map), else System.map beside the kernel image if there is one,
+ * else "". */
 void guestos_system_map_path(const char *kernel_path, const char *configured, char *out, size_t len);
 /* The registers the library needs, from an engine's whole vCPU state. */
 void guestos_regs_from_x86(const struct x86_state *s, struct guestos_regs *out);
@@ -78,6 +80,12 @@ void guestos_regs_from_event(const struct sym_regs *r, struct guestos_regs *out)
 struct guestos *guestos_attach(const struct guestos_kernel *k, const struct guestos_target *t, char *err,
                                size_t errlen);
 void guestos_detach(struct guestos *g);
+
+/* Where the kernel image's symbols come from: "System.map", or "kallsyms in
+ * guest memory (N symbols at ADDR)" when the kernel was loaded without a
+ * System.map (system_map_path NULL or "") and the running kernel's own
+ * tables were decoded at the first query. */
+const char *guestos_symbol_source(const struct guestos *g);
 
 /* The KASLR slide (running address minus System.map address). */
 int guestos_kaslr_slide(struct guestos *g, int64_t *slide, char *err, size_t errlen);
@@ -149,6 +157,8 @@ struct guestos_file {
 	bool path_cut; /* the path was longer than path[] or its dentries were unreadable */
 	char path[GUESTOS_PATH_LEN];
 };
+/* The path of process pid's executable (its mm's exe_file). */
+int guestos_exe_path(struct guestos *g, int32_t pid, char *out, size_t len, char *err, size_t errlen);
 /* The open files of process pid, by descriptor, as a malloc'd array. */
 int guestos_files(struct guestos *g, int32_t pid, struct guestos_file **out, size_t *n, char *err, size_t errlen);
 

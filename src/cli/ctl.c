@@ -126,6 +126,8 @@ static void print_sym(struct json_object *ret)
 	if (*mod)
 		printf(" [%s]", mod);
 	printf("\n");
+	if (*jstr(ret, "source"))
+		printf("(symbols from %s)\n", jstr(ret, "source"));
 }
 
 static void print_read(struct json_object *ret)
@@ -413,7 +415,9 @@ void usage_ctl(void)
 	printf("  %-10s %-12s %s\n", "prof", "",
 	       "profile the guest for --seconds N (default 10) at --freq HZ (default 99):");
 	printf("  %-10s %-12s %s\n", "", "",
-	       "folded stacks to --out FILE (default stdout) and a flame graph to FILE.svg");
+	       "folded stacks to --out FILE (default stdout) and a flame graph to FILE.svg;");
+	printf("  %-10s %-12s %s\n", "", "",
+	       "--guest-root DIR: user samples named from DIR/<the executable's guest path>'s symbols");
 	printf("  %-10s %-12s %s\n", "top", "",
 	       "the guest's processes by the CPU they use, every --seconds S (default 1)");
 	printf("  --json     print the reply as JSON (top: one snapshot)\n"
@@ -487,13 +491,17 @@ int ctl_connect(const char *target, struct qmp_client *q)
 
 int cmd_ctl(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, 0, 'j' },           { "help", no_argument, 0, 'h' },
-		{ "pid", required_argument, 0, 'p' },      { "seconds", required_argument, 0, 's' },
-		{ "freq", required_argument, 0, 'f' },     { "out", required_argument, 0, 'o' },
-		{ "once", no_argument, 0, '1' },           { "stop", no_argument, 0, 'S' },
-		{ "compress", required_argument, 0, 'z' }, { 0 }
-	};
+	static const struct option opts[] = { { "json", no_argument, 0, 'j' },
+		                              { "help", no_argument, 0, 'h' },
+		                              { "pid", required_argument, 0, 'p' },
+		                              { "seconds", required_argument, 0, 's' },
+		                              { "freq", required_argument, 0, 'f' },
+		                              { "out", required_argument, 0, 'o' },
+		                              { "once", no_argument, 0, '1' },
+		                              { "stop", no_argument, 0, 'S' },
+		                              { "compress", required_argument, 0, 'z' },
+		                              { "guest-root", required_argument, 0, 'g' },
+		                              { 0 } };
 	struct ctl_sampling_opts sampling = { 0 };
 	bool json = false;
 	char err[512];
@@ -540,6 +548,13 @@ int cmd_ctl(int argc, char **argv)
 			break;
 		}
 		case 'o': sampling.out = optarg; break;
+		case 'g': {
+			static char root[4096];
+			if (!realpath(optarg, root))
+				return ctl_error(EXIT_USAGE, "--guest-root: %s", strerror(errno));
+			sampling.guest_root = root;
+			break;
+		}
 		case '1': sampling.once = true; break;
 		case 'h': usage_ctl(); return 0;
 		default:

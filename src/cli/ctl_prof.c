@@ -74,6 +74,8 @@ int ctl_prof(struct qmp_client *q, const struct ctl_sampling_opts *o, bool json)
 
 	if (o->freq)
 		json_object_object_add(args, "frequency", json_object_new_int(o->freq));
+	if (o->guest_root)
+		json_object_object_add(args, "guest_root", json_object_new_string(o->guest_root));
 	ctl_sampling_catch_interrupt();
 	if (qmp_call(q, "prof-start", args, &ret, err, sizeof(err)) < 0) {
 		fprintf(stderr, "symbiont ctl: prof: %s\n", err);

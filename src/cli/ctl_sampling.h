@@ -15,7 +15,8 @@ struct ctl_sampling_opts {
 	double seconds; /* prof: how long; top: the refresh interval */
 	int freq;       /* prof: Hz; 0: the VM's default */
 	const char *out;
-	bool once; /* top: one snapshot, then exit */
+	const char *guest_root; /* prof: host copy of the guest's files, for user symbols */
+	bool once;              /* top: one snapshot, then exit */
 };
 
 #define CTL_PROF_MAX_SECONDS 86400.0

@@ -197,3 +197,24 @@ int guestos_files(struct guestos *g, int32_t pid, struct guestos_file **out, siz
 	*n = count;
 	return 0;
 }
+
+int guestos_exe_path(struct guestos *g, int32_t pid, char *out, size_t len, char *err, size_t errlen)
+{
+	const struct gos_layout *l = &g->k->layout;
+	struct guestos_file f = { 0 };
+	size_t budget = GOS_MAX_PATH_DEPTH;
+	uint64_t task, mm, file;
+
+	if (gos_ready(g, err, errlen) || gos_task_by_pid(g, pid, &task, err, errlen))
+		return -1;
+	if (!l->mm_exe_file.present)
+		return gos_err(err, errlen, "guestos: kernel BTF has no mm_struct.exe_file");
+	if (gos_kread_field(g, task, &l->task_mm, &mm) || !mm || gos_kread_field(g, mm, &l->mm_exe_file, &file) ||
+	    !file)
+		return gos_err(err, errlen, "guestos: process %" PRId32 " has no executable", pid);
+	file_path(g, file, &f, &budget);
+	if (f.path_cut)
+		return gos_err(err, errlen, "guestos: process %" PRId32 "'s executable path is unreadable", pid);
+	snprintf(out, len, "%s", f.path);
+	return 0;
+}

@@ -12,8 +12,12 @@
  * aligned), so CR3 with bit 12 cleared is tried first and the banner
  * decides.  From then on walks start from init_top_pgt, the kernel's own
  * top-level table, which lives as long as the kernel does, rather than from
- * some process's tables that may be freed. */
+ * some process's tables that may be freed.
+ *
+ * Without System.map the symbols come first, from the kallsyms tables in
+ * the running kernel's memory (symbols_from_guest()). */
 #include <inttypes.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -26,6 +30,7 @@
 #define BANNER_LEN    (sizeof(BANNER) - 1)
 #define KERNEL_VA_MIN 0xffff800000000000ULL
 #define KASLR_ALIGN   (2ULL << 20)          /* CONFIG_PHYSICAL_ALIGN's smallest */
+#define KASLR_START   0xffffffff80000000ULL /* __START_KERNEL_map */
 #define KASLR_END     0xffffffffc0000000ULL /* __START_KERNEL_map + KERNEL_IMAGE_SIZE */
 
 struct guestos *guestos_attach(const struct guestos_kernel *k, const struct guestos_target *t, char *err, size_t errlen)
@@ -48,7 +53,96 @@ struct guestos *guestos_attach(const struct guestos_kernel *k, const struct gues
 
 void guestos_detach(struct guestos *g)
 {
+	if (g)
+		guestos_kernel_free(g->own);
 	free(g);
+}
+
+struct kread {
+	const struct guest_mem *mem;
+	uint64_t root;
+	bool la57;
+};
+
+static int read_under(void *ctx, uint64_t va, void *buf, size_t len)
+{
+	const struct kread *kr = ctx;
+	return gva_read(kr->mem, kr->root, kr->la57, va, buf, len);
+}
+
+/* The running kernel's linux_banner (kallsyms names it) must be one of the
+ * image's banners: then this is that kernel, and the banner is what later
+ * checks compare. */
+static int image_banner(struct guestos_kernel *own, const struct kread *kr, uint64_t running_text, char *err,
+                        size_t errlen)
+{
+	char b[sizeof(own->banner)];
+	uint64_t va = own->sym_banner - own->link_text + running_text;
+
+	for (size_t got = 0; got < sizeof(b); got++) {
+		if (gva_read(kr->mem, kr->root, kr->la57, va + got, b + got, 1))
+			return gos_err(err, errlen, "guestos: the running kernel's linux_banner is unreadable");
+		if (!b[got])
+			break;
+	}
+	for (int i = 0; i < own->nimage_banners; i++) {
+		if (strncmp(b, own->image_banners[i], sizeof(b)))
+			continue;
+		own->banner_len = strnlen(b, sizeof(b));
+		memcpy(own->banner, b, own->banner_len);
+		return 0;
+	}
+	return gos_err(err, errlen, "guestos: the running kernel's linux_banner is none of the image's");
+}
+
+/* Without System.map: the kernel's own kallsyms, found in the kernel image
+ * area as a vCPU's page tables map it, moved to link-time addresses (the
+ * image's _text) so that the rest works as with System.map; gos_ready()
+ * then checks them as it checks System.map's: the banner must be at
+ * linux_banner plus the slide LSTAR gives.  A guest that scribbles on its
+ * tables gets no symbols, or symbols that fail that check. */
+static int symbols_from_guest(struct guestos *g, char *err, size_t errlen)
+{
+	const struct guestos_kernel *k = g->k;
+	struct guestos_regs r;
+	struct gos_kallsyms ks;
+	char why[256] = "guestos: no vCPU is in a kernel that has set up SYSCALL yet";
+
+	for (int cpu = 0; cpu < g->t.ncpus; cpu++) {
+		memset(&r, 0, sizeof(r));
+		if (g->t.get_regs(g->t.opaque, cpu, &r) || r.lstar < KERNEL_VA_MIN)
+			continue;
+		uint64_t cr3 = gva_cr3_root(r.cr3);
+		uint64_t roots[2] = { cr3 & ~KPTI_USER_BIT, cr3 };
+		for (int i = 0; i < (cr3 & KPTI_USER_BIT ? 2 : 1); i++) {
+			struct kread kr = { g->t.mem, roots[i], r.cr4 & CR4_LA57 };
+			if (gos_kallsyms_find(read_under, &kr, KASLR_START, KASLR_END, k->link_text, &ks, why,
+			                      sizeof(why)))
+				continue;
+			struct guestos_kernel *own = malloc(sizeof(*own));
+			if (!own) {
+				gos_kallsyms_free(&ks);
+				return gos_err(err, errlen, "guestos: out of memory");
+			}
+			*own = *k;
+			memset(&own->syms, 0, sizeof(own->syms));
+			snprintf(own->sym_source, sizeof(own->sym_source),
+			         "kallsyms in guest memory (%u symbols at 0x%" PRIx64 ")", ks.count, ks.table_va);
+			int rc = gos_kernel_symbols(own, ks.map, ks.map_len, why, sizeof(why));
+			uint64_t running_base = ks.relative_base;
+			gos_kallsyms_free(&ks);
+			if (!rc)
+				rc = image_banner(own, &kr, running_base, why, sizeof(why));
+			if (rc) {
+				guestos_kernel_free(own);
+				continue;
+			}
+			g->own = own;
+			g->k = own;
+			return 0;
+		}
+	}
+	return gos_err(err, errlen, "%s", why);
 }
 
 static bool banner_at(const struct guestos *g, uint64_t root, bool la57, int64_t slide)
@@ -111,6 +205,8 @@ int gos_ready(struct guestos *g, char *err, size_t errlen)
 	if (g->ready && banner_at(g, g->root, g->la57, g->slide))
 		return 0;
 	g->ready = false;
+	if (!g->k->syms.n && symbols_from_guest(g, err, errlen))
+		return -1;
 	for (int scan = 0; scan < 2; scan++) {
 		for (int cpu = 0; cpu < g->t.ncpus; cpu++) {
 			memset(&r, 0, sizeof(r));
@@ -130,6 +226,11 @@ int gos_ready(struct guestos *g, char *err, size_t errlen)
 	               "guestos: MSR_LSTAR 0x%" PRIx64 " is not this kernel's entry_SYSCALL_64, and no KASLR slide "
 	               "shows its linux_banner",
 	               lstar);
+}
+
+const char *guestos_symbol_source(const struct guestos *g)
+{
+	return g->k->syms.n ? g->k->sym_source : "kallsyms in guest memory (not read yet)";
 }
 
 int guestos_kaslr_slide(struct guestos *g, int64_t *slide, char *err, size_t errlen)

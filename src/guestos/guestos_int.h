@@ -1,6 +1,7 @@
 /* Private interface between the files of src/guestos/:
  *   layout.c    structure layouts from the kernel's BTF (libbpf)
  *   symbols.c   the System.map symbol table
+ *   kallsyms.c  the kernel's kallsyms tables decoded into System.map lines
  *   kernel.c    guestos_kernel: layouts + symbols from a kernel image
  *   vmem.c      page walks and guest-virtual reads
  *   guestos.c   attaching to a VM, the KASLR slide, the kernel's page tables
@@ -41,7 +42,7 @@ struct gos_layout {
 	struct gos_field task_tasks, task_pid, task_tgid, task_real_parent, task_cred, task_state, task_exit_state,
 	        task_flags, task_comm, task_mm, task_files;
 	struct gos_field cred_uid, cred_euid;
-	struct gos_field mm_pgd, mm_arg_start, mm_arg_end;
+	struct gos_field mm_pgd, mm_arg_start, mm_arg_end, mm_exe_file;
 	struct gos_field files_fdt, fdt_max_fds, fdt_fd;
 	struct gos_field file_dentry, file_mnt;
 	struct gos_field dentry_name_len, dentry_name, dentry_parent;
@@ -88,6 +89,22 @@ static inline const char *gos_sym_name(const struct gos_symtab *s, const struct 
 	return s->names + y->name;
 }
 
+/* Reads len bytes at virtual address va; 0 or -1. */
+typedef int (*gos_read_fn)(void *ctx, uint64_t va, void *buf, size_t len);
+struct gos_kallsyms {
+	char *map; /* the symbols as System.map text, map_len bytes */
+	size_t map_len;
+	uint64_t relative_base; /* kallsyms_relative_base as read: the running _text */
+	uint64_t table_va;      /* where kallsyms_num_syms is */
+	uint32_t count;         /* kallsyms_num_syms */
+};
+/* Finds and decodes the kernel's kallsyms tables somewhere in [lo, hi),
+ * read through read().  Image symbols are written at link_text plus their
+ * offset from _text (link_text 0: as running).  0, or -1 with a reason. */
+int gos_kallsyms_find(gos_read_fn read, void *ctx, uint64_t lo, uint64_t hi, uint64_t link_text,
+                      struct gos_kallsyms *ks, char *err, size_t errlen);
+void gos_kallsyms_free(struct gos_kallsyms *ks);
+
 struct guestos_kernel {
 	struct gos_layout layout;
 	struct gos_symtab syms;
@@ -99,10 +116,20 @@ struct guestos_kernel {
 	 * banner_len 0 if the image did not have it. */
 	char banner[256];
 	size_t banner_len;
+	uint64_t link_text; /* _text as linked: the vmlinux's lowest loaded address */
+	                    /* Without System.map: the banners the image holds, one of which the
+	                     * running kernel's linux_banner must be. */
+#define GOS_IMAGE_BANNERS 8
+	char image_banners[GOS_IMAGE_BANNERS][256];
+	int nimage_banners;
+	char sym_source[96]; /* "System.map", or which kallsyms */
 };
+/* Fills k's symbols from System.map text (or kallsyms written as such). */
+int gos_kernel_symbols(struct guestos_kernel *k, const char *map, size_t len, char *err, size_t errlen);
 
 struct guestos {
 	const struct guestos_kernel *k;
+	struct guestos_kernel *own; /* k with symbols from the guest's kallsyms, when the image had none */
 	struct guestos_target t;
 	bool ready;    /* slide and root found */
 	int64_t slide; /* KASLR: running minus link-time addresses */

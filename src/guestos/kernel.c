@@ -1,7 +1,9 @@
 /* A guest kernel described by its own files: the structure layouts from the
  * .BTF section of its vmlinux (the bzImage payload, inflated by the boot
- * loader's code) and the symbols from its System.map.  Anything that is not
- * a Linux with BTF is refused here, in one line, before any VM is touched. */
+ * loader's code) and the symbols from its System.map, or, without one,
+ * from the running kernel's kallsyms once a VM is attached (guestos.c).
+ * Anything that is not a Linux with BTF is refused here, in one line,
+ * before any VM is touched. */
 #include <bpf/btf.h>
 #include <bpf/libbpf.h>
 #include <elf.h>
@@ -11,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "boot/boot.h"
 #include "guestos/guestos_int.h"
@@ -93,24 +96,24 @@ static int layout_from_vmlinux(struct guestos_kernel *k, const uint8_t *elf, siz
 	return r;
 }
 
-static int need(const struct gos_symtab *s, const char *name, uint64_t *addr, char *err, size_t errlen)
+static int need(const struct guestos_kernel *k, const char *name, uint64_t *addr, char *err, size_t errlen)
 {
-	if (gos_symtab_find(s, name, addr))
-		return gos_err(err, errlen, "guestos: System.map has no %s", name);
+	if (gos_symtab_find(&k->syms, name, addr))
+		return gos_err(err, errlen, "guestos: %s has no %s", k->sym_source, name);
 	return 0;
 }
 
-static int symbols_from_map(struct guestos_kernel *k, const char *map, size_t len, char *err, size_t errlen)
+int gos_kernel_symbols(struct guestos_kernel *k, const char *map, size_t len, char *err, size_t errlen)
 {
 	struct gos_symtab *s = &k->syms;
 
 	if (gos_symtab_parse(s, map, len, err, errlen))
 		return -1;
-	if (need(s, "entry_SYSCALL_64", &k->sym_entry_syscall, err, errlen) ||
-	    need(s, "linux_banner", &k->sym_banner, err, errlen) ||
-	    need(s, "init_task", &k->sym_init_task, err, errlen) ||
-	    need(s, "init_top_pgt", &k->sym_init_top_pgt, err, errlen) ||
-	    need(s, "__per_cpu_offset", &k->sym_per_cpu_offset, err, errlen))
+	if (need(k, "entry_SYSCALL_64", &k->sym_entry_syscall, err, errlen) ||
+	    need(k, "linux_banner", &k->sym_banner, err, errlen) ||
+	    need(k, "init_task", &k->sym_init_task, err, errlen) ||
+	    need(k, "init_top_pgt", &k->sym_init_top_pgt, err, errlen) ||
+	    need(k, "__per_cpu_offset", &k->sym_per_cpu_offset, err, errlen))
 		return -1;
 	if (gos_symtab_find(s, "modules", &k->sym_modules))
 		k->sym_modules = 0;
@@ -123,7 +126,7 @@ static int symbols_from_map(struct guestos_kernel *k, const char *map, size_t le
 		k->sym_current_task = hot + k->layout.pcpu_hot_current.off;
 		return 0;
 	}
-	return gos_err(err, errlen, "guestos: System.map has neither current_task nor pcpu_hot");
+	return gos_err(err, errlen, "guestos: %s has neither current_task nor pcpu_hot", k->sym_source);
 }
 
 /* The kernel's banner as built ("Linux version 6.1.0-... #1 SMP ..."), from
@@ -132,6 +135,7 @@ static int symbols_from_map(struct guestos_kernel *k, const char *map, size_t le
  * banner outside the file's segments) the prefix alone is checked. */
 static void banner_from_vmlinux(struct guestos_kernel *k, const uint8_t *elf, size_t len)
 {
+	static const char prefix[] = "Linux version ";
 	Elf64_Ehdr eh;
 
 	memcpy(&eh, elf, sizeof(eh)); /* boot_vmlinux checked it is an ELF64 */
@@ -140,6 +144,33 @@ static void banner_from_vmlinux(struct guestos_kernel *k, const uint8_t *elf, si
 	for (uint16_t i = 0; i < eh.e_phnum; i++) {
 		Elf64_Phdr ph;
 		memcpy(&ph, elf + eh.e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
+		/* _text: where the image starts (the per-CPU segment is
+		 * linked at 0). */
+		if (ph.p_type == PT_LOAD && ph.p_vaddr >= 0xffffffff80000000ULL &&
+		    (!k->link_text || ph.p_vaddr < k->link_text))
+			k->link_text = ph.p_vaddr;
+	}
+	for (uint16_t i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+		memcpy(&ph, elf + eh.e_phoff + (uint64_t)i * sizeof(ph), sizeof(ph));
+		if (!k->sym_banner && ph.p_type == PT_LOAD && in_buf(ph.p_offset, ph.p_filesz, len)) {
+			/* No symbols yet: every banner the image holds (the
+			 * running kernel's linux_banner, once kallsyms names
+			 * it, must be one of them). */
+			const uint8_t *at = elf + ph.p_offset, *end = at + ph.p_filesz;
+			while (k->nimage_banners < GOS_IMAGE_BANNERS &&
+			       (at = memmem(at, (size_t)(end - at), prefix, sizeof(prefix) - 1))) {
+				size_t avail = (size_t)(end - at);
+				const uint8_t *nul =
+				        memchr(at, 0, avail < sizeof(k->banner) ? avail : sizeof(k->banner));
+				if (nul) {
+					memcpy(k->image_banners[k->nimage_banners], at, (size_t)(nul - at));
+					k->image_banners[k->nimage_banners++][nul - at] = 0;
+				}
+				at++;
+			}
+			continue;
+		}
 		if (ph.p_type != PT_LOAD || k->sym_banner < ph.p_vaddr || k->sym_banner - ph.p_vaddr >= ph.p_filesz ||
 		    !in_buf(ph.p_offset, ph.p_filesz, len))
 			continue;
@@ -155,7 +186,8 @@ static void banner_from_vmlinux(struct guestos_kernel *k, const uint8_t *elf, si
 	}
 }
 
-/* Everything a guestos_kernel holds, from the vmlinux and the System.map. */
+/* Everything a guestos_kernel holds, from the vmlinux and the System.map
+ * (map NULL: the symbols come from the guest's kallsyms later). */
 static struct guestos_kernel *describe(const uint8_t *elf, size_t elflen, const char *map, size_t maplen, char *err,
                                        size_t errlen)
 {
@@ -165,7 +197,9 @@ static struct guestos_kernel *describe(const uint8_t *elf, size_t elflen, const 
 		gos_err(err, errlen, "guestos: out of memory");
 		return NULL;
 	}
-	if (layout_from_vmlinux(k, elf, elflen, err, errlen) || symbols_from_map(k, map, maplen, err, errlen)) {
+	snprintf(k->sym_source, sizeof(k->sym_source), "System.map");
+	if (layout_from_vmlinux(k, elf, elflen, err, errlen) ||
+	    (map && gos_kernel_symbols(k, map, maplen, err, errlen))) {
 		guestos_kernel_free(k);
 		return NULL;
 	}
@@ -234,13 +268,18 @@ struct guestos_kernel *guestos_kernel_load(const char *kernel_path, const char *
 	uint8_t *elf;
 	size_t elflen;
 
-	if (!kernel_path || !system_map_path) {
-		gos_err(err, errlen, "guestos: a kernel image and its System.map are both needed");
+	if (!kernel_path) {
+		gos_err(err, errlen, "guestos: a kernel image is needed");
 		return NULL;
 	}
 	if (boot_vmlinux_file(kernel_path, &elf, &elflen, err, errlen)) {
 		not_linux(kernel_path, err, errlen);
 		return NULL;
+	}
+	if (!system_map_path || !*system_map_path) {
+		k = describe(elf, elflen, NULL, 0, err, errlen);
+		free(elf);
+		return k;
 	}
 	map = slurp(system_map_path, SYSTEM_MAP_FILE_MAX, &maplen, err, errlen);
 	k = map ? describe(elf, elflen, map, maplen, err, errlen) : NULL;
@@ -261,9 +300,11 @@ void guestos_system_map_path(const char *kernel_path, const char *configured, ch
 {
 	const char *slash = kernel_path ? strrchr(kernel_path, '/') : NULL;
 	if (configured)
-		snprintf(out, len, "%s", configured);
+		snprintf(out, len, "%s", strcmp(configured, "none") ? configured : "");
 	else if (slash)
 		snprintf(out, len, "%.*s/System.map", (int)(slash - kernel_path), kernel_path);
 	else
 		snprintf(out, len, "System.map");
+	if (!configured && access(out, F_OK))
+		out[0] = 0; /* none beside the kernel: kallsyms */
 }

@@ -41,6 +41,7 @@ static const struct member_spec specs[] = {
 	{ F(mm_pgd), "mm_struct", { "pgd" }, true },
 	{ F(mm_arg_start), "mm_struct", { "arg_start" }, true },
 	{ F(mm_arg_end), "mm_struct", { "arg_end" }, true },
+	{ F(mm_exe_file), "mm_struct", { "exe_file" }, false }, /* the executable's path, for prof */
 	{ F(files_fdt), "files_struct", { "fdt" }, true },
 	{ F(fdt_max_fds), "fdtable", { "max_fds" }, true },
 	{ F(fdt_fd), "fdtable", { "fd" }, true },
@@ -189,15 +190,18 @@ int gos_layout_from_btf(const struct btf *btf, struct gos_layout *l, char *err, 
 			return gos_err(err, errlen, "guestos: kernel BTF has no %s.%s", s->type, s->path[0]);
 	}
 	/* Members read as integers must fit in one. */
-	const struct gos_field *scalars[] = {
-		&l->task_pid,        &l->task_tgid,     &l->task_real_parent, &l->task_cred,        &l->task_state,
-		&l->task_exit_state, &l->task_flags,    &l->task_mm,          &l->task_files,       &l->cred_uid,
-		&l->cred_euid,       &l->mm_pgd,        &l->mm_arg_start,     &l->mm_arg_end,       &l->files_fdt,
-		&l->fdt_max_fds,     &l->fdt_fd,        &l->file_dentry,      &l->file_mnt,         &l->dentry_name_len,
-		&l->dentry_name,     &l->dentry_parent, &l->mount_parent,     &l->mount_mountpoint, &l->vfsmount_root,
-		&l->dentry_op,       &l->dops_dname,    &l->dentry_inode,     &l->inode_ino,        &l->dentry_sb,
-		&l->sb_type,         &l->fstype_name,   &l->dentry_hash_pprev
-	};
+	const struct gos_field *scalars[] = { &l->task_pid,      &l->task_tgid,       &l->task_real_parent,
+		                              &l->task_cred,     &l->task_state,      &l->task_exit_state,
+		                              &l->task_flags,    &l->task_mm,         &l->task_files,
+		                              &l->cred_uid,      &l->cred_euid,       &l->mm_pgd,
+		                              &l->mm_arg_start,  &l->mm_arg_end,      &l->files_fdt,
+		                              &l->fdt_max_fds,   &l->fdt_fd,          &l->file_dentry,
+		                              &l->file_mnt,      &l->dentry_name_len, &l->dentry_name,
+		                              &l->dentry_parent, &l->mount_parent,    &l->mount_mountpoint,
+		                              &l->vfsmount_root, &l->dentry_op,       &l->dops_dname,
+		                              &l->dentry_inode,  &l->inode_ino,       &l->dentry_sb,
+		                              &l->sb_type,       &l->fstype_name,     &l->dentry_hash_pprev,
+		                              &l->mm_exe_file };
 	for (size_t i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++)
 		if (scalars[i]->size > 8)
 			return gos_err(err, errlen,

@@ -9,7 +9,7 @@
 
 int guestos_symbol_lookup(struct guestos *g, const char *name, struct guestos_symbol *out, char *err, size_t errlen)
 {
-	const struct gos_symtab *s = &g->k->syms;
+	const struct gos_symtab *s;
 	const char *colon = strchr(name, ':');
 	char modname[GUESTOS_MODNAME_LEN] = "";
 	struct guestos_module *mods = NULL;
@@ -18,6 +18,7 @@ int guestos_symbol_lookup(struct guestos *g, const char *name, struct guestos_sy
 
 	if (gos_ready(g, err, errlen))
 		return -1;
+	s = &g->k->syms; /* gos_ready() may have just read them from the guest */
 	memset(out, 0, sizeof(*out));
 	if (colon) {
 		if ((size_t)(colon - name) >= sizeof(modname))
@@ -53,13 +54,14 @@ int guestos_symbol_lookup(struct guestos *g, const char *name, struct guestos_sy
 
 int guestos_symbol_at(struct guestos *g, uint64_t addr, struct guestos_symbol *out, char *err, size_t errlen)
 {
-	const struct gos_symtab *s = &g->k->syms;
+	const struct gos_symtab *s;
 	struct guestos_module *mods = NULL;
 	size_t nmods = 0;
 	const struct gos_sym *y;
 
 	if (gos_ready(g, err, errlen))
 		return -1;
+	s = &g->k->syms; /* gos_ready() may have just read them from the guest */
 	memset(out, 0, sizeof(*out));
 	y = gos_symtab_at(s, addr - (uint64_t)g->slide);
 	if (y) {

@@ -36,13 +36,24 @@ __attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu)
 #define PROG(name) extern const uint8_t name##_start[], name##_end[];
 /* clang-format off */
 PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf) PROG(p_clr)
-PROG(p_real) PROG(p_spin) PROG(p_fid) PROG(p_nmi)
+PROG(p_real) PROG(p_spin) PROG(p_fid) PROG(p_nmi) PROG(p_msr)
         /* clang-format on */
         extern const uint8_t p_clr_fn[];
 extern const uint8_t p_nmi_handler[];
 extern const uint8_t p_div_fault[];
 
 __asm__(".section .rodata\n"
+        ".balign 4096\n"
+        "p_msr_start:\n" /* two writes of IA32_SYSENTER_CS, then read it back */
+        "  mov $0x174, %ecx\n"
+        "  mov $0x1234, %eax\n"
+        "  xor %edx, %edx\n"
+        "  wrmsr\n"
+        "  mov $0x5678, %eax\n"
+        "  wrmsr\n"
+        "  rdmsr\n"
+        "  hlt\n"
+        "p_msr_end:\n"
         ".balign 4096\n"
         "p_loop_start:\n"
         "  xor %eax, %eax\n"
@@ -591,6 +602,54 @@ static void test_code_hook_and_step(void **state)
 	free(vm);
 }
 
+/* MSR write events, as test_kvm's on KVM: both writes seen with their
+ * values, the first changed and the second refused; the guest reads back
+ * the changed value. */
+struct msr_hits {
+	int n;
+	uint64_t values[4];
+};
+
+static enum sym_action on_msr(void *opaque, struct sym_event *ev)
+{
+	struct msr_hits *h = opaque;
+	if (h->n < 4)
+		h->values[h->n] = ev->msr.msr == 0x174 ? ev->msr.value : ~0ULL;
+	if (h->n++ == 0) {
+		ev->msr.value = 0x77;
+		return SYM_CONTINUE;
+	}
+	return SYM_SKIP;
+}
+
+static void test_msr_write_events(void **state)
+{
+	static const struct engine_ops engine = { .name = "test", .events = SYM_EV_VCPU_MASK };
+	struct vm *vm = calloc(1, sizeof(*vm));
+	struct sym_filter f = { .type = SYM_EV_MSR_WRITE };
+	struct msr_hits h = { 0 };
+	char err[128];
+	(void)state;
+
+	vm->mem = gmem;
+	vm->engine = &engine;
+	vm->ncpus = 1;
+	struct sym_sub *s = sym_subscribe(vm, &f, on_msr, &h, err, sizeof(err));
+	assert_non_null(s);
+	setup_cpu(p_msr_start, p_msr_end);
+	cpu->vm = vm;
+	emu_exec(cpu);
+	assert_true(cpu->halted);
+	assert_int_equal(h.n, 2);
+	assert_int_equal(h.values[0], 0x1234);
+	assert_int_equal(h.values[1], 0x5678);
+	assert_int_equal(cpu->gpr[X86_RAX] & 0xffffffff, 0x77);
+	sym_unsubscribe(s);
+	cpu->vm = NULL;
+	vm_event_hub_free(vm);
+	free(vm);
+}
+
 /* With several vCPUs, a spinning one hands the thread back to the engine. */
 static void test_pause_yields(void **state)
 {
@@ -632,6 +691,7 @@ int main(void)
 		cmocka_unit_test(test_real_mode),
 		cmocka_unit_test(test_pause_yields),
 		cmocka_unit_test(test_code_hook_and_step),
+		cmocka_unit_test(test_msr_write_events),
 	};
 	return cmocka_run_group_tests(tests, setup, NULL);
 }

@@ -12,13 +12,18 @@
  * A write is 4 bytes and a payload: object (byte 0), offset into it (bytes
  * 1-2), kind (byte 3): 0 writes the next 8 bytes as they are; 1 writes a
  * pointer to another object (next byte) plus 8 times the byte after; 2
- * writes one byte; 3 sets a vCPU register (offset picks which). */
+ * writes one byte; 3 sets a vCPU register (offset picks which).
+ *
+ * The same input also corrupts a kallsyms table (tests/unit/kallsyms_synth.h,
+ * the 6.1 layout): every 3 bytes set the byte at a 16-bit offset, and the
+ * decoder must then find a table of the right size or say why not. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "../unit/guestos_synth.h"
+#include "../unit/kallsyms_synth.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -189,6 +194,31 @@ static void run_queries(struct guestos *g)
 	err[0] = 0, check(guestos_read_process(g, 42, SYN_USER_DATA, buf, sizeof(buf), err, sizeof(err)), err);
 }
 
+static void fuzz_kallsyms(const uint8_t *data, size_t size)
+{
+	static struct ksynth clean;
+	struct ksynth k;
+	struct gos_kallsyms ks;
+	char err[256] = "";
+
+	if (!clean.buf && ksynth_build(&clean, 0xffffffff82000000ULL, 700, 0xffffffff81000000ULL))
+		abort();
+	k = clean;
+	k.buf = malloc(clean.len);
+	if (!k.buf)
+		abort();
+	memcpy(k.buf, clean.buf, clean.len);
+	for (; size >= 3; data += 3, size -= 3)
+		k.buf[(size_t)(data[0] | data[1] << 8) % k.len] = data[2];
+	if (gos_kallsyms_find(ksynth_read, &k, k.va - 0x3000, k.va + k.len + 0x3000, 0xffffffff81000000ULL, &ks, err,
+	                      sizeof(err)))
+		check(-1, err);
+	else if (ks.count > 700 * 2 || !ks.map_len)
+		abort(); /* the count comes from the table, checked against the markers */
+	gos_kallsyms_free(&ks);
+	free(k.buf);
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct fuzz_state *f = state();
@@ -197,6 +227,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	int nu = 0;
 	char err[256];
 
+	fuzz_kallsyms(data, size);
 	memcpy(saved, f->s.regs, sizeof(saved));
 	while (size >= 4) {
 		const struct obj *o = &f->objs[data[0] % f->nobjs];

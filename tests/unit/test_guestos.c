@@ -18,6 +18,7 @@
 
 #include <cmocka.h>
 
+#include "boot/boot.h"
 #include "guestos_synth.h"
 
 struct fixture {
@@ -250,6 +251,89 @@ static void test_modules(void **state)
 	assert_int_equal(m[0].module, f->s.mod_a);
 	assert_string_equal(m[1].name, "ext4");
 	free(m);
+}
+
+/* Copies the vmlinux's bytes at link-time [lo, hi) to the scene's image. */
+static void copy_image(struct fixture *f, const uint8_t *elf, uint64_t lo, uint64_t hi)
+{
+	Elf64_Ehdr eh;
+	memcpy(&eh, elf, sizeof(eh));
+	for (int i = 0; i < eh.e_phnum; i++) {
+		Elf64_Phdr ph;
+		memcpy(&ph, elf + eh.e_phoff + (size_t)i * sizeof(ph), sizeof(ph));
+		if (ph.p_type == PT_LOAD && lo >= ph.p_vaddr && hi <= ph.p_vaddr + ph.p_filesz) {
+			syn_bytes(&f->s, syn_slid(&f->s, lo), elf + ph.p_offset + (lo - ph.p_vaddr), hi - lo);
+			return;
+		}
+	}
+	fail_msg("0x%lx-0x%lx is not in one segment of the vmlinux", (unsigned long)lo, (unsigned long)hi);
+}
+
+/* Without System.map: the scene gets the real kernel's kallsyms tables at
+ * their slid addresses (relative base relocated, as KASLR does), and a
+ * kernel loaded without a map finds and decodes them, agrees with
+ * System.map on symbols and the process list, and says where its symbols
+ * came from.  Then the tables are corrupted: every query answers or fails
+ * in one line. */
+static void test_kallsyms_in_memory(void **state)
+{
+	struct fixture *f = fx(state);
+	NEED_KERNEL(f);
+	const char *dir = getenv("GUEST_DIR") ? getenv("GUEST_DIR") : "build/guest";
+	char kernel[512], err[256];
+	uint64_t lo, hi, base;
+	uint8_t *elf;
+	size_t elflen;
+
+	snprintf(kernel, sizeof(kernel), "%s/vmlinuz", dir);
+	assert_int_equal(gos_symtab_find(&f->k->syms, "kallsyms_offsets", &lo), 0);
+	assert_int_equal(gos_symtab_find(&f->k->syms, "kallsyms_token_index", &hi), 0);
+	assert_int_equal(gos_symtab_find(&f->k->syms, "kallsyms_relative_base", &base), 0);
+	assert_int_equal(boot_vmlinux_file(kernel, &elf, &elflen, err, sizeof(err)), 0);
+	copy_image(f, elf, lo, hi + 512);
+	free(elf);
+	uint64_t text = syn_slid(&f->s, f->k->syms.text_start);
+	syn_bytes(&f->s, syn_slid(&f->s, base), &text, 8);
+
+	struct guestos_kernel *k2 = guestos_kernel_load(kernel, NULL, err, sizeof(err));
+	assert_non_null(k2);
+	struct guestos *g2 = guestos_attach(k2, &f->s.target, err, sizeof(err));
+	assert_non_null(g2);
+	struct guestos_symbol y;
+	if (guestos_symbol_lookup(g2, "init_task", &y, err, sizeof(err)))
+		fail_msg("init_task without System.map: %s", err);
+	assert_int_equal(y.addr, syn_slid(&f->s, f->k->sym_init_task));
+	assert_non_null(strstr(guestos_symbol_source(g2), "kallsyms in guest memory"));
+	assert_string_equal(guestos_symbol_source(f->g), "System.map");
+	assert_int_equal(guestos_symbol_at(g2, syn_slid(&f->s, f->k->sym_entry_syscall) + 3, &y, err, sizeof(err)), 0);
+	assert_string_equal(y.name, "entry_SYSCALL_64");
+	struct guestos_process *p1, *p2;
+	size_t n1, n2;
+	assert_int_equal(guestos_processes(f->g, &p1, &n1, err, sizeof(err)), 0);
+	assert_int_equal(guestos_processes(g2, &p2, &n2, err, sizeof(err)), 0);
+	assert_int_equal(n1, n2);
+	assert_int_equal(p1[n1 - 1].pid, p2[n2 - 1].pid);
+	free(p1), free(p2);
+	guestos_detach(g2);
+
+	/* Corrupted tables: each attach decodes or refuses, in one line. */
+	int refused = 0;
+	for (uint64_t at = lo; at < hi + 512; at += (hi - lo) / 97) {
+		uint8_t *b = syn_host(&f->s, syn_slid(&f->s, at), 8), old[8];
+		memcpy(old, b, 8);
+		memset(b, 0xa5, 8);
+		g2 = guestos_attach(k2, &f->s.target, err, sizeof(err));
+		assert_non_null(g2);
+		err[0] = 0;
+		if (guestos_symbol_lookup(g2, "init_task", &y, err, sizeof(err))) {
+			assert_one_line(err, NULL);
+			refused++;
+		}
+		guestos_detach(g2);
+		memcpy(b, old, 8);
+	}
+	assert_true(refused > 0);
+	guestos_kernel_free(k2);
 }
 
 static void test_symbols(void **state)
@@ -803,6 +887,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_current, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_modules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symbols, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_kallsyms_in_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_read_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_files, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_la57, setup_la57, teardown),

@@ -14,6 +14,7 @@
 
 #include "cli/ctl_sampling.h"
 #include "services/prof/args.h"
+#include "services/prof/elfsyms.h"
 #include "services/prof/flamegraph.h"
 #include "services/prof/orc.h"
 #include "services/prof/proc_table.h"
@@ -418,6 +419,55 @@ static void test_sample_chain(void **state)
 	                    "dd;[kernel];entry_SYSCALL_64_after_hwframe;do_syscall_64;ksys_read;vfs_read;read_zero");
 }
 
+/* User samples: the function when the executable's symbols name it. */
+static void test_user_stacks(void **state)
+{
+	struct sample s = { .readable = true, .rip = 0x401690, .cpl = 3, .task_known = true, .tid = 7, .pid = 7 };
+	char out[STACK_TEXT_MAX];
+	(void)state;
+
+	snprintf(s.comm, sizeof(s.comm), "spin");
+	sample_stack(&s, out, sizeof(out));
+	assert_string_equal(out, "spin;[user]");
+	s.symbol_known = true;
+	snprintf(s.symbol, sizeof(s.symbol), "inner;fake");
+	sample_stack(&s, out, sizeof(out));
+	assert_string_equal(out, "spin;[user];inner?fake"); /* a name cannot add frames */
+	assert_int_equal(sample_mode(&s), SAMPLE_USER);
+}
+
+/* The reader on this very program (position-independent, not stripped):
+ * a function's address less the load address names it; garbage is
+ * refused in one line. */
+extern const char __executable_start[];
+__attribute__((noinline)) int elfsyms_probe_target(int x);
+__attribute__((noinline)) int elfsyms_probe_target(int x)
+{
+	return x * 3 + 1;
+}
+
+static void test_elfsyms(void **state)
+{
+	char err[256];
+	(void)state;
+	struct elfsyms *s = elfsyms_load("/proc/self/exe", err, sizeof(err));
+	if (!s)
+		fail_msg("%s", err);
+	assert_false(elfsyms_fixed(s));
+	uint64_t off = (uint64_t)(uintptr_t)elfsyms_probe_target - (uint64_t)(uintptr_t)__executable_start;
+	assert_non_null(elfsyms_at(s, off));
+	assert_string_equal(elfsyms_at(s, off), "elfsyms_probe_target");
+	assert_string_equal(elfsyms_at(s, off + 1), "elfsyms_probe_target");
+	assert_null(elfsyms_at(s, 0));
+	elfsyms_free(s);
+	static const uint8_t junk[64] = { 0x7f, 'E', 'L', 'F', 2, 1 };
+	assert_null(elfsyms_parse(junk, sizeof(junk), err, sizeof(err)));
+	assert_null(strchr(err, '\n'));
+	assert_null(elfsyms_load("/no/such/file", err, sizeof(err)));
+	assert_non_null(strstr(err, "/no/such/file"));
+	assert_int_equal(elfsyms_probe_target(1), 4);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -433,6 +483,8 @@ int main(void)
 		cmocka_unit_test(test_orc_unwind),
 		cmocka_unit_test(test_orc_hostile),
 		cmocka_unit_test(test_sample_chain),
+		cmocka_unit_test(test_user_stacks),
+		cmocka_unit_test(test_elfsyms),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -155,8 +155,7 @@ set:
 	return 0;
 }
 
-/* The vCPU's registers as the event hub shows them. */
-static int regs_of(struct vcpu *cpu, int fd, struct sym_regs *r, uint64_t *cr0)
+int kvm_event_regs(struct vcpu *cpu, int fd, struct sym_regs *r, uint64_t *cr0)
 {
 	struct kvm_regs k;
 	struct kvm_sregs s;
@@ -203,7 +202,7 @@ void kvm_debug_exit(struct kvm_debug *d, struct kvm_debug_vcpu *dv, struct vcpu 
 	struct sym_regs r;
 	uint64_t cr0, gpa;
 
-	if (regs_of(cpu, fd, &r, &cr0) < 0)
+	if (kvm_event_regs(cpu, fd, &r, &cr0) < 0)
 		return;
 	if (e->exception == VEC_BP) {
 		struct breakpoint *b = NULL;

@@ -41,6 +41,10 @@ void kvm_debug_free(struct kvm_debug *d, struct vm *vm);
  * guest-debug control. -1 with err if KVM refused it. */
 int kvm_debug_prepare(struct kvm_debug *d, struct kvm_debug_vcpu *dv, struct vcpu *cpu, int fd, char *err,
                       size_t errlen);
+/* The vCPU's registers as the event hub shows them (and CR0); -1 if KVM
+ * would not give them. */
+struct sym_regs;
+int kvm_event_regs(struct vcpu *cpu, int fd, struct sym_regs *r, uint64_t *cr0);
 /* KVM_EXIT_DEBUG: delivers CODE_HOOK or STEP, or gives a #BP back. */
 void kvm_debug_exit(struct kvm_debug *d, struct kvm_debug_vcpu *dv, struct vcpu *cpu, int fd,
                     const struct kvm_debug_exit_arch *e);

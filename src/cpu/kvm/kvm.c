@@ -31,6 +31,7 @@
 #include "cpu/cpuid.h"
 #include "cpu/engine.h"
 #include "cpu/kvm/guest_debug.h"
+#include "cpu/kvm/msr_events.h"
 #include "symbiont/abi/cpuid.h"
 #include "symbiont/event.h"
 #include "symbiont/layout.h"
@@ -52,7 +53,8 @@ struct kvm_vm {
 	int run_size;
 	struct kvm_cpuid2 *supported; /* KVM_GET_SUPPORTED_CPUID, unfiltered */
 	struct vm *vm;
-	struct kvm_debug *debug; /* code hooks written into guest memory (guest_debug.h) */
+	struct kvm_debug *debug;   /* code hooks written into guest memory (guest_debug.h) */
+	struct kvm_msr_events msr; /* MSR write events (msr_events.h) */
 };
 
 /* The MSRs of struct x86_msrs, by number (msr_field finds each one's
@@ -195,6 +197,7 @@ static void kvm_destroy(struct vm *vm)
 	if (k->sys_fd >= 0)
 		close(k->sys_fd);
 	kvm_debug_free(k->debug, vm);
+	kvm_msr_events_destroy(&k->msr);
 	free(k->supported);
 	free(k);
 	vm->engine_priv = NULL;
@@ -273,6 +276,7 @@ static int kvm_init(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "kvm: KVM_CREATE_IRQCHIP: %s", strerror(errno));
 		goto fail;
 	}
+	kvm_msr_events_init(&k->msr, k->vm_fd);
 	if (vm->mem.low_size && set_mem_slot(k, 0, 0, vm->mem.low_size, vm->mem.host) < 0) {
 		snprintf(err, errlen, "kvm: mapping low RAM: %s", strerror(errno));
 		goto fail;
@@ -983,11 +987,13 @@ static inline bool unlikely_debug(struct vm *vm, const struct kvm_vcpu *kc)
 static void kvm_vcpu_kick(struct vcpu *cpu);
 
 /* Code hooks and single-step through KVM's guest debugging (guest_debug.c);
- * on kvm_pvm single-step only (its emulator fails on the hooks' INT3). */
+ * on kvm_pvm single-step only (its emulator fails on the hooks' INT3).
+ * MSR writes through KVM's MSR filter where it has one (msr_events.c). */
 static unsigned kvm_events_on(struct vm *vm)
 {
-	(void)vm;
-	return SYM_EV_BIT(SYM_EV_STEP) | (kvm_is_pvm() ? 0 : SYM_EV_BIT(SYM_EV_CODE_HOOK));
+	struct kvm_vm *k = kvm_of(vm);
+	return SYM_EV_BIT(SYM_EV_STEP) | (kvm_is_pvm() ? 0 : SYM_EV_BIT(SYM_EV_CODE_HOOK)) |
+	       (k && k->msr.supported ? SYM_EV_BIT(SYM_EV_MSR_WRITE) : 0);
 }
 
 static void kvm_debug_changed(struct vm *vm)
@@ -1021,6 +1027,11 @@ static int kvm_vcpu_run(struct vcpu *cpu)
 			if (kvm_debug_prepare(kvm_of(vm)->debug, &kc->dbg, cpu, kc->fd, err, sizeof(err)) < 0)
 				return engine_fail(cpu, "%s", err);
 		}
+		if (kvm_msr_events_stale(&kvm_of(vm)->msr, vm)) {
+			char err[160];
+			if (kvm_msr_events_sync(&kvm_of(vm)->msr, vm, kvm_of(vm)->vm_fd, err, sizeof(err)) < 0)
+				return engine_fail(cpu, "%s", err);
+		}
 		uint64_t t0 = host_clock_ns();
 		int rr = ioctl(kc->fd, KVM_RUN, 0);
 		kc->run_ns += host_clock_ns() - t0;
@@ -1041,6 +1052,7 @@ static int kvm_vcpu_run(struct vcpu *cpu)
 		case KVM_EXIT_MMIO: handle_mmio(vm, run); break;
 		case KVM_EXIT_INTR: break;
 		case KVM_EXIT_DEBUG: kvm_debug_exit(kvm_of(vm)->debug, &kc->dbg, cpu, kc->fd, &run->debug.arch); break;
+		case KVM_EXIT_X86_WRMSR: kvm_msr_events_exit(cpu, kc->fd, run); break;
 		case KVM_EXIT_HLT:
 			/* Only without an in-kernel LAPIC; nothing will wake us. */
 			fprintf(stderr, "guest halted\n");

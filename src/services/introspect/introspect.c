@@ -201,9 +201,10 @@ static int cmd_guest_os(void *opaque, struct json_object *args, struct json_obje
 	}
 	json_object_object_add(o, "understood", json_object_new_boolean(true));
 	json_object_object_add(o, "kernel", json_object_new_string(in->vm->cfg.kernel));
-	if (guestos_kaslr_slide(in->os, &slide, e, sizeof(e)) == 0)
+	if (guestos_kaslr_slide(in->os, &slide, e, sizeof(e)) == 0) {
 		json_object_object_add(o, "kaslr_slide", hex64((uint64_t)slide));
-	else
+		json_object_object_add(o, "symbols", json_object_new_string(guestos_symbol_source(in->os)));
+	} else
 		json_object_object_add(o, "kaslr_slide_error", json_object_new_string(e));
 	end(in);
 	(void)err, (void)errlen;
@@ -336,6 +337,9 @@ static int cmd_symbol(void *opaque, struct json_object *args, struct json_object
 	json_object_object_add(*ret, "module", json_object_new_string(s.module));
 	json_object_object_add(*ret, "address", hex64(s.addr));
 	json_object_object_add(*ret, "offset", json_object_new_int64((int64_t)s.offset));
+	json_object_object_add(
+	        *ret, "source",
+	        json_object_new_string(s.module[0] ? "the module's symbol table" : guestos_symbol_source(in->os)));
 	return 0;
 }
 

@@ -1,8 +1,10 @@
 /* Guest profiling and `top` (the Xenoprof and XenMon lines), with nothing
  * in the guest:
  *
- *   prof-start {frequency}   start sampling every vCPU at FREQUENCY Hz
- *                            (default 99)
+ *   prof-start {frequency, guest_root}  start sampling every vCPU at
+ *                            FREQUENCY Hz (default 99); user samples get
+ *                            the function from the symbols of
+ *                            GUEST_ROOT/<executable's path in the guest>
  *   prof-stop {svg}          stop; the folded stacks, the counts by mode
  *                            and, if asked, an SVG flame graph of them
  *   query-top                cumulative samples per guest process (user and
@@ -69,8 +71,16 @@ static int cmd_prof_start(void *opaque, struct json_object *args, struct json_ob
 	struct prof *p = opaque;
 	unsigned hz;
 
+	struct json_object *root = NULL;
 	if (prof_arg_frequency(args, PROF_DEFAULT_HZ, PROF_MAX_HZ, &hz, err, errlen))
 		return -1;
+	if (json_object_object_get_ex(args, "guest_root", &root) &&
+	    (!json_object_is_type(root, json_type_string) || json_object_get_string(root)[0] != '/' ||
+	     json_object_get_string_len(root) >= (int)sizeof(p->guest_root))) {
+		snprintf(err, errlen, "'guest_root' must be an absolute path of under %zu bytes",
+		         sizeof(p->guest_root));
+		return -1;
+	}
 	describe_guest(p);
 	pthread_mutex_lock(&p->lock);
 	if (p->profiling) {
@@ -83,6 +93,8 @@ static int cmd_prof_start(void *opaque, struct json_object *args, struct json_ob
 	p->paused_rounds = 0;
 	p->prof_rounds = p->prof_pause_ns = 0;
 	p->hz = hz;
+	snprintf(p->guest_root, sizeof(p->guest_root), "%s", root ? json_object_get_string(root) : "");
+	p->guest_root_gen++;
 	p->prof_started_ns = prof_now_ns();
 	p->profiling = true;
 	pthread_mutex_unlock(&p->lock);

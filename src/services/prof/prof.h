@@ -18,12 +18,21 @@
 #define PROF_MAX_STACKS 2048
 #define PROF_MAX_PROCS  4096
 #define PROF_SYMCACHE   1024           /* kernel RIPs whose symbol is remembered */
+#define PROF_USERCACHE  64             /* processes whose executable's symbols are remembered */
 #define TOP_LEASE_NS    10000000000ull /* top's sampling stops 10 s after its last query */
 
 struct symcache_entry {
 	uint64_t rip;
 	bool valid, found;
 	char name[128], module[56];
+};
+
+struct elfsyms;
+struct usercache_entry {
+	int32_t pid;
+	char comm[16];
+	bool valid;
+	struct elfsyms *syms; /* NULL: none usable (not found, stripped, position-independent) */
 };
 
 struct prof {
@@ -47,6 +56,10 @@ struct prof {
 	uint8_t *stack_copy; /* ORC_STACK_SIZE per vCPU */
 	struct orc_stack stack[VM_MAX_CPUS];
 	struct orc_regs oregs[VM_MAX_CPUS];
+	/* User symbols: the guest root this cache was filled from. */
+	char user_root[4096];
+	unsigned user_root_gen;
+	struct usercache_entry usercache[PROF_USERCACHE];
 
 	pthread_t thread;
 	bool thread_running;
@@ -57,6 +70,8 @@ struct prof {
 	bool quit;
 	bool profiling;
 	unsigned hz;
+	char guest_root[4096]; /* prof-start's guest_root: "" none */
+	unsigned guest_root_gen;
 	uint64_t prof_started_ns;
 	uint64_t top_lease_until_ns;
 	struct stack_table stacks;

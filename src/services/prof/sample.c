@@ -59,9 +59,13 @@ void sample_stack(const struct sample *s, char *out, size_t len)
 	default: break;
 	}
 	stack_frame_clean(comm, sizeof(comm), s->comm);
-	if (sample_mode(s) == SAMPLE_USER)
+	if (sample_mode(s) == SAMPLE_USER && s->symbol_known) {
+		char sym[160];
+		stack_frame_clean(sym, sizeof(sym), s->symbol);
+		snprintf(out, len, "%s;[user];%s", comm, sym);
+	} else if (sample_mode(s) == SAMPLE_USER) {
 		snprintf(out, len, "%s;[user]", comm);
-	else if (s->callers[0])
+	} else if (s->callers[0])
 		snprintf(out, len, "%s;[kernel];%s;%s", comm, s->callers, leaf);
 	else
 		snprintf(out, len, "%s;[kernel];%s", comm, leaf);

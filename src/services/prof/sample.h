@@ -5,7 +5,9 @@
  *   COMM;[kernel];CALLER;...;SYMBOL  the same with its call chain, outermost
  *                                 first, where the kernel's ORC tables give it
  *   COMM;[kernel];SYMBOL [MODULE] in a module's code
- *   COMM;[user]                   in user mode (no user symbols: see docs)
+ *   COMM;[user];FUNCTION          in user mode, in a function of the
+ *                                 executable's symbols (prof-start's guest_root)
+ *   COMM;[user]                   in user mode, function unknown
  *   [idle];SYMBOL                 the vCPU halted, or the idle task running
  *   [unknown];[kernel];0xRIP      no task known (a guest guestos does not
  *   [unknown];[user];0xRIP        understand, or not readable yet)
@@ -32,7 +34,7 @@ struct sample {
 	bool kernel_thread;
 	char comm[16];
 
-	bool symbol_known; /* for kernel RIPs */
+	bool symbol_known; /* kernel RIPs; user RIPs where the executable's symbols name them */
 	char symbol[128];
 	char module[56];    /* "" for the kernel image */
 	char callers[1024]; /* frames below the leaf, outermost first, ';'-joined; "" if none */

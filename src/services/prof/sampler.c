@@ -10,6 +10,7 @@
 #include <time.h>
 
 #include "symbiont/vcpu.h"
+#include "services/prof/elfsyms.h"
 #include "services/prof/prof.h"
 #include "services/prof/sample.h"
 
@@ -23,6 +24,53 @@ uint64_t prof_now_ns(void)
 static bool wanted(const struct prof *p, uint64_t now)
 {
 	return p->profiling || now < p->top_lease_until_ns;
+}
+
+/* A user RIP's function: the executable's path in the guest (its mm's
+ * exe_file), looked for under the guest root on the host, its ELF symbols
+ * read once per process.  Only programs linked at fixed addresses
+ * (ET_EXEC): a position-independent one's load address is not known here.
+ * Shared libraries are not looked at. */
+static void user_symbolize(struct prof *p, struct sample *s)
+{
+	struct usercache_entry *c = &p->usercache[(uint32_t)s->pid % PROF_USERCACHE];
+	const char *name;
+
+	if (!p->user_root[0] || !s->task_known || s->kernel_thread)
+		return;
+	if (!c->valid || c->pid != s->pid || strcmp(c->comm, s->comm)) {
+		char path[GUESTOS_PATH_LEN], host[sizeof(p->user_root) + GUESTOS_PATH_LEN], e[256];
+		elfsyms_free(c->syms);
+		*c = (struct usercache_entry){ .pid = s->pid, .valid = true };
+		snprintf(c->comm, sizeof(c->comm), "%s", s->comm);
+		if (guestos_exe_path(p->os, s->pid, path, sizeof(path), e, sizeof(e)) || strstr(path, "/../") ||
+		    path[0] != '/')
+			return;
+		snprintf(host, sizeof(host), "%s%s", p->user_root, path);
+		c->syms = elfsyms_load(host, e, sizeof(e));
+		if (c->syms && !elfsyms_fixed(c->syms)) {
+			elfsyms_free(c->syms);
+			c->syms = NULL;
+		}
+	}
+	if (c->syms && (name = elfsyms_at(c->syms, s->rip))) {
+		s->symbol_known = true;
+		snprintf(s->symbol, sizeof(s->symbol), "%s", name);
+	}
+}
+
+static void user_root_refresh(struct prof *p)
+{
+	pthread_mutex_lock(&p->lock);
+	if (p->user_root_gen != p->guest_root_gen) {
+		p->user_root_gen = p->guest_root_gen;
+		snprintf(p->user_root, sizeof(p->user_root), "%s", p->guest_root);
+		for (int i = 0; i < PROF_USERCACHE; i++) {
+			elfsyms_free(p->usercache[i].syms);
+			p->usercache[i] = (struct usercache_entry){ 0 };
+		}
+	}
+	pthread_mutex_unlock(&p->lock);
 }
 
 /* A kernel RIP's symbol, remembered: a module's symbols are read from guest
@@ -204,7 +252,10 @@ static void sample_round(struct prof *p)
 	pause_ns = prof_now_ns() - t0;
 	if (p->os && !p->orc_tried)
 		load_orc(p);
+	user_root_refresh(p);
 	for (int i = 0; p->os && i < n; i++) {
+		if (s[i].readable && s[i].cpl == 3)
+			user_symbolize(p, &s[i]);
 		if (!s[i].readable || s[i].cpl == 3)
 			continue;
 		symbolize(p, &s[i]);
@@ -278,4 +329,8 @@ void sampler_quit(struct prof *p)
 	pthread_mutex_unlock(&p->lock);
 	if (running)
 		pthread_join(p->thread, NULL);
+	for (int i = 0; i < PROF_USERCACHE; i++) {
+		elfsyms_free(p->usercache[i].syms);
+		p->usercache[i].syms = NULL;
+	}
 }
