@@ -238,6 +238,10 @@ void sym_event_stats(struct vm *vm, struct sym_event_stats *out);
 bool sym_hooked(struct vm *vm, uint64_t gpa);
 /* The hooked addresses (at most max of them into gpas); how many there are. */
 int sym_hooks(struct vm *vm, uint64_t *gpas, int max);
+/* The MSRs MSR_WRITE subscribers asked for (at most max of them into msrs):
+ * how many there are, or -1 when one wants every MSR; vm->msrs_gen
+ * changes whenever the set does. */
+int sym_msrs(struct vm *vm, uint32_t *msrs, int max);
 /* Calls every matching subscriber; SYM_SKIP if any asked for it. */
 enum sym_action sym_event_deliver(struct vm *vm, struct sym_event *ev);
 /* A SYSCALL_ENTER that went ahead: remember it, so that the return to

@@ -128,6 +128,7 @@ struct vm {
 	atomic_uint events_active;
 	struct event_hub *hub;
 	atomic_uint hooks_gen; /* changes with the set of CODE_HOOK addresses */
+	atomic_uint msrs_gen;  /* changes with the MSR_WRITE subscriptions (sym_msrs) */
 
 	/* VSched (vsched.c). */
 	struct vsched_spec sched;

@@ -185,6 +185,8 @@ struct sym_sub *sym_subscribe(struct vm *vm, const struct sym_filter *f, sym_eve
 	recompute_active(h);
 	if (f->type == SYM_EV_CODE_HOOK)
 		atomic_fetch_add(&vm->hooks_gen, 1); /* engines look at their decoded code again */
+	if (f->type == SYM_EV_MSR_WRITE)
+		atomic_fetch_add(&vm->msrs_gen, 1); /* and at the MSRs they intercept */
 	pthread_rwlock_unlock(&h->lock);
 	debug_changed(vm, f->type);
 	return s;
@@ -202,6 +204,8 @@ void sym_unsubscribe(struct sym_sub *s)
 	recompute_active(h);
 	if (type == SYM_EV_CODE_HOOK)
 		atomic_fetch_add(&h->vm->hooks_gen, 1);
+	if (type == SYM_EV_MSR_WRITE)
+		atomic_fetch_add(&h->vm->msrs_gen, 1);
 	reap(h); /* frees s */
 	pthread_rwlock_unlock(&h->lock);
 	debug_changed(h->vm, type);
@@ -225,6 +229,34 @@ int sym_hooks(struct vm *vm, uint64_t *gpas, int max)
 			continue;
 		if (n < max)
 			gpas[n] = s->f.hook_gpa;
+		n++;
+	}
+	pthread_rwlock_unlock(&h->lock);
+	return n;
+}
+
+int sym_msrs(struct vm *vm, uint32_t *msrs, int max)
+{
+	struct event_hub *h = vm->hub;
+	int n = 0;
+	if (!h || !vm_events_wanted(vm, SYM_EV_MSR_WRITE))
+		return 0;
+	pthread_rwlock_rdlock(&h->lock);
+	for (int i = 0; i < h->nsubs && n >= 0; i++) {
+		struct sym_sub *s = h->subs[i];
+		if (s->f.type != SYM_EV_MSR_WRITE || atomic_load(&s->dropped))
+			continue;
+		if (s->f.msr == 0) {
+			n = -1; /* any MSR */
+			break;
+		}
+		bool seen = false;
+		for (int k = 0; k < n && k < max && !seen; k++)
+			seen = msrs[k] == s->f.msr;
+		if (seen)
+			continue;
+		if (n < max)
+			msrs[n] = s->f.msr;
 		n++;
 	}
 	pthread_rwlock_unlock(&h->lock);
@@ -302,6 +334,8 @@ enum sym_action sym_event_deliver(struct vm *vm, struct sym_event *ev)
 		recompute_active(h);
 		if (ev->type == SYM_EV_CODE_HOOK)
 			atomic_fetch_add(&vm->hooks_gen, 1);
+		if (ev->type == SYM_EV_MSR_WRITE)
+			atomic_fetch_add(&vm->msrs_gen, 1);
 		pthread_rwlock_unlock(&h->lock);
 		debug_changed(vm, ev->type);
 	}

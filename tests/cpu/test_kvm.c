@@ -456,9 +456,11 @@ static enum sym_action on_msr(void *opaque, struct sym_event *ev)
 	return SYM_SKIP;
 }
 
-static void test_msr_write_events(void **state)
+/* flt_msr: the subscription's MSR (0: any; KVM's filter then covers whole
+ * ranges, else just that MSR); another MSR than the one written sees no
+ * event, and the guest's writes go through untouched. */
+static void msr_write_case(uint32_t flt_msr)
 {
-	(void)state;
 	static const uint8_t code[] = {
 		0xb9, 0x74, 0x01, 0x00, 0x00, /* 0x1000 mov $0x174, %ecx */
 		0xb8, 0x34, 0x12, 0x00, 0x00, /* 0x1005 mov $0x1234, %eax */
@@ -471,7 +473,7 @@ static void test_msr_write_events(void **state)
 		0xe7, 0xf4,                   /* 0x101b out %eax, $0xf4 */
 		0xeb, 0xfe,                   /* 0x101d jmp . */
 	};
-	struct sym_filter flt = { .type = SYM_EV_MSR_WRITE };
+	struct sym_filter flt = { .type = SYM_EV_MSR_WRITE, .msr = flt_msr };
 	struct msr_hits h = { .msr_ok = true };
 	struct fixture *f = fixture_new();
 	struct x86_state s;
@@ -490,12 +492,26 @@ static void test_msr_write_events(void **state)
 		return;
 	}
 	assert_int_equal(kvm_engine_ops.vcpu_run(&f->cpu), 0);
-	assert_int_equal(h.n, 2);
-	assert_int_equal(h.values[0], 0x1234);
-	assert_int_equal(h.values[1], 0x5678);
-	assert_int_equal(f->vm->exit_status, 0x77);
+	if (flt_msr == 0 || flt_msr == 0x174) {
+		assert_int_equal(h.n, 2);
+		assert_true(h.msr_ok);
+		assert_int_equal(h.values[0], 0x1234);
+		assert_int_equal(h.values[1], 0x5678);
+		assert_int_equal(f->vm->exit_status, 0x77);
+	} else {
+		assert_int_equal(h.n, 0);
+		assert_int_equal(f->vm->exit_status, 0x5678 & 0xff);
+	}
 	sym_unsubscribe(sub);
 	fixture_free(f);
+}
+
+static void test_msr_write_events(void **state)
+{
+	(void)state;
+	msr_write_case(0);     /* any MSR: the filter's whole ranges */
+	msr_write_case(0x174); /* that MSR alone: a one-MSR range */
+	msr_write_case(0x175); /* another: no event, the writes KVM's */
 }
 
 /* "kvm" is KVM when /dev/kvm opens; "auto" avoids kvm_pvm (whose guest

@@ -1,10 +1,16 @@
 /* MSR write events on KVM (msr_events.h).
  *
- * The filter denies guest writes (reads stay KVM's) in three ranges that
- * hold the architectural and AMD64 MSRs and KVM's own paravirtual ones;
- * a denied write exits here instead of raising #GP.  MSRs outside those
- * ranges, and any KVM does not let a filter cover (the x2APIC registers
- * on recent kernels), are written without an event.  The write the VMM
+ * The filter denies guest writes (reads stay KVM's) to exactly the MSRs
+ * the subscribers named (one filter range each, up to 16), so the writes
+ * nobody watches (the TSC deadline, on every timer tick) stay in the
+ * kernel; a subscriber to every MSR, or more than 16 of them, gets three
+ * ranges that hold the architectural and AMD64 MSRs and KVM's own
+ * paravirtual ones.  A denied write exits here instead of raising #GP.
+ * MSRs outside those ranges, and any KVM does not let a filter cover (the
+ * x2APIC registers on recent kernels), are written without an event.
+ * MSRs KVM does not know (symbiont's own SymSpy and SymCall registers) are
+ * never written by KVM: a subscriber takes them (SYM_SKIP) or the guest
+ * gets #GP, as on emu.  The write the VMM
  * then does goes through KVM_SET_MSRS, which KVM treats as the host's: for
  * the few MSRs where KVM tells the two apart (the TSC is set, not offset by
  * the guest's view) the effect can differ from the guest's own WRMSR; a
@@ -30,7 +36,7 @@ void kvm_msr_events_init(struct kvm_msr_events *m, int vm_fd)
 	struct kvm_enable_cap cap = { .cap = KVM_CAP_X86_USER_SPACE_MSR, .args[0] = KVM_MSR_EXIT_REASON_FILTER };
 
 	pthread_mutex_init(&m->lock, NULL);
-	atomic_store(&m->installed, false);
+	atomic_store(&m->gen, 0); /* vm->msrs_gen starts at 0: no filter, none wanted */
 	m->supported = ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_USER_SPACE_MSR) > 0 &&
 	               ioctl(vm_fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) > 0 &&
 	               ioctl(vm_fd, KVM_ENABLE_CAP, &cap) == 0;
@@ -44,22 +50,31 @@ void kvm_msr_events_destroy(struct kvm_msr_events *m)
 int kvm_msr_events_sync(struct kvm_msr_events *m, struct vm *vm, int vm_fd, char *err, size_t errlen)
 {
 	struct kvm_msr_filter f = { .flags = KVM_MSR_FILTER_DEFAULT_ALLOW };
+	uint32_t msrs[KVM_MSR_FILTER_MAX_RANGES];
 	int r = 0;
 
 	pthread_mutex_lock(&m->lock);
-	bool want = vm_events_wanted(vm, SYM_EV_MSR_WRITE);
-	if (want != atomic_load(&m->installed)) {
-		for (size_t i = 0; want && i < sizeof(range_base) / sizeof(range_base[0]); i++)
-			f.ranges[i] = (struct kvm_msr_filter_range){ .flags = KVM_MSR_FILTER_WRITE,
-				                                     .nmsrs = RANGE_MSRS,
-				                                     .base = range_base[i],
-				                                     .bitmap = deny_all };
+	unsigned gen = atomic_load(&vm->msrs_gen);
+	if (gen != atomic_load(&m->gen)) {
+		int n = sym_msrs(vm, msrs, KVM_MSR_FILTER_MAX_RANGES);
+		if (n < 0 || n > KVM_MSR_FILTER_MAX_RANGES) {
+			for (size_t i = 0; i < sizeof(range_base) / sizeof(range_base[0]); i++)
+				f.ranges[i] = (struct kvm_msr_filter_range){ .flags = KVM_MSR_FILTER_WRITE,
+					                                     .nmsrs = RANGE_MSRS,
+					                                     .base = range_base[i],
+					                                     .bitmap = deny_all };
+		} else {
+			for (int i = 0; i < n; i++)
+				f.ranges[i] = (struct kvm_msr_filter_range){
+					.flags = KVM_MSR_FILTER_WRITE, .nmsrs = 1, .base = msrs[i], .bitmap = deny_all
+				};
+		}
 		/* KVM applies a new filter to every vCPU before its next entry. */
 		if (ioctl(vm_fd, KVM_X86_SET_MSR_FILTER, &f) < 0) {
 			snprintf(err, errlen, "kvm: KVM_X86_SET_MSR_FILTER: %s", strerror(errno));
 			r = -1;
 		} else {
-			atomic_store(&m->installed, want);
+			atomic_store(&m->gen, gen);
 		}
 	}
 	pthread_mutex_unlock(&m->lock);

@@ -17,9 +17,9 @@
 #include "symbiont/event.h"
 
 struct kvm_msr_events {
-	bool supported;        /* this KVM has the MSR filter and user-space MSR exits */
-	atomic_bool installed; /* the write filter is in place */
-	pthread_mutex_t lock;  /* changes of the filter */
+	bool supported;       /* this KVM has the MSR filter and user-space MSR exits */
+	atomic_uint gen;      /* vm->msrs_gen the filter was built for */
+	pthread_mutex_t lock; /* changes of the filter */
 };
 
 /* Enables the user-space exits if KVM has them (supported says). */
@@ -28,10 +28,10 @@ void kvm_msr_events_destroy(struct kvm_msr_events *m);
 /* Whether the filter must change before the next KVM_RUN: cheap, for every entry. */
 static inline bool kvm_msr_events_stale(const struct kvm_msr_events *m, struct vm *vm)
 {
-	return m->supported &&
-	       vm_events_wanted(vm, SYM_EV_MSR_WRITE) != atomic_load_explicit(&m->installed, memory_order_relaxed);
+	return m->supported && atomic_load_explicit(&vm->msrs_gen, memory_order_relaxed) !=
+	                               atomic_load_explicit(&m->gen, memory_order_relaxed);
 }
-/* Puts the filter in or takes it out as the subscriptions say; -1 with err. */
+/* Builds the filter the subscriptions ask for (none: no filter); -1 with err. */
 int kvm_msr_events_sync(struct kvm_msr_events *m, struct vm *vm, int vm_fd, char *err, size_t errlen);
 /* KVM_EXIT_X86_WRMSR on vCPU fd: the event, then the write or not. */
 void kvm_msr_events_exit(struct vcpu *cpu, int fd, struct kvm_run *run);
