@@ -384,9 +384,10 @@ static const struct verb verbs[] = {
 	  print_read },
 	{ "symspy", "", "what the guest's symbiotic module shares (SymSpy pages, no exit)", "query-symspy", 0, NULL,
 	  ctl_print_symspy },
-	{ "symcall", "CALL [PID [ADDR]]",
-	  "call into the guest kernel: null (round trip), processes, vmas PID, translate PID ADDR", "symcall", 1,
-	  ctl_build_symcall, ctl_print_symcall },
+	{ "symcall", "CALL [ARGS]",
+	  "call into the guest kernel: null (round trip), processes, vmas PID, translate PID ADDR,\n"
+	  "                          pagecache PATH [SAVEFILE] (a file's cached pages), drop PATH (drop them)",
+	  "symcall", 1, ctl_build_symcall, ctl_print_symcall },
 	{ "geiger", "", "the guest's buffer cache as inferred from the VMM (Geiger)", "geiger", 0, NULL, print_geiger },
 	{ "wss", "", "the guest's working-set size and miss curve, from Geiger's evictions", "geiger-wss", 0, NULL,
 	  print_wss },

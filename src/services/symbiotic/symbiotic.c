@@ -8,7 +8,9 @@
  *                   round trip), "processes" (the process list), "vmas"
  *                   (arg: a pid; its memory map) or "translate" (arg: a
  *                   pid, arg2: one of its virtual addresses; the
- *                   guest-physical one)
+ *                   guest-physical one), "pagecache" (path: a guest file;
+ *                   its cached pages, and with save a host file of their
+ *                   bytes) or "drop" (path: its cached pages dropped)
  *
  * The guest hands its pages over by writing their guest-physical addresses
  * to symbiont's SymSpy MSRs.  Those writes reach this service through the
@@ -35,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
@@ -370,6 +373,166 @@ static int call_until_answered(struct symbiotic *s, int cpu, uint32_t call, cons
 	}
 }
 
+/* ---- a file's page cache ------------------------------------------------------- */
+
+#define FCACHE_TRIES 3000 /* EBUSY answers while the guest's worker looks the path up: 30 s */
+#define FCACHE_REC_MAX \
+	((SYM_SYMCALL_DATA_MAX - sizeof(struct sym_symcall_fcache)) / sizeof(struct sym_symcall_fcache_page))
+#define FCACHE_ALL_MAX (1u << 22) /* pages listed in all (16 GiB of file) */
+
+/* The cached pages' bytes into a new host file of the file's size: what
+ * is not cached stays a hole (reads as zeros). */
+static int fcache_save(struct symbiotic *s, const char *file, uint64_t size, const struct sym_symcall_fcache_page *pg,
+                       size_t n, uint64_t *saved, char *err, size_t errlen)
+{
+	uint8_t page[4096];
+	FILE *f = fopen(file, "wb");
+	*saved = 0;
+	if (!f) {
+		snprintf(err, errlen, "symcall pagecache: %.200s: %s", file, strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (pg[i].index >= (size + 4095) / 4096)
+			break; /* past the end (a truncate racing the walk) */
+		uint64_t off = pg[i].index * 4096, len = size - off < 4096 ? size - off : 4096;
+		if (gpa_read(&s->vm->mem, pg[i].gpa, page, sizeof(page))) {
+			snprintf(err, errlen, "symcall pagecache: the guest named page 0x%llx, not in its RAM",
+			         (unsigned long long)pg[i].gpa);
+			goto fail;
+		}
+		if (fseeko(f, (off_t)off, SEEK_SET) || fwrite(page, 1, len, f) != len)
+			goto io;
+		*saved += len;
+	}
+	if (fflush(f) || ftruncate(fileno(f), (off_t)size))
+		goto io;
+	if (fclose(f)) {
+		f = NULL;
+		goto io;
+	}
+	return 0;
+io:
+	snprintf(err, errlen, "symcall pagecache: writing %.200s: %s", file, strerror(errno));
+fail:
+	if (f)
+		fclose(f);
+	remove(file);
+	return -1;
+}
+
+/* Consecutive pages at consecutive addresses, as one run each. */
+static struct json_object *fcache_runs(const struct sym_symcall_fcache_page *pg, size_t n)
+{
+	struct json_object *arr = json_object_new_array();
+	for (size_t i = 0; i < n;) {
+		size_t k = 1;
+		while (i + k < n && pg[i + k].index == pg[i].index + k && pg[i + k].gpa == pg[i].gpa + 4096 * k)
+			k++;
+		struct json_object *r = json_object_new_object();
+		json_object_object_add(r, "index", json_object_new_uint64(pg[i].index));
+		json_object_object_add(r, "gpa", json_object_new_uint64(pg[i].gpa));
+		json_object_object_add(r, "pages", json_object_new_uint64(k));
+		json_object_array_add(arr, r);
+		i += k;
+	}
+	return arr;
+}
+
+/* pagecache PATH [save FILE] and drop PATH: the calls again from each
+ * answer's next index until the walk ends. */
+static int cmd_fcache(struct symbiotic *s, const char *name, uint32_t call, struct json_object *args, int cpu,
+                      int timeout, struct json_object **ret, char *err, size_t errlen)
+{
+	struct json_object *x;
+	const char *path = NULL, *save = NULL;
+	struct sym_symcall_fcache head = { 0 };
+	struct sym_symcall_fcache_page *all = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t start = 0, t0 = mono_ns(), saved = 0, answer = 0;
+	int calls = 0, rc = -1;
+
+	if (args && json_object_object_get_ex(args, "path", &x) && json_object_is_type(x, json_type_string) &&
+	    (size_t)json_object_get_string_len(x) == strlen(json_object_get_string(x)))
+		path = json_object_get_string(x);
+	if (!path || path[0] != '/' || strlen(path) >= SYM_SYMCALL_PATH_MAX) {
+		snprintf(err, errlen, "symcall %s: 'path' (an absolute guest path under %u bytes) is required", name,
+		         SYM_SYMCALL_PATH_MAX);
+		return -1;
+	}
+	if (args && json_object_object_get_ex(args, "save", &x)) {
+		save = json_object_get_string(x);
+		if (call != SYM_SYMCALL_FILE_PAGES || !save || save[0] != '/') {
+			snprintf(err, errlen, "symcall %s: 'save' is an absolute host path, for pagecache only", name);
+			return -1;
+		}
+	}
+	do {
+		uint64_t a[6] = { start };
+		struct call_result res = { 0 };
+		int busy, k;
+		if (call_until_answered(s, cpu, call, a, path, strlen(path) + 1, timeout, FCACHE_TRIES, &res, &busy,
+		                        err, errlen))
+			goto out;
+		calls++;
+		if (res.status == SYM_SYMCALL_ERRNO) {
+			int64_t e = (int64_t)res.ret;
+			snprintf(err, errlen, "symcall %s %.200s: %s", name, path,
+			         e < 0 && e > -4096 ? strerror((int)-e) : "failed in the guest");
+			goto out;
+		}
+		if (res.status == SYM_SYMCALL_ENOSYS) {
+			snprintf(err, errlen, "symcall %s: the guest's module does not know call %u (an older one)",
+			         name, call);
+			goto out;
+		}
+		if (res.status != SYM_SYMCALL_OK) {
+			snprintf(err, errlen, "symcall %s: the guest answered status %u", name, res.status);
+			goto out;
+		}
+		if (cap - n < FCACHE_REC_MAX) {
+			void *p = cap + FCACHE_REC_MAX > FCACHE_ALL_MAX
+			                  ? NULL
+			                  : realloc(all, (cap + FCACHE_REC_MAX) * sizeof(*all));
+			if (!p) {
+				snprintf(err, errlen, "symcall %s: more than %u cached pages", name, FCACHE_ALL_MAX);
+				goto out;
+			}
+			all = p;
+			cap += FCACHE_REC_MAX;
+		}
+		k = symcall_parse_fcache(s->data, res.data_len, call, res.ret, start, &head, all + n, cap - n, err,
+		                         errlen);
+		if (k < 0)
+			goto out;
+		n += (size_t)k;
+		answer = res.ret;
+		start = head.next;
+	} while (call == SYM_SYMCALL_FILE_PAGES && head.next != SYM_FCACHE_END);
+	if (save && fcache_save(s, save, head.size, all, n, &saved, err, errlen))
+		goto out;
+	*ret = json_object_new_object();
+	json_object_object_add(*ret, "call", json_object_new_string(name));
+	json_object_object_add(*ret, "path", json_object_new_string(path));
+	json_object_object_add(*ret, "size", json_object_new_uint64(head.size));
+	json_object_object_add(*ret, "size_pages", json_object_new_uint64((head.size + 4095) / 4096));
+	json_object_object_add(*ret, "cached_pages", json_object_new_uint64(head.cached));
+	if (call == SYM_SYMCALL_FILE_PAGES) {
+		json_object_object_add(*ret, "listed_pages", json_object_new_uint64(n));
+		json_object_object_add(*ret, "runs", fcache_runs(all, n));
+		if (save)
+			json_object_object_add(*ret, "saved_bytes", json_object_new_uint64(saved));
+	} else {
+		json_object_object_add(*ret, "dropped_pages", json_object_new_uint64(answer));
+	}
+	json_object_object_add(*ret, "calls", json_object_new_int(calls));
+	json_object_object_add(*ret, "ms", json_object_new_int64((int64_t)((mono_ns() - t0) / 1000000)));
+	rc = 0;
+out:
+	free(all);
+	return rc;
+}
+
 /* "256" or "0x100": a call number a guest module registered. */
 static bool registered_call(const char *name, uint32_t *call)
 {
@@ -408,10 +571,16 @@ static int cmd_symcall(void *opaque, struct json_object *args, struct json_objec
 		call = SYM_SYMCALL_TRANSLATE;
 	else if (!strcmp(name, "spin"))
 		call = SYM_SYMCALL_SPIN;
+	else if (!strcmp(name, "pagecache"))
+		call = SYM_SYMCALL_FILE_PAGES;
+	else if (!strcmp(name, "drop"))
+		call = SYM_SYMCALL_FILE_DROP;
 	else if (registered_call(name, &call))
 		; /* a number: a call a module registered (SymMod) */
 	else {
-		snprintf(err, errlen, "symcall: unknown call '%.64s' (null, processes, vmas, translate, spin)", name);
+		snprintf(err, errlen,
+		         "symcall: unknown call '%.64s' (null, processes, vmas, translate, pagecache, drop, spin)",
+		         name);
 		return -1;
 	}
 	if (args && json_object_object_get_ex(args, "arg", &x))
@@ -445,6 +614,8 @@ static int cmd_symcall(void *opaque, struct json_object *args, struct json_objec
 		snprintf(err, errlen, "symcall: the VM is paused (resume it first: the handler must run)");
 		return -1;
 	}
+	if (call == SYM_SYMCALL_FILE_PAGES || call == SYM_SYMCALL_FILE_DROP)
+		return cmd_fcache(s, name, call, args, cpu, timeout, ret, err, errlen);
 	if (call_until_answered(s, cpu, call, a, NULL, 0, timeout, CALL_BUSY_TRIES, &res, &busy, err, errlen))
 		return -1;
 	if (res.status == SYM_SYMCALL_ENOSYS) {
