@@ -410,6 +410,11 @@ void usage_ctl(void)
 	       "send the machine to run --incoming URI (unix:PATH, tcp:HOST:PORT); --max-downtime MS");
 	printf("  %-10s %-12s %s\n", "", "",
 	       "(300), --bandwidth MIB/S, --verify (CRC of all RAM), --keep (do not quit the source)");
+	printf("  %-10s %-12s %s\n", "symmod", "load FILE.ko", "load a module into the running guest (SymMod)");
+	printf("  %-10s %-12s %s\n", "", "unload NAME", "and remove one");
+	printf("  %-10s %-12s %s\n", "", "bootstrap [FILE.ko]",
+	       "make a guest without the symbiotic module symbiotic: push it and insmod it through GEARS");
+	printf("  %-10s %-12s %s\n", "", "", "(default: the default guest's symbiotic.ko; see push/exec below)");
 	usage_ctl_gears();
 	printf("  %-10s %-12s %s\n", "prof", "",
 	       "profile the guest for --seconds N (default 10) at --freq HZ (default 99):");
@@ -563,12 +568,15 @@ int cmd_ctl(int argc, char **argv)
 	static const struct verb sched_set = { "sched", "SPEC", "", "sched-set", 1, NULL, NULL };
 	if (sampling_verb) {
 		/* prof and top: several commands over time (ctl_prof.c, ctl_top.c) */
+	} else if (!strcmp(verb, "symmod") && nrest >= 1 && nrest <= 2 && !strcmp(rest[0], "bootstrap")) {
+		return ctl_symmod_bootstrap(target, nrest == 2 ? rest[1] : NULL, json);
 	} else if (!strcmp(verb, "symmod")) { /* symmod load FILE.ko | symmod unload NAME */
 		static const struct verb load = { "symmod", "", "", "symmod-load", 2, NULL, NULL };
 		static const struct verb unload = { "symmod", "", "", "symmod-unload", 2, NULL, NULL };
 		char abs[PATH_MAX];
 		if (nrest != 2 || (strcmp(rest[0], "load") && strcmp(rest[0], "unload")))
-			return ctl_error(EXIT_USAGE, "%s", "symmod takes load FILE.ko or unload NAME");
+			return ctl_error(EXIT_USAGE, "%s",
+			                 "symmod takes load FILE.ko, unload NAME or bootstrap [FILE.ko]");
 		args = json_object_new_object();
 		if (!strcmp(rest[0], "load")) {
 			if (!realpath(rest[1], abs)) { /* the VMM opens it from its own directory */
