@@ -156,6 +156,14 @@ set:
 }
 
 /* The vCPU's registers as the event hub shows them. */
+static int regs_of(struct vcpu *cpu, int fd, struct sym_regs *r, uint64_t *cr0);
+
+int kvm_event_regs(int fd, struct sym_regs *r)
+{
+	uint64_t cr0;
+	return regs_of(NULL, fd, r, &cr0);
+}
+
 static int regs_of(struct vcpu *cpu, int fd, struct sym_regs *r, uint64_t *cr0)
 {
 	struct kvm_regs k;

@@ -53,6 +53,7 @@ struct kvm_vm {
 	struct kvm_cpuid2 *supported; /* KVM_GET_SUPPORTED_CPUID, unfiltered */
 	struct vm *vm;
 	struct kvm_debug *debug; /* code hooks written into guest memory (guest_debug.h) */
+	bool msr_exits;          /* writes of symbiont's MSRs come to user space (MSR_WRITE events) */
 };
 
 /* The MSRs of struct x86_msrs, by number (msr_field finds each one's
@@ -204,6 +205,27 @@ static void kvm_destroy(struct vm *vm)
 	}
 }
 
+/* Writes of symbiont's own MSRs (SymSpy's and SymCall's, 0x53594d00-1f),
+ * which KVM does not know, come to user space as KVM_EXIT_X86_WRMSR
+ * through a filter that denies just them: the event hub's MSR_WRITE, as on
+ * emu.  Reads are left to KVM (a #GP, as for any MSR it does not have). */
+#define SYM_MSR_FIRST 0x53594d00u
+#define SYM_MSR_COUNT 32u
+
+static bool enable_msr_exits(struct kvm_vm *k)
+{
+	static uint8_t deny[SYM_MSR_COUNT / 8]; /* all clear: every write exits */
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_X86_USER_SPACE_MSR, .args[0] = KVM_MSR_EXIT_REASON_FILTER };
+	struct kvm_msr_filter f = { .flags = KVM_MSR_FILTER_DEFAULT_ALLOW };
+
+	f.ranges[0] = (struct kvm_msr_filter_range){
+		.flags = KVM_MSR_FILTER_WRITE, .nmsrs = SYM_MSR_COUNT, .base = SYM_MSR_FIRST, .bitmap = deny
+	};
+	return ioctl(k->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_USER_SPACE_MSR) > 0 &&
+	       ioctl(k->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) > 0 &&
+	       ioctl(k->vm_fd, KVM_ENABLE_CAP, &cap) == 0 && ioctl(k->vm_fd, KVM_X86_SET_MSR_FILTER, &f) == 0;
+}
+
 static int kvm_init(struct vm *vm, char *err, size_t errlen)
 {
 	static const struct {
@@ -273,6 +295,7 @@ static int kvm_init(struct vm *vm, char *err, size_t errlen)
 		snprintf(err, errlen, "kvm: KVM_CREATE_IRQCHIP: %s", strerror(errno));
 		goto fail;
 	}
+	k->msr_exits = enable_msr_exits(k);
 	if (vm->mem.low_size && set_mem_slot(k, 0, 0, vm->mem.low_size, vm->mem.host) < 0) {
 		snprintf(err, errlen, "kvm: mapping low RAM: %s", strerror(errno));
 		goto fail;
@@ -955,8 +978,24 @@ static void kvm_vcpu_kick(struct vcpu *cpu);
  * on kvm_pvm single-step only (its emulator fails on the hooks' INT3). */
 static unsigned kvm_events_on(struct vm *vm)
 {
-	(void)vm;
-	return SYM_EV_BIT(SYM_EV_STEP) | (kvm_is_pvm() ? 0 : SYM_EV_BIT(SYM_EV_CODE_HOOK));
+	return SYM_EV_BIT(SYM_EV_STEP) | (kvm_is_pvm() ? 0 : SYM_EV_BIT(SYM_EV_CODE_HOOK)) |
+	       (kvm_of(vm)->msr_exits ? SYM_EV_BIT(SYM_EV_MSR_WRITE) : 0);
+}
+
+/* KVM_EXIT_X86_WRMSR of one of symbiont's MSRs: taken when a subscriber
+ * takes it (SYM_SKIP), else the #GP KVM would have raised. */
+static void handle_wrmsr(struct vcpu *cpu, int fd, struct kvm_run *run)
+{
+	struct sym_regs r;
+	struct sym_event ev = { .type = SYM_EV_MSR_WRITE, .cpu = cpu->id, .regs = &r };
+
+	run->msr.error = 1;
+	if (run->msr.reason != KVM_MSR_EXIT_REASON_FILTER || kvm_event_regs(fd, &r) < 0)
+		return;
+	ev.msr.msr = run->msr.index;
+	ev.msr.value = run->msr.data;
+	if (vm_events_wanted(cpu->vm, SYM_EV_MSR_WRITE) && sym_event_deliver(cpu->vm, &ev) == SYM_SKIP)
+		run->msr.error = 0;
 }
 
 static void kvm_debug_changed(struct vm *vm)
@@ -1010,6 +1049,8 @@ static int kvm_vcpu_run(struct vcpu *cpu)
 		case KVM_EXIT_MMIO: handle_mmio(vm, run); break;
 		case KVM_EXIT_INTR: break;
 		case KVM_EXIT_DEBUG: kvm_debug_exit(kvm_of(vm)->debug, &kc->dbg, cpu, kc->fd, &run->debug.arch); break;
+		case KVM_EXIT_X86_WRMSR: handle_wrmsr(cpu, kc->fd, run); break;
+		case KVM_EXIT_X86_RDMSR: run->msr.error = 1; break; /* not filtered: never comes */
 		case KVM_EXIT_HLT:
 			/* Only without an in-kernel LAPIC; nothing will wake us. */
 			fprintf(stderr, "guest halted\n");
