@@ -1,7 +1,11 @@
 /* symcall: the guest side of one SymCall (include/symbiont/abi/symcall.h),
  * with no Linux, so that both engines can be tested (tests/e2e/symcall_engines.sh).
  *
- * Switches to long mode (1 GiB identity map in 2 MiB pages), registers a
+ * Switches to long mode (1 GiB identity map in 2 MiB pages), checks the
+ * SymCall feature bit in symbiont's CPUID leaf (exit 255 without it), times
+ * PIO_READS port reads of the doorbell port with the TSC and prints the
+ * ticks and the TSC rate in kHz (the port-I/O exit round trip beside which
+ * bench/symcall.sh puts the SymCall's), registers a
  * SymCall entry through symbiont's MSRs (RIP, RSP, CS, GS base, then the
  * call area with the enable bit), says so, and runs a loop that keeps two
  * registers in step (RBX counts up, R12 is its complement) and checks them
@@ -18,6 +22,8 @@
 
 #define CODE64 0x08
 #define DATA64 0x10 /* CODE64 + 8: SymCall's SS */
+
+#define PIO_READS   20000
 
 #define AREA_ID     8
 #define AREA_CALL   12
@@ -61,6 +67,41 @@ lm_entry:
 	mov %ax, %es
 	mov %ax, %ss
 	lea kstack_top(%rip), %rsp
+
+	mov $0x40000000, %eax                      /* SYM_CPUID_LEAF_SIGNATURE */
+	cpuid
+	cmp $0x626d7953, %ebx                      /* "Symb" */
+	jne no_feature
+	mov $0x40000001, %eax                      /* SYM_CPUID_LEAF_INFO */
+	cpuid
+	test $2, %ecx                              /* SYM_FEAT_SYMCALL */
+	jz no_feature
+
+	rdtsc
+	shl $32, %rdx
+	or %rdx, %rax
+	mov %rax, %r14
+	mov $PIO_READS, %ecx
+	mov $0x5d0, %dx
+2:	in %dx, %eax
+	dec %ecx
+	jnz 2b
+	rdtsc
+	shl $32, %rdx
+	or %rdx, %rax
+	sub %r14, %rax
+	mov %rax, %r14
+	lea msg_pio(%rip), %rsi
+	call puts64
+	mov %r14, %rax
+	call hex64
+	lea msg_khz(%rip), %rsi
+	call puts64
+	mov $0x40000010, %eax                      /* SYM_CPUID_LEAF_TIMING: EAX TSC kHz */
+	cpuid
+	call hex64
+	lea msg_nl(%rip), %rsi
+	call puts64
 
 	/* the call area: magic and layout, the guest's to write */
 	lea area(%rip), %rsi
@@ -112,6 +153,28 @@ broken:
 	mov $EXIT_FAIL, %eax
 	out %eax, $EXIT_PORT
 	jmp .
+
+no_feature:
+	lea msg_nofeat(%rip), %rsi
+	call puts64
+	mov $EXIT_FAIL, %eax
+	out %eax, $EXIT_PORT
+	jmp .
+
+/* RAX as 16 hex digits to COM1; clobbers RAX, RCX, RDX, R8 */
+hex64:
+	mov %rax, %r8
+	mov $16, %ecx
+1:	rol $4, %r8
+	mov %r8, %rax
+	and $0xf, %eax
+	lea hexdig(%rip), %rdx
+	mov (%rdx, %rax), %al
+	mov $COM1, %dx
+	out %al, %dx
+	dec %ecx
+	jnz 1b
+	ret
 
 /* ECX = RAX */
 wrmsr64:
@@ -169,6 +232,11 @@ gdt64_desc:
 calls:	.quad 0
 quit:	.byte 0
 msg_ready:	.asciz "symcall entry registered\n"
+msg_pio:	.asciz "pio 20000 reads: ticks "
+msg_khz:	.asciz " tsc_khz "
+msg_nl:	.asciz "\n"
+msg_nofeat:	.asciz "no SymCall feature in symbiont's CPUID leaf\n"
+hexdig:	.ascii "0123456789abcdef"
 msg_intact:	.asciz "loop intact after the calls\n"
 msg_broken:	.asciz "loop broken: a call changed the interrupted state\n"
 

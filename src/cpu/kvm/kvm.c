@@ -340,10 +340,13 @@ static void put_entry(struct kvm_cpuid2 *c, uint32_t func, uint32_t index, uint3
 /* KVM's supported CPUID, told the truth about topology (ncpus cores, one
  * thread each, APIC id = vCPU id) and with KVM's own paravirt leaves
  * replaced by symbiont's hypervisor leaves. */
-static struct kvm_cpuid2 *build_cpuid(const struct kvm_cpuid2 *sup, int id, int ncpus, uint32_t tsc_khz)
+static struct kvm_cpuid2 *build_cpuid(const struct kvm_cpuid2 *sup, int id, int ncpus, uint32_t tsc_khz,
+                                      uint32_t features)
 {
 	/* KVM's local APIC timer counts at 1 GHz (one bus cycle per ns). */
-	const struct cpuid_hv_info hv = { .engine = SYM_ENGINE_KVM, .tsc_khz = tsc_khz, .apic_khz = 1000000 };
+	const struct cpuid_hv_info hv = {
+		.engine = SYM_ENGINE_KVM, .tsc_khz = tsc_khz, .apic_khz = 1000000, .features = features
+	};
 	size_t n = sup->nent + (SYM_CPUID_LEAF_MAX - SYM_CPUID_LEAF_SIGNATURE + 1);
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
 	uint32_t apic_id = (uint32_t)id;
@@ -498,7 +501,9 @@ static int kvm_vcpu_init(struct vcpu *cpu, char *err, size_t errlen)
 		goto fail;
 	}
 	tsc_khz = ioctl(kc->fd, KVM_GET_TSC_KHZ, 0);
-	cpuid = build_cpuid(k->supported, cpu->id, ncpus, tsc_khz > 0 ? (uint32_t)tsc_khz : 0);
+	/* SymSpy and SymCall need only the MSR writes from the guest */
+	cpuid = build_cpuid(k->supported, cpu->id, ncpus, tsc_khz > 0 ? (uint32_t)tsc_khz : 0,
+	                    k->msr_exits ? SYM_FEAT_SYMSPY | SYM_FEAT_SYMCALL : 0);
 	if (!cpuid || ioctl(kc->fd, KVM_SET_CPUID2, cpuid) < 0) {
 		snprintf(err, errlen, "kvm: KVM_SET_CPUID2: %s", strerror(errno));
 		goto fail;
@@ -1122,7 +1127,8 @@ static int kvm_vcpu_cpuid(struct vcpu *cpu, uint32_t leaf, uint32_t sub, uint32_
 	struct kvm_vcpu *kc = cpu->priv;
 	int ncpus = cpu->vm->ncpus > 0 ? cpu->vm->ncpus : 1;
 	int tsc_khz = ioctl(kc->fd, KVM_GET_TSC_KHZ, 0);
-	struct kvm_cpuid2 *c = build_cpuid(k->supported, cpu->id, ncpus, tsc_khz > 0 ? (uint32_t)tsc_khz : 0);
+	struct kvm_cpuid2 *c = build_cpuid(k->supported, cpu->id, ncpus, tsc_khz > 0 ? (uint32_t)tsc_khz : 0,
+	                                   k->msr_exits ? SYM_FEAT_SYMSPY | SYM_FEAT_SYMCALL : 0);
 
 	memset(out, 0, 4 * sizeof(out[0]));
 	for (uint32_t i = 0; c && i < c->nent; i++) {
