@@ -123,6 +123,14 @@ struct vm {
 	struct event_hub *hub;
 	atomic_uint hooks_gen; /* changes with the set of CODE_HOOK addresses */
 
+	/* Where the guest's SymSpy pages are (guest-physical, 0: none), as the
+	 * service taking its SymSpy MSR writes records them; read by anyone
+	 * through symbiont/symspy.h. */
+	struct {
+		_Atomic uint64_t global_gpa;
+		_Atomic uint64_t cpu_gpa[VM_MAX_CPUS];
+	} symspy;
+
 	/* VSched (vsched.c). */
 	struct vsched_spec sched;
 	bool sched_on;

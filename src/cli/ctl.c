@@ -86,16 +86,19 @@ static void print_ps(struct json_object *ret)
 
 static void print_current(struct json_object *ret)
 {
-	printf("%-4s %7s %-16s %s\n", "CPU", "PID", "COMM", "MODE");
+	printf("%-4s %7s %-16s %-6s %s\n", "CPU", "PID", "COMM", "MODE", "SOURCE");
 	for (size_t i = 0; i < json_object_array_length(ret); i++) {
 		struct json_object *c = json_object_array_get_idx(ret, i), *um;
 		if (*jstr(c, "error")) {
 			printf("%-4s %s\n", jstr(c, "cpu"), jstr(c, "error"));
 			continue;
 		}
-		bool user = json_object_object_get_ex(c, "user_mode", &um) && json_object_get_boolean(um);
-		printf("%-4s %7s %-16s %s\n", jstr(c, "cpu"), jstr(c, "tid"), jstr(c, "comm"),
-		       user ? "user" : "kernel");
+		bool known = json_object_object_get_ex(c, "user_mode", &um);
+		printf("%-4s %7s %-16s %-6s %s\n", jstr(c, "cpu"), jstr(c, "tid"), jstr(c, "comm"),
+		       !known                        ? "-"
+		       : json_object_get_boolean(um) ? "user"
+		                                     : "kernel",
+		       jstr(c, "source"));
 	}
 }
 
@@ -168,6 +171,12 @@ static void print_metrics(struct json_object *ret)
 			json_object_object_foreach(item, k, v)
 			        printf("%-24s %-32s %s\n", who, k, json_object_get_string(v));
 		}
+	}
+	if (json_object_object_get_ex(ret, "guest", &g)) { /* the guest's own figures, with their source */
+		char who[40];
+		snprintf(who, sizeof(who), "guest (%s)", jstr(g, "source"));
+		json_object_object_foreach(g, k, v) if (strcmp(k, "source"))
+		        printf("%-24s %-32s %s\n", who, k, json_object_get_string(v));
 	}
 }
 

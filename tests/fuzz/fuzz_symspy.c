@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "services/symbiotic/symcall.h"
-#include "services/symbiotic/symspy.h"
+#include "symbiont/symspy.h"
 #include "symbiont/memory.h"
 
 #define RAM (4 * SYM_SYMSPY_PAGE_SIZE)

@@ -17,7 +17,7 @@
 #include <cmocka.h>
 
 #include "services/symbiotic/symcall.h"
-#include "services/symbiotic/symspy.h"
+#include "symbiont/symspy.h"
 #include "symbiont/memory.h"
 
 static void good_global(struct sym_symspy_global *g)

@@ -42,17 +42,16 @@
 #include <json-c/json.h>
 
 #include "services/symbiotic/symcall.h"
-#include "services/symbiotic/symspy.h"
 #include "symbiont/bus.h"
 #include "symbiont/control.h"
 #include "symbiont/event.h"
 #include "symbiont/memory.h"
 #include "symbiont/service.h"
+#include "symbiont/symspy.h"
 #include "symbiont/vcpu.h"
 #include "symbiont/vm.h"
 #include "symbiont/x86.h"
 
-#define SNAPSHOT_TRIES     1000
 #define CALL_TIMEOUT_MS    2000 /* default; emu on a loaded host is slow */
 #define CALL_TIMEOUT_MAX   60000
 #define CALL_BUSY_TRIES    50 /* EBUSY answers before giving up */
@@ -68,9 +67,7 @@ struct symcall_reg {
 struct symbiotic {
 	struct vm *vm;
 	struct sym_sub *sub_global, *sub_cpu;
-	char why_not[256];   /* why SymSpy cannot work on this VM */
-	uint64_t global_gpa; /* 0: none; written on a vCPU thread, read on the control thread */
-	uint64_t cpu_gpa[VM_MAX_CPUS];
+	char why_not[256]; /* why SymSpy cannot work on this VM */
 
 	struct sym_sub *sub_call[5];
 	struct symcall_reg reg[VM_MAX_CPUS]; /* written on vCPU threads (atomics) */
@@ -100,17 +97,20 @@ static bool page_value_ok(struct symbiotic *s, uint64_t v)
 static enum sym_action on_msr(void *opaque, struct sym_event *ev)
 {
 	struct symbiotic *s = opaque;
-	uint64_t v = ev->msr.value, *slot;
+	uint64_t v = ev->msr.value;
+	_Atomic uint64_t *slot;
 
+	/* recorded in the VM, where monitoring and guest OS awareness read
+	 * the pages too (symbiont/symspy.h) */
 	if (ev->msr.msr == SYM_MSR_SYMSPY_GLOBAL)
-		slot = &s->global_gpa;
+		slot = &s->vm->symspy.global_gpa;
 	else if (ev->cpu >= 0 && ev->cpu < VM_MAX_CPUS)
-		slot = &s->cpu_gpa[ev->cpu];
+		slot = &s->vm->symspy.cpu_gpa[ev->cpu];
 	else
 		return SYM_CONTINUE;
 	if (v != 0 && !page_value_ok(s, v))
 		return SYM_CONTINUE; /* the engine's #GP */
-	__atomic_store_n(slot, v & ~(uint64_t)(SYM_SYMSPY_PAGE_SIZE - 1), __ATOMIC_RELEASE);
+	atomic_store_explicit(slot, v & ~(uint64_t)(SYM_SYMSPY_PAGE_SIZE - 1), memory_order_release);
 	return SYM_SKIP;
 }
 
@@ -904,9 +904,9 @@ static struct json_object *cpu_json(const struct symspy_cpu *c)
 static int cmd_symspy(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
 {
 	struct symbiotic *s = opaque;
-	uint8_t page[SYM_SYMSPY_PAGE_SIZE];
 	struct json_object *o, *cpus;
-	uint64_t gpa;
+	struct symspy_global g;
+	uint64_t gpa, t0 = mono_ns();
 	char e[256];
 	(void)args;
 
@@ -914,33 +914,23 @@ static int cmd_symspy(void *opaque, struct json_object *args, struct json_object
 		snprintf(err, errlen, "%s", s->why_not);
 		return -1;
 	}
-	gpa = __atomic_load_n(&s->global_gpa, __ATOMIC_ACQUIRE);
+	gpa = atomic_load_explicit(&s->vm->symspy.global_gpa, memory_order_acquire);
 	if (!gpa) {
 		snprintf(err, errlen, "symspy: the guest shares no pages (no symbiotic module loaded)");
 		return -1;
 	}
 	o = json_object_new_object();
-	uint64_t t0 = mono_ns();
-	if (symspy_snapshot(&s->vm->mem, gpa, offsetof(struct sym_symspy_global, seq), page,
-	                    sizeof(struct sym_symspy_global), SNAPSHOT_TRIES, e, sizeof(e)) == 0) {
-		struct symspy_global g;
-		if (symspy_parse_global(page, sizeof(struct sym_symspy_global), &g, e, sizeof(e)) == 0)
-			json_object_object_add(o, "global", global_json(&g, gpa));
-	}
-	if (!json_object_object_get_ex(o, "global", NULL))
+	if (symspy_read_global(s->vm, &g, e, sizeof(e)) == 0)
+		json_object_object_add(o, "global", global_json(&g, gpa));
+	else
 		json_object_object_add(o, "global_error", json_object_new_string(e));
 	cpus = json_object_new_array();
 	for (int i = 0; i < s->vm->ncpus && i < VM_MAX_CPUS; i++) {
-		struct json_object *c = NULL;
+		struct json_object *c;
 		struct symspy_cpu sc;
-		gpa = __atomic_load_n(&s->cpu_gpa[i], __ATOMIC_ACQUIRE);
-		if (!gpa)
-			snprintf(e, sizeof(e), "symspy: no page for this vCPU");
-		else if (symspy_snapshot(&s->vm->mem, gpa, offsetof(struct sym_symspy_cpu, seq), page,
-		                         sizeof(struct sym_symspy_cpu), SNAPSHOT_TRIES, e, sizeof(e)) == 0 &&
-		         symspy_parse_cpu(page, sizeof(struct sym_symspy_cpu), &sc, e, sizeof(e)) == 0)
+		if (symspy_read_cpu(s->vm, i, &sc, e, sizeof(e)) == 0) {
 			c = cpu_json(&sc);
-		if (!c) {
+		} else {
 			c = json_object_new_object();
 			json_object_object_add(c, "error", json_object_new_string(e));
 		}
