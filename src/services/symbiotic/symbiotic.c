@@ -378,7 +378,9 @@ static int call_until_answered(struct symbiotic *s, int cpu, uint32_t call, cons
 #define FCACHE_TRIES 3000 /* EBUSY answers while the guest's worker looks the path up: 30 s */
 #define FCACHE_REC_MAX \
 	((SYM_SYMCALL_DATA_MAX - sizeof(struct sym_symcall_fcache)) / sizeof(struct sym_symcall_fcache_page))
-#define FCACHE_ALL_MAX (1u << 22) /* pages listed in all (16 GiB of file) */
+#define FCACHE_ALL_MAX (1u << 22)               /* pages listed in all (16 GiB of file) */
+#define FCACHE_CALLS   (FCACHE_ALL_MAX / 1024u) /* answers to one command: a guest giving a page at a time stops */
+#define FCACHE_TIME_NS (60ull * 1000000000ull)  /* and the time they may take, busy answers included */
 
 /* The cached pages' bytes into a new host file of the file's size: what
  * is not cached stays a hole (reads as zeros). */
@@ -471,6 +473,10 @@ static int cmd_fcache(struct symbiotic *s, const char *name, uint32_t call, stru
 		uint64_t a[6] = { start };
 		struct call_result res = { 0 };
 		int busy, k;
+		if (calls == (int)FCACHE_CALLS || mono_ns() - t0 > FCACHE_TIME_NS) {
+			snprintf(err, errlen, "symcall %s: the guest's walk did not end after %d answers", name, calls);
+			goto out;
+		}
 		if (call_until_answered(s, cpu, call, a, path, strlen(path) + 1, timeout, FCACHE_TRIES, &res, &busy,
 		                        err, errlen))
 			goto out;
@@ -509,6 +515,11 @@ static int cmd_fcache(struct symbiotic *s, const char *name, uint32_t call, stru
 		answer = res.ret;
 		start = head.next;
 	} while (call == SYM_SYMCALL_FILE_PAGES && head.next != SYM_FCACHE_END);
+	if (save && head.size > (uint64_t)FCACHE_ALL_MAX * 4096) {
+		snprintf(err, errlen, "symcall pagecache: the guest says %llu bytes, more than this saves",
+		         (unsigned long long)head.size);
+		goto out;
+	}
 	if (save && fcache_save(s, save, head.size, all, n, &saved, err, errlen))
 		goto out;
 	*ret = json_object_new_object();
