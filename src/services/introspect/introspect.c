@@ -226,8 +226,12 @@ static int cmd_processes(void *opaque, struct json_object *args, struct json_obj
 	if (r < 0)
 		return -1;
 	*ret = json_object_new_array();
-	for (size_t i = 0; i < n; i++)
-		json_object_array_add(*ret, process_json(&ps[i]));
+	for (size_t i = 0; i < n; i++) {
+		/* SymSpy has no process list: always guest OS awareness's walk */
+		struct json_object *o = process_json(&ps[i]);
+		json_object_object_add(o, "source", json_object_new_string("guestos"));
+		json_object_array_add(*ret, o);
+	}
 	free(ps);
 	return 0;
 }
