@@ -166,12 +166,41 @@ static void test_dma_write_drops_decoded_code(void **state)
 	assert_int_equal(cpu->gpr[X86_RAX], 7);
 }
 
+/* A state set with X86_STATE_SAME_MEMORY (a SymCall's swap) keeps the code
+ * the engine decoded; any other set_state (a restore, with new RAM) drops
+ * it.  The page is rewritten behind the engine's back, so running the old
+ * instruction proves its block survived. */
+static void test_same_memory_keeps_decoded_code(void **state)
+{
+	struct fx *f = *state;
+	struct emu_cpu *cpu = emu_cpu_of(f->vcpu);
+	struct x86_state s;
+
+	x86_state_flat32(&s);
+	s.rip = 0x3000;
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	put_code(f, 0x3000, 7);
+	run_at(f, 0x3000);
+	assert_int_equal(cpu->gpr[X86_RAX], 7);
+	put_code(f, 0x3000, 8);
+	emu_engine_ops.vcpu_get_state(f->vcpu, &s);
+	s.parts |= X86_STATE_SAME_MEMORY;
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	run_at(f, 0x3000);
+	assert_int_equal(cpu->gpr[X86_RAX], 7);
+	s.parts &= ~X86_STATE_SAME_MEMORY;
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	run_at(f, 0x3000);
+	assert_int_equal(cpu->gpr[X86_RAX], 8);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test_setup_teardown(test_state_round_trip, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cpuid_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_write_drops_decoded_code, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_memory_keeps_decoded_code, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

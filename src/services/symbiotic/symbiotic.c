@@ -64,6 +64,39 @@ struct symcall_reg {
 	uint64_t rip, rsp, cs, gs, area; /* area: 0 = off */
 };
 
+struct call_result {
+	uint32_t status, data_len;
+	uint64_t ret;
+	uint64_t ns;      /* host time from the request to the interrupted state back */
+	uint64_t vcpu_ns; /* of it, the time the vCPU spent on the call (emu: from entering to leaving it) */
+	int cpu;          /* the vCPU that answered */
+};
+
+/* One call's state between entering and leaving the handler. */
+struct call_frame {
+	int cpu;
+	uint64_t area;
+	uint32_t id;
+	struct x86_state saved;
+};
+
+/* A call made on the vCPU thread (vm_vcpu_work): control thread in, vCPU
+ * thread out, entered and done under the service's mu. */
+struct fast_call {
+	int cpu, timeout_ms;
+	uint32_t call;
+	uint64_t args[6];
+	const void *in;
+	size_t in_len;
+	struct call_frame frame;
+	uint64_t t_enter;
+	atomic_bool leaving; /* fast_leave is queued */
+	bool entered, done;
+	int rc;
+	struct call_result res;
+	char err[256];
+};
+
 struct symbiotic {
 	struct vm *vm;
 	struct sym_sub *sub_global, *sub_cpu;
@@ -78,6 +111,8 @@ struct symbiotic {
 	pthread_cond_t cond;
 	uint32_t next_id, want_id;
 	bool rang;
+	bool fast;           /* a call on the vCPU thread is in flight: the doorbell queues its end */
+	struct fast_call fc; /* that call */
 	uint8_t data[SYM_SYMCALL_AREA_SIZE];
 	struct symcall_proc procs[PROCS_MAX];
 	struct symcall_vma vmas[VMAS_MAX];
@@ -160,18 +195,24 @@ static enum sym_action on_call_msr(void *opaque, struct sym_event *ev)
 	return SYM_SKIP;
 }
 
+static void queue_leave(struct symbiotic *s);
+
 /* The doorbell: on the vCPU thread, io_lock held. */
 static void doorbell_write(void *dev, uint64_t off, uint64_t val, unsigned size)
 {
 	struct symbiotic *s = dev;
 	if (off != 0 || size != 4)
 		return;
+	bool leave;
 	pthread_mutex_lock(&s->mu);
+	leave = s->want_id && val == s->want_id && s->fast;
 	if (s->want_id && val == s->want_id) {
 		s->rang = true;
-		pthread_cond_signal(&s->cond);
+		pthread_cond_broadcast(&s->cond);
 	}
 	pthread_mutex_unlock(&s->mu);
+	if (leave) /* the vCPU leaves the handler right after this OUT */
+		queue_leave(s);
 }
 
 static uint64_t doorbell_read(void *dev, uint64_t off, unsigned size)
@@ -203,13 +244,6 @@ static void data_seg(struct x86_seg *ss, uint16_t sel)
 	};
 }
 
-struct call_result {
-	uint32_t status, data_len;
-	uint64_t ret;
-	uint64_t ns; /* host time from the first pause to the last resume */
-	int cpu;     /* the vCPU that answered */
-};
-
 static bool registered(struct symbiotic *s, int cpu)
 {
 	return __atomic_load_n(&s->reg[cpu].area, __ATOMIC_ACQUIRE) &&
@@ -217,26 +251,19 @@ static bool registered(struct symbiotic *s, int cpu)
 	       __atomic_load_n(&s->reg[cpu].cs, __ATOMIC_RELAXED);
 }
 
-/* One call on vCPU *cpup (-1: one the function picks, stored back): 0 with
- * *res, or -1 with one line in err.  The data is left in s->data. */
-static int call_once(struct symbiotic *s, int *cpup, uint32_t call, const uint64_t args[6], const void *in,
-                     size_t in_len, int timeout_ms, struct call_result *res, char *err, size_t errlen)
+/* Puts vCPU *cpup (-1: one picked, stored back) into the guest's handler
+ * for call: the VM paused, or in vCPU work.  0, or -1 with one line in err
+ * and nothing changed. */
+static int enter_call(struct symbiotic *s, int *cpup, uint32_t call, const uint64_t args[6], const void *in,
+                      size_t in_len, struct call_frame *f, char *err, size_t errlen)
 {
 	struct vm *vm = s->vm;
 	struct symcall_reg r;
-	struct x86_state saved, st;
+	struct x86_state st;
 	struct sym_symcall_area hdr;
-	struct timespec deadline;
-	uint64_t t0 = mono_ns();
-	uint32_t id;
-	bool rang;
 	char e[200];
-	int rc = -1, cpu;
+	int cpu;
 
-	if (vm_pause(vm)) {
-		snprintf(err, errlen, "symcall: cannot pause the VM");
-		return -1;
-	}
 	if (*cpup < 0) {
 		/* any: the guest's RCU watches a vCPU in user mode, and not one
 		 * that idles (halted), where the process walk answers EBUSY;
@@ -244,9 +271,9 @@ static int call_once(struct symbiotic *s, int *cpup, uint32_t call, const uint64
 		int best = -1;
 		for (int i = 0; i < vm->ncpus && i < VM_MAX_CPUS; i++) {
 			int score;
-			if (!registered(s, i) || vm_vcpu_get_state(vm, i, &saved, e, sizeof(e)))
+			if (!registered(s, i) || vm_vcpu_get_state(vm, i, &st, e, sizeof(e)))
 				continue;
-			score = saved.ev.mp_state != X86_MP_RUNNABLE ? 0 : saved.seg[SEG_CS].dpl == 3 ? 2 : 1;
+			score = st.ev.mp_state != X86_MP_RUNNABLE ? 0 : st.seg[SEG_CS].dpl == 3 ? 2 : 1;
 			if (score > best) {
 				best = score;
 				*cpup = i;
@@ -254,14 +281,12 @@ static int call_once(struct symbiotic *s, int *cpup, uint32_t call, const uint64
 		}
 		if (*cpup < 0) {
 			snprintf(err, errlen, "symcall: no vCPU has a SymCall entry (no symbiotic module loaded)");
-			vm_resume(vm);
 			return -1;
 		}
 	}
-	cpu = *cpup;
+	cpu = f->cpu = *cpup;
 	if (!registered(s, cpu)) {
 		snprintf(err, errlen, "symcall: vCPU %d has no SymCall entry (no symbiotic module loaded)", cpu);
-		vm_resume(vm);
 		return -1;
 	}
 	r.area = __atomic_load_n(&s->reg[cpu].area, __ATOMIC_ACQUIRE);
@@ -269,21 +294,20 @@ static int call_once(struct symbiotic *s, int *cpup, uint32_t call, const uint64
 	r.rsp = __atomic_load_n(&s->reg[cpu].rsp, __ATOMIC_RELAXED);
 	r.cs = __atomic_load_n(&s->reg[cpu].cs, __ATOMIC_RELAXED);
 	r.gs = __atomic_load_n(&s->reg[cpu].gs, __ATOMIC_RELAXED);
-	if (vm_vcpu_get_state(vm, cpu, &saved, e, sizeof(e))) {
+	if (vm_vcpu_get_state(vm, cpu, &f->saved, e, sizeof(e))) {
 		snprintf(err, errlen, "symcall: %s", e);
-		vm_resume(vm);
 		return -1;
 	}
 	if (gpa_read(&vm->mem, r.area, &hdr, sizeof(hdr)) || hdr.magic != SYM_SYMCALL_MAGIC ||
 	    hdr.layout != SYM_SYMCALL_LAYOUT) {
 		snprintf(err, errlen, "symcall: vCPU %d's call area is not one this symbiont reads", cpu);
-		vm_resume(vm);
 		return -1;
 	}
-	id = ++s->next_id;
-	if (id == 0)
-		id = s->next_id = 1;
-	hdr.id = id;
+	f->area = r.area;
+	f->id = ++s->next_id;
+	if (f->id == 0)
+		f->id = s->next_id = 1;
+	hdr.id = f->id;
 	hdr.call = call;
 	memcpy(hdr.args, args, sizeof(hdr.args));
 	hdr.status = SYM_SYMCALL_PENDING;
@@ -293,57 +317,204 @@ static int call_once(struct symbiotic *s, int *cpup, uint32_t call, const uint64
 	if (in_len) /* the call's input, in the area's data */
 		gpa_write(&vm->mem, r.area + sizeof(hdr), in, in_len);
 
-	st = saved;
+	st = f->saved;
 	st.rip = r.rip;
 	st.gpr[X86_RSP] = r.rsp;
 	st.rflags = 0x2; /* interrupts off */
 	code_seg(&st.seg[SEG_CS], (uint16_t)r.cs);
 	data_seg(&st.seg[SEG_SS], (uint16_t)(r.cs + 8));
 	st.seg[SEG_GS].base = r.gs;
-	if (saved.seg[SEG_CS].dpl == 3) /* a KPTI user CR3 is the kernel's with bits 11 (PCID) and 12 set */
-		st.cr3 = saved.cr3 & ~((1ull << 11) | (1ull << 12));
+	if (f->saved.seg[SEG_CS].dpl == 3) /* a KPTI user CR3 is the kernel's with bits 11 (PCID) and 12 set */
+		st.cr3 = f->saved.cr3 & ~((1ull << 11) | (1ull << 12));
 	memset(&st.ev, 0, sizeof(st.ev));
 	st.ev.nmi_masked = true;
 	st.ev.mp_state = X86_MP_RUNNABLE;
-	st.parts = X86_STATE_EVENTS;
-	if (vm_vcpu_set_state(vm, cpu, &st, e, sizeof(e))) {
-		snprintf(err, errlen, "symcall: %s", e);
-		vm_resume(vm);
-		return -1;
-	}
+	st.parts = X86_STATE_EVENTS | X86_STATE_SAME_MEMORY;
 	pthread_mutex_lock(&s->mu);
-	s->want_id = id;
+	s->want_id = f->id;
 	s->rang = false;
 	pthread_mutex_unlock(&s->mu);
-	vm_resume(vm);
-
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
+	if (vm_vcpu_set_state(vm, cpu, &st, e, sizeof(e))) {
+		pthread_mutex_lock(&s->mu);
+		s->want_id = 0;
+		pthread_mutex_unlock(&s->mu);
+		snprintf(err, errlen, "symcall: %s", e);
+		return -1;
 	}
+	return 0;
+}
+
+/* Puts the interrupted state back, whatever the handler did, and reads the
+ * answer if it rang: the VM paused, or in vCPU work.  0 with res, or -1. */
+static int leave_call(struct symbiotic *s, struct call_frame *f, int timeout_ms, struct call_result *res, char *err,
+                      size_t errlen)
+{
+	struct sym_symcall_area hdr;
+	char e[200];
+	bool rang;
+
 	pthread_mutex_lock(&s->mu);
-	while (!s->rang && pthread_cond_timedwait(&s->cond, &s->mu, &deadline) == 0)
-		;
 	rang = s->rang;
 	s->want_id = 0;
 	pthread_mutex_unlock(&s->mu);
-
-	/* Put the interrupted state back, whatever the handler did. */
-	vm_pause(vm);
-	saved.parts = X86_STATE_EVENTS | X86_STATE_FPU;
-	if (vm_vcpu_set_state(vm, cpu, &saved, e, sizeof(e)))
-		snprintf(err, errlen, "symcall: restoring vCPU %d failed: %s", cpu, e);
-	else if (!rang)
+	f->saved.parts = X86_STATE_EVENTS | X86_STATE_FPU | X86_STATE_SAME_MEMORY;
+	if (vm_vcpu_set_state(s->vm, f->cpu, &f->saved, e, sizeof(e))) {
+		snprintf(err, errlen, "symcall: restoring vCPU %d failed: %s", f->cpu, e);
+		return -1;
+	}
+	if (!rang) {
 		snprintf(err, errlen, "symcall: the guest's handler did not return within %d ms; vCPU %d restored",
-		         timeout_ms, cpu);
-	else if (gpa_read(&vm->mem, r.area, &hdr, sizeof(hdr)) == 0 &&
-	         symcall_check_result(&hdr, id, sizeof(s->data), &res->status, &res->ret, &res->data_len, err,
-	                              errlen) == 0 &&
-	         gpa_read(&vm->mem, r.area + sizeof(hdr), s->data, res->data_len) == 0)
-		rc = 0;
+		         timeout_ms, f->cpu);
+		return -1;
+	}
+	if (gpa_read(&s->vm->mem, f->area, &hdr, sizeof(hdr)) ||
+	    symcall_check_result(&hdr, f->id, sizeof(s->data), &res->status, &res->ret, &res->data_len, err, errlen) ||
+	    gpa_read(&s->vm->mem, f->area + sizeof(hdr), s->data, res->data_len)) {
+		if (!err[0])
+			snprintf(err, errlen, "symcall: the call area is not in guest RAM");
+		return -1;
+	}
+	return 0;
+}
+
+/* Waits on s->cond until *flag or the deadline (CLOCK_REALTIME); s->mu held. */
+static void wait_flag(struct symbiotic *s, const bool *flag, int ms)
+{
+	struct timespec d;
+	clock_gettime(CLOCK_REALTIME, &d);
+	d.tv_sec += ms / 1000;
+	d.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (d.tv_nsec >= 1000000000L) {
+		d.tv_sec++;
+		d.tv_nsec -= 1000000000L;
+	}
+	while (!*flag && pthread_cond_timedwait(&s->cond, &s->mu, &d) == 0)
+		;
+}
+
+/* ---- the call on the vCPU thread (engines that run vCPU work: emu) ------ */
+
+/* vCPU work: into the handler; the vCPU runs it from here on. */
+static void fast_enter(struct vm *vm, void *arg)
+{
+	struct symbiotic *s = arg;
+	struct fast_call *fc = &s->fc;
+	(void)vm;
+	fc->t_enter = mono_ns();
+	fc->rc = enter_call(s, &fc->cpu, fc->call, fc->args, fc->in, fc->in_len, &fc->frame, fc->err, sizeof(fc->err));
+	pthread_mutex_lock(&s->mu);
+	fc->entered = true;
+	if (fc->rc)
+		fc->done = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* vCPU work: the interrupted state back (after the doorbell or the cut-off). */
+static void fast_leave(struct vm *vm, void *arg)
+{
+	struct symbiotic *s = arg;
+	struct fast_call *fc = &s->fc;
+	(void)vm;
+	fc->rc = leave_call(s, &fc->frame, fc->timeout_ms, &fc->res, fc->err, sizeof(fc->err));
+	fc->res.vcpu_ns = mono_ns() - fc->t_enter;
+	pthread_mutex_lock(&s->mu);
+	fc->done = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Queues fast_leave once (the doorbell and the timeout race for it). */
+static void queue_leave(struct symbiotic *s)
+{
+	char e[160];
+	if (atomic_exchange(&s->fc.leaving, true))
+		return;
+	while (vm_vcpu_work(s->vm, fast_leave, s, e, sizeof(e)) && !vm_stopping(s->vm)) {
+		struct timespec d = { 0, 100000 }; /* another item waits: it runs soon */
+		nanosleep(&d, NULL);
+	}
+}
+
+/* 1 when the engine cannot run the call on its vCPU thread (use the pause),
+ * else 0 with res or -1 with err. */
+static int call_fast(struct symbiotic *s, int *cpup, uint32_t call, const uint64_t args[6], const void *in,
+                     size_t in_len, int timeout_ms, struct call_result *res, char *err, size_t errlen)
+{
+	struct fast_call *fc = &s->fc;
+	uint64_t t0 = mono_ns();
+	char e[160];
+	bool ok;
+
+	pthread_mutex_lock(&s->mu);
+	*fc = (struct fast_call){ .cpu = *cpup, .call = call, .in = in, .in_len = in_len, .timeout_ms = timeout_ms };
+	memcpy(fc->args, args, sizeof(fc->args));
+	s->fast = true;
+	pthread_mutex_unlock(&s->mu);
+	if (vm_vcpu_work(s->vm, fast_enter, s, e, sizeof(e))) {
+		pthread_mutex_lock(&s->mu);
+		s->fast = false;
+		pthread_mutex_unlock(&s->mu);
+		return 1;
+	}
+	pthread_mutex_lock(&s->mu);
+	wait_flag(s, &fc->entered, CALL_TIMEOUT_MAX);
+	if (fc->entered && !fc->done)
+		wait_flag(s, &s->rang, timeout_ms);
+	ok = fc->entered;
+	pthread_mutex_unlock(&s->mu);
+	if (ok && !fc->done)
+		queue_leave(s); /* no-op when the doorbell queued it */
+	pthread_mutex_lock(&s->mu);
+	if (ok)
+		wait_flag(s, &fc->done, CALL_TIMEOUT_MAX);
+	ok = fc->done;
+	s->fast = false;
+	pthread_mutex_unlock(&s->mu);
+	if (!ok) {
+		snprintf(err, errlen, "symcall: the vCPU thread never took the call (the VM is stopping?)");
+		return -1;
+	}
+	*cpup = fc->cpu;
+	if (fc->rc) {
+		snprintf(err, errlen, "%s", fc->err);
+		return -1;
+	}
+	*res = fc->res;
+	res->ns = mono_ns() - t0;
+	return 0;
+}
+
+/* One call on vCPU *cpup (-1: one the function picks, stored back): 0 with
+ * *res, or -1 with one line in err.  The data is left in s->data.  On the
+ * vCPU thread where the engine allows it (emu), else with the VM paused
+ * around entering and leaving the handler (kvm). */
+static int call_once(struct symbiotic *s, int *cpup, uint32_t call, const uint64_t args[6], const void *in,
+                     size_t in_len, int timeout_ms, struct call_result *res, char *err, size_t errlen)
+{
+	struct vm *vm = s->vm;
+	struct call_frame f;
+	uint64_t t0 = mono_ns(), t1;
+	int rc;
+
+	err[0] = 0;
+	if ((rc = call_fast(s, cpup, call, args, in, in_len, timeout_ms, res, err, errlen)) <= 0)
+		return rc;
+	if (vm_pause(vm)) {
+		snprintf(err, errlen, "symcall: cannot pause the VM");
+		return -1;
+	}
+	rc = enter_call(s, cpup, call, args, in, in_len, &f, err, errlen);
+	t1 = mono_ns();
+	vm_resume(vm);
+	if (rc)
+		return -1;
+	pthread_mutex_lock(&s->mu);
+	wait_flag(s, &s->rang, timeout_ms);
+	pthread_mutex_unlock(&s->mu);
+	vm_pause(vm);
+	rc = leave_call(s, &f, timeout_ms, res, err, errlen);
+	res->vcpu_ns = mono_ns() - t1;
 	vm_resume(vm);
 	res->ns = mono_ns() - t0;
 	return rc;
@@ -644,6 +815,7 @@ static int cmd_symcall(void *opaque, struct json_object *args, struct json_objec
 	json_object_object_add(o, "cpu", json_object_new_int(res.cpu));
 	json_object_object_add(o, "ret", json_object_new_int64((int64_t)res.ret));
 	json_object_object_add(o, "round_trip_ns", json_object_new_int64((int64_t)res.ns));
+	json_object_object_add(o, "vcpu_ns", json_object_new_int64((int64_t)res.vcpu_ns));
 	json_object_object_add(o, "busy_retries", json_object_new_int(busy));
 	json_object_object_add(o, "truncated", json_object_new_boolean(res.status == SYM_SYMCALL_TRUNC));
 	if (call == SYM_SYMCALL_PROCESSES) {
