@@ -9,6 +9,8 @@
 #                                   friends), the virtio modules, uncompressed, and
 #                                   guest/kmod's symbiotic.ko built against headers/
 #   symmod_hello.ko                 the SymMod example module (loaded by the VMM)
+#   symbiotic.ko                    a copy of the module in the initramfs, for
+#                                   ctl symmod bootstrap (a guest booted without it)
 #   headers/                        linux-headers-<ver>-cloud-amd64, its -common and
 #                                   linux-kbuild packages with their symlinks made
 #                                   relative, so  make -C OUT/headers/build M=$PWD modules
@@ -27,7 +29,7 @@ META=linux-image-cloud-amd64
 # Drivers for the devices symbiont and QEMU offer; dependencies come from modules.dep.
 MODULES="virtio virtio_ring virtio_pci virtio_mmio virtio_blk virtio_net virtio_console
 	virtio_rng vmw_vsock_virtio_transport ext4 button evdev"
-OUTPUTS="vmlinuz System.map VERSION initramfs.cpio.gz headers/build/Makefile symmod_hello.ko"
+OUTPUTS="vmlinuz System.map VERSION initramfs.cpio.gz headers/build/Makefile symmod_hello.ko symbiotic.ko"
 
 die() { echo "guest-image: $*" >&2; exit 1; }
 trap 'die "failed at line $LINENO: $BASH_COMMAND"' ERR
@@ -221,6 +223,7 @@ grep -i 'warning' "$STAGE/kmod.log" && die "guest/kmod builds with warnings (abo
 cp "$STAGE/kmod/symbiotic.ko" "$M/extra/symbiotic.ko"
 # The SymMod example stays on the host: the VMM loads it (ctl symmod load).
 cp "$STAGE/kmod/symmod_hello.ko" "$OUT/symmod_hello.ko"
+cp "$STAGE/kmod/symbiotic.ko" "$OUT/symbiotic.ko"
 echo extra/symbiotic.ko >>"$M/symbiont.load"
 echo "extra/symbiotic.ko:" >>"$M/modules.dep"
 

@@ -30,6 +30,10 @@
 #include <linux/fs.h>
 #include <linux/irq_work.h>
 #include <linux/mm.h>
+#include <linux/namei.h>
+#include <linux/pagemap.h>
+#include <linux/path.h>
+#include <linux/xarray.h>
 #include <linux/umh.h>
 #include <linux/vmalloc.h>
 #include <linux/pgtable.h>
@@ -593,6 +597,160 @@ static u64 call_symmod(struct sym_symcall_area *a, u32 call, u32 *status)
 	return 0;
 }
 
+/*
+ * The page cache of a file by path.  Resolving a path may sleep (a lookup
+ * that misses the dentry cache reads the disk) and so may writeback, so a
+ * worker does both, as for SymMod: the call starts it and answers EBUSY
+ * until the same call (same path, same first index) finds it done.
+ */
+static struct {
+	atomic_t state; /* enum symmod_state: IDLE, BUSY or DONE */
+	u32 op;
+	u64 start;
+	char path[SYM_SYMCALL_PATH_MAX];
+	long err; /* DONE: 0 or -errno */
+	u64 ret;
+	void *out; /* DONE: out_len bytes for data[] */
+	size_t out_len;
+	struct work_struct work;
+	struct irq_work kick;
+} fcache;
+
+/* Its cached pages from start on, each folio held while it is read. */
+static u64 fcache_list(struct address_space *mapping, u64 start, struct sym_symcall_fcache *head)
+{
+	struct sym_symcall_fcache_page *rec = (void *)(head + 1);
+	size_t max = (SYM_SYMCALL_DATA_MAX - sizeof(*head)) / sizeof(*rec);
+	XA_STATE(xas, &mapping->i_pages, start);
+	struct folio *folio;
+	u32 n = 0;
+
+	head->next = SYM_FCACHE_END;
+	rcu_read_lock();
+	xas_for_each(&xas, folio, ULONG_MAX)
+	{
+		unsigned long i, nr;
+		u64 pfn;
+		pgoff_t first;
+
+		if (xas_retry(&xas, folio) || xa_is_value(folio))
+			continue; /* a shadow or swap entry: not in memory */
+		if (!folio_try_get_rcu(folio)) {
+			xas_reset(&xas);
+			continue;
+		}
+		if (unlikely(folio != xas_reload(&xas))) {
+			folio_put(folio);
+			xas_reset(&xas);
+			continue;
+		}
+		first = folio->index;
+		nr = folio_nr_pages(folio);
+		pfn = folio_pfn(folio);
+		folio_put(folio);
+		for (i = 0; i < nr; i++) {
+			if (first + i < start)
+				continue;
+			if (n == max) {
+				head->next = first + i;
+				goto full;
+			}
+			rec[n].index = first + i;
+			rec[n].gpa = (pfn + i) << PAGE_SHIFT;
+			n++;
+		}
+	}
+full:
+	rcu_read_unlock();
+	head->count = n;
+	return n;
+}
+
+static void fcache_work(struct work_struct *w)
+{
+	struct sym_symcall_fcache *head = fcache.out;
+	struct address_space *mapping;
+	struct inode *inode;
+	struct path path;
+	long r;
+
+	fcache.ret = 0;
+	fcache.out_len = 0;
+	memset(head, 0, sizeof(*head));
+	r = kern_path(fcache.path, LOOKUP_FOLLOW, &path);
+	if (r)
+		goto out;
+	inode = d_inode(path.dentry);
+	if (!S_ISREG(inode->i_mode)) {
+		r = S_ISDIR(inode->i_mode) ? -EISDIR : -EINVAL;
+		goto put;
+	}
+	mapping = inode->i_mapping;
+	if (fcache.op == SYM_SYMCALL_FILE_DROP) {
+		/* as fadvise(DONTNEED), but waiting for the writeback so that
+		 * dirty pages are clean and go too */
+		filemap_write_and_wait(mapping);
+		fcache.ret = invalidate_mapping_pages(mapping, 0, -1);
+		head->next = SYM_FCACHE_END;
+	} else {
+		fcache.ret = fcache_list(mapping, fcache.start, head);
+	}
+	head->size = i_size_read(inode);
+	head->cached = READ_ONCE(mapping->nrpages);
+	fcache.out_len = sizeof(*head) + head->count * sizeof(struct sym_symcall_fcache_page);
+put:
+	path_put(&path);
+out:
+	fcache.err = r;
+	smp_wmb(); /* the results before the state that says they are there */
+	atomic_set(&fcache.state, SM_DONE);
+}
+
+static void fcache_kick(struct irq_work *w)
+{
+	schedule_work(&fcache.work);
+}
+
+static u64 call_fcache(struct sym_symcall_area *a, u32 call, u32 *status)
+{
+	u64 start = READ_ONCE(a->args[0]);
+	const char *path = (const char *)a->data;
+	size_t len = strnlen(path, SYM_SYMCALL_PATH_MAX);
+	int st = atomic_read(&fcache.state);
+
+	if (!fcache.out) {
+		*status = SYM_SYMCALL_ERRNO;
+		return (u64)-ENOMEM;
+	}
+	if (st == SM_BUSY) {
+		*status = SYM_SYMCALL_EBUSY;
+		return 0;
+	}
+	if (len == SYM_SYMCALL_PATH_MAX || path[0] != '/') {
+		*status = SYM_SYMCALL_ERRNO;
+		return (u64)(len == SYM_SYMCALL_PATH_MAX ? -ENAMETOOLONG : -EINVAL);
+	}
+	if (st == SM_DONE && fcache.op == call && fcache.start == start && !strcmp(fcache.path, path)) {
+		smp_rmb();
+		atomic_set(&fcache.state, SM_IDLE);
+		if (fcache.err) {
+			*status = SYM_SYMCALL_ERRNO;
+			return (u64)fcache.err;
+		}
+		memcpy(a->data, fcache.out, fcache.out_len);
+		a->data_len = fcache.out_len;
+		return fcache.ret;
+	}
+	/* idle, or done with a call the VMM gave up on: start this one */
+	fcache.op = call;
+	fcache.start = start;
+	memcpy(fcache.path, path, len + 1);
+	atomic_set(&fcache.state, SM_BUSY);
+	irq_work_queue(&fcache.kick);
+	*status = SYM_SYMCALL_EBUSY;
+	return 0;
+}
+
 /* Calls other modules register (symbiotic_register_call): the point of
  * SymMod, a module loaded at run time gives the VMM a new interface. */
 #define MAX_REGISTERED 16
@@ -680,6 +838,8 @@ static void __noreturn symcall_entry(void)
 	case SYM_SYMCALL_SYMMOD_DATA:
 	case SYM_SYMCALL_SYMMOD_LOAD:
 	case SYM_SYMCALL_SYMMOD_UNLOAD: ret = call_symmod(a, READ_ONCE(a->call), &status); break;
+	case SYM_SYMCALL_FILE_PAGES:
+	case SYM_SYMCALL_FILE_DROP: ret = call_fcache(a, READ_ONCE(a->call), &status); break;
 	case SYM_SYMCALL_SPIN: /* the VMM's cut-off, tested */
 		for (;;)
 			cpu_relax();
@@ -844,6 +1004,9 @@ static int __init symbiotic_init(void)
 	init_irq_work(&symmod.kick, symmod_kick);
 	INIT_WORK(&mm_put_work, mm_put_fn);
 	init_irq_work(&mm_put_kick, mm_put_kick_fn);
+	INIT_WORK(&fcache.work, fcache_work);
+	init_irq_work(&fcache.kick, fcache_kick);
+	fcache.out = vmalloc(SYM_SYMCALL_DATA_MAX);
 	if (call)
 		symcall_init();
 	return spy ? symspy_init() : 0;
@@ -870,6 +1033,9 @@ static void __exit symbiotic_exit(void)
 	cancel_work_sync(&symmod.work);
 	irq_work_sync(&mm_put_kick);
 	flush_work(&mm_put_work);
+	irq_work_sync(&fcache.kick);
+	cancel_work_sync(&fcache.work);
+	vfree(fcache.out);
 	mm_put_fn(NULL);
 	vfree(symmod.buf);
 	symspy_exit();

@@ -130,6 +130,23 @@ struct vm {
 	atomic_uint hooks_gen; /* changes with the set of CODE_HOOK addresses */
 	atomic_uint msrs_gen;  /* changes with the MSR_WRITE subscriptions (sym_msrs) */
 
+	/* A vm_vcpu_work() item (symbiont/vcpu.h), under work_lock (work_fn
+	 * is also read without it, as a hint); in_work while it runs, on
+	 * work_thread. */
+	pthread_mutex_t work_lock;
+	_Atomic(void (*)(struct vm *, void *)) work_fn;
+	void *work_arg;
+	atomic_bool in_work;
+	pthread_t work_thread;
+
+	/* Where the guest's SymSpy pages are (guest-physical, 0: none), as the
+	 * service taking its SymSpy MSR writes records them; read by anyone
+	 * through symbiont/symspy.h. */
+	struct {
+		_Atomic uint64_t global_gpa;
+		_Atomic uint64_t cpu_gpa[VM_MAX_CPUS];
+	} symspy;
+
 	/* VSched (vsched.c). */
 	struct vsched_spec sched;
 	bool sched_on;
@@ -302,6 +319,14 @@ void vm_resume(struct vm *vm);
 int vm_pause_hold(struct vm *vm, bool stop_time);
 void vm_resume_hold(struct vm *vm, bool stop_time);
 bool vm_is_paused(struct vm *vm);
+
+/* For engines with runs_work: a vm_vcpu_work() item waits; run it with
+ * vm_run_work() at a point where every vCPU's state is whole. */
+static inline bool vm_work_pending(const struct vm *vm)
+{
+	return atomic_load_explicit(&vm->work_fn, memory_order_acquire) != NULL;
+}
+void vm_run_work(struct vm *vm);
 
 /* For engines: true while a pause is wanted; the vCPU thread then calls
  * vm_vcpu_park() at a point where its state is whole (between

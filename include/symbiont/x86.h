@@ -57,6 +57,11 @@ enum {
 	X86_STATE_EVENTS = 1 << 3,
 	X86_STATE_LAPIC = 1 << 4,
 	X86_STATE_ALL = (1 << 5) - 1,
+	/* Not a part: a hint to set_state that guest memory is what it was
+	 * when the engine last ran this vCPU (a state swapped in and out, as a
+	 * SymCall does, not one restored with new RAM), so code the engine
+	 * decoded from it may be kept. */
+	X86_STATE_SAME_MEMORY = 1 << 8,
 };
 
 /* The MSRs Linux uses beyond those in the registers (EFER, FS/GS base in

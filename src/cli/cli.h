@@ -26,6 +26,8 @@ bool ctl_gears_verb(const char *verb);
 int ctl_migrate(const char *target, int argc, char **argv);
 int ctl_gears(const char *target, const char *verb, int argc, char **argv);
 void usage_ctl_gears(void);
+/* ctl NAME symmod bootstrap [FILE.ko] (ctl_gears.c): the exit status. */
+int ctl_symmod_bootstrap(const char *target, const char *file, bool json);
 int cmd_ls(int argc, char **argv);
 
 /* Named VMs (rundir.c): their control sockets live in one private

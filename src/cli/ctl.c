@@ -86,16 +86,19 @@ static void print_ps(struct json_object *ret)
 
 static void print_current(struct json_object *ret)
 {
-	printf("%-4s %7s %-16s %s\n", "CPU", "PID", "COMM", "MODE");
+	printf("%-4s %7s %-16s %-6s %s\n", "CPU", "PID", "COMM", "MODE", "SOURCE");
 	for (size_t i = 0; i < json_object_array_length(ret); i++) {
 		struct json_object *c = json_object_array_get_idx(ret, i), *um;
 		if (*jstr(c, "error")) {
 			printf("%-4s %s\n", jstr(c, "cpu"), jstr(c, "error"));
 			continue;
 		}
-		bool user = json_object_object_get_ex(c, "user_mode", &um) && json_object_get_boolean(um);
-		printf("%-4s %7s %-16s %s\n", jstr(c, "cpu"), jstr(c, "tid"), jstr(c, "comm"),
-		       user ? "user" : "kernel");
+		bool known = json_object_object_get_ex(c, "user_mode", &um);
+		printf("%-4s %7s %-16s %-6s %s\n", jstr(c, "cpu"), jstr(c, "tid"), jstr(c, "comm"),
+		       !known                        ? "-"
+		       : json_object_get_boolean(um) ? "user"
+		                                     : "kernel",
+		       jstr(c, "source"));
 	}
 }
 
@@ -170,6 +173,12 @@ static void print_metrics(struct json_object *ret)
 			json_object_object_foreach(item, k, v)
 			        printf("%-24s %-32s %s\n", who, k, json_object_get_string(v));
 		}
+	}
+	if (json_object_object_get_ex(ret, "guest", &g)) { /* the guest's own figures, with their source */
+		char who[40];
+		snprintf(who, sizeof(who), "guest (%s)", jstr(g, "source"));
+		json_object_object_foreach(g, k, v) if (strcmp(k, "source"))
+		        printf("%-24s %-32s %s\n", who, k, json_object_get_string(v));
 	}
 }
 
@@ -386,9 +395,10 @@ static const struct verb verbs[] = {
 	  print_read },
 	{ "symspy", "", "what the guest's symbiotic module shares (SymSpy pages, no exit)", "query-symspy", 0, NULL,
 	  ctl_print_symspy },
-	{ "symcall", "CALL [PID [ADDR]]",
-	  "call into the guest kernel: null (round trip), processes, vmas PID, translate PID ADDR", "symcall", 1,
-	  ctl_build_symcall, ctl_print_symcall },
+	{ "symcall", "CALL [ARGS]",
+	  "call into the guest kernel: null (round trip), processes, vmas PID, translate PID ADDR,\n"
+	  "                          pagecache PATH [SAVEFILE] (a file's cached pages), drop PATH (drop them)",
+	  "symcall", 1, ctl_build_symcall, ctl_print_symcall },
 	{ "geiger", "", "the guest's buffer cache as inferred from the VMM (Geiger)", "geiger", 0, NULL, print_geiger },
 	{ "wss", "", "the guest's working-set size and miss curve, from Geiger's evictions", "geiger-wss", 0, NULL,
 	  print_wss },
@@ -411,6 +421,11 @@ void usage_ctl(void)
 	       "send the machine to run --incoming URI (unix:PATH, tcp:HOST:PORT); --max-downtime MS");
 	printf("  %-10s %-12s %s\n", "", "",
 	       "(300), --bandwidth MIB/S, --verify (CRC of all RAM), --keep (do not quit the source)");
+	printf("  %-10s %-12s %s\n", "symmod", "load FILE.ko", "load a module into the running guest (SymMod)");
+	printf("  %-10s %-12s %s\n", "", "unload NAME", "and remove one");
+	printf("  %-10s %-12s %s\n", "", "bootstrap [FILE.ko]",
+	       "make a guest without the symbiotic module symbiotic: push it and insmod it through GEARS");
+	printf("  %-10s %-12s %s\n", "", "", "(default: the default guest's symbiotic.ko; see push/exec below)");
 	usage_ctl_gears();
 	printf("  %-10s %-12s %s\n", "prof", "",
 	       "profile the guest for --seconds N (default 10) at --freq HZ (default 99):");
@@ -577,12 +592,15 @@ int cmd_ctl(int argc, char **argv)
 	static const struct verb sched_set = { "sched", "SPEC", "", "sched-set", 1, NULL, NULL };
 	if (sampling_verb) {
 		/* prof and top: several commands over time (ctl_prof.c, ctl_top.c) */
+	} else if (!strcmp(verb, "symmod") && nrest >= 1 && nrest <= 2 && !strcmp(rest[0], "bootstrap")) {
+		return ctl_symmod_bootstrap(target, nrest == 2 ? rest[1] : NULL, json);
 	} else if (!strcmp(verb, "symmod")) { /* symmod load FILE.ko | symmod unload NAME */
 		static const struct verb load = { "symmod", "", "", "symmod-load", 2, NULL, NULL };
 		static const struct verb unload = { "symmod", "", "", "symmod-unload", 2, NULL, NULL };
 		char abs[PATH_MAX];
 		if (nrest != 2 || (strcmp(rest[0], "load") && strcmp(rest[0], "unload")))
-			return ctl_error(EXIT_USAGE, "%s", "symmod takes load FILE.ko or unload NAME");
+			return ctl_error(EXIT_USAGE, "%s",
+			                 "symmod takes load FILE.ko, unload NAME or bootstrap [FILE.ko]");
 		args = json_object_new_object();
 		if (!strcmp(rest[0], "load")) {
 			if (!realpath(rest[1], abs)) { /* the VMM opens it from its own directory */

@@ -16,7 +16,15 @@
  *       runs CMD in the guest with no agent there, relays its stdout and
  *       stderr, and exits with its status (128+N if signal N ended it)
  *   push [--pid P] HOSTFILE GUESTPATH / pull [--pid P] GUESTPATH HOSTFILE
- *       copy a file in or out the same way */
+ *       copy a file in or out the same way
+ *
+ * and SymMod's bootstrap, which is made of push and exec:
+ *
+ *   symmod bootstrap [FILE.ko]
+ *       makes a guest that booted without the symbiotic module symbiotic:
+ *       pushes the module (by default the default guest's symbiotic.ko)
+ *       and runs the guest's insmod on it (finit_module), both with no
+ *       agent in the guest, then checks that a SymCall answers */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
@@ -30,6 +38,7 @@
 #include <json-c/json.h>
 
 #include "cli/cli.h"
+#include "cli/guest.h"
 #include "cli/qmp_client.h"
 
 enum {
@@ -582,4 +591,72 @@ int ctl_gears(const char *target, const char *verb, int argc, char **argv)
 	if (!strcmp(verb, "deny"))
 		return deny(target, &o);
 	return inject_env(target, &o, npos, argv);
+}
+
+/* A null SymCall: 0 when the guest answered, -1 with the reason in err. */
+static int symcall_null(const char *target, double *us, char *err, size_t errlen)
+{
+	struct qmp_client q;
+	struct json_object *args = json_object_new_object(), *ret = NULL, *x;
+	int r = -1;
+
+	if (ctl_connect(target, &q)) {
+		json_object_put(args);
+		snprintf(err, errlen, "cannot connect");
+		return -1;
+	}
+	json_object_object_add(args, "call", json_object_new_string("null"));
+	if (qmp_call(&q, "symcall", args, &ret, err, errlen) >= 0) {
+		r = 0;
+		*us = json_object_object_get_ex(ret, "round_trip_ns", &x) ? json_object_get_double(x) / 1e3 : 0;
+	}
+	json_object_put(ret);
+	qmp_close(&q);
+	return r;
+}
+
+#define BOOTSTRAP_PATH "/tmp/.symbiont-symbiotic.ko"
+
+int ctl_symmod_bootstrap(const char *target, const char *file, bool json)
+{
+	char ko[PATH_MAX + 32], err[512];
+	char *insmod[] = { "sh", "-c", "insmod " BOOTSTRAP_PATH "; s=$?; rm -f " BOOTSTRAP_PATH "; exit $s" };
+	char *push[] = { ko, BOOTSTRAP_PATH };
+	struct gears_opts o = { .pid = -1 };
+	double us = 0;
+	int status;
+
+	if (!file && cli_default_guest_file("symbiotic.ko", ko, sizeof(ko))) {
+		fprintf(stderr, "symbiont ctl: symmod bootstrap: no default guest's symbiotic.ko (make guest, or "
+		                "name a FILE.ko)\n");
+		return 1;
+	}
+	if (file)
+		snprintf(ko, sizeof(ko), "%s", file);
+	if (symcall_null(target, &us, err, sizeof(err)) == 0) {
+		fprintf(stderr, "symbiont ctl: symmod bootstrap: the guest already answers SymCalls (its symbiotic "
+		                "module is loaded)\n");
+		return 1;
+	}
+	if (strstr(err, "not available on this VM")) {
+		fprintf(stderr, "symbiont ctl: symmod bootstrap: %s\n", err);
+		return 1;
+	}
+	if ((status = copy_cmd(target, "push", &o, 2, push)))
+		return status;
+	if ((status = exec_cmd(target, &o, 3, insmod))) {
+		fprintf(stderr, "symbiont ctl: symmod bootstrap: the guest's insmod failed (exit status %d)\n", status);
+		return 1;
+	}
+	/* the module registers its entries before its init returns */
+	if (symcall_null(target, &us, err, sizeof(err))) {
+		fprintf(stderr, "symbiont ctl: symmod bootstrap: loaded, but no SymCall answers: %s\n", err);
+		return 1;
+	}
+	if (json)
+		printf("{\"loaded\": true, \"via\": \"gears\", \"symcall_null_us\": %.1f}\n", us);
+	else
+		printf("symbiotic module loaded through GEARS (push, insmod); a null SymCall answered in %.1f us\n",
+		       us);
+	return 0;
 }

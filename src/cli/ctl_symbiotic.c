@@ -2,6 +2,9 @@
  * symbiotic module shares, read by the VMM without any exit) and `symcall
  * CALL` (an upcall into the guest kernel). */
 #include <errno.h>
+#include <limits.h>
+#include <string.h>
+#include <unistd.h>
 #include <inttypes.h>
 #include <stdlib.h>
 #include <stdbool.h>
@@ -59,6 +62,39 @@ void ctl_print_symspy(struct json_object *ret)
 	}
 }
 
+/* pagecache PATH [SAVEFILE], drop PATH: a guest path and a host file,
+ * absolute (the VMM opens it from its own directory). */
+static struct json_object *build_file_call(char **argv, char *err, size_t errlen)
+{
+	struct json_object *o;
+	char cwd[PATH_MAX], *save = NULL;
+
+	if (!argv[1] || argv[1][0] != '/') {
+		snprintf(err, errlen, "symcall %s: takes an absolute guest PATH", argv[0]);
+		return NULL;
+	}
+	if (argv[2] && !strcmp(argv[0], "drop")) {
+		snprintf(err, errlen, "symcall drop: takes PATH only");
+		return NULL;
+	}
+	if (argv[2] && argv[2][0] != '/') {
+		if (!getcwd(cwd, sizeof(cwd)) || asprintf(&save, "%s/%s", cwd, argv[2]) < 0) {
+			snprintf(err, errlen, "symcall pagecache: cannot make %.64s absolute", argv[2]);
+			return NULL;
+		}
+	} else if (argv[2] && !(save = strdup(argv[2]))) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	o = json_object_new_object();
+	json_object_object_add(o, "call", json_object_new_string(argv[0]));
+	json_object_object_add(o, "path", json_object_new_string(argv[1]));
+	if (save)
+		json_object_object_add(o, "save", json_object_new_string(save));
+	free(save);
+	return o;
+}
+
 struct json_object *ctl_build_symcall(char **argv, char *err, size_t errlen)
 {
 	struct json_object *o;
@@ -66,6 +102,8 @@ struct json_object *ctl_build_symcall(char **argv, char *err, size_t errlen)
 	unsigned long long addr = 0;
 	char *end;
 
+	if (!strcmp(argv[0], "pagecache") || !strcmp(argv[0], "drop"))
+		return build_file_call(argv, err, errlen);
 	if (argv[1]) {
 		errno = 0;
 		pid = strtoll(argv[1], &end, 10);
@@ -93,7 +131,25 @@ struct json_object *ctl_build_symcall(char **argv, char *err, size_t errlen)
 
 void ctl_print_symcall(struct json_object *ret)
 {
-	struct json_object *procs, *vmas, *gpa;
+	struct json_object *procs, *vmas, *gpa, *runs;
+
+	if (json_object_object_get_ex(ret, "runs", &runs)) {
+		printf("%s: %s bytes (%s pages), %s cached pages\n", str(ret, "path"), str(ret, "size"),
+		       str(ret, "size_pages"), str(ret, "listed_pages"));
+		printf("%10s %8s %s\n", "INDEX", "PAGES", "GUEST-PHYSICAL");
+		for (size_t i = 0; i < json_object_array_length(runs); i++) {
+			struct json_object *r = json_object_array_get_idx(runs, i);
+			printf("%10s %8s 0x%" PRIx64 "\n", str(r, "index"), str(r, "pages"), (uint64_t)num(r, "gpa"));
+		}
+		if (*str(ret, "saved_bytes"))
+			printf("saved %s bytes\n", str(ret, "saved_bytes"));
+		return;
+	}
+	if (json_object_object_get_ex(ret, "dropped_pages", &runs)) {
+		printf("%s: dropped %s pages, %s still cached\n", str(ret, "path"), str(ret, "dropped_pages"),
+		       str(ret, "cached_pages"));
+		return;
+	}
 
 	if (json_object_object_get_ex(ret, "vmas", &vmas)) {
 		for (size_t i = 0; i < json_object_array_length(vmas); i++) {

@@ -34,6 +34,16 @@ static int find_default_guest(char *dir, size_t len)
 	return -1;
 }
 
+int cli_default_guest_file(const char *name, char *out, size_t len)
+{
+	char dir[PATH_MAX];
+
+	if (find_default_guest(dir, sizeof(dir)) < 0)
+		return -1;
+	snprintf(out, len, "%s/%s", dir, name);
+	return access(out, R_OK) == 0 ? 0 : -1;
+}
+
 int cli_default_guest(struct vm_config *cfg, struct cli_guest *g, char *err, size_t errlen)
 {
 	char dir[PATH_MAX];

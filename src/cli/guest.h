@@ -20,5 +20,8 @@ struct cli_guest {
  * cli_guest_free(g) after the VM is gone. */
 int cli_default_guest(struct vm_config *cfg, struct cli_guest *g, char *err, size_t errlen);
 void cli_guest_free(struct cli_guest *g);
+/* The path of NAME in the default guest's directory: 0, or -1 when there
+ * is no default guest or no such file there. */
+int cli_default_guest_file(const char *name, char *out, size_t len);
 
 #endif

@@ -35,6 +35,10 @@ struct engine_ops {
 	 * PIC/IOAPIC/LAPIC): the builder then asks the board for no PIC and
 	 * IOAPIC models. */
 	bool has_irqchip;
+	/* True when vcpu_run runs vm_vcpu_work() items (vm_run_work(), at a
+	 * point where every vCPU's state is whole) as soon as
+	 * vm_work_pending() says there is one. */
+	bool runs_work;
 	/* VM-wide set-up after memory exists, before devices: creates the VM,
 	 * maps memory, installs vm->irqchip when has_irqchip, and may supply
 	 * the VM's time source in vm->clock (both engines leave the host

@@ -1,6 +1,7 @@
 /* Services' access to vCPU state (symbiont/vcpu.h): only while every vCPU
  * is parked, so the engine's copy is the whole truth and nobody runs it. */
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <time.h>
 
@@ -14,7 +15,7 @@ static struct vcpu *parked_vcpu(struct vm *vm, int cpu, char *err, size_t errlen
 		snprintf(err, errlen, "no vCPU %d (the VM has %d)", cpu, vm->ncpus);
 		return NULL;
 	}
-	if (!vm_is_paused(vm)) {
+	if (!vm_is_paused(vm) && !(atomic_load(&vm->in_work) && pthread_equal(vm->work_thread, pthread_self()))) {
 		snprintf(err, errlen, "vCPU state is read and written only while the VM is paused");
 		return NULL;
 	}
@@ -43,6 +44,50 @@ int vm_vcpu_set_state(struct vm *vm, int cpu, const struct x86_state *s, char *e
 		return -1;
 	}
 	return 0;
+}
+
+int vm_vcpu_work(struct vm *vm, void (*fn)(struct vm *vm, void *arg), void *arg, char *err, size_t errlen)
+{
+	bool busy;
+
+	if (!vm->engine || !vm->engine->runs_work) {
+		snprintf(err, errlen, "the %s engine runs no work on its vCPU thread",
+		         vm->engine ? vm->engine->name : "(no)");
+		return -1;
+	}
+	pthread_mutex_lock(&vm->work_lock);
+	busy = atomic_load(&vm->work_fn) != NULL;
+	if (!busy) {
+		vm->work_arg = arg;
+		atomic_store_explicit(&vm->work_fn, fn, memory_order_release);
+	}
+	pthread_mutex_unlock(&vm->work_lock);
+	if (busy) {
+		snprintf(err, errlen, "another vCPU work item is waiting");
+		return -1;
+	}
+	for (int i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i] && vm->engine->vcpu_kick)
+			vm->engine->vcpu_kick(vm->vcpus[i]);
+	return 0;
+}
+
+void vm_run_work(struct vm *vm)
+{
+	void (*fn)(struct vm *, void *);
+	void *arg;
+
+	pthread_mutex_lock(&vm->work_lock);
+	fn = atomic_load(&vm->work_fn);
+	arg = vm->work_arg;
+	atomic_store(&vm->work_fn, NULL); /* fn may queue the next item */
+	pthread_mutex_unlock(&vm->work_lock);
+	if (!fn)
+		return;
+	vm->work_thread = pthread_self();
+	atomic_store(&vm->in_work, true);
+	fn(vm, arg);
+	atomic_store(&vm->in_work, false);
 }
 
 int vm_vcpu_stats(struct vm *vm, int cpu, device_stat_fn emit, void *ctx)

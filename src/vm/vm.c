@@ -49,6 +49,7 @@ struct vm *vm_new(const struct vm_config *cfg, char *err, size_t errlen)
 	vm->wake_fd = -1;
 	pthread_mutex_init(&vm->io_lock, NULL);
 	pthread_mutex_init(&vm->pause_lock, NULL);
+	pthread_mutex_init(&vm->work_lock, NULL);
 	pthread_mutex_init(&vm->sched_lock, NULL);
 	pthread_cond_init(&vm->pause_cond, NULL);
 	io_bus_init(&vm->pio);

@@ -1,6 +1,7 @@
 /* The emu engine through its engine_ops on a VM without devices or event
- * loop: state round trip, CPUID policy essentials, and device writes to
- * guest RAM (DMA) dropping code decoded from it. */
+ * loop: state round trip, CPUID policy essentials, device writes to guest
+ * RAM (DMA) dropping code decoded from it, state swaps that keep it, and
+ * vCPU work items. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -11,6 +12,7 @@
 
 #include "cpu/cpuid.h"
 #include "cpu/emu/sys.h"
+#include "symbiont/vcpu.h"
 
 struct fx {
 	struct vm *vm;
@@ -25,6 +27,7 @@ static int setup(void **state)
 	f->vm = calloc(1, sizeof(*f->vm));
 	assert_int_equal(guest_mem_init(&f->vm->mem, 16ULL << 20), 0);
 	pthread_mutex_init(&f->vm->io_lock, NULL);
+	pthread_mutex_init(&f->vm->work_lock, NULL);
 	f->vm->ncpus = 1;
 	f->vm->engine = &emu_engine_ops;
 	assert_int_equal(emu_engine_ops.init(f->vm, err, sizeof(err)), 0);
@@ -199,6 +202,73 @@ static void test_dma_write_drops_decoded_code(void **state)
 	assert_int_equal(cpu->gpr[X86_RAX], 7);
 }
 
+/* A state set with X86_STATE_SAME_MEMORY (a SymCall's swap) keeps the code
+ * the engine decoded; any other set_state (a restore, with new RAM) drops
+ * it.  The page is rewritten behind the engine's back, so running the old
+ * instruction proves its block survived. */
+static void test_same_memory_keeps_decoded_code(void **state)
+{
+	struct fx *f = *state;
+	struct emu_cpu *cpu = emu_cpu_of(f->vcpu);
+	struct x86_state s;
+
+	x86_state_flat32(&s);
+	s.rip = 0x3000;
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	put_code(f, 0x3000, 7);
+	run_at(f, 0x3000);
+	assert_int_equal(cpu->gpr[X86_RAX], 7);
+	put_code(f, 0x3000, 8);
+	emu_engine_ops.vcpu_get_state(f->vcpu, &s);
+	s.parts |= X86_STATE_SAME_MEMORY;
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	run_at(f, 0x3000);
+	assert_int_equal(cpu->gpr[X86_RAX], 7);
+	s.parts &= ~X86_STATE_SAME_MEMORY;
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	run_at(f, 0x3000);
+	assert_int_equal(cpu->gpr[X86_RAX], 8);
+}
+
+static void read_rip(struct vm *vm, void *arg)
+{
+	struct x86_state s;
+	char err[128];
+	assert_int_equal(vm_vcpu_get_state(vm, 0, &s, err, sizeof(err)), 0);
+	*(uint64_t *)arg = s.rip;
+}
+
+/* vCPU work: queued once (a second waits its turn), run by the engine's
+ * thread where vCPU state may be read without a pause; refused by an
+ * engine that runs none. */
+static void test_vcpu_work(void **state)
+{
+	struct fx *f = *state;
+	struct engine_ops no_work = emu_engine_ops;
+	struct x86_state s;
+	uint64_t rip = 0;
+	char err[128];
+
+	x86_state_flat32(&s);
+	s.rip = 0x4321;
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	assert_int_equal(vm_vcpu_get_state(f->vm, 0, &s, err, sizeof(err)), -1); /* running, not paused */
+	assert_false(vm_work_pending(f->vm));
+	assert_int_equal(vm_vcpu_work(f->vm, read_rip, &rip, err, sizeof(err)), 0);
+	assert_true(vm_work_pending(f->vm));
+	assert_int_equal(vm_vcpu_work(f->vm, read_rip, &rip, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "waiting"));
+	vm_run_work(f->vm); /* as run_all does between slices */
+	assert_int_equal(rip, 0x4321);
+	assert_false(vm_work_pending(f->vm));
+	assert_int_equal(vm_vcpu_get_state(f->vm, 0, &s, err, sizeof(err)), -1); /* out of the work again */
+	no_work.runs_work = false;
+	f->vm->engine = &no_work;
+	assert_int_equal(vm_vcpu_work(f->vm, read_rip, &rip, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "runs no work"));
+	f->vm->engine = &emu_engine_ops;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -206,6 +276,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cpuid_policy, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cpuid_is_the_portable_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_write_drops_decoded_code, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_memory_keeps_decoded_code, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_vcpu_work, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -9,6 +9,9 @@
 # list against the guest's /proc, a process's memory map against its
 # /proc/PID/maps and one of its pages against /proc/PID/pagemap, calls while the guest counts in a loop,
 # and a handler that never returns cut off with the guest carrying on.
+# Monitoring (query-metrics' guest figures) and guest OS awareness (each
+# vCPU's current task) take SymSpy's figures while the module shares them,
+# guest OS awareness's own without it, each saying its source.
 # SymMod: a module built by the test loaded into the running guest, its own
 # SymCall answering, and unloaded.
 . "$(dirname "$0")/lib/guest.bash"
@@ -61,6 +64,21 @@ assert [c["cpu"] for c in spy["cpus"]] == [0, 1], spy["cpus"]
 for c in spy["cpus"]:
     assert "error" not in c, c
 PY
+# Monitoring and guest OS awareness prefer SymSpy and say so: the metrics'
+# guest figures and each vCPU's current task come from it.
+qmp query-metrics >"$tmp/metrics.json" || fail "query-metrics: $(cat "$tmp/metrics.json")"
+qmp query-current >"$tmp/current.json" || fail "query-current: $(cat "$tmp/current.json")"
+python3 - "$tmp/metrics.json" "$tmp/current.json" "$tmp/meminfo" <<'PY' || fail "sources: $(cat "$tmp/current.json")"
+import json, sys
+g = json.load(open(sys.argv[1]))["guest"]
+mi = {l.split(":")[0]: int(l.split(":")[1].split()[0]) for l in open(sys.argv[3])}
+assert g["source"] == "symspy" and g["mem_total_kb"] == mi["MemTotal"], g
+cur = json.load(open(sys.argv[2]))
+assert [c["cpu"] for c in cur] == [0, 1] and all(c["source"] == "symspy" and c["comm"] for c in cur), cur
+PY
+ctl metrics | grep -q '^guest (symspy) *mem_total_kb' || fail "ctl metrics lacks the guest's figures"
+ctl current | grep -q ' symspy$' || fail "ctl current does not say its source: $(ctl current)"
+
 # The KASLR base against guest OS awareness's own finding (System.map + banner).
 slide=$(qmp query-guest-os | python3 -c 'import json,sys; print(json.load(sys.stdin).get("kaslr_slide", ""))')
 [ -n "$slide" ] || fail "guest OS awareness found no KASLR slide to compare with"
@@ -251,6 +269,16 @@ ctl symspy 2>"$tmp/e1" && fail "symspy answered after the module was unloaded"
 [ "$(wc -l <"$tmp/e1")" = 1 ] || fail "symspy without pages: $(cat "$tmp/e1")"
 ctl symcall null 2>"$tmp/e3" && fail "symcall answered after the module was unloaded"
 [ "$(wc -l <"$tmp/e3")" = 1 ] || fail "symcall without a module: $(cat "$tmp/e3")"
+# without SymSpy: the current tasks come from guest OS awareness, the
+# metrics have no guest figures, each saying so
+qmp query-current >"$tmp/current2.json" || fail "query-current: $(cat "$tmp/current2.json")"
+qmp query-metrics >"$tmp/metrics2.json" || fail "query-metrics: $(cat "$tmp/metrics2.json")"
+python3 - "$tmp/current2.json" "$tmp/metrics2.json" <<'PY' || fail "sources without the module: $(cat "$tmp/current2.json")"
+import json, sys
+cur = json.load(open(sys.argv[1]))
+assert all(c.get("source") == "guestos" for c in cur), cur
+assert json.load(open(sys.argv[2]))["guest"]["source"] == "none"
+PY
 echo 'insmod /lib/modules/$(uname -r)/extra/symbiotic.ko && echo RELOADED-$((1+1))' >&3
 guest_wait_for g RELOADED-2 180 || fail "the module did not load again"
 sleep 1

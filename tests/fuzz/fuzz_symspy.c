@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "services/symbiotic/symcall.h"
-#include "services/symbiotic/symspy.h"
+#include "symbiont/symspy.h"
 #include "symbiont/memory.h"
 
 #define RAM (4 * SYM_SYMSPY_PAGE_SIZE)
@@ -52,6 +52,11 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		if (symcall_check_result(&hdr, hdr.id, size - sizeof(hdr), &status, &ret, &len, err, sizeof(err)) == 0)
 			(void)symcall_parse_procs(data + sizeof(hdr), len, ret, procs, 64, err, sizeof(err));
 		(void)symcall_parse_vmas(data + sizeof(hdr), size - sizeof(hdr), hdr.ret, vmas, 64, err, sizeof(err));
+		static struct sym_symcall_fcache_page pages[64];
+		struct sym_symcall_fcache fh;
+		(void)symcall_parse_fcache(data + sizeof(hdr), size - sizeof(hdr),
+		                           hdr.call & 1 ? SYM_SYMCALL_FILE_DROP : SYM_SYMCALL_FILE_PAGES, hdr.ret,
+		                           hdr.args[0], &fh, pages, 64, err, sizeof(err));
 	}
 	return 0;
 }

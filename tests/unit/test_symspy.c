@@ -2,7 +2,8 @@
  * guest module writes it parses to the same figures; each field a hostile
  * guest can break is refused in one line; the seqcount copy gives only
  * consistent snapshots while a writer thread rewrites the page.  SymCall
- * results (symcall.c): the call area's header and the process records. */
+ * results (symcall.c): the call area's header, the process records and the
+ * page-cache answers. */
 #include <pthread.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,7 +17,7 @@
 #include <cmocka.h>
 
 #include "services/symbiotic/symcall.h"
-#include "services/symbiotic/symspy.h"
+#include "symbiont/symspy.h"
 #include "symbiont/memory.h"
 
 static void good_global(struct sym_symspy_global *g)
@@ -325,6 +326,57 @@ static void test_symcall_procs(void **state)
 	assert_int_equal(symcall_parse_procs(recs, 0, 0, out, 3, err, sizeof(err)), 0);
 }
 
+static void test_symcall_fcache(void **state)
+{
+	struct {
+		struct sym_symcall_fcache h;
+		struct sym_symcall_fcache_page p[3];
+	} d = { .h = { .size = 10000, .cached = 3, .next = SYM_FCACHE_END, .count = 3 },
+		.p = { { 0, 0x1000 }, { 1, 0x5000 }, { 2, 0x2000 } } };
+	struct sym_symcall_fcache h;
+	struct sym_symcall_fcache_page out[3];
+	char err[256];
+	(void)state;
+
+	assert_int_equal(
+	        symcall_parse_fcache(&d, sizeof(d), SYM_SYMCALL_FILE_PAGES, 3, 0, &h, out, 3, err, sizeof(err)), 3);
+	assert_int_equal(h.size, 10000);
+	assert_int_equal(out[1].gpa, 0x5000);
+	/* a result, a length or a room that disagree; a drop with records */
+	assert_int_equal(
+	        symcall_parse_fcache(&d, sizeof(d), SYM_SYMCALL_FILE_PAGES, 2, 0, &h, out, 3, err, sizeof(err)), -1);
+	assert_int_equal(
+	        symcall_parse_fcache(&d, sizeof(d) - 1, SYM_SYMCALL_FILE_PAGES, 3, 0, &h, out, 3, err, sizeof(err)),
+	        -1);
+	assert_int_equal(
+	        symcall_parse_fcache(&d, sizeof(d), SYM_SYMCALL_FILE_PAGES, 3, 0, &h, out, 2, err, sizeof(err)), -1);
+	assert_int_equal(symcall_parse_fcache(&d, sizeof(d), SYM_SYMCALL_FILE_DROP, 3, 0, &h, out, 3, err, sizeof(err)),
+	                 -1);
+	assert_int_equal(symcall_parse_fcache(&d, 8, SYM_SYMCALL_FILE_DROP, 0, 0, &h, out, 3, err, sizeof(err)), -1);
+	/* records below the first asked for, out of order, not a page's address */
+	assert_int_equal(
+	        symcall_parse_fcache(&d, sizeof(d), SYM_SYMCALL_FILE_PAGES, 3, 1, &h, out, 3, err, sizeof(err)), -1);
+	d.p[2].index = 1;
+	assert_int_equal(
+	        symcall_parse_fcache(&d, sizeof(d), SYM_SYMCALL_FILE_PAGES, 3, 0, &h, out, 3, err, sizeof(err)), -1);
+	d.p[2].index = 2;
+	d.p[0].gpa = 0x1008;
+	assert_int_equal(
+	        symcall_parse_fcache(&d, sizeof(d), SYM_SYMCALL_FILE_PAGES, 3, 0, &h, out, 3, err, sizeof(err)), -1);
+	d.p[0].gpa = 0x1000;
+	/* a walk that goes on: past its last record only */
+	d.h.next = 2;
+	assert_int_equal(
+	        symcall_parse_fcache(&d, sizeof(d), SYM_SYMCALL_FILE_PAGES, 3, 0, &h, out, 3, err, sizeof(err)), -1);
+	d.h.next = 7;
+	assert_int_equal(
+	        symcall_parse_fcache(&d, sizeof(d), SYM_SYMCALL_FILE_PAGES, 3, 0, &h, out, 3, err, sizeof(err)), 3);
+	/* a drop's answer: the header alone */
+	d.h = (struct sym_symcall_fcache){ .size = 5, .cached = 0, .next = SYM_FCACHE_END };
+	assert_int_equal(
+	        symcall_parse_fcache(&d.h, sizeof(d.h), SYM_SYMCALL_FILE_DROP, 9, 0, &h, out, 3, err, sizeof(err)), 0);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -335,6 +387,7 @@ int main(void)
 		cmocka_unit_test(test_snapshot_consistent),
 		cmocka_unit_test(test_symcall_result),
 		cmocka_unit_test(test_symcall_procs),
+		cmocka_unit_test(test_symcall_fcache),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -49,6 +49,13 @@
 #define SYM_SYMCALL_SYMMOD_LOAD   6u /* ret the wait status of the guest's insmod (0: loaded) */
 #define SYM_SYMCALL_SYMMOD_UNLOAD 7u /* data[]: the module's name, NUL-terminated: ret rmmod's wait status */
 #define SYM_SYMMOD_MAX            (16u << 20) /* bytes of a module */
+/* The page cache of one file.  data[] in: an absolute path, NUL-terminated
+ * within SYM_SYMCALL_PATH_MAX bytes.  The guest resolves it and walks the
+ * cache in process context (a worker), answering EBUSY until done, like
+ * SymMod; a path it cannot use answers SYM_SYMCALL_ERRNO with ret -errno. */
+#define SYM_SYMCALL_FILE_PAGES 8u /* args[0] first page index: data struct sym_symcall_fcache, ret its count */
+#define SYM_SYMCALL_FILE_DROP  9u /* written back, then every clean unmapped cached page dropped: ret the dropped */
+#define SYM_SYMCALL_PATH_MAX   4096u
 /* Calls from SYM_SYMCALL_FIRST_REGISTERED on are the ones modules register
  * with the symbiotic module at run time (symbiotic_register_call). */
 #define SYM_SYMCALL_FIRST_REGISTERED 0x100u
@@ -62,6 +69,7 @@
 #define SYM_SYMCALL_EBUSY   2u          /* the guest cannot answer now (a lock it needs is held): try again later */
 #define SYM_SYMCALL_TRUNC   3u          /* data did not fit; what fitted is there */
 #define SYM_SYMCALL_ENOENT  4u          /* no such process (or a kernel thread), or the address is not mapped */
+#define SYM_SYMCALL_ERRNO   5u          /* the call failed: ret is -errno */
 #define SYM_SYMCALL_PENDING 0xffffffffu /* set by the VMM before the call */
 
 struct sym_symcall_area {
@@ -99,6 +107,23 @@ struct sym_symcall_vma {
 	__u32 pad;
 	char path[96]; /* the file's path, "[heap]", "[stack]", or "" (NUL-terminated, cut to fit) */
 };
+
+/* SYM_SYMCALL_FILE_PAGES and _DROP data: the file, then (FILE_PAGES) its
+ * cached pages from args[0] on in index order, as many as fit. */
+struct sym_symcall_fcache {
+	__u64 size;   /* the file's size in bytes */
+	__u64 cached; /* pages the file has in the cache (after the drop, for FILE_DROP) */
+	__u64 next;   /* the index to ask for next; SYM_FCACHE_END: the walk reached the end */
+	__u32 count;  /* records that follow */
+	__u32 pad;
+};
+
+struct sym_symcall_fcache_page {
+	__u64 index; /* page index in the file */
+	__u64 gpa;   /* guest-physical address of the page holding it */
+};
+
+#define SYM_FCACHE_END ~0ull
 
 #define SYM_VMA_READ   1u
 #define SYM_VMA_WRITE  2u

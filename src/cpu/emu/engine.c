@@ -186,7 +186,7 @@ void emu_check_interrupts(struct emu_cpu *cpu)
 	if (cpu->vm)
 		apply_dma(cpu->vm);
 	if (cpu->vcpu && atomic_exchange(&ev_of(cpu)->slice_over, false) &&
-	    (ev_of(cpu)->in_slice || vm_pause_pending(cpu->vm))) {
+	    (ev_of(cpu)->in_slice || vm_pause_pending(cpu->vm) || vm_work_pending(cpu->vm))) {
 		/* The flag just cleared may also have stood for an interrupt
 		 * waiting in the LAPIC: set it again, or a halted vCPU leaving
 		 * here is never looked at (run_all skips halted vCPUs without
@@ -378,6 +378,10 @@ static void run_all(struct vm *vm, struct emu_engine *e)
 	while (!vm_stopping(vm)) {
 		bool ran = false, all_dead = true;
 
+		if (vm_work_pending(vm)) {
+			vm_run_work(vm); /* between slices: every vCPU's state is whole */
+			continue;
+		}
 		if (vm_pause_pending(vm)) {
 			vm_vcpu_park(vm); /* between slices: every vCPU's state is whole */
 			continue;
@@ -385,7 +389,7 @@ static void run_all(struct vm *vm, struct emu_engine *e)
 		pthread_mutex_lock(&e->lock);
 		e->kicked = false;
 		pthread_mutex_unlock(&e->lock);
-		for (int i = 0; i < n && !vm_stopping(vm) && !vm_pause_pending(vm); i++) {
+		for (int i = 0; i < n && !vm_stopping(vm) && !vm_pause_pending(vm) && !vm_work_pending(vm); i++) {
 			struct emu_vcpu *ev = vm->vcpus[i]->priv;
 			struct emu_cpu *cpu = &ev->cpu;
 
@@ -400,7 +404,7 @@ static void run_all(struct vm *vm, struct emu_engine *e)
 		/* A pause asked for mid-pass leaves vCPUs unexamined: all_dead
 		 * then says nothing about them (prof's sampler once ended a
 		 * running guest here as "halted"). */
-		if (ran || vm_stopping(vm) || vm_pause_pending(vm))
+		if (ran || vm_stopping(vm) || vm_pause_pending(vm) || vm_work_pending(vm))
 			continue;
 		if (all_dead) {
 			bool pending = false;
@@ -416,7 +420,7 @@ static void run_all(struct vm *vm, struct emu_engine *e)
 			continue;
 		}
 		pthread_mutex_lock(&e->lock);
-		while (!e->kicked && !vm_stopping(vm) && !vm_pause_pending(vm))
+		while (!e->kicked && !vm_stopping(vm) && !vm_pause_pending(vm) && !vm_work_pending(vm))
 			pthread_cond_wait(&e->cond, &e->lock);
 		pthread_mutex_unlock(&e->lock);
 	}
@@ -475,7 +479,7 @@ static void emu_vcpu_stats(struct vcpu *v, device_stat_fn emit, void *ctx)
 static void emu_vcpu_kick(struct vcpu *v)
 {
 	struct emu_vcpu *ev = v->priv;
-	if (ev && vm_pause_pending(v->vm)) {
+	if (ev && (vm_pause_pending(v->vm) || vm_work_pending(v->vm))) {
 		/* end the slice it may be running at the next block boundary */
 		atomic_store(&ev->slice_over, true);
 		atomic_store(&ev->cpu.irq_pending, true);
@@ -555,6 +559,7 @@ static int emu_dirty_collect(struct vm *vm, uint64_t *bits, char *err, size_t er
 const struct engine_ops emu_engine_ops = {
 	.name = "emu",
 	.has_irqchip = false,
+	.runs_work = true,
 	.events = SYM_EV_VCPU_MASK, /* every vCPU event, from the executor (events.c) */
 	.init = emu_init,
 	.extint = emu_extint,

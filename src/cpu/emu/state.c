@@ -63,7 +63,10 @@ int emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s)
 	}
 	emu_update_mode(cpu);
 	emu_tlb_flush(cpu, true);
-	if (cpu->blocks)
+	/* decoded blocks are keyed by guest-physical address and code mode,
+	 * and dropped when their code is written: only new RAM (a restore)
+	 * makes them stale */
+	if (cpu->blocks && !(s->parts & X86_STATE_SAME_MEMORY))
 		emu_blocks_flush(cpu);
 	atomic_store(&cpu->irq_pending, true); /* look at what arrived with the state */
 	return 0;

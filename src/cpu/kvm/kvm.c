@@ -207,6 +207,27 @@ static void kvm_destroy(struct vm *vm)
 	}
 }
 
+/* Writes of symbiont's own MSRs (SymSpy's and SymCall's, 0x53594d00-1f),
+ * which KVM does not know, come to user space as KVM_EXIT_X86_WRMSR
+ * through a filter that denies just them: the event hub's MSR_WRITE, as on
+ * emu.  Reads are left to KVM (a #GP, as for any MSR it does not have). */
+#define SYM_MSR_FIRST 0x53594d00u
+#define SYM_MSR_COUNT 32u
+
+static bool enable_msr_exits(struct kvm_vm *k)
+{
+	static uint8_t deny[SYM_MSR_COUNT / 8]; /* all clear: every write exits */
+	struct kvm_enable_cap cap = { .cap = KVM_CAP_X86_USER_SPACE_MSR, .args[0] = KVM_MSR_EXIT_REASON_FILTER };
+	struct kvm_msr_filter f = { .flags = KVM_MSR_FILTER_DEFAULT_ALLOW };
+
+	f.ranges[0] = (struct kvm_msr_filter_range){
+		.flags = KVM_MSR_FILTER_WRITE, .nmsrs = SYM_MSR_COUNT, .base = SYM_MSR_FIRST, .bitmap = deny
+	};
+	return ioctl(k->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_USER_SPACE_MSR) > 0 &&
+	       ioctl(k->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) > 0 &&
+	       ioctl(k->vm_fd, KVM_ENABLE_CAP, &cap) == 0 && ioctl(k->vm_fd, KVM_X86_SET_MSR_FILTER, &f) == 0;
+}
+
 static int kvm_init(struct vm *vm, char *err, size_t errlen)
 {
 	static const struct {
@@ -342,7 +363,9 @@ static void portable_timing(struct kvm_cpuid_entry2 *e, uint32_t tsc_khz)
 static struct kvm_cpuid2 *build_cpuid(const struct kvm_cpuid2 *sup, int id, int ncpus, uint32_t tsc_khz, bool portable)
 {
 	/* KVM's local APIC timer counts at 1 GHz (one bus cycle per ns). */
-	const struct cpuid_hv_info hv = { .engine = SYM_ENGINE_KVM, .tsc_khz = tsc_khz, .apic_khz = 1000000 };
+	const struct cpuid_hv_info hv = {
+		.engine = SYM_ENGINE_KVM, .tsc_khz = tsc_khz, .apic_khz = 1000000, .features = features
+	};
 	size_t n = sup->nent + (SYM_CPUID_LEAF_MAX - SYM_CPUID_LEAF_SIGNATURE + 1);
 	struct kvm_cpuid2 *c = calloc(1, sizeof(*c) + n * sizeof(c->entries[0]));
 	uint32_t apic_id = (uint32_t)id;
@@ -509,8 +532,8 @@ static int kvm_vcpu_init(struct vcpu *cpu, char *err, size_t errlen)
 		        "host's rate, and a guest moved to or from emu keeps a wrong one\n",
 		        strerror(errno));
 	tsc_khz = ioctl(kc->fd, KVM_GET_TSC_KHZ, 0);
-	cpuid = build_cpuid(k->supported, cpu->id, ncpus, tsc_khz > 0 ? (uint32_t)tsc_khz : 0,
-	                    vm_cpu_model_portable(cpu->vm));
+static struct kvm_cpuid2 *build_cpuid(const struct kvm_cpuid2 *sup, int id, int ncpus, uint32_t tsc_khz, bool portable,
+                                      uint32_t features)
 	if (!cpuid || ioctl(kc->fd, KVM_SET_CPUID2, cpuid) < 0) {
 		snprintf(err, errlen, "kvm: KVM_SET_CPUID2: %s", strerror(errno));
 		goto fail;
@@ -991,9 +1014,9 @@ static void kvm_vcpu_kick(struct vcpu *cpu);
  * MSR writes through KVM's MSR filter where it has one (msr_events.c). */
 static unsigned kvm_events_on(struct vm *vm)
 {
-	struct kvm_vm *k = kvm_of(vm);
-	return SYM_EV_BIT(SYM_EV_STEP) | (kvm_is_pvm() ? 0 : SYM_EV_BIT(SYM_EV_CODE_HOOK)) |
-	       (k && k->msr.supported ? SYM_EV_BIT(SYM_EV_MSR_WRITE) : 0);
+	/* SymSpy and SymCall need only the MSR writes from the guest */
+	cpuid = build_cpuid(k->supported, cpu->id, ncpus, tsc_khz > 0 ? (uint32_t)tsc_khz : 0,
+	                    vm_cpu_model_portable(cpu->vm), k->msr.supported ? SYM_FEAT_SYMSPY | SYM_FEAT_SYMCALL : 0);
 }
 
 static void kvm_debug_changed(struct vm *vm)

@@ -27,6 +27,7 @@
 #include "symbiont/control.h"
 #include "symbiont/guestos.h"
 #include "symbiont/service.h"
+#include "symbiont/symspy.h"
 #include "symbiont/vcpu.h"
 #include "symbiont/vm.h"
 
@@ -226,34 +227,79 @@ static int cmd_processes(void *opaque, struct json_object *args, struct json_obj
 	if (r < 0)
 		return -1;
 	*ret = json_object_new_array();
-	for (size_t i = 0; i < n; i++)
-		json_object_array_add(*ret, process_json(&ps[i]));
+	for (size_t i = 0; i < n; i++) {
+		/* SymSpy has no process list: always guest OS awareness's walk */
+		struct json_object *o = process_json(&ps[i]);
+		json_object_object_add(o, "source", json_object_new_string("guestos"));
+		json_object_array_add(*ret, o);
+	}
 	free(ps);
 	return 0;
 }
 
+/* The task each vCPU runs.  source "auto" (the default): from the guest's
+ * SymSpy page for that vCPU when it shares one (read with no exit and no
+ * pause; the task of its last context switch, no registers), else from
+ * guest OS awareness (the VM paused, the task found from the vCPU's
+ * registers); "symspy" or "guestos" ask for one.  Each entry says its
+ * source. */
 static int cmd_current(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
 {
 	struct introspect *in = opaque;
-	(void)args;
-	if (begin(in, err, errlen) < 0)
+	struct json_object *x, *o[VM_MAX_CPUS] = { 0 };
+	const char *source = "auto";
+	int ncpus = in->vm->ncpus < VM_MAX_CPUS ? in->vm->ncpus : VM_MAX_CPUS, missing = 0;
+
+	if (args && json_object_object_get_ex(args, "source", &x))
+		source = json_object_get_string(x);
+	if (strcmp(source, "auto") && strcmp(source, "symspy") && strcmp(source, "guestos")) {
+		snprintf(err, errlen, "'source' is auto, symspy or guestos");
 		return -1;
+	}
+	for (int cpu = 0; cpu < ncpus; cpu++) {
+		struct symspy_cpu sc;
+		char e[256];
+		if (!strcmp(source, "guestos") || symspy_read_cpu(in->vm, cpu, &sc, e, sizeof(e))) {
+			if (!strcmp(source, "symspy")) {
+				o[cpu] = json_object_new_object();
+				json_object_object_add(o[cpu], "error", json_object_new_string(e));
+			} else {
+				missing++;
+			}
+			continue;
+		}
+		o[cpu] = json_object_new_object();
+		json_object_object_add(o[cpu], "pid", json_object_new_int(sc.tgid));
+		json_object_object_add(o[cpu], "tid", json_object_new_int(sc.pid));
+		json_object_object_add(o[cpu], "comm", json_object_new_string(sc.comm));
+		json_object_object_add(o[cpu], "switches", json_object_new_int64((int64_t)sc.switches));
+		json_object_object_add(o[cpu], "source", json_object_new_string("symspy"));
+	}
+	if (missing && begin(in, err, errlen) < 0) {
+		for (int cpu = 0; cpu < ncpus; cpu++)
+			json_object_put(o[cpu]);
+		return -1;
+	}
 	*ret = json_object_new_array();
-	for (int cpu = 0; cpu < in->vm->ncpus; cpu++) {
+	for (int cpu = 0; cpu < ncpus; cpu++) {
 		struct guestos_process p;
 		char e[256];
-		struct json_object *o;
-		if (guestos_current(in->os, cpu, &p, e, sizeof(e)) == 0) {
-			o = process_json(&p);
-			json_object_object_add(o, "user_mode", json_object_new_boolean(in->regs[cpu].cpl == 3));
-		} else {
-			o = json_object_new_object();
-			json_object_object_add(o, "error", json_object_new_string(e));
+		if (!o[cpu]) {
+			if (guestos_current(in->os, cpu, &p, e, sizeof(e)) == 0) {
+				o[cpu] = process_json(&p);
+				json_object_object_add(o[cpu], "user_mode",
+				                       json_object_new_boolean(in->regs[cpu].cpl == 3));
+				json_object_object_add(o[cpu], "source", json_object_new_string("guestos"));
+			} else {
+				o[cpu] = json_object_new_object();
+				json_object_object_add(o[cpu], "error", json_object_new_string(e));
+			}
 		}
-		json_object_object_add(o, "cpu", json_object_new_int(cpu));
-		json_object_array_add(*ret, o);
+		json_object_object_add(o[cpu], "cpu", json_object_new_int(cpu));
+		json_object_array_add(*ret, o[cpu]);
 	}
-	end(in);
+	if (missing)
+		end(in);
 	return 0;
 }
 

@@ -32,6 +32,7 @@
 #include "symbiont/device.h"
 #include "symbiont/event.h"
 #include "symbiont/service.h"
+#include "symbiont/symspy.h"
 #include "symbiont/vcpu.h"
 #include "symbiont/vm.h"
 #include "symbiont/vsched.h"
@@ -141,6 +142,35 @@ static void to_json(void *ctx, const char *scope, const char *label, const char 
 	json_object_object_add(item, key, json_object_new_int64((int64_t)v));
 }
 
+/* The guest's own figures: from SymSpy when the guest shares its pages (read
+ * with no exit and no pause), each group saying its source; without them
+ * the VMM has no figures of the guest's and says so. */
+static struct json_object *guest_json(struct vm *vm)
+{
+	struct json_object *o = json_object_new_object(), *la;
+	struct symspy_global g;
+	char e[256];
+
+	if (symspy_read_global(vm, &g, e, sizeof(e))) {
+		json_object_object_add(o, "source", json_object_new_string("none"));
+		json_object_object_add(o, "why", json_object_new_string(e));
+		return o;
+	}
+	json_object_object_add(o, "source", json_object_new_string("symspy"));
+	json_object_object_add(o, "mem_total_kb", json_object_new_int64((int64_t)g.mem_total_kb));
+	json_object_object_add(o, "mem_free_kb", json_object_new_int64((int64_t)g.mem_free_kb));
+	json_object_object_add(o, "mem_available_kb", json_object_new_int64((int64_t)g.mem_available_kb));
+	json_object_object_add(o, "page_cache_kb", json_object_new_int64((int64_t)g.page_cache_kb));
+	json_object_object_add(o, "anon_kb", json_object_new_int64((int64_t)g.anon_kb));
+	la = json_object_new_array();
+	for (int i = 0; i < 3; i++)
+		json_object_array_add(la, json_object_new_double(g.loadavg[i]));
+	json_object_object_add(o, "loadavg", la);
+	json_object_object_add(o, "nr_running", json_object_new_int64(g.nr_running));
+	json_object_object_add(o, "nr_tasks", json_object_new_int64(g.nr_tasks));
+	return o;
+}
+
 static int cmd_metrics(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
 {
 	struct monitor *m = opaque;
@@ -150,6 +180,7 @@ static int cmd_metrics(void *opaque, struct json_object *args, struct json_objec
 	json_object_object_add(root, "vcpus", json_object_new_object());
 	json_object_object_add(root, "devices", json_object_new_object());
 	collect(m->vm, to_json, root);
+	json_object_object_add(root, "guest", guest_json(m->vm));
 	*ret = root;
 	return 0;
 }

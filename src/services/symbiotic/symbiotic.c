@@ -8,7 +8,9 @@
  *                   round trip), "processes" (the process list), "vmas"
  *                   (arg: a pid; its memory map) or "translate" (arg: a
  *                   pid, arg2: one of its virtual addresses; the
- *                   guest-physical one)
+ *                   guest-physical one), "pagecache" (path: a guest file;
+ *                   its cached pages, and with save a host file of their
+ *                   bytes) or "drop" (path: its cached pages dropped)
  *
  * The guest hands its pages over by writing their guest-physical addresses
  * to symbiont's SymSpy MSRs.  Those writes reach this service through the
@@ -35,21 +37,21 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "services/symbiotic/symcall.h"
-#include "services/symbiotic/symspy.h"
 #include "symbiont/bus.h"
 #include "symbiont/control.h"
 #include "symbiont/event.h"
 #include "symbiont/memory.h"
 #include "symbiont/service.h"
+#include "symbiont/symspy.h"
 #include "symbiont/vcpu.h"
 #include "symbiont/vm.h"
 #include "symbiont/x86.h"
 
-#define SNAPSHOT_TRIES     1000
 #define CALL_TIMEOUT_MS    2000 /* default; emu on a loaded host is slow */
 #define CALL_TIMEOUT_MAX   60000
 #define CALL_BUSY_TRIES    50 /* EBUSY answers before giving up */
@@ -62,12 +64,43 @@ struct symcall_reg {
 	uint64_t rip, rsp, cs, gs, area; /* area: 0 = off */
 };
 
+struct call_result {
+	uint32_t status, data_len;
+	uint64_t ret;
+	uint64_t ns;      /* host time from the request to the interrupted state back */
+	uint64_t vcpu_ns; /* of it, the time the vCPU spent on the call (emu: from entering to leaving it) */
+	int cpu;          /* the vCPU that answered */
+};
+
+/* One call's state between entering and leaving the handler. */
+struct call_frame {
+	int cpu;
+	uint64_t area;
+	uint32_t id;
+	struct x86_state saved;
+};
+
+/* A call made on the vCPU thread (vm_vcpu_work): control thread in, vCPU
+ * thread out, entered and done under the service's mu. */
+struct fast_call {
+	int cpu, timeout_ms;
+	uint32_t call;
+	uint64_t args[6];
+	const void *in;
+	size_t in_len;
+	struct call_frame frame;
+	uint64_t t_enter;
+	atomic_bool leaving; /* fast_leave is queued */
+	bool entered, done;
+	int rc;
+	struct call_result res;
+	char err[256];
+};
+
 struct symbiotic {
 	struct vm *vm;
 	struct sym_sub *sub_global, *sub_cpu;
-	char why_not[256];   /* why SymSpy cannot work on this VM */
-	uint64_t global_gpa; /* 0: none; written on a vCPU thread, read on the control thread */
-	uint64_t cpu_gpa[VM_MAX_CPUS];
+	char why_not[256]; /* why SymSpy cannot work on this VM */
 
 	struct sym_sub *sub_call[5];
 	struct symcall_reg reg[VM_MAX_CPUS]; /* written on vCPU threads (atomics) */
@@ -78,6 +111,8 @@ struct symbiotic {
 	pthread_cond_t cond;
 	uint32_t next_id, want_id;
 	bool rang;
+	bool fast;           /* a call on the vCPU thread is in flight: the doorbell queues its end */
+	struct fast_call fc; /* that call */
 	uint8_t data[SYM_SYMCALL_AREA_SIZE];
 	struct symcall_proc procs[PROCS_MAX];
 	struct symcall_vma vmas[VMAS_MAX];
@@ -97,17 +132,20 @@ static bool page_value_ok(struct symbiotic *s, uint64_t v)
 static enum sym_action on_msr(void *opaque, struct sym_event *ev)
 {
 	struct symbiotic *s = opaque;
-	uint64_t v = ev->msr.value, *slot;
+	uint64_t v = ev->msr.value;
+	_Atomic uint64_t *slot;
 
+	/* recorded in the VM, where monitoring and guest OS awareness read
+	 * the pages too (symbiont/symspy.h) */
 	if (ev->msr.msr == SYM_MSR_SYMSPY_GLOBAL)
-		slot = &s->global_gpa;
+		slot = &s->vm->symspy.global_gpa;
 	else if (ev->cpu >= 0 && ev->cpu < VM_MAX_CPUS)
-		slot = &s->cpu_gpa[ev->cpu];
+		slot = &s->vm->symspy.cpu_gpa[ev->cpu];
 	else
 		return SYM_CONTINUE;
 	if (v != 0 && !page_value_ok(s, v))
 		return SYM_CONTINUE; /* the engine's #GP */
-	__atomic_store_n(slot, v & ~(uint64_t)(SYM_SYMSPY_PAGE_SIZE - 1), __ATOMIC_RELEASE);
+	atomic_store_explicit(slot, v & ~(uint64_t)(SYM_SYMSPY_PAGE_SIZE - 1), memory_order_release);
 	return SYM_SKIP;
 }
 
@@ -157,18 +195,24 @@ static enum sym_action on_call_msr(void *opaque, struct sym_event *ev)
 	return SYM_SKIP;
 }
 
+static void queue_leave(struct symbiotic *s);
+
 /* The doorbell: on the vCPU thread, io_lock held. */
 static void doorbell_write(void *dev, uint64_t off, uint64_t val, unsigned size)
 {
 	struct symbiotic *s = dev;
 	if (off != 0 || size != 4)
 		return;
+	bool leave;
 	pthread_mutex_lock(&s->mu);
+	leave = s->want_id && val == s->want_id && s->fast;
 	if (s->want_id && val == s->want_id) {
 		s->rang = true;
-		pthread_cond_signal(&s->cond);
+		pthread_cond_broadcast(&s->cond);
 	}
 	pthread_mutex_unlock(&s->mu);
+	if (leave) /* the vCPU leaves the handler right after this OUT */
+		queue_leave(s);
 }
 
 static uint64_t doorbell_read(void *dev, uint64_t off, unsigned size)
@@ -200,13 +244,6 @@ static void data_seg(struct x86_seg *ss, uint16_t sel)
 	};
 }
 
-struct call_result {
-	uint32_t status, data_len;
-	uint64_t ret;
-	uint64_t ns; /* host time from the first pause to the last resume */
-	int cpu;     /* the vCPU that answered */
-};
-
 static bool registered(struct symbiotic *s, int cpu)
 {
 	return __atomic_load_n(&s->reg[cpu].area, __ATOMIC_ACQUIRE) &&
@@ -214,26 +251,19 @@ static bool registered(struct symbiotic *s, int cpu)
 	       __atomic_load_n(&s->reg[cpu].cs, __ATOMIC_RELAXED);
 }
 
-/* One call on vCPU *cpup (-1: one the function picks, stored back): 0 with
- * *res, or -1 with one line in err.  The data is left in s->data. */
-static int call_once(struct symbiotic *s, int *cpup, uint32_t call, const uint64_t args[6], const void *in,
-                     size_t in_len, int timeout_ms, struct call_result *res, char *err, size_t errlen)
+/* Puts vCPU *cpup (-1: one picked, stored back) into the guest's handler
+ * for call: the VM paused, or in vCPU work.  0, or -1 with one line in err
+ * and nothing changed. */
+static int enter_call(struct symbiotic *s, int *cpup, uint32_t call, const uint64_t args[6], const void *in,
+                      size_t in_len, struct call_frame *f, char *err, size_t errlen)
 {
 	struct vm *vm = s->vm;
 	struct symcall_reg r;
-	struct x86_state saved, st;
+	struct x86_state st;
 	struct sym_symcall_area hdr;
-	struct timespec deadline;
-	uint64_t t0 = mono_ns();
-	uint32_t id;
-	bool rang;
 	char e[200];
-	int rc = -1, cpu;
+	int cpu;
 
-	if (vm_pause(vm)) {
-		snprintf(err, errlen, "symcall: cannot pause the VM");
-		return -1;
-	}
 	if (*cpup < 0) {
 		/* any: the guest's RCU watches a vCPU in user mode, and not one
 		 * that idles (halted), where the process walk answers EBUSY;
@@ -241,9 +271,9 @@ static int call_once(struct symbiotic *s, int *cpup, uint32_t call, const uint64
 		int best = -1;
 		for (int i = 0; i < vm->ncpus && i < VM_MAX_CPUS; i++) {
 			int score;
-			if (!registered(s, i) || vm_vcpu_get_state(vm, i, &saved, e, sizeof(e)))
+			if (!registered(s, i) || vm_vcpu_get_state(vm, i, &st, e, sizeof(e)))
 				continue;
-			score = saved.ev.mp_state != X86_MP_RUNNABLE ? 0 : saved.seg[SEG_CS].dpl == 3 ? 2 : 1;
+			score = st.ev.mp_state != X86_MP_RUNNABLE ? 0 : st.seg[SEG_CS].dpl == 3 ? 2 : 1;
 			if (score > best) {
 				best = score;
 				*cpup = i;
@@ -251,14 +281,12 @@ static int call_once(struct symbiotic *s, int *cpup, uint32_t call, const uint64
 		}
 		if (*cpup < 0) {
 			snprintf(err, errlen, "symcall: no vCPU has a SymCall entry (no symbiotic module loaded)");
-			vm_resume(vm);
 			return -1;
 		}
 	}
-	cpu = *cpup;
+	cpu = f->cpu = *cpup;
 	if (!registered(s, cpu)) {
 		snprintf(err, errlen, "symcall: vCPU %d has no SymCall entry (no symbiotic module loaded)", cpu);
-		vm_resume(vm);
 		return -1;
 	}
 	r.area = __atomic_load_n(&s->reg[cpu].area, __ATOMIC_ACQUIRE);
@@ -266,21 +294,20 @@ static int call_once(struct symbiotic *s, int *cpup, uint32_t call, const uint64
 	r.rsp = __atomic_load_n(&s->reg[cpu].rsp, __ATOMIC_RELAXED);
 	r.cs = __atomic_load_n(&s->reg[cpu].cs, __ATOMIC_RELAXED);
 	r.gs = __atomic_load_n(&s->reg[cpu].gs, __ATOMIC_RELAXED);
-	if (vm_vcpu_get_state(vm, cpu, &saved, e, sizeof(e))) {
+	if (vm_vcpu_get_state(vm, cpu, &f->saved, e, sizeof(e))) {
 		snprintf(err, errlen, "symcall: %s", e);
-		vm_resume(vm);
 		return -1;
 	}
 	if (gpa_read(&vm->mem, r.area, &hdr, sizeof(hdr)) || hdr.magic != SYM_SYMCALL_MAGIC ||
 	    hdr.layout != SYM_SYMCALL_LAYOUT) {
 		snprintf(err, errlen, "symcall: vCPU %d's call area is not one this symbiont reads", cpu);
-		vm_resume(vm);
 		return -1;
 	}
-	id = ++s->next_id;
-	if (id == 0)
-		id = s->next_id = 1;
-	hdr.id = id;
+	f->area = r.area;
+	f->id = ++s->next_id;
+	if (f->id == 0)
+		f->id = s->next_id = 1;
+	hdr.id = f->id;
 	hdr.call = call;
 	memcpy(hdr.args, args, sizeof(hdr.args));
 	hdr.status = SYM_SYMCALL_PENDING;
@@ -290,57 +317,204 @@ static int call_once(struct symbiotic *s, int *cpup, uint32_t call, const uint64
 	if (in_len) /* the call's input, in the area's data */
 		gpa_write(&vm->mem, r.area + sizeof(hdr), in, in_len);
 
-	st = saved;
+	st = f->saved;
 	st.rip = r.rip;
 	st.gpr[X86_RSP] = r.rsp;
 	st.rflags = 0x2; /* interrupts off */
 	code_seg(&st.seg[SEG_CS], (uint16_t)r.cs);
 	data_seg(&st.seg[SEG_SS], (uint16_t)(r.cs + 8));
 	st.seg[SEG_GS].base = r.gs;
-	if (saved.seg[SEG_CS].dpl == 3) /* a KPTI user CR3 is the kernel's with bits 11 (PCID) and 12 set */
-		st.cr3 = saved.cr3 & ~((1ull << 11) | (1ull << 12));
+	if (f->saved.seg[SEG_CS].dpl == 3) /* a KPTI user CR3 is the kernel's with bits 11 (PCID) and 12 set */
+		st.cr3 = f->saved.cr3 & ~((1ull << 11) | (1ull << 12));
 	memset(&st.ev, 0, sizeof(st.ev));
 	st.ev.nmi_masked = true;
 	st.ev.mp_state = X86_MP_RUNNABLE;
-	st.parts = X86_STATE_EVENTS;
-	if (vm_vcpu_set_state(vm, cpu, &st, e, sizeof(e))) {
-		snprintf(err, errlen, "symcall: %s", e);
-		vm_resume(vm);
-		return -1;
-	}
+	st.parts = X86_STATE_EVENTS | X86_STATE_SAME_MEMORY;
 	pthread_mutex_lock(&s->mu);
-	s->want_id = id;
+	s->want_id = f->id;
 	s->rang = false;
 	pthread_mutex_unlock(&s->mu);
-	vm_resume(vm);
-
-	clock_gettime(CLOCK_REALTIME, &deadline);
-	deadline.tv_sec += timeout_ms / 1000;
-	deadline.tv_nsec += (long)(timeout_ms % 1000) * 1000000L;
-	if (deadline.tv_nsec >= 1000000000L) {
-		deadline.tv_sec++;
-		deadline.tv_nsec -= 1000000000L;
+	if (vm_vcpu_set_state(vm, cpu, &st, e, sizeof(e))) {
+		pthread_mutex_lock(&s->mu);
+		s->want_id = 0;
+		pthread_mutex_unlock(&s->mu);
+		snprintf(err, errlen, "symcall: %s", e);
+		return -1;
 	}
+	return 0;
+}
+
+/* Puts the interrupted state back, whatever the handler did, and reads the
+ * answer if it rang: the VM paused, or in vCPU work.  0 with res, or -1. */
+static int leave_call(struct symbiotic *s, struct call_frame *f, int timeout_ms, struct call_result *res, char *err,
+                      size_t errlen)
+{
+	struct sym_symcall_area hdr;
+	char e[200];
+	bool rang;
+
 	pthread_mutex_lock(&s->mu);
-	while (!s->rang && pthread_cond_timedwait(&s->cond, &s->mu, &deadline) == 0)
-		;
 	rang = s->rang;
 	s->want_id = 0;
 	pthread_mutex_unlock(&s->mu);
-
-	/* Put the interrupted state back, whatever the handler did. */
-	vm_pause(vm);
-	saved.parts = X86_STATE_EVENTS | X86_STATE_FPU;
-	if (vm_vcpu_set_state(vm, cpu, &saved, e, sizeof(e)))
-		snprintf(err, errlen, "symcall: restoring vCPU %d failed: %s", cpu, e);
-	else if (!rang)
+	f->saved.parts = X86_STATE_EVENTS | X86_STATE_FPU | X86_STATE_SAME_MEMORY;
+	if (vm_vcpu_set_state(s->vm, f->cpu, &f->saved, e, sizeof(e))) {
+		snprintf(err, errlen, "symcall: restoring vCPU %d failed: %s", f->cpu, e);
+		return -1;
+	}
+	if (!rang) {
 		snprintf(err, errlen, "symcall: the guest's handler did not return within %d ms; vCPU %d restored",
-		         timeout_ms, cpu);
-	else if (gpa_read(&vm->mem, r.area, &hdr, sizeof(hdr)) == 0 &&
-	         symcall_check_result(&hdr, id, sizeof(s->data), &res->status, &res->ret, &res->data_len, err,
-	                              errlen) == 0 &&
-	         gpa_read(&vm->mem, r.area + sizeof(hdr), s->data, res->data_len) == 0)
-		rc = 0;
+		         timeout_ms, f->cpu);
+		return -1;
+	}
+	if (gpa_read(&s->vm->mem, f->area, &hdr, sizeof(hdr)) ||
+	    symcall_check_result(&hdr, f->id, sizeof(s->data), &res->status, &res->ret, &res->data_len, err, errlen) ||
+	    gpa_read(&s->vm->mem, f->area + sizeof(hdr), s->data, res->data_len)) {
+		if (!err[0])
+			snprintf(err, errlen, "symcall: the call area is not in guest RAM");
+		return -1;
+	}
+	return 0;
+}
+
+/* Waits on s->cond until *flag or the deadline (CLOCK_REALTIME); s->mu held. */
+static void wait_flag(struct symbiotic *s, const bool *flag, int ms)
+{
+	struct timespec d;
+	clock_gettime(CLOCK_REALTIME, &d);
+	d.tv_sec += ms / 1000;
+	d.tv_nsec += (long)(ms % 1000) * 1000000L;
+	if (d.tv_nsec >= 1000000000L) {
+		d.tv_sec++;
+		d.tv_nsec -= 1000000000L;
+	}
+	while (!*flag && pthread_cond_timedwait(&s->cond, &s->mu, &d) == 0)
+		;
+}
+
+/* ---- the call on the vCPU thread (engines that run vCPU work: emu) ------ */
+
+/* vCPU work: into the handler; the vCPU runs it from here on. */
+static void fast_enter(struct vm *vm, void *arg)
+{
+	struct symbiotic *s = arg;
+	struct fast_call *fc = &s->fc;
+	(void)vm;
+	fc->t_enter = mono_ns();
+	fc->rc = enter_call(s, &fc->cpu, fc->call, fc->args, fc->in, fc->in_len, &fc->frame, fc->err, sizeof(fc->err));
+	pthread_mutex_lock(&s->mu);
+	fc->entered = true;
+	if (fc->rc)
+		fc->done = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* vCPU work: the interrupted state back (after the doorbell or the cut-off). */
+static void fast_leave(struct vm *vm, void *arg)
+{
+	struct symbiotic *s = arg;
+	struct fast_call *fc = &s->fc;
+	(void)vm;
+	fc->rc = leave_call(s, &fc->frame, fc->timeout_ms, &fc->res, fc->err, sizeof(fc->err));
+	fc->res.vcpu_ns = mono_ns() - fc->t_enter;
+	pthread_mutex_lock(&s->mu);
+	fc->done = true;
+	pthread_cond_broadcast(&s->cond);
+	pthread_mutex_unlock(&s->mu);
+}
+
+/* Queues fast_leave once (the doorbell and the timeout race for it). */
+static void queue_leave(struct symbiotic *s)
+{
+	char e[160];
+	if (atomic_exchange(&s->fc.leaving, true))
+		return;
+	while (vm_vcpu_work(s->vm, fast_leave, s, e, sizeof(e)) && !vm_stopping(s->vm)) {
+		struct timespec d = { 0, 100000 }; /* another item waits: it runs soon */
+		nanosleep(&d, NULL);
+	}
+}
+
+/* 1 when the engine cannot run the call on its vCPU thread (use the pause),
+ * else 0 with res or -1 with err. */
+static int call_fast(struct symbiotic *s, int *cpup, uint32_t call, const uint64_t args[6], const void *in,
+                     size_t in_len, int timeout_ms, struct call_result *res, char *err, size_t errlen)
+{
+	struct fast_call *fc = &s->fc;
+	uint64_t t0 = mono_ns();
+	char e[160];
+	bool ok;
+
+	pthread_mutex_lock(&s->mu);
+	*fc = (struct fast_call){ .cpu = *cpup, .call = call, .in = in, .in_len = in_len, .timeout_ms = timeout_ms };
+	memcpy(fc->args, args, sizeof(fc->args));
+	s->fast = true;
+	pthread_mutex_unlock(&s->mu);
+	if (vm_vcpu_work(s->vm, fast_enter, s, e, sizeof(e))) {
+		pthread_mutex_lock(&s->mu);
+		s->fast = false;
+		pthread_mutex_unlock(&s->mu);
+		return 1;
+	}
+	pthread_mutex_lock(&s->mu);
+	wait_flag(s, &fc->entered, CALL_TIMEOUT_MAX);
+	if (fc->entered && !fc->done)
+		wait_flag(s, &s->rang, timeout_ms);
+	ok = fc->entered;
+	pthread_mutex_unlock(&s->mu);
+	if (ok && !fc->done)
+		queue_leave(s); /* no-op when the doorbell queued it */
+	pthread_mutex_lock(&s->mu);
+	if (ok)
+		wait_flag(s, &fc->done, CALL_TIMEOUT_MAX);
+	ok = fc->done;
+	s->fast = false;
+	pthread_mutex_unlock(&s->mu);
+	if (!ok) {
+		snprintf(err, errlen, "symcall: the vCPU thread never took the call (the VM is stopping?)");
+		return -1;
+	}
+	*cpup = fc->cpu;
+	if (fc->rc) {
+		snprintf(err, errlen, "%s", fc->err);
+		return -1;
+	}
+	*res = fc->res;
+	res->ns = mono_ns() - t0;
+	return 0;
+}
+
+/* One call on vCPU *cpup (-1: one the function picks, stored back): 0 with
+ * *res, or -1 with one line in err.  The data is left in s->data.  On the
+ * vCPU thread where the engine allows it (emu), else with the VM paused
+ * around entering and leaving the handler (kvm). */
+static int call_once(struct symbiotic *s, int *cpup, uint32_t call, const uint64_t args[6], const void *in,
+                     size_t in_len, int timeout_ms, struct call_result *res, char *err, size_t errlen)
+{
+	struct vm *vm = s->vm;
+	struct call_frame f;
+	uint64_t t0 = mono_ns(), t1;
+	int rc;
+
+	err[0] = 0;
+	if ((rc = call_fast(s, cpup, call, args, in, in_len, timeout_ms, res, err, errlen)) <= 0)
+		return rc;
+	if (vm_pause(vm)) {
+		snprintf(err, errlen, "symcall: cannot pause the VM");
+		return -1;
+	}
+	rc = enter_call(s, cpup, call, args, in, in_len, &f, err, errlen);
+	t1 = mono_ns();
+	vm_resume(vm);
+	if (rc)
+		return -1;
+	pthread_mutex_lock(&s->mu);
+	wait_flag(s, &s->rang, timeout_ms);
+	pthread_mutex_unlock(&s->mu);
+	vm_pause(vm);
+	rc = leave_call(s, &f, timeout_ms, res, err, errlen);
+	res->vcpu_ns = mono_ns() - t1;
 	vm_resume(vm);
 	res->ns = mono_ns() - t0;
 	return rc;
@@ -368,6 +542,177 @@ static int call_until_answered(struct symbiotic *s, int cpu, uint32_t call, cons
 		struct timespec d = { 0, CALL_BUSY_PAUSE_MS * 1000000L };
 		nanosleep(&d, NULL);
 	}
+}
+
+/* ---- a file's page cache ------------------------------------------------------- */
+
+#define FCACHE_TRIES 3000 /* EBUSY answers while the guest's worker looks the path up: 30 s */
+#define FCACHE_REC_MAX \
+	((SYM_SYMCALL_DATA_MAX - sizeof(struct sym_symcall_fcache)) / sizeof(struct sym_symcall_fcache_page))
+#define FCACHE_ALL_MAX (1u << 22)               /* pages listed in all (16 GiB of file) */
+#define FCACHE_CALLS   (FCACHE_ALL_MAX / 1024u) /* answers to one command: a guest giving a page at a time stops */
+#define FCACHE_TIME_NS (60ull * 1000000000ull)  /* and the time they may take, busy answers included */
+
+/* The cached pages' bytes into a new host file of the file's size: what
+ * is not cached stays a hole (reads as zeros). */
+static int fcache_save(struct symbiotic *s, const char *file, uint64_t size, const struct sym_symcall_fcache_page *pg,
+                       size_t n, uint64_t *saved, char *err, size_t errlen)
+{
+	uint8_t page[4096];
+	FILE *f = fopen(file, "wb");
+	*saved = 0;
+	if (!f) {
+		snprintf(err, errlen, "symcall pagecache: %.200s: %s", file, strerror(errno));
+		return -1;
+	}
+	for (size_t i = 0; i < n; i++) {
+		if (pg[i].index >= (size + 4095) / 4096)
+			break; /* past the end (a truncate racing the walk) */
+		uint64_t off = pg[i].index * 4096, len = size - off < 4096 ? size - off : 4096;
+		if (gpa_read(&s->vm->mem, pg[i].gpa, page, sizeof(page))) {
+			snprintf(err, errlen, "symcall pagecache: the guest named page 0x%llx, not in its RAM",
+			         (unsigned long long)pg[i].gpa);
+			goto fail;
+		}
+		if (fseeko(f, (off_t)off, SEEK_SET) || fwrite(page, 1, len, f) != len)
+			goto io;
+		*saved += len;
+	}
+	if (fflush(f) || ftruncate(fileno(f), (off_t)size))
+		goto io;
+	if (fclose(f)) {
+		f = NULL;
+		goto io;
+	}
+	return 0;
+io:
+	snprintf(err, errlen, "symcall pagecache: writing %.200s: %s", file, strerror(errno));
+fail:
+	if (f)
+		fclose(f);
+	remove(file);
+	return -1;
+}
+
+/* Consecutive pages at consecutive addresses, as one run each. */
+static struct json_object *fcache_runs(const struct sym_symcall_fcache_page *pg, size_t n)
+{
+	struct json_object *arr = json_object_new_array();
+	for (size_t i = 0; i < n;) {
+		size_t k = 1;
+		while (i + k < n && pg[i + k].index == pg[i].index + k && pg[i + k].gpa == pg[i].gpa + 4096 * k)
+			k++;
+		struct json_object *r = json_object_new_object();
+		json_object_object_add(r, "index", json_object_new_uint64(pg[i].index));
+		json_object_object_add(r, "gpa", json_object_new_uint64(pg[i].gpa));
+		json_object_object_add(r, "pages", json_object_new_uint64(k));
+		json_object_array_add(arr, r);
+		i += k;
+	}
+	return arr;
+}
+
+/* pagecache PATH [save FILE] and drop PATH: the calls again from each
+ * answer's next index until the walk ends. */
+static int cmd_fcache(struct symbiotic *s, const char *name, uint32_t call, struct json_object *args, int cpu,
+                      int timeout, struct json_object **ret, char *err, size_t errlen)
+{
+	struct json_object *x;
+	const char *path = NULL, *save = NULL;
+	struct sym_symcall_fcache head = { 0 };
+	struct sym_symcall_fcache_page *all = NULL;
+	size_t n = 0, cap = 0;
+	uint64_t start = 0, t0 = mono_ns(), saved = 0, answer = 0;
+	int calls = 0, rc = -1;
+
+	if (args && json_object_object_get_ex(args, "path", &x) && json_object_is_type(x, json_type_string) &&
+	    (size_t)json_object_get_string_len(x) == strlen(json_object_get_string(x)))
+		path = json_object_get_string(x);
+	if (!path || path[0] != '/' || strlen(path) >= SYM_SYMCALL_PATH_MAX) {
+		snprintf(err, errlen, "symcall %s: 'path' (an absolute guest path under %u bytes) is required", name,
+		         SYM_SYMCALL_PATH_MAX);
+		return -1;
+	}
+	if (args && json_object_object_get_ex(args, "save", &x)) {
+		save = json_object_get_string(x);
+		if (call != SYM_SYMCALL_FILE_PAGES || !save || save[0] != '/') {
+			snprintf(err, errlen, "symcall %s: 'save' is an absolute host path, for pagecache only", name);
+			return -1;
+		}
+	}
+	do {
+		uint64_t a[6] = { start };
+		struct call_result res = { 0 };
+		int busy, k;
+		if (calls == (int)FCACHE_CALLS || mono_ns() - t0 > FCACHE_TIME_NS) {
+			snprintf(err, errlen, "symcall %s: the guest's walk did not end after %d answers", name, calls);
+			goto out;
+		}
+		if (call_until_answered(s, cpu, call, a, path, strlen(path) + 1, timeout, FCACHE_TRIES, &res, &busy,
+		                        err, errlen))
+			goto out;
+		calls++;
+		if (res.status == SYM_SYMCALL_ERRNO) {
+			int64_t e = (int64_t)res.ret;
+			snprintf(err, errlen, "symcall %s %.200s: %s", name, path,
+			         e < 0 && e > -4096 ? strerror((int)-e) : "failed in the guest");
+			goto out;
+		}
+		if (res.status == SYM_SYMCALL_ENOSYS) {
+			snprintf(err, errlen, "symcall %s: the guest's module does not know call %u (an older one)",
+			         name, call);
+			goto out;
+		}
+		if (res.status != SYM_SYMCALL_OK) {
+			snprintf(err, errlen, "symcall %s: the guest answered status %u", name, res.status);
+			goto out;
+		}
+		if (cap - n < FCACHE_REC_MAX) {
+			void *p = cap + FCACHE_REC_MAX > FCACHE_ALL_MAX
+			                  ? NULL
+			                  : realloc(all, (cap + FCACHE_REC_MAX) * sizeof(*all));
+			if (!p) {
+				snprintf(err, errlen, "symcall %s: more than %u cached pages", name, FCACHE_ALL_MAX);
+				goto out;
+			}
+			all = p;
+			cap += FCACHE_REC_MAX;
+		}
+		k = symcall_parse_fcache(s->data, res.data_len, call, res.ret, start, &head, all + n, cap - n, err,
+		                         errlen);
+		if (k < 0)
+			goto out;
+		n += (size_t)k;
+		answer = res.ret;
+		start = head.next;
+	} while (call == SYM_SYMCALL_FILE_PAGES && head.next != SYM_FCACHE_END);
+	if (save && head.size > (uint64_t)FCACHE_ALL_MAX * 4096) {
+		snprintf(err, errlen, "symcall pagecache: the guest says %llu bytes, more than this saves",
+		         (unsigned long long)head.size);
+		goto out;
+	}
+	if (save && fcache_save(s, save, head.size, all, n, &saved, err, errlen))
+		goto out;
+	*ret = json_object_new_object();
+	json_object_object_add(*ret, "call", json_object_new_string(name));
+	json_object_object_add(*ret, "path", json_object_new_string(path));
+	json_object_object_add(*ret, "size", json_object_new_uint64(head.size));
+	json_object_object_add(*ret, "size_pages", json_object_new_uint64((head.size + 4095) / 4096));
+	json_object_object_add(*ret, "cached_pages", json_object_new_uint64(head.cached));
+	if (call == SYM_SYMCALL_FILE_PAGES) {
+		json_object_object_add(*ret, "listed_pages", json_object_new_uint64(n));
+		json_object_object_add(*ret, "runs", fcache_runs(all, n));
+		if (save)
+			json_object_object_add(*ret, "saved_bytes", json_object_new_uint64(saved));
+	} else {
+		json_object_object_add(*ret, "dropped_pages", json_object_new_uint64(answer));
+	}
+	json_object_object_add(*ret, "calls", json_object_new_int(calls));
+	json_object_object_add(*ret, "ms", json_object_new_int64((int64_t)((mono_ns() - t0) / 1000000)));
+	rc = 0;
+out:
+	free(all);
+	return rc;
 }
 
 /* "256" or "0x100": a call number a guest module registered. */
@@ -408,10 +753,16 @@ static int cmd_symcall(void *opaque, struct json_object *args, struct json_objec
 		call = SYM_SYMCALL_TRANSLATE;
 	else if (!strcmp(name, "spin"))
 		call = SYM_SYMCALL_SPIN;
+	else if (!strcmp(name, "pagecache"))
+		call = SYM_SYMCALL_FILE_PAGES;
+	else if (!strcmp(name, "drop"))
+		call = SYM_SYMCALL_FILE_DROP;
 	else if (registered_call(name, &call))
 		; /* a number: a call a module registered (SymMod) */
 	else {
-		snprintf(err, errlen, "symcall: unknown call '%.64s' (null, processes, vmas, translate, spin)", name);
+		snprintf(err, errlen,
+		         "symcall: unknown call '%.64s' (null, processes, vmas, translate, pagecache, drop, spin)",
+		         name);
 		return -1;
 	}
 	if (args && json_object_object_get_ex(args, "arg", &x))
@@ -445,6 +796,8 @@ static int cmd_symcall(void *opaque, struct json_object *args, struct json_objec
 		snprintf(err, errlen, "symcall: the VM is paused (resume it first: the handler must run)");
 		return -1;
 	}
+	if (call == SYM_SYMCALL_FILE_PAGES || call == SYM_SYMCALL_FILE_DROP)
+		return cmd_fcache(s, name, call, args, cpu, timeout, ret, err, errlen);
 	if (call_until_answered(s, cpu, call, a, NULL, 0, timeout, CALL_BUSY_TRIES, &res, &busy, err, errlen))
 		return -1;
 	if (res.status == SYM_SYMCALL_ENOSYS) {
@@ -462,6 +815,7 @@ static int cmd_symcall(void *opaque, struct json_object *args, struct json_objec
 	json_object_object_add(o, "cpu", json_object_new_int(res.cpu));
 	json_object_object_add(o, "ret", json_object_new_int64((int64_t)res.ret));
 	json_object_object_add(o, "round_trip_ns", json_object_new_int64((int64_t)res.ns));
+	json_object_object_add(o, "vcpu_ns", json_object_new_int64((int64_t)res.vcpu_ns));
 	json_object_object_add(o, "busy_retries", json_object_new_int(busy));
 	json_object_object_add(o, "truncated", json_object_new_boolean(res.status == SYM_SYMCALL_TRUNC));
 	if (call == SYM_SYMCALL_PROCESSES) {
@@ -733,9 +1087,9 @@ static struct json_object *cpu_json(const struct symspy_cpu *c)
 static int cmd_symspy(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
 {
 	struct symbiotic *s = opaque;
-	uint8_t page[SYM_SYMSPY_PAGE_SIZE];
 	struct json_object *o, *cpus;
-	uint64_t gpa;
+	struct symspy_global g;
+	uint64_t gpa, t0 = mono_ns();
 	char e[256];
 	(void)args;
 
@@ -743,32 +1097,23 @@ static int cmd_symspy(void *opaque, struct json_object *args, struct json_object
 		snprintf(err, errlen, "%s", s->why_not);
 		return -1;
 	}
-	gpa = __atomic_load_n(&s->global_gpa, __ATOMIC_ACQUIRE);
+	gpa = atomic_load_explicit(&s->vm->symspy.global_gpa, memory_order_acquire);
 	if (!gpa) {
 		snprintf(err, errlen, "symspy: the guest shares no pages (no symbiotic module loaded)");
 		return -1;
 	}
 	o = json_object_new_object();
-	if (symspy_snapshot(&s->vm->mem, gpa, offsetof(struct sym_symspy_global, seq), page,
-	                    sizeof(struct sym_symspy_global), SNAPSHOT_TRIES, e, sizeof(e)) == 0) {
-		struct symspy_global g;
-		if (symspy_parse_global(page, sizeof(struct sym_symspy_global), &g, e, sizeof(e)) == 0)
-			json_object_object_add(o, "global", global_json(&g, gpa));
-	}
-	if (!json_object_object_get_ex(o, "global", NULL))
+	if (symspy_read_global(s->vm, &g, e, sizeof(e)) == 0)
+		json_object_object_add(o, "global", global_json(&g, gpa));
+	else
 		json_object_object_add(o, "global_error", json_object_new_string(e));
 	cpus = json_object_new_array();
 	for (int i = 0; i < s->vm->ncpus && i < VM_MAX_CPUS; i++) {
-		struct json_object *c = NULL;
+		struct json_object *c;
 		struct symspy_cpu sc;
-		gpa = __atomic_load_n(&s->cpu_gpa[i], __ATOMIC_ACQUIRE);
-		if (!gpa)
-			snprintf(e, sizeof(e), "symspy: no page for this vCPU");
-		else if (symspy_snapshot(&s->vm->mem, gpa, offsetof(struct sym_symspy_cpu, seq), page,
-		                         sizeof(struct sym_symspy_cpu), SNAPSHOT_TRIES, e, sizeof(e)) == 0 &&
-		         symspy_parse_cpu(page, sizeof(struct sym_symspy_cpu), &sc, e, sizeof(e)) == 0)
+		if (symspy_read_cpu(s->vm, i, &sc, e, sizeof(e)) == 0) {
 			c = cpu_json(&sc);
-		if (!c) {
+		} else {
 			c = json_object_new_object();
 			json_object_object_add(c, "error", json_object_new_string(e));
 		}
@@ -776,6 +1121,9 @@ static int cmd_symspy(void *opaque, struct json_object *args, struct json_object
 		json_object_array_add(cpus, c);
 	}
 	json_object_object_add(o, "cpus", cpus);
+	/* the reads, their checks and the JSON: what a monitor reading
+	 * SymSpy pays, with no exit and no pause */
+	json_object_object_add(o, "read_ns", json_object_new_int64((int64_t)(mono_ns() - t0)));
 	*ret = o;
 	return 0;
 }

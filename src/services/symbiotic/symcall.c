@@ -8,6 +8,8 @@
 
 _Static_assert(sizeof(struct sym_symcall_proc) == 40, "process record layout");
 _Static_assert(sizeof(struct sym_symcall_vma) == 128, "mapping record layout");
+_Static_assert(sizeof(struct sym_symcall_fcache) == 32, "page-cache header layout");
+_Static_assert(sizeof(struct sym_symcall_fcache_page) == 16, "page-cache record layout");
 
 /* A NUL within the field and printable text before it: its length, or -1. */
 static int text_len(const char *s, size_t field)
@@ -119,4 +121,44 @@ int symcall_parse_vmas(const void *data, size_t len, uint64_t ret, struct symcal
 		memcpy(out[i].path, r.path, (size_t)tl + 1);
 	}
 	return (int)n;
+}
+
+int symcall_parse_fcache(const void *data, size_t len, uint32_t call, uint64_t ret, uint64_t start,
+                         struct sym_symcall_fcache *head, struct sym_symcall_fcache_page *out, size_t max, char *err,
+                         size_t errlen)
+{
+	const unsigned char *p = data;
+	const size_t rec = sizeof(struct sym_symcall_fcache_page);
+
+	if (len < sizeof(*head)) {
+		snprintf(err, errlen, "symcall: %zu bytes of page-cache data, shorter than its header", len);
+		return -1;
+	}
+	memcpy(head, p, sizeof(*head));
+	if (len != sizeof(*head) + (size_t)head->count * rec ||
+	    (call == SYM_SYMCALL_FILE_PAGES ? head->count != ret : head->count != 0)) {
+		snprintf(err, errlen, "symcall: %zu bytes of page-cache data for %u records and a result of %llu", len,
+		         head->count, (unsigned long long)ret);
+		return -1;
+	}
+	if (head->count > max) {
+		snprintf(err, errlen, "symcall: %u cached pages in one answer, more than %zu", head->count, max);
+		return -1;
+	}
+	uint64_t low = start;
+	for (size_t i = 0; i < head->count; i++) {
+		memcpy(&out[i], p + sizeof(*head) + i * rec, rec);
+		if (out[i].index < low || out[i].index == SYM_FCACHE_END || (out[i].gpa & 0xfff)) {
+			snprintf(err, errlen,
+			         "symcall: cached page record %zu is not a page address at an index above the last", i);
+			return -1;
+		}
+		low = out[i].index + 1;
+	}
+	if (head->next != SYM_FCACHE_END && (head->count == 0 || head->next < low)) {
+		snprintf(err, errlen, "symcall: the page-cache walk goes on at index %llu, not past its last record",
+		         (unsigned long long)head->next);
+		return -1;
+	}
+	return (int)head->count;
 }

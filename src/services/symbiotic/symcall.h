@@ -42,4 +42,14 @@ struct symcall_vma {
 int symcall_parse_vmas(const void *data, size_t len, uint64_t ret, struct symcall_vma *out, size_t max, char *err,
                        size_t errlen);
 
+/* SYM_SYMCALL_FILE_PAGES / _DROP data: the header into *head and (FILE_PAGES)
+ * at most max records into out: the record count, or -1 with one line in
+ * err (shorter than the header, a length other than the header and its
+ * records, a count other than the call's result for FILE_PAGES or any
+ * record for FILE_DROP, indices not ascending from start, a next index not
+ * past the last record, an address that is not a page's). */
+int symcall_parse_fcache(const void *data, size_t len, uint32_t call, uint64_t ret, uint64_t start,
+                         struct sym_symcall_fcache *head, struct sym_symcall_fcache_page *out, size_t max, char *err,
+                         size_t errlen);
+
 #endif

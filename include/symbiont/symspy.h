@@ -1,8 +1,11 @@
 /* SymSpy pages as the VMM sees them: copied out of guest memory under their
  * seqcount and checked field by field (a hostile guest controls every byte),
- * into plain host structures. */
-#ifndef SYMBIONT_SERVICES_SYMSPY_H
-#define SYMBIONT_SERVICES_SYMSPY_H
+ * into plain host structures.  Core, not a service's: the service that takes
+ * the guest's SymSpy MSR writes records the pages in vm->symspy, and any
+ * service (monitoring, guest OS awareness) reads them with
+ * symspy_read_global()/symspy_read_cpu(), never making the guest exit. */
+#ifndef SYMBIONT_SYMSPY_H
+#define SYMBIONT_SYMSPY_H
 
 #include <stddef.h>
 #include <stdint.h>
@@ -10,6 +13,7 @@
 #include "symbiont/abi/symspy.h"
 
 struct guest_mem;
+struct vm;
 
 struct symspy_global {
 	uint64_t updates, update_ns;
@@ -40,5 +44,10 @@ int symspy_parse_cpu(const void *page, size_t len, struct symspy_cpu *out, char 
  * line in err (outside RAM, or always being written). */
 int symspy_snapshot(const struct guest_mem *mem, uint64_t gpa, size_t seq_off, void *buf, size_t len, int tries,
                     char *err, size_t errlen);
+
+/* The guest's pages as vm->symspy records them, copied and checked: 0, or
+ * -1 with one line in err (no page shared, or one that fails the checks). */
+int symspy_read_global(struct vm *vm, struct symspy_global *out, char *err, size_t errlen);
+int symspy_read_cpu(struct vm *vm, int cpu, struct symspy_cpu *out, char *err, size_t errlen);
 
 #endif

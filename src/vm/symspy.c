@@ -4,8 +4,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "services/symbiotic/symspy.h"
+#include "symbiont/symspy.h"
 #include "symbiont/memory.h"
+#include "symbiont/vm.h"
 
 _Static_assert(sizeof(struct sym_symspy_global) <= SYM_SYMSPY_PAGE_SIZE, "global page layout too large");
 _Static_assert(sizeof(struct sym_symspy_cpu) <= SYM_SYMSPY_PAGE_SIZE, "cpu page layout too large");
@@ -173,4 +174,38 @@ int symspy_snapshot(const struct guest_mem *mem, uint64_t gpa, size_t seq_off, v
 	snprintf(err, errlen, "symspy: page 0x%llx changed under every one of %d reads", (unsigned long long)gpa,
 	         tries);
 	return -1;
+}
+
+#define READ_TRIES 1000
+
+int symspy_read_global(struct vm *vm, struct symspy_global *out, char *err, size_t errlen)
+{
+	uint8_t page[sizeof(struct sym_symspy_global)];
+	uint64_t gpa = atomic_load_explicit(&vm->symspy.global_gpa, memory_order_acquire);
+
+	if (!gpa) {
+		snprintf(err, errlen, "symspy: the guest shares no pages (no symbiotic module loaded)");
+		return -1;
+	}
+	if (symspy_snapshot(&vm->mem, gpa, offsetof(struct sym_symspy_global, seq), page, sizeof(page), READ_TRIES, err,
+	                    errlen))
+		return -1;
+	return symspy_parse_global(page, sizeof(page), out, err, errlen);
+}
+
+int symspy_read_cpu(struct vm *vm, int cpu, struct symspy_cpu *out, char *err, size_t errlen)
+{
+	uint8_t page[sizeof(struct sym_symspy_cpu)];
+	uint64_t gpa = cpu >= 0 && cpu < VM_MAX_CPUS
+	                       ? atomic_load_explicit(&vm->symspy.cpu_gpa[cpu], memory_order_acquire)
+	                       : 0;
+
+	if (!gpa) {
+		snprintf(err, errlen, "symspy: no page for this vCPU");
+		return -1;
+	}
+	if (symspy_snapshot(&vm->mem, gpa, offsetof(struct sym_symspy_cpu, seq), page, sizeof(page), READ_TRIES, err,
+	                    errlen))
+		return -1;
+	return symspy_parse_cpu(page, sizeof(page), out, err, errlen);
 }
