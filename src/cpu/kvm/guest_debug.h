@@ -49,9 +49,4 @@ int kvm_event_regs(struct vcpu *cpu, int fd, struct sym_regs *r, uint64_t *cr0);
 void kvm_debug_exit(struct kvm_debug *d, struct kvm_debug_vcpu *dv, struct vcpu *cpu, int fd,
                     const struct kvm_debug_exit_arch *e);
 
-/* The registers of the vCPU behind fd as the event hub shows them (for the
- * engine's other events): 0, or -1 when KVM would not give them. */
-struct sym_regs;
-int kvm_event_regs(int fd, struct sym_regs *r);
-
 #endif

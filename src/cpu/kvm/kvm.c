@@ -207,27 +207,6 @@ static void kvm_destroy(struct vm *vm)
 	}
 }
 
-/* Writes of symbiont's own MSRs (SymSpy's and SymCall's, 0x53594d00-1f),
- * which KVM does not know, come to user space as KVM_EXIT_X86_WRMSR
- * through a filter that denies just them: the event hub's MSR_WRITE, as on
- * emu.  Reads are left to KVM (a #GP, as for any MSR it does not have). */
-#define SYM_MSR_FIRST 0x53594d00u
-#define SYM_MSR_COUNT 32u
-
-static bool enable_msr_exits(struct kvm_vm *k)
-{
-	static uint8_t deny[SYM_MSR_COUNT / 8]; /* all clear: every write exits */
-	struct kvm_enable_cap cap = { .cap = KVM_CAP_X86_USER_SPACE_MSR, .args[0] = KVM_MSR_EXIT_REASON_FILTER };
-	struct kvm_msr_filter f = { .flags = KVM_MSR_FILTER_DEFAULT_ALLOW };
-
-	f.ranges[0] = (struct kvm_msr_filter_range){
-		.flags = KVM_MSR_FILTER_WRITE, .nmsrs = SYM_MSR_COUNT, .base = SYM_MSR_FIRST, .bitmap = deny
-	};
-	return ioctl(k->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_USER_SPACE_MSR) > 0 &&
-	       ioctl(k->sys_fd, KVM_CHECK_EXTENSION, KVM_CAP_X86_MSR_FILTER) > 0 &&
-	       ioctl(k->vm_fd, KVM_ENABLE_CAP, &cap) == 0 && ioctl(k->vm_fd, KVM_X86_SET_MSR_FILTER, &f) == 0;
-}
-
 static int kvm_init(struct vm *vm, char *err, size_t errlen)
 {
 	static const struct {
@@ -360,7 +339,8 @@ static void portable_timing(struct kvm_cpuid_entry2 *e, uint32_t tsc_khz)
 /* KVM's supported CPUID, told the truth about topology (ncpus cores, one
  * thread each, APIC id = vCPU id) and with KVM's own paravirt leaves
  * replaced by symbiont's hypervisor leaves. */
-static struct kvm_cpuid2 *build_cpuid(const struct kvm_cpuid2 *sup, int id, int ncpus, uint32_t tsc_khz, bool portable)
+static struct kvm_cpuid2 *build_cpuid(const struct kvm_cpuid2 *sup, int id, int ncpus, uint32_t tsc_khz, bool portable,
+                                      uint32_t features)
 {
 	/* KVM's local APIC timer counts at 1 GHz (one bus cycle per ns). */
 	const struct cpuid_hv_info hv = {
@@ -532,8 +512,9 @@ static int kvm_vcpu_init(struct vcpu *cpu, char *err, size_t errlen)
 		        "host's rate, and a guest moved to or from emu keeps a wrong one\n",
 		        strerror(errno));
 	tsc_khz = ioctl(kc->fd, KVM_GET_TSC_KHZ, 0);
-static struct kvm_cpuid2 *build_cpuid(const struct kvm_cpuid2 *sup, int id, int ncpus, uint32_t tsc_khz, bool portable,
-                                      uint32_t features)
+	/* SymSpy and SymCall need only the MSR writes from the guest */
+	cpuid = build_cpuid(k->supported, cpu->id, ncpus, tsc_khz > 0 ? (uint32_t)tsc_khz : 0,
+	                    vm_cpu_model_portable(cpu->vm), k->msr.supported ? SYM_FEAT_SYMSPY | SYM_FEAT_SYMCALL : 0);
 	if (!cpuid || ioctl(kc->fd, KVM_SET_CPUID2, cpuid) < 0) {
 		snprintf(err, errlen, "kvm: KVM_SET_CPUID2: %s", strerror(errno));
 		goto fail;
@@ -1014,9 +995,9 @@ static void kvm_vcpu_kick(struct vcpu *cpu);
  * MSR writes through KVM's MSR filter where it has one (msr_events.c). */
 static unsigned kvm_events_on(struct vm *vm)
 {
-	/* SymSpy and SymCall need only the MSR writes from the guest */
-	cpuid = build_cpuid(k->supported, cpu->id, ncpus, tsc_khz > 0 ? (uint32_t)tsc_khz : 0,
-	                    vm_cpu_model_portable(cpu->vm), k->msr.supported ? SYM_FEAT_SYMSPY | SYM_FEAT_SYMCALL : 0);
+	struct kvm_vm *k = kvm_of(vm);
+	return SYM_EV_BIT(SYM_EV_STEP) | (kvm_is_pvm() ? 0 : SYM_EV_BIT(SYM_EV_CODE_HOOK)) |
+	       (k && k->msr.supported ? SYM_EV_BIT(SYM_EV_MSR_WRITE) : 0);
 }
 
 static void kvm_debug_changed(struct vm *vm)
@@ -1147,8 +1128,9 @@ static int kvm_vcpu_cpuid(struct vcpu *cpu, uint32_t leaf, uint32_t sub, uint32_
 	struct kvm_vcpu *kc = cpu->priv;
 	int ncpus = cpu->vm->ncpus > 0 ? cpu->vm->ncpus : 1;
 	int tsc_khz = ioctl(kc->fd, KVM_GET_TSC_KHZ, 0);
-	struct kvm_cpuid2 *c = build_cpuid(k->supported, cpu->id, ncpus, tsc_khz > 0 ? (uint32_t)tsc_khz : 0,
-	                                   vm_cpu_model_portable(cpu->vm));
+	struct kvm_cpuid2 *c =
+	        build_cpuid(k->supported, cpu->id, ncpus, tsc_khz > 0 ? (uint32_t)tsc_khz : 0,
+	                    vm_cpu_model_portable(cpu->vm), k->msr.supported ? SYM_FEAT_SYMSPY | SYM_FEAT_SYMCALL : 0);
 
 	memset(out, 0, 4 * sizeof(out[0]));
 	for (uint32_t i = 0; c && i < c->nent; i++) {
