@@ -193,6 +193,17 @@ enum sym_action {
 	                  * caller; MSR_WRITE: the write does not happen; PACKET: the
 	                  * frame is dropped (counted as filtered) */
 	SYM_UNSUBSCRIBE, /* as CONTINUE, and drop this subscription */
+	/* CODE_HOOK, STEP and a vCPU's PAGE_WRITE: stop the guest right there,
+	 * for a debugger.  The callback first takes a pause hold with
+	 * vm_pause_request() (symbiont/vm.h; without a pause pending STOP is
+	 * CONTINUE), and the engine parks the vCPU at once: before the hooked
+	 * instruction (emu; kvm's INT3 hooks run it on resume), after the
+	 * stepped instruction, after the instruction that wrote (the rest of
+	 * its block does not run).  The subscriber releases the hold with
+	 * vm_resume() from another thread, after a vm_pause() of its own if
+	 * it wants to wait until every vCPU is parked.  Other event types
+	 * treat it as CONTINUE; SKIP wins over it. */
+	SYM_STOP,
 };
 
 typedef enum sym_action (*sym_event_fn)(void *opaque, struct sym_event *ev);

@@ -289,6 +289,11 @@ void vm_resume(struct vm *vm);
 int vm_pause_hold(struct vm *vm, bool stop_time);
 void vm_resume_hold(struct vm *vm, bool stop_time);
 bool vm_is_paused(struct vm *vm);
+/* A pause hold taken without waiting for the vCPUs to park (they are
+ * kicked and park at their next check), released by vm_resume(); callable
+ * from a vCPU thread, where vm_pause() would wait for itself.  Guest time
+ * stops at once.  -1 when the VM is stopping (no hold taken). */
+int vm_pause_request(struct vm *vm);
 
 /* For engines: true while a pause is wanted; the vCPU thread then calls
  * vm_vcpu_park() at a point where its state is whole (between

@@ -280,7 +280,9 @@ enum sym_action sym_event_deliver(struct vm *vm, struct sym_event *ev)
 {
 	struct event_hub *h = vm->hub;
 	enum sym_action result = SYM_CONTINUE;
-	bool dropped = false;
+	bool dropped = false, stop = false;
+	bool can_stop = ev->cpu >= 0 && (ev->type == SYM_EV_CODE_HOOK || ev->type == SYM_EV_STEP ||
+	                                 ev->type == SYM_EV_PAGE_WRITE);
 
 	if (!h)
 		return SYM_CONTINUE;
@@ -295,8 +297,14 @@ enum sym_action sym_event_deliver(struct vm *vm, struct sym_event *ev)
 			result = SYM_SKIP;
 		else if (a == SYM_UNSUBSCRIBE)
 			atomic_store(&s->dropped, true), dropped = true;
+		else if (a == SYM_STOP && can_stop)
+			stop = true;
 	}
 	pthread_rwlock_unlock(&h->lock);
+	/* The subscriber took its pause hold (vm_pause_request); without one
+	 * there is nothing to stop for (and an emu hook would fire again). */
+	if (stop && result != SYM_SKIP && vm_pause_pending(vm))
+		result = SYM_STOP;
 	if (dropped) { /* clear the active bit now if that was the last one */
 		pthread_rwlock_wrlock(&h->lock);
 		recompute_active(h);

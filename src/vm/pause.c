@@ -56,6 +56,21 @@ int vm_pause_hold(struct vm *vm, bool stop_time)
 	return r;
 }
 
+int vm_pause_request(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	if (vm_stopping(vm)) {
+		pthread_mutex_unlock(&vm->pause_lock);
+		return -1;
+	}
+	atomic_fetch_add(&vm->pause_depth, 1);
+	if (vm->time_holds++ == 0)
+		freeze_time(vm);
+	kick_all(vm);
+	pthread_mutex_unlock(&vm->pause_lock);
+	return 0;
+}
+
 void vm_resume_hold(struct vm *vm, bool stop_time)
 {
 	pthread_mutex_lock(&vm->pause_lock);

@@ -324,12 +324,16 @@ void emu_event_user_return(struct emu_cpu *cpu);
 void emu_event_exception(struct emu_cpu *cpu, int vector);
 void emu_event_cr3(struct emu_cpu *cpu, uint64_t old_cr3, uint64_t new_cr3);
 bool emu_event_wrmsr(struct emu_cpu *cpu, uint32_t msr, uint64_t *value);
-/* CODE_HOOK before the instruction at RIP (guest-physical gpa) runs;
- * STEP after the instruction that was at rip ran. */
-void emu_event_hook(struct emu_cpu *cpu, uint64_t gpa);
+/* CODE_HOOK before the instruction at RIP (guest-physical gpa) runs:
+ * true when a subscriber stopped the VM there (SYM_STOP), so that the
+ * instruction must not run yet; STEP after the instruction that was at
+ * rip ran. */
+bool emu_event_hook(struct emu_cpu *cpu, uint64_t gpa);
 void emu_event_step(struct emu_cpu *cpu, uint64_t rip);
-/* A store to a watched page (after it, from the MMU slow path). */
-void emu_event_page_write(struct emu_cpu *cpu, uint64_t gpa, unsigned len);
+/* A store to a watched page (after it, from the MMU slow path): true when
+ * a subscriber stopped the VM, which then ends the block after this
+ * instruction (exit_block is set; a REP string op yields its rest). */
+bool emu_event_page_write(struct emu_cpu *cpu, uint64_t gpa, unsigned len);
 /* x87/MMX/SSE state as a 512-byte FXSAVE64 image (fxsave.c), for state
  * exchange with KVM (struct kvm_fpu holds the same fields) and snapshots.
  * Load fails (-1, state unchanged) on reserved MXCSR bits. */

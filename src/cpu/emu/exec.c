@@ -30,8 +30,8 @@ static void run_block(struct emu_cpu *cpu, struct emu_block *b)
 	bool step = cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_STEP);
 	uint64_t rip0 = cpu->rip;
 
-	if (unlikely(b->hook))
-		emu_event_hook(cpu, b->gpa);
+	if (unlikely(b->hook) && emu_event_hook(cpu, b->gpa))
+		return; /* stopped before it (a debugger's breakpoint): parks at the loop's next check */
 	bc->cur = (uint32_t)(b - bc->blk);
 	bc->cur_cpu = cpu;
 	cpu->exit_block = false;
