@@ -55,6 +55,11 @@ struct vm_config {
 	const char *metrics;
 	/* "period=P,slice=S": a VSched reservation (symbiont/vsched.h). */
 	const char *sched;
+	/* "tcp:HOST:PORT" or "unix:PATH": serve gdb's remote protocol there
+	 * (NULL: no); gdb_wait: the guest waits, stopped before its first
+	 * instruction, for a client to continue it. */
+	const char *gdb;
+	bool gdb_wait;
 };
 
 /* A file descriptor the event loop watches; the callback runs with

@@ -40,10 +40,14 @@ void usage_run(void)
 	       "  --system-map FILE      the kernel's System.map, for ctl ps/lsmod/sym... (default:\n"
 	       "                         System.map beside the kernel)\n"
 	       "  --metrics tcp:HOST:PORT  Prometheus metrics at http://HOST:PORT/metrics\n"
+	       "  --gdb tcp:HOST:PORT|unix:PATH  serve gdb's remote protocol there (target remote\n"
+	       "                         HOST:PORT); monitor commands need --api or --name\n"
+	       "  --gdb-wait             with --gdb: the guest waits before its first instruction\n"
+	       "                         until gdb continues it\n"
 	       "  --sched period=P,slice=S  reserve S of CPU every P for each vCPU (VSched; units\n"
 	       "                         us ms s), admitted against the other VMs of this host\n"
 	       "  --restore DIR          bring back the machine a snapshot (symbiont ctl NAME snapshot DIR)\n"
-	       "                         holds; takes --engine, --serial, --api, --name, --metrics only\n"
+	       "                         holds; takes --engine, --serial, --api, --name, --metrics, --gdb only\n"
 	       "  --force                with --restore: use disks that changed since the snapshot\n"
 	       "  --incoming unix:PATH|tcp:HOST:PORT  wait there for a machine sent by symbiont ctl\n"
 	       "                         NAME migrate; takes the same options as --restore\n"
@@ -72,6 +76,22 @@ static bool metrics_spec_ok(const char *s)
 	       d < 256 && port <= 65535;
 }
 
+/* tcp:HOST:PORT (HOST a name or address, PORT 1-65535) or unix:PATH */
+static bool gdb_spec_ok(const char *s)
+{
+	if (!strncmp(s, "unix:", 5))
+		return s[5] && strlen(s + 5) < 108;
+	if (strncmp(s, "tcp:", 4))
+		return false;
+	const char *colon = strrchr(s + 4, ':');
+	char *end;
+	if (!colon || colon == s + 4 || colon - (s + 4) > 255 || !colon[1])
+		return false;
+	errno = 0;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	return !errno && !*end && port >= 1 && port <= 65535 && isdigit((unsigned char)colon[1]);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	enum {
@@ -94,7 +114,9 @@ int cmd_run(int argc, char **argv)
 		OPT_SCHED,
 		OPT_RESTORE,
 		OPT_FORCE,
-		OPT_INCOMING
+		OPT_INCOMING,
+		OPT_GDB,
+		OPT_GDB_WAIT
 	};
 	static const struct option opts[] = {
 		{ "engine", required_argument, 0, OPT_ENGINE },
@@ -118,6 +140,8 @@ int cmd_run(int argc, char **argv)
 		{ "restore", required_argument, 0, OPT_RESTORE },
 		{ "force", no_argument, 0, OPT_FORCE },
 		{ "incoming", required_argument, 0, OPT_INCOMING },
+		{ "gdb", required_argument, 0, OPT_GDB },
+		{ "gdb-wait", no_argument, 0, OPT_GDB_WAIT },
 		{ 0, 0, 0, 0 },
 	};
 	struct vm_config cfg = { .engine = "auto", .mem_size = 512ULL << 20, .ncpus = 1, .serial = "stdio" };
@@ -195,6 +219,12 @@ int cmd_run(int argc, char **argv)
 		case OPT_POLICY: cfg.policy = optarg; break;
 		case OPT_SYSTEM_MAP: cfg.system_map = optarg; break;
 		case OPT_SCHED: cfg.sched = optarg; break;
+		case OPT_GDB:
+			if (!gdb_spec_ok(optarg))
+				return usage_error("--gdb '%s': expected tcp:HOST:PORT or unix:PATH", optarg);
+			cfg.gdb = optarg;
+			break;
+		case OPT_GDB_WAIT: cfg.gdb_wait = true; break;
 		case OPT_METRICS: {
 			if (!metrics_spec_ok(optarg))
 				return usage_error(
@@ -225,6 +255,8 @@ int cmd_run(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (cfg.gdb_wait && !cfg.gdb)
+		return usage_error("%s: --gdb-wait needs --gdb", "--gdb-wait");
 	if (restore && machine_opt)
 		return usage_error("%s: --restore takes the machine from the snapshot", machine_opt);
 	if (force && !restore)
@@ -253,6 +285,8 @@ int cmd_run(int argc, char **argv)
 		}
 		vm = machine_vm(m);
 		vm->cfg.metrics = cfg.metrics;
+		vm->cfg.gdb = cfg.gdb;
+		vm->cfg.gdb_wait = cfg.gdb_wait;
 		if (note[0])
 			fprintf(stderr, "symbiont: note: %s\n", note);
 	} else if (restore) {
@@ -270,6 +304,8 @@ int cmd_run(int argc, char **argv)
 		}
 		vm = machine_vm(m);
 		vm->cfg.metrics = cfg.metrics;
+		vm->cfg.gdb = cfg.gdb;
+		vm->cfg.gdb_wait = cfg.gdb_wait;
 		if (note[0])
 			fprintf(stderr, "symbiont: note: %s\n", note);
 	} else {

@@ -115,7 +115,7 @@ static enum gdb_action one_reg(struct gdb_session *s, const char *p, bool write,
 	uint8_t buf[16];
 	uint64_t r;
 	if (gdb_parse_hex(&p, &r) < 0 || r >= GDB_NREGS || (write ? *p != '=' : *p != 0))
-		return reply_str(reply, rlen, r >= GDB_NREGS && !write ? E_BADPKT : E_BADPKT);
+		return reply_str(reply, rlen, E_BADPKT);
 	int n = gdb_reg_size((int)r);
 	if (s->ops->get_regs(s->target, cur_cpu(s), &st) < 0)
 		return reply_str(reply, rlen, E_REFUSED);
@@ -149,9 +149,8 @@ static enum gdb_action read_mem(struct gdb_session *s, const char *p, char *repl
 {
 	uint64_t addr, len;
 	uint8_t buf[MEM_MAX];
-	if (addr_len(&p, &addr, &len, 0) < 0 || p[-1] != 0)
+	if (addr_len(&p, &addr, &len, 0) < 0)
 		return reply_str(reply, rlen, E_BADPKT);
-	p--;
 	if (len > MEM_MAX)
 		len = MEM_MAX; /* gdb asks again for the rest */
 	if (len == 0)
@@ -203,7 +202,7 @@ static enum gdb_action xfer_features(const char *p, char *reply, size_t *rlen)
 {
 	static const char annex[] = "target.xml:";
 	uint64_t off, len;
-	size_t total = sizeof(gdb_target_xml) - 1;
+	size_t total = gdb_target_xml_len;
 	if (strncmp(p, annex, sizeof(annex) - 1))
 		return reply_str(reply, rlen, E_MEM); /* no such annex */
 	p += sizeof(annex) - 1;

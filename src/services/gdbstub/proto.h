@@ -73,6 +73,7 @@ size_t gdb_stop_reply(const struct gdb_session *s, char *reply, size_t cap);
 /* Registers (tdesc.c): the target description, and x86_state to and
  * from the 'g' packet's byte layout. */
 extern const char gdb_target_xml[];
+extern const size_t gdb_target_xml_len;
 #define GDB_NREGS 65
 int gdb_reg_size(int regno);                     /* bytes, or -1 for no such register */
 size_t gdb_regs_size(void);                      /* all of them, in 'g' order */

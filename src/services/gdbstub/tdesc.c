@@ -86,6 +86,8 @@ const char gdb_target_xml[] =
 	"<reg name=\"efer\" bitsize=\"64\" type=\"int\" group=\"system\"/>"
 	"</feature></target>";
 
+const size_t gdb_target_xml_len = sizeof(gdb_target_xml) - 1;
+
 enum {
 	R_RIP = 16,
 	R_EFLAGS,
