@@ -33,10 +33,13 @@ static void thaw_time(struct vm *vm)
 	vm->time_frozen = false;
 }
 
+/* A vCPU whose thread has not started yet needs no kick (it looks at the
+ * pause before its first instruction), and kvm's kick would signal a
+ * thread that does not exist: a pause taken before vm_run (--gdb-wait). */
 static void kick_all(struct vm *vm)
 {
 	for (int i = 0; i < vm->ncpus; i++)
-		if (vm->vcpus[i] && vm->engine && vm->engine->vcpu_kick)
+		if (vm->vcpus[i] && vm->vcpus[i]->running && vm->engine && vm->engine->vcpu_kick)
 			vm->engine->vcpu_kick(vm->vcpus[i]);
 }
 
