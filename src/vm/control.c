@@ -380,8 +380,8 @@ static void handle(struct control *c, struct client *cl, struct json_object *o)
 	}
 }
 
-int control_execute(struct control *c, const char *name, struct json_object *args, struct json_object **ret,
-                    char *err, size_t errlen)
+int control_execute(struct control *c, const char *name, struct json_object *args, struct json_object **ret, char *err,
+                    size_t errlen)
 {
 	struct command cmd;
 	*ret = NULL;

@@ -161,8 +161,8 @@ static void test_framing(void **state)
 	assert_int_equal(feed(rx, "$g#67", 5), GDB_RX_PACKET);
 	assert_int_equal(rx->len, 1);
 	assert_string_equal(rx->buf, "g");
-	assert_int_equal(feed(rx, "$g#68", 5), GDB_RX_BAD);       /* wrong checksum */
-	assert_int_equal(feed(rx, "$g#6z", 5), GDB_RX_BAD);       /* not hex */
+	assert_int_equal(feed(rx, "$g#68", 5), GDB_RX_BAD);        /* wrong checksum */
+	assert_int_equal(feed(rx, "$g#6z", 5), GDB_RX_BAD);        /* not hex */
 	assert_int_equal(gdb_rx_byte(rx, 0x03), GDB_RX_INTERRUPT); /* Ctrl-C between packets */
 	assert_int_equal(gdb_rx_byte(rx, '+'), GDB_RX_ACK);
 	assert_int_equal(gdb_rx_byte(rx, '-'), GDB_RX_NACK);
@@ -176,11 +176,14 @@ static void test_framing(void **state)
 	assert_true(n > 0);
 	out[n] = 0;
 	assert_int_equal(n, 15);
-	assert_memory_equal(out, "$a}\x03" "b}]c}\x04}\x0a#88", 15);
+	assert_memory_equal(out,
+	                    "$a}\x03"
+	                    "b}]c}\x04}\x0a#88",
+	                    15);
 	assert_int_equal(feed(rx, out, n), GDB_RX_PACKET);
 	assert_int_equal(rx->len, 7);
 	assert_memory_equal(rx->buf, "a#b}c$*", 7);
-	assert_int_equal(feed(rx, "$}#7d", 5), GDB_RX_BAD); /* an escape with nothing after it */
+	assert_int_equal(feed(rx, "$}#7d", 5), GDB_RX_BAD);       /* an escape with nothing after it */
 	assert_int_equal(gdb_frame(out, 8, "0123456789", 10), 0); /* does not fit */
 
 	/* longer than any packet: consumed, then reported */
@@ -286,21 +289,21 @@ static void test_registers(void **state)
 	assert_int_equal(gdb_regs_size(), 16 * 8 + 8 + 4 + 6 * 4 + 8 * 10 + 8 * 4 + 16 * 16 + 4 + 2 * 8 + 6 * 8);
 	assert_int_equal(run("g"), GDB_REPLY);
 	assert_int_equal(rlen, 2 * gdb_regs_size());
-	assert_memory_equal(reply, "0010000000000000", 16);  /* rax, little-endian */
+	assert_memory_equal(reply, "0010000000000000", 16);      /* rax, little-endian */
 	assert_memory_equal(reply + 16, "0310000000000000", 16); /* then rbx (x86_state index 3) */
 	/* rip is register 16 */
 	expect("p10", "0000100000000000");
-	expect("p11", "02020000"); /* eflags, 4 bytes */
-	expect("p12", "10000000"); /* cs */
+	expect("p11", "02020000");         /* eflags, 4 bytes */
+	expect("p12", "10000000");         /* cs */
 	expect("p3b", "1100008000000000"); /* cr0 */
 	expect("p40", "0005000000000000"); /* efer */
 	expect("p41", "E01");              /* no register 65 */
 	expect("pzz", "E01");
 	expect("P0=efbeadde00000000", "OK");
 	assert_true(fake->st[0].gpr[X86_RAX] == 0xdeadbeef);
-	expect("P0=efbe", "E01");               /* wrong size */
-	expect("P12=08000000", "E03");          /* a selector change is refused */
-	expect("P11=ffffffff", "OK");           /* eflags keeps only defined bits */
+	expect("P0=efbe", "E01");      /* wrong size */
+	expect("P12=08000000", "E03"); /* a selector change is refused */
+	expect("P11=ffffffff", "OK");  /* eflags keeps only defined bits */
 	assert_true(fake->st[0].rflags == (0x3f7fd7 | 2));
 
 	/* G: everything back as read, a changed rcx */
@@ -331,9 +334,9 @@ static void test_x87_tags(void **state)
 	s.fxsave[2] = 0, s.fxsave[3] = 6 << 3;
 	s.fxsave[4] = 0xc0;
 	s.fxsave[32 + 7] = 0x80, s.fxsave[32 + 8] = 0xff, s.fxsave[32 + 9] = 0x3f;
-	gdb_reg_get(&s, 34, out); /* ftag */
+	gdb_reg_get(&s, 34, out);                       /* ftag */
 	assert_int_equal(out[0] | out[1] << 8, 0x4fff); /* phys 6 valid (00), 7 zero (01), the rest empty */
-	in[0] = 0xff, in[1] = 0xcf, in[2] = in[3] = 0; /* phys 6 valid, 7 empty */
+	in[0] = 0xff, in[1] = 0xcf, in[2] = in[3] = 0;  /* phys 6 valid, 7 empty */
 	assert_int_equal(gdb_reg_set(&s, 34, in), 0);
 	assert_int_equal(s.fxsave[4], 0x40);
 	gdb_reg_get(&s, 24, out); /* st0: the 10 bytes */
@@ -389,9 +392,9 @@ static void test_points(void **state)
 	expect("Z2,200,4", "OK");
 	assert_int_equal(fake->last_type, GDB_WP_WRITE);
 	assert_true(fake->last_kind == 4);
-	expect("Z3,200,4", "");       /* not supported by this target */
-	expect("Z1,20000,1", "E03");  /* refused */
-	expect("Z5,0,1", "");         /* no such type */
+	expect("Z3,200,4", "");      /* not supported by this target */
+	expect("Z1,20000,1", "E03"); /* refused */
+	expect("Z5,0,1", "");        /* no such type */
 	expect("Z0,100", "E01");
 	expect("Z0,,1", "E01");
 	expect("Z0,100,1;X1,ab", "OK"); /* conditions are ignored */
@@ -438,7 +441,7 @@ static void test_monitor(void **state)
 	assert_string_equal(fake->last_monitor, "ps");
 	assert_non_null(sess.console);
 	assert_string_equal(sess.console, "ran ps\n");
-	expect("qRcmd,707", "E01");  /* odd */
+	expect("qRcmd,707", "E01"); /* odd */
 	expect("qRcmd,7g", "E01");
 	expect("qRcmd,0070", "E01"); /* a NUL in the command */
 	char big[2000] = "qRcmd,";

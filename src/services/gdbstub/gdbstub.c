@@ -253,9 +253,7 @@ static int packet(struct gdbstub *g)
 		if (resume(g) < 0)
 			return send_packet(g, "E03", 3);
 		return 0;
-	case GDB_DETACH:
-		send_packet(g, g->reply, rlen);
-		return 1;
+	case GDB_DETACH: send_packet(g, g->reply, rlen); return 1;
 	case GDB_KILL:
 		fprintf(stderr, "symbiont: the gdb client killed the VM\n");
 		vm_request_exit_reason(g->vm, 1, "host-gdb-kill");
@@ -274,7 +272,8 @@ static void session(struct gdbstub *g)
 	if (!g->stopped && stop_now(g, 5) < 0)
 		return;
 	for (;;) {
-		struct pollfd p[2] = { { .fd = g->client_fd, .events = POLLIN }, { .fd = g->wake_fd, .events = POLLIN } };
+		struct pollfd p[2] = { { .fd = g->client_fd, .events = POLLIN },
+			               { .fd = g->wake_fd, .events = POLLIN } };
 		if (poll(p, 2, POLL_MS) < 0 && errno != EINTR)
 			break;
 		if (p[1].revents & POLLIN) {
@@ -343,7 +342,8 @@ static void *stub_thread(void *arg)
 {
 	struct gdbstub *g = arg;
 	while (!atomic_load(&g->quit)) {
-		struct pollfd p[2] = { { .fd = g->listen_fd, .events = POLLIN }, { .fd = g->wake_fd, .events = POLLIN } };
+		struct pollfd p[2] = { { .fd = g->listen_fd, .events = POLLIN },
+			               { .fd = g->wake_fd, .events = POLLIN } };
 		if (poll(p, 2, -1) < 0 && errno != EINTR)
 			break;
 		if (atomic_load(&g->quit))

@@ -113,7 +113,8 @@ int gdb_monitor(void *target, const char *cmd, char *out, size_t cap)
 			put(&t, "error: %s\n", err);
 		else
 			put(&t, "%s\n",
-			    ret ? json_object_to_json_string_ext(ret, JSON_C_TO_STRING_PRETTY | JSON_C_TO_STRING_NOSLASHESCAPE)
+			    ret ? json_object_to_json_string_ext(ret, JSON_C_TO_STRING_PRETTY |
+			                                                      JSON_C_TO_STRING_NOSLASHESCAPE)
 			        : "{}");
 		json_object_put(args);
 		json_object_put(ret);

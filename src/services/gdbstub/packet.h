@@ -25,11 +25,11 @@ enum gdb_rx_event {
 
 struct gdb_rx {
 	enum { RX_IDLE, RX_BODY, RX_ESCAPE, RX_CS1, RX_CS2 } state;
-	uint8_t sum;      /* checksum of the raw bytes so far */
-	uint8_t cs;       /* the checksum the client sent */
-	bool overflow;    /* more than GDB_PACKET_MAX bytes: the rest is counted, not kept */
-	bool bad;         /* an escape with nothing after it, a non-hex checksum */
-	size_t len;       /* unescaped body bytes in buf */
+	uint8_t sum;                  /* checksum of the raw bytes so far */
+	uint8_t cs;                   /* the checksum the client sent */
+	bool overflow;                /* more than GDB_PACKET_MAX bytes: the rest is counted, not kept */
+	bool bad;                     /* an escape with nothing after it, a non-hex checksum */
+	size_t len;                   /* unescaped body bytes in buf */
 	char buf[GDB_PACKET_MAX + 1]; /* NUL-terminated for convenience (the body may hold NULs) */
 };
 

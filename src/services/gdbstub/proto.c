@@ -278,9 +278,10 @@ static enum gdb_action vcont(struct gdb_session *s, const char *p, char *reply, 
 static enum gdb_action query(struct gdb_session *s, const char *pkt, char *reply, size_t *rlen)
 {
 	if (!strncmp(pkt, "qSupported", 10)) {
-		*rlen = (size_t)snprintf(reply, GDB_PACKET_MAX,
-		                         "PacketSize=%x;qXfer:features:read+;QStartNoAckMode+;swbreak+;hwbreak+;vContSupported+",
-		                         GDB_PACKET_MAX);
+		*rlen = (size_t)snprintf(
+		        reply, GDB_PACKET_MAX,
+		        "PacketSize=%x;qXfer:features:read+;QStartNoAckMode+;swbreak+;hwbreak+;vContSupported+",
+		        GDB_PACKET_MAX);
 		return GDB_REPLY;
 	}
 	if (!strncmp(pkt, "qXfer:features:read:", 20))
@@ -357,17 +358,13 @@ enum gdb_action gdb_handle(struct gdb_session *s, const char *pkt, size_t len, c
 				s->c_cpu = cpu;
 		}
 		return reply_str(reply, rlen, "OK");
-	case 'T':
-		cpu = parse_thread(s, &p);
-		return reply_str(reply, rlen, cpu >= 0 && !*p ? "OK" : E_THREAD);
+	case 'T': cpu = parse_thread(s, &p); return reply_str(reply, rlen, cpu >= 0 && !*p ? "OK" : E_THREAD);
 	case 'c':
 	case 'C':
 		s->step_cpu = -1;
 		return GDB_RESUME; /* an address to resume at is not supported: gdb does not send one */
 	case 's':
-	case 'S':
-		s->step_cpu = s->c_cpu >= 0 ? s->c_cpu : cur_cpu(s);
-		return GDB_RESUME;
+	case 'S': s->step_cpu = s->c_cpu >= 0 ? s->c_cpu : cur_cpu(s); return GDB_RESUME;
 	case 'v':
 		if (!strncmp(pkt, "vCont", 5))
 			return vcont(s, pkt + 5, reply, rlen);

@@ -37,11 +37,11 @@ struct gdb_target_ops {
 };
 
 enum gdb_action {
-	GDB_REPLY,    /* send reply */
-	GDB_NOREPLY,  /* send nothing */
-	GDB_RESUME,   /* resume: step_cpu >= 0 steps that vCPU (the rest run too); reply when it stops */
-	GDB_DETACH,   /* send reply (OK), then let the guest run and drop the client */
-	GDB_KILL,     /* end the VM, drop the client */
+	GDB_REPLY,   /* send reply */
+	GDB_NOREPLY, /* send nothing */
+	GDB_RESUME,  /* resume: step_cpu >= 0 steps that vCPU (the rest run too); reply when it stops */
+	GDB_DETACH,  /* send reply (OK), then let the guest run and drop the client */
+	GDB_KILL,    /* end the VM, drop the client */
 };
 
 struct gdb_session {
@@ -75,8 +75,8 @@ size_t gdb_stop_reply(const struct gdb_session *s, char *reply, size_t cap);
 extern const char gdb_target_xml[];
 extern const size_t gdb_target_xml_len;
 #define GDB_NREGS 65
-int gdb_reg_size(int regno);                     /* bytes, or -1 for no such register */
-size_t gdb_regs_size(void);                      /* all of them, in 'g' order */
+int gdb_reg_size(int regno); /* bytes, or -1 for no such register */
+size_t gdb_regs_size(void);  /* all of them, in 'g' order */
 void gdb_reg_get(const struct x86_state *s, int regno, uint8_t *out);
 /* -1 for a value the stub will not set (a segment selector change). */
 int gdb_reg_set(struct x86_state *s, int regno, const uint8_t *in);

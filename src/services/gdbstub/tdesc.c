@@ -12,79 +12,79 @@
 /* gdb's amd64 core, sse and segments features by the names gdb checks,
  * and a feature of our own for the control registers and EFER. */
 const char gdb_target_xml[] =
-	"<?xml version=\"1.0\"?><!DOCTYPE target SYSTEM \"gdb-target.dtd\"><target version=\"1.0\">"
-	"<architecture>i386:x86-64</architecture>"
-	"<feature name=\"org.gnu.gdb.i386.core\">"
-	"<reg name=\"rax\" bitsize=\"64\" type=\"int64\"/>"
-	"<reg name=\"rbx\" bitsize=\"64\" type=\"int64\"/>"
-	"<reg name=\"rcx\" bitsize=\"64\" type=\"int64\"/>"
-	"<reg name=\"rdx\" bitsize=\"64\" type=\"int64\"/>"
-	"<reg name=\"rsi\" bitsize=\"64\" type=\"int64\"/>"
-	"<reg name=\"rdi\" bitsize=\"64\" type=\"int64\"/>"
-	"<reg name=\"rbp\" bitsize=\"64\" type=\"data_ptr\"/>"
-	"<reg name=\"rsp\" bitsize=\"64\" type=\"data_ptr\"/>"
-	"<reg name=\"r8\" bitsize=\"64\" type=\"int64\"/>"
-	"<reg name=\"r9\" bitsize=\"64\" type=\"int64\"/>"
-	"<reg name=\"r10\" bitsize=\"64\" type=\"int64\"/>"
-	"<reg name=\"r11\" bitsize=\"64\" type=\"int64\"/>"
-	"<reg name=\"r12\" bitsize=\"64\" type=\"int64\"/>"
-	"<reg name=\"r13\" bitsize=\"64\" type=\"int64\"/>"
-	"<reg name=\"r14\" bitsize=\"64\" type=\"int64\"/>"
-	"<reg name=\"r15\" bitsize=\"64\" type=\"int64\"/>"
-	"<reg name=\"rip\" bitsize=\"64\" type=\"code_ptr\"/>"
-	"<reg name=\"eflags\" bitsize=\"32\" type=\"int32\"/>"
-	"<reg name=\"cs\" bitsize=\"32\" type=\"int32\"/>"
-	"<reg name=\"ss\" bitsize=\"32\" type=\"int32\"/>"
-	"<reg name=\"ds\" bitsize=\"32\" type=\"int32\"/>"
-	"<reg name=\"es\" bitsize=\"32\" type=\"int32\"/>"
-	"<reg name=\"fs\" bitsize=\"32\" type=\"int32\"/>"
-	"<reg name=\"gs\" bitsize=\"32\" type=\"int32\"/>"
-	"<reg name=\"st0\" bitsize=\"80\" type=\"i387_ext\"/>"
-	"<reg name=\"st1\" bitsize=\"80\" type=\"i387_ext\"/>"
-	"<reg name=\"st2\" bitsize=\"80\" type=\"i387_ext\"/>"
-	"<reg name=\"st3\" bitsize=\"80\" type=\"i387_ext\"/>"
-	"<reg name=\"st4\" bitsize=\"80\" type=\"i387_ext\"/>"
-	"<reg name=\"st5\" bitsize=\"80\" type=\"i387_ext\"/>"
-	"<reg name=\"st6\" bitsize=\"80\" type=\"i387_ext\"/>"
-	"<reg name=\"st7\" bitsize=\"80\" type=\"i387_ext\"/>"
-	"<reg name=\"fctrl\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
-	"<reg name=\"fstat\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
-	"<reg name=\"ftag\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
-	"<reg name=\"fiseg\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
-	"<reg name=\"fioff\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
-	"<reg name=\"foseg\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
-	"<reg name=\"fooff\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
-	"<reg name=\"fop\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
-	"</feature><feature name=\"org.gnu.gdb.i386.sse\">"
-	"<vector id=\"v8bf16\" type=\"bfloat16\" count=\"8\"/><vector id=\"v4f\" type=\"ieee_single\" count=\"4\"/><vector id=\"v2d\" type=\"ieee_double\" count=\"2\"/><vector id=\"v16i8\" type=\"int8\" count=\"16\"/><vector id=\"v8i16\" type=\"int16\" count=\"8\"/><vector id=\"v4i32\" type=\"int32\" count=\"4\"/><vector id=\"v2i64\" type=\"int64\" count=\"2\"/><union id=\"vec128\"><field name=\"v8_bfloat16\" type=\"v8bf16\"/><field name=\"v4_float\" type=\"v4f\"/><field name=\"v2_double\" type=\"v2d\"/><field name=\"v16_int8\" type=\"v16i8\"/><field name=\"v8_int16\" type=\"v8i16\"/><field name=\"v4_int32\" type=\"v4i32\"/><field name=\"v2_int64\" type=\"v2i64\"/><field name=\"uint128\" type=\"uint128\"/></union>"
-	"<reg name=\"xmm0\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm1\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm2\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm3\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm4\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm5\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm6\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm7\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm8\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm9\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm10\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm11\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm12\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm13\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm14\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"xmm15\" bitsize=\"128\" type=\"vec128\"/>"
-	"<reg name=\"mxcsr\" bitsize=\"32\" type=\"int\" group=\"vector\"/>"
-	"</feature><feature name=\"org.gnu.gdb.i386.segments\">"
-	"<reg name=\"fs_base\" bitsize=\"64\" type=\"int\"/>"
-	"<reg name=\"gs_base\" bitsize=\"64\" type=\"int\"/>"
-	"</feature><feature name=\"org.symbiont.x86.system\">"
-	"<reg name=\"cr0\" bitsize=\"64\" type=\"int\" group=\"system\"/>"
-	"<reg name=\"cr2\" bitsize=\"64\" type=\"int\" group=\"system\"/>"
-	"<reg name=\"cr3\" bitsize=\"64\" type=\"int\" group=\"system\"/>"
-	"<reg name=\"cr4\" bitsize=\"64\" type=\"int\" group=\"system\"/>"
-	"<reg name=\"cr8\" bitsize=\"64\" type=\"int\" group=\"system\"/>"
-	"<reg name=\"efer\" bitsize=\"64\" type=\"int\" group=\"system\"/>"
-	"</feature></target>";
+        "<?xml version=\"1.0\"?><!DOCTYPE target SYSTEM \"gdb-target.dtd\"><target version=\"1.0\">"
+        "<architecture>i386:x86-64</architecture>"
+        "<feature name=\"org.gnu.gdb.i386.core\">"
+        "<reg name=\"rax\" bitsize=\"64\" type=\"int64\"/>"
+        "<reg name=\"rbx\" bitsize=\"64\" type=\"int64\"/>"
+        "<reg name=\"rcx\" bitsize=\"64\" type=\"int64\"/>"
+        "<reg name=\"rdx\" bitsize=\"64\" type=\"int64\"/>"
+        "<reg name=\"rsi\" bitsize=\"64\" type=\"int64\"/>"
+        "<reg name=\"rdi\" bitsize=\"64\" type=\"int64\"/>"
+        "<reg name=\"rbp\" bitsize=\"64\" type=\"data_ptr\"/>"
+        "<reg name=\"rsp\" bitsize=\"64\" type=\"data_ptr\"/>"
+        "<reg name=\"r8\" bitsize=\"64\" type=\"int64\"/>"
+        "<reg name=\"r9\" bitsize=\"64\" type=\"int64\"/>"
+        "<reg name=\"r10\" bitsize=\"64\" type=\"int64\"/>"
+        "<reg name=\"r11\" bitsize=\"64\" type=\"int64\"/>"
+        "<reg name=\"r12\" bitsize=\"64\" type=\"int64\"/>"
+        "<reg name=\"r13\" bitsize=\"64\" type=\"int64\"/>"
+        "<reg name=\"r14\" bitsize=\"64\" type=\"int64\"/>"
+        "<reg name=\"r15\" bitsize=\"64\" type=\"int64\"/>"
+        "<reg name=\"rip\" bitsize=\"64\" type=\"code_ptr\"/>"
+        "<reg name=\"eflags\" bitsize=\"32\" type=\"int32\"/>"
+        "<reg name=\"cs\" bitsize=\"32\" type=\"int32\"/>"
+        "<reg name=\"ss\" bitsize=\"32\" type=\"int32\"/>"
+        "<reg name=\"ds\" bitsize=\"32\" type=\"int32\"/>"
+        "<reg name=\"es\" bitsize=\"32\" type=\"int32\"/>"
+        "<reg name=\"fs\" bitsize=\"32\" type=\"int32\"/>"
+        "<reg name=\"gs\" bitsize=\"32\" type=\"int32\"/>"
+        "<reg name=\"st0\" bitsize=\"80\" type=\"i387_ext\"/>"
+        "<reg name=\"st1\" bitsize=\"80\" type=\"i387_ext\"/>"
+        "<reg name=\"st2\" bitsize=\"80\" type=\"i387_ext\"/>"
+        "<reg name=\"st3\" bitsize=\"80\" type=\"i387_ext\"/>"
+        "<reg name=\"st4\" bitsize=\"80\" type=\"i387_ext\"/>"
+        "<reg name=\"st5\" bitsize=\"80\" type=\"i387_ext\"/>"
+        "<reg name=\"st6\" bitsize=\"80\" type=\"i387_ext\"/>"
+        "<reg name=\"st7\" bitsize=\"80\" type=\"i387_ext\"/>"
+        "<reg name=\"fctrl\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
+        "<reg name=\"fstat\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
+        "<reg name=\"ftag\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
+        "<reg name=\"fiseg\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
+        "<reg name=\"fioff\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
+        "<reg name=\"foseg\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
+        "<reg name=\"fooff\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
+        "<reg name=\"fop\" bitsize=\"32\" type=\"int\" group=\"float\"/>"
+        "</feature><feature name=\"org.gnu.gdb.i386.sse\">"
+        "<vector id=\"v8bf16\" type=\"bfloat16\" count=\"8\"/><vector id=\"v4f\" type=\"ieee_single\" count=\"4\"/><vector id=\"v2d\" type=\"ieee_double\" count=\"2\"/><vector id=\"v16i8\" type=\"int8\" count=\"16\"/><vector id=\"v8i16\" type=\"int16\" count=\"8\"/><vector id=\"v4i32\" type=\"int32\" count=\"4\"/><vector id=\"v2i64\" type=\"int64\" count=\"2\"/><union id=\"vec128\"><field name=\"v8_bfloat16\" type=\"v8bf16\"/><field name=\"v4_float\" type=\"v4f\"/><field name=\"v2_double\" type=\"v2d\"/><field name=\"v16_int8\" type=\"v16i8\"/><field name=\"v8_int16\" type=\"v8i16\"/><field name=\"v4_int32\" type=\"v4i32\"/><field name=\"v2_int64\" type=\"v2i64\"/><field name=\"uint128\" type=\"uint128\"/></union>"
+        "<reg name=\"xmm0\" bitsize=\"128\" type=\"vec128\"/>"
+        "<reg name=\"xmm1\" bitsize=\"128\" type=\"vec128\"/>"
+        "<reg name=\"xmm2\" bitsize=\"128\" type=\"vec128\"/>"
+        "<reg name=\"xmm3\" bitsize=\"128\" type=\"vec128\"/>"
+        "<reg name=\"xmm4\" bitsize=\"128\" type=\"vec128\"/>"
+        "<reg name=\"xmm5\" bitsize=\"128\" type=\"vec128\"/>"
+        "<reg name=\"xmm6\" bitsize=\"128\" type=\"vec128\"/>"
+        "<reg name=\"xmm7\" bitsize=\"128\" type=\"vec128\"/>"
+        "<reg name=\"xmm8\" bitsize=\"128\" type=\"vec128\"/>"
+        "<reg name=\"xmm9\" bitsize=\"128\" type=\"vec128\"/>"
+        "<reg name=\"xmm10\" bitsize=\"128\" type=\"vec128\"/>"
+        "<reg name=\"xmm11\" bitsize=\"128\" type=\"vec128\"/>"
+        "<reg name=\"xmm12\" bitsize=\"128\" type=\"vec128\"/>"
+        "<reg name=\"xmm13\" bitsize=\"128\" type=\"vec128\"/>"
+        "<reg name=\"xmm14\" bitsize=\"128\" type=\"vec128\"/>"
+        "<reg name=\"xmm15\" bitsize=\"128\" type=\"vec128\"/>"
+        "<reg name=\"mxcsr\" bitsize=\"32\" type=\"int\" group=\"vector\"/>"
+        "</feature><feature name=\"org.gnu.gdb.i386.segments\">"
+        "<reg name=\"fs_base\" bitsize=\"64\" type=\"int\"/>"
+        "<reg name=\"gs_base\" bitsize=\"64\" type=\"int\"/>"
+        "</feature><feature name=\"org.symbiont.x86.system\">"
+        "<reg name=\"cr0\" bitsize=\"64\" type=\"int\" group=\"system\"/>"
+        "<reg name=\"cr2\" bitsize=\"64\" type=\"int\" group=\"system\"/>"
+        "<reg name=\"cr3\" bitsize=\"64\" type=\"int\" group=\"system\"/>"
+        "<reg name=\"cr4\" bitsize=\"64\" type=\"int\" group=\"system\"/>"
+        "<reg name=\"cr8\" bitsize=\"64\" type=\"int\" group=\"system\"/>"
+        "<reg name=\"efer\" bitsize=\"64\" type=\"int\" group=\"system\"/>"
+        "</feature></target>";
 
 const size_t gdb_target_xml_len = sizeof(gdb_target_xml) - 1;
 
@@ -210,8 +210,10 @@ void gdb_reg_get(const struct x86_state *s, int r, uint8_t *out)
 	else if (r == R_FTAG)
 		v = full_tag(fx);
 	else if (r == R_FIOFF || r == R_FISEG || r == R_FOOFF || r == R_FOSEG) {
-		static const int off[] = { [R_FISEG - R_FISEG] = 12, [R_FIOFF - R_FISEG] = 8,
-			                   [R_FOSEG - R_FISEG] = 20, [R_FOOFF - R_FISEG] = 16 };
+		static const int off[] = { [R_FISEG - R_FISEG] = 12,
+			                   [R_FIOFF - R_FISEG] = 8,
+			                   [R_FOSEG - R_FISEG] = 20,
+			                   [R_FOOFF - R_FISEG] = 16 };
 		v = get32(fx + off[r - R_FISEG]);
 	} else if (r == R_FOP)
 		v = get16(fx + 6) & 0x7ff;
@@ -269,8 +271,10 @@ int gdb_reg_set(struct x86_state *s, int r, const uint8_t *in)
 				abridged |= (uint8_t)(1u << phys);
 		fx[4] = abridged;
 	} else if (r == R_FIOFF || r == R_FISEG || r == R_FOOFF || r == R_FOSEG) {
-		static const int off[] = { [R_FISEG - R_FISEG] = 12, [R_FIOFF - R_FISEG] = 8,
-			                   [R_FOSEG - R_FISEG] = 20, [R_FOOFF - R_FISEG] = 16 };
+		static const int off[] = { [R_FISEG - R_FISEG] = 12,
+			                   [R_FIOFF - R_FISEG] = 8,
+			                   [R_FOSEG - R_FISEG] = 20,
+			                   [R_FOOFF - R_FISEG] = 16 };
 		put32(fx + off[r - R_FISEG], (uint32_t)v);
 	} else if (r == R_FOP) {
 		fx[6] = (uint8_t)v;
