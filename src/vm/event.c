@@ -187,6 +187,8 @@ struct sym_sub *sym_subscribe(struct vm *vm, const struct sym_filter *f, sym_eve
 		atomic_fetch_add(&vm->hooks_gen, 1); /* engines look at their decoded code again */
 	pthread_rwlock_unlock(&h->lock);
 	debug_changed(vm, f->type);
+	if (f->type == SYM_EV_PAGE_READ && vm->engine && vm->engine->watch_changed)
+		vm->engine->watch_changed(vm); /* the watched pages' reads leave the fast path too */
 	return s;
 }
 
@@ -271,6 +273,9 @@ static bool matches(const struct sym_filter *f, const struct sym_event *ev)
 	case SYM_EV_PAGE_WRITE:
 		return (!f->gpa_start && !f->gpa_end) ||
 		       (ev->write.gpa < f->gpa_end && ev->write.gpa + ev->write.len > f->gpa_start);
+	case SYM_EV_PAGE_READ:
+		return (!f->gpa_start && !f->gpa_end) ||
+		       (ev->read.gpa < f->gpa_end && ev->read.gpa + ev->read.len > f->gpa_start);
 	case SYM_EV_CODE_HOOK: return f->hook_gpa == ev->hook.gpa;
 	default: return true;
 	}
@@ -281,8 +286,8 @@ enum sym_action sym_event_deliver(struct vm *vm, struct sym_event *ev)
 	struct event_hub *h = vm->hub;
 	enum sym_action result = SYM_CONTINUE;
 	bool dropped = false, stop = false;
-	bool can_stop = ev->cpu >= 0 &&
-	                (ev->type == SYM_EV_CODE_HOOK || ev->type == SYM_EV_STEP || ev->type == SYM_EV_PAGE_WRITE);
+	bool can_stop = ev->cpu >= 0 && (ev->type == SYM_EV_CODE_HOOK || ev->type == SYM_EV_STEP ||
+	                                 ev->type == SYM_EV_PAGE_WRITE || ev->type == SYM_EV_PAGE_READ);
 
 	if (!h)
 		return SYM_CONTINUE;

@@ -4,7 +4,9 @@
 # first instruction, a breakpoint at gdb_bump hit by continue, registers and
 # memory read there, a single step, a write watchpoint on gdb_counter that
 # stops right after the writing instruction with old and new values, a
-# register written and read back, detach, and the guest then finishing on
+# read watchpoint on gdb_marker and an access watchpoint on gdb_counter
+# (each right after the instruction), a register written and read back,
+# detach, and the guest then finishing on
 # its own (counter=5, status 65).  On emu over a unix socket; on kvm over
 # TCP where /dev/kvm exists (kvm_pvm delivers no code hooks and no watched
 # writes: those parts are skipped there, with the reason).  Then hostile
@@ -18,7 +20,7 @@ require_tools gdb nm timeout python3
 G=$BUILD/tests/guests/gdb.elf
 [ -e "$G" ] || make -s BUILD="$BUILD" "$G" >/dev/null || fail "cannot build $G"
 addr() { printf '0x%s' "$(nm "$G" | awk -v s="$1" '$3 == s { print $1 }')"; }
-bump=$(addr gdb_bump) counter=$(addr gdb_counter) marker=$(addr gdb_marker)
+bump=$(addr gdb_bump) peek=$(addr gdb_peek) counter=$(addr gdb_counter) marker=$(addr gdb_marker)
 
 # run_case NAME ENGINE TARGET full|kvm|pvm: the guest waits for gdb at
 # TARGET; full adds the step from a breakpoint and the watchpoint
@@ -50,6 +52,14 @@ run_case() {
 			echo "watch *(int *)$counter"
 			echo "continue"
 			echo "info registers rip"
+			echo "delete"
+			echo "rwatch *(int *)$marker"
+			echo "continue"
+			echo "info registers rip"
+			echo "delete"
+			echo "awatch *(int *)$counter"
+			echo "continue"
+			echo "info registers rip"
 		else
 			echo "stepi"
 			echo "info registers rip"
@@ -64,10 +74,11 @@ run_case() {
 	pid=
 	[ "$st" = 65 ] || fail "$n: guest status $st after detach, want 65: $(tail -3 "$tmp/$n.err")"
 	grep -q '^counter=5$' "$tmp/$n.out" || fail "$n: the guest did not finish after detach: $(cat "$tmp/$n.out")"
-	python3 - "$tmp/$n.gdbout" "$bump" "$counter" "$marker" "$full" <<'PY' || fail "$n: $(cat "$tmp/$n.gdbout")"
+	python3 - "$tmp/$n.gdbout" "$bump" "$counter" "$marker" "$full" "$peek" <<'PY' || fail "$n: $(cat "$tmp/$n.gdbout")"
 import re, sys
 out = open(sys.argv[1]).read()
 bump, counter, marker, full = int(sys.argv[2], 16), int(sys.argv[3], 16), int(sys.argv[4], 16), sys.argv[5] == "full"
+peek = int(sys.argv[6], 16)
 rips = [int(x, 16) for x in re.findall(r"^rip\s+(0x[0-9a-f]+)", out, re.M)]
 assert rips and rips[0] == 0x10000c, f"not stopped at the entry: {rips}"
 assert re.search(rf"^0x{marker:x}:\s+0x5a17b10e$", out, re.M), "memory read"
@@ -79,10 +90,13 @@ assert "[Inferior 1 (Remote target) detached]" in out, "no detach"
 if full:
     assert f"Breakpoint 1, 0x{bump:016x}" in out, "breakpoint not reported"
     # at the breakpoint, after one step (ADD m32,imm8 with a 32-bit address: 7 bytes), after the watched write
-    assert rips[1:4] == [bump, bump + 7, bump + 7], [hex(r) for r in rips]
+    # then after the read of the marker (MOV EDX, moffs32: 6 bytes), after the third add
+    assert rips[1:6] == [bump, bump + 7, bump + 7, peek + 6, bump + 7], [hex(r) for r in rips]
     assert re.search(rf"^0x{counter:x}:\s+0x00000001$", out, re.M), "the stepped add did not write 1"
     assert "Hardware watchpoint 2" in out and re.search(r"Old value = 1\nNew value = 2", out), "watchpoint"
-    print(f"breakpoint at 0x{bump:x}, step, watchpoint on 0x{counter:x} (1 -> 2), registers, memory ok")
+    assert re.search(r"Hardware read watchpoint 3: .*\n\nValue = 1511502094", out), "read watchpoint"
+    assert re.search(r"Hardware access \(read/write\) watchpoint 4: .*\n\n(Old value = 2\nNew value = 3|Value = 3)", out), "access watchpoint"
+    print(f"breakpoint at 0x{bump:x}, step, write/read/access watchpoints (1 -> 2, marker, 2 -> 3), registers, memory ok")
 else:
     assert len(rips) >= 2 and rips[1] != 0x10000c, f"stepi did not move: {rips}"
     if sys.argv[5] == "pvm":

@@ -1,17 +1,18 @@
 /* gdb: a guest for the gdb stub's end-to-end test (tests/e2e/gdb.sh).
  * Calls gdb_bump five times, which adds one to gdb_counter (the write a
- * watchpoint catches), then prints the count and exits.  gdb_marker is a
- * known value to read.  Its symbols are what the test sets breakpoints
+ * watchpoint catches), and gdb_peek, which reads gdb_marker (a known
+ * value, for a read watchpoint), then prints the count and exits.  Its symbols are what the test sets breakpoints
  * and watchpoints on; run alone it prints "counter=5". */
 #include "guest.h"
 
-	.globl gdb_bump, gdb_counter, gdb_marker, gdb_loop
+	.globl gdb_bump, gdb_peek, gdb_counter, gdb_marker, gdb_loop
 main:
 	mov $msg_start, %esi
 	call puts
 	mov $5, %ecx
 gdb_loop:
 	call gdb_bump
+	call gdb_peek
 	dec %ecx
 	jnz gdb_loop
 	mov $msg_count, %esi
@@ -25,6 +26,10 @@ gdb_loop:
 gdb_bump:
 	addl $1, gdb_counter
 	nop
+	ret
+
+gdb_peek:
+	mov gdb_marker, %edx
 	ret
 
 	.data

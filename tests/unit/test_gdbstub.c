@@ -426,9 +426,13 @@ static void test_run_control(void **state)
 	assert_int_equal(run("k"), GDB_KILL);
 	assert_int_equal(run("vKill;1"), GDB_KILL);
 	/* stop replies */
-	sess.stop_sig = 5, sess.stop_cpu = 1, sess.stop_watch = true, sess.stop_addr = 0x1008;
+	sess.stop_sig = 5, sess.stop_cpu = 1, sess.stop_watch = 'w', sess.stop_addr = 0x1008;
 	expect("?", "T05watch:1008;thread:2;");
-	sess.stop_watch = false, sess.stop_swbreak = true;
+	sess.stop_watch = 'r';
+	expect("?", "T05rwatch:1008;thread:2;");
+	sess.stop_watch = 'a';
+	expect("?", "T05awatch:1008;thread:2;");
+	sess.stop_watch = 0, sess.stop_swbreak = true;
 	expect("?", "T05swbreak:;thread:2;");
 	sess.stop_swbreak = false, sess.stop_sig = 2, sess.stop_cpu = 0;
 	expect("?", "T02thread:1;");

@@ -334,6 +334,9 @@ void emu_event_step(struct emu_cpu *cpu, uint64_t rip);
  * a subscriber stopped the VM, which then ends the block after this
  * instruction (exit_block is set; a REP string op yields its rest). */
 bool emu_event_page_write(struct emu_cpu *cpu, uint64_t gpa, unsigned len);
+/* A load from a watched page while someone wants PAGE_READ (after it, from
+ * the MMU slow path); stopping ends the block as for a write. */
+bool emu_event_page_read(struct emu_cpu *cpu, uint64_t gpa, unsigned len);
 /* x87/MMX/SSE state as a 512-byte FXSAVE64 image (fxsave.c), for state
  * exchange with KVM (struct kvm_fpu holds the same fields) and snapshots.
  * Load fails (-1, state unchanged) on reserved MXCSR bits. */

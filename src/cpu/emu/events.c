@@ -168,6 +168,20 @@ bool emu_event_page_write(struct emu_cpu *cpu, uint64_t gpa, unsigned len)
 	return true;
 }
 
+bool emu_event_page_read(struct emu_cpu *cpu, uint64_t gpa, unsigned len)
+{
+	struct sym_regs r;
+	struct sym_event ev = { .type = SYM_EV_PAGE_READ, .cpu = cpu_index(cpu), .regs = &r };
+
+	regs_of(cpu, &r, cpu->rip);
+	ev.read.gpa = gpa;
+	ev.read.len = len;
+	if (sym_event_deliver(cpu->vm, &ev) != SYM_STOP)
+		return false;
+	cpu->exit_block = true;
+	return true;
+}
+
 bool emu_event_hook(struct emu_cpu *cpu, uint64_t gpa)
 {
 	struct sym_regs r;

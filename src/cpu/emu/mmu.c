@@ -240,6 +240,12 @@ static void code_written_all(struct emu_cpu *cpu, uint64_t gpa, unsigned n)
 			emu_code_written(emu_cpu_of(cpu->vm->vcpus[i]), gpa, n);
 }
 
+/* Reads of this page must reach PAGE_READ: it is watched and someone listens. */
+static inline bool read_watched(struct emu_cpu *cpu, uint64_t gpa_page)
+{
+	return cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_PAGE_READ) && sym_watched(cpu->vm, gpa_page);
+}
+
 static struct xlat tlb_fill(struct emu_cpu *cpu, uint64_t la, int acc, bool user)
 {
 	struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
@@ -285,10 +291,12 @@ static struct xlat tlb_fill(struct emu_cpu *cpu, uint64_t la, int acc, bool user
 		    (any_has_code(cpu, gpa_page) ||
 		     (cpu->vm && (sym_watched(cpu->vm, gpa_page) || vm_dirty_page_clean(cpu->vm, gpa_page)))))
 			e->tag_write |= TLB_CODE;
+		if (!io && read_watched(cpu, gpa_page))
+			e->tag_read |= TLB_CODE; /* on a read tag: the reads of a read-watched page */
 	}
 	x.gpa = w.gpa;
 	x.host = io ? NULL : host + (la & 0xfff);
-	x.code = acc == ACC_WRITE && (e->tag_write & TLB_CODE);
+	x.code = (acc == ACC_WRITE && (e->tag_write & TLB_CODE)) || (acc == ACC_READ && (e->tag_read & TLB_CODE));
 	return x;
 }
 
@@ -398,6 +406,8 @@ static void read_part(struct emu_cpu *cpu, struct xlat x, uint8_t *dst, unsigned
 {
 	if (x.host) {
 		memcpy(dst, x.host, n);
+		if (x.code && read_watched(cpu, x.gpa & EMU_PAGE_MASK))
+			emu_event_page_read(cpu, x.gpa, n);
 		return;
 	}
 	for (unsigned i = 0; i < n;) {
@@ -417,6 +427,8 @@ void emu_tlb_protect_watched(struct emu_cpu *cpu)
 		struct emu_tlb_entry *e = &cpu->tlb[i];
 		if (e->tag_write != TLB_EMPTY && !(e->tag_write & TLB_IO) && sym_watched(cpu->vm, e->gpa_page))
 			e->tag_write |= TLB_CODE;
+		if (e->tag_read != TLB_EMPTY && !(e->tag_read & TLB_IO) && read_watched(cpu, e->gpa_page))
+			e->tag_read |= TLB_CODE;
 	}
 }
 
@@ -483,6 +495,10 @@ uint64_t emu_read_slow(struct emu_cpu *cpu, uint64_t la, unsigned size, bool use
 
 	if (off + size <= 0x1000) {
 		struct xlat x = translate(cpu, la, ACC_READ, user);
+		if (x.host && x.code) {
+			read_part(cpu, x, (uint8_t *)&v, size); /* a read-watched page */
+			return v;
+		}
 		if (x.host)
 			return emu_load_host(x.host, size);
 		if (!(x.gpa & (size - 1)))

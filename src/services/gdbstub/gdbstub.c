@@ -151,7 +151,8 @@ static int stop_now(struct gdbstub *g, int sig)
 	g->stopped = true;
 	g->sess.stop_sig = sig;
 	g->sess.stop_cpu = 0;
-	g->sess.stop_watch = g->sess.stop_swbreak = g->sess.stop_hwbreak = false;
+	g->sess.stop_watch = 0;
+	g->sess.stop_swbreak = g->sess.stop_hwbreak = false;
 	return 0;
 }
 
@@ -173,7 +174,7 @@ static int stop_by_event(struct gdbstub *g)
 	g->step_sub = NULL;
 	g->sess.stop_sig = 5;
 	g->sess.stop_cpu = cpu;
-	g->sess.stop_watch = kind == STOP_WATCH;
+	g->sess.stop_watch = kind == STOP_WATCH ? 'w' : kind == STOP_RWATCH ? 'r' : kind == STOP_AWATCH ? 'a' : 0;
 	g->sess.stop_swbreak = kind == STOP_BREAK;
 	g->sess.stop_hwbreak = kind == STOP_HWBREAK;
 	g->sess.stop_addr = addr;

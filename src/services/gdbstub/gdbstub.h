@@ -19,7 +19,7 @@ struct sym_sub;
 #define GDB_MAX_POINTS 32
 
 /* Why the guest stopped (for the stop reply). */
-enum gdb_stop_kind { STOP_NONE, STOP_BREAK, STOP_HWBREAK, STOP_STEP, STOP_WATCH };
+enum gdb_stop_kind { STOP_NONE, STOP_BREAK, STOP_HWBREAK, STOP_STEP, STOP_WATCH, STOP_RWATCH, STOP_AWATCH };
 
 struct gdb_point_sub {
 	bool used;
@@ -28,7 +28,8 @@ struct gdb_point_sub {
 	uint64_t addr, kind; /* as gdb gave them */
 	uint64_t gpa;        /* where they are in guest RAM */
 	struct sym_sub *sub;
-	bool watched; /* sym_watch() taken for [gpa, gpa+kind) */
+	struct sym_sub *sub2; /* an access watchpoint's write half */
+	bool watched;         /* sym_watch() taken for [gpa, gpa+kind) */
 };
 
 struct gdbstub {

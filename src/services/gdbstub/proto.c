@@ -55,7 +55,11 @@ size_t gdb_stop_reply(const struct gdb_session *s, char *reply, size_t cap)
 {
 	int n = snprintf(reply, cap, "T%02x", s->stop_sig & 0xff);
 	if (s->stop_watch)
-		n += snprintf(reply + n, cap - (size_t)n, "watch:%llx;", (unsigned long long)s->stop_addr);
+		n += snprintf(reply + n, cap - (size_t)n, "%swatch:%llx;",
+		              s->stop_watch == 'r'   ? "r"
+		              : s->stop_watch == 'a' ? "a"
+		                                     : "",
+		              (unsigned long long)s->stop_addr);
 	else if (s->stop_swbreak)
 		n += snprintf(reply + n, cap - (size_t)n, "swbreak:;");
 	else if (s->stop_hwbreak)

@@ -52,7 +52,8 @@ struct gdb_session {
 	bool no_ack;
 	/* the last stop, for '?': signal and vCPU, and a watchpoint's address */
 	int stop_sig, stop_cpu;
-	bool stop_watch, stop_swbreak, stop_hwbreak;
+	char stop_watch; /* 'w', 'r', 'a': a write, read or access watchpoint at stop_addr; 0: none */
+	bool stop_swbreak, stop_hwbreak;
 	uint64_t stop_addr;
 	/* set by GDB_RESUME */
 	int step_cpu;

@@ -9,7 +9,8 @@
  *          the engine delivers no hooks (kvm_pvm) the insert fails.
  *   Z2     sym_watch() of the bytes' page and a PAGE_WRITE filtered to the
  *          bytes: emu stops right after the writing instruction.
- *   Z3/Z4  not supported (no read event yet): gdb is told so.
+ *   Z3     the same with PAGE_READ (emu): right after the reading instruction.
+ *   Z4     both.  kvm delivers neither: the insert fails there.
  *
  * All of these are physical: a breakpoint fires in every address space
  * that maps the code, as the translation was when it was set. */
@@ -154,12 +155,15 @@ static enum sym_action on_hook(void *opaque, struct sym_event *ev)
 	return (enum sym_action)gdb_stop_here(p->g, ev->cpu, p->type == GDB_BP_HW ? STOP_HWBREAK : STOP_BREAK, p->addr);
 }
 
-static enum sym_action on_write(void *opaque, struct sym_event *ev)
+static enum sym_action on_access(void *opaque, struct sym_event *ev)
 {
 	struct gdb_point_sub *p = opaque;
-	if (ev->write.dma || ev->cpu < 0)
+	if (ev->cpu < 0 || (ev->type == SYM_EV_PAGE_WRITE && ev->write.dma))
 		return SYM_CONTINUE; /* a device's write: no instruction to stop after */
-	return (enum sym_action)gdb_stop_here(p->g, ev->cpu, STOP_WATCH, p->addr);
+	enum gdb_stop_kind k = p->type == GDB_WP_READ     ? STOP_RWATCH
+	                       : p->type == GDB_WP_ACCESS ? STOP_AWATCH
+	                                                  : STOP_WATCH;
+	return (enum sym_action)gdb_stop_here(p->g, ev->cpu, k, p->addr);
 }
 
 static struct gdb_point_sub *find(struct gdbstub *g, enum gdb_point type, uint64_t addr, uint64_t kind)
@@ -175,6 +179,7 @@ static struct gdb_point_sub *find(struct gdbstub *g, enum gdb_point type, uint64
 static void drop(struct gdbstub *g, struct gdb_point_sub *p)
 {
 	sym_unsubscribe(p->sub);
+	sym_unsubscribe(p->sub2);
 	if (p->watched)
 		sym_unwatch(g->vm, p->gpa, p->kind);
 	memset(p, 0, sizeof(*p));
@@ -189,11 +194,10 @@ static int insert(void *t, int cpu, enum gdb_point type, uint64_t addr, uint64_t
 	char err[160];
 	uint64_t gpa, last;
 
-	if (type == GDB_WP_READ || type == GDB_WP_ACCESS)
-		return 1;
+	bool watch = type == GDB_WP_WRITE || type == GDB_WP_READ || type == GDB_WP_ACCESS;
 	if (find(g, type, addr, kind))
 		return 0; /* inserting twice is allowed and changes nothing */
-	if (type == GDB_WP_WRITE && kind != 1 && kind != 2 && kind != 4 && kind != 8)
+	if (watch && kind != 1 && kind != 2 && kind != 4 && kind != 8)
 		return -1;
 	for (int i = 0; i < GDB_MAX_POINTS && !p; i++)
 		if (!g->points[i].used)
@@ -201,7 +205,7 @@ static int insert(void *t, int cpu, enum gdb_point type, uint64_t addr, uint64_t
 	if (!p || vm_vcpu_get_state(g->vm, cpu, &s, err, sizeof(err)) < 0 || translate(&g->vm->mem, &s, addr, &gpa) < 0)
 		return -1;
 	*p = (struct gdb_point_sub){ .used = true, .g = g, .type = type, .addr = addr, .kind = kind, .gpa = gpa };
-	if (type == GDB_WP_WRITE) {
+	if (watch) {
 		/* the bytes must be one physical run (a watch across a page boundary
 		 * into a page mapped elsewhere is refused) */
 		if (translate(&g->vm->mem, &s, addr + kind - 1, &last) < 0 || last != gpa + kind - 1 ||
@@ -210,10 +214,17 @@ static int insert(void *t, int cpu, enum gdb_point type, uint64_t addr, uint64_t
 			return -1;
 		}
 		p->watched = true;
-		f.type = SYM_EV_PAGE_WRITE;
+		f.type = type == GDB_WP_WRITE ? SYM_EV_PAGE_WRITE : SYM_EV_PAGE_READ;
 		f.gpa_start = gpa;
 		f.gpa_end = gpa + kind;
-		p->sub = sym_subscribe(g->vm, &f, on_write, p, err, sizeof(err));
+		p->sub = sym_subscribe(g->vm, &f, on_access, p, err, sizeof(err));
+		if (p->sub && type == GDB_WP_ACCESS) {
+			f.type = SYM_EV_PAGE_WRITE;
+			if (!(p->sub2 = sym_subscribe(g->vm, &f, on_access, p, err, sizeof(err)))) {
+				drop(g, p);
+				return -1;
+			}
+		}
 	} else {
 		f.hook_gpa = gpa;
 		p->sub = sym_subscribe(g->vm, &f, on_hook, p, err, sizeof(err));
@@ -230,8 +241,6 @@ static int remove_point(void *t, int cpu, enum gdb_point type, uint64_t addr, ui
 	struct gdbstub *g = t;
 	struct gdb_point_sub *p = find(g, type, addr, kind);
 	(void)cpu;
-	if (type == GDB_WP_READ || type == GDB_WP_ACCESS)
-		return 1;
 	if (p)
 		drop(g, p);
 	return 0;
