@@ -40,6 +40,7 @@ enum sym_event_type {
 	SYM_EV_STEP,          /* a vCPU has run one instruction (single-stepping) */
 	SYM_EV_PACKET,        /* a network frame between a NIC and its host backend (engine-neutral) */
 	SYM_EV_PAGE_READ,     /* a vCPU read a watched guest page (sym_watch), while someone subscribes */
+	SYM_EV_HW_POINT,      /* a vCPU hit a debug-register point (vm_set_hw_points, symbiont/vcpu.h) */
 	SYM_EV_TYPES
 };
 
@@ -49,7 +50,8 @@ enum sym_event_type {
 #define SYM_EV_VCPU_MASK                                                                                     \
 	(SYM_EV_BIT(SYM_EV_SYSCALL_ENTER) | SYM_EV_BIT(SYM_EV_SYSCALL_EXIT) | SYM_EV_BIT(SYM_EV_EXCEPTION) | \
 	 SYM_EV_BIT(SYM_EV_CR3_WRITE) | SYM_EV_BIT(SYM_EV_MSR_WRITE) | SYM_EV_BIT(SYM_EV_PAGE_WRITE) |       \
-	 SYM_EV_BIT(SYM_EV_CODE_HOOK) | SYM_EV_BIT(SYM_EV_STEP) | SYM_EV_BIT(SYM_EV_PAGE_READ))
+	 SYM_EV_BIT(SYM_EV_CODE_HOOK) | SYM_EV_BIT(SYM_EV_STEP) | SYM_EV_BIT(SYM_EV_PAGE_READ) |             \
+	 SYM_EV_BIT(SYM_EV_HW_POINT))
 
 #define SYM_SYSCALL_MAX 512 /* syscall numbers a filter can name */
 
@@ -182,6 +184,9 @@ struct sym_event {
 			uint64_t gpa; /* the hooked instruction's; regs->rip is its address */
 		} hook;
 		struct {
+			unsigned hit; /* the points hit: bit i for point i (DR6's B0-B3) */
+		} hw;
+		struct {
 			uint64_t rip; /* the instruction that ran; regs are as after it */
 		} step;
 		struct {
@@ -199,7 +204,7 @@ enum sym_action {
 	                  * caller; MSR_WRITE: the write does not happen; PACKET: the
 	                  * frame is dropped (counted as filtered) */
 	SYM_UNSUBSCRIBE, /* as CONTINUE, and drop this subscription */
-	/* CODE_HOOK, STEP, PAGE_READ and a vCPU's PAGE_WRITE: stop the guest right there,
+	/* CODE_HOOK, STEP, PAGE_READ, HW_POINT and a vCPU's PAGE_WRITE: stop the guest right there,
 	 * for a debugger.  The callback first takes a pause hold with
 	 * vm_pause_request() (symbiont/vm.h; without a pause pending STOP is
 	 * CONTINUE), and the engine parks the vCPU at once: before the hooked

@@ -286,8 +286,9 @@ enum sym_action sym_event_deliver(struct vm *vm, struct sym_event *ev)
 	struct event_hub *h = vm->hub;
 	enum sym_action result = SYM_CONTINUE;
 	bool dropped = false, stop = false;
-	bool can_stop = ev->cpu >= 0 && (ev->type == SYM_EV_CODE_HOOK || ev->type == SYM_EV_STEP ||
-	                                 ev->type == SYM_EV_PAGE_WRITE || ev->type == SYM_EV_PAGE_READ);
+	bool can_stop = ev->cpu >= 0 &&
+	                (ev->type == SYM_EV_CODE_HOOK || ev->type == SYM_EV_STEP || ev->type == SYM_EV_PAGE_WRITE ||
+	                 ev->type == SYM_EV_PAGE_READ || ev->type == SYM_EV_HW_POINT);
 
 	if (!h)
 		return SYM_CONTINUE;

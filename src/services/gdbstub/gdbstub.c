@@ -282,8 +282,6 @@ static void session(struct gdbstub *g)
 			if (read(g->wake_fd, &v, sizeof(v)) < 0) { /* a callback or the service's stop woke us */
 			}
 		}
-		if (atomic_load(&g->quit))
-			break;
 		bool ev;
 		pthread_mutex_lock(&g->lock);
 		ev = g->event_stop;
@@ -298,6 +296,8 @@ static void session(struct gdbstub *g)
 			send_packet(g, w, strlen(w));
 			break;
 		}
+		if (atomic_load(&g->quit)) /* after the W: the VM ending is why the service stops */
+			break;
 		if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR)))
 			continue;
 		ssize_t n = recv(g->client_fd, buf, sizeof(buf), 0);

@@ -12,6 +12,7 @@
 
 #include "services/gdbstub/packet.h"
 #include "services/gdbstub/proto.h"
+#include "symbiont/vcpu.h"
 
 struct vm;
 struct sym_sub;
@@ -29,6 +30,7 @@ struct gdb_point_sub {
 	uint64_t gpa;        /* where they are in guest RAM */
 	struct sym_sub *sub;
 	struct sym_sub *sub2; /* an access watchpoint's write half */
+	int hw_slot;          /* a debug-register point (vm_set_hw_points) instead, or -1 */
 	bool watched;         /* sym_watch() taken for [gpa, gpa+kind) */
 };
 
@@ -53,6 +55,12 @@ struct gdbstub {
 	bool stopped; /* we hold one pause of the VM */
 	struct gdb_point_sub points[GDB_MAX_POINTS];
 	struct sym_sub *step_sub;
+	/* Debug-register points, where the engine hooks no code and watches no
+	 * pages (kvm): what gdb's points use of them, and the one subscription
+	 * to their hits. */
+	struct vm_hw_point hw[VM_HW_POINTS];
+	struct gdb_point_sub *hw_owner[VM_HW_POINTS];
+	struct sym_sub *hw_sub;
 	struct gdb_session sess;
 	struct gdb_rx rx;
 	char reply[GDB_PACKET_MAX + 1];

@@ -10,7 +10,11 @@
  *   Z2     sym_watch() of the bytes' page and a PAGE_WRITE filtered to the
  *          bytes: emu stops right after the writing instruction.
  *   Z3     the same with PAGE_READ (emu): right after the reading instruction.
- *   Z4     both.  kvm delivers neither: the insert fails there.
+ *   Z4     both.
+ * Where the engine refuses those events (kvm), Z0, Z1, Z2 and Z4 take a
+ * debug-register point instead (vm_set_hw_points: four at most, on the
+ * linear address, an aligned 1/2/4/8 bytes; x86 has no read-only data
+ * breakpoint, so Z3 is refused there).
  *
  * All of these are physical: a breakpoint fires in every address space
  * that maps the code, as the translation was when it was set. */
@@ -166,6 +170,57 @@ static enum sym_action on_access(void *opaque, struct sym_event *ev)
 	return (enum sym_action)gdb_stop_here(p->g, ev->cpu, k, p->addr);
 }
 
+/* A debug-register point was hit: which of ours, and how to report it. */
+static enum sym_action on_hw(void *opaque, struct sym_event *ev)
+{
+	struct gdbstub *g = opaque;
+	for (int i = 0; i < VM_HW_POINTS; i++) {
+		struct gdb_point_sub *p = g->hw_owner[i];
+		if (!(ev->hw.hit & (1u << i)) || !p)
+			continue;
+		enum gdb_stop_kind k = p->type == GDB_WP_WRITE    ? STOP_WATCH
+		                       : p->type == GDB_WP_ACCESS ? STOP_AWATCH
+		                       : p->type == GDB_BP_SW     ? STOP_BREAK
+		                                                  : STOP_HWBREAK;
+		return (enum sym_action)gdb_stop_here(g, ev->cpu, k, p->addr);
+	}
+	return SYM_CONTINUE;
+}
+
+/* Gives p a debug-register point: 0, or -1 (none free, or refused). */
+static int take_hw(struct gdbstub *g, struct gdb_point_sub *p)
+{
+	char err[160];
+	int slot = -1;
+	if (p->type == GDB_WP_READ)
+		return -1;
+	for (int i = 0; i < VM_HW_POINTS && slot < 0; i++)
+		if (!g->hw[i].on)
+			slot = i;
+	if (slot < 0)
+		return -1;
+	if (!g->hw_sub) {
+		struct sym_filter f = { .type = SYM_EV_HW_POINT };
+		if (!(g->hw_sub = sym_subscribe(g->vm, &f, on_hw, g, err, sizeof(err))))
+			return -1;
+	}
+	g->hw[slot] = (struct vm_hw_point){
+		.on = true,
+		.type = p->type == GDB_WP_WRITE    ? VM_HWP_WRITE
+		        : p->type == GDB_WP_ACCESS ? VM_HWP_ACCESS
+		                                   : VM_HWP_EXEC,
+		.len = p->type == GDB_BP_SW || p->type == GDB_BP_HW ? 1 : (uint8_t)p->kind,
+		.addr = p->addr,
+	};
+	if (vm_set_hw_points(g->vm, g->hw, err, sizeof(err)) < 0) {
+		g->hw[slot].on = false;
+		return -1;
+	}
+	g->hw_owner[slot] = p;
+	p->hw_slot = slot;
+	return 0;
+}
+
 static struct gdb_point_sub *find(struct gdbstub *g, enum gdb_point type, uint64_t addr, uint64_t kind)
 {
 	for (int i = 0; i < GDB_MAX_POINTS; i++) {
@@ -178,6 +233,12 @@ static struct gdb_point_sub *find(struct gdbstub *g, enum gdb_point type, uint64
 
 static void drop(struct gdbstub *g, struct gdb_point_sub *p)
 {
+	if (p->hw_slot >= 0) {
+		char err[160];
+		g->hw[p->hw_slot].on = false;
+		g->hw_owner[p->hw_slot] = NULL;
+		vm_set_hw_points(g->vm, g->hw, err, sizeof(err));
+	}
 	sym_unsubscribe(p->sub);
 	sym_unsubscribe(p->sub2);
 	if (p->watched)
@@ -204,7 +265,9 @@ static int insert(void *t, int cpu, enum gdb_point type, uint64_t addr, uint64_t
 			p = &g->points[i];
 	if (!p || vm_vcpu_get_state(g->vm, cpu, &s, err, sizeof(err)) < 0 || translate(&g->vm->mem, &s, addr, &gpa) < 0)
 		return -1;
-	*p = (struct gdb_point_sub){ .used = true, .g = g, .type = type, .addr = addr, .kind = kind, .gpa = gpa };
+	*p = (struct gdb_point_sub){
+		.used = true, .g = g, .type = type, .addr = addr, .kind = kind, .gpa = gpa, .hw_slot = -1
+	};
 	if (watch) {
 		/* the bytes must be one physical run (a watch across a page boundary
 		 * into a page mapped elsewhere is refused) */
@@ -230,8 +293,14 @@ static int insert(void *t, int cpu, enum gdb_point type, uint64_t addr, uint64_t
 		p->sub = sym_subscribe(g->vm, &f, on_hook, p, err, sizeof(err));
 	}
 	if (!p->sub) {
-		drop(g, p);
-		return -1;
+		/* The engine has neither event (kvm): a debug register, if one is free. */
+		if (p->watched)
+			sym_unwatch(g->vm, p->gpa, p->kind);
+		p->watched = false;
+		if (take_hw(g, p) < 0) {
+			drop(g, p);
+			return -1;
+		}
 	}
 	return 0;
 }
@@ -253,6 +322,8 @@ void gdb_points_clear(struct gdbstub *g)
 			drop(g, &g->points[i]);
 	sym_unsubscribe(g->step_sub);
 	g->step_sub = NULL;
+	sym_unsubscribe(g->hw_sub);
+	g->hw_sub = NULL;
 }
 
 const struct gdb_target_ops gdb_vm_ops = {

@@ -72,8 +72,8 @@ static uint64_t process_cpu_ns(void)
 }
 
 static const char *const event_names[SYM_EV_TYPES] = {
-	"syscall_enter", "syscall_exit", "exception", "cr3_write", "msr_write", "dma",
-	"block",         "page_write",   "code_hook", "step",      "packet",    "page_read",
+	"syscall_enter", "syscall_exit", "exception", "cr3_write", "msr_write", "dma",      "block",
+	"page_write",    "code_hook",    "step",      "packet",    "page_read", "hw_point",
 };
 
 static void collect(struct vm *vm, metric_fn fn, void *ctx)
