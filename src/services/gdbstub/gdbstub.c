@@ -392,8 +392,8 @@ static int gdbstub_start(struct vm *vm, void **state, char *err, size_t errlen)
 		if (g->wake_fd < 0)
 			snprintf(err, errlen, "eventfd: %s", strerror(errno));
 		/* The user asked for a debugger: a VM without one is not what
-		 * they meant, so it ends here rather than run unwatched. */
-		fprintf(stderr, "symbiont: %s\n", err);
+		 * they meant, so it ends here rather than run unwatched (the
+		 * line is services_start's). */
 		vm_request_exit(vm, 1);
 		if (g->wake_fd >= 0)
 			close(g->wake_fd);
