@@ -32,11 +32,21 @@ static void run_block(struct emu_cpu *cpu, struct emu_block *b)
 
 	if (unlikely(b->hook) && emu_event_hook(cpu, b->gpa))
 		return; /* stopped before it (a debugger's breakpoint): parks at the loop's next check */
+	/* RF (set by an IRET) lets one instruction run past its breakpoint;
+	 * instruction breakpoints are matched before each instruction. */
+	bool rf = cpu->rflags & RFLAGS_RF, drx = cpu->dr_exec != 0;
+	if (unlikely(drx) && !rf) {
+		unsigned hit = emu_dr_exec_match(cpu, code_linear(cpu));
+		if (hit) {
+			cpu->dr[6] = (cpu->dr[6] & ~0xfULL) | hit;
+			emu_raise(cpu, EXC_DB); /* a fault: RIP stays at the instruction */
+		}
+	}
 	bc->cur = (uint32_t)(b - bc->blk);
 	bc->cur_cpu = cpu;
 	cpu->exit_block = false;
-	if (unlikely(shadow || tf || step))
-		end = in + 1; /* one instruction, then look at interrupts again */
+	if (unlikely(shadow || tf || step || rf || drx || cpu->dr_data))
+		end = in + 1; /* one instruction, then look at interrupts (and breakpoints) again */
 	const struct emu_insn *first = in;
 	/* A block runs at one privilege (blocks end at mode switches). */
 	uint64_t *user_count = cpu->cpl == 3 ? &cpu->insn_user : NULL, count0 = cpu->insn_count;
@@ -52,8 +62,12 @@ static void run_block(struct emu_cpu *cpu, struct emu_block *b)
 		*user_count += cpu->insn_count - count0;
 	if (unlikely(shadow))
 		cpu->interrupt_shadow = false;
+	if (unlikely(rf) && cpu->insn_count != count0) /* the instruction completed */
+		cpu->rflags &= ~RFLAGS_RF;
 	bc->cur = 0;
 	bc->cur_cpu = NULL;
+	if (unlikely(cpu->dr_hit))
+		emu_dr_trap(cpu); /* a data breakpoint: the trap after the instruction */
 	if (unlikely(step))
 		emu_event_step(cpu, rip0);
 	if (unlikely(tf) && ((cpu->rflags & RFLAGS_TF) || first->ends_block != 2)) {
@@ -129,7 +143,9 @@ void emu_exec(struct emu_cpu *cpu)
 		return;
 	}
 	if (setjmp(cpu->exc_jmp)) {
-		/* A fault: RIP is at the faulting instruction. */
+		/* A fault: RIP is at the faulting instruction, which did not
+		 * complete (its data breakpoint hits do not count). */
+		cpu->dr_hit = 0;
 		cpu->blocks->cur = 0;
 		cpu->blocks->cur_cpu = NULL;
 		cpu->interrupt_shadow = false;

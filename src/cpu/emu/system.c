@@ -156,6 +156,10 @@ H(op_mov_dr)
 		if ((n == 6 || n == 7) && (v >> 32))
 			emu_raise_err(cpu, EXC_GP, 0);
 		cpu->dr[n] = v;
+		if (n <= 3 || n == 7) {
+			emu_dr_update(cpu);
+			cpu->exit_block = true; /* the next instruction is matched against it */
+		}
 	}
 }
 
