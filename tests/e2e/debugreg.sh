@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The guest's own debug registers (tests/guests/debugreg.S: instruction,
-# write, read/write and 1-byte data breakpoints, RF, DR6's B bits, DR7
+# write, read/write and 1-byte data breakpoints, an I/O breakpoint, RF, DR6's B bits, DR7
 # clear) on the emu engine and on QEMU's TCG: both must print the expected
 # text and exit 65.  On kvm where it can run the guest; kvm_pvm's emulator
 # fails on it (skipped, with its message).
@@ -20,6 +20,7 @@ exec breakpoint again: eip ok, dr6=1 count=1
 write breakpoint: eip ok, dr6=2 count=1
 read/write breakpoint: eip ok, dr6=2 count=1
 1-byte breakpoint in a dword write: eip ok, dr6=8 count=1
+I/O breakpoint: eip ok, dr6=4 count=1
 dr7 clear: count=0
 TXT
 check() { # SIDE

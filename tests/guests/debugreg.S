@@ -5,7 +5,8 @@
  * a 4-byte write breakpoint (a trap after the writing instruction, with
  * the next EIP; a read of the same bytes does not fire); the same bytes
  * as read/write (a read fires); a 1-byte write breakpoint hit by a 4-byte
- * write that overlaps it and missed by one beside it; DR7 cleared: nothing
+ * write that overlaps it and missed by one beside it; an I/O breakpoint
+ * with CR4.DE (OUT to its port traps, to another not); DR7 cleared: nothing
  * fires.  DR6's B0-B3 name the register each time.  Every line is
  * deterministic (compared with QEMU by tests/e2e/debugreg.sh). */
 #include "guest.h"
@@ -68,7 +69,27 @@ after_overlap:
 	mov $msg_overlap, %esi
 	call report
 
-	/* 5. DR7 clear: nothing fires */
+	/* 5. an I/O breakpoint on port 0x80 (DR2, CR4.DE): OUT to 0x80 traps,
+	 * to 0x84 not */
+	mov %cr4, %eax
+	or $0x8, %eax
+	mov %eax, %cr4
+	mov $0x80, %eax
+	mov %eax, %dr2
+	mov $(0x10 | (2 << 24) | (0 << 26)), %eax /* L2, R/W2 = 10 (I/O), LEN2 = 00 */
+	mov %eax, %dr7
+	xor %eax, %eax
+	out %al, $0x84
+	out %al, $0x80
+after_out:
+	mov $after_out, %ebx
+	mov $msg_io, %esi
+	call report
+	mov %cr4, %eax
+	and $~0x8, %eax
+	mov %eax, %cr4
+
+	/* 6. DR7 clear: nothing fires */
 	xor %eax, %eax
 	mov %eax, %dr7
 	movl $0, db_count
@@ -168,5 +189,6 @@ msg_overlap: .asciz "1-byte breakpoint in a dword write: "
 msg_eip_ok: .asciz "eip ok, dr6="
 msg_eip_bad: .asciz "eip WRONG, dr6="
 msg_count: .asciz " count="
+msg_io: .asciz "I/O breakpoint: "
 msg_off: .asciz "dr7 clear: count="
 msg_fail: .asciz "FAIL\n"

@@ -9,8 +9,9 @@
  * (a fault: RIP stays, DR6.Bn, #DB); with data breakpoints enabled the TLB
  * entries of their pages send every access to the slow path, which
  * compares the access's linear bytes (emu_dr_data) and the executor
- * raises the #DB trap after the instruction.  I/O breakpoints (R/W 10 with
- * CR4.DE) and general detect (DR7.GD) are not implemented. */
+ * raises the #DB trap after the instruction.  I/O breakpoints (R/W 10,
+ * with CR4.DE) are compared by IN, OUT, INS and OUTS (emu_dr_io) and trap
+ * the same way.  General detect (DR7.GD) is not implemented. */
 #include "cpu/emu/emu.h"
 
 #define DR7_RW(dr7, i)  (((dr7) >> (16 + 4 * (i))) & 3)
@@ -26,7 +27,7 @@ static unsigned len_of(uint64_t dr7, int i)
 void emu_dr_update(struct emu_cpu *cpu)
 {
 	uint64_t dr7 = cpu->dr[7];
-	uint8_t exec = 0, data = 0;
+	uint8_t exec = 0, data = 0, io = 0;
 	for (int i = 0; i < 4; i++) {
 		if (!((dr7 >> (2 * i)) & 3)) /* neither L nor G */
 			continue;
@@ -34,11 +35,29 @@ void emu_dr_update(struct emu_cpu *cpu)
 			exec |= (uint8_t)(1u << i);
 		else if (DR7_RW(dr7, i) != RW_IO)
 			data |= (uint8_t)(1u << i);
+		else
+			io |= (uint8_t)(1u << i);
 	}
 	if (data != cpu->dr_data)
 		emu_tlb_flush(cpu, true); /* their pages' entries are refilled with the slow-path flag */
 	cpu->dr_exec = exec;
 	cpu->dr_data = data;
+	cpu->dr_io = io;
+}
+
+void emu_dr_io(struct emu_cpu *cpu, uint16_t port, unsigned size)
+{
+	uint64_t dr7 = cpu->dr[7];
+	if (!(cpu->cr4 & (1ULL << 3))) /* CR4.DE: without it R/W 10 is undefined, and matches nothing here */
+		return;
+	for (int i = 0; i < 4; i++) {
+		if (!(cpu->dr_io >> i & 1))
+			continue;
+		unsigned len = len_of(dr7, i);
+		uint64_t start = (cpu->dr[i] & 0xffff) & ~(uint64_t)(len - 1);
+		if (port < start + len && port + size > start)
+			cpu->dr_hit |= (uint8_t)(1u << i);
+	}
 }
 
 bool emu_dr_page(const struct emu_cpu *cpu, uint64_t la_page)

@@ -118,7 +118,7 @@ struct emu_cpu {
 	uint64_t dr[8];
 	/* DR7's enabled points by kind (debugreg.c), and the data points an
 	 * instruction has hit so far (its #DB trap comes after it). */
-	uint8_t dr_exec, dr_data, dr_hit;
+	uint8_t dr_exec, dr_data, dr_io, dr_hit;
 	int cpl;
 	enum emu_code_mode code_mode; /* default operand/address size of CS */
 	bool long_mode;               /* EFER.LMA */
@@ -336,6 +336,7 @@ void emu_dr_update(struct emu_cpu *cpu);
 bool emu_dr_page(const struct emu_cpu *cpu, uint64_t la_page);
 unsigned emu_dr_exec_match(const struct emu_cpu *cpu, uint64_t la);
 void emu_dr_data(struct emu_cpu *cpu, uint64_t la, unsigned size, bool write);
+void emu_dr_io(struct emu_cpu *cpu, uint16_t port, unsigned size); /* IN/OUT with CR4.DE */
 void emu_dr_trap(struct emu_cpu *cpu) __attribute__((noreturn));
 
 /* CODE_HOOK before the instruction at RIP (guest-physical gpa) runs:
