@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
-# Debian's gdb attached to the default guest on emu over TCP (--gdb, and
-# --name for the control API `monitor` reaches): the guest stops at the
-# attach; `monitor ps` lists its processes (init and a sleep the test
+# Debian's gdb attached to the default guest on emu with two vCPUs over
+# TCP (--gdb, and --name for the control API `monitor` reaches): the guest
+# stops at the attach; gdb sees a thread per vCPU, each with its own GS
+# base; `monitor ps` lists its processes (init and a sleep the test
 # started); `monitor sym` finds a kernel symbol; gdb reads RIP and kernel
 # memory through the vCPU's page tables; continue, then Ctrl-C (SIGINT to
 # gdb, which sends 0x03) stops it again; a breakpoint on the kernel's
@@ -16,7 +17,7 @@ require_guest
 control_init gdbdeb
 port=$(free_port)
 
-guest_start g "$SYM" run --engine emu --name "$name" --gdb "tcp:127.0.0.1:$port" ||
+guest_start g "$SYM" run --engine emu --cpus 2 --name "$name" --gdb "tcp:127.0.0.1:$port" ||
 	fail "guest never became ready: $(tail -3 "$tmp/g.err")"
 echo 'sleep 12345 & echo SLEEPER-"STARTED"' >&3
 guest_wait_for g SLEEPER-STARTED 60 || fail "the guest did not start the sleeper"
@@ -32,6 +33,11 @@ target remote 127.0.0.1:$port
 monitor ps
 monitor sym linux_banner
 monitor sym no_such_symbol_here
+info threads
+thread 2
+print/x \$gs_base
+thread 1
+print/x \$gs_base
 info registers rip
 x/s (char *) $banner
 echo CONTINUING\\n
@@ -75,11 +81,15 @@ assert re.search(r"^\s+1\s+0\s+\S+\s+init\b", out, re.M), "monitor ps: no init (
 assert re.search(r"^\s+\d+\s+\d+\s+\S+\s+sleep\s+sleep 12345$", out, re.M), "monitor ps: no sleep 12345"
 assert re.search(r"^linux_banner = 0xffffffff[0-9a-f]+$", out, re.M), "monitor sym linux_banner"
 assert re.search(r"^error: ", out, re.M), "monitor sym of an unknown symbol: no error line"
+# two vCPUs, two threads, each with its own per-CPU GS base
+assert re.search(r"^\*\s+1\s+Thread 1\b", out, re.M) and re.search(r"^\s+2\s+Thread 2\b", out, re.M), "info threads"
+gs = [int(x, 16) for x in re.findall(r"^\$\d+ = (0x[0-9a-f]+)$", out, re.M)[:2]]
+assert len(gs) == 2 and gs[0] != gs[1] and all(g >= 0xffff000000000000 for g in gs), f"per-vCPU gs_base: {gs}"
 assert re.search(r'"Linux version 6\.', out), "the banner through the page tables"
 assert out.count("received signal SIGINT") == 1, "the Ctrl-C stop"
 rips = [int(r, 16) for r in re.findall(r"^rip\s+(0x[0-9a-f]+)", out, re.M)]
 assert len(rips) == 3, rips
-assert re.search(rf"^Breakpoint 1, 0x{openat:016x}", out, re.M) and rips[2] == openat, "breakpoint on do_sys_openat2"
+assert re.search(rf"^(Thread \d+ hit )?Breakpoint 1, 0x{openat:016x}", out, re.M) and rips[2] == openat, "breakpoint on do_sys_openat2"
 assert "[Inferior 1 (Remote target) detached]" in out, "detach"
 print("monitor ps/sym, banner read through the page tables, Ctrl-C, a breakpoint on do_sys_openat2, detach ok")
 PY
