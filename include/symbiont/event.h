@@ -14,7 +14,8 @@
  * its mutable fields (the syscall number and arguments at entry, its result
  * at exit or when skipped, whether an MSR write happens) and its return
  * value; it must not block for long (the vCPU waits), must not pause the VM
- * (vm_pause would wait for this very vCPU) and must not subscribe or
+ * with vm_pause (it would wait for this very vCPU: vm_pause_request with
+ * SYM_STOP is the way to stop it there) and must not subscribe or
  * unsubscribe (return SYM_UNSUBSCRIBE to drop itself).  Guest memory under
  * the event's address space: gva_read()/gva_write() (symbiont/memory.h)
  * with ev->regs->cr3. */
