@@ -43,6 +43,7 @@ void emu_dr_update(struct emu_cpu *cpu)
 	cpu->dr_exec = exec;
 	cpu->dr_data = data;
 	cpu->dr_io = io;
+	cpu->dbg_slow = (uint8_t)((exec | data | io) ? 1 : 0) | (cpu->rflags & RFLAGS_RF ? 2 : 0);
 }
 
 void emu_dr_io(struct emu_cpu *cpu, uint16_t port, unsigned size)

@@ -163,6 +163,10 @@ struct emu_cpu {
 	/* Interrupts */
 	atomic_bool irq_pending; /* something may be deliverable: check at block end */
 	bool interrupt_shadow;   /* after STI / MOV SS: one instruction without IRQs */
+	/* Blocks must run one instruction at a time for the debug machinery:
+	 * bit 0 while DR7 enables a point, bit 1 while RF may be set.  Beside
+	 * the shadow: the executor tests both with one load per block. */
+	uint8_t dbg_slow;
 	bool halted;
 	bool nmi_pending;
 	bool nmi_blocked; /* an NMI handler runs: no NMI until the next IRET */
