@@ -29,6 +29,7 @@ banner=$("$SYM" ctl "$name" sym linux_banner 2>/dev/null | grep -o '0x[0-9a-f]*'
 openat=$("$SYM" ctl "$name" sym do_sys_openat2 2>/dev/null | grep -o '0x[0-9a-f]*' | head -1)
 [ -n "$openat" ] || fail "ctl sym do_sys_openat2: no address"
 cat >"$tmp/cmds.gdb" <<EOF
+set remotelogfile $tmp/remote.log
 target remote 127.0.0.1:$port
 monitor ps
 monitor sym linux_banner
@@ -57,13 +58,16 @@ timeout 120 gdb -nx -batch -x "$tmp/cmds.gdb" <"$tmp/gdb.ctl" >"$tmp/gdb.out" 2>
 gdbpid=$!
 bg_pids+=("$gdbpid")
 exec 4>"$tmp/gdb.ctl"
-interrupt_after() { # MARKER: waits for it in gdb's output, lets the guest run, then Ctrl-C
+# Ctrl-C once gdb has resumed the guest (its vCont;c is in the protocol
+# log): a SIGINT while gdb is still exchanging packets makes it give up on
+# the target instead of interrupting it.
+interrupt_after() { # MARKER
 	for _ in $(seq 600); do
-		grep -q "$1" "$tmp/gdb.out" && break
+		grep -q "$1" "$tmp/gdb.out" && grep -q 'w \$vCont;c' "$tmp/remote.log" 2>/dev/null && break
 		kill -0 "$gdbpid" 2>/dev/null || fail "gdb ended early: $(cat "$tmp/gdb.out")"
 		sleep 0.1
 	done
-	sleep 1
+	sleep 2
 	kill -INT "$gdbpid"
 }
 interrupt_after CONTINUING
