@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# The guest's own debug registers (tests/guests/debugreg.S: instruction,
+# The guest's own debug registers (tests/guests/debugreg.S: RF pushed by
+# a fault, instruction,
 # write, read/write and 1-byte data breakpoints, an I/O breakpoint, RF, DR6's B bits, DR7
 # clear) on the emu engine and on QEMU's TCG: both must print the expected
 # text and exit 65.  On kvm where it can run the guest; kvm_pvm's emulator
@@ -15,6 +16,7 @@ skip() { echo "$1"; exit 77; }
 mb_init
 
 cat >"$tmp/want" <<'TXT'
+RF pushed by a fault: 1
 exec breakpoint: eip ok, dr6=1 count=1
 exec breakpoint again: eip ok, dr6=1 count=1
 write breakpoint: eip ok, dr6=2 count=1
@@ -23,10 +25,15 @@ read/write breakpoint: eip ok, dr6=2 count=1
 I/O breakpoint: eip ok, dr6=4 count=1
 dr7 clear: count=0
 TXT
+# QEMU's TCG pushes RF = 0 for a fault; the SDM (and so hardware and kvm)
+# push 1 for every fault-class exception but an instruction breakpoint's.
+sed 's/^RF pushed by a fault: 1$/RF pushed by a fault: 0/' "$tmp/want" >"$tmp/want.qemu"
 check() { # SIDE
-	if ! cmp -s "$tmp/want" "$tmp/debugreg.$1" || [ "$(cat "$tmp/debugreg.$1.rc")" != 65 ]; then
+	local want=$tmp/want
+	[ "$1" = qemu ] && want=$tmp/want.qemu
+	if ! cmp -s "$want" "$tmp/debugreg.$1" || [ "$(cat "$tmp/debugreg.$1.rc")" != 65 ]; then
 		echo "FAIL debugreg ($1): status $(cat "$tmp/debugreg.$1.rc"), output:"
-		diff "$tmp/want" "$tmp/debugreg.$1" | head -20
+		diff "$want" "$tmp/debugreg.$1" | head -20
 		head -3 "$tmp/debugreg.$1.err"
 		fails=$((fails + 1))
 	else

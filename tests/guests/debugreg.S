@@ -8,7 +8,8 @@
  * write that overlaps it and missed by one beside it; an I/O breakpoint
  * with CR4.DE (OUT to its port traps, to another not); DR7 cleared: nothing
  * fires.  DR6's B0-B3 name the register each time.  Every line is
- * deterministic (compared with QEMU by tests/e2e/debugreg.sh). */
+ * deterministic (compared with QEMU by tests/e2e/debugreg.sh).  First, a
+ * fault (#UD) pushes RF = 1 in its EFLAGS image. */
 #include "guest.h"
 
 	.text
@@ -17,7 +18,21 @@ main:
 	mov $db_handler, %edx
 	mov $0x8e, %cl
 	call set_gate
+	mov $6, %eax
+	mov $ud_handler, %edx
+	mov $0x8e, %cl
+	call set_gate
 	lidt idt_desc
+
+	/* 0. a fault (#UD) pushes RF = 1; the handler skips the UD2 */
+	ud2
+	mov ud_flags, %eax
+	shr $16, %eax
+	and $1, %eax
+	mov $msg_fault_rf, %esi
+	call puts
+	call dec
+	call newline
 
 	/* 1. instruction breakpoint on bp_fn */
 	mov $bp_fn, %eax
@@ -152,6 +167,15 @@ db_handler:
 	popa
 	iret
 
+/* #UD: note the pushed EFLAGS, return past the 2-byte UD2. */
+ud_handler:
+	push %eax
+	mov 12(%esp), %eax
+	mov %eax, ud_flags
+	addl $2, 4(%esp)
+	pop %eax
+	iret
+
 /* EAX vector, EDX handler, CL type byte. */
 set_gate:
 	push %ebx
@@ -177,10 +201,12 @@ db_count: .long 0
 db_eip: .long 0
 db_dr6: .long 0
 fn_runs: .long 0
+ud_flags: .long 0
 	.align 8
 idt: .skip 256 * 8
 
 	.section .rodata
+msg_fault_rf: .asciz "RF pushed by a fault: "
 msg_exec: .asciz "exec breakpoint: "
 msg_exec2: .asciz "exec breakpoint again: "
 msg_write: .asciz "write breakpoint: "
