@@ -67,6 +67,13 @@ int control_event_to(struct control *c, uint64_t client, const char *name, struc
 #define CONTROL_MAX_HOOKS 8
 int control_on_disconnect(struct control *c, void (*fn)(void *opaque, uint64_t client), void *opaque);
 
+/* Runs command name in-process, as a client's "execute" would (on the
+ * calling thread, no client: control_caller() is 0): for a front end that
+ * speaks another protocol (the gdb stub's `monitor`).  0 with *ret set (may
+ * be NULL), or -1 with one line in err (no such command, or its error). */
+int control_execute(struct control *c, const char *name, struct json_object *args, struct json_object **ret, char *err,
+                    size_t errlen);
+
 /* The socket's path (as given to control_open). */
 const char *control_path(const struct control *c);
 

@@ -14,7 +14,8 @@
  * its mutable fields (the syscall number and arguments at entry, its result
  * at exit or when skipped, whether an MSR write happens) and its return
  * value; it must not block for long (the vCPU waits), must not pause the VM
- * (vm_pause would wait for this very vCPU) and must not subscribe or
+ * with vm_pause (it would wait for this very vCPU: vm_pause_request with
+ * SYM_STOP is the way to stop it there) and must not subscribe or
  * unsubscribe (return SYM_UNSUBSCRIBE to drop itself).  Guest memory under
  * the event's address space: gva_read()/gva_write() (symbiont/memory.h)
  * with ev->regs->cr3. */
@@ -39,6 +40,8 @@ enum sym_event_type {
 	SYM_EV_CODE_HOOK,     /* a vCPU is about to run the instruction at a hooked address */
 	SYM_EV_STEP,          /* a vCPU has run one instruction (single-stepping) */
 	SYM_EV_PACKET,        /* a network frame between a NIC and its host backend (engine-neutral) */
+	SYM_EV_PAGE_READ,     /* a vCPU read a watched guest page (sym_watch), while someone subscribes */
+	SYM_EV_HW_POINT,      /* a vCPU hit a debug-register point (vm_set_hw_points, symbiont/vcpu.h) */
 	SYM_EV_TYPES
 };
 
@@ -48,7 +51,8 @@ enum sym_event_type {
 #define SYM_EV_VCPU_MASK                                                                                     \
 	(SYM_EV_BIT(SYM_EV_SYSCALL_ENTER) | SYM_EV_BIT(SYM_EV_SYSCALL_EXIT) | SYM_EV_BIT(SYM_EV_EXCEPTION) | \
 	 SYM_EV_BIT(SYM_EV_CR3_WRITE) | SYM_EV_BIT(SYM_EV_MSR_WRITE) | SYM_EV_BIT(SYM_EV_PAGE_WRITE) |       \
-	 SYM_EV_BIT(SYM_EV_CODE_HOOK) | SYM_EV_BIT(SYM_EV_STEP))
+	 SYM_EV_BIT(SYM_EV_CODE_HOOK) | SYM_EV_BIT(SYM_EV_STEP) | SYM_EV_BIT(SYM_EV_PAGE_READ) |             \
+	 SYM_EV_BIT(SYM_EV_HW_POINT))
 
 #define SYM_SYSCALL_MAX 512 /* syscall numbers a filter can name */
 
@@ -66,8 +70,9 @@ struct sym_filter {
 	int vector;   /* EXCEPTION: this vector only, or -1 for any */
 	uint32_t msr; /* MSR_WRITE: this MSR only, or 0 for any */
 	bool any_msr; /* MSR_WRITE: set with msr 0 to mean "any" explicitly */
-	/* PAGE_WRITE: only writes that touch [gpa_start, gpa_end); both 0
-	 * means any watched page.  Which pages are watched is sym_watch()'s. */
+	/* PAGE_WRITE, PAGE_READ: only accesses that touch [gpa_start,
+	 * gpa_end); both 0 means any watched page.  Which pages are watched is
+	 * sym_watch()'s. */
 	uint64_t gpa_start, gpa_end;
 	/* CODE_HOOK: the guest-physical address of the hooked instruction's
 	 * first byte (required; a kernel function's: gva_translate() of its
@@ -173,8 +178,15 @@ struct sym_event {
 			bool dma; /* a device wrote them (cpu -1, no regs), else the vCPU ev->cpu */
 		} write;
 		struct {
+			uint64_t gpa; /* the bytes read (after the load), within one page */
+			uint32_t len;
+		} read;
+		struct {
 			uint64_t gpa; /* the hooked instruction's; regs->rip is its address */
 		} hook;
+		struct {
+			unsigned hit; /* the points hit: bit i for point i (DR6's B0-B3) */
+		} hw;
 		struct {
 			uint64_t rip; /* the instruction that ran; regs are as after it */
 		} step;
@@ -193,6 +205,17 @@ enum sym_action {
 	                  * caller; MSR_WRITE: the write does not happen; PACKET: the
 	                  * frame is dropped (counted as filtered) */
 	SYM_UNSUBSCRIBE, /* as CONTINUE, and drop this subscription */
+	/* CODE_HOOK, STEP, PAGE_READ, HW_POINT and a vCPU's PAGE_WRITE: stop the guest right there,
+	 * for a debugger.  The callback first takes a pause hold with
+	 * vm_pause_request() (symbiont/vm.h; without a pause pending STOP is
+	 * CONTINUE), and the engine parks the vCPU at once: before the hooked
+	 * instruction (emu; kvm's INT3 hooks run it on resume), after the
+	 * stepped instruction, after the instruction that read or wrote (the
+	 * rest of its block does not run).  The subscriber releases the hold with
+	 * vm_resume() from another thread, after a vm_pause() of its own if
+	 * it wants to wait until every vCPU is parked.  Other event types
+	 * treat it as CONTINUE; SKIP wins over it. */
+	SYM_STOP,
 };
 
 typedef enum sym_action (*sym_event_fn)(void *opaque, struct sym_event *ev);
@@ -208,6 +231,9 @@ struct sym_sub *sym_subscribe(struct vm *vm, const struct sym_filter *f, sym_eve
 void sym_unsubscribe(struct sym_sub *s);
 
 /* Watched pages: PAGE_WRITE is delivered for guest writes to the pages of
+ * [gpa, gpa+len), and PAGE_READ (emu) for a vCPU's reads of them while a
+ * PAGE_READ subscription exists (reads of watched pages then leave the
+ * fast path; without one they never do).  PAGE_WRITE: writes to the pages of
  * [gpa, gpa+len) (whole 4 KiB pages, RAM only), from a vCPU (after the
  * store, on its thread) or a device (vm_mem_written, on the device's
  * thread).  A page stays watched until as many sym_unwatch() as

@@ -4,7 +4,9 @@
 #ifndef SYMBIONT_VCPU_H
 #define SYMBIONT_VCPU_H
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #include "symbiont/device.h"
 #include "symbiont/x86.h"
@@ -24,6 +26,24 @@ int vm_vcpu_set_state(struct vm *vm, int cpu, const struct x86_state *s, char *e
  * with one line in err: the engine runs no such work (kvm), or another
  * item is waiting. */
 int vm_vcpu_work(struct vm *vm, void (*fn)(struct vm *vm, void *arg), void *arg, char *err, size_t errlen);
+/* A debugger's debug-register points (x86 DR0-DR3 and DR7: up to four
+ * linear addresses, instruction or data, on every vCPU), for an engine
+ * that cannot hook code or watch pages itself: kvm, through
+ * KVM_SET_GUEST_DEBUG (the guest's own debug registers stay its own).  A
+ * hit is a SYM_EV_HW_POINT event on the vCPU's thread: before the
+ * instruction for EXEC, after the accessing instruction for WRITE and
+ * ACCESS.  0, or -1 with one line in err: an engine without them (emu:
+ * its CODE_HOOK and watched pages are exact and unlimited), an address
+ * not aligned to its length, a length that is not 1, 2, 4 or 8. */
+#define VM_HW_POINTS 4
+enum vm_hw_point_type { VM_HWP_EXEC, VM_HWP_WRITE, VM_HWP_ACCESS };
+struct vm_hw_point {
+	bool on;
+	enum vm_hw_point_type type;
+	uint8_t len; /* 1, 2, 4 or 8; EXEC: 1 */
+	uint64_t addr;
+};
+int vm_set_hw_points(struct vm *vm, const struct vm_hw_point p[VM_HW_POINTS], char *err, size_t errlen);
 
 /* The engine's counters for vCPU cpu (emu: instructions retired, user and
  * kernel, time run, interrupts and exceptions delivered; kvm: exits by

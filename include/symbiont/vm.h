@@ -61,6 +61,11 @@ struct vm_config {
 	 * that a snapshot or migration may move between them (docs/snapshot.md).
 	 * emu has only the portable model. */
 	const char *cpu_model;
+	/* "tcp:HOST:PORT" or "unix:PATH": serve gdb's remote protocol there
+	 * (NULL: no); gdb_wait: the guest waits, stopped before its first
+	 * instruction, for a client to continue it. */
+	const char *gdb;
+	bool gdb_wait;
 };
 
 /* A file descriptor the event loop watches; the callback runs with
@@ -319,6 +324,11 @@ void vm_resume(struct vm *vm);
 int vm_pause_hold(struct vm *vm, bool stop_time);
 void vm_resume_hold(struct vm *vm, bool stop_time);
 bool vm_is_paused(struct vm *vm);
+/* A pause hold taken without waiting for the vCPUs to park (they are
+ * kicked and park at their next check), released by vm_resume(); callable
+ * from a vCPU thread, where vm_pause() would wait for itself.  Guest time
+ * stops at once.  -1 when the VM is stopping (no hold taken). */
+int vm_pause_request(struct vm *vm);
 
 /* For engines with runs_work: a vm_vcpu_work() item waits; run it with
  * vm_run_work() at a point where every vCPU's state is whole. */

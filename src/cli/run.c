@@ -45,10 +45,14 @@ void usage_run(void)
 	       "                         features) or the model both engines offer, with a 2 GHz TSC, so\n"
 	       "                         a snapshot moves between engines (default host; emu is always\n"
 	       "                         portable)\n"
+	       "  --gdb tcp:HOST:PORT|unix:PATH  serve gdb's remote protocol there (target remote\n"
+	       "                         HOST:PORT); monitor commands need --api or --name\n"
+	       "  --gdb-wait             with --gdb: the guest waits before its first instruction\n"
+	       "                         until gdb continues it\n"
 	       "  --sched period=P,slice=S  reserve S of CPU every P for each vCPU (VSched; units\n"
 	       "                         us ms s), admitted against the other VMs of this host\n"
 	       "  --restore DIR          bring back the machine a snapshot (symbiont ctl NAME snapshot DIR)\n"
-	       "                         holds; takes --engine, --serial, --api, --name, --metrics only\n"
+	       "                         holds; takes --engine, --serial, --api, --name, --metrics, --gdb only\n"
 	       "  --force                with --restore: use disks that changed since the snapshot, and\n"
 	       "                         (also --incoming) an engine that lacks CPU features the\n"
 	       "                         snapshot's CPU offered\n"
@@ -79,6 +83,22 @@ static bool metrics_spec_ok(const char *s)
 	       d < 256 && port <= 65535;
 }
 
+/* tcp:HOST:PORT (HOST a name or address, PORT 1-65535) or unix:PATH */
+static bool gdb_spec_ok(const char *s)
+{
+	if (!strncmp(s, "unix:", 5))
+		return s[5] && strlen(s + 5) < 108;
+	if (strncmp(s, "tcp:", 4))
+		return false;
+	const char *colon = strrchr(s + 4, ':');
+	char *end;
+	if (!colon || colon == s + 4 || colon - (s + 4) > 255 || !colon[1])
+		return false;
+	errno = 0;
+	unsigned long port = strtoul(colon + 1, &end, 10);
+	return !errno && !*end && port >= 1 && port <= 65535 && isdigit((unsigned char)colon[1]);
+}
+
 int cmd_run(int argc, char **argv)
 {
 	enum {
@@ -102,7 +122,9 @@ int cmd_run(int argc, char **argv)
 		OPT_CPU_MODEL,
 		OPT_RESTORE,
 		OPT_FORCE,
-		OPT_INCOMING
+		OPT_INCOMING,
+		OPT_GDB,
+		OPT_GDB_WAIT
 	};
 	static const struct option opts[] = {
 		{ "engine", required_argument, 0, OPT_ENGINE },
@@ -127,6 +149,8 @@ int cmd_run(int argc, char **argv)
 		{ "restore", required_argument, 0, OPT_RESTORE },
 		{ "force", no_argument, 0, OPT_FORCE },
 		{ "incoming", required_argument, 0, OPT_INCOMING },
+		{ "gdb", required_argument, 0, OPT_GDB },
+		{ "gdb-wait", no_argument, 0, OPT_GDB_WAIT },
 		{ 0, 0, 0, 0 },
 	};
 	struct vm_config cfg = { .engine = "auto", .mem_size = 512ULL << 20, .ncpus = 1, .serial = "stdio" };
@@ -209,6 +233,12 @@ int cmd_run(int argc, char **argv)
 				return usage_error("--cpu-model must be host or portable, not '%s'", optarg);
 			cfg.cpu_model = optarg;
 			break;
+		case OPT_GDB:
+			if (!gdb_spec_ok(optarg))
+				return usage_error("--gdb '%s': expected tcp:HOST:PORT or unix:PATH", optarg);
+			cfg.gdb = optarg;
+			break;
+		case OPT_GDB_WAIT: cfg.gdb_wait = true; break;
 		case OPT_METRICS: {
 			if (!metrics_spec_ok(optarg))
 				return usage_error(
@@ -239,6 +269,8 @@ int cmd_run(int argc, char **argv)
 	}
 	if (optind < argc)
 		return usage_error("unexpected argument '%s'", argv[optind]);
+	if (cfg.gdb_wait && !cfg.gdb)
+		return usage_error("%s: --gdb-wait needs --gdb", "--gdb-wait");
 	if (restore && machine_opt)
 		return usage_error("%s: --restore takes the machine from the snapshot", machine_opt);
 	if (force && !restore && !incoming)
@@ -269,6 +301,8 @@ int cmd_run(int argc, char **argv)
 		}
 		vm = machine_vm(m);
 		vm->cfg.metrics = cfg.metrics;
+		vm->cfg.gdb = cfg.gdb;
+		vm->cfg.gdb_wait = cfg.gdb_wait;
 		if (note[0])
 			fprintf(stderr, "symbiont: note: %s\n", note);
 	} else if (restore) {
@@ -288,6 +322,8 @@ int cmd_run(int argc, char **argv)
 		}
 		vm = machine_vm(m);
 		vm->cfg.metrics = cfg.metrics;
+		vm->cfg.gdb = cfg.gdb;
+		vm->cfg.gdb_wait = cfg.gdb_wait;
 		if (note[0])
 			fprintf(stderr, "symbiont: note: %s\n", note);
 	} else {

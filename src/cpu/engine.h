@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "symbiont/device.h"
+#include "symbiont/vcpu.h"
 #include "symbiont/vm.h"
 #include "symbiont/x86.h"
 
@@ -82,6 +83,9 @@ struct engine_ops {
 	 * (SYM_EV_STEP) changed; an engine that sets them up before entering
 	 * the guest makes its vCPUs look again.  Callable from any thread. */
 	void (*debug_changed)(struct vm *vm);
+	/* Optional (NULL: refused): a debugger's debug-register points on
+	 * every vCPU (vm_set_hw_points, symbiont/vcpu.h), checked already. */
+	int (*set_hw_points)(struct vm *vm, const struct vm_hw_point p[VM_HW_POINTS], char *err, size_t errlen);
 	/* Optional: the vCPU's counters (instructions, exits by reason, time
 	 * run...), callable from any thread (values may be a moment old). */
 	void (*vcpu_stats)(struct vcpu *cpu, device_stat_fn emit, void *ctx);

@@ -65,6 +65,10 @@ struct control {
 	struct command cmds[MAX_COMMANDS];
 	int ncmds;
 
+	/* Held while a handler runs: handlers were written for one thread
+	 * (the control thread), and control_execute() runs them on others. */
+	pthread_mutex_t exec_lock;
+
 	uint64_t next_id;   /* control thread only */
 	uint64_t caller_id; /* the client whose command runs (control thread only) */
 	struct {
@@ -362,9 +366,11 @@ static void handle(struct control *c, struct client *cl, struct json_object *o)
 		return;
 	}
 	struct json_object *empty = args ? NULL : json_object_new_object();
+	pthread_mutex_lock(&c->exec_lock);
 	c->caller_id = cl->id;
 	int r = cmd.fn(cmd.opaque, args ? args : empty, &ret, err, sizeof(err));
 	c->caller_id = 0;
+	pthread_mutex_unlock(&c->exec_lock);
 	json_object_put(empty);
 	if (r < 0) {
 		json_object_put(ret);
@@ -372,6 +378,30 @@ static void handle(struct control *c, struct client *cl, struct json_object *o)
 	} else {
 		send_return(c, cl, id, ret);
 	}
+}
+
+int control_execute(struct control *c, const char *name, struct json_object *args, struct json_object **ret, char *err,
+                    size_t errlen)
+{
+	struct command cmd;
+	*ret = NULL;
+	if (!find_command(c, name, &cmd)) {
+		snprintf(err, errlen, "The command %.64s has not been found", name);
+		return -1;
+	}
+	struct json_object *empty = args ? NULL : json_object_new_object();
+	err[0] = 0;
+	pthread_mutex_lock(&c->exec_lock);
+	int r = cmd.fn(cmd.opaque, args ? args : empty, ret, err, errlen);
+	pthread_mutex_unlock(&c->exec_lock);
+	json_object_put(empty);
+	if (r < 0) {
+		json_object_put(*ret);
+		*ret = NULL;
+		if (!err[0])
+			snprintf(err, errlen, "command failed");
+	}
+	return r;
 }
 
 /* ---- clients ------------------------------------------------------------ */
@@ -649,6 +679,7 @@ struct control *control_open(const char *path, char *err, size_t errlen)
 	}
 	c->listen_fd = c->wake_fd = -1;
 	pthread_mutex_init(&c->lock, NULL);
+	pthread_mutex_init(&c->exec_lock, NULL);
 	c->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (c->wake_fd < 0) {
 		snprintf(err, errlen, "control: eventfd: %s", strerror(errno));
@@ -702,6 +733,7 @@ void control_close(struct control *c)
 	if (c->wake_fd >= 0)
 		close(c->wake_fd);
 	pthread_mutex_destroy(&c->lock);
+	pthread_mutex_destroy(&c->exec_lock);
 	free(c->path);
 	free(c);
 }

@@ -189,6 +189,8 @@ struct sym_sub *sym_subscribe(struct vm *vm, const struct sym_filter *f, sym_eve
 		atomic_fetch_add(&vm->msrs_gen, 1); /* and at the MSRs they intercept */
 	pthread_rwlock_unlock(&h->lock);
 	debug_changed(vm, f->type);
+	if (f->type == SYM_EV_PAGE_READ && vm->engine && vm->engine->watch_changed)
+		vm->engine->watch_changed(vm); /* the watched pages' reads leave the fast path too */
 	return s;
 }
 
@@ -303,6 +305,9 @@ static bool matches(const struct sym_filter *f, const struct sym_event *ev)
 	case SYM_EV_PAGE_WRITE:
 		return (!f->gpa_start && !f->gpa_end) ||
 		       (ev->write.gpa < f->gpa_end && ev->write.gpa + ev->write.len > f->gpa_start);
+	case SYM_EV_PAGE_READ:
+		return (!f->gpa_start && !f->gpa_end) ||
+		       (ev->read.gpa < f->gpa_end && ev->read.gpa + ev->read.len > f->gpa_start);
 	case SYM_EV_CODE_HOOK: return f->hook_gpa == ev->hook.gpa;
 	default: return true;
 	}
@@ -312,7 +317,10 @@ enum sym_action sym_event_deliver(struct vm *vm, struct sym_event *ev)
 {
 	struct event_hub *h = vm->hub;
 	enum sym_action result = SYM_CONTINUE;
-	bool dropped = false;
+	bool dropped = false, stop = false;
+	bool can_stop = ev->cpu >= 0 &&
+	                (ev->type == SYM_EV_CODE_HOOK || ev->type == SYM_EV_STEP || ev->type == SYM_EV_PAGE_WRITE ||
+	                 ev->type == SYM_EV_PAGE_READ || ev->type == SYM_EV_HW_POINT);
 
 	if (!h)
 		return SYM_CONTINUE;
@@ -327,8 +335,14 @@ enum sym_action sym_event_deliver(struct vm *vm, struct sym_event *ev)
 			result = SYM_SKIP;
 		else if (a == SYM_UNSUBSCRIBE)
 			atomic_store(&s->dropped, true), dropped = true;
+		else if (a == SYM_STOP && can_stop)
+			stop = true;
 	}
 	pthread_rwlock_unlock(&h->lock);
+	/* The subscriber took its pause hold (vm_pause_request); without one
+	 * there is nothing to stop for (and an emu hook would fire again). */
+	if (stop && result != SYM_SKIP && vm_pause_pending(vm))
+		result = SYM_STOP;
 	if (dropped) { /* clear the active bit now if that was the last one */
 		pthread_rwlock_wrlock(&h->lock);
 		recompute_active(h);

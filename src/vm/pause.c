@@ -33,10 +33,13 @@ static void thaw_time(struct vm *vm)
 	vm->time_frozen = false;
 }
 
+/* A vCPU whose thread has not started yet needs no kick (it looks at the
+ * pause before its first instruction), and kvm's kick would signal a
+ * thread that does not exist: a pause taken before vm_run (--gdb-wait). */
 static void kick_all(struct vm *vm)
 {
 	for (int i = 0; i < vm->ncpus; i++)
-		if (vm->vcpus[i] && vm->engine && vm->engine->vcpu_kick)
+		if (vm->vcpus[i] && vm->vcpus[i]->running && vm->engine && vm->engine->vcpu_kick)
 			vm->engine->vcpu_kick(vm->vcpus[i]);
 }
 
@@ -54,6 +57,21 @@ int vm_pause_hold(struct vm *vm, bool stop_time)
 		freeze_time(vm);
 	pthread_mutex_unlock(&vm->pause_lock);
 	return r;
+}
+
+int vm_pause_request(struct vm *vm)
+{
+	pthread_mutex_lock(&vm->pause_lock);
+	if (vm_stopping(vm)) {
+		pthread_mutex_unlock(&vm->pause_lock);
+		return -1;
+	}
+	atomic_fetch_add(&vm->pause_depth, 1);
+	if (vm->time_holds++ == 0)
+		freeze_time(vm);
+	kick_all(vm);
+	pthread_mutex_unlock(&vm->pause_lock);
+	return 0;
 }
 
 void vm_resume_hold(struct vm *vm, bool stop_time)

@@ -105,3 +105,25 @@ int vm_vcpu_stats(struct vm *vm, int cpu, device_stat_fn emit, void *ctx)
 		vm->engine->vcpu_stats(v, emit, ctx);
 	return 0;
 }
+
+int vm_set_hw_points(struct vm *vm, const struct vm_hw_point p[VM_HW_POINTS], char *err, size_t errlen)
+{
+	for (int i = 0; i < VM_HW_POINTS; i++) {
+		if (!p[i].on)
+			continue;
+		unsigned len = p[i].type == VM_HWP_EXEC ? 1 : p[i].len;
+		if (p[i].type > VM_HWP_ACCESS || (len != 1 && len != 2 && len != 4 && len != 8) ||
+		    (p[i].addr & (len - 1))) {
+			snprintf(err, errlen, "debug-register point %d: a length of 1, 2, 4 or 8 bytes, aligned to it",
+			         i);
+			return -1;
+		}
+	}
+	if (!vm->engine->set_hw_points) {
+		snprintf(err, errlen,
+		         "the %s engine has no debug-register points (it hooks code and watches pages exactly)",
+		         vm->engine->name);
+		return -1;
+	}
+	return vm->engine->set_hw_points(vm, p, err, errlen);
+}

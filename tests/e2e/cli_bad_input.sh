@@ -82,6 +82,12 @@ expect 2 "--disk ,ro" run --disk ,ro
 expect 2 "--disk img,bogus" run --disk img,bogus
 expect 2 "--disk img,serial=" run --disk img,serial=
 expect 2 "--disk" run --disk "img,serial=$(printf '%030d' 0)"
+expect 2 "--gdb 'foo'" run --gdb foo
+expect 2 "--gdb 'tcp:localhost'" run --gdb tcp:localhost
+expect 2 "--gdb 'tcp:127.0.0.1:99999'" run --gdb tcp:127.0.0.1:99999
+expect 2 "--gdb 'unix:'" run --gdb unix:
+expect 2 "--gdb-wait needs --gdb" run --gdb-wait
+expect 1 "service gdbstub: --gdb tcp:203.0.113.5:1234" run --engine emu --kernel "$BUILD/tests/guests/hello.elf" --gdb tcp:203.0.113.5:1234
 expect 1 "No such file" run --kernel "$tmp/missing"
 expect 1 "unrecognised format" run --kernel "$tmp/text"
 expect 1 "kernel" run --kernel "$tmp/empty"

@@ -116,6 +116,9 @@ struct emu_cpu {
 	struct x86_dtable gdt, idt;
 	uint64_t cr0, cr2, cr3, cr4, cr8, efer;
 	uint64_t dr[8];
+	/* DR7's enabled points by kind (debugreg.c), and the data points an
+	 * instruction has hit so far (its #DB trap comes after it). */
+	uint8_t dr_exec, dr_data, dr_io, dr_hit;
 	int cpl;
 	enum emu_code_mode code_mode; /* default operand/address size of CS */
 	bool long_mode;               /* EFER.LMA */
@@ -160,6 +163,10 @@ struct emu_cpu {
 	/* Interrupts */
 	atomic_bool irq_pending; /* something may be deliverable: check at block end */
 	bool interrupt_shadow;   /* after STI / MOV SS: one instruction without IRQs */
+	/* Blocks must run one instruction at a time for the debug machinery:
+	 * bit 0 while DR7 enables a point, bit 1 while RF may be set.  Beside
+	 * the shadow: the executor tests both with one load per block. */
+	uint8_t dbg_slow;
 	bool halted;
 	bool nmi_pending;
 	bool nmi_blocked; /* an NMI handler runs: no NMI until the next IRET */
@@ -329,12 +336,31 @@ void emu_event_user_return(struct emu_cpu *cpu);
 void emu_event_exception(struct emu_cpu *cpu, int vector);
 void emu_event_cr3(struct emu_cpu *cpu, uint64_t old_cr3, uint64_t new_cr3);
 bool emu_event_wrmsr(struct emu_cpu *cpu, uint32_t msr, uint64_t *value);
-/* CODE_HOOK before the instruction at RIP (guest-physical gpa) runs;
- * STEP after the instruction that was at rip ran. */
-void emu_event_hook(struct emu_cpu *cpu, uint64_t gpa);
+/* Debug registers (debugreg.c).  emu_dr_update after DR7 changes;
+ * emu_dr_page: a data point lies in this linear page (its TLB entries take
+ * the slow path); emu_dr_exec_match: the instruction points at la (a
+ * mask); emu_dr_data: an access by the slow path, noted in dr_hit;
+ * emu_dr_trap: DR6 and the #DB for dr_hit (never returns). */
+void emu_dr_update(struct emu_cpu *cpu);
+bool emu_dr_page(const struct emu_cpu *cpu, uint64_t la_page);
+unsigned emu_dr_exec_match(const struct emu_cpu *cpu, uint64_t la);
+void emu_dr_data(struct emu_cpu *cpu, uint64_t la, unsigned size, bool write);
+void emu_dr_io(struct emu_cpu *cpu, uint16_t port, unsigned size); /* IN/OUT with CR4.DE */
+void emu_dr_trap(struct emu_cpu *cpu) __attribute__((noreturn));
+
+/* CODE_HOOK before the instruction at RIP (guest-physical gpa) runs:
+ * true when a subscriber stopped the VM there (SYM_STOP), so that the
+ * instruction must not run yet; STEP after the instruction that was at
+ * rip ran. */
+bool emu_event_hook(struct emu_cpu *cpu, uint64_t gpa);
 void emu_event_step(struct emu_cpu *cpu, uint64_t rip);
-/* A store to a watched page (after it, from the MMU slow path). */
-void emu_event_page_write(struct emu_cpu *cpu, uint64_t gpa, unsigned len);
+/* A store to a watched page (after it, from the MMU slow path): true when
+ * a subscriber stopped the VM, which then ends the block after this
+ * instruction (exit_block is set; a REP string op yields its rest). */
+bool emu_event_page_write(struct emu_cpu *cpu, uint64_t gpa, unsigned len);
+/* A load from a watched page while someone wants PAGE_READ (after it, from
+ * the MMU slow path); stopping ends the block as for a write. */
+bool emu_event_page_read(struct emu_cpu *cpu, uint64_t gpa, unsigned len);
 /* x87/MMX/SSE state as a 512-byte FXSAVE64 image (fxsave.c), for state
  * exchange with KVM (struct kvm_fpu holds the same fields) and snapshots.
  * Load fails (-1, state unchanged) on reserved MXCSR bits. */

@@ -188,7 +188,7 @@ bool emu_event_wrmsr(struct emu_cpu *cpu, uint32_t msr, uint64_t *value)
 	return true;
 }
 
-void emu_event_page_write(struct emu_cpu *cpu, uint64_t gpa, unsigned len)
+bool emu_event_page_write(struct emu_cpu *cpu, uint64_t gpa, unsigned len)
 {
 	struct sym_regs r;
 	struct sym_event ev = { .type = SYM_EV_PAGE_WRITE, .cpu = cpu_index(cpu), .regs = &r };
@@ -197,17 +197,34 @@ void emu_event_page_write(struct emu_cpu *cpu, uint64_t gpa, unsigned len)
 	ev.write.gpa = gpa;
 	ev.write.len = len;
 	ev.write.dma = false;
-	sym_event_deliver(cpu->vm, &ev);
+	if (sym_event_deliver(cpu->vm, &ev) != SYM_STOP)
+		return false;
+	cpu->exit_block = true; /* the pause is pending: parked after this instruction */
+	return true;
 }
 
-void emu_event_hook(struct emu_cpu *cpu, uint64_t gpa)
+bool emu_event_page_read(struct emu_cpu *cpu, uint64_t gpa, unsigned len)
+{
+	struct sym_regs r;
+	struct sym_event ev = { .type = SYM_EV_PAGE_READ, .cpu = cpu_index(cpu), .regs = &r };
+
+	regs_of(cpu, &r, cpu->rip);
+	ev.read.gpa = gpa;
+	ev.read.len = len;
+	if (sym_event_deliver(cpu->vm, &ev) != SYM_STOP)
+		return false;
+	cpu->exit_block = true;
+	return true;
+}
+
+bool emu_event_hook(struct emu_cpu *cpu, uint64_t gpa)
 {
 	struct sym_regs r;
 	struct sym_event ev = { .type = SYM_EV_CODE_HOOK, .cpu = cpu_index(cpu), .regs = &r };
 
 	regs_of(cpu, &r, cpu->rip);
 	ev.hook.gpa = gpa;
-	sym_event_deliver(cpu->vm, &ev);
+	return sym_event_deliver(cpu->vm, &ev) == SYM_STOP;
 }
 
 void emu_event_step(struct emu_cpu *cpu, uint64_t rip)

@@ -264,6 +264,11 @@ static void deliver(struct emu_cpu *cpu, int vector, uint64_t ret_ip, bool soft,
 	cpu->halted = false;
 }
 
+/* #DE #BR #UD #NM #TS #NP #SS #GP #PF #MF #AC #XM #VE #CP: the fault-class exceptions. */
+#define FAULT_VECTORS                                                                                        \
+	((1u << 0) | (1u << 5) | (1u << 6) | (1u << 7) | (1u << 10) | (1u << 11) | (1u << 12) | (1u << 13) | \
+	 (1u << 14) | (1u << 16) | (1u << 17) | (1u << 19) | (1u << 20) | (1u << 21))
+
 void emu_deliver_exception(struct emu_cpu *cpu)
 {
 	int v = cpu->exc_vector;
@@ -276,6 +281,11 @@ void emu_deliver_exception(struct emu_cpu *cpu)
 	cpu->exceptions_delivered++;
 	if (cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_EXCEPTION))
 		emu_event_exception(cpu, v);
+	/* A fault pushes RF = 1, so the handler's IRET re-runs the instruction
+	 * past an instruction breakpoint on it (the SDM's rule; a #DB, a trap
+	 * or an abort pushes RF as it was).  The delivery clears it. */
+	if (v < 32 && ((1u << v) & FAULT_VECTORS))
+		cpu->rflags |= RFLAGS_RF;
 	deliver(cpu, v, cpu->rip, false, false, cpu->exc_has_error && (cpu->cr0 & CR0_PE), cpu->exc_error);
 	cpu->exc_depth = 0;
 }

@@ -21,23 +21,76 @@ static inline uint64_t code_linear(const struct emu_cpu *cpu)
 	return (cpu->seg[SEG_CS].base + cpu->rip) & 0xffffffffULL;
 }
 
+/* A block when something watches instruction by instruction: an interrupt
+ * shadow, TF, RF, enabled debug registers, a STEP subscriber.  One
+ * instruction, then the checks; kept apart so the common path below pays
+ * one test for all of them. */
+static void __attribute__((noinline)) run_block_special(struct emu_cpu *cpu, struct emu_block *b)
+{
+	struct emu_block_cache *bc = cpu->blocks;
+	const struct emu_insn *in = &bc->insns[b->first];
+	uint64_t mask = rip_mask((enum emu_code_mode)b->mode);
+	bool shadow = cpu->interrupt_shadow, tf = cpu->rflags & RFLAGS_TF, rf = cpu->rflags & RFLAGS_RF;
+	bool step = cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_STEP);
+	uint64_t rip0 = cpu->rip, count0 = cpu->insn_count;
+
+	if (unlikely(b->hook) && emu_event_hook(cpu, b->gpa))
+		return; /* stopped before it (a debugger's breakpoint): parks at the loop's next check */
+	/* Instruction breakpoints are matched before the instruction; RF (an
+	 * IRET's) lets it run past one. */
+	if (cpu->dr_exec && !rf) {
+		unsigned hit = emu_dr_exec_match(cpu, code_linear(cpu));
+		if (hit) {
+			cpu->dr[6] = (cpu->dr[6] & ~0xfULL) | hit;
+			emu_raise(cpu, EXC_DB); /* a fault: RIP stays at the instruction */
+		}
+	}
+	bc->cur = (uint32_t)(b - bc->blk);
+	bc->cur_cpu = cpu;
+	cpu->exit_block = false;
+	cpu->next_rip = (cpu->rip + in->len) & mask;
+	in->exec(cpu, in);
+	cpu->rip = cpu->next_rip;
+	cpu->insn_count++;
+	if (cpu->cpl == 3) /* (a block runs at one privilege: the one it began at) */
+		cpu->insn_user++;
+	if (shadow)
+		cpu->interrupt_shadow = false;
+	if (rf && cpu->insn_count != count0) /* the instruction completed */
+		cpu->rflags &= ~RFLAGS_RF;
+	if (!(cpu->rflags & RFLAGS_RF))
+		cpu->dbg_slow &= (uint8_t)~2;
+	bc->cur = 0;
+	bc->cur_cpu = NULL;
+	if (cpu->dr_hit)
+		emu_dr_trap(cpu); /* a data or I/O breakpoint: the trap after the instruction */
+	if (step)
+		emu_event_step(cpu, rip0);
+	if (tf && ((cpu->rflags & RFLAGS_TF) || in->ends_block != 2)) {
+		/* Single-step trap after the instruction TF was set for, unless
+		 * it was a system instruction that cleared TF (INT n, SYSCALL,
+		 * IRET/POPF to TF=0: an approximation for the POPF case). */
+		cpu->dr[6] |= 1ULL << 14; /* DR6.BS */
+		emu_raise(cpu, EXC_DB);
+	}
+}
+
 static void run_block(struct emu_cpu *cpu, struct emu_block *b)
 {
 	struct emu_block_cache *bc = cpu->blocks;
 	const struct emu_insn *in = &bc->insns[b->first], *end = in + b->n;
 	uint64_t mask = rip_mask((enum emu_code_mode)b->mode);
-	bool shadow = cpu->interrupt_shadow, tf = cpu->rflags & RFLAGS_TF;
-	bool step = cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_STEP);
-	uint64_t rip0 = cpu->rip;
 
-	if (unlikely(b->hook))
-		emu_event_hook(cpu, b->gpa);
+	if (unlikely((cpu->interrupt_shadow || cpu->dbg_slow || (cpu->rflags & RFLAGS_TF)) |
+	             (cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_STEP)))) {
+		run_block_special(cpu, b);
+		return;
+	}
+	if (unlikely(b->hook) && emu_event_hook(cpu, b->gpa))
+		return; /* stopped before it (a debugger's breakpoint): parks at the loop's next check */
 	bc->cur = (uint32_t)(b - bc->blk);
 	bc->cur_cpu = cpu;
 	cpu->exit_block = false;
-	if (unlikely(shadow || tf || step))
-		end = in + 1; /* one instruction, then look at interrupts again */
-	const struct emu_insn *first = in;
 	/* A block runs at one privilege (blocks end at mode switches). */
 	uint64_t *user_count = cpu->cpl == 3 ? &cpu->insn_user : NULL, count0 = cpu->insn_count;
 	for (; in < end; in++) {
@@ -50,19 +103,8 @@ static void run_block(struct emu_cpu *cpu, struct emu_block *b)
 	}
 	if (user_count)
 		*user_count += cpu->insn_count - count0;
-	if (unlikely(shadow))
-		cpu->interrupt_shadow = false;
 	bc->cur = 0;
 	bc->cur_cpu = NULL;
-	if (unlikely(step))
-		emu_event_step(cpu, rip0);
-	if (unlikely(tf) && ((cpu->rflags & RFLAGS_TF) || first->ends_block != 2)) {
-		/* Single-step trap after the instruction TF was set for, unless
-		 * it was a system instruction that cleared TF (INT n, SYSCALL,
-		 * IRET/POPF to TF=0: an approximation for the POPF case). */
-		cpu->dr[6] |= 1ULL << 14; /* DR6.BS */
-		emu_raise(cpu, EXC_DB);
-	}
 }
 
 /* The block at RIP: first the jump cache (valid while this vCPU's TLB still
@@ -129,7 +171,9 @@ void emu_exec(struct emu_cpu *cpu)
 		return;
 	}
 	if (setjmp(cpu->exc_jmp)) {
-		/* A fault: RIP is at the faulting instruction. */
+		/* A fault: RIP is at the faulting instruction, which did not
+		 * complete (its data breakpoint hits do not count). */
+		cpu->dr_hit = 0;
 		cpu->blocks->cur = 0;
 		cpu->blocks->cur_cpu = NULL;
 		cpu->interrupt_shadow = false;

@@ -92,5 +92,7 @@ uint64_t emu_get_rflags(struct emu_cpu *cpu)
 void emu_set_rflags(struct emu_cpu *cpu, uint64_t v)
 {
 	cpu->rflags = (v & ~(uint64_t)RFLAGS_ARITH) | RFLAGS_FIXED;
+	if (v & RFLAGS_RF)
+		cpu->dbg_slow |= 2; /* the executor clears RF after the next instruction */
 	cc_set_flags(cpu, (uint32_t)v);
 }

@@ -240,6 +240,12 @@ static void code_written_all(struct emu_cpu *cpu, uint64_t gpa, unsigned n)
 			emu_code_written(emu_cpu_of(cpu->vm->vcpus[i]), gpa, n);
 }
 
+/* Reads of this page must reach PAGE_READ: it is watched and someone listens. */
+static inline bool read_watched(struct emu_cpu *cpu, uint64_t gpa_page)
+{
+	return cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_PAGE_READ) && sym_watched(cpu->vm, gpa_page);
+}
+
 static struct xlat tlb_fill(struct emu_cpu *cpu, uint64_t la, int acc, bool user)
 {
 	struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
@@ -285,10 +291,18 @@ static struct xlat tlb_fill(struct emu_cpu *cpu, uint64_t la, int acc, bool user
 		    (any_has_code(cpu, gpa_page) ||
 		     (cpu->vm && (sym_watched(cpu->vm, gpa_page) || vm_dirty_page_clean(cpu->vm, gpa_page)))))
 			e->tag_write |= TLB_CODE;
+		if (!io && read_watched(cpu, gpa_page))
+			e->tag_read |= TLB_CODE; /* on a read tag: the reads of a read-watched page */
+		if (unlikely(cpu->dr_data) && emu_dr_page(cpu, page)) {
+			/* a data breakpoint's page: every access compared (debugreg.c) */
+			e->tag_read |= TLB_CODE;
+			if (e->tag_write != TLB_EMPTY)
+				e->tag_write |= TLB_CODE;
+		}
 	}
 	x.gpa = w.gpa;
 	x.host = io ? NULL : host + (la & 0xfff);
-	x.code = acc == ACC_WRITE && (e->tag_write & TLB_CODE);
+	x.code = (acc == ACC_WRITE && (e->tag_write & TLB_CODE)) || (acc == ACC_READ && (e->tag_read & TLB_CODE));
 	return x;
 }
 
@@ -398,6 +412,8 @@ static void read_part(struct emu_cpu *cpu, struct xlat x, uint8_t *dst, unsigned
 {
 	if (x.host) {
 		memcpy(dst, x.host, n);
+		if (x.code && read_watched(cpu, x.gpa & EMU_PAGE_MASK))
+			emu_event_page_read(cpu, x.gpa, n);
 		return;
 	}
 	for (unsigned i = 0; i < n;) {
@@ -417,6 +433,8 @@ void emu_tlb_protect_watched(struct emu_cpu *cpu)
 		struct emu_tlb_entry *e = &cpu->tlb[i];
 		if (e->tag_write != TLB_EMPTY && !(e->tag_write & TLB_IO) && sym_watched(cpu->vm, e->gpa_page))
 			e->tag_write |= TLB_CODE;
+		if (e->tag_read != TLB_EMPTY && !(e->tag_read & TLB_IO) && read_watched(cpu, e->gpa_page))
+			e->tag_read |= TLB_CODE;
 	}
 }
 
@@ -432,8 +450,8 @@ void emu_tlb_protect_all(struct emu_cpu *cpu)
 uint8_t *emu_watched_host(struct emu_cpu *cpu, uint64_t la, uint64_t *gpa)
 {
 	struct xlat x;
-	if (!cpu->vm || !vm_events_wanted(cpu->vm, SYM_EV_PAGE_WRITE))
-		return NULL;
+	if (!cpu->vm || !vm_events_wanted(cpu->vm, SYM_EV_PAGE_WRITE) || cpu->dr_data)
+		return NULL; /* (with data breakpoints, element by element: each is compared) */
 	x = translate(cpu, la, ACC_WRITE, emu_user_access(cpu)); /* faults as the store would */
 	if (!x.host || !x.code || !sym_watched(cpu->vm, x.gpa) || any_has_code(cpu, x.gpa & EMU_PAGE_MASK))
 		return NULL;
@@ -453,7 +471,7 @@ static void write_part(struct emu_cpu *cpu, struct xlat x, const uint8_t *src, u
 			if (watched && vm_events_wanted(cpu->vm, SYM_EV_PAGE_WRITE))
 				emu_event_page_write(cpu, x.gpa, n);
 			code_written_all(cpu, x.gpa, n);
-			if (!watched && !any_has_code(cpu, x.gpa & EMU_PAGE_MASK)) {
+			if (!watched && !any_has_code(cpu, x.gpa & EMU_PAGE_MASK) && !cpu->dr_data) {
 				struct emu_tlb_entry *e;
 				for (int i = 0; i < EMU_TLB_SIZE; i++) {
 					e = &cpu->tlb[i];
@@ -481,8 +499,14 @@ uint64_t emu_read_slow(struct emu_cpu *cpu, uint64_t la, unsigned size, bool use
 	unsigned off = la & 0xfff;
 	uint64_t v = 0;
 
+	if (unlikely(cpu->dr_data))
+		emu_dr_data(cpu, la, size, false);
 	if (off + size <= 0x1000) {
 		struct xlat x = translate(cpu, la, ACC_READ, user);
+		if (x.host && x.code) {
+			read_part(cpu, x, (uint8_t *)&v, size); /* a read-watched page */
+			return v;
+		}
 		if (x.host)
 			return emu_load_host(x.host, size);
 		if (!(x.gpa & (size - 1)))
@@ -504,6 +528,8 @@ void emu_write_slow(struct emu_cpu *cpu, uint64_t la, uint64_t val, unsigned siz
 {
 	unsigned off = la & 0xfff;
 
+	if (unlikely(cpu->dr_data))
+		emu_dr_data(cpu, la, size, true);
 	if (off + size <= 0x1000) {
 		struct xlat x = translate(cpu, la, ACC_WRITE, user);
 		if (!x.host && !(x.gpa & (size - 1)))
@@ -543,6 +569,8 @@ static void bytes_la(struct emu_cpu *cpu, uint64_t la, void *buf, unsigned len, 
 {
 	uint8_t *p = buf;
 
+	if (unlikely(cpu->dr_data))
+		emu_dr_data(cpu, la, len, write);
 	if (write) {
 		/* Probe every page first so a fault leaves memory untouched. */
 		uint64_t a = la;

@@ -543,8 +543,7 @@ H(op_iret)
 		keep |= RFLAGS_IF;
 	if (osz == 2)
 		keep |= ~0xffffULL;
-	fl = (fl & ~keep) | (old & keep);
-	fl &= ~RFLAGS_RF;
+	fl = (fl & ~keep) | (old & keep); /* RF comes from the image: a #DB handler resumes with it */
 	if (!cpu->long_mode)
 		fl &= ~RFLAGS_VM;
 

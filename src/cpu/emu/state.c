@@ -41,6 +41,7 @@ int emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s)
 		memcpy(cpu->dr, s->dr, sizeof(s->dr));
 		cpu->dr[6] = s->dr6;
 		cpu->dr[7] = s->dr7;
+		emu_dr_update(cpu);
 	}
 	if ((s->parts & X86_STATE_LAPIC) && cpu->lapic)
 		lapic_set_regs(cpu->lapic, s->lapic);

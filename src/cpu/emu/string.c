@@ -131,12 +131,11 @@ void op_stos(struct emu_cpu *cpu, const struct emu_insn *in)
 			if (n > cpu->gpr[X86_RCX])
 				n = cpu->gpr[X86_RCX];
 			fill(p, cpu->gpr[X86_RAX], sz, n);
-			if (watched)
-				emu_event_page_write(cpu, gpa, (unsigned)(n * sz));
+			bool stop = watched && emu_event_page_write(cpu, gpa, (unsigned)(n * sz));
 			cpu->gpr[X86_RDI] += n * sz;
 			cpu->gpr[X86_RCX] -= n;
 			done += n * sz;
-			if (done >= REP_FAST_BUDGET && cpu->gpr[X86_RCX]) {
+			if ((stop || done >= REP_FAST_BUDGET) && cpu->gpr[X86_RCX]) {
 				rep_yield(cpu);
 				return;
 			}
@@ -183,13 +182,12 @@ void op_movs(struct emu_cpu *cpu, const struct emu_insn *in)
 			} else {
 				memmove(d, s, n * sz);
 			}
-			if (watched)
-				emu_event_page_write(cpu, gpa, (unsigned)(n * sz));
+			bool stop = watched && emu_event_page_write(cpu, gpa, (unsigned)(n * sz));
 			cpu->gpr[X86_RSI] += n * sz;
 			cpu->gpr[X86_RDI] += n * sz;
 			cpu->gpr[X86_RCX] -= n;
 			done += n * sz;
-			if (done >= REP_FAST_BUDGET && cpu->gpr[X86_RCX]) {
+			if ((stop || done >= REP_FAST_BUDGET) && cpu->gpr[X86_RCX]) {
 				rep_yield(cpu);
 				return;
 			}

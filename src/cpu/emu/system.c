@@ -156,6 +156,10 @@ H(op_mov_dr)
 		if ((n == 6 || n == 7) && (v >> 32))
 			emu_raise_err(cpu, EXC_GP, 0);
 		cpu->dr[n] = v;
+		if (n <= 3 || n == 7) {
+			emu_dr_update(cpu);
+			cpu->exit_block = true; /* the next instruction is matched against it */
+		}
 	}
 }
 
@@ -495,6 +499,8 @@ static void write_acc(struct emu_cpu *cpu, uint64_t v, unsigned size)
 
 static uint64_t pio_in(struct emu_cpu *cpu, uint16_t port, unsigned size)
 {
+	if (unlikely(cpu->dr_io))
+		emu_dr_io(cpu, port, size);
 	if (!cpu->vm)
 		return sz_mask(size);
 	return vm_pio_read(cpu->vm, port, size) & sz_mask(size);
@@ -502,6 +508,8 @@ static uint64_t pio_in(struct emu_cpu *cpu, uint16_t port, unsigned size)
 
 static void pio_out(struct emu_cpu *cpu, uint16_t port, uint64_t v, unsigned size)
 {
+	if (unlikely(cpu->dr_io))
+		emu_dr_io(cpu, port, size);
 	if (cpu->vm)
 		vm_pio_write(cpu->vm, port, v & sz_mask(size), size);
 }

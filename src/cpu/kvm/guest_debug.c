@@ -30,7 +30,25 @@ struct kvm_debug {
 	int n;
 	unsigned gen; /* vm->hooks_gen of the last sync */
 	bool synced;
+	uint64_t dr[4], dr7; /* the debugger's points as DR0-DR3 and DR7 (0: none) */
 };
+
+void kvm_debug_set_points(struct kvm_debug *d, const struct vm_hw_point p[VM_HW_POINTS])
+{
+	static const uint64_t rw[] = { [VM_HWP_EXEC] = 0, [VM_HWP_WRITE] = 1, [VM_HWP_ACCESS] = 3 };
+	uint64_t dr7 = 0;
+	pthread_mutex_lock(&d->lock);
+	for (int i = 0; i < VM_HW_POINTS; i++) {
+		d->dr[i] = p[i].on ? p[i].addr : 0;
+		if (!p[i].on)
+			continue;
+		unsigned len = p[i].type == VM_HWP_EXEC ? 1 : p[i].len;
+		uint64_t lenbits = len == 1 ? 0 : len == 2 ? 1 : len == 8 ? 2 : 3;
+		dr7 |= (1ULL << (2 * i)) | (rw[p[i].type] << (16 + 4 * i)) | (lenbits << (18 + 4 * i));
+	}
+	d->dr7 = dr7;
+	pthread_mutex_unlock(&d->lock);
+}
 
 struct kvm_debug *kvm_debug_new(void)
 {
@@ -114,16 +132,21 @@ int kvm_debug_prepare(struct kvm_debug *d, struct kvm_debug_vcpu *dv, struct vcp
 	struct vm *vm = cpu->vm;
 	unsigned gen = atomic_load(&vm->hooks_gen);
 	uint32_t control = 0;
+	uint64_t dr[4], dr7;
 	bool hooks;
 
 	pthread_mutex_lock(&d->lock);
 	if (!d->synced || d->gen != gen)
 		sync_breakpoints(d, vm, gen);
 	hooks = d->n > 0;
+	memcpy(dr, d->dr, sizeof(dr));
+	dr7 = d->dr7;
 	pthread_mutex_unlock(&d->lock);
 	dv->hooks_gen = gen;
-	if (hooks || dv->over || dv->inject_bp || vm_events_wanted(vm, SYM_EV_STEP)) {
+	if (hooks || dv->over || dv->inject_bp || vm_events_wanted(vm, SYM_EV_STEP) || dr7) {
 		control = KVM_GUESTDBG_ENABLE;
+		if (dr7)
+			control |= KVM_GUESTDBG_USE_HW_BP;
 		if (hooks || dv->inject_bp)
 			control |= KVM_GUESTDBG_USE_SW_BP;
 		if (dv->over || vm_events_wanted(vm, SYM_EV_STEP))
@@ -137,9 +160,12 @@ int kvm_debug_prepare(struct kvm_debug *d, struct kvm_debug_vcpu *dv, struct vcp
 		struct kvm_regs k;
 		dv->step_from = ioctl(fd, KVM_GET_REGS, &k) == 0 ? k.rip : 0;
 	}
-	if (control == dv->control && !dv->inject_bp)
+	if (control == dv->control && !dv->inject_bp && dr7 == dv->dr7 && !memcmp(dr, dv->dr, sizeof(dr)))
 		return 0;
 	struct kvm_guest_debug g = { .control = control };
+	for (int i = 0; i < 4; i++)
+		g.arch.debugreg[i] = dr[i];
+	g.arch.debugreg[7] = dr7;
 	if (ioctl(fd, KVM_SET_GUEST_DEBUG, &g) < 0 && control & KVM_GUESTDBG_BLOCKIRQ) {
 		g.control &= ~KVM_GUESTDBG_BLOCKIRQ; /* older KVM: an interrupt may come first */
 		if (ioctl(fd, KVM_SET_GUEST_DEBUG, &g) == 0)
@@ -151,6 +177,8 @@ int kvm_debug_prepare(struct kvm_debug *d, struct kvm_debug_vcpu *dv, struct vcp
 	return -1;
 set:
 	dv->control = control;
+	memcpy(dv->dr, dr, sizeof(dr));
+	dv->dr7 = dr7;
 	dv->inject_bp = false;
 	return 0;
 }
@@ -228,6 +256,17 @@ void kvm_debug_exit(struct kvm_debug *d, struct kvm_debug_vcpu *dv, struct vcpu 
 	}
 	if (e->exception != VEC_DB)
 		return;
+	/* A debugger's debug-register point: DR6's B0-B3 of an enabled one. */
+	unsigned enabled = 0;
+	for (int i = 0; i < 4; i++)
+		if (dv->dr7 & (1ULL << (2 * i)))
+			enabled |= 1u << i;
+	unsigned hit = (unsigned)(e->dr6 & 0xf) & enabled;
+	if (hit && (dv->control & KVM_GUESTDBG_USE_HW_BP) && vm_events_wanted(vm, SYM_EV_HW_POINT)) {
+		struct sym_event ev = { .type = SYM_EV_HW_POINT, .cpu = cpu->id, .regs = &r };
+		ev.hw.hit = hit;
+		sym_event_deliver(vm, &ev);
+	}
 	if (dv->over) {
 		pthread_mutex_lock(&d->lock);
 		struct breakpoint *b = find(d, dv->over_gpa);

@@ -30,7 +30,8 @@ struct kvm_debug_vcpu {
 	bool over;          /* stepping over the hooked instruction at over_gpa */
 	bool inject_bp;     /* a #BP to give back to the guest on the next entry */
 	uint64_t over_gpa;
-	uint64_t step_from; /* RIP when the current single step began */
+	uint64_t step_from;  /* RIP when the current single step began */
+	uint64_t dr[4], dr7; /* the debug-register points KVM has for this vCPU */
 };
 
 struct kvm_debug *kvm_debug_new(void);
@@ -45,7 +46,10 @@ int kvm_debug_prepare(struct kvm_debug *d, struct kvm_debug_vcpu *dv, struct vcp
  * would not give them. */
 struct sym_regs;
 int kvm_event_regs(struct vcpu *cpu, int fd, struct sym_regs *r, uint64_t *cr0);
-/* KVM_EXIT_DEBUG: delivers CODE_HOOK or STEP, or gives a #BP back. */
+/* The debugger's debug-register points (vm_set_hw_points), for every
+ * vCPU from its next entry. */
+void kvm_debug_set_points(struct kvm_debug *d, const struct vm_hw_point p[VM_HW_POINTS]);
+/* KVM_EXIT_DEBUG: delivers CODE_HOOK, HW_POINT or STEP, or gives a #BP back. */
 void kvm_debug_exit(struct kvm_debug *d, struct kvm_debug_vcpu *dv, struct vcpu *cpu, int fd,
                     const struct kvm_debug_exit_arch *e);
 

@@ -983,7 +983,7 @@ static int complete_pending(struct vcpu *cpu)
  * stepping wanted, or still set up from before. */
 static inline bool unlikely_debug(struct vm *vm, const struct kvm_vcpu *kc)
 {
-	unsigned want = SYM_EV_BIT(SYM_EV_CODE_HOOK) | SYM_EV_BIT(SYM_EV_STEP);
+	unsigned want = SYM_EV_BIT(SYM_EV_CODE_HOOK) | SYM_EV_BIT(SYM_EV_STEP) | SYM_EV_BIT(SYM_EV_HW_POINT);
 	return (atomic_load_explicit(&vm->events_active, memory_order_relaxed) & want) || kc->dbg.control ||
 	       kc->dbg.hooks_gen != atomic_load_explicit(&vm->hooks_gen, memory_order_relaxed);
 }
@@ -996,8 +996,19 @@ static void kvm_vcpu_kick(struct vcpu *cpu);
 static unsigned kvm_events_on(struct vm *vm)
 {
 	struct kvm_vm *k = kvm_of(vm);
-	return SYM_EV_BIT(SYM_EV_STEP) | (kvm_is_pvm() ? 0 : SYM_EV_BIT(SYM_EV_CODE_HOOK)) |
+	return SYM_EV_BIT(SYM_EV_STEP) | SYM_EV_BIT(SYM_EV_HW_POINT) |
+	       (kvm_is_pvm() ? 0 : SYM_EV_BIT(SYM_EV_CODE_HOOK)) |
 	       (k && k->msr.supported ? SYM_EV_BIT(SYM_EV_MSR_WRITE) : 0);
+}
+
+static void kvm_debug_changed(struct vm *vm);
+
+static int kvm_set_hw_points(struct vm *vm, const struct vm_hw_point p[VM_HW_POINTS], char *err, size_t errlen)
+{
+	(void)err, (void)errlen;
+	kvm_debug_set_points(kvm_of(vm)->debug, p);
+	kvm_debug_changed(vm); /* each vCPU takes them at its next entry */
+	return 0;
 }
 
 static void kvm_debug_changed(struct vm *vm)
@@ -1209,6 +1220,7 @@ const struct engine_ops kvm_engine_ops = {
 	.destroy = kvm_destroy,
 	.vcpu_cpuid = kvm_vcpu_cpuid,
 	.debug_changed = kvm_debug_changed,
+	.set_hw_points = kvm_set_hw_points,
 	.events_on = kvm_events_on,
 	.dirty_log = kvm_dirty_log,
 	.dirty_collect = kvm_dirty_collect,

@@ -72,8 +72,10 @@ static uint64_t process_cpu_ns(void)
 	return (uint64_t)ts.tv_sec * 1000000000ULL + (uint64_t)ts.tv_nsec;
 }
 
-static const char *const event_names[SYM_EV_TYPES] = { "syscall_enter", "syscall_exit", "exception", "cr3_write",
-	                                               "msr_write",     "dma",          "block",     "page_write" };
+static const char *const event_names[SYM_EV_TYPES] = {
+	"syscall_enter", "syscall_exit", "exception", "cr3_write", "msr_write", "dma",      "block",
+	"page_write",    "code_hook",    "step",      "packet",    "page_read", "hw_point",
+};
 
 static void collect(struct vm *vm, metric_fn fn, void *ctx)
 {
