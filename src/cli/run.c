@@ -287,37 +287,27 @@ int cmd_run(int argc, char **argv)
 			                   "runs on the control socket)",
 			                   cfg.disks[i]);
 	memset(&guest, 0, sizeof(guest));
-	if (incoming) {
-		struct machine_restore_opts ro = { .engine = engine_given ? cfg.engine : NULL,
-			                           .serial = cfg.serial,
-			                           .force_cpu = force };
-		bool bad_input;
+	if (incoming || restore) {
+		/* Both bring back a saved machine; an incoming one's disks are the
+		 * sender's, checked strictly (force is for the CPU model only). */
 		char note[512] = "";
-		ro.note = note;
-		ro.notelen = sizeof(note);
-		if (!(m = machine_incoming(incoming, &ro, &bad_input, err, sizeof(err)))) {
-			fprintf(stderr, "symbiont: %s\n", err[0] ? err : "cannot receive the VM");
-			return bad_input ? EXIT_USAGE : 1;
-		}
-		vm = machine_vm(m);
-		vm->cfg.metrics = cfg.metrics;
-		vm->cfg.gdb = cfg.gdb;
-		vm->cfg.gdb_wait = cfg.gdb_wait;
-		if (note[0])
-			fprintf(stderr, "symbiont: note: %s\n", note);
-	} else if (restore) {
 		struct machine_restore_opts ro = { .dir = restore,
 			                           .engine = engine_given ? cfg.engine : NULL,
 			                           .serial = cfg.serial,
-			                           .force = force,
-			                           .force_cpu = force };
+			                           .force = force && restore,
+			                           .force_cpu = force,
+			                           .note = note,
+			                           .notelen = sizeof(note) };
 		bool bad_input;
-		char note[512] = "";
-		ro.note = note;
-		ro.notelen = sizeof(note);
-		restore_t0 = host_clock_ns();
-		if (!(m = machine_restore(&ro, &bad_input, err, sizeof(err)))) {
-			fprintf(stderr, "symbiont: %s\n", err[0] ? err : "cannot restore the VM");
+		if (restore)
+			restore_t0 = host_clock_ns();
+		m = incoming ? machine_incoming(incoming, &ro, &bad_input, err, sizeof(err))
+		             : machine_restore(&ro, &bad_input, err, sizeof(err));
+		if (!m) {
+			fprintf(stderr, "symbiont: %s\n",
+			        err[0]     ? err
+			        : incoming ? "cannot receive the VM"
+			                   : "cannot restore the VM");
 			return bad_input ? EXIT_USAGE : 1;
 		}
 		vm = machine_vm(m);
