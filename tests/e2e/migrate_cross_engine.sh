@@ -8,18 +8,10 @@
 # (skipped with the reason printed otherwise).  kvm -> * exercises the
 # kernel's dirty log (KVM_GET_DIRTY_LOG), emu -> * the emu engine's own.
 set -u
-BUILD=${BUILD:-build}
-SYM=$BUILD/symbiont
-GUEST=$BUILD/tests/guests/count.elf
-[ -x "$SYM" ] && [ -e "$GUEST" ] || { echo "FAIL: $SYM or $GUEST missing (make)"; exit 1; }
-tmp=$(mktemp -d)
+. "$(dirname "$0")/lib/count_legs.bash"
+count_init
 pids=()
 trap 'for p in "${pids[@]}"; do kill -9 $p 2>/dev/null; done; rm -rf "$tmp"' EXIT
-fails=0
-
-timeout 120 "$SYM" run --engine emu --mem 64M --kernel "$GUEST" </dev/null >"$tmp/straight" 2>"$tmp/straight.err"
-want_rc=$?
-grep -q '^done$' "$tmp/straight" || { echo "FAIL: the straight run did not finish: $(cat "$tmp/straight.err")"; exit 1; }
 
 # leg FROM TO [MODEL [INCOMING-OPTION]]: migrate after "count 10", the
 # source with --cpu-model MODEL.  kvm -> emu takes the portable model (the
@@ -53,27 +45,12 @@ leg() {
 		fails=$((fails + 1))
 		return
 	fi
-	cat "$d/a.out" "$d/b.out" >"$d/both"
-	if ! cmp -s "$d/both" "$tmp/straight" || [ $rc -ne $want_rc ]; then
-		echo "FAIL $from -> $to: exit $rc (want $want_rc); $(head -c 300 "$d/b.err")"
-		diff "$tmp/straight" "$d/both" | head -10
-		fails=$((fails + 1))
-		return
-	fi
+	halves_match "$from -> $to" "$d" $rc || return
 	echo "ok   $from -> $to: migrated at $(tail -1 "$d/a.out"), $(sed 's/^[^:]*: //' "$d/ctl.out"); same output, exit $rc"
 }
 
 leg emu emu
-kvm_ok=1
-if [ ! -e /dev/kvm ] || [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
-	echo "skip: emu <-> kvm: /dev/kvm is missing or not accessible to $(id -un)"
-	kvm_ok=0
-elif ! timeout 60 "$SYM" run --engine kvm --mem 64M --kernel "$BUILD/tests/guests/hello.elf" </dev/null \
-	>/dev/null 2>"$tmp/probe.err" && grep -q '^symbiont:' "$tmp/probe.err"; then
-	echo "skip: emu <-> kvm: the kvm engine cannot run here: $(head -1 "$tmp/probe.err")"
-	kvm_ok=0
-fi
-if [ $kvm_ok = 1 ]; then
+if kvm_runs_guests; then
 	leg emu kvm "" --force
 	leg kvm emu portable
 	leg kvm kvm

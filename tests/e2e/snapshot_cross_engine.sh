@@ -9,18 +9,10 @@
 # (--cpu-model portable); with the host's model the restore on emu is
 # refused (exit 2, the missing features named) unless --force.
 set -u
-BUILD=${BUILD:-build}
-SYM=$BUILD/symbiont
-GUEST=$BUILD/tests/guests/count.elf
-[ -x "$SYM" ] && [ -e "$GUEST" ] || { echo "FAIL: $SYM or $GUEST missing (make)"; exit 1; }
-tmp=$(mktemp -d)
+. "$(dirname "$0")/lib/count_legs.bash"
+count_init
 pid=
 trap '[ -n "$pid" ] && kill -9 $pid 2>/dev/null; rm -rf "$tmp"' EXIT
-fails=0
-
-timeout 120 "$SYM" run --engine emu --mem 64M --kernel "$GUEST" </dev/null >"$tmp/straight" 2>"$tmp/straight.err"
-want_rc=$?
-grep -q '^done$' "$tmp/straight" || { echo "FAIL: the straight run did not finish: $(cat "$tmp/straight.err")"; exit 1; }
 
 # leg FROM TO [MODEL [RESTORE-OPTION]]: snapshot on FROM (with --cpu-model
 # MODEL) after "count 10", restore on TO.
@@ -54,29 +46,14 @@ leg() {
 		echo "ok   $from${model:+ ($model)} -> $to: refused: $refused"
 		return
 	fi
-	cat "$d/a.out" "$d/b.out" >"$d/both"
-	if ! cmp -s "$d/both" "$tmp/straight" || [ $rc -ne $want_rc ]; then
-		echo "FAIL $from -> $to: exit $rc (want $want_rc); $(head -c 300 "$d/b.err")"
-		diff "$tmp/straight" "$d/both" | head -10
-		fails=$((fails + 1))
-		return
-	fi
+	halves_match "$from -> $to" "$d" $rc || return
 	echo "ok   $from${model:+ ($model)} -> $to${ropt:+ $ropt}: snapshot at $(tail -1 "$d/a.out"), $(cat "$d/ctl.out" | sed 's/.*: //'); same output, exit $rc"
 }
 
 leg emu emu
-kvm_ok=1
-if [ ! -e /dev/kvm ] || [ ! -r /dev/kvm ] || [ ! -w /dev/kvm ]; then
-	echo "skip: emu <-> kvm: /dev/kvm is missing or not accessible to $(id -un)"
-	kvm_ok=0
-elif ! timeout 60 "$SYM" run --engine kvm --mem 64M --kernel "$BUILD/tests/guests/hello.elf" </dev/null \
-	>/dev/null 2>"$tmp/probe.err" && grep -q '^symbiont:' "$tmp/probe.err"; then
-	echo "skip: emu <-> kvm: the kvm engine cannot run here: $(head -1 "$tmp/probe.err")"
-	kvm_ok=0
-fi
-if [ $kvm_ok = 1 ]; then
+if kvm_runs_guests; then
 	# emu's model is the portable one; a kvm that lacks some of it (kvm_pvm
-	# offers no SSSE3/SSE4) refuses it, and --force runs the test guest,
+	# offers no SSE3 to SSE4.2) refuses it, and --force runs the test guest,
 	# which uses none of them.
 	refused=
 	leg emu kvm
