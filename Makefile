@@ -32,9 +32,10 @@ TEST_SRCS := $(shell find tests/unit tests/hw tests/cpu tests/boot tests/host -n
 TEST_BINS := $(TEST_SRCS:%.c=$(BUILD)/%)
 
 # Test guests: tests/guests/*.S, 32-bit multiboot ELF kernels assembled with
-# the host toolchain.
+# the host toolchain, linked at 1 MiB; low_hello is hello linked at 64 KiB
+# (a kernel below 1 MiB, as real-mode test programs are).
 GUEST_SRCS := $(wildcard tests/guests/*.S)
-TEST_GUESTS := $(GUEST_SRCS:tests/guests/%.S=$(BUILD)/tests/guests/%.elf)
+TEST_GUESTS := $(GUEST_SRCS:tests/guests/%.S=$(BUILD)/tests/guests/%.elf) $(BUILD)/tests/guests/low_hello.elf
 
 # Payloads: guest/payloads/*.c (but the shared libc.c), freestanding
 # static-pie programs that symbiont injects into guest processes (gears).
@@ -73,7 +74,12 @@ $(BUILD)/tests/%: tests/%.c $(LIB) | deps
 $(BUILD)/tests/guests/%.elf: tests/guests/%.S tests/guests/guest.ld $(wildcard tests/guests/*.h) | deps
 	@mkdir -p $(dir $@)
 	$(CC) -m32 -c -Iinclude -Itests/guests -o $(@:.elf=.o) $<
-	ld -m elf_i386 -T tests/guests/guest.ld --defsym=LOAD_ADDR=$(if $(filter low_%,$(notdir $*)),0x10000,0x100000) -o $@ $(@:.elf=.o)
+	ld -m elf_i386 -T tests/guests/guest.ld --defsym=LOAD_ADDR=0x100000 -o $@ $(@:.elf=.o)
+
+$(BUILD)/tests/guests/low_%.elf: tests/guests/%.S tests/guests/guest.ld $(wildcard tests/guests/*.h) | deps
+	@mkdir -p $(dir $@)
+	$(CC) -m32 -c -Iinclude -Itests/guests -o $(@:.elf=.o) $<
+	ld -m elf_i386 -T tests/guests/guest.ld --defsym=LOAD_ADDR=0x10000 -o $@ $(@:.elf=.o)
 
 $(BUILD)/payloads/%.elf: guest/payloads/%.c guest/payloads/libc.c guest/payloads/sys.h include/symbiont/abi/gears_run.h
 	@mkdir -p $(dir $@)

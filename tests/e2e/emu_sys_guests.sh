@@ -2,8 +2,8 @@
 # The system-side test guests (tests/guests/sys_*.S) under `symbiont run
 # --engine emu`, against the expected text and against QEMU's TCG running
 # the same kernel with its own multiboot loader; the other multiboot test
-# guests (hello, pio, mmio, pit_irq, mbinfo, smp, and low_hello, linked at
-# 64 KiB) on the emu engine must print exactly what QEMU prints.  Where /dev/kvm is usable (and is not
+# guests (hello, pio, mmio, pit_irq, mbinfo, smp, and low_hello, hello linked
+# at 64 KiB, below 1 MiB) on the emu engine must print exactly what QEMU prints.  Where /dev/kvm is usable (and is not
 # kvm_pvm, which cannot run CPL3 port I/O or some APIC accesses of these
 # guests) the sys guests also run on --engine kvm.
 #
