@@ -17,6 +17,7 @@
 #include <zlib.h>
 
 #include "machine/migrate_stream.h"
+#include "fix_section_crcs.h"
 #include "machine/snapshot_format.h"
 
 struct src {
@@ -34,21 +35,6 @@ static int rd(void *ctx, void *buf, size_t n)
 	return 0;
 }
 
-static void fix_checksums(uint8_t *p, size_t len)
-{
-	size_t off = 16;
-	while (off + 12 <= len) {
-		uint32_t n = (uint32_t)p[off + 4] | (uint32_t)p[off + 5] << 8 | (uint32_t)p[off + 6] << 16 |
-		             (uint32_t)p[off + 7] << 24;
-		if (n > len - off - 12)
-			return;
-		uint32_t crc = (uint32_t)crc32(0, p + off, (uInt)(n + 8));
-		for (int i = 0; i < 4; i++)
-			p[off + 8 + n + (size_t)i] = (uint8_t)(crc >> (8 * i));
-		off += 12 + n;
-	}
-}
-
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	if (size < 1)
@@ -58,7 +44,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(copy, data + 1, size - 1);
 	if (data[0] & 1)
-		fix_checksums(copy, size - 1);
+		fix_section_crcs(copy, size - 1);
 	struct src s = { copy, size - 1, 0 };
 	/* 32 MiB at most: the memfd is sparse, only written pages cost. */
 	struct mig_reader r = { .read = rd, .ctx = &s, .max_mem = 32u << 20 };

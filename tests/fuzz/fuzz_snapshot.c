@@ -17,24 +17,10 @@
 #include <zlib.h>
 
 #include "cpu/engine.h"
+#include "fix_section_crcs.h"
 #include "machine/snapshot_format.h"
 
 static struct vm *vm;
-
-static void fix_checksums(uint8_t *p, size_t len)
-{
-	size_t off = 16;
-	while (off + 12 <= len) {
-		uint32_t n = (uint32_t)p[off + 4] | (uint32_t)p[off + 5] << 8 | (uint32_t)p[off + 6] << 16 |
-		             (uint32_t)p[off + 7] << 24;
-		if (n > len - off - 12)
-			return;
-		uint32_t crc = (uint32_t)crc32(0, p + off, (uInt)(n + 8));
-		for (int i = 0; i < 4; i++)
-			p[off + 8 + n + (size_t)i] = (uint8_t)(crc >> (8 * i));
-		off += 12 + n;
-	}
-}
 
 static void setup(void)
 {
@@ -69,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(copy, data + 1, size - 1);
 	if (data[0] & 1)
-		fix_checksums(copy, size - 1);
+		fix_section_crcs(copy, size - 1);
 	data = copy;
 	size--;
 	err[0] = 0;
