@@ -125,6 +125,9 @@ struct guestos_task_id {
 	char comm[GUESTOS_COMM_LEN];
 };
 int guestos_current_id(struct guestos *g, int cpu, struct guestos_task_id *out, char *err, size_t errlen);
+/* The cgroup (v2, the default hierarchy) of the task at task, as
+ * /proc/PID/cgroup shows it: "/" or "/a/b". */
+int guestos_task_cgroup(struct guestos *g, uint64_t task, char *out, size_t len, char *err, size_t errlen);
 
 struct guestos_module {
 	uint64_t module;     /* guest-virtual address of its struct module */

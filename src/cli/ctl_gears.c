@@ -1,11 +1,11 @@
 /* The GEARS verbs of symbiont ctl (src/services/gears/), which take
  * options of their own:
  *
- *   trace [--pid P] [--comm C] [--syscalls LIST|all] [--json]
+ *   trace [--pid P] [--comm C] [--cgroup PATH] [--syscalls LIST|all] [--json]
  *       starts a trace, prints its lines as they come, and ends with the
  *       client: Ctrl-C (or the end of the VM) closes the connection, and
  *       the VM ends the trace of a client that is gone
- *   deny --syscall NAME [--path-prefix P] [--errno E] [--pid P] [--comm C]
+ *   deny --syscall NAME [--path-prefix P] [--errno E] [--pid P] [--comm C] [--cgroup PATH]
  *   deny --list | --remove ID|all
  *   inject-env [--comm NAME | --path GUESTPATH] VAR=VALUE...
  *   inject-env --list | --clear
@@ -56,12 +56,13 @@ enum {
 	OPT_TIMEOUT,
 	OPT_ENV,
 	OPT_CWD,
+	OPT_CGROUP,
 };
 #define MAX_ENV 63
 
 struct gears_opts {
 	long pid; /* -1: none */
-	const char *comm, *syscalls, *syscall, *prefix, *err_name, *remove, *path;
+	const char *comm, *cgroup, *syscalls, *syscall, *prefix, *err_name, *remove, *path;
 	bool json, list, clear;
 	int timeout_ms; /* 0: the VM's default */
 	const char *env[MAX_ENV], *cwd;
@@ -77,10 +78,11 @@ bool ctl_gears_verb(const char *verb)
 void usage_ctl_gears(void)
 {
 	printf("  %-10s %s\n", "trace",
-	       "[--pid P] [--comm C] [--syscalls LIST|all] [--json]\n"
-	       "             stream the guest's system calls, strace-style, until Ctrl-C");
+	       "[--pid P] [--comm C] [--cgroup PATH] [--syscalls LIST|all] [--json]\n"
+	       "             stream the guest's system calls, strace-style, until Ctrl-C;\n"
+	       "             --cgroup: the processes of a cgroup (v2) and those below it");
 	printf("  %-10s %s\n", "deny",
-	       "--syscall NAME [--path-prefix P] [--errno E] [--pid P] [--comm C]\n"
+	       "--syscall NAME [--path-prefix P] [--errno E] [--pid P] [--comm C] [--cgroup PATH]\n"
 	       "             refuse matching calls with E (default EPERM); --list, --remove ID|all");
 	printf("  %-10s %s\n", "inject-env",
 	       "[--comm NAME|--path GUESTPATH] VAR=VALUE...\n"
@@ -110,6 +112,7 @@ static int parse(const char *verb, int argc, char **argv, struct gears_opts *o, 
 	static const struct option opts[] = {
 		{ "pid", required_argument, 0, OPT_PID },
 		{ "comm", required_argument, 0, OPT_COMM },
+		{ "cgroup", required_argument, 0, OPT_CGROUP },
 		{ "syscalls", required_argument, 0, OPT_SYSCALLS },
 		{ "json", no_argument, 0, OPT_JSON },
 		{ "syscall", required_argument, 0, OPT_SYSCALL },
@@ -146,6 +149,7 @@ static int parse(const char *verb, int argc, char **argv, struct gears_opts *o, 
 			break;
 		}
 		case OPT_COMM: o->comm = optarg; break;
+		case OPT_CGROUP: o->cgroup = optarg; break;
 		case OPT_SYSCALLS: o->syscalls = optarg; break;
 		case OPT_JSON: o->json = true; break;
 		case OPT_SYSCALL: o->syscall = optarg; break;
@@ -192,6 +196,8 @@ static void add_who(struct json_object *a, const struct gears_opts *o)
 		json_object_object_add(a, "pid", json_object_new_int((int)o->pid));
 	if (o->comm)
 		json_object_object_add(a, "comm", json_object_new_string(o->comm));
+	if (o->cgroup)
+		json_object_object_add(a, "cgroup", json_object_new_string(o->cgroup));
 }
 
 /* One command; prints its return value as JSON with --json. */
@@ -283,14 +289,14 @@ static int deny(const char *target, const struct gears_opts *o)
 		if ((status = call(target, "query-gears-denies", NULL, o->json, &ret)))
 			return status;
 		if (!o->json) {
-			printf("%-4s %-12s %-24s %-8s %-8s %-16s %s\n", "ID", "SYSCALL", "PATH-PREFIX", "ERRNO", "PID",
-			       "COMM", "HITS");
+			printf("%-4s %-12s %-24s %-8s %-8s %-16s %-16s %s\n", "ID", "SYSCALL", "PATH-PREFIX", "ERRNO",
+			       "PID", "COMM", "CGROUP", "HITS");
 			for (size_t i = 0; i < json_object_array_length(ret); i++) {
 				struct json_object *r = json_object_array_get_idx(ret, i);
-				printf("%-4s %-12s %-24s %-8s %-8s %-16s %s\n", jstr(r, "rule"), jstr(r, "syscall"),
+				printf("%-4s %-12s %-24s %-8s %-8s %-16s %-16s %s\n", jstr(r, "rule"), jstr(r, "syscall"),
 				       *jstr(r, "path_prefix") ? jstr(r, "path_prefix") : "-", jstr(r, "errno"),
 				       *jstr(r, "pid") ? jstr(r, "pid") : "-", *jstr(r, "comm") ? jstr(r, "comm") : "-",
-				       jstr(r, "hits"));
+				       *jstr(r, "cgroup") ? jstr(r, "cgroup") : "-", jstr(r, "hits"));
 			}
 		}
 		json_object_put(ret);

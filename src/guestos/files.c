@@ -14,8 +14,7 @@
 
 #define FDS_PER_READ 512
 
-/* Prepends "/name" to the path being built backwards in buf[*pos..]. */
-static bool prepend(char *buf, size_t *pos, const char *name)
+bool gos_path_prepend(char *buf, size_t *pos, const char *name)
 {
 	size_t len = strlen(name);
 	if (len + 1 > *pos)
@@ -124,7 +123,7 @@ static void file_path(struct guestos *g, uint64_t file, struct guestos_file *f, 
 				goto out;
 			if (dentry != root || up == mount) { /* the top (or a detached tree) */
 				if (dentry != root && !dentry_name(g, dentry, name, sizeof(name)) && name[0] &&
-				    strcmp(name, "/") && !prepend(buf, &pos, name))
+				    strcmp(name, "/") && !gos_path_prepend(buf, &pos, name))
 					goto out;
 				f->path_cut = false;
 				goto out;
@@ -135,7 +134,7 @@ static void file_path(struct guestos *g, uint64_t file, struct guestos_file *f, 
 			vfsmnt = mount + l->mount_mnt.off;
 			continue;
 		}
-		if (dentry_name(g, dentry, name, sizeof(name)) || !prepend(buf, &pos, name))
+		if (dentry_name(g, dentry, name, sizeof(name)) || !gos_path_prepend(buf, &pos, name))
 			goto out;
 		dentry = parent;
 	}

@@ -10,6 +10,7 @@
  *   tasks.c     process list, current task
  *   modules.c   module list and module symbols
  *   files.c     open files and their paths
+ *   cgroups.c   a task's cgroup path
  *   symquery.c  symbol queries across kernel and modules */
 #ifndef SYMBIONT_GUESTOS_INT_H
 #define SYMBIONT_GUESTOS_INT_H
@@ -53,6 +54,8 @@ struct gos_layout {
 	struct gos_field module_list, module_name, module_state, module_base, module_size, module_kallsyms;
 	struct gos_field kallsyms_symtab, kallsyms_num_symtab, kallsyms_strtab;
 	struct gos_field pcpu_hot_current; /* 6.2+: current lives in pcpu_hot */
+	/* Optional: a task's cgroup on the default (v2) hierarchy. */
+	struct gos_field task_cgroups, cset_dfl_cgrp, cgroup_kn, kn_parent, kn_name;
 };
 
 struct btf;
@@ -173,6 +176,8 @@ int gos_task_by_pid(struct guestos *g, int32_t pid, uint64_t *task, char *err, s
 /* The physical root of a task's user page tables (its mm->pgd), -1 for a
  * kernel thread or unreadable mm. */
 int gos_task_root(struct guestos *g, uint64_t task, uint64_t *root);
+/* Prepends "/name" to the path being built backwards in buf[*pos..]. */
+bool gos_path_prepend(char *buf, size_t *pos, const char *name);
 int gos_module_list(struct guestos *g, struct guestos_module **out, size_t *n, char *err, size_t errlen);
 /* A module's symbol by name, or its symbol at or below addr; -1 if none.
  * A lookup by name spends *budget symbol reads, shared by the modules one

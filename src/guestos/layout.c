@@ -76,6 +76,12 @@ static const struct member_spec specs[] = {
 	{ F(kallsyms_num_symtab), "mod_kallsyms", { "num_symtab" }, false },
 	{ F(kallsyms_strtab), "mod_kallsyms", { "strtab" }, false },
 	{ F(pcpu_hot_current), "pcpu_hot", { "current_task" }, false },
+	/* cgroups: filtering by cgroup, nothing else, needs them */
+	{ F(task_cgroups), "task_struct", { "cgroups" }, false },
+	{ F(cset_dfl_cgrp), "css_set", { "dfl_cgrp" }, false },
+	{ F(cgroup_kn), "cgroup", { "kn" }, false },
+	{ F(kn_parent), "kernfs_node", { "parent" }, false },
+	{ F(kn_name), "kernfs_node", { "name" }, false },
 };
 #undef F
 
@@ -201,7 +207,8 @@ int gos_layout_from_btf(const struct btf *btf, struct gos_layout *l, char *err, 
 		                              &l->vfsmount_root, &l->dentry_op,       &l->dops_dname,
 		                              &l->dentry_inode,  &l->inode_ino,       &l->dentry_sb,
 		                              &l->sb_type,       &l->fstype_name,     &l->dentry_hash_pprev,
-		                              &l->mm_exe_file };
+		                              &l->mm_exe_file,   &l->task_cgroups,    &l->cset_dfl_cgrp,
+		                              &l->cgroup_kn,     &l->kn_parent,       &l->kn_name };
 	for (size_t i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++)
 		if (scalars[i]->size > 8)
 			return gos_err(err, errlen,

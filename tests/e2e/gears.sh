@@ -12,6 +12,8 @@
 #   inject-env  a variable reaches the script selected by --path (replacing
 #               one the caller set, keeping the rest), and no other program;
 #               each injection is a GEARS_ENV event; --clear ends it
+#   cgroup      a trace and a deny rule with --cgroup see only the calls of
+#               processes in that cgroup (v2) or below it
 # The markers a command prints are quoted in what is typed (echo X-"DONE"), so
 # the console's echo of the command line never matches them.
 . "$(dirname "$0")/lib/guest.bash"
@@ -77,7 +79,7 @@ out=$(tr -d '\r' <"$tmp/g.out" | sed -n '/^DENY-BEGIN$/,/^DENY-END$/p' | sed '1d
 want=$(printf "cat: can't open '/secret/x': Permission denied\nprobe")
 [ "$out" = "$want" ] || fail "the guest saw: [$out], want: [$want]"
 "$SYM" ctl "$name" deny --list >"$tmp/denies" || fail "deny --list"
-grep -Eq "^$rule +openat +/secret +EACCES +- +- +1$" "$tmp/denies" || fail "deny --list: $(cat "$tmp/denies")"
+grep -Eq "^$rule +openat +/secret +EACCES +- +- +- +1$" "$tmp/denies" || fail "deny --list: $(cat "$tmp/denies")"
 denied=$(grep '"event":"GEARS_DENIED"' "$tmp/events")
 [ "$(grep -c . <<<"$denied")" = 1 ] && grep -q '"comm":"cat".*"syscall":"openat","path":"/secret/x","errno":"EACCES"' <<<"$denied" ||
 	fail "want one GEARS_DENIED event for cat's /secret/x: [$denied]"
@@ -105,6 +107,35 @@ out=$(tr -d '\r' <"$tmp/g.out" | sed -n '/^ENV2-BEGIN$/,/^ENV2-DONE$/p' | sed '1
 grep -q '^d GEARS_VAR=\[\]' <<<"$out" || fail "after --clear the script saw: [$out], want d GEARS_VAR=[]"
 [ "$(grep -c '"event":"GEARS_ENV".*"path":"/tmp/show.sh","injected":true' "$tmp/events")" = 2 ] ||
 	fail "want two GEARS_ENV events for /tmp/show.sh: $(grep GEARS_ENV "$tmp/events")"
+
+# ---- cgroup filter: a trace and a rule about one cgroup (v2) see the calls of
+# its processes and of those below it, and no other
+echo 'mount | grep -q cgroup2 || mount -t cgroup2 none /sys/fs/cgroup; mkdir -p /sys/fs/cgroup/gtest/sub && echo cg >/tmp/gears-cg && echo CG-"PREP"' >&3
+guest_wait_for g CG-PREP 60 || fail "the guest could not make a cgroup"
+in_and_out='cat /tmp/gears-cg; sh -c "echo \$\$ >/sys/fs/cgroup/gtest/sub/cgroup.procs; cat /tmp/gears-cg"'
+"$SYM" ctl "$name" trace --cgroup /gtest --syscalls openat >"$tmp/trace-cg" 2>&1 &
+cgtracer=$!
+bg_pids+=("$cgtracer")
+wait_traces 1 || fail "the --cgroup trace did not start: $(cat "$tmp/trace-cg")"
+echo "echo CGT-\"BEGIN\"; $in_and_out; echo CGT-\"END\"" >&3
+guest_wait_for g CGT-END 60 || fail "the traced cgroup commands did not finish"
+for ((i = 0; i < 20; i++)); do grep -q 'gears-cg' "$tmp/trace-cg" && break; sleep 0.5; done
+[ "$(grep -c . "$tmp/trace-cg")" = 1 ] &&
+	grep -Eq '^[0-9]+ cat openat\(AT_FDCWD, "/tmp/gears-cg", O_RDONLY[A-Z_|]*\) = [0-9]+$' "$tmp/trace-cg" ||
+	fail "want only the openat by the cat in /gtest/sub in the --cgroup trace: $(head -5 "$tmp/trace-cg")"
+kill "$cgtracer"
+wait_traces 0 || fail "the --cgroup trace did not end with its client"
+rule=$("$SYM" ctl "$name" deny --syscall openat --path-prefix /tmp/gears-cg --cgroup /gtest --errno EACCES) ||
+	fail "deny --cgroup: $rule"
+rule=${rule#rule }
+echo "echo CGD-\"BEGIN\"; $in_and_out; echo CGD-\"END\"" >&3
+guest_wait_for g CGD-END 60 || fail "the denied cgroup commands did not finish"
+out=$(tr -d '\r' <"$tmp/g.out" | sed -n '/^CGD-BEGIN$/,/^CGD-END$/p' | sed '1d;$d')
+want=$(printf "cg\ncat: can't open '/tmp/gears-cg': Permission denied")
+[ "$out" = "$want" ] || fail "with a rule on /gtest the guest saw: [$out], want: [$want]"
+"$SYM" ctl "$name" deny --list >"$tmp/denies" || fail "deny --list"
+grep -Eq "^$rule +openat +/tmp/gears-cg +EACCES +- +- +/gtest +1$" "$tmp/denies" || fail "deny --list: $(cat "$tmp/denies")"
+"$SYM" ctl "$name" deny --remove "$rule" || fail "deny --remove"
 
 echo 'poweroff -f' >&3
 guest_finish g 60

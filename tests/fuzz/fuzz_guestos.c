@@ -82,6 +82,8 @@ static struct guestos_kernel *made_up_kernel(void)
 	SET(module_state, 0, 4), SET(module_list, 8, 16), SET(module_name, 24, 56), SET(module_base, 320, 8);
 	SET(module_size, 328, 4), SET(module_kallsyms, 544, 8);
 	SET(kallsyms_symtab, 0, 8), SET(kallsyms_num_symtab, 8, 4), SET(kallsyms_strtab, 16, 8);
+	SET(task_cgroups, 3056, 8), SET(cset_dfl_cgrp, 104, 8), SET(cgroup_kn, 280, 8);
+	SET(kn_parent, 8, 8), SET(kn_name, 16, 8);
 #undef SET
 	k->sym_entry_syscall = 0xffffffff81200000ULL;
 	k->sym_banner = 0xffffffff81400000ULL;
@@ -142,6 +144,10 @@ static struct fuzz_state *state(void)
 		add(f, d[i], 256);
 	add(f, s->m_root, 512), add(f, s->m_tmp, 512);
 	add(f, s->mod_a, 1024), add(f, s->mod_b, 1024);
+	if (s->cset) {
+		add(f, s->cset, 512), add(f, s->cgrp, 1024);
+		add(f, s->kn_root, 256), add(f, s->kn_web, 256), add(f, s->kn_app, 256);
+	}
 	add(f, syn_slid(s, f->k->sym_modules), 16);
 	add(f, syn_slid(s, f->k->sym_per_cpu_offset), 16);
 	add(f, s->pcpu[0] + f->k->sym_current_task, 8), add(f, s->pcpu[1] + f->k->sym_current_task, 8);
@@ -192,6 +198,12 @@ static void run_queries(struct guestos *g)
 	err[0] = 0, check(guestos_files(g, 42, &fl, &n, err, sizeof(err)), err);
 	free(fl);
 	err[0] = 0, check(guestos_read_process(g, 42, SYN_USER_DATA, buf, sizeof(buf), err, sizeof(err)), err);
+	for (int cpu = 0; cpu < 2; cpu++) {
+		struct guestos_task_id id;
+		char cgroup[GUESTOS_PATH_LEN];
+		if (!guestos_current_id(g, cpu, &id, NULL, 0))
+			err[0] = 0, check(guestos_task_cgroup(g, id.task, cgroup, sizeof(cgroup), err, sizeof(err)), err);
+	}
 }
 
 static void fuzz_kallsyms(const uint8_t *data, size_t size)

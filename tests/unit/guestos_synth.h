@@ -59,6 +59,8 @@ struct synth {
 	uint64_t d_root, d_dev, d_console, d_tmp, d_tmproot, d_x, d_y, d_gone;
 	uint64_t m_root, m_tmp; /* struct mount */
 	uint64_t mod_a, mod_b;
+	/* sh's cgroup, /web/app: its css_set, cgroup and kernfs nodes */
+	uint64_t cset, cgrp, kn_root, kn_web, kn_app;
 	uint64_t pcpu[2];
 	struct guestos_regs regs[2];
 	struct guestos_target target;
@@ -386,6 +388,25 @@ static inline int synth_build(struct synth *s, const struct guestos_kernel *k, b
 	uint64_t ring[] = { swapper + l->task_tasks.off, s->init.task + l->task_tasks.off,
 		            s->kthreadd.task + l->task_tasks.off, s->sh.task + l->task_tasks.off };
 	syn_ring(s, ring, 4);
+
+	/* sh is in the cgroup /web/app; the others in the root (no css_set
+	 * pointer written: reading theirs fails). */
+	if (l->task_cgroups.present && l->cset_dfl_cgrp.present && l->cgroup_kn.present && l->kn_parent.present &&
+	    l->kn_name.present) {
+		s->kn_root = syn_alloc(s, 256, 64);
+		s->kn_web = syn_alloc(s, 256, 64);
+		s->kn_app = syn_alloc(s, 256, 64);
+		syn_put(s, s->kn_root, &l->kn_name, syn_string(s, ""));
+		syn_put(s, s->kn_web, &l->kn_parent, s->kn_root);
+		syn_put(s, s->kn_web, &l->kn_name, syn_string(s, "web"));
+		syn_put(s, s->kn_app, &l->kn_parent, s->kn_web);
+		syn_put(s, s->kn_app, &l->kn_name, syn_string(s, "app"));
+		s->cgrp = syn_alloc(s, 1024, 64);
+		syn_put(s, s->cgrp, &l->cgroup_kn, s->kn_app);
+		s->cset = syn_alloc(s, 512, 64);
+		syn_put(s, s->cset, &l->cset_dfl_cgrp, s->cgrp);
+		syn_put(s, s->sh.task, &l->task_cgroups, s->cset);
+	}
 
 	/* Modules. */
 	static const char *const a_syms[] = { "virtblk_probe", "virtblk_remove" };

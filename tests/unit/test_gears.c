@@ -225,16 +225,28 @@ static void test_buffers_and_sockets(void **state)
 
 static void test_rules(void **state)
 {
-	struct gears_who anyone = { .pid = -1 }, p412 = { .pid = 412 }, cat = { .pid = -1, .comm = "cat" };
+	struct gears_who anyone = { .pid = -1 }, p412 = { .pid = 412 }, cat = { .pid = -1, .comm = "cat" },
+	                 web = { .pid = -1, .cgroup = "/web" }, webcat = { .pid = -1, .comm = "cat", .cgroup = "/web" };
 	uint64_t bits[SYM_SYSCALL_MAX / 64];
 	char err[128];
 	(void)state;
-	assert_true(gears_who_matches(&anyone, 1, 1, "init"));
-	assert_true(gears_who_matches(&p412, 413, 412, "x")); /* a thread of 412 */
-	assert_true(gears_who_matches(&p412, 412, 400, "x")); /* the thread 412 */
-	assert_false(gears_who_matches(&p412, 7, 7, "x"));
-	assert_true(gears_who_matches(&cat, 7, 7, "cat"));
-	assert_false(gears_who_matches(&cat, 7, 7, "catx"));
+	assert_true(gears_who_matches(&anyone, 1, 1, "init", "/"));
+	assert_true(gears_who_matches(&p412, 413, 412, "x", "/")); /* a thread of 412 */
+	assert_true(gears_who_matches(&p412, 412, 400, "x", "/")); /* the thread 412 */
+	assert_false(gears_who_matches(&p412, 7, 7, "x", "/"));
+	assert_true(gears_who_matches(&cat, 7, 7, "cat", "/"));
+	assert_false(gears_who_matches(&cat, 7, 7, "catx", "/"));
+	assert_false(gears_who_filters(&anyone));
+	assert_true(gears_who_filters(&web));
+	/* a cgroup selects itself and what is below it, component by component */
+	assert_true(gears_who_matches(&web, 7, 7, "x", "/web"));
+	assert_true(gears_who_matches(&web, 7, 7, "x", "/web/app.slice"));
+	assert_false(gears_who_matches(&web, 7, 7, "x", "/webx"));
+	assert_false(gears_who_matches(&web, 7, 7, "x", "/"));
+	assert_false(gears_who_matches(&web, 7, 7, "x", ""));   /* unknown: not selected */
+	assert_true(gears_who_matches(&anyone, 7, 7, "x", "")); /* no filter: anyone */
+	assert_true(gears_who_matches(&webcat, 7, 7, "cat", "/web/a"));
+	assert_false(gears_who_matches(&webcat, 7, 7, "sh", "/web/a"));
 
 	assert_int_equal(gears_parse_syscalls("openat,read,2", bits, err, sizeof(err)), 0);
 	assert_true(bits[4] >> 1 & 1); /* 257 */

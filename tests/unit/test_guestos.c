@@ -235,6 +235,31 @@ static void test_current(void **state)
 	assert_one_line(err, "no vCPU 2");
 }
 
+static void test_cgroup(void **state)
+{
+	struct fixture *f = fx(state);
+	const struct gos_layout *l = &f->k->layout;
+	struct synth *s = &f->s;
+	char cg[GUESTOS_PATH_LEN], err[256];
+
+	assert_int_equal(guestos_task_cgroup(f->g, s->sh.task, cg, sizeof(cg), err, sizeof(err)), 0);
+	assert_string_equal(cg, "/web/app");
+	assert_int_equal(guestos_task_cgroup(f->g, s->sh.task, cg, 8, err, sizeof(err)), -1); /* no room */
+	assert_one_line(err, "longer than 7 bytes");
+	syn_put(s, s->cset, &l->cset_dfl_cgrp, s->cgrp); /* the root cgroup: "/" */
+	syn_put(s, s->cgrp, &l->cgroup_kn, s->kn_root);
+	assert_int_equal(guestos_task_cgroup(f->g, s->sh.task, cg, sizeof(cg), err, sizeof(err)), 0);
+	assert_string_equal(cg, "/");
+	/* hostile: a node that is its own parent, a parent outside RAM */
+	syn_put(s, s->cgrp, &l->cgroup_kn, s->kn_app);
+	syn_put(s, s->kn_web, &l->kn_parent, s->kn_web);
+	assert_int_equal(guestos_task_cgroup(f->g, s->sh.task, cg, sizeof(cg), err, sizeof(err)), -1);
+	assert_one_line(err, "cgroup");
+	syn_put(s, s->kn_web, &l->kn_parent, 0xffff888fffff0000ULL);
+	assert_int_equal(guestos_task_cgroup(f->g, s->sh.task, cg, sizeof(cg), err, sizeof(err)), -1);
+	assert_one_line(err, "not readable");
+}
+
 static void test_modules(void **state)
 {
 	struct fixture *f = fx(state);
@@ -885,6 +910,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_kaslr_slide, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_processes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_current, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_cgroup, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_modules, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_symbols, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_kallsyms_in_memory, setup, teardown),

@@ -1,11 +1,11 @@
 /* Deny rules: calls of one syscall, optionally only on paths under a
- * prefix and only by some process, are refused with an errno: the call
+ * prefix and only by some process or cgroup, are refused with an errno: the call
  * does not run (SYM_SKIP) and the caller sees -errno, as if the kernel had
  * said no.  Each refusal is a GEARS_DENIED event to every client.
  *
- *   gears-deny {syscall, path_prefix?, errno?, pid?, comm?}  -> {"rule": ID}
+ *   gears-deny {syscall, path_prefix?, errno?, pid?, comm?, cgroup?}  -> {"rule": ID}
  *   gears-deny-remove {rule?}        (no rule: every rule)
- *   query-gears-denies               -> [{"rule", "syscall", "path_prefix", "errno", "pid", "comm", "hits"}]
+ *   query-gears-denies   -> [{"rule", "syscall", "path_prefix", "errno", "pid", "comm", "cgroup", "hits"}]
  *
  * Each rule has its own subscription, filtered by the hub on its syscall
  * number, so calls of other numbers never reach it.  The path is matched
@@ -52,9 +52,7 @@ static enum sym_action on_enter(void *opaque, struct sym_event *ev)
 		    !gears_path_under(path, d->prefix))
 			return SYM_CONTINUE;
 	}
-	if (gears_who_now(d->g, ev, &who) < 0 && (d->who.pid >= 0 || d->who.comm[0]))
-		return SYM_CONTINUE;
-	if (!gears_who_matches(&d->who, who.pid, who.tgid, who.comm))
+	if (!gears_who_selects(d->g, &d->who, ev, &who))
 		return SYM_CONTINUE;
 	ev->syscall.ret = -(int64_t)d->err;
 	atomic_fetch_add(&d->hits, 1);
@@ -110,7 +108,6 @@ static int cmd_deny(void *opaque, struct json_object *args, struct json_object *
 	struct gears_deny *d;
 	uint64_t bits[SYM_SYSCALL_MAX / 64];
 	int nr = -1;
-	char why[256];
 
 	if (g->ndenies == GEARS_MAX_DENIES) {
 		snprintf(err, errlen, "too many deny rules (%d)", GEARS_MAX_DENIES);
@@ -145,10 +142,8 @@ static int cmd_deny(void *opaque, struct json_object *args, struct json_object *
 		}
 		snprintf(d->prefix, sizeof(d->prefix), "%s", prefix);
 	}
-	if (gears_os_prepare(g, why, sizeof(why)) && (d->who.pid >= 0 || d->who.comm[0])) {
-		snprintf(err, errlen, "--pid and --comm need guest OS awareness: %s", why);
+	if (gears_os_for_who(g, &d->who, err, errlen))
 		goto fail;
-	}
 	sym_filter_syscall(&f, d->nr);
 	if (!(d->sub = sym_subscribe(g->vm, &f, on_enter, d, err, errlen)))
 		goto fail;
@@ -210,6 +205,7 @@ static int cmd_query(void *opaque, struct json_object *args, struct json_object 
 		json_object_object_add(o, "errno", json_object_new_string(ename ? ename : num));
 		json_object_object_add(o, "pid", d->who.pid >= 0 ? json_object_new_int(d->who.pid) : NULL);
 		json_object_object_add(o, "comm", d->who.comm[0] ? json_object_new_string(d->who.comm) : NULL);
+		json_object_object_add(o, "cgroup", d->who.cgroup[0] ? json_object_new_string(d->who.cgroup) : NULL);
 		json_object_object_add(o, "hits", json_object_new_int64((int64_t)atomic_load(&d->hits)));
 		json_object_array_add(a, o);
 	}

@@ -80,6 +80,40 @@ int gears_who_now(struct gears *g, const struct sym_event *ev, struct guestos_ta
 	return r;
 }
 
+bool gears_who_selects(struct gears *g, const struct gears_who *w, const struct sym_event *ev,
+                       struct guestos_task_id *out)
+{
+	char cgroup[GEARS_CGROUP_LEN] = "";
+	int r = -1;
+
+	pthread_mutex_lock(&g->os_lock);
+	if (g->os) {
+		g->regs = ev->regs;
+		g->regs_cpu = ev->cpu;
+		r = guestos_current_id(g->os, ev->cpu, out, NULL, 0);
+		g->regs = NULL;
+		if (r == 0 && w->cgroup[0] && guestos_task_cgroup(g->os, out->task, cgroup, sizeof(cgroup), NULL, 0))
+			cgroup[0] = 0;
+	}
+	pthread_mutex_unlock(&g->os_lock);
+	if (r < 0)
+		return !gears_who_filters(w); /* who it is cannot be told */
+	return gears_who_matches(w, out->pid, out->tgid, out->comm, cgroup);
+}
+
+int gears_os_for_who(struct gears *g, const struct gears_who *w, char *err, size_t errlen)
+{
+	char why[256];
+
+	/* A filter on the caller cannot do without guest OS awareness; a
+	 * plain trace or rule names the caller "?" instead. */
+	if (gears_os_prepare(g, why, sizeof(why)) && gears_who_filters(w)) {
+		snprintf(err, errlen, "--pid, --comm and --cgroup need guest OS awareness: %s", why);
+		return -1;
+	}
+	return 0;
+}
+
 const char *gears_arg_str(struct json_object *args, const char *key)
 {
 	struct json_object *v;
@@ -103,10 +137,11 @@ int gears_arg_id(struct json_object *args, const char *key, uint64_t *id, char *
 int gears_arg_who(struct json_object *args, struct gears_who *who, char *err, size_t errlen)
 {
 	struct json_object *v;
-	const char *comm = gears_arg_str(args, "comm");
+	const char *comm = gears_arg_str(args, "comm"), *cgroup = gears_arg_str(args, "cgroup");
 
 	who->pid = -1;
 	who->comm[0] = 0;
+	who->cgroup[0] = 0;
 	if (json_object_object_get_ex(args, "pid", &v)) {
 		int64_t pid = json_object_get_int64(v);
 		if (!json_object_is_type(v, json_type_int) || pid < 0 || pid > INT32_MAX) {
@@ -126,6 +161,19 @@ int gears_arg_who(struct json_object *args, struct gears_who *who, char *err, si
 			return -1;
 		}
 		snprintf(who->comm, sizeof(who->comm), "%s", comm);
+	}
+	if (json_object_object_get_ex(args, "cgroup", &v) && !cgroup) {
+		snprintf(err, errlen, "'cgroup' must be a string");
+		return -1;
+	}
+	if (cgroup) {
+		/* as /proc/PID/cgroup shows it: from the hierarchy's root */
+		if (cgroup[0] != '/' || strlen(cgroup) >= GEARS_CGROUP_LEN) {
+			snprintf(err, errlen, "'cgroup' must be a path from the cgroup root (\"/\" or \"/a/b\"), at most %d bytes",
+			         GEARS_CGROUP_LEN - 1);
+			return -1;
+		}
+		snprintf(who->cgroup, sizeof(who->cgroup), "%s", cgroup);
 	}
 	return 0;
 }

@@ -79,6 +79,14 @@ struct gears {
 /* The task that made the call of ev: 0, or -1 when it cannot be told
  * (no guest OS awareness, unreadable kernel data). */
 int gears_who_now(struct gears *g, const struct sym_event *ev, struct guestos_task_id *out);
+/* Whether w selects the task that made the call of ev, named in *out
+ * (as gears_who_now) either way.  Its cgroup is read only for a cgroup
+ * filter. */
+bool gears_who_selects(struct gears *g, const struct gears_who *w, const struct sym_event *ev,
+                       struct guestos_task_id *out);
+/* For a command whose rule has a pid, comm or cgroup: 0 once guest OS
+ * awareness is loaded, or -1 with err. */
+int gears_os_for_who(struct gears *g, const struct gears_who *w, char *err, size_t errlen);
 /* Loads guest OS awareness once (on the control thread): 0, or -1 with
  * why in err. */
 int gears_os_prepare(struct gears *g, char *err, size_t errlen);

@@ -8,9 +8,16 @@
 #include "services/gears/names.h"
 #include "services/gears/rules.h"
 
-bool gears_who_matches(const struct gears_who *w, int32_t tid, int32_t tgid, const char *comm)
+bool gears_who_filters(const struct gears_who *w)
+{
+	return w->pid >= 0 || w->comm[0] || w->cgroup[0];
+}
+
+bool gears_who_matches(const struct gears_who *w, int32_t tid, int32_t tgid, const char *comm, const char *cgroup)
 {
 	if (w->pid >= 0 && w->pid != tgid && w->pid != tid)
+		return false;
+	if (w->cgroup[0] && (!cgroup[0] || !gears_path_under(cgroup, w->cgroup)))
 		return false;
 	return !w->comm[0] || !strncmp(w->comm, comm, GEARS_COMM_LEN - 1);
 }

@@ -11,14 +11,23 @@
 
 #define GEARS_COMM_LEN 16 /* the kernel's TASK_COMM_LEN */
 
+#define GEARS_CGROUP_LEN 512
+
 /* Who a trace or rule is about: a process (its pid or any thread's id),
- * a command name, both, or (pid -1, comm "") everyone. */
+ * a command name, a cgroup (v2, with everything below it), any of them
+ * together, or (pid -1, comm "", cgroup "") everyone. */
 struct gears_who {
 	int32_t pid;
 	char comm[GEARS_COMM_LEN];
+	char cgroup[GEARS_CGROUP_LEN];
 };
 
-bool gears_who_matches(const struct gears_who *w, int32_t tid, int32_t tgid, const char *comm);
+/* Whether w names anyone in particular, so that a caller who cannot be
+ * told is not selected. */
+bool gears_who_filters(const struct gears_who *w);
+/* cgroup: the caller's cgroup path, "" if unknown (never selected by a
+ * cgroup filter). */
+bool gears_who_matches(const struct gears_who *w, int32_t tid, int32_t tgid, const char *comm, const char *cgroup);
 /* "openat,read,2" (names or numbers, comma-separated) into a bitmap of
  * SYM_SYSCALL_MAX bits; "all" (or "") leaves it clear, which means every
  * call.  -1 with one line in err on a name or number it does not know. */

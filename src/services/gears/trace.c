@@ -1,9 +1,9 @@
 /* Syscall traces: strace-style lines, streamed as SYSCALL events to the
  * client that started the trace, until it stops it or goes away.
  *
- *   gears-trace-start {pid?, comm?, syscalls?}  -> {"trace": ID}
+ *   gears-trace-start {pid?, comm?, cgroup?, syscalls?}  -> {"trace": ID}
  *   gears-trace-stop {trace}
- *   query-gears-traces                          -> [{"trace", "client", "pid", "comm", "syscalls", "lines"}]
+ *   query-gears-traces   -> [{"trace", "client", "pid", "comm", "cgroup", "syscalls", "lines"}]
  *
  * A call is shown when it returns (its exit event carries the arguments it
  * entered with, and buffers it filled are readable then); the calls that do
@@ -51,9 +51,7 @@ static void emit(struct gears_trace *t, struct sym_event *ev, bool exited)
 	int nr64 = ev->syscall.compat ? gears_compat_to_64((unsigned)ev->syscall.nr) : (int)ev->syscall.nr;
 	const char *name = nr64 >= 0 ? gears_syscall_name((unsigned)nr64) : NULL;
 
-	if (gears_who_now(g, ev, &who) < 0 && (t->who.pid >= 0 || t->who.comm[0]))
-		return; /* filtered on who, and who it is cannot be told */
-	if (!gears_who_matches(&t->who, who.pid, who.tgid, who.comm))
+	if (!gears_who_selects(g, &t->who, ev, &who))
 		return;
 	gears_uaccess_init(&ua, &m, &g->vm->mem, ev->regs);
 	if (nr64 >= 0) {
@@ -132,7 +130,6 @@ static int cmd_start(void *opaque, struct json_object *args, struct json_object 
 	struct sym_filter exits32 = { .type = SYM_EV_SYSCALL_EXIT, .compat = true },
 	                  enters32 = { .type = SYM_EV_SYSCALL_ENTER, .compat = true };
 	bool any_enter = false, any32 = false, any_enter32 = false, all;
-	char why[256];
 
 	if (g->ntraces == GEARS_MAX_TRACES) {
 		snprintf(err, errlen, "too many traces (%d)", GEARS_MAX_TRACES);
@@ -152,8 +149,7 @@ static int cmd_start(void *opaque, struct json_object *args, struct json_object 
 	}
 	/* Naming the calling task needs guest OS awareness: a filter on it
 	 * cannot do without, a plain trace shows "?" instead. */
-	if (gears_os_prepare(g, why, sizeof(why)) && (t->who.pid >= 0 || t->who.comm[0])) {
-		snprintf(err, errlen, "--pid and --comm need guest OS awareness: %s", why);
+	if (gears_os_for_who(g, &t->who, err, errlen)) {
 		free(t);
 		return -1;
 	}
@@ -223,6 +219,7 @@ static int cmd_query(void *opaque, struct json_object *args, struct json_object 
 		json_object_object_add(o, "client", json_object_new_int64((int64_t)t->client));
 		json_object_object_add(o, "pid", t->who.pid >= 0 ? json_object_new_int(t->who.pid) : NULL);
 		json_object_object_add(o, "comm", t->who.comm[0] ? json_object_new_string(t->who.comm) : NULL);
+		json_object_object_add(o, "cgroup", t->who.cgroup[0] ? json_object_new_string(t->who.cgroup) : NULL);
 		json_object_object_add(o, "syscalls", json_object_new_string(t->spec));
 		json_object_object_add(o, "lines", json_object_new_int64((int64_t)atomic_load(&t->lines)));
 		json_object_object_add(o, "lost", json_object_new_int64((int64_t)atomic_load(&t->lost)));
