@@ -262,10 +262,11 @@ static void helper(const struct gears_run_args *a)
 
 	sys0(SYS_setsid); /* out of the injected process's session and terminal */
 	sys4(SYS_rt_sigprocmask, 2 /* SIG_SETMASK */, &mask, 0, 8);
-	for (int sig = 1; sig <= 64; sig++) {          /* its handlers are its own code: not ours */
+	/* Its handlers are its own code, not ours; and a SIGCHLD it ignores
+	 * would have our child reaped before we wait for its status. */
+	for (int sig = 1; sig <= 64; sig++) {
 		unsigned long act[4] = { 0, 0, 0, 0 }; /* SIG_DFL */
-		if (sig != SIGCHLD)
-			sys4(SYS_rt_sigaction, sig, act, 0, 8);
+		sys4(SYS_rt_sigaction, sig, act, 0, 8);
 	}
 	for (unsigned i = 0; i < a->argc; i++, s = next_string(s))
 		if (n < 63)

@@ -7,8 +7,12 @@
 #               to its normal end with its state intact (its counter)
 #   blocked     a shell blocked in read on a fifo is injected (when the read
 #               returns, or woken when another process runs) and still gets
-#               the line it read; a `sleep 6` is woken
-#               from its nanosleep, injected, and still ends normally
+#               the line it read; a `sleep 6` is woken from its nanosleep
+#               (by a helper in another process while the vCPU is kept busy),
+#               injected, and still ends normally
+#   idle        in an idle guest a sleeping process is woken by a call of the
+#               guest kernel's signal_wake_up_state on the idle vCPU, and
+#               `ctl exec` starts from a process woken the same way
 #   hostile     a process killed while injected code runs (a payload that
 #               sleeps) makes the injection fail with a clear error, soon;
 #               bad files and pids are one-line errors; the VM serves the
@@ -22,7 +26,7 @@
 #               a trace shows its open and write marked (i386), a deny rule
 #               on open refuses its open with EACCES
 # exec, push and pull inject into whichever process makes a system call
-# first: a guest with nothing running makes none, so a ticker runs meanwhile.
+# first, or, when none does, into one the kernel is made to wake.
 # The markers a command prints are quoted in what is typed (echo X-"DONE"), so
 # the console's echo of the command line never matches them.
 . "$(dirname "$0")/lib/guest.bash"
@@ -61,7 +65,7 @@ wait_event() { # PATTERN: until the events client has it (it may lag the command
 	done
 	return 1
 }
-wait_event "GEARS_INJECT \{\"pid\":$loop,\"tid\":$loop,\"comm\":\"sh\",\"at\":\"(entry|exit)\",\"syscall\":\"[a-z_0-9]+\",\"waker\":false,\"ret\":$loop,\"error\":null\}" ||
+wait_event "GEARS_INJECT \{\"pid\":$loop,\"tid\":$loop,\"comm\":\"sh\",\"at\":\"(entry|exit)\",\"syscall\":\"[a-z_0-9]+\",\"waker\":false,\"woken\":(null|\"kernel\"|\"helper\"),\"ret\":$loop,\"error\":null\}" ||
 	fail "no GEARS_INJECT event for the loop: $(grep GEARS_INJECT "$tmp/events")"
 guest_wait_for g "INJECTED-hello from pid $loop" 30 || fail "the payload's line never reached the console"
 guest_wait_for g 'LOOP-END 25' 60 || fail "the loop did not carry on to its end after the injection"
@@ -127,12 +131,36 @@ after=$(guest_pid AFTERPID)
 out=$("$SYM" ctl "$name" inject --pid "$after" "$HELLO" 2>&1) || fail "inject after the hostile case: $out"
 guest_wait_for g 'AFTER-END' 60 || fail "the last target did not end"
 
+# ---- an idle guest: nothing but a sleeper, the shell asleep in its read.
+# The sleeper is woken by the guest kernel's signal_wake_up_state, called on
+# the idle vCPU (no other process makes a call a helper could start from),
+# injected, and sleeps on to its normal end.
+echo 'sleep 8 & echo IDLEPID=$!' >&3
+guest_wait_for g 'IDLEPID=[0-9]' 60 || fail "the idle sleeper did not start"
+idler=$(guest_pid IDLEPID)
+sleep 1
+out=$("$SYM" ctl "$name" inject --pid "$idler" "$HELLO" 2>&1) || fail "inject into a sleeper in an idle guest: $out"
+grep -q "^returned $idler in pid $idler (sleep)" <<<"$out" || fail "inject into the idle sleeper said: $out"
+guest_wait_for g "INJECTED-hello from pid $idler" 30 || fail "the idle sleeper's injection printed nothing"
+wait_event "GEARS_INJECT.*\"pid\":$idler,.*\"woken\":\"kernel\",\"ret\":[0-9]+,\"error\":null" ||
+	fail "no GEARS_INJECT event saying the kernel woke $idler: $(grep GEARS_INJECT "$tmp/events")"
+echo "wait $idler; echo IDLESLEPT-\"END\" \$?" >&3
+guest_wait_for g 'IDLESLEPT-END 0' 60 || fail "the idle sleeper did not end normally after its injection"
+# agentless exec in the idle guest: the process it starts from (the first
+# one asleep) is woken the same way
+out=$("$SYM" ctl "$name" exec -- echo idle-exec 2>&1) || fail "exec in an idle guest: $out"
+[ "$out" = idle-exec ] || fail "exec in an idle guest said: [$out]"
+
 # ---- exec, push, pull
 echo '(while :; do sleep 1; done) & echo TICKER=$!' >&3
 guest_wait_for g 'TICKER=[0-9]' 60 || fail "the ticker did not start"
-# a process asleep in a call that would not return for seconds is woken (its
-# call restarted, through ptrace from a helper in another process), injected,
-# and then sleeps on to its normal end
+# With the vCPU kept busy (a shell loop with no system call), none idles for
+# the kernel's waking: a process asleep in a call that would not return for
+# seconds is woken through ptrace by a helper started in another process
+# (the ticker), injected, and then sleeps on to its normal end
+echo '(while :; do :; done) & echo BUSY=$!' >&3
+guest_wait_for g 'BUSY=[0-9]' 60 || fail "the busy loop did not start"
+busy=$(guest_pid BUSY)
 echo 'sleep 6 & echo SLEEPPID=$!' >&3
 guest_wait_for g 'SLEEPPID=[0-9]' 60 || fail "the sleeper did not start"
 sleeper=$(guest_pid SLEEPPID)
@@ -140,10 +168,12 @@ sleep 1
 out=$("$SYM" ctl "$name" inject --pid "$sleeper" "$HELLO" 2>&1) || fail "inject into a sleeping process: $out"
 grep -q "^returned $sleeper in pid $sleeper (sleep)" <<<"$out" || fail "inject into the sleeper said: $out"
 guest_wait_for g "INJECTED-hello from pid $sleeper" 30 || fail "the sleeper's injection printed nothing"
-echo "wait $sleeper; echo SLEPT-\"END\" \$?" >&3
+echo "kill $busy; wait $sleeper; echo SLEPT-\"END\" \$?" >&3
 guest_wait_for g 'SLEPT-END 0' 60 || fail "the sleeper did not end normally after its injection"
-wait_event "GEARS_INJECT.*\"waker\":true,\"ret\":[0-9]+,\"error\":null" ||
+wait_event "GEARS_INJECT.*\"waker\":true,\"woken\":null,\"ret\":[0-9]+,\"error\":null" ||
 	fail "no GEARS_INJECT event for the helper that woke the sleeper: $(grep GEARS_INJECT "$tmp/events")"
+wait_event "GEARS_INJECT.*\"pid\":$sleeper,.*\"woken\":\"helper\",\"ret\":[0-9]+,\"error\":null" ||
+	fail "no GEARS_INJECT event saying a helper woke $sleeper: $(grep GEARS_INJECT "$tmp/events")"
 "$SYM" ctl "$name" exec -- sh -c 'echo out-line; echo err-line >&2; exit 3' >"$tmp/exec.out" 2>"$tmp/exec.err"
 st=$?
 [ "$st" = 3 ] || fail "exec exited $st, want 3 (stderr: $(cat "$tmp/exec.err"))"

@@ -202,7 +202,8 @@ static void run_queries(struct guestos *g)
 		struct guestos_task_id id;
 		char cgroup[GUESTOS_PATH_LEN];
 		if (!guestos_current_id(g, cpu, &id, NULL, 0))
-			err[0] = 0, check(guestos_task_cgroup(g, id.task, cgroup, sizeof(cgroup), err, sizeof(err)), err);
+			err[0] = 0,
+			check(guestos_task_cgroup(g, id.task, cgroup, sizeof(cgroup), err, sizeof(err)), err);
 	}
 }
 

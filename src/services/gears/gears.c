@@ -169,7 +169,8 @@ int gears_arg_who(struct json_object *args, struct gears_who *who, char *err, si
 	if (cgroup) {
 		/* as /proc/PID/cgroup shows it: from the hierarchy's root */
 		if (cgroup[0] != '/' || strlen(cgroup) >= GEARS_CGROUP_LEN) {
-			snprintf(err, errlen, "'cgroup' must be a path from the cgroup root (\"/\" or \"/a/b\"), at most %d bytes",
+			snprintf(err, errlen,
+			         "'cgroup' must be a path from the cgroup root (\"/\" or \"/a/b\"), at most %d bytes",
 			         GEARS_CGROUP_LEN - 1);
 			return -1;
 		}

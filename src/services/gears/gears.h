@@ -8,6 +8,7 @@
  *   inject_env.c  variables added to the environment of later execs
  *   inject.c      code injection into a running process (inject.h)
  *   inject_cmd.c  the inject command; elfimage.c the ELF it injects
+ *   wake.c        waking a sleeping process by a call of the guest kernel
  *   exec.c        agentless exec, push and pull, on injection; payload.c the
  *                 payload it injects (guest/payloads/run.c, built in);
  *                 trapio.c the buffers of its trap calls

@@ -26,9 +26,12 @@
  *          an exit, they are the call's return, result included.
  *
  * A blocking call is so taken over either before it blocks (at its entry;
- * it is then made afresh at the end) or when it returns.  A thread asleep
- * in a call for longer than the timeout is not woken: the injection then
- * fails having changed nothing.
+ * it is then made afresh at the end) or when it returns.  A process asleep
+ * in a call for KICK_AFTER_MS is woken so that its call restarts: by the
+ * guest kernel's own signal_wake_up_state, called on an idle vCPU (wake.c),
+ * or where no vCPU idles by the helper process of gears_kick (exec.c).  One
+ * in an uninterruptible sleep for longer than the timeout is not woken: the
+ * injection then fails having changed nothing.
  *
  * The guest is hostile and the process may do anything meanwhile: die
  * (a process-list check every POLL_MS), execve, exit or unmap the
@@ -47,6 +50,7 @@
 #include "services/gears/gears.h"
 #include "services/gears/inject.h"
 #include "services/gears/names.h"
+#include "services/gears/wake.h"
 #include "symbiont/control.h"
 #include "symbiont/vm.h"
 
@@ -114,6 +118,7 @@ struct gears_inj {
 	bool unmap_failed;
 	bool abandoned; /* the command gave up: image and arg are gone */
 	char kick_err[256];
+	const char *woken;  /* how the process was woken: "kernel", "helper", or NULL */
 	bool took_at_entry; /* taken over at a call's entry (else its exit) */
 	uint64_t took_nr;   /* that call */
 	char why[256];      /* INJ_FAILED */
@@ -430,6 +435,7 @@ static void report(struct gears_inj *in, int rc, const char *err)
 	json_object_object_add(o, "at", taken ? json_object_new_string(in->took_at_entry ? "entry" : "exit") : NULL);
 	json_object_object_add(o, "syscall", taken ? json_object_new_string(name ? name : "?") : NULL);
 	json_object_object_add(o, "waker", json_object_new_boolean(in->avoid != 0));
+	json_object_object_add(o, "woken", in->woken ? json_object_new_string(in->woken) : NULL);
 	json_object_object_add(o, "ret", rc ? NULL : json_object_new_int64(in->ret));
 	json_object_object_add(o, "error", err ? json_object_new_string(err) : NULL);
 	control_event(in->g->vm->control, "GEARS_INJECT", o);
@@ -467,8 +473,9 @@ static struct gears_inj *inj_start(struct gears *g, int32_t want, int32_t avoid,
 
 /* Waits for in to finish, fail or run out of time (then it is abandoned:
  * the process is still put back if its code ever returns).  kick: after
- * KICK_AFTER_MS with the process not yet taken over, have it woken once
- * (gears_kick).  0 with *res, or -1 with err.  *finished: in may be freed. */
+ * KICK_AFTER_MS with no process taken over yet, wake the one wanted (or,
+ * for any process, one asleep) once: wake.c, or else gears_kick.  0 with *res, or -1 with err.  *finished: in may be
+ * freed. */
 static int inj_wait(struct gears_inj *in, int timeout_ms, bool kick, struct gears_inject_result *res, bool *finished,
                     char *err, size_t errlen)
 {
@@ -503,12 +510,24 @@ static int inj_wait(struct gears_inj *in, int timeout_ms, bool kick, struct gear
 			break;
 		}
 		if (kick && in->state == INJ_WAIT && now - start >= KICK_AFTER_MS * 1000000ull) {
-			char why[256];
+			char kernel_why[256], helper_why[256];
+			const char *woken = NULL;
 			kick = false;
 			pthread_mutex_unlock(&in->lock);
-			if (gears_kick(g, pid, why, sizeof(why)))
-				snprintf(in->kick_err, sizeof(in->kick_err), "%s", why);
+			/* The kernel's own waking needs only an idle vCPU; the
+			 * helper, another process's system call (so it is no
+			 * help to an injection into any process). */
+			int32_t target = pid;
+			helper_why[0] = 0;
+			if (!gears_wake_process(g, &target, in->avoid, kernel_why, sizeof(kernel_why)))
+				woken = "kernel";
+			else if (pid && !gears_kick(g, pid, helper_why, sizeof(helper_why)))
+				woken = "helper";
 			pthread_mutex_lock(&in->lock);
+			in->woken = woken;
+			if (!woken)
+				snprintf(in->kick_err, sizeof(in->kick_err), "%.120s%s%.120s", kernel_why,
+				         helper_why[0] ? "; " : "", helper_why);
 			continue;
 		}
 		if (now >= next_poll && (in->state != INJ_WAIT || pid)) {
@@ -577,7 +596,7 @@ static int run_in_slot(struct gears *g, struct gears_inj **slot, int32_t want, i
 		return -1;
 	if (!(*slot = inj_start(g, want, avoid, image, arg, arglen, err, errlen)))
 		return -1;
-	rc = inj_wait(*slot, timeout_ms, want > 0 && slot == &g->inj, res, &finished, err, errlen);
+	rc = inj_wait(*slot, timeout_ms, slot == &g->inj, res, &finished, err, errlen);
 	if (finished) {
 		inj_free(*slot);
 		*slot = NULL;
