@@ -293,9 +293,10 @@ static int deny(const char *target, const struct gears_opts *o)
 			       "PID", "COMM", "CGROUP", "HITS");
 			for (size_t i = 0; i < json_object_array_length(ret); i++) {
 				struct json_object *r = json_object_array_get_idx(ret, i);
-				printf("%-4s %-12s %-24s %-8s %-8s %-16s %-16s %s\n", jstr(r, "rule"), jstr(r, "syscall"),
-				       *jstr(r, "path_prefix") ? jstr(r, "path_prefix") : "-", jstr(r, "errno"),
-				       *jstr(r, "pid") ? jstr(r, "pid") : "-", *jstr(r, "comm") ? jstr(r, "comm") : "-",
+				printf("%-4s %-12s %-24s %-8s %-8s %-16s %-16s %s\n", jstr(r, "rule"),
+				       jstr(r, "syscall"), *jstr(r, "path_prefix") ? jstr(r, "path_prefix") : "-",
+				       jstr(r, "errno"), *jstr(r, "pid") ? jstr(r, "pid") : "-",
+				       *jstr(r, "comm") ? jstr(r, "comm") : "-",
 				       *jstr(r, "cgroup") ? jstr(r, "cgroup") : "-", jstr(r, "hits"));
 			}
 		}

@@ -18,8 +18,8 @@ int guestos_task_cgroup(struct guestos *g, uint64_t task, char *out, size_t len,
 
 	if (len == 0)
 		return gos_err(err, errlen, "guestos: no room for a cgroup path");
-	if (!l->task_cgroups.present || !l->cset_dfl_cgrp.present || !l->cgroup_kn.present ||
-	    !l->kn_parent.present || !l->kn_name.present)
+	if (!l->task_cgroups.present || !l->cset_dfl_cgrp.present || !l->cgroup_kn.present || !l->kn_parent.present ||
+	    !l->kn_name.present)
 		return gos_err(err, errlen, "guestos: this kernel's BTF has no cgroup v2 layout");
 	if (gos_ready(g, err, errlen))
 		return -1;
