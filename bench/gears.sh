@@ -11,10 +11,13 @@
 #               named, then dropped
 #   selected    a trace of read,write: each call is intercepted, named,
 #               decoded and sent to `symbiont ctl NAME trace` as a line
+#   strace      strace -f -o /dev/null inside the guest, the peer of the
+#               selected trace: the default guest (busybox) has none, so the
+#               bench builds a disk with Debian's strace and the libraries
+#               it needs (apt-get download; without them it says so and
+#               skips it), mounted in the guest and run through its loader
 # Prints the medians, the cost per intercepted syscall, and how many lines
-# the selected trace delivered.  strace inside the guest would be the peer
-# for the selected trace, but the default guest (busybox) has no strace:
-# the script says so, and measures it when a guest has one.
+# the selected trace delivered.
 cd "$(dirname "$0")/.."
 . tests/e2e/lib/guest.bash
 e2e_init
@@ -25,7 +28,16 @@ die() { echo "bench: $*" >&2; exit 1; }
 [ -e $GUEST/vmlinuz ] || die "no default guest in $GUEST (make guest)"
 control_init bench-gears
 
-guest_start g "$SYM" run --name "$name" || die "the guest never became ready"
+# strace and its libraries (Debian's, as this host's apt has them) on a disk
+st=$tmp/strace
+strace_disk=()
+if mkdir -p "$st/root" && (cd "$st" && apt-get download -qq strace libunwind8 liblzma5 libc6 >/dev/null 2>&1) &&
+	for d in "$st"/*.deb; do dpkg-deb -x "$d" "$st/root" || exit 1; done &&
+	mke2fs -q -F -t ext4 -d "$st/root" "$st/disk.img" 64M >/dev/null 2>&1; then
+	strace_disk=(--disk "$st/disk.img")
+fi
+
+guest_start g "$SYM" run --name "$name" "${strace_disk[@]}" || die "the guest never became ready"
 LOOP="dd if=/dev/zero of=/dev/null bs=1 count=$SYSCALLS 2>/dev/null"
 run_once() { # tag [command prefix] -> seconds, from the guest's clock
 	local tag=$1 pre=${2:-}
@@ -56,7 +68,12 @@ stop_trace() {
 	die "the trace did not end with its client"
 }
 
-echo 'echo STRACE-$(command -v strace >/dev/null && echo YES || echo NO)' >&3
+STRACE="/st/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2 --library-path /st/lib/x86_64-linux-gnu:/st/usr/lib/x86_64-linux-gnu /st/usr/bin/strace"
+if [ ${#strace_disk[@]} -gt 0 ]; then
+	echo "mkdir -p /st; mount -o ro /dev/vda /st; $STRACE -V >/dev/null 2>&1 && echo STRACE-YES || echo STRACE-NO" >&3
+else
+	echo 'echo STRACE-NO' >&3
+fi
 guest_wait_for g 'STRACE-[YN]' 60 || die "the guest did not answer"
 has_strace=$(tr -d '\r' <"$tmp/g.out" | grep -c '^STRACE-YES$')
 
@@ -77,7 +94,7 @@ for ((i = 0; i < RUNS; i++)); do
 	lines+=("$(grep -c ' dd \(read\|write\)(' "$tmp/sel$i")")
 	lost+=("$(sed -n 's/^\.\.\. \([0-9]*\) lines lost.*/\1/p' "$tmp/sel$i" | awk '{s+=$1} END {print s+0}')")
 	if [ "$has_strace" = 1 ]; then
-		strace+=("$(run_once strace$i "strace -f -o /dev/null")")
+		strace+=("$(run_once strace$i "$STRACE -f -o /dev/null")")
 	fi
 done
 echo 'poweroff -f' >&3
@@ -100,5 +117,5 @@ if [ "$has_strace" = 1 ]; then
 	mt=$(median "${strace[@]}")
 	printf '  strace -f in the guest      %8.3f s   %.2fx, %+.3f us per syscall\n' "$mt" "$(echo "$mt / $mn" | bc -l)" "$(per "$mt")"
 else
-	printf '  strace in the guest         not measured: the default guest (busybox) has no strace\n'
+	printf '  strace in the guest         not measured: no strace disk (apt-get download strace failed?)\n'
 fi
