@@ -2,6 +2,7 @@
  * tiny guest blobs in real and protected mode whose port I/O and MMIO land
  * on test devices, state round trips, the CPUID policy, and kicks.
  * Skipped when /dev/kvm cannot be opened. */
+#include <inttypes.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -350,6 +351,72 @@ static void test_kick(void **state)
 	fixture_free(f);
 }
 
+/* KVM's own statistics in the engine's metrics (cpu/kvm/vcpu_stats.c): a
+ * guest that halts with interrupts off for half a second shows most of it
+ * as halted_ns (counted when the halt ends: here, at the stop) and a halt
+ * KVM handled itself. */
+struct stat_seen {
+	uint64_t halted_ns, halt_exits, exits;
+	bool has_halted, has_halt_exits;
+};
+
+static void on_stat(void *ctx, const char *key, uint64_t v)
+{
+	struct stat_seen *s = ctx;
+	if (!strcmp(key, "halted_ns"))
+		s->halted_ns = v, s->has_halted = true;
+	else if (!strcmp(key, "kvm_halt_exits"))
+		s->halt_exits = v, s->has_halt_exits = true;
+	else if (!strcmp(key, "kvm_exits"))
+		s->exits = v;
+}
+
+static void test_halt_stats(void **state)
+{
+	(void)state;
+	static const uint8_t code[] = {
+		0x66, 0xba, 0xf8, 0x03, 0xb0, 'h', 0xee, /* out 'h' to 0x3f8 */
+		0xfa, 0xf4,                              /* cli; hlt */
+		0xeb, 0xfe,                              /* jmp . */
+	};
+	struct fixture *f = fixture_new();
+	struct kick_arg a = { f, -2 };
+	struct stat_seen seen = { 0 };
+	struct x86_state s;
+
+	put(f, 0x1000, code, sizeof(code));
+	x86_state_flat32(&s);
+	s.rip = 0x1000;
+	assert_int_equal(kvm_engine_ops.vcpu_set_state(&f->cpu, &s), 0);
+	assert_int_equal(pthread_create(&f->cpu.thread, NULL, run_thread, &a), 0);
+	f->cpu.running = true;
+	for (int i = 0; i < 10000; i++) {
+		pthread_mutex_lock(&f->vm->io_lock);
+		int n = f->port.ntext;
+		pthread_mutex_unlock(&f->vm->io_lock);
+		if (n)
+			break;
+		usleep(1000);
+	}
+	usleep(500000);
+	vm_request_exit(f->vm, 7);
+	pthread_join(f->cpu.thread, NULL);
+	f->cpu.running = false;
+	assert_int_equal(a.rc, 0);
+	kvm_engine_ops.vcpu_stats(&f->cpu, on_stat, &seen);
+	if (!seen.has_halted) {
+		printf("skip: kvm statistics: this KVM has no binary stats file (Linux 5.14+)\n");
+		fixture_free(f);
+		skip();
+	}
+	assert_true(seen.has_halt_exits);
+	assert_true(seen.halt_exits >= 1);
+	assert_true(seen.exits >= seen.halt_exits);
+	if (seen.halted_ns < 300000000ull)
+		fail_msg("halted_ns %" PRIu64 " after a 500 ms halt", seen.halted_ns);
+	fixture_free(f);
+}
+
 /* The event hub's code hooks and single-step on KVM (cpu/kvm/guest_debug.c):
  * a loop of five INCs in 32-bit flat mode; a hook on the INC fires five
  * times with ECX counting down, the guest's result unchanged and the INT3
@@ -546,7 +613,7 @@ int main(void)
 		cmocka_unit_test(test_triple_fault),     cmocka_unit_test(test_cpuid),
 		cmocka_unit_test(test_state_roundtrip),  cmocka_unit_test(test_kick),
 		cmocka_unit_test(test_engine_select),    cmocka_unit_test(test_hooks_and_step),
-		cmocka_unit_test(test_msr_write_events),
+		cmocka_unit_test(test_msr_write_events), cmocka_unit_test(test_halt_stats),
 	};
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 

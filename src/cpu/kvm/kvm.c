@@ -32,6 +32,7 @@
 #include "cpu/engine.h"
 #include "cpu/kvm/guest_debug.h"
 #include "cpu/kvm/msr_events.h"
+#include "cpu/kvm/vcpu_stats.h"
 #include "symbiont/abi/cpuid.h"
 #include "symbiont/event.h"
 #include "symbiont/layout.h"
@@ -111,6 +112,7 @@ struct kvm_vcpu {
 	int fd;
 	struct kvm_run *run;
 	uint64_t exits[KVM_EXIT_REASONS + 1], run_ns; /* for metrics */
+	struct kvm_vcpu_stats kstats;                 /* and KVM's own */
 	/* Which of state_msrs this KVM saves and restores (probed once: a
 	 * module without, say, MTRRs still moves everything else). */
 	bool msr_ok[NSTATE_MSRS];
@@ -475,6 +477,7 @@ static void kvm_vcpu_destroy(struct vcpu *cpu)
 		return;
 	if (kc->run)
 		munmap(kc->run, k ? (size_t)k->run_size : sizeof(struct kvm_run));
+	kvm_vcpu_stats_close(&kc->kstats);
 	if (kc->fd >= 0)
 		close(kc->fd);
 	free(kc);
@@ -494,6 +497,7 @@ static int kvm_vcpu_init(struct vcpu *cpu, char *err, size_t errlen)
 		return -1;
 	}
 	cpu->priv = kc;
+	kc->kstats.fd = -1;
 	kc->fd = ioctl(k->vm_fd, KVM_CREATE_VCPU, (unsigned long)cpu->id);
 	if (kc->fd < 0) {
 		snprintf(err, errlen, "kvm: KVM_CREATE_VCPU %d: %s", cpu->id, strerror(errno));
@@ -530,6 +534,7 @@ static int kvm_vcpu_init(struct vcpu *cpu, char *err, size_t errlen)
 		goto fail;
 	}
 	probe_msrs(kc);
+	kvm_vcpu_stats_open(&kc->kstats, kc->fd);
 	return 0;
 fail:
 	free(cpuid);
@@ -1119,6 +1124,7 @@ static void kvm_vcpu_stats(struct vcpu *cpu, device_stat_fn emit, void *ctx)
 	emit(ctx, "exits_other", other);
 	emit(ctx, "exits", total);
 	emit(ctx, "run_ns", kc->run_ns);
+	kvm_vcpu_stats_emit(&kc->kstats, emit, ctx);
 }
 
 static void kvm_vcpu_kick(struct vcpu *cpu)
