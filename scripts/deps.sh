@@ -9,7 +9,7 @@ PKGS=(
   zlib1g-dev liblzma-dev libzstd-dev liblz4-dev libbz2-dev
   libslirp-dev libglib2.0-dev libjson-c-dev libbpf-dev libext2fs-dev
   cpio e2fsprogs bc python3 kmod
-  qemu-system-x86 gdb
+  qemu-system-x86 gdb gnuplot-nox
 )
 
 missing=()

@@ -19,6 +19,7 @@
 #include "cli/ctl_sampling.h"
 #include "cli/ctl_probe.h"
 #include "cli/ctl_symbiotic.h"
+#include "cli/ctl_wss.h"
 #include "cli/qmp_client.h"
 
 #define REPLY_TIMEOUT_MS 30000
@@ -350,28 +351,6 @@ static void print_geiger(struct json_object *ret)
 		}
 }
 
-static void print_wss(struct json_object *ret)
-{
-	struct json_object *curve;
-	long long last = -1;
-	printf("read misses %lld, of them ghost hits %lld (blocks read again after their eviction, within the last "
-	       "%lld evictions)\n",
-	       jint(ret, "misses"), jint(ret, "ghost_hits"), jint(ret, "ghost_capacity"));
-	printf("estimate    %lld pages (%lld MiB) of cache: the %lld cached now + %lld, to avoid %lld%% of those\n",
-	       jint(ret, "estimate_pages"), jint(ret, "estimate_pages") >> 8, jint(ret, "cache_pages"),
-	       jint(ret, "extra_pages"), jint(ret, "share"));
-	if (!json_object_object_get_ex(ret, "curve", &curve))
-		return;
-	printf("%12s %12s %10s\n", "EXTRA-PAGES", "CACHE-PAGES", "MISSES");
-	for (size_t i = 0; i < json_object_array_length(curve); i++) {
-		struct json_object *pt = json_object_array_get_idx(curve, i);
-		if (jint(pt, "misses") == last && i + 1 < json_object_array_length(curve))
-			continue; /* only where the curve moves, and its end */
-		last = jint(pt, "misses");
-		printf("%12lld %12lld %10lld\n", jint(pt, "extra_pages"), jint(pt, "memory_pages"), last);
-	}
-}
-
 static const struct verb verbs[] = {
 	{ "status", "", "running, paused or shut down", "query-status", 0, NULL, print_status },
 	{ "info", "", "name, pid, engine, vCPUs, memory", "query-vm", 0, NULL, print_info },
@@ -401,7 +380,7 @@ static const struct verb verbs[] = {
 	  "symcall", 1, ctl_build_symcall, ctl_print_symcall },
 	{ "geiger", "", "the guest's buffer cache as inferred from the VMM (Geiger)", "geiger", 0, NULL, print_geiger },
 	{ "wss", "", "the guest's working-set size and miss curve, from Geiger's evictions", "geiger-wss", 0, NULL,
-	  print_wss },
+	  ctl_print_wss },
 	{ "hook", "SYMBOL|ADDR", "count the runs of a guest kernel instruction, by process", "probe-hook", 1,
 	  ctl_build_hook, ctl_print_hook },
 	{ "hooks", "", "the hooks and their hits", "query-probes", 0, NULL, ctl_print_hooks },
@@ -439,6 +418,7 @@ void usage_ctl(void)
 	       "  --pid PID  for read: that process's memory (default: the kernel's)\n"
 	       "  --once     for top: one snapshot, then exit\n"
 	       "  --stop     for snapshot: leave the VM paused (resume, or quit it)\n"
+	       "  --out FILE for wss: the miss curve as data in FILE and plotted in FILE.svg (gnuplot)\n"
 	       "  --compress zstd  for snapshot: RAM as one zstd stream (memory.zst), for archiving\n");
 }
 
@@ -583,6 +563,8 @@ int cmd_ctl(int argc, char **argv)
 	int nrest = argc - optind - 2;
 
 	bool sampling_verb = !strcmp(verb, "prof") || !strcmp(verb, "top");
+	if (sampling.out && strcmp(verb, "prof") && strcmp(verb, "wss"))
+		return ctl_error(EXIT_USAGE, "--out is for prof and wss, not %s", verb);
 	if (sampling_verb && nrest) {
 		fprintf(stderr, "symbiont ctl: %s takes options only (try symbiont ctl --help)\n", verb);
 		return EXIT_USAGE;
@@ -657,7 +639,10 @@ int cmd_ctl(int argc, char **argv)
 		                                                           JSON_C_TO_STRING_NOSLASHESCAPE));
 	else if (v->print)
 		v->print(ret);
+	status = 0;
+	if (v->print == ctl_print_wss && sampling.out && ctl_wss_plot(ret, sampling.out, err, sizeof(err)))
+		status = ctl_error(1, "%s", err);
 	json_object_put(ret);
 	qmp_close(&q);
-	return 0;
+	return status;
 }

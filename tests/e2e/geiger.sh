@@ -75,6 +75,12 @@ extra=$(field extra_pages <"$tmp/w4")
 	fail "wss: $extra more pages estimated to keep blocks evicted ~2000 evictions before"
 "$SYM" ctl "$name" wss >"$tmp/wss" || fail "ctl wss"
 grep -q "^estimate" "$tmp/wss" || fail "ctl wss: $(cat "$tmp/wss")"
+"$SYM" ctl "$name" wss --out "$tmp/curve" >/dev/null || fail "ctl wss --out"
+[ "$(grep -vc '^#' "$tmp/curve")" -ge 2 ] && awk '!/^#/ && NF != 3 {exit 1}' "$tmp/curve" ||
+	fail "ctl wss --out wrote no curve: $(head -3 "$tmp/curve")"
+grep -q '<svg' "$tmp/curve.svg" && grep -q '<path' "$tmp/curve.svg" || fail "ctl wss --out wrote no plot"
+out=$("$SYM" ctl "$name" status --out "$tmp/x" 2>&1) && fail "--out on status was accepted"
+grep -q 'for prof and wss' <<<"$out" || fail "--out on status: $out"
 
 # The stream: the newest records, in order, each an insert or an evict.
 qmp geiger-events >"$tmp/ev" || fail "geiger-events"
