@@ -71,6 +71,11 @@ $(BUILD)/tests/%: tests/%.c $(LIB) | deps
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -Itests -o $@ $< $(LIB) $(LDLIBS) -lcmocka
 
+# Benchmarks in C that drive an engine directly (bench/geiger_kvm.sh).
+$(BUILD)/bench/dirty_kvm: bench/dirty_kvm.c $(LIB) | deps
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(LIB) $(LDLIBS)
+
 $(BUILD)/tests/guests/%.elf: tests/guests/%.S tests/guests/guest.ld $(wildcard tests/guests/*.h) | deps
 	@mkdir -p $(dir $@)
 	$(CC) -m32 -c -Iinclude -Itests/guests -o $(@:.elf=.o) $<
@@ -101,7 +106,7 @@ test: $(BIN) $(TEST_BINS) $(TEST_GUESTS) $(PAYLOADS) guest
 asan:
 	$(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
-bench: $(BIN) $(PAYLOADS) guest
+bench: $(BIN) $(PAYLOADS) $(BUILD)/bench/dirty_kvm guest
 	@BUILD=$(BUILD) bench/run.sh
 
 # Fuzz targets link one copy of the sources built with clang's sanitizers
