@@ -315,6 +315,29 @@ static void *run_thread(void *p)
 	return NULL;
 }
 
+/* Starts code (32-bit flat, at 0x1000) on its own thread and returns once
+ * it has written to the serial port, and then after_ms more. */
+static void run_until_output(struct fixture *f, struct kick_arg *a, const uint8_t *code, size_t len, int after_ms)
+{
+	struct x86_state s;
+
+	put(f, 0x1000, code, len);
+	x86_state_flat32(&s);
+	s.rip = 0x1000;
+	assert_int_equal(kvm_engine_ops.vcpu_set_state(&f->cpu, &s), 0);
+	assert_int_equal(pthread_create(&f->cpu.thread, NULL, run_thread, a), 0);
+	f->cpu.running = true;
+	for (int i = 0; i < 10000; i++) {
+		pthread_mutex_lock(&f->vm->io_lock);
+		int n = f->port.ntext;
+		pthread_mutex_unlock(&f->vm->io_lock);
+		if (n)
+			break;
+		usleep(1000);
+	}
+	usleep((useconds_t)after_ms * 1000);
+}
+
 /* A guest spinning forever is stopped by vm_request_exit's kick. */
 static void test_kick(void **state)
 {
@@ -325,23 +348,9 @@ static void test_kick(void **state)
 	};
 	struct fixture *f = fixture_new();
 	struct kick_arg a = { f, -2 };
-	struct x86_state s;
 
-	put(f, 0x1000, code, sizeof(code));
-	x86_state_flat32(&s);
-	s.rip = 0x1000;
-	assert_int_equal(kvm_engine_ops.vcpu_set_state(&f->cpu, &s), 0);
-	assert_int_equal(pthread_create(&f->cpu.thread, NULL, run_thread, &a), 0);
-	f->cpu.running = true;
 	/* Wait until the guest has run (its write arrives), then stop it. */
-	for (int i = 0; i < 10000; i++) {
-		pthread_mutex_lock(&f->vm->io_lock);
-		int n = f->port.ntext;
-		pthread_mutex_unlock(&f->vm->io_lock);
-		if (n)
-			break;
-		usleep(1000);
-	}
+	run_until_output(f, &a, code, sizeof(code), 0);
 	vm_request_exit(f->vm, 7);
 	pthread_join(f->cpu.thread, NULL);
 	f->cpu.running = false;
@@ -382,23 +391,8 @@ static void test_halt_stats(void **state)
 	struct fixture *f = fixture_new();
 	struct kick_arg a = { f, -2 };
 	struct stat_seen seen = { 0 };
-	struct x86_state s;
 
-	put(f, 0x1000, code, sizeof(code));
-	x86_state_flat32(&s);
-	s.rip = 0x1000;
-	assert_int_equal(kvm_engine_ops.vcpu_set_state(&f->cpu, &s), 0);
-	assert_int_equal(pthread_create(&f->cpu.thread, NULL, run_thread, &a), 0);
-	f->cpu.running = true;
-	for (int i = 0; i < 10000; i++) {
-		pthread_mutex_lock(&f->vm->io_lock);
-		int n = f->port.ntext;
-		pthread_mutex_unlock(&f->vm->io_lock);
-		if (n)
-			break;
-		usleep(1000);
-	}
-	usleep(500000);
+	run_until_output(f, &a, code, sizeof(code), 500);
 	vm_request_exit(f->vm, 7);
 	pthread_join(f->cpu.thread, NULL);
 	f->cpu.running = false;

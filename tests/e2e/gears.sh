@@ -25,6 +25,14 @@ control_init gears
 
 guest_start g "$SYM" run --name "$name" || fail "guest never became ready: $(tail -3 "$tmp/g.err")"
 
+# guest_run TAG COMMANDS: types COMMANDS between TAG-BEGIN and TAG-END
+# markers and waits for the end; guest_said TAG: what they printed
+guest_run() {
+	echo "echo $1-\"BEGIN\"; $2; echo $1-\"END\"" >&3
+	guest_wait_for g "$1-END" 60 || fail "the guest's $1 commands did not finish"
+}
+guest_said() { tr -d '\r' <"$tmp/g.out" | sed -n "/^$1-BEGIN\$/,/^$1-END\$/p" | sed '1d;$d'; }
+
 traces() { qmp query-gears-traces | python3 -c 'import json,sys; print(len(json.load(sys.stdin)))'; }
 wait_traces() { # N: until that many traces run
 	local i
@@ -73,9 +81,8 @@ echo 'mkdir -p /secret; echo hidden >/secret/x; echo DENY-"PREP"' >&3
 guest_wait_for g DENY-PREP 60 || fail "the guest did not write /secret/x"
 rule=$("$SYM" ctl "$name" deny --syscall openat --path-prefix /secret --errno EACCES) || fail "deny: $rule"
 rule=${rule#rule }
-echo 'echo DENY-"BEGIN"; cat /secret/x; cat /tmp/gears-probe; echo DENY-"END"' >&3
-guest_wait_for g DENY-END 60 || fail "the denied cat did not finish"
-out=$(tr -d '\r' <"$tmp/g.out" | sed -n '/^DENY-BEGIN$/,/^DENY-END$/p' | sed '1d;$d')
+guest_run DENY 'cat /secret/x; cat /tmp/gears-probe'
+out=$(guest_said DENY)
 want=$(printf "cat: can't open '/secret/x': Permission denied\nprobe")
 [ "$out" = "$want" ] || fail "the guest saw: [$out], want: [$want]"
 "$SYM" ctl "$name" deny --list >"$tmp/denies" || fail "deny --list"
@@ -84,26 +91,23 @@ denied=$(grep '"event":"GEARS_DENIED"' "$tmp/events")
 [ "$(grep -c . <<<"$denied")" = 1 ] && grep -q '"comm":"cat".*"syscall":"openat","path":"/secret/x","errno":"EACCES"' <<<"$denied" ||
 	fail "want one GEARS_DENIED event for cat's /secret/x: [$denied]"
 "$SYM" ctl "$name" deny --remove "$rule" || fail "deny --remove"
-echo 'echo UNDENY-"BEGIN"; cat /secret/x; echo UNDENY-"END"' >&3
-guest_wait_for g UNDENY-END 60 || fail "the cat after removing the rule did not finish"
-tr -d '\r' <"$tmp/g.out" | sed -n '/^UNDENY-BEGIN$/,/^UNDENY-END$/p' | grep -q '^hidden$' || fail "the rule still applies after --remove"
+guest_run UNDENY 'cat /secret/x'
+guest_said UNDENY | grep -q '^hidden$' || fail "the rule still applies after --remove"
 
 # ---- inject-env
 printf '%s\n' 'printf "%s\\n" "#!/bin/sh" "echo \"\$1 GEARS_VAR=[\$GEARS_VAR] HOME=[\$HOME]\"" >/tmp/show.sh' \
 	'cp /tmp/show.sh /tmp/other.sh; chmod +x /tmp/show.sh /tmp/other.sh; echo ENV-"PREP"' >&3
 guest_wait_for g ENV-PREP 60 || fail "the guest did not write its scripts"
 "$SYM" ctl "$name" inject-env --path /tmp/show.sh GEARS_VAR=injected >/dev/null || fail "inject-env"
-echo 'echo ENV-"BEGIN"; /tmp/show.sh a; GEARS_VAR=mine /tmp/show.sh b; /tmp/other.sh c; env | grep -c GEARS_VAR; echo ENV-"DONE"' >&3
-guest_wait_for g ENV-DONE 60 || fail "the scripts did not finish"
-out=$(tr -d '\r' <"$tmp/g.out" | sed -n '/^ENV-BEGIN$/,/^ENV-DONE$/p' | sed '1d;$d')
+guest_run ENV '/tmp/show.sh a; GEARS_VAR=mine /tmp/show.sh b; /tmp/other.sh c; env | grep -c GEARS_VAR'
+out=$(guest_said ENV)
 home=$(grep -o '^a GEARS_VAR=.*' "$tmp/g.out" | tr -d '\r' | sed 's/.*HOME=//')
 [ "$home" != "[]" ] || fail "HOME was lost from the injected environment"
 want=$(printf "a GEARS_VAR=[injected] HOME=%s\nb GEARS_VAR=[injected] HOME=%s\nc GEARS_VAR=[] HOME=%s\n0" "$home" "$home" "$home")
 [ "$out" = "$want" ] || fail "the scripts saw: [$out], want: [$want]"
 "$SYM" ctl "$name" inject-env --clear || fail "inject-env --clear"
-echo 'echo ENV2-"BEGIN"; /tmp/show.sh d; echo ENV2-"DONE"' >&3
-guest_wait_for g ENV2-DONE 60 || fail "the script after --clear did not finish"
-out=$(tr -d '\r' <"$tmp/g.out" | sed -n '/^ENV2-BEGIN$/,/^ENV2-DONE$/p' | sed '1d;$d')
+guest_run ENV2 '/tmp/show.sh d'
+out=$(guest_said ENV2)
 grep -q '^d GEARS_VAR=\[\]' <<<"$out" || fail "after --clear the script saw: [$out], want d GEARS_VAR=[]"
 [ "$(grep -c '"event":"GEARS_ENV".*"path":"/tmp/show.sh","injected":true' "$tmp/events")" = 2 ] ||
 	fail "want two GEARS_ENV events for /tmp/show.sh: $(grep GEARS_ENV "$tmp/events")"
@@ -117,8 +121,7 @@ in_and_out='cat /tmp/gears-cg; sh -c "echo \$\$ >/sys/fs/cgroup/gtest/sub/cgroup
 cgtracer=$!
 bg_pids+=("$cgtracer")
 wait_traces 1 || fail "the --cgroup trace did not start: $(cat "$tmp/trace-cg")"
-echo "echo CGT-\"BEGIN\"; $in_and_out; echo CGT-\"END\"" >&3
-guest_wait_for g CGT-END 60 || fail "the traced cgroup commands did not finish"
+guest_run CGT "$in_and_out"
 for ((i = 0; i < 20; i++)); do grep -q 'gears-cg' "$tmp/trace-cg" && break; sleep 0.5; done
 [ "$(grep -c . "$tmp/trace-cg")" = 1 ] &&
 	grep -Eq '^[0-9]+ cat openat\(AT_FDCWD, "/tmp/gears-cg", O_RDONLY[A-Z_|]*\) = [0-9]+$' "$tmp/trace-cg" ||
@@ -128,9 +131,8 @@ wait_traces 0 || fail "the --cgroup trace did not end with its client"
 rule=$("$SYM" ctl "$name" deny --syscall openat --path-prefix /tmp/gears-cg --cgroup /gtest --errno EACCES) ||
 	fail "deny --cgroup: $rule"
 rule=${rule#rule }
-echo "echo CGD-\"BEGIN\"; $in_and_out; echo CGD-\"END\"" >&3
-guest_wait_for g CGD-END 60 || fail "the denied cgroup commands did not finish"
-out=$(tr -d '\r' <"$tmp/g.out" | sed -n '/^CGD-BEGIN$/,/^CGD-END$/p' | sed '1d;$d')
+guest_run CGD "$in_and_out"
+out=$(guest_said CGD)
 want=$(printf "cg\ncat: can't open '/tmp/gears-cg': Permission denied")
 [ "$out" = "$want" ] || fail "with a rule on /gtest the guest saw: [$out], want: [$want]"
 "$SYM" ctl "$name" deny --list >"$tmp/denies" || fail "deny --list"

@@ -131,21 +131,29 @@ after=$(guest_pid AFTERPID)
 out=$("$SYM" ctl "$name" inject --pid "$after" "$HELLO" 2>&1) || fail "inject after the hostile case: $out"
 guest_wait_for g 'AFTER-END' 60 || fail "the last target did not end"
 
+# inject_sleeper TAG SECONDS WOKEN [BEFORE]: a `sleep SECONDS` started in the
+# guest is injected mid-sleep (hello.elf), woken as WOKEN says (its
+# GEARS_INJECT event), and still sleeps out its time and exits 0; BEFORE is
+# typed ahead of the wait for it
+inject_sleeper() {
+	local tag=$1 secs=$2 woken=$3 before=${4:-} sp out # not pid: guest_wait_for's guest
+	echo "sleep $secs & echo ${tag}PID=\$!" >&3
+	guest_wait_for g "${tag}PID=[0-9]" 60 || fail "the $tag sleeper did not start"
+	sp=$(guest_pid "${tag}PID")
+	sleep 1
+	out=$("$SYM" ctl "$name" inject --pid "$sp" "$HELLO" 2>&1) || fail "inject into the $tag sleeper: $out"
+	grep -q "^returned $sp in pid $sp (sleep)" <<<"$out" || fail "inject into the $tag sleeper said: $out"
+	guest_wait_for g "INJECTED-hello from pid $sp" 30 || fail "the $tag sleeper's injection printed nothing"
+	wait_event "GEARS_INJECT.*\"pid\":$sp,.*\"woken\":\"$woken\",\"ret\":[0-9]+,\"error\":null" ||
+		fail "no GEARS_INJECT event saying the $woken woke $sp: $(grep GEARS_INJECT "$tmp/events")"
+	echo "$before wait $sp; echo ${tag}SLEPT-\"END\" \$?" >&3
+	guest_wait_for g "${tag}SLEPT-END 0" 60 || fail "the $tag sleeper did not end normally after its injection"
+}
+
 # ---- an idle guest: nothing but a sleeper, the shell asleep in its read.
 # The sleeper is woken by the guest kernel's signal_wake_up_state, called on
-# the idle vCPU (no other process makes a call a helper could start from),
-# injected, and sleeps on to its normal end.
-echo 'sleep 8 & echo IDLEPID=$!' >&3
-guest_wait_for g 'IDLEPID=[0-9]' 60 || fail "the idle sleeper did not start"
-idler=$(guest_pid IDLEPID)
-sleep 1
-out=$("$SYM" ctl "$name" inject --pid "$idler" "$HELLO" 2>&1) || fail "inject into a sleeper in an idle guest: $out"
-grep -q "^returned $idler in pid $idler (sleep)" <<<"$out" || fail "inject into the idle sleeper said: $out"
-guest_wait_for g "INJECTED-hello from pid $idler" 30 || fail "the idle sleeper's injection printed nothing"
-wait_event "GEARS_INJECT.*\"pid\":$idler,.*\"woken\":\"kernel\",\"ret\":[0-9]+,\"error\":null" ||
-	fail "no GEARS_INJECT event saying the kernel woke $idler: $(grep GEARS_INJECT "$tmp/events")"
-echo "wait $idler; echo IDLESLEPT-\"END\" \$?" >&3
-guest_wait_for g 'IDLESLEPT-END 0' 60 || fail "the idle sleeper did not end normally after its injection"
+# the idle vCPU (no other process makes a call a helper could start from).
+inject_sleeper IDLE 8 kernel
 # agentless exec in the idle guest: the process it starts from (the first
 # one asleep) is woken the same way
 out=$("$SYM" ctl "$name" exec -- echo idle-exec 2>&1) || fail "exec in an idle guest: $out"
@@ -155,25 +163,13 @@ out=$("$SYM" ctl "$name" exec -- echo idle-exec 2>&1) || fail "exec in an idle g
 echo '(while :; do sleep 1; done) & echo TICKER=$!' >&3
 guest_wait_for g 'TICKER=[0-9]' 60 || fail "the ticker did not start"
 # With the vCPU kept busy (a shell loop with no system call), none idles for
-# the kernel's waking: a process asleep in a call that would not return for
-# seconds is woken through ptrace by a helper started in another process
-# (the ticker), injected, and then sleeps on to its normal end
+# the kernel's waking: the sleeper is woken through ptrace by a helper
+# started in another process (the ticker)
 echo '(while :; do :; done) & echo BUSY=$!' >&3
 guest_wait_for g 'BUSY=[0-9]' 60 || fail "the busy loop did not start"
-busy=$(guest_pid BUSY)
-echo 'sleep 6 & echo SLEEPPID=$!' >&3
-guest_wait_for g 'SLEEPPID=[0-9]' 60 || fail "the sleeper did not start"
-sleeper=$(guest_pid SLEEPPID)
-sleep 1
-out=$("$SYM" ctl "$name" inject --pid "$sleeper" "$HELLO" 2>&1) || fail "inject into a sleeping process: $out"
-grep -q "^returned $sleeper in pid $sleeper (sleep)" <<<"$out" || fail "inject into the sleeper said: $out"
-guest_wait_for g "INJECTED-hello from pid $sleeper" 30 || fail "the sleeper's injection printed nothing"
-echo "kill $busy; wait $sleeper; echo SLEPT-\"END\" \$?" >&3
-guest_wait_for g 'SLEPT-END 0' 60 || fail "the sleeper did not end normally after its injection"
+inject_sleeper HELPED 6 helper "kill $(guest_pid BUSY);"
 wait_event "GEARS_INJECT.*\"waker\":true,\"woken\":null,\"ret\":[0-9]+,\"error\":null" ||
 	fail "no GEARS_INJECT event for the helper that woke the sleeper: $(grep GEARS_INJECT "$tmp/events")"
-wait_event "GEARS_INJECT.*\"pid\":$sleeper,.*\"woken\":\"helper\",\"ret\":[0-9]+,\"error\":null" ||
-	fail "no GEARS_INJECT event saying a helper woke $sleeper: $(grep GEARS_INJECT "$tmp/events")"
 "$SYM" ctl "$name" exec -- sh -c 'echo out-line; echo err-line >&2; exit 3' >"$tmp/exec.out" 2>"$tmp/exec.err"
 st=$?
 [ "$st" = 3 ] || fail "exec exited $st, want 3 (stderr: $(cat "$tmp/exec.err"))"

@@ -66,16 +66,23 @@ int gears_os_prepare(struct gears *g, char *err, size_t errlen)
 	return 0;
 }
 
-int gears_who_now(struct gears *g, const struct sym_event *ev, struct guestos_task_id *out)
+/* gears_who_now with os_lock held. */
+static int who_locked(struct gears *g, const struct sym_event *ev, struct guestos_task_id *out)
 {
 	int r = -1;
-	pthread_mutex_lock(&g->os_lock);
 	if (g->os) {
 		g->regs = ev->regs;
 		g->regs_cpu = ev->cpu;
 		r = guestos_current_id(g->os, ev->cpu, out, NULL, 0);
 		g->regs = NULL;
 	}
+	return r;
+}
+
+int gears_who_now(struct gears *g, const struct sym_event *ev, struct guestos_task_id *out)
+{
+	pthread_mutex_lock(&g->os_lock);
+	int r = who_locked(g, ev, out);
 	pthread_mutex_unlock(&g->os_lock);
 	return r;
 }
@@ -84,17 +91,11 @@ bool gears_who_selects(struct gears *g, const struct gears_who *w, const struct 
                        struct guestos_task_id *out)
 {
 	char cgroup[GEARS_CGROUP_LEN] = "";
-	int r = -1;
 
 	pthread_mutex_lock(&g->os_lock);
-	if (g->os) {
-		g->regs = ev->regs;
-		g->regs_cpu = ev->cpu;
-		r = guestos_current_id(g->os, ev->cpu, out, NULL, 0);
-		g->regs = NULL;
-		if (r == 0 && w->cgroup[0] && guestos_task_cgroup(g->os, out->task, cgroup, sizeof(cgroup), NULL, 0))
-			cgroup[0] = 0;
-	}
+	int r = who_locked(g, ev, out);
+	if (r == 0 && w->cgroup[0] && guestos_task_cgroup(g->os, out->task, cgroup, sizeof(cgroup), NULL, 0))
+		cgroup[0] = 0;
 	pthread_mutex_unlock(&g->os_lock);
 	if (r < 0)
 		return !gears_who_filters(w); /* who it is cannot be told */
