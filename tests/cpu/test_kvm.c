@@ -516,6 +516,147 @@ static void test_msr_write_events(void **state)
 
 /* "kvm" is KVM when /dev/kvm opens; "auto" avoids kvm_pvm (whose guest
  * kernel code is emulated); unknown names are refused with a reason. */
+/* Syscall events by debug-register points (syscall_points.c).  A 64-bit
+ * caller at 0x1000 sets STAR and LSTAR (its LSTAR write reaches the VMM
+ * through the MSR filter while syscall events are wanted) and makes
+ * getpid(5) with RFLAGS.IOPL 3; the kernel at 0x2000 returns arg0 + 100
+ * with SWAPGS; SYSRETQ, and the caller, now in ring 3, sends RAX to the
+ * doorbell.  The caller starts in ring 0 because kvm_pvm cannot run a
+ * ring-3 SYSCALL of a guest that is not its own kind (it enters LSTAR in
+ * ring 3); the points are kernel code either way. */
+static const uint8_t sc_code[] = {
+	0xb9, 0x81, 0x00, 0x00, 0xc0, /* 0x1000 mov $STAR, %ecx */
+	0x31, 0xc0,                   /* 0x1005 xor %eax, %eax */
+	0xba, 0x08, 0x00, 0x18, 0x00, /* 0x1007 mov $0x00180008, %edx: SYSRET base 0x18 */
+	0x0f, 0x30,                   /* 0x100c wrmsr */
+	0xb9, 0x82, 0x00, 0x00, 0xc0, /* 0x100e mov $LSTAR, %ecx */
+	0xb8, 0x00, 0x20, 0x00, 0x00, /* 0x1013 mov $0x2000, %eax */
+	0x31, 0xd2,                   /* 0x1018 xor %edx, %edx */
+	0x0f, 0x30,                   /* 0x101a wrmsr */
+	0xb8, 0x27, 0x00, 0x00, 0x00, /* 0x101c mov $39, %eax */
+	0xbf, 0x05, 0x00, 0x00, 0x00, /* 0x1021 mov $5, %edi */
+	0x0f, 0x05,                   /* 0x1026 syscall */
+	0xe7, 0xf4,                   /* 0x1028 out %eax, $0xf4 (ring 3, IOPL 3) */
+	0xeb, 0xfe,                   /* 0x102a jmp . */
+};
+static const uint8_t sc_entry[] = {
+	0x48, 0x8d, 0x47, 0x64, /* 0x2000 lea 100(%rdi), %rax */
+	0x0f, 0x01, 0xf8,       /* 0x2004 swapgs */
+	0x48, 0x0f, 0x07,       /* 0x2007 sysretq */
+};
+
+struct sc_hits {
+	int enters, exits;
+	bool ok;
+	bool deny;
+	uint64_t ret_seen;
+};
+
+static enum sym_action on_sc(void *opaque, struct sym_event *ev)
+{
+	struct sc_hits *h = opaque;
+	if (ev->type == SYM_EV_SYSCALL_ENTER) {
+		h->enters++;
+		h->ok &= ev->syscall.nr == 39 && ev->syscall.args[0] == 5 && ev->regs->rip == 0x1026 &&
+		         ev->regs->cpl == 3 && ev->regs->gpr[X86_RSP] == 0x8000;
+		if (h->deny) {
+			ev->syscall.ret = 0x42;
+			return SYM_SKIP;
+		}
+		ev->syscall.args[0] = 7; /* the kernel then returns 107 */
+		return SYM_CONTINUE;
+	}
+	h->exits++;
+	h->ret_seen = (uint64_t)ev->syscall.ret;
+	h->ok &= ev->syscall.nr == 39 && ev->regs->rip == 0x1028 && ev->regs->cpl == 3;
+	ev->syscall.ret = 0x55;
+	return SYM_CONTINUE;
+}
+
+static int sc_case(bool deny, struct sc_hits *h)
+{
+	struct sym_filter fe = { .type = SYM_EV_SYSCALL_ENTER }, fx = { .type = SYM_EV_SYSCALL_EXIT };
+	struct fixture *f = fixture_new();
+	struct x86_state s;
+	uint64_t pt[3] = { 0x11007, 0x12007, 0x87 }; /* PML4 -> PDPT -> PD: 2 MiB at 0, user, writable */
+	char err[160];
+	int status;
+
+	put(f, 0x1000, sc_code, sizeof(sc_code));
+	put(f, 0x2000, sc_entry, sizeof(sc_entry));
+	put(f, 0x10000, &pt[0], 8);
+	put(f, 0x11000, &pt[1], 8);
+	put(f, 0x12000, &pt[2], 8);
+	x86_state_flat32(&s);
+	s.seg[SEG_CS].l = 1;
+	s.seg[SEG_CS].db = 0;
+	s.cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_PG;
+	s.cr4 = CR4_PAE;
+	s.cr3 = 0x10000;
+	s.efer = EFER_LME | EFER_LMA | EFER_SCE;
+	s.rflags = RFLAGS_FIXED | 0x3000; /* IOPL 3: ring 3 may use the doorbell */
+	s.gpr[X86_RSP] = 0x8000;
+	s.rip = 0x1000;
+	assert_int_equal(kvm_engine_ops.vcpu_set_state(&f->cpu, &s), 0);
+	*h = (struct sc_hits){ .ok = true, .deny = deny };
+	struct sym_sub *se = sym_subscribe(f->vm, &fe, on_sc, h, err, sizeof(err));
+	assert_non_null(se);
+	struct sym_sub *sx = sym_subscribe(f->vm, &fx, on_sc, h, err, sizeof(err));
+	assert_non_null(sx);
+	assert_int_equal(kvm_engine_ops.vcpu_run(&f->cpu), 0);
+	status = f->vm->exit_status;
+	sym_unsubscribe(se);
+	sym_unsubscribe(sx);
+	fixture_free(f);
+	return status;
+}
+
+static void test_syscall_events(void **state)
+{
+	struct sc_hits h;
+	(void)state;
+	/* entry sees getpid(5) and makes it getpid(7); exit sees 107, makes it 0x55 */
+	assert_int_equal(sc_case(false, &h), 0x55);
+	assert_int_equal(h.enters, 1);
+	assert_int_equal(h.exits, 1);
+	assert_int_equal(h.ret_seen, 107);
+	assert_true(h.ok);
+	/* refused at entry: 0x42 at once, the kernel never runs, no exit */
+	assert_int_equal(sc_case(true, &h), 0x42);
+	assert_int_equal(h.enters, 1);
+	assert_int_equal(h.exits, 0);
+	assert_true(h.ok);
+}
+
+/* The debug registers are shared: the hub's points and the debugger's must
+ * fit in four, and whichever comes second is refused in one line. */
+static void test_points_arbitration(void **state)
+{
+	struct sym_filter fx = { .type = SYM_EV_SYSCALL_EXIT }, fv = { .type = SYM_EV_EXCEPTION, .vector = 14 };
+	struct vm_hw_point p[VM_HW_POINTS] = { { 0 } };
+	struct sc_hits h = { .ok = true };
+	struct fixture *f = fixture_new();
+	char err[160];
+	(void)state;
+
+	p[0] = (struct vm_hw_point){ .on = true, .type = VM_HWP_EXEC, .len = 1, .addr = 0x1000 };
+	p[1] = (struct vm_hw_point){ .on = true, .type = VM_HWP_EXEC, .len = 1, .addr = 0x1004 };
+	assert_int_equal(vm_set_hw_points(f->vm, p, err, sizeof(err)), 0);
+	struct sym_sub *sx = sym_subscribe(f->vm, &fx, on_sc, &h, err, sizeof(err)); /* entry + SYSRETQ: 2 */
+	assert_non_null(sx);
+	assert_null(sym_subscribe(f->vm, &fv, on_sc, &h, err, sizeof(err))); /* a 5th */
+	assert_non_null(strstr(err, "no debug register left"));
+	fv.vector = -1;
+	assert_null(sym_subscribe(f->vm, &fv, on_sc, &h, err, sizeof(err)));
+	assert_non_null(strstr(err, "one vector each"));
+	p[2] = (struct vm_hw_point){ .on = true, .type = VM_HWP_EXEC, .len = 1, .addr = 0x1008 };
+	assert_int_equal(vm_set_hw_points(f->vm, p, err, sizeof(err)), -1); /* DR2 is the hub's */
+	assert_non_null(strstr(err, "debug register 2 is taken"));
+	sym_unsubscribe(sx);
+	assert_int_equal(vm_set_hw_points(f->vm, p, err, sizeof(err)), 0);
+	fixture_free(f);
+}
+
 static void test_engine_select(void **state)
 {
 	(void)state;
@@ -542,11 +683,12 @@ static void test_engine_select(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_flat32_pio_mmio),  cmocka_unit_test(test_real_mode),
-		cmocka_unit_test(test_triple_fault),     cmocka_unit_test(test_cpuid),
-		cmocka_unit_test(test_state_roundtrip),  cmocka_unit_test(test_kick),
-		cmocka_unit_test(test_engine_select),    cmocka_unit_test(test_hooks_and_step),
-		cmocka_unit_test(test_msr_write_events),
+		cmocka_unit_test(test_flat32_pio_mmio),    cmocka_unit_test(test_real_mode),
+		cmocka_unit_test(test_triple_fault),       cmocka_unit_test(test_cpuid),
+		cmocka_unit_test(test_state_roundtrip),    cmocka_unit_test(test_kick),
+		cmocka_unit_test(test_engine_select),      cmocka_unit_test(test_hooks_and_step),
+		cmocka_unit_test(test_msr_write_events),   cmocka_unit_test(test_syscall_events),
+		cmocka_unit_test(test_points_arbitration),
 	};
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 
