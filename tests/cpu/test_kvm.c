@@ -628,6 +628,73 @@ static void test_syscall_events(void **state)
 	assert_true(h.ok);
 }
 
+/* Exception events by a point on the IDT's handler: a UD2 at 0x1005 in
+ * 64-bit ring 0; the guest's #UD handler at 0x2100 sends 0x66.  The event
+ * names vector 6 at the UD2, from the frame the CPU pushed. */
+struct exc_hits {
+	int n;
+	bool ok;
+};
+
+static enum sym_action on_exc(void *opaque, struct sym_event *ev)
+{
+	struct exc_hits *h = opaque;
+	h->n++;
+	h->ok &= ev->exception.vector == 6 && !ev->exception.has_error && ev->regs->rip == 0x1005 &&
+	         ev->regs->cpl == 0 && ev->regs->gpr[X86_RSP] == 0x8000;
+	return SYM_CONTINUE;
+}
+
+static void test_exception_events(void **state)
+{
+	static const uint8_t code[] = {
+		0xb8, 0x01, 0x00, 0x00, 0x00, /* 0x1000 mov $1, %eax */
+		0x0f, 0x0b,                   /* 0x1005 ud2 */
+	};
+	static const uint8_t handler[] = {
+		0xb8, 0x66, 0x00, 0x00, 0x00, /* 0x2100 mov $0x66, %eax */
+		0xe7, 0xf4,                   /* out %eax, $0xf4 */
+		0xeb, 0xfe,                   /* jmp . */
+	};
+	uint64_t pt[3] = { 0x11003, 0x12003, 0x83 };
+	uint64_t gdt[2] = { 0, 0x00af9a000000ffffULL };
+	uint8_t gate[16] = { 0x00, 0x21, 0x08, 0x00, 0x00, 0x8e, 0x00, 0x00 }; /* 0x2100, CS 0x08, interrupt gate */
+	struct sym_filter fv = { .type = SYM_EV_EXCEPTION, .vector = 6 };
+	struct exc_hits h = { .ok = true };
+	struct fixture *f = fixture_new();
+	struct x86_state s;
+	char err[160];
+	(void)state;
+
+	put(f, 0x1000, code, sizeof(code));
+	put(f, 0x2100, handler, sizeof(handler));
+	put(f, 0x3000 + 6 * 16, gate, sizeof(gate));
+	put(f, 0x4000, gdt, sizeof(gdt));
+	put(f, 0x10000, &pt[0], 8);
+	put(f, 0x11000, &pt[1], 8);
+	put(f, 0x12000, &pt[2], 8);
+	x86_state_flat32(&s);
+	s.seg[SEG_CS].l = 1;
+	s.seg[SEG_CS].db = 0;
+	s.cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_PG;
+	s.cr4 = CR4_PAE;
+	s.cr3 = 0x10000;
+	s.efer = EFER_LME | EFER_LMA;
+	s.gdt = (struct x86_dtable){ 0x4000, 15 };
+	s.idt = (struct x86_dtable){ 0x3000, 0xfff };
+	s.gpr[X86_RSP] = 0x8000;
+	s.rip = 0x1000;
+	assert_int_equal(kvm_engine_ops.vcpu_set_state(&f->cpu, &s), 0);
+	struct sym_sub *sub = sym_subscribe(f->vm, &fv, on_exc, &h, err, sizeof(err));
+	assert_non_null(sub);
+	assert_int_equal(kvm_engine_ops.vcpu_run(&f->cpu), 0);
+	assert_int_equal(f->vm->exit_status, 0x66);
+	assert_int_equal(h.n, 1);
+	assert_true(h.ok);
+	sym_unsubscribe(sub);
+	fixture_free(f);
+}
+
 /* The debug registers are shared: the hub's points and the debugger's must
  * fit in four, and whichever comes second is refused in one line. */
 static void test_points_arbitration(void **state)
@@ -688,7 +755,7 @@ int main(void)
 		cmocka_unit_test(test_state_roundtrip),    cmocka_unit_test(test_kick),
 		cmocka_unit_test(test_engine_select),      cmocka_unit_test(test_hooks_and_step),
 		cmocka_unit_test(test_msr_write_events),   cmocka_unit_test(test_syscall_events),
-		cmocka_unit_test(test_points_arbitration),
+		cmocka_unit_test(test_points_arbitration), cmocka_unit_test(test_exception_events),
 	};
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 
