@@ -18,7 +18,13 @@
  *   "round RRRRRRRR getpid GGGGGGGGGGGGGGGG ticks/call TTTTTTTT\n"
  * (hex), then waits about 20 ms of TSC.  A denied getpid shows as
  * ffffffffffffffff (-EPERM).  Interrupts stay off throughout; the test
- * ends the VM with `ctl quit`. */
+ * ends the VM with `ctl quit`.
+ *
+ * With "ring0" on the command line the program runs in ring 0 and the
+ * kernel returns to it with POPFQ; JMP instead of SYSRETQ: for a KVM that
+ * cannot run a ring-3 SYSCALL of this guest (kvm_pvm), where the kvm
+ * engine's entry point still fires (bench/gears_engines.sh).  emu reports
+ * only SYSCALLs from ring 3, so this mode is for kvm alone. */
 #include "guest.h"
 
 #define CODE64  0x08
@@ -31,6 +37,21 @@
 	.text
 	.code32
 main:
+	mov mbi, %ebx                              /* "ring0" on the command line? */
+	testl $MBI_F_CMDLINE, MBI_FLAGS(%ebx)
+	jz 3f
+	mov MBI_CMDLINE(%ebx), %esi
+1:	cmpb $0, (%esi)
+	je 3f
+	cmpl $0x676e6972, (%esi)                   /* "ring" */
+	jne 2f
+	cmpb $'0', 4(%esi)
+	jne 2f
+	movb $1, ring0
+	jmp 3f
+2:	inc %esi
+	jmp 1b
+3:
 	movl $pdpt + 7, pml4
 	movl $pd + 7, pdpt
 	xor %ecx, %ecx
@@ -97,6 +118,8 @@ lm_entry:
 	lea user_main(%rip), %rcx
 	mov $0x2, %r11d                            /* RFLAGS: interrupts off */
 	lea ustack_top(%rip), %rsp
+	cmpb $0, ring0(%rip)
+	jne user_main                              /* the caller stays in ring 0 */
 	sysretq
 
 /* RSI: a NUL-terminated string to COM1 (kernel) */
@@ -152,7 +175,12 @@ sys_return:
 	pop %rcx
 	mov user_rsp(%rip), %rsp
 	swapgs
+	cmpb $0, ring0(%rip)
+	jne 1f
 	sysretq
+1:	push %r11                                  /* a ring-0 caller: back without SYSRET */
+	popfq
+	jmp *%rcx
 
 sys_getppid:
 	mov $7, %eax
@@ -260,6 +288,7 @@ gdt64_desc:
 	.word gdt64_desc - gdt64 - 1
 	.long gdt64
 tsc_khz:	.quad 0
+ring0:	.byte 0
 user_rsp:	.quad 0
 msg_khz:	.asciz "tsc_khz "
 msg_nl:	.asciz "\n"
