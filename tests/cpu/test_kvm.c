@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "cpu/engine.h"
+#include "cpu/kvm/syscall_points.h"
 #include "symbiont/abi/cpuid.h"
 #include "symbiont/event.h"
 
@@ -695,6 +696,37 @@ static void test_exception_events(void **state)
 	fixture_free(f);
 }
 
+/* The engine-independent parts of the points: the SYSRETQ scan and the
+ * sharing of the four debug registers (no /dev/kvm needed). */
+static void test_points_pure(void **state)
+{
+	static const uint8_t entry[] = { 0x0f, 0x01, 0xf8, 0x0f, 0x07, 0x48, 0x0f, 0x05, 0x48, 0x0f, 0x07, 0xc3 };
+	uint64_t dr[4] = { 0 }, dr7 = 0x30000; /* R/W bits of DR0 stay the debugger's */
+	uint8_t kind[4], vec[4];
+	const uint64_t addrs[3] = { 0x100, 0x200, 0x300 };
+	const uint8_t kinds[3] = { KVM_PT_SYSCALL, KVM_PT_SYSRET, KVM_PT_EXCEPTION }, vecs[3] = { 0, 0, 14 };
+	(void)state;
+
+	assert_int_equal(kvm_find_sysret(entry, sizeof(entry)), 8); /* not SYSRETL (0f 07), not 48 0f 05 */
+	assert_int_equal(kvm_find_sysret(entry, 10), -1);           /* cut short */
+	assert_int_equal(kvm_find_sysret(entry, 0), -1);
+	assert_int_equal(kvm_points_demand(true, false, 0), 1);
+	assert_int_equal(kvm_points_demand(false, true, 1u << 14 | 1u << 6), 4);
+	/* the debugger holds DR1: the hub takes DR3, DR2, DR0 */
+	assert_int_equal(kvm_points_assign(1u << 1, addrs, kinds, vecs, 3, dr, &dr7, kind, vec), 0);
+	assert_int_equal(dr[3], 0x100);
+	assert_int_equal(dr[2], 0x200);
+	assert_int_equal(dr[0], 0x300);
+	assert_int_equal(kind[1], KVM_PT_NONE);
+	assert_int_equal(kind[0], KVM_PT_EXCEPTION);
+	assert_int_equal(vec[0], 14);
+	assert_int_equal(dr7, 0x1 | 0x10 | 0x40); /* enabled, instruction (R/W 0, LEN 0) */
+	/* the debugger holds three: one fits, two do not */
+	dr7 = 0;
+	assert_int_equal(kvm_points_assign(0x7, addrs, kinds, vecs, 3, dr, &dr7, kind, vec), 2);
+	assert_int_equal(kind[3], KVM_PT_SYSCALL);
+}
+
 /* The debug registers are shared: the hub's points and the debugger's must
  * fit in four, and whichever comes second is refused in one line. */
 static void test_points_arbitration(void **state)
@@ -756,6 +788,7 @@ int main(void)
 		cmocka_unit_test(test_engine_select),      cmocka_unit_test(test_hooks_and_step),
 		cmocka_unit_test(test_msr_write_events),   cmocka_unit_test(test_syscall_events),
 		cmocka_unit_test(test_points_arbitration), cmocka_unit_test(test_exception_events),
+		cmocka_unit_test(test_points_pure),
 	};
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 

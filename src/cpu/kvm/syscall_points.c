@@ -186,6 +186,11 @@ static int return_to_user(int fd, struct kvm_regs *k, uint64_t star, uint64_t ri
 	return 0;
 }
 
+static bool canonical(uint64_t va)
+{
+	return (uint64_t)((int64_t)(va << 16) >> 16) == va;
+}
+
 /* On over a point the vCPU stays at: RF on the instruction (the
  * architecture's way), or, where KVM does not honour it (kvm_pvm's
  * emulator of guest kernel code hits the point again), the caller steps
@@ -217,7 +222,7 @@ static bool syscall_entered(struct kvm_points_vcpu *pv, struct vcpu *cpu, int fd
 		ev.syscall.args[i] = r->gpr[argreg[i]];
 	ev.syscall.enter_ns = vm_now(vm);
 	if (vm_events_wanted(vm, SYM_EV_SYSCALL_ENTER)) {
-		if (sym_event_deliver(vm, &ev) == SYM_SKIP) {
+		if (sym_event_deliver(vm, &ev) == SYM_SKIP && canonical(k->rcx)) {
 			/* as if the kernel had answered at once */
 			k->rax = (uint64_t)ev.syscall.ret;
 			if (ev.syscall.resume && sym_uregs_rip_ok(ev.syscall.resume_regs.rip)) {
@@ -240,11 +245,14 @@ static bool syscall_entered(struct kvm_points_vcpu *pv, struct vcpu *cpu, int fd
 	return past_point(fd, k);
 }
 
-static void syscall_returning(struct kvm_points_vcpu *pv, struct vcpu *cpu, int fd, struct sym_regs *r,
+static bool syscall_returning(struct kvm_points_vcpu *pv, struct vcpu *cpu, int fd, struct sym_regs *r,
                               struct kvm_regs *k)
 {
 	struct sym_event ev;
 	uint64_t rip = k->rcx, rflags = k->r11;
+
+	if (!canonical(k->rcx)) /* the SYSRETQ faults: the guest's own to take */
+		return past_point(fd, k);
 
 	/* As after the return: RCX, R11 and RSP are the user's already. */
 	r->rip = k->rcx;
@@ -265,6 +273,7 @@ static void syscall_returning(struct kvm_points_vcpu *pv, struct vcpu *cpu, int 
 	/* The SYSRETQ done here rather than stepped over: no second exit on
 	 * any KVM, RF or not. */
 	return_to_user(fd, k, pv->star, rip, rflags);
+	return false;
 }
 
 static bool exception_entered(struct vcpu *cpu, int fd, struct sym_regs *r, struct kvm_regs *k, unsigned vector)
@@ -303,7 +312,7 @@ bool kvm_points_hit(struct kvm_points_vcpu *pv, struct vcpu *cpu, int fd, unsign
 			return false;
 		switch (pv->kind[slot]) {
 		case KVM_PT_SYSCALL: return syscall_entered(pv, cpu, fd, &r, &k);
-		case KVM_PT_SYSRET: syscall_returning(pv, cpu, fd, &r, &k); return false;
+		case KVM_PT_SYSRET: return syscall_returning(pv, cpu, fd, &r, &k);
 		case KVM_PT_EXCEPTION: return exception_entered(cpu, fd, &r, &k, pv->vector[slot]);
 		}
 		return false; /* one instruction, one point */
