@@ -18,6 +18,11 @@
 	((1u << 8) | (1u << 10) | (1u << 11) | (1u << 12) | (1u << 13) | (1u << 14) | (1u << 17) | (1u << 21) | \
 	 (1u << 29) | (1u << 30))
 
+static bool canonical(uint64_t va)
+{
+	return (uint64_t)((int64_t)(va << 16) >> 16) == va;
+}
+
 long kvm_find_sysret(const uint8_t *code, size_t len)
 {
 	for (size_t i = 0; i + 3 <= len; i++)
@@ -95,7 +100,7 @@ static void learn_entry(struct kvm_points_vcpu *pv, struct vcpu *cpu, int fd, co
 	if (!pv->lstar)
 		return;
 	long at = kvm_find_sysret(code, read_mapped(cpu->vm, s, pv->lstar, code, sizeof(code)));
-	if (at >= 0)
+	if (at >= 0 && canonical(pv->lstar + (uint64_t)at))
 		pv->sysret = pv->lstar + (uint64_t)at;
 }
 
@@ -108,7 +113,8 @@ static uint64_t idt_handler(struct vm *vm, const struct kvm_sregs *s, unsigned v
 		return 0;
 	uint64_t lo = (uint64_t)g[0] | (uint64_t)g[1] << 8, mid = (uint64_t)g[6] | (uint64_t)g[7] << 8;
 	uint64_t hi = (uint64_t)g[8] | (uint64_t)g[9] << 8 | (uint64_t)g[10] << 16 | (uint64_t)g[11] << 24;
-	return lo | mid << 16 | hi << 32;
+	uint64_t h = lo | mid << 16 | hi << 32;
+	return canonical(h) ? h : 0; /* a hostile IDT's garbage is no address for a debug register */
 }
 
 void kvm_points_prepare(struct kvm_points_vcpu *pv, struct vcpu *cpu, int fd, unsigned debugger, uint64_t dr[4],
@@ -132,7 +138,7 @@ void kvm_points_prepare(struct kvm_points_vcpu *pv, struct vcpu *cpu, int fd, un
 		return;
 	if (learn)
 		learn_entry(pv, cpu, fd, &s);
-	if ((enter || exits) && pv->lstar) {
+	if ((enter || exits) && pv->lstar && canonical(pv->lstar)) {
 		addrs[n] = pv->lstar, kinds[n] = KVM_PT_SYSCALL, vecs[n++] = 0;
 		if (exits && pv->sysret)
 			addrs[n] = pv->sysret, kinds[n] = KVM_PT_SYSRET, vecs[n++] = 0;
@@ -184,11 +190,6 @@ static int return_to_user(int fd, struct kvm_regs *k, uint64_t star, uint64_t ri
 	if (ioctl(fd, KVM_SET_SREGS, &s) < 0 || ioctl(fd, KVM_SET_REGS, k) < 0)
 		return -1;
 	return 0;
-}
-
-static bool canonical(uint64_t va)
-{
-	return (uint64_t)((int64_t)(va << 16) >> 16) == va;
 }
 
 /* On over a point the vCPU stays at: RF on the instruction (the
