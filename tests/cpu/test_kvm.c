@@ -696,6 +696,63 @@ static void test_exception_events(void **state)
 	fixture_free(f);
 }
 
+/* While the VMM's points are armed KVM takes every #DB; one the guest
+ * raised itself (here its own single-step: TF set, a NOP) goes back to it:
+ * its #DB handler sends 0x77 (swallowed, the code after the NOP would
+ * send 0x11). */
+static void test_guest_db_given_back(void **state)
+{
+	static const uint8_t code[] = {
+		0x9c,                                           /* 0x1000 pushfq */
+		0x48, 0x81, 0x0c, 0x24, 0x00, 0x01, 0x00, 0x00, /* 0x1001 orq $0x100, (%rsp) */
+		0x9d,                                           /* 0x1009 popfq: TF */
+		0x90,                                           /* 0x100a nop: #DB after it */
+		0xb8, 0x11, 0x00, 0x00, 0x00,                   /* 0x100b mov $0x11, %eax */
+		0xe7, 0xf4,                                     /* out %eax, $0xf4 */
+		0xeb, 0xfe,
+	};
+	static const uint8_t handler[] = { 0xb8, 0x77, 0x00, 0x00, 0x00, 0xe7, 0xf4, 0xeb, 0xfe };
+	uint64_t pt[3] = { 0x11003, 0x12003, 0x83 };
+	uint64_t gdt[2] = { 0, 0x00af9a000000ffffULL };
+	uint8_t gate1[16] = { 0x00, 0x21, 0x08, 0x00, 0x00, 0x8e }; /* #DB: 0x2100 */
+	uint8_t gate6[16] = { 0x00, 0x22, 0x08, 0x00, 0x00, 0x8e }; /* #UD: 0x2200, the subscribed one */
+	struct sym_filter fv = { .type = SYM_EV_EXCEPTION, .vector = 6 };
+	struct exc_hits h = { .ok = true };
+	struct fixture *f = fixture_new();
+	struct x86_state s;
+	char err[160];
+	(void)state;
+
+	put(f, 0x1000, code, sizeof(code));
+	put(f, 0x2100, handler, sizeof(handler));
+	put(f, 0x2200, handler, sizeof(handler));
+	put(f, 0x3000 + 1 * 16, gate1, sizeof(gate1));
+	put(f, 0x3000 + 6 * 16, gate6, sizeof(gate6));
+	put(f, 0x4000, gdt, sizeof(gdt));
+	put(f, 0x10000, &pt[0], 8);
+	put(f, 0x11000, &pt[1], 8);
+	put(f, 0x12000, &pt[2], 8);
+	x86_state_flat32(&s);
+	s.seg[SEG_CS].l = 1;
+	s.seg[SEG_CS].db = 0;
+	s.cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_PG;
+	s.cr4 = CR4_PAE;
+	s.cr3 = 0x10000;
+	s.efer = EFER_LME | EFER_LMA;
+	s.gdt = (struct x86_dtable){ 0x4000, 15 };
+	s.idt = (struct x86_dtable){ 0x3000, 0xfff };
+	s.gpr[X86_RSP] = 0x8000;
+	s.rip = 0x1000;
+	assert_int_equal(kvm_engine_ops.vcpu_set_state(&f->cpu, &s), 0);
+	struct sym_sub *sub = sym_subscribe(f->vm, &fv, on_exc, &h, err, sizeof(err));
+	assert_non_null(sub);
+	assert_int_equal(kvm_engine_ops.vcpu_run(&f->cpu), 0);
+	assert_int_equal(f->vm->exit_status, 0x77);
+	assert_int_equal(h.n, 0); /* no #UD */
+	sym_unsubscribe(sub);
+	fixture_free(f);
+}
+
 /* The engine-independent parts of the points: the SYSRETQ scan and the
  * sharing of the four debug registers (no /dev/kvm needed). */
 static void test_points_pure(void **state)
@@ -788,7 +845,7 @@ int main(void)
 		cmocka_unit_test(test_engine_select),      cmocka_unit_test(test_hooks_and_step),
 		cmocka_unit_test(test_msr_write_events),   cmocka_unit_test(test_syscall_events),
 		cmocka_unit_test(test_points_arbitration), cmocka_unit_test(test_exception_events),
-		cmocka_unit_test(test_points_pure),
+		cmocka_unit_test(test_points_pure),        cmocka_unit_test(test_guest_db_given_back),
 	};
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 

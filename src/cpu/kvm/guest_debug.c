@@ -257,6 +257,28 @@ static int linear_to_gpa(int fd, uint64_t la, uint64_t *gpa)
 	return 0;
 }
 
+/* A #DB that none of the VMM's points or steps explains (the guest's own
+ * single-step, ICEBP...): KVM took it only because the VMM's points are
+ * armed, so it goes to the guest as it would have, with its DR6 bits. */
+static void give_db_back(int fd, uint64_t dr6)
+{
+	struct kvm_debugregs d;
+	struct kvm_vcpu_events ev;
+
+	if (ioctl(fd, KVM_GET_DEBUGREGS, &d) == 0) {
+		d.dr6 = (d.dr6 & ~(0xfULL | DR6_BS)) | (dr6 & (0xfULL | DR6_BS));
+		ioctl(fd, KVM_SET_DEBUGREGS, &d);
+	}
+	if (ioctl(fd, KVM_GET_VCPU_EVENTS, &ev) == 0) {
+		ev.exception.injected = 1;
+		ev.exception.nr = VEC_DB;
+		ev.exception.has_error_code = 0;
+		ev.exception.error_code = 0;
+		ev.flags = 0; /* only what is always set: the optional parts stay */
+		ioctl(fd, KVM_SET_VCPU_EVENTS, &ev);
+	}
+}
+
 void kvm_debug_exit(struct kvm_debug *d, struct kvm_debug_vcpu *dv, struct vcpu *cpu, int fd,
                     const struct kvm_debug_exit_arch *e)
 {
@@ -264,6 +286,19 @@ void kvm_debug_exit(struct kvm_debug *d, struct kvm_debug_vcpu *dv, struct vcpu 
 	struct sym_regs r;
 	uint64_t cr0, gpa;
 
+	if (e->exception == VEC_DB && !(dv->control & KVM_GUESTDBG_SINGLESTEP)) {
+		unsigned armed = 0;
+		bool at_point = false; /* for a KVM that leaves DR6 out of the exit */
+		for (int i = 0; i < 4; i++)
+			if (dv->dr7 & (1ULL << (2 * i))) {
+				armed |= 1u << i;
+				at_point |= dv->dr[i] == e->pc;
+			}
+		if (!(e->dr6 & 0xf & armed) && !(!(e->dr6 & 0xf) && at_point)) {
+			give_db_back(fd, e->dr6);
+			return;
+		}
+	}
 	if (e->exception == VEC_DB && dv->control & KVM_GUESTDBG_USE_HW_BP && e->dr6 & hub_slots(dv)) {
 		/* a syscall or exception event's point (syscall_points.c), which
 		 * reads the registers it needs itself */
