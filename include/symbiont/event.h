@@ -264,6 +264,9 @@ void sym_event_stats(struct vm *vm, struct sym_event_stats *out);
 bool sym_hooked(struct vm *vm, uint64_t gpa);
 /* The hooked addresses (at most max of them into gpas); how many there are. */
 int sym_hooks(struct vm *vm, uint64_t *gpas, int max);
+/* The exception vectors EXCEPTION subscribers asked for: bit v for vector
+ * v, all 32 when one wants any. */
+uint32_t sym_exception_vectors(struct vm *vm);
 /* The MSRs MSR_WRITE subscribers asked for (at most max of them into msrs):
  * how many there are, or -1 when one wants every MSR; vm->msrs_gen
  * changes whenever the set does. */

@@ -13,6 +13,7 @@
 #include <stdbool.h>
 
 #include "symbiont/device.h"
+#include "symbiont/event.h"
 #include "symbiont/vcpu.h"
 #include "symbiont/vm.h"
 #include "symbiont/x86.h"
@@ -98,6 +99,9 @@ struct engine_ops {
 	 * events_on(), when the answer depends on the host, replaces it. */
 	unsigned events;
 	unsigned (*events_on)(struct vm *vm);
+	/* Optional: a subscription of a type it delivers, about to be made, that
+	 * may not fit (kvm: debug registers); -1 with one line in err refuses it. */
+	int (*event_check)(struct vm *vm, const struct sym_filter *f, char *err, size_t errlen);
 };
 
 extern const struct engine_ops emu_engine_ops;

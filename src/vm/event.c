@@ -127,7 +127,9 @@ static void reap(struct event_hub *h)
 
 static void debug_changed(struct vm *vm, enum sym_event_type type)
 {
-	if ((type == SYM_EV_CODE_HOOK || type == SYM_EV_STEP) && vm->engine && vm->engine->debug_changed)
+	bool debug = type == SYM_EV_CODE_HOOK || type == SYM_EV_STEP || type == SYM_EV_SYSCALL_ENTER ||
+	             type == SYM_EV_SYSCALL_EXIT || type == SYM_EV_EXCEPTION;
+	if (debug && vm->engine && vm->engine->debug_changed)
 		vm->engine->debug_changed(vm);
 }
 
@@ -162,6 +164,8 @@ struct sym_sub *sym_subscribe(struct vm *vm, const struct sym_filter *f, sym_eve
 		return NULL;
 	}
 	if (!(h = hub_of(vm, err, errlen)))
+		return NULL;
+	if (vm->engine && vm->engine->event_check && vm->engine->event_check(vm, f, err, errlen) < 0)
 		return NULL;
 	s = calloc(1, sizeof(*s));
 	if (!s) {
@@ -235,6 +239,22 @@ int sym_hooks(struct vm *vm, uint64_t *gpas, int max)
 	}
 	pthread_rwlock_unlock(&h->lock);
 	return n;
+}
+
+uint32_t sym_exception_vectors(struct vm *vm)
+{
+	struct event_hub *h = vm->hub;
+	uint32_t v = 0;
+	if (!h || !vm_events_wanted(vm, SYM_EV_EXCEPTION))
+		return 0;
+	pthread_rwlock_rdlock(&h->lock);
+	for (int i = 0; i < h->nsubs; i++) {
+		struct sym_sub *s = h->subs[i];
+		if (s->f.type == SYM_EV_EXCEPTION && !atomic_load(&s->dropped))
+			v |= s->f.vector < 0 ? 0xffffffffu : 1u << s->f.vector;
+	}
+	pthread_rwlock_unlock(&h->lock);
+	return v;
 }
 
 int sym_msrs(struct vm *vm, uint32_t *msrs, int max)

@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "cpu/engine.h"
+#include "cpu/kvm/syscall_points.h"
 #include "symbiont/abi/cpuid.h"
 #include "symbiont/event.h"
 
@@ -577,6 +578,302 @@ static void test_msr_write_events(void **state)
 
 /* "kvm" is KVM when /dev/kvm opens; "auto" avoids kvm_pvm (whose guest
  * kernel code is emulated); unknown names are refused with a reason. */
+/* Syscall events by debug-register points (syscall_points.c).  A 64-bit
+ * caller at 0x1000 sets STAR and LSTAR (its LSTAR write reaches the VMM
+ * through the MSR filter while syscall events are wanted) and makes
+ * getpid(5) with RFLAGS.IOPL 3; the kernel at 0x2000 returns arg0 + 100
+ * with SWAPGS; SYSRETQ, and the caller, now in ring 3, sends RAX to the
+ * doorbell.  The caller starts in ring 0 because kvm_pvm cannot run a
+ * ring-3 SYSCALL of a guest that is not its own kind (it enters LSTAR in
+ * ring 3); the points are kernel code either way. */
+static const uint8_t sc_code[] = {
+	0xb9, 0x81, 0x00, 0x00, 0xc0, /* 0x1000 mov $STAR, %ecx */
+	0x31, 0xc0,                   /* 0x1005 xor %eax, %eax */
+	0xba, 0x08, 0x00, 0x18, 0x00, /* 0x1007 mov $0x00180008, %edx: SYSRET base 0x18 */
+	0x0f, 0x30,                   /* 0x100c wrmsr */
+	0xb9, 0x82, 0x00, 0x00, 0xc0, /* 0x100e mov $LSTAR, %ecx */
+	0xb8, 0x00, 0x20, 0x00, 0x00, /* 0x1013 mov $0x2000, %eax */
+	0x31, 0xd2,                   /* 0x1018 xor %edx, %edx */
+	0x0f, 0x30,                   /* 0x101a wrmsr */
+	0xb8, 0x27, 0x00, 0x00, 0x00, /* 0x101c mov $39, %eax */
+	0xbf, 0x05, 0x00, 0x00, 0x00, /* 0x1021 mov $5, %edi */
+	0x0f, 0x05,                   /* 0x1026 syscall */
+	0xe7, 0xf4,                   /* 0x1028 out %eax, $0xf4 (ring 3, IOPL 3) */
+	0xeb, 0xfe,                   /* 0x102a jmp . */
+};
+static const uint8_t sc_entry[] = {
+	0x48, 0x8d, 0x47, 0x64, /* 0x2000 lea 100(%rdi), %rax */
+	0x0f, 0x01, 0xf8,       /* 0x2004 swapgs */
+	0x48, 0x0f, 0x07,       /* 0x2007 sysretq */
+};
+
+struct sc_hits {
+	int enters, exits;
+	bool ok;
+	bool deny;
+	uint64_t ret_seen;
+};
+
+static enum sym_action on_sc(void *opaque, struct sym_event *ev)
+{
+	struct sc_hits *h = opaque;
+	if (ev->type == SYM_EV_SYSCALL_ENTER) {
+		h->enters++;
+		h->ok &= ev->syscall.nr == 39 && ev->syscall.args[0] == 5 && ev->regs->rip == 0x1026 &&
+		         ev->regs->cpl == 3 && ev->regs->gpr[X86_RSP] == 0x8000;
+		if (h->deny) {
+			ev->syscall.ret = 0x42;
+			return SYM_SKIP;
+		}
+		ev->syscall.args[0] = 7; /* the kernel then returns 107 */
+		return SYM_CONTINUE;
+	}
+	h->exits++;
+	h->ret_seen = (uint64_t)ev->syscall.ret;
+	h->ok &= ev->syscall.nr == 39 && ev->regs->rip == 0x1028 && ev->regs->cpl == 3;
+	ev->syscall.ret = 0x55;
+	return SYM_CONTINUE;
+}
+
+static int sc_case(bool deny, struct sc_hits *h)
+{
+	struct sym_filter fe = { .type = SYM_EV_SYSCALL_ENTER }, fx = { .type = SYM_EV_SYSCALL_EXIT };
+	struct fixture *f = fixture_new();
+	struct x86_state s;
+	uint64_t pt[3] = { 0x11007, 0x12007, 0x87 }; /* PML4 -> PDPT -> PD: 2 MiB at 0, user, writable */
+	char err[160];
+	int status;
+
+	put(f, 0x1000, sc_code, sizeof(sc_code));
+	put(f, 0x2000, sc_entry, sizeof(sc_entry));
+	put(f, 0x10000, &pt[0], 8);
+	put(f, 0x11000, &pt[1], 8);
+	put(f, 0x12000, &pt[2], 8);
+	x86_state_flat32(&s);
+	s.seg[SEG_CS].l = 1;
+	s.seg[SEG_CS].db = 0;
+	s.cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_PG;
+	s.cr4 = CR4_PAE;
+	s.cr3 = 0x10000;
+	s.efer = EFER_LME | EFER_LMA | EFER_SCE;
+	s.rflags = RFLAGS_FIXED | 0x3000; /* IOPL 3: ring 3 may use the doorbell */
+	s.gpr[X86_RSP] = 0x8000;
+	s.rip = 0x1000;
+	assert_int_equal(kvm_engine_ops.vcpu_set_state(&f->cpu, &s), 0);
+	*h = (struct sc_hits){ .ok = true, .deny = deny };
+	struct sym_sub *se = sym_subscribe(f->vm, &fe, on_sc, h, err, sizeof(err));
+	assert_non_null(se);
+	struct sym_sub *sx = sym_subscribe(f->vm, &fx, on_sc, h, err, sizeof(err));
+	assert_non_null(sx);
+	assert_int_equal(kvm_engine_ops.vcpu_run(&f->cpu), 0);
+	status = f->vm->exit_status;
+	sym_unsubscribe(se);
+	sym_unsubscribe(sx);
+	fixture_free(f);
+	return status;
+}
+
+static void test_syscall_events(void **state)
+{
+	struct sc_hits h;
+	(void)state;
+	/* entry sees getpid(5) and makes it getpid(7); exit sees 107, makes it 0x55 */
+	assert_int_equal(sc_case(false, &h), 0x55);
+	assert_int_equal(h.enters, 1);
+	assert_int_equal(h.exits, 1);
+	assert_int_equal(h.ret_seen, 107);
+	assert_true(h.ok);
+	/* refused at entry: 0x42 at once, the kernel never runs, no exit */
+	assert_int_equal(sc_case(true, &h), 0x42);
+	assert_int_equal(h.enters, 1);
+	assert_int_equal(h.exits, 0);
+	assert_true(h.ok);
+}
+
+/* Exception events by a point on the IDT's handler: a UD2 at 0x1005 in
+ * 64-bit ring 0; the guest's #UD handler at 0x2100 sends 0x66.  The event
+ * names vector 6 at the UD2, from the frame the CPU pushed. */
+struct exc_hits {
+	int n;
+	bool ok;
+};
+
+static enum sym_action on_exc(void *opaque, struct sym_event *ev)
+{
+	struct exc_hits *h = opaque;
+	h->n++;
+	h->ok &= ev->exception.vector == 6 && !ev->exception.has_error && ev->regs->rip == 0x1005 &&
+	         ev->regs->cpl == 0 && ev->regs->gpr[X86_RSP] == 0x8000;
+	return SYM_CONTINUE;
+}
+
+static void test_exception_events(void **state)
+{
+	static const uint8_t code[] = {
+		0xb8, 0x01, 0x00, 0x00, 0x00, /* 0x1000 mov $1, %eax */
+		0x0f, 0x0b,                   /* 0x1005 ud2 */
+	};
+	static const uint8_t handler[] = {
+		0xb8, 0x66, 0x00, 0x00, 0x00, /* 0x2100 mov $0x66, %eax */
+		0xe7, 0xf4,                   /* out %eax, $0xf4 */
+		0xeb, 0xfe,                   /* jmp . */
+	};
+	uint64_t pt[3] = { 0x11003, 0x12003, 0x83 };
+	uint64_t gdt[2] = { 0, 0x00af9a000000ffffULL };
+	uint8_t gate[16] = { 0x00, 0x21, 0x08, 0x00, 0x00, 0x8e, 0x00, 0x00 }; /* 0x2100, CS 0x08, interrupt gate */
+	struct sym_filter fv = { .type = SYM_EV_EXCEPTION, .vector = 6 };
+	struct exc_hits h = { .ok = true };
+	struct fixture *f = fixture_new();
+	struct x86_state s;
+	char err[160];
+	(void)state;
+
+	put(f, 0x1000, code, sizeof(code));
+	put(f, 0x2100, handler, sizeof(handler));
+	put(f, 0x3000 + 6 * 16, gate, sizeof(gate));
+	put(f, 0x4000, gdt, sizeof(gdt));
+	put(f, 0x10000, &pt[0], 8);
+	put(f, 0x11000, &pt[1], 8);
+	put(f, 0x12000, &pt[2], 8);
+	x86_state_flat32(&s);
+	s.seg[SEG_CS].l = 1;
+	s.seg[SEG_CS].db = 0;
+	s.cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_PG;
+	s.cr4 = CR4_PAE;
+	s.cr3 = 0x10000;
+	s.efer = EFER_LME | EFER_LMA;
+	s.gdt = (struct x86_dtable){ 0x4000, 15 };
+	s.idt = (struct x86_dtable){ 0x3000, 0xfff };
+	s.gpr[X86_RSP] = 0x8000;
+	s.rip = 0x1000;
+	assert_int_equal(kvm_engine_ops.vcpu_set_state(&f->cpu, &s), 0);
+	struct sym_sub *sub = sym_subscribe(f->vm, &fv, on_exc, &h, err, sizeof(err));
+	assert_non_null(sub);
+	assert_int_equal(kvm_engine_ops.vcpu_run(&f->cpu), 0);
+	assert_int_equal(f->vm->exit_status, 0x66);
+	assert_int_equal(h.n, 1);
+	assert_true(h.ok);
+	sym_unsubscribe(sub);
+	fixture_free(f);
+}
+
+/* While the VMM's points are armed KVM takes every #DB; one the guest
+ * raised itself (here its own single-step: TF set, a NOP) goes back to it:
+ * its #DB handler sends 0x77 (swallowed, the code after the NOP would
+ * send 0x11). */
+static void test_guest_db_given_back(void **state)
+{
+	static const uint8_t code[] = {
+		0x9c,                                           /* 0x1000 pushfq */
+		0x48, 0x81, 0x0c, 0x24, 0x00, 0x01, 0x00, 0x00, /* 0x1001 orq $0x100, (%rsp) */
+		0x9d,                                           /* 0x1009 popfq: TF */
+		0x90,                                           /* 0x100a nop: #DB after it */
+		0xb8, 0x11, 0x00, 0x00, 0x00,                   /* 0x100b mov $0x11, %eax */
+		0xe7, 0xf4,                                     /* out %eax, $0xf4 */
+		0xeb, 0xfe,
+	};
+	static const uint8_t handler[] = { 0xb8, 0x77, 0x00, 0x00, 0x00, 0xe7, 0xf4, 0xeb, 0xfe };
+	uint64_t pt[3] = { 0x11003, 0x12003, 0x83 };
+	uint64_t gdt[2] = { 0, 0x00af9a000000ffffULL };
+	uint8_t gate1[16] = { 0x00, 0x21, 0x08, 0x00, 0x00, 0x8e }; /* #DB: 0x2100 */
+	uint8_t gate6[16] = { 0x00, 0x22, 0x08, 0x00, 0x00, 0x8e }; /* #UD: 0x2200, the subscribed one */
+	struct sym_filter fv = { .type = SYM_EV_EXCEPTION, .vector = 6 };
+	struct exc_hits h = { .ok = true };
+	struct fixture *f = fixture_new();
+	struct x86_state s;
+	char err[160];
+	(void)state;
+
+	put(f, 0x1000, code, sizeof(code));
+	put(f, 0x2100, handler, sizeof(handler));
+	put(f, 0x2200, handler, sizeof(handler));
+	put(f, 0x3000 + 1 * 16, gate1, sizeof(gate1));
+	put(f, 0x3000 + 6 * 16, gate6, sizeof(gate6));
+	put(f, 0x4000, gdt, sizeof(gdt));
+	put(f, 0x10000, &pt[0], 8);
+	put(f, 0x11000, &pt[1], 8);
+	put(f, 0x12000, &pt[2], 8);
+	x86_state_flat32(&s);
+	s.seg[SEG_CS].l = 1;
+	s.seg[SEG_CS].db = 0;
+	s.cr0 = CR0_PE | CR0_ET | CR0_NE | CR0_PG;
+	s.cr4 = CR4_PAE;
+	s.cr3 = 0x10000;
+	s.efer = EFER_LME | EFER_LMA;
+	s.gdt = (struct x86_dtable){ 0x4000, 15 };
+	s.idt = (struct x86_dtable){ 0x3000, 0xfff };
+	s.gpr[X86_RSP] = 0x8000;
+	s.rip = 0x1000;
+	assert_int_equal(kvm_engine_ops.vcpu_set_state(&f->cpu, &s), 0);
+	struct sym_sub *sub = sym_subscribe(f->vm, &fv, on_exc, &h, err, sizeof(err));
+	assert_non_null(sub);
+	assert_int_equal(kvm_engine_ops.vcpu_run(&f->cpu), 0);
+	assert_int_equal(f->vm->exit_status, 0x77);
+	assert_int_equal(h.n, 0); /* no #UD */
+	sym_unsubscribe(sub);
+	fixture_free(f);
+}
+
+/* The engine-independent parts of the points: the SYSRETQ scan and the
+ * sharing of the four debug registers (no /dev/kvm needed). */
+static void test_points_pure(void **state)
+{
+	static const uint8_t entry[] = { 0x0f, 0x01, 0xf8, 0x0f, 0x07, 0x48, 0x0f, 0x05, 0x48, 0x0f, 0x07, 0xc3 };
+	uint64_t dr[4] = { 0 }, dr7 = 0x30000; /* R/W bits of DR0 stay the debugger's */
+	uint8_t kind[4], vec[4];
+	const uint64_t addrs[3] = { 0x100, 0x200, 0x300 };
+	const uint8_t kinds[3] = { KVM_PT_SYSCALL, KVM_PT_SYSRET, KVM_PT_EXCEPTION }, vecs[3] = { 0, 0, 14 };
+	(void)state;
+
+	assert_int_equal(kvm_find_sysret(entry, sizeof(entry)), 8); /* not SYSRETL (0f 07), not 48 0f 05 */
+	assert_int_equal(kvm_find_sysret(entry, 10), -1);           /* cut short */
+	assert_int_equal(kvm_find_sysret(entry, 0), -1);
+	assert_int_equal(kvm_points_demand(true, false, 0), 1);
+	assert_int_equal(kvm_points_demand(false, true, 1u << 14 | 1u << 6), 4);
+	/* the debugger holds DR1: the hub takes DR3, DR2, DR0 */
+	assert_int_equal(kvm_points_assign(1u << 1, addrs, kinds, vecs, 3, dr, &dr7, kind, vec), 0);
+	assert_int_equal(dr[3], 0x100);
+	assert_int_equal(dr[2], 0x200);
+	assert_int_equal(dr[0], 0x300);
+	assert_int_equal(kind[1], KVM_PT_NONE);
+	assert_int_equal(kind[0], KVM_PT_EXCEPTION);
+	assert_int_equal(vec[0], 14);
+	assert_int_equal(dr7, 0x1 | 0x10 | 0x40); /* enabled, instruction (R/W 0, LEN 0) */
+	/* the debugger holds three: one fits, two do not */
+	dr7 = 0;
+	assert_int_equal(kvm_points_assign(0x7, addrs, kinds, vecs, 3, dr, &dr7, kind, vec), 2);
+	assert_int_equal(kind[3], KVM_PT_SYSCALL);
+}
+
+/* The debug registers are shared: the hub's points and the debugger's must
+ * fit in four, and whichever comes second is refused in one line. */
+static void test_points_arbitration(void **state)
+{
+	struct sym_filter fx = { .type = SYM_EV_SYSCALL_EXIT }, fv = { .type = SYM_EV_EXCEPTION, .vector = 14 };
+	struct vm_hw_point p[VM_HW_POINTS] = { { 0 } };
+	struct sc_hits h = { .ok = true };
+	struct fixture *f = fixture_new();
+	char err[160];
+	(void)state;
+
+	p[0] = (struct vm_hw_point){ .on = true, .type = VM_HWP_EXEC, .len = 1, .addr = 0x1000 };
+	p[1] = (struct vm_hw_point){ .on = true, .type = VM_HWP_EXEC, .len = 1, .addr = 0x1004 };
+	assert_int_equal(vm_set_hw_points(f->vm, p, err, sizeof(err)), 0);
+	struct sym_sub *sx = sym_subscribe(f->vm, &fx, on_sc, &h, err, sizeof(err)); /* entry + SYSRETQ: 2 */
+	assert_non_null(sx);
+	assert_null(sym_subscribe(f->vm, &fv, on_sc, &h, err, sizeof(err))); /* a 5th */
+	assert_non_null(strstr(err, "no debug register left"));
+	fv.vector = -1;
+	assert_null(sym_subscribe(f->vm, &fv, on_sc, &h, err, sizeof(err)));
+	assert_non_null(strstr(err, "one vector each"));
+	p[2] = (struct vm_hw_point){ .on = true, .type = VM_HWP_EXEC, .len = 1, .addr = 0x1008 };
+	assert_int_equal(vm_set_hw_points(f->vm, p, err, sizeof(err)), -1); /* DR2 is the hub's */
+	assert_non_null(strstr(err, "debug register 2 is taken"));
+	sym_unsubscribe(sx);
+	assert_int_equal(vm_set_hw_points(f->vm, p, err, sizeof(err)), 0);
+	fixture_free(f);
+}
+
 static void test_engine_select(void **state)
 {
 	(void)state;
@@ -603,11 +900,14 @@ static void test_engine_select(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_flat32_pio_mmio),  cmocka_unit_test(test_real_mode),
-		cmocka_unit_test(test_triple_fault),     cmocka_unit_test(test_cpuid),
-		cmocka_unit_test(test_state_roundtrip),  cmocka_unit_test(test_kick),
-		cmocka_unit_test(test_engine_select),    cmocka_unit_test(test_hooks_and_step),
-		cmocka_unit_test(test_msr_write_events), cmocka_unit_test(test_halt_stats),
+		cmocka_unit_test(test_flat32_pio_mmio),    cmocka_unit_test(test_real_mode),
+		cmocka_unit_test(test_triple_fault),       cmocka_unit_test(test_cpuid),
+		cmocka_unit_test(test_state_roundtrip),    cmocka_unit_test(test_kick),
+		cmocka_unit_test(test_engine_select),      cmocka_unit_test(test_hooks_and_step),
+		cmocka_unit_test(test_msr_write_events),   cmocka_unit_test(test_syscall_events),
+		cmocka_unit_test(test_points_arbitration), cmocka_unit_test(test_exception_events),
+		cmocka_unit_test(test_points_pure),        cmocka_unit_test(test_guest_db_given_back),
+		cmocka_unit_test(test_halt_stats),
 	};
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 

@@ -50,6 +50,17 @@ void kvm_debug_set_points(struct kvm_debug *d, const struct vm_hw_point p[VM_HW_
 	pthread_mutex_unlock(&d->lock);
 }
 
+unsigned kvm_debug_points_held(struct kvm_debug *d)
+{
+	unsigned held = 0;
+	pthread_mutex_lock(&d->lock);
+	for (int i = 0; i < 4; i++)
+		if (d->dr7 & (1ULL << (2 * i)))
+			held |= 1u << i;
+	pthread_mutex_unlock(&d->lock);
+	return held;
+}
+
 struct kvm_debug *kvm_debug_new(void)
 {
 	struct kvm_debug *d = calloc(1, sizeof(*d));
@@ -142,16 +153,29 @@ int kvm_debug_prepare(struct kvm_debug *d, struct kvm_debug_vcpu *dv, struct vcp
 	memcpy(dr, d->dr, sizeof(dr));
 	dr7 = d->dr7;
 	pthread_mutex_unlock(&d->lock);
+	unsigned held = 0;
+	for (int i = 0; i < 4; i++)
+		if (dr7 & (1ULL << (2 * i)))
+			held |= 1u << i;
+	kvm_points_prepare(&dv->pts, cpu, fd, held, dr, &dr7); /* syscall and exception events */
+	if (dv->hub_over) {
+		struct kvm_regs k;
+		if (ioctl(fd, KVM_GET_REGS, &k) < 0 || k.rip != dv->hub_over_rip)
+			dv->hub_over = false; /* the step is behind it (it ended in another exit) */
+		for (int i = 0; i < 4 && dv->hub_over; i++)
+			if (dv->pts.kind[i] != KVM_PT_NONE)
+				dr7 &= ~(3ULL << (2 * i)); /* lifted for the step */
+	}
 	dv->hooks_gen = gen;
-	if (hooks || dv->over || dv->inject_bp || vm_events_wanted(vm, SYM_EV_STEP) || dr7) {
+	if (hooks || dv->over || dv->hub_over || dv->inject_bp || vm_events_wanted(vm, SYM_EV_STEP) || dr7) {
 		control = KVM_GUESTDBG_ENABLE;
 		if (dr7)
 			control |= KVM_GUESTDBG_USE_HW_BP;
 		if (hooks || dv->inject_bp)
 			control |= KVM_GUESTDBG_USE_SW_BP;
-		if (dv->over || vm_events_wanted(vm, SYM_EV_STEP))
+		if (dv->over || dv->hub_over || vm_events_wanted(vm, SYM_EV_STEP))
 			control |= KVM_GUESTDBG_SINGLESTEP;
-		if (dv->over)
+		if (dv->over || dv->hub_over)
 			control |= KVM_GUESTDBG_BLOCKIRQ; /* the step is the hooked instruction, not an interrupt's */
 		if (dv->inject_bp)
 			control |= KVM_GUESTDBG_INJECT_BP;
@@ -213,6 +237,16 @@ int kvm_event_regs(struct vcpu *cpu, int fd, struct sym_regs *r, uint64_t *cr0)
 	return 0;
 }
 
+/* The debug registers that serve the hub's syscall and exception points. */
+static unsigned hub_slots(const struct kvm_debug_vcpu *dv)
+{
+	unsigned hub = 0;
+	for (int i = 0; i < 4; i++)
+		if (dv->pts.kind[i] != KVM_PT_NONE && dv->dr7 & (1ULL << (2 * i)))
+			hub |= 1u << i;
+	return hub;
+}
+
 /* The guest-physical address of a linear one, as the vCPU translates now. */
 static int linear_to_gpa(int fd, uint64_t la, uint64_t *gpa)
 {
@@ -223,6 +257,28 @@ static int linear_to_gpa(int fd, uint64_t la, uint64_t *gpa)
 	return 0;
 }
 
+/* A #DB that none of the VMM's points or steps explains (the guest's own
+ * single-step, ICEBP...): KVM took it only because the VMM's points are
+ * armed, so it goes to the guest as it would have, with its DR6 bits. */
+static void give_db_back(int fd, uint64_t dr6)
+{
+	struct kvm_debugregs d;
+	struct kvm_vcpu_events ev;
+
+	if (ioctl(fd, KVM_GET_DEBUGREGS, &d) == 0) {
+		d.dr6 = (d.dr6 & ~(0xfULL | DR6_BS)) | (dr6 & (0xfULL | DR6_BS));
+		ioctl(fd, KVM_SET_DEBUGREGS, &d);
+	}
+	if (ioctl(fd, KVM_GET_VCPU_EVENTS, &ev) == 0) {
+		ev.exception.injected = 1;
+		ev.exception.nr = VEC_DB;
+		ev.exception.has_error_code = 0;
+		ev.exception.error_code = 0;
+		ev.flags = 0; /* only what is always set: the optional parts stay */
+		ioctl(fd, KVM_SET_VCPU_EVENTS, &ev);
+	}
+}
+
 void kvm_debug_exit(struct kvm_debug *d, struct kvm_debug_vcpu *dv, struct vcpu *cpu, int fd,
                     const struct kvm_debug_exit_arch *e)
 {
@@ -230,6 +286,33 @@ void kvm_debug_exit(struct kvm_debug *d, struct kvm_debug_vcpu *dv, struct vcpu 
 	struct sym_regs r;
 	uint64_t cr0, gpa;
 
+	if (e->exception == VEC_DB && !(dv->control & KVM_GUESTDBG_SINGLESTEP)) {
+		unsigned armed = 0;
+		bool at_point = false; /* for a KVM that leaves DR6 out of the exit */
+		for (int i = 0; i < 4; i++)
+			if (dv->dr7 & (1ULL << (2 * i))) {
+				armed |= 1u << i;
+				at_point |= dv->dr[i] == e->pc;
+			}
+		if (!(e->dr6 & 0xf & armed) && !(!(e->dr6 & 0xf) && at_point)) {
+			give_db_back(fd, e->dr6);
+			return;
+		}
+	}
+	if (e->exception == VEC_DB && dv->control & KVM_GUESTDBG_USE_HW_BP && e->dr6 & hub_slots(dv)) {
+		/* a syscall or exception event's point (syscall_points.c), which
+		 * reads the registers it needs itself */
+		if (kvm_points_hit(&dv->pts, cpu, fd, (unsigned)e->dr6 & hub_slots(dv))) {
+			dv->hub_over = true;
+			dv->hub_over_rip = e->pc;
+		}
+		if (!(e->dr6 & 0xf & ~hub_slots(dv)) && !dv->over && !(e->dr6 & DR6_BS))
+			return;
+	} else if (e->exception == VEC_DB && dv->hub_over) {
+		dv->hub_over = false; /* stepped over the hub's point: it goes back */
+		if (!(e->dr6 & 0xf) && !dv->over && !vm_events_wanted(vm, SYM_EV_STEP))
+			return;
+	}
 	if (kvm_event_regs(cpu, fd, &r, &cr0) < 0)
 		return;
 	if (e->exception == VEC_BP) {
@@ -261,7 +344,7 @@ void kvm_debug_exit(struct kvm_debug *d, struct kvm_debug_vcpu *dv, struct vcpu 
 	for (int i = 0; i < 4; i++)
 		if (dv->dr7 & (1ULL << (2 * i)))
 			enabled |= 1u << i;
-	unsigned hit = (unsigned)(e->dr6 & 0xf) & enabled;
+	unsigned hit = (unsigned)(e->dr6 & 0xf) & enabled & ~hub_slots(dv);
 	if (hit && (dv->control & KVM_GUESTDBG_USE_HW_BP) && vm_events_wanted(vm, SYM_EV_HW_POINT)) {
 		struct sym_event ev = { .type = SYM_EV_HW_POINT, .cpu = cpu->id, .regs = &r };
 		ev.hw.hit = hit;

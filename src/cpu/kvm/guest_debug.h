@@ -19,6 +19,7 @@
 #include <linux/kvm.h>
 
 #include "cpu/engine.h"
+#include "cpu/kvm/syscall_points.h"
 
 /* The INT3s in guest memory, VM-wide. */
 struct kvm_debug;
@@ -30,8 +31,11 @@ struct kvm_debug_vcpu {
 	bool over;          /* stepping over the hooked instruction at over_gpa */
 	bool inject_bp;     /* a #BP to give back to the guest on the next entry */
 	uint64_t over_gpa;
-	uint64_t step_from;  /* RIP when the current single step began */
-	uint64_t dr[4], dr7; /* the debug-register points KVM has for this vCPU */
+	uint64_t step_from;         /* RIP when the current single step began */
+	uint64_t dr[4], dr7;        /* the debug-register points KVM has for this vCPU */
+	struct kvm_points_vcpu pts; /* which of them serve syscall and exception events */
+	bool hub_over;              /* stepping over a hub point at hub_over_rip, its points lifted */
+	uint64_t hub_over_rip;
 };
 
 struct kvm_debug *kvm_debug_new(void);
@@ -49,6 +53,8 @@ int kvm_event_regs(struct vcpu *cpu, int fd, struct sym_regs *r, uint64_t *cr0);
 /* The debugger's debug-register points (vm_set_hw_points), for every
  * vCPU from its next entry. */
 void kvm_debug_set_points(struct kvm_debug *d, const struct vm_hw_point p[VM_HW_POINTS]);
+/* The debug registers the debugger's points hold (bit i for DRi). */
+unsigned kvm_debug_points_held(struct kvm_debug *d);
 /* KVM_EXIT_DEBUG: delivers CODE_HOOK, HW_POINT or STEP, or gives a #BP back. */
 void kvm_debug_exit(struct kvm_debug *d, struct kvm_debug_vcpu *dv, struct vcpu *cpu, int fd,
                     const struct kvm_debug_exit_arch *e);

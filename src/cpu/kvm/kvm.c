@@ -872,6 +872,7 @@ static int kvm_vcpu_set_state(struct vcpu *cpu, const struct x86_state *s)
 	regs.rflags = s->rflags | RFLAGS_FIXED;
 	if (ioctl(kc->fd, KVM_SET_REGS, &regs) < 0)
 		return -1;
+	kvm_points_forget(&kc->dbg.pts); /* LSTAR may be another now */
 	return set_parts(kc, s);
 }
 
@@ -988,7 +989,9 @@ static int complete_pending(struct vcpu *cpu)
  * stepping wanted, or still set up from before. */
 static inline bool unlikely_debug(struct vm *vm, const struct kvm_vcpu *kc)
 {
-	unsigned want = SYM_EV_BIT(SYM_EV_CODE_HOOK) | SYM_EV_BIT(SYM_EV_STEP) | SYM_EV_BIT(SYM_EV_HW_POINT);
+	unsigned want = SYM_EV_BIT(SYM_EV_CODE_HOOK) | SYM_EV_BIT(SYM_EV_STEP) | SYM_EV_BIT(SYM_EV_HW_POINT) |
+	                SYM_EV_BIT(SYM_EV_SYSCALL_ENTER) | SYM_EV_BIT(SYM_EV_SYSCALL_EXIT) |
+	                SYM_EV_BIT(SYM_EV_EXCEPTION);
 	return (atomic_load_explicit(&vm->events_active, memory_order_relaxed) & want) || kc->dbg.control ||
 	       kc->dbg.hooks_gen != atomic_load_explicit(&vm->hooks_gen, memory_order_relaxed);
 }
@@ -997,11 +1000,14 @@ static void kvm_vcpu_kick(struct vcpu *cpu);
 
 /* Code hooks and single-step through KVM's guest debugging (guest_debug.c);
  * on kvm_pvm single-step only (its emulator fails on the hooks' INT3).
- * MSR writes through KVM's MSR filter where it has one (msr_events.c). */
+ * Syscall entry and exit and exceptions by debug-register points
+ * (syscall_points.c).  MSR writes through KVM's MSR filter where it has one
+ * (msr_events.c). */
 static unsigned kvm_events_on(struct vm *vm)
 {
 	struct kvm_vm *k = kvm_of(vm);
-	return SYM_EV_BIT(SYM_EV_STEP) | SYM_EV_BIT(SYM_EV_HW_POINT) |
+	return SYM_EV_BIT(SYM_EV_STEP) | SYM_EV_BIT(SYM_EV_HW_POINT) | SYM_EV_BIT(SYM_EV_SYSCALL_ENTER) |
+	       SYM_EV_BIT(SYM_EV_SYSCALL_EXIT) | SYM_EV_BIT(SYM_EV_EXCEPTION) |
 	       (kvm_is_pvm() ? 0 : SYM_EV_BIT(SYM_EV_CODE_HOOK)) |
 	       (k && k->msr.supported ? SYM_EV_BIT(SYM_EV_MSR_WRITE) : 0);
 }
@@ -1010,10 +1016,25 @@ static void kvm_debug_changed(struct vm *vm);
 
 static int kvm_set_hw_points(struct vm *vm, const struct vm_hw_point p[VM_HW_POINTS], char *err, size_t errlen)
 {
-	(void)err, (void)errlen;
+	/* the hub's syscall and exception points take the highest registers */
+	uint32_t vectors = vm_events_wanted(vm, SYM_EV_EXCEPTION) ? sym_exception_vectors(vm) : 0;
+	int hub = kvm_points_demand(vm_events_wanted(vm, SYM_EV_SYSCALL_ENTER),
+	                            vm_events_wanted(vm, SYM_EV_SYSCALL_EXIT), vectors);
+	for (int i = 0; i < VM_HW_POINTS; i++)
+		if (p[i].on && i >= 4 - hub) {
+			snprintf(err, errlen,
+			         "kvm: debug register %d is taken: syscall and exception events hold %d of the 4", i,
+			         hub);
+			return -1;
+		}
 	kvm_debug_set_points(kvm_of(vm)->debug, p);
 	kvm_debug_changed(vm); /* each vCPU takes them at its next entry */
 	return 0;
+}
+
+static int kvm_event_check(struct vm *vm, const struct sym_filter *f, char *err, size_t errlen)
+{
+	return kvm_points_check(vm, f, kvm_debug_points_held(kvm_of(vm)->debug), err, errlen);
 }
 
 static void kvm_debug_changed(struct vm *vm)
@@ -1044,6 +1065,8 @@ static int kvm_vcpu_run(struct vcpu *cpu)
 		}
 		if (unlikely_debug(vm, kc)) {
 			char err[160];
+			if (!kvm_of(vm)->msr.supported)
+				kvm_points_forget(&kc->dbg.pts); /* no LSTAR write exits: read it each time */
 			if (kvm_debug_prepare(kvm_of(vm)->debug, &kc->dbg, cpu, kc->fd, err, sizeof(err)) < 0)
 				return engine_fail(cpu, "%s", err);
 		}
@@ -1072,7 +1095,11 @@ static int kvm_vcpu_run(struct vcpu *cpu)
 		case KVM_EXIT_MMIO: handle_mmio(vm, run); break;
 		case KVM_EXIT_INTR: break;
 		case KVM_EXIT_DEBUG: kvm_debug_exit(kvm_of(vm)->debug, &kc->dbg, cpu, kc->fd, &run->debug.arch); break;
-		case KVM_EXIT_X86_WRMSR: kvm_msr_events_exit(cpu, kc->fd, run); break;
+		case KVM_EXIT_X86_WRMSR:
+			kvm_msr_events_exit(cpu, kc->fd, run);
+			if (run->msr.index == MSR_LSTAR)
+				kvm_points_forget(&kc->dbg.pts); /* the syscall entry moved */
+			break;
 		case KVM_EXIT_HLT:
 			/* Only without an in-kernel LAPIC; nothing will wake us. */
 			fprintf(stderr, "guest halted\n");
@@ -1228,6 +1255,7 @@ const struct engine_ops kvm_engine_ops = {
 	.debug_changed = kvm_debug_changed,
 	.set_hw_points = kvm_set_hw_points,
 	.events_on = kvm_events_on,
+	.event_check = kvm_event_check,
 	.dirty_log = kvm_dirty_log,
 	.dirty_collect = kvm_dirty_collect,
 };

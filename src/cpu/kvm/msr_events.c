@@ -55,8 +55,16 @@ int kvm_msr_events_sync(struct kvm_msr_events *m, struct vm *vm, int vm_fd, char
 
 	pthread_mutex_lock(&m->lock);
 	unsigned gen = atomic_load(&vm->msrs_gen);
-	if (gen != atomic_load(&m->gen)) {
+	bool lstar = kvm_msr_events_lstar_wanted(vm);
+	if (gen != atomic_load(&m->gen) || lstar != m->lstar) {
 		int n = sym_msrs(vm, msrs, KVM_MSR_FILTER_MAX_RANGES);
+		bool listed = false;
+		for (int i = 0; i < n && i < KVM_MSR_FILTER_MAX_RANGES; i++)
+			listed |= msrs[i] == MSR_LSTAR;
+		if (lstar && n >= 0 && !listed && n < KVM_MSR_FILTER_MAX_RANGES)
+			msrs[n++] = MSR_LSTAR;
+		else if (lstar && n >= 0 && !listed)
+			n = -1; /* no range left: the wide ones, which hold LSTAR */
 		if (n < 0 || n > KVM_MSR_FILTER_MAX_RANGES) {
 			for (size_t i = 0; i < sizeof(range_base) / sizeof(range_base[0]); i++)
 				f.ranges[i] = (struct kvm_msr_filter_range){ .flags = KVM_MSR_FILTER_WRITE,
@@ -75,6 +83,7 @@ int kvm_msr_events_sync(struct kvm_msr_events *m, struct vm *vm, int vm_fd, char
 			r = -1;
 		} else {
 			atomic_store(&m->gen, gen);
+			m->lstar = lstar;
 		}
 	}
 	pthread_mutex_unlock(&m->lock);
