@@ -366,7 +366,7 @@ static void test_kick(void **state)
  * as halted_ns (counted when the halt ends: here, at the stop) and a halt
  * KVM handled itself. */
 struct stat_seen {
-	uint64_t halted_ns, halt_exits, exits;
+	uint64_t halted_ns, halt_exits, exits, samples, user_ns, kernel_ns;
 	bool has_halted, has_halt_exits;
 };
 
@@ -379,6 +379,41 @@ static void on_stat(void *ctx, const char *key, uint64_t v)
 		s->halt_exits = v, s->has_halt_exits = true;
 	else if (!strcmp(key, "kvm_exits"))
 		s->exits = v;
+	else if (!strcmp(key, "mode_samples"))
+		s->samples = v;
+	else if (!strcmp(key, "user_ns"))
+		s->user_ns = v;
+	else if (!strcmp(key, "kernel_ns"))
+		s->kernel_ns = v;
+}
+
+/* Guest user and kernel time by sampling (cpu/kvm/mode_samples.c): once
+ * the metrics are read, a kernel-mode loop gets kernel samples at about
+ * 100 a second and no user ones. */
+static void test_mode_samples(void **state)
+{
+	(void)state;
+	static const uint8_t code[] = {
+		0x66, 0xba, 0xf8, 0x03, 0xb0, 's', 0xee, /* out 's' to 0x3f8 */
+		0xeb, 0xfe,                              /* jmp . */
+	};
+	struct fixture *f = fixture_new();
+	struct kick_arg a = { f, -2 };
+	struct stat_seen first = { 0 }, seen = { 0 };
+
+	run_until_output(f, &a, code, sizeof(code), 0);
+	kvm_engine_ops.vcpu_stats(&f->cpu, on_stat, &first); /* a reader: sampling starts */
+	usleep(500000);
+	kvm_engine_ops.vcpu_stats(&f->cpu, on_stat, &seen);
+	vm_request_exit(f->vm, 7);
+	pthread_join(f->cpu.thread, NULL);
+	f->cpu.running = false;
+	assert_int_equal(a.rc, 0);
+	if (seen.samples < 10)
+		fail_msg("%" PRIu64 " samples in 500 ms of sampling at 100 Hz", seen.samples);
+	assert_int_equal(seen.user_ns, 0);
+	assert_true(seen.kernel_ns > 0);
+	fixture_free(f);
 }
 
 static void test_halt_stats(void **state)
@@ -907,7 +942,7 @@ int main(void)
 		cmocka_unit_test(test_msr_write_events),   cmocka_unit_test(test_syscall_events),
 		cmocka_unit_test(test_points_arbitration), cmocka_unit_test(test_exception_events),
 		cmocka_unit_test(test_points_pure),        cmocka_unit_test(test_guest_db_given_back),
-		cmocka_unit_test(test_halt_stats),
+		cmocka_unit_test(test_halt_stats),         cmocka_unit_test(test_mode_samples),
 	};
 	int fd = open("/dev/kvm", O_RDWR | O_CLOEXEC);
 

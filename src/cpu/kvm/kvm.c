@@ -32,6 +32,7 @@
 #include "cpu/engine.h"
 #include "cpu/kvm/guest_debug.h"
 #include "cpu/kvm/msr_events.h"
+#include "cpu/kvm/mode_samples.h"
 #include "cpu/kvm/vcpu_stats.h"
 #include "symbiont/abi/cpuid.h"
 #include "symbiont/event.h"
@@ -54,8 +55,9 @@ struct kvm_vm {
 	int run_size;
 	struct kvm_cpuid2 *supported; /* KVM_GET_SUPPORTED_CPUID, unfiltered */
 	struct vm *vm;
-	struct kvm_debug *debug;   /* code hooks written into guest memory (guest_debug.h) */
-	struct kvm_msr_events msr; /* MSR write events (msr_events.h) */
+	struct kvm_debug *debug;       /* code hooks written into guest memory (guest_debug.h) */
+	struct kvm_msr_events msr;     /* MSR write events (msr_events.h) */
+	struct kvm_mode_sampler modes; /* user/kernel time by sampling (mode_samples.h) */
 };
 
 /* The MSRs of struct x86_msrs, by number (msr_field finds each one's
@@ -113,6 +115,7 @@ struct kvm_vcpu {
 	struct kvm_run *run;
 	uint64_t exits[KVM_EXIT_REASONS + 1], run_ns; /* for metrics */
 	struct kvm_vcpu_stats kstats;                 /* and KVM's own */
+	struct kvm_mode_counts modes;                 /* and user/kernel samples */
 	/* Which of state_msrs this KVM saves and restores (probed once: a
 	 * module without, say, MTRRs still moves everything else). */
 	bool msr_ok[NSTATE_MSRS];
@@ -189,11 +192,19 @@ static int set_mem_slot(struct kvm_vm *k, uint32_t slot, uint64_t gpa, uint64_t 
 	return set_mem_slot_flags(k, slot, gpa, size, host, 0);
 }
 
+static void kvm_vcpu_kick(struct vcpu *cpu);
+static struct kvm_mode_counts *mode_counts_of(struct vcpu *cpu)
+{
+	struct kvm_vcpu *kc = cpu->priv;
+	return kc ? &kc->modes : NULL;
+}
+
 static void kvm_destroy(struct vm *vm)
 {
 	struct kvm_vm *k = kvm_of(vm);
 	if (!k)
 		return;
+	kvm_mode_sampler_stop(&k->modes);
 	if (k->vm_fd >= 0)
 		close(k->vm_fd);
 	if (k->sys_fd >= 0)
@@ -231,6 +242,7 @@ static int kvm_init(struct vm *vm, char *err, size_t errlen)
 		return -1;
 	}
 	k->vm = vm;
+	kvm_mode_sampler_init(&k->modes, vm, mode_counts_of, kvm_vcpu_kick);
 	k->vm_fd = -1;
 	vm->engine_priv = k;
 	if (!(k->debug = kvm_debug_new())) {
@@ -475,6 +487,8 @@ static void kvm_vcpu_destroy(struct vcpu *cpu)
 	struct kvm_vm *k = kvm_of(cpu->vm);
 	if (!kc)
 		return;
+	if (k)
+		kvm_mode_sampler_stop(&k->modes); /* it reads every vCPU */
 	if (kc->run)
 		munmap(kc->run, k ? (size_t)k->run_size : sizeof(struct kvm_run));
 	kvm_vcpu_stats_close(&kc->kstats);
@@ -996,8 +1010,6 @@ static inline bool unlikely_debug(struct vm *vm, const struct kvm_vcpu *kc)
 	       kc->dbg.hooks_gen != atomic_load_explicit(&vm->hooks_gen, memory_order_relaxed);
 }
 
-static void kvm_vcpu_kick(struct vcpu *cpu);
-
 /* Code hooks and single-step through KVM's guest debugging (guest_debug.c);
  * on kvm_pvm single-step only (its emulator fails on the hooks' INT3).
  * Syscall entry and exit and exceptions by debug-register points
@@ -1078,6 +1090,7 @@ static int kvm_vcpu_run(struct vcpu *cpu)
 		uint64_t t0 = host_clock_ns();
 		int rr = ioctl(kc->fd, KVM_RUN, 0);
 		kc->run_ns += host_clock_ns() - t0;
+		kvm_mode_sample(&kc->modes, kc->fd);
 		if (rr == 0)
 			kc->exits[run->exit_reason < KVM_EXIT_REASONS ? run->exit_reason : KVM_EXIT_REASONS]++;
 		if (rr < 0) {
@@ -1151,7 +1164,18 @@ static void kvm_vcpu_stats(struct vcpu *cpu, device_stat_fn emit, void *ctx)
 	emit(ctx, "exits_other", other);
 	emit(ctx, "exits", total);
 	emit(ctx, "run_ns", kc->run_ns);
-	kvm_vcpu_stats_emit(&kc->kstats, emit, ctx);
+	uint64_t halted = kvm_vcpu_stats_emit(&kc->kstats, emit, ctx);
+	/* Guest time by privilege, estimated from the samples: the time in
+	 * KVM_RUN less the halts, shared as the samples were. */
+	kvm_mode_sampler_renew(&kvm_of(cpu->vm)->modes);
+	uint64_t u = atomic_load(&kc->modes.user), kn = atomic_load(&kc->modes.kernel);
+	emit(ctx, "mode_samples", u + kn);
+	if (u + kn) {
+		uint64_t active = kc->run_ns > halted ? kc->run_ns - halted : 0;
+		uint64_t user = (uint64_t)((double)active * (double)u / (double)(u + kn));
+		emit(ctx, "user_ns", user);
+		emit(ctx, "kernel_ns", active - user);
+	}
 }
 
 static void kvm_vcpu_kick(struct vcpu *cpu)

@@ -70,19 +70,19 @@ void kvm_vcpu_stats_close(struct kvm_vcpu_stats *s)
 	s->fd = -1;
 }
 
-void kvm_vcpu_stats_emit(const struct kvm_vcpu_stats *s, device_stat_fn emit, void *ctx)
+uint64_t kvm_vcpu_stats_emit(const struct kvm_vcpu_stats *s, device_stat_fn emit, void *ctx)
 {
 	uint64_t data[DATA_MAX], halted = 0;
 	uint32_t words = 0;
 
 	if (s->fd < 0)
-		return;
+		return 0;
 	for (int i = 0; i < s->n; i++)
 		if (s->item[i].off + 1 > words)
 			words = s->item[i].off + 1;
 	ssize_t got = pread(s->fd, data, words * 8, (off_t)s->data_off);
 	if (got != (ssize_t)(words * 8))
-		return;
+		return 0;
 	for (int i = 0; i < s->n; i++) {
 		if (s->item[i].halt_ns)
 			halted += data[s->item[i].off];
@@ -90,4 +90,5 @@ void kvm_vcpu_stats_emit(const struct kvm_vcpu_stats *s, device_stat_fn emit, vo
 			emit(ctx, s->item[i].name, data[s->item[i].off]);
 	}
 	emit(ctx, "halted_ns", halted);
+	return halted;
 }

@@ -26,7 +26,7 @@ struct kvm_vcpu_stats {
 void kvm_vcpu_stats_open(struct kvm_vcpu_stats *s, int vcpu_fd);
 void kvm_vcpu_stats_close(struct kvm_vcpu_stats *s);
 /* halted_ns (the halt time KVM measured: waiting and polling) and every
- * cumulative counter as kvm_NAME. */
-void kvm_vcpu_stats_emit(const struct kvm_vcpu_stats *s, device_stat_fn emit, void *ctx);
+ * cumulative counter as kvm_NAME; returns halted_ns (0 without a file). */
+uint64_t kvm_vcpu_stats_emit(const struct kvm_vcpu_stats *s, device_stat_fn emit, void *ctx);
 
 #endif
