@@ -9,6 +9,9 @@
  * idle guest is not woken for it); a CPU's
  * page (its current task) on every context switch, from the sched_switch
  * tracepoint.  Each page carries a seqcount so the VMM can tell a torn copy.
+ * With them, a ring of the kernel's own page-cache insertions and deletions
+ * (abi/pcache.h), from the filemap tracepoints: the ground truth the VMM
+ * scores its passive inference (Geiger) against.
  *
  * SymCall: each CPU registers an entry point, a stack of its own, its GS
  * base and a call area through MSRs.  The VMM enters symcall_entry() on a
@@ -59,6 +62,7 @@
 #include <asm/segment.h>
 
 #include "symbiont/abi/cpuid.h"
+#include "symbiont/abi/pcache.h"
 #include "symbiont/abi/symcall.h"
 #include "symbiont/abi/symspy.h"
 #include "symbiotic.h"
@@ -205,10 +209,118 @@ static void probe_switch(void *data, bool preempt, struct task_struct *prev, str
 		set_current_task(c, next);
 }
 
+/* ---- the page-cache ring (abi/pcache.h) ---------------------------------- */
+
+#define PCACHE_ORDER_MAX 8 /* 1 MiB, 21844 records */
+#define PCACHE_ORDER_MIN 4 /* what is left when memory is fragmented */
+
+static struct sym_pcache_ring *pcache;
+static unsigned int pcache_order;
+static struct tracepoint *tp_pc_add, *tp_pc_del;
+
+/* Any CPU, any context the filemap code runs in: a claimed slot, no lock. */
+static void pcache_record(struct folio *folio, u16 op)
+{
+	struct sym_pcache_ring *r = READ_ONCE(pcache);
+	struct address_space *mapping = folio->mapping;
+	struct inode *host = mapping ? mapping->host : NULL;
+	struct sym_pcache_rec *rec;
+	u64 idx;
+
+	if (!r)
+		return;
+	idx = (u64)atomic64_fetch_add(1, (atomic64_t *)&r->head);
+	rec = (struct sym_pcache_rec *)(r + 1) + idx % r->nrec;
+	WRITE_ONCE(rec->seq, 0);
+	smp_wmb();
+	rec->tsc = rdtsc_ordered();
+	rec->pfn = folio_pfn(folio);
+	rec->index = folio->index;
+	rec->ino = host ? host->i_ino : 0;
+	rec->dev = host ? (host->i_sb ? host->i_sb->s_dev : host->i_rdev) : 0;
+	rec->op = op;
+	rec->order = folio_order(folio);
+	smp_wmb();
+	WRITE_ONCE(rec->seq, idx + 1);
+}
+
+static void probe_pc_add(void *data, struct folio *folio)
+{
+	pcache_record(folio, SYM_PCACHE_ADD);
+}
+
+static void probe_pc_del(void *data, struct folio *folio)
+{
+	pcache_record(folio, SYM_PCACHE_DELETE);
+}
+
+static void pcache_stop(void)
+{
+	if (!pcache)
+		return;
+	wrmsr_safe(SYM_MSR_PCACHE_RING, 0, 0);
+	tracepoint_probe_unregister(tp_pc_add, probe_pc_add, NULL);
+	tracepoint_probe_unregister(tp_pc_del, probe_pc_del, NULL);
+	tracepoint_synchronize_unregister();
+	free_pages((unsigned long)pcache, pcache_order);
+	pcache = NULL;
+}
+
+/* Best effort: a VMM that does not take the ring, or a kernel without the
+ * tracepoints, leaves the rest of SymSpy as it is. */
+static void pcache_start(void)
+{
+	struct sym_pcache_ring *r = NULL;
+	unsigned int order;
+	u64 v;
+
+	if (!tp_pc_add || !tp_pc_del) {
+		pr_info("no filemap tracepoints: no page-cache ring\n");
+		return;
+	}
+	for (order = PCACHE_ORDER_MAX; order >= PCACHE_ORDER_MIN && !r; order--)
+		r = (void *)__get_free_pages(GFP_KERNEL | __GFP_ZERO | __GFP_NOWARN, order);
+	if (!r)
+		return;
+	order++;
+	r->magic = SYM_PCACHE_MAGIC;
+	r->layout = SYM_PCACHE_LAYOUT;
+	r->rec_size = sizeof(struct sym_pcache_rec);
+	r->nrec = ((PAGE_SIZE << order) - sizeof(*r)) / sizeof(struct sym_pcache_rec);
+	v = __pa(r) | SYM_PCACHE_ENABLE;
+	if (wrmsr_safe(SYM_MSR_PCACHE_RING, (u32)v, (u32)(v >> 32))) {
+		free_pages((unsigned long)r, order);
+		return;
+	}
+	pcache_order = order;
+	WRITE_ONCE(pcache, r);
+	if (tracepoint_probe_register(tp_pc_add, probe_pc_add, NULL)) {
+		tp_pc_add = tp_pc_del = NULL;
+		wrmsr_safe(SYM_MSR_PCACHE_RING, 0, 0);
+		WRITE_ONCE(pcache, NULL);
+		free_pages((unsigned long)r, order);
+		return;
+	}
+	if (tracepoint_probe_register(tp_pc_del, probe_pc_del, NULL)) {
+		tracepoint_probe_unregister(tp_pc_add, probe_pc_add, NULL);
+		tracepoint_synchronize_unregister();
+		tp_pc_add = tp_pc_del = NULL;
+		wrmsr_safe(SYM_MSR_PCACHE_RING, 0, 0);
+		WRITE_ONCE(pcache, NULL);
+		free_pages((unsigned long)r, order);
+		return;
+	}
+	pr_info("page-cache ring shared: %u records\n", r->nrec);
+}
+
 static void find_switch_tp(struct tracepoint *tp, void *priv)
 {
 	if (!strcmp(tp->name, "sched_switch"))
 		tp_switch = tp;
+	else if (!strcmp(tp->name, "mm_filemap_add_to_page_cache"))
+		tp_pc_add = tp;
+	else if (!strcmp(tp->name, "mm_filemap_delete_from_page_cache"))
+		tp_pc_del = tp;
 }
 
 static int msr_set_page(u32 msr, void *page)
@@ -989,6 +1101,7 @@ static int symspy_init(void)
 	INIT_DEFERRABLE_WORK(&update_work, update_fn);
 	schedule_delayed_work(&update_work, msecs_to_jiffies(UPDATE_MS));
 	pr_info("SymSpy pages shared\n");
+	pcache_start();
 	return 0;
 }
 
@@ -1016,6 +1129,7 @@ static void symspy_exit(void)
 {
 	if (!global)
 		return;
+	pcache_stop();
 	cancel_delayed_work_sync(&update_work);
 	msr_set_page(SYM_MSR_SYMSPY_GLOBAL, NULL);
 	on_each_cpu(cpu_unregister, NULL, 1);

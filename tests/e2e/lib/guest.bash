@@ -17,7 +17,7 @@
 #   control_init PREFIX      for tests of named VMs: a private socket directory
 #                            (never the user's own VMs), name=PREFIX-PID and
 #                            sock, its control socket
-#   qmp COMMAND              one QMP command on $sock: its "return" as JSON on
+#   qmp COMMAND [ARGS-JSON]  one QMP command on $sock: its "return" as JSON on
 #                            stdout, non-zero (and the error) if it failed
 #
 # Commands are typed only after the ready line: a UART may drop bytes that
@@ -124,12 +124,12 @@ control_init() {
 }
 
 qmp() {
-	python3 - "$sock" "$1" <<'PY'
+	python3 - "$sock" "$1" "${2:-{\}}" <<'PY'
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw")
 f.readline()
-for cmd in ("qmp_capabilities", sys.argv[2]):
-    f.write(json.dumps({"execute": cmd}) + "\n"); f.flush()
+for cmd, args in (("qmp_capabilities", {}), (sys.argv[2], json.loads(sys.argv[3]))):
+    f.write(json.dumps({"execute": cmd, "arguments": args}) + "\n"); f.flush()
     while True:
         r = json.loads(f.readline())
         if "return" in r or "error" in r:
