@@ -11,13 +11,15 @@
 #   mmap     a file read through a shared mapping (page faults, no read(2))
 #   settle   45 s idle: pages written by the CPU and never written back
 #            time out (Geiger's suspect timeout is 40 s)
-# The guest's kernel records its own page-cache insertions and deletions
-# (ftrace: filemap:mm_filemap_add_to_page_cache / _delete_from_page_cache,
-# the x86-tsc clock, which on emu is the VM's clock) into its trace buffer;
-# at the end it writes the trace to a second, raw disk, which the host reads
-# after the VM is gone.  The inference never sees any of it: it runs as it
-# always does, and bench/geiger/score.py compares its records (taken with
-# geiger-follow) with the trace, page frame by page frame.
+# The guest's kernel reports its own page-cache insertions and deletions
+# through the symbiotic module's page-cache ring (the filemap tracepoints,
+# stamped with the guest's TSC, which on emu is the VM's clock), which the
+# VMM follows into a host file with no exit (pcache-follow-start).  The
+# phases are marked in the guest's ftrace buffer (trace_marker, the same
+# x86-tsc clock), written at the end to a second, raw disk that the host
+# reads after the VM is gone.  The inference never sees any of it: it runs
+# as it always does, and bench/geiger/score.py compares its records (taken
+# with geiger-follow) with the ring, page frame by page frame.
 # MEM (default 160M) and BIG (default 224, MiB) set the scan's size.
 cd "$(dirname "$0")/.."
 . tests/e2e/lib/guest.bash
@@ -52,8 +54,9 @@ run() { # MARKER COMMANDS: runs them in the guest, waits for MARKER-DONE
 }
 T=/sys/kernel/tracing
 run SETUP "mkdir -p /mnt; mount -t ext4 /dev/vda /mnt; mount -t tracefs none $T; echo x86-tsc >$T/trace_clock;
-echo 24576 >$T/buffer_size_kb; echo 1 >$T/events/filemap/mm_filemap_add_to_page_cache/enable;
-echo 1 >$T/events/filemap/mm_filemap_delete_from_page_cache/enable; echo 0 >$T/tracing_on; sync"
+echo 0 >$T/tracing_on; sync"
+qmp pcache-follow-start "{\"path\": \"$tmp/ring.txt\"}" >/dev/null ||
+	die "the guest's page-cache ring: $(qmp pcache-follow-start "{\"path\": \"$tmp/ring.txt\"}" 2>&1)"
 
 python3 bench/geiger/score.py follow "$sock" "$tmp/records" &
 bg_pids+=($!)
@@ -74,6 +77,7 @@ run MMAP "$(mark mmap); /mnt/mmap_read /mnt/map.bin"
 run SETTLE "$(mark settle); sleep 45; $(mark end); echo 0 >$T/tracing_on"
 t1=$(date +%s)
 qmp geiger >"$tmp/final" || die "geiger: $(cat "$tmp/final")"
+qmp pcache-follow-stop >"$tmp/ring.stop" || die "pcache-follow-stop"
 run OVERRUN "grep -E 'overrun|dropped' $T/per_cpu/cpu0/stats | tr '\\n' ' '; echo"
 overrun=$(tr -d '\r' <"$tmp/g.out" | grep -o 'overrun: [0-9]*' | tail -1)
 run DUMP "cat $T/trace >/dev/vdb; sync"
@@ -83,7 +87,8 @@ for p in "${bg_pids[@]}"; do kill "$p" 2>/dev/null; done
 tr -d '\000' <"$tmp/trace.img" >"$tmp/trace.txt"
 
 echo "geiger bench: emu, $MEM guest, ext4 with journal, a ${BIG} MiB scan; workloads took $((t1 - t0)) s;" \
-	"trace buffer $overrun; follower dropped $(field follow_dropped <"$tmp/final") records"
+	"trace buffer $overrun; follower dropped $(field follow_dropped <"$tmp/final") records;" \
+	"page-cache ring: $(field records <"$tmp/ring.stop") records, $(field lost <"$tmp/ring.stop") lost"
 python3 - "$tmp/final" <<'PY'
 import json, sys
 d = json.load(open(sys.argv[1]))
@@ -92,5 +97,5 @@ fs = ", ".join(f"{f['device']}: " + (f"{f['journal_blocks']} journal blocks, {f[
 print(f"geiger: {d['journal_writes']} journal writes known from the file system, {d['copies']} copies inferred,"
       f" evictions by reason {d['evicted_by']}; file systems: {fs}")
 PY
-python3 bench/geiger/score.py score "$tmp/trace.txt" "$tmp/records" "$tsc_per_ns" "$base_seq" "$base_pages" ||
+python3 bench/geiger/score.py score "$tmp/trace.txt" "$tmp/records" "$tsc_per_ns" "$base_seq" "$base_pages" "$tmp/ring.txt" ||
 	die "scoring failed"

@@ -4,13 +4,16 @@
   score.py follow SOCK OUT      geiger-follow on the control socket SOCK: every
                                 record, one JSON object a line, into OUT until
                                 killed
-  score.py score TRACE RECORDS TSC_PER_NS BASE_SEQ BASE_PAGES
+  score.py score TRACE RECORDS TSC_PER_NS BASE_SEQ BASE_PAGES [RING]
                                 the scores, per workload phase
 
-TRACE is the guest's ftrace text (filemap:mm_filemap_add_to_page_cache and
-mm_filemap_delete_from_page_cache, phases marked through trace_marker as
+TRACE is the guest's ftrace text: phases marked through trace_marker as
 "PHASE-name", the clock x86-tsc, which on emu is the VM's clock times
-TSC_PER_NS).  RECORDS is what `follow` wrote.  BASE_SEQ and BASE_PAGES:
+TSC_PER_NS.  The page-cache events come from RING, what the VMM followed of
+the guest's symbiotic module's page-cache ring (pcache-follow-start: lines
+"TSC OP PFN MAJOR:MINOR INO INDEX ORDER", the same TSC), or, without RING,
+from TRACE itself (filemap:mm_filemap_add_to_page_cache and
+mm_filemap_delete_from_page_cache).  RECORDS is what `follow` wrote.  BASE_SEQ and BASE_PAGES:
 geiger's record count and cache_pages when the trace started.
 
 The guest's events are the truth and are read here only, after the run; the
@@ -63,12 +66,26 @@ def follow(sock, out):
                 o.flush()
 
 
-def read_trace(path, tsc_per_ns):
+def read_ring(path, tsc_per_ns):
+    """The module's page-cache ring as read_trace's events."""
+    ev = []
+    with open(path) as f:
+        for line in f:
+            tsc, op, pfn, dev, ino, index, _order = line.split()
+            if op not in ("add", "delete"):
+                continue
+            major, minor = dev.split(":")
+            ev.append((int(int(tsc) / tsc_per_ns), op == "add", int(pfn), (int(major), int(minor)), int(ino),
+                       int(index) * 4096))
+    return ev
+
+
+def read_trace(path, tsc_per_ns, ring=None):
     ev, phases = [], []
     with open(path, errors="replace") as f:
         for line in f:
             m = LINE.search(line)
-            if m:
+            if m and not ring:
                 t = int(int(m.group(1)) / tsc_per_ns)
                 add = m.group(2).endswith("add_to_page_cache")
                 dev = (int(m.group(3)), int(m.group(4)))
@@ -77,6 +94,8 @@ def read_trace(path, tsc_per_ns):
             m = MARK.search(line)
             if m:
                 phases.append((int(int(m.group(1)) / tsc_per_ns), m.group(2)))
+    if ring:
+        ev = read_ring(ring, tsc_per_ns)
     ev.sort(key=lambda e: e[0])
     return ev, phases
 
@@ -90,8 +109,8 @@ def relevant_devs(ev):
     return real | {d for _, _, _, d, ino, _ in ev if d[0] == 0 and (ino >> 20) in majors}
 
 
-def score(trace, records, tsc_per_ns, base_seq, base_pages):
-    ev, phases = read_trace(trace, tsc_per_ns)
+def score(trace, records, tsc_per_ns, base_seq, base_pages, ring=None):
+    ev, phases = read_trace(trace, tsc_per_ns, ring)
     if not ev or not phases:
         sys.exit("score: no page-cache events or no phases in the trace")
     devs = relevant_devs(ev)
@@ -237,7 +256,8 @@ def score(trace, records, tsc_per_ns, base_seq, base_pages):
 if __name__ == "__main__":
     if len(sys.argv) == 4 and sys.argv[1] == "follow":
         follow(sys.argv[2], sys.argv[3])
-    elif len(sys.argv) == 7 and sys.argv[1] == "score":
-        score(sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]))
+    elif len(sys.argv) in (7, 8) and sys.argv[1] == "score":
+        score(sys.argv[2], sys.argv[3], float(sys.argv[4]), int(sys.argv[5]), int(sys.argv[6]),
+              sys.argv[7] if len(sys.argv) == 8 else None)
     else:
         sys.exit(__doc__)
