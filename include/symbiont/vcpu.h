@@ -17,6 +17,14 @@ struct vm;
  * engine refused). */
 int vm_vcpu_get_state(struct vm *vm, int cpu, struct x86_state *s, char *err, size_t errlen);
 int vm_vcpu_set_state(struct vm *vm, int cpu, const struct x86_state *s, char *err, size_t errlen);
+/* vm_vcpu_get_state() reading the registers (always) and only the parts
+ * marked in parts (X86_STATE_*); s->parts says which were read.  For a
+ * state swapped out and back (SymCall: X86_STATE_EVENTS | X86_STATE_FPU),
+ * it spares the engine the MSRs, the local APIC page and the debug
+ * registers (kvm: their ioctls).  Together with a set_state marked
+ * X86_STATE_SAME_MEMORY that keeps CR0, CR3, CR4 and EFER, it is the light
+ * swap: emu then keeps its TLB and decoded code. */
+int vm_vcpu_get_parts(struct vm *vm, int cpu, struct x86_state *s, uint32_t parts, char *err, size_t errlen);
 
 /* Runs fn(vm, arg) on the thread that runs the vCPUs, soon, at a point
  * where every vCPU's state is whole, without pausing the VM; inside fn

@@ -53,6 +53,11 @@ struct engine_ops {
 	int (*vcpu_init)(struct vcpu *cpu, char *err, size_t errlen);
 	int (*vcpu_set_state)(struct vcpu *cpu, const struct x86_state *s);
 	int (*vcpu_get_state)(struct vcpu *cpu, struct x86_state *s);
+	/* As vcpu_get_state, reading the registers and only the parts in
+	 * parts (X86_STATE_*; s->parts says which were read): what a state
+	 * swapped out and back in (SymCall) needs, without the MSRs, the local
+	 * APIC or the debug registers. */
+	int (*vcpu_get_parts)(struct vcpu *cpu, struct x86_state *s, uint32_t parts);
 	/* Runs on the vCPU's thread until vm_stopping(); 0, or -1 on engine
 	 * failure (after vm_request_exit with a message on stderr). */
 	int (*vcpu_run)(struct vcpu *cpu);

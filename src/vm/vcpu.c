@@ -15,7 +15,8 @@ static struct vcpu *parked_vcpu(struct vm *vm, int cpu, char *err, size_t errlen
 		snprintf(err, errlen, "no vCPU %d (the VM has %d)", cpu, vm->ncpus);
 		return NULL;
 	}
-	if (!vm_is_paused(vm) && !(atomic_load(&vm->in_work) && pthread_equal(vm->work_thread, pthread_self()))) {
+	/* vCPU work first: vm_is_paused() takes the pause lock */
+	if (!(atomic_load(&vm->in_work) && pthread_equal(vm->work_thread, pthread_self())) && !vm_is_paused(vm)) {
 		snprintf(err, errlen, "vCPU state is read and written only while the VM is paused");
 		return NULL;
 	}
@@ -28,6 +29,21 @@ int vm_vcpu_get_state(struct vm *vm, int cpu, struct x86_state *s, char *err, si
 	if (!v)
 		return -1;
 	if (vm->engine->vcpu_get_state(v, s) < 0) {
+		snprintf(err, errlen, "%s: cannot read vCPU %d's state", vm->engine->name, cpu);
+		return -1;
+	}
+	return 0;
+}
+
+int vm_vcpu_get_parts(struct vm *vm, int cpu, struct x86_state *s, uint32_t parts, char *err, size_t errlen)
+{
+	struct vcpu *v = parked_vcpu(vm, cpu, err, errlen);
+	int r;
+	if (!v)
+		return -1;
+	r = vm->engine->vcpu_get_parts ? vm->engine->vcpu_get_parts(v, s, parts & X86_STATE_ALL)
+	                               : vm->engine->vcpu_get_state(v, s);
+	if (r < 0) {
 		snprintf(err, errlen, "%s: cannot read vCPU %d's state", vm->engine->name, cpu);
 		return -1;
 	}

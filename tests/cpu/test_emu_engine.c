@@ -1,7 +1,7 @@
 /* The emu engine through its engine_ops on a VM without devices or event
  * loop: state round trip, CPUID policy essentials, device writes to guest
- * RAM (DMA) dropping code decoded from it, state swaps that keep it, and
- * vCPU work items. */
+ * RAM (DMA) dropping code decoded from it, state swaps that keep it and
+ * the TLB, reading only some parts of the state, and vCPU work items. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -230,6 +230,74 @@ static void test_same_memory_keeps_decoded_code(void **state)
 	assert_int_equal(cpu->gpr[X86_RAX], 8);
 }
 
+/* The light swap: a state set over the same memory with the same page
+ * tables and paging controls keeps the TLB (SymCall's entry and return);
+ * other page tables drop the non-global entries, as a MOV to CR3 does;
+ * other paging controls, or a state with new RAM, drop them all. */
+static void test_same_memory_keeps_tlb(void **state)
+{
+	struct fx *f = *state;
+	struct emu_cpu *cpu = emu_cpu_of(f->vcpu);
+	struct emu_tlb_entry *local = &cpu->tlb[5], *global = &cpu->tlb[6];
+	struct x86_state s;
+
+	x86_state_flat32(&s);
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+#define FILL()                             \
+	do {                               \
+		local->tag_read = 0x5000;  \
+		local->global = 0;         \
+		global->tag_read = 0x6000; \
+		global->global = 1;        \
+	} while (0)
+	FILL();
+	assert_int_equal(emu_engine_ops.vcpu_get_parts(f->vcpu, &s, X86_STATE_EVENTS | X86_STATE_FPU), 0);
+	s.rip = 0x7000; /* the registers change, the paging does not */
+	s.parts |= X86_STATE_SAME_MEMORY;
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	assert_int_equal(local->tag_read, 0x5000);
+	assert_int_equal(global->tag_read, 0x6000);
+	s.cr3 = 0x9000;
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	assert_int_equal(local->tag_read, ~0ULL);
+	assert_int_equal(global->tag_read, 0x6000);
+	FILL();
+	s.cr0 ^= CR0_WP;
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	assert_int_equal(local->tag_read, ~0ULL);
+	assert_int_equal(global->tag_read, ~0ULL);
+	FILL();
+	s.parts &= ~X86_STATE_SAME_MEMORY;
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	assert_int_equal(local->tag_read, ~0ULL);
+	assert_int_equal(global->tag_read, ~0ULL);
+#undef FILL
+}
+
+/* get_parts reads the registers and the parts asked for, and says which. */
+static void test_get_parts(void **state)
+{
+	struct fx *f = *state;
+	struct x86_state s, t;
+	static const uint8_t zero[1024];
+
+	x86_state_flat32(&s);
+	s.gpr[X86_RSI] = 0xabcd;
+	s.cr8 = 5;
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	assert_int_equal(emu_engine_ops.vcpu_get_parts(f->vcpu, &t, X86_STATE_EVENTS), 0);
+	assert_int_equal(t.parts, X86_STATE_EVENTS);
+	assert_int_equal(t.gpr[X86_RSI], 0xabcd);
+	assert_int_equal(t.cr8, 5);
+	assert_int_equal(t.ev.mp_state, X86_MP_RUNNABLE);
+	assert_memory_equal(t.lapic, zero, sizeof(t.lapic));
+	assert_int_equal(t.msr.pat, 0);
+	assert_int_equal(emu_engine_ops.vcpu_get_parts(f->vcpu, &t, X86_STATE_ALL), 0);
+	assert_int_equal(t.parts, X86_STATE_ALL);
+	assert_int_not_equal(t.msr.pat, 0);
+	assert_memory_not_equal(t.lapic, zero, sizeof(t.lapic));
+}
+
 static void read_rip(struct vm *vm, void *arg)
 {
 	struct x86_state s;
@@ -277,6 +345,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cpuid_is_the_portable_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_write_drops_decoded_code, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_memory_keeps_decoded_code, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_memory_keeps_tlb, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_get_parts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vcpu_work, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -325,14 +325,19 @@ static int emu_vcpu_set_state(struct vcpu *v, const struct x86_state *s)
 
 /* With the vCPUs stopped.  A pending INIT or SIPI is applied first, so the
  * state says where it leaves the vCPU. */
-static int emu_vcpu_get_state(struct vcpu *v, struct x86_state *s)
+static int emu_vcpu_get_parts(struct vcpu *v, struct x86_state *s, uint32_t parts)
 {
 	struct emu_vcpu *ev = v->priv;
 	apply_init_sipi(ev);
-	emu_cpu_get_state(&ev->cpu, s);
-	if (ev->wait_sipi)
+	emu_cpu_get_parts(&ev->cpu, s, parts);
+	if (ev->wait_sipi && (parts & X86_STATE_EVENTS))
 		s->ev.mp_state = X86_MP_WAIT_SIPI;
 	return 0;
+}
+
+static int emu_vcpu_get_state(struct vcpu *v, struct x86_state *s)
+{
+	return emu_vcpu_get_parts(v, s, X86_STATE_ALL);
 }
 
 /* True when a halted vCPU can never wake: IF=0 and no NMI. */
@@ -567,6 +572,7 @@ const struct engine_ops emu_engine_ops = {
 	.vcpu_init = emu_vcpu_init,
 	.vcpu_set_state = emu_vcpu_set_state,
 	.vcpu_get_state = emu_vcpu_get_state,
+	.vcpu_get_parts = emu_vcpu_get_parts,
 	.vcpu_run = emu_vcpu_run,
 	.vcpu_kick = emu_vcpu_kick,
 	.vcpu_stats = emu_vcpu_stats,
