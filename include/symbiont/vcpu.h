@@ -18,7 +18,8 @@ struct vm;
 int vm_vcpu_get_state(struct vm *vm, int cpu, struct x86_state *s, char *err, size_t errlen);
 int vm_vcpu_set_state(struct vm *vm, int cpu, const struct x86_state *s, char *err, size_t errlen);
 /* vm_vcpu_get_state() reading the registers (always) and only the parts
- * marked in parts (X86_STATE_*); s->parts says which were read.  For a
+ * marked in parts (X86_STATE_*); s->parts says which were read, and the
+ * others are not filled (what they hold is unspecified).  For a
  * state swapped out and back (SymCall: X86_STATE_EVENTS | X86_STATE_FPU),
  * it spares the engine the MSRs, the local APIC page and the debug
  * registers (kvm: their ioctls).  Together with a set_state marked

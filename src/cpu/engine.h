@@ -54,7 +54,8 @@ struct engine_ops {
 	int (*vcpu_set_state)(struct vcpu *cpu, const struct x86_state *s);
 	int (*vcpu_get_state)(struct vcpu *cpu, struct x86_state *s);
 	/* As vcpu_get_state, reading the registers and only the parts in
-	 * parts (X86_STATE_*; s->parts says which were read): what a state
+	 * parts (X86_STATE_*; s->parts says which were read, the others are
+	 * not filled): what a state
 	 * swapped out and back in (SymCall) needs, without the MSRs, the local
 	 * APIC or the debug registers. */
 	int (*vcpu_get_parts)(struct vcpu *cpu, struct x86_state *s, uint32_t parts);

@@ -274,12 +274,16 @@ static void test_same_memory_keeps_tlb(void **state)
 #undef FILL
 }
 
-/* get_parts reads the registers and the parts asked for, and says which. */
+/* get_parts reads the registers and the parts asked for, says which, and
+ * leaves the others alone. */
 static void test_get_parts(void **state)
 {
 	struct fx *f = *state;
 	struct x86_state s, t;
-	static const uint8_t zero[1024];
+	uint8_t fill[1024];
+
+	memset(fill, 0xa5, sizeof(fill));
+	memset(&t, 0xa5, sizeof(t));
 
 	x86_state_flat32(&s);
 	s.gpr[X86_RSI] = 0xabcd;
@@ -290,12 +294,14 @@ static void test_get_parts(void **state)
 	assert_int_equal(t.gpr[X86_RSI], 0xabcd);
 	assert_int_equal(t.cr8, 5);
 	assert_int_equal(t.ev.mp_state, X86_MP_RUNNABLE);
-	assert_memory_equal(t.lapic, zero, sizeof(t.lapic));
-	assert_int_equal(t.msr.pat, 0);
+	assert_memory_equal(t.lapic, fill, sizeof(t.lapic));
+	assert_memory_equal(&t.msr, fill, sizeof(t.msr));
+	assert_memory_equal(t.fxsave, fill, sizeof(t.fxsave));
 	assert_int_equal(emu_engine_ops.vcpu_get_parts(f->vcpu, &t, X86_STATE_ALL), 0);
 	assert_int_equal(t.parts, X86_STATE_ALL);
-	assert_int_not_equal(t.msr.pat, 0);
-	assert_memory_not_equal(t.lapic, zero, sizeof(t.lapic));
+	assert_int_equal(t.msr.pat, 0x0007040600070406ULL); /* the power-on PAT */
+	assert_memory_not_equal(t.lapic, fill, sizeof(t.lapic));
+	assert_int_equal(t.fxsave[24], 0x80); /* MXCSR's power-on 0x1f80 */
 }
 
 static void read_rip(struct vm *vm, void *arg)

@@ -2,6 +2,7 @@
  * every part (MSRs, x87/SSE image, debug registers, events, local APIC),
  * in both directions.  The run state around it (waiting for SIPI) is the
  * scheduler's, in engine.c. */
+#include <stddef.h>
 #include <string.h>
 
 #include "cpu/emu/sys.h"
@@ -110,7 +111,9 @@ void emu_cpu_get_state(struct emu_cpu *cpu, struct x86_state *s)
 
 void emu_cpu_get_parts(struct emu_cpu *cpu, struct x86_state *s, uint32_t parts)
 {
-	memset(s, 0, sizeof(*s));
+	/* the registers zeroed (padding and fields the engine lacks); the
+	 * parts not asked for are left as they were, unread */
+	memset(s, 0, offsetof(struct x86_state, msr));
 	memcpy(s->gpr, cpu->gpr, sizeof(s->gpr));
 	s->rip = cpu->rip;
 	s->rflags = emu_get_rflags(cpu);
@@ -130,18 +133,25 @@ void emu_cpu_get_parts(struct emu_cpu *cpu, struct x86_state *s, uint32_t parts)
 	/* the parts only as asked: the 1 KiB LAPIC page, the MSRs (MTRRs
 	 * among them) and the FPU image cost most */
 	s->parts = parts & (X86_STATE_MSRS | X86_STATE_FPU | X86_STATE_DEBUG | X86_STATE_EVENTS);
-	if (parts & X86_STATE_MSRS)
+	if (parts & X86_STATE_MSRS) {
+		memset(&s->msr, 0, sizeof(s->msr));
 		emu_msr_get_state(cpu, &s->msr);
-	if (parts & X86_STATE_FPU)
+	}
+	if (parts & X86_STATE_FPU) {
+		memset(s->fxsave, 0, sizeof(s->fxsave));
 		emu_fpu_save(cpu, s->fxsave);
+	}
 	if (parts & X86_STATE_DEBUG) {
 		memcpy(s->dr, cpu->dr, sizeof(s->dr));
 		s->dr6 = cpu->dr[6];
 		s->dr7 = cpu->dr[7];
 	}
-	if (parts & X86_STATE_EVENTS)
+	if (parts & X86_STATE_EVENTS) {
+		memset(&s->ev, 0, sizeof(s->ev));
 		get_events(cpu, &s->ev);
+	}
 	if (cpu->lapic && (parts & X86_STATE_LAPIC)) {
+		memset(s->lapic, 0, sizeof(s->lapic));
 		lapic_get_regs(cpu->lapic, s->lapic);
 		s->parts |= X86_STATE_LAPIC;
 	}

@@ -32,6 +32,7 @@
  * is refused while the user has paused the VM (the handler could not run). */
 #include <ctype.h>
 #include <errno.h>
+#include <stddef.h>
 #include <inttypes.h>
 #include <pthread.h>
 #include <stdio.h>
@@ -268,7 +269,9 @@ static int enter_call(struct symbiotic *s, int *cpup, uint32_t call, const uint6
 	char e[200];
 	int cpu;
 
-	if (*cpup < 0) {
+	if (*cpup < 0 && vm->ncpus == 1) {
+		*cpup = 0;
+	} else if (*cpup < 0) {
 		/* any: the guest's RCU watches a vCPU in user mode, and not one
 		 * that idles (halted), where the process walk answers EBUSY;
 		 * so user mode first, then running, then any registered */
@@ -324,7 +327,9 @@ static int enter_call(struct symbiotic *s, int *cpup, uint32_t call, const uint6
 	if (in_len) /* the call's input, in the area's data */
 		gpa_write(&vm->mem, r.area + sizeof(hdr), in, in_len);
 
-	st = f->saved;
+	/* the registers and the events, all this set_state reads (the
+	 * parts beyond are 3 KiB a cold call would copy for nothing) */
+	memcpy(&st, &f->saved, offsetof(struct x86_state, msr));
 	st.rip = r.rip;
 	st.gpr[X86_RSP] = r.rsp;
 	st.rflags = 0x2; /* interrupts off */
