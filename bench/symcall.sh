@@ -15,7 +15,9 @@
 #    no exit.  Two ways: CALLS calls each made by its own `symbiont ctl`
 #    process (a cold call: the host's caches full of that process start,
 #    the vCPU thread asleep in an idle guest), and BURST calls back to back
-#    over one control connection (warm).  Medians.
+#    over one control connection (warm), and BURST more made back to back
+#    on the vCPU thread itself (`repeat`, emu only: the request made where
+#    the call runs, no thread hand-off).  Medians.
 # 2. The SymCall test guest (tests/guests/symcall.S) on emu and, where
 #    /dev/kvm is usable, kvm (which cannot boot the Debian guest here): the
 #    same null round trip, beside a port-I/O exit round trip measured in the
@@ -65,6 +67,12 @@ with open(sys.argv[3] + ".rt", "w") as rt, open(sys.argv[3] + ".vcpu", "w") as v
             sys.exit("symcall null: " + r["error"]["desc"])
         print(r["return"]["round_trip_ns"], file=rt)
         print(r["return"]["vcpu_ns"], file=vc)
+# the same number made back to back on the vCPU thread (emu only)
+r = ex("symcall", {"call": "null", "repeat": int(sys.argv[2])})
+if "return" in r:
+    r = r["return"]
+    with open(sys.argv[3] + ".here", "w") as h:
+        print(r["round_trip_ns"], r["round_trip_min_ns"], r["vcpu_ns"], r["vcpu_min_ns"], r["repeat"], file=h)
 PY
 }
 burst "$sock" "$tmp/burst" || die "burst of calls failed"
@@ -105,6 +113,12 @@ brt, brt_min, bn = med(f"{d}/burst.rt")
 bvc, bvc_min, _ = med(f"{d}/burst.vcpu")
 print(f"Debian guest, emu: symcall null round trip median {brt/1e3:.2f} us (min {brt_min/1e3:.2f}, {bn} calls"
       f" back to back on one connection); on the vCPU median {bvc/1e3:.2f} us (min {bvc_min/1e3:.2f})")
+def here(prefix, what):
+    if os.path.exists(prefix + ".here"):
+        t, t_min, v, v_min, k = (int(x) for x in open(prefix + ".here").read().split())
+        print(f"{what}: requested on the vCPU thread ({k} calls back to back): round trip median {t/1e3:.2f} us"
+              f" (min {t_min/1e3:.2f}), on the vCPU median {v/1e3:.2f} us (min {v_min/1e3:.2f})")
+here(f"{d}/burst", "Debian guest, emu")
 print(f"Debian guest, emu: symspy read median {spy/1e3:.1f} us (min {spy_min/1e3:.1f}, {n} reads, no exit)")
 print(f"ratio: one null SymCall costs {rt/spy:.0f} SymSpy reads")
 for eng in ("emu", "kvm"):
@@ -123,4 +137,5 @@ for eng in ("emu", "kvm"):
     print(f"test guest, {eng}: back to back ({bk} calls on one connection): round trip median {bt/1e3:.2f} us"
           f" (min {bt_min/1e3:.2f}), on the vCPU median {bv/1e3:.2f} us (min {bv_min/1e3:.2f});"
           f" ratio {bt/pio:.0f} (on the vCPU {bv/pio:.0f}) port reads per SymCall")
+    here(f"{d}/tg-{eng}-burst", f"test guest, {eng}")
 PY

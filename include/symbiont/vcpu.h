@@ -35,6 +35,23 @@ int vm_vcpu_get_parts(struct vm *vm, int cpu, struct x86_state *s, uint32_t part
  * with one line in err: the engine runs no such work (kvm), or another
  * item is waiting. */
 int vm_vcpu_work(struct vm *vm, void (*fn)(struct vm *vm, void *arg), void *arg, char *err, size_t errlen);
+/* True on the engine's thread inside vCPU work (where vCPU state may be
+ * read and set without a pause, and vm_vcpu_run_here() works). */
+bool vm_in_vcpu_work(struct vm *vm);
+/* Inside vCPU work: runs vCPU cpu alone, on this thread, until done(arg)
+ * holds, max_ns has passed, the vCPU halts with nothing to wake it or the
+ * VM stops; the other vCPUs and any pause wait meanwhile, devices and
+ * timers go on.  done and the time are looked at whenever the engine is
+ * back between blocks: at the next block boundary after vm_vcpu_run_end()
+ * (a device callback of that vCPU calls it when it has made done true;
+ * another thread calls it, again and again, to cut a run off at max_ns)
+ * and every 2 ms slice with more than one vCPU.  For a synchronous upcall
+ * into the guest (SymCall) with no thread hand-off inside it.  0 when done
+ * held, 1 when the run ended otherwise, -1 with one line in err: not in
+ * vCPU work, no such vCPU, or an engine without it (kvm). */
+int vm_vcpu_run_here(struct vm *vm, int cpu, bool (*done)(void *arg), void *arg, uint64_t max_ns, char *err,
+                     size_t errlen);
+void vm_vcpu_run_end(struct vm *vm, int cpu);
 /* A debugger's debug-register points (x86 DR0-DR3 and DR7: up to four
  * linear addresses, instruction or data, on every vCPU), for an engine
  * that cannot hook code or watch pages itself: kvm, through

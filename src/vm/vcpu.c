@@ -9,6 +9,11 @@
 #include "symbiont/vcpu.h"
 #include "symbiont/vm.h"
 
+bool vm_in_vcpu_work(struct vm *vm)
+{
+	return atomic_load(&vm->in_work) && pthread_equal(vm->work_thread, pthread_self());
+}
+
 static struct vcpu *parked_vcpu(struct vm *vm, int cpu, char *err, size_t errlen)
 {
 	if (cpu < 0 || cpu >= vm->ncpus || !vm->vcpus[cpu]) {
@@ -16,7 +21,7 @@ static struct vcpu *parked_vcpu(struct vm *vm, int cpu, char *err, size_t errlen
 		return NULL;
 	}
 	/* vCPU work first: vm_is_paused() takes the pause lock */
-	if (!(atomic_load(&vm->in_work) && pthread_equal(vm->work_thread, pthread_self())) && !vm_is_paused(vm)) {
+	if (!vm_in_vcpu_work(vm) && !vm_is_paused(vm)) {
 		snprintf(err, errlen, "vCPU state is read and written only while the VM is paused");
 		return NULL;
 	}
@@ -86,6 +91,31 @@ int vm_vcpu_work(struct vm *vm, void (*fn)(struct vm *vm, void *arg), void *arg,
 		if (vm->vcpus[i] && vm->engine->vcpu_kick)
 			vm->engine->vcpu_kick(vm->vcpus[i]);
 	return 0;
+}
+
+int vm_vcpu_run_here(struct vm *vm, int cpu, bool (*done)(void *arg), void *arg, uint64_t max_ns, char *err,
+                     size_t errlen)
+{
+	if (!vm->engine || !vm->engine->vcpu_run_here) {
+		snprintf(err, errlen, "the %s engine cannot run a vCPU inside vCPU work",
+		         vm->engine ? vm->engine->name : "(no)");
+		return -1;
+	}
+	if (!vm_in_vcpu_work(vm)) {
+		snprintf(err, errlen, "a vCPU is run here only inside vCPU work");
+		return -1;
+	}
+	if (cpu < 0 || cpu >= vm->ncpus || !vm->vcpus[cpu]) {
+		snprintf(err, errlen, "no vCPU %d (the VM has %d)", cpu, vm->ncpus);
+		return -1;
+	}
+	return vm->engine->vcpu_run_here(vm->vcpus[cpu], done, arg, max_ns);
+}
+
+void vm_vcpu_run_end(struct vm *vm, int cpu)
+{
+	if (vm->engine && vm->engine->vcpu_run_end && cpu >= 0 && cpu < vm->ncpus && vm->vcpus[cpu])
+		vm->engine->vcpu_run_end(vm->vcpus[cpu]);
 }
 
 void vm_run_work(struct vm *vm)
