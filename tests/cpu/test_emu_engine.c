@@ -1,13 +1,15 @@
 /* The emu engine through its engine_ops on a VM without devices or event
  * loop: state round trip, CPUID policy essentials, device writes to guest
  * RAM (DMA) dropping code decoded from it, state swaps that keep it and
- * the TLB, reading only some parts of the state, and vCPU work items. */
+ * the TLB, reading only some parts of the state, vCPU work items and a
+ * vCPU run from inside one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "cpu/cpuid.h"
@@ -343,6 +345,75 @@ static void test_vcpu_work(void **state)
 	f->vm->engine = &emu_engine_ops;
 }
 
+struct run_here_fx {
+	struct vm *vm;
+	int rc;
+	char err[128];
+	atomic_bool flag;
+	int looks;
+};
+
+static bool flag_set(void *arg)
+{
+	struct run_here_fx *r = arg;
+	r->looks++;
+	return atomic_load(&r->flag);
+}
+
+static void run_here_work(struct vm *vm, void *arg)
+{
+	struct run_here_fx *r = arg;
+	r->rc = vm_vcpu_run_here(vm, 0, flag_set, r, 5000000000ull, r->err, sizeof(r->err));
+}
+
+static void *end_run_later(void *arg)
+{
+	struct run_here_fx *r = arg;
+	struct timespec d = { 0, 20000000 };
+	nanosleep(&d, NULL);
+	atomic_store(&r->flag, true);
+	vm_vcpu_run_end(r->vm, 0); /* from another thread, as SymCall's requester does */
+	return NULL;
+}
+
+/* vm_vcpu_run_here: only inside vCPU work; the vCPU runs on the work's
+ * thread until done holds, which it looks at again when run_end brings
+ * the run back (here from another thread, out of an endless loop), and
+ * a vCPU halted with interrupts off ends the run. */
+static void test_run_here(void **state)
+{
+	struct fx *f = *state;
+	struct emu_cpu *cpu = emu_cpu_of(f->vcpu);
+	struct run_here_fx r = { .vm = f->vm };
+	struct x86_state s;
+	pthread_t t;
+	char err[128];
+
+	assert_int_equal(vm_vcpu_run_here(f->vm, 0, flag_set, &r, 1000000, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "inside vCPU work"));
+	x86_state_flat32(&s);
+	s.rip = 0x5000;
+	s.rflags = 0x2; /* interrupts off */
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	put_code(f, 0x5000, 9); /* mov $9, %eax; hlt */
+	assert_int_equal(vm_vcpu_work(f->vm, run_here_work, &r, err, sizeof(err)), 0);
+	vm_run_work(f->vm);
+	assert_int_equal(r.rc, 1); /* halted for good */
+	assert_int_equal(cpu->gpr[X86_RAX], 9);
+	static const uint8_t loop[2] = { 0xeb, 0xfe }; /* jmp . */
+	memcpy(f->vm->mem.host + 0x6000, loop, sizeof(loop));
+	s.rip = 0x6000;
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	r.looks = 0;
+	assert_int_equal(pthread_create(&t, NULL, end_run_later, &r), 0);
+	assert_int_equal(vm_vcpu_work(f->vm, run_here_work, &r, err, sizeof(err)), 0);
+	vm_run_work(f->vm);
+	pthread_join(t, NULL);
+	assert_int_equal(r.rc, 0);
+	assert_true(r.looks >= 2);
+	assert_int_equal(cpu->rip, 0x6000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -354,6 +425,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_same_memory_keeps_tlb, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_get_parts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vcpu_work, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_here, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }
