@@ -17,6 +17,15 @@ struct vm;
  * engine refused). */
 int vm_vcpu_get_state(struct vm *vm, int cpu, struct x86_state *s, char *err, size_t errlen);
 int vm_vcpu_set_state(struct vm *vm, int cpu, const struct x86_state *s, char *err, size_t errlen);
+/* vm_vcpu_get_state() reading the registers (always) and only the parts
+ * marked in parts (X86_STATE_*); s->parts says which were read, and the
+ * others are not filled (what they hold is unspecified).  For a
+ * state swapped out and back (SymCall: X86_STATE_EVENTS | X86_STATE_FPU),
+ * it spares the engine the MSRs, the local APIC page and the debug
+ * registers (kvm: their ioctls).  Together with a set_state marked
+ * X86_STATE_SAME_MEMORY that keeps CR0, CR3, CR4 and EFER, it is the light
+ * swap: emu then keeps its TLB and decoded code. */
+int vm_vcpu_get_parts(struct vm *vm, int cpu, struct x86_state *s, uint32_t parts, char *err, size_t errlen);
 
 /* Runs fn(vm, arg) on the thread that runs the vCPUs, soon, at a point
  * where every vCPU's state is whole, without pausing the VM; inside fn
@@ -26,6 +35,23 @@ int vm_vcpu_set_state(struct vm *vm, int cpu, const struct x86_state *s, char *e
  * with one line in err: the engine runs no such work (kvm), or another
  * item is waiting. */
 int vm_vcpu_work(struct vm *vm, void (*fn)(struct vm *vm, void *arg), void *arg, char *err, size_t errlen);
+/* True on the engine's thread inside vCPU work (where vCPU state may be
+ * read and set without a pause, and vm_vcpu_run_here() works). */
+bool vm_in_vcpu_work(struct vm *vm);
+/* Inside vCPU work: runs vCPU cpu alone, on this thread, until done(arg)
+ * holds, max_ns has passed, the vCPU halts with nothing to wake it or the
+ * VM stops; the other vCPUs and any pause wait meanwhile, devices and
+ * timers go on.  done and the time are looked at whenever the engine is
+ * back between blocks: at the next block boundary after vm_vcpu_run_end()
+ * (a device callback of that vCPU calls it when it has made done true;
+ * another thread calls it, again and again, to cut a run off at max_ns)
+ * and every 2 ms slice with more than one vCPU.  For a synchronous upcall
+ * into the guest (SymCall) with no thread hand-off inside it.  0 when done
+ * held, 1 when the run ended otherwise, -1 with one line in err: not in
+ * vCPU work, no such vCPU, or an engine without it (kvm). */
+int vm_vcpu_run_here(struct vm *vm, int cpu, bool (*done)(void *arg), void *arg, uint64_t max_ns, char *err,
+                     size_t errlen);
+void vm_vcpu_run_end(struct vm *vm, int cpu);
 /* A debugger's debug-register points (x86 DR0-DR3 and DR7: up to four
  * linear addresses, instruction or data, on every vCPU), for an engine
  * that cannot hook code or watch pages itself: kvm, through

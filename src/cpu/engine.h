@@ -54,6 +54,23 @@ struct engine_ops {
 	int (*vcpu_init)(struct vcpu *cpu, char *err, size_t errlen);
 	int (*vcpu_set_state)(struct vcpu *cpu, const struct x86_state *s);
 	int (*vcpu_get_state)(struct vcpu *cpu, struct x86_state *s);
+	/* As vcpu_get_state, reading the registers and only the parts in
+	 * parts (X86_STATE_*; s->parts says which were read, the others are
+	 * not filled): what a state
+	 * swapped out and back in (SymCall) needs, without the MSRs, the local
+	 * APIC or the debug registers. */
+	int (*vcpu_get_parts)(struct vcpu *cpu, struct x86_state *s, uint32_t parts);
+	/* Optional (engines with runs_work): from inside vCPU work, runs this
+	 * vCPU alone on the calling thread until done(arg) holds (looked at
+	 * whenever the engine is back between blocks: after vcpu_run_end(),
+	 * and every slice with more than one vCPU), max_ns has passed (seen
+	 * then too), it halts for good or the VM stops.  0 when done, 1
+	 * otherwise. */
+	int (*vcpu_run_here)(struct vcpu *cpu, bool (*done)(void *arg), void *arg, uint64_t max_ns);
+	/* From any thread: bring vcpu_run_here back between blocks at the
+	 * next block boundary (lost if the vCPU is not in a run: callers
+	 * waiting for a cut-off repeat it). */
+	void (*vcpu_run_end)(struct vcpu *cpu);
 	/* Runs on the vCPU's thread until vm_stopping(); 0, or -1 on engine
 	 * failure (after vm_request_exit with a message on stderr). */
 	int (*vcpu_run)(struct vcpu *cpu);

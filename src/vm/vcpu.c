@@ -9,13 +9,19 @@
 #include "symbiont/vcpu.h"
 #include "symbiont/vm.h"
 
+bool vm_in_vcpu_work(struct vm *vm)
+{
+	return atomic_load(&vm->in_work) && pthread_equal(vm->work_thread, pthread_self());
+}
+
 static struct vcpu *parked_vcpu(struct vm *vm, int cpu, char *err, size_t errlen)
 {
 	if (cpu < 0 || cpu >= vm->ncpus || !vm->vcpus[cpu]) {
 		snprintf(err, errlen, "no vCPU %d (the VM has %d)", cpu, vm->ncpus);
 		return NULL;
 	}
-	if (!vm_is_paused(vm) && !(atomic_load(&vm->in_work) && pthread_equal(vm->work_thread, pthread_self()))) {
+	/* vCPU work first: vm_is_paused() takes the pause lock */
+	if (!vm_in_vcpu_work(vm) && !vm_is_paused(vm)) {
 		snprintf(err, errlen, "vCPU state is read and written only while the VM is paused");
 		return NULL;
 	}
@@ -28,6 +34,21 @@ int vm_vcpu_get_state(struct vm *vm, int cpu, struct x86_state *s, char *err, si
 	if (!v)
 		return -1;
 	if (vm->engine->vcpu_get_state(v, s) < 0) {
+		snprintf(err, errlen, "%s: cannot read vCPU %d's state", vm->engine->name, cpu);
+		return -1;
+	}
+	return 0;
+}
+
+int vm_vcpu_get_parts(struct vm *vm, int cpu, struct x86_state *s, uint32_t parts, char *err, size_t errlen)
+{
+	struct vcpu *v = parked_vcpu(vm, cpu, err, errlen);
+	int r;
+	if (!v)
+		return -1;
+	r = vm->engine->vcpu_get_parts ? vm->engine->vcpu_get_parts(v, s, parts & X86_STATE_ALL)
+	                               : vm->engine->vcpu_get_state(v, s);
+	if (r < 0) {
 		snprintf(err, errlen, "%s: cannot read vCPU %d's state", vm->engine->name, cpu);
 		return -1;
 	}
@@ -70,6 +91,31 @@ int vm_vcpu_work(struct vm *vm, void (*fn)(struct vm *vm, void *arg), void *arg,
 		if (vm->vcpus[i] && vm->engine->vcpu_kick)
 			vm->engine->vcpu_kick(vm->vcpus[i]);
 	return 0;
+}
+
+int vm_vcpu_run_here(struct vm *vm, int cpu, bool (*done)(void *arg), void *arg, uint64_t max_ns, char *err,
+                     size_t errlen)
+{
+	if (!vm->engine || !vm->engine->vcpu_run_here) {
+		snprintf(err, errlen, "the %s engine cannot run a vCPU inside vCPU work",
+		         vm->engine ? vm->engine->name : "(no)");
+		return -1;
+	}
+	if (!vm_in_vcpu_work(vm)) {
+		snprintf(err, errlen, "a vCPU is run here only inside vCPU work");
+		return -1;
+	}
+	if (cpu < 0 || cpu >= vm->ncpus || !vm->vcpus[cpu]) {
+		snprintf(err, errlen, "no vCPU %d (the VM has %d)", cpu, vm->ncpus);
+		return -1;
+	}
+	return vm->engine->vcpu_run_here(vm->vcpus[cpu], done, arg, max_ns);
+}
+
+void vm_vcpu_run_end(struct vm *vm, int cpu)
+{
+	if (vm->engine && vm->engine->vcpu_run_end && cpu >= 0 && cpu < vm->ncpus && vm->vcpus[cpu])
+		vm->engine->vcpu_run_end(vm->vcpus[cpu]);
 }
 
 void vm_run_work(struct vm *vm)

@@ -1,13 +1,15 @@
 /* The emu engine through its engine_ops on a VM without devices or event
  * loop: state round trip, CPUID policy essentials, device writes to guest
- * RAM (DMA) dropping code decoded from it, state swaps that keep it, and
- * vCPU work items. */
+ * RAM (DMA) dropping code decoded from it, state swaps that keep it and
+ * the TLB, reading only some parts of the state, vCPU work items and a
+ * vCPU run from inside one. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <cmocka.h>
 
 #include "cpu/cpuid.h"
@@ -230,6 +232,80 @@ static void test_same_memory_keeps_decoded_code(void **state)
 	assert_int_equal(cpu->gpr[X86_RAX], 8);
 }
 
+/* The light swap: a state set over the same memory with the same page
+ * tables and paging controls keeps the TLB (SymCall's entry and return);
+ * other page tables drop the non-global entries, as a MOV to CR3 does;
+ * other paging controls, or a state with new RAM, drop them all. */
+static void test_same_memory_keeps_tlb(void **state)
+{
+	struct fx *f = *state;
+	struct emu_cpu *cpu = emu_cpu_of(f->vcpu);
+	struct emu_tlb_entry *local = &cpu->tlb[5], *global = &cpu->tlb[6];
+	struct x86_state s;
+
+	x86_state_flat32(&s);
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+#define FILL()                             \
+	do {                               \
+		local->tag_read = 0x5000;  \
+		local->global = 0;         \
+		global->tag_read = 0x6000; \
+		global->global = 1;        \
+	} while (0)
+	FILL();
+	assert_int_equal(emu_engine_ops.vcpu_get_parts(f->vcpu, &s, X86_STATE_EVENTS | X86_STATE_FPU), 0);
+	s.rip = 0x7000; /* the registers change, the paging does not */
+	s.parts |= X86_STATE_SAME_MEMORY;
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	assert_int_equal(local->tag_read, 0x5000);
+	assert_int_equal(global->tag_read, 0x6000);
+	s.cr3 = 0x9000;
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	assert_int_equal(local->tag_read, ~0ULL);
+	assert_int_equal(global->tag_read, 0x6000);
+	FILL();
+	s.cr0 ^= CR0_WP;
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	assert_int_equal(local->tag_read, ~0ULL);
+	assert_int_equal(global->tag_read, ~0ULL);
+	FILL();
+	s.parts &= ~X86_STATE_SAME_MEMORY;
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	assert_int_equal(local->tag_read, ~0ULL);
+	assert_int_equal(global->tag_read, ~0ULL);
+#undef FILL
+}
+
+/* get_parts reads the registers and the parts asked for, says which, and
+ * leaves the others alone. */
+static void test_get_parts(void **state)
+{
+	struct fx *f = *state;
+	struct x86_state s, t;
+	uint8_t fill[1024];
+
+	memset(fill, 0xa5, sizeof(fill));
+	memset(&t, 0xa5, sizeof(t));
+
+	x86_state_flat32(&s);
+	s.gpr[X86_RSI] = 0xabcd;
+	s.cr8 = 5;
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	assert_int_equal(emu_engine_ops.vcpu_get_parts(f->vcpu, &t, X86_STATE_EVENTS), 0);
+	assert_int_equal(t.parts, X86_STATE_EVENTS);
+	assert_int_equal(t.gpr[X86_RSI], 0xabcd);
+	assert_int_equal(t.cr8, 5);
+	assert_int_equal(t.ev.mp_state, X86_MP_RUNNABLE);
+	assert_memory_equal(t.lapic, fill, sizeof(t.lapic));
+	assert_memory_equal(&t.msr, fill, sizeof(t.msr));
+	assert_memory_equal(t.fxsave, fill, sizeof(t.fxsave));
+	assert_int_equal(emu_engine_ops.vcpu_get_parts(f->vcpu, &t, X86_STATE_ALL), 0);
+	assert_int_equal(t.parts, X86_STATE_ALL);
+	assert_int_equal(t.msr.pat, 0x0007040600070406ULL); /* the power-on PAT */
+	assert_memory_not_equal(t.lapic, fill, sizeof(t.lapic));
+	assert_int_equal(t.fxsave[24], 0x80); /* MXCSR's power-on 0x1f80 */
+}
+
 static void read_rip(struct vm *vm, void *arg)
 {
 	struct x86_state s;
@@ -269,6 +345,75 @@ static void test_vcpu_work(void **state)
 	f->vm->engine = &emu_engine_ops;
 }
 
+struct run_here_fx {
+	struct vm *vm;
+	int rc;
+	char err[128];
+	atomic_bool flag;
+	int looks;
+};
+
+static bool flag_set(void *arg)
+{
+	struct run_here_fx *r = arg;
+	r->looks++;
+	return atomic_load(&r->flag);
+}
+
+static void run_here_work(struct vm *vm, void *arg)
+{
+	struct run_here_fx *r = arg;
+	r->rc = vm_vcpu_run_here(vm, 0, flag_set, r, 5000000000ull, r->err, sizeof(r->err));
+}
+
+static void *end_run_later(void *arg)
+{
+	struct run_here_fx *r = arg;
+	struct timespec d = { 0, 20000000 };
+	nanosleep(&d, NULL);
+	atomic_store(&r->flag, true);
+	vm_vcpu_run_end(r->vm, 0); /* from another thread, as SymCall's requester does */
+	return NULL;
+}
+
+/* vm_vcpu_run_here: only inside vCPU work; the vCPU runs on the work's
+ * thread until done holds, which it looks at again when run_end brings
+ * the run back (here from another thread, out of an endless loop), and
+ * a vCPU halted with interrupts off ends the run. */
+static void test_run_here(void **state)
+{
+	struct fx *f = *state;
+	struct emu_cpu *cpu = emu_cpu_of(f->vcpu);
+	struct run_here_fx r = { .vm = f->vm };
+	struct x86_state s;
+	pthread_t t;
+	char err[128];
+
+	assert_int_equal(vm_vcpu_run_here(f->vm, 0, flag_set, &r, 1000000, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "inside vCPU work"));
+	x86_state_flat32(&s);
+	s.rip = 0x5000;
+	s.rflags = 0x2; /* interrupts off */
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	put_code(f, 0x5000, 9); /* mov $9, %eax; hlt */
+	assert_int_equal(vm_vcpu_work(f->vm, run_here_work, &r, err, sizeof(err)), 0);
+	vm_run_work(f->vm);
+	assert_int_equal(r.rc, 1); /* halted for good */
+	assert_int_equal(cpu->gpr[X86_RAX], 9);
+	static const uint8_t loop[2] = { 0xeb, 0xfe }; /* jmp . */
+	memcpy(f->vm->mem.host + 0x6000, loop, sizeof(loop));
+	s.rip = 0x6000;
+	emu_engine_ops.vcpu_set_state(f->vcpu, &s);
+	r.looks = 0;
+	assert_int_equal(pthread_create(&t, NULL, end_run_later, &r), 0);
+	assert_int_equal(vm_vcpu_work(f->vm, run_here_work, &r, err, sizeof(err)), 0);
+	vm_run_work(f->vm);
+	pthread_join(t, NULL);
+	assert_int_equal(r.rc, 0);
+	assert_true(r.looks >= 2);
+	assert_int_equal(cpu->rip, 0x6000);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -277,7 +422,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_cpuid_is_the_portable_model, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_dma_write_drops_decoded_code, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_same_memory_keeps_decoded_code, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_same_memory_keeps_tlb, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_get_parts, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_vcpu_work, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_run_here, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -173,6 +173,14 @@ static void test_flat32_pio_mmio(void **state)
 	assert_int_equal(s.seg[SEG_CS].sel, 0x08);
 	assert_int_equal(s.seg[SEG_CS].db, 1);
 	assert_true(s.cr0 & CR0_PE);
+	/* the light read: the same registers, the events and the FPU */
+	struct x86_state t;
+	assert_int_equal(kvm_engine_ops.vcpu_get_parts(&f->cpu, &t, X86_STATE_EVENTS | X86_STATE_FPU), 0);
+	assert_int_equal(t.parts, X86_STATE_EVENTS | X86_STATE_FPU);
+	assert_int_equal(t.rip, s.rip);
+	assert_int_equal(t.gpr[X86_RSI], 0x2004);
+	assert_int_equal(t.ev.mp_state, s.ev.mp_state);
+	assert_memory_equal(t.fxsave, s.fxsave, sizeof(t.fxsave));
 	fixture_free(f);
 }
 

@@ -382,9 +382,11 @@ void emu_update_mode(struct emu_cpu *cpu);
 /* ---- state exchange (engine.c) -------------------------------------------- */
 
 /* All of struct x86_state the engine has (its parts); set returns -1 for an
- * FPU image this CPU cannot hold. */
+ * FPU image this CPU cannot hold.  get_parts reads the registers and the
+ * parts in parts alone (X86_STATE_*). */
 int emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s);
 void emu_cpu_get_state(struct emu_cpu *cpu, struct x86_state *s);
+void emu_cpu_get_parts(struct emu_cpu *cpu, struct x86_state *s, uint32_t parts);
 
 /* Inline fast paths for emu_read/emu_write/emu_linear (system side). */
 #include "cpu/emu/mmu.h"

@@ -325,14 +325,19 @@ static int emu_vcpu_set_state(struct vcpu *v, const struct x86_state *s)
 
 /* With the vCPUs stopped.  A pending INIT or SIPI is applied first, so the
  * state says where it leaves the vCPU. */
-static int emu_vcpu_get_state(struct vcpu *v, struct x86_state *s)
+static int emu_vcpu_get_parts(struct vcpu *v, struct x86_state *s, uint32_t parts)
 {
 	struct emu_vcpu *ev = v->priv;
 	apply_init_sipi(ev);
-	emu_cpu_get_state(&ev->cpu, s);
-	if (ev->wait_sipi)
+	emu_cpu_get_parts(&ev->cpu, s, parts);
+	if (ev->wait_sipi && (parts & X86_STATE_EVENTS))
 		s->ev.mp_state = X86_MP_WAIT_SIPI;
 	return 0;
+}
+
+static int emu_vcpu_get_state(struct vcpu *v, struct x86_state *s)
+{
+	return emu_vcpu_get_parts(v, s, X86_STATE_ALL);
 }
 
 /* True when a halted vCPU can never wake: IF=0 and no NMI. */
@@ -429,6 +434,45 @@ static void run_all(struct vm *vm, struct emu_engine *e)
 		timer_cancel(&e->slice);
 		pthread_mutex_unlock(&vm->io_lock);
 	}
+}
+
+/* A synchronous run of one vCPU from inside vCPU work (vm_vcpu_run_here):
+ * sliced, so that emu_yield() (vcpu_run_end, from any thread) and, with
+ * more than one vCPU, run_all's slice timer bring the loop back to look at
+ * done and the clock.  The slice timer is not armed here for one vCPU: a
+ * new earliest deadline wakes the event loop, which cost a null SymCall
+ * 4 us. */
+static int emu_vcpu_run_here(struct vcpu *v, bool (*done)(void *arg), void *arg, uint64_t max_ns)
+{
+	struct vm *vm = v->vm;
+	struct emu_engine *e = vm->engine_priv;
+	struct emu_vcpu *ev = v->priv;
+	uint64_t end = host_clock_ns() + max_ns;
+	int rc = 1;
+
+	while (!vm_stopping(vm)) {
+		if (done(arg)) {
+			rc = 0;
+			break;
+		}
+		apply_init_sipi(ev);
+		if (host_clock_ns() >= end || dead(ev))
+			break;
+		if (ev->cpu.halted && !atomic_load(&ev->cpu.irq_pending)) {
+			struct timespec d = { 0, 50000 }; /* halted with interrupts on: let time bring one */
+			nanosleep(&d, NULL);
+			continue;
+		}
+		run_slice(e, ev, true);
+	}
+	return rc;
+}
+
+static void emu_vcpu_run_end(struct vcpu *v)
+{
+	struct emu_vcpu *ev = v->priv;
+	if (ev)
+		emu_yield(&ev->cpu);
 }
 
 static int emu_vcpu_run(struct vcpu *v)
@@ -567,6 +611,9 @@ const struct engine_ops emu_engine_ops = {
 	.vcpu_init = emu_vcpu_init,
 	.vcpu_set_state = emu_vcpu_set_state,
 	.vcpu_get_state = emu_vcpu_get_state,
+	.vcpu_get_parts = emu_vcpu_get_parts,
+	.vcpu_run_here = emu_vcpu_run_here,
+	.vcpu_run_end = emu_vcpu_run_end,
 	.vcpu_run = emu_vcpu_run,
 	.vcpu_kick = emu_vcpu_kick,
 	.vcpu_stats = emu_vcpu_stats,

@@ -667,15 +667,13 @@ uint32_t lapic_get_id(struct emu_lapic *l)
 
 uint8_t lapic_get_tpr(struct emu_lapic *l)
 {
-	uint8_t v;
-	lock(l);
-	v = (uint8_t)l->tpr;
-	unlock(l);
-	return v;
+	return (uint8_t)l->tpr; /* this thread is its only writer (sys.h) */
 }
 
 void lapic_set_tpr(struct emu_lapic *l, uint8_t tpr)
 {
+	if (l->tpr == tpr)
+		return;
 	lock(l);
 	l->tpr = tpr;
 	unlock(l);

@@ -2,6 +2,7 @@
  * every part (MSRs, x87/SSE image, debug registers, events, local APIC),
  * in both directions.  The run state around it (waiting for SIPI) is the
  * scheduler's, in engine.c. */
+#include <stddef.h>
 #include <string.h>
 
 #include "cpu/emu/sys.h"
@@ -11,6 +12,12 @@
  * applies it. */
 int emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s)
 {
+	/* What the TLB's translations were made under: the page tables (CR3),
+	 * the paging controls (CR0, CR4, EFER) and where the LAPIC page is. */
+	bool same_tables = cpu->cr3 == s->cr3;
+	bool same_paging = cpu->cr0 == s->cr0 && cpu->cr4 == s->cr4 && cpu->efer == s->efer &&
+	                   (!s->apic_base || cpu->apic_base == s->apic_base);
+
 	if ((s->parts & X86_STATE_FPU) && emu_fpu_load(cpu, s->fxsave) < 0)
 		return -1; /* MXCSR bits this CPU does not have */
 	memcpy(cpu->gpr, s->gpr, sizeof(cpu->gpr));
@@ -63,7 +70,16 @@ int emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s)
 			cpu->inject = (typeof(cpu->inject)){ true, false, false, e->interrupt_nr, 0 };
 	}
 	emu_update_mode(cpu);
-	emu_tlb_flush(cpu, true);
+	/* A state swapped in over the same memory (a SymCall's entry and
+	 * return) keeps the TLB as a VM entry keeps the real one: with the
+	 * same page tables and paging controls every entry still holds (a
+	 * CPL change needs no flush, mmu.h); other page tables drop the
+	 * non-global entries, as a MOV to CR3 does.  Anything else (new RAM,
+	 * other paging controls) starts the TLB empty. */
+	if (!(s->parts & X86_STATE_SAME_MEMORY) || !same_paging)
+		emu_tlb_flush(cpu, true);
+	else if (!same_tables)
+		emu_tlb_flush(cpu, false);
 	/* decoded blocks are keyed by guest-physical address and code mode,
 	 * and dropped when their code is written: only new RAM (a restore)
 	 * makes them stale */
@@ -73,9 +89,31 @@ int emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s)
 	return 0;
 }
 
+static void get_events(const struct emu_cpu *cpu, struct x86_events *e)
+{
+	e->interrupt_shadow = cpu->interrupt_shadow;
+	e->nmi_pending = cpu->nmi_pending;
+	e->nmi_masked = cpu->nmi_blocked;
+	if (cpu->inject.valid) {
+		e->exception_injected = cpu->inject.exception;
+		e->interrupt_injected = !cpu->inject.exception;
+		e->exception_nr = e->interrupt_nr = cpu->inject.vector;
+		e->exception_has_error = cpu->inject.has_error;
+		e->exception_error = cpu->inject.error;
+	}
+	e->mp_state = cpu->halted ? X86_MP_HALTED : X86_MP_RUNNABLE;
+}
+
 void emu_cpu_get_state(struct emu_cpu *cpu, struct x86_state *s)
 {
-	memset(s, 0, sizeof(*s));
+	emu_cpu_get_parts(cpu, s, X86_STATE_ALL);
+}
+
+void emu_cpu_get_parts(struct emu_cpu *cpu, struct x86_state *s, uint32_t parts)
+{
+	/* the registers zeroed (padding and fields the engine lacks); the
+	 * parts not asked for are left as they were, unread */
+	memset(s, 0, offsetof(struct x86_state, msr));
 	memcpy(s->gpr, cpu->gpr, sizeof(s->gpr));
 	s->rip = cpu->rip;
 	s->rflags = emu_get_rflags(cpu);
@@ -92,24 +130,28 @@ void emu_cpu_get_state(struct emu_cpu *cpu, struct x86_state *s)
 	s->efer = cpu->efer;
 	s->apic_base = cpu->apic_base;
 
-	s->parts = X86_STATE_MSRS | X86_STATE_FPU | X86_STATE_DEBUG | X86_STATE_EVENTS;
-	emu_msr_get_state(cpu, &s->msr);
-	emu_fpu_save(cpu, s->fxsave);
-	memcpy(s->dr, cpu->dr, sizeof(s->dr));
-	s->dr6 = cpu->dr[6];
-	s->dr7 = cpu->dr[7];
-	s->ev.interrupt_shadow = cpu->interrupt_shadow;
-	s->ev.nmi_pending = cpu->nmi_pending;
-	s->ev.nmi_masked = cpu->nmi_blocked;
-	if (cpu->inject.valid) {
-		s->ev.exception_injected = cpu->inject.exception;
-		s->ev.interrupt_injected = !cpu->inject.exception;
-		s->ev.exception_nr = s->ev.interrupt_nr = cpu->inject.vector;
-		s->ev.exception_has_error = cpu->inject.has_error;
-		s->ev.exception_error = cpu->inject.error;
+	/* the parts only as asked: the 1 KiB LAPIC page, the MSRs (MTRRs
+	 * among them) and the FPU image cost most */
+	s->parts = parts & (X86_STATE_MSRS | X86_STATE_FPU | X86_STATE_DEBUG | X86_STATE_EVENTS);
+	if (parts & X86_STATE_MSRS) {
+		memset(&s->msr, 0, sizeof(s->msr));
+		emu_msr_get_state(cpu, &s->msr);
 	}
-	s->ev.mp_state = cpu->halted ? X86_MP_HALTED : X86_MP_RUNNABLE;
-	if (cpu->lapic) {
+	if (parts & X86_STATE_FPU) {
+		memset(s->fxsave, 0, sizeof(s->fxsave));
+		emu_fpu_save(cpu, s->fxsave);
+	}
+	if (parts & X86_STATE_DEBUG) {
+		memcpy(s->dr, cpu->dr, sizeof(s->dr));
+		s->dr6 = cpu->dr[6];
+		s->dr7 = cpu->dr[7];
+	}
+	if (parts & X86_STATE_EVENTS) {
+		memset(&s->ev, 0, sizeof(s->ev));
+		get_events(cpu, &s->ev);
+	}
+	if (cpu->lapic && (parts & X86_STATE_LAPIC)) {
+		memset(s->lapic, 0, sizeof(s->lapic));
 		lapic_get_regs(cpu->lapic, s->lapic);
 		s->parts |= X86_STATE_LAPIC;
 	}

@@ -100,6 +100,11 @@ uint32_t lapic_get_id(struct emu_lapic *l);
  * read-only or write-only register the wrong way, reserved bits). */
 bool lapic_msr_read(struct emu_lapic *l, uint32_t msr, uint64_t *val);
 bool lapic_msr_write(struct emu_lapic *l, uint32_t msr, uint64_t v);
+/* The TPR, read and written on the thread that runs the vCPU (the only
+ * writer of it) or with the vCPUs parked: the read takes no lock, and a
+ * write of the value it already has takes none either (a SymCall's state
+ * swap sets it twice per call, and the I/O lock's cache line is shared
+ * with every device thread). */
 uint8_t lapic_get_tpr(struct emu_lapic *l);
 /* The whole register file as the 1 KiB xAPIC page (struct x86_state). */
 void lapic_get_regs(struct emu_lapic *l, uint8_t page[1024]);

@@ -801,23 +801,36 @@ static int set_parts(struct kvm_vcpu *kc, const struct x86_state *s)
 	return 0;
 }
 
-static int get_parts(struct kvm_vcpu *kc, struct x86_state *s)
+/* The parts asked for, an ioctl or two each (the MSRs two). */
+static int get_parts(struct kvm_vcpu *kc, struct x86_state *s, uint32_t parts)
 {
-	struct kvm_debugregs d;
-	struct kvm_lapic_state l;
 	struct kvm_vcpu_events ev;
 	struct kvm_mp_state mp;
 
-	if (msrs_io(kc, &s->msr, false, false) < 0 || msrs_io(kc, &s->msr, false, true) < 0)
+	if ((parts & X86_STATE_MSRS) &&
+	    (msrs_io(kc, &s->msr, false, false) < 0 || msrs_io(kc, &s->msr, false, true) < 0))
 		return -1;
-	if (fpu_get(kc, s->fxsave) < 0 || ioctl(kc->fd, KVM_GET_DEBUGREGS, &d) < 0 ||
-	    ioctl(kc->fd, KVM_GET_LAPIC, &l) < 0 || ioctl(kc->fd, KVM_GET_VCPU_EVENTS, &ev) < 0 ||
-	    ioctl(kc->fd, KVM_GET_MP_STATE, &mp) < 0)
+	if ((parts & X86_STATE_FPU) && fpu_get(kc, s->fxsave) < 0)
 		return -1;
-	memcpy(s->dr, d.db, sizeof(s->dr));
-	s->dr6 = d.dr6;
-	s->dr7 = d.dr7;
-	memcpy(s->lapic, l.regs, sizeof(s->lapic));
+	if (parts & X86_STATE_DEBUG) {
+		struct kvm_debugregs d;
+		if (ioctl(kc->fd, KVM_GET_DEBUGREGS, &d) < 0)
+			return -1;
+		memcpy(s->dr, d.db, sizeof(s->dr));
+		s->dr6 = d.dr6;
+		s->dr7 = d.dr7;
+	}
+	if (parts & X86_STATE_LAPIC) {
+		struct kvm_lapic_state l;
+		if (ioctl(kc->fd, KVM_GET_LAPIC, &l) < 0)
+			return -1;
+		memcpy(s->lapic, l.regs, sizeof(s->lapic));
+	}
+	s->parts = parts;
+	if (!(parts & X86_STATE_EVENTS))
+		return 0;
+	if (ioctl(kc->fd, KVM_GET_VCPU_EVENTS, &ev) < 0 || ioctl(kc->fd, KVM_GET_MP_STATE, &mp) < 0)
+		return -1;
 	s->ev.exception_injected = ev.exception.injected || ev.exception.pending;
 	s->ev.exception_nr = ev.exception.nr;
 	s->ev.exception_has_error = ev.exception.has_error_code;
@@ -831,7 +844,6 @@ static int get_parts(struct kvm_vcpu *kc, struct x86_state *s)
 	s->ev.mp_state = mp.mp_state == KVM_MP_STATE_HALTED     ? X86_MP_HALTED
 	                 : mp.mp_state == KVM_MP_STATE_RUNNABLE ? X86_MP_RUNNABLE
 	                                                        : X86_MP_WAIT_SIPI;
-	s->parts = X86_STATE_ALL;
 	return 0;
 }
 
@@ -890,7 +902,7 @@ static int kvm_vcpu_set_state(struct vcpu *cpu, const struct x86_state *s)
 	return set_parts(kc, s);
 }
 
-static int kvm_vcpu_get_state(struct vcpu *cpu, struct x86_state *s)
+static int kvm_vcpu_get_parts(struct vcpu *cpu, struct x86_state *s, uint32_t parts)
 {
 	struct kvm_vcpu *kc = kcpu_of(cpu);
 	struct kvm_regs regs;
@@ -932,7 +944,12 @@ static int kvm_vcpu_get_state(struct vcpu *cpu, struct x86_state *s)
 	s->cr8 = sr.cr8;
 	s->efer = sr.efer;
 	s->apic_base = sr.apic_base;
-	return get_parts(kc, s);
+	return get_parts(kc, s, parts);
+}
+
+static int kvm_vcpu_get_state(struct vcpu *cpu, struct x86_state *s)
+{
+	return kvm_vcpu_get_parts(cpu, s, X86_STATE_ALL);
 }
 
 /* ---- running ------------------------------------------------------------- */
@@ -1270,6 +1287,7 @@ const struct engine_ops kvm_engine_ops = {
 	.vcpu_init = kvm_vcpu_init,
 	.vcpu_set_state = kvm_vcpu_set_state,
 	.vcpu_get_state = kvm_vcpu_get_state,
+	.vcpu_get_parts = kvm_vcpu_get_parts,
 	.vcpu_run = kvm_vcpu_run,
 	.vcpu_kick = kvm_vcpu_kick,
 	.vcpu_stats = kvm_vcpu_stats,
