@@ -119,6 +119,14 @@ struct emu_cpu {
 	/* DR7's enabled points by kind (debugreg.c), and the data points an
 	 * instruction has hit so far (its #DB trap comes after it). */
 	uint8_t dr_exec, dr_data, dr_io, dr_hit;
+	/* DR6 bits of a #DB trap held back by MOV SS / POP SS: delivered
+	 * after the next instruction, with that one's own (exec.c). */
+	uint16_t dr6_deferred;
+	/* insn_count + 1 when a REP string instruction yielded between its
+	 * iterations (RIP still on it): an event delivered before anything
+	 * else retires pushes RF = 1, so an instruction breakpoint on the REP
+	 * does not fire again when it resumes. */
+	uint64_t rep_yield_at;
 	int cpl;
 	enum emu_code_mode code_mode; /* default operand/address size of CS */
 	bool long_mode;               /* EFER.LMA */
@@ -229,6 +237,10 @@ struct emu_cpu {
 #define EXC_MC  18
 #define EXC_XM  19
 
+#define DR6_BD (1u << 13) /* general detect: a MOV DR while DR7.GD */
+#define DR6_BS (1u << 14) /* single-step */
+#define DR7_GD (1u << 13)
+
 /* Raise a fault: RIP still points at the faulting instruction. */
 _Noreturn void emu_raise(struct emu_cpu *cpu, int vector);
 _Noreturn void emu_raise_err(struct emu_cpu *cpu, int vector, uint32_t error);
@@ -238,6 +250,16 @@ void emu_deliver_exception(struct emu_cpu *cpu);
 /* Deliver an external interrupt / software interrupt through the IDT.
  * is_soft: INT n (privilege check against gate DPL, RIP after the insn). */
 void emu_deliver_interrupt(struct emu_cpu *cpu, int vector, bool is_soft);
+/* ICEBP (INT1, F1): a #DB trap after the instruction, delivered as a
+ * hardware exception (no gate DPL check), DR6 untouched. */
+void emu_deliver_int1(struct emu_cpu *cpu);
+/* A REP string instruction stops between iterations (RIP stays on it). */
+static inline void emu_rep_yield(struct emu_cpu *cpu)
+{
+	cpu->next_rip = cpu->rip;
+	cpu->exit_block = true;
+	cpu->rep_yield_at = cpu->insn_count + 1; /* the loop counts it as retired */
+}
 /* Called by the loop between blocks when irq_pending: takes one pending
  * interrupt (NMI, LAPIC, PIC ExtINT) if RFLAGS.IF and no shadow allow it. */
 void emu_check_interrupts(struct emu_cpu *cpu);
@@ -340,13 +362,14 @@ bool emu_event_wrmsr(struct emu_cpu *cpu, uint32_t msr, uint64_t *value);
  * emu_dr_page: a data point lies in this linear page (its TLB entries take
  * the slow path); emu_dr_exec_match: the instruction points at la (a
  * mask); emu_dr_data: an access by the slow path, noted in dr_hit;
- * emu_dr_trap: DR6 and the #DB for dr_hit (never returns). */
+ * emu_dr_trap: the #DB trap with DR6 bits dr6 (B0-B3 replace the old
+ * ones, BS is added; never returns). */
 void emu_dr_update(struct emu_cpu *cpu);
 bool emu_dr_page(const struct emu_cpu *cpu, uint64_t la_page);
 unsigned emu_dr_exec_match(const struct emu_cpu *cpu, uint64_t la);
 void emu_dr_data(struct emu_cpu *cpu, uint64_t la, unsigned size, bool write);
 void emu_dr_io(struct emu_cpu *cpu, uint16_t port, unsigned size); /* IN/OUT with CR4.DE */
-void emu_dr_trap(struct emu_cpu *cpu) __attribute__((noreturn));
+void emu_dr_trap(struct emu_cpu *cpu, unsigned dr6) __attribute__((noreturn));
 
 /* CODE_HOOK before the instruction at RIP (guest-physical gpa) runs:
  * true when a subscriber stopped the VM there (SYM_STOP), so that the

@@ -74,6 +74,8 @@ void emu_msr_reset(struct emu_cpu *cpu)
 	cpu->dr[6] = 0xffff0ff0;
 	cpu->dr[7] = 0x400;
 	cpu->dr_exec = cpu->dr_data = cpu->dr_io = cpu->dr_hit = cpu->dbg_slow = 0;
+	cpu->dr6_deferred = 0;
+	cpu->rep_yield_at = 0;
 }
 
 static int mtrr_fixed_index(uint32_t msr)

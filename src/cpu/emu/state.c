@@ -32,6 +32,8 @@ int emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s)
 	if (cpu->lapic)
 		lapic_set_tpr(cpu->lapic, (uint8_t)(s->cr8 << 4));
 	cpu->interrupt_shadow = false;
+	cpu->dr6_deferred = 0;
+	cpu->rep_yield_at = 0;
 	cpu->halted = false;
 	cpu->exc_depth = 0;
 	cpu->inject.valid = false;

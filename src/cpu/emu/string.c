@@ -57,8 +57,7 @@ static inline bool rep_fast_ok(const struct emu_cpu *cpu, const struct emu_insn 
 /* Ends the execution with the instruction still pending. */
 static inline void rep_yield(struct emu_cpu *cpu)
 {
-	cpu->next_rip = cpu->rip;
-	cpu->exit_block = true;
+	emu_rep_yield(cpu);
 }
 
 static void stos_one(struct emu_cpu *cpu, const struct emu_insn *in, unsigned sz, unsigned as)
@@ -85,7 +84,7 @@ static void rep_slow(struct emu_cpu *cpu, const struct emu_insn *in,
 	unsigned sz = in->opsize, as = in->addrsize;
 
 	for (unsigned i = 0; reg_read_a(cpu, X86_RCX, as); i++) {
-		if (i == REP_BUDGET) {
+		if (i == REP_BUDGET || unlikely(cpu->dr_hit)) { /* a data breakpoint traps between iterations */
 			rep_yield(cpu);
 			return;
 		}
@@ -126,6 +125,10 @@ void op_stos(struct emu_cpu *cpu, const struct emu_insn *in)
 					unprotect_chunk(cpu, la, (n < cpu->gpr[X86_RCX] ? n : cpu->gpr[X86_RCX]) * sz);
 				stos_one(cpu, in, sz, as);
 				cpu->gpr[X86_RCX]--;
+				if (unlikely(cpu->dr_hit) && cpu->gpr[X86_RCX]) {
+					rep_yield(cpu); /* a data breakpoint traps between iterations */
+					return;
+				}
 				continue;
 			}
 			if (n > cpu->gpr[X86_RCX])
@@ -170,6 +173,10 @@ void op_movs(struct emu_cpu *cpu, const struct emu_insn *in)
 					unprotect_chunk(cpu, dla, (n < cpu->gpr[X86_RCX] ? n : cpu->gpr[X86_RCX]) * sz);
 				movs_one(cpu, in, sz, as);
 				cpu->gpr[X86_RCX]--;
+				if (unlikely(cpu->dr_hit) && cpu->gpr[X86_RCX]) {
+					rep_yield(cpu); /* a data breakpoint traps between iterations */
+					return;
+				}
 				continue;
 			}
 			if (n > cpu->gpr[X86_RCX])
@@ -202,7 +209,7 @@ void op_lods(struct emu_cpu *cpu, const struct emu_insn *in)
 	unsigned sz = in->opsize, as = in->addrsize;
 	bool rep = in->prefix & (PFX_REP | PFX_REPNE);
 	for (unsigned i = 0; !rep || reg_read_a(cpu, X86_RCX, as); i++) {
-		if (i == REP_BUDGET) {
+		if (i == REP_BUDGET || unlikely(cpu->dr_hit)) { /* a data breakpoint traps between iterations */
 			rep_yield(cpu);
 			return;
 		}
@@ -223,7 +230,7 @@ static void cmp_loop(struct emu_cpu *cpu, const struct emu_insn *in, bool cmps)
 	uint64_t m = sz_mask(sz);
 	for (unsigned i = 0; !rep || reg_read_a(cpu, X86_RCX, as); i++) {
 		uint64_t a, b;
-		if (i == REP_BUDGET) {
+		if (i == REP_BUDGET || unlikely(cpu->dr_hit)) { /* a data breakpoint traps between iterations */
 			rep_yield(cpu);
 			return;
 		}

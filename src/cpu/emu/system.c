@@ -144,6 +144,10 @@ H(op_mov_dr)
 			emu_raise(cpu, EXC_UD);
 		n += 2;
 	}
+	if (cpu->dr[7] & DR7_GD) { /* general detect: a fault before the access; delivery clears GD */
+		cpu->dr[6] |= DR6_BD;
+		emu_raise(cpu, EXC_DB);
+	}
 	if (in->opcode == 0x21) {
 		uint64_t v = cpu->dr[n];
 		if (n == 6)
@@ -553,8 +557,8 @@ H(op_insouts)
 		if (!rep)
 			break;
 		reg_write_a(cpu, X86_RCX, (reg_read_a(cpu, X86_RCX, as) - 1) & sz_mask(as), as);
-		if (--budget == 0 && reg_read_a(cpu, X86_RCX, as) != 0) {
-			cpu->next_rip = cpu->rip; /* resume the REP later */
+		if ((--budget == 0 || cpu->dr_hit) && reg_read_a(cpu, X86_RCX, as) != 0) {
+			emu_rep_yield(cpu); /* resume the REP later */
 			break;
 		}
 	}
@@ -590,7 +594,7 @@ H(op_into)
 H(op_int1)
 {
 	(void)in;
-	emu_deliver_interrupt(cpu, EXC_DB, true);
+	emu_deliver_int1(cpu);
 }
 
 /* 62: BOUND r, m (legacy modes). */
