@@ -91,7 +91,7 @@ static void test_cpuid_policy(void **state)
 	assert_int_equal(!!(r[2] & (1u << 19)), emu_sse4_host_ok()); /* SSE4.1/4.2 when the host has them */
 	assert_int_equal(!!(r[2] & (1u << 20)), emu_sse4_host_ok());
 	assert_false(r[2] & (1u << 3));  /* no MONITOR/MWAIT */
-	assert_false(r[2] & (1u << 22)); /* no MOVBE (decode.c: not implemented) */
+	assert_true(r[2] & (1u << 22));  /* MOVBE (bitops.c) */
 	assert_false(r[2] & (1u << 26)); /* no XSAVE */
 	assert_true(r[2] & (1u << 21));  /* x2APIC (lapic.c) */
 	assert_true(r[3] & (1u << 26));  /* SSE2 */

@@ -424,6 +424,8 @@ static const struct form forms[] = {
 	{ "lzcnt", { 0 }, { 0x0f, 0xbd }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BITSCAN, 0xf3, 0 },
 	{ "popcnt", { 0 }, { 0x0f, 0xb8 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_BITSCAN, 0xf3, 0 },
 	{ "bswap", { 0 }, { 0x0f, 0xc8 }, 2, SZ_DQ, K_OPREG, 0, 0, I0, 0, S_NONE, 0, 0 },
+	{ "movbe G,M", { 0 }, { 0x0f, 0x38, 0xf0 }, 3, SZ_WDQ, K_MODRM, -1, 1, I0, 0, S_NONE, 0, 0 },
+	{ "movbe M,G", { 0 }, { 0x0f, 0x38, 0xf1 }, 3, SZ_WDQ, K_MODRM, -1, 1, I0, 0, S_NONE, 0, 0 },
 	{ "xchg E,G", { 0x86 }, { 0x87 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 },
 	{ "xchg rAX,r (90+r)", { 0 }, { 0x90 }, 1, SZ_WDQ, K_OPREG, 0, 0, I0, 0, S_NONE, 0, 0 },
 	{ "xadd", { 0x0f, 0xc0 }, { 0x0f, 0xc1 }, 2, SZ_BWDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 },
@@ -944,7 +946,7 @@ static int iterations(void)
 /* ---- what the host can run ------------------------------------------------------ */
 
 static struct {
-	bool bmi1, lzcnt, popcnt, cx16, lahf64;
+	bool bmi1, lzcnt, popcnt, cx16, lahf64, movbe;
 } host;
 static bool compat_ok;
 static char compat_why[160];
@@ -953,7 +955,7 @@ static void probe_host(void)
 {
 	unsigned a, b, c, d;
 	if (__get_cpuid(1, &a, &b, &c, &d))
-		host.popcnt = c >> 23 & 1, host.cx16 = c >> 13 & 1;
+		host.popcnt = c >> 23 & 1, host.cx16 = c >> 13 & 1, host.movbe = c >> 22 & 1;
 	if (__get_cpuid_count(7, 0, &a, &b, &c, &d))
 		host.bmi1 = b >> 3 & 1;
 	if (__get_cpuid(0x80000001, &a, &b, &c, &d))
@@ -968,6 +970,8 @@ static const char *host_lacks(const struct form *f, int size)
 		return "BMI1 (TZCNT)";
 	if (!strcmp(f->name, "lzcnt") && !host.lzcnt)
 		return "LZCNT";
+	if (!strncmp(f->name, "movbe", 5) && !host.movbe)
+		return "MOVBE";
 	if (!strcmp(f->name, "popcnt") && !host.popcnt)
 		return "POPCNT";
 	if (f->setup == S_CX8 && size == 8 && !host.cx16)

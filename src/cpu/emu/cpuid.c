@@ -73,6 +73,7 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		       | (1u << 13)                                         /* CX16 */
 		       | (emu_sse4_host_ok() ? (1u << 19) | (1u << 20) : 0) /* SSE4.1/4.2 (sse4.c, via the host's) */
 		       | (1u << 21)                                         /* x2APIC (lapic.c) */
+		       | (1u << 22)                                         /* MOVBE (bitops.c) */
 		       | (1u << 23)                                         /* POPCNT */
 		       | (1u << 24)                                         /* TSC-deadline */
 		       | SYM_CPUID_1_ECX_HYPERVISOR;

@@ -12,14 +12,14 @@
  *
  * Integer features implemented (for the CPUID policy in cpuid.c):
  *   CPUID.1:EDX  CX8 (CMPXCHG8B), CMOV
- *   CPUID.1:ECX  CX16 (CMPXCHG16B), POPCNT
+ *   CPUID.1:ECX  CX16 (CMPXCHG16B), POPCNT, MOVBE (0F 38 F0/F1, bitops.c)
  *   CPUID.7:EBX  BMI1 for TZCNT only (F3 0F BC; ANDN/BEXTR/BLS* are NOT
  *                implemented, so do not advertise BMI1 unless they are)
  *   CPUID.80000001:ECX  LZCNT (ABM bit 5), LAHF/SAHF in 64-bit mode (bit 0)
  *   CPUID.80000001:EDX  LM, NX (MMU), SYSCALL (system part)
  *   CPUID.7:EBX  ERMS, and .7:EDX FSRM: REP MOVSB/STOSB have a page-at-a-time
  *                fast path in 64-bit mode (string.c)
- * Not implemented (do not advertise): MOVBE, RDRAND/RDSEED, ADX, BMI2.
+ * Not implemented (do not advertise): RDRAND/RDSEED, ADX, BMI2.
  * F3 0F BC/BD always decode as TZCNT/LZCNT, as on current CPUs whatever
  * CPUID says.  TZCNT gives BSF's result for a non-zero source (so "rep bsf"
  * in code that assumes no BMI1 works); LZCNT does not match BSR, which is
@@ -413,6 +413,10 @@ opcode:
 		}
 	} else if (f & X87) {
 		fn = emu_x87_select(in);
+	} else if ((f & SSE) && in->map == 2 && (c & 0xfe) == 0xf0 && !(pfx & (PFX_REP | PFX_REPNE))) {
+		/* MOVBE (F2 makes it CRC32, an SSE4.2 form): memory operands only */
+		fn = in->has_mem ? op_movbe : NULL;
+		f &= ~(uint32_t)SSE;
 	} else if (f & SSE) {
 		fn = emu_sse_select(in);
 	} else if (in->map == 0 && c == 0x90 && !(rex & 1)) {
