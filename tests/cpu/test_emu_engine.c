@@ -92,9 +92,23 @@ static void test_cpuid_policy(void **state)
 	assert_int_equal(!!(r[2] & (1u << 20)), emu_sse4_host_ok());
 	assert_false(r[2] & (1u << 3));  /* no MONITOR/MWAIT */
 	assert_true(r[2] & (1u << 22));  /* MOVBE (bitops.c) */
-	assert_false(r[2] & (1u << 26)); /* no XSAVE */
-	assert_true(r[2] & (1u << 21));  /* x2APIC (lapic.c) */
-	assert_true(r[3] & (1u << 26));  /* SSE2 */
+	assert_true(r[2] & (1u << 26));  /* XSAVE (xsave.c) */
+	assert_false(r[2] & (1u << 27)); /* OSXSAVE: CR4.OSXSAVE is clear */
+	cpu->cr4 |= CR4_OSXSAVE;
+	emu_cpuid(cpu, 1, 0, r);
+	assert_true(r[2] & (1u << 27));
+	cpu->cr4 &= ~CR4_OSXSAVE;
+	emu_cpuid(cpu, 0xd, 0, r);
+	assert_int_equal(r[0], 3); /* x87, SSE */
+	assert_int_equal(r[1], 576);
+	assert_int_equal(r[2], 576);
+	emu_cpuid(cpu, 0xd, 1, r);
+	assert_int_equal(r[0], 1); /* XSAVEOPT only */
+	emu_cpuid(cpu, 0xd, 2, r);
+	assert_int_equal(r[0] | r[1] | r[2] | r[3], 0); /* no AVX state */
+	emu_cpuid(cpu, 1, 0, r);
+	assert_true(r[2] & (1u << 21)); /* x2APIC (lapic.c) */
+	assert_true(r[3] & (1u << 26)); /* SSE2 */
 	emu_cpuid(cpu, 0x80000001, 0, r);
 	assert_true(r[3] & (1u << 29)); /* LM */
 	assert_true(r[3] & (1u << 20)); /* NX */
@@ -134,8 +148,14 @@ static void test_cpuid_is_the_portable_model(void **state)
 	struct cpuid_regs all = { ~0u, ~0u, ~0u, ~0u };
 	cpuid_portable_filter(1, 0, &all);
 	emu_cpuid(cpu, 1, 0, r);
-	assert_int_equal(all.ecx & ~((1u << 19) | (1u << 20)), r[2] & ~((1u << 19) | (1u << 20)));
-	assert_false(all.ecx & (1u << 26)); /* XSAVE */
+	/* (OSXSAVE, bit 27, is CR4's state: it passes, and emu's is clear here) */
+	assert_int_equal(all.ecx & ~((1u << 19) | (1u << 20) | (1u << 27)), r[2] & ~((1u << 19) | (1u << 20)));
+	assert_true(all.ecx & (1u << 26)); /* XSAVE */
+	struct cpuid_regs xs = { ~0u, ~0u, 2696, ~0u };
+	cpuid_portable_filter(0xd, 0, &xs);
+	assert_int_equal(xs.eax, 3); /* x87 and SSE of the host's components */
+	assert_int_equal(xs.ecx, 576);
+	assert_int_equal(xs.edx, 0);
 	assert_false(all.ecx & (1u << 28)); /* AVX */
 }
 

@@ -76,6 +76,8 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		       | (1u << 22)                                         /* MOVBE (bitops.c) */
 		       | (1u << 23)                                         /* POPCNT */
 		       | (1u << 24)                                         /* TSC-deadline */
+		       | (1u << 26)                                         /* XSAVE (xsave.c) */
+		       | (cpu->cr4 & CR4_OSXSAVE ? 1u << 27 : 0)            /* OSXSAVE: CR4's bit */
 		       | SYM_CPUID_1_ECX_HYPERVISOR;
 		r[3] = (1u << 0)                                       /* FPU */
 		       | (1u << 3)                                     /* PSE */
@@ -108,8 +110,18 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		if (sub == 0) {
 			r[1] = (1u << 1)               /* TSC_ADJUST: with invariant TSC, Linux trusts the
 			                                * TSC without a watchdog that slow emulation would trip */
+			       | (1u << 3)             /* BMI1 (bmi.c; TZCNT in bitops.c) */
+			       | (1u << 8)             /* BMI2 (bmi.c) */
 			       | (1u << 9);            /* ERMS: REP MOVSB/STOSB are the fast way */
 			r[3] = (1u << 4) | (1u << 29); /* FSRM, ARCH_CAPABILITIES */
+		}
+		break;
+	case 0xd: /* extended state: x87 and SSE in the 576-byte standard format */
+		if (sub == 0) {
+			r[0] = 3;               /* the components XCR0 may enable */
+			r[1] = r[2] = 512 + 64; /* the area's size for XCR0, and at most */
+		} else if (sub == 1) {
+			r[0] = 1; /* XSAVEOPT; no XSAVEC, XGETBV(1), XSAVES */
 		}
 		break;
 	case 0xb:

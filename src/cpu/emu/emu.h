@@ -70,6 +70,8 @@ struct emu_insn {
 	uint8_t index;      /* 0..15 or EMU_NOREG */
 	uint8_t scale;      /* shift count 0..3 */
 	uint8_t ends_block; /* control transfer, or changes state decoding depends on */
+	uint8_t vex;        /* VEX-encoded: bit 0, then L (bit 1) and pp (bits 2-3; bmi.c); bit 7: invalid */
+	uint8_t vvvv;       /* VEX.vvvv (uninverted): a register operand */
 	int32_t disp;
 	uint64_t imm;  /* first immediate, sign- or zero-extended as the opcode says */
 	uint64_t imm2; /* second immediate: ENTER level, far-pointer selector */
@@ -167,6 +169,7 @@ struct emu_cpu {
 		double df[2];
 	} xmm[16];
 	uint32_t mxcsr;
+	uint64_t xcr0; /* XSETBV's enables (xsave.c): x87 always, SSE */
 
 	/* Interrupts */
 	atomic_bool irq_pending; /* something may be deliverable: check at block end */
@@ -334,6 +337,7 @@ uint64_t emu_ea(struct emu_cpu *cpu, const struct emu_insn *in);
 emu_exec_fn emu_sys_select(const struct emu_insn *in); /* system.c / seg.c */
 emu_exec_fn emu_x87_select(const struct emu_insn *in); /* fpu.c: D8..DF, 9B */
 emu_exec_fn emu_sse_select(const struct emu_insn *in); /* sse.c: MMX/SSE/SSE2, 0F AE, 0F 77 */
+emu_exec_fn emu_vex_select(const struct emu_insn *in); /* bmi.c: VEX-encoded BMI1/BMI2; AVX is #UD */
 /* Power-on x87/SSE state (FCW 0x40, tags 0x5555, MXCSR 0x1F80, XMM 0).
  * INIT keeps the x87/SSE state, as the hardware does. */
 void emu_fpu_reset(struct emu_cpu *cpu);
@@ -388,6 +392,11 @@ bool emu_event_page_read(struct emu_cpu *cpu, uint64_t gpa, unsigned len);
  * exchange with KVM (struct kvm_fpu holds the same fields) and snapshots.
  * Load fails (-1, state unchanged) on reserved MXCSR bits. */
 void emu_fpu_save(struct emu_cpu *cpu, void *img);
+/* XCR0 values XSETBV accepts (xsave.c): x87, and SSE.  XGETBV and
+ * XSETBV (0F 01 D0/D1) are there too. */
+bool emu_xcr0_valid(uint64_t xcr0);
+void emu_xgetbv(struct emu_cpu *cpu, const struct emu_insn *in);
+void emu_xsetbv(struct emu_cpu *cpu, const struct emu_insn *in);
 int emu_fpu_load(struct emu_cpu *cpu, const void *img);
 
 /* ---- flags (flags.c) ----------------------------------------------------- */

@@ -16,7 +16,7 @@
 
 #define H(name) static void name(struct emu_cpu *cpu, const struct emu_insn *in)
 
-#define CR4_VALID (0x7ffULL & ~(1ULL << 1)) /* VME..OSXMMEXCPT, no PVI */
+#define CR4_VALID ((0x7ffULL & ~(1ULL << 1)) | CR4_OSXSAVE) /* VME..OSXMMEXCPT, no PVI; OSXSAVE */
 #define CR4_DE    (1ULL << 3)
 #define CR4_TSD   (1ULL << 2)
 
@@ -629,6 +629,12 @@ static emu_exec_fn grp7(const struct emu_insn *in)
 		return NULL; /* /0../3 handled by seg.c; /5 nothing */
 	}
 	switch (r) {
+	case 2:
+		if (rm == 0 && !(in->prefix & (PFX_OPSIZE | PFX_REP | PFX_REPNE)))
+			return emu_xgetbv;
+		if (rm == 1 && !(in->prefix & (PFX_OPSIZE | PFX_REP | PFX_REPNE)))
+			return emu_xsetbv;
+		return NULL;
 	case 4: return op_smsw;
 	case 6: return op_lmsw;
 	case 7:
@@ -638,7 +644,7 @@ static emu_exec_fn grp7(const struct emu_insn *in)
 			return op_rdtscp;
 		return NULL;
 	}
-	return NULL; /* VMX, MONITOR/MWAIT, XGETBV, CLAC/STAC...: not advertised */
+	return NULL; /* VMX, MONITOR/MWAIT, CLAC/STAC...: not advertised */
 }
 
 emu_exec_fn emu_sys_select(const struct emu_insn *in)

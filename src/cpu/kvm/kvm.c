@@ -730,13 +730,39 @@ static int fpu_get(struct kvm_vcpu *kc, uint8_t *img)
 	return r;
 }
 
+/* XCR0 through KVM's XCR interface.  A kernel or CPUID without XSAVE
+ * refuses it: fine while XCR0 is the power-on 1, which is then in force. */
+static int xcr0_set(struct kvm_vcpu *kc, uint64_t xcr0)
+{
+	struct kvm_xcrs x;
+	memset(&x, 0, sizeof(x));
+	x.nr_xcrs = 1;
+	x.xcrs[0].xcr = 0;
+	x.xcrs[0].value = xcr0 ? xcr0 : 1;
+	if (ioctl(kc->fd, KVM_SET_XCRS, &x) < 0 && x.xcrs[0].value != 1)
+		return -1;
+	return 0;
+}
+
+static uint64_t xcr0_get(struct kvm_vcpu *kc)
+{
+	struct kvm_xcrs x;
+	memset(&x, 0, sizeof(x));
+	if (ioctl(kc->fd, KVM_GET_XCRS, &x) < 0)
+		return 1;
+	for (uint32_t i = 0; i < x.nr_xcrs && i < KVM_MAX_XCRS; i++)
+		if (x.xcrs[i].xcr == 0)
+			return x.xcrs[i].value;
+	return 1;
+}
+
 static int set_parts(struct kvm_vcpu *kc, const struct x86_state *s)
 {
 	struct x86_msrs m = s->msr;
 
 	if ((s->parts & X86_STATE_MSRS) && msrs_io(kc, &m, true, false) < 0)
 		return -1;
-	if ((s->parts & X86_STATE_FPU) && fpu_set(kc, s->fxsave) < 0)
+	if ((s->parts & X86_STATE_FPU) && (xcr0_set(kc, s->xcr0) < 0 || fpu_set(kc, s->fxsave) < 0))
 		return -1;
 	if (s->parts & X86_STATE_DEBUG) {
 		struct kvm_debugregs d;
@@ -795,6 +821,7 @@ static int get_parts(struct kvm_vcpu *kc, struct x86_state *s)
 	    ioctl(kc->fd, KVM_GET_LAPIC, &l) < 0 || ioctl(kc->fd, KVM_GET_VCPU_EVENTS, &ev) < 0 ||
 	    ioctl(kc->fd, KVM_GET_MP_STATE, &mp) < 0)
 		return -1;
+	s->xcr0 = xcr0_get(kc);
 	memcpy(s->dr, d.db, sizeof(s->dr));
 	s->dr6 = d.dr6;
 	s->dr7 = d.dr7;
