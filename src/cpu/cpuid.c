@@ -77,7 +77,11 @@ static const struct {
 	/* extended state: x87 and SSE (the sizes pass: KVM computes them) and XSAVEOPT */
 	{ 0xd, 0, { .eax = 3, .ebx = ~0u, .ecx = ~0u } },
 	{ 0xd, 1, { .eax = 1 } },
-	{ 7, 0, { .ebx = (1u << 1) | (1u << 3) | (1u << 8) | (1u << 9), .edx = (1u << 4) | (1u << 29) } },
+	{ 7,
+	  0,
+	  { .ebx = (1u << 1) | (1u << 3) | (1u << 7) | (1u << 8) | (1u << 9) | (1u << 20),
+	    .ecx = 1u << 2,
+	    .edx = (1u << 4) | (1u << 29) } },
 	{ 0x80000001,
 	  0,
 	  { .ecx = (1u << 0) | (1u << 5), .edx = (1u << 11) | (1u << 20) | (1u << 26) | (1u << 27) | (1u << 29) } },

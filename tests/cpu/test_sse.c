@@ -600,6 +600,33 @@ static void test_vex_faults(void **state)
 	cpu->cr0 |= CR0_PE;
 }
 
+/* (This file's one-instruction harness, for system instructions of the
+ * CPU model:) UMIP makes SGDT, SIDT, SLDT, STR and SMSW #GP at CPL 3 only;
+ * STAC/CLAC set and clear AC at CPL 0 and are #UD at CPL 3. */
+static void test_umip_stac(void **state)
+{
+	(void)state;
+	struct emu_cpu *cpu = env->cpu;
+	static const char *const umip[] = { "0f 01 06", "0f 01 0e", "0f 00 c0", "0f 00 c8", "0f 01 e0" };
+	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+	cpu->cr4 |= CR4_UMIP;
+	for (int i = 0; i < 5; i++) {
+		cpu->cpl = 3;
+		assert_int_equal(emu_bytes(umip[i]), EXC_GP);
+		cpu->cpl = 0;
+		assert_int_equal(emu_bytes(umip[i]), -1);
+	}
+	cpu->cr4 &= ~CR4_UMIP;
+	cpu->cpl = 3;
+	assert_int_equal(emu_bytes("0f 01 06"), -1); /* without UMIP: any CPL */
+	assert_int_equal(emu_bytes("0f 01 cb"), EXC_UD);
+	cpu->cpl = 0;
+	assert_int_equal(emu_bytes("0f 01 cb"), -1); /* STAC */
+	assert_true(emu_get_rflags(cpu) & RFLAGS_AC);
+	assert_int_equal(emu_bytes("0f 01 ca"), -1); /* CLAC */
+	assert_false(emu_get_rflags(cpu) & RFLAGS_AC);
+}
+
 static void test_xsave(void **state)
 {
 	(void)state;
@@ -848,8 +875,8 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_all_forms), cmocka_unit_test(test_faults),     cmocka_unit_test(test_fxsave),
-		cmocka_unit_test(test_xsave),     cmocka_unit_test(test_vex_faults), cmocka_unit_test(test_maskmov),
-		cmocka_unit_test(test_high_regs), cmocka_unit_test(test_crc32),
+		cmocka_unit_test(test_xsave),     cmocka_unit_test(test_vex_faults), cmocka_unit_test(test_umip_stac),
+		cmocka_unit_test(test_maskmov),   cmocka_unit_test(test_high_regs),  cmocka_unit_test(test_crc32),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

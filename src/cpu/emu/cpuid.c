@@ -111,8 +111,11 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 			r[1] = (1u << 1)               /* TSC_ADJUST: with invariant TSC, Linux trusts the
 			                                * TSC without a watchdog that slow emulation would trip */
 			       | (1u << 3)             /* BMI1 (bmi.c; TZCNT in bitops.c) */
+			       | (1u << 7)             /* SMEP (mmu.c) */
 			       | (1u << 8)             /* BMI2 (bmi.c) */
-			       | (1u << 9);            /* ERMS: REP MOVSB/STOSB are the fast way */
+			       | (1u << 9)             /* ERMS: REP MOVSB/STOSB are the fast way */
+			       | (1u << 20);           /* SMAP (mmu.c, STAC/CLAC in system.c) */
+			r[2] = 1u << 2;                /* UMIP (seg.c, system.c) */
 			r[3] = (1u << 4) | (1u << 29); /* FSRM, ARCH_CAPABILITIES */
 		}
 		break;

@@ -199,6 +199,10 @@ struct emu_cpu {
 	int exc_depth; /* 0 normal, 1 delivering, 2 double fault → triple */
 
 	struct emu_tlb_entry tlb[EMU_TLB_SIZE];
+	/* TLB_USER while supervisor data accesses (SMAP: CR4.SMAP, and CPL 3
+	 * or RFLAGS.AC clear) or fetches (CR4.SMEP) must not use user pages:
+	 * supervisor lookups then miss on them and the walk faults (mmu.h). */
+	uint64_t smap_bits, smep_bits;
 	struct emu_block_cache *blocks;
 
 	struct vm *vm;
@@ -410,6 +414,10 @@ void emu_set_rflags(struct emu_cpu *cpu, uint64_t v);
 
 /* Recompute cpl, code_mode and long_mode after CS, CR0 or EFER change. */
 void emu_update_mode(struct emu_cpu *cpu);
+/* Recompute smap_bits and smep_bits after CR4, CPL or RFLAGS.AC change (mmu.c). */
+void emu_mmu_update_smap(struct emu_cpu *cpu);
+/* #GP(0) for SGDT/SIDT/SLDT/STR/SMSW at CPL > 0 under CR4.UMIP (system.c). */
+void emu_umip_check(struct emu_cpu *cpu);
 
 /* ---- state exchange (engine.c) -------------------------------------------- */
 

@@ -143,7 +143,7 @@ static inline struct emu_block *find_block(struct emu_cpu *cpu)
 		struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
 		b = &bc->blk[bc->jc[h].bi];
 		if (likely(b->valid && b->mode == cpu->code_mode &&
-		           (e->tag_exec & emu_tlb_mask(emu_user_access(cpu))) == (la & EMU_PAGE_MASK) &&
+		           (e->tag_exec & emu_tlb_xmask(cpu, emu_user_access(cpu))) == (la & EMU_PAGE_MASK) &&
 		           e->gpa_page + (la & 0xfff) == b->gpa && !b->crosses))
 			return b;
 	}

@@ -18,7 +18,7 @@
 #include "symbiont/vm.h"
 
 #define TLB_CODE  4ULL
-#define TLB_FLAGS (TLB_SUPER | TLB_IO | TLB_CODE)
+#define TLB_FLAGS (TLB_SUPER | TLB_IO | TLB_CODE | TLB_USER)
 
 #define PTE_P       (1ULL << 0)
 #define PTE_W       (1ULL << 1)
@@ -179,6 +179,10 @@ uint32_t emu_walk(struct emu_cpu *cpu, uint64_t la, int acc, bool user, struct e
 		return EMU_WALK_FAULT | pf | PFERR_P;
 	if (acc == ACC_EXEC && nx)
 		return EMU_WALK_FAULT | pf | PFERR_P;
+	/* SMEP: no supervisor fetch from a user page; SMAP: no supervisor data
+	 * access to one, at CPL 3 (implicit accesses) or with AC clear */
+	if (!user && us && (acc == ACC_EXEC ? cpu->smep_bits : cpu->smap_bits))
+		return EMU_WALK_FAULT | pf | PFERR_P;
 
 	/* Locked read-modify-writes only where a bit is missing: they are most
 	 * of a walk's cost otherwise. */
@@ -276,7 +280,7 @@ static struct xlat tlb_fill(struct emu_cpu *cpu, uint64_t la, int acc, bool user
 	e->global = w.global;
 	e->page_shift = (uint8_t)__builtin_ctzll(w.page_size);
 	{
-		uint64_t fl = io ? TLB_IO : 0;
+		uint64_t fl = (io ? TLB_IO : 0) | (w.user && (cpu->cr0 & CR0_PG) ? TLB_USER : 0);
 		e->tag_read = page | fl | (w.user ? 0 : TLB_SUPER);
 		e->tag_exec = w.nx ? TLB_EMPTY : page | fl | (w.user ? 0 : TLB_SUPER);
 		if (!w.dirty)
@@ -313,7 +317,8 @@ static struct xlat translate(struct emu_cpu *cpu, uint64_t la, int acc, bool use
 	uint64_t tag = *tag_of(e, acc);
 	struct xlat x;
 
-	if ((tag & ~TLB_FLAGS) != (la & EMU_PAGE_MASK) || tag == TLB_EMPTY || (user && (tag & TLB_SUPER)))
+	if ((tag & ~TLB_FLAGS) != (la & EMU_PAGE_MASK) || tag == TLB_EMPTY || (user && (tag & TLB_SUPER)) ||
+	    (!user && (tag & TLB_USER) && (acc == ACC_EXEC ? cpu->smep_bits : cpu->smap_bits)))
 		return tlb_fill(cpu, la, acc, user);
 	x.gpa = e->gpa_page | (la & 0xfff);
 	x.host = (tag & TLB_IO) ? NULL : (uint8_t *)(uintptr_t)(la + e->addend);
@@ -630,4 +635,10 @@ uint64_t emu_fetch_gpa_slow(struct emu_cpu *cpu, uint64_t la)
 uint64_t(emu_fetch_gpa)(struct emu_cpu *cpu, uint64_t la)
 {
 	return emu_fetch_gpa_inline(cpu, la);
+}
+
+void emu_mmu_update_smap(struct emu_cpu *cpu)
+{
+	cpu->smep_bits = cpu->cr4 & CR4_SMEP ? TLB_USER : 0;
+	cpu->smap_bits = (cpu->cr4 & CR4_SMAP) && (cpu->cpl == 3 || !(cpu->rflags & RFLAGS_AC)) ? TLB_USER : 0;
 }

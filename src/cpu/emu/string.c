@@ -31,7 +31,7 @@ static inline uint8_t *tlb_host(struct emu_cpu *cpu, uint64_t la, bool write)
 {
 	struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
 	uint64_t tag = write ? e->tag_write : e->tag_read;
-	if ((tag & emu_tlb_mask(emu_user_access(cpu))) == (la & EMU_PAGE_MASK))
+	if ((tag & emu_tlb_mask(cpu, emu_user_access(cpu))) == (la & EMU_PAGE_MASK))
 		return (uint8_t *)(uintptr_t)(la + e->addend);
 	return NULL;
 }
@@ -44,7 +44,7 @@ static void unprotect_chunk(struct emu_cpu *cpu, uint64_t la, uint64_t bytes)
 {
 	/* The entry is there once one element took the slow path. */
 	struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
-	if ((e->tag_read & emu_tlb_mask(emu_user_access(cpu))) == (la & EMU_PAGE_MASK) &&
+	if ((e->tag_read & emu_tlb_mask(cpu, emu_user_access(cpu))) == (la & EMU_PAGE_MASK) &&
 	    emu_page_has_code(cpu, e->gpa_page))
 		emu_code_written(cpu, e->gpa_page + (la & 0xfff), (unsigned)bytes);
 }

@@ -16,7 +16,8 @@
 
 #define H(name) static void name(struct emu_cpu *cpu, const struct emu_insn *in)
 
-#define CR4_VALID ((0x7ffULL & ~(1ULL << 1)) | CR4_OSXSAVE) /* VME..OSXMMEXCPT, no PVI; OSXSAVE */
+/* VME..OSXMMEXCPT (no PVI), UMIP, OSXSAVE, SMEP, SMAP */
+#define CR4_VALID ((0x7ffULL & ~(1ULL << 1)) | CR4_UMIP | CR4_OSXSAVE | CR4_SMEP | CR4_SMAP)
 #define CR4_DE    (1ULL << 3)
 #define CR4_TSD   (1ULL << 2)
 
@@ -74,6 +75,7 @@ void emu_set_cr4(struct emu_cpu *cpu, uint64_t v)
 	cpu->cr4 = v;
 	if ((old ^ v) & (CR4_PGE | CR4_PAE | CR4_PSE))
 		emu_tlb_flush(cpu, true);
+	emu_mmu_update_smap(cpu);
 	cpu->exit_block = true;
 }
 
@@ -371,8 +373,25 @@ H(op_swapgs)
 	cpu->kernel_gs_base = t;
 }
 
+/* UMIP: SGDT, SIDT, SLDT, STR and SMSW only at CPL 0. */
+void emu_umip_check(struct emu_cpu *cpu)
+{
+	if ((cpu->cr4 & CR4_UMIP) && cpu->cpl > 0)
+		emu_raise_err(cpu, EXC_GP, 0);
+}
+
+/* 0F 01 CA / CB: CLAC / STAC (SMAP), CPL 0 only. */
+H(op_clac_stac)
+{
+	if (cpu->cpl > 0) /* (#UD, not #GP) */
+		emu_raise(cpu, EXC_UD);
+	uint64_t f = emu_get_rflags(cpu);
+	emu_set_rflags(cpu, (in->modrm & 1) ? f | RFLAGS_AC : f & ~RFLAGS_AC);
+}
+
 H(op_smsw)
 {
+	emu_umip_check(cpu);
 	if (in->has_mem)
 		emu_write(cpu, in->seg, ea_of(cpu, in), cpu->cr0 & 0xffff, 2);
 	else
@@ -629,6 +648,10 @@ static emu_exec_fn grp7(const struct emu_insn *in)
 		return NULL; /* /0../3 handled by seg.c; /5 nothing */
 	}
 	switch (r) {
+	case 1:
+		if ((rm == 2 || rm == 3) && !(in->prefix & (PFX_OPSIZE | PFX_REP | PFX_REPNE)))
+			return op_clac_stac;
+		return NULL;
 	case 2:
 		if (rm == 0 && !(in->prefix & (PFX_OPSIZE | PFX_REP | PFX_REPNE)))
 			return emu_xgetbv;
