@@ -602,7 +602,7 @@ static void test_vex_faults(void **state)
 
 /* (This file's one-instruction harness, for system instructions of the
  * CPU model:) UMIP makes SGDT, SIDT, SLDT, STR and SMSW #GP at CPL 3 only;
- * STAC/CLAC set and clear AC at CPL 0 and are #UD at CPL 3. */
+ * STAC/CLAC set and clear AC at CPL 0 and are #UD at CPL 3; RDPID. */
 static void test_umip_stac(void **state)
 {
 	(void)state;
@@ -625,6 +625,16 @@ static void test_umip_stac(void **state)
 	assert_true(emu_get_rflags(cpu) & RFLAGS_AC);
 	assert_int_equal(emu_bytes("0f 01 ca"), -1); /* CLAC */
 	assert_false(emu_get_rflags(cpu) & RFLAGS_AC);
+	/* RDPID: TSC_AUX at any CPL, 64 bits in 64-bit mode; RDSEED/RDRAND are not offered */
+	cpu->tsc_aux = 0x1234;
+	cpu->gpr[X86_RAX] = ~0ULL;
+	cpu->cpl = 3;
+	assert_int_equal(emu_bytes("f3 0f c7 f8"), -1);
+	assert_int_equal(cpu->gpr[X86_RAX], 0x1234);
+	cpu->cpl = 0;
+	assert_int_equal(emu_bytes("0f c7 f8"), EXC_UD);
+	assert_int_equal(emu_bytes("0f c7 f0"), EXC_UD);
+	assert_int_equal(emu_bytes("66 f3 0f c7 f8"), EXC_UD);
 }
 
 static void test_xsave(void **state)

@@ -115,7 +115,8 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 			       | (1u << 8)             /* BMI2 (bmi.c) */
 			       | (1u << 9)             /* ERMS: REP MOVSB/STOSB are the fast way */
 			       | (1u << 20);           /* SMAP (mmu.c, STAC/CLAC in system.c) */
-			r[2] = 1u << 2;                /* UMIP (seg.c, system.c) */
+			r[2] = (1u << 2)               /* UMIP (seg.c, system.c) */
+			       | (1u << 22);           /* RDPID (system.c) */
 			r[3] = (1u << 4) | (1u << 29); /* FSRM, ARCH_CAPABILITIES */
 		}
 		break;

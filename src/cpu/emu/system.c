@@ -225,6 +225,13 @@ H(op_rdtscp)
 	cpu->gpr[X86_RCX] = (uint32_t)cpu->tsc_aux;
 }
 
+/* F3 0F C7 /7 (register): RDPID, IA32_TSC_AUX at any CPL; 64-bit in
+ * 64-bit mode whatever REX.W says, else 32-bit. */
+H(op_rdpid)
+{
+	cpu->gpr[in->rm] = cpu->code_mode == EMU_MODE64 ? cpu->tsc_aux : (uint32_t)cpu->tsc_aux;
+}
+
 H(op_rdpmc)
 {
 	(void)in;
@@ -722,6 +729,11 @@ emu_exec_fn emu_sys_select(const struct emu_insn *in)
 		case 0x34: return op_sysenter;
 		case 0x35: return op_sysexit;
 		case 0xa2: return op_cpuid;
+		case 0xc7: /* the rest of group 9: RDPID only (no RDRAND/RDSEED, VMX) */
+			return ((in->modrm >> 3) & 7) == 7 && !in->has_mem && (in->prefix & PFX_REP) &&
+			                       !(in->prefix & PFX_OPSIZE)
+			               ? op_rdpid
+			               : NULL;
 		}
 	}
 	return NULL;
