@@ -602,7 +602,8 @@ static void test_vex_faults(void **state)
 
 /* (This file's one-instruction harness, for system instructions of the
  * CPU model:) UMIP makes SGDT, SIDT, SLDT, STR and SMSW #GP at CPL 3 only;
- * STAC/CLAC set and clear AC at CPL 0 and are #UD at CPL 3; RDPID. */
+ * STAC/CLAC set and clear AC at CPL 0 and are #UD at CPL 3; RDPID; PCIDE,
+ * CR3 with a PCID, INVPCID. */
 static void test_umip_stac(void **state)
 {
 	(void)state;
@@ -635,6 +636,38 @@ static void test_umip_stac(void **state)
 	assert_int_equal(emu_bytes("0f c7 f8"), EXC_UD);
 	assert_int_equal(emu_bytes("0f c7 f0"), EXC_UD);
 	assert_int_equal(emu_bytes("66 f3 0f c7 f8"), EXC_UD);
+	/* PCID: CR4.PCIDE only while CR3's PCID is 0; then CR3 keeps the PCID
+	 * and drops bit 63 (no-flush); INVPCID's faults */
+	uint64_t cr4 = cpu->cr4, cr3 = cpu->cr3;
+	cpu->cr3 = 0x2005;
+	cpu->gpr[X86_RAX] = cr4 | CR4_PAE | CR4_PCIDE;   /* (long mode needs PAE) */
+	assert_int_equal(emu_bytes("0f 22 e0"), EXC_GP); /* MOV CR4, RAX */
+	cpu->cr3 = 0x2000;
+	assert_int_equal(emu_bytes("0f 22 e0"), -1);
+	cpu->gpr[X86_RAX] = (1ULL << 63) | 0x3007;
+	assert_int_equal(emu_bytes("0f 22 d8"), -1); /* MOV CR3, RAX */
+	assert_int_equal(cpu->cr3, 0x3007);
+	uint64_t desc[2] = { 7, 0x400000 };
+	memcpy(env->mem.host + GUEST_MEM_ADDR, desc, 16);
+	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+	for (uint64_t type = 0; type <= 4; type++) {
+		cpu->gpr[X86_RAX] = type;
+		assert_int_equal(emu_bytes("66 0f 38 82 06"), type <= 3 ? -1 : EXC_GP); /* INVPCID RAX, [RSI] */
+	}
+	desc[1] = 1ULL << 60; /* non-canonical */
+	memcpy(env->mem.host + GUEST_MEM_ADDR, desc, 16);
+	cpu->gpr[X86_RAX] = 0;
+	assert_int_equal(emu_bytes("66 0f 38 82 06"), EXC_GP);
+	desc[0] = 1ULL << 12; /* reserved bits above the PCID */
+	memcpy(env->mem.host + GUEST_MEM_ADDR, desc, 16);
+	cpu->gpr[X86_RAX] = 2;
+	assert_int_equal(emu_bytes("66 0f 38 82 06"), EXC_GP);
+	cpu->cpl = 3;
+	assert_int_equal(emu_bytes("66 0f 38 82 06"), EXC_GP);
+	cpu->cpl = 0;
+	assert_int_equal(emu_bytes("0f 38 82 06"), EXC_UD);    /* needs 66 */
+	assert_int_equal(emu_bytes("66 0f 38 82 c0"), EXC_UD); /* and memory */
+	cpu->cr4 = cr4, cpu->cr3 = cr3;
 }
 
 static void test_xsave(void **state)

@@ -71,6 +71,7 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		r[2] = (1u << 0)                                            /* SSE3 (sse_fp.c, FISTTP in fpu.c) */
 		       | (1u << 9)                                          /* SSSE3 (sse_int.c) */
 		       | (1u << 13)                                         /* CX16 */
+		       | (1u << 17)                                         /* PCID (system.c: CR3 writes flush) */
 		       | (emu_sse4_host_ok() ? (1u << 19) | (1u << 20) : 0) /* SSE4.1/4.2 (sse4.c, via the host's) */
 		       | (1u << 21)                                         /* x2APIC (lapic.c) */
 		       | (1u << 22)                                         /* MOVBE (bitops.c) */
@@ -114,6 +115,7 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 			       | (1u << 7)             /* SMEP (mmu.c) */
 			       | (1u << 8)             /* BMI2 (bmi.c) */
 			       | (1u << 9)             /* ERMS: REP MOVSB/STOSB are the fast way */
+			       | (1u << 10)            /* INVPCID (system.c) */
 			       | (1u << 20);           /* SMAP (mmu.c, STAC/CLAC in system.c) */
 			r[2] = (1u << 2)               /* UMIP (seg.c, system.c) */
 			       | (1u << 22);           /* RDPID (system.c) */

@@ -445,6 +445,9 @@ operands:
 		}
 	} else if (f & X87) {
 		fn = emu_x87_select(in);
+	} else if ((f & SSE) && in->map == 2 && c == 0x82 && (pfx & (PFX_OPSIZE | PFX_REP | PFX_REPNE)) == PFX_OPSIZE) {
+		fn = in->has_mem ? op_invpcid : NULL; /* INVPCID: a system instruction */
+		f = (f & ~(uint32_t)SSE) | SYS | END;
 	} else if ((f & SSE) && in->map == 2 && (c & 0xfe) == 0xf0 && !(pfx & (PFX_REP | PFX_REPNE))) {
 		/* MOVBE (F2 makes it CRC32, an SSE4.2 form): memory operands only */
 		fn = in->has_mem ? op_movbe : NULL;

@@ -401,6 +401,7 @@ void emu_fpu_save(struct emu_cpu *cpu, void *img);
 bool emu_xcr0_valid(uint64_t xcr0);
 void emu_xgetbv(struct emu_cpu *cpu, const struct emu_insn *in);
 void emu_xsetbv(struct emu_cpu *cpu, const struct emu_insn *in);
+void op_invpcid(struct emu_cpu *cpu, const struct emu_insn *in); /* system.c */
 int emu_fpu_load(struct emu_cpu *cpu, const void *img);
 
 /* ---- flags (flags.c) ----------------------------------------------------- */

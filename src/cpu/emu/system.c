@@ -16,8 +16,8 @@
 
 #define H(name) static void name(struct emu_cpu *cpu, const struct emu_insn *in)
 
-/* VME..OSXMMEXCPT (no PVI), UMIP, OSXSAVE, SMEP, SMAP */
-#define CR4_VALID ((0x7ffULL & ~(1ULL << 1)) | CR4_UMIP | CR4_OSXSAVE | CR4_SMEP | CR4_SMAP)
+/* VME..OSXMMEXCPT (no PVI), UMIP, PCIDE, OSXSAVE, SMEP, SMAP */
+#define CR4_VALID ((0x7ffULL & ~(1ULL << 1)) | CR4_UMIP | CR4_PCIDE | CR4_OSXSAVE | CR4_SMEP | CR4_SMAP)
 #define CR4_DE    (1ULL << 3)
 #define CR4_TSD   (1ULL << 2)
 
@@ -53,7 +53,7 @@ void emu_set_cr0(struct emu_cpu *cpu, uint64_t v)
 		cpu->efer |= EFER_LMA;
 	}
 	if (!(v & CR0_PG) && (old & CR0_PG) && (cpu->efer & EFER_LMA)) {
-		if (cpu->code_mode == EMU_MODE64)
+		if (cpu->code_mode == EMU_MODE64 || (cpu->cr4 & CR4_PCIDE))
 			emu_raise_err(cpu, EXC_GP, 0);
 		cpu->efer &= ~EFER_LMA;
 	}
@@ -72,15 +72,23 @@ void emu_set_cr4(struct emu_cpu *cpu, uint64_t v)
 		emu_raise_err(cpu, EXC_GP, 0);
 	if ((cpu->efer & EFER_LMA) && !(v & CR4_PAE))
 		emu_raise_err(cpu, EXC_GP, 0);
+	/* PCIDE: in long mode only, and set only while CR3's PCID is 0 */
+	if ((v & CR4_PCIDE) && !(old & CR4_PCIDE) && (!(cpu->efer & EFER_LMA) || (cpu->cr3 & 0xfff)))
+		emu_raise_err(cpu, EXC_GP, 0);
 	cpu->cr4 = v;
-	if ((old ^ v) & (CR4_PGE | CR4_PAE | CR4_PSE))
+	if ((old ^ v) & (CR4_PGE | CR4_PAE | CR4_PSE | CR4_PCIDE))
 		emu_tlb_flush(cpu, true);
 	emu_mmu_update_smap(cpu);
 	cpu->exit_block = true;
 }
 
+/* With CR4.PCIDE, CR3[11:0] is the PCID and bit 63 asks to keep that
+ * PCID's TLB entries: a hint, as emu keeps one set of entries for all
+ * PCIDs and flushes them (all but global ones) on every CR3 write. */
 void emu_set_cr3(struct emu_cpu *cpu, uint64_t v)
 {
+	if (cpu->cr4 & CR4_PCIDE)
+		v &= ~(1ULL << 63);
 	if (cpu->long_mode && (v >> EMU_PHYS_BITS))
 		emu_raise_err(cpu, EXC_GP, 0);
 	if (cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_CR3_WRITE))
@@ -230,6 +238,30 @@ H(op_rdtscp)
 H(op_rdpid)
 {
 	cpu->gpr[in->rm] = cpu->code_mode == EMU_MODE64 ? cpu->tsc_aux : (uint32_t)cpu->tsc_aux;
+}
+
+/* 66 0F 38 82: INVPCID r, m128 (type in the register, PCID and address
+ * in memory).  One TLB for every PCID: each type flushes at least what it
+ * must (an address's page in all PCIDs, or every non-global entry). */
+void op_invpcid(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	uint64_t type = cpu->code_mode == EMU_MODE64 ? cpu->gpr[in->reg] : (uint32_t)cpu->gpr[in->reg];
+	uint64_t ea = emu_ea(cpu, in), desc[2];
+
+	need_cpl0(cpu);
+	emu_read_bytes(cpu, in->seg, ea, desc, 16);
+	if (type > 3 || (desc[0] >> 12))
+		emu_raise_err(cpu, EXC_GP, 0);
+	if (type <= 1 && !(cpu->cr4 & CR4_PCIDE) && (desc[0] & 0xfff))
+		emu_raise_err(cpu, EXC_GP, 0);
+	if (type == 0) {
+		if ((uint64_t)((int64_t)(desc[1] << 16) >> 16) != desc[1])
+			emu_raise_err(cpu, EXC_GP, 0);
+		emu_tlb_flush_page(cpu, desc[1]);
+	} else {
+		emu_tlb_flush(cpu, type == 2);
+	}
+	cpu->exit_block = true;
 }
 
 H(op_rdpmc)
