@@ -107,6 +107,7 @@ struct x86_state {
 	/* XCR0 (XSETBV's extended-state enables), with the FPU part; 0 is
 	 * taken as its power-on value 1 (a state built without it). */
 	uint64_t xcr0;
+	uint32_t pkru; /* protection-key rights (the XSAVE PKRU component), with the FPU part */
 	uint64_t dr[4], dr6, dr7;
 	struct x86_events ev;
 	/* The local APIC's registers as its 1 KiB xAPIC page (ID at 0x20, TPR
@@ -137,6 +138,7 @@ struct x86_state {
 #define CR4_OSXSAVE    (1ULL << 18)
 #define CR4_SMEP       (1ULL << 20)
 #define CR4_SMAP       (1ULL << 21)
+#define CR4_PKE        (1ULL << 22)
 #define EFER_SCE       (1ULL << 0)
 #define EFER_LME       (1ULL << 8)
 #define EFER_LMA       (1ULL << 10)

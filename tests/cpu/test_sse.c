@@ -603,7 +603,7 @@ static void test_vex_faults(void **state)
 /* (This file's one-instruction harness, for system instructions of the
  * CPU model:) UMIP makes SGDT, SIDT, SLDT, STR and SMSW #GP at CPL 3 only;
  * STAC/CLAC set and clear AC at CPL 0 and are #UD at CPL 3; RDPID; PCIDE,
- * CR3 with a PCID, INVPCID. */
+ * CR3 with a PCID, INVPCID; RDPKRU/WRPKRU. */
 static void test_umip_stac(void **state)
 {
 	(void)state;
@@ -668,6 +668,24 @@ static void test_umip_stac(void **state)
 	assert_int_equal(emu_bytes("0f 38 82 06"), EXC_UD);    /* needs 66 */
 	assert_int_equal(emu_bytes("66 0f 38 82 c0"), EXC_UD); /* and memory */
 	cpu->cr4 = cr4, cpu->cr3 = cr3;
+	/* RDPKRU/WRPKRU: #UD without CR4.PKE, #GP with ECX (or EDX) set */
+	assert_int_equal(emu_bytes("0f 01 ee"), EXC_UD);
+	cpu->cr4 |= CR4_PKE;
+	cpu->cpl = 3;
+	cpu->gpr[X86_RAX] = 0x55555554, cpu->gpr[X86_RCX] = 0, cpu->gpr[X86_RDX] = 0;
+	assert_int_equal(emu_bytes("0f 01 ef"), -1); /* WRPKRU */
+	assert_int_equal(cpu->pkru, 0x55555554);
+	cpu->gpr[X86_RDX] = 1;
+	assert_int_equal(emu_bytes("0f 01 ef"), EXC_GP);
+	cpu->gpr[X86_RAX] = ~0ULL;
+	assert_int_equal(emu_bytes("0f 01 ee"), -1); /* RDPKRU */
+	assert_int_equal(cpu->gpr[X86_RAX], 0x55555554);
+	assert_int_equal(cpu->gpr[X86_RDX], 0);
+	cpu->gpr[X86_RCX] = 1;
+	assert_int_equal(emu_bytes("0f 01 ee"), EXC_GP);
+	cpu->gpr[X86_RCX] = 0;
+	cpu->cpl = 0;
+	cpu->cr4 = cr4;
 }
 
 static void test_xsave(void **state)
@@ -780,6 +798,25 @@ static void test_xsave(void **state)
 	cpu->cr0 |= CR0_TS;
 	assert_int_equal(emu_bytes("0f ae 26"), EXC_NM);
 	cpu->cr0 &= ~CR0_TS;
+	/* The PKRU component: saved at 2688 with XSTATE_BV[9]; an XRSTOR
+	 * without that bit gives PKRU its initial 0 */
+	cpu->gpr[X86_RAX] = 0x203, cpu->gpr[X86_RDX] = 0;
+	assert_int_equal(emu_bytes("0f 01 d1"), -1);
+	cpu->pkru = 0xc;
+	memset(g, 0, 4096);
+	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+	assert_int_equal(emu_bytes("0f ae 26"), -1);
+	uint32_t pk;
+	memcpy(&pk, g + 2688, 4);
+	assert_int_equal(pk, 0xc);
+	assert_int_equal(g[512] | g[513] << 8, 0x203);
+	g[513] = 0; /* XSTATE_BV[9] clear */
+	assert_int_equal(emu_bytes("0f ae 2e"), -1);
+	assert_int_equal(cpu->pkru, 0);
+	g[513] = 2;
+	assert_int_equal(emu_bytes("0f ae 2e"), -1);
+	assert_int_equal(cpu->pkru, 0xc);
+	cpu->pkru = 0;
 	cpu->gpr[X86_RAX] = 1; /* XSETBV back to x87 only, as the other tests expect */
 	assert_int_equal(emu_bytes("0f 01 d1"), -1);
 	cpu->cr4 &= ~CR4_OSXSAVE;

@@ -169,7 +169,8 @@ struct emu_cpu {
 		double df[2];
 	} xmm[16];
 	uint32_t mxcsr;
-	uint64_t xcr0; /* XSETBV's enables (xsave.c): x87 always, SSE */
+	uint64_t xcr0; /* XSETBV's enables (xsave.c): x87 always, SSE, PKRU */
+	uint32_t pkru; /* protection-key rights: AD bit 2k, WD bit 2k+1 (mmu.c) */
 
 	/* Interrupts */
 	atomic_bool irq_pending; /* something may be deliverable: check at block end */
@@ -396,7 +397,10 @@ bool emu_event_page_read(struct emu_cpu *cpu, uint64_t gpa, unsigned len);
  * exchange with KVM (struct kvm_fpu holds the same fields) and snapshots.
  * Load fails (-1, state unchanged) on reserved MXCSR bits. */
 void emu_fpu_save(struct emu_cpu *cpu, void *img);
-/* XCR0 values XSETBV accepts (xsave.c): x87, and SSE.  XGETBV and
+/* Sets PKRU (WRPKRU, XRSTOR, state loads): the TLB forgets permissions
+ * it cached under the old value (mmu.c). */
+void emu_set_pkru(struct emu_cpu *cpu, uint32_t v);
+/* XCR0 values XSETBV accepts (xsave.c): x87, and SSE and PKRU.  XGETBV and
  * XSETBV (0F 01 D0/D1) are there too. */
 bool emu_xcr0_valid(uint64_t xcr0);
 void emu_xgetbv(struct emu_cpu *cpu, const struct emu_insn *in);

@@ -183,6 +183,13 @@ uint32_t emu_walk(struct emu_cpu *cpu, uint64_t la, int acc, bool user, struct e
 	 * access to one, at CPL 3 (implicit accesses) or with AC clear */
 	if (!user && us && (acc == ACC_EXEC ? cpu->smep_bits : cpu->smap_bits))
 		return EMU_WALK_FAULT | pf | PFERR_P;
+	/* Protection keys: data accesses to user pages, in 4-level paging */
+	unsigned pkey = (cpu->efer & EFER_LMA) ? (unsigned)(ent >> 59) & 15 : 0;
+	if (us && acc != ACC_EXEC && (cpu->cr4 & CR4_PKE) && (cpu->efer & EFER_LMA)) {
+		uint32_t rights = cpu->pkru >> (2 * pkey);
+		if ((rights & 1) || (acc == ACC_WRITE && (rights & 2) && (user || wp)))
+			return EMU_WALK_FAULT | pf | PFERR_P | PFERR_PK;
+	}
 
 	/* Locked read-modify-writes only where a bit is missing: they are most
 	 * of a walk's cost otherwise. */
@@ -199,6 +206,7 @@ uint32_t emu_walk(struct emu_cpu *cpu, uint64_t la, int acc, bool user, struct e
 	w->nx = nx;
 	w->global = (ent & PTE_G) && (cpu->cr4 & CR4_PGE);
 	w->dirty = acc == ACC_WRITE || (ent & PTE_D);
+	w->pkey = (uint8_t)pkey;
 	return 0;
 }
 
@@ -270,6 +278,7 @@ static struct xlat tlb_fill(struct emu_cpu *cpu, uint64_t la, int acc, bool user
 		w.page_size = 4096;
 		w.user = w.write = w.dirty = true;
 		w.nx = w.global = false;
+		w.pkey = 0;
 	}
 	gpa_page = w.gpa & EMU_PAGE_MASK;
 	host = gpa_to_host(cpu->mem, gpa_page, 4096);
@@ -295,6 +304,12 @@ static struct xlat tlb_fill(struct emu_cpu *cpu, uint64_t la, int acc, bool user
 		    (any_has_code(cpu, gpa_page) ||
 		     (cpu->vm && (sym_watched(cpu->vm, gpa_page) || vm_dirty_page_clean(cpu->vm, gpa_page)))))
 			e->tag_write |= TLB_CODE;
+		if (w.user && (cpu->cr4 & CR4_PKE) && (cpu->efer & EFER_LMA) && (cpu->pkru >> (2 * w.pkey) & 3)) {
+			/* a key that restricts: its accesses walk again, and are checked there */
+			if (cpu->pkru >> (2 * w.pkey) & 1)
+				e->tag_read = TLB_EMPTY;
+			e->tag_write = TLB_EMPTY;
+		}
 		if (!io && read_watched(cpu, gpa_page))
 			e->tag_read |= TLB_CODE; /* on a read tag: the reads of a read-watched page */
 		if (unlikely(cpu->dr_data) && emu_dr_page(cpu, page)) {
@@ -641,4 +656,11 @@ void emu_mmu_update_smap(struct emu_cpu *cpu)
 {
 	cpu->smep_bits = cpu->cr4 & CR4_SMEP ? TLB_USER : 0;
 	cpu->smap_bits = (cpu->cr4 & CR4_SMAP) && (cpu->cpl == 3 || !(cpu->rflags & RFLAGS_AC)) ? TLB_USER : 0;
+}
+
+void emu_set_pkru(struct emu_cpu *cpu, uint32_t v)
+{
+	if (v != cpu->pkru)
+		emu_tlb_flush(cpu, true); /* entries hold the rights of the old value */
+	cpu->pkru = v;
 }

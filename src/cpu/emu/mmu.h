@@ -49,6 +49,7 @@ enum { ACC_READ, ACC_WRITE, ACC_EXEC };
 #define PFERR_U    (1u << 2)
 #define PFERR_RSVD (1u << 3)
 #define PFERR_ID   (1u << 4)
+#define PFERR_PK   (1u << 5)
 
 #define EMU_PHYS_BITS 40 /* CPUID 0x80000008: what the walker treats as reserved above */
 #define EMU_VIRT_BITS 48
@@ -59,6 +60,7 @@ struct emu_walk {
 	uint64_t page_size;           /* 4K, 2M, 4M or 1G */
 	bool user, write, nx, global; /* accumulated permissions of the leaf */
 	bool dirty;                   /* the leaf's D bit is set (after this walk) */
+	uint8_t pkey;                 /* the leaf's protection key (4-level paging), else 0 */
 };
 
 /* Walks the guest page tables for linear address la as access acc by a user

@@ -14,8 +14,10 @@ int emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s)
 	uint64_t xcr0 = s->xcr0 ? s->xcr0 : 1;
 	if ((s->parts & X86_STATE_FPU) && (!emu_xcr0_valid(xcr0) || emu_fpu_load(cpu, s->fxsave) < 0))
 		return -1; /* MXCSR bits or XCR0 features this CPU does not have */
-	if (s->parts & X86_STATE_FPU)
+	if (s->parts & X86_STATE_FPU) {
 		cpu->xcr0 = xcr0;
+		cpu->pkru = s->pkru; /* (the TLB is flushed below, with CR3 and CR4 new) */
+	}
 	memcpy(cpu->gpr, s->gpr, sizeof(cpu->gpr));
 	cpu->rip = cpu->next_rip = s->rip;
 	memcpy(cpu->seg, s->seg, sizeof(cpu->seg));
@@ -101,6 +103,7 @@ void emu_cpu_get_state(struct emu_cpu *cpu, struct x86_state *s)
 	emu_msr_get_state(cpu, &s->msr);
 	emu_fpu_save(cpu, s->fxsave);
 	s->xcr0 = cpu->xcr0;
+	s->pkru = cpu->pkru;
 	memcpy(s->dr, cpu->dr, sizeof(s->dr));
 	s->dr6 = cpu->dr[6];
 	s->dr7 = cpu->dr[7];

@@ -16,8 +16,8 @@
 
 #define H(name) static void name(struct emu_cpu *cpu, const struct emu_insn *in)
 
-/* VME..OSXMMEXCPT (no PVI), UMIP, PCIDE, OSXSAVE, SMEP, SMAP */
-#define CR4_VALID ((0x7ffULL & ~(1ULL << 1)) | CR4_UMIP | CR4_PCIDE | CR4_OSXSAVE | CR4_SMEP | CR4_SMAP)
+/* VME..OSXMMEXCPT (no PVI), UMIP, PCIDE, OSXSAVE, SMEP, SMAP, PKE */
+#define CR4_VALID ((0x7ffULL & ~(1ULL << 1)) | CR4_UMIP | CR4_PCIDE | CR4_OSXSAVE | CR4_SMEP | CR4_SMAP | CR4_PKE)
 #define CR4_DE    (1ULL << 3)
 #define CR4_TSD   (1ULL << 2)
 
@@ -76,7 +76,7 @@ void emu_set_cr4(struct emu_cpu *cpu, uint64_t v)
 	if ((v & CR4_PCIDE) && !(old & CR4_PCIDE) && (!(cpu->efer & EFER_LMA) || (cpu->cr3 & 0xfff)))
 		emu_raise_err(cpu, EXC_GP, 0);
 	cpu->cr4 = v;
-	if ((old ^ v) & (CR4_PGE | CR4_PAE | CR4_PSE | CR4_PCIDE))
+	if ((old ^ v) & (CR4_PGE | CR4_PAE | CR4_PSE | CR4_PCIDE | CR4_PKE))
 		emu_tlb_flush(cpu, true);
 	emu_mmu_update_smap(cpu);
 	cpu->exit_block = true;
@@ -419,6 +419,21 @@ void emu_umip_check(struct emu_cpu *cpu)
 		emu_raise_err(cpu, EXC_GP, 0);
 }
 
+/* 0F 01 EE / EF: RDPKRU / WRPKRU, any CPL, with CR4.PKE. */
+H(op_rdwrpkru)
+{
+	if (!(cpu->cr4 & CR4_PKE))
+		emu_raise(cpu, EXC_UD);
+	if ((uint32_t)cpu->gpr[X86_RCX] || ((in->modrm & 1) && (uint32_t)cpu->gpr[X86_RDX]))
+		emu_raise_err(cpu, EXC_GP, 0);
+	if (in->modrm & 1) {
+		emu_set_pkru(cpu, (uint32_t)cpu->gpr[X86_RAX]);
+	} else {
+		cpu->gpr[X86_RAX] = cpu->pkru;
+		cpu->gpr[X86_RDX] = 0;
+	}
+}
+
 /* 0F 01 CA / CB: CLAC / STAC (SMAP), CPL 0 only. */
 H(op_clac_stac)
 {
@@ -698,6 +713,10 @@ static emu_exec_fn grp7(const struct emu_insn *in)
 			return emu_xsetbv;
 		return NULL;
 	case 4: return op_smsw;
+	case 5:
+		if ((rm == 6 || rm == 7) && !(in->prefix & (PFX_OPSIZE | PFX_REP | PFX_REPNE)))
+			return op_rdwrpkru;
+		return NULL;
 	case 6: return op_lmsw;
 	case 7:
 		if (rm == 0)

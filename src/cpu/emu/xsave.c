@@ -1,8 +1,8 @@
 /* XSAVE, XSAVEOPT, XRSTOR, XGETBV, XSETBV: the extended-state save area for
- * the state components emu has, x87 (0) and SSE (1), in the standard
- * (uncompacted) format: the 512-byte FXSAVE layout, then the 64-byte
- * header (XSTATE_BV at 512, XCOMP_BV at 520).  Nothing beyond SSE: XCR0
- * takes bits 0 and 1 only and CPUID leaf 0xD says so (cpuid.c).
+ * the state components emu has, x87 (0), SSE (1) and PKRU (9), in the
+ * standard (uncompacted) format: the 512-byte FXSAVE layout, then the
+ * 64-byte header (XSTATE_BV at 512, XCOMP_BV at 520), PKRU at 2688.  No
+ * AVX state: XCR0 takes bits 0, 1 and 9 and CPUID leaf 0xD says so.
  *
  * Choices the SDM leaves to the implementation: both components count as
  * in use (XINUSE = XCR0), so XSAVE sets their XSTATE_BV bits whenever it
@@ -12,11 +12,12 @@
 #include "cpu/emu/flags.h"
 #include "cpu/emu/sse.h"
 
-#define XSTATE_X87       1u
-#define XSTATE_SSE       2u
-#define XCR0_SUPPORTED   (XSTATE_X87 | XSTATE_SSE)
-#define XSAVE_HEADER     512
-#define XSAVE_AREA_BYTES 576
+#define XSTATE_X87     1u
+#define XSTATE_SSE     2u
+#define XSTATE_PKRU    (1u << 9)
+#define XCR0_SUPPORTED (XSTATE_X87 | XSTATE_SSE | XSTATE_PKRU)
+#define XSAVE_HEADER   512
+#define XSAVE_PKRU     2688
 
 bool emu_xcr0_valid(uint64_t xcr0)
 {
@@ -66,6 +67,8 @@ void emu_xsave(struct emu_cpu *cpu, const struct emu_insn *in)
 		emu_write_bytes(cpu, in->seg, at(in, ea, 24), b + 24, 8); /* MXCSR, MXCSR_MASK */
 		emu_write_bytes(cpu, in->seg, at(in, ea, 160), b + 160, 16 * nxmm);
 	}
+	if (rfbm & XSTATE_PKRU)
+		emu_write(cpu, in->seg, at(in, ea, XSAVE_PKRU), cpu->pkru, 8);
 }
 
 void emu_xrstor(struct emu_cpu *cpu, const struct emu_insn *in)
@@ -91,6 +94,7 @@ void emu_xrstor(struct emu_cpu *cpu, const struct emu_insn *in)
 		if (mxcsr & ~MXCSR_MASK_SUPPORTED)
 			emu_raise_err(cpu, EXC_GP, 0);
 	}
+	uint32_t pkru = rfbm & bv & XSTATE_PKRU ? (uint32_t)emu_read(cpu, in->seg, at(in, ea, XSAVE_PKRU), 4) : 0;
 	if (rfbm & XSTATE_X87) {
 		if (!(bv & XSTATE_X87)) { /* the initial configuration */
 			memset(b, 0, 160);
@@ -105,6 +109,8 @@ void emu_xrstor(struct emu_cpu *cpu, const struct emu_insn *in)
 		else
 			memset(cpu->xmm, 0, 16 * nxmm);
 	}
+	if (rfbm & XSTATE_PKRU)
+		emu_set_pkru(cpu, pkru); /* (0, all rights, when XSTATE_BV[9] is clear) */
 }
 
 void emu_xgetbv(struct emu_cpu *cpu, const struct emu_insn *in)

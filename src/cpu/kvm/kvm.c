@@ -685,7 +685,9 @@ static void fpu_from_kvm(uint8_t *img, const struct kvm_fpu *f)
 /* The x87/SSE image goes through KVM_GET/SET_XSAVE, whose first 512 bytes
  * are the FXSAVE image: KVM_GET/SET_FPU leave MXCSR out.  XSTATE_BV (at
  * byte 512) gets the x87 and SSE bits so the loaded values count. */
-static int fpu_set(struct kvm_vcpu *kc, const uint8_t *img)
+#define XSAVE_PKRU_OFF 2688 /* the PKRU component in the standard format */
+
+static int fpu_set(struct kvm_vcpu *kc, const uint8_t *img, uint32_t pkru)
 {
 	struct kvm_xsave *x = malloc(sizeof(*x));
 	uint32_t mxcsr_mask;
@@ -700,6 +702,10 @@ static int fpu_set(struct kvm_vcpu *kc, const uint8_t *img)
 		memcpy(b, img, 512);
 		memcpy(b + 28, &mxcsr_mask, 4); /* the CPU's, not the image's */
 		b[512] |= 3;
+		if (pkru) { /* (a host without PKU refuses this: the guest needs it) */
+			memcpy(b + XSAVE_PKRU_OFF, &pkru, 4);
+			b[513] |= 2; /* XSTATE_BV bit 9 */
+		}
 		r = ioctl(kc->fd, KVM_SET_XSAVE, x) < 0 ? -1 : 0;
 	} else {
 		struct kvm_fpu f;
@@ -710,15 +716,18 @@ static int fpu_set(struct kvm_vcpu *kc, const uint8_t *img)
 	return r;
 }
 
-static int fpu_get(struct kvm_vcpu *kc, uint8_t *img)
+static int fpu_get(struct kvm_vcpu *kc, uint8_t *img, uint32_t *pkru)
 {
 	struct kvm_xsave *x = malloc(sizeof(*x));
 	int r = 0;
 
 	if (!x)
 		return -1;
+	*pkru = 0;
 	if (ioctl(kc->fd, KVM_GET_XSAVE, x) == 0) {
 		memcpy(img, x->region, 512);
+		if (((const uint8_t *)x->region)[513] & 2) /* XSTATE_BV bit 9: PKRU saved */
+			memcpy(pkru, (const uint8_t *)x->region + XSAVE_PKRU_OFF, 4);
 	} else {
 		struct kvm_fpu f;
 		if (ioctl(kc->fd, KVM_GET_FPU, &f) < 0)
@@ -762,7 +771,7 @@ static int set_parts(struct kvm_vcpu *kc, const struct x86_state *s)
 
 	if ((s->parts & X86_STATE_MSRS) && msrs_io(kc, &m, true, false) < 0)
 		return -1;
-	if ((s->parts & X86_STATE_FPU) && (xcr0_set(kc, s->xcr0) < 0 || fpu_set(kc, s->fxsave) < 0))
+	if ((s->parts & X86_STATE_FPU) && (xcr0_set(kc, s->xcr0) < 0 || fpu_set(kc, s->fxsave, s->pkru) < 0))
 		return -1;
 	if (s->parts & X86_STATE_DEBUG) {
 		struct kvm_debugregs d;
@@ -817,7 +826,7 @@ static int get_parts(struct kvm_vcpu *kc, struct x86_state *s)
 
 	if (msrs_io(kc, &s->msr, false, false) < 0 || msrs_io(kc, &s->msr, false, true) < 0)
 		return -1;
-	if (fpu_get(kc, s->fxsave) < 0 || ioctl(kc->fd, KVM_GET_DEBUGREGS, &d) < 0 ||
+	if (fpu_get(kc, s->fxsave, &s->pkru) < 0 || ioctl(kc->fd, KVM_GET_DEBUGREGS, &d) < 0 ||
 	    ioctl(kc->fd, KVM_GET_LAPIC, &l) < 0 || ioctl(kc->fd, KVM_GET_VCPU_EVENTS, &ev) < 0 ||
 	    ioctl(kc->fd, KVM_GET_MP_STATE, &mp) < 0)
 		return -1;
