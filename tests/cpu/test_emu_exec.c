@@ -659,6 +659,25 @@ static void test_rep_interrupt_rf(void **state)
 	}
 }
 
+/* A REP MOVSB whose source is not RAM (every element takes the slow
+ * path) with a huge count stops after a budget of elements, RIP still on
+ * it, instead of holding the vCPU for the whole count (a fuzz find). */
+static void test_rep_slow_elements_yield(void **state)
+{
+	(void)state;
+	static const uint8_t rep_movsb[] = { 0xf3, 0xa4, 0xf4 };
+	setup_cpu(rep_movsb, rep_movsb + sizeof(rep_movsb));
+	((uint64_t *)(gmem.host + 0x3000))[8] = (8ULL << 21) | 0x83; /* 16..18 MiB: beyond RAM */
+	emu_tlb_flush(cpu, true);
+	cpu->gpr[X86_RSI] = 16ULL << 20;
+	cpu->gpr[X86_RDI] = 0x300000;
+	cpu->gpr[X86_RCX] = 1ULL << 40;
+	assert_int_equal(emu_step(cpu), -1);
+	assert_int_equal(cpu->rip, CODE);
+	assert_true(cpu->gpr[X86_RCX] < (1ULL << 40) && cpu->gpr[X86_RCX] >= (1ULL << 40) - 65536);
+	assert_int_equal(gmem.host[0x300000], 0xff); /* what reads of no device give */
+}
+
 static void test_clear_code_page(void **state)
 {
 	uint64_t page = CODE + (uint64_t)(p_clr_fn - p_clr_start);
@@ -883,6 +902,7 @@ int main(void)
 		cmocka_unit_test(test_single_step),
 		cmocka_unit_test(test_debug_corners),
 		cmocka_unit_test(test_rep_interrupt_rf),
+		cmocka_unit_test(test_rep_slow_elements_yield),
 		cmocka_unit_test(test_system_faults),
 		cmocka_unit_test(test_nmi_shadow_and_queue),
 		cmocka_unit_test(test_clear_code_page),

@@ -112,6 +112,7 @@ void op_stos(struct emu_cpu *cpu, const struct emu_insn *in)
 	}
 	if (rep_fast_ok(cpu, in)) {
 		uint64_t done = 0;
+		unsigned slow = 0;
 		while (cpu->gpr[X86_RCX]) {
 			uint64_t la = emu_linear(cpu, SEG_ES, cpu->gpr[X86_RDI], sz, true);
 			uint64_t n = (0x1000 - (la & 0xfff)) / sz;
@@ -125,8 +126,11 @@ void op_stos(struct emu_cpu *cpu, const struct emu_insn *in)
 					unprotect_chunk(cpu, la, (n < cpu->gpr[X86_RCX] ? n : cpu->gpr[X86_RCX]) * sz);
 				stos_one(cpu, in, sz, as);
 				cpu->gpr[X86_RCX]--;
-				if (unlikely(cpu->dr_hit) && cpu->gpr[X86_RCX]) {
-					rep_yield(cpu); /* a data breakpoint traps between iterations */
+				/* A data breakpoint traps between iterations; and elements
+				 * that take the slow path (MMIO, say) count against a budget
+				 * of their own, so a huge count cannot hold the vCPU */
+				if ((unlikely(cpu->dr_hit) || ++slow == REP_BUDGET) && cpu->gpr[X86_RCX]) {
+					rep_yield(cpu);
 					return;
 				}
 				continue;
@@ -157,6 +161,7 @@ void op_movs(struct emu_cpu *cpu, const struct emu_insn *in)
 	}
 	if (rep_fast_ok(cpu, in)) {
 		uint64_t done = 0;
+		unsigned slow = 0;
 		while (cpu->gpr[X86_RCX]) {
 			uint64_t sla = emu_linear(cpu, in->seg, cpu->gpr[X86_RSI], sz, false);
 			uint64_t dla = emu_linear(cpu, SEG_ES, cpu->gpr[X86_RDI], sz, true);
@@ -173,8 +178,11 @@ void op_movs(struct emu_cpu *cpu, const struct emu_insn *in)
 					unprotect_chunk(cpu, dla, (n < cpu->gpr[X86_RCX] ? n : cpu->gpr[X86_RCX]) * sz);
 				movs_one(cpu, in, sz, as);
 				cpu->gpr[X86_RCX]--;
-				if (unlikely(cpu->dr_hit) && cpu->gpr[X86_RCX]) {
-					rep_yield(cpu); /* a data breakpoint traps between iterations */
+				/* A data breakpoint traps between iterations; and elements
+				 * that take the slow path (MMIO, say) count against a budget
+				 * of their own, so a huge count cannot hold the vCPU */
+				if ((unlikely(cpu->dr_hit) || ++slow == REP_BUDGET) && cpu->gpr[X86_RCX]) {
+					rep_yield(cpu);
 					return;
 				}
 				continue;
