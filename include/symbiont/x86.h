@@ -104,6 +104,10 @@ struct x86_state {
 	/* x87/MMX/SSE as a 512-byte FXSAVE image in its 64-bit layout (64-bit
 	 * FIP/FDP, XMM0-15), the format KVM's struct kvm_fpu mirrors. */
 	uint8_t fxsave[512] __attribute__((aligned(16)));
+	/* XCR0 (XSETBV's extended-state enables), with the FPU part; 0 is
+	 * taken as its power-on value 1 (a state built without it). */
+	uint64_t xcr0;
+	uint32_t pkru; /* protection-key rights (the XSAVE PKRU component), with the FPU part */
 	uint64_t dr[4], dr6, dr7;
 	struct x86_events ev;
 	/* The local APIC's registers as its 1 KiB xAPIC page (ID at 0x20, TPR
@@ -129,6 +133,12 @@ struct x86_state {
 #define CR4_PGE        (1ULL << 7)
 #define CR4_OSFXSR     (1ULL << 9)
 #define CR4_OSXMMEXCPT (1ULL << 10)
+#define CR4_UMIP       (1ULL << 11)
+#define CR4_PCIDE      (1ULL << 17)
+#define CR4_OSXSAVE    (1ULL << 18)
+#define CR4_SMEP       (1ULL << 20)
+#define CR4_SMAP       (1ULL << 21)
+#define CR4_PKE        (1ULL << 22)
 #define EFER_SCE       (1ULL << 0)
 #define EFER_LME       (1ULL << 8)
 #define EFER_LMA       (1ULL << 10)

@@ -50,6 +50,7 @@ void x86_state_reset(struct x86_state *s)
 	 * Engines clear BSP for application processors. */
 	s->apic_base = APIC_BASE_DEFAULT | APIC_BASE_EN | APIC_BASE_BSP;
 	s->gpr[X86_RDX] = 0x600; /* processor signature: family 6 */
+	s->xcr0 = 1;             /* x87 only */
 }
 
 void x86_state_flat32(struct x86_state *s)

@@ -90,6 +90,8 @@ void snap_put_x86_state(struct state_buf *b, const struct x86_state *s)
 	for (size_t i = 0; i < MSR_WORDS; i++)
 		st_put64(b, msr[i]);
 	st_put_bytes(b, s->fxsave, sizeof(s->fxsave));
+	st_put64(b, s->xcr0 ? s->xcr0 : 1); /* (0: a state that never set it) */
+	st_put32(b, s->pkru);
 	for (int i = 0; i < 4; i++)
 		st_put64(b, s->dr[i]);
 	st_put64(b, s->dr6);
@@ -141,6 +143,9 @@ void snap_get_x86_state(struct state_reader *r, struct x86_state *s)
 	for (size_t i = 0; i < MSR_WORDS; i++)
 		msr[i] = st_get64(r);
 	st_get_bytes(r, s->fxsave, sizeof(s->fxsave));
+	s->xcr0 = st_get64(r);
+	st_check(r, s->xcr0 & 1); /* x87 is always enabled */
+	s->pkru = st_get32(r);
 	for (int i = 0; i < 4; i++)
 		s->dr[i] = st_get64(r);
 	s->dr6 = st_get64(r);

@@ -16,7 +16,7 @@
 #include "symbiont/x86.h"
 
 #define SNAP_MAGIC        "SYMBSNAP"
-#define SNAP_VERSION      2 /* 2: the host wall clock in the configuration */
+#define SNAP_VERSION      3 /* 2: the host wall clock in the configuration; 3: XCR0, PKRU */
 #define SNAP_STATE_FILE   "state"
 #define SNAP_MEMORY_FILE  "memory"
 #define SNAP_PAGE_SIZE    4096

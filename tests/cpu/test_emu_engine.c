@@ -93,10 +93,34 @@ static void test_cpuid_policy(void **state)
 	assert_int_equal(!!(r[2] & (1u << 19)), emu_sse4_host_ok()); /* SSE4.1/4.2 when the host has them */
 	assert_int_equal(!!(r[2] & (1u << 20)), emu_sse4_host_ok());
 	assert_false(r[2] & (1u << 3));  /* no MONITOR/MWAIT */
-	assert_false(r[2] & (1u << 22)); /* no MOVBE (decode.c: not implemented) */
-	assert_false(r[2] & (1u << 26)); /* no XSAVE */
-	assert_true(r[2] & (1u << 21));  /* x2APIC (lapic.c) */
-	assert_true(r[3] & (1u << 26));  /* SSE2 */
+	assert_true(r[2] & (1u << 22));  /* MOVBE (bitops.c) */
+	assert_true(r[2] & (1u << 26));  /* XSAVE (xsave.c) */
+	assert_false(r[2] & (1u << 27)); /* OSXSAVE: CR4.OSXSAVE is clear */
+	cpu->cr4 |= CR4_OSXSAVE;
+	emu_cpuid(cpu, 1, 0, r);
+	assert_true(r[2] & (1u << 27));
+	cpu->cr4 &= ~CR4_OSXSAVE;
+	emu_cpuid(cpu, 0xd, 0, r);
+	assert_int_equal(r[0], 0x203); /* x87, SSE, PKRU */
+	assert_int_equal(r[1], 576);   /* for XCR0 = x87 */
+	assert_int_equal(r[2], 2696);  /* PKRU at 2688 */
+	cpu->xcr0 = 0x203;
+	emu_cpuid(cpu, 0xd, 0, r);
+	assert_int_equal(r[1], 2696);
+	cpu->xcr0 = 1;
+	emu_cpuid(cpu, 0xd, 9, r);
+	assert_int_equal(r[0], 8);
+	assert_int_equal(r[1], 2688);
+	emu_cpuid(cpu, 0xd, 1, r);
+	assert_int_equal(r[0], 1); /* XSAVEOPT only */
+	emu_cpuid(cpu, 0xd, 2, r);
+	assert_int_equal(r[0] | r[1] | r[2] | r[3], 0); /* no AVX state */
+	emu_cpuid(cpu, 7, 0, r);
+	assert_true(r[2] & (1u << 3));  /* PKU */
+	assert_false(r[2] & (1u << 4)); /* OSPKE: CR4.PKE is clear */
+	emu_cpuid(cpu, 1, 0, r);
+	assert_true(r[2] & (1u << 21)); /* x2APIC (lapic.c) */
+	assert_true(r[3] & (1u << 26)); /* SSE2 */
 	emu_cpuid(cpu, 0x80000001, 0, r);
 	assert_true(r[3] & (1u << 29)); /* LM */
 	assert_true(r[3] & (1u << 20)); /* NX */
@@ -117,8 +141,8 @@ static void test_cpuid_is_the_portable_model(void **state)
 {
 	struct fx *f = *state;
 	struct emu_cpu *cpu = emu_cpu_of(f->vcpu);
-	static const uint32_t leaves[][2] = { { 1, 0 },   { 6, 0 },   { 7, 0 },         { 7, 1 },
-		                              { 0xd, 0 }, { 0xd, 1 }, { 0x80000001, 0 } };
+	static const uint32_t leaves[][2] = { { 1, 0 },   { 6, 0 },   { 7, 0 },   { 7, 1 },
+		                              { 0xd, 0 }, { 0xd, 1 }, { 0xd, 9 }, { 0x80000001, 0 } };
 	uint32_t r[4];
 
 	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
@@ -136,8 +160,14 @@ static void test_cpuid_is_the_portable_model(void **state)
 	struct cpuid_regs all = { ~0u, ~0u, ~0u, ~0u };
 	cpuid_portable_filter(1, 0, &all);
 	emu_cpuid(cpu, 1, 0, r);
-	assert_int_equal(all.ecx & ~((1u << 19) | (1u << 20)), r[2] & ~((1u << 19) | (1u << 20)));
-	assert_false(all.ecx & (1u << 26)); /* XSAVE */
+	/* (OSXSAVE, bit 27, is CR4's state: it passes, and emu's is clear here) */
+	assert_int_equal(all.ecx & ~((1u << 19) | (1u << 20) | (1u << 27)), r[2] & ~((1u << 19) | (1u << 20)));
+	assert_true(all.ecx & (1u << 26)); /* XSAVE */
+	struct cpuid_regs xs = { ~0u, ~0u, 2696, ~0u };
+	cpuid_portable_filter(0xd, 0, &xs);
+	assert_int_equal(xs.eax, 0x203); /* x87, SSE and PKRU of the host's components */
+	assert_int_equal(xs.ecx, 2696);
+	assert_int_equal(xs.edx, 0);
 	assert_false(all.ecx & (1u << 28)); /* AVX */
 }
 

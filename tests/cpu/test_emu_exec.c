@@ -36,11 +36,13 @@ __attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu)
 #define PROG(name) extern const uint8_t name##_start[], name##_end[];
 /* clang-format off */
 PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf) PROG(p_clr)
-PROG(p_real) PROG(p_spin) PROG(p_fid) PROG(p_nmi) PROG(p_msr)
+PROG(p_real) PROG(p_spin) PROG(p_fid) PROG(p_nmi) PROG(p_msr) PROG(p_dbg)
         /* clang-format on */
         extern const uint8_t p_clr_fn[];
 extern const uint8_t p_nmi_handler[];
 extern const uint8_t p_div_fault[];
+extern const uint8_t p_dbg_gd[], p_dbg_icebp[], p_dbg_popf[], p_dbg_movss[], p_dbg_movss_next[], p_dbg_int3_next[],
+        p_dbg_sti[], p_dbg_rep[], p_dbg_store[];
 
 __asm__(".section .rodata\n"
         ".balign 4096\n"
@@ -244,6 +246,110 @@ __asm__(".section .rodata\n"
         "  mov (%rsp), %r13\n"
         "1: iretq\n"
         "p_nmi_end:\n"
+
+        /* Issue-17 debug corner cases.  The #DB handler (9f) logs each
+         * #DB at 0x8000 + 64 * r15: the pushed RIP, DR6, the pushed
+         * RFLAGS, DR7 and RCX; clears DR6 and returns with RF set (as a
+         * debugger does).  The #BP handler (8f) counts in r13. */
+        ".balign 4096\n"
+        "p_dbg_start:\n"
+        "  lea 9f(%rip), %rax\n" /* IDT[1] = an interrupt gate to 9f */
+        "  mov %ax, 0x6010\n"
+        "  movw $8, 0x6012\n"
+        "  movw $0x8e00, 0x6014\n"
+        "  shr $16, %rax\n"
+        "  mov %ax, 0x6016\n"
+        "  shr $16, %rax\n"
+        "  mov %eax, 0x6018\n"
+        "  lea 8f(%rip), %rax\n" /* IDT[3] = an interrupt gate to 8f */
+        "  mov %ax, 0x6030\n"
+        "  movw $8, 0x6032\n"
+        "  movw $0x8e00, 0x6034\n"
+        "  shr $16, %rax\n"
+        "  mov %ax, 0x6036\n"
+        "  shr $16, %rax\n"
+        "  mov %eax, 0x6038\n"
+        "  xor %r15d, %r15d\n"
+        "  xor %r13d, %r13d\n"
+        /* 0: general detect: the MOV DR faults, the handler sees GD clear */
+        "  mov $0x2400, %eax\n"
+        "  mov %rax, %dr7\n"
+        "p_dbg_gd:\n"
+        "  mov %dr0, %rax\n"
+        /* 1: ICEBP: a trap after it, DR6 untouched */
+        "  .byte 0xf1\n"
+        "p_dbg_icebp:\n"
+        /* 2-4: TF on; PUSHF, AND and a POPF that clears TF each trap */
+        "  pushfq\n"
+        "  orq $0x100, (%rsp)\n"
+        "  popfq\n"
+        "  pushfq\n"
+        "  andq $~0x100, (%rsp)\n"
+        "  popfq\n"
+        "p_dbg_popf:\n"
+        "  nop\n"
+        /* 5-6: TF on; MOV SS holds its trap to after the next instruction */
+        "  pushfq\n"
+        "  orq $0x100, (%rsp)\n"
+        "  popfq\n"
+        "  mov %ss, %eax\n"
+        "p_dbg_movss:\n"
+        "  mov %eax, %ss\n"
+        "  nop\n"
+        "p_dbg_movss_next:\n"
+        /* 7-8: INT3 (no trap after it: it clears TF; none after the
+         * handler's IRET either), a trap after the next NOP, then STI */
+        "  int3\n"
+        "  nop\n"
+        "p_dbg_int3_next:\n"
+        "  sti\n"
+        "p_dbg_sti:\n"
+        /* 9-11: PUSHF, AND and the POPF clearing TF; none after CLI */
+        "  pushfq\n"
+        "  andq $~0x100, (%rsp)\n"
+        "  popfq\n"
+        "  cli\n"
+        /* 12: a data breakpoint inside REP STOSB: a trap after the 6th
+         * byte, RIP on the REP, RCX 10 left, RF = 1 pushed */
+        "  mov $0x9005, %eax\n"
+        "  mov %rax, %dr0\n"
+        "  mov $0x10001, %eax\n" /* L0, R/W0 = 01 (write), LEN0 = 00 */
+        "  mov %rax, %dr7\n"
+        "  mov $0x9000, %edi\n"
+        "  mov $16, %ecx\n"
+        "  mov $0xab, %al\n"
+        "  cld\n"
+        "p_dbg_rep:\n"
+        "  rep stosb\n"
+        /* 13: the same byte by a plain store: RF = 0 pushed */
+        "  movb $1, 0x9005\n"
+        "p_dbg_store:\n"
+        "  xor %eax, %eax\n"
+        "  mov %rax, %dr7\n"
+        "  hlt\n"
+        "9: push %rax\n"
+        "  push %rbx\n"
+        "  mov %r15, %rbx\n"
+        "  shl $6, %rbx\n"
+        "  mov 16(%rsp), %rax\n"
+        "  mov %rax, 0x8000(%rbx)\n"
+        "  mov %dr6, %rax\n"
+        "  mov %rax, 0x8008(%rbx)\n"
+        "  mov 32(%rsp), %rax\n"
+        "  mov %rax, 0x8010(%rbx)\n"
+        "  mov %dr7, %rax\n"
+        "  mov %rax, 0x8018(%rbx)\n"
+        "  mov %rcx, 0x8020(%rbx)\n"
+        "  xor %eax, %eax\n"
+        "  mov %rax, %dr6\n"
+        "  orq $0x10000, 32(%rsp)\n"
+        "  inc %r15\n"
+        "  pop %rbx\n"
+        "  pop %rax\n"
+        "  iretq\n"
+        "8: inc %r13\n"
+        "  iretq\n"
+        "p_dbg_end:\n"
 
         ".balign 4096\n"
         "p_spin_start:\n"
@@ -461,6 +567,115 @@ static void test_single_step(void **state)
 	assert_int_equal(cpu->gpr[15], 3);
 	assert_int_equal(cpu->gpr[14], 1);
 	assert_true(cpu->dr[6] & (1u << 14));
+}
+
+struct db_log {
+	uint64_t rip, dr6, rflags, dr7, rcx, pad[3];
+};
+
+#define AT(label) (CODE + (uint64_t)(label - p_dbg_start))
+
+/* Issue 17's debug corner cases (the SDM, vol. 3 ch. 18): general detect,
+ * ICEBP, single-step after a POPF that clears TF, MOV SS holding a trap
+ * back, INT3 and STI under TF, and RF pushed for a data breakpoint between
+ * the iterations of a REP STOSB (and not for a plain store). */
+static void test_debug_corners(void **state)
+{
+	(void)state;
+	RUN(p_dbg);
+	const struct db_log *l = (const struct db_log *)(gmem.host + 0x8000);
+	const uint64_t bs = 1u << 14, bd = 1u << 13, rf = 1u << 16;
+	assert_int_equal(cpu->gpr[15], 14);
+	assert_int_equal(cpu->gpr[13], 1); /* the INT3 ran its handler */
+	/* 0: GD: a fault on the MOV DR itself, BD, GD clear in the handler */
+	assert_int_equal(l[0].rip, AT(p_dbg_gd));
+	assert_true(l[0].dr6 & bd);
+	assert_false(l[0].dr7 & (1u << 13));
+	/* 1: ICEBP: the next RIP, no BS/BD/B0-B3 */
+	assert_int_equal(l[1].rip, AT(p_dbg_icebp));
+	assert_int_equal(l[1].dr6 & (bs | bd | 0xf), 0);
+	/* 2-4: PUSHF, AND, and the POPF that cleared TF */
+	assert_int_equal(l[4].rip, AT(p_dbg_popf));
+	for (int i = 2; i <= 4; i++)
+		assert_true(l[i].dr6 & bs);
+	/* 5: after MOV r, SS (PUSHF/OR/POPF set TF: no trap, as TF was 0
+	 * when the POPF began); 6: none after MOV SS, one after the NOP */
+	assert_int_equal(l[5].rip, AT(p_dbg_movss));
+	assert_int_equal(l[6].rip, AT(p_dbg_movss_next));
+	assert_true(l[6].dr6 & bs);
+	/* 7: nothing after INT3 or its handler's IRET; after the NOP */
+	assert_int_equal(l[7].rip, AT(p_dbg_int3_next));
+	/* 8: STI traps as any instruction */
+	assert_int_equal(l[8].rip, AT(p_dbg_sti));
+	/* 11: the POPF clearing TF; no trap after the CLI */
+	assert_true(l[11].dr6 & bs);
+	/* 12: the REP's sixth byte: RIP on the REP, 10 bytes left, RF = 1 */
+	assert_int_equal(l[12].rip, AT(p_dbg_rep));
+	assert_int_equal(l[12].rcx, 10);
+	assert_int_equal(l[12].dr6 & 0xf, 1);
+	assert_false(l[12].dr6 & bs);
+	assert_true(l[12].rflags & rf);
+	/* 13: a plain store: the next RIP, RF = 0 */
+	assert_int_equal(l[13].rip, AT(p_dbg_store));
+	assert_int_equal(l[13].dr6 & 0xf, 1);
+	assert_false(l[13].rflags & rf);
+	assert_int_equal(cpu->gpr[X86_RCX], 0); /* the REP finished */
+	for (int i = 0; i < 16; i++)
+		assert_int_equal(gmem.host[0x9000 + i], i == 5 ? 1 : 0xab);
+}
+
+/* An NMI taken between the iterations of a long REP STOSB pushes RF = 1;
+ * one taken after a whole instruction pushes RF = 0. */
+static void test_rep_interrupt_rf(void **state)
+{
+	(void)state;
+	for (int mid = 0; mid < 2; mid++) {
+		setup_cpu(p_nmi_start, p_nmi_end);
+		uint64_t handler = CODE + (uint64_t)(p_nmi_handler - p_nmi_start);
+		uint8_t *gate = gmem.host + IDT + 2 * 16;
+		memset(gate, 0, 16);
+		gate[0] = (uint8_t)handler, gate[1] = (uint8_t)(handler >> 8);
+		gate[2] = 8;
+		gate[5] = 0x8e;
+		gate[6] = (uint8_t)(handler >> 16), gate[7] = (uint8_t)(handler >> 24);
+		/* REP STOSB over 64 KiB with DF = 1 (the element-wise path): the
+		 * first execution stops after its budget with RIP on it. */
+		static const uint8_t rep_std[] = { 0xfd, 0xf3, 0xaa, 0xf4 }; /* std; rep stosb; hlt */
+		memcpy(gmem.host + 0x180000, rep_std, sizeof(rep_std));
+		cpu->rip = 0x180000;
+		cpu->gpr[X86_RDI] = 0x4fffff;
+		cpu->gpr[X86_RCX] = mid ? 0x10000 : 1;
+		assert_int_equal(emu_step(cpu), -1); /* STD */
+		assert_int_equal(emu_step(cpu), -1); /* REP STOSB, part or all of it */
+		assert_int_equal(cpu->rip, mid ? 0x180001 : 0x180003);
+		emu_cpu_nmi(cpu);
+		emu_exec(cpu);
+		assert_true(cpu->halted);
+		assert_int_equal(cpu->gpr[12], 1);
+		uint64_t flags;
+		memcpy(&flags, gmem.host + STACK - 24, 8);
+		assert_int_equal(!!(flags & RFLAGS_RF), mid);
+		assert_int_equal(cpu->gpr[X86_RCX], 0);
+	}
+}
+
+/* A REP MOVSB whose source is not RAM (every element takes the slow
+ * path) with a huge count stops after a budget of elements, RIP still on
+ * it, instead of holding the vCPU for the whole count (a fuzz find). */
+static void test_rep_slow_elements_yield(void **state)
+{
+	(void)state;
+	static const uint8_t rep_movsb[] = { 0xf3, 0xa4, 0xf4 };
+	setup_cpu(rep_movsb, rep_movsb + sizeof(rep_movsb));
+	((uint64_t *)(gmem.host + 0x3000))[8] = (8ULL << 21) | 0x83; /* 16..18 MiB: beyond RAM */
+	emu_tlb_flush(cpu, true);
+	cpu->gpr[X86_RSI] = 16ULL << 20;
+	cpu->gpr[X86_RDI] = 0x300000;
+	cpu->gpr[X86_RCX] = 1ULL << 40;
+	assert_int_equal(emu_step(cpu), -1);
+	assert_int_equal(cpu->rip, CODE);
+	assert_true(cpu->gpr[X86_RCX] < (1ULL << 40) && cpu->gpr[X86_RCX] >= (1ULL << 40) - 65536);
+	assert_int_equal(gmem.host[0x300000], 0xff); /* what reads of no device give */
 }
 
 static void test_clear_code_page(void **state)
@@ -685,6 +900,9 @@ int main(void)
 		cmocka_unit_test(test_rep_chunks),
 		cmocka_unit_test(test_divide_error),
 		cmocka_unit_test(test_single_step),
+		cmocka_unit_test(test_debug_corners),
+		cmocka_unit_test(test_rep_interrupt_rf),
+		cmocka_unit_test(test_rep_slow_elements_yield),
 		cmocka_unit_test(test_system_faults),
 		cmocka_unit_test(test_nmi_shadow_and_queue),
 		cmocka_unit_test(test_clear_code_page),

@@ -349,6 +349,7 @@ enum setup {
 	S_CX8,      /* CMPXCHG8B/16B: aligned, equal half the time */
 	S_BITSCAN,  /* zero source now and then */
 	S_ENTER,
+	S_VEXCTL, /* BEXTR/BZHI: start and length in VEX.vvvv mostly in range */
 };
 
 struct form {
@@ -363,8 +364,14 @@ struct form {
 	uint32_t undef;
 	enum setup setup;
 	uint8_t pfx;   /* mandatory prefix (F3) or 0 */
-	uint8_t modes; /* 0: 64-bit and compat mode, M64: 64-bit only, M32: compat only */
+	uint8_t modes; /* 0: 64-bit and compat mode, M64: 64-bit only, M32: compat only; VEXF */
 };
+
+/* VEX-encoded (C4) forms: modes has VEXF, pfx holds VEX_PFX(map, pp),
+ * opv[0] is the opcode; W comes from the size. */
+#define VEXF             4
+#define VEX_PFX(map, pp) ((map) << 2 | (pp)) /* pp: 0 none, 1 66, 2 F3, 3 F2 */
+#define IS_VEX(f)        ((f)->modes & VEXF)
 
 #define M64 1
 #define M32 2
@@ -424,11 +431,29 @@ static const struct form forms[] = {
 	{ "lzcnt", { 0 }, { 0x0f, 0xbd }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, FL_OF | FL_SF | FL_AF | FL_PF, S_BITSCAN, 0xf3, 0 },
 	{ "popcnt", { 0 }, { 0x0f, 0xb8 }, 2, SZ_WDQ, K_MODRM, -1, 2, I0, 0, S_BITSCAN, 0xf3, 0 },
 	{ "bswap", { 0 }, { 0x0f, 0xc8 }, 2, SZ_DQ, K_OPREG, 0, 0, I0, 0, S_NONE, 0, 0 },
+	{ "movbe G,M", { 0 }, { 0x0f, 0x38, 0xf0 }, 3, SZ_WDQ, K_MODRM, -1, 1, I0, 0, S_NONE, 0, 0 },
+	{ "movbe M,G", { 0 }, { 0x0f, 0x38, 0xf1 }, 3, SZ_WDQ, K_MODRM, -1, 1, I0, 0, S_NONE, 0, 0 },
 	{ "xchg E,G", { 0x86 }, { 0x87 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 },
 	{ "xchg rAX,r (90+r)", { 0 }, { 0x90 }, 1, SZ_WDQ, K_OPREG, 0, 0, I0, 0, S_NONE, 0, 0 },
 	{ "xadd", { 0x0f, 0xc0 }, { 0x0f, 0xc1 }, 2, SZ_BWDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 },
 	{ "cmpxchg", { 0x0f, 0xb0 }, { 0x0f, 0xb1 }, 2, SZ_BWDQ, K_MODRM, -1, 2, I0, 0, S_CMPXCHG, 0, 0 },
 	{ "cmpxchg8b/16b", { 0 }, { 0x0f, 0xc7 }, 2, 0xc, K_MODRM, 1, 1, I0, 0, S_CX8, 0, 0 },
+#define VX(n, map, pp, op, ext, imm, u, setup) \
+	{ n, { 0 }, { op }, 1, SZ_DQ, K_MODRM, ext, 2, imm, u, setup, VEX_PFX(map, pp), VEXF }
+	VX("bmi1 andn", 2, 0, 0xf2, -1, I0, FL_AF | FL_PF, S_NONE),
+	VX("bmi1 bextr", 2, 0, 0xf7, -1, I0, FL_AF | FL_SF | FL_PF, S_VEXCTL),
+	VX("bmi1 blsr", 2, 0, 0xf3, 1, I0, FL_AF | FL_PF, S_NONE),
+	VX("bmi1 blsmsk", 2, 0, 0xf3, 2, I0, FL_AF | FL_PF, S_NONE),
+	VX("bmi1 blsi", 2, 0, 0xf3, 3, I0, FL_AF | FL_PF, S_NONE),
+	VX("bmi2 bzhi", 2, 0, 0xf5, -1, I0, FL_AF | FL_PF, S_VEXCTL),
+	VX("bmi2 mulx", 2, 3, 0xf6, -1, I0, 0, S_NONE),
+	VX("bmi2 pdep", 2, 3, 0xf5, -1, I0, 0, S_NONE),
+	VX("bmi2 pext", 2, 2, 0xf5, -1, I0, 0, S_NONE),
+	VX("bmi2 rorx", 3, 3, 0xf0, -1, I8, 0, S_NONE),
+	VX("bmi2 sarx", 2, 2, 0xf7, -1, I0, 0, S_NONE),
+	VX("bmi2 shlx", 2, 1, 0xf7, -1, I0, 0, S_NONE),
+	VX("bmi2 shrx", 2, 3, 0xf7, -1, I0, 0, S_NONE),
+#undef VX
 	{ "mov E,G", { 0x88 }, { 0x89 }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 },
 	{ "mov G,E", { 0x8a }, { 0x8b }, 1, SZ_BWDQ, K_MODRM, -1, 2, I0, 0, S_NONE, 0, 0 },
 	{ "mov E,I (C6/C7)", { 0xc6 }, { 0xc7 }, 1, SZ_BWDQ, K_MODRM, 0, 2, IZ, 0, S_NONE, 0, 0 },
@@ -512,6 +537,7 @@ struct inst {
 	uint16_t hi_undef;  /* registers whose upper 32 bits are implementation-specific */
 	uint16_t reg_undef; /* registers whose whole value is undefined */
 	bool skip;          /* inputs the architecture leaves undefined */
+	int vreg;           /* VEX.vvvv's register */
 };
 
 static void put(struct inst *x, uint8_t v)
@@ -588,7 +614,7 @@ static void build(const struct form *f, int size, bool mem, struct inst *x, stru
 			a32 = 1;
 		}
 	}
-	if (f->pfx && size != 2)
+	if (f->pfx && size != 2 && !IS_VEX(f))
 		put(x, f->pfx);
 	if (size == 2)
 		put(x, 0x66);
@@ -615,6 +641,14 @@ static void build(const struct form *f, int size, bool mem, struct inst *x, stru
 	}
 	if (f->kind == K_MODRM16)
 		put(x, 0x67);
+	if (IS_VEX(f)) {
+		/* C4, then R X B and the map, then W vvvv L=0 pp (inverted fields) */
+		x->vreg = (int)(rnd() % nregs);
+		put(x, 0xc4);
+		put(x, (uint8_t)((rex & 4 ? 0 : 0x80) | (rex & 2 ? 0 : 0x40) | (rex & 1 ? 0 : 0x20) | (f->pfx >> 2)));
+		put(x, (uint8_t)((rex & 8 ? 0x80 : 0) | (~x->vreg & 15) << 3 | (f->pfx & 3)));
+		rex = 0, want_rex = false;
+	}
 	if ((rex || want_rex) && !mode32)
 		put(x, 0x40 | rex);
 	for (int i = 0; i < f->oplen; i++)
@@ -743,6 +777,10 @@ static void build(const struct form *f, int size, bool mem, struct inst *x, stru
 		}
 		break;
 	case S_ENTER: s->r[5] = STACK_TOP - 0x100 + 8 * (rnd() % 8); break;
+	case S_VEXCTL:
+		if (rnd() % 4)
+			s->r[x->vreg] = (rnd() % 80) | (rnd() % 80) << 8 | (rnd() & 1 ? rnd() << 16 : 0);
+		break;
 	default: break;
 	}
 	(void)rand_reg_not;
@@ -944,7 +982,7 @@ static int iterations(void)
 /* ---- what the host can run ------------------------------------------------------ */
 
 static struct {
-	bool bmi1, lzcnt, popcnt, cx16, lahf64;
+	bool bmi1, bmi2, lzcnt, popcnt, cx16, lahf64, movbe;
 } host;
 static bool compat_ok;
 static char compat_why[160];
@@ -953,9 +991,9 @@ static void probe_host(void)
 {
 	unsigned a, b, c, d;
 	if (__get_cpuid(1, &a, &b, &c, &d))
-		host.popcnt = c >> 23 & 1, host.cx16 = c >> 13 & 1;
+		host.popcnt = c >> 23 & 1, host.cx16 = c >> 13 & 1, host.movbe = c >> 22 & 1;
 	if (__get_cpuid_count(7, 0, &a, &b, &c, &d))
-		host.bmi1 = b >> 3 & 1;
+		host.bmi1 = b >> 3 & 1, host.bmi2 = b >> 8 & 1;
 	if (__get_cpuid(0x80000001, &a, &b, &c, &d))
 		host.lzcnt = c >> 5 & 1, host.lahf64 = c & 1;
 }
@@ -966,8 +1004,14 @@ static const char *host_lacks(const struct form *f, int size)
 {
 	if (!strcmp(f->name, "tzcnt") && !host.bmi1)
 		return "BMI1 (TZCNT)";
+	if (!strncmp(f->name, "bmi1 ", 5) && !host.bmi1)
+		return "BMI1";
+	if (!strncmp(f->name, "bmi2 ", 5) && !host.bmi2)
+		return "BMI2";
 	if (!strcmp(f->name, "lzcnt") && !host.lzcnt)
 		return "LZCNT";
+	if (!strncmp(f->name, "movbe", 5) && !host.movbe)
+		return "MOVBE";
 	if (!strcmp(f->name, "popcnt") && !host.popcnt)
 		return "POPCNT";
 	if (f->setup == S_CX8 && size == 8 && !host.cx16)
@@ -1075,6 +1119,7 @@ FAMILY(test_muldiv, "mul", "imul", "div", "idiv")
 FAMILY(test_shift, "rol", "ror", "rcl", "rcr", "shl", "shr", "sal", "sar", "shld", "shrd")
 FAMILY(test_bitops, "bt", "bsf", "bsr", "tzcnt", "lzcnt", "popcnt", "bswap")
 FAMILY(test_xchg, "xchg", "xadd", "cmpxchg")
+FAMILY(test_bmi, "bmi1 ", "bmi2 ")
 FAMILY(test_mov, "mov", "lea", "cbw", "cwd", "setcc", "cmovcc", "nop", "xlat")
 FAMILY(test_branch, "jcc", "jmp", "call", "loop", "jrcxz", "ret")
 FAMILY(test_stack, "push", "pop", "enter", "leave")
@@ -1111,17 +1156,9 @@ int main(void)
 {
 #define BOTH(fn) cmocka_unit_test(fn##_64), cmocka_unit_test(fn##_compat)
 	const struct CMUnitTest tests[] = {
-		BOTH(test_alu),
-		BOTH(test_muldiv),
-		BOTH(test_shift),
-		BOTH(test_bitops),
-		BOTH(test_xchg),
-		BOTH(test_mov),
-		BOTH(test_branch),
-		BOTH(test_stack),
-		BOTH(test_flags),
-		BOTH(test_string),
-		cmocka_unit_test(test_legacy_compat),
+		BOTH(test_alu),   BOTH(test_muldiv), BOTH(test_shift),  BOTH(test_bitops),
+		BOTH(test_xchg),  BOTH(test_bmi),    BOTH(test_mov),    BOTH(test_branch),
+		BOTH(test_stack), BOTH(test_flags),  BOTH(test_string), cmocka_unit_test(test_legacy_compat),
 	};
 #undef BOTH
 	int r = cmocka_run_group_tests(tests, group_setup, NULL);

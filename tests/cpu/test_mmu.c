@@ -234,6 +234,88 @@ static void test_access_faults_set_cr2(void **state)
 	assert_int_equal(emu_read_linear(c, 0x209010, 4, true), 0xdeadbeef);
 }
 
+/* SMAP: supervisor data accesses to a user page fault (P, W as the
+ * access), unless AC is set at CPL 0, and always for implicit accesses at
+ * CPL 3; SMEP: supervisor fetches from it fault.  A TLB entry filled
+ * before CR4 changed does not let them through; supervisor pages and user
+ * accesses are unaffected. */
+static void test_smep_smap(void **state)
+{
+	struct fx *f = *state;
+	struct emu_cpu *c = f->cpu;
+
+	map4k(f, 0x20a000, 0x606000, P | W | U);
+	map4k(f, 0x20b000, 0x607000, P | W);
+	*(uint32_t *)(f->mem.host + 0x606000) = 0x12345678;
+	*(uint32_t *)(f->mem.host + 0x607000) = 0x9abc;
+	emu_tlb_flush(c, true);
+	c->cpl = 0;
+	emu_set_rflags(c, RFLAGS_FIXED);
+	assert_int_equal(emu_read(c, SEG_DS, 0x20a000, 4), 0x12345678); /* no SMAP yet: fills the TLB */
+	assert_int_equal(emu_fetch_gpa(c, 0x20a000), 0x606000);
+	c->cr4 |= CR4_SMAP | CR4_SMEP;
+	emu_mmu_update_smap(c);
+	EXPECT_FAULT(c, emu_read(c, SEG_DS, 0x20a000, 4), EXC_PF, PFERR_P);
+	EXPECT_FAULT(c, emu_write(c, SEG_DS, 0x20a000, 1, 4), EXC_PF, PFERR_P | PFERR_W);
+	EXPECT_FAULT(c, emu_fetch_gpa(c, 0x20a000), EXC_PF, PFERR_P | PFERR_ID);
+	assert_int_equal(emu_read(c, SEG_DS, 0x20b000, 4), 0x9abc); /* a supervisor page */
+	/* AC lifts SMAP at CPL 0 (not SMEP) */
+	emu_set_rflags(c, RFLAGS_FIXED | RFLAGS_AC);
+	assert_int_equal(emu_read(c, SEG_DS, 0x20a000, 4), 0x12345678);
+	emu_write(c, SEG_DS, 0x20a004, 7, 4);
+	assert_int_equal(*(uint32_t *)(f->mem.host + 0x606004), 7);
+	EXPECT_FAULT(c, emu_fetch_gpa(c, 0x20a000), EXC_PF, PFERR_P | PFERR_ID);
+	/* CPL 3: the user's own accesses work; an implicit supervisor access
+	 * (a descriptor table, say) faults even with AC */
+	c->cpl = 3;
+	emu_mmu_update_smap(c);
+	assert_int_equal(emu_read(c, SEG_DS, 0x20a000, 4), 0x12345678);
+	assert_int_equal(emu_fetch_gpa(c, 0x20a000), 0x606000);
+	EXPECT_FAULT(c, emu_read_linear(c, 0x20a000, 4, true), EXC_PF, PFERR_P);
+	c->cpl = 0;
+	emu_set_rflags(c, RFLAGS_FIXED);
+	c->cr4 &= ~(CR4_SMAP | CR4_SMEP);
+	emu_mmu_update_smap(c);
+	assert_int_equal(emu_read(c, SEG_DS, 0x20a000, 4), 0x12345678);
+	assert_int_equal(emu_fetch_gpa(c, 0x20a000), 0x606000);
+}
+
+/* Protection keys (CR4.PKE, 4-level paging): a user page with key 5
+ * under PKRU's AD faults on any data access (PK set in the error code),
+ * under WD on writes only; fetches and key-0 pages are unaffected, and a
+ * PKRU change reaches entries the TLB already holds. */
+static void test_protection_keys(void **state)
+{
+	struct fx *f = *state;
+	struct emu_cpu *c = f->cpu;
+
+	map4k(f, 0x20c000, 0x608000, P | W | U | (5ULL << 59));
+	map4k(f, 0x20d000, 0x609000, P | W | U);
+	*(uint32_t *)(f->mem.host + 0x608000) = 0x5555;
+	emu_tlb_flush(c, true);
+	c->cpl = 3;
+	emu_mmu_update_smap(c);
+	c->cr4 |= CR4_PKE;
+	emu_set_pkru(c, 0);
+	assert_int_equal(emu_read(c, SEG_DS, 0x20c000, 4), 0x5555); /* fills the TLB */
+	emu_set_pkru(c, 1u << 10);                                  /* AD for key 5 */
+	EXPECT_FAULT(c, emu_read(c, SEG_DS, 0x20c000, 4), EXC_PF, PFERR_P | PFERR_U | PFERR_PK);
+	EXPECT_FAULT(c, emu_write(c, SEG_DS, 0x20c000, 1, 4), EXC_PF, PFERR_P | PFERR_W | PFERR_U | PFERR_PK);
+	assert_int_equal(emu_fetch_gpa(c, 0x20c000), 0x608000);
+	emu_write(c, SEG_DS, 0x20d000, 9, 4); /* key 0 */
+	emu_set_pkru(c, 2u << 10);            /* WD for key 5 */
+	assert_int_equal(emu_read(c, SEG_DS, 0x20c000, 4), 0x5555);
+	EXPECT_FAULT(c, emu_write(c, SEG_DS, 0x20c000, 1, 4), EXC_PF, PFERR_P | PFERR_W | PFERR_U | PFERR_PK);
+	c->cpl = 0; /* supervisor writes too, under CR0.WP */
+	emu_mmu_update_smap(c);
+	EXPECT_FAULT(c, emu_write(c, SEG_DS, 0x20c000, 1, 4), EXC_PF, PFERR_P | PFERR_W | PFERR_PK);
+	c->cr4 &= ~CR4_PKE;
+	emu_tlb_flush(c, true);
+	emu_write(c, SEG_DS, 0x20c000, 3, 4);
+	assert_int_equal(*(uint32_t *)(f->mem.host + 0x608000), 3);
+	emu_set_pkru(c, 0);
+}
+
 static void test_first_write_after_read_sets_dirty(void **state)
 {
 	struct fx *f = *state;
@@ -446,6 +528,8 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_walk_large_pages, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_walk_legacy_modes, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_access_faults_set_cr2, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_smep_smap, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_protection_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_first_write_after_read_sets_dirty, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_global_entries_survive_cr3_flush, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_invlpg_drops_whole_large_page, setup, teardown),

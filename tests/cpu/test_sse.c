@@ -8,6 +8,8 @@
  * rounding/FZ/DAZ (and sometimes unmasked exceptions), and compared bit for
  * bit: registers, memory, MXCSR, arithmetic flags, and the exception
  * (SIGILL ↔ #UD, SIGFPE ↔ #XM, SIGSEGV ↔ #GP). */
+#include <cpuid.h>
+
 #include "fputest.h"
 
 struct nstate {
@@ -424,7 +426,7 @@ static void test_faults(void **state)
 	assert_int_equal(emu_bytes("0f ae f0"), -1);
 	assert_int_equal(emu_bytes("0f ae f8"), -1);
 	assert_int_equal(emu_bytes("0f ae 3e"), -1);
-	/* Not implemented: AES, PCLMULQDQ, XSAVE → #UD; 0F D0 needs 66/F2 */
+	/* Not implemented: AES, PCLMULQDQ → #UD; XSAVE without CR4.OSXSAVE; 0F D0 needs 66/F2 */
 	assert_int_equal(emu_bytes("66 0f 38 dc c1"), EXC_UD);
 	assert_int_equal(emu_bytes("66 0f 3a 44 c1 00"), EXC_UD);
 	assert_int_equal(emu_bytes("0f d0 c1"), EXC_UD);
@@ -516,6 +518,308 @@ static void test_fxsave(void **state)
 	memcpy(env->mem.host + GUEST_MEM_ADDR + 24, &bad, 4);
 	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
 	assert_int_equal(emu_bytes("0f ae 0e"), EXC_GP);
+	cpu->mxcsr = 0x1f80;
+}
+
+/* XSAVE/XRSTOR of the x87 and SSE components against the host's: a random
+ * image through XRSTOR64 then XSAVE64 (and XSAVEOPT64) with RFBM = 3 on
+ * both sides; XRSTOR of an image whose XSTATE_BV leaves a component out
+ * (it is initialized, MXCSR is still loaded); then the SDM's faults of
+ * XSAVE, XRSTOR, XGETBV and XSETBV. */
+__asm__(".text\n"
+        "xs_native:\n" /* rdi: 576-byte image in, rsi: out; both 64-byte aligned */
+        "sub $8, %rsp\n"
+        "fxsave64 -512-64(%rsp)\n" /* the host's own x87/SSE state */
+        "mov $3, %eax\n"
+        "xor %edx, %edx\n"
+        "xrstor64 (%rdi)\n"
+        "xsave64 (%rsi)\n"
+        "fxrstor64 -512-64(%rsp)\n"
+        "add $8, %rsp\n"
+        "ret\n");
+
+static bool host_has_xsave(void)
+{
+	unsigned a, b, c, d;
+	return __get_cpuid(1, &a, &b, &c, &d) && (c >> 27 & 1); /* OSXSAVE: the host kernel enabled it */
+}
+
+static void random_fx_image(uint8_t *img)
+{
+	memset(img, 0, 576);
+	uint16_t cw = (uint16_t)(0x0040 | (rnd() & 0x0f3f) | 0x3f), sw = (uint16_t)(rnd() & 0x7f00);
+	memcpy(img, &cw, 2);
+	memcpy(img + 2, &sw, 2);
+	img[4] = (uint8_t)(rnd() | 1); /* at least one register in use */
+	uint32_t mx = 0x1f80 | (rnd() & 0xffff & ~0x1f80u);
+	memcpy(img + 24, &mx, 4);
+	for (int i = 0; i < 8; i++) {
+		uint64_t m = rnd();
+		uint16_t e = (uint16_t)(rnd() % 3 ? 0x3fff + rnd() % 64 : rnd());
+		memcpy(img + 32 + 16 * i, &m, 8);
+		memcpy(img + 40 + 16 * i, &e, 2);
+	}
+	for (int i = 0; i < 16; i++)
+		gen_vec(img + 160 + 16 * i);
+	img[160] |= 1; /* XMM0 non-zero: the SSE component is not in its initial state */
+}
+
+/* The registers an XSAVE image holds: FCW FSW FTW, MXCSR, ST0-7, XMM0-15. */
+static void assert_same_regs(const uint8_t *a, const uint8_t *b)
+{
+	assert_memory_equal(a, b, 6);
+	assert_memory_equal(a + 24, b + 24, 4);
+	for (int i = 0; i < 8; i++)
+		assert_memory_equal(a + 32 + 16 * i, b + 32 + 16 * i, 10);
+	assert_memory_equal(a + 160, b + 160, 256);
+}
+
+/* VEX: BMI1/BMI2 run (tests/cpu/test_insn_diff.c compares them with the
+ * host); L = 1, a legacy prefix or REX before VEX, an AVX opcode, an
+ * unknown map, and RORX with vvvv in use are #UD. */
+static void test_vex_faults(void **state)
+{
+	(void)state;
+	struct emu_cpu *cpu = env->cpu;
+	cpu->gpr[X86_RAX] = 0xf0, cpu->gpr[X86_RCX] = 0x3c;
+	assert_int_equal(emu_bytes("c4 e2 78 f2 d1"), -1); /* ANDN edx, eax, ecx */
+	assert_int_equal(cpu->gpr[X86_RDX], 0x0c);
+	assert_int_equal(emu_bytes("c4 e2 7c f2 d1"), EXC_UD);    /* L = 1 */
+	assert_int_equal(emu_bytes("66 c4 e2 78 f2 d1"), EXC_UD); /* 66 first */
+	assert_int_equal(emu_bytes("f3 c4 e2 78 f2 d1"), EXC_UD);
+	assert_int_equal(emu_bytes("40 c4 e2 78 f2 d1"), EXC_UD); /* REX first */
+	assert_int_equal(emu_bytes("c4 e2 79 f2 d1"), EXC_UD);    /* ANDN with pp = 66 */
+	assert_int_equal(emu_bytes("c5 f8 58 c1"), EXC_UD);       /* VADDPS: no AVX */
+	assert_int_equal(emu_bytes("c5 f8 77"), EXC_UD);          /* VZEROUPPER */
+	assert_int_equal(emu_bytes("c4 e4 78 f2 d1"), EXC_UD);    /* map 4 */
+	assert_int_equal(emu_bytes("c4 e3 7b f0 d1 04"), -1);     /* RORX edx, ecx, 4 */
+	assert_int_equal(cpu->gpr[X86_RDX], 0xc0000003);
+	assert_int_equal(emu_bytes("c4 e3 73 f0 d1 04"), EXC_UD); /* RORX with vvvv = 1 */
+	cpu->cr0 &= ~CR0_PE;                                      /* real mode: no VEX */
+	assert_int_equal(emu_bytes("c4 e2 78 f2 d1"), EXC_UD);
+	cpu->cr0 |= CR0_PE;
+}
+
+/* (This file's one-instruction harness, for system instructions of the
+ * CPU model:) UMIP makes SGDT, SIDT, SLDT, STR and SMSW #GP at CPL 3 only;
+ * STAC/CLAC set and clear AC at CPL 0 and are #UD at CPL 3; RDPID; PCIDE,
+ * CR3 with a PCID, INVPCID; RDPKRU/WRPKRU. */
+static void test_umip_stac(void **state)
+{
+	(void)state;
+	struct emu_cpu *cpu = env->cpu;
+	static const char *const umip[] = { "0f 01 06", "0f 01 0e", "0f 00 c0", "0f 00 c8", "0f 01 e0" };
+	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+	cpu->cr4 |= CR4_UMIP;
+	for (int i = 0; i < 5; i++) {
+		cpu->cpl = 3;
+		assert_int_equal(emu_bytes(umip[i]), EXC_GP);
+		cpu->cpl = 0;
+		assert_int_equal(emu_bytes(umip[i]), -1);
+	}
+	cpu->cr4 &= ~CR4_UMIP;
+	cpu->cpl = 3;
+	assert_int_equal(emu_bytes("0f 01 06"), -1); /* without UMIP: any CPL */
+	assert_int_equal(emu_bytes("0f 01 cb"), EXC_UD);
+	cpu->cpl = 0;
+	assert_int_equal(emu_bytes("0f 01 cb"), -1); /* STAC */
+	assert_true(emu_get_rflags(cpu) & RFLAGS_AC);
+	assert_int_equal(emu_bytes("0f 01 ca"), -1); /* CLAC */
+	assert_false(emu_get_rflags(cpu) & RFLAGS_AC);
+	/* RDPID: TSC_AUX at any CPL, 64 bits in 64-bit mode; RDSEED/RDRAND are not offered */
+	cpu->tsc_aux = 0x1234;
+	cpu->gpr[X86_RAX] = ~0ULL;
+	cpu->cpl = 3;
+	assert_int_equal(emu_bytes("f3 0f c7 f8"), -1);
+	assert_int_equal(cpu->gpr[X86_RAX], 0x1234);
+	cpu->cpl = 0;
+	assert_int_equal(emu_bytes("0f c7 f8"), EXC_UD);
+	assert_int_equal(emu_bytes("0f c7 f0"), EXC_UD);
+	assert_int_equal(emu_bytes("66 f3 0f c7 f8"), EXC_UD);
+	/* PCID: CR4.PCIDE only while CR3's PCID is 0; then CR3 keeps the PCID
+	 * and drops bit 63 (no-flush); INVPCID's faults */
+	uint64_t cr4 = cpu->cr4, cr3 = cpu->cr3;
+	cpu->cr3 = 0x2005;
+	cpu->gpr[X86_RAX] = cr4 | CR4_PAE | CR4_PCIDE;   /* (long mode needs PAE) */
+	assert_int_equal(emu_bytes("0f 22 e0"), EXC_GP); /* MOV CR4, RAX */
+	cpu->cr3 = 0x2000;
+	assert_int_equal(emu_bytes("0f 22 e0"), -1);
+	cpu->gpr[X86_RAX] = (1ULL << 63) | 0x3007;
+	assert_int_equal(emu_bytes("0f 22 d8"), -1); /* MOV CR3, RAX */
+	assert_int_equal(cpu->cr3, 0x3007);
+	uint64_t desc[2] = { 7, 0x400000 };
+	memcpy(env->mem.host + GUEST_MEM_ADDR, desc, 16);
+	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+	for (uint64_t type = 0; type <= 4; type++) {
+		cpu->gpr[X86_RAX] = type;
+		assert_int_equal(emu_bytes("66 0f 38 82 06"), type <= 3 ? -1 : EXC_GP); /* INVPCID RAX, [RSI] */
+	}
+	desc[1] = 1ULL << 60; /* non-canonical */
+	memcpy(env->mem.host + GUEST_MEM_ADDR, desc, 16);
+	cpu->gpr[X86_RAX] = 0;
+	assert_int_equal(emu_bytes("66 0f 38 82 06"), EXC_GP);
+	desc[0] = 1ULL << 12; /* reserved bits above the PCID */
+	memcpy(env->mem.host + GUEST_MEM_ADDR, desc, 16);
+	cpu->gpr[X86_RAX] = 2;
+	assert_int_equal(emu_bytes("66 0f 38 82 06"), EXC_GP);
+	cpu->cpl = 3;
+	assert_int_equal(emu_bytes("66 0f 38 82 06"), EXC_GP);
+	cpu->cpl = 0;
+	assert_int_equal(emu_bytes("0f 38 82 06"), EXC_UD);    /* needs 66 */
+	assert_int_equal(emu_bytes("66 0f 38 82 c0"), EXC_UD); /* and memory */
+	cpu->cr4 = cr4, cpu->cr3 = cr3;
+	/* RDPKRU/WRPKRU: #UD without CR4.PKE, #GP with ECX (or EDX) set */
+	assert_int_equal(emu_bytes("0f 01 ee"), EXC_UD);
+	cpu->cr4 |= CR4_PKE;
+	cpu->cpl = 3;
+	cpu->gpr[X86_RAX] = 0x55555554, cpu->gpr[X86_RCX] = 0, cpu->gpr[X86_RDX] = 0;
+	assert_int_equal(emu_bytes("0f 01 ef"), -1); /* WRPKRU */
+	assert_int_equal(cpu->pkru, 0x55555554);
+	cpu->gpr[X86_RDX] = 1;
+	assert_int_equal(emu_bytes("0f 01 ef"), EXC_GP);
+	cpu->gpr[X86_RAX] = ~0ULL;
+	assert_int_equal(emu_bytes("0f 01 ee"), -1); /* RDPKRU */
+	assert_int_equal(cpu->gpr[X86_RAX], 0x55555554);
+	assert_int_equal(cpu->gpr[X86_RDX], 0);
+	cpu->gpr[X86_RCX] = 1;
+	assert_int_equal(emu_bytes("0f 01 ee"), EXC_GP);
+	cpu->gpr[X86_RCX] = 0;
+	cpu->cpl = 0;
+	cpu->cr4 = cr4;
+}
+
+static void test_xsave(void **state)
+{
+	(void)state;
+	struct emu_cpu *cpu = env->cpu;
+	uint8_t *g = env->mem.host + GUEST_MEM_ADDR;
+	static uint8_t img[576] __attribute__((aligned(64))), host_out[576] __attribute__((aligned(64)));
+
+	/* Without CR4.OSXSAVE: #UD for all of them */
+	cpu->cr4 &= ~CR4_OSXSAVE;
+	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+	assert_int_equal(emu_bytes("0f ae 26"), EXC_UD);
+	assert_int_equal(emu_bytes("0f ae 2e"), EXC_UD);
+	assert_int_equal(emu_bytes("0f 01 d0"), EXC_UD);
+	assert_int_equal(emu_bytes("0f 01 d1"), EXC_UD);
+	cpu->cr4 |= CR4_OSXSAVE;
+	/* XSETBV: x87 must stay, AVX (bit 2) is not offered, XCR1 does not exist */
+	cpu->gpr[X86_RCX] = 0, cpu->gpr[X86_RDX] = 0;
+	cpu->gpr[X86_RAX] = 2;
+	assert_int_equal(emu_bytes("0f 01 d1"), EXC_GP);
+	cpu->gpr[X86_RAX] = 7;
+	assert_int_equal(emu_bytes("0f 01 d1"), EXC_GP);
+	cpu->gpr[X86_RAX] = 3, cpu->gpr[X86_RDX] = 1;
+	assert_int_equal(emu_bytes("0f 01 d1"), EXC_GP);
+	cpu->gpr[X86_RDX] = 0, cpu->gpr[X86_RCX] = 1;
+	assert_int_equal(emu_bytes("0f 01 d1"), EXC_GP);
+	cpu->gpr[X86_RCX] = 0;
+	cpu->cpl = 3;
+	assert_int_equal(emu_bytes("0f 01 d1"), EXC_GP);
+	cpu->cpl = 0;
+	assert_int_equal(emu_bytes("0f 01 d1"), -1);
+	cpu->gpr[X86_RAX] = cpu->gpr[X86_RDX] = ~0ULL;
+	assert_int_equal(emu_bytes("0f 01 d0"), -1); /* XGETBV */
+	assert_int_equal(cpu->gpr[X86_RAX], 3);
+	assert_int_equal(cpu->gpr[X86_RDX], 0);
+	cpu->gpr[X86_RCX] = 1;
+	assert_int_equal(emu_bytes("0f 01 d0"), EXC_GP); /* XINUSE read: not offered */
+	cpu->gpr[X86_RCX] = 0;
+
+	if (!host_has_xsave()) {
+		printf("skip: XSAVE beside the host: the host has no XSAVE enabled\n");
+	} else {
+		for (int round = 0; round < 200; round++) {
+			random_fx_image(img);
+			uint64_t bv = 3;
+			memcpy(img + 512, &bv, 8);
+			memcpy(g, img, 576);
+			memset(g + 1024, 0, 576);
+			memset(host_out, 0, 576);
+			cpu->gpr[X86_RAX] = 3, cpu->gpr[X86_RDX] = 0;
+			cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+			assert_int_equal(emu_bytes("48 0f ae 2e"), -1); /* XRSTOR64 [rsi] */
+			cpu->gpr[X86_RSI] = GUEST_MEM_ADDR + 1024;
+			assert_int_equal(emu_bytes(round & 1 ? "48 0f ae 36" : "48 0f ae 26"),
+			                 -1); /* XSAVEOPT64 / XSAVE64 */
+			{
+				extern void xs_native(const void *in, void *out);
+				xs_native(img, host_out);
+			}
+			assert_same_regs(g + 1024, host_out);
+			assert_memory_equal(g + 1024 + 512, host_out + 512, 8); /* XSTATE_BV: both in use */
+		}
+		/* XSTATE_BV = 1: SSE initialized (XMM zero) but MXCSR loaded;
+		 * XSTATE_BV = 2: x87 initialized (FCW 0x37F, empty) */
+		for (uint64_t bv = 1; bv <= 2; bv++) {
+			random_fx_image(img);
+			memcpy(img + 512, &bv, 8);
+			memcpy(g, img, 576);
+			cpu->gpr[X86_RAX] = 3, cpu->gpr[X86_RDX] = 0;
+			cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+			assert_int_equal(emu_bytes("48 0f ae 2e"), -1);
+			static uint8_t e_fx[512] __attribute__((aligned(16))), h_fx[512] __attribute__((aligned(16)));
+			emu_fpu_save(cpu, e_fx);
+			{
+				extern void xs_native(const void *in, void *out);
+				xs_native(img, host_out);
+			}
+			memcpy(h_fx, host_out, 512);
+			if (bv == 2) /* an x87 component the host did not save: its initial state */
+				assert_int_equal(e_fx[0] | e_fx[1] << 8, 0x37f);
+			else
+				assert_same_regs(e_fx, h_fx);
+			uint32_t mx;
+			memcpy(&mx, e_fx + 24, 4);
+			assert_memory_equal(&mx, img + 24, 4);
+			for (int i = 0; i < 16 && bv == 1; i++)
+				assert_true(cpu->xmm[i].q[0] == 0 && cpu->xmm[i].q[1] == 0);
+		}
+	}
+	/* Faults: misalignment, a compacted image (no XSAVEC), an XSTATE_BV
+	 * bit XCR0 lacks, reserved MXCSR bits, CR0.TS */
+	cpu->gpr[X86_RAX] = 3, cpu->gpr[X86_RDX] = 0;
+	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR + 16;
+	assert_int_equal(emu_bytes("0f ae 26"), EXC_GP);
+	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+	assert_int_equal(emu_bytes("0f ae 26"), -1);
+	uint64_t v = 1ULL << 63 | 3;
+	memcpy(g + 520, &v, 8);
+	assert_int_equal(emu_bytes("0f ae 2e"), EXC_GP);
+	memset(g + 520, 0, 8);
+	v = 4 | 3;
+	memcpy(g + 512, &v, 8);
+	assert_int_equal(emu_bytes("0f ae 2e"), EXC_GP);
+	v = 3;
+	memcpy(g + 512, &v, 8);
+	uint32_t bad = 0x80000;
+	memcpy(g + 24, &bad, 4);
+	assert_int_equal(emu_bytes("0f ae 2e"), EXC_GP);
+	cpu->cr0 |= CR0_TS;
+	assert_int_equal(emu_bytes("0f ae 26"), EXC_NM);
+	cpu->cr0 &= ~CR0_TS;
+	/* The PKRU component: saved at 2688 with XSTATE_BV[9]; an XRSTOR
+	 * without that bit gives PKRU its initial 0 */
+	cpu->gpr[X86_RAX] = 0x203, cpu->gpr[X86_RDX] = 0;
+	assert_int_equal(emu_bytes("0f 01 d1"), -1);
+	cpu->pkru = 0xc;
+	memset(g, 0, 4096);
+	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+	assert_int_equal(emu_bytes("0f ae 26"), -1);
+	uint32_t pk;
+	memcpy(&pk, g + 2688, 4);
+	assert_int_equal(pk, 0xc);
+	assert_int_equal(g[512] | g[513] << 8, 0x203);
+	g[513] = 0; /* XSTATE_BV[9] clear */
+	assert_int_equal(emu_bytes("0f ae 2e"), -1);
+	assert_int_equal(cpu->pkru, 0);
+	g[513] = 2;
+	assert_int_equal(emu_bytes("0f ae 2e"), -1);
+	assert_int_equal(cpu->pkru, 0xc);
+	cpu->pkru = 0;
+	cpu->gpr[X86_RAX] = 1; /* XSETBV back to x87 only, as the other tests expect */
+	assert_int_equal(emu_bytes("0f 01 d1"), -1);
+	cpu->cr4 &= ~CR4_OSXSAVE;
 	cpu->mxcsr = 0x1f80;
 }
 
@@ -650,8 +954,9 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_all_forms), cmocka_unit_test(test_faults),    cmocka_unit_test(test_fxsave),
-		cmocka_unit_test(test_maskmov),   cmocka_unit_test(test_high_regs), cmocka_unit_test(test_crc32),
+		cmocka_unit_test(test_all_forms), cmocka_unit_test(test_faults),     cmocka_unit_test(test_fxsave),
+		cmocka_unit_test(test_xsave),     cmocka_unit_test(test_vex_faults), cmocka_unit_test(test_umip_stac),
+		cmocka_unit_test(test_maskmov),   cmocka_unit_test(test_high_regs),  cmocka_unit_test(test_crc32),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -2,7 +2,8 @@
 # The guest's own debug registers (tests/guests/debugreg.S: RF pushed by
 # a fault, instruction,
 # write, read/write and 1-byte data breakpoints, an I/O breakpoint, RF, DR6's B bits, DR7
-# clear) on the emu engine and on QEMU's TCG: both must print the expected
+# clear, single-step through a clearing POPF and past MOV SS) on the emu
+# engine and on QEMU's TCG: both must print the expected
 # text and exit 65.  On kvm where it can run the guest; kvm_pvm's emulator
 # fails on it (skipped, with its message).
 set -u
@@ -23,8 +24,15 @@ write breakpoint: eip ok, dr6=2 count=1
 read/write breakpoint: eip ok, dr6=2 count=1
 1-byte breakpoint in a dword write: eip ok, dr6=8 count=1
 I/O breakpoint: eip ok, dr6=4 count=1
+single-step to a POPF clearing TF: eip ok, dr6=0 count=3
+  bs=1 bd=0
+MOV SS holding a single-step trap: eip ok, dr6=0 count=1
+  bs=1 bd=0
 dr7 clear: count=0
 TXT
+# General detect (DR7.GD) and ICEBP are in tests/cpu/test_emu_exec.c
+# instead: QEMU's TCG has no general detect, and sends ICEBP to its own
+# debugger rather than the guest's #DB handler.
 # QEMU's TCG pushes RF = 0 for a fault; the SDM (and so hardware and kvm)
 # push 1 for every fault-class exception but an instruction breakpoint's.
 sed 's/^RF pushed by a fault: 1$/RF pushed by a fault: 0/' "$tmp/want" >"$tmp/want.qemu"

@@ -7,7 +7,9 @@
  * as read/write (a read fires); a 1-byte write breakpoint hit by a 4-byte
  * write that overlaps it and missed by one beside it; an I/O breakpoint
  * with CR4.DE (OUT to its port traps, to another not); DR7 cleared: nothing
- * fires.  DR6's B0-B3 name the register each time.  Every line is
+ * fires; single-step through a POPF that clears TF (it traps: TF was set
+ * as it began) and past a MOV SS (its trap waits for the next instruction,
+ * with DR6.BS).  DR6's B0-B3 name the register each time.  Every line is
  * deterministic (compared with QEMU by tests/e2e/debugreg.sh).  First, a
  * fault (#UD) pushes RF = 1 in its EFLAGS image. */
 #include "guest.h"
@@ -104,6 +106,35 @@ after_out:
 	and $~0x8, %eax
 	mov %eax, %cr4
 
+	/* 7. single-step to a POPF that clears TF: PUSHF, AND and the POPF
+	 * itself trap (TF was set as each began), the NOP after does not */
+	pushf
+	orl $0x100, (%esp)
+	popf
+	pushf
+	andl $~0x100, (%esp)
+	popf
+after_popf:
+	nop
+	mov $after_popf, %ebx
+	mov $msg_popf, %esi
+	call report_status
+
+	/* 8. MOV SS under TF: its trap waits for the next instruction (the
+	 * handler clears TF at the first trap) */
+	movl $1, stop_tf
+	mov %ss, %ax
+	pushf
+	orl $0x100, (%esp)
+	popf
+	mov %ax, %ss
+	nop
+after_ss:
+	movl $0, stop_tf
+	mov $after_ss, %ebx
+	mov $msg_movss, %esi
+	call report_status
+
 	/* 6. DR7 clear: nothing fires */
 	xor %eax, %eax
 	mov %eax, %dr7
@@ -148,6 +179,25 @@ report:
 	movl $0, db_eip
 	ret
 
+/* report, then DR6's BS and BD of the last #DB. */
+report_status:
+	push db_dr6
+	call report
+	mov $msg_bs, %esi
+	call puts
+	mov (%esp), %eax
+	shr $14, %eax
+	and $1, %eax
+	call dec
+	mov $msg_bd, %esi
+	call puts
+	pop %eax
+	shr $13, %eax
+	and $1, %eax
+	call dec
+	call newline
+	ret
+
 bp_fn:
 	incl fn_runs
 	ret
@@ -161,9 +211,13 @@ db_handler:
 	mov %eax, db_eip
 	mov %dr6, %eax
 	mov %eax, db_dr6
-	and $~0xf, %eax
+	and $~0x600f, %eax /* B0-B3, BD, BS */
 	mov %eax, %dr6
 	orl $0x10000, 40(%esp)
+	cmpl $0, stop_tf
+	je 1f
+	andl $~0x100, 40(%esp)
+1:
 	popa
 	iret
 
@@ -202,6 +256,7 @@ db_eip: .long 0
 db_dr6: .long 0
 fn_runs: .long 0
 ud_flags: .long 0
+stop_tf: .long 0
 	.align 8
 idt: .skip 256 * 8
 
@@ -217,4 +272,8 @@ msg_eip_bad: .asciz "eip WRONG, dr6="
 msg_count: .asciz " count="
 msg_io: .asciz "I/O breakpoint: "
 msg_off: .asciz "dr7 clear: count="
+msg_popf: .asciz "single-step to a POPF clearing TF: "
+msg_movss: .asciz "MOV SS holding a single-step trap: "
+msg_bs: .asciz "  bs="
+msg_bd: .asciz " bd="
 msg_fail: .asciz "FAIL\n"

@@ -173,9 +173,12 @@ static void corruption_refused(void **state)
 	assert_int_equal(snapshot_decode(elf, sizeof(elf), s, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "not a symbiont snapshot"));
 	/* Another version is named, not guessed at. */
-	b.data[8] = 3;
+	b.data[8] = SNAP_VERSION + 1;
 	assert_int_equal(snapshot_decode(b.data, b.len, s, err, sizeof(err)), -1);
-	assert_non_null(strstr(err, "version 3"));
+	assert_non_null(strstr(err, "version 4"));
+	b.data[8] = 2; /* before XCR0 */
+	assert_int_equal(snapshot_decode(b.data, b.len, s, err, sizeof(err)), -1);
+	assert_non_null(strstr(err, "version 2"));
 	b.data[8] = 0;
 	assert_int_equal(snapshot_decode(b.data, b.len, s, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "version 0"));

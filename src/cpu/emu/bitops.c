@@ -84,6 +84,13 @@ void op_bsr(struct emu_cpu *cpu, const struct emu_insn *in)
 	cc_set_flags(cpu, f);
 }
 
+static uint64_t byte_swap(uint64_t v, unsigned sz)
+{
+	return sz == 8   ? __builtin_bswap64(v)
+	       : sz == 4 ? __builtin_bswap32((uint32_t)v)
+	                 : __builtin_bswap16((uint16_t)v);
+}
+
 void op_tzcnt(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	unsigned sz = in->opsize;
@@ -108,6 +115,18 @@ void op_popcnt(struct emu_cpu *cpu, const struct emu_insn *in)
 	uint64_t v = rm_read(cpu, in, sz);
 	reg_write_v(cpu, in->reg, (uint64_t)__builtin_popcountll(v), sz);
 	cc_set_flags(cpu, v ? 0 : RFLAGS_ZF);
+}
+
+/* MOVBE: a load (F0) or store (F1) with the bytes reversed; a 16-bit
+ * load keeps the upper bits of the register as MOV does. */
+void op_movbe(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	unsigned sz = in->opsize;
+	uint64_t ea = ea_of(cpu, in);
+	if (in->opcode == 0xf0)
+		reg_write_v(cpu, in->reg, byte_swap(emu_read(cpu, in->seg, ea, sz), sz), sz);
+	else
+		emu_write(cpu, in->seg, ea, byte_swap(cpu->gpr[in->reg], sz), sz);
 }
 
 void op_bswap(struct emu_cpu *cpu, const struct emu_insn *in)

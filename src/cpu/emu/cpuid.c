@@ -71,10 +71,14 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		r[2] = (1u << 0)                                            /* SSE3 (sse_fp.c, FISTTP in fpu.c) */
 		       | (1u << 9)                                          /* SSSE3 (sse_int.c) */
 		       | (1u << 13)                                         /* CX16 */
+		       | (1u << 17)                                         /* PCID (system.c: CR3 writes flush) */
 		       | (emu_sse4_host_ok() ? (1u << 19) | (1u << 20) : 0) /* SSE4.1/4.2 (sse4.c, via the host's) */
 		       | (1u << 21)                                         /* x2APIC (lapic.c) */
+		       | (1u << 22)                                         /* MOVBE (bitops.c) */
 		       | (1u << 23)                                         /* POPCNT */
 		       | (1u << 24)                                         /* TSC-deadline */
+		       | (1u << 26)                                         /* XSAVE (xsave.c) */
+		       | (cpu->cr4 & CR4_OSXSAVE ? 1u << 27 : 0)            /* OSXSAVE: CR4's bit */
 		       | SYM_CPUID_1_ECX_HYPERVISOR;
 		r[3] = (1u << 0)                                       /* FPU */
 		       | (1u << 3)                                     /* PSE */
@@ -105,10 +109,30 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		break;
 	case 7:
 		if (sub == 0) {
-			r[1] = (1u << 1)               /* TSC_ADJUST: with invariant TSC, Linux trusts the
-			                                * TSC without a watchdog that slow emulation would trip */
-			       | (1u << 9);            /* ERMS: REP MOVSB/STOSB are the fast way */
-			r[3] = (1u << 4) | (1u << 29); /* FSRM, ARCH_CAPABILITIES */
+			r[1] = (1u << 1)                            /* TSC_ADJUST: with invariant TSC, Linux trusts the
+			                                             * TSC without a watchdog that slow emulation would trip */
+			       | (1u << 3)                          /* BMI1 (bmi.c; TZCNT in bitops.c) */
+			       | (1u << 7)                          /* SMEP (mmu.c) */
+			       | (1u << 8)                          /* BMI2 (bmi.c) */
+			       | (1u << 9)                          /* ERMS: REP MOVSB/STOSB are the fast way */
+			       | (1u << 10)                         /* INVPCID (system.c) */
+			       | (1u << 20);                        /* SMAP (mmu.c, STAC/CLAC in system.c) */
+			r[2] = (1u << 2)                            /* UMIP (seg.c, system.c) */
+			       | (1u << 3)                          /* PKU (mmu.c, RDPKRU/WRPKRU in system.c) */
+			       | (cpu->cr4 & CR4_PKE ? 1u << 4 : 0) /* OSPKE: CR4's bit */
+			       | (1u << 22);                        /* RDPID (system.c) */
+			r[3] = (1u << 4) | (1u << 29);              /* FSRM, ARCH_CAPABILITIES */
+		}
+		break;
+	case 0xd: /* extended state: x87, SSE and PKRU in the standard format */
+		if (sub == 0) {
+			r[0] = 0x203;                                       /* the components XCR0 may enable */
+			r[1] = cpu->xcr0 & (1u << 9) ? 2688 + 8 : 512 + 64; /* the area's size for XCR0 */
+			r[2] = 2688 + 8;                                    /* and at most */
+		} else if (sub == 1) {
+			r[0] = 1; /* XSAVEOPT; no XSAVEC, XGETBV(1), XSAVES */
+		} else if (sub == 9) {
+			r[0] = 8, r[1] = 2688; /* PKRU: size and offset */
 		}
 		break;
 	case 0xb:

@@ -11,7 +11,8 @@
  * compares the access's linear bytes (emu_dr_data) and the executor
  * raises the #DB trap after the instruction.  I/O breakpoints (R/W 10,
  * with CR4.DE) are compared by IN, OUT, INS and OUTS (emu_dr_io) and trap
- * the same way.  General detect (DR7.GD) is not implemented. */
+ * the same way.  General detect (DR7.GD) is checked by MOV DR (system.c);
+ * single-step and the MOV SS hold-back are the executor's (exec.c). */
 #include "cpu/emu/emu.h"
 
 #define DR7_RW(dr7, i)  (((dr7) >> (16 + 4 * (i))) & 3)
@@ -91,10 +92,10 @@ void emu_dr_data(struct emu_cpu *cpu, uint64_t la, unsigned size, bool write)
 	}
 }
 
-void emu_dr_trap(struct emu_cpu *cpu)
+void emu_dr_trap(struct emu_cpu *cpu, unsigned dr6)
 {
-	unsigned hit = cpu->dr_hit;
-	cpu->dr_hit = 0;
-	cpu->dr[6] = (cpu->dr[6] & ~0xfULL) | hit;
+	if (dr6 & 0xf)
+		cpu->dr[6] &= ~0xfULL;
+	cpu->dr[6] |= dr6;
 	emu_raise(cpu, EXC_DB);
 }

@@ -12,14 +12,15 @@
  *
  * Integer features implemented (for the CPUID policy in cpuid.c):
  *   CPUID.1:EDX  CX8 (CMPXCHG8B), CMOV
- *   CPUID.1:ECX  CX16 (CMPXCHG16B), POPCNT
- *   CPUID.7:EBX  BMI1 for TZCNT only (F3 0F BC; ANDN/BEXTR/BLS* are NOT
- *                implemented, so do not advertise BMI1 unless they are)
+ *   CPUID.1:ECX  CX16 (CMPXCHG16B), POPCNT, MOVBE (0F 38 F0/F1, bitops.c)
+ *   CPUID.7:EBX  BMI1 (TZCNT here, F3 0F BC; the VEX-encoded ANDN, BEXTR,
+ *                BLSI/BLSMSK/BLSR in bmi.c), BMI2 (bmi.c); VEX prefixes are
+ *                decoded here, and every VEX form but those is #UD (no AVX)
  *   CPUID.80000001:ECX  LZCNT (ABM bit 5), LAHF/SAHF in 64-bit mode (bit 0)
  *   CPUID.80000001:EDX  LM, NX (MMU), SYSCALL (system part)
  *   CPUID.7:EBX  ERMS, and .7:EDX FSRM: REP MOVSB/STOSB have a page-at-a-time
  *                fast path in 64-bit mode (string.c)
- * Not implemented (do not advertise): MOVBE, RDRAND/RDSEED, ADX, BMI2.
+ * Not implemented (do not advertise): RDRAND/RDSEED, ADX, AVX/AVX2/FMA.
  * F3 0F BC/BD always decode as TZCNT/LZCNT, as on current CPUs whatever
  * CPUID says.  TZCNT gives BSF's result for a non-zero source (so "rep bsf"
  * in code that assumes no BMI1 works); LZCNT does not match BSR, which is
@@ -275,6 +276,32 @@ opcode:
 		if (m64 && seg < SEG_FS) /* ES/CS/SS/DS overrides do nothing */
 			seg = SEG_NONE;
 	}
+	if ((c == 0xc4 || c == 0xc5) && (m64 || (pos < avail && b[pos] >= 0xc0))) {
+		/* VEX (outside 64-bit mode C4/C5 are LES/LDS unless a register
+		 * "operand" follows): R X B W inverted into REX form, the map,
+		 * vvvv, L, pp.  After 66/F2/F3/LOCK or REX it is #UD. */
+		uint8_t v1 = GETB(), v2 = c == 0xc4 ? GETB() : (uint8_t)(v1 & 0x7f), map = c == 0xc4 ? v1 & 0x1f : 1;
+		bool bad = (pfx & (PFX_LOCK | PFX_REP | PFX_REPNE | PFX_OPSIZE)) || rex || map < 1 || map > 3;
+		rex = (uint8_t)((v1 & 0x80 ? 0 : 4) | (c == 0xc4 ? (v1 & 0x40 ? 0 : 2) | (v1 & 0x20 ? 0 : 1) : 0) |
+		                (c == 0xc4 && (v2 & 0x80) ? 8 : 0));
+		in->vvvv = (uint8_t)(~v2 >> 3 & 15);
+		if (!m64) /* R X B W and vvvv's top bit mean nothing there */
+			rex = 0, in->vvvv &= 7;
+		in->vex = (uint8_t)(1 | (v2 & 4) >> 1 | (v2 & 3) << 2);
+		in->prefix = pfx;
+		in->rex = rex;
+		in->map = map;
+		c = GETB();
+		in->opcode = c;
+		static const struct opd vex_modrm = { NULL, M }, vex_modrm_ib = { NULL, M | IB },
+		                        vex_none = { NULL, 0 };
+		d = map == 3 ? &vex_modrm_ib : map == 1 && c == 0x77 ? &vex_none : &vex_modrm; /* (VZEROUPPER/ALL) */
+		if (bad)
+			in->vex |= 0x80; /* #UD (after the whole instruction is decoded, for its length) */
+		f = d->f;
+		fn = d->fn;
+		goto operands;
+	}
 	if (rex)
 		pfx |= PFX_REX;
 	in->prefix = pfx;
@@ -298,6 +325,7 @@ opcode:
 	f = d->f;
 	fn = d->fn;
 
+operands:
 	if (m64)
 		in->addrsize = pfx & PFX_ADDRSIZE ? 4 : 8;
 	else
@@ -368,7 +396,9 @@ opcode:
 	in->seg = seg == SEG_NONE ? SEG_DS : seg;
 
 	/* Operand size. */
-	if (f & B)
+	if (in->vex)
+		in->opsize = m64 && (rex & 8) ? 8 : 4; /* VEX.W; 66 is not an operand-size prefix there */
+	else if (f & B)
 		in->opsize = 1;
 	else if (m64)
 		in->opsize = (rex & 8) || (f & F64) ? 8 : (pfx & PFX_OPSIZE) ? 2 : (f & D64) ? 8 : 4;
@@ -404,7 +434,9 @@ opcode:
 	in->len = pos;
 
 	/* Handler. */
-	if (f & SYS) {
+	if (in->vex) {
+		fn = (f & M) && !(in->vex & 0x80) ? emu_vex_select(in) : NULL;
+	} else if (f & SYS) {
 		if (in->map == 0 && c == 0x63 && m64) {
 			fn = op_movsxd;
 			f &= ~(uint32_t)END;
@@ -413,6 +445,13 @@ opcode:
 		}
 	} else if (f & X87) {
 		fn = emu_x87_select(in);
+	} else if ((f & SSE) && in->map == 2 && c == 0x82 && (pfx & (PFX_OPSIZE | PFX_REP | PFX_REPNE)) == PFX_OPSIZE) {
+		fn = in->has_mem ? op_invpcid : NULL; /* INVPCID: a system instruction */
+		f = (f & ~(uint32_t)SSE) | SYS | END;
+	} else if ((f & SSE) && in->map == 2 && (c & 0xfe) == 0xf0 && !(pfx & (PFX_REP | PFX_REPNE))) {
+		/* MOVBE (F2 makes it CRC32, an SSE4.2 form): memory operands only */
+		fn = in->has_mem ? op_movbe : NULL;
+		f &= ~(uint32_t)SSE;
 	} else if (f & SSE) {
 		fn = emu_sse_select(in);
 	} else if (in->map == 0 && c == 0x90 && !(rex & 1)) {

@@ -70,6 +70,8 @@ struct emu_insn {
 	uint8_t index;      /* 0..15 or EMU_NOREG */
 	uint8_t scale;      /* shift count 0..3 */
 	uint8_t ends_block; /* control transfer, or changes state decoding depends on */
+	uint8_t vex;        /* VEX-encoded: bit 0, then L (bit 1) and pp (bits 2-3; bmi.c); bit 7: invalid */
+	uint8_t vvvv;       /* VEX.vvvv (uninverted): a register operand */
 	int32_t disp;
 	uint64_t imm;  /* first immediate, sign- or zero-extended as the opcode says */
 	uint64_t imm2; /* second immediate: ENTER level, far-pointer selector */
@@ -119,6 +121,14 @@ struct emu_cpu {
 	/* DR7's enabled points by kind (debugreg.c), and the data points an
 	 * instruction has hit so far (its #DB trap comes after it). */
 	uint8_t dr_exec, dr_data, dr_io, dr_hit;
+	/* DR6 bits of a #DB trap held back by MOV SS / POP SS: delivered
+	 * after the next instruction, with that one's own (exec.c). */
+	uint16_t dr6_deferred;
+	/* insn_count + 1 when a REP string instruction yielded between its
+	 * iterations (RIP still on it): an event delivered before anything
+	 * else retires pushes RF = 1, so an instruction breakpoint on the REP
+	 * does not fire again when it resumes. */
+	uint64_t rep_yield_at;
 	int cpl;
 	enum emu_code_mode code_mode; /* default operand/address size of CS */
 	bool long_mode;               /* EFER.LMA */
@@ -159,6 +169,8 @@ struct emu_cpu {
 		double df[2];
 	} xmm[16];
 	uint32_t mxcsr;
+	uint64_t xcr0; /* XSETBV's enables (xsave.c): x87 always, SSE, PKRU */
+	uint32_t pkru; /* protection-key rights: AD bit 2k, WD bit 2k+1 (mmu.c) */
 
 	/* Interrupts */
 	atomic_bool irq_pending; /* something may be deliverable: check at block end */
@@ -188,6 +200,10 @@ struct emu_cpu {
 	int exc_depth; /* 0 normal, 1 delivering, 2 double fault → triple */
 
 	struct emu_tlb_entry tlb[EMU_TLB_SIZE];
+	/* TLB_USER while supervisor data accesses (SMAP: CR4.SMAP, and CPL 3
+	 * or RFLAGS.AC clear) or fetches (CR4.SMEP) must not use user pages:
+	 * supervisor lookups then miss on them and the walk faults (mmu.h). */
+	uint64_t smap_bits, smep_bits;
 	struct emu_block_cache *blocks;
 
 	struct vm *vm;
@@ -229,6 +245,10 @@ struct emu_cpu {
 #define EXC_MC  18
 #define EXC_XM  19
 
+#define DR6_BD (1u << 13) /* general detect: a MOV DR while DR7.GD */
+#define DR6_BS (1u << 14) /* single-step */
+#define DR7_GD (1u << 13)
+
 /* Raise a fault: RIP still points at the faulting instruction. */
 _Noreturn void emu_raise(struct emu_cpu *cpu, int vector);
 _Noreturn void emu_raise_err(struct emu_cpu *cpu, int vector, uint32_t error);
@@ -238,6 +258,16 @@ void emu_deliver_exception(struct emu_cpu *cpu);
 /* Deliver an external interrupt / software interrupt through the IDT.
  * is_soft: INT n (privilege check against gate DPL, RIP after the insn). */
 void emu_deliver_interrupt(struct emu_cpu *cpu, int vector, bool is_soft);
+/* ICEBP (INT1, F1): a #DB trap after the instruction, delivered as a
+ * hardware exception (no gate DPL check), DR6 untouched. */
+void emu_deliver_int1(struct emu_cpu *cpu);
+/* A REP string instruction stops between iterations (RIP stays on it). */
+static inline void emu_rep_yield(struct emu_cpu *cpu)
+{
+	cpu->next_rip = cpu->rip;
+	cpu->exit_block = true;
+	cpu->rep_yield_at = cpu->insn_count + 1; /* the loop counts it as retired */
+}
 /* Called by the loop between blocks when irq_pending: takes one pending
  * interrupt (NMI, LAPIC, PIC ExtINT) if RFLAGS.IF and no shadow allow it. */
 void emu_check_interrupts(struct emu_cpu *cpu);
@@ -312,6 +342,7 @@ uint64_t emu_ea(struct emu_cpu *cpu, const struct emu_insn *in);
 emu_exec_fn emu_sys_select(const struct emu_insn *in); /* system.c / seg.c */
 emu_exec_fn emu_x87_select(const struct emu_insn *in); /* fpu.c: D8..DF, 9B */
 emu_exec_fn emu_sse_select(const struct emu_insn *in); /* sse.c: MMX/SSE/SSE2, 0F AE, 0F 77 */
+emu_exec_fn emu_vex_select(const struct emu_insn *in); /* bmi.c: VEX-encoded BMI1/BMI2; AVX is #UD */
 /* Power-on x87/SSE state (FCW 0x40, tags 0x5555, MXCSR 0x1F80, XMM 0).
  * INIT keeps the x87/SSE state, as the hardware does. */
 void emu_fpu_reset(struct emu_cpu *cpu);
@@ -340,13 +371,14 @@ bool emu_event_wrmsr(struct emu_cpu *cpu, uint32_t msr, uint64_t *value);
  * emu_dr_page: a data point lies in this linear page (its TLB entries take
  * the slow path); emu_dr_exec_match: the instruction points at la (a
  * mask); emu_dr_data: an access by the slow path, noted in dr_hit;
- * emu_dr_trap: DR6 and the #DB for dr_hit (never returns). */
+ * emu_dr_trap: the #DB trap with DR6 bits dr6 (B0-B3 replace the old
+ * ones, BS is added; never returns). */
 void emu_dr_update(struct emu_cpu *cpu);
 bool emu_dr_page(const struct emu_cpu *cpu, uint64_t la_page);
 unsigned emu_dr_exec_match(const struct emu_cpu *cpu, uint64_t la);
 void emu_dr_data(struct emu_cpu *cpu, uint64_t la, unsigned size, bool write);
 void emu_dr_io(struct emu_cpu *cpu, uint16_t port, unsigned size); /* IN/OUT with CR4.DE */
-void emu_dr_trap(struct emu_cpu *cpu) __attribute__((noreturn));
+void emu_dr_trap(struct emu_cpu *cpu, unsigned dr6) __attribute__((noreturn));
 
 /* CODE_HOOK before the instruction at RIP (guest-physical gpa) runs:
  * true when a subscriber stopped the VM there (SYM_STOP), so that the
@@ -365,6 +397,15 @@ bool emu_event_page_read(struct emu_cpu *cpu, uint64_t gpa, unsigned len);
  * exchange with KVM (struct kvm_fpu holds the same fields) and snapshots.
  * Load fails (-1, state unchanged) on reserved MXCSR bits. */
 void emu_fpu_save(struct emu_cpu *cpu, void *img);
+/* Sets PKRU (WRPKRU, XRSTOR, state loads): the TLB forgets permissions
+ * it cached under the old value (mmu.c). */
+void emu_set_pkru(struct emu_cpu *cpu, uint32_t v);
+/* XCR0 values XSETBV accepts (xsave.c): x87, and SSE and PKRU.  XGETBV and
+ * XSETBV (0F 01 D0/D1) are there too. */
+bool emu_xcr0_valid(uint64_t xcr0);
+void emu_xgetbv(struct emu_cpu *cpu, const struct emu_insn *in);
+void emu_xsetbv(struct emu_cpu *cpu, const struct emu_insn *in);
+void op_invpcid(struct emu_cpu *cpu, const struct emu_insn *in); /* system.c */
 int emu_fpu_load(struct emu_cpu *cpu, const void *img);
 
 /* ---- flags (flags.c) ----------------------------------------------------- */
@@ -378,6 +419,10 @@ void emu_set_rflags(struct emu_cpu *cpu, uint64_t v);
 
 /* Recompute cpl, code_mode and long_mode after CS, CR0 or EFER change. */
 void emu_update_mode(struct emu_cpu *cpu);
+/* Recompute smap_bits and smep_bits after CR4, CPL or RFLAGS.AC change (mmu.c). */
+void emu_mmu_update_smap(struct emu_cpu *cpu);
+/* #GP(0) for SGDT/SIDT/SLDT/STR/SMSW at CPL > 0 under CR4.UMIP (system.c). */
+void emu_umip_check(struct emu_cpu *cpu);
 
 /* ---- state exchange (engine.c) -------------------------------------------- */
 

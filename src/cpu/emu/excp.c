@@ -255,6 +255,11 @@ static void deliver_protected(struct emu_cpu *cpu, int vector, uint64_t ret_ip, 
 
 static void deliver(struct emu_cpu *cpu, int vector, uint64_t ret_ip, bool soft, bool ext, bool has_err, uint32_t err)
 {
+	/* Between the iterations of a REP string instruction: RF = 1 in the
+	 * image, so it resumes past an instruction breakpoint on it. */
+	if (!soft && cpu->rep_yield_at && cpu->rep_yield_at == cpu->insn_count)
+		cpu->rflags |= RFLAGS_RF;
+	cpu->rep_yield_at = 0;
 	if (cpu->cr0 & CR0_PE)
 		deliver_protected(cpu, vector, ret_ip, soft, ext, has_err, err);
 	else
@@ -286,6 +291,8 @@ void emu_deliver_exception(struct emu_cpu *cpu)
 	 * or an abort pushes RF as it was).  The delivery clears it. */
 	if (v < 32 && ((1u << v) & FAULT_VECTORS))
 		cpu->rflags |= RFLAGS_RF;
+	if (v == EXC_DB) /* the handler may use the debug registers */
+		cpu->dr[7] &= ~(uint64_t)DR7_GD;
 	deliver(cpu, v, cpu->rip, false, false, cpu->exc_has_error && (cpu->cr0 & CR0_PE), cpu->exc_error);
 	cpu->exc_depth = 0;
 }
@@ -299,5 +306,17 @@ void emu_deliver_interrupt(struct emu_cpu *cpu, int vector, bool is_soft)
 	cpu->exc_vector = EXC_DELIVER_INTR;
 	cpu->exc_depth = 1;
 	deliver(cpu, vector & 0xff, is_soft ? cpu->next_rip : cpu->rip, is_soft, !is_soft, false, 0);
+	cpu->exc_depth = 0;
+}
+
+void emu_deliver_int1(struct emu_cpu *cpu)
+{
+	cpu->exceptions_delivered++;
+	cpu->exc_vector = EXC_DELIVER_INTR;
+	cpu->exc_depth = 1;
+	cpu->dr[7] &= ~(uint64_t)DR7_GD;
+	/* A trap to the instruction after it, checked as a hardware event:
+	 * no gate DPL check, EXT set in an error code of a fault on the way. */
+	deliver(cpu, EXC_DB, cpu->next_rip, false, true, false, 0);
 	cpu->exc_depth = 0;
 }

@@ -21,6 +21,18 @@ static inline uint64_t code_linear(const struct emu_cpu *cpu)
 	return (cpu->seg[SEG_CS].base + cpu->rip) & 0xffffffffULL;
 }
 
+/* POPF and IRET: they may clear TF and still take the single-step trap. */
+static inline bool pops_flags(const struct emu_insn *in)
+{
+	return in->map == 0 && (in->opcode == 0x9d || in->opcode == 0xcf);
+}
+
+/* MOV SS, r/m and POP SS. */
+static inline bool loads_ss(const struct emu_insn *in)
+{
+	return in->map == 0 && (in->opcode == 0x17 || (in->opcode == 0x8e && (in->reg & 7) == SEG_SS));
+}
+
 /* A block when something watches instruction by instruction: an interrupt
  * shadow, TF, RF, enabled debug registers, a STEP subscriber.  One
  * instruction, then the checks; kept apart so the common path below pays
@@ -62,17 +74,27 @@ static void __attribute__((noinline)) run_block_special(struct emu_cpu *cpu, str
 		cpu->dbg_slow &= (uint8_t)~2;
 	bc->cur = 0;
 	bc->cur_cpu = NULL;
-	if (cpu->dr_hit)
-		emu_dr_trap(cpu); /* a data or I/O breakpoint: the trap after the instruction */
+	/* The #DB trap after the instruction: its data and I/O breakpoint hits,
+	 * and single-step when TF was set as it began (so a POPF or IRET that
+	 * clears TF still traps; INT n, INT3, INTO, INT1 and a masked SYSCALL
+	 * clear TF on their way to a handler and do not). */
+	unsigned dr6 = cpu->dr_hit;
+	cpu->dr_hit = 0;
+	if (tf && ((cpu->rflags & RFLAGS_TF) || pops_flags(in)))
+		dr6 |= DR6_BS;
+	if (!shadow && cpu->interrupt_shadow && loads_ss(in)) {
+		/* MOV SS / POP SS hold debug traps back for one instruction
+		 * (so a stack switch completes before a handler runs). */
+		cpu->dr6_deferred |= (uint16_t)dr6;
+		dr6 = 0;
+	} else if (cpu->dr6_deferred) {
+		dr6 |= cpu->dr6_deferred;
+		cpu->dr6_deferred = 0;
+	}
 	if (step)
 		emu_event_step(cpu, rip0);
-	if (tf && ((cpu->rflags & RFLAGS_TF) || in->ends_block != 2)) {
-		/* Single-step trap after the instruction TF was set for, unless
-		 * it was a system instruction that cleared TF (INT n, SYSCALL,
-		 * IRET/POPF to TF=0: an approximation for the POPF case). */
-		cpu->dr[6] |= 1ULL << 14; /* DR6.BS */
-		emu_raise(cpu, EXC_DB);
-	}
+	if (dr6)
+		emu_dr_trap(cpu, dr6);
 }
 
 static void run_block(struct emu_cpu *cpu, struct emu_block *b)
@@ -121,7 +143,7 @@ static inline struct emu_block *find_block(struct emu_cpu *cpu)
 		struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
 		b = &bc->blk[bc->jc[h].bi];
 		if (likely(b->valid && b->mode == cpu->code_mode &&
-		           (e->tag_exec & emu_tlb_mask(emu_user_access(cpu))) == (la & EMU_PAGE_MASK) &&
+		           (e->tag_exec & emu_tlb_xmask(cpu, emu_user_access(cpu))) == (la & EMU_PAGE_MASK) &&
 		           e->gpa_page + (la & 0xfff) == b->gpa && !b->crosses))
 			return b;
 	}
@@ -174,6 +196,7 @@ void emu_exec(struct emu_cpu *cpu)
 		/* A fault: RIP is at the faulting instruction, which did not
 		 * complete (its data breakpoint hits do not count). */
 		cpu->dr_hit = 0;
+		cpu->dr6_deferred = 0; /* (a trap MOV SS held back is lost to the fault) */
 		cpu->blocks->cur = 0;
 		cpu->blocks->cur_cpu = NULL;
 		cpu->interrupt_shadow = false;

@@ -95,4 +95,6 @@ void emu_set_rflags(struct emu_cpu *cpu, uint64_t v)
 	if (v & RFLAGS_RF)
 		cpu->dbg_slow |= 2; /* the executor clears RF after the next instruction */
 	cc_set_flags(cpu, (uint32_t)v);
+	if (__builtin_expect((cpu->cr4 & CR4_SMAP) != 0, 0))
+		emu_mmu_update_smap(cpu); /* AC lifts SMAP */
 }

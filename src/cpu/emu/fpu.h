@@ -99,5 +99,13 @@ void x87_fast_store_done(struct emu_cpu *cpu, const struct emu_insn *in, uint16_
 
 void emu_fxsave(struct emu_cpu *cpu, const struct emu_insn *in);
 void emu_fxrstor(struct emu_cpu *cpu, const struct emu_insn *in);
+/* The FXSAVE image's pieces, for XSAVE (xsave.c): the first 160 + 16 *
+ * nxmm bytes of the image of the current state; the x87 part of an image
+ * (bytes 0-23 and 32-159) loaded. */
+void emu_fx_build(const struct emu_cpu *cpu, uint8_t *b, bool w64, unsigned nxmm);
+void emu_fx_load_x87(struct emu_cpu *cpu, const uint8_t *b, bool w64);
+/* XSAVE, XSAVEOPT, XRSTOR (0F AE /4 /6 /5; xsave.c). */
+void emu_xsave(struct emu_cpu *cpu, const struct emu_insn *in);
+void emu_xrstor(struct emu_cpu *cpu, const struct emu_insn *in);
 
 #endif

@@ -12,7 +12,7 @@
 #include "cpu/emu/sse.h"
 
 /* Builds the first 160 + 16 * nxmm bytes of the image. */
-static void fx_build(const struct emu_cpu *cpu, uint8_t *b, bool w64, unsigned nxmm)
+void emu_fx_build(const struct emu_cpu *cpu, uint8_t *b, bool w64, unsigned nxmm)
 {
 	const struct emu_fpu *f = &cpu->fpu;
 	memset(b, 0, 160);
@@ -39,8 +39,7 @@ static void fx_build(const struct emu_cpu *cpu, uint8_t *b, bool w64, unsigned n
 	memcpy(b + 160, cpu->xmm, 16 * nxmm);
 }
 
-/* Loads an image whose MXCSR was checked. */
-static void fx_load(struct emu_cpu *cpu, const uint8_t *b, bool w64, unsigned nxmm)
+void emu_fx_load_x87(struct emu_cpu *cpu, const uint8_t *b, bool w64)
 {
 	struct emu_fpu *f = &cpu->fpu;
 	memcpy(&f->cw, b + 0, 2);
@@ -62,6 +61,12 @@ static void fx_load(struct emu_cpu *cpu, const uint8_t *b, bool w64, unsigned nx
 		memcpy(f->st[i], b + 32 + 16 * i, 10);
 	fpu_set_abridged_tags(cpu, b[4]);
 	fpu_update_es(cpu); /* an unmasked flag in the image is pending, as on hardware */
+}
+
+/* Loads an image whose MXCSR was checked. */
+static void fx_load(struct emu_cpu *cpu, const uint8_t *b, bool w64, unsigned nxmm)
+{
+	emu_fx_load_x87(cpu, b, w64);
 	memcpy(&cpu->mxcsr, b + 24, 4);
 	memcpy(cpu->xmm, b + 160, 16 * nxmm);
 }
@@ -85,7 +90,7 @@ void emu_fxsave(struct emu_cpu *cpu, const struct emu_insn *in)
 	fx_check(cpu, in, ea);
 	uint8_t b[416];
 	unsigned nxmm = fx_nxmm(cpu);
-	fx_build(cpu, b, in->rex & 8, nxmm);
+	emu_fx_build(cpu, b, in->rex & 8, nxmm);
 	emu_write_bytes(cpu, in->seg, ea, b, 160 + 16 * nxmm);
 }
 
@@ -106,7 +111,7 @@ void emu_fxrstor(struct emu_cpu *cpu, const struct emu_insn *in)
 void emu_fpu_save(struct emu_cpu *cpu, void *img)
 {
 	uint8_t *b = img;
-	fx_build(cpu, b, true, 16);
+	emu_fx_build(cpu, b, true, 16);
 	memset(b + 416, 0, 96);
 }
 

@@ -18,7 +18,7 @@
 #include "symbiont/vm.h"
 
 #define TLB_CODE  4ULL
-#define TLB_FLAGS (TLB_SUPER | TLB_IO | TLB_CODE)
+#define TLB_FLAGS (TLB_SUPER | TLB_IO | TLB_CODE | TLB_USER)
 
 #define PTE_P       (1ULL << 0)
 #define PTE_W       (1ULL << 1)
@@ -179,6 +179,17 @@ uint32_t emu_walk(struct emu_cpu *cpu, uint64_t la, int acc, bool user, struct e
 		return EMU_WALK_FAULT | pf | PFERR_P;
 	if (acc == ACC_EXEC && nx)
 		return EMU_WALK_FAULT | pf | PFERR_P;
+	/* SMEP: no supervisor fetch from a user page; SMAP: no supervisor data
+	 * access to one, at CPL 3 (implicit accesses) or with AC clear */
+	if (!user && us && (acc == ACC_EXEC ? cpu->smep_bits : cpu->smap_bits))
+		return EMU_WALK_FAULT | pf | PFERR_P;
+	/* Protection keys: data accesses to user pages, in 4-level paging */
+	unsigned pkey = (cpu->efer & EFER_LMA) ? (unsigned)(ent >> 59) & 15 : 0;
+	if (us && acc != ACC_EXEC && (cpu->cr4 & CR4_PKE) && (cpu->efer & EFER_LMA)) {
+		uint32_t rights = cpu->pkru >> (2 * pkey);
+		if ((rights & 1) || (acc == ACC_WRITE && (rights & 2) && (user || wp)))
+			return EMU_WALK_FAULT | pf | PFERR_P | PFERR_PK;
+	}
 
 	/* Locked read-modify-writes only where a bit is missing: they are most
 	 * of a walk's cost otherwise. */
@@ -195,6 +206,7 @@ uint32_t emu_walk(struct emu_cpu *cpu, uint64_t la, int acc, bool user, struct e
 	w->nx = nx;
 	w->global = (ent & PTE_G) && (cpu->cr4 & CR4_PGE);
 	w->dirty = acc == ACC_WRITE || (ent & PTE_D);
+	w->pkey = (uint8_t)pkey;
 	return 0;
 }
 
@@ -266,6 +278,7 @@ static struct xlat tlb_fill(struct emu_cpu *cpu, uint64_t la, int acc, bool user
 		w.page_size = 4096;
 		w.user = w.write = w.dirty = true;
 		w.nx = w.global = false;
+		w.pkey = 0;
 	}
 	gpa_page = w.gpa & EMU_PAGE_MASK;
 	host = gpa_to_host(cpu->mem, gpa_page, 4096);
@@ -276,7 +289,7 @@ static struct xlat tlb_fill(struct emu_cpu *cpu, uint64_t la, int acc, bool user
 	e->global = w.global;
 	e->page_shift = (uint8_t)__builtin_ctzll(w.page_size);
 	{
-		uint64_t fl = io ? TLB_IO : 0;
+		uint64_t fl = (io ? TLB_IO : 0) | (w.user && (cpu->cr0 & CR0_PG) ? TLB_USER : 0);
 		e->tag_read = page | fl | (w.user ? 0 : TLB_SUPER);
 		e->tag_exec = w.nx ? TLB_EMPTY : page | fl | (w.user ? 0 : TLB_SUPER);
 		if (!w.dirty)
@@ -291,6 +304,12 @@ static struct xlat tlb_fill(struct emu_cpu *cpu, uint64_t la, int acc, bool user
 		    (any_has_code(cpu, gpa_page) ||
 		     (cpu->vm && (sym_watched(cpu->vm, gpa_page) || vm_dirty_page_clean(cpu->vm, gpa_page)))))
 			e->tag_write |= TLB_CODE;
+		if (w.user && (cpu->cr4 & CR4_PKE) && (cpu->efer & EFER_LMA) && (cpu->pkru >> (2 * w.pkey) & 3)) {
+			/* a key that restricts: its accesses walk again, and are checked there */
+			if (cpu->pkru >> (2 * w.pkey) & 1)
+				e->tag_read = TLB_EMPTY;
+			e->tag_write = TLB_EMPTY;
+		}
 		if (!io && read_watched(cpu, gpa_page))
 			e->tag_read |= TLB_CODE; /* on a read tag: the reads of a read-watched page */
 		if (unlikely(cpu->dr_data) && emu_dr_page(cpu, page)) {
@@ -313,7 +332,8 @@ static struct xlat translate(struct emu_cpu *cpu, uint64_t la, int acc, bool use
 	uint64_t tag = *tag_of(e, acc);
 	struct xlat x;
 
-	if ((tag & ~TLB_FLAGS) != (la & EMU_PAGE_MASK) || tag == TLB_EMPTY || (user && (tag & TLB_SUPER)))
+	if ((tag & ~TLB_FLAGS) != (la & EMU_PAGE_MASK) || tag == TLB_EMPTY || (user && (tag & TLB_SUPER)) ||
+	    (!user && (tag & TLB_USER) && (acc == ACC_EXEC ? cpu->smep_bits : cpu->smap_bits)))
 		return tlb_fill(cpu, la, acc, user);
 	x.gpa = e->gpa_page | (la & 0xfff);
 	x.host = (tag & TLB_IO) ? NULL : (uint8_t *)(uintptr_t)(la + e->addend);
@@ -630,4 +650,17 @@ uint64_t emu_fetch_gpa_slow(struct emu_cpu *cpu, uint64_t la)
 uint64_t(emu_fetch_gpa)(struct emu_cpu *cpu, uint64_t la)
 {
 	return emu_fetch_gpa_inline(cpu, la);
+}
+
+void emu_mmu_update_smap(struct emu_cpu *cpu)
+{
+	cpu->smep_bits = cpu->cr4 & CR4_SMEP ? TLB_USER : 0;
+	cpu->smap_bits = (cpu->cr4 & CR4_SMAP) && (cpu->cpl == 3 || !(cpu->rflags & RFLAGS_AC)) ? TLB_USER : 0;
+}
+
+void emu_set_pkru(struct emu_cpu *cpu, uint32_t v)
+{
+	if (v != cpu->pkru)
+		emu_tlb_flush(cpu, true); /* entries hold the rights of the old value */
+	cpu->pkru = v;
 }

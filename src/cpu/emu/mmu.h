@@ -9,6 +9,10 @@
  *              privileges and a CPL change needs no flush.
  *   TLB_IO     the page is not RAM (MMIO, LAPIC, beyond RAM): the fast path
  *              always misses and the slow path uses gpa_page.
+ *   TLB_USER   the page is user-accessible.  User lookups mask it out;
+ *              supervisor lookups too unless SMAP (data) or SMEP (fetch)
+ *              forbid the access (cpu->smap_bits / smep_bits), when they
+ *              miss and the walk raises the #PF.
  * An empty tag is all ones, which matches no page.
  *
  * emu.h declares emu_read/emu_write/emu_linear as ordinary functions; the
@@ -33,6 +37,7 @@
 
 #define TLB_SUPER     1ULL
 #define TLB_IO        2ULL
+#define TLB_USER      8ULL
 #define TLB_EMPTY     (~0ULL)
 #define EMU_PAGE_MASK (~0xfffULL)
 
@@ -44,6 +49,7 @@ enum { ACC_READ, ACC_WRITE, ACC_EXEC };
 #define PFERR_U    (1u << 2)
 #define PFERR_RSVD (1u << 3)
 #define PFERR_ID   (1u << 4)
+#define PFERR_PK   (1u << 5)
 
 #define EMU_PHYS_BITS 40 /* CPUID 0x80000008: what the walker treats as reserved above */
 #define EMU_VIRT_BITS 48
@@ -54,6 +60,7 @@ struct emu_walk {
 	uint64_t page_size;           /* 4K, 2M, 4M or 1G */
 	bool user, write, nx, global; /* accumulated permissions of the leaf */
 	bool dirty;                   /* the leaf's D bit is set (after this walk) */
+	uint8_t pkey;                 /* the leaf's protection key (4-level paging), else 0 */
 };
 
 /* Walks the guest page tables for linear address la as access acc by a user
@@ -77,9 +84,15 @@ EMU_INLINE bool emu_user_access(const struct emu_cpu *cpu)
 	return cpu->cpl == 3;
 }
 
-EMU_INLINE uint64_t emu_tlb_mask(bool user)
+/* What a lookup ignores in a tag: data accesses, and instruction fetches. */
+EMU_INLINE uint64_t emu_tlb_mask(const struct emu_cpu *cpu, bool user)
 {
-	return user ? ~0ULL : ~TLB_SUPER;
+	return user ? ~TLB_USER : ~(TLB_SUPER | TLB_USER) | cpu->smap_bits;
+}
+
+EMU_INLINE uint64_t emu_tlb_xmask(const struct emu_cpu *cpu, bool user)
+{
+	return user ? ~TLB_USER : ~(TLB_SUPER | TLB_USER) | cpu->smep_bits;
 }
 
 EMU_INLINE struct emu_tlb_entry *emu_tlb_entry_of(struct emu_cpu *cpu, uint64_t la)
@@ -141,7 +154,7 @@ EMU_INLINE uint64_t emu_linear_fast(struct emu_cpu *cpu, int seg, uint64_t off, 
 EMU_INLINE uint64_t emu_read_la(struct emu_cpu *cpu, uint64_t la, unsigned size, bool user)
 {
 	struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
-	if (likely((e->tag_read & emu_tlb_mask(user)) == (la & EMU_PAGE_MASK) && (la & 0xfff) <= 0x1000 - size))
+	if (likely((e->tag_read & emu_tlb_mask(cpu, user)) == (la & EMU_PAGE_MASK) && (la & 0xfff) <= 0x1000 - size))
 		return emu_load_host((const void *)(uintptr_t)(la + e->addend), size);
 	return emu_read_slow(cpu, la, size, user);
 }
@@ -149,7 +162,7 @@ EMU_INLINE uint64_t emu_read_la(struct emu_cpu *cpu, uint64_t la, unsigned size,
 EMU_INLINE void emu_write_la(struct emu_cpu *cpu, uint64_t la, uint64_t val, unsigned size, bool user)
 {
 	struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
-	if (likely((e->tag_write & emu_tlb_mask(user)) == (la & EMU_PAGE_MASK) && (la & 0xfff) <= 0x1000 - size)) {
+	if (likely((e->tag_write & emu_tlb_mask(cpu, user)) == (la & EMU_PAGE_MASK) && (la & 0xfff) <= 0x1000 - size)) {
 		emu_store_host((void *)(uintptr_t)(la + e->addend), val, size);
 		return;
 	}
@@ -173,7 +186,7 @@ uint64_t emu_fetch_gpa_slow(struct emu_cpu *cpu, uint64_t la);
 EMU_INLINE uint64_t emu_fetch_gpa_inline(struct emu_cpu *cpu, uint64_t la)
 {
 	struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
-	if (likely((e->tag_exec & emu_tlb_mask(emu_user_access(cpu))) == (la & EMU_PAGE_MASK)))
+	if (likely((e->tag_exec & emu_tlb_xmask(cpu, emu_user_access(cpu))) == (la & EMU_PAGE_MASK)))
 		return e->gpa_page | (la & 0xfff);
 	return emu_fetch_gpa_slow(cpu, la);
 }

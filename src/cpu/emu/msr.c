@@ -74,6 +74,9 @@ void emu_msr_reset(struct emu_cpu *cpu)
 	cpu->dr[6] = 0xffff0ff0;
 	cpu->dr[7] = 0x400;
 	cpu->dr_exec = cpu->dr_data = cpu->dr_io = cpu->dr_hit = cpu->dbg_slow = 0;
+	cpu->dr6_deferred = 0;
+	cpu->rep_yield_at = 0;
+	cpu->xcr0 = 1; /* x87 only, at power-on and INIT */
 }
 
 static int mtrr_fixed_index(uint32_t msr)

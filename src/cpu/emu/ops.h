@@ -220,6 +220,7 @@ H(op_bsr);
 H(op_tzcnt);
 H(op_lzcnt);
 H(op_popcnt);
+H(op_movbe);
 H(op_bswap);
 
 /* string.c */

@@ -44,6 +44,7 @@ void emu_update_mode(struct emu_cpu *cpu)
 		cpu->code_mode = EMU_MODE32;
 	else
 		cpu->code_mode = EMU_MODE16;
+	emu_mmu_update_smap(cpu); /* SMAP depends on CPL */
 }
 
 /* ---- descriptors ------------------------------------------------------------ */
@@ -592,6 +593,8 @@ H(op_dtable)
 	uint64_t ea;
 	if (!in->has_mem)
 		emu_raise(cpu, EXC_UD);
+	if (r < 2)
+		emu_umip_check(cpu); /* SGDT / SIDT */
 	ea = ea_of(cpu, in);
 	if (r >= 2) { /* LGDT / LIDT */
 		uint64_t base;
@@ -675,8 +678,8 @@ H(op_grp6)
 
 	need_pmode(cpu);
 	switch (r) {
-	case 0: store_sel(cpu, in, cpu->ldt.sel); return;
-	case 1: store_sel(cpu, in, cpu->tr.sel); return;
+	case 0: emu_umip_check(cpu), store_sel(cpu, in, cpu->ldt.sel); return;
+	case 1: emu_umip_check(cpu), store_sel(cpu, in, cpu->tr.sel); return;
 	case 2: load_system_seg(cpu, (uint16_t)rm_read(cpu, in, 2), false); return;
 	case 3: load_system_seg(cpu, (uint16_t)rm_read(cpu, in, 2), true); return;
 	case 4:

@@ -67,7 +67,8 @@ static emu_exec_fn grp15_select(const struct emu_insn *in, unsigned pfx)
 	if (pfx != PF_NONE)
 		return NULL;
 	if (in->has_mem) {
-		static const emu_exec_fn mem[8] = { emu_fxsave, emu_fxrstor, ldmxcsr, stmxcsr, [7] = clflush };
+		static const emu_exec_fn mem[8] = { emu_fxsave, emu_fxrstor, ldmxcsr,   stmxcsr,
+			                            emu_xsave,  emu_xrstor,  emu_xsave, clflush }; /* /6: XSAVEOPT */
 		return mem[r];
 	}
 	static const emu_exec_fn reg[8] = { [5] = lsfence, [6] = mfence, [7] = lsfence };

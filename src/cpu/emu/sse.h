@@ -34,7 +34,7 @@ SSE_INLINE void *sse_tlb16(struct emu_cpu *cpu, uint64_t la, bool write)
 {
 	struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
 	uint64_t tag = write ? e->tag_write : e->tag_read;
-	if ((tag & emu_tlb_mask(emu_user_access(cpu))) == (la & EMU_PAGE_MASK) && (la & 0xfff) <= 0xff0)
+	if ((tag & emu_tlb_mask(cpu, emu_user_access(cpu))) == (la & EMU_PAGE_MASK) && (la & 0xfff) <= 0xff0)
 		return (void *)(uintptr_t)(la + e->addend);
 	return NULL;
 }

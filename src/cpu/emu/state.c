@@ -13,13 +13,20 @@
 int emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s)
 {
 	/* What the TLB's translations were made under: the page tables (CR3),
-	 * the paging controls (CR0, CR4, EFER) and where the LAPIC page is. */
+	 * the paging controls (CR0, CR4, EFER), where the LAPIC page is, and
+	 * the protection keys' rights (PKRU, with the FPU part). */
 	bool same_tables = cpu->cr3 == s->cr3;
 	bool same_paging = cpu->cr0 == s->cr0 && cpu->cr4 == s->cr4 && cpu->efer == s->efer &&
-	                   (!s->apic_base || cpu->apic_base == s->apic_base);
+	                   (!s->apic_base || cpu->apic_base == s->apic_base) &&
+	                   (!(s->parts & X86_STATE_FPU) || cpu->pkru == s->pkru);
+	uint64_t xcr0 = s->xcr0 ? s->xcr0 : 1;
 
-	if ((s->parts & X86_STATE_FPU) && emu_fpu_load(cpu, s->fxsave) < 0)
-		return -1; /* MXCSR bits this CPU does not have */
+	if ((s->parts & X86_STATE_FPU) && (!emu_xcr0_valid(xcr0) || emu_fpu_load(cpu, s->fxsave) < 0))
+		return -1; /* MXCSR bits or XCR0 features this CPU does not have */
+	if (s->parts & X86_STATE_FPU) {
+		cpu->xcr0 = xcr0;
+		cpu->pkru = s->pkru; /* (a change of it flushes the TLB below) */
+	}
 	memcpy(cpu->gpr, s->gpr, sizeof(cpu->gpr));
 	cpu->rip = cpu->next_rip = s->rip;
 	memcpy(cpu->seg, s->seg, sizeof(cpu->seg));
@@ -39,6 +46,8 @@ int emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s)
 	if (cpu->lapic)
 		lapic_set_tpr(cpu->lapic, (uint8_t)(s->cr8 << 4));
 	cpu->interrupt_shadow = false;
+	cpu->dr6_deferred = 0;
+	cpu->rep_yield_at = 0;
 	cpu->halted = false;
 	cpu->exc_depth = 0;
 	cpu->inject.valid = false;
@@ -140,6 +149,8 @@ void emu_cpu_get_parts(struct emu_cpu *cpu, struct x86_state *s, uint32_t parts)
 	if (parts & X86_STATE_FPU) {
 		memset(s->fxsave, 0, sizeof(s->fxsave));
 		emu_fpu_save(cpu, s->fxsave);
+		s->xcr0 = cpu->xcr0;
+		s->pkru = cpu->pkru;
 	}
 	if (parts & X86_STATE_DEBUG) {
 		memcpy(s->dr, cpu->dr, sizeof(s->dr));

@@ -31,7 +31,7 @@ static inline uint8_t *tlb_host(struct emu_cpu *cpu, uint64_t la, bool write)
 {
 	struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
 	uint64_t tag = write ? e->tag_write : e->tag_read;
-	if ((tag & emu_tlb_mask(emu_user_access(cpu))) == (la & EMU_PAGE_MASK))
+	if ((tag & emu_tlb_mask(cpu, emu_user_access(cpu))) == (la & EMU_PAGE_MASK))
 		return (uint8_t *)(uintptr_t)(la + e->addend);
 	return NULL;
 }
@@ -44,7 +44,7 @@ static void unprotect_chunk(struct emu_cpu *cpu, uint64_t la, uint64_t bytes)
 {
 	/* The entry is there once one element took the slow path. */
 	struct emu_tlb_entry *e = emu_tlb_entry_of(cpu, la);
-	if ((e->tag_read & emu_tlb_mask(emu_user_access(cpu))) == (la & EMU_PAGE_MASK) &&
+	if ((e->tag_read & emu_tlb_mask(cpu, emu_user_access(cpu))) == (la & EMU_PAGE_MASK) &&
 	    emu_page_has_code(cpu, e->gpa_page))
 		emu_code_written(cpu, e->gpa_page + (la & 0xfff), (unsigned)bytes);
 }
@@ -57,8 +57,7 @@ static inline bool rep_fast_ok(const struct emu_cpu *cpu, const struct emu_insn 
 /* Ends the execution with the instruction still pending. */
 static inline void rep_yield(struct emu_cpu *cpu)
 {
-	cpu->next_rip = cpu->rip;
-	cpu->exit_block = true;
+	emu_rep_yield(cpu);
 }
 
 static void stos_one(struct emu_cpu *cpu, const struct emu_insn *in, unsigned sz, unsigned as)
@@ -85,7 +84,7 @@ static void rep_slow(struct emu_cpu *cpu, const struct emu_insn *in,
 	unsigned sz = in->opsize, as = in->addrsize;
 
 	for (unsigned i = 0; reg_read_a(cpu, X86_RCX, as); i++) {
-		if (i == REP_BUDGET) {
+		if (i == REP_BUDGET || unlikely(cpu->dr_hit)) { /* a data breakpoint traps between iterations */
 			rep_yield(cpu);
 			return;
 		}
@@ -113,6 +112,7 @@ void op_stos(struct emu_cpu *cpu, const struct emu_insn *in)
 	}
 	if (rep_fast_ok(cpu, in)) {
 		uint64_t done = 0;
+		unsigned slow = 0;
 		while (cpu->gpr[X86_RCX]) {
 			uint64_t la = emu_linear(cpu, SEG_ES, cpu->gpr[X86_RDI], sz, true);
 			uint64_t n = (0x1000 - (la & 0xfff)) / sz;
@@ -126,6 +126,13 @@ void op_stos(struct emu_cpu *cpu, const struct emu_insn *in)
 					unprotect_chunk(cpu, la, (n < cpu->gpr[X86_RCX] ? n : cpu->gpr[X86_RCX]) * sz);
 				stos_one(cpu, in, sz, as);
 				cpu->gpr[X86_RCX]--;
+				/* A data breakpoint traps between iterations; and elements
+				 * that take the slow path (MMIO, say) count against a budget
+				 * of their own, so a huge count cannot hold the vCPU */
+				if ((unlikely(cpu->dr_hit) || ++slow == REP_BUDGET) && cpu->gpr[X86_RCX]) {
+					rep_yield(cpu);
+					return;
+				}
 				continue;
 			}
 			if (n > cpu->gpr[X86_RCX])
@@ -154,6 +161,7 @@ void op_movs(struct emu_cpu *cpu, const struct emu_insn *in)
 	}
 	if (rep_fast_ok(cpu, in)) {
 		uint64_t done = 0;
+		unsigned slow = 0;
 		while (cpu->gpr[X86_RCX]) {
 			uint64_t sla = emu_linear(cpu, in->seg, cpu->gpr[X86_RSI], sz, false);
 			uint64_t dla = emu_linear(cpu, SEG_ES, cpu->gpr[X86_RDI], sz, true);
@@ -170,6 +178,13 @@ void op_movs(struct emu_cpu *cpu, const struct emu_insn *in)
 					unprotect_chunk(cpu, dla, (n < cpu->gpr[X86_RCX] ? n : cpu->gpr[X86_RCX]) * sz);
 				movs_one(cpu, in, sz, as);
 				cpu->gpr[X86_RCX]--;
+				/* A data breakpoint traps between iterations; and elements
+				 * that take the slow path (MMIO, say) count against a budget
+				 * of their own, so a huge count cannot hold the vCPU */
+				if ((unlikely(cpu->dr_hit) || ++slow == REP_BUDGET) && cpu->gpr[X86_RCX]) {
+					rep_yield(cpu);
+					return;
+				}
 				continue;
 			}
 			if (n > cpu->gpr[X86_RCX])
@@ -202,7 +217,7 @@ void op_lods(struct emu_cpu *cpu, const struct emu_insn *in)
 	unsigned sz = in->opsize, as = in->addrsize;
 	bool rep = in->prefix & (PFX_REP | PFX_REPNE);
 	for (unsigned i = 0; !rep || reg_read_a(cpu, X86_RCX, as); i++) {
-		if (i == REP_BUDGET) {
+		if (i == REP_BUDGET || unlikely(cpu->dr_hit)) { /* a data breakpoint traps between iterations */
 			rep_yield(cpu);
 			return;
 		}
@@ -223,7 +238,7 @@ static void cmp_loop(struct emu_cpu *cpu, const struct emu_insn *in, bool cmps)
 	uint64_t m = sz_mask(sz);
 	for (unsigned i = 0; !rep || reg_read_a(cpu, X86_RCX, as); i++) {
 		uint64_t a, b;
-		if (i == REP_BUDGET) {
+		if (i == REP_BUDGET || unlikely(cpu->dr_hit)) { /* a data breakpoint traps between iterations */
 			rep_yield(cpu);
 			return;
 		}

@@ -16,7 +16,8 @@
 
 #define H(name) static void name(struct emu_cpu *cpu, const struct emu_insn *in)
 
-#define CR4_VALID (0x7ffULL & ~(1ULL << 1)) /* VME..OSXMMEXCPT, no PVI */
+/* VME..OSXMMEXCPT (no PVI), UMIP, PCIDE, OSXSAVE, SMEP, SMAP, PKE */
+#define CR4_VALID ((0x7ffULL & ~(1ULL << 1)) | CR4_UMIP | CR4_PCIDE | CR4_OSXSAVE | CR4_SMEP | CR4_SMAP | CR4_PKE)
 #define CR4_DE    (1ULL << 3)
 #define CR4_TSD   (1ULL << 2)
 
@@ -52,7 +53,7 @@ void emu_set_cr0(struct emu_cpu *cpu, uint64_t v)
 		cpu->efer |= EFER_LMA;
 	}
 	if (!(v & CR0_PG) && (old & CR0_PG) && (cpu->efer & EFER_LMA)) {
-		if (cpu->code_mode == EMU_MODE64)
+		if (cpu->code_mode == EMU_MODE64 || (cpu->cr4 & CR4_PCIDE))
 			emu_raise_err(cpu, EXC_GP, 0);
 		cpu->efer &= ~EFER_LMA;
 	}
@@ -71,14 +72,23 @@ void emu_set_cr4(struct emu_cpu *cpu, uint64_t v)
 		emu_raise_err(cpu, EXC_GP, 0);
 	if ((cpu->efer & EFER_LMA) && !(v & CR4_PAE))
 		emu_raise_err(cpu, EXC_GP, 0);
+	/* PCIDE: in long mode only, and set only while CR3's PCID is 0 */
+	if ((v & CR4_PCIDE) && !(old & CR4_PCIDE) && (!(cpu->efer & EFER_LMA) || (cpu->cr3 & 0xfff)))
+		emu_raise_err(cpu, EXC_GP, 0);
 	cpu->cr4 = v;
-	if ((old ^ v) & (CR4_PGE | CR4_PAE | CR4_PSE))
+	if ((old ^ v) & (CR4_PGE | CR4_PAE | CR4_PSE | CR4_PCIDE | CR4_PKE))
 		emu_tlb_flush(cpu, true);
+	emu_mmu_update_smap(cpu);
 	cpu->exit_block = true;
 }
 
+/* With CR4.PCIDE, CR3[11:0] is the PCID and bit 63 asks to keep that
+ * PCID's TLB entries: a hint, as emu keeps one set of entries for all
+ * PCIDs and flushes them (all but global ones) on every CR3 write. */
 void emu_set_cr3(struct emu_cpu *cpu, uint64_t v)
 {
+	if (cpu->cr4 & CR4_PCIDE)
+		v &= ~(1ULL << 63);
 	if (cpu->long_mode && (v >> EMU_PHYS_BITS))
 		emu_raise_err(cpu, EXC_GP, 0);
 	if (cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_CR3_WRITE))
@@ -143,6 +153,10 @@ H(op_mov_dr)
 		if (cpu->cr4 & CR4_DE)
 			emu_raise(cpu, EXC_UD);
 		n += 2;
+	}
+	if (cpu->dr[7] & DR7_GD) { /* general detect: a fault before the access; delivery clears GD */
+		cpu->dr[6] |= DR6_BD;
+		emu_raise(cpu, EXC_DB);
 	}
 	if (in->opcode == 0x21) {
 		uint64_t v = cpu->dr[n];
@@ -217,6 +231,37 @@ H(op_rdtscp)
 {
 	op_rdtsc(cpu, in);
 	cpu->gpr[X86_RCX] = (uint32_t)cpu->tsc_aux;
+}
+
+/* F3 0F C7 /7 (register): RDPID, IA32_TSC_AUX at any CPL; 64-bit in
+ * 64-bit mode whatever REX.W says, else 32-bit. */
+H(op_rdpid)
+{
+	cpu->gpr[in->rm] = cpu->code_mode == EMU_MODE64 ? cpu->tsc_aux : (uint32_t)cpu->tsc_aux;
+}
+
+/* 66 0F 38 82: INVPCID r, m128 (type in the register, PCID and address
+ * in memory).  One TLB for every PCID: each type flushes at least what it
+ * must (an address's page in all PCIDs, or every non-global entry). */
+void op_invpcid(struct emu_cpu *cpu, const struct emu_insn *in)
+{
+	uint64_t type = cpu->code_mode == EMU_MODE64 ? cpu->gpr[in->reg] : (uint32_t)cpu->gpr[in->reg];
+	uint64_t ea = emu_ea(cpu, in), desc[2];
+
+	need_cpl0(cpu);
+	emu_read_bytes(cpu, in->seg, ea, desc, 16);
+	if (type > 3 || (desc[0] >> 12))
+		emu_raise_err(cpu, EXC_GP, 0);
+	if (type <= 1 && !(cpu->cr4 & CR4_PCIDE) && (desc[0] & 0xfff))
+		emu_raise_err(cpu, EXC_GP, 0);
+	if (type == 0) {
+		if ((uint64_t)((int64_t)(desc[1] << 16) >> 16) != desc[1])
+			emu_raise_err(cpu, EXC_GP, 0);
+		emu_tlb_flush_page(cpu, desc[1]);
+	} else {
+		emu_tlb_flush(cpu, type == 2);
+	}
+	cpu->exit_block = true;
 }
 
 H(op_rdpmc)
@@ -367,8 +412,40 @@ H(op_swapgs)
 	cpu->kernel_gs_base = t;
 }
 
+/* UMIP: SGDT, SIDT, SLDT, STR and SMSW only at CPL 0. */
+void emu_umip_check(struct emu_cpu *cpu)
+{
+	if ((cpu->cr4 & CR4_UMIP) && cpu->cpl > 0)
+		emu_raise_err(cpu, EXC_GP, 0);
+}
+
+/* 0F 01 EE / EF: RDPKRU / WRPKRU, any CPL, with CR4.PKE. */
+H(op_rdwrpkru)
+{
+	if (!(cpu->cr4 & CR4_PKE))
+		emu_raise(cpu, EXC_UD);
+	if ((uint32_t)cpu->gpr[X86_RCX] || ((in->modrm & 1) && (uint32_t)cpu->gpr[X86_RDX]))
+		emu_raise_err(cpu, EXC_GP, 0);
+	if (in->modrm & 1) {
+		emu_set_pkru(cpu, (uint32_t)cpu->gpr[X86_RAX]);
+	} else {
+		cpu->gpr[X86_RAX] = cpu->pkru;
+		cpu->gpr[X86_RDX] = 0;
+	}
+}
+
+/* 0F 01 CA / CB: CLAC / STAC (SMAP), CPL 0 only. */
+H(op_clac_stac)
+{
+	if (cpu->cpl > 0) /* (#UD, not #GP) */
+		emu_raise(cpu, EXC_UD);
+	uint64_t f = emu_get_rflags(cpu);
+	emu_set_rflags(cpu, (in->modrm & 1) ? f | RFLAGS_AC : f & ~RFLAGS_AC);
+}
+
 H(op_smsw)
 {
+	emu_umip_check(cpu);
 	if (in->has_mem)
 		emu_write(cpu, in->seg, ea_of(cpu, in), cpu->cr0 & 0xffff, 2);
 	else
@@ -553,8 +630,8 @@ H(op_insouts)
 		if (!rep)
 			break;
 		reg_write_a(cpu, X86_RCX, (reg_read_a(cpu, X86_RCX, as) - 1) & sz_mask(as), as);
-		if (--budget == 0 && reg_read_a(cpu, X86_RCX, as) != 0) {
-			cpu->next_rip = cpu->rip; /* resume the REP later */
+		if ((--budget == 0 || cpu->dr_hit) && reg_read_a(cpu, X86_RCX, as) != 0) {
+			emu_rep_yield(cpu); /* resume the REP later */
 			break;
 		}
 	}
@@ -590,7 +667,7 @@ H(op_into)
 H(op_int1)
 {
 	(void)in;
-	emu_deliver_interrupt(cpu, EXC_DB, true);
+	emu_deliver_int1(cpu);
 }
 
 /* 62: BOUND r, m (legacy modes). */
@@ -625,7 +702,21 @@ static emu_exec_fn grp7(const struct emu_insn *in)
 		return NULL; /* /0../3 handled by seg.c; /5 nothing */
 	}
 	switch (r) {
+	case 1:
+		if ((rm == 2 || rm == 3) && !(in->prefix & (PFX_OPSIZE | PFX_REP | PFX_REPNE)))
+			return op_clac_stac;
+		return NULL;
+	case 2:
+		if (rm == 0 && !(in->prefix & (PFX_OPSIZE | PFX_REP | PFX_REPNE)))
+			return emu_xgetbv;
+		if (rm == 1 && !(in->prefix & (PFX_OPSIZE | PFX_REP | PFX_REPNE)))
+			return emu_xsetbv;
+		return NULL;
 	case 4: return op_smsw;
+	case 5:
+		if ((rm == 6 || rm == 7) && !(in->prefix & (PFX_OPSIZE | PFX_REP | PFX_REPNE)))
+			return op_rdwrpkru;
+		return NULL;
 	case 6: return op_lmsw;
 	case 7:
 		if (rm == 0)
@@ -634,7 +725,7 @@ static emu_exec_fn grp7(const struct emu_insn *in)
 			return op_rdtscp;
 		return NULL;
 	}
-	return NULL; /* VMX, MONITOR/MWAIT, XGETBV, CLAC/STAC...: not advertised */
+	return NULL; /* VMX, MONITOR/MWAIT, CLAC/STAC...: not advertised */
 }
 
 emu_exec_fn emu_sys_select(const struct emu_insn *in)
@@ -689,6 +780,11 @@ emu_exec_fn emu_sys_select(const struct emu_insn *in)
 		case 0x34: return op_sysenter;
 		case 0x35: return op_sysexit;
 		case 0xa2: return op_cpuid;
+		case 0xc7: /* the rest of group 9: RDPID only (no RDRAND/RDSEED, VMX) */
+			return ((in->modrm >> 3) & 7) == 7 && !in->has_mem && (in->prefix & PFX_REP) &&
+			                       !(in->prefix & PFX_OPSIZE)
+			               ? op_rdpid
+			               : NULL;
 		}
 	}
 	return NULL;

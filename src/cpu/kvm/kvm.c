@@ -704,7 +704,9 @@ static void fpu_from_kvm(uint8_t *img, const struct kvm_fpu *f)
 /* The x87/SSE image goes through KVM_GET/SET_XSAVE, whose first 512 bytes
  * are the FXSAVE image: KVM_GET/SET_FPU leave MXCSR out.  XSTATE_BV (at
  * byte 512) gets the x87 and SSE bits so the loaded values count. */
-static int fpu_set(struct kvm_vcpu *kc, const uint8_t *img)
+#define XSAVE_PKRU_OFF 2688 /* the PKRU component in the standard format */
+
+static int fpu_set(struct kvm_vcpu *kc, const uint8_t *img, uint32_t pkru)
 {
 	struct kvm_xsave *x = malloc(sizeof(*x));
 	uint32_t mxcsr_mask;
@@ -719,6 +721,10 @@ static int fpu_set(struct kvm_vcpu *kc, const uint8_t *img)
 		memcpy(b, img, 512);
 		memcpy(b + 28, &mxcsr_mask, 4); /* the CPU's, not the image's */
 		b[512] |= 3;
+		if (pkru) { /* (a host without PKU refuses this: the guest needs it) */
+			memcpy(b + XSAVE_PKRU_OFF, &pkru, 4);
+			b[513] |= 2; /* XSTATE_BV bit 9 */
+		}
 		r = ioctl(kc->fd, KVM_SET_XSAVE, x) < 0 ? -1 : 0;
 	} else {
 		struct kvm_fpu f;
@@ -729,15 +735,18 @@ static int fpu_set(struct kvm_vcpu *kc, const uint8_t *img)
 	return r;
 }
 
-static int fpu_get(struct kvm_vcpu *kc, uint8_t *img)
+static int fpu_get(struct kvm_vcpu *kc, uint8_t *img, uint32_t *pkru)
 {
 	struct kvm_xsave *x = malloc(sizeof(*x));
 	int r = 0;
 
 	if (!x)
 		return -1;
+	*pkru = 0;
 	if (ioctl(kc->fd, KVM_GET_XSAVE, x) == 0) {
 		memcpy(img, x->region, 512);
+		if (((const uint8_t *)x->region)[513] & 2) /* XSTATE_BV bit 9: PKRU saved */
+			memcpy(pkru, (const uint8_t *)x->region + XSAVE_PKRU_OFF, 4);
 	} else {
 		struct kvm_fpu f;
 		if (ioctl(kc->fd, KVM_GET_FPU, &f) < 0)
@@ -749,13 +758,39 @@ static int fpu_get(struct kvm_vcpu *kc, uint8_t *img)
 	return r;
 }
 
+/* XCR0 through KVM's XCR interface.  A kernel or CPUID without XSAVE
+ * refuses it: fine while XCR0 is the power-on 1, which is then in force. */
+static int xcr0_set(struct kvm_vcpu *kc, uint64_t xcr0)
+{
+	struct kvm_xcrs x;
+	memset(&x, 0, sizeof(x));
+	x.nr_xcrs = 1;
+	x.xcrs[0].xcr = 0;
+	x.xcrs[0].value = xcr0 ? xcr0 : 1;
+	if (ioctl(kc->fd, KVM_SET_XCRS, &x) < 0 && x.xcrs[0].value != 1)
+		return -1;
+	return 0;
+}
+
+static uint64_t xcr0_get(struct kvm_vcpu *kc)
+{
+	struct kvm_xcrs x;
+	memset(&x, 0, sizeof(x));
+	if (ioctl(kc->fd, KVM_GET_XCRS, &x) < 0)
+		return 1;
+	for (uint32_t i = 0; i < x.nr_xcrs && i < KVM_MAX_XCRS; i++)
+		if (x.xcrs[i].xcr == 0)
+			return x.xcrs[i].value;
+	return 1;
+}
+
 static int set_parts(struct kvm_vcpu *kc, const struct x86_state *s)
 {
 	struct x86_msrs m = s->msr;
 
 	if ((s->parts & X86_STATE_MSRS) && msrs_io(kc, &m, true, false) < 0)
 		return -1;
-	if ((s->parts & X86_STATE_FPU) && fpu_set(kc, s->fxsave) < 0)
+	if ((s->parts & X86_STATE_FPU) && (xcr0_set(kc, s->xcr0) < 0 || fpu_set(kc, s->fxsave, s->pkru) < 0))
 		return -1;
 	if (s->parts & X86_STATE_DEBUG) {
 		struct kvm_debugregs d;
@@ -810,8 +845,11 @@ static int get_parts(struct kvm_vcpu *kc, struct x86_state *s, uint32_t parts)
 	if ((parts & X86_STATE_MSRS) &&
 	    (msrs_io(kc, &s->msr, false, false) < 0 || msrs_io(kc, &s->msr, false, true) < 0))
 		return -1;
-	if ((parts & X86_STATE_FPU) && fpu_get(kc, s->fxsave) < 0)
-		return -1;
+	if (parts & X86_STATE_FPU) {
+		if (fpu_get(kc, s->fxsave, &s->pkru) < 0)
+			return -1;
+		s->xcr0 = xcr0_get(kc);
+	}
 	if (parts & X86_STATE_DEBUG) {
 		struct kvm_debugregs d;
 		if (ioctl(kc->fd, KVM_GET_DEBUGREGS, &d) < 0)
