@@ -2,7 +2,7 @@
 # The system-side test guests (tests/guests/sys_*.S) under `symbiont run
 # --engine emu`, against the expected text and against QEMU's TCG running
 # the same kernel with its own multiboot loader; the other multiboot test
-# guests (hello, pio, mmio, pit_irq, mbinfo, smp, and low_hello, hello linked
+# guests (hello, pio, mmio, pit_irq, mbinfo, smp, ipi (IPIs among 3 CPUs), and low_hello, hello linked
 # at 64 KiB, below 1 MiB) on the emu engine must print exactly what QEMU prints.  Where /dev/kvm is usable (and is not
 # kvm_pvm, which cannot run CPL3 port I/O or some APIC accesses of these
 # guests) the sys guests also run on --engine kvm.
@@ -19,7 +19,7 @@ BUILD=${BUILD:-build}
 SYM=$BUILD/symbiont
 GUESTS=$BUILD/tests/guests
 SYS="sys_lm sys_pm32 sys_apic sys_triple"
-OTHER="hello pio mmio pit_irq mbinfo smp low_hello"
+OTHER="hello pio mmio pit_irq mbinfo smp ipi low_hello"
 
 skip() { echo "$1"; exit 77; }
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed (scripts/deps.sh)"
@@ -142,6 +142,7 @@ for g in $OTHER; do
 	mbinfo) args+=(--initrd "$tmp/initrd.txt" --append "console=ttyS0 x=y")
 		qargs+=(-initrd "$tmp/initrd.txt" -append "console=ttyS0 x=y") ;;
 	smp) args+=(--cpus 4); qargs+=(-smp 4) ;;
+	ipi) args+=(--cpus 3); qargs+=(-smp 3) ;;
 	esac
 	run_sym emu "$g" "${args[@]}"
 	run_qemu "$g" "${qargs[@]}"
