@@ -418,6 +418,17 @@ void sym_syscall_entered(struct vm *vm, const struct sym_event *enter, uint64_t 
 	pthread_mutex_unlock(&h->pending_lock);
 }
 
+void sym_syscall_refused(struct vm *vm, struct sym_event *enter)
+{
+	if (enter->syscall.resume || !vm_events_wanted(vm, SYM_EV_SYSCALL_EXIT))
+		return;
+	struct sym_event exit = *enter;
+	exit.type = SYM_EV_SYSCALL_EXIT;
+	sym_event_deliver(vm, &exit);
+	if (!exit.syscall.resume) /* an exit's resume of a call that never ran: not taken */
+		enter->syscall.ret = exit.syscall.ret;
+}
+
 bool sym_syscall_returning(struct vm *vm, const struct sym_regs *r, struct sym_event *exit)
 {
 	struct event_hub *h = vm->hub;

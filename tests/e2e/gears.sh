@@ -13,7 +13,8 @@
 #               one the caller set, keeping the rest), and no other program;
 #               each injection is a GEARS_ENV event; --clear ends it
 #   cgroup      a trace and a deny rule with --cgroup see only the calls of
-#               processes in that cgroup (v2) or below it
+#               processes in that cgroup (v2) or below it; the trace shows
+#               the refused call with the error the caller got
 # The markers a command prints are quoted in what is typed (echo X-"DONE"), so
 # the console's echo of the command line never matches them.
 . "$(dirname "$0")/lib/guest.bash"
@@ -126,8 +127,6 @@ for ((i = 0; i < 20; i++)); do grep -q 'gears-cg' "$tmp/trace-cg" && break; slee
 [ "$(grep -c . "$tmp/trace-cg")" = 1 ] &&
 	grep -Eq '^[0-9]+ cat openat\(AT_FDCWD, "/tmp/gears-cg", O_RDONLY[A-Z_|]*\) = [0-9]+$' "$tmp/trace-cg" ||
 	fail "want only the openat by the cat in /gtest/sub in the --cgroup trace: $(head -5 "$tmp/trace-cg")"
-kill "$cgtracer"
-wait_traces 0 || fail "the --cgroup trace did not end with its client"
 rule=$("$SYM" ctl "$name" deny --syscall openat --path-prefix /tmp/gears-cg --cgroup /gtest --errno EACCES) ||
 	fail "deny --cgroup: $rule"
 rule=${rule#rule }
@@ -135,6 +134,13 @@ guest_run CGD "$in_and_out"
 out=$(guest_said CGD)
 want=$(printf "cg\ncat: can't open '/tmp/gears-cg': Permission denied")
 [ "$out" = "$want" ] || fail "with a rule on /gtest the guest saw: [$out], want: [$want]"
+# the trace, still running, shows the refused call as the caller saw it
+for ((i = 0; i < 20; i++)); do grep -q 'EACCES' "$tmp/trace-cg" && break; sleep 0.5; done
+[ "$(grep -c . "$tmp/trace-cg")" = 2 ] &&
+	tail -1 "$tmp/trace-cg" | grep -Eq '^[0-9]+ cat openat\(AT_FDCWD, "/tmp/gears-cg", O_RDONLY[A-Z_|]*\) = -1 EACCES \(Permission denied\)$' ||
+	fail "the --cgroup trace does not show the refused openat: $(cat "$tmp/trace-cg")"
+kill "$cgtracer"
+wait_traces 0 || fail "the --cgroup trace did not end with its client"
 "$SYM" ctl "$name" deny --list >"$tmp/denies" || fail "deny --list"
 grep -Eq "^$rule +openat +/tmp/gears-cg +EACCES +- +- +/gtest +1$" "$tmp/denies" || fail "deny --list: $(cat "$tmp/denies")"
 "$SYM" ctl "$name" deny --remove "$rule" || fail "deny --remove"

@@ -53,6 +53,7 @@ bool emu_event_syscall(struct emu_cpu *cpu)
 		if (sym_event_deliver(vm, &ev) == SYM_SKIP) {
 			/* As if the kernel had returned at once: the result in RAX,
 			 * and SYSCALL's own effects (RCX, R11, CPL 0) never happen. */
+			sym_syscall_refused(vm, &ev);
 			cpu->gpr[X86_RAX] = (uint64_t)ev.syscall.ret;
 			if (ev.syscall.resume)
 				resume_with(cpu, &ev.syscall.resume_regs);
@@ -89,6 +90,7 @@ static bool compat_syscall(struct emu_cpu *cpu, uint32_t arg6, uint64_t user_sp,
 		if (sym_event_deliver(vm, &ev) == SYM_SKIP) {
 			/* as if the kernel had answered at once: EAX, back where
 			 * it would have returned */
+			sym_syscall_refused(vm, &ev);
 			cpu->gpr[X86_RAX] = (uint32_t)ev.syscall.ret;
 			cpu->gpr[X86_RSP] = user_sp;
 			cpu->next_rip = return_rip;

@@ -225,6 +225,7 @@ static bool syscall_entered(struct kvm_points_vcpu *pv, struct vcpu *cpu, int fd
 	if (vm_events_wanted(vm, SYM_EV_SYSCALL_ENTER)) {
 		if (sym_event_deliver(vm, &ev) == SYM_SKIP && canonical(k->rcx)) {
 			/* as if the kernel had answered at once */
+			sym_syscall_refused(vm, &ev);
 			k->rax = (uint64_t)ev.syscall.ret;
 			if (ev.syscall.resume && sym_uregs_rip_ok(ev.syscall.resume_regs.rip)) {
 				const struct sym_uregs *u = &ev.syscall.resume_regs;
