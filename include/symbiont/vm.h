@@ -95,6 +95,8 @@ struct vm {
 
 	const struct engine_ops *engine;
 	void *engine_priv;
+	/* Recording or replaying (symbiont/replay.h); NULL otherwise. */
+	struct replay *replay;
 	struct vcpu *vcpus[VM_MAX_CPUS];
 	int ncpus;
 
