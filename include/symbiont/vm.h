@@ -66,6 +66,10 @@ struct vm_config {
 	 * instruction, for a client to continue it. */
 	const char *gdb;
 	bool gdb_wait;
+	/* Recorded or replayed (symbiont/replay.h): the board leaves out the
+	 * virtio devices it adds by default (rng, console), whose writes to
+	 * guest RAM the log does not hold yet. */
+	bool record_replay;
 };
 
 /* A file descriptor the event loop watches; the callback runs with

@@ -320,6 +320,7 @@ int cmd_run(int argc, char **argv)
 		if (replay_machine_check(&cfg, engine_given ? cfg.engine : NULL, err, sizeof(err)) < 0)
 			return usage_error("%s", err);
 		cfg.engine = "emu";
+		cfg.record_replay = true;
 	}
 	if (replay && !(rp = replay_load(replay, &cfg, err, sizeof(err)))) {
 		fprintf(stderr, "symbiont: %s\n", err);

@@ -420,6 +420,11 @@ static int parse_events(const uint8_t *p, size_t len, struct rr_log *log, char *
 			break;
 		default: goto bad;
 		}
+		if (log->n == RR_EVENTS_MAX) {
+			snprintf(err, errlen, "replay log: more than %u events, more than a replay holds",
+			         RR_EVENTS_MAX);
+			return -1;
+		}
 		if (log->n == cap) {
 			size_t ncap = cap ? cap * 2 : 1024;
 			struct rr_event *ne = realloc(log->ev, ncap * sizeof(*ne));

@@ -15,7 +15,8 @@
 #define RR_MAGIC      "SYMRPLAY"
 #define RR_VERSION    1
 #define RR_HEADER_MAX 65536        /* header fields, bytes */
-#define RR_BODY_MAX   (1ULL << 32) /* decompressed events, bytes */
+#define RR_BODY_MAX   (1ULL << 30) /* decompressed events, bytes */
+#define RR_EVENTS_MAX (1u << 25)   /* events a replay holds in memory (40 bytes each) */
 #define RR_STRING_MAX 4096         /* one header string */
 
 enum rr_type {
