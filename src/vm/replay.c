@@ -301,8 +301,14 @@ int replay_take_irq(struct vm *vm, uint64_t rip, enum rr_irq_kind *kind)
 	if (e->count > n)
 		return -1;
 	if (e->type == RR_END) {
-		r->ended = true; /* the recording stopped here */
-		vm_request_exit(vm, 0);
+		/* The recording stopped here, unless this is the same count before
+		 * a fault that retires nothing (a triple fault ends the recording
+		 * at the faulting instruction): then the state still differs. */
+		uint64_t at, h = state_hash(vm, &at);
+		if (at == e->rip && h == e->value) {
+			r->ended = true;
+			vm_request_exit(vm, 0);
+		}
 		return -1;
 	}
 	if (e->type != RR_IRQ || e->rip != rip)

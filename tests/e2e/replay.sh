@@ -5,7 +5,9 @@
 # instruction count and with the same register-state hash as the recording.
 # pit_irq takes 100 PIT interrupts while halted, sys_apic the LAPIC timer
 # (one-shot, periodic, TSC deadline) and a self IPI, count reads the TSC
-# millions of times, the others read device registers.
+# millions of times, sys_triple ends in a triple fault (the recording's end
+# is the faulting instruction, which retires nothing: the replay must not
+# stop before the fault), the others read device registers.
 #
 # Then the refusals, one line each and a non-zero status: a log with a
 # changed byte (header or events), a log whose kernel file changed since,
@@ -16,7 +18,7 @@ set -u
 BUILD=${BUILD:-build}
 SYM=$BUILD/symbiont
 GUESTS=$BUILD/tests/guests
-LIST="pit_irq hello sys_apic sys_lm sys_pm32 pio mmio mbinfo debugreg count"
+LIST="pit_irq hello sys_apic sys_lm sys_pm32 sys_triple pio mmio mbinfo debugreg count"
 
 [ -x "$SYM" ] || { echo "FAIL: $SYM missing (make BUILD=$BUILD)"; exit 1; }
 for g in $LIST; do
