@@ -81,9 +81,9 @@ static void run_block(struct emu_cpu *cpu, struct emu_block *b)
 	const struct emu_insn *in = &bc->insns[b->first], *end = in + b->n;
 	uint64_t mask = rip_mask((enum emu_code_mode)b->mode);
 
-	if (unlikely((cpu->interrupt_shadow || cpu->dbg_slow || (cpu->rflags & RFLAGS_TF)) |
-	             (cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_STEP)) |
-	             (cpu->insn_count + b->n > emu_insn_stop(cpu)))) {
+	if (unlikely(((cpu->interrupt_shadow || cpu->dbg_slow || (cpu->rflags & RFLAGS_TF)) |
+	              (cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_STEP))) ||
+	             cpu->insn_count + b->n > emu_insn_stop(cpu))) {
 		run_block_special(cpu, b);
 		return;
 	}
