@@ -62,7 +62,7 @@ uint64_t replay_tsc(struct vm *vm, uint64_t live);
  * replay_next_stop() is the count at which the vCPU must next look. */
 void replay_note_irq(struct vm *vm, enum rr_irq_kind kind, int vector, uint64_t rip);
 int replay_take_irq(struct vm *vm, uint64_t rip, enum rr_irq_kind *kind);
-uint64_t replay_next_stop(const struct vm *vm);
+uint64_t replay_next_stop(struct vm *vm);
 /* Replaying: the vCPU halted with nothing due at this count. */
 void replay_halted(struct vm *vm, uint64_t rip);
 

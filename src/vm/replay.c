@@ -24,8 +24,12 @@ struct replay {
 	uint64_t events, irqs, reads, tscs;
 	/* replaying */
 	struct rr_log log;
-	size_t pos;  /* the next event */
-	size_t stop; /* the next RR_IRQ or RR_END at or after pos */
+	struct rr_cursor cur;        /* after next */
+	struct rr_event next, taken; /* the next event (index pos); the last one taken */
+	size_t pos;
+	struct rr_cursor scur; /* after snext */
+	struct rr_event snext; /* the next RR_IRQ or RR_END at or after pos (index stop) */
+	size_t stop;
 	bool diverged, ended;
 	char kernel[PATH_MAX], initrd[PATH_MAX]; /* recording: the files' absolute paths */
 	char path[PATH_MAX];                     /* recording: the log */
@@ -171,6 +175,10 @@ struct replay *replay_load(const char *path, struct vm_config *cfg, char *err, s
 		         r->log.hdr.ncpus, (unsigned long long)r->log.hdr.mem_size);
 		goto fail;
 	}
+	rr_cursor_init(&r->log, &r->cur);
+	rr_next(&r->cur, &r->next); /* there is one: the parser saw the end record */
+	r->scur = r->cur;
+	r->snext = r->next;
 	cfg->kernel = r->log.hdr.kernel;
 	cfg->initrd = r->log.hdr.initrd;
 	cfg->append = r->log.hdr.append;
@@ -211,17 +219,26 @@ static void __attribute__((format(printf, 2, 3))) diverge(struct vm *vm, const c
 	vm_request_exit(vm, 1);
 }
 
+/* Takes the next event into *out (never past the end record, which is last). */
+static void advance(struct replay *r, struct rr_event *out)
+{
+	*out = r->next;
+	if (r->next.type != RR_END && rr_next(&r->cur, &r->next))
+		r->pos++;
+}
+
 /* The hash records that follow the event just taken. */
 static void check_hashes(struct vm *vm)
 {
 	struct replay *r = vm->replay;
 
-	while (r->pos < r->log.n && r->log.ev[r->pos].type == RR_HASH) {
-		const struct rr_event *e = &r->log.ev[r->pos++];
+	while (r->next.type == RR_HASH) {
+		struct rr_event e;
+		advance(r, &e);
 		uint64_t rip, h = state_hash(vm, &rip);
-		if (e->count != now(vm) || e->value != h) {
+		if (e.count != now(vm) || e.value != h) {
 			diverge(vm, "the register state differs from the recording's (recorded RIP %#llx, now %#llx)",
-			        (unsigned long long)e->rip, (unsigned long long)rip);
+			        (unsigned long long)e.rip, (unsigned long long)rip);
 			return;
 		}
 	}
@@ -236,19 +253,19 @@ static const struct rr_event *take(struct vm *vm, uint8_t type)
 
 	if (r->diverged)
 		return NULL;
-	if (r->pos >= r->log.n - 1) { /* only the end is left */
+	if (r->next.type == RR_END) { /* only the end is left */
 		diverge(vm, "the guest made %s after the log's last event", type_name(type));
 		return NULL;
 	}
-	e = &r->log.ev[r->pos];
+	e = &r->next;
 	if (e->type != type || e->count != now(vm)) {
 		diverge(vm, "the guest made %s; the log has %s at instruction %llu", type_name(type),
 		        type_name(e->type), (unsigned long long)e->count);
 		return NULL;
 	}
-	r->pos++;
+	advance(r, &r->taken);
 	check_hashes(vm);
-	return e;
+	return &r->taken;
 }
 
 bool replay_take_read(struct vm *vm, enum rr_space space, uint64_t addr, unsigned size, uint64_t *val)
@@ -292,7 +309,7 @@ int replay_take_irq(struct vm *vm, uint64_t rip, enum rr_irq_kind *kind)
 
 	if (r->diverged || r->ended)
 		return -1;
-	e = &r->log.ev[r->pos];
+	e = &r->next;
 	if (e->count < n) {
 		diverge(vm, "the log's next event, %s at instruction %llu, was passed", type_name(e->type),
 		        (unsigned long long)e->count);
@@ -313,30 +330,33 @@ int replay_take_irq(struct vm *vm, uint64_t rip, enum rr_irq_kind *kind)
 	}
 	if (e->type != RR_IRQ || e->rip != rip)
 		return -1; /* not yet: a read at this count, or a fault that comes first */
-	r->pos++;
+	advance(r, &r->taken);
 	check_hashes(vm);
-	*kind = (enum rr_irq_kind)e->kind;
-	return e->vector;
+	*kind = (enum rr_irq_kind)r->taken.kind;
+	return r->taken.vector;
 }
 
-uint64_t replay_next_stop(const struct vm *vm)
+uint64_t replay_next_stop(struct vm *vm)
 {
 	struct replay *r = vm->replay;
 
-	if (r->stop < r->pos)
+	if (r->stop < r->pos) {
+		r->scur = r->cur;
+		r->snext = r->next;
 		r->stop = r->pos;
-	while (r->stop < r->log.n && r->log.ev[r->stop].type != RR_IRQ && r->log.ev[r->stop].type != RR_END)
+	}
+	while (r->snext.type != RR_IRQ && r->snext.type != RR_END && rr_next(&r->scur, &r->snext))
 		r->stop++;
-	return r->stop < r->log.n ? r->log.ev[r->stop].count : UINT64_MAX;
+	return r->snext.count;
 }
 
 void replay_halted(struct vm *vm, uint64_t rip)
 {
 	struct replay *r = vm->replay;
-	if (r->diverged || r->ended || r->pos >= r->log.n)
+	if (r->diverged || r->ended)
 		return;
 	diverge(vm, "the vCPU halted at RIP %#llx; the log's next event is at instruction %llu",
-	        (unsigned long long)rip, (unsigned long long)r->log.ev[r->pos].count);
+	        (unsigned long long)rip, (unsigned long long)r->next.count);
 }
 
 /* ---- the end ---- */
@@ -372,8 +392,8 @@ int replay_finish(struct vm *vm, int status)
 	}
 	if (r->diverged)
 		return 1;
-	const struct rr_event *end = &r->log.ev[r->log.n - 1];
-	if (r->pos != r->log.n - 1) {
+	const struct rr_event *end = &r->log.end;
+	if (r->next.type != RR_END) {
 		fprintf(stderr,
 		        "replay: diverged: the guest stopped at instruction %llu with %zu events left in the log\n",
 		        (unsigned long long)n, r->log.n - 1 - r->pos);

@@ -370,81 +370,91 @@ fail:
 	return -1;
 }
 
-static int parse_events(const uint8_t *p, size_t len, struct rr_log *log, char *err, size_t errlen)
+/* Decodes the event at c (false: malformed or the end of the events). */
+bool rr_next(struct rr_cursor *c, struct rr_event *out)
 {
-	const uint8_t *end = p + len;
-	uint64_t count = 0, tsc = 0, v;
-	size_t cap = 0;
+	const uint8_t *p = c->p, *end = c->end;
+	struct rr_event e;
+	uint64_t v;
 
-	while (p < end) {
-		struct rr_event e = { .type = *p++ };
-		if (log->n && log->ev[log->n - 1].type == RR_END) {
+	if (p >= end)
+		return false;
+	e = (struct rr_event){ .type = *p++ };
+	if (!get_varint(&p, end, &v) || v > UINT64_MAX - c->count)
+		return false;
+	e.count = c->count + v;
+	switch (e.type) {
+	case RR_READ:
+		if (p >= end)
+			return false;
+		e.space = *p >> 4;
+		e.size = *p++ & 0xf;
+		if (e.space > RR_MSR || (e.size != 1 && e.size != 2 && e.size != 4 && e.size != 8))
+			return false;
+		if (!get_varint(&p, end, &e.addr) || !get_varint(&p, end, &e.value))
+			return false;
+		break;
+	case RR_IRQ:
+		if (end - p < 2)
+			return false;
+		e.kind = *p++;
+		e.vector = *p++;
+		if (e.kind > RR_IRQ_NMI || !get_varint(&p, end, &e.rip))
+			return false;
+		break;
+	case RR_TSC:
+		if (!get_varint(&p, end, &v))
+			return false;
+		e.value = c->tsc + ((v >> 1) ^ (0 - (v & 1)));
+		c->tsc = e.value;
+		break;
+	case RR_HASH:
+	case RR_END:
+		if (end - p < 8)
+			return false;
+		e.value = get_le(p, 8);
+		p += 8;
+		if (!get_varint(&p, end, &e.rip))
+			return false;
+		break;
+	default: return false;
+	}
+	c->p = p;
+	c->count = e.count;
+	c->index++;
+	*out = e;
+	return true;
+}
+
+void rr_cursor_init(const struct rr_log *log, struct rr_cursor *c)
+{
+	*c = (struct rr_cursor){ .p = log->body, .end = log->body + log->body_len };
+}
+
+/* Every event decodes, and the last, only it, is the end. */
+static int check_events(struct rr_log *log, char *err, size_t errlen)
+{
+	struct rr_cursor c;
+	struct rr_event e = { 0 };
+
+	rr_cursor_init(log, &c);
+	while (c.p < c.end) {
+		if (c.index && e.type == RR_END) {
 			snprintf(err, errlen, "replay log: events after the end");
 			return -1;
 		}
-		if (!get_varint(&p, end, &v) || v > UINT64_MAX - count)
-			goto bad;
-		e.count = count += v;
-		switch (e.type) {
-		case RR_READ:
-			if (p >= end)
-				goto bad;
-			e.space = *p >> 4;
-			e.size = *p++ & 0xf;
-			if (e.space > RR_MSR || (e.size != 1 && e.size != 2 && e.size != 4 && e.size != 8))
-				goto bad;
-			if (!get_varint(&p, end, &e.addr) || !get_varint(&p, end, &e.value))
-				goto bad;
-			break;
-		case RR_IRQ:
-			if (end - p < 2)
-				goto bad;
-			e.kind = *p++;
-			e.vector = *p++;
-			if (e.kind > RR_IRQ_NMI || !get_varint(&p, end, &e.rip))
-				goto bad;
-			break;
-		case RR_TSC:
-			if (!get_varint(&p, end, &v))
-				goto bad;
-			e.value = tsc += (v >> 1) ^ (0 - (v & 1));
-			break;
-		case RR_HASH:
-		case RR_END:
-			if (end - p < 8)
-				goto bad;
-			e.value = get_le(p, 8);
-			p += 8;
-			if (!get_varint(&p, end, &e.rip))
-				goto bad;
-			break;
-		default: goto bad;
-		}
-		if (log->n == RR_EVENTS_MAX) {
-			snprintf(err, errlen, "replay log: more than %u events, more than a replay holds",
-			         RR_EVENTS_MAX);
+		if (!rr_next(&c, &e)) {
+			snprintf(err, errlen, "replay log: malformed event %zu", c.index);
 			return -1;
 		}
-		if (log->n == cap) {
-			size_t ncap = cap ? cap * 2 : 1024;
-			struct rr_event *ne = realloc(log->ev, ncap * sizeof(*ne));
-			if (!ne) {
-				snprintf(err, errlen, "out of memory");
-				return -1;
-			}
-			log->ev = ne;
-			cap = ncap;
-		}
-		log->ev[log->n++] = e;
 	}
-	if (!log->n || log->ev[log->n - 1].type != RR_END) {
+	if (!c.index || e.type != RR_END) {
 		snprintf(err, errlen, "replay log: no end record (the recording did not finish)");
 		return -1;
 	}
+	log->n = c.index;
+	log->end = e;
 	return 0;
-bad:
-	snprintf(err, errlen, "replay log: malformed event %zu", log->n);
-	return -1;
 }
 
 int rr_log_parse(const uint8_t *data, size_t len, struct rr_log *out, char *err, size_t errlen)
@@ -475,9 +485,11 @@ int rr_log_parse(const uint8_t *data, size_t len, struct rr_log *out, char *err,
 		goto fail;
 	if (decompress(data + 24 + hlen, len - 24 - hlen, &body, &blen, err, errlen) < 0)
 		goto fail;
-	if (parse_events(body, blen, out, err, errlen) < 0)
+	out->body = body;
+	out->body_len = blen;
+	body = NULL;
+	if (check_events(out, err, errlen) < 0)
 		goto fail;
-	free(body);
 	return 0;
 fail:
 	free(body);
@@ -515,6 +527,6 @@ void rr_log_free(struct rr_log *log)
 	free(log->hdr.kernel);
 	free(log->hdr.initrd);
 	free(log->hdr.append);
-	free(log->ev);
+	free(log->body);
 	memset(log, 0, sizeof(*log));
 }

@@ -16,7 +16,6 @@
 #define RR_VERSION    1
 #define RR_HEADER_MAX 65536        /* header fields, bytes */
 #define RR_BODY_MAX   (1ULL << 30) /* decompressed events, bytes */
-#define RR_EVENTS_MAX (1u << 25)   /* events a replay holds in memory (40 bytes each) */
 #define RR_STRING_MAX 4096         /* one header string */
 
 enum rr_type {
@@ -45,10 +44,20 @@ struct rr_header {
 	uint64_t kernel_hash, initrd_hash; /* rr_file_hash(); 0 for no initrd */
 };
 
+/* A parsed log: the header, and the events as the file holds them
+ * (decompressed, every one checked to decode), read with a cursor. */
 struct rr_log {
 	struct rr_header hdr;
-	struct rr_event *ev;
-	size_t n;
+	uint8_t *body;
+	size_t body_len;
+	size_t n;            /* events */
+	struct rr_event end; /* the last one */
+};
+
+struct rr_cursor {
+	const uint8_t *p, *end;
+	uint64_t count, tsc; /* the previous event's count and TSC value */
+	size_t index;        /* events decoded so far */
 };
 
 struct rr_writer;
@@ -67,5 +76,8 @@ int rr_writer_close(struct rr_writer *w, char *err, size_t errlen);
 int rr_log_parse(const uint8_t *data, size_t len, struct rr_log *out, char *err, size_t errlen);
 int rr_log_load(const char *path, struct rr_log *out, char *err, size_t errlen);
 void rr_log_free(struct rr_log *log);
+void rr_cursor_init(const struct rr_log *log, struct rr_cursor *c);
+/* The next event into *out and true; false at the end of the events. */
+bool rr_next(struct rr_cursor *c, struct rr_event *out);
 
 #endif

@@ -1,7 +1,7 @@
 /* The replay log parser (rr_log_parse, src/vm/replay_log.c): whatever the
- * file holds, it returns every event with an end record last and counts
- * that never go backwards, or -1 with one line; never a crash, a read
- * past the input or a leak.
+ * file holds, it accepts events that a cursor then reads back with an end
+ * record last and counts that never go backwards, or returns -1 with one
+ * line; never a crash, a read past the input or a leak.
  *
  * An input whose first byte is odd is the whole file.  An even first byte
  * makes the rest the decompressed events: the target wraps them in a valid
@@ -64,11 +64,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		rc = rr_log_parse(file, wrap(data + 1, size - 1, file, cap), &log, err, sizeof(err));
 	}
 	if (rc == 0) {
-		if (!log.n || log.ev[log.n - 1].type != RR_END || !log.hdr.kernel)
+		/* what the replay then reads: n events, counts never going
+		 * back, the end record last and only there */
+		struct rr_cursor c;
+		struct rr_event e, prev = { 0 };
+		size_t n = 0;
+		if (!log.hdr.kernel)
 			abort();
-		for (size_t i = 1; i < log.n; i++)
-			if (log.ev[i].count < log.ev[i - 1].count || log.ev[i - 1].type == RR_END)
+		rr_cursor_init(&log, &c);
+		while (rr_next(&c, &e)) {
+			if ((n && (e.count < prev.count || prev.type == RR_END)))
 				abort();
+			prev = e;
+			n++;
+		}
+		if (n != log.n || prev.type != RR_END || prev.count != log.end.count)
+			abort();
 		rr_log_free(&log);
 	} else if (!err[0] || !memchr(err, 0, sizeof(err)) || strchr(err, '\n')) {
 		abort();
