@@ -5,7 +5,8 @@
 # interrupt timing, all of which come from the log), then poweroff.  The
 # replay, with nothing on its console input, must print the same console
 # output byte for byte, end at the same instruction count with the same
-# register-state hash, and do so twice.
+# register-state hash, and do so twice; `ctl ps` on the first replay
+# while it runs must list the guest's tasks and leave the replay exact.
 . "$(dirname "$0")/lib/guest.bash"
 e2e_init
 require_guest
@@ -20,9 +21,29 @@ grep -q '^record: ' "$tmp/rec.err" || fail "no record report"
 rp=$(sed -n -E 's/^record: ([0-9]+) instructions.*state hash ([0-9a-f]+)$/\1 \2/p' "$tmp/rec.err")
 echo "ok recorded: $(grep '^record: ' "$tmp/rec.err" | sed 's/^record: //')"
 
+control_init replay
 for i in 1 2; do
-	timeout 600 "$SYM" run --replay "$tmp/deb.rr" </dev/null >"$tmp/play$i.out" 2>"$tmp/play$i.err"
-	s=$?
+	if [ $i = 1 ]; then
+		# a read-only service on a replay: ctl ps while it runs, which
+		# must not disturb it
+		timeout 600 "$SYM" run --replay "$tmp/deb.rr" --name "$name" </dev/null >"$tmp/play$i.out" \
+			2>"$tmp/play$i.err" &
+		pid=$!
+		for ((t = 0; t < 60; t++)); do
+			[ -S "$sock" ] && break
+			sleep 0.5
+		done
+		sleep 2
+		"$SYM" ctl "$name" ps >"$tmp/ps.out" 2>&1
+		wait "$pid"
+		s=$?
+		pid=
+		grep -q kthreadd "$tmp/ps.out" || fail "ctl ps on the replay: $(head -n 3 "$tmp/ps.out")"
+		echo "ok ctl ps on the replay: $(($(wc -l <"$tmp/ps.out") - 1)) tasks"
+	else
+		timeout 600 "$SYM" run --replay "$tmp/deb.rr" </dev/null >"$tmp/play$i.out" 2>"$tmp/play$i.err"
+		s=$?
+	fi
 	pp=$(sed -n -E 's/^replay: ok: ([0-9]+) instructions.*state hash ([0-9a-f]+)$/\1 \2/p' "$tmp/play$i.err")
 	[ "$s" = 0 ] || fail "replay $i: status $s: $(tail -n 1 "$tmp/play$i.err")"
 	[ "$pp" = "$rp" ] || fail "replay $i ended at '$pp', recorded '$rp'"
