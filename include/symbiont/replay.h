@@ -40,9 +40,9 @@ int replay_record_start(struct vm *vm, const char *path, char *err, size_t errle
 struct replay *replay_load(const char *path, struct vm_config *cfg, char *err, size_t errlen);
 void replay_attach(struct vm *vm, struct replay *r);
 
-/* After vm_run: recording writes the end record; replaying compares the
- * end with the log's.  Prints one report line; returns the exit status
- * (status, or 1 when the replay diverged). */
+/* At the end of vm_run, the vCPUs stopped: recording writes the end
+ * record; replaying compares the end with the log's.  Prints one report
+ * line; returns the exit status (status, or 1 when the replay diverged). */
 int replay_finish(struct vm *vm, int status);
 void replay_free(struct replay *r);
 

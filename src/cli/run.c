@@ -392,8 +392,7 @@ int cmd_run(int argc, char **argv)
 	services_start(vm);
 	if (restore_t0)
 		vm->restore_ns = host_clock_ns() - restore_t0;
-	status = vm_run(vm);
-	status = replay_finish(vm, status);
+	status = vm_run(vm); /* a recording or replay reports from there (replay_finish) */
 	machine_control_stop(m);
 	vsched_stop(vm);
 	/* The socket first (SHUTDOWN is out by now): no command may reach a

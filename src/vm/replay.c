@@ -394,8 +394,11 @@ int replay_finish(struct vm *vm, int status)
 		return 1;
 	const struct rr_event *end = &r->log.end;
 	if (r->next.type != RR_END) {
+		/* the guest ended itself early (a divergence), or the host
+		 * stopped the replay (a signal, Ctrl-A x): status 1 either way */
 		fprintf(stderr,
-		        "replay: diverged: the guest stopped at instruction %llu with %zu events left in the log\n",
+		        "replay: stopped at instruction %llu, before the log's end (%zu events left): the guest "
+		        "ended early or the host stopped it\n",
 		        (unsigned long long)n, r->log.n - 1 - r->pos);
 		return 1;
 	}

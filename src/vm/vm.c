@@ -338,6 +338,10 @@ int vm_run(struct vm *vm)
 		vm->vcpus[j]->running = false;
 	}
 	close(sigfd);
+	/* The log's end record before the signals come back: a second SIGTERM
+	 * (timeout(1) sends one to the process group too) waits meanwhile. */
+	if (vm->replay)
+		vm->exit_status = replay_finish(vm, vm->exit_status);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	return vm->exit_status;
 }

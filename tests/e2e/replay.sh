@@ -58,6 +58,22 @@ done
 grep -q '^pit: 100 ticks$' "$tmp/pit_irq.play2" || bad "pit_irq: the replay did not take 100 timer interrupts"
 grep -Eq '\(100 interrupts' "$tmp/pit_irq.rec.err" || bad "pit_irq: 100 interrupts not logged"
 
+# A recording stopped from outside: timeout(1) sends SIGTERM to the VMM and
+# again to its process group; the log must still be whole, and its replay
+# stop at the recorded instruction with the recorded state.
+[ -e "$GUESTS/spin.elf" ] || make -s BUILD="$BUILD" "$GUESTS/spin.elf" >/dev/null
+timeout 2 "$SYM" run --engine emu --kernel "$GUESTS/spin.elf" --record "$tmp/spin.rr" --serial "file:$tmp/spin.rec" \
+	>/dev/null 2>"$tmp/spin.rec.err"
+timeout 60 "$SYM" run --replay "$tmp/spin.rr" --serial "file:$tmp/spin.play" >/dev/null 2>"$tmp/spin.play.err"
+s=$?
+rp=$(point "$tmp/spin.rec.err")
+pp=$(point "$tmp/spin.play.err")
+if [ -z "$rp" ] || [ "$rp" != "$pp" ] || [ $s != 0 ] || ! cmp -s "$tmp/spin.rec" "$tmp/spin.play"; then
+	bad "recording stopped by a signal: record '$rp', replay '$pp' status $s: $(tail -n 1 "$tmp/spin.play.err")"
+else
+	echo "ok recording stopped by SIGTERM, replayed to the same point: $rp"
+fi
+
 # refused: exactly one line on stderr, a non-zero status
 refused() {
 	local what=$1 want=$2
