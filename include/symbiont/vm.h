@@ -66,6 +66,10 @@ struct vm_config {
 	 * instruction, for a client to continue it. */
 	const char *gdb;
 	bool gdb_wait;
+	/* Recorded or replayed (symbiont/replay.h): the board leaves out the
+	 * virtio devices it adds by default (rng, console), whose writes to
+	 * guest RAM the log does not hold yet. */
+	bool record_replay;
 };
 
 /* A file descriptor the event loop watches; the callback runs with
@@ -95,6 +99,8 @@ struct vm {
 
 	const struct engine_ops *engine;
 	void *engine_priv;
+	/* Recording or replaying (symbiont/replay.h); NULL otherwise. */
+	struct replay *replay;
 	struct vcpu *vcpus[VM_MAX_CPUS];
 	int ncpus;
 

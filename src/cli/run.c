@@ -10,6 +10,7 @@
 #include "cli/guest.h"
 #include "machine/builder.h"
 #include "machine/migrate.h"
+#include "symbiont/replay.h"
 #include "symbiont/service.h"
 #include "symbiont/vm.h"
 
@@ -49,6 +50,11 @@ void usage_run(void)
 	       "                         HOST:PORT); monitor commands need --api or --name\n"
 	       "  --gdb-wait             with --gdb: the guest waits before its first instruction\n"
 	       "                         until gdb continues it\n"
+	       "  --record FILE          log what the guest sees from outside (interrupts, device\n"
+	       "                         reads, the TSC) to FILE, for --replay (emu, 1 vCPU, no\n"
+	       "                         --disk/--net/--vsock; docs/replay.md)\n"
+	       "  --replay FILE          run the machine FILE recorded again, from the log alone;\n"
+	       "                         reports whether it diverged (takes --serial, --api, --name)\n"
 	       "  --sched period=P,slice=S  reserve S of CPU every P for each vCPU (VSched; units\n"
 	       "                         us ms s), admitted against the other VMs of this host\n"
 	       "  --restore DIR          bring back the machine a snapshot (symbiont ctl NAME snapshot DIR)\n"
@@ -124,7 +130,9 @@ int cmd_run(int argc, char **argv)
 		OPT_FORCE,
 		OPT_INCOMING,
 		OPT_GDB,
-		OPT_GDB_WAIT
+		OPT_GDB_WAIT,
+		OPT_RECORD,
+		OPT_REPLAY
 	};
 	static const struct option opts[] = {
 		{ "engine", required_argument, 0, OPT_ENGINE },
@@ -151,11 +159,14 @@ int cmd_run(int argc, char **argv)
 		{ "incoming", required_argument, 0, OPT_INCOMING },
 		{ "gdb", required_argument, 0, OPT_GDB },
 		{ "gdb-wait", no_argument, 0, OPT_GDB_WAIT },
+		{ "record", required_argument, 0, OPT_RECORD },
+		{ "replay", required_argument, 0, OPT_REPLAY },
 		{ 0, 0, 0, 0 },
 	};
 	struct vm_config cfg = { .engine = "auto", .mem_size = 512ULL << 20, .ncpus = 1, .serial = "stdio" };
 	char err[512] = "", api_path[512] = "";
-	const char *api = NULL, *name = NULL, *restore = NULL, *incoming = NULL;
+	const char *api = NULL, *name = NULL, *restore = NULL, *incoming = NULL, *record = NULL, *replay = NULL;
+	struct replay *rp = NULL;
 	const char *machine_opt = NULL; /* the first option that shapes the machine (not with --restore) */
 	bool force = false, engine_given = false;
 	struct cli_guest guest;
@@ -239,6 +250,16 @@ int cmd_run(int argc, char **argv)
 			cfg.gdb = optarg;
 			break;
 		case OPT_GDB_WAIT: cfg.gdb_wait = true; break;
+		case OPT_RECORD:
+			if (!*optarg)
+				return usage_error("--record needs a file%s", "");
+			record = optarg;
+			break;
+		case OPT_REPLAY:
+			if (!*optarg)
+				return usage_error("--replay needs a file%s", "");
+			replay = optarg;
+			break;
 		case OPT_METRICS: {
 			if (!metrics_spec_ok(optarg))
 				return usage_error(
@@ -286,6 +307,25 @@ int cmd_run(int argc, char **argv)
 			return usage_error("--disk %s: cache=exclusive needs --name or --api (Geiger, which fills it, "
 			                   "runs on the control socket)",
 			                   cfg.disks[i]);
+	if (record || replay) {
+		const char *what = record ? "--record" : "--replay";
+		if (record && replay)
+			return usage_error("%s: --record or --replay, not both", "--replay");
+		if (restore || incoming)
+			return usage_error("%s: not with --restore or --incoming", what);
+		if (replay && machine_opt)
+			return usage_error("%s: --replay takes the machine from the log", machine_opt);
+		if (cfg.gdb)
+			return usage_error("%s: not with --gdb yet", what);
+		if (replay_machine_check(&cfg, engine_given ? cfg.engine : NULL, err, sizeof(err)) < 0)
+			return usage_error("%s", err);
+		cfg.engine = "emu";
+		cfg.record_replay = true;
+	}
+	if (replay && !(rp = replay_load(replay, &cfg, err, sizeof(err)))) {
+		fprintf(stderr, "symbiont: %s\n", err);
+		return 1;
+	}
 	memset(&guest, 0, sizeof(guest));
 	if (incoming || restore) {
 		/* Both bring back a saved machine; an incoming one's disks are the
@@ -317,15 +357,23 @@ int cmd_run(int argc, char **argv)
 		if (note[0])
 			fprintf(stderr, "symbiont: note: %s\n", note);
 	} else {
-		if (machine_config_check(&cfg, err, sizeof(err)) < 0 || machine_host_check(&cfg, err, sizeof(err)) < 0)
+		if (machine_config_check(&cfg, err, sizeof(err)) < 0 ||
+		    machine_host_check(&cfg, err, sizeof(err)) < 0) {
+			replay_free(rp);
 			return usage_error("%s", err);
+		}
 		if (cli_default_guest(&cfg, &guest, err, sizeof(err)) < 0 ||
 		    !(m = machine_build(&cfg, err, sizeof(err)))) {
 			fprintf(stderr, "symbiont: %s\n", err[0] ? err : "cannot create the VM");
 			cli_guest_free(&guest);
+			replay_free(rp);
 			return 1;
 		}
 		vm = machine_vm(m);
+		if (rp)
+			replay_attach(vm, rp);
+		else if (record && replay_record_start(vm, record, err, sizeof(err)) < 0)
+			goto fail;
 	}
 	if (api || name) {
 		if (api)
@@ -344,21 +392,25 @@ int cmd_run(int argc, char **argv)
 	services_start(vm);
 	if (restore_t0)
 		vm->restore_ns = host_clock_ns() - restore_t0;
-	status = vm_run(vm);
+	status = vm_run(vm); /* a recording or replay reports from there (replay_finish) */
 	machine_control_stop(m);
 	vsched_stop(vm);
 	/* The socket first (SHUTDOWN is out by now): no command may reach a
 	 * service that is being stopped. */
 	vm_control_close(vm);
 	services_stop(vm);
+	rp = vm->replay;
 	machine_destroy(m);
+	replay_free(rp);
 	cli_guest_free(&guest);
 	return status;
 fail:
 	fprintf(stderr, "symbiont: %s\n", err);
 	machine_control_stop(m);
 	vm_control_close(vm); /* takes its socket away */
+	rp = vm->replay;
 	machine_destroy(m);
+	replay_free(rp);
 	cli_guest_free(&guest);
 	return 1;
 }

@@ -97,6 +97,12 @@ struct engine_ops {
 	 * from the vCPUs' next block on, their writes to it must reach
 	 * PAGE_WRITE.  Callable from any thread. */
 	void (*watch_changed)(struct vm *vm);
+	/* Record/replay (symbiont/replay.h), for engines that count retired
+	 * instructions exactly: the count, and a hash of the architectural
+	 * registers (with the RIP) that a replay must reproduce.  NULL: the
+	 * engine cannot record. */
+	uint64_t (*vcpu_insn_count)(struct vcpu *cpu);
+	uint64_t (*vcpu_state_hash)(struct vcpu *cpu, uint64_t *rip);
 	/* Optional: the code hooks (vm->hooks_gen) or the single-stepping
 	 * (SYM_EV_STEP) changed; an engine that sets them up before entering
 	 * the guest makes its vCPUs look again.  Callable from any thread. */

@@ -4,8 +4,9 @@
  * (memory, buses), the engine (KVM creates its VM and in-kernel irqchip
  * here), the board (its PIC/IOAPIC models only when the engine has no
  * irqchip), the virtio devices on the board's PCI bus (virtio-rng and
- * virtio-console always: they cost a PCI slot each and nothing until the
- * guest uses them; one virtio-blk per --disk, virtio-net per --net,
+ * virtio-console always, but not on a recorded or replayed VM: they cost
+ * a PCI slot each and nothing until the guest uses them; one virtio-blk
+ * per --disk, virtio-net per --net,
  * virtio-vsock for --vsock), the loader (it needs the ACPI tables'
  * address), then the vCPUs with the loader's entry state on the boot one.
  * machine_destroy undoes it in reverse. */
@@ -147,6 +148,8 @@ static int virtio_init(struct machine *m, char *err, size_t errlen)
 			return -1;
 	if (c->vsock && !(s->vsock = virtio_vsock_create(vm, pci, c->vsock, c->label, c->policy, err, errlen)))
 		return -1;
+	if (c->record_replay)
+		return 0; /* their DMA is not logged: a replay would diverge */
 	if (!(s->console = virtio_console_create(vm, pci, m->board->console, err, errlen)))
 		return -1;
 	if (!(s->rng = virtio_rng_create(vm, pci, err, errlen)))

@@ -22,6 +22,7 @@
 #include "symbiont/control.h"
 #include "symbiont/event.h"
 #include "symbiont/iothreads.h"
+#include "symbiont/replay.h"
 #include "symbiont/vm.h"
 
 static void wake_loop(void *ctx)
@@ -113,9 +114,13 @@ uint64_t vm_pio_read(struct vm *vm, uint16_t port, unsigned size)
 {
 	uint64_t v;
 
+	if (vm->replay && replay_take_read(vm, RR_PIO, port, size, &v))
+		return v; /* replaying: the device is not asked */
 	pthread_mutex_lock(&vm->io_lock);
 	io_bus_read(&vm->pio, port, size, &v);
 	pthread_mutex_unlock(&vm->io_lock);
+	if (vm->replay)
+		replay_note_read(vm, RR_PIO, port, size, v);
 	return v;
 }
 
@@ -130,9 +135,13 @@ uint64_t vm_mmio_read(struct vm *vm, uint64_t gpa, unsigned size)
 {
 	uint64_t v;
 
+	if (vm->replay && replay_take_read(vm, RR_MMIO, gpa, size, &v))
+		return v;
 	pthread_mutex_lock(&vm->io_lock);
 	io_bus_read(&vm->mmio, gpa, size, &v);
 	pthread_mutex_unlock(&vm->io_lock);
+	if (vm->replay)
+		replay_note_read(vm, RR_MMIO, gpa, size, v);
 	return v;
 }
 
@@ -329,6 +338,10 @@ int vm_run(struct vm *vm)
 		vm->vcpus[j]->running = false;
 	}
 	close(sigfd);
+	/* The log's end record before the signals come back: a second SIGTERM
+	 * (timeout(1) sends one to the process group too) waits meanwhile. */
+	if (vm->replay)
+		vm->exit_status = replay_finish(vm, vm->exit_status);
 	pthread_sigmask(SIG_UNBLOCK, &set, NULL);
 	return vm->exit_status;
 }

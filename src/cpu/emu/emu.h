@@ -210,7 +210,12 @@ struct emu_cpu {
 	struct vcpu *vcpu;
 	struct guest_mem *mem;
 	uint64_t insn_count; /* retired instructions, for profiling and replay */
-	uint64_t insn_user;  /* of those, at CPL 3 (counted per block) */
+	/* Replaying: the count at which the loop must look for an interrupt
+	 * the log holds (blocks that would run past it go one instruction at
+	 * a time).  Stored inverted, so that a zeroed emu_cpu has none
+	 * (UINT64_MAX): read it through emu_insn_stop(). */
+	uint64_t insn_stop_inv;
+	uint64_t insn_user; /* of those, at CPL 3 (counted per block) */
 	/* Host time at CPL 3 (guest user time), counted at each change of
 	 * privilege (emu_update_mode) and slice end; user_since is when the
 	 * current stretch began, 0 outside one.  Only with a VM (its clock). */
@@ -223,6 +228,11 @@ struct emu_cpu {
 	uint32_t pauses;    /* PAUSEs since emu_exec was entered (spin-wait hint) */
 	unsigned hooks_gen; /* vm->hooks_gen the decoded blocks were built for */
 };
+
+static inline uint64_t emu_insn_stop(const struct emu_cpu *cpu)
+{
+	return ~cpu->insn_stop_inv;
+}
 
 /* ---- exceptions (excp.c) ------------------------------------------------- */
 

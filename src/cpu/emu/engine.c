@@ -25,6 +25,7 @@
 
 #include "cpu/emu/sys.h"
 #include "symbiont/event.h"
+#include "symbiont/replay.h"
 
 #define EMU_SLICE_NS 2000000ULL
 
@@ -167,6 +168,24 @@ static void apply_dma(struct vm *vm)
 
 /* ---- interrupts ---- */
 
+/* Replaying: the log, not the LAPIC or the PIC, says which interrupt comes
+ * where; the devices still run (their reads are replayed) but what they
+ * raise is never taken. */
+static void replay_interrupts(struct emu_cpu *cpu)
+{
+	enum rr_irq_kind kind;
+	int v = replay_take_irq(cpu->vm, cpu->rip, &kind);
+
+	if (v >= 0) {
+		cpu->halted = false;
+		if (kind == RR_IRQ_NMI)
+			cpu->nmi_blocked = true;
+		emu_deliver_interrupt(cpu, v, false);
+		atomic_store(&cpu->irq_pending, true); /* another may be due at the same point */
+	}
+	cpu->insn_stop_inv = ~replay_next_stop(cpu->vm);
+}
+
 void emu_cpu_nmi(struct emu_cpu *cpu)
 {
 	/* Hardware takes an NMI at the next instruction boundary, so of two
@@ -194,6 +213,10 @@ void emu_check_interrupts(struct emu_cpu *cpu)
 		atomic_store(&cpu->irq_pending, true);
 		longjmp(ev_of(cpu)->slice_jmp, 1); /* at a block boundary: state is whole */
 	}
+	if (unlikely(cpu->vm && replay_playing(cpu->vm))) {
+		replay_interrupts(cpu);
+		return;
+	}
 	if (cpu->inject.valid) {
 		cpu->inject.valid = false;
 		cpu->halted = false;
@@ -220,6 +243,8 @@ void emu_check_interrupts(struct emu_cpu *cpu)
 		cpu->nmi_latched = false;
 		cpu->nmi_blocked = true;
 		cpu->halted = false;
+		if (unlikely(cpu->vm && cpu->vm->replay))
+			replay_note_irq(cpu->vm, RR_IRQ_NMI, EXC_NMI, cpu->rip);
 		emu_deliver_interrupt(cpu, EXC_NMI, false);
 		atomic_store(&cpu->irq_pending, true);
 		return;
@@ -239,6 +264,8 @@ void emu_check_interrupts(struct emu_cpu *cpu)
 	if (v < 0)
 		return;
 	cpu->halted = false;
+	if (unlikely(cpu->vm && cpu->vm->replay))
+		replay_note_irq(cpu->vm, RR_IRQ_EXT, v, cpu->rip);
 	emu_deliver_interrupt(cpu, v, false);
 	atomic_store(&cpu->irq_pending, true); /* another may be waiting */
 }
@@ -362,6 +389,9 @@ static void run_slice(struct emu_engine *e, struct emu_vcpu *ev, bool sliced)
 	}
 	ev->in_slice = false;
 	ev->slices++;
+	/* Replaying, a halt with nothing due at this count never ends. */
+	if (unlikely(ev->cpu.halted && replay_playing(e->vm)) && !vm_stopping(e->vm))
+		replay_halted(e->vm, ev->cpu.rip);
 	t1 = host_clock_ns();
 	ev->run_ns += t1 - t0;
 	if (ev->cpu.user_since)
@@ -561,6 +591,29 @@ static void emu_destroy(struct vm *vm)
 	vm->engine_priv = NULL;
 }
 
+static uint64_t emu_vcpu_insn_count(struct vcpu *v)
+{
+	return ((struct emu_vcpu *)v->priv)->cpu.insn_count;
+}
+
+/* The registers a replay must reproduce, hashed (the x87/SSE state and the
+ * MSRs are left out: a difference there shows in the GPRs soon after). */
+static uint64_t emu_vcpu_state_hash(struct vcpu *v, uint64_t *rip)
+{
+	struct emu_cpu *cpu = &((struct emu_vcpu *)v->priv)->cpu;
+	uint64_t h = RR_HASH_INIT, w[8] = { cpu->rip, emu_get_rflags(cpu), cpu->cr0,       cpu->cr2, cpu->cr3,
+		                            cpu->cr4, cpu->efer,           cpu->insn_count };
+
+	h = rr_hash(h, cpu->gpr, sizeof(cpu->gpr));
+	h = rr_hash(h, w, sizeof(w));
+	for (int i = 0; i < 6; i++) {
+		uint64_t sb[2] = { cpu->seg[i].sel, cpu->seg[i].base };
+		h = rr_hash(h, sb, sizeof(sb));
+	}
+	*rip = cpu->rip;
+	return h;
+}
+
 static int emu_vcpu_cpuid(struct vcpu *v, uint32_t leaf, uint32_t sub, uint32_t out[4])
 {
 	emu_cpuid(v->priv, leaf, sub, out);
@@ -624,4 +677,6 @@ const struct engine_ops emu_engine_ops = {
 	.vcpu_cpuid = emu_vcpu_cpuid,
 	.dirty_log = emu_dirty_log,
 	.dirty_collect = emu_dirty_collect,
+	.vcpu_insn_count = emu_vcpu_insn_count,
+	.vcpu_state_hash = emu_vcpu_state_hash,
 };

@@ -103,8 +103,9 @@ static void run_block(struct emu_cpu *cpu, struct emu_block *b)
 	const struct emu_insn *in = &bc->insns[b->first], *end = in + b->n;
 	uint64_t mask = rip_mask((enum emu_code_mode)b->mode);
 
-	if (unlikely((cpu->interrupt_shadow || cpu->dbg_slow || (cpu->rflags & RFLAGS_TF)) |
-	             (cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_STEP)))) {
+	if (unlikely(((cpu->interrupt_shadow || cpu->dbg_slow || (cpu->rflags & RFLAGS_TF)) |
+	              (cpu->vm && vm_events_wanted(cpu->vm, SYM_EV_STEP))) ||
+	             cpu->insn_count + b->n > emu_insn_stop(cpu))) {
 		run_block_special(cpu, b);
 		return;
 	}
@@ -204,7 +205,8 @@ void emu_exec(struct emu_cpu *cpu)
 	}
 	cpu->pauses = 0;
 	for (;;) {
-		if (atomic_load_explicit(&cpu->irq_pending, memory_order_relaxed))
+		if (atomic_load_explicit(&cpu->irq_pending, memory_order_relaxed) ||
+		    cpu->insn_count >= emu_insn_stop(cpu))
 			emu_check_interrupts(cpu);
 		/* Spinning (a lock, an IPI answer) on a VM whose vCPUs take turns on
 		 * one thread: give the others their turn now. */
@@ -228,6 +230,7 @@ void emu_exec(struct emu_cpu *cpu)
 		for (unsigned n = 0; b; n++) {
 			run_block(cpu, b);
 			if (cpu->exit_block || cpu->interrupt_shadow || n >= 64 ||
+			    cpu->insn_count >= emu_insn_stop(cpu) ||
 			    atomic_load_explicit(&cpu->irq_pending, memory_order_relaxed))
 				break;
 			b = next_in_page(cpu, b, la_page);

@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "cpu/emu/sys.h"
+#include "symbiont/replay.h"
 #include "symbiont/vm.h"
 
 #define LAPIC_VERSION 0x50014 /* version 0x14, 6 LVT entries */
@@ -546,6 +547,18 @@ static void reg_write(struct emu_lapic *l, unsigned reg, uint32_t v)
 	}
 }
 
+/* The timer's current count, the IRR and ISR depend on host time and on
+ * which interrupts came: a register read is logged when recording and
+ * taken from the log when replaying (the register was read, harmlessly). */
+static uint64_t replayed(struct vm *vm, enum rr_space space, uint64_t addr, unsigned size, uint64_t v)
+{
+	uint64_t logged;
+	if (replay_take_read(vm, space, addr, size, &logged))
+		return logged;
+	replay_note_read(vm, space, addr, size, v);
+	return v;
+}
+
 uint64_t lapic_mmio_read(struct emu_cpu *cpu, uint64_t off, unsigned size)
 {
 	struct emu_lapic *l = cpu->lapic;
@@ -558,7 +571,8 @@ uint64_t lapic_mmio_read(struct emu_cpu *cpu, uint64_t off, unsigned size)
 	v = reg_read(l, (unsigned)(off & 0xff0));
 	unlock(l);
 	v >>= (off & 3) * 8;
-	return size >= 4 ? v : v & ((1u << (size * 8)) - 1);
+	v = size >= 4 ? v : v & ((1u << (size * 8)) - 1);
+	return unlikely(l->vm && l->vm->replay) ? replayed(l->vm, RR_LAPIC, off, size, v) : v;
 }
 
 void lapic_mmio_write(struct emu_cpu *cpu, uint64_t off, uint64_t val, unsigned size)
@@ -609,6 +623,8 @@ bool lapic_msr_read(struct emu_lapic *l, uint32_t msr, uint64_t *val)
 	lock(l);
 	*val = reg_read(l, reg);
 	unlock(l);
+	if (unlikely(l->vm && l->vm->replay))
+		*val = replayed(l->vm, RR_MSR, msr, 8, *val);
 	return true;
 }
 

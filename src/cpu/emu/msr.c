@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "cpu/emu/sys.h"
+#include "symbiont/replay.h"
 
 /* ARCH_CAPABILITIES: the bugs this CPU does not have (it has no
  * speculation at all), so Linux skips PTI, VERW buffers clearing and
@@ -95,7 +96,7 @@ bool emu_msr_read(struct emu_cpu *cpu, uint32_t msr, uint64_t *val)
 	int i;
 
 	switch (msr) {
-	case MSR_TSC: *val = emu_rdtsc(cpu); return true;
+	case MSR_TSC: *val = emu_rdtsc_guest(cpu); return true;
 	case MSR_TSC_ADJUST: *val = cpu->tsc_adjust; return true;
 	case MSR_PLATFORM_ID: *val = 0; return true;
 	case MSR_APIC_BASE: *val = cpu->apic_base; return true;
@@ -112,7 +113,11 @@ bool emu_msr_read(struct emu_cpu *cpu, uint32_t msr, uint64_t *val)
 	case MSR_MISC_ENABLE: *val = cpu->misc_enable; return true;
 	case MSR_PAT: *val = cpu->pat; return true;
 	case MSR_MTRR_DEF_TYPE: *val = cpu->mtrr_def_type; return true;
-	case MSR_TSC_DEADLINE: *val = cpu->lapic ? lapic_get_tsc_deadline(cpu->lapic) : 0; return true;
+	case MSR_TSC_DEADLINE: /* cleared when the timer fires: host time */
+		*val = cpu->lapic ? lapic_get_tsc_deadline(cpu->lapic) : 0;
+		if (cpu->vm && cpu->vm->replay && !replay_take_read(cpu->vm, RR_MSR, MSR_TSC_DEADLINE, 8, val))
+			replay_note_read(cpu->vm, RR_MSR, MSR_TSC_DEADLINE, 8, *val);
+		return true;
 	case MSR_EFER: *val = cpu->efer; return true;
 	case MSR_STAR: *val = cpu->star; return true;
 	case MSR_LSTAR: *val = cpu->lstar; return true;

@@ -39,6 +39,7 @@ bool emu_exc_has_error(int vector);
 
 /* ---- system.c ---- */
 uint64_t emu_rdtsc(struct emu_cpu *cpu);
+uint64_t emu_rdtsc_guest(struct emu_cpu *cpu); /* RDTSC, RDTSCP, RDMSR: through record/replay */
 void emu_set_cr0(struct emu_cpu *cpu, uint64_t v);
 void emu_set_cr4(struct emu_cpu *cpu, uint64_t v);
 void emu_set_cr3(struct emu_cpu *cpu, uint64_t v);

@@ -12,6 +12,7 @@
 #include "cpu/emu/ops.h"
 #include "cpu/emu/sys.h"
 #include "symbiont/event.h"
+#include "symbiont/replay.h"
 #include "symbiont/vm.h"
 
 #define H(name) static void name(struct emu_cpu *cpu, const struct emu_insn *in)
@@ -32,6 +33,14 @@ static void need_cpl0(struct emu_cpu *cpu)
 uint64_t emu_rdtsc(struct emu_cpu *cpu)
 {
 	return vm_now(cpu->vm) * (EMU_TSC_HZ / 1000000000ULL) + cpu->tsc_offset;
+}
+
+/* The TSC as an instruction reads it: host time, so logged when recording
+ * and taken from the log when replaying. */
+uint64_t emu_rdtsc_guest(struct emu_cpu *cpu)
+{
+	uint64_t t = emu_rdtsc(cpu);
+	return unlikely(cpu->vm && cpu->vm->replay) ? replay_tsc(cpu->vm, t) : t;
 }
 
 /* ---- control registers -------------------------------------------------------- */
@@ -222,7 +231,7 @@ H(op_rdtsc)
 	(void)in;
 	if ((cpu->cr4 & CR4_TSD) && cpu->cpl != 0)
 		emu_raise_err(cpu, EXC_GP, 0);
-	t = emu_rdtsc(cpu);
+	t = emu_rdtsc_guest(cpu);
 	cpu->gpr[X86_RAX] = (uint32_t)t;
 	cpu->gpr[X86_RDX] = t >> 32;
 }

@@ -1,0 +1,428 @@
+/* Record and replay sessions (symbiont/replay.h): the log's events as the
+ * vCPU meets them, checked against where it is when replaying.  The clock
+ * is the engine's retired-instruction count (engine_ops.vcpu_insn_count);
+ * every RR_HASH_EVERY events the register state's hash goes into the log,
+ * and a replay that reaches that point with another hash has diverged. */
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "cpu/engine.h"
+#include "symbiont/replay.h"
+#include "symbiont/vm.h"
+#include "vm/replay_log.h"
+
+#define RR_HASH_EVERY 64
+
+struct replay {
+	bool play;
+	/* recording */
+	struct rr_writer *w;
+	uint64_t events, irqs, reads, tscs;
+	/* replaying */
+	struct rr_log log;
+	struct rr_cursor cur;        /* after next */
+	struct rr_event next, taken; /* the next event (index pos); the last one taken */
+	size_t pos;
+	struct rr_cursor scur; /* after snext */
+	struct rr_event snext; /* the next RR_IRQ or RR_END at or after pos (index stop) */
+	size_t stop;
+	bool diverged, ended;
+	char kernel[PATH_MAX], initrd[PATH_MAX]; /* recording: the files' absolute paths */
+	char path[PATH_MAX];                     /* recording: the log */
+};
+
+static uint64_t now(const struct vm *vm)
+{
+	return vm->engine->vcpu_insn_count(vm->vcpus[0]);
+}
+
+static uint64_t state_hash(const struct vm *vm, uint64_t *rip)
+{
+	return vm->engine->vcpu_state_hash(vm->vcpus[0], rip);
+}
+
+int replay_machine_check(const struct vm_config *cfg, const char *engine_name, char *err, size_t errlen)
+{
+	if (engine_name && strcmp(engine_name, "emu")) {
+		snprintf(err, errlen,
+		         "record/replay runs on --engine emu only (it counts instructions exactly), not %s",
+		         engine_name);
+		return -1;
+	}
+	if (cfg->ncpus != 1) {
+		snprintf(err, errlen, "record/replay takes one vCPU, not %d", cfg->ncpus);
+		return -1;
+	}
+	if (cfg->ndisks || cfg->nnets || cfg->vsock) {
+		snprintf(err, errlen, "record/replay does not log device DMA yet: no --disk, --net or --vsock");
+		return -1;
+	}
+	return 0;
+}
+
+bool replay_playing(const struct vm *vm)
+{
+	return vm->replay && vm->replay->play;
+}
+
+/* ---- recording ---- */
+
+int replay_record_start(struct vm *vm, const char *path, char *err, size_t errlen)
+{
+	struct replay *r = calloc(1, sizeof(*r));
+	struct rr_header h = { .append = (char *)vm->cfg.append,
+		               .mem_size = vm->cfg.mem_size,
+		               .ncpus = (uint32_t)vm->cfg.ncpus };
+
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (!vm->engine->vcpu_insn_count || !vm->engine->vcpu_state_hash) {
+		snprintf(err, errlen, "the %s engine cannot record", vm->engine->name);
+		goto fail;
+	}
+	/* Absolute paths: the replay may run from another directory. */
+	if (!realpath(vm->cfg.kernel, r->kernel) || (vm->cfg.initrd && !realpath(vm->cfg.initrd, r->initrd))) {
+		snprintf(err, errlen, "cannot resolve the kernel or initrd path");
+		goto fail;
+	}
+	h.kernel = r->kernel;
+	h.initrd = vm->cfg.initrd ? r->initrd : NULL;
+	if (rr_file_hash(h.kernel, &h.kernel_hash, err, errlen) < 0 ||
+	    (h.initrd && rr_file_hash(h.initrd, &h.initrd_hash, err, errlen) < 0))
+		goto fail;
+	if (!(r->w = rr_writer_open(path, &h, err, errlen)))
+		goto fail;
+	snprintf(r->path, sizeof(r->path), "%s", path);
+	vm->replay = r;
+	return 0;
+fail:
+	free(r);
+	return -1;
+}
+
+static void record(struct vm *vm, struct rr_event *e)
+{
+	struct replay *r = vm->replay;
+
+	e->count = now(vm);
+	rr_writer_add(r->w, e);
+	if (++r->events % RR_HASH_EVERY == 0) {
+		struct rr_event h = { .type = RR_HASH, .count = e->count };
+		h.value = state_hash(vm, &h.rip);
+		rr_writer_add(r->w, &h);
+	}
+}
+
+void replay_note_read(struct vm *vm, enum rr_space space, uint64_t addr, unsigned size, uint64_t val)
+{
+	struct rr_event e = {
+		.type = RR_READ, .space = (uint8_t)space, .size = (uint8_t)size, .addr = addr, .value = val
+	};
+	if (vm->replay->play)
+		return;
+	vm->replay->reads++;
+	record(vm, &e);
+}
+
+void replay_note_irq(struct vm *vm, enum rr_irq_kind kind, int vector, uint64_t rip)
+{
+	struct rr_event e = { .type = RR_IRQ, .kind = (uint8_t)kind, .vector = (uint8_t)vector, .rip = rip };
+	if (vm->replay->play)
+		return;
+	vm->replay->irqs++;
+	record(vm, &e);
+}
+
+/* ---- replaying ---- */
+
+struct replay *replay_load(const char *path, struct vm_config *cfg, char *err, size_t errlen)
+{
+	struct replay *r = calloc(1, sizeof(*r));
+	uint64_t h;
+
+	if (!r) {
+		snprintf(err, errlen, "out of memory");
+		return NULL;
+	}
+	r->play = true;
+	if (rr_log_load(path, &r->log, err, errlen) < 0)
+		goto fail;
+	if (rr_file_hash(r->log.hdr.kernel, &h, err, errlen) < 0)
+		goto fail;
+	if (h != r->log.hdr.kernel_hash) {
+		snprintf(err, errlen, "%s is not the kernel that was recorded (its contents differ)",
+		         r->log.hdr.kernel);
+		goto fail;
+	}
+	if (r->log.hdr.initrd) {
+		if (rr_file_hash(r->log.hdr.initrd, &h, err, errlen) < 0)
+			goto fail;
+		if (h != r->log.hdr.initrd_hash) {
+			snprintf(err, errlen, "%s is not the initrd that was recorded (its contents differ)",
+			         r->log.hdr.initrd);
+			goto fail;
+		}
+	}
+	if (r->log.hdr.ncpus != 1 || r->log.hdr.mem_size < MEM_MIN_SIZE || r->log.hdr.mem_size > MEM_MAX_SIZE ||
+	    (r->log.hdr.mem_size & 0xfff)) {
+		snprintf(err, errlen, "replay log: a machine of %u vCPUs and %llu bytes cannot be replayed",
+		         r->log.hdr.ncpus, (unsigned long long)r->log.hdr.mem_size);
+		goto fail;
+	}
+	rr_cursor_init(&r->log, &r->cur);
+	rr_next(&r->cur, &r->next); /* there is one: the parser saw the end record */
+	r->scur = r->cur;
+	r->snext = r->next;
+	cfg->kernel = r->log.hdr.kernel;
+	cfg->initrd = r->log.hdr.initrd;
+	cfg->append = r->log.hdr.append;
+	cfg->mem_size = r->log.hdr.mem_size;
+	cfg->ncpus = (int)r->log.hdr.ncpus;
+	cfg->engine = "emu";
+	return r;
+fail:
+	replay_free(r);
+	return NULL;
+}
+
+void replay_attach(struct vm *vm, struct replay *r)
+{
+	vm->replay = r;
+}
+
+static const char *type_name(uint8_t t)
+{
+	static const char *const names[] = { "?",          "a device read", "an interrupt",
+		                             "a TSC read", "a state hash",  "the end" };
+	return t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
+}
+
+static void __attribute__((format(printf, 2, 3))) diverge(struct vm *vm, const char *fmt, ...)
+{
+	struct replay *r = vm->replay;
+	char what[200];
+	va_list ap;
+
+	if (r->diverged)
+		return;
+	r->diverged = true;
+	va_start(ap, fmt);
+	vsnprintf(what, sizeof(what), fmt, ap);
+	va_end(ap);
+	fprintf(stderr, "replay: diverged at instruction %llu: %s\n", (unsigned long long)now(vm), what);
+	vm_request_exit(vm, 1);
+}
+
+/* Takes the next event into *out (never past the end record, which is last). */
+static void advance(struct replay *r, struct rr_event *out)
+{
+	*out = r->next;
+	if (r->next.type != RR_END && rr_next(&r->cur, &r->next))
+		r->pos++;
+}
+
+/* The hash records that follow the event just taken. */
+static void check_hashes(struct vm *vm)
+{
+	struct replay *r = vm->replay;
+
+	while (r->next.type == RR_HASH) {
+		struct rr_event e;
+		advance(r, &e);
+		uint64_t rip, h = state_hash(vm, &rip);
+		if (e.count != now(vm) || e.value != h) {
+			diverge(vm, "the register state differs from the recording's (recorded RIP %#llx, now %#llx)",
+			        (unsigned long long)e.rip, (unsigned long long)rip);
+			return;
+		}
+	}
+}
+
+/* The next event, which must be of this type, here: NULL after reporting
+ * a divergence otherwise. */
+static const struct rr_event *take(struct vm *vm, uint8_t type)
+{
+	struct replay *r = vm->replay;
+	const struct rr_event *e;
+
+	if (r->diverged)
+		return NULL;
+	if (r->next.type == RR_END) { /* only the end is left */
+		diverge(vm, "the guest made %s after the log's last event", type_name(type));
+		return NULL;
+	}
+	e = &r->next;
+	if (e->type != type || e->count != now(vm)) {
+		diverge(vm, "the guest made %s; the log has %s at instruction %llu", type_name(type),
+		        type_name(e->type), (unsigned long long)e->count);
+		return NULL;
+	}
+	advance(r, &r->taken);
+	check_hashes(vm);
+	return &r->taken;
+}
+
+bool replay_take_read(struct vm *vm, enum rr_space space, uint64_t addr, unsigned size, uint64_t *val)
+{
+	const struct rr_event *e;
+
+	if (!vm->replay->play)
+		return false;
+	*val = size >= 8 ? ~0ULL : (1ULL << (size * 8)) - 1;
+	if (!(e = take(vm, RR_READ)))
+		return true;
+	if (e->space != space || e->addr != addr || e->size != size) {
+		diverge(vm, "the guest read %#llx; the log has a read of %#llx", (unsigned long long)addr,
+		        (unsigned long long)e->addr);
+		return true;
+	}
+	*val = e->value;
+	return true;
+}
+
+uint64_t replay_tsc(struct vm *vm, uint64_t live)
+{
+	struct replay *r = vm->replay;
+	const struct rr_event *e;
+
+	if (!r->play) {
+		struct rr_event ev = { .type = RR_TSC, .value = live };
+		r->tscs++;
+		record(vm, &ev);
+		return live;
+	}
+	e = take(vm, RR_TSC);
+	return e ? e->value : live;
+}
+
+int replay_take_irq(struct vm *vm, uint64_t rip, enum rr_irq_kind *kind)
+{
+	struct replay *r = vm->replay;
+	const struct rr_event *e;
+	uint64_t n = now(vm);
+
+	if (r->diverged || r->ended)
+		return -1;
+	e = &r->next;
+	if (e->count < n) {
+		diverge(vm, "the log's next event, %s at instruction %llu, was passed", type_name(e->type),
+		        (unsigned long long)e->count);
+		return -1;
+	}
+	if (e->count > n)
+		return -1;
+	if (e->type == RR_END) {
+		/* The recording stopped here, unless this is the same count before
+		 * a fault that retires nothing (a triple fault ends the recording
+		 * at the faulting instruction): then the state still differs. */
+		uint64_t at, h = state_hash(vm, &at);
+		if (at == e->rip && h == e->value) {
+			r->ended = true;
+			vm_request_exit(vm, 0);
+		}
+		return -1;
+	}
+	if (e->type != RR_IRQ || e->rip != rip)
+		return -1; /* not yet: a read at this count, or a fault that comes first */
+	advance(r, &r->taken);
+	check_hashes(vm);
+	*kind = (enum rr_irq_kind)r->taken.kind;
+	return r->taken.vector;
+}
+
+uint64_t replay_next_stop(struct vm *vm)
+{
+	struct replay *r = vm->replay;
+
+	if (r->stop < r->pos) {
+		r->scur = r->cur;
+		r->snext = r->next;
+		r->stop = r->pos;
+	}
+	while (r->snext.type != RR_IRQ && r->snext.type != RR_END && rr_next(&r->scur, &r->snext))
+		r->stop++;
+	return r->snext.count;
+}
+
+void replay_halted(struct vm *vm, uint64_t rip)
+{
+	struct replay *r = vm->replay;
+	if (r->diverged || r->ended)
+		return;
+	diverge(vm, "the vCPU halted at RIP %#llx; the log's next event is at instruction %llu",
+	        (unsigned long long)rip, (unsigned long long)r->next.count);
+}
+
+/* ---- the end ---- */
+
+int replay_finish(struct vm *vm, int status)
+{
+	struct replay *r = vm->replay;
+	uint64_t rip, h, n;
+	char err[256];
+
+	if (!r)
+		return status;
+	n = now(vm);
+	h = state_hash(vm, &rip);
+	if (!r->play) {
+		struct rr_event e = { .type = RR_END, .count = n, .value = h, .rip = rip };
+		rr_writer_add(r->w, &e);
+		if (rr_writer_close(r->w, err, sizeof(err)) < 0) {
+			fprintf(stderr, "record: %s\n", err);
+			r->w = NULL;
+			return 1;
+		}
+		r->w = NULL;
+		struct stat st;
+		unsigned long long bytes = stat(r->path, &st) == 0 ? (unsigned long long)st.st_size : 0;
+		fprintf(stderr,
+		        "record: %llu instructions, %llu events (%llu interrupts, %llu device reads, %llu TSC reads), "
+		        "%llu bytes (%.3f per 1000 instructions), state hash %016llx\n",
+		        (unsigned long long)n, (unsigned long long)r->events, (unsigned long long)r->irqs,
+		        (unsigned long long)r->reads, (unsigned long long)r->tscs, bytes, n ? bytes * 1000.0 / n : 0.0,
+		        (unsigned long long)h);
+		return status;
+	}
+	if (r->diverged)
+		return 1;
+	const struct rr_event *end = &r->log.end;
+	if (r->next.type != RR_END) {
+		/* the guest ended itself early (a divergence), or the host
+		 * stopped the replay (a signal, Ctrl-A x): status 1 either way */
+		fprintf(stderr,
+		        "replay: stopped at instruction %llu, before the log's end (%zu events left): the guest "
+		        "ended early or the host stopped it\n",
+		        (unsigned long long)n, r->log.n - 1 - r->pos);
+		return 1;
+	}
+	if (end->count != n || end->value != h) {
+		fprintf(stderr,
+		        "replay: diverged at the end: instruction %llu, RIP %#llx, state hash %016llx; recorded %llu, "
+		        "RIP %#llx, %016llx\n",
+		        (unsigned long long)n, (unsigned long long)rip, (unsigned long long)h,
+		        (unsigned long long)end->count, (unsigned long long)end->rip, (unsigned long long)end->value);
+		return 1;
+	}
+	fprintf(stderr, "replay: ok: %llu instructions, %zu events, state hash %016llx\n", (unsigned long long)n,
+	        r->log.n, (unsigned long long)h);
+	return status;
+}
+
+void replay_free(struct replay *r)
+{
+	if (!r)
+		return;
+	if (r->w) {
+		char err[256];
+		rr_writer_close(r->w, err, sizeof(err));
+	}
+	rr_log_free(&r->log);
+	free(r);
+}

@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# Record and replay of the default Debian guest on emu (docs/replay.md):
+# the boot, then commands typed at the shell that read the clock and the
+# kernel's random numbers (seeded, inside the guest, from the TSC and
+# interrupt timing, all of which come from the log), then poweroff.  The
+# replay, with nothing on its console input, must print the same console
+# output byte for byte, end at the same instruction count with the same
+# register-state hash, and do so twice; `ctl ps` on the first replay
+# while it runs must list the guest's tasks and leave the replay exact.
+. "$(dirname "$0")/lib/guest.bash"
+e2e_init
+require_guest
+[ -x "$SYM" ] || fail "$SYM missing (make BUILD=$BUILD)"
+
+guest_start rec "$SYM" run --engine emu --record "$tmp/deb.rr" || fail "the recorded guest did not boot"
+printf 'cat /proc/uptime; head -c 16 /dev/urandom | od -An -tx1; echo RR-"DONE"\n' >&3
+guest_wait_for rec "RR-DONE" 120 || fail "no RR-DONE from the recorded guest"
+printf 'poweroff\n' >&3
+guest_finish rec 120
+grep -q '^record: ' "$tmp/rec.err" || fail "no record report"
+rp=$(sed -n -E 's/^record: ([0-9]+) instructions.*state hash ([0-9a-f]+)$/\1 \2/p' "$tmp/rec.err")
+echo "ok recorded: $(grep '^record: ' "$tmp/rec.err" | sed 's/^record: //')"
+
+control_init replay
+for i in 1 2; do
+	if [ $i = 1 ]; then
+		# a read-only service on a replay: ctl ps while it runs, which
+		# must not disturb it
+		timeout 600 "$SYM" run --replay "$tmp/deb.rr" --name "$name" </dev/null >"$tmp/play$i.out" \
+			2>"$tmp/play$i.err" &
+		pid=$!
+		for ((t = 0; t < 60; t++)); do
+			[ -S "$sock" ] && break
+			sleep 0.5
+		done
+		sleep 2
+		"$SYM" ctl "$name" ps >"$tmp/ps.out" 2>&1
+		wait "$pid"
+		s=$?
+		pid=
+		grep -q kthreadd "$tmp/ps.out" || fail "ctl ps on the replay: $(head -n 3 "$tmp/ps.out")"
+		echo "ok ctl ps on the replay: $(($(wc -l <"$tmp/ps.out") - 1)) tasks"
+	else
+		timeout 600 "$SYM" run --replay "$tmp/deb.rr" </dev/null >"$tmp/play$i.out" 2>"$tmp/play$i.err"
+		s=$?
+	fi
+	pp=$(sed -n -E 's/^replay: ok: ([0-9]+) instructions.*state hash ([0-9a-f]+)$/\1 \2/p' "$tmp/play$i.err")
+	[ "$s" = 0 ] || fail "replay $i: status $s: $(tail -n 1 "$tmp/play$i.err")"
+	[ "$pp" = "$rp" ] || fail "replay $i ended at '$pp', recorded '$rp'"
+	cmp -s "$tmp/rec.out" "$tmp/play$i.out" || {
+		diff "$tmp/rec.out" "$tmp/play$i.out" | head -10
+		fail "replay $i: console output differs"
+	}
+	echo "ok replay $i: $(grep '^replay: ' "$tmp/play$i.err")"
+done
+grep -A2 'cat /proc/uptime' "$tmp/play2.out" | tail -n 2
+echo "PASS replay_debian"
