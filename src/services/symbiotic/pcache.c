@@ -176,9 +176,10 @@ static int pcache_start(struct vm *vm, void **state, char *err, size_t errlen)
 	struct pcache *p;
 	char why[200];
 
+	/* The ring MSR is taken with or without a control socket: what the
+	 * guest sees must not depend on it (a recording made without one
+	 * replays with one). */
 	*state = NULL;
-	if (!vm->control)
-		return 0; /* only followed on request */
 	if (!(p = calloc(1, sizeof(*p)))) {
 		snprintf(err, errlen, "out of memory");
 		return -1;
@@ -189,8 +190,10 @@ static int pcache_start(struct vm *vm, void **state, char *err, size_t errlen)
 	/* An engine without MSR events: the guest's write faults and its
 	 * module goes on without a ring. */
 	p->sub = sym_subscribe(vm, &f, on_ring_msr, p, why, sizeof(why));
-	control_register(vm->control, "pcache-follow-start", cmd_start, p);
-	control_register(vm->control, "pcache-follow-stop", cmd_stop, p);
+	if (vm->control) {
+		control_register(vm->control, "pcache-follow-start", cmd_start, p);
+		control_register(vm->control, "pcache-follow-stop", cmd_stop, p);
+	}
 	*state = p;
 	return 0;
 }
