@@ -279,9 +279,9 @@ enum sym_action sym_event_deliver(struct vm *vm, struct sym_event *ev);
 void sym_syscall_entered(struct vm *vm, const struct sym_event *enter, uint64_t rsp, uint64_t rip_after);
 /* A SYSCALL_ENTER a subscriber refused (SYM_SKIP) without moving the
  * vCPU elsewhere (no resume): its EXIT at once, with the result it was
- * given, so that a trace shows the call the caller saw fail.  The exit's
- * subscribers may change enter->syscall.ret, which the engine then
- * returns. */
+ * given, so that a trace shows the call the caller saw fail.  Its regs
+ * are the entry's (RIP at the call instruction).  The exit's subscribers
+ * may change enter->syscall.ret, which the engine then returns. */
 void sym_syscall_refused(struct vm *vm, struct sym_event *enter);
 /* On a return to user mode (r as after the return): true, with *exit
  * filled from its entry, when this returns from a remembered syscall. */
