@@ -65,8 +65,16 @@ static int read_map(struct fsmap *m, const char *path, char *err, size_t errlen)
 		return -1;
 	}
 	count = ext2fs_blocks_count(fs->super);
+	/* libext2fs trusts some of the geometry when it reads the bitmaps (a
+	 * first data block other than the one the block size implies makes
+	 * it copy past its buffer: found by fuzz_geiger_fs), so the image,
+	 * which the guest writes, is held to what mke2fs can make first. */
+	uint32_t want_first = fs->blocksize == 1024 && !ext2fs_has_feature_bigalloc(fs->super) ? 1 : 0;
 	if (fs->blocksize < 1024 || fs->blocksize > 65536 || count > FSMAP_MAX_BLOCKS ||
-	    fs->super->s_first_data_block >= count || fs->group_desc_count > FSMAP_MAX_GROUPS) {
+	    fs->super->s_first_data_block != want_first || fs->super->s_first_data_block >= count ||
+	    fs->group_desc_count > FSMAP_MAX_GROUPS || EXT2_CLUSTERS_PER_GROUP(fs->super) == 0 ||
+	    EXT2_CLUSTERS_PER_GROUP(fs->super) > 8 * fs->blocksize ||
+	    fs->super->s_inodes_per_group > 8 * fs->blocksize) {
 		snprintf(err, errlen, "%s: file system geometry out of bounds", path);
 		goto out;
 	}
