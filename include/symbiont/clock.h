@@ -10,6 +10,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <time.h>
 
 struct vm_clock {
 	uint64_t (*now)(void *ctx); /* NULL: host CLOCK_MONOTONIC */
@@ -18,6 +19,9 @@ struct vm_clock {
 
 /* The default source. */
 uint64_t host_clock_ns(void);
+/* The host's CLOCK_REALTIME ns from now: the deadline a wait of ns on a
+ * condition variable with the default clock gives pthread_cond_timedwait. */
+struct timespec host_deadline_after_ns(uint64_t ns);
 
 static inline uint64_t vm_clock_read(const struct vm_clock *c)
 {

@@ -762,6 +762,29 @@ static enum sym_action on_exc(void *opaque, struct sym_event *ev)
 	return SYM_CONTINUE;
 }
 
+/* Runs the ring-0 code already put at 0x1000 in long mode with a flat
+ * 64-bit GDT at 0x4000 and the IDT at 0x3000, subscribed to #UD events
+ * into *h; the guest's exit status. */
+static int run_with_ud_events(struct fixture *f, struct exc_hits *h)
+{
+	static const uint64_t pt[3] = { 0x11003, 0x12003, 0x83 };
+	static const uint64_t gdt[2] = { 0, 0x00af9a000000ffffULL };
+	struct sym_filter fv = { .type = SYM_EV_EXCEPTION, .vector = 6 };
+	struct x86_state s;
+	char err[160];
+
+	put(f, 0x4000, gdt, sizeof(gdt));
+	long_mode(f, pt, &s);
+	s.gdt = (struct x86_dtable){ 0x4000, 15 };
+	s.idt = (struct x86_dtable){ 0x3000, 0xfff };
+	assert_int_equal(kvm_engine_ops.vcpu_set_state(&f->cpu, &s), 0);
+	struct sym_sub *sub = sym_subscribe(f->vm, &fv, on_exc, h, err, sizeof(err));
+	assert_non_null(sub);
+	assert_int_equal(kvm_engine_ops.vcpu_run(&f->cpu), 0);
+	sym_unsubscribe(sub);
+	return f->vm->exit_status;
+}
+
 static void test_exception_events(void **state)
 {
 	static const uint8_t code[] = {
@@ -773,31 +796,17 @@ static void test_exception_events(void **state)
 		0xe7, 0xf4,                   /* out %eax, $0xf4 */
 		0xeb, 0xfe,                   /* jmp . */
 	};
-	uint64_t pt[3] = { 0x11003, 0x12003, 0x83 };
-	uint64_t gdt[2] = { 0, 0x00af9a000000ffffULL };
 	uint8_t gate[16] = { 0x00, 0x21, 0x08, 0x00, 0x00, 0x8e, 0x00, 0x00 }; /* 0x2100, CS 0x08, interrupt gate */
-	struct sym_filter fv = { .type = SYM_EV_EXCEPTION, .vector = 6 };
 	struct exc_hits h = { .ok = true };
 	struct fixture *f = fixture_new();
-	struct x86_state s;
-	char err[160];
 	(void)state;
 
 	put(f, 0x1000, code, sizeof(code));
 	put(f, 0x2100, handler, sizeof(handler));
 	put(f, 0x3000 + 6 * 16, gate, sizeof(gate));
-	put(f, 0x4000, gdt, sizeof(gdt));
-	long_mode(f, pt, &s);
-	s.gdt = (struct x86_dtable){ 0x4000, 15 };
-	s.idt = (struct x86_dtable){ 0x3000, 0xfff };
-	assert_int_equal(kvm_engine_ops.vcpu_set_state(&f->cpu, &s), 0);
-	struct sym_sub *sub = sym_subscribe(f->vm, &fv, on_exc, &h, err, sizeof(err));
-	assert_non_null(sub);
-	assert_int_equal(kvm_engine_ops.vcpu_run(&f->cpu), 0);
-	assert_int_equal(f->vm->exit_status, 0x66);
+	assert_int_equal(run_with_ud_events(f, &h), 0x66);
 	assert_int_equal(h.n, 1);
 	assert_true(h.ok);
-	sym_unsubscribe(sub);
 	fixture_free(f);
 }
 
@@ -817,15 +826,10 @@ static void test_guest_db_given_back(void **state)
 		0xeb, 0xfe,
 	};
 	static const uint8_t handler[] = { 0xb8, 0x77, 0x00, 0x00, 0x00, 0xe7, 0xf4, 0xeb, 0xfe };
-	uint64_t pt[3] = { 0x11003, 0x12003, 0x83 };
-	uint64_t gdt[2] = { 0, 0x00af9a000000ffffULL };
 	uint8_t gate1[16] = { 0x00, 0x21, 0x08, 0x00, 0x00, 0x8e }; /* #DB: 0x2100 */
 	uint8_t gate6[16] = { 0x00, 0x22, 0x08, 0x00, 0x00, 0x8e }; /* #UD: 0x2200, the subscribed one */
-	struct sym_filter fv = { .type = SYM_EV_EXCEPTION, .vector = 6 };
 	struct exc_hits h = { .ok = true };
 	struct fixture *f = fixture_new();
-	struct x86_state s;
-	char err[160];
 	(void)state;
 
 	put(f, 0x1000, code, sizeof(code));
@@ -833,17 +837,8 @@ static void test_guest_db_given_back(void **state)
 	put(f, 0x2200, handler, sizeof(handler));
 	put(f, 0x3000 + 1 * 16, gate1, sizeof(gate1));
 	put(f, 0x3000 + 6 * 16, gate6, sizeof(gate6));
-	put(f, 0x4000, gdt, sizeof(gdt));
-	long_mode(f, pt, &s);
-	s.gdt = (struct x86_dtable){ 0x4000, 15 };
-	s.idt = (struct x86_dtable){ 0x3000, 0xfff };
-	assert_int_equal(kvm_engine_ops.vcpu_set_state(&f->cpu, &s), 0);
-	struct sym_sub *sub = sym_subscribe(f->vm, &fv, on_exc, &h, err, sizeof(err));
-	assert_non_null(sub);
-	assert_int_equal(kvm_engine_ops.vcpu_run(&f->cpu), 0);
-	assert_int_equal(f->vm->exit_status, 0x77);
+	assert_int_equal(run_with_ud_events(f, &h), 0x77);
 	assert_int_equal(h.n, 0); /* no #UD */
-	sym_unsubscribe(sub);
 	fixture_free(f);
 }
 

@@ -40,11 +40,7 @@ static void *sampler(void *p)
 			}
 		}
 		pthread_mutex_lock(&s->lock);
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += 1000000000L / SAMPLE_HZ;
-		if (ts.tv_nsec >= 1000000000L)
-			ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+		struct timespec ts = host_deadline_after_ns(1000000000ULL / SAMPLE_HZ);
 		while (!s->stop && pthread_cond_timedwait(&s->cond, &s->lock, &ts) == 0)
 			;
 	}

@@ -542,13 +542,7 @@ static int inj_wait(struct gears_inj *in, int timeout_ms, bool kick, struct gear
 		uint64_t until = next_poll < deadline ? next_poll : deadline;
 		if (kick && until > start + KICK_AFTER_MS * 1000000ull)
 			until = start + KICK_AFTER_MS * 1000000ull;
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		uint64_t wait = until > now ? until - now : 0;
-		ts.tv_sec += (time_t)(wait / 1000000000ull);
-		ts.tv_nsec += (long)(wait % 1000000000ull);
-		if (ts.tv_nsec >= 1000000000L)
-			ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+		struct timespec ts = host_deadline_after_ns(until > now ? until - now : 0);
 		pthread_cond_timedwait(&in->cond, &in->lock, &ts);
 	}
 	if (in->state == INJ_DONE) {

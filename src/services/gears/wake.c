@@ -117,12 +117,7 @@ static uint64_t task_of(struct gears *g, int32_t *pid, int32_t avoid, char *err,
 
 static void wait_return(struct kcall *k)
 {
-	struct timespec ts;
-	clock_gettime(CLOCK_REALTIME, &ts);
-	ts.tv_sec += CALL_MS / 1000;
-	ts.tv_nsec += (CALL_MS % 1000) * 1000000L;
-	if (ts.tv_nsec >= 1000000000L)
-		ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+	struct timespec ts = host_deadline_after_ns(CALL_MS * 1000000ULL);
 	pthread_mutex_lock(&k->lock);
 	while (!k->returned && pthread_cond_timedwait(&k->cond, &k->lock, &ts) == 0)
 		;

@@ -91,11 +91,7 @@ static void *follower(void *arg)
 	pthread_mutex_lock(&p->lock);
 	while (!p->stop) {
 		drain(p);
-		struct timespec ts;
-		clock_gettime(CLOCK_REALTIME, &ts);
-		ts.tv_nsec += POLL_MS * 1000000L;
-		if (ts.tv_nsec >= 1000000000L)
-			ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+		struct timespec ts = host_deadline_after_ns(POLL_MS * 1000000ULL);
 		pthread_cond_timedwait(&p->cond, &p->lock, &ts);
 	}
 	drain(p);

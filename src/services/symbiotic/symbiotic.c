@@ -396,14 +396,7 @@ static int leave_call(struct symbiotic *s, struct call_frame *f, int timeout_ms,
 /* Waits on s->cond until *flag or the deadline (CLOCK_REALTIME); s->mu held. */
 static void wait_flag(struct symbiotic *s, const bool *flag, int ms)
 {
-	struct timespec d;
-	clock_gettime(CLOCK_REALTIME, &d);
-	d.tv_sec += ms / 1000;
-	d.tv_nsec += (long)(ms % 1000) * 1000000L;
-	if (d.tv_nsec >= 1000000000L) {
-		d.tv_sec++;
-		d.tv_nsec -= 1000000000L;
-	}
+	struct timespec d = host_deadline_after_ns((uint64_t)ms * 1000000ULL);
 	while (!*flag && pthread_cond_timedwait(&s->cond, &s->mu, &d) == 0)
 		;
 }
@@ -488,15 +481,9 @@ static bool wait_fast(struct symbiotic *s, int timeout_ms, uint64_t bound_ms)
 
 	while (!atomic_load(&fc->done) && mono_ns() - start < bound_ms * ms) {
 		uint64_t t = atomic_load(&fc->t_run), now = mono_ns();
-		struct timespec d;
 		if (t && now - t >= (uint64_t)timeout_ms * ms)
 			vm_vcpu_run_end(s->vm, atomic_load(&fc->run_cpu));
-		clock_gettime(CLOCK_REALTIME, &d); /* s->cond's clock */
-		d.tv_nsec += (long)(step * ms);
-		if (d.tv_nsec >= 1000000000L) {
-			d.tv_sec += d.tv_nsec / 1000000000L;
-			d.tv_nsec %= 1000000000L;
-		}
+		struct timespec d = host_deadline_after_ns(step * ms); /* s->cond's clock */
 		pthread_mutex_lock(&s->mu);
 		fc->sleeping = true;
 		while (!atomic_load(&fc->done) && pthread_cond_timedwait(&s->cond, &s->mu, &d) == 0)
