@@ -20,6 +20,9 @@ void usage_ctl(void);
  * exit status after one line on stderr). */
 struct qmp_client;
 int ctl_connect(const char *target, struct qmp_client *q);
+/* An integer member of a reply object, 0 when absent. */
+struct json_object;
+long long ctl_jint(struct json_object *o, const char *k);
 /* The GEARS verbs (ctl_gears.c): trace, deny, inject-env. */
 bool ctl_gears_verb(const char *verb);
 /* ctl NAME migrate URI [options]: ctl_migrate.c. */

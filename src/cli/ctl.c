@@ -311,7 +311,7 @@ static void print_snapshot(struct json_object *ret)
 	       json_object_get_double(ms));
 }
 
-static long long jint(struct json_object *o, const char *k)
+long long ctl_jint(struct json_object *o, const char *k)
 {
 	struct json_object *x;
 	return json_object_object_get_ex(o, k, &x) ? (long long)json_object_get_int64(x) : 0;
@@ -326,16 +326,17 @@ static void print_geiger(struct json_object *ret)
 	               ? " (block requests only: this engine does not report writes to guest pages)"
 	               : "");
 	printf("cache        %lld pages (%lld MiB), %lld written by the CPU and not yet decided\n",
-	       jint(ret, "cache_pages"), jint(ret, "cache_bytes") >> 20, jint(ret, "suspect_pages"));
-	printf("inserted     %lld", jint(ret, "inserted"));
+	       ctl_jint(ret, "cache_pages"), ctl_jint(ret, "cache_bytes") >> 20, ctl_jint(ret, "suspect_pages"));
+	printf("inserted     %lld", ctl_jint(ret, "inserted"));
 	if (json_object_object_get_ex(ret, "inserted_by", &x))
-		printf("  (read %lld, write %lld)", jint(x, "read"), jint(x, "write"));
-	printf("\nevicted      %lld", jint(ret, "evicted"));
+		printf("  (read %lld, write %lld)", ctl_jint(x, "read"), ctl_jint(x, "write"));
+	printf("\nevicted      %lld", ctl_jint(ret, "evicted"));
 	if (json_object_object_get_ex(ret, "evicted_by", &x))
-		printf("  (read %lld, write %lld, cleared %lld, timeout %lld, dma %lld, freed %lld)", jint(x, "read"),
-		       jint(x, "write"), jint(x, "cleared"), jint(x, "timeout"), jint(x, "dma"), jint(x, "freed"));
+		printf("  (read %lld, write %lld, cleared %lld, timeout %lld, dma %lld, freed %lld)",
+		       ctl_jint(x, "read"), ctl_jint(x, "write"), ctl_jint(x, "cleared"), ctl_jint(x, "timeout"),
+		       ctl_jint(x, "dma"), ctl_jint(x, "freed"));
 	printf("\nwrites       %lld back to their block, %lld copies elsewhere, %lld to the journal\n",
-	       jint(ret, "writebacks"), jint(ret, "copies"), jint(ret, "journal_writes"));
+	       ctl_jint(ret, "writebacks"), ctl_jint(ret, "copies"), ctl_jint(ret, "journal_writes"));
 	if (json_object_object_get_ex(ret, "file_systems", &x))
 		for (size_t i = 0; i < json_object_array_length(x); i++) {
 			struct json_object *d = json_object_array_get_idx(x, i), *v;
@@ -343,8 +344,8 @@ static void print_geiger(struct json_object *ret)
 			if (json_object_object_get_ex(d, "known", &v) && json_object_get_boolean(v))
 				printf("disk         %s: ext2/3/4, %lld blocks of %lld bytes, journal %lld blocks, "
 				       "bitmap re-read %lld times\n",
-				       dev, jint(d, "blocks"), jint(d, "block_size"), jint(d, "journal_blocks"),
-				       jint(d, "bitmap_rereads"));
+				       dev, ctl_jint(d, "blocks"), ctl_jint(d, "block_size"),
+				       ctl_jint(d, "journal_blocks"), ctl_jint(d, "bitmap_rereads"));
 			else
 				printf("disk         %s: file system not known (%s)\n", dev,
 				       json_object_object_get_ex(d, "error", &v) ? json_object_get_string(v) : "?");

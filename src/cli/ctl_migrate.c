@@ -19,12 +19,6 @@
 
 #define POLL_MS 200
 
-static long long jint(json_object *o, const char *k)
-{
-	json_object *x;
-	return json_object_object_get_ex(o, k, &x) ? (long long)json_object_get_int64(x) : 0;
-}
-
 static double jdbl(json_object *o, const char *k)
 {
 	json_object *x;
@@ -126,15 +120,15 @@ int ctl_migrate(const char *target, int argc, char **argv)
 			return 1;
 		}
 		const char *st = jstr(ret, "status");
-		int round = (int)jint(ret, "round");
+		int round = (int)ctl_jint(ret, "round");
 		if (!strcmp(st, "active") || !strcmp(st, "device") || !strcmp(st, "setup")) {
 			if (tty || round != last_round)
 				fprintf(stderr,
 				        "%sround %d: %lld MiB sent, %lld MiB remaining, dirty %lld MiB/s, link %lld "
 				        "MiB/s, downtime expected %lld ms%s",
-				        tty ? "\r" : "", round, jint(ret, "transferred-bytes") >> 20,
-				        jint(ret, "remaining-bytes") >> 20, jint(ret, "dirty-rate-bytes") >> 20,
-				        jint(ret, "bandwidth-bytes") >> 20, jint(ret, "expected-downtime-ms"),
+				        tty ? "\r" : "", round, ctl_jint(ret, "transferred-bytes") >> 20,
+				        ctl_jint(ret, "remaining-bytes") >> 20, ctl_jint(ret, "dirty-rate-bytes") >> 20,
+				        ctl_jint(ret, "bandwidth-bytes") >> 20, ctl_jint(ret, "expected-downtime-ms"),
 				        tty ? "   " : "\n");
 			last_round = round;
 			json_object_put(ret);
@@ -147,7 +141,7 @@ int ctl_migrate(const char *target, int argc, char **argv)
 		if (!strcmp(st, "completed")) {
 			if (!json)
 				printf("migrated to %s: %lld MiB in %d rounds, %.1f ms in all, guest stopped %.1f ms\n",
-				       uri, jint(ret, "transferred-bytes") >> 20, round, jdbl(ret, "total-time-ms"),
+				       uri, ctl_jint(ret, "transferred-bytes") >> 20, round, jdbl(ret, "total-time-ms"),
 				       jdbl(ret, "downtime-ms"));
 			json_object_put(ret);
 			if (!keep) {

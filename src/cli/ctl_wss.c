@@ -9,13 +9,8 @@
 
 #include <json-c/json.h>
 
+#include "cli/cli.h"
 #include "cli/ctl_wss.h"
-
-static long long jint(struct json_object *o, const char *k)
-{
-	struct json_object *x;
-	return json_object_object_get_ex(o, k, &x) ? (long long)json_object_get_int64(x) : 0;
-}
 
 void ctl_print_wss(struct json_object *ret)
 {
@@ -23,19 +18,19 @@ void ctl_print_wss(struct json_object *ret)
 	long long last = -1;
 	printf("read misses %lld, of them ghost hits %lld (blocks read again after their eviction, within the last "
 	       "%lld evictions)\n",
-	       jint(ret, "misses"), jint(ret, "ghost_hits"), jint(ret, "ghost_capacity"));
+	       ctl_jint(ret, "misses"), ctl_jint(ret, "ghost_hits"), ctl_jint(ret, "ghost_capacity"));
 	printf("estimate    %lld pages (%lld MiB) of cache: the %lld cached now + %lld, to avoid %lld%% of those\n",
-	       jint(ret, "estimate_pages"), jint(ret, "estimate_pages") >> 8, jint(ret, "cache_pages"),
-	       jint(ret, "extra_pages"), jint(ret, "share"));
+	       ctl_jint(ret, "estimate_pages"), ctl_jint(ret, "estimate_pages") >> 8, ctl_jint(ret, "cache_pages"),
+	       ctl_jint(ret, "extra_pages"), ctl_jint(ret, "share"));
 	if (!json_object_object_get_ex(ret, "curve", &curve))
 		return;
 	printf("%12s %12s %10s\n", "EXTRA-PAGES", "CACHE-PAGES", "MISSES");
 	for (size_t i = 0; i < json_object_array_length(curve); i++) {
 		struct json_object *pt = json_object_array_get_idx(curve, i);
-		if (jint(pt, "misses") == last && i + 1 < json_object_array_length(curve))
+		if (ctl_jint(pt, "misses") == last && i + 1 < json_object_array_length(curve))
 			continue; /* only where the curve moves, and its end */
-		last = jint(pt, "misses");
-		printf("%12lld %12lld %10lld\n", jint(pt, "extra_pages"), jint(pt, "memory_pages"), last);
+		last = ctl_jint(pt, "misses");
+		printf("%12lld %12lld %10lld\n", ctl_jint(pt, "extra_pages"), ctl_jint(pt, "memory_pages"), last);
 	}
 }
 
@@ -82,11 +77,11 @@ int ctl_wss_plot(struct json_object *ret, const char *out, char *err, size_t err
 	fprintf(f,
 	        "# Geiger's miss curve: the guest's cache in MiB, the read misses it would have had, extra "
 	        "pages over its cache now (%lld pages); estimate %lld pages for %lld%% of the avoidable misses\n",
-	        jint(ret, "cache_pages"), jint(ret, "estimate_pages"), jint(ret, "share"));
+	        ctl_jint(ret, "cache_pages"), ctl_jint(ret, "estimate_pages"), ctl_jint(ret, "share"));
 	for (size_t i = 0; i < json_object_array_length(curve); i++) {
 		struct json_object *pt = json_object_array_get_idx(curve, i);
-		fprintf(f, "%.3f %lld %lld\n", (double)jint(pt, "memory_pages") / 256.0, jint(pt, "misses"),
-		        jint(pt, "extra_pages"));
+		fprintf(f, "%.3f %lld %lld\n", (double)ctl_jint(pt, "memory_pages") / 256.0, ctl_jint(pt, "misses"),
+		        ctl_jint(pt, "extra_pages"));
 	}
 	if (fclose(f)) {
 		snprintf(err, errlen, "wss: %s: %s", out, strerror(errno));
@@ -108,8 +103,8 @@ int ctl_wss_plot(struct json_object *ret, const char *out, char *err, size_t err
 	        "set arrow from %.3f, graph 0 to %.3f, graph 1 nohead dashtype 2 lc rgb 'red'\n"
 	        "set label 'estimate' at %.3f, graph 0.95 offset 0.5,0 tc rgb 'red'\n"
 	        "plot %s using 1:2 with steps lw 2\n",
-	        qsvg, (double)jint(ret, "estimate_pages") / 256.0, (double)jint(ret, "estimate_pages") / 256.0,
-	        (double)jint(ret, "estimate_pages") / 256.0, qdata);
+	        qsvg, (double)ctl_jint(ret, "estimate_pages") / 256.0, (double)ctl_jint(ret, "estimate_pages") / 256.0,
+	        (double)ctl_jint(ret, "estimate_pages") / 256.0, qdata);
 	st = pclose(gp);
 	if (st == -1 || !WIFEXITED(st) || WEXITSTATUS(st) != 0) {
 		snprintf(err, errlen, "wss: gnuplot failed%s (scripts/deps.sh installs it)",

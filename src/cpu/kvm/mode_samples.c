@@ -84,7 +84,9 @@ void kvm_mode_sample(struct kvm_mode_counts *c, int vcpu_fd)
 	struct kvm_mp_state mp;
 	struct kvm_sregs sr;
 
-	if (!atomic_exchange(&c->wanted, false))
+	/* every return from KVM_RUN comes here: a plain load first, the
+	 * locked exchange only when a sample is asked for */
+	if (!atomic_load_explicit(&c->wanted, memory_order_relaxed) || !atomic_exchange(&c->wanted, false))
 		return;
 	if (ioctl(vcpu_fd, KVM_GET_MP_STATE, &mp) == 0 && mp.mp_state == KVM_MP_STATE_HALTED)
 		return;
