@@ -134,6 +134,7 @@ struct x86_state {
 #define CR4_OSFXSR     (1ULL << 9)
 #define CR4_OSXMMEXCPT (1ULL << 10)
 #define CR4_UMIP       (1ULL << 11)
+#define CR4_LA57       (1ULL << 12)
 #define CR4_PCIDE      (1ULL << 17)
 #define CR4_OSXSAVE    (1ULL << 18)
 #define CR4_SMEP       (1ULL << 20)

@@ -24,7 +24,6 @@
 #include "guestos/guestos_int.h"
 #include "symbiont/event.h"
 
-#define CR4_LA57      (1ULL << 12)
 #define KPTI_USER_BIT 0x1000ULL
 #define BANNER        "Linux version "
 #define BANNER_LEN    (sizeof(BANNER) - 1)

@@ -11,8 +11,7 @@
 #include "symbiont/memory.h"
 #include "symbiont/vm.h"
 
-#define ENTRY_SCAN    4096 /* how far past LSTAR the SYSRETQ may be */
-#define CR4_LA57      (1ULL << 12)
+#define ENTRY_SCAN    4096        /* how far past LSTAR the SYSRETQ may be */
 #define SYSRET_RFLAGS 0x3c7fd7ULL /* what SYSRET takes from R11 */
 #define EXC_WITH_ERROR                                                                                          \
 	((1u << 8) | (1u << 10) | (1u << 11) | (1u << 12) | (1u << 13) | (1u << 14) | (1u << 17) | (1u << 21) | \

@@ -28,7 +28,6 @@
 #include "symbiont/vcpu.h"
 #include "symbiont/vm.h"
 
-#define CR4_LA57 (1ULL << 12)
 #define PTE_P    1ULL
 #define PTE_PS   0x80ULL
 #define PAE_ADDR 0x000ffffffffff000ULL

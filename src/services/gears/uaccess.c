@@ -9,7 +9,6 @@
 #define PTE_US      4ULL
 #define PTE_PS      0x80ULL
 #define PTE_ADDR    0x000ffffffffff000ULL
-#define CR4_LA57    (1ULL << 12)
 #define USER_VA_END 0x0000800000000000ULL /* 4-level; 5-level user space is larger but rarely used */
 
 static int uread(void *ctx, uint64_t va, void *buf, size_t len)

@@ -39,8 +39,6 @@
 #define WAKE_FN      "signal_wake_up_state"
 #define CALL_MS      3000 /* wall time: generous, as a cut-off mid-function leaves the guest its locks */
 #define STACK_MARGIN 512  /* bytes left alone below the idle loop's stack pointer */
-#define CR4_LA57     (1ULL << 12)
-#define EFER_LMA     (1ULL << 10)
 
 struct kcall {
 	struct vm *vm;
