@@ -79,8 +79,7 @@ burst "$sock" "$tmp/burst" || die "burst of calls failed"
 echo 'poweroff -f' >&3
 guest_finish g 60
 
-engines=emu
-[ -r /dev/kvm ] && [ -w /dev/kvm ] && engines="emu kvm"
+engines_here
 for eng in $engines; do
 	n=$name-tg-$eng
 	timeout 300 "$SYM" run --engine "$eng" --name "$n" --kernel "$TG" >"$tmp/tg-$eng.out" 2>&1 &

@@ -63,12 +63,7 @@ PY
 	summary="$summary kvm (ring 0): $(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["total"])' "$tmp/sc.json") entries counted by number;"
 }
 
-engines=emu
-if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-	engines="emu kvm"
-else
-	echo "SKIP kvm: /dev/kvm is not usable here"
-fi
+engines_here
 summary=
 for eng in $engines; do
 	n=$name-$eng

@@ -21,12 +21,7 @@ control_init sce
 CALLS=${CALLS:-20}
 REPEAT=${REPEAT:-1000}
 
-engines=emu
-if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
-	engines="emu kvm"
-else
-	echo "SKIP kvm: /dev/kvm is not usable here"
-fi
+engines_here
 summary=
 for eng in $engines; do
 	n=$name-$eng

@@ -17,6 +17,7 @@
 #   control_init PREFIX      for tests of named VMs: a private socket directory
 #                            (never the user's own VMs), name=PREFIX-PID and
 #                            sock, its control socket
+#   engines_here             engines="emu" or "emu kvm" (where /dev/kvm is usable)
 #   qmp COMMAND [ARGS-JSON]  one QMP command on $sock: its "return" as JSON on
 #                            stdout, non-zero (and the error) if it failed
 #
@@ -114,6 +115,17 @@ guest_finish() {
 	kill "$pid" 2>/dev/null
 	wait "$pid" 2>/dev/null
 	pid=
+}
+
+# Sets engines to "emu", or "emu kvm" where /dev/kvm is usable (saying
+# SKIP for kvm where it is not).
+engines_here() {
+	engines=emu
+	if [ -r /dev/kvm ] && [ -w /dev/kvm ]; then
+		engines="emu kvm"
+	else
+		echo "SKIP kvm: /dev/kvm is not usable here"
+	fi
 }
 
 control_init() {
