@@ -33,8 +33,16 @@ for i in 1 2; do
 			[ -S "$sock" ] && break
 			sleep 0.5
 		done
-		sleep 2
-		"$SYM" ctl "$name" ps >"$tmp/ps.out" 2>&1
+		# The socket opens before the kernel has its first threads, and
+		# how long the replay takes to get there depends on the build
+		# (ASan is several times slower): ask until kthreadd is listed or
+		# the replay has ended.
+		for ((t = 0; t < 240; t++)); do
+			"$SYM" ctl "$name" ps >"$tmp/ps.out" 2>&1
+			grep -q kthreadd "$tmp/ps.out" && break
+			kill -0 "$pid" 2>/dev/null || break
+			sleep 0.5
+		done
 		wait "$pid"
 		s=$?
 		pid=
