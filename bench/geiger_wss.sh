@@ -45,6 +45,10 @@ run_vm() {
 	echo "for p in \$(seq 2 $PASSES); do cat /mnt/set/* >/dev/null; done; echo PASSES-\"DONE\"" >&3
 	guest_wait_for "m$mem" "^PASSES-DONE" 1800 || die "passes"
 	qmp query-metrics >"$tmp/m2.$mem" || die "query-metrics"
+	# The guest's own figures beside Geiger's inferred cache (cache_pages).
+	echo "grep -E '^(MemFree|Cached|Active.file|Inactive.file):' /proc/meminfo | tr -s ' ' | tr '\n' ' '; echo MEMINFO-\"DONE\"" >&3
+	guest_wait_for "m$mem" "MEMINFO-DONE" 60 || die "meminfo"
+	grep -a -o 'MemFree: .*MEMINFO-DONE' "$tmp/m$mem.out" | tail -n 1 | sed 's/ *MEMINFO-DONE//' >"$tmp/meminfo.$mem"
 	python3 - "$sock" "$SHARE" >"$tmp/wss.$mem" <<'PY' || die "geiger-wss"
 import json, socket, sys
 s = socket.socket(socket.AF_UNIX); s.connect(sys.argv[1]); f = s.makefile("rw"); f.readline()
@@ -68,13 +72,14 @@ PY
 }
 
 read -r cold1 warm1 <<<"$(run_vm "$MEM")" || exit 1
-read -r extra est misses1 pred <<<"$(python3 - "$tmp/wss.$MEM" <<'PY'
+read -r extra est misses1 pred extra_ev inferred free free_src <<<"$(python3 - "$tmp/wss.$MEM" <<'PY'
 import json, sys
 w = json.load(open(sys.argv[1]))
 extra = w["extra_pages"]
 # the curve's misses with that much more memory: the point at or above it
 pts = [p for p in w["curve"] if p["extra_pages"] >= extra] or w["curve"][-1:]
-print(extra, w["estimate_pages"], w["misses"], pts[0]["misses"])
+print(extra, w["estimate_pages"], w["misses"], pts[0]["misses"], w["extra_pages_by_evictions"],
+      w["inferred_cache_pages"], w["guest_free_pages"], w["free_source"])
 PY
 )"
 mem2=$((MEM + (extra * 4 + 1023) / 1024))
@@ -84,7 +89,10 @@ echo "geiger wss check: emu, $SET MiB read $PASSES times in order after drop_cac
 echo "  $MEM MiB guest: first pass read $cold1 pages, passes 2..$PASSES read $warm1 pages (miss ratio" \
 	"$(echo "100 * $warm1 / $total" | bc -l | xargs printf '%.1f')% of $total page reads)"
 echo "  Geiger: $misses1 read misses seen, estimate $est pages of cache = $extra pages more than now;" \
-	"the curve predicts $pred misses in all $PASSES passes with them"
+	"the curve predicts $pred misses in all $PASSES passes with them" \
+	"(by eviction distances instead: $extra_ev pages more)"
+echo "  the $MEM MiB guest's own figures at the end: $(cat "$tmp/meminfo.$MEM") (Geiger's inferred cache:" \
+	"$inferred pages = $((inferred * 4)) kB; less the $free pages free by $free_src: $((est - extra)) pages)"
 echo "  rerun with $mem2 MiB: first pass read $cold2 pages, passes 2..$PASSES read $warm2 pages (miss ratio" \
 	"$(echo "100 * $warm2 / $total" | bc -l | xargs printf '%.1f')%);" \
 	"predicted for passes 2..$PASSES: $((pred > cold1 ? pred - cold1 : 0)) pages"

@@ -33,16 +33,21 @@ static void on_watch(void *opaque, uint64_t page, bool on)
 
 static void on_emit(void *opaque, const struct gi_record *r)
 {
-	(void)opaque;
+	const struct gi *g = opaque;
 	if (r->page >= NPAGES || r->since > r->t)
 		abort();
 	if (r->kind == GI_EVICT)
-		wss_evicted(&ghosts, r->dev, r->sector);
-	else if (r->reason == GI_R_READ)
-		wss_missed(&ghosts, r->dev, r->sector);
-	if (ghosts.ghost_hits > ghosts.misses || wss_misses_with(&ghosts, UINT64_MAX / 2) > ghosts.misses ||
-	    wss_misses_with(&ghosts, UINT64_MAX / 2) + ghosts.ghost_hits != ghosts.misses)
-		abort();
+		wss_evicted(&ghosts, r->dev, r->sector, r->page);
+	else {
+		if (r->reason == GI_R_READ)
+			wss_missed(&ghosts, r->dev, r->sector, g->st.cache_pages);
+		wss_inserted(&ghosts, r->page);
+	}
+	for (int m = 0; m < WSS_MODELS; m++)
+		if (ghosts.ghost_hits > ghosts.misses ||
+		    wss_misses_with(&ghosts, (enum wss_model)m, UINT64_MAX / 2) + ghosts.ghost_hits != ghosts.misses ||
+		    wss_extra_for(&ghosts, (enum wss_model)m, 100) > WSS_BUCKETS * ghosts.bucket_pages)
+			abort();
 }
 
 /* The file system's word (fsmap.h), made up: sectors 1024-2047 of disk 0
@@ -89,9 +94,9 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint64_t now = 0;
 
 	memset(watches, 0, sizeof(watches));
-	if (wss_init(&ghosts, 64) < 0)
+	if (wss_init(&ghosts, 64, NPAGES) < 0)
 		return 0;
-	if (gi_init(&g, NPAGES, 500, on_emit, on_watch, NULL) < 0) {
+	if (gi_init(&g, NPAGES, 500, on_emit, on_watch, &g) < 0) {
 		wss_free(&ghosts);
 		return 0;
 	}

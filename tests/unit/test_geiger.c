@@ -307,29 +307,73 @@ static void test_wss_distances(void **state)
 {
 	struct wss w;
 	(void)state;
-	assert_int_equal(wss_init(&w, 640), 0); /* buckets of 10 pages */
+	assert_int_equal(wss_init(&w, 640, 1000), 0); /* buckets of 10 pages */
 	assert_int_equal(w.bucket_pages, 10);
 	/* 100 blocks evicted in order, then read again in the same order: block
 	 * i left 100 - i evictions ago, so 100 - i more pages would have kept it. */
 	for (uint64_t i = 0; i < 100; i++)
-		wss_evicted(&w, 0, i * 8);
+		wss_evicted(&w, 0, i * 8, i);
 	for (uint64_t i = 0; i < 100; i++)
-		wss_missed(&w, 0, i * 8);
-	wss_missed(&w, 0, 999 * 8); /* never evicted: cold */
-	wss_missed(&w, 1, 0);       /* another disk's sector 0: cold */
+		wss_missed(&w, 0, i * 8, 0);
+	wss_missed(&w, 0, 999 * 8, 0); /* never evicted: cold */
+	wss_missed(&w, 1, 0, 0);       /* another disk's sector 0: cold */
 	assert_int_equal(w.misses, 102);
 	assert_int_equal(w.ghost_hits, 100);
 	/* Distances 1..100: with 50 more pages the 50 with distance <= 50 are
 	 * avoided (by whole buckets of 10: 45 more pages avoid only 40)... */
-	assert_int_equal(wss_misses_with(&w, 0), 102);
-	assert_int_equal(wss_misses_with(&w, 50), 102 - 50);
-	assert_int_equal(wss_misses_with(&w, 45), 102 - 40);
-	assert_int_equal(wss_misses_with(&w, 110), 2);
+	assert_int_equal(wss_misses_with(&w, WSS_BY_EVICTIONS, 0), 102);
+	assert_int_equal(wss_misses_with(&w, WSS_BY_EVICTIONS, 50), 102 - 50);
+	assert_int_equal(wss_misses_with(&w, WSS_BY_EVICTIONS, 45), 102 - 40);
+	assert_int_equal(wss_misses_with(&w, WSS_BY_EVICTIONS, 110), 2);
 	/* ...and 95% of the avoidable ones need 100 pages (bucket edge). */
-	assert_int_equal(wss_extra_for(&w, 95), 100);
+	assert_int_equal(wss_extra_for(&w, WSS_BY_EVICTIONS, 95), 100);
+	/* Their insertions were never seen (a cache of 0): the insertion model
+	 * falls back to the evictions, and says the same. */
+	assert_int_equal(wss_extra_for(&w, WSS_BY_INSERTIONS, 95), 100);
 	/* A ghost found is no longer one. */
-	wss_missed(&w, 0, 0);
+	wss_missed(&w, 0, 0, 0);
 	assert_int_equal(w.ghost_hits, 100);
+	wss_free(&w);
+}
+
+/* Where the models part: a guest (like Linux with its active list) that
+ * keeps 150 pages of blocks it read once and never again, and streams a
+ * loop of 150 blocks through the other 50 of its 200 pages.  Each re-read
+ * block left 100 evictions earlier, so the eviction model asks for 100 more
+ * pages; but an LRU cache of the 200 pages there are would hold the whole
+ * loop, and the insertion model says so: no more memory, the guest's choice
+ * of what to keep made these misses. */
+static void test_wss_models(void **state)
+{
+	struct wss w;
+	uint64_t cache = 0;
+	(void)state;
+	assert_int_equal(wss_init(&w, 1024, 4096), 0); /* buckets of 16 pages */
+	/* 150 pages of cached blocks that stay (never read again): the guest's
+	 * protected list, inserted once. */
+	for (uint64_t p = 0; p < 150; p++, cache++)
+		wss_inserted(&w, p);
+	/* A loop of 150 blocks streamed through 50 pages, three times: each
+	 * insertion past the 50th evicts the block inserted 50 earlier. */
+	for (int pass = 0; pass < 3; pass++)
+		for (uint64_t b = 0; b < 150; b++) {
+			uint64_t page = 150 + b % 50, sector = 8 * (1000 + b);
+			if (pass || b >= 50) {
+				uint64_t old = (b + 150 - 50) % 150;
+				wss_evicted(&w, 0, 8 * (1000 + old), page);
+				cache--;
+			}
+			wss_missed(&w, 0, sector, cache);
+			wss_inserted(&w, page);
+			cache++;
+		}
+	assert_int_equal(cache, 200);
+	/* Each re-read block left 100 evictions ago: 101 pages, bucket edge 112. */
+	assert_int_equal(wss_extra_for(&w, WSS_BY_EVICTIONS, 100), 112);
+	/* It was inserted 150 insertions ago: 150 pages, fewer than the 199
+	 * cached when it missed, so the first bucket (16) avoids them all. */
+	assert_int_equal(wss_extra_for(&w, WSS_BY_INSERTIONS, 100), 16);
+	assert_int_equal(wss_misses_with(&w, WSS_BY_INSERTIONS, 16), w.misses - w.ghost_hits);
 	wss_free(&w);
 }
 
@@ -337,23 +381,26 @@ static void test_wss_bounded(void **state)
 {
 	struct wss w;
 	(void)state;
-	assert_int_equal(wss_init(&w, 64), 0);
+	assert_int_equal(wss_init(&w, 64, 16), 0);
 	/* Past the capacity, the oldest ghosts are forgotten. */
 	for (uint64_t i = 0; i < 100000; i++)
-		wss_evicted(&w, 0, i * 8);
-	wss_missed(&w, 0, 0);
+		wss_evicted(&w, 0, i * 8, i);
+	wss_missed(&w, 0, 0, 0);
 	assert_int_equal(w.ghost_hits, 0);
-	wss_missed(&w, 0, (100000 - 10) * 8);
+	wss_missed(&w, 0, (100000 - 10) * 8, 0);
 	assert_int_equal(w.ghost_hits, 1);
 	/* The same block evicted twice: the distance counts from the last. */
-	wss_evicted(&w, 0, 5);
-	wss_evicted(&w, 0, 6);
-	wss_evicted(&w, 0, 5);
-	wss_missed(&w, 0, 5);
+	wss_evicted(&w, 0, 5, 1);
+	wss_evicted(&w, 0, 6, 2);
+	wss_evicted(&w, 0, 5, 1);
+	wss_missed(&w, 0, 5, 0);
 	assert_int_equal(w.ghost_hits, 2);
 	assert_int_equal(w.bucket_pages, 1);
-	assert_int_equal(w.hist[9], 1); /* the first: 10 evictions ago */
-	assert_int_equal(w.hist[0], 1); /* 5: evicted last, so one page more would have kept it */
+	assert_int_equal(w.hist[WSS_BY_EVICTIONS][9], 1); /* the first: 10 evictions ago */
+	assert_int_equal(w.hist[WSS_BY_EVICTIONS][0], 1); /* 5: evicted last, so one page more would have kept it */
+	/* Page numbers past the guest's are ignored, not written. */
+	wss_inserted(&w, 1u << 30);
+	wss_evicted(&w, 0, 7, 1u << 30);
 	wss_free(&w);
 }
 
@@ -480,6 +527,7 @@ int main(void)
 		cmocka_unit_test(test_write_from_free_page_inserts),
 		cmocka_unit_test(test_hostile_pieces),
 		cmocka_unit_test(test_wss_distances),
+		cmocka_unit_test(test_wss_models),
 		cmocka_unit_test(test_wss_bounded),
 		cmocka_unit_test(test_watch_dma),
 		cmocka_unit_test(test_watch_saturates),

@@ -30,6 +30,7 @@
 #include "symbiont/event.h"
 #include "symbiont/memory.h"
 #include "symbiont/service.h"
+#include "symbiont/symspy.h"
 #include "symbiont/vm.h"
 
 #define GEIGER_RING       4096
@@ -38,12 +39,18 @@
 #define GEIGER_TIMEOUT_NS (40ULL * 1000000000ULL) /* dirty_expire (30 s) + the flusher's 5 s + slack */
 #define PIECES            256
 #define FS_RELOAD_GAP_NS  (500ULL * 1000000ULL) /* at most two bitmap re-reads a second per disk */
+#define FREE_READ_GAP_NS  (100ULL * 1000000ULL) /* the guest's free count, read at most ten times a second */
 
 struct geiger {
 	struct vm *vm;
 	pthread_mutex_t lock; /* everything below: worker, vCPU and control threads */
 	struct gi gi;
 	struct wss wss;
+	/* The guest's free pages as its SymSpy page says (when it shares one):
+	 * pages it freed are still cached to Geiger until reused (infer.h), so
+	 * the working-set model takes them off the cache it compares with. */
+	uint64_t guest_free_pages, guest_free_read_at;
+	bool guest_free_known;
 	bool tracking, writes_seen;
 	struct sym_sub *block_sub, *write_sub;
 	char *devs[GEIGER_DEVS];
@@ -100,17 +107,36 @@ static struct json_object *record_json(struct geiger *g, const struct gi_record 
 	return o;
 }
 
+/* Lock held.  The cache the guest really has for the working-set model:
+ * Geiger's inferred size less the frames the guest reports free (at most). */
+static uint64_t cache_for_wss(struct geiger *g)
+{
+	uint64_t now = vm_now(g->vm), cache = g->gi.st.cache_pages;
+
+	if (!g->guest_free_read_at || now - g->guest_free_read_at >= FREE_READ_GAP_NS) {
+		struct symspy_global sg;
+		char e[160];
+		g->guest_free_read_at = now ? now : 1;
+		g->guest_free_known = symspy_read_global(g->vm, &sg, e, sizeof(e)) == 0;
+		g->guest_free_pages = g->guest_free_known ? sg.mem_free_kb / 4 : 0;
+	}
+	return cache - (g->guest_free_pages < cache ? g->guest_free_pages : cache);
+}
+
 /* Lock held. */
 static void on_record(void *opaque, const struct gi_record *r)
 {
 	struct geiger *g = opaque;
 	if (r->kind == GI_EVICT) {
-		wss_evicted(&g->wss, r->dev, r->sector);
+		wss_evicted(&g->wss, r->dev, r->sector, r->page);
 		/* A disk with an exclusive cache keeps the block; a freed one is dead. */
 		if (g->devs[r->dev] && r->reason != GI_R_FREED)
 			vm_device_block_evicted(g->vm, g->devs[r->dev], r->sector, 4096);
-	} else if (r->reason == GI_R_READ)
-		wss_missed(&g->wss, r->dev, r->sector);
+	} else {
+		if (r->reason == GI_R_READ)
+			wss_missed(&g->wss, r->dev, r->sector, cache_for_wss(g));
+		wss_inserted(&g->wss, r->page);
+	}
 	g->ring[g->seq % GEIGER_RING] = *r;
 	g->seq++;
 	for (int i = 0; i < GEIGER_FOLLOWERS; i++)
@@ -323,13 +349,14 @@ static int start_tracking(struct geiger *g, char *err, size_t errlen)
 	gi_free(&g->gi);
 	wss_free(&g->wss);
 	if (gi_init(&g->gi, g->vm->mem.size >> 12, GEIGER_TIMEOUT_NS, on_record, on_watch, g) < 0 ||
-	    wss_init(&g->wss, g->vm->mem.size >> 12) < 0) {
+	    wss_init(&g->wss, g->vm->mem.size >> 12, g->vm->mem.size >> 12) < 0) {
 		pthread_mutex_unlock(&g->lock);
 		snprintf(err, errlen, "geiger: out of memory");
 		return -1;
 	}
 	g->gi.is_journal = is_journal;
 	g->seq = 0;
+	g->guest_free_read_at = 0;
 	g->watch_failures = g->follow_dropped = 0;
 	pthread_mutex_unlock(&g->lock);
 	/* Writes first, so that no page is inserted before its watch can work. */
@@ -467,8 +494,12 @@ static int cmd_wss(void *opaque, struct json_object *args, struct json_object **
 	pthread_mutex_lock(&g->lock);
 	if (g->tracking)
 		gi_tick(&g->gi, vm_now(g->vm));
-	uint64_t cache = g->gi.st.cache_pages, extra = wss_extra_for(&g->wss, (unsigned)share);
+	uint64_t cache = cache_for_wss(g), extra = wss_extra_for(&g->wss, WSS_BY_INSERTIONS, (unsigned)share);
+	uint64_t extra_ev = wss_extra_for(&g->wss, WSS_BY_EVICTIONS, (unsigned)share);
 	add_u64(o, "cache_pages", cache);
+	add_u64(o, "inferred_cache_pages", g->gi.st.cache_pages);
+	add_u64(o, "guest_free_pages", g->guest_free_pages);
+	json_object_object_add(o, "free_source", json_object_new_string(g->guest_free_known ? "symspy" : "none"));
 	add_u64(o, "misses", g->wss.misses);
 	add_u64(o, "ghost_hits", g->wss.ghost_hits);
 	add_u64(o, "evictions", g->wss.evictions);
@@ -479,12 +510,16 @@ static int cmd_wss(void *opaque, struct json_object *args, struct json_object **
 		uint64_t e = b * g->wss.bucket_pages;
 		add_u64(pt, "extra_pages", e);
 		add_u64(pt, "memory_pages", cache + e);
-		add_u64(pt, "misses", wss_misses_with(&g->wss, e));
+		add_u64(pt, "misses", wss_misses_with(&g->wss, WSS_BY_INSERTIONS, e));
+		add_u64(pt, "misses_by_evictions", wss_misses_with(&g->wss, WSS_BY_EVICTIONS, e));
 		json_object_array_add(curve, pt);
 	}
 	add_u64(o, "share", (uint64_t)share);
 	add_u64(o, "extra_pages", extra);
 	add_u64(o, "estimate_pages", cache + extra);
+	/* The eviction-distance model beside it (wss.h says why it is not the default). */
+	add_u64(o, "extra_pages_by_evictions", extra_ev);
+	add_u64(o, "insertions", g->wss.insertions);
 	pthread_mutex_unlock(&g->lock);
 	json_object_object_add(o, "curve", curve);
 	*ret = o;
