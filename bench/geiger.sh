@@ -9,6 +9,10 @@
 #            (the deleted file's freed pages are reused)
 #   dropmid  drop_caches after a 32 MiB read, then another 32 MiB read
 #   mmap     a file read through a shared mapping (page faults, no read(2))
+#   random   random 4 KiB reads over a 64 MiB hot set (fixed seed)
+#   files    many small files created, appended to, synced and deleted
+#   journal  a log appended to and synced line by line (jbd2 commits)
+#   mixed    a scan, random reads and small-file churn at the same time
 #   settle   45 s idle: pages written by the CPU and never written back
 #            time out (Geiger's suspect timeout is 40 s)
 # The guest's kernel reports its own page-cache insertions and deletions
@@ -37,12 +41,14 @@ tsc_per_ns=$(awk '/define EMU_CRYSTAL_HZ/ {c=$3} /define EMU_TSC_RATIO/ {r=$3} E
 
 mkdir -p "$tmp/root/hot"
 gcc -static -O2 -o "$tmp/root/mmap_read" bench/geiger/mmap_read.c || die "cannot build the guest's mmap reader"
+gcc -static -O2 -o "$tmp/root/random_read" bench/geiger/random_read.c || die "cannot build the guest's random reader"
+head -c 64M /dev/urandom >"$tmp/root/hotset.bin"
 head -c "${BIG}M" /dev/urandom >"$tmp/root/big.bin"
 head -c 32M /dev/urandom >"$tmp/root/mid1.bin"
 head -c 32M /dev/urandom >"$tmp/root/mid2.bin"
 head -c 24M /dev/urandom >"$tmp/root/map.bin"
 for i in $(seq 1 24); do head -c 1M /dev/urandom >"$tmp/root/hot/$i"; done
-mke2fs -q -F -t ext4 -d "$tmp/root" "$tmp/disk.img" $((BIG + 256))M >/dev/null 2>&1 || die "mke2fs"
+mke2fs -q -F -t ext4 -d "$tmp/root" "$tmp/disk.img" $((BIG + 320))M >/dev/null 2>&1 || die "mke2fs"
 rm -rf "$tmp/root"
 truncate -s 96M "$tmp/trace.img"
 
@@ -74,6 +80,12 @@ run REREAD "$(mark reread); for i in 1 2 3; do cat /mnt/hot/* >/dev/null; done"
 run DELETE "$(mark delete); dd if=/dev/urandom of=/mnt/new.bin bs=1M count=16 2>/dev/null; sync; rm /mnt/new.bin; sync; cat /mnt/mid1.bin >/dev/null"
 run DROPMID "$(mark dropmid); echo 3 >/proc/sys/vm/drop_caches; cat /mnt/mid2.bin >/dev/null"
 run MMAP "$(mark mmap); /mnt/mmap_read /mnt/map.bin"
+run RANDOM "$(mark random); /mnt/random_read /mnt/hotset.bin 30000"
+churn='mkdir -p /mnt/many; for i in $(seq 1 300); do head -c 8192 /dev/urandom >/mnt/many/$i; done;
+for i in $(seq 1 300); do echo appended >>/mnt/many/$i; done; sync; rm -r /mnt/many; sync'
+run FILES "$(mark files); $churn"
+run JOURNAL "$(mark journal); for i in \$(seq 1 300); do echo line \$i >>/mnt/log.txt; sync; done"
+run MIXED "$(mark mixed); cat /mnt/mid1.bin >/dev/null & /mnt/random_read /mnt/hotset.bin 10000 & $churn; wait"
 run SETTLE "$(mark settle); sleep 45; $(mark end); echo 0 >$T/tracing_on"
 t1=$(date +%s)
 qmp geiger >"$tmp/final" || die "geiger: $(cat "$tmp/final")"
