@@ -110,6 +110,12 @@ static void on_piece(struct gi *g, bool read, uint8_t dev, uint64_t sector, uint
 
 	if (!read && g->is_journal && g->is_journal(g->opaque, dev, sector)) {
 		g->st.journal_writes++;
+		/* From a page the cache holds for another block: jbd2's copy of
+		 * that buffer, never its new home.  From any other page: jbd2's
+		 * own descriptor, commit or revoke block, which it builds in the
+		 * block device's cache (its buffer for that journal block). */
+		if (p->state == GI_FREE)
+			insert(g, page, dev, sector, GI_R_WRITE, now);
 		return;
 	}
 	if (read) {

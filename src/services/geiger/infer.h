@@ -29,8 +29,12 @@
  *   write-back                                     written back: reused);
  *   a device writes the page (not the read that    evict (a network buffer...).
  *   filled it)
- *   write to a journal block (is_journal says so)  nothing: jbd2's copy, never
- *                                                  a page's home
+ *   write to a journal block (is_journal says so)  from CACHED/SUSPECT: nothing
+ *                                                  (jbd2's copy, never the page's
+ *                                                  new home); from FREE: insert
+ *                                                  (jbd2's own descriptor or
+ *                                                  commit block, a buffer in the
+ *                                                  block device's cache)
  *   the file system frees the page's block         evict (gi_freed)
  * The caller watches the pages whose state is not FREE (the want_watch
  * callback says which) to see CPU writes. */
