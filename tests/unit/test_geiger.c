@@ -225,6 +225,15 @@ static void test_known_journal(void **state)
 	assert_int_equal(g.st.journal_writes, 1);
 	write_page(&g, 6000, 4, 1);
 	assert_int_equal(g.st.inserted, 2);
+	/* A page first seen in the journal and then written home elsewhere: a
+	 * metadata buffer made without a read, cached as its home block now,
+	 * with no eviction. */
+	write_page(&g, 4024, 5, 1);
+	write_page(&g, 7000, 5, 2);
+	assert_int_equal(g.pages[5].state, GI_CACHED);
+	assert_int_equal(g.pages[5].sector, 7000);
+	assert_int_equal(g.st.inserted, 3);
+	assert_int_equal(g.st.evicted, 0);
 	/* A changed metadata page written to the journal and never home in
 	 * time: evicted at the timeout, never taken for a journal block. */
 	read_pages(&g, 80, 9, 1, 2);
@@ -233,7 +242,7 @@ static void test_known_journal(void **state)
 	gi_tick(&g, 2 * TIMEOUT);
 	assert_int_equal(g.st.evicted, 1);
 	assert_int_equal(g.pages[9].state, GI_FREE);
-	assert_int_equal(g.st.journal_writes, 2);
+	assert_int_equal(g.st.journal_writes, 3);
 	gi_free(&g);
 }
 

@@ -131,6 +131,18 @@ static void on_piece(struct gi *g, bool read, uint8_t dev, uint64_t sector, uint
 		p->dma_expected = 1;
 		return;
 	}
+	/* A page first seen written to the journal (so taken for jbd2's own
+	 * block) that is now written elsewhere was a metadata buffer the file
+	 * system made without reading it: this is its home. */
+	if (p->state != GI_FREE && !same && g->is_journal && g->is_journal(g->opaque, p->dev, p->sector)) {
+		p->dev = dev;
+		p->sector = sector;
+		p->state = GI_CACHED;
+		p->alt = 0;
+		set_watch(g, page, true);
+		g->st.writebacks++;
+		return;
+	}
 	switch (p->state) {
 	case GI_FREE: insert(g, page, dev, sector, GI_R_WRITE, now); break;
 	case GI_CACHED:

@@ -35,6 +35,9 @@
  *                                                  (jbd2's own descriptor or
  *                                                  commit block, a buffer in the
  *                                                  block device's cache)
+ *   write from a page taken for a journal block    its home is Y: still cached,
+ *   to Y outside the journal                       now as Y (a metadata buffer
+ *                                                  made without a read)
  *   the file system frees the page's block         evict (gi_freed)
  * The caller watches the pages whose state is not FREE (the want_watch
  * callback says which) to see CPU writes. */
