@@ -53,6 +53,7 @@ static void sample(struct snapshot *s)
 		s->cpu[i].msr.lstar = 0xffffffff81000000ULL;
 		s->cpu[i].msr.mtrr_var[15] = 0xabcdef;
 		s->cpu[i].fxsave[300] = 0x5a;
+		s->cpu[i].ymmh[255] = (uint8_t)(0xa0 + i); /* (YMM15's top byte: format version 4) */
 		s->cpu[i].lapic[0x20 + 3] = (uint8_t)i;
 		s->cpu[i].ev.mp_state = i ? X86_MP_WAIT_SIPI : X86_MP_RUNNABLE;
 		s->cpu[i].dr7 = 0x400;
@@ -120,6 +121,7 @@ static void round_trip(void **state)
 		assert_int_equal(got->cpu[i].gpr[X86_RBX], 0x1000u + (unsigned)i);
 		assert_int_equal(got->cpu[i].msr.mtrr_var[15], 0xabcdef);
 		assert_int_equal(got->cpu[i].lapic[0x23], i);
+		assert_int_equal(got->cpu[i].ymmh[255], 0xa0 + i);
 		free(cb.data);
 	}
 	assert_int_equal(got->ndevices, 2);
