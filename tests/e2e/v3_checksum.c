@@ -106,8 +106,8 @@ __attribute__((noinline)) static uint64_t intrinsics(void)
 		__m128i half = _mm256_cvtps_ph(f, _MM_FROUND_TO_NEAREST_INT);
 		__m256 back = _mm256_cvtph_ps(half);
 		__m256 m = _mm256_maskload_ps(fb + r, _mm256_castps_si256(back));
-		__m256d dd = _mm256_fmsub_pd(gd, _mm256_broadcast_sd(db + r), _mm256_sqrt_pd(_mm256_andnot_pd(
-		                                                                   _mm256_set1_pd(-0.0), gd)));
+		__m256d dd = _mm256_fmsub_pd(gd, _mm256_broadcast_sd(db + r),
+		                             _mm256_sqrt_pd(_mm256_andnot_pd(_mm256_set1_pd(-0.0), gd)));
 		__m256i cmp = _mm256_cmpgt_epi32(p, gi);
 		int mask = _mm256_movemask_epi8(cmp) ^ _mm256_movemask_ps(m) ^ _mm256_movemask_pd(dd);
 		uint64_t lanes[4];
