@@ -427,6 +427,80 @@ static void test_gather(void **state)
 	assert_int_equal(fails, 0);
 }
 
+/* ---- F16C and FMA near the edges of their ranges --------------------------- */
+
+/* A float of magnitude 2^(e-127) with random sign and mantissa. */
+static uint32_t f32_exp(unsigned e)
+{
+	return (uint32_t)(rnd() & 0x807fffff) | e << 23;
+}
+
+/* VCVTPS2PH over the half range's edges (denormal results, rounding up
+ * into the smallest normal or to infinity) under every rounding control,
+ * VCVTPH2PS over every half, and the FMA forms with products that
+ * cancel or land near the single-precision underflow threshold. */
+static void test_edges(void **state)
+{
+	(void)state;
+	if (!host_ok) {
+		printf("skip: avx edge test: the host lacks AVX2, FMA or F16C\n");
+		return;
+	}
+	host_signals();
+	int fails = 0, n_runs = 0;
+	for (unsigned it = 0; it < 60000; it++) {
+		uint8_t b[8];
+		unsigned n = 0, kind = it % 3;
+		struct nstate s0, sn, se;
+		gen_state(&s0);
+		s0.off = 0;
+		if (kind == 0) { /* vcvtps2ph xmm0, ymm1, imm8 */
+			static const uint8_t enc[] = { 0xc4, 0xe3, 0x7d, 0x1d, 0xc8 };
+			memcpy(b, enc, 5);
+			n = 5;
+			b[n++] = (uint8_t)(rnd() % 8);
+			for (int i = 0; i < 8; i++) {
+				uint32_t v = rnd() % 8 == 0 ? gen_f32() : f32_exp(101 + (unsigned)(rnd() % 44));
+				memcpy(s0.ymm[1] + 4 * i, &v, 4);
+			}
+		} else if (kind == 1) { /* vcvtph2ps ymm0, xmm1 */
+			static const uint8_t enc[] = { 0xc4, 0xe2, 0x7d, 0x13, 0xc1 };
+			memcpy(b, enc, 5);
+			n = 5;
+		} else { /* vfmadd{132,213,231}{ps,pd} ymm0, ymm1, ymm2 */
+			static const uint8_t ops[] = { 0x98, 0xa8, 0xb8, 0x9c, 0xac, 0xbe, 0x96, 0xa7 };
+			b[n++] = 0xc4, b[n++] = 0xe2;
+			b[n++] = (uint8_t)((rnd() % 2) << 7 | (~1u & 15) << 3 | 4 | 1);
+			b[n++] = ops[rnd() % 8];
+			b[n++] = 0xc2;
+			for (int i = 0; i < 8; i++) {
+				uint32_t x = f32_exp(40 + (unsigned)(rnd() % 40)),
+				         y = f32_exp(40 + (unsigned)(rnd() % 40));
+				uint32_t z = rnd() % 2 ? f32_exp(1 + (unsigned)(rnd() % 30)) : x ^ 0x80000000;
+				memcpy(s0.ymm[0] + 4 * i, &x, 4);
+				memcpy(s0.ymm[1] + 4 * i, &y, 4);
+				memcpy(s0.ymm[2] + 4 * i, &z, 4);
+			}
+		}
+		sn = s0, se = s0;
+		int vn, ve;
+		run_native(b, n, &sn, &vn);
+		run_emu(b, n, &se, &ve);
+		n_runs++;
+		if (!same(&sn, &se, vn, ve, false) && fails++ < 10) {
+			printf("EDGE MISMATCH:");
+			for (unsigned i = 0; i < n; i++)
+				printf(" %02x", b[i]);
+			printf("\n");
+			show("input ", &s0, -1);
+			show("native", &sn, vn);
+			show("emu   ", &se, ve);
+		}
+	}
+	printf("avx edges: %d runs, %d mismatches\n", n_runs, fails);
+	assert_int_equal(fails, 0);
+}
+
 /* ---- the VEX rules and YMM state ------------------------------------------- */
 
 static int emu_bytes(const char *hex)
@@ -485,6 +559,98 @@ static void test_vex_rules(void **state)
 	memset(&cpu->ymmh[15], 0x11, 16);
 	assert_int_equal(emu_bytes("c5 f8 77"), -1);
 	assert_int_equal(cpu->ymmh[15].q[0], 0);
+}
+
+/* The host's YMM0-3 at a fault, from the signal frame's XSAVE image
+ * (FXSAVE layout, YMM upper halves at 576). */
+static uint8_t fault_ymm[4][32];
+static volatile int fault_ymm_ok;
+
+static void fault_state_handler(int sig, siginfo_t *si, void *uc_)
+{
+	(void)si;
+	ucontext_t *uc = uc_;
+	const uint8_t *x = (const uint8_t *)uc->uc_mcontext.fpregs;
+	host_sig = sig;
+	fault_ymm_ok = 0;
+	if (x && (x[512] & 4)) { /* XSTATE_BV: the AVX component is in the frame */
+		for (int i = 0; i < 4; i++) {
+			memcpy(fault_ymm[i], x + 160 + 16 * i, 16);
+			memcpy(fault_ymm[i] + 16, x + 576 + 16 * i, 16);
+		}
+		fault_ymm_ok = 1;
+	}
+	siglongjmp(host_jmp, 1);
+}
+
+/* A gather whose third element faults (a non-canonical address: #GP) has
+ * done the first two: their mask elements are clear and their data in the
+ * destination; the faulting element and those after it are untouched,
+ * mask and data (SDM: VPGATHERQQ, "faults are delivered ... with the
+ * completed elements' mask bits cleared"). */
+static void test_gather_fault(void **state)
+{
+	(void)state;
+	struct emu_cpu *cpu = env->cpu;
+	uint64_t *mem = (uint64_t *)(env->mem.host + 0x3000);
+	for (int i = 0; i < 4; i++)
+		mem[i] = 0x1111111111111111ULL * (uint64_t)(i + 1);
+	cpu->gpr[X86_RSI] = 0x3000;
+	uint64_t idx[4] = { 1, 0, 0x1000000000000000ULL, 3 }; /* element 2: RSI + 2^60 * 8, non-canonical */
+	memcpy(&cpu->xmm[2], idx, 16);
+	memcpy(&cpu->ymmh[2], idx + 2, 16);
+	memset(&cpu->xmm[3], 0xff, 16);
+	memset(&cpu->ymmh[3], 0xff, 16);
+	memset(&cpu->xmm[1], 0xee, 16);
+	memset(&cpu->ymmh[1], 0xee, 16);
+	/* vpgatherqq ymm1, [rsi + ymm2*8], ymm3 */
+	assert_int_equal(emu_bytes("c4 e2 e5 91 0c d6"), EXC_GP);
+	assert_int_equal(cpu->xmm[1].q[0], mem[1]);
+	assert_int_equal(cpu->xmm[1].q[1], mem[0]);
+	assert_int_equal(cpu->ymmh[1].q[0], 0xeeeeeeeeeeeeeeeeULL);
+	assert_int_equal(cpu->ymmh[1].q[1], 0xeeeeeeeeeeeeeeeeULL);
+	assert_int_equal(cpu->xmm[3].q[0] | cpu->xmm[3].q[1], 0);
+	assert_int_equal(cpu->ymmh[3].q[0], ~0ULL);
+	assert_int_equal(cpu->ymmh[3].q[1], ~0ULL);
+	/* and the host leaves the same registers at the same fault */
+	if (host_ok) {
+		struct nstate sn;
+		int vn;
+		gen_state(&sn);
+		sn.off = 0;
+		memcpy(sn.mem, mem, 32);
+		memcpy(sn.ymm[2], idx, 32);
+		memset(sn.ymm[3], 0xff, 32);
+		memset(sn.ymm[1], 0xee, 32);
+		struct sigaction sa, old;
+		memset(&sa, 0, sizeof(sa));
+		sa.sa_sigaction = fault_state_handler;
+		sa.sa_flags = SA_SIGINFO | SA_NODEFER;
+		sigaction(SIGSEGV, &sa, &old);
+		static const uint8_t enc[] = { 0xc4, 0xe2, 0xe5, 0x91, 0x0c, 0xd6 };
+		run_native(enc, sizeof(enc), &sn, &vn);
+		sigaction(SIGSEGV, &old, NULL);
+		assert_int_equal(vn, EXC_GP);
+		if (fault_ymm_ok) {
+			uint8_t want1[32], want3[32];
+			memcpy(want1, &cpu->xmm[1], 16);
+			memcpy(want1 + 16, &cpu->ymmh[1], 16);
+			memcpy(want3, &cpu->xmm[3], 16);
+			memcpy(want3 + 16, &cpu->ymmh[3], 16);
+			assert_memory_equal(fault_ymm[1], want1, 32);
+			assert_memory_equal(fault_ymm[3], want3, 32);
+		} else {
+			printf("skip: the host's signal frame carries no AVX state: gather fault state not compared\n");
+		}
+	}
+	/* resumed with the element fixed, it completes: the whole mask clear */
+	cpu->ymmh[2].q[0] = 2;
+	assert_int_equal(emu_bytes("c4 e2 e5 91 0c d6"), -1);
+	assert_int_equal(cpu->ymmh[1].q[0], mem[2]);
+	assert_int_equal(cpu->ymmh[1].q[1], mem[3]);
+	assert_int_equal(cpu->ymmh[3].q[0] | cpu->ymmh[3].q[1] | cpu->xmm[3].q[0], 0);
+	/* mask and destination one register: #UD */
+	assert_int_equal(emu_bytes("c4 e2 f5 91 0c d6"), EXC_UD);
 }
 
 /* XSAVE/XRSTOR carry component 2 at 576; XCR0 takes bit 2 only with bit 1;
@@ -569,10 +735,8 @@ static int teardown(void **state)
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(test_vex_rules),
-		cmocka_unit_test(test_xsave_ymm),
-		cmocka_unit_test(test_gather),
-		cmocka_unit_test(test_all_forms),
+		cmocka_unit_test(test_vex_rules), cmocka_unit_test(test_xsave_ymm),    cmocka_unit_test(test_gather),
+		cmocka_unit_test(test_edges),     cmocka_unit_test(test_gather_fault), cmocka_unit_test(test_all_forms),
 	};
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

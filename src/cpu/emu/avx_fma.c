@@ -256,7 +256,18 @@ static uint16_t single_to_half(uint32_t x, unsigned rc, bool daz, uint32_t mxcsr
 		bool to_inf = rc == 0 || (rc == 1 && s) || (rc == 2 && !s);
 		return (uint16_t)(s | (to_inf ? 0x7c00 : 0x7bff));
 	}
+	/* tiny after rounding, as the hardware detects it: below the smallest
+	 * normal once rounded to 11 significant bits with an unbounded
+	 * exponent (only [2^-15, 2^-14) can round up to it) */
 	bool tiny = E < -14;
+	if (E == -15) {
+		uint32_t q11 = sig >> 13, r11 = sig & 0x1fff;
+		bool up11 = rc == 0   ? (r11 > 0x1000 || (r11 == 0x1000 && (q11 & 1)))
+		            : rc == 1 ? r11 && s
+		            : rc == 2 ? r11 && !s
+		                      : false;
+		tiny = q11 + up11 < 0x800;
+	}
 	if (inexact)
 		*fl |= F_PE;
 	if (tiny && (inexact || !(mxcsr & (F_UE << 7))))
