@@ -360,7 +360,7 @@ emu_exec_fn emu_vex_select(struct emu_insn *in);       /* bmi.c: VEX-encoded BMI
 /* avx.c: the VEX-encoded SIMD forms (AVX, AVX2, FMA, F16C); NULL is #UD.  It
  * fills in->vflags, vparam, vsub and the legacy prefix bits of VEX.pp. */
 emu_exec_fn emu_avx_select(struct emu_insn *in);
-/* Power-on x87/SSE state (FCW 0x40, tags 0x5555, MXCSR 0x1F80, XMM 0).
+/* Power-on x87/SSE/AVX state (FCW 0x40, tags 0x5555, MXCSR 0x1F80, YMM 0).
  * INIT keeps the x87/SSE state, as the hardware does. */
 void emu_fpu_reset(struct emu_cpu *cpu);
 /* SSE4.1/SSE4.2 run partly on the host's own SSE4 (sse4.c): advertise them
