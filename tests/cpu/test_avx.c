@@ -550,6 +550,19 @@ static void test_vex_rules(void **state)
 	cpu->cr0 |= CR0_TS;
 	assert_int_equal(emu_bytes("c5 f8 58 c8"), EXC_NM);
 	cpu->cr0 &= ~CR0_TS;
+	/* CR0.EM and CR4.OSFXSR govern legacy SSE, not VEX */
+	cpu->cr0 |= CR0_EM;
+	cpu->cr4 &= ~CR4_OSFXSR;
+	assert_int_equal(emu_bytes("0f 58 c8"), EXC_UD);
+	assert_int_equal(emu_bytes("c5 f8 58 c8"), -1);
+	assert_int_equal(emu_bytes("c5 fc 58 c8"), -1);
+	assert_int_equal(emu_bytes("c5 fd fe c8"), -1); /* vpaddd ymm1, ymm0, ymm0 */
+	cpu->gpr[X86_RAX] = 1ULL << 63; /* non-canonical: a fault inside the legacy handler still faults */
+	assert_int_equal(emu_bytes("c5 f8 58 08"), EXC_GP);
+	assert_true(cpu->cr0 & CR0_EM);
+	assert_false(cpu->cr4 & CR4_OSFXSR);
+	cpu->cr0 &= ~CR0_EM;
+	cpu->cr4 |= CR4_OSFXSR;
 	/* VMOVAPS faults on a misaligned operand, VMOVUPS and VADDPS do not */
 	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR + 16;
 	assert_int_equal(emu_bytes("c5 fc 28 06"), EXC_GP); /* vmovaps ymm0, [rsi]: 32-byte alignment */

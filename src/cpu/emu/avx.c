@@ -83,6 +83,31 @@ void avx_src(struct emu_cpu *cpu, const struct emu_insn *in, X v[2], bool aligne
 	}
 }
 
+/* Runs a legacy SSE handler for a VEX form.  Legacy SSE is #UD with
+ * CR0.EM set or CR4.OSFXSR clear, VEX is not (it answers to CR4.OSXSAVE
+ * and XCR0, checked before): in that rare state the handler runs with
+ * them as it wants, put back however it ends. */
+static void run_sub(struct emu_cpu *cpu, const struct emu_insn *t, emu_exec_fn fn)
+{
+	if (__builtin_expect(!(cpu->cr0 & CR0_EM) && (cpu->cr4 & CR4_OSFXSR), 1)) {
+		fn(cpu, t);
+		return;
+	}
+	uint64_t cr0 = cpu->cr0, cr4 = cpu->cr4;
+	jmp_buf outer;
+	memcpy(&outer, &cpu->exc_jmp, sizeof(outer));
+	cpu->cr0 &= ~CR0_EM;
+	cpu->cr4 |= CR4_OSFXSR;
+	if (setjmp(cpu->exc_jmp)) {
+		cpu->cr0 = cr0, cpu->cr4 = cr4;
+		memcpy(&cpu->exc_jmp, &outer, sizeof(outer));
+		longjmp(cpu->exc_jmp, 1); /* (the fault is recorded: on to the loop) */
+	}
+	fn(cpu, t);
+	cpu->cr0 = cr0, cpu->cr4 = cr4;
+	memcpy(&cpu->exc_jmp, &outer, sizeof(outer));
+}
+
 /* The legacy handler on the scratch registers for one lane of a VEX.256
  * form, with every SIMD exception masked: the flags it raised.  The lanes'
  * flags are then judged together (sse_fp_flags), as the hardware does for
@@ -93,26 +118,18 @@ static uint32_t lane_masked(struct emu_cpu *cpu, const struct emu_insn *t, emu_e
 {
 	X d = cpu->xmm[AVX_SCR_DST];
 	cpu->mxcsr = (guest | MXCSR_MASKS) & ~(uint32_t)MXCSR_FLAGS;
-	fn(cpu, t);
+	run_sub(cpu, t, fn);
 	uint32_t fl = cpu->mxcsr & MXCSR_FLAGS;
 	if (!(guest & 0x0800)) {
 		X r = cpu->xmm[AVX_SCR_DST];
 		cpu->xmm[AVX_SCR_DST] = d;
 		cpu->mxcsr = (guest | MXCSR_MASKS | 0x8000) & ~(uint32_t)MXCSR_FLAGS;
-		fn(cpu, t);
+		run_sub(cpu, t, fn);
 		fl |= cpu->mxcsr & 0x10;
 		cpu->xmm[AVX_SCR_DST] = r;
 	}
 	cpu->mxcsr = guest;
 	return fl;
-}
-
-/* The legacy handlers' own SSE checks, made first: nothing may fault
- * while lane_masked has the guest's MXCSR swapped out. */
-static void sse_enabled(struct emu_cpu *cpu)
-{
-	if ((cpu->cr0 & CR0_EM) || !(cpu->cr4 & CR4_OSFXSR))
-		emu_raise(cpu, EXC_UD);
 }
 
 /* ---- running the legacy handler per lane -------------------------------- */
@@ -146,12 +163,11 @@ static void lanes(struct emu_cpu *cpu, const struct emu_insn *in)
 	}
 	cpu->xmm[AVX_SCR_DST] = src1[0];
 	if (!l1) {
-		in->vsub(cpu, &t);
+		run_sub(cpu, &t, in->vsub);
 		cpu->xmm[in->reg] = cpu->xmm[AVX_SCR_DST];
 		memset(&cpu->ymmh[in->reg], 0, 16);
 		return;
 	}
-	sse_enabled(cpu);
 	uint32_t guest = cpu->mxcsr, fl = lane_masked(cpu, &t, in->vsub, guest);
 	X lo = cpu->xmm[AVX_SCR_DST], hi;
 	cpu->xmm[AVX_SCR_SRC] = m[1];
@@ -183,7 +199,6 @@ static void widen(struct emu_cpu *cpu, const struct emu_insn *in)
 	t.rm = AVX_SCR_SRC;
 	t.reg = AVX_SCR_DST;
 	memcpy(&cpu->xmm[AVX_SCR_SRC], src, 16);
-	sse_enabled(cpu);
 	uint32_t guest = cpu->mxcsr, fl = lane_masked(cpu, &t, in->vsub, guest);
 	X lo = cpu->xmm[AVX_SCR_DST];
 	memcpy(&cpu->xmm[AVX_SCR_SRC], src + in->vparam, 16);
@@ -209,7 +224,6 @@ static void narrow(struct emu_cpu *cpu, const struct emu_insn *in)
 	t.rm = AVX_SCR_SRC;
 	t.reg = AVX_SCR_DST;
 	cpu->xmm[AVX_SCR_SRC] = s[0];
-	sse_enabled(cpu);
 	uint32_t guest = cpu->mxcsr, fl = lane_masked(cpu, &t, in->vsub, guest);
 	uint64_t lo = cpu->xmm[AVX_SCR_DST].q[0];
 	cpu->xmm[AVX_SCR_SRC] = s[1];
@@ -227,11 +241,11 @@ static void shift_imm(struct emu_cpu *cpu, const struct emu_insn *in)
 	struct emu_insn t = *in;
 	t.rm = AVX_SCR_DST;
 	cpu->xmm[AVX_SCR_DST] = cpu->xmm[in->rm];
-	in->vsub(cpu, &t);
+	run_sub(cpu, &t, in->vsub);
 	X lo = cpu->xmm[AVX_SCR_DST], hi = { { 0 } };
 	if (VL(in)) {
 		cpu->xmm[AVX_SCR_DST] = cpu->ymmh[in->rm];
-		in->vsub(cpu, &t);
+		run_sub(cpu, &t, in->vsub);
 		hi = cpu->xmm[AVX_SCR_DST];
 	}
 	cpu->xmm[in->vvvv] = lo;
@@ -243,7 +257,7 @@ static void shift_imm(struct emu_cpu *cpu, const struct emu_insn *in)
 static void plain(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	avx_check(cpu);
-	in->vsub(cpu, in);
+	run_sub(cpu, in, in->vsub);
 	if (in->vflags & AVXF_ZX0) /* VPCMPxSTRM: the result went to XMM0 */
 		memset(&cpu->ymmh[0], 0, 16);
 }
