@@ -573,6 +573,25 @@ static void test_vex_rules(void **state)
 	memset(&cpu->ymmh[15], 0x11, 16);
 	assert_int_equal(emu_bytes("c5 f8 77"), -1);
 	assert_int_equal(cpu->ymmh[15].q[0], 0);
+	/* 32-bit code: C5 with a register ModRM form is VEX (vaddps xmm2,
+	 * xmm1, xmm0), C5 with a memory one LDS; VZEROUPPER leaves YMM8-15
+	 * alone */
+	cpu->code_mode = EMU_MODE32;
+	cpu->seg[SEG_CS].l = 0, cpu->seg[SEG_CS].db = 1;
+	cpu->xmm[0].f[0] = 1.5f, cpu->xmm[1].f[0] = 2.0f;
+	assert_int_equal(emu_bytes("c5 f0 58 d0"), -1);
+	assert_true(cpu->xmm[2].f[0] == 3.5f);
+	struct emu_insn lds;
+	static const uint8_t lds_bytes[] = { 0xc5, 0x05, 0, 0, 0, 0 }; /* lds eax, [disp32] */
+	assert_int_equal(emu_decode_bytes(lds_bytes, sizeof(lds_bytes), EMU_MODE32, &lds), 6);
+	assert_int_equal(lds.vex, 0);
+	memset(&cpu->ymmh[9], 0x22, 16);
+	memset(&cpu->ymmh[7], 0x22, 16);
+	assert_int_equal(emu_bytes("c5 f8 77"), -1);
+	assert_int_equal(cpu->ymmh[9].q[0], 0x2222222222222222ULL);
+	assert_int_equal(cpu->ymmh[7].q[0], 0);
+	cpu->code_mode = EMU_MODE64;
+	cpu->seg[SEG_CS].l = 1, cpu->seg[SEG_CS].db = 0;
 }
 
 /* The host's YMM0-3 at a fault, from the signal frame's XSAVE image
