@@ -94,13 +94,20 @@ $(BUILD)/payloads/%.elf: guest/payloads/%.c guest/payloads/libc.c guest/payloads
 $(BUILD)/src/services/gears/payload.o: $(BUILD)/payloads/run.elf
 $(BUILD)/src/services/gears/payload.o: override CFLAGS += -DGEARS_RUN_PAYLOAD='"$(BUILD)/payloads/run.elf"'
 
+# A static program built for x86-64-v3 (AVX2, FMA, F16C, BMI2...): its output
+# in the emu guest must equal the host's (tests/e2e/emu_x86_64_v3.sh).
+V3_PROG := $(BUILD)/tests/e2e/v3_checksum
+$(V3_PROG): tests/e2e/v3_checksum.c
+	@mkdir -p $(dir $@)
+	gcc -static -O2 -march=x86-64-v3 -Wall -Wextra -Werror -o $@ $< -lm
+
 guest: | deps
 	@scripts/guest-image.sh $(GUEST_DIR)
 
 run: $(BIN) guest
 	$(BIN) run
 
-test: $(BIN) $(TEST_BINS) $(TEST_GUESTS) $(PAYLOADS) guest
+test: $(BIN) $(TEST_BINS) $(TEST_GUESTS) $(PAYLOADS) $(V3_PROG) guest
 	@BUILD=$(BUILD) tests/run.sh
 
 asan:

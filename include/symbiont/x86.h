@@ -108,6 +108,8 @@ struct x86_state {
 	 * taken as its power-on value 1 (a state built without it). */
 	uint64_t xcr0;
 	uint32_t pkru; /* protection-key rights (the XSAVE PKRU component), with the FPU part */
+	/* Bits 255:128 of YMM0-15 (the XSAVE AVX component), with the FPU part. */
+	uint8_t ymmh[256];
 	uint64_t dr[4], dr6, dr7;
 	struct x86_events ev;
 	/* The local APIC's registers as its 1 KiB xAPIC page (ID at 0x20, TPR

@@ -68,19 +68,21 @@ static const struct {
 	  0,
 	  { .eax = ~0u,
 	    .ebx = ~0u,
-	    .ecx = (1u << 0) | (1u << 9) | (1u << 13) | (1u << 17) | (1u << 19) | (1u << 20) | (1u << 21) | (1u << 22) |
-	           (1u << 23) | (1u << 24) | (1u << 26) | (1u << 27) | (1u << 31),
+	    .ecx = (1u << 0) | (1u << 9) | (1u << 12) | (1u << 13) | (1u << 17) | (1u << 19) | (1u << 20) | (1u << 21) |
+	           (1u << 22) | (1u << 23) | (1u << 24) | (1u << 26) | (1u << 27) | (1u << 28) | (1u << 29) |
+	           (1u << 31),
 	    .edx = (1u << 0) | (1u << 3) | (1u << 4) | (1u << 5) | (1u << 6) | (1u << 8) | (1u << 9) | (1u << 11) |
 	           (1u << 12) | (1u << 13) | (1u << 15) | (1u << 16) | (1u << 19) | (1u << 23) | (1u << 24) |
 	           (1u << 25) | (1u << 26) | (1u << 28) } },
 	{ 6, 0, { .eax = 1u << 2 } },
-	/* extended state: x87, SSE and PKRU (the sizes pass: KVM computes them), XSAVEOPT */
-	{ 0xd, 0, { .eax = 0x203, .ebx = ~0u, .ecx = ~0u } },
+	/* extended state: x87, SSE, AVX and PKRU (the sizes pass: KVM computes them), XSAVEOPT */
+	{ 0xd, 0, { .eax = 0x207, .ebx = ~0u, .ecx = ~0u } },
 	{ 0xd, 1, { .eax = 1 } },
+	{ 0xd, 2, { .eax = ~0u, .ebx = ~0u } },
 	{ 0xd, 9, { .eax = ~0u, .ebx = ~0u } },
 	{ 7,
 	  0,
-	  { .ebx = (1u << 1) | (1u << 3) | (1u << 7) | (1u << 8) | (1u << 9) | (1u << 10) | (1u << 20),
+	  { .ebx = (1u << 1) | (1u << 3) | (1u << 5) | (1u << 7) | (1u << 8) | (1u << 9) | (1u << 10) | (1u << 20),
 	    .ecx = (1u << 2) | (1u << 3) | (1u << 4) | (1u << 22),
 	    .edx = (1u << 4) | (1u << 29) } },
 	{ 0x80000001,
@@ -89,10 +91,10 @@ static const struct {
 };
 
 /* Leaves the portable model has nothing in: extended-state components
- * but x87, SSE and PKRU, leaf 7's other subleaves, trace, SGX and the like. */
+ * but x87, SSE, AVX and PKRU, leaf 7's other subleaves, trace, SGX and the like. */
 static bool portable_empty(uint32_t leaf, uint32_t sub)
 {
-	return (leaf == 0xd && sub > 1 && sub != 9) || (leaf == 7 && sub > 0) || leaf == 0x12 || leaf == 0x14 ||
+	return (leaf == 0xd && sub > 2 && sub != 9) || (leaf == 7 && sub > 0) || leaf == 0x12 || leaf == 0x14 ||
 	       leaf == 0x19 || leaf == 0x1d || leaf == 0x1e || leaf == 0x24;
 }
 
@@ -110,7 +112,7 @@ void cpuid_portable_filter(uint32_t leaf, uint32_t sub, struct cpuid_regs *r)
 		r->ecx &= portable[i].keep.ecx;
 		r->edx &= portable[i].keep.edx;
 	}
-	/* the largest area is the one x87, SSE and PKRU need, not the host's */
+	/* the largest area is the one x87, SSE, AVX and PKRU need, not the host's */
 	if (leaf == 0xd && sub == 0 && r->eax)
-		r->ecx = r->eax & (1u << 9) ? 2688 + 8 : 512 + 64;
+		r->ecx = r->eax & (1u << 9) ? 2688 + 8 : r->eax & 4 ? 576 + 256 : 512 + 64;
 }

@@ -108,9 +108,12 @@ void snap_put_x86_state(struct state_buf *b, const struct x86_state *s)
 	st_put8(b, e->interrupt_nr);
 	st_put8(b, e->mp_state);
 	st_put_bytes(b, s->lapic, sizeof(s->lapic));
+	st_put_bytes(b, s->ymmh, sizeof(s->ymmh)); /* (version 4) */
 }
 
-void snap_get_x86_state(struct state_reader *r, struct x86_state *s)
+/* version: the file's format; before 4 there are no YMM upper halves
+ * (zero, as the CPUs that wrote those files had none). */
+static void get_x86_state(struct state_reader *r, struct x86_state *s, uint32_t version)
 {
 	uint64_t *msr = (uint64_t *)&s->msr;
 	struct x86_events *e = &s->ev;
@@ -164,6 +167,13 @@ void snap_get_x86_state(struct state_reader *r, struct x86_state *s)
 	e->mp_state = st_get8(r);
 	st_check(r, e->mp_state <= X86_MP_WAIT_SIPI);
 	st_get_bytes(r, s->lapic, sizeof(s->lapic));
+	if (version >= 4)
+		st_get_bytes(r, s->ymmh, sizeof(s->ymmh));
+}
+
+void snap_get_x86_state(struct state_reader *r, struct x86_state *s)
+{
+	get_x86_state(r, s, SNAP_VERSION);
 }
 
 /* ---- strings ------------------------------------------------------------ */
@@ -349,8 +359,9 @@ int snapshot_decode(const uint8_t *data, size_t len, struct snapshot *s, char *e
 	if (memcmp(magic, SNAP_MAGIC, 8))
 		return bad(err, errlen, "not a symbiont snapshot (bad magic)");
 	uint32_t version = st_get32(&h), flags = st_get32(&h);
-	if (version != SNAP_VERSION) {
-		snprintf(err, errlen, "snapshot format version %u, this build reads %u", version, SNAP_VERSION);
+	if (version < SNAP_VERSION_OLDEST || version > SNAP_VERSION) {
+		snprintf(err, errlen, "snapshot format version %u, this build reads %u to %u", version,
+		         SNAP_VERSION_OLDEST, SNAP_VERSION);
 		return -1;
 	}
 	if (flags)
@@ -433,7 +444,7 @@ int snapshot_decode(const uint8_t *data, size_t len, struct snapshot *s, char *e
 				what = "snapshot vCPU section is out of place";
 				break;
 			}
-			snap_get_x86_state(&r, &s->cpu[i]);
+			get_x86_state(&r, &s->cpu[i], version);
 			if (!st_ok(&r))
 				what = "snapshot vCPU state is malformed";
 			ncpus_seen++;

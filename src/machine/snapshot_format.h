@@ -15,14 +15,15 @@
 #include "symbiont/vm.h"
 #include "symbiont/x86.h"
 
-#define SNAP_MAGIC        "SYMBSNAP"
-#define SNAP_VERSION      3 /* 2: the host wall clock in the configuration; 3: XCR0, PKRU */
-#define SNAP_STATE_FILE   "state"
-#define SNAP_MEMORY_FILE  "memory"
-#define SNAP_PAGE_SIZE    4096
-#define SNAP_MAX_STATE    (64u << 20) /* a state file larger than this is not ours */
-#define SNAP_MAX_STRING   4096
-#define SNAP_MAX_DEV_BLOB (16u << 20)
+#define SNAP_MAGIC          "SYMBSNAP"
+#define SNAP_VERSION        4 /* 2: the host wall clock in the configuration; 3: XCR0, PKRU; 4: YMM */
+#define SNAP_VERSION_OLDEST 3 /* read too: a version-3 file's vCPUs get zero YMM upper halves */
+#define SNAP_STATE_FILE     "state"
+#define SNAP_MEMORY_FILE    "memory"
+#define SNAP_PAGE_SIZE      4096
+#define SNAP_MAX_STATE      (64u << 20) /* a state file larger than this is not ours */
+#define SNAP_MAX_STRING     4096
+#define SNAP_MAX_DEV_BLOB   (16u << 20)
 
 /* What a disk was when the snapshot was taken: restore refuses a disk that
  * changed since (unless forced), as the guest's page cache in RAM must

@@ -101,7 +101,7 @@ static void test_cpuid_policy(void **state)
 	assert_true(r[2] & (1u << 27));
 	cpu->cr4 &= ~CR4_OSXSAVE;
 	emu_cpuid(cpu, 0xd, 0, r);
-	assert_int_equal(r[0], 0x203); /* x87, SSE, PKRU */
+	assert_int_equal(r[0], 0x207); /* x87, SSE, AVX, PKRU */
 	assert_int_equal(r[1], 576);   /* for XCR0 = x87 */
 	assert_int_equal(r[2], 2696);  /* PKRU at 2688 */
 	cpu->xcr0 = 0x203;
@@ -114,7 +114,12 @@ static void test_cpuid_policy(void **state)
 	emu_cpuid(cpu, 0xd, 1, r);
 	assert_int_equal(r[0], 1); /* XSAVEOPT only */
 	emu_cpuid(cpu, 0xd, 2, r);
-	assert_int_equal(r[0] | r[1] | r[2] | r[3], 0); /* no AVX state */
+	assert_int_equal(r[0], 256); /* AVX: the YMM upper halves */
+	assert_int_equal(r[1], 576);
+	cpu->xcr0 = 7;
+	emu_cpuid(cpu, 0xd, 0, r);
+	assert_int_equal(r[1], 832);
+	cpu->xcr0 = 1;
 	emu_cpuid(cpu, 7, 0, r);
 	assert_true(r[2] & (1u << 3));  /* PKU */
 	assert_false(r[2] & (1u << 4)); /* OSPKE: CR4.PKE is clear */
@@ -141,8 +146,8 @@ static void test_cpuid_is_the_portable_model(void **state)
 {
 	struct fx *f = *state;
 	struct emu_cpu *cpu = emu_cpu_of(f->vcpu);
-	static const uint32_t leaves[][2] = { { 1, 0 },   { 6, 0 },   { 7, 0 },   { 7, 1 },
-		                              { 0xd, 0 }, { 0xd, 1 }, { 0xd, 9 }, { 0x80000001, 0 } };
+	static const uint32_t leaves[][2] = { { 1, 0 },   { 6, 0 },   { 7, 0 },   { 7, 1 },         { 0xd, 0 },
+		                              { 0xd, 1 }, { 0xd, 2 }, { 0xd, 9 }, { 0x80000001, 0 } };
 	uint32_t r[4];
 
 	for (size_t i = 0; i < sizeof(leaves) / sizeof(leaves[0]); i++) {
@@ -160,15 +165,17 @@ static void test_cpuid_is_the_portable_model(void **state)
 	struct cpuid_regs all = { ~0u, ~0u, ~0u, ~0u };
 	cpuid_portable_filter(1, 0, &all);
 	emu_cpuid(cpu, 1, 0, r);
-	/* (OSXSAVE, bit 27, is CR4's state: it passes, and emu's is clear here) */
-	assert_int_equal(all.ecx & ~((1u << 19) | (1u << 20) | (1u << 27)), r[2] & ~((1u << 19) | (1u << 20)));
+	/* (OSXSAVE, bit 27, is CR4's state: it passes, and emu's is clear here;
+	 * SSE4.1/4.2 and with them FMA, AVX and F16C depend on the host's SSE4) */
+	const uint32_t host_dep = (1u << 12) | (1u << 19) | (1u << 20) | (1u << 28) | (1u << 29);
+	assert_int_equal(all.ecx & ~(host_dep | (1u << 27)), r[2] & ~host_dep);
 	assert_true(all.ecx & (1u << 26)); /* XSAVE */
 	struct cpuid_regs xs = { ~0u, ~0u, 2696, ~0u };
 	cpuid_portable_filter(0xd, 0, &xs);
-	assert_int_equal(xs.eax, 0x203); /* x87, SSE and PKRU of the host's components */
+	assert_int_equal(xs.eax, 0x207); /* x87, SSE, AVX and PKRU of the host's components */
 	assert_int_equal(xs.ecx, 2696);
 	assert_int_equal(xs.edx, 0);
-	assert_false(all.ecx & (1u << 28)); /* AVX */
+	assert_true(all.ecx & (1u << 28)); /* AVX */
 }
 
 /* mov $imm, %eax; hlt */

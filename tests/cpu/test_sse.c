@@ -575,8 +575,8 @@ static void assert_same_regs(const uint8_t *a, const uint8_t *b)
 }
 
 /* VEX: BMI1/BMI2 run (tests/cpu/test_insn_diff.c compares them with the
- * host); L = 1, a legacy prefix or REX before VEX, an AVX opcode, an
- * unknown map, and RORX with vvvv in use are #UD. */
+ * host); L = 1, a legacy prefix or REX before VEX, an AVX opcode without
+ * CR4.OSXSAVE, an unknown map, and RORX with vvvv in use are #UD. */
 static void test_vex_faults(void **state)
 {
 	(void)state;
@@ -589,10 +589,10 @@ static void test_vex_faults(void **state)
 	assert_int_equal(emu_bytes("f3 c4 e2 78 f2 d1"), EXC_UD);
 	assert_int_equal(emu_bytes("40 c4 e2 78 f2 d1"), EXC_UD); /* REX first */
 	assert_int_equal(emu_bytes("c4 e2 79 f2 d1"), EXC_UD);    /* ANDN with pp = 66 */
-	assert_int_equal(emu_bytes("c5 f8 58 c1"), EXC_UD);       /* VADDPS: no AVX */
-	assert_int_equal(emu_bytes("c5 f8 77"), EXC_UD);          /* VZEROUPPER */
-	assert_int_equal(emu_bytes("c4 e4 78 f2 d1"), EXC_UD);    /* map 4 */
-	assert_int_equal(emu_bytes("c4 e3 7b f0 d1 04"), -1);     /* RORX edx, ecx, 4 */
+	assert_int_equal(emu_bytes("c5 f8 58 c1"), EXC_UD);    /* VADDPS: CR4.OSXSAVE clear (test_avx has the rest) */
+	assert_int_equal(emu_bytes("c5 f8 77"), EXC_UD);       /* VZEROUPPER */
+	assert_int_equal(emu_bytes("c4 e4 78 f2 d1"), EXC_UD); /* map 4 */
+	assert_int_equal(emu_bytes("c4 e3 7b f0 d1 04"), -1);  /* RORX edx, ecx, 4 */
 	assert_int_equal(cpu->gpr[X86_RDX], 0xc0000003);
 	assert_int_equal(emu_bytes("c4 e3 73 f0 d1 04"), EXC_UD); /* RORX with vvvv = 1 */
 	cpu->cr0 &= ~CR0_PE;                                      /* real mode: no VEX */
@@ -703,11 +703,11 @@ static void test_xsave(void **state)
 	assert_int_equal(emu_bytes("0f 01 d0"), EXC_UD);
 	assert_int_equal(emu_bytes("0f 01 d1"), EXC_UD);
 	cpu->cr4 |= CR4_OSXSAVE;
-	/* XSETBV: x87 must stay, AVX (bit 2) is not offered, XCR1 does not exist */
+	/* XSETBV: x87 must stay, AVX (bit 2) needs SSE, XCR1 does not exist */
 	cpu->gpr[X86_RCX] = 0, cpu->gpr[X86_RDX] = 0;
 	cpu->gpr[X86_RAX] = 2;
 	assert_int_equal(emu_bytes("0f 01 d1"), EXC_GP);
-	cpu->gpr[X86_RAX] = 7;
+	cpu->gpr[X86_RAX] = 5;
 	assert_int_equal(emu_bytes("0f 01 d1"), EXC_GP);
 	cpu->gpr[X86_RAX] = 3, cpu->gpr[X86_RDX] = 1;
 	assert_int_equal(emu_bytes("0f 01 d1"), EXC_GP);

@@ -5,7 +5,8 @@
 # memory read there, a single step, a write watchpoint on gdb_counter that
 # stops right after the writing instruction with old and new values, a
 # read watchpoint on gdb_marker and an access watchpoint on gdb_counter
-# (each right after the instruction), a register written and read back,
+# (each right after the instruction), a register (and YMM0's upper half)
+# written and read back,
 # detach, and the guest then finishing on its own (counter=5, status 65).
 # On emu over a unix socket; on kvm over TCP where /dev/kvm exists:
 # registers, memory, stepi, hardware and software breakpoints (debug
@@ -43,6 +44,8 @@ run_case() {
 		echo "info registers rbx"
 		echo "print/x \$cr0"
 		echo "print/x \$fs_base"
+		echo "set \$ymm0.v8_int32[7] = 0x7e57"
+		echo "print/x \$ymm0.v8_int32[7]"
 		if [ "$full" = full ]; then
 			echo "break *$bump"
 			echo "continue"
@@ -92,6 +95,7 @@ assert re.search(r"^rbx\s+0x1234abcd\s", out, re.M), "register write"
 cr0 = re.search(r"^\$1 = (0x[0-9a-f]+)$", out, re.M)
 assert cr0 and int(cr0.group(1), 16) & 1, "cr0 (PE) not shown"
 assert re.search(r"^\$2 = 0x0$", out, re.M), "fs_base"
+assert re.search(r"^\$3 = 0x7e57$", out, re.M), "ymm0's upper half (the avx feature) written and read back"
 assert "[Inferior 1 (Remote target) detached]" in out, "no detach"
 if full:
     assert f"Breakpoint 1, 0x{bump:016x}" in out, "breakpoint not reported"

@@ -6,7 +6,8 @@
  * guest with paging.  Up to 64 instructions are single-stepped with
  * emu_step(); a guest exception ends the run.  System instructions (which
  * need a whole VM with devices) end it before they execute; integer, x87 and
- * SSE instructions (with XSAVE/XRSTOR and the VEX-encoded BMI1/BMI2) all run.  Any host crash, sanitizer report or trap
+ * SSE instructions (with XSAVE/XRSTOR and the VEX-encoded BMI1/BMI2, AVX, AVX2, FMA
+ * and F16C: XCR0 enables AVX unless the first byte's bit 2 is set) all run.  Any host crash, sanitizer report or trap
  * (a host division overflow, say) is a bug. */
 #include <stdint.h>
 #include <stdlib.h>
@@ -67,7 +68,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	cpu->seg[SEG_CS] = code;
 	cpu->cr0 = CR0_PE | CR0_PG | CR0_NE | CR0_ET | CR0_WP | CR0_MP;
 	cpu->cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE;
-	cpu->xcr0 = 3; /* x87 and SSE: XSAVE/XRSTOR run on guest-chosen images */
+	cpu->xcr0 = (data[0] & 4) ? 3 : 7; /* x87, SSE (and AVX): XSAVE/XRSTOR run on guest-chosen images */
 	cpu->efer = EFER_LME | EFER_LMA | EFER_NXE;
 	cpu->cr3 = 0x1000;
 	emu_fpu_reset(cpu);

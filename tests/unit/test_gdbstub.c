@@ -277,6 +277,8 @@ static void test_target_xml(void **state)
 	assert_non_null(strstr(xml, "org.gnu.gdb.i386.core"));
 	assert_non_null(strstr(xml, "name=\"fs_base\""));
 	assert_non_null(strstr(xml, "name=\"efer\""));
+	assert_non_null(strstr(xml, "org.gnu.gdb.i386.avx"));
+	assert_non_null(strstr(xml, "name=\"ymm15h\""));
 	expect("qXfer:features:read:other.xml:0,10", "E14");
 	expect("qXfer:features:read:target.xml:zz", "E01");
 	expect("qXfer:features:read:target.xml:ffff,10", "l");
@@ -286,7 +288,8 @@ static void test_target_xml(void **state)
 static void test_registers(void **state)
 {
 	(void)state;
-	assert_int_equal(gdb_regs_size(), 16 * 8 + 8 + 4 + 6 * 4 + 8 * 10 + 8 * 4 + 16 * 16 + 4 + 2 * 8 + 6 * 8);
+	assert_int_equal(gdb_regs_size(),
+	                 16 * 8 + 8 + 4 + 6 * 4 + 8 * 10 + 8 * 4 + 16 * 16 + 4 + 2 * 8 + 6 * 8 + 16 * 16);
 	assert_int_equal(run("g"), GDB_REPLY);
 	assert_int_equal(rlen, 2 * gdb_regs_size());
 	assert_memory_equal(reply, "0010000000000000", 16);      /* rax, little-endian */
@@ -297,7 +300,7 @@ static void test_registers(void **state)
 	expect("p12", "10000000");         /* cs */
 	expect("p3b", "1100008000000000"); /* cr0 */
 	expect("p40", "0005000000000000"); /* efer */
-	expect("p41", "E01");              /* no register 65 */
+	expect("p51", "E01");              /* no register 81 */
 	expect("pzz", "E01");
 	expect("P0=efbeadde00000000", "OK");
 	assert_true(fake->st[0].gpr[X86_RAX] == 0xdeadbeef);
@@ -346,6 +349,15 @@ static void test_x87_tags(void **state)
 	assert_int_equal(gdb_reg_size(24), 10);
 	assert_int_equal(gdb_reg_size(40), 16);
 	assert_int_equal(gdb_reg_size(GDB_NREGS), -1);
+	/* ymm0h-ymm15h (65-80): the YMM upper halves, read and written */
+	s.ymmh[16 * 3 + 5] = 0x5a;
+	gdb_reg_get(&s, 65 + 3, out);
+	assert_memory_equal(out, s.ymmh + 48, 16);
+	assert_int_equal(gdb_reg_size(80), 16);
+	uint8_t y[16];
+	memset(y, 0xc3, sizeof(y));
+	assert_int_equal(gdb_reg_set(&s, 80, y), 0);
+	assert_memory_equal(s.ymmh + 16 * 15, y, 16);
 }
 
 static void test_memory(void **state)

@@ -161,9 +161,11 @@ static void op_shiftx(struct emu_cpu *cpu, const struct emu_insn *in)
 	reg_write_v(cpu, in->reg, r & sz_mask(sz), sz);
 }
 
-emu_exec_fn emu_vex_select(const struct emu_insn *in)
+emu_exec_fn emu_vex_select(struct emu_insn *in)
 {
 	unsigned pp = VEX_PP(in);
+	if (in->map == 1 || (in->map == 2 && in->opcode < 0xf0) || (in->map == 3 && in->opcode != 0xf0))
+		return emu_avx_select(in);
 	if (VEX_L(in))
 		return NULL; /* 256-bit forms of these do not exist */
 	if (in->map == 3)

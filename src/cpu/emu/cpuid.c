@@ -70,6 +70,7 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		r[1] = (8 << 8) | ((uint32_t)(n > 1 ? n : 1) << 16) | (apic_id_of(cpu) << 24);
 		r[2] = (1u << 0)                                            /* SSE3 (sse_fp.c, FISTTP in fpu.c) */
 		       | (1u << 9)                                          /* SSSE3 (sse_int.c) */
+		       | (emu_avx_ok() ? 1u << 12 : 0)                      /* FMA (avx_fma.c) */
 		       | (1u << 13)                                         /* CX16 */
 		       | (1u << 17)                                         /* PCID (system.c: CR3 writes flush) */
 		       | (emu_sse4_host_ok() ? (1u << 19) | (1u << 20) : 0) /* SSE4.1/4.2 (sse4.c, via the host's) */
@@ -79,6 +80,7 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 		       | (1u << 24)                                         /* TSC-deadline */
 		       | (1u << 26)                                         /* XSAVE (xsave.c) */
 		       | (cpu->cr4 & CR4_OSXSAVE ? 1u << 27 : 0)            /* OSXSAVE: CR4's bit */
+		       | (emu_avx_ok() ? (1u << 28) | (1u << 29) : 0)       /* AVX (avx.c), F16C (avx_fma.c) */
 		       | SYM_CPUID_1_ECX_HYPERVISOR;
 		r[3] = (1u << 0)                                       /* FPU */
 		       | (1u << 3)                                     /* PSE */
@@ -112,6 +114,7 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 			r[1] = (1u << 1)                            /* TSC_ADJUST: with invariant TSC, Linux trusts the
 			                                             * TSC without a watchdog that slow emulation would trip */
 			       | (1u << 3)                          /* BMI1 (bmi.c; TZCNT in bitops.c) */
+			       | (emu_avx_ok() ? 1u << 5 : 0)       /* AVX2 (avx.c) */
 			       | (1u << 7)                          /* SMEP (mmu.c) */
 			       | (1u << 8)                          /* BMI2 (bmi.c) */
 			       | (1u << 9)                          /* ERMS: REP MOVSB/STOSB are the fast way */
@@ -124,13 +127,16 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 			r[3] = (1u << 4) | (1u << 29);              /* FSRM, ARCH_CAPABILITIES */
 		}
 		break;
-	case 0xd: /* extended state: x87, SSE and PKRU in the standard format */
+	case 0xd: /* extended state: x87, SSE, AVX and PKRU in the standard format */
 		if (sub == 0) {
-			r[0] = 0x203;                                       /* the components XCR0 may enable */
-			r[1] = cpu->xcr0 & (1u << 9) ? 2688 + 8 : 512 + 64; /* the area's size for XCR0 */
-			r[2] = 2688 + 8;                                    /* and at most */
+			r[0] = 0x207; /* the components XCR0 may enable */
+			/* the area's size for XCR0, and at most */
+			r[1] = cpu->xcr0 & (1u << 9) ? 2688 + 8 : cpu->xcr0 & 4 ? 576 + 256 : 512 + 64;
+			r[2] = 2688 + 8;
 		} else if (sub == 1) {
 			r[0] = 1; /* XSAVEOPT; no XSAVEC, XGETBV(1), XSAVES */
+		} else if (sub == 2) {
+			r[0] = 256, r[1] = 576; /* AVX (YMM upper halves): size and offset */
 		} else if (sub == 9) {
 			r[0] = 8, r[1] = 2688; /* PKRU: size and offset */
 		}

@@ -295,7 +295,12 @@ opcode:
 		in->opcode = c;
 		static const struct opd vex_modrm = { NULL, M }, vex_modrm_ib = { NULL, M | IB },
 		                        vex_none = { NULL, 0 };
-		d = map == 3 ? &vex_modrm_ib : map == 1 && c == 0x77 ? &vex_none : &vex_modrm; /* (VZEROUPPER/ALL) */
+		/* map 1's opcodes with an imm8: PSHUFD and the shift groups, CMPPS,
+		 * PINSRW, PEXTRW, SHUFPS */
+		bool ib1 = map == 1 && ((c >= 0x70 && c <= 0x73) || c == 0xc2 || (c >= 0xc4 && c <= 0xc6));
+		d = map == 3 || ib1         ? &vex_modrm_ib
+		    : map == 1 && c == 0x77 ? &vex_none
+		                            : &vex_modrm; /* (VZEROUPPER/ALL) */
 		if (bad)
 			in->vex |= 0x80; /* #UD (after the whole instruction is decoded, for its length) */
 		f = d->f;
@@ -435,7 +440,7 @@ operands:
 
 	/* Handler. */
 	if (in->vex) {
-		fn = (f & M) && !(in->vex & 0x80) ? emu_vex_select(in) : NULL;
+		fn = !(in->vex & 0x80) ? emu_vex_select(in) : NULL; /* (VZEROUPPER has no ModRM) */
 	} else if (f & SYS) {
 		if (in->map == 0 && c == 0x63 && m64) {
 			fn = op_movsxd;

@@ -72,6 +72,9 @@ struct emu_insn {
 	uint8_t ends_block; /* control transfer, or changes state decoding depends on */
 	uint8_t vex;        /* VEX-encoded: bit 0, then L (bit 1) and pp (bits 2-3; bmi.c); bit 7: invalid */
 	uint8_t vvvv;       /* VEX.vvvv (uninverted): a register operand */
+	uint8_t vflags;     /* AVX: how avx.c runs vsub per 128-bit lane (AVXF_* there) */
+	uint8_t vparam;     /* AVX: a per-form parameter (avx.c) */
+	emu_exec_fn vsub;   /* AVX: the legacy-SSE handler an AVX form runs per lane, or NULL */
 	int32_t disp;
 	uint64_t imm;  /* first immediate, sign- or zero-extended as the opcode says */
 	uint64_t imm2; /* second immediate: ENTER level, far-pointer selector */
@@ -167,7 +170,8 @@ struct emu_cpu {
 		int64_t sq[2];
 		float f[4];
 		double df[2];
-	} xmm[16];
+	} xmm[16 + 2];          /* 16 and 17: avx.c's scratch operands, not architectural */
+	union emu_xmm ymmh[16]; /* bits 255:128 of YMM0-15 (AVX, avx.c) */
 	uint32_t mxcsr;
 	uint64_t xcr0; /* XSETBV's enables (xsave.c): x87 always, SSE, PKRU */
 	uint32_t pkru; /* protection-key rights: AD bit 2k, WD bit 2k+1 (mmu.c) */
@@ -352,13 +356,19 @@ uint64_t emu_ea(struct emu_cpu *cpu, const struct emu_insn *in);
 emu_exec_fn emu_sys_select(const struct emu_insn *in); /* system.c / seg.c */
 emu_exec_fn emu_x87_select(const struct emu_insn *in); /* fpu.c: D8..DF, 9B */
 emu_exec_fn emu_sse_select(const struct emu_insn *in); /* sse.c: MMX/SSE/SSE2, 0F AE, 0F 77 */
-emu_exec_fn emu_vex_select(const struct emu_insn *in); /* bmi.c: VEX-encoded BMI1/BMI2; AVX is #UD */
-/* Power-on x87/SSE state (FCW 0x40, tags 0x5555, MXCSR 0x1F80, XMM 0).
+emu_exec_fn emu_vex_select(struct emu_insn *in);       /* bmi.c: VEX-encoded BMI1/BMI2, else avx.c */
+/* avx.c: the VEX-encoded SIMD forms (AVX, AVX2, FMA, F16C); NULL is #UD.  It
+ * fills in->vflags, vparam, vsub and the legacy prefix bits of VEX.pp. */
+emu_exec_fn emu_avx_select(struct emu_insn *in);
+/* Power-on x87/SSE/AVX state (FCW 0x40, tags 0x5555, MXCSR 0x1F80, YMM 0).
  * INIT keeps the x87/SSE state, as the hardware does. */
 void emu_fpu_reset(struct emu_cpu *cpu);
 /* SSE4.1/SSE4.2 run partly on the host's own SSE4 (sse4.c): advertise them
  * only when this is true. */
 bool emu_sse4_host_ok(void);
+/* AVX, AVX2, FMA and F16C run the SSE4 handlers per lane (avx.c): they are
+ * advertised with SSE4.1/4.2, i.e. when emu_sse4_host_ok(). */
+bool emu_avx_ok(void);
 
 /* The event hub's hook points (events.c); each caller first tests
  * vm_events_wanted().  emu_event_syscall: before SYSCALL's effects, true

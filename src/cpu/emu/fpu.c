@@ -143,6 +143,7 @@ void emu_fpu_reset(struct emu_cpu *cpu)
 	cpu->fpu.cw = 0x0040;
 	cpu->fpu.tw = 0x5555;
 	memset(cpu->xmm, 0, sizeof(cpu->xmm));
+	memset(cpu->ymmh, 0, sizeof(cpu->ymmh));
 	cpu->mxcsr = 0x1f80;
 }
 

@@ -43,6 +43,7 @@ SSE_INLINE void *sse_tlb16(struct emu_cpu *cpu, uint64_t la, bool write)
 SSE_INLINE void sse_load(struct emu_cpu *cpu, const struct emu_insn *in, union emu_xmm *v, unsigned size, bool aligned)
 {
 	uint64_t ea = emu_ea(cpu, in);
+	aligned &= !in->vex; /* (VEX forms run through here only where unaligned is allowed) */
 	if (size == 16) {
 		uint64_t la = emu_linear(cpu, in->seg, ea, 16, false);
 		if (aligned && (la & 15))
@@ -63,6 +64,7 @@ SSE_INLINE void sse_store(struct emu_cpu *cpu, const struct emu_insn *in, const 
                           bool aligned)
 {
 	uint64_t ea = emu_ea(cpu, in);
+	aligned &= !in->vex;
 	if (size == 16) {
 		uint64_t la = emu_linear(cpu, in->seg, ea, 16, true);
 		if (aligned && (la & 15))

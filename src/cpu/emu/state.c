@@ -26,6 +26,7 @@ int emu_cpu_set_state(struct emu_cpu *cpu, const struct x86_state *s)
 	if (s->parts & X86_STATE_FPU) {
 		cpu->xcr0 = xcr0;
 		cpu->pkru = s->pkru; /* (a change of it flushes the TLB below) */
+		memcpy(cpu->ymmh, s->ymmh, sizeof(cpu->ymmh));
 	}
 	memcpy(cpu->gpr, s->gpr, sizeof(cpu->gpr));
 	cpu->rip = cpu->next_rip = s->rip;
@@ -151,6 +152,7 @@ void emu_cpu_get_parts(struct emu_cpu *cpu, struct x86_state *s, uint32_t parts)
 		emu_fpu_save(cpu, s->fxsave);
 		s->xcr0 = cpu->xcr0;
 		s->pkru = cpu->pkru;
+		memcpy(s->ymmh, cpu->ymmh, sizeof(s->ymmh));
 	}
 	if (parts & X86_STATE_DEBUG) {
 		memcpy(s->dr, cpu->dr, sizeof(s->dr));

@@ -1,8 +1,9 @@
 /* XSAVE, XSAVEOPT, XRSTOR, XGETBV, XSETBV: the extended-state save area for
- * the state components emu has, x87 (0), SSE (1) and PKRU (9), in the
- * standard (uncompacted) format: the 512-byte FXSAVE layout, then the
- * 64-byte header (XSTATE_BV at 512, XCOMP_BV at 520), PKRU at 2688.  No
- * AVX state: XCR0 takes bits 0, 1 and 9 and CPUID leaf 0xD says so.
+ * the state components emu has, x87 (0), SSE (1), AVX (2: the upper halves
+ * of YMM0-15) and PKRU (9), in the standard (uncompacted) format: the
+ * 512-byte FXSAVE layout, then the 64-byte header (XSTATE_BV at 512,
+ * XCOMP_BV at 520), the YMM upper halves at 576 (256 bytes), PKRU at 2688.
+ * XCR0 takes bits 0, 1, 2 and 9 (2 only with 1), and CPUID leaf 0xD says so.
  *
  * Choices the SDM leaves to the implementation: both components count as
  * in use (XINUSE = XCR0), so XSAVE sets their XSTATE_BV bits whenever it
@@ -14,14 +15,17 @@
 
 #define XSTATE_X87     1u
 #define XSTATE_SSE     2u
+#define XSTATE_YMM     4u
 #define XSTATE_PKRU    (1u << 9)
-#define XCR0_SUPPORTED (XSTATE_X87 | XSTATE_SSE | XSTATE_PKRU)
+#define XCR0_SUPPORTED (XSTATE_X87 | XSTATE_SSE | XSTATE_YMM | XSTATE_PKRU)
 #define XSAVE_HEADER   512
+#define XSAVE_YMM      576
 #define XSAVE_PKRU     2688
 
 bool emu_xcr0_valid(uint64_t xcr0)
 {
-	return (xcr0 & XSTATE_X87) && !(xcr0 & ~(uint64_t)XCR0_SUPPORTED);
+	return (xcr0 & XSTATE_X87) && !(xcr0 & ~(uint64_t)XCR0_SUPPORTED) &&
+	       (!(xcr0 & XSTATE_YMM) || (xcr0 & XSTATE_SSE));
 }
 
 /* #UD without CR4.OSXSAVE, #NM with CR0.TS, #GP unless 64-byte aligned;
@@ -67,6 +71,8 @@ void emu_xsave(struct emu_cpu *cpu, const struct emu_insn *in)
 		emu_write_bytes(cpu, in->seg, at(in, ea, 24), b + 24, 8); /* MXCSR, MXCSR_MASK */
 		emu_write_bytes(cpu, in->seg, at(in, ea, 160), b + 160, 16 * nxmm);
 	}
+	if (rfbm & XSTATE_YMM)
+		emu_write_bytes(cpu, in->seg, at(in, ea, XSAVE_YMM), cpu->ymmh, 16 * nxmm);
 	if (rfbm & XSTATE_PKRU)
 		emu_write(cpu, in->seg, at(in, ea, XSAVE_PKRU), cpu->pkru, 8);
 }
@@ -75,7 +81,7 @@ void emu_xrstor(struct emu_cpu *cpu, const struct emu_insn *in)
 {
 	uint64_t ea = emu_ea(cpu, in), rfbm = xs_begin(cpu, in, ea);
 	unsigned nxmm = nxmm_of(cpu);
-	uint8_t hdr[24], b[416];
+	uint8_t hdr[24], b[416], ymmh[256];
 	uint64_t bv, comp, rsvd;
 	uint32_t mxcsr = 0;
 
@@ -94,6 +100,8 @@ void emu_xrstor(struct emu_cpu *cpu, const struct emu_insn *in)
 		if (mxcsr & ~MXCSR_MASK_SUPPORTED)
 			emu_raise_err(cpu, EXC_GP, 0);
 	}
+	if (rfbm & bv & XSTATE_YMM)
+		emu_read_bytes(cpu, in->seg, at(in, ea, XSAVE_YMM), ymmh, 16 * nxmm);
 	uint32_t pkru = rfbm & bv & XSTATE_PKRU ? (uint32_t)emu_read(cpu, in->seg, at(in, ea, XSAVE_PKRU), 4) : 0;
 	if (rfbm & XSTATE_X87) {
 		if (!(bv & XSTATE_X87)) { /* the initial configuration */
@@ -108,6 +116,12 @@ void emu_xrstor(struct emu_cpu *cpu, const struct emu_insn *in)
 			memcpy(cpu->xmm, b + 160, 16 * nxmm);
 		else
 			memset(cpu->xmm, 0, 16 * nxmm);
+	}
+	if (rfbm & XSTATE_YMM) {
+		if (bv & XSTATE_YMM)
+			memcpy(cpu->ymmh, ymmh, 16 * nxmm);
+		else
+			memset(cpu->ymmh, 0, 16 * nxmm);
 	}
 	if (rfbm & XSTATE_PKRU)
 		emu_set_pkru(cpu, pkru); /* (0, all rights, when XSTATE_BV[9] is clear) */

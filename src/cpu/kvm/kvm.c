@@ -705,8 +705,9 @@ static void fpu_from_kvm(uint8_t *img, const struct kvm_fpu *f)
  * are the FXSAVE image: KVM_GET/SET_FPU leave MXCSR out.  XSTATE_BV (at
  * byte 512) gets the x87 and SSE bits so the loaded values count. */
 #define XSAVE_PKRU_OFF 2688 /* the PKRU component in the standard format */
+#define XSAVE_YMM_OFF  576  /* the AVX component (YMM upper halves) */
 
-static int fpu_set(struct kvm_vcpu *kc, const uint8_t *img, uint32_t pkru)
+static int fpu_set(struct kvm_vcpu *kc, const uint8_t *img, uint32_t pkru, const uint8_t *ymmh)
 {
 	struct kvm_xsave *x = malloc(sizeof(*x));
 	uint32_t mxcsr_mask;
@@ -721,6 +722,11 @@ static int fpu_set(struct kvm_vcpu *kc, const uint8_t *img, uint32_t pkru)
 		memcpy(b, img, 512);
 		memcpy(b + 28, &mxcsr_mask, 4); /* the CPU's, not the image's */
 		b[512] |= 3;
+		static const uint8_t zero[256];
+		if (memcmp(ymmh, zero, 256)) { /* (likewise AVX state on a host without AVX) */
+			memcpy(b + XSAVE_YMM_OFF, ymmh, 256);
+			b[512] |= 4;
+		}
 		if (pkru) { /* (a host without PKU refuses this: the guest needs it) */
 			memcpy(b + XSAVE_PKRU_OFF, &pkru, 4);
 			b[513] |= 2; /* XSTATE_BV bit 9 */
@@ -735,7 +741,7 @@ static int fpu_set(struct kvm_vcpu *kc, const uint8_t *img, uint32_t pkru)
 	return r;
 }
 
-static int fpu_get(struct kvm_vcpu *kc, uint8_t *img, uint32_t *pkru)
+static int fpu_get(struct kvm_vcpu *kc, uint8_t *img, uint32_t *pkru, uint8_t *ymmh)
 {
 	struct kvm_xsave *x = malloc(sizeof(*x));
 	int r = 0;
@@ -743,8 +749,11 @@ static int fpu_get(struct kvm_vcpu *kc, uint8_t *img, uint32_t *pkru)
 	if (!x)
 		return -1;
 	*pkru = 0;
+	memset(ymmh, 0, 256);
 	if (ioctl(kc->fd, KVM_GET_XSAVE, x) == 0) {
 		memcpy(img, x->region, 512);
+		if (((const uint8_t *)x->region)[512] & 4) /* XSTATE_BV bit 2: YMM saved */
+			memcpy(ymmh, (const uint8_t *)x->region + XSAVE_YMM_OFF, 256);
 		if (((const uint8_t *)x->region)[513] & 2) /* XSTATE_BV bit 9: PKRU saved */
 			memcpy(pkru, (const uint8_t *)x->region + XSAVE_PKRU_OFF, 4);
 	} else {
@@ -790,7 +799,7 @@ static int set_parts(struct kvm_vcpu *kc, const struct x86_state *s)
 
 	if ((s->parts & X86_STATE_MSRS) && msrs_io(kc, &m, true, false) < 0)
 		return -1;
-	if ((s->parts & X86_STATE_FPU) && (xcr0_set(kc, s->xcr0) < 0 || fpu_set(kc, s->fxsave, s->pkru) < 0))
+	if ((s->parts & X86_STATE_FPU) && (xcr0_set(kc, s->xcr0) < 0 || fpu_set(kc, s->fxsave, s->pkru, s->ymmh) < 0))
 		return -1;
 	if (s->parts & X86_STATE_DEBUG) {
 		struct kvm_debugregs d;
@@ -846,7 +855,7 @@ static int get_parts(struct kvm_vcpu *kc, struct x86_state *s, uint32_t parts)
 	    (msrs_io(kc, &s->msr, false, false) < 0 || msrs_io(kc, &s->msr, false, true) < 0))
 		return -1;
 	if (parts & X86_STATE_FPU) {
-		if (fpu_get(kc, s->fxsave, &s->pkru) < 0)
+		if (fpu_get(kc, s->fxsave, &s->pkru, s->ymmh) < 0)
 			return -1;
 		s->xcr0 = xcr0_get(kc);
 	}

@@ -75,7 +75,7 @@ size_t gdb_stop_reply(const struct gdb_session *s, char *reply, size_t cap);
  * from the 'g' packet's byte layout. */
 extern const char gdb_target_xml[];
 extern const size_t gdb_target_xml_len;
-#define GDB_NREGS 65
+#define GDB_NREGS 81         /* (65-80: ymm0h-ymm15h) */
 int gdb_reg_size(int regno); /* bytes, or -1 for no such register */
 size_t gdb_regs_size(void);  /* all of them, in 'g' order */
 void gdb_reg_get(const struct x86_state *s, int regno, uint8_t *out);

@@ -9,8 +9,9 @@
 
 #include "services/gdbstub/proto.h"
 
-/* gdb's amd64 core, sse and segments features by the names gdb checks,
- * and a feature of our own for the control registers and EFER. */
+/* gdb's amd64 core, sse, segments and avx (the YMM upper halves, from
+ * which gdb builds ymm0-15) features by the names gdb checks, and a
+ * feature of our own for the control registers and EFER. */
 const char gdb_target_xml[] =
         "<?xml version=\"1.0\"?><!DOCTYPE target SYSTEM \"gdb-target.dtd\"><target version=\"1.0\">"
         "<architecture>i386:x86-64</architecture>"
@@ -84,6 +85,23 @@ const char gdb_target_xml[] =
         "<reg name=\"cr4\" bitsize=\"64\" type=\"int\" group=\"system\"/>"
         "<reg name=\"cr8\" bitsize=\"64\" type=\"int\" group=\"system\"/>"
         "<reg name=\"efer\" bitsize=\"64\" type=\"int\" group=\"system\"/>"
+        "</feature><feature name=\"org.gnu.gdb.i386.avx\">"
+        "<reg name=\"ymm0h\" bitsize=\"128\" type=\"uint128\"/>"
+        "<reg name=\"ymm1h\" bitsize=\"128\" type=\"uint128\"/>"
+        "<reg name=\"ymm2h\" bitsize=\"128\" type=\"uint128\"/>"
+        "<reg name=\"ymm3h\" bitsize=\"128\" type=\"uint128\"/>"
+        "<reg name=\"ymm4h\" bitsize=\"128\" type=\"uint128\"/>"
+        "<reg name=\"ymm5h\" bitsize=\"128\" type=\"uint128\"/>"
+        "<reg name=\"ymm6h\" bitsize=\"128\" type=\"uint128\"/>"
+        "<reg name=\"ymm7h\" bitsize=\"128\" type=\"uint128\"/>"
+        "<reg name=\"ymm8h\" bitsize=\"128\" type=\"uint128\"/>"
+        "<reg name=\"ymm9h\" bitsize=\"128\" type=\"uint128\"/>"
+        "<reg name=\"ymm10h\" bitsize=\"128\" type=\"uint128\"/>"
+        "<reg name=\"ymm11h\" bitsize=\"128\" type=\"uint128\"/>"
+        "<reg name=\"ymm12h\" bitsize=\"128\" type=\"uint128\"/>"
+        "<reg name=\"ymm13h\" bitsize=\"128\" type=\"uint128\"/>"
+        "<reg name=\"ymm14h\" bitsize=\"128\" type=\"uint128\"/>"
+        "<reg name=\"ymm15h\" bitsize=\"128\" type=\"uint128\"/>"
         "</feature></target>";
 
 const size_t gdb_target_xml_len = sizeof(gdb_target_xml) - 1;
@@ -112,6 +130,7 @@ enum {
 	R_CR4,
 	R_CR8,
 	R_EFER,
+	R_YMM0H,
 };
 
 /* gdb's order of the general registers, as x86_state indices. */
@@ -135,6 +154,8 @@ int gdb_reg_size(int r)
 		return 16;
 	if (r == R_MXCSR)
 		return 4;
+	if (r >= R_YMM0H)
+		return 16;
 	return 8;
 }
 
@@ -229,6 +250,9 @@ void gdb_reg_get(const struct x86_state *s, int r, uint8_t *out)
 	else if (r >= R_CR0 && r <= R_EFER) {
 		const uint64_t cr[] = { s->cr0, s->cr2, s->cr3, s->cr4, s->cr8, s->efer };
 		v = cr[r - R_CR0];
+	} else if (r >= R_YMM0H) {
+		memcpy(out, s->ymmh + 16 * (r - R_YMM0H), 16);
+		return;
 	}
 	if (gdb_reg_size(r) == 4)
 		put32(out, (uint32_t)v);
@@ -299,5 +323,7 @@ int gdb_reg_set(struct x86_state *s, int r, const uint8_t *in)
 		s->cr8 = v;
 	else if (r == R_EFER)
 		s->efer = v;
+	else if (r >= R_YMM0H)
+		memcpy(s->ymmh + 16 * (r - R_YMM0H), in, 16);
 	return 0;
 }
