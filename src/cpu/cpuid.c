@@ -77,7 +77,7 @@ static const struct {
 	{ 6, 0, { .eax = 1u << 2 } },
 	/* extended state: x87, SSE, AVX and PKRU (the sizes pass: KVM computes them), XSAVEOPT */
 	{ 0xd, 0, { .eax = 0x207, .ebx = ~0u, .ecx = ~0u } },
-	{ 0xd, 1, { .eax = 1 } },
+	{ 0xd, 1, { .eax = 1 | 2, .ebx = ~0u } }, /* XSAVEOPT, XSAVEC; the compacted size passes */
 	{ 0xd, 2, { .eax = ~0u, .ebx = ~0u } },
 	{ 0xd, 9, { .eax = ~0u, .ebx = ~0u } },
 	{ 7,

@@ -112,7 +112,7 @@ static void test_cpuid_policy(void **state)
 	assert_int_equal(r[0], 8);
 	assert_int_equal(r[1], 2688);
 	emu_cpuid(cpu, 0xd, 1, r);
-	assert_int_equal(r[0], 1); /* XSAVEOPT only */
+	assert_int_equal(r[0], 3); /* XSAVEOPT, XSAVEC */
 	emu_cpuid(cpu, 0xd, 2, r);
 	assert_int_equal(r[0], 256); /* AVX: the YMM upper halves */
 	assert_int_equal(r[1], 576);

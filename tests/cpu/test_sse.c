@@ -538,6 +538,24 @@ __asm__(".text\n"
         "add $8, %rsp\n"
         "ret\n");
 
+__asm__(".text\n"
+        "xsc_native:\n" /* rdi: image in (either format), rsi: compacted out; both 64-byte aligned */
+        "sub $8, %rsp\n"
+        "fxsave64 -512-64(%rsp)\n"
+        "mov $3, %eax\n"
+        "xor %edx, %edx\n"
+        "xrstor64 (%rdi)\n"
+        "xsavec64 (%rsi)\n"
+        "fxrstor64 -512-64(%rsp)\n"
+        "add $8, %rsp\n"
+        "ret\n");
+
+static bool host_has_xsavec(void)
+{
+	unsigned a, b, c, d;
+	return __get_cpuid_count(0xd, 1, &a, &b, &c, &d) && (a >> 1 & 1);
+}
+
 static bool host_has_xsave(void)
 {
 	unsigned a, b, c, d;
@@ -776,14 +794,122 @@ static void test_xsave(void **state)
 				assert_true(cpu->xmm[i].q[0] == 0 && cpu->xmm[i].q[1] == 0);
 		}
 	}
-	/* Faults: misalignment, a compacted image (no XSAVEC), an XSTATE_BV
-	 * bit XCR0 lacks, reserved MXCSR bits, CR0.TS */
+	/* XSAVEC and the compacted format beside the host: a random image
+	 * through XRSTOR64 then XSAVEC64 (RFBM 3): the same registers, XCOMP_BV
+	 * 0x8000000000000003; a compacted image through XRSTOR64 then XSAVE64,
+	 * with XSTATE_BV 3 (the same registers) and 1 (SSE initialized: XMM
+	 * zero and, unlike the standard format, MXCSR 0x1F80). */
+	if (!host_has_xsave() || !host_has_xsavec()) {
+		printf("skip: XSAVEC beside the host: the host has no XSAVEC\n");
+	} else {
+		extern void xs_native(const void *in, void *out);
+		extern void xsc_native(const void *in, void *out);
+		for (int round = 0; round < 100; round++) {
+			uint64_t bv = 3, comp = 1ULL << 63 | 3;
+			random_fx_image(img);
+			memcpy(img + 512, &bv, 8);
+			memcpy(g, img, 576);
+			memset(g + 1024, 0, 576);
+			memset(host_out, 0, 576);
+			cpu->gpr[X86_RAX] = 3, cpu->gpr[X86_RDX] = 0;
+			cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+			assert_int_equal(emu_bytes("48 0f ae 2e"), -1); /* XRSTOR64 [rsi] */
+			cpu->gpr[X86_RSI] = GUEST_MEM_ADDR + 1024;
+			assert_int_equal(emu_bytes("48 0f c7 26"), -1); /* XSAVEC64 [rsi] */
+			xsc_native(img, host_out);
+			assert_same_regs(g + 1024, host_out);
+			assert_memory_equal(g + 1024 + 512, host_out + 512, 16); /* XSTATE_BV, XCOMP_BV */
+			assert_memory_equal(g + 1024 + 520, &comp, 8);
+			/* and back: the compacted image through XRSTOR64, then XSAVE64 */
+			for (uint64_t cbv = 1; cbv <= 3; cbv += 2) {
+				memcpy(img, host_out, 576);
+				memcpy(img + 512, &cbv, 8);
+				memcpy(g, img, 576);
+				cpu->mxcsr = 0x7f80; /* not what the image holds */
+				cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+				assert_int_equal(emu_bytes("48 0f ae 2e"), -1);
+				cpu->gpr[X86_RSI] = GUEST_MEM_ADDR + 1024;
+				assert_int_equal(emu_bytes("48 0f ae 26"), -1);
+				xs_native(img, host_out);
+				assert_same_regs(g + 1024, host_out);
+				if (cbv == 1)
+					assert_int_equal(cpu->mxcsr, 0x1f80);
+			}
+		}
+	}
+	/* XSAVEC's header: only XSTATE_BV and XCOMP_BV are written */
+	cpu->gpr[X86_RAX] = 3, cpu->gpr[X86_RDX] = 0;
+	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+	memset(g, 0xaa, 1024);
+	assert_int_equal(emu_bytes("0f c7 26"), -1);
+	assert_int_equal(g[528], 0xaa);
+	assert_int_equal(g[575], 0xaa);
+	assert_int_equal(emu_bytes("66 0f c7 26"), EXC_UD); /* prefixes make it another (absent) instruction */
+	assert_int_equal(emu_bytes("f3 0f c7 26"), EXC_UD);
+	/* Compacted offsets: AVX first at 576, PKRU after it or at 576 alone */
+	cpu->gpr[X86_RAX] = 0x207, cpu->gpr[X86_RCX] = 0;
+	assert_int_equal(emu_bytes("0f 01 d1"), -1); /* XSETBV */
+	for (int i = 0; i < 16; i++)
+		for (int j = 0; j < 16; j++)
+			cpu->ymmh[i].b[j] = (uint8_t)(16 * i + j + 1);
+	cpu->pkru = 0x30;
+	memset(g, 0, 4096);
+	cpu->gpr[X86_RAX] = 0x207;
+	assert_int_equal(emu_bytes("48 0f c7 26"), -1);
+	assert_memory_equal(g + 576, cpu->ymmh, 256);
+	assert_int_equal(g[832], 0x30);
+	uint64_t cv;
+	memcpy(&cv, g + 520, 8);
+	assert_true(cv == (1ULL << 63 | 0x207));
+	memset(cpu->ymmh, 0, sizeof(cpu->ymmh));
+	cpu->pkru = 0;
+	assert_int_equal(emu_bytes("48 0f ae 2e"), -1); /* compacted XRSTOR64 brings both back */
+	assert_memory_equal(g + 576, cpu->ymmh, 256);
+	assert_int_equal(cpu->pkru, 0x30);
+	memset(g, 0, 4096);
+	cpu->gpr[X86_RAX] = 0x201;
+	assert_int_equal(emu_bytes("48 0f c7 26"), -1);
+	assert_int_equal(g[576], 0x30);
+	/* Compacted faults: an XSTATE_BV bit XCOMP_BV lacks, an XCOMP_BV bit
+	 * XCR0 lacks, a non-zero byte in the rest of the header */
+	cpu->gpr[X86_RAX] = 0x207;
+	assert_int_equal(emu_bytes("48 0f c7 26"), -1);
+	g[512] |= 8;
+	assert_int_equal(emu_bytes("48 0f ae 2e"), EXC_GP);
+	g[512] &= ~8;
+	g[520] |= 8;
+	assert_int_equal(emu_bytes("48 0f ae 2e"), EXC_GP);
+	g[520] &= ~8;
+	g[560] = 1;
+	assert_int_equal(emu_bytes("48 0f ae 2e"), EXC_GP);
+	g[560] = 0;
+	assert_int_equal(emu_bytes("48 0f ae 2e"), -1);
+	/* The standard format's MXCSR goes with AVX too: RFBM 4 alone saves
+	 * and loads it (as the host does) */
+	cpu->mxcsr = 0x1fc0;
+	memset(g, 0, 4096);
+	cpu->gpr[X86_RAX] = 4;
+	assert_int_equal(emu_bytes("0f ae 26"), -1);
+	assert_int_equal(g[24] | g[25] << 8, 0x1fc0);
+	cpu->mxcsr = 0x1f80;
+	assert_int_equal(emu_bytes("0f ae 2e"), -1);
+	assert_int_equal(cpu->mxcsr, 0x1fc0);
+	cpu->mxcsr = 0x1f80;
+	memset(cpu->ymmh, 0, sizeof(cpu->ymmh));
+	cpu->gpr[X86_RAX] = 3;
+	assert_int_equal(emu_bytes("0f 01 d1"), -1); /* XCR0 back to x87+SSE */
+	/* Faults: misalignment, a compacted image whose XCOMP_BV has a bit
+	 * XCR0 lacks, an XSTATE_BV bit XCR0 lacks, reserved MXCSR bits, CR0.TS */
 	cpu->gpr[X86_RAX] = 3, cpu->gpr[X86_RDX] = 0;
 	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR + 16;
 	assert_int_equal(emu_bytes("0f ae 26"), EXC_GP);
 	cpu->gpr[X86_RSI] = GUEST_MEM_ADDR;
+	memset(g, 0, 1024);
 	assert_int_equal(emu_bytes("0f ae 26"), -1);
 	uint64_t v = 1ULL << 63 | 3;
+	memcpy(g + 520, &v, 8);
+	assert_int_equal(emu_bytes("0f ae 2e"), -1); /* compacted, valid */
+	v = 1ULL << 63 | 7;
 	memcpy(g + 520, &v, 8);
 	assert_int_equal(emu_bytes("0f ae 2e"), EXC_GP);
 	memset(g + 520, 0, 8);

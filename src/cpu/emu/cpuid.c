@@ -127,14 +127,17 @@ void emu_cpuid(struct emu_cpu *cpu, uint32_t leaf, uint32_t sub, uint32_t r[4])
 			r[3] = (1u << 4) | (1u << 29);              /* FSRM, ARCH_CAPABILITIES */
 		}
 		break;
-	case 0xd: /* extended state: x87, SSE, AVX and PKRU in the standard format */
+	case 0xd: /* extended state: x87, SSE, AVX and PKRU, standard and compacted */
 		if (sub == 0) {
 			r[0] = 0x207; /* the components XCR0 may enable */
 			/* the area's size for XCR0, and at most */
 			r[1] = cpu->xcr0 & (1u << 9) ? 2688 + 8 : cpu->xcr0 & 4 ? 576 + 256 : 512 + 64;
 			r[2] = 2688 + 8;
 		} else if (sub == 1) {
-			r[0] = 1; /* XSAVEOPT; no XSAVEC, XGETBV(1), XSAVES */
+			r[0] = 1 | 2; /* XSAVEOPT, XSAVEC; no XGETBV(1), XSAVES */
+			/* the compacted area's size for XCR0 (no IA32_XSS): Linux
+			 * sizes its XSAVEC buffers by it and checks it */
+			r[1] = 576 + (cpu->xcr0 & 4 ? 256 : 0) + (cpu->xcr0 & (1u << 9) ? 8 : 0);
 		} else if (sub == 2) {
 			r[0] = 256, r[1] = 576; /* AVX (YMM upper halves): size and offset */
 		} else if (sub == 9) {

@@ -107,5 +107,7 @@ void emu_fx_load_x87(struct emu_cpu *cpu, const uint8_t *b, bool w64);
 /* XSAVE, XSAVEOPT, XRSTOR (0F AE /4 /6 /5; xsave.c). */
 void emu_xsave(struct emu_cpu *cpu, const struct emu_insn *in);
 void emu_xrstor(struct emu_cpu *cpu, const struct emu_insn *in);
+/* XSAVEC (0F C7 /4; xsave.c): the compacted format. */
+void emu_xsavec(struct emu_cpu *cpu, const struct emu_insn *in);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "cpu/emu/fpu.h"
 #include "cpu/emu/ops.h"
 #include "cpu/emu/sys.h"
 #include "symbiont/event.h"
@@ -789,7 +790,10 @@ emu_exec_fn emu_sys_select(const struct emu_insn *in)
 		case 0x34: return op_sysenter;
 		case 0x35: return op_sysexit;
 		case 0xa2: return op_cpuid;
-		case 0xc7: /* the rest of group 9: RDPID only (no RDRAND/RDSEED, VMX) */
+		case 0xc7: /* the rest of group 9: RDPID and XSAVEC (no RDRAND/RDSEED, XSAVES, VMX) */
+			if (((in->modrm >> 3) & 7) == 4 && in->has_mem &&
+			    !(in->prefix & (PFX_REP | PFX_REPNE | PFX_OPSIZE | PFX_LOCK)))
+				return emu_xsavec;
 			return ((in->modrm >> 3) & 7) == 7 && !in->has_mem && (in->prefix & PFX_REP) &&
 			                       !(in->prefix & PFX_OPSIZE)
 			               ? op_rdpid
