@@ -10,6 +10,9 @@
 #               the line it read; a `sleep 6` is woken from its nanosleep
 #               (by a helper in another process while the vCPU is kept busy),
 #               injected, and still ends normally
+#   first       the first command after boot, in a guest where nothing has
+#               made a system call since the VMM started watching: `ctl exec`
+#               works (the kernel is found from the vCPUs' own registers)
 #   idle        in an idle guest a sleeping process is woken by a call of the
 #               guest kernel's signal_wake_up_state on the idle vCPU, and
 #               `ctl exec` starts from a process woken the same way
@@ -46,6 +49,12 @@ control_init gearsinj
 guest_start g "$SYM" run --name "$name" || fail "guest never became ready: $(tail -3 "$tmp/g.err")"
 "$SYM" ctl "$name" events >"$tmp/events" 2>&1 &
 bg_pids+=($!)
+
+# ---- the first command: no event has told GEARS where the kernel is
+sleep 3 # the shell's prompt written, every task asleep
+out=$(timeout 60 "$SYM" ctl "$name" exec -- echo first-"exec" 2>&1) || fail "the first exec: $out"
+[ "$out" = first-exec ] || fail "the first exec printed: $out"
+echo "ok the first command in an idle guest: exec printed $out"
 
 guest_pid() { # MARKER: the number the guest printed as MARKER=N
 	tr -d '\r' <"$tmp/g.out" | sed -n "s/^$1=\([0-9]*\)\$/\1/p" | tail -1

@@ -13,17 +13,61 @@
 #include "services/gears/gears.h"
 #include "symbiont/control.h"
 #include "symbiont/service.h"
+#include "symbiont/vcpu.h"
 #include "symbiont/vm.h"
 
-/* guestos_target.get_regs: the registers of the event being handled (os_lock held). */
+/* guestos_target.get_regs: the registers of the event being handled, or
+ * those read with the VM paused while the kernel is being found (os_lock
+ * held). */
 static int event_regs(void *opaque, int cpu, struct guestos_regs *out)
 {
 	struct gears *g = opaque;
 	const struct sym_regs *r = g->regs;
+	if (g->use_paused) {
+		if (cpu < 0 || cpu >= VM_MAX_CPUS || !g->paused_ok[cpu])
+			return -1;
+		*out = g->paused_regs[cpu];
+		return 0;
+	}
 	if (!r || cpu != g->regs_cpu)
 		return -1;
 	guestos_regs_from_event(r, out);
 	return 0;
+}
+
+/* Guest OS awareness finds the running kernel (its KASLR slide) from the
+ * registers of an event; in a guest where no event has come yet (an idle
+ * one, every task asleep) it gets the vCPUs' own, read once with the VM
+ * paused.  Not under os_lock: a vCPU may be waiting for it in a callback,
+ * and the pause waits for every vCPU. */
+static int find_kernel(struct gears *g, char *err, size_t errlen)
+{
+	int64_t slide;
+	char e[256];
+	int r;
+
+	pthread_mutex_lock(&g->os_lock);
+	r = guestos_kaslr_slide(g->os, &slide, e, sizeof(e));
+	pthread_mutex_unlock(&g->os_lock);
+	if (r == 0)
+		return 0;
+	if (vm_pause(g->vm) < 0) {
+		snprintf(err, errlen, "the VM is shutting down");
+		return -1;
+	}
+	pthread_mutex_lock(&g->os_lock);
+	for (int i = 0; i < g->vm->ncpus && i < VM_MAX_CPUS; i++) {
+		struct x86_state s;
+		g->paused_ok[i] = vm_vcpu_get_state(g->vm, i, &s, e, sizeof(e)) == 0;
+		if (g->paused_ok[i])
+			guestos_regs_from_x86(&s, &g->paused_regs[i]);
+	}
+	g->use_paused = true;
+	r = guestos_kaslr_slide(g->os, &slide, err, errlen);
+	g->use_paused = false;
+	pthread_mutex_unlock(&g->os_lock);
+	vm_resume(g->vm);
+	return r;
 }
 
 int gears_os_prepare(struct gears *g, char *err, size_t errlen)
@@ -63,7 +107,7 @@ int gears_os_prepare(struct gears *g, char *err, size_t errlen)
 		snprintf(err, errlen, "%s", g->why_not);
 		return -1;
 	}
-	return 0;
+	return find_kernel(g, err, errlen);
 }
 
 /* gears_who_now with os_lock held. */

@@ -30,6 +30,7 @@
 #include "symbiont/event.h"
 #include "symbiont/guestos.h"
 #include "symbiont/memory.h"
+#include "symbiont/vm.h"
 
 #define GEARS_MAX_TRACES 16
 #define GEARS_MAX_DENIES 32
@@ -53,6 +54,11 @@ struct gears {
 	char why_not[256]; /* why there is no os, once tried */
 	const struct sym_regs *regs;
 	int regs_cpu;
+	/* Outside any event (a command in a guest where nothing has made a
+	 * system call yet), the vCPUs' own registers, read with the VM paused
+	 * while guest OS awareness finds the kernel (gears_os_prepare). */
+	struct guestos_regs paused_regs[VM_MAX_CPUS];
+	bool paused_ok[VM_MAX_CPUS], use_paused;
 
 	/* Commands run on the control thread one at a time: these lists are
 	 * changed and read only there.  Callbacks see only their own trace or

@@ -114,7 +114,8 @@ void wss_missed(struct wss *w, uint8_t dev, uint64_t sector, uint64_t cache_page
 			/* it and the blocks inserted after it: the LRU cache that
 			 * would still hold it, beyond the cache there is.  Its
 			 * insertion unknown (before tracking): the evictions. */
-			uint64_t need = s->inserted ? w->insertions - s->inserted + 1 : cache_pages + w->evictions - s->seq + 1;
+			uint64_t need =
+			        s->inserted ? w->insertions - s->inserted + 1 : cache_pages + w->evictions - s->seq + 1;
 			count(w, WSS_BY_INSERTIONS, need > cache_pages ? need - cache_pages : 0);
 			w->ghost_hits++;
 			s->seq = 0; /* back in the cache: no longer a ghost */
