@@ -9,11 +9,13 @@
 #include <unistd.h>
 
 #include "host/vsock_ring.h"
+#include "symbiont/clock.h"
 
 /* In each memfd: the producer's count, the consumer's, each on its own
  * cache line, then the data at VSOCK_RING_DATA. */
 #define OFF_TAIL 0
 #define OFF_HEAD 64
+#define OFF_STAMP 128 /* CLOCK_MONOTONIC ns of the producer's last publish */
 #define SEALS    (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
 _Static_assert((VSOCK_RING_SIZE & (VSOCK_RING_SIZE - 1)) == 0, "the ring size is a power of two");
@@ -167,5 +169,11 @@ void vsock_ring_tx_advance(struct vsock_ring *r, size_t n)
 	if (n > span)
 		n = span;
 	r->tx_tail += (uint32_t)n;
+	__atomic_store_n((uint64_t *)(r->tx + OFF_STAMP), host_clock_ns(), __ATOMIC_RELAXED);
 	store(r->tx, OFF_TAIL, r->tx_tail);
+}
+
+uint64_t vsock_ring_rx_stamp(const struct vsock_ring *r)
+{
+	return __atomic_load_n((const uint64_t *)(r->rx + OFF_STAMP), __ATOMIC_RELAXED);
 }

@@ -59,6 +59,9 @@ int64_t vsock_ring_rx_avail(struct vsock_ring *r);
 /* The contiguous readable bytes at our head, within what the last
  * vsock_ring_rx_avail() saw: a pointer into the ring and *len. */
 const uint8_t *vsock_ring_rx_span(const struct vsock_ring *r, size_t *len);
+/* When the producer last published (CLOCK_MONOTONIC ns), as it says: for
+ * statistics only (the peer may write anything there). */
+uint64_t vsock_ring_rx_stamp(const struct vsock_ring *r);
 /* Took n (at most the span) bytes; true when the producer should be rung. */
 bool vsock_ring_rx_advance(struct vsock_ring *r, size_t n);
 

@@ -49,6 +49,7 @@
 
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/vsock.h"
+#include "symbiont/clock.h"
 #include "symbiont/iothreads.h"
 
 #define RXQ        0
@@ -160,6 +161,10 @@ struct vsock {
 	struct pollfd pfd[3 + MAX_CONNS];
 	uint64_t pfd_id[3 + MAX_CONNS];
 	uint64_t bytes_to_guest, bytes_from_guest; /* stream payload, for metrics */
+	/* From the peer VMM's last publish into a ring to our RW packet in the
+	 * guest's rx queue (the host's part of a one-way trip while one message
+	 * is in flight, as in a ping-pong): count and sum for metrics. */
+	uint64_t ring_hops, ring_hop_ns;
 };
 
 struct virtio_dev *virtio_vsock_vdev(void *dev)
@@ -447,6 +452,11 @@ static void ring_to_guest(struct vsock *v, struct vconn *c)
 	vq_push(&v->vd.vq[RXQ], &v->e, (uint32_t)(sizeof(h) + done));
 	c->tx_cnt += (uint32_t)done;
 	v->bytes_to_guest += done;
+	uint64_t stamp = vsock_ring_rx_stamp(c->ring), now = host_clock_ns();
+	if (stamp && now >= stamp && now - stamp < 1000000000u) { /* the peer's word: only a plausible one */
+		v->ring_hops++;
+		v->ring_hop_ns += now - stamp;
+	}
 	/* The producer hears of the room in steps, so its guest gets credit. */
 	if (kick && c->be->ops->kick(c->be, c->fd) < 0)
 		c->dead = true;
@@ -933,6 +943,8 @@ static void vsock_stats(void *dev, device_stat_fn emit, void *ctx)
 	emit(ctx, "bytes_to_guest", v->bytes_to_guest);
 	emit(ctx, "bytes_from_guest", v->bytes_from_guest);
 	emit(ctx, "ctrl_queued", v->ctrl_count);
+	emit(ctx, "ring_hops", v->ring_hops);
+	emit(ctx, "ring_hop_ns", v->ring_hop_ns);
 }
 
 static const struct device_ops vsock_device_ops = {
