@@ -13,10 +13,10 @@
 
 /* In each memfd: the producer's count, the consumer's, each on its own
  * cache line, then the data at VSOCK_RING_DATA. */
-#define OFF_TAIL 0
-#define OFF_HEAD 64
+#define OFF_TAIL  0
+#define OFF_HEAD  64
 #define OFF_STAMP 128 /* CLOCK_MONOTONIC ns of the producer's last publish */
-#define SEALS    (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
+#define SEALS     (F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
 
 _Static_assert((VSOCK_RING_SIZE & (VSOCK_RING_SIZE - 1)) == 0, "the ring size is a power of two");
 

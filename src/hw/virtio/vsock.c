@@ -1309,6 +1309,19 @@ int virtio_vsock_host_check(const char *spec, const char *label, const char *pol
 	return vsock_group_check(s.cid, s.group, label ? label : "", policy, err, errlen);
 }
 
+int virtio_vsock_join_group(void *dev, const char *group, char *err, size_t errlen)
+{
+	struct vsock *v = dev;
+	bool usage;
+
+	if (v->group || v->threaded) {
+		snprintf(err, errlen, "virtio-vsock: already in a group, or threaded");
+		return -1;
+	}
+	v->group = vsock_group_open(v->vd.vm, v->cid, group, "", NULL, &usage, err, errlen);
+	return v->group ? 0 : -1;
+}
+
 void *virtio_vsock_create(struct vm *vm, struct pci_host *h, const char *spec, const char *label, const char *policy,
                           char *err, size_t errlen)
 {

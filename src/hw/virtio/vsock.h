@@ -38,6 +38,8 @@ int virtio_vsock_host_check(const char *spec, const char *label, const char *pol
 void *virtio_vsock_new(struct vm *vm, struct pci_host *h, uint64_t cid, const char *uds, bool threaded, char *err,
                        size_t errlen);
 struct virtio_dev *virtio_vsock_vdev(void *dev);
+/* Makes a threadless device a member of group (unlabelled, no policy). */
+int virtio_vsock_join_group(void *dev, const char *group, char *err, size_t errlen);
 /* One round of host-socket work: waits up to timeout_ms for any socket, then
  * serves what is ready.  Takes vm->io_lock itself. */
 void virtio_vsock_poll(void *dev, int timeout_ms);
