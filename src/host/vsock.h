@@ -91,6 +91,15 @@ struct vsock_backend *vsock_uds_open(const char *path, char *err, size_t errlen)
  * label, a bad policy or directory), not the host's. */
 struct vsock_backend *vsock_group_open(struct vm *vm, uint64_t cid, const char *group, const char *label,
                                        const char *policy, bool *usage, char *err, size_t errlen);
+/* For the guest's socket accelerator: publishes this member's TCP port
+ * forwards (host port, guest port) in the group (CID.tcp), and host_addr,
+ * where its guest reaches the host's TCP ports (NULL: it cannot).  Then
+ * the control command query-vsock-map (registered by the next call) lists
+ * "listen GUESTPORT VPORT" for ours and "connect HOSTADDR HOSTPORT CID
+ * VPORT" for every other live member's that the policy lets us reach. */
+int vsock_group_publish_tcp(struct vsock_backend *be, const uint16_t (*fwd)[2], int n, const char *host_addr);
+struct control;
+void vsock_group_control_register(struct vsock_backend *be, struct control *ctl);
 /* The same checks without joining: 0, or -1 with the reason. */
 int vsock_group_check(uint64_t cid, const char *group, const char *label, const char *policy, char *err, size_t errlen);
 

@@ -32,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
@@ -66,6 +68,8 @@ struct group {
 	int label_fd; /* labels/PID, flocked; -1: unlabelled */
 	char label_path[512];
 	bool sock_bound;
+	bool tcp_published;              /* CID.tcp is ours to remove */
+	char host_addr[INET_ADDRSTRLEN]; /* where our guest reaches the host's TCP ports; "" none */
 };
 
 /* ---- the group directory --------------------------------------------------- */
@@ -566,6 +570,11 @@ static void grp_destroy(struct vsock_backend *be)
 	struct group *g = (struct group *)be;
 	char path[600];
 
+	if (g->tcp_published) {
+		snprintf(path, sizeof(path), "%s/%" PRIu64 ".tcp", g->dir, g->cid);
+		unlink(path);
+	}
+
 	if (be->listen_fd >= 0)
 		close(be->listen_fd);
 	if (g->sock_bound) {
@@ -596,6 +605,121 @@ static const struct vsock_backend_ops group_ops = {
 	.kick = grp_kick,
 	.destroy = grp_destroy,
 };
+
+/* ---- the socket accelerator's map ------------------------------------------- */
+
+#define TCP_FWD_MAX 64
+
+int vsock_group_publish_tcp(struct vsock_backend *be, const uint16_t (*fwd)[2], int n, const char *host_addr)
+{
+	struct group *g = (struct group *)be;
+	char path[600], tmp[620];
+	FILE *f;
+
+	snprintf(g->host_addr, sizeof(g->host_addr), "%s", host_addr ? host_addr : "");
+	if (n <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%" PRIu64 ".tcp", g->dir, g->cid);
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return -1;
+	for (int i = 0; i < n && i < TCP_FWD_MAX; i++)
+		fprintf(f, "%u %u\n", fwd[i][0], fwd[i][1]);
+	if (fclose(f) != 0 || rename(tmp, path) < 0) {
+		unlink(tmp);
+		return -1;
+	}
+	g->tcp_published = true;
+	return 0;
+}
+
+/* A member's "HOSTPORT GUESTPORT" lines (CID.tcp), each passed to fn. */
+static void member_forwards(const struct group *g, uint64_t cid,
+                            void (*fn)(void *ctx, uint64_t cid, unsigned hp, unsigned gp), void *ctx)
+{
+	char path[600], line[64];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%" PRIu64 ".tcp", g->dir, cid);
+	f = fopen(path, "re");
+	if (!f)
+		return;
+	for (int i = 0; i < TCP_FWD_MAX && fgets(line, sizeof(line), f); i++) {
+		unsigned hp, gp;
+		char extra;
+		if (sscanf(line, "%u %u %c", &hp, &gp, &extra) == 2 && hp && hp < 65536 && gp && gp < 65536)
+			fn(ctx, cid, hp, gp);
+	}
+	fclose(f);
+}
+
+struct map_out {
+	const struct group *g;
+	struct json_object *lines;
+};
+
+static void add_line(struct map_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_line(struct map_out *o, const char *fmt, ...)
+{
+	char line[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	json_object_array_add(o->lines, json_object_new_string(line));
+}
+
+static void own_forward(void *ctx, uint64_t cid, unsigned hp, unsigned gp)
+{
+	(void)cid, (void)hp;
+	/* Our guest's TCP listener on gp also takes vsock connections on gp. */
+	add_line(ctx, "listen %u %u", gp, gp);
+}
+
+static void peer_forward(void *ctx, uint64_t cid, unsigned hp, unsigned gp)
+{
+	struct map_out *o = ctx;
+	/* Our guest reaches the host's port hp at host_addr; the host forwards
+	 * it to cid's guest port gp, which listens on vsock port gp too. */
+	add_line(o, "connect %s %u %" PRIu64 " %u", o->g->host_addr, hp, cid, gp);
+}
+
+/* query-vsock-map: what the guest's socket accelerator needs, as lines
+ * (guest/tools/v2v_accel.c). */
+static int cmd_vsock_map(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
+{
+	struct group *g = opaque;
+	struct map_out o = { g, json_object_new_array() };
+	DIR *d;
+	struct dirent *e;
+
+	(void)args;
+	member_forwards(g, g->cid, own_forward, &o);
+	if (g->host_addr[0] && (d = opendir(g->dir))) {
+		while ((e = readdir(d))) {
+			char label[VSOCK_LABEL_MAX + 1], *end;
+			unsigned long long cid = strtoull(e->d_name, &end, 10);
+			long pid;
+			if (e->d_name[0] < '0' || e->d_name[0] > '9' || strcmp(end, ".lock") || cid == g->cid ||
+			    !member_of(g->dir, cid, &pid, label) || !vsock_policy_allows(g->policy, g->label, label))
+				continue;
+			member_forwards(g, cid, peer_forward, &o);
+		}
+		closedir(d);
+	}
+	(void)err, (void)errlen;
+	*ret = json_object_new_object();
+	json_object_object_add(*ret, "lines", o.lines);
+	return 0;
+}
+
+void vsock_group_control_register(struct vsock_backend *be, struct control *ctl)
+{
+	if (be && ctl)
+		control_register(ctl, "query-vsock-map", cmd_vsock_map, be);
+}
 
 /* ---- joining ------------------------------------------------------------------ */
 
@@ -699,9 +823,12 @@ struct vsock_backend *vsock_group_open(struct vm *vm, uint64_t cid, const char *
 		snprintf(err, errlen, "--vsock group=%s: the group's path is too long", group);
 		goto fail;
 	}
-	/* We hold the CID's lock, so a socket left there is a dead member's. */
+	/* We hold the CID's lock, so a socket (or a list of TCP forwards) left
+	 * there is a dead member's. */
 	if (lstat(a.sun_path, &st) == 0)
 		unlink(a.sun_path);
+	snprintf(path, sizeof(path), "%s/%" PRIu64 ".tcp", g->dir, cid);
+	unlink(path);
 	g->be.listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (g->be.listen_fd < 0 || bind(g->be.listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		snprintf(err, errlen, "--vsock group=%s: cannot listen on %s: %s", group, a.sun_path, strerror(errno));

@@ -1309,6 +1309,22 @@ int virtio_vsock_host_check(const char *spec, const char *label, const char *pol
 	return vsock_group_check(s.cid, s.group, label ? label : "", policy, err, errlen);
 }
 
+void virtio_vsock_publish_tcp(void *dev, const uint16_t (*fwd)[2], int n, const char *host_addr)
+{
+	struct vsock *v = dev;
+
+	if (v && v->group && vsock_group_publish_tcp(v->group, fwd, n, host_addr) < 0)
+		fprintf(stderr, "symbiont: vsock: cannot publish the TCP forwards in the group: %s\n", strerror(errno));
+}
+
+void virtio_vsock_control_register(void *dev)
+{
+	struct vsock *v = dev;
+
+	if (v && v->group)
+		vsock_group_control_register(v->group, v->vd.vm->control);
+}
+
 int virtio_vsock_join_group(void *dev, const char *group, char *err, size_t errlen)
 {
 	struct vsock *v = dev;

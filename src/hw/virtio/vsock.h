@@ -31,6 +31,13 @@ int virtio_vsock_spec_check(const char *spec, const char *label, const char *pol
  * the label in conflict with no running VM's.  0, or -1 with a message. */
 int virtio_vsock_host_check(const char *spec, const char *label, const char *policy, char *err, size_t errlen);
 
+/* For the guest's socket accelerator (docs/vsock.md): the VM's TCP port
+ * forwards, published in its group, and where its guest reaches the host
+ * (NULL: nowhere); then the control command query-vsock-map.  Nothing
+ * without a group. */
+void virtio_vsock_publish_tcp(void *dev, const uint16_t (*fwd)[2], int n, const char *host_addr);
+void virtio_vsock_control_register(void *dev);
+
 /* For tests and fuzzers: the device on PCI bus h.
  * uds may be NULL (no host sockets: guest connections are refused).  With
  * threaded false no I/O thread runs; the caller drives host sockets with
