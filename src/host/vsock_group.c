@@ -47,6 +47,7 @@
 #include <json-c/json.h>
 
 #include "host/vsock.h"
+#include "host/vsock_forwards.h"
 #include "host/vsock_policy.h"
 #include "host/vsock_ring.h"
 #include "symbiont/control.h"
@@ -608,8 +609,6 @@ static const struct vsock_backend_ops group_ops = {
 
 /* ---- the socket accelerator's map ------------------------------------------- */
 
-#define TCP_FWD_MAX 64
-
 int vsock_group_publish_tcp(struct vsock_backend *be, const uint16_t (*fwd)[2], int n, const char *host_addr)
 {
 	struct group *g = (struct group *)be;
@@ -624,7 +623,7 @@ int vsock_group_publish_tcp(struct vsock_backend *be, const uint16_t (*fwd)[2], 
 	f = fopen(tmp, "we");
 	if (!f)
 		return -1;
-	for (int i = 0; i < n && i < TCP_FWD_MAX; i++)
+	for (int i = 0; i < n && i < VSOCK_FORWARDS_MAX; i++)
 		fprintf(f, "%u %u\n", fwd[i][0], fwd[i][1]);
 	if (fclose(f) != 0 || rename(tmp, path) < 0) {
 		unlink(tmp);
@@ -634,24 +633,27 @@ int vsock_group_publish_tcp(struct vsock_backend *be, const uint16_t (*fwd)[2], 
 	return 0;
 }
 
-/* A member's "HOSTPORT GUESTPORT" lines (CID.tcp), each passed to fn. */
+/* A member's forwards (CID.tcp), each passed to fn.  The file is another
+ * process's: opened without following a link or waiting on a FIFO, and
+ * only a regular file's first VSOCK_FORWARDS_BYTES are read. */
 static void member_forwards(const struct group *g, uint64_t cid,
                             void (*fn)(void *ctx, uint64_t cid, unsigned hp, unsigned gp), void *ctx)
 {
-	char path[600], line[64];
-	FILE *f;
+	char path[600], text[VSOCK_FORWARDS_BYTES];
+	uint16_t fwd[VSOCK_FORWARDS_MAX][2];
+	struct stat st;
+	ssize_t len;
+	int fd, n;
 
 	snprintf(path, sizeof(path), "%s/%" PRIu64 ".tcp", g->dir, cid);
-	f = fopen(path, "re");
-	if (!f)
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
 		return;
-	for (int i = 0; i < TCP_FWD_MAX && fgets(line, sizeof(line), f); i++) {
-		unsigned hp, gp;
-		char extra;
-		if (sscanf(line, "%u %u %c", &hp, &gp, &extra) == 2 && hp && hp < 65536 && gp && gp < 65536)
-			fn(ctx, cid, hp, gp);
-	}
-	fclose(f);
+	len = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, text, sizeof(text)) : -1;
+	close(fd);
+	n = len > 0 ? vsock_forwards_parse(text, (size_t)len, fwd, VSOCK_FORWARDS_MAX) : 0;
+	for (int i = 0; i < n; i++)
+		fn(ctx, cid, fwd[i][0], fwd[i][1]);
 }
 
 struct map_out {
