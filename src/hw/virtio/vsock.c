@@ -63,7 +63,7 @@
 #define GROUP_LISTEN         UINT64_MAX   /* pfd_id of the group's listener */
 #define PEER_CONNS           64           /* connections one peer VM may open to us */
 #define CONN_BUF             (256u << 10) /* our receive window per connection */
-#define RING_DOORBELL_ROUNDS 4            /* end markers taken per readable socket per pass */
+#define RING_DOORBELL_ROUNDS 4            /* backend reads (up to 64 doorbells each) per readable socket per pass */
 #define RX_CHUNK             4096         /* host bytes read per packet to the guest */
 #define CTRL_MAX             512          /* control packets waiting for rx buffers */
 #define HOST_PORT_BASE       0x40000000u
