@@ -44,12 +44,16 @@ PAYLOADS := $(PAYLOAD_SRCS:guest/payloads/%.c=$(BUILD)/payloads/%.elf)
 PAYLOAD_CFLAGS := -O2 -Wall -Wextra -Werror -nostdlib -static-pie -fPIE -ffreestanding -fno-builtin \
 	-fno-stack-protector -mgeneral-regs-only -fno-asynchronous-unwind-tables -Wl,-e,payload_main
 
+# Guest tools: guest/tools/*.c, shared libraries for a guest with a glibc
+# userland (the host's Debian one): the socket accelerator (docs/vsock.md).
+GUEST_TOOLS := $(patsubst guest/tools/%.c,$(BUILD)/guest-tools/%.so,$(wildcard guest/tools/*.c))
+
 FUZZ_SRCS := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BINS := $(FUZZ_SRCS:tests/fuzz/%.c=build-fuzz/%)
 FUZZ_SECONDS ?= 60
 
 .PHONY: all deps run test asan bench fuzz guest clean distclean compdb format format-check
-all: $(BIN) $(TEST_GUESTS) $(PAYLOADS)
+all: $(BIN) $(TEST_GUESTS) $(PAYLOADS) $(GUEST_TOOLS)
 
 deps:
 	@scripts/deps.sh
@@ -90,6 +94,10 @@ $(BUILD)/payloads/%.elf: guest/payloads/%.c guest/payloads/libc.c guest/payloads
 	@mkdir -p $(dir $@)
 	gcc $(PAYLOAD_CFLAGS) -Iinclude -o $@ $< guest/payloads/libc.c
 
+$(BUILD)/guest-tools/%.so: guest/tools/%.c
+	@mkdir -p $(dir $@)
+	gcc -shared -fPIC -O2 -std=gnu11 $(WARN) -o $@ $<
+
 # The run payload is built into the binary (src/services/gears/payload.c).
 $(BUILD)/src/services/gears/payload.o: $(BUILD)/payloads/run.elf
 $(BUILD)/src/services/gears/payload.o: override CFLAGS += -DGEARS_RUN_PAYLOAD='"$(BUILD)/payloads/run.elf"'
@@ -113,7 +121,7 @@ test: $(BIN) $(TEST_BINS) $(TEST_GUESTS) $(PAYLOADS) $(V3_PROG) guest
 asan:
 	$(MAKE) BUILD=build-asan CC=clang CFLAGS="-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all" test
 
-bench: $(BIN) $(PAYLOADS) $(BUILD)/bench/dirty_kvm guest
+bench: $(BIN) $(PAYLOADS) $(GUEST_TOOLS) $(BUILD)/bench/dirty_kvm guest
 	@BUILD=$(BUILD) bench/run.sh
 
 # Fuzz targets link one copy of the sources built with clang's sanitizers

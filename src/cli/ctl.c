@@ -112,6 +112,16 @@ static void print_lsmod(struct json_object *ret)
 	}
 }
 
+static void print_vsock_map(struct json_object *ret)
+{
+	struct json_object *lines;
+
+	printf("# for the guest's socket accelerator (guest/tools/v2v_accel.c; docs/vsock.md)\n");
+	if (json_object_object_get_ex(ret, "lines", &lines))
+		for (size_t i = 0; i < json_object_array_length(lines); i++)
+			printf("%s\n", json_object_get_string(json_object_array_get_idx(lines, i)));
+}
+
 static void print_files(struct json_object *ret)
 {
 	printf("%4s %s\n", "FD", "PATH");
@@ -366,6 +376,8 @@ static const struct verb verbs[] = {
 	{ "ps", "", "the guest's processes (no agent in the guest)", "query-processes", 0, NULL, print_ps },
 	{ "current", "", "the task each vCPU runs", "query-current", 0, NULL, print_current },
 	{ "lsmod", "", "the guest kernel's modules", "query-modules", 0, NULL, print_lsmod },
+	{ "vsock-map", "", "the co-located TCP ports of the vsock group, for the guest's socket accelerator",
+	  "query-vsock-map", 0, NULL, print_vsock_map },
 	{ "files", "PID", "a process's open files", "query-files", 1, build_files, print_files },
 	{ "sym", "NAME|ADDR", "a kernel or module symbol, or the one at ADDR", "query-symbol", 1, build_sym,
 	  print_sym },

@@ -67,6 +67,9 @@ static inline void net_backend_destroy(struct net_backend *be)
 struct net_backend *net_slirp_create(const char *opts, const struct vm_clock *clock, char *err, size_t errlen);
 struct net_backend *net_tap_create(const char *ifname, char *err, size_t errlen);
 int net_slirp_opts_check(const char *opts, char *err, size_t errlen);
+/* The TCP port forwards of user-network options (hostfwd=tcp:...): up to
+ * max (host port, guest port) pairs into fwd; how many. */
+int net_slirp_tcp_forwards(const char *opts, uint16_t (*fwd)[2], int max);
 int net_tap_name_check(const char *ifname, char *err, size_t errlen);
 
 #endif

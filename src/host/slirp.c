@@ -413,24 +413,34 @@ static int parse_endpoint(const char *s, size_t n, struct in_addr *a, int *port)
 	return parse_port(colon + 1, n - (colon + 1 - s), port);
 }
 
-/* PROTO:[ADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, or PROTO:HOSTPORT-:GUESTPORT.
- * With s NULL only the syntax is checked. */
-static int add_hostfwd(struct slirp_be *s, const char *fwd, size_t n, char *err, size_t errlen)
+/* PROTO:[ADDR]:HOSTPORT-[GUESTADDR]:GUESTPORT, or PROTO:HOSTPORT-:GUESTPORT. */
+static int parse_hostfwd(const char *fwd, size_t n, int *udp, struct in_addr *host, int *hport, struct in_addr *guest,
+                         int *gport)
 {
-	struct in_addr host = { htonl(INADDR_LOOPBACK) }, guest;
-	int udp, hport, gport;
 	const char *dash, *p = fwd, *end = fwd + n;
 
-	inet_pton(AF_INET, "10.0.2.15", &guest);
+	host->s_addr = htonl(INADDR_LOOPBACK);
+	inet_pton(AF_INET, "10.0.2.15", guest);
 	if (n > 4 && !strncmp(p, "tcp:", 4))
-		udp = 0, p += 4;
+		*udp = 0, p += 4;
 	else if (n > 4 && !strncmp(p, "udp:", 4))
-		udp = 1, p += 4;
+		*udp = 1, p += 4;
 	else
-		goto bad;
+		return -1;
 	dash = memchr(p, '-', end - p);
-	if (!dash || parse_endpoint(p, dash - p, &host, &hport) < 0 ||
-	    parse_endpoint(dash + 1, end - dash - 1, &guest, &gport) < 0 || gport == 0)
+	if (!dash || parse_endpoint(p, dash - p, host, hport) < 0 ||
+	    parse_endpoint(dash + 1, end - dash - 1, guest, gport) < 0 || *gport == 0)
+		return -1;
+	return 0;
+}
+
+/* With s NULL only the syntax is checked. */
+static int add_hostfwd(struct slirp_be *s, const char *fwd, size_t n, char *err, size_t errlen)
+{
+	struct in_addr host, guest;
+	int udp, hport, gport;
+
+	if (parse_hostfwd(fwd, n, &udp, &host, &hport, &guest, &gport) < 0)
 		goto bad;
 	if (!s)
 		return 0;
@@ -465,6 +475,27 @@ static int apply_opts(struct slirp_be *s, const char *opts, char *err, size_t er
 			p++;
 	}
 	return 0;
+}
+
+int net_slirp_tcp_forwards(const char *opts, uint16_t (*fwd)[2], int max)
+{
+	int n = 0;
+
+	for (const char *p = opts; *p && n < max;) {
+		size_t len = strcspn(p, ",");
+		struct in_addr host, guest;
+		int udp, hport, gport;
+
+		if (len > 8 && !strncmp(p, "hostfwd=", 8) &&
+		    parse_hostfwd(p + 8, len - 8, &udp, &host, &hport, &guest, &gport) == 0 && !udp && hport > 0) {
+			fwd[n][0] = (uint16_t)hport;
+			fwd[n++][1] = (uint16_t)gport;
+		}
+		p += len;
+		if (*p == ',')
+			p++;
+	}
+	return n;
 }
 
 int net_slirp_opts_check(const char *opts, char *err, size_t errlen)

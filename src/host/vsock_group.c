@@ -7,14 +7,23 @@
  *             CID is one whose lock is held: a VMM killed -9 frees it);
  *   CID.sock  a SOCK_SEQPACKET listener for connections to its guest.
  * A guest's REQUEST to (CID, PORT) becomes one seqpacket connection to
- * CID.sock whose first message is "V2V1 SRCCID SRCPORT PORT LABEL"; the
- * far VMM asks its guest (REQUEST), and its RESPONSE comes back as "OK"
- * (its RST, a policy denial or a missing listener as the socket closing).
- * Then every message is 'D' + at most VSOCK_MSG_MAX bytes of data, or one
- * 'E': the sender's guest will send no more.  A socket that closes without
- * an 'E' is a peer that went away: the guest gets RST.  Each VMM reads only
- * as much as its guest's credit allows and the kernel bounds each socket's
- * buffer, so one guest cannot make another's VMM buffer without bound.
+ * CID.sock whose first message is "V2V2 SRCCID SRCPORT PORT LABEL" with
+ * the sender's receive ring attached (SCM_RIGHTS, a sealed memfd:
+ * host/vsock_ring.h); the far VMM asks its guest (REQUEST), and its
+ * RESPONSE comes back as "OK" with the far VMM's ring (its RST, a policy
+ * denial or a missing listener as the socket closing).  Then the data goes
+ * through the rings, and the socket carries only 'K' (a doorbell: look at
+ * the rings) and one 'E' (the sender's guest will send no more; what is in
+ * the ring still counts).  A socket that closes without an 'E' is a peer
+ * that went away: the guest gets RST.  Every send is MSG_DONTWAIT: a peer
+ * that stops reading fills its socket and loses doorbells it already has,
+ * nothing more.
+ *
+ * Why the doorbell is the socket and not an eventfd passed beside the
+ * memfd: an eventfd is one file description shared with the peer, which
+ * may clear O_NONBLOCK on it and fill its counter, and then our write(2)
+ * blocks (this kernel refuses RWF_NOWAIT writes to an eventfd); send with
+ * MSG_DONTWAIT on our own end of the socket cannot be made to wait.
  *
  * Labels: a labelled VMM also holds $userdir/labels/PID.CID (flocked, with
  * the label), so that a VM whose label its policy says conflicts with a
@@ -23,6 +32,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <inttypes.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -31,12 +41,15 @@
 #include <sys/stat.h>
 #include <sys/uio.h>
 #include <sys/un.h>
+#include <arpa/inet.h>
 #include <unistd.h>
 
 #include <json-c/json.h>
 
 #include "host/vsock.h"
+#include "host/vsock_forwards.h"
 #include "host/vsock_policy.h"
+#include "host/vsock_ring.h"
 #include "symbiont/control.h"
 #include "symbiont/userdir.h"
 #include "symbiont/vm.h"
@@ -56,6 +69,8 @@ struct group {
 	int label_fd; /* labels/PID, flocked; -1: unlabelled */
 	char label_path[512];
 	bool sock_bound;
+	bool tcp_published;              /* CID.tcp is ours to remove */
+	char host_addr[INET_ADDRSTRLEN]; /* where our guest reaches the host's TCP ports; "" none */
 };
 
 /* ---- the group directory --------------------------------------------------- */
@@ -307,44 +322,120 @@ static int sock_path(const struct group *g, uint64_t cid, struct sockaddr_un *a)
 	               : -1;
 }
 
-static int grp_connect(struct vsock_backend *be, uint64_t cid, uint32_t port, uint32_t src_port, bool *pending)
+/* One message with our ring's memfd attached (SCM_RIGHTS). */
+static int send_ring(int fd, const char *msg, size_t len, int memfd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl = { 0 };
+	struct iovec iov = { (void *)msg, len };
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)
+	};
+	struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+
+	c->cmsg_level = SOL_SOCKET;
+	c->cmsg_type = SCM_RIGHTS;
+	c->cmsg_len = CMSG_LEN(sizeof(int));
+	memcpy(CMSG_DATA(c), &memfd, sizeof(int));
+	return sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL) == (ssize_t)len ? 0 : -1;
+}
+
+/* One message and the single fd it must carry (*memfd, -1 if none or
+ * more: extra ones are closed).  The byte count, or -1 with errno. */
+static ssize_t recv_ring(int fd, char *buf, size_t cap, int *memfd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(4 * sizeof(int))];
+	} ctl;
+	struct iovec iov = { buf, cap };
+	struct msghdr m = {
+		.msg_iov = &iov, .msg_iovlen = 1, .msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf)
+	};
+	int nfds = 0;
+	ssize_t n;
+
+	*memfd = -1;
+	n = recvmsg(fd, &m, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
+	if (n < 0)
+		return -1;
+	for (struct cmsghdr *c = CMSG_FIRSTHDR(&m); c; c = CMSG_NXTHDR(&m, c)) {
+		if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS)
+			continue;
+		size_t k = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+		for (size_t i = 0; i < k; i++) {
+			int got;
+			memcpy(&got, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
+			if (nfds++ == 0)
+				*memfd = got;
+			else
+				close(got);
+		}
+	}
+	if (nfds != 1 || (m.msg_flags & (MSG_TRUNC | MSG_CTRUNC))) {
+		if (*memfd >= 0)
+			close(*memfd);
+		*memfd = -1;
+	}
+	return n;
+}
+
+static int grp_connect(struct vsock_backend *be, uint64_t cid, uint32_t port, uint32_t src_port, bool *pending,
+                       struct vsock_ring **ring)
 {
 	struct group *g = (struct group *)be;
-	char peer_label[VSOCK_LABEL_MAX + 1], hello[HELLO_MAX];
+	char peer_label[VSOCK_LABEL_MAX + 1], hello[HELLO_MAX], why[128];
 	struct sockaddr_un a;
+	struct vsock_ring *r;
 	long pid;
 	int fd, n;
 
 	*pending = true;
+	*ring = NULL;
 	if (cid == g->cid || !member_of(g->dir, cid, &pid, peer_label) || sock_path(g, cid, &a) < 0)
 		return -1;
 	if (!vsock_policy_allows(g->policy, g->label, peer_label)) {
 		audit_denied(g, "out", g->cid, g->label, cid, peer_label, port);
 		return -1;
 	}
-	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
-	if (fd < 0)
+	if (!(r = vsock_ring_new(why, sizeof(why))))
 		return -1;
-	n = snprintf(hello, sizeof(hello), "V2V1 %" PRIu64 " %" PRIu32 " %" PRIu32 " %s", g->cid, src_port, port,
+	fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	if (fd < 0) {
+		vsock_ring_free(r);
+		return -1;
+	}
+	n = snprintf(hello, sizeof(hello), "V2V2 %" PRIu64 " %" PRIu32 " %" PRIu32 " %s", g->cid, src_port, port,
 	             g->label[0] ? g->label : "-");
 	/* A listener whose backlog is full refuses (EAGAIN) rather than making
 	 * this thread wait: the guest sees its connect fail. */
-	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || send(fd, hello, n, MSG_NOSIGNAL) != n) {
+	if (connect(fd, (struct sockaddr *)&a, sizeof(a)) < 0 || send_ring(fd, hello, n, r->rx_fd) < 0) {
 		close(fd);
+		vsock_ring_free(r);
 		return -1;
 	}
+	vsock_ring_sent(r);
+	*ring = r;
 	return fd;
 }
 
-static int grp_reply(struct vsock_backend *be, int fd)
+static int grp_reply(struct vsock_backend *be, int fd, struct vsock_ring *ring)
 {
 	char buf[8];
-	ssize_t n = recv(fd, buf, sizeof(buf), MSG_DONTWAIT);
+	int memfd;
+	ssize_t n = recv_ring(fd, buf, sizeof(buf), &memfd);
 
 	(void)be;
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
-	return n == 2 && !memcmp(buf, "OK", 2) ? 1 : -1;
+	if (n != 2 || memcmp(buf, "OK", 2) || memfd < 0) {
+		if (memfd >= 0)
+			close(memfd);
+		return -1;
+	}
+	return ring && vsock_ring_attach(ring, memfd) == 0 ? 1 : -1;
 }
 
 static int grp_accept(struct vsock_backend *be)
@@ -352,13 +443,13 @@ static int grp_accept(struct vsock_backend *be)
 	return accept4(be->listen_fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
 }
 
-/* Parses "V2V1 SRCCID SRCPORT PORT LABEL" strictly. */
+/* Parses "V2V2 SRCCID SRCPORT PORT LABEL" strictly. */
 static bool parse_hello(char *s, uint64_t *cid, uint32_t *sport, uint32_t *dport, char *label)
 {
 	unsigned long long v[3];
 	char *p = s, *end;
 
-	if (strncmp(p, "V2V1 ", 5))
+	if (strncmp(p, "V2V2 ", 5))
 		return false;
 	p += 5;
 	for (int i = 0; i < 3; i++) {
@@ -382,73 +473,89 @@ static bool parse_hello(char *s, uint64_t *cid, uint32_t *sport, uint32_t *dport
 }
 
 static int grp_handshake(struct vsock_backend *be, int fd, struct vsock_handshake *hs, uint32_t *guest_port,
-                         uint64_t *peer_cid, uint32_t *peer_port)
+                         uint64_t *peer_cid, uint32_t *peer_port, struct vsock_ring **ring)
 {
 	struct group *g = (struct group *)be;
-	char buf[HELLO_MAX + 1], label[VSOCK_LABEL_MAX + 1], reg_label[VSOCK_LABEL_MAX + 1];
+	char buf[HELLO_MAX + 1], label[VSOCK_LABEL_MAX + 1], reg_label[VSOCK_LABEL_MAX + 1], why[128];
 	struct ucred cred;
 	socklen_t cl = sizeof(cred);
-	ssize_t n = recv(fd, buf, HELLO_MAX, MSG_DONTWAIT);
+	struct vsock_ring *r;
+	int memfd;
+	ssize_t n = recv_ring(fd, buf, HELLO_MAX, &memfd);
 	long pid;
 
 	(void)hs;
+	*ring = NULL;
 	if (n < 0 && (errno == EAGAIN || errno == EINTR))
 		return 0;
-	if (n <= 0)
-		return -1;
+	if (n <= 0 || memfd < 0)
+		goto refuse;
 	buf[n] = 0;
 	if (!parse_hello(buf, peer_cid, peer_port, guest_port, label) || *peer_cid == g->cid)
-		return -1;
+		goto refuse;
 	/* The sender must be the VMM that holds that CID, with that label: a
 	 * member cannot pose as another. */
 	if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, &cred, &cl) < 0 || cred.uid != geteuid() ||
 	    !member_of(g->dir, *peer_cid, &pid, reg_label) || pid != (long)cred.pid || strcmp(label, reg_label))
-		return -1;
+		goto refuse;
 	if (!vsock_policy_allows(g->policy, label, g->label)) {
 		audit_denied(g, "in", *peer_cid, label, g->cid, g->label, *guest_port);
+		goto refuse;
+	}
+	if (!(r = vsock_ring_new(why, sizeof(why))))
+		goto refuse;
+	if (vsock_ring_attach(r, memfd) < 0) { /* closes memfd */
+		vsock_ring_free(r);
 		return -1;
 	}
+	*ring = r;
 	return 1;
+refuse:
+	if (memfd >= 0)
+		close(memfd);
+	return -1;
 }
 
-static int grp_confirm(struct vsock_backend *be, int fd, uint32_t host_port)
+static int grp_confirm(struct vsock_backend *be, int fd, uint32_t host_port, struct vsock_ring *ring)
 {
 	(void)be, (void)host_port;
-	return send(fd, "OK", 2, MSG_DONTWAIT | MSG_NOSIGNAL) == 2 ? 0 : -1;
+	if (!ring || ring->rx_fd < 0 || send_ring(fd, "OK", 2, ring->rx_fd) < 0)
+		return -1;
+	vsock_ring_sent(ring);
+	return 0;
 }
 
+/* Doorbells ('K': look at the rings) until none is left; 0 at the end
+ * marker 'E'.  At most DOORBELLS_PER_CALL a call, so that a peer ringing
+ * without pause cannot keep this thread here. */
+#define DOORBELLS_PER_CALL 64
 static ssize_t grp_recv(struct vsock_backend *be, int fd, void *buf, size_t cap)
 {
-	char tag = 0;
-	struct iovec iov[2] = { { &tag, 1 }, { buf, cap < VSOCK_MSG_MAX ? cap : VSOCK_MSG_MAX } };
-	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
-	ssize_t n;
+	(void)be, (void)buf, (void)cap;
+	for (int i = 0; i < DOORBELLS_PER_CALL; i++) {
+		char tag[2];
+		/* No control buffer: fds a peer attaches here are closed by the kernel. */
+		ssize_t n = recv(fd, tag, sizeof(tag), MSG_DONTWAIT);
 
-	(void)be;
-	n = recvmsg(fd, &m, MSG_DONTWAIT);
-	if (n < 0)
-		return errno == EAGAIN || errno == EINTR ? -1 : -2;
-	if (n == 0 || (m.msg_flags & MSG_TRUNC))
-		return -2;
-	if (tag == 'E' && n == 1)
-		return 0;
-	if (tag == 'D' && n > 1)
-		return n - 1;
-	return -2;
+		if (n < 0)
+			return errno == EAGAIN || errno == EINTR ? -1 : -2;
+		if (n == 1 && tag[0] == 'K')
+			continue;
+		if (n == 1 && tag[0] == 'E')
+			return 0;
+		return -2; /* closed without 'E', or not our protocol */
+	}
+	errno = EAGAIN;
+	return -1;
 }
 
-static ssize_t grp_send(struct vsock_backend *be, int fd, const void *buf, size_t len)
+static int grp_kick(struct vsock_backend *be, int fd)
 {
-	char tag = 'D';
-	struct iovec iov[2] = { { &tag, 1 }, { (void *)buf, len < VSOCK_MSG_MAX ? len : VSOCK_MSG_MAX } };
-	struct msghdr m = { .msg_iov = iov, .msg_iovlen = 2 };
-	ssize_t n;
-
 	(void)be;
-	if (!len)
+	/* A full queue already holds a doorbell: the far end will look. */
+	if (send(fd, "K", 1, MSG_DONTWAIT | MSG_NOSIGNAL) == 1 || errno == EAGAIN)
 		return 0;
-	n = sendmsg(fd, &m, MSG_DONTWAIT | MSG_NOSIGNAL);
-	return n <= 0 ? -1 : n - 1;
+	return -1;
 }
 
 static int grp_shut_wr(struct vsock_backend *be, int fd)
@@ -463,6 +570,11 @@ static void grp_destroy(struct vsock_backend *be)
 {
 	struct group *g = (struct group *)be;
 	char path[600];
+
+	if (g->tcp_published) {
+		snprintf(path, sizeof(path), "%s/%" PRIu64 ".tcp", g->dir, g->cid);
+		unlink(path);
+	}
 
 	if (be->listen_fd >= 0)
 		close(be->listen_fd);
@@ -490,10 +602,126 @@ static const struct vsock_backend_ops group_ops = {
 	.handshake = grp_handshake,
 	.confirm = grp_confirm,
 	.recv = grp_recv,
-	.send = grp_send,
 	.shut_wr = grp_shut_wr,
+	.kick = grp_kick,
 	.destroy = grp_destroy,
 };
+
+/* ---- the socket accelerator's map ------------------------------------------- */
+
+int vsock_group_publish_tcp(struct vsock_backend *be, const uint16_t (*fwd)[2], int n, const char *host_addr)
+{
+	struct group *g = (struct group *)be;
+	char path[600], tmp[620];
+	FILE *f;
+
+	snprintf(g->host_addr, sizeof(g->host_addr), "%s", host_addr ? host_addr : "");
+	if (n <= 0)
+		return 0;
+	snprintf(path, sizeof(path), "%s/%" PRIu64 ".tcp", g->dir, g->cid);
+	snprintf(tmp, sizeof(tmp), "%s.new", path);
+	f = fopen(tmp, "we");
+	if (!f)
+		return -1;
+	for (int i = 0; i < n && i < VSOCK_FORWARDS_MAX; i++)
+		fprintf(f, "%u %u\n", fwd[i][0], fwd[i][1]);
+	if (fclose(f) != 0 || rename(tmp, path) < 0) {
+		unlink(tmp);
+		return -1;
+	}
+	g->tcp_published = true;
+	return 0;
+}
+
+/* A member's forwards (CID.tcp), each passed to fn.  The file is another
+ * process's: opened without following a link or waiting on a FIFO, and
+ * only a regular file's first VSOCK_FORWARDS_BYTES are read. */
+static void member_forwards(const struct group *g, uint64_t cid,
+                            void (*fn)(void *ctx, uint64_t cid, unsigned hp, unsigned gp), void *ctx)
+{
+	char path[600], text[VSOCK_FORWARDS_BYTES];
+	uint16_t fwd[VSOCK_FORWARDS_MAX][2];
+	struct stat st;
+	ssize_t len;
+	int fd, n;
+
+	snprintf(path, sizeof(path), "%s/%" PRIu64 ".tcp", g->dir, cid);
+	fd = open(path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+	if (fd < 0)
+		return;
+	len = fstat(fd, &st) == 0 && S_ISREG(st.st_mode) ? read(fd, text, sizeof(text)) : -1;
+	close(fd);
+	n = len > 0 ? vsock_forwards_parse(text, (size_t)len, fwd, VSOCK_FORWARDS_MAX) : 0;
+	for (int i = 0; i < n; i++)
+		fn(ctx, cid, fwd[i][0], fwd[i][1]);
+}
+
+struct map_out {
+	const struct group *g;
+	struct json_object *lines;
+};
+
+static void add_line(struct map_out *o, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void add_line(struct map_out *o, const char *fmt, ...)
+{
+	char line[160];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(line, sizeof(line), fmt, ap);
+	va_end(ap);
+	json_object_array_add(o->lines, json_object_new_string(line));
+}
+
+static void own_forward(void *ctx, uint64_t cid, unsigned hp, unsigned gp)
+{
+	(void)cid, (void)hp;
+	/* Our guest's TCP listener on gp also takes vsock connections on gp. */
+	add_line(ctx, "listen %u %u", gp, gp);
+}
+
+static void peer_forward(void *ctx, uint64_t cid, unsigned hp, unsigned gp)
+{
+	struct map_out *o = ctx;
+	/* Our guest reaches the host's port hp at host_addr; the host forwards
+	 * it to cid's guest port gp, which listens on vsock port gp too. */
+	add_line(o, "connect %s %u %" PRIu64 " %u", o->g->host_addr, hp, cid, gp);
+}
+
+/* query-vsock-map: what the guest's socket accelerator needs, as lines
+ * (guest/tools/v2v_accel.c). */
+static int cmd_vsock_map(void *opaque, struct json_object *args, struct json_object **ret, char *err, size_t errlen)
+{
+	struct group *g = opaque;
+	struct map_out o = { g, json_object_new_array() };
+	DIR *d;
+	struct dirent *e;
+
+	(void)args;
+	member_forwards(g, g->cid, own_forward, &o);
+	if (g->host_addr[0] && (d = opendir(g->dir))) {
+		while ((e = readdir(d))) {
+			char label[VSOCK_LABEL_MAX + 1], *end;
+			unsigned long long cid = strtoull(e->d_name, &end, 10);
+			long pid;
+			if (e->d_name[0] < '0' || e->d_name[0] > '9' || strcmp(end, ".lock") || cid == g->cid ||
+			    !member_of(g->dir, cid, &pid, label) || !vsock_policy_allows(g->policy, g->label, label))
+				continue;
+			member_forwards(g, cid, peer_forward, &o);
+		}
+		closedir(d);
+	}
+	(void)err, (void)errlen;
+	*ret = json_object_new_object();
+	json_object_object_add(*ret, "lines", o.lines);
+	return 0;
+}
+
+void vsock_group_control_register(struct vsock_backend *be, struct control *ctl)
+{
+	if (be && ctl)
+		control_register(ctl, "query-vsock-map", cmd_vsock_map, be);
+}
 
 /* ---- joining ------------------------------------------------------------------ */
 
@@ -597,9 +825,12 @@ struct vsock_backend *vsock_group_open(struct vm *vm, uint64_t cid, const char *
 		snprintf(err, errlen, "--vsock group=%s: the group's path is too long", group);
 		goto fail;
 	}
-	/* We hold the CID's lock, so a socket left there is a dead member's. */
+	/* We hold the CID's lock, so a socket (or a list of TCP forwards) left
+	 * there is a dead member's. */
 	if (lstat(a.sun_path, &st) == 0)
 		unlink(a.sun_path);
+	snprintf(path, sizeof(path), "%s/%" PRIu64 ".tcp", g->dir, cid);
+	unlink(path);
 	g->be.listen_fd = socket(AF_UNIX, SOCK_SEQPACKET | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	if (g->be.listen_fd < 0 || bind(g->be.listen_fd, (struct sockaddr *)&a, sizeof(a)) < 0) {
 		snprintf(err, errlen, "--vsock group=%s: cannot listen on %s: %s", group, a.sun_path, strerror(errno));

@@ -16,7 +16,8 @@ struct uds {
 	char *path;
 };
 
-static int uds_connect(struct vsock_backend *be, uint64_t cid, uint32_t port, uint32_t src_port, bool *pending)
+static int uds_connect(struct vsock_backend *be, uint64_t cid, uint32_t port, uint32_t src_port, bool *pending,
+                       struct vsock_ring **ring)
 {
 	struct uds *u = (struct uds *)be;
 	struct sockaddr_un a = { .sun_family = AF_UNIX };
@@ -24,6 +25,7 @@ static int uds_connect(struct vsock_backend *be, uint64_t cid, uint32_t port, ui
 
 	(void)cid, (void)src_port;
 	*pending = false;
+	*ring = NULL;
 	if (snprintf(a.sun_path, sizeof(a.sun_path), "%s_%" PRIu32, u->path, port) >= (int)sizeof(a.sun_path))
 		return -1;
 	fd = socket(AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
@@ -44,9 +46,10 @@ static int uds_accept(struct vsock_backend *be)
 /* Reads the "CONNECT <port>\n" line a byte at a time, so nothing after it
  * is consumed before the guest accepts. */
 static int uds_handshake(struct vsock_backend *be, int fd, struct vsock_handshake *hs, uint32_t *guest_port,
-                         uint64_t *peer_cid, uint32_t *peer_port)
+                         uint64_t *peer_cid, uint32_t *peer_port, struct vsock_ring **ring)
 {
 	(void)be;
+	*ring = NULL;
 	*peer_cid = 2;
 	*peer_port = 0;
 	for (;;) {
@@ -77,11 +80,11 @@ static int uds_handshake(struct vsock_backend *be, int fd, struct vsock_handshak
 	}
 }
 
-static int uds_confirm(struct vsock_backend *be, int fd, uint32_t host_port)
+static int uds_confirm(struct vsock_backend *be, int fd, uint32_t host_port, struct vsock_ring *ring)
 {
 	char ok[32];
 	int n = snprintf(ok, sizeof(ok), "OK %" PRIu32 "\n", host_port);
-	(void)be;
+	(void)be, (void)ring;
 	/* A fresh socket's buffer is empty: the line goes out whole or the host
 	 * side is gone. */
 	return send(fd, ok, n, MSG_DONTWAIT | MSG_NOSIGNAL) == n ? 0 : -1;

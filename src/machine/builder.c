@@ -148,6 +148,20 @@ static int virtio_init(struct machine *m, char *err, size_t errlen)
 			return -1;
 	if (c->vsock && !(s->vsock = virtio_vsock_create(vm, pci, c->vsock, c->label, c->policy, err, errlen)))
 		return -1;
+	if (s->vsock) {
+		/* For the guest's socket accelerator: a user network's guest reaches
+		 * the host (so the other members' forwarded ports) at its gateway. */
+		uint16_t fwd[64][2];
+		int n = 0;
+		bool user = false;
+		for (int i = 0; i < c->nnets; i++) {
+			if (!strcmp(c->nets[i], "user"))
+				user = true;
+			else if (!strncmp(c->nets[i], "user,", 5))
+				user = true, n += net_slirp_tcp_forwards(c->nets[i] + 5, fwd + n, 64 - n);
+		}
+		virtio_vsock_publish_tcp(s->vsock, fwd, n, user ? "10.0.2.2" : NULL);
+	}
 	if (c->record_replay)
 		return 0; /* their DMA is not logged: a replay would diverge */
 	if (!(s->console = virtio_console_create(vm, pci, m->board->console, err, errlen)))
@@ -612,6 +626,7 @@ void machine_control_register(struct machine *m)
 {
 	snapshot_control_register(m->vm);
 	m->mig = migrate_control_register(m->vm);
+	virtio_vsock_control_register(m->virtio.vsock);
 }
 
 void machine_control_stop(struct machine *m)

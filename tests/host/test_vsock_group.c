@@ -1,8 +1,9 @@
 /* The VM-to-VM vsock backend's group registry and wire protocol, two
  * members in one process over a private group directory: a taken CID, a
  * directory others may write, a dead member's CID free again; a connection
- * from one member to the other (handshake, acceptance, data, an orderly end
- * and a vanished peer); a policy that denies. */
+ * from one member to the other (handshake with the rings' memfds, data
+ * through the rings, hostile counts in them, an orderly end and a vanished
+ * peer, rings that are not sealed memfds); a policy that denies. */
 #include <errno.h>
 #include <fcntl.h>
 #include <setjmp.h>
@@ -13,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
@@ -21,6 +23,7 @@
 #include <cmocka.h>
 
 #include "host/vsock.h"
+#include "host/vsock_ring.h"
 
 struct fix {
 	char dir[64], grp[96], run[96];
@@ -102,95 +105,222 @@ static void test_registry(void **state)
 	vsock_backend_destroy(a);
 }
 
-/* One connection from a (CID 3) to b (CID 4). */
-static void connect_pair(struct vsock_backend *a, struct vsock_backend *b, int *afd, int *bfd)
+/* One connection from a (CID 3) to b (CID 4), with its rings. */
+static void connect_pair(struct vsock_backend *a, struct vsock_backend *b, int *afd, int *bfd, struct vsock_ring **ar,
+                         struct vsock_ring **br)
 {
 	struct vsock_handshake hs = { 0 };
 	uint32_t gport = 0, pport = 0;
 	uint64_t pcid = 0;
 	bool pending = false;
 
-	*afd = a->ops->connect(a, 4, 1234, 50000, &pending);
+	*afd = a->ops->connect(a, 4, 1234, 50000, &pending, ar);
 	assert_true(*afd >= 0);
 	assert_true(pending);
-	assert_int_equal(a->ops->reply(a, *afd), 0); /* b's guest has not said yes */
+	assert_non_null(*ar);
+	assert_null((*ar)->tx);
+	assert_int_equal(a->ops->reply(a, *afd, *ar), 0); /* b's guest has not said yes */
 	*bfd = b->ops->accept(b);
 	assert_true(*bfd >= 0);
-	assert_int_equal(b->ops->handshake(b, *bfd, &hs, &gport, &pcid, &pport), 1);
+	assert_int_equal(b->ops->handshake(b, *bfd, &hs, &gport, &pcid, &pport, br), 1);
+	assert_non_null(*br);
+	assert_non_null((*br)->tx);
 	assert_int_equal(gport, 1234);
 	assert_int_equal(pcid, 3);
 	assert_int_equal(pport, 50000);
-	assert_int_equal(b->ops->confirm(b, *bfd, gport), 0);
-	assert_int_equal(a->ops->reply(a, *afd), 1);
+	assert_int_equal(b->ops->confirm(b, *bfd, gport, *br), 0);
+	assert_int_equal(a->ops->reply(a, *afd, *ar), 1);
+	assert_non_null((*ar)->tx);
+}
+
+/* Writes len bytes of p into r's peer ring. */
+static void ring_put(struct vsock_ring *r, const char *p, size_t len)
+{
+	uint32_t head;
+
+	assert_int_equal(vsock_ring_tx_consumed(r, &head), 0);
+	assert_true(len <= vsock_ring_tx_room(r));
+	while (len) {
+		size_t n;
+		uint8_t *d = vsock_ring_tx_span(r, &n);
+		if (n > len)
+			n = len;
+		memcpy(d, p, n);
+		vsock_ring_tx_advance(r, n);
+		p += n, len -= n;
+	}
+}
+
+/* Takes up to cap bytes from r's own ring. */
+static size_t ring_get(struct vsock_ring *r, char *p, size_t cap)
+{
+	size_t got = 0;
+	int64_t avail = vsock_ring_rx_avail(r);
+
+	assert_true(avail >= 0);
+	while (got < cap && got < (size_t)avail) {
+		size_t n;
+		const uint8_t *s = vsock_ring_rx_span(r, &n);
+		if (n > cap - got)
+			n = cap - got;
+		memcpy(p + got, s, n);
+		vsock_ring_rx_advance(r, n);
+		got += n;
+	}
+	return got;
+}
+
+/* A hello as a member would send it, with a ring's memfd (fd) or none (-1). */
+static void send_with_fd(int sock, const char *msg, int fd)
+{
+	union {
+		struct cmsghdr h;
+		char buf[CMSG_SPACE(sizeof(int))];
+	} ctl = { 0 };
+	struct iovec iov = { (void *)msg, strlen(msg) };
+	struct msghdr m = { .msg_iov = &iov, .msg_iovlen = 1 };
+
+	if (fd >= 0) {
+		m.msg_control = ctl.buf;
+		m.msg_controllen = sizeof(ctl.buf);
+		struct cmsghdr *c = CMSG_FIRSTHDR(&m);
+		c->cmsg_level = SOL_SOCKET;
+		c->cmsg_type = SCM_RIGHTS;
+		c->cmsg_len = CMSG_LEN(sizeof(int));
+		memcpy(CMSG_DATA(c), &fd, sizeof(int));
+	}
+	assert_int_equal(sendmsg(sock, &m, 0), (ssize_t)strlen(msg));
 }
 
 static void test_stream(void **state)
 {
 	struct fix *f = *state;
 	char err[512];
-	static char buf[VSOCK_MSG_MAX + 8192], big[VSOCK_MSG_MAX + 8192];
+	static char buf[VSOCK_RING_SIZE], big[VSOCK_RING_SIZE];
 	struct vsock_backend *a = join(f, 3, "", NULL, err, sizeof(err)), *b = join(f, 4, "", NULL, err, sizeof(err));
+	struct vsock_ring *ar, *br, *r;
 	bool pending;
+	uint32_t head;
 	int afd, bfd;
 
 	assert_non_null(a);
 	assert_non_null(b);
-	connect_pair(a, b, &afd, &bfd);
-	assert_int_equal(a->ops->send(a, afd, "hello", 5), 5);
-	assert_int_equal(b->ops->recv(b, bfd, buf, sizeof(buf)), 5);
-	assert_memory_equal(buf, "hello", 5);
-	assert_int_equal(b->ops->recv(b, bfd, buf, sizeof(buf)), -1);
+	connect_pair(a, b, &afd, &bfd, &ar, &br);
+	/* The data goes through the rings; the socket carries the doorbell. */
+	ring_put(ar, "hello", 5);
+	assert_int_equal(a->ops->kick(a, afd), 0);
+	assert_int_equal(b->ops->recv(b, bfd, NULL, 0), -1);
 	assert_int_equal(errno, EAGAIN);
-	/* At most VSOCK_MSG_MAX bytes a message: the rest is the caller's to resend. */
-	memset(big, 'x', sizeof(big));
-	assert_int_equal(a->ops->send(a, afd, big, sizeof(big)), VSOCK_MSG_MAX);
-	assert_int_equal(b->ops->recv(b, bfd, buf, VSOCK_MSG_MAX), VSOCK_MSG_MAX);
+	assert_int_equal(ring_get(br, buf, sizeof(buf)), 5);
+	assert_memory_equal(buf, "hello", 5);
+	assert_int_equal(vsock_ring_tx_consumed(ar, &head), 0);
+	assert_int_equal(head, 5);
+	/* A whole ring's worth, across its end, in two halves. */
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (char)(i * 7);
+	ring_put(ar, big, sizeof(big) - 5);
+	assert_int_equal(vsock_ring_tx_room(ar), 5);
+	assert_int_equal(ring_get(br, buf, sizeof(big) / 2), sizeof(big) / 2);
+	ring_put(ar, big + sizeof(big) - 5, 5);
+	assert_int_equal(ring_get(br, buf + sizeof(big) / 2, sizeof(big)), sizeof(big) / 2);
+	assert_memory_equal(buf, big, sizeof(big));
+	/* The consumer's count may not run past the producer's nor go back. */
+	uint32_t *shared_head = (uint32_t *)(br->rx + 64), saved = *shared_head;
+	assert_int_equal(vsock_ring_tx_consumed(ar, &head), 0);
+	assert_int_equal(head, saved);
+	*shared_head = saved + 1;
+	assert_int_equal(vsock_ring_tx_consumed(ar, &head), -1);
+	*shared_head = saved - 1;
+	assert_int_equal(vsock_ring_tx_consumed(ar, &head), -1);
+	*shared_head = saved;
+	assert_int_equal(vsock_ring_tx_consumed(ar, &head), 0);
+	/* Nor the producer's run more than a ring ahead of the consumer. */
+	uint32_t *shared_tail = (uint32_t *)br->rx, t = *shared_tail;
+	*shared_tail = t + VSOCK_RING_SIZE + 1;
+	assert_int_equal(vsock_ring_rx_avail(br), -1);
+	*shared_tail = t;
 	/* An orderly end, then the stream still carries the other way. */
 	assert_int_equal(a->ops->shut_wr(a, afd), 0);
-	assert_int_equal(b->ops->recv(b, bfd, buf, sizeof(buf)), 0);
-	assert_int_equal(b->ops->send(b, bfd, "back", 4), 4);
-	assert_int_equal(a->ops->recv(a, afd, buf, sizeof(buf)), 4);
-	/* A peer that closes without the end marker vanished. */
+	assert_int_equal(b->ops->recv(b, bfd, NULL, 0), 0);
+	ring_put(br, "back", 4);
+	assert_int_equal(b->ops->kick(b, bfd), 0);
+	assert_int_equal(a->ops->recv(a, afd, NULL, 0), -1);
+	assert_int_equal(ring_get(ar, buf, sizeof(buf)), 4);
+	/* A peer that closes without the end marker vanished; a doorbell to it
+	 * fails. */
 	close(bfd);
-	assert_int_equal(a->ops->recv(a, afd, buf, sizeof(buf)), -2);
+	assert_int_equal(a->ops->recv(a, afd, NULL, 0), -2);
+	assert_int_equal(a->ops->kick(a, afd), -1);
 	close(afd);
+	vsock_ring_free(ar);
+	vsock_ring_free(br);
 
 	/* b's guest refuses (its RST closes the stream): a's connect fails. */
-	afd = a->ops->connect(a, 4, 1, 50001, &pending);
+	afd = a->ops->connect(a, 4, 1, 50001, &pending, &ar);
 	assert_true(afd >= 0);
 	bfd = b->ops->accept(b);
 	close(bfd);
-	assert_int_equal(a->ops->reply(a, afd), -1);
+	assert_int_equal(a->ops->reply(a, afd, ar), -1);
 	close(afd);
+	vsock_ring_free(ar);
 	/* No member, or itself: refused at once. */
-	assert_int_equal(a->ops->connect(a, 9, 1, 50002, &pending), -1);
-	assert_int_equal(a->ops->connect(a, 3, 1, 50002, &pending), -1);
+	assert_int_equal(a->ops->connect(a, 9, 1, 50002, &pending, &ar), -1);
+	assert_int_equal(a->ops->connect(a, 3, 1, 50002, &pending, &ar), -1);
 	/* A hello that lies about its sender (a CID no member holds, a label
-	 * the member does not have) or is malformed is dropped. */
-	static const char *const lies[] = { "V2V1 7 5 80 -",
-		                            "V2V1 3 5 80 web",
-		                            "V2V1 3 0 80 -",
-		                            "V2V1 3 5 80",
-		                            "V2V1 3 5 80 - x",
-		                            "V2V2 3 5 80 -",
-		                            "" };
+	 * the member does not have) or is malformed is dropped, ring or not;
+	 * so is a true one without a ring or with something else as its ring
+	 * (a memfd that could shrink, a pipe). */
+	r = vsock_ring_new(err, sizeof(err));
+	assert_non_null(r);
+	int loose = memfd_create("loose", MFD_CLOEXEC), p[2];
+	assert_true(loose >= 0);
+	assert_int_equal(ftruncate(loose, VSOCK_RING_BYTES), 0);
+	assert_int_equal(pipe(p), 0);
+	static const struct {
+		const char *hello;
+		int which; /* 0 a good ring, 1 none, 2 an unsealed memfd, 3 a pipe */
+	} lies[] = {
+		{ "V2V2 7 5 80 -", 0 },
+		{ "V2V2 3 5 80 web", 0 },
+		{ "V2V2 3 0 80 -", 0 },
+		{ "V2V2 3 5 80", 0 },
+		{ "V2V2 3 5 80 - x", 0 },
+		{ "V2V1 3 5 80 -", 0 },
+		{ "", 0 },
+		{ "V2V2 3 5 80 -", 1 },
+		{ "V2V2 3 5 80 -", 2 },
+		{ "V2V2 3 5 80 -", 3 },
+	};
 	for (size_t i = 0; i < sizeof(lies) / sizeof(lies[0]); i++) {
 		struct sockaddr_un sa = { .sun_family = AF_UNIX };
 		struct vsock_handshake hs = { 0 };
+		int fds[] = { r->rx_fd, -1, loose, p[0] };
 		uint32_t gp, pp;
 		uint64_t pc;
 		int fd = socket(AF_UNIX, SOCK_SEQPACKET, 0);
 
 		snprintf(sa.sun_path, sizeof(sa.sun_path), "%s/4.sock", f->grp);
 		assert_int_equal(connect(fd, (struct sockaddr *)&sa, sizeof(sa)), 0);
-		assert_int_equal(send(fd, lies[i], strlen(lies[i]), 0), (ssize_t)strlen(lies[i]));
+		if (!lies[i].hello[0])
+			assert_int_equal(send(fd, "", 0, 0), 0);
+		else
+			send_with_fd(fd, lies[i].hello, fds[lies[i].which]);
 		bfd = b->ops->accept(b);
 		assert_true(bfd >= 0);
-		if (b->ops->handshake(b, bfd, &hs, &gp, &pc, &pp) != -1)
-			fail_msg("hello '%s' accepted", lies[i]);
+		br = NULL;
+		if (b->ops->handshake(b, bfd, &hs, &gp, &pc, &pp, &br) != -1)
+			fail_msg("hello '%s' (ring %d) accepted", lies[i].hello, lies[i].which);
+		assert_null(br);
 		close(bfd);
 		close(fd);
 	}
+	assert_false(vsock_ring_fd_ok(loose));
+	assert_false(vsock_ring_fd_ok(p[0]));
+	assert_true(vsock_ring_fd_ok(r->rx_fd));
+	close(loose);
+	close(p[0]);
+	close(p[1]);
+	vsock_ring_free(r);
 	vsock_backend_destroy(b);
 	vsock_backend_destroy(a);
 }
@@ -214,17 +344,21 @@ static void test_policy(void **state)
 	db = join(f, 4, "db", pol, err, sizeof(err));
 	assert_non_null(db);
 	/* web -> db: the policy has no 'allow web db'. */
-	assert_int_equal(web->ops->connect(web, 4, 80, 50000, &pending), -1);
+	struct vsock_ring *ring = NULL, *ring2 = NULL;
+	assert_int_equal(web->ops->connect(web, 4, 80, 50000, &pending, &ring), -1);
+	assert_null(ring);
 	/* db -> web: allowed, and web's side agrees. */
-	fd = db->ops->connect(db, 3, 80, 50000, &pending);
+	fd = db->ops->connect(db, 3, 80, 50000, &pending, &ring);
 	assert_true(fd >= 0);
 	bfd = web->ops->accept(web);
 	uint32_t gp, pp;
 	uint64_t pc;
 	struct vsock_handshake hs = { 0 };
-	assert_int_equal(web->ops->handshake(web, bfd, &hs, &gp, &pc, &pp), 1);
+	assert_int_equal(web->ops->handshake(web, bfd, &hs, &gp, &pc, &pp, &ring2), 1);
 	close(bfd);
 	close(fd);
+	vsock_ring_free(ring);
+	vsock_ring_free(ring2);
 	/* The accepting side applies its own policy: with one that allows
 	 * nothing in, db drops what web's policy let out. */
 	char pol2[220];
@@ -235,14 +369,15 @@ static void test_policy(void **state)
 	vsock_backend_destroy(web);
 	web = join(f, 3, "web", pol2, err, sizeof(err));
 	assert_non_null(web);
-	fd = web->ops->connect(web, 4, 81, 50001, &pending);
+	fd = web->ops->connect(web, 4, 81, 50001, &pending, &ring);
 	assert_true(fd >= 0);
 	bfd = db->ops->accept(db);
 	assert_true(bfd >= 0);
-	assert_int_equal(db->ops->handshake(db, bfd, &hs, &gp, &pc, &pp), -1);
+	assert_int_equal(db->ops->handshake(db, bfd, &hs, &gp, &pc, &pp, &ring2), -1);
 	close(bfd);
-	assert_int_equal(web->ops->reply(web, fd), -1); /* refused */
+	assert_int_equal(web->ops->reply(web, fd, ring), -1); /* refused */
 	close(fd);
+	vsock_ring_free(ring);
 	/* A label in conflict with a running VM's refuses to start... */
 	assert_int_equal(vsock_group_check(5, f->grp, "evil", pol, err, sizeof(err)), -1);
 	assert_non_null(strstr(err, "--label evil: conflicts with the running VM labelled web"));

@@ -1,14 +1,18 @@
 /* virtio-vsock driven through its BAR by the test driver, with real unix
  * sockets on the host side: the CONNECT/OK handshake, guest connections to
- * <uds>_<port>, data both ways, credit, shutdown, and malformed packets. */
+ * <uds>_<port>, data both ways, credit, shutdown, and malformed packets;
+ * and, with the test as a (hostile) peer VMM of a group, the shared rings. */
 #include <errno.h>
 #include <poll.h>
 #include <stdio.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/un.h>
 #include <unistd.h>
 
 #include "hw/vdrv.h"
+#include "host/vsock.h"
+#include "host/vsock_ring.h"
 #include "hw/virtio/vsock.h"
 
 #define RXQ    0
@@ -78,17 +82,20 @@ static int teardown(void **state)
 	tvm_free(c->t);
 	snprintf(p, sizeof(p), "%s/v.sock_5000", c->dir);
 	unlink(p);
+	snprintf(p, sizeof(p), "%s/group", c->dir);
+	rmdir(p); /* test_group_rings' */
 	rmdir(c->dir);
 	free(c);
 	return 0;
 }
 
-/* The guest sends one packet (header + data in separate descriptors). */
-static void gsend(struct ctx *c, uint16_t op, uint32_t src_port, uint32_t dst_port, uint32_t flags, const void *data,
-                  uint32_t len, uint32_t buf_alloc, uint32_t fwd_cnt)
+/* The guest sends one packet (header + data in separate descriptors) to
+ * dst_cid. */
+static void gsend_to(struct ctx *c, uint64_t dst_cid, uint16_t op, uint32_t src_port, uint32_t dst_port, uint32_t flags,
+                     const void *data, uint32_t len, uint32_t buf_alloc, uint32_t fwd_cnt)
 {
 	struct hdr h = { .src_cid = CID,
-		         .dst_cid = 2,
+		         .dst_cid = dst_cid,
 		         .src_port = src_port,
 		         .dst_port = dst_port,
 		         .len = len,
@@ -115,6 +122,12 @@ static void gsend(struct ctx *c, uint16_t op, uint32_t src_port, uint32_t dst_po
 	/* Keep the bump allocator inside RAM over long tests. */
 	if (c->d.brk > 12u << 20)
 		c->d.brk = VDRV_BUF_BASE + (VDRV_QSIZE + 2) * RXBUF;
+}
+
+static void gsend(struct ctx *c, uint16_t op, uint32_t src_port, uint32_t dst_port, uint32_t flags, const void *data,
+                  uint32_t len, uint32_t buf_alloc, uint32_t fwd_cnt)
+{
+	gsend_to(c, 2, op, src_port, dst_port, flags, data, len, buf_alloc, fwd_cnt);
 }
 
 /* Lets the device serve host sockets for a moment. */
@@ -459,6 +472,142 @@ static void test_reset_closes(void **state)
 	close(fd);
 }
 
+/* The test as the other VMM of a group (CID 4), hostile when it likes:
+ * accepts the guest's connection to port 80; the rings carry data both
+ * ways; counts outside the ring, a close without the end marker reset the
+ * guest's connection; after the end marker the ring's data still arrives,
+ * then SHUTDOWN. */
+#define PEER 4
+struct peer_conn {
+	int fd;
+	struct vsock_ring *ring;
+};
+
+static void peer_accept(struct ctx *c, struct vsock_backend *peer, uint32_t guest_port, struct peer_conn *pc)
+{
+	struct vsock_handshake hs = { 0 };
+	uint32_t gp = 0, pp = 0;
+	uint64_t pcid = 0;
+	struct hdr h;
+
+	gsend_to(c, PEER, OP_REQUEST, guest_port, 80, 0, NULL, 0, 65536, 0);
+	pc->fd = peer->ops->accept(peer);
+	assert_true(pc->fd >= 0);
+	assert_int_equal(peer->ops->handshake(peer, pc->fd, &hs, &gp, &pcid, &pp, &pc->ring), 1);
+	assert_int_equal(gp, 80);
+	assert_int_equal(pcid, CID);
+	assert_int_equal(pp, guest_port);
+	assert_int_equal(peer->ops->confirm(peer, pc->fd, gp, pc->ring), 0);
+	assert_int_equal(grecv(c, &h, NULL), 1);
+	assert_int_equal(h.op, OP_RESPONSE);
+	assert_int_equal(h.src_cid, PEER);
+	assert_int_equal(h.dst_port, guest_port);
+}
+
+static void peer_put(struct peer_conn *pc, const char *p, size_t len)
+{
+	uint32_t head;
+	size_t n;
+
+	assert_int_equal(vsock_ring_tx_consumed(pc->ring, &head), 0);
+	assert_true(len <= vsock_ring_tx_room(pc->ring));
+	uint8_t *d = vsock_ring_tx_span(pc->ring, &n);
+	assert_true(n >= len);
+	memcpy(d, p, len);
+	vsock_ring_tx_advance(pc->ring, len);
+}
+
+static void test_group_rings(void **state)
+{
+	struct ctx *c = *state;
+	char gdir[96], err[256], buf[64];
+	struct vsock_backend *peer;
+	struct peer_conn pc;
+	struct hdr h;
+	size_t n;
+	bool usage;
+
+	snprintf(gdir, sizeof(gdir), "%s/group", c->dir);
+	assert_int_equal(mkdir(gdir, 0700), 0);
+	if (virtio_vsock_join_group(c->dev, gdir, err, sizeof(err)) < 0)
+		fail_msg("join: %s", err);
+	peer = vsock_group_open(NULL, PEER, gdir, "", NULL, &usage, err, sizeof(err));
+	if (!peer)
+		fail_msg("peer: %s", err);
+
+	/* Data both ways, through the rings. */
+	peer_accept(c, peer, 5000, &pc);
+	gsend_to(c, PEER, OP_RW, 5000, 80, 0, "ping", 4, 65536, 0);
+	assert_int_equal(vsock_ring_rx_avail(pc.ring), 4);
+	const uint8_t *got = vsock_ring_rx_span(pc.ring, &n);
+	assert_int_equal(n, 4);
+	assert_memory_equal(got, "ping", 4);
+	vsock_ring_rx_advance(pc.ring, 4);
+	assert_int_equal(peer->ops->recv(peer, pc.fd, NULL, 0), -1); /* the doorbell, taken */
+	peer_put(&pc, "pong!", 5);
+	assert_int_equal(peer->ops->kick(peer, pc.fd), 0);
+	assert_int_equal(grecv(c, &h, buf), 1);
+	assert_int_equal(h.op, OP_RW);
+	assert_int_equal(h.src_cid, PEER);
+	assert_int_equal(h.len, 5);
+	assert_memory_equal(buf, "pong!", 5);
+	assert_int_equal(h.fwd_cnt, 4); /* what the peer took from its ring */
+	/* A producer's count more than a ring ahead: RST, and the ring is
+	 * not read. */
+	__atomic_store_n((uint32_t *)pc.ring->tx, pc.ring->tx_tail + 3 * VSOCK_RING_SIZE, __ATOMIC_RELEASE);
+	assert_int_equal(peer->ops->kick(peer, pc.fd), 0);
+	assert_int_equal(grecv(c, &h, NULL), 1);
+	assert_int_equal(h.op, OP_RST);
+	assert_int_equal(h.dst_port, 5000);
+	close(pc.fd);
+	vsock_ring_free(pc.ring);
+
+	/* A consumer's count that goes back: RST when the guest sends next. */
+	peer_accept(c, peer, 5001, &pc);
+	gsend_to(c, PEER, OP_RW, 5001, 80, 0, "abc", 3, 65536, 0);
+	__atomic_store_n((uint32_t *)(pc.ring->rx + 64), 2u, __ATOMIC_RELEASE);
+	gsend_to(c, PEER, OP_RW, 5001, 80, 0, "d", 1, 65536, 0);
+	__atomic_store_n((uint32_t *)(pc.ring->rx + 64), 1u, __ATOMIC_RELEASE);
+	gsend_to(c, PEER, OP_RW, 5001, 80, 0, "e", 1, 65536, 0);
+	assert_int_equal(grecv(c, &h, NULL), 1);
+	assert_int_equal(h.op, OP_RST);
+	assert_int_equal(h.dst_port, 5001);
+	close(pc.fd);
+	vsock_ring_free(pc.ring);
+
+	/* A peer VMM that vanishes (no end marker): RST. */
+	peer_accept(c, peer, 5002, &pc);
+	close(pc.fd);
+	vsock_ring_free(pc.ring);
+	pump(c, 2);
+	assert_int_equal(grecv(c, &h, NULL), 1);
+	assert_int_equal(h.op, OP_RST);
+	assert_int_equal(h.dst_port, 5002);
+
+	/* An orderly end: what the ring holds arrives, then SHUTDOWN, even
+	 * with the socket closed right after the marker. */
+	peer_accept(c, peer, 5003, &pc);
+	peer_put(&pc, "bye", 3);
+	assert_int_equal(peer->ops->shut_wr(peer, pc.fd), 0);
+	close(pc.fd);
+	vsock_ring_free(pc.ring);
+	assert_int_equal(grecv(c, &h, buf), 1);
+	assert_int_equal(h.op, OP_RW);
+	assert_int_equal(h.len, 3);
+	assert_memory_equal(buf, "bye", 3);
+	assert_int_equal(grecv(c, &h, NULL), 1);
+	assert_int_equal(h.op, OP_SHUTDOWN);
+	assert_int_equal(h.flags & 2, 2);
+	assert_int_equal(h.dst_port, 5003);
+	/* ... and the guest's data after that finds the peer gone: RST. */
+	gsend_to(c, PEER, OP_RW, 5003, 80, 0, "late", 4, 65536, 0);
+	pump(c, 1);
+	assert_int_equal(grecv(c, &h, NULL), 1);
+	assert_int_equal(h.op, OP_RST);
+
+	vsock_backend_destroy(peer); /* the device's member files go in teardown */
+}
+
 static void test_bad_specs(void **state)
 {
 	(void)state;
@@ -489,6 +638,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_half_close, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_malformed_packets, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_reset_closes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_group_rings, setup, teardown),
 		cmocka_unit_test(test_bad_specs),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

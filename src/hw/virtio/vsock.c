@@ -45,9 +45,11 @@
 #include <unistd.h>
 
 #include "host/vsock.h"
+#include "host/vsock_ring.h"
 
 #include "hw/virtio/virtio.h"
 #include "hw/virtio/vsock.h"
+#include "symbiont/clock.h"
 #include "symbiont/iothreads.h"
 
 #define RXQ        0
@@ -56,14 +58,15 @@
 #define QUEUE_SIZE 128
 #define CONFIG_LEN 8 /* guest_cid, le64 */
 
-#define HOST_CID       2
-#define MAX_CONNS      256
-#define GROUP_LISTEN   UINT64_MAX   /* pfd_id of the group's listener */
-#define PEER_CONNS     64           /* connections one peer VM may open to us */
-#define CONN_BUF       (256u << 10) /* our receive window per connection */
-#define RX_CHUNK       4096         /* host bytes read per packet to the guest */
-#define CTRL_MAX       512          /* control packets waiting for rx buffers */
-#define HOST_PORT_BASE 0x40000000u
+#define HOST_CID             2
+#define MAX_CONNS            256
+#define GROUP_LISTEN         UINT64_MAX   /* pfd_id of the group's listener */
+#define PEER_CONNS           64           /* connections one peer VM may open to us */
+#define CONN_BUF             (256u << 10) /* our receive window per connection */
+#define RING_DOORBELL_ROUNDS 4            /* backend reads (up to 64 doorbells each) per readable socket per pass */
+#define RX_CHUNK             4096         /* host bytes read per packet to the guest */
+#define CTRL_MAX             512          /* control packets waiting for rx buffers */
+#define HOST_PORT_BASE       0x40000000u
 
 enum {
 	OP_INVALID,
@@ -118,7 +121,18 @@ struct vconn {
 	bool wr_shut;
 	bool closing; /* drain out[] then close */
 	bool dead;    /* the peer vanished: reset at the end of this pass */
+	/* A peer VM's connection: the data moves through shared rings (one
+	 * copy each way: guest buffer to ring, ring to guest buffer) and the
+	 * fd carries doorbells and the end marker.  NULL: a byte stream. */
+	struct vsock_ring *ring;
+	bool kick;      /* we filled the peer's ring: ring its doorbell */
+	bool far_end;   /* the peer sends no more: SHUTDOWN once the ring is empty */
+	bool sock_done; /* ... and its socket closed after that */
 };
+
+/* The guest's credit towards a peer VM is the ring: what it may have in
+ * flight always fits. */
+_Static_assert(CONN_BUF == VSOCK_RING_SIZE, "the credit we advertise is the ring's size");
 
 struct vsock {
 	struct virtio_dev vd;
@@ -147,6 +161,10 @@ struct vsock {
 	struct pollfd pfd[3 + MAX_CONNS];
 	uint64_t pfd_id[3 + MAX_CONNS];
 	uint64_t bytes_to_guest, bytes_from_guest; /* stream payload, for metrics */
+	/* From the peer VMM's last publish into a ring to our RW packet in the
+	 * guest's rx queue (the host's part of a one-way trip while one message
+	 * is in flight, as in a ping-pong): count and sum for metrics. */
+	uint64_t ring_hops, ring_hop_ns;
 };
 
 struct virtio_dev *virtio_vsock_vdev(void *dev)
@@ -202,6 +220,7 @@ static void conn_free(struct vsock *v, struct vconn *c)
 	}
 	if (c->fd >= 0)
 		close(c->fd);
+	vsock_ring_free(c->ring);
 	free(c->rxbuf);
 	free(c->out);
 	free(c);
@@ -313,12 +332,26 @@ static int pop_rx(struct vsock *v)
 	}
 }
 
+/* What the peer VMM took from its ring is what we forwarded. */
+static void ring_fwd(struct vconn *c)
+{
+	uint32_t head;
+
+	if (!c->ring)
+		return;
+	if (vsock_ring_tx_consumed(c->ring, &head) < 0)
+		c->dead = true; /* a count outside the ring: the peer is broken */
+	else
+		c->fwd_cnt = head;
+}
+
 static void put_pkt(struct vsock *v, struct vsock_hdr *h, const void *data, size_t len)
 {
 	struct vconn *c = find(v, h->src_cid, h->src_port, h->dst_port);
 
 	/* Credit fields are current as of sending, not of queueing. */
 	if (c) {
+		ring_fwd(c);
 		h->fwd_cnt = c->fwd_cnt;
 		c->fwd_cnt_sent = c->fwd_cnt;
 	}
@@ -366,6 +399,69 @@ static bool fill_rxbuf(struct vsock *v, struct vconn *c)
 	return false;
 }
 
+/* Whether c's ring has data the guest may take now; at the end of the
+ * ring after the peer's end marker, SHUTDOWN instead. */
+static bool ring_ready(struct vsock *v, struct vconn *c)
+{
+	int64_t avail;
+
+	if (c->dead || c->state != C_OPEN || c->host_eof || c->peer_no_rcv || c->closing)
+		return false;
+	avail = vsock_ring_rx_avail(c->ring);
+	if (avail < 0) {
+		c->dead = true;
+		return false;
+	}
+	if (avail == 0 && c->far_end) {
+		c->host_eof = true;
+		conn_ctrl(v, c, OP_SHUTDOWN, SHUT_SEND);
+		return false;
+	}
+	return avail > 0 && credit_to_guest(c) > 0;
+}
+
+/* One RW packet from c's ring straight into the rx buffer in v->e: the
+ * one copy on this side. */
+static void ring_to_guest(struct vsock *v, struct vconn *c)
+{
+	struct vsock_hdr h;
+	size_t chunk = c->ring->rx_tail - c->ring->rx_head, done = 0;
+	bool kick = false;
+
+	if (chunk > v->e.in_len - sizeof(h))
+		chunk = v->e.in_len - sizeof(h);
+	if (chunk > credit_to_guest(c))
+		chunk = credit_to_guest(c);
+	while (done < chunk) {
+		size_t n;
+		const uint8_t *p = vsock_ring_rx_span(c->ring, &n);
+		if (!n)
+			break;
+		if (n > chunk - done)
+			n = chunk - done;
+		buf_to_iov(v->e.iov + v->e.nout, v->e.nin, sizeof(h) + done, p, n);
+		kick |= vsock_ring_rx_advance(c->ring, n);
+		done += n;
+	}
+	fill_hdr(v, &h, OP_RW, c->peer_cid, c->host_port, c->guest_port, 0);
+	ring_fwd(c);
+	h.fwd_cnt = c->fwd_cnt;
+	c->fwd_cnt_sent = c->fwd_cnt;
+	h.len = (uint32_t)done;
+	buf_to_iov(v->e.iov + v->e.nout, v->e.nin, 0, &h, sizeof(h));
+	vq_push(&v->vd.vq[RXQ], &v->e, (uint32_t)(sizeof(h) + done));
+	c->tx_cnt += (uint32_t)done;
+	v->bytes_to_guest += done;
+	uint64_t stamp = vsock_ring_rx_stamp(c->ring), now = host_clock_ns();
+	if (stamp && now >= stamp && now - stamp < 1000000000u) { /* the peer's word: only a plausible one */
+		v->ring_hops++;
+		v->ring_hop_ns += now - stamp;
+	}
+	/* The producer hears of the room in steps, so its guest gets credit. */
+	if (kick && c->be->ops->kick(c->be, c->fd) < 0)
+		c->dead = true;
+}
+
 /* Moves control packets, then host data, into the guest's rx buffers. */
 static bool reap_dead(struct vsock *v)
 {
@@ -406,10 +502,15 @@ again:
 			struct vsock_hdr h;
 			size_t chunk;
 
-			if (!fill_rxbuf(v, c))
+			if (c->ring ? !ring_ready(v, c) : !fill_rxbuf(v, c))
 				continue;
 			if ((rc = pop_rx(v)) <= 0)
 				break;
+			if (c->ring) {
+				ring_to_guest(v, c);
+				pushed = progress = true;
+				continue;
+			}
 			chunk = c->rxlen - c->rxoff;
 			if (chunk > v->e.in_len - sizeof(h))
 				chunk = v->e.in_len - sizeof(h);
@@ -492,12 +593,41 @@ static void maybe_close(struct vsock *v, struct vconn *c)
 		conn_reset(v, c);
 }
 
+/* The guest's data straight into the peer's ring: the one copy on this
+ * side.  Its credit is the ring, so it fits unless the guest overran the
+ * credit or the peer lied about what it took; either resets. */
+static void ring_from_guest(struct vsock *v, struct vconn *c, size_t len)
+{
+	size_t done = 0;
+
+	ring_fwd(c);
+	if (c->dead || len > vsock_ring_tx_room(c->ring)) {
+		conn_reset(v, c);
+		return;
+	}
+	while (done < len) {
+		size_t n;
+		uint8_t *p = vsock_ring_tx_span(c->ring, &n);
+		if (n > len - done)
+			n = len - done;
+		iov_to_buf(v->e.iov, v->e.nout, sizeof(struct vsock_hdr) + done, p, n);
+		vsock_ring_tx_advance(c->ring, n);
+		done += n;
+	}
+	c->kick = true; /* once this batch of tx packets is done */
+	after_write(v, c);
+}
+
 static void guest_data(struct vsock *v, struct vconn *c, const struct vsock_hdr *h)
 {
 	size_t len = h->len;
 
 	if (c->peer_no_send || c->closing || c->wr_shut) {
 		conn_reset(v, c);
+		return;
+	}
+	if (c->ring) {
+		ring_from_guest(v, c, len);
 		return;
 	}
 	/* The guest may have at most CONN_BUF bytes we have not forwarded. */
@@ -529,21 +659,24 @@ static struct vsock_backend *backend_for(struct vsock *v, uint64_t cid)
 static void guest_request(struct vsock *v, const struct vsock_hdr *h)
 {
 	struct vsock_backend *be = backend_for(v, h->dst_cid);
+	struct vsock_ring *ring = NULL;
 	bool pending = false;
 	struct vconn *c;
 	int fd;
 
 	if (!be || v->nconns == MAX_CONNS || find(v, h->dst_cid, h->dst_port, h->src_port) ||
-	    (fd = be->ops->connect(be, h->dst_cid, h->dst_port, h->src_port, &pending)) < 0) {
+	    (fd = be->ops->connect(be, h->dst_cid, h->dst_port, h->src_port, &pending, &ring)) < 0) {
 		send_rst(v, h->dst_cid, h->dst_port, h->src_port);
 		return;
 	}
 	c = conn_new(v, be, fd, pending ? C_CONNECTING : C_OPEN, h->dst_cid, h->dst_port, h->src_port);
 	if (!c) {
 		close(fd);
+		vsock_ring_free(ring);
 		send_rst(v, h->dst_cid, h->dst_port, h->src_port);
 		return;
 	}
+	c->ring = ring;
 	c->peer_buf_alloc = h->buf_alloc;
 	c->peer_fwd_cnt = h->fwd_cnt;
 	if (!pending)
@@ -553,7 +686,7 @@ static void guest_request(struct vsock *v, const struct vsock_hdr *h)
 /* A peer VM answered a pending connect (fd readable). */
 static void peer_reply(struct vsock *v, struct vconn *c)
 {
-	int r = c->be->ops->reply ? c->be->ops->reply(c->be, c->fd) : -1;
+	int r = c->be->ops->reply ? c->be->ops->reply(c->be, c->fd, c->ring) : -1;
 
 	if (r == 0)
 		return;
@@ -571,7 +704,7 @@ static void guest_response(struct vsock *v, struct vconn *c)
 		conn_reset(v, c);
 		return;
 	}
-	if (c->be->ops->confirm(c->be, c->fd, c->host_port) < 0) {
+	if (c->be->ops->confirm(c->be, c->fd, c->host_port, c->ring) < 0) {
 		conn_reset(v, c);
 		return;
 	}
@@ -661,6 +794,13 @@ static void tx_flush(struct vsock *v)
 	}
 	if (rc < 0)
 		virtio_dev_error(&v->vd, "malformed tx descriptor chain");
+	/* One doorbell per connection for the whole batch. */
+	for (unsigned i = 0; i < v->nconns; i++) {
+		struct vconn *c = v->conns[i];
+		if (c->kick && c->be->ops->kick(c->be, c->fd) < 0)
+			c->dead = true; /* the peer is gone: RST in rx_flush */
+		c->kick = false;
+	}
 	if (pushed)
 		virtio_notify(&v->vd, TXQ);
 	rx_flush(v); /* answers, new credit */
@@ -803,6 +943,8 @@ static void vsock_stats(void *dev, device_stat_fn emit, void *ctx)
 	emit(ctx, "bytes_to_guest", v->bytes_to_guest);
 	emit(ctx, "bytes_from_guest", v->bytes_from_guest);
 	emit(ctx, "ctrl_queued", v->ctrl_count);
+	emit(ctx, "ring_hops", v->ring_hops);
+	emit(ctx, "ring_hop_ns", v->ring_hop_ns);
 }
 
 static const struct device_ops vsock_device_ops = {
@@ -840,7 +982,7 @@ static void host_handshake(struct vsock *v, struct vconn *c)
 {
 	uint32_t port, peer_port;
 	uint64_t peer_cid;
-	int r = c->be->ops->handshake(c->be, c->fd, &c->hs, &port, &peer_cid, &peer_port);
+	int r = c->be->ops->handshake(c->be, c->fd, &c->hs, &port, &peer_cid, &peer_port, &c->ring);
 
 	if (r == 0)
 		return;
@@ -878,12 +1020,48 @@ static short interest(const struct vconn *c)
 
 	if (c->state == C_HANDSHAKE || c->state == C_CONNECTING)
 		return POLLIN;
+	if (c->ring) {
+		/* Doorbells and the end marker, whatever the guest's credit: the
+		 * data waits in the ring, not in the socket. */
+		if (c->state == C_OPEN && !c->sock_done)
+			ev |= POLLIN;
+		if (c->state == C_OPEN && (c->peer_no_send || c->closing) && !c->wr_shut)
+			ev |= POLLOUT;
+		return ev;
+	}
 	if (c->outlen || (c->state == C_OPEN && (c->peer_no_send || c->closing) && !c->wr_shut))
 		ev |= POLLOUT;
 	/* Read only when the data has somewhere to go; else POLLIN would spin. */
 	if (c->state == C_OPEN && !c->readable && !c->host_eof && !c->rxlen && credit_to_guest(c))
 		ev |= POLLIN;
 	return ev;
+}
+
+/* A peer's socket was readable: doorbells (look at the rings: rx_flush
+ * does for ours), its end marker, or its close. */
+static void ring_doorbells(struct vsock *v, struct vconn *c)
+{
+	for (int i = 0; i < RING_DOORBELL_ROUNDS; i++) {
+		ssize_t r = c->be->ops->recv(c->be, c->fd, NULL, 0);
+		if (r == -1)
+			break;
+		if (r == 0) {
+			c->far_end = true;
+			continue;
+		}
+		/* Closed: after its end marker that is the peer's orderly close
+		 * (what is in the ring still goes to the guest); before it, the
+		 * peer vanished. */
+		if (c->far_end)
+			c->sock_done = true;
+		else
+			c->dead = true;
+		break;
+	}
+	/* The peer took from our side's ring: new credit for our guest. */
+	ring_fwd(c);
+	if (!c->dead && c->fwd_cnt - c->fwd_cnt_sent >= CONN_BUF / 4 && !c->closing)
+		conn_ctrl(v, c, OP_CREDIT_UPDATE, 0);
 }
 
 void virtio_vsock_poll(void *dev, int timeout_ms)
@@ -963,7 +1141,9 @@ void virtio_vsock_poll(void *dev, int timeout_ms)
 			after_write(v, c);
 			continue; /* c may be gone; its POLLIN is seen next round */
 		}
-		if (re & (POLLIN | POLLHUP | POLLERR))
+		if (c->ring && (re & (POLLIN | POLLHUP | POLLERR)))
+			ring_doorbells(v, c);
+		else if (re & (POLLIN | POLLHUP | POLLERR))
 			c->readable = true;
 	}
 	rx_flush(v);
@@ -1127,6 +1307,35 @@ int virtio_vsock_host_check(const char *spec, const char *label, const char *pol
 	if (!spec || parse_spec(spec, &s, err, errlen) < 0 || !s.group[0])
 		return 0;
 	return vsock_group_check(s.cid, s.group, label ? label : "", policy, err, errlen);
+}
+
+void virtio_vsock_publish_tcp(void *dev, const uint16_t (*fwd)[2], int n, const char *host_addr)
+{
+	struct vsock *v = dev;
+
+	if (v && v->group && vsock_group_publish_tcp(v->group, fwd, n, host_addr) < 0)
+		fprintf(stderr, "symbiont: vsock: cannot publish the TCP forwards in the group: %s\n", strerror(errno));
+}
+
+void virtio_vsock_control_register(void *dev)
+{
+	struct vsock *v = dev;
+
+	if (v && v->group)
+		vsock_group_control_register(v->group, v->vd.vm->control);
+}
+
+int virtio_vsock_join_group(void *dev, const char *group, char *err, size_t errlen)
+{
+	struct vsock *v = dev;
+	bool usage;
+
+	if (v->group || v->threaded) {
+		snprintf(err, errlen, "virtio-vsock: already in a group, or threaded");
+		return -1;
+	}
+	v->group = vsock_group_open(v->vd.vm, v->cid, group, "", NULL, &usage, err, errlen);
+	return v->group ? 0 : -1;
 }
 
 void *virtio_vsock_create(struct vm *vm, struct pci_host *h, const char *spec, const char *label, const char *policy,

@@ -31,6 +31,13 @@ int virtio_vsock_spec_check(const char *spec, const char *label, const char *pol
  * the label in conflict with no running VM's.  0, or -1 with a message. */
 int virtio_vsock_host_check(const char *spec, const char *label, const char *policy, char *err, size_t errlen);
 
+/* For the guest's socket accelerator (docs/vsock.md): the VM's TCP port
+ * forwards, published in its group, and where its guest reaches the host
+ * (NULL: nowhere); then the control command query-vsock-map.  Nothing
+ * without a group. */
+void virtio_vsock_publish_tcp(void *dev, const uint16_t (*fwd)[2], int n, const char *host_addr);
+void virtio_vsock_control_register(void *dev);
+
 /* For tests and fuzzers: the device on PCI bus h.
  * uds may be NULL (no host sockets: guest connections are refused).  With
  * threaded false no I/O thread runs; the caller drives host sockets with
@@ -38,6 +45,8 @@ int virtio_vsock_host_check(const char *spec, const char *label, const char *pol
 void *virtio_vsock_new(struct vm *vm, struct pci_host *h, uint64_t cid, const char *uds, bool threaded, char *err,
                        size_t errlen);
 struct virtio_dev *virtio_vsock_vdev(void *dev);
+/* Makes a threadless device a member of group (unlabelled, no policy). */
+int virtio_vsock_join_group(void *dev, const char *group, char *err, size_t errlen);
 /* One round of host-socket work: waits up to timeout_ms for any socket, then
  * serves what is ready.  Takes vm->io_lock itself. */
 void virtio_vsock_poll(void *dev, int timeout_ms);
