@@ -113,6 +113,11 @@ printf 'virtio-blk seq read, %d MiB (median of %d): symbiont emu %.1f MiB/s, qem
 	"$MB" "$RUNS" "$sr" "$qr" "$(echo "$sr / $qr" | bc -l)"
 printf 'virtio-blk seq write, %d MiB (median of %d): symbiont emu %.1f MiB/s, qemu tcg %.1f MiB/s, ratio %.2fx\n' \
 	"$MB" "$RUNS" "$sw" "$qw" "$(echo "$sw / $qw" | bc -l)"
+# The host-only baseline: the same client and a one-byte echo process on
+# the host, no VM in between (what the guest path adds is the difference).
+ht=$(python3 bench/vsock_pingpong.py host - "$VSOCK_ROUNDS") || die "host baseline ping-pong failed: $ht"
+printf 'guest-to-host 1-byte round trip: symbiont emu virtio-vsock %.1f us, host-only unix socket pair %.1f us, ratio %.1fx\n' \
+	"$st" "$ht" "$(echo "$st / $ht" | bc -l)"
 if [ -n "$qemu_vsock" ]; then
 	qt=$(printf '%s\n' "${q_rtt[@]% us}" | median)
 	printf 'virtio-vsock 1-byte round trip (median of %d, each the mean of %d): symbiont emu %.1f us, qemu tcg %.1f us, ratio %.2fx\n' \

@@ -3,13 +3,17 @@
 
     vsock_pingpong.py uds PATH ROUNDS [PORT] [--percentiles] [--interval=MS]
     vsock_pingpong.py vsock CID ROUNDS [PORT] [--percentiles] [--interval=MS]
+    vsock_pingpong.py host - ROUNDS [--percentiles] [--interval=MS]
 
 uds: through symbiont's --vsock CID,uds=PATH ("CONNECT PORT" handshake);
-vsock: through the host's AF_VSOCK (QEMU's vhost-vsock).  Prints the mean
+vsock: through the host's AF_VSOCK (QEMU's vhost-vsock); host: the
+host-only baseline, the same client against an echo process on the other
+end of a unix socket pair (no VM at all).  Prints the mean
 round trip in microseconds after 50 warm-up rounds, or with --percentiles
 the median, 90th, 99th percentile and worst of every round.  --interval
 paces the rounds, one every MS milliseconds, as a user's requests come,
 rather than back to back (which measures throughput)."""
+import os
 import socket
 import sys
 import time
@@ -34,6 +38,16 @@ if how == "uds":
         line += b
     if not line.startswith(b"OK "):
         sys.exit("bad handshake reply %r" % line)
+elif how == "host":
+    s, peer = socket.socketpair(socket.AF_UNIX, socket.SOCK_STREAM)
+    if os.fork() == 0:  # the echo server, a process as the guest's is
+        s.close()
+        while True:
+            b = peer.recv(4096)
+            if not b:
+                os._exit(0)
+            peer.sendall(b)
+    peer.close()
 else:
     s = socket.socket(socket.AF_VSOCK, socket.SOCK_STREAM)
     s.connect((int(where), port))
