@@ -42,6 +42,14 @@ void control_close(struct control *c);
 /* Adds a command; the name must be new.  Call before clients can use it
  * (at build time) or at any time from any thread. */
 int control_register(struct control *c, const char *name, control_cmd_fn fn, void *opaque);
+/* The same for a command that changes what the guest sees (injects, refuses
+ * calls, runs guest code, resets it): refused with one line while changes
+ * are forbidden. */
+int control_register_changing(struct control *c, const char *name, control_cmd_fn fn, void *opaque);
+/* From now on such commands are refused, saying "... which WHY" (NULL or
+ * "": allowed again).  A replay forbids them: the guest must do what it did
+ * when it was recorded. */
+void control_forbid_changes(struct control *c, const char *why);
 
 /* Sends {"event": name, "data": data, "timestamp": ...} to every client
  * past capabilities negotiation.  data (may be NULL) is consumed.  Safe

@@ -36,6 +36,7 @@ struct command {
 	char *name;
 	control_cmd_fn fn;
 	void *opaque;
+	bool changes_guest; /* refused while changes are forbidden */
 };
 
 struct client {
@@ -64,6 +65,7 @@ struct control {
 	int nclients;
 	struct command cmds[MAX_COMMANDS];
 	int ncmds;
+	char no_changes[160]; /* why commands that change the guest are refused ("": they are not) */
 
 	/* Held while a handler runs: handlers were written for one thread
 	 * (the control thread), and control_execute() runs them on others. */
@@ -249,7 +251,7 @@ static void client_gone(struct control *c, uint64_t client)
 
 /* ---- commands ----------------------------------------------------------- */
 
-int control_register(struct control *c, const char *name, control_cmd_fn fn, void *opaque)
+static int add_command(struct control *c, const char *name, control_cmd_fn fn, void *opaque, bool changes_guest)
 {
 	int r = -1;
 
@@ -260,6 +262,7 @@ int control_register(struct control *c, const char *name, control_cmd_fn fn, voi
 	if (c->ncmds < MAX_COMMANDS && (c->cmds[c->ncmds].name = strdup(name))) {
 		c->cmds[c->ncmds].fn = fn;
 		c->cmds[c->ncmds].opaque = opaque;
+		c->cmds[c->ncmds].changes_guest = changes_guest;
 		c->ncmds++;
 		r = 0;
 	}
@@ -268,13 +271,38 @@ out:
 	return r;
 }
 
-static bool find_command(struct control *c, const char *name, struct command *out)
+int control_register(struct control *c, const char *name, control_cmd_fn fn, void *opaque)
+{
+	return add_command(c, name, fn, opaque, false);
+}
+
+int control_register_changing(struct control *c, const char *name, control_cmd_fn fn, void *opaque)
+{
+	return add_command(c, name, fn, opaque, true);
+}
+
+void control_forbid_changes(struct control *c, const char *why)
+{
+	pthread_mutex_lock(&c->lock);
+	snprintf(c->no_changes, sizeof(c->no_changes), "%s", why ? why : "");
+	pthread_mutex_unlock(&c->lock);
+}
+
+/* The command, or false with err: none of that name, or one that would
+ * change the guest while that is forbidden. */
+static bool find_command(struct control *c, const char *name, struct command *out, char *err, size_t errlen)
 {
 	bool found = false;
 	pthread_mutex_lock(&c->lock);
 	for (int i = 0; i < c->ncmds && !found; i++)
 		if (!strcmp(c->cmds[i].name, name))
 			*out = c->cmds[i], found = true;
+	if (!found)
+		snprintf(err, errlen, "The command %.64s has not been found", name);
+	else if (out->changes_guest && c->no_changes[0]) {
+		snprintf(err, errlen, "%.64s changes the guest, which %s", name, c->no_changes);
+		found = false;
+	}
 	pthread_mutex_unlock(&c->lock);
 	return found;
 }
@@ -360,9 +388,9 @@ static void handle(struct control *c, struct client *cl, struct json_object *o)
 		           "Capabilities negotiation is already complete, command ignored");
 		return;
 	}
-	if (!find_command(c, name, &cmd)) {
-		snprintf(err, sizeof(err), "The command %.64s has not been found", name);
-		send_error(c, cl, id, CONTROL_ERR_NOT_FOUND, err);
+	if (!find_command(c, name, &cmd, err, sizeof(err))) {
+		send_error(c, cl, id, strstr(err, "has not been found") ? CONTROL_ERR_NOT_FOUND : CONTROL_ERR_GENERIC,
+		           err);
 		return;
 	}
 	struct json_object *empty = args ? NULL : json_object_new_object();
@@ -385,10 +413,8 @@ int control_execute(struct control *c, const char *name, struct json_object *arg
 {
 	struct command cmd;
 	*ret = NULL;
-	if (!find_command(c, name, &cmd)) {
-		snprintf(err, errlen, "The command %.64s has not been found", name);
+	if (!find_command(c, name, &cmd, err, errlen))
 		return -1;
-	}
 	struct json_object *empty = args ? NULL : json_object_new_object();
 	err[0] = 0;
 	pthread_mutex_lock(&c->exec_lock);

@@ -11,6 +11,7 @@
 #include "cpu/engine.h"
 #include "symbiont/iothreads.h"
 #include "symbiont/control.h"
+#include "symbiont/replay.h"
 #include "symbiont/vm.h"
 
 static const char *status_name(struct vm *vm)
@@ -185,17 +186,18 @@ static int cmd_sched_set(void *opaque, struct json_object *args, struct json_obj
 static const struct {
 	const char *name;
 	control_cmd_fn fn;
+	bool changes_guest;
 } vm_commands[] = {
-	{ "query-status", cmd_query_status },
-	{ "stop", cmd_stop },
-	{ "cont", cmd_cont },
-	{ "quit", cmd_quit },
-	{ "system_reset", cmd_system_reset },
-	{ "system_powerdown", cmd_system_powerdown },
-	{ "query-cpus-fast", cmd_query_cpus_fast },
-	{ "query-vm", cmd_query_vm },
-	{ "query-sched", cmd_query_sched },
-	{ "sched-set", cmd_sched_set },
+	{ "query-status", cmd_query_status, false },
+	{ "stop", cmd_stop, false },
+	{ "cont", cmd_cont, false },
+	{ "quit", cmd_quit, false },
+	{ "system_reset", cmd_system_reset, true },
+	{ "system_powerdown", cmd_system_powerdown, true },
+	{ "query-cpus-fast", cmd_query_cpus_fast, false },
+	{ "query-vm", cmd_query_vm, false },
+	{ "query-sched", cmd_query_sched, false },
+	{ "sched-set", cmd_sched_set, false },
 };
 
 int vm_control_open(struct vm *vm, const char *path, const char *name, char *err, size_t errlen)
@@ -205,7 +207,10 @@ int vm_control_open(struct vm *vm, const char *path, const char *name, char *err
 		return -1;
 	snprintf(vm->name, sizeof(vm->name), "%s", name ? name : "");
 	for (size_t i = 0; i < sizeof(vm_commands) / sizeof(vm_commands[0]); i++)
-		control_register(c, vm_commands[i].name, vm_commands[i].fn, vm);
+		(vm_commands[i].changes_guest ? control_register_changing : control_register)(c, vm_commands[i].name,
+		                                                                              vm_commands[i].fn, vm);
+	if (replay_playing(vm))
+		control_forbid_changes(c, "a replay cannot do: the guest must do what it did when it was recorded");
 	vm->control = c;
 	return 0;
 }

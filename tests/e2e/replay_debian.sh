@@ -6,7 +6,9 @@
 # replay, with nothing on its console input, must print the same console
 # output byte for byte, end at the same instruction count with the same
 # register-state hash, and do so twice; `ctl ps` on the first replay
-# while it runs must list the guest's tasks and leave the replay exact.
+# while it runs must list the guest's tasks, a GEARS trace the recording
+# never had must show its calls, `ctl exec` (which would change the guest)
+# must be refused, and the replay must stay exact.
 . "$(dirname "$0")/lib/guest.bash"
 e2e_init
 require_guest
@@ -33,6 +35,9 @@ for i in 1 2; do
 			[ -S "$sock" ] && break
 			sleep 0.5
 		done
+		# a trace the recording never had, for as long as the replay runs
+		"$SYM" ctl "$name" trace --syscalls execve,openat >"$tmp/trace.out" 2>&1 &
+		tracer=$!
 		# The socket opens before the kernel has its first threads, and
 		# how long the replay takes to get there depends on the build
 		# (ASan is several times slower): ask until kthreadd is listed or
@@ -43,11 +48,20 @@ for i in 1 2; do
 			kill -0 "$pid" 2>/dev/null || break
 			sleep 0.5
 		done
+		# what would change the guest is refused, in one line
+		if "$SYM" ctl "$name" exec -- true >"$tmp/exec.out" 2>&1; then
+			fail "ctl exec on a replay was not refused: $(cat "$tmp/exec.out")"
+		fi
+		grep -q "changes the guest, which a replay cannot do" "$tmp/exec.out" ||
+			fail "ctl exec on a replay: $(cat "$tmp/exec.out")"
 		wait "$pid"
 		s=$?
 		pid=
+		wait "$tracer"
 		grep -q kthreadd "$tmp/ps.out" || fail "ctl ps on the replay: $(head -n 3 "$tmp/ps.out")"
-		echo "ok ctl ps on the replay: $(($(wc -l <"$tmp/ps.out") - 1)) tasks"
+		echo "ok ctl ps on the replay: $(($(wc -l <"$tmp/ps.out") - 1)) tasks; exec refused: $(cat "$tmp/exec.out")"
+		grep -Eq ' (execve|openat)\(' "$tmp/trace.out" || fail "no traced call on the replay: $(head -n 3 "$tmp/trace.out")"
+		echo "ok traced on the replay: $(grep -Ec ' (execve|openat)\(' "$tmp/trace.out") calls, e.g. $(grep -Em1 ' (execve|openat)\(' "$tmp/trace.out")"
 	else
 		timeout 600 "$SYM" run --replay "$tmp/deb.rr" </dev/null >"$tmp/play$i.out" 2>"$tmp/play$i.err"
 		s=$?

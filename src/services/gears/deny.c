@@ -223,7 +223,7 @@ int gears_deny_init(struct gears *g, char *err, size_t errlen)
 {
 	struct control *c = g->vm->control;
 	(void)err, (void)errlen;
-	return control_register(c, "gears-deny", cmd_deny, g) ||
+	return control_register_changing(c, "gears-deny", cmd_deny, g) ||
 	       control_register(c, "gears-deny-remove", cmd_remove, g) ||
 	       control_register(c, "query-gears-denies", cmd_query, g);
 }

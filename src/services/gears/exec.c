@@ -472,6 +472,7 @@ int gears_exec_init(struct gears *g, char *err, size_t errlen)
 	ss->payload_ok = !gears_elf_load(gears_run_payload, gears_run_payload_len, &ss->payload, ss->payload_err,
 	                                 sizeof(ss->payload_err));
 	g->sessions = ss;
-	return control_register(c, "gears-exec", cmd_exec, g) || control_register(c, "gears-push", cmd_push, g) ||
-	       control_register(c, "gears-pull", cmd_pull, g);
+	return control_register_changing(c, "gears-exec", cmd_exec, g) ||
+	       control_register_changing(c, "gears-push", cmd_push, g) ||
+	       control_register_changing(c, "gears-pull", cmd_pull, g);
 }

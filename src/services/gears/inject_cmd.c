@@ -106,5 +106,5 @@ static int cmd_inject(void *opaque, struct json_object *args, struct json_object
 int gears_inject_init(struct gears *g, char *err, size_t errlen)
 {
 	(void)err, (void)errlen;
-	return control_register(g->vm->control, "gears-inject", cmd_inject, g);
+	return control_register_changing(g->vm->control, "gears-inject", cmd_inject, g);
 }

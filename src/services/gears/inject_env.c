@@ -253,6 +253,7 @@ int gears_env_init(struct gears *g, char *err, size_t errlen)
 {
 	struct control *c = g->vm->control;
 	(void)err, (void)errlen;
-	return control_register(c, "gears-env", cmd_env, g) || control_register(c, "gears-env-clear", cmd_clear, g) ||
+	return control_register_changing(c, "gears-env", cmd_env, g) ||
+	       control_register(c, "gears-env-clear", cmd_clear, g) ||
 	       control_register(c, "query-gears-env", cmd_query, g);
 }

@@ -1286,9 +1286,10 @@ static int symbiotic_start(struct vm *vm, void **state, char *err, size_t errlen
 	}
 	if (vm->control) {
 		control_register(vm->control, "query-symspy", cmd_symspy, s);
-		control_register(vm->control, "symcall", cmd_symcall, s);
-		control_register(vm->control, "symmod-load", cmd_symmod_load, s);
-		control_register(vm->control, "symmod-unload", cmd_symmod_unload, s);
+		/* a SymCall runs guest code; SymMod loads into the guest */
+		control_register_changing(vm->control, "symcall", cmd_symcall, s);
+		control_register_changing(vm->control, "symmod-load", cmd_symmod_load, s);
+		control_register_changing(vm->control, "symmod-unload", cmd_symmod_unload, s);
 	}
 	*state = s;
 	return 0;
