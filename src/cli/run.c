@@ -276,7 +276,8 @@ int cmd_run(int argc, char **argv)
 			errno = 0;
 			unsigned long long n = strtoull(optarg, &end, 10);
 			if (*end || end == optarg || optarg[0] == '-' || errno || n == 0)
-				return usage_error("--checkpoint-every '%s': a number of instructions, at least 1", optarg);
+				return usage_error("--checkpoint-every '%s': a number of instructions, at least 1",
+				                   optarg);
 			ckpt_every = n;
 			ckpt_opt = true;
 			break;

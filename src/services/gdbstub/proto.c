@@ -389,7 +389,8 @@ enum gdb_action gdb_handle(struct gdb_session *s, const char *pkt, size_t len, c
 		return reply_str(reply, rlen, "");
 	case 'b':
 		/* bs, bc: only a target that can go back; anything else after b is unknown */
-		if (len != 2 || (pkt[1] != 's' && pkt[1] != 'c') || !s->ops->reversible || !s->ops->reversible(s->target))
+		if (len != 2 || (pkt[1] != 's' && pkt[1] != 'c') || !s->ops->reversible ||
+		    !s->ops->reversible(s->target))
 			return reply_str(reply, rlen, "");
 		s->step_cpu = -1;
 		return pkt[1] == 's' ? GDB_REVERSE_STEP : GDB_REVERSE_CONT;

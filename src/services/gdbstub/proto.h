@@ -41,11 +41,11 @@ struct gdb_target_ops {
 };
 
 enum gdb_action {
-	GDB_REPLY,   /* send reply */
-	GDB_NOREPLY, /* send nothing */
-	GDB_RESUME,  /* resume: step_cpu >= 0 steps that vCPU (the rest run too); reply when it stops */
-	GDB_DETACH,  /* send reply (OK), then let the guest run and drop the client */
-	GDB_KILL,    /* end the VM, drop the client */
+	GDB_REPLY,        /* send reply */
+	GDB_NOREPLY,      /* send nothing */
+	GDB_RESUME,       /* resume: step_cpu >= 0 steps that vCPU (the rest run too); reply when it stops */
+	GDB_DETACH,       /* send reply (OK), then let the guest run and drop the client */
+	GDB_KILL,         /* end the VM, drop the client */
 	GDB_REVERSE_STEP, /* bs: back one instruction; reply when there */
 	GDB_REVERSE_CONT, /* bc: back to the last breakpoint or watchpoint hit, or the start of history */
 };

@@ -135,7 +135,7 @@ int gdb_reverse(struct gdbstub *g, bool step, char *err, size_t errlen)
 	s->stop_sig = 5;
 	s->stop_cpu = 0;
 	s->stop_history_begin = !found;
-	s->stop_watch = !found                 ? 0
+	s->stop_watch = !found                ? 0
 	                : kind == STOP_WATCH  ? 'w'
 	                : kind == STOP_RWATCH ? 'r'
 	                : kind == STOP_AWATCH ? 'a'
