@@ -107,6 +107,7 @@ bool replay_repeating(const struct vm *vm);
 
 struct replay_ckpt_stats {
 	uint64_t kept, taken, thinned, bytes, budget, every, first, newest, restores;
+	uint64_t before; /* the newest at or before the vCPU's count now (a rewind's start) */
 };
 /* True once checkpoints are taken: the dirty page log is theirs (a live
  * migration's vm_dirty_log_start is refused). */

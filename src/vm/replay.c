@@ -473,6 +473,7 @@ int replay_checkpoint_stats(const struct vm *vm, struct replay_ckpt_stats *st)
 	if (!r || !r->ck)
 		return -1;
 	rr_ckpts_stats(r->ck, st);
+	st->before = rr_ckpts_before(r->ck, now(vm));
 	return 0;
 }
 

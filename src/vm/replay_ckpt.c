@@ -92,6 +92,14 @@ uint64_t rr_ckpts_first(const struct rr_ckpts *c)
 	return c->n ? c->v[0].count : UINT64_MAX;
 }
 
+uint64_t rr_ckpts_before(const struct rr_ckpts *c, uint64_t count)
+{
+	uint64_t at = UINT64_MAX;
+	for (int i = 0; i < c->n && c->v[i].count <= count; i++)
+		at = c->v[i].count;
+	return at;
+}
+
 bool rr_ckpts_own_dirty_log(const struct rr_ckpts *c)
 {
 	return c && c->n > 0;

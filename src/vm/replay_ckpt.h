@@ -41,6 +41,8 @@ int rr_ckpts_at(struct rr_ckpts *c, struct vm *vm, uint64_t now, const void *pos
  * before count; its position into pos.  0, or -1 with err. */
 int rr_ckpts_restore(struct rr_ckpts *c, struct vm *vm, uint64_t count, uint64_t *at, void *pos, size_t poslen,
                      char *err, size_t errlen);
+/* The count of the newest checkpoint at or before count (UINT64_MAX: none). */
+uint64_t rr_ckpts_before(const struct rr_ckpts *c, uint64_t count);
 /* The first checkpoint's count (UINT64_MAX before it is taken). */
 uint64_t rr_ckpts_first(const struct rr_ckpts *c);
 void rr_ckpts_stats(const struct rr_ckpts *c, struct replay_ckpt_stats *st);

@@ -182,9 +182,11 @@ static void replay_interrupts(struct emu_cpu *cpu)
 		atomic_store(&cpu->irq_pending, true);
 		longjmp(ev_of(cpu)->slice_jmp, 1);
 	}
-	v = replay_take_irq(cpu->vm, cpu->rip, &kind);
-
-	if (v >= 0) {
+	/* Everything due at this count and RIP, before any instruction runs:
+	 * a recording stopped (a signal) right after delivering an interrupt
+	 * ends at the handler's first instruction with nothing retired, and
+	 * its end record must be met here, not one instruction later. */
+	while ((v = replay_take_irq(cpu->vm, cpu->rip, &kind)) >= 0) {
 		cpu->halted = false;
 		if (kind == RR_IRQ_NMI)
 			cpu->nmi_blocked = true;

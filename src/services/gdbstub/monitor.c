@@ -92,10 +92,11 @@ int gdb_monitor(void *target, const char *cmd, char *out, size_t cap)
 		}
 		put(&t,
 		    "checkpoints: %llu kept of %llu taken (%llu thinned), every %llu instructions, first at %llu, "
-		    "newest at %llu\nmemory: %llu bytes of a %llu-byte budget; %llu restores\n",
+		    "newest at %llu, nearest before now at %llu\nmemory: %llu bytes of a %llu-byte budget; %llu restores\n",
 		    (unsigned long long)st.kept, (unsigned long long)st.taken, (unsigned long long)st.thinned,
 		    (unsigned long long)st.every, (unsigned long long)st.first, (unsigned long long)st.newest,
-		    (unsigned long long)st.bytes, (unsigned long long)st.budget, (unsigned long long)st.restores);
+		    (unsigned long long)st.before, (unsigned long long)st.bytes, (unsigned long long)st.budget,
+		    (unsigned long long)st.restores);
 		return 0;
 	}
 	if (!g->vm->control) {
