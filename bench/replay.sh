@@ -21,6 +21,8 @@
 #    kernel's do_sys_openat2, with how far each is from the checkpoint the
 #    step starts from.
 #
+# REVERSE_LOG=FILE runs only part 3, on that log.
+#
 # The reference the issue cites: VMware ReTrace logged about 0.5 byte per
 # 1000 instructions at about 5% overhead; issue 19's goals are <= 1 byte per
 # 1000 instructions and <= 1.5x.
@@ -63,6 +65,7 @@ have_qemu=0
 command -v qemu-system-x86_64 >/dev/null && have_qemu=1
 QEMU=(qemu-system-x86_64 -accel tcg -m $MEM -no-reboot -display none -monitor none -serial stdio
 	-kernel $G/vmlinuz -initrd $G/initramfs.cpio.gz -append "$APPEND")
+if [ -z "${REVERSE_LOG:-}" ]; then
 plain=() rec=() qp=() qr=()
 for i in $(seq "$RUNS"); do
 	plain+=("$(to_ready "$SYM" run --engine emu --mem $MEM)")
@@ -107,22 +110,32 @@ if [ $have_qemu = 1 ]; then
 		"$a" "$b" "$(echo "$b / $a" | bc -l)" "$qbytes" "$(echo "$r / $b" | bc -l)"
 fi
 
+else
+	cp "$REVERSE_LOG" "$tmp/deb.rr" || exit 1
+fi
 echo "reverse execution on a replay of the last log:"
 have_gdb=0
 command -v gdb >/dev/null && [ -e $G/System.map ] && have_gdb=1
-t0=$EPOCHREALTIME
-"$SYM" run --replay "$tmp/deb.rr" </dev/null >/dev/null 2>"$tmp/play.err"
-base=$(echo "$EPOCHREALTIME - $t0" | bc)
-printf '  replay without checkpoints: %.2f s\n' "$base"
+# replay_time ARGS...: the median of RUNS replays' wall time (other load
+# on the host moves single runs by seconds)
+replay_time() {
+	local ts=() t0
+	for _ in $(seq "$RUNS"); do
+		t0=$EPOCHREALTIME
+		"$SYM" run --replay "$tmp/deb.rr" "$@" </dev/null >/dev/null 2>"$tmp/play.err"
+		ts+=("$(echo "$EPOCHREALTIME - $t0" | bc)")
+	done
+	printf '%s\n' "${ts[@]}" | median
+}
+base=$(replay_time)
+printf '  replay without checkpoints: %.2f s (median of %d)\n' "$base" "$RUNS"
 if [ $have_gdb = 0 ]; then
 	echo "  skip: reverse-stepi times: no gdb or no $G/System.map"
 fi
 openat=$(awk '$3 == "do_sys_openat2" { print "0x" $1 }' $G/System.map 2>/dev/null)
 jiffies=$(awk '$3 == "jiffies" { print "0x" $1 }' $G/System.map 2>/dev/null)
 for every in 100000 1000000 10000000; do
-	t0=$EPOCHREALTIME
-	"$SYM" run --replay "$tmp/deb.rr" --checkpoint-every $every </dev/null >/dev/null 2>"$tmp/play.err"
-	t=$(echo "$EPOCHREALTIME - $t0" | bc)
+	t=$(replay_time --checkpoint-every $every)
 	printf '  checkpoints every %8d: replay %.2f s (%.2fx); %s\n' $every "$t" "$(echo "$t / $base" | bc -l)" \
 		"$(sed -n 's/^replay: checkpoints: //p' "$tmp/play.err")"
 	[ $have_gdb = 1 ] || continue
@@ -131,9 +144,11 @@ for every in 100000 1000000 10000000; do
 		echo "target remote $tmp/b.sock"
 		# the kernel's page tables are up at its first tick (jiffies by its physical address)
 		printf 'watch *(long *)0x%x\ncontinue\ndelete\nbreak *%s\n' $((jiffies - 0xffffffff80000000)) "$openat"
-		for _ in 1 2 3 4 5 6; do
-			cat <<'EOF'
-continue
+		# the first hits, then every 8th (the hits' distances from their
+		# checkpoints spread)
+		for skip in 1 1 8 8 8 8 8 8; do
+			cat <<EOF
+continue $skip
 monitor replay
 python
 import time

@@ -438,7 +438,10 @@ int replay_rewind(struct vm *vm, uint64_t count, uint64_t *at, char *err, size_t
 	}
 	if (now(vm) > r->frontier)
 		r->frontier = now(vm);
-	if (rr_ckpts_restore(r->ck, vm, count, at, &r->p, sizeof(r->p), err, errlen) < 0)
+	int rc = rr_ckpts_restore(r->ck, vm, count, at, &r->p, sizeof(r->p), err, errlen);
+	if (rc == -2) /* it had changed the VM already: the replay cannot go on */
+		diverge(vm, "a checkpoint could not be restored: %s", err);
+	if (rc < 0)
 		return -1;
 	r->ended = false;
 	r->stop_on = false;

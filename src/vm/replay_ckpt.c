@@ -442,7 +442,7 @@ int rr_ckpts_restore(struct rr_ckpts *c, struct vm *vm, uint64_t count, uint64_t
 	s.parts = X86_STATE_ALL; /* new RAM: the engine drops what it decoded */
 	if (e->vcpu_set_state(vm->vcpus[0], &s) < 0) {
 		snprintf(err, errlen, "cannot set the vCPU's state");
-		return -1;
+		return -2;
 	}
 	e->vcpu_rr_load(vm->vcpus[0], &ck->extra);
 	pthread_mutex_lock(&vm->io_lock);
@@ -450,7 +450,7 @@ int rr_ckpts_restore(struct rr_ckpts *c, struct vm *vm, uint64_t count, uint64_t
 		const struct vm_device *d = vm_device_at(vm, i);
 		if (device_load(d->ops, d->dev, ck->dev[i].blob, ck->dev[i].len, err, errlen) < 0) {
 			pthread_mutex_unlock(&vm->io_lock);
-			return -1;
+			return -2;
 		}
 	}
 	pthread_mutex_unlock(&vm->io_lock);

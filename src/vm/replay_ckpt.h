@@ -38,7 +38,8 @@ uint64_t rr_ckpts_next_stop(const struct rr_ckpts *c);
 int rr_ckpts_at(struct rr_ckpts *c, struct vm *vm, uint64_t now, const void *pos, size_t poslen, char *err,
                 size_t errlen);
 /* With the vCPUs parked: the VM back to the newest checkpoint at or
- * before count; its position into pos.  0, or -1 with err. */
+ * before count; its position into pos.  0; -1 with err and nothing
+ * changed (none there); -2 with err when it failed half way. */
 int rr_ckpts_restore(struct rr_ckpts *c, struct vm *vm, uint64_t count, uint64_t *at, void *pos, size_t poslen,
                      char *err, size_t errlen);
 /* The count of the newest checkpoint at or before count (UINT64_MAX: none). */
