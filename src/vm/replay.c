@@ -540,7 +540,7 @@ int replay_finish(struct vm *vm, int status)
 		struct replay_ckpt_stats st;
 		rr_ckpts_stats(r->ck, &st);
 		fprintf(stderr,
-		        "replay: checkpoints: %llu kept of %llu taken (%llu thinned), %.1f MiB of a %.1f MiB budget, "
+		        "replay: checkpoints: %llu kept of %llu taken (%llu thinned), %.2f MiB of a %.2f MiB budget, "
 		        "%llu restores\n",
 		        (unsigned long long)st.kept, (unsigned long long)st.taken, (unsigned long long)st.thinned,
 		        st.bytes / 1048576.0, st.budget / 1048576.0, (unsigned long long)st.restores);
