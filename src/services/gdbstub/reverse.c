@@ -127,7 +127,7 @@ int gdb_reverse(struct gdbstub *g, bool step, char *err, size_t errlen)
 	 * stops it, records those again) */
 	uint64_t count = g->hit_count, rip = g->hit_rip, addr = g->hit_addr;
 	enum gdb_stop_kind kind = g->hit_kind;
-	if (r == 0)
+	if (r == 0 && (found || n > start)) /* (at the start already: nothing to run) */
 		r = found ? go_to(g, count, &rip, err, errlen) : go_to(g, start, NULL, err, errlen);
 	scanning(g, false);
 	if (r)
