@@ -13,6 +13,16 @@
 #    interrupt every ~1000 instructions, HLT between), sys_apic (LAPIC timer,
 #    self IPI) and count (an RDTSC every few instructions: the worst case).
 #
+# 3. Reverse execution (gdb on a replay of that boot log): the replay's
+#    time and memory with checkpoints every 100 K, 1 M and 10 M instructions
+#    (256 MiB budget) beside the replay without; and with each, the time of
+#    a reverse-stepi (timed in gdb's Python: restore the nearest checkpoint,
+#    run forward to the instruction before) at breakpoint hits on the
+#    kernel's do_sys_openat2, with how far each is from the checkpoint the
+#    step starts from.
+#
+# REVERSE_LOG=FILE runs only part 3, on that log.
+#
 # The reference the issue cites: VMware ReTrace logged about 0.5 byte per
 # 1000 instructions at about 5% overhead; issue 19's goals are <= 1 byte per
 # 1000 instructions and <= 1.5x.
@@ -55,6 +65,7 @@ have_qemu=0
 command -v qemu-system-x86_64 >/dev/null && have_qemu=1
 QEMU=(qemu-system-x86_64 -accel tcg -m $MEM -no-reboot -display none -monitor none -serial stdio
 	-kernel $G/vmlinuz -initrd $G/initramfs.cpio.gz -append "$APPEND")
+if [ -z "${REVERSE_LOG:-}" ]; then
 plain=() rec=() qp=() qr=()
 for i in $(seq "$RUNS"); do
 	plain+=("$(to_ready "$SYM" run --engine emu --mem $MEM)")
@@ -98,6 +109,76 @@ if [ $have_qemu = 1 ]; then
 	printf 'same run, QEMU TCG: %.2f s, -icount shift=auto,rr=record %.2f s: overhead %.2fx (its log: %d bytes); emu recorded / QEMU recording: %.2fx\n' \
 		"$a" "$b" "$(echo "$b / $a" | bc -l)" "$qbytes" "$(echo "$r / $b" | bc -l)"
 fi
+
+else
+	cp "$REVERSE_LOG" "$tmp/deb.rr" || exit 1
+fi
+echo "reverse execution on a replay of the last log:"
+have_gdb=0
+command -v gdb >/dev/null && [ -e $G/System.map ] && have_gdb=1
+# replay_time ARGS...: the median of RUNS replays' wall time (other load
+# on the host moves single runs by seconds)
+replay_time() {
+	local ts=() t0
+	for _ in $(seq "$RUNS"); do
+		t0=$EPOCHREALTIME
+		"$SYM" run --replay "$tmp/deb.rr" "$@" </dev/null >/dev/null 2>"$tmp/play.err"
+		ts+=("$(echo "$EPOCHREALTIME - $t0" | bc)")
+	done
+	printf '%s\n' "${ts[@]}" | median
+}
+base=$(replay_time)
+printf '  replay without checkpoints: %.2f s (median of %d)\n' "$base" "$RUNS"
+if [ $have_gdb = 0 ]; then
+	echo "  skip: reverse-stepi times: no gdb or no $G/System.map"
+fi
+openat=$(awk '$3 == "do_sys_openat2" { print "0x" $1 }' $G/System.map 2>/dev/null)
+jiffies=$(awk '$3 == "jiffies" { print "0x" $1 }' $G/System.map 2>/dev/null)
+for every in 100000 1000000 10000000; do
+	t=$(replay_time --checkpoint-every $every)
+	printf '  checkpoints every %8d: replay %.2f s (%.2fx); %s\n' $every "$t" "$(echo "$t / $base" | bc -l)" \
+		"$(sed -n 's/^replay: checkpoints: //p' "$tmp/play.err")"
+	[ $have_gdb = 1 ] || continue
+	{
+		echo "set pagination off"
+		echo "target remote $tmp/b.sock"
+		# the kernel's page tables are up at its first tick (jiffies by its physical address)
+		printf 'watch *(long *)0x%x\ncontinue\ndelete\nbreak *%s\n' $((jiffies - 0xffffffff80000000)) "$openat"
+		# the first hits, then every 8th (the hits' distances from their
+		# checkpoints spread)
+		for skip in 1 1 8 8 8 8 8 8; do
+			cat <<EOF
+continue $skip
+monitor replay
+python
+import time
+t = time.monotonic()
+gdb.execute("reverse-stepi", to_string=True)
+print("RSTEP %.6f" % (time.monotonic() - t))
+end
+stepi
+EOF
+		done
+		echo "delete"
+		echo "continue"
+	} >"$tmp/b.gdb"
+	rm -f "$tmp/b.sock"
+	"$SYM" run --replay "$tmp/deb.rr" --checkpoint-every $every --gdb "unix:$tmp/b.sock" --gdb-wait </dev/null \
+		>/dev/null 2>"$tmp/b.err" &
+	bp=$!
+	for _ in $(seq 100); do [ -S "$tmp/b.sock" ] && break; sleep 0.1; done
+	timeout 600 gdb -nx -batch -x "$tmp/b.gdb" >"$tmp/b.out" 2>&1
+	wait $bp
+	python3 - "$tmp/b.out" <<'PY'
+import re, sys
+out = open(sys.argv[1]).read()
+hits = re.findall(r"^instruction (\d+)\n.*?nearest before now at (\d+)\n.*?^RSTEP ([0-9.]+)$", out, re.M | re.S)
+for n, before, t in hits:
+    print(f"    reverse-stepi at instruction {int(n):>11}, {int(n) - int(before):>9} after its checkpoint: {float(t) * 1000:8.1f} ms")
+if not hits:
+    print("    no reverse-stepi timed: " + out[-300:].replace("\n", " | "))
+PY
+done
 
 echo "test guests (one run each):"
 for g in pit_irq sys_apic count; do

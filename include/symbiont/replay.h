@@ -66,4 +66,53 @@ uint64_t replay_next_stop(struct vm *vm);
 /* Replaying: the vCPU halted with nothing due at this count. */
 void replay_halted(struct vm *vm, uint64_t rip);
 
+/* ---- checkpoints and reverse execution (docs/replay.md) ----
+ *
+ * A replay can keep checkpoints: every `every` instructions the vCPU's
+ * state, the devices' and the guest pages written since the one before,
+ * in memory, at most budget bytes (older ones are thinned out; the first,
+ * the start of the history, stays).  Set before the replay runs. */
+void replay_set_checkpoints(struct replay *r, uint64_t every, uint64_t budget);
+#define REPLAY_DEFAULT_EVERY  10000000ULL
+#define REPLAY_DEFAULT_BUDGET (256ULL << 20)
+
+/* At every interrupt check of the replaying vCPU (its thread), before
+ * replay_take_irq: takes a checkpoint that is due, and ends a seek that
+ * arrived here.  True: the vCPU must park now (the seek's callback asked
+ * for a pause). */
+bool replay_boundary(struct vm *vm, uint64_t rip);
+
+/* True when this VM replays with checkpoints: a debugger can go back. */
+bool replay_can_reverse(const struct vm *vm);
+/* The replaying vCPU's retired-instruction count (its thread, or parked). */
+uint64_t replay_count(const struct vm *vm);
+/* The count of the first checkpoint: no seek goes before it. */
+uint64_t replay_history_start(const struct vm *vm);
+
+/* With the VM paused by the caller.  rewind: brings the whole VM back to
+ * the newest checkpoint at or before count (guest RAM, vCPU, devices, the
+ * log's position); *at is that checkpoint's count.  0, or -1 with err (no
+ * checkpoints; the replay diverged or ended). */
+int replay_rewind(struct vm *vm, uint64_t count, uint64_t *at, char *err, size_t errlen);
+/* Arms one stop: at the first interrupt check at count (and at rip, when
+ * rip is not NULL) or at the first check past it, reached(opaque) is
+ * called on the vCPU's thread; it returns true after taking a pause
+ * (vm_pause_request), and the vCPU parks right there. */
+typedef bool (*replay_reached_fn)(void *opaque);
+void replay_stop_at(struct vm *vm, uint64_t count, const uint64_t *rip, replay_reached_fn reached, void *opaque);
+void replay_stop_cancel(struct vm *vm);
+/* True while a replay runs again instructions it ran before a rewind: what
+ * they send out (the serial port's bytes) went out the first time. */
+bool replay_repeating(const struct vm *vm);
+
+struct replay_ckpt_stats {
+	uint64_t kept, taken, thinned, bytes, budget, every, first, newest, restores;
+	uint64_t before; /* the newest at or before the vCPU's count now (a rewind's start) */
+};
+/* True once checkpoints are taken: the dirty page log is theirs (a live
+ * migration's vm_dirty_log_start is refused). */
+bool replay_owns_dirty_log(const struct vm *vm);
+/* -1 when the VM keeps no checkpoints. */
+int replay_checkpoint_stats(const struct vm *vm, struct replay_ckpt_stats *st);
+
 #endif

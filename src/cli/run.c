@@ -54,7 +54,12 @@ void usage_run(void)
 	       "                         reads, the TSC) to FILE, for --replay (emu, 1 vCPU, no\n"
 	       "                         --disk/--net/--vsock; docs/replay.md)\n"
 	       "  --replay FILE          run the machine FILE recorded again, from the log alone;\n"
-	       "                         reports whether it diverged (takes --serial, --api, --name)\n"
+	       "                         reports whether it diverged (takes --serial, --api, --name,\n"
+	       "                         --gdb, --checkpoint-every, --checkpoint-budget)\n"
+	       "  --checkpoint-every N   with --replay: a checkpoint every N instructions, for gdb's\n"
+	       "                         reverse-stepi/-continue (default with --gdb: 10000000)\n"
+	       "  --checkpoint-budget SIZE  memory the checkpoints may take (default 256M); over it the\n"
+	       "                         older ones are thinned out, the first kept\n"
 	       "  --sched period=P,slice=S  reserve S of CPU every P for each vCPU (VSched; units\n"
 	       "                         us ms s), admitted against the other VMs of this host\n"
 	       "  --restore DIR          bring back the machine a snapshot (symbiont ctl NAME snapshot DIR)\n"
@@ -132,7 +137,9 @@ int cmd_run(int argc, char **argv)
 		OPT_GDB,
 		OPT_GDB_WAIT,
 		OPT_RECORD,
-		OPT_REPLAY
+		OPT_REPLAY,
+		OPT_CKPT_EVERY,
+		OPT_CKPT_BUDGET
 	};
 	static const struct option opts[] = {
 		{ "engine", required_argument, 0, OPT_ENGINE },
@@ -161,6 +168,8 @@ int cmd_run(int argc, char **argv)
 		{ "gdb-wait", no_argument, 0, OPT_GDB_WAIT },
 		{ "record", required_argument, 0, OPT_RECORD },
 		{ "replay", required_argument, 0, OPT_REPLAY },
+		{ "checkpoint-every", required_argument, 0, OPT_CKPT_EVERY },
+		{ "checkpoint-budget", required_argument, 0, OPT_CKPT_BUDGET },
 		{ 0, 0, 0, 0 },
 	};
 	struct vm_config cfg = { .engine = "auto", .mem_size = 512ULL << 20, .ncpus = 1, .serial = "stdio" };
@@ -169,6 +178,8 @@ int cmd_run(int argc, char **argv)
 	struct replay *rp = NULL;
 	const char *machine_opt = NULL; /* the first option that shapes the machine (not with --restore) */
 	bool force = false, engine_given = false;
+	uint64_t ckpt_every = 0, ckpt_budget = REPLAY_DEFAULT_BUDGET;
+	bool ckpt_opt = false;
 	struct cli_guest guest;
 	struct machine *m;
 	struct vm *vm;
@@ -260,6 +271,22 @@ int cmd_run(int argc, char **argv)
 				return usage_error("--replay needs a file%s", "");
 			replay = optarg;
 			break;
+		case OPT_CKPT_EVERY: {
+			char *end;
+			errno = 0;
+			unsigned long long n = strtoull(optarg, &end, 10);
+			if (*end || end == optarg || optarg[0] == '-' || errno || n == 0)
+				return usage_error("--checkpoint-every '%s': a number of instructions, at least 1",
+				                   optarg);
+			ckpt_every = n;
+			ckpt_opt = true;
+			break;
+		}
+		case OPT_CKPT_BUDGET:
+			if (parse_size(optarg, &ckpt_budget) < 0 || ckpt_budget == 0)
+				return usage_error("--checkpoint-budget: '%s' is not a size like 256M or 1G", optarg);
+			ckpt_opt = true;
+			break;
 		case OPT_METRICS: {
 			if (!metrics_spec_ok(optarg))
 				return usage_error(
@@ -315,17 +342,21 @@ int cmd_run(int argc, char **argv)
 			return usage_error("%s: not with --restore or --incoming", what);
 		if (replay && machine_opt)
 			return usage_error("%s: --replay takes the machine from the log", machine_opt);
-		if (cfg.gdb)
-			return usage_error("%s: not with --gdb yet", what);
+		if (cfg.gdb && record)
+			return usage_error("%s: not with --gdb (gdb attaches to a --replay)", what);
 		if (replay_machine_check(&cfg, engine_given ? cfg.engine : NULL, err, sizeof(err)) < 0)
 			return usage_error("%s", err);
 		cfg.engine = "emu";
 		cfg.record_replay = true;
 	}
+	if (ckpt_opt && !replay)
+		return usage_error("%s: only with --replay", "--checkpoint-every/--checkpoint-budget");
 	if (replay && !(rp = replay_load(replay, &cfg, err, sizeof(err)))) {
 		fprintf(stderr, "symbiont: %s\n", err);
 		return 1;
 	}
+	if (rp && (ckpt_every || cfg.gdb))
+		replay_set_checkpoints(rp, ckpt_every ? ckpt_every : REPLAY_DEFAULT_EVERY, ckpt_budget);
 	memset(&guest, 0, sizeof(guest));
 	if (incoming || restore) {
 		/* Both bring back a saved machine; an incoming one's disks are the

@@ -31,6 +31,11 @@ struct vcpu {
 	atomic_bool throttled;
 };
 
+/* A vCPU's engine-private part of a replay checkpoint (vcpu_rr_save). */
+struct engine_rr_extra {
+	uint64_t insn_count, insn_user, rep_yield_at;
+};
+
 struct engine_ops {
 	const char *name;
 	/* True when interrupts are handled by the engine itself (KVM's in-kernel
@@ -103,6 +108,16 @@ struct engine_ops {
 	 * engine cannot record. */
 	uint64_t (*vcpu_insn_count)(struct vcpu *cpu);
 	uint64_t (*vcpu_state_hash)(struct vcpu *cpu, uint64_t *rip);
+	/* Optional (NULL: a replay takes no checkpoints): a replay's
+	 * checkpoints (src/vm/replay_ckpt.c).  rr_save: what a restore needs
+	 * beyond struct x86_state (the count; a REP string instruction that
+	 * yielded); rr_load: puts it back, after vcpu_set_state.  dirty_rearm:
+	 * the next write to every page reaches the dirty log again (as after
+	 * dirty_collect), called on the vCPUs' own thread or with them parked,
+	 * so it takes no pause. */
+	void (*vcpu_rr_save)(struct vcpu *cpu, struct engine_rr_extra *x);
+	void (*vcpu_rr_load)(struct vcpu *cpu, const struct engine_rr_extra *x);
+	void (*dirty_rearm)(struct vm *vm);
 	/* Optional: the code hooks (vm->hooks_gen) or the single-stepping
 	 * (SYM_EV_STEP) changed; an engine that sets them up before entering
 	 * the guest makes its vCPUs look again.  Callable from any thread. */

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 
 #include "hw/uart.h"
+#include "symbiont/replay.h"
 #include "symbiont/vm.h"
 #include "host/chardev.h"
 
@@ -201,7 +202,7 @@ static void transmit(struct uart *u, uint8_t b)
 {
 	if (u->mcr & MCR_LOOP)
 		rx_push(u, b, false);
-	else
+	else if (!(u->vm && u->vm->replay && replay_repeating(u->vm))) /* printed the first time through */
 		chardev_write(u->chr, &b, 1);
 	u->lsr |= LSR_THRE | LSR_TEMT;
 	u->thr_pending = true;

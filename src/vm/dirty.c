@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cpu/engine.h"
+#include "symbiont/replay.h"
 #include "symbiont/vm.h"
 
 void vm_dirty_mark(struct vm *vm, uint64_t gpa, uint64_t len)
@@ -32,6 +33,10 @@ void vm_dirty_mark(struct vm *vm, uint64_t gpa, uint64_t len)
 
 int vm_dirty_log_start(struct vm *vm, char *err, size_t errlen)
 {
+	if (replay_owns_dirty_log(vm)) {
+		snprintf(err, errlen, "this replay's checkpoints use the dirty page log");
+		return -1;
+	}
 	if (!vm->engine || !vm->engine->dirty_log || !vm->engine->dirty_collect) {
 		snprintf(err, errlen, "the %s engine cannot log dirty pages", vm->engine ? vm->engine->name : "(no)");
 		return -1;

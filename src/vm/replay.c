@@ -13,9 +13,20 @@
 #include "cpu/engine.h"
 #include "symbiont/replay.h"
 #include "symbiont/vm.h"
+#include "vm/replay_ckpt.h"
 #include "vm/replay_log.h"
 
 #define RR_HASH_EVERY 64
+
+/* Where a replay is in its log: all a checkpoint keeps of it. */
+struct rr_pos {
+	struct rr_cursor cur;        /* after next */
+	struct rr_event next, taken; /* the next event (index pos); the last one taken */
+	size_t pos;
+	struct rr_cursor scur; /* after snext */
+	struct rr_event snext; /* the next RR_IRQ or RR_END at or after pos (index stop) */
+	size_t stop;
+};
 
 struct replay {
 	bool play;
@@ -24,13 +35,16 @@ struct replay {
 	uint64_t events, irqs, reads, tscs;
 	/* replaying */
 	struct rr_log log;
-	struct rr_cursor cur;        /* after next */
-	struct rr_event next, taken; /* the next event (index pos); the last one taken */
-	size_t pos;
-	struct rr_cursor scur; /* after snext */
-	struct rr_event snext; /* the next RR_IRQ or RR_END at or after pos (index stop) */
-	size_t stop;
+	struct rr_pos p;
 	bool diverged, ended;
+	/* checkpoints, and a debugger's stop (replay_stop_at) */
+	uint64_t ck_every, ck_budget;
+	struct rr_ckpts *ck;
+	bool stop_on, stop_any_rip;
+	uint64_t stop_count, stop_rip;
+	uint64_t frontier; /* the furthest count reached before a rewind */
+	replay_reached_fn reached;
+	void *reached_opaque;
 	char kernel[PATH_MAX], initrd[PATH_MAX]; /* recording: the files' absolute paths */
 	char path[PATH_MAX];                     /* recording: the log */
 };
@@ -175,10 +189,10 @@ struct replay *replay_load(const char *path, struct vm_config *cfg, char *err, s
 		         r->log.hdr.ncpus, (unsigned long long)r->log.hdr.mem_size);
 		goto fail;
 	}
-	rr_cursor_init(&r->log, &r->cur);
-	rr_next(&r->cur, &r->next); /* there is one: the parser saw the end record */
-	r->scur = r->cur;
-	r->snext = r->next;
+	rr_cursor_init(&r->log, &r->p.cur);
+	rr_next(&r->p.cur, &r->p.next); /* there is one: the parser saw the end record */
+	r->p.scur = r->p.cur;
+	r->p.snext = r->p.next;
 	cfg->kernel = r->log.hdr.kernel;
 	cfg->initrd = r->log.hdr.initrd;
 	cfg->append = r->log.hdr.append;
@@ -222,9 +236,9 @@ static void __attribute__((format(printf, 2, 3))) diverge(struct vm *vm, const c
 /* Takes the next event into *out (never past the end record, which is last). */
 static void advance(struct replay *r, struct rr_event *out)
 {
-	*out = r->next;
-	if (r->next.type != RR_END && rr_next(&r->cur, &r->next))
-		r->pos++;
+	*out = r->p.next;
+	if (r->p.next.type != RR_END && rr_next(&r->p.cur, &r->p.next))
+		r->p.pos++;
 }
 
 /* The hash records that follow the event just taken. */
@@ -232,7 +246,7 @@ static void check_hashes(struct vm *vm)
 {
 	struct replay *r = vm->replay;
 
-	while (r->next.type == RR_HASH) {
+	while (r->p.next.type == RR_HASH) {
 		struct rr_event e;
 		advance(r, &e);
 		uint64_t rip, h = state_hash(vm, &rip);
@@ -253,19 +267,19 @@ static const struct rr_event *take(struct vm *vm, uint8_t type)
 
 	if (r->diverged)
 		return NULL;
-	if (r->next.type == RR_END) { /* only the end is left */
+	if (r->p.next.type == RR_END) { /* only the end is left */
 		diverge(vm, "the guest made %s after the log's last event", type_name(type));
 		return NULL;
 	}
-	e = &r->next;
+	e = &r->p.next;
 	if (e->type != type || e->count != now(vm)) {
 		diverge(vm, "the guest made %s; the log has %s at instruction %llu", type_name(type),
 		        type_name(e->type), (unsigned long long)e->count);
 		return NULL;
 	}
-	advance(r, &r->taken);
+	advance(r, &r->p.taken);
 	check_hashes(vm);
-	return &r->taken;
+	return &r->p.taken;
 }
 
 bool replay_take_read(struct vm *vm, enum rr_space space, uint64_t addr, unsigned size, uint64_t *val)
@@ -309,7 +323,7 @@ int replay_take_irq(struct vm *vm, uint64_t rip, enum rr_irq_kind *kind)
 
 	if (r->diverged || r->ended)
 		return -1;
-	e = &r->next;
+	e = &r->p.next;
 	if (e->count < n) {
 		diverge(vm, "the log's next event, %s at instruction %llu, was passed", type_name(e->type),
 		        (unsigned long long)e->count);
@@ -330,24 +344,29 @@ int replay_take_irq(struct vm *vm, uint64_t rip, enum rr_irq_kind *kind)
 	}
 	if (e->type != RR_IRQ || e->rip != rip)
 		return -1; /* not yet: a read at this count, or a fault that comes first */
-	advance(r, &r->taken);
+	advance(r, &r->p.taken);
 	check_hashes(vm);
-	*kind = (enum rr_irq_kind)r->taken.kind;
-	return r->taken.vector;
+	*kind = (enum rr_irq_kind)r->p.taken.kind;
+	return r->p.taken.vector;
 }
 
 uint64_t replay_next_stop(struct vm *vm)
 {
 	struct replay *r = vm->replay;
 
-	if (r->stop < r->pos) {
-		r->scur = r->cur;
-		r->snext = r->next;
-		r->stop = r->pos;
+	if (r->p.stop < r->p.pos) {
+		r->p.scur = r->p.cur;
+		r->p.snext = r->p.next;
+		r->p.stop = r->p.pos;
 	}
-	while (r->snext.type != RR_IRQ && r->snext.type != RR_END && rr_next(&r->scur, &r->snext))
-		r->stop++;
-	return r->snext.count;
+	while (r->p.snext.type != RR_IRQ && r->p.snext.type != RR_END && rr_next(&r->p.scur, &r->p.snext))
+		r->p.stop++;
+	uint64_t at = r->p.snext.count;
+	if (r->ck && rr_ckpts_next_stop(r->ck) < at)
+		at = rr_ckpts_next_stop(r->ck);
+	if (r->stop_on && r->stop_count < at)
+		at = r->stop_count;
+	return at;
 }
 
 void replay_halted(struct vm *vm, uint64_t rip)
@@ -356,7 +375,114 @@ void replay_halted(struct vm *vm, uint64_t rip)
 	if (r->diverged || r->ended)
 		return;
 	diverge(vm, "the vCPU halted at RIP %#llx; the log's next event is at instruction %llu",
-	        (unsigned long long)rip, (unsigned long long)r->next.count);
+	        (unsigned long long)rip, (unsigned long long)r->p.next.count);
+}
+
+/* ---- checkpoints and reverse execution ---- */
+
+void replay_set_checkpoints(struct replay *r, uint64_t every, uint64_t budget)
+{
+	r->ck_every = every;
+	r->ck_budget = budget;
+}
+
+bool replay_boundary(struct vm *vm, uint64_t rip)
+{
+	struct replay *r = vm->replay;
+	uint64_t n = now(vm);
+
+	if (r->diverged || r->ended)
+		return false;
+	if (r->ck_every && !r->ck && vm->engine->vcpu_rr_save && vm->engine->dirty_rearm &&
+	    !atomic_load(&vm->dirty_on) && !(r->ck = rr_ckpts_new(r->ck_every, r->ck_budget)))
+		fprintf(stderr, "replay: note: out of memory: no checkpoints\n");
+	if (r->ck) {
+		char err[160];
+		if (rr_ckpts_at(r->ck, vm, n, &r->p, sizeof(r->p), err, sizeof(err)) < 0)
+			fprintf(stderr, "replay: note: %s; no more checkpoints are taken\n", err);
+	}
+	if (r->stop_on && (n > r->stop_count || (n == r->stop_count && (r->stop_any_rip || rip == r->stop_rip)))) {
+		r->stop_on = false;
+		return r->reached(r->reached_opaque);
+	}
+	return false;
+}
+
+bool replay_can_reverse(const struct vm *vm)
+{
+	return vm->replay && vm->replay->play && vm->replay->ck_every && vm->engine->vcpu_rr_save &&
+	       vm->engine->dirty_rearm;
+}
+
+uint64_t replay_count(const struct vm *vm)
+{
+	return now(vm);
+}
+
+uint64_t replay_history_start(const struct vm *vm)
+{
+	const struct replay *r = vm->replay;
+	return r && r->ck ? rr_ckpts_first(r->ck) : 0;
+}
+
+int replay_rewind(struct vm *vm, uint64_t count, uint64_t *at, char *err, size_t errlen)
+{
+	struct replay *r = vm->replay;
+	if (!r || !r->play || !r->ck) {
+		snprintf(err, errlen, "this run keeps no checkpoints (a replay with --checkpoint-every does)");
+		return -1;
+	}
+	if (r->diverged) {
+		snprintf(err, errlen, "the replay diverged");
+		return -1;
+	}
+	if (now(vm) > r->frontier)
+		r->frontier = now(vm);
+	int rc = rr_ckpts_restore(r->ck, vm, count, at, &r->p, sizeof(r->p), err, errlen);
+	if (rc == -2) /* it had changed the VM already: the replay cannot go on */
+		diverge(vm, "a checkpoint could not be restored: %s", err);
+	if (rc < 0)
+		return -1;
+	r->ended = false;
+	r->stop_on = false;
+	return 0;
+}
+
+void replay_stop_at(struct vm *vm, uint64_t count, const uint64_t *rip, replay_reached_fn reached, void *opaque)
+{
+	struct replay *r = vm->replay;
+	r->stop_count = count;
+	r->stop_any_rip = !rip;
+	r->stop_rip = rip ? *rip : 0;
+	r->reached = reached;
+	r->reached_opaque = opaque;
+	r->stop_on = true;
+}
+
+bool replay_repeating(const struct vm *vm)
+{
+	return vm->replay->play && now(vm) < vm->replay->frontier;
+}
+
+void replay_stop_cancel(struct vm *vm)
+{
+	if (vm->replay)
+		vm->replay->stop_on = false;
+}
+
+int replay_checkpoint_stats(const struct vm *vm, struct replay_ckpt_stats *st)
+{
+	const struct replay *r = vm->replay;
+	if (!r || !r->ck)
+		return -1;
+	rr_ckpts_stats(r->ck, st);
+	st->before = rr_ckpts_before(r->ck, now(vm));
+	return 0;
+}
+
+bool replay_owns_dirty_log(const struct vm *vm)
+{
+	return vm->replay && rr_ckpts_own_dirty_log(vm->replay->ck);
 }
 
 /* ---- the end ---- */
@@ -393,13 +519,13 @@ int replay_finish(struct vm *vm, int status)
 	if (r->diverged)
 		return 1;
 	const struct rr_event *end = &r->log.end;
-	if (r->next.type != RR_END) {
+	if (r->p.next.type != RR_END) {
 		/* the guest ended itself early (a divergence), or the host
 		 * stopped the replay (a signal, Ctrl-A x): status 1 either way */
 		fprintf(stderr,
 		        "replay: stopped at instruction %llu, before the log's end (%zu events left): the guest "
 		        "ended early or the host stopped it\n",
-		        (unsigned long long)n, r->log.n - 1 - r->pos);
+		        (unsigned long long)n, r->log.n - 1 - r->p.pos);
 		return 1;
 	}
 	if (end->count != n || end->value != h) {
@@ -409,6 +535,15 @@ int replay_finish(struct vm *vm, int status)
 		        (unsigned long long)n, (unsigned long long)rip, (unsigned long long)h,
 		        (unsigned long long)end->count, (unsigned long long)end->rip, (unsigned long long)end->value);
 		return 1;
+	}
+	if (r->ck) {
+		struct replay_ckpt_stats st;
+		rr_ckpts_stats(r->ck, &st);
+		fprintf(stderr,
+		        "replay: checkpoints: %llu kept of %llu taken (%llu thinned), %.2f MiB of a %.2f MiB budget, "
+		        "%llu restores\n",
+		        (unsigned long long)st.kept, (unsigned long long)st.taken, (unsigned long long)st.thinned,
+		        st.bytes / 1048576.0, st.budget / 1048576.0, (unsigned long long)st.restores);
 	}
 	fprintf(stderr, "replay: ok: %llu instructions, %zu events, state hash %016llx\n", (unsigned long long)n,
 	        r->log.n, (unsigned long long)h);
@@ -423,6 +558,7 @@ void replay_free(struct replay *r)
 		char err[256];
 		rr_writer_close(r->w, err, sizeof(err));
 	}
+	rr_ckpts_free(NULL, r->ck);
 	rr_log_free(&r->log);
 	free(r);
 }

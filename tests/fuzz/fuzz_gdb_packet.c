@@ -69,7 +69,13 @@ static int f_monitor(void *t, const char *cmd, char *out, size_t cap)
 	return 0;
 }
 
-static const struct gdb_target_ops ops = { f_get, f_set, f_read, f_write, f_point, f_point, f_monitor };
+static bool f_reversible(void *t)
+{
+	(void)t;
+	return true; /* so that bs and bc are parsed too */
+}
+
+static const struct gdb_target_ops ops = { f_get, f_set, f_read, f_write, f_point, f_point, f_monitor, f_reversible };
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {

@@ -26,6 +26,7 @@ struct fake {
 	enum gdb_point last_type;
 	uint64_t last_addr, last_kind;
 	char last_monitor[128];
+	bool reversible;
 };
 
 static int f_get(void *t, int cpu, struct x86_state *s)
@@ -90,8 +91,13 @@ static int f_monitor(void *t, const char *cmd, char *out, size_t cap)
 	return 0;
 }
 
+static bool f_reversible(void *t)
+{
+	return ((struct fake *)t)->reversible;
+}
+
 static const struct gdb_target_ops fake_ops = {
-	f_get, f_set, f_read, f_write, f_insert, f_remove, f_monitor,
+	f_get, f_set, f_read, f_write, f_insert, f_remove, f_monitor, f_reversible,
 };
 
 static struct fake *fake;
@@ -450,6 +456,31 @@ static void test_run_control(void **state)
 	expect("?", "T02thread:1;");
 }
 
+/* bs and bc: only offered, and only answered, where the target can go
+ * back (a replay with checkpoints); the start of history in the stop reply. */
+static void test_reverse(void **state)
+{
+	(void)state;
+	assert_int_equal(run("qSupported"), GDB_REPLY);
+	reply[rlen] = 0;
+	assert_null(strstr(reply, "ReverseStep"));
+	expect("bs", "");
+	expect("bc", "");
+	fake->reversible = true;
+	assert_int_equal(run("qSupported:swbreak+"), GDB_REPLY);
+	reply[rlen] = 0;
+	assert_non_null(strstr(reply, ";ReverseStep+;ReverseContinue+"));
+	assert_int_equal(run("bs"), GDB_REVERSE_STEP);
+	assert_int_equal(run("bc"), GDB_REVERSE_CONT);
+	expect("bx", "");
+	expect("bss", "");
+	expect("b", "");
+	sess.stop_sig = 5, sess.stop_cpu = 0, sess.stop_history_begin = true;
+	expect("?", "T05replaylog:begin;thread:1;");
+	sess.stop_history_begin = false;
+	expect("?", "T05thread:1;");
+}
+
 static void test_monitor(void **state)
 {
 	(void)state;
@@ -477,6 +508,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_memory, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_points, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_run_control, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_reverse, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_monitor, setup, teardown),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -174,9 +174,19 @@ static void apply_dma(struct vm *vm)
 static void replay_interrupts(struct emu_cpu *cpu)
 {
 	enum rr_irq_kind kind;
-	int v = replay_take_irq(cpu->vm, cpu->rip, &kind);
+	int v;
 
-	if (v >= 0) {
+	/* A checkpoint due here, or a debugger's seek that ends here (the
+	 * stop was asked for: park at once, before anything is delivered). */
+	if (replay_boundary(cpu->vm, cpu->rip) && cpu->vcpu) {
+		atomic_store(&cpu->irq_pending, true);
+		longjmp(ev_of(cpu)->slice_jmp, 1);
+	}
+	/* Everything due at this count and RIP, before any instruction runs:
+	 * a recording stopped (a signal) right after delivering an interrupt
+	 * ends at the handler's first instruction with nothing retired, and
+	 * its end record must be met here, not one instruction later. */
+	while ((v = replay_take_irq(cpu->vm, cpu->rip, &kind)) >= 0) {
 		cpu->halted = false;
 		if (kind == RR_IRQ_NMI)
 			cpu->nmi_blocked = true;
@@ -596,6 +606,24 @@ static uint64_t emu_vcpu_insn_count(struct vcpu *v)
 	return ((struct emu_vcpu *)v->priv)->cpu.insn_count;
 }
 
+static void emu_vcpu_rr_save(struct vcpu *v, struct engine_rr_extra *x)
+{
+	const struct emu_cpu *cpu = &((struct emu_vcpu *)v->priv)->cpu;
+	*x = (struct engine_rr_extra){ .insn_count = cpu->insn_count,
+		                       .insn_user = cpu->insn_user,
+		                       .rep_yield_at = cpu->rep_yield_at };
+}
+
+static void emu_vcpu_rr_load(struct vcpu *v, const struct engine_rr_extra *x)
+{
+	struct emu_cpu *cpu = &((struct emu_vcpu *)v->priv)->cpu;
+	cpu->insn_count = x->insn_count;
+	cpu->insn_user = x->insn_user;
+	cpu->rep_yield_at = x->rep_yield_at;
+	cpu->insn_stop_inv = ~cpu->insn_count; /* look at the log's next event from here */
+	atomic_store(&cpu->irq_pending, true);
+}
+
 /* The registers a replay must reproduce, hashed (the x87/SSE state and the
  * MSRs are left out: a difference there shows in the GPRs soon after). */
 static uint64_t emu_vcpu_state_hash(struct vcpu *v, uint64_t *rip)
@@ -641,6 +669,14 @@ static int protect_all_and_take(struct vm *vm, uint64_t *out, char *err, size_t 
 	return 0;
 }
 
+/* Every vCPU runs on one thread: called there or with it parked. */
+static void emu_dirty_rearm(struct vm *vm)
+{
+	for (int i = 0; i < vm->ncpus; i++)
+		if (vm->vcpus[i] && vm->vcpus[i]->priv)
+			emu_tlb_protect_all(emu_cpu_of(vm->vcpus[i]));
+}
+
 static int emu_dirty_log(struct vm *vm, bool on, char *err, size_t errlen)
 {
 	/* Off: nothing to undo; a protected page is unprotected by its next
@@ -679,4 +715,7 @@ const struct engine_ops emu_engine_ops = {
 	.dirty_collect = emu_dirty_collect,
 	.vcpu_insn_count = emu_vcpu_insn_count,
 	.vcpu_state_hash = emu_vcpu_state_hash,
+	.vcpu_rr_save = emu_vcpu_rr_save,
+	.vcpu_rr_load = emu_vcpu_rr_load,
+	.dirty_rearm = emu_dirty_rearm,
 };

@@ -152,12 +152,12 @@ static int stop_now(struct gdbstub *g, int sig)
 	g->sess.stop_sig = sig;
 	g->sess.stop_cpu = 0;
 	g->sess.stop_watch = 0;
-	g->sess.stop_swbreak = g->sess.stop_hwbreak = false;
+	g->sess.stop_swbreak = g->sess.stop_hwbreak = g->sess.stop_history_begin = false;
 	return 0;
 }
 
 /* A callback stopped the guest: wait for every vCPU, keep one hold. */
-static int stop_by_event(struct gdbstub *g)
+int gdb_stop_by_event(struct gdbstub *g)
 {
 	pthread_mutex_lock(&g->lock);
 	g->event_stop = false;
@@ -177,6 +177,7 @@ static int stop_by_event(struct gdbstub *g)
 	g->sess.stop_watch = kind == STOP_WATCH ? 'w' : kind == STOP_RWATCH ? 'r' : kind == STOP_AWATCH ? 'a' : 0;
 	g->sess.stop_swbreak = kind == STOP_BREAK;
 	g->sess.stop_hwbreak = kind == STOP_HWBREAK;
+	g->sess.stop_history_begin = false;
 	g->sess.stop_addr = addr;
 	g->sess.g_cpu = cpu; /* gdb reads the stopping vCPU's registers first */
 	return 0;
@@ -184,7 +185,7 @@ static int stop_by_event(struct gdbstub *g)
 
 static enum sym_action on_step(void *opaque, struct sym_event *ev)
 {
-	return (enum sym_action)gdb_stop_here(opaque, ev->cpu, STOP_STEP, 0);
+	return (enum sym_action)gdb_stop_here(opaque, ev->cpu, STOP_STEP, 0, 0);
 }
 
 /* 0, or -1 with the reply to send instead (the step could not be set up). */
@@ -254,6 +255,20 @@ static int packet(struct gdbstub *g)
 		if (resume(g) < 0)
 			return send_packet(g, "E03", 3);
 		return 0;
+	case GDB_REVERSE_STEP:
+	case GDB_REVERSE_CONT: {
+		char rerr[200];
+		if (!g->stopped)
+			return 0;
+		int r = gdb_reverse(g, a == GDB_REVERSE_STEP, rerr, sizeof(rerr));
+		if (r < 0)
+			return 0; /* the VM ends: the loop sends W */
+		if (r > 0) {
+			fprintf(stderr, "symbiont: gdb: cannot go back: %s\n", rerr);
+			return send_packet(g, "E04", 3);
+		}
+		return send_stop(g);
+	}
 	case GDB_DETACH: send_packet(g, g->reply, rlen); return 1;
 	case GDB_KILL:
 		fprintf(stderr, "symbiont: the gdb client killed the VM\n");
@@ -287,7 +302,7 @@ static void session(struct gdbstub *g)
 		ev = g->event_stop;
 		pthread_mutex_unlock(&g->lock);
 		if (!g->stopped && ev) {
-			if (stop_by_event(g) < 0 || send_stop(g) < 0)
+			if (gdb_stop_by_event(g) < 0 || send_stop(g) < 0)
 				break;
 		}
 		if (!g->stopped && vm_stopping(g->vm)) {

@@ -20,7 +20,16 @@ struct sym_sub;
 #define GDB_MAX_POINTS 32
 
 /* Why the guest stopped (for the stop reply). */
-enum gdb_stop_kind { STOP_NONE, STOP_BREAK, STOP_HWBREAK, STOP_STEP, STOP_WATCH, STOP_RWATCH, STOP_AWATCH };
+enum gdb_stop_kind {
+	STOP_NONE,
+	STOP_BREAK,
+	STOP_HWBREAK,
+	STOP_STEP,
+	STOP_WATCH,
+	STOP_RWATCH,
+	STOP_AWATCH,
+	STOP_SEEK, /* a replay reached where the stub sent it (replay_stop_at) */
+};
 
 struct gdb_point_sub {
 	bool used;
@@ -50,6 +59,12 @@ struct gdbstub {
 	enum gdb_stop_kind ev_kind;
 	int ev_cpu;
 	uint64_t ev_addr;
+	/* Going back on a replay (reverse.c): while scanning, breakpoint and
+	 * watchpoint hits are counted and the last one kept, not stopped at. */
+	bool scanning;
+	uint64_t scan_hits;
+	uint64_t hit_count, hit_rip, hit_addr;
+	enum gdb_stop_kind hit_kind;
 
 	/* The stub's thread only. */
 	bool stopped; /* we hold one pause of the VM */
@@ -74,7 +89,13 @@ extern const struct gdb_target_ops gdb_vm_ops;
 void gdb_points_clear(struct gdbstub *g);
 /* The callbacks' common end: stop the guest for the client if it is
  * waiting for a stop (SYM_STOP), else go on. */
-int gdb_stop_here(struct gdbstub *g, int cpu, enum gdb_stop_kind kind, uint64_t addr);
+int gdb_stop_here(struct gdbstub *g, int cpu, enum gdb_stop_kind kind, uint64_t addr, uint64_t rip);
+/* The run/stop loop's pieces reverse.c shares (gdbstub.c). */
+int gdb_stop_by_event(struct gdbstub *g);
+/* bs/bc on a replay, the VM held: 0 with the stop in g->sess, -1 when the
+ * VM ends meanwhile (the session reports W), 1 with an error reply sent
+ * instead of a stop (*rerr). */
+int gdb_reverse(struct gdbstub *g, bool step, char *rerr, size_t errlen);
 int gdb_monitor(void *t, const char *cmd, char *out, size_t cap);
 
 #endif

@@ -4,6 +4,7 @@
  *   monitor ps              the guest's processes (query-processes)
  *   monitor sym NAME|0xADDR a kernel symbol's address, or an address's symbol
  *   monitor qmp CMD [JSON]  any control API command, its answer as JSON
+ *   monitor replay          a replay's instruction count and checkpoints
  *   monitor help */
 #include <errno.h>
 #include <stdarg.h>
@@ -15,6 +16,7 @@
 
 #include "services/gdbstub/gdbstub.h"
 #include "symbiont/control.h"
+#include "symbiont/replay.h"
 #include "symbiont/vm.h"
 
 struct text {
@@ -72,7 +74,29 @@ int gdb_monitor(void *target, const char *cmd, char *out, size_t cap)
 	if (sscanf(cmd, " %63s %447[^\n]", verb, rest) < 1 || !strcmp(verb, "help")) {
 		put(&t, "monitor ps               the guest's processes\n"
 		        "monitor sym NAME|0xADDR  a kernel symbol's address, or the symbol at an address\n"
-		        "monitor qmp CMD [JSON]   a control API command (symbiont ctl's verbs are built on these)\n");
+		        "monitor qmp CMD [JSON]   a control API command (symbiont ctl's verbs are built on these)\n"
+		        "monitor replay           a replay's instruction count and checkpoints\n");
+		return 0;
+	}
+	if (!strcmp(verb, "replay")) {
+		/* the replay's own state, not a control API command: no socket needed */
+		struct replay_ckpt_stats st;
+		if (!replay_playing(g->vm)) {
+			put(&t, "this VM is not a replay\n");
+			return 0;
+		}
+		put(&t, "instruction %llu\n", (unsigned long long)replay_count(g->vm));
+		if (replay_checkpoint_stats(g->vm, &st) < 0) {
+			put(&t, "no checkpoints\n");
+			return 0;
+		}
+		put(&t,
+		    "checkpoints: %llu kept of %llu taken (%llu thinned), every %llu instructions, first at %llu, "
+		    "newest at %llu, nearest before now at %llu\nmemory: %llu bytes of a %llu-byte budget; %llu restores\n",
+		    (unsigned long long)st.kept, (unsigned long long)st.taken, (unsigned long long)st.thinned,
+		    (unsigned long long)st.every, (unsigned long long)st.first, (unsigned long long)st.newest,
+		    (unsigned long long)st.before, (unsigned long long)st.bytes, (unsigned long long)st.budget,
+		    (unsigned long long)st.restores);
 		return 0;
 	}
 	if (!g->vm->control) {

@@ -64,6 +64,8 @@ size_t gdb_stop_reply(const struct gdb_session *s, char *reply, size_t cap)
 		n += snprintf(reply + n, cap - (size_t)n, "swbreak:;");
 	else if (s->stop_hwbreak)
 		n += snprintf(reply + n, cap - (size_t)n, "hwbreak:;");
+	else if (s->stop_history_begin)
+		n += snprintf(reply + n, cap - (size_t)n, "replaylog:begin;");
 	n += snprintf(reply + n, cap - (size_t)n, "thread:%x;", s->stop_cpu + 1);
 	return (size_t)n;
 }
@@ -282,10 +284,11 @@ static enum gdb_action vcont(struct gdb_session *s, const char *p, char *reply, 
 static enum gdb_action query(struct gdb_session *s, const char *pkt, char *reply, size_t *rlen)
 {
 	if (!strncmp(pkt, "qSupported", 10)) {
+		bool rev = s->ops->reversible && s->ops->reversible(s->target);
 		*rlen = (size_t)snprintf(
 		        reply, GDB_PACKET_MAX,
-		        "PacketSize=%x;qXfer:features:read+;QStartNoAckMode+;swbreak+;hwbreak+;vContSupported+",
-		        GDB_PACKET_MAX);
+		        "PacketSize=%x;qXfer:features:read+;QStartNoAckMode+;swbreak+;hwbreak+;vContSupported+%s",
+		        GDB_PACKET_MAX, rev ? ";ReverseStep+;ReverseContinue+" : "");
 		return GDB_REPLY;
 	}
 	if (!strncmp(pkt, "qXfer:features:read:", 20))
@@ -384,6 +387,13 @@ enum gdb_action gdb_handle(struct gdb_session *s, const char *pkt, size_t len, c
 			return reply_str(reply, rlen, "OK");
 		}
 		return reply_str(reply, rlen, "");
+	case 'b':
+		/* bs, bc: only a target that can go back; anything else after b is unknown */
+		if (len != 2 || (pkt[1] != 's' && pkt[1] != 'c') || !s->ops->reversible ||
+		    !s->ops->reversible(s->target))
+			return reply_str(reply, rlen, "");
+		s->step_cpu = -1;
+		return pkt[1] == 's' ? GDB_REVERSE_STEP : GDB_REVERSE_CONT;
 	case 'D': reply_str(reply, rlen, "OK"); return GDB_DETACH;
 	case 'k': return GDB_KILL;
 	default: return reply_str(reply, rlen, "");

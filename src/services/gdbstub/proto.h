@@ -34,14 +34,20 @@ struct gdb_target_ops {
 	/* qRcmd: the command's text output in out (NUL-terminated, cut at
 	 * cap); 0, or -1 (E reply). */
 	int (*monitor)(void *t, const char *cmd, char *out, size_t cap);
+	/* Optional: true when the target can run backwards (a replay with
+	 * checkpoints): qSupported then offers ReverseStep and ReverseContinue,
+	 * and bs/bc become GDB_REVERSE_STEP/GDB_REVERSE_CONT. */
+	bool (*reversible)(void *t);
 };
 
 enum gdb_action {
-	GDB_REPLY,   /* send reply */
-	GDB_NOREPLY, /* send nothing */
-	GDB_RESUME,  /* resume: step_cpu >= 0 steps that vCPU (the rest run too); reply when it stops */
-	GDB_DETACH,  /* send reply (OK), then let the guest run and drop the client */
-	GDB_KILL,    /* end the VM, drop the client */
+	GDB_REPLY,        /* send reply */
+	GDB_NOREPLY,      /* send nothing */
+	GDB_RESUME,       /* resume: step_cpu >= 0 steps that vCPU (the rest run too); reply when it stops */
+	GDB_DETACH,       /* send reply (OK), then let the guest run and drop the client */
+	GDB_KILL,         /* end the VM, drop the client */
+	GDB_REVERSE_STEP, /* bs: back one instruction; reply when there */
+	GDB_REVERSE_CONT, /* bc: back to the last breakpoint or watchpoint hit, or the start of history */
 };
 
 struct gdb_session {
@@ -54,6 +60,7 @@ struct gdb_session {
 	int stop_sig, stop_cpu;
 	char stop_watch; /* 'w', 'r', 'a': a write, read or access watchpoint at stop_addr; 0: none */
 	bool stop_swbreak, stop_hwbreak;
+	bool stop_history_begin; /* went back to the start of the replay's history */
 	uint64_t stop_addr;
 	/* set by GDB_RESUME */
 	int step_cpu;

@@ -25,6 +25,7 @@
 #include "services/gdbstub/gdbstub.h"
 #include "symbiont/event.h"
 #include "symbiont/memory.h"
+#include "symbiont/replay.h"
 #include "symbiont/vcpu.h"
 #include "symbiont/vm.h"
 
@@ -44,6 +45,8 @@ static int set_regs(void *t, int cpu, const struct x86_state *s)
 	struct gdbstub *g = t;
 	struct x86_state w = *s;
 	char err[128];
+	if (replay_playing(g->vm))
+		return -1; /* a replay runs what was recorded: a change would make it diverge */
 	/* Registers, segments, control registers and the FPU; the MSRs (the
 	 * TSC among them), events and APIC stay the engine's. */
 	w.parts = X86_STATE_FPU;
@@ -128,14 +131,23 @@ static long read_mem(void *t, int cpu, uint64_t addr, void *buf, size_t len)
 
 static long write_mem(void *t, int cpu, uint64_t addr, const void *buf, size_t len)
 {
+	if (replay_playing(((struct gdbstub *)t)->vm))
+		return -1; /* as set_regs */
 	return access_mem(t, cpu, addr, (void *)buf, len, true);
 }
 
-int gdb_stop_here(struct gdbstub *g, int cpu, enum gdb_stop_kind kind, uint64_t addr)
+int gdb_stop_here(struct gdbstub *g, int cpu, enum gdb_stop_kind kind, uint64_t addr, uint64_t rip)
 {
 	enum sym_action a = SYM_CONTINUE;
 	pthread_mutex_lock(&g->lock);
-	if (g->armed && vm_pause_request(g->vm) == 0) {
+	if (g->scanning && kind != STOP_SEEK) {
+		/* going back: where the last hit before the starting point was */
+		g->scan_hits++;
+		g->hit_count = replay_count(g->vm);
+		g->hit_rip = rip;
+		g->hit_kind = kind;
+		g->hit_addr = addr;
+	} else if (g->armed && vm_pause_request(g->vm) == 0) {
 		g->armed = false;
 		g->event_stop = true;
 		g->ev_kind = kind;
@@ -155,7 +167,8 @@ int gdb_stop_here(struct gdbstub *g, int cpu, enum gdb_stop_kind kind, uint64_t 
 static enum sym_action on_hook(void *opaque, struct sym_event *ev)
 {
 	struct gdb_point_sub *p = opaque;
-	return (enum sym_action)gdb_stop_here(p->g, ev->cpu, p->type == GDB_BP_HW ? STOP_HWBREAK : STOP_BREAK, p->addr);
+	return (enum sym_action)gdb_stop_here(p->g, ev->cpu, p->type == GDB_BP_HW ? STOP_HWBREAK : STOP_BREAK, p->addr,
+	                                      ev->regs ? ev->regs->rip : 0);
 }
 
 static enum sym_action on_access(void *opaque, struct sym_event *ev)
@@ -166,7 +179,7 @@ static enum sym_action on_access(void *opaque, struct sym_event *ev)
 	enum gdb_stop_kind k = p->type == GDB_WP_READ     ? STOP_RWATCH
 	                       : p->type == GDB_WP_ACCESS ? STOP_AWATCH
 	                                                  : STOP_WATCH;
-	return (enum sym_action)gdb_stop_here(p->g, ev->cpu, k, p->addr);
+	return (enum sym_action)gdb_stop_here(p->g, ev->cpu, k, p->addr, ev->regs ? ev->regs->rip : 0);
 }
 
 /* A debug-register point was hit: which of ours, and how to report it. */
@@ -181,7 +194,7 @@ static enum sym_action on_hw(void *opaque, struct sym_event *ev)
 		                       : p->type == GDB_WP_ACCESS ? STOP_AWATCH
 		                       : p->type == GDB_BP_SW     ? STOP_BREAK
 		                                                  : STOP_HWBREAK;
-		return (enum sym_action)gdb_stop_here(g, ev->cpu, k, p->addr);
+		return (enum sym_action)gdb_stop_here(g, ev->cpu, k, p->addr, ev->regs ? ev->regs->rip : 0);
 	}
 	return SYM_CONTINUE;
 }
@@ -325,6 +338,11 @@ void gdb_points_clear(struct gdbstub *g)
 	g->hw_sub = NULL;
 }
 
+static bool reversible(void *t)
+{
+	return replay_can_reverse(((struct gdbstub *)t)->vm);
+}
+
 const struct gdb_target_ops gdb_vm_ops = {
 	.get_regs = get_regs,
 	.set_regs = set_regs,
@@ -333,4 +351,5 @@ const struct gdb_target_ops gdb_vm_ops = {
 	.insert = insert,
 	.remove = remove_point,
 	.monitor = gdb_monitor,
+	.reversible = reversible,
 };
