@@ -196,6 +196,24 @@ static inline int emu_run1(struct emu_cpu *cpu, const uint8_t *b, unsigned len)
 	return -1;
 }
 
+/* emu_run1 of the bytes written in hex ("0f ae 26"). */
+static inline int emu_run_hex(struct emu_cpu *cpu, const char *hex)
+{
+	uint8_t b[16];
+	unsigned n = 0;
+	for (const char *p = hex; *p && n < sizeof(b);) {
+		if (*p == ' ') {
+			p++;
+			continue;
+		}
+		unsigned v;
+		sscanf(p, "%2x", &v);
+		b[n++] = (uint8_t)v;
+		p += 2;
+	}
+	return emu_run1(cpu, b, n);
+}
+
 /* ---- host side ---------------------------------------------------------- */
 
 /* Copies the harness [start, end) into an executable page and returns it;

@@ -341,19 +341,7 @@ static void test_all_forms(void **state)
 
 static int emu_bytes(const char *hex)
 {
-	uint8_t b[16];
-	unsigned n = 0;
-	for (const char *p = hex; *p;) {
-		if (*p == ' ') {
-			p++;
-			continue;
-		}
-		unsigned v;
-		sscanf(p, "%2x", &v);
-		b[n++] = (uint8_t)v;
-		p += 2;
-	}
-	return emu_run1(env->cpu, b, n);
+	return emu_run_hex(env->cpu, hex);
 }
 
 static void test_faults(void **state)
