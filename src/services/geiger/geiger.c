@@ -46,9 +46,10 @@ struct geiger {
 	pthread_mutex_t lock; /* everything below: worker, vCPU and control threads */
 	struct gi gi;
 	struct wss wss;
-	/* The guest's free pages as its SymSpy page says (when it shares one):
-	 * pages it freed are still cached to Geiger until reused (infer.h), so
-	 * the working-set model takes them off the cache it compares with. */
+	/* The guest's free pages as its SymSpy page says (when it shares one
+	 * and they are scarce): pages it freed are still cached to Geiger until
+	 * reused (infer.h), so the working-set model takes them off the cache
+	 * it compares with. */
 	uint64_t guest_free_pages, guest_free_read_at;
 	bool guest_free_known;
 	bool tracking, writes_seen;
@@ -118,7 +119,13 @@ static uint64_t cache_for_wss(struct geiger *g)
 		char e[160];
 		g->guest_free_read_at = now ? now : 1;
 		g->guest_free_known = symspy_read_global(g->vm, &sg, e, sizeof(e)) == 0;
-		g->guest_free_pages = g->guest_free_known ? sg.mem_free_kb / 4 : 0;
+		/* Only while free memory is scarce (under 1/16 of it): then the
+		 * free pages are ones reclaim took from the cache and Geiger has
+		 * not seen reused.  A guest with much free memory emptied its
+		 * cache for other reasons (drop_caches, deleted files), and the
+		 * frames it freed were not what it lacked. */
+		g->guest_free_pages =
+		        g->guest_free_known && sg.mem_free_kb * 16 <= sg.mem_total_kb ? sg.mem_free_kb / 4 : 0;
 	}
 	return cache - (g->guest_free_pages < cache ? g->guest_free_pages : cache);
 }
