@@ -156,6 +156,7 @@ static enum sym_action on_trap(void *opaque, struct sym_event *ev)
 		pthread_mutex_unlock(&ss->lock);
 		return SYM_CONTINUE; /* not ours: the kernel answers ENOSYS */
 	}
+	gears_helper_seen(g, ev->regs->cr3 & 0x000ffffffffff000ULL);
 	gears_uaccess_init(&ua, &m, &g->vm->mem, ev->regs);
 	switch (a[1]) {
 	case GEARS_OP_OUT: ev->syscall.ret = op_out(g, s, &m, a[2], a[3], a[4]); break;

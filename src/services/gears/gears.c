@@ -110,6 +110,22 @@ int gears_os_prepare(struct gears *g, char *err, size_t errlen)
 	return find_kernel(g, err, errlen);
 }
 
+void gears_helper_seen(struct gears *g, uint64_t cr3)
+{
+	if (gears_is_helper(g, cr3))
+		return;
+	unsigned i = atomic_fetch_add(&g->helper_next, 1) % (sizeof(g->helper_cr3) / sizeof(g->helper_cr3[0]));
+	atomic_store(&g->helper_cr3[i], cr3);
+}
+
+bool gears_is_helper(struct gears *g, uint64_t cr3)
+{
+	for (size_t i = 0; i < sizeof(g->helper_cr3) / sizeof(g->helper_cr3[0]); i++)
+		if (atomic_load(&g->helper_cr3[i]) == cr3)
+			return true;
+	return false;
+}
+
 /* gears_who_now with os_lock held. */
 static int who_locked(struct gears *g, const struct sym_event *ev, struct guestos_task_id *out)
 {

@@ -319,6 +319,16 @@ static enum sym_action on_syscall(void *opaque, struct sym_event *ev)
 	case INJ_WAIT:
 		if ((in->want && who.tgid != in->want) || (!in->want && (who.tgid <= 1 || who.tgid == in->avoid)))
 			break;
+		/* Any process will do, but not one on its way out: the process
+		 * hosts the injection until it returns, and one at exit_group
+		 * is gone right after (a shell loop's `sleep`, the commonest
+		 * caller in a quiet guest, often is). */
+		if (!in->want && enter && (ev->syscall.nr == NR_EXIT || ev->syscall.nr == NR_EXIT_GROUP))
+			break;
+		/* nor a run helper of an earlier exec or push, which ends as
+		 * soon as its session does */
+		if (!in->want && gears_is_helper(in->g, cr3))
+			break;
 		take_over(in, ev, &who);
 		break;
 	case INJ_MMAP:
