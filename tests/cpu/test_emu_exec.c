@@ -408,6 +408,9 @@ __asm__(".section .rodata\n"
 
 static struct guest_mem gmem;
 static struct emu_cpu *cpu;
+/* The suite runs twice: interpreted, then with every block translated at
+ * its first entry (translate.c), so each assertion holds for both. */
+static bool translating;
 
 static void setup_cpu(const uint8_t *start, const uint8_t *end)
 {
@@ -445,6 +448,7 @@ static void setup_cpu(const uint8_t *start, const uint8_t *end)
 	emu_update_mode(cpu);
 	emu_tlb_flush(cpu, true);
 	assert_int_equal(cpu->code_mode, EMU_MODE64);
+	assert_int_equal(emu_blocks_translate(cpu, translating, 1), 0);
 }
 
 #define RUN(p)                                 \
@@ -881,6 +885,71 @@ static void test_pause_yields(void **state)
 	free(vm);
 }
 
+/* Differential: each program interpreted, then translated; registers,
+ * flags, RIP, the instruction count and all of guest memory must agree. */
+struct run_result {
+	uint64_t gpr[16], rip, rflags, insn_count, translated;
+	uint8_t *mem;
+};
+
+static void run_mode(const uint8_t *start, const uint8_t *end, bool on, struct run_result *r)
+{
+	bool saved = translating;
+	translating = on;
+	setup_cpu(start, end);
+	translating = saved;
+	emu_exec(cpu);
+	assert_true(cpu->halted);
+	memcpy(r->gpr, cpu->gpr, sizeof(r->gpr));
+	r->rip = cpu->rip;
+	r->rflags = emu_get_rflags(cpu);
+	r->insn_count = cpu->insn_count;
+	r->translated = cpu->blocks->translated;
+	r->mem = malloc(MEM_SIZE);
+	assert_non_null(r->mem);
+	memcpy(r->mem, gmem.host, MEM_SIZE);
+}
+
+static void test_translate_differential(void **state)
+{
+	(void)state;
+	const uint8_t *progs[][2] = { { p_loop_start, p_loop_end }, { p_smc_start, p_smc_end },
+		                      { p_smc2_start, p_smc2_end }, { p_cross_start, p_cross_end },
+		                      { p_rep_start, p_rep_end },   { p_div_start, p_div_end },
+		                      { p_clr_start, p_clr_end } };
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		struct run_result a, b;
+		run_mode(progs[i][0], progs[i][1], false, &a);
+		run_mode(progs[i][0], progs[i][1], true, &b);
+		assert_int_equal(a.translated, 0);
+		assert_true(b.translated > 0);
+		assert_memory_equal(a.gpr, b.gpr, sizeof(a.gpr));
+		assert_int_equal(a.rip, b.rip);
+		assert_int_equal(a.rflags, b.rflags);
+		assert_int_equal(a.insn_count, b.insn_count);
+		assert_memory_equal(a.mem, b.mem, MEM_SIZE);
+		free(a.mem);
+		free(b.mem);
+	}
+}
+
+/* A full code buffer stops translation and is flushed whole at the loop's
+ * next look; the program still runs to the same end. */
+static void test_translate_buffer_full(void **state)
+{
+	(void)state;
+	translating = true;
+	setup_cpu(p_loop_start, p_loop_end);
+	translating = false;
+	cpu->blocks->code.used = cpu->blocks->code.size - 64; /* no room for one block */
+	emu_exec(cpu);
+	assert_true(cpu->halted);
+	assert_int_equal(cpu->gpr[X86_RAX], 500500);
+	assert_int_equal(cpu->insn_count, 3003);
+	assert_true(cpu->blocks->flushes >= 1);
+	assert_true(cpu->blocks->translated > 0); /* translated again after the flush */
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -911,5 +980,13 @@ int main(void)
 		cmocka_unit_test(test_code_hook_and_step),
 		cmocka_unit_test(test_msr_write_events),
 	};
-	return cmocka_run_group_tests(tests, setup, NULL);
+	const struct CMUnitTest translate_tests[] = {
+		cmocka_unit_test(test_translate_differential),
+		cmocka_unit_test(test_translate_buffer_full),
+	};
+	int failed = cmocka_run_group_tests_name("interpreted", tests, setup, NULL);
+	translating = true;
+	failed += cmocka_run_group_tests_name("translated", tests, setup, NULL);
+	translating = false;
+	return failed + cmocka_run_group_tests_name("translate", translate_tests, setup, NULL);
 }
