@@ -36,11 +36,11 @@ __attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu)
 #define PROG(name) extern const uint8_t name##_start[], name##_end[];
 /* clang-format off */
 PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf) PROG(p_clr)
-PROG(p_real) PROG(p_spin) PROG(p_fid) PROG(p_nmi) PROG(p_msr) PROG(p_dbg)
+PROG(p_real) PROG(p_spin) PROG(p_fid) PROG(p_nmi) PROG(p_msr) PROG(p_dbg) PROG(p_mov)
         /* clang-format on */
         extern const uint8_t p_clr_fn[];
 extern const uint8_t p_nmi_handler[];
-extern const uint8_t p_div_fault[];
+extern const uint8_t p_div_fault[], p_mov_fault[], p_mov_data[];
 extern const uint8_t p_dbg_gd[], p_dbg_icebp[], p_dbg_popf[], p_dbg_movss[], p_dbg_movss_next[], p_dbg_int3_next[],
         p_dbg_sti[], p_dbg_rep[], p_dbg_store[];
 
@@ -130,6 +130,41 @@ __asm__(".section .rodata\n"
         "6: mov $0xde, %ebx\n"
         "  hlt\n"
         "p_div_end:\n"
+
+        ".balign 4096\n"
+        "p_mov_start:\n"         /* the MOV forms translate.c inlines, and their slow paths */
+        "  lea 7f(%rip), %rax\n" /* IDT[13] = a 64-bit interrupt gate to 7f */
+        "  mov %ax, 0x60d0\n"
+        "  movw $8, 0x60d2\n"
+        "  movw $0x8e00, 0x60d4\n"
+        "  shr $16, %rax\n"
+        "  mov %ax, 0x60d6\n"
+        "  shr $16, %rax\n"
+        "  mov %eax, 0x60d8\n"
+        "  movl $0, 0x60dc\n"
+        "  mov $0x400000, %rsi\n"
+        "  mov $3, %rcx\n"
+        "  mov $-1, %r10\n"
+        "  movabs $0x1122334455667788, %rax\n"
+        "  mov %rax, (%rsi)\n"
+        "  mov %eax, 8(%rsi,%rcx,8)\n"
+        "  mov (%rsi), %rdx\n"
+        "  mov 8(%rsi,%rcx,8), %edi\n"
+        "  mov %rdx, %r9\n"
+        "  mov %edx, %r10d\n"
+        "  mov p_mov_data(%rip), %r11\n"
+        "  mov %r11, p_mov_data+8(%rip)\n" /* a page with code: the slow path */
+        "  mov $0xffc, %r8\n"
+        "  mov %rax, 0x400000(%r8)\n" /* crosses the page end: the slow path */
+        "  mov 0x400000(%r8), %r12\n"
+        "  mov %ss:0x400000, %rbp\n"
+        "  movabs $0x8000000000000000, %r13\n"
+        "p_mov_fault: mov (%r13), %r14\n" /* not canonical: #GP(0) */
+        "  hlt\n"
+        "7: mov 8(%rsp), %r15\n" /* the faulting RIP, above the error code */
+        "  hlt\n"
+        "p_mov_data: .quad 0x5566778899aabbcc, 0\n"
+        "p_mov_end:\n"
 
         ".balign 4096\n"
         "p_tf_start:\n"
@@ -517,6 +552,25 @@ static void test_divide_error(void **state)
 	uint64_t rip;
 	memcpy(&rip, gmem.host + STACK - 40, 8);
 	assert_int_equal(rip, CODE + (uint64_t)(p_div_fault - p_div_start));
+}
+
+static void test_mov_forms(void **state)
+{
+	(void)state;
+	RUN(p_mov);
+	assert_int_equal(cpu->gpr[X86_RDX], 0x1122334455667788ULL);
+	assert_int_equal(cpu->gpr[X86_RDI], 0x55667788);
+	assert_int_equal(cpu->gpr[X86_R9], 0x1122334455667788ULL);
+	assert_int_equal(cpu->gpr[X86_R10], 0x55667788);
+	assert_int_equal(cpu->gpr[X86_R11], 0x5566778899aabbccULL);
+	assert_int_equal(cpu->gpr[X86_R12], 0x1122334455667788ULL);
+	assert_int_equal(cpu->gpr[X86_RBP], 0x1122334455667788ULL);
+	uint64_t copy;
+	memcpy(&copy, gmem.host + CODE + (uint64_t)(p_mov_data - p_mov_start) + 8, 8);
+	assert_int_equal(copy, 0x5566778899aabbccULL);
+	assert_int_equal(cpu->gpr[X86_R15], CODE + (uint64_t)(p_mov_fault - p_mov_start));
+	if (translating)
+		assert_true(cpu->blocks->code.inlined >= 10);
 }
 
 /* Issue-17 fidelity: non-canonical descriptor-table bases fault, MSRs the
@@ -916,7 +970,7 @@ static void test_translate_differential(void **state)
 	const uint8_t *progs[][2] = { { p_loop_start, p_loop_end }, { p_smc_start, p_smc_end },
 		                      { p_smc2_start, p_smc2_end }, { p_cross_start, p_cross_end },
 		                      { p_rep_start, p_rep_end },   { p_div_start, p_div_end },
-		                      { p_clr_start, p_clr_end } };
+		                      { p_clr_start, p_clr_end },   { p_mov_start, p_mov_end } };
 	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
 		struct run_result a, b;
 		run_mode(progs[i][0], progs[i][1], false, &a);
@@ -968,6 +1022,7 @@ int main(void)
 		cmocka_unit_test(test_page_crossing),
 		cmocka_unit_test(test_rep_chunks),
 		cmocka_unit_test(test_divide_error),
+		cmocka_unit_test(test_mov_forms),
 		cmocka_unit_test(test_single_step),
 		cmocka_unit_test(test_debug_corners),
 		cmocka_unit_test(test_rep_interrupt_rf),

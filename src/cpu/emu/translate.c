@@ -30,7 +30,7 @@
 #include "cpu/emu/translate.h"
 
 /* The most one instruction emits (with the far call form). */
-#define INSN_MAX_BYTES 96
+#define INSN_MAX_BYTES 256
 
 int emu_code_buf_init(struct emu_code_buf *cb, size_t size)
 {
@@ -127,6 +127,132 @@ static void call(struct emitter *e, const void *target)
 	bytes(e, "\xff\xd0", 2);
 }
 
+static uint8_t *jcc32(struct emitter *e, uint8_t cc)
+{
+	b1(e, 0x0f);
+	b1(e, cc);
+	b4(e, 0);
+	return e->p - 4;
+}
+
+static void patch32(uint8_t *at, const uint8_t *target)
+{
+	int32_t rel = (int32_t)(target - (at + 4));
+	memcpy(at, &rel, 4);
+}
+
+#define GPR(r)  (offsetof(struct emu_cpu, gpr) + 8 * (size_t)(r))
+#define CC_JNE  0x85
+#define CC_JA   0x87
+#define TLB_OFF offsetof(struct emu_cpu, tlb)
+
+_Static_assert(EMU_TLB_SIZE == 256, "the inline TLB index is one byte");
+
+/* MOV r/m, r (89) and MOV r, r/m (8B) of 4 or 8 bytes in 64-bit code, the
+ * memory operand through DS/ES/SS/CS (base 0): a third of the sha256
+ * workload's instructions.  Inline: the register move, or the address, the
+ * TLB compare emu_read_la/emu_write_la make (same tag, mask and page-end
+ * test) and the host access.  Anything else (a miss, an I/O or protected
+ * page, a non-canonical address) calls the handler, which does it all
+ * again the interpreter's way. */
+static bool inline_mov(const struct emu_insn *in, unsigned mode)
+{
+	return mode == EMU_MODE64 && in->map == 0 && (in->opcode == 0x89 || in->opcode == 0x8b) && !in->vex &&
+	       !(in->prefix & PFX_LOCK) && (in->opsize == 4 || in->opsize == 8) &&
+	       (!in->has_mem || (in->addrsize == 8 && in->seg < SEG_FS));
+}
+
+static void emit_mov(struct emitter *e, const struct emu_insn *in)
+{
+	bool store = in->opcode == 0x89, q = in->opsize == 8;
+	uint8_t *slow[4], *done;
+	unsigned nslow = 0;
+
+	if (!in->has_mem) {
+		unsigned dst = store ? in->rm : in->reg, src = store ? in->reg : in->rm;
+		if (q)
+			rbx_mem(e, 0x8b, 0, GPR(src)); /* mov rax, [gpr src] */
+		else {
+			b1(e, 0x8b); /* mov eax, [gpr src] (zero-extends) */
+			b1(e, 0x83);
+			b4(e, (uint32_t)GPR(src));
+		}
+		rbx_mem(e, 0x89, 0, GPR(dst)); /* mov [gpr dst], rax */
+		return;
+	}
+	/* rdx = the linear address (rax holds next_rip, for RIP-relative) */
+	if (in->base < 16)
+		rbx_mem(e, 0x8b, 2, GPR(in->base)); /* mov rdx, [gpr base] */
+	else if (in->base == EMU_RIPREL)
+		bytes(e, "\x48\x89\xc2", 3); /* mov rdx, rax */
+	else
+		bytes(e, "\x31\xd2", 2); /* xor edx, edx */
+	if (in->index != EMU_NOREG) {
+		rbx_mem(e, 0x8b, 1, GPR(in->index)); /* mov rcx, [gpr index] */
+		if (in->scale) {
+			bytes(e, "\x48\xc1\xe1", 3); /* shl rcx, scale */
+			b1(e, in->scale);
+		}
+		bytes(e, "\x48\x01\xca", 3); /* add rdx, rcx */
+	}
+	if (in->disp) {
+		bytes(e, "\x48\x81\xc2", 3); /* add rdx, disp32 */
+		b4(e, (uint32_t)in->disp);
+	}
+	/* canonical */
+	bytes(e, "\x48\x89\xd1\x48\xc1\xe1\x10\x48\xc1\xf9\x10\x48\x39\xd1", 14);
+	slow[nslow++] = jcc32(e, CC_JNE);
+	/* rcx = entry offset: ((la >> 12) & 255) * sizeof(entry) */
+	bytes(e, "\x48\x89\xd1\x48\xc1\xe9\x0c\x0f\xb6\xc9\x48\x69\xc9", 13);
+	b4(e, (uint32_t)sizeof(struct emu_tlb_entry));
+	/* rsi = the tag */
+	bytes(e, "\x48\x8b\xb4\x0b", 4);
+	b4(e, (uint32_t)(TLB_OFF + (store ? offsetof(struct emu_tlb_entry, tag_write)
+	                                  : offsetof(struct emu_tlb_entry, tag_read))));
+	/* rdi = emu_tlb_mask: CPL 3 ~TLB_USER, else ~(TLB_SUPER|TLB_USER) | smap_bits */
+	b1(e, 0x83); /* cmp dword [rbx+cpl], 3 */
+	b1(e, 0xbb);
+	b4(e, (uint32_t)offsetof(struct emu_cpu, cpl));
+	b1(e, 3);
+	bytes(e, "\x74\x0d", 2);                                  /* je user */
+	rbx_mem(e, 0x8b, 7, offsetof(struct emu_cpu, smap_bits)); /* mov rdi, [smap_bits] (7 bytes) */
+	bytes(e, "\x48\x83\xcf\xf6", 4);                          /* or rdi, ~9 */
+	bytes(e, "\xeb\x07", 2);                                  /* jmp masked */
+	bytes(e, "\x48\xc7\xc7\xf7\xff\xff\xff", 7);              /* user: mov rdi, ~8 */
+	/* masked: */
+	bytes(e, "\x48\x21\xfe", 3);                              /* and rsi, rdi */
+	bytes(e, "\x48\x89\xd7\x48\x81\xe7\x00\xf0\xff\xff", 10); /* mov rdi, rdx; and rdi, ~0xfff */
+	bytes(e, "\x48\x39\xfe", 3);                              /* cmp rsi, rdi */
+	slow[nslow++] = jcc32(e, CC_JNE);
+	bytes(e, "\x89\xd7\x81\xe7\xff\x0f\x00\x00\x81\xff", 10); /* mov edi, edx; and edi, 0xfff; cmp edi, imm */
+	b4(e, 0x1000u - in->opsize);
+	slow[nslow++] = jcc32(e, CC_JA);
+	bytes(e, "\x48\x03\x94\x0b", 4); /* add rdx, [entry.addend] */
+	b4(e, (uint32_t)(TLB_OFF + offsetof(struct emu_tlb_entry, addend)));
+	if (store) {
+		if (q)
+			rbx_mem(e, 0x8b, 0, GPR(in->reg)); /* mov rax, [gpr] */
+		else {
+			b1(e, 0x8b); /* mov eax, [gpr] */
+			b1(e, 0x83);
+			b4(e, (uint32_t)GPR(in->reg));
+		}
+		bytes(e, q ? "\x48\x89\x02" : "\x89\x02", q ? 3 : 2); /* mov [rdx], rax/eax */
+	} else {
+		bytes(e, q ? "\x48\x8b\x02" : "\x8b\x02", q ? 3 : 2); /* mov rax/eax, [rdx] */
+		rbx_mem(e, 0x89, 0, GPR(in->reg));                    /* mov [gpr], rax */
+	}
+	b1(e, 0xe9); /* jmp done */
+	done = e->p;
+	b4(e, 0);
+	for (unsigned i = 0; i < nslow; i++)
+		patch32(slow[i], e->p);
+	bytes(e, "\x48\x89\xdf\x48\xbe", 5); /* slow: the handler */
+	b8(e, (uint64_t)(uintptr_t)in);
+	call(e, (const void *)in->exec);
+	patch32(done, e->p);
+}
+
 emu_code_fn emu_translate(struct emu_code_buf *cb, const struct emu_insn *insns, unsigned n, unsigned mode)
 {
 	struct emitter e;
@@ -153,9 +279,14 @@ emu_code_fn emu_translate(struct emu_code_buf *cb, const struct emu_insn *insns,
 		else if (mode == EMU_MODE16)
 			bytes(&e, "\x0f\xb7\xc0", 3);                     /* movzx eax, ax */
 		rbx_mem(&e, 0x89, 0, offsetof(struct emu_cpu, next_rip)); /* mov [rbx+next_rip], rax */
-		bytes(&e, "\x48\x89\xdf\x48\xbe", 5);                     /* mov rdi, rbx; mov rsi, imm64 */
-		b8(&e, (uint64_t)(uintptr_t)in);
-		call(&e, (const void *)in->exec);
+		if (inline_mov(in, mode)) {
+			emit_mov(&e, in);
+			cb->inlined++;
+		} else {
+			bytes(&e, "\x48\x89\xdf\x48\xbe", 5); /* mov rdi, rbx; mov rsi, imm64 */
+			b8(&e, (uint64_t)(uintptr_t)in);
+			call(&e, (const void *)in->exec);
+		}
 		rbx_mem(&e, 0x8b, 0, offsetof(struct emu_cpu, next_rip));   /* mov rax, [rbx+next_rip] */
 		rbx_mem(&e, 0x89, 0, offsetof(struct emu_cpu, rip));        /* mov [rbx+rip], rax */
 		rbx_mem(&e, 0xff, 0, offsetof(struct emu_cpu, insn_count)); /* inc qword [rbx+insn_count] */

@@ -18,8 +18,9 @@ struct emu_code_buf {
 	uint8_t *rw;
 	const uint8_t *rx;
 	size_t size, used;
-	bool full;   /* a translation did not fit: flush at the next chance */
-	bool failed; /* no buffer could be made: translation stays off */
+	bool full;        /* a translation did not fit: flush at the next chance */
+	bool failed;      /* no buffer could be made: translation stays off */
+	uint64_t inlined; /* instructions emitted inline, not as a handler call (statistics) */
 };
 
 typedef void (*emu_code_fn)(struct emu_cpu *cpu);
