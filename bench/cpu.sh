@@ -8,8 +8,10 @@
 # Each is timed on the host, from the line its shell prints before it to
 # the line it prints after it (markers the shell computes, so the echo of
 # the typed command never matches).  Prints each median and the ratio
-# emu time / qemu time (below 1: emu is faster).
-# EMU_ARGS adds options to symbiont's command line (e.g. an engine option).
+# emu time / qemu time (below 1: emu is faster).  emu runs twice per round:
+# as it runs by default (translating hot blocks) and with --emu-translate
+# off (the interpreter alone), so the translator's gain is measured in the
+# same run too.  EMU_ARGS adds options to both symbiont command lines.
 set -u
 BUILD=${BUILD:-build}
 RUNS=${RUNS:-3}
@@ -55,26 +57,31 @@ measure() {
 
 median() { sort -n | awk '{a[NR]=$1} END {if (NR==0) print "nan"; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'; }
 
-declare -A E Q
+declare -A E I Q
 for i in $(seq "$RUNS"); do
 	# shellcheck disable=SC2086
 	r=$(measure "$SYM" run --engine emu --mem $MEM $EMU_ARGS)
 	[ "$r" = fail ] && { echo "bench: symbiont emu did not finish the workloads" >&2; exit 1; }
 	read -r -a er <<<"$r"
+	# shellcheck disable=SC2086
+	r=$(measure "$SYM" run --engine emu --mem $MEM --emu-translate off $EMU_ARGS)
+	[ "$r" = fail ] && { echo "bench: symbiont emu (interpreter) did not finish the workloads" >&2; exit 1; }
+	read -r -a ir <<<"$r"
 	r=$(measure qemu-system-x86_64 -accel tcg -m $MEM -no-reboot -display none -monitor none -serial stdio \
 		-kernel $G/vmlinuz -initrd $G/initramfs.cpio.gz -append "$APPEND")
 	[ "$r" = fail ] && { echo "bench: qemu did not finish the workloads" >&2; exit 1; }
 	read -r -a qr <<<"$r"
 	line="run $i:"
 	for j in "${!NAMES[@]}"; do
-		E[$j]+="${er[$j]} " Q[$j]+="${qr[$j]} "
-		line+=" ${NAMES[$j]} emu ${er[$j]}s qemu ${qr[$j]}s;"
+		E[$j]+="${er[$j]} " I[$j]+="${ir[$j]} " Q[$j]+="${qr[$j]} "
+		line+=" ${NAMES[$j]} emu ${er[$j]}s interp ${ir[$j]}s qemu ${qr[$j]}s;"
 	done
 	echo "$line"
 done
 for j in "${!NAMES[@]}"; do
 	e=$(printf '%s\n' ${E[$j]} | median)
+	it=$(printf '%s\n' ${I[$j]} | median)
 	q=$(printf '%s\n' ${Q[$j]} | median)
-	printf 'cpu %-5s (median of %d): symbiont emu %.2f s, qemu tcg %.2f s, emu/qemu time %.2fx (throughput %.2fx)\n' \
-		"${NAMES[$j]}" "$RUNS" "$e" "$q" "$(echo "$e / $q" | bc -l)" "$(echo "$q / $e" | bc -l)"
+	printf 'cpu %-5s (median of %d): symbiont emu %.2f s (interpreter only %.2f s, %.2fx faster translated), qemu tcg %.2f s, emu/qemu time %.2fx (throughput %.2fx)\n' \
+		"${NAMES[$j]}" "$RUNS" "$e" "$it" "$(echo "$it / $e" | bc -l)" "$q" "$(echo "$e / $q" | bc -l)" "$(echo "$q / $e" | bc -l)"
 done

@@ -36,7 +36,7 @@ __attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu)
 #define PROG(name) extern const uint8_t name##_start[], name##_end[];
 /* clang-format off */
 PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf) PROG(p_clr)
-PROG(p_real) PROG(p_spin) PROG(p_fid) PROG(p_nmi) PROG(p_msr) PROG(p_dbg) PROG(p_mov)
+PROG(p_real) PROG(p_spin) PROG(p_fid) PROG(p_nmi) PROG(p_msr) PROG(p_dbg) PROG(p_mov) PROG(p_alu)
         /* clang-format on */
         extern const uint8_t p_clr_fn[];
 extern const uint8_t p_nmi_handler[];
@@ -165,6 +165,38 @@ __asm__(".section .rodata\n"
         "  hlt\n"
         "p_mov_data: .quad 0x5566778899aabbcc, 0\n"
         "p_mov_end:\n"
+
+        ".balign 4096\n"
+        "p_alu_start:\n" /* the ALU register forms translate.c inlines; flags read back */
+        "  movabs $0xffffffff00000001, %rax\n"
+        "  mov $0xffffffff, %ecx\n"
+        "  add %ecx, %eax\n" /* 32-bit: 0, CF ZF, upper half cleared */
+        "  pushfq\n"
+        "  mov $5, %rdx\n"
+        "  sub %rcx, %rdx\n" /* borrow, negative */
+        "  pushfq\n"
+        "  cmp %rdx, %rcx\n"
+        "  pushfq\n"
+        "  cmp %ecx, %edx\n"
+        "  pushfq\n"
+        "  mov $-1, %r13\n"
+        "  xor %r13d, %r13d\n"
+        "  pushfq\n"
+        "  movabs $0x8000000000000080, %r14\n"
+        "  test %r14, %r14\n"
+        "  pushfq\n"
+        "  mov %r14, %r15\n"
+        "  or %rcx, %r15\n"
+        "  and %r14d, %r13d\n"
+        "  .byte 0x4c, 0x03, 0xf9\n" /* add %rcx, %r15 in the 03 direction */
+        "  pushfq\n"
+        "  .byte 0x48, 0x2b, 0xd1\n" /* sub %rcx, %rdx in the 2B direction */
+        "  adc %rdx, %rdx\n"         /* a handler reading the inline flags */
+        "  pushfq\n"
+        "  xor %ebx, %ebx\n"
+        "  seto %bl\n"
+        "  hlt\n"
+        "p_alu_end:\n"
 
         ".balign 4096\n"
         "p_tf_start:\n"
@@ -573,6 +605,21 @@ static void test_mov_forms(void **state)
 		assert_true(cpu->blocks->code.inlined >= 10);
 }
 
+static void test_alu_forms(void **state)
+{
+	(void)state;
+	uint64_t fl;
+	RUN(p_alu);
+	assert_int_equal(cpu->gpr[X86_RAX], 0);
+	memcpy(&fl, gmem.host + STACK - 8, 8); /* after the 32-bit ADD */
+	assert_int_equal(fl & (RFLAGS_CF | RFLAGS_ZF), RFLAGS_CF | RFLAGS_ZF);
+	memcpy(&fl, gmem.host + STACK - 16, 8); /* after SUB 5 - 0xffffffff */
+	assert_int_equal(fl & (RFLAGS_CF | RFLAGS_SF), RFLAGS_CF | RFLAGS_SF);
+	assert_int_equal(cpu->gpr[X86_R13], 0);
+	if (translating)
+		assert_true(cpu->blocks->code.inlined >= 10);
+}
+
 /* Issue-17 fidelity: non-canonical descriptor-table bases fault, MSRs the
  * CPUID does not enumerate fault, MISC_ENABLE keeps its read/write bits
  * and refuses reserved ones, CPUID.1:EDX.APIC follows APIC_BASE.EN. */
@@ -970,7 +1017,8 @@ static void test_translate_differential(void **state)
 	const uint8_t *progs[][2] = { { p_loop_start, p_loop_end }, { p_smc_start, p_smc_end },
 		                      { p_smc2_start, p_smc2_end }, { p_cross_start, p_cross_end },
 		                      { p_rep_start, p_rep_end },   { p_div_start, p_div_end },
-		                      { p_clr_start, p_clr_end },   { p_mov_start, p_mov_end } };
+		                      { p_clr_start, p_clr_end },   { p_mov_start, p_mov_end },
+		                      { p_alu_start, p_alu_end } };
 	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
 		struct run_result a, b;
 		run_mode(progs[i][0], progs[i][1], false, &a);
@@ -1023,6 +1071,7 @@ int main(void)
 		cmocka_unit_test(test_rep_chunks),
 		cmocka_unit_test(test_divide_error),
 		cmocka_unit_test(test_mov_forms),
+		cmocka_unit_test(test_alu_forms),
 		cmocka_unit_test(test_single_step),
 		cmocka_unit_test(test_debug_corners),
 		cmocka_unit_test(test_rep_interrupt_rf),

@@ -27,6 +27,7 @@
 #include <unistd.h>
 
 #include "cpu/emu/emu.h"
+#include "cpu/emu/flags.h"
 #include "cpu/emu/translate.h"
 
 /* The most one instruction emits (with the far call form). */
@@ -253,6 +254,75 @@ static void emit_mov(struct emitter *e, const struct emu_insn *in)
 	patch32(done, e->p);
 }
 
+/* mov eax/rax (hr 0) or ecx/rcx (hr 1), [gpr r]: 4 bytes zero-extend. */
+static void load_gpr(struct emitter *e, unsigned hr, unsigned r, bool q)
+{
+	if (q)
+		b1(e, 0x48);
+	b1(e, 0x8b);
+	b1(e, (uint8_t)(0x80 | (hr << 3) | 3));
+	b4(e, (uint32_t)GPR(r));
+}
+
+/* The ALU's register forms of 4 or 8 bytes in 64-bit code (ADD OR AND SUB
+ * XOR CMP, both directions, and TEST): the operation and the lazy flags
+ * record alu.c's alu() makes (cc_set: op, size, result, operands, or 0, 0
+ * for the logical ones). */
+static int alu_kind(const struct emu_insn *in, unsigned mode)
+{
+	if (mode != EMU_MODE64 || in->map != 0 || in->vex || in->has_mem || (in->prefix & PFX_LOCK) ||
+	    (in->opsize != 4 && in->opsize != 8))
+		return -1;
+	switch (in->opcode) {
+	case 0x01:
+	case 0x03: return 0x01; /* add */
+	case 0x09:
+	case 0x0b: return 0x09; /* or */
+	case 0x21:
+	case 0x23: return 0x21; /* and */
+	case 0x29:
+	case 0x2b: return 0x29; /* sub */
+	case 0x31:
+	case 0x33: return 0x31; /* xor */
+	case 0x39:
+	case 0x3b: return 0x39; /* cmp: a sub without the write */
+	case 0x85: return 0x85; /* test: an and without the write */
+	default: return -1;
+	}
+}
+
+static void emit_alu(struct emitter *e, const struct emu_insn *in, int kind)
+{
+	bool q = in->opsize == 8, to_reg = (in->opcode & 2) != 0 && in->opcode != 0x85;
+	unsigned dst = to_reg ? in->reg : in->rm, src = to_reg ? in->rm : in->reg;
+	bool write = kind != 0x39 && kind != 0x85, arith = kind == 0x01 || kind == 0x29 || kind == 0x39;
+	uint8_t host_op = kind == 0x39 ? 0x29 : kind == 0x85 ? 0x21 : (uint8_t)kind;
+	uint32_t cc_op = kind == 0x01 ? EMU_CC_ADD : arith ? EMU_CC_SUB : EMU_CC_LOGIC;
+
+	load_gpr(e, 0, dst, q);      /* rax = a (the destination operand) */
+	load_gpr(e, 1, src, q);      /* rcx = b */
+	bytes(e, "\x48\x89\xc2", 3); /* mov rdx, rax */
+	if (q)
+		b1(e, 0x48);
+	b1(e, host_op); /* op edx/rdx, ecx/rcx (a 4-byte result zero-extends) */
+	b1(e, 0xca);
+	if (write)
+		rbx_mem(e, 0x89, 2, GPR(dst)); /* mov [gpr dst], rdx */
+	b1(e, 0xc7);                           /* mov dword [cc.op], imm32 */
+	b1(e, 0x83);
+	b4(e, (uint32_t)(offsetof(struct emu_cpu, cc) + offsetof(struct emu_flags, op)));
+	b4(e, cc_op);
+	b1(e, 0xc6); /* mov byte [cc.size], imm8 */
+	b1(e, 0x83);
+	b4(e, (uint32_t)(offsetof(struct emu_cpu, cc) + offsetof(struct emu_flags, size)));
+	b1(e, in->opsize);
+	rbx_mem(e, 0x89, 2, offsetof(struct emu_cpu, cc) + offsetof(struct emu_flags, dst));
+	if (!arith)
+		bytes(e, "\x31\xc0\x31\xc9", 4); /* xor eax, eax; xor ecx, ecx */
+	rbx_mem(e, 0x89, 0, offsetof(struct emu_cpu, cc) + offsetof(struct emu_flags, src1));
+	rbx_mem(e, 0x89, 1, offsetof(struct emu_cpu, cc) + offsetof(struct emu_flags, src2));
+}
+
 emu_code_fn emu_translate(struct emu_code_buf *cb, const struct emu_insn *insns, unsigned n, unsigned mode)
 {
 	struct emitter e;
@@ -279,7 +349,11 @@ emu_code_fn emu_translate(struct emu_code_buf *cb, const struct emu_insn *insns,
 		else if (mode == EMU_MODE16)
 			bytes(&e, "\x0f\xb7\xc0", 3);                     /* movzx eax, ax */
 		rbx_mem(&e, 0x89, 0, offsetof(struct emu_cpu, next_rip)); /* mov [rbx+next_rip], rax */
-		if (inline_mov(in, mode)) {
+		int kind = alu_kind(in, mode);
+		if (kind >= 0) {
+			emit_alu(&e, in, kind);
+			cb->inlined++;
+		} else if (inline_mov(in, mode)) {
 			emit_mov(&e, in);
 			cb->inlined++;
 		} else {
