@@ -61,6 +61,9 @@ struct vm_config {
 	 * that a snapshot or migration may move between them (docs/snapshot.md).
 	 * emu has only the portable model. */
 	const char *cpu_model;
+	/* The emu engine's block translation: "on" (NULL: the default) or
+	 * "off" (every block interpreted, for debugging). */
+	const char *emu_translate;
 	/* "tcp:HOST:PORT" or "unix:PATH": serve gdb's remote protocol there
 	 * (NULL: no); gdb_wait: the guest waits, stopped before its first
 	 * instruction, for a client to continue it. */

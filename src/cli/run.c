@@ -46,6 +46,8 @@ void usage_run(void)
 	       "                         features) or the model both engines offer, with a 2 GHz TSC, so\n"
 	       "                         a snapshot moves between engines (default host; emu is always\n"
 	       "                         portable)\n"
+	       "  --emu-translate on|off  emu: run hot blocks as generated host code (default on) or\n"
+	       "                         interpret every instruction (for debugging; docs/emu-speed.md)\n"
 	       "  --gdb tcp:HOST:PORT|unix:PATH  serve gdb's remote protocol there (target remote\n"
 	       "                         HOST:PORT); monitor commands need --api or --name\n"
 	       "  --gdb-wait             with --gdb: the guest waits before its first instruction\n"
@@ -131,6 +133,7 @@ int cmd_run(int argc, char **argv)
 		OPT_METRICS,
 		OPT_SCHED,
 		OPT_CPU_MODEL,
+		OPT_EMU_TRANSLATE,
 		OPT_RESTORE,
 		OPT_FORCE,
 		OPT_INCOMING,
@@ -161,6 +164,7 @@ int cmd_run(int argc, char **argv)
 		{ "metrics", required_argument, 0, OPT_METRICS },
 		{ "sched", required_argument, 0, OPT_SCHED },
 		{ "cpu-model", required_argument, 0, OPT_CPU_MODEL },
+		{ "emu-translate", required_argument, 0, OPT_EMU_TRANSLATE },
 		{ "restore", required_argument, 0, OPT_RESTORE },
 		{ "force", no_argument, 0, OPT_FORCE },
 		{ "incoming", required_argument, 0, OPT_INCOMING },
@@ -255,6 +259,11 @@ int cmd_run(int argc, char **argv)
 				return usage_error("--cpu-model must be host or portable, not '%s'", optarg);
 			cfg.cpu_model = optarg;
 			break;
+		case OPT_EMU_TRANSLATE:
+			if (strcmp(optarg, "on") && strcmp(optarg, "off"))
+				return usage_error("--emu-translate must be on or off, not '%s'", optarg);
+			cfg.emu_translate = optarg;
+			break;
 		case OPT_GDB:
 			if (!gdb_spec_ok(optarg))
 				return usage_error("--gdb '%s': expected tcp:HOST:PORT or unix:PATH", optarg);
@@ -321,6 +330,9 @@ int cmd_run(int argc, char **argv)
 		return usage_error("%s: --gdb-wait needs --gdb", "--gdb-wait");
 	if (restore && machine_opt)
 		return usage_error("%s: --restore takes the machine from the snapshot", machine_opt);
+	if (cfg.emu_translate && (restore || incoming))
+		return usage_error("%s: not with --restore or --incoming (emu translates by default)",
+		                   "--emu-translate");
 	if (force && !restore && !incoming)
 		return usage_error("%s: only with --restore or --incoming", "--force");
 	if (incoming && machine_opt)

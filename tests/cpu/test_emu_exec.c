@@ -36,11 +36,11 @@ __attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu)
 #define PROG(name) extern const uint8_t name##_start[], name##_end[];
 /* clang-format off */
 PROG(p_loop) PROG(p_smc) PROG(p_smc2) PROG(p_cross) PROG(p_rep) PROG(p_div) PROG(p_tf) PROG(p_clr)
-PROG(p_real) PROG(p_spin) PROG(p_fid) PROG(p_nmi) PROG(p_msr) PROG(p_dbg)
+PROG(p_real) PROG(p_spin) PROG(p_fid) PROG(p_nmi) PROG(p_msr) PROG(p_dbg) PROG(p_mov) PROG(p_alu)
         /* clang-format on */
         extern const uint8_t p_clr_fn[];
 extern const uint8_t p_nmi_handler[];
-extern const uint8_t p_div_fault[];
+extern const uint8_t p_div_fault[], p_mov_fault[], p_mov_data[];
 extern const uint8_t p_dbg_gd[], p_dbg_icebp[], p_dbg_popf[], p_dbg_movss[], p_dbg_movss_next[], p_dbg_int3_next[],
         p_dbg_sti[], p_dbg_rep[], p_dbg_store[];
 
@@ -130,6 +130,73 @@ __asm__(".section .rodata\n"
         "6: mov $0xde, %ebx\n"
         "  hlt\n"
         "p_div_end:\n"
+
+        ".balign 4096\n"
+        "p_mov_start:\n"         /* the MOV forms translate.c inlines, and their slow paths */
+        "  lea 7f(%rip), %rax\n" /* IDT[13] = a 64-bit interrupt gate to 7f */
+        "  mov %ax, 0x60d0\n"
+        "  movw $8, 0x60d2\n"
+        "  movw $0x8e00, 0x60d4\n"
+        "  shr $16, %rax\n"
+        "  mov %ax, 0x60d6\n"
+        "  shr $16, %rax\n"
+        "  mov %eax, 0x60d8\n"
+        "  movl $0, 0x60dc\n"
+        "  mov $0x400000, %rsi\n"
+        "  mov $3, %rcx\n"
+        "  mov $-1, %r10\n"
+        "  movabs $0x1122334455667788, %rax\n"
+        "  mov %rax, (%rsi)\n"
+        "  mov %eax, 8(%rsi,%rcx,8)\n"
+        "  mov (%rsi), %rdx\n"
+        "  mov 8(%rsi,%rcx,8), %edi\n"
+        "  mov %rdx, %r9\n"
+        "  mov %edx, %r10d\n"
+        "  mov p_mov_data(%rip), %r11\n"
+        "  mov %r11, p_mov_data+8(%rip)\n" /* a page with code: the slow path */
+        "  mov $0xffc, %r8\n"
+        "  mov %rax, 0x400000(%r8)\n" /* crosses the page end: the slow path */
+        "  mov 0x400000(%r8), %r12\n"
+        "  mov %ss:0x400000, %rbp\n"
+        "  movabs $0x8000000000000000, %r13\n"
+        "p_mov_fault: mov (%r13), %r14\n" /* not canonical: #GP(0) */
+        "  hlt\n"
+        "7: mov 8(%rsp), %r15\n" /* the faulting RIP, above the error code */
+        "  hlt\n"
+        "p_mov_data: .quad 0x5566778899aabbcc, 0\n"
+        "p_mov_end:\n"
+
+        ".balign 4096\n"
+        "p_alu_start:\n" /* the ALU register forms translate.c inlines; flags read back */
+        "  movabs $0xffffffff00000001, %rax\n"
+        "  mov $0xffffffff, %ecx\n"
+        "  add %ecx, %eax\n" /* 32-bit: 0, CF ZF, upper half cleared */
+        "  pushfq\n"
+        "  mov $5, %rdx\n"
+        "  sub %rcx, %rdx\n" /* borrow, negative */
+        "  pushfq\n"
+        "  cmp %rdx, %rcx\n"
+        "  pushfq\n"
+        "  cmp %ecx, %edx\n"
+        "  pushfq\n"
+        "  mov $-1, %r13\n"
+        "  xor %r13d, %r13d\n"
+        "  pushfq\n"
+        "  movabs $0x8000000000000080, %r14\n"
+        "  test %r14, %r14\n"
+        "  pushfq\n"
+        "  mov %r14, %r15\n"
+        "  or %rcx, %r15\n"
+        "  and %r14d, %r13d\n"
+        "  .byte 0x4c, 0x03, 0xf9\n" /* add %rcx, %r15 in the 03 direction */
+        "  pushfq\n"
+        "  .byte 0x48, 0x2b, 0xd1\n" /* sub %rcx, %rdx in the 2B direction */
+        "  adc %rdx, %rdx\n"         /* a handler reading the inline flags */
+        "  pushfq\n"
+        "  xor %ebx, %ebx\n"
+        "  seto %bl\n"
+        "  hlt\n"
+        "p_alu_end:\n"
 
         ".balign 4096\n"
         "p_tf_start:\n"
@@ -408,6 +475,9 @@ __asm__(".section .rodata\n"
 
 static struct guest_mem gmem;
 static struct emu_cpu *cpu;
+/* The suite runs twice: interpreted, then with every block translated at
+ * its first entry (translate.c), so each assertion holds for both. */
+static bool translating;
 
 static void setup_cpu(const uint8_t *start, const uint8_t *end)
 {
@@ -445,6 +515,7 @@ static void setup_cpu(const uint8_t *start, const uint8_t *end)
 	emu_update_mode(cpu);
 	emu_tlb_flush(cpu, true);
 	assert_int_equal(cpu->code_mode, EMU_MODE64);
+	assert_int_equal(emu_blocks_translate(cpu, translating, 1), 0);
 }
 
 #define RUN(p)                                 \
@@ -513,6 +584,40 @@ static void test_divide_error(void **state)
 	uint64_t rip;
 	memcpy(&rip, gmem.host + STACK - 40, 8);
 	assert_int_equal(rip, CODE + (uint64_t)(p_div_fault - p_div_start));
+}
+
+static void test_mov_forms(void **state)
+{
+	(void)state;
+	RUN(p_mov);
+	assert_int_equal(cpu->gpr[X86_RDX], 0x1122334455667788ULL);
+	assert_int_equal(cpu->gpr[X86_RDI], 0x55667788);
+	assert_int_equal(cpu->gpr[X86_R9], 0x1122334455667788ULL);
+	assert_int_equal(cpu->gpr[X86_R10], 0x55667788);
+	assert_int_equal(cpu->gpr[X86_R11], 0x5566778899aabbccULL);
+	assert_int_equal(cpu->gpr[X86_R12], 0x1122334455667788ULL);
+	assert_int_equal(cpu->gpr[X86_RBP], 0x1122334455667788ULL);
+	uint64_t copy;
+	memcpy(&copy, gmem.host + CODE + (uint64_t)(p_mov_data - p_mov_start) + 8, 8);
+	assert_int_equal(copy, 0x5566778899aabbccULL);
+	assert_int_equal(cpu->gpr[X86_R15], CODE + (uint64_t)(p_mov_fault - p_mov_start));
+	if (translating)
+		assert_true(cpu->blocks->code.inlined >= 10);
+}
+
+static void test_alu_forms(void **state)
+{
+	(void)state;
+	uint64_t fl;
+	RUN(p_alu);
+	assert_int_equal(cpu->gpr[X86_RAX], 0);
+	memcpy(&fl, gmem.host + STACK - 8, 8); /* after the 32-bit ADD */
+	assert_int_equal(fl & (RFLAGS_CF | RFLAGS_ZF), RFLAGS_CF | RFLAGS_ZF);
+	memcpy(&fl, gmem.host + STACK - 16, 8); /* after SUB 5 - 0xffffffff */
+	assert_int_equal(fl & (RFLAGS_CF | RFLAGS_SF), RFLAGS_CF | RFLAGS_SF);
+	assert_int_equal(cpu->gpr[X86_R13], 0);
+	if (translating)
+		assert_true(cpu->blocks->code.inlined >= 10);
 }
 
 /* Issue-17 fidelity: non-canonical descriptor-table bases fault, MSRs the
@@ -881,6 +986,72 @@ static void test_pause_yields(void **state)
 	free(vm);
 }
 
+/* Differential: each program interpreted, then translated; registers,
+ * flags, RIP, the instruction count and all of guest memory must agree. */
+struct run_result {
+	uint64_t gpr[16], rip, rflags, insn_count, translated;
+	uint8_t *mem;
+};
+
+static void run_mode(const uint8_t *start, const uint8_t *end, bool on, struct run_result *r)
+{
+	bool saved = translating;
+	translating = on;
+	setup_cpu(start, end);
+	translating = saved;
+	emu_exec(cpu);
+	assert_true(cpu->halted);
+	memcpy(r->gpr, cpu->gpr, sizeof(r->gpr));
+	r->rip = cpu->rip;
+	r->rflags = emu_get_rflags(cpu);
+	r->insn_count = cpu->insn_count;
+	r->translated = cpu->blocks->translated;
+	r->mem = malloc(MEM_SIZE);
+	assert_non_null(r->mem);
+	memcpy(r->mem, gmem.host, MEM_SIZE);
+}
+
+static void test_translate_differential(void **state)
+{
+	(void)state;
+	const uint8_t *progs[][2] = { { p_loop_start, p_loop_end }, { p_smc_start, p_smc_end },
+		                      { p_smc2_start, p_smc2_end }, { p_cross_start, p_cross_end },
+		                      { p_rep_start, p_rep_end },   { p_div_start, p_div_end },
+		                      { p_clr_start, p_clr_end },   { p_mov_start, p_mov_end },
+		                      { p_alu_start, p_alu_end } };
+	for (size_t i = 0; i < sizeof(progs) / sizeof(progs[0]); i++) {
+		struct run_result a, b;
+		run_mode(progs[i][0], progs[i][1], false, &a);
+		run_mode(progs[i][0], progs[i][1], true, &b);
+		assert_int_equal(a.translated, 0);
+		assert_true(b.translated > 0);
+		assert_memory_equal(a.gpr, b.gpr, sizeof(a.gpr));
+		assert_int_equal(a.rip, b.rip);
+		assert_int_equal(a.rflags, b.rflags);
+		assert_int_equal(a.insn_count, b.insn_count);
+		assert_memory_equal(a.mem, b.mem, MEM_SIZE);
+		free(a.mem);
+		free(b.mem);
+	}
+}
+
+/* A full code buffer stops translation and is flushed whole at the loop's
+ * next look; the program still runs to the same end. */
+static void test_translate_buffer_full(void **state)
+{
+	(void)state;
+	translating = true;
+	setup_cpu(p_loop_start, p_loop_end);
+	translating = false;
+	cpu->blocks->code.used = cpu->blocks->code.size - 64; /* no room for one block */
+	emu_exec(cpu);
+	assert_true(cpu->halted);
+	assert_int_equal(cpu->gpr[X86_RAX], 500500);
+	assert_int_equal(cpu->insn_count, 3003);
+	assert_true(cpu->blocks->flushes >= 1);
+	assert_true(cpu->blocks->translated > 0); /* translated again after the flush */
+}
+
 static int setup(void **state)
 {
 	(void)state;
@@ -899,6 +1070,8 @@ int main(void)
 		cmocka_unit_test(test_page_crossing),
 		cmocka_unit_test(test_rep_chunks),
 		cmocka_unit_test(test_divide_error),
+		cmocka_unit_test(test_mov_forms),
+		cmocka_unit_test(test_alu_forms),
 		cmocka_unit_test(test_single_step),
 		cmocka_unit_test(test_debug_corners),
 		cmocka_unit_test(test_rep_interrupt_rf),
@@ -911,5 +1084,13 @@ int main(void)
 		cmocka_unit_test(test_code_hook_and_step),
 		cmocka_unit_test(test_msr_write_events),
 	};
-	return cmocka_run_group_tests(tests, setup, NULL);
+	const struct CMUnitTest translate_tests[] = {
+		cmocka_unit_test(test_translate_differential),
+		cmocka_unit_test(test_translate_buffer_full),
+	};
+	int failed = cmocka_run_group_tests_name("interpreted", tests, setup, NULL);
+	translating = true;
+	failed += cmocka_run_group_tests_name("translated", tests, setup, NULL);
+	translating = false;
+	return failed + cmocka_run_group_tests_name("translate", translate_tests, setup, NULL);
 }

@@ -83,7 +83,32 @@ int emu_blocks_init(struct emu_cpu *cpu)
 	}
 	bc->nblk = 1; /* index 0 means "none" */
 	bc->refs = 1;
+	/* Translation is on unless the VM's configuration turns it off; a
+	 * vCPU without a VM (the unit tests) turns it on itself. */
+	bc->translate = cpu->vm && !(cpu->vm->cfg.emu_translate && !strcmp(cpu->vm->cfg.emu_translate, "off"));
+	bc->translate_heat = EMU_TRANSLATE_HEAT;
+	if (bc->translate && emu_code_buf_init(&bc->code, EMU_CODE_BUF_SIZE) < 0) {
+		fprintf(stderr, "emu: no buffer for translated code (%m): interpreting only\n");
+		bc->translate = false;
+	}
 	cpu->blocks = bc;
+	return 0;
+}
+
+int emu_blocks_translate(struct emu_cpu *cpu, bool on, unsigned heat)
+{
+	struct emu_block_cache *bc;
+	if (!cpu->blocks && emu_blocks_init(cpu))
+		return -1;
+	bc = cpu->blocks;
+	emu_blocks_flush(cpu);
+	bc->translate = false;
+	bc->translate_heat = (uint8_t)(heat ? heat : 1);
+	if (!on)
+		return 0;
+	if (!bc->code.rw && emu_code_buf_init(&bc->code, EMU_CODE_BUF_SIZE) < 0)
+		return -1;
+	bc->translate = true;
 	return 0;
 }
 
@@ -95,6 +120,7 @@ void emu_blocks_free(struct emu_cpu *cpu)
 	cpu->blocks = NULL;
 	if (--bc->refs)
 		return;
+	emu_code_buf_free(&bc->code);
 	free(bc->blk);
 	free(bc->insns);
 	free(bc->code_map);
@@ -112,6 +138,8 @@ void emu_blocks_flush(struct emu_cpu *cpu)
 	memset(bc->code_map, 0, ((bc->npages + 63) / 64 + 1) * sizeof(uint64_t));
 	bc->nblk = 1;
 	bc->ninsns = 0;
+	bc->code.used = 0;
+	bc->code.full = false;
 	bc->cur = 0;
 	bc->flushes++;
 	cpu->exit_block = true;
@@ -269,6 +297,9 @@ static struct emu_block *build(struct emu_cpu *cpu, uint64_t la, uint64_t gpa)
 	bi = bc->nblk++;
 	bc->ninsns += n;
 	b = &bc->blk[bi];
+	b->run = emu_run_interp;
+	b->code = NULL;
+	b->heat = 0;
 	b->gpa = gpa;
 	b->end = page + off;
 	b->crosses = end2 != 0;

@@ -3,6 +3,7 @@
 #define SYMBIONT_EMU_BLOCK_H
 
 #include "cpu/emu/ops.h"
+#include "cpu/emu/translate.h"
 
 #define BLK_MAX_INSNS   64
 #define BLK_COUNT       (1u << 16)
@@ -11,7 +12,15 @@
 #define PAGE_HASH       (1u << 13)
 #define JC_SIZE         (1u << 12)
 
+struct emu_block;
+/* How a block runs: the interpreter's loop (emu_run_interp, the default),
+ * or its translated code (emu_run_translated).  Either retires the block's
+ * instructions exactly as the other. */
+typedef void (*emu_block_run_fn)(struct emu_cpu *cpu, struct emu_block *b);
+
 struct emu_block {
+	emu_block_run_fn run;
+	emu_code_fn code;    /* translated code, or NULL */
 	uint64_t gpa, end;   /* bytes [gpa, end) on the first page */
 	uint64_t gpa2, end2; /* bytes on the second page, if crosses */
 	uint32_t hnext;      /* lookup hash chain */
@@ -23,6 +32,7 @@ struct emu_block {
 	uint8_t crosses;
 	uint8_t chain; /* may be followed without the loop's checks (see exec.c) */
 	uint8_t hook;  /* one instruction with a CODE_HOOK subscriber: the event first */
+	uint8_t heat;  /* entries by the interpreter, up to the translation threshold */
 	/* Successors on the same page (offset in page, block index), so the
 	 * loop can go from block to block without translating RIP. */
 	uint16_t next_off[2];
@@ -47,7 +57,25 @@ struct emu_block_cache {
 	uint64_t npages;
 	uint64_t built, flushes, invalidations; /* statistics */
 	int refs;                               /* vCPUs sharing this cache */
+	/* Translation (translate.c): on when the VM's --emu-translate asks
+	 * for it; the code buffer is flushed with the blocks. */
+	bool translate;
+	uint8_t translate_heat; /* entries before translation: EMU_TRANSLATE_HEAT */
+	struct emu_code_buf code;
+	uint64_t translated; /* statistics */
 };
+
+/* Entries through the interpreter before a block is translated: code run
+ * once (most of boot) is not worth its translation. */
+#define EMU_TRANSLATE_HEAT 2
+
+/* Turns translation on or off for cpu's cache (made if need be), blocks
+ * translated at their heat-th entry (tests: 1, every block at once).  0,
+ * or -1 when no code buffer could be made. */
+int emu_blocks_translate(struct emu_cpu *cpu, bool on, unsigned heat);
+
+void emu_run_interp(struct emu_cpu *cpu, struct emu_block *b);
+void emu_run_translated(struct emu_cpu *cpu, struct emu_block *b);
 
 /* Finds or decodes the block at linear la (guest-physical gpa). */
 struct emu_block *emu_block_find(struct emu_cpu *cpu, uint64_t la, uint64_t gpa);

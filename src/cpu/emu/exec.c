@@ -97,7 +97,11 @@ static void __attribute__((noinline)) run_block_special(struct emu_cpu *cpu, str
 		emu_dr_trap(cpu, dr6);
 }
 
-static void run_block(struct emu_cpu *cpu, struct emu_block *b)
+/* What every way of running a block does around its instructions: the
+ * instruction-by-instruction cases go to run_block_special, a hooked
+ * instruction's event comes first, and CPL-3 instructions are counted. */
+static inline __attribute__((always_inline)) void run_block_with(struct emu_cpu *cpu, struct emu_block *b,
+                                                                 bool translated)
 {
 	struct emu_block_cache *bc = cpu->blocks;
 	const struct emu_insn *in = &bc->insns[b->first], *end = in + b->n;
@@ -116,18 +120,45 @@ static void run_block(struct emu_cpu *cpu, struct emu_block *b)
 	cpu->exit_block = false;
 	/* A block runs at one privilege (blocks end at mode switches). */
 	uint64_t *user_count = cpu->cpl == 3 ? &cpu->insn_user : NULL, count0 = cpu->insn_count;
-	for (; in < end; in++) {
-		cpu->next_rip = (cpu->rip + in->len) & mask;
-		in->exec(cpu, in);
-		cpu->rip = cpu->next_rip;
-		cpu->insn_count++;
-		if (unlikely(cpu->exit_block))
-			break;
+	if (translated) {
+		b->code(cpu); /* the loop below, as host code (translate.c) */
+	} else {
+		for (; in < end; in++) {
+			cpu->next_rip = (cpu->rip + in->len) & mask;
+			in->exec(cpu, in);
+			cpu->rip = cpu->next_rip;
+			cpu->insn_count++;
+			if (unlikely(cpu->exit_block))
+				break;
+		}
 	}
 	if (user_count)
 		*user_count += cpu->insn_count - count0;
 	bc->cur = 0;
 	bc->cur_cpu = NULL;
+}
+
+/* A block's default run: interpreted.  A block entered often enough is
+ * translated (when the cache translates) and runs as host code after. */
+void emu_run_interp(struct emu_cpu *cpu, struct emu_block *b)
+{
+	struct emu_block_cache *bc = cpu->blocks;
+	if (bc->translate && ++b->heat >= bc->translate_heat && !b->hook) {
+		b->code = emu_translate(&bc->code, &bc->insns[b->first], b->n, b->mode);
+		if (b->code) {
+			b->run = emu_run_translated;
+			bc->translated++;
+			emu_run_translated(cpu, b);
+			return;
+		}
+		b->heat = 0; /* the buffer is full: the loop flushes it */
+	}
+	run_block_with(cpu, b, false);
+}
+
+void emu_run_translated(struct emu_cpu *cpu, struct emu_block *b)
+{
+	run_block_with(cpu, b, true);
 }
 
 /* The block at RIP: first the jump cache (valid while this vCPU's TLB still
@@ -216,6 +247,8 @@ void emu_exec(struct emu_cpu *cpu)
 			return;
 		if (cpu->vm && vm_stopping(cpu->vm))
 			return;
+		if (unlikely(cpu->blocks->code.full))
+			emu_blocks_flush(cpu); /* the translated-code buffer filled up: start afresh */
 		if (unlikely(cpu->vm &&
 		             atomic_load_explicit(&cpu->vm->hooks_gen, memory_order_relaxed) != cpu->hooks_gen)) {
 			/* Hooks came or went: decode afresh, so hooked
@@ -228,7 +261,7 @@ void emu_exec(struct emu_cpu *cpu)
 		/* Chain through blocks on the same page while nothing asks the
 		 * loop to look (interrupts, a state change, the VM stopping). */
 		for (unsigned n = 0; b; n++) {
-			run_block(cpu, b);
+			b->run(cpu, b);
 			if (cpu->exit_block || cpu->interrupt_shadow || n >= 64 ||
 			    cpu->insn_count >= emu_insn_stop(cpu) ||
 			    atomic_load_explicit(&cpu->irq_pending, memory_order_relaxed))
