@@ -115,7 +115,7 @@ guest: | deps
 run: $(BIN) guest
 	$(BIN) run
 
-test: $(BIN) $(TEST_BINS) $(TEST_GUESTS) $(PAYLOADS) $(V3_PROG) guest
+test: $(BIN) $(TEST_BINS) $(TEST_GUESTS) $(PAYLOADS) $(GUEST_TOOLS) $(V3_PROG) guest
 	@BUILD=$(BUILD) tests/run.sh
 
 asan:
