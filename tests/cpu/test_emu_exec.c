@@ -1061,6 +1061,19 @@ static int setup(void **state)
 	return gmem.host && cpu ? 0 : -1;
 }
 
+/* Each group (interpreted, translated, translate) starts afresh. */
+static int teardown(void **state)
+{
+	(void)state;
+	if (cpu)
+		emu_blocks_free(cpu);
+	free(cpu);
+	free(gmem.host);
+	cpu = NULL;
+	gmem.host = NULL;
+	return 0;
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -1088,9 +1101,9 @@ int main(void)
 		cmocka_unit_test(test_translate_differential),
 		cmocka_unit_test(test_translate_buffer_full),
 	};
-	int failed = cmocka_run_group_tests_name("interpreted", tests, setup, NULL);
+	int failed = cmocka_run_group_tests_name("interpreted", tests, setup, teardown);
 	translating = true;
-	failed += cmocka_run_group_tests_name("translated", tests, setup, NULL);
+	failed += cmocka_run_group_tests_name("translated", tests, setup, teardown);
 	translating = false;
-	return failed + cmocka_run_group_tests_name("translate", translate_tests, setup, NULL);
+	return failed + cmocka_run_group_tests_name("translate", translate_tests, setup, teardown);
 }
