@@ -66,6 +66,16 @@ uint64_t replay_next_stop(struct vm *vm);
 /* Replaying: the vCPU halted with nothing due at this count. */
 void replay_halted(struct vm *vm, uint64_t rip);
 
+/* Device writes to guest RAM (DMA), docs/replay.md.  Around every device
+ * register write the vCPU makes (vm_pio_write, vm_mmio_write; io_lock
+ * held): recording, the RAM the device writes meanwhile (reported by
+ * replay_dma_note from vm_mem_dirty while vm->dma_capture) is logged at
+ * end with its contents; replaying, end puts back the logged writes due
+ * at this count. */
+void replay_device_write_begin(struct vm *vm);
+void replay_device_write_end(struct vm *vm);
+void replay_dma_note(struct vm *vm, uint64_t gpa, uint64_t len);
+
 /* ---- checkpoints and reverse execution (docs/replay.md) ----
  *
  * A replay can keep checkpoints: every `every` instructions the vCPU's
