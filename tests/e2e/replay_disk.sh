@@ -55,7 +55,7 @@ for i in 1 2; do
 		diff "$tmp/rec.out" "$tmp/play$i.out" | head -10
 		fail "replay $i: console output differs"
 	}
-	echo "ok replay $i without the disk image: $(grep '^replay: ' "$tmp/play$i.err")"
+	echo "ok replay $i without the disk image: $(grep "^replay: " "$tmp/play$i.err" | tr "\n" " ")"
 done
 
 # what is not logged yet is refused in one line
