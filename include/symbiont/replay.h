@@ -76,6 +76,16 @@ void replay_device_write_begin(struct vm *vm);
 void replay_device_write_end(struct vm *vm);
 void replay_dma_note(struct vm *vm, uint64_t gpa, uint64_t len);
 
+/* Device input that arrives on another thread (a network packet).
+ * replay_defer (io_lock held): recording, fn(opaque) is to run on the vCPU
+ * instead, at its next interrupt check, where what it writes into guest
+ * RAM is logged with the count and RIP; true then (the caller must not do
+ * the work now).  False when not recording: do it now.
+ * replay_run_deferred: that check (the vCPU's thread, recording). */
+bool replay_defer(struct vm *vm, void (*fn)(void *), void *opaque);
+bool replay_defer_pending(const struct vm *vm);
+void replay_run_deferred(struct vm *vm, uint64_t rip);
+
 /* ---- checkpoints and reverse execution (docs/replay.md) ----
  *
  * A replay can keep checkpoints: every `every` instructions the vCPU's

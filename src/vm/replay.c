@@ -4,6 +4,8 @@
  * every RR_HASH_EVERY events the register state's hash goes into the log,
  * and a replay that reaches that point with another hash has diverged. */
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include "vm/replay_log.h"
 
 #define RR_HASH_EVERY 64
+#define RR_DEFER_MAX  16 /* devices with deferred input (one entry each) */
 
 /* Where a replay is in its log: all a checkpoint keeps of it. */
 struct rr_pos {
@@ -40,6 +43,14 @@ struct replay {
 	} * dma;
 	size_t ndma, dma_cap;
 	uint64_t dma_lost; /* bytes outside RAM: not logged (a replay diverges) */
+	/* device input staged for the vCPU's next interrupt check (replay_defer) */
+	struct rr_deferred {
+		void (*fn)(void *);
+		void *opaque;
+	} defer[RR_DEFER_MAX];
+	unsigned ndefer; /* under io_lock */
+	atomic_bool defer_pending;
+	uint64_t polls;
 	/* replaying */
 	struct rr_log log;
 	struct rr_pos p;
@@ -82,9 +93,8 @@ int replay_machine_check(const struct vm_config *cfg, const char *engine_name, c
 		snprintf(err, errlen, "record/replay takes one vCPU, not %d", cfg->ncpus);
 		return -1;
 	}
-	if (cfg->nnets || cfg->vsock) {
-		snprintf(err, errlen,
-		         "record/replay does not log the network's or vsock's input yet: no --net or --vsock");
+	if (cfg->vsock) {
+		snprintf(err, errlen, "record/replay does not log vsock's input yet: no --vsock");
 		return -1;
 	}
 	return 0;
@@ -262,6 +272,61 @@ void replay_device_write_end(struct vm *vm)
 		log_dma(vm);
 }
 
+/* Input that arrives on a host thread (virtio-net's receive) would write
+ * guest RAM at no instruction count.  Recording, the device stages it here
+ * instead, the vCPU is kicked, and at its next interrupt check (a point
+ * that has a count and a RIP, as an interrupt's delivery) the device does
+ * the work with the capture on; a POLL event (count, RIP) and the DMA
+ * events follow in the log.  Replaying, the check at that count and RIP
+ * applies them (replay_take_irq). */
+bool replay_defer(struct vm *vm, void (*fn)(void *), void *opaque)
+{
+	struct replay *r = vm->replay;
+
+	if (!r || r->play)
+		return false;
+	for (unsigned i = 0; i < r->ndefer; i++)
+		if (r->defer[i].fn == fn && r->defer[i].opaque == opaque)
+			return true;
+	if (r->ndefer == RR_DEFER_MAX)
+		return false; /* not reached: one entry per device */
+	r->defer[r->ndefer++] = (struct rr_deferred){ fn, opaque };
+	atomic_store(&r->defer_pending, true);
+	if (vm->vcpus[0] && vm->engine->vcpu_kick)
+		vm->engine->vcpu_kick(vm->vcpus[0]);
+	return true;
+}
+
+bool replay_defer_pending(const struct vm *vm)
+{
+	return vm->replay && atomic_load_explicit(&vm->replay->defer_pending, memory_order_relaxed);
+}
+
+void replay_run_deferred(struct vm *vm, uint64_t rip)
+{
+	struct replay *r = vm->replay;
+	struct rr_deferred d[RR_DEFER_MAX];
+	unsigned n;
+
+	if (r->play || !atomic_exchange(&r->defer_pending, false))
+		return;
+	pthread_mutex_lock(&vm->io_lock);
+	n = r->ndefer;
+	memcpy(d, r->defer, n * sizeof(d[0]));
+	r->ndefer = 0;
+	vm->dma_capture = true;
+	for (unsigned i = 0; i < n; i++)
+		d[i].fn(d[i].opaque);
+	vm->dma_capture = false;
+	if (r->ndma) {
+		struct rr_event e = { .type = RR_POLL, .rip = rip };
+		r->polls++;
+		record(vm, &e);
+		log_dma(vm);
+	}
+	pthread_mutex_unlock(&vm->io_lock);
+}
+
 /* ---- replaying ---- */
 
 struct replay *replay_load(const char *path, struct vm_config *cfg, char *err, size_t errlen)
@@ -321,8 +386,10 @@ void replay_attach(struct vm *vm, struct replay *r)
 
 static const char *type_name(uint8_t t)
 {
-	static const char *const names[] = { "?",       "a device read",   "an interrupt", "a TSC read", "a state hash",
-		                             "the end", "a device's write" };
+	static const char *const names[] = {
+		"?",       "a device read",    "an interrupt",    "a TSC read", "a state hash",
+		"the end", "a device's write", "a device's input"
+	};
 	return t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }
 
@@ -432,6 +499,7 @@ int replay_take_irq(struct vm *vm, uint64_t rip, enum rr_irq_kind *kind)
 
 	if (r->diverged || r->ended)
 		return -1;
+again:
 	e = &r->p.next;
 	if (e->count < n) {
 		diverge(vm, "the log's next event, %s at instruction %llu, was passed", type_name(e->type),
@@ -451,6 +519,14 @@ int replay_take_irq(struct vm *vm, uint64_t rip, enum rr_irq_kind *kind)
 		}
 		return -1;
 	}
+	if (e->type == RR_POLL && e->rip == rip) { /* device input made here: its writes follow */
+		advance(r, &r->p.taken);
+		check_hashes(vm);
+		apply_dma(vm);
+		if (r->diverged)
+			return -1;
+		goto again;
+	}
 	if (e->type != RR_IRQ || e->rip != rip)
 		return -1; /* not yet: a read at this count, or a fault that comes first */
 	advance(r, &r->p.taken);
@@ -468,7 +544,8 @@ uint64_t replay_next_stop(struct vm *vm)
 		r->p.snext = r->p.next;
 		r->p.stop = r->p.pos;
 	}
-	while (r->p.snext.type != RR_IRQ && r->p.snext.type != RR_END && rr_next(&r->p.scur, &r->p.snext))
+	while (r->p.snext.type != RR_IRQ && r->p.snext.type != RR_END && r->p.snext.type != RR_POLL &&
+	       rr_next(&r->p.scur, &r->p.snext))
 		r->p.stop++;
 	uint64_t at = r->p.snext.count;
 	if (r->ck && rr_ckpts_next_stop(r->ck) < at)
@@ -619,10 +696,11 @@ int replay_finish(struct vm *vm, int status)
 		unsigned long long bytes = stat(r->path, &st) == 0 ? (unsigned long long)st.st_size : 0;
 		fprintf(stderr,
 		        "record: %llu instructions, %llu events (%llu interrupts, %llu device reads, %llu TSC reads, "
-		        "%llu DMA writes of %llu bytes), %llu bytes (%.3f per 1000 instructions), state hash %016llx\n",
+		        "%llu DMA writes of %llu bytes, %llu input points), %llu bytes (%.3f per 1000 instructions), state hash %016llx\n",
 		        (unsigned long long)n, (unsigned long long)r->events, (unsigned long long)r->irqs,
 		        (unsigned long long)r->reads, (unsigned long long)r->tscs, (unsigned long long)r->dmas,
-		        (unsigned long long)r->dma_bytes, bytes, n ? bytes * 1000.0 / n : 0.0, (unsigned long long)h);
+		        (unsigned long long)r->dma_bytes, (unsigned long long)r->polls, bytes,
+		        n ? bytes * 1000.0 / n : 0.0, (unsigned long long)h);
 		if (r->dma_lost)
 			fprintf(stderr,
 			        "record: warning: %llu bytes of device writes could not be logged: a replay "

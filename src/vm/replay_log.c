@@ -190,6 +190,7 @@ void rr_writer_add(struct rr_writer *w, const struct rr_event *e)
 		*p++ = e->vector;
 		p += put_varint(p, e->rip);
 		break;
+	case RR_POLL: p += put_varint(p, e->rip); break;
 	case RR_DMA: {
 		/* The header here, the data straight after it, through raw in
 		 * pieces (it may be far larger than raw). */
@@ -416,6 +417,10 @@ bool rr_next(struct rr_cursor *c, struct rr_event *out)
 		e.kind = *p++;
 		e.vector = *p++;
 		if (e.kind > RR_IRQ_NMI || !get_varint(&p, end, &e.rip))
+			return false;
+		break;
+	case RR_POLL:
+		if (!get_varint(&p, end, &e.rip))
 			return false;
 		break;
 	case RR_DMA:

@@ -26,6 +26,7 @@ enum rr_type {
 	RR_HASH = 4, /* the register state's hash (value) at this point, rip */
 	RR_END = 5,  /* where the recording stopped: hash (value), rip */
 	RR_DMA = 6,  /* a device wrote guest RAM: len bytes (data) at addr */
+	RR_POLL = 7, /* the DMA events after it were made at an interrupt check, before rip */
 };
 
 struct rr_event {
@@ -35,7 +36,7 @@ struct rr_event {
 	uint8_t kind, vector; /* RR_IRQ */
 	uint64_t addr;        /* RR_READ */
 	uint64_t value;       /* RR_READ, RR_TSC; the hash of RR_HASH, RR_END */
-	uint64_t rip;         /* RR_IRQ, RR_HASH, RR_END */
+	uint64_t rip;         /* RR_IRQ, RR_HASH, RR_END, RR_POLL */
 	uint32_t len;         /* RR_DMA: bytes at data */
 	const uint8_t *data;  /* RR_DMA: the writer's caller's, or inside the parsed log's body */
 };

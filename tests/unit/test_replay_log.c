@@ -147,7 +147,8 @@ static void test_round_trip(void **state)
 	unlink(path);
 }
 
-/* Device writes into guest RAM: their bytes come back as written, a write
+/* Device writes into guest RAM (after a register write, or at an input
+ * point, RR_POLL): their bytes come back as written, a write
  * larger than the writer's buffer too, and a length past the events or
  * over RR_DMA_MAX is refused. */
 static void test_dma(void **state)
@@ -158,6 +159,8 @@ static void test_dma(void **state)
 		{ .type = RR_READ, .count = 10, .space = RR_MMIO, .size = 4, .addr = 0xfebf0000, .value = 1 },
 		{ .type = RR_DMA, .count = 12, .addr = 0x7000, .len = sizeof(small), .data = small },
 		{ .type = RR_DMA, .count = 12, .addr = 0x1234567, .len = sizeof(big), .data = big },
+		{ .type = RR_POLL, .count = 300, .rip = 0xffffffff81234567ULL },
+		{ .type = RR_DMA, .count = 300, .addr = 0x9000, .len = sizeof(small), .data = small },
 		{ .type = RR_IRQ, .count = 400, .vector = 0x41, .rip = 0x1000 },
 		{ .type = RR_END, .count = 500, .value = 7, .rip = 0x1002 },
 	};
@@ -179,6 +182,8 @@ static void test_dma(void **state)
 		assert_true(rr_next(&c, &got));
 		assert_int_equal(got.type, ev[i].type);
 		assert_int_equal(got.count, ev[i].count);
+		if (got.type == RR_POLL)
+			assert_int_equal(got.rip, ev[i].rip);
 		if (got.type == RR_DMA) {
 			assert_int_equal(got.addr, ev[i].addr);
 			assert_int_equal(got.len, ev[i].len);
