@@ -230,15 +230,15 @@ if command -v mke2fs >/dev/null; then
 	echo "disk workload (read ~16 MiB from an ext4 --disk, cold cache; write 4 MiB), median of $RUNS:"
 	mkdir -p "$tmp/droot"
 	for f in /usr/bin/*; do
-		[ -f "$f" ] && [ "$(stat -c %s "$f")" -lt 2000000 ] || continue
+		[ -f "$f" ] && [ ! -L "$f" ] && [ "$(stat -c %s "$f")" -lt 2000000 ] || continue
 		[ "$(du -sm "$tmp/droot" | cut -f1)" -ge 16 ] && break
 		cp "$f" "$tmp/droot/"
 	done
 	dp=() dr=()
 	for i in $(seq "$RUNS"); do
-		mke2fs -q -F -t ext4 -d "$tmp/droot" "$tmp/disk.img" 64M >/dev/null || exit 1
+		mke2fs -q -F -t ext4 -d "$tmp/droot" "$tmp/disk.img" 128M >/dev/null || exit 1
 		dp+=("$(disk_run)")
-		mke2fs -q -F -t ext4 -d "$tmp/droot" "$tmp/disk.img" 64M >/dev/null || exit 1
+		mke2fs -q -F -t ext4 -d "$tmp/droot" "$tmp/disk.img" 128M >/dev/null || exit 1
 		dr+=("$(disk_run --record "$tmp/disk.rr")")
 		echo "  run $i: workload ${dp[-1]} s, recorded ${dr[-1]} s"
 	done
