@@ -58,6 +58,63 @@ for i in 1 2; do
 	echo "ok replay $i without the disk image: $(grep "^replay: " "$tmp/play$i.err" | tr "\n" " ")"
 done
 
+# Going back over the disk's writes into guest RAM: gdb on a replay (default
+# checkpoints), a breakpoint on ext4_readahead; from its second hit,
+# reverse-continue must return to the first (a checkpoint restored, the
+# logged DMA replayed again up to there), and the replay still ends exact.
+ra=$(awk '$3 == "ext4_readahead" { print "0x" $1 }' "$GUEST/System.map" 2>/dev/null)
+jiffies=$(awk '$3 == "jiffies" { print "0x" $1 }' "$GUEST/System.map" 2>/dev/null)
+if ! command -v gdb >/dev/null || [ -z "$ra" ] || [ -z "$jiffies" ]; then
+	echo "skip: reverse-continue over the disk's writes (no gdb, or no ext4_readahead/jiffies in System.map)"
+else
+	cat >"$tmp/rev.gdb" <<GDB
+set pagination off
+target remote $tmp/g.sock
+watch *(long *)$(printf '0x%x' $((jiffies - 0xffffffff80000000)))
+continue
+delete
+break *$ra
+continue
+echo MARK first\\n
+monitor replay
+continue
+echo MARK second\\n
+monitor replay
+reverse-continue
+echo MARK back\\n
+info registers rip
+monitor replay
+delete
+continue
+GDB
+	"$SYM" run --replay "$tmp/disk.rr" --gdb "unix:$tmp/g.sock" --gdb-wait </dev/null >"$tmp/rev.out" \
+		2>"$tmp/rev.err" &
+	pid=$!
+	for _ in $(seq 100); do [ -S "$tmp/g.sock" ] && break; sleep 0.1; done
+	timeout 900 gdb -nx -batch -x "$tmp/rev.gdb" >"$tmp/gdb.out" 2>&1
+	wait "$pid"
+	s=$?
+	pid=
+	[ "$s" = 0 ] || fail "replay under gdb: status $s: $(tail -n 2 "$tmp/rev.err")"
+	pp=$(sed -n -E 's/^replay: ok: ([0-9]+) instructions.*state hash ([0-9a-f]+)$/\1 \2/p' "$tmp/rev.err")
+	[ "$pp" = "$rp" ] || fail "the replay under gdb ended at '$pp', recorded '$rp'"
+	cmp -s "$tmp/rec.out" "$tmp/rev.out" || fail "the replay under gdb: console output differs"
+	python3 - "$tmp/gdb.out" "$ra" <<'PY' || fail "gdb: $(tail -n 20 "$tmp/gdb.out")"
+import re, sys
+out, bp = open(sys.argv[1]).read(), int(sys.argv[2], 16)
+def count(mark):
+    part = out.split(f"MARK {mark}\n", 1)[1].split("MARK ", 1)[0]
+    return int(re.search(r"^instruction (\d+)$", part, re.M).group(1)), part
+first, _ = count("first")
+second, _ = count("second")
+back, part = count("back")
+rip = int(re.search(r"^rip\s+(0x[0-9a-f]+)", part, re.M).group(1), 16)
+assert second > first and back == first and rip == bp, (first, second, back, hex(rip))
+print(f"ext4_readahead hit at instructions {first} and {second}; reverse-continue back to {back}")
+PY
+	echo "ok $(grep '^replay: checkpoints' "$tmp/rev.err")"
+fi
+
 # what is not logged yet is refused in one line
 for opt in "--vsock 3"; do
 	"$SYM" run --engine emu --kernel "$GUEST/vmlinuz" $opt --record "$tmp/x.rr" >"$tmp/refused.out" 2>&1 &&
