@@ -163,7 +163,7 @@ static void rx_ready(void *opaque)
 	/* Recording: the frames go into guest RAM on the vCPU's thread at its
 	 * next interrupt check, logged there (docs/replay.md); until then the
 	 * fd is not watched (it stays readable). */
-	if (n->vd.vm->replay && replay_defer(n->vd.vm, rx_flush_deferred, n)) {
+	if (n->vd.vm && n->vd.vm->replay && replay_defer(n->vd.vm, rx_flush_deferred, n)) {
 		watch(n, false);
 		return;
 	}
