@@ -1,8 +1,9 @@
 /* Deterministic record and replay (docs/replay.md).  While recording, every
  * value the guest sees that is not a function of its own state (device
- * register reads, interrupts, the TSC) goes into a log, stamped with the
- * vCPU's retired-instruction count; while replaying, those values come from
- * the log and no device is asked.  One vCPU, an engine that counts
+ * register reads, interrupts, the TSC, what devices write into guest RAM)
+ * goes into a log, stamped with the vCPU's retired-instruction count; while
+ * replaying, those values come from the log and no device is asked (nor
+ * does a virtio device run a queue notify: no disk or network is needed).  One vCPU, an engine that counts
  * instructions exactly (emu).
  *
  * The hooks below run on the vCPU's thread; each is reached only when
