@@ -21,7 +21,14 @@
 #    kernel's do_sys_openat2, with how far each is from the checkpoint the
 #    step starts from.
 #
-# REVERSE_LOG=FILE runs only part 3, on that log.
+# 4. A disk workload: the Debian guest with an ext4 --disk holding ~16 MiB
+#    of the host's /usr/bin, reading all of it (tar | md5sum, cold cache) and
+#    writing 4 MiB back (sync); the workload's time (command typed to its
+#    marker) without and with --record, the log's bytes per 1000
+#    instructions for the whole run and how much of it is disk data, and a
+#    replay of it (without the image) ending exact.
+#
+# REVERSE_LOG=FILE runs only part 3, on that log; DISK_ONLY=1 only part 4.
 #
 # The reference the issue cites: VMware ReTrace logged about 0.5 byte per
 # 1000 instructions at about 5% overhead; issue 19's goals are <= 1 byte per
@@ -65,7 +72,9 @@ have_qemu=0
 command -v qemu-system-x86_64 >/dev/null && have_qemu=1
 QEMU=(qemu-system-x86_64 -accel tcg -m $MEM -no-reboot -display none -monitor none -serial stdio
 	-kernel $G/vmlinuz -initrd $G/initramfs.cpio.gz -append "$APPEND")
-if [ -z "${REVERSE_LOG:-}" ]; then
+if [ -n "${DISK_ONLY:-}" ]; then
+	:
+elif [ -z "${REVERSE_LOG:-}" ]; then
 plain=() rec=() qp=() qr=()
 for i in $(seq "$RUNS"); do
 	plain+=("$(to_ready "$SYM" run --engine emu --mem $MEM)")
@@ -113,6 +122,7 @@ fi
 else
 	cp "$REVERSE_LOG" "$tmp/deb.rr" || exit 1
 fi
+if [ -z "${DISK_ONLY:-}" ]; then
 echo "reverse execution on a replay of the last log:"
 have_gdb=0
 command -v gdb >/dev/null && [ -e $G/System.map ] && have_gdb=1
@@ -190,5 +200,64 @@ for g in pit_irq sys_apic count; do
 	printf '  %-8s %12d instructions %10d bytes  %10.3f bytes per 1000 instructions\n' "$g" "$n" "$bytes" \
 		"$(echo "$bytes * 1000 / $n" | bc -l)"
 done
+fi # DISK_ONLY
+
+# disk_run ARGS...: boots the guest with ARGS, types the disk workload, and
+# prints the seconds from typing it to its end marker (fail: never came).
+disk_run() {
+	local t0 t1="" p
+	rm -f "$tmp/fifo"
+	mkfifo "$tmp/fifo"
+	timeout 900 "$SYM" run --engine emu --mem $MEM --disk "$tmp/disk.img" "$@" <"$tmp/fifo" >"$tmp/d.out" \
+		2>"$tmp/d.err" &
+	p=$!
+	exec 8>"$tmp/fifo"
+	for _ in $(seq 6000); do grep -q "symbiont guest ready" "$tmp/d.out" && break; sleep 0.1; done
+	t0=$EPOCHREALTIME
+	printf '%s\n' 'mkdir -p /mnt; mount -t ext4 /dev/vda /mnt && tar cf - /mnt | md5sum && dd if=/dev/zero of=/mnt/w bs=1M count=4 2>/dev/null && sync && echo DISK-$((40+2)) || echo DISK-$((60+6))' >&8
+	for _ in $(seq 12000); do
+		grep -q "DISK-42" "$tmp/d.out" && { t1=$EPOCHREALTIME; break; }
+		grep -q "DISK-66" "$tmp/d.out" && { echo "the workload failed: $(tail -n 3 "$tmp/d.out")" >&2; break; }
+		kill -0 $p 2>/dev/null || break
+		sleep 0.05
+	done
+	printf 'umount /mnt; poweroff\n' >&8
+	wait $p
+	exec 8>&-
+	[ -n "$t1" ] && echo "$t1 - $t0" | bc || echo fail
+}
+if command -v mke2fs >/dev/null; then
+	echo "disk workload (read ~16 MiB from an ext4 --disk, cold cache; write 4 MiB), median of $RUNS:"
+	mkdir -p "$tmp/droot"
+	for f in /usr/bin/*; do
+		[ -f "$f" ] && [ ! -L "$f" ] && [ "$(stat -c %s "$f")" -lt 2000000 ] || continue
+		[ "$(du -sm "$tmp/droot" | cut -f1)" -ge 16 ] && break
+		cp "$f" "$tmp/droot/"
+	done
+	dp=() dr=()
+	for i in $(seq "$RUNS"); do
+		mke2fs -q -F -t ext4 -d "$tmp/droot" "$tmp/disk.img" 128M >/dev/null || exit 1
+		dp+=("$(disk_run)")
+		mke2fs -q -F -t ext4 -d "$tmp/droot" "$tmp/disk.img" 128M >/dev/null || exit 1
+		dr+=("$(disk_run --record "$tmp/disk.rr")")
+		echo "  run $i: workload ${dp[-1]} s, recorded ${dr[-1]} s"
+	done
+	dreport=$(grep '^record:' "$tmp/d.err")
+	a=$(printf '%s\n' "${dp[@]}" | median)
+	b=$(printf '%s\n' "${dr[@]}" | median)
+	n=$(echo "$dreport" | sed -E 's/^record: ([0-9]+) instructions.*/\1/')
+	dmab=$(echo "$dreport" | sed -E 's/.* DMA writes of ([0-9]+) bytes.*/\1/')
+	bytes=$(stat -c %s "$tmp/disk.rr")
+	rm -f "$tmp/disk.img"
+	"$SYM" run --replay "$tmp/disk.rr" </dev/null >/dev/null 2>"$tmp/dplay.err"
+	want=$(echo "$dreport" | sed -E 's/^record: ([0-9]+) instructions.*state hash ([0-9a-f]+)$/\1 \2/')
+	got=$(sed -n -E 's/^replay: ok: ([0-9]+) instructions.*state hash ([0-9a-f]+)$/\1 \2/p' "$tmp/dplay.err")
+	echo "  last recording: ${dreport#record: }"
+	printf '  workload %.2f s, recorded %.2f s: overhead %.2fx; log %d bytes for %d instructions (boot to poweroff) = %.3f bytes per 1000 instructions, %d bytes of device writes logged; replayed without the image: %s\n' \
+		"$a" "$b" "$(echo "$b / $a" | bc -l)" "$bytes" "$n" "$(echo "$bytes * 1000 / $n" | bc -l)" "$dmab" \
+		"$([ "$got" = "$want" ] && echo exact || echo "NOT exact: $(tail -n 1 "$tmp/dplay.err")")"
+else
+	echo "disk workload: skip (no mke2fs)"
+fi
 echo "reference: VMware ReTrace about 0.5 byte per 1000 instructions at about 5% overhead (1.05x);"
 echo "issue 19's goals: <= 1 byte per 1000 instructions, record overhead <= 1.5x"

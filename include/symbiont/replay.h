@@ -1,8 +1,9 @@
 /* Deterministic record and replay (docs/replay.md).  While recording, every
  * value the guest sees that is not a function of its own state (device
- * register reads, interrupts, the TSC) goes into a log, stamped with the
- * vCPU's retired-instruction count; while replaying, those values come from
- * the log and no device is asked.  One vCPU, an engine that counts
+ * register reads, interrupts, the TSC, what devices write into guest RAM)
+ * goes into a log, stamped with the vCPU's retired-instruction count; while
+ * replaying, those values come from the log and no device is asked (nor
+ * does a virtio device run a queue notify: no disk or network is needed).  One vCPU, an engine that counts
  * instructions exactly (emu).
  *
  * The hooks below run on the vCPU's thread; each is reached only when
@@ -65,6 +66,26 @@ int replay_take_irq(struct vm *vm, uint64_t rip, enum rr_irq_kind *kind);
 uint64_t replay_next_stop(struct vm *vm);
 /* Replaying: the vCPU halted with nothing due at this count. */
 void replay_halted(struct vm *vm, uint64_t rip);
+
+/* Device writes to guest RAM (DMA), docs/replay.md.  Around every device
+ * register write the vCPU makes (vm_pio_write, vm_mmio_write; io_lock
+ * held): recording, the RAM the device writes meanwhile (reported by
+ * replay_dma_note from vm_mem_dirty while vm->dma_capture) is logged at
+ * end with its contents; replaying, end puts back the logged writes due
+ * at this count. */
+void replay_device_write_begin(struct vm *vm);
+void replay_device_write_end(struct vm *vm);
+void replay_dma_note(struct vm *vm, uint64_t gpa, uint64_t len);
+
+/* Device input that arrives on another thread (a network packet).
+ * replay_defer (io_lock held): recording, fn(opaque) is to run on the vCPU
+ * instead, at its next interrupt check, where what it writes into guest
+ * RAM is logged with the count and RIP; true then (the caller must not do
+ * the work now).  False when not recording: do it now.
+ * replay_run_deferred: that check (the vCPU's thread, recording). */
+bool replay_defer(struct vm *vm, void (*fn)(void *), void *opaque);
+bool replay_defer_pending(const struct vm *vm);
+void replay_run_deferred(struct vm *vm, uint64_t rip);
 
 /* ---- checkpoints and reverse execution (docs/replay.md) ----
  *

@@ -69,9 +69,8 @@ struct vm_config {
 	 * instruction, for a client to continue it. */
 	const char *gdb;
 	bool gdb_wait;
-	/* Recorded or replayed (symbiont/replay.h): the board leaves out the
-	 * virtio devices it adds by default (rng, console), whose writes to
-	 * guest RAM the log does not hold yet. */
+	/* Recorded or replayed (symbiont/replay.h): devices write guest RAM
+	 * only inside a register write (virtio-blk without its worker). */
 	bool record_replay;
 };
 
@@ -104,6 +103,9 @@ struct vm {
 	void *engine_priv;
 	/* Recording or replaying (symbiont/replay.h); NULL otherwise. */
 	struct replay *replay;
+	/* Recording, inside a device register write: the device's writes to
+	 * guest RAM are gathered for the log (replay_dma_note). */
+	bool dma_capture;
 	struct vcpu *vcpus[VM_MAX_CPUS];
 	int ncpus;
 
@@ -297,10 +299,13 @@ static inline uint64_t vm_dirty_words(const struct vm *vm)
  * are ignored).  For writes to guest RAM that are neither a vCPU's nor
  * reported through vm_mem_written (a virtqueue's used ring). */
 void vm_dirty_mark(struct vm *vm, uint64_t gpa, uint64_t len);
+void replay_dma_note(struct vm *vm, uint64_t gpa, uint64_t len);
 static inline void vm_mem_dirty(struct vm *vm, uint64_t gpa, uint64_t len)
 {
 	if (atomic_load_explicit(&vm->dirty_on, memory_order_relaxed))
 		vm_dirty_mark(vm, gpa, len);
+	if (vm->dma_capture)
+		replay_dma_note(vm, gpa, len);
 }
 /* For an engine's write tracking: true while logging and the page at gpa
  * (page aligned, RAM) has not been marked in this interval. */

@@ -4,8 +4,8 @@
  * (memory, buses), the engine (KVM creates its VM and in-kernel irqchip
  * here), the board (its PIC/IOAPIC models only when the engine has no
  * irqchip), the virtio devices on the board's PCI bus (virtio-rng and
- * virtio-console always, but not on a recorded or replayed VM: they cost
- * a PCI slot each and nothing until the guest uses them; one virtio-blk
+ * virtio-console always: they cost a PCI slot each and nothing until the
+ * guest uses them; one virtio-blk
  * per --disk, virtio-net per --net,
  * virtio-vsock for --vsock), the loader (it needs the ACPI tables'
  * address), then the vCPUs with the loader's entry state on the boot one.
@@ -162,8 +162,6 @@ static int virtio_init(struct machine *m, char *err, size_t errlen)
 		}
 		virtio_vsock_publish_tcp(s->vsock, fwd, n, user ? "10.0.2.2" : NULL);
 	}
-	if (c->record_replay)
-		return 0; /* their DMA is not logged: a replay would diverge */
 	if (!(s->console = virtio_console_create(vm, pci, m->board->console, err, errlen)))
 		return -1;
 	if (!(s->rng = virtio_rng_create(vm, pci, err, errlen)))

@@ -4,6 +4,8 @@
  * every RR_HASH_EVERY events the register state's hash goes into the log,
  * and a replay that reaches that point with another hash has diverged. */
 #include <limits.h>
+#include <pthread.h>
+#include <stdatomic.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +19,7 @@
 #include "vm/replay_log.h"
 
 #define RR_HASH_EVERY 64
+#define RR_DEFER_MAX  16 /* devices with deferred input (one entry each) */
 
 /* Where a replay is in its log: all a checkpoint keeps of it. */
 struct rr_pos {
@@ -32,7 +35,22 @@ struct replay {
 	bool play;
 	/* recording */
 	struct rr_writer *w;
-	uint64_t events, irqs, reads, tscs;
+	uint64_t events, irqs, reads, tscs, dmas, dma_bytes;
+	/* device writes to guest RAM during the current device register write
+	 * (replay_device_write_begin/end), logged at its end */
+	struct rr_range {
+		uint64_t gpa, len;
+	} * dma;
+	size_t ndma, dma_cap;
+	uint64_t dma_lost; /* bytes outside RAM: not logged (a replay diverges) */
+	/* device input staged for the vCPU's next interrupt check (replay_defer) */
+	struct rr_deferred {
+		void (*fn)(void *);
+		void *opaque;
+	} defer[RR_DEFER_MAX];
+	unsigned ndefer; /* under io_lock */
+	atomic_bool defer_pending;
+	uint64_t polls;
 	/* replaying */
 	struct rr_log log;
 	struct rr_pos p;
@@ -48,6 +66,10 @@ struct replay {
 	char kernel[PATH_MAX], initrd[PATH_MAX]; /* recording: the files' absolute paths */
 	char path[PATH_MAX];                     /* recording: the log */
 };
+
+static void advance(struct replay *r, struct rr_event *out);
+static void check_hashes(struct vm *vm);
+static void __attribute__((format(printf, 2, 3))) diverge(struct vm *vm, const char *fmt, ...);
 
 static uint64_t now(const struct vm *vm)
 {
@@ -71,8 +93,8 @@ int replay_machine_check(const struct vm_config *cfg, const char *engine_name, c
 		snprintf(err, errlen, "record/replay takes one vCPU, not %d", cfg->ncpus);
 		return -1;
 	}
-	if (cfg->ndisks || cfg->nnets || cfg->vsock) {
-		snprintf(err, errlen, "record/replay does not log device DMA yet: no --disk, --net or --vsock");
+	if (cfg->vsock) {
+		snprintf(err, errlen, "record/replay does not log vsock's input yet: no --vsock");
 		return -1;
 	}
 	return 0;
@@ -153,6 +175,158 @@ void replay_note_irq(struct vm *vm, enum rr_irq_kind kind, int vector, uint64_t 
 	record(vm, &e);
 }
 
+/* ---- device writes to guest RAM (DMA) ----
+ *
+ * Recording, every device that writes guest RAM does it while the vCPU is
+ * in a device register write (a queue notify): virtio-rng and the
+ * console's transmit queue are synchronous there, and virtio-blk runs its
+ * requests there while recording instead of on its worker.  So the bytes
+ * are a function of the count at that write: the ranges the device reports
+ * (vm_mem_written, vm_mem_dirty) are gathered, and at the write's end
+ * their contents go into the log.  Replaying, the virtio transport does not
+ * run a notify, and the logged bytes are put back at the same write. */
+
+void replay_dma_note(struct vm *vm, uint64_t gpa, uint64_t len)
+{
+	struct replay *r = vm->replay;
+
+	if (!len || gpa + len < gpa)
+		return;
+	for (size_t i = 0; i < r->ndma; i++) { /* merge into a range it touches */
+		struct rr_range *g = &r->dma[i];
+		if (gpa <= g->gpa + g->len && gpa + len >= g->gpa) {
+			uint64_t end = gpa + len > g->gpa + g->len ? gpa + len : g->gpa + g->len;
+			g->gpa = gpa < g->gpa ? gpa : g->gpa;
+			g->len = end - g->gpa;
+			return;
+		}
+	}
+	if (r->ndma == r->dma_cap) {
+		size_t cap = r->dma_cap ? r->dma_cap * 2 : 64;
+		struct rr_range *n = realloc(r->dma, cap * sizeof(*n));
+		if (!n) {
+			r->dma_lost += len;
+			return;
+		}
+		r->dma = n;
+		r->dma_cap = cap;
+	}
+	r->dma[r->ndma++] = (struct rr_range){ gpa, len };
+}
+
+void replay_device_write_begin(struct vm *vm)
+{
+	if (!vm->replay->play)
+		vm->dma_capture = true;
+}
+
+static void log_dma(struct vm *vm)
+{
+	struct replay *r = vm->replay;
+
+	vm->dma_capture = false;
+	for (size_t i = 0; i < r->ndma; i++) {
+		uint64_t gpa = r->dma[i].gpa, left = r->dma[i].len;
+		while (left) {
+			uint32_t k = left > RR_DMA_MAX ? RR_DMA_MAX : (uint32_t)left;
+			const uint8_t *host = gpa_to_host(&vm->mem, gpa, k);
+			if (!host) { /* devices check their buffers are RAM: not reached */
+				r->dma_lost += left;
+				break;
+			}
+			struct rr_event e = { .type = RR_DMA, .addr = gpa, .len = k, .data = host };
+			r->dmas++;
+			r->dma_bytes += k;
+			record(vm, &e);
+			gpa += k;
+			left -= k;
+		}
+	}
+	r->ndma = 0;
+}
+
+static void apply_dma(struct vm *vm)
+{
+	struct replay *r = vm->replay;
+
+	while (!r->diverged && r->p.next.type == RR_DMA && r->p.next.count == now(vm)) {
+		advance(r, &r->p.taken);
+		const struct rr_event *e = &r->p.taken;
+		uint8_t *dst = gpa_to_host(&vm->mem, e->addr, e->len);
+		if (!dst) {
+			diverge(vm, "the log has a device write to %#llx, outside guest RAM",
+			        (unsigned long long)e->addr);
+			return;
+		}
+		memcpy(dst, e->data, e->len);
+		vm_mem_written(vm, e->addr, e->len); /* decoded code, the checkpoints' dirty log */
+		check_hashes(vm);
+	}
+}
+
+void replay_device_write_end(struct vm *vm)
+{
+	if (vm->replay->play)
+		apply_dma(vm);
+	else
+		log_dma(vm);
+}
+
+/* Input that arrives on a host thread (virtio-net's receive) would write
+ * guest RAM at no instruction count.  Recording, the device stages it here
+ * instead, the vCPU is kicked, and at its next interrupt check (a point
+ * that has a count and a RIP, as an interrupt's delivery) the device does
+ * the work with the capture on; a POLL event (count, RIP) and the DMA
+ * events follow in the log.  Replaying, the check at that count and RIP
+ * applies them (replay_take_irq). */
+bool replay_defer(struct vm *vm, void (*fn)(void *), void *opaque)
+{
+	struct replay *r = vm->replay;
+
+	if (!r || r->play)
+		return false;
+	for (unsigned i = 0; i < r->ndefer; i++)
+		if (r->defer[i].fn == fn && r->defer[i].opaque == opaque)
+			return true;
+	if (r->ndefer == RR_DEFER_MAX)
+		return false; /* not reached: one entry per device */
+	r->defer[r->ndefer++] = (struct rr_deferred){ fn, opaque };
+	atomic_store(&r->defer_pending, true);
+	if (vm->vcpus[0] && vm->engine->vcpu_kick)
+		vm->engine->vcpu_kick(vm->vcpus[0]);
+	return true;
+}
+
+bool replay_defer_pending(const struct vm *vm)
+{
+	return vm->replay && atomic_load_explicit(&vm->replay->defer_pending, memory_order_relaxed);
+}
+
+void replay_run_deferred(struct vm *vm, uint64_t rip)
+{
+	struct replay *r = vm->replay;
+	struct rr_deferred d[RR_DEFER_MAX];
+	unsigned n;
+
+	if (r->play || !atomic_exchange(&r->defer_pending, false))
+		return;
+	pthread_mutex_lock(&vm->io_lock);
+	n = r->ndefer;
+	memcpy(d, r->defer, n * sizeof(d[0]));
+	r->ndefer = 0;
+	vm->dma_capture = true;
+	for (unsigned i = 0; i < n; i++)
+		d[i].fn(d[i].opaque);
+	vm->dma_capture = false;
+	if (r->ndma) {
+		struct rr_event e = { .type = RR_POLL, .rip = rip };
+		r->polls++;
+		record(vm, &e);
+		log_dma(vm);
+	}
+	pthread_mutex_unlock(&vm->io_lock);
+}
+
 /* ---- replaying ---- */
 
 struct replay *replay_load(const char *path, struct vm_config *cfg, char *err, size_t errlen)
@@ -212,8 +386,10 @@ void replay_attach(struct vm *vm, struct replay *r)
 
 static const char *type_name(uint8_t t)
 {
-	static const char *const names[] = { "?",          "a device read", "an interrupt",
-		                             "a TSC read", "a state hash",  "the end" };
+	static const char *const names[] = {
+		"?",       "a device read",    "an interrupt",    "a TSC read", "a state hash",
+		"the end", "a device's write", "a device's input"
+	};
 	return t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }
 
@@ -323,6 +499,7 @@ int replay_take_irq(struct vm *vm, uint64_t rip, enum rr_irq_kind *kind)
 
 	if (r->diverged || r->ended)
 		return -1;
+again:
 	e = &r->p.next;
 	if (e->count < n) {
 		diverge(vm, "the log's next event, %s at instruction %llu, was passed", type_name(e->type),
@@ -342,6 +519,14 @@ int replay_take_irq(struct vm *vm, uint64_t rip, enum rr_irq_kind *kind)
 		}
 		return -1;
 	}
+	if (e->type == RR_POLL && e->rip == rip) { /* device input made here: its writes follow */
+		advance(r, &r->p.taken);
+		check_hashes(vm);
+		apply_dma(vm);
+		if (r->diverged)
+			return -1;
+		goto again;
+	}
 	if (e->type != RR_IRQ || e->rip != rip)
 		return -1; /* not yet: a read at this count, or a fault that comes first */
 	advance(r, &r->p.taken);
@@ -359,7 +544,8 @@ uint64_t replay_next_stop(struct vm *vm)
 		r->p.snext = r->p.next;
 		r->p.stop = r->p.pos;
 	}
-	while (r->p.snext.type != RR_IRQ && r->p.snext.type != RR_END && rr_next(&r->p.scur, &r->p.snext))
+	while (r->p.snext.type != RR_IRQ && r->p.snext.type != RR_END && r->p.snext.type != RR_POLL &&
+	       rr_next(&r->p.scur, &r->p.snext))
 		r->p.stop++;
 	uint64_t at = r->p.snext.count;
 	if (r->ck && rr_ckpts_next_stop(r->ck) < at)
@@ -509,11 +695,17 @@ int replay_finish(struct vm *vm, int status)
 		struct stat st;
 		unsigned long long bytes = stat(r->path, &st) == 0 ? (unsigned long long)st.st_size : 0;
 		fprintf(stderr,
-		        "record: %llu instructions, %llu events (%llu interrupts, %llu device reads, %llu TSC reads), "
-		        "%llu bytes (%.3f per 1000 instructions), state hash %016llx\n",
+		        "record: %llu instructions, %llu events (%llu interrupts, %llu device reads, %llu TSC reads, "
+		        "%llu DMA writes of %llu bytes, %llu input points), %llu bytes (%.3f per 1000 instructions), state hash %016llx\n",
 		        (unsigned long long)n, (unsigned long long)r->events, (unsigned long long)r->irqs,
-		        (unsigned long long)r->reads, (unsigned long long)r->tscs, bytes, n ? bytes * 1000.0 / n : 0.0,
-		        (unsigned long long)h);
+		        (unsigned long long)r->reads, (unsigned long long)r->tscs, (unsigned long long)r->dmas,
+		        (unsigned long long)r->dma_bytes, (unsigned long long)r->polls, bytes,
+		        n ? bytes * 1000.0 / n : 0.0, (unsigned long long)h);
+		if (r->dma_lost)
+			fprintf(stderr,
+			        "record: warning: %llu bytes of device writes could not be logged: a replay "
+			        "will diverge\n",
+			        (unsigned long long)r->dma_lost);
 		return status;
 	}
 	if (r->diverged)
@@ -560,5 +752,6 @@ void replay_free(struct replay *r)
 	}
 	rr_ckpts_free(NULL, r->ck);
 	rr_log_free(&r->log);
+	free(r->dma);
 	free(r);
 }

@@ -190,6 +190,23 @@ void rr_writer_add(struct rr_writer *w, const struct rr_event *e)
 		*p++ = e->vector;
 		p += put_varint(p, e->rip);
 		break;
+	case RR_POLL: p += put_varint(p, e->rip); break;
+	case RR_DMA: {
+		/* The header here, the data straight after it, through raw in
+		 * pieces (it may be far larger than raw). */
+		p += put_varint(p, e->addr);
+		p += put_varint(p, e->len);
+		w->used = (size_t)(p - w->raw);
+		for (uint32_t done = 0; done < e->len;) {
+			if (w->used == RAW_CAP)
+				compress(w, ZSTD_e_continue);
+			size_t k = RAW_CAP - w->used < e->len - done ? RAW_CAP - w->used : e->len - done;
+			memcpy(w->raw + w->used, e->data + done, k);
+			w->used += k;
+			done += (uint32_t)k;
+		}
+		return;
+	}
 	case RR_TSC: {
 		int64_t d = (int64_t)(e->value - w->last_tsc);
 		p += put_varint(p, ((uint64_t)d << 1) ^ (uint64_t)(d >> 63));
@@ -402,6 +419,18 @@ bool rr_next(struct rr_cursor *c, struct rr_event *out)
 		if (e.kind > RR_IRQ_NMI || !get_varint(&p, end, &e.rip))
 			return false;
 		break;
+	case RR_POLL:
+		if (!get_varint(&p, end, &e.rip))
+			return false;
+		break;
+	case RR_DMA:
+		if (!get_varint(&p, end, &e.addr) || !get_varint(&p, end, &v) || !v || v > RR_DMA_MAX ||
+		    v > (uint64_t)(end - p) || e.addr + v < e.addr)
+			return false;
+		e.len = (uint32_t)v;
+		e.data = p;
+		p += v;
+		break;
 	case RR_TSC:
 		if (!get_varint(&p, end, &v))
 			return false;
@@ -467,7 +496,7 @@ int rr_log_parse(const uint8_t *data, size_t len, struct rr_log *out, char *err,
 		snprintf(err, errlen, "not a symbiont replay log");
 		return -1;
 	}
-	if (get_le(data + 8, 4) != RR_VERSION) {
+	if (get_le(data + 8, 4) != RR_VERSION && get_le(data + 8, 4) != 1) {
 		snprintf(err, errlen, "replay log version %u, this symbiont reads %d", (unsigned)get_le(data + 8, 4),
 		         RR_VERSION);
 		return -1;

@@ -13,10 +13,11 @@
 #include "symbiont/replay.h"
 
 #define RR_MAGIC      "SYMRPLAY"
-#define RR_VERSION    1
+#define RR_VERSION    2            /* 2 added RR_DMA; version 1 logs still replay */
 #define RR_HEADER_MAX 65536        /* header fields, bytes */
 #define RR_BODY_MAX   (1ULL << 30) /* decompressed events, bytes */
 #define RR_STRING_MAX 4096         /* one header string */
+#define RR_DMA_MAX    (1u << 20)   /* bytes of one DMA event (longer writes are split) */
 
 enum rr_type {
 	RR_READ = 1, /* a device register read: space, size, addr -> value */
@@ -24,6 +25,8 @@ enum rr_type {
 	RR_TSC = 3,  /* RDTSC, RDTSCP or RDMSR(TSC): value */
 	RR_HASH = 4, /* the register state's hash (value) at this point, rip */
 	RR_END = 5,  /* where the recording stopped: hash (value), rip */
+	RR_DMA = 6,  /* a device wrote guest RAM: len bytes (data) at addr */
+	RR_POLL = 7, /* the DMA events after it were made at an interrupt check, before rip */
 };
 
 struct rr_event {
@@ -33,7 +36,9 @@ struct rr_event {
 	uint8_t kind, vector; /* RR_IRQ */
 	uint64_t addr;        /* RR_READ */
 	uint64_t value;       /* RR_READ, RR_TSC; the hash of RR_HASH, RR_END */
-	uint64_t rip;         /* RR_IRQ, RR_HASH, RR_END */
+	uint64_t rip;         /* RR_IRQ, RR_HASH, RR_END, RR_POLL */
+	uint32_t len;         /* RR_DMA: bytes at data */
+	const uint8_t *data;  /* RR_DMA: the writer's caller's, or inside the parsed log's body */
 };
 
 /* What rebuilds the recorded machine. */

@@ -127,7 +127,11 @@ uint64_t vm_pio_read(struct vm *vm, uint16_t port, unsigned size)
 void vm_pio_write(struct vm *vm, uint16_t port, uint64_t val, unsigned size)
 {
 	pthread_mutex_lock(&vm->io_lock);
+	if (vm->replay)
+		replay_device_write_begin(vm);
 	io_bus_write(&vm->pio, port, val, size);
+	if (vm->replay)
+		replay_device_write_end(vm);
 	pthread_mutex_unlock(&vm->io_lock);
 }
 
@@ -148,7 +152,11 @@ uint64_t vm_mmio_read(struct vm *vm, uint64_t gpa, unsigned size)
 void vm_mmio_write(struct vm *vm, uint64_t gpa, uint64_t val, unsigned size)
 {
 	pthread_mutex_lock(&vm->io_lock);
+	if (vm->replay)
+		replay_device_write_begin(vm);
 	io_bus_write(&vm->mmio, gpa, val, size);
+	if (vm->replay)
+		replay_device_write_end(vm);
 	pthread_mutex_unlock(&vm->io_lock);
 }
 

@@ -6,7 +6,9 @@
  * An input whose first byte is odd is the whole file.  An even first byte
  * makes the rest the decompressed events: the target wraps them in a valid
  * header and a checksummed zstd frame, so that the event decoder is reached
- * past the checksums a mutated file would almost never pass. */
+ * past the checksums a mutated file would almost never pass.  Device
+ * writes (RR_DMA) carry their bytes inside the events: every one must lie
+ * within them. */
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -46,6 +48,9 @@ static size_t wrap(const uint8_t *events, size_t len, uint8_t *out, size_t cap)
 	return n + zn;
 }
 
+/* the DMA bytes' sum: a global, so that reading them is not optimised away */
+volatile unsigned fuzz_dma_sum;
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
 	struct rr_log log;
@@ -75,6 +80,17 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		while (rr_next(&c, &e)) {
 			if ((n && (e.count < prev.count || prev.type == RR_END)))
 				abort();
+			/* a device write's bytes lie inside the events (read
+			 * them all: the sanitizer sees any overrun) */
+			if (e.type == RR_DMA) {
+				uint8_t sum = 0;
+				if (!e.len || e.len > RR_DMA_MAX || e.data < log.body ||
+				    e.data + e.len > log.body + log.body_len || e.addr + e.len < e.addr)
+					abort();
+				for (uint32_t i = 0; i < e.len; i++)
+					sum ^= e.data[i];
+				fuzz_dma_sum += sum;
+			}
 			prev = e;
 			n++;
 		}

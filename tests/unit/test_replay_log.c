@@ -147,6 +147,66 @@ static void test_round_trip(void **state)
 	unlink(path);
 }
 
+/* Device writes into guest RAM (after a register write, or at an input
+ * point, RR_POLL): their bytes come back as written, a write
+ * larger than the writer's buffer too, and a length past the events or
+ * over RR_DMA_MAX is refused. */
+static void test_dma(void **state)
+{
+	static uint8_t big[200000];
+	uint8_t small[3] = { 0xde, 0xad, 0x01 };
+	struct rr_event ev[] = {
+		{ .type = RR_READ, .count = 10, .space = RR_MMIO, .size = 4, .addr = 0xfebf0000, .value = 1 },
+		{ .type = RR_DMA, .count = 12, .addr = 0x7000, .len = sizeof(small), .data = small },
+		{ .type = RR_DMA, .count = 12, .addr = 0x1234567, .len = sizeof(big), .data = big },
+		{ .type = RR_POLL, .count = 300, .rip = 0xffffffff81234567ULL },
+		{ .type = RR_DMA, .count = 300, .addr = 0x9000, .len = sizeof(small), .data = small },
+		{ .type = RR_IRQ, .count = 400, .vector = 0x41, .rip = 0x1000 },
+		{ .type = RR_END, .count = 500, .value = 7, .rip = 0x1002 },
+	};
+	size_t n = sizeof(ev) / sizeof(ev[0]);
+	struct rr_log log;
+	struct rr_cursor c;
+	struct rr_event got;
+	char err[256] = "";
+	(void)state;
+
+	for (size_t i = 0; i < sizeof(big); i++)
+		big[i] = (uint8_t)(i * 7 + i / 251);
+	tmp_path();
+	write_log(ev, n);
+	assert_int_equal(rr_log_load(path, &log, err, sizeof(err)), 0);
+	assert_int_equal(log.n, n);
+	rr_cursor_init(&log, &c);
+	for (size_t i = 0; i < n; i++) {
+		assert_true(rr_next(&c, &got));
+		assert_int_equal(got.type, ev[i].type);
+		assert_int_equal(got.count, ev[i].count);
+		if (got.type == RR_POLL)
+			assert_int_equal(got.rip, ev[i].rip);
+		if (got.type == RR_DMA) {
+			assert_int_equal(got.addr, ev[i].addr);
+			assert_int_equal(got.len, ev[i].len);
+			assert_memory_equal(got.data, ev[i].data, ev[i].len);
+		}
+	}
+	rr_log_free(&log);
+
+	/* Hand-made events: a DMA whose length runs past the events, one over
+	 * the maximum, one of no bytes. */
+	static const uint8_t past[] = { RR_DMA, 0, 0x10, 0x05, 1, 2, 3 };
+	static const uint8_t huge[] = { RR_DMA, 0, 0x10, 0x81, 0x80, 0x40, 0 };
+	static const uint8_t empty[] = { RR_DMA, 0, 0x10, 0x00 };
+	const uint8_t *bad[] = { past, huge, empty };
+	size_t bad_len[] = { sizeof(past), sizeof(huge), sizeof(empty) };
+	for (int i = 0; i < 3; i++) {
+		struct rr_log l = { .body = (uint8_t *)bad[i], .body_len = bad_len[i] };
+		rr_cursor_init(&l, &c);
+		assert_false(rr_next(&c, &got));
+	}
+	unlink(path);
+}
+
 /* Timer interrupts at a steady rate cost about a byte each. */
 static void test_compact(void **state)
 {
@@ -219,6 +279,7 @@ int main(void)
 		cmocka_unit_test(test_round_trip),
 		cmocka_unit_test(test_compact),
 		cmocka_unit_test(test_refused),
+		cmocka_unit_test(test_dma),
 	};
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -223,9 +223,16 @@ void emu_check_interrupts(struct emu_cpu *cpu)
 		atomic_store(&cpu->irq_pending, true);
 		longjmp(ev_of(cpu)->slice_jmp, 1); /* at a block boundary: state is whole */
 	}
-	if (unlikely(cpu->vm && replay_playing(cpu->vm))) {
-		replay_interrupts(cpu);
-		return;
+	if (unlikely(cpu->vm && cpu->vm->replay)) {
+		if (replay_playing(cpu->vm)) {
+			replay_interrupts(cpu);
+			apply_dma(cpu->vm); /* what a logged input point wrote, before any block runs */
+			return;
+		}
+		if (replay_defer_pending(cpu->vm)) { /* recording: a device's input, here */
+			replay_run_deferred(cpu->vm, cpu->rip);
+			apply_dma(cpu->vm);
+		}
 	}
 	if (cpu->inject.valid) {
 		cpu->inject.valid = false;
@@ -563,6 +570,8 @@ static void emu_vcpu_stats(struct vcpu *v, device_stat_fn emit, void *ctx)
 static void emu_vcpu_kick(struct vcpu *v)
 {
 	struct emu_vcpu *ev = v->priv;
+	if (ev && replay_defer_pending(v->vm))
+		atomic_store(&ev->cpu.irq_pending, true); /* recording: device input waits for the check */
 	if (ev && (vm_pause_pending(v->vm) || vm_work_pending(v->vm))) {
 		/* end the slice it may be running at the next block boundary */
 		atomic_store(&ev->slice_over, true);

@@ -228,9 +228,8 @@ static void block_event(struct virtio_blk *b, struct blk_req *r, uint8_t status)
 	sym_event_deliver(b->vm, &ev);
 }
 
-static void complete(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint32_t written)
+static void complete_locked(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint32_t written)
 {
-	pthread_mutex_lock(&b->vm->io_lock);
 	b->inflight--;
 	account(b, r, status);
 	if (vm_events_wanted(b->vm, SYM_EV_BLOCK))
@@ -249,6 +248,12 @@ static void complete(struct virtio_blk *b, struct blk_req *r, uint8_t status, ui
 		b->deferred = false;
 		blk_notify(&b->vd, 0);
 	}
+}
+
+static void complete(struct virtio_blk *b, struct blk_req *r, uint8_t status, uint32_t written)
+{
+	pthread_mutex_lock(&b->vm->io_lock);
+	complete_locked(b, r, status, written);
 	pthread_mutex_unlock(&b->vm->io_lock);
 }
 
@@ -306,8 +311,20 @@ static void blk_notify(struct virtio_dev *vd, unsigned q)
 			first = r;
 		last = r;
 	}
-	if (first)
+	if (first && b->vm->replay) {
+		/* Recording: the requests run here, on the vCPU's thread inside
+		 * its notify write, so what they write into guest RAM is logged
+		 * at this instruction (docs/replay.md). */
+		for (struct blk_req *r = first, *next; r; r = next) {
+			uint32_t written;
+			next = r == last ? NULL : (struct blk_req *)r->job.next;
+			uint8_t status = do_request(b, r, &written);
+			complete_locked(b, r, status, written);
+			free(r);
+		}
+	} else if (first) {
 		worker_submit(b->worker, &first->job, &last->job);
+	}
 }
 
 static void blk_reset(struct virtio_dev *vd)

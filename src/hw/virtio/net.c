@@ -18,6 +18,8 @@
 #include "hw/virtio/virtio.h"
 #include "host/net.h"
 #include "symbiont/event.h"
+#include "symbiont/replay.h"
+#include "symbiont/vm.h"
 
 #define VIRTIO_NET_F_MAC     5
 #define VIRTIO_NET_F_STATUS  16
@@ -150,9 +152,22 @@ static void rx_flush(struct virtio_net *n)
 		virtio_notify(vd, RXQ);
 }
 
-static void rx_ready(void *opaque)
+static void rx_flush_deferred(void *opaque)
 {
 	rx_flush(opaque);
+}
+
+static void rx_ready(void *opaque)
+{
+	struct virtio_net *n = opaque;
+	/* Recording: the frames go into guest RAM on the vCPU's thread at its
+	 * next interrupt check, logged there (docs/replay.md); until then the
+	 * fd is not watched (it stays readable). */
+	if (n->vd.vm && n->vd.vm->replay && replay_defer(n->vd.vm, rx_flush_deferred, n)) {
+		watch(n, false);
+		return;
+	}
+	rx_flush(n);
 }
 
 static void tx_flush(struct virtio_net *n)

@@ -188,8 +188,10 @@ void vq_push(struct virtqueue *vq, const struct vq_elem *e, uint32_t len)
 	__atomic_thread_fence(__ATOMIC_RELEASE); /* entry before idx */
 	vq->used_idx++;
 	st16(vq->used + 2, vq->used_idx);
-	if (vq->vm) /* the ring is guest RAM the device wrote: for the dirty log */
-		vm_mem_dirty(vq->vm, vq->used_gpa, 6 + 8ull * vq->size);
+	if (vq->vm) { /* the ring is guest RAM the device wrote: the entry and the index */
+		vm_mem_dirty(vq->vm, vq->used_gpa + (uint64_t)(u - vq->used), 8);
+		vm_mem_dirty(vq->vm, vq->used_gpa + 2, 2);
+	}
 }
 
 bool vq_should_notify(struct virtqueue *vq)
