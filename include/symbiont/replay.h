@@ -48,6 +48,7 @@ int replay_finish(struct vm *vm, int status);
 void replay_free(struct replay *r);
 
 bool replay_playing(const struct vm *vm);
+bool replay_recording(const struct vm *vm);
 
 /* A device register read.  Replaying: true and *val from the log (the
  * device is not asked).  Recording: false, and replay_note_read() then

@@ -105,6 +105,11 @@ bool replay_playing(const struct vm *vm)
 	return vm->replay && vm->replay->play;
 }
 
+bool replay_recording(const struct vm *vm)
+{
+	return vm->replay && !vm->replay->play;
+}
+
 /* ---- recording ---- */
 
 int replay_record_start(struct vm *vm, const char *path, char *err, size_t errlen)

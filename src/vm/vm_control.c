@@ -211,6 +211,8 @@ int vm_control_open(struct vm *vm, const char *path, const char *name, char *err
 		                                                                              vm_commands[i].fn, vm);
 	if (replay_playing(vm))
 		control_forbid_changes(c, "a replay cannot do: the guest must do what it did when it was recorded");
+	else if (replay_recording(vm)) /* the VMM's own writes into the guest are not in the log */
+		control_forbid_changes(c, "a recording cannot log: its replay would diverge");
 	vm->control = c;
 	return 0;
 }

@@ -14,16 +14,20 @@ e2e_init
 require_guest
 [ -x "$SYM" ] || fail "$SYM missing (make BUILD=$BUILD)"
 
-guest_start rec "$SYM" run --engine emu --record "$tmp/deb.rr" || fail "the recorded guest did not boot"
+control_init replay
+guest_start rec "$SYM" run --engine emu --record "$tmp/deb.rr" --name "$name" || fail "the recorded guest did not boot"
 printf 'cat /proc/uptime; head -c 16 /dev/urandom | od -An -tx1; echo RR-"DONE"\n' >&3
 guest_wait_for rec "RR-DONE" 120 || fail "no RR-DONE from the recorded guest"
+# the VMM's own writes into the guest are not logged: refused while recording
+"$SYM" ctl "$name" exec -- true >"$tmp/rexec.out" 2>&1 && fail "ctl exec while recording was not refused"
+grep -q "changes the guest, which a recording cannot log" "$tmp/rexec.out" ||
+	fail "ctl exec while recording: $(cat "$tmp/rexec.out")"
 printf 'poweroff\n' >&3
 guest_finish rec 120
 grep -q '^record: ' "$tmp/rec.err" || fail "no record report"
 rp=$(sed -n -E 's/^record: ([0-9]+) instructions.*state hash ([0-9a-f]+)$/\1 \2/p' "$tmp/rec.err")
-echo "ok recorded: $(grep '^record: ' "$tmp/rec.err" | sed 's/^record: //')"
+echo "ok recorded: $(grep '^record: ' "$tmp/rec.err" | sed 's/^record: //'); exec refused while recording"
 
-control_init replay
 for i in 1 2; do
 	if [ $i = 1 ]; then
 		# a read-only service on a replay: ctl ps while it runs, which
