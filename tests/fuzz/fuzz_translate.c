@@ -14,10 +14,9 @@
 #include <string.h>
 
 #include "cpu/emu/block.h"
+#include "fuzz_cpu.h"
 
-#define MEM   (4ULL << 20)
-#define CODE  0x200000ULL
-#define DATA  0x300000ULL
+#define MEM   FUZZ_MEM
 #define NINSN 64
 
 __attribute__((weak)) void emu_check_interrupts(struct emu_cpu *cpu)
@@ -82,58 +81,22 @@ static void run(struct outcome *o, unsigned n, uint64_t mask, emu_code_fn code)
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	struct x86_seg code = { .sel = 0x08, .limit = 0xffffffff, .type = 0xb, .s = 1, .present = 1, .l = 1, .g = 1 };
-	struct x86_seg ds = { .sel = 0x10, .limit = 0xffffffff, .type = 0x3, .s = 1, .present = 1, .db = 1, .g = 1 };
-	uint64_t *pml4, *pdpt, *pd, regs[17], off = 1, mask;
+	uint64_t off = 1, mask;
 	struct outcome a, b;
 	emu_code_fn fn;
 	unsigned n = 0;
 
 	if (!cpu)
 		init();
-	if (size < sizeof(regs) + 1)
+	if (!fuzz_cpu_setup(cpu, &gmem, data, size, 3))
 		return 0;
-	memcpy(regs, data, sizeof(regs));
-	data += sizeof(regs), size -= sizeof(regs);
-	if (size > 4096)
-		size = 4096;
-
-	memset(gmem.host, 0, MEM);
-	pml4 = (uint64_t *)(gmem.host + 0x1000);
-	pdpt = (uint64_t *)(gmem.host + 0x2000);
-	pd = (uint64_t *)(gmem.host + 0x3000);
-	pml4[0] = 0x2000 | 7;
-	pdpt[0] = 0x3000 | 7;
-	pd[0] = 0x83;            /* 0-2 MiB: tables, supervisor */
-	pd[1] = 0x200000 | 0x87; /* 2-4 MiB: code and data */
-	memcpy(gmem.host + CODE + 1, data + 1, size - 1);
-
-	memset(cpu, 0, sizeof(*cpu));
-	cpu->mem = &gmem;
-	for (int i = 0; i < SEG_COUNT; i++)
-		cpu->seg[i] = ds;
-	if (data[0] & 1)
-		code.l = 0, code.db = 1; /* compat mode */
-	cpu->seg[SEG_CS] = code;
-	cpu->cr0 = CR0_PE | CR0_PG | CR0_NE | CR0_ET | CR0_WP | CR0_MP;
-	cpu->cr4 = CR4_PAE | CR4_OSFXSR | CR4_OSXMMEXCPT | CR4_OSXSAVE;
-	cpu->xcr0 = 3;
-	cpu->efer = EFER_LME | EFER_LMA | EFER_NXE;
-	cpu->cr3 = 0x1000;
-	emu_fpu_reset(cpu);
-	emu_update_mode(cpu);
-	emu_tlb_flush(cpu, true);
-	for (int i = 0; i < 16; i++)
-		cpu->gpr[i] = (data[0] & 2) ? DATA + (regs[i] & 0xfff8) : regs[i]; /* often pointers into RAM */
-	emu_set_rflags(cpu, (regs[16] & 0xcd5) | 2);
-	cpu->rip = CODE + 1;
-	cpu->cpl = (data[0] & 4) ? 3 : 0; /* user: the inline TLB mask's other half */
+	cpu->cpl = (data[136] & 4) ? 3 : 0; /* user: the inline TLB mask's other half */
 
 	/* The block, decoded as block.c would (system instructions left out:
 	 * they need the whole VM). */
 	while (n < NINSN && off < 0x1000 - 15) {
 		struct emu_insn *in = &insns[n];
-		int len = emu_decode_bytes(gmem.host + CODE + off, 15, cpu->code_mode, in);
+		int len = emu_decode_bytes(gmem.host + FUZZ_CODE + off, 15, cpu->code_mode, in);
 		if (!len || (in->ends_block == 2 && in->exec != op_ud))
 			break;
 		n++;
