@@ -151,12 +151,24 @@ static enum sym_action on_trap(void *opaque, struct sym_event *ev)
 	struct gears_mem m;
 	int slot;
 
+	struct guestos_task_id who;
+	bool ours;
+
+	/* A run helper's call (the same number serves injected code's
+	 * trampoline, whose caller is no helper): note the helper, naming it
+	 * outside the sessions' lock (that takes os_lock). */
+	pthread_mutex_lock(&ss->lock);
+	ours = find(ss, a[0], &slot) != NULL;
+	pthread_mutex_unlock(&ss->lock);
+	if (!ours)
+		return SYM_CONTINUE; /* not ours: the kernel answers ENOSYS */
+	if (gears_who_now(g, ev, &who) == 0)
+		gears_helper_seen(g, who.tgid);
 	pthread_mutex_lock(&ss->lock);
 	if (!(s = find(ss, a[0], &slot))) {
 		pthread_mutex_unlock(&ss->lock);
-		return SYM_CONTINUE; /* not ours: the kernel answers ENOSYS */
+		return SYM_CONTINUE;
 	}
-	gears_helper_seen(g, ev->regs->cr3 & 0x000ffffffffff000ULL);
 	gears_uaccess_init(&ua, &m, &g->vm->mem, ev->regs);
 	switch (a[1]) {
 	case GEARS_OP_OUT: ev->syscall.ret = op_out(g, s, &m, a[2], a[3], a[4]); break;

@@ -110,18 +110,18 @@ int gears_os_prepare(struct gears *g, char *err, size_t errlen)
 	return find_kernel(g, err, errlen);
 }
 
-void gears_helper_seen(struct gears *g, uint64_t cr3)
+void gears_helper_seen(struct gears *g, int32_t tgid)
 {
-	if (gears_is_helper(g, cr3))
+	if (tgid <= 1 || gears_is_helper(g, tgid))
 		return;
-	unsigned i = atomic_fetch_add(&g->helper_next, 1) % (sizeof(g->helper_cr3) / sizeof(g->helper_cr3[0]));
-	atomic_store(&g->helper_cr3[i], cr3);
+	unsigned i = atomic_fetch_add(&g->helper_next, 1) % (sizeof(g->helper_tgid) / sizeof(g->helper_tgid[0]));
+	atomic_store(&g->helper_tgid[i], tgid);
 }
 
-bool gears_is_helper(struct gears *g, uint64_t cr3)
+bool gears_is_helper(struct gears *g, int32_t tgid)
 {
-	for (size_t i = 0; i < sizeof(g->helper_cr3) / sizeof(g->helper_cr3[0]); i++)
-		if (atomic_load(&g->helper_cr3[i]) == cr3)
+	for (size_t i = 0; i < sizeof(g->helper_tgid) / sizeof(g->helper_tgid[0]); i++)
+		if (atomic_load(&g->helper_tgid[i]) == tgid)
 			return true;
 	return false;
 }

@@ -60,10 +60,11 @@ struct gears {
 	 * while guest OS awareness finds the kernel (gears_os_prepare). */
 	struct guestos_regs paused_regs[VM_MAX_CPUS];
 	bool paused_ok[VM_MAX_CPUS], use_paused;
-	/* The address spaces (CR3) of the last few run helpers, seen at their
+	/* The processes (tgid) of the last few run helpers, seen at their
 	 * trap calls: an injection into any process skips them, since a
-	 * helper is about to end (gears_helper_seen/gears_is_helper). */
-	_Atomic uint64_t helper_cr3[8];
+	 * helper is about to end (gears_helper_seen/gears_is_helper).  Not
+	 * their address spaces: a page-table page is soon another process's. */
+	_Atomic int32_t helper_tgid[8];
 	atomic_uint helper_next;
 
 	/* Commands run on the control thread one at a time: these lists are
@@ -102,8 +103,8 @@ bool gears_who_selects(struct gears *g, const struct gears_who *w, const struct 
 int gears_os_for_who(struct gears *g, const struct gears_who *w, char *err, size_t errlen);
 /* Loads guest OS awareness once (on the control thread): 0, or -1 with
  * why in err. */
-void gears_helper_seen(struct gears *g, uint64_t cr3);
-bool gears_is_helper(struct gears *g, uint64_t cr3);
+void gears_helper_seen(struct gears *g, int32_t tgid);
+bool gears_is_helper(struct gears *g, int32_t tgid);
 int gears_os_prepare(struct gears *g, char *err, size_t errlen);
 
 /* The memory of the process that made ev's call, through its page tables. */

@@ -327,7 +327,7 @@ static enum sym_action on_syscall(void *opaque, struct sym_event *ev)
 			break;
 		/* nor a run helper of an earlier exec or push, which ends as
 		 * soon as its session does */
-		if (!in->want && gears_is_helper(in->g, cr3))
+		if (!in->want && gears_is_helper(in->g, who.tgid))
 			break;
 		take_over(in, ev, &who);
 		break;
