@@ -70,13 +70,7 @@ for i in 1 2; do
 		timeout 600 "$SYM" run --replay "$tmp/deb.rr" </dev/null >"$tmp/play$i.out" 2>"$tmp/play$i.err"
 		s=$?
 	fi
-	pp=$(sed -n -E 's/^replay: ok: ([0-9]+) instructions.*state hash ([0-9a-f]+)$/\1 \2/p' "$tmp/play$i.err")
-	[ "$s" = 0 ] || fail "replay $i: status $s: $(tail -n 1 "$tmp/play$i.err")"
-	[ "$pp" = "$rp" ] || fail "replay $i ended at '$pp', recorded '$rp'"
-	cmp -s "$tmp/rec.out" "$tmp/play$i.out" || {
-		diff "$tmp/rec.out" "$tmp/play$i.out" | head -10
-		fail "replay $i: console output differs"
-	}
+	replay_exact "$i" "$s"
 	echo "ok replay $i: $(grep '^replay: ' "$tmp/play$i.err")"
 done
 grep -A2 'cat /proc/uptime' "$tmp/play2.out" | tail -n 2

@@ -151,3 +151,18 @@ if "error" in r:
 print(json.dumps(r["return"]))
 PY
 }
+
+# replay_exact I STATUS: replay I (its console in $tmp/playI.out, stderr in
+# $tmp/playI.err) exited STATUS; it must end at the recorded count and
+# state hash ($rp, "COUNT HASH") and print the recording's console output
+# ($tmp/rec.out) byte for byte.
+replay_exact() {
+	local i=$1 s=$2 pp
+	pp=$(sed -n -E 's/^replay: ok: ([0-9]+) instructions.*state hash ([0-9a-f]+)$/\1 \2/p' "$tmp/play$i.err")
+	[ "$s" = 0 ] || fail "replay $i: status $s: $(tail -n 1 "$tmp/play$i.err")"
+	[ "$pp" = "$rp" ] || fail "replay $i ended at '$pp', recorded '$rp'"
+	cmp -s "$tmp/rec.out" "$tmp/play$i.out" || {
+		diff "$tmp/rec.out" "$tmp/play$i.out" | head -10
+		fail "replay $i: console output differs"
+	}
+}
