@@ -55,6 +55,7 @@ struct gears_session {
 	int mode;
 	uint8_t *data; /* PUSH: the file, sent from off */
 	size_t len, off;
+	bool helper_noted; /* its helper's process is in gears_helper_seen's list */
 };
 
 struct gears_sessions {
@@ -158,11 +159,15 @@ static enum sym_action on_trap(void *opaque, struct sym_event *ev)
 	 * trampoline, whose caller is no helper): note the helper, naming it
 	 * outside the sessions' lock (that takes os_lock). */
 	pthread_mutex_lock(&ss->lock);
-	ours = find(ss, a[0], &slot) != NULL;
+	s = find(ss, a[0], &slot);
+	ours = s != NULL;
+	bool note = s && !s->helper_noted; /* once a session: its first call */
+	if (note)
+		s->helper_noted = true;
 	pthread_mutex_unlock(&ss->lock);
 	if (!ours)
 		return SYM_CONTINUE; /* not ours: the kernel answers ENOSYS */
-	if (gears_who_now(g, ev, &who) == 0)
+	if (note && gears_who_now(g, ev, &who) == 0)
 		gears_helper_seen(g, who.tgid);
 	pthread_mutex_lock(&ss->lock);
 	if (!(s = find(ss, a[0], &slot))) {
